@@ -1,0 +1,309 @@
+"""The backup folder: creating, listing, verifying, pinning, deleting and pruning backups.
+
+A backup is `backup_YYYY-MM-DD_HH-MM-SS[_N].db` (UTC) with its manifest
+`….json` beside it; its id is the file name without `.db`. Files being
+written are hidden (`.tmp-…`) and published by rename only once complete,
+fsynced and verified, so a listed backup is never partial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
+from .fsutil import describe_os_error, file_size, fsync_dir, remove_quietly, require_free_space
+from .lock import FileLock
+from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
+from .retention import RetentionPolicy, obsolete
+from .snapshot import backup_api_snapshot, copy_snapshot
+from .verify import verify_file
+
+log = logging.getLogger(__name__)
+
+# (phase, done, total): phase is "copy" (pages) or "verify" (0..1)
+Progress = Callable[[str, int, int], None]
+
+TMP_PREFIX = ".tmp-"
+_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
+_STALE_ORPHAN_SECONDS = 3600
+
+
+def backup_name(when: datetime) -> str:
+    """The id for a backup made at `when`: backup_YYYY-MM-DD_HH-MM-SS in UTC."""
+    return "backup_" + when.astimezone(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+
+
+class CreatedBackup(BackupRecord):
+    copy_seconds: float
+    verify_seconds: float
+    method: str
+
+
+class BackupStore:
+    """One backup folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    # -- reading (never writes, never opens a database) ----------------------
+
+    def list(self) -> list[BackupRecord]:
+        """Every published backup, newest first (read-only)."""
+        if not self.folder.is_dir():
+            return []
+        records = []
+        with os.scandir(self.folder) as entries:
+            for e in entries:
+                if e.name.endswith(".db") and not e.name.startswith(".") and e.is_file():
+                    records.append(self._record(e.name[:-3], Path(e.path), e.stat()))
+        records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return records
+
+    def _record(self, backup_id: str, path: Path, st: os.stat_result) -> BackupRecord:
+        m = read_manifest(path)
+        if m is not None:
+            return BackupRecord.from_manifest(backup_id, path, m)
+        # Copied in by hand: listed from what the file system says; verify fills in the rest.
+        when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+        m = Manifest(type=BackupType.manual, created_at=when, size_bytes=st.st_size,
+                     note="Added to the folder by hand")
+        return BackupRecord.from_manifest(backup_id, path, m, has_manifest=False)
+
+    def get(self, backup_id: str) -> BackupRecord:
+        """The backup with exactly this id; anything else (a path, `..`, a glob) is refused."""
+        if not isinstance(backup_id, str) or not _ID_SHAPE.match(backup_id) or backup_id.endswith(".db"):
+            raise ValidationError(f"{backup_id!r} is not a backup id.",
+                                  "Use an id exactly as `jobmatcher backup list` shows it.")
+        path = self.folder / f"{backup_id}.db"
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            st = None
+        if st is None or not path.is_file() or path.is_symlink():
+            raise BackupNotFoundError(f"There is no backup with the id {backup_id!r} in {self.folder}.",
+                                      "Run `jobmatcher backup list` to see the ids.")
+        return self._record(backup_id, path, st)
+
+    def newest(self) -> BackupRecord | None:
+        items = self.list()
+        return items[0] if items else None
+
+    # -- writing ---------------------------------------------------------------
+
+    def ensure_folder(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BackupFailedError(f"Cannot create the backup folder {self.folder}: {e.strerror}.",
+                                    "Choose a backup folder you can write to in Settings.") from None
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise BackupFailedError(f"The backup folder {self.folder} is not writable.",
+                                    "Fix its permissions, or choose another backup folder in Settings.")
+
+    def create(self, db_path: Path, kind: BackupType = BackupType.manual, note: str = "",
+               progress: Progress | None = None, revision: str | None = None,
+               method: str = "auto") -> CreatedBackup:
+        """Snapshot the live database into a new, verified backup; no file is left if anything fails."""
+        from .database import require_exists  # local: database imports schema (alembic), keep CLI start light
+        require_exists(db_path)
+        self.ensure_folder()
+        self.cleanup()
+        db_bytes = file_size(db_path) + file_size(Path(str(db_path) + "-wal"))
+        require_free_space(self.folder, 2 * db_bytes, "a backup")
+
+        tmp, guard = self._reserve_temp()
+        try:
+            snap, report = self._snapshot(db_path, tmp, progress, method)
+            now = datetime.now(timezone.utc)
+            m = Manifest(type=kind, created_at=now, size_bytes=report.size_bytes, sha256=report.sha256,
+                         schema_revision=report.schema_revision, app_version=__version__, note=note,
+                         verified=True, verified_at=now, verify_message="ok",
+                         copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3))
+            final = self._publish(tmp, m)
+        except OSError as e:
+            raise describe_os_error(e, "writing the backup", self.folder) from None
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                remove_quietly(Path(str(tmp) + suffix))
+            guard.release()
+            remove_quietly(guard.path)
+        log.info("backup %s (%s) made in %.2fs by %s, verified in %.2fs", final.stem, kind.value,
+                 snap.seconds, snap.method, report.seconds)
+        rec = BackupRecord.from_manifest(final.stem, final, m)
+        return CreatedBackup(**rec.model_dump(), copy_seconds=snap.seconds, verify_seconds=report.seconds,
+                             method=snap.method)
+
+    def _reserve_temp(self) -> tuple[Path, FileLock]:
+        """A hidden temp name plus a held lock that tells cleanup() in other processes it is alive."""
+        while True:
+            token = f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+            guard = FileLock(self.folder / f"{token}.lock")
+            if guard.acquire():
+                return self.folder / f"{token}.db", guard
+
+    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str):
+        """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify."""
+        copy_progress = (lambda done, total: progress("copy", done, total)) if progress else None
+
+        def checked(snap):
+            if progress:
+                progress("verify", 0, 1)
+            try:
+                report = verify_file(tmp)
+            except InvalidBackupError as e:
+                raise BackupFailedError(f"The new backup did not verify: {e.message}",
+                                        "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
+            if progress:
+                progress("verify", 1, 1)
+            return snap, report
+
+        if method in ("auto", "file-copy"):
+            try:
+                return checked(copy_snapshot(db_path, tmp, copy_progress))
+            except OSError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any surprise in the fast path: take the safe one
+                if method == "file-copy":
+                    raise
+                log.warning("fast snapshot unusable (%s); falling back to the backup API", e)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                remove_quietly(Path(str(tmp) + suffix))
+        return checked(backup_api_snapshot(db_path, tmp, copy_progress))
+
+    def _publish(self, tmp: Path, m: Manifest) -> Path:
+        """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
+        base = backup_name(m.created_at)
+        for n in range(1, 1000):
+            name = base if n == 1 else f"{base}_{n}"
+            final = self.folder / f"{name}.db"
+            try:
+                # Reserve the name: the manifest is created exclusively first.
+                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            if final.exists():
+                remove_quietly(manifest_path(final))
+                continue
+            try:
+                write_manifest(final, m)
+                os.replace(tmp, final)
+            except BaseException:
+                remove_quietly(manifest_path(final))
+                raise
+            fsync_dir(self.folder)
+            return final
+        raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+
+    def verify(self, backup_id: str) -> BackupRecord:
+        """Check a listed backup and record the result in its manifest; raises InvalidBackupError if it fails."""
+        rec = self.get(backup_id)
+        path = Path(rec.path)
+        m = read_manifest(path)
+        now = datetime.now(timezone.utc)
+        try:
+            report = verify_file(path, expected_sha256=m.sha256 if m else None)
+        except InvalidBackupError as e:
+            self._record_verification(path, m, rec, False, now, e.message)
+            raise
+        if m is None:
+            m = Manifest(type=rec.type, created_at=rec.created_at, size_bytes=report.size_bytes,
+                         note=rec.note)
+        m.sha256 = m.sha256 or report.sha256
+        m.schema_revision = report.schema_revision
+        m.size_bytes = report.size_bytes
+        self._record_verification(path, m, rec, True, now, "ok", report.seconds)
+        return self.get(backup_id)
+
+    def _record_verification(self, path, m, rec, ok, when, message, seconds=None) -> None:
+        if m is None:
+            if not ok:
+                return  # nothing trustworthy to write for a file copied in by hand
+            m = Manifest(type=rec.type, created_at=rec.created_at, size_bytes=rec.size_bytes, note=rec.note)
+        m.verified, m.verified_at, m.verify_message = ok, when, message
+        if seconds is not None:
+            m.verify_seconds = round(seconds, 3)
+        try:
+            write_manifest(path, m)
+        except OSError as e:  # a read-only folder must not hide the verification result itself
+            log.warning("could not record verification of %s: %s", path, e)
+
+    def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
+        """Pin (keep forever) or unpin a backup."""
+        rec = self.get(backup_id)
+        path = Path(rec.path)
+        m = read_manifest(path) or Manifest(type=rec.type, created_at=rec.created_at,
+                                            size_bytes=rec.size_bytes, note=rec.note)
+        m.pinned = pinned
+        try:
+            write_manifest(path, m)
+        except OSError as e:
+            raise describe_os_error(e, "saving the pin", path) from None
+        return self.get(backup_id)
+
+    def delete(self, backup_id: str) -> BackupRecord:
+        """Delete a backup and its manifest."""
+        rec = self.get(backup_id)
+        path = Path(rec.path)
+        try:
+            os.unlink(path)
+        except OSError as e:
+            raise describe_os_error(e, "deleting the backup", path) from None
+        remove_quietly(manifest_path(path))
+        fsync_dir(self.folder)
+        log.info("deleted backup %s", backup_id)
+        return rec
+
+    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False) -> list[BackupRecord]:
+        """Delete (or with dry_run only name) the backups the retention policy makes obsolete."""
+        items = self.list()
+        doomed = set(obsolete(now or datetime.now(timezone.utc), policy, items))
+        chosen = [r for r in items if r.id in doomed]
+        if not dry_run:
+            for r in chosen:
+                try:
+                    self.delete(r.id)
+                except JobMatcherError as e:
+                    log.warning("could not prune %s: %s", r.id, e.message)
+        return chosen
+
+    def cleanup(self) -> list[str]:
+        """Remove leftovers of interrupted backups (temp files whose writer is gone, orphan manifests)."""
+        removed: list[str] = []
+        if not self.folder.is_dir():
+            return removed
+        names = set(os.listdir(self.folder))
+        for name in names:
+            if name.startswith(TMP_PREFIX) and name.endswith(".lock"):
+                token = name[:-5]
+                guard = FileLock(self.folder / name)
+                if guard.acquire():  # its writer is gone (locks die with their process)
+                    try:
+                        for leftover in names:
+                            if leftover.startswith(token + "."):
+                                remove_quietly(self.folder / leftover)
+                                removed.append(leftover)
+                    finally:
+                        guard.release()
+                        remove_quietly(guard.path)
+            elif name.startswith(TMP_PREFIX) and name[:name.find(".", 1)] + ".lock" not in names:
+                remove_quietly(self.folder / name)  # no lock file at all: certainly dead
+                removed.append(name)
+            elif name.endswith(".json") and name[:-5] + ".db" not in names and name.startswith("backup_"):
+                p = self.folder / name
+                try:
+                    if time.time() - p.stat().st_mtime > _STALE_ORPHAN_SECONDS:
+                        remove_quietly(p)
+                        removed.append(name)
+                except FileNotFoundError:
+                    pass
+        if removed:
+            log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
+        return removed

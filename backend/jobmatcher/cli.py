@@ -1,0 +1,351 @@
+"""The command line: a thin layer that turns engine results into text or JSON, and errors into exit codes.
+
+Exit codes: 0 success, 1 refused or failed (the message on stderr says what to
+do), 2 usage error. A traceback is never printed; it goes to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from . import __version__
+from .errors import JobMatcherError
+
+log = logging.getLogger("jobmatcher.cli")
+
+TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
+
+
+# -- output helpers --------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _emit_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def _size(n: int) -> str:
+    from .fsutil import human_size
+    return human_size(n)
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.2f} s" if s < 10 else f"{s:.0f} s"
+
+
+def _local(dt: datetime | None) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+
+
+class _ProgressBar:
+    """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself)."""
+
+    LABELS = {"copy": "Copying", "verify": "Verifying", "check": "Checking", "safety": "Safety backup",
+              "migrate": "Updating schema", "swap": "Replacing", "done": "Done"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar = None
+        self._phase = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+        if phase != self._phase:
+            self.close()
+            self._phase = phase
+            self._bar = tqdm(total=max(total, 1), desc=self.LABELS.get(phase, phase), file=sys.stderr,
+                             leave=False, unit="" if total <= 1 else " pages", mininterval=0.1)
+        if self._bar is not None:
+            self._bar.total = max(total, 1)
+            self._bar.n = done
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _confirm(args, question: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise JobMatcherError("Confirmation needed, and there is no terminal to ask on.",
+                              "Run the command again with --yes to confirm.")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+# -- commands ----------------------------------------------------------------------
+
+def _engine(args):
+    from .engine import Engine
+    return Engine(args.data_dir)
+
+
+def cmd_backup_create(args) -> int:
+    bar = _ProgressBar(not args.json)
+    try:
+        b = _engine(args).create_backup(note=args.note or "", progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        _emit_json(b)
+    else:
+        print(f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
+              f"{_seconds(b.verify_seconds)}: {b.id}")
+        print(f"  {b.path}")
+    return 0
+
+
+def cmd_backup_list(args) -> int:
+    items = _engine(args).list_backups()
+    if args.json:
+        _emit_json([{k: v for k, v in r.model_dump(mode="json").items()
+                     if k not in ("verify_message", "has_manifest")} for r in items])
+        return 0
+    if not items:
+        print("No backups yet. Make one with `jobmatcher backup create`.")
+        return 0
+    rows = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
+    for r in items:
+        verified = {True: "yes", False: "FAILED", None: "not yet"}[r.verified]
+        rows.append((r.id, TYPE_LABELS.get(r.type.value, r.type.value), _local(r.created_at),
+                     _size(r.size_bytes), verified, "pinned" if r.pinned else "", r.note))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[6])
+    return 0
+
+
+def cmd_backup_verify(args) -> int:
+    result = _engine(args).verify(args.target)
+    if args.json:
+        _emit_json({"ok": True, **_jsonable(result)})
+    else:
+        rev = result.schema_revision
+        print(f"OK: {args.target} is a sound backup (schema {rev}, {_size(result.size_bytes)}).")
+    return 0
+
+
+def cmd_backup_restore(args) -> int:
+    engine = _engine(args)
+    path, _sha, label, _rec = engine.resolve(args.target)
+    if not _confirm(args, f"Replace your current data with {label}? A safety backup of it is made first."):
+        print("Nothing was restored.", file=sys.stderr)
+        return 1
+    bar = _ProgressBar(not args.json)
+    try:
+        result = engine.restore(args.target, progress=bar)
+    finally:
+        bar.close()
+    result.relaunch_required = False  # the command line owns no running app
+    if args.json:
+        _emit_json(result)
+    else:
+        print(f"Restored {label} in {_seconds(result.seconds)}.")
+        if result.migrated_from:
+            print(f"  Its data was updated from schema {result.migrated_from} to {result.schema_revision}.")
+        if result.safety_backup_id:
+            print(f"  Your previous data was saved first as {result.safety_backup_id}.")
+    return 0
+
+
+def cmd_backup_delete(args) -> int:
+    engine = _engine(args)
+    rec = engine.store.get(args.id)
+    question = f"Delete the backup {rec.id}?"
+    if rec.type.value == "pre-migration":
+        question = (f"{rec.id} was made before a database update: it is the way back from that update. "
+                    "Delete it anyway?")
+    if not _confirm(args, question):
+        print("Nothing was deleted.", file=sys.stderr)
+        return 1
+    engine.delete_backup(rec.id)
+    if args.json:
+        _emit_json({"deleted": rec.id})
+    else:
+        print(f"Deleted {rec.id}.")
+    return 0
+
+
+def _cmd_pin(pinned: bool) -> Callable:
+    def run(args) -> int:
+        rec = _engine(args).set_pinned(args.id, pinned)
+        if args.json:
+            _emit_json(rec)
+        else:
+            print(f"{'Pinned' if pinned else 'Unpinned'} {rec.id}" +
+                  (": it is kept until you unpin or delete it." if pinned else "."))
+        return 0
+    return run
+
+
+def cmd_backup_prune(args) -> int:
+    engine = _engine(args)
+    chosen = engine.prune(dry_run=args.dry_run)
+    if args.json:
+        _emit_json({"dry_run": args.dry_run, "deleted" if not args.dry_run else "would_delete": [r.id for r in chosen]})
+        return 0
+    days = engine.settings.retention_days
+    if not chosen:
+        print(f"Nothing to clean up (backups are kept {days} days; pre-migration, pinned and the newest always).")
+    for r in chosen:
+        print(f"{'Would delete' if args.dry_run else 'Deleted'} {r.id} ({_local(r.created_at)})")
+    return 0
+
+
+def cmd_db_status(args) -> int:
+    s = _engine(args).status()
+    if args.json:
+        _emit_json({"current": s.current, "head": s.head, "pending": s.pending, "database": s.database,
+                    "exists": s.exists, "known": s.known, "size_bytes": s.size_bytes})
+        return 0
+    print(f"Database: {s.database}" + ("" if s.exists else " (not created yet)"))
+    print(f"Revision: {s.current or '(none)'}" + ("" if s.known else "  (made by a newer JobMatcher)"))
+    print(f"Newest:   {s.head}")
+    print("Pending:  " + (", ".join(s.pending) if s.pending else "none, up to date"))
+    return 0
+
+
+def cmd_db_migrate(args) -> int:
+    bar = _ProgressBar(not args.json)
+    try:
+        r = _engine(args).migrate(target=args.to, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        _emit_json(r)
+        return 0
+    if r.recovered:
+        print(r.recovered)
+    if r.created:
+        print(f"Created a new database at {r.migrated_to}.")
+    elif r.migrated_to:
+        print(f"Backed up first as {r.pre_migration_backup}, then updated from {r.migrated_from} to {r.migrated_to}.")
+    else:
+        print("Already up to date.")
+    return 0
+
+
+def cmd_db_check(args) -> int:
+    r = _engine(args).check()
+    if args.json:
+        _emit_json(r)
+    elif r.ok:
+        print("OK: the database passed its integrity check.")
+    else:
+        print("The database FAILED its integrity check:", file=sys.stderr)
+        for p in r.problems:
+            print(f"  {p}", file=sys.stderr)
+        print("Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+              file=sys.stderr)
+    return 0 if r.ok else 1
+
+
+def cmd_app(args) -> int:
+    from .app import run_app
+    return run_app(args)
+
+
+# -- parser --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help="data folder (default: $JOBMATCHER_DATA_DIR or the platform's user data folder)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print machine-readable JSON")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug details")
+
+    p = argparse.ArgumentParser(prog="jobmatcher", parents=[common],
+                                description="JobMatcher: your job-search data, with verified backups.")
+    p.add_argument("--version", action="version", version=f"jobmatcher {__version__}")
+    p.add_argument("--browser", action="store_true", help="serve the window's page on 127.0.0.1 instead")
+    p.add_argument("--port", type=int, default=0, help="with --browser: the port (default: any free one)")
+    p.set_defaults(func=cmd_app)
+    sub = p.add_subparsers(dest="group", metavar="COMMAND")
+
+    b = sub.add_parser("backup", help="make, list, check and restore backups", parents=[common])
+    bs = b.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = bs.add_parser("create", help="make a verified backup now", parents=[common])
+    c.add_argument("--note", default="", help="a note to remember it by")
+    c.set_defaults(func=cmd_backup_create)
+    bs.add_parser("list", help="list backups, newest first", parents=[common]).set_defaults(func=cmd_backup_list)
+    v = bs.add_parser("verify", help="check a backup (id or file)", parents=[common])
+    v.add_argument("target", metavar="ID_OR_PATH")
+    v.set_defaults(func=cmd_backup_verify)
+    r = bs.add_parser("restore", help="replace the current data with a backup (id or file)", parents=[common])
+    r.add_argument("target", metavar="ID_OR_PATH")
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    r.set_defaults(func=cmd_backup_restore)
+    d = bs.add_parser("delete", help="delete a backup", parents=[common])
+    d.add_argument("id", metavar="ID")
+    d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    d.set_defaults(func=cmd_backup_delete)
+    for name, pinned in (("pin", True), ("unpin", False)):
+        x = bs.add_parser(name, help=f"{name} a backup ({'kept forever' if pinned else 'prunable again'})",
+                          parents=[common])
+        x.add_argument("id", metavar="ID")
+        x.set_defaults(func=_cmd_pin(pinned))
+    pr = bs.add_parser("prune", help="delete backups older than the retention setting", parents=[common])
+    pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    pr.set_defaults(func=cmd_backup_prune)
+
+    dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])
+    ds = dbp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ds.add_parser("status", help="current revision, newest, pending", parents=[common]).set_defaults(func=cmd_db_status)
+    m = ds.add_parser("migrate", help="update the schema (a verified backup is made first)", parents=[common])
+    m.add_argument("--to", metavar="REVISION", default=None, help="stop at this revision")
+    m.set_defaults(func=cmd_db_migrate)
+    ds.add_parser("check", help="integrity check of the live database", parents=[common]).set_defaults(func=cmd_db_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("data_dir", None), ("json", False), ("verbose", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    from .logs import setup_logging
+    log_file = setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except JobMatcherError as e:
+        log.info("refused: %s", e.message)
+        if args.json:
+            _emit_json(e.to_dict())
+        print(f"Error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(e.hint, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for the user
+        log.exception("unexpected error")
+        where = f" Details are in {log_file}." if log_file else ""
+        print(f"Error: something unexpected went wrong: {type(e).__name__}: {e}.{where}", file=sys.stderr)
+        print("Your data has not been changed. Please report this with the log file.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

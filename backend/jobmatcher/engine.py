@@ -1,0 +1,274 @@
+"""The engine: one data folder's database, backups and settings behind one object.
+
+The command line and the window's API object are thin layers over this class;
+every rule (locks, the pre-migration backup, refusals) lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from . import schema
+from .backups import BackupStore, CreatedBackup, Progress
+from .database import check_integrity, connect, current_revision, open_readonly, require_exists, require_known_revision
+from .datadir import DataDir
+from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
+                     ValidationError)
+from .fsutil import file_size
+from .lock import FileLock, InstanceLock
+from .manifest import BackupRecord, BackupType, read_manifest
+from .restore import RestoreResult, recover, restore
+from .retention import RetentionPolicy
+from .settings import Settings, save_settings, validate_backup_dir
+from .verify import VerifyReport, verify_file
+
+log = logging.getLogger(__name__)
+
+
+class DbStatus(BaseModel):
+    data_dir: str
+    database: str
+    exists: bool
+    size_bytes: int
+    current: str | None
+    head: str
+    pending: list[str]
+    known: bool
+
+
+class LaunchReport(BaseModel):
+    created: bool = False
+    migrated_from: str | None = None
+    migrated_to: str | None = None
+    pre_migration_backup: str | None = None
+    recovered: str | None = None
+    pruned: list[str] = []
+    auto_backup: str | None = None
+    auto_backup_error: str | None = None
+
+
+class CheckReport(BaseModel):
+    ok: bool
+    problems: list[str]
+    revision: str | None
+
+
+class Engine:
+    """One data folder. Cheap to create; locks are taken only by the operations that need them."""
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self.data = DataDir.open(data_dir)
+        self._instance = InstanceLock(self.data.lock_path)
+
+    # -- settings and folders ------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.data.settings()
+
+    @property
+    def store(self) -> BackupStore:
+        return BackupStore(self.data.backup_dir())
+
+    def update_settings(self, changes: dict) -> Settings:
+        """Validate and save changed settings; the backup folder must exist, be writable and lie outside the data."""
+        current = self.settings.model_dump()
+        current.update(changes)
+        try:
+            new = Settings.model_validate(current)
+        except Exception as e:  # pydantic's message is precise; keep it
+            raise SettingsError(f"Those settings are not valid: {e}", "Check the values and try again.") from None
+        if new.backup_dir:
+            new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))
+        save_settings(self.data.settings_path, new)
+        return new
+
+    # -- locks -----------------------------------------------------------------
+
+    def take_instance_lock(self) -> None:
+        """Own the data folder (the app, a restore, a migration); refused while another process owns it."""
+        if not self._instance.held:
+            self._instance.take()
+
+    def release_instance_lock(self) -> None:
+        self._instance.release()
+
+    def _reading_live(self) -> FileLock:
+        """A shared hold that keeps a restore from swapping the file while we read it."""
+        lock = FileLock(self.data.swap_lock_path, shared=True)
+        if not lock.acquire(timeout=60):
+            raise JobMatcherError("A restore is replacing the database right now.", "Try again in a minute.")
+        return lock
+
+    # -- read-only queries -----------------------------------------------------
+
+    def status(self) -> DbStatus:
+        """Current revision, head and pending revisions (read-only)."""
+        db = self.data.db_path
+        current = current_revision(db) if db.exists() else None
+        known = schema.is_known(current)
+        return DbStatus(data_dir=str(self.data.root), database=str(db), exists=db.exists(),
+                        size_bytes=file_size(db) + file_size(Path(str(db) + "-wal")),
+                        current=current, head=schema.head(),
+                        pending=schema.pending(current) if known else [], known=known)
+
+    def list_backups(self) -> list[BackupRecord]:
+        """Every backup, newest first (read-only: reads manifests only)."""
+        return self.store.list()
+
+    def check(self) -> CheckReport:
+        """`PRAGMA integrity_check` of the live database (read-only)."""
+        require_exists(self.data.db_path)
+        lock = self._reading_live()
+        try:
+            conn = open_readonly(self.data.db_path)
+            try:
+                return CheckReport(ok=not (p := check_integrity(conn)), problems=p, revision=schema.revision_of(conn))
+            finally:
+                conn.close()
+        finally:
+            lock.release()
+
+    def resolve(self, id_or_path: str) -> tuple[Path, str | None, str, BackupRecord | None]:
+        """(file, expected checksum, label, record) for a backup id from the list or a file path."""
+        if not isinstance(id_or_path, str) or not id_or_path.strip():
+            raise ValidationError("Name a backup id or a backup file.", "Run `jobmatcher backup list` to see the ids.")
+        try:
+            rec = self.store.get(id_or_path)
+            m = read_manifest(Path(rec.path))
+            return Path(rec.path), m.sha256 if m else None, rec.id, rec
+        except (BackupNotFoundError, ValidationError):
+            looks_like_path = os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") \
+                or Path(id_or_path).exists()
+            if not looks_like_path:
+                raise BackupNotFoundError(f"There is no backup with the id {id_or_path!r}.",
+                                          "Run `jobmatcher backup list` to see the ids, or give a file path.") from None
+        path = Path(id_or_path).expanduser().absolute()
+        return path, None, str(path), None
+
+    def verify(self, id_or_path: str) -> VerifyReport | BackupRecord:
+        """Verify a listed backup (recording the result) or any file; InvalidBackupError says why it fails."""
+        path, _sha, _label, rec = self.resolve(id_or_path)
+        if rec is not None:
+            return self.store.verify(rec.id)
+        return verify_file(path)
+
+    # -- writes ------------------------------------------------------------------
+
+    def create_backup(self, note: str = "", kind: BackupType = BackupType.manual,
+                      progress: Progress | None = None, method: str = "auto") -> CreatedBackup:
+        """Make a verified backup of the live database (allowed while the app runs)."""
+        if len(note) > 500:
+            raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
+        require_exists(self.data.db_path)
+        lock = self._reading_live()
+        try:
+            return self.store.create(self.data.db_path, kind, note, progress, method=method)
+        finally:
+            lock.release()
+
+    def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
+        return self.store.set_pinned(backup_id, pinned)
+
+    def delete_backup(self, backup_id: str) -> BackupRecord:
+        return self.store.delete(backup_id)
+
+    def prune(self, dry_run: bool = False, now: datetime | None = None) -> list[BackupRecord]:
+        """Delete the backups older than the retention setting (pre-migration, pinned and the newest are kept)."""
+        return self.store.prune(RetentionPolicy(self.settings.retention_days), now, dry_run)
+
+    def restore(self, id_or_path: str, progress: Progress | None = None) -> RestoreResult:
+        """Replace the live data with a backup (safety backup first). Needs the data folder to itself."""
+        path, sha, label, _rec = self.resolve(id_or_path)
+        owned_before = self._instance.held
+        self.take_instance_lock()
+        try:
+            return restore(self.data, self.store, path, sha, label, progress)
+        finally:
+            if not owned_before:
+                self.release_instance_lock()
+
+    def migrate(self, target: str | None = None, progress: Progress | None = None) -> LaunchReport:
+        """The launch sequence without the automatic backup: lock, recover, pre-migration backup, upgrade, prune."""
+        owned_before = self._instance.held
+        self.take_instance_lock()
+        try:
+            return self.launch(target=target, auto_backup=False, progress=progress)
+        finally:
+            if not owned_before:
+                self.release_instance_lock()
+
+    def launch(self, target: str | None = None, auto_backup: bool = True,
+               progress: Progress | None = None) -> LaunchReport:
+        """Open the data folder as the app does: every step of the launch sequence, in order."""
+        self.take_instance_lock()
+        report = LaunchReport()
+        report.recovered = recover(self.data)
+        store = self.store
+        store.cleanup()
+        db = self.data.db_path
+        current = current_revision(db) if db.exists() else None
+        require_known_revision(current)
+        if target is not None and target not in schema.revisions():
+            raise ValidationError(f"{target!r} is not a revision this version knows.",
+                                  f"Known revisions: {', '.join(schema.revisions())}.")
+        if target is not None and current is not None and \
+                schema.revisions().index(target) < schema.revisions().index(current):
+            raise ValidationError(f"The database is already at {current}, newer than {target}; "
+                                  "going back is done by restoring the pre-migration backup.",
+                                  "Run `jobmatcher backup list` and restore the backup marked pre-migration.")
+        todo = schema.pending(current, target)
+        if todo:
+            if current is not None or db.exists():
+                report.pre_migration_backup = self._pre_migration_backup(current, todo, progress).id
+            else:
+                report.created = True
+            log.info("migrating %s from %s through %s", db, current, todo)
+            schema.upgrade(db, target)
+            report.migrated_from, report.migrated_to = current, todo[-1]
+        report.pruned = [r.id for r in self.prune()]
+        if auto_backup and not report.created:
+            self._auto_backup(report, progress)
+        return report
+
+    def _pre_migration_backup(self, current: str | None, todo: list[str], progress) -> CreatedBackup:
+        try:
+            return self.store.create(self.data.db_path, BackupType.pre_migration,
+                                     note=f"Before updating from {current} to {todo[-1]}", progress=progress)
+        except JobMatcherError as e:
+            raise MigrationBlockedError(
+                f"JobMatcher needs to update your database, but the backup it makes first failed: {e.message} "
+                "The update did not run; your data is unchanged.",
+                e.hint or "Free up space or fix permissions in the backup folder, then start JobMatcher again.",
+            ) from None
+
+    def _auto_backup(self, report: LaunchReport, progress) -> None:
+        hours = self.settings.auto_backup_hours
+        if not hours:
+            return
+        newest = self.store.newest()
+        if newest is not None:
+            age = datetime.now(timezone.utc) - newest.created_at
+            if age < timedelta(hours=hours) or not self._changed_since(newest.created_at):
+                return
+        try:
+            report.auto_backup = self.store.create(self.data.db_path, BackupType.auto,
+                                                   note="Automatic backup", progress=progress).id
+        except JobMatcherError as e:  # an automatic backup must never keep the user from their data
+            log.warning("automatic backup failed: %s", e.message)
+            report.auto_backup_error = str(e)
+
+    def _changed_since(self, when: datetime) -> bool:
+        db = self.data.db_path
+        stamps = [p.stat().st_mtime for p in (db, Path(str(db) + "-wal")) if p.exists()]
+        return bool(stamps) and datetime.fromtimestamp(max(stamps), timezone.utc) > when
+
+    def connect(self):
+        """A read-write connection to the live database, for the app's own data layer."""
+        require_exists(self.data.db_path)
+        return connect(self.data.db_path)

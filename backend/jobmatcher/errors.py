@@ -1,0 +1,105 @@
+"""Every error the engine raises on purpose, in one place.
+
+Each carries a `message` (what went wrong) and a `hint` (what the user can do
+about it). The command line prints both and exits 1; the window shows both.
+Anything else that escapes is a bug, and is logged with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class JobMatcherError(Exception):
+    """An operation was refused or failed; nothing the user owns was lost."""
+
+    code = "error"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict:
+        return {"error": self.code, "message": self.message, "hint": self.hint}
+
+
+class InstanceLockedError(JobMatcherError):
+    """Another JobMatcher process owns the data folder."""
+
+    code = "locked"
+
+
+class DatabaseMissingError(JobMatcherError):
+    """There is no live database yet."""
+
+    code = "no-database"
+
+
+class NewerSchemaError(JobMatcherError):
+    """A database or backup was written by a newer JobMatcher."""
+
+    code = "newer-schema"
+
+
+class InvalidBackupError(JobMatcherError):
+    """A backup file cannot be trusted; `reason` names why in one word."""
+
+    code = "invalid-backup"
+
+    def __init__(self, message: str, hint: str = "", reason: str = "corrupt") -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "reason": self.reason}
+
+
+class BackupNotFoundError(JobMatcherError):
+    """An id that is not in the list of backups."""
+
+    code = "not-found"
+
+
+class InsufficientSpaceError(JobMatcherError):
+    """Not enough free space to write safely."""
+
+    code = "no-space"
+
+
+class BackupFailedError(JobMatcherError):
+    """A backup could not be written or did not verify; no file was left."""
+
+    code = "backup-failed"
+
+
+class MigrationBlockedError(JobMatcherError):
+    """The pre-migration backup failed, so the schema upgrade did not run."""
+
+    code = "migration-blocked"
+
+
+class RestoreFailedError(JobMatcherError):
+    """A restore failed midway; `recovered` says whether the data was put back."""
+
+    code = "restore-failed"
+
+    def __init__(self, message: str, hint: str = "", recovered: bool = True) -> None:
+        super().__init__(message, hint)
+        self.recovered = recovered
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "recovered": self.recovered}
+
+
+class SettingsError(JobMatcherError):
+    """A setting that cannot be used as given."""
+
+    code = "invalid-setting"
+
+
+class ValidationError(JobMatcherError):
+    """Input from the user or the page that does not fit."""
+
+    code = "invalid-input"

@@ -1,0 +1,144 @@
+"""Small file-system primitives that the safety guarantees rest on.
+
+Everything that publishes a file does it the same way: write a temporary file
+in the destination folder, fsync it, rename it into place, fsync the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from .errors import InsufficientSpaceError, JobMatcherError
+
+CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's data to stable storage."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and deletions inside `path` durable (a no-op on Windows)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete a file if it is there; never raise for a file that is already gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def file_size(path: Path) -> int:
+    """Size in bytes, 0 for a file that does not exist."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def human_size(n: float) -> str:
+    """1536 -> '1.5 KB' (decimal units, as file managers show them)."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{int(n)} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def require_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse, before writing anything, when `folder` has less than `needed` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise InsufficientSpaceError(
+            f"Not enough free space in {folder} for {what}: "
+            f"{human_size(needed)} needed (twice the database), {human_size(free)} free.",
+            "Free up space on that disk, or choose another backup folder in Settings.",
+        )
+
+
+def copy_range(sfd: int, src_offset: int, dst, length: int,
+               progress: Callable[[int], None] | None = None) -> int:
+    """Copy `length` bytes from fd `sfd` at `src_offset` to the open file `dst` at its position.
+
+    Reads at explicit offsets, so `sfd` can be shared. Uses the kernel's
+    copy_file_range where it exists (no data passes through Python), plain
+    reads and writes elsewhere. Returns the bytes copied (fewer if the source
+    is shorter); `progress` gets the running total after each chunk.
+    """
+    copied = 0
+    fast = hasattr(os, "copy_file_range")
+    dfd = dst.fileno()
+    while copied < length:
+        want = min(CHUNK, length - copied)
+        n = -1
+        if fast:
+            try:
+                n = os.copy_file_range(sfd, dfd, want, src_offset + copied)
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                fast = False
+        if n < 0:
+            if hasattr(os, "pread"):
+                buf = os.pread(sfd, want, src_offset + copied)
+            else:  # Windows: the fd is private to this call there
+                os.lseek(sfd, src_offset + copied, os.SEEK_SET)
+                buf = os.read(sfd, want)
+            n = len(buf)
+            dst.write(buf)
+        if n == 0:
+            break
+        copied += n
+        if progress:
+            progress(copied)
+    return copied
+
+
+def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
+    """Turn an OSError into a message that says what failed and what to do."""
+    if e.errno == errno.ENOSPC:
+        return InsufficientSpaceError(
+            f"The disk became full while {action} ({path}).",
+            "Free up space on that disk and try again. Nothing was changed.",
+        )
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return JobMatcherError(
+            f"Permission denied while {action} ({path}).",
+            "Check that the folder is writable by your user (and not on a read-only disk).",
+        )
+    return JobMatcherError(f"Could not finish {action} ({path}): {e.strerror or e}.",
+                           "Check the disk and try again.")

@@ -1,0 +1,116 @@
+"""OS file locks that die with their process.
+
+A killed JobMatcher never leaves a stale lock behind: the kernel drops flock
+(POSIX) and LockFileEx-style byte locks (Windows, via msvcrt) when the process
+ends. Written here rather than taken from `filelock` because we need shared
+locks and the holder's pid for the message, which it does not offer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .errors import InstanceLockedError
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(fd: int, shared: bool, blocking: bool) -> bool:
+        # msvcrt has no shared locks; a shared request takes the lock exclusively.
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock(fd: int, shared: bool, blocking: bool) -> bool:
+        flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fd, flags)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class FileLock:
+    """A lock on one file; `acquire` returns False when someone else holds it."""
+
+    def __init__(self, path: Path, shared: bool = False) -> None:
+        self.path = Path(path)
+        self.shared = shared
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> bool:
+        """Take the lock, waiting up to `timeout` seconds; True when held."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            if _lock(fd, self.shared, blocking=False):
+                self._fd = fd
+                return True
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            time.sleep(0.05)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            _unlock(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def write_owner(self) -> None:
+        """Record our pid in the lock file so a refused process can name the owner."""
+        assert self._fd is not None
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def __enter__(self) -> "FileLock":
+        if not self.acquire():
+            raise RuntimeError(f"lock {self.path} is held")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class InstanceLock(FileLock):
+    """The data folder's owner: the app, a restore or a migration. One at a time."""
+
+    def take(self) -> "InstanceLock":
+        """Take the lock or raise InstanceLockedError naming the process that has it."""
+        if not self.acquire():
+            owner = ""
+            try:
+                pid = self.path.read_text().strip()
+                owner = f" (process {pid})" if pid.isdigit() else ""
+            except OSError:
+                pass
+            raise InstanceLockedError(
+                f"JobMatcher is already running with this data folder{owner}.",
+                "Close the other JobMatcher window first, then try again.",
+            )
+        self.write_owner()
+        return self

@@ -1,0 +1,158 @@
+"""Checking that a file is a sound JobMatcher backup, and saying exactly why when it is not.
+
+The checks, cheapest first: it is a regular readable file; its header is
+SQLite's and its length matches the page count in the header; its checksum
+matches the manifest; `PRAGMA integrity_check` passes; it carries a schema
+revision this app knows; and it has every table that revision defines.
+The file is only ever opened read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from . import schema
+from .database import check_integrity, open_readonly, require_known_revision
+from .errors import InvalidBackupError, NewerSchemaError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_HASH_CHUNK = 4 * 1024 * 1024
+
+
+class VerifyReport(BaseModel):
+    """A file that passed every check."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+    schema_revision: str
+    page_size: int
+    seconds: float
+
+
+def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
+    return InvalidBackupError(message, hint or "Choose another backup. Your current data has not been changed.",
+                              reason=reason)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (hashlib releases the GIL, so this runs beside SQLite's checks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_file_shape(path: Path) -> tuple[int, int]:
+    """Refuse anything that is not a complete SQLite file; return (size, page size)."""
+    try:
+        st = os.stat(path)  # follows symlinks: what matters is what the link points at
+    except FileNotFoundError:
+        raise _refuse("missing", f"The file {path} does not exist.", "Check the name and try again.") from None
+    except OSError as e:
+        raise _refuse("unreadable", f"The file {path} cannot be read: {e.strerror}.",
+                      "Check its permissions and try again.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _refuse("not-a-file", f"{path} is a folder, not a backup file.", "Choose a backup file (.db) inside it.")
+    if not stat.S_ISREG(st.st_mode):
+        raise _refuse("not-a-file", f"{path} is not a regular file (it is a device, pipe or socket).",
+                      "Choose a backup file (.db).")
+    size = st.st_size
+    if size == 0:
+        raise _refuse("empty", f"The file {path} is empty.")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        raise _refuse("unreadable", f"The file {path} cannot be read: {e.strerror}.",
+                      "Check its permissions and try again.") from None
+    if not header.startswith(SQLITE_MAGIC):
+        if header[:6] == SQLITE_MAGIC[:6] or header[:15].lower().startswith(b"sqlite"):
+            raise _refuse("damaged-header", f"The header of {path} is damaged: it is not a readable SQLite database.")
+        raise _refuse("not-sqlite", f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",
+                      "Choose a file that JobMatcher made (backup_….db).")
+    if len(header) < 100:
+        raise _refuse("truncated", f"The file {path} is cut short: only {size} bytes of a SQLite database.")
+    (raw_page,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if raw_page == 1 else raw_page
+    if page_size < 512 or page_size & (page_size - 1):
+        raise _refuse("damaged-header", f"The header of {path} is damaged (page size {raw_page}).")
+    change_counter, page_count = struct.unpack(">II", header[24:32])
+    (valid_for,) = struct.unpack(">I", header[92:96])
+    if valid_for == change_counter and page_count and size < page_count * page_size:
+        raise _refuse("truncated",
+                      f"The file {path} is cut short: {size:,} bytes where its header says "
+                      f"{page_count * page_size:,}. It was probably copied incompletely.",
+                      "Use a complete copy of the backup. Your current data has not been changed.")
+    if size % page_size:
+        raise _refuse("truncated", f"The file {path} is cut short: {size:,} bytes is not a whole number of "
+                      f"{page_size}-byte pages.")
+    return size, page_size
+
+
+def verify_file(path: Path, expected_sha256: str | None = None) -> VerifyReport:
+    """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    size, page_size = check_file_shape(path)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digest = pool.submit(sha256_file, path)
+        revision = _check_database(path)
+        sha = digest.result()
+    if expected_sha256 and sha != expected_sha256:
+        raise _refuse("checksum-mismatch",
+                      f"The backup {path.name} has changed since it was made (its checksum does not match "
+                      f"its manifest): it may be damaged.",
+                      "Use another backup. Your current data has not been changed.")
+    return VerifyReport(path=str(path), size_bytes=size, sha256=sha, schema_revision=revision,
+                        page_size=page_size, seconds=time.perf_counter() - t0)
+
+
+def _check_database(path: Path) -> str:
+    """Integrity, revision and tables of a SQLite file; returns its revision."""
+    try:
+        conn = open_readonly(path, immutable=True)
+    except sqlite3.Error as e:
+        raise _refuse("unreadable", f"The file {path} cannot be opened: {e}.") from None
+    try:
+        try:
+            problems = check_integrity(conn)
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            if "not a database" in text:
+                raise _refuse("not-sqlite", f"{path} is not a SQLite database ({text}).") from None
+            raise _refuse("corrupt", f"The backup {path.name} is damaged: {text}.") from None
+        if problems:
+            shown = "; ".join(problems[:3])
+            raise _refuse("corrupt", f"The backup {path.name} is damaged: integrity check found "
+                          f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}")
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            revision = schema.revision_of(conn)
+        except sqlite3.DatabaseError as e:
+            raise _refuse("corrupt", f"The backup {path.name} is damaged: {e}.") from None
+    finally:
+        conn.close()
+    if revision is None:
+        raise _refuse("not-jobmatcher",
+                      f"{path.name} is a SQLite database, but not one of JobMatcher's (it has no schema revision).",
+                      "Choose a file that JobMatcher made (backup_….db).")
+    try:
+        require_known_revision(revision, f"The backup {path.name}")
+    except NewerSchemaError as e:
+        raise InvalidBackupError(e.message, e.hint, reason="newer-schema") from None
+    missing = sorted(schema.tables_at(revision) - tables)
+    if missing:
+        raise _refuse("missing-tables", f"The backup {path.name} is incomplete: it lacks the table(s) "
+                      f"{', '.join(missing)}.")
+    return revision
