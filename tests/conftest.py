@@ -1,0 +1,100 @@
+"""Shared fixtures: real data folders on disk, real migrations, real file systems."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import profile
+from jobmatcher.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _private_logs(tmp_path_factory, monkeypatch):
+    """Logs of tests (and their subprocesses) go to a temp folder, never the user's."""
+    monkeypatch.setenv("JOBMATCHER_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    monkeypatch.delenv("JOBMATCHER_DATA_DIR", raising=False)
+
+
+def fill_sample_data(engine: Engine, name: str = "Ada Lovelace", jobs: int = 50) -> None:
+    conn = engine.connect()
+    try:
+        profile.update_profile(conn, profile.Profile(full_name=name, headline="Analyst", email="ada@example.org"))
+        for skill in ("Python", "SQL", "Mathematics"):
+            profile.add_skill(conn, profile.NewSkill(name=skill, level=4))
+        profile.set_preference(conn, "remote", True)
+        with profile.transaction(conn):
+            conn.executemany("INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                             [(f"Engineer {i}", f"Company {i % 7}", "Build things. " * 20) for i in range(jobs)])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def engine(data_dir) -> Engine:
+    """A data folder with a migrated database holding a little real data."""
+    e = Engine(data_dir)
+    e.migrate()
+    fill_sample_data(e)
+    return e
+
+
+def fingerprint(db: Path) -> tuple[str, str]:
+    """(bytes of the main file + -wal, logical dump): what 'unchanged' means in these tests."""
+    h = hashlib.sha256()
+    for p in (db, Path(str(db) + "-wal")):
+        if p.exists():
+            h.update(p.read_bytes())
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        dump = hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    finally:
+        conn.close()
+    return h.hexdigest(), dump
+
+
+def run_cli(*args: str, data_dir: Path | None = None, input: str | None = None,
+            env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess."""
+    cmd = [sys.executable, "-m", "jobmatcher"]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    cmd += list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a real small tmpfs: tmpfs(size_kb) -> Path; unmounted afterwards."""
+    mounts: list[Path] = []
+
+    def make(size_kb: int) -> Path:
+        where = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
+        where.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(where)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield make
+    for m in reversed(mounts):
+        subprocess.run(["umount", "-l", str(m)], capture_output=True)
