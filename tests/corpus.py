@@ -1,0 +1,122 @@
+"""Broken and hostile backup files, made from a real backup (shared by the refusal tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import zipfile
+from pathlib import Path
+
+
+def _copy(good: Path, dest: Path) -> Path:
+    shutil.copy(good, dest)
+    return dest
+
+
+def _edit(good: Path, dest: Path, sql: str) -> Path:
+    _copy(good, dest)
+    conn = sqlite3.connect(dest)
+    conn.executescript(sql)
+    conn.close()
+    return dest
+
+
+def _truncate(good: Path, dest: Path, keep: int) -> Path:
+    dest.write_bytes(good.read_bytes()[:keep])
+    return dest
+
+
+def _smash_page(good: Path, dest: Path, page_no: int) -> Path:
+    data = bytearray(good.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    start = (page_no - 1) * page
+    data[start:start + page] = os.urandom(page)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def _flip_bits(good: Path, dest: Path, page_no: int) -> Path:
+    data = bytearray(good.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    start = (page_no - 1) * page
+    for off in (0, 3, 5, 8):  # the b-tree page header: type, cell count, content start
+        data[start + off] ^= 0xFF
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def broken_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, expected refusal reason)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = good.stat().st_size
+    out: dict[str, tuple[Path, str]] = {}
+
+    def add(name, path, reason):
+        out[name] = (path, reason)
+
+    (folder / "empty.db").write_bytes(b"")
+    add("empty", folder / "empty.db", "empty")
+    (folder / "random.db").write_bytes(os.urandom(8192))
+    add("random-bytes", folder / "random.db", "not-sqlite")
+    (folder / "notes.txt").write_text("my job notes\n" * 100)
+    add("text-file", folder / "notes.txt", "not-sqlite")
+    with zipfile.ZipFile(folder / "archive.zip", "w") as z:
+        z.writestr("a.txt", "hello")
+    add("zip", folder / "archive.zip", "not-sqlite")
+    other = folder / "other-app.db"
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    c.execute("INSERT INTO notes (body) VALUES ('hi')")
+    c.commit()
+    c.close()
+    add("other-app", other, "not-jobmatcher")
+    for frac in (0.1, 0.5, 0.9):
+        keep = int(size * frac)
+        add(f"truncated-{frac}", _truncate(good, folder / f"trunc-{frac}.db", keep), "truncated")
+    add("truncated-header", _truncate(good, folder / "trunc-50.db", 50), "truncated")
+    add("smashed-page", _smash_page(good, folder / "smashed.db", 3), "corrupt")
+    add("flipped-bits", _flip_bits(good, folder / "flipped.db", 2), "corrupt")
+    hdr = bytearray(good.read_bytes())
+    hdr[0:16] = b"SQLite format 2\x00"
+    (folder / "bad-header.db").write_bytes(bytes(hdr))
+    add("damaged-header", folder / "bad-header.db", "damaged-header")
+    add("missing-table", _edit(good, folder / "no-skills.db", "DROP TABLE skills;"), "missing-tables")
+    add("newer-schema", _edit(good, folder / "future.db",
+                              "UPDATE alembic_version SET version_num='9999_from_the_future';"), "newer-schema")
+    d = folder / "a-folder.db"
+    d.mkdir()
+    add("directory", d, "not-a-file")
+    fifo = folder / "pipe.db"
+    os.mkfifo(fifo)
+    add("fifo", fifo, "not-a-file")
+    link = folder / "link.db"
+    link.symlink_to(folder / "notes.txt")
+    add("symlink-elsewhere", link, "not-sqlite")
+    add("missing", folder / "nope.db", "missing")
+    sparse = folder / "sparse.db"
+    with open(sparse, "wb") as f:
+        f.truncate(2 * 1024**3)  # 2 GB of holes, no header
+    add("large-sparse", sparse, "not-sqlite")
+    return out
+
+
+def valid_variants(good: Path, folder: Path) -> dict[str, Path]:
+    """Files that must be accepted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    odd = folder / "my backups ünïcødé" / "Sicherung vom März.db"
+    odd.parent.mkdir()
+    out["spaces-and-non-ascii"] = _copy(good, odd)
+    small_pages = folder / "page-1024.db"
+    src = sqlite3.connect(good)
+    dst = sqlite3.connect(small_pages)
+    dst.execute("PRAGMA page_size=1024")
+    src.backup(dst)  # the backup API keeps the destination's... page size of the source; VACUUM fixes it
+    dst.execute("PRAGMA journal_mode=DELETE")
+    dst.execute("PRAGMA page_size=1024")
+    dst.execute("VACUUM")
+    dst.close()
+    src.close()
+    out["different-page-size"] = small_pages
+    return out

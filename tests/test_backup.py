@@ -1,0 +1,264 @@
+"""Creating and listing backups: consistent, atomic, verified, named by time."""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import schema
+from jobmatcher.backups import BackupStore
+from jobmatcher.errors import BackupNotFoundError, DatabaseMissingError, InsufficientSpaceError, ValidationError
+from jobmatcher.manifest import BackupType
+from jobmatcher.engine import Engine
+
+from conftest import fingerprint
+
+NAME = re.compile(r"^backup_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
+
+
+def test_create_writes_a_verified_backup_with_its_manifest(engine):
+    phases = []
+    b = engine.create_backup(note="before trip", progress=lambda p, d, t: phases.append((p, d, t)))
+    assert NAME.match(b.id)
+    path = Path(b.path)
+    assert path.exists() and path.with_suffix(".json").exists()
+    m = json.loads(path.with_suffix(".json").read_text())
+    assert m["type"] == "manual" and m["note"] == "before trip"
+    assert m["verified"] is True and m["verified_at"]
+    assert m["schema_revision"] == schema.head()
+    assert m["size_bytes"] == path.stat().st_size
+    import hashlib
+    assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    # copy progress reached its total, then verification ran
+    copies = [x for x in phases if x[0] == "copy"]
+    assert copies and copies[-1][1] == copies[-1][2]
+    assert ("verify", 1, 1) in phases
+    # the backup is one self-contained file in rollback-journal mode, with the data
+    assert not Path(str(path) + "-wal").exists()
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert conn.execute("SELECT full_name FROM user_profile").fetchone()[0] == "Ada Lovelace"
+    conn.close()
+
+
+def test_only_published_files_in_the_folder(engine):
+    engine.create_backup()
+    names = os.listdir(engine.store.folder)
+    assert all(n.startswith("backup_") for n in names), names
+
+
+def test_two_backups_in_the_same_second_get_unique_names(engine):
+    ids = {engine.create_backup().id for _ in range(4)}
+    assert len(ids) == 4
+    listed = [r.id for r in engine.list_backups()]
+    assert sorted(listed) == sorted(ids)
+
+
+def test_list_is_newest_first_and_reads_manifests(engine):
+    a = engine.create_backup(note="a")
+    b = engine.create_backup(note="b")
+    listed = engine.list_backups()
+    assert [r.id for r in listed] == [b.id, a.id]
+    rec = listed[0]
+    for field in ("id", "path", "type", "created_at", "size_bytes", "sha256", "schema_revision",
+                  "app_version", "note", "pinned", "verified", "verified_at"):
+        assert hasattr(rec, field)
+
+
+def test_the_live_database_is_not_changed_by_a_backup(engine):
+    before = fingerprint(engine.data.db_path)
+    engine.create_backup()
+    assert fingerprint(engine.data.db_path) == before
+
+
+def test_no_database_yet_is_a_clear_error(data_dir):
+    with pytest.raises(DatabaseMissingError, match="no JobMatcher database"):
+        Engine(data_dir).create_backup()
+
+
+def test_a_backup_copied_in_by_hand_is_listed_and_can_be_verified(engine):
+    made = engine.create_backup()
+    copied = engine.store.folder / "from-my-usb-stick.db"
+    shutil.copy(made.path, copied)
+    rec = engine.store.get("from-my-usb-stick")
+    assert rec.has_manifest is False and rec.verified is None
+    assert "from-my-usb-stick" in [r.id for r in engine.list_backups()]
+    verified = engine.verify("from-my-usb-stick")
+    assert verified.verified is True and verified.schema_revision == schema.head()
+
+
+@pytest.mark.parametrize("bad", ["..", "../data", "/etc/passwd", "backup_*", "*", "", "x" * 500,
+                                 "backup_2026-01-01_00-00-00.db", ".tmp-1-2", "a/b", "a\\b"])
+def test_ids_are_matched_exactly(engine, bad):
+    engine.create_backup()
+    with pytest.raises((ValidationError, BackupNotFoundError)):
+        engine.store.get(bad)
+    with pytest.raises((ValidationError, BackupNotFoundError)):
+        engine.delete_backup(bad)
+    assert len(engine.list_backups()) == 1
+
+
+def test_leftovers_of_a_killed_backup_are_cleaned_and_never_listed(engine):
+    folder = engine.store.folder
+    folder.mkdir(exist_ok=True)
+    # what a process killed mid-copy leaves: a temp db, its -wal and its (unlocked) guard
+    for name in (".tmp-999-1.db", ".tmp-999-1.db-wal", ".tmp-999-1.lock", ".tmp-998-5.db"):
+        (folder / name).write_bytes(b"partial")
+    assert engine.list_backups() == []
+    engine.create_backup()
+    assert sorted(n for n in os.listdir(folder) if n.startswith(".")) == []
+
+
+def test_backup_folder_full_is_refused_before_writing(engine, tmpfs):
+    small = tmpfs(64)  # far less than twice the database
+    engine.update_settings({"backup_dir": str(small)})
+    before = fingerprint(engine.data.db_path)
+    with pytest.raises(InsufficientSpaceError) as e:
+        engine.create_backup()
+    assert "needed" in e.value.message and "free" in e.value.message
+    assert os.listdir(small) == []
+    assert fingerprint(engine.data.db_path) == before
+
+
+def test_disk_filling_up_during_the_copy_leaves_nothing(engine, tmpfs):
+    """Passes the 2x check, then another writer fills the disk while the copy runs."""
+    conn = engine.connect()
+    with conn:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+                         [("t", os.urandom(2000).hex()) for _ in range(800)])
+        conn.execute("COMMIT")
+    conn.close()
+    size = engine.data.db_path.stat().st_size + 4096
+    disk = tmpfs((2 * size) // 1024 + 64)
+    engine.update_settings({"backup_dir": str(disk)})
+    hog = disk / "someone-elses-file"
+    stop = threading.Event()
+
+    def fill():
+        with open(hog, "wb") as f:
+            while not stop.is_set():
+                try:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+                except OSError:
+                    return
+
+    from jobmatcher import fsutil
+    real = fsutil.require_free_space
+
+    def check_then_fill(*a, **k):
+        real(*a, **k)
+        t = threading.Thread(target=fill)
+        t.start()
+        t.join(10)
+
+    import jobmatcher.backups as backups_mod
+    old = backups_mod.require_free_space
+    backups_mod.require_free_space = check_then_fill
+    try:
+        before = fingerprint(engine.data.db_path)
+        with pytest.raises(InsufficientSpaceError, match="full"):
+            engine.create_backup()
+    finally:
+        backups_mod.require_free_space = old
+        stop.set()
+    assert sorted(os.listdir(disk)) == ["someone-elses-file"]
+    assert fingerprint(engine.data.db_path) == before
+
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys, time
+    db, stop_file = sys.argv[1], sys.argv[2]
+    conn = sqlite3.connect(db, isolation_level=None, timeout=60)
+    conn.execute("PRAGMA busy_timeout=60000")
+    n = 0
+    worst = 0.0
+    import os
+    while not os.path.exists(stop_file):
+        n += 1
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO saved_jobs (title, description) VALUES (?, ?)", (f"job {n}", "x" * 3000))
+        conn.execute("INSERT OR REPLACE INTO user_preferences (key, value) VALUES ('counter', ?)", (str(n),))
+        conn.execute("COMMIT")
+        worst = max(worst, time.perf_counter() - t)
+    print(n, worst, flush=True)
+""")
+
+
+def _consistent(path: Path) -> int:
+    """A backup must equal a committed state: the counter equals the rows the writer added."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        row = conn.execute("SELECT value FROM user_preferences WHERE key='counter'").fetchone()
+        counter = int(row[0]) if row else 0
+        rows = conn.execute("SELECT count(*) FROM saved_jobs WHERE title LIKE 'job %'").fetchone()[0]
+        assert rows == counter, f"backup mixes states: {rows} rows, counter {counter}"
+        return counter
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("method", ["file-copy", "backup-api"])
+def test_backups_while_another_process_writes_continuously(engine, tmp_path, method):
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(engine.data.db_path), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        counters = []
+        for _ in range(6):
+            b = engine.create_backup(method=method)
+            counters.append(_consistent(Path(b.path)))
+            time.sleep(0.05)
+    finally:
+        stop.touch()
+        out, _ = writer.communicate(timeout=60)
+    assert writer.returncode == 0
+    total = int(out.split()[0])
+    assert counters == sorted(counters) and counters[-1] > 0 and total >= counters[-1]
+
+
+def test_backups_while_a_thread_of_this_process_writes(engine):
+    """The app writes from its own thread while a backup runs in the same process."""
+    stop = threading.Event()
+    errors = []
+
+    def write():
+        conn = engine.connect()
+        n = 0
+        try:
+            while not stop.is_set():
+                n += 1
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO saved_jobs (title) VALUES (?)", (f"job {n}",))
+                conn.execute("INSERT OR REPLACE INTO user_preferences (key, value) VALUES ('counter', ?)", (str(n),))
+                conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            conn.close()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        time.sleep(0.2)
+        counters = [_consistent(Path(engine.create_backup().path)) for _ in range(5)]
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors
+    assert counters[-1] > 0
+    # the writer's connection still works after the backups (its locks were not dropped)
+    assert engine.check().ok
