@@ -88,8 +88,8 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
 
     swap_lock = FileLock(data.swap_lock_path)
     staged_ok = swapped = False
-    _write_journal(data, "restore", label, safety.id if safety else None, safety.path if safety else None)
     try:
+        _write_journal(data, "restore", label, safety.id if safety else None, safety.path if safety else None)
         staged = _stage(data, source, report.sha256, say)
         migrated_from = None
         if report.schema_revision != schema.head():
