@@ -205,8 +205,21 @@ class Engine:
 
     def launch(self, target: str | None = None, auto_backup: bool = True,
                progress: Progress | None = None) -> LaunchReport:
-        """Open the data folder as the app does: every step of the launch sequence, in order."""
+        """Open the data folder as the app does: every step of the launch sequence, in order.
+
+        Keeps the instance lock on success (the app owns the folder from then on);
+        gives it back if the launch fails.
+        """
+        took = not self._instance.held
         self.take_instance_lock()
+        try:
+            return self._launch(target, auto_backup, progress)
+        except BaseException:
+            if took:
+                self.release_instance_lock()
+            raise
+
+    def _launch(self, target: str | None, auto_backup: bool, progress: Progress | None) -> LaunchReport:
         report = LaunchReport()
         report.recovered = recover(self.data)
         store = self.store
@@ -264,8 +277,10 @@ class Engine:
             report.auto_backup_error = str(e)
 
     def _changed_since(self, when: datetime) -> bool:
+        """True when the live files were written after `when` (an empty -wal, as a reader leaves it, is no change)."""
         db = self.data.db_path
-        stamps = [p.stat().st_mtime for p in (db, Path(str(db) + "-wal")) if p.exists()]
+        stamps = [st.st_mtime for p in (db, Path(str(db) + "-wal"))
+                  if p.exists() and ((st := p.stat()).st_size or p == db)]
         return bool(stamps) and datetime.fromtimestamp(max(stamps), timezone.utc) > when
 
     def connect(self):

@@ -76,6 +76,9 @@ class FileLock:
             os.close(self._fd)
             self._fd = None
 
+    def __del__(self) -> None:
+        self.release()
+
     @property
     def held(self) -> bool:
         return self._fd is not None
