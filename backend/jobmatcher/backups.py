@@ -158,7 +158,8 @@ class BackupStore:
             try:
                 report = verify_file(tmp)
             except InvalidBackupError as e:
-                raise BackupFailedError(f"The new backup did not verify: {e.message}",
+                raise BackupFailedError(f"The new backup did not pass its check, so your database itself may be "
+                                        f"damaged: {e.message}",
                                         "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
             if progress:
                 progress("verify", 1, 1)

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from . import schema
-from .errors import DatabaseMissingError, NewerSchemaError
+from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -40,11 +40,22 @@ def current_revision(path: Path) -> str | None:
     """The schema revision of the live database, None if it is new (read-only)."""
     if not path.exists():
         return None
-    conn = open_readonly(path)
     try:
-        return schema.revision_of(conn)
-    finally:
-        conn.close()
+        conn = open_readonly(path)
+        try:
+            return schema.revision_of(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        raise damaged(path, e) from None
+
+
+def damaged(path: Path, e: Exception) -> DatabaseDamagedError:
+    """The error for a live database SQLite cannot read."""
+    return DatabaseDamagedError(
+        f"Your database {path} cannot be read: {e}.",
+        "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+    )
 
 
 def require_known_revision(revision: str | None, what: str = "The database") -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -126,11 +127,15 @@ class Engine:
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
-            conn = open_readonly(self.data.db_path)
             try:
-                return CheckReport(ok=not (p := check_integrity(conn)), problems=p, revision=schema.revision_of(conn))
-            finally:
-                conn.close()
+                conn = open_readonly(self.data.db_path)
+                try:
+                    problems = check_integrity(conn)
+                    return CheckReport(ok=not problems, problems=problems, revision=schema.revision_of(conn))
+                finally:
+                    conn.close()
+            except sqlite3.DatabaseError as e:
+                return CheckReport(ok=False, problems=[str(e)], revision=None)
         finally:
             lock.release()
 

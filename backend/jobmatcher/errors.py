@@ -37,6 +37,12 @@ class DatabaseMissingError(JobMatcherError):
     code = "no-database"
 
 
+class DatabaseDamagedError(JobMatcherError):
+    """The live database cannot be read: it is damaged."""
+
+    code = "damaged"
+
+
 class NewerSchemaError(JobMatcherError):
     """A database or backup was written by a newer JobMatcher."""
 
