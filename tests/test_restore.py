@@ -302,6 +302,7 @@ def test_sigkill_at_random_moments_during_restore_never_loses_data(tmp_path):
         assert all(not i.startswith(".") for i in listed)
         if dump == new_dump:  # put the old data back for the next round
             _restore_old(target, old_dump)
+    print("OUTCOMES", outcomes, "whole", whole)
     assert sum(outcomes.values()) == 12
 
 
