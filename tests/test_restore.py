@@ -313,3 +313,36 @@ def _restore_old(target: Engine, old_dump: str) -> None:
             assert _dump(target.data.db_path) == old_dump
             return
     raise AssertionError("no safety backup holds the old data")
+
+
+def test_restore_over_data_from_a_newer_version_keeps_that_data_as_a_safety_backup(engine):
+    """After going back to an older JobMatcher, a user can still restore; the newer data is saved first."""
+    b = engine.create_backup()
+    conn = engine.connect()
+    conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    conn.close()
+    result = engine.restore(b.id)
+    assert engine.status().current == schema.head()
+    safety = engine.store.get(result.safety_backup_id)
+    assert safety.schema_revision == "0099_future"
+
+
+def test_a_database_copied_with_unsaved_wal_changes_is_refused(engine, tmp_path):
+    """Restoring only the main file of a database still in use would silently drop its newest changes."""
+    code = textwrap.dedent(f"""
+        import sqlite3, os, signal
+        c = sqlite3.connect({str(engine.data.db_path)!r}, isolation_level=None)
+        c.execute("PRAGMA wal_autocheckpoint=0")
+        c.execute("UPDATE user_profile SET full_name = 'Only In WAL'")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", code])
+    import shutil
+    other = tmp_path / "copied-live"
+    other.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copy(str(engine.data.db_path) + suffix, str(other / "jobmatcher.db") + suffix)
+    from jobmatcher.errors import InvalidBackupError
+    with pytest.raises(InvalidBackupError) as e:
+        engine.restore(str(other / "jobmatcher.db"))
+    assert e.value.reason == "unsaved-wal" and "jobmatcher.db-wal" in e.value.message

@@ -120,7 +120,8 @@ class BackupStore:
 
         tmp, guard = self._reserve_temp()
         try:
-            snap, report = self._snapshot(db_path, tmp, progress, method)
+            # A safety copy must be possible even of data this version cannot open (a newer schema).
+            snap, report = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety)
             now = datetime.now(timezone.utc)
             m = Manifest(type=kind, created_at=now, size_bytes=report.size_bytes, sha256=report.sha256,
                          schema_revision=report.schema_revision, app_version=__version__, note=note,
@@ -148,7 +149,7 @@ class BackupStore:
             if guard.acquire():
                 return self.folder / f"{token}.db", guard
 
-    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str):
+    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False):
         """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify."""
         copy_progress = (lambda done, total: progress("copy", done, total)) if progress else None
 
@@ -156,7 +157,7 @@ class BackupStore:
             if progress:
                 progress("verify", 0, 1)
             try:
-                report = verify_file(tmp)
+                report = verify_file(tmp, allow_unknown_revision=lenient)
             except InvalidBackupError as e:
                 raise BackupFailedError(f"The new backup did not pass its check, so your database itself may be "
                                         f"damaged: {e.message}",

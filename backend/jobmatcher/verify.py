@@ -94,20 +94,32 @@ def check_file_shape(path: Path) -> tuple[int, int]:
                       f"The file {path} is cut short: {size:,} bytes where its header says "
                       f"{page_count * page_size:,}. It was probably copied incompletely.",
                       "Use a complete copy of the backup. Your current data has not been changed.")
+    wal = Path(str(path) + "-wal")
+    if header[18] == 2 and wal.exists() and wal.stat().st_size > 0:
+        # A live WAL-mode database copied with its -wal: the newest changes are only in the -wal,
+        # which a backup file cannot carry. Checking or restoring the main file alone would lose them.
+        raise _refuse("unsaved-wal",
+                      f"{path.name} is a database still in use (or copied while in use): some of its changes are "
+                      f"only in {wal.name}.",
+                      "Close the program using it (or open it once in JobMatcher), then try again.")
     if size % page_size:
         raise _refuse("truncated", f"The file {path} is cut short: {size:,} bytes is not a whole number of "
                       f"{page_size}-byte pages.")
     return size, page_size
 
 
-def verify_file(path: Path, expected_sha256: str | None = None) -> VerifyReport:
-    """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not."""
+def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_revision: bool = False) -> VerifyReport:
+    """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
+
+    `allow_unknown_revision` accepts a sound file from a newer JobMatcher (its tables
+    cannot be checked): for the safety copy of live data that this version cannot open.
+    """
     t0 = time.perf_counter()
     path = Path(path)
     size, page_size = check_file_shape(path)
     with ThreadPoolExecutor(max_workers=2) as pool:
         digest = pool.submit(sha256_file, path)
-        revision = _check_database(path)
+        revision = _check_database(path, allow_unknown_revision)
         sha = digest.result()
     if expected_sha256 and sha != expected_sha256:
         raise _refuse("checksum-mismatch",
@@ -118,7 +130,7 @@ def verify_file(path: Path, expected_sha256: str | None = None) -> VerifyReport:
                         page_size=page_size, seconds=time.perf_counter() - t0)
 
 
-def _check_database(path: Path) -> str:
+def _check_database(path: Path, allow_unknown_revision: bool = False) -> str:
     """Integrity, revision and tables of a SQLite file; returns its revision."""
     try:
         conn = open_readonly(path, immutable=True)
@@ -147,6 +159,8 @@ def _check_database(path: Path) -> str:
         raise _refuse("not-jobmatcher",
                       f"{path.name} is a SQLite database, but not one of JobMatcher's (it has no schema revision).",
                       "Choose a file that JobMatcher made (backup_….db).")
+    if allow_unknown_revision and not schema.is_known(revision):
+        return revision
     try:
         require_known_revision(revision, f"The backup {path.name}")
     except NewerSchemaError as e:
