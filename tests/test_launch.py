@@ -147,16 +147,24 @@ def test_launch_undoes_a_restore_killed_before_the_swap(engine):
     before = fingerprint(engine.data.db_path)[1]
     staged = restore_mod.staged_path(engine.data)
     staged.write_bytes(b"half a copy")
-    engine.data.journal_path.write_text(json.dumps({"phase": "restore", "source": "x"}))
+    engine.data.journal_path.write_text(json.dumps({"phase": "staged", "source": "x"}))
     report = Engine(engine.data.root).launch(auto_backup=False)
     assert "undone" in report.recovered
     assert not staged.exists() and not engine.data.journal_path.exists()
     assert fingerprint(engine.data.db_path)[1] == before
 
 
+def test_launch_undoes_a_restore_killed_before_its_staged_file_was_made(engine):
+    before = fingerprint(engine.data.db_path)[1]
+    engine.data.journal_path.write_text(json.dumps({"phase": "staging", "source": "x"}))
+    report = Engine(engine.data.root).launch(auto_backup=False)
+    assert "undone" in report.recovered
+    assert fingerprint(engine.data.db_path)[1] == before and not engine.data.journal_path.exists()
+
+
 def test_launch_keeps_a_restore_killed_after_the_swap(engine):
     before = fingerprint(engine.data.db_path)[1]
-    engine.data.journal_path.write_text(json.dumps({"phase": "restore", "source": "x"}))
+    engine.data.journal_path.write_text(json.dumps({"phase": "staged", "source": "x"}))
     report = Engine(engine.data.root).launch(auto_backup=False)
     assert "complete" in report.recovered
     assert fingerprint(engine.data.db_path)[1] == before and not engine.data.journal_path.exists()

@@ -5,7 +5,7 @@ The sequence, strictly in order:
 2. safety  a verified `safety` backup of the current data is made;
 3. stage   the source is copied next to the live file, its checksum compared with what
            was verified, migrated to the current schema if older, fsynced;
-4. swap    under the exclusive swap lock, the live database is checkpointed and closed,
+4. swap    (the journal now says "staged") under the exclusive swap lock, the live database is checkpointed and closed,
            its -wal/-shm removed (so nothing stale can mix in), and the staged file
            renamed over it (atomic; nothing holds the file open, as Windows requires);
 5. confirm the new live database is opened and checked; on any failure the safety
@@ -89,7 +89,8 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
     swap_lock = FileLock(data.swap_lock_path)
     staged_ok = swapped = False
     try:
-        _write_journal(data, "restore", label, safety.id if safety else None, safety.path if safety else None)
+        journal = (label, safety.id if safety else None, safety.path if safety else None)
+        _write_journal(data, "staging", *journal)
         staged = _stage(data, source, report.sha256, say)
         migrated_from = None
         if report.schema_revision != schema.head():
@@ -99,6 +100,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
             _seal(staged)
             say("migrate", 1, 1)
         staged_ok = True
+        _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
         swapped = _swap(data, staged, swap_lock, say)
         _confirm(data)
     except BaseException as e:
@@ -236,7 +238,7 @@ def recover(data: DataDir) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        journal = {"phase": "restore"}
+        journal = {"phase": "staged"}  # unreadable: decide by the staged file alone
     staged = staged_path(data)
     swap_lock = FileLock(data.swap_lock_path)
     try:
@@ -245,7 +247,7 @@ def recover(data: DataDir) -> str | None:
             _recover_from(data, Path(journal["safety_path"]), journal.get("safety_backup_id") or "",
                           swap_lock, lambda *a: None)
             message = "An interrupted restore was rolled back to the safety backup made before it."
-        elif staged.exists():
+        elif journal.get("phase") != "staged" or staged.exists():
             _remove_with_sides(staged)
             message = "An interrupted restore was undone; your data is as it was before it."
         else:
