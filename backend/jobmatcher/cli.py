@@ -258,6 +258,22 @@ def cmd_db_check(args) -> int:
     return 0 if r.ok else 1
 
 
+def cmd_settings(args) -> int:
+    engine = _engine(args)
+    changes = {k: v for k, v in (("backup_dir", args.backup_dir), ("retention_days", args.retention_days),
+                                 ("auto_backup_hours", args.auto_backup_hours)) if v is not None}
+    if args.backup_dir == "":
+        changes["backup_dir"] = None  # back to <data>/backups
+    s = engine.update_settings(changes) if changes else engine.settings
+    if args.json:
+        _emit_json(s)
+        return 0
+    print(f"Backup folder:      {engine.data.backup_dir(s)}" + ("" if s.backup_dir else "  (default)"))
+    print(f"Keep backups for:   {s.retention_days} days (pre-migration, pinned and the newest: always)")
+    print("Automatic backups:  " + (f"every {s.auto_backup_hours:g} hours, at launch" if s.auto_backup_hours else "off"))
+    return 0
+
+
 def cmd_app(args) -> int:
     from .app import run_app
     return run_app(args)
@@ -307,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr = bs.add_parser("prune", help="delete backups older than the retention setting", parents=[common])
     pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     pr.set_defaults(func=cmd_backup_prune)
+
+    st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])
+    st.add_argument("--backup-dir", metavar="DIR", default=None,
+                    help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)")
+    st.add_argument("--retention-days", metavar="N", type=int, default=None, help="delete backups older than N days")
+    st.add_argument("--auto-backup-hours", metavar="H", type=float, default=None,
+                    help="automatic backup at launch when the newest is older than H hours (0 = off)")
+    st.set_defaults(func=cmd_settings)
 
     dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])
     ds = dbp.add_subparsers(dest="action", metavar="ACTION", required=True)

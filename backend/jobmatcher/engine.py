@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
 from .backups import BackupStore, CreatedBackup, Progress
@@ -82,9 +83,10 @@ class Engine:
         current.update(changes)
         try:
             new = Settings.model_validate(current)
-        except Exception as e:  # pydantic's message is precise; keep it
-            raise SettingsError(f"Those settings are not valid: {e}", "Check the values and try again.") from None
-        if new.backup_dir:
+        except PydanticValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise SettingsError(f"Those settings are not valid: {problems}.", "Check the values and try again.") from None
+        if new.backup_dir and new.backup_dir != self.settings.backup_dir:
             new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))
         save_settings(self.data.settings_path, new)
         return new

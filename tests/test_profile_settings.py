@@ -1,0 +1,70 @@
+"""The app's own data layer and the backup settings."""
+
+import json
+
+import pytest
+
+from jobmatcher import profile
+from jobmatcher.errors import SettingsError, ValidationError
+
+from conftest import run_cli
+
+
+def test_profile_round_trip(engine):
+    conn = engine.connect()
+    saved = profile.update_profile(conn, profile.Profile(full_name="  Grace  ", headline="Admiral"))
+    assert saved.full_name == "Grace" and profile.get_profile(conn).headline == "Admiral"
+    conn.close()
+
+
+def test_skills_add_remove_and_duplicates(engine):
+    conn = engine.connect()
+    before = {s.name for s in profile.list_skills(conn)}
+    s = profile.add_skill(conn, profile.NewSkill(name="Rust", level=3, years_experience=2))
+    assert "Rust" in {x.name for x in profile.list_skills(conn)}
+    with pytest.raises(ValidationError, match="already"):
+        profile.add_skill(conn, profile.NewSkill(name="rust"))
+    profile.remove_skill(conn, s.id)
+    assert {x.name for x in profile.list_skills(conn)} == before
+    with pytest.raises(ValidationError):
+        profile.remove_skill(conn, s.id)
+    conn.close()
+
+
+def test_preferences(engine):
+    conn = engine.connect()
+    profile.set_preference(conn, "locations", ["Berlin", "Remote"])
+    assert profile.get_preferences(conn)["locations"] == ["Berlin", "Remote"]
+    conn.close()
+
+
+def test_settings_are_validated(engine, tmp_path):
+    with pytest.raises(SettingsError):
+        engine.update_settings({"retention_days": 0})
+    with pytest.raises(SettingsError, match="does not exist"):
+        engine.update_settings({"backup_dir": str(tmp_path / "nope")})
+    with pytest.raises(SettingsError, match="inside the data folder"):
+        (engine.data.root / "sub").mkdir()
+        engine.update_settings({"backup_dir": str(engine.data.root / "sub")})
+    with pytest.raises(SettingsError, match="full path"):
+        engine.update_settings({"backup_dir": "relative/dir"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    s = engine.update_settings({"backup_dir": str(elsewhere), "retention_days": 7})
+    assert s.retention_days == 7
+    assert engine.create_backup().path.startswith(str(elsewhere))
+
+
+def test_settings_from_the_command_line(engine, tmp_path):
+    r = run_cli("settings", "--retention-days", "10", "--auto-backup-hours", "0", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["retention_days"] == 10
+    assert "off" in run_cli("settings", data_dir=engine.data.root).stdout
+    r = run_cli("settings", "--retention-days", "-1", data_dir=engine.data.root)
+    assert r.returncode == 1 and "retention_days" in r.stderr
+
+
+def test_a_damaged_settings_file_is_a_clear_error(engine):
+    engine.data.settings_path.write_text("{not json")
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 1 and "settings file" in r.stderr and "Traceback" not in r.stderr
