@@ -1,0 +1,627 @@
+"""The page's API: the one object the window (pywebview `js_api`) and the browser-mode server expose.
+
+A thin layer over the engine. Every public method
+- validates its arguments with pydantic (`validate_call`), because they come
+  from JavaScript;
+- returns plain JSON-able data (dicts, lists, strings, numbers);
+- raises `JobMatcherError`s, which `dispatch` turns into {"ok": false,
+  "error": {code, message, hint}} so the page shows a sentence and what to do,
+  never a traceback.
+Backups are named only by their id from the list, files chosen by the user only
+by an opaque token the API handed out (after a native dialog or an upload), so
+nothing on the page can name an arbitrary file. The one path the page may send
+is the backup folder setting, which the engine validates.
+
+Helpers are private (leading underscore). pywebview would still let JavaScript
+call them (its bridge resolves any dotted name with getattr, private or not),
+so the window does not get this object: it gets `JsBridge`, which holds only
+one function per public method (see `make_js_bridge`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import types
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, Callable, Protocol
+
+import pydantic
+from pydantic import Field, StringConstraints, validate_call
+
+from . import __version__, profile
+from .errors import (InstanceLockedError, InvalidBackupError, JobMatcherError, RestoreFailedError,
+                     ValidationError)
+from .fsutil import fsync_file, human_size, remove_quietly, require_free_space
+from .manifest import BackupRecord, BackupType
+from .pageerror import to_page_error
+from .tasks import TaskRunner
+from .writer import Writer
+
+log = logging.getLogger(__name__)
+
+TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
+OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
+
+BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Token = Annotated[str, StringConstraints(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+Note = Annotated[str, StringConstraints(max_length=500)]
+
+
+class Dialogs(Protocol):
+    """Native file dialogs (window mode only); each returns None when the user cancels."""
+
+    def open_file(self) -> str | None: ...
+    def save_file(self, suggested_name: str) -> str | None: ...
+    def choose_folder(self) -> str | None: ...
+
+
+@dataclass
+class _ChosenFile:
+    path: Path
+    name: str             # what the user knows it as (shown in messages instead of temp paths)
+    uploaded: bool        # an upload we own and delete afterwards
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).isoformat() if dt else None
+
+
+def backup_row(r: BackupRecord) -> dict:
+    """One backup as the page shows it (no file path: the page names backups by id)."""
+    return {
+        "id": r.id, "type": r.type.value, "type_label": TYPE_LABELS.get(r.type.value, r.type.value),
+        "created_at": _iso(r.created_at), "size_bytes": r.size_bytes, "size": human_size(r.size_bytes),
+        "note": r.note, "verified": r.verified, "verified_at": _iso(r.verified_at),
+        "verify_message": r.verify_message if r.verified is False else "",
+        "pinned": r.pinned, "schema_revision": r.schema_revision,
+    }
+
+
+def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict:
+    """The status line: the newest backup, whether it verified, and a warning when there is reason to."""
+    now = now or datetime.now(timezone.utc)
+    if not rows:
+        return {"last": None, "count": 0, "warning": "You have no backups yet. Make one now."}
+    newest = rows[0]
+    warning = None
+    age = now - newest.created_at
+    if newest.verified is False:
+        warning = "Your newest backup failed its check. Make a new backup now."
+    elif age > timedelta(days=OLD_BACKUP_DAYS):
+        warning = f"Your newest backup is {age.days} days old. Make a new one now."
+    return {"last": backup_row(newest), "count": len(rows), "warning": warning}
+
+
+def open_in_file_manager(path: Path) -> None:
+    """Show a folder in the system's file manager (does not wait for it)."""
+    if sys.platform.startswith("win"):
+        os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
+        return
+    cmd = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
+    subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True)
+
+
+class Api:
+    """The page's API over one data folder. Construct, then `_begin_launch()`; `_close()` at exit."""
+
+    def __init__(self, engine, mode: str = "window", dialogs: Dialogs | None = None,
+                 on_restart: Callable[[], bool] | None = None, relaunched: bool = False) -> None:
+        self._engine = engine
+        self._mode = mode
+        self._dialogs = dialogs
+        self._on_restart = on_restart
+        self._relaunched = relaunched
+        self._instance = secrets.token_hex(8)  # lets the page notice that the app restarted
+        self._tasks = TaskRunner()
+        self._writer: Writer | None = None
+        self._launch_task: str | None = None
+        self._lock = threading.Lock()
+        self._files: dict[str, _ChosenFile] = {}
+        self._downloads: dict[str, tuple[Path, str, float]] = {}
+        self._restore_state: str | None = None  # None, "running", "done" (restart pending), "broken"
+        self._uploads = engine.data.root / ".uploads"
+
+    # =====================================================================================
+    # Public: the page's calls
+    # =====================================================================================
+
+    @validate_call
+    def app_info(self) -> dict:
+        """Version, mode, whether this run is a relaunch, and the state of opening the data."""
+        launch = self._tasks.get(self._launch_task) if self._launch_task else None
+        return {"version": __version__, "mode": self._mode, "instance": self._instance,
+                "relaunched": self._relaunched, "data_dir": str(self._engine.data.root),
+                "launch": launch, "restore_state": self._restore_state}
+
+    @validate_call
+    def retry_launch(self) -> dict:
+        """Try opening the data again after it failed (for example once the other window is closed)."""
+        launch = self._tasks.get(self._launch_task) if self._launch_task else None
+        if launch and launch["state"] != "failed":
+            return launch
+        return self._begin_launch()
+
+    # -- profile ---------------------------------------------------------------------------
+
+    @validate_call
+    def get_profile(self) -> dict:
+        return self._db(lambda conn: self._profile_dict(conn))
+
+    @validate_call
+    def save_profile(self, full_name: Annotated[str, StringConstraints(max_length=200)],
+                     headline: Annotated[str, StringConstraints(max_length=300)]) -> dict:
+        def work(conn):
+            current = profile.get_profile(conn)
+            updated = current.model_copy(update={"full_name": full_name.strip(), "headline": headline.strip()})
+            profile.update_profile(conn, profile.Profile.model_validate(updated.model_dump()))
+            return self._profile_dict(conn)
+        return self._db(work)
+
+    @validate_call
+    def add_skill(self, name: Annotated[str, StringConstraints(max_length=100)]) -> dict:
+        if not name.strip():
+            raise ValidationError("Type the skill's name first.", "")
+        skill = self._model(profile.NewSkill, name=name)
+        return self._db(lambda conn: (profile.add_skill(conn, skill), self._profile_dict(conn))[1])
+
+    @validate_call
+    def remove_skill(self, skill_id: Annotated[int, Field(ge=1)]) -> dict:
+        return self._db(lambda conn: (profile.remove_skill(conn, skill_id), self._profile_dict(conn))[1])
+
+    # -- backups -----------------------------------------------------------------------------
+
+    @validate_call
+    def backup_overview(self) -> dict:
+        """Everything the Backup & Restore section shows: status line, list, settings, running task."""
+        self._require_opened()
+        rows = self._engine.list_backups()
+        running = self._tasks.running()
+        return {"status": backup_status(rows), "backups": [backup_row(r) for r in rows],
+                "settings": self.get_settings(), "task": running.model_dump() if running else None,
+                "can_choose_files": self._dialogs is not None}
+
+    @validate_call
+    def list_backups(self) -> list[dict]:
+        self._require_opened()
+        return [backup_row(r) for r in self._engine.list_backups()]
+
+    @validate_call
+    def start_backup(self, note: Note = "") -> dict:
+        """Start a manual backup; poll `task_status` for progress."""
+        self._require_opened(changing=True)
+        note = note.strip()
+        return self._tasks.start("backup", lambda progress: {
+            "backup": backup_row(self._engine.create_backup(note=note, progress=progress))})
+
+    @validate_call
+    def start_verify(self, backup_id: BackupId) -> dict:
+        """Start checking a backup again; the result is recorded in its manifest."""
+        self._require_opened()
+        self._engine.store.get(backup_id)  # an unknown id is refused now, not in the task
+
+        def work(progress):
+            progress("check", 0, 1)
+            try:
+                rec = self._engine.verify(backup_id)
+            except InvalidBackupError as e:
+                # The failure is recorded and shown in the list; the task still "fails" with the reason.
+                raise InvalidBackupError(f"The backup did not pass its check: {e.message}", e.hint,
+                                         reason=e.reason) from None
+            progress("check", 1, 1)
+            return {"backup": backup_row(rec)}
+        return self._tasks.start("verify", work)
+
+    @validate_call
+    def task_status(self, task_id: Annotated[str, StringConstraints(max_length=100)]) -> dict:
+        return self._tasks.get(task_id)
+
+    @validate_call
+    def set_pinned(self, backup_id: BackupId, pinned: bool) -> dict:
+        self._require_opened(changing=True)
+        return backup_row(self._engine.set_pinned(backup_id, pinned))
+
+    @validate_call
+    def delete_backup(self, backup_id: BackupId) -> dict:
+        self._require_opened(changing=True)
+        running = self._tasks.running()
+        if running is not None:
+            raise JobMatcherError("A backup task is still running.", "Wait for it to finish, then delete.")
+        rec = self._engine.delete_backup(backup_id)
+        return {"deleted": rec.id}
+
+    @validate_call
+    def start_restore(self, backup_id: BackupId) -> dict:
+        """Replace the current data with a listed backup (a safety backup is made first)."""
+        self._require_opened(changing=True)
+        rec = self._engine.store.get(backup_id)
+        return self._start_restore(rec.id, f"the backup from {rec.created_at:%Y-%m-%d %H:%M} UTC", None)
+
+    @validate_call
+    def choose_restore_file(self) -> dict:
+        """Window mode: pick a backup file with the native open dialog; returns a token for it."""
+        self._require_opened()
+        if self._dialogs is None:
+            raise JobMatcherError("Choose the file with the upload button in this mode.", "")
+        path = self._dialogs.open_file()
+        if not path:
+            return {"cancelled": True}
+        p = Path(path)
+        return self._register_file(_ChosenFile(p, p.name, uploaded=False))
+
+    @validate_call
+    def check_restore_file(self, token: Token) -> dict:
+        """Verify a chosen or uploaded file; refused with its specific reason if it cannot be restored."""
+        self._require_opened()
+        f = self._file(token)
+        from .verify import verify_file
+        try:
+            report = verify_file(f.path)
+        except InvalidBackupError as e:
+            self._forget_file(token)
+            raise InvalidBackupError(self._clean(e.message, f), self._clean(e.hint, f), reason=e.reason) from None
+        from . import schema
+        return {"token": token, "name": f.name, "size_bytes": report.size_bytes, "size": human_size(report.size_bytes),
+                "schema_revision": report.schema_revision, "needs_update": report.schema_revision != schema.head()}
+
+    @validate_call
+    def start_restore_file(self, token: Token) -> dict:
+        """Restore a file that `check_restore_file` accepted."""
+        self._require_opened(changing=True)
+        f = self._file(token)
+        return self._start_restore(str(f.path), f.name, token)
+
+    @validate_call
+    def export_backup(self, backup_id: BackupId) -> dict:
+        """Copy a backup out: a native save dialog in the window, a download in the browser."""
+        self._require_opened()
+        rec = self._engine.store.get(backup_id)
+        if self._dialogs is None:
+            token = secrets.token_urlsafe(24)
+            with self._lock:
+                self._downloads[token] = (Path(rec.path), f"{rec.id}.db", time.monotonic() + 300)
+            return {"download": f"/download/{token}", "name": f"{rec.id}.db"}
+        target = self._dialogs.save_file(f"{rec.id}.db")
+        if not target:
+            return {"cancelled": True}
+        target_path = Path(target)
+        if target_path.resolve() == Path(rec.path).resolve():
+            raise ValidationError("That is the backup file itself.", "Choose another place to save the copy.")
+        try:
+            require_free_space(target_path.parent, rec.size_bytes, "the exported copy")
+            tmp = target_path.with_name(f".{target_path.name}.part")
+            shutil.copyfile(rec.path, tmp)
+            fsync_file(tmp)
+            os.replace(tmp, target_path)
+        except OSError as e:
+            remove_quietly(target_path.with_name(f".{target_path.name}.part"))
+            raise JobMatcherError(f"Could not save the copy to {target_path}: {e.strerror or e}.",
+                                  "Choose a folder you can write to, with enough free space.") from None
+        return {"saved_to": str(target_path)}
+
+    @validate_call
+    def open_backups_folder(self) -> dict:
+        self._require_opened()
+        folder = self._engine.store.folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            open_in_file_manager(folder)
+        except OSError:
+            raise JobMatcherError(f"Could not open a file manager for {folder}.",
+                                  f"Open the folder yourself: {folder}") from None
+        return {"path": str(folder)}
+
+    # -- settings ------------------------------------------------------------------------------
+
+    @validate_call
+    def get_settings(self) -> dict:
+        s = self._engine.settings
+        return {"auto_backup_hours": s.auto_backup_hours, "retention_days": s.retention_days,
+                "backup_dir": s.backup_dir or "", "default_backup_dir": str(self._engine.data.root / "backups"),
+                "effective_backup_dir": str(self._engine.data.backup_dir(s))}
+
+    @validate_call
+    def save_settings(self, auto_backup_hours: Annotated[float, Field(ge=0, le=24 * 365)],
+                      retention_days: Annotated[int, Field(ge=1, le=36500)],
+                      backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "") -> dict:
+        """Save the backup settings; the backup folder must exist, be writable and lie outside the data."""
+        self._require_opened(changing=True)
+        self._engine.update_settings({"auto_backup_hours": auto_backup_hours, "retention_days": retention_days,
+                                      "backup_dir": backup_dir.strip() or None})
+        return self.get_settings()
+
+    @validate_call
+    def choose_backup_folder(self) -> dict:
+        """Window mode: pick the backup folder with the native folder dialog (not saved until Save)."""
+        if self._dialogs is None:
+            raise JobMatcherError("Type the folder's full path in this mode.", "")
+        path = self._dialogs.choose_folder()
+        return {"path": path} if path else {"cancelled": True}
+
+    # -- restart --------------------------------------------------------------------------------
+
+    @validate_call
+    def restart(self) -> dict:
+        """Relaunch JobMatcher (after a restore). Says so when that is not possible."""
+        if self._tasks.running() is not None:
+            raise JobMatcherError("A task is still running.", "Wait for it to finish.")
+        started = False
+        if self._on_restart is not None:
+            try:
+                started = bool(self._on_restart())
+            except Exception:  # noqa: BLE001 - a failed relaunch must still leave the user a way on
+                log.exception("relaunch failed")
+        if started:
+            return {"restarting": True, "message": "JobMatcher is restarting…"}
+        return {"restarting": False,
+                "message": "JobMatcher could not restart by itself. Close it and open it again; "
+                           "your restored data is already in place."}
+
+    # =====================================================================================
+    # Private: for app.py, server.py and tests. Never reachable from the page.
+    # =====================================================================================
+
+    def _dispatch(self, name: str, args: Any) -> dict:
+        """Call the public method `name` with positional `args`: {"ok": true, "value"} or {"ok": false, "error"}."""
+        if name not in PUBLIC_METHODS:
+            return {"ok": False, "error": {"code": "unknown-call", "message": f"There is no call named {name!r}.",
+                                           "hint": "Reload the page."}}
+        if not isinstance(args, (list, tuple)):
+            args = []
+        try:
+            value = getattr(self, name)(*args)
+        except pydantic.ValidationError as e:
+            params = [p for p in inspect.signature(getattr(Api, name)).parameters if p != "self"]
+
+            def where(loc) -> str:  # positional arguments show as their index; name them
+                parts = [params[x] if isinstance(x, int) and x < len(params) else str(x) for x in loc]
+                return ".".join(parts) or "value"
+            problems = "; ".join(f"{where(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)[:3])
+            return {"ok": False, "error": {"code": "invalid-input",
+                                           "message": f"That request was not valid ({problems}).",
+                                           "hint": "Check the values and try again."}}
+        except BaseException as e:  # noqa: BLE001
+            return {"ok": False, "error": to_page_error(e)}
+        return {"ok": True, "value": value}
+
+    def _begin_launch(self) -> dict:
+        """Run the engine's launch sequence as a task; the page shows its progress, then the app or the error."""
+        def work(progress):
+            deadline = time.monotonic() + (15 if self._relaunched else 0)
+            while True:
+                try:
+                    report = self._engine.launch(progress=progress)
+                    break
+                except InstanceLockedError:
+                    # Relaunched: the old process can take a moment to let go of the lock.
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.2)
+            shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
+            self._writer = Writer(self._engine.connect)
+            return report.model_dump(mode="json")
+        task = self._tasks.start("launch", work)
+        self._launch_task = task["id"]
+        return task
+
+    def _wait_launched(self, timeout: float = 60) -> dict:
+        return self._tasks.wait(self._launch_task, timeout) if self._launch_task else {}
+
+    def _close(self) -> None:
+        """At exit: let running tasks finish, close the connection, remove uploads."""
+        self._tasks.wait_all(timeout=600)
+        if self._writer is not None:
+            self._writer.close()
+        shutil.rmtree(self._uploads, ignore_errors=True)
+        self._engine.release_instance_lock()
+
+    def _running_task(self):
+        return self._tasks.running()
+
+    def _receive_upload(self, filename: str, stream, length: int) -> dict:
+        """Browser mode: store an uploaded file (read from `stream`) and hand out a token for it."""
+        self._require_opened()
+        name = _safe_name(filename)
+        token = secrets.token_urlsafe(18)
+        folder = self._uploads / token
+        folder.mkdir(parents=True)
+        path = folder / name
+        require_free_space(folder, length + (64 << 20), "the uploaded file")
+        left = length
+        with open(path, "wb") as out:
+            while left > 0:
+                chunk = stream.read(min(1 << 20, left))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+        if left:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValidationError("The upload was cut short.", "Try again.")
+        return self._register_file(_ChosenFile(path, name, uploaded=True))
+
+    def _take_download(self, token: str) -> tuple[Path, str] | None:
+        """Browser mode: the file behind a one-time download link, or None."""
+        with self._lock:
+            item = self._downloads.pop(token, None)
+        if item is None or item[2] < time.monotonic():
+            return None
+        return item[0], item[1]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _require_opened(self, changing: bool = False) -> None:
+        launch = self._tasks.get(self._launch_task) if self._launch_task else None
+        if launch is None or launch["state"] == "running":
+            raise JobMatcherError("JobMatcher is still opening your data.", "Wait a moment.")
+        if launch["state"] == "failed":
+            err = launch["error"] or {}
+            raise JobMatcherError(f"JobMatcher could not open your data: {err.get('message', '')}",
+                                  err.get("hint", ""))
+        if changing and self._restore_state == "running":
+            raise JobMatcherError("A restore is replacing your data right now.", "Wait for it to finish.")
+        if changing and self._restore_state == "done":
+            raise JobMatcherError("Your data was restored; JobMatcher needs to restart to use it.",
+                                  "Close JobMatcher and open it again.")
+        if changing and self._restore_state == "broken":
+            raise JobMatcherError("A restore went wrong and JobMatcher needs to restart to check your data.",
+                                  "Close JobMatcher and open it again; it finishes or undoes the restore.")
+
+    def _db(self, fn: Callable) -> Any:
+        self._require_opened()
+        assert self._writer is not None
+        return self._writer.call(fn)
+
+    @staticmethod
+    def _model(model, **values):
+        try:
+            return model(**values)
+        except pydantic.ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            field = str(err["loc"][0]).replace("_", " ") if err["loc"] else "value"
+            raise ValidationError(f"{field[:1].upper()}{field[1:]}: {err['msg']}.",
+                                  "Check the value and try again.") from None
+
+    @staticmethod
+    def _profile_dict(conn) -> dict:
+        p = profile.get_profile(conn)
+        return {"full_name": p.full_name, "headline": p.headline,
+                "skills": [{"id": s.id, "name": s.name} for s in profile.list_skills(conn)]}
+
+    def _register_file(self, f: _ChosenFile) -> dict:
+        token = secrets.token_urlsafe(18)
+        with self._lock:
+            self._files[token] = f
+        return {"token": token, "name": f.name}
+
+    def _file(self, token: str) -> _ChosenFile:
+        with self._lock:
+            f = self._files.get(token)
+        if f is None:
+            raise ValidationError("That file is no longer available.", "Choose the file again.")
+        return f
+
+    def _forget_file(self, token: str) -> None:
+        with self._lock:
+            f = self._files.pop(token, None)
+        if f is not None and f.uploaded:
+            shutil.rmtree(f.path.parent, ignore_errors=True)
+
+    @staticmethod
+    def _clean(text: str, f: _ChosenFile) -> str:
+        """Messages name the file as the user knows it, not by the temp path of an upload."""
+        return text.replace(str(f.path), f.name) if text else text
+
+    def _start_restore(self, source: str, label: str, token: str | None) -> dict:
+        chosen = self._file(token) if token else None
+
+        def work(progress):
+            assert self._writer is not None
+            # The app's own connection must be closed before the file under it is replaced.
+            self._writer.suspend("A restore is replacing your data right now.", "Wait for it to finish.")
+            try:
+                result = self._engine.restore(source, progress=progress)
+            except RestoreFailedError as e:
+                if e.recovered:
+                    self._writer.resume()
+                    self._restore_state = None
+                else:
+                    self._restore_state = "broken"
+                    self._writer.suspend(e.message, e.hint)
+                raise
+            except InvalidBackupError as e:  # refused before anything was touched
+                self._writer.resume()
+                self._restore_state = None
+                if chosen:
+                    raise InvalidBackupError(self._clean(e.message, chosen), e.hint, reason=e.reason) from None
+                raise
+            except BaseException:
+                if self._engine.data.journal_path.exists():  # unknown state: the next launch sorts it out
+                    self._restore_state = "broken"
+                else:
+                    self._writer.resume()
+                    self._restore_state = None
+                raise
+            finally:
+                if token:
+                    self._forget_file(token)
+            self._restore_state = "done"
+            self._writer.suspend("Your data was restored; JobMatcher needs to restart to use it.",
+                                 "Close JobMatcher and open it again.")
+            return {"source": label, "safety_backup_id": result.safety_backup_id,
+                    "migrated_from": result.migrated_from, "seconds": round(result.seconds, 2)}
+        with self._lock:
+            if self._restore_state is not None:
+                raise JobMatcherError("A restore was already started.", "Wait for it to finish.")
+            self._restore_state = "running"  # from now on, no other change may start
+        try:
+            return self._tasks.start("restore", work)
+        except BaseException:
+            self._restore_state = None
+            raise
+
+
+def _safe_name(filename: str) -> str:
+    """A file name safe to create in our upload folder (no folders, no control characters)."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*').strip(" .")
+    return name[:120] or "upload.db"
+
+
+PUBLIC_METHODS: tuple[str, ...] = tuple(
+    n for n, v in vars(Api).items() if not n.startswith("_") and callable(v))
+
+
+class JsBridge:
+    """What pywebview gets as `js_api`: one plain function per public method, and nothing else.
+
+    pywebview lists `dir(js_api)` for the page, but when JavaScript calls a name it
+    resolves it with `getattr` one dotted part at a time, without looking at the
+    list, so `api._engine.restore` or `save_profile.__self__._writer` would be
+    callable on a normal object. Here every attribute lookup other than the public
+    names fails, and each function carries no reference to anything: it is built
+    with empty globals (so even `fn.__globals__.clear` touches nothing) and reaches
+    the Api object only through its closure, which getattr cannot open.
+    """
+
+    __slots__ = ("_fns",)
+
+    def __init__(self, fns: dict[str, Callable]) -> None:
+        object.__setattr__(self, "_fns", fns)
+
+    def __getattribute__(self, name: str) -> Any:
+        fns = object.__getattribute__(self, "_fns")
+        if name in fns:
+            return fns[name]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(object.__getattribute__(self, "_fns"))
+
+
+def _sealed_function(name: str, dispatch: Callable[[str, Any], dict]) -> Callable:
+    def call(*args):
+        return dispatch(name, args)
+    # Rebuild it with empty globals and builtins: nothing else is reachable through it.
+    fn = types.FunctionType(call.__code__, {"__builtins__": {}}, name, None, call.__closure__)
+    fn.__qualname__ = name
+    return fn
+
+
+def make_js_bridge(api: Api) -> JsBridge:
+    dispatch = api._dispatch
+    return JsBridge({name: _sealed_function(name, dispatch) for name in PUBLIC_METHODS})

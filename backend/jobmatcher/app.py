@@ -1,0 +1,199 @@
+"""`jobmatcher` with no command: the desktop window (pywebview), or browser mode where there is no display.
+
+Both modes show the same page (frontend/) over the same API object (api.py).
+The engine's launch sequence runs as the first task of the API, with the page
+already open: it shows "Opening your data…" with progress, then either the app
+or, if the launch was refused (another instance, a newer database, a failed
+pre-migration backup), that message and what to do, instead of crashing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import relaunch
+from .api import Api, make_js_bridge
+from .errors import JobMatcherError
+from .launcher import act_as_launcher_if_asked
+
+log = logging.getLogger(__name__)
+
+TITLE = "JobMatcher"
+
+
+def frontend_dir() -> Path:
+    """The page's folder: next to the package in the source tree, under sys._MEIPASS in a PyInstaller bundle."""
+    if getattr(sys, "frozen", False):
+        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "frontend"
+    import jobmatcher
+    return Path(jobmatcher.__file__).resolve().parents[2] / "frontend"
+
+
+def use_browser_mode(args, environ=os.environ, platform: str = sys.platform) -> bool:
+    """--browser, or Linux with no display to open a window on (and no Qt platform chosen explicitly)."""
+    if getattr(args, "browser", False):
+        return True
+    if platform.startswith("linux"):
+        return not any(environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    return False
+
+
+def run_app(args) -> int:
+    code = act_as_launcher_if_asked()
+    if code is not None:
+        return code
+    relaunched = os.environ.pop(relaunch.RELAUNCHED_ENV, None) == "1"
+    from .engine import Engine
+    try:
+        engine = Engine(getattr(args, "data_dir", None))
+    except OSError as e:
+        raise JobMatcherError(f"Cannot use the data folder: {e.strerror or e} ({e.filename}).",
+                              "Choose a folder you can write to with --data-dir.") from None
+    if use_browser_mode(args):
+        return run_browser(args, engine, relaunched)
+    try:
+        import webview  # noqa: F401 - the optional [gui] extra
+    except ImportError:
+        print("The window toolkit (pywebview) is not installed; serving the page in your browser instead.",
+              file=sys.stderr)
+        return run_browser(args, engine, relaunched)
+    return run_window(args, engine, relaunched)
+
+
+# -- window mode -----------------------------------------------------------------------------
+
+class WindowDialogs:
+    """Native file dialogs of the pywebview window (they run on the Qt thread; we wait for the answer)."""
+
+    FILE_TYPES = ("JobMatcher backups (*.db)", "All files (*.*)")
+
+    def __init__(self, holder: dict) -> None:
+        self._holder = holder
+
+    def _ask(self, kind, **kw) -> str | None:
+        result = self._holder["window"].create_file_dialog(kind, **kw)
+        if not result:
+            return None
+        return result if isinstance(result, str) else result[0]
+
+    def open_file(self) -> str | None:
+        import webview
+        return self._ask(webview.FileDialog.OPEN, file_types=self.FILE_TYPES)
+
+    def save_file(self, suggested_name: str) -> str | None:
+        import webview
+        return self._ask(webview.FileDialog.SAVE, save_filename=suggested_name, file_types=self.FILE_TYPES)
+
+    def choose_folder(self) -> str | None:
+        import webview
+        return self._ask(webview.FileDialog.FOLDER)
+
+
+def _prepare_qt() -> None:
+    # Qt WebEngine will not start as root with its Chromium sandbox on (it exits
+    # before any output). The page is our own local files, so run it unsandboxed there.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+
+
+def run_window(args, engine, relaunched: bool) -> int:
+    _prepare_qt()
+    import webview
+
+    holder: dict = {}
+    closing = threading.Event()
+
+    def on_restart() -> bool:
+        try:
+            relaunch.start_launcher(args)
+        except OSError as e:
+            log.error("could not start the launcher: %s", e)
+            return False
+        closing.set()
+        # Let the page receive the answer first, then close; the launcher waits for us to exit.
+        threading.Timer(0.3, holder["window"].destroy).start()
+        return True
+
+    api = Api(engine, mode="window", dialogs=WindowDialogs(holder), on_restart=on_restart, relaunched=relaunched)
+    api._begin_launch()
+    window = webview.create_window(TITLE, url=str(frontend_dir() / "index.html"), js_api=make_js_bridge(api),
+                                   width=1180, height=860, min_size=(760, 560), background_color="#F4F6FA")
+    holder["window"] = window
+
+    def on_closing():
+        running = api._running_task()
+        if running is not None and running.kind == "restore":
+            return False  # a restore cannot be interrupted by closing the window; it finishes in seconds
+        closing.set()
+        return True
+    window.events.closing += on_closing
+
+    from . import testhook
+    testhook.start_if_asked(window, closing)
+    try:
+        # http_server: the page is served from 127.0.0.1 by pywebview, because ES modules
+        # do not load from file:// URLs.
+        webview.start(gui="qt", http_server=True, private_mode=True, debug=bool(os.environ.get("JOBMATCHER_DEVTOOLS")))
+    finally:
+        api._close()
+    return 0
+
+
+# -- browser mode ------------------------------------------------------------------------------
+
+def _bind(api, secret: str, port: int, patient: bool):
+    from .server import AppServer
+    deadline = time.monotonic() + (15 if patient else 0)
+    while True:
+        try:
+            return AppServer(api, frontend_dir(), secret, port)
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise JobMatcherError(f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
+                                      "Choose another port with --port, or leave it out to use any free one.") \
+                    from None
+            time.sleep(0.2)  # relaunched: the old process may still be letting go of the port
+
+
+def run_browser(args, engine, relaunched: bool) -> int:
+    # A relaunch comes back on the same port with the same secret, so the open page reconnects.
+    secret = os.environ.pop(relaunch.SERVE_SECRET_ENV, "") or secrets.token_urlsafe(32)
+    port = int(os.environ.pop(relaunch.SERVE_PORT_ENV, "") or 0) or int(getattr(args, "port", 0) or 0)
+    holder: dict = {}
+
+    def on_restart() -> bool:
+        server = holder["server"]
+        try:
+            relaunch.start_launcher(args, {relaunch.SERVE_PORT_ENV: str(server.port),
+                                           relaunch.SERVE_SECRET_ENV: secret})
+        except OSError as e:
+            log.error("could not start the launcher: %s", e)
+            return False
+        threading.Timer(0.3, server.shutdown).start()
+        return True
+
+    api = Api(engine, mode="browser", dialogs=None, on_restart=on_restart, relaunched=relaunched)
+    server = _bind(api, secret, port, patient=relaunched or bool(port))
+    holder["server"] = server
+    # The URL is the first line on stdout: scripts and tests read it from there.
+    print(server.url, flush=True)
+    print(f"JobMatcher is open at {server.url}\nOpen that address in your browser. Press Ctrl+C to stop.",
+          file=sys.stderr, flush=True)
+    api._begin_launch()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        api._close()
+    return 0

@@ -1,0 +1,28 @@
+"""Turning any exception into what the page shows: a message and a hint, never a traceback.
+
+The engine's own errors already carry both. Anything else is a bug: it is
+logged here with its traceback (for the log file) and the page gets a plain
+sentence naming the log file instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import JobMatcherError
+
+log = logging.getLogger(__name__)
+
+
+def to_page_error(e: BaseException) -> dict:
+    """{"code", "message", "hint", ...extra fields of the error} for the page."""
+    if isinstance(e, JobMatcherError):
+        d = e.to_dict()
+        d["code"] = d.pop("error", e.code)
+        return d
+    log.error("unexpected error", exc_info=(type(e), e, e.__traceback__))
+    return {
+        "code": "internal",
+        "message": f"Something unexpected went wrong ({type(e).__name__}).",
+        "hint": "Try again. If it keeps happening, please report it with JobMatcher's log file.",
+    }

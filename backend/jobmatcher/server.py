@@ -1,0 +1,244 @@
+"""Browser mode: the window's page and API served over HTTP on 127.0.0.1, for a machine with no display.
+
+Only this machine can connect (the socket is bound to 127.0.0.1), but any web
+page open in the user's browser could still try to talk to it, so:
+- every API call must carry the run's random secret in the `X-JobMatcher-Secret`
+  header (the page gets it from the URL fragment, which browsers never send to
+  servers; a custom header also means a foreign page cannot send it without a
+  CORS preflight, which is never answered);
+- every request must name us in `Host` (127.0.0.1:PORT or localhost:PORT), which
+  defeats DNS rebinding, and any `Origin` it carries must be ours;
+- only files under frontend/ are served, resolved and checked to stay inside it.
+API calls are `POST /api/<method>` with a JSON body `{"args": [...]}`, answered
+with the same {"ok", "value" | "error"} envelope the window gets.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import mimetypes
+import re
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from .pageerror import to_page_error
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-JobMatcher-Secret"
+MAX_JSON_BODY = 1 << 20
+MAX_UPLOAD = 64 << 30
+_METHOD_NAME = re.compile(r"^[a-z][a-z_]{0,60}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
+                 ".json": "application/json", ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+class AppServer(ThreadingHTTPServer):
+    """One browser-mode server: the API object, the frontend folder and the run's secret."""
+
+    daemon_threads = True
+    allow_reuse_address = True  # a restarted app must get the same port back at once
+
+    def __init__(self, api, frontend: Path, secret: str, port: int = 0) -> None:
+        self.api = api
+        self.frontend = Path(frontend).resolve()
+        self.secret = secret
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.port = self.server_address[1]
+        self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        self.allowed_origins = {f"http://{h}" for h in self.allowed_hosts}
+
+    @property
+    def url(self) -> str:
+        """The address to open; the secret rides in the fragment, which is never sent over HTTP."""
+        return f"http://127.0.0.1:{self.port}/#secret={quote(self.secret)}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: AppServer
+    server_version = "JobMatcher"
+    sys_version = ""
+    protocol_version = "HTTP/1.0"  # one request per connection: simple, and plenty for one local user
+
+    def log_message(self, fmt: str, *args) -> None:  # to the log file, not stderr (stdout carries the URL)
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    # -- routing ---------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._trusted_sender():
+            return
+        path = urlsplit(self.path).path
+        if path.startswith("/download/"):
+            self._download(path[len("/download/"):])
+        elif path.startswith("/api/") or path == "/upload":
+            self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "Use POST for this address.")
+        else:
+            self._static(path)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "Not supported.")
+
+    def do_POST(self) -> None:  # noqa: N802
+        if not self._trusted_sender() or not self._has_secret():
+            return
+        path = urlsplit(self.path).path
+        if path.startswith("/api/"):
+            self._api(path[len("/api/"):])
+        elif path == "/upload":
+            self._upload()
+        else:
+            self._refuse(HTTPStatus.NOT_FOUND, "Not found.")
+
+    def _other(self) -> None:
+        self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "Not supported.")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other  # noqa: N815 - no CORS preflight is ever granted
+
+    # -- checks -------------------------------------------------------------------------
+
+    def _trusted_sender(self) -> bool:
+        """Host must be ours (no DNS rebinding) and Origin, when sent, must be ours (no foreign page)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.server.allowed_hosts:
+            self._refuse(HTTPStatus.FORBIDDEN, "This server only answers requests addressed to itself (Host).")
+            return False
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in self.server.allowed_origins:
+            self._refuse(HTTPStatus.FORBIDDEN, "Requests from other web pages are refused (Origin).")
+            return False
+        if (self.headers.get("Sec-Fetch-Site") or "same-origin") not in ("same-origin", "none"):
+            self._refuse(HTTPStatus.FORBIDDEN, "Requests from other web pages are refused.")
+            return False
+        return True
+
+    def _has_secret(self) -> bool:
+        given = self.headers.get(SECRET_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), self.server.secret.encode()):
+            self._refuse(HTTPStatus.FORBIDDEN, "This request lacks the secret of this JobMatcher session.",
+                         "Open JobMatcher with the address it printed when it started.")
+            return False
+        return True
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _api(self, name: str) -> None:
+        if not _METHOD_NAME.match(name):
+            self._refuse(HTTPStatus.NOT_FOUND, "There is no such call.")
+            return
+        length = self._length(MAX_JSON_BODY)
+        if length is None:
+            return
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            args = body.get("args", []) if isinstance(body, dict) else None
+            if not isinstance(args, list):
+                raise ValueError("args must be a list")
+        except (ValueError, UnicodeDecodeError):
+            self._refuse(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
+            return
+        self._json(HTTPStatus.OK, self.server.api._dispatch(name, args))
+
+    def _upload(self) -> None:
+        length = self._length(MAX_UPLOAD)
+        if length is None:
+            return
+        name = unquote(self.headers.get("X-File-Name") or "upload.db")
+        try:
+            value = self.server.api._receive_upload(name, self.rfile, length)
+        except BaseException as e:  # noqa: BLE001 - reaches the page as a message
+            self._json(HTTPStatus.OK, {"ok": False, "error": to_page_error(e)})
+            return
+        self._json(HTTPStatus.OK, {"ok": True, "value": value})
+
+    def _download(self, token: str) -> None:
+        item = self.server.api._take_download(token) if _TOKEN.match(token) else None
+        if item is None:
+            self._refuse(HTTPStatus.NOT_FOUND, "This download link has expired.", "Click Export… again.")
+            return
+        path, filename = item
+        try:
+            f = open(path, "rb")
+        except OSError:
+            self._refuse(HTTPStatus.NOT_FOUND, "The backup file is gone.", "Reload the page.")
+            return
+        with f:
+            size = path.stat().st_size
+            self.send_response(HTTPStatus.OK)
+            self._common_headers()
+            self.send_header("Content-Type", "application/vnd.sqlite3")
+            self.send_header("Content-Length", str(size))
+            self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
+            self.end_headers()
+            while chunk := f.read(1 << 20):
+                self.wfile.write(chunk)
+
+    def _static(self, path: str) -> None:
+        rel = unquote(path).lstrip("/") or "index.html"
+        parts = rel.replace("\\", "/").split("/")
+        if "\x00" in rel or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            self._refuse(HTTPStatus.NOT_FOUND, "Not found.")
+            return
+        root = self.server.frontend
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            self._refuse(HTTPStatus.NOT_FOUND, "Not found.")
+            return
+        data = target.read_bytes()
+        ctype = CONTENT_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] \
+            or "application/octet-stream"
+        self.send_response(HTTPStatus.OK)
+        self._common_headers()
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _length(self, limit: int) -> int | None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0 or length > limit:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > limit else HTTPStatus.BAD_REQUEST,
+                         "The request is too large or has no valid length.")
+            return None
+        return length
+
+    def _common_headers(self) -> None:
+        for k, v in SECURITY_HEADERS.items():
+            self.send_header(k, v)
+
+    def _json(self, status: HTTPStatus, body: dict) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self._common_headers()
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _refuse(self, status: HTTPStatus, message: str, hint: str = "") -> None:
+        log.info("refused %s %s: %s", self.command, self.path[:200], message)
+        self.close_connection = True
+        self._json(status, {"ok": False, "error": {"code": "refused", "message": message, "hint": hint}})

@@ -1,0 +1,103 @@
+// Start-up: connect to Python, wait for the data to be opened (the engine's
+// launch sequence, with progress), then show the Settings page, or the reason
+// the data could not be opened and what to do.
+
+import { $, h } from "./dom.js";
+import { call, mode, ready } from "./transport.js";
+import { showError, toast } from "./dialogs.js";
+import { loadProfile, setUpProfile } from "./profile.js";
+import { loadBackups, setUpBackups } from "./backups.js";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function showScreen(id) {
+  for (const screen of ["boot", "launch-error", "app"]) $(`#${screen}`).hidden = screen !== id;
+}
+
+function showLaunchError(error) {
+  showScreen("launch-error");
+  $("#launch-error-message").textContent = error.message || "JobMatcher could not open your data.";
+  $("#launch-error-hint").textContent = error.hint || "";
+  $("#launch-error-hint").hidden = !error.hint;
+  $("#launch-error h1").focus();
+  window.__jobmatcherReady = true;
+}
+
+async function waitForLaunch() {
+  for (;;) {
+    const info = await call("app_info");
+    const launch = info.launch;
+    if (launch && launch.state !== "running") return info;
+    if (launch) {
+      $("#boot-message").textContent = launch.phase && launch.phase !== "open"
+        ? `Opening your data: ${launch.message.toLowerCase()}` : "Opening your data…";
+      $("#boot-progress").value = Math.round((launch.fraction || 0) * 100);
+    }
+    await sleep(150);
+  }
+}
+
+async function refreshAll() {
+  const results = await Promise.allSettled([loadProfile(), loadBackups({ settings: true })]);
+  for (const r of results) if (r.status === "rejected") showError(r.reason);
+}
+
+function announceLaunch(info) {
+  const report = info.launch.result || {};
+  if (report.recovered) toast(report.recovered, { kind: "info", timeout: 12000 });
+  if (report.pre_migration_backup) {
+    toast("JobMatcher updated your data to this version. It made a backup first (“Before update” in the list).",
+          { kind: "info", timeout: 12000 });
+  }
+  if (report.auto_backup_error) {
+    toast("The automatic backup failed.", { kind: "error", hint: report.auto_backup_error });
+  }
+  const restartedKey = "jobmatcher-restarted-after-restore";
+  if (info.relaunched && (mode === "window" || sessionStorage.getItem(restartedKey))) {
+    sessionStorage.removeItem(restartedKey);
+    toast("JobMatcher restarted with your restored data.", { timeout: 10000 });
+  }
+}
+
+async function start() {
+  try {
+    await ready();
+  } catch (e) {
+    showLaunchError(e);
+    return;
+  }
+  let info;
+  for (;;) {
+    try {
+      info = await waitForLaunch();
+    } catch (e) {
+      showLaunchError(e);
+      return;
+    }
+    if (info.launch.state === "done") break;
+    showLaunchError(info.launch.error || {});
+    // Wait for "Try again", then go round once more.
+    await new Promise((resolve) => {
+      $("#launch-retry").onclick = async () => {
+        try {
+          await call("retry_launch");
+        } catch (e) {
+          showError(e);
+        }
+        showScreen("boot");
+        resolve();
+      };
+    });
+  }
+  $("#data-dir").textContent = info.data_dir;
+  $("#app-version").textContent = `JobMatcher ${info.version}`;
+  document.body.dataset.mode = mode;
+  setUpProfile();
+  setUpBackups({ appInstance: info.instance, dataChanged: refreshAll });
+  showScreen("app");
+  await refreshAll();
+  announceLaunch(info);
+  window.__jobmatcherReady = true;
+}
+
+start();

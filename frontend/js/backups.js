@@ -1,0 +1,394 @@
+// The Backup & Restore section: status line, "Back up now", the list of
+// backups with their actions, "Restore from file…", and the backup settings.
+
+import { $, ago, busy, h, localDateTime } from "./dom.js";
+import { call, download, followTask, mode, upload } from "./transport.js";
+import { confirmDialog, errorDialog, ProgressDialog, showError, toast } from "./dialogs.js";
+
+let overview = null;
+let instance = null; // the app process we talk to; a new one means the app restarted
+let onDataChanged = async () => {};
+
+const VERIFIED = {
+  true: ["Verified", "is-ok"],
+  false: ["Failed check", "is-bad"],
+  null: ["Not checked yet", "is-unknown"],
+};
+
+const INTERVALS = [[0, "Off"], [6, "Every 6 hours"], [12, "Every 12 hours"], [24, "Every day"],
+                   [72, "Every 3 days"], [168, "Every week"]];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function loadBackups({ settings = false } = {}) {
+  overview = await call("backup_overview");
+  renderStatus(overview.status);
+  renderList(overview.backups);
+  if (settings) renderSettings(overview.settings);
+}
+
+// -- status line ------------------------------------------------------------------
+
+function renderStatus(status) {
+  const box = $("#backup-status");
+  const last = status.last;
+  const lines = [];
+  if (last) {
+    const [label] = VERIFIED[String(last.verified)];
+    lines.push(h("p", { class: "status-main" },
+      h("span", { class: "status-label", text: "Last backup: " }),
+      h("strong", { text: localDateTime(last.created_at) }),
+      ` (${ago(last.created_at)}) · `,
+      h("span", { class: `verified ${VERIFIED[String(last.verified)][1]}`, text: label })));
+  }
+  if (status.warning) lines.push(h("p", { class: "status-warning", text: status.warning }));
+  box.className = `status ${status.warning ? "status-warn" : "status-ok"}`;
+  box.replaceChildren(h("span", { class: "status-icon", "aria-hidden": "true", text: status.warning ? "!" : "✓" }),
+                      h("div", { class: "status-text" }, lines));
+}
+
+// -- the list -----------------------------------------------------------------------
+
+function renderList(backups) {
+  const body = $("#backup-rows");
+  body.replaceChildren(...backups.map(row));
+  $("#backup-table").hidden = backups.length === 0;
+  $("#no-backups").hidden = backups.length > 0;
+  $("#backup-count").textContent = backups.length === 1 ? "1 backup" : `${backups.length} backups`;
+}
+
+function row(b) {
+  const [verifiedLabel, verifiedClass] = VERIFIED[String(b.verified)];
+  const button = (text, handler, cls = "btn-ghost") =>
+    h("button", { type: "button", class: `btn btn-small ${cls}`, text,
+                  onclick: (e) => handler(e.currentTarget, b) });
+  return h("tr", { dataset: { backupId: b.id, type: b.type } },
+    h("td", { class: "col-date" },
+      h("div", { class: "date", text: localDateTime(b.created_at) }),
+      h("div", { class: "sub", text: ago(b.created_at) })),
+    h("td", { class: "col-type" },
+      h("span", { class: `badge badge-${b.type}`, text: b.type_label }),
+      b.pinned ? h("span", { class: "badge badge-pinned", title: "Kept until you unpin it", text: "Pinned" }) : null),
+    h("td", { class: "col-size", text: b.size }),
+    h("td", { class: "col-note", text: b.note }),
+    h("td", { class: "col-verified" },
+      h("span", { class: `verified ${verifiedClass}`, title: b.verify_message || undefined, text: verifiedLabel })),
+    h("td", { class: "col-actions" },
+      h("div", { class: "row-actions" },
+        button("Restore…", restoreBackup, "btn-ghost btn-accent"),
+        button("Verify", verifyBackup),
+        button(b.pinned ? "Unpin" : "Pin", togglePin),
+        button("Export…", exportBackup),
+        button("Delete", deleteBackup, "btn-ghost btn-danger-text"))));
+}
+
+function describe(b) {
+  return `the ${b.type_label.toLowerCase()} backup from ${localDateTime(b.created_at)}`;
+}
+
+function highlight(id) {
+  const tr = document.querySelector(`#backup-rows tr[data-backup-id="${CSS.escape(id)}"]`);
+  if (tr) {
+    tr.classList.add("is-new");
+    setTimeout(() => tr.classList.remove("is-new"), 2500);
+  }
+}
+
+// -- back up now ---------------------------------------------------------------------
+
+async function backUpNow() {
+  const button = $("#backup-now");
+  const panel = $("#backup-progress");
+  const bar = $("#backup-progress-bar");
+  const text = $("#backup-progress-text");
+  await busy(button, async () => {
+    panel.hidden = false;
+    bar.value = 0;
+    text.textContent = "Starting the backup…";
+    const shownAt = performance.now();
+    try {
+      const task = await call("start_backup", $("#backup-note").value);
+      const final = await followTask(task, (t) => {
+        bar.value = Math.round((t.fraction || 0) * 100);
+        text.textContent = t.message;
+      });
+      // Keep the bar up long enough to be seen; a flash reads like a glitch.
+      await sleep(Math.max(0, 700 - (performance.now() - shownAt)));
+      if (final.state === "done") {
+        $("#backup-note").value = "";
+        toast("Backup made and verified.");
+        await loadBackups();
+        highlight(final.result.backup.id);
+      } else {
+        showError(final.error, "The backup failed:");
+      }
+    } catch (e) {
+      showError(e);
+    } finally {
+      panel.hidden = true;
+    }
+  });
+}
+
+// -- per-backup actions ------------------------------------------------------------------
+
+async function verifyBackup(button, b) {
+  await busy(button, async () => {
+    try {
+      const final = await followTask(await call("start_verify", b.id), () => {});
+      if (final.state === "done") toast(`The backup from ${localDateTime(b.created_at)} passed its check.`);
+      else await errorDialog("This backup did not pass its check", final.error);
+      await loadBackups();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function togglePin(button, b) {
+  await busy(button, async () => {
+    try {
+      await call("set_pinned", b.id, !b.pinned);
+      toast(b.pinned ? "Unpinned: this backup is cleaned up with the others when it gets old."
+                     : "Pinned: this backup is kept until you unpin it.");
+      await loadBackups();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function exportBackup(button, b) {
+  await busy(button, async () => {
+    try {
+      const result = await call("export_backup", b.id);
+      if (result.cancelled) return;
+      if (result.download) {
+        download(result.download, result.name);
+        toast(`Downloading ${result.name}.`);
+      } else {
+        toast(`Saved a copy to ${result.saved_to}.`);
+      }
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function deleteBackup(button, b) {
+  const body = [`Delete ${describe(b)}? This cannot be undone.`];
+  if (b.type === "pre-migration") {
+    body.push(h("p", { class: "warning-text" },
+      h("strong", { text: "This backup was made before JobMatcher updated your data. " }),
+      "It is your way back to your data as it was before the update."));
+  }
+  if (b.pinned) body.push("It is pinned: you wanted to keep it.");
+  const ok = await confirmDialog({ title: "Delete this backup?", body, confirmLabel: "Delete", danger: true });
+  if (!ok) return;
+  await busy(button, async () => {
+    try {
+      await call("delete_backup", b.id);
+      toast(`Deleted the backup from ${localDateTime(b.created_at)}.`);
+      await loadBackups();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function restoreBackup(button, b) {
+  const ok = await confirmDialog({
+    title: "Restore this backup?",
+    body: [`Your current data will be replaced by ${describe(b)}${b.note ? ` (“${b.note}”)` : ""}.`,
+           "First, JobMatcher makes a safety backup of your current data, so you can go back to it.",
+           "When the restore is done, JobMatcher restarts."],
+    confirmLabel: "Restore",
+  });
+  if (ok) await runRestore(() => call("start_restore", b.id));
+}
+
+// -- restore from a file --------------------------------------------------------------------
+
+async function restoreFromFile() {
+  let chosen;
+  try {
+    if (mode === "window") {
+      chosen = await call("choose_restore_file");
+      if (chosen.cancelled) return;
+    } else {
+      const file = await pickFile();
+      if (!file) return;
+      chosen = await upload(file);
+    }
+  } catch (e) {
+    await errorDialog("This file cannot be restored", e);
+    return;
+  }
+  await checkAndRestoreFile(chosen);
+}
+
+function pickFile() {
+  return new Promise((resolve) => {
+    const input = $("#restore-file-input");
+    input.value = "";
+    input.onchange = () => resolve(input.files[0] || null);
+    input.oncancel = () => resolve(null);
+    input.click();
+  });
+}
+
+async function checkAndRestoreFile(chosen) {
+  const checking = new ProgressDialog("Checking the file", "Checking the file");
+  checking.update({ message: `Checking ${chosen.name}…`, fraction: 0 });
+  checking.bar.removeAttribute("value");
+  let info;
+  try {
+    info = await call("check_restore_file", chosen.token);
+  } catch (e) {
+    checking.close();
+    await errorDialog("This file cannot be restored", e);
+    return;
+  }
+  checking.close();
+  const body = [`Your current data will be replaced by the backup in ${info.name} (${info.size}).`];
+  if (info.needs_update) body.push("It was made by an older version of JobMatcher; it is updated as it is restored.");
+  body.push("First, JobMatcher makes a safety backup of your current data, so you can go back to it.",
+            "When the restore is done, JobMatcher restarts.");
+  const ok = await confirmDialog({ title: "Restore from this file?", body, confirmLabel: "Restore" });
+  if (ok) await runRestore(() => call("start_restore_file", info.token));
+}
+
+// -- the restore itself -----------------------------------------------------------------------
+
+async function runRestore(start) {
+  const dialog = new ProgressDialog("Restoring your data", "Restore progress");
+  dialog.update({ message: "Starting the restore…", fraction: 0 });
+  let final;
+  try {
+    final = await followTask(await start(), (t) => dialog.update(t));
+  } catch (e) {
+    final = { state: "failed", error: e };
+  }
+  if (final.state !== "done") {
+    const e = final.error || {};
+    let title = "The restore did not run";
+    if (e.code === "restore-failed") {
+      title = e.recovered ? "The restore failed, and your data was put back" : "The restore failed";
+    } else if (e.code === "invalid-backup") {
+      title = "This backup cannot be restored";
+    }
+    dialog.finish(title, [e.message || "The restore failed.", e.hint || ""].filter(Boolean), { error: true });
+    dialog.allowClose("Close", () => onDataChanged());
+    return;
+  }
+  const safety = final.result.safety_backup_id;
+  dialog.finish("Restore complete", [
+    "Restore complete. JobMatcher will restart…",
+    safety ? "The data you had before is kept in a safety backup, in case you want it back." : "",
+  ].filter(Boolean), { busy: true });
+  await sleep(1200);
+  let answer;
+  try {
+    answer = await call("restart");
+  } catch (e) {
+    answer = { restarting: false, message: `${e.message} Close JobMatcher and open it again; your restored data is already in place.` };
+  }
+  if (!answer.restarting) {
+    dialog.finish("Restore complete", ["Restore complete.", answer.message], { error: false });
+    return;
+  }
+  if (mode === "browser") await reconnect(dialog);
+  // In the window, this window closes now and the new one opens by itself.
+}
+
+/** Browser mode: wait for the restarted server (same address, same secret), then reload the page. */
+async function reconnect(dialog) {
+  sessionStorage.setItem("jobmatcher-restarted-after-restore", "1");
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
+    await sleep(400);
+    try {
+      const info = await call("app_info");
+      if (info.instance !== instance && info.launch && info.launch.state !== "running") {
+        location.reload();
+        return;
+      }
+    } catch (e) {
+      // not back yet
+    }
+  }
+  dialog.finish("JobMatcher did not come back", [
+    "Your restored data is already in place, but JobMatcher did not restart by itself.",
+    "Start JobMatcher again, then reload this page.",
+  ], { error: true });
+}
+
+// -- settings ------------------------------------------------------------------------------------
+
+function renderSettings(s) {
+  const select = $("#auto-backup");
+  const options = INTERVALS.some(([v]) => v === s.auto_backup_hours)
+    ? INTERVALS : [...INTERVALS, [s.auto_backup_hours, `Every ${s.auto_backup_hours} hours`]];
+  select.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
+  select.value = String(s.auto_backup_hours);
+  $("#retention-days").value = s.retention_days;
+  $("#backup-dir").value = s.backup_dir;
+  $("#backup-dir").placeholder = s.default_backup_dir;
+  $("#backup-dir-current").textContent = s.effective_backup_dir;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const message = $("#settings-message");
+  message.hidden = true;
+  await busy($("#save-settings"), async () => {
+    try {
+      const s = await call("save_settings", Number($("#auto-backup").value),
+                           Number($("#retention-days").value), $("#backup-dir").value);
+      renderSettings(s);
+      message.className = "form-message is-ok";
+      message.replaceChildren(h("p", { text: "Settings saved." }));
+      message.hidden = false;
+      await loadBackups();
+    } catch (e) {
+      message.className = "form-message is-error";
+      message.replaceChildren(h("p", { class: "error-message", text: e.message }),
+                              e.hint ? h("p", { class: "error-hint", text: e.hint }) : "");
+      message.hidden = false;
+    }
+  });
+}
+
+async function chooseFolder(event) {
+  try {
+    const r = await call("choose_backup_folder");
+    if (!r.cancelled) $("#backup-dir").value = r.path;
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function openFolder(event) {
+  await busy(event.currentTarget, async () => {
+    try {
+      const r = await call("open_backups_folder");
+      toast(`Opened ${r.path}.`);
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+// -- wiring ------------------------------------------------------------------------------------------
+
+export function setUpBackups({ appInstance, dataChanged }) {
+  instance = appInstance;
+  onDataChanged = dataChanged;
+  $("#backup-form").addEventListener("submit", (e) => { e.preventDefault(); backUpNow(); });
+  $("#restore-file").addEventListener("click", restoreFromFile);
+  $("#open-folder").addEventListener("click", openFolder);
+  $("#settings-form").addEventListener("submit", saveSettings);
+  const choose = $("#choose-folder");
+  choose.hidden = mode !== "window";
+  choose.addEventListener("click", chooseFolder);
+}

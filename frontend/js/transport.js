@@ -1,0 +1,137 @@
+// The one place that knows how the page talks to Python.
+//
+// In the window, pywebview injects `window.pywebview.api` (and fires
+// `pywebviewready` once it is there). In browser mode the same calls go to
+// the local server as `POST /api/<name>` with the run's secret, which arrives
+// in the URL fragment (#secret=...; fragments are never sent to servers) and
+// is kept in sessionStorage so a reload after a restart still has it.
+// Either way a call resolves with the value or rejects with an ApiError that
+// carries a readable message and hint: never a stack trace.
+
+export class ApiError extends Error {
+  constructor({ code = "error", message = "Something went wrong.", hint = "", ...extra } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.hint = hint;
+    Object.assign(this, extra); // e.g. reason (invalid backup), recovered (failed restore)
+  }
+}
+
+const SECRET_KEY = "jobmatcher-secret";
+
+function takeSecret() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("secret");
+  if (fromHash) {
+    sessionStorage.setItem(SECRET_KEY, fromHash);
+    // Keep the secret out of the address bar, history and screenshots.
+    history.replaceState(null, "", location.pathname + location.search);
+    return fromHash;
+  }
+  return sessionStorage.getItem(SECRET_KEY);
+}
+
+const secret = takeSecret();
+export const mode = secret ? "browser" : "window";
+
+let readyPromise = null;
+
+/** Resolves once calls can be made (pywebview injected its bridge, or at once in browser mode). */
+export function ready(timeoutMs = 20000) {
+  if (readyPromise) return readyPromise;
+  readyPromise = new Promise((resolve, reject) => {
+    if (mode === "browser" || (window.pywebview && window.pywebview.api && window.pywebview.api.app_info)) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => reject(new ApiError({
+      code: "no-bridge",
+      message: "This page is not connected to JobMatcher.",
+      hint: "Open it from JobMatcher, or use the full address JobMatcher printed when it started (it contains a secret).",
+    })), timeoutMs);
+    window.addEventListener("pywebviewready", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+  return readyPromise;
+}
+
+const OFFLINE = {
+  code: "offline",
+  message: "Lost the connection to JobMatcher.",
+  hint: "Check that JobMatcher is still running, then reload the page.",
+};
+
+/** Call the Python API method `name` with positional arguments. */
+export async function call(name, ...args) {
+  await ready();
+  let envelope;
+  if (mode === "window") {
+    try {
+      envelope = await window.pywebview.api[name](...args);
+    } catch (e) {
+      // Only reached if pywebview itself failed (the API never throws across the bridge).
+      throw new ApiError({ code: "bridge", message: "Something unexpected went wrong in JobMatcher.",
+                           hint: "Try again. If it keeps happening, restart JobMatcher." });
+    }
+  } else {
+    let response;
+    try {
+      response = await fetch(`/api/${encodeURIComponent(name)}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-JobMatcher-Secret": secret },
+        body: JSON.stringify({ args }),
+        cache: "no-store",
+      });
+      envelope = await response.json();
+    } catch (e) {
+      throw new ApiError(OFFLINE);
+    }
+  }
+  if (envelope && envelope.ok) return envelope.value;
+  throw new ApiError((envelope && envelope.error) || {});
+}
+
+/** Browser mode: send a file to the server; resolves with {token, name}. */
+export async function upload(file) {
+  let envelope;
+  try {
+    const response = await fetch("/upload", {
+      method: "POST",
+      headers: { "X-JobMatcher-Secret": secret, "X-File-Name": encodeURIComponent(file.name),
+                 "Content-Type": "application/octet-stream" },
+      body: file,
+    });
+    envelope = await response.json();
+  } catch (e) {
+    throw new ApiError(OFFLINE);
+  }
+  if (envelope && envelope.ok) return envelope.value;
+  throw new ApiError((envelope && envelope.error) || {});
+}
+
+/** Browser mode: start downloading a URL the API handed out (export). */
+export function download(url, filename) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename || "";
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+/** Poll a background task until it ends; `onUpdate(task)` sees every state. Resolves with the last state. */
+export async function followTask(task, onUpdate, intervalMs = 150) {
+  onUpdate(task);
+  let misses = 0;
+  while (task.state === "running") {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    try {
+      task = await call("task_status", task.id);
+      misses = 0;
+    } catch (e) {
+      if (e.code === "offline" && ++misses < 40) continue; // a blip; keep asking for a few seconds
+      throw e;
+    }
+    onUpdate(task);
+  }
+  return task;
+}
