@@ -5,6 +5,9 @@
 #   ./dev.sh run  [ARGS...]   set up .venv and start the app (ARGS go to jobmatcher)
 #   ./dev.sh test [ARGS...]   set up .venv with the test tools and run pytest
 #                             (ARGS go to pytest; the exit code is pytest's)
+#   ./dev.sh bundle [ARGS...] set up .venv with PyInstaller and build the packaged app:
+#                             dist/JobMatcher/ and dist/JobMatcher-<version>-<platform>-<arch>.tar.gz
+#                             (ARGS go to build/build.py, e.g. --no-archive)
 #
 # Environment: PYTHON picks the interpreter used to create .venv (default python3);
 # JOBMATCHER_CHROMIUM overrides the Chromium used by the browser tests.
@@ -35,7 +38,7 @@ warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
 die()  { printf 'dev.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {   # $1 = exit code
-    sed -n '2,10s/^# \{0,1\}//p' "$SELF" >&2
+    sed -n '2,13s/^# \{0,1\}//p' "$SELF" >&2
     exit "$1"
 }
 
@@ -163,6 +166,17 @@ cmd_test() {
     exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 
+# PyInstaller copies the Qt libraries and the system libraries they link against
+# (libnss3, libxcb-*, ...) into the bundle, so they must be on the build machine;
+# it reads them with objdump/objcopy and strips them with strip (binutils).
+cmd_bundle() {
+    ensure_system_packages "${QT_PACKAGES[@]}" binutils
+    ensure_venv
+    ensure_installed gui,bundle gui,test,bundle
+    exec 9<&-
+    exec "$VENV/bin/python" build/build.py "$@"
+}
+
 (($#)) || usage 2
 command=$1
 shift
@@ -175,6 +189,7 @@ if command -v flock >/dev/null; then flock 9; fi
 case $command in
     run) cmd_run "$@" ;;
     test) cmd_test "$@" ;;
+    bundle) cmd_bundle "$@" ;;
     -h | --help | help) usage 0 ;;
     *) say "unknown command: $command"; usage 2 ;;
 esac
