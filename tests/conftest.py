@@ -98,3 +98,7 @@ def tmpfs(tmp_path):
     yield make
     for m in reversed(mounts):
         subprocess.run(["umount", "-l", str(m)], capture_output=True)
+
+
+# The app tests' fixtures (browser mode, window, Playwright with Debian's Chromium).
+pytest_plugins = ["conftest_app"]

@@ -3,7 +3,7 @@
 // the data could not be opened and what to do.
 
 import { $, h } from "./dom.js";
-import { call, mode, ready } from "./transport.js";
+import { bridgeArrived, call, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
 import { loadBackups, setUpBackups } from "./backups.js";
@@ -64,6 +64,8 @@ async function start() {
     await ready();
   } catch (e) {
     showLaunchError(e);
+    // A slow window may still connect: then start over.
+    bridgeArrived.then(() => { showScreen("boot"); start(); });
     return;
   }
   let info;

@@ -83,7 +83,7 @@ function row(b) {
 }
 
 function describe(b) {
-  return `the ${b.type_label.toLowerCase()} backup from ${localDateTime(b.created_at)}`;
+  return `the backup from ${localDateTime(b.created_at)} (${b.type_label})`;
 }
 
 function highlight(id) {

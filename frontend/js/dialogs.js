@@ -113,7 +113,12 @@ export function toast(message, { kind = "success", hint = "", timeout = 6000 } =
       hint ? h("p", { class: "toast-hint", text: hint }) : null),
     close);
   close.addEventListener("click", () => item.remove());
+  // The same news twice is noise; and a handful at most, the oldest go first.
+  for (const old of region.querySelectorAll(".toast")) {
+    if (old.querySelector(".toast-message").textContent === message) old.remove();
+  }
   region.append(item);
+  while (region.children.length > 3) region.firstElementChild.remove();
   if (kind !== "error" && timeout) setTimeout(() => item.remove(), timeout);
   return item;
 }

@@ -34,25 +34,27 @@ function takeSecret() {
 const secret = takeSecret();
 export const mode = secret ? "browser" : "window";
 
-let readyPromise = null;
+// Resolves when pywebview's bridge is there, however late (it is injected after the page loads).
+const bridgeArrived = new Promise((resolve) => {
+  const present = () => window.pywebview && window.pywebview.api && window.pywebview.api.app_info;
+  if (mode === "browser" || present()) resolve();
+  else window.addEventListener("pywebviewready", () => resolve(), { once: true });
+});
 
-/** Resolves once calls can be made (pywebview injected its bridge, or at once in browser mode). */
-export function ready(timeoutMs = 20000) {
-  if (readyPromise) return readyPromise;
-  readyPromise = new Promise((resolve, reject) => {
-    if (mode === "browser" || (window.pywebview && window.pywebview.api && window.pywebview.api.app_info)) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => reject(new ApiError({
+/** Resolves once calls can be made; rejects if no bridge came within `timeoutMs` (see `bridgeArrived`). */
+export function ready(timeoutMs = 8000) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError({
       code: "no-bridge",
       message: "This page is not connected to JobMatcher.",
       hint: "Open it from JobMatcher, or use the full address JobMatcher printed when it started (it contains a secret).",
     })), timeoutMs);
-    window.addEventListener("pywebviewready", () => { clearTimeout(timer); resolve(); }, { once: true });
   });
-  return readyPromise;
+  return Promise.race([bridgeArrived, timeout]).finally(() => clearTimeout(timer));
 }
+
+export { bridgeArrived };
 
 const OFFLINE = {
   code: "offline",
@@ -62,7 +64,7 @@ const OFFLINE = {
 
 /** Call the Python API method `name` with positional arguments. */
 export async function call(name, ...args) {
-  await ready();
+  await bridgeArrived;
   let envelope;
   if (mode === "window") {
     try {

@@ -1,0 +1,206 @@
+"""Fixtures for the app's tests: real app processes (browser mode and window), Chromium for Playwright.
+
+Loaded from conftest.py through `pytest_plugins`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import profile
+from jobmatcher.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+# -- Playwright with Debian's Chromium (Playwright cannot download its own browser here) ----------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    chromium = os.environ.get("JOBMATCHER_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"no Chromium at {chromium}: install Debian's chromium (./dev.sh test does) "
+                    "or set JOBMATCHER_CHROMIUM")
+    return {**browser_type_launch_args, "executable_path": chromium,
+            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "accept_downloads": True,
+            "locale": "en-US"}
+
+
+def screenshot(page, name: str, full_page: bool = False) -> Path:
+    """Save a screenshot of the page's current state to test-artifacts/ (gitignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    if full_page:  # from the top, or the sticky header lands mid-page
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+# -- data folders ------------------------------------------------------------------------------------
+
+def set_profile_name(data_dir: Path, name: str) -> None:
+    conn = Engine(data_dir).connect()
+    try:
+        p = profile.get_profile(conn)
+        profile.update_profile(conn, p.model_copy(update={"full_name": name}))
+    finally:
+        conn.close()
+
+
+def profile_name(data_dir: Path) -> str:
+    conn = sqlite3.connect(f"{(data_dir / 'jobmatcher.db').as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT full_name FROM user_profile WHERE id = 1").fetchone()
+        return row[0] if row else ""
+    finally:
+        conn.close()
+
+
+def age_backup(data_dir: Path, backup_id: str, days: float) -> None:
+    """Pretend a backup was made `days` ago (its manifest says when it was made)."""
+    from datetime import datetime, timedelta, timezone
+    manifest = data_dir / "backups" / f"{backup_id}.json"
+    body = json.loads(manifest.read_text())
+    body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+    manifest.write_text(json.dumps(body))
+
+
+@pytest.fixture
+def app_data(tmp_path) -> Path:
+    """A data folder with a current database, Ada's profile and one manual backup ("first")."""
+    from conftest import fill_sample_data
+    d = tmp_path / "data"
+    d.mkdir()
+    e = Engine(d)
+    e.migrate()
+    fill_sample_data(e, jobs=20)
+    e.create_backup(note="first")
+    return d
+
+
+# -- app processes ----------------------------------------------------------------------------------------
+
+def app_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "QTWEBENGINE_DISABLE_SANDBOX": "1", "PYTHONUNBUFFERED": "1"}
+    for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "JOBMATCHER_LAUNCHER_WAIT_PID",
+              "JOBMATCHER_RELAUNCHED", "JOBMATCHER_SERVE_PORT", "JOBMATCHER_SERVE_SECRET"):
+        env.pop(k, None)
+    env.update(extra)
+    return env
+
+
+def _is_jobmatcher(pid: int) -> bool:
+    try:
+        return b"jobmatcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def lock_owner(data_dir: Path) -> int | None:
+    """The pid recorded in the data folder's instance lock (the app that owns it, or owned it last)."""
+    try:
+        text = (data_dir / ".jobmatcher.lock").read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    from jobmatcher.launcher import process_gone
+    return not process_gone(pid)
+
+
+class AppProcess:
+    """`python -m jobmatcher ...` as a real subprocess; stdout lines collected on a thread."""
+
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+                                     text=True)
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        self._got_line = threading.Condition()
+        # Relaunched apps inherit these pipes, so keep draining them until everything closed them.
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True).start()
+
+    def _read(self, stream, into: list[str]) -> None:
+        for line in stream:
+            with self._got_line:
+                into.append(line.rstrip("\n"))
+                self._got_line.notify_all()
+
+    def wait_line(self, index: int = 0, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        with self._got_line:
+            while len(self.lines) <= index:
+                left = deadline - time.monotonic()
+                failed = self.proc.poll() not in (None, 0)  # 0: a launcher, whose child prints later
+                if left <= 0 or failed:
+                    raise AssertionError(f"no stdout line {index} from the app (exit code {self.proc.poll()}); "
+                                         "stderr:\n" + "\n".join(self.stderr))
+                self._got_line.wait(min(left, 0.5))
+            return self.lines[index]
+
+    @property
+    def url(self) -> str:
+        line = self.wait_line(0)
+        assert line.startswith("http://127.0.0.1:"), line
+        return line
+
+    def stop(self) -> None:
+        """End the app we started and any app it relaunched (found by the data folder's lock)."""
+        pids = {self.proc.pid}
+        owner = lock_owner(self.data_dir)
+        if owner and _is_jobmatcher(owner):
+            pids.add(owner)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for pid in pids:
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def start_app():
+    """start_app(data_dir, *args, **env) -> AppProcess; every app is stopped after the test."""
+    started: list[AppProcess] = []
+
+    def start(data_dir: Path, *args: str, **env: str) -> AppProcess:
+        p = AppProcess(data_dir, list(args), app_env(**env))
+        started.append(p)
+        return p
+
+    yield start
+    for p in reversed(started):
+        p.stop()

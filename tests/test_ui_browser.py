@@ -1,0 +1,341 @@
+"""The Settings page in a real Chromium (Playwright) against the real app in browser mode.
+
+Each test starts `python -m jobmatcher --data-dir TMP --browser` as a subprocess,
+reads the URL from its first stdout line and uses the page as a person would.
+Screenshots of the main states go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest_app import age_backup, lock_owner, pid_alive, profile_name, screenshot, set_profile_name
+
+pytestmark = pytest.mark.browser
+
+
+def open_app(page: Page, app) -> None:
+    page.goto(app.url)
+    expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
+    page.wait_for_function("window.__jobmatcherReady === true")
+
+
+def backup_row(page: Page, text: str):
+    return page.locator("#backup-rows tr", has_text=text)
+
+
+def no_traceback(page: Page) -> None:
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and 'File "' not in body
+
+
+# -- backing up ----------------------------------------------------------------------------------------
+
+def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.locator("#backup-status")).to_contain_text("Last backup:")
+    expect(page.locator("#backup-rows tr")).to_have_count(1)
+    screenshot(page, "browser-01-start", full_page=True)
+
+    page.get_by_label("Note (optional)").fill("before the job fair")
+    page.get_by_role("button", name="Back up now").click()
+    progress = page.get_by_role("progressbar", name="Backup progress")
+    expect(progress).to_be_visible()
+    screenshot(page, "browser-02-backup-progress")
+    expect(progress).to_be_hidden(timeout=15000)
+
+    rows = page.locator("#backup-rows tr")
+    expect(rows).to_have_count(2)
+    first = rows.first
+    expect(first).to_contain_text("before the job fair")
+    expect(first).to_contain_text("Manual")
+    expect(first).to_contain_text("Verified")
+    expect(first.get_by_role("button", name="Restore…")).to_be_visible()
+    for label in ("Verify", "Pin", "Export…", "Delete"):
+        expect(first.get_by_role("button", name=label, exact=True)).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Backup made and verified.")).to_be_visible()
+    screenshot(page, "browser-03-after-backup", full_page=True)
+    # the page showed what is on disk
+    assert len(list((app_data / "backups").glob("*.db"))) == 2
+
+
+# -- restoring ---------------------------------------------------------------------------------------------
+
+def test_restore_brings_back_the_earlier_profile_after_a_restart(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    first_pid = lock_owner(app_data)
+    assert first_pid == app.proc.pid
+
+    # Change the profile after the backup "first" was made.
+    page.get_by_label("Name", exact=True).fill("Grace Hopper")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#profile-heading-name")).to_have_text("Grace Hopper")
+    page.get_by_label("New skill").fill("COBOL")
+    page.get_by_role("button", name="Add skill").click()
+    expect(page.locator("#skills")).to_contain_text("COBOL")
+    assert profile_name(app_data) == "Grace Hopper"
+
+    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    confirm = page.get_by_role("dialog", name="Restore this backup?")
+    expect(confirm).to_contain_text("safety backup")
+    expect(confirm).to_contain_text("restarts")
+    screenshot(page, "browser-04-restore-confirm")
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+
+    done = page.get_by_role("dialog").filter(has_text="Restore complete. JobMatcher will restart…")
+    expect(done).to_be_visible(timeout=20000)
+    page.keyboard.press("Escape")  # the dialog cannot be dismissed while this runs
+    screenshot(page, "browser-05-restore-complete")
+
+    # The page reloads itself once the restarted app answers on the same address.
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
+    expect(page.locator("#skills")).not_to_contain_text("COBOL")
+    expect(page.get_by_text("JobMatcher restarted with your restored data.")).to_be_visible()
+    safety = page.locator("#backup-rows tr[data-type='safety']")
+    expect(safety).to_have_count(1)
+    expect(safety).to_contain_text("Safety")
+    screenshot(page, "browser-06-after-restart", full_page=True)
+
+    new_pid = lock_owner(app_data)
+    assert new_pid and new_pid != first_pid, "a new app process owns the data folder"
+    assert pid_alive(new_pid)
+    assert not pid_alive(first_pid)
+    assert app.proc.wait(10) == 0  # the first app exited cleanly
+    assert profile_name(app_data) == "Ada Lovelace"
+    # the restarted app reused the port, and printed its URL too
+    assert app.wait_line(1) == app.lines[0]
+
+
+def make_bad_file(kind: str, app_data: Path, where: Path) -> Path:
+    backup = sorted((app_data / "backups").glob("*.db"))[0]
+    if kind == "not-a-database":
+        path = where / "notes.txt"
+        path.write_text("Dear hiring manager,\n" * 200)
+    elif kind == "corrupt":
+        path = where / "damaged.db"
+        shutil.copy(backup, path)
+        size = path.stat().st_size
+        with open(path, "r+b") as f:  # wreck every b-tree page header after the first page
+            for page_no in range(1, size // 4096):
+                f.seek(page_no * 4096)
+                f.write(b"\xff" * 12)
+    elif kind == "newer":
+        path = where / "from-the-future.db"
+        shutil.copy(backup, path)
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        conn.commit()
+        conn.close()
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("corrupt", "damaged.db is damaged"),
+    ("not-a-database", "notes.txt is not a JobMatcher backup: it is not a SQLite database at all"),
+    ("newer", "was made by a newer version of JobMatcher"),
+])
+def test_restore_from_file_refuses_bad_files_with_their_reason(page: Page, start_app, app_data, tmp_path,
+                                                               kind, expected):
+    bad = make_bad_file(kind, app_data, tmp_path)
+    before = (app_data / "jobmatcher.db").read_bytes()
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Restore from file…").click()
+    chooser.value.set_files(str(bad))
+
+    refusal = page.get_by_role("alertdialog", name="This file cannot be restored")
+    expect(refusal).to_contain_text(expected, timeout=15000)
+    expect(refusal).not_to_contain_text(".uploads")  # the file is named as the user knows it
+    no_traceback(page)
+    screenshot(page, f"browser-07-refused-{kind}")
+    refusal.get_by_role("button", name="OK").click()
+    expect(refusal).to_be_hidden()
+
+    assert (app_data / "jobmatcher.db").read_bytes() == before
+    assert not list((app_data / "backups").glob("*.db"))[1:], "no safety backup: nothing was started"
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace")
+
+
+def test_restore_from_a_good_file_asks_then_restores(page: Page, start_app, app_data, tmp_path):
+    exported = tmp_path / "my-backup.db"
+    shutil.copy(sorted((app_data / "backups").glob("*.db"))[0], exported)
+    set_profile_name(app_data, "Someone Else")
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Someone Else")
+
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Restore from file…").click()
+    chooser.value.set_files(str(exported))
+    confirm = page.get_by_role("dialog", name="Restore from this file?")
+    expect(confirm).to_contain_text("my-backup.db")
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
+    assert profile_name(app_data) == "Ada Lovelace"
+
+
+# -- managing backups ----------------------------------------------------------------------------------------
+
+def test_delete_asks_first_and_warns_about_the_backup_before_an_update(page: Page, start_app, tmp_path):
+    # A database at the first revision: the app updates it at launch, making a "Before update" backup.
+    from jobmatcher import schema
+    from jobmatcher.engine import Engine
+    data = tmp_path / "old-data"
+    e = Engine(data)
+    e.migrate(target=schema.revisions()[0])
+    conn = e.connect()
+    conn.execute("INSERT INTO user_profile (id, full_name, headline, email, location, summary) "
+                 "VALUES (1, 'Ada Lovelace', '', '', '', '')")
+    conn.close()
+    app = start_app(data, "--browser")
+    open_app(page, app)
+    expect(page.get_by_text("JobMatcher updated your data to this version.")).to_be_visible()
+    pre = page.locator("#backup-rows tr[data-type='pre-migration']")
+    expect(pre).to_have_count(1)
+    expect(pre).to_contain_text("Before update")
+
+    # Cancel keeps it.
+    pre.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete this backup?")
+    expect(dialog).to_contain_text("cannot be undone")
+    expect(dialog).to_contain_text("It is your way back to your data as it was before the update.")
+    screenshot(page, "browser-08-delete-pre-migration")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(pre).to_have_count(1)
+
+    # A manual one: no update warning; confirming deletes it.
+    page.get_by_role("button", name="Back up now").click()
+    manual = page.locator("#backup-rows tr[data-type='manual']")
+    expect(manual).to_have_count(1, timeout=15000)
+    manual_id = manual.get_attribute("data-backup-id")
+    manual.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete this backup?")
+    expect(dialog).not_to_contain_text("before the update")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(manual).to_have_count(0)
+    assert not (data / "backups" / f"{manual_id}.db").exists()
+    assert (data / "backups" / f"{pre.get_attribute('data-backup-id')}.db").exists()
+
+
+def test_a_pinned_backup_survives_pruning(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    for note in ("keep me", "let me go"):
+        page.get_by_label("Note (optional)").fill(note)
+        page.get_by_role("button", name="Back up now").click()
+        expect(backup_row(page, note)).to_have_count(1, timeout=15000)
+    page.get_by_role("button", name="Back up now").click()  # the newest, always kept
+    expect(page.locator("#backup-rows tr")).to_have_count(4, timeout=15000)
+
+    keep = backup_row(page, "keep me")
+    keep.get_by_role("button", name="Pin").click()
+    expect(keep).to_contain_text("Pinned")
+    expect(keep.get_by_role("button", name="Unpin")).to_be_visible()
+    screenshot(page, "browser-09-pinned", full_page=True)
+
+    ids = {note: backup_row(page, note).get_attribute("data-backup-id") for note in ("keep me", "let me go", "first")}
+    for backup_id in ids.values():
+        age_backup(app_data, backup_id, days=90)  # far older than the 30 days kept
+    r = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(app_data), "backup", "prune"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+    page.reload()
+    open_app(page, app)
+    expect(backup_row(page, "keep me")).to_have_count(1)
+    expect(backup_row(page, "keep me")).to_contain_text("Pinned")
+    expect(backup_row(page, "let me go")).to_have_count(0)
+    expect(backup_row(page, "first")).to_have_count(0)
+    assert (app_data / "backups" / f"{ids['keep me']}.db").exists()
+    assert not (app_data / "backups" / f"{ids['let me go']}.db").exists()
+
+
+def test_export_downloads_an_identical_copy(page: Page, start_app, app_data, tmp_path):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    row = backup_row(page, "first")
+    backup_id = row.get_attribute("data-backup-id")
+    with page.expect_download() as dl:
+        row.get_by_role("button", name="Export…").click()
+    target = tmp_path / "exported.db"
+    dl.value.save_as(target)
+    assert dl.value.suggested_filename == f"{backup_id}.db"
+    assert target.read_bytes() == (app_data / "backups" / f"{backup_id}.db").read_bytes()
+
+
+# -- errors -------------------------------------------------------------------------------------------------------
+
+def test_errors_render_as_messages_with_what_to_do(page: Page, start_app, app_data, tmp_path):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+
+    # A backup folder that does not exist: refused in the form, with the reason and the remedy.
+    page.get_by_label("Backup folder").fill(str(tmp_path / "no-such-folder"))
+    page.get_by_role("button", name="Save settings").click()
+    message = page.locator("#settings-message")
+    expect(message).to_contain_text("does not exist")
+    expect(message).to_contain_text("Create it first, or choose another folder.")
+    # A relative one.
+    page.get_by_label("Backup folder").fill("relative/folder")
+    page.get_by_role("button", name="Save settings").click()
+    expect(message).to_contain_text("must be a full path")
+    no_traceback(page)
+    screenshot(page, "browser-10-settings-error", full_page=True)
+
+    # A valid change is saved.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    page.get_by_label("Backup folder").fill(str(elsewhere))
+    page.get_by_label("Days to keep").fill("60")
+    page.get_by_label("Automatic backup").select_option(label="Off")
+    page.get_by_role("button", name="Save settings").click()
+    expect(message).to_contain_text("Settings saved.")
+    expect(page.locator("#no-backups")).to_be_visible()  # the new folder has none yet
+
+    # An empty skill name.
+    page.get_by_role("button", name="Add skill").click()
+    expect(page.get_by_role("alert").filter(has_text="Type the skill's name first.")).to_be_visible()
+
+
+def test_a_second_instance_shows_why_it_cannot_open_the_data(page: Page, start_app, app_data):
+    first = start_app(app_data, "--browser")
+    first.url  # running and holding the data folder
+    second = start_app(app_data, "--browser")
+    page.goto(second.url)
+    screen = page.get_by_role("alert").filter(has_text="JobMatcher could not open your data")
+    expect(screen).to_be_visible(timeout=20000)
+    expect(screen).to_contain_text(f"JobMatcher is already running with this data folder (process {first.proc.pid})")
+    expect(screen).to_contain_text("Close the other JobMatcher window first, then try again.")
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    no_traceback(page)
+    screenshot(page, "browser-11-already-running")
+
+    # Once the first one is gone, "Try again" opens the data.
+    first.stop()
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
+
+
+def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    base = re.sub(r"#.*$", "", app.url)
+    page.goto(base)
+    screen = page.get_by_role("alert").filter(has_text="not connected to JobMatcher")
+    expect(screen).to_be_visible(timeout=30000)
+    expect(screen).to_contain_text("full address JobMatcher printed")
