@@ -382,9 +382,10 @@ class Api:
         try:
             value = getattr(self, name)(*args)
         except pydantic.ValidationError as e:
-            params = [p for p in inspect.signature(getattr(Api, name)).parameters if p != "self"]
+            # validate_call reports positional arguments by index, counting `self` as 0: name them
+            params = list(inspect.signature(getattr(Api, name)).parameters)
 
-            def where(loc) -> str:  # positional arguments show as their index; name them
+            def where(loc) -> str:
                 parts = [params[x] if isinstance(x, int) and x < len(params) else str(x) for x in loc]
                 return ".".join(parts) or "value"
             problems = "; ".join(f"{where(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)[:3])

@@ -123,8 +123,10 @@ def run_window(args, engine, relaunched: bool) -> int:
 
     api = Api(engine, mode="window", dialogs=WindowDialogs(holder), on_restart=on_restart, relaunched=relaunched)
     api._begin_launch()
-    window = webview.create_window(TITLE, url=str(frontend_dir() / "index.html"), js_api=make_js_bridge(api),
-                                   width=1180, height=860, min_size=(760, 560), background_color="#F4F6FA")
+    # "#window" tells the page to wait for pywebview's bridge (a browser without the secret is told at once).
+    window = webview.create_window(TITLE, url=str(frontend_dir() / "index.html") + "#window",
+                                   js_api=make_js_bridge(api), width=1180, height=860, min_size=(760, 560),
+                                   background_color="#F4F6FA")
     holder["window"] = window
 
     def on_closing():

@@ -10,6 +10,12 @@ import { loadBackups, setUpBackups } from "./backups.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** For tests and the window's test hook: the page has settled (the app, or the launch error). */
+function markReady() {
+  window.__jobmatcherReady = true;
+  document.documentElement.dataset.ready = "true";
+}
+
 function showScreen(id) {
   for (const screen of ["boot", "launch-error", "app"]) $(`#${screen}`).hidden = screen !== id;
 }
@@ -20,7 +26,7 @@ function showLaunchError(error) {
   $("#launch-error-hint").textContent = error.hint || "";
   $("#launch-error-hint").hidden = !error.hint;
   $("#launch-error h1").focus();
-  window.__jobmatcherReady = true;
+  markReady();
 }
 
 async function waitForLaunch() {
@@ -99,7 +105,7 @@ async function start() {
   showScreen("app");
   await refreshAll();
   announceLaunch(info);
-  window.__jobmatcherReady = true;
+  markReady();
 }
 
 start();

@@ -32,6 +32,8 @@ function takeSecret() {
 }
 
 const secret = takeSecret();
+// The window loads index.html#window; a browser has the secret; anything else is not connected.
+const inWindow = !secret && new URLSearchParams(location.hash.slice(1)).has("window");
 export const mode = secret ? "browser" : "window";
 
 // Resolves when pywebview's bridge is there, however late (it is injected after the page loads).
@@ -42,7 +44,8 @@ const bridgeArrived = new Promise((resolve) => {
 });
 
 /** Resolves once calls can be made; rejects if no bridge came within `timeoutMs` (see `bridgeArrived`). */
-export function ready(timeoutMs = 8000) {
+export function ready(timeoutMs = 20000) {
+  if (!secret && !inWindow) timeoutMs = 0; // opened in a browser without the secret: say so at once
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new ApiError({

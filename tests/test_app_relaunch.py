@@ -1,0 +1,131 @@
+"""Relaunch after a restore: the command, the environment, and the launcher waiting for the old process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import jobmatcher
+from jobmatcher import app, launcher, relaunch
+
+from conftest_app import app_env, lock_owner, pid_alive
+
+
+def args(**kw):
+    base = {"data_dir": None, "browser": False, "port": 0, "verbose": False, "json": False}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_the_program_from_source_or_console_script_is_this_python_with_dash_m(monkeypatch):
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    assert relaunch.program() == [sys.executable, "-m", "jobmatcher"]
+
+
+def test_the_program_in_a_bundle_is_the_bundle_and_its_children_unpack_afresh(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/JobMatcher/JobMatcher")
+    monkeypatch.delenv("PYINSTALLER_RESET_ENVIRONMENT", raising=False)
+    assert relaunch.program() == ["/opt/JobMatcher/JobMatcher"]
+    assert relaunch.child_environment()["PYINSTALLER_RESET_ENVIRONMENT"] == "1"
+    monkeypatch.setattr(sys, "frozen", False)
+    assert "PYINSTALLER_RESET_ENVIRONMENT" not in relaunch.child_environment()
+
+
+def test_the_same_arguments_with_the_data_folder_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert relaunch.app_arguments(args(data_dir="rel/data", browser=True, port=8123, verbose=True)) == \
+        ["--data-dir", str(tmp_path / "rel" / "data"), "--browser", "--port", "8123", "--verbose"]
+    assert relaunch.app_arguments(args()) == []
+
+
+def test_start_launcher_passes_our_pid_and_detaches(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_spawn(cmd, env, cwd=None):
+        seen.update(cmd=cmd, env=env, cwd=cwd)
+    monkeypatch.setattr(relaunch, "spawn_detached", fake_spawn)
+    monkeypatch.setenv(relaunch.RELAUNCHED_ENV, "1")
+    relaunch.start_launcher(args(data_dir=str(tmp_path)), {"EXTRA": "x"})
+    assert seen["cmd"][-2:] == ["--data-dir", str(tmp_path)]
+    assert seen["env"][relaunch.WAIT_PID_ENV] == str(os.getpid())
+    assert seen["env"]["EXTRA"] == "x"
+    assert relaunch.RELAUNCHED_ENV not in seen["env"]
+
+
+def test_process_gone_sees_running_exited_and_zombie_processes():
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not launcher.process_gone(p.pid)
+        p.kill()
+        time.sleep(0.3)  # not reaped yet: a zombie, which holds no files or ports any more
+        assert launcher.process_gone(p.pid)
+    finally:
+        p.wait()
+    assert launcher.process_gone(p.pid)
+    assert not launcher.process_gone(os.getpid())
+
+
+def test_the_launcher_starts_the_command_only_after_the_old_process_exited(tmp_path):
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    stamp = tmp_path / "started"
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "jobmatcher.launcher", "--wait-pid", str(old.pid), "--",
+                        sys.executable, "-c", f"import time; open({str(stamp)!r}, 'w').write(str(time.time()))"],
+                       timeout=30, env=app_env())
+    old_exit = time.time()
+    old.wait()
+    assert r.returncode == 0
+    deadline = time.monotonic() + 10
+    while not stamp.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = float(stamp.read_text())
+    assert started >= t0 + 1.4, "the command ran before the old process was gone"
+    assert started <= old_exit + 10
+
+
+def test_the_app_as_launcher_waits_then_restarts_itself_in_browser_mode(start_app, app_data):
+    """The real path: `jobmatcher` started with the launcher variable waits for a pid, then starts the app."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+    app = start_app(app_data, "--browser", JOBMATCHER_LAUNCHER_WAIT_PID=str(sleeper.pid),
+                    JOBMATCHER_SERVE_PORT="0", JOBMATCHER_SERVE_SECRET="the-same-secret-as-before")
+    assert app.proc.wait(30) == 0  # the launcher's job is done
+    sleeper.wait()
+    url = app.wait_line(0, timeout=30)  # printed by the app the launcher started
+    assert url.endswith("#secret=the-same-secret-as-before")
+    owner = lock_owner(app_data)
+    deadline = time.monotonic() + 20
+    while (owner is None or owner == app.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        owner = lock_owner(app_data)
+    assert owner not in (None, app.proc.pid, sleeper.pid) and pid_alive(owner)
+
+
+# -- mode and page folder ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env, browser_flag, platform, expected", [
+    ({}, False, "linux", True),                               # no display at all
+    ({"DISPLAY": ":0"}, False, "linux", False),
+    ({"WAYLAND_DISPLAY": "wayland-0"}, False, "linux", False),
+    ({"QT_QPA_PLATFORM": "offscreen"}, False, "linux", False),  # an explicit Qt platform
+    ({"DISPLAY": ":0"}, True, "linux", True),                   # --browser wins
+    ({}, False, "win32", False),
+    ({}, False, "darwin", False),
+])
+def test_browser_mode_when_asked_or_when_there_is_no_display(env, browser_flag, platform, expected):
+    assert app.use_browser_mode(args(browser=browser_flag), environ=env, platform=platform) is expected
+
+
+def test_the_page_folder_in_the_source_tree_and_in_a_bundle(monkeypatch, tmp_path):
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    source = app.frontend_dir()
+    assert source == Path(jobmatcher.__file__).resolve().parents[2] / "frontend"
+    assert (source / "index.html").is_file()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert app.frontend_dir() == tmp_path / "frontend"

@@ -1,0 +1,202 @@
+"""The browser-mode server over real HTTP: the secret, Host and Origin checks, and only frontend/ served."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from jobmatcher.api import Api
+from jobmatcher.app import frontend_dir
+from jobmatcher.server import SECRET_HEADER, AppServer
+
+SECRET = "s3cret-for-this-test-run"
+
+
+@pytest.fixture
+def server(engine):
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    srv = AppServer(api, frontend_dir(), SECRET, 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    api._close()
+
+
+def request(srv: AppServer, method: str, path: str, body: bytes | None = None, *, secret: str | None = SECRET,
+            host: str | None = "default", origin: str | None = None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    h = dict(headers or {})
+    h["Host"] = f"127.0.0.1:{srv.port}" if host == "default" else host
+    if h["Host"] is None:
+        del h["Host"]
+    if secret is not None:
+        h[SECRET_HEADER] = secret
+    if origin is not None:
+        h["Origin"] = origin
+    if body is not None:
+        h.setdefault("Content-Type", "application/json")
+        h.setdefault("Content-Length", str(len(body)))
+    # putrequest: send exactly these headers (no Host added behind our back, the path as given)
+    conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    for k, v in h.items():
+        conn.putheader(k, v)
+    conn.endheaders(body)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def api_call(srv, name, *args, **kw):
+    return request(srv, "POST", f"/api/{name}", json.dumps({"args": list(args)}).encode(), **kw)
+
+
+def test_an_api_call_with_the_secret_works(server):
+    status, headers, data = api_call(server, "get_profile")
+    assert status == 200
+    assert json.loads(data) == {"ok": True, "value": {"full_name": "Ada Lovelace", "headline": "Analyst",
+                                                      "skills": json.loads(data)["value"]["skills"]}}
+    assert headers["Content-Type"].startswith("application/json")
+    assert headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x", SECRET[:-1]])
+def test_api_calls_without_the_right_secret_are_refused(server, secret):
+    status, _, data = api_call(server, "get_profile", secret=secret)
+    assert status == 403
+    body = json.loads(data)
+    assert body["ok"] is False and "secret" in body["error"]["message"]
+    assert "Ada" not in data.decode()
+
+
+def test_uploads_and_changes_need_the_secret_too(server, engine):
+    assert request(server, "POST", "/upload", b"x" * 10, secret=None)[0] == 403
+    before = engine.data.db_path.read_bytes()
+    assert api_call(server, "save_profile", "Mallory", "", secret="nope")[0] == 403
+    assert engine.data.db_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("host", [None, "evil.example", "evil.example:{port}", "127.0.0.1:1",
+                                  "localhost.evil.example:{port}", "127.0.0.1.nip.io:{port}", "[::1]:{port}"])
+def test_requests_with_a_foreign_host_are_refused(server, host):
+    if host is not None:
+        host = host.format(port=server.port)
+    for method, path in (("POST", "/api/get_profile"), ("GET", "/"), ("GET", "/js/app.js")):
+        status, _, data = request(server, method, path, b"{}" if method == "POST" else None, host=host)
+        assert status == 403, (method, path, host)
+        assert b"Ada" not in data and b"<html" not in data
+
+
+def test_localhost_by_name_is_our_host_too(server):
+    assert api_call(server, "get_profile", host=f"localhost:{server.port}")[0] == 200
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1", "https://127.0.0.1:{port}",
+                                    "http://127.0.0.1:{port}.evil.example"])
+def test_requests_from_a_foreign_origin_are_refused_even_with_the_secret(server, origin):
+    status, _, data = api_call(server, "get_profile", origin=origin.format(port=server.port))
+    assert status == 403
+    assert b"Ada" not in data
+
+
+def test_our_own_origin_is_accepted(server):
+    assert api_call(server, "get_profile", origin=f"http://127.0.0.1:{server.port}")[0] == 200
+
+
+def test_cross_site_fetches_are_refused(server):
+    status, _, _ = api_call(server, "get_profile", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403
+
+
+@pytest.mark.parametrize("path", [
+    "/../pyproject.toml", "/..%2fpyproject.toml", "/%2e%2e/pyproject.toml", "/%2E%2E%2Fpyproject.toml",
+    "/js/../../pyproject.toml", "/js/..%2f..%2fpyproject.toml", "//etc/passwd", "/%2fetc%2fpasswd",
+    "/..%5cpyproject.toml", "/.%2e/.%2e/pyproject.toml", "/frontend/../backend/jobmatcher/api.py",
+    "/../backend/jobmatcher/api.py", "/%00index.html", "/.hidden", "/js/",
+])
+def test_path_traversal_is_refused(server, path):
+    status, _, data = request(server, "GET", path, secret=None)
+    assert status == 404, path
+    assert b"[project]" not in data and b"root:" not in data and b"class Api" not in data
+
+
+def test_a_symlink_out_of_the_frontend_is_not_followed(engine, tmp_path):
+    front = tmp_path / "front"
+    front.mkdir()
+    (front / "index.html").write_text("<p>hi</p>")
+    secret_file = tmp_path / "outside.txt"
+    secret_file.write_text("private")
+    (front / "link.txt").symlink_to(secret_file)
+    api = Api(engine, mode="browser")
+    srv = AppServer(api, front, SECRET, 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        assert request(srv, "GET", "/link.txt", secret=None)[0] == 404
+        assert request(srv, "GET", "/index.html", secret=None)[0] == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_page_and_its_modules_are_served_with_strict_headers(server):
+    status, headers, data = request(server, "GET", "/", secret=None)
+    assert status == 200 and b"<title>JobMatcher</title>" in data
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    status, headers, data = request(server, "GET", "/js/app.js", secret=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_only_public_api_names_and_only_post(server):
+    for name in ("_dispatch", "__init__", "_receive_upload", "get_profile.__globals__", "Get_Profile"):
+        status, _, data = api_call(server, name)
+        assert status == 404 or json.loads(data)["error"]["code"] == "unknown-call", name
+    assert request(server, "GET", "/api/get_profile")[0] == 405
+    assert request(server, "PUT", "/api/get_profile", b"{}")[0] == 405
+    assert request(server, "OPTIONS", "/api/get_profile")[0] == 405  # no CORS preflight is ever granted
+
+
+def test_bad_bodies_are_refused_readably(server):
+    assert request(server, "POST", "/api/get_profile", b"not json")[0] == 400
+    assert request(server, "POST", "/api/get_profile", b'{"args": "x"}')[0] == 400
+    status, _, _ = request(server, "POST", "/api/get_profile", b"{}", headers={"Content-Length": str(2 << 20)})
+    assert status == 413
+
+
+def test_upload_then_check_names_the_file_as_uploaded(server):
+    status, _, data = request(server, "POST", "/upload", b"just some text" * 20,
+                              headers={"X-File-Name": "my%20notes.txt", "Content-Type": "application/octet-stream"})
+    up = json.loads(data)["value"]
+    assert status == 200 and up["name"] == "my notes.txt"
+    body = json.loads(api_call(server, "check_restore_file", up["token"])[2])
+    assert body["ok"] is False
+    assert body["error"]["message"].startswith("my notes.txt is not a JobMatcher backup")
+    assert body["error"]["reason"] == "not-sqlite"
+
+
+def test_a_download_link_works_once(server, engine):
+    b = engine.create_backup()
+    link = json.loads(api_call(server, "export_backup", b.id)[2])["value"]["download"]
+    status, headers, data = request(server, "GET", link, secret=None)
+    assert status == 200 and data == Path(b.path).read_bytes()
+    assert headers["Content-Disposition"] == f'attachment; filename="{b.id}.db"'
+    assert request(server, "GET", link, secret=None)[0] == 404
+    # and only with our Host
+    link = json.loads(api_call(server, "export_backup", b.id)[2])["value"]["download"]
+    assert request(server, "GET", link, secret=None, host="evil.example")[0] == 403
+
+
+def test_the_url_carries_the_secret_in_the_fragment(server):
+    assert server.url == f"http://127.0.0.1:{server.port}/#secret={SECRET}"
+    assert server.server_address[0] == "127.0.0.1"
