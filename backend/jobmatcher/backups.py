@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
-from .fsutil import describe_os_error, file_size, fsync_dir, remove_quietly, require_free_space
+from .fsutil import describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_quietly, require_free_space
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import RetentionPolicy, obsolete
@@ -130,6 +131,8 @@ class BackupStore:
             final = self._publish(tmp, m)
         except OSError as e:
             raise describe_os_error(e, "writing the backup", self.folder) from None
+        except sqlite3.Error as e:  # SQLite writing the copy: a full disk shows up as SQLITE_FULL or an I/O error
+            raise describe_sqlite_error(e, "writing the backup", self.folder) from None
         finally:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 remove_quietly(Path(str(tmp) + suffix))

@@ -3,11 +3,13 @@ in WAL mode, and any other file strictly read-only."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 from . import schema
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
+from .fsutil import data_folder_refused
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -47,6 +49,8 @@ def current_revision(path: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as e:
+        if not os.access(path.parent, os.W_OK):  # not damaged: a WAL database on a read-only disk cannot be opened
+            raise data_folder_refused(path.parent) from None
         raise damaged(path, e) from None
 
 

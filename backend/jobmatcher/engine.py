@@ -21,7 +21,7 @@ from .database import check_integrity, connect, current_revision, open_readonly,
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
-from .fsutil import file_size
+from .fsutil import data_folder_refused, file_size
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, recover, restore
@@ -64,7 +64,10 @@ class Engine:
     """One data folder. Cheap to create; locks are taken only by the operations that need them."""
 
     def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
-        self.data = DataDir.open(data_dir)
+        try:
+            self.data = DataDir.open(data_dir)
+        except OSError as e:
+            raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
         self._instance = InstanceLock(self.data.lock_path)
 
     # -- settings and folders ------------------------------------------------
@@ -96,7 +99,10 @@ class Engine:
     def take_instance_lock(self) -> None:
         """Own the data folder (the app, a restore, a migration); refused while another process owns it."""
         if not self._instance.held:
-            self._instance.take()
+            try:
+                self._instance.take()
+            except OSError as e:  # the lock file cannot be opened for writing: a read-only folder
+                raise data_folder_refused(self.data.root, e) from None
 
     def release_instance_lock(self) -> None:
         self._instance.release()
@@ -104,7 +110,11 @@ class Engine:
     def _reading_live(self) -> FileLock:
         """A shared hold that keeps a restore from swapping the file while we read it."""
         lock = FileLock(self.data.swap_lock_path, shared=True)
-        if not lock.acquire(timeout=60):
+        try:
+            acquired = lock.acquire(timeout=60)
+        except OSError as e:
+            raise data_folder_refused(self.data.root, e) from None
+        if not acquired:
             raise JobMatcherError("A restore is replacing the database right now.", "Try again in a minute.")
         return lock
 

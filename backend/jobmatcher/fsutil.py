@@ -142,3 +142,30 @@ def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
         )
     return JobMatcherError(f"Could not finish {action} ({path}): {e.strerror or e}.",
                            "Check the disk and try again.")
+
+
+# SQLite's primary result codes that say the disk refused a write (extended codes carry them in the low byte).
+_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_FULL = 3, 8, 13
+
+
+def describe_sqlite_error(e: Exception, action: str, path: Path) -> JobMatcherError:
+    """Turn a sqlite3.Error raised while writing a file into a message that says what failed and what to do."""
+    code = getattr(e, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
+        return describe_os_error(OSError(errno.ENOSPC, str(e)), action, path)
+    if primary in (_SQLITE_PERM, _SQLITE_READONLY):
+        return describe_os_error(OSError(errno.EROFS, str(e)), action, path)
+    return JobMatcherError(f"Could not finish {action} ({path}): {e}.", "Check the disk and try again.")
+
+
+def data_folder_refused(root: Path, e: OSError | None = None) -> JobMatcherError:
+    """The error for a data folder that refuses writes (a read-only disk, permissions) or otherwise fails."""
+    if e is None or e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return JobMatcherError(
+            f"The data folder {root} is read-only (or not writable by your user), and JobMatcher needs to write "
+            "there to open your data safely. Nothing was changed.",
+            "If it is on a disk mounted read-only, mount it read-write; or copy the folder somewhere writable "
+            "and use that copy (--data-dir).",
+        )
+    return describe_os_error(e, "opening the data folder", root)

@@ -83,8 +83,15 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
 
     safety = None
     if data.db_path.exists():
-        safety = store.create(data.db_path, BackupType.safety, note=f"Before restoring {label}",
-                              progress=lambda phase, d, t: say("safety", d, t) if phase == "copy" else None)
+        try:
+            safety = store.create(data.db_path, BackupType.safety, note=f"Before restoring {label}",
+                                  progress=lambda phase, d, t: say("safety", d, t) if phase == "copy" else None)
+        except JobMatcherError as e:
+            raise RestoreFailedError(
+                f"The restore did not run, because the safety backup of your current data could not be made: "
+                f"{e.message} Your data was not changed.",
+                e.hint or "Free up space or fix permissions in the backup folder, then try again.",
+                recovered=True) from None
 
     swap_lock = FileLock(data.swap_lock_path)
     staged_ok = swapped = False
