@@ -19,7 +19,8 @@ from typing import Callable
 
 from . import __version__
 from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
-from .fsutil import describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_quietly, require_free_space
+from .fsutil import (describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_dead_temp_files,
+                     remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import RetentionPolicy, obsolete
@@ -285,6 +286,8 @@ class BackupStore:
         if not self.folder.is_dir():
             return removed
         names = set(os.listdir(self.folder))
+        orphans = []
+        writing = False  # is any process writing a backup into this folder right now?
         for name in names:
             if name.startswith(TMP_PREFIX) and name.endswith(".lock"):
                 token = name[:-5]
@@ -298,17 +301,25 @@ class BackupStore:
                     finally:
                         guard.release()
                         remove_quietly(guard.path)
+                else:
+                    writing = True
             elif name.startswith(TMP_PREFIX) and name[:name.find(".", 1)] + ".lock" not in names:
                 remove_quietly(self.folder / name)  # no lock file at all: certainly dead
                 removed.append(name)
             elif name.endswith(".json") and name[:-5] + ".db" not in names and name.startswith("backup_"):
-                p = self.folder / name
-                try:
-                    if time.time() - p.stat().st_mtime > _STALE_ORPHAN_SECONDS:
-                        remove_quietly(p)
-                        removed.append(name)
-                except FileNotFoundError:
-                    pass
+                orphans.append(name)
+        # A manifest without its backup is a name reserved by a backup killed before it published. A writer
+        # holds its temp lock from before it reserves a name until after it published, so with no writer
+        # alive the orphans are certainly dead; otherwise wait until they are old.
+        for name in orphans:
+            p = self.folder / name
+            try:
+                if not writing or time.time() - p.stat().st_mtime > _STALE_ORPHAN_SECONDS:
+                    remove_quietly(p)
+                    removed.append(name)
+            except FileNotFoundError:
+                pass
+        removed += remove_dead_temp_files(self.folder)  # a manifest's temp file, killed mid-write
         if removed:
             log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
         return removed

@@ -21,7 +21,7 @@ from .database import check_integrity, connect, current_revision, open_readonly,
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
-from .fsutil import data_folder_refused, file_size
+from .fsutil import data_folder_refused, file_size, remove_dead_temp_files
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, recover, restore
@@ -239,6 +239,7 @@ class Engine:
     def _launch(self, target: str | None, auto_backup: bool, progress: Progress | None) -> LaunchReport:
         report = LaunchReport()
         report.recovered = recover(self.data)
+        remove_dead_temp_files(self.data.root)  # a journal or settings file killed mid-write
         store = self.store
         store.cleanup()
         db = self.data.db_path

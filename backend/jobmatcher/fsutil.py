@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +54,46 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         remove_quietly(tmp)
         raise
     fsync_dir(path.parent)
+
+
+_ATOMIC_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # what atomic_write_bytes leaves if killed: .NAME.PID.tmp
+_STALE_TEMP_SECONDS = 3600
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C there: rely on age alone
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def remove_dead_temp_files(folder: Path) -> list[str]:
+    """Delete the temp files of atomic writes whose process is gone (or that are over an hour old)."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _ATOMIC_TEMP.match(name)
+        if not m:
+            continue
+        p = Path(folder) / name
+        try:
+            old = time.time() - p.stat().st_mtime > _STALE_TEMP_SECONDS
+        except FileNotFoundError:
+            continue
+        if old or _process_gone(int(m.group(1))):
+            remove_quietly(p)
+            removed.append(name)
+    return removed
 
 
 def remove_quietly(path: Path) -> None:
