@@ -108,13 +108,6 @@ def app_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _is_jobmatcher(pid: int) -> bool:
-    try:
-        return b"jobmatcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def lock_owner(data_dir: Path) -> int | None:
     """The pid recorded in the data folder's instance lock (the app that owns it, or owned it last)."""
     try:
@@ -169,26 +162,43 @@ class AppProcess:
         return line
 
     def stop(self) -> None:
-        """End the app we started and any app it relaunched (found by the data folder's lock)."""
-        pids = {self.proc.pid}
-        owner = lock_owner(self.data_dir)
-        if owner and _is_jobmatcher(owner):
-            pids.add(owner)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        for pid in pids:
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        """End the app we started and every app it relaunched for this (unique, temporary) data folder."""
+        for _round in range(3):  # a launcher caught mid-wait may still start one more
+            pids = {self.proc.pid} | set(processes_using(self.data_dir))
+            pids.discard(os.getpid())
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 10
+            for pid in pids:
+                while pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            if not [p for p in processes_using(self.data_dir) if p != os.getpid()]:
+                break
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Live JobMatcher processes started with `--data-dir data_dir` (our tests' folders are unique)."""
+    needle = f"--data-dir\0{data_dir}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in cmdline + b"\0" and b"jobmatcher" in cmdline and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import jobmatcher
 from jobmatcher import app, launcher, relaunch
 
-from conftest_app import app_env, lock_owner, pid_alive
+from conftest_app import app_env, lock_owner, pid_alive, processes_using
 
 
 def args(**kw):
@@ -98,12 +98,13 @@ def test_the_app_as_launcher_waits_then_restarts_itself_in_browser_mode(start_ap
     sleeper.wait()
     url = app.wait_line(0, timeout=30)  # printed by the app the launcher started
     assert url.endswith("#secret=the-same-secret-as-before")
-    owner = lock_owner(app_data)
+    # That app (not the launcher, not us) goes on to own the data folder.
     deadline = time.monotonic() + 20
-    while (owner is None or owner == app.proc.pid) and time.monotonic() < deadline:
+    while lock_owner(app_data) in (None, os.getpid()) and time.monotonic() < deadline:
         time.sleep(0.1)
-        owner = lock_owner(app_data)
-    assert owner not in (None, app.proc.pid, sleeper.pid) and pid_alive(owner)
+    owner = lock_owner(app_data)
+    assert owner not in (None, os.getpid(), app.proc.pid, sleeper.pid) and pid_alive(owner)
+    assert processes_using(app_data) == [owner]
 
 
 # -- mode and page folder ----------------------------------------------------------------------------------
@@ -129,3 +130,29 @@ def test_the_page_folder_in_the_source_tree_and_in_a_bundle(monkeypatch, tmp_pat
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert app.frontend_dir() == tmp_path / "frontend"
+
+
+def test_window_dialogs_ask_pywebview_with_valid_file_types():
+    import webview
+    from webview.util import parse_file_type
+
+    class FakeWindow:
+        def __init__(self, answer):
+            self.answer, self.asked = answer, []
+
+        def create_file_dialog(self, kind, **kw):
+            self.asked.append((kind, kw))
+            return self.answer
+
+    for file_type in app.WindowDialogs.FILE_TYPES:
+        parse_file_type(file_type)  # raises for a filter pywebview would refuse at run time
+    w = FakeWindow(("/home/ada/backup.db",))
+    d = app.WindowDialogs({"window": w})
+    assert d.open_file() == "/home/ada/backup.db"
+    assert w.asked[0][0] == webview.FileDialog.OPEN
+    w.answer = "/home/ada/out.db"  # some platforms answer a save dialog with a plain string
+    assert d.save_file("backup_x.db") == "/home/ada/out.db"
+    assert w.asked[1] == (webview.FileDialog.SAVE, {"save_filename": "backup_x.db",
+                                                    "file_types": app.WindowDialogs.FILE_TYPES})
+    w.answer = None
+    assert d.choose_folder() is None and w.asked[2][0] == webview.FileDialog.FOLDER

@@ -65,6 +65,8 @@ def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, s
         expect(first.get_by_role("button", name=label, exact=True)).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="Backup made and verified.")).to_be_visible()
     screenshot(page, "browser-03-after-backup", full_page=True)
+    first.get_by_role("button", name="Verify").click()
+    expect(page.get_by_text(re.compile(r"The backup from .* passed its check\."))).to_be_visible()
     # the page showed what is on disk
     assert len(list((app_data / "backups").glob("*.db"))) == 2
 
@@ -187,6 +189,62 @@ def test_restore_from_a_good_file_asks_then_restores(page: Page, start_app, app_
     confirm.get_by_role("button", name="Restore", exact=True).click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
     assert profile_name(app_data) == "Ada Lovelace"
+
+
+def test_a_failed_restore_that_was_recovered_says_exactly_that(page: Page, start_app, app_data):
+    """The page's rendering of the engine's answer (forced here: a real mid-swap failure is the engine's tests')."""
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    failure = {"code": "restore-failed", "recovered": True,
+               "message": "The restore failed: the disk became full. Your data was put back from the safety "
+                          "backup backup_X; nothing was lost.",
+               "hint": "Check free space and permissions in the data folder, then try again."}
+
+    task = {"id": "restore-99", "kind": "restore", "state": "running", "phase": "check", "message": "Checking…",
+            "done": 0, "total": 1, "fraction": 0.0, "result": None, "error": None, "started_at": 0,
+            "finished_at": None}
+    # The engine is not asked at all: the page gets the answer a recovered failure gives.
+    page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": task}))
+    page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": {
+        **task, "state": "failed", "phase": "swap", "fraction": 0.8, "error": failure, "finished_at": 1}}))
+    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
+    dialog = page.get_by_role("dialog", name="The restore failed, and your data was put back")
+    expect(dialog).to_contain_text("Your data was put back from the safety backup backup_X; nothing was lost.")
+    expect(dialog).to_contain_text("Check free space")
+    screenshot(page, "browser-12-restore-failed-recovered")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("button", name="Back up now")).to_be_enabled()  # the app carries on
+
+
+def test_the_page_works_from_the_keyboard(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    note = page.get_by_label("Note (optional)")
+    note.focus()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Enter")  # submits "Back up now"
+    expect(backup_row(page, "typed, not clicked")).to_have_count(1, timeout=15000)
+
+    row = backup_row(page, "first")
+    row.get_by_role("button", name="Delete").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Delete this backup?")
+    expect(dialog).to_be_visible()
+    # Focus starts on the safe choice, and Escape cancels.
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(row).to_have_count(1)
+
+    page.get_by_label("New skill").focus()
+    page.keyboard.type("Typing")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Remove skill Typing")).to_be_visible()
+    page.get_by_role("button", name="Remove skill Typing").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Remove skill Typing")).to_have_count(0)
 
 
 # -- managing backups ----------------------------------------------------------------------------------------
