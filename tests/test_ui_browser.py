@@ -218,6 +218,27 @@ def test_a_failed_restore_that_was_recovered_says_exactly_that(page: Page, start
     expect(page.get_by_role("button", name="Back up now")).to_be_enabled()  # the app carries on
 
 
+def test_the_restore_progress_dialog_cannot_be_dismissed(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "safety",
+               "message": "Making a safety backup of your current data…", "done": 5, "total": 10,
+               "fraction": 0.3, "result": None, "error": None, "started_at": 0, "finished_at": None}
+    # A restore that never ends (the engine is not asked): what can the user do meanwhile?
+    page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
+    page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))
+    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Restoring your data")
+    expect(dialog).to_contain_text("Making a safety backup of your current data…")
+    expect(dialog.get_by_role("progressbar", name="Restore progress")).to_have_attribute("value", "30")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button")).to_have_count(0)  # no close, no cancel
+    screenshot(page, "browser-13-restore-progress")
+
+
 def test_the_page_works_from_the_keyboard(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
     open_app(page, app)

@@ -261,7 +261,8 @@ async function checkAndRestoreFile(chosen) {
 // -- the restore itself -----------------------------------------------------------------------
 
 async function runRestore(start) {
-  const dialog = new ProgressDialog("Restoring your data", "Restore progress");
+  const dialog = new ProgressDialog("Restoring your data", "Restore progress",
+                                    "This cannot be cancelled. Keep JobMatcher open until it is done.");
   dialog.update({ message: "Starting the restore…", fraction: 0 });
   let final;
   try {
@@ -282,7 +283,7 @@ async function runRestore(start) {
     return;
   }
   const safety = final.result.safety_backup_id;
-  dialog.finish("Restore complete", [
+  dialog.finish("Your data was restored", [
     "Restore complete. JobMatcher will restart…",
     safety ? "The data you had before is kept in a safety backup, in case you want it back." : "",
   ].filter(Boolean), { busy: true });
@@ -294,7 +295,7 @@ async function runRestore(start) {
     answer = { restarting: false, message: `${e.message} Close JobMatcher and open it again; your restored data is already in place.` };
   }
   if (!answer.restarting) {
-    dialog.finish("Restore complete", ["Restore complete.", answer.message], { error: false });
+    dialog.finish("Your data was restored", ["Restore complete.", answer.message], { error: false });
     return;
   }
   if (mode === "browser") await reconnect(dialog);

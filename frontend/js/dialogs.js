@@ -58,14 +58,14 @@ export function errorDialog(title, error) {
  * be interrupted, and the user must see how they ended.
  */
 export class ProgressDialog {
-  constructor(title, label) {
+  constructor(title, label, note = "") {
     const { dialog, titleEl, bodyEl, actions } = makeDialog({ title, body: [], className: "is-progress" });
     this.dialog = dialog;
     this.titleEl = titleEl;
     this.actions = actions;
     this.message = h("p", { class: "progress-message", role: "status", "aria-live": "polite" });
     this.bar = h("progress", { max: "100", value: "0", "aria-label": label || title });
-    this.detail = h("div", { class: "progress-detail" });
+    this.detail = h("div", { class: "progress-detail" }, note ? h("p", { class: "muted small", text: note }) : null);
     bodyEl.append(this.message, this.bar, this.detail);
     dialog.addEventListener("cancel", (e) => { if (!this.closable) e.preventDefault(); });
     this.closable = false;
