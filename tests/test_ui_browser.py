@@ -406,7 +406,8 @@ def test_a_second_instance_shows_why_it_cannot_open_the_data(page: Page, start_a
     screenshot(page, "browser-11-already-running")
 
     # Once the first one is gone, "Try again" opens the data.
-    first.stop()
+    first.proc.terminate()  # only that one (stop() would end every app on this data folder)
+    assert first.proc.wait(10) == 0
     page.get_by_role("button", name="Try again").click()
     expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
 

@@ -43,7 +43,7 @@ from . import __version__, profile
 from .errors import (InstanceLockedError, InvalidBackupError, JobMatcherError, RestoreFailedError,
                      ValidationError)
 from .fsutil import fsync_file, human_size, remove_quietly, require_free_space
-from .manifest import BackupRecord, BackupType
+from .manifest import BackupRecord
 from .pageerror import to_page_error
 from .tasks import TaskRunner
 from .writer import Writer
@@ -412,7 +412,7 @@ class Api:
             shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
             self._writer = Writer(self._engine.connect)
             return report.model_dump(mode="json")
-        task = self._tasks.start("launch", work)
+        task = self._tasks.start("launch", work, label="Opening your data…")
         self._launch_task = task["id"]
         return task
 

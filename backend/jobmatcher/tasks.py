@@ -94,7 +94,8 @@ class TaskRunner:
         # Not a daemon: if the window closes mid-backup or mid-restore, the process
         # finishes the work before it exits instead of being cut off halfway.
         t = threading.Thread(target=self._run, args=(task.id, work), name=f"task-{task.id}", daemon=False)
-        self._threads[task.id] = t
+        with self._lock:
+            self._threads[task.id] = t
         t.start()
         return self.get(task.id)
 
@@ -112,13 +113,16 @@ class TaskRunner:
             return t.model_copy() if t else None
 
     def wait(self, task_id: str, timeout: float | None = None) -> dict:
-        t = self._threads.get(task_id)
+        with self._lock:
+            t = self._threads.get(task_id)
         if t is not None:
             t.join(timeout)
         return self.get(task_id)
 
     def wait_all(self, timeout: float | None = None) -> None:
-        for t in list(self._threads.values()):
+        with self._lock:
+            threads = list(self._threads.values())
+        for t in threads:
             t.join(timeout)
 
     # -- on the task's thread ------------------------------------------------------------
