@@ -412,6 +412,22 @@ def test_a_second_instance_shows_why_it_cannot_open_the_data(page: Page, start_a
     expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
 
 
+def test_a_database_from_a_newer_version_is_refused_with_what_to_do(page: Page, start_app, app_data):
+    conn = sqlite3.connect(app_data / "jobmatcher.db")
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.close()
+    before = (app_data / "jobmatcher.db").read_bytes()
+    app = start_app(app_data, "--browser")
+    page.goto(app.url)
+    screen = page.get_by_role("alert").filter(has_text="JobMatcher could not open your data")
+    expect(screen).to_contain_text("was made by a newer version of JobMatcher (schema 9999_future)", timeout=20000)
+    expect(screen).to_contain_text("Install the newer JobMatcher to open it.")
+    no_traceback(page)
+    screenshot(page, "browser-14-newer-database")
+    assert (app_data / "jobmatcher.db").read_bytes() == before
+
+
 def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
     base = re.sub(r"#.*$", "", app.url)
