@@ -11,8 +11,10 @@ the apps:
 
 - with a minimal environment (`env -i`, HOME in a temp folder, PATH=/usr/bin:/bin),
 - and, as root, in a private mount namespace where the source tree, .venv and
-  every Python installation on the machine are hidden under empty tmpfs mounts:
-  the bundle has to carry its own interpreter, standard library and packages.
+  every Python installation on the machine are hidden under empty tmpfs mounts
+  (the bundle has to carry its own interpreter, standard library and
+  packages), and where the installed app folder is mounted read-only (as in
+  /opt or Program Files: the app must never need to write there).
 
 Covered: what is inside (and what is kept out), the command line's backup ->
 verify -> restore round trip, the upgrade of the older release's data
@@ -90,6 +92,7 @@ class Bundle:
     archive: Path       # the .tar.gz build.py made
     install: Path       # the archive unpacked: install/JobMatcher/...
     older_exe: Path     # an "older release": the same tree without the newest migration, built alongside
+    sources: dict       # relative path -> SHA-256 of every file of the copy it was built from (since deleted)
     output: str         # build.py's stdout
     seconds: float
 
@@ -106,10 +109,14 @@ class Bundle:
         return self.folder / "_internal"
 
 
-def _copy_tree(dest: Path) -> None:
+def _copy_tree(dest: Path) -> dict[str, str]:
+    """Copy the tree; returns each file's SHA-256 as copied (others may be editing the tree meanwhile)."""
+    sums = {}
     for rel in _tree_files(ROOT):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
+        sums[rel.as_posix()] = sha(dest / rel)
+    return sums
 
 
 def _make_older(src: Path) -> None:
@@ -129,7 +136,7 @@ def _build(base: Path) -> Bundle:
         pytest.fail("PyInstaller is not installed: run the tests through ./dev.sh test (it installs the "
                     "`bundle` extra), or pip install -e '.[gui,test,bundle]'")
     src, older = base / "src", base / "older-src"
-    _copy_tree(src)
+    sources = _copy_tree(src)
     _copy_tree(older)
     _make_older(older)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
@@ -161,7 +168,7 @@ def _build(base: Path) -> Bundle:
     for leftover in (src, older, base / "new-work", base / "older-work"):
         shutil.rmtree(leftover)  # nothing of the builds is left for the apps to lean on
     return Bundle(base=base, dist=dist, archive=archives[0], install=install,
-                  older_exe=base / "older-dist" / "JobMatcher" / "JobMatcher", output=out, seconds=seconds)
+                  older_exe=base / "older-dist" / "JobMatcher" / "JobMatcher", sources=sources, output=out, seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +182,7 @@ def bundle(request, tmp_path_factory) -> Bundle:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "done.json"
         if done.exists():
-            return Bundle(**{k: (Path(v) if k not in ("output", "seconds") else v)
+            return Bundle(**{k: (Path(v) if k not in ("output", "seconds", "sources") else v)
                              for k, v in json.loads(done.read_text()).items()})
         b = _build(shared / "build")
         done.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(b).items()}))
@@ -216,8 +223,11 @@ def _can_hide() -> bool:
     return _UNSHARE
 
 
+# Hide each folder in $JM_HIDE under an empty tmpfs, and make the installed app ($JM_READONLY) read-only,
+# as an install in /opt or Program Files is for its user: the app must never need to write there.
 _HIDE_SCRIPT = ('IFS=:; for d in $JM_HIDE; do mount -t tmpfs -o size=64k,mode=0555 jobmatcher-hidden "$d" '
-                '|| exit 97; done; exec "$@"')
+                '|| exit 97; done; mount --bind "$JM_READONLY" "$JM_READONLY" '
+                '&& mount -o remount,bind,ro "$JM_READONLY" || exit 97; exec "$@"')
 
 
 def user_command(bundle: Bundle, argv: list[str], home: Path, extra_env: dict | None = None) -> tuple[list, dict]:
@@ -229,6 +239,7 @@ def user_command(bundle: Bundle, argv: list[str], home: Path, extra_env: dict | 
     if _can_hide():
         hide = _hidden_dirs(keep=bundle.base)
         outer["JM_HIDE"] = ":".join(str(p) for p in hide)
+        outer["JM_READONLY"] = str(bundle.install)
         cmd = ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", _HIDE_SCRIPT, "sh", *cmd]
     return cmd, outer
 
@@ -283,23 +294,26 @@ def tree_listing(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.lstat().st_size for p in folder.rglob("*")}
 
 
-def app_processes(bundle: Bundle) -> list[int]:
-    """Pids of processes running this bundle's executable (its path is unique to this test run)."""
+def app_processes(bundle: Bundle, home: Path) -> list[int]:
+    """Pids of processes running this bundle's executable for this test (its HOME is the test's own)."""
     pids = []
+    mine = f"HOME={home}".encode()
     for exe in glob.glob("/proc/[0-9]*/exe"):
         try:
-            if os.readlink(exe) == str(bundle.exe):
+            if os.readlink(exe) == str(bundle.exe) and \
+                    mine in Path(exe).with_name("environ").read_bytes().split(b"\0"):
                 pids.append(int(exe.split("/")[2]))
         except OSError:
             pass
     return pids
 
 
-def wait_until_gone(bundle: Bundle, timeout: float = 30) -> list[int]:
+def wait_until_gone(bundle: Bundle, home: Path, timeout: float = 30) -> list[int]:
+    """Wait for this test's app processes to exit; kill (and return) any still there after `timeout`."""
     deadline = time.monotonic() + timeout
-    while (left := app_processes(bundle)) and time.monotonic() < deadline:
+    while (left := app_processes(bundle, home)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in left:  # only processes of this test's own bundle
+    for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -395,23 +409,28 @@ def test_build_output_and_contents(bundle):
     assert re.search(r"Archive: .*\.tar\.gz +\(\d+ MB\)", bundle.output), bundle.output
     assert (bundle.dist / "JobMatcher" / "JobMatcher").is_file()
     assert os.access(bundle.exe, os.X_OK)
+    assert bundle.older_exe.is_file()
 
-    # The migrations ship as .py files next to where schema.py looks (jobmatcher/migrations).
-    src_migrations = ROOT / "backend/jobmatcher/migrations"
-    for p in [src_migrations / "env.py", *sorted((src_migrations / "versions").glob("*.py"))]:
-        shipped = bundle.internal / "jobmatcher" / p.relative_to(src_migrations.parent)
-        assert shipped.read_bytes() == p.read_bytes(), f"{shipped} missing or stale"
-    # The page, file for file.
-    frontend = ROOT / "frontend"
-    for p in (q for q in frontend.rglob("*") if q.is_file()):
-        assert (bundle.internal / "frontend" / p.relative_to(frontend)).read_bytes() == p.read_bytes()
+    # The migrations ship as .py files where schema.py looks for them (jobmatcher/migrations), and the
+    # page file for file: compared with the copy of the tree the bundle was built from.
+    migrations = [r for r in bundle.sources if r.startswith("backend/jobmatcher/migrations/") and r.endswith(".py")]
+    assert "backend/jobmatcher/migrations/env.py" in migrations and len(migrations) >= 3, migrations
+    for rel in migrations:
+        shipped = bundle.internal / rel.removeprefix("backend/")
+        assert shipped.exists() and sha(shipped) == bundle.sources[rel], f"{shipped} missing or stale"
+    page = [r for r in bundle.sources if r.startswith("frontend/")]
+    assert "frontend/index.html" in page or not APP_SOURCE.exists()
+    for rel in page:
+        shipped = bundle.internal / rel
+        assert shipped.exists() and sha(shipped) == bundle.sources[rel], f"{shipped} missing or stale"
 
     # What Python code is inside: the package from the copy that was built, and no test or build tools.
     from PyInstaller.archive.readers import CArchiveReader
     pyz = CArchiveReader(str(bundle.exe)).open_embedded_archive("PYZ.pyz")
     modules = set(pyz.toc)
     top = {m.split(".")[0] for m in modules}
-    expected = {"jobmatcher." + p.stem for p in (ROOT / "backend/jobmatcher").glob("*.py") if p.stem != "__init__"}
+    expected = {"jobmatcher." + Path(r).stem for r in bundle.sources
+                if re.fullmatch(r"backend/jobmatcher/[a-z_]+\.py", r) and not r.endswith("__init__.py")}
     assert expected <= modules, f"package modules missing: {sorted(expected - modules)}"
     for m in ("logging.config", "sqlalchemy.dialects.sqlite", "alembic.op", "alembic.context", "alembic.ddl.sqlite"):
         assert m in modules, f"{m} (needed by the migrations) is not in the bundle"
@@ -450,6 +469,9 @@ def test_runs_without_any_python(bundle, home):
         cmd, outer = user_command(bundle, ["/bin/sh", "-c", "python3 -c pass"], home)
         r = subprocess.run(cmd, env=outer, capture_output=True, timeout=30)
         assert r.returncode not in (0, 97), "a working python3 is still reachable inside the isolation"
+        cmd, outer = user_command(bundle, ["/bin/sh", "-c", f"touch {bundle.folder}/written"], home)
+        r = subprocess.run(cmd, env=outer, capture_output=True, text=True, timeout=30)
+        assert r.returncode not in (0, 97) and "Read-only" in r.stderr, "the installed app is not read-only"
     else:
         print("\nnot root (or no unshare): the bundle runs with env -i only, Python installations stay visible")
     r = ok(run_bundle(bundle, "--version", home=home))
@@ -631,7 +653,7 @@ def test_window_smoke_offscreen(bundle, home, tmp_path):
     assert res["launch"]["state"] == "done" and res["data_dir"] == str(data)
     assert [b["note"] for b in res["backups"]] == ["one"] and res["rows"] == 1
     assert seconds < 60
-    assert not wait_until_gone(bundle, timeout=10), "the window's process outlived its window"
+    assert not wait_until_gone(bundle, home, timeout=10), "the window's process outlived its window"
 
 
 @needs_window
@@ -655,7 +677,7 @@ def test_restore_relaunches_the_bundled_app(bundle, home, tmp_path):
         if any(v.get("relaunched") and v.get("close") for v in results.values()):
             break
         time.sleep(0.2)
-    left = wait_until_gone(bundle, timeout=30)
+    left = wait_until_gone(bundle, home, timeout=30)
     first = [v for v in results.values() if not v.get("relaunched")]
     second = [v for v in results.values() if v.get("relaunched")]
     assert len(first) == 1 and len(second) == 1, results
@@ -692,14 +714,14 @@ def test_browser_mode_serves_the_bundled_page(bundle, home, tmp_path):
         page = urllib.request.urlopen(base + "/", timeout=10).read()
         assert b"<title>JobMatcher</title>" in page
         js = urllib.request.urlopen(base + "/js/app.js", timeout=10).read()
-        assert js == (ROOT / "frontend/js/app.js").read_bytes()
+        assert hashlib.sha256(js).hexdigest() == bundle.sources["frontend/js/app.js"]
         req = urllib.request.Request(base + "/api/app_info", data=b'{"args": []}', method="POST",
                                      headers={"Content-Type": "application/json", "X-JobMatcher-Secret": secret})
         answer = json.loads(urllib.request.urlopen(req, timeout=10).read())
         assert answer["ok"] and answer["value"]["mode"] == "browser"
 
         # The process is the bundle's executable running the bundle's own Python.
-        (pid,) = app_processes(bundle)
+        (pid,) = app_processes(bundle, home)
         assert pid == proc.pid  # unshare and env exec into it
         maps = Path(f"/proc/{pid}/maps").read_text()
         libs = {line.split()[-1] for line in maps.splitlines() if "libpython" in line}
