@@ -98,7 +98,61 @@ def broken_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
     with open(sparse, "wb") as f:
         f.truncate(2 * 1024**3)  # 2 GB of holes, no header
     add("large-sparse", sparse, "not-sqlite")
+    add_more_broken(good, folder, add)
     return out
+
+
+# The cases added for issue 5 (hostile files), kept apart so their tests can name them.
+MORE_BROKEN = ["gzip", "truncated-one-page", "truncated-last-byte", "truncated-100", "dangling-symlink",
+               "symlink-loop", "char-device", "socket", "name-too-long", "nul-in-name", "unsaved-wal",
+               "empty-sqlite", "no-revision"]
+
+
+def add_more_broken(good: Path, folder: Path, add) -> None:
+    import gzip
+    import socket
+    data = good.read_bytes()
+    page = int.from_bytes(data[16:18], "big")
+    (folder / "backup.db.gz").write_bytes(gzip.compress(data))
+    add("gzip", folder / "backup.db.gz", "not-sqlite")
+    add("truncated-one-page", _truncate(good, folder / "one-page.db", page), "truncated")
+    add("truncated-last-byte", _truncate(good, folder / "minus-one.db", len(data) - 1), "truncated")
+    add("truncated-100", _truncate(good, folder / "header-only.db", 100), "truncated")
+    dangling = folder / "dangling.db"
+    dangling.symlink_to(folder / "was-deleted.db")
+    add("dangling-symlink", dangling, "missing")
+    loop_a, loop_b = folder / "loop-a.db", folder / "loop-b.db"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    add("symlink-loop", loop_a, "unreadable")
+    add("char-device", Path("/dev/null"), "not-a-file")
+    sock_path = folder / "s.db"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(sock_path))
+    sock.close()  # the socket file stays in the folder
+    add("socket", sock_path, "not-a-file")
+    add("name-too-long", folder / ("x" * 300 + ".db"), "unreadable")
+    add("nul-in-name", Path(str(folder / "a") + "\x00b.db"), "missing")
+    # a database still in use: its newest changes only in the -wal copied beside it
+    live = folder / "in-use" / "live.db"
+    live.parent.mkdir()
+    _copy(good, live)
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("UPDATE user_profile SET full_name = 'Only In The WAL'")
+    copied = folder / "copied-while-in-use.db"
+    shutil.copy(live, copied)
+    shutil.copy(str(live) + "-wal", str(copied) + "-wal")
+    conn.close()
+    add("unsaved-wal", copied, "unsaved-wal")
+    empty_db = folder / "empty-sqlite.db"
+    c = sqlite3.connect(empty_db)
+    c.execute("PRAGMA user_version = 7")  # writes the header: a valid SQLite file with no tables
+    c.commit()
+    c.close()
+    add("empty-sqlite", empty_db, "not-jobmatcher")
+    add("no-revision", _edit(good, folder / "no-revision.db", "DELETE FROM alembic_version;"), "not-jobmatcher")
 
 
 def valid_variants(good: Path, folder: Path) -> dict[str, Path]:
@@ -119,4 +173,24 @@ def valid_variants(good: Path, folder: Path) -> dict[str, Path]:
     dst.close()
     src.close()
     out["different-page-size"] = small_pages
+    big_pages = folder / "page-65536.db"
+    src = sqlite3.connect(good)
+    dst = sqlite3.connect(big_pages)
+    src.backup(dst)
+    dst.execute("PRAGMA journal_mode=DELETE")
+    dst.execute("PRAGMA page_size=65536")
+    dst.execute("VACUUM")
+    dst.close()
+    src.close()
+    out["page-size-65536"] = big_pages
+    elsewhere = folder / "elsewhere"
+    elsewhere.mkdir()
+    link = folder / "link-to-a-backup.db"
+    link.symlink_to(_copy(good, elsewhere / "real.db"))
+    out["symlink-to-a-backup"] = link
+    wal_mode = folder / "wal-mode.db"  # closed cleanly in WAL mode: no -wal beside it
+    c = sqlite3.connect(_copy(good, wal_mode))
+    c.execute("PRAGMA journal_mode=WAL")
+    c.close()
+    out["wal-mode-closed-cleanly"] = wal_mode
     return out

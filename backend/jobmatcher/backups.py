@@ -63,7 +63,8 @@ class BackupStore:
         records = []
         with os.scandir(self.folder) as entries:
             for e in entries:
-                if e.name.endswith(".db") and not e.name.startswith(".") and e.is_file():
+                # not a symlink: get() refuses those, so listing one would offer what cannot be used
+                if e.name.endswith(".db") and not e.name.startswith(".") and e.is_file(follow_symlinks=False):
                     records.append(self._record(e.name[:-3], Path(e.path), e.stat()))
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records

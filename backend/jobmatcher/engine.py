@@ -60,6 +60,14 @@ class CheckReport(BaseModel):
     revision: str | None
 
 
+def _exists(name: str) -> bool:
+    """Path(name).exists(), but False for names no file can have (too long, a NUL byte)."""
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
+
+
 class Engine:
     """One data folder. Cheap to create; locks are taken only by the operations that need them."""
 
@@ -161,7 +169,7 @@ class Engine:
             return Path(rec.path), m.sha256 if m else None, rec.id, rec
         except (BackupNotFoundError, ValidationError):
             looks_like_path = os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") \
-                or Path(id_or_path).exists()
+                or _exists(id_or_path)
             if not looks_like_path:
                 raise BackupNotFoundError(f"There is no backup with the id {id_or_path!r}.",
                                           "Run `jobmatcher backup list` to see the ids, or give a file path.") from None

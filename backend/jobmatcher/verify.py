@@ -59,6 +59,9 @@ def check_file_shape(path: Path) -> tuple[int, int]:
         st = os.stat(path)  # follows symlinks: what matters is what the link points at
     except FileNotFoundError:
         raise _refuse("missing", f"The file {path} does not exist.", "Check the name and try again.") from None
+    except ValueError:  # a NUL byte: no file can have that name
+        raise _refuse("missing", f"There is no file named {str(path)!r}: a file name cannot contain a NUL "
+                      "character.", "Check the name and try again.") from None
     except OSError as e:
         raise _refuse("unreadable", f"The file {path} cannot be read: {e.strerror}.",
                       "Check its permissions and try again.") from None
