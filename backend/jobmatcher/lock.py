@@ -106,11 +106,17 @@ class InstanceLock(FileLock):
         """Take the lock or raise InstanceLockedError naming the process that has it."""
         if not self.acquire():
             owner = ""
-            try:
-                pid = self.path.read_text().strip()
-                owner = f" (process {pid})" if pid.isdigit() else ""
-            except OSError:
-                pass
+            # The owner writes its pid just after taking the lock: started at the same instant, we may read
+            # the file before that (empty, or still naming the previous owner, perhaps us): look again.
+            for _ in range(20):
+                try:
+                    pid = self.path.read_text().strip()
+                except OSError:
+                    break
+                if pid.isdigit() and int(pid) != os.getpid():
+                    owner = f" (process {pid})"
+                    break
+                time.sleep(0.005)
             raise InstanceLockedError(
                 f"JobMatcher is already running with this data folder{owner}.",
                 "Close the other JobMatcher window first, then try again.",
