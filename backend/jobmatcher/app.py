@@ -29,11 +29,13 @@ TITLE = "JobMatcher"
 
 
 def frontend_dir() -> Path:
-    """The page's folder: next to the package in the source tree, under sys._MEIPASS in a PyInstaller bundle."""
+    """The page's folder: frontend/ in the source tree, jobmatcher/frontend in a wheel, under sys._MEIPASS frozen."""
     if getattr(sys, "frozen", False):
         return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "frontend"
     import jobmatcher
-    return Path(jobmatcher.__file__).resolve().parents[2] / "frontend"
+    package = Path(jobmatcher.__file__).resolve().parent
+    source_tree = package.parents[1] / "frontend"  # a checkout (and editable installs)
+    return source_tree if (source_tree / "index.html").exists() else package / "frontend"  # a wheel
 
 
 def use_browser_mode(args, environ=os.environ, platform: str = sys.platform) -> bool:
