@@ -25,7 +25,7 @@ unknown revision by the new one), the window
 smoke run (Qt offscreen), the relaunch after a restore (the bundle's own
 executable, the same data folder), and browser mode.
 
-Marked slow; not skipped by default: CI runs it (about 2 minutes on 2 cores,
+Marked slow; not skipped by default: CI runs it (2-3 minutes on 2 cores,
 most of it the two PyInstaller builds). The window tests skip only when the
 window itself (backend/jobmatcher/app.py) is not in the tree.
 """
