@@ -109,7 +109,7 @@ def test_backups_every_second_while_a_writer_never_stops(engine, tmp_path):
     print(f"\n{len(backups)} backups in {seconds}s while the writer committed {stats['commits']} transactions; "
           f"backup copy up to {slowest_copy * 1000:.0f} ms, whole backup up to {slowest_total * 1000:.0f} ms; "
           f"writer commit latency median {stats['median'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, "
-          f"worst {stats['worst'] * 1000:.0f} ms")
+          f"worst {stats['worst'] * 1000:.0f} ms; methods {sorted({b.method for b, _ in backups})}")
     assert writer.returncode == 0 and stats["error"] is None, stats
     assert len(backups) >= seconds - 2
     assert states == sorted(states) and states[0] > 0 and stats["commits"] >= states[-1]

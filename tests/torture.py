@@ -10,7 +10,8 @@ content:
    /proc/PID/fd) until it exits;
 2. N times, the command is started and killed with SIGKILL at a seeded random
    instant spread uniformly over [0, 1.05 x that duration] after that moment,
-   so the kills land all over the operation and a few after it;
+   so the kills land all over the operation and a few after it (the duration
+   is measured again every 25 kills, as the machine's load changes);
 3. after each kill the data folder is opened the way the app opens it
    (`Engine(d).launch(auto_backup=False)`, then the lock is released) and it is
    checked that
@@ -44,6 +45,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -56,6 +58,7 @@ from jobmatcher.errors import JobMatcherError
 
 OPS = ("backup", "restore", "migrate")
 OLD_REVISION = "0001_initial"
+REMEASURE_EVERY = 25
 # What may be in a data folder after a launch (the backups folder is checked on its own).
 DATA_FOLDER_NAMES = {"jobmatcher.db", "jobmatcher.db-wal", "jobmatcher.db-shm", "backups", "settings.json",
                      ".jobmatcher.lock", ".jobmatcher.swap.lock"}
@@ -191,9 +194,9 @@ class Torture:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
         shutil.copyfile(self.pristine, self.db)
 
-    def measure(self, runs: int = 2) -> tuple[float, float]:
+    def measure(self, runs: int = 3) -> tuple[float, float]:
         """(start-up: launch until the command first opens a file of the data folder, the operation: from
-        then until it exits), as real subprocesses, best of `runs`."""
+        then until it exits), as real subprocesses, the median of `runs` after one to warm the caches."""
         startups, whole = [], []
         for i in range(runs + 1):  # the first run only warms the caches
             t0 = time.perf_counter()
@@ -208,7 +211,7 @@ class Torture:
                 startups.append(started - t0)
                 whole.append(end - started)
             self.reset()
-        return min(startups), min(whole)
+        return statistics.median(startups), statistics.median(whole)
 
     def _wait_for_start(self, p: subprocess.Popen) -> float:
         """The instant the process first holds a file of the data folder open (its imports are done and the
@@ -363,16 +366,19 @@ def run(op: str, kills: int, seed: int, size_mb: float, work: Path, log=print) -
     t0 = time.perf_counter()
     t = Torture(op, work / op, size_mb, seed, log)
     result = OpResult(op=op, db_mb=round(t.db.stat().st_size / 1e6, 1))
-    result.startup_seconds, result.op_seconds = t.measure()
     rng = random.Random(f"{seed}-{op}-kills")
-    high = 1.05 * result.op_seconds
-    log(f"[{op}] {result.db_mb} MB; start-up {result.startup_seconds:.2f}s, then the operation "
-        f"{result.op_seconds:.2f}s; killing {kills} times between 0 and {high:.2f}s into the operation")
+    durations = []
     for n in range(1, kills + 1):
+        if (n - 1) % REMEASURE_EVERY == 0:  # the machine's load changes: measure again now and then
+            result.startup_seconds, op_seconds = t.measure()
+            durations.append(op_seconds)
+            log(f"[{op}] {result.db_mb} MB; start-up {result.startup_seconds:.2f}s, then the operation "
+                f"{op_seconds:.2f}s; killing between 0 and {1.05 * op_seconds:.2f}s into it")
         before = len(result.failures)
-        t.round(n, rng.uniform(0, high), result)
+        t.round(n, rng.uniform(0, 1.05) * op_seconds, result)
         for f in result.failures[before:]:
             log(f"[{op}] FAILURE {f}")
+    result.op_seconds = statistics.median(durations) if durations else 0.0
     result.seconds = time.perf_counter() - t0
     log(f"[{op}] {result.kills} kills, {len(result.failures)} failures, {result.mid_operation} mid-operation, "
         f"outcomes {result.outcomes}, {result.seconds:.0f}s")
@@ -393,7 +399,7 @@ def _machine() -> str:
 
 def markdown(results: list[OpResult], seed: int, size_mb: float, total_seconds: float) -> str:
     lines = [
-        "| Operation | Database | Operation took | SIGKILLs | Mid-operation | Outcomes | Failures |",
+        "| Operation | Database | Operation took (median) | SIGKILLs | Mid-operation | Outcomes | Failures |",
         "|---|---|---|---|---|---|---|",
     ]
     labels = {"backup": "`backup create`", "restore": "`backup restore`",
