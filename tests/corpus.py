@@ -105,7 +105,7 @@ def broken_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
 # The cases added for issue 5 (hostile files), kept apart so their tests can name them.
 MORE_BROKEN = ["gzip", "truncated-one-page", "truncated-last-byte", "truncated-100", "dangling-symlink",
                "symlink-loop", "char-device", "socket", "name-too-long", "nul-in-name", "unsaved-wal",
-               "empty-sqlite", "no-revision"]
+               "empty-sqlite", "no-revision", "non-utf8-schema"]
 
 
 def add_more_broken(good: Path, folder: Path, add) -> None:
@@ -153,6 +153,12 @@ def add_more_broken(good: Path, folder: Path, add) -> None:
     c.close()
     add("empty-sqlite", empty_db, "not-jobmatcher")
     add("no-revision", _edit(good, folder / "no-revision.db", "DELETE FROM alembic_version;"), "not-jobmatcher")
+    # one bit flipped in a table's CREATE statement: SQLite's error message then quotes bytes that are not UTF-8
+    raw = bytearray(data)
+    at = raw.index(b"PRIMARY KEY", 0, page)
+    raw[at + 8] ^= 0x80
+    (folder / "non-utf8-schema.db").write_bytes(bytes(raw))
+    add("non-utf8-schema", folder / "non-utf8-schema.db", "corrupt")
 
 
 def valid_variants(good: Path, folder: Path) -> dict[str, Path]:

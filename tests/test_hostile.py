@@ -150,7 +150,7 @@ def test_every_hostile_file_is_refused_by_the_windows_restore_from_file(window_a
 # -- ids that are not in the list ------------------------------------------------------------------
 
 HOSTILE_IDS = ["..", "../..", "../data", "/etc/passwd", "/", "backup_*", "*", "*.db", "backup_?", "[a-z]*",
-               "x" * 300, "y" * 5000, "a/" + "z" * 5000, "~", "~root", "$HOME", "%APPDATA%", "C:\\Windows",
+               "x" * 300, "y" * 5000, "a/" + "z" * 5000, "~", "~root", "~0/", "~nobody-here/x.db", "~\x00/", "$HOME", "%APPDATA%", "C:\\Windows",
                "\\\\server\\share", "backup_2026-01-01_00-00-00.db", ".tmp-1-2", ".hidden", "a/b", "a\\b",
                "-rf", "--yes", " ", "\t", "\n",
                # unicode tricks: look-alikes of '/', '.', '-', a right-to-left override, a combining mark

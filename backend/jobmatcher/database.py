@@ -33,6 +33,9 @@ def open_readonly(path: Path, immutable: bool = False) -> sqlite3.Connection:
     """
     uri = Path(path).absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    # A damaged file can hold text that is not UTF-8 (integrity_check quotes names from its schema):
+    # decoding it must not raise, or a broken backup would end in a traceback instead of a refusal.
+    conn.text_factory = lambda b: b.decode("utf-8", "replace")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA query_only=1")
     return conn
@@ -82,5 +85,8 @@ def require_exists(path: Path) -> None:
 
 def check_integrity(conn: sqlite3.Connection, max_errors: int = 20) -> list[str]:
     """Run `PRAGMA integrity_check`; an empty list means the file is sound (read-only)."""
-    rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")]
+    try:
+        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")]
+    except UnicodeDecodeError as e:  # SQLite's error message quotes damaged schema text that is not UTF-8
+        raise sqlite3.DatabaseError(e.object.decode("utf-8", "replace")) from None
     return [] if rows == ["ok"] else rows

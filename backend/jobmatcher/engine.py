@@ -173,7 +173,11 @@ class Engine:
             if not looks_like_path:
                 raise BackupNotFoundError(f"There is no backup with the id {id_or_path!r}.",
                                           "Run `jobmatcher backup list` to see the ids, or give a file path.") from None
-        path = Path(id_or_path).expanduser().absolute()
+        try:
+            path = Path(id_or_path).expanduser()
+        except (RuntimeError, ValueError, KeyError):  # "~nobody/…", "~\x00": no such user, take it literally
+            path = Path(id_or_path)
+        path = path.absolute()
         return path, None, str(path), None
 
     def verify(self, id_or_path: str) -> VerifyReport | BackupRecord:
