@@ -108,7 +108,7 @@ class InstanceLock(FileLock):
             owner = ""
             # The owner writes its pid just after taking the lock: started at the same instant, we may read
             # the file before that (empty, or still naming the previous owner, perhaps us): look again.
-            for _ in range(20):
+            for _ in range(50):  # up to half a second, for a heavily loaded machine
                 try:
                     pid = self.path.read_text().strip()
                 except OSError:
@@ -116,7 +116,7 @@ class InstanceLock(FileLock):
                 if pid.isdigit() and int(pid) != os.getpid():
                     owner = f" (process {pid})"
                     break
-                time.sleep(0.005)
+                time.sleep(0.01)
             raise InstanceLockedError(
                 f"JobMatcher is already running with this data folder{owner}.",
                 "Close the other JobMatcher window first, then try again.",
