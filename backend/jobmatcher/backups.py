@@ -152,7 +152,11 @@ class BackupStore:
             token = f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
             guard = FileLock(self.folder / f"{token}.lock")
             if guard.acquire():
-                return self.folder / f"{token}.db", guard
+                # A cleanup() elsewhere may have deleted the file between our open and our lock:
+                # only a lock on the file that is still at that name protects the temp file.
+                if guard.is_still_at_path():
+                    return self.folder / f"{token}.db", guard
+                guard.release()
 
     def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False):
         """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify."""

@@ -76,6 +76,16 @@ class FileLock:
             os.close(self._fd)
             self._fd = None
 
+    def is_still_at_path(self) -> bool:
+        """True when the held lock's file is the one at its path (not deleted or replaced since it was opened)."""
+        if self._fd is None:
+            return False
+        try:
+            here, held = os.stat(self.path), os.fstat(self._fd)
+        except OSError:
+            return False
+        return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
     def __del__(self) -> None:
         self.release()
 

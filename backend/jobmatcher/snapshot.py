@@ -87,9 +87,7 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None) -
                 total = max(1, (main_len + wal_len) // page)
                 report = (lambda done: progress(done // page, total)) if progress else None
                 with open(dest, "wb") as out:
-                    copy_range(fd, 0, out, main_len, report)
-                    out.flush()
-                    os.fsync(out.fileno())
+                    copy_range(fd, 0, out, main_len, report)  # fsynced after the lock is released
                 if wal_len:
                     wfd = os.open(wal_path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                     try:  # SQLite takes no locks on the -wal file: closing it is harmless
