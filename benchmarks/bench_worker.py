@@ -40,6 +40,19 @@ def main() -> int:
             if not marks or marks[-1][0] != phase:
                 marks.append((phase, time.perf_counter()))
 
+        # Finer phases than the progress callback gives, by wrapping (not changing) restore's steps.
+        from jobmatcher import restore as restore_module
+
+        def marking(name: str, fn):
+            def wrapped(*a, **k):
+                progress(name, 0, 1)
+                return fn(*a, **k)
+            return wrapped
+
+        restore_module.sha256_file = marking("stage: SHA-256 of the copy", restore_module.sha256_file)
+        restore_module._seal = marking("stage: seal (WAL mode)", restore_module._seal)
+        restore_module._confirm = marking("confirm (quick_check)", restore_module._confirm)
+
         t = time.perf_counter()
         r = engine.restore(args["id"], progress=progress)
         end = time.perf_counter()
