@@ -346,3 +346,21 @@ def test_a_database_copied_with_unsaved_wal_changes_is_refused(engine, tmp_path)
     with pytest.raises(InvalidBackupError) as e:
         engine.restore(str(other / "jobmatcher.db"))
     assert e.value.reason == "unsaved-wal" and "jobmatcher.db-wal" in e.value.message
+
+
+def test_a_damaged_live_database_can_be_restored_over(engine):
+    """Restore exists for this case: the safety copy of damaged data is kept (marked failed), not a blocker."""
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 3: page * 4] = os.urandom(page)  # smash page 4
+    db.write_bytes(bytes(data))
+    assert not engine.check().ok
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "damaged" in r.stdout
+    assert engine.check().ok
+    assert _dump(engine.data.db_path) == _dump(Path(b.path))
+    safety = [x for x in engine.list_backups() if x.type == BackupType.safety]
+    assert len(safety) == 1 and safety[0].verified is False and safety[0].verify_message

@@ -13,6 +13,7 @@ import os
 import re
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,7 @@ from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import RetentionPolicy, obsolete
 from .snapshot import backup_api_snapshot, copy_snapshot
-from .verify import verify_file
+from .verify import VerifyReport, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,26 @@ class CreatedBackup(BackupRecord):
     copy_seconds: float
     verify_seconds: float
     method: str
+
+
+@dataclass
+class _Checked:
+    """The outcome of checking a new backup: passed, or (safety copies only) kept although it failed."""
+
+    ok: bool
+    size_bytes: int
+    sha256: str
+    schema_revision: str | None
+    seconds: float
+    message: str
+
+    @classmethod
+    def passed(cls, r: VerifyReport) -> "_Checked":
+        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok")
+
+    @classmethod
+    def failed(cls, path: Path, message: str, seconds: float) -> "_Checked":
+        return cls(False, path.stat().st_size, sha256_file(path), None, seconds, message)
 
 
 class BackupStore:
@@ -123,13 +144,16 @@ class BackupStore:
 
         tmp, guard = self._reserve_temp()
         try:
-            # A safety copy must be possible even of data this version cannot open (a newer schema).
+            # A safety copy must be possible even of data this version cannot open (a newer schema) or
+            # that is damaged: restoring a good backup over damaged data is what restore is for.
             snap, report = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety)
             now = datetime.now(timezone.utc)
             m = Manifest(type=kind, created_at=now, size_bytes=report.size_bytes, sha256=report.sha256,
                          schema_revision=report.schema_revision, app_version=__version__, note=note,
-                         verified=True, verified_at=now, verify_message="ok",
+                         verified=report.ok, verified_at=now, verify_message=report.message,
                          copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3))
+            if not report.ok:
+                log.warning("safety backup kept although it failed its check: %s", report.message)
             final = self._publish(tmp, m)
         except OSError as e:
             raise describe_os_error(e, "writing the backup", self.folder) from None
@@ -165,9 +189,12 @@ class BackupStore:
         def checked(snap):
             if progress:
                 progress("verify", 0, 1)
+            t0 = time.perf_counter()
             try:
-                report = verify_file(tmp, allow_unknown_revision=lenient)
+                report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
             except InvalidBackupError as e:
+                if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
+                    return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)
                 raise BackupFailedError(f"The new backup did not pass its check, so your database itself may be "
                                         f"damaged: {e.message}",
                                         "Nothing was saved. Run `jobmatcher db check` to check your data.") from None

@@ -161,7 +161,10 @@ def cmd_backup_restore(args) -> int:
         print(f"Restored {label} in {_seconds(result.seconds)}.")
         if result.migrated_from:
             print(f"  Its data was updated from schema {result.migrated_from} to {result.schema_revision}.")
-        if result.safety_backup_id:
+        if result.safety_backup_id and result.safety_backup_verified is False:
+            print(f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
+                  "(marked as failing its check).")
+        elif result.safety_backup_id:
             print(f"  Your previous data was saved first as {result.safety_backup_id}.")
     return 0
 

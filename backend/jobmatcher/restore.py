@@ -48,6 +48,7 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 class RestoreResult(BaseModel):
     source: str
     safety_backup_id: str | None
+    safety_backup_verified: bool | None = None  # False: the data replaced was already damaged (kept anyway)
     schema_revision: str
     migrated_from: str | None = None
     seconds: float
@@ -136,6 +137,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
     log.info("restored %s (safety backup %s)", label, safety.id if safety else None)
     say("done", 1, 1)
     return RestoreResult(source=label, safety_backup_id=safety.id if safety else None,
+                         safety_backup_verified=safety.verified if safety else None,
                          schema_revision=schema.head(), migrated_from=migrated_from,
                          seconds=time.perf_counter() - t0)
 
