@@ -11,24 +11,23 @@ import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
-from sqlalchemy.pool import NullPool, StaticPool
+# Alembic and SQLAlchemy are imported where they are used: they cost about 0.3 s of start-up,
+# which commands that never touch the schema (`backup list`, `backup create`) should not pay.
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 
-def _config() -> Config:
+def _config():
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
 @lru_cache(maxsize=1)
-def _script() -> ScriptDirectory:
+def _script():
+    from alembic.script import ScriptDirectory
     return ScriptDirectory.from_config(_config())
 
 
@@ -67,8 +66,10 @@ def revision_of(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def _engine(creator, poolclass=NullPool):
-    engine = create_engine("sqlite://", creator=creator, poolclass=poolclass)
+def _engine(creator, poolclass=None):
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import NullPool
+    engine = create_engine("sqlite://", creator=creator, poolclass=poolclass or NullPool)
 
     # pysqlite's own transaction handling would run DDL outside any transaction;
     # take it over so that the whole upgrade is one atomic transaction.
@@ -90,6 +91,7 @@ def upgrade(db_path: Path, target: str | None = None) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
 
+    from alembic import command
     engine = _engine(creator)
     try:
         with engine.begin() as conn:
@@ -105,6 +107,8 @@ def tables_at(revision: str) -> frozenset[str]:
     """The tables a database at `revision` has, derived by running the migrations on an empty database."""
     if revision not in revisions():
         raise KeyError(revision)
+    from alembic import command
+    from sqlalchemy.pool import StaticPool
     memory = sqlite3.connect(":memory:", check_same_thread=False)
     engine = _engine(lambda: memory, poolclass=StaticPool)
     try:
