@@ -213,11 +213,12 @@ class Engine:
 
     def restore(self, id_or_path: str, progress: Progress | None = None) -> RestoreResult:
         """Replace the live data with a backup (safety backup first). Needs the data folder to itself."""
-        path, sha, label, _rec = self.resolve(id_or_path)
+        path, sha, label, rec = self.resolve(id_or_path)
         owned_before = self._instance.held
         self.take_instance_lock()
         try:
-            return restore(self.data, self.store, path, sha, label, progress)
+            return restore(self.data, self.store, path, sha, label, progress,
+                           source_verified=rec is not None and rec.verified is True)
         finally:
             if not owned_before:
                 self.release_instance_lock()

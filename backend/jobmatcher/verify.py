@@ -111,19 +111,28 @@ def check_file_shape(path: Path) -> tuple[int, int]:
     return size, page_size
 
 
-def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_revision: bool = False) -> VerifyReport:
+def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_revision: bool = False,
+                checksum_proves_integrity: bool = False) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
     `allow_unknown_revision` accepts a sound file from a newer JobMatcher (its tables
     cannot be checked): for the safety copy of live data that this version cannot open.
+    `checksum_proves_integrity`: the manifest recorded a passed integrity check for the
+    file with `expected_sha256`; a matching checksum proves this is that same file, byte
+    for byte, so the (slow) integrity check is not repeated. Revision and tables still are.
     """
     t0 = time.perf_counter()
     path = Path(path)
     size, page_size = check_file_shape(path)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        digest = pool.submit(sha256_file, path)
-        revision = _check_database(path, allow_unknown_revision)
-        sha = digest.result()
+    if checksum_proves_integrity and expected_sha256:
+        sha = sha256_file(path)
+        if sha == expected_sha256:
+            revision = _check_database(path, allow_unknown_revision, integrity=False)
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            digest = pool.submit(sha256_file, path)
+            revision = _check_database(path, allow_unknown_revision)
+            sha = digest.result()
     if expected_sha256 and sha != expected_sha256:
         raise _refuse("checksum-mismatch",
                       f"The backup {path.name} has changed since it was made (its checksum does not match "
@@ -133,7 +142,7 @@ def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_re
                         page_size=page_size, seconds=time.perf_counter() - t0)
 
 
-def _check_database(path: Path, allow_unknown_revision: bool = False) -> str:
+def _check_database(path: Path, allow_unknown_revision: bool = False, integrity: bool = True) -> str:
     """Integrity, revision and tables of a SQLite file; returns its revision."""
     try:
         conn = open_readonly(path, immutable=True)
@@ -141,7 +150,7 @@ def _check_database(path: Path, allow_unknown_revision: bool = False) -> str:
         raise _refuse("unreadable", f"The file {path} cannot be opened: {e}.") from None
     try:
         try:
-            problems = check_integrity(conn)
+            problems = check_integrity(conn) if integrity else []
         except sqlite3.DatabaseError as e:
             text = str(e)
             if "not a database" in text:
