@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from jobmatcher import schema
-from jobmatcher.backups import BackupStore
 from jobmatcher.errors import BackupNotFoundError, DatabaseMissingError, InsufficientSpaceError, ValidationError
-from jobmatcher.manifest import BackupType
 from jobmatcher.engine import Engine
 
 from conftest import fingerprint

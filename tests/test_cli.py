@@ -7,7 +7,6 @@ import struct
 import termios
 import pty
 import select
-import subprocess
 import sys
 import time
 

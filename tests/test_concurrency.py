@@ -23,9 +23,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
-from jobmatcher.engine import Engine
 
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
 

@@ -17,7 +17,7 @@ import pytest
 
 from jobmatcher import cli
 from jobmatcher.api import Api
-from jobmatcher.errors import BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
+from jobmatcher.errors import BackupNotFoundError, InvalidBackupError, ValidationError
 
 from conftest import fingerprint, run_cli
 from corpus import MORE_BROKEN, broken_files, valid_variants

@@ -184,7 +184,6 @@ def test_migrate_to_a_revision_and_refuse_going_back(data_dir):
 def test_sigkill_during_migration_leaves_the_old_revision(old_engine):
     """The upgrade is one transaction: killed at any point, the database is at 0001 or at head."""
     import random
-    import signal
     import time
     conn = old_engine.connect()
     conn.execute("BEGIN")

@@ -23,7 +23,7 @@ import pytest
 from jobmatcher import restore as restore_mod
 from jobmatcher import schema
 from jobmatcher.engine import Engine
-from jobmatcher.errors import JobMatcherError, MigrationBlockedError, RestoreFailedError
+from jobmatcher.errors import JobMatcherError, MigrationBlockedError
 
 from conftest import fingerprint, run_cli
 

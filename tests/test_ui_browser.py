@@ -7,7 +7,6 @@ Screenshots of the main states go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3

@@ -52,7 +52,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobmatcher import schema
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError
 
