@@ -33,36 +33,17 @@ sys.path.insert(0, str(HERE))
 import make_db  # noqa: E402
 from benchutil import wait_for_quiet  # noqa: E402
 
+from jobmatcher.fsutil import copy_range, fsync_dir  # noqa: E402
+from jobmatcher.verify import sha256_file as sha256  # noqa: E402
+
 WORK = make_db.OUT / "restore-floor"
-CHUNK = 16 * 1024 * 1024
-
-
-def fsync_path(p: Path) -> None:
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_range_fsync(src: Path, dst: Path) -> None:
-    size = src.stat().st_size
+    """What staging does today: the engine's copy_file_range loop, then fsync."""
     with open(src, "rb") as s, open(dst, "wb") as d:
-        done = 0
-        while done < size:
-            n = os.copy_file_range(s.fileno(), d.fileno(), min(CHUNK, size - done), done)
-            if n == 0:
-                break
-            done += n
+        copy_range(s.fileno(), 0, d, src.stat().st_size)
         os.fsync(d.fileno())
-
-
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while chunk := f.read(4 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def stage_as_today(src: Path, dst: Path) -> str:
@@ -102,8 +83,8 @@ def safety_by_copy(live: Path, backups: Path) -> None:
 
 def safety_by_rename(live: Path, backups: Path) -> None:
     os.rename(live, backups / "safety.db")
-    fsync_path(live.parent)
-    fsync_path(backups)
+    fsync_dir(live.parent)
+    fsync_dir(backups)
 
 
 def check(p: Path, pragma: str) -> None:

@@ -21,7 +21,6 @@ Writes benchmarks/out/verify.json and prints Markdown. Not run by the tests.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -39,6 +38,8 @@ sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
 from benchutil import wait_for_quiet  # noqa: E402
+
+from jobmatcher.verify import sha256_file as sha256  # noqa: E402
 
 OUT = make_db.OUT / "verify"
 PY = sys.executable
@@ -69,14 +70,6 @@ def tables(path: Path) -> list[str]:
     finally:
         conn.close()
     return ["sqlite_schema"] + names
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(4 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- strategies: each returns the list of problems (empty = passed) -------------------------
