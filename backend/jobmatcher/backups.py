@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat as stat_module
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -86,15 +87,17 @@ class BackupStore:
             for e in entries:
                 # not a symlink: get() refuses those, so listing one would offer what cannot be used
                 if e.name.endswith(".db") and not e.name.startswith(".") and e.is_file(follow_symlinks=False):
-                    records.append(self._record(e.name[:-3], Path(e.path), e.stat()))
+                    records.append(self._record(e.name[:-3], Path(e.path), e.stat))
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records
 
-    def _record(self, backup_id: str, path: Path, st: os.stat_result) -> BackupRecord:
+    def _record(self, backup_id: str, path: Path, stat: Callable[[], os.stat_result]) -> BackupRecord:
         m = read_manifest(path)
         if m is not None:
             return BackupRecord.from_manifest(backup_id, path, m)
-        # Copied in by hand: listed from what the file system says; verify fills in the rest.
+        # Copied in by hand: listed from what the file system says (only then is it asked);
+        # verify fills in the rest.
+        st = stat()
         when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         m = Manifest(type=BackupType.manual, created_at=when, size_bytes=st.st_size,
                      note="Added to the folder by hand")
@@ -107,13 +110,13 @@ class BackupStore:
                                   "Use an id exactly as `jobmatcher backup list` shows it.")
         path = self.folder / f"{backup_id}.db"
         try:
-            st = path.lstat()
+            st = path.lstat()  # lstat: a symlink is not a regular file here, so it is refused too
         except FileNotFoundError:
             st = None
-        if st is None or not path.is_file() or path.is_symlink():
+        if st is None or not stat_module.S_ISREG(st.st_mode):
             raise BackupNotFoundError(f"There is no backup with the id {backup_id!r} in {self.folder}.",
                                       "Run `jobmatcher backup list` to see the ids.")
-        return self._record(backup_id, path, st)
+        return self._record(backup_id, path, lambda: st)
 
     def newest(self) -> BackupRecord | None:
         items = self.list()
