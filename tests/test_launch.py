@@ -154,19 +154,15 @@ def test_launch_undoes_a_restore_killed_before_the_swap(engine):
     assert fingerprint(engine.data.db_path)[1] == before
 
 
-def test_launch_undoes_a_restore_killed_before_its_staged_file_was_made(engine):
+@pytest.mark.parametrize("phase, outcome", [
+    ("staging", "undone"),    # killed before its staged copy existed: nothing was swapped
+    ("staged", "complete"),   # no staged file left after "staged": the swap happened
+])
+def test_launch_settles_a_restore_killed_with_no_staged_file(engine, phase, outcome):
     before = fingerprint(engine.data.db_path)[1]
-    engine.data.journal_path.write_text(json.dumps({"phase": "staging", "source": "x"}))
+    engine.data.journal_path.write_text(json.dumps({"phase": phase, "source": "x"}))
     report = Engine(engine.data.root).launch(auto_backup=False)
-    assert "undone" in report.recovered
-    assert fingerprint(engine.data.db_path)[1] == before and not engine.data.journal_path.exists()
-
-
-def test_launch_keeps_a_restore_killed_after_the_swap(engine):
-    before = fingerprint(engine.data.db_path)[1]
-    engine.data.journal_path.write_text(json.dumps({"phase": "staged", "source": "x"}))
-    report = Engine(engine.data.root).launch(auto_backup=False)
-    assert "complete" in report.recovered
+    assert outcome in report.recovered
     assert fingerprint(engine.data.db_path)[1] == before and not engine.data.journal_path.exists()
 
 
