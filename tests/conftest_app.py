@@ -125,11 +125,11 @@ def pid_alive(pid: int) -> bool:
 class AppProcess:
     """`python -m jobmatcher ...` as a real subprocess; stdout lines collected on a thread."""
 
-    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str], **popen) -> None:
         self.data_dir = data_dir
         self.proc = subprocess.Popen([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
-                                     text=True)
+                                     text=True, **popen)
         self.lines: list[str] = []
         self.stderr: list[str] = []
         self._got_line = threading.Condition()
@@ -160,6 +160,45 @@ class AppProcess:
         line = self.wait_line(0)
         assert line.startswith("http://127.0.0.1:"), line
         return line
+
+    def call(self, name: str, *args, timeout: float = 30) -> dict:
+        """Browser mode: one API call as the page makes it; the {"ok", "value" | "error"} envelope."""
+        import http.client
+        from urllib.parse import unquote, urlsplit
+        parts = urlsplit(self.url)
+        secret = unquote(parts.fragment.split("secret=", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=timeout)
+        try:
+            conn.request("POST", f"/api/{name}", json.dumps({"args": list(args)}),
+                         {"Content-Type": "application/json", "X-JobMatcher-Secret": secret})
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def wait_task(self, task_id: str, timeout: float = 60) -> dict:
+        """Poll a task until it is no longer running; its last status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.call("task_status", task_id)["value"]
+            if t["state"] != "running" or time.monotonic() > deadline:
+                return t
+            time.sleep(0.1)
+
+    def wait_opened(self, timeout: float = 60, other_than: str | None = None) -> dict:
+        """Wait until the app (a new instance, when `other_than` names the old one) has opened the data; app_info."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                info = self.call("app_info", timeout=5).get("value") or {}
+            except (OSError, ValueError):
+                info = {}
+            launch = info.get("launch") or {}
+            if info and info.get("instance") != other_than and launch.get("state") not in (None, "running"):
+                return info
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app did not open the data in time: {info}; stderr:\n"
+                                     + "\n".join(self.stderr))
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """End the app we started and every app it relaunched for this (unique, temporary) data folder."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import pytest
 import jobmatcher
 from jobmatcher import app, launcher, relaunch
 
-from conftest_app import app_env, lock_owner, pid_alive, processes_using
+from conftest_app import AppProcess, app_env, lock_owner, pid_alive, processes_using
 
 
 def args(**kw):
@@ -105,6 +108,88 @@ def test_the_app_as_launcher_waits_then_restarts_itself_in_browser_mode(start_ap
     owner = lock_owner(app_data)
     assert owner not in (None, os.getpid(), app.proc.pid, sleeper.pid) and pid_alive(owner)
     assert processes_using(app_data) == [owner]
+
+
+# -- browser mode restarts in place: same process group, same listening socket ----------------------------
+
+def _restore_first_backup(app: AppProcess) -> None:
+    app.wait_opened()
+    first = app.call("list_backups")["value"][-1]["id"]
+    task = app.call("start_restore", first)["value"]
+    assert app.wait_task(task["id"])["state"] == "done"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT are POSIX")
+def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(app_data):
+    """Issue 8, kind 4: the restarted app stays in the terminal's process group; Ctrl+C there stops it."""
+    # Its own process group, as a shell gives a foreground job; Ctrl+C sends SIGINT to that whole group.
+    app = AppProcess(app_data, ["--browser"], app_env(), start_new_session=True)
+    try:
+        _restore_first_backup(app)
+        old = app.call("app_info")["value"]["instance"]
+        assert app.call("restart")["value"]["restarting"] is True
+        info = app.wait_opened(other_than=old)
+        assert info["relaunched"] is True
+        os.killpg(app.proc.pid, signal.SIGINT)
+        assert app.proc.wait(30) == 0
+        deadline = time.monotonic() + 10
+        while processes_using(app_data) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_using(app_data) == []
+        # and the data folder is free for the next `./dev.sh run`
+        from jobmatcher.lock import InstanceLock
+        lock = InstanceLock(app_data / ".jobmatcher.lock")
+        lock.take()
+        lock.release()
+    finally:
+        app.stop()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the socket is handed over on POSIX")
+def test_no_other_program_can_take_the_port_while_browser_mode_restarts(app_data):
+    """Issue 8, kind 7: a local program squatting the port during the restart never gets the page's secret."""
+    app = AppProcess(app_data, ["--browser"], app_env())
+    try:
+        _restore_first_backup(app)
+        port = int(app.url.split(":")[2].split("/")[0])
+        secret = app.url.split("#secret=")[1]
+        old = app.call("app_info")["value"]["instance"]
+        got = {"bound": False, "heard": b""}
+        stop = threading.Event()
+
+        def squat():  # try to take the port as fast as possible until the restarted app answers
+            while not stop.is_set():
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                    s.listen(8)
+                except OSError:
+                    s.close()
+                    time.sleep(0.002)
+                    continue
+                got["bound"] = True
+                s.settimeout(5)
+                try:
+                    conn, _ = s.accept()
+                    conn.settimeout(5)
+                    got["heard"] += conn.recv(65536)
+                    conn.close()
+                except OSError:
+                    pass
+                s.close()
+                return
+        squatter = threading.Thread(target=squat, daemon=True)
+        squatter.start()
+        assert app.call("restart")["value"]["restarting"] is True
+        # Meanwhile the page keeps asking whether the app is back, with its secret.
+        app.wait_opened(other_than=old, timeout=60)
+        stop.set()
+        squatter.join(10)
+        assert not got["bound"], "another program could take the port during the restart"
+        assert secret.encode() not in got["heard"]
+    finally:
+        app.stop()
 
 
 # -- mode and page folder ----------------------------------------------------------------------------------

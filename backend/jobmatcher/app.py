@@ -154,6 +154,9 @@ def run_window(args, engine, relaunched: bool) -> int:
 
 def _bind(api, secret: str, port: int, patient: bool):
     from .server import AppServer
+    inherited = _inherited_socket()
+    if inherited is not None:
+        return AppServer(api, frontend_dir(), secret, listening=inherited)
     deadline = time.monotonic() + (15 if patient else 0)
     while True:
         try:
@@ -163,24 +166,46 @@ def _bind(api, secret: str, port: int, patient: bool):
                 raise JobMatcherError(f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
                                       "Choose another port with --port, or leave it out to use any free one.") \
                     from None
-            time.sleep(0.2)  # relaunched: the old process may still be letting go of the port
+            time.sleep(0.2)  # relaunched by a launcher: the old process may still be letting go of the port
+
+
+def _inherited_socket():
+    """The listening socket our previous self handed over when it restarted in place (POSIX), or None."""
+    raw = os.environ.pop(relaunch.SERVE_FD_ENV, None)
+    if not raw:
+        return None
+    import socket
+    try:
+        sock = socket.socket(fileno=int(raw))
+        os.set_inheritable(sock.fileno(), False)
+        if sock.type != socket.SOCK_STREAM:
+            raise OSError("not a stream socket")
+        return sock
+    except (OSError, ValueError) as e:
+        log.warning("the handed-over socket %r cannot be used (%s); binding afresh", raw, e)
+        return None
 
 
 def run_browser(args, engine, relaunched: bool) -> int:
-    # A relaunch comes back on the same port with the same secret, so the open page reconnects.
+    # A restart comes back on the same port with the same secret, so the open page reconnects. On POSIX the
+    # listening socket itself is handed over (see relaunch.replace_self): no other program can take the port
+    # in between and receive the page's secret.
     secret = os.environ.pop(relaunch.SERVE_SECRET_ENV, "") or secrets.token_urlsafe(32)
     port = int(os.environ.pop(relaunch.SERVE_PORT_ENV, "") or 0) or int(getattr(args, "port", 0) or 0)
-    holder: dict = {}
+    holder: dict = {"restart_in_place": False}
 
     def on_restart() -> bool:
         server = holder["server"]
-        try:
-            relaunch.start_launcher(args, {relaunch.SERVE_PORT_ENV: str(server.port),
-                                           relaunch.SERVE_SECRET_ENV: secret})
-        except OSError as e:
-            log.error("could not start the launcher: %s", e)
-            return False
-        threading.Timer(0.3, server.shutdown).start()
+        if relaunch.can_replace_self():
+            holder["restart_in_place"] = True
+        else:  # Windows: a launcher waits for us to exit, then starts the app on the same port
+            try:
+                relaunch.start_launcher(args, {relaunch.SERVE_PORT_ENV: str(server.port),
+                                               relaunch.SERVE_SECRET_ENV: secret})
+            except OSError as e:
+                log.error("could not start the launcher: %s", e)
+                return False
+        threading.Timer(0.3, server.shutdown).start()  # the page gets its answer first
         return True
 
     api = Api(engine, mode="browser", dialogs=None, on_restart=on_restart, relaunched=relaunched)
@@ -196,8 +221,20 @@ def run_browser(args, engine, relaunched: bool) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        pass
+        holder["restart_in_place"] = False
     finally:
-        server.server_close()
+        if not holder["restart_in_place"]:
+            server.server_close()
         api._close()
+    if holder["restart_in_place"]:
+        try:
+            relaunch.replace_self(args, (server.socket.fileno(),),
+                                  {relaunch.SERVE_FD_ENV: str(server.socket.fileno()),
+                                   relaunch.SERVE_SECRET_ENV: secret})
+        except OSError as e:
+            server.server_close()
+            log.error("could not restart in place: %s", e)
+            print(f"JobMatcher could not restart by itself ({e.strerror or e}). Start it again; "
+                  "your restored data is already in place.", file=sys.stderr)
+            return 1
     return 0

@@ -14,6 +14,17 @@ unpacks itself into a temporary folder that is deleted when it exits; a child
 started from it would inherit that folder's path and break once the parent is
 gone, so children get `PYINSTALLER_RESET_ENVIRONMENT=1`, which makes them
 unpack afresh.
+
+Browser mode on POSIX does not use the launcher: the app replaces itself
+(`replace_self`, an `execve` of the same program) after closing its data, and
+hands the listening socket to its new self as an inherited descriptor. So the
+port is never free for another program to take (it would receive the page's
+secret), and the restarted app keeps the pid, process group and terminal of
+the one the user started: Ctrl+C still stops it.
+
+Programs that are not JobMatcher (the file manager) get `external_environment()`:
+a PyInstaller bundle points `LD_LIBRARY_PATH` at its own libraries, which system
+tools must not load; PyInstaller keeps the user's value in `LD_LIBRARY_PATH_ORIG`.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ WAIT_PID_ENV = "JOBMATCHER_LAUNCHER_WAIT_PID"  # set: act as the launcher, waiti
 RELAUNCHED_ENV = "JOBMATCHER_RELAUNCHED"      # set in the app the launcher starts: "you were restarted"
 SERVE_PORT_ENV = "JOBMATCHER_SERVE_PORT"      # browser mode: come back on the same port ...
 SERVE_SECRET_ENV = "JOBMATCHER_SERVE_SECRET"  # ... with the same secret, so the open page reconnects
+SERVE_FD_ENV = "JOBMATCHER_SERVE_FD"          # POSIX browser mode: the listening socket, inherited
 PYINSTALLER_RESET = "PYINSTALLER_RESET_ENVIRONMENT"
 
 
@@ -61,6 +73,31 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# Variables a PyInstaller bootloader changes for the bundle's own use, saved as NAME_ORIG (PyInstaller's
+# "LD_LIBRARY_PATH / LIBPATH considerations"): LD_LIBRARY_PATH on Linux and the BSDs, LIBPATH on AIX.
+_LOADER_PATH_VARS = ("LD_LIBRARY_PATH", "LIBPATH")
+
+
+def external_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for programs that are not JobMatcher (the file manager): the one the user started us with.
+
+    Outside a bundle that is our environment as it is. In a PyInstaller bundle the
+    loader path variables are put back to the user's values (or removed when the
+    user had none), so system tools load the system's libraries, not the bundle's.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if not getattr(sys, "frozen", False):
+        return env
+    for key in _LOADER_PATH_VARS:
+        original = env.pop(f"{key}_ORIG", None)
+        if original is not None:
+            env[key] = original
+        else:
+            env.pop(key, None)
+    env.pop(PYINSTALLER_RESET, None)
+    return env
+
+
 def spawn_detached(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> subprocess.Popen:
     """Start `cmd` so that it outlives us: its own session (POSIX) or process group (Windows)."""
     kwargs: dict = {"env": env, "cwd": cwd, "stdin": subprocess.DEVNULL, "close_fds": True}
@@ -78,3 +115,36 @@ def start_launcher(args, extra_env: dict[str, str] | None = None) -> subprocess.
     cmd = program() + app_arguments(args)
     log.info("starting the launcher: %s", cmd)
     return spawn_detached(cmd, env, cwd=os.getcwd())
+
+
+def can_replace_self() -> bool:
+    """True where the app can restart by replacing itself in place (POSIX `execve`)."""
+    return os.name == "posix" and hasattr(os, "execve") and os.access(program()[0], os.X_OK)
+
+
+def replace_self(args, keep_fds: tuple[int, ...] = (), extra_env: dict[str, str] | None = None):
+    """POSIX: become a fresh JobMatcher in this same process; returns only by raising OSError.
+
+    The caller has closed its data (and given up the data folder's lock) first.
+    `keep_fds` stay open in the new program (the listening socket); everything
+    else JobMatcher opened is close-on-exec. Same pid, process group and terminal:
+    the user's Ctrl+C and a service manager's signals reach the restarted app.
+    """
+    env = child_environment({**(extra_env or {}), RELAUNCHED_ENV: "1"})
+    env.pop(WAIT_PID_ENV, None)
+    cmd = program() + app_arguments(args)
+    for fd in keep_fds:
+        os.set_inheritable(fd, True)
+    log.info("restarting in place: %s", cmd)
+    for handler in logging.getLogger("jobmatcher").handlers:
+        handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.execve(cmd[0], cmd, env)
+    finally:  # only reached if execve failed
+        for fd in keep_fds:
+            os.set_inheritable(fd, False)

@@ -20,6 +20,7 @@ import json
 import logging
 import mimetypes
 import re
+import socket
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,12 +57,23 @@ class AppServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True  # a restarted app must get the same port back at once
+    request_queue_size = 64     # the page's calls wait here while a restart replaces the process
 
-    def __init__(self, api, frontend: Path, secret: str, port: int = 0) -> None:
+    def __init__(self, api, frontend: Path, secret: str, port: int = 0, listening: socket.socket | None = None) -> None:
+        """Serve on 127.0.0.1:`port` (0: any free port), or on `listening`, a socket handed over by our previous self."""
         self.api = api
         self.frontend = Path(frontend).resolve()
         self.secret = secret
-        super().__init__(("127.0.0.1", port), _Handler)
+        if listening is None:
+            super().__init__(("127.0.0.1", port), _Handler)
+        else:
+            super().__init__(listening.getsockname()[:2], _Handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listening
+            self.server_address = listening.getsockname()[:2]
+            if self.server_address[0] != "127.0.0.1":
+                raise OSError(f"the inherited socket is bound to {self.server_address[0]}, not 127.0.0.1")
+            self.socket.listen(self.request_queue_size)
         self.port = self.server_address[1]
         self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self.allowed_origins = {f"http://{h}" for h in self.allowed_hosts}
