@@ -200,3 +200,102 @@ def test_a_download_link_works_once(server, engine):
 def test_the_url_carries_the_secret_in_the_fragment(server):
     assert server.url == f"http://127.0.0.1:{server.port}/#secret={SECRET}"
     assert server.server_address[0] == "127.0.0.1"
+
+
+# -- uploads on a real small disk (issue 8, kind 5) ------------------------------------------------------
+
+MB = 1 << 20
+
+
+def _small_disk_app(tmpfs, start_app, size_mb: int):
+    from conftest import fill_sample_data
+    from jobmatcher.engine import Engine
+    mnt = tmpfs(size_mb * 1024)
+    data = mnt / "data"
+    data.mkdir()
+    e = Engine(data)
+    e.migrate()
+    fill_sample_data(e, jobs=5)
+    app = start_app(data, "--browser")
+    app.wait_opened()
+    return data, app
+
+
+def _upload_stream(app, size: int, name: str, after_first=None) -> dict:
+    """POST /upload as the page does, streaming `size` bytes; `after_first()` runs after the first MB is sent."""
+    from urllib.parse import unquote, urlsplit
+    parts = urlsplit(app.url)
+    secret = unquote(parts.fragment.split("secret=", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=120)
+    conn.putrequest("POST", "/upload", skip_accept_encoding=True)
+    for k, v in {SECRET_HEADER: secret, "X-File-Name": name, "Content-Type": "application/octet-stream",
+                 "Content-Length": str(size)}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    chunk = b"\x5a" * MB
+    try:
+        for i in range(size // MB):
+            conn.send(chunk)
+            if i == 0 and after_first:
+                after_first()
+    except OSError:
+        pass  # answered early: read the answer
+    answer = json.loads(conn.getresponse().read())
+    conn.close()
+    return answer
+
+
+def _uploaded_files(data: Path) -> list[Path]:
+    return [p for p in (data / ".uploads").rglob("*") if p.is_file()] if (data / ".uploads").exists() else []
+
+
+def test_concurrent_uploads_cannot_together_fill_the_disk(tmpfs, start_app):
+    """Three uploads at once each fit alone, not together: space is reserved across them, the disk never fills."""
+    data, app = _small_disk_app(tmpfs, start_app, 160)
+    size = 60 * MB  # alone: 60 MB + the 64 MB kept free < 160 MB; three: 180 MB > 160 MB
+    barrier = threading.Barrier(3, timeout=60)
+    answers: list[dict] = []
+
+    def one(i):
+        answers.append(_upload_stream(app, size, f"big-{i}.db", after_first=barrier.wait))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    ok = [a for a in answers if a["ok"]]
+    refused = [a for a in answers if not a["ok"]]
+    assert len(answers) == 3 and ok and refused, answers
+    for a in refused:
+        assert a["error"]["code"] == "no-space", a
+        assert "disk" in a["error"]["message"] and "full" in a["error"]["message"], a
+        assert "Something unexpected" not in a["error"]["message"]
+    # only the accepted uploads are on disk, whole; nothing partial is left of the refused ones
+    files = _uploaded_files(data)
+    assert len(files) == len(ok) and all(f.stat().st_size == size for f in files)
+    # and the data can still be saved
+    saved = app.call("save_profile", "Grace Hopper", "Analyst")
+    assert saved["ok"], saved
+
+
+def test_an_upload_that_meets_a_full_disk_is_deleted_at_once_and_says_so(tmpfs, start_app):
+    data, app = _small_disk_app(tmpfs, start_app, 160)
+    filler = data.parent / "filler"
+
+    def fill_the_disk():  # another program fills the disk while the upload runs
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * MB)
+                    f.flush()
+            except OSError:
+                pass
+    try:
+        answer = _upload_stream(app, 40 * MB, "backup.db", after_first=fill_the_disk)
+        assert not answer["ok"]
+        assert answer["error"]["code"] == "no-space", answer
+        assert "disk became full" in answer["error"]["message"]
+        assert _uploaded_files(data) == []  # deleted before the answer, not at the next launch
+    finally:
+        filler.unlink(missing_ok=True)
+    assert app.call("save_profile", "Grace Hopper", "Analyst")["ok"]

@@ -20,6 +20,7 @@ one function per public method (see `make_js_bridge`).
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 import os
@@ -40,9 +41,10 @@ import pydantic
 from pydantic import Field, StringConstraints, validate_call
 
 from . import __version__, profile
-from .errors import (InstanceLockedError, InvalidBackupError, JobMatcherError, RestoreFailedError,
-                     ValidationError)
-from .fsutil import fsync_file, human_size, remove_quietly, require_free_space
+from .errors import (InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
+                     RestoreFailedError, ValidationError)
+from .fsutil import (describe_os_error, fsync_file, human_size, remove_quietly, require_free_space,
+                     reserve_space)
 from .manifest import BackupRecord
 from .pageerror import to_page_error
 from .tasks import TaskRunner
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
+UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
 
 BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -299,7 +302,7 @@ class Api:
         if target_path.resolve() == Path(rec.path).resolve():
             raise ValidationError("That is the backup file itself.", "Choose another place to save the copy.")
         try:
-            require_free_space(target_path.parent, rec.size_bytes, "the exported copy")
+            require_free_space(target_path.parent, rec.size_bytes, "the exported copy", why="the backup's size")
             tmp = target_path.with_name(f".{target_path.name}.part")
             shutil.copyfile(rec.path, tmp)
             fsync_file(tmp)
@@ -431,25 +434,44 @@ class Api:
         return self._tasks.running()
 
     def _receive_upload(self, filename: str, stream, length: int) -> dict:
-        """Browser mode: store an uploaded file (read from `stream`) and hand out a token for it."""
+        """Browser mode: store an uploaded file (read from `stream`) and hand out a token for it.
+
+        The space is reserved before the first byte is written, counting uploads
+        (and other writes) under way at the same time, with UPLOAD_KEEP_FREE left
+        for the database. A failed upload's partial file is deleted at once.
+        Raises InsufficientSpaceError (the disk is full) or ValidationError (cut short).
+        """
         self._require_opened()
         name = _safe_name(filename)
         token = secrets.token_urlsafe(18)
+        self._uploads.mkdir(exist_ok=True)
         folder = self._uploads / token
-        folder.mkdir(parents=True)
         path = folder / name
-        require_free_space(folder, length + (64 << 20), "the uploaded file")
-        left = length
-        with open(path, "wb") as out:
-            while left > 0:
-                chunk = stream.read(min(1 << 20, left))
-                if not chunk:
-                    break
-                out.write(chunk)
-                left -= len(chunk)
-        if left:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise ValidationError("The upload was cut short.", "Try again.")
+        hint = "Free up space on the disk that holds your JobMatcher data, then try again."
+        with reserve_space(self._uploads, length, UPLOAD_KEEP_FREE, "the uploaded file", hint) as reservation:
+            folder.mkdir()
+            try:
+                left = length
+                with open(path, "wb") as out:
+                    while left > 0:
+                        chunk = stream.read(min(1 << 20, left))
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        reservation.wrote(len(chunk))
+                        left -= len(chunk)
+                    out.flush()
+                if left:
+                    raise ValidationError("The upload was cut short.", "Try again.")
+            except BaseException as e:
+                shutil.rmtree(folder, ignore_errors=True)  # a partial file must not keep taking space
+                if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                    raise InsufficientSpaceError(
+                        "The disk became full while receiving the file, so the upload stopped; "
+                        "the part received was deleted.", hint) from None
+                if isinstance(e, OSError):
+                    raise describe_os_error(e, "receiving the uploaded file", self._uploads) from None
+                raise
         return self._register_file(_ChosenFile(path, name, uploaded=True))
 
     def _take_download(self, token: str) -> tuple[Path, str] | None:

@@ -10,9 +10,11 @@ import errno
 import os
 import re
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import InsufficientSpaceError, JobMatcherError
 
@@ -121,15 +123,74 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def require_free_space(folder: Path, needed: int, what: str) -> None:
-    """Refuse, before writing anything, when `folder` has less than `needed` bytes free."""
+# Bytes promised to writes under way in this process, per device: each write checks free space minus these,
+# so writes running at once cannot each pass their own check and together fill the disk.
+_reserved: dict[int, int] = {}
+_reserved_lock = threading.Lock()
+
+
+def _device(folder: Path) -> int:
+    return os.stat(folder).st_dev
+
+
+def free_space(folder: Path) -> int:
+    """Bytes free on `folder`'s disk, minus what writes under way in this process have reserved there."""
     free = shutil.disk_usage(folder).free
+    with _reserved_lock:
+        return free - _reserved.get(_device(folder), 0)
+
+
+def require_free_space(folder: Path, needed: int, what: str,
+                       why: str = "twice the database") -> None:
+    """Refuse, before writing anything, when `folder` has less than `needed` bytes free (reservations counted)."""
+    free = free_space(folder)
     if free < needed:
         raise InsufficientSpaceError(
             f"Not enough free space in {folder} for {what}: "
-            f"{human_size(needed)} needed (twice the database), {human_size(free)} free.",
+            f"{human_size(needed)} needed ({why}), {human_size(max(free, 0))} free.",
             "Free up space on that disk, or choose another backup folder in Settings.",
         )
+
+
+class SpaceReservation:
+    """Space promised to one write; `wrote(n)` as bytes land on disk (they then count as used, not reserved)."""
+
+    def __init__(self, device: int, size: int) -> None:
+        self.device = device
+        self.outstanding = size
+
+    def wrote(self, n: int) -> None:
+        n = min(n, self.outstanding)
+        with _reserved_lock:
+            self.outstanding -= n
+            _reserved[self.device] -= n
+
+
+@contextmanager
+def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str) -> Iterator[SpaceReservation]:
+    """Reserve `size` bytes on `folder`'s disk for one write, leaving `keep_free` bytes for everything else.
+
+    Checked and reserved under one lock, so concurrent writes cannot each see the
+    same free space. Raises InsufficientSpaceError (nothing reserved) when the disk
+    cannot hold it; the reservation ends when the block does.
+    """
+    dev = _device(folder)
+    with _reserved_lock:
+        free = shutil.disk_usage(folder).free - _reserved.get(dev, 0)
+        if free < size + keep_free:
+            raise InsufficientSpaceError(
+                f"The disk is too full for {what}: {human_size(size)} plus {human_size(keep_free)} kept free "
+                f"for your data are needed, {human_size(max(free, 0))} is free"
+                + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
+                hint)
+        _reserved[dev] = _reserved.get(dev, 0) + size
+    r = SpaceReservation(dev, size)
+    try:
+        yield r
+    finally:
+        with _reserved_lock:
+            _reserved[dev] -= r.outstanding
+            r.outstanding = 0
 
 
 def copy_range(sfd: int, src_offset: int, dst, length: int,

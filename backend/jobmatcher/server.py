@@ -84,6 +84,29 @@ class AppServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.port}/#secret={quote(self.secret)}"
 
 
+class _CountingReader:
+    """The request body as the API reads it, counting bytes, so a refused upload's rest can be drained."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def read(self, n: int) -> bytes:
+        data = self._raw.read(n)
+        self.count += len(data)
+        return data
+
+    def drain(self, left: int) -> None:
+        try:
+            while left > 0:
+                data = self._raw.read(min(1 << 20, left))
+                if not data:
+                    return
+                left -= len(data)
+        except OSError:
+            pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: AppServer
     server_version = "JobMatcher"
@@ -174,9 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             return
         name = unquote(self.headers.get("X-File-Name") or "upload.db")
+        body = _CountingReader(self.rfile)
         try:
-            value = self.server.api._receive_upload(name, self.rfile, length)
+            value = self.server.api._receive_upload(name, body, length)
         except BaseException as e:  # noqa: BLE001 - reaches the page as a message
+            # Read (and drop) the rest of the body first: closing with unread data resets the
+            # connection, and the browser would then show a network error instead of this answer.
+            body.drain(length - body.count)
             self._json(HTTPStatus.OK, {"ok": False, "error": to_page_error(e)})
             return
         self._json(HTTPStatus.OK, {"ok": True, "value": value})
