@@ -3,6 +3,8 @@
 # on a fresh Debian or Ubuntu machine.
 #
 #   ./dev.sh run  [ARGS...]   set up .venv and start the app (ARGS go to jobmatcher)
+#   ./dev.sh cli  [ARGS...]   the command line (the same as .venv/bin/jobmatcher ARGS),
+#                             e.g. ./dev.sh cli backup list; no window libraries needed
 #   ./dev.sh test [ARGS...]   set up .venv with the test tools and run pytest
 #                             (ARGS go to pytest; the exit code is pytest's)
 #   ./dev.sh bundle [ARGS...] set up .venv with PyInstaller and build the packaged app:
@@ -21,7 +23,7 @@ cd "$(dirname "$SELF")"
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 
-# System libraries Qt WebEngine (the app window) loads; see /work/shared/platform-notes.md.
+# System libraries Qt WebEngine (the app window) loads.
 QT_PACKAGES=(
     libnss3 libnspr4 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4
     libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0
@@ -38,7 +40,7 @@ warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
 die()  { printf 'dev.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {   # $1 = exit code
-    sed -n '2,13s/^# \{0,1\}//p' "$SELF" >&2
+    sed -n '2,15s/^# \{0,1\}//p' "$SELF" >&2
     exit "$1"
 }
 
@@ -153,6 +155,14 @@ cmd_run() {
     exec "$VENV/bin/jobmatcher" "$@"
 }
 
+# The command line needs no display and no Qt libraries: just the installed package.
+cmd_cli() {
+    ensure_venv
+    ensure_installed gui gui,test,bundle
+    exec 9<&-
+    exec "$VENV/bin/jobmatcher" "$@"
+}
+
 cmd_test() {
     ensure_system_packages "${QT_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     ensure_venv
@@ -188,6 +198,7 @@ if command -v flock >/dev/null; then flock 9; fi
 
 case $command in
     run) cmd_run "$@" ;;
+    cli) cmd_cli "$@" ;;
     test) cmd_test "$@" ;;
     bundle) cmd_bundle "$@" ;;
     -h | --help | help) usage 0 ;;

@@ -10,6 +10,8 @@ import argparse
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import datetime
 from typing import Any, Callable
 
@@ -51,25 +53,39 @@ def _local(dt: datetime | None) -> str:
 
 
 class _ProgressBar:
-    """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself)."""
+    """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself).
+
+    `units` maps a phase to what its counts are: "pages" (database pages), "bytes", or
+    None for a step that reports only start and end (0/1), which gets a spinner with
+    the elapsed time instead of a bar stuck at 0%.
+    """
 
     LABELS = {"copy": "Copying", "verify": "Verifying", "check": "Checking", "safety": "Safety backup",
               "migrate": "Updating schema", "swap": "Replacing", "done": "Done"}
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, units: dict[str, str | None] | None = None) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
-        self._phase = None
+        self.units = {"copy": "pages", "safety": "pages", **(units or {})}
+        self._bar: Any = None
+        self._spinner: _Spinner | None = None
+        self._phase: str | None = None
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or phase == "done":
             return
-        from tqdm import tqdm
+        unit = self.units.get(phase)
         if phase != self._phase:
             self.close()
             self._phase = phase
-            self._bar = tqdm(total=max(total, 1), desc=self.LABELS.get(phase, phase), file=sys.stderr,
-                             leave=False, unit="" if total <= 1 else " pages", mininterval=0.1)
+            label = self.LABELS.get(phase, phase)
+            if unit is None or total <= 1:
+                self._spinner = _Spinner(True, label).__enter__()
+            else:
+                from tqdm import tqdm
+                byte_args = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" \
+                    else {"unit": " pages"}
+                self._bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1,
+                                 **byte_args)
         if self._bar is not None:
             self._bar.total = max(total, 1)
             self._bar.n = done
@@ -79,6 +95,47 @@ class _ProgressBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._spinner is not None:
+            self._spinner.__exit__(None, None, None)
+            self._spinner = None
+
+
+class _Spinner:
+    """An honest "still working" line for a step with no measurable progress: a spinner and the elapsed time."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "_Spinner":
+        if self.enabled:
+            self._thread = threading.Thread(target=self._draw, daemon=True)
+            self._thread.start()
+        return self
+
+    def _draw(self) -> None:
+        start = time.monotonic()
+        i = 0
+        while not self._stop.wait(0.1 if i else 0):
+            elapsed = time.monotonic() - start
+            sys.stderr.write(f"\r{self.label}… {self.FRAMES[i % 4]} {elapsed:.0f} s\x1b[K")
+            sys.stderr.flush()
+            i += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+class _UsageError(Exception):
+    """A value argparse cannot check by itself; reported like argparse's own errors (exit 2)."""
 
 
 def _confirm(args, question: str) -> bool:
@@ -134,7 +191,8 @@ def cmd_backup_list(args) -> int:
 
 
 def cmd_backup_verify(args) -> int:
-    result = _engine(args).verify(args.target)
+    with _Spinner(not args.json, f"Checking {args.target}"):
+        result = _engine(args).verify(args.target)
     if args.json:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
@@ -145,11 +203,17 @@ def cmd_backup_verify(args) -> int:
 
 def cmd_backup_restore(args) -> int:
     engine = _engine(args)
-    path, _sha, label, _rec = engine.resolve(args.target)
+    path, _sha, label, rec = engine.resolve(args.target)
+    # Check first, ask second (as the page does): a file that cannot be restored is
+    # refused before the user is asked to confirm anything. A listed backup that
+    # passed its check is checked again by its checksum during the restore.
+    if rec is None or rec.verified is not True:
+        with _Spinner(not args.json, f"Checking {label}"):
+            engine.verify(args.target)
     if not _confirm(args, f"Replace your current data with {label}? A safety backup of it is made first."):
         print("Nothing was restored.", file=sys.stderr)
         return 1
-    bar = _ProgressBar(not args.json)
+    bar = _ProgressBar(not args.json, units={"copy": "bytes"})
     try:
         result = engine.restore(args.target, progress=bar)
     finally:
@@ -172,10 +236,13 @@ def cmd_backup_restore(args) -> int:
 def cmd_backup_delete(args) -> int:
     engine = _engine(args)
     rec = engine.store.get(args.id)
-    question = f"Delete the backup {rec.id}?"
+    warnings = []
     if rec.type.value == "pre-migration":
-        question = (f"{rec.id} was made before a database update: it is the way back from that update. "
-                    "Delete it anyway?")
+        warnings.append("it was made before a database update: it is the way back from that update")
+    if rec.pinned:
+        warnings.append("it is pinned: you chose to keep it")
+    question = (f"Delete the backup {rec.id}? " + "; ".join(warnings).capitalize() + ". Delete it anyway?"
+                if warnings else f"Delete the backup {rec.id}?")
     if not _confirm(args, question):
         print("Nothing was deleted.", file=sys.stderr)
         return 1
@@ -227,6 +294,11 @@ def cmd_db_status(args) -> int:
 
 
 def cmd_db_migrate(args) -> int:
+    if args.to is not None:
+        from . import schema
+        if args.to not in schema.revisions():
+            raise _UsageError(f"argument --to: {args.to!r} is not a revision this version knows "
+                              f"(known: {', '.join(schema.revisions())})")
     bar = _ProgressBar(not args.json)
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
@@ -284,6 +356,38 @@ def cmd_app(args) -> int:
 
 # -- parser --------------------------------------------------------------------------
 
+def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: a number in [low, high], refused in the user's words (argparse then exits 2)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or not low <= value <= high:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, not {text!r}")
+        return value
+    return parse
+
+
+def _text(max_length: int, what: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if len(text) > max_length:
+            raise argparse.ArgumentTypeError(f"{what} can be at most {max_length} characters ({len(text)} given)")
+        return text
+    return parse
+
+
+def _setting(field: str, what: str) -> Callable[[str], Any]:
+    """A number option with the limits of the settings model's field (one source for both)."""
+    from .settings import Settings
+    info = Settings.model_fields[field]
+    low = next(m.ge for m in info.metadata if hasattr(m, "ge"))
+    high = next(m.le for m in info.metadata if hasattr(m, "le"))
+    return _number(info.annotation, low, high, what)  # type: ignore[arg-type]
+
+
+_PORT = _number(int, 0, 65535, "a port number")
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
@@ -297,14 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="JobMatcher: your job-search data, with verified backups.")
     p.add_argument("--version", action="version", version=f"jobmatcher {__version__}")
     p.add_argument("--browser", action="store_true", help="serve the window's page on 127.0.0.1 instead")
-    p.add_argument("--port", type=int, default=0, help="with --browser: the port (default: any free one)")
+    p.add_argument("--port", type=_PORT, default=0, help="with --browser: the port (default: any free one)")
     p.set_defaults(func=cmd_app)
     sub = p.add_subparsers(dest="group", metavar="COMMAND")
 
     b = sub.add_parser("backup", help="make, list, check and restore backups", parents=[common])
     bs = b.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = bs.add_parser("create", help="make a verified backup now", parents=[common])
-    c.add_argument("--note", default="", help="a note to remember it by")
+    c.add_argument("--note", default="", type=_text(500, "a note"), help="a note to remember it by")
     c.set_defaults(func=cmd_backup_create)
     bs.add_parser("list", help="list backups, newest first", parents=[common]).set_defaults(func=cmd_backup_list)
     v = bs.add_parser("verify", help="check a backup (id or file)", parents=[common])
@@ -330,8 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])
     st.add_argument("--backup-dir", metavar="DIR", default=None,
                     help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)")
-    st.add_argument("--retention-days", metavar="N", type=int, default=None, help="delete backups older than N days")
-    st.add_argument("--auto-backup-hours", metavar="H", type=float, default=None,
+    st.add_argument("--retention-days", metavar="N", type=_setting("retention_days", "a whole number of days"), default=None, help="delete backups older than N days")
+    st.add_argument("--auto-backup-hours", metavar="H", type=_setting("auto_backup_hours", "a number of hours"), default=None,
                     help="automatic backup at launch when the newest is older than H hours (0 = off)")
     st.set_defaults(func=cmd_settings)
 
@@ -355,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     log_file = setup_logging(args.verbose)
     try:
         return args.func(args)
+    except _UsageError as e:
+        parser.error(str(e))  # prints the usage line and exits 2
     except JobMatcherError as e:
         log.info("refused: %s", e.message)
         if args.json:

@@ -60,6 +60,11 @@ class CheckReport(BaseModel):
     revision: str | None
 
 
+# The settings as the user knows them (the page's labels), for messages: never the field names.
+SETTING_NAMES = {"backup_dir": "the backup folder", "retention_days": "the days to keep backups",
+                 "auto_backup_hours": "the hours between automatic backups"}
+
+
 def _exists(name: str) -> bool:
     """Path(name).exists(), but False for names no file can have (too long, a NUL byte)."""
     try:
@@ -95,7 +100,8 @@ class Engine:
         try:
             new = Settings.model_validate(current)
         except PydanticValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            problems = "; ".join(f"{SETTING_NAMES.get(str(x['loc'][0]) if x['loc'] else '', 'a setting')}: "
+                                 f"{x['msg'].lower()}" for x in e.errors(include_url=False))
             raise SettingsError(f"Those settings are not valid: {problems}.", "Check the values and try again.") from None
         if new.backup_dir and new.backup_dir != self.settings.backup_dir:
             new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))

@@ -1,0 +1,258 @@
+"""The command line as a newcomer meets it: documented commands, usage errors, questions on a real terminal."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import __version__
+from jobmatcher.cli import build_parser
+
+from conftest import ROOT, fingerprint, run_cli
+
+# -- every command is documented ---------------------------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command words, option strings) for every command the parser knows, sub-commands included."""
+    options = [s for a in parser._actions for s in a.option_strings
+               if s.startswith("--") and s not in ("--help", "--data-dir", "--json", "--verbose")]
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    yield path, options
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, path + (name,))
+
+
+def _command_line_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Command line")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_every_command_and_option_is_in_the_readme():
+    """Like sqlite-utils' documentation test: a new command or option fails here until the README has it."""
+    section = _command_line_section()
+    missing = []
+    for words, options in _commands(build_parser()):
+        lines = [line for line in section.splitlines()
+                 if re.search(r"\bjobmatcher " + r"\s+".join(map(re.escape, words)) + r"(\s|$)", line)
+                 or (not words and re.search(r"^jobmatcher(\s|$)", line))]
+        # "backup pin ID / unpin ID" documents both on one line
+        if not lines and words:
+            lines = [line for line in section.splitlines()
+                     if line.startswith(f"jobmatcher {' '.join(words[:-1])}") and f" {words[-1]} " in line]
+        if not lines:
+            missing.append("jobmatcher " + " ".join(words))
+            continue
+        for option in options:
+            if not any(option in line for line in lines):
+                missing.append(f"jobmatcher {' '.join(words)} {option}".replace("  ", " "))
+    assert not missing, f"not in the README's Command line section: {missing}"
+
+
+def test_the_readme_check_notices_an_undocumented_command(monkeypatch):
+    """The test above can fail: a command added to the parser and not the README is reported."""
+    real = build_parser
+
+    def with_extra():
+        p = real()
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        sub.add_parser("frobnicate")
+        return p
+    monkeypatch.setattr(sys.modules[__name__], "build_parser", with_extra)
+    with pytest.raises(AssertionError, match="jobmatcher frobnicate"):
+        test_every_command_and_option_is_in_the_readme()
+
+
+def test_dev_sh_documents_and_runs_the_command_line():
+    text = (ROOT / "dev.sh").read_text()
+    assert "./dev.sh cli" in text and "cli) cmd_cli" in text
+    assert "/work/" not in text, "dev.sh must not point outside the repository"
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"jobmatcher {__version__}"
+
+
+# -- usage errors: exit 2, in the user's words ----------------------------------------------------
+
+@pytest.mark.parametrize("args, option", [
+    (["settings", "--retention-days", "0"], "--retention-days"),
+    (["settings", "--retention-days", "36501"], "--retention-days"),
+    (["settings", "--retention-days", "ten"], "--retention-days"),
+    (["settings", "--auto-backup-hours", "-1"], "--auto-backup-hours"),
+    (["settings", "--auto-backup-hours", "nan"], "--auto-backup-hours"),
+    (["settings", "--auto-backup-hours", "9000"], "--auto-backup-hours"),
+    (["--browser", "--port", "70000"], "--port"),
+    (["backup", "create", "--note", "x" * 501], "--note"),
+    (["db", "migrate", "--to", "9999_nonsense"], "--to"),
+])
+def test_a_value_out_of_range_is_a_usage_error_naming_the_option(engine, args, option):
+    before = fingerprint(engine.data.db_path)
+    settings_before = engine.data.settings_path.read_bytes() if engine.data.settings_path.exists() else None
+    r = run_cli(*args, data_dir=engine.data.root)
+    assert r.returncode == 2, r.stderr
+    assert option in r.stderr and "Traceback" not in r.stderr
+    for internal in ("retention_days", "auto_backup_hours", "backup_dir", "pydantic", "validation error"):
+        assert internal not in r.stderr
+    assert fingerprint(engine.data.db_path) == before
+    after = engine.data.settings_path.read_bytes() if engine.data.settings_path.exists() else None
+    assert after == settings_before
+    assert engine.list_backups() == []
+
+
+def test_settings_in_range_are_saved(engine):
+    r = run_cli("settings", "--retention-days", "1", "--auto-backup-hours", "0", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["retention_days"] == 1 and engine.settings.auto_backup_hours == 0
+
+
+def test_the_engine_names_settings_in_the_users_words(engine):
+    from jobmatcher.errors import SettingsError
+    with pytest.raises(SettingsError) as e:
+        engine.update_settings({"retention_days": 0})
+    assert "days to keep" in e.value.message and "retention_days" not in e.value.message
+
+
+# -- questions on a real terminal --------------------------------------------------------------------
+
+class Terminal:
+    """The real command line on a pseudo-terminal: what it prints, what we type, how it exits."""
+
+    def __init__(self, *args: str, data_dir: Path) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.execv(sys.executable, [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args])
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        self.out = b""
+
+    def read_until(self, pattern: str, timeout: float = 60) -> str:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.text):
+                return self.text
+            if not self._read(0.2):
+                break
+        return self.text
+
+    def _read(self, wait: float) -> bool:
+        r, _, _ = select.select([self.fd], [], [], wait)
+        if r:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            self.out += chunk
+        return True
+
+    @property
+    def text(self) -> str:
+        return self.out.decode(errors="replace")
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\n")
+
+    def wait(self, timeout: float = 60) -> int:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                while self._read(0.05):
+                    pass
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            self._read(0.1)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"still running after {timeout} s: {self.text}")
+
+
+def test_restore_refuses_a_bad_file_before_asking(engine, tmp_path):
+    bad = tmp_path / "not-a-backup.db"
+    bad.write_bytes(b"this is not SQLite at all" * 100)
+    before = fingerprint(engine.data.db_path)
+    t = Terminal("backup", "restore", str(bad), data_dir=engine.data.root)
+    code = t.wait()
+    assert code == 1, t.text
+    assert "[y/N]" not in t.text and "Replace your current data" not in t.text
+    assert "Error:" in t.text and "Traceback" not in t.text
+    assert fingerprint(engine.data.db_path) == before
+    assert engine.list_backups() == []  # not even a safety backup
+
+
+def test_restore_of_a_good_file_asks_and_no_leaves_everything(engine, tmp_path):
+    made = engine.create_backup()
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(Path(made.path).read_bytes())
+    before = fingerprint(engine.data.db_path)
+    t = Terminal("backup", "restore", str(copy), data_dir=engine.data.root)
+    t.read_until(r"\[y/N\]")
+    assert "Replace your current data" in t.text, t.text
+    t.type("n")
+    assert t.wait() == 1
+    assert "Nothing was restored." in t.text
+    assert fingerprint(engine.data.db_path) == before
+    assert [b.id for b in engine.list_backups()] == [made.id]
+
+
+def test_restore_of_a_good_file_asks_and_yes_restores(engine, tmp_path):
+    made = engine.create_backup()
+    conn = engine.connect()
+    conn.execute("UPDATE user_profile SET full_name = 'Changed'")
+    conn.close()
+    t = Terminal("backup", "restore", made.path, data_dir=engine.data.root)
+    t.read_until(r"\[y/N\]")
+    t.type("y")
+    assert t.wait() == 0, t.text
+    assert "Restored" in t.text
+    copying = [s for s in re.split(r"[\r\n]", t.text) if s.startswith("Copying")]
+    assert copying and not any("pages" in s for s in copying), copying  # the restore's copy counts bytes
+    assert any(re.search(r"[kMG]?B/s", s) for s in copying), copying
+    conn = engine.connect()
+    assert conn.execute("SELECT full_name FROM user_profile").fetchone()[0] == "Ada Lovelace"
+    conn.close()
+
+
+def test_delete_of_a_pinned_backup_says_it_is_pinned(engine):
+    made = engine.create_backup()
+    engine.set_pinned(made.id, True)
+    t = Terminal("backup", "delete", made.id, data_dir=engine.data.root)
+    t.read_until(r"\[y/N\]")
+    assert "pinned" in t.text, t.text
+    t.type("n")
+    assert t.wait() == 1
+    assert [b.id for b in engine.list_backups()] == [made.id]
+
+
+def test_delete_of_an_unpinned_backup_does_not_say_pinned(engine):
+    made = engine.create_backup()
+    t = Terminal("backup", "delete", made.id, data_dir=engine.data.root)
+    t.read_until(r"\[y/N\]")
+    assert "pinned" not in t.text and f"Delete the backup {made.id}?" in t.text
+    t.type("y")
+    assert t.wait() == 0
+    assert engine.list_backups() == []
+
+
+def test_verify_on_a_terminal_shows_elapsed_time_not_a_stuck_bar(engine):
+    made = engine.create_backup()
+    t = Terminal("backup", "verify", made.id, data_dir=engine.data.root)
+    assert t.wait() == 0, t.text
+    assert "OK:" in t.text and "0/1" not in t.text
