@@ -206,3 +206,21 @@ def test_sigkill_during_migration_leaves_the_old_revision(old_engine):
             break
     Engine(root).migrate()
     assert Engine(root).status().current == schema.head()
+
+
+@pytest.mark.parametrize("due", [False, True])
+def test_the_launch_reads_the_backup_list_once(engine, monkeypatch, due):
+    """Prune and the automatic-backup check share one reading of the folder (1,000 backups: 35 ms each)."""
+    from jobmatcher.backups import BackupStore
+    engine.create_backup(note="earlier")
+    if due:  # the only backup is old and the data changed since: the automatic backup is due
+        rec = engine.list_backups()[0]
+        m = read_manifest(Path(rec.path))
+        m.created_at = datetime.now(timezone.utc) - timedelta(days=3)
+        write_manifest(Path(rec.path), m)
+    calls = []
+    real = BackupStore.list
+    monkeypatch.setattr(BackupStore, "list", lambda self: calls.append(1) or real(self))
+    report = Engine(engine.data.root).launch()
+    assert calls == [1]
+    assert (report.auto_backup is not None) is due

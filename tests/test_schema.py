@@ -23,6 +23,26 @@ def test_required_tables_are_derived_from_the_migrations():
     assert first < later  # the later revision adds a table
 
 
+def test_hand_kept_revisions_match_the_migration_scripts():
+    """schema.REVISIONS (read at start-up without Alembic) says what the migration scripts say."""
+    derived = tuple((r, schema.derived_tables_at(r)) for r in schema.derived_revisions())
+    expected = "REVISIONS = (\n" + "".join(f"    ({r!r}, frozenset({sorted(t)!r})),\n" for r, t in derived) + ")"
+    assert schema.REVISIONS == derived, (
+        f"backend/jobmatcher/schema.py's REVISIONS is out of step with the migration scripts; it should read:\n"
+        f"{expected}")
+
+
+def test_answering_schema_questions_does_not_import_alembic():
+    """Start-up cost: every command asks for the head and the required tables; none may import Alembic."""
+    import subprocess
+    import sys
+    code = ("import sys; from jobmatcher import schema, verify, backups, engine, cli; "
+            "schema.head(); schema.tables_at(schema.head()); schema.pending(None); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'sqlalchemy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_upgrade_step_by_step_keeps_data(tmp_path):
     db = tmp_path / "x.db"
     schema.upgrade(db, "0001_initial")

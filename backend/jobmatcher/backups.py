@@ -302,9 +302,13 @@ class BackupStore:
         log.info("deleted backup %s", backup_id)
         return rec
 
-    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False) -> list[BackupRecord]:
-        """Delete (or with dry_run only name) the backups the retention policy makes obsolete."""
-        items = self.list()
+    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
+              items: list[BackupRecord] | None = None) -> list[BackupRecord]:
+        """Delete (or with dry_run only name) the backups the retention policy makes obsolete.
+
+        `items`: the list as `list()` just returned it, when the caller has read it already.
+        """
+        items = self.list() if items is None else items
         doomed = set(obsolete(now or datetime.now(timezone.utc), policy, items))
         chosen = [r for r in items if r.id in doomed]
         if not dry_run:

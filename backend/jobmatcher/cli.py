@@ -7,7 +7,6 @@ do), 2 usage error. A traceback is never printed; it goes to the log file.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import threading
@@ -36,7 +35,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _emit_json(value: Any) -> None:
-    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+    # pydantic_core's encoder (Rust): the standard library's pure-Python indenting encoder took
+    # about 60 ms for a list of 1,000 backups.
+    from pydantic_core import to_json
+    sys.stdout.write(to_json(_jsonable(value), indent=2).decode() + "\n")
 
 
 def _size(n: int) -> str:

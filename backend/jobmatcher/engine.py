@@ -281,9 +281,12 @@ class Engine:
             log.info("migrating %s from %s through %s", db, current, todo)
             schema.upgrade(db, target)
             report.migrated_from, report.migrated_to = current, todo[-1]
-        report.pruned = [r.id for r in self.prune()]
+        # The backup list is read once: prune works on it, and the automatic-backup check uses what is left.
+        items = store.list()
+        report.pruned = [r.id for r in store.prune(RetentionPolicy(self.settings.retention_days), items=items)]
         if auto_backup and not report.created:
-            self._auto_backup(report, progress)
+            left = [r for r in items if r.id not in set(report.pruned)]
+            self._auto_backup(report, progress, left[0] if left else None)
         return report
 
     def _pre_migration_backup(self, current: str | None, todo: list[str], progress) -> CreatedBackup:
@@ -297,11 +300,10 @@ class Engine:
                 e.hint or "Free up space or fix permissions in the backup folder, then start JobMatcher again.",
             ) from None
 
-    def _auto_backup(self, report: LaunchReport, progress) -> None:
+    def _auto_backup(self, report: LaunchReport, progress, newest: BackupRecord | None) -> None:
         hours = self.settings.auto_backup_hours
         if not hours:
             return
-        newest = self.store.newest()
         if newest is not None:
             age = datetime.now(timezone.utc) - newest.created_at
             if age < timedelta(hours=hours) or not self._changed_since(newest.created_at):

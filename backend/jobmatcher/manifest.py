@@ -5,7 +5,6 @@ Listing backups reads these small JSON files and never opens a database.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -63,8 +62,12 @@ class BackupRecord(BaseModel):
 
     @classmethod
     def from_manifest(cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True) -> "BackupRecord":
-        return cls(id=backup_id, path=str(path), has_manifest=has_manifest,
-                   **m.model_dump(exclude={"format", "copy_seconds", "verify_seconds"}))
+        # The manifest's fields were validated when it was read or made: not again for every row of a list.
+        fields = {k: getattr(m, k) for k in _RECORD_FIELDS}
+        return cls.model_construct(id=backup_id, path=str(path), has_manifest=has_manifest, **fields)
+
+
+_RECORD_FIELDS = tuple(k for k in BackupRecord.model_fields if k in Manifest.model_fields)
 
 
 def manifest_path(db_file: Path) -> Path:
@@ -74,7 +77,7 @@ def manifest_path(db_file: Path) -> Path:
 def read_manifest(db_file: Path) -> Manifest | None:
     """The manifest beside `db_file`, or None when there is none or it is unreadable."""
     try:
-        return Manifest.model_validate(json.loads(manifest_path(db_file).read_bytes()))
+        return Manifest.model_validate_json(manifest_path(db_file).read_bytes())
     except (OSError, ValueError, ValidationError):
         return None
 
