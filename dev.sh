@@ -7,6 +7,7 @@
 #                             e.g. ./dev.sh cli backup list; no window libraries needed
 #   ./dev.sh test [ARGS...]   set up .venv with the test tools and run pytest
 #                             (ARGS go to pytest; the exit code is pytest's)
+#   ./dev.sh check            lint (ruff) and type checks (mypy), as CI runs them first
 #   ./dev.sh bundle [ARGS...] set up .venv with PyInstaller and build the packaged app:
 #                             dist/JobMatcher/ and dist/JobMatcher-<version>-<platform>-<arch>.tar.gz
 #                             (ARGS go to build/build.py, e.g. --no-archive)
@@ -40,7 +41,7 @@ warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
 die()  { printf 'dev.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {   # $1 = exit code
-    sed -n '2,15s/^# \{0,1\}//p' "$SELF" >&2
+    sed -n '2,16s/^# \{0,1\}//p' "$SELF" >&2
     exit "$1"
 }
 
@@ -176,6 +177,19 @@ cmd_test() {
     exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 
+cmd_check() {
+    ensure_venv
+    ensure_installed gui,test,bundle
+    exec 9<&-
+    local failed=0
+    say "ruff check"
+    "$VENV/bin/ruff" check --no-cache . || failed=1
+    say "mypy (backend/jobmatcher, with the pydantic plugin)"
+    "$VENV/bin/mypy" --no-incremental || failed=1
+    ((failed == 0)) || die "lint or type checks failed (see above)"
+    say "lint and type checks passed"
+}
+
 # PyInstaller copies the Qt libraries and the system libraries they link against
 # (libnss3, libxcb-*, ...) into the bundle, so they must be on the build machine;
 # it reads them with objdump/objcopy and strips them with strip (binutils).
@@ -200,6 +214,7 @@ case $command in
     run) cmd_run "$@" ;;
     cli) cmd_cli "$@" ;;
     test) cmd_test "$@" ;;
+    check) cmd_check ;;
     bundle) cmd_bundle "$@" ;;
     -h | --help | help) usage 0 ;;
     *) say "unknown command: $command"; usage 2 ;;

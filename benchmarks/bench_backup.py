@@ -383,7 +383,7 @@ def markdown(results: dict) -> str:
         L.append("| Operation | Best | × cp + fsync | Process wall | Peak RSS | Notes |")
         L.append("|---|---:|---:|---:|---:|---|")
 
-        def row(name, key, note=""):
+        def row(name, key, note="", s=s, c=c):
             d = s[key]
             L.append(f"| {name} | {fmt_s(d['best'])} | {ratio(d['best'], c)} | {fmt_s(d['wall_best'])} | "
                      f"{d['rss_mb']:.0f} MB | {note} |")

@@ -229,7 +229,7 @@ def timing(size: int, reps: int, shape: str) -> dict:
         print(f"  {name:<45} {t:7.3f} s (CPU {cpu[0]:.2f} s)  with SHA-256 beside it {t2:7.3f} s", file=sys.stderr)
     res["cache"] = cache_study(path, reps)
     for table in tables(path):
-        t, _ = timed(lambda p: pragma_rows(p, f'integrity_check("{table}")'), path, 1)
+        t, _ = timed(lambda p, table=table: pragma_rows(p, f'integrity_check("{table}")'), path, 1)
         res["per_table"][table] = t
     return res
 

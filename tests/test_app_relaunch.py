@@ -218,7 +218,7 @@ def test_the_page_folder_in_the_source_tree_and_in_a_bundle(monkeypatch, tmp_pat
 
 
 def test_window_dialogs_ask_pywebview_with_valid_file_types():
-    import webview
+    webview = pytest.importorskip("webview", reason="needs the gui extra (pywebview)")
     from webview.util import parse_file_type
 
     class FakeWindow:

@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_SOURCE = ROOT / "backend" / "jobmatcher" / "app.py"
 NEWER_REVISION = "0099_from_a_newer_version"
 
+pytest.importorskip("PyInstaller", reason="needs the bundle extra (PyInstaller)")
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bundle checks here are Linux's")]
 

@@ -23,6 +23,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+# Backups every second against a writer, and launch races: timing that other tests beside it would skew.
+pytestmark = pytest.mark.serial
 
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
 

@@ -171,7 +171,7 @@ def test_migrate_to_a_revision_and_refuse_going_back(data_dir):
     e.migrate(target="0001_initial")
     assert e.status().current == "0001_initial"
     r = run_cli("db", "migrate", "--to", "nonsense", data_dir=data_dir)
-    assert r.returncode == 1 and "not a revision" in r.stderr
+    assert r.returncode == 2 and "not a revision" in r.stderr  # a usage error
     e.migrate()
     r = run_cli("db", "migrate", "--to", "0001_initial", data_dir=data_dir)
     assert r.returncode == 1 and "pre-migration backup" in r.stderr

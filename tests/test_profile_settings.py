@@ -61,7 +61,7 @@ def test_settings_from_the_command_line(engine, tmp_path):
     assert json.loads(r.stdout)["retention_days"] == 10
     assert "off" in run_cli("settings", data_dir=engine.data.root).stdout
     r = run_cli("settings", "--retention-days", "-1", data_dir=engine.data.root)
-    assert r.returncode == 1 and "retention_days" in r.stderr
+    assert r.returncode == 2 and "--retention-days" in r.stderr and "retention_days" not in r.stderr
 
 
 def test_a_damaged_settings_file_is_a_clear_error(engine):

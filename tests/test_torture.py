@@ -81,7 +81,6 @@ def _dead_pid() -> int:
 
 def test_temp_files_of_killed_writes_are_removed_by_the_next_launch(engine):
     from jobmatcher.engine import Engine
-    from jobmatcher.lock import FileLock
     engine.create_backup()
     folder, root = engine.store.folder, engine.data.root
     dead, alive = _dead_pid(), os.getppid()

@@ -392,7 +392,7 @@ def test_errors_render_as_messages_with_what_to_do(page: Page, start_app, app_da
 
 def test_a_second_instance_shows_why_it_cannot_open_the_data(page: Page, start_app, app_data):
     first = start_app(app_data, "--browser")
-    first.url  # running and holding the data folder
+    assert first.url  # running and holding the data folder
     second = start_app(app_data, "--browser")
     page.goto(second.url)
     screen = page.get_by_role("alert").filter(has_text="JobMatcher could not open your data")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("webview", reason="needs the gui extra (pywebview)")
+
 from conftest_app import lock_owner, pid_alive, profile_name, set_profile_name
 from jobmatcher.api import PUBLIC_METHODS
 

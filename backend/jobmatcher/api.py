@@ -181,7 +181,10 @@ class Api:
 
     @validate_call
     def remove_skill(self, skill_id: Annotated[int, Field(ge=1)]) -> dict:
-        return self._db(lambda conn: (profile.remove_skill(conn, skill_id), self._profile_dict(conn))[1])
+        def work(conn):
+            profile.remove_skill(conn, skill_id)
+            return self._profile_dict(conn)
+        return self._db(work)
 
     # -- backups -----------------------------------------------------------------------------
 

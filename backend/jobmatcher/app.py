@@ -137,6 +137,7 @@ def run_window(args, engine, relaunched: bool) -> int:
             return False  # a restore cannot be interrupted by closing the window; it finishes in seconds
         closing.set()
         return True
+    assert window is not None  # create_window returns None only for windows it could not make
     window.events.closing += on_closing
 
     from . import testhook

@@ -8,6 +8,7 @@ fsynced and verified, so a listed backup is never partial.
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method name in BackupStore
 import logging
 import os
 import re
@@ -303,7 +304,7 @@ class BackupStore:
         return rec
 
     def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
-              items: list[BackupRecord] | None = None) -> list[BackupRecord]:
+              items: builtins.list[BackupRecord] | None = None) -> builtins.list[BackupRecord]:
         """Delete (or with dry_run only name) the backups the retention policy makes obsolete.
 
         `items`: the list as `list()` just returned it, when the caller has read it already.
@@ -319,7 +320,7 @@ class BackupStore:
                     log.warning("could not prune %s: %s", r.id, e.message)
         return chosen
 
-    def cleanup(self) -> list[str]:
+    def cleanup(self) -> builtins.list[str]:
         """Remove leftovers of interrupted backups (temp files whose writer is gone, orphan manifests)."""
         removed: list[str] = []
         if not self.folder.is_dir():

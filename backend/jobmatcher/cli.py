@@ -188,7 +188,7 @@ def cmd_backup_list(args) -> int:
                      _size(r.size_bytes), verified, "pinned" if r.pinned else "", r.note))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[6])
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
     return 0
 
 

@@ -62,23 +62,24 @@ _ATOMIC_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # what atomic_write_bytes leav
 _STALE_TEMP_SECONDS = 3600
 
 
-def _process_gone(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C there: rely on age alone
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def process_gone(pid: int) -> bool:
+    """True when process `pid` has exited; a zombie waiting to be reaped counts as gone (it holds no files,
+    locks or ports). An existing process we may not inspect counts as alive. psutil does this on every OS."""
+    import psutil  # imported here: most commands never need it
+
+    if pid <= 0:
         return True
-    except OSError:
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # AccessDenied and the like: it is there
         return False
-    return False
 
 
 def remove_dead_temp_files(folder: Path) -> list[str]:
     """Delete the temp files of atomic writes whose process is gone (or that are over an hour old)."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -92,7 +93,7 @@ def remove_dead_temp_files(folder: Path) -> list[str]:
             old = time.time() - p.stat().st_mtime > _STALE_TEMP_SECONDS
         except FileNotFoundError:
             continue
-        if old or _process_gone(int(m.group(1))):
+        if old or process_gone(int(m.group(1))):
             remove_quietly(p)
             removed.append(name)
     return removed

@@ -16,39 +16,12 @@ import os
 import sys
 import time
 
+from .fsutil import process_gone
 from .relaunch import RELAUNCHED_ENV, WAIT_PID_ENV, child_environment, program, spawn_detached
 
 log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 60
-
-
-def process_gone(pid: int) -> bool:
-    """True when `pid` has exited (a zombie waiting to be reaped counts as gone: it holds no files or ports)."""
-    if pid <= 0:
-        return True
-    if os.name == "nt":  # pragma: no cover - Windows only
-        import ctypes
-        synchronize, wait_timeout = 0x00100000, 0x102
-        handle = ctypes.windll.kernel32.OpenProcess(synchronize, False, pid)
-        if not handle:
-            return True
-        try:
-            return ctypes.windll.kernel32.WaitForSingleObject(handle, 0) != wait_timeout
-        finally:
-            ctypes.windll.kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state in (b"Z", b"X")
-    except (OSError, IndexError):
-        return False
 
 
 def wait_for_exit(pid: int, timeout: float = WAIT_SECONDS) -> bool:

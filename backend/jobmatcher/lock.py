@@ -9,12 +9,13 @@ locks and the holder's pid for the message, which it does not offer.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 from .errors import InstanceLockedError
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _lock(fd: int, shared: bool, blocking: bool) -> bool:

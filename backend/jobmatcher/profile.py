@@ -100,6 +100,7 @@ def add_skill(conn: sqlite3.Connection, skill: NewSkill) -> Skill:
                                (skill.name, skill.level, skill.years_experience))
     except sqlite3.IntegrityError:
         raise ValidationError(f"The skill {skill.name!r} is already in your list.", "") from None
+    assert cur.lastrowid is not None  # an INSERT that succeeded has a row id
     return Skill(id=cur.lastrowid, name=skill.name, level=skill.level, years_experience=skill.years_experience)
 
 

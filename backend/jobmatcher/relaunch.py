@@ -101,7 +101,7 @@ def external_environment(environ: dict[str, str] | None = None) -> dict[str, str
 def spawn_detached(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> subprocess.Popen:
     """Start `cmd` so that it outlives us: its own session (POSIX) or process group (Windows)."""
     kwargs: dict = {"env": env, "cwd": cwd, "stdin": subprocess.DEVNULL, "close_fds": True}
-    if os.name == "nt":  # pragma: no cover - Windows only
+    if sys.platform == "win32":  # pragma: no cover - Windows only
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
     else:
         kwargs["start_new_session"] = True

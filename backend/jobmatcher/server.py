@@ -72,7 +72,7 @@ class AppServer(ThreadingHTTPServer):
             self.socket = listening
             self.server_address = listening.getsockname()[:2]
             if self.server_address[0] != "127.0.0.1":
-                raise OSError(f"the inherited socket is bound to {self.server_address[0]}, not 127.0.0.1")
+                raise OSError(f"the inherited socket is bound to {self.server_address[0]!r}, not 127.0.0.1")
             self.socket.listen(self.request_queue_size)
         self.port = self.server_address[1]
         self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}

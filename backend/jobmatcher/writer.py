@@ -128,7 +128,11 @@ class Writer:
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
-                result = self._close_connection() if fn is _CLOSE else fn(self._connection())
+                if fn is _CLOSE:
+                    self._close_connection()
+                    result = None
+                else:
+                    result = fn(self._connection())
             except BaseException as e:  # handed to the caller, never lost on this thread
                 fut.set_exception(e)
             else:
