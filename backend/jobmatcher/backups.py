@@ -22,7 +22,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
-from .fsutil import (describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_dead_temp_files,
+from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_dead_temp_files,
                      remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
@@ -174,6 +174,39 @@ class BackupStore:
         return CreatedBackup(**rec.model_dump(), copy_seconds=snap.seconds, verify_seconds=report.seconds,
                              method=snap.method)
 
+    def create_raw_copy(self, db_path: Path, kind: BackupType, note: str, reason: str) -> CreatedBackup:
+        """Keep a byte-for-byte copy of a file SQLite cannot open (damaged live data), marked as failing its check.
+
+        `reason` is recorded as the failed check's message. Raises BackupFailedError or
+        InsufficientSpaceError; no file is left if anything fails.
+        """
+        self.ensure_folder()
+        self.cleanup()
+        size = file_size(db_path)
+        require_free_space(self.folder, size + (1 << 20), "a copy of your current data")
+        tmp, guard = self._reserve_temp()
+        t0 = time.perf_counter()
+        try:
+            with open(db_path, "rb") as src, open(tmp, "wb") as out:
+                copy_range(src.fileno(), 0, out, size)
+                out.flush()
+                os.fsync(out.fileno())
+            now = datetime.now(timezone.utc)
+            m = Manifest(type=kind, created_at=now, size_bytes=file_size(tmp), sha256=sha256_file(tmp),
+                         app_version=__version__, note=note, verified=False, verified_at=now,
+                         verify_message=reason, copy_seconds=round(time.perf_counter() - t0, 3))
+            final = self._publish(tmp, m)
+        except OSError as e:
+            raise describe_os_error(e, "copying your current data", self.folder) from None
+        finally:
+            remove_quietly(tmp)
+            guard.release()
+            remove_quietly(guard.path)
+        log.warning("kept a raw copy of unreadable data as %s: %s", final.stem, reason)
+        rec = BackupRecord.from_manifest(final.stem, final, m)
+        return CreatedBackup(**rec.model_dump(), copy_seconds=m.copy_seconds or 0.0, verify_seconds=0.0,
+                             method="raw-copy")
+
     def _reserve_temp(self) -> tuple[Path, FileLock]:
         """A hidden temp name plus a held lock that tells cleanup() in other processes it is alive."""
         while True:
@@ -304,14 +337,16 @@ class BackupStore:
         return rec
 
     def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
-              items: builtins.list[BackupRecord] | None = None) -> builtins.list[BackupRecord]:
+              items: builtins.list[BackupRecord] | None = None,
+              keep: Callable[[BackupRecord], bool] | None = None) -> builtins.list[BackupRecord]:
         """Delete (or with dry_run only name) the backups the retention policy makes obsolete.
 
         `items`: the list as `list()` just returned it, when the caller has read it already.
+        `keep`: never delete a backup it says True for (one a pending recovery needs).
         """
         items = self.list() if items is None else items
         doomed = set(obsolete(now or datetime.now(timezone.utc), policy, items))
-        chosen = [r for r in items if r.id in doomed]
+        chosen = [r for r in items if r.id in doomed and not (keep and keep(r))]
         if not dry_run:
             for r in chosen:
                 try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat as stat_module
 from pathlib import Path
 
 from . import schema
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
-from .fsutil import data_folder_refused
+from .fsutil import data_folder_refused, file_size
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -41,10 +42,93 @@ def open_readonly(path: Path, immutable: bool = False) -> sqlite3.Connection:
     return conn
 
 
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # the first bytes of a rollback journal that still counts
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def side_file(path: Path, suffix: str) -> Path:
+    return Path(str(path) + suffix)
+
+
+def hot_journal(path: Path) -> bool:
+    """True when a rollback `-journal` beside `path` still holds a write to undo (a "hot" journal).
+
+    SQLite rolls such a journal back the next time the file is opened read-write; a read-only
+    or immutable open instead reads the half-written pages as if they were committed.
+    """
+    try:
+        with open(side_file(path, "-journal"), "rb") as f:
+            return f.read(8) == JOURNAL_MAGIC
+    except OSError:
+        return False
+
+
+def live_problem(path: Path) -> str | None:
+    """Why the live database cannot be opened as it is, found without SQLite touching it; None if it looks sound.
+
+    The answer completes "Your database PATH …". Nothing is created or changed (SQLite itself would
+    delete the -wal of an empty file when opening it, even read-only).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if stat_module.S_ISDIR(st.st_mode):
+        return "is a folder, not a database file"
+    if not stat_module.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    wal = side_file(path, "-wal")
+    if st.st_size == 0:
+        held = file_size(wal)
+        if held:
+            return (f"is empty (0 bytes), but {wal.name} beside it holds {held:,} bytes of its most recent "
+                    f"changes: the main file was lost or cut off, and SQLite cannot use those changes without it")
+        return "is empty (0 bytes): its contents were lost (the file was cut off or overwritten)"
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if not header.startswith(SQLITE_MAGIC):
+        return "is damaged: its first page is not a SQLite database header"
+    return None
+
+
+def settle_hot_journal(path: Path) -> bool:
+    """Let SQLite roll back an interrupted write's hot `-journal` beside the live file; True if there was one.
+
+    Only under the instance lock: opening read-write and reading is all it takes, SQLite does the rest.
+    """
+    if not hot_journal(path) or live_problem(path) is not None:
+        return False
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise damaged(path, e) from None
+    finally:
+        conn.close()
+    return True
+
+
+def require_openable(path: Path) -> None:
+    """Refuse a live database that cannot be opened as it is, saying why (read-only)."""
+    problem = live_problem(path)
+    if problem is not None:
+        raise DatabaseDamagedError(
+            f"Your database {path} {problem}.",
+            "Restore your newest backup that passed its check (Backups in the window, or `jobmatcher backup list` "
+            "then `jobmatcher backup restore ID`). The unreadable files are moved aside into the data folder, "
+            "never deleted.")
+
+
 def current_revision(path: Path) -> str | None:
     """The schema revision of the live database, None if it is new (read-only)."""
     if not path.exists():
         return None
+    require_openable(path)
     try:
         conn = open_readonly(path)
         try:

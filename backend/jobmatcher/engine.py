@@ -24,7 +24,7 @@ from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError
 from .fsutil import data_folder_refused, file_size, remove_dead_temp_files
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
-from .restore import RestoreResult, recover, restore
+from .restore import RestoreResult, pending_recovery_backup, recover, restore
 from .retention import RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
 from .verify import VerifyReport, verify_file
@@ -211,11 +211,29 @@ class Engine:
         return self.store.set_pinned(backup_id, pinned)
 
     def delete_backup(self, backup_id: str) -> BackupRecord:
+        """Delete a backup; refused for the safety backup an interrupted restore still needs."""
+        rec = self.store.get(backup_id)
+        if self._needed_for_recovery(rec):
+            raise JobMatcherError(
+                f"The backup {rec.id} is still needed: a restore was interrupted, and this safety backup is what "
+                "JobMatcher puts back (or checks against) when it next starts.",
+                "Start JobMatcher once (or run `jobmatcher db migrate`) so it finishes the restore, then delete it.")
         return self.store.delete(backup_id)
 
+    def _needed_for_recovery(self, rec: BackupRecord) -> bool:
+        needed = pending_recovery_backup(self.data)
+        if needed is None:
+            return False
+        try:
+            return os.path.samefile(needed, rec.path)
+        except OSError:
+            return Path(needed).name == Path(rec.path).name
+
     def prune(self, dry_run: bool = False, now: datetime | None = None) -> list[BackupRecord]:
-        """Delete the backups older than the retention setting (pre-migration, pinned and the newest are kept)."""
-        return self.store.prune(RetentionPolicy(self.settings.retention_days), now, dry_run)
+        """Delete the backups older than the retention setting (pre-migration, pinned and the newest are kept,
+        and the safety backup an interrupted restore still needs)."""
+        return self.store.prune(RetentionPolicy(self.settings.retention_days), now, dry_run,
+                                keep=lambda r: self._needed_for_recovery(r))
 
     def restore(self, id_or_path: str, progress: Progress | None = None) -> RestoreResult:
         """Replace the live data with a backup (safety backup first). Needs the data folder to itself."""

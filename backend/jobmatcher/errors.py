@@ -99,6 +99,18 @@ class RestoreFailedError(JobMatcherError):
         return {**super().to_dict(), "recovered": self.recovered}
 
 
+class DatabaseInUseError(JobMatcherError):
+    """Another connection has the live database open, so it cannot be replaced safely."""
+
+    code = "in-use"
+
+
+class SafetyBackupMissingError(JobMatcherError):
+    """An interrupted restore needs a safety backup that is gone."""
+
+    code = "safety-missing"
+
+
 class SettingsError(JobMatcherError):
     """A setting that cannot be used as given."""
 

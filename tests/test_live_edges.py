@@ -1,0 +1,292 @@
+"""Issue 8, kinds 2 and 4: the live database and the files beside it are what they are, and no failure
+leaves the user without a way back. Real files, real SQLite, real second processes."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import restore as restore_mod
+from jobmatcher import schema
+from jobmatcher.engine import Engine
+from jobmatcher.errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
+                               NewerSchemaError, RestoreFailedError, SafetyBackupMissingError)
+from jobmatcher.manifest import BackupType, read_manifest
+
+from conftest import fingerprint, run_cli
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def _name(db: Path) -> str:
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT full_name FROM user_profile").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _rename(engine, name: str) -> None:
+    conn = engine.connect()
+    conn.execute("UPDATE user_profile SET full_name = ?", (name,))
+    conn.close()
+
+
+def _holder(db: Path, how: str) -> subprocess.Popen:
+    """A real second process keeping the live database open: idle after a read, or inside a read transaction."""
+    code = textwrap.dedent(f"""
+        import sqlite3, sys, time
+        c = sqlite3.connect({str(db)!r}, isolation_level=None)
+        if {how!r} == "read-transaction":
+            c.execute("BEGIN")
+        c.execute("SELECT full_name FROM user_profile").fetchone()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        if c.in_transaction:
+            c.execute("COMMIT")
+        c.execute("INSERT INTO skills (name, level) VALUES ('Written by the other program', 1)")
+        print("inserted", flush=True)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+# -- kind 2: another process has the live database open ------------------------------------------------
+
+@pytest.mark.parametrize("how", ["idle", "read-transaction"])
+def test_restore_is_refused_while_another_process_has_the_database_open(engine, how):
+    b = engine.create_backup()
+    _rename(engine, "Current Data")
+    db = engine.data.db_path
+    before = fingerprint(db)[1]
+    other = _holder(db, how)
+    try:
+        with pytest.raises(DatabaseInUseError) as e:
+            engine.restore(b.id)
+        assert "Another program has JobMatcher's database open" in e.value.message
+        assert "not changed" in e.value.hint
+        # the other program still writes into the live file, which is still the live file
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "inserted"
+    finally:
+        other.kill()
+        other.wait()
+    assert _name(db) == "Current Data"
+    assert fingerprint(db)[1] != before  # the other program's row landed in the real file
+    assert not engine.data.journal_path.exists() and not restore_mod.staged_path(engine.data).exists()
+    # with the other program gone, the restore goes ahead
+    engine.restore(b.id)
+    assert _name(db) == "Ada Lovelace"
+
+
+def test_the_command_line_names_the_other_program_as_the_reason(engine):
+    b = engine.create_backup()
+    other = _holder(engine.data.db_path, "idle")
+    try:
+        r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    finally:
+        other.kill()
+        other.wait()
+    assert r.returncode == 1
+    assert "Another program has JobMatcher's database open" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_restoring_the_live_database_itself_is_refused(engine, tmp_path):
+    db = engine.data.db_path
+    before = fingerprint(db)
+    link = tmp_path / "hard-link-to-live.db"
+    os.link(db, link)
+    for target in (db, link):
+        with pytest.raises(InvalidBackupError) as e:
+            engine.restore(str(target))
+        assert e.value.reason == "is-live-database"
+        r = run_cli("backup", "restore", str(target), "--yes", data_dir=engine.data.root)
+        assert r.returncode == 1 and "live database itself" in r.stderr
+    assert fingerprint(db) == before
+    assert [x for x in engine.list_backups() if x.type == BackupType.safety] == []
+
+
+# -- kind 4: putting the safety copy back ------------------------------------------------------------------
+
+def _fail_first_confirm(monkeypatch):
+    real = restore_mod._confirm
+    calls = {"n": 0}
+
+    def fail_first(data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(5, "Input/output error")
+        return real(data)
+    monkeypatch.setattr(restore_mod, "_confirm", fail_first)
+
+
+def test_failure_after_the_swap_puts_newer_version_data_back_byte_for_byte(engine, monkeypatch):
+    b = engine.create_backup()
+    conn = engine.connect()
+    conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    conn.close()
+    _fail_first_confirm(monkeypatch)
+    with pytest.raises(RestoreFailedError) as e:
+        engine.restore(b.id)
+    assert e.value.recovered is True, e.value.message
+    safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
+    assert safety.schema_revision == "0099_future"
+    assert _sha(engine.data.db_path) == read_manifest(Path(safety.path)).sha256
+    assert not engine.data.journal_path.exists()
+    # later launches say what is true (a newer version's data), never "Can't locate revision"
+    for _ in range(2):
+        with pytest.raises(NewerSchemaError):
+            Engine(engine.data.root).launch(auto_backup=False)
+
+
+def test_failure_after_the_swap_puts_damaged_data_back_byte_for_byte(engine, monkeypatch):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 3: page * 4] = os.urandom(page)
+    db.write_bytes(bytes(data))
+    _fail_first_confirm(monkeypatch)
+    with pytest.raises(RestoreFailedError) as e:
+        engine.restore(b.id)
+    assert e.value.recovered is True, e.value.message
+    safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
+    assert safety.verified is False
+    assert _sha(db) == safety.sha256
+    assert not engine.data.journal_path.exists()
+    # the user's way back still works: restore the good backup
+    engine.restore(b.id)
+    assert engine.check().ok
+
+
+def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_refused(engine, monkeypatch):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 3: page * 4] = os.urandom(page)
+    db.write_bytes(bytes(data))
+    monkeypatch.setattr(restore_mod, "_confirm", lambda data: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    real_stage = restore_mod._stage
+
+    def stage(data, source, sha, say, seal=True):
+        if not seal:
+            raise OSError(5, "Input/output error")
+        return real_stage(data, source, sha, say, seal)
+    monkeypatch.setattr(restore_mod, "_stage", stage)
+    with pytest.raises(RestoreFailedError) as e:
+        engine.restore(b.id)
+    assert e.value.recovered is False
+    assert "backup restore" not in e.value.hint and "did not pass its check" in e.value.hint
+
+
+# -- kind 4: an interrupted restore whose safety backup is gone --------------------------------------------
+
+def _interrupted_restore_needing(engine, safety) -> None:
+    """What a restore killed after the swap (before its check) leaves: the journal, no staged file, and
+    live data that does not pass its check."""
+    restore_mod._write_journal(engine.data, "staged", "a backup", safety.id, safety.path)
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 2: page * 3] = os.urandom(page)
+    db.write_bytes(bytes(data))
+
+
+def test_backup_delete_refuses_the_safety_backup_a_pending_recovery_needs(engine):
+    safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
+    _interrupted_restore_needing(engine, safety)
+    r = run_cli("backup", "delete", safety.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 1 and "still needed" in r.stderr and "Traceback" not in r.stderr
+    assert Path(safety.path).exists()
+    assert safety.id not in [x.id for x in engine.prune(now=None)]
+    assert Path(safety.path).exists()
+
+
+def test_a_missing_safety_backup_is_named_with_what_to_do(engine):
+    good = engine.create_backup()
+    safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
+    _interrupted_restore_needing(engine, safety)
+    os.unlink(safety.path)  # the drive was unplugged, or it was deleted
+    os.unlink(Path(safety.path).with_suffix(".json"))
+    with pytest.raises(SafetyBackupMissingError) as e:
+        Engine(engine.data.root).launch(auto_backup=False)
+    assert safety.id in e.value.message and "does not exist" in e.value.message
+    assert "connect it" in e.value.hint and "backup restore" in e.value.hint
+    r = run_cli("db", "migrate", data_dir=engine.data.root)
+    assert r.returncode == 1 and "FileNotFoundError" not in r.stderr and safety.id in r.stderr
+    # the way out the message gives works
+    r = run_cli("backup", "restore", good.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    Engine(engine.data.root).launch(auto_backup=False)
+    assert engine.check().ok
+
+
+# -- kind 4: restore over live data that cannot be opened --------------------------------------------------
+
+def test_restore_over_a_damaged_first_page_keeps_a_raw_copy(engine):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    data[0:100] = os.urandom(100)
+    db.write_bytes(bytes(data))
+    damaged = _sha(db)
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert engine.check().ok and _name(db) == "Ada Lovelace"
+    safety = [x for x in engine.list_backups() if x.type == BackupType.safety]
+    assert len(safety) == 1 and safety[0].verified is False and "first page" in safety[0].verify_message
+    assert _sha(Path(safety[0].path)) == damaged
+
+
+def test_restore_over_a_folder_at_the_live_path_moves_it_aside(engine):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    os.unlink(db)
+    db.mkdir()
+    (db / "user-notes.txt").write_text("mine")
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert db.is_file() and _name(db) == "Ada Lovelace"
+    aside = [p for p in engine.data.root.iterdir() if p.name.startswith("set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "jobmatcher.db" / "user-notes.txt").read_text() == "mine"
+
+
+def test_an_empty_live_database_with_commits_in_its_wal(engine):
+    """0 bytes plus a -wal: the message names the real cause, and restoring keeps the -wal aside."""
+    b = engine.create_backup()
+    db = engine.data.db_path
+    code = textwrap.dedent(f"""
+        import sqlite3, os, signal
+        c = sqlite3.connect({str(db)!r}, isolation_level=None)
+        c.execute("PRAGMA wal_autocheckpoint=0")
+        c.execute("UPDATE user_profile SET full_name = 'Only In WAL'")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", code])
+    wal = Path(str(db) + "-wal")
+    wal_bytes = wal.read_bytes()
+    assert wal_bytes
+    os.truncate(db, 0)
+    with pytest.raises(DatabaseDamagedError) as e:
+        Engine(engine.data.root).launch(auto_backup=False)
+    assert "is empty (0 bytes)" in e.value.message and "jobmatcher.db-wal" in e.value.message
+    assert ".tmp-" not in e.value.message
+    assert wal.read_bytes() == wal_bytes
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert _name(db) == "Ada Lovelace"
+    aside = [p for p in engine.data.root.iterdir() if p.name.startswith("set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "jobmatcher.db-wal").read_bytes() == wal_bytes
