@@ -2,10 +2,7 @@
 leaves the user without a way back. Real files, real SQLite, real second processes."""
 
 import hashlib
-import json
 import os
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from jobmatcher import restore as restore_mod
-from jobmatcher import schema
 from jobmatcher.engine import Engine
-from jobmatcher.errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
-                               NewerSchemaError, RestoreFailedError, SafetyBackupMissingError)
+from jobmatcher.errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, NewerSchemaError, RestoreFailedError, SafetyBackupMissingError)
 from jobmatcher.manifest import BackupType, read_manifest
 
 from conftest import fingerprint, run_cli

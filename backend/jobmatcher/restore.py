@@ -388,9 +388,9 @@ def _missing_safety(data: DataDir, safety: Path, safety_id: str) -> SafetyBackup
     return SafetyBackupMissingError(
         f"An interrupted restore needs the safety backup {safety_id or safety.name} to put your data back, "
         f"but that file is gone: {safety} does not exist.",
-        f"If it is on a drive that is not connected, connect it and start JobMatcher again. Otherwise restore "
-        f"another backup (`jobmatcher backup list`, then `jobmatcher backup restore ID`); the data in place now "
-        f"is what the interrupted restore left.")
+        "If it is on a drive that is not connected, connect it and start JobMatcher again. Otherwise restore "
+        "another backup (`jobmatcher backup list`, then `jobmatcher backup restore ID`); the data in place now "
+        "is what the interrupted restore left.")
 
 
 def pending_recovery_backup(data: DataDir) -> Path | None:
