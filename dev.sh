@@ -8,6 +8,8 @@
 #   ./dev.sh test [ARGS...]   set up .venv with the test tools and run pytest
 #                             (ARGS go to pytest; the exit code is pytest's)
 #   ./dev.sh check            lint (ruff) and type checks (mypy), as CI runs them first
+#   ./dev.sh lock             resolve requirements/app.txt and dev.txt again after changing
+#                             the dependencies in pyproject.toml (commit both with it)
 #   ./dev.sh bundle [ARGS...] set up .venv with PyInstaller and build the packaged app:
 #                             dist/JobMatcher/ and dist/JobMatcher-<version>-<platform>-<arch>.tar.gz
 #                             (ARGS go to build/build.py, e.g. --no-archive)
@@ -41,7 +43,7 @@ warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
 die()  { printf 'dev.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {   # $1 = exit code
-    sed -n '2,16s/^# \{0,1\}//p' "$SELF" >&2
+    sed -n '2,18s/^# \{0,1\}//p' "$SELF" >&2
     exit "$1"
 }
 
@@ -119,21 +121,81 @@ ensure_venv() {
     "$PYTHON" -m venv "$VENV"
 }
 
-# Install the project (editable) with the extras $1, e.g. "gui" or "gui,test,bundle",
-# but only when pyproject.toml changed since the last install: a stamp file in .venv
-# holds its checksum, so re-runs take no time. Further arguments name extras sets
-# that include $1 (a test install also serves `run`).
-ensure_installed() {
-    local extras=$1 sum set stamp
-    sum=$(sha256sum pyproject.toml | cut -d' ' -f1)
-    for set in "$@"; do
-        stamp=$VENV/.dev-installed-${set//,/-}
-        [[ -f $stamp && $(<"$stamp") == "$sum" ]] && return 0
-    done
-    say "installing jobmatcher[$extras] into $VENV (first run or pyproject.toml changed; the first time takes a few minutes)"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e ".[$extras]"
-    printf '%s\n' "$sum" >"$VENV/.dev-installed-${extras//,/-}"
+# -- the lock files ---------------------------------------------------------------------
+# Every package is installed at the exact version and hash in requirements/, so a
+# fresh clone (or the bundle rebuilt next month) gets the same packages:
+#   requirements/app.txt  jobmatcher[gui]             (run, cli)
+#   requirements/dev.txt  jobmatcher[gui,test,bundle] (test, check, bundle), held to app.txt's versions
+# Both are made by `./dev.sh lock` (uv pip compile --universal: one file for Linux, macOS
+# and Windows) and carry the checksum of pyproject.toml's dependency lists, so a change
+# there without a new lock is noticed: CI fails, a developer's dev.sh makes the lock again.
+LOCK_DIR=requirements
+UV_VERSION=0.13.9
+
+# The checksum of what the lock is made from: requires-python, dependencies, the extras.
+deps_checksum() {
+    "$VENV/bin/python" - <<'PY'
+import hashlib, json, tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))
+proj = p["project"]
+extras = proj.get("optional-dependencies", {})
+key = [proj.get("requires-python"), proj.get("dependencies", []),
+       {k: extras.get(k, []) for k in ("gui", "test", "bundle")}]
+print(hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest())
+PY
 }
+
+lock_is_current() {
+    local sum f
+    sum=$(deps_checksum)
+    for f in "$LOCK_DIR/app.txt" "$LOCK_DIR/dev.txt"; do
+        [[ -f $f ]] && grep -qxF "# pyproject-deps-sha256: $sum" "$f" || return 1
+    done
+}
+
+make_lock() {
+    local sum compile
+    say "resolving requirements/app.txt and requirements/dev.txt with uv $UV_VERSION"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q "uv==$UV_VERSION"
+    sum=$(deps_checksum)
+    mkdir -p "$LOCK_DIR"
+    compile=("$VENV/bin/uv" pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes
+             --quiet --no-progress --custom-compile-command "./dev.sh lock")
+    "${compile[@]}" --extra gui -o "$LOCK_DIR/app.txt.new"
+    # dev.txt is held to app.txt's versions, so tests and the bundle use exactly what `run` uses.
+    "${compile[@]}" --extra gui --extra test --extra bundle -c "$LOCK_DIR/app.txt.new" -o "$LOCK_DIR/dev.txt.new"
+    for f in app dev; do
+        { printf '# pyproject-deps-sha256: %s\n' "$sum"; cat "$LOCK_DIR/$f.txt.new"; } >"$LOCK_DIR/$f.txt"
+        rm -f "$LOCK_DIR/$f.txt.new"
+    done
+    say "wrote $LOCK_DIR/app.txt and $LOCK_DIR/dev.txt; commit them with pyproject.toml"
+}
+
+ensure_lock() {
+    lock_is_current && return 0
+    if [[ -n ${CI:-} ]]; then
+        die "requirements/*.txt do not match pyproject.toml's dependencies: run ./dev.sh lock and commit the result"
+    fi
+    say "pyproject.toml's dependencies changed since requirements/ was made: making the lock again"
+    make_lock
+}
+
+# Install the packages of lock $1 ("app" or "dev"), then the project itself (editable),
+# but only when the lock or pyproject.toml changed since: a stamp file in .venv holds
+# their checksum, so re-runs take no time. The dev lock also serves what needs app.
+ensure_installed() {
+    local lock=$1
+    ensure_lock
+    installed "$lock" && return 0
+    [[ $lock == app ]] && installed dev && return 0   # dev.txt has all of app.txt, at the same versions
+    say "installing $LOCK_DIR/$lock.txt and jobmatcher into $VENV (first run or the lock changed; the first time takes a few minutes)"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --require-hashes -r "$LOCK_DIR/$lock.txt"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -e .
+    stamp_sum "$lock" >"$VENV/.dev-installed-$lock"
+}
+
+stamp_sum() { cat "$LOCK_DIR/$1.txt" pyproject.toml | sha256sum | cut -d' ' -f1; }
+installed() { [[ -f $VENV/.dev-installed-$1 && $(<"$VENV/.dev-installed-$1") == "$(stamp_sum "$1")" ]]; }
 
 # Qt WebEngine refuses to start as root unless its Chromium sandbox is off.
 root_sandbox_off() {
@@ -143,7 +205,7 @@ root_sandbox_off() {
 cmd_run() {
     ensure_system_packages "${QT_PACKAGES[@]}"
     ensure_venv
-    ensure_installed gui gui,test,bundle
+    ensure_installed app
     root_sandbox_off
     # With no display a Qt window cannot open: serve the page on 127.0.0.1 instead
     # (the app prints the URL), unless the user asked for something specific.
@@ -159,7 +221,7 @@ cmd_run() {
 # The command line needs no display and no Qt libraries: just the installed package.
 cmd_cli() {
     ensure_venv
-    ensure_installed gui gui,test,bundle
+    ensure_installed app
     exec 9<&-
     exec "$VENV/bin/jobmatcher" "$@"
 }
@@ -167,7 +229,7 @@ cmd_cli() {
 cmd_test() {
     ensure_system_packages "${QT_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     ensure_venv
-    ensure_installed gui,test,bundle
+    ensure_installed dev
     root_sandbox_off
     # The browser tests launch this Chromium through Playwright.
     export JOBMATCHER_CHROMIUM=${JOBMATCHER_CHROMIUM:-/usr/bin/chromium}
@@ -177,9 +239,14 @@ cmd_test() {
     exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 
+cmd_lock() {
+    ensure_venv
+    make_lock
+}
+
 cmd_check() {
     ensure_venv
-    ensure_installed gui,test,bundle
+    ensure_installed dev
     exec 9<&-
     local failed=0
     say "ruff check"
@@ -196,7 +263,7 @@ cmd_check() {
 cmd_bundle() {
     ensure_system_packages "${QT_PACKAGES[@]}" binutils
     ensure_venv
-    ensure_installed gui,bundle gui,test,bundle
+    ensure_installed dev
     exec 9<&-
     exec "$VENV/bin/python" build/build.py "$@"
 }
@@ -215,6 +282,7 @@ case $command in
     cli) cmd_cli "$@" ;;
     test) cmd_test "$@" ;;
     check) cmd_check ;;
+    lock) cmd_lock ;;
     bundle) cmd_bundle "$@" ;;
     -h | --help | help) usage 0 ;;
     *) say "unknown command: $command"; usage 2 ;;
