@@ -366,10 +366,15 @@ def test_settings_are_validated(make_api, engine, tmp_path):
     assert e["code"] in ("invalid-setting",)
     assert refused(api, "save_settings", -1, 30, "")["code"] == "invalid-input"
     assert refused(api, "save_settings", 24, 0, "")["code"] == "invalid-input"
+    assert refused(api, "save_settings", 7 * 24 * 60 + 1, 30, "")["code"] == "invalid-input"  # at most a week
     other = tmp_path / "elsewhere"
     other.mkdir()
     s = ok(api, "save_settings", 0, 90, str(other))
-    assert (s["auto_backup_hours"], s["retention_days"], s["backup_dir"]) == (0, 90, str(other.resolve()))
+    assert (s["auto_backup_minutes"], s["retention_days"], s["backup_dir"]) == (0, 90, str(other.resolve()))
+    s = ok(api, "save_settings", 30, 90, str(other), {"retention_policy": "simple", "keep_daily_days": 3})
+    assert s["retention"]["retention_policy"] == "simple" and s["retention"]["keep_daily_days"] == 3
+    assert refused(api, "save_settings", 30, 90, "", {"keep_daily_days": -1})["code"] == "invalid-input"
+    assert refused(api, "save_settings", 30, 90, "", {"unknown": 1})["code"] == "invalid-input"
     assert engine.settings.retention_days == 90
     s = ok(api, "save_settings", 24, 30, "")
     assert s["backup_dir"] == ""

@@ -98,6 +98,11 @@ def test_version():
     (["settings", "--auto-backup-hours", "-1"], "--auto-backup-hours"),
     (["settings", "--auto-backup-hours", "nan"], "--auto-backup-hours"),
     (["settings", "--auto-backup-hours", "9000"], "--auto-backup-hours"),
+    (["settings", "--auto-backup-minutes", "10081"], "--auto-backup-minutes"),
+    (["settings", "--auto-backup-minutes", "1.5"], "--auto-backup-minutes"),
+    (["settings", "--keep-daily-days", "-1"], "--keep-daily-days"),
+    (["settings", "--budget-mb", "-5"], "--budget-mb"),
+    (["settings", "--retention-policy", "forever"], "--retention-policy"),
     (["--browser", "--port", "70000"], "--port"),
     (["backup", "create", "--note", "x" * 501], "--note"),
     (["db", "migrate", "--to", "9999_nonsense"], "--to"),
@@ -119,7 +124,7 @@ def test_a_value_out_of_range_is_a_usage_error_naming_the_option(engine, args, o
 def test_settings_in_range_are_saved(engine):
     r = run_cli("settings", "--retention-days", "1", "--auto-backup-hours", "0", "--json", data_dir=engine.data.root)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["retention_days"] == 1 and engine.settings.auto_backup_hours == 0
+    assert json.loads(r.stdout)["retention_days"] == 1 and engine.settings.auto_backup_minutes == 0
 
 
 def test_the_engine_names_settings_in_the_users_words(engine):

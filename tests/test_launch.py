@@ -123,10 +123,18 @@ def test_launch_applies_retention(engine):
     assert {r.id for r in engine.list_backups()} == {old_premig, newest}
 
 
+def _rename(engine: Engine, name: str) -> None:
+    conn = engine.connect()
+    try:
+        conn.execute("UPDATE user_profile SET full_name = ? WHERE id = 1", (name,))
+    finally:
+        conn.close()
+
+
 def test_automatic_backup_when_the_newest_is_old_and_the_data_changed(engine):
     b = engine.create_backup().id
     _age(engine, b, 2)
-    os.utime(engine.data.db_path)  # the data changed after that backup
+    _rename(engine, "Changed since")  # the data changed after that backup
     report = engine.launch()
     assert report.auto_backup and engine.store.get(report.auto_backup).type == BackupType.auto
 
@@ -138,7 +146,15 @@ def test_no_automatic_backup_when_nothing_changed_or_turned_off(engine):
     os.utime(engine.data.db_path, (old.timestamp() - 60, old.timestamp() - 60))
     assert Engine(engine.data.root).launch().auto_backup is None
     engine.release_instance_lock()
-    engine.update_settings({"auto_backup_hours": 0})
+    engine.update_settings({"auto_backup_minutes": 0})
+    _rename(engine, "Changed since")
+    assert Engine(engine.data.root).launch().auto_backup is None
+
+
+def test_a_touched_file_is_not_a_change(engine):
+    """File times are no evidence: a live file touched (or copied) after the backup gets no new backup."""
+    b = engine.create_backup().id
+    _age(engine, b, 2)
     os.utime(engine.data.db_path)
     assert Engine(engine.data.root).launch().auto_backup is None
 
@@ -171,7 +187,7 @@ def test_migrate_to_a_revision_and_refuse_going_back(data_dir):
     e.migrate(target="0001_initial")
     assert e.status().current == "0001_initial"
     r = run_cli("db", "migrate", "--to", "nonsense", data_dir=data_dir)
-    assert r.returncode == 2 and "not a revision" in r.stderr  # a usage error
+    assert r.returncode == 2 and "not a revision" in r.stderr
     e.migrate()
     r = run_cli("db", "migrate", "--to", "0001_initial", data_dir=data_dir)
     assert r.returncode == 1 and "pre-migration backup" in r.stderr

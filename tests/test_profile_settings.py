@@ -64,6 +64,28 @@ def test_settings_from_the_command_line(engine, tmp_path):
     assert r.returncode == 2 and "--retention-days" in r.stderr and "retention_days" not in r.stderr
 
 
+def test_the_interval_in_minutes_and_the_old_hours_option(engine):
+    d = engine.data.root
+    r = run_cli("settings", "--auto-backup-minutes", "45", "--json", data_dir=d)
+    assert r.returncode == 0 and json.loads(r.stdout)["auto_backup_minutes"] == 45
+    assert "every 45 minutes while JobMatcher runs" in run_cli("settings", data_dir=d).stdout
+    r = run_cli("settings", "--auto-backup-hours", "6", "--json", data_dir=d)
+    assert r.returncode == 0 and json.loads(r.stdout)["auto_backup_minutes"] == 360
+    r = run_cli("settings", "--auto-backup-minutes", "5", "--auto-backup-hours", "1", data_dir=d)
+    assert r.returncode == 1 and "not both" in r.stderr
+    assert engine.settings.auto_backup_minutes == 360  # a refused change changes nothing
+
+
+@pytest.mark.parametrize("stored, minutes", [(24, 1440), (0, 0), (0.25, 15), (0.001, 1), (24 * 365, 10080)])
+def test_a_stored_hours_setting_is_carried_over_in_minutes(engine, stored, minutes):
+    engine.data.settings_path.write_text(json.dumps({"auto_backup_hours": stored, "retention_days": 12}))
+    s = engine.settings
+    assert (s.auto_backup_minutes, s.retention_days) == (minutes, 12)
+    engine.update_settings({"retention_days": 13})
+    saved = json.loads(engine.data.settings_path.read_text())
+    assert saved["auto_backup_minutes"] == minutes and "auto_backup_hours" not in saved
+
+
 def test_a_damaged_settings_file_is_a_clear_error(engine):
     engine.data.settings_path.write_text("{not json")
     r = run_cli("backup", "list", data_dir=engine.data.root)

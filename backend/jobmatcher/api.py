@@ -35,7 +35,7 @@ import types
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any, Callable, Protocol
+from typing import Annotated, Any, Callable, Literal, Protocol
 
 import pydantic
 from pydantic import Field, StringConstraints, validate_call
@@ -47,6 +47,7 @@ from .fsutil import (describe_os_error, fsync_file, human_size, remove_quietly, 
                      reserve_space)
 from .manifest import BackupRecord
 from .pageerror import to_page_error
+from .settings import MAX_AUTO_BACKUP_MINUTES
 from .tasks import TaskRunner
 from .writer import Writer
 
@@ -59,6 +60,21 @@ UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database need
 BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Note = Annotated[str, StringConstraints(max_length=500)]
+
+RETENTION_FIELDS = ("retention_policy", "keep_all_hours", "keep_daily_days", "keep_weekly_weeks",
+                    "keep_monthly_months", "budget_mb")
+
+
+class RetentionForm(pydantic.BaseModel):
+    """The retention part of the settings form (the limits are the Settings model's own)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    retention_policy: Literal["tiered", "simple"] = "tiered"
+    keep_all_hours: Annotated[int, Field(ge=0, le=24 * 366)] = 24
+    keep_daily_days: Annotated[int, Field(ge=0, le=3660)] = 14
+    keep_weekly_weeks: Annotated[int, Field(ge=0, le=520)] = 8
+    keep_monthly_months: Annotated[int, Field(ge=0, le=1200)] = 12
+    budget_mb: Annotated[int, Field(ge=1, le=100 * 1024 * 1024)] | None = None
 
 
 class Dialogs(Protocol):
@@ -135,6 +151,7 @@ class Api:
         self._downloads: dict[str, tuple[Path, str, float]] = {}
         self._restore_state: str | None = None  # None, "running", "done" (restart pending), "broken"
         self._uploads = engine.data.root / ".uploads"
+        self._scheduler = None  # BackupScheduler, started once the data is open
 
     # =====================================================================================
     # Public: the page's calls
@@ -196,6 +213,7 @@ class Api:
         running = self._tasks.running()
         return {"status": backup_status(rows), "backups": [backup_row(r) for r in rows],
                 "settings": self.get_settings(), "task": running.model_dump() if running else None,
+                "schedule": self._scheduler.state().to_dict() if self._scheduler else None,
                 "can_choose_files": self._dialogs is not None}
 
     @validate_call
@@ -333,18 +351,28 @@ class Api:
     @validate_call
     def get_settings(self) -> dict:
         s = self._engine.settings
-        return {"auto_backup_hours": s.auto_backup_hours, "retention_days": s.retention_days,
+        return {"auto_backup_minutes": s.auto_backup_minutes, "retention_days": s.retention_days,
+                "retention": {k: getattr(s, k) for k in RETENTION_FIELDS},
                 "backup_dir": s.backup_dir or "", "default_backup_dir": str(self._engine.data.root / "backups"),
                 "effective_backup_dir": str(self._engine.data.backup_dir(s))}
 
     @validate_call
-    def save_settings(self, auto_backup_hours: Annotated[float, Field(ge=0, le=24 * 365)],
+    def save_settings(self, auto_backup_minutes: Annotated[int, Field(ge=0, le=MAX_AUTO_BACKUP_MINUTES)],
                       retention_days: Annotated[int, Field(ge=1, le=36500)],
-                      backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "") -> dict:
-        """Save the backup settings; the backup folder must exist, be writable and lie outside the data."""
+                      backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "",
+                      retention: RetentionForm | None = None) -> dict:
+        """Save the backup settings; the backup folder must exist, be writable and lie outside the data.
+
+        `retention` (optional) holds the tiered policy's numbers and the disk budget.
+        """
         self._require_opened(changing=True)
-        self._engine.update_settings({"auto_backup_hours": auto_backup_hours, "retention_days": retention_days,
-                                      "backup_dir": backup_dir.strip() or None})
+        changes = {"auto_backup_minutes": auto_backup_minutes, "retention_days": retention_days,
+                   "backup_dir": backup_dir.strip() or None}
+        if retention is not None:
+            changes.update(retention.model_dump())
+        self._engine.update_settings(changes)
+        if self._scheduler is not None:
+            self._scheduler.wake()  # a new interval counts from now
         return self.get_settings()
 
     @validate_call
@@ -417,16 +445,30 @@ class Api:
                     time.sleep(0.2)
             shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
             self._writer = Writer(self._engine.connect)
+            self._start_scheduler()
             return report.model_dump(mode="json")
         task = self._tasks.start("launch", work, label="Opening your data…")
         self._launch_task = task["id"]
         return task
 
+    def _start_scheduler(self) -> None:
+        from .scheduler import BackupScheduler, interval_seconds
+        if self._scheduler is not None:
+            return
+        self._scheduler = BackupScheduler(
+            backup=lambda progress: self._engine.auto_backup(progress),
+            interval=lambda: interval_seconds(self._engine.settings.auto_backup_minutes),
+            # never while a restore runs or after one (the data is about to be replaced or was)
+            blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended))
+        self._scheduler.start()
+
     def _wait_launched(self, timeout: float = 60) -> dict:
         return self._tasks.wait(self._launch_task, timeout) if self._launch_task else {}
 
     def _close(self) -> None:
-        """At exit: let running tasks finish, close the connection, remove uploads."""
+        """At exit: stop the schedule, let running tasks finish, close the connection, remove uploads."""
+        if self._scheduler is not None:
+            self._scheduler.stop()
         self._tasks.wait_all(timeout=600)
         if self._writer is not None:
             self._writer.close()
@@ -554,6 +596,8 @@ class Api:
 
         def work(progress):
             assert self._writer is not None
+            if self._scheduler is not None:  # a scheduled backup in progress stops at its next step
+                self._scheduler.pause()
             # The app's own connection must be closed before the file under it is replaced.
             self._writer.suspend("A restore is replacing your data right now.", "Wait for it to finish.")
             try:
@@ -582,6 +626,8 @@ class Api:
             finally:
                 if token:
                     self._forget_file(token)
+                if self._scheduler is not None:
+                    self._scheduler.resume()  # blocked() still keeps it idle while the data awaits a restart
             self._restore_state = "done"
             self._writer.suspend("Your data was restored; JobMatcher needs to restart to use it.",
                                  "Close JobMatcher and open it again.")

@@ -137,8 +137,13 @@ class BackupStore:
 
     def create(self, db_path: Path, kind: BackupType = BackupType.manual, note: str = "",
                progress: Progress | None = None, revision: str | None = None,
-               method: str = "auto") -> CreatedBackup:
-        """Snapshot the live database into a new, verified backup; no file is left if anything fails."""
+               method: str = "auto", unless_sha256: str | None = None) -> CreatedBackup | None:
+        """Snapshot the live database into a new, verified backup; no file is left if anything fails.
+
+        With `unless_sha256` (the newest backup's checksum) a snapshot whose bytes are exactly that
+        backup's is dropped and None returned: the data did not change since, decided from the data
+        itself (file times are not evidence). Two snapshots of the same data are byte-identical.
+        """
         from .database import require_exists  # local: database imports schema (alembic), keep CLI start light
         require_exists(db_path)
         self.ensure_folder()
@@ -150,9 +155,14 @@ class BackupStore:
         try:
             # A safety copy must be possible even of data this version cannot open (a newer schema) or
             # that is damaged: restoring a good backup over damaged data is what restore is for.
-            snap, report = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety)
+            taken_at = datetime.now(timezone.utc)  # the backup's time is its snapshot's, not its check's
+            snap, report = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety,
+                                          unless_sha256=unless_sha256)
+            if report is None:
+                log.info("no %s backup: the data is the same as in the newest backup", kind.value)
+                return None
             now = datetime.now(timezone.utc)
-            m = Manifest(type=kind, created_at=now, size_bytes=report.size_bytes, sha256=report.sha256,
+            m = Manifest(type=kind, created_at=taken_at, size_bytes=report.size_bytes, sha256=report.sha256,
                          schema_revision=report.schema_revision, app_version=__version__, note=note,
                          verified=report.ok, verified_at=now, verify_message=report.message,
                          copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3))
@@ -219,11 +229,17 @@ class BackupStore:
                     return self.folder / f"{token}.db", guard
                 guard.release()
 
-    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False):
-        """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify."""
+    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False,
+                  unless_sha256: str | None = None):
+        """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify.
+
+        Returns (snapshot, check), or (snapshot, None) when the copy's SHA-256 is `unless_sha256`.
+        """
         copy_progress = (lambda done, total: progress("copy", done, total)) if progress else None
 
         def checked(snap):
+            if unless_sha256 is not None and sha256_file(tmp) == unless_sha256:
+                return snap, None
             if progress:
                 progress("verify", 0, 1)
             t0 = time.perf_counter()

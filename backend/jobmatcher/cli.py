@@ -335,19 +335,52 @@ def cmd_db_check(args) -> int:
     return 0 if r.ok else 1
 
 
+def _interval(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        n, unit = minutes // 1440, "day"
+    elif minutes % 60 == 0:
+        n, unit = minutes // 60, "hour"
+    else:
+        n, unit = minutes, "minute"
+    return f"every {n} {unit}" + ("s" if n != 1 else "")
+
+
 def cmd_settings(args) -> int:
+    from .settings import hours_to_minutes
     engine = _engine(args)
-    changes = {k: v for k, v in (("backup_dir", args.backup_dir), ("retention_days", args.retention_days),
-                                 ("auto_backup_hours", args.auto_backup_hours)) if v is not None}
+    changes = {k: getattr(args, k) for k in ("backup_dir", "retention_days", "auto_backup_minutes",
+                                             "retention_policy", "keep_all_hours", "keep_daily_days",
+                                             "keep_weekly_weeks", "keep_monthly_months", "budget_mb")
+               if getattr(args, k) is not None}
+    if args.auto_backup_hours is not None:  # the old option: still accepted, stored in minutes
+        if args.auto_backup_minutes is not None:
+            raise JobMatcherError("Give either --auto-backup-minutes or --auto-backup-hours, not both.", "")
+        try:
+            changes["auto_backup_minutes"] = hours_to_minutes(args.auto_backup_hours)
+        except ValueError:
+            raise JobMatcherError(f"{args.auto_backup_hours:g} hours is not an interval.",
+                                  "Give 0 (off) or a positive number of hours, at most 168 (7 days).") from None
     if args.backup_dir == "":
         changes["backup_dir"] = None  # back to <data>/backups
+    if args.budget_mb == 0:
+        changes["budget_mb"] = None  # back to the automatic budget
     s = engine.update_settings(changes) if changes else engine.settings
     if args.json:
         _emit_json(s)
         return 0
     print(f"Backup folder:      {engine.data.backup_dir(s)}" + ("" if s.backup_dir else "  (default)"))
-    print(f"Keep backups for:   {s.retention_days} days (pre-migration, pinned and the newest: always)")
-    print("Automatic backups:  " + (f"every {s.auto_backup_hours:g} hours, at launch" if s.auto_backup_hours else "off"))
+    print("Automatic backups:  " + (f"{_interval(s.auto_backup_minutes)} while JobMatcher runs, and at launch, "
+                                    "when your data changed" if s.auto_backup_minutes else "off"))
+    if s.retention_policy == "tiered":
+        print(f"Keep (automatic and safety backups): all from the last {s.keep_all_hours} hours; the newest of "
+              f"each day for {s.keep_daily_days} days, of each week for {s.keep_weekly_weeks} weeks, "
+              f"of each month for {s.keep_monthly_months} months")
+        print(f"Keep manual backups for: {s.retention_days} days")
+    else:
+        print(f"Keep backups for:   {s.retention_days} days")
+    print("  (pre-migration, pinned and the newest backup that passed its check: always)")
+    print("Space for backups:  " + (f"at most {s.budget_mb} MiB" if s.budget_mb
+                                    else "at most 2 GiB or 20 times the database, whichever is larger"))
     return 0
 
 
@@ -436,9 +469,29 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])
     st.add_argument("--backup-dir", metavar="DIR", default=None,
                     help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)")
-    st.add_argument("--retention-days", metavar="N", type=_setting("retention_days", "a whole number of days"), default=None, help="delete backups older than N days")
-    st.add_argument("--auto-backup-hours", metavar="H", type=_setting("auto_backup_hours", "a number of hours"), default=None,
-                    help="automatic backup at launch when the newest is older than H hours (0 = off)")
+    st.add_argument("--retention-days", metavar="N", type=_setting("retention_days", "a whole number of days"),
+                    default=None,
+                    help="delete manual backups (with --retention-policy simple: all backups) older than N days")
+    st.add_argument("--auto-backup-minutes", metavar="N",
+                    type=_setting("auto_backup_minutes", "a whole number of minutes"), default=None,
+                    help="while the app runs: an automatic backup every N minutes when the data changed "
+                         "(1 to 10080; 0 = off)")
+    st.add_argument("--auto-backup-hours", metavar="H", type=_number(float, 0, 168, "a number of hours"),
+                    default=None, help="the same interval in hours (older option, stored in minutes)")
+    st.add_argument("--retention-policy", choices=("tiered", "simple"), default=None,
+                    help="tiered: keep hourly/daily/weekly/monthly generations; simple: one age limit")
+    st.add_argument("--keep-all-hours", metavar="N", type=_setting("keep_all_hours", "a whole number of hours"),
+                    default=None, help="tiered: keep every backup from the last N hours (default 24)")
+    st.add_argument("--keep-daily-days", metavar="N", type=_setting("keep_daily_days", "a whole number of days"),
+                    default=None, help="tiered: keep the newest backup of each day for N days (default 14)")
+    st.add_argument("--keep-weekly-weeks", metavar="N",
+                    type=_setting("keep_weekly_weeks", "a whole number of weeks"), default=None,
+                    help="tiered: keep the newest backup of each week for N weeks (default 8)")
+    st.add_argument("--keep-monthly-months", metavar="N",
+                    type=_setting("keep_monthly_months", "a whole number of months"), default=None,
+                    help="tiered: keep the newest backup of each month for N months (default 12)")
+    st.add_argument("--budget-mb", metavar="MIB", type=_number(int, 0, 100 * 1024 * 1024, "a number of MiB"),
+                    default=None, help="most space backups may use, in MiB (0 = automatic: 2 GiB or 20x the database)")
     st.set_defaults(func=cmd_settings)
 
     dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])

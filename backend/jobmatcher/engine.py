@@ -31,6 +31,15 @@ from .verify import VerifyReport, verify_file
 
 log = logging.getLogger(__name__)
 
+# Settings as the page and the command line name them (messages never show internal field names).
+SETTING_LABELS = {
+    "backup_dir": "the backup folder", "auto_backup_minutes": "the automatic backup interval in minutes",
+    "retention_days": "the days to keep backups", "retention_policy": "the kind of cleanup (tiered or simple)",
+    "keep_all_hours": "hours to keep every backup", "keep_daily_days": "days to keep a daily backup",
+    "keep_weekly_weeks": "weeks to keep a weekly backup", "keep_monthly_months": "months to keep a monthly backup",
+    "budget_mb": "space for backups in MiB",
+}
+
 
 class DbStatus(BaseModel):
     data_dir: str
@@ -61,8 +70,6 @@ class CheckReport(BaseModel):
 
 
 # The settings as the user knows them (the page's labels), for messages: never the field names.
-SETTING_NAMES = {"backup_dir": "the backup folder", "retention_days": "the days to keep backups",
-                 "auto_backup_hours": "the hours between automatic backups"}
 
 
 def _exists(name: str) -> bool:
@@ -96,11 +103,19 @@ class Engine:
     def update_settings(self, changes: dict) -> Settings:
         """Validate and save changed settings; the backup folder must exist, be writable and lie outside the data."""
         current = self.settings.model_dump()
+        changes = dict(changes)
+        if "auto_backup_hours" in changes:  # the setting before it was in minutes
+            from .settings import hours_to_minutes
+            try:
+                changes["auto_backup_minutes"] = hours_to_minutes(changes.pop("auto_backup_hours"))
+            except (TypeError, ValueError):
+                raise SettingsError("The automatic backup interval must be 0 (off) or a positive number of hours.",
+                                    "Check the value and try again.") from None
         current.update(changes)
         try:
             new = Settings.model_validate(current)
         except PydanticValidationError as e:
-            problems = "; ".join(f"{SETTING_NAMES.get(str(x['loc'][0]) if x['loc'] else '', 'a setting')}: "
+            problems = "; ".join(f"{SETTING_LABELS.get(str(x['loc'][0]) if x['loc'] else '', 'a value')}: "
                                  f"{x['msg'].lower()}" for x in e.errors(include_url=False))
             raise SettingsError(f"Those settings are not valid: {problems}.", "Check the values and try again.") from None
         if new.backup_dir and new.backup_dir != self.settings.backup_dir:
@@ -196,14 +211,19 @@ class Engine:
     # -- writes ------------------------------------------------------------------
 
     def create_backup(self, note: str = "", kind: BackupType = BackupType.manual,
-                      progress: Progress | None = None, method: str = "auto") -> CreatedBackup:
-        """Make a verified backup of the live database (allowed while the app runs)."""
+                      progress: Progress | None = None, method: str = "auto",
+                      unless_sha256: str | None = None) -> CreatedBackup | None:
+        """Make a verified backup of the live database (allowed while the app runs).
+
+        None only with `unless_sha256`, when the snapshot is byte-identical to that backup.
+        """
         if len(note) > 500:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
-            return self.store.create(self.data.db_path, kind, note, progress, method=method)
+            return self.store.create(self.data.db_path, kind, note, progress, method=method,
+                                     unless_sha256=unless_sha256)
         finally:
             lock.release()
 
@@ -319,26 +339,31 @@ class Engine:
             ) from None
 
     def _auto_backup(self, report: LaunchReport, progress, newest: BackupRecord | None) -> None:
-        hours = self.settings.auto_backup_hours
-        if not hours:
+        minutes = self.settings.auto_backup_minutes
+        if not minutes:
             return
-        if newest is not None:
-            age = datetime.now(timezone.utc) - newest.created_at
-            if age < timedelta(hours=hours) or not self._changed_since(newest.created_at):
-                return
+        if newest is not None and datetime.now(timezone.utc) - newest.created_at < timedelta(minutes=minutes):
+            return
         try:
-            report.auto_backup = self.store.create(self.data.db_path, BackupType.auto,
-                                                   note="Automatic backup", progress=progress).id
+            report.auto_backup = self.auto_backup(progress, newest=newest)
         except JobMatcherError as e:  # an automatic backup must never keep the user from their data
             log.warning("automatic backup failed: %s", e.message)
             report.auto_backup_error = str(e)
 
-    def _changed_since(self, when: datetime) -> bool:
-        """True when the live files were written after `when` (an empty -wal, as a reader leaves it, is no change)."""
-        db = self.data.db_path
-        stamps = [st.st_mtime for p in (db, Path(str(db) + "-wal"))
-                  if p.exists() and ((st := p.stat()).st_size or p == db)]
-        return bool(stamps) and datetime.fromtimestamp(max(stamps), timezone.utc) > when
+    def auto_backup(self, progress: Progress | None = None, newest: BackupRecord | None | bool = True) -> str | None:
+        """An `auto` backup if the data changed since the newest backup; its id, or None when unchanged.
+
+        Used at launch and by the scheduler while the app runs. Raises JobMatcherError
+        (folder unavailable, disk full, ...) when the backup is due but fails. `newest`: the
+        newest backup when the caller has the list already (True: read it here).
+        """
+        if newest is True:
+            newest = self.store.newest()
+        # "Changed" is decided from the data: a snapshot identical to the newest backup is dropped.
+        same = newest.sha256 if newest is not None and newest.verified is not False else None
+        made = self.create_backup(note="Automatic backup", kind=BackupType.auto, progress=progress,
+                                  unless_sha256=same)
+        return made.id if made is not None else None
 
     def connect(self):
         """A read-write connection to the live database, for the app's own data layer."""

@@ -6,10 +6,28 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .fsutil import atomic_write_bytes
+
+
+MAX_AUTO_BACKUP_MINUTES = 7 * 24 * 60
+
+
+def hours_to_minutes(hours) -> int:
+    """An interval in hours (the old setting) as whole minutes: at least 1 unless 0, at most 7 days.
+
+    Raises ValueError for something that is not a number or is negative.
+    """
+    h = float(hours)
+    if not h >= 0:  # also catches NaN
+        raise ValueError("the interval cannot be negative")
+    if h == 0:
+        return 0
+    return max(1, min(MAX_AUTO_BACKUP_MINUTES, round(h * 60)))
 
 
 class Settings(BaseModel):
@@ -18,9 +36,34 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     backup_dir: str | None = Field(None, description="Folder for backups; None means <data>/backups.")
-    auto_backup_hours: float = Field(24.0, ge=0, le=24 * 365,
-                                     description="Make an automatic backup on launch when the newest is older; 0 turns it off.")
-    retention_days: int = Field(30, ge=1, le=36500, description="Backups older than this are cleaned up.")
+    backup_dir_token: str | None = Field(None, description="Written into a chosen backup folder's marker file "
+                                         "when it is chosen: a folder without it is not the one chosen "
+                                         "(an unmounted drive's empty mount point).")
+    auto_backup_minutes: int = Field(30, ge=0, le=MAX_AUTO_BACKUP_MINUTES,
+                                     description="While the app runs (and at launch): an automatic backup every "
+                                                 "N minutes when the data changed; 0 turns it off.")
+    retention_days: int = Field(30, ge=1, le=36500,
+                                description="Manual backups (and, with the simple policy, all backups) older "
+                                            "than this many days are cleaned up.")
+    retention_policy: Literal["tiered", "simple"] = Field(
+        "tiered", description="tiered: GFS tiers for automatic and safety backups; simple: one age limit.")
+    keep_all_hours: int = Field(24, ge=0, le=24 * 366, description="Tiered: every backup from the last N hours.")
+    keep_daily_days: int = Field(14, ge=0, le=3660, description="Tiered: the newest backup of each of N days.")
+    keep_weekly_weeks: int = Field(8, ge=0, le=520, description="Tiered: the newest backup of each of N weeks.")
+    keep_monthly_months: int = Field(12, ge=0, le=1200,
+                                     description="Tiered: the newest backup of each of N months.")
+    budget_mb: int | None = Field(None, ge=1, le=100 * 1024 * 1024,
+                                  description="Most space backups may use, in MiB; None means 2 GiB or 20x "
+                                              "the database, whichever is larger.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_hours(cls, data):
+        """Settings saved before the schedule was in minutes had `auto_backup_hours`: carry it over."""
+        if isinstance(data, dict) and "auto_backup_minutes" not in data and "auto_backup_hours" in data:
+            data = dict(data)
+            data["auto_backup_minutes"] = hours_to_minutes(data.pop("auto_backup_hours"))
+        return data
 
 
 def load_settings(path: Path) -> Settings:

@@ -15,8 +15,9 @@ const VERIFIED = {
   null: ["Not checked yet", "is-unknown"],
 };
 
-const INTERVALS = [[0, "Off"], [6, "Every 6 hours"], [12, "Every 12 hours"], [24, "Every day"],
-                   [72, "Every 3 days"], [168, "Every week"]];
+// Minutes: backups while JobMatcher runs, when the data changed.
+const INTERVALS = [[0, "Off"], [15, "Every 15 minutes"], [30, "Every 30 minutes"], [60, "Every hour"],
+                   [360, "Every 6 hours"], [1440, "Every day"], [10080, "Every week"]];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -328,10 +329,10 @@ async function reconnect(dialog) {
 
 function renderSettings(s) {
   const select = $("#auto-backup");
-  const options = INTERVALS.some(([v]) => v === s.auto_backup_hours)
-    ? INTERVALS : [...INTERVALS, [s.auto_backup_hours, `Every ${s.auto_backup_hours} hours`]];
+  const options = INTERVALS.some(([v]) => v === s.auto_backup_minutes)
+    ? INTERVALS : [...INTERVALS, [s.auto_backup_minutes, `Every ${s.auto_backup_minutes} minutes`]];
   select.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
-  select.value = String(s.auto_backup_hours);
+  select.value = String(s.auto_backup_minutes);
   $("#retention-days").value = s.retention_days;
   $("#backup-dir").value = s.backup_dir;
   $("#backup-dir").placeholder = s.default_backup_dir;
