@@ -234,6 +234,7 @@ def test_the_launch_reads_the_backup_list_once(engine, monkeypatch, due):
         m = read_manifest(Path(rec.path))
         m.created_at = datetime.now(timezone.utc) - timedelta(days=3)
         write_manifest(Path(rec.path), m)
+        _rename(engine, "Changed since")
     calls = []
     real = BackupStore.list
     monkeypatch.setattr(BackupStore, "list", lambda self: calls.append(1) or real(self))

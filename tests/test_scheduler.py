@@ -97,7 +97,7 @@ def test_an_unexpected_error_does_not_stop_the_schedule(fast_naps):
     try:
         for n in (1, 2):
             clock.t += 30
-            wait_for(lambda: len(calls) == n and s.state().failures == n)
+            wait_for(lambda n=n: len(calls) == n and s.state().failures == n)
         assert "boom" in s.state().last_error["message"]
     finally:
         s.stop()

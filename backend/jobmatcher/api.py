@@ -48,6 +48,7 @@ from .fsutil import (describe_os_error, fsync_file, human_size, remove_quietly, 
 from .manifest import BackupRecord
 from .pageerror import to_page_error
 from .settings import MAX_AUTO_BACKUP_MINUTES
+from .scheduler import BackupScheduler
 from .tasks import TaskRunner
 from .writer import Writer
 
@@ -151,7 +152,7 @@ class Api:
         self._downloads: dict[str, tuple[Path, str, float]] = {}
         self._restore_state: str | None = None  # None, "running", "done" (restart pending), "broken"
         self._uploads = engine.data.root / ".uploads"
-        self._scheduler = None  # BackupScheduler, started once the data is open
+        self._scheduler: BackupScheduler | None = None  # started once the data is open
 
     # =====================================================================================
     # Public: the page's calls
@@ -452,7 +453,7 @@ class Api:
         return task
 
     def _start_scheduler(self) -> None:
-        from .scheduler import BackupScheduler, interval_seconds
+        from .scheduler import interval_seconds
         if self._scheduler is not None:
             return
         self._scheduler = BackupScheduler(

@@ -137,13 +137,23 @@ class BackupStore:
 
     def create(self, db_path: Path, kind: BackupType = BackupType.manual, note: str = "",
                progress: Progress | None = None, revision: str | None = None,
-               method: str = "auto", unless_sha256: str | None = None) -> CreatedBackup | None:
-        """Snapshot the live database into a new, verified backup; no file is left if anything fails.
+               method: str = "auto") -> CreatedBackup:
+        """Snapshot the live database into a new, verified backup; no file is left if anything fails."""
+        made = self._create(db_path, kind, note, progress, method, None)
+        assert made is not None
+        return made
 
-        With `unless_sha256` (the newest backup's checksum) a snapshot whose bytes are exactly that
-        backup's is dropped and None returned: the data did not change since, decided from the data
+    def create_if_changed(self, db_path: Path, same_as_sha256: str | None, kind: BackupType = BackupType.auto,
+                          note: str = "", progress: Progress | None = None) -> CreatedBackup | None:
+        """Like create(), but None (and no file) when the snapshot's bytes are exactly `same_as_sha256`'s.
+
+        That is how "the data did not change since the newest backup" is decided: from the data
         itself (file times are not evidence). Two snapshots of the same data are byte-identical.
         """
+        return self._create(db_path, kind, note, progress, "auto", same_as_sha256)
+
+    def _create(self, db_path: Path, kind: BackupType, note: str, progress: Progress | None, method: str,
+                unless_sha256: str | None) -> CreatedBackup | None:
         from .database import require_exists  # local: database imports schema (alembic), keep CLI start light
         require_exists(db_path)
         self.ensure_folder()

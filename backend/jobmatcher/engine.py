@@ -211,19 +211,14 @@ class Engine:
     # -- writes ------------------------------------------------------------------
 
     def create_backup(self, note: str = "", kind: BackupType = BackupType.manual,
-                      progress: Progress | None = None, method: str = "auto",
-                      unless_sha256: str | None = None) -> CreatedBackup | None:
-        """Make a verified backup of the live database (allowed while the app runs).
-
-        None only with `unless_sha256`, when the snapshot is byte-identical to that backup.
-        """
+                      progress: Progress | None = None, method: str = "auto") -> CreatedBackup:
+        """Make a verified backup of the live database (allowed while the app runs)."""
         if len(note) > 500:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
-            return self.store.create(self.data.db_path, kind, note, progress, method=method,
-                                     unless_sha256=unless_sha256)
+            return self.store.create(self.data.db_path, kind, note, progress, method=method)
         finally:
             lock.release()
 
@@ -345,24 +340,30 @@ class Engine:
         if newest is not None and datetime.now(timezone.utc) - newest.created_at < timedelta(minutes=minutes):
             return
         try:
-            report.auto_backup = self.auto_backup(progress, newest=newest)
+            report.auto_backup = self.auto_backup(progress, newest=newest, listed=True)
         except JobMatcherError as e:  # an automatic backup must never keep the user from their data
             log.warning("automatic backup failed: %s", e.message)
             report.auto_backup_error = str(e)
 
-    def auto_backup(self, progress: Progress | None = None, newest: BackupRecord | None | bool = True) -> str | None:
+    def auto_backup(self, progress: Progress | None = None, newest: BackupRecord | None = None,
+                    listed: bool = False) -> str | None:
         """An `auto` backup if the data changed since the newest backup; its id, or None when unchanged.
 
         Used at launch and by the scheduler while the app runs. Raises JobMatcherError
-        (folder unavailable, disk full, ...) when the backup is due but fails. `newest`: the
-        newest backup when the caller has the list already (True: read it here).
+        (folder unavailable, disk full, ...) when the backup is due but fails. `listed=True`:
+        the caller read the list already and `newest` is its newest backup (or None).
         """
-        if newest is True:
+        if not listed:
             newest = self.store.newest()
         # "Changed" is decided from the data: a snapshot identical to the newest backup is dropped.
         same = newest.sha256 if newest is not None and newest.verified is not False else None
-        made = self.create_backup(note="Automatic backup", kind=BackupType.auto, progress=progress,
-                                  unless_sha256=same)
+        require_exists(self.data.db_path)
+        lock = self._reading_live()
+        try:
+            made = self.store.create_if_changed(self.data.db_path, same, BackupType.auto, "Automatic backup",
+                                                progress)
+        finally:
+            lock.release()
         return made.id if made is not None else None
 
     def connect(self):

@@ -73,7 +73,8 @@ class ScheduleState:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        iso = (lambda d: d.astimezone(timezone.utc).isoformat() if d else None)
+        def iso(d: datetime | None) -> str | None:
+            return d.astimezone(timezone.utc).isoformat() if d else None
         return {"interval_seconds": self.interval_seconds, "running": self.running, "next_at": iso(self.next_at),
                 "last_run_at": iso(self.last_run_at), "last_outcome": self.last_outcome,
                 "last_backup_id": self.last_backup_id, "last_error": self.last_error, "failures": self.failures}
