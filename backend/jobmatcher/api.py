@@ -43,7 +43,7 @@ from pydantic import Field, StringConstraints, validate_call
 from . import __version__, profile
 from .errors import (InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
-from .fsutil import (describe_os_error, fsync_file, human_size, remove_quietly, require_free_space,
+from .fsutil import (describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
                      reserve_space)
 from .manifest import BackupRecord
 from .pageerror import to_page_error
@@ -329,6 +329,7 @@ class Api:
             shutil.copyfile(rec.path, tmp)
             fsync_file(tmp)
             os.replace(tmp, target_path)
+            fsync_dir(target_path.parent)  # the rename itself must survive a power cut
         except OSError as e:
             remove_quietly(target_path.with_name(f".{target_path.name}.part"))
             raise JobMatcherError(f"Could not save the copy to {target_path}: {e.strerror or e}.",

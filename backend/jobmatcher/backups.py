@@ -22,8 +22,8 @@ from typing import Callable
 
 from . import __version__
 from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
-from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, remove_dead_temp_files,
-                     remove_quietly, require_free_space)
+from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, make_dirs,
+                     remove_dead_temp_files, remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import RetentionPolicy, obsolete
@@ -127,7 +127,7 @@ class BackupStore:
 
     def ensure_folder(self) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.folder)  # its entry in the data folder must survive a power cut with the backups
         except OSError as e:
             raise BackupFailedError(f"Cannot create the backup folder {self.folder}: {e.strerror}.",
                                     "Choose a backup folder you can write to in Settings.") from None

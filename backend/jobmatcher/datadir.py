@@ -8,6 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .fsutil import make_dirs
 from .settings import Settings, load_settings
 
 APP_NAME = "JobMatcher"
@@ -43,7 +44,7 @@ class DataDir:
         root = Path(path).expanduser() if path else default_data_dir()
         root = root.absolute()
         if create:
-            root.mkdir(parents=True, exist_ok=True)
+            make_dirs(root)
         return cls(root)
 
     @property

@@ -43,6 +43,31 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path, mode: int = 0o777) -> None:
+    """Create the folder `path` and any missing parents so that they survive a power cut.
+
+    A new folder is an entry in its parent: like a renamed file, it is only
+    durable once the parent is fsynced, so each parent of a folder made here
+    is fsynced (mkdir -p alone can lose the folder, and all written inside it,
+    on a power cut). Raises OSError as os.mkdir does.
+    """
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, mode)
+        except FileExistsError:
+            if not d.is_dir():
+                raise
+        fsync_dir(d.parent)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
