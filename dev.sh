@@ -35,8 +35,9 @@ QT_PACKAGES=(
     libxtst6 libxi6 libxkbfile1 fonts-dejavu-core
 )
 # Extra tools for the tests: Debian's Chromium for Playwright (`playwright install`
-# cannot download here), Xvfb + xauth for windows without a display, binutils for PyInstaller.
-TEST_PACKAGES=(chromium xvfb xauth binutils)
+# cannot download here), Xvfb + xauth for windows without a display, binutils for PyInstaller,
+# fuse3 (fusermount3 + libfuse3) for the power-loss file system in tests/crashfs.py.
+TEST_PACKAGES=(chromium xvfb xauth binutils fuse3)
 
 say()  { printf 'dev.sh: %s\n' "$*" >&2; }
 warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
