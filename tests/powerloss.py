@@ -45,7 +45,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -59,7 +58,7 @@ from torture import content_hash
 from jobmatcher.backups import BackupStore
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError
-from jobmatcher.manifest import BackupType, Manifest, manifest_path, write_manifest
+from jobmatcher.manifest import Manifest, manifest_path, write_manifest
 from jobmatcher.settings import load_settings
 
 OPS = ("backup", "restore", "migrate", "prune", "settings")
