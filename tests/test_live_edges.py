@@ -3,6 +3,7 @@ leaves the user without a way back. Real files, real SQLite, real second process
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -285,3 +286,132 @@ def test_an_empty_live_database_with_commits_in_its_wal(engine):
     assert _name(db) == "Ada Lovelace"
     aside = [p for p in engine.data.root.iterdir() if p.name.startswith("set-aside-")]
     assert len(aside) == 1 and (aside[0] / "jobmatcher.db-wal").read_bytes() == wal_bytes
+
+
+# -- kind 2: a hot rollback journal beside a file ----------------------------------------------------------
+
+def _half_done_write(db: Path, switch_to_rollback: bool = False) -> None:
+    """A real program killed in the middle of a write in rollback-journal mode: its changes spilled into the
+    file, the -journal beside it holds the pages to undo them ("hot")."""
+    code = textwrap.dedent(f"""
+        import os, signal, sqlite3
+        c = sqlite3.connect({str(db)!r}, isolation_level=None)
+        if {switch_to_rollback!r}:
+            c.execute("PRAGMA journal_mode=DELETE")
+        c.execute("PRAGMA cache_size=10")  # a small cache spills the uncommitted pages into the file
+        c.execute("BEGIN")
+        c.execute("UPDATE user_profile SET full_name = 'HALF-DONE'")
+        c.executemany("INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                      [("Never committed", "X", "x" * 2000) for _ in range(400)])
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", code])
+    assert Path(str(db) + "-journal").stat().st_size > 0
+
+
+def _what_sqlite_reads(db: Path, tmp: Path) -> str:
+    """Open a private copy (file and journal) the ordinary way: SQLite rolls the journal back."""
+    tmp.mkdir()
+    for suffix in ("", "-journal"):
+        shutil.copy(str(db) + suffix, str(tmp / "copy.db") + suffix)
+    conn = sqlite3.connect(tmp / "copy.db")
+    try:
+        return conn.execute("SELECT full_name FROM user_profile").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_backup_copied_with_a_hot_journal_is_refused_by_verify_and_restore(engine, tmp_path):
+    b = engine.create_backup()
+    src = tmp_path / "copied" / "mid-write.db"
+    src.parent.mkdir()
+    shutil.copy(b.path, src)
+    _half_done_write(src)
+    assert _what_sqlite_reads(src, tmp_path / "private") == "Ada Lovelace"
+    immutable = sqlite3.connect(f"{src.as_uri()}?mode=ro&immutable=1", uri=True)
+    assert immutable.execute("SELECT full_name FROM user_profile").fetchone()[0] == "HALF-DONE"  # the trap
+    immutable.close()
+    _rename(engine, "Current Data")
+    before = fingerprint(engine.data.db_path)
+    for command in (("backup", "verify", str(src)), ("backup", "restore", str(src), "--yes")):
+        r = run_cli(*command, data_dir=engine.data.root)
+        assert r.returncode == 1, r.stdout
+        assert "unfinished write" in r.stderr and "mid-write.db-journal" in r.stderr
+    with pytest.raises(InvalidBackupError) as e:
+        engine.restore(str(src))
+    assert e.value.reason == "hot-journal"
+    assert fingerprint(engine.data.db_path) == before
+    assert _name(engine.data.db_path) == "Current Data"
+
+
+def test_a_hot_journal_beside_the_live_database_is_rolled_back_at_launch(engine):
+    db = engine.data.db_path
+    engine.release_instance_lock()
+    _half_done_write(db, switch_to_rollback=True)
+    # read-only commands do not touch it, and say what it is
+    r = run_cli("db", "check", data_dir=engine.data.root)
+    assert r.returncode == 1 and "unfinished write" in r.stderr + r.stdout
+    assert Path(str(db) + "-journal").stat().st_size > 0
+    fresh = Engine(engine.data.root)
+    fresh.launch(auto_backup=False)
+    fresh.release_instance_lock()
+    assert _name(db) == "Ada Lovelace"
+    conn = fresh.connect()
+    assert conn.execute("SELECT count(*) FROM saved_jobs WHERE title = 'Never committed'").fetchone()[0] == 0
+    conn.close()
+    assert fresh.check().ok
+
+
+# -- kind 2: read-only commands change nothing -------------------------------------------------------------
+
+def _tree(root: Path) -> dict:
+    """Every name under `root` with its bytes and mtime: what 'nothing changed' means."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_mtime_ns, p.read_bytes() if p.is_file() else None)
+    return out
+
+
+READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}")]
+
+
+@pytest.mark.parametrize("state", ["closed", "empty", "empty-with-wal"])
+def test_read_only_commands_change_nothing(engine, tmp_path, state):
+    b = engine.create_backup()
+    outside = tmp_path / "outside.db"
+    shutil.copy(b.path, outside)
+    db = engine.data.db_path
+    engine.release_instance_lock()
+    if state == "empty-with-wal":
+        code = textwrap.dedent(f"""
+            import sqlite3, os, signal
+            c = sqlite3.connect({str(db)!r}, isolation_level=None)
+            c.execute("PRAGMA wal_autocheckpoint=0")
+            c.execute("UPDATE user_profile SET full_name = 'Only In WAL'")
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+        subprocess.run([sys.executable, "-c", code])
+        os.unlink(str(db) + "-shm")
+    if state.startswith("empty"):
+        os.truncate(db, 0)
+    before = _tree(tmp_path)
+    for command in READ_ONLY:
+        r = run_cli(*[c.format(path=outside) for c in command], data_dir=engine.data.root)
+        assert "Traceback" not in r.stderr
+        if state != "closed" and command[0] == "db":
+            assert r.returncode == 1 and "empty (0 bytes)" in r.stderr + r.stdout, (command, r.stdout, r.stderr)
+            assert "OK" not in r.stdout
+        else:
+            assert r.returncode == 0, (command, r.stderr)
+        assert _tree(tmp_path) == before, command
+
+
+def test_a_mistyped_data_folder_is_not_created_by_looking(tmp_path):
+    typo = tmp_path / "typo" / "deep" / "folder"
+    for command in (("backup", "list"), ("db", "status"), ("db", "check")):
+        r = run_cli(*command, data_dir=typo)
+        assert "Traceback" not in r.stderr
+        assert not (tmp_path / "typo").exists(), command

@@ -152,9 +152,10 @@ def _confirm(args, question: str) -> bool:
 
 # -- commands ----------------------------------------------------------------------
 
-def _engine(args):
+def _engine(args, read_only: bool = False):
+    """The engine for the data folder; `read_only` for commands that only look (nothing is created or changed)."""
     from .engine import Engine
-    return Engine(args.data_dir)
+    return Engine(args.data_dir, read_only=read_only)
 
 
 def cmd_backup_create(args) -> int:
@@ -173,7 +174,7 @@ def cmd_backup_create(args) -> int:
 
 
 def cmd_backup_list(args) -> int:
-    items = _engine(args).list_backups()
+    items = _engine(args, read_only=True).list_backups()
     if args.json:
         _emit_json([{k: v for k, v in r.model_dump(mode="json").items()
                      if k not in ("verify_message", "has_manifest")} for r in items])
@@ -194,7 +195,7 @@ def cmd_backup_list(args) -> int:
 
 def cmd_backup_verify(args) -> int:
     with _Spinner(not args.json, f"Checking {args.target}"):
-        result = _engine(args).verify(args.target)
+        result = _engine(args, read_only=True).verify(args.target)
     if args.json:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
@@ -283,7 +284,7 @@ def cmd_backup_prune(args) -> int:
 
 
 def cmd_db_status(args) -> int:
-    s = _engine(args).status()
+    s = _engine(args, read_only=True).status()
     if args.json:
         _emit_json({"current": s.current, "head": s.head, "pending": s.pending, "database": s.database,
                     "exists": s.exists, "known": s.known, "size_bytes": s.size_bytes})
@@ -321,7 +322,7 @@ def cmd_db_migrate(args) -> int:
 
 
 def cmd_db_check(args) -> int:
-    r = _engine(args).check()
+    r = _engine(args, read_only=True).check()
     if args.json:
         _emit_json(r)
     elif r.ok:

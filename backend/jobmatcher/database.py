@@ -7,12 +7,14 @@ import os
 import sqlite3
 import stat as stat_module
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from . import schema
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
 from .fsutil import data_folder_refused, file_size
 
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -124,17 +126,58 @@ def require_openable(path: Path) -> None:
             "never deleted.")
 
 
-def current_revision(path: Path) -> str | None:
-    """The schema revision of the live database, None if it is new (read-only)."""
-    if not path.exists():
-        return None
+def _stamp(path: Path) -> tuple:
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        counter = f.read(28)[24:28]  # the file change counter: every write transaction bumps it
+    return st.st_ino, st.st_size, st.st_mtime_ns, counter
+
+
+def read_live(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` on a read-only connection to the live database without creating, deleting or changing any file.
+
+    Even a read-only SQLite connection creates the -wal and -shm of a WAL database when they are
+    missing. So when they are absent (no connection has the file open in WAL mode), the file is
+    read as immutable, and the read counts only if the file was not written meanwhile and no -wal
+    appeared; otherwise it is read again the ordinary way (the side files then exist already).
+    Raises DatabaseDamagedError for a file that cannot be opened as it is or has a hot journal,
+    sqlite3.DatabaseError for damage SQLite finds.
+    """
     require_openable(path)
-    try:
-        conn = open_readonly(path)
+    if hot_journal(path):
+        raise unfinished_write(path)
+    wal, shm = side_file(path, "-wal"), side_file(path, "-shm")
+    if not os.path.lexists(wal) and not os.path.lexists(shm):
+        before = _stamp(path)
+        conn = open_readonly(path, immutable=True)
         try:
-            return schema.revision_of(conn)
+            result = fn(conn)
         finally:
             conn.close()
+        if not os.path.lexists(wal) and _stamp(path) == before:
+            return result
+    conn = open_readonly(path)
+    try:
+        return fn(conn)
+    finally:
+        conn.close()
+
+
+def unfinished_write(path: Path) -> DatabaseDamagedError:
+    journal = side_file(path, "-journal")
+    return DatabaseDamagedError(
+        f"Your database {path} has an unfinished write: {journal.name} beside it holds changes that were never "
+        "committed (a program was stopped in the middle of saving).",
+        "Start JobMatcher (or run `jobmatcher db migrate`): it lets SQLite undo the unfinished write, and your data "
+        f"is then as it was last saved. Do not delete {journal.name}.")
+
+
+def current_revision(path: Path) -> str | None:
+    """The schema revision of the live database, None if it is new (read-only: creates and changes nothing)."""
+    if not path.exists():
+        return None
+    try:
+        return read_live(path, schema.revision_of)
     except sqlite3.DatabaseError as e:
         if not os.access(path.parent, os.W_OK):  # not damaged: a WAL database on a read-only disk cannot be opened
             raise data_folder_refused(path.parent) from None

@@ -17,7 +17,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
 from .backups import BackupStore, CreatedBackup, Progress
-from .database import check_integrity, connect, current_revision, open_readonly, require_exists, require_known_revision
+from .database import (check_integrity, connect, current_revision, hot_journal, live_problem, read_live,
+                       require_exists, require_known_revision, settle_hot_journal, unfinished_write)
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
@@ -83,9 +84,12 @@ def _exists(name: str) -> bool:
 class Engine:
     """One data folder. Cheap to create; locks are taken only by the operations that need them."""
 
-    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike | None = None, read_only: bool = False) -> None:
+        """`read_only`: for commands that only look (status, check, list, verify): the data folder is
+        never created, and nothing in it is created, deleted or changed."""
+        self.read_only = read_only
         try:
-            self.data = DataDir.open(data_dir)
+            self.data = DataDir.open(data_dir, create=not read_only)
         except OSError as e:
             raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
         self._instance = InstanceLock(self.data.lock_path)
@@ -136,8 +140,11 @@ class Engine:
     def release_instance_lock(self) -> None:
         self._instance.release()
 
-    def _reading_live(self) -> FileLock:
-        """A shared hold that keeps a restore from swapping the file while we read it."""
+    def _reading_live(self) -> FileLock | None:
+        """A shared hold that keeps a restore from swapping the file while we read it (None: no restore ever
+        ran here and a read-only command must not create the lock file)."""
+        if self.read_only and not self.data.swap_lock_path.exists():
+            return None
         lock = FileLock(self.data.swap_lock_path, shared=True)
         try:
             acquired = lock.acquire(timeout=60)
@@ -164,21 +171,24 @@ class Engine:
         return self.store.list()
 
     def check(self) -> CheckReport:
-        """`PRAGMA integrity_check` of the live database (read-only)."""
-        require_exists(self.data.db_path)
+        """`PRAGMA integrity_check` of the live database (read-only: creates and changes nothing)."""
+        db = self.data.db_path
+        require_exists(db)
+        problem = live_problem(db)
+        if problem is not None:
+            return CheckReport(ok=False, problems=[f"The database file {problem}."], revision=None)
+        if hot_journal(db):
+            return CheckReport(ok=False, problems=[unfinished_write(db).message], revision=None)
         lock = self._reading_live()
         try:
             try:
-                conn = open_readonly(self.data.db_path)
-                try:
-                    problems = check_integrity(conn)
-                    return CheckReport(ok=not problems, problems=problems, revision=schema.revision_of(conn))
-                finally:
-                    conn.close()
+                problems, revision = read_live(db, lambda conn: (check_integrity(conn), schema.revision_of(conn)))
+                return CheckReport(ok=not problems, problems=problems, revision=revision)
             except sqlite3.DatabaseError as e:
                 return CheckReport(ok=False, problems=[str(e)], revision=None)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
     def resolve(self, id_or_path: str) -> tuple[Path, str | None, str, BackupRecord | None]:
         """(file, expected checksum, label, record) for a backup id from the list or a file path."""
@@ -220,7 +230,8 @@ class Engine:
         try:
             return self.store.create(self.data.db_path, kind, note, progress, method=method)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
         return self.store.set_pinned(backup_id, pinned)
@@ -295,6 +306,8 @@ class Engine:
         store = self.store
         store.cleanup()
         db = self.data.db_path
+        if settle_hot_journal(db):  # an interrupted write of another program: SQLite undoes it (we own the folder)
+            log.warning("rolled back an unfinished write left in %s-journal", db.name)
         current = current_revision(db) if db.exists() else None
         require_known_revision(current)
         if target is not None and target not in schema.revisions():

@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from . import schema
-from .database import check_integrity, open_readonly, require_known_revision
+from .database import check_integrity, hot_journal, open_readonly, require_known_revision
 from .errors import InvalidBackupError, NewerSchemaError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -105,6 +105,15 @@ def check_file_shape(path: Path) -> tuple[int, int]:
                       f"{path.name} is a database still in use (or copied while in use): some of its changes are "
                       f"only in {wal.name}.",
                       "Close the program using it (or open it once in JobMatcher), then try again.")
+    if hot_journal(path):
+        # A write was half done when the file was copied (or the program writing it stopped): SQLite itself
+        # undoes it before reading, so the file alone, read as it is, would hold changes never committed.
+        raise _refuse("hot-journal",
+                      f"{path.name} has an unfinished write: {path.name}-journal beside it holds changes that were "
+                      "never committed (it was copied, or its program stopped, in the middle of saving).",
+                      "Open it once with the program that made it (or the sqlite3 tool) so SQLite undoes the "
+                      "unfinished write, then try again; or choose another backup. Your current data has not "
+                      "been changed.")
     if size % page_size:
         raise _refuse("truncated", f"The file {path} is cut short: {size:,} bytes is not a whole number of "
                       f"{page_size}-byte pages.")
