@@ -6,7 +6,12 @@ directly because that one imports relatively (`from .cli import main`).
 
 import sys
 
-from jobmatcher.cli import main
+if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-integrity-check"]:
+    # The integrity check's child process (jobmatcher.checkproc.CHILD_FLAG): the standard library only.
+    from jobmatcher.checkproc import child_main
+    sys.exit(child_main(sys.argv[2:]))
+
+from jobmatcher.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

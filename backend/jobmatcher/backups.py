@@ -9,20 +9,22 @@ fsynced and verified, so a listed backup is never partial.
 from __future__ import annotations
 
 import builtins  # `list` is also a method name in BackupStore
+import concurrent.futures
 import logging
 import os
 import re
 import sqlite3
 import stat as stat_module
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from . import __version__
 from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
-from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, make_dirs,
+from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, fsync_file, make_dirs,
                      remove_dead_temp_files, remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
@@ -46,9 +48,12 @@ def backup_name(when: datetime) -> str:
 
 
 class CreatedBackup(BackupRecord):
-    copy_seconds: float
-    verify_seconds: float
+    copy_seconds: float  # the consistent copy (not its flush to disk, which runs beside the check)
+    verify_seconds: float  # the check, the SHA-256 and the flush to disk, side by side
     method: str
+    # The check's child process (large files only): its peak resident memory in MB, of which file-backed
+    # (the memory-mapped backup: page cache shared with the kernel) and anonymous. Empty when in-process.
+    check_memory: dict[str, float | None] = {}
 
 
 @dataclass
@@ -61,10 +66,11 @@ class _Checked:
     schema_revision: str | None
     seconds: float
     message: str
+    memory: dict = field(default_factory=dict)
 
     @classmethod
     def passed(cls, r: VerifyReport) -> "_Checked":
-        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok")
+        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok", r.check_memory)
 
     @classmethod
     def failed(cls, path: Path, message: str, seconds: float) -> "_Checked":
@@ -192,7 +198,7 @@ class BackupStore:
                  snap.seconds, snap.method, report.seconds)
         rec = BackupRecord.from_manifest(final.stem, final, m)
         return CreatedBackup(**rec.model_dump(), copy_seconds=snap.seconds, verify_seconds=report.seconds,
-                             method=snap.method)
+                             method=snap.method, check_memory=report.memory)
 
     def create_raw_copy(self, db_path: Path, kind: BackupType, note: str, reason: str) -> CreatedBackup:
         """Keep a byte-for-byte copy of a file SQLite cannot open (damaged live data), marked as failing its check.
@@ -253,21 +259,35 @@ class BackupStore:
             if progress:
                 progress("verify", 0, 1)
             t0 = time.perf_counter()
-            try:
-                report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
-            except InvalidBackupError as e:
-                if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
-                    return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)
-                raise BackupFailedError(f"The new backup did not pass its check, so your database itself may be "
-                                        f"damaged: {e.message}",
-                                        "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
+            # The copy's flush to disk runs beside its check (which reads it from the page cache, on
+            # the other core); the backup is published only after both have succeeded.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                synced = pool.submit(fsync_file, tmp)
+                try:
+                    report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
+                except InvalidBackupError as e:
+                    if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
+                        synced.result()
+                        return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)
+                    if e.reason == "read-error":
+                        raise BackupFailedError(
+                            f"The new backup could not be read back from the backup folder: {e.message}",
+                            "Nothing was saved. The disk holding the backup folder may be failing: try again, "
+                            "or choose another backup folder in Settings.") from None
+                    raise BackupFailedError(
+                        f"The new backup did not pass its check, so your database itself may be damaged: "
+                        f"{e.message}", "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
+                finally:
+                    if not synced.done():
+                        concurrent.futures.wait([synced])
+                synced.result()  # an fsync error (EIO, a full disk) fails the backup
             if progress:
                 progress("verify", 1, 1)
             return snap, report
 
         if method in ("auto", "file-copy"):
             try:
-                return checked(copy_snapshot(db_path, tmp, copy_progress))
+                return checked(copy_snapshot(db_path, tmp, copy_progress, sync=False))
             except OSError:
                 raise
             except Exception as e:  # noqa: BLE001 - any surprise in the fast path: take the safe one

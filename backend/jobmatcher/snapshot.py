@@ -67,8 +67,12 @@ def _page_size(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA page_size").fetchone()[0]
 
 
-def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None) -> SnapshotResult:
-    """Write a consistent, self-contained copy of the live database `src` to `dest` (fast path)."""
+def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, sync: bool = True) -> SnapshotResult:
+    """Write a consistent, self-contained copy of the live database `src` to `dest` (fast path).
+
+    `sync=False` leaves the fsync of `dest` to the caller (who runs it beside the copy's check
+    and must finish it before the copy is used).
+    """
     t0 = time.perf_counter()
     dest_wal = Path(str(dest) + "-wal")
     conn = sqlite3.connect(src, timeout=30, isolation_level=None, check_same_thread=False)
@@ -103,22 +107,26 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None) -
             conn.execute("ROLLBACK")
     finally:
         conn.close()
-    _make_self_contained(dest)
+    _make_self_contained(dest, sync)
     if progress:
         progress(total, total)
     return SnapshotResult("file-copy", time.perf_counter() - t0, total)
 
 
-def _make_self_contained(dest: Path) -> None:
-    """Fold the copied -wal into `dest` and switch it to rollback-journal mode, then fsync."""
+def _make_self_contained(dest: Path, sync: bool = True) -> None:
+    """Fold the copied -wal into `dest` and switch it to rollback-journal mode, then (with `sync`) fsync."""
     conn = sqlite3.connect(dest, isolation_level=None)
     try:
+        # SQLite's own fsyncs here would flush the whole new copy to disk before the check could start;
+        # the copy is a temp file that is discarded unless it is fsynced, checked and then published.
+        conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA journal_mode=DELETE")  # checkpoints the -wal and removes it
     finally:
         conn.close()
     for suffix in ("-wal", "-shm", "-journal"):
         remove_quietly(Path(str(dest) + suffix))
-    fsync_file(dest)
+    if sync:
+        fsync_file(dest)
 
 
 def backup_api_snapshot(src: Path, dest: Path, progress: PageProgress | None = None) -> SnapshotResult:

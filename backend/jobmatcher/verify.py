@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from . import schema
-from .database import check_integrity, hot_journal, open_readonly, require_known_revision
+from . import checkproc, schema
+from .database import hot_journal, require_known_revision
 from .errors import InvalidBackupError, NewerSchemaError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -37,6 +37,9 @@ class VerifyReport(BaseModel):
     schema_revision: str
     page_size: int
     seconds: float
+    # The integrity check's child process, when it ran in one (see checkproc): peak resident memory
+    # in MB, of which file-backed (the memory-mapped file) and anonymous.
+    check_memory: dict[str, float | None] = {}
 
 
 def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
@@ -135,12 +138,13 @@ def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_re
     size, page_size = check_file_shape(path)
     if checksum_proves_integrity and expected_sha256:
         sha = sha256_file(path)
+        memory: dict = {}
         if sha == expected_sha256:
-            revision = _check_database(path, allow_unknown_revision, integrity=False)
+            revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
             digest = pool.submit(sha256_file, path)
-            revision = _check_database(path, allow_unknown_revision)
+            revision, memory = _check_database(path, allow_unknown_revision)
             sha = digest.result()
     if expected_sha256 and sha != expected_sha256:
         raise _refuse("checksum-mismatch",
@@ -148,40 +152,47 @@ def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_re
                       f"its manifest): it may be damaged.",
                       "Use another backup. Your current data has not been changed.")
     return VerifyReport(path=str(path), size_bytes=size, sha256=sha, schema_revision=revision,
-                        page_size=page_size, seconds=time.perf_counter() - t0)
+                        page_size=page_size, seconds=time.perf_counter() - t0, check_memory=memory)
 
 
-def _check_database(path: Path, allow_unknown_revision: bool = False, integrity: bool = True) -> str:
-    """Integrity, revision and tables of a SQLite file; returns its revision."""
+def _check_database(path: Path, allow_unknown_revision: bool = False, integrity: bool = True) -> tuple[str, dict]:
+    """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
+
+    The integrity check of a large file runs in a child process with memory-mapped I/O
+    (see checkproc): a read error there kills the child, not this process, and is refused
+    with the reason "read-error".
+    """
     try:
-        conn = open_readonly(path, immutable=True)
-    except sqlite3.Error as e:
-        raise _refuse("unreadable", f"The file {path} cannot be opened: {e}.") from None
-    try:
-        try:
-            problems = check_integrity(conn) if integrity else []
-        except sqlite3.DatabaseError as e:
-            text = str(e)
-            if "not a database" in text:
-                raise _refuse("not-sqlite", f"{path} is not a SQLite database ({text}).") from None
-            raise _refuse("corrupt", f"The backup {path.name} is damaged: {text}.") from None
-        if problems:
-            shown = "; ".join(problems[:3])
-            raise _refuse("corrupt", f"The backup {path.name} is damaged: integrity check found "
-                          f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}")
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            revision = schema.revision_of(conn)
-        except sqlite3.DatabaseError as e:
-            raise _refuse("corrupt", f"The backup {path.name} is damaged: {e}.") from None
-    finally:
-        conn.close()
+        found = checkproc.check(path, integrity=integrity)
+    except checkproc.ChildCheckCrashed as e:
+        raise _refuse("read-error", f"The file {path} could not be read to the end (a read error: the check "
+                      f"stopped with {e.signal_name}). The disk or the file may be failing, or the file changed "
+                      "while it was checked.",
+                      "Copy the file to another disk and try again, or choose another backup. "
+                      "Your current data has not been changed.") from None
+    if found.error is not None:
+        text = found.error
+        if "not a database" in text:
+            raise _refuse("not-sqlite", f"{path} is not a SQLite database ({text}).")
+        if "disk I/O error" in text:
+            raise _refuse("read-error", f"The file {path} could not be read to the end ({text}).",
+                          "Copy the file to another disk and try again, or choose another backup. "
+                          "Your current data has not been changed.")
+        if "unable to open" in text:
+            raise _refuse("unreadable", f"The file {path} cannot be opened: {text}.")
+        raise _refuse("corrupt", f"The backup {path.name} is damaged: {text}.")
+    problems = found.problems
+    if problems:
+        shown = "; ".join(problems[:3])
+        raise _refuse("corrupt", f"The backup {path.name} is damaged: integrity check found "
+                      f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}")
+    tables, revision = set(found.tables), found.revision
     if revision is None:
         raise _refuse("not-jobmatcher",
                       f"{path.name} is a SQLite database, but not one of JobMatcher's (it has no schema revision).",
                       "Choose a file that JobMatcher made (backup_….db).")
     if allow_unknown_revision and not schema.is_known(revision):
-        return revision
+        return revision, found.child_memory
     try:
         require_known_revision(revision, f"The backup {path.name}")
     except NewerSchemaError as e:
@@ -190,4 +201,4 @@ def _check_database(path: Path, allow_unknown_revision: bool = False, integrity:
     if missing:
         raise _refuse("missing-tables", f"The backup {path.name} is incomplete: it lacks the table(s) "
                       f"{', '.join(missing)}.")
-    return revision
+    return revision, found.child_memory

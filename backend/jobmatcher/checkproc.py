@@ -1,0 +1,192 @@
+"""`PRAGMA integrity_check` in a child process, with SQLite's memory-mapped I/O.
+
+Why a child: memory-mapped I/O more than halves the check (SQLite reads pages
+straight from the mapping instead of a `pread` and a copy per page), but a read
+error or a file cut short under the mapping then arrives as SIGBUS, which kills
+the process that touched the page. In a child, that death is a failed check
+("read error") and the app goes on. The mapping also counts in the resident
+memory of the process that maps it (file-backed pages of the page cache, up to
+the file's size): in a child it stays out of the app's own process, and the
+child reports it.
+
+This file is also the child itself: it imports only the standard library and is
+run as a script (`python -I -S checkproc.py …`), or, in the packaged app, by the
+bundle's entry point when its first argument is CHILD_FLAG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHILD_FLAG = "--jobmatcher-integrity-check"
+# Files below this size are checked in the calling process, without memory mapping (no SIGBUS is
+# possible there): starting the child (about 15 ms) would cost more than the mapping saves.
+CHILD_MIN_BYTES = 32 * 1024 * 1024
+# SQLite caps mmap_size at SQLITE_MAX_MMAP_SIZE (2 GB by default); pages past it are read with pread.
+_MMAP_BYTES = 1 << 40
+# Tests only: the child stops in the middle of its check until this folder holds a file named "go".
+PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
+
+
+class ChildCheckCrashed(Exception):
+    """The child died while reading the file (SIGBUS: a read error or a file cut short under it)."""
+
+    def __init__(self, signal_name: str, detail: str) -> None:
+        super().__init__(f"the check stopped with {signal_name}: {detail}")
+        self.signal_name = signal_name
+        self.detail = detail
+
+
+@dataclass
+class CheckResult:
+    """What the check found. `error` is SQLite's refusal to read the file at all (problems then empty)."""
+
+    problems: list[str]
+    tables: list[str]
+    revision: str | None
+    error: str | None = None
+    seconds: float = 0.0
+    in_child: bool = False
+    # The child's memory as /proc reported it at its end (MB): peak resident, of which file-backed
+    # (the mapped database, page cache shared with the kernel) and anonymous (its own heap).
+    child_memory: dict = field(default_factory=dict)
+
+
+def check(path: Path, max_errors: int = 20, in_child: bool | None = None, integrity: bool = True) -> CheckResult:
+    """Integrity check (unless `integrity` is False), table names and schema revision of the SQLite
+    file `path`, opened read-only and immutable.
+
+    `in_child`: None chooses by size (CHILD_MIN_BYTES); without `integrity` it is always
+    in-process (reading the schema touches a few pages). Raises ChildCheckCrashed when the
+    child is killed by a signal while it reads the file. If no child can be started (OSError),
+    the check runs in this process without memory mapping.
+    """
+    path = Path(path)
+    if in_child is None:
+        in_child = integrity and path.stat().st_size >= CHILD_MIN_BYTES
+    t0 = time.perf_counter()
+    if in_child:
+        try:
+            return _check_in_child(path, max_errors, t0)
+        except OSError:
+            pass  # cannot start a process (out of processes or memory): the slower, unmapped check
+    result = _run_check(str(path), max_errors, mmap=False, integrity=integrity)
+    result.pop("memory", None)
+    return CheckResult(**result, seconds=time.perf_counter() - t0)
+
+
+def _check_in_child(path: Path, max_errors: int, t0: float) -> CheckResult:
+    proc = subprocess.run(_child_command(path, max_errors), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, env=_child_env())
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        why = ("a read error, or the file was cut short while it was read" if -proc.returncode == signal.SIGBUS
+               else "the check process was killed")
+        raise ChildCheckCrashed(name, why)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise ChildCheckCrashed(f"exit code {proc.returncode}",
+                                proc.stderr.decode("utf-8", "replace").strip()[-300:] or "no answer") from None
+    memory = result.pop("memory", {})
+    return CheckResult(**result, seconds=time.perf_counter() - t0, in_child=True, child_memory=memory)
+
+
+def _child_command(path: Path, max_errors: int) -> list[str]:
+    args = [str(path), str(max_errors)]
+    if getattr(sys, "frozen", False):  # the packaged app: its entry point dispatches on the flag
+        return [sys.executable, CHILD_FLAG, *args]
+    # -I: no user site or PYTHON* variables; -S: no site-packages (the child needs only the standard library)
+    return [sys.executable, "-I", "-S", str(Path(__file__).resolve()), *args]
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _run_check(path: str, max_errors: int, mmap: bool, integrity: bool = True) -> dict:
+    """The check itself (in the child, or in-process for small files)."""
+    uri = Path(path).absolute().as_uri() + "?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        return {"problems": [], "tables": [], "revision": None, "error": str(e)}
+    # A damaged file can hold text that is not UTF-8 (integrity_check quotes names from its schema).
+    conn.text_factory = lambda b: b.decode("utf-8", "replace")
+    try:
+        conn.execute("PRAGMA query_only=1")
+        if mmap:
+            conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
+        _pause_if_asked(conn)
+        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")] if integrity else ["ok"]
+        conn.set_progress_handler(None, 0)
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        revision = None
+        if "alembic_version" in tables:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+        memory = _memory() if mmap else None  # while the mapping is still counted
+    except sqlite3.Error as e:
+        return {"problems": [], "tables": [], "revision": None, "error": str(e)}
+    except UnicodeDecodeError as e:  # SQLite's error message quotes damaged schema text that is not UTF-8
+        return {"problems": [], "tables": [], "revision": None, "error": e.object.decode("utf-8", "replace")}
+    finally:
+        conn.close()
+    result = {"problems": [] if rows == ["ok"] else rows, "tables": tables, "revision": revision, "error": None}
+    if memory is not None:
+        result["memory"] = memory
+    return result
+
+
+def _pause_if_asked(conn: sqlite3.Connection) -> None:
+    folder = os.environ.get(PAUSE_ENV)
+    if not folder:
+        return
+    state = {"paused": False}
+
+    def hold() -> int:
+        if not state["paused"]:
+            state["paused"] = True
+            Path(folder, f".ready-{os.getpid()}").write_text(str(os.getpid()))
+            os.replace(Path(folder, f".ready-{os.getpid()}"), Path(folder, "ready"))
+            deadline = time.monotonic() + 30
+            while not Path(folder, "go").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return 0
+
+    conn.set_progress_handler(hold, 1000)
+
+
+def _memory() -> dict:
+    out = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "RssAnon", "RssFile"):
+                    out[key] = round(int(value.split()[0]) / 1024, 1)
+    except OSError:
+        pass
+    return {"peak_rss_mb": out.get("VmHWM"), "anon_mb": out.get("RssAnon"), "file_mb": out.get("RssFile")}
+
+
+def child_main(argv: list[str]) -> int:
+    """The child: check argv[0] (at most argv[1] problems), print the result as JSON."""
+    result = _run_check(argv[0], int(argv[1]), mmap=True)
+    result.setdefault("memory", _memory())
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

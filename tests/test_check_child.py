@@ -1,0 +1,138 @@
+"""The integrity check in a child process with memory-mapped I/O (checkproc): it refuses exactly what the
+in-process check refuses, and a read error under the mapping (SIGBUS, made here for real by cutting the
+file short while the child has it mapped) is a failed check with the reason "read-error", never a dead app
+and never a listed backup."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import checkproc
+from jobmatcher.errors import BackupFailedError, InvalidBackupError
+from jobmatcher.verify import verify_file
+
+from corpus import broken_files
+
+
+@pytest.fixture
+def always_child(monkeypatch):
+    monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", 0)
+
+
+def test_the_child_checks_with_memory_mapping_and_reports_its_memory(engine, always_child):
+    good = Path(engine.create_backup().path)
+    found = checkproc.check(good)
+    assert found.in_child and found.problems == [] and found.error is None
+    assert "saved_jobs" in found.tables and found.revision
+    mem = found.child_memory
+    assert mem["peak_rss_mb"] > 0 and mem["file_mb"] is not None and mem["anon_mb"] is not None
+    inproc = checkproc.check(good, in_child=False)
+    assert (inproc.problems, sorted(inproc.tables), inproc.revision) == ([], sorted(found.tables), found.revision)
+
+
+def test_the_child_refuses_what_the_in_process_check_refuses(engine, tmp_path, monkeypatch):
+    good = Path(engine.create_backup().path)
+    cases = broken_files(good, tmp_path / "corpus")
+    seen = {}
+    for threshold in (1 << 60, 0):  # in-process, then always in the child
+        monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", threshold)
+        for name, (path, reason) in cases.items():
+            with pytest.raises(InvalidBackupError) as e:
+                verify_file(path)
+            assert e.value.reason == reason, (name, threshold, e.value.message)
+            seen.setdefault(name, set()).add(e.value.reason)
+    assert all(len(r) == 1 for r in seen.values())
+
+
+def _cut_short_while_mapped(pause: Path, target, keep_bytes: int = 4096) -> threading.Thread:
+    """Wait until the child is paused inside its check, cut the file it checks short, let it go on."""
+    def run():
+        deadline = time.monotonic() + 30
+        while not (pause / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        path = target() if callable(target) else target
+        os.truncate(path, keep_bytes)
+        (pause / "go").write_text("1")
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_sigbus_in_the_child_is_a_failed_check_not_a_dead_app(engine, tmp_path, monkeypatch, always_child):
+    victim = tmp_path / "victim.db"
+    victim.write_bytes(Path(engine.create_backup().path).read_bytes())
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(checkproc.PAUSE_ENV, str(pause))
+    t = _cut_short_while_mapped(pause, victim)
+    with pytest.raises(checkproc.ChildCheckCrashed) as crash:
+        checkproc.check(victim)
+    t.join()
+    assert crash.value.signal_name == "SIGBUS"
+    # and through verify: the reason is a read error
+    victim.write_bytes(Path(engine.list_backups()[0].path).read_bytes())
+    for f in pause.iterdir():
+        f.unlink()
+    t = _cut_short_while_mapped(pause, victim)
+    with pytest.raises(InvalidBackupError) as e:
+        verify_file(victim)
+    t.join()
+    assert e.value.reason == "read-error" and "read error" in e.value.message
+
+
+def _checked_file(pid: int) -> str:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return next(a.decode() for a in args if a.endswith(b".db"))
+
+
+def test_a_backup_whose_check_dies_of_sigbus_is_not_listed(engine, tmp_path, monkeypatch, always_child):
+    """Both ways of making the copy (file copy, then the backup API) are cut short under their check."""
+    before = [r.id for r in engine.list_backups()]
+    folder = engine.store.folder
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(checkproc.PAUSE_ENV, str(pause))
+    cut = []
+
+    def cutter():
+        for _ in range(2):
+            deadline = time.monotonic() + 30
+            while not (pause / "ready").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            pid = int((pause / "ready").read_text())
+            victim = Path(_checked_file(pid))  # the file this child has mapped
+            os.truncate(victim, 4096)
+            cut.append(victim.name)
+            (pause / "ready").unlink()
+            (pause / "go").write_text("1")
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:  # it died
+                time.sleep(0.005)
+            (pause / "go").unlink()
+
+    t = threading.Thread(target=cutter, daemon=True)
+    t.start()
+    with pytest.raises(BackupFailedError) as e:
+        engine.create_backup(note="doomed")
+    t.join()
+    assert len(cut) == 2 and "read error" in e.value.message
+    assert [r.id for r in engine.list_backups()] == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-") and not p.name.endswith(".lock")]
+    assert engine.check().ok  # the live data was never touched
+
+
+def test_the_bundle_entry_point_runs_the_child(engine, tmp_path):
+    """The packaged app has no checkproc.py to run: its entry point answers CHILD_FLAG itself."""
+    import json
+    import subprocess
+    import sys
+    entry = Path(__file__).resolve().parents[1] / "build" / "entry.py"
+    good = Path(engine.create_backup().path)
+    out = subprocess.run([sys.executable, str(entry), checkproc.CHILD_FLAG, str(good), "20"],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    assert result["problems"] == [] and result["revision"] and result["memory"]["peak_rss_mb"] > 0
