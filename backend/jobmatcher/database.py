@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 
 from . import schema
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
-from .fsutil import data_folder_refused, file_size
+from .fsutil import data_folder_refused, file_size, fsync_dir
 
 BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
@@ -112,6 +112,37 @@ def settle_hot_journal(path: Path) -> bool:
         raise damaged(path, e) from None
     finally:
         conn.close()
+    return True
+
+
+def drop_stale_journal(path: Path) -> bool:
+    """Delete a `-journal` beside the live file that holds nothing to undo; True if there was one.
+
+    SQLite deletes its journal when a write commits, but a deletion is durable only once the
+    folder is fsynced: after a power cut the journal of a finished write (for example the
+    restore's switch of the old file to DELETE mode) can come back, its header zeroed. SQLite
+    ignores it; it is still a file JobMatcher left behind. Deleted under an exclusive
+    transaction, so no other connection is writing with it. Only under the instance lock.
+    """
+    journal = side_file(path, "-journal")
+    if not journal.exists() or hot_journal(path) or live_problem(path) is not None:
+        return False
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            if hot_journal(path):
+                return False
+            os.unlink(journal)
+        finally:
+            conn.execute("ROLLBACK")
+    except FileNotFoundError:
+        return False
+    except sqlite3.DatabaseError as e:
+        raise damaged(path, e) from None
+    finally:
+        conn.close()
+    fsync_dir(path.parent)
     return True
 
 

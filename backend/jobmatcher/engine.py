@@ -17,8 +17,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
 from .backups import BackupStore, CreatedBackup, Progress
-from .database import (check_integrity, connect, current_revision, hot_journal, live_problem, read_live,
-                       require_exists, require_known_revision, settle_hot_journal, unfinished_write)
+from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
+                       read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
@@ -308,6 +308,8 @@ class Engine:
         db = self.data.db_path
         if settle_hot_journal(db):  # an interrupted write of another program: SQLite undoes it (we own the folder)
             log.warning("rolled back an unfinished write left in %s-journal", db.name)
+        elif drop_stale_journal(db):  # a finished write's journal that a power cut brought back
+            log.info("removed a spent %s-journal", db.name)
         current = current_revision(db) if db.exists() else None
         require_known_revision(current)
         if target is not None and target not in schema.revisions():
