@@ -31,6 +31,9 @@ SIZE_MB = 0.5
 REGRESSIONS = {
     # 1: the backup folder was created without an fsync of the data folder: a finished backup vanished with it.
     "backup": [571348988865],
+    # 2: a power cut during the restore's swap brought back the spent -journal of the old live file's switch to
+    #    DELETE mode (its deletion not yet durable); launch left it beside the database.
+    "restore": [900375959848, 228000394964],
 }
 
 
@@ -51,6 +54,11 @@ def _power_cuts(op: str, tmp_path) -> None:
 @pytest.mark.timeout(3600 if FULL else 600)
 def test_powerloss_backup(tmp_path):
     _power_cuts("backup", tmp_path)
+
+
+@pytest.mark.timeout(3600 if FULL else 600)
+def test_powerloss_restore(tmp_path):
+    _power_cuts("restore", tmp_path)
 
 
 # -- the file system itself: the model loses exactly what it should --------------------------------
