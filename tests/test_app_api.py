@@ -468,3 +468,14 @@ def test_the_bridge_reaches_nothing_else(make_api, engine):
     for private in ("_dispatch", "_engine", "__class__", "__dict__"):
         with pytest.raises(AttributeError):
             getattr(bridge, private)
+
+
+def test_the_launch_outcome_is_kept_however_many_tasks_run_after_it(make_api, engine):
+    """Issue 8 kind 4: the runner remembers 20 finished tasks; the launch must never be one it drops."""
+    api = make_api()
+    b = wait_task(api, ok(api, "start_backup", ""))["result"]["backup"]
+    for _ in range(api._tasks.KEEP + 2):
+        assert wait_task(api, ok(api, "start_verify", b["id"]))["state"] == "done"
+    assert ok(api, "app_info")["launch"]["state"] == "done"
+    assert ok(api, "list_backups")[0]["id"] == b["id"]
+    assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"

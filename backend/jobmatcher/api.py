@@ -449,7 +449,10 @@ class Api:
             self._writer = Writer(self._engine.connect)
             self._start_scheduler()
             return report.model_dump(mode="json")
-        task = self._tasks.start("launch", work, label="Opening your data…")
+        # Kept for as long as the app runs: every call checks the launch's outcome.
+        task = self._tasks.start("launch", work, label="Opening your data…", keep=True)
+        if self._launch_task:
+            self._tasks.forget(self._launch_task)
         self._launch_task = task["id"]
         return task
 

@@ -140,11 +140,8 @@ class Engine:
     def release_instance_lock(self) -> None:
         self._instance.release()
 
-    def _reading_live(self) -> FileLock | None:
-        """A shared hold that keeps a restore from swapping the file while we read it (None: no restore ever
-        ran here and a read-only command must not create the lock file)."""
-        if self.read_only and not self.data.swap_lock_path.exists():
-            return None
+    def _reading_live(self) -> FileLock:
+        """A shared hold that keeps a restore from swapping the file while we read it."""
         lock = FileLock(self.data.swap_lock_path, shared=True)
         try:
             acquired = lock.acquire(timeout=60)
@@ -179,7 +176,8 @@ class Engine:
             return CheckReport(ok=False, problems=[f"The database file {problem}."], revision=None)
         if hot_journal(db):
             return CheckReport(ok=False, problems=[unfinished_write(db).message], revision=None)
-        lock = self._reading_live()
+        # A read-only command must not create the lock file: without it, no restore has ever run here.
+        lock = None if self.read_only and not self.data.swap_lock_path.exists() else self._reading_live()
         try:
             try:
                 problems, revision = read_live(db, lambda conn: (check_integrity(conn), schema.revision_of(conn)))
@@ -230,8 +228,7 @@ class Engine:
         try:
             return self.store.create(self.data.db_path, kind, note, progress, method=method)
         finally:
-            if lock is not None:
-                lock.release()
+            lock.release()
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
         return self.store.set_pinned(backup_id, pinned)

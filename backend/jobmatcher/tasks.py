@@ -71,7 +71,7 @@ class TaskInfo(BaseModel):
 class TaskRunner:
     """Starts tasks on threads and keeps their (throttled) state for polling."""
 
-    KEEP = 20  # finished tasks remembered, so a late poll still gets the outcome
+    KEEP = 20  # finished tasks remembered, so a late poll still gets the outcome (kept ones come on top)
 
     def __init__(self, min_interval: float = 0.1) -> None:
         self.min_interval = min_interval
@@ -79,9 +79,15 @@ class TaskRunner:
         self._tasks: dict[str, TaskInfo] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._ids = itertools.count(1)
+        self._kept: set[str] = set()  # never forgotten (the launch: every call asks for its outcome)
 
-    def start(self, kind: str, work: Callable[[Progress], dict | None], label: str = "") -> dict:
-        """Run `work(progress)` on a new thread; its return value becomes the task's `result`."""
+    def start(self, kind: str, work: Callable[[Progress], dict | None], label: str = "",
+              keep: bool = False) -> dict:
+        """Run `work(progress)` on a new thread; its return value becomes the task's `result`.
+
+        `keep`: remember this task's outcome for as long as the runner lives (until `forget`),
+        not only among the last KEEP finished tasks.
+        """
         with self._lock:
             busy = self._running_locked()
             if busy is not None:
@@ -90,6 +96,8 @@ class TaskRunner:
             task = TaskInfo(id=f"{kind}-{next(self._ids)}", kind=kind, started_at=time.time(),
                             message=label or PHASE_LABELS.get(PLANS.get(kind, [("open", 1)])[0][0], "Working…"))
             self._tasks[task.id] = task
+            if keep:
+                self._kept.add(task.id)
             self._forget_old_locked()
         # Not a daemon: if the window closes mid-backup or mid-restore, the process
         # finishes the work before it exits instead of being cut off halfway.
@@ -174,8 +182,13 @@ class TaskRunner:
                 return t
         return None
 
+    def forget(self, task_id: str) -> None:
+        """Let a kept task be forgotten like any other (it was replaced, e.g. by a retried launch)."""
+        with self._lock:
+            self._kept.discard(task_id)
+
     def _forget_old_locked(self) -> None:
-        finished = [t for t in self._tasks.values() if t.state != "running"]
+        finished = [t for t in self._tasks.values() if t.state != "running" and t.id not in self._kept]
         for t in sorted(finished, key=lambda t: t.started_at)[:-self.KEEP or None]:
             del self._tasks[t.id]
             self._threads.pop(t.id, None)
