@@ -41,6 +41,7 @@ import pydantic
 from pydantic import Field, StringConstraints, validate_call
 
 from . import __version__, profile
+from .causes import explain
 from .errors import (InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
 from .fsutil import (describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
+# A page call waits this long for another program's write lock, then says so (not 30 s of a frozen page).
+PAGE_BUSY_TIMEOUT_MS = 5000
 UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
 
 BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -178,7 +181,7 @@ class Api:
 
     @validate_call
     def get_profile(self) -> dict:
-        return self._db(lambda conn: self._profile_dict(conn))
+        return self._db(lambda conn: self._profile_dict(conn), "reading your profile")
 
     @validate_call
     def save_profile(self, full_name: Annotated[str, StringConstraints(max_length=200)],
@@ -188,21 +191,22 @@ class Api:
             updated = current.model_copy(update={"full_name": full_name.strip(), "headline": headline.strip()})
             profile.update_profile(conn, profile.Profile.model_validate(updated.model_dump()))
             return self._profile_dict(conn)
-        return self._db(work)
+        return self._db(work, "saving your profile")
 
     @validate_call
     def add_skill(self, name: Annotated[str, StringConstraints(max_length=100)]) -> dict:
         if not name.strip():
             raise ValidationError("Type the skill's name first.", "")
         skill = self._model(profile.NewSkill, name=name)
-        return self._db(lambda conn: (profile.add_skill(conn, skill), self._profile_dict(conn))[1])
+        return self._db(lambda conn: (profile.add_skill(conn, skill), self._profile_dict(conn))[1],
+                        "adding the skill")
 
     @validate_call
     def remove_skill(self, skill_id: Annotated[int, Field(ge=1)]) -> dict:
         def work(conn):
             profile.remove_skill(conn, skill_id)
             return self._profile_dict(conn)
-        return self._db(work)
+        return self._db(work, "removing the skill")
 
     # -- backups -----------------------------------------------------------------------------
 
@@ -446,7 +450,7 @@ class Api:
                         raise
                     time.sleep(0.2)
             shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
-            self._writer = Writer(self._engine.connect)
+            self._writer = Writer(self._connect_for_page)
             self._start_scheduler()
             return report.model_dump(mode="json")
         # Kept for as long as the app runs: every call checks the launch's outcome.
@@ -466,6 +470,12 @@ class Api:
             # never while a restore runs or after one (the data is about to be replaced or was)
             blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended))
         self._scheduler.start()
+
+    def _connect_for_page(self):
+        """The writer's connection: waits at most PAGE_BUSY_TIMEOUT_MS for another program's write lock."""
+        conn = self._engine.connect()
+        conn.execute(f"PRAGMA busy_timeout={PAGE_BUSY_TIMEOUT_MS}")
+        return conn
 
     def _wait_launched(self, timeout: float = 60) -> dict:
         return self._tasks.wait(self._launch_task, timeout) if self._launch_task else {}
@@ -551,10 +561,18 @@ class Api:
             raise JobMatcherError("A restore went wrong and JobMatcher needs to restart to check your data.",
                                   "Close JobMatcher and open it again; it finishes or undoes the restore.")
 
-    def _db(self, fn: Callable) -> Any:
+    def _db(self, fn: Callable, action: str) -> Any:
+        """Run `fn(conn)` on the writer thread; a failure of the disk or SQLite is named (causes.explain)."""
         self._require_opened()
         assert self._writer is not None
-        return self._writer.call(fn)
+        try:
+            return self._writer.call(fn)
+        except Exception as e:
+            named = explain(e, action, self._engine.data.db_path)
+            if named is None or named is e:
+                raise
+            log.warning("%s while %s: %s", named.code, action, e)
+            raise named from None
 
     @staticmethod
     def _model(model, **values):

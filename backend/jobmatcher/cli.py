@@ -529,6 +529,15 @@ def main(argv: list[str] | None = None) -> int:
         print("Interrupted.", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for the user
+        from .causes import explain
+        named = explain(e, "the command")  # a full disk, a read-only file, a held lock...: its real cause
+        if named is not None:
+            log.warning("%s: %r", named.code, e)
+            if args.json:
+                _emit_json(named.to_dict())
+            print(f"Error: {named.message}", file=sys.stderr)
+            print(named.hint, file=sys.stderr)
+            return 1
         log.exception("unexpected error")
         where = f" Details are in {log_file}." if log_file else ""
         print(f"Error: something unexpected went wrong: {type(e).__name__}: {e}.{where}", file=sys.stderr)

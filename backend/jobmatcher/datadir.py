@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .fsutil import make_dirs
+from .fsutil import make_dirs, user_path
 from .settings import Settings, load_settings
 
 APP_NAME = "JobMatcher"
@@ -21,7 +21,7 @@ def default_data_dir() -> Path:
     """--data-dir wins over $JOBMATCHER_DATA_DIR, which wins over the platform's user data folder."""
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return user_path(env, f"The data folder in ${DATA_DIR_ENV}")
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
@@ -29,7 +29,7 @@ def log_dir() -> Path:
     """The platform's user log folder ($JOBMATCHER_LOG_DIR overrides it)."""
     env = os.environ.get(LOG_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return user_path(env, f"The log folder in ${LOG_DIR_ENV}")
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
 
 
@@ -41,7 +41,7 @@ class DataDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, create: bool = True) -> "DataDir":
-        root = Path(path).expanduser() if path else default_data_dir()
+        root = user_path(path, "The data folder") if path else default_data_dir()
         root = root.absolute()
         if create:
             make_dirs(root)

@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
 from .backups import BackupStore, CreatedBackup, Progress
+from .causes import explain
 from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
                        read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
 from .datadir import DataDir
@@ -324,7 +325,15 @@ class Engine:
             else:
                 report.created = True
             log.info("migrating %s from %s through %s", db, current, todo)
-            schema.upgrade(db, target)
+            try:
+                schema.upgrade(db, target)
+            except Exception as e:  # one transaction: a failure leaves the old revision
+                named = explain(e, f"updating the database to the new version ({current or 'new'} to {todo[-1]})",
+                                db)
+                if named is None or named is e:
+                    raise
+                log.warning("schema update failed: %s", e)
+                raise named from None
             report.migrated_from, report.migrated_to = current, todo[-1]
         # The backup list is read once: prune works on it, and the automatic-backup check uses what is left.
         items = store.list()

@@ -121,3 +121,21 @@ class ValidationError(JobMatcherError):
     """Input from the user or the page that does not fit."""
 
     code = "invalid-input"
+
+
+class ReadOnlyError(JobMatcherError):
+    """A write was refused: a read-only file or disk, or no permission (see causes.py)."""
+
+    code = "read-only"
+
+
+class DatabaseBusyError(JobMatcherError):
+    """Another program holds the database's write lock (SQLITE_BUSY / SQLITE_LOCKED)."""
+
+    code = "busy"
+
+
+class DiskError(JobMatcherError):
+    """The disk or the operating system failed a read or write (I/O error and the like)."""
+
+    code = "disk-error"

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import InsufficientSpaceError, JobMatcherError
+from .errors import InsufficientSpaceError, JobMatcherError, SettingsError
 
 CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 
@@ -122,6 +122,26 @@ def remove_dead_temp_files(folder: Path) -> list[str]:
             remove_quietly(p)
             removed.append(name)
     return removed
+
+
+def user_path(text: str | os.PathLike, what: str) -> Path:
+    """A folder the user typed (a setting, --data-dir, an environment variable) as a Path, `~` expanded.
+
+    SettingsError, naming `what` ("The backup folder"), for what no folder can be
+    called: a NUL character, or `~name` for a user this computer does not have.
+    """
+    text = os.fspath(text)
+    if "\x00" in text:
+        raise SettingsError(f"{what} contains a NUL character, which no folder name can have.",
+                            "Type the folder's full path again, without it.")
+    try:
+        return Path(text).expanduser()
+    except (RuntimeError, KeyError):  # "~nobody/…": no such user; "~" with no home directory known
+        user = text[1:].replace("\\", "/").split("/", 1)[0]
+        cause = f"there is no user {user!r} on this computer" if user else "your home folder is not known ($HOME)"
+        raise SettingsError(f"{what} {text!r} starts with ~{user}, but {cause}.",
+                            "Type the folder's full path (starting with /).") \
+            from None
 
 
 def remove_quietly(path: Path) -> None:

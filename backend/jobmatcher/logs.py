@@ -7,6 +7,7 @@ import logging.handlers
 from pathlib import Path
 
 from .datadir import log_dir
+from .errors import JobMatcherError
 
 _configured = False
 
@@ -24,7 +25,7 @@ def setup_logging(verbose: bool = False) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "jobmatcher.log"
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
-    except OSError:
+    except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
         return None  # logging must never stop the user from reaching their data
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)

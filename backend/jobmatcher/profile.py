@@ -54,10 +54,20 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")  # may fail too (a full disk, a reader holding the lock): roll back then
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback_quietly(conn)
         raise
-    conn.execute("COMMIT")
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    """End a failed transaction. SQLite may have rolled it back itself (a full disk does), and a failing
+    ROLLBACK must not hide the error that says why the write failed."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -104,7 +114,13 @@ def add_skill(conn: sqlite3.Connection, skill: NewSkill) -> Skill:
     return Skill(id=cur.lastrowid, name=skill.name, level=skill.level, years_experience=skill.years_experience)
 
 
+SQLITE_MAX_ROWID = (1 << 63) - 1
+
+
 def remove_skill(conn: sqlite3.Connection, skill_id: int) -> None:
+    """Remove one skill by its id; ValidationError when there is no such skill (any id, however large)."""
+    if not 1 <= int(skill_id) <= SQLITE_MAX_ROWID:  # SQLite cannot even be asked about it
+        raise ValidationError("There is no skill with that id.", "Reload the page and try again.")
     with transaction(conn):
         cur = conn.execute("DELETE FROM skills WHERE id = ?", (int(skill_id),))
     if cur.rowcount == 0:

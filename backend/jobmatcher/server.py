@@ -78,6 +78,10 @@ class AppServer(ThreadingHTTPServer):
         self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self.allowed_origins = {f"http://{h}" for h in self.allowed_hosts}
 
+    def handle_error(self, request, client_address) -> None:
+        """socketserver prints a traceback to stderr here (stdout carries the URL); ours goes to the log file."""
+        log.exception("request from %s failed", client_address)
+
     @property
     def url(self) -> str:
         """The address to open; the secret rides in the fragment, which is never sent over HTTP."""
@@ -112,6 +116,27 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "JobMatcher"
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection: simple, and plenty for one local user
+
+    _answered = False
+
+    def send_response(self, code, message=None) -> None:
+        self._answered = True
+        super().send_response(code, message)
+
+    def handle_one_request(self) -> None:
+        """http.server's loop step, with a last line of defence: an answer is always sent, never a traceback."""
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the other side went away: nobody to answer
+        except Exception as e:  # noqa: BLE001 - a bug or an unnamed failure still gets an answer
+            self.close_connection = True
+            error = to_page_error(e)
+            if not self._answered:
+                try:
+                    self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"ok": False, "error": error})
+                except OSError:
+                    pass
 
     def log_message(self, fmt: str, *args) -> None:  # to the log file, not stderr (stdout carries the URL)
         log.debug("%s " + fmt, self.address_string(), *args)
@@ -189,6 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("args must be a list")
         except (ValueError, UnicodeDecodeError):
             self._refuse(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
+            return
+        except RecursionError:
+            self._refuse(HTTPStatus.BAD_REQUEST, "The request body is nested too deeply to read.",
+                         "Send plain values (JobMatcher's page never nests this deep).")
             return
         self._json(HTTPStatus.OK, self.server.api._dispatch(name, args))
 

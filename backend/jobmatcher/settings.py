@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SettingsError
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, user_path
 
 
 MAX_AUTO_BACKUP_MINUTES = 7 * 24 * 60
@@ -86,7 +86,7 @@ def save_settings(path: Path, settings: Settings) -> None:
 
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
     """Check a folder the user wants backups in: it exists, is writable, and is not inside the data folder's live files."""
-    p = Path(folder).expanduser()
+    p = user_path(folder, "The backup folder")
     if not p.is_absolute():
         raise SettingsError(f"The backup folder must be a full path, not {folder!r}.",
                             "Choose the folder with the folder picker or type its full path.")
