@@ -213,9 +213,9 @@ def current_revision(path: Path) -> str | None:
     except sqlite3.DatabaseError as e:
         if not os.access(path.parent, os.W_OK):  # not damaged: a WAL database on a read-only disk cannot be opened
             raise data_folder_refused(path.parent) from None
-        if sqlite_cause(e) not in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            # a full disk, a held lock, an I/O error: name that, never call sound data damaged
-            raise explain(e, "reading the database's version", path) from None
+        named = explain(e, "reading the database's version", path)
+        if named is not None and sqlite_cause(e) not in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise named from None  # a full disk, a held lock, an I/O error: never call sound data damaged
         raise damaged(path, e) from None
 
 
