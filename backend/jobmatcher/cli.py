@@ -170,10 +170,14 @@ def cmd_backup_create(args) -> int:
         print(f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
               f"{_seconds(b.verify_seconds)}: {b.id}")
         print(f"  {b.path}")
+    from .locations.copier import spawn_background_sync
+    spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
     return 0
 
 
 def cmd_backup_list(args) -> int:
+    if _location_source(args):
+        return cmd_location_backups(args)
     items = _engine(args, read_only=True).list_backups()
     if args.json:
         _emit_json([{k: v for k, v in r.model_dump(mode="json").items()
@@ -205,6 +209,8 @@ def cmd_backup_verify(args) -> int:
 
 
 def cmd_backup_restore(args) -> int:
+    if _location_source(args):
+        return cmd_location_restore(args)
     engine = _engine(args)
     path, _sha, label, rec = engine.resolve(args.target)
     # Check first, ask second (as the page does): a file that cannot be restored is
@@ -385,6 +391,268 @@ def cmd_settings(args) -> int:
     return 0
 
 
+# -- backup locations ------------------------------------------------------------------
+
+class _BytesBar:
+    """A tqdm bar in bytes per phase on stderr (copy, download, decrypt), only on a terminal."""
+
+    LABELS = {"copy": "Copying", "download": "Downloading", "decrypt": "Decrypting", "check": "Checking",
+              "safety": "Safety backup", "migrate": "Updating schema", "swap": "Replacing", "verify": "Verifying"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar = None
+        self._phase = None
+        self.label = ""
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled or phase == "backup":
+            if phase == "backup" and self.enabled and total:
+                self.label = f" ({min(done + 1, total)}/{total})"
+            return
+        from tqdm import tqdm
+        if phase != self._phase:
+            self.close()
+            self._phase = phase
+            bytes_phase = phase in ("copy", "download")
+            self._bar = tqdm(total=max(total, 1), desc=self.LABELS.get(phase, phase) + self.label, file=sys.stderr,
+                             leave=False, unit="B" if bytes_phase else "", unit_scale=bytes_phase, mininterval=0.1)
+        self._bar.total = max(total, 1)
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._phase = None
+
+
+def _read_secret(args, creating: bool) -> str | None:
+    """The passphrase (or recovery key): from --passphrase-file, else asked on a terminal; None if neither."""
+    f = getattr(args, "passphrase_file", None)
+    if f:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                text = fh.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise JobMatcherError(f"Cannot read the passphrase file {f}: {getattr(e, 'strerror', None) or e}.",
+                                  "Check the file name and its permissions.") from None
+        if not text:
+            raise JobMatcherError(f"The passphrase file {f} is empty.", "Put the passphrase on its first line.")
+        return text
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+    if creating:
+        print("Copies are encrypted. Choose a passphrase for this data folder: it unlocks your copies on a new "
+              "machine. JobMatcher cannot recover it for you.", file=sys.stderr)
+    first = getpass.getpass("Passphrase: ")
+    if creating:
+        if getpass.getpass("Passphrase again: ") != first:
+            raise JobMatcherError("The two passphrases differ.", "Run the command again.")
+    return first
+
+
+def _s3_keys(args):
+    import os
+    from .locations.credentials import S3Keys
+    key_id = getattr(args, "access_key_id", None) or os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = None
+    f = getattr(args, "secret_access_key_file", None)
+    if f:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                secret = fh.readline().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise JobMatcherError(f"Cannot read the secret key file {f}: {getattr(e, 'strerror', None) or e}.",
+                                  "Check the file name and its permissions.") from None
+    secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return S3Keys(key_id, secret) if key_id and secret else None
+
+
+def _location_source(args) -> bool:
+    return bool(getattr(args, "location", None) or getattr(args, "from_folder", None)
+                or getattr(args, "from_s3", None))
+
+
+def _source_client(args):
+    """(client, label) for --location NAME, --from-folder PATH or --from-s3 s3://BUCKET/PREFIX."""
+    given = [x for x in ("location", "from_folder", "from_s3") if getattr(args, x, None)]
+    if len(given) > 1:
+        raise JobMatcherError("Give one of --location, --from-folder and --from-s3.", "Run the command again.")
+    if args.location:
+        engine = _engine(args)
+        return engine.locations.client(args.location), args.location
+    if args.from_folder:
+        from pathlib import Path
+        from .locations.folder import FolderLocation
+        return FolderLocation(Path(args.from_folder).expanduser().absolute()), args.from_folder
+    from .locations.s3 import S3Location
+    url = args.from_s3
+    if not url.startswith("s3://") or len(url) <= 5:
+        raise JobMatcherError(f"{url!r} is not an s3:// address.", "Write it as s3://BUCKET/PREFIX.")
+    bucket, _, prefix = url[5:].partition("/")
+    keys = _s3_keys(args)
+    if keys is None:
+        raise JobMatcherError("The access keys of the storage are needed.",
+                              "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+    return S3Location(bucket, prefix, args.endpoint_url, keys.access_key_id, keys.secret_access_key,
+                      spool_dir=None), url
+
+
+def cmd_location_backups(args) -> int:
+    from .locations.remote import list_remote
+    client, label = _source_client(args)
+    client.check()
+    items = list_remote(client, getattr(args, "folder_id", None))
+    if args.json:
+        _emit_json(items)
+        return 0
+    if not items:
+        print(f"No copies at {label}.")
+        return 0
+    several = len({r.folder_id for r in items}) > 1
+    rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
+    for r in items:
+        rows.append((r.id, TYPE_LABELS.get(r.type.value, r.type.value), _local(r.created_at), _size(r.size_bytes),
+                     r.schema_revision or "-", "yes" if r.encrypted else "no") + ((r.folder_id,) if several else ()))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_location_restore(args) -> int:
+    from .locations.recovery import restore_from_location
+    from .locations.remote import find_remote
+    client, label = _source_client(args)
+    client.check()
+    remote = find_remote(client, args.target, getattr(args, "folder_id", None))
+    if not _confirm(args, f"Replace your current data with {remote.id} from {label}? "
+                          "A safety backup of it is made first (if there is any)."):
+        print("Nothing was restored.", file=sys.stderr)
+        return 1
+    secret = _read_secret(args, creating=False) if remote.encrypted else None
+    bar = _BytesBar(not args.json)
+    try:
+        result, _ = restore_from_location(_engine(args), client, remote.id, secret, remote.folder_id, bar, label)
+    finally:
+        bar.close()
+    result.relaunch_required = False
+    if args.json:
+        _emit_json(result)
+    else:
+        print(f"Restored {remote.id} from {label} in {_seconds(result.seconds)} (checksums, decryption and "
+              "integrity verified).")
+        if result.safety_backup_id:
+            print(f"  Your previous data was saved first as {result.safety_backup_id}.")
+    return 0
+
+
+def cmd_location_add(args) -> int:
+    engine = _engine(args)
+    locs = engine.locations
+    encrypt = not args.no_encrypt
+    passphrase = None
+    cfg = locs.config()
+    if encrypt and not (cfg.recipient and locs.identity_path().is_file()):
+        passphrase = _read_secret(args, creating=True)
+        if passphrase is None:
+            raise JobMatcherError("Encrypted copies need a passphrase, and there is no terminal to ask for one.",
+                                  "Give it with --passphrase-file FILE (or use --no-encrypt).")
+    if args.kind == "folder":
+        r = locs.add("folder", path=args.path, name=args.name, encrypt=encrypt, passphrase=passphrase,
+                     retention_days=args.keep_days)
+    else:
+        r = locs.add("s3", endpoint_url=args.endpoint_url, bucket=args.bucket, prefix=args.prefix or "",
+                     region=args.region, keys=_s3_keys(args), name=args.name, encrypt=encrypt,
+                     passphrase=passphrase, retention_days=args.keep_days)
+    if args.json:
+        _emit_json(r)
+    else:
+        loc = r.location
+        print(f"Added the backup location {loc.name!r} ({loc.where()}), "
+              f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {loc.retention_days} days.")
+        if r.recovery_key:
+            print()
+            print("Your recovery key (shown only this once). Print it or write it down and keep it safe:")
+            print()
+            print(f"    {r.recovery_key}")
+            print()
+            print("With it, or with your passphrase, your copies can be restored on any machine, even without "
+                  "JobMatcher (see \"Your backups without JobMatcher\" in the README).")
+        print("Copies are made in the background after each backup; `jobmatcher location sync` copies now.")
+    return 0
+
+
+def cmd_location_list(args) -> int:
+    rows = _engine(args).locations.status(check=True)
+    if args.json:
+        _emit_json(rows)
+        return 0
+    if not rows:
+        print("No backup locations yet. Add one with `jobmatcher location add folder PATH` or "
+              "`jobmatcher location add s3 --endpoint-url URL --bucket B`.")
+        return 0
+    for r in rows:
+        state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
+        print(f"{r.name}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
+        print(f"  where:        {r.where}")
+        print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
+        print(f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending, kept {r.retention_days} days")
+        if r.problem:
+            print(f"  problem:      {r.problem}")
+    return 0
+
+
+def cmd_location_sync(args) -> int:
+    engine = _engine(args)
+    if args.background:
+        from .locations.copier import run_background_sync
+        return run_background_sync(lambda: engine.locations)
+    bar = _BytesBar(not args.json)
+    try:
+        results = engine.locations.sync(args.name, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        _emit_json(results)
+    else:
+        for r in results:
+            if r.skipped:
+                print(f"{r.name}: disabled, left alone.")
+            elif r.error:
+                print(f"{r.name}: {r.error}", file=sys.stderr)
+            else:
+                extra = f", removed {len(r.deleted)} old" if r.deleted else ""
+                print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
+        if not results:
+            print("No backup locations yet.")
+    return 1 if any(r.error for r in results) else 0
+
+
+def cmd_location_remove(args) -> int:
+    loc = _engine(args).locations.remove(args.name)
+    if args.json:
+        _emit_json(loc)
+    else:
+        print(f"Removed the location {loc.name!r}. The copies there were left in place ({loc.where()}).")
+    return 0
+
+
+def _cmd_location_enable(enabled: bool):
+    def run(args) -> int:
+        loc = _engine(args).locations.set_enabled(args.name, enabled)
+        if args.json:
+            _emit_json(loc)
+        else:
+            print(f"{'Enabled' if enabled else 'Disabled'} {loc.name!r}" +
+                  ("." if enabled else ": it is left alone until you enable it again."))
+        return 0
+    return run
+
+
 def cmd_app(args) -> int:
     from .app import run_app
     return run_app(args)
@@ -446,12 +714,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = bs.add_parser("create", help="make a verified backup now", parents=[common])
     c.add_argument("--note", default="", type=_text(500, "a note"), help="a note to remember it by")
     c.set_defaults(func=cmd_backup_create)
-    bs.add_parser("list", help="list backups, newest first", parents=[common]).set_defaults(func=cmd_backup_list)
+    src = argparse.ArgumentParser(add_help=False)
+    src.add_argument("--location", metavar="NAME", help="the copies at this backup location")
+    src.add_argument("--from-folder", metavar="PATH", help="the copies in this folder (a fresh data folder)")
+    src.add_argument("--from-s3", metavar="s3://BUCKET/PREFIX", help="the copies in this bucket (keys: AWS_* env)")
+    src.add_argument("--endpoint-url", metavar="URL", help="with --from-s3: the S3 endpoint")
+    src.add_argument("--folder-id", metavar="ID", help="when several data folders keep copies there")
+    bs.add_parser("list", help="list backups, newest first", parents=[common, src]).set_defaults(func=cmd_backup_list)
     v = bs.add_parser("verify", help="check a backup (id or file)", parents=[common])
     v.add_argument("target", metavar="ID_OR_PATH")
     v.set_defaults(func=cmd_backup_verify)
-    r = bs.add_parser("restore", help="replace the current data with a backup (id or file)", parents=[common])
+    r = bs.add_parser("restore", help="replace the current data with a backup (id or file)", parents=[common, src])
     r.add_argument("target", metavar="ID_OR_PATH")
+    r.add_argument("--passphrase-file", metavar="F", help="passphrase (or recovery key) of encrypted copies")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.set_defaults(func=cmd_backup_restore)
     d = bs.add_parser("delete", help="delete a backup", parents=[common])
@@ -494,6 +769,38 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--budget-mb", metavar="MIB", type=_number(int, 0, 100 * 1024 * 1024, "a number of MiB"),
                     default=None, help="most space backups may use, in MiB (0 = automatic: 2 GiB or 20x the database)")
     st.set_defaults(func=cmd_settings)
+
+    lp = sub.add_parser("location", help="backup locations off this disk: folders and S3", parents=[common])
+    ls_ = lp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    la = ls_.add_parser("add", help="add a folder or S3 location", parents=[common])
+    las = la.add_subparsers(dest="kind", metavar="KIND", required=True)
+    addc = argparse.ArgumentParser(add_help=False)
+    addc.add_argument("--name", help="a short name (default: the folder's or bucket's)")
+    addc.add_argument("--no-encrypt", action="store_true", help="keep plain copies (e.g. your own USB drive)")
+    addc.add_argument("--passphrase-file", metavar="F", help="the passphrase, when encryption is set up first")
+    addc.add_argument("--keep-days", type=int, default=90, metavar="N", help="keep copies there N days (90)")
+    laf = las.add_parser("folder", help="a folder: USB drive, network share, synced folder", parents=[common, addc])
+    laf.add_argument("path", metavar="PATH")
+    laf.set_defaults(func=cmd_location_add)
+    la3 = las.add_parser("s3", help="S3-compatible storage", parents=[common, addc])
+    la3.add_argument("--endpoint-url", metavar="URL", help="e.g. https://s3.us-west-004.backblazeb2.com")
+    la3.add_argument("--bucket", metavar="B", required=True)
+    la3.add_argument("--prefix", metavar="P", default="")
+    la3.add_argument("--region", metavar="R", default=None)
+    la3.add_argument("--access-key-id", metavar="ID", help="default: $AWS_ACCESS_KEY_ID")
+    la3.add_argument("--secret-access-key-file", metavar="F", help="default: $AWS_SECRET_ACCESS_KEY")
+    la3.set_defaults(func=cmd_location_add)
+    ls_.add_parser("list", help="locations with their status", parents=[common]).set_defaults(func=cmd_location_list)
+    lsy = ls_.add_parser("sync", help="copy what is missing now", parents=[common])
+    lsy.add_argument("name", nargs="?", metavar="NAME")
+    lsy.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    lsy.set_defaults(func=cmd_location_sync)
+    for action, fn, text in (("remove", cmd_location_remove, "forget a location (its copies stay there)"),
+                             ("disable", _cmd_location_enable(False), "leave a location alone"),
+                             ("enable", _cmd_location_enable(True), "copy to it again")):
+        x = ls_.add_parser(action, help=text, parents=[common])
+        x.add_argument("name", metavar="NAME")
+        x.set_defaults(func=fn)
 
     dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])
     ds = dbp.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -105,6 +105,12 @@ class Engine:
     def store(self) -> BackupStore:
         return BackupStore(self.data.backup_dir())
 
+    @property
+    def locations(self):
+        """The backup locations off this disk (locations.Locations)."""
+        from .locations.manager import Locations  # boto3/pyrage load only when locations are used
+        return Locations(self.data, self.store)
+
     def update_settings(self, changes: dict) -> Settings:
         """Validate and save changed settings; the backup folder must exist, be writable and lie outside the data."""
         current = self.settings.model_dump()

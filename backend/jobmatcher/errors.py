@@ -139,3 +139,45 @@ class DiskError(JobMatcherError):
     """The disk or the operating system failed a read or write (I/O error and the like)."""
 
     code = "disk-error"
+
+
+class LocationUnavailableError(JobMatcherError):
+    """A backup location cannot be reached now (drive unplugged, marker missing, network down, bucket missing)."""
+
+    code = "location-unavailable"
+
+
+class LocationCredentialsError(JobMatcherError):
+    """The storage service refused the location's access keys."""
+
+    code = "location-credentials"
+
+
+class LocationNotFoundError(JobMatcherError):
+    """No configured location has that name."""
+
+    code = "location-not-found"
+
+
+class LocationCopyFailedError(JobMatcherError):
+    """A copy to a location failed or did not read back identical; nothing was listed there."""
+
+    code = "location-copy-failed"
+
+
+class WrongPassphraseError(JobMatcherError):
+    """The passphrase does not open the encrypted identity."""
+
+    code = "wrong-passphrase"
+
+
+class WrongIdentityError(JobMatcherError):
+    """An encrypted copy was made for another identity (another data folder's key)."""
+
+    code = "wrong-identity"
+
+
+class TamperedCopyError(JobMatcherError):
+    """An encrypted or plain copy at a location was changed or cut short since it was written."""
+
+    code = "tampered-copy"

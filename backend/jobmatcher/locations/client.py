@@ -1,0 +1,122 @@
+"""One interface for every kind of backup location (after Litestream's ReplicaClient).
+
+A client knows only keys (`/`-separated names under the location's root) and
+bytes; what the keys mean (namespaces per data folder, manifests, the
+identity) is the replicator's business. Every write is atomic and checked at
+the destination: when `put_*` returns, the object is there in full and read
+back (or checksum-compared) identical; when it raises, nothing new is listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+# (bytes done, bytes total)
+ByteProgress = Callable[[int, int], None]
+# Writes the object's content into the writer it is given.
+Producer = Callable[[BinaryIO], None]
+
+MARKER_KEY = ".jobmatcher-location"
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could leave the location (`..`, absolute, empty parts); return the key."""
+    if not isinstance(key, str) or not (_KEY_SHAPE.match(key) or key == MARKER_KEY) or ".." in key:
+        raise ValueError(f"not a location key: {key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: its key (relative to the location root) and size in bytes."""
+
+    key: str
+    size: int
+
+
+class HashingWriter:
+    """A write-only file object that passes bytes on and keeps their SHA-256 (and MD5 for S3 ETags)."""
+
+    def __init__(self, raw: BinaryIO, md5: bool = False, progress: Callable[[int], None] | None = None) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.size = 0
+        self._progress = progress
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        if self.md5 is not None:
+            self.md5.update(data)
+        n = self.raw.write(data)
+        self.size += len(data)
+        if self._progress:
+            self._progress(self.size)
+        return n if n is not None else len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a put wrote: size in bytes and the SHA-256 of the stored bytes (hex), checked at the destination."""
+
+    size: int
+    sha256: str
+
+
+class LocationClient(ABC):
+    """A place to keep copies of backups. Implementations: FolderLocation, S3Location."""
+
+    kind: str = ""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where it is, for people: a folder path or s3://bucket/prefix at an endpoint."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise LocationUnavailableError / LocationCredentialsError when it cannot be used now (marker included)."""
+
+    @abstractmethod
+    def initialize(self) -> None:
+        """Make a new location usable: check it is reachable and writable, write the marker if missing."""
+
+    @abstractmethod
+    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
+                   size_hint: int = 0) -> Stored:
+        """Store what `produce` writes under `key`, atomically and checked; returns its size and SHA-256."""
+
+    @abstractmethod
+    def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
+        """Store the file `src` (whose SHA-256 is `sha256`) under `key`, atomically and checked."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store a small object (a manifest, the identity), atomically and checked."""
+
+    @abstractmethod
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+        """Download `key` into the new file `dest`; returns the bytes written. Missing: FileNotFoundError."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """A small object's content; FileNotFoundError when it is not there."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every complete object whose key starts with `prefix` (never a partial upload or a temp file)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete one object (gone already is fine)."""

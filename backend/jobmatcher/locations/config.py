@@ -1,0 +1,108 @@
+"""The configured locations (`locations.json`) and what the copier last saw of each (`locations-state.json`).
+
+Both live in the data folder. The configuration holds no secret: access keys
+are in the keyring or the 0600 credentials file, the identity only encrypted.
+The public recipient that copies are encrypted to is kept here with the
+locations it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import SettingsError
+from ..fsutil import atomic_write_bytes
+
+CONFIG_NAME = "locations.json"
+STATE_NAME = "locations-state.json"
+IDENTITY_NAME = "location-identity.age"
+NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}$")
+DEFAULT_RETENTION_DAYS = 90
+
+
+class LocationConfig(BaseModel):
+    """One backup location as the user added it (no secrets)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    kind: Literal["folder", "s3"]
+    path: str | None = None
+    endpoint_url: str | None = None
+    bucket: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    credentials: Literal["keyring", "file", "none"] = "none"
+    encrypt: bool = True
+    enabled: bool = True
+    retention_days: int = Field(DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+    added_at: datetime
+
+    def where(self) -> str:
+        if self.kind == "folder":
+            return str(self.path)
+        where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        return f"{where} at {self.endpoint_url}" if self.endpoint_url else where
+
+
+class LocationsConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format: int = 1
+    recipient: str | None = Field(None, description="age recipient (public key) copies are encrypted to.")
+    locations: list[LocationConfig] = []
+
+
+class LocationState(BaseModel):
+    """What the copier last saw of one location."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    last_success_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str = ""
+    last_error_code: str = ""
+    failures: int = 0
+    next_try_at: datetime | None = None
+    copied: list[str] = Field(default_factory=list, description="Ids of this data folder's copies there.")
+    used_bytes: int = 0
+
+
+def _load(path: Path, model, what: str):
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return model()
+    try:
+        return model.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as e:
+        raise SettingsError(f"The {what} file {path} is damaged: {e}",
+                            "Fix or delete that file (deleting it forgets the locations, not the copies).") from e
+
+
+def load_config(root: Path) -> LocationsConfig:
+    return _load(root / CONFIG_NAME, LocationsConfig, "backup locations")
+
+
+def save_config(root: Path, config: LocationsConfig) -> None:
+    atomic_write_bytes(root / CONFIG_NAME, config.model_dump_json(indent=2).encode())
+
+
+def load_states(root: Path) -> dict[str, LocationState]:
+    try:
+        raw = json.loads((root / STATE_NAME).read_bytes())
+        return {k: LocationState.model_validate(v) for k, v in raw.items()}
+    except (OSError, ValueError, ValidationError, AttributeError):
+        return {}  # only a cache of what was seen: rebuilt by the next sync
+
+
+def save_states(root: Path, states: dict[str, LocationState]) -> None:
+    body = {k: v.model_dump(mode="json") for k, v in states.items()}
+    atomic_write_bytes(root / STATE_NAME, json.dumps(body, indent=2).encode())

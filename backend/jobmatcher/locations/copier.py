@@ -1,0 +1,96 @@
+"""Copying to locations in the background, so a local backup or the page never waits for a location.
+
+- In the app, `Copier` is a daemon thread. It looks every `poll` seconds (and at
+  once when kicked after a backup) for verified local backups that an enabled
+  location lacks, whoever made them (the app, the scheduler, `backup create`
+  in a terminal), and copies them oldest first. A location that failed is
+  retried with exponential backoff (Locations.sync with only_due).
+- After `jobmatcher backup create`, `spawn_background_sync` starts a detached
+  `jobmatcher location sync --background` and returns at once; if the app is
+  running, its copier holds the locations lock and the child simply exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import JobMatcherError
+from .config import load_config
+
+log = logging.getLogger(__name__)
+
+
+def has_enabled_locations(data_root: Path) -> bool:
+    try:
+        return any(loc.enabled for loc in load_config(data_root).locations)
+    except JobMatcherError:
+        return False
+
+
+def spawn_background_sync(data_root: Path) -> int | None:
+    """Start `jobmatcher location sync --background` detached from this process; its pid, or None."""
+    if not has_enabled_locations(data_root):
+        return None
+    if getattr(sys, "frozen", False):
+        cmd = [sys.executable]
+    else:
+        cmd = [sys.executable, "-m", "jobmatcher"]
+    cmd += ["--data-dir", str(data_root), "location", "sync", "--background"]
+    try:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, close_fds=True)
+        return p.pid
+    except OSError as e:
+        log.warning("could not start copying to backup locations in the background: %s", e)
+        return None
+
+
+class Copier(threading.Thread):
+    """The app's background copier: one thread, never holding anything the app needs."""
+
+    def __init__(self, make_locations, poll: float = 10.0) -> None:
+        super().__init__(name="location-copier", daemon=True)
+        self._make = make_locations
+        self.poll = poll
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self.busy = False
+
+    def kick(self) -> None:
+        """Look now (after a backup, or when the user asks)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                locs = self._make()
+                if locs.wanted_pending():
+                    self.busy = True
+                    locs.sync(only_due=True, wait=0)
+            except JobMatcherError as e:  # the lock is held by a `location sync` elsewhere: next round
+                log.info("background copy skipped: %s", e.message)
+            except Exception:  # noqa: BLE001 - a copier bug must never take the app down
+                log.exception("background copy to a location failed unexpectedly")
+            finally:
+                self.busy = False
+
+
+def run_background_sync(make_locations) -> int:
+    """The body of `location sync --background`: copy what is due, quietly; 0 always (errors are recorded)."""
+    try:
+        make_locations().sync(only_due=True, wait=0)
+    except JobMatcherError as e:
+        log.info("background copy skipped: %s", e.message)
+    return 0

@@ -1,0 +1,126 @@
+"""Where a location's access keys are kept: the OS keyring (through `keyring`) when one is available,
+else a file readable only by the user (0600) in the data folder.
+
+Keys are written once, read when a copy needs them, and never logged,
+printed or sent to the page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import LocationCredentialsError
+from ..fsutil import fsync_dir, remove_quietly
+
+log = logging.getLogger(__name__)
+
+SERVICE = "JobMatcher"
+FILE_NAME = "location-credentials.json"
+# "file" forces the 0600 file (tests; machines whose keyring asks for a password at every access).
+BACKEND_ENV = "JOBMATCHER_CREDENTIALS"
+
+
+@dataclass(frozen=True)
+class S3Keys:
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:  # never show the secret, not even in a traceback's locals
+        return f"S3Keys(access_key_id={self.access_key_id[:4]}…, secret_access_key=***)"
+
+
+def _keyring():
+    """The OS keyring backend, or None when there is none usable (headless Linux without a secret service)."""
+    if os.environ.get(BACKEND_ENV) == "file":
+        return None
+    try:
+        import keyring
+        kr = keyring.get_keyring()
+    except Exception:  # noqa: BLE001 - a broken keyring configuration: fall back to the file
+        return None
+    if getattr(kr, "priority", 0) <= 0:  # keyring's fail/null backends, or a chainer with nothing in it
+        return None
+    return kr
+
+
+def _file(data_root: Path) -> Path:
+    return data_root / FILE_NAME
+
+
+def _read_file(data_root: Path) -> dict:
+    try:
+        body = json.loads(_file(data_root).read_bytes())
+        return body if isinstance(body, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_file(data_root: Path, body: dict) -> None:
+    path = _file(data_root)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps(body, indent=2).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(data_root)
+
+
+def save_keys(data_root: Path, location_id: str, keys: S3Keys) -> str:
+    """Store the keys; returns where ("keyring" or "file")."""
+    value = json.dumps({"access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key})
+    kr = _keyring()
+    if kr is not None:
+        try:
+            kr.set_password(SERVICE, f"location-{location_id}", value)
+            return "keyring"
+        except Exception as e:  # noqa: BLE001 - locked or refusing keyring: the file still works
+            log.warning("the OS keyring refused the location's keys (%s); keeping them in a 0600 file", type(e).__name__)
+    body = _read_file(data_root)
+    body[location_id] = json.loads(value)
+    _write_file(data_root, body)
+    return "file"
+
+
+def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
+    """The stored keys; LocationCredentialsError when they are gone."""
+    raw = None
+    if where == "keyring":
+        kr = _keyring()
+        try:
+            value = kr.get_password(SERVICE, f"location-{location_id}") if kr is not None else None
+            raw = json.loads(value) if value else None
+        except Exception:  # noqa: BLE001
+            raw = None
+    else:
+        raw = _read_file(data_root).get(location_id)
+    if not isinstance(raw, dict) or not raw.get("access_key_id") or not raw.get("secret_access_key"):
+        raise LocationCredentialsError(
+            "The access keys of this backup location are missing "
+            + ("from the system keyring." if where == "keyring" else f"({_file(data_root)} lost them)."),
+            "Remove the location and add it again with its access keys.")
+    return S3Keys(raw["access_key_id"], raw["secret_access_key"])
+
+
+def forget_keys(data_root: Path, location_id: str, where: str) -> None:
+    """Delete the stored keys of a removed location (gone already is fine)."""
+    if where == "keyring":
+        kr = _keyring()
+        try:
+            if kr is not None:
+                kr.delete_password(SERVICE, f"location-{location_id}")
+        except Exception:  # noqa: BLE001
+            pass
+        return
+    body = _read_file(data_root)
+    if body.pop(location_id, None) is not None:
+        _write_file(data_root, body)

@@ -1,0 +1,275 @@
+"""A backup location that is a folder: a USB drive, a network share, a folder a cloud client syncs.
+
+Publishing follows the same protocol as local backups: write a hidden temp file
+in the destination folder, fsync it, rename it into place, fsync the folder,
+then read the file back *by its path* (from the disk, not the page cache) and
+compare its SHA-256. Reading back by path also catches a drive that vanished
+under us: a file still open on a detached mount looks fine through its
+descriptor, but its path then leads to the empty mount point.
+
+A folder location counts as present only while its marker file is there.
+An unplugged drive leaves an empty folder (the mount point), and a folder
+recreated empty by anyone must never receive copies as if it were the drive.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
+from ..fsutil import fsync_dir, human_size, remove_quietly
+from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
+                     check_key)
+
+_CHUNK = 4 * 1024 * 1024
+TMP_PREFIX = ".tmp-"
+_STALE_TMP_SECONDS = 3600
+# The drive went away under us: the path is gone, the device is gone, the handle is stale.
+_GONE = (errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EIO, errno.ENOTDIR)
+
+
+class FolderLocation(LocationClient):
+    """Copies kept in a folder at `root` (which must exist: it is never created)."""
+
+    kind = "folder"
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    # -- availability ------------------------------------------------------------
+
+    def _unavailable(self, why: str) -> LocationUnavailableError:
+        return LocationUnavailableError(
+            f"The backup location {self.root} is not available: {why}.",
+            "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back.")
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise self._unavailable("the folder is not there")
+        if not (self.root / MARKER_KEY).is_file():
+            raise LocationUnavailableError(
+                f"The backup location {self.root} is not available: the folder is there but JobMatcher's marker "
+                f"file ({MARKER_KEY}) is missing, so it may be the empty folder an unplugged drive leaves behind. "
+                "Nothing is written there.",
+                "Plug in (mount) the drive that holds your copies. If you emptied that folder on purpose, "
+                "remove the location and add it again.")
+
+    def initialize(self) -> None:
+        if not self.root.is_absolute():
+            raise LocationUnavailableError(f"A backup location must be a full path, not {str(self.root)!r}.",
+                                           "Choose the folder with the folder picker or type its full path.")
+        if not self.root.is_dir():
+            raise self._unavailable("the folder does not exist (create it first)")
+        if (self.root / MARKER_KEY).is_file():
+            return  # already a location (another data folder or machine uses it too)
+        body = json.dumps({"format": 1, "app": "JobMatcher",
+                           "created_at": datetime.now(timezone.utc).isoformat()}).encode()
+        self.put_bytes(MARKER_KEY, body)
+
+    # -- writing -------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def _write_error(self, e: OSError, key: str) -> JobMatcherError:
+        if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+            free = _free(self.root)
+            return LocationCopyFailedError(
+                f"The backup location {self.root} is full ({human_size(free)} free); the copy was not made.",
+                "Free up space there (or lower how long that location keeps copies); the copy is retried later.")
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return LocationCopyFailedError(
+                f"The backup location {self.root} refuses writes ({e.strerror}); the copy was not made.",
+                "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.")
+        if e.errno in _GONE or not self.root.is_dir() or not (self.root / MARKER_KEY).is_file():
+            return self._unavailable(f"it went away during the copy ({e.strerror or e})")
+        return LocationCopyFailedError(f"Could not copy to the backup location {self.root}: {e.strerror or e}.",
+                                       "Check the drive; the copy is retried later.")
+
+    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
+                   size_hint: int = 0) -> Stored:
+        self.check()
+        final = self._path(key)
+        tmp = final.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            with os.fdopen(fd, "wb") as raw:
+                w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
+                produce(w)
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(tmp, final)
+            fsync_dir(final.parent)
+            stored = Stored(w.size, w.sha256.hexdigest())
+            self._read_back(final, stored)
+            return stored
+        except OSError as e:
+            remove_quietly_safe(tmp)
+            raise self._write_error(e, key) from None
+        except BaseException:
+            remove_quietly_safe(tmp)
+            raise
+
+    def _read_back(self, final: Path, stored: Stored) -> None:
+        """Re-read the published file by its path, from the disk, and compare it with what was written."""
+        import hashlib
+        h = hashlib.sha256()
+        size = 0
+        fd = os.open(final, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            if hasattr(os, "posix_fadvise"):  # drop our cached pages: compare what the disk holds
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            while chunk := os.read(fd, _CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        if size != stored.size or h.hexdigest() != stored.sha256:
+            remove_quietly_safe(final)
+            raise LocationCopyFailedError(
+                f"The copy at {final} did not read back identical ({human_size(size)} of "
+                f"{human_size(stored.size)}); it was removed.",
+                "The drive may be failing. The copy is retried later; consider another drive.")
+
+    def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
+        total = os.path.getsize(src)
+
+        def produce(w):
+            with open(src, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    w.write(chunk)
+
+        stored = self.put_stream(key, produce, progress, total)
+        if stored.sha256 != sha256:  # the source changed while it was read: do not keep such a copy
+            self.delete(key)
+            raise LocationCopyFailedError(f"The backup {src.name} changed while it was copied; the copy was removed.",
+                                          "Check the backup (`jobmatcher backup verify`); the copy is retried later.")
+        return stored
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.put_stream(key, lambda w: w.write(data)) if key != MARKER_KEY else self._put_marker(data)
+
+    def _put_marker(self, data: bytes) -> None:
+        """The marker is written before the location counts as present, so put_stream's check cannot apply."""
+        final = self._path(MARKER_KEY)
+        tmp = self.root / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            fsync_dir(self.root)
+        except OSError as e:
+            remove_quietly_safe(tmp)
+            raise self._write_error(e, MARKER_KEY) from None
+
+    # -- reading -------------------------------------------------------------------
+
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+        src = self._path(key)
+        total = src.stat().st_size
+        done = 0
+        with open(src, "rb") as fi, open(dest, "xb") as fo:
+            while chunk := fi.read(_CHUNK):
+                fo.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+            fo.flush()
+            os.fsync(fo.fileno())
+        return done
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        out: list[ObjectInfo] = []
+        base = self.root
+        if not base.is_dir():
+            return out
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel_dir = os.path.relpath(dirpath, base)
+            for name in filenames:
+                if name.startswith("."):
+                    continue  # temp files of copies under way (or killed), the marker
+                key = name if rel_dir == "." else f"{rel_dir.replace(os.sep, '/')}/{name}"
+                if key.startswith(prefix):
+                    try:
+                        out.append(ObjectInfo(key, os.lstat(os.path.join(dirpath, name)).st_size))
+                    except FileNotFoundError:
+                        pass
+        return sorted(out, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        p = self._path(key)
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise self._write_error(e, key) from None
+        fsync_dir(p.parent)
+
+    def remove_stale_temps(self, prefix: str) -> list[str]:
+        """Delete temp files of killed copies under `prefix` (ours only: that namespace is this data folder's)."""
+        folder = self.root.joinpath(*prefix.strip("/").split("/"))
+        removed = []
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return removed
+        for name in names:
+            if not name.startswith(TMP_PREFIX):
+                continue
+            p = folder / name
+            try:
+                if time.time() - p.stat().st_mtime > _STALE_TMP_SECONDS or _dead_pid(name):
+                    remove_quietly_safe(p)
+                    removed.append(name)
+            except OSError:
+                pass
+        return removed
+
+
+def _dead_pid(name: str) -> bool:
+    try:
+        pid = int(name[len(TMP_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid() or os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _free(path: Path) -> int:
+    try:
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+    except (OSError, AttributeError):
+        return 0
+
+
+def remove_quietly_safe(path: Path) -> None:
+    """remove_quietly that also swallows errors of a drive that is gone or read-only."""
+    try:
+        remove_quietly(path)
+    except OSError:
+        pass

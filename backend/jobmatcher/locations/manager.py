@@ -1,0 +1,554 @@
+"""Backup locations of one data folder: adding them, copying to them, their retention, their health.
+
+The engine's backups stay the source of truth; a location receives copies of
+the backups that passed their check, oldest missing first, each one atomic and
+checked there (see client.py). Copying runs in the background (copier.py) and
+never holds anything the local backup or the page needs: it takes only its own
+lock, reads published backup files, and writes its own two JSON files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel
+
+from ..backups import BackupStore
+from ..datadir import DataDir
+from ..errors import JobMatcherError, LocationCopyFailedError, LocationNotFoundError, SettingsError, ValidationError
+from ..fsutil import atomic_write_bytes
+from ..lock import FileLock
+from ..manifest import BackupRecord
+from ..retention import RetentionPolicy, obsolete
+from .client import HashingWriter, LocationClient
+from .config import (DEFAULT_RETENTION_DAYS, IDENTITY_NAME, NAME_SHAPE, LocationConfig, LocationState,
+                     LocationsConfig, load_config, load_states, save_config, save_states)
+from .credentials import S3Keys, forget_keys, load_keys, save_keys
+from .crypto import check_new_passphrase, lock_identity, new_identity, recipient_of, unlock_identity
+from .folder import FolderLocation
+from .remote import (LocationManifest, RemoteBackup, data_key, identity_key, list_remote, manifest_key, namespace)
+from .s3 import S3Location
+
+log = logging.getLogger(__name__)
+
+# (phase, done, total): phase "copy" (bytes) per backup, "backup" (index of backups)
+Progress = Callable[[str, int, int], None]
+LOCK_NAME = ".jobmatcher.locations.lock"
+BACKOFF_FIRST = 30.0        # seconds before the first retry
+BACKOFF_MAX = 6 * 3600.0    # never wait longer than this between tries
+STALE_DAYS = 7              # health warns when a location has had no successful copy for longer
+
+
+class LocationStatus(BaseModel):
+    """One row of `location list`: everything the user needs to trust (or fix) a location."""
+
+    name: str
+    kind: str
+    where: str
+    enabled: bool
+    encrypted: bool
+    retention_days: int
+    reachable: bool | None          # None: not checked (disabled)
+    problem: str = ""
+    problem_code: str = ""
+    last_success_at: datetime | None
+    pending: int
+    copies: int
+    used_bytes: int
+
+
+class SyncResult(BaseModel):
+    name: str
+    copied: list[str] = []
+    deleted: list[str] = []
+    skipped: bool = False           # not due yet (backoff) or disabled
+    error: str = ""
+    error_code: str = ""
+
+
+class AddResult(BaseModel):
+    location: LocationConfig
+    recovery_key: str | None = None  # shown once, when this add created the identity
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def folder_id_of(data: DataDir) -> str:
+    """This data folder's id (issue 8's DataDir.folder_id when present)."""
+    fn = getattr(data, "folder_id", None)
+    if fn is not None:
+        fid = fn()
+        if fid:
+            return fid
+    # Before DataDir.folder_id existed: the same file, the same format.
+    path = data.root / ".jobmatcher-folder-id"
+    try:
+        fid = json.loads(path.read_bytes())["id"]
+        if isinstance(fid, str) and len(fid) == 32:
+            return fid
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    fid = uuid.uuid4().hex
+    atomic_write_bytes(path, json.dumps({"id": fid, "path": str(data.root)}).encode())
+    return fid
+
+
+def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None = None) -> LocationClient:
+    if cfg.kind == "folder":
+        return FolderLocation(cfg.path)
+    if keys is None and data_root is not None and cfg.credentials != "none":
+        keys = load_keys(data_root, cfg.id, cfg.credentials)
+    return S3Location(cfg.bucket, cfg.prefix, cfg.endpoint_url, keys.access_key_id if keys else None,
+                      keys.secret_access_key if keys else None, cfg.region, spool_dir=data_root)
+
+
+def _hashing_reader(f, h):
+    class Reader:
+        def read(self, n=-1):
+            b = f.read(n)
+            h.update(b)
+            return b
+
+        def readinto(self, buf):
+            n = f.readinto(buf)
+            if n:
+                h.update(memoryview(buf)[:n])
+            return n
+
+        def readable(self):
+            return True
+    return Reader()
+
+
+class Locations:
+    """The backup locations of one data folder."""
+
+    def __init__(self, data: DataDir, store: BackupStore) -> None:
+        self.data = data
+        self.store = store
+
+    # -- configuration -------------------------------------------------------------
+
+    def config(self) -> LocationsConfig:
+        return load_config(self.data.root)
+
+    def get(self, name: str) -> LocationConfig:
+        for loc in self.config().locations:
+            if loc.name == name:
+                return loc
+        names = ", ".join(x.name for x in self.config().locations) or "none yet"
+        raise LocationNotFoundError(f"There is no backup location named {name!r}.",
+                                    f"Run `jobmatcher location list` to see them (configured: {names}).")
+
+    def _lock(self, wait: float) -> FileLock:
+        lock = FileLock(self.data.root / LOCK_NAME)
+        if not lock.acquire(timeout=wait):
+            raise JobMatcherError("Copies to your backup locations are being made right now by another "
+                                  "JobMatcher process.", "Try again in a minute.")
+        return lock
+
+    def _new_name(self, base: str, name: str | None, cfg: LocationsConfig) -> str:
+        name = (name or base).strip()
+        if not NAME_SHAPE.match(name):
+            raise ValidationError(f"{name!r} cannot be a location name.",
+                                  "Use up to 60 characters, without slashes or control characters.")
+        if any(x.name == name for x in cfg.locations):
+            raise ValidationError(f"There is already a backup location named {name!r}.",
+                                  "Choose another name with --name.")
+        return name
+
+    def identity_path(self) -> Path:
+        return self.data.root / IDENTITY_NAME
+
+    def _ensure_identity(self, cfg: LocationsConfig, passphrase: str | None) -> str | None:
+        """Make the data folder's identity if there is none; returns the recovery key when it was just made."""
+        if cfg.recipient and self.identity_path().is_file():
+            return None
+        if not passphrase:
+            raise ValidationError("Encrypted copies need a passphrase, chosen once for this data folder.",
+                                  "Give it with --passphrase-file FILE or type it when asked (or use --no-encrypt).")
+        identity, recipient = new_identity()
+        _write_private(self.identity_path(), lock_identity(identity, passphrase))
+        cfg.recipient = recipient
+        return identity
+
+    def add(self, kind: str, *, path: str | None = None, endpoint_url: str | None = None, bucket: str | None = None,
+            prefix: str = "", region: str | None = None, keys: S3Keys | None = None, name: str | None = None,
+            encrypt: bool = True, passphrase: str | None = None,
+            retention_days: int = DEFAULT_RETENTION_DAYS) -> AddResult:
+        """Add a location: check it is reachable and writable, write its marker, store its keys.
+
+        Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then) or ValidationError.
+        """
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            if kind == "folder":
+                if not path:
+                    raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
+                p = Path(path).expanduser()
+                if not p.is_absolute():
+                    raise ValidationError(f"The folder must be a full path, not {path!r}.",
+                                          "Choose it with the folder picker or type its full path.")
+                p = Path(os.path.abspath(p))
+                data = self.data.root.resolve()
+                if p.resolve() == data or data in p.resolve().parents:
+                    raise ValidationError("A backup location cannot be inside the data folder.",
+                                          "Choose a folder on another drive, a network share or a synced folder.")
+                if p.resolve() == self.store.folder.resolve():
+                    raise ValidationError("That is the backup folder itself.",
+                                          "A location is another place: another drive, a share, a cloud folder.")
+                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(p.name or str(p), name, cfg),
+                                     kind="folder", path=str(p), encrypt=encrypt, retention_days=retention_days,
+                                     added_at=_now())
+            elif kind == "s3":
+                if not bucket or not (3 <= len(bucket) <= 63):
+                    raise ValidationError(f"{bucket!r} is not a bucket name.", "Bucket names have 3 to 63 characters.")
+                if endpoint_url and not endpoint_url.startswith(("http://", "https://")):
+                    raise ValidationError(f"{endpoint_url!r} is not an endpoint URL.",
+                                          "It starts with https:// (for example https://s3.eu-central-003.backblazeb2.com).")
+                if keys is None:
+                    raise ValidationError("The access keys of the storage are needed.",
+                                          "Give --access-key-id and --secret-access-key-file, or set "
+                                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(bucket, name, cfg), kind="s3",
+                                     endpoint_url=endpoint_url, bucket=bucket, prefix=prefix.strip("/"),
+                                     region=region, encrypt=encrypt, retention_days=retention_days, added_at=_now())
+            else:
+                raise ValidationError(f"{kind!r} is not a kind of location.", "Use folder or s3.")
+            if encrypt and passphrase and not (cfg.recipient and self.identity_path().is_file()):
+                check_new_passphrase(passphrase)  # before anything is written at the location
+            client = make_client(loc, self.data.root, keys)
+            client.initialize()  # raises with nothing saved when it cannot be reached or written
+            recovery = self._ensure_identity(cfg, passphrase) if encrypt else None
+            fid = folder_id_of(self.data)
+            if encrypt:
+                client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
+            if kind == "s3":
+                loc.credentials = save_keys(self.data.root, loc.id, keys)
+            cfg.locations.append(loc)
+            save_config(self.data.root, cfg)
+            log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
+            return AddResult(location=loc, recovery_key=recovery)
+        finally:
+            lock.release()
+
+    def remove(self, name: str) -> LocationConfig:
+        """Forget a location (its copies stay where they are; its stored keys are deleted)."""
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            loc = self.get(name)
+            cfg.locations = [x for x in cfg.locations if x.id != loc.id]
+            save_config(self.data.root, cfg)
+            forget_keys(self.data.root, loc.id, loc.credentials)
+            states = load_states(self.data.root)
+            if states.pop(loc.id, None) is not None:
+                save_states(self.data.root, states)
+            return loc
+        finally:
+            lock.release()
+
+    def set_enabled(self, name: str, enabled: bool) -> LocationConfig:
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            loc = next(x for x in cfg.locations if x.id == self.get(name).id)
+            loc.enabled = enabled
+            save_config(self.data.root, cfg)
+            return loc
+        finally:
+            lock.release()
+
+    def set_retention(self, name: str, days: int) -> LocationConfig:
+        if not 1 <= days <= 36500:
+            raise SettingsError("A location keeps copies from 1 to 36,500 days.", "Choose a number in that range.")
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            loc = next(x for x in cfg.locations if x.id == self.get(name).id)
+            loc.retention_days = days
+            save_config(self.data.root, cfg)
+            return loc
+        finally:
+            lock.release()
+
+    def client(self, name: str) -> LocationClient:
+        return make_client(self.get(name), self.data.root)
+
+    # -- what should be where ---------------------------------------------------------
+
+    def _candidates(self) -> list[BackupRecord]:
+        """Local backups worth copying: those that passed their check (oldest first)."""
+        return sorted((r for r in self.store.list() if r.verified is True and r.sha256),
+                      key=lambda r: (r.created_at, r.id))
+
+    def _wanted(self, loc: LocationConfig, local: list[BackupRecord], remote: list[RemoteBackup],
+                now: datetime) -> tuple[list[BackupRecord], list[RemoteBackup]]:
+        """(local backups to copy, remote copies to delete) under the location's retention.
+
+        The same policy function as local retention, applied to everything that is or would be there,
+        so nothing is copied only to be deleted.
+        """
+        pinned = {r.id for r in local if r.pinned}
+        merged = {r.id: r for r in remote}
+        for r in remote:
+            r.pinned = r.id in pinned
+        for r in local:
+            merged.setdefault(r.id, r)
+        doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
+        have = {r.id for r in remote}
+        return ([r for r in local if r.id not in have and r.id not in doomed],
+                [r for r in remote if r.id in doomed])
+
+    # -- copying ------------------------------------------------------------------------
+
+    def sync(self, name: str | None = None, progress: Progress | None = None, only_due: bool = False,
+             wait: float = 60) -> list[SyncResult]:
+        """Copy what is missing to each enabled location (or the one named), then apply its retention.
+
+        With `only_due` (the background copier), a location in its retry backoff is skipped. Errors are
+        recorded per location (and returned), never raised, except for an unknown name or a held lock.
+        """
+        cfg = self.config()
+        targets = [self.get(name)] if name else cfg.locations
+        lock = self._lock(wait=wait)
+        try:
+            states = load_states(self.data.root)
+            results = []
+            for loc in targets:
+                st = states.setdefault(loc.id, LocationState())
+                if not loc.enabled or (only_due and st.next_try_at and st.next_try_at > _now()):
+                    results.append(SyncResult(name=loc.name, skipped=True))
+                    continue
+                results.append(self._sync_one(loc, cfg, st, states, progress))
+            return results
+        finally:
+            lock.release()
+
+    def _sync_one(self, loc: LocationConfig, cfg: LocationsConfig, st: LocationState,
+                  states: dict[str, LocationState], progress: Progress | None) -> SyncResult:
+        result = SyncResult(name=loc.name)
+        st.last_attempt_at = _now()
+        fid = folder_id_of(self.data)
+        try:
+            client = make_client(loc, self.data.root)
+            client.check()
+            self._housekeeping(client, fid)
+            if loc.encrypt:
+                self._ensure_remote_identity(client, fid, cfg)
+            remote = list_remote(client, fid)
+            todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
+            for i, rec in enumerate(todo):
+                if progress:
+                    progress("backup", i, len(todo))
+                self._copy_one(client, loc, cfg, fid, rec, progress)
+                result.copied.append(rec.id)
+                st.last_success_at = _now()
+                st.copied = sorted(set(st.copied) | {rec.id})
+                save_states(self.data.root, states)  # a crash later keeps what is already known to be there
+            for r in doomed:
+                client.delete(manifest_key(fid, r.id))  # the manifest first: a half delete is never listed
+                client.delete(data_key(fid, r.id, r.encrypted))
+                result.deleted.append(r.id)
+            if progress:
+                progress("backup", len(todo), len(todo))
+            remote = list_remote(client, fid)
+            st.copied = [r.id for r in remote]
+            st.used_bytes = sum(r.stored_size for r in remote)
+            st.last_success_at = _now()
+            st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
+            log.info("location %s: copied %d, deleted %d", loc.name, len(result.copied), len(result.deleted))
+        except JobMatcherError as e:
+            st.failures += 1
+            delay = min(BACKOFF_FIRST * 2 ** (st.failures - 1), BACKOFF_MAX)
+            st.next_try_at = _now() + timedelta(seconds=delay)
+            st.last_error, st.last_error_code = e.message, e.code
+            result.error, result.error_code = str(e), e.code
+            log.warning("location %s: %s (retry in %.0f s)", loc.name, e.message, delay)
+        save_states(self.data.root, states)
+        return result
+
+    def _housekeeping(self, client: LocationClient, fid: str) -> None:
+        if isinstance(client, FolderLocation):
+            client.remove_stale_temps(namespace(fid))
+        elif isinstance(client, S3Location):
+            client.abort_stale_uploads(namespace(fid))
+
+    def _ensure_remote_identity(self, client: LocationClient, fid: str, cfg: LocationsConfig) -> None:
+        """Every encrypted location holds the locked identity, so a new machine needs only the passphrase."""
+        if not cfg.recipient or not self.identity_path().is_file():
+            raise LocationCopyFailedError("The encryption key of this data folder is missing, so encrypted copies "
+                                          "cannot be made.", "Remove and add the location again to set it up.")
+        locked = self.identity_path().read_bytes()
+        try:
+            if client.get_bytes(identity_key(fid)) == locked:
+                return
+        except FileNotFoundError:
+            pass
+        client.put_bytes(identity_key(fid), locked)
+
+    def _copy_one(self, client: LocationClient, loc: LocationConfig, cfg: LocationsConfig, fid: str,
+                  rec: BackupRecord, progress: Progress | None) -> None:
+        import hashlib
+
+        import pyrage
+        from pyrage import x25519
+        src = Path(rec.path)
+        on_bytes = (lambda d, t: progress("copy", d, t)) if progress else None
+        if loc.encrypt:
+            recipient = x25519.Recipient.from_str(cfg.recipient)
+            plain = hashlib.sha256()
+
+            def produce(w: HashingWriter) -> None:
+                with open(src, "rb") as f:
+                    pyrage.encrypt_io(_hashing_reader(f, plain), w, [recipient])
+
+            try:
+                stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
+            except FileNotFoundError:
+                raise LocationCopyFailedError(f"The backup {rec.id} was deleted while it was copied.",
+                                              "Nothing to do: it is no longer a backup.") from None
+            if plain.hexdigest() != rec.sha256:
+                client.delete(data_key(fid, rec.id, True))
+                raise LocationCopyFailedError(f"The backup {rec.id} no longer matches its checksum, so it was not "
+                                              "copied.", f"Check it: `jobmatcher backup verify {rec.id}`.")
+        else:
+            stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256, on_bytes)
+        m = LocationManifest(created_at=rec.created_at, type=rec.type, size_bytes=rec.size_bytes, sha256=rec.sha256,
+                             stored_size=stored.size, stored_sha256=stored.sha256, encrypted=loc.encrypt,
+                             schema_revision=rec.schema_revision)
+        client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
+
+    # -- status and health ----------------------------------------------------------------
+
+    def status(self, check: bool = True) -> list[LocationStatus]:
+        """Each location with its last successful copy, pending copies and space used; `check` contacts it."""
+        cfg = self.config()
+        states = load_states(self.data.root)
+        local = self._candidates()
+        rows = []
+        for loc in cfg.locations:
+            st = states.get(loc.id, LocationState())
+            reachable, problem, code = None, st.last_error, st.last_error_code
+            copied = set(st.copied)
+            if check and loc.enabled:
+                try:
+                    client = make_client(loc, self.data.root)
+                    client.check()
+                    remote = list_remote(client, folder_id_of(self.data))
+                    copied = {r.id for r in remote}
+                    st.used_bytes = sum(r.stored_size for r in remote)
+                    reachable, problem, code = True, "", ""
+                except JobMatcherError as e:
+                    reachable, problem, code = False, e.message, e.code
+            todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
+            todo = [r for r in todo if r.id not in copied]
+            rows.append(LocationStatus(name=loc.name, kind=loc.kind, where=loc.where(), enabled=loc.enabled,
+                                       encrypted=loc.encrypt, retention_days=loc.retention_days, reachable=reachable,
+                                       problem=problem, problem_code=code, last_success_at=st.last_success_at,
+                                       pending=len(todo) if loc.enabled else 0, copies=len(copied),
+                                       used_bytes=st.used_bytes))
+        return rows
+
+    def health(self, now: datetime | None = None) -> list[dict]:
+        """Warnings for the health rule: no successful copy for 7 days, unreachable, keys refused (no network)."""
+        now = now or _now()
+        out = []
+        for s in self.status(check=False):
+            if not s.enabled:
+                continue
+            if s.problem_code == "location-credentials":
+                out.append({"location": s.name, "level": "error", "message": f"{s.name}: {s.problem}"})
+            elif s.problem_code:
+                out.append({"location": s.name, "level": "warning", "message": f"{s.name}: {s.problem}"})
+            if s.last_success_at is None or now - s.last_success_at > timedelta(days=STALE_DAYS):
+                when = "never" if s.last_success_at is None else f"not since {s.last_success_at:%Y-%m-%d}"
+                if s.pending or s.last_success_at is not None:
+                    out.append({"location": s.name, "level": "warning",
+                                "message": f"{s.name}: no successful copy for more than {STALE_DAYS} days ({when})."})
+        return out
+
+    def status_line(self, now: datetime | None = None) -> str:
+        """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network)."""
+        now = now or _now()
+        parts = ["this disk ✓" if self.store.newest() else "this disk: no backup yet"]
+        for s in self.status(check=False):
+            if not s.enabled:
+                continue
+            if s.problem_code:
+                parts.append(f"{s.name} ✗ {_ago(now, s.last_success_at)}".rstrip())
+            elif s.last_success_at:
+                parts.append(f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else ""))
+            else:
+                parts.append(f"{s.name}: not copied yet")
+        n = sum(1 for p in parts if "✓" in p)
+        return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts)
+
+    def wanted_pending(self) -> bool:
+        """True when some enabled location lacks a verified local backup (per the last seen state): cheap."""
+        states = load_states(self.data.root)
+        local = self._candidates()
+        for loc in self.config().locations:
+            if not loc.enabled:
+                continue
+            st = states.get(loc.id, LocationState())
+            copied = set(st.copied)
+            if any(r.id not in copied for r in local) and not (st.next_try_at and st.next_try_at > _now()):
+                cutoff = _now() - timedelta(days=loc.retention_days)
+                if any(r.id not in copied and r.created_at >= cutoff for r in local):
+                    return True
+        return False
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def adopt_identity(self, locked: bytes, secret: str) -> None:
+        """After a restore from a location on a fresh data folder: keep that folder's identity for new copies."""
+        cfg = self.config()
+        if cfg.recipient:
+            return
+        identity = unlock_identity(locked, secret)
+        if secret.strip().startswith("AGE-SECRET-KEY-1"):
+            return  # no passphrase to lock it with: the user sets one with the next encrypted location
+        _write_private(self.identity_path(), locked)
+        cfg.recipient = recipient_of(identity)
+        save_config(self.data.root, cfg)
+
+
+def _ago(now: datetime, when: datetime | None) -> str:
+    if when is None:
+        return ""
+    s = (now - when).total_seconds()
+    if s < 90:
+        return "just now"
+    if s < 5400:
+        return f"{round(s / 60)} min ago"
+    if s < 36 * 3600:
+        return f"{round(s / 3600)} h ago"
+    return f"{round(s / 86400)} days ago"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a 0600 file atomically (the locked identity)."""
+    from ..fsutil import fsync_dir, remove_quietly
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
+

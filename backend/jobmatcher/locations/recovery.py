@@ -1,0 +1,54 @@
+"""Disaster recovery: restoring a copy from a location, verified end to end, through the normal restore path.
+
+The copy is downloaded into the data folder, its stored checksum compared,
+decrypted to a temp file, its database checksum compared (remote.fetch_verified);
+then the usual restore runs on that file: full verification (integrity,
+tables, schema revision, checksum), a safety backup of the current data if
+there is any, staging, the atomic swap, the journal. Nothing is replaced
+before every check has passed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import JobMatcherError
+from ..fsutil import remove_quietly
+from ..restore import RestoreResult, restore
+from .client import LocationClient
+from .manager import Locations
+from .remote import RemoteBackup, find_remote, identity_key
+
+Progress = Callable[[str, int, int], None]
+
+
+def restore_from_location(engine, client: LocationClient, backup_id: str, secret: str | None,
+                          folder_id: str | None = None, progress: Progress | None = None,
+                          where: str = "") -> tuple[RestoreResult, RemoteBackup]:
+    """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
+
+    Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
+    InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced.
+    """
+    remote = find_remote(client, backup_id, folder_id)
+    owned_before = engine._instance.held
+    engine.take_instance_lock()  # before downloading: no other restore can start meanwhile
+    try:
+        fresh = not engine.data.db_path.exists()
+        from .remote import fetch_verified
+        plain = fetch_verified(client, remote, secret, engine.data.root, progress)
+        try:
+            label = f"{remote.id} from {where or client.describe()}"
+            result = restore(engine.data, engine.store, plain, remote.sha256, label, progress)
+        finally:
+            remove_quietly(plain)
+        if fresh and remote.encrypted and secret:
+            try:  # a new machine: keep encrypting new copies to the same identity
+                Locations(engine.data, engine.store).adopt_identity(
+                    client.get_bytes(identity_key(remote.folder_id)), secret)
+            except (JobMatcherError, OSError, FileNotFoundError):
+                pass
+        return result, remote
+    finally:
+        if not owned_before:
+            engine.release_instance_lock()

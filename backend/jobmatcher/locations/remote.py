@@ -1,0 +1,195 @@
+"""What JobMatcher keeps at a location, and how a copy is fetched back and proven sound.
+
+Layout under the location's root (a folder, or a bucket's prefix):
+
+    .jobmatcher-location                   marker: this is a JobMatcher location
+    JobMatcher/<data-folder id>/identity.age           the identity, locked with the passphrase
+    JobMatcher/<data-folder id>/backup_<UTC time>.db.age   an encrypted copy (".db": not encrypted)
+    JobMatcher/<data-folder id>/backup_<UTC time>.json     its location manifest
+
+Each data folder writes and deletes only under its own id, so a location shared
+by two machines or two data folders keeps them apart. A location manifest
+holds only what a restore needs before decrypting and what retention needs:
+time, kind, sizes, the checksums of the stored bytes and of the database, the
+schema revision. No note, no name. A copy is listed only when its manifest and
+its data are both there (the manifest is written after the data is checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import BackupNotFoundError, TamperedCopyError, ValidationError as InputError
+from ..fsutil import remove_quietly
+from ..manifest import BackupType
+from .client import LocationClient
+from .crypto import decrypt_file, unlock_identity
+
+ROOT = "JobMatcher"
+_FOLDER_ID = re.compile(r"^[0-9a-f]{32}$")
+_BACKUP_ID = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(_\d{1,3})?$")
+
+
+def namespace(folder_id: str) -> str:
+    return f"{ROOT}/{folder_id}/"
+
+
+def identity_key(folder_id: str) -> str:
+    return f"{namespace(folder_id)}identity.age"
+
+
+def data_key(folder_id: str, backup_id: str, encrypted: bool) -> str:
+    return f"{namespace(folder_id)}{backup_id}.db" + (".age" if encrypted else "")
+
+
+def manifest_key(folder_id: str, backup_id: str) -> str:
+    return f"{namespace(folder_id)}{backup_id}.json"
+
+
+class LocationManifest(BaseModel):
+    """Beside each copy: only what restore and retention need, nothing personal."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: int = 1
+    created_at: datetime
+    type: BackupType = BackupType.manual
+    size_bytes: int                 # the database
+    sha256: str                     # of the database
+    stored_size: int                # of the bytes at the location (the ciphertext when encrypted)
+    stored_sha256: str
+    encrypted: bool
+    schema_revision: str | None = None
+
+
+class RemoteBackup(BaseModel):
+    """One copy at a location, as `backup list --location` shows it."""
+
+    id: str
+    folder_id: str
+    created_at: datetime
+    type: BackupType
+    size_bytes: int
+    stored_size: int
+    encrypted: bool
+    schema_revision: str | None
+    sha256: str
+    stored_sha256: str
+    pinned: bool = False  # for retention: pinned here when the local backup of that id is pinned
+
+
+def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
+    """The complete copies at a location (one data folder's, or every data folder's), newest first."""
+    prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
+    objects = {o.key: o for o in client.list(prefix)}
+    out = []
+    for key in objects:
+        parts = key.split("/")
+        if len(parts) != 3 or not key.endswith(".json"):
+            continue
+        fid, bid = parts[1], parts[2][:-5]
+        if not _FOLDER_ID.match(fid) or not _BACKUP_ID.match(bid):
+            continue
+        try:
+            m = LocationManifest.model_validate(json.loads(client.get_bytes(key)))
+        except (FileNotFoundError, ValueError, ValidationError):
+            continue  # deleted meanwhile, or not ours to read
+        data = objects.get(data_key(fid, bid, m.encrypted))
+        if data is None:
+            continue  # manifest without data: a delete killed halfway; not a copy
+        out.append(RemoteBackup(id=bid, folder_id=fid, created_at=m.created_at, type=m.type, size_bytes=m.size_bytes,
+                                stored_size=m.stored_size, encrypted=m.encrypted, schema_revision=m.schema_revision,
+                                sha256=m.sha256, stored_sha256=m.stored_sha256))
+    out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return out
+
+
+def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
+    """The copy with that id; refused when unknown or when two data folders there both have one."""
+    if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
+        raise InputError(f"{backup_id!r} is not a backup id.",
+                         "Use an id exactly as `jobmatcher backup list --location …` shows it.")
+    matches = [r for r in list_remote(client, folder_id) if r.id == backup_id]
+    if not matches:
+        raise BackupNotFoundError(f"There is no copy {backup_id!r} at {client.describe()}.",
+                                  "Run `jobmatcher backup list` with the same location to see the ids.")
+    if len({r.folder_id for r in matches}) > 1:
+        raise InputError(f"Two data folders have a copy named {backup_id} at {client.describe()}.",
+                         "Add --folder-id with the data folder's id shown by `backup list --location …`.")
+    return matches[0]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * 1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) -> str:
+    """The identity of `folder_id` from its locked copy at the location, opened with the passphrase or recovery key."""
+    try:
+        locked = client.get_bytes(identity_key(folder_id))
+    except FileNotFoundError:
+        if secret.strip().startswith("AGE-SECRET-KEY-1"):
+            return unlock_identity(b"", secret)
+        raise TamperedCopyError(f"The encryption key of these copies is missing at {client.describe()}.",
+                                "Use the recovery key you were shown when encryption was set up.") from None
+    return unlock_identity(locked, secret)
+
+
+def fetch_verified(client: LocationClient, remote: RemoteBackup, secret: str | None, work_dir: Path,
+                   progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Download a copy and prove it sound; returns the database as a temp file in `work_dir` (caller deletes it).
+
+    In order: the stored bytes' size and SHA-256 against the location manifest (TamperedCopyError), the
+    identity unlocked with `secret` (WrongPassphraseError), decryption (WrongIdentityError,
+    TamperedCopyError), the database's SHA-256. The usual checks of a restore come after.
+    """
+    say = progress or (lambda phase, done, total: None)
+    token = uuid.uuid4().hex[:12]
+    # .NAME.PID.tmp: the next launch deletes these if this process dies
+    stored = work_dir / f".location-fetch-{token}.{os.getpid()}.tmp"
+    plain = work_dir / f".location-plain-{token}.{os.getpid()}.tmp"
+    identity = None
+    try:
+        if remote.encrypted:
+            if not secret:
+                raise InputError("These copies are encrypted: the passphrase (or the recovery key) is needed.",
+                                 "Give it with --passphrase-file FILE, or run the command on a terminal.")
+            identity = unlock_remote_identity(client, remote.folder_id, secret)  # wrong passphrase: before download
+        client.get_file(data_key(remote.folder_id, remote.id, remote.encrypted), stored,
+                        lambda d, t: say("download", d, t))
+        size = stored.stat().st_size
+        if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:
+            raise TamperedCopyError(
+                f"The copy {remote.id} at {client.describe()} was changed or cut short since it was written "
+                f"({size} bytes, {remote.stored_size} expected, or a different checksum). Nothing was changed.",
+                "Choose another copy; this one cannot be trusted.")
+        if remote.encrypted:
+            say("decrypt", 0, 1)
+            decrypt_file(stored, plain, identity)
+            remove_quietly(stored)
+            say("decrypt", 1, 1)
+        else:
+            os.replace(stored, plain)
+        if _sha256(plain) != remote.sha256:
+            raise TamperedCopyError(f"The copy {remote.id} decrypted, but not to the database that was copied "
+                                    "(different checksum). Nothing was changed.",
+                                    "Choose another copy; this one cannot be trusted.")
+        return plain
+    except BaseException:
+        remove_quietly(plain)
+        raise
+    finally:
+        remove_quietly(stored)

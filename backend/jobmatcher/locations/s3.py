@@ -1,0 +1,323 @@
+"""A backup location in S3-compatible object storage (AWS S3, Backblaze B2, Cloudflare R2, MinIO, SeaweedFS…).
+
+Everything goes through boto3 and its transfer manager (s3transfer): large
+files are sent as a multipart upload whose parts carry a SHA-256 checksum the
+server checks on receipt (where it supports that), and an upload that fails
+is aborted, so S3 never lists a partial object. After an upload the object is
+checked against what was sent: its ETag against the MD5 (or, for multipart,
+the MD5 of the parts' MD5s) computed while the bytes were produced; when a
+service's ETag is not of that form (server-side encryption, some providers)
+the object is read back and its SHA-256 compared instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import JobMatcherError, LocationCopyFailedError, LocationCredentialsError, LocationUnavailableError
+from ..fsutil import remove_quietly
+from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
+                     check_key)
+
+MB = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * MB
+MULTIPART_CHUNKSIZE = 16 * MB
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
+                     "ExpiredToken", "InvalidSecurity", "403", "Forbidden", "AuthorizationHeaderMalformed"}
+
+
+class S3Location(LocationClient):
+    """Copies kept under `prefix` in `bucket` at `endpoint_url` (None: AWS itself)."""
+
+    kind = "s3"
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
+                 access_key_id: str | None = None, secret_access_key: str | None = None,
+                 region: str | None = None, spool_dir: Path | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url or None
+        self._keys = (access_key_id, secret_access_key)
+        self.region = region or "us-east-1"
+        self.spool_dir = Path(spool_dir) if spool_dir else None
+        self._client = None
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        return f"{where} at {self.endpoint_url}" if self.endpoint_url else where
+
+    # -- boto3 ---------------------------------------------------------------------
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+            config = Config(
+                connect_timeout=5, read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+                # checksums only where we ask for them (SHA-256 on uploads): the newer default CRC trailers
+                # are refused by several S3-compatible services
+                request_checksum_calculation="when_required", response_checksum_validation="when_required")
+            session = boto3.session.Session(aws_access_key_id=self._keys[0] or None,
+                                            aws_secret_access_key=self._keys[1] or None,
+                                            region_name=self.region)
+            self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        return self._client
+
+    def _transfer_config(self):
+        from boto3.s3.transfer import TransferConfig
+        return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNKSIZE,
+                              max_concurrency=4, use_threads=True)
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _error(self, e: Exception, action: str) -> JobMatcherError:
+        """A boto3/botocore failure in the user's words."""
+        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError,
+                                         ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+        where = self.describe()
+        if isinstance(e, NoCredentialsError):
+            return LocationCredentialsError(f"No access keys are set for the backup location {where}.",
+                                            "Remove the location and add it again with its access keys.")
+        if isinstance(e, ClientError):
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "NoSuchBucket" or (code in ("404", "NotFound") and action == "checking the bucket"):
+                return LocationUnavailableError(f"The bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}.",
+                                                "Create the bucket (or correct its name); copies are caught up then.")
+            if code in _CREDENTIAL_CODES or status == 403:
+                return LocationCredentialsError(
+                    f"The storage service at {where} refused the access keys ({err.get('Message') or code}).",
+                    "Check the access key id and secret key; remove the location and add it again with the right ones.")
+            if code in ("EntityTooLarge", "QuotaExceeded", "InsufficientStorage") or status == 507:
+                return LocationCopyFailedError(f"The storage at {where} is full or over its quota ({code}).",
+                                               "Free up space there or raise the quota; the copy is retried later.")
+            return LocationCopyFailedError(f"The storage service at {where} refused {action}: "
+                                           f"{err.get('Message') or code} ({code or status}).",
+                                           "The copy is retried later; check the service's status if this persists.")
+        if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
+            return LocationUnavailableError(f"The backup location {where} cannot be reached ({e}).",
+                                            "Check the network connection; copies are caught up when it is back.")
+        if isinstance(e, BotoCoreError):
+            return LocationUnavailableError(f"The backup location {where} did not answer properly while {action} ({e}).",
+                                            "Check the network connection and the endpoint URL; the copy is retried later.")
+        if isinstance(e, OSError):
+            return LocationCopyFailedError(f"Could not finish {action} for {where}: {e.strerror or e}.",
+                                           "Check the disk of your data folder; the copy is retried later.")
+        return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
+
+    def _call(self, action: str, fn, *args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return fn(*args, **kwargs)
+        except (BotoCoreError, ClientError) as e:
+            raise self._error(e, action) from None
+
+    # -- availability ----------------------------------------------------------------
+
+    def check(self) -> None:
+        self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        try:
+            self.get_bytes(MARKER_KEY)
+        except FileNotFoundError:
+            raise LocationUnavailableError(
+                f"The backup location {self.describe()} is reachable but JobMatcher's marker ({MARKER_KEY}) is "
+                "missing there, so it is not the place the copies were written to. Nothing is written there.",
+                "Check the bucket and prefix. If it was emptied on purpose, remove the location and add it again."
+            ) from None
+
+    def initialize(self) -> None:
+        self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        try:
+            self.get_bytes(MARKER_KEY)
+            return
+        except FileNotFoundError:
+            pass
+        body = json.dumps({"format": 1, "app": "JobMatcher",
+                           "created_at": datetime.now(timezone.utc).isoformat()}).encode()
+        self.put_bytes(MARKER_KEY, body)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _spool(self) -> Path:
+        # .NAME.PID.tmp: the launch's remove_dead_temp_files() deletes it if this process dies
+        folder = self.spool_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+        return folder / f".location-upload-{uuid.uuid4().hex[:12]}.{os.getpid()}.tmp"
+
+    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
+                   size_hint: int = 0) -> Stored:
+        """Produce into a spool file beside the data (S3 needs a seekable, retryable source), then upload it."""
+        spool = self._spool()
+        try:
+            fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            with os.fdopen(fd, "wb") as raw:
+                w = HashingWriter(raw, md5=True)
+                produce(w)
+            stored = Stored(w.size, w.sha256.hexdigest())
+            self._upload(key, spool, stored, w.md5, progress)
+            return stored
+        except OSError as e:
+            raise self._error(e, "preparing the copy") from None
+        finally:
+            remove_quietly(spool)
+
+    def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(src, "rb") as f:
+            while chunk := f.read(4 * MB):
+                md5.update(chunk)
+                size += len(chunk)
+        stored = Stored(size, sha256)
+        self._upload(key, src, stored, md5, progress)
+        return stored
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import base64
+        digest = hashlib.sha256(data).digest()
+        self._call("storing a small file", self.client.put_object, Bucket=self.bucket, Key=self._key(key),
+                   Body=data, ChecksumSHA256=base64.b64encode(digest).decode())
+        if self.get_bytes(key) != data:
+            raise LocationCopyFailedError(f"{key} did not read back identical from {self.describe()}.",
+                                          "The copy is retried later.")
+
+    def _upload(self, key: str, src: Path, stored: Stored, whole_md5, progress: ByteProgress | None) -> None:
+        from boto3.exceptions import S3UploadFailedError
+        full = self._key(key)
+        done = 0
+
+        def callback(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, stored.size)
+
+        try:
+            self.client.upload_file(str(src), self.bucket, full, Config=self._transfer_config(), Callback=callback,
+                                    ExtraArgs={"ChecksumAlgorithm": "SHA256",
+                                               "Metadata": {"sha256": stored.sha256}})
+        except S3UploadFailedError as e:  # s3transfer wraps the ClientError (and aborts the multipart upload)
+            cause = e.__cause__ or e.__context__
+            from botocore.exceptions import BotoCoreError, ClientError
+            if isinstance(cause, (BotoCoreError, ClientError)):
+                raise self._error(cause, "uploading the copy") from None
+            raise LocationCopyFailedError(f"Uploading to {self.describe()} failed: {e}.",
+                                          "The copy is retried later.") from None
+        except Exception as e:  # noqa: BLE001 - botocore errors, connection resets inside the transfer threads
+            raise self._error(e, "uploading the copy") from None
+        self._confirm(key, src, stored, whole_md5)
+
+    def _expected_etag(self, src: Path, size: int, whole_md5) -> str:
+        """The ETag S3 gives an object uploaded with our transfer settings (MD5, or MD5 of part MD5s + '-N')."""
+        if size < MULTIPART_THRESHOLD:
+            return whole_md5.hexdigest()
+        from s3transfer.utils import ChunksizeAdjuster
+        part = ChunksizeAdjuster().adjust_chunksize(MULTIPART_CHUNKSIZE, size)
+        digests = []
+        with open(src, "rb") as f:
+            while chunk := f.read(part):
+                digests.append(hashlib.md5(chunk, usedforsecurity=False).digest())
+        return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
+
+    def _confirm(self, key: str, src: Path, stored: Stored, whole_md5) -> None:
+        """Count the upload only once the stored object provably holds what was sent; else delete it."""
+        head = self._call("checking the copy", self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        etag = str(head.get("ETag", "")).strip('"')
+        ok = head.get("ContentLength") == stored.size
+        if ok:
+            if etag == self._expected_etag(src, stored.size, whole_md5):
+                return
+            # The ETag is not an MD5 here (server-side encryption, some providers): read it back.
+            h = hashlib.sha256()
+            body = self._call("reading the copy back", self.client.get_object, Bucket=self.bucket,
+                              Key=self._key(key))["Body"]
+            for chunk in body.iter_chunks(4 * MB):
+                h.update(chunk)
+            ok = h.hexdigest() == stored.sha256
+        if not ok:
+            try:
+                self.delete(key)
+            finally:
+                raise LocationCopyFailedError(f"The copy at {self.describe()} did not match what was sent; "
+                                              "it was deleted.", "The copy is retried later.")
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+        from botocore.exceptions import ClientError
+        done = 0
+        total = 0
+
+        def callback(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        try:
+            total = self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+            self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer_config(),
+                                      Callback=callback)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from None
+            raise self._error(e, "downloading the copy") from None
+        except Exception as e:  # noqa: BLE001
+            raise self._error(e, "downloading the copy") from None
+        return os.path.getsize(dest)
+
+    def get_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from None
+            raise self._error(e, "reading") from None
+        except BotoCoreError as e:
+            raise self._error(e, "reading") from None
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        if ".." in prefix:
+            raise ValueError(f"not a location prefix: {prefix!r}")
+        full = (self.prefix + "/" if self.prefix else "") + prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for o in page.get("Contents", []):
+                    out.append(ObjectInfo(o["Key"][strip:], int(o["Size"])))
+        except Exception as e:  # noqa: BLE001
+            from botocore.exceptions import BotoCoreError, ClientError
+            if isinstance(e, (BotoCoreError, ClientError)):
+                raise self._error(e, "listing the copies") from None
+            raise
+        return sorted(out, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        self._call("deleting an old copy", self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
+
+    def abort_stale_uploads(self, prefix: str) -> int:
+        """Abort multipart uploads a killed process left under `prefix` (this data folder's own); returns how many."""
+        n = 0
+        try:
+            resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")))
+            for u in resp.get("Uploads", []):
+                started = u.get("Initiated")
+                if started and (datetime.now(timezone.utc) - started).total_seconds() > 3600:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"])
+                    n += 1
+        except Exception:  # noqa: BLE001 - housekeeping only; not every service lists uploads
+            pass
+        return n

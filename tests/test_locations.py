@@ -1,0 +1,407 @@
+"""Backup locations on folders: copies, encryption with age, retention, refusals, disaster recovery, the CLI.
+
+Real parts: real data folders and backups, real age encryption (pyrage), Debian's
+`age` command decrypting a copy, the real command line in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import fill_sample_data, fingerprint, run_cli
+from jobmatcher import profile
+from jobmatcher.engine import Engine
+from jobmatcher.errors import (LocationUnavailableError, TamperedCopyError, WrongIdentityError,
+                               WrongPassphraseError)
+from jobmatcher.locations.config import load_states
+from jobmatcher.locations.copier import Copier
+from jobmatcher.locations.folder import FolderLocation
+from jobmatcher.locations.manager import folder_id_of
+from jobmatcher.locations.recovery import restore_from_location
+from jobmatcher.locations.remote import list_remote, manifest_key
+from jobmatcher.manifest import manifest_path, read_manifest, write_manifest
+
+PASS = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+@pytest.fixture(scope="session")
+def locked_identity() -> tuple[bytes, str, str]:
+    """(identity locked with PASS, recovery key, recipient), made once: age's scrypt takes seconds by design."""
+    from jobmatcher.locations.crypto import lock_identity, new_identity
+    identity, recipient = new_identity()
+    return lock_identity(identity, PASS), identity, recipient
+
+
+def prime(engine: Engine, locked_identity) -> str:
+    """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
+    from jobmatcher.locations.config import load_config, save_config
+    (engine.data.root / "location-identity.age").write_bytes(locked_identity[0])
+    cfg = load_config(engine.data.root)
+    cfg.recipient = locked_identity[2]
+    save_config(engine.data.root, cfg)
+    return locked_identity[1]
+
+
+@pytest.fixture
+def primed(engine, locked_identity) -> Engine:
+    prime(engine, locked_identity)
+    return engine
+
+
+@pytest.fixture
+def usb(tmp_path) -> Path:
+    d = tmp_path / "usb"
+    d.mkdir()
+    return d
+
+
+def _name(engine: Engine) -> str:
+    conn = engine.connect()
+    try:
+        return profile.get_profile(conn).full_name
+    finally:
+        conn.close()
+
+
+def _age_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.db.age"))
+
+
+def test_encrypted_round_trip_reveals_nothing_and_restores_on_a_fresh_folder(engine, usb, tmp_path):
+    added = engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    assert added.recovery_key.startswith("AGE-SECRET-KEY-1")
+    first = engine.create_backup(note="Ada's secret note")
+    [r] = engine.locations.sync()
+    assert r.copied == [first.id] and not r.error
+
+    # What is at the location: names carry only the time; nothing readable inside.
+    [copy] = _age_files(usb)
+    fid = folder_id_of(engine.data)
+    assert copy.name == f"{first.id}.db.age" and copy.parent.name == fid
+    blob = copy.read_bytes()
+    assert blob.startswith(b"age-encryption.org/v1\n")
+    for secret in (b"SQLite format 3", b"Ada Lovelace", b"Analyst", b"saved_jobs"):
+        assert secret not in blob
+    manifest = json.loads((copy.parent / f"{first.id}.json").read_text())
+    assert set(manifest) == {"format", "created_at", "type", "size_bytes", "sha256", "stored_size",
+                             "stored_sha256", "encrypted", "schema_revision"}
+    assert "secret note" not in json.dumps(manifest)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert stat.S_IMODE((engine.data.root / "location-identity.age").stat().st_mode) == 0o600
+
+    # A new machine: an empty data folder, the location and the passphrase alone.
+    fresh = Engine(tmp_path / "new-machine")
+    client = FolderLocation(usb)
+    [remote] = list_remote(client)
+    result, _ = restore_from_location(fresh, client, remote.id, PASS)
+    assert result.safety_backup_id is None
+    assert _name(fresh) == "Ada Lovelace"
+    assert fresh.check().ok
+    # the identity was recovered from the location: new copies from here use the same key
+    assert fresh.locations.config().recipient == engine.locations.config().recipient
+    assert not [p for p in fresh.data.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_age_cli_decrypts_a_copy_without_jobmatcher(primed, usb, tmp_path, locked_identity):
+    engine = primed
+    age = shutil.which("age")
+    if age is None:
+        pytest.skip("Debian's age is not installed (dev.sh installs it)")
+    engine.locations.add("folder", path=str(usb), passphrase=PASS)
+    key = locked_identity[1]
+    b = engine.create_backup()
+    engine.locations.sync()
+    [copy] = _age_files(usb)
+    keyfile = tmp_path / "recovery-key.txt"
+    keyfile.write_text(key + "\n")
+    out = tmp_path / "restored.db"
+    subprocess.run([age, "--decrypt", "-i", str(keyfile), "-o", str(out), str(copy)], check=True, timeout=60)
+    assert out.read_bytes() == Path(b.path).read_bytes()
+
+    # The locked identity at the location opens with the passphrase (age asks on the terminal: a pty).
+    import pty
+    ident_out = tmp_path / "identity.txt"
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(age, [age, "--decrypt", "-o", str(ident_out), str(copy.parent / "identity.age")])
+    deadline = time.monotonic() + 30
+    buf = b""
+    while b"passphrase" not in buf.lower() and time.monotonic() < deadline:
+        buf += os.read(fd, 1024)
+    os.write(fd, (PASS + "\n").encode())
+    while True:
+        try:
+            if not os.read(fd, 1024):
+                break
+        except OSError:
+            break
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, buf
+    assert ident_out.read_text().strip() == key
+
+
+def test_wrong_passphrase_other_identity_and_tampering_are_each_refused(primed, usb, tmp_path, locked_identity):
+    engine = primed
+    key = locked_identity[1]
+    engine.locations.add("folder", path=str(usb), passphrase=PASS)
+    engine.create_backup()
+    engine.locations.sync()
+    client = FolderLocation(usb)
+    [remote] = list_remote(client)
+    target = Engine(tmp_path / "target")
+    target.migrate()
+    fill_sample_data(target, name="Grace Hopper")
+    before = fingerprint(target.data.db_path)
+    backups_before = target.list_backups()
+
+    with pytest.raises(WrongPassphraseError):
+        restore_from_location(target, client, remote.id, "not the passphrase")
+
+    from jobmatcher.locations.crypto import new_identity
+    with pytest.raises(WrongIdentityError):  # the recovery key of another data folder
+        restore_from_location(target, client, remote.id, new_identity()[0])
+
+    [copy] = _age_files(usb)
+    original = copy.read_bytes()
+    mpath = copy.parent / f"{remote.id}.json"
+    m0 = json.loads(mpath.read_text())
+
+    # flipped bit: the stored checksum no longer matches
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 1
+    copy.write_bytes(bytes(flipped))
+    with pytest.raises(TamperedCopyError, match="changed or cut short"):
+        restore_from_location(target, client, remote.id, key)
+
+    # tampered with the manifest made to match: age's authentication refuses it
+    import hashlib
+    m = dict(m0, stored_sha256=hashlib.sha256(bytes(flipped)).hexdigest())
+    mpath.write_text(json.dumps(m))
+    with pytest.raises(TamperedCopyError, match="authentication"):
+        restore_from_location(target, client, remote.id, key)
+
+    # truncated, manifest matching again
+    cut = original[:-200]
+    copy.write_bytes(cut)
+    mpath.write_text(json.dumps(dict(m0, stored_size=len(cut), stored_sha256=hashlib.sha256(cut).hexdigest())))
+    with pytest.raises(TamperedCopyError):
+        restore_from_location(target, client, remote.id, key)
+
+    assert fingerprint(target.data.db_path) == before
+    assert [b.id for b in target.list_backups()] == [b.id for b in backups_before]  # not even a safety backup
+    assert not [p for p in target.data.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_plain_location_round_trip_through_the_cli(engine, usb, tmp_path):
+    r = run_cli("location", "add", "folder", str(usb), "--name", "Drive", "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "NOT encrypted" in r.stdout and "recovery key" not in r.stdout
+    b = engine.create_backup()
+    r = run_cli("location", "sync", "Drive", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "copied 1" in r.stdout
+    [copy] = sorted(usb.rglob("*.db"))
+    assert copy.read_bytes() == Path(b.path).read_bytes()
+
+    r = run_cli("location", "list", "--json", data_dir=engine.data.root)
+    [row] = json.loads(r.stdout)
+    assert row["name"] == "Drive" and row["reachable"] is True and row["pending"] == 0 and row["copies"] == 1
+    assert row["used_bytes"] == b.size_bytes and row["last_success_at"]
+
+    fresh = tmp_path / "fresh"
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=fresh)
+    assert r.returncode == 0 and b.id in r.stdout, r.stderr
+    r = run_cli("backup", "restore", b.id, "--from-folder", str(usb), "--yes", data_dir=fresh)
+    assert r.returncode == 0, r.stderr
+    assert _name(Engine(fresh)) == "Ada Lovelace"
+
+
+def test_cli_refusals_say_what_to_do(engine, usb, tmp_path):
+    d = engine.data.root
+    # encrypted add with no terminal and no passphrase file: refused, nothing saved
+    r = run_cli("location", "add", "folder", str(usb), data_dir=d)
+    assert r.returncode == 1 and "--passphrase-file" in r.stderr and "Traceback" not in r.stderr
+    assert not (d / "locations.json").exists()
+    r = run_cli("location", "add", "folder", str(tmp_path / "nope"), "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = run_cli("location", "add", "folder", "relative/path", "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "full path" in r.stderr
+    short = tmp_path / "pw"
+    short.write_text("short\n")
+    r = run_cli("location", "add", "folder", str(usb), "--passphrase-file", str(short), data_dir=d)
+    assert r.returncode == 1 and "at least 8" in r.stderr
+    r = run_cli("location", "sync", "Nope", data_dir=d)
+    assert r.returncode == 1 and "no backup location named" in r.stderr
+    r = run_cli("location", "disable", data_dir=d)
+    assert r.returncode == 2
+    r = run_cli("backup", "restore", "backup_2020-01-01_00-00-00", "--from-folder", str(usb), "--yes", data_dir=d)
+    assert r.returncode == 1 and "not available" in r.stderr  # no marker: not a location
+
+
+def test_recreated_empty_folder_is_never_written(primed, locked_identity, usb):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    shutil.rmtree(usb)
+    usb.mkdir()  # where the unplugged drive was: an empty folder
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-unavailable" and "marker" in r.error
+    assert list(usb.iterdir()) == []
+    [s] = engine.locations.status()
+    assert s.reachable is False and s.pending == 1  # the first copy is there, as last seen
+
+
+def test_unreachable_location_backs_off_then_catches_up_in_order(primed, locked_identity, usb, tmp_path):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    moved = tmp_path / "unplugged"
+    usb.rename(moved)  # the drive is gone
+    made = [engine.create_backup().id for _ in range(3)]
+    [r] = engine.locations.sync(only_due=True)
+    assert r.error_code == "location-unavailable"
+    st = load_states(engine.data.root)[engine.locations.get("USB").id]
+    assert st.failures == 1 and st.next_try_at > datetime.now(timezone.utc)
+    assert engine.locations.sync(only_due=True)[0].skipped  # backing off
+    assert not engine.locations.wanted_pending()            # the background copier waits too
+    moved.rename(usb)  # plugged in again
+    [r] = engine.locations.sync()  # asked by the user: no waiting
+    assert r.copied == made  # oldest first
+    st = load_states(engine.data.root)[engine.locations.get("USB").id]
+    assert st.failures == 0 and st.next_try_at is None and sorted(st.copied) == sorted(made)
+
+
+def _age_backup(engine: Engine, backup_id: str, days: float) -> None:
+    p = Path(engine.store.get(backup_id).path)
+    m = read_manifest(p)
+    m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
+    write_manifest(p, m)
+
+
+def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, locked_identity, usb, tmp_path):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 40)
+    _age_backup(engine, ids[1], 20)
+    # someone else's files, and another data folder's copies, in the same folder
+    other = Engine(tmp_path / "other")
+    other.migrate()
+    prime(other, locked_identity)
+    other.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    other_b = other.create_backup()
+    _age_backup(other, other_b.id, 400)
+    other.locations.sync()
+    (usb / "holiday.jpg").write_bytes(b"not ours")
+    assert engine.locations.sync()[0].copied == ids
+
+    engine.locations.set_retention("USB", 30)
+    [r] = engine.locations.sync()
+    assert r.deleted == [ids[0]]
+    fid = folder_id_of(engine.data)
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [ids[2], ids[1]]
+    assert (usb / "holiday.jpg").read_bytes() == b"not ours"
+    assert [x.id for x in list_remote(FolderLocation(usb), folder_id_of(other.data))] == [other_b.id]
+
+    # retention is applied before copying: nothing is copied only to be deleted
+    engine.locations.set_retention("USB", 10)
+    fresh = Engine(tmp_path / "third")
+    fresh.migrate()
+    prime(fresh, locked_identity)
+    fresh.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    fresh.locations.set_retention("USB", 10)
+    olds = [fresh.create_backup().id for _ in range(2)]
+    _age_backup(fresh, olds[0], 20)
+    assert fresh.locations.sync()[0].copied == [olds[1]]
+
+
+def test_disabled_location_is_left_alone(primed, locked_identity, usb):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.locations.set_enabled("USB", False)
+    engine.create_backup()
+    before = sorted(str(p) for p in usb.rglob("*"))
+    [r] = engine.locations.sync()
+    assert r.skipped
+    assert sorted(str(p) for p in usb.rglob("*")) == before
+    [s] = engine.locations.status()
+    assert s.enabled is False and s.reachable is None and s.pending == 0
+    engine.locations.set_enabled("USB", True)
+    assert len(engine.locations.sync()[0].copied) == 1
+
+
+def test_backup_create_copies_in_the_background(engine, usb):
+    r = run_cli("location", "add", "folder", str(usb), "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    t0 = time.monotonic()
+    r = run_cli("backup", "create", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    bid = json.loads(r.stdout)["id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(usb.rglob(f"{bid}.json")):
+        time.sleep(0.2)
+    assert list(usb.rglob(f"{bid}.json")), "the background copy did not arrive"
+    assert time.monotonic() - t0 < 60
+
+
+def test_app_copier_thread_copies_backups_made_elsewhere(primed, locked_identity, usb):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    copier = Copier(lambda: engine.locations, poll=0.2)
+    copier.start()
+    try:
+        b = engine.create_backup()  # as the scheduler or another process would
+        copier.kick()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(usb.rglob(f"{b.id}.json")):
+            time.sleep(0.1)
+    finally:
+        copier.stop()
+        copier.join(10)
+    assert list(usb.rglob(f"{b.id}.json"))
+
+
+def test_status_line_and_health(primed, locked_identity, usb, tmp_path):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.create_backup()
+    engine.locations.sync()
+    line = engine.locations.status_line()
+    assert line.startswith("2 copies: this disk ✓ · USB ✓ just now"), line
+    assert engine.locations.health() == []
+    usb.rename(tmp_path / "gone")
+    engine.locations.sync()
+    assert "USB ✗" in engine.locations.status_line()
+    [h] = engine.locations.health()
+    assert h["level"] == "warning" and "not available" in h["message"]
+    later = datetime.now(timezone.utc) + timedelta(days=8)
+    assert any("more than 7 days" in h["message"] for h in engine.locations.health(now=later))
+
+
+def test_manifest_written_after_data_so_a_half_copy_is_never_listed(primed, locked_identity, usb):
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    b = engine.create_backup()
+    engine.locations.sync()
+    fid = folder_id_of(engine.data)
+    client = FolderLocation(usb)
+    (usb / manifest_key(fid, b.id)).unlink()  # as if killed between the data and its manifest
+    assert list_remote(client) == []
+    assert engine.locations.sync()[0].copied == [b.id]  # copied again
+    assert [x.id for x in list_remote(client)] == [b.id]
+    assert manifest_path(Path(b.path)).exists()
