@@ -20,8 +20,7 @@ import pytest
 from conftest import fill_sample_data, fingerprint, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
-from jobmatcher.errors import (LocationUnavailableError, TamperedCopyError, WrongIdentityError,
-                               WrongPassphraseError)
+from jobmatcher.errors import TamperedCopyError, WrongIdentityError, WrongPassphraseError
 from jobmatcher.locations.config import load_states
 from jobmatcher.locations.copier import Copier
 from jobmatcher.locations.folder import FolderLocation

@@ -401,8 +401,8 @@ class _BytesBar:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
-        self._phase = None
+        self._bar: Any = None
+        self._phase: str | None = None
         self.label = ""
 
     def __call__(self, phase: str, done: int, total: int) -> None:
@@ -519,7 +519,7 @@ def cmd_location_backups(args) -> int:
                      r.schema_revision or "-", "yes" if r.encrypted else "no") + ((r.folder_id,) if several else ()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -18,8 +18,6 @@ from typing import BinaryIO, Callable
 
 # (bytes done, bytes total)
 ByteProgress = Callable[[int, int], None]
-# Writes the object's content into the writer it is given.
-Producer = Callable[[BinaryIO], None]
 
 MARKER_KEY = ".jobmatcher-location"
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -65,6 +63,10 @@ class HashingWriter:
 
     def writable(self) -> bool:
         return True
+
+
+# Writes the object's content into the writer it is given (its return value is ignored).
+Producer = Callable[[HashingWriter], object]
 
 
 @dataclass(frozen=True)

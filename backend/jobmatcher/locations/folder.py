@@ -21,6 +21,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import fsync_dir, human_size, remove_quietly
@@ -194,7 +195,7 @@ class FolderLocation(LocationClient):
         return self._path(key).read_bytes()
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        out: list[ObjectInfo] = []
+        out: List[ObjectInfo] = []
         base = self.root
         if not base.is_dir():
             return out
@@ -222,10 +223,10 @@ class FolderLocation(LocationClient):
             raise self._write_error(e, key) from None
         fsync_dir(p.parent)
 
-    def remove_stale_temps(self, prefix: str) -> list[str]:
+    def remove_stale_temps(self, prefix: str) -> List[str]:
         """Delete temp files of killed copies under `prefix` (ours only: that namespace is this data folder's)."""
         folder = self.root.joinpath(*prefix.strip("/").split("/"))
-        removed = []
+        removed: List[str] = []
         try:
             names = os.listdir(folder)
         except OSError:

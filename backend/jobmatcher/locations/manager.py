@@ -103,10 +103,10 @@ def folder_id_of(data: DataDir) -> str:
 
 def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None = None) -> LocationClient:
     if cfg.kind == "folder":
-        return FolderLocation(cfg.path)
+        return FolderLocation(cfg.path or "")
     if keys is None and data_root is not None and cfg.credentials != "none":
         keys = load_keys(data_root, cfg.id, cfg.credentials)
-    return S3Location(cfg.bucket, cfg.prefix, cfg.endpoint_url, keys.access_key_id if keys else None,
+    return S3Location(cfg.bucket or "", cfg.prefix, cfg.endpoint_url, keys.access_key_id if keys else None,
                       keys.secret_access_key if keys else None, cfg.region, spool_dir=data_root)
 
 
@@ -232,8 +232,8 @@ class Locations:
             fid = folder_id_of(self.data)
             if encrypt:
                 client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
-            if kind == "s3":
-                loc.credentials = save_keys(self.data.root, loc.id, keys)
+            if kind == "s3" and keys is not None:
+                loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
             cfg.locations.append(loc)
             save_config(self.data.root, cfg)
             log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
@@ -299,11 +299,11 @@ class Locations:
         so nothing is copied only to be deleted.
         """
         pinned = {r.id for r in local if r.pinned}
-        merged = {r.id: r for r in remote}
+        merged: dict[str, RemoteBackup | BackupRecord] = {r.id: r for r in remote}
         for r in remote:
             r.pinned = r.id in pinned
-        for r in local:
-            merged.setdefault(r.id, r)
+        for rec in local:
+            merged.setdefault(rec.id, rec)
         doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
         have = {r.id for r in remote}
         return ([r for r in local if r.id not in have and r.id not in doomed],
@@ -422,8 +422,8 @@ class Locations:
                 raise LocationCopyFailedError(f"The backup {rec.id} no longer matches its checksum, so it was not "
                                               "copied.", f"Check it: `jobmatcher backup verify {rec.id}`.")
         else:
-            stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256, on_bytes)
-        m = LocationManifest(created_at=rec.created_at, type=rec.type, size_bytes=rec.size_bytes, sha256=rec.sha256,
+            stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
+        m = LocationManifest(created_at=rec.created_at, type=rec.type, size_bytes=rec.size_bytes, sha256=rec.sha256 or "",
                              stored_size=stored.size, stored_sha256=stored.sha256, encrypted=loc.encrypt,
                              schema_revision=rec.schema_revision)
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())

@@ -178,6 +178,7 @@ def fetch_verified(client: LocationClient, remote: RemoteBackup, secret: str | N
                 "Choose another copy; this one cannot be trusted.")
         if remote.encrypted:
             say("decrypt", 0, 1)
+            assert identity is not None
             decrypt_file(stored, plain, identity)
             remove_quietly(stored)
             say("decrypt", 1, 1)
