@@ -42,7 +42,7 @@ from pydantic import Field, StringConstraints, validate_call
 
 from . import __version__, profile
 from .causes import explain
-from .errors import (InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
+from .errors import (BackupFolderUnavailableError, InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
 from .fsutil import (describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
                      reserve_space)
@@ -214,9 +214,16 @@ class Api:
     def backup_overview(self) -> dict:
         """Everything the Backup & Restore section shows: status line, list, settings, running task."""
         self._require_opened()
-        rows = self._engine.list_backups()
+        try:
+            rows = self._engine.list_backups()
+            unavailable = None
+        except BackupFolderUnavailableError as e:
+            rows, unavailable = [], e
         running = self._tasks.running()
-        return {"status": backup_status(rows), "backups": [backup_row(r) for r in rows],
+        status = backup_status(rows)
+        if unavailable is not None:
+            status["warning"], status["hint"], status["level"] = unavailable.message, unavailable.hint, "error"
+        return {"status": status, "backups": [backup_row(r) for r in rows],
                 "settings": self.get_settings(), "task": running.model_dump() if running else None,
                 "schedule": self._scheduler.state().to_dict() if self._scheduler else None,
                 "can_choose_files": self._dialogs is not None}
@@ -343,7 +350,9 @@ class Api:
     @validate_call
     def open_backups_folder(self) -> dict:
         self._require_opened()
-        folder = self._engine.store.folder
+        store = self._engine.store
+        store.require_available()  # a chosen folder that is not there is never created
+        folder = store.folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
             open_in_file_manager(folder)

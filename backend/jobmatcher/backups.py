@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .errors import BackupFailedError, BackupNotFoundError, InvalidBackupError, JobMatcherError, ValidationError
+from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
+                     ValidationError)
 from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, fsync_file, make_dirs,
                      remove_dead_temp_files, remove_quietly, require_free_space)
 from .lock import FileLock
@@ -77,16 +78,66 @@ class _Checked:
         return cls(False, path.stat().st_size, sha256_file(path), None, seconds, message)
 
 
-class BackupStore:
-    """One backup folder."""
+FOLDER_MARKER = ".jobmatcher-backup-folder"
 
-    def __init__(self, folder: Path) -> None:
+
+def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
+    return BackupFolderUnavailableError(
+        f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
+        "JobMatcher does not create it again, so backups never land on the wrong disk. "
+        "Backups resume by themselves once it is back.")
+
+
+def write_folder_marker(folder: Path, token: str) -> None:
+    """Mark a chosen backup folder as the one chosen: an unmounted drive's empty mount point lacks it."""
+    from .fsutil import atomic_write_bytes
+    atomic_write_bytes(Path(folder) / FOLDER_MARKER,
+                       (f"JobMatcher keeps backups in this folder. Do not delete this file.\n{token}\n").encode())
+
+
+def folder_marker_matches(folder: Path, token: str) -> bool:
+    try:
+        return (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()[-1:] == [token]
+    except OSError:
+        return False
+
+
+class BackupStore:
+    """One backup folder.
+
+    `chosen=True` for a folder the user chose (not the default inside the data folder): it is
+    never created, and with `token` it must hold the marker file written when it was chosen;
+    otherwise it is "unavailable" (BackupFolderUnavailableError) for listing and for writing.
+    """
+
+    def __init__(self, folder: Path, chosen: bool = False, token: str | None = None) -> None:
         self.folder = Path(folder)
+        self.chosen = chosen
+        self.token = token
+
+    def available(self) -> bool:
+        """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes."""
+        if not self.chosen:
+            return True
+        try:
+            if not self.folder.is_dir():
+                return False
+        except OSError:
+            return False
+        return self.token is None or folder_marker_matches(self.folder, self.token)
+
+    def require_available(self) -> None:
+        if not self.available():
+            raise unavailable_error(self.folder)
 
     # -- reading (never writes, never opens a database) ----------------------
 
     def list(self) -> list[BackupRecord]:
-        """Every published backup, newest first (read-only)."""
+        """Every published backup, newest first (read-only).
+
+        Raises BackupFolderUnavailableError for a chosen folder that is not there.
+        """
+        self.require_available()
         if not self.folder.is_dir():
             return []
         records = []
@@ -132,6 +183,8 @@ class BackupStore:
     # -- writing ---------------------------------------------------------------
 
     def ensure_folder(self) -> None:
+        """Create the default folder if needed; a chosen folder must be there already (never recreated)."""
+        self.require_available()
         try:
             make_dirs(self.folder)  # its entry in the data folder must survive a power cut with the backups
         except OSError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
-from .backups import BackupStore, CreatedBackup, Progress
+from .backups import BackupStore, CreatedBackup, Progress, unavailable_error, write_folder_marker
 from .causes import explain
 from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
                        read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
@@ -103,7 +104,8 @@ class Engine:
 
     @property
     def store(self) -> BackupStore:
-        return BackupStore(self.data.backup_dir())
+        s = self.settings
+        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token)
 
     @property
     def locations(self):
@@ -129,8 +131,19 @@ class Engine:
             problems = "; ".join(f"{SETTING_LABELS.get(str(x['loc'][0]) if x['loc'] else '', 'a value')}: "
                                  f"{x['msg'].lower()}" for x in e.errors(include_url=False))
             raise SettingsError(f"Those settings are not valid: {problems}.", "Check the values and try again.") from None
-        if new.backup_dir and new.backup_dir != self.settings.backup_dir:
+        old = self.settings
+        if new.backup_dir and new.backup_dir != old.backup_dir:
             new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))
+        if new.backup_dir and new.backup_dir != old.backup_dir:  # folders chosen before markers: as they are
+            token = secrets.token_hex(16)
+            try:
+                write_folder_marker(Path(new.backup_dir), token)
+            except OSError as e:
+                raise SettingsError(f"Cannot write to the backup folder {new.backup_dir}: {e.strerror or e}.",
+                                    "Choose a folder your user can write to.") from None
+            new.backup_dir_token = token
+        elif not new.backup_dir:
+            new.backup_dir_token = None
         save_settings(self.data.settings_path, new)
         return new
 
@@ -308,7 +321,9 @@ class Engine:
         report.recovered = recover(self.data)
         remove_dead_temp_files(self.data.root)  # a journal or settings file killed mid-write
         store = self.store
-        store.cleanup()
+        folder_ok = store.available()  # a chosen folder on an unplugged drive: the data still opens
+        if folder_ok:
+            store.cleanup()
         db = self.data.db_path
         if settle_hot_journal(db):  # an interrupted write of another program: SQLite undoes it (we own the folder)
             log.warning("rolled back an unfinished write left in %s-journal", db.name)
@@ -342,6 +357,9 @@ class Engine:
                 raise named from None
             report.migrated_from, report.migrated_to = current, todo[-1]
         # The backup list is read once: prune works on it, and the automatic-backup check uses what is left.
+        if not folder_ok:
+            report.auto_backup_error = str(unavailable_error(store.folder))
+            return report
         items = store.list()
         report.pruned = [r.id for r in store.prune(RetentionPolicy(self.settings.retention_days), items=items)]
         if auto_backup and not report.created:

@@ -111,6 +111,12 @@ class SafetyBackupMissingError(JobMatcherError):
     code = "safety-missing"
 
 
+class BackupFolderUnavailableError(JobMatcherError):
+    """The chosen backup folder is not there (an unplugged drive, an unmounted share): never recreated."""
+
+    code = "folder-unavailable"
+
+
 class SettingsError(JobMatcherError):
     """A setting that cannot be used as given."""
 

@@ -1,0 +1,117 @@
+"""A chosen backup folder that is not there (an unplugged drive) is never recreated; backups wait for it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from jobmatcher.engine import Engine
+from jobmatcher.errors import BackupFolderUnavailableError
+from jobmatcher.scheduler import BackupScheduler
+
+from conftest import fingerprint, run_cli
+
+MESSAGE = "is not available — connect the drive or choose another folder"
+
+
+def _rename(engine: Engine, name: str) -> None:
+    conn = engine.connect()
+    try:
+        conn.execute("UPDATE user_profile SET full_name = ? WHERE id = 1", (name,))
+    finally:
+        conn.close()
+
+
+def _assert_refused_everywhere(engine: Engine, folder) -> None:
+    before = fingerprint(engine.data.db_path)
+    r = run_cli("backup", "create", data_dir=engine.data.root)
+    assert r.returncode == 1 and f"Your backup folder {folder} {MESSAGE}" in r.stderr, r.stderr
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 1 and MESSAGE in r.stderr and "No backups yet" not in r.stdout
+    r = run_cli("backup", "list", "--json", data_dir=engine.data.root)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "folder-unavailable"
+    with pytest.raises(BackupFolderUnavailableError):
+        engine.create_backup()
+    assert fingerprint(engine.data.db_path) == before
+
+
+def test_a_deleted_backup_folder_is_not_recreated(engine, tmp_path):
+    folder = tmp_path / "usb" / "JobMatcher"
+    folder.mkdir(parents=True)
+    engine.update_settings({"backup_dir": str(folder)})
+    engine.create_backup()
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    _assert_refused_everywhere(engine, folder)
+    assert not folder.exists()
+    # the app still opens the data, and says why there was no automatic backup
+    report = Engine(engine.data.root).launch()
+    assert MESSAGE in (report.auto_backup_error or "") and not folder.exists()
+
+
+def test_the_default_folder_is_still_created(engine):
+    folder = engine.data.root / "backups"
+    assert engine.create_backup().path.startswith(str(folder))
+
+
+def test_an_unmounted_drive_is_unavailable_and_backups_resume_when_it_is_back(engine, tmpfs, tmp_path):
+    """A real tmpfs is the drive; plugging it in is bind-mounting it at the mount point (so its
+    contents survive being unplugged, as a USB drive's do), unplugging is unmounting that."""
+    drive = tmpfs(20_000)
+    media = tmp_path / "media"
+    media.mkdir()
+
+    def plug() -> None:
+        subprocess.run(["mount", "--bind", str(drive), str(media)], check=True)
+
+    def unplug() -> None:
+        subprocess.run(["umount", str(media)], check=True)
+    plug()
+    try:
+        folder = media / "JobMatcher"
+        folder.mkdir()
+        engine.update_settings({"backup_dir": str(folder)})
+        first = engine.create_backup(note="on the drive").id
+        unplug()
+        _assert_refused_everywhere(engine, folder)
+        assert not folder.exists()  # nothing made on the disk underneath
+        # the schedule waits: failed slots name the reason ...
+        _rename(engine, "Changed while unplugged")
+        s = BackupScheduler(lambda p: engine.auto_backup(p), interval=lambda: 0.2)
+        s.start()
+        try:
+            deadline = time.monotonic() + 20
+            while s.state().failures < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert s.state().failures >= 2 and MESSAGE in s.state().last_error["message"]
+            assert not folder.exists()
+            # ... and resume once the drive is back
+            plug()
+            deadline = time.monotonic() + 20
+            while s.state().last_outcome != "made" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert s.state().last_outcome == "made" and s.state().last_error is None
+        finally:
+            s.stop()
+        ids = [b.id for b in engine.list_backups()]
+        assert first in ids and s.state().last_backup_id in ids
+        assert run_cli("backup", "list", data_dir=engine.data.root).returncode == 0
+    finally:
+        subprocess.run(["umount", str(media)], capture_output=True)
+
+
+def test_the_mount_point_itself_is_unavailable_when_the_drive_is_gone(engine, tmpfs):
+    mount = tmpfs(20_000)
+    engine.update_settings({"backup_dir": str(mount)})
+    engine.create_backup()
+    subprocess.run(["umount", str(mount)], check=True)
+    try:
+        assert mount.is_dir() and not any(mount.iterdir())  # the empty folder underneath
+        _assert_refused_everywhere(engine, mount)
+        assert not any(mount.iterdir())  # nothing written to the wrong disk
+    finally:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k", "tmpfs", str(mount)], check=True)
