@@ -408,7 +408,8 @@ class Engine:
             made = self.store.create_if_changed(self.data.db_path, same, BackupType.auto, "Automatic backup",
                                                 progress)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
         return made.id if made is not None else None
 
     def connect(self):
