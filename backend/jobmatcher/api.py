@@ -131,9 +131,12 @@ def open_in_file_manager(path: Path) -> None:
     if sys.platform.startswith("win"):
         os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
         return
+    from .relaunch import external_environment
     cmd = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
+    # The user's environment, not the bundle's: a PyInstaller bundle's LD_LIBRARY_PATH would make the
+    # file manager load the bundle's libraries.
     subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+                     start_new_session=True, close_fds=True, env=external_environment())
 
 
 class Api:

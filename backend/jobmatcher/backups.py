@@ -25,8 +25,8 @@ from typing import Callable
 from . import __version__
 from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
                      ValidationError)
-from .fsutil import (copy_range, describe_os_error, describe_sqlite_error, file_size, fsync_dir, fsync_file, make_dirs,
-                     remove_dead_temp_files, remove_quietly, require_free_space)
+from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, copy_range, describe_os_error, describe_sqlite_error, file_size,
+                     fsync_dir, fsync_file, make_dirs, remove_dead_temp_files, remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import RetentionPolicy, obsolete
@@ -186,7 +186,7 @@ class BackupStore:
         """Create the default folder if needed; a chosen folder must be there already (never recreated)."""
         self.require_available()
         try:
-            make_dirs(self.folder)  # its entry in the data folder must survive a power cut with the backups
+            make_dirs(self.folder, PRIVATE_DIR)  # its entry in the data folder must survive a power cut with the backups
         except OSError as e:
             raise BackupFailedError(f"Cannot create the backup folder {self.folder}: {e.strerror}.",
                                     "Choose a backup folder you can write to in Settings.") from None
@@ -359,7 +359,7 @@ class BackupStore:
             final = self.folder / f"{name}.db"
             try:
                 # Reserve the name: the manifest is created exclusively first.
-                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             except FileExistsError:
                 continue
             os.close(fd)
@@ -368,6 +368,7 @@ class BackupStore:
                 continue
             try:
                 write_manifest(final, m)
+                os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
                 os.replace(tmp, final)
             except BaseException:
                 remove_quietly(manifest_path(final))

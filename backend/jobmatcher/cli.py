@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -813,6 +814,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.name == "posix":
+        # Everything this process creates (the database, its -wal and -shm, backups, uploads, logs, Qt's
+        # caches) is its user's only: job-search data is personal and machines are shared.
+        os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     for name, default in (("data_dir", None), ("json", False), ("verbose", False)):

@@ -12,14 +12,19 @@ from typing import Callable, TypeVar
 from . import schema
 from .causes import explain, sqlite_cause
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
-from .fsutil import data_folder_refused, file_size, fsync_dir
+from .fsutil import PRIVATE_FILE, data_folder_refused, file_size, fsync_dir
 
 BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open the live database read-write (WAL, full fsync on commit, foreign keys on)."""
+    """Open the live database read-write (WAL, full fsync on commit, foreign keys on); a new file is made 0600."""
+    if not os.path.exists(path):  # SQLite would create it 0644; its -wal and -shm then copy the file's mode
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        except FileExistsError:
+            pass
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

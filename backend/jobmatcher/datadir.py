@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .fsutil import make_dirs, user_path
+from .fsutil import PRIVATE_DIR, make_dirs, user_path
 from .settings import Settings, load_settings
 
 APP_NAME = "JobMatcher"
@@ -44,7 +44,7 @@ class DataDir:
         root = user_path(path, "The data folder") if path else default_data_dir()
         root = root.absolute()
         if create:
-            make_dirs(root)
+            make_dirs(root, PRIVATE_DIR)
         return cls(root)
 
     @property

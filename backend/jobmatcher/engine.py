@@ -24,7 +24,7 @@ from .database import (check_integrity, connect, current_revision, drop_stale_jo
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
-from .fsutil import data_folder_refused, file_size, remove_dead_temp_files
+from .fsutil import data_folder_refused, file_size, make_private, remove_dead_temp_files
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, restore
@@ -156,6 +156,16 @@ class Engine:
                 self._instance.take()
             except OSError as e:  # the lock file cannot be opened for writing: a read-only folder
                 raise data_folder_refused(self.data.root, e) from None
+            self._make_private()
+
+    def _make_private(self) -> None:
+        """Close the data folder (0700) and its files (0600) to other users, also when an older version or
+        another tool made them open: everything else in it is then out of their reach too."""
+        root = self.data.root
+        for p in (root, root / "backups", self.data.db_path, Path(str(self.data.db_path) + "-wal"),
+                  Path(str(self.data.db_path) + "-shm"), self.data.settings_path):
+            if p.exists():
+                make_private(p)
 
     def release_instance_lock(self) -> None:
         self._instance.release()

@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -68,11 +69,36 @@ def make_dirs(path: Path, mode: int = 0o777) -> None:
         fsync_dir(d.parent)
 
 
+# Job-search data is personal and machines are shared: every file JobMatcher writes is readable by its user
+# only, and its folders are closed to others (POSIX modes; Windows keeps the folder's inherited ACL).
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_opener(path: str, flags: int) -> int:
+    """`open(path, mode, opener=private_opener)`: a new file is created 0600, whatever the umask."""
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def make_private(path: Path) -> None:
+    """Take group and other users' access away from a file or folder of ours; one we do not own is left alone."""
+    if os.name != "posix":
+        return
+    try:
+        st = os.lstat(path)
+        if st.st_uid != os.geteuid() or stat.S_ISLNK(st.st_mode):
+            return
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)  # the owner's own bits stay as they are
+    except OSError:
+        pass  # a read-only disk, a file that is gone: privacy is tightened where it can be
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix (a new file is 0600)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb", opener=private_opener) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

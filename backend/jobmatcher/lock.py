@@ -57,7 +57,7 @@ class FileLock:
         """Take the lock, waiting up to `timeout` seconds; True when held."""
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
         deadline = time.monotonic() + timeout
         while True:
             if _lock(fd, self.shared, blocking=False):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .datadir import log_dir
 from .errors import JobMatcherError
+from .fsutil import PRIVATE_DIR, make_private
 
 _configured = False
 
@@ -22,9 +23,11 @@ def setup_logging(verbose: bool = False) -> Path | None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         folder = log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         path = folder / "jobmatcher.log"
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+        make_private(path)  # the log names files and folders of the user's data
+        make_private(folder)
     except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
         return None  # logging must never stop the user from reaching their data
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))

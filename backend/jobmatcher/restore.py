@@ -35,7 +35,7 @@ from .datadir import DataDir
 from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, SafetyBackupMissingError)
 from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_size, fsync_dir, fsync_file,
-                     remove_quietly, require_free_space)
+                     private_opener, remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupType, read_manifest
 from .verify import sha256_file, verify_file
@@ -228,7 +228,7 @@ def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool =
     staged = staged_path(data)
     _remove_with_sides(staged)
     size = os.path.getsize(source)
-    with open(source, "rb") as src, open(staged, "wb") as out:
+    with open(source, "rb") as src, open(staged, "wb", opener=private_opener) as out:
         copy_range(src.fileno(), 0, out, size, lambda done: say("copy", done, size))
         out.flush()
         os.fsync(out.fileno())

@@ -1,0 +1,147 @@
+"""Privacy and the packaged app (issue 8, kind 7), with real processes and files.
+
+- Everything JobMatcher writes is its user's only: the data folder (and the default backup folder) 0700,
+  the database with its -wal/-shm, backups, manifests, settings, the restore's files, the log 0600 (POSIX),
+  whatever the umask it was started with; a data folder an older version left open is closed at launch.
+- Programs that are not JobMatcher (the file manager) get the user's environment, not a PyInstaller
+  bundle's LD_LIBRARY_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import relaunch
+from jobmatcher.api import open_in_file_manager
+from jobmatcher.engine import Engine
+
+from conftest import fill_sample_data, run_cli
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(os.stat(p).st_mode)
+
+
+@pytest.fixture
+def lax_umask():
+    """Started from a shell with the usual umask 022 (files 0644, folders 0755 unless we say otherwise)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _assert_private(data: Path, logs: Path | None = None) -> None:
+    bad = {}
+    for p in [data, *data.rglob("*")] + ([logs, *logs.rglob("*")] if logs else []):
+        if p.is_symlink():
+            continue
+        want = 0o700 if p.is_dir() else 0o600
+        if mode(p) & 0o077:
+            bad[str(p)] = oct(mode(p))
+        elif mode(p) & 0o700 != want & 0o700 and p.is_dir():
+            bad[str(p)] = oct(mode(p))
+    assert not bad, f"open to other users: {bad}"
+
+
+def test_everything_the_command_line_writes_is_private(lax_umask, tmp_path):
+    data, logs = tmp_path / "data", tmp_path / "logs"
+    env = {"JOBMATCHER_LOG_DIR": str(logs)}
+    assert run_cli("db", "migrate", data_dir=data, env=env).returncode == 0
+    assert run_cli("settings", "--retention-days", "40", data_dir=data, env=env).returncode == 0
+    assert run_cli("backup", "create", "--note", "one", data_dir=data, env=env).returncode == 0
+    backup_id = Engine(data).list_backups()[0].id
+    r = run_cli("backup", "restore", backup_id, "--yes", data_dir=data, env=env)
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in data.rglob("*")}
+    assert {"jobmatcher.db", "settings.json", "backups"} <= names
+    assert len(list((data / "backups").glob("*.db"))) == 2 and len(list((data / "backups").glob("*.json"))) == 2
+    assert (logs / "jobmatcher.log").exists()
+    _assert_private(data, logs)
+    assert mode(data) == 0o700 and mode(data / "jobmatcher.db") == 0o600
+
+
+def test_the_library_writes_private_files_whatever_the_umask(lax_umask, tmp_path):
+    """Also without the command line's umask (the engine used as a library, as the tests and the window do)."""
+    e = Engine(tmp_path / "data")
+    e.migrate()
+    fill_sample_data(e, jobs=3)
+    e.update_settings({"retention_days": 50})
+    b = e.create_backup(note="x")
+    e.restore(b.id)
+    _assert_private(tmp_path / "data")
+
+
+def test_a_data_folder_left_open_by_an_older_version_is_closed_at_launch(lax_umask, tmp_path):
+    data = tmp_path / "data"
+    Engine(data).migrate()
+    for p in (data, data / "backups"):
+        p.mkdir(exist_ok=True)
+        os.chmod(p, 0o755)
+    for p in (data / "jobmatcher.db",):
+        os.chmod(p, 0o644)
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    assert mode(data) == 0o700 and mode(data / "backups") == 0o700 and mode(data / "jobmatcher.db") == 0o600
+
+
+def test_a_chosen_backup_folder_keeps_its_mode_but_its_backups_are_private(lax_umask, tmp_path):
+    data, chosen = tmp_path / "data", tmp_path / "Backups"
+    chosen.mkdir(mode=0o755)
+    Engine(data).migrate()
+    assert run_cli("settings", "--backup-dir", str(chosen), data_dir=data).returncode == 0
+    assert run_cli("backup", "create", data_dir=data).returncode == 0
+    assert mode(chosen) == 0o755  # the user's own folder: not ours to change
+    files = list(chosen.iterdir())
+    assert files and all(mode(f) == 0o600 for f in files), {f.name: oct(mode(f)) for f in files}
+
+
+# -- the environment of programs that are not JobMatcher ----------------------------------------------------
+
+def _fake_xdg_open(tmp_path: Path, monkeypatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    out = tmp_path / "env-seen"
+    script = bin_dir / "xdg-open"
+    script.write_text(f"#!/bin/sh\nenv > {out}.part && mv {out}.part {out}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return out
+
+
+def _seen(out: Path) -> dict[str, str]:
+    deadline = time.monotonic() + 20
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="xdg-open is the Linux file manager opener")
+@pytest.mark.parametrize("original", ["/usr/local/lib/mine", None])
+def test_the_file_manager_gets_the_users_library_path_not_the_bundles(tmp_path, monkeypatch, original):
+    out = _fake_xdg_open(tmp_path, monkeypatch)
+    bundle = "/opt/JobMatcher/_internal"
+    # what PyInstaller's bootloader leaves in the app's environment
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", bundle + (f":{original}" if original else ""))
+    if original:
+        monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", original)
+    else:
+        monkeypatch.delenv("LD_LIBRARY_PATH_ORIG", raising=False)
+    open_in_file_manager(tmp_path)
+    env = _seen(out)
+    assert env.get("LD_LIBRARY_PATH") == original if original else "LD_LIBRARY_PATH" not in env, env
+    assert "LD_LIBRARY_PATH_ORIG" not in env
+    assert env["PATH"] == os.environ["PATH"]  # the rest is the user's environment as it was
+
+
+def test_outside_a_bundle_external_programs_get_our_environment_unchanged(monkeypatch):
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/lib/mine")
+    assert relaunch.external_environment() == dict(os.environ)
