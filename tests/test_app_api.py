@@ -479,3 +479,36 @@ def test_the_launch_outcome_is_kept_however_many_tasks_run_after_it(make_api, en
     assert ok(api, "app_info")["launch"]["state"] == "done"
     assert ok(api, "list_backups")[0]["id"] == b["id"]
     assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"
+
+
+def test_when_the_data_cannot_be_opened_the_page_can_still_list_and_restore(make_api, engine):
+    """Issue 8 kind 4: the window's way out. The list and restore work; the data then opens without a restart."""
+    b = engine.create_backup(note="good")
+    db = engine.data.db_path
+    engine.release_instance_lock()
+    db.write_bytes(b"")
+    api = make_api()
+    info = ok(api, "app_info")
+    assert info["launch"]["state"] == "failed" and info["way_out"] is True
+    assert "empty (0 bytes)" in info["launch"]["error"]["message"]
+    assert refused(api, "get_profile")["message"].startswith("JobMatcher could not open your data")
+    assert refused(api, "start_backup", "")["message"].startswith("JobMatcher could not open your data")
+    assert ok(api, "list_backups")[0]["id"] == b.id
+    done = wait_task(api, ok(api, "start_restore", b.id))
+    assert done["state"] == "done" and done["result"]["reopen"] is True, done
+    ok(api, "retry_launch")
+    assert api._wait_launched(30)["state"] == "done"
+    assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"
+
+
+def test_no_way_out_is_offered_when_another_instance_holds_the_data(make_api, engine):
+    first = make_api()
+    second = Api(Engine(engine.data.root), mode="window")
+    try:
+        second._begin_launch()
+        assert second._wait_launched(30)["state"] == "failed"
+        assert ok(second, "app_info")["way_out"] is False
+        assert refused(second, "list_backups")["message"].startswith("JobMatcher could not open your data")
+    finally:
+        second._close()
+        first._close()

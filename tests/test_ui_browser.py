@@ -433,3 +433,60 @@ def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, 
     screen = page.get_by_role("alert").filter(has_text="not connected to JobMatcher")
     expect(screen).to_be_visible(timeout=30000)
     expect(screen).to_contain_text("full address JobMatcher printed")
+
+
+# -- the way out when the data cannot be opened (issue 8 kind 4) ---------------------------------------------
+
+def test_damaged_data_offers_restoring_the_newest_checked_backup(page: Page, start_app, app_data):
+    db = app_data / "jobmatcher.db"
+    data = bytearray(db.read_bytes())
+    data[0:100] = b"\x00" * 100  # the first page's header is gone
+    db.write_bytes(bytes(data))
+    damaged = bytes(data)
+    app = start_app(app_data, "--browser")
+    page.goto(app.url)
+    screen = page.get_by_role("alert").filter(has_text="JobMatcher could not open your data")
+    expect(screen).to_contain_text("its first page is not a SQLite database header", timeout=20000)
+    way_out = page.get_by_role("region", name="Restore a backup")
+    expect(way_out).to_contain_text("kept")
+    no_traceback(page)
+    screenshot(page, "browser-15-way-out")
+    way_out.get_by_role("button", name=re.compile("Restore the newest checked backup")).click()
+    confirm = page.get_by_role("dialog", name="Restore this backup?")
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+    # the data opens without a restart, with the backup's contents
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
+    safety = page.locator("#backup-rows tr[data-type='safety']")
+    expect(safety).to_have_count(1)
+    expect(safety).to_contain_text("Failed check")
+    screenshot(page, "browser-16-way-out-restored", full_page=True)
+    assert profile_name(app_data) == "Ada Lovelace"
+    raw = [p for p in (app_data / "backups").glob("*.db") if p.read_bytes() == damaged]
+    assert len(raw) == 1  # the damaged data kept, byte for byte
+    assert app.proc.poll() is None
+
+
+def test_empty_data_can_be_restored_from_a_chosen_backup_or_a_file(page: Page, start_app, app_data, tmp_path):
+    backup = sorted((app_data / "backups").glob("*.db"))[0]
+    outside = tmp_path / "my copy.db"
+    shutil.copy(backup, outside)
+    set_profile_name(app_data, "Changed Since")
+    db = app_data / "jobmatcher.db"
+    db.write_bytes(b"")
+    app = start_app(app_data, "--browser")
+    page.goto(app.url)
+    screen = page.get_by_role("alert").filter(has_text="JobMatcher could not open your data")
+    expect(screen).to_contain_text("is empty (0 bytes)", timeout=20000)
+    way_out = page.get_by_role("region", name="Restore a backup")
+    way_out.get_by_role("button", name="Choose another backup…").click()
+    expect(way_out.get_by_role("list", name="Your backups").get_by_role("listitem")).to_have_count(1)
+    with page.expect_file_chooser() as chooser:
+        way_out.get_by_role("button", name="Restore from file…").click()
+    chooser.value.set_files(str(outside))
+    confirm = page.get_by_role("dialog", name="Restore from this file?")
+    expect(confirm).to_contain_text("my copy.db")
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
+    no_traceback(page)
+    aside = [p for p in app_data.iterdir() if p.name.startswith("set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "jobmatcher.db").stat().st_size == 0

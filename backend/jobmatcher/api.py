@@ -56,6 +56,8 @@ from .writer import Writer
 log = logging.getLogger(__name__)
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
+# Launch failures whose way out is restoring a backup (the window then offers it).
+WAY_OUT_CODES = ("damaged", "safety-missing")
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
 # A page call waits this long for another program's write lock, then says so (not 30 s of a frozen page).
 PAGE_BUSY_TIMEOUT_MS = 5000
@@ -170,7 +172,9 @@ class Api:
         launch = self._tasks.get(self._launch_task) if self._launch_task else None
         return {"version": __version__, "mode": self._mode, "instance": self._instance,
                 "relaunched": self._relaunched, "data_dir": str(self._engine.data.root),
-                "launch": launch, "restore_state": self._restore_state}
+                "launch": launch, "restore_state": self._restore_state,
+                # the data cannot be opened as it is: the page offers restoring a backup (or a file)
+                "way_out": self._way_out_open(launch)}
 
     @validate_call
     def retry_launch(self) -> dict:
@@ -216,7 +220,7 @@ class Api:
     @validate_call
     def backup_overview(self) -> dict:
         """Everything the Backup & Restore section shows: status line, list, settings, running task."""
-        self._require_opened()
+        self._require_opened(way_out=True)
         try:
             rows = self._engine.list_backups()
             unavailable = None
@@ -233,7 +237,7 @@ class Api:
 
     @validate_call
     def list_backups(self) -> list[dict]:
-        self._require_opened()
+        self._require_opened(way_out=True)
         return [backup_row(r) for r in self._engine.list_backups()]
 
     @validate_call
@@ -283,14 +287,14 @@ class Api:
     @validate_call
     def start_restore(self, backup_id: BackupId) -> dict:
         """Replace the current data with a listed backup (a safety backup is made first)."""
-        self._require_opened(changing=True)
+        self._require_opened(changing=True, way_out=True)
         rec = self._engine.store.get(backup_id)
         return self._start_restore(rec.id, f"the backup from {rec.created_at:%Y-%m-%d %H:%M} UTC", None)
 
     @validate_call
     def choose_restore_file(self) -> dict:
         """Window mode: pick a backup file with the native open dialog; returns a token for it."""
-        self._require_opened()
+        self._require_opened(way_out=True)
         if self._dialogs is None:
             raise JobMatcherError("Choose the file with the upload button in this mode.", "")
         path = self._dialogs.open_file()
@@ -302,7 +306,7 @@ class Api:
     @validate_call
     def check_restore_file(self, token: Token) -> dict:
         """Verify a chosen or uploaded file; refused with its specific reason if it cannot be restored."""
-        self._require_opened()
+        self._require_opened(way_out=True)
         f = self._file(token)
         from .verify import verify_file
         try:
@@ -317,7 +321,7 @@ class Api:
     @validate_call
     def start_restore_file(self, token: Token) -> dict:
         """Restore a file that `check_restore_file` accepted."""
-        self._require_opened(changing=True)
+        self._require_opened(changing=True, way_out=True)
         f = self._file(token)
         return self._start_restore(str(f.path), f.name, token)
 
@@ -513,7 +517,7 @@ class Api:
         for the database. A failed upload's partial file is deleted at once.
         Raises InsufficientSpaceError (the disk is full) or ValidationError (cut short).
         """
-        self._require_opened()
+        self._require_opened(way_out=True)
         name = _safe_name(filename)
         token = secrets.token_urlsafe(18)
         self._uploads.mkdir(exist_ok=True)
@@ -556,11 +560,18 @@ class Api:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _require_opened(self, changing: bool = False) -> None:
+    @staticmethod
+    def _way_out_open(launch: dict | None) -> bool:
+        """The launch failed because the data itself cannot be opened (damaged, empty, unreadable, or an
+        interrupted restore's safety backup is gone): restoring a backup is the way out."""
+        return bool(launch and launch["state"] == "failed" and (launch["error"] or {}).get("code") in WAY_OUT_CODES)
+
+    def _require_opened(self, changing: bool = False, way_out: bool = False) -> None:
+        """Refuse a call until the data is open; `way_out`: also allowed when it cannot be opened (list, restore)."""
         launch = self._tasks.get(self._launch_task) if self._launch_task else None
         if launch is None or launch["state"] == "running":
             raise JobMatcherError("JobMatcher is still opening your data.", "Wait a moment.")
-        if launch["state"] == "failed":
+        if launch["state"] == "failed" and not (way_out and self._way_out_open(launch)):
             err = launch["error"] or {}
             raise JobMatcherError(f"JobMatcher could not open your data: {err.get('message', '')}",
                                   err.get("hint", ""))
@@ -629,24 +640,33 @@ class Api:
     def _start_restore(self, source: str, label: str, token: str | None) -> dict:
         chosen = self._file(token) if token else None
 
+        writer = self._writer  # None: the data could not be opened, so nothing holds it open
+
+        def suspend(message: str, hint: str) -> None:
+            if writer is not None:
+                writer.suspend(message, hint)
+
+        def resume() -> None:
+            if writer is not None:
+                writer.resume()
+
         def work(progress):
-            assert self._writer is not None
             if self._scheduler is not None:  # a scheduled backup in progress stops at its next step
                 self._scheduler.pause()
             # The app's own connection must be closed before the file under it is replaced.
-            self._writer.suspend("A restore is replacing your data right now.", "Wait for it to finish.")
+            suspend("A restore is replacing your data right now.", "Wait for it to finish.")
             try:
                 result = self._engine.restore(source, progress=progress)
             except RestoreFailedError as e:
                 if e.recovered:
-                    self._writer.resume()
+                    resume()
                     self._restore_state = None
                 else:
                     self._restore_state = "broken"
-                    self._writer.suspend(e.message, e.hint)
+                    suspend(e.message, e.hint)
                 raise
             except InvalidBackupError as e:  # refused before anything was touched
-                self._writer.resume()
+                resume()
                 self._restore_state = None
                 if chosen:
                     raise InvalidBackupError(self._clean(e.message, chosen), e.hint, reason=e.reason) from None
@@ -655,7 +675,7 @@ class Api:
                 if self._engine.data.journal_path.exists():  # unknown state: the next launch sorts it out
                     self._restore_state = "broken"
                 else:
-                    self._writer.resume()
+                    resume()
                     self._restore_state = None
                 raise
             finally:
@@ -663,11 +683,13 @@ class Api:
                     self._forget_file(token)
                 if self._scheduler is not None:
                     self._scheduler.resume()  # blocked() still keeps it idle while the data awaits a restart
-            self._restore_state = "done"
-            self._writer.suspend("Your data was restored; JobMatcher needs to restart to use it.",
-                                 "Close JobMatcher and open it again.")
+            reopen = writer is None  # nothing was open: opening the data again is enough, no restart
+            self._restore_state = None if reopen else "done"
+            suspend("Your data was restored; JobMatcher needs to restart to use it.",
+                    "Close JobMatcher and open it again.")
             return {"source": label, "safety_backup_id": result.safety_backup_id,
-                    "migrated_from": result.migrated_from, "seconds": round(result.seconds, 2)}
+                    "safety_backup_verified": result.safety_backup_verified,
+                    "migrated_from": result.migrated_from, "seconds": round(result.seconds, 2), "reopen": reopen}
         with self._lock:
             if self._restore_state is not None:
                 raise JobMatcherError("A restore was already started.", "Wait for it to finish.")

@@ -6,7 +6,7 @@ import { $, h } from "./dom.js";
 import { bridgeArrived, call, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
-import { loadBackups, setUpBackups } from "./backups.js";
+import { describe, loadBackups, restoreBackup, restoreFromFile, setUpBackups } from "./backups.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,13 +20,45 @@ function showScreen(id) {
   for (const screen of ["boot", "launch-error", "app"]) $(`#${screen}`).hidden = screen !== id;
 }
 
-function showLaunchError(error) {
+async function showLaunchError(error, info = null) {
   showScreen("launch-error");
   $("#launch-error-message").textContent = error.message || "JobMatcher could not open your data.";
   $("#launch-error-hint").textContent = error.hint || "";
   $("#launch-error-hint").hidden = !error.hint;
+  $("#way-out").hidden = true;
+  if (info && info.way_out) {
+    try {
+      await showWayOut();
+    } catch (e) {
+      showError(e);
+    }
+  }
   $("#launch-error h1").focus();
   markReady();
+}
+
+/** The data cannot be opened as it is: offer the newest backup that passed its check, any other, or a file. */
+async function showWayOut() {
+  const backups = await call("list_backups");
+  const good = backups.find((b) => b.verified === true);
+  const newest = $("#way-out-newest");
+  newest.hidden = !good;
+  $("#way-out-none").hidden = Boolean(good);
+  if (good) {
+    newest.textContent = `Restore the newest checked backup (${describe(good)})`;
+    newest.onclick = (e) => restoreBackup(e.currentTarget, good);
+  }
+  const list = $("#way-out-list");
+  list.replaceChildren(...backups.map((b) => h("li", {},
+    h("span", { text: `${describe(b)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}` }),
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Restore…",
+                  disabled: b.verified === false,
+                  onclick: (e) => restoreBackup(e.currentTarget, b) }))));
+  list.hidden = true;
+  $("#way-out-choose").hidden = backups.length === 0;
+  $("#way-out-choose").onclick = () => { list.hidden = !list.hidden; };
+  $("#way-out-file").onclick = () => restoreFromFile();
+  $("#way-out").hidden = false;
 }
 
 async function waitForLaunch() {
@@ -83,7 +115,7 @@ async function start() {
       return;
     }
     if (info.launch.state === "done") break;
-    showLaunchError(info.launch.error || {});
+    await showLaunchError(info.launch.error || {}, info);
     // Wait for "Try again", then go round once more.
     await new Promise((resolve) => {
       $("#launch-retry").onclick = async () => {

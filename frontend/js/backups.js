@@ -83,7 +83,7 @@ function row(b) {
         button("Delete", deleteBackup, "btn-ghost btn-danger-text"))));
 }
 
-function describe(b) {
+export function describe(b) {
   return `the backup from ${localDateTime(b.created_at)} (${b.type_label})`;
 }
 
@@ -197,7 +197,7 @@ async function deleteBackup(button, b) {
   });
 }
 
-async function restoreBackup(button, b) {
+export async function restoreBackup(button, b) {
   const ok = await confirmDialog({
     title: "Restore this backup?",
     body: [`Your current data will be replaced by ${describe(b)}${b.note ? ` (“${b.note}”)` : ""}.`,
@@ -210,7 +210,7 @@ async function restoreBackup(button, b) {
 
 // -- restore from a file --------------------------------------------------------------------
 
-async function restoreFromFile() {
+export async function restoreFromFile() {
   let chosen;
   try {
     if (mode === "window") {
@@ -284,6 +284,20 @@ async function runRestore(start) {
     return;
   }
   const safety = final.result.safety_backup_id;
+  if (final.result.reopen) {
+    // The data could not be opened before: nothing holds it, so opening it again is enough.
+    dialog.finish("Your data was restored", [
+      "Restore complete. JobMatcher is opening your data…",
+      safety ? "The data you had before is kept in a safety backup." : "",
+    ].filter(Boolean), { busy: true });
+    try {
+      await call("retry_launch");
+    } catch (e) {
+      // the reloaded page shows what happened
+    }
+    location.reload();
+    return;
+  }
   dialog.finish("Your data was restored", [
     "Restore complete. JobMatcher will restart…",
     safety ? "The data you had before is kept in a safety backup, in case you want it back." : "",
