@@ -71,6 +71,13 @@ def _write_journal(data: DataDir, phase: str, source: str, safety: str | None, s
     atomic_write_bytes(data.journal_path, json.dumps(body, indent=2).encode())
 
 
+def _end_journal(data: DataDir) -> None:
+    """Remove the journal durably: a removal that a power cut undoes would make the next launch treat a
+    finished restore as interrupted (and a stale journal would keep its safety backup from retention)."""
+    remove_quietly(data.journal_path)
+    fsync_dir(data.root)
+
+
 def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: str | None = None,
             label: str | None = None, progress: Progress | None = None,
             source_verified: bool = False) -> RestoreResult:
@@ -113,7 +120,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
         swapped = swapped or (staged_ok and not staged_path(data).exists())
         if not swapped or safety is None:
             _remove_with_sides(staged_path(data))
-            remove_quietly(data.journal_path)
+            _end_journal(data)
             raise _as_failure(e, recovered=True, how="Your data was not changed.") from e
         try:
             _recover_from(data, Path(safety.path), safety.id, swap_lock, say)
@@ -128,7 +135,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
                           how=f"Your data was put back from the safety backup {safety.id}; nothing was lost.") from e
     finally:
         swap_lock.release()
-    remove_quietly(data.journal_path)
+    _end_journal(data)
     log.info("restored %s (safety backup %s)", label, safety.id if safety else None)
     say("done", 1, 1)
     return RestoreResult(source=label, safety_backup_id=safety.id if safety else None,
@@ -381,7 +388,7 @@ def _recover_from(data: DataDir, safety: Path, safety_id: str, swap_lock: FileLo
     if sha256_file(data.db_path) != expected:
         raise JobMatcherError("The safety backup put back is not identical to the one that was made.",
                               f"Restore the safety backup {safety_id} again.")
-    remove_quietly(data.journal_path)
+    _end_journal(data)
 
 
 def _missing_safety(data: DataDir, safety: Path, safety_id: str) -> SafetyBackupMissingError:
@@ -451,6 +458,6 @@ def recover(data: DataDir) -> str | None:
                 message = "An interrupted restore was rolled back to the safety backup made before it."
     finally:
         swap_lock.release()
-    remove_quietly(data.journal_path)
+    _end_journal(data)
     log.warning(message)
     return message
