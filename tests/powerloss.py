@@ -191,6 +191,21 @@ class PowerLoss:
                             "--auto-backup-hours", str(NEW_SETTINGS["auto_backup_hours"])]
         self.fs = CrashMount(self.work / "crash")
         self.env = {**self.t.env}
+        if op == "settings":
+            self.new_settings = self._reference_settings()
+
+    def _reference_settings(self) -> dict:
+        """The settings the command writes, from one run on a plain copy of the folder."""
+        ref = self.work / "settings-reference"
+        if ref.exists():
+            shutil.rmtree(ref)
+        shutil.copytree(self.pristine, ref)
+        subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(ref), *self.command], env=self.env,
+                       check=True, capture_output=True, timeout=300)
+        new = load_settings(ref / "settings.json").model_dump()
+        shutil.rmtree(ref)
+        assert new != self.old_settings, "the settings command changed nothing"
+        return new
 
     def _prepare_prune(self) -> None:
         """Five backups of the state before: three obsolete (40-60 days old), one pinned old, the newest kept."""
@@ -301,12 +316,15 @@ class PowerLoss:
             if completed and raw_ids != self.kept_ids:
                 problems.append(f"prune finished but deleted backups came back: {sorted(raw_ids - self.kept_ids)}")
         if self.op == "settings" and settings_raw is not None:
-            new = {**self.old_settings, **NEW_SETTINGS}
+            new = self.new_settings
             if settings_raw not in (self.old_settings, new):
                 problems.append(f"settings are neither the old nor the new ones: {settings_raw}")
             if completed and settings_raw != new:
                 problems.append("the command reported the settings saved, but the old ones came back")
         journal = self.data / "restore-journal.json"
+        if self.op == "restore" and completed and journal.exists():
+            problems.append("the command reported the restore done, but its journal came back (the next launch "
+                            "would call it interrupted)")
         if journal.exists():
             try:
                 j = json.loads(journal.read_bytes())
@@ -318,6 +336,12 @@ class PowerLoss:
                 if not safety.exists():
                     problems.append(f"the restore journal ({j.get('phase')}) points at a safety backup that was "
                                     f"lost: {Path(sp).name}")
+        if self.op == "migrate" and completed:
+            try:
+                if torture.Torture._state_of(db, writable=True) != self.intended:
+                    problems.append("the command reported the database updated, but the old revision came back")
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"the live database cannot be read after the cut: {type(e).__name__}: {e}")
         if self.op == "restore" and completed:
             try:
                 if torture.Torture._state_of(db, writable=True) != self.intended:
@@ -363,7 +387,7 @@ class PowerLoss:
                 problems.append(f"the listed backup {rec.id} has no manifest")
             if content_hash(Path(rec.path)) != self.before:
                 problems.append(f"the listed backup {rec.id} does not hold the state before")
-        names = set(os.listdir(self.data / "backups"))
+        names = set(os.listdir(self.data / "backups")) if (self.data / "backups").is_dir() else set()
         hidden = sorted(n for n in names if n.startswith("."))
         if hidden:
             problems.append(f"leftovers in the backup folder after launch: {hidden}")
