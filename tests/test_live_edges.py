@@ -415,3 +415,30 @@ def test_a_mistyped_data_folder_is_not_created_by_looking(tmp_path):
         r = run_cli(*command, data_dir=typo)
         assert "Traceback" not in r.stderr
         assert not (tmp_path / "typo").exists(), command
+
+
+@pytest.mark.parametrize("damage", ["empty", "first-page"])
+def test_backup_create_names_the_live_file_not_a_temp_file(engine, damage):
+    db = engine.data.db_path
+    if damage == "empty":
+        os.truncate(db, 0)
+    else:
+        data = bytearray(db.read_bytes())
+        data[0:100] = os.urandom(100)
+        db.write_bytes(bytes(data))
+    r = run_cli("backup", "create", data_dir=engine.data.root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert ".tmp-" not in r.stderr and "jobmatcher.db" in r.stderr
+    assert ("empty (0 bytes)" if damage == "empty" else "first page") in r.stderr
+
+
+def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 3: page * 4] = os.urandom(page)
+    db.write_bytes(bytes(data))
+    engine.restore(b.id)
+    safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
+    assert safety.verified is False and ".tmp-" not in safety.verify_message

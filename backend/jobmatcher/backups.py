@@ -213,8 +213,9 @@ class BackupStore:
 
     def _create(self, db_path: Path, kind: BackupType, note: str, progress: Progress | None, method: str,
                 unless_sha256: str | None) -> CreatedBackup | None:
-        from .database import require_exists  # local: database imports schema (alembic), keep CLI start light
+        from .database import require_exists, require_openable  # local: keep CLI start light
         require_exists(db_path)
+        require_openable(db_path)  # an empty or unreadable live file is named as such, not blamed on the copy
         self.ensure_folder()
         self.cleanup()
         db_bytes = file_size(db_path) + file_size(Path(str(db_path) + "-wal"))
@@ -319,6 +320,8 @@ class BackupStore:
                 try:
                     report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
                 except InvalidBackupError as e:
+                    # The temp file's name means nothing to the user: it is a copy of their database.
+                    e.message = e.message.replace(str(tmp), "the copy").replace(tmp.name, "the copy")
                     if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
                         synced.result()
                         return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)
