@@ -63,3 +63,172 @@ def test_days_is_a_setting():
 
 def test_empty_list():
     assert obsolete(NOW, RetentionPolicy(30), []) == []
+
+
+# -- tiered (GFS) policy and the disk budget --------------------------------------------------------------
+
+from jobmatcher import retention as R  # noqa: E402
+from jobmatcher.retention import plan  # noqa: E402
+
+TIERED = RetentionPolicy(keep_days=30, tiered=True)  # 24 h, 14 days, 8 weeks, 12 months
+
+
+@dataclass
+class G:
+    id: str
+    created_at: datetime
+    type: BackupType = BackupType.auto
+    pinned: bool = False
+    verified: bool | None = True
+    size_bytes: int = 1 << 20
+    has_manifest: bool = True
+
+
+def rules(p) -> dict[str, tuple[bool, str]]:
+    return {d.id: (d.keep, d.rule) for d in p.decisions}
+
+
+def hours_ago(n: float) -> datetime:
+    return NOW - timedelta(hours=n)
+
+
+def test_table_of_tiered_cases():
+    backups = [
+        G("recent-1", hours_ago(1)), G("recent-23", hours_ago(23)),
+        G("day2-late", days_ago(2) + timedelta(hours=6)), G("day2-early", days_ago(2) - timedelta(hours=6)),
+        G("day20", days_ago(20)),                      # beyond 14 days: the newest of its week
+        G("day20-earlier", days_ago(20) - timedelta(hours=1)),
+        G("day100", days_ago(100)),                    # beyond 8 weeks: newest of its month
+        G("day400", days_ago(400)),                    # beyond 12 months
+        G("safety-old", days_ago(400), BackupType.safety),
+        G("manual-29", days_ago(29), BackupType.manual), G("manual-31", days_ago(31), BackupType.manual),
+        G("premig", days_ago(900), BackupType.pre_migration), G("pinned", days_ago(900), pinned=True),
+        G("by-hand", days_ago(900), BackupType.manual, has_manifest=False),
+        G("future", NOW + timedelta(days=365)),
+    ]
+    got = rules(plan(NOW, TIERED, backups))
+    assert got == {
+        "recent-1": (True, R.NEWEST_GOOD), "recent-23": (True, R.RECENT),
+        "day2-late": (True, R.DAILY), "day2-early": (False, R.EXPIRED),
+        "day20": (True, R.WEEKLY), "day20-earlier": (False, R.EXPIRED),
+        "day100": (True, R.MONTHLY), "day400": (False, R.EXPIRED), "safety-old": (False, R.EXPIRED),
+        "manual-29": (True, R.WITHIN_DAYS), "manual-31": (False, R.EXPIRED),
+        "premig": (True, R.PRE_MIGRATION), "pinned": (True, R.PINNED), "by-hand": (True, R.BY_HAND),
+        "future": (True, R.FUTURE),
+    }
+
+
+def test_the_newest_good_backup_is_kept_when_newer_ones_failed_their_check():
+    backups = [G("good-old", days_ago(500)), G("failed", days_ago(400), verified=False),
+               G("unchecked", days_ago(300), verified=None)]
+    got = rules(plan(NOW, TIERED, backups))
+    assert got["good-old"] == (True, R.NEWEST_GOOD)
+    assert got["unchecked"] == (True, R.NEWEST)  # the newest backup is kept too
+    assert got["failed"] == (False, R.EXPIRED)
+
+
+def test_a_future_dated_backup_is_never_the_newest():
+    backups = [G("real", days_ago(40), verified=None), G("future", NOW + timedelta(days=300), verified=True)]
+    got = rules(plan(NOW, RetentionPolicy(30), backups))
+    assert got == {"real": (True, R.NEWEST), "future": (True, R.FUTURE)}
+
+
+def test_the_simple_policy_is_still_there():
+    backups = [G("a", days_ago(0)), G("b", days_ago(31)), G("c", days_ago(31), BackupType.manual)]
+    assert plan(NOW, RetentionPolicy(30), backups).doomed == ["b", "c"]
+    assert plan(NOW, RetentionPolicy(30, tiered=True), backups).doomed == ["c"]  # b: newest of its week
+
+
+def test_every_number_is_a_setting():
+    backups = [G(f"h{i}", hours_ago(i * 6)) for i in range(40)]  # every 6 hours for 10 days
+    none_recent = RetentionPolicy(30, tiered=True, keep_all_hours=0, keep_daily_days=3, keep_weekly_weeks=0,
+                                  keep_monthly_months=0)
+    kept = [d.id for d in plan(NOW, none_recent, backups).decisions if d.keep]
+    # NOW is 12:00: today's newest (h0), and the newest of the two days before (18:00 each)
+    assert sorted(kept) == sorted(["h0", "h3", "h7"])
+
+
+def test_the_budget_thins_the_oldest_automatic_backups_first_and_never_the_always_kept():
+    backups = [G("auto-old", hours_ago(20)), G("manual-old", hours_ago(21), BackupType.manual),
+               G("auto-mid", hours_ago(10)), G("pinned", days_ago(1), pinned=True),
+               G("premig", days_ago(2), BackupType.pre_migration), G("newest", hours_ago(1))]
+    policy = RetentionPolicy(30, tiered=True, budget_bytes=4 << 20)
+    p = plan(NOW, policy, backups)
+    assert rules(p)["auto-old"] == (False, R.OVER_BUDGET) and rules(p)["auto-mid"] == (False, R.OVER_BUDGET)
+    assert rules(p)["manual-old"][0] and p.kept_bytes == 4 << 20 and not p.over_budget
+    # a budget the always-kept backups alone exceed: everything else goes, and it says so
+    p = plan(NOW, RetentionPolicy(30, tiered=True, budget_bytes=2 << 20), backups)
+    assert sorted(p.doomed) == ["auto-mid", "auto-old", "manual-old"] and p.over_budget
+    assert {d.id for d in p.decisions if d.keep} == {"pinned", "premig", "newest"}
+
+
+def test_a_simulated_year_of_half_hourly_backups_tier_by_tier():
+    """365 days of an `auto` backup every 30 minutes (17,520), then the default policy, tier by tier."""
+    backups = [G(f"b{i:05d}", NOW - timedelta(minutes=30 * i)) for i in range(365 * 48)]
+    p = plan(NOW, TIERED, backups)
+    kept = {d.id for d in p.decisions if d.keep}
+    by_rule: dict[str, int] = {}
+    for d in p.decisions:
+        if d.keep:
+            by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
+
+    def newest(pred) -> str:
+        return max((b for b in backups if pred(b)), key=lambda b: b.created_at).id
+    today = NOW.date()
+    expected = {b.id for b in backups if NOW - b.created_at <= timedelta(hours=24)}
+    assert len(expected) == 49  # 0 h, 0.5 h, ... 24 h
+    expected |= {newest(lambda b, d=d: b.created_at.date() == today - timedelta(days=d)) for d in range(14)}
+    monday = today - timedelta(days=today.weekday())
+    expected |= {newest(lambda b, w=w: 0 <= (b.created_at.date() - (monday - timedelta(weeks=w))).days < 7)
+                 for w in range(8)}
+    months = [((today.year * 12 + today.month - 1 - m) // 12, (today.year * 12 + today.month - 1 - m) % 12 + 1)
+              for m in range(12)]
+    expected |= {newest(lambda b, ym=ym: (b.created_at.year, b.created_at.month) == ym) for ym in months}
+    assert kept == expected
+    # per tier: each backup is counted under its first rule, so the counts add up to what is kept
+    assert by_rule[R.NEWEST_GOOD] == 1 and by_rule[R.RECENT] == 48
+    # today and yesterday (from 12:00) are in the last 24 hours: 12 more days of the 14 are daily ones
+    assert by_rule[R.DAILY] == 12
+    # 8 weeks: this one and the last are recent, the one before daily; 12 months: June recent, May weekly
+    assert by_rule[R.WEEKLY] == 5 and by_rule[R.MONTHLY] == 10
+    assert sum(by_rule.values()) == len(kept) < 100
+
+    # with a budget of 60 backups' worth: never more, the newest and the most recent ones stay
+    budget = plan(NOW, RetentionPolicy(30, tiered=True, budget_bytes=60 << 20), backups)
+    left = [d for d in budget.decisions if d.keep]
+    assert budget.kept_bytes <= 60 << 20 and len(left) == 60 and not budget.over_budget
+    assert "b00000" in {d.id for d in left}
+    thinned = [d for d in budget.decisions if d.rule == R.OVER_BUDGET]
+    # the oldest go first: everything thinned is older than everything kept (bar the always-kept newest)
+    oldest_left = min(backups[int(d.id[1:])].created_at for d in left)
+    assert all(backups[int(d.id[1:])].created_at < oldest_left for d in thinned)
+
+
+def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
+    import json as _json
+
+    from conftest import run_cli
+    from conftest_app import age_backup
+    ids = {}
+    for name, days in (("old-auto", 400), ("weekly-auto", 20), ("old-manual", 40)):
+        b = engine.store.create(engine.data.db_path, BackupType.manual if "manual" in name else BackupType.auto,
+                                note=name)
+        age_backup(engine.data.root, b.id, days)
+        ids[name] = b.id
+    newest = engine.create_backup(note="newest").id
+    before = sorted(p.name for p in engine.store.folder.iterdir())
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = _json.loads(r.stdout)
+    gone = {x["id"]: x["rule"] for x in out["would_delete"]}
+    assert gone == {ids["old-auto"]: R.EXPIRED, ids["old-manual"]: R.EXPIRED}
+    kept = {x["id"]: x["rule"] for x in out["kept"]}
+    assert kept[ids["weekly-auto"]] == R.WEEKLY and kept[newest] == R.NEWEST_GOOD
+    assert out["budget_bytes"] == 2 << 30 and out["over_budget"] is False
+    assert sorted(p.name for p in engine.store.folder.iterdir()) == before  # a dry run changes nothing
+    r = run_cli("backup", "prune", data_dir=engine.data.root)
+    assert r.returncode == 0 and "Deleted" in r.stdout and "older than the policy keeps" in r.stdout
+    assert {b.id for b in engine.list_backups()} == {ids["weekly-auto"], newest}
+    engine.update_settings({"budget_mb": 1})
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
+    assert _json.loads(r.stdout)["budget_bytes"] == 1 << 20

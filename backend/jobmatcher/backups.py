@@ -29,7 +29,7 @@ from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, copy_range, describe_os_error, d
                      fsync_dir, fsync_file, make_dirs, remove_dead_temp_files, remove_quietly, require_free_space)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
-from .retention import RetentionPolicy, obsolete
+from .retention import NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
 from .snapshot import backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
 
@@ -439,17 +439,31 @@ class BackupStore:
         log.info("deleted backup %s", backup_id)
         return rec
 
-    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
-              items: builtins.list[BackupRecord] | None = None,
-              keep: Callable[[BackupRecord], bool] | None = None) -> builtins.list[BackupRecord]:
-        """Delete (or with dry_run only name) the backups the retention policy makes obsolete.
+    def prune_plan(self, policy: RetentionPolicy, now: datetime | None = None,
+                   items: builtins.list[BackupRecord] | None = None,
+                   keep: Callable[[BackupRecord], bool] | None = None) -> tuple[Plan, builtins.list[BackupRecord]]:
+        """(the retention plan with a rule per backup, the records it would delete), oldest first; no change.
 
         `items`: the list as `list()` just returned it, when the caller has read it already.
         `keep`: never delete a backup it says True for (one a pending recovery needs).
         """
         items = self.list() if items is None else items
-        doomed = set(obsolete(now or datetime.now(timezone.utc), policy, items))
-        chosen = [r for r in items if r.id in doomed and not (keep and keep(r))]
+        p = plan(now or datetime.now(timezone.utc), policy, items)
+        by_id = {r.id: r for r in items}
+        if keep is not None:
+            p = Plan([Decision(d.id, True, NEEDED_FOR_RECOVERY, d.size_bytes)
+                      if not d.keep and keep(by_id[d.id]) else d for d in p.decisions],
+                     p.kept_bytes, p.budget_bytes, p.over_budget)
+        return p, [by_id[i] for i in p.doomed]
+
+    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
+              items: builtins.list[BackupRecord] | None = None,
+              keep: Callable[[BackupRecord], bool] | None = None) -> builtins.list[BackupRecord]:
+        """Delete (or with dry_run only name) the backups the retention policy makes obsolete (see prune_plan)."""
+        p, chosen = self.prune_plan(policy, now, items, keep)
+        if p.over_budget:
+            log.warning("backups take %d bytes, over the budget of %d, even after cleaning up all that may go",
+                        p.kept_bytes, p.budget_bytes or 0)
         if not dry_run:
             for r in chosen:
                 try:

@@ -278,15 +278,30 @@ def _cmd_pin(pinned: bool) -> Callable:
 
 def cmd_backup_prune(args) -> int:
     engine = _engine(args)
-    chosen = engine.prune(dry_run=args.dry_run)
+    plan, chosen = engine.prune_plan()
+    if not args.dry_run:
+        chosen = engine.prune()
+    rules = {d.id: d.rule for d in plan.decisions}
+    gone = {r.id for r in chosen}
     if args.json:
-        _emit_json({"dry_run": args.dry_run, "deleted" if not args.dry_run else "would_delete": [r.id for r in chosen]})
+        _emit_json({
+            "dry_run": args.dry_run,
+            "would_delete" if args.dry_run else "deleted": [
+                {"id": r.id, "type": r.type.value, "created_at": r.created_at.isoformat(),
+                 "size_bytes": r.size_bytes, "rule": rules.get(r.id, "")} for r in chosen],
+            "kept": [{"id": d.id, "rule": d.rule} for d in plan.decisions if d.id not in gone],
+            "kept_bytes": plan.kept_bytes, "budget_bytes": plan.budget_bytes, "over_budget": plan.over_budget})
         return 0
-    days = engine.settings.retention_days
     if not chosen:
-        print(f"Nothing to clean up (backups are kept {days} days; pre-migration, pinned and the newest always).")
+        print("Nothing to clean up.")
     for r in chosen:
-        print(f"{'Would delete' if args.dry_run else 'Deleted'} {r.id} ({_local(r.created_at)})")
+        print(f"{'Would delete' if args.dry_run else 'Deleted'} {r.id} ({_local(r.created_at)}, "
+              f"{TYPE_LABELS.get(r.type.value, r.type.value).lower()}): {rules.get(r.id, '')}")
+    print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
+    if plan.over_budget:
+        print("Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
+              "more than the space allowed. Unpin or delete old backups, or allow more space "
+              "(`jobmatcher settings --budget-mb N`).", file=sys.stderr)
     return 0
 
 
@@ -740,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("id", metavar="ID")
         x.set_defaults(func=_cmd_pin(pinned))
     pr = bs.add_parser("prune", help="delete backups older than the retention setting", parents=[common])
-    pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted, and by which rule")
     pr.set_defaults(func=cmd_backup_prune)
 
     st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])

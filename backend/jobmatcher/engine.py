@@ -28,7 +28,7 @@ from .fsutil import data_folder_refused, file_size, make_private, remove_dead_te
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, restore
-from .retention import RetentionPolicy
+from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
 from .verify import VerifyReport, verify_file
 
@@ -282,10 +282,26 @@ class Engine:
         except OSError:
             return Path(needed).name == Path(rec.path).name
 
+    def budget_bytes(self, settings: Settings | None = None) -> int:
+        """The most space backups may take: the setting, else 2 GiB or 20x the database, whichever is larger."""
+        s = settings or self.settings
+        if s.budget_mb:
+            return s.budget_mb * (1 << 20)
+        db = self.data.db_path
+        return max(2 << 30, 20 * (file_size(db) + file_size(Path(str(db) + "-wal"))))
+
+    def retention_policy(self) -> RetentionPolicy:
+        s = self.settings
+        return RetentionPolicy.from_settings(s, self.budget_bytes(s))
+
+    def prune_plan(self, now: datetime | None = None) -> tuple[Plan, list[BackupRecord]]:
+        """What `prune` would do and why: a rule for every backup (read-only)."""
+        return self.store.prune_plan(self.retention_policy(), now, keep=lambda r: self._needed_for_recovery(r))
+
     def prune(self, dry_run: bool = False, now: datetime | None = None) -> list[BackupRecord]:
-        """Delete the backups older than the retention setting (pre-migration, pinned and the newest are kept,
-        and the safety backup an interrupted restore still needs)."""
-        return self.store.prune(RetentionPolicy(self.settings.retention_days), now, dry_run,
+        """Delete the backups the retention settings make obsolete (see retention.py for the rules; the
+        safety backup an interrupted restore still needs is kept too)."""
+        return self.store.prune(self.retention_policy(), now, dry_run,
                                 keep=lambda r: self._needed_for_recovery(r))
 
     def restore(self, id_or_path: str, progress: Progress | None = None) -> RestoreResult:
@@ -371,7 +387,7 @@ class Engine:
             report.auto_backup_error = str(unavailable_error(store.folder))
             return report
         items = store.list()
-        report.pruned = [r.id for r in store.prune(RetentionPolicy(self.settings.retention_days), items=items)]
+        report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items)]
         if auto_backup and not report.created:
             left = [r for r in items if r.id not in set(report.pruned)]
             self._auto_backup(report, progress, left[0] if left else None)

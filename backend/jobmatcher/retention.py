@@ -1,4 +1,22 @@
-"""Which backups to clean up: a pure function of (now, policy, backups), no file system."""
+"""Which backups to clean up: a pure function of (now, policy, backups), no file system.
+
+Two policies:
+- **tiered** (the default in Settings), after Anki and the grandfather-father-son
+  scheme, for `auto` and `safety` backups: every backup from the last
+  `keep_all_hours`; then the newest of each day for `keep_daily_days` days, of
+  each ISO week for `keep_weekly_weeks` weeks, of each month for
+  `keep_monthly_months` months. `manual` backups are kept for `keep_days` days.
+- **simple**: every backup is kept for `keep_days` days.
+Under both: pinned and pre-migration backups, the newest backup, the newest one
+that passed its check, files added by hand (no manifest: JobMatcher did not
+make them) and backups dated in the future (their age is unknown) are always
+kept. Days, weeks and months are calendar ones in `now`'s time zone.
+
+Then the disk budget: while the kept backups take more than `budget_bytes`, the
+oldest automatic (`auto`, `safety`) backups go first, then the oldest manual
+ones, never one of the always-kept; `Plan.over_budget` says when that was not
+enough.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +25,24 @@ from datetime import datetime, timedelta
 from typing import Iterable, Protocol
 
 from .manifest import BackupType
+
+AUTOMATIC = (BackupType.auto, BackupType.safety)
+
+# Why a backup is kept or deleted (the values `backup prune --dry-run --json` shows).
+PINNED = "pinned"
+PRE_MIGRATION = "pre-migration"
+NEWEST = "newest"
+NEWEST_GOOD = "newest that passed its check"
+BY_HAND = "added by hand (never deleted automatically)"
+FUTURE = "dated in the future (age unknown)"
+RECENT = "recent"           # tiered: within keep_all_hours
+DAILY = "daily"
+WEEKLY = "weekly"
+MONTHLY = "monthly"
+WITHIN_DAYS = "within the days to keep"
+EXPIRED = "older than the policy keeps"
+OVER_BUDGET = "over the disk budget"
+NEEDED_FOR_RECOVERY = "needed to finish an interrupted restore"
 
 
 class RetainedBackup(Protocol):
@@ -18,21 +54,131 @@ class RetainedBackup(Protocol):
 
 @dataclass(frozen=True)
 class RetentionPolicy:
+    """The numbers of a retention policy. `RetentionPolicy(30)` is the simple 30-day policy."""
+
     keep_days: int = 30
+    tiered: bool = False
+    keep_all_hours: int = 24
+    keep_daily_days: int = 14
+    keep_weekly_weeks: int = 8
+    keep_monthly_months: int = 12
+    budget_bytes: int | None = None  # None: no budget
+
+    @classmethod
+    def from_settings(cls, s, budget_bytes: int | None = None) -> "RetentionPolicy":
+        """From a Settings object (`budget_bytes`: the budget the caller worked out, in bytes)."""
+        return cls(keep_days=s.retention_days, tiered=s.retention_policy == "tiered",
+                   keep_all_hours=s.keep_all_hours, keep_daily_days=s.keep_daily_days,
+                   keep_weekly_weeks=s.keep_weekly_weeks, keep_monthly_months=s.keep_monthly_months,
+                   budget_bytes=budget_bytes)
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    keep: bool
+    rule: str          # one of the rule names above: the first reason that applies
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: list[Decision]       # one per backup, oldest first
+    kept_bytes: int                 # what the kept backups take
+    budget_bytes: int | None
+    over_budget: bool               # the budget could not be met without an always-kept backup
+
+    @property
+    def doomed(self) -> list[str]:
+        return [d.id for d in self.decisions if not d.keep]
+
+
+def _size(b) -> int:
+    return int(getattr(b, "size_bytes", 0) or 0)
+
+
+def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> Plan:
+    """Decide for every backup whether it stays, and by which rule. `now` must be time-zone aware."""
+    items = sorted(backups, key=lambda b: b.created_at)  # stable: equal times keep their order
+    dated = [b for b in items if b.created_at <= now]
+    newest = dated[-1] if dated else None
+    good = [b for b in dated if getattr(b, "verified", None) is True]
+    newest_good = good[-1] if good else None
+
+    protected: dict[str, str] = {}
+    for b in items:
+        if b.pinned:
+            protected[b.id] = PINNED
+        elif b.type == BackupType.pre_migration:
+            protected[b.id] = PRE_MIGRATION
+        elif not getattr(b, "has_manifest", True):
+            protected[b.id] = BY_HAND
+        elif b.created_at > now:
+            protected[b.id] = FUTURE
+        elif b is newest_good:
+            protected[b.id] = NEWEST_GOOD
+        elif b is newest:
+            protected[b.id] = NEWEST
+
+    tiers = _tiers(now, policy, [b for b in dated if b.type in AUTOMATIC]) if policy.tiered else {}
+    rule: dict[str, tuple[bool, str]] = {}
+    for b in items:
+        if b.id in protected:
+            rule[b.id] = (True, protected[b.id])
+        elif policy.tiered and b.type in AUTOMATIC:
+            rule[b.id] = (True, tiers[b.id]) if b.id in tiers else (False, EXPIRED)
+        else:
+            young = now - b.created_at <= timedelta(days=policy.keep_days)
+            rule[b.id] = (True, WITHIN_DAYS) if young else (False, EXPIRED)
+
+    kept = sum(_size(b) for b in items if rule[b.id][0])
+    over = False
+    if policy.budget_bytes is not None and kept > policy.budget_bytes:
+        # Thin: the oldest automatic backups first, then the oldest manual ones; never an always-kept one.
+        order = [b for b in items if b.type in AUTOMATIC] + [b for b in items if b.type not in AUTOMATIC]
+        for b in order:
+            if kept <= policy.budget_bytes:
+                break
+            if rule[b.id][0] and b.id not in protected:
+                rule[b.id] = (False, OVER_BUDGET)
+                kept -= _size(b)
+        over = kept > policy.budget_bytes
+    return Plan([Decision(b.id, *rule[b.id], size_bytes=_size(b)) for b in items], kept, policy.budget_bytes, over)
+
+
+def _tiers(now: datetime, policy: RetentionPolicy, autos: list) -> dict[str, str]:
+    """id -> tier for the automatic backups a tier keeps (`autos` oldest first, none in the future)."""
+    tz = now.tzinfo
+    today = now.astimezone(tz).date()
+    this_week = today - timedelta(days=today.weekday())
+    keep: dict[str, str] = {}
+    seen_day: set = set()
+    seen_week: set = set()
+    seen_month: set = set()
+    for b in reversed(autos):  # newest first: the first of each bucket is its newest
+        day = b.created_at.astimezone(tz).date()
+        week = day - timedelta(days=day.weekday())
+        month = (day.year, day.month)
+        tier = None
+        if now - b.created_at <= timedelta(hours=policy.keep_all_hours):
+            tier = RECENT
+        if day not in seen_day:
+            seen_day.add(day)
+            if tier is None and (today - day).days < policy.keep_daily_days:
+                tier = DAILY
+        if week not in seen_week:
+            seen_week.add(week)
+            if tier is None and (this_week - week).days // 7 < policy.keep_weekly_weeks:
+                tier = WEEKLY
+        if month not in seen_month:
+            seen_month.add(month)
+            if tier is None and (today.year - month[0]) * 12 + today.month - month[1] < policy.keep_monthly_months:
+                tier = MONTHLY
+        if tier is not None:
+            keep[b.id] = tier
+    return keep
 
 
 def obsolete(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> list[str]:
-    """Ids of the backups older than the policy allows, sparing pre-migration, pinned and the newest one."""
-    items = list(backups)
-    if not items:
-        return []
-    newest = max(items, key=lambda b: b.created_at)
-    cutoff = now - timedelta(days=policy.keep_days)
-    return [
-        b.id
-        for b in sorted(items, key=lambda b: b.created_at)
-        if b.created_at < cutoff
-        and b is not newest
-        and not b.pinned
-        and b.type != BackupType.pre_migration
-    ]
+    """Ids of the backups the policy deletes, oldest first (see `plan` for the rules)."""
+    return plan(now, policy, backups).doomed
