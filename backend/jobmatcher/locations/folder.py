@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
-from ..fsutil import fsync_dir, human_size, remove_quietly
+from ..fsutil import fsync_dir, human_size, make_dirs, remove_quietly
 from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
                      check_key)
 
@@ -102,7 +102,7 @@ class FolderLocation(LocationClient):
         final = self._path(key)
         tmp = final.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
         try:
-            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(final.parent, 0o700)  # new folders (JobMatcher/<id>/) must survive a power cut with the copy
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
                 w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
