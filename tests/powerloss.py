@@ -3,7 +3,9 @@
 For each operation (`backup` = `backup create`, `restore` = `backup restore
 FILE --yes`, `migrate` = `db migrate` from revision 0001 with its
 pre-migration backup, `prune` = `backup prune` of a folder holding obsolete
-backups, `settings` = `settings --retention-days N --auto-backup-hours H`):
+backups, `settings` = `settings --retention-days N --auto-backup-hours H`,
+`location` = `location sync` of two backups to a folder location on the same
+crash disk):
 
 1. the data folder is prepared on a plain disk (tests/torture.py's content);
 2. one run of the command on crashfs counts its mutating file-system
@@ -61,10 +63,12 @@ from jobmatcher.errors import JobMatcherError
 from jobmatcher.manifest import Manifest, manifest_path, write_manifest
 from jobmatcher.settings import load_settings
 
-OPS = ("backup", "restore", "migrate", "prune", "settings")
+OPS = ("backup", "restore", "migrate", "prune", "settings", "location")
 CRASHFS = Path(__file__).with_name("crashfs.py")
 INTERESTING = set("fdncuml")  # fsync, fsyncdir, rename, create, unlink, mkdir, link
 NEW_SETTINGS = {"retention_days": 7, "auto_backup_hours": 6.0}
+# What a data folder with a backup location holds besides the database and settings.
+LOCATION_FILES = {".jobmatcher-folder-id", ".jobmatcher.locations.lock", "locations-state.json", "locations.json"}
 
 
 def unavailable() -> str | None:
@@ -175,7 +179,7 @@ class PowerLoss:
         assert op in OPS, op
         self.op, self.work, self.seed, self.log = op, Path(work), seed, log
         self.work.mkdir(parents=True, exist_ok=True)
-        base = {"prune": "backup", "settings": "backup"}.get(op, op)
+        base = {"prune": "backup", "settings": "backup", "location": "backup"}.get(op, op)
         self.t = torture.Torture(base, self.work / "prep", size_mb, seed, log)  # content, states, commands
         self.pristine = self.work / "pristine"
         if self.pristine.exists():
@@ -191,6 +195,8 @@ class PowerLoss:
                             "--auto-backup-hours", str(NEW_SETTINGS["auto_backup_hours"])]
         self.fs = CrashMount(self.work / "crash")
         self.env = {**self.t.env}
+        if op == "location":
+            self._prepare_location()
         if op == "settings":
             self.new_settings = self._reference_settings()
 
@@ -226,9 +232,31 @@ class PowerLoss:
         assert len(self.kept_ids) < len(self.all_ids), "nothing to prune"
         self.command = ["backup", "prune"]
 
+    def _prepare_location(self) -> None:
+        """A folder location on the same crash disk (`loc/`, added through the mount) and two backups to copy."""
+        self.reset()
+        (self.fs.backing / "loc").mkdir()
+        self.fs.start(None, 0, no_loss=True)
+        try:
+            subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(self.fs.mount / "data"), "location",
+                            "add", "folder", "--no-encrypt", str(self.fs.mount / "loc")], env=self.env, check=True,
+                           capture_output=True, timeout=300)
+        finally:
+            self.fs.stop()
+        shutil.rmtree(self.pristine)
+        shutil.copytree(self.fs.backing, self.pristine)  # the whole disk: data/ and loc/
+        e = Engine(self.pristine / "data")
+        self.copy_ids = {e.create_backup(note="to copy").id for _ in range(2)}
+        if len(self.copy_ids) < 2:
+            raise RuntimeError("two backups in the same second")
+        self.command = ["location", "sync"]
+
     @property
     def data(self) -> Path:
         return self.fs.backing / "data"
+
+    def data_of(self, disk_or_data: Path) -> Path:
+        return disk_or_data / "data" if (disk_or_data / "data").is_dir() else disk_or_data
 
     def _argv(self) -> list[str]:
         return [sys.executable, "-m", "jobmatcher", "--data-dir", str(self.fs.mount / "data"), *self.command]
@@ -236,6 +264,9 @@ class PowerLoss:
     def reset(self) -> None:
         if self.fs.backing.exists():
             shutil.rmtree(self.fs.backing)
+        if self.op == "location" and (self.pristine / "loc").is_dir():
+            shutil.copytree(self.pristine, self.fs.backing)
+            return
         self.fs.backing.mkdir(parents=True)
         shutil.copytree(self.pristine, self.data)
 
@@ -352,7 +383,9 @@ class PowerLoss:
         t = self.t
         t.data = self.data
         evidence = t._evidence()
-        if self.op in ("prune", "settings"):  # backups of the state before exist in the folder from the start
+        if self.op == "location":
+            problems += self._location_checks(completed)
+        if self.op in ("prune", "settings", "location"):  # backups of the state before exist from the start
             problems += self._launch_checks()
         else:
             problems += t._check(torture.OpResult(t.op), evidence)
@@ -360,6 +393,35 @@ class PowerLoss:
             result.count(result.outcomes, "finished before the cut")
         else:
             result.count(result.outcomes, "cut mid-operation")
+        return problems
+
+    def _location_checks(self, completed: bool) -> list[str]:
+        """Every copy listed at the location is whole; a finished sync's copies all survived; the recorded state
+        never claims a copy that is not there."""
+        from jobmatcher.locations.config import load_states
+        from jobmatcher.locations.folder import FolderLocation
+        from jobmatcher.locations.remote import list_remote
+        from jobmatcher.verify import sha256_file
+        problems = []
+        fid = json.loads((self.data / ".jobmatcher-folder-id").read_bytes())["id"]
+        client = FolderLocation(self.fs.backing / "loc")
+        try:
+            remote = list_remote(client, fid)
+        except Exception as e:  # noqa: BLE001
+            return [f"the location cannot be listed after the cut: {type(e).__name__}: {e}"]
+        there = set()
+        for r in remote:
+            path = self.fs.backing / "loc" / "JobMatcher" / fid / f"{r.id}.db"
+            if not path.is_file() or sha256_file(path) != r.stored_sha256:
+                problems.append(f"the copy {r.id} listed at the location is partial or missing")
+            else:
+                there.add(r.id)
+        if completed and not self.copy_ids <= there:
+            problems.append(f"the sync reported the copies made, but {sorted(self.copy_ids - there)} did not survive "
+                            "the power cut")
+        claimed = {c for st in load_states(self.data).values() for c in st.copied}
+        if claimed - there:
+            problems.append(f"the data folder records copies that the power cut lost: {sorted(claimed - there)}")
         return problems
 
     def _launch_checks(self) -> list[str]:
@@ -394,7 +456,7 @@ class PowerLoss:
         orphans = sorted(n for n in names if n.endswith(".json") and n[:-5] + ".db" not in names)
         if orphans:
             problems.append(f"manifests without their backup left after launch: {orphans}")
-        extra = {p.name for p in self.data.iterdir()} - torture.DATA_FOLDER_NAMES
+        extra = {p.name for p in self.data.iterdir()} - torture.DATA_FOLDER_NAMES - LOCATION_FILES
         if extra:
             problems.append(f"leftovers in the data folder after launch: {sorted(extra)}")
         return problems
@@ -411,7 +473,7 @@ def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
     t0 = time.perf_counter()
     torture._quiet_logs()
     pl = PowerLoss(op, work / op, size_mb, seed, log)
-    result = Result(op=op, db_mb=round((pl.pristine / "jobmatcher.db").stat().st_size / 1e6, 2))
+    result = Result(op=op, db_mb=round((pl.data_of(pl.pristine) / "jobmatcher.db").stat().st_size / 1e6, 2))
     trace = pl.count_ops()
     result.ops_per_run = len(trace)
     log(f"[{op}] {result.db_mb} MB; {len(trace)} mutating operations per run "
@@ -434,7 +496,7 @@ def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
 
 LABELS = {"backup": "`backup create`", "restore": "`backup restore` (whole sequence)",
           "migrate": "`db migrate` with its pre-migration backup", "prune": "`backup prune` (retention)",
-          "settings": "`settings` (settings.json)"}
+          "settings": "`settings` (settings.json)", "location": "`location sync` (copies to a folder location)"}
 
 
 def markdown(results: list[Result], seed: int, size_mb: float, total_seconds: float) -> str:

@@ -36,6 +36,9 @@ REGRESSIONS = {
     # 3: the restore removed its journal without fsyncing the folder: after a power cut a finished restore's
     #    journal came back, and the next launch called the restore interrupted.
     "restore": [900375959848, 228000394964, 747119201270, 148688718640],
+    # 4: a copy to a folder location created its folders (JobMatcher/<id>/) without fsyncing their parents: the
+    #    copy vanished with them, while the data folder recorded it as made.
+    "location": [825954015282],
 }
 
 
@@ -76,6 +79,13 @@ def test_powerloss_prune(tmp_path):
 @pytest.mark.timeout(3600 if FULL else 600)
 def test_powerloss_settings(tmp_path):
     _power_cuts("settings", tmp_path)
+
+
+@pytest.mark.timeout(3600 if FULL else 600)
+def test_powerloss_location(tmp_path):
+    """`location sync` to a folder location on the same crash disk (plain copies; encrypted ones use the same
+    publishing code)."""
+    _power_cuts("location", tmp_path)
 
 
 # -- the file system itself: the model loses exactly what it should --------------------------------
