@@ -102,3 +102,14 @@ def tmpfs(tmp_path):
 
 # The app tests' fixtures (browser mode, window, Playwright with Debian's Chromium).
 pytest_plugins = ["conftest_app"]
+
+
+def wait_for_check(engine: Engine, backup_id: str, timeout: float = 60.0):
+    """The backup's record once its background check (a restore's linked safety backup) has finished."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = engine.store.get(backup_id)
+        if rec.verified is not None or time.monotonic() > deadline:
+            return rec
+        time.sleep(0.05)

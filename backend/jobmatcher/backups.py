@@ -354,6 +354,28 @@ class BackupStore:
                 remove_quietly(Path(str(tmp) + suffix))
         return checked(backup_api_snapshot(db_path, tmp, copy_progress))
 
+    def reserve_name(self, m: Manifest) -> Path:
+        """A new, unique backup file name for `m` with `m` written as its manifest; the .db is not there
+        yet (the caller creates it without overwriting, e.g. by a hard link)."""
+        base = backup_name(m.created_at)
+        for n in range(1, 1000):
+            final = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
+            try:
+                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            if os.path.lexists(final):
+                remove_quietly(manifest_path(final))
+                continue
+            try:
+                write_manifest(final, m)
+            except BaseException:
+                remove_quietly(manifest_path(final))
+                raise
+            return final
+        raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
         base = backup_name(m.created_at)
@@ -387,7 +409,9 @@ class BackupStore:
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
         try:
-            report = verify_file(path, expected_sha256=m.sha256 if m else None)
+            # A safety backup keeps whatever the live data was, also data of a newer version: sound is enough.
+            report = verify_file(path, expected_sha256=m.sha256 if m else None,
+                                 allow_unknown_revision=rec.type == BackupType.safety)
         except InvalidBackupError as e:
             self._record_verification(path, m, rec, False, now, e.message)
             raise

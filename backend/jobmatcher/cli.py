@@ -238,6 +238,9 @@ def cmd_backup_restore(args) -> int:
         if result.safety_backup_id and result.safety_backup_verified is False:
             print(f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
                   "(marked as failing its check).")
+        elif result.safety_backup_id and result.safety_backup_checking:
+            print(f"  Your previous data was kept as {result.safety_backup_id} (its check runs in the background; "
+                  "`jobmatcher backup list` shows it as checking until it is done).")
         elif result.safety_backup_id:
             print(f"  Your previous data was saved first as {result.safety_backup_id}.")
     return 0

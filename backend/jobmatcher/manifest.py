@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .fsutil import atomic_write_bytes
 
 
+# verify_message of a backup whose check is still running (a restore's linked safety backup)
+CHECKING = "checking"
+
+
 class BackupType(str, Enum):
     manual = "manual"
     pre_migration = "pre-migration"

@@ -18,18 +18,23 @@ the swap did (keep the result).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import sqlite3
+import subprocess
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from pydantic import BaseModel
 
-from . import schema
-from .backups import BackupStore
+from . import __version__, schema
+from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
 from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
@@ -37,22 +42,30 @@ from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupErro
 from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_size, fsync_dir, fsync_file,
                      private_opener, remove_quietly, require_free_space)
 from .lock import FileLock
-from .manifest import BackupType, read_manifest
-from .verify import sha256_file, verify_file
+from .manifest import CHECKING, BackupRecord, BackupType, Manifest, manifest_path, read_manifest
+from .relaunch import program
+from .verify import check_file_shape, check_schema, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 SIDE_FILES = ("-wal", "-shm", "-journal")
+# Tests only: do not start the background check of a linked safety backup (the test runs it itself).
+NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
+_HASH_CHUNK = 4 * 1024 * 1024
 
 
 class RestoreResult(BaseModel):
     source: str
     safety_backup_id: str | None
     safety_backup_verified: bool | None = None  # False: the data replaced was already damaged (kept anyway)
+    # True: the safety backup is the old live file itself (hard link); its checksum and integrity check
+    # run in the background after the restore, and the list shows it as "checking" until they are done.
+    safety_backup_checking: bool = False
     schema_revision: str
     migrated_from: str | None = None
     seconds: float
+    phases: dict[str, float] = {}  # seconds of each step: check, safety, stage, migrate, swap, confirm
     relaunch_required: bool = True
 
 
@@ -65,9 +78,10 @@ def _remove_with_sides(path: Path) -> None:
         remove_quietly(Path(str(path) + suffix))
 
 
-def _write_journal(data: DataDir, phase: str, source: str, safety: str | None, safety_path: str | None) -> None:
+def _write_journal(data: DataDir, phase: str, source: str, safety: str | None, safety_path: str | None,
+                   linked: bool = False) -> None:
     body = {"phase": phase, "source": source, "safety_backup_id": safety, "safety_path": safety_path,
-            "pid": os.getpid(), "started": time.time()}
+            "safety_linked": linked, "pid": os.getpid(), "started": time.time()}
     atomic_write_bytes(data.journal_path, json.dumps(body, indent=2).encode())
 
 
@@ -81,42 +95,72 @@ def _end_journal(data: DataDir) -> None:
 def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: str | None = None,
             label: str | None = None, progress: Progress | None = None,
             source_verified: bool = False) -> RestoreResult:
-    """Replace the live database with the backup file `source`. The caller holds the instance lock."""
+    """Replace the live database with the backup file `source`. The caller holds the instance lock.
+
+    `source_verified`: `source` is a listed backup whose manifest records a passed integrity check
+    and `expected_sha256`; its checksum, computed while it is staged, then proves it is that file
+    and the check is not repeated. Any other file is checked in full first.
+    """
     t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    mark = _PhaseClock(phases)
     label = label or str(source)
     say = progress or (lambda phase, done, total: None)
 
     _refuse_the_live_file(data, Path(source))
     say("check", 0, 1)
-    # raises InvalidBackupError: nothing touched. A listed backup whose manifest recorded a passed
-    # check needs only its checksum to match (see verify_file).
-    report = verify_file(source, expected_sha256, checksum_proves_integrity=source_verified)
+    # raises InvalidBackupError: nothing touched.
+    proven_by_checksum = source_verified and bool(expected_sha256)
+    if proven_by_checksum:
+        size, _page_size = check_file_shape(source)
+        expected, revision = str(expected_sha256), check_schema(source)
+    else:
+        report = verify_file(source, expected_sha256)
+        size, expected, revision = report.size_bytes, report.sha256, report.schema_revision
     say("check", 1, 1)
-    require_free_space(data.root, 2 * report.size_bytes, "restoring this backup")
+    mark("check")
+    require_free_space(data.root, 2 * size, "restoring this backup")
 
+    live_exists = os.path.lexists(data.db_path)
+    # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
+    # folder is on the same file system and the live file opens; otherwise a copy, made and checked first.
+    linked = live_exists and live_problem(data.db_path) is None and _can_link(data, store)
     safety = None
-    if os.path.lexists(data.db_path):
+    if live_exists and not linked:
         safety = _safety_backup(data, store, label, say)
+        mark("safety")
     swap_lock = FileLock(data.swap_lock_path)
     staged_ok = swapped = False
+    made: list = []  # the linked safety backup, once it exists
+    migrated_from = None
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
-        staged = _stage(data, source, report.sha256, say)
-        migrated_from = None
-        if report.schema_revision != schema.head():
+        staged = _stage(data, source, expected, say)
+        mark("stage")
+        if revision != schema.head():
             say("migrate", 0, 1)
             schema.upgrade(staged)
-            migrated_from = report.schema_revision
+            migrated_from = revision
             _seal(staged)
             say("migrate", 1, 1)
+            mark("migrate")
         staged_ok = True
-        _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
-        swapped = _swap(data, staged, swap_lock, say)
-        _confirm(data)
+        if linked:
+            swapped = _swap_keeping_old(data, store, staged, swap_lock, say, label, made)
+            safety = made[0]
+        else:
+            _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
+            swapped = _swap(data, staged, swap_lock, say)
+        mark("swap")
+        # A file proven by its checksum to be one that passed integrity_check, copied and proven again,
+        # needs no second full read; a migrated one was rewritten by SQLite and is checked.
+        _confirm(data, full=migrated_from is not None or not proven_by_checksum)
+        mark("confirm")
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
+        safety = safety or (made[0] if made else None)
         swapped = swapped or (staged_ok and not staged_path(data).exists())
         if not swapped or safety is None:
             _remove_with_sides(staged_path(data))
@@ -129,19 +173,129 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
             raise RestoreFailedError(
                 f"The restore failed ({_describe(e)}) and putting your data back from the safety backup "
                 f"{safety.id} failed too ({_describe(again)}).",
-                _safety_hint(safety.id, safety.path, safety.verified is True),
+                _safety_hint(safety.id, safety.path, safety.verified is not False),
                 recovered=False) from e
         raise _as_failure(e, recovered=True,
                           how=f"Your data was put back from the safety backup {safety.id}; nothing was lost.") from e
     finally:
         swap_lock.release()
     _end_journal(data)
-    log.info("restored %s (safety backup %s)", label, safety.id if safety else None)
+    if linked and safety is not None:
+        _check_in_background(data, safety.id)
+    log.info("restored %s (safety backup %s) in %.2fs: %s", label, safety.id if safety else None,
+             time.perf_counter() - t0, ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()))
     say("done", 1, 1)
     return RestoreResult(source=label, safety_backup_id=safety.id if safety else None,
                          safety_backup_verified=safety.verified if safety else None,
+                         safety_backup_checking=linked and safety is not None,
                          schema_revision=schema.head(), migrated_from=migrated_from,
-                         seconds=time.perf_counter() - t0)
+                         seconds=time.perf_counter() - t0, phases={k: round(v, 4) for k, v in phases.items()})
+
+
+class _PhaseClock:
+    """Adds the seconds since the previous mark to `phases[name]`."""
+
+    def __init__(self, phases: dict[str, float]) -> None:
+        self.phases = phases
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+def _can_link(data: DataDir, store: BackupStore) -> bool:
+    """True when a file of the data folder can be hard-linked into the backup folder (same file system, links
+    supported): tried with an empty probe file, removed again."""
+    try:
+        store.ensure_folder()
+    except JobMatcherError:
+        return False
+    probe = data.root / f".link-probe-{os.getpid()}"
+    target = store.folder / f"{TMP_PREFIX}link-probe-{os.getpid()}"
+    try:
+        probe.touch()
+        os.link(probe, target)
+        return True
+    except OSError:
+        return False
+    finally:
+        remove_quietly(target)
+        remove_quietly(probe)
+
+
+def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock: FileLock, say: Progress,
+                      label: str, made: list) -> bool:
+    """The swap, with the old live file kept as the safety backup by a hard link into the backup folder.
+
+    Under the swap lock and with the live file held exclusively (no other connection has it open,
+    its -wal folded in, DELETE mode), the old file gets a second name, `backup_….db` with a manifest
+    saying "checking", and the journal records it; only then is the staged file renamed over the
+    live name. The link keeps the old inode: it *is* the old data, and nothing writes it again
+    (the holding connection is closed after the rename without writing). Its checksum and
+    integrity check follow in the background. If anything fails before the rename, the link and
+    its manifest are removed again (they would otherwise be a second name of the live file).
+    Appends the new safety backup's record to `made`; True once renamed.
+    """
+    say("swap", 0, 1)
+    if not swap_lock.acquire(timeout=60):
+        raise JobMatcherError("Another JobMatcher command is still reading the database.",
+                              "Wait for it to finish (for example a backup), then try again.")
+    live = data.db_path
+    holder = _take_live_exclusively(live)
+    final = None
+    replaced = False
+    # A held temp lock tells cleanup() in other processes that a backup is being written here, so the
+    # manifest reserved below (for a moment without its .db) is not taken for a leftover.
+    _tmp, guard = store._reserve_temp()
+    try:
+        m = Manifest(type=BackupType.safety, created_at=datetime.now(timezone.utc), size_bytes=file_size(live),
+                     schema_revision=schema.revision_of(holder), app_version=__version__,
+                     note=f"Before restoring {label}", verified=None, verify_message=CHECKING)
+        final = store.reserve_name(m)
+        _write_journal(data, "staged", label, final.stem, str(final), linked=True)
+        os.link(live, final)
+        fsync_dir(store.folder)
+        made.append(BackupRecord.from_manifest(final.stem, final, m))
+        for suffix in SIDE_FILES:
+            remove_quietly(Path(str(live) + suffix))
+        os.replace(staged, live)
+        replaced = True
+        fsync_dir(data.root)
+    except BaseException:
+        if not replaced and final is not None:
+            _unlink_safety(final)
+            made.clear()
+        raise
+    finally:
+        holder.close()  # releases the lock on the old file (now only the safety backup); writes nothing
+        guard.release()
+        remove_quietly(guard.path)
+    say("swap", 1, 1)
+    return True
+
+
+def _unlink_safety(final: Path) -> None:
+    """Remove a linked safety backup that never became one (the swap did not happen): its name only."""
+    remove_quietly(final)
+    remove_quietly(manifest_path(final))
+    with contextlib.suppress(OSError):
+        fsync_dir(final.parent)
+
+
+def _check_in_background(data: DataDir, backup_id: str) -> None:
+    """Start `jobmatcher backup verify ID` on its own: it computes the linked safety backup's checksum and
+    integrity check and records them in its manifest (listed as "checking" until then). If it never
+    finishes, the backup stays unverified: restoring it then checks it in full first."""
+    if os.environ.get(NO_BACKGROUND_ENV):
+        return
+    try:
+        subprocess.Popen([*program(), "--data-dir", str(data.root), "backup", "verify", backup_id],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError as e:
+        log.warning("could not start the check of the safety backup %s: %s", backup_id, e)
 
 
 def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress):
@@ -229,22 +383,84 @@ def _refuse_the_live_file(data: DataDir, source: Path) -> None:
 def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool = True) -> Path:
     """Copy `source` next to the live file and prove it is the file that was verified.
 
-    `seal` switches the copy to WAL mode with nothing beside it (a restore); without it the
-    copy stays byte for byte the source (putting a safety backup back).
+    The copy is hashed as it is written: the kernel copies (copy_file_range) in one thread while
+    this one reads back and hashes each chunk of the copy just written (from the page cache,
+    on the other core), so the checksum proves the staged bytes themselves. The copy's fsync
+    runs beside the end of the hashing. `seal` switches the copy to WAL mode with nothing
+    beside it (a restore); without it the copy stays byte for byte the source (putting a
+    safety backup back).
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
-    size = os.path.getsize(source)
-    with open(source, "rb") as src, open(staged, "wb", opener=private_opener) as out:
-        copy_range(src.fileno(), 0, out, size, lambda done: say("copy", done, size))
-        out.flush()
-        os.fsync(out.fileno())
-    if sha256_file(staged) != sha256:
-        raise JobMatcherError("The backup file changed while it was being restored.",
-                              "Make sure nothing else is writing to it and try again.")
+    if _copy_hashed(source, staged, say) != sha256:
+        # Either the file changed since its check (its manifest's checksum, when that is what proves it)
+        # or while it was copied: refused the same way, nothing live was touched.
+        raise InvalidBackupError(
+            f"The backup {source.name} has changed since it was checked (its checksum does not match): it may "
+            "be damaged, or something is writing to it.",
+            "Use another backup, or make sure nothing else is writing to it and try again. Your current data "
+            "has not been changed.", reason="checksum-mismatch")
     if seal:
         _seal(staged)
     return staged
+
+
+def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
+    """Copy `source` to `dest`, fsync it, and return the SHA-256 of what was written to `dest`."""
+    size = os.path.getsize(source)
+    cond = threading.Condition()
+    state: dict = {"copied": 0, "copy_done": False, "error": None}
+
+    def progress(done: int) -> None:
+        with cond:
+            state["copied"] = done
+            cond.notify()
+        say("copy", done, size)
+
+    def copier() -> None:
+        try:
+            with open(source, "rb") as src, open(dest, "wb", opener=private_opener) as out:
+                copy_range(src.fileno(), 0, out, size, progress)
+                out.flush()
+                with cond:
+                    state["copy_done"] = True
+                    cond.notify()
+                os.fsync(out.fileno())
+        except BaseException as e:  # handed to the caller below
+            with cond:
+                state["error"] = e
+                cond.notify()
+
+    worker = threading.Thread(target=copier, name="jobmatcher-stage-copy", daemon=True)
+    worker.start()
+    h = hashlib.sha256()
+    hashed = 0
+    fd = None
+    try:
+        while True:
+            with cond:
+                while state["copied"] <= hashed and not state["copy_done"] and state["error"] is None:
+                    cond.wait()
+                if state["error"] is not None:
+                    break
+                available, finished = state["copied"], state["copy_done"]
+            if fd is None:
+                fd = os.open(dest, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            while hashed < available:
+                chunk = os.pread(fd, min(_HASH_CHUNK, available - hashed), hashed)
+                if not chunk:
+                    break
+                h.update(chunk)
+                hashed += len(chunk)
+            if finished and hashed >= available:
+                break
+    finally:
+        worker.join()
+        if fd is not None:
+            os.close(fd)
+    if state["error"] is not None:
+        raise state["error"]
+    return h.hexdigest()
 
 
 def _seal(staged: Path) -> None:
@@ -357,11 +573,13 @@ def _take_live_exclusively(live: Path) -> sqlite3.Connection:
         raise
 
 
-def _confirm(data: DataDir) -> None:
-    """Open the new live database as the app will and check it."""
+def _confirm(data: DataDir, full: bool = True) -> None:
+    """Open the new live database as the app will and check it (`full`: with quick_check; without, its
+    schema and revision only, for a file whose checksum proved it is one that passed integrity_check)."""
     conn = connect(data.db_path)
     try:
-        problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check")] if full else \
+            (conn.execute("SELECT count(*) FROM sqlite_master").fetchone() and ["ok"])
         revision = schema.revision_of(conn)
     finally:
         conn.close()
@@ -435,6 +653,12 @@ def recover(data: DataDir) -> str | None:
         journal = {"phase": "staged"}  # unreadable: decide by the staged file alone
     staged = staged_path(data)
     swap_lock = FileLock(data.swap_lock_path)
+    linked = journal.get("safety_linked") is True and isinstance(journal.get("safety_path"), str)
+    if linked and _same_file(Path(journal["safety_path"]), data.db_path):
+        # Killed after the old live file was linked into the backup folder but before the swap: that
+        # name is the live file itself, not a safety backup. Remove the name (the data stays).
+        _unlink_safety(Path(journal["safety_path"]))
+        journal = {**journal, "safety_path": None, "safety_backup_id": None}
     try:
         if journal.get("phase") == "recover" and journal.get("safety_path"):
             _remove_with_sides(staged)
@@ -459,5 +683,26 @@ def recover(data: DataDir) -> str | None:
     finally:
         swap_lock.release()
     _end_journal(data)
+    if linked and journal.get("safety_path") and Path(journal["safety_path"]).exists():
+        _finish_linked_check(Path(journal["safety_path"]))
     log.warning(message)
     return message
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _finish_linked_check(safety: Path) -> None:
+    """The check a killed restore left undone on its linked safety backup (still "checking"): run it now."""
+    m = read_manifest(safety)
+    if m is None or m.verified is not None:
+        return
+    try:
+        BackupStore(safety.parent).verify(safety.stem)
+    except JobMatcherError as e:  # recorded in its manifest by verify; the launch goes on
+        log.warning("the safety backup %s did not pass its check: %s", safety.stem, e.message)

@@ -154,6 +154,12 @@ def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_re
                         page_size=page_size, seconds=time.perf_counter() - t0, check_memory=memory)
 
 
+def check_schema(path: Path, allow_unknown_revision: bool = False) -> str:
+    """The revision of a SQLite file, refused (InvalidBackupError) unless it is a JobMatcher database this
+    version can restore with every table its revision needs. Reads the schema only, no integrity check."""
+    return _check_database(Path(path), allow_unknown_revision, integrity=False)[0]
+
+
 def _check_database(path: Path, allow_unknown_revision: bool = False, integrity: bool = True) -> tuple[str, dict]:
     """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
 

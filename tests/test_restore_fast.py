@@ -1,0 +1,205 @@
+"""The restore's shortcuts each keep the guarantee they replace:
+
+- a listed backup is proven by its checksum, computed while it is staged (not read twice): one changed
+  after its check is still refused, and nothing is touched;
+- the safety backup is the old live file itself, hard-linked into the backup folder once no connection
+  has it open: byte-identical to the old data, untouched by everything after the swap, listed as
+  "checking" until its checksum and integrity check (in the background) are recorded;
+- a restore that stops between the link and the swap leaves no second name of the live file behind;
+- where no hard link can be made (another file system), the safety backup is a checked copy, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobmatcher import restore as restore_mod
+from jobmatcher.engine import Engine
+from jobmatcher.errors import DatabaseInUseError, InvalidBackupError, RestoreFailedError
+from jobmatcher.manifest import BackupType
+
+from conftest import fingerprint, wait_for_check
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _dump(db: Path) -> str:
+    conn = sqlite3.connect(f"{Path(db).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return "\n".join(line for line in conn.iterdump() if "alembic_version" not in line or "INSERT" in line)
+    finally:
+        conn.close()
+
+
+def _rename(engine: Engine, name: str) -> None:
+    conn = engine.connect()
+    conn.execute("UPDATE user_profile SET full_name = ?", (name,))
+    conn.close()
+
+
+def test_a_backup_changed_after_its_check_is_refused_and_nothing_is_touched(engine):
+    b = engine.create_backup()
+    assert engine.store.get(b.id).verified is True
+    _rename(engine, "Current")
+    # change one letter inside a saved job's description: integrity_check cannot see it, the checksum can
+    data = bytearray(Path(b.path).read_bytes())
+    at = data.find(b"Build things.")
+    data[at] = ord("b")
+    Path(b.path).write_bytes(bytes(data))
+    before = fingerprint(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    with pytest.raises(InvalidBackupError) as e:
+        engine.restore(b.id)
+    assert e.value.reason == "checksum-mismatch"
+    assert fingerprint(engine.data.db_path) == before
+    assert sorted(r.id for r in engine.list_backups()) == listed  # no safety backup either
+    assert not restore_mod.staged_path(engine.data).exists() and not engine.data.journal_path.exists()
+
+
+def test_the_linked_safety_backup_is_the_old_data_and_survives_the_swap(engine):
+    b = engine.create_backup()
+    _rename(engine, "Before The Restore")
+    old_dump = _dump(engine.data.db_path)
+    old_inode = os.stat(engine.data.db_path).st_ino
+    result = engine.restore(b.id)
+    assert result.safety_backup_checking
+    safety = engine.store.get(result.safety_backup_id)
+    assert safety.type == BackupType.safety and safety.verify_message in ("checking", "ok")
+    # it is the old live file itself (not a copy), and the live name is a new file
+    assert os.stat(safety.path).st_ino == old_inode != os.stat(engine.data.db_path).st_ino
+    assert os.stat(safety.path).st_nlink == 1  # its only name now
+    right_after = _sha(Path(safety.path))
+    assert _dump(Path(safety.path)) == old_dump
+    # everything after the swap writes the new file, never the old inode
+    for i in range(20):
+        _rename(engine, f"After {i}")
+    engine.create_backup()
+    assert _sha(Path(safety.path)) == right_after
+    # the background check records what it found; the checksum is that of the old bytes
+    safety = wait_for_check(engine, result.safety_backup_id)
+    assert safety.verified is True and safety.sha256 == right_after
+    # and it restores the old data
+    engine.restore(safety.id)
+    assert _dump(engine.data.db_path) == old_dump
+
+
+def test_an_open_connection_refuses_the_swap_and_leaves_no_link(engine):
+    """A connection still open on the old file could write through the old inode (the safety backup)."""
+    b = engine.create_backup()
+    _rename(engine, "Open Elsewhere")
+    before = fingerprint(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    holder = sqlite3.connect(engine.data.db_path)
+    holder.execute("SELECT count(*) FROM user_profile").fetchone()  # an idle reader keeps its shared lock
+    try:
+        with pytest.raises(DatabaseInUseError):
+            engine.restore(b.id)
+    finally:
+        holder.close()
+    assert fingerprint(engine.data.db_path) == before
+    assert sorted(r.id for r in engine.list_backups()) == listed
+    assert os.stat(engine.data.db_path).st_nlink == 1
+
+
+def test_a_failure_between_the_link_and_the_rename_removes_the_link(engine, monkeypatch):
+    b = engine.create_backup()
+    _rename(engine, "Stays")
+    before_dump = _dump(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst) == engine.data.db_path:
+            raise OSError(5, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(restore_mod.os, "replace", failing)
+    with pytest.raises(RestoreFailedError) as e:
+        engine.restore(b.id)
+    monkeypatch.undo()
+    assert "not changed" in e.value.message
+    assert _dump(engine.data.db_path) == before_dump
+    assert os.stat(engine.data.db_path).st_nlink == 1
+    assert sorted(r.id for r in engine.list_backups()) == listed
+
+
+def test_killed_between_the_link_and_the_rename_the_next_launch_removes_the_link(engine, tmp_path):
+    """A real SIGKILL right after the link: the next launch finds the journal and undoes it."""
+    b = engine.create_backup()
+    _rename(engine, "Survives The Kill")
+    before_dump = _dump(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    code = textwrap.dedent(f"""
+        import os, signal
+        from jobmatcher import restore
+        from jobmatcher.engine import Engine
+        real = os.replace
+        def kill_before_swap(src, dst):
+            if str(dst).endswith("jobmatcher.db"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(src, dst)
+        restore.os.replace = kill_before_swap
+        Engine({str(engine.data.root)!r}).restore({b.id!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert os.stat(engine.data.db_path).st_nlink == 2  # the link was made, the swap was not
+    report = Engine(engine.data.root).launch(auto_backup=False)
+    assert report.recovered and "undone" in report.recovered
+    assert os.stat(engine.data.db_path).st_nlink == 1
+    assert _dump(engine.data.db_path) == before_dump
+    assert sorted(r.id for r in engine.list_backups()) == listed
+
+
+def test_killed_after_the_swap_the_next_launch_checks_the_linked_safety_backup(engine, monkeypatch):
+    b = engine.create_backup()
+    _rename(engine, "Old Data")
+    old_dump = _dump(engine.data.db_path)
+    code = textwrap.dedent(f"""
+        import os, signal
+        from jobmatcher import restore
+        from jobmatcher.engine import Engine
+        def kill_after_swap(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        restore._confirm = kill_after_swap
+        Engine({str(engine.data.root)!r}).restore({b.id!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    safety = [r for r in engine.list_backups() if r.type == BackupType.safety]
+    assert len(safety) == 1 and safety[0].verified is None  # killed before its check started
+    report = Engine(engine.data.root).launch(auto_backup=False)
+    assert report.recovered and "complete" in report.recovered
+    safety = engine.store.get(safety[0].id)
+    assert safety.verified is True and safety.sha256 == _sha(Path(safety.path))
+    assert _dump(Path(safety.path)) == old_dump
+
+
+def test_without_a_hard_link_the_safety_backup_is_a_checked_copy(engine, monkeypatch):
+    """Another file system for the backup folder (simulated: links refused): the copy path, checked first."""
+    monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
+    b = engine.create_backup()
+    _rename(engine, "Copied")
+    old_dump = _dump(engine.data.db_path)
+    result = engine.restore(b.id)
+    assert not result.safety_backup_checking and "safety" in result.phases
+    safety = engine.store.get(result.safety_backup_id)
+    assert safety.verified is True and os.stat(safety.path).st_ino != os.stat(engine.data.db_path).st_ino
+    assert _dump(Path(safety.path)) == old_dump
+
+
+def test_restore_reports_its_phases(engine):
+    b = engine.create_backup()
+    result = engine.restore(b.id)
+    assert {"check", "stage", "swap", "confirm"} <= set(result.phases)
+    assert sum(result.phases.values()) <= result.seconds + 0.01
