@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -29,15 +30,18 @@ class FakeDialogs:
     def __init__(self) -> None:
         self.answers: list[str | None] = []
         self.asked: list[tuple] = []
+        self.directories: list[str] = []
 
     def _next(self, *what):
         self.asked.append(what)
         return self.answers.pop(0)
 
-    def open_file(self):
+    def open_file(self, directory=""):
+        self.directories.append(directory)
         return self._next("open")
 
-    def save_file(self, suggested_name):
+    def save_file(self, suggested_name, directory=""):
+        self.directories.append(directory)
         return self._next("save", suggested_name)
 
     def choose_folder(self):
@@ -179,7 +183,9 @@ def test_a_damaged_listed_backup_fails_verify_with_its_reason(make_api, engine):
         f.write(b"\xff" * 12)
     final = wait_task(api, ok(api, "start_verify", b["id"]))
     assert final["state"] == "failed"
-    assert final["error"]["message"].startswith("The backup did not pass its check:")
+    # the engine's reason, once (the page words the title and what to do; no "did not pass its check" twice)
+    assert final["error"]["code"] == "invalid-backup" and final["error"]["reason"] in ("corrupt", "checksum-mismatch")
+    assert "did not pass its check" not in final["error"]["message"]
     assert ok(api, "list_backups")[0]["verified"] is False
 
 
@@ -281,6 +287,7 @@ def test_restore_from_a_good_file(make_api, engine, tmp_path):
     ok(api, "save_profile", "Changed", "")
     dialogs.answers += [None, str(copy)]
     assert ok(api, "choose_restore_file") == {"cancelled": True}
+    assert dialogs.directories[-1] == str(engine.store.folder)  # the open dialog starts among the backups
     token = ok(api, "choose_restore_file")["token"]
     info = ok(api, "check_restore_file", token)
     assert info["name"] == "mine.db" and info["needs_update"] is False
@@ -321,6 +328,8 @@ def test_export_copies_the_backup_where_the_user_chose(make_api, engine, tmp_pat
     dialogs.answers += [str(target), None]
     assert ok(api, "export_backup", b.id) == {"saved_to": str(target)}
     assert dialogs.asked[0] == ("save", f"{b.id}.db")
+    assert dialogs.directories[0] == str(api_module.export_folder())  # Documents or home, not our working folder
+    assert dialogs.directories[0] != os.getcwd()
     assert target.read_bytes() == Path(b.path).read_bytes()
     assert ok(api, "export_backup", b.id) == {"cancelled": True}
 
@@ -334,26 +343,42 @@ def test_export_in_the_browser_is_a_one_time_download(make_api, engine):
     assert api._take_download(token) is None
 
 
-def test_open_backups_folder(make_api, engine, monkeypatch):
-    api = make_api()
-    opened = []
-    monkeypatch.setattr(api_module, "open_in_file_manager", opened.append)
-    assert ok(api, "open_backups_folder") == {"path": str(engine.store.folder)}
-    assert opened == [engine.store.folder]
-
-    def no_file_manager(path):
-        raise FileNotFoundError("xdg-open")
-    monkeypatch.setattr(api_module, "open_in_file_manager", no_file_manager)
-    e = refused(api, "open_backups_folder")
-    assert e["hint"] == f"Open the folder yourself: {engine.store.folder}"
-
-
-def test_open_in_file_manager_starts_the_platform_opener(monkeypatch, tmp_path):
-    calls = []
-    monkeypatch.setattr(api_module.subprocess, "Popen", lambda cmd, **kw: calls.append((cmd, kw)))
+def _fake_opener(bin_dir: Path, monkeypatch, body: str) -> Path:
+    """A real `xdg-open` on PATH that records its argument and then runs `body` (a shell line)."""
+    bin_dir.mkdir(exist_ok=True)
+    log = bin_dir / "opened.txt"
+    script = bin_dir / "xdg-open"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{log}"\n{body}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setattr(api_module.sys, "platform", "linux")
-    api_module.open_in_file_manager(tmp_path)
-    assert calls[0][0] == ["xdg-open", str(tmp_path)] and calls[0][1]["start_new_session"] is True
+    return log
+
+
+def test_open_backups_folder_reports_whether_the_file_manager_started(make_api, engine, monkeypatch, tmp_path):
+    api = make_api()
+    engine.create_backup()
+    folder = engine.store.folder
+    log = _fake_opener(tmp_path / "bin", monkeypatch, "exit 0")
+    assert ok(api, "open_backups_folder") == {"path": str(folder), "opened": True}
+    assert log.read_text().splitlines() == [str(folder)]
+
+    # xdg-open's "no tool for the job" (exit 3), as on a desktop with no file manager configured
+    _fake_opener(tmp_path / "bin", monkeypatch, "exit 3")
+    assert ok(api, "open_backups_folder") == {"path": str(folder), "opened": False}
+
+
+def test_open_in_file_manager(monkeypatch, tmp_path):
+    _fake_opener(tmp_path / "bin", monkeypatch, "exit 4")
+    assert api_module.open_in_file_manager(tmp_path) is False
+    _fake_opener(tmp_path / "bin", monkeypatch, "exit 0")
+    assert api_module.open_in_file_manager(tmp_path) is True
+    # a file manager that runs in the foreground of xdg-open: still running counts as opened
+    _fake_opener(tmp_path / "bin", monkeypatch, "sleep 3")
+    assert api_module.open_in_file_manager(tmp_path, wait=0.3) is True
+    # no xdg-open at all
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert api_module.open_in_file_manager(tmp_path) is False
 
 
 def test_settings_are_validated(make_api, engine, tmp_path):

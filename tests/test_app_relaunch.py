@@ -233,11 +233,11 @@ def test_window_dialogs_ask_pywebview_with_valid_file_types():
         parse_file_type(file_type)  # raises for a filter pywebview would refuse at run time
     w = FakeWindow(("/home/ada/backup.db",))
     d = app.WindowDialogs({"window": w})
-    assert d.open_file() == "/home/ada/backup.db"
-    assert w.asked[0][0] == webview.FileDialog.OPEN
+    assert d.open_file(directory="/home/ada/backups") == "/home/ada/backup.db"
+    assert w.asked[0][0] == webview.FileDialog.OPEN and w.asked[0][1]["directory"] == "/home/ada/backups"
     w.answer = "/home/ada/out.db"  # some platforms answer a save dialog with a plain string
-    assert d.save_file("backup_x.db") == "/home/ada/out.db"
-    assert w.asked[1] == (webview.FileDialog.SAVE, {"save_filename": "backup_x.db",
+    assert d.save_file("backup_x.db", directory="/home/ada/Documents") == "/home/ada/out.db"
+    assert w.asked[1] == (webview.FileDialog.SAVE, {"directory": "/home/ada/Documents", "save_filename": "backup_x.db",
                                                     "file_types": app.WindowDialogs.FILE_TYPES})
     w.answer = None
     assert d.choose_folder() is None and w.asked[2][0] == webview.FileDialog.FOLDER

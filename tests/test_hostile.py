@@ -89,10 +89,10 @@ class _Dialogs:
     def __init__(self) -> None:
         self.next: str | None = None
 
-    def open_file(self):
+    def open_file(self, directory=""):
         return self.next
 
-    def save_file(self, suggested_name):
+    def save_file(self, suggested_name, directory=""):
         return None
 
     def choose_folder(self):

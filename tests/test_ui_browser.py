@@ -59,9 +59,9 @@ def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, s
     expect(first).to_contain_text("before the job fair")
     expect(first).to_contain_text("Manual")
     expect(first).to_contain_text("Verified")
-    expect(first.get_by_role("button", name="Restore…")).to_be_visible()
-    for label in ("Verify", "Pin", "Export…", "Delete"):
-        expect(first.get_by_role("button", name=label, exact=True)).to_be_visible()
+    expect(first.get_by_role("button", name=re.compile("^Restore the backup"))).to_be_visible()
+    for label in ("Verify", "Pin", "Export", "Delete"):  # each named with its backup: "Pin the backup from …"
+        expect(first.get_by_role("button", name=re.compile(f"^{label} the backup from "))).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="Backup made and verified.")).to_be_visible()
     screenshot(page, "browser-03-after-backup", full_page=True)
     first.get_by_role("button", name="Verify").click()
@@ -87,7 +87,7 @@ def test_restore_brings_back_the_earlier_profile_after_a_restart(page: Page, sta
     expect(page.locator("#skills")).to_contain_text("COBOL")
     assert profile_name(app_data) == "Grace Hopper"
 
-    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
     confirm = page.get_by_role("dialog", name="Restore this backup?")
     expect(confirm).to_contain_text("safety backup")
     expect(confirm).to_contain_text("restarts")
@@ -205,7 +205,7 @@ def test_a_failed_restore_that_was_recovered_says_exactly_that(page: Page, start
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": task}))
     page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": {
         **task, "state": "failed", "phase": "swap", "fraction": 0.8, "error": failure, "finished_at": 1}}))
-    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
     page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
     dialog = page.get_by_role("dialog", name="The restore failed, and your data was put back")
     expect(dialog).to_contain_text("Your data was put back from the safety backup backup_X; nothing was lost.")
@@ -225,7 +225,7 @@ def test_the_restore_progress_dialog_cannot_be_dismissed(page: Page, start_app, 
     # A restore that never ends (the engine is not asked): what can the user do meanwhile?
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
     page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))
-    backup_row(page, "first").get_by_role("button", name="Restore…").click()
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
     page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
     dialog = page.get_by_role("dialog", name="Restoring your data")
     expect(dialog).to_contain_text("Making a safety backup of your current data…")
@@ -349,7 +349,7 @@ def test_export_downloads_an_identical_copy(page: Page, start_app, app_data, tmp
     row = backup_row(page, "first")
     backup_id = row.get_attribute("data-backup-id")
     with page.expect_download() as dl:
-        row.get_by_role("button", name="Export…").click()
+        row.get_by_role("button", name=re.compile("^Export the backup")).click()
     target = tmp_path / "exported.db"
     dl.value.save_as(target)
     assert dl.value.suggested_filename == f"{backup_id}.db"
@@ -432,7 +432,7 @@ def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, 
     page.goto(base)
     screen = page.get_by_role("alert").filter(has_text="not connected to JobMatcher")
     expect(screen).to_be_visible(timeout=30000)
-    expect(screen).to_contain_text("full address JobMatcher printed")
+    expect(screen).to_contain_text("link JobMatcher printed")
 
 
 # -- the way out when the data cannot be opened (issue 8 kind 4) ---------------------------------------------

@@ -86,8 +86,8 @@ class RetentionForm(pydantic.BaseModel):
 class Dialogs(Protocol):
     """Native file dialogs (window mode only); each returns None when the user cancels."""
 
-    def open_file(self) -> str | None: ...
-    def save_file(self, suggested_name: str) -> str | None: ...
+    def open_file(self, directory: str = "") -> str | None: ...
+    def save_file(self, suggested_name: str, directory: str = "") -> str | None: ...
     def choose_folder(self) -> str | None: ...
 
 
@@ -128,17 +128,44 @@ def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict
     return {"last": backup_row(newest), "count": len(rows), "warning": warning}
 
 
-def open_in_file_manager(path: Path) -> None:
-    """Show a folder in the system's file manager (does not wait for it)."""
-    if sys.platform.startswith("win"):
-        os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
-        return
+def open_in_file_manager(path: Path, wait: float = 3.0) -> bool:
+    """Show folder `path` in the system's file manager; False when that failed.
+
+    `xdg-open` (Linux) and `open` (macOS) exit 0 once the file manager started and
+    non-zero when they could not start one (xdg-open: 3 = no tool for the job, 4 = it
+    failed). Some file managers run in the foreground of xdg-open: still running after
+    `wait` seconds counts as opened (it is reaped on a thread).
+    """
+    if sys.platform == "win32":
+        try:
+            os.startfile(str(path))  # noqa: S606
+        except OSError:
+            return False
+        return True
     from .relaunch import external_environment
     cmd = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
-    # The user's environment, not the bundle's: a PyInstaller bundle's LD_LIBRARY_PATH would make the
-    # file manager load the bundle's libraries.
-    subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True, env=external_environment())
+    try:
+        # The user's environment, not the bundle's: a PyInstaller bundle's LD_LIBRARY_PATH would make the
+        # file manager load the bundle's libraries.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True, env=external_environment())
+    except OSError:  # no xdg-open at all
+        return False
+    try:
+        code = proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        threading.Thread(target=proc.wait, daemon=True).start()
+        return True
+    if code != 0:
+        log.info("%s exited with %s", cmd[0], code)
+    return code == 0
+
+
+def export_folder() -> Path:
+    """Where the export dialog starts: the user's Documents folder, else their home (never our working folder)."""
+    import platformdirs
+    documents = Path(platformdirs.user_documents_dir())
+    return documents if documents.is_dir() else Path.home()
 
 
 class Api:
@@ -256,12 +283,9 @@ class Api:
 
         def work(progress):
             progress("check", 0, 1)
-            try:
-                rec = self._engine.verify(backup_id)
-            except InvalidBackupError as e:
-                # The failure is recorded and shown in the list; the task still "fails" with the reason.
-                raise InvalidBackupError(f"The backup did not pass its check: {e.message}", e.hint,
-                                         reason=e.reason) from None
+            # A failure is recorded and shown in the list; the task "fails" with the engine's
+            # InvalidBackupError as it is (its reason code lets the page word it).
+            rec = self._engine.verify(backup_id)
             progress("check", 1, 1)
             return {"backup": backup_row(rec)}
         return self._tasks.start("verify", work)
@@ -297,7 +321,8 @@ class Api:
         self._require_opened(way_out=True)
         if self._dialogs is None:
             raise JobMatcherError("Choose the file with the upload button in this mode.", "")
-        path = self._dialogs.open_file()
+        folder = self._engine.store.folder  # where backups are: the likeliest place to restore from
+        path = self._dialogs.open_file(directory=str(folder) if folder.is_dir() else str(Path.home()))
         if not path:
             return {"cancelled": True}
         p = Path(path)
@@ -335,7 +360,7 @@ class Api:
             with self._lock:
                 self._downloads[token] = (Path(rec.path), f"{rec.id}.db", time.monotonic() + 300)
             return {"download": f"/download/{token}", "name": f"{rec.id}.db"}
-        target = self._dialogs.save_file(f"{rec.id}.db")
+        target = self._dialogs.save_file(f"{rec.id}.db", directory=str(export_folder()))
         if not target:
             return {"cancelled": True}
         target_path = Path(target)
@@ -356,17 +381,17 @@ class Api:
 
     @validate_call
     def open_backups_folder(self) -> dict:
+        """Show the backups folder in the file manager: {"path", "opened"}; when `opened` is false the
+        page shows the path to copy (no file manager, or it failed to start)."""
         self._require_opened()
         store = self._engine.store
         store.require_available()  # a chosen folder that is not there is never created
         folder = store.folder
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            open_in_file_manager(folder)
+            folder.mkdir(parents=True, exist_ok=True)  # the default folder, before the first backup
         except OSError:
-            raise JobMatcherError(f"Could not open a file manager for {folder}.",
-                                  f"Open the folder yourself: {folder}") from None
-        return {"path": str(folder)}
+            return {"path": str(folder), "opened": False}
+        return {"path": str(folder), "opened": open_in_file_manager(folder)}
 
     # -- settings ------------------------------------------------------------------------------
 

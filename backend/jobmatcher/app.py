@@ -85,13 +85,14 @@ class WindowDialogs:
             return None
         return result if isinstance(result, str) else result[0]
 
-    def open_file(self) -> str | None:
+    def open_file(self, directory: str = "") -> str | None:
         import webview
-        return self._ask(webview.FileDialog.OPEN, file_types=self.FILE_TYPES)
+        return self._ask(webview.FileDialog.OPEN, directory=directory, file_types=self.FILE_TYPES)
 
-    def save_file(self, suggested_name: str) -> str | None:
+    def save_file(self, suggested_name: str, directory: str = "") -> str | None:
         import webview
-        return self._ask(webview.FileDialog.SAVE, save_filename=suggested_name, file_types=self.FILE_TYPES)
+        return self._ask(webview.FileDialog.SAVE, directory=directory, save_filename=suggested_name,
+                         file_types=self.FILE_TYPES)
 
     def choose_folder(self) -> str | None:
         import webview

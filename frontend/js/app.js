@@ -2,11 +2,11 @@
 // launch sequence, with progress), then show the Settings page, or the reason
 // the data could not be opened and what to do.
 
-import { $, h } from "./dom.js";
-import { bridgeArrived, call, mode, ready } from "./transport.js";
+import { $, h, pathParts } from "./dom.js";
+import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
-import { describe, loadBackups, restoreBackup, restoreFromFile, setUpBackups } from "./backups.js";
+import { describe, loadBackups, noteBackupFailure, restoreBackup, restoreFromFile, setUpBackups } from "./backups.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,6 +22,12 @@ function showScreen(id) {
 
 async function showLaunchError(error, info = null) {
   showScreen("launch-error");
+  // Not connected at all (a browser without this run's secret, or a window whose bridge never came):
+  // the data is fine, the page is just not talking to JobMatcher.
+  const unconnected = error.code === "no-bridge";
+  $("#launch-error h1").textContent = unconnected ? "This page is not connected to JobMatcher"
+                                                  : "JobMatcher could not open your data";
+  $("#launch-retry").hidden = unconnected && !inWindow; // only the printed link helps there
   $("#launch-error-message").textContent = error.message || "JobMatcher could not open your data.";
   $("#launch-error-hint").textContent = error.hint || "";
   $("#launch-error-hint").hidden = !error.hint;
@@ -52,7 +58,7 @@ async function showWayOut() {
   list.replaceChildren(...backups.map((b) => h("li", {},
     h("span", { text: `${describe(b)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}` }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Restore…",
-                  disabled: b.verified === false,
+                  "aria-label": `Restore ${describe(b)}`, disabled: b.verified === false,
                   onclick: (e) => restoreBackup(e.currentTarget, b) }))));
   list.hidden = true;
   $("#way-out-choose").hidden = backups.length === 0;
@@ -102,6 +108,7 @@ async function start() {
     await ready();
   } catch (e) {
     showLaunchError(e);
+    $("#launch-retry").onclick = () => location.reload();
     // A slow window may still connect: then start over.
     bridgeArrived.then(() => { showScreen("boot"); start(); });
     return;
@@ -129,12 +136,13 @@ async function start() {
       };
     });
   }
-  $("#data-dir").textContent = info.data_dir;
+  $("#data-dir").replaceChildren(...pathParts(info.data_dir));
   $("#app-version").textContent = `JobMatcher ${info.version}`;
   document.body.dataset.mode = mode;
   setUpProfile();
   setUpBackups({ appInstance: info.instance, dataChanged: refreshAll });
   showScreen("app");
+  if ((info.launch.result || {}).auto_backup_error) noteBackupFailure({ message: info.launch.result.auto_backup_error });
   await refreshAll();
   announceLaunch(info);
   markReady();

@@ -1,9 +1,9 @@
 // The Backup & Restore section: status line, "Back up now", the list of
 // backups with their actions, "Restore from file…", and the backup settings.
 
-import { $, ago, busy, h, localDateTime } from "./dom.js";
+import { $, ago, busy, h, isBusy, localDateTime, pathParts } from "./dom.js";
 import { call, download, followTask, mode, upload } from "./transport.js";
-import { confirmDialog, errorDialog, ProgressDialog, showError, toast } from "./dialogs.js";
+import { confirmDialog, errorDialog, pathDialog, ProgressDialog, showError, toast } from "./dialogs.js";
 
 let overview = null;
 let instance = null; // the app process we talk to; a new one means the app restarted
@@ -20,6 +20,27 @@ const INTERVALS = [[0, "Off"], [15, "Every 15 minutes"], [30, "Every 30 minutes"
                    [360, "Every 6 hours"], [1440, "Every day"], [10080, "Every week"]];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Why a backup failed its check, as one plain sentence (by the engine's reason code); the engine's
+// own detailed message stays in the list's tooltip and the log.
+const FAILED_CHECK = {
+  "checksum-mismatch": "It has changed since it was made, so it can no longer be trusted.",
+  corrupt: "It is damaged.",
+  truncated: "It is cut short: part of it is missing.",
+  "damaged-header": "It is damaged.",
+  empty: "Its file is empty.",
+  missing: "Its file is no longer in the backups folder.",
+  unreadable: "Its file cannot be read.",
+  "missing-tables": "It is incomplete.",
+  "not-sqlite": "Its file is not a backup.",
+  "not-jobmatcher": "Its file is not a JobMatcher backup.",
+};
+const FAILED_CHECK_HINT = "Make a new backup now; you can then delete this one.";
+
+// The last backup attempt of this session failed (Back up now, or the automatic one at start):
+// the status line says so until a backup succeeds.
+let lastAttemptFailed = null;
+export function noteBackupFailure(error) { lastAttemptFailed = error || {}; }
 
 export async function loadBackups({ settings = false } = {}) {
   overview = await call("backup_overview");
@@ -42,9 +63,11 @@ function renderStatus(status) {
       ` (${ago(last.created_at)}) · `,
       h("span", { class: `verified ${VERIFIED[String(last.verified)][1]}`, text: label })));
   }
-  if (status.warning) lines.push(h("p", { class: "status-warning", text: status.warning }));
-  box.className = `status ${status.warning ? "status-warn" : "status-ok"}`;
-  box.replaceChildren(h("span", { class: "status-icon", "aria-hidden": "true", text: status.warning ? "!" : "✓" }),
+  let warning = status.warning;
+  if (lastAttemptFailed) warning = "Your last backup failed. Make a new backup now (Back up now).";
+  if (warning) lines.push(h("p", { class: "status-warning", text: warning }));
+  box.className = `status ${warning ? "status-warn" : "status-ok"}`;
+  box.replaceChildren(h("span", { class: "status-icon", "aria-hidden": "true", text: warning ? "!" : "✓" }),
                       h("div", { class: "status-text" }, lines));
 }
 
@@ -52,7 +75,16 @@ function renderStatus(status) {
 
 function renderList(backups) {
   const body = $("#backup-rows");
+  // Re-rendering replaces the buttons: keep keyboard focus on the same action of the same backup.
+  const active = document.activeElement;
+  const focused = body.contains(active) && active.dataset.action
+    ? [active.closest("tr").dataset.backupId, active.dataset.action] : null;
   body.replaceChildren(...backups.map(row));
+  if (focused) {
+    const again = body.querySelector(`tr[data-backup-id="${CSS.escape(focused[0])}"] `
+                                     + `button[data-action="${focused[1]}"]`);
+    if (again) again.focus();
+  }
   $("#backup-table").hidden = backups.length === 0;
   $("#no-backups").hidden = backups.length > 0;
   $("#backup-count").textContent = backups.length === 1 ? "1 backup" : `${backups.length} backups`;
@@ -60,27 +92,32 @@ function renderList(backups) {
 
 function row(b) {
   const [verifiedLabel, verifiedClass] = VERIFIED[String(b.verified)];
-  const button = (text, handler, cls = "btn-ghost") =>
-    h("button", { type: "button", class: `btn btn-small ${cls}`, text,
-                  onclick: (e) => handler(e.currentTarget, b) });
-  return h("tr", { dataset: { backupId: b.id, type: b.type } },
-    h("td", { class: "col-date" },
-      h("div", { class: "date", text: localDateTime(b.created_at) }),
+  const when = localDateTime(b.created_at);
+  // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
+  // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
+  const button = (text, verb, handler, cls = "btn-ghost") =>
+    h("button", { type: "button", class: `btn btn-small ${cls}`, text, "aria-label": `${verb} the backup from ${when}`,
+                  dataset: { action: handler.name },
+                  onclick: (e) => { if (!isBusy(e.currentTarget)) handler(e.currentTarget, b); } });
+  const cell = (attrs, ...children) => h("td", { role: "cell", ...attrs }, ...children);
+  return h("tr", { role: "row", dataset: { backupId: b.id, type: b.type } },
+    cell({ class: "col-date" },
+      h("div", { class: "date", text: when }),
       h("div", { class: "sub", text: ago(b.created_at) })),
-    h("td", { class: "col-type" },
+    cell({ class: "col-type" },
       h("span", { class: `badge badge-${b.type}`, text: b.type_label }),
       b.pinned ? h("span", { class: "badge badge-pinned", title: "Kept until you unpin it", text: "Pinned" }) : null),
-    h("td", { class: "col-size", text: b.size }),
-    h("td", { class: "col-note", text: b.note }),
-    h("td", { class: "col-verified" },
+    cell({ class: "col-size", text: b.size }),
+    cell({ class: "col-note", text: b.note }),
+    cell({ class: "col-verified" },
       h("span", { class: `verified ${verifiedClass}`, title: b.verify_message || undefined, text: verifiedLabel })),
-    h("td", { class: "col-actions" },
+    cell({ class: "col-actions" },
       h("div", { class: "row-actions" },
-        button("Restore…", restoreBackup, "btn-ghost btn-accent"),
-        button("Verify", verifyBackup),
-        button(b.pinned ? "Unpin" : "Pin", togglePin),
-        button("Export…", exportBackup),
-        button("Delete", deleteBackup, "btn-ghost btn-danger-text"))));
+        button("Restore…", "Restore", restoreBackup, "btn-ghost btn-accent"),
+        button("Verify", "Verify", verifyBackup),
+        b.pinned ? button("Unpin", "Unpin", togglePin) : button("Pin", "Pin", togglePin),
+        button("Export…", "Export", exportBackup),
+        button("Delete", "Delete", deleteBackup, "btn-ghost btn-danger-text"))));
 }
 
 export function describe(b) {
@@ -99,6 +136,7 @@ function highlight(id) {
 
 async function backUpNow() {
   const button = $("#backup-now");
+  if (isBusy(button)) return;
   const panel = $("#backup-progress");
   const bar = $("#backup-progress-bar");
   const text = $("#backup-progress-text");
@@ -117,11 +155,14 @@ async function backUpNow() {
       await sleep(Math.max(0, 700 - (performance.now() - shownAt)));
       if (final.state === "done") {
         $("#backup-note").value = "";
+        lastAttemptFailed = null;
         toast("Backup made and verified.");
         await loadBackups();
         highlight(final.result.backup.id);
       } else {
+        lastAttemptFailed = final.error || {};
         showError(final.error, "The backup failed:");
+        await loadBackups();
       }
     } catch (e) {
       showError(e);
@@ -138,7 +179,11 @@ async function verifyBackup(button, b) {
     try {
       const final = await followTask(await call("start_verify", b.id), () => {});
       if (final.state === "done") toast(`The backup from ${localDateTime(b.created_at)} passed its check.`);
-      else await errorDialog("This backup did not pass its check", final.error);
+      else {
+        const e = final.error || {};
+        await errorDialog("This backup did not pass its check", {
+          message: FAILED_CHECK[e.reason] || e.message, hint: e.reason in FAILED_CHECK ? FAILED_CHECK_HINT : e.hint });
+      }
       await loadBackups();
     } catch (e) {
       showError(e);
@@ -350,7 +395,7 @@ function renderSettings(s) {
   $("#retention-days").value = s.retention_days;
   $("#backup-dir").value = s.backup_dir;
   $("#backup-dir").placeholder = s.default_backup_dir;
-  $("#backup-dir-current").textContent = s.effective_backup_dir;
+  $("#backup-dir-current").replaceChildren(...pathParts(s.effective_backup_dir));
 }
 
 async function saveSettings(event) {
@@ -388,7 +433,9 @@ async function openFolder(event) {
   await busy(event.currentTarget, async () => {
     try {
       const r = await call("open_backups_folder");
-      toast(`Opened ${r.path}.`);
+      if (r.opened) toast("Opened the backups folder in your file manager.");
+      else await pathDialog("Could not open the backups folder",
+                            "JobMatcher could not start a file manager. Open this folder yourself:", r.path);
     } catch (e) {
       showError(e);
     }

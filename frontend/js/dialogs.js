@@ -52,10 +52,44 @@ export function errorDialog(title, error) {
   });
 }
 
+/** Show a path the user can select and copy (when JobMatcher could not open it for them). */
+export function pathDialog(title, message, path) {
+  return new Promise((resolve) => {
+    const field = h("input", { type: "text", class: "path-field", readonly: true, value: path,
+                               "aria-label": "Path", spellcheck: "false" });
+    const copy = h("button", { type: "button", class: "btn btn-secondary", text: "Copy path" });
+    const body = [h("p", { text: message }), h("div", { class: "inline-form" }, field, copy)];
+    const { dialog, actions } = makeDialog({ title, body, role: "alertdialog" });
+    const ok = h("button", { type: "button", class: "btn btn-primary", text: "OK" });
+    actions.append(ok);
+    copy.addEventListener("click", async () => {
+      field.select();
+      try {
+        await navigator.clipboard.writeText(path);
+      } catch (e) {
+        document.execCommand("copy"); // the window's file:// page may not have the async clipboard
+      }
+      copy.textContent = "Copied";
+    });
+    ok.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(); });
+    dialog.showModal();
+    field.focus();
+    field.select();
+  });
+}
+
 /**
  * A progress dialog that cannot be dismissed (Escape is ignored, there is no
  * close button) until `allowClose()` adds one. For restores: they must not
  * be interrupted, and the user must see how they ended.
+ *
+ * Preventing the dialog's "cancel" event is not enough: Chromium's close watcher
+ * lets a second Escape without a click in between close a modal dialog anyway,
+ * without any cancel event. So Escape is stopped before it becomes a close
+ * request (keydown, in the capture phase, for the whole document), the dialog
+ * asks for closedby="none" where supported, and should it close regardless it
+ * is shown again at once.
  */
 export class ProgressDialog {
   constructor(title, label, note = "") {
@@ -67,8 +101,19 @@ export class ProgressDialog {
     this.bar = h("progress", { max: "100", value: "0", "aria-label": label || title });
     this.detail = h("div", { class: "progress-detail" }, note ? h("p", { class: "muted small", text: note }) : null);
     bodyEl.append(this.message, this.bar, this.detail);
-    dialog.addEventListener("cancel", (e) => { if (!this.closable) e.preventDefault(); });
     this.closable = false;
+    dialog.setAttribute("closedby", "none");
+    dialog.addEventListener("cancel", (e) => { if (!this.closable) e.preventDefault(); });
+    this.onKey = (e) => {
+      if (e.key === "Escape" && !this.closable) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+    };
+    document.addEventListener("keydown", this.onKey, true);
+    dialog.addEventListener("close", () => {
+      if (!this.closable && dialog.isConnected) dialog.showModal(); // closed against our will: back it comes
+    });
     dialog.showModal();
   }
 
@@ -90,6 +135,8 @@ export class ProgressDialog {
 
   allowClose(label = "Close", onClose) {
     this.closable = true;
+    this.dialog.setAttribute("closedby", "closerequest");
+    document.removeEventListener("keydown", this.onKey, true);
     const button = h("button", { type: "button", class: "btn btn-primary", text: label });
     button.addEventListener("click", () => this.close());
     this.dialog.addEventListener("close", () => onClose && onClose(), { once: true });
@@ -99,6 +146,7 @@ export class ProgressDialog {
 
   close() {
     this.closable = true;
+    document.removeEventListener("keydown", this.onKey, true);
     if (this.dialog.open) this.dialog.close();
     this.dialog.remove();
   }

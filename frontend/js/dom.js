@@ -27,26 +27,43 @@ export function localDateTime(iso) {
   return iso ? dateTime.format(new Date(iso)) : "";
 }
 
-/** "just now", "5 minutes ago", "3 days ago". */
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+/** "just now", "5 minutes ago", "yesterday", "3 days ago", in the user's language. */
 export function ago(iso, now = Date.now()) {
   const seconds = Math.max(0, (now - new Date(iso).getTime()) / 1000);
-  const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  const units = [["year", 365 * 86400], ["month", 30 * 86400], ["day", 86400], ["hour", 3600], ["minute", 60]];
   for (const [unit, size] of units) {
     const n = Math.floor(seconds / size);
-    if (n >= 1) return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+    if (n >= 1) return relative.format(-n, unit);
   }
-  return "just now";
+  return relative.format(0, "second"); // "now"
 }
 
-/** Button busy state: disabled, with a spinner, restoring its label afterwards. */
+/**
+ * A file path as nodes that wrap only after its separators (/ or \\), never inside a name:
+ * text with <wbr> break opportunities. Put them in an element with class "path".
+ */
+export function pathParts(path) {
+  const parts = String(path || "").split(/(?<=[\\/])/);
+  return parts.flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+}
+
+export const isBusy = (button) => button.getAttribute("aria-disabled") === "true";
+
+/**
+ * Button busy state: a spinner, announced as busy, and inert until the work ends. It is marked
+ * aria-disabled rather than disabled, so keyboard focus stays on it (a disabled button drops focus
+ * to the page); handlers check `isBusy` and ignore clicks meanwhile.
+ */
 export async function busy(button, work) {
-  button.disabled = true;
+  button.setAttribute("aria-disabled", "true");
   button.classList.add("is-busy");
   button.setAttribute("aria-busy", "true");
   try {
     return await work();
   } finally {
-    button.disabled = false;
+    button.removeAttribute("aria-disabled");
     button.classList.remove("is-busy");
     button.removeAttribute("aria-busy");
   }

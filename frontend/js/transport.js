@@ -33,7 +33,7 @@ function takeSecret() {
 
 const secret = takeSecret();
 // The window loads index.html#window; a browser has the secret; anything else is not connected.
-const inWindow = !secret && new URLSearchParams(location.hash.slice(1)).has("window");
+export const inWindow = !secret && new URLSearchParams(location.hash.slice(1)).has("window");
 export const mode = secret ? "browser" : "window";
 
 // Resolves when pywebview's bridge is there, however late (it is injected after the page loads).
@@ -48,10 +48,16 @@ export function ready(timeoutMs = 20000) {
   if (!secret && !inWindow) timeoutMs = 0; // opened in a browser without the secret: say so at once
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new ApiError({
+    timer = setTimeout(() => reject(new ApiError(inWindow ? {
       code: "no-bridge",
-      message: "This page is not connected to JobMatcher.",
-      hint: "Open it from JobMatcher, or use the full address JobMatcher printed when it started (it contains a secret).",
+      message: "The window could not connect to JobMatcher.",
+      hint: "Close JobMatcher and open it again.",
+    } : {
+      code: "no-bridge",
+      message: "Open this page from the link JobMatcher printed when it started: the full address, "
+               + "ending in #secret=…, which is this run's key. Your data is fine.",
+      hint: "Look in the terminal where JobMatcher runs for “JobMatcher is open at http://127.0.0.1:…”, "
+            + "or stop it (Ctrl+C) and start it again for a new link.",
     })), timeoutMs);
   });
   return Promise.race([bridgeArrived, timeout]).finally(() => clearTimeout(timer));

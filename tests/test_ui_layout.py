@@ -1,0 +1,229 @@
+"""The page's layout and manners in a real Chromium: rows that fit, toasts out of the way, a dialog that stays.
+
+Each test starts the real app in browser mode (see test_ui_browser.py) and looks
+at the page as a person would, at the window sizes people have: 800 px (the
+smallest window), 1180 px (the app's own default) and 1920 px.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest_app import screenshot
+from jobmatcher.engine import Engine
+from jobmatcher.manifest import BackupType
+
+pytestmark = pytest.mark.browser
+
+
+def open_app(page: Page, app) -> None:
+    page.goto(app.url)
+    expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
+    expect(page.locator("html[data-ready='true']")).to_have_count(1)
+
+
+@pytest.fixture
+def crowded_data(app_data) -> Path:
+    """Backups whose rows are as wide as they get: pinned, before an update, a long note, sizes of "209.8 MB"."""
+    e = Engine(app_data)
+    time.sleep(1.1)  # backup ids have one-second resolution
+    b = e.create_backup(note="before cleaning up every skill and all of the saved jobs from last spring's search")
+    e.set_pinned(b.id, True)
+    time.sleep(1.1)
+    e.create_backup(kind=BackupType.pre_migration, note="Before updating from 0001_initial to 0002_saved_jobs")
+    for m in (app_data / "backups").glob("*.json"):
+        body = json.loads(m.read_text())
+        body["size_bytes"] = 209_800_000  # "209.8 MB": the widest size label (the list reads manifests only)
+        m.write_text(json.dumps(body))
+    return app_data
+
+
+def inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
+    return (inner["x"] >= outer["x"] - slack and inner["y"] >= outer["y"] - slack
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack)
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+@pytest.mark.parametrize("width, height", [(800, 600), (1180, 860), (1920, 1080)])
+def test_every_rows_actions_fit_inside_the_table(page: Page, start_app, crowded_data, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    app = start_app(crowded_data, "--browser")
+    open_app(page, app)
+    rows = page.locator("#backup-rows tr")
+    expect(rows).to_have_count(3)
+    wrap = page.locator(".table-wrap")
+    # no horizontal scrollbar: everything is on the page, none of it behind a scroll
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 1"), f"the list scrolls sideways at {width} px"
+    table = page.locator("#backup-table").bounding_box()
+    visible = wrap.bounding_box()
+    buttons = page.locator("#backup-rows button")
+    assert buttons.count() == 15
+    for i in range(buttons.count()):
+        button = buttons.nth(i)
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        table, visible = page.locator("#backup-table").bounding_box(), wrap.bounding_box()
+        label = button.inner_text()
+        assert inside(box, table) and inside(box, visible), f"{label!r} is clipped at {width} px: {box} vs {table}"
+        assert box["width"] >= 24 and box["height"] >= 20, f"{label!r} is squeezed at {width} px"
+    # the notes wrap rather than push the actions out
+    expect(rows.first.locator(".col-note")).to_contain_text("Before updating from")
+    screenshot(page, f"layout-rows-{width}", full_page=True)
+
+
+@pytest.mark.parametrize("width, height", [(1180, 860), (1920, 1080)])
+def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_data, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    app = start_app(crowded_data, "--browser")
+    open_app(page, app)
+    # three toasts at once, one of them an error (errors stay until dismissed)
+    page.locator("#backup-rows tr").nth(2).get_by_role("button", name=re.compile("^Pin the backup")).click()
+    page.get_by_role("button", name="Add skill").click()  # an empty skill: an error toast
+    page.get_by_role("button", name=re.compile("^Verify the backup")).first.click()
+    toasts = page.locator(".toast")
+    expect(toasts).to_have_count(3, timeout=15000)
+    # Scroll each main action to the top, middle and bottom of the window: no toast may cover it anywhere.
+    covered = page.evaluate("""() => {
+      const targets = [...document.querySelectorAll("#backup-now, #backup-note, #restore-file, #open-folder,"
+                                                   + " #backup-rows button")];
+      const hit = (a, b) => !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top);
+      const found = [];
+      for (const t of targets) {
+        for (const block of ["start", "center", "end"]) {
+          t.scrollIntoView({ block });
+          const r = t.getBoundingClientRect();
+          for (const toast of document.querySelectorAll(".toast")) {
+            if (hit(r, toast.getBoundingClientRect())) found.push(`${t.id || t.getAttribute("aria-label")} (${block})`);
+          }
+        }
+      }
+      return found;
+    }""")
+    assert covered == [], f"toasts cover {covered} at {width} px"
+    screenshot(page, f"layout-toasts-{width}")
+    page.wait_for_timeout(6500)  # the successes go; the error stays until dismissed
+    expect(page.locator(".toast-error")).to_have_count(1)
+    expect(page.locator(".toast-success")).to_have_count(0)
+    page.locator(".toast-error").get_by_role("button", name="Dismiss").click()
+    expect(page.locator(".toast")).to_have_count(0)
+
+
+@pytest.mark.parametrize("presses", [2, 3])
+def test_the_restore_progress_dialog_survives_repeated_escape(page: Page, start_app, app_data, presses):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "safety",
+               "message": "Making a safety backup of your current data…", "done": 5, "total": 10,
+               "fraction": 0.3, "result": None, "error": None, "started_at": 0, "finished_at": None}
+    # A restore that never ends (the engine is not asked): the dialog must stay through anything.
+    page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
+    page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))
+    page.locator("#backup-rows tr").first.get_by_role("button", name=re.compile("^Restore the backup")).click()
+    page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Restoring your data")
+    expect(dialog).to_be_visible()
+    for _round in range(2):
+        for _ in range(presses):  # quickly, without a click in between (Chromium's close watcher)
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+        expect(dialog).to_be_visible()
+        assert page.evaluate("document.querySelector('dialog.is-progress').open") is True
+        assert page.evaluate("document.querySelector('dialog.is-progress').matches(':modal')") is True
+    expect(dialog.get_by_role("button")).to_have_count(0)  # no close, no cancel
+
+
+def test_the_page_without_its_secret_says_to_open_the_printed_link(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    page.goto(re.sub(r"#.*$", "", app.url))
+    screen = page.locator("#launch-error").get_by_role("alert")
+    expect(screen).to_contain_text("This page is not connected to JobMatcher", timeout=30000)
+    expect(screen).to_contain_text("link JobMatcher printed")
+    expect(screen).to_contain_text("Your data is fine")
+    expect(screen).not_to_contain_text("could not open your data")
+    expect(page.get_by_role("button", name="Try again")).to_be_hidden()  # it could never help
+    screenshot(page, "layout-no-secret")
+
+
+def test_open_backups_folder_says_when_no_file_manager_started(page: Page, start_app, app_data, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text("#!/bin/sh\nexit 3\n")  # xdg-open's "no tool for the job"
+    opener.chmod(0o755)
+    app = start_app(app_data, "--browser", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    open_app(page, app)
+    page.get_by_role("button", name="Open backups folder").click()
+    dialog = page.get_by_role("alertdialog", name="Could not open the backups folder")
+    expect(dialog).to_be_visible(timeout=10000)
+    expect(dialog.get_by_role("textbox", name="Path")).to_have_value(str(app_data / "backups"))
+    expect(page.get_by_text("Opened")).to_have_count(0)
+    screenshot(page, "layout-open-folder-failed")
+    dialog.get_by_role("button", name="OK").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_row_buttons_name_their_backup_and_keep_focus_while_busy(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    when = page.locator("#backup-rows tr").first.locator(".date").inner_text()
+    for verb in ("Restore", "Verify", "Pin", "Export", "Delete"):
+        expect(page.get_by_role("button", name=f"{verb} the backup from {when}", exact=True)).to_have_count(1)
+    verify = page.get_by_role("button", name=f"Verify the backup from {when}", exact=True)
+    verify.focus()
+    # hold the check open for a moment, to look at the busy button
+    page.route("**/api/task_status", lambda route: (time.sleep(0.4), route.continue_())[1])
+    page.keyboard.press("Enter")
+    expect(verify).to_have_attribute("aria-busy", "true")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == f"Verify the backup from {when}"
+    page.keyboard.press("Enter")  # pressed again while busy: ignored, not a second check
+    expect(page.get_by_text(re.compile(r"passed its check"))).to_have_count(1, timeout=15000)
+    expect(verify).not_to_have_attribute("aria-busy", "true")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == f"Verify the backup from {when}"
+    # relative times come from Intl.RelativeTimeFormat ("now", "1 minute ago", …)
+    expect(page.locator("#backup-rows .sub").first).to_have_text(re.compile(r"^(now|\d+ (second|minute)s? ago)$"))
+
+
+def test_a_failed_check_says_it_once_plainly_and_turns_the_status_amber(page: Page, start_app, app_data):
+    backup = next((app_data / "backups").glob("*.db"))
+    data = bytearray(backup.read_bytes())
+    data[-100] ^= 0xFF  # one flipped bit near the end: the checksum no longer matches
+    backup.write_bytes(bytes(data))
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name=re.compile("^Verify the backup")).click()
+    dialog = page.get_by_role("alertdialog", name="This backup did not pass its check")
+    expect(dialog).to_be_visible(timeout=15000)
+    text = dialog.inner_text()
+    assert text.count("did not pass its check") == 1, text  # the title only
+    assert "Make a new backup now" in text
+    assert "manifest" not in text and "checksum" not in text and "sha" not in text.lower()
+    screenshot(page, "layout-failed-check")
+    dialog.get_by_role("button", name="OK").click()
+    status = page.locator("#backup-status")
+    expect(status).to_have_class(re.compile(r"\bstatus-warn\b"))
+    expect(status).to_contain_text("failed its check")
+    color = status.evaluate("s => getComputedStyle(s).backgroundColor")
+    assert color == "rgb(255, 251, 235)", color  # amber (--warn-soft), not green
+
+
+def test_the_layout_is_centred_on_a_wide_screen(page: Page, start_app, app_data):
+    page.set_viewport_size({"width": 2560, "height": 1200})
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    layout = page.locator(".layout").bounding_box()
+    left, right = layout["x"], 2560 - (layout["x"] + layout["width"])
+    assert left > 100 and abs(left - right) <= 20, (left, right)
+    brand = page.locator(".brand").bounding_box()
+    assert abs(brand["x"] - (layout["x"] + 24)) <= 2, "the top bar lines up with the page, not the screen's edge"
