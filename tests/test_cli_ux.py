@@ -29,7 +29,8 @@ from conftest import ROOT, fingerprint, run_cli
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
     """(command words, option strings) for every command the parser knows, sub-commands included."""
     options = [s for a in parser._actions for s in a.option_strings
-               if s.startswith("--") and s not in ("--help", "--data-dir", "--json", "--verbose")]
+               if s.startswith("--") and s not in ("--help", "--data-dir", "--json", "--verbose")
+               and a.help != argparse.SUPPRESS]  # hidden options are internal
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     yield path, options
     for sub in subs:
@@ -38,9 +39,11 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 
 def _command_line_section() -> str:
+    """The README's Command line section, an entry's indented continuation lines joined to it."""
     text = (ROOT / "README.md").read_text()
     start = text.index("## Command line")
-    return text[start:text.index("\n## ", start + 1)]
+    section = text[start:text.index("\n## ", start + 1)]
+    return re.sub(r"\n[ \t]+(?=\S)", " ", section)
 
 
 def test_every_command_and_option_is_in_the_readme():
@@ -106,6 +109,7 @@ def test_version():
     (["--browser", "--port", "70000"], "--port"),
     (["backup", "create", "--note", "x" * 501], "--note"),
     (["db", "migrate", "--to", "9999_nonsense"], "--to"),
+    (["location", "add", "folder", "/tmp", "--no-encrypt", "--keep-days", "0"], "--keep-days"),
 ])
 def test_a_value_out_of_range_is_a_usage_error_naming_the_option(engine, args, option):
     before = fingerprint(engine.data.db_path)
@@ -113,6 +117,7 @@ def test_a_value_out_of_range_is_a_usage_error_naming_the_option(engine, args, o
     r = run_cli(*args, data_dir=engine.data.root)
     assert r.returncode == 2, r.stderr
     assert option in r.stderr and "Traceback" not in r.stderr
+    assert not re.search(r"\de[+-]\d", r.stderr)  # limits as people write them, not 3.65e+04
     for internal in ("retention_days", "auto_backup_hours", "backup_dir", "pydantic", "validation error"):
         assert internal not in r.stderr
     assert fingerprint(engine.data.db_path) == before

@@ -679,6 +679,11 @@ def cmd_app(args) -> int:
 
 # -- parser --------------------------------------------------------------------------
 
+def _plain(x: float) -> str:
+    """A limit as people write it: 36,500 and 0.5, never 3.65e+04."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
+
+
 def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a number in [low, high], refused in the user's words (argparse then exits 2)."""
     def parse(text: str) -> Any:
@@ -687,7 +692,7 @@ def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], A
         except ValueError:
             value = None
         if value is None or value != value or not low <= value <= high:  # value != value: NaN
-            raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {what} from {_plain(low)} to {_plain(high)}, not {text!r}")
         return value
     return parse
 
@@ -700,13 +705,14 @@ def _text(max_length: int, what: str) -> Callable[[str], str]:
     return parse
 
 
-def _setting(field: str, what: str) -> Callable[[str], Any]:
-    """A number option with the limits of the settings model's field (one source for both)."""
-    from .settings import Settings
-    info = Settings.model_fields[field]
+def _setting(field: str, what: str, model: Any = None) -> Callable[[str], Any]:
+    """A number option with the limits of a model's field (the settings by default): one source for both."""
+    if model is None:
+        from .settings import Settings as model
+    info = model.model_fields[field]
     low = next(m.ge for m in info.metadata if hasattr(m, "ge"))
     high = next(m.le for m in info.metadata if hasattr(m, "le"))
-    return _number(info.annotation, low, high, what)  # type: ignore[arg-type]
+    return _number(info.annotation, low, high, what)
 
 
 _PORT = _number(int, 0, 65535, "a port number")
@@ -797,7 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
     addc.add_argument("--name", help="a short name (default: the folder's or bucket's)")
     addc.add_argument("--no-encrypt", action="store_true", help="keep plain copies (e.g. your own USB drive)")
     addc.add_argument("--passphrase-file", metavar="F", help="the passphrase, when encryption is set up first")
-    addc.add_argument("--keep-days", type=int, default=90, metavar="N", help="keep copies there N days (90)")
+    from .locations.config import LocationConfig
+    addc.add_argument("--keep-days", type=_setting("retention_days", "a whole number of days", LocationConfig),
+                      default=90, metavar="N", help="keep copies there N days (90)")
     laf = las.add_parser("folder", help="a folder: USB drive, network share, synced folder", parents=[common, addc])
     laf.add_argument("path", metavar="PATH")
     laf.set_defaults(func=cmd_location_add)
