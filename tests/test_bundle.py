@@ -738,3 +738,75 @@ def test_browser_mode_serves_the_bundled_page(bundle, home, tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read()[-3000:]
+
+
+@needs_window
+def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_users_environment(bundle, home,
+                                                                                                 tmp_path):
+    """Issue 8 kinds 4 and 7 in the bundle: after a restore the bundled app restarts in the same process (its
+    listening socket kept, so no other program can take the port); the file manager gets the user's
+    LD_LIBRARY_PATH, not the bundle's."""
+    data = tmp_path / "data"
+    ok(run_bundle(bundle, "db", "migrate", home=home, data_dir=data))
+    ok(run_bundle(bundle, "backup", "create", home=home, data_dir=data))
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    seen = tmp_path / "xdg-open-env"
+    (fake_bin / "xdg-open").write_text(f"#!/bin/sh\nenv > {seen}.part && mv {seen}.part {seen}\n")
+    (fake_bin / "xdg-open").chmod(0o755)
+    cmd, outer = user_command(bundle, [str(bundle.exe), "--data-dir", str(data), "--browser"], home,
+                              {"PATH": f"{fake_bin}:/usr/bin:/bin", "LD_LIBRARY_PATH": "/usr/local/lib/users-own"})
+    proc = subprocess.Popen(cmd, env=outer, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.poll() is not None else "")
+        base, secret = url.split("/#secret=")
+        secret = urllib.parse.unquote(secret)
+
+        def call(name, *args):
+            req = urllib.request.Request(base + f"/api/{name}", data=json.dumps({"args": list(args)}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json",
+                                                                 "X-JobMatcher-Secret": secret})
+            return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+        def opened(other_than=None):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    info = call("app_info")["value"]
+                    if info["instance"] != other_than and (info["launch"] or {}).get("state") == "done":
+                        return info
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            raise AssertionError("the bundled app did not open the data")
+        first = opened()
+        # the file manager: the user's library path, not the bundle's
+        assert call("open_backups_folder")["ok"]
+        deadline = time.monotonic() + 20
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+        assert env.get("LD_LIBRARY_PATH") == "/usr/local/lib/users-own", env
+        assert str(bundle.install) not in "".join(f"{k}={v}" for k, v in env.items() if k.startswith("LD_"))
+        # restore, then restart in place
+        backup_id = call("list_backups")["value"][0]["id"]
+        task = call("start_restore", backup_id)["value"]
+        deadline = time.monotonic() + 60
+        while call("task_status", task["id"])["value"]["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert call("task_status", task["id"])["value"]["state"] == "done"
+        assert call("restart")["value"]["restarting"] is True
+        second = opened(other_than=first["instance"])
+        assert second["relaunched"] is True
+        assert app_processes(bundle, home) == [proc.pid]  # the same process, where the user started it
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()[-3000:]
+    assert wait_until_gone(bundle, home) == []

@@ -268,3 +268,23 @@ def test_every_sqlite_and_os_cause_gets_its_own_code(tmp_path):
     inner = sqlite3.OperationalError("database or disk is full")
     inner.sqlite_errorcode = sqlite3.SQLITE_FULL
     assert causes.explain(SAOperationalError("INSERT", {}, inner), "testing").code == "no-space"
+
+
+def test_saving_the_settings_on_a_full_disk_names_the_disk_and_the_file(tmpfs):
+    disk = tmpfs(8 * 1024)
+    e = Engine(disk / "data")
+    e.migrate()
+    api = Api(e, mode="browser")
+    api._begin_launch()
+    assert api._wait_launched(30)["state"] == "done"
+    try:
+        filler = _fill(disk)
+        answer = api._dispatch("save_settings", [60, 45, ""])
+        filler.unlink()
+    finally:
+        api._close()
+    assert not answer["ok"] and answer["error"]["code"] == "no-space", answer
+    assert "disk is full" in answer["error"]["message"] and "settings.json" in answer["error"]["message"]
+    assert ".tmp" not in answer["error"]["message"]
+    _no_unexpected(answer["error"]["message"])
+    assert Engine(disk / "data").settings.retention_days != 45

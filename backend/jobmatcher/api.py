@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -417,7 +418,10 @@ class Api:
                    "backup_dir": backup_dir.strip() or None}
         if retention is not None:
             changes.update(retention.model_dump())
-        self._engine.update_settings(changes)
+        try:
+            self._engine.update_settings(changes)
+        except OSError as e:  # settings.json could not be written: a full disk, a read-only data folder
+            raise (explain(e, "saving the settings", self._engine.data.settings_path) or e) from None
         if self._scheduler is not None:
             self._scheduler.wake()  # a new interval counts from now
         return self.get_settings()
@@ -490,6 +494,11 @@ class Api:
                     if time.monotonic() >= deadline:
                         raise
                     time.sleep(0.2)
+                except (OSError, sqlite3.Error) as e:  # a full disk, a read-only folder, a held lock...
+                    named = explain(e, "opening your data", self._engine.data.db_path)
+                    if named is None:
+                        raise
+                    raise named from None
             shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
             self._writer = Writer(self._connect_for_page)
             self._start_scheduler()

@@ -22,6 +22,7 @@ Wording stays plain here; the page and the command line show message + hint.
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -145,8 +146,13 @@ def _sqlite(e: sqlite3.Error, action: str, path, where: str) -> JobMatcherError 
     return None
 
 
+_ATOMIC_TEMP = re.compile(r"^\.(.+?)(?:\.\d+)+\.tmp$")  # fsutil.atomic_write_bytes's temp file: name the real one
+
+
 def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
     name = e.filename or path
+    if name and (m := _ATOMIC_TEMP.match(Path(name).name)):
+        name = Path(name).with_name(m.group(1))
     where = f" ({name})" if name else where
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         what = "your disk quota is used up" if e.errno != errno.ENOSPC else "the disk is full"

@@ -331,7 +331,9 @@ def describe_sqlite_error(e: Exception, action: str, path: Path) -> JobMatcherEr
         return describe_os_error(OSError(errno.ENOSPC, str(e)), action, path)
     if primary in (_SQLITE_PERM, _SQLITE_READONLY):
         return describe_os_error(OSError(errno.EROFS, str(e)), action, path)
-    return JobMatcherError(f"Could not finish {action} ({path}): {e}.", "Check the disk and try again.")
+    from .causes import explain  # another program's lock, an I/O error, damage: each named for what it is
+    return explain(e, action, path) or JobMatcherError(f"Could not finish {action} ({path}): {e}.",
+                                                       "Check the disk and try again.")
 
 
 def data_folder_refused(root: Path, e: OSError | None = None) -> JobMatcherError:
