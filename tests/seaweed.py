@@ -72,7 +72,8 @@ class Seaweed:
                "-s3", f"-s3.port={p[0]}", f"-s3.port.grpc={p[1]}", f"-s3.config={config}",
                f"-master.port={p[2]}", f"-master.port.grpc={p[3]}", f"-volume.port={p[4]}",
                f"-volume.port.grpc={p[5]}", f"-filer.port={p[6]}", f"-filer.port.grpc={p[7]}",
-               f"-metricsPort={p[8]}", "-master.volumeSizeLimitMB=256", "-volume.max=20"]
+               f"-metricsPort={p[8]}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
+               "-s3.port.iceberg=0", "-s3.port.lance=0"]  # their fixed default ports clash between servers
         self.log = self.folder / "weed.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -84,7 +85,11 @@ class Seaweed:
             try:
                 client.list_buckets()
                 # the S3 gateway answers before the volume server takes writes: wait for a real write
-                client.create_bucket(Bucket="readiness-probe")
+                try:
+                    client.create_bucket(Bucket="readiness-probe")
+                except client.exceptions.ClientError as e:  # started again on the same folder
+                    if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
                 client.put_object(Bucket="readiness-probe", Key="probe", Body=b"x")
                 return self
             except Exception:  # noqa: BLE001 - not up yet
@@ -115,6 +120,6 @@ class Seaweed:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self.kill()

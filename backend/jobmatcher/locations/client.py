@@ -47,12 +47,26 @@ class HashingWriter:
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.size = 0
         self._progress = progress
+        self.error: OSError | None = None  # kept: pyrage wraps it in an EncryptError and drops its errno
+
+    def produce_with(self, produce: "Producer") -> None:
+        """Run `produce` into this writer; a write error comes out as the OSError it was (ENOSPC, EROFS…)."""
+        try:
+            produce(self)
+        except Exception:
+            if self.error is not None:
+                raise self.error from None
+            raise
 
     def write(self, data) -> int:
         self.sha256.update(data)
         if self.md5 is not None:
             self.md5.update(data)
-        n = self.raw.write(data)
+        try:
+            n = self.raw.write(data)
+        except OSError as e:
+            self.error = e
+            raise
         self.size += len(data)
         if self._progress:
             self._progress(self.size)

@@ -106,7 +106,7 @@ class FolderLocation(LocationClient):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
                 w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
-                produce(w)
+                w.produce_with(produce)
                 raw.flush()
                 os.fsync(raw.fileno())
             os.replace(tmp, final)

@@ -162,7 +162,7 @@ class S3Location(LocationClient):
             fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
                 w = HashingWriter(raw, md5=True)
-                produce(w)
+                w.produce_with(produce)
             stored = Stored(w.size, w.sha256.hexdigest())
             self._upload(key, spool, stored, w.md5, progress)
             return stored

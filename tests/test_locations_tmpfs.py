@@ -1,0 +1,143 @@
+"""Folder locations on real mounts: a drive unplugged in the middle of a copy, full, read-only, and the
+empty folder an unplugged drive leaves behind.
+
+The "drive" is a tmpfs the test mounts; the folder the user chose is a bind mount of it, so
+unplugging (unmounting the folder) keeps the drive's content for when it is plugged in again.
+Root only (mount); skipped cleanly otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from jobmatcher.engine import Engine
+from jobmatcher.locations.folder import FolderLocation
+from jobmatcher.locations.remote import list_remote
+from test_locations import PASS, locked_identity, prime  # noqa: F401 - the session identity fixture
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+
+def _sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+
+class Drive:
+    def __init__(self, root: Path, size: str) -> None:
+        self.device = root / "drive"   # the drive's own file system
+        self.folder = root / "usb"     # where the user sees it (the location's path)
+        self.device.mkdir()
+        self.folder.mkdir()
+        _sh("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.device))
+        self.plug()
+
+    def plug(self) -> None:
+        _sh("mount", "--bind", str(self.device), str(self.folder))
+
+    def unplug(self, lazy: bool = False) -> None:
+        _sh("umount", *(["-l"] if lazy else []), str(self.folder))
+
+    def read_only(self) -> None:
+        _sh("mount", "-o", "remount,bind,ro", str(self.folder))
+
+    def close(self) -> None:
+        for p in (self.folder, self.device):
+            subprocess.run(["umount", "-l", str(p)], capture_output=True, timeout=30)
+            subprocess.run(["umount", "-l", str(p)], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def drive(tmp_path):
+    d = Drive(tmp_path, "8m")
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def small_drive(tmp_path):
+    d = Drive(tmp_path, "1m")
+    yield d
+    d.close()
+
+
+def _ballast(engine: Engine, mb: int) -> None:
+    conn = sqlite3.connect(engine.data.db_path)
+    with conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
+        conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(mb)])
+    conn.close()
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not p.name.startswith("."))
+
+
+def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, locked_identity):
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
+    b = engine.create_backup()
+    pulled = []
+
+    def progress(phase, done, total):
+        if phase == "copy" and done > 512 * 1024 and not pulled:
+            drive.unplug(lazy=True)  # the cable pulled while the copy is being written
+            pulled.append(done)
+
+    [r] = engine.locations.sync(progress=progress)
+    assert pulled and r.error_code == "location-unavailable", r
+    assert list_remote(FolderLocation(drive.device)) == []
+    assert not [n for n in _visible(drive.device) if n.endswith((".age", ".json")) and "identity" not in n]
+    assert os.listdir(drive.folder) == []  # nothing was written to the empty mount point
+
+    drive.plug()
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id], r.error
+    assert [x.id for x in list_remote(FolderLocation(drive.folder))] == [b.id]
+
+
+def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, locked_identity):
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(small_drive.folder), name="USB", passphrase=PASS)
+    before = set(os.listdir(small_drive.device))
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and "is full" in r.error, r
+    assert list_remote(FolderLocation(small_drive.folder)) == []
+    leftovers = {str(p.relative_to(small_drive.device)) for p in small_drive.device.rglob("*") if p.is_file()}
+    assert not [x for x in leftovers if ".tmp-" in x]  # the temp file was removed, the space given back
+    assert before <= set(os.listdir(small_drive.device))
+    [s] = engine.locations.status()
+    assert s.reachable is True and s.pending == 1 and "full" in engine.locations.health()[0]["message"]
+
+
+def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, locked_identity):
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
+    engine.create_backup()
+    drive.read_only()
+    before = _visible(drive.device)
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and "refuses writes" in r.error, r
+    assert _visible(drive.device) == before
+
+
+def test_unplugged_drive_leaves_an_empty_folder_that_is_never_written(engine, drive, locked_identity):
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
+    first = engine.create_backup()
+    assert engine.locations.sync()[0].copied == [first.id]
+    drive.unplug()
+    second = engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-unavailable" and "marker" in r.error
+    assert os.listdir(drive.folder) == []
+    drive.plug()
+    assert engine.locations.sync()[0].copied == [second.id]
