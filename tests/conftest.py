@@ -113,3 +113,26 @@ def wait_for_check(engine: Engine, backup_id: str, timeout: float = 60.0):
         if rec.verified is not None or time.monotonic() > deadline:
             return rec
         time.sleep(0.05)
+
+
+# -- backup locations (test_locations*.py) ---------------------------------------------
+
+LOCATION_PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def locked_identity() -> tuple[bytes, str, str]:
+    """(identity locked with LOCATION_PASSPHRASE, recovery key, recipient), made once: age's scrypt takes seconds by design."""
+    from jobmatcher.locations.crypto import lock_identity, new_identity
+    identity, recipient = new_identity()
+    return lock_identity(identity, LOCATION_PASSPHRASE), identity, recipient
+
+
+def prime(engine: Engine, locked_identity) -> str:
+    """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
+    from jobmatcher.locations.config import load_config, save_config
+    (engine.data.root / "location-identity.age").write_bytes(locked_identity[0])
+    cfg = load_config(engine.data.root)
+    cfg.recipient = locked_identity[2]
+    save_config(engine.data.root, cfg)
+    return locked_identity[1]

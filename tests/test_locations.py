@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fill_sample_data, fingerprint, run_cli
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import fill_sample_data, fingerprint, prime, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 from jobmatcher.errors import TamperedCopyError, WrongIdentityError, WrongPassphraseError
@@ -29,30 +30,11 @@ from jobmatcher.locations.recovery import restore_from_location
 from jobmatcher.locations.remote import list_remote, manifest_key
 from jobmatcher.manifest import manifest_path, read_manifest, write_manifest
 
-PASS = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
 def _file_credentials(monkeypatch):
     monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
-
-
-@pytest.fixture(scope="session")
-def locked_identity() -> tuple[bytes, str, str]:
-    """(identity locked with PASS, recovery key, recipient), made once: age's scrypt takes seconds by design."""
-    from jobmatcher.locations.crypto import lock_identity, new_identity
-    identity, recipient = new_identity()
-    return lock_identity(identity, PASS), identity, recipient
-
-
-def prime(engine: Engine, locked_identity) -> str:
-    """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
-    from jobmatcher.locations.config import load_config, save_config
-    (engine.data.root / "location-identity.age").write_bytes(locked_identity[0])
-    cfg = load_config(engine.data.root)
-    cfg.recipient = locked_identity[2]
-    save_config(engine.data.root, cfg)
-    return locked_identity[1]
 
 
 @pytest.fixture

