@@ -442,3 +442,26 @@ def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine):
     engine.restore(b.id)
     safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
     assert safety.verified is False and ".tmp-" not in safety.verify_message
+
+
+@pytest.mark.parametrize("before", ["no-database", "a-folder"])
+def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_it_was(engine, tmp_path,
+                                                                                       monkeypatch, before):
+    b = engine.create_backup()
+    target = Engine(tmp_path / "other")
+    db = target.data.db_path
+    if before == "a-folder":
+        db.mkdir()
+        (db / "user-notes.txt").write_text("mine")
+    names = sorted(p.name for p in target.data.root.iterdir())
+    monkeypatch.setattr(restore_mod, "_confirm", lambda data: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    with pytest.raises(RestoreFailedError) as e:
+        target.restore(b.path)
+    assert e.value.recovered and "not changed" in e.value.message
+    ours = {"backups", ".jobmatcher.lock", ".jobmatcher.swap.lock"}  # its own locks and backup folder
+    assert sorted(p.name for p in target.data.root.iterdir() if p.name not in ours) == \
+        [n for n in names if n not in ours]
+    if before == "a-folder":
+        assert (db / "user-notes.txt").read_text() == "mine"
+    else:
+        assert not os.path.lexists(db)

@@ -133,6 +133,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
     staged_ok = swapped = False
     made: list = []  # the linked safety backup, once it exists
     migrated_from = None
+    aside: list[Path] = []  # the folder the swap moved unreadable live files into, if it did
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
@@ -151,7 +152,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
             safety = made[0]
         else:
             _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
-            swapped = _swap(data, staged, swap_lock, say)
+            swapped = _swap(data, staged, swap_lock, say, aside)
         mark("swap")
         # A file proven by its checksum to be one that passed integrity_check, copied and proven again,
         # needs no second full read; a migrated one was rewritten by SQLite and is checked.
@@ -163,6 +164,8 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
         safety = safety or (made[0] if made else None)
         swapped = swapped or (staged_ok and not staged_path(data).exists())
         if not swapped or safety is None:
+            if swapped:  # nothing to go back to but what was there: take the restored file away again
+                _undo_swap_without_safety(data, aside)
             _remove_with_sides(staged_path(data))
             _end_journal(data)
             raise _as_failure(e, recovered=True, how="Your data was not changed.") from e
@@ -478,7 +481,18 @@ def _seal(staged: Path) -> None:
     fsync_file(staged)
 
 
-def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress) -> bool:
+def _undo_swap_without_safety(data: DataDir, aside: list[Path]) -> None:
+    """After a failed restore with no safety backup (no data before, or only files set aside): remove the
+    restored file (ours) and move what was set aside back, so the folder is exactly as before."""
+    _remove_with_sides(data.db_path)
+    for folder in aside:
+        for entry in os.listdir(folder):
+            os.rename(folder / entry, data.root / entry)
+        os.rmdir(folder)
+    fsync_dir(data.root)
+
+
+def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside: list[Path] | None = None) -> bool:
     """Rename `staged` over the live database, with no stale -wal/-shm surviving; True once renamed.
 
     Raises DatabaseInUseError (nothing changed) when another connection has the live file open.
@@ -496,8 +510,10 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress) -> bo
             except sqlite3.DatabaseError as e:  # damaged beyond what SQLite can open: nothing can be using it
                 log.warning("the live database cannot be opened (%s); setting it aside", e)
         if holder is None:
-            aside = _set_aside(data, [live] + [Path(str(live) + x) for x in SIDE_FILES])
-            log.warning("set the unreadable live database aside in %s", aside)
+            folder = _set_aside(data, [live] + [Path(str(live) + x) for x in SIDE_FILES])
+            log.warning("set the unreadable live database aside in %s", folder)
+            if folder is not None and aside is not None:
+                aside.append(folder)
     try:
         for suffix in SIDE_FILES:
             remove_quietly(Path(str(live) + suffix))
