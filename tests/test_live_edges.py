@@ -120,11 +120,11 @@ def _fail_first_confirm(monkeypatch):
     real = restore_mod._confirm
     calls = {"n": 0}
 
-    def fail_first(data):
+    def fail_first(data, **kw):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError(5, "Input/output error")
-        return real(data)
+        return real(data, **kw)
     monkeypatch.setattr(restore_mod, "_confirm", fail_first)
 
 
@@ -138,8 +138,9 @@ def test_failure_after_the_swap_puts_newer_version_data_back_byte_for_byte(engin
         engine.restore(b.id)
     assert e.value.recovered is True, e.value.message
     safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
-    assert safety.schema_revision == "0099_future"
-    assert _sha(engine.data.db_path) == read_manifest(Path(safety.path)).sha256
+    assert _sha(engine.data.db_path) == _sha(Path(safety.path))
+    recorded = read_manifest(Path(safety.path)).sha256  # None while a linked safety copy is "checking"
+    assert recorded in (None, _sha(engine.data.db_path))
     assert not engine.data.journal_path.exists()
     # later launches say what is true (a newer version's data), never "Can't locate revision"
     for _ in range(2):
@@ -147,7 +148,10 @@ def test_failure_after_the_swap_puts_newer_version_data_back_byte_for_byte(engin
             Engine(engine.data.root).launch(auto_backup=False)
 
 
-def test_failure_after_the_swap_puts_damaged_data_back_byte_for_byte(engine, monkeypatch):
+@pytest.mark.parametrize("linked", [True, False], ids=["hard-linked", "copied"])
+def test_failure_after_the_swap_puts_damaged_data_back_byte_for_byte(engine, monkeypatch, linked):
+    if not linked:  # the safety copy is a checked copy where no hard link can be made (another disk)
+        monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
     b = engine.create_backup()
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
@@ -159,22 +163,26 @@ def test_failure_after_the_swap_puts_damaged_data_back_byte_for_byte(engine, mon
         engine.restore(b.id)
     assert e.value.recovered is True, e.value.message
     safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
-    assert safety.verified is False
-    assert _sha(db) == safety.sha256
+    assert safety.verified is not True  # False once checked; None while a linked copy is "checking"
+    assert _sha(db) == _sha(Path(safety.path))
+    assert safety.sha256 in (None, _sha(db))
     assert not engine.data.journal_path.exists()
     # the user's way back still works: restore the good backup
     engine.restore(b.id)
     assert engine.check().ok
 
 
-def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_refused(engine, monkeypatch):
+@pytest.mark.parametrize("linked", [True, False], ids=["hard-linked", "copied"])
+def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_refused(engine, monkeypatch, linked):
+    if not linked:
+        monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
     b = engine.create_backup()
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     data[page * 3: page * 4] = os.urandom(page)
     db.write_bytes(bytes(data))
-    monkeypatch.setattr(restore_mod, "_confirm", lambda data: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    monkeypatch.setattr(restore_mod, "_confirm", lambda data, **kw: (_ for _ in ()).throw(OSError(5, "I/O error")))
     real_stage = restore_mod._stage
 
     def stage(data, source, sha, say, seal=True):
@@ -432,7 +440,8 @@ def test_backup_create_names_the_live_file_not_a_temp_file(engine, damage):
     assert ("empty (0 bytes)" if damage == "empty" else "first page") in r.stderr
 
 
-def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine):
+def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine, monkeypatch):
+    monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)  # the copied (not linked) safety
     b = engine.create_backup()
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
@@ -454,7 +463,7 @@ def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_
         db.mkdir()
         (db / "user-notes.txt").write_text("mine")
     names = sorted(p.name for p in target.data.root.iterdir())
-    monkeypatch.setattr(restore_mod, "_confirm", lambda data: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    monkeypatch.setattr(restore_mod, "_confirm", lambda data, **kw: (_ for _ in ()).throw(OSError(5, "I/O error")))
     with pytest.raises(RestoreFailedError) as e:
         target.restore(b.path)
     assert e.value.recovered and "not changed" in e.value.message

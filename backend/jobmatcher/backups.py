@@ -321,7 +321,8 @@ class BackupStore:
                     report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
                 except InvalidBackupError as e:
                     # The temp file's name means nothing to the user: it is a copy of their database.
-                    e.message = e.message.replace(str(tmp), "the copy").replace(tmp.name, "the copy")
+                    e.message = e.message.replace(f"The backup {tmp.name}", "The copy").replace(str(tmp), "the copy") \
+                        .replace(tmp.name, "the copy")
                     if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
                         synced.result()
                         return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)

@@ -176,7 +176,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
             raise RestoreFailedError(
                 f"The restore failed ({_describe(e)}) and putting your data back from the safety backup "
                 f"{safety.id} failed too ({_describe(again)}).",
-                _safety_hint(safety.id, safety.path, safety.verified is not False),
+                _safety_hint(safety.id, safety.path, _restorable(safety.path, safety.verified)),
                 recovered=False) from e
         raise _as_failure(e, recovered=True,
                           how=f"Your data was put back from the safety backup {safety.id}; nothing was lost.") from e
@@ -358,6 +358,18 @@ def _as_failure(e: BaseException, recovered: bool, how: str) -> JobMatcherError:
     hint = e.hint if isinstance(e, JobMatcherError) and e.hint else \
         "Check free space and permissions in the data folder, then try again."
     return RestoreFailedError(f"The restore failed: {_describe(e).rstrip('.')}. {how}", hint, recovered=recovered)
+
+
+def _restorable(path: str, verified: bool | None) -> bool:
+    """Would a restore of this safety backup be accepted? Its recorded check, or (a linked copy still
+    "checking") the check itself, run now: a hint must never send the user to a copy that is refused."""
+    if verified is not None:
+        return verified
+    try:
+        verify_file(Path(path))
+    except (JobMatcherError, OSError):
+        return False
+    return True
 
 
 def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> str:
