@@ -42,7 +42,7 @@ def no_traceback(page: Page) -> None:
 def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    expect(page.locator("#backup-status")).to_contain_text("Last backup:")
+    expect(page.locator("#backup-status")).to_contain_text("Last backup just now · next in")
     expect(page.locator("#backup-rows tr")).to_have_count(1)
     screenshot(page, "browser-01-start", full_page=True)
 

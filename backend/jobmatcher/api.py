@@ -45,7 +45,7 @@ from . import __version__, profile
 from .causes import explain
 from .errors import (BackupFolderUnavailableError, InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
-from .fsutil import (describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
+from .fsutil import (atomic_write_bytes, describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
                      reserve_space)
 from .manifest import BackupRecord
 from .pageerror import to_page_error
@@ -258,10 +258,29 @@ class Api:
         status = backup_status(rows)
         if unavailable is not None:
             status["warning"], status["hint"], status["level"] = unavailable.message, unavailable.hint, "error"
-        return {"status": status, "backups": [backup_row(r) for r in rows],
+        schedule = self._scheduler.state().to_dict() if self._scheduler else None
+        try:
+            health = self._engine.health(schedule=schedule).model_dump(mode="json")
+        except JobMatcherError as e:  # the status line must not take the list down with it
+            health = {"level": "error", "summary": "", "warnings": [{"code": e.code, "level": "error",
+                                                                     "message": e.message, "hint": e.hint}]}
+        return {"status": status, "health": health, "backups": [backup_row(r) for r in rows],
                 "settings": self.get_settings(), "task": running.model_dump() if running else None,
-                "schedule": self._scheduler.state().to_dict() if self._scheduler else None,
+                "schedule": schedule, "signature": self.backup_signature(),
                 "can_choose_files": self._dialogs is not None}
+
+    @validate_call
+    def backup_signature(self) -> str:
+        """Changes whenever the backups change (from here or from outside, e.g. `backup create` in a
+        terminal) or the schedule ran: the page polls this cheaply and reloads the overview on a change."""
+        folder = self._engine.store.folder
+        try:
+            st = folder.stat()
+            stamp = f"{st.st_mtime_ns}:{st.st_ino}"
+        except OSError:
+            stamp = "missing"
+        run = self._scheduler.state().last_run_at if self._scheduler else None
+        return f"{stamp}:{run.isoformat() if run else ''}"
 
     @validate_call
     def list_backups(self) -> list[dict]:
@@ -518,8 +537,16 @@ class Api:
             backup=lambda progress: self._engine.auto_backup(progress),
             interval=lambda: interval_seconds(self._engine.settings.auto_backup_minutes),
             # never while a restore runs or after one (the data is about to be replaced or was)
-            blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended))
+            blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended),
+            on_change=self._record_schedule)
         self._scheduler.start()
+
+    def _record_schedule(self, state) -> None:
+        """Keep the schedule's state where `jobmatcher status` (another process) can read it."""
+        import json
+        body = json.dumps({"pid": os.getpid(), **state.to_dict()}).encode()
+        with self._lock:
+            atomic_write_bytes(self._engine.data.schedule_path, body)
 
     def _connect_for_page(self):
         """The writer's connection: waits at most PAGE_BUSY_TIMEOUT_MS for another program's write lock."""
@@ -534,6 +561,7 @@ class Api:
         """At exit: stop the schedule, let running tasks finish, close the connection, remove uploads."""
         if self._scheduler is not None:
             self._scheduler.stop()
+            remove_quietly(self._engine.data.schedule_path)
         self._tasks.wait_all(timeout=600)
         if self._writer is not None:
             self._writer.close()

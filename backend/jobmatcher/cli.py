@@ -308,6 +308,31 @@ def cmd_backup_prune(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    h = _engine(args, read_only=True).health()
+    if args.json:
+        _emit_json(h)
+        return 0
+    print(h.summary + ".")
+    if h.last is not None:
+        verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
+        print(f"  Last backup:  {_local(h.last.created_at)} ({TYPE_LABELS.get(h.last.type, h.last.type)}), "
+              f"{verified}")
+    if not h.interval_minutes:
+        print("  Next backup:  automatic backups are off")
+    elif h.next_at is not None:
+        print(f"  Next backup:  {_local(h.next_at)} (if your data changed)")
+    else:
+        print(f"  Next backup:  {_interval(h.interval_minutes)} while JobMatcher is open")
+    free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
+    print(f"  Backup folder: {h.folder.path} ({'available' if h.folder.available else 'NOT AVAILABLE'}{free}, "
+          f"backups use {_size(h.folder.used_bytes)})")
+    for w in h.warnings:
+        print(f"{'Error' if w.level == 'error' else 'Warning'}: {w.message}", file=sys.stderr)
+        print(f"  {w.hint}", file=sys.stderr)
+    return 1 if h.level == "error" else 0
+
+
 def cmd_db_status(args) -> int:
     s = _engine(args, read_only=True).status()
     if args.json:
@@ -766,6 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = bs.add_parser("prune", help="delete backups older than the retention setting", parents=[common])
     pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted, and by which rule")
     pr.set_defaults(func=cmd_backup_prune)
+
+    sub.add_parser("status", help="are your backups healthy: last, next, folder, warnings",
+                   parents=[common]).set_defaults(func=cmd_status)
 
     st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])
     st.add_argument("--backup-dir", metavar="DIR", default=None,

@@ -15,6 +15,7 @@ APP_NAME = "JobMatcher"
 DATA_DIR_ENV = "JOBMATCHER_DATA_DIR"
 LOG_DIR_ENV = "JOBMATCHER_LOG_DIR"
 DB_NAME = "jobmatcher.db"
+SCHEDULE_NAME = ".jobmatcher-schedule.json"
 
 
 def default_data_dir() -> Path:
@@ -63,6 +64,11 @@ class DataDir:
     def swap_lock_path(self) -> Path:
         """Held shared by anything reading the live file, exclusively while a restore swaps it."""
         return self.root / ".jobmatcher.swap.lock"
+
+    @property
+    def schedule_path(self) -> Path:
+        """The running app's schedule (next slot, last outcome) for `jobmatcher status`; gone when it exits."""
+        return self.root / SCHEDULE_NAME
 
     @property
     def journal_path(self) -> Path:

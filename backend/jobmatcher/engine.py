@@ -28,6 +28,7 @@ from .fsutil import data_folder_refused, file_size, make_private, remove_dead_te
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, restore
+from .health import Health, assess
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
 from .verify import VerifyReport, verify_file
@@ -281,6 +282,47 @@ class Engine:
             return os.path.samefile(needed, rec.path)
         except OSError:
             return Path(needed).name == Path(rec.path).name
+
+    def schedule_state(self) -> dict | None:
+        """The running app's schedule (ScheduleState.to_dict()), or None when no app has this data folder open."""
+        import json
+        try:
+            body = json.loads(self.data.schedule_path.read_bytes())
+            pid = int(body["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        from .fsutil import process_gone
+        return None if process_gone(pid) else body
+
+    def health(self, schedule: dict | None = None, now: datetime | None = None) -> Health:
+        """The health rule (health.py) on this data folder's facts; read-only.
+
+        `schedule`: the running app's ScheduleState.to_dict() when the caller is that app; otherwise
+        it is read from the file the app keeps.
+        """
+        from .fsutil import free_space
+        s = self.settings
+        store = self.store
+        schedule = schedule if schedule is not None else self.schedule_state()
+        available = store.available()
+        backups = store.list() if available else []
+        free = None
+        if available and store.folder.is_dir():
+            try:
+                free = free_space(store.folder)
+            except OSError:
+                free = None
+        db = self.data.db_path
+        db_bytes = file_size(db) + file_size(Path(str(db) + "-wal"))
+        budget = self.budget_bytes(s)
+        over = False
+        if backups:
+            p, _gone = self.store.prune_plan(RetentionPolicy.from_settings(s, budget), now, items=backups)
+            over = p.over_budget
+        return assess(now or datetime.now(timezone.utc), backups, interval_minutes=s.auto_backup_minutes,
+                      app_running=schedule is not None, schedule=schedule, folder=str(store.folder),
+                      folder_available=available, free_bytes=free, db_bytes=db_bytes, budget_bytes=budget,
+                      over_budget=over)
 
     def budget_bytes(self, settings: Settings | None = None) -> int:
         """The most space backups may take: the setting, else 2 GiB or 20x the database, whichever is larger."""

@@ -91,8 +91,10 @@ class BackupScheduler:
 
     def __init__(self, backup: Callable[[Callable[[str, int, int], None]], str | None],
                  interval: Callable[[], float], blocked: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = clock, name: str = "jobmatcher-scheduler") -> None:
+                 clock: Callable[[], float] = clock, name: str = "jobmatcher-scheduler",
+                 on_change: Callable[[ScheduleState], None] | None = None) -> None:
         self._backup = backup
+        self._on_change = on_change
         self._interval = interval
         self._blocked = blocked
         self._clock = clock
@@ -115,6 +117,7 @@ class BackupScheduler:
             self._reschedule_locked(self._clock())
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
+        self._changed()
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the thread; a backup in progress is cancelled (its temp file removed)."""
@@ -131,6 +134,7 @@ class BackupScheduler:
         with self._cond:
             self._reschedule_locked(self._clock())
             self._cond.notify_all()
+        self._changed()
 
     def pause(self, timeout: float = 30) -> None:
         """No scheduled backup from now until `resume()`; one in progress is cancelled and waited for."""
@@ -221,6 +225,14 @@ class BackupScheduler:
             # The next slot is an interval after this one ran: a long sleep costs one backup, not many.
             self._reschedule_locked(self._clock())
             self._cond.notify_all()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change(self.state())
+            except Exception:  # noqa: BLE001 - telling others is a courtesy; the schedule goes on
+                log.warning("could not record the schedule's state", exc_info=True)
 
     @staticmethod
     def _safely(fn: Callable[[], bool]) -> bool:

@@ -6,7 +6,7 @@ import { $, h, pathParts } from "./dom.js";
 import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
-import { describe, loadBackups, noteBackupFailure, restoreBackup, restoreFromFile, setUpBackups } from "./backups.js";
+import { describe, loadBackups, noteBackupFailure, restoreBackup, restoreFromFile, setUpBackups, watchBackups } from "./backups.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -141,6 +141,7 @@ async function start() {
   document.body.dataset.mode = mode;
   setUpProfile();
   setUpBackups({ appInstance: info.instance, dataChanged: refreshAll });
+  watchBackups();
   showScreen("app");
   if ((info.launch.result || {}).auto_backup_error) noteBackupFailure({ message: info.launch.result.auto_backup_error });
   await refreshAll();

@@ -44,31 +44,92 @@ export function noteBackupFailure(error) { lastAttemptFailed = error || {}; }
 
 export async function loadBackups({ settings = false } = {}) {
   overview = await call("backup_overview");
-  renderStatus(overview.status);
+  signature = overview.signature;
+  renderStatus(overview.health, overview.status);
   renderList(overview.backups);
   if (settings) renderSettings(overview.settings);
 }
 
 // -- status line ------------------------------------------------------------------
+// The engine's health rule decides what is wrong (health.py); the page only words the times,
+// so "12 minutes ago" stays true between refreshes.
 
-function renderStatus(status) {
-  const box = $("#backup-status");
-  const last = status.last;
-  const lines = [];
-  if (last) {
-    const [label] = VERIFIED[String(last.verified)];
-    lines.push(h("p", { class: "status-main" },
-      h("span", { class: "status-label", text: "Last backup: " }),
-      h("strong", { text: localDateTime(last.created_at) }),
-      ` (${ago(last.created_at)}) · `,
-      h("span", { class: `verified ${VERIFIED[String(last.verified)][1]}`, text: label })));
+let signature = null;
+let lastHealth = null;
+
+function until(iso, now = Date.now()) {
+  const seconds = Math.max(0, (new Date(iso).getTime() - now) / 1000);
+  const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  for (const [unit, size] of units) {
+    const n = Math.floor(seconds / size);
+    if (n >= 1) return `in ${n} ${unit}${n === 1 ? "" : "s"}`;
   }
-  let warning = status.warning;
-  if (lastAttemptFailed) warning = "Your last backup failed. Make a new backup now (Back up now).";
-  if (warning) lines.push(h("p", { class: "status-warning", text: warning }));
-  box.className = `status ${warning ? "status-warn" : "status-ok"}`;
-  box.replaceChildren(h("span", { class: "status-icon", "aria-hidden": "true", text: warning ? "!" : "✓" }),
+  return seconds > 0 ? "in less than a minute" : "now";
+}
+
+function agoText(iso) {
+  return Date.now() - new Date(iso).getTime() < 60000 ? "just now" : ago(iso);
+}
+
+function summary(hl) {
+  const available = !hl.folder || hl.folder.available;
+  const parts = [!available ? "Backup folder not available"
+                 : hl.last ? `Last backup ${agoText(hl.last.created_at)}` : "No backups yet"];
+  if (!hl.interval_minutes) parts.push("automatic backups off");
+  else if (hl.next_at) parts.push(`next ${until(hl.next_at)}`);
+  else if (!hl.app_running) parts.push("next while JobMatcher is open");
+  const size = overview && overview.backups ? overview.backups.reduce((n, b) => n + b.size_bytes, 0) : 0;
+  if (available) parts.push(`${hl.count} backup${hl.count === 1 ? "" : "s"}, ${humanSize(size)}`);
+  return parts.join(" · ");
+}
+
+function humanSize(n) {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+function renderStatus(hl, status) {
+  lastHealth = hl;
+  const box = $("#backup-status");
+  const level = hl.level === "ok" && lastAttemptFailed ? "warn" : hl.level || "ok";
+  const lines = [];
+  if (hl.summary !== "") {
+    const main = h("p", { class: "status-main" }, h("strong", { class: "status-summary", text: summary(hl) }));
+    if (hl.last) {
+      const [label, cls] = VERIFIED[String(hl.last.verified)];
+      main.append(" · ", h("span", { class: `verified ${cls}`, text: label }));
+    }
+    lines.push(main);
+  }
+  const warnings = [...(hl.warnings || [])];
+  if (lastAttemptFailed) {
+    warnings.unshift({ code: "last-attempt-failed", level: "warn", message: "Your last backup failed.",
+                       hint: "Make a new backup now (Back up now)." });
+  }
+  for (const w of warnings) {
+    lines.push(h("p", { class: `status-warning level-${w.level}`, dataset: { code: w.code } },
+      h("span", { text: w.message }), " ", h("span", { class: "status-hint", text: w.hint })));
+  }
+  box.className = `status status-${level === "ok" ? "ok" : level === "error" ? "error" : "warn"}`;
+  box.dataset.level = level;
+  box.replaceChildren(h("span", { class: "status-icon", "aria-hidden": "true", text: level === "ok" ? "✓" : "!" }),
                       h("div", { class: "status-text" }, lines));
+}
+
+/** Backups made from outside (a `backup create` in a terminal, the schedule) show within a few seconds. */
+export function watchBackups(everyMs = 2500) {
+  setInterval(async () => {
+    if (document.hidden || !overview) return;
+    try {
+      const now = await call("backup_signature");
+      if (now !== signature) await loadBackups();
+      else if (lastHealth) renderStatus(lastHealth);  // the times move on
+    } catch (e) {
+      // the app may be restarting; the next tick tries again
+    }
+  }, everyMs);
 }
 
 // -- the list -----------------------------------------------------------------------
