@@ -25,8 +25,8 @@ from typing import Callable
 from . import __version__
 from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
                      ValidationError)
-from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, copy_range, describe_os_error, describe_sqlite_error, file_size,
-                     fsync_dir, fsync_file, make_dirs, remove_dead_temp_files, remove_quietly, require_free_space)
+from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error, describe_sqlite_error, file_size,
+                     fsync_dir, fsync_file, make_dirs, remove_dead_temp_files, remove_quietly, require_free_space, side_file)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
@@ -218,7 +218,7 @@ class BackupStore:
         require_openable(db_path)  # an empty or unreadable live file is named as such, not blamed on the copy
         self.ensure_folder()
         self.cleanup()
-        db_bytes = file_size(db_path) + file_size(Path(str(db_path) + "-wal"))
+        db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))
         require_free_space(self.folder, 2 * db_bytes, "a backup")
 
         tmp, guard = self._reserve_temp()
@@ -244,8 +244,8 @@ class BackupStore:
         except sqlite3.Error as e:  # SQLite writing the copy: a full disk shows up as SQLITE_FULL or an I/O error
             raise describe_sqlite_error(e, "writing the backup", self.folder) from None
         finally:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                remove_quietly(Path(str(tmp) + suffix))
+            for suffix in ("", *SIDE_SUFFIXES):
+                remove_quietly(side_file(tmp, suffix))
             guard.release()
             remove_quietly(guard.path)
         log.info("backup %s (%s) made in %.2fs by %s, verified in %.2fs", final.stem, kind.value,
@@ -351,8 +351,8 @@ class BackupStore:
                 if method == "file-copy":
                     raise
                 log.warning("fast snapshot unusable (%s); falling back to the backup API", e)
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                remove_quietly(Path(str(tmp) + suffix))
+            for suffix in ("", *SIDE_SUFFIXES):
+                remove_quietly(side_file(tmp, suffix))
         return checked(backup_api_snapshot(db_path, tmp, copy_progress))
 
     def reserve_name(self, m: Manifest) -> Path:

@@ -12,7 +12,7 @@ from typing import Callable, TypeVar
 from . import schema
 from .causes import explain, sqlite_cause
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
-from .fsutil import PRIVATE_FILE, data_folder_refused, file_size, fsync_dir
+from .fsutil import JOURNAL, PRIVATE_FILE, SHM, WAL, data_folder_refused, file_size, fsync_dir, side_file
 
 BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
@@ -54,10 +54,6 @@ JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # the first bytes of a rollba
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def side_file(path: Path, suffix: str) -> Path:
-    return Path(str(path) + suffix)
-
-
 def hot_journal(path: Path) -> bool:
     """True when a rollback `-journal` beside `path` still holds a write to undo (a "hot" journal).
 
@@ -65,7 +61,7 @@ def hot_journal(path: Path) -> bool:
     or immutable open instead reads the half-written pages as if they were committed.
     """
     try:
-        with open(side_file(path, "-journal"), "rb") as f:
+        with open(side_file(path, JOURNAL), "rb") as f:
             return f.read(8) == JOURNAL_MAGIC
     except OSError:
         return False
@@ -87,7 +83,7 @@ def live_problem(path: Path) -> str | None:
         return "is a folder, not a database file"
     if not stat_module.S_ISREG(st.st_mode):
         return "is not a regular file"
-    wal = side_file(path, "-wal")
+    wal = side_file(path, WAL)
     if st.st_size == 0:
         held = file_size(wal)
         if held:
@@ -130,7 +126,7 @@ def drop_stale_journal(path: Path) -> bool:
     ignores it; it is still a file JobMatcher left behind. Deleted under an exclusive
     transaction, so no other connection is writing with it. Only under the instance lock.
     """
-    journal = side_file(path, "-journal")
+    journal = side_file(path, JOURNAL)
     if not journal.exists() or hot_journal(path) or live_problem(path) is not None:
         return False
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -183,7 +179,7 @@ def read_live(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
     require_openable(path)
     if hot_journal(path):
         raise unfinished_write(path)
-    wal, shm = side_file(path, "-wal"), side_file(path, "-shm")
+    wal, shm = side_file(path, WAL), side_file(path, SHM)
     if not os.path.lexists(wal) and not os.path.lexists(shm):
         before = _stamp(path)
         conn = open_readonly(path, immutable=True)
@@ -201,7 +197,7 @@ def read_live(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
 
 
 def unfinished_write(path: Path) -> DatabaseDamagedError:
-    journal = side_file(path, "-journal")
+    journal = side_file(path, JOURNAL)
     return DatabaseDamagedError(
         f"Your database {path} has an unfinished write: {journal.name} beside it holds changes that were never "
         "committed (a program was stopped in the middle of saving).",

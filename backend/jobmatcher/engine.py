@@ -24,7 +24,7 @@ from .database import (check_integrity, connect, current_revision, drop_stale_jo
 from .datadir import DataDir
 from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
-from .fsutil import data_folder_refused, file_size, make_private, remove_dead_temp_files
+from .fsutil import SHM, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files, side_file
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, restore
@@ -163,8 +163,8 @@ class Engine:
         """Close the data folder (0700) and its files (0600) to other users, also when an older version or
         another tool made them open: everything else in it is then out of their reach too."""
         root = self.data.root
-        for p in (root, root / "backups", self.data.db_path, Path(str(self.data.db_path) + "-wal"),
-                  Path(str(self.data.db_path) + "-shm"), self.data.settings_path):
+        for p in (root, root / "backups", self.data.db_path, side_file(self.data.db_path, WAL),
+                  side_file(self.data.db_path, SHM), self.data.settings_path):
             if p.exists():
                 make_private(p)
 
@@ -190,7 +190,7 @@ class Engine:
         current = current_revision(db) if db.exists() else None
         known = schema.is_known(current)
         return DbStatus(data_dir=str(self.data.root), database=str(db), exists=db.exists(),
-                        size_bytes=file_size(db) + file_size(Path(str(db) + "-wal")),
+                        size_bytes=file_size(db) + file_size(side_file(db, WAL)),
                         current=current, head=schema.head(),
                         pending=schema.pending(current) if known else [], known=known)
 
@@ -313,7 +313,7 @@ class Engine:
             except OSError:
                 free = None
         db = self.data.db_path
-        db_bytes = file_size(db) + file_size(Path(str(db) + "-wal"))
+        db_bytes = file_size(db) + file_size(side_file(db, WAL))
         budget = self.budget_bytes(s)
         over = False
         if backups:
@@ -330,7 +330,7 @@ class Engine:
         if s.budget_mb:
             return s.budget_mb * (1 << 20)
         db = self.data.db_path
-        return max(2 << 30, 20 * (file_size(db) + file_size(Path(str(db) + "-wal"))))
+        return max(2 << 30, 20 * (file_size(db) + file_size(side_file(db, WAL))))
 
     def retention_policy(self) -> RetentionPolicy:
         s = self.settings

@@ -24,6 +24,17 @@ CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 Progress = Callable[[int, int], None]  # (done, total)
 
 
+# SQLite's files beside a database: the write-ahead log, its shared-memory index, and the
+# rollback journal. Named once here; build their paths with side_file().
+WAL, SHM, JOURNAL = "-wal", "-shm", "-journal"
+SIDE_SUFFIXES = (WAL, SHM, JOURNAL)
+
+
+def side_file(path: Path, suffix: str) -> Path:
+    """The file SQLite keeps beside database `path`: suffix is WAL, SHM or JOURNAL."""
+    return Path(str(path) + suffix)
+
+
 def fsync_file(path: Path) -> None:
     """Flush a file's data to stable storage."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))

@@ -40,7 +40,7 @@ from .datadir import DataDir
 from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, SafetyBackupMissingError)
 from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_size, fsync_dir, fsync_file,
-                     private_opener, remove_quietly, require_free_space)
+                     private_opener, remove_quietly, require_free_space, SIDE_SUFFIXES, WAL, side_file)
 from .lock import FileLock
 from .manifest import CHECKING, BackupRecord, BackupType, Manifest, manifest_path, read_manifest
 from .relaunch import program
@@ -49,7 +49,6 @@ from .verify import check_file_shape, check_schema, sha256_file, verify_file
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-SIDE_FILES = ("-wal", "-shm", "-journal")
 # Tests only: do not start the background check of a linked safety backup (the test runs it itself).
 NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
 _HASH_CHUNK = 4 * 1024 * 1024
@@ -74,8 +73,8 @@ def staged_path(data: DataDir) -> Path:
 
 
 def _remove_with_sides(path: Path) -> None:
-    for suffix in ("",) + SIDE_FILES:
-        remove_quietly(Path(str(path) + suffix))
+    for suffix in ("",) + SIDE_SUFFIXES:
+        remove_quietly(side_file(path, suffix))
 
 
 def _write_journal(data: DataDir, phase: str, source: str, safety: str | None, safety_path: str | None,
@@ -261,8 +260,8 @@ def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock
         os.link(live, final)
         fsync_dir(store.folder)
         made.append(BackupRecord.from_manifest(final.stem, final, m))
-        for suffix in SIDE_FILES:
-            remove_quietly(Path(str(live) + suffix))
+        for suffix in SIDE_SUFFIXES:
+            remove_quietly(side_file(live, suffix))
         os.replace(staged, live)
         replaced = True
         fsync_dir(data.root)
@@ -486,10 +485,10 @@ def _seal(staged: Path) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()  # the last connection folds the -wal in and deletes it
-    for suffix in SIDE_FILES:
-        if file_size(Path(str(staged) + suffix)):
+    for suffix in SIDE_SUFFIXES:
+        if file_size(side_file(staged, suffix)):
             raise JobMatcherError("The restored copy could not be sealed.", "Try again.")
-        remove_quietly(Path(str(staged) + suffix))
+        remove_quietly(side_file(staged, suffix))
     fsync_file(staged)
 
 
@@ -522,13 +521,13 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
             except sqlite3.DatabaseError as e:  # damaged beyond what SQLite can open: nothing can be using it
                 log.warning("the live database cannot be opened (%s); setting it aside", e)
         if holder is None:
-            folder = _set_aside(data, [live] + [Path(str(live) + x) for x in SIDE_FILES])
+            folder = _set_aside(data, [live] + [side_file(live, x) for x in SIDE_SUFFIXES])
             log.warning("set the unreadable live database aside in %s", folder)
             if folder is not None and aside is not None:
                 aside.append(folder)
     try:
-        for suffix in SIDE_FILES:
-            remove_quietly(Path(str(live) + suffix))
+        for suffix in SIDE_SUFFIXES:
+            remove_quietly(side_file(live, suffix))
         os.replace(staged, live)
         fsync_dir(data.root)
     finally:
@@ -593,7 +592,7 @@ def _take_live_exclusively(live: Path) -> sqlite3.Connection:
             if "locked" in str(e) or "busy" in str(e):
                 raise _in_use() from None
             raise
-        if file_size(Path(str(live) + "-wal")):
+        if file_size(side_file(live, WAL)):
             raise _in_use()
         return conn
     except BaseException:

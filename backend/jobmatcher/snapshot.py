@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .fsutil import copy_range, fsync_file, remove_quietly
+from .fsutil import SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
 
 # (pages done, pages total)
 PageProgress = Callable[[int, int], None]
@@ -74,7 +74,7 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, s
     and must finish it before the copy is used).
     """
     t0 = time.perf_counter()
-    dest_wal = Path(str(dest) + "-wal")
+    dest_wal = side_file(dest, WAL)
     conn = sqlite3.connect(src, timeout=30, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout=30000")
@@ -86,7 +86,7 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, s
             fd, must_close = _database_fd(src)
             try:
                 main_len = os.fstat(fd).st_size
-                wal_path = Path(str(src) + "-wal")
+                wal_path = side_file(src, WAL)
                 wal_len = wal_path.stat().st_size if wal_path.exists() else 0
                 total = max(1, (main_len + wal_len) // page)
                 report = (lambda done: progress(done // page, total)) if progress else None
@@ -123,8 +123,8 @@ def _make_self_contained(dest: Path, sync: bool = True) -> None:
         conn.execute("PRAGMA journal_mode=DELETE")  # checkpoints the -wal and removes it
     finally:
         conn.close()
-    for suffix in ("-wal", "-shm", "-journal"):
-        remove_quietly(Path(str(dest) + suffix))
+    for suffix in SIDE_SUFFIXES:
+        remove_quietly(side_file(dest, suffix))
     if sync:
         fsync_file(dest)
 

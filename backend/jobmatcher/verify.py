@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
 from .errors import InvalidBackupError, NewerSchemaError
+from .fsutil import WAL, side_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _HASH_CHUNK = 4 * 1024 * 1024
@@ -99,7 +100,7 @@ def check_file_shape(path: Path) -> tuple[int, int]:
                       f"The file {path} is cut short: {size:,} bytes where its header says "
                       f"{page_count * page_size:,}. It was probably copied incompletely.",
                       "Use a complete copy of the backup. Your current data has not been changed.")
-    wal = Path(str(path) + "-wal")
+    wal = side_file(path, WAL)
     if header[18] == 2 and wal.exists() and wal.stat().st_size > 0:
         # A live WAL-mode database copied with its -wal: the newest changes are only in the -wal,
         # which a backup file cannot carry. Checking or restoring the main file alone would lose them.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LocationCredentialsError
-from ..fsutil import fsync_dir, remove_quietly
+from ..fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +60,7 @@ def _read_file(data_root: Path) -> dict:
 
 
 def _write_file(data_root: Path, body: dict) -> None:
-    path = _file(data_root)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(json.dumps(body, indent=2).encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    fsync_dir(data_root)
+    atomic_write_bytes(_file(data_root), json.dumps(body, indent=2).encode())  # 0600, whole or not at all
 
 
 def save_keys(data_root: Path, location_id: str, keys: S3Keys) -> str:

@@ -15,7 +15,7 @@ import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel
 
@@ -258,24 +258,21 @@ class Locations:
             lock.release()
 
     def set_enabled(self, name: str, enabled: bool) -> LocationConfig:
-        lock = self._lock(wait=30)
-        try:
-            cfg = self.config()
-            loc = next(x for x in cfg.locations if x.id == self.get(name).id)
-            loc.enabled = enabled
-            save_config(self.data.root, cfg)
-            return loc
-        finally:
-            lock.release()
+        return self._update(name, enabled=enabled)
 
     def set_retention(self, name: str, days: int) -> LocationConfig:
         if not 1 <= days <= 36500:
             raise SettingsError("A location keeps copies from 1 to 36,500 days.", "Choose a number in that range.")
+        return self._update(name, retention_days=days)
+
+    def _update(self, name: str, **changes: Any) -> LocationConfig:
+        """Change fields of one location's configuration, under the configuration lock; the changed location."""
         lock = self._lock(wait=30)
         try:
             cfg = self.config()
             loc = next(x for x in cfg.locations if x.id == self.get(name).id)
-            loc.retention_days = days
+            for field, value in changes.items():
+                setattr(loc, field, value)
             save_config(self.data.root, cfg)
             return loc
         finally:
@@ -538,17 +535,6 @@ def _ago(now: datetime, when: datetime | None) -> str:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write a 0600 file atomically (the locked identity)."""
-    from ..fsutil import fsync_dir, remove_quietly
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    fsync_dir(path.parent)
+    from ..fsutil import atomic_write_bytes  # new files are 0600
+    atomic_write_bytes(path, data)
 
