@@ -42,6 +42,7 @@ import pydantic
 from pydantic import Field, StringConstraints, validate_call
 
 from . import __version__, profile
+from .api_locations import LocationsApi
 from .causes import explain
 from .errors import (BackupFolderUnavailableError, InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
@@ -169,7 +170,7 @@ def export_folder() -> Path:
     return documents if documents.is_dir() else Path.home()
 
 
-class Api:
+class Api(LocationsApi):
     """The page's API over one data folder. Construct, then `_begin_launch()`; `_close()` at exit."""
 
     def __init__(self, engine, mode: str = "window", dialogs: Dialogs | None = None,
@@ -521,6 +522,7 @@ class Api:
             shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
             self._writer = Writer(self._connect_for_page)
             self._start_scheduler()
+            self._start_copier()  # copies to backup locations, in the background
             return report.model_dump(mode="json")
         # Kept for as long as the app runs: every call checks the launch's outcome.
         task = self._tasks.start("launch", work, label="Opening your data…", keep=True)
@@ -562,6 +564,7 @@ class Api:
         if self._scheduler is not None:
             self._scheduler.stop()
             remove_quietly(self._engine.data.schedule_path)
+        self._stop_copier()
         self._tasks.wait_all(timeout=600)
         if self._writer is not None:
             self._writer.close()
@@ -699,7 +702,9 @@ class Api:
         """Messages name the file as the user knows it, not by the temp path of an upload."""
         return text.replace(str(f.path), f.name) if text else text
 
-    def _start_restore(self, source: str, label: str, token: str | None) -> dict:
+    def _start_restore(self, source: str, label: str, token: str | None,
+                       run: Callable[[Any], Any] | None = None) -> dict:
+        """Restore `source` (an id or a file) as a task; `run(progress)` replaces the engine's restore (locations)."""
         chosen = self._file(token) if token else None
 
         writer = self._writer  # None: the data could not be opened, so nothing holds it open
@@ -718,7 +723,7 @@ class Api:
             # The app's own connection must be closed before the file under it is replaced.
             suspend("A restore is replacing your data right now.", "Wait for it to finish.")
             try:
-                result = self._engine.restore(source, progress=progress)
+                result = run(progress) if run else self._engine.restore(source, progress=progress)
             except RestoreFailedError as e:
                 if e.recovered:
                     resume()
@@ -771,7 +776,7 @@ def _safe_name(filename: str) -> str:
 
 
 PUBLIC_METHODS: tuple[str, ...] = tuple(
-    n for n, v in vars(Api).items() if not n.startswith("_") and callable(v))
+    n for cls in (LocationsApi, Api) for n, v in vars(cls).items() if not n.startswith("_") and callable(v))
 
 
 class JsBridge:

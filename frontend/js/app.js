@@ -6,6 +6,7 @@ import { $, h, pathParts } from "./dom.js";
 import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
+import { loadLocations, setUpLocations } from "./locations.js";
 import { describe, loadBackups, noteBackupFailure, restoreBackup, restoreFromFile, setUpBackups, watchBackups } from "./backups.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -82,7 +83,7 @@ async function waitForLaunch() {
 }
 
 async function refreshAll() {
-  const results = await Promise.allSettled([loadProfile(), loadBackups({ settings: true })]);
+  const results = await Promise.allSettled([loadProfile(), loadBackups({ settings: true }), loadLocations()]);
   for (const r of results) if (r.status === "rejected") showError(r.reason);
 }
 
@@ -142,6 +143,7 @@ async function start() {
   setUpProfile();
   setUpBackups({ appInstance: info.instance, dataChanged: refreshAll });
   watchBackups();
+  setUpLocations();
   showScreen("app");
   if ((info.launch.result || {}).auto_backup_error) noteBackupFailure({ message: info.launch.result.auto_backup_error });
   await refreshAll();

@@ -367,7 +367,7 @@ async function checkAndRestoreFile(chosen) {
 
 // -- the restore itself -----------------------------------------------------------------------
 
-async function runRestore(start) {
+export async function runRestore(start) {
   const dialog = new ProgressDialog("Restoring your data", "Restore progress",
                                     "This cannot be cancelled. Keep JobMatcher open until it is done.");
   dialog.update({ message: "Starting the restore…", fraction: 0 });

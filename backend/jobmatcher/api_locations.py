@@ -1,0 +1,255 @@
+"""The page's calls for backup locations (Backup & Restore → Locations) and disaster recovery.
+
+A mixin of `api.Api` (same rules: pydantic-validated arguments, JSON answers,
+errors as message + hint). Locations are named by their name from the list; the
+only paths the page may send are a folder for a new location (validated by the
+engine: absolute, existing, outside the data) and a folder to restore from.
+Passphrases and secret keys pass through to the engine and are never logged,
+stored by the page API, or sent back.
+
+Copying never blocks the page or a backup: it runs on the Copier thread (after
+every backup, every 10 s at most when something is missing) or, when the user
+clicks Sync now, on a thread of its own whose progress `locations_overview` reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import Field, StringConstraints, validate_call
+
+from .errors import JobMatcherError, ValidationError
+from .fsutil import human_size
+
+log = logging.getLogger(__name__)
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+Secret = Annotated[str, StringConstraints(max_length=1000)]
+ShortText = Annotated[str, StringConstraints(max_length=1000)]
+
+
+class LocationSource(pydantic.BaseModel):
+    """Where to restore from: a configured location by name, or (a fresh data folder) a folder or S3 given inline."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    kind: Literal["configured", "folder", "s3"]
+    name: Annotated[str, StringConstraints(max_length=60)] = ""
+    path: Annotated[str, StringConstraints(max_length=4000)] = ""
+    endpoint_url: ShortText = ""
+    bucket: Annotated[str, StringConstraints(max_length=63)] = ""
+    prefix: ShortText = ""
+    access_key_id: ShortText = ""
+    secret_access_key: Secret = ""
+
+    def __repr__(self) -> str:  # never the secret key, not even in a log line
+        return f"LocationSource(kind={self.kind!r}, name={self.name!r}, bucket={self.bucket!r})"
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+class LocationsApi:
+    """Mixed into Api; uses its _engine, _tasks, _dialogs, _require_opened and _start_restore."""
+
+    _engine: Any
+    _dialogs: Any
+    _copier: Any = None
+    _manual_sync: dict | None = None
+
+    # -- the list ---------------------------------------------------------------------
+
+    @validate_call
+    def locations_overview(self) -> dict:
+        """The locations as last seen (no network): status line, rows, a Sync now under way, first run."""
+        self._require_opened(way_out=True)  # type: ignore[attr-defined]
+        locs = self._engine.locations
+        rows = [self._location_row(s) for s in locs.status(check=False)]
+        launch = self._tasks.get(self._launch_task) if getattr(self, "_launch_task", None) else None  # type: ignore[attr-defined]
+        created = bool(launch and (launch.get("result") or {}).get("created"))
+        return {"status_line": locs.status_line(), "locations": rows, "sync": self._manual_sync,
+                "can_choose_folder": self._dialogs is not None,
+                "first_run": created and not rows and not self._engine.list_backups()}
+
+    @validate_call
+    def check_locations(self) -> dict:
+        """Contact every enabled location now (reachable? copies, space used); the same rows, checked."""
+        self._require_opened()  # type: ignore[attr-defined]
+        return {"locations": [self._location_row(s) for s in self._engine.locations.status(check=True)]}
+
+    @staticmethod
+    def _location_row(s) -> dict:
+        return {"name": s.name, "kind": s.kind, "where": s.where, "enabled": s.enabled, "encrypted": s.encrypted,
+                "retention_days": s.retention_days, "reachable": s.reachable, "problem": s.problem,
+                "problem_code": s.problem_code, "last_success_at": _iso(s.last_success_at), "pending": s.pending,
+                "copies": s.copies, "used_bytes": s.used_bytes, "used": human_size(s.used_bytes)}
+
+    # -- adding ------------------------------------------------------------------------
+
+    @validate_call
+    def choose_location_folder(self) -> dict:
+        """Window mode: pick the folder with the native dialog."""
+        if self._dialogs is None:
+            raise JobMatcherError("Type the folder's full path in this mode.", "")
+        path = self._dialogs.choose_folder()
+        return {"path": path} if path else {"cancelled": True}
+
+    @validate_call
+    def add_folder_location(self, path: Annotated[str, StringConstraints(min_length=1, max_length=4000)],
+                            name: Annotated[str, StringConstraints(max_length=60)] = "", encrypt: bool = True,
+                            passphrase: Secret = "",
+                            keep_days: Annotated[int, Field(ge=1, le=36500)] = 90) -> dict:
+        """Add a folder location; `recovery_key` is in the answer once, when this created the encryption key."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        r = self._engine.locations.add("folder", path=path.strip(), name=name.strip() or None, encrypt=encrypt,
+                                       passphrase=passphrase or None, retention_days=keep_days)
+        self._kick_copier()
+        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
+
+    @validate_call
+    def add_s3_location(self, endpoint_url: ShortText, bucket: Annotated[str, StringConstraints(max_length=63)],
+                        access_key_id: ShortText, secret_access_key: Secret, prefix: ShortText = "",
+                        name: Annotated[str, StringConstraints(max_length=60)] = "", encrypt: bool = True,
+                        passphrase: Secret = "", keep_days: Annotated[int, Field(ge=1, le=36500)] = 90) -> dict:
+        """Add an S3-compatible location (the keys go to the keyring or the 0600 file, never back to the page)."""
+        from .locations.credentials import S3Keys
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        keys = S3Keys(access_key_id.strip(), secret_access_key.strip()) if access_key_id and secret_access_key \
+            else None
+        r = self._engine.locations.add("s3", endpoint_url=endpoint_url.strip() or None, bucket=bucket.strip(),
+                                       prefix=prefix.strip(), keys=keys, name=name.strip() or None, encrypt=encrypt,
+                                       passphrase=passphrase or None, retention_days=keep_days)
+        self._kick_copier()
+        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
+
+    @validate_call
+    def needs_passphrase(self) -> dict:
+        """Whether adding an encrypted location now asks for a new passphrase (the first one does)."""
+        locs = self._engine.locations
+        cfg = locs.config()
+        return {"needs_passphrase": not (cfg.recipient and locs.identity_path().is_file())}
+
+    # -- changing ------------------------------------------------------------------------
+
+    @validate_call
+    def set_location_enabled(self, name: Name, enabled: bool) -> dict:
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        loc = self._engine.locations.set_enabled(name, enabled)
+        if enabled:
+            self._kick_copier()
+        return {"name": loc.name, "enabled": loc.enabled}
+
+    @validate_call
+    def remove_location(self, name: Name) -> dict:
+        """Forget a location; the copies there are left in place."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        loc = self._engine.locations.remove(name)
+        return {"name": loc.name, "where": loc.where()}
+
+    @validate_call
+    def sync_locations(self, name: Annotated[str, StringConstraints(max_length=60)] = "") -> dict:
+        """Copy what is missing now (all enabled locations, or the one named); progress in locations_overview."""
+        self._require_opened()  # type: ignore[attr-defined]
+        if name:
+            self._engine.locations.get(name)  # unknown: refused now
+        if self._manual_sync and self._manual_sync.get("state") == "running":
+            return self._manual_sync
+        state: dict = {"state": "running", "name": name or None, "done": 0, "total": 0, "backup": 0, "backups": 0,
+                       "results": None, "error": None}
+        self._manual_sync = state
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase == "backup":
+                state["backup"], state["backups"] = done, total
+            else:
+                state["done"], state["total"] = done, total
+
+        def run() -> None:
+            try:
+                results = self._engine.locations.sync(name or None, progress=progress, wait=600)
+                state["results"] = [r.model_dump() for r in results]
+            except JobMatcherError as e:
+                state["error"] = e.to_dict()
+            except Exception:  # noqa: BLE001 - the thread must say it ended
+                log.exception("location sync failed unexpectedly")
+                state["error"] = {"message": "The copy failed unexpectedly.", "hint": "Details are in the log."}
+            finally:
+                state["state"] = "done"
+        threading.Thread(target=run, name="location-sync", daemon=True).start()
+        return state
+
+    # -- disaster recovery --------------------------------------------------------------------
+
+    def _source_client(self, source: LocationSource):
+        if source.kind == "configured":
+            return self._engine.locations.client(source.name), source.name
+        if source.kind == "folder":
+            from pathlib import Path
+            p = Path(source.path.strip()).expanduser()
+            if not p.is_absolute():
+                raise ValidationError("Give the folder's full path.", "Choose it with the folder picker or type it.")
+            from .locations.folder import FolderLocation
+            return FolderLocation(p), str(p)
+        from .locations.s3 import S3Location
+        if not source.bucket.strip():
+            raise ValidationError("Give the bucket's name.", "")
+        if not (source.access_key_id and source.secret_access_key):
+            raise ValidationError("The access keys of the storage are needed.", "Give the access key id and secret key.")
+        client = S3Location(source.bucket.strip(), source.prefix.strip(), source.endpoint_url.strip() or None,
+                            source.access_key_id.strip(), source.secret_access_key.strip(),
+                            spool_dir=self._engine.data.root)
+        return client, client.describe()
+
+    @validate_call
+    def remote_backups(self, source: LocationSource) -> dict:
+        """The copies at a location, newest first (time, size, revision, encrypted), for restoring one."""
+        from .locations.remote import list_remote
+        client, label = self._source_client(source)
+        client.check()
+        items = list_remote(client)
+        return {"where": label, "backups": [
+            {"id": r.id, "folder_id": r.folder_id, "created_at": _iso(r.created_at), "type": r.type.value,
+             "size_bytes": r.size_bytes, "size": human_size(r.size_bytes), "schema_revision": r.schema_revision,
+             "encrypted": r.encrypted} for r in items],
+            "several_folders": len({r.folder_id for r in items}) > 1}
+
+    @validate_call
+    def start_restore_from_location(self, source: LocationSource,
+                                    backup_id: Annotated[str, StringConstraints(min_length=1, max_length=200)],
+                                    passphrase: Secret = "",
+                                    folder_id: Annotated[str, StringConstraints(max_length=32)] = "") -> dict:
+        """Restore a copy from a location (verified end to end, then the normal restore); poll task_status."""
+        from .locations.recovery import restore_from_location
+        from .locations.remote import find_remote
+        client, label = self._source_client(source)
+        remote = find_remote(client, backup_id, folder_id or None)  # refused now, not in the task
+        if remote.encrypted and not passphrase:
+            raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
+
+        def run(progress):
+            result, _ = restore_from_location(self._engine, client, remote.id, passphrase or None,
+                                              remote.folder_id, progress, label)
+            return result
+        return self._start_restore(f"{remote.id} from {label}", f"{remote.id} from {label}", None,  # type: ignore[attr-defined]
+                                   run=run)
+
+    # -- the background copier ----------------------------------------------------------------
+
+    def _start_copier(self) -> None:
+        if self._copier is not None:
+            return
+        from .locations.copier import Copier
+        self._copier = Copier(lambda: self._engine.locations)
+        self._copier.start()
+        self._copier.kick()  # copies missed while the app was closed: caught up now
+
+    def _kick_copier(self) -> None:
+        if self._copier is not None:
+            self._copier.kick()
+
+    def _stop_copier(self) -> None:
+        if self._copier is not None:
+            self._copier.stop()

@@ -1,0 +1,356 @@
+// Backup & Restore → Backup locations: the list with status, adding a folder or S3
+// storage, Sync now, enable/disable/remove, and "Restore from a backup location"
+// (also the way back for a new computer). Passphrases and keys are sent once and
+// never shown again.
+
+import { $, ago, busy, h, localDateTime } from "./dom.js";
+import { call, mode } from "./transport.js";
+import { confirmDialog, errorDialog, showError, toast } from "./dialogs.js";
+import { runRestore } from "./backups.js";
+
+let overview = null;
+let polling = null;
+
+export async function loadLocations() {
+  overview = await call("locations_overview");
+  render();
+  if (overview.sync && overview.sync.state === "running") pollSync();
+}
+
+function render() {
+  $("#locations-status").textContent = overview.status_line;
+  $("#first-run").hidden = !overview.first_run;
+  const list = $("#location-list");
+  list.replaceChildren(...overview.locations.map(item));
+  $("#no-locations").hidden = overview.locations.length > 0;
+  $("#sync-locations").hidden = overview.locations.length === 0;
+  renderSync(overview.sync);
+}
+
+function item(loc) {
+  const state = !loc.enabled ? ["Disabled", "is-unknown"]
+    : loc.problem ? [loc.problem_code === "location-credentials" ? "Keys refused" : "Not available", "is-bad"]
+      : loc.last_success_at ? ["Up to date", "is-ok"] : ["Not copied yet", "is-unknown"];
+  const facts = [
+    loc.kind === "s3" ? "S3 storage" : "Folder",
+    loc.encrypted ? "encrypted" : "not encrypted",
+    loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
+    `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
+    loc.pending ? `${loc.pending} waiting` : null,
+    `kept ${loc.retention_days} days`,
+  ].filter(Boolean).join(" · ");
+  const actions = h("div", { class: "row-actions" },
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Sync now",
+                  disabled: !loc.enabled, onclick: (e) => syncNow(e.currentTarget, loc.name) }),
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: loc.enabled ? "Disable" : "Enable",
+                  onclick: (e) => toggle(e.currentTarget, loc) }),
+    h("button", { type: "button", class: "btn btn-small btn-danger-text", text: "Remove",
+                  onclick: (e) => remove(e.currentTarget, loc) }));
+  return h("li", { class: "location", dataset: { name: loc.name } },
+    h("div", { class: "location-main" },
+      h("strong", { class: "location-name", text: loc.name }),
+      h("span", { class: `verified ${state[1]}`, text: state[0] }),
+      h("p", { class: "path small", text: loc.where }),
+      h("p", { class: "small muted", text: facts }),
+      loc.problem ? h("p", { class: "small status-warning", text: loc.problem }) : null),
+    actions);
+}
+
+// -- sync ----------------------------------------------------------------------------
+
+function renderSync(sync) {
+  const line = $("#locations-sync");
+  if (!sync) { line.hidden = true; return; }
+  line.hidden = false;
+  if (sync.state === "running") {
+    const mb = (n) => (n / 1e6).toFixed(1);
+    const which = sync.backups ? `backup ${Math.min(sync.backup + 1, sync.backups)} of ${sync.backups}` : "checking";
+    line.textContent = `Copying… ${which}` + (sync.total ? `: ${mb(sync.done)} of ${mb(sync.total)} MB` : "");
+  } else if (sync.error) {
+    line.textContent = `${sync.error.message} ${sync.error.hint || ""}`;
+  } else {
+    const failed = (sync.results || []).filter((r) => r.error);
+    const copied = (sync.results || []).reduce((n, r) => n + r.copied.length, 0);
+    line.textContent = failed.length ? failed.map((r) => r.error).join(" ")
+      : `Up to date (${copied} ${copied === 1 ? "copy" : "copies"} made).`;
+  }
+}
+
+async function syncNow(button, name = "") {
+  await busy(button, async () => {
+    try {
+      const state = await call("sync_locations", name);
+      renderSync(state);
+      pollSync();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+function pollSync() {
+  if (polling) return;
+  polling = setInterval(async () => {
+    try {
+      overview = await call("locations_overview");
+    } catch (e) {
+      return;
+    }
+    render();
+    if (!overview.sync || overview.sync.state !== "running") {
+      clearInterval(polling);
+      polling = null;
+    }
+  }, 400);
+}
+
+async function toggle(button, loc) {
+  await busy(button, async () => {
+    try {
+      await call("set_location_enabled", loc.name, !loc.enabled);
+      toast(loc.enabled ? `${loc.name} is left alone until you enable it again.` : `${loc.name} is enabled again.`);
+      await loadLocations();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function remove(button, loc) {
+  const ok = await confirmDialog({
+    title: `Remove ${loc.name}?`,
+    body: ["JobMatcher stops copying there. The copies already there are left in place.", loc.where],
+    confirmLabel: "Remove", danger: true,
+  });
+  if (!ok) return;
+  await busy(button, async () => {
+    try {
+      await call("remove_location", loc.name);
+      toast(`Removed ${loc.name}; its copies were left in place.`);
+      await loadLocations();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+// -- forms -----------------------------------------------------------------------------
+
+/**
+ * A modal form. `fields`: [{name, label, type, value, help, required, autocomplete}]. Resolves with the
+ * values, or null when cancelled. `submit(values)` may throw an ApiError: shown in the form, which stays.
+ */
+function formDialog({ title, intro = [], fields, confirmLabel, submit, extra = null, onOpen = null }) {
+  return new Promise((resolve) => {
+    const inputs = {};
+    const rows = fields.map((f) => {
+      const id = `f-${f.name}-${Math.random().toString(36).slice(2, 8)}`;
+      const input = f.type === "checkbox"
+        ? h("input", { id, type: "checkbox", checked: f.value !== false })
+        : h("input", { id, type: f.type || "text", value: f.value || "", required: f.required,
+                       autocomplete: f.autocomplete || "off", spellcheck: "false", placeholder: f.placeholder });
+      inputs[f.name] = input;
+      const control = f.button ? h("div", { class: "with-button" }, input, f.button(input)) : input;
+      return h("div", { class: "form-row", dataset: f.group ? { group: f.group } : undefined },
+               h("label", { for: id, text: f.label }), control,
+               f.help ? h("p", { class: "help", text: f.help }) : null);
+    });
+    const error = h("p", { class: "error-message", role: "alert", hidden: true });
+    const cancel = h("button", { type: "button", class: "btn btn-secondary", text: "Cancel" });
+    const ok = h("button", { type: "submit", class: "btn btn-primary", text: confirmLabel });
+    const titleId = `dlg-form-${Math.random().toString(36).slice(2, 8)}`;
+    const form = h("form", { method: "dialog", class: "dialog-form" },
+      ...intro.map((p) => (p instanceof Node ? p : h("p", { text: p }))), ...rows, extra, error,
+      h("div", { class: "dialog-actions" }, cancel, ok));
+    const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId },
+      h("h2", { id: titleId, class: "dialog-title", text: title }), form);
+    document.body.append(dialog);
+    if (onOpen) onOpen(dialog);
+    let result = null;
+    cancel.addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const values = {};
+      for (const [k, input] of Object.entries(inputs)) values[k] = input.type === "checkbox" ? input.checked : input.value;
+      ok.disabled = true;
+      error.hidden = true;
+      try {
+        result = await submit(values);
+        dialog.close();
+      } catch (err) {
+        error.textContent = [err.message, err.hint].filter(Boolean).join(" ");
+        error.hidden = false;
+      } finally {
+        ok.disabled = false;
+      }
+    });
+    dialog.addEventListener("close", () => {
+      for (const input of Object.values(inputs)) if (input.type === "password") input.value = "";
+      dialog.remove();
+      resolve(result);
+    });
+    dialog.showModal();
+  });
+}
+
+function folderPicker(input) {
+  if (mode !== "window") return null;
+  return h("button", { type: "button", class: "btn btn-secondary", text: "Choose…", onclick: async () => {
+    try {
+      const r = await call("choose_location_folder");
+      if (!r.cancelled) input.value = r.path;
+    } catch (e) {
+      showError(e);
+    }
+  } });
+}
+
+async function passphraseFields() {
+  const { needs_passphrase: needs } = await call("needs_passphrase");
+  if (!needs) return [];
+  return [
+    { name: "passphrase", label: "Passphrase (for encrypted copies)", type: "password", autocomplete: "new-password",
+      help: "Chosen once for this data folder. With it you can restore your copies on a new computer. " +
+            "JobMatcher cannot recover it for you." },
+    { name: "passphrase2", label: "Passphrase again", type: "password", autocomplete: "new-password" },
+  ];
+}
+
+function checkPassphrase(v) {
+  if (v.encrypt && "passphrase" in v && v.passphrase !== v.passphrase2) {
+    throw { message: "The two passphrases differ.", hint: "Type the same passphrase twice." };
+  }
+}
+
+async function showRecoveryKey(added) {
+  if (!added.recovery_key) {
+    toast(`Added ${added.name}. Copies are made in the background.`);
+    return;
+  }
+  const key = h("input", { type: "text", class: "path-field recovery-key", readonly: true, value: added.recovery_key,
+                           "aria-label": "Recovery key", spellcheck: "false" });
+  await confirmDialog({
+    title: "Your recovery key",
+    body: [`Added ${added.name}. Your copies are encrypted.`,
+           "This is your recovery key. It is shown only this once: print it or write it down and keep it safe.",
+           key,
+           "With it, or with your passphrase, your copies can be restored on any computer, even without JobMatcher."],
+    confirmLabel: "I have kept it", cancelLabel: "Close",
+  });
+}
+
+async function addFolder() {
+  const fields = [
+    { name: "path", label: "Folder", required: true, button: folderPicker,
+      placeholder: "/media/me/USB-drive", help: "A USB drive, a network share, or a folder Dropbox, OneDrive, Google Drive or iCloud syncs." },
+    { name: "name", label: "Name (optional)", placeholder: "USB drive" },
+    { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
+    ...(await passphraseFields()),
+  ];
+  const added = await formDialog({
+    title: "Add a backup folder", fields, confirmLabel: "Add folder",
+    submit: (v) => { checkPassphrase(v); return call("add_folder_location", v.path, v.name, v.encrypt, v.passphrase || ""); },
+  });
+  if (added) {
+    await showRecoveryKey(added);
+    await loadLocations();
+  }
+}
+
+async function addS3() {
+  const fields = [
+    { name: "endpoint", label: "Endpoint URL", placeholder: "https://s3.eu-central-003.backblazeb2.com",
+      help: "Your provider's S3 address (leave empty for Amazon S3)." },
+    { name: "bucket", label: "Bucket", required: true },
+    { name: "prefix", label: "Folder in the bucket (optional)", placeholder: "jobmatcher" },
+    { name: "key_id", label: "Access key id", required: true },
+    { name: "secret", label: "Secret access key", type: "password", required: true, autocomplete: "off",
+      help: "Kept in your system's keyring (or a private file); never shown again." },
+    { name: "name", label: "Name (optional)", placeholder: "Backblaze" },
+    { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
+    ...(await passphraseFields()),
+  ];
+  const added = await formDialog({
+    title: "Add S3 storage", fields, confirmLabel: "Add storage",
+    submit: (v) => {
+      checkPassphrase(v);
+      return call("add_s3_location", v.endpoint, v.bucket, v.key_id, v.secret, v.prefix, v.name, v.encrypt,
+                  v.passphrase || "");
+    },
+  });
+  if (added) {
+    await showRecoveryKey(added);
+    await loadLocations();
+  }
+}
+
+// -- restore from a location -------------------------------------------------------------------
+
+async function restoreFromLocation() {
+  const configured = (overview && overview.locations) || [];
+  const where = h("select", { id: "restore-source-kind" },
+    ...configured.map((l) => h("option", { value: `configured:${l.name}`, text: l.name })),
+    h("option", { value: "folder", text: "A folder…" }),
+    h("option", { value: "s3", text: "S3 storage…" }));
+  const fields = [
+    { name: "path", label: "Folder", button: folderPicker, placeholder: "/media/me/USB-drive", group: "folder" },
+    { name: "endpoint", label: "Endpoint URL", placeholder: "https://s3.eu-central-003.backblazeb2.com", group: "s3" },
+    { name: "bucket", label: "Bucket", group: "s3" },
+    { name: "prefix", label: "Folder in the bucket", group: "s3" },
+    { name: "key_id", label: "Access key id", group: "s3" },
+    { name: "secret", label: "Secret access key", type: "password", group: "s3" },
+  ];
+  // only the fields of the kind of location chosen
+  const showGroup = (dialog) => {
+    const kind = where.value.split(":")[0];
+    for (const row of dialog.querySelectorAll("[data-group]")) row.hidden = row.dataset.group !== kind;
+  };
+  let source = null;
+  let found = null;
+  const listed = await formDialog({
+    title: "Restore from a backup location",
+    intro: ["Where are your copies?", h("div", { class: "form-row" }, h("label", { for: "restore-source-kind", text: "Location" }), where)],
+    fields, confirmLabel: "Show backups",
+    onOpen: (dialog) => { showGroup(dialog); where.addEventListener("change", () => showGroup(dialog)); },
+    submit: async (v) => {
+      const [kind, name] = where.value.split(":");
+      source = kind === "configured" ? { kind, name }
+        : kind === "folder" ? { kind, path: v.path }
+          : { kind, endpoint_url: v.endpoint, bucket: v.bucket, prefix: v.prefix, access_key_id: v.key_id,
+              secret_access_key: v.secret };
+      found = await call("remote_backups", source);
+      return found;
+    },
+  });
+  if (!listed) return;
+  if (!found.backups.length) {
+    await errorDialog("No backups there", { message: `There are no JobMatcher copies at ${found.where}.`,
+                                              hint: "Check the folder or bucket and try again." });
+    return;
+  }
+  const options = found.backups.map((b, i) => h("option", { value: String(i),
+    text: `${localDateTime(b.created_at)} · ${b.size} · ${b.schema_revision || "?"}${b.encrypted ? " · encrypted" : ""}` +
+          (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
+  const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
+  const needsSecret = found.backups.some((b) => b.encrypted);
+  const chosen = await formDialog({
+    title: "Choose a backup to restore",
+    intro: [`Backups at ${found.where}, newest first.`,
+            h("div", { class: "form-row" }, h("label", { for: "restore-pick", text: "Backup" }), pick),
+            "Your current data (if any) is saved first in a safety backup. The copy is checked end to end before anything is replaced; then JobMatcher restarts."],
+    fields: needsSecret ? [{ name: "passphrase", label: "Passphrase or recovery key", type: "password",
+                             autocomplete: "current-password" }] : [],
+    confirmLabel: "Restore",
+    submit: async (v) => ({ backup: found.backups[Number(pick.value)], passphrase: v.passphrase || "" }),
+  });
+  if (!chosen) return;
+  await runRestore(() => call("start_restore_from_location", source, chosen.backup.id, chosen.passphrase,
+                              chosen.backup.folder_id));
+}
+
+export function setUpLocations() {
+  $("#add-folder-location").addEventListener("click", () => addFolder().catch(showError));
+  $("#add-s3-location").addEventListener("click", () => addS3().catch(showError));
+  $("#sync-locations").addEventListener("click", (e) => syncNow(e.currentTarget));
+  $("#restore-from-location").addEventListener("click", () => restoreFromLocation().catch(showError));
+}

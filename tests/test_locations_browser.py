@@ -1,0 +1,78 @@
+"""Backup locations on the page, end to end in a real Chromium against the real app in browser mode:
+add an encrypted folder location (recovery key shown once), copy to it, then on a fresh data folder
+("a new computer") restore from that folder with the passphrase, relaunch, and find the data there.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest_app import profile_name, screenshot
+from test_ui_browser import open_app
+
+pytestmark = pytest.mark.browser
+
+
+def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_app, app_data, tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.locator("#no-locations")).to_be_visible()
+
+    page.get_by_role("button", name="Add folder…").click()
+    form = page.get_by_role("dialog", name="Add a backup folder")
+    form.get_by_label("Folder").fill(str(usb))
+    form.get_by_label("Name (optional)").fill("USB drive")
+    form.get_by_label("Passphrase (for encrypted copies)").fill(PASS)
+    form.get_by_label("Passphrase again").fill(PASS)
+    screenshot(page, "locations-01-add-folder")
+    form.get_by_role("button", name="Add folder").click()
+    key_dialog = page.get_by_role("dialog", name="Your recovery key")
+    expect(key_dialog).to_be_visible(timeout=60000)  # age's scrypt takes a few seconds by design
+    key = key_dialog.get_by_label("Recovery key").input_value()
+    assert key.startswith("AGE-SECRET-KEY-1")
+    screenshot(page, "locations-02-recovery-key")
+    key_dialog.get_by_role("button", name="I have kept it").click()
+
+    row = page.locator("#location-list li", has_text="USB drive")
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#locations-sync")).to_contain_text("Up to date", timeout=30000)
+    expect(page.locator("#locations-status")).to_contain_text("USB drive ✓")
+    assert list(usb.rglob("*.db.age"))
+    screenshot(page, "locations-03-synced", full_page=True)
+    app.stop()
+
+    # A new computer: an empty data folder, the drive, the passphrase.
+    fresh = tmp_path / "new-computer"
+    app2 = start_app(fresh, "--browser")
+    open_app(page, app2)
+    expect(page.locator("#first-run")).to_be_visible()
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("folder")
+    where.get_by_label("Folder", exact=True).fill(str(usb))
+    where.get_by_role("button", name="Show backups").click()
+    pick = page.get_by_role("dialog", name="Choose a backup to restore")
+    expect(pick.get_by_label("Backup")).to_be_visible()
+    pick.get_by_label("Passphrase or recovery key").fill("not the passphrase")
+    pick.get_by_role("button", name="Restore").click()
+    failed = page.get_by_role("dialog").filter(has_text="does not open the encryption key")
+    expect(failed).to_be_visible(timeout=60000)
+    screenshot(page, "locations-04-wrong-passphrase")
+    failed.get_by_role("button", name="Close").click()
+
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("folder")
+    where.get_by_label("Folder", exact=True).fill(str(usb))
+    where.get_by_role("button", name="Show backups").click()
+    pick = page.get_by_role("dialog", name="Choose a backup to restore")
+    pick.get_by_label("Passphrase or recovery key").fill(PASS)
+    pick.get_by_role("button", name="Restore").click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=90000)
+    screenshot(page, "locations-05-recovered", full_page=True)
+    assert profile_name(fresh) == "Ada Lovelace"
