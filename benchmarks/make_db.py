@@ -240,6 +240,21 @@ def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = No
     _fill_person(conn, gen, skills, with_years=has_jobs)
     conn.execute("COMMIT")
     jobs = 0
+    if shape == "indexed":
+        # Index-heavy: a table of random text with an index on it (integrity_check's worst case: every
+        # row is also an index entry to compare), beside a few saved jobs.
+        conn.execute("CREATE TABLE bench_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.execute("CREATE INDEX ix_bench_notes_body ON bench_notes (body)")
+        letters = "abcdefghijklmnopqrstuvwxyz     "
+        have = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
+        while have < size:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO bench_notes (body) VALUES (?)",
+                             [("".join(gen.rng.choices(letters, k=gen.rng.randint(60, 160))),)
+                              for _ in range(int(max(100, min(50000, (size - have) / 300))))])
+            conn.execute("COMMIT")
+            have = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
+        has_jobs = False  # the saved_jobs table stays empty
     if has_jobs:
         when = datetime(2023, 1, 2, 9, 0, 0)
         last_report = 0.0
@@ -327,9 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--revision", default=None, help="schema revision to create (default: head)")
     p.add_argument("--skills", type=int, default=300, help="number of skills (default 300)")
-    p.add_argument("--shape", choices=("postings", "short"), default="postings",
+    p.add_argument("--shape", choices=("postings", "short", "indexed"), default="postings",
                    help="postings: 2-6 KB descriptions (default); short: one or two sentences per job, "
-                        "so ten times the rows for the same size")
+                        "so ten times the rows for the same size; indexed: a table of random text with an index "
+                        "on it)")
     p.add_argument("--out", type=Path, default=None,
                    help="make the data folder here instead of the cache (always regenerated)")
     args = p.parse_args(argv)
