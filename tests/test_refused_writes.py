@@ -190,7 +190,7 @@ def ro_data(tmpfs, tmp_path):
 
 
 @pytest.mark.parametrize("command", [["db", "migrate"], ["backup", "create"], ["backup", "restore", "SOURCE", "--yes"],
-                                     ["db", "check"], ["db", "status"]])
+                                     ["db", "check"]])
 def test_read_only_data_folder(ro_data, command):
     e, backups, source = ro_data
     root = e.data.root
@@ -200,6 +200,16 @@ def test_read_only_data_folder(ro_data, command):
     assert "damaged" not in r.stderr and "Restore your" not in r.stderr  # it is not a broken database
     assert _tree(root) == data_before
     assert _tree(backups) == backups_before  # not even a pre-migration or safety backup
+
+
+def test_db_status_reads_a_read_only_data_folder_and_changes_nothing(ro_data):
+    """`db status` is read-only: it answers from a read-only disk (no lock, no side file needed)."""
+    e, backups, source = ro_data
+    before = _tree(e.data.root)
+    r = run_cli("db", "status", data_dir=e.data.root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0001_initial" in r.stdout and "Traceback" not in r.stderr
+    assert _tree(e.data.root) == before
 
 
 def test_read_only_data_folder_through_the_engine(ro_data):
