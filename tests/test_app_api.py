@@ -537,3 +537,32 @@ def test_no_way_out_is_offered_when_another_instance_holds_the_data(make_api, en
     finally:
         second._close()
         first._close()
+
+
+def test_a_missing_safety_backup_at_launch_is_named_and_the_page_offers_a_restore(make_api, engine):
+    from jobmatcher import restore as restore_mod
+    good = engine.create_backup(note="good")
+    safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
+    engine.release_instance_lock()
+    restore_mod._write_journal(engine.data, "recover", safety.id, safety.id, safety.path)
+    Path(safety.path).unlink()
+    Path(safety.path).with_suffix(".json").unlink()
+    api = make_api()
+    info = ok(api, "app_info")
+    assert info["way_out"] is True and info["launch"]["error"]["code"] == "safety-missing"
+    assert safety.id in info["launch"]["error"]["message"]
+    assert "FileNotFoundError" not in json.dumps(info)
+    assert wait_task(api, ok(api, "start_restore", good.id))["state"] == "done"
+    ok(api, "retry_launch")
+    assert api._wait_launched(30)["state"] == "done"
+    assert not engine.data.journal_path.exists()
+
+
+def test_the_window_refuses_the_live_database_chosen_as_a_file_to_restore(make_api, engine):
+    dialogs = FakeDialogs()
+    api = make_api(dialogs=dialogs)
+    dialogs.answers.append(str(engine.data.db_path))
+    chosen = ok(api, "choose_restore_file")
+    e = refused(api, "check_restore_file", chosen["token"])
+    assert e["reason"] == "is-live-database" and "live database itself" in e["message"]
+    assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"

@@ -108,8 +108,9 @@ def test_restoring_the_live_database_itself_is_refused(engine, tmp_path):
         with pytest.raises(InvalidBackupError) as e:
             engine.restore(str(target))
         assert e.value.reason == "is-live-database"
-        r = run_cli("backup", "restore", str(target), "--yes", data_dir=engine.data.root)
-        assert r.returncode == 1 and "live database itself" in r.stderr
+        for command in (("backup", "restore", str(target), "--yes"), ("backup", "verify", str(target))):
+            r = run_cli(*command, data_dir=engine.data.root)
+            assert r.returncode == 1 and "live database itself" in r.stderr, command
     assert fingerprint(db) == before
     assert [x for x in engine.list_backups() if x.type == BackupType.safety] == []
 

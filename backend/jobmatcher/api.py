@@ -356,6 +356,7 @@ class Api(LocationsApi):
         f = self._file(token)
         from .verify import verify_file
         try:
+            self._engine.refuse_the_live_file(f.path)
             report = verify_file(f.path)
         except InvalidBackupError as e:
             self._forget_file(token)

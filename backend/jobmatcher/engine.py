@@ -27,7 +27,7 @@ from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError
 from .fsutil import SHM, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files, side_file
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
-from .restore import RestoreResult, pending_recovery_backup, recover, restore
+from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
 from .health import Health, assess
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
@@ -245,7 +245,12 @@ class Engine:
         path, _sha, _label, rec = self.resolve(id_or_path)
         if rec is not None:
             return self.store.verify(rec.id)
+        self.refuse_the_live_file(path)
         return verify_file(path)
+
+    def refuse_the_live_file(self, path: Path) -> None:
+        """InvalidBackupError when `path` is this data folder's live database (same file), not a backup."""
+        refuse_the_live_file(self.data, path)
 
     # -- writes ------------------------------------------------------------------
 

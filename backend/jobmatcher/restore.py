@@ -106,7 +106,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
     label = label or str(source)
     say = progress or (lambda phase, done, total: None)
 
-    _refuse_the_live_file(data, Path(source))
+    refuse_the_live_file(data, Path(source))
     say("check", 0, 1)
     # raises InvalidBackupError: nothing touched.
     proven_by_checksum = source_verified and bool(expected_sha256)
@@ -381,8 +381,12 @@ def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> str:
             "file for a data-recovery tool.")
 
 
-def _refuse_the_live_file(data: DataDir, source: Path) -> None:
-    """A restore of the live database (or a hard link to it) over itself would destroy what it restores."""
+def refuse_the_live_file(data: DataDir, source: Path) -> None:
+    """Refuse the live database itself (or a hard link to it) as a backup file (InvalidBackupError).
+
+    Restoring it over itself would destroy what it restores, and checking it as a backup would read
+    a file that is being written (use `db check` for the live data).
+    """
     try:
         src, live = os.stat(source), os.stat(data.db_path)
     except (OSError, ValueError):
@@ -390,7 +394,8 @@ def _refuse_the_live_file(data: DataDir, source: Path) -> None:
     if (src.st_dev, src.st_ino) == (live.st_dev, live.st_ino):
         raise InvalidBackupError(
             f"{source} is your live database itself (the same file), not a backup of it.",
-            "Choose a backup file, or a backup from the list. Your current data has not been changed.",
+            "Choose a backup file, or a backup from the list (to check your live data, run `jobmatcher db check`). "
+            "Your current data has not been changed.",
             reason="is-live-database")
 
 
