@@ -50,6 +50,7 @@ from .fsutil import (atomic_write_bytes, describe_os_error, fsync_dir, fsync_fil
                      reserve_space)
 from .manifest import BackupRecord
 from .pageerror import to_page_error
+from .preview import backup_label
 from .settings import MAX_AUTO_BACKUP_MINUTES
 from .scheduler import BackupScheduler
 from .tasks import TaskRunner
@@ -334,7 +335,27 @@ class Api(LocationsApi):
         """Replace the current data with a listed backup (a safety backup is made first)."""
         self._require_opened(changing=True, way_out=True)
         rec = self._engine.store.get(backup_id)
-        return self._start_restore(rec.id, f"the backup from {rec.created_at:%Y-%m-%d %H:%M} UTC", None)
+        return self._start_restore(rec.id, backup_label(rec.created_at), None)
+
+    @validate_call
+    def preview_backup(self, backup_id: BackupId) -> dict:
+        """What a listed backup holds against the current data (read-only), for the restore dialog."""
+        self._require_opened(way_out=True)
+        rec = self._engine.store.get(backup_id)
+        return self._engine.preview(rec.id).model_dump(mode="json")
+
+    @validate_call
+    def preview_restore_file(self, token: Token) -> dict:
+        """The same for a file chosen or uploaded for Restore from file (after `check_restore_file`)."""
+        self._require_opened(way_out=True)
+        f = self._file(token)
+        try:
+            p = self._engine.preview(str(f.path))
+        except InvalidBackupError as e:
+            raise InvalidBackupError(self._clean(e.message, f), self._clean(e.hint, f), reason=e.reason) from None
+        body = p.model_dump(mode="json")
+        body["label"] = f"the file {f.name}"  # never the upload's internal path
+        return body
 
     @validate_call
     def choose_restore_file(self) -> dict:
@@ -370,7 +391,7 @@ class Api(LocationsApi):
         """Restore a file that `check_restore_file` accepted."""
         self._require_opened(changing=True, way_out=True)
         f = self._file(token)
-        return self._start_restore(str(f.path), f.name, token)
+        return self._start_restore(str(f.path), f"the file {f.name}", token)
 
     @validate_call
     def export_backup(self, backup_id: BackupId) -> dict:
@@ -724,7 +745,7 @@ class Api(LocationsApi):
             # The app's own connection must be closed before the file under it is replaced.
             suspend("A restore is replacing your data right now.", "Wait for it to finish.")
             try:
-                result = run(progress) if run else self._engine.restore(source, progress=progress)
+                result = run(progress) if run else self._engine.restore(source, progress=progress, label=label)
             except RestoreFailedError as e:
                 if e.recovered:
                     resume()

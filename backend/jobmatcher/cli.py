@@ -198,6 +198,30 @@ def cmd_backup_list(args) -> int:
     return 0
 
 
+def cmd_backup_show(args) -> int:
+    p = _engine(args, read_only=True).preview(args.target)
+    if args.json:
+        _emit_json(p)
+        return 0
+    label = p.label[:1].upper() + p.label[1:]
+    kind = f" ({TYPE_LABELS.get(p.type, p.type)})" if p.type else ""
+    checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
+    print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
+    if p.note:
+        print(f"  Note: {p.note}")
+    cur = p.current
+    rows = [("", "IN THE BACKUP", "NOW"),
+            ("Name", p.backup.full_name or "-", cur.full_name or "-" if cur else "?"),
+            ("Headline", p.backup.headline or "-", cur.headline or "-" if cur else "?")]
+    for t in p.tables:
+        rows.append((t.label, "-" if t.then is None else str(t.then), "?" if t.now is None else str(t.now)))
+    rows.append(("Schema", p.backup.schema_revision or "-", cur.schema_revision or "-" if cur else "?"))
+    w = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}")
+    return 0
+
+
 def cmd_backup_verify(args) -> int:
     with _Spinner(not args.json, f"Checking {args.target}"):
         result = _engine(args, read_only=True).verify(args.target)
@@ -771,6 +795,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--endpoint-url", metavar="URL", help="with --from-s3: the S3 endpoint")
     src.add_argument("--folder-id", metavar="ID", help="when several data folders keep copies there")
     bs.add_parser("list", help="list backups, newest first", parents=[common, src]).set_defaults(func=cmd_backup_list)
+    sh = bs.add_parser("show", help="what a backup (id or file) holds against your current data (read-only)",
+                       parents=[common])
+    sh.add_argument("target", metavar="ID_OR_PATH")
+    sh.set_defaults(func=cmd_backup_show)
     v = bs.add_parser("verify", help="check a backup (id or file)", parents=[common])
     v.add_argument("target", metavar="ID_OR_PATH")
     v.set_defaults(func=cmd_backup_verify)

@@ -22,13 +22,14 @@ from .causes import explain
 from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
                        read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
 from .datadir import DataDir
-from .errors import (BackupNotFoundError, JobMatcherError, MigrationBlockedError, SettingsError,
+from .errors import (BackupNotFoundError, InvalidBackupError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
 from .fsutil import SHM, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files, side_file
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
 from .health import Health, assess
+from .preview import BackupPreview, backup_label, compare, summarize
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
 from .verify import VerifyReport, verify_file
@@ -240,6 +241,34 @@ class Engine:
         path = path.absolute()
         return path, None, str(path), None
 
+    def preview(self, id_or_path: str) -> BackupPreview:
+        """What a backup (an id from the list, or a file) holds against the current data (read-only).
+
+        Raises BackupNotFoundError / ValidationError for an unknown id, InvalidBackupError for a
+        file that cannot be read as a database.
+        """
+        path, _sha, _label, rec = self.resolve(id_or_path)
+        try:
+            size = path.stat().st_size
+            backup = summarize(path)
+        except FileNotFoundError:
+            raise InvalidBackupError(f"There is no file {path}.", "Check the path.", reason="missing") from None
+        except (sqlite3.DatabaseError, JobMatcherError, OSError) as e:
+            log.info("preview of %s refused: %s", path, e)
+            raise InvalidBackupError(f"{path.name} cannot be read as a JobMatcher backup: it is damaged, unfinished "
+                                     "or not a database.", "Check it with Verify (`jobmatcher backup verify`) to "
+                                     "see exactly why.", reason="unreadable") from None
+        try:
+            current = summarize(self.data.db_path) if self.data.db_path.exists() else None
+        except (sqlite3.DatabaseError, JobMatcherError, OSError):
+            current = None
+        return BackupPreview(
+            id=rec.id if rec else None,
+            label=backup_label(rec.created_at) if rec else f"the file {path.name}",
+            created_at=rec.created_at if rec else None, type=rec.type.value if rec else None,
+            note=rec.note if rec else "", size_bytes=size, verified=rec.verified if rec else None,
+            backup=backup, current=current, tables=compare(backup, current))
+
     def verify(self, id_or_path: str) -> VerifyReport | BackupRecord:
         """Verify a listed backup (recording the result) or any file; InvalidBackupError says why it fails."""
         path, _sha, _label, rec = self.resolve(id_or_path)
@@ -351,9 +380,15 @@ class Engine:
         return self.store.prune(self.retention_policy(), now, dry_run,
                                 keep=lambda r: self._needed_for_recovery(r))
 
-    def restore(self, id_or_path: str, progress: Progress | None = None) -> RestoreResult:
-        """Replace the live data with a backup (safety backup first). Needs the data folder to itself."""
-        path, sha, label, rec = self.resolve(id_or_path)
+    def restore(self, id_or_path: str, progress: Progress | None = None, label: str | None = None) -> RestoreResult:
+        """Replace the live data with a backup (safety backup first). Needs the data folder to itself.
+
+        `label`: what was restored in the user's words, for the safety backup's note ("Before restoring
+        the file Résumé.db"); by default "the backup from 30 Nov 2026, 11:56" or "the file NAME".
+        """
+        path, sha, _label, rec = self.resolve(id_or_path)
+        if label is None:
+            label = backup_label(rec.created_at) if rec is not None else f"the file {path.name}"
         owned_before = self._instance.held
         self.take_instance_lock()
         try:

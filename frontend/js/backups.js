@@ -303,10 +303,38 @@ async function deleteBackup(button, b) {
   });
 }
 
+/** What the backup holds against the current data (the engine's preview, read-only): a small table. */
+function previewTable(p) {
+  const now = p.current;
+  const cell = (v) => (v === null || v === undefined ? "–" : String(v));
+  const rows = [
+    ["Name", p.backup.full_name || "–", now ? now.full_name || "–" : "?"],
+    ["Headline", p.backup.headline || "–", now ? now.headline || "–" : "?"],
+    ...p.tables.map((t) => [t.label, cell(t.then), now ? cell(t.now) : "?"]),
+    ["Schema", p.backup.schema_revision || "–", now ? now.schema_revision || "–" : "?"],
+  ];
+  return h("table", { class: "preview-table", "aria-label": "What this backup holds, and your data now" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "" }), h("th", { scope: "col", text: "In the backup" }),
+                                h("th", { scope: "col", text: "Now" }))),
+    h("tbody", {}, rows.map(([label, then, current]) =>
+      h("tr", { class: then !== current ? "is-different" : "" },
+        h("th", { scope: "row", text: label }), h("td", { text: then }), h("td", { text: current })))));
+}
+
+async function preview(name, arg) {
+  try {
+    return previewTable(await call(name, arg));
+  } catch (e) {
+    return h("p", { class: "muted", text: `What it holds cannot be shown: ${e.message}` });
+  }
+}
+
 export async function restoreBackup(button, b) {
+  const table = await preview("preview_backup", b.id);
   const ok = await confirmDialog({
     title: "Restore this backup?",
     body: [`Your current data will be replaced by ${describe(b)}${b.note ? ` (“${b.note}”)` : ""}.`,
+           table,
            "First, JobMatcher makes a safety backup of your current data, so you can go back to it.",
            "When the restore is done, JobMatcher restarts."],
     confirmLabel: "Restore",
@@ -357,7 +385,8 @@ async function checkAndRestoreFile(chosen) {
     return;
   }
   checking.close();
-  const body = [`Your current data will be replaced by the backup in ${info.name} (${info.size}).`];
+  const body = [`Your current data will be replaced by the backup in ${info.name} (${info.size}).`,
+                await preview("preview_restore_file", info.token)];
   if (info.needs_update) body.push("It was made by an older version of JobMatcher; it is updated as it is restored.");
   body.push("First, JobMatcher makes a safety backup of your current data, so you can go back to it.",
             "When the restore is done, JobMatcher restarts.");

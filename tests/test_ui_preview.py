@@ -1,0 +1,113 @@
+"""See what you restore: the preview in the restore dialogs (real Chromium), and `backup show`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobmatcher.engine import Engine
+from jobmatcher.manifest import BackupType
+
+from conftest import run_cli
+from conftest_app import screenshot
+from test_ui_browser import backup_row, open_app
+
+pytestmark = pytest.mark.browser
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def preview_rows(dialog) -> dict[str, list[str]]:
+    rows = {}
+    for tr in dialog.locator(".preview-table tbody tr").all():
+        cells = [c.inner_text().strip() for c in tr.locator("th, td").all()]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_restore_dialog_shows_then_and_now_and_reads_the_backup_only(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_label("Name", exact=True).fill("Grace Hopper")
+    page.get_by_role("button", name="Save profile").click()
+    page.get_by_label("New skill").fill("COBOL")
+    page.get_by_role("button", name="Add skill").click()
+    expect(page.locator("#skills")).to_contain_text("COBOL")
+    before = digest(app_data / "backups")
+
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
+    confirm = page.get_by_role("dialog", name="Restore this backup?")
+    table = confirm.get_by_role("table", name="What this backup holds, and your data now")
+    expect(table).to_be_visible()
+    rows = preview_rows(confirm)
+    assert rows["Name"] == ["Ada Lovelace", "Grace Hopper"], rows
+    assert rows["Headline"] == ["Analyst", "Analyst"]
+    assert rows["Skills"] == ["3", "4"] and rows["Saved jobs"] == ["20", "20"]
+    assert rows["Preferences"] == ["1", "1"] and rows["Schema"][0] == rows["Schema"][1]
+    screenshot(page, "browser-preview-restore")
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_be_hidden()
+    assert digest(app_data / "backups") == before  # looking changed nothing, not even a -wal or -shm
+
+
+def test_restore_from_a_file_previews_it_and_the_safety_note_names_the_file(page: Page, start_app, app_data,
+                                                                           tmp_path):
+    exported = tmp_path / "Résumé before move.db"
+    shutil.copy(sorted((app_data / "backups").glob("*.db"))[0], exported)
+    from conftest_app import set_profile_name
+    set_profile_name(app_data, "Someone Else")
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Restore from file…").click()
+    chooser.value.set_files(str(exported))
+    confirm = page.get_by_role("dialog", name="Restore from this file?")
+    expect(confirm.locator(".preview-table")).to_be_visible()
+    assert preview_rows(confirm)["Name"] == ["Ada Lovelace", "Someone Else"]
+    expect(confirm).not_to_contain_text(".uploads")
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=40000)
+    safety = [b for b in Engine(app_data).list_backups() if b.type == BackupType.safety]
+    assert [b.note for b in safety] == ["Before restoring the file Résumé before move.db"]
+
+
+def test_the_safety_note_names_a_listed_backup_by_its_date(engine):
+    b = engine.create_backup(note="first")
+    engine.restore(b.id)
+    safety = [r for r in engine.list_backups() if r.type == BackupType.safety]
+    assert len(safety) == 1
+    assert re.fullmatch(r"Before restoring the backup from \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", safety[0].note)
+    assert "backup_" not in safety[0].note
+
+
+def test_backup_show_on_the_command_line(engine, tmp_path):
+    b = engine.create_backup(note="before the fair")
+    conn = engine.connect()
+    conn.execute("UPDATE user_profile SET full_name = 'Changed' WHERE id = 1")
+    conn.execute("DELETE FROM saved_jobs WHERE id > 10")
+    conn.close()
+    folder = engine.store.folder
+    before = digest(folder)
+    r = run_cli("backup", "show", b.id, data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "(Manual)" in r.stdout and "Note: before the fair" in r.stdout
+    assert re.search(r"Name\s+Ada Lovelace\s+Changed", r.stdout)
+    assert re.search(r"Saved jobs\s+50\s+10", r.stdout)
+    body = json.loads(run_cli("backup", "show", b.path, "--json", data_dir=engine.data.root).stdout)
+    assert body["id"] is None and body["label"] == f"the file {Path(b.path).name}"
+    assert {t["table"]: (t["then"], t["now"]) for t in body["tables"]}["saved_jobs"] == (50, 10)
+    assert digest(folder) == before
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database")
+    r = run_cli("backup", "show", str(bad), data_dir=engine.data.root)
+    assert r.returncode == 1 and "notes.db cannot be read as a JobMatcher backup" in r.stderr
+    r = run_cli("backup", "show", "backup_nope", data_dir=engine.data.root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
