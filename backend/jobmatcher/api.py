@@ -48,7 +48,7 @@ from .errors import (BackupFolderUnavailableError, InstanceLockedError, Insuffic
                      RestoreFailedError, ValidationError)
 from .fsutil import (atomic_write_bytes, describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
                      reserve_space)
-from .manifest import BackupRecord
+from .manifest import CHECKING, BackupRecord
 from .pageerror import to_page_error
 from .preview import backup_label
 from .settings import MAX_AUTO_BACKUP_MINUTES
@@ -111,7 +111,7 @@ def backup_row(r: BackupRecord) -> dict:
         "id": r.id, "type": r.type.value, "type_label": TYPE_LABELS.get(r.type.value, r.type.value),
         "created_at": _iso(r.created_at), "size_bytes": r.size_bytes, "size": human_size(r.size_bytes),
         "note": r.note, "verified": r.verified, "verified_at": _iso(r.verified_at),
-        "verify_message": r.verify_message if r.verified is False else "",
+        "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
         "pinned": r.pinned, "schema_revision": r.schema_revision,
     }
 

@@ -189,7 +189,8 @@ def cmd_backup_list(args) -> int:
         return 0
     rows = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
     for r in items:
-        verified = {True: "yes", False: "FAILED", None: "not yet"}[r.verified]
+        verified = {True: "yes", False: "FAILED", None: "checking" if r.verify_message == "checking" else "not yet"}[
+            r.verified]
         rows.append((r.id, TYPE_LABELS.get(r.type.value, r.type.value), _local(r.created_at),
                      _size(r.size_bytes), verified, "pinned" if r.pinned else "", r.note))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]

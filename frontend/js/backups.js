@@ -152,7 +152,9 @@ function renderList(backups) {
 }
 
 function row(b) {
-  const [verifiedLabel, verifiedClass] = VERIFIED[String(b.verified)];
+  // A restore's safety backup (the old data itself) is checked in the background: "Checking…" until then.
+  const [verifiedLabel, verifiedClass] = b.verified === null && b.verify_message === "checking"
+    ? ["Checking…", "is-unknown"] : VERIFIED[String(b.verified)];
   const when = localDateTime(b.created_at);
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
