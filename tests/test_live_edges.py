@@ -60,8 +60,11 @@ def _holder(db: Path, how: str) -> subprocess.Popen:
 
 # -- kind 2: another process has the live database open ------------------------------------------------
 
+@pytest.mark.parametrize("linked", [True, False], ids=["hard-linked-safety", "copied-safety"])
 @pytest.mark.parametrize("how", ["idle", "read-transaction"])
-def test_restore_is_refused_while_another_process_has_the_database_open(engine, how):
+def test_restore_is_refused_while_another_process_has_the_database_open(engine, monkeypatch, how, linked):
+    if not linked:
+        monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
     b = engine.create_backup()
     _rename(engine, "Current Data")
     db = engine.data.db_path
@@ -384,7 +387,7 @@ def _tree(root: Path) -> dict:
     return out
 
 
-READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}")]
+READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}"), ("status",)]
 
 
 @pytest.mark.parametrize("state", ["closed", "empty", "empty-with-wal"])
@@ -420,7 +423,7 @@ def test_read_only_commands_change_nothing(engine, tmp_path, state):
 
 def test_a_mistyped_data_folder_is_not_created_by_looking(tmp_path):
     typo = tmp_path / "typo" / "deep" / "folder"
-    for command in (("backup", "list"), ("db", "status"), ("db", "check")):
+    for command in (("backup", "list"), ("db", "status"), ("db", "check"), ("status",)):
         r = run_cli(*command, data_dir=typo)
         assert "Traceback" not in r.stderr
         assert not (tmp_path / "typo").exists(), command
