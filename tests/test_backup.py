@@ -154,23 +154,24 @@ def test_disk_filling_up_during_the_copy_leaves_nothing(engine, tmpfs):
                     return
 
     from jobmatcher import fsutil
-    real = fsutil.require_free_space
+    real = fsutil.hold_free_space
 
     def check_then_fill(*a, **k):
-        real(*a, **k)
+        held = real(*a, **k)
         t = threading.Thread(target=fill)
         t.start()
         t.join(10)
+        return held
 
     import jobmatcher.backups as backups_mod
-    old = backups_mod.require_free_space
-    backups_mod.require_free_space = check_then_fill
+    old = backups_mod.hold_free_space
+    backups_mod.hold_free_space = check_then_fill
     try:
         before = fingerprint(engine.data.db_path)
         with pytest.raises(InsufficientSpaceError, match="full"):
             engine.create_backup()
     finally:
-        backups_mod.require_free_space = old
+        backups_mod.hold_free_space = old
         stop.set()
     assert sorted(n for n in os.listdir(disk) if n != FOLDER_MARKER) == ["someone-elses-file"]
     assert fingerprint(engine.data.db_path) == before

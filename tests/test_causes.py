@@ -288,3 +288,49 @@ def test_saving_the_settings_on_a_full_disk_names_the_disk_and_the_file(tmpfs):
     assert ".tmp" not in answer["error"]["message"]
     _no_unexpected(answer["error"]["message"])
     assert Engine(disk / "data").settings.retention_days != 45
+
+
+# -- writes at the same time share the free space (issue 8, kind 5: other instances) ---------------------------
+
+def test_two_backups_at_once_cannot_each_pass_the_space_check_alone(tmpfs, tmp_path):
+    """A scheduled and a manual backup at the same instant: the second counts what the first has reserved."""
+    import threading
+    e = Engine(tmp_path / "data")
+    e.migrate()
+    conn = e.connect()
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+                     [(f"job {i}", os.urandom(500).hex()) for i in range(3000)])
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = e.data.db_path.stat().st_size
+    disk = tmpfs((3 * size) // 1024 + 256)  # room for one backup's 2x rule, not for two
+    e.update_settings({"backup_dir": str(disk)})
+    first_copying, second_done = threading.Event(), threading.Event()
+    results: dict = {}
+
+    def progress(phase, done, total):
+        if phase == "copy" and not first_copying.is_set():
+            first_copying.set()
+            second_done.wait(30)
+
+    def first():
+        try:
+            results["first"] = e.create_backup(note="first", progress=progress)
+        except Exception as ex:  # noqa: BLE001
+            results["first"] = ex
+    t = threading.Thread(target=first)
+    t.start()
+    assert first_copying.wait(30)
+    try:
+        with pytest.raises(JobMatcherError) as err:
+            e.create_backup(note="second")
+    finally:
+        second_done.set()
+        t.join(60)
+    assert err.value.code == "no-space" and "being saved right now" in err.value.message, err.value
+    assert not isinstance(results["first"], Exception), results["first"]
+    assert [r.note for r in e.list_backups()] == ["first"]
+    assert not [p for p in disk.iterdir() if p.name.startswith(".tmp-")]  # no temp file left
+    e.create_backup(note="after")  # the reservation ended with the first backup

@@ -25,8 +25,9 @@ from typing import Callable
 from . import __version__
 from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
                      ValidationError)
-from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error, describe_sqlite_error, file_size,
-                     fsync_dir, fsync_file, make_dirs, remove_dead_temp_files, remove_quietly, require_free_space, side_file)
+from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error,
+                     describe_sqlite_error, file_size, fsync_dir, fsync_file, hold_free_space, make_dirs,
+                     remove_dead_temp_files, remove_quietly, require_free_space, side_file)
 from .lock import FileLock
 from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
 from .retention import NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
@@ -219,9 +220,12 @@ class BackupStore:
         self.ensure_folder()
         self.cleanup()
         db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))
-        require_free_space(self.folder, 2 * db_bytes, "a backup")
-
-        tmp, guard = self._reserve_temp()
+        space = hold_free_space(self.folder, 2 * db_bytes, "a backup")  # counted by other writes until done
+        try:
+            tmp, guard = self._reserve_temp()
+        except BaseException:
+            space.release()
+            raise
         try:
             # A safety copy must be possible even of data this version cannot open (a newer schema) or
             # that is damaged: restoring a good backup over damaged data is what restore is for.
@@ -248,6 +252,7 @@ class BackupStore:
                 remove_quietly(side_file(tmp, suffix))
             guard.release()
             remove_quietly(guard.path)
+            space.release()
         log.info("backup %s (%s) made in %.2fs by %s, verified in %.2fs", final.stem, kind.value,
                  snap.seconds, snap.method, report.seconds)
         rec = BackupRecord.from_manifest(final.stem, final, m)

@@ -248,6 +248,28 @@ class SpaceReservation:
             self.outstanding -= n
             _reserved[self.device] -= n
 
+    def release(self) -> None:
+        """End the reservation (the write finished or failed); calling it again does nothing."""
+        self.wrote(self.outstanding)
+
+
+def hold_free_space(folder: Path, needed: int, what: str, why: str = "twice the database") -> SpaceReservation:
+    """`require_free_space`, and keep `needed` bytes reserved until `.release()`: writes running at the
+    same time (a scheduled and a manual backup, an upload) cannot each pass the check and together
+    fill the disk."""
+    dev = _device(folder)
+    with _reserved_lock:
+        free = shutil.disk_usage(folder).free - _reserved.get(dev, 0)
+        if free < needed:
+            raise InsufficientSpaceError(
+                f"Not enough free space in {folder} for {what}: "
+                f"{human_size(needed)} needed ({why}), {human_size(max(free, 0))} free"
+                + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
+                "Free up space on that disk, or choose another backup folder in Settings.",
+            )
+        _reserved[dev] = _reserved.get(dev, 0) + needed
+    return SpaceReservation(dev, needed)
+
 
 @contextmanager
 def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str) -> Iterator[SpaceReservation]:
