@@ -32,11 +32,10 @@ MB = 1 << 20
 def _fill(folder: Path, leave: int = 0) -> Path:
     """Another program takes every free byte of the disk (but `leave` bytes)."""
     filler = folder / "someone-elses-file"
-    with open(filler, "ab") as f:
+    with open(filler, "ab", buffering=0) as f:  # unbuffered: nothing left to fail again at close
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     if leave:

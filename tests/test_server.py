@@ -283,11 +283,10 @@ def test_an_upload_that_meets_a_full_disk_is_deleted_at_once_and_says_so(tmpfs, 
     filler = data.parent / "filler"
 
     def fill_the_disk():  # another program fills the disk while the upload runs
-        with open(filler, "wb") as f:
+        with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to fail again at close
             try:
                 while True:
                     f.write(b"\0" * MB)
-                    f.flush()
             except OSError:
                 pass
     try:
