@@ -369,9 +369,15 @@ def test_status_line_and_health(primed, locked_identity, usb, tmp_path):
     engine.locations.sync()
     assert "USB ✗" in engine.locations.status_line()
     [h] = engine.locations.health()
-    assert h["level"] == "warning" and "not available" in h["message"]
+    assert h.level == "warn" and "not available" in h.message
+    engine.create_backup()  # a copy waits now
     later = datetime.now(timezone.utc) + timedelta(days=8)
-    assert any("more than 7 days" in h["message"] for h in engine.locations.health(now=later))
+    assert any(h.code == "location-stale" for h in engine.locations.health(now=later))
+    assert not any(h.code == "location-stale" for h in engine.locations.health())
+    # the engine's one health rule carries them, and the copies line
+    health = engine.health()
+    assert health.copies.startswith("1 copy: this disk ✓ · USB ✗") and health.level != "ok"
+    assert any(w.code == "location-unavailable" for w in health.warnings)
 
 
 def test_manifest_written_after_data_so_a_half_copy_is_never_listed(primed, locked_identity, usb):

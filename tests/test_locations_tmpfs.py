@@ -116,7 +116,7 @@ def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, locked_identit
     assert not [x for x in leftovers if ".tmp-" in x]  # the temp file was removed, the space given back
     assert before <= set(os.listdir(small_drive.device))
     [s] = engine.locations.status()
-    assert s.reachable is True and s.pending == 1 and "full" in engine.locations.health()[0]["message"]
+    assert s.reachable is True and s.pending == 1 and "full" in engine.locations.health()[0].message
 
 
 def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, locked_identity):

@@ -339,6 +339,8 @@ def cmd_status(args) -> int:
         _emit_json(h)
         return 0
     print(h.summary + ".")
+    if h.copies:
+        print(f"  {h.copies}")
     if h.last is not None:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
         print(f"  Last backup:  {_local(h.last.created_at)} ({TYPE_LABELS.get(h.last.type, h.last.type)}), "

@@ -353,10 +353,34 @@ class Engine:
         if backups:
             p, _gone = self.store.prune_plan(RetentionPolicy.from_settings(s, budget), now, items=backups)
             over = p.over_budget
-        return assess(now or datetime.now(timezone.utc), backups, interval_minutes=s.auto_backup_minutes,
-                      app_running=schedule is not None, schedule=schedule, folder=str(store.folder),
-                      folder_available=available, free_bytes=free, db_bytes=db_bytes, budget_bytes=budget,
-                      over_budget=over)
+        when = now or datetime.now(timezone.utc)
+        health = assess(when, backups, interval_minutes=s.auto_backup_minutes,
+                        app_running=schedule is not None, schedule=schedule, folder=str(store.folder),
+                        folder_available=available, free_bytes=free, db_bytes=db_bytes, budget_bytes=budget,
+                        over_budget=over)
+        return self._with_locations(health, when, s.auto_backup_minutes)
+
+    def _with_locations(self, health: Health, now: datetime, interval_minutes: int) -> Health:
+        """The health rule's part for backup locations (as last seen: no network), when there are any."""
+        from .health import assess_locations
+        from .locations.config import CONFIG_NAME
+        if not (self.data.root / CONFIG_NAME).exists():
+            return health  # no locations: nothing to say, and boto3/pyrage stay unloaded
+        try:
+            locs = self.locations
+            rows = locs.status(check=False)
+            line = locs.status_line(now)
+        except JobMatcherError as e:
+            log.warning("backup locations not assessed: %s", e.message)
+            return health
+        if not rows:
+            return health
+        extra = assess_locations(now, rows, interval_minutes)
+        warnings = sorted(health.warnings + extra, key=lambda w: w.level != "error")
+        level = health.level
+        if extra:
+            level = "error" if any(w.level == "error" for w in warnings) else "warn"
+        return health.model_copy(update={"warnings": warnings, "level": level, "copies": line})
 
     def budget_bytes(self, settings: Settings | None = None) -> int:
         """The most space backups may take: the setting, else 2 GiB or 20x the database, whichever is larger."""

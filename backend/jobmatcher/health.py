@@ -54,6 +54,35 @@ class Health(BaseModel):
     count: int
     warnings: list[HealthWarning]
     summary: str                      # "Last backup 12 minutes ago · next in 18 minutes · 24 backups, 340 MB"
+    copies: str = ""                  # with backup locations: "2 copies: this disk ✓ · Backblaze ✓ 5 min ago"
+
+
+def assess_locations(now: datetime, locations: list, interval_minutes: int) -> list[HealthWarning]:
+    """Warnings for the backup locations (manager.LocationStatus rows, as last seen: no network).
+
+    Keys refused: red. Unreachable or a failed copy: amber. Copies waiting while the last successful
+    copy is older than 7 days or 3 scheduled intervals (whichever is shorter): amber.
+    """
+    out: list[HealthWarning] = []
+    stale_after = timedelta(days=STALE_DAYS)
+    if interval_minutes:
+        stale_after = min(stale_after, timedelta(minutes=3 * interval_minutes))
+    for s in locations:
+        if not s.enabled:
+            continue
+        if s.problem_code == "location-credentials":
+            out.append(HealthWarning(code="location-credentials", level="error", message=f"{s.name}: {s.problem}",
+                                     hint="Remove the location and add it again with the right keys."))
+        elif s.problem_code:
+            out.append(HealthWarning(code="location-unavailable", level="warn", message=f"{s.name}: {s.problem}",
+                                     hint="Copies are retried and caught up in order when it is back."))
+        if s.pending and (s.last_success_at is None or now - s.last_success_at > stale_after):
+            since = "never" if s.last_success_at is None else f"not for {ago(now - s.last_success_at)}"
+            out.append(HealthWarning(code="location-stale", level="warn",
+                                     message=f"{s.name}: {s.pending} backup{'s' if s.pending != 1 else ''} waiting "
+                                             f"to be copied; the last successful copy: {since}.",
+                                     hint="Check the location (`jobmatcher location list`), then Sync now."))
+    return out
 
 
 def ago(delta: timedelta) -> str:

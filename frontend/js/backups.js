@@ -103,6 +103,7 @@ function renderStatus(hl, status) {
     }
     lines.push(main);
   }
+  if (hl.copies) lines.push(h("p", { class: "status-copies small", text: hl.copies }));  // backup locations
   const warnings = [...(hl.warnings || [])];
   if (lastAttemptFailed) {
     warnings.unshift({ code: "last-attempt-failed", level: "warn", message: "Your last backup failed.",

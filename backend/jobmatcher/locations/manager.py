@@ -456,23 +456,10 @@ class Locations:
                                        used_bytes=st.used_bytes))
         return rows
 
-    def health(self, now: datetime | None = None) -> list[dict]:
-        """Warnings for the health rule: no successful copy for 7 days, unreachable, keys refused (no network)."""
-        now = now or _now()
-        out = []
-        for s in self.status(check=False):
-            if not s.enabled:
-                continue
-            if s.problem_code == "location-credentials":
-                out.append({"location": s.name, "level": "error", "message": f"{s.name}: {s.problem}"})
-            elif s.problem_code:
-                out.append({"location": s.name, "level": "warning", "message": f"{s.name}: {s.problem}"})
-            if s.last_success_at is None or now - s.last_success_at > timedelta(days=STALE_DAYS):
-                when = "never" if s.last_success_at is None else f"not since {s.last_success_at:%Y-%m-%d}"
-                if s.pending or s.last_success_at is not None:
-                    out.append({"location": s.name, "level": "warning",
-                                "message": f"{s.name}: no successful copy for more than {STALE_DAYS} days ({when})."})
-        return out
+    def health(self, now: datetime | None = None, interval_minutes: int = 0) -> list:
+        """The health rule's warnings for the locations (health.assess_locations), from what was last seen."""
+        from ..health import assess_locations
+        return assess_locations(now or _now(), self.status(check=False), interval_minutes)
 
     def status_line(self, now: datetime | None = None) -> str:
         """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network)."""
