@@ -38,6 +38,11 @@ def main() -> int:
         rec = engine.verify(args["id"])
         out.update(seconds=time.perf_counter() - t, verified=rec.verified)
     elif op == "restore":
+        if args.get("no_link"):
+            # As when the backup folder is on another file system (no hard link possible): the safety
+            # backup is a full, checked copy made before staging.
+            from jobmatcher import restore as restore_module
+            restore_module._can_link = lambda data, store: False
         t = time.perf_counter()
         r = engine.restore(args["id"])
         end = time.perf_counter()
