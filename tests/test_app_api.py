@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import jobmatcher.api as api_module
+from jobmatcher import desktop
 from jobmatcher.api import PUBLIC_METHODS, Api, backup_status, make_js_bridge
 from jobmatcher.engine import Engine
 from jobmatcher.errors import RestoreFailedError
@@ -351,7 +352,7 @@ def _fake_opener(bin_dir: Path, monkeypatch, body: str) -> Path:
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{log}"\n{body}\n')
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.setattr(api_module.sys, "platform", "linux")
+    monkeypatch.setattr(desktop.sys, "platform", "linux")
     return log
 
 

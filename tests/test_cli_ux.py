@@ -266,3 +266,17 @@ def test_verify_on_a_terminal_shows_elapsed_time_not_a_stuck_bar(engine):
     t = Terminal("backup", "verify", made.id, data_dir=engine.data.root)
     assert t.wait() == 0, t.text
     assert "OK:" in t.text and "0/1" not in t.text
+
+
+def test_backup_list_warns_as_the_page_does_when_the_newest_backup_is_old(engine):
+    from conftest_app import age_backup
+    from jobmatcher.api import backup_status
+    made = engine.create_backup()
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and r.stderr == ""  # a fresh backup: nothing to worry about
+    age_backup(engine.data.root, made.id, days=10)
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and made.id in r.stdout
+    assert "Your newest backup is 10 days old. Make one with `jobmatcher backup create`." in r.stderr
+    page = backup_status(engine.list_backups())["warning"]
+    assert page.startswith("Your newest backup is 10 days old.")  # one rule, worded for each edge

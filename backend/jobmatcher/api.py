@@ -14,27 +14,22 @@ is the backup folder setting, which the engine validates.
 
 Helpers are private (leading underscore). pywebview would still let JavaScript
 call them (its bridge resolves any dotted name with getattr, private or not),
-so the window does not get this object: it gets `JsBridge`, which holds only
-one function per public method (see `make_js_bridge`).
+so the window does not get this object: it gets a sealed `JsBridge` (bridge.py)
+holding one function per public method (see `make_js_bridge`). Chosen files,
+uploads and downloads are tokens in chosen.py; how a backup is shown is
+presentation.py (shared with the command line); the desktop is desktop.py.
 """
 
 from __future__ import annotations
 
-import errno
 import inspect
 import logging
 import os
-import re
 import secrets
 import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-import types
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Protocol
 
@@ -44,13 +39,15 @@ from pydantic import Field, StringConstraints, validate_call
 from . import __version__, profile
 from .api_locations import LocationsApi
 from .causes import explain
-from .errors import (BackupFolderUnavailableError, InstanceLockedError, InsufficientSpaceError, InvalidBackupError, JobMatcherError,
+from .errors import (BackupFolderUnavailableError, InstanceLockedError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
-from .fsutil import (atomic_write_bytes, describe_os_error, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space,
-                     reserve_space)
-from .manifest import CHECKING, BackupRecord
+from .fsutil import (atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space)
+from .bridge import JsBridge, seal
+from .chosen import ChosenFile, ChosenFiles
+from .desktop import export_folder, open_in_file_manager
 from .pageerror import to_page_error
 from .preview import backup_label
+from .presentation import backup_row, backup_status
 from .settings import MAX_AUTO_BACKUP_MINUTES
 from .scheduler import BackupScheduler
 from .tasks import TaskRunner
@@ -58,13 +55,10 @@ from .writer import Writer
 
 log = logging.getLogger(__name__)
 
-TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 # Launch failures whose way out is restoring a backup (the window then offers it).
 WAY_OUT_CODES = ("damaged", "safety-missing")
-OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
 # A page call waits this long for another program's write lock, then says so (not 30 s of a frozen page).
 PAGE_BUSY_TIMEOUT_MS = 5000
-UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
 
 BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -94,83 +88,6 @@ class Dialogs(Protocol):
     def choose_folder(self) -> str | None: ...
 
 
-@dataclass
-class _ChosenFile:
-    path: Path
-    name: str             # what the user knows it as (shown in messages instead of temp paths)
-    uploaded: bool        # an upload we own and delete afterwards
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat() if dt else None
-
-
-def backup_row(r: BackupRecord) -> dict:
-    """One backup as the page shows it (no file path: the page names backups by id)."""
-    return {
-        "id": r.id, "type": r.type.value, "type_label": TYPE_LABELS.get(r.type.value, r.type.value),
-        "created_at": _iso(r.created_at), "size_bytes": r.size_bytes, "size": human_size(r.size_bytes),
-        "note": r.note, "verified": r.verified, "verified_at": _iso(r.verified_at),
-        "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
-        "pinned": r.pinned, "schema_revision": r.schema_revision,
-    }
-
-
-def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict:
-    """The status line: the newest backup, whether it verified, and a warning when there is reason to."""
-    now = now or datetime.now(timezone.utc)
-    if not rows:
-        return {"last": None, "count": 0, "warning": "You have no backups yet. Make one now."}
-    newest = rows[0]
-    warning = None
-    age = now - newest.created_at
-    if newest.verified is False:
-        warning = "Your newest backup failed its check. Make a new backup now."
-    elif age > timedelta(days=OLD_BACKUP_DAYS):
-        warning = f"Your newest backup is {age.days} days old. Make a new one now."
-    return {"last": backup_row(newest), "count": len(rows), "warning": warning}
-
-
-def open_in_file_manager(path: Path, wait: float = 3.0) -> bool:
-    """Show folder `path` in the system's file manager; False when that failed.
-
-    `xdg-open` (Linux) and `open` (macOS) exit 0 once the file manager started and
-    non-zero when they could not start one (xdg-open: 3 = no tool for the job, 4 = it
-    failed). Some file managers run in the foreground of xdg-open: still running after
-    `wait` seconds counts as opened (it is reaped on a thread).
-    """
-    if sys.platform == "win32":
-        try:
-            os.startfile(str(path))  # noqa: S606
-        except OSError:
-            return False
-        return True
-    from .relaunch import external_environment
-    cmd = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
-    try:
-        # The user's environment, not the bundle's: a PyInstaller bundle's LD_LIBRARY_PATH would make the
-        # file manager load the bundle's libraries.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True, env=external_environment())
-    except OSError:  # no xdg-open at all
-        return False
-    try:
-        code = proc.wait(wait)
-    except subprocess.TimeoutExpired:
-        threading.Thread(target=proc.wait, daemon=True).start()
-        return True
-    if code != 0:
-        log.info("%s exited with %s", cmd[0], code)
-    return code == 0
-
-
-def export_folder() -> Path:
-    """Where the export dialog starts: the user's Documents folder, else their home (never our working folder)."""
-    import platformdirs
-    documents = Path(platformdirs.user_documents_dir())
-    return documents if documents.is_dir() else Path.home()
-
-
 class Api(LocationsApi):
     """The page's API over one data folder. Construct, then `_begin_launch()`; `_close()` at exit."""
 
@@ -186,10 +103,8 @@ class Api(LocationsApi):
         self._writer: Writer | None = None
         self._launch_task: str | None = None
         self._lock = threading.Lock()
-        self._files: dict[str, _ChosenFile] = {}
-        self._downloads: dict[str, tuple[Path, str, float]] = {}
         self._restore_state: str | None = None  # None, "running", "done" (restart pending), "broken"
-        self._uploads = engine.data.root / ".uploads"
+        self._chosen = ChosenFiles(engine.data.root / ".uploads")
         self._scheduler: BackupScheduler | None = None  # started once the data is open
 
     # =====================================================================================
@@ -348,11 +263,11 @@ class Api(LocationsApi):
     def preview_restore_file(self, token: Token) -> dict:
         """The same for a file chosen or uploaded for Restore from file (after `check_restore_file`)."""
         self._require_opened(way_out=True)
-        f = self._file(token)
+        f = self._chosen.get(token)
         try:
             p = self._engine.preview(str(f.path))
         except InvalidBackupError as e:
-            raise InvalidBackupError(self._clean(e.message, f), self._clean(e.hint, f), reason=e.reason) from None
+            raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
         body = p.model_dump(mode="json")
         body["label"] = f"the file {f.name}"  # never the upload's internal path
         return body
@@ -368,20 +283,20 @@ class Api(LocationsApi):
         if not path:
             return {"cancelled": True}
         p = Path(path)
-        return self._register_file(_ChosenFile(p, p.name, uploaded=False))
+        return self._chosen.register(ChosenFile(p, p.name, uploaded=False))
 
     @validate_call
     def check_restore_file(self, token: Token) -> dict:
         """Verify a chosen or uploaded file; refused with its specific reason if it cannot be restored."""
         self._require_opened(way_out=True)
-        f = self._file(token)
+        f = self._chosen.get(token)
         from .verify import verify_file
         try:
             self._engine.refuse_the_live_file(f.path)
             report = verify_file(f.path)
         except InvalidBackupError as e:
-            self._forget_file(token)
-            raise InvalidBackupError(self._clean(e.message, f), self._clean(e.hint, f), reason=e.reason) from None
+            self._chosen.forget(token)
+            raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
         from . import schema
         return {"token": token, "name": f.name, "size_bytes": report.size_bytes, "size": human_size(report.size_bytes),
                 "schema_revision": report.schema_revision, "needs_update": report.schema_revision != schema.head()}
@@ -390,7 +305,7 @@ class Api(LocationsApi):
     def start_restore_file(self, token: Token) -> dict:
         """Restore a file that `check_restore_file` accepted."""
         self._require_opened(changing=True, way_out=True)
-        f = self._file(token)
+        f = self._chosen.get(token)
         return self._start_restore(str(f.path), f"the file {f.name}", token)
 
     @validate_call
@@ -399,9 +314,7 @@ class Api(LocationsApi):
         self._require_opened()
         rec = self._engine.store.get(backup_id)
         if self._dialogs is None:
-            token = secrets.token_urlsafe(24)
-            with self._lock:
-                self._downloads[token] = (Path(rec.path), f"{rec.id}.db", time.monotonic() + 300)
+            token = self._chosen.offer_download(Path(rec.path), f"{rec.id}.db")
             return {"download": f"/download/{token}", "name": f"{rec.id}.db"}
         target = self._dialogs.save_file(f"{rec.id}.db", directory=str(export_folder()))
         if not target:
@@ -541,7 +454,7 @@ class Api(LocationsApi):
                     if named is None:
                         raise
                     raise named from None
-            shutil.rmtree(self._uploads, ignore_errors=True)  # leftovers of a run that crashed (we own the folder now)
+            self._chosen.clear_uploads()  # leftovers of a run that crashed (we own the folder now)
             self._writer = Writer(self._connect_for_page)
             self._start_scheduler()
             self._start_copier()  # copies to backup locations, in the background
@@ -590,60 +503,20 @@ class Api(LocationsApi):
         self._tasks.wait_all(timeout=600)
         if self._writer is not None:
             self._writer.close()
-        shutil.rmtree(self._uploads, ignore_errors=True)
+        self._chosen.clear_uploads()
         self._engine.release_instance_lock()
 
     def _running_task(self):
         return self._tasks.running()
 
     def _receive_upload(self, filename: str, stream, length: int) -> dict:
-        """Browser mode: store an uploaded file (read from `stream`) and hand out a token for it.
-
-        The space is reserved before the first byte is written, counting uploads
-        (and other writes) under way at the same time, with UPLOAD_KEEP_FREE left
-        for the database. A failed upload's partial file is deleted at once.
-        Raises InsufficientSpaceError (the disk is full) or ValidationError (cut short).
-        """
+        """Browser mode: store an uploaded file and hand out a token for it (see ChosenFiles.receive_upload)."""
         self._require_opened(way_out=True)
-        name = _safe_name(filename)
-        token = secrets.token_urlsafe(18)
-        self._uploads.mkdir(exist_ok=True)
-        folder = self._uploads / token
-        path = folder / name
-        hint = "Free up space on the disk that holds your JobMatcher data, then try again."
-        with reserve_space(self._uploads, length, UPLOAD_KEEP_FREE, "the uploaded file", hint) as reservation:
-            folder.mkdir()
-            try:
-                left = length
-                with open(path, "wb") as out:
-                    while left > 0:
-                        chunk = stream.read(min(1 << 20, left))
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        reservation.wrote(len(chunk))
-                        left -= len(chunk)
-                    out.flush()
-                if left:
-                    raise ValidationError("The upload was cut short.", "Try again.")
-            except BaseException as e:
-                shutil.rmtree(folder, ignore_errors=True)  # a partial file must not keep taking space
-                if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-                    raise InsufficientSpaceError(
-                        "The disk became full while receiving the file, so the upload stopped; "
-                        "the part received was deleted.", hint) from None
-                if isinstance(e, OSError):
-                    raise describe_os_error(e, "receiving the uploaded file", self._uploads) from None
-                raise
-        return self._register_file(_ChosenFile(path, name, uploaded=True))
+        return self._chosen.receive_upload(filename, stream, length)
 
     def _take_download(self, token: str) -> tuple[Path, str] | None:
         """Browser mode: the file behind a one-time download link, or None."""
-        with self._lock:
-            item = self._downloads.pop(token, None)
-        if item is None or item[2] < time.monotonic():
-            return None
-        return item[0], item[1]
+        return self._chosen.take_download(token)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -700,34 +573,10 @@ class Api(LocationsApi):
         return {"full_name": p.full_name, "headline": p.headline,
                 "skills": [{"id": s.id, "name": s.name} for s in profile.list_skills(conn)]}
 
-    def _register_file(self, f: _ChosenFile) -> dict:
-        token = secrets.token_urlsafe(18)
-        with self._lock:
-            self._files[token] = f
-        return {"token": token, "name": f.name}
-
-    def _file(self, token: str) -> _ChosenFile:
-        with self._lock:
-            f = self._files.get(token)
-        if f is None:
-            raise ValidationError("That file is no longer available.", "Choose the file again.")
-        return f
-
-    def _forget_file(self, token: str) -> None:
-        with self._lock:
-            f = self._files.pop(token, None)
-        if f is not None and f.uploaded:
-            shutil.rmtree(f.path.parent, ignore_errors=True)
-
-    @staticmethod
-    def _clean(text: str, f: _ChosenFile) -> str:
-        """Messages name the file as the user knows it, not by the temp path of an upload."""
-        return text.replace(str(f.path), f.name) if text else text
-
     def _start_restore(self, source: str, label: str, token: str | None,
                        run: Callable[[Any], Any] | None = None) -> dict:
         """Restore `source` (an id or a file) as a task; `run(progress)` replaces the engine's restore (locations)."""
-        chosen = self._file(token) if token else None
+        chosen = self._chosen.get(token) if token else None
 
         writer = self._writer  # None: the data could not be opened, so nothing holds it open
 
@@ -758,7 +607,7 @@ class Api(LocationsApi):
                 resume()
                 self._restore_state = None
                 if chosen:
-                    raise InvalidBackupError(self._clean(e.message, chosen), e.hint, reason=e.reason) from None
+                    raise InvalidBackupError(chosen.clean(e.message), e.hint, reason=e.reason) from None
                 raise
             except BaseException:
                 if self._engine.data.journal_path.exists():  # unknown state: the next launch sorts it out
@@ -769,7 +618,7 @@ class Api(LocationsApi):
                 raise
             finally:
                 if token:
-                    self._forget_file(token)
+                    self._chosen.forget(token)
                 if self._scheduler is not None:
                     self._scheduler.resume()  # blocked() still keeps it idle while the data awaits a restart
             reopen = writer is None  # nothing was open: opening the data again is enough, no restart
@@ -790,56 +639,10 @@ class Api(LocationsApi):
             raise
 
 
-def _safe_name(filename: str) -> str:
-    """A file name safe to create in our upload folder (no folders, no control characters)."""
-    name = re.split(r"[\\/]", filename or "")[-1]
-    name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*').strip(" .")
-    return name[:120] or "upload.db"
-
-
 PUBLIC_METHODS: tuple[str, ...] = tuple(
     n for cls in (LocationsApi, Api) for n, v in vars(cls).items() if not n.startswith("_") and callable(v))
 
 
-class JsBridge:
-    """What pywebview gets as `js_api`: one plain function per public method, and nothing else.
-
-    pywebview lists `dir(js_api)` for the page, but when JavaScript calls a name it
-    resolves it with `getattr` one dotted part at a time, without looking at the
-    list, so `api._engine.restore` or `save_profile.__self__._writer` would be
-    callable on a normal object. Here every attribute lookup other than the public
-    names fails, and each function carries no reference to anything: it is built
-    with empty globals (so even `fn.__globals__.clear` touches nothing) and reaches
-    the Api object only through its closure, which getattr cannot open.
-    """
-
-    __slots__ = ("_fns",)
-
-    def __init__(self, fns: dict[str, Callable]) -> None:
-        object.__setattr__(self, "_fns", fns)
-
-    def __getattribute__(self, name: str) -> Any:
-        fns = object.__getattribute__(self, "_fns")
-        if name in fns:
-            return fns[name]
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(name)
-
-    def __dir__(self) -> list[str]:
-        return sorted(object.__getattribute__(self, "_fns"))
-
-
-def _sealed_function(name: str, dispatch: Callable[[str, Any], dict]) -> Callable:
-    def call(*args):
-        return dispatch(name, args)
-    # Rebuild it with empty globals and builtins: nothing else is reachable through it.
-    fn = types.FunctionType(call.__code__, {"__builtins__": {}}, name, None, call.__closure__)
-    fn.__qualname__ = name
-    return fn
-
-
 def make_js_bridge(api: Api) -> JsBridge:
-    dispatch = api._dispatch
-    return JsBridge({name: _sealed_function(name, dispatch) for name in PUBLIC_METHODS})
+    """What the window's pywebview gets as `js_api`: the public methods, sealed (see bridge.py)."""
+    return seal(api._dispatch, PUBLIC_METHODS)

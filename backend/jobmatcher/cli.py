@@ -19,10 +19,10 @@ from pydantic import BaseModel
 
 from . import __version__
 from .errors import JobMatcherError
+from .presentation import newest_backup_warning, type_label
 
 log = logging.getLogger("jobmatcher.cli")
 
-TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 
 
 # -- output helpers --------------------------------------------------------------
@@ -191,11 +191,15 @@ def cmd_backup_list(args) -> int:
     for r in items:
         verified = {True: "yes", False: "FAILED", None: "checking" if r.verify_message == "checking" else "not yet"}[
             r.verified]
-        rows.append((r.id, TYPE_LABELS.get(r.type.value, r.type.value), _local(r.created_at),
+        rows.append((r.id, type_label(r.type), _local(r.created_at),
                      _size(r.size_bytes), verified, "pinned" if r.pinned else "", r.note))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
+    # the page's status-line warning, with the command instead of the button
+    warning = newest_backup_warning(items, remedy=("Make one with `jobmatcher backup create`.",) * 2)
+    if warning:
+        print(f"\n{warning}", file=sys.stderr)
     return 0
 
 
@@ -205,7 +209,7 @@ def cmd_backup_show(args) -> int:
         _emit_json(p)
         return 0
     label = p.label[:1].upper() + p.label[1:]
-    kind = f" ({TYPE_LABELS.get(p.type, p.type)})" if p.type else ""
+    kind = f" ({type_label(p.type)})" if p.type else ""
     checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
@@ -324,7 +328,7 @@ def cmd_backup_prune(args) -> int:
         print("Nothing to clean up.")
     for r in chosen:
         print(f"{'Would delete' if args.dry_run else 'Deleted'} {r.id} ({_local(r.created_at)}, "
-              f"{TYPE_LABELS.get(r.type.value, r.type.value).lower()}): {rules.get(r.id, '')}")
+              f"{type_label(r.type).lower()}): {rules.get(r.id, '')}")
     print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
     if plan.over_budget:
         print("Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
@@ -343,7 +347,7 @@ def cmd_status(args) -> int:
         print(f"  {h.copies}")
     if h.last is not None:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
-        print(f"  Last backup:  {_local(h.last.created_at)} ({TYPE_LABELS.get(h.last.type, h.last.type)}), "
+        print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), "
               f"{verified}")
     if not h.interval_minutes:
         print("  Next backup:  automatic backups are off")
@@ -586,7 +590,7 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
-        rows.append((r.id, TYPE_LABELS.get(r.type.value, r.type.value), _local(r.created_at), _size(r.size_bytes),
+        rows.append((r.id, type_label(r.type), _local(r.created_at), _size(r.size_bytes),
                      r.schema_revision or "-", "yes" if r.encrypted else "no") + ((r.folder_id,) if several else ()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

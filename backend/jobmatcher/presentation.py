@@ -1,0 +1,65 @@
+"""How backups are shown to people, once for the page and the command line.
+
+The page gets `backup_row` / `backup_status` dicts; the command line prints the same
+labels (`TYPE_LABELS`) and the same "your newest backup is old" warning
+(`newest_backup_warning`), so the two never disagree about what a backup is called
+or when to worry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from .fsutil import human_size
+from .manifest import CHECKING, BackupRecord
+
+TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
+OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
+
+
+def type_label(kind: object) -> str:
+    """A backup type (BackupType or its value) as people call it: "Manual", "Before update", "Safety",
+    "Automatic"; the raw value for one we do not know."""
+    value = str(getattr(kind, "value", kind))
+    return TYPE_LABELS.get(value, value)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """A timestamp for the page: ISO 8601 in UTC, or None."""
+    return dt.astimezone(timezone.utc).isoformat() if dt else None
+
+
+def newest_backup_warning(rows: list[BackupRecord], now: datetime | None = None,
+                          remedy: tuple[str, str] = ("Make one now.", "Make a new one now.")) -> str | None:
+    """The warning about the newest backup (`rows` newest first), or None when there is no reason to worry:
+    none yet, its check failed, or it is older than OLD_BACKUP_DAYS days.
+
+    `remedy`: what to do, as (when there is none, when a new one is needed) in the words of the
+    edge that shows it (a button on the page, a command in the terminal).
+    """
+    if not rows:
+        return f"You have no backups yet. {remedy[0]}"
+    newest = rows[0]
+    age = (now or datetime.now(timezone.utc)) - newest.created_at
+    if newest.verified is False:
+        return f"Your newest backup failed its check. {remedy[1]}"
+    if age > timedelta(days=OLD_BACKUP_DAYS):
+        return f"Your newest backup is {age.days} days old. {remedy[1]}"
+    return None
+
+
+def backup_row(r: BackupRecord) -> dict:
+    """One backup as the page shows it (no file path: the page names backups by id)."""
+    return {
+        "id": r.id, "type": r.type.value, "type_label": type_label(r.type),
+        "created_at": iso(r.created_at), "size_bytes": r.size_bytes, "size": human_size(r.size_bytes),
+        "note": r.note, "verified": r.verified, "verified_at": iso(r.verified_at),
+        "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
+        "pinned": r.pinned, "schema_revision": r.schema_revision,
+    }
+
+
+def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict:
+    """The page's status line: {"last": the newest backup's row or None, "count", "warning": text or None}."""
+    return {"last": backup_row(rows[0]) if rows else None, "count": len(rows),
+            "warning": newest_backup_warning(rows, now)}
