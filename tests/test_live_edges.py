@@ -4,6 +4,7 @@ leaves the user without a way back. Real files, real SQLite, real second process
 import hashlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -478,3 +479,37 @@ def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_
         assert (db / "user-notes.txt").read_text() == "mine"
     else:
         assert not os.path.lexists(db)
+
+
+def test_a_restore_killed_after_setting_the_damaged_file_aside_puts_it_back(engine):
+    """Killed between moving the unreadable live file aside and the rename: the next launch must not
+    start with a new, empty database as if there had never been data."""
+    b = engine.create_backup()
+    db = engine.data.db_path
+    data = bytearray(db.read_bytes())
+    data[0:100] = os.urandom(100)
+    db.write_bytes(bytes(data))
+    damaged = bytes(data)
+    engine.release_instance_lock()
+    code = textwrap.dedent(f"""
+        import os, signal
+        from jobmatcher.engine import Engine
+        real = os.replace
+        def replace(a, b):
+            if str(a).endswith(".restoring") and str(b).endswith("jobmatcher.db"):
+                os.kill(os.getpid(), signal.SIGKILL)  # the instant before the swap
+            return real(a, b)
+        os.replace = replace
+        Engine({str(engine.data.root)!r}).restore({b.id!r})
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert not db.exists()  # it was set aside
+    with pytest.raises(DatabaseDamagedError):
+        Engine(engine.data.root).launch(auto_backup=False)
+    assert db.read_bytes() == damaged
+    assert not [p for p in engine.data.root.iterdir() if p.name.startswith("set-aside-")]
+    # and the way out still works
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert _name(db) == "Ada Lovelace"

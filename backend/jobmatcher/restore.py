@@ -555,11 +555,37 @@ def _set_aside(data: DataDir, paths: list[Path]) -> Path | None:
             break
         except FileExistsError:
             continue
+    _note_in_journal(data, "set_aside", str(folder))  # a restore killed now puts the files back (recover)
     for p in present:
         os.rename(p, folder / p.name)
     fsync_dir(folder)
     fsync_dir(data.root)
     return folder
+
+
+def _note_in_journal(data: DataDir, key: str, value: str) -> None:
+    try:
+        body = json.loads(data.journal_path.read_bytes())
+    except (OSError, ValueError):
+        return
+    body[key] = value
+    atomic_write_bytes(data.journal_path, json.dumps(body, indent=2).encode())
+
+
+def _put_set_aside_back(data: DataDir, folder: Path) -> None:
+    """Undo `_set_aside` for a restore that never swapped: its files go back to their names (never over a file)."""
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if not os.path.lexists(data.root / entry):
+            os.rename(folder / entry, data.root / entry)
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass  # something could not go back: it stays where it is, never deleted
+    fsync_dir(data.root)
 
 
 IN_USE_WAIT_MS = 2000  # how long another program's read may take before the swap is refused
@@ -699,6 +725,8 @@ def recover(data: DataDir) -> str | None:
             message = "An interrupted restore was rolled back to the safety backup made before it."
         elif journal.get("phase") != "staged" or staged.exists():
             _remove_with_sides(staged)
+            if isinstance(journal.get("set_aside"), str):  # killed after setting unreadable files aside
+                _put_set_aside_back(data, Path(journal["set_aside"]))
             message = "An interrupted restore was undone; your data is as it was before it."
         else:
             message = "An interrupted restore had already put the backup in place; it is complete."
