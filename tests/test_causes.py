@@ -333,3 +333,23 @@ def test_two_backups_at_once_cannot_each_pass_the_space_check_alone(tmpfs, tmp_p
     assert [r.note for r in e.list_backups()] == ["first"]
     assert not [p for p in disk.iterdir() if p.name.startswith(".tmp-")]  # no temp file left
     e.create_backup(note="after")  # the reservation ended with the first backup
+
+
+def test_a_failing_background_thread_goes_to_the_log_not_the_terminal(engine, tmp_path):
+    """A bug in a thread (the scheduler, a server thread) must not print a traceback where the user looks."""
+    logs = tmp_path / "logs"
+    script = (
+        "import sys, threading\n"
+        "from jobmatcher import cli\n"
+        "def boom(args):\n"
+        "    t = threading.Thread(target=lambda: 1 / 0, name='scheduler-test')\n"
+        "    t.start(); t.join()\n"
+        "    return 0\n"
+        "cli.cmd_db_status = boom\n"
+        f"sys.exit(cli.main(['db', 'status', '--data-dir', {str(engine.data.root)!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "JOBMATCHER_LOG_DIR": str(logs)})
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "ZeroDivisionError" not in r.stderr, r.stderr
+    log = (logs / "jobmatcher.log").read_text()
+    assert "uncaught exception in thread scheduler-test" in log and "ZeroDivisionError" in log

@@ -902,6 +902,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Python prints an uncaught exception of a thread (the scheduler, a server thread) as a traceback on
+    stderr, which is the user's terminal here: it goes to the log file instead."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log.error("uncaught exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
 def main(argv: list[str] | None = None) -> int:
     if os.name == "posix":
         # Everything this process creates (the database, its -wal and -shm, backups, uploads, logs, Qt's
@@ -914,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, default)
     from .logs import setup_logging
     log_file = setup_logging(args.verbose)
+    threading.excepthook = _log_thread_exception  # a failing background thread: the log file, not the terminal
     try:
         return args.func(args)
     except _UsageError as e:
