@@ -203,3 +203,22 @@ def test_restore_reports_its_phases(engine):
     result = engine.restore(b.id)
     assert {"check", "stage", "swap", "confirm"} <= set(result.phases)
     assert sum(result.phases.values()) <= result.seconds + 0.01
+
+
+def test_a_pin_made_while_the_safety_backup_is_checked_is_kept(engine, monkeypatch):
+    """The background check writes its result into the manifest; a pin set meanwhile survives it."""
+    monkeypatch.setenv(restore_mod.NO_BACKGROUND_ENV, "1")  # this test runs the check itself
+    b = engine.create_backup()
+    result = engine.restore(b.id)
+    assert engine.store.get(result.safety_backup_id).verified is None
+    from jobmatcher import backups
+    real = backups.verify_file
+
+    def pinned_meanwhile(*a, **k):
+        report = real(*a, **k)
+        engine.set_pinned(result.safety_backup_id, True)  # the user pins it while the check runs
+        return report
+
+    monkeypatch.setattr(backups, "verify_file", pinned_meanwhile)
+    rec = engine.store.verify(result.safety_backup_id)
+    assert rec.verified is True and rec.pinned is True

@@ -438,6 +438,11 @@ class BackupStore:
         m.verified, m.verified_at, m.verify_message = ok, when, message
         if seconds is not None:
             m.verify_seconds = round(seconds, 3)
+        # A check takes a while (a restore's safety backup is checked in the background): what the user
+        # changed meanwhile (pin, note) is kept, not overwritten by the manifest read before the check.
+        fresh = read_manifest(path)
+        if fresh is not None:
+            m.pinned, m.note = fresh.pinned, fresh.note
         try:
             write_manifest(path, m)
         except OSError as e:  # a read-only folder must not hide the verification result itself
