@@ -148,7 +148,7 @@ def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(ap
 @pytest.mark.skipif(os.name != "posix", reason="the socket is handed over on POSIX")
 def test_no_other_program_can_take_the_port_while_browser_mode_restarts(app_data):
     """Issue 8, kind 7: a local program squatting the port during the restart never gets the page's secret."""
-    app = AppProcess(app_data, ["--browser"], app_env())
+    app = AppProcess(app_data, ["--browser", "--verbose"], app_env())
     try:
         _restore_first_backup(app)
         port = int(app.url.split(":")[2].split("/")[0])
@@ -188,6 +188,10 @@ def test_no_other_program_can_take_the_port_while_browser_mode_restarts(app_data
         squatter.join(10)
         assert not got["bound"], "another program could take the port during the restart"
         assert secret.encode() not in got["heard"]
+        # and the secret is never written to the log (run with --verbose: every request is logged)
+        log = (Path(os.environ["JOBMATCHER_LOG_DIR"]) / "jobmatcher.log").read_text()
+        assert "restarting in place" in log
+        assert secret not in log
     finally:
         app.stop()
 
