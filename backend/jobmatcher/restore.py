@@ -214,7 +214,9 @@ def _can_link(data: DataDir, store: BackupStore) -> bool:
         store.ensure_folder()
     except JobMatcherError:
         return False
-    probe = data.root / f".link-probe-{os.getpid()}"
+    # Named like an atomic write's temp file (.NAME.PID.tmp): if a crash or a power cut leaves it behind,
+    # the next launch removes it (remove_dead_temp_files) once its process is gone.
+    probe = data.root / f".link-probe.{os.getpid()}.tmp"
     target = store.folder / f"{TMP_PREFIX}link-probe-{os.getpid()}"
     try:
         probe.touch()
