@@ -63,8 +63,9 @@ What the model does not cover:
 * SQLite's -shm shared memory works through the kernel page cache (no
   direct_io), so mmap works; the -shm is never needed after a crash (SQLite
   rebuilds it) and is treated like any other file.
-* Only the state at one instant is cut; a second cut during recovery is not
-  simulated (the next launch runs on the plain BACKING folder).
+* One mount, one cut. tests/powerloss.py mounts again to cut the power a
+  second time during the recovery (in a third of its rounds); cuts in the
+  later life of the data are not simulated.
 """
 
 from __future__ import annotations

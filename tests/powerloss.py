@@ -26,6 +26,9 @@ crash disk):
      should; no partial or hidden file is listed or left after the launch; a
      restore journal never points at a safety backup that was lost;
    - settings.json is readable and holds the old or the new settings.
+   In a third of the rounds the next launch (`db migrate`) runs on crashfs
+   too, with a second power cut in its first 80 operations, before the checks
+   after the launch: recovery must survive a power cut as well.
    n is drawn per round: in 20% of the rounds the power goes out right after
    the command finished, in 40% n is uniform in [0, T], in 40% the cut falls
    just before or just after an fsync, a directory fsync, a rename, a create,
@@ -195,6 +198,7 @@ class PowerLoss:
                             "--auto-backup-hours", str(NEW_SETTINGS["auto_backup_hours"])]
         self.fs = CrashMount(self.work / "crash")
         self.env = {**self.t.env}
+        self.second_cut: tuple[int, int] | None = None
         if op == "location":
             self._prepare_location()
         if op == "settings":
@@ -295,11 +299,35 @@ class PowerLoss:
             at = rng.choice([i for i, k in enumerate(trace) if k in INTERESTING])
             cut = at + rng.choice((0, 1))  # just before it, or just after
         fs_seed = rng.getrandbits(32)
+        # a third of the rounds cut the power again while the next launch recovers (`db migrate` runs the
+        # launch sequence), somewhere in its first 80 operations
+        self.second_cut = (rng.randint(0, 80), rng.getrandbits(32)) if rng.random() < 1 / 3 else None
         self.reset()
+        returncode, err, report = self._run_on_crashfs(self._argv(), cut, fs_seed)
+        result.cuts += 1
+        completed = returncode == 0 and not report.get("frozen")
+        result.count(result.modes, report["mode"])
+        if not completed:
+            result.mid_operation += 1
+        at = "after the command finished" if cut is None else \
+            f"after op {cut} of {total} ({trace[cut - 1] if 0 < cut <= total else '-'})"
+        where = (f"round seed {round_seed}: cut {at}, mode {report['mode']}, "
+                 f"{'finished' if completed else 'mid-operation'}")
+        if self.second_cut:
+            where += f", then a cut after op {self.second_cut[0]} of the next launch"
+        if not completed and not report.get("frozen"):
+            result.failures.append(f"{where}: the command failed by itself (exit {returncode}): "
+                                   f"{err.decode(errors='replace')[-400:]}")
+            return
+        for problem in self.check(completed, result):
+            result.failures.append(f"{where}: {problem}")
+
+    def _run_on_crashfs(self, argv: list[str], cut: int | None, fs_seed: int) -> tuple[int, bytes, dict]:
+        """Run `argv` on a fresh mount with the power cut after operation `cut`; (exit code, stderr, report)."""
         self.fs.start(cut, fs_seed)
         p = None
         try:
-            p = subprocess.Popen(self._argv(), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             deadline = time.monotonic() + 300
             while p.poll() is None and not self.fs.frozen() and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -311,21 +339,17 @@ class PowerLoss:
                 p.kill()
                 p.wait()
             report = self.fs.stop()
-        result.cuts += 1
-        completed = p.returncode == 0 and not report.get("frozen")
-        result.count(result.modes, report["mode"])
-        if not completed:
-            result.mid_operation += 1
-        at = "after the command finished" if cut is None else \
-            f"after op {cut} of {total} ({trace[cut - 1] if 0 < cut <= total else '-'})"
-        where = (f"round seed {round_seed}: cut {at}, mode {report['mode']}, "
-                 f"{'finished' if completed else 'mid-operation'}")
-        if not completed and not report.get("frozen"):
-            result.failures.append(f"{where}: the command failed by itself (exit {p.returncode}): "
-                                   f"{err.decode(errors='replace')[-400:]}")
-            return
-        for problem in self.check(completed, result):
-            result.failures.append(f"{where}: {problem}")
+        return p.returncode, err, report
+
+    def _recover_under_cut(self) -> list[str]:
+        """The next launch (`db migrate`: lock, recovery, cleanup, migration, retention) with its own power cut."""
+        cut, seed = self.second_cut
+        argv = [sys.executable, "-m", "jobmatcher", "--data-dir", str(self.fs.mount / "data"), "db", "migrate"]
+        returncode, err, report = self._run_on_crashfs(argv, cut, seed)
+        if returncode != 0 and not report.get("frozen"):
+            return [f"the launch after the power cut failed by itself (exit {returncode}): "
+                    f"{err.decode(errors='replace')[-400:]}"]
+        return []
 
     # the checks
     def check(self, completed: bool, result: Result) -> list[str]:
@@ -362,7 +386,10 @@ class PowerLoss:
             except ValueError:
                 j = {}
             sp = j.get("safety_path")
-            if sp:
+            staged = (self.data / "jobmatcher.db.restoring").exists()
+            # needed once the swap may have happened (staged file gone) or a roll-back is under way; before
+            # that the next launch discards the staged copy and needs no safety backup
+            if sp and (j.get("phase") == "recover" or (j.get("phase") == "staged" and not staged)):
                 safety = self.data / "backups" / Path(sp).name  # the path was on the mount
                 if not safety.exists():
                     problems.append(f"the restore journal ({j.get('phase')}) points at a safety backup that was "
@@ -379,6 +406,8 @@ class PowerLoss:
                     problems.append("the command reported the restore done, but the data before came back")
             except Exception as e:  # noqa: BLE001
                 problems.append(f"the live database cannot be read after the cut: {type(e).__name__}: {e}")
+        if self.second_cut:
+            problems += self._recover_under_cut()
         # then as the app opens it: torture's checks (integrity, before/intended, listed backups, leftovers)
         t = self.t
         t.data = self.data
@@ -389,11 +418,25 @@ class PowerLoss:
             problems += self._launch_checks()
         else:
             problems += t._check(torture.OpResult(t.op), evidence)
+        problems += self._no_backup_is_the_live_file()
         if completed:
             result.count(result.outcomes, "finished before the cut")
         else:
             result.count(result.outcomes, "cut mid-operation")
         return problems
+
+    def _no_backup_is_the_live_file(self) -> list[str]:
+        """A restore keeps the old live file as its safety backup by a hard link; a backup that is still the live
+        file itself (the same inode) would change with every write to the data."""
+        try:
+            live = os.stat(self.data / "jobmatcher.db")
+        except OSError:
+            return []
+        folder = self.data / "backups"
+        names = os.listdir(folder) if folder.is_dir() else []
+        return [f"the listed backup {n[:-3]} is the live database itself (a hard link), not a copy of it"
+                for n in names if n.endswith(".db") and not n.startswith(".")
+                and os.stat(folder / n).st_ino == live.st_ino]
 
     def _location_checks(self, completed: bool) -> list[str]:
         """Every copy listed at the location is whole; a finished sync's copies all survived; the recorded state

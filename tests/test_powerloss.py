@@ -35,7 +35,10 @@ REGRESSIONS = {
     #    DELETE mode (its deletion not yet durable); launch left it beside the database.
     # 3: the restore removed its journal without fsyncing the folder: after a power cut a finished restore's
     #    journal came back, and the next launch called the restore interrupted.
-    "restore": [900375959848, 228000394964, 747119201270, 148688718640],
+    # 5: the restore's hard-link probe (.link-probe-PID in the data folder) survived a power cut and no launch
+    #    ever removed it (found by the full-size run).
+    "restore": [900375959848, 228000394964, 747119201270, 148688718640,
+                570189845939, 232048670125, 938937915344],
     # 4: a copy to a folder location created its folders (JobMatcher/<id>/) without fsyncing their parents: the
     #    copy vanished with them, while the data folder recorded it as made.
     "location": [825954015282],
