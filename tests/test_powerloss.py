@@ -220,3 +220,21 @@ def test_sqlite_wal_works_on_crashfs(tmp_path):
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 100  # every commit was fsynced
     conn.close()
     shutil.rmtree(fs.backing)
+
+
+def test_the_harness_sees_lost_results_torn_files_and_linked_backups(tmp_path):
+    """The checks can fail: a torn settings file, a finished command's result gone, a backup that is the live file."""
+    pl = powerloss.PowerLoss("settings", tmp_path / "pl", 0.2, SEED, log=lambda *_: None)
+    pl.reset()
+    (pl.data / "settings.json").write_bytes(b'{"retention_days": 7, "auto_')  # a torn write
+    problems = pl.check(True, powerloss.Result("settings"))
+    assert any("settings.json is damaged" in p for p in problems), problems
+    pl.reset()  # the old settings: what a lost rename leaves
+    problems = pl.check(True, powerloss.Result("settings"))
+    assert any("old ones came back" in p for p in problems), problems
+    assert pl.check(False, powerloss.Result("settings")) == []  # cut mid-operation: the old ones are right
+    pl.reset()
+    (pl.data / "backups").mkdir(exist_ok=True)
+    os.link(pl.data / "jobmatcher.db", pl.data / "backups" / "backup_2026-01-01_00-00-00.db")
+    problems = pl.check(False, powerloss.Result("settings"))
+    assert any("is the live database itself" in p for p in problems), problems
