@@ -513,3 +513,29 @@ def test_a_restore_killed_after_setting_the_damaged_file_aside_puts_it_back(engi
     r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
     assert r.returncode == 0, r.stderr
     assert _name(db) == "Ada Lovelace"
+
+
+def test_a_missing_live_database_whose_wal_holds_changes_is_not_replaced_by_an_empty_one(engine):
+    b = engine.create_backup()
+    db = engine.data.db_path
+    engine.release_instance_lock()
+    code = textwrap.dedent(f"""
+        import sqlite3, os, signal
+        c = sqlite3.connect({str(db)!r}, isolation_level=None)
+        c.execute("PRAGMA wal_autocheckpoint=0")
+        c.execute("UPDATE user_profile SET full_name = 'Only In WAL'")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", code])
+    wal = Path(str(db) + "-wal")
+    wal_bytes = wal.read_bytes()
+    os.unlink(db)  # deleted by hand, or by a sync tool
+    for command in (("db", "status"), ("db", "migrate")):
+        r = run_cli(*command, data_dir=engine.data.root)
+        assert r.returncode == 1 and "is missing, but jobmatcher.db-wal" in r.stderr, (command, r.stderr)
+    assert not db.exists() and wal.read_bytes() == wal_bytes
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert _name(db) == "Ada Lovelace"
+    aside = [p for p in engine.data.root.iterdir() if p.name.startswith("set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "jobmatcher.db-wal").read_bytes() == wal_bytes

@@ -76,6 +76,10 @@ def live_problem(path: Path) -> str | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        held = file_size(side_file(path, "-wal"))
+        if held:  # the main file is gone, its newest changes are not: never start over with an empty one
+            return (f"is missing, but {path.name}-wal beside it holds {held:,} bytes of its most recent changes: "
+                    "the main file was deleted or moved, and SQLite cannot use those changes without it")
         return None
     except OSError as e:
         return f"cannot be read ({e.strerror})"
@@ -207,6 +211,7 @@ def unfinished_write(path: Path) -> DatabaseDamagedError:
 
 def current_revision(path: Path) -> str | None:
     """The schema revision of the live database, None if it is new (read-only: creates and changes nothing)."""
+    require_openable(path)  # also a missing file whose -wal still holds changes
     if not path.exists():
         return None
     try:

@@ -188,7 +188,7 @@ class Engine:
     def status(self) -> DbStatus:
         """Current revision, head and pending revisions (read-only)."""
         db = self.data.db_path
-        current = current_revision(db) if db.exists() else None
+        current = current_revision(db)
         known = schema.is_known(current)
         return DbStatus(data_dir=str(self.data.root), database=str(db), exists=db.exists(),
                         size_bytes=file_size(db) + file_size(side_file(db, WAL)),
@@ -461,7 +461,7 @@ class Engine:
             log.warning("rolled back an unfinished write left in %s-journal", db.name)
         elif drop_stale_journal(db):  # a finished write's journal that a power cut brought back
             log.info("removed a spent %s-journal", db.name)
-        current = current_revision(db) if db.exists() else None
+        current = current_revision(db)  # None for a new data folder; refuses a lost main file with its -wal
         require_known_revision(current)
         if target is not None and target not in schema.revisions():
             raise ValidationError(f"{target!r} is not a revision this version knows.",

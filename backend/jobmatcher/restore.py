@@ -527,10 +527,11 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
                 holder = _take_live_exclusively(live)
             except sqlite3.DatabaseError as e:  # damaged beyond what SQLite can open: nothing can be using it
                 log.warning("the live database cannot be opened (%s); setting it aside", e)
-        if holder is None:
-            folder = _set_aside(data, [live] + [side_file(live, x) for x in SIDE_SUFFIXES])
-            log.warning("set the unreadable live database aside in %s", folder)
-            if folder is not None and aside is not None:
+    if holder is None:  # unreadable, or missing with side files left: keep them all, delete none
+        folder = _set_aside(data, [live] + [side_file(live, x) for x in SIDE_SUFFIXES])
+        if folder is not None:
+            log.warning("set the unreadable live database (or its leftover files) aside in %s", folder)
+            if aside is not None:
                 aside.append(folder)
     try:
         for suffix in SIDE_SUFFIXES:
