@@ -93,7 +93,8 @@ def test_a_backup_copied_in_by_hand_is_listed_and_can_be_verified(engine):
     assert rec.has_manifest is False and rec.verified is None
     assert "from-my-usb-stick" in [r.id for r in engine.list_backups()]
     verified = engine.verify("from-my-usb-stick")
-    assert verified.verified is True and verified.schema_revision == schema.head()
+    assert verified.backup is not None and verified.backup.verified is True
+    assert verified.schema_revision == schema.head()
 
 
 @pytest.mark.parametrize("bad", ["..", "../data", "/etc/passwd", "backup_*", "*", "", "x" * 500,

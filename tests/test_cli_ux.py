@@ -280,3 +280,17 @@ def test_backup_list_warns_as_the_page_does_when_the_newest_backup_is_old(engine
     assert "Your newest backup is 10 days old. Make one with `jobmatcher backup create`." in r.stderr
     page = backup_status(engine.list_backups())["warning"]
     assert page.startswith("Your newest backup is 10 days old.")  # one rule, worded for each edge
+
+
+def test_the_page_api_and_the_command_line_use_only_the_engine_facade():
+    """api.py, api_locations.py and cli.py reach the data through Engine's methods only: never its store or
+    data folder object, the verifier or the schema directly (one door, so every rule is applied once)."""
+    backend = ROOT / "backend" / "jobmatcher"
+    forbidden = re.compile(r"engine\.store\b|engine\.data\b|\bverify_file\b|\bschema\.(head|revisions)\b|"
+                           r"from \.(backups|datadir|verify|restore|database|schema) import|from \. import schema")
+    found = []
+    for name in ("api.py", "api_locations.py", "cli.py"):
+        for n, line in enumerate((backend / name).read_text().splitlines(), 1):
+            if forbidden.search(line) and not line.lstrip().startswith("#"):
+                found.append(f"{name}:{n}: {line.strip()}")
+    assert not found, "reaching past the engine:\n" + "\n".join(found)

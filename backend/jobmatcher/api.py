@@ -45,6 +45,7 @@ from .fsutil import (atomic_write_bytes, fsync_dir, fsync_file, human_size, remo
 from .bridge import JsBridge, seal
 from .chosen import ChosenFile, ChosenFiles
 from .desktop import export_folder, open_in_file_manager
+from .engine import Engine
 from .pageerror import to_page_error
 from .preview import backup_label
 from .presentation import backup_row, backup_status
@@ -91,7 +92,7 @@ class Dialogs(Protocol):
 class Api(LocationsApi):
     """The page's API over one data folder. Construct, then `_begin_launch()`; `_close()` at exit."""
 
-    def __init__(self, engine, mode: str = "window", dialogs: Dialogs | None = None,
+    def __init__(self, engine: Engine, mode: str = "window", dialogs: Dialogs | None = None,
                  on_restart: Callable[[], bool] | None = None, relaunched: bool = False) -> None:
         self._engine = engine
         self._mode = mode
@@ -104,7 +105,7 @@ class Api(LocationsApi):
         self._launch_task: str | None = None
         self._lock = threading.Lock()
         self._restore_state: str | None = None  # None, "running", "done" (restart pending), "broken"
-        self._chosen = ChosenFiles(engine.data.root / ".uploads")
+        self._chosen = ChosenFiles(engine.data_dir / ".uploads")
         self._scheduler: BackupScheduler | None = None  # started once the data is open
 
     # =====================================================================================
@@ -116,7 +117,7 @@ class Api(LocationsApi):
         """Version, mode, whether this run is a relaunch, and the state of opening the data."""
         launch = self._tasks.get(self._launch_task) if self._launch_task else None
         return {"version": __version__, "mode": self._mode, "instance": self._instance,
-                "relaunched": self._relaunched, "data_dir": str(self._engine.data.root),
+                "relaunched": self._relaunched, "data_dir": str(self._engine.data_dir),
                 "launch": launch, "restore_state": self._restore_state,
                 # the data cannot be opened as it is: the page offers restoring a backup (or a file)
                 "way_out": self._way_out_open(launch)}
@@ -190,7 +191,7 @@ class Api(LocationsApi):
     def backup_signature(self) -> str:
         """Changes whenever the backups change (from here or from outside, e.g. `backup create` in a
         terminal) or the schedule ran: the page polls this cheaply and reloads the overview on a change."""
-        folder = self._engine.store.folder
+        folder = self._engine.backups_folder
         try:
             st = folder.stat()
             stamp = f"{st.st_mtime_ns}:{st.st_ino}"
@@ -216,15 +217,16 @@ class Api(LocationsApi):
     def start_verify(self, backup_id: BackupId) -> dict:
         """Start checking a backup again; the result is recorded in its manifest."""
         self._require_opened()
-        self._engine.store.get(backup_id)  # an unknown id is refused now, not in the task
+        self._engine.get_backup(backup_id)  # an unknown id is refused now, not in the task
 
         def work(progress):
             progress("check", 0, 1)
             # A failure is recorded and shown in the list; the task "fails" with the engine's
             # InvalidBackupError as it is (its reason code lets the page word it).
-            rec = self._engine.verify(backup_id)
+            result = self._engine.verify(backup_id)
             progress("check", 1, 1)
-            return {"backup": backup_row(rec)}
+            assert result.backup is not None  # an id from the list
+            return {"backup": backup_row(result.backup)}
         return self._tasks.start("verify", work)
 
     @validate_call
@@ -249,14 +251,14 @@ class Api(LocationsApi):
     def start_restore(self, backup_id: BackupId) -> dict:
         """Replace the current data with a listed backup (a safety backup is made first)."""
         self._require_opened(changing=True, way_out=True)
-        rec = self._engine.store.get(backup_id)
+        rec = self._engine.get_backup(backup_id)
         return self._start_restore(rec.id, backup_label(rec.created_at), None)
 
     @validate_call
     def preview_backup(self, backup_id: BackupId) -> dict:
         """What a listed backup holds against the current data (read-only), for the restore dialog."""
         self._require_opened(way_out=True)
-        rec = self._engine.store.get(backup_id)
+        rec = self._engine.get_backup(backup_id)
         return self._engine.preview(rec.id).model_dump(mode="json")
 
     @validate_call
@@ -278,7 +280,7 @@ class Api(LocationsApi):
         self._require_opened(way_out=True)
         if self._dialogs is None:
             raise JobMatcherError("Choose the file with the upload button in this mode.", "")
-        folder = self._engine.store.folder  # where backups are: the likeliest place to restore from
+        folder = self._engine.backups_folder  # where backups are: the likeliest place to restore from
         path = self._dialogs.open_file(directory=str(folder) if folder.is_dir() else str(Path.home()))
         if not path:
             return {"cancelled": True}
@@ -290,16 +292,13 @@ class Api(LocationsApi):
         """Verify a chosen or uploaded file; refused with its specific reason if it cannot be restored."""
         self._require_opened(way_out=True)
         f = self._chosen.get(token)
-        from .verify import verify_file
         try:
-            self._engine.refuse_the_live_file(f.path)
-            report = verify_file(f.path)
+            check = self._engine.check_restore_file(f.path)
         except InvalidBackupError as e:
             self._chosen.forget(token)
             raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
-        from . import schema
-        return {"token": token, "name": f.name, "size_bytes": report.size_bytes, "size": human_size(report.size_bytes),
-                "schema_revision": report.schema_revision, "needs_update": report.schema_revision != schema.head()}
+        return {"token": token, "name": f.name, "size_bytes": check.size_bytes, "size": human_size(check.size_bytes),
+                "schema_revision": check.schema_revision, "needs_update": check.needs_update}
 
     @validate_call
     def start_restore_file(self, token: Token) -> dict:
@@ -312,7 +311,7 @@ class Api(LocationsApi):
     def export_backup(self, backup_id: BackupId) -> dict:
         """Copy a backup out: a native save dialog in the window, a download in the browser."""
         self._require_opened()
-        rec = self._engine.store.get(backup_id)
+        rec = self._engine.get_backup(backup_id)
         if self._dialogs is None:
             token = self._chosen.offer_download(Path(rec.path), f"{rec.id}.db")
             return {"download": f"/download/{token}", "name": f"{rec.id}.db"}
@@ -340,9 +339,7 @@ class Api(LocationsApi):
         """Show the backups folder in the file manager: {"path", "opened"}; when `opened` is false the
         page shows the path to copy (no file manager, or it failed to start)."""
         self._require_opened()
-        store = self._engine.store
-        store.require_available()  # a chosen folder that is not there is never created
-        folder = store.folder
+        folder = self._engine.require_backups_folder()  # a chosen folder that is not there is never created
         try:
             folder.mkdir(parents=True, exist_ok=True)  # the default folder, before the first backup
         except OSError:
@@ -356,8 +353,8 @@ class Api(LocationsApi):
         s = self._engine.settings
         return {"auto_backup_minutes": s.auto_backup_minutes, "retention_days": s.retention_days,
                 "retention": {k: getattr(s, k) for k in RETENTION_FIELDS},
-                "backup_dir": s.backup_dir or "", "default_backup_dir": str(self._engine.data.root / "backups"),
-                "effective_backup_dir": str(self._engine.data.backup_dir(s))}
+                "backup_dir": s.backup_dir or "", "default_backup_dir": str(self._engine.default_backups_folder),
+                "effective_backup_dir": str(self._engine.backups_folder)}
 
     @validate_call
     def save_settings(self, auto_backup_minutes: Annotated[int, Field(ge=0, le=MAX_AUTO_BACKUP_MINUTES)],
@@ -376,7 +373,7 @@ class Api(LocationsApi):
         try:
             self._engine.update_settings(changes)
         except OSError as e:  # settings.json could not be written: a full disk, a read-only data folder
-            raise (explain(e, "saving the settings", self._engine.data.settings_path) or e) from None
+            raise (explain(e, "saving the settings", self._engine.settings_path) or e) from None
         if self._scheduler is not None:
             self._scheduler.wake()  # a new interval counts from now
         return self.get_settings()
@@ -450,7 +447,7 @@ class Api(LocationsApi):
                         raise
                     time.sleep(0.2)
                 except (OSError, sqlite3.Error) as e:  # a full disk, a read-only folder, a held lock...
-                    named = explain(e, "opening your data", self._engine.data.db_path)
+                    named = explain(e, "opening your data", self._engine.database_path)
                     if named is None:
                         raise
                     raise named from None
@@ -483,7 +480,7 @@ class Api(LocationsApi):
         import json
         body = json.dumps({"pid": os.getpid(), **state.to_dict()}).encode()
         with self._lock:
-            atomic_write_bytes(self._engine.data.schedule_path, body)
+            atomic_write_bytes(self._engine.schedule_path, body)
 
     def _connect_for_page(self):
         """The writer's connection: waits at most PAGE_BUSY_TIMEOUT_MS for another program's write lock."""
@@ -498,7 +495,7 @@ class Api(LocationsApi):
         """At exit: stop the schedule, let running tasks finish, close the connection, remove uploads."""
         if self._scheduler is not None:
             self._scheduler.stop()
-            remove_quietly(self._engine.data.schedule_path)
+            remove_quietly(self._engine.schedule_path)
         self._stop_copier()
         self._tasks.wait_all(timeout=600)
         if self._writer is not None:
@@ -551,7 +548,7 @@ class Api(LocationsApi):
         try:
             return self._writer.call(fn)
         except Exception as e:
-            named = explain(e, action, self._engine.data.db_path)
+            named = explain(e, action, self._engine.database_path)
             if named is None or named is e:
                 raise
             log.warning("%s while %s: %s", named.code, action, e)
@@ -610,7 +607,7 @@ class Api(LocationsApi):
                     raise InvalidBackupError(chosen.clean(e.message), e.hint, reason=e.reason) from None
                 raise
             except BaseException:
-                if self._engine.data.journal_path.exists():  # unknown state: the next launch sorts it out
+                if self._engine.restore_unfinished():  # unknown state: the next launch sorts it out
                     self._restore_state = "broken"
                 else:
                     resume()

@@ -200,7 +200,7 @@ class LocationsApi:
             raise ValidationError("The access keys of the storage are needed.", "Give the access key id and secret key.")
         client = S3Location(source.bucket.strip(), source.prefix.strip(), source.endpoint_url.strip() or None,
                             source.access_key_id.strip(), source.secret_access_key.strip(),
-                            spool_dir=self._engine.data.root)
+                            spool_dir=self._engine.data_dir)
         return client, client.describe()
 
     @validate_call

@@ -242,7 +242,8 @@ def cmd_backup_restore(args) -> int:
     if _location_source(args):
         return cmd_location_restore(args)
     engine = _engine(args)
-    path, _sha, label, rec = engine.resolve(args.target)
+    target = engine.resolve(args.target)
+    label, rec = target.label, target.record
     # Check first, ask second (as the page does): a file that cannot be restored is
     # refused before the user is asked to confirm anything. A listed backup that
     # passed its check is checked again by its checksum during the restore.
@@ -277,7 +278,7 @@ def cmd_backup_restore(args) -> int:
 
 def cmd_backup_delete(args) -> int:
     engine = _engine(args)
-    rec = engine.store.get(args.id)
+    rec = engine.get_backup(args.id)
     warnings = []
     if rec.type.value == "pre-migration":
         warnings.append("it was made before a database update: it is the way back from that update")
@@ -379,10 +380,11 @@ def cmd_db_status(args) -> int:
 
 def cmd_db_migrate(args) -> int:
     if args.to is not None:
-        from . import schema
-        if args.to not in schema.revisions():
+        from .engine import Engine
+        known = Engine.known_revisions()
+        if args.to not in known:
             raise _UsageError(f"argument --to: {args.to!r} is not a revision this version knows "
-                              f"(known: {', '.join(schema.revisions())})")
+                              f"(known: {', '.join(known)})")
     bar = _ProgressBar(not args.json)
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
@@ -450,7 +452,7 @@ def cmd_settings(args) -> int:
     if args.json:
         _emit_json(s)
         return 0
-    print(f"Backup folder:      {engine.data.backup_dir(s)}" + ("" if s.backup_dir else "  (default)"))
+    print(f"Backup folder:      {engine.backups_folder}" + ("" if s.backup_dir else "  (default)"))
     print("Automatic backups:  " + (f"{_interval(s.auto_backup_minutes)} while JobMatcher runs, and at launch, "
                                     "when your data changed" if s.auto_backup_minutes else "off"))
     if s.retention_policy == "tiered":

@@ -10,8 +10,10 @@ import logging
 import os
 import secrets
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -32,7 +34,7 @@ from .health import Health, assess
 from .preview import BackupPreview, backup_label, compare, summarize
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
-from .verify import VerifyReport, verify_file
+from .verify import verify_file
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,34 @@ class LaunchReport(BaseModel):
     pruned: list[str] = []
     auto_backup: str | None = None
     auto_backup_error: str | None = None
+
+
+class Resolved(NamedTuple):
+    """A backup named by an id from the list or by a file path (see Engine.resolve)."""
+
+    path: Path                  # the file
+    sha256: str | None          # the checksum its manifest expects (a listed backup with a manifest)
+    label: str                  # how to name it to the user: the id, or the file's full path
+    record: BackupRecord | None  # the listed backup, None for a file
+
+
+class VerifyResult(BaseModel):
+    """`Engine.verify`'s one answer, for a listed backup and for any file alike (raising means it failed)."""
+
+    path: str
+    size_bytes: int
+    sha256: str | None
+    schema_revision: str | None
+    seconds: float              # how long the check took
+    backup: BackupRecord | None = None  # a listed backup, with this check recorded; None for a file
+
+
+class FileCheck(BaseModel):
+    """A file the user chose to restore from, checked (Engine.check_restore_file)."""
+
+    size_bytes: int
+    schema_revision: str
+    needs_update: bool          # made by an older version: it is updated as it is restored
 
 
 class CheckReport(BaseModel):
@@ -220,14 +250,17 @@ class Engine:
             if lock is not None:
                 lock.release()
 
-    def resolve(self, id_or_path: str) -> tuple[Path, str | None, str, BackupRecord | None]:
-        """(file, expected checksum, label, record) for a backup id from the list or a file path."""
+    def resolve(self, id_or_path: str) -> Resolved:
+        """The file, expected checksum, label and record for a backup id from the list or a file path.
+
+        Raises ValidationError (empty), BackupNotFoundError (an unknown id that does not look like a path).
+        """
         if not isinstance(id_or_path, str) or not id_or_path.strip():
             raise ValidationError("Name a backup id or a backup file.", "Run `jobmatcher backup list` to see the ids.")
         try:
             rec = self.store.get(id_or_path)
             m = read_manifest(Path(rec.path))
-            return Path(rec.path), m.sha256 if m else None, rec.id, rec
+            return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec)
         except (BackupNotFoundError, ValidationError):
             looks_like_path = os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") \
                 or _exists(id_or_path)
@@ -239,7 +272,7 @@ class Engine:
         except (RuntimeError, ValueError, KeyError):  # "~nobody/…", "~\x00": no such user, take it literally
             path = Path(id_or_path)
         path = path.absolute()
-        return path, None, str(path), None
+        return Resolved(path, None, str(path), None)
 
     def preview(self, id_or_path: str) -> BackupPreview:
         """What a backup (an id from the list, or a file) holds against the current data (read-only).
@@ -247,7 +280,7 @@ class Engine:
         Raises BackupNotFoundError / ValidationError for an unknown id, InvalidBackupError for a
         file that cannot be read as a database.
         """
-        path, _sha, _label, rec = self.resolve(id_or_path)
+        path, rec = (r := self.resolve(id_or_path)).path, r.record
         try:
             size = path.stat().st_size
             backup = summarize(path)
@@ -269,13 +302,80 @@ class Engine:
             note=rec.note if rec else "", size_bytes=size, verified=rec.verified if rec else None,
             backup=backup, current=current, tables=compare(backup, current))
 
-    def verify(self, id_or_path: str) -> VerifyReport | BackupRecord:
-        """Verify a listed backup (recording the result) or any file; InvalidBackupError says why it fails."""
-        path, _sha, _label, rec = self.resolve(id_or_path)
-        if rec is not None:
-            return self.store.verify(rec.id)
+    def verify(self, id_or_path: str) -> VerifyResult:
+        """Verify a listed backup (recording the result in its manifest) or any file.
+
+        Raises InvalidBackupError (with its `reason`) when it fails, BackupNotFoundError for an unknown id.
+        """
+        r = self.resolve(id_or_path)
+        if r.record is not None:
+            started = time.monotonic()
+            rec = self.store.verify(r.record.id)
+            return VerifyResult(path=rec.path, size_bytes=rec.size_bytes, sha256=rec.sha256,
+                                schema_revision=rec.schema_revision, seconds=time.monotonic() - started, backup=rec)
+        self.refuse_the_live_file(r.path)
+        report = verify_file(r.path)
+        return VerifyResult(path=report.path, size_bytes=report.size_bytes, sha256=report.sha256,
+                            schema_revision=report.schema_revision, seconds=report.seconds)
+
+    def check_restore_file(self, path: Path) -> FileCheck:
+        """Check a file the user chose to restore from, as the restore will (never the live file itself).
+
+        Raises InvalidBackupError with its `reason` when it cannot be restored.
+        """
         self.refuse_the_live_file(path)
-        return verify_file(path)
+        report = verify_file(path)
+        return FileCheck(size_bytes=report.size_bytes, schema_revision=report.schema_revision,
+                         needs_update=report.schema_revision != schema.head())
+
+    # -- what the edges may know about the folders (the facade: nothing reaches past it) ----
+
+    @property
+    def data_dir(self) -> Path:
+        """The data folder."""
+        return self.data.root
+
+    @property
+    def backups_folder(self) -> Path:
+        """Where backups are kept now (the chosen folder, or <data>/backups)."""
+        return self.store.folder
+
+    @property
+    def default_backups_folder(self) -> Path:
+        return self.data.root / "backups"
+
+    @property
+    def database_path(self) -> Path:
+        """The live database (for naming it in messages; open it with `connect`)."""
+        return self.data.db_path
+
+    @property
+    def settings_path(self) -> Path:
+        return self.data.settings_path
+
+    @property
+    def schedule_path(self) -> Path:
+        """Where the running app records its backup schedule for `jobmatcher status`."""
+        return self.data.schedule_path
+
+    @staticmethod
+    def known_revisions() -> list[str]:
+        """The schema revisions this version knows, oldest first (the last is the newest)."""
+        return list(schema.revisions())
+
+    def restore_unfinished(self) -> bool:
+        """True while a restore's journal says one is under way or was interrupted (the next launch finishes it)."""
+        return self.data.journal_path.exists()
+
+    def get_backup(self, backup_id: str) -> BackupRecord:
+        """A listed backup by id; BackupNotFoundError / ValidationError (not an id) otherwise."""
+        return self.store.get(backup_id)
+
+    def require_backups_folder(self) -> Path:
+        """The backups folder, refused (BackupFolderUnavailableError) when a chosen one is not there (never made)."""
+        store = self.store
+        store.require_available()
+        return store.folder
 
     def refuse_the_live_file(self, path: Path) -> None:
         """InvalidBackupError when `path` is this data folder's live database (same file), not a backup."""
@@ -410,7 +510,7 @@ class Engine:
         `label`: what was restored in the user's words, for the safety backup's note ("Before restoring
         the file Résumé.db"); by default "the backup from 30 Nov 2026, 11:56" or "the file NAME".
         """
-        path, sha, _label, rec = self.resolve(id_or_path)
+        path, sha, rec = (r := self.resolve(id_or_path)).path, r.sha256, r.record
         if label is None:
             label = backup_label(rec.created_at) if rec is not None else f"the file {path.name}"
         owned_before = self._instance.held
