@@ -145,3 +145,20 @@ def test_outside_a_bundle_external_programs_get_our_environment_unchanged(monkey
     monkeypatch.delattr(sys, "frozen", raising=False)
     monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/lib/mine")
     assert relaunch.external_environment() == dict(os.environ)
+
+
+def test_programs_the_bundle_starts_that_outlive_it_unpack_afresh(tmp_path, monkeypatch):
+    """The background check after a restore is JobMatcher itself, detached: from a one-file bundle it must get
+    PYINSTALLER_RESET_ENVIRONMENT=1 (else it uses the parent's unpack folder, deleted when the parent exits)."""
+    from jobmatcher import restore as restore_mod
+    from jobmatcher.datadir import DataDir
+    seen = tmp_path / "env-seen"
+    fake_bundle = tmp_path / "JobMatcher"
+    fake_bundle.write_text(f"#!/bin/sh\nenv > {seen}.part && mv {seen}.part {seen}\n")
+    fake_bundle.chmod(0o755)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(fake_bundle))
+    monkeypatch.delenv(restore_mod.NO_BACKGROUND_ENV, raising=False)
+    monkeypatch.delenv("PYINSTALLER_RESET_ENVIRONMENT", raising=False)
+    restore_mod._check_in_background(DataDir(tmp_path / "data"), "backup_2026-01-01_00-00-00")
+    assert _seen(seen).get("PYINSTALLER_RESET_ENVIRONMENT") == "1"

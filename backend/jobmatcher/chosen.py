@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InsufficientSpaceError, ValidationError
-from .fsutil import describe_os_error, reserve_space
+from .fsutil import describe_os_error, private_opener, reserve_space
 
 UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
 DOWNLOAD_SECONDS = 300       # how long a download link works
@@ -104,7 +104,7 @@ class ChosenFiles:
             folder.mkdir()
             try:
                 left = length
-                with open(path, "wb") as out:
+                with open(path, "wb", opener=private_opener) as out:  # someone's data: 0600
                     while left > 0:
                         chunk = stream.read(min(1 << 20, left))
                         if not chunk:

@@ -43,7 +43,7 @@ from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_siz
                      private_opener, remove_quietly, require_free_space, SIDE_SUFFIXES, WAL, side_file)
 from .lock import FileLock
 from .manifest import CHECKING, BackupRecord, BackupType, Manifest, manifest_path, read_manifest
-from .relaunch import program
+from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
@@ -295,9 +295,10 @@ def _check_in_background(data: DataDir, backup_id: str) -> None:
     if os.environ.get(NO_BACKGROUND_ENV):
         return
     try:
+        # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
         subprocess.Popen([*program(), "--data-dir", str(data.root), "backup", "verify", backup_id],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+                         start_new_session=True, env=child_environment())
     except OSError as e:
         log.warning("could not start the check of the safety backup %s: %s", backup_id, e)
 
