@@ -129,6 +129,18 @@ def _make_older(src: Path) -> None:
             p.unlink()
     init = src / "backend" / "jobmatcher" / "__init__.py"
     init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{OLDER_VERSION}"', init.read_text()))
+    # schema.REVISIONS lists the revisions without importing Alembic: the older release knows only its own.
+    schema_py = src / "backend" / "jobmatcher" / "schema.py"
+    text = schema_py.read_text()
+    start = text.index("REVISIONS:")
+    end = text.index("\n)\n", start) + 3
+    ns: dict = {}
+    exec(text[start:end], ns)
+    kept = [(rev, tables) for rev, tables in ns["REVISIONS"] if rev <= OLDER_HEAD]
+    assert kept and kept[-1][0] == OLDER_HEAD, kept
+    block = "REVISIONS: tuple[tuple[str, frozenset[str]], ...] = (\n" + "".join(
+        f"    ({rev!r}, frozenset({sorted(tables)!r})),\n" for rev, tables in kept) + ")\n"
+    schema_py.write_text(text[:start] + block + text[end:])
 
 
 def _build(base: Path) -> Bundle:
@@ -501,7 +513,7 @@ def test_cli_backup_verify_restore_round_trip(bundle, home, tmp_path):
 
     sql(db, "UPDATE user_profile SET full_name = 'Changed'", "DELETE FROM skills")
     r = ok(run_bundle(bundle, "backup", "restore", created["id"], "--yes", home=home))
-    assert "Restored" in r.stdout and "saved first as" in r.stdout
+    assert "Restored" in r.stdout and "Your previous data was kept as" in r.stdout
     assert read_only(db, "SELECT full_name FROM user_profile") == [("Ada Lovelace",)]
     assert read_only(db, "SELECT name FROM skills ORDER BY name") == [("Python",), ("SQL",)]
     types = [b["type"] for b in json.loads(ok(run_bundle(bundle, "backup", "list", "--json", home=home)).stdout)]
