@@ -530,9 +530,9 @@ def test_a_missing_live_database_whose_wal_holds_changes_is_not_replaced_by_an_e
     wal = Path(str(db) + "-wal")
     wal_bytes = wal.read_bytes()
     os.unlink(db)  # deleted by hand, or by a sync tool
-    for command in (("db", "status"), ("db", "migrate")):
+    for command in (("db", "status"), ("db", "migrate"), ("db", "check"), ("backup", "create")):
         r = run_cli(*command, data_dir=engine.data.root)
-        assert r.returncode == 1 and "is missing, but jobmatcher.db-wal" in r.stderr, (command, r.stderr)
+        assert r.returncode == 1 and "is missing, but jobmatcher.db-wal" in r.stderr + r.stdout, (command, r.stderr)
     assert not db.exists() and wal.read_bytes() == wal_bytes
     r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
     assert r.returncode == 0, r.stderr

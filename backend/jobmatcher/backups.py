@@ -215,8 +215,8 @@ class BackupStore:
     def _create(self, db_path: Path, kind: BackupType, note: str, progress: Progress | None, method: str,
                 unless_sha256: str | None) -> CreatedBackup | None:
         from .database import require_exists, require_openable  # local: keep CLI start light
+        require_openable(db_path)  # an empty, unreadable or lost live file is named as such, not blamed on the copy
         require_exists(db_path)
-        require_openable(db_path)  # an empty or unreadable live file is named as such, not blamed on the copy
         self.ensure_folder()
         self.cleanup()
         db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))

@@ -244,7 +244,9 @@ def require_known_revision(revision: str | None, what: str = "The database") -> 
 
 
 def require_exists(path: Path) -> None:
+    """Refuse when there is no live database yet (or it was lost while its -wal still holds changes)."""
     if not path.exists():
+        require_openable(path)
         raise DatabaseMissingError(
             f"There is no JobMatcher database in {path.parent} yet.",
             "Start JobMatcher once (or run `jobmatcher db migrate`) to create it.",

@@ -232,8 +232,9 @@ class Engine:
     def check(self) -> CheckReport:
         """`PRAGMA integrity_check` of the live database (read-only: creates and changes nothing)."""
         db = self.data.db_path
-        require_exists(db)
-        problem = live_problem(db)
+        problem = live_problem(db)  # before "no database yet": a lost main file with its -wal is a problem
+        if problem is None:
+            require_exists(db)
         if problem is not None:
             return CheckReport(ok=False, problems=[f"The database file {problem}."], revision=None)
         if hot_journal(db):
