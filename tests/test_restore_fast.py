@@ -222,3 +222,16 @@ def test_a_pin_made_while_the_safety_backup_is_checked_is_kept(engine, monkeypat
     monkeypatch.setattr(backups, "verify_file", pinned_meanwhile)
     rec = engine.store.verify(result.safety_backup_id)
     assert rec.verified is True and rec.pinned is True
+
+
+def test_the_command_line_reports_the_total_and_each_phase(engine):
+    import json
+    from conftest import run_cli
+    b = engine.create_backup()
+    created = json.loads(run_cli("backup", "create", "--json", data_dir=engine.data.root).stdout)
+    assert created["copy_seconds"] >= 0 and created["verify_seconds"] >= 0
+    r = run_cli("backup", "restore", b.id, "--yes", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["seconds"] > 0 and {"check", "stage", "swap", "confirm"} <= set(out["phases"])
+    assert out["safety_backup_checking"] is True
