@@ -111,3 +111,21 @@ def test_backup_show_on_the_command_line(engine, tmp_path):
     assert r.returncode == 1 and "notes.db cannot be read as a JobMatcher backup" in r.stderr
     r = run_cli("backup", "show", "backup_nope", data_dir=engine.data.root)
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_changing_the_backup_folder_offers_to_move_the_backups(page: Page, start_app, app_data, tmp_path):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    page.get_by_label("Backup folder").fill(str(usb))
+    page.get_by_role("button", name="Save settings").click()
+    notice = page.locator("#previous-backups")
+    expect(notice).to_contain_text("1 backup")
+    expect(notice).to_contain_text("are still in your previous backup folder")
+    screenshot(page, "browser-previous-backups")
+    notice.get_by_role("button", name="Move them here").click()
+    expect(notice).to_be_hidden(timeout=15000)
+    expect(page.locator("#backup-rows tr")).to_have_count(1)
+    expect(page.locator("#backup-rows tr").first).to_contain_text("first")
+    assert len(list(usb.glob("backup_*.db"))) == 1 and not list((app_data / "backups").glob("backup_*.db"))

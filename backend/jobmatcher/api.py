@@ -182,10 +182,34 @@ class Api(LocationsApi):
         except JobMatcherError as e:  # the status line must not take the list down with it
             health = {"level": "error", "summary": "", "warnings": [{"code": e.code, "level": "error",
                                                                      "message": e.message, "hint": e.hint}]}
-        return {"status": status, "health": health, "backups": [backup_row(r) for r in rows],
+        previous = [{"index": i, "folder": prev["folder"], "available": prev["available"],
+                     "count": len(prev["backups"]), "size": human_size(sum(r.size_bytes for r in prev["backups"])),
+                     "backups": [backup_row(r) for r in prev["backups"]]}
+                    for i, prev in enumerate(self._engine.previous_backups())]
+        return {"status": status, "health": health, "backups": [backup_row(r) for r in rows], "previous": previous,
                 "settings": self.get_settings(), "task": running.model_dump() if running else None,
                 "schedule": schedule, "signature": self.backup_signature(),
                 "can_choose_files": self._dialogs is not None}
+
+    @validate_call
+    def start_move_backups(self, index: Annotated[int, Field(ge=0, le=100)]) -> dict:
+        """Move the backups left in a previous backup folder (by its index in `previous`) into the current one."""
+        self._require_opened(changing=True)
+        folder = self._previous_folder(index)
+        return self._tasks.start("move", lambda progress: self._engine.move_previous_backups(folder, progress))
+
+    @validate_call
+    def forget_previous_folder(self, index: Annotated[int, Field(ge=0, le=100)]) -> dict:
+        """Stop listing a previous backup folder's backups (the files stay where they are)."""
+        self._require_opened(changing=True)
+        self._engine.forget_previous_folder(self._previous_folder(index))
+        return {"forgotten": True}
+
+    def _previous_folder(self, index: int) -> str:
+        folders = self._engine.settings.previous_backup_dirs
+        if index >= len(folders):
+            raise ValidationError("That folder is no longer listed.", "Reload the page.")
+        return folders[index]
 
     @validate_call
     def backup_signature(self) -> str:

@@ -292,6 +292,68 @@ class BackupStore:
         return CreatedBackup(**rec.model_dump(), copy_seconds=m.copy_seconds or 0.0, verify_seconds=0.0,
                              method="raw-copy")
 
+    def move_in(self, rec: BackupRecord) -> BackupRecord:
+        """Move one backup (made by JobMatcher: it has a manifest) from another folder into this one.
+
+        Copied to a hidden temp file, fsynced, its SHA-256 compared with the manifest's, published
+        under the same name (never over an existing file), and only then removed from the old
+        place: killed at any instant, the backup is in one place or both, never in neither.
+        Raises JobMatcherError naming the reason; the old copy is then untouched.
+        """
+        src = Path(rec.path)
+        m = read_manifest(src)
+        if m is None:
+            raise ValidationError(f"{src.name} was added by hand, so JobMatcher leaves it where it is.",
+                                  "Move it yourself if you want it in the new folder.")
+        self.ensure_folder()
+        final = self.folder / src.name
+        expected = m.sha256 or sha256_file(src)
+        if final.exists() or manifest_path(final).exists():
+            if final.exists() and sha256_file(final) == expected:  # already here (a move killed before removing)
+                self._remove_moved(src)
+                return self.get(final.stem)
+            raise BackupFailedError(f"A different backup named {src.name} is already in {self.folder}.",
+                                    "It was left in the old folder; move it by hand if you want both.")
+        require_free_space(self.folder, rec.size_bytes, "moving a backup")
+        tmp, guard = self._reserve_temp()
+        reserved = False
+        try:
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(1 << 20):
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+            if sha256_file(tmp) != expected:
+                raise BackupFailedError(f"The copy of {src.name} did not match the original.",
+                                        "It was left in the old folder. Check the disks and try again.")
+            fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reserve the name
+            os.close(fd)
+            reserved = True
+            write_manifest(final, m)
+            os.link(tmp, final)  # never over an existing file
+            fsync_dir(self.folder)
+        except OSError as e:
+            if reserved and not final.exists():
+                remove_quietly(manifest_path(final))
+            raise describe_os_error(e, "moving the backup", self.folder) from None
+        except BaseException:
+            if reserved and not final.exists():
+                remove_quietly(manifest_path(final))
+            raise
+        finally:
+            remove_quietly(tmp)
+            guard.release()
+            remove_quietly(guard.path)
+        self._remove_moved(src)
+        log.info("moved backup %s from %s to %s", src.stem, src.parent, self.folder)
+        return self.get(final.stem)
+
+    @staticmethod
+    def _remove_moved(src: Path) -> None:
+        os.unlink(src)
+        remove_quietly(manifest_path(src))
+        fsync_dir(src.parent)
+
     def _reserve_temp(self) -> tuple[Path, FileLock]:
         """A hidden temp name plus a held lock that tells cleanup() in other processes it is alive."""
         while True:

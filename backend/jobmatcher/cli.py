@@ -179,13 +179,21 @@ def cmd_backup_create(args) -> int:
 def cmd_backup_list(args) -> int:
     if _location_source(args):
         return cmd_location_backups(args)
-    items = _engine(args, read_only=True).list_backups()
+    engine = _engine(args, read_only=True)
+    items = engine.list_backups()
+    previous = engine.previous_backups()
     if args.json:
         _emit_json([{k: v for k, v in r.model_dump(mode="json").items()
                      if k not in ("verify_message", "has_manifest")} for r in items])
         return 0
+    for prev in previous:  # backups left behind by a change of folder: listed as such until moved
+        n = len(prev["backups"])
+        where = prev["folder"] if prev["available"] else f"{prev['folder']} (not available now)"
+        print(f"In the previous backup folder {where}: {n} backup{'s' if n != 1 else ''} "
+              "(`jobmatcher settings --move-backups` moves them here)", file=sys.stderr)
     if not items:
-        print("No backups yet. Make one with `jobmatcher backup create`.")
+        print("No backups in the backup folder yet. Make one with `jobmatcher backup create`." if previous
+              else "No backups yet. Make one with `jobmatcher backup create`.")
         return 0
     rows = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
     for r in items:
@@ -449,10 +457,26 @@ def cmd_settings(args) -> int:
     if args.budget_mb == 0:
         changes["budget_mb"] = None  # back to the automatic budget
     s = engine.update_settings(changes) if changes else engine.settings
+    moves = []
+    if args.move_backups:
+        for folder in list(s.previous_backup_dirs):
+            bar = _ProgressBar(not args.json)
+            try:
+                moves.append({"from": folder, **engine.move_previous_backups(folder, progress=bar)})
+            finally:
+                bar.close()
+        s = engine.settings
     if args.json:
-        _emit_json(s)
-        return 0
+        _emit_json({**s.model_dump(mode="json"), "moves": moves} if args.move_backups else s)
+        return 0 if not any(m["failed"] for m in moves) else 1
+    for m in moves:
+        print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {m['from']}.")
+        for f in m["failed"]:
+            print(f"  Not moved: {f['id']}: {f['message']}", file=sys.stderr)
     print(f"Backup folder:      {engine.backups_folder}" + ("" if s.backup_dir else "  (default)"))
+    for folder in s.previous_backup_dirs:
+        print(f"  Backups are still in the previous folder {folder}: "
+              "`jobmatcher settings --move-backups` moves them here.")
     print("Automatic backups:  " + (f"{_interval(s.auto_backup_minutes)} while JobMatcher runs, and at launch, "
                                     "when your data changed" if s.auto_backup_minutes else "off"))
     if s.retention_policy == "tiered":
@@ -844,6 +868,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(1 to 10080; 0 = off)")
     st.add_argument("--auto-backup-hours", metavar="H", type=_number(float, 0, 168, "a number of hours"),
                     default=None, help="the same interval in hours (older option, stored in minutes)")
+    st.add_argument("--move-backups", action="store_true",
+                    help="move the backups left in previous backup folders into the current one (each copied, "
+                         "checked, then removed from the old place)")
     st.add_argument("--retention-policy", choices=("tiered", "simple"), default=None,
                     help="tiered: keep hourly/daily/weekly/monthly generations; simple: one age limit")
     st.add_argument("--keep-all-hours", metavar="N", type=_setting("keep_all_hours", "a whole number of hours"),

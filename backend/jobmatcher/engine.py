@@ -136,8 +136,7 @@ class Engine:
 
     @property
     def store(self) -> BackupStore:
-        s = self.settings
-        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token)
+        return self._store_for(self.settings)
 
     @property
     def locations(self):
@@ -176,8 +175,73 @@ class Engine:
             new.backup_dir_token = token
         elif not new.backup_dir:
             new.backup_dir_token = None
+        old_dir, new_dir = self.data.backup_dir(old), self.data.backup_dir(new)
+        if old_dir != new_dir:
+            # The backups stay where they are until the user moves them; meanwhile they are listed as such.
+            left = [d for d in new.previous_backup_dirs if Path(d) != new_dir]
+            try:
+                had = any(r.has_manifest for r in self._store_for(old).list())
+            except JobMatcherError:
+                had = False
+            if had and str(old_dir) not in left:
+                left.append(str(old_dir))
+            new.previous_backup_dirs = left
         save_settings(self.data.settings_path, new)
         return new
+
+    def _store_for(self, s: Settings) -> BackupStore:
+        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token)
+
+    def previous_backups(self) -> list[dict]:
+        """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only)."""
+        out = []
+        for folder in self.settings.previous_backup_dirs:
+            store = BackupStore(Path(folder), chosen=True)
+            try:
+                items = [r for r in store.list() if r.has_manifest]
+                out.append({"folder": folder, "available": True, "backups": items})
+            except JobMatcherError:
+                out.append({"folder": folder, "available": False, "backups": []})
+        return out
+
+    def _previous(self, folder: str) -> Path:
+        if folder not in self.settings.previous_backup_dirs:
+            raise ValidationError(f"{folder} is not a previous backup folder.",
+                                  "Only backups left in an earlier backup folder can be moved.")
+        return Path(folder)
+
+    def move_previous_backups(self, folder: str, progress: Progress | None = None) -> dict:
+        """Move every backup JobMatcher made from a previous backup folder into the current one.
+
+        One at a time (see BackupStore.move_in): each is in the old folder, the new one, or
+        (after a failure) both. Returns {"moved": [ids], "failed": [{"id", "message"}]}; once
+        nothing is left, the folder is no longer listed.
+        """
+        old = BackupStore(self._previous(folder), chosen=True)
+        items = [r for r in old.list() if r.has_manifest]
+        target = self.store
+        moved, failed = [], []
+        for n, rec in enumerate(reversed(items)):  # oldest first
+            if progress:
+                progress("move", n, len(items))
+            try:
+                moved.append(target.move_in(rec).id)
+            except JobMatcherError as e:
+                log.warning("could not move %s: %s", rec.id, e.message)
+                failed.append({"id": rec.id, "message": e.message})
+        if progress:
+            progress("move", len(items), len(items))
+        if not failed:
+            self.forget_previous_folder(folder)
+        return {"moved": moved, "failed": failed}
+
+    def forget_previous_folder(self, folder: str) -> Settings:
+        """Stop listing a previous backup folder (its files are left as they are)."""
+        self._previous(folder)
+        s = self.settings
+        s.previous_backup_dirs = [d for d in s.previous_backup_dirs if d != folder]
+        save_settings(self.data.settings_path, s)
+        return s
 
     # -- locks -----------------------------------------------------------------
 

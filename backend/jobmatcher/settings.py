@@ -39,6 +39,9 @@ class Settings(BaseModel):
     backup_dir_token: str | None = Field(None, description="Written into a chosen backup folder's marker file "
                                          "when it is chosen: a folder without it is not the one chosen "
                                          "(an unmounted drive's empty mount point).")
+    previous_backup_dirs: list[str] = Field(default_factory=list,
+                                            description="Backup folders left behind by a change of folder whose "
+                                                        "backups are still listed until moved or dismissed.")
     auto_backup_minutes: int = Field(30, ge=0, le=MAX_AUTO_BACKUP_MINUTES,
                                      description="While the app runs (and at launch): an automatic backup every "
                                                  "N minutes when the data changed; 0 turns it off.")

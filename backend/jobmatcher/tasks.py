@@ -27,6 +27,7 @@ from .pageerror import to_page_error
 Progress = Callable[[str, int, int], None]
 
 PHASE_LABELS = {
+    "move": "Moving your backups to the new folder…",
     "open": "Opening your data…",
     "copy": "Copying…",
     "verify": "Checking the copy…",
@@ -43,10 +44,11 @@ PLANS: dict[str, list[tuple[str, float]]] = {
     "verify": [("check", 1.0)],
     "restore": [("check", 0.15), ("safety", 0.35), ("copy", 0.3), ("migrate", 0.1), ("swap", 0.1)],
     "launch": [("copy", 0.6), ("verify", 0.2), ("migrate", 0.2)],
+    "move": [("move", 1.0)],
 }
 
 KIND_NAMES = {"backup": "A backup", "verify": "A check of a backup", "restore": "A restore",
-              "launch": "Opening your data", "export": "An export"}
+              "launch": "Opening your data", "export": "An export", "move": "Moving backups"}
 
 
 class BusyError(JobMatcherError):

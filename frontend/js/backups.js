@@ -47,7 +47,61 @@ export async function loadBackups({ settings = false } = {}) {
   signature = overview.signature;
   renderStatus(overview.health, overview.status);
   renderList(overview.backups);
+  renderPrevious(overview.previous || []);
   if (settings) renderSettings(overview.settings);
+}
+
+// -- backups left in a previous backup folder (after the folder setting changed) -----------------------
+
+function renderPrevious(previous) {
+  const box = $("#previous-backups");
+  box.hidden = previous.length === 0;
+  box.replaceChildren(...previous.map((p) => {
+    const what = `${p.count} backup${p.count === 1 ? "" : "s"} (${p.size})`;
+    const text = p.available
+      ? `${what} are still in your previous backup folder ${p.folder}. They are not cleaned up or used from there.`
+      : `Your previous backup folder ${p.folder} is not available now; its backups stay listed until you decide.`;
+    const move = h("button", { type: "button", class: "btn btn-small btn-primary", text: "Move them here",
+                               disabled: !p.available || p.count === 0, onclick: (e) => moveBackups(e.currentTarget, p) });
+    const leave = h("button", { type: "button", class: "btn btn-small btn-ghost", text: "Leave them there",
+                                onclick: (e) => forgetFolder(e.currentTarget, p) });
+    const list = h("details", {}, h("summary", { text: "Show them" }),
+      h("ul", {}, p.backups.map((b) => h("li", { text: `${localDateTime(b.created_at)} · ${b.type_label} · ${b.size}${b.note ? ` · ${b.note}` : ""}` }))));
+    return h("div", { class: "previous-folder", dataset: { folder: p.folder } },
+      h("p", { text }), p.count ? list : null, h("div", { class: "row-actions" }, move, leave));
+  }));
+}
+
+async function moveBackups(button, p) {
+  await busy(button, async () => {
+    try {
+      const final = await followTask(await call("start_move_backups", p.index), () => {});
+      if (final.state !== "done") {
+        showError(final.error, "The backups could not be moved:");
+      } else if (final.result.failed.length) {
+        showError({ message: `${final.result.moved.length} moved; ${final.result.failed.length} left in ${p.folder}: ` +
+                             final.result.failed.map((f) => f.message).join(" "),
+                    hint: "Those stay where they were; nothing was lost." });
+      } else {
+        toast(`Moved ${final.result.moved.length} backup${final.result.moved.length === 1 ? "" : "s"} to the new folder.`);
+      }
+      await loadBackups();
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+async function forgetFolder(button, p) {
+  await busy(button, async () => {
+    try {
+      await call("forget_previous_folder", p.index);
+      toast(`The backups in ${p.folder} are left there and no longer listed.`);
+      await loadBackups();
+    } catch (e) {
+      showError(e);
+    }
+  });
 }
 
 // -- status line ------------------------------------------------------------------

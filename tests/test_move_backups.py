@@ -1,0 +1,97 @@
+"""Changing the backup folder: the backups made so far are listed as such until moved (checked copies) or left."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+
+from jobmatcher.errors import JobMatcherError
+from jobmatcher.manifest import read_manifest, write_manifest
+
+from conftest import run_cli
+
+
+def sha(p) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def moved_away(engine, tmp_path):
+    """Three backups in the default folder, a hand-added file beside them, then the folder setting changed."""
+    ids = [engine.create_backup(note=f"n{i}").id for i in range(3)]
+    old = engine.store.folder
+    shutil.copy(old / f"{ids[0]}.db", old / "my own copy.db")  # added by hand: not JobMatcher's to move
+    new = tmp_path / "usb"
+    new.mkdir()
+    engine.update_settings({"backup_dir": str(new)})
+    return engine, old, new, ids
+
+
+def test_the_old_backups_stay_listed_as_such_until_the_user_decides(moved_away):
+    engine, old, new, ids = moved_away
+    assert engine.settings.previous_backup_dirs == [str(old)]
+    assert engine.list_backups() == []
+    prev = engine.previous_backups()
+    assert prev[0]["folder"] == str(old) and sorted(r.id for r in prev[0]["backups"]) == sorted(ids)
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and "No backups yet." not in r.stdout
+    assert f"In the previous backup folder {old}: 3 backups" in r.stderr and "--move-backups" in r.stderr
+    # leaving them: no longer listed, nothing deleted
+    engine.forget_previous_folder(str(old))
+    assert engine.previous_backups() == [] and len(list(old.glob("backup_*.db"))) == 3
+
+
+def test_moving_copies_checks_then_removes_each_and_leaves_hand_added_files(moved_away):
+    engine, old, new, ids = moved_away
+    before = {i: sha(old / f"{i}.db") for i in ids}
+    r = run_cli("settings", "--move-backups", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert sorted(out["moves"][0]["moved"]) == sorted(ids) and out["previous_backup_dirs"] == []
+    assert {b.id: sha(new / f"{b.id}.db") for b in engine.list_backups()} == before
+    assert all(b.note.startswith("n") and b.verified for b in engine.list_backups())
+    assert sorted(p.name for p in old.iterdir() if not p.name.startswith(".")) == ["my own copy.db"]
+    assert not [p for p in new.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_copy_that_does_not_match_leaves_both_places_as_they_were(moved_away):
+    engine, old, new, ids = moved_away
+    m = read_manifest(old / f"{ids[1]}.db")
+    m.sha256 = "0" * 64  # what the copy will be compared with: it cannot match
+    write_manifest(old / f"{ids[1]}.db", m)
+    result = engine.move_previous_backups(str(old))
+    assert [f["id"] for f in result["failed"]] == [ids[1]] and "did not match" in result["failed"][0]["message"]
+    assert (old / f"{ids[1]}.db").exists() and (old / f"{ids[1]}.json").exists()
+    assert not (new / f"{ids[1]}.db").exists() and not (new / f"{ids[1]}.json").exists()
+    assert sorted(b.id for b in engine.list_backups()) == sorted([ids[0], ids[2]])
+    assert engine.settings.previous_backup_dirs == [str(old)]  # still listed: one is left
+    assert not [p for p in new.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_move_killed_after_the_copy_is_finished_on_the_next_try(moved_away):
+    engine, old, new, ids = moved_away
+    # what a move killed between publishing the copy and removing the original leaves: both
+    shutil.copy(old / f"{ids[0]}.db", new / f"{ids[0]}.db")
+    shutil.copy(old / f"{ids[0]}.json", new / f"{ids[0]}.json")
+    result = engine.move_previous_backups(str(old))
+    assert result["failed"] == [] and not (old / f"{ids[0]}.db").exists()
+    # a *different* file of the same name is never overwritten
+    other = engine.create_backup(note="other")
+    engine.update_settings({"backup_dir": ""})
+    shutil.copy(engine.data.root / "jobmatcher.db", engine.store.folder / f"{other.id}.db")
+    (engine.store.folder / f"{other.id}.json").write_text("{}")
+    result = engine.move_previous_backups(str(new))
+    assert [f["id"] for f in result["failed"]] == [other.id]
+    assert (new / f"{other.id}.db").exists()
+
+
+def test_only_listed_previous_folders_can_be_moved_from(engine, tmp_path):
+    with pytest.raises(JobMatcherError):
+        engine.move_previous_backups(str(tmp_path))
+    with pytest.raises(JobMatcherError):
+        engine.forget_previous_folder("/")
+    assert os.path.isdir(tmp_path)
