@@ -235,3 +235,20 @@ def test_data_left_alone_for_several_intervals_gets_no_identical_backup(engine):
     finally:
         s.stop()
         reader.close()
+
+
+def test_a_backup_dated_in_the_future_does_not_stop_automatic_backups(engine):
+    """Its date says "newest" for a year; the launch and the schedule still back up changed data."""
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from jobmatcher.manifest import read_manifest, write_manifest
+    b = engine.create_backup(note="clock was wrong")
+    m = read_manifest(Path(b.path))
+    m.created_at = datetime.now(timezone.utc) + timedelta(days=365)
+    write_manifest(Path(b.path), m)
+    _write(engine, "Changed since")
+    report = Engine(engine.data.root).launch()
+    assert report.auto_backup is not None
+    _write(engine, "Changed again")
+    assert engine.auto_backup() is not None

@@ -178,8 +178,9 @@ class BackupStore:
         return self._record(backup_id, path, lambda: st)
 
     def newest(self) -> BackupRecord | None:
-        items = self.list()
-        return items[0] if items else None
+        """The newest backup by its time; one dated in the future (a wrong clock) never counts."""
+        now = datetime.now(timezone.utc)
+        return next((r for r in self.list() if r.created_at <= now), None)
 
     # -- writing ---------------------------------------------------------------
 

@@ -661,7 +661,9 @@ class Engine:
         report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items)]
         if auto_backup and not report.created:
             left = [r for r in items if r.id not in set(report.pruned)]
-            self._auto_backup(report, progress, left[0] if left else None)
+            now = datetime.now(timezone.utc)  # a backup dated in the future never counts as the newest
+            dated = [r for r in left if r.created_at <= now]
+            self._auto_backup(report, progress, dated[0] if dated else None)
         return report
 
     def _pre_migration_backup(self, current: str | None, todo: list[str], progress) -> CreatedBackup:
