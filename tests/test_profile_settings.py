@@ -90,3 +90,27 @@ def test_a_damaged_settings_file_is_a_clear_error(engine):
     engine.data.settings_path.write_text("{not json")
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 1 and "settings file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_settings_are_read_once_and_again_only_when_the_file_changed(engine, monkeypatch):
+    """Engine.settings does not re-read settings.json on every access, yet sees another process's change."""
+    import os
+    from jobmatcher import datadir
+    reads = []
+    real = datadir.load_settings
+    monkeypatch.setattr(datadir, "load_settings", lambda path: (reads.append(path), real(path))[1])
+    engine.update_settings({"retention_days": 11})
+    first = len(reads)
+    for _ in range(20):
+        assert engine.settings.retention_days == 11
+        engine.store  # the store follows the settings without reading them again
+    assert len(reads) - first <= 1
+    copy = engine.settings
+    copy.retention_days = 99  # a copy: changing it changes nothing
+    assert engine.settings.retention_days == 11
+    # another process replaces the file (as `jobmatcher settings` does while the app runs)
+    r = run_cli("settings", "--retention-days", "12", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert engine.settings.retention_days == 12
+    os.utime(engine.data.settings_path)  # touched, same content: read again, same answer
+    assert engine.settings.retention_days == 12

@@ -127,16 +127,38 @@ class Engine:
         except OSError as e:
             raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
         self._instance = InstanceLock(self.data.lock_path)
+        self._settings_cache: tuple[tuple | None, Settings] | None = None
+        self._store_cache: tuple[tuple, BackupStore] | None = None
 
     # -- settings and folders ------------------------------------------------
 
     @property
     def settings(self) -> Settings:
-        return self.data.settings()
+        """The settings (a copy: changing it changes nothing; use update_settings).
+
+        settings.json is read once and again only when the file itself changed (its inode, size
+        or time: another process, e.g. `jobmatcher settings` while the app runs, replaced it),
+        not on every access. Raises SettingsError when the file is damaged.
+        """
+        path = self.data.settings_path
+        try:
+            st = path.stat()
+            key: tuple | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = None
+        cached = self._settings_cache
+        if cached is None or cached[0] != key:
+            cached = self._settings_cache = (key, self.data.settings())
+        return cached[1].model_copy()
 
     @property
     def store(self) -> BackupStore:
-        return self._store_for(self.settings)
+        """The backup folder the settings name (the same object while they name the same folder)."""
+        s = self.settings
+        where = (self.data.backup_dir(s), bool(s.backup_dir), s.backup_dir_token)
+        if self._store_cache is None or self._store_cache[0] != where:
+            self._store_cache = (where, self._store_for(s))
+        return self._store_cache[1]
 
     @property
     def locations(self):
@@ -186,6 +208,7 @@ class Engine:
             if had and str(old_dir) not in left:
                 left.append(str(old_dir))
             new.previous_backup_dirs = left
+        self._settings_cache = None  # read again next time, whatever the file's times say
         save_settings(self.data.settings_path, new)
         return new
 
