@@ -103,7 +103,7 @@ def test_settings_are_read_once_and_again_only_when_the_file_changed(engine, mon
     first = len(reads)
     for _ in range(20):
         assert engine.settings.retention_days == 11
-        engine.store  # the store follows the settings without reading them again
+        assert engine.store.folder == engine.data.root / "backups"  # follows the settings, not re-reading them
     assert len(reads) - first <= 1
     copy = engine.settings
     copy.retention_days = 99  # a copy: changing it changes nothing
