@@ -208,24 +208,23 @@ class _PhaseClock:
 
 
 def _can_link(data: DataDir, store: BackupStore) -> bool:
-    """True when a file of the data folder can be hard-linked into the backup folder (same file system, links
-    supported): tried with an empty probe file, removed again."""
+    """True when the live file can be hard-linked into the backup folder (same file system, links supported).
+
+    Tried with a hidden temp name in the backup folder, removed at once (a name left by a kill
+    is a dead temp file that the next cleanup removes; it is only a name, the data stays).
+    """
     try:
         store.ensure_folder()
     except JobMatcherError:
         return False
-    # Named like an atomic write's temp file (.NAME.PID.tmp): if a crash or a power cut leaves it behind,
-    # the next launch removes it (remove_dead_temp_files) once its process is gone.
-    probe = data.root / f".link-probe.{os.getpid()}.tmp"
-    target = store.folder / f"{TMP_PREFIX}link-probe-{os.getpid()}"
+    probe = store.folder / f"{TMP_PREFIX}linkprobe-{os.getpid()}.db"
     try:
-        probe.touch()
-        os.link(probe, target)
+        remove_quietly(probe)
+        os.link(data.db_path, probe)
         return True
     except OSError:
         return False
     finally:
-        remove_quietly(target)
         remove_quietly(probe)
 
 
