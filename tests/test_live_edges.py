@@ -388,7 +388,8 @@ def _tree(root: Path) -> dict:
     return out
 
 
-READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}"), ("status",)]
+READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}"), ("status",),
+             ("settings",), ("backup", "prune", "--dry-run")]
 
 
 @pytest.mark.parametrize("state", ["closed", "empty", "empty-with-wal"])
@@ -424,7 +425,8 @@ def test_read_only_commands_change_nothing(engine, tmp_path, state):
 
 def test_a_mistyped_data_folder_is_not_created_by_looking(tmp_path):
     typo = tmp_path / "typo" / "deep" / "folder"
-    for command in (("backup", "list"), ("db", "status"), ("db", "check"), ("status",)):
+    for command in (("backup", "list"), ("db", "status"), ("db", "check"), ("status",), ("settings",),
+                    ("backup", "prune", "--dry-run"), ("location", "list")):
         r = run_cli(*command, data_dir=typo)
         assert "Traceback" not in r.stderr
         assert not (tmp_path / "typo").exists(), command

@@ -318,7 +318,7 @@ def _cmd_pin(pinned: bool) -> Callable:
 
 
 def cmd_backup_prune(args) -> int:
-    engine = _engine(args)
+    engine = _engine(args, read_only=args.dry_run)  # --dry-run only looks
     plan, chosen = engine.prune_plan()
     if not args.dry_run:
         chosen = engine.prune()
@@ -439,7 +439,9 @@ def _interval(minutes: int) -> str:
 
 def cmd_settings(args) -> int:
     from .settings import hours_to_minutes
-    engine = _engine(args)
+    names = ("backup_dir", "retention_days", "auto_backup_minutes", "retention_policy", "keep_all_hours",
+             "keep_daily_days", "keep_weekly_weeks", "keep_monthly_months", "budget_mb", "auto_backup_hours")
+    engine = _engine(args, read_only=all(getattr(args, k, None) is None for k in names))  # showing only looks
     changes = {k: getattr(args, k) for k in ("backup_dir", "retention_days", "auto_backup_minutes",
                                              "retention_policy", "keep_all_hours", "keep_daily_days",
                                              "keep_weekly_weeks", "keep_monthly_months", "budget_mb")
@@ -688,7 +690,7 @@ def cmd_location_add(args) -> int:
 
 
 def cmd_location_list(args) -> int:
-    rows = _engine(args).locations.status(check=True)
+    rows = _engine(args, read_only=True).locations.status(check=True)
     if args.json:
         _emit_json(rows)
         return 0
