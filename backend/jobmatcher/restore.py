@@ -456,7 +456,7 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
     worker.start()
     h = hashlib.sha256()
     hashed = 0
-    fd = None
+    reader = None  # its own file object (offset), so this works where os.pread does not (Windows)
     try:
         while True:
             with cond:
@@ -465,10 +465,10 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
                 if state["error"] is not None:
                     break
                 available, finished = state["copied"], state["copy_done"]
-            if fd is None:
-                fd = os.open(dest, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            if reader is None:
+                reader = open(dest, "rb", buffering=0)
             while hashed < available:
-                chunk = os.pread(fd, min(_HASH_CHUNK, available - hashed), hashed)
+                chunk = reader.read(min(_HASH_CHUNK, available - hashed))
                 if not chunk:
                     break
                 h.update(chunk)
@@ -477,8 +477,8 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
                 break
     finally:
         worker.join()
-        if fd is not None:
-            os.close(fd)
+        if reader is not None:
+            reader.close()
     if state["error"] is not None:
         raise state["error"]
     return h.hexdigest()
