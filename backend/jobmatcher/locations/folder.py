@@ -21,10 +21,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List
+from typing import BinaryIO, Callable, List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
-from ..fsutil import fsync_dir, human_size, make_dirs, remove_quietly
+from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
 from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
                      check_key)
 
@@ -98,6 +98,14 @@ class FolderLocation(LocationClient):
 
     def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
                    size_hint: int = 0) -> Stored:
+        def write(raw) -> Stored:
+            w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
+            w.produce_with(produce)
+            return Stored(w.size, w.sha256.hexdigest())
+        return self._publish(key, write)
+
+    def _publish(self, key: str, write: Callable[[BinaryIO], Stored]) -> Stored:
+        """Temp file, `write` into it (returns what it wrote), fsync, rename, fsync the folder, read back."""
         self.check()
         final = self._path(key)
         tmp = final.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
@@ -105,13 +113,11 @@ class FolderLocation(LocationClient):
             make_dirs(final.parent, 0o700)  # new folders (JobMatcher/<id>/) must survive a power cut with the copy
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
-                w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
-                w.produce_with(produce)
+                stored = write(raw)
                 raw.flush()
                 os.fsync(raw.fileno())
             os.replace(tmp, final)
             fsync_dir(final.parent)
-            stored = Stored(w.size, w.sha256.hexdigest())
             self._read_back(final, stored)
             return stored
         except OSError as e:
@@ -143,19 +149,17 @@ class FolderLocation(LocationClient):
                 "The drive may be failing. The copy is retried later; consider another drive.")
 
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
-        total = os.path.getsize(src)
-
-        def produce(w):
-            with open(src, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    w.write(chunk)
-
-        stored = self.put_stream(key, produce, progress, total)
-        if stored.sha256 != sha256:  # the source changed while it was read: do not keep such a copy
-            self.delete(key)
-            raise LocationCopyFailedError(f"The backup {src.name} changed while it was copied; the copy was removed.",
-                                          "Check the backup (`jobmatcher backup verify`); the copy is retried later.")
-        return stored
+        """The kernel copies (copy_file_range, no data through Python); the read-back compares with `sha256`,
+        the backup's own checksum, so a source changed since it was checked is not kept either."""
+        def write(raw) -> Stored:
+            fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                total = os.fstat(fd).st_size
+                n = copy_range(fd, 0, raw, total, (lambda d: progress(d, total)) if progress else None)
+            finally:
+                os.close(fd)
+            return Stored(n, sha256)
+        return self._publish(key, write)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.put_stream(key, lambda w: w.write(data)) if key != MARKER_KEY else self._put_marker(data)

@@ -1,0 +1,220 @@
+"""Copying a backup to a location: encrypted and not, to a folder and to S3 (SeaweedFS), against cp + fsync.
+
+For each size, in the same run, best of --reps (warm cache, the machine quiet):
+- cp + fsync: the backup copied into a folder and fsynced (the floor for a folder copy);
+- folder, plain: FolderLocation.put_file (temp, fsync, rename, fsync dir, read back from disk, SHA-256);
+- folder, encrypted: age (pyrage) streamed into FolderLocation.put_stream (the same checks);
+- S3, plain: S3Location.put_file to a local SeaweedFS (multipart over 16 MB, ETag check);
+- S3, encrypted: age into a spool file, then the same upload;
+- `backup create` wall time without a location and with an enabled one (the copy runs after it, detached).
+The encryption target is 1.3x the unencrypted copy to the same place.
+
+    .venv/bin/python benchmarks/bench_locations.py                 # 100 MB
+    .venv/bin/python benchmarks/bench_locations.py --sizes 100MB 1GB
+Writes benchmarks/results-locations.md (--no-write: print only). The folder target is on the same disk
+as the data here (a second drive would be slower, not faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from benchutil import wait_for_quiet  # noqa: E402
+from make_db import cached, parse_size, size_label  # noqa: E402
+
+
+def best(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        wait_for_quiet()
+        times.append(fn())
+    return min(times)
+
+
+def cp_fsync(src: Path, dest_dir: Path) -> float:
+    dest = dest_dir / "cp.db"
+    dest.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    subprocess.run(["cp", str(src), str(dest)], check=True)
+    fd = os.open(dest, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    t = time.perf_counter() - t0
+    dest.unlink()
+    return t
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", nargs="+", type=parse_size, default=[parse_size("100MB")])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--no-s3", action="store_true", help="skip SeaweedFS")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args(argv)
+
+    from pyrage import x25519
+
+    from seaweed import Seaweed, weed_binary
+
+    recipient = x25519.Identity.generate().to_public()
+    work = Path(tempfile.mkdtemp(prefix="bench-locations-", dir=HERE / "out" if (HERE / "out").is_dir() else None))
+    server = None
+    rows = []
+    try:
+        if not args.no_s3 and weed_binary():
+            server = Seaweed(work / "weed").start()
+            server.make_bucket("bench")
+        for size in args.sizes:
+            r = measure(size, args.reps, work, server, recipient)
+            rows.append(r)
+            print(json.dumps(r), file=sys.stderr)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report = render(rows)
+    print(report)
+    if not args.no_write:
+        (HERE / "results-locations.md").write_text(report)
+    return 0
+
+
+def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
+    import pyrage
+
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.s3 import S3Location
+    from seaweed import ACCESS_KEY, SECRET_KEY
+    data = cached(size)
+    src = data / "jobmatcher.db"
+    digest = sha256(src)
+    target = work / "usb"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    folder = FolderLocation(target)
+    folder.initialize()
+
+    def enc(w):
+        with open(src, "rb") as f:
+            pyrage.encrypt_io(f, w, [recipient])
+
+    def enc_only():
+        class Null:
+            def write(self, b):
+                return len(b)
+        with open(src, "rb") as f:
+            pyrage.encrypt_io(f, Null(), [recipient])
+
+    def timed(fn):
+        def run():
+            t0 = time.perf_counter()
+            fn()
+            return time.perf_counter() - t0
+        return run
+
+    r: dict = {"size": size_label(size), "bytes": src.stat().st_size}
+    r["cp_fsync"] = best(lambda: cp_fsync(src, target), reps)
+    r["folder_plain"] = best(timed(lambda: folder.put_file("JobMatcher/x/plain.db", src, digest)), reps)
+    r["folder_encrypted"] = best(timed(lambda: folder.put_stream("JobMatcher/x/enc.db.age", enc)), reps)
+    r["encrypt_only"] = best(timed(enc_only), reps)
+    if server is not None:
+        s3 = S3Location("bench", "p", server.endpoint, ACCESS_KEY, SECRET_KEY, spool_dir=work)
+        s3.initialize()
+        r["s3_plain"] = best(timed(lambda: s3.put_file("JobMatcher/x/plain.db", src, digest)), reps)
+        r["s3_encrypted"] = best(timed(lambda: s3.put_stream("JobMatcher/x/enc.db.age", enc)), reps)
+        # boto3 alone (its defaults, no checksum, no check after): what our checks cost on top
+        r["s3_boto3"] = best(timed(lambda: s3.client.upload_file(str(src), "bench", "p/raw.db")), reps)
+    r.update(backup_create_times(data, work, reps))
+    return r
+
+
+def backup_create_times(data: Path, work: Path, reps: int) -> dict:
+    """`backup create` wall time on a copy of the data: no location, then with an enabled folder location."""
+    d = work / "data"
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(data, d)
+    env = {**os.environ, "JOBMATCHER_LOG_DIR": str(work / "log")}
+    cmd = [sys.executable, "-m", "jobmatcher", "--data-dir", str(d), "backup", "create", "--json"]
+
+    def once():
+        wait_for_quiet()
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        t = time.perf_counter() - t0
+        time.sleep(0.5)
+        return t
+
+    def wait_copies():  # the detached copy of the previous run finishes before the next measurement
+        for _ in range(600):
+            held = subprocess.run(["fuser", str(d / ".jobmatcher.locations.lock")], capture_output=True).returncode
+            if held != 0:
+                return
+            time.sleep(0.2)
+
+    without = min(once() for _ in range(reps))
+    usb = work / "usb-create"
+    usb.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(d), "location", "add", "folder", str(usb),
+                    "--no-encrypt"], check=True, capture_output=True, env=env)
+    times = []
+    for _ in range(reps):
+        wait_copies()
+        times.append(once())
+    wait_copies()
+    return {"create_without": without, "create_with": min(times)}
+
+
+def render(rows: list[dict]) -> str:
+    def s(x):
+        return "-" if x is None else (f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s")
+
+    def ratio(a, b):
+        return "-" if a is None or b is None else f"{a / b:.2f}×"
+
+    out = ["# Backup locations: copy and encrypt, measured", "",
+           "`benchmarks/bench_locations.py`, best of 3, warm cache, the folder on the same disk, SeaweedFS on",
+           "127.0.0.1 (no network in between: the figures are the client's and the disk's cost). Ratios:",
+           "against cp + fsync for the folder, against the unencrypted upload for S3; encryption against the",
+           "unencrypted copy to the same place (target 1.3×).", "",
+           "| Backup | cp + fsync | folder, plain | folder, encrypted | age alone | boto3 upload_file | S3, plain "
+           "| S3, encrypted | encryption cost folder / S3 |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['size']} | {s(r['cp_fsync'])} | {s(r['folder_plain'])} ({ratio(r['folder_plain'], r['cp_fsync'])}) "
+                   f"| {s(r['folder_encrypted'])} ({ratio(r['folder_encrypted'], r['cp_fsync'])}) "
+                   f"| {s(r['encrypt_only'])} | {s(r.get('s3_boto3'))} | {s(r.get('s3_plain'))} | {s(r.get('s3_encrypted'))} "
+                   f"| {ratio(r['folder_encrypted'], r['folder_plain'])} / {ratio(r.get('s3_encrypted'), r.get('s3_plain'))} |")
+    out += ["", "`backup create` (wall time of the command, best of 3) without a location and with an enabled",
+            "folder location (its copy runs after the command returns, in a detached process):", "",
+            "| Backup | without a location | with a location |", "|---|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['size']} | {s(r['create_without'])} | {s(r['create_with'])} "
+                   f"({ratio(r['create_with'], r['create_without'])}) |")
+    out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
