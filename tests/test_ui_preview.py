@@ -129,3 +129,23 @@ def test_changing_the_backup_folder_offers_to_move_the_backups(page: Page, start
     expect(page.locator("#backup-rows tr")).to_have_count(1)
     expect(page.locator("#backup-rows tr").first).to_contain_text("first")
     assert len(list(usb.glob("backup_*.db"))) == 1 and not list((app_data / "backups").glob("backup_*.db"))
+
+
+def test_the_retention_tiers_and_budget_are_settings_on_the_page(page: Page, start_app, app_data):
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.locator("#keep-daily-days")).to_have_value("14")
+    page.locator("#keep-daily-days").fill("7")
+    page.locator("#keep-monthly-months").fill("24")
+    page.locator("#budget-mb").fill("500")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    s = Engine(app_data).settings
+    assert (s.keep_daily_days, s.keep_monthly_months, s.budget_mb, s.retention_policy) == (7, 24, 500, "tiered")
+    page.locator("#retention-policy").select_option("simple")
+    expect(page.locator("#tiers")).to_be_hidden()
+    page.locator("#budget-mb").fill("")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    s = Engine(app_data).settings
+    assert (s.retention_policy, s.budget_mb, s.keep_daily_days) == ("simple", None, 7)

@@ -540,6 +540,14 @@ function renderSettings(s) {
   select.replaceChildren(...options.map(([v, label]) => h("option", { value: v, text: label })));
   select.value = String(s.auto_backup_minutes);
   $("#retention-days").value = s.retention_days;
+  const r = s.retention || {};
+  $("#retention-policy").value = r.retention_policy || "tiered";
+  $("#keep-all-hours").value = r.keep_all_hours ?? 24;
+  $("#keep-daily-days").value = r.keep_daily_days ?? 14;
+  $("#keep-weekly-weeks").value = r.keep_weekly_weeks ?? 8;
+  $("#keep-monthly-months").value = r.keep_monthly_months ?? 12;
+  $("#budget-mb").value = r.budget_mb ?? "";
+  $("#tiers").hidden = $("#retention-policy").value !== "tiered";
   $("#backup-dir").value = s.backup_dir;
   $("#backup-dir").placeholder = s.default_backup_dir;
   $("#backup-dir-current").replaceChildren(...pathParts(s.effective_backup_dir));
@@ -551,8 +559,17 @@ async function saveSettings(event) {
   message.hidden = true;
   await busy($("#save-settings"), async () => {
     try {
+      const budget = $("#budget-mb").value.trim();
+      const retention = {
+        retention_policy: $("#retention-policy").value,
+        keep_all_hours: Number($("#keep-all-hours").value),
+        keep_daily_days: Number($("#keep-daily-days").value),
+        keep_weekly_weeks: Number($("#keep-weekly-weeks").value),
+        keep_monthly_months: Number($("#keep-monthly-months").value),
+        budget_mb: budget === "" ? null : Number(budget),
+      };
       const s = await call("save_settings", Number($("#auto-backup").value),
-                           Number($("#retention-days").value), $("#backup-dir").value);
+                           Number($("#retention-days").value), $("#backup-dir").value, retention);
       renderSettings(s);
       message.className = "form-message is-ok";
       message.replaceChildren(h("p", { text: "Settings saved." }));
@@ -598,6 +615,9 @@ export function setUpBackups({ appInstance, dataChanged }) {
   $("#restore-file").addEventListener("click", restoreFromFile);
   $("#open-folder").addEventListener("click", openFolder);
   $("#settings-form").addEventListener("submit", saveSettings);
+  $("#retention-policy").addEventListener("change", () => {
+    $("#tiers").hidden = $("#retention-policy").value !== "tiered";
+  });
   const choose = $("#choose-folder");
   choose.hidden = mode !== "window";
   choose.addEventListener("click", chooseFolder);
