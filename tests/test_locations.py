@@ -392,3 +392,44 @@ def test_manifest_written_after_data_so_a_half_copy_is_never_listed(primed, lock
     assert engine.locations.sync()[0].copied == [b.id]  # copied again
     assert [x.id for x in list_remote(client)] == [b.id]
     assert manifest_path(Path(b.path)).exists()
+
+
+def test_page_api_for_locations_validates_and_never_returns_secrets(primed, usb, tmp_path, locked_identity):
+    """The page's calls through the same dispatch the window and browser mode use."""
+    from jobmatcher.api import Api
+    engine = primed
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        def call(name, *args):
+            return api._dispatch(name, list(args))
+
+        r = call("add_folder_location", str(usb), "USB", True, "")
+        assert r["ok"] and r["value"]["recovery_key"] is None, r  # the identity existed: no key shown again
+        r = call("add_folder_location", "relative/folder", "", True, "")
+        assert not r["ok"] and "full path" in r["error"]["message"]
+        r = call("add_s3_location", "ftp://x", "bucket", "AKID", "SECRET-never-shown", "", "", True, "")
+        assert not r["ok"] and "SECRET-never-shown" not in json.dumps(r)
+        r = call("set_location_enabled", "Nope", False)
+        assert not r["ok"] and r["error"]["code"] == "location-not-found"
+        engine.create_backup()
+        r = call("sync_locations", "USB")
+        assert r["ok"]
+        deadline = time.monotonic() + 30
+        while call("locations_overview")["value"]["sync"]["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        view = call("locations_overview")["value"]
+        [row] = view["locations"]
+        assert row["name"] == "USB" and row["pending"] == 0 and row["copies"] >= 1
+        assert view["status_line"].startswith("2 copies")
+        listed = call("remote_backups", {"kind": "folder", "path": str(usb)})["value"]
+        assert listed["backups"] and listed["backups"][0]["encrypted"] is True
+        r = call("remote_backups", {"kind": "folder", "path": str(tmp_path)})
+        assert not r["ok"] and r["error"]["code"] == "location-unavailable"
+        r = call("start_restore_from_location", {"kind": "configured", "name": "USB"}, listed["backups"][0]["id"], "")
+        assert not r["ok"] and "passphrase" in r["error"]["message"]
+        assert call("remove_location", "USB")["ok"]
+        assert call("locations_overview")["value"]["locations"] == []
+    finally:
+        api._close()
