@@ -298,3 +298,26 @@ def test_an_upload_that_meets_a_full_disk_is_deleted_at_once_and_says_so(tmpfs, 
     finally:
         filler.unlink(missing_ok=True)
     assert app.call("save_profile", "Grace Hopper", "Analyst")["ok"]
+
+
+def test_hello_proves_the_server_knows_the_secret_without_sending_it(server):
+    """After a restart the page asks /hello before it sends the secret again (issue 8 kind 7)."""
+    import hmac as hmac_mod
+
+    from jobmatcher.server import hello_proof
+    nonce = "0123456789abcdef0123456789abcdef"
+    status, _, data = request(server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None)
+    assert status == 200, data
+    value = json.loads(data)["value"]
+    assert value["instance"] == server.api._instance
+    expected = hmac_mod.new(SECRET.encode(), f"jobmatcher-hello:{nonce}:{value['instance']}".encode(),
+                            "sha256").hexdigest()
+    assert value["proof"] == expected == hello_proof(SECRET, nonce, value["instance"])
+    assert SECRET not in data.decode()
+    for bad in ("", "xyz", "0" * 31, "0" * 64, 5):
+        status, _, data = request(server, "POST", "/hello", json.dumps({"nonce": bad}).encode(), secret=None)
+        assert status == 400, (bad, data)
+    # a foreign page cannot use it either
+    status, _, _ = request(server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None,
+                           origin="http://evil.example")
+    assert status == 403

@@ -35,6 +35,12 @@ MAX_JSON_BODY = 1 << 20
 MAX_UPLOAD = 64 << 30
 _METHOD_NAME = re.compile(r"^[a-z][a-z_]{0,60}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+_NONCE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def hello_proof(secret: str, nonce: str, instance: str) -> str:
+    """HMAC-SHA256 (hex) of "jobmatcher-hello:NONCE:INSTANCE" keyed with the secret: what /hello answers."""
+    return hmac.new(secret.encode(), f"jobmatcher-hello:{nonce}:{instance}".encode(), "sha256").hexdigest()
 
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -158,6 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "Not supported.")
 
     def do_POST(self) -> None:  # noqa: N802
+        if urlsplit(self.path).path == "/hello":  # before the secret: the page checks us before sending it
+            if self._trusted_sender():
+                self._hello()
+            return
         if not self._trusted_sender() or not self._has_secret():
             return
         path = urlsplit(self.path).path
@@ -220,6 +230,24 @@ class _Handler(BaseHTTPRequestHandler):
                          "Send plain values (JobMatcher's page never nests this deep).")
             return
         self._json(HTTPStatus.OK, self.server.api._dispatch(name, args))
+
+    def _hello(self) -> None:
+        """Prove, without sending it, that this server knows the run's secret: HMAC-SHA256 of the page's fresh
+        nonce and our instance id. After a restart the page asks this before it sends the secret again, so a
+        program that took the port in between learns nothing (see frontend/js/transport.js, verifiedInstance)."""
+        length = self._length(1024)
+        if length is None:
+            return
+        try:
+            nonce = json.loads(self.rfile.read(length) or b"{}").get("nonce", "")
+        except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+            nonce = ""
+        if not isinstance(nonce, str) or not _NONCE.match(nonce):
+            self._refuse(HTTPStatus.BAD_REQUEST, "Send a fresh nonce: 32 hexadecimal digits.")
+            return
+        instance = self.server.api._instance
+        self._json(HTTPStatus.OK, {"ok": True, "value": {"instance": instance,
+                                                         "proof": hello_proof(self.server.secret, nonce, instance)}})
 
     def _upload(self) -> None:
         length = self._length(MAX_UPLOAD)

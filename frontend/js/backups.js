@@ -2,7 +2,7 @@
 // backups with their actions, "Restore from file…", and the backup settings.
 
 import { $, ago, busy, h, isBusy, localDateTime, pathParts } from "./dom.js";
-import { call, download, followTask, mode, upload } from "./transport.js";
+import { call, download, expectRestart, followTask, mode, upload, verifiedInstance } from "./transport.js";
 import { confirmDialog, errorDialog, pathDialog, ProgressDialog, showError, toast } from "./dialogs.js";
 
 let overview = null;
@@ -512,10 +512,14 @@ export async function runRestore(start) {
 /** Browser mode: wait for the restarted server (same address, same secret), then reload the page. */
 async function reconnect(dialog) {
   sessionStorage.setItem("jobmatcher-restarted-after-restore", "1");
+  expectRestart();
   const deadline = Date.now() + 60000;
   while (Date.now() < deadline) {
     await sleep(400);
     try {
+      // Whoever answers at this address must prove it is JobMatcher before the page sends the secret again.
+      const back = await verifiedInstance();
+      if (!back || back === instance) continue;
       const info = await call("app_info");
       if (info.instance !== instance && info.launch && info.launch.state !== "running") {
         location.reload();

@@ -71,10 +71,46 @@ const OFFLINE = {
   hint: "Check that JobMatcher is still running, then reload the page.",
 };
 
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * Browser mode: the instance id of the JobMatcher answering at this address, once it has proved that it
+ * knows the secret (an HMAC of a fresh nonce) without the page sending it; null otherwise. Used while
+ * JobMatcher restarts: a program that took the port in between cannot answer and never sees the secret.
+ */
+export async function verifiedInstance() {
+  if (mode !== "browser" || !window.crypto || !crypto.subtle) return null;
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
+  let value;
+  try {
+    const r = await fetch("/hello", { method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" },
+                                      body: JSON.stringify({ nonce }) });
+    value = (await r.json()).value;
+  } catch (e) {
+    return null;
+  }
+  if (!value || typeof value.proof !== "string" || typeof value.instance !== "string") return null;
+  const enc = new TextEncoder();
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false,
+                                            ["sign"]);
+  const mac = await crypto.subtle.sign("HMAC", key, enc.encode(`jobmatcher-hello:${nonce}:${value.instance}`));
+  return hex(new Uint8Array(mac)) === value.proof ? value.instance : null;
+}
+
+// Set while JobMatcher restarts (browser mode): every call first checks who answers (verifiedInstance),
+// so nothing that polls in the background sends the secret to a program that took the port in between.
+let restarting = false;
+export function expectRestart() { restarting = true; }
+
+async function sendSecretHere() {
+  if (restarting && !(await verifiedInstance())) throw new ApiError(OFFLINE);
+}
+
 /** Call the Python API method `name` with positional arguments. */
 export async function call(name, ...args) {
   await bridgeArrived;
   let envelope;
+  if (mode === "browser") await sendSecretHere();
   if (mode === "window") {
     try {
       envelope = await window.pywebview.api[name](...args);
@@ -104,6 +140,7 @@ export async function call(name, ...args) {
 /** Browser mode: send a file to the server; resolves with {token, name}. */
 export async function upload(file) {
   let envelope;
+  await sendSecretHere();
   try {
     const response = await fetch("/upload", {
       method: "POST",
