@@ -151,7 +151,8 @@ def test_status_line_warnings():
     now = datetime.now(timezone.utc)
 
     def rec(age_days, verified=True):
-        return BackupRecord(id="b", path="/x", type=BackupType.manual, created_at=now - timedelta(days=age_days),
+        return BackupRecord(id="backup_2026-01-01_00-00-00", path="/x", type=BackupType.manual,
+                            created_at=now - timedelta(days=age_days),
                             size_bytes=1, sha256=None, schema_revision=None, app_version="", note="", pinned=False,
                             verified=verified, verified_at=None)
     assert backup_status([])["warning"] == "You have no backups yet. Make one now."

@@ -137,16 +137,21 @@ def test_automatic_backup_when_the_newest_is_old_and_the_data_changed(engine):
     b = engine.create_backup().id
     _age(engine, b, 2)
     _rename(engine, "Changed since")  # the data changed after that backup
+    old = datetime.now(timezone.utc) - timedelta(days=3)
+    for p in (engine.data.db_path, Path(f"{engine.data.db_path}-wal")):
+        if p.exists():
+            os.utime(p, (old.timestamp(), old.timestamp()))  # though the file times say it did not
     report = engine.launch()
     assert report.auto_backup and engine.store.get(report.auto_backup).type == BackupType.auto
 
 
 def test_no_automatic_backup_when_nothing_changed_or_turned_off(engine):
     b = engine.create_backup().id
-    old = datetime.now(timezone.utc) - timedelta(days=2)
     _age(engine, b, 2)
-    os.utime(engine.data.db_path, (old.timestamp() - 60, old.timestamp() - 60))
-    assert Engine(engine.data.root).launch().auto_backup is None
+    os.utime(engine.data.db_path)  # a fresh file time is no change: the data decides
+    report = Engine(engine.data.root).launch()
+    assert report.auto_backup is None and report.auto_backup_unchanged
+    assert [r.id for r in engine.list_backups()] == [b]
     engine.release_instance_lock()
     engine.update_settings({"auto_backup_minutes": 0})
     _rename(engine, "Changed since")
@@ -239,7 +244,7 @@ def test_the_launch_reads_the_backup_list_once(engine, monkeypatch, due):
         _rename(engine, "Changed since")
     calls = []
     real = BackupStore.list
-    monkeypatch.setattr(BackupStore, "list", lambda self: calls.append(1) or real(self))
+    monkeypatch.setattr(BackupStore, "list", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     report = Engine(engine.data.root).launch()
     assert calls == [1]
     assert (report.auto_backup is not None) is due

@@ -55,7 +55,7 @@ def test_restore_by_id_brings_the_data_back_and_keeps_a_safety_backup(engine):
     conn.close()
     # nothing half-done is left in the data folder
     leftovers = {p.name for p in engine.data.root.iterdir()} - {"jobmatcher.db", "backups", "settings.json",
-                                                                ".jobmatcher.lock", ".jobmatcher.swap.lock"}
+                                                                ".jobmatcher.lock", ".jobmatcher.swap.lock", ".jobmatcher-folder-id"}
     assert leftovers == set()
     assert engine.check().ok
 

@@ -15,6 +15,7 @@ class B:
     created_at: datetime
     type: BackupType = BackupType.manual
     pinned: bool = False
+    verified: bool | None = True
 
 
 def days_ago(n: float) -> datetime:
@@ -232,3 +233,20 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
     engine.update_settings({"budget_mb": 1})
     r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
     assert _json.loads(r.stdout)["budget_bytes"] == 1 << 20
+# -- clocks lie (issue 8, kind 3) ----------------------------------------------------------------
+
+
+def test_a_backup_dated_in_the_future_never_spares_the_real_newest():
+    # one backup made with the clock a year ahead; the real ones are all past the limit
+    backups = [B("future", NOW + timedelta(days=365)), B("real-newest", days_ago(40)), B("older", days_ago(50))]
+    assert obsolete(NOW, RetentionPolicy(30), backups) == ["older"]
+
+
+def test_the_newest_backup_that_passed_its_check_is_kept_even_when_a_newer_one_failed():
+    backups = [B("failed", days_ago(31), verified=False), B("passed", days_ago(35)), B("old", days_ago(40))]
+    doomed = obsolete(NOW, RetentionPolicy(30), backups)
+    assert "passed" not in doomed and "failed" not in doomed and doomed == ["old"]
+
+
+def test_a_future_backup_is_never_deleted_by_age():
+    assert obsolete(NOW, RetentionPolicy(1), [B("future", NOW + timedelta(days=3)), B("a", days_ago(2))]) == []

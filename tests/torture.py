@@ -60,7 +60,7 @@ OLD_REVISION = "0001_initial"
 REMEASURE_EVERY = 25
 # What may be in a data folder after a launch (the backups folder is checked on its own).
 DATA_FOLDER_NAMES = {"jobmatcher.db", "jobmatcher.db-wal", "jobmatcher.db-shm", "backups", "settings.json",
-                     ".jobmatcher.lock", ".jobmatcher.swap.lock"}
+                     ".jobmatcher.lock", ".jobmatcher.swap.lock", ".jobmatcher-folder-id"}
 
 
 # -- known content ---------------------------------------------------------------------
@@ -332,7 +332,7 @@ class Torture:
             problems.append(f"leftovers in the data folder after launch: {sorted(extra)}")
         if self.backups.is_dir():
             names = set(os.listdir(self.backups))
-            hidden = sorted(n for n in names if n.startswith("."))
+            hidden = sorted(n for n in names if n.startswith(".") and n != ".jobmatcher-manifests.lock")
             if hidden:
                 problems.append(f"leftovers in the backup folder after launch: {hidden}")
             orphans = sorted(n for n in names if n.endswith(".json") and n[:-5] + ".db" not in names)

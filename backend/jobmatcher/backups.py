@@ -18,21 +18,25 @@ import stat as stat_module
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
                      ValidationError)
 from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error,
                      describe_sqlite_error, file_size, fsync_dir, fsync_file, hold_free_space, make_dirs,
-                     remove_dead_temp_files, remove_quietly, require_free_space, side_file)
+                     process_gone, remove_dead_temp_files, remove_quietly, require_free_space, side_file)
 from .lock import FileLock
-from .manifest import BackupRecord, BackupType, Manifest, manifest_path, read_manifest, write_manifest
-from .retention import NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
+from .manifest import (BackupRecord, BackupType, Manifest, ManifestNotOursError, load_manifest, manifest_path,
+                       read_manifest, update_manifest, write_manifest)
+from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
 from .snapshot import backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
+
+if TYPE_CHECKING:
+    from .datadir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,47 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
 TMP_PREFIX = ".tmp-"
-_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
+# The names JobMatcher gives what it makes; automatic deletion touches nothing else.
+OWN_NAME = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?$")
+_OWN_MANIFEST = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?\.json$")
+_TEMP = re.compile(r"^\.tmp-(?P<token>\d+-\d+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)$")
+_LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>\d+)$")  # restore's hard-link probe (restore._can_link)
 _STALE_ORPHAN_SECONDS = 3600
+_MAX_NAME_BYTES = 255
+
+
+def listable_name(name: str) -> bool:
+    """True for a file name the backup list shows: `*.db`, not hidden, one plain name.
+
+    list() shows exactly these and get() accepts exactly their ids (the name without `.db`),
+    so every id the list shows works with every command: `Résumé before move`, `2026 März`, `_old`.
+    """
+    return (isinstance(name, str) and name.endswith(".db") and len(name) > 3 and not name.startswith(".")
+            and "/" not in name and "\\" not in name and "\x00" not in name
+            and len(name.encode("utf-8", "surrogateescape")) <= _MAX_NAME_BYTES)
+
+
+# A backup dated this far ahead of the clock is flagged (`future`): made or read with a wrong clock.
+FUTURE_SLACK = timedelta(minutes=10)
+OTHER_FOLDER = "another data folder's backup (never deleted here)"
+UNREADABLE = "its manifest is unreadable (never deleted automatically)"
+NOT_OUR_NAME = "not named as JobMatcher names its backups (never deleted automatically)"
+
+
+def _not_own_reason(r: BackupRecord) -> str:
+    """Why retention leaves a listed backup alone (see is_own_backup)."""
+    if r.manifest == "unreadable":
+        return UNREADABLE
+    if r.manifest == "missing" or r.added_by_hand:
+        return BY_HAND
+    if not r.owned:
+        return OTHER_FOLDER
+    return NOT_OUR_NAME
+
+
+def is_own_backup(r: BackupRecord) -> bool:
+    """A backup JobMatcher made of this data folder: its name pattern, a readable manifest that says so."""
+    return r.owned and r.manifest == "ok" and not r.added_by_hand and bool(OWN_NAME.match(r.id))
 
 
 def backup_name(when: datetime) -> str:
@@ -56,6 +99,7 @@ class CreatedBackup(BackupRecord):
     # The check's child process (large files only): its peak resident memory in MB, of which file-backed
     # (the memory-mapped backup: page cache shared with the kernel) and anonymous. Empty when in-process.
     check_memory: dict[str, float | None] = {}
+    unchanged: bool = False  # True: no new file; the snapshot was identical to this existing backup
 
 
 @dataclass
@@ -90,31 +134,47 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
 
 
 def write_folder_marker(folder: Path, token: str) -> None:
-    """Mark a chosen backup folder as the one chosen: an unmounted drive's empty mount point lacks it."""
+    """Mark a chosen backup folder as the one chosen: an unmounted drive's empty mount point lacks it.
+
+    One token per line after the first: several data folders may share one backup folder, and
+    choosing it for one must not make it "unavailable" for the others.
+    """
     from .fsutil import atomic_write_bytes
+    tokens = [t for t in _marker_tokens(folder) if t != token] + [token]
     atomic_write_bytes(Path(folder) / FOLDER_MARKER,
-                       (f"JobMatcher keeps backups in this folder. Do not delete this file.\n{token}\n").encode())
+                       ("JobMatcher keeps backups in this folder. Do not delete this file.\n"
+                        + "".join(f"{t}\n" for t in tokens)).encode())
+
+
+def _marker_tokens(folder: Path) -> list[str]:
+    try:
+        lines = (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [t.strip() for t in lines[1:] if t.strip()]
 
 
 def folder_marker_matches(folder: Path, token: str) -> bool:
-    try:
-        return (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()[-1:] == [token]
-    except OSError:
-        return False
+    return token in _marker_tokens(folder)
 
 
 class BackupStore:
-    """One backup folder.
+    """One backup folder, seen from one data folder.
 
     `chosen=True` for a folder the user chose (not the default inside the data folder): it is
     never created, and with `token` it must hold the marker file written when it was chosen;
     otherwise it is "unavailable" (BackupFolderUnavailableError) for listing and for writing.
+    With `data` (the data folder being backed up) every record says whether it is this data
+    folder's (`owned`); backups are stamped with its id; the live database is never listed.
+    Without it (tests, tools) every backup with a manifest counts as owned.
     """
 
-    def __init__(self, folder: Path, chosen: bool = False, token: str | None = None) -> None:
+    def __init__(self, folder: Path, chosen: bool = False, token: str | None = None,
+                 data: "DataDir | None" = None) -> None:
         self.folder = Path(folder)
         self.chosen = chosen
         self.token = token
+        self.data = data
 
     def available(self) -> bool:
         """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes."""
@@ -131,56 +191,110 @@ class BackupStore:
         if not self.available():
             raise unavailable_error(self.folder)
 
+    # -- ownership ---------------------------------------------------------------
+
+    def _owner_id(self) -> str | None:
+        return self.data.folder_id(create=False) if self.data is not None else None
+
+    def _claims_unmarked(self) -> bool:
+        """Backups without a data-folder id (older versions, added by hand) belong to this data folder only in
+        its default folder <data>/backups; in a folder chosen in Settings they may be anyone's."""
+        if self.data is None:
+            return True
+        try:
+            return self.folder.resolve() == (self.data.root / "backups").resolve()
+        except OSError:
+            return False
+
+    def _live_inodes(self) -> set[tuple[int, int]]:
+        """The live database and its side files: never listed, never pruned, whatever their names."""
+        if self.data is None:
+            return set()
+        found = set()
+        for suffix in ("", *SIDE_SUFFIXES):
+            try:
+                st = os.stat(str(self.data.db_path) + suffix)
+            except OSError:
+                continue
+            found.add((st.st_dev, st.st_ino))
+        return found
+
     # -- reading (never writes, never opens a database) ----------------------
 
-    def list(self) -> list[BackupRecord]:
-        """Every published backup, newest first (read-only).
+    def list(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
+        """Every published backup, newest first (read-only). Others' backups too, with owned=False.
 
         Raises BackupFolderUnavailableError for a chosen folder that is not there.
         """
         self.require_available()
         if not self.folder.is_dir():
             return []
+        now = now or datetime.now(timezone.utc)
+        owner, claims, live = self._owner_id(), self._claims_unmarked(), self._live_inodes()
         records = []
         with os.scandir(self.folder) as entries:
             for e in entries:
                 # not a symlink: get() refuses those, so listing one would offer what cannot be used
-                if e.name.endswith(".db") and not e.name.startswith(".") and e.is_file(follow_symlinks=False):
-                    records.append(self._record(e.name[:-3], Path(e.path), e.stat))
+                if listable_name(e.name) and e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    if (st.st_dev, st.st_ino) in live:
+                        continue
+                    records.append(self._record(e.name[:-3], Path(e.path), st, owner, claims, now))
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records
 
-    def _record(self, backup_id: str, path: Path, stat: Callable[[], os.stat_result]) -> BackupRecord:
-        m = read_manifest(path)
+    def _record(self, backup_id: str, path: Path, st: os.stat_result, owner: str | None, claims: bool,
+                now: datetime) -> BackupRecord:
+        m, state = load_manifest(path)
         if m is not None:
-            return BackupRecord.from_manifest(backup_id, path, m)
-        # Copied in by hand: listed from what the file system says (only then is it asked);
-        # verify fills in the rest.
-        st = stat()
+            owned = (m.data_folder_id == owner) if m.data_folder_id else claims
+            return BackupRecord.from_manifest(backup_id, path, m, manifest=state, owned=owned,
+                                              future=m.created_at > now + FUTURE_SLACK)
+        # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
+        # so it is never the newest and never pruned); verify fills in the rest.
         when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
-        m = Manifest(type=BackupType.manual, created_at=when, size_bytes=st.st_size,
-                     note="Added to the folder by hand")
-        return BackupRecord.from_manifest(backup_id, path, m, has_manifest=False)
+        note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
+        m = Manifest(type=BackupType.manual, created_at=max(when, datetime(1971, 1, 1, tzinfo=timezone.utc)),
+                     size_bytes=st.st_size, note=note, added_by_hand=state == "missing")
+        return BackupRecord.from_manifest(backup_id, path, m, has_manifest=False, manifest=state, owned=claims,
+                                          future=when > now + FUTURE_SLACK)
 
     def get(self, backup_id: str) -> BackupRecord:
-        """The backup with exactly this id; anything else (a path, `..`, a glob) is refused."""
-        if not isinstance(backup_id, str) or not _ID_SHAPE.match(backup_id) or backup_id.endswith(".db"):
+        """The backup with exactly this id (as list() shows it); anything else (a path, `..`, a glob) is refused."""
+        if not isinstance(backup_id, str) or not listable_name(f"{backup_id}.db"):
             raise ValidationError(f"{backup_id!r} is not a backup id.",
                                   "Use an id exactly as `jobmatcher backup list` shows it.")
         path = self.folder / f"{backup_id}.db"
         try:
             st = path.lstat()  # lstat: a symlink is not a regular file here, so it is refused too
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             st = None
-        if st is None or not stat_module.S_ISREG(st.st_mode):
+        except OSError as e:
+            raise describe_os_error(e, "reading the backup folder", self.folder) from None
+        if st is None or not stat_module.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._live_inodes():
             raise BackupNotFoundError(f"There is no backup with the id {backup_id!r} in {self.folder}.",
                                       "Run `jobmatcher backup list` to see the ids.")
-        return self._record(backup_id, path, lambda: st)
+        return self._record(backup_id, path, st, self._owner_id(), self._claims_unmarked(),
+                            datetime.now(timezone.utc))
+
+    def own(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
+        """This data folder's backups that JobMatcher made: its name, a readable manifest, this folder's id.
+
+        Only these are ever deleted automatically, and only these decide scheduling. Newest first.
+        """
+        return [r for r in self.list(now) if is_own_backup(r)]
+
+    def newest_trusted(self, now: datetime | None = None,
+                       items: builtins.list[BackupRecord] | None = None) -> BackupRecord | None:
+        """The newest own backup (is_own_backup) not dated in the future: what scheduling and the status line
+        go by. `items`: the list as list() just returned it, when the caller has read it already."""
+        items = self.list(now) if items is None else items
+        return next((r for r in items if is_own_backup(r) and not r.future), None)
 
     def newest(self) -> BackupRecord | None:
-        """The newest backup by its time; one dated in the future (a wrong clock) never counts."""
-        now = datetime.now(timezone.utc)
-        return next((r for r in self.list() if r.created_at <= now), None)
+        """The newest own backup by its time; one dated in the future (a wrong clock) never counts
+        (newest_trusted)."""
+        return self.newest_trusted()
 
     # -- writing ---------------------------------------------------------------
 
@@ -198,29 +312,26 @@ class BackupStore:
 
     def create(self, db_path: Path, kind: BackupType = BackupType.manual, note: str = "",
                progress: Progress | None = None, revision: str | None = None,
-               method: str = "auto") -> CreatedBackup:
-        """Snapshot the live database into a new, verified backup; no file is left if anything fails."""
-        made = self._create(db_path, kind, note, progress, method, None)
-        assert made is not None
-        return made
+               method: str = "auto", reuse_identical: bool = False,
+               listed: builtins.list[BackupRecord] | None = None) -> CreatedBackup:
+        """Snapshot the live database into a new, verified backup; no file is left if anything fails.
 
-    def create_if_changed(self, db_path: Path, same_as_sha256: str | None, kind: BackupType = BackupType.auto,
-                          note: str = "", progress: Progress | None = None) -> CreatedBackup | None:
-        """Like create(), but None (and no file) when the snapshot's bytes are exactly `same_as_sha256`'s.
-
-        That is how "the data did not change since the newest backup" is decided: from the data
-        itself (file times are not evidence). Two snapshots of the same data are byte-identical.
+        The backup is dated when its snapshot was taken (UTC), not when its check ended. With
+        `reuse_identical`, a snapshot byte-for-byte identical (same SHA-256) to an existing backup
+        (automatic: the newest own backup that passed its check; pre-migration: any own pre-migration
+        backup that passed) is discarded before its check and that backup is returned with
+        `unchanged=True`: the data did not change, so no new file is made. Raises BackupFailedError,
+        InsufficientSpaceError or JobMatcherError naming the cause. `listed`: the list as list() just
+        returned it, when the caller has read it already.
         """
-        return self._create(db_path, kind, note, progress, "auto", same_as_sha256)
-
-    def _create(self, db_path: Path, kind: BackupType, note: str, progress: Progress | None, method: str,
-                unless_sha256: str | None) -> CreatedBackup | None:
         from .database import require_exists, require_openable  # local: keep CLI start light
         require_openable(db_path)  # an empty, unreadable or lost live file is named as such, not blamed on the copy
         require_exists(db_path)
         self.ensure_folder()
         self.cleanup()
         db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))
+        folder_id = self.data.folder_id() if self.data is not None else None
+        same_as = self._reuse_candidates(kind, listed) if reuse_identical else []
         space = hold_free_space(self.folder, 2 * db_bytes, "a backup")  # counted by other writes until done
         try:
             tmp, guard = self._reserve_temp()
@@ -230,17 +341,18 @@ class BackupStore:
         try:
             # A safety copy must be possible even of data this version cannot open (a newer schema) or
             # that is damaged: restoring a good backup over damaged data is what restore is for.
-            taken_at = datetime.now(timezone.utc)  # the backup's time is its snapshot's, not its check's
-            snap, report = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety,
-                                          unless_sha256=unless_sha256)
-            if report is None:
-                log.info("no %s backup: the data is the same as in the newest backup", kind.value)
-                return None
-            now = datetime.now(timezone.utc)
+            outcome = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety,
+                                     same_as=same_as)
+            if isinstance(outcome, BackupRecord):  # identical to an existing backup: nothing to keep
+                log.info("snapshot identical to backup %s: no new %s backup", outcome.id, kind.value)
+                return CreatedBackup(**outcome.model_dump(), copy_seconds=0.0, verify_seconds=0.0,
+                                     method="unchanged", unchanged=True)
+            snap, report, taken_at = outcome
             m = Manifest(type=kind, created_at=taken_at, size_bytes=report.size_bytes, sha256=report.sha256,
                          schema_revision=report.schema_revision, app_version=__version__, note=note,
-                         verified=report.ok, verified_at=now, verify_message=report.message,
-                         copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3))
+                         verified=report.ok, verified_at=datetime.now(timezone.utc), verify_message=report.message,
+                         copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3),
+                         data_folder_id=folder_id)
             if not report.ok:
                 log.warning("safety backup kept although it failed its check: %s", report.message)
             final = self._publish(tmp, m)
@@ -256,7 +368,7 @@ class BackupStore:
             space.release()
         log.info("backup %s (%s) made in %.2fs by %s, verified in %.2fs", final.stem, kind.value,
                  snap.seconds, snap.method, report.seconds)
-        rec = BackupRecord.from_manifest(final.stem, final, m)
+        rec = BackupRecord.from_manifest(final.stem, final, m, owned=True)
         return CreatedBackup(**rec.model_dump(), copy_seconds=snap.seconds, verify_seconds=report.seconds,
                              method=snap.method, check_memory=report.memory)
 
@@ -280,7 +392,8 @@ class BackupStore:
             now = datetime.now(timezone.utc)
             m = Manifest(type=kind, created_at=now, size_bytes=file_size(tmp), sha256=sha256_file(tmp),
                          app_version=__version__, note=note, verified=False, verified_at=now,
-                         verify_message=reason, copy_seconds=round(time.perf_counter() - t0, 3))
+                         verify_message=reason, copy_seconds=round(time.perf_counter() - t0, 3),
+                         data_folder_id=self.data.folder_id() if self.data is not None else None)
             final = self._publish(tmp, m)
         except OSError as e:
             raise describe_os_error(e, "copying your current data", self.folder) from None
@@ -289,9 +402,18 @@ class BackupStore:
             guard.release()
             remove_quietly(guard.path)
         log.warning("kept a raw copy of unreadable data as %s: %s", final.stem, reason)
-        rec = BackupRecord.from_manifest(final.stem, final, m)
+        rec = BackupRecord.from_manifest(final.stem, final, m, owned=True)
         return CreatedBackup(**rec.model_dump(), copy_seconds=m.copy_seconds or 0.0, verify_seconds=0.0,
                              method="raw-copy")
+    def _reuse_candidates(self, kind: BackupType,
+                          listed: builtins.list[BackupRecord] | None) -> builtins.list[BackupRecord]:
+        """The backups an identical snapshot of `kind` would duplicate (see create's reuse_identical)."""
+        items = self.list() if listed is None else listed
+        passed = [r for r in items if is_own_backup(r) and r.verified is True and r.sha256]
+        if kind == BackupType.pre_migration:
+            return [r for r in passed if r.type == BackupType.pre_migration]
+        newest = next((r for r in passed if not r.future), None)
+        return [newest] if newest is not None else []
 
     def move_in(self, rec: BackupRecord) -> BackupRecord:
         """Move one backup (made by JobMatcher: it has a manifest) from another folder into this one.
@@ -368,16 +490,21 @@ class BackupStore:
                 guard.release()
 
     def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False,
-                  unless_sha256: str | None = None):
+                  same_as: builtins.list[BackupRecord] | None = None):
         """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify.
 
-        Returns (snapshot, check), or (snapshot, None) when the copy's SHA-256 is `unless_sha256`.
+        Returns (snapshot, check, time the snapshot was taken), or the backup in `same_as` whose
+        SHA-256 the snapshot has (then it is not checked: that backup already passed).
         """
         copy_progress = (lambda done, total: progress("copy", done, total)) if progress else None
+        taken_at = datetime.now(timezone.utc)
 
         def checked(snap):
-            if unless_sha256 is not None and sha256_file(tmp) == unless_sha256:
-                return snap, None
+            if same_as:
+                digest = sha256_file(tmp)
+                match = next((r for r in same_as if r.sha256 == digest), None)
+                if match is not None:
+                    return match
             if progress:
                 progress("verify", 0, 1)
             t0 = time.perf_counter()
@@ -393,7 +520,7 @@ class BackupStore:
                         .replace(tmp.name, "the copy")
                     if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
                         synced.result()
-                        return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0)
+                        return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0), taken_at
                     if e.reason == "read-error":
                         raise BackupFailedError(
                             f"The new backup could not be read back from the backup folder: {e.message}",
@@ -408,10 +535,11 @@ class BackupStore:
                 synced.result()  # an fsync error (EIO, a full disk) fails the backup
             if progress:
                 progress("verify", 1, 1)
-            return snap, report
+            return snap, report, taken_at
 
         if method in ("auto", "file-copy"):
             try:
+                taken_at = datetime.now(timezone.utc)
                 return checked(copy_snapshot(db_path, tmp, copy_progress, sync=False))
             except OSError:
                 raise
@@ -421,6 +549,7 @@ class BackupStore:
                 log.warning("fast snapshot unusable (%s); falling back to the backup API", e)
             for suffix in ("", *SIDE_SUFFIXES):
                 remove_quietly(side_file(tmp, suffix))
+        taken_at = datetime.now(timezone.utc)
         return checked(backup_api_snapshot(db_path, tmp, copy_progress))
 
     def reserve_name(self, m: Manifest) -> Path:
@@ -472,7 +601,12 @@ class BackupStore:
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
     def verify(self, backup_id: str) -> BackupRecord:
-        """Check a listed backup and record the result in its manifest; raises InvalidBackupError if it fails."""
+        """Check a listed backup and record the result in its manifest; raises InvalidBackupError if it fails.
+
+        Only the check's own fields (verified, verified_at, verify_message, verify_seconds, and the
+        size, checksum and revision it measured for a file added by hand) are written, under the
+        manifest lock, so a pin made meanwhile stays.
+        """
         rec = self.get(backup_id)
         path = Path(rec.path)
         m = read_manifest(path)
@@ -482,57 +616,63 @@ class BackupStore:
             report = verify_file(path, expected_sha256=m.sha256 if m else None,
                                  allow_unknown_revision=rec.type == BackupType.safety)
         except InvalidBackupError as e:
-            self._record_verification(path, m, rec, False, now, e.message)
+            message = e.message
+            if m is not None:  # nothing trustworthy to write for a file copied in by hand
+                self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
             raise
-        if m is None:
-            m = Manifest(type=rec.type, created_at=rec.created_at, size_bytes=report.size_bytes,
-                         note=rec.note)
-        m.sha256 = m.sha256 or report.sha256
-        m.schema_revision = report.schema_revision
-        m.size_bytes = report.size_bytes
-        self._record_verification(path, m, rec, True, now, "ok", report.seconds)
+
+        def passed(x: Manifest) -> None:
+            x.sha256 = x.sha256 or report.sha256
+            x.schema_revision = report.schema_revision
+            x.size_bytes = report.size_bytes
+            _set_check(x, True, now, "ok", report.seconds)
+
+        self._update(path, rec, passed, create=True)
         return self.get(backup_id)
 
-    def _record_verification(self, path, m, rec, ok, when, message, seconds=None) -> None:
-        if m is None:
-            if not ok:
-                return  # nothing trustworthy to write for a file copied in by hand
-            m = Manifest(type=rec.type, created_at=rec.created_at, size_bytes=rec.size_bytes, note=rec.note)
-        m.verified, m.verified_at, m.verify_message = ok, when, message
-        if seconds is not None:
-            m.verify_seconds = round(seconds, 3)
-        # A check takes a while (a restore's safety backup is checked in the background): what the user
-        # changed meanwhile (pin, note) is kept, not overwritten by the manifest read before the check.
-        fresh = read_manifest(path)
-        if fresh is not None:
-            m.pinned, m.note = fresh.pinned, fresh.note
+    def _update(self, path: Path, rec: BackupRecord, change, create: bool, action: str = "") -> None:
+        """update_manifest for `path`; a file added by hand gets a manifest marked so (if `create`).
+
+        With `action` a failure raises (naming it); without, it is logged (a check's result must not hide
+        the check itself). The place of a manifest JobMatcher cannot read is never overwritten.
+        """
+        def default() -> Manifest:
+            return Manifest(type=rec.type, created_at=rec.created_at, size_bytes=rec.size_bytes, note=rec.note,
+                            added_by_hand=True)
         try:
-            write_manifest(path, m)
-        except OSError as e:  # a read-only folder must not hide the verification result itself
+            update_manifest(path, change, default if create else None)
+        except FileNotFoundError:
+            pass
+        except ManifestNotOursError:
+            if action:
+                raise JobMatcherError(f"Cannot save the {action}: the file {manifest_path(path).name} beside this "
+                                      "backup is not a manifest JobMatcher can read, and it is not overwritten.",
+                                      "Move that file away if it is not needed, then try again.") from None
+            log.warning("not recording the check of %s: its manifest is unreadable", path)
+        except OSError as e:
+            if action:
+                raise describe_os_error(e, f"saving the {action}", path) from None
             log.warning("could not record verification of %s: %s", path, e)
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
-        """Pin (keep forever) or unpin a backup."""
+        """Pin (keep forever) or unpin a backup; only the pin is written (under the manifest lock)."""
         rec = self.get(backup_id)
-        path = Path(rec.path)
-        m = read_manifest(path) or Manifest(type=rec.type, created_at=rec.created_at,
-                                            size_bytes=rec.size_bytes, note=rec.note)
-        m.pinned = pinned
-        try:
-            write_manifest(path, m)
-        except OSError as e:
-            raise describe_os_error(e, "saving the pin", path) from None
+
+        def pin(x: Manifest) -> None:
+            x.pinned = pinned
+        self._update(Path(rec.path), rec, pin, create=True, action="pin")
         return self.get(backup_id)
 
     def delete(self, backup_id: str) -> BackupRecord:
-        """Delete a backup and its manifest."""
+        """Delete a backup and its manifest (the manifest only when it is one JobMatcher can read)."""
         rec = self.get(backup_id)
         path = Path(rec.path)
         try:
             os.unlink(path)
         except OSError as e:
             raise describe_os_error(e, "deleting the backup", path) from None
-        remove_quietly(manifest_path(path))
+        if rec.manifest == "ok":
+            remove_quietly(manifest_path(path))
         fsync_dir(self.folder)
         log.info("deleted backup %s", backup_id)
         return rec
@@ -542,50 +682,71 @@ class BackupStore:
                    keep: Callable[[BackupRecord], bool] | None = None) -> tuple[Plan, builtins.list[BackupRecord]]:
         """(the retention plan with a rule per backup, the records it would delete), oldest first; no change.
 
+        Only own backups (is_own_backup) are candidates: files added by hand, backups of other data
+        folders and backups with unreadable manifests are never deleted here.
         `items`: the list as `list()` just returned it, when the caller has read it already.
         `keep`: never delete a backup it says True for (one a pending recovery needs).
         """
-        items = self.list() if items is None else items
-        p = plan(now or datetime.now(timezone.utc), policy, items)
+        now = now or datetime.now(timezone.utc)
+        items = self.list(now) if items is None else items
+        # Only own backups are ever candidates (is_own_backup): the others are listed as kept, with the reason.
+        own = [r for r in items if is_own_backup(r)]
+        p = plan(now, policy, own)
         by_id = {r.id: r for r in items}
+        decisions = p.decisions
         if keep is not None:
-            p = Plan([Decision(d.id, True, NEEDED_FOR_RECOVERY, d.size_bytes)
-                      if not d.keep and keep(by_id[d.id]) else d for d in p.decisions],
-                     p.kept_bytes, p.budget_bytes, p.over_budget)
+            decisions = [Decision(d.id, True, NEEDED_FOR_RECOVERY, d.size_bytes)
+                         if not d.keep and keep(by_id[d.id]) else d for d in decisions]
+        others = [Decision(r.id, True, _not_own_reason(r), r.size_bytes) for r in items if not is_own_backup(r)]
+        p = Plan(decisions + others, p.kept_bytes, p.budget_bytes, p.over_budget)
         return p, [by_id[i] for i in p.doomed]
 
     def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
               items: builtins.list[BackupRecord] | None = None,
               keep: Callable[[BackupRecord], bool] | None = None) -> builtins.list[BackupRecord]:
-        """Delete (or with dry_run only name) the backups the retention policy makes obsolete (see prune_plan)."""
+        """Delete (or with dry_run only name) the backups the retention policy makes obsolete (see prune_plan).
+
+        Returns the backups actually deleted (with dry_run: those that would be); one that could not
+        be deleted is logged, never reported as deleted.
+        """
         p, chosen = self.prune_plan(policy, now, items, keep)
         if p.over_budget:
             log.warning("backups take %d bytes, over the budget of %d, even after cleaning up all that may go",
                         p.kept_bytes, p.budget_bytes or 0)
-        if not dry_run:
-            for r in chosen:
-                try:
-                    self.delete(r.id)
-                except JobMatcherError as e:
-                    log.warning("could not prune %s: %s", r.id, e.message)
-        return chosen
+        if dry_run:
+            return chosen
+        deleted = []
+        for r in chosen:
+            try:
+                deleted.append(self.delete(r.id))
+            except JobMatcherError as e:
+                log.warning("could not prune %s: %s", r.id, e.message)
+        return deleted
 
     def cleanup(self) -> builtins.list[str]:
-        """Remove leftovers of interrupted backups (temp files whose writer is gone, orphan manifests)."""
+        """Remove leftovers of interrupted backups: only names of JobMatcher's exact patterns are touched.
+
+        Temp files `.tmp-PID-NS.db[-wal|-shm|-journal]` whose writer's `.tmp-PID-NS.lock` is free (or
+        absent), reserved manifests `backup_….json` with no backup that are empty or JobMatcher
+        manifests, and killed manifest writes `.backup_….json.PID-THREAD-N.tmp`. Returns the names removed.
+        """
         removed: list[str] = []
-        if not self.folder.is_dir():
+        try:
+            names = set(os.listdir(self.folder))
+        except OSError:
             return removed
-        names = set(os.listdir(self.folder))
         orphans = []
         writing = False  # is any process writing a backup into this folder right now?
         for name in names:
-            if name.startswith(TMP_PREFIX) and name.endswith(".lock"):
-                token = name[:-5]
+            t = _TEMP.match(name)
+            if t and name.endswith(".lock"):
+                token = TMP_PREFIX + t.group("token")
                 guard = FileLock(self.folder / name)
                 if guard.acquire():  # its writer is gone (locks die with their process)
                     try:
                         for leftover in names:
-                            if leftover.startswith(token + "."):
+                            lt = _TEMP.match(leftover)
+                            if lt and leftover != name and TMP_PREFIX + lt.group("token") == token:
                                 remove_quietly(self.folder / leftover)
                                 removed.append(leftover)
                     finally:
@@ -593,23 +754,40 @@ class BackupStore:
                         remove_quietly(guard.path)
                 else:
                     writing = True
-            elif name.startswith(TMP_PREFIX) and name[:name.find(".", 1)] + ".lock" not in names:
+            elif t and TMP_PREFIX + t.group("token") + ".lock" not in names:
                 remove_quietly(self.folder / name)  # no lock file at all: certainly dead
                 removed.append(name)
-            elif name.endswith(".json") and name[:-5] + ".db" not in names and name.startswith("backup_"):
+            elif _OWN_MANIFEST.match(name) and name[:-5] + ".db" not in names:
                 orphans.append(name)
+            elif (probe := _LINK_PROBE.match(name)) and process_gone(int(probe.group("pid"))):
+                remove_quietly(self.folder / name)
+                removed.append(name)
         # A manifest without its backup is a name reserved by a backup killed before it published. A writer
         # holds its temp lock from before it reserves a name until after it published, so with no writer
         # alive the orphans are certainly dead; otherwise wait until they are old.
         for name in orphans:
             p = self.folder / name
             try:
-                if not writing or time.time() - p.stat().st_mtime > _STALE_ORPHAN_SECONDS:
+                st = p.lstat()
+                if not stat_module.S_ISREG(st.st_mode):
+                    continue
+                if st.st_size and load_manifest(p.with_suffix(".db"))[1] != "ok":
+                    continue  # not a manifest of ours (another program's file of that name): leave it
+                if not writing or time.time() - st.st_mtime > _STALE_ORPHAN_SECONDS:
                     remove_quietly(p)
                     removed.append(name)
             except FileNotFoundError:
                 pass
-        removed += remove_dead_temp_files(self.folder)  # a manifest's temp file, killed mid-write
+        # a manifest's temp file, killed mid-write
+        removed += remove_dead_temp_files(self.folder, lambda n: n == FOLDER_MARKER or (n.endswith(".json") and (
+            n[:-5] + ".db" in names or bool(_OWN_MANIFEST.match(n)))))
         if removed:
             log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
         return removed
+
+
+def _set_check(m: Manifest, ok: bool, when: datetime, message: str, seconds: float | None = None) -> None:
+    """The fields a check owns."""
+    m.verified, m.verified_at, m.verify_message = ok, when, message
+    if seconds is not None:
+        m.verify_seconds = round(seconds, 3)

@@ -196,14 +196,23 @@ def cmd_backup_list(args) -> int:
               else "No backups yet. Make one with `jobmatcher backup create`.")
         return 0
     rows = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
-    for r in items:
+    others = [r for r in items if not r.owned]
+    for r in [r for r in items if r.owned] + others:
+        if r is (others[0] if others else None):
+            rows.append(("", "", "", "", "", "", ""))
+            rows.append(("Backups of other data folders (never cleaned up here):", "", "", "", "", "", ""))
         verified = {True: "yes", False: "FAILED", None: "checking" if r.verify_message == "checking" else "not yet"}[
             r.verified]
+        flags = [text for cond, text in ((r.manifest == "missing" or r.added_by_hand, "added by hand"),
+                                         (r.manifest == "unreadable", "manifest unreadable"),
+                                         (r.future, "DATED IN THE FUTURE (wrong clock)")) if cond]
+        note = "; ".join(flags + ([r.note] if r.note and r.manifest == "ok" else []))
         rows.append((r.id, type_label(r.type), _local(r.created_at),
-                     _size(r.size_bytes), verified, "pinned" if r.pinned else "", r.note))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+                     _size(r.size_bytes), verified, "pinned" if r.pinned else "", note))
+    widths = [max(len(row[i]) for row in rows if row[1]) for i in range(6)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
+        print(("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
+              if row[1] else row[0])
     # the page's status-line warning, with the command instead of the button
     warning = newest_backup_warning(items, remedy=("Make one with `jobmatcher backup create`.",) * 2)
     if warning:

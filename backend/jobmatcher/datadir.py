@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 from .fsutil import PRIVATE_DIR, make_dirs, user_path
-from .settings import Settings, load_settings
+from .settings import Settings, check_backup_folder, load_settings
 
 APP_NAME = "JobMatcher"
 DATA_DIR_ENV = "JOBMATCHER_DATA_DIR"
 LOG_DIR_ENV = "JOBMATCHER_LOG_DIR"
 DB_NAME = "jobmatcher.db"
 SCHEDULE_NAME = ".jobmatcher-schedule.json"
+FOLDER_ID_NAME = ".jobmatcher-folder-id"
+JOURNAL_NAME = "restore-journal.json"
+SETTINGS_NAME = "settings.json"
+# The files JobMatcher itself writes atomically in the data folder: only their temp files are cleaned up
+# (with the backup locations' files, and their upload/download spool files, named by these prefixes).
+OWN_ATOMIC_FILES = frozenset({FOLDER_ID_NAME, JOURNAL_NAME, SETTINGS_NAME, SCHEDULE_NAME, "link-probe", "locations.json",
+                              "locations-state.json", "location-credentials.json", "location-identity.age"})
+_OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-")
+
+
+def own_data_folder_file(name: str) -> bool:
+    """True for NAME in `.NAME.PID[-THREAD-N].tmp` when NAME is a file JobMatcher writes in the data folder."""
+    return name in OWN_ATOMIC_FILES or name.startswith(_OWN_SPOOL_PREFIXES)
+
+log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -54,7 +72,7 @@ class DataDir:
 
     @property
     def settings_path(self) -> Path:
-        return self.root / "settings.json"
+        return self.root / SETTINGS_NAME
 
     @property
     def lock_path(self) -> Path:
@@ -73,11 +91,94 @@ class DataDir:
     @property
     def journal_path(self) -> Path:
         """Present only while a restore is under way; the next launch finishes or undoes it."""
-        return self.root / "restore-journal.json"
+        return self.root / JOURNAL_NAME
+
+    @property
+    def folder_id_path(self) -> Path:
+        return self.root / FOLDER_ID_NAME
+
+    def folder_id(self, create: bool = True) -> str | None:
+        """This data folder's stable id (32 hex digits), recorded in every backup made of it.
+
+        Kept in `.jobmatcher-folder-id` (JSON: id and the folder's path, 0600). Made once, atomically
+        (written to a temp file, then hard-linked into place, so two processes starting at once agree
+        on one id). A folder copied elsewhere while the original still exists gets a new id, so
+        the copy and the original never take each other's backups for their own; a folder that
+        was moved keeps its id. With `create=False` (read-only commands) nothing is written and
+        None means the folder has no id yet. None also when the id cannot be written (a read-only
+        folder): backups made then carry no id.
+        """
+        current = self._read_folder_id()
+        if current is not None:
+            fid, recorded = current
+            if recorded == str(self.root) or not create:
+                return fid
+            if not self._is_copy_of(Path(recorded), fid):
+                self._write_folder_id(fid, replace=True)  # moved: same data, same id
+                return fid
+            log.info("data folder %s is a copy of %s: giving it its own id", self.root, recorded)
+            return self._write_folder_id(uuid.uuid4().hex, replace=True) or fid
+        if not create:
+            return None
+        return self._write_folder_id(uuid.uuid4().hex, replace=False)
+
+    def _read_folder_id(self) -> tuple[str, str] | None:
+        try:
+            body = json.loads(self.folder_id_path.read_bytes())
+            fid, recorded = body["id"], body.get("path", "")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if not isinstance(fid, str) or len(fid) != 32 or any(c not in "0123456789abcdef" for c in fid):
+            return None
+        return fid, recorded if isinstance(recorded, str) else ""
+
+    def _is_copy_of(self, original: Path, fid: str) -> bool:
+        """True when `original` still exists and holds the same id: this folder is a copy of it."""
+        try:
+            if original.resolve() == self.root.resolve():
+                return False
+        except OSError:
+            return False
+        other = DataDir(original)._read_folder_id()
+        return other is not None and other[0] == fid
+
+    def _write_folder_id(self, fid: str, replace: bool) -> str | None:
+        from .fsutil import atomic_temp_name, atomic_write_bytes, fsync_dir, remove_quietly
+        body = json.dumps({"id": fid, "path": str(self.root)}).encode()
+        try:
+            if replace:
+                atomic_write_bytes(self.folder_id_path, body)
+                return fid
+            tmp = atomic_temp_name(self.folder_id_path)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(fd, body)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                try:
+                    os.link(tmp, self.folder_id_path)  # never replaces: the first writer's id wins
+                except FileExistsError:
+                    pass
+                fsync_dir(self.root)
+            finally:
+                remove_quietly(tmp)
+        except OSError as e:
+            log.warning("could not record the data folder's id in %s: %s", self.root, e)
+            return None
+        current = self._read_folder_id()
+        return current[0] if current else None
 
     def settings(self) -> Settings:
         return load_settings(self.settings_path)
 
-    def backup_dir(self, settings: Settings | None = None) -> Path:
+    def backup_dir(self, settings: Settings | None = None, check: bool = True) -> Path:
+        """The backup folder: the setting, or <data>/backups. With `check` (every use that reads or
+        writes backups) it is validated each time (settings.check_backup_folder), raising SettingsError;
+        `check=False` only to show the setting."""
         s = settings or self.settings()
-        return Path(s.backup_dir) if s.backup_dir else self.root / "backups"
+        folder = Path(s.backup_dir) if s.backup_dir else self.root / "backups"
+        if check:
+            check_backup_folder(folder, self.root)
+        return folder

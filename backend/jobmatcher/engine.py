@@ -19,11 +19,12 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
-from .backups import BackupStore, CreatedBackup, Progress, unavailable_error, write_folder_marker
+from .backups import (BackupStore, CreatedBackup, Progress, is_own_backup, unavailable_error,
+                      write_folder_marker)
 from .causes import explain
 from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
                        read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
-from .datadir import DataDir
+from .datadir import DataDir, own_data_folder_file
 from .errors import (BackupNotFoundError, InvalidBackupError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
 from .fsutil import SHM, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files, side_file
@@ -67,7 +68,10 @@ class LaunchReport(BaseModel):
     recovered: str | None = None
     pruned: list[str] = []
     auto_backup: str | None = None
+    auto_backup_unchanged: bool = False  # no automatic backup: the data is identical to the newest backup
     auto_backup_error: str | None = None
+    backup_folder_error: str | None = None  # the backup folder cannot be used: no backup was made or pruned
+    future_backups: list[str] = []  # dated in the future (a wrong clock): kept, never the newest
 
 
 class Resolved(NamedTuple):
@@ -213,7 +217,9 @@ class Engine:
         return new
 
     def _store_for(self, s: Settings) -> BackupStore:
-        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token)
+        """The backup folder `s` names, validated on every use (SettingsError when it is a forbidden one)."""
+        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token,
+                           data=self.data)
 
     def previous_backups(self) -> list[dict]:
         """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only)."""
@@ -425,8 +431,9 @@ class Engine:
 
     @property
     def backups_folder(self) -> Path:
-        """Where backups are kept now (the chosen folder, or <data>/backups)."""
-        return self.store.folder
+        """Where backups are kept now (the chosen folder, or <data>/backups), to show it: not validated
+        (every use of the folder is, see `store`), so a refused setting can still be seen and changed."""
+        return self.data.backup_dir(check=False)
 
     @property
     def default_backups_folder(self) -> Path:
@@ -472,14 +479,26 @@ class Engine:
     # -- writes ------------------------------------------------------------------
 
     def create_backup(self, note: str = "", kind: BackupType = BackupType.manual,
-                      progress: Progress | None = None, method: str = "auto") -> CreatedBackup:
-        """Make a verified backup of the live database (allowed while the app runs)."""
+                      progress: Progress | None = None, method: str = "auto",
+                      listed: list[BackupRecord] | None = None) -> CreatedBackup:
+        """Make a verified backup of the live database (allowed while the app runs).
+
+        An automatic backup (kind=auto) is made only when the data changed since this data folder's
+        newest backup that passed its check: that is decided from the data, not file times. The
+        snapshot is taken as always (a copy at file speed under SQLite's write lock) and its SHA-256
+        compared with that backup's; snapshots of unchanged data are byte-identical (also after a
+        checkpoint: tests/test_edges_own.py proves it), so an equal checksum means unchanged. Then
+        no file is kept and the existing backup is returned with `unchanged=True`. A checksum costs
+        one read of the copy (and skips the integrity check); a change counter kept by triggers would
+        need a schema revision and would miss changes made by other programs or by SQL outside the app.
+        """
         if len(note) > 500:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
-            return self.store.create(self.data.db_path, kind, note, progress, method=method)
+            return self.store.create(self.data.db_path, kind, note, progress, method=method,
+                                     reuse_identical=kind == BackupType.auto, listed=listed)
         finally:
             lock.release()
 
@@ -542,7 +561,8 @@ class Engine:
             p, _gone = self.store.prune_plan(RetentionPolicy.from_settings(s, budget), now, items=backups)
             over = p.over_budget
         when = now or datetime.now(timezone.utc)
-        health = assess(when, backups, interval_minutes=s.auto_backup_minutes,
+        # This data folder's own backups decide its health: not files added by hand (age unknown) or others'.
+        health = assess(when, [b for b in backups if is_own_backup(b)], interval_minutes=s.auto_backup_minutes,
                         app_running=schedule is not None, schedule=schedule, folder=str(store.folder),
                         folder_available=available, free_bytes=free, db_bytes=db_bytes, budget_bytes=budget,
                         over_budget=over)
@@ -639,10 +659,14 @@ class Engine:
     def _launch(self, target: str | None, auto_backup: bool, progress: Progress | None) -> LaunchReport:
         report = LaunchReport()
         report.recovered = recover(self.data)
-        remove_dead_temp_files(self.data.root)  # a journal or settings file killed mid-write
-        store = self.store
-        folder_ok = store.available()  # a chosen folder on an unplugged drive: the data still opens
-        if folder_ok:
+        remove_dead_temp_files(self.data.root, own_data_folder_file)  # a journal/settings file killed mid-write
+        try:
+            store: BackupStore | None = self.store
+        except SettingsError as e:  # never open the data with backups going somewhere they must not
+            store, report.backup_folder_error = None, str(e)
+            log.warning("backup folder refused: %s", e)
+        folder_ok = store is not None and store.available()  # a chosen folder on an unplugged drive: data opens
+        if store is not None and folder_ok:
             store.cleanup()
         db = self.data.db_path
         if settle_hot_journal(db):  # an interrupted write of another program: SQLite undoes it (we own the folder)
@@ -676,23 +700,30 @@ class Engine:
                 log.warning("schema update failed: %s", e)
                 raise named from None
             report.migrated_from, report.migrated_to = current, todo[-1]
-        # The backup list is read once: prune works on it, and the automatic-backup check uses what is left.
+        if store is None:
+            return report
         if not folder_ok:
             report.auto_backup_error = str(unavailable_error(store.folder))
             return report
+        # The automatic backup first: pruning then sees it, and always keeps the newest that passed.
+        # The backup list is read once: the automatic-backup check and prune work on it.
         items = store.list()
-        report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items)]
         if auto_backup and not report.created:
-            left = [r for r in items if r.id not in set(report.pruned)]
-            now = datetime.now(timezone.utc)  # a backup dated in the future never counts as the newest
-            dated = [r for r in left if r.created_at <= now]
-            self._auto_backup(report, progress, dated[0] if dated else None)
+            made = self._auto_backup(report, progress, items)
+            if made is not None and not made.unchanged:
+                items = [made, *items]
+        report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items,
+                                                   keep=self._needed_for_recovery)]
+        report.future_backups = [r.id for r in items if r.future and is_own_backup(r)]
         return report
 
     def _pre_migration_backup(self, current: str | None, todo: list[str], progress) -> CreatedBackup:
+        """The backup made before a schema update; an identical one from an earlier, failed attempt is reused,
+        so an update failing at every launch does not add a copy each time."""
         try:
             return self.store.create(self.data.db_path, BackupType.pre_migration,
-                                     note=f"Before updating from {current} to {todo[-1]}", progress=progress)
+                                     note=f"Before updating from {current} to {todo[-1]}", progress=progress,
+                                     reuse_identical=True)
         except JobMatcherError as e:
             raise MigrationBlockedError(
                 f"JobMatcher needs to update your database, but the backup it makes first failed: {e.message} "
@@ -700,39 +731,48 @@ class Engine:
                 e.hint or "Free up space or fix permissions in the backup folder, then start JobMatcher again.",
             ) from None
 
-    def _auto_backup(self, report: LaunchReport, progress, newest: BackupRecord | None) -> None:
+    def backup_due(self, now: datetime | None = None) -> bool:
+        """True when an automatic backup is due by the clock: automatic backups are on and this data folder's
+        newest backup (not counting any dated in the future, or added by hand) is older than the setting.
+        Whether the data changed is decided by auto_backup(), from the data itself."""
         minutes = self.settings.auto_backup_minutes
         if not minutes:
-            return
+            return False
+        now = now or datetime.now(timezone.utc)
+        newest = self.store.newest_trusted(now)
+        return newest is None or now - newest.created_at >= timedelta(minutes=minutes)
+
+    def _auto_backup(self, report: LaunchReport, progress, items: list[BackupRecord]) -> CreatedBackup | None:
+        minutes = self.settings.auto_backup_minutes
+        if not minutes:
+            return None
+        newest = self.store.newest_trusted(items=items)
         if newest is not None and datetime.now(timezone.utc) - newest.created_at < timedelta(minutes=minutes):
-            return
+            return None
         try:
-            report.auto_backup = self.auto_backup(progress, newest=newest, listed=True)
+            made = self.create_backup(note="Automatic backup", kind=BackupType.auto, progress=progress, listed=items)
         except JobMatcherError as e:  # an automatic backup must never keep the user from their data
             log.warning("automatic backup failed: %s", e.message)
             report.auto_backup_error = str(e)
+            return None
+        if made.unchanged:
+            report.auto_backup_unchanged = True
+        else:
+            report.auto_backup = made.id
+        return made
 
     def auto_backup(self, progress: Progress | None = None, newest: BackupRecord | None = None,
                     listed: bool = False) -> str | None:
-        """An `auto` backup if the data changed since the newest backup; its id, or None when unchanged.
+        """An `auto` backup if the data changed since this data folder's newest backup that passed its check;
+        its id, or None when unchanged (no file is made then).
 
         Used at launch and by the scheduler while the app runs. Raises JobMatcherError
-        (folder unavailable, disk full, ...) when the backup is due but fails. `listed=True`:
-        the caller read the list already and `newest` is its newest backup (or None).
+        (folder unavailable, disk full, ...) when the backup is due but fails. `newest` and
+        `listed` are accepted for callers of the earlier signature; the comparison is always with
+        the newest own backup that passed (see create_backup).
         """
-        if not listed:
-            newest = self.store.newest()
-        # "Changed" is decided from the data: a snapshot identical to the newest backup is dropped.
-        same = newest.sha256 if newest is not None and newest.verified is not False else None
-        require_exists(self.data.db_path)
-        lock = self._reading_live()
-        try:
-            made = self.store.create_if_changed(self.data.db_path, same, BackupType.auto, "Automatic backup",
-                                                progress)
-        finally:
-            if lock is not None:
-                lock.release()
-        return made.id if made is not None else None
+        made = self.create_backup(note="Automatic backup", kind=BackupType.auto, progress=progress)
+        return None if made.unchanged else made.id
 
     def connect(self):
         """A read-write connection to the live database, for the app's own data layer."""

@@ -7,6 +7,7 @@ in the destination folder, fsync it, rename it into place, fsync the folder.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
 import shutil
@@ -105,11 +106,28 @@ def make_private(path: Path) -> None:
         pass  # a read-only disk, a file that is gone: privacy is tightened where it can be
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never a mix (a new file is 0600)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+_temp_counter = itertools.count(1)
+
+
+def atomic_temp_name(path: Path) -> Path:
+    """A temp name beside `path` that no other writer uses: `.NAME.PID-THREAD-N.tmp`.
+
+    Unique per process (pid), thread (native thread id) and call (a counter), so two threads
+    writing the same file at once never share, truncate or rename each other's temp file.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_native_id()}-{next(_temp_counter)}.tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix.
+
+    The new file gets `mode` (0600: what JobMatcher writes is personal). Raises OSError as the
+    file system reports it; the temp file is gone then.
+    """
+    tmp = atomic_temp_name(path)
     try:
-        with open(tmp, "wb", opener=private_opener) as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+        with open(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -120,7 +138,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-_ATOMIC_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # what atomic_write_bytes leaves if killed: .NAME.PID.tmp
+# What atomic_write_bytes leaves if killed: .NAME.PID-THREAD-N.tmp (and .NAME.PID.tmp from older versions).
+_ATOMIC_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:-\d+-\d+)?\.tmp$")
 _STALE_TEMP_SECONDS = 3600
 
 
@@ -139,8 +158,13 @@ def process_gone(pid: int) -> bool:
         return False
 
 
-def remove_dead_temp_files(folder: Path) -> list[str]:
-    """Delete the temp files of atomic writes whose process is gone (or that are over an hour old)."""
+def remove_dead_temp_files(folder: Path, ours: Callable[[str], bool]) -> list[str]:
+    """Delete the temp files of atomic writes whose process is gone (or that are over an hour old).
+
+    Only temp files of files JobMatcher writes are touched: `ours(NAME)` must be True for the
+    NAME in `.NAME.PID-THREAD-N.tmp`; another program's `.report.docx.99999.tmp` stays. Returns
+    the names removed.
+    """
     removed: list[str] = []
     try:
         names = os.listdir(folder)
@@ -148,14 +172,16 @@ def remove_dead_temp_files(folder: Path) -> list[str]:
         return removed
     for name in names:
         m = _ATOMIC_TEMP.match(name)
-        if not m:
+        if not m or not ours(m.group("name")):
             continue
         p = Path(folder) / name
         try:
-            old = time.time() - p.stat().st_mtime > _STALE_TEMP_SECONDS
+            st = p.lstat()
         except FileNotFoundError:
             continue
-        if old or process_gone(int(m.group(1))):
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if time.time() - st.st_mtime > _STALE_TEMP_SECONDS or process_gone(int(m.group("pid"))):
             remove_quietly(p)
             removed.append(name)
     return removed

@@ -1,17 +1,25 @@
 """The manifest stored beside each backup: what it is, when it was made, its checksum and last check.
 
 Listing backups reads these small JSON files and never opens a database.
+Updates (pin, a check's result) are read-modify-write under a lock on the
+manifest and change only the fields the operation owns, so a pin made while a
+check runs is never undone by the check writing its result.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .fsutil import atomic_write_bytes
+
+# Dates outside these years are a broken clock or a hand-edited file, never a real backup's time.
+_FIRST_YEAR, _LAST_YEAR = 1971, 9000
 
 
 # verify_message of a backup whose check is still running (a restore's linked safety backup)
@@ -25,6 +33,17 @@ class BackupType(str, Enum):
     auto = "auto"
 
 
+def _aware(v: datetime | None) -> datetime | None:
+    """Refuse naive and absurd dates: comparing them with aware ones raises TypeError later."""
+    if v is None:
+        return v
+    if v.tzinfo is None or v.utcoffset() is None:
+        raise ValueError("a date without a time zone")
+    if not _FIRST_YEAR <= v.year <= _LAST_YEAR:
+        raise ValueError("a date out of range")
+    return v.astimezone(timezone.utc)
+
+
 class Manifest(BaseModel):
     """Everything known about one backup file, written when it is made and after each check."""
 
@@ -32,8 +51,8 @@ class Manifest(BaseModel):
 
     format: int = 1
     type: BackupType = BackupType.manual
-    created_at: datetime
-    size_bytes: int
+    created_at: datetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
+    size_bytes: int = Field(ge=0)
     sha256: str | None = None
     schema_revision: str | None = None
     app_version: str = ""
@@ -44,6 +63,16 @@ class Manifest(BaseModel):
     verify_message: str = ""
     copy_seconds: float | None = None
     verify_seconds: float | None = None
+    data_folder_id: str | None = Field(None, description="The id of the data folder this is a backup of "
+                                                         "(DataDir.folder_id); None in manifests of older versions.")
+    added_by_hand: bool = Field(False, description="Written for a file JobMatcher did not make (pinned or checked "
+                                                   "there): its date is the file's, and it is never deleted "
+                                                   "automatically.")
+
+    _aware_dates = field_validator("created_at", "verified_at")(_aware)
+
+
+ManifestState = Literal["ok", "missing", "unreadable"]
 
 
 class BackupRecord(BaseModel):
@@ -62,13 +91,22 @@ class BackupRecord(BaseModel):
     verified: bool | None
     verified_at: datetime | None
     verify_message: str = ""
-    has_manifest: bool = Field(True, description="False for a file copied into the folder by hand.")
+    has_manifest: bool = Field(True, description="False for a file copied into the folder by hand "
+                                                 "(or whose manifest is unreadable).")
+    manifest: ManifestState = Field("ok", description="'missing': added by hand; 'unreadable': its manifest is "
+                                                      "damaged, so its date and checks are unknown.")
+    data_folder_id: str | None = Field(None, description="The data folder this backup was made of (None: unknown).")
+    owned: bool = Field(True, description="A backup of this data folder; False: another data folder's, "
+                                          "never pruned, offered or counted for this one.")
+    added_by_hand: bool = False
+    future: bool = Field(False, description="Dated after now: a wrong clock. Never the newest for scheduling.")
 
     @classmethod
-    def from_manifest(cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True) -> "BackupRecord":
+    def from_manifest(cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True,
+                      **extra) -> "BackupRecord":
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
         fields = {k: getattr(m, k) for k in _RECORD_FIELDS}
-        return cls.model_construct(id=backup_id, path=str(path), has_manifest=has_manifest, **fields)
+        return cls.model_construct(id=backup_id, path=str(path), has_manifest=has_manifest, **fields, **extra)
 
 
 _RECORD_FIELDS = tuple(k for k in BackupRecord.model_fields if k in Manifest.model_fields)
@@ -78,17 +116,75 @@ def manifest_path(db_file: Path) -> Path:
     return db_file.with_suffix(".json")
 
 
+def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
+    """(manifest, state) for `db_file`: state 'missing' when there is none, 'unreadable' when damaged."""
+    try:
+        raw = manifest_path(db_file).read_bytes()
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError:
+        return None, "unreadable"
+    try:
+        return Manifest.model_validate_json(raw), "ok"
+    except (ValueError, ValidationError, OverflowError, RecursionError):
+        return None, "unreadable"
+
+
 def read_manifest(db_file: Path) -> Manifest | None:
     """The manifest beside `db_file`, or None when there is none or it is unreadable."""
-    try:
-        return Manifest.model_validate_json(manifest_path(db_file).read_bytes())
-    except (OSError, ValueError, ValidationError):
-        return None
+    return load_manifest(db_file)[0]
 
 
 def write_manifest(db_file: Path, manifest: Manifest) -> None:
-    """Write the manifest atomically beside `db_file`."""
+    """Write the manifest atomically beside `db_file` (a new backup's; updates use update_manifest)."""
     atomic_write_bytes(manifest_path(db_file), manifest.model_dump_json(indent=2).encode())
+
+
+class ManifestNotOursError(Exception):
+    """The file where the manifest would go is not a manifest JobMatcher can read: it is left alone."""
+
+
+MANIFEST_LOCK_NAME = ".jobmatcher-manifests.lock"
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(str(path.absolute()), threading.Lock())
+
+
+def update_manifest(db_file: Path, change: Callable[[Manifest], None],
+                    default: Callable[[], Manifest] | None = None) -> Manifest:
+    """Read the manifest, apply `change` to it and write it back, all under a lock.
+
+    The lock is a thread lock plus an OS lock on the backup file itself (other processes), so
+    concurrent updates (a pin while a check records its result) each see the other's fields.
+    `change` must set only the fields its operation owns. With no manifest, `default()` makes
+    one (a file added by hand); without `default` FileNotFoundError is raised. A file at the
+    manifest's place that is not a readable manifest raises ManifestNotOursError and is never
+    overwritten. OSError from the file system propagates. Returns the manifest written.
+    """
+    from .lock import FileLock  # local: keep this module's imports light
+    with _thread_lock(db_file):
+        # One lock file per backup folder, never deleted (deleting a lock file races with its takers).
+        # Not a lock on the backup itself: closing a descriptor of a file drops the POSIX locks SQLite
+        # holds on it in this process.
+        guard = FileLock(db_file.parent / MANIFEST_LOCK_NAME)
+        guard.acquire(timeout=30)
+        try:
+            m, state = load_manifest(db_file)
+            if state == "unreadable":
+                raise ManifestNotOursError(str(manifest_path(db_file)))
+            if m is None:
+                if default is None:
+                    raise FileNotFoundError(str(manifest_path(db_file)))
+                m = default()
+            change(m)
+            write_manifest(db_file, m)
+            return m
+        finally:
+            guard.release()
 
 
 def utcnow() -> datetime:

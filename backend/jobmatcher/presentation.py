@@ -37,6 +37,7 @@ def newest_backup_warning(rows: list[BackupRecord], now: datetime | None = None,
     `remedy`: what to do, as (when there is none, when a new one is needed) in the words of the
     edge that shows it (a button on the page, a command in the terminal).
     """
+    rows = own_rows(rows)
     if not rows:
         return f"You have no backups yet. {remedy[0]}"
     newest = rows[0]
@@ -48,6 +49,13 @@ def newest_backup_warning(rows: list[BackupRecord], now: datetime | None = None,
     return None
 
 
+def own_rows(rows: list[BackupRecord]) -> list[BackupRecord]:
+    """The rows that speak for this data folder: its own backups (backups.is_own_backup), none dated in the
+    future. Files added by hand (age unknown) and other data folders' backups are listed, never counted."""
+    from .backups import is_own_backup  # local: the command line's list stays light
+    return [r for r in rows if is_own_backup(r) and not r.future]
+
+
 def backup_row(r: BackupRecord) -> dict:
     """One backup as the page shows it (no file path: the page names backups by id)."""
     return {
@@ -56,10 +64,15 @@ def backup_row(r: BackupRecord) -> dict:
         "note": r.note, "verified": r.verified, "verified_at": iso(r.verified_at),
         "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
         "pinned": r.pinned, "schema_revision": r.schema_revision,
+        # owned False: another data folder's backup; added_by_hand / manifest_unreadable: age unknown;
+        # future: dated ahead of the clock. None of these is ever deleted automatically.
+        "owned": r.owned, "added_by_hand": r.added_by_hand or r.manifest == "missing",
+        "manifest_unreadable": r.manifest == "unreadable", "future": r.future,
     }
 
 
 def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict:
     """The page's status line: {"last": the newest backup's row or None, "count", "warning": text or None}."""
-    return {"last": backup_row(rows[0]) if rows else None, "count": len(rows),
-            "warning": newest_backup_warning(rows, now)}
+    own = own_rows(rows)
+    return {"last": backup_row(own[0]) if own else None, "count": len(own),
+            "warning": newest_backup_warning(own, now)}

@@ -87,22 +87,65 @@ def save_settings(path: Path, settings: Settings) -> None:
     atomic_write_bytes(path, settings.model_dump_json(indent=2).encode())
 
 
+# Folders that belong to the operating system: never a backup folder (nor anything inside them).
+_SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                   "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/run", "/snap",
+                   "/System", "/Library", "/Applications", "/private/etc", "/private/var/db")
+
+
+def _system_folders() -> list[Path]:
+    found = [Path(p) for p in _SYSTEM_FOLDERS]
+    if os.name == "nt":  # pragma: no cover - Windows
+        for var in ("SystemRoot", "ProgramFiles", "ProgramFiles(x86)", "ProgramData"):
+            if os.environ.get(var):
+                found.append(Path(os.environ[var]))
+    return found
+
+
+def check_backup_folder(folder: Path, data_dir: Path) -> Path:
+    """The backup folder `folder` resolved, or SettingsError when it must never hold backups.
+
+    Refused: the data folder itself, a folder inside it (except its default `<data>/backups`), a
+    parent of it, the root of a disk, a system folder (or inside one), and a file. Symlinks are
+    resolved first, so a link to one of those counts as that. A folder that does not exist yet is
+    accepted here (it is created when the first backup is made). Checked every time the folder is
+    used, including when it comes from settings.json, which anyone can edit or copy.
+    """
+    p = user_path(folder, "The backup folder")
+    hint = ("Choose another backup folder in Settings (or `jobmatcher config --backup-dir \"\"` for the default "
+            "<data folder>/backups).")
+    if not p.is_absolute():
+        raise SettingsError(f"The backup folder must be a full path, not {str(folder)!r}.", hint)
+    try:
+        p = p.resolve()
+        data = Path(data_dir).expanduser().absolute().resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop
+        raise SettingsError(f"The backup folder {folder} cannot be used: {e}.", hint) from None
+    if p == data:
+        raise SettingsError(f"The backup folder {p} is the data folder itself, where your live database is.", hint)
+    if data in p.parents and p != data / "backups":
+        raise SettingsError(f"The backup folder {p} is inside the data folder {data}.", hint)
+    if p in data.parents:
+        raise SettingsError(f"The backup folder {p} contains the data folder {data}.", hint)
+    if p == Path(p.anchor):
+        raise SettingsError(f"The backup folder cannot be the top of a disk ({p}).", hint)
+    for system in _system_folders():
+        if p == system or system in p.parents:
+            raise SettingsError(f"The backup folder {p} is a system folder.", hint)
+    if p.exists() and not p.is_dir():
+        raise SettingsError(f"The backup folder {p} is a file, not a folder.", hint)
+    return p
+
+
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
-    """Check a folder the user wants backups in: it exists, is writable, and is not inside the data folder's live files."""
+    """Check a folder the user wants backups in: it exists, is writable, and check_backup_folder accepts it."""
     p = user_path(folder, "The backup folder")
     if not p.is_absolute():
         raise SettingsError(f"The backup folder must be a full path, not {folder!r}.",
                             "Choose the folder with the folder picker or type its full path.")
-    p = p.resolve()
+    p = check_backup_folder(p, data_dir)
     if not p.is_dir():
         raise SettingsError(f"The backup folder {p} does not exist.", "Create it first, or choose another folder.")
     if not os.access(p, os.W_OK | os.X_OK):
         raise SettingsError(f"The backup folder {p} is not writable.", "Choose a folder your user can write to.")
-    data = data_dir.resolve()
-    if p == data:
-        raise SettingsError("The backup folder cannot be the data folder itself.",
-                            "Choose a separate folder, ideally on another disk.")
-    if data in p.parents and p != data / "backups":
-        raise SettingsError(f"The backup folder {p} is inside the data folder {data}.",
-                            "Choose a folder outside the data folder, ideally on another disk.")
     return p
