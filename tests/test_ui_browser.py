@@ -490,3 +490,68 @@ def test_empty_data_can_be_restored_from_a_chosen_backup_or_a_file(page: Page, s
     no_traceback(page)
     aside = [p for p in app_data.iterdir() if p.name.startswith("set-aside-")]
     assert len(aside) == 1 and (aside[0] / "jobmatcher.db").stat().st_size == 0
+
+
+def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_secret(page: Page, start_app,
+                                                                                       app_data):
+    """Issue 8 kind 7, where the listening socket cannot be handed over (Windows; forced here): another
+    local program takes the port while the launcher restarts JobMatcher. The page asks whoever answers to
+    prove it knows the secret (/hello) before sending it, so the squatter learns nothing; once it lets go,
+    the real app comes back and the page reloads with the restored data."""
+    import socket
+    import threading
+    import time
+    from urllib.parse import unquote
+    app = start_app(app_data, "--browser", JOBMATCHER_TEST_RESTART_WITH_LAUNCHER="1")
+    port = int(app.url.split(":")[2].split("/")[0])
+    secret = unquote(app.url.split("#secret=")[1])
+    open_app(page, app)
+    page.get_by_label("Name", exact=True).fill("Grace Hopper")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#profile-heading-name")).to_have_text("Grace Hopper")
+
+    heard: list[bytes] = []
+    state = {"bound": False}
+    stop = threading.Event()
+
+    def squat():  # take the port the moment it is free, answer everything with 404 for 4 s, then let go
+        while not stop.is_set():
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen(16)
+            except OSError:
+                s.close()
+                time.sleep(0.002)
+                continue
+            state["bound"] = True
+            s.settimeout(0.2)
+            until = time.monotonic() + 4
+            while time.monotonic() < until:
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    continue
+                conn.settimeout(2)
+                try:
+                    heard.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+                conn.close()
+            s.close()
+            return
+    squatter = threading.Thread(target=squat, daemon=True)
+
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
+    confirm = page.get_by_role("dialog", name="Restore this backup?")
+    squatter.start()
+    confirm.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=60000)
+    stop.set()
+    squatter.join(10)
+    assert state["bound"], "the squatter never got the port: the test tested nothing"
+    assert heard, "the page never knocked on the squatter's door: the test tested nothing"
+    assert not [h for h in heard if secret.encode() in h], "the page sent its secret to another program"
+    assert profile_name(app_data) == "Ada Lovelace"
