@@ -9,7 +9,14 @@ The sequence, strictly in order:
            its -wal/-shm removed (so nothing stale can mix in), and the staged file
            renamed over it (atomic; nothing holds the file open, as Windows requires);
 5. confirm the new live database is opened and checked; on any failure the safety
-           backup is put back the same way.
+           backup is put back the same way, byte for byte, checked against its own
+           checksum (never migrated: data from a newer version or damaged data goes back
+           exactly as it was).
+The live file is what it is: the live database itself is refused as a source; the swap is
+refused while any other connection has the live file open (an exclusive lock is held from
+the check through the rename); live data SQLite cannot open (damaged, empty, a folder, a
+lost main file with its -wal) gets a raw byte copy as its safety backup (marked as failing
+its check) and is moved into a `set-aside-…` folder at the swap, never deleted.
 A journal file records the restore while it runs. On the next launch
 `recover()` finishes or undoes whatever a killed process left half done: a
 staged file still present means the swap never happened (discard it); absent,
