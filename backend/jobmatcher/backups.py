@@ -34,14 +34,14 @@ from .manifest import (BackupRecord, BackupType, Manifest, ManifestNotOursError,
 from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
 from .snapshot import backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
+from .progress import Progress
 
 if TYPE_CHECKING:
     from .datadir import DataDir
 
 log = logging.getLogger(__name__)
 
-# (phase, done, total): phase is "copy" (pages) or "verify" (0..1)
-Progress = Callable[[str, int, int], None]
+# progress: see progress.UNITS for what each phase counts
 
 TMP_PREFIX = ".tmp-"
 # The names JobMatcher gives what it makes; automatic deletion touches nothing else.

@@ -58,37 +58,43 @@ def _local(dt: datetime | None) -> str:
 class _ProgressBar:
     """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself).
 
-    `units` maps a phase to what its counts are: "pages" (database pages), "bytes", or
-    None for a step that reports only start and end (0/1), which gets a spinner with
-    the elapsed time instead of a bar stuck at 0%.
+    `operation` names what runs ("backup", "restore", "location-sync", ...): progress.UNITS says
+    what each of its phases counts (pages, bytes, backups). A phase that counts nothing is a step
+    (0/1, then 1/1) and gets a spinner with the elapsed time instead of a bar stuck at 0%. A phase
+    counting backups labels the bars of the phases inside it ("Copying (2/5)").
     """
 
     LABELS = {"copy": "Copying", "verify": "Verifying", "check": "Checking", "safety": "Safety backup",
-              "migrate": "Updating schema", "swap": "Replacing", "done": "Done"}
+              "migrate": "Updating schema", "swap": "Replacing", "download": "Downloading",
+              "decrypt": "Decrypting", "move": "Moving backups", "done": "Done"}
 
-    def __init__(self, enabled: bool, units: dict[str, str | None] | None = None) -> None:
+    def __init__(self, enabled: bool, operation: str) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.units = {"copy": "pages", "safety": "pages", **(units or {})}
+        self.operation = operation
         self._bar: Any = None
         self._spinner: _Spinner | None = None
         self._phase: str | None = None
+        self._of = ""  # " (2/5)" while a phase counting backups runs around the others
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        from .progress import unit_of
         if not self.enabled or phase == "done":
             return
-        unit = self.units.get(phase)
+        unit = unit_of(self.operation, phase)
+        if unit == "backups" and phase == "backup":  # the outer count: a label for the inner bars
+            self._of = f" ({min(done + 1, total)}/{total})" if total else ""
+            return
         if phase != self._phase:
             self.close()
             self._phase = phase
-            label = self.LABELS.get(phase, phase)
+            label = self.LABELS.get(phase, phase) + self._of
             if unit is None or total <= 1:
                 self._spinner = _Spinner(True, label).__enter__()
             else:
                 from tqdm import tqdm
-                byte_args = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" \
-                    else {"unit": " pages"}
-                self._bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1,
-                                 **byte_args)
+                kind = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" \
+                    else {"unit": f" {unit}"}
+                self._bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1, **kind)
         if self._bar is not None:
             self._bar.total = max(total, 1)
             self._bar.n = done
@@ -101,6 +107,7 @@ class _ProgressBar:
         if self._spinner is not None:
             self._spinner.__exit__(None, None, None)
             self._spinner = None
+        self._phase = None
 
 
 class _Spinner:
@@ -160,7 +167,7 @@ def _engine(args, read_only: bool = False):
 
 
 def cmd_backup_create(args) -> int:
-    bar = _ProgressBar(not args.json)
+    bar = _ProgressBar(not args.json, "backup")
     try:
         b = _engine(args).create_backup(note=args.note or "", progress=bar)
     finally:
@@ -270,7 +277,7 @@ def cmd_backup_restore(args) -> int:
     if not _confirm(args, f"Replace your current data with {label}? A safety backup of it is made first."):
         print("Nothing was restored.", file=sys.stderr)
         return 1
-    bar = _ProgressBar(not args.json, units={"copy": "bytes"})
+    bar = _ProgressBar(not args.json, "restore")
     try:
         result = engine.restore(args.target, progress=bar)
     finally:
@@ -402,7 +409,7 @@ def cmd_db_migrate(args) -> int:
         if args.to not in known:
             raise _UsageError(f"argument --to: {args.to!r} is not a revision this version knows "
                               f"(known: {', '.join(known)})")
-    bar = _ProgressBar(not args.json)
+    bar = _ProgressBar(not args.json, "migrate")
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
     finally:
@@ -471,7 +478,7 @@ def cmd_settings(args) -> int:
     moves = []
     if args.move_backups:
         for folder in list(s.previous_backup_dirs):
-            bar = _ProgressBar(not args.json)
+            bar = _ProgressBar(not args.json, "move")
             try:
                 moves.append({"from": folder, **engine.move_previous_backups(folder, progress=bar)})
             finally:
@@ -504,41 +511,6 @@ def cmd_settings(args) -> int:
 
 
 # -- backup locations ------------------------------------------------------------------
-
-class _BytesBar:
-    """A tqdm bar in bytes per phase on stderr (copy, download, decrypt), only on a terminal."""
-
-    LABELS = {"copy": "Copying", "download": "Downloading", "decrypt": "Decrypting", "check": "Checking",
-              "safety": "Safety backup", "migrate": "Updating schema", "swap": "Replacing", "verify": "Verifying"}
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar: Any = None
-        self._phase: str | None = None
-        self.label = ""
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled or phase == "backup":
-            if phase == "backup" and self.enabled and total:
-                self.label = f" ({min(done + 1, total)}/{total})"
-            return
-        from tqdm import tqdm
-        if phase != self._phase:
-            self.close()
-            self._phase = phase
-            bytes_phase = phase in ("copy", "download")
-            self._bar = tqdm(total=max(total, 1), desc=self.LABELS.get(phase, phase) + self.label, file=sys.stderr,
-                             leave=False, unit="B" if bytes_phase else "", unit_scale=bytes_phase, mininterval=0.1)
-        self._bar.total = max(total, 1)
-        self._bar.n = done
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-            self._phase = None
-
 
 def _read_secret(args, creating: bool) -> str | None:
     """The passphrase (or recovery key): from --passphrase-file, else asked on a terminal; None if neither."""
@@ -646,7 +618,7 @@ def cmd_location_restore(args) -> int:
         print("Nothing was restored.", file=sys.stderr)
         return 1
     secret = _read_secret(args, creating=False) if remote.encrypted else None
-    bar = _BytesBar(not args.json)
+    bar = _ProgressBar(not args.json, "location-restore")
     try:
         result, _ = restore_from_location(_engine(args), client, remote.id, secret, remote.folder_id, bar, label)
     finally:
@@ -723,7 +695,7 @@ def cmd_location_sync(args) -> int:
     if args.background:
         from .locations.copier import run_background_sync
         return run_background_sync(lambda: engine.locations)
-    bar = _BytesBar(not args.json)
+    bar = _ProgressBar(not args.json, "location-sync")
     try:
         results = engine.locations.sync(args.name, progress=bar)
     finally:

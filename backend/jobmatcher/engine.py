@@ -19,8 +19,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
-from .backups import (BackupStore, CreatedBackup, Progress, is_own_backup, unavailable_error,
-                      write_folder_marker)
+from .backups import BackupStore, CreatedBackup, is_own_backup, unavailable_error, write_folder_marker
 from .causes import explain
 from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
                        read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
@@ -32,6 +31,7 @@ from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
 from .health import Health, assess
+from .progress import Progress
 from .preview import BackupPreview, backup_label, compare, summarize
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir

@@ -36,7 +36,6 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel
 
@@ -52,10 +51,10 @@ from .lock import FileLock
 from .manifest import CHECKING, BackupRecord, BackupType, Manifest, manifest_path, read_manifest
 from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 # Tests only: do not start the background check of a linked safety backup (the test runs it itself).
 NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
 _HASH_CHUNK = 4 * 1024 * 1024

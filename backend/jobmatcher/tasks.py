@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from .errors import JobMatcherError
 from .pageerror import to_page_error
+from .progress import Progress
 
-Progress = Callable[[str, int, int], None]
 
 PHASE_LABELS = {
     "move": "Moving your backups to the new folder…",

@@ -15,7 +15,7 @@ import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -34,11 +34,11 @@ from .crypto import check_new_passphrase, lock_identity, new_identity, recipient
 from .folder import FolderLocation
 from .remote import (LocationManifest, RemoteBackup, data_key, identity_key, list_remote, manifest_key, namespace)
 from .s3 import S3Location
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
-# (phase, done, total): phase "copy" (bytes) per backup, "backup" (index of backups)
-Progress = Callable[[str, int, int], None]
+# progress: see progress.UNITS for what each phase counts
 LOCK_NAME = ".jobmatcher.locations.lock"
 BACKOFF_FIRST = 30.0        # seconds before the first retry
 BACKOFF_MAX = 6 * 3600.0    # never wait longer than this between tries

@@ -10,7 +10,6 @@ before every check has passed.
 
 from __future__ import annotations
 
-from typing import Callable
 
 from ..errors import JobMatcherError
 from ..fsutil import remove_quietly
@@ -18,8 +17,8 @@ from ..restore import RestoreResult, restore
 from .client import LocationClient
 from .manager import Locations
 from .remote import RemoteBackup, find_remote, identity_key
+from ..progress import Progress
 
-Progress = Callable[[str, int, int], None]
 
 
 def restore_from_location(engine, client: LocationClient, backup_id: str, secret: str | None,
