@@ -530,6 +530,9 @@ def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
             result.failures.append(f"round seed {s}: the harness failed: {type(e).__name__}: {e}")
         for f in result.failures[before:]:
             log(f"[{op}] FAILURE {f}")
+        if result.cuts % 25 == 0:
+            log(f"[{op}] {result.cuts} of {len(seeds)} cuts, {len(result.failures)} failures, "
+                f"{time.perf_counter() - t0:.0f}s")
     result.seconds = time.perf_counter() - t0
     log(f"[{op}] {result.cuts} cuts, {len(result.failures)} failures, modes {result.modes}, "
         f"outcomes {result.outcomes}, {result.seconds:.0f}s")
