@@ -10,17 +10,20 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from jobmatcher import backups as backups_module
 from jobmatcher.backups import BackupStore
 from jobmatcher.datadir import DataDir
 from jobmatcher.engine import Engine
-from jobmatcher.errors import SettingsError
-from jobmatcher.manifest import read_manifest, write_manifest
+from jobmatcher.errors import JobMatcherError, SettingsError
+from jobmatcher.fsutil import atomic_write_bytes, remove_dead_temp_files
+from jobmatcher.manifest import BackupType, read_manifest, write_manifest
 from jobmatcher.settings import check_backup_folder
 
 from conftest import fingerprint, run_cli
@@ -298,3 +301,187 @@ def test_old_manifests_without_an_id_belong_to_the_default_folder_only(engine, t
     assert engine.store.get(b.id).owned is False
     engine.prune()
     assert (custom / f"{b.id}.db").exists()
+
+
+# -- 1. Export… and other writes to a user-chosen path -------------------------------------------------------
+
+def test_export_refuses_the_data_folder_the_backup_folder_and_the_live_file(engine, tmp_path):
+    from jobmatcher.api import Api
+
+    class Dialogs:
+        answers: list = []
+
+        def save_file(self, suggested_name, directory=""):
+            return self.answers.pop(0)
+
+    b = engine.create_backup()
+    os.link(engine.data.db_path, tmp_path / "another-name.db")  # the live file by another name
+    dialogs = Dialogs()
+    api = Api(engine, mode="window", dialogs=dialogs)
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        before = fingerprint(engine.data.db_path)
+        for target in (engine.data.db_path, engine.data.root / "copy.db", engine.store.folder / "copy.db",
+                       tmp_path / "another-name.db"):
+            dialogs.answers = [str(target)]
+            r = api._dispatch("export_backup", [b.id])
+            assert not r["ok"] and "Traceback" not in json.dumps(r), (target, r)
+            assert fingerprint(engine.data.db_path) == before
+        assert not (engine.data.root / "copy.db").exists() and not (engine.store.folder / "copy.db").exists()
+        dialogs.answers = [str(tmp_path / "exported.db")]
+        r = api._dispatch("export_backup", [b.id])
+        assert r["ok"] and (tmp_path / "exported.db").read_bytes() == Path(b.path).read_bytes()
+    finally:
+        api._close()
+
+
+# -- 3. clocks lie; the data does not --------------------------------------------------------------------------
+
+def test_a_backup_dated_in_the_future_is_flagged_and_stops_nothing(engine):
+    from jobmatcher.presentation import backup_status
+    real = engine.create_backup()
+    _redate(engine, real.id, _now() - timedelta(days=40))
+    future = engine.create_backup()
+    _redate(engine, future.id, _now() + timedelta(days=365))
+    engine.update_settings({"retention_days": 30, "retention_policy": "simple"})
+    _change(engine)
+    report = Engine(engine.data.root).launch()
+    assert report.auto_backup and report.future_backups == [future.id]
+    listed = {r.id: r for r in engine.list_backups()}
+    assert listed[future.id].future and future.id not in report.pruned
+    status = backup_status(engine.list_backups())
+    assert status["last"]["id"] == report.auto_backup
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert "FUTURE" in r.stdout
+
+
+@pytest.mark.parametrize("created_at", ["2026-01-01T00:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                                        "not a date", None])
+def test_an_unreadable_manifest_is_that_backups_problem_only(engine, created_at):
+    good = engine.create_backup()
+    bad = engine.create_backup()
+    body = json.loads(Path(bad.path).with_suffix(".json").read_text())
+    body["created_at"] = created_at
+    Path(bad.path).with_suffix(".json").write_text(json.dumps(body))
+    listed = {r.id: r for r in engine.list_backups()}
+    assert listed[bad.id].manifest == "unreadable" and listed[good.id].manifest == "ok"
+    report = Engine(engine.data.root).launch()  # today a naive date: TypeError, the app cannot open
+    assert bad.id not in report.pruned
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and "manifest unreadable" in r.stdout, r.stderr
+    assert Path(bad.path).exists() and Path(bad.path).with_suffix(".json").exists()
+
+
+def test_backups_dated_by_a_slow_clock_keep_the_newest_data(engine):
+    older = engine.create_backup()
+    _change(engine)
+    newest = engine.create_backup()  # holds the current data
+    _redate(engine, older.id, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    _redate(engine, newest.id, datetime(2000, 1, 2, tzinfo=timezone.utc))
+    engine.update_settings({"retention_days": 30, "retention_policy": "simple"})
+    report = Engine(engine.data.root).launch()
+    assert newest.id not in report.pruned and Path(newest.path).exists()
+    assert report.auto_backup is None and report.auto_backup_unchanged  # the data is that backup's
+
+
+def test_a_hand_copied_old_backup_with_todays_date_never_pushes_out_the_real_newest(engine):
+    old = engine.create_backup()
+    _change(engine)
+    real = engine.create_backup()
+    folder = engine.store.folder
+    shutil.copyfile(old.path, folder / "old copy.db")  # today's mtime, no manifest
+    _redate(engine, real.id, _now() - timedelta(days=40))
+    _redate(engine, old.id, _now() - timedelta(days=50))
+    engine.update_settings({"retention_days": 30, "retention_policy": "simple"})
+    _change(engine, "newer still")
+    report = Engine(engine.data.root).launch()
+    assert report.auto_backup  # the hand-copied file is not "the newest backup"
+    assert (folder / "old copy.db").exists() and "old copy" not in report.pruned
+    # the newest backup of the current data is never deleted for a file of unknown age
+    assert engine.store.get(report.auto_backup).verified is True and old.id in report.pruned
+
+
+def test_snapshots_of_unchanged_data_are_byte_identical_even_after_a_checkpoint(engine):
+    a = engine.create_backup()
+    b = engine.create_backup()
+    assert a.sha256 == b.sha256
+    conn = sqlite3.connect(engine.data.db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    same = engine.create_backup(kind=BackupType.auto)
+    assert same.unchanged and same.id == b.id
+    assert [r.id for r in engine.list_backups()] == [b.id, a.id]
+    _change(engine)
+    assert not engine.create_backup(kind=BackupType.auto).unchanged
+
+
+def test_a_backup_is_dated_when_its_snapshot_was_taken(engine):
+    marks = []
+
+    def progress(phase, done, total):
+        if phase == "verify" and done == 0:
+            marks.append(_now())
+    b = engine.create_backup(progress=progress)
+    assert marks and b.created_at <= marks[0]
+
+
+# -- 5. operations on the same things do not undo each other ---------------------------------------------------
+
+def test_a_pin_made_while_a_check_runs_is_kept(engine, monkeypatch):
+    b = engine.create_backup()
+    real_verify = backups_module.verify_file
+
+    def verify_and_pin_meanwhile(*args, **kwargs):
+        report = real_verify(*args, **kwargs)
+        t = threading.Thread(target=engine.set_pinned, args=(b.id, True))  # the page's Pin, during the check
+        t.start()
+        t.join()
+        return report
+    monkeypatch.setattr(backups_module, "verify_file", verify_and_pin_meanwhile)
+    engine.verify(b.id)
+    rec = engine.store.get(b.id)
+    assert rec.pinned is True and rec.verified is True
+
+
+def test_atomic_writes_from_many_threads_never_share_a_temp_file(tmp_path):
+    target = tmp_path / "backup_2026-01-01_00-00-00.json"
+    errors = []
+
+    def writer(n):
+        try:
+            for i in range(40):
+                atomic_write_bytes(target, f"{n}-{i}".encode() * 100)
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    body = target.read_bytes().decode()
+    n, i = body[:body.index("-")], body[body.index("-") + 1:].split(body[:body.index("-")] + "-")[0]
+    assert body == f"{n}-{i}" * 100
+    assert sorted(os.listdir(tmp_path)) == [target.name]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    dead = _dead_pid()
+    (tmp_path / f".{target.name}.{dead}-5-9.tmp").write_text("x")
+    (tmp_path / f".other.txt.{dead}-5-9.tmp").write_text("x")
+    assert remove_dead_temp_files(tmp_path, lambda name: name.endswith(".json")) == [
+        f".{target.name}.{dead}-5-9.tmp"]
+
+
+def test_a_migration_failing_at_every_launch_reuses_one_pre_migration_backup(data_dir, monkeypatch):
+    from jobmatcher import schema
+    e = Engine(data_dir)
+    e.migrate(target="0001_initial")
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(schema, "upgrade", locked)
+    for _ in range(4):
+        with pytest.raises(JobMatcherError):
+            Engine(data_dir).launch()
+    premig = [r for r in Engine(data_dir).list_backups() if r.type == BackupType.pre_migration]
+    assert len(premig) == 1

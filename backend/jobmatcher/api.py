@@ -342,7 +342,7 @@ class Api(LocationsApi):
         target = self._dialogs.save_file(f"{rec.id}.db", directory=str(export_folder()))
         if not target:
             return {"cancelled": True}
-        target_path = Path(target)
+        target_path = self._engine.check_write_target(target)  # never into our folders, never the live file
         if target_path.resolve() == Path(rec.path).resolve():
             raise ValidationError("That is the backup file itself.", "Choose another place to save the copy.")
         try:

@@ -26,7 +26,8 @@ from .database import (check_integrity, connect, current_revision, drop_stale_jo
 from .datadir import DataDir, own_data_folder_file
 from .errors import (BackupNotFoundError, InvalidBackupError, JobMatcherError, MigrationBlockedError, SettingsError,
                      ValidationError)
-from .fsutil import SHM, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files, side_file
+from .fsutil import (SHM, SIDE_SUFFIXES, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files,
+                     side_file)
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
@@ -428,6 +429,41 @@ class Engine:
     def data_dir(self) -> Path:
         """The data folder."""
         return self.data.root
+
+    def check_write_target(self, target: str | os.PathLike) -> Path:
+        """`target` as an absolute path, when a user-chosen file may be written there (Export…), else
+        ValidationError: never inside the data folder or the backup folder (nor either folder itself),
+        and never the live database or one of its side files, by inode (a hard link or another name for
+        it counts). Symlinks are resolved first. Writes nothing."""
+        path = Path(target).expanduser().absolute()
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError):
+            raise ValidationError(f"{path} cannot be used as a place to save.",
+                                  "Choose another place to save the copy.") from None
+        hint = "Choose a place outside JobMatcher's folders, such as your Documents folder."
+        for what, folder in (("data folder", self.data.root), ("backup folder", self.data.backup_dir(check=False))):
+            try:
+                f = folder.resolve()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if resolved == f or f in resolved.parents:
+                raise ValidationError(f"{path} is inside JobMatcher's {what} ({f}); saving there could replace "
+                                      "your data or a backup.", hint)
+        try:
+            st = os.stat(resolved)
+        except OSError:
+            return path
+        db = self.data.db_path
+        for suffix in ("", *SIDE_SUFFIXES):
+            try:
+                live = os.stat(side_file(db, suffix) if suffix else db)
+            except OSError:
+                continue
+            if (live.st_dev, live.st_ino) == (st.st_dev, st.st_ino):
+                raise ValidationError(f"{path} is your live database (another name for the same file); saving "
+                                      "there would replace your data.", hint)
+        return path
 
     @property
     def backups_folder(self) -> Path:
