@@ -568,3 +568,26 @@ def test_the_window_refuses_the_live_database_chosen_as_a_file_to_restore(make_a
     e = refused(api, "check_restore_file", chosen["token"])
     assert e["reason"] == "is-live-database" and "live database itself" in e["message"]
     assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"
+
+
+def test_the_page_never_gets_a_command_as_what_to_do():
+    """Errors carry the command line's hint (a command) and, where it differs, the window's (a button):
+    the page gets the window's words, never `jobmatcher …`."""
+    from jobmatcher.errors import DatabaseDamagedError, JobMatcherError, SettingsError
+    from jobmatcher.pageerror import to_page_error
+    only_command = DatabaseDamagedError(
+        "Your data is damaged.", "Restore your newest verified backup: `jobmatcher backup list`, then "
+        "`jobmatcher backup restore ID`.")
+    d = to_page_error(only_command)
+    assert d["code"] == "damaged" and "`jobmatcher" not in d["hint"] and "Restore…" in d["hint"]
+    mixed = JobMatcherError("It failed.", "Free up some space. Then run `jobmatcher db check`.")
+    assert to_page_error(mixed)["hint"] == "Free up some space."
+    own = SettingsError("No.", "Run `jobmatcher settings --backup-dir \"\"`.", page_hint="Leave the field empty.")
+    assert to_page_error(own)["hint"] == "Leave the field empty."
+    assert "`jobmatcher settings" in str(own)  # the command line still gets its command
+
+
+def test_a_bad_backup_folder_is_refused_in_the_windows_words(make_api, tmp_path):
+    api = make_api()
+    e = refused(api, "save_settings", 0, 30, "relative/folder")
+    assert "must be a full path" in e["message"] and "`jobmatcher" not in e["hint"] and e["hint"]

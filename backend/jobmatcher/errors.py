@@ -1,7 +1,10 @@
 """Every error the engine raises on purpose, in one place.
 
-Each carries a `message` (what went wrong) and a `hint` (what the user can do
-about it). The command line prints both and exits 1; the window shows both.
+Each carries a `code` (what kind of refusal: the page branches on it), a
+`message` (what went wrong), a `hint` (what to do, in the command line's words:
+a command to run) and, where the window's words differ, a `page_hint` (a button
+to press). The command line prints message and hint and exits 1; the page shows
+message and page hint (pageerror.py never lets a command reach the window).
 Anything else that escapes is a bug, and is logged with its traceback.
 """
 
@@ -13,10 +16,11 @@ class JobMatcherError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", page_hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.page_hint = page_hint  # None: the page shows `hint`, minus any command in it
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.hint}" if self.hint else self.message

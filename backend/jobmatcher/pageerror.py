@@ -9,6 +9,7 @@ sentence naming the log file instead.
 from __future__ import annotations
 
 import logging
+import re
 
 from .causes import explain
 from .errors import JobMatcherError
@@ -16,14 +17,36 @@ from .errors import JobMatcherError
 log = logging.getLogger(__name__)
 
 
+# What to do, in the window's words, when an error's own hint is a command for the terminal.
+PAGE_HINTS = {
+    "damaged": "Restore your newest backup that passed its check (Restore… beside it in Backup & Restore).",
+    "not-found": "Reload the page to see the backups as they are now.",
+    "invalid-backup": "Choose another backup. Your current data has not been changed.",
+    "restore-failed": "Restore another backup from the list, or close JobMatcher and open it again.",
+}
+
+
+def page_hint(e: JobMatcherError) -> str:
+    """The hint the window shows: the error's page_hint, else its hint without the sentences that name a
+    `jobmatcher …` command (window users press buttons), else a hint for its code."""
+    if e.page_hint is not None:
+        return e.page_hint
+    if "`jobmatcher" not in e.hint:
+        return e.hint
+    kept = [s for s in re.split(r"(?<=[.;:])\s+", e.hint) if "`jobmatcher" not in s]
+    text = " ".join(kept).strip()
+    return text if text and text[-1] in ".!?" else PAGE_HINTS.get(e.code, "")
+
+
 def to_page_error(e: BaseException) -> dict:
-    """{"code", "message", "hint", ...extra fields of the error} for the page."""
+    """{"code", "message", "hint", ...extra fields of the error} for the page (the hint in the window's words)."""
     named = explain(e, "that")  # a full disk, a read-only file, a held lock...: say so, not "unexpected"
     if named is not None:
         if not isinstance(e, JobMatcherError):
             log.warning("%s: %s", named.code, e)
         d = named.to_dict()
         d["code"] = d.pop("error", named.code)
+        d["hint"] = page_hint(named)
         return d
     log.error("unexpected error", exc_info=(type(e), e, e.__traceback__))
     return {

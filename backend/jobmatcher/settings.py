@@ -112,28 +112,29 @@ def check_backup_folder(folder: Path, data_dir: Path) -> Path:
     used, including when it comes from settings.json, which anyone can edit or copy.
     """
     p = user_path(folder, "The backup folder")
-    hint = ("Choose another backup folder in Settings (or `jobmatcher config --backup-dir \"\"` for the default "
+    hint = ("Choose another backup folder in Settings (or `jobmatcher settings --backup-dir \"\"` for the default "
             "<data folder>/backups).")
+    page_hint = "Choose another backup folder, or leave the field empty for the default (<data folder>/backups)."
     if not p.is_absolute():
-        raise SettingsError(f"The backup folder must be a full path, not {str(folder)!r}.", hint)
+        raise SettingsError(f"The backup folder must be a full path, not {str(folder)!r}.", hint, page_hint)
     try:
         p = p.resolve()
         data = Path(data_dir).expanduser().absolute().resolve()
     except (OSError, RuntimeError, ValueError) as e:  # a symlink loop
-        raise SettingsError(f"The backup folder {folder} cannot be used: {e}.", hint) from None
+        raise SettingsError(f"The backup folder {folder} cannot be used: {e}.", hint, page_hint) from None
     if p == data:
-        raise SettingsError(f"The backup folder {p} is the data folder itself, where your live database is.", hint)
+        raise SettingsError(f"The backup folder {p} is the data folder itself, where your live database is.", hint, page_hint)
     if data in p.parents and p != data / "backups":
-        raise SettingsError(f"The backup folder {p} is inside the data folder {data}.", hint)
+        raise SettingsError(f"The backup folder {p} is inside the data folder {data}.", hint, page_hint)
     if p in data.parents:
-        raise SettingsError(f"The backup folder {p} contains the data folder {data}.", hint)
+        raise SettingsError(f"The backup folder {p} contains the data folder {data}.", hint, page_hint)
     if p == Path(p.anchor):
-        raise SettingsError(f"The backup folder cannot be the top of a disk ({p}).", hint)
+        raise SettingsError(f"The backup folder cannot be the top of a disk ({p}).", hint, page_hint)
     for system in _system_folders():
         if p == system or system in p.parents:
-            raise SettingsError(f"The backup folder {p} is a system folder.", hint)
+            raise SettingsError(f"The backup folder {p} is a system folder.", hint, page_hint)
     if p.exists() and not p.is_dir():
-        raise SettingsError(f"The backup folder {p} is a file, not a folder.", hint)
+        raise SettingsError(f"The backup folder {p} is a file, not a folder.", hint, page_hint)
     return p
 
 
