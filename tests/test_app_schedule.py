@@ -70,6 +70,10 @@ def test_a_change_gets_a_scheduled_backup_and_no_change_gets_none(start_app, app
     assert len(autos(app_data)) == 1
     status = call(app.url, "backup_overview")["schedule"]
     assert status["last_outcome"] == "unchanged" and status["next_at"]
+    # the command line sees the running app's schedule
+    from conftest import run_cli
+    r = run_cli("status", data_dir=app_data)
+    assert r.returncode == 0 and ("next in" in r.stdout or "next now" in r.stdout), r.stdout + r.stderr
 
 
 def test_the_real_one_minute_schedule(start_app, app_data):
