@@ -591,3 +591,17 @@ def test_a_bad_backup_folder_is_refused_in_the_windows_words(make_api, tmp_path)
     api = make_api()
     e = refused(api, "save_settings", 0, 30, "relative/folder")
     assert "must be a full path" in e["message"] and "`jobmatcher" not in e["hint"] and e["hint"]
+
+
+def test_the_windows_refusals_have_their_own_codes(make_api, engine):
+    """The page branches on codes, not on sentences: still opening, a restore pending, a task running, wrong mode."""
+    opening = Api(engine, mode="window")  # never launched: the data is not open
+    e = refused(opening, "start_backup", "")
+    assert (e["code"], e["reason"]) == ("not-open", "opening")
+    api = make_api(mode="browser")
+    assert refused(api, "choose_restore_file")["code"] == "wrong-mode"
+    assert refused(api, "choose_backup_folder")["code"] == "wrong-mode"
+    b = engine.create_backup()
+    wait_task(api, ok(api, "start_restore", b.id))
+    e = refused(api, "start_backup", "")
+    assert (e["code"], e["state"]) == ("restore-state", "done")

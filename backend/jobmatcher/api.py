@@ -39,7 +39,8 @@ from pydantic import Field, StringConstraints, validate_call
 from . import __version__, profile
 from .api_locations import LocationsApi
 from .causes import explain
-from .errors import (BackupFolderUnavailableError, InstanceLockedError, InvalidBackupError, JobMatcherError,
+from .errors import (BackupFolderUnavailableError, ExportFailedError, NotOpenError, RestoreStateError,
+                     TaskRunningError, WrongModeError, InstanceLockedError, InvalidBackupError, JobMatcherError,
                      RestoreFailedError, ValidationError)
 from .fsutil import (atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space)
 from .bridge import JsBridge, seal
@@ -267,7 +268,7 @@ class Api(LocationsApi):
         self._require_opened(changing=True)
         running = self._tasks.running()
         if running is not None:
-            raise JobMatcherError("A backup task is still running.", "Wait for it to finish, then delete.")
+            raise TaskRunningError("A backup task is still running.", "Wait for it to finish, then delete.")
         rec = self._engine.delete_backup(backup_id)
         return {"deleted": rec.id}
 
@@ -303,7 +304,7 @@ class Api(LocationsApi):
         """Window mode: pick a backup file with the native open dialog; returns a token for it."""
         self._require_opened(way_out=True)
         if self._dialogs is None:
-            raise JobMatcherError("Choose the file with the upload button in this mode.", "")
+            raise WrongModeError("Choose the file with the upload button in this mode.", "")
         folder = self._engine.backups_folder  # where backups are: the likeliest place to restore from
         path = self._dialogs.open_file(directory=str(folder) if folder.is_dir() else str(Path.home()))
         if not path:
@@ -354,8 +355,9 @@ class Api(LocationsApi):
             fsync_dir(target_path.parent)  # the rename itself must survive a power cut
         except OSError as e:
             remove_quietly(target_path.with_name(f".{target_path.name}.part"))
-            raise JobMatcherError(f"Could not save the copy to {target_path}: {e.strerror or e}.",
-                                  "Choose a folder you can write to, with enough free space.") from None
+            raise ExportFailedError(f"Could not save the copy to {target_path}: {e.strerror or e}.",
+                                    "Choose a folder you can write to, with enough free space.",
+                                    path=str(target_path)) from None
         return {"saved_to": str(target_path)}
 
     @validate_call
@@ -406,7 +408,7 @@ class Api(LocationsApi):
     def choose_backup_folder(self) -> dict:
         """Window mode: pick the backup folder with the native folder dialog (not saved until Save)."""
         if self._dialogs is None:
-            raise JobMatcherError("Type the folder's full path in this mode.", "")
+            raise WrongModeError("Type the folder's full path in this mode.", "")
         path = self._dialogs.choose_folder()
         return {"path": path} if path else {"cancelled": True}
 
@@ -416,7 +418,7 @@ class Api(LocationsApi):
     def restart(self) -> dict:
         """Relaunch JobMatcher (after a restore). Says so when that is not possible."""
         if self._tasks.running() is not None:
-            raise JobMatcherError("A task is still running.", "Wait for it to finish.")
+            raise TaskRunningError("A task is still running.", "Wait for it to finish.")
         started = False
         if self._on_restart is not None:
             try:
@@ -551,19 +553,21 @@ class Api(LocationsApi):
         """Refuse a call until the data is open; `way_out`: also allowed when it cannot be opened (list, restore)."""
         launch = self._tasks.get(self._launch_task) if self._launch_task else None
         if launch is None or launch["state"] == "running":
-            raise JobMatcherError("JobMatcher is still opening your data.", "Wait a moment.")
+            raise NotOpenError("JobMatcher is still opening your data.", "Wait a moment.", reason="opening")
         if launch["state"] == "failed" and not (way_out and self._way_out_open(launch)):
             err = launch["error"] or {}
-            raise JobMatcherError(f"JobMatcher could not open your data: {err.get('message', '')}",
-                                  err.get("hint", ""))
+            raise NotOpenError(f"JobMatcher could not open your data: {err.get('message', '')}",
+                               err.get("hint", ""), reason="failed")
         if changing and self._restore_state == "running":
-            raise JobMatcherError("A restore is replacing your data right now.", "Wait for it to finish.")
+            raise RestoreStateError("A restore is replacing your data right now.", "Wait for it to finish.",
+                                    state="running")
         if changing and self._restore_state == "done":
-            raise JobMatcherError("Your data was restored; JobMatcher needs to restart to use it.",
-                                  "Close JobMatcher and open it again.")
+            raise RestoreStateError("Your data was restored; JobMatcher needs to restart to use it.",
+                                    "Close JobMatcher and open it again.", state="done")
         if changing and self._restore_state == "broken":
-            raise JobMatcherError("A restore went wrong and JobMatcher needs to restart to check your data.",
-                                  "Close JobMatcher and open it again; it finishes or undoes the restore.")
+            raise RestoreStateError("A restore went wrong and JobMatcher needs to restart to check your data.",
+                                    "Close JobMatcher and open it again; it finishes or undoes the restore.",
+                                    state="broken")
 
     def _db(self, fn: Callable, action: str) -> Any:
         """Run `fn(conn)` on the writer thread; a failure of the disk or SQLite is named (causes.explain)."""
@@ -651,7 +655,7 @@ class Api(LocationsApi):
                     "migrated_from": result.migrated_from, "seconds": round(result.seconds, 2), "reopen": reopen}
         with self._lock:
             if self._restore_state is not None:
-                raise JobMatcherError("A restore was already started.", "Wait for it to finish.")
+                raise RestoreStateError("A restore was already started.", "Wait for it to finish.", state="running")
             self._restore_state = "running"  # from now on, no other change may start
         try:
             return self._tasks.start("restore", work)

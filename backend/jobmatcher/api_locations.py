@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field, StringConstraints, validate_call
 
-from .errors import JobMatcherError, ValidationError
+from .errors import JobMatcherError, ValidationError, WrongModeError
 from .fsutil import human_size
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class LocationsApi:
     def choose_location_folder(self) -> dict:
         """Window mode: pick the folder with the native dialog."""
         if self._dialogs is None:
-            raise JobMatcherError("Type the folder's full path in this mode.", "")
+            raise WrongModeError("Type the folder's full path in this mode.", "")
         path = self._dialogs.choose_folder()
         return {"path": path} if path else {"cancelled": True}
 

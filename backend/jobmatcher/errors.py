@@ -191,3 +191,56 @@ class TamperedCopyError(JobMatcherError):
     """An encrypted or plain copy at a location was changed or cut short since it was written."""
 
     code = "tampered-copy"
+
+
+# -- the window's refusals: each its own code, so the page can branch on it -------------------
+
+class NotOpenError(JobMatcherError):
+    """The app has not opened the data (yet, or it could not): `reason` is "opening" or "failed"."""
+
+    code = "not-open"
+
+    def __init__(self, message: str, hint: str = "", reason: str = "opening") -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "reason": self.reason}
+
+
+class RestoreStateError(JobMatcherError):
+    """A change refused because of a restore: `state` is "running", "done" (a restart is needed) or "broken"."""
+
+    code = "restore-state"
+
+    def __init__(self, message: str, hint: str = "", state: str = "running") -> None:
+        super().__init__(message, hint)
+        self.state = state
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "state": self.state}
+
+
+class TaskRunningError(JobMatcherError):
+    """Refused while a backup, check or restore task runs (they would compete for the disk)."""
+
+    code = "task-running"
+
+
+class WrongModeError(JobMatcherError):
+    """A call that only the other mode offers (native dialogs in the window, uploads in the browser)."""
+
+    code = "wrong-mode"
+
+
+class ExportFailedError(JobMatcherError):
+    """The exported copy could not be written where the user chose; `path` is that place."""
+
+    code = "export-failed"
+
+    def __init__(self, message: str, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "path": self.path}
