@@ -294,3 +294,15 @@ def test_the_page_api_and_the_command_line_use_only_the_engine_facade():
             if forbidden.search(line) and not line.lstrip().startswith("#"):
                 found.append(f"{name}:{n}: {line.strip()}")
     assert not found, "reaching past the engine:\n" + "\n".join(found)
+
+
+def test_dev_sh_run_help_and_cli_reach_the_command_line():
+    """`./dev.sh run --help` still shows jobmatcher's help, and `./dev.sh cli ARGS` runs the command line."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run(["bash", str(ROOT / "dev.sh"), "run", "--help"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("usage: jobmatcher"), r.stderr[-2000:]
+    r = subprocess.run(["bash", str(ROOT / "dev.sh"), "cli", "--version"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == f"jobmatcher {__version__}", r.stderr[-2000:]
