@@ -172,7 +172,8 @@ class Engine:
         return Locations(self.data, self.store)
 
     def update_settings(self, changes: dict) -> Settings:
-        """Validate and save changed settings; the backup folder must exist, be writable and lie outside the data."""
+        """Validate and save changed settings (field name -> value); the backup folder must exist, be writable
+        and lie outside the data. Returns the saved settings; raises SettingsError (in the user's words)."""
         current = self.settings.model_dump()
         changes = dict(changes)
         if "auto_backup_hours" in changes:  # the setting before it was in minutes
@@ -310,7 +311,8 @@ class Engine:
     # -- read-only queries -----------------------------------------------------
 
     def status(self) -> DbStatus:
-        """Current revision, head and pending revisions (read-only)."""
+        """Current revision, head and pending revisions (read-only; sizes in bytes). A revision from a newer
+        version is reported (`known=False`), not raised."""
         db = self.data.db_path
         current = current_revision(db)
         known = schema.is_known(current)
@@ -539,10 +541,13 @@ class Engine:
             lock.release()
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
+        """Pin (kept by every retention rule) or unpin a listed backup; its updated record.
+        Raises BackupNotFoundError / ValidationError for an id not in the list."""
         return self.store.set_pinned(backup_id, pinned)
 
     def delete_backup(self, backup_id: str) -> BackupRecord:
-        """Delete a backup; refused for the safety backup an interrupted restore still needs."""
+        """Delete a listed backup and its manifest; the deleted record. Refused (JobMatcherError) for the safety
+        backup an interrupted restore still needs; BackupNotFoundError / ValidationError for an unknown id."""
         rec = self.store.get(backup_id)
         if self._needed_for_recovery(rec):
             raise JobMatcherError(
@@ -667,7 +672,11 @@ class Engine:
                 self.release_instance_lock()
 
     def migrate(self, target: str | None = None, progress: Progress | None = None) -> LaunchReport:
-        """The launch sequence without the automatic backup: lock, recover, pre-migration backup, upgrade, prune."""
+        """The launch sequence without the automatic backup: lock, recover, pre-migration backup, upgrade, prune.
+
+        Raises InstanceLockedError (another JobMatcher owns the folder), MigrationBlockedError (the backup
+        before the update failed: nothing was changed), NewerSchemaError, ValidationError (an unknown `target`).
+        """
         owned_before = self._instance.held
         self.take_instance_lock()
         try:
