@@ -11,6 +11,7 @@ import re
 import select
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -306,3 +307,17 @@ def test_dev_sh_run_help_and_cli_reach_the_command_line():
     r = subprocess.run(["bash", str(ROOT / "dev.sh"), "cli", "--version"], capture_output=True, text=True,
                        env=env, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == f"jobmatcher {__version__}", r.stderr[-2000:]
+
+
+def test_a_reader_that_goes_away_is_not_a_disk_fault(engine):
+    """`jobmatcher backup list | head -1`: the pipe closing early is no error worth a word (EPIPE is not the disk)."""
+    engine.create_backup()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        r = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "list"],
+                           stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 1
+    assert r.stderr == "", r.stderr  # no "Check the disk", no traceback

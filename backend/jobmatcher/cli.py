@@ -258,7 +258,8 @@ def cmd_backup_verify(args) -> int:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
         rev = result.schema_revision
-        print(f"OK: {args.target} is a sound backup (schema {rev}, {_size(result.size_bytes)}).")
+        schema_text = f"schema {rev}" if rev else "schema not recorded"
+        print(f"OK: {args.target} is a sound backup ({schema_text}, {_size(result.size_bytes)}).")
     return 0
 
 
@@ -951,6 +952,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`jobmatcher backup list | head`): not a disk fault, nothing to
+        # report. Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for the user
         from .causes import explain
         named = explain(e, "the command")  # a full disk, a read-only file, a held lock...: its real cause
