@@ -60,6 +60,25 @@ def test_progress_is_throttled_but_phase_changes_and_ends_always_show():
     assert seen[0] == ("copy", 0, 1000, 0.0, "Copying…")  # the first event of the phase, then nothing
     assert seen[1] == ("copy", 1000, 1000, 0.8, "Copying…")  # the end of the phase
     assert seen[2] == ("verify", 0, 1, 0.8, "Checking the copy…")
+    assert runner.get(ids[0])["unit"] is None  # a step (see progress.UNITS)
+
+
+def test_a_task_says_what_its_numbers_count():
+    runner = TaskRunner(min_interval=0)
+    units = []
+
+    def work(progress):
+        progress("copy", 10, 100)
+        units.append(runner.get(task[0])["unit"])
+        progress("swap", 0, 1)
+        units.append(runner.get(task[0])["unit"])
+        return {}
+    task = []
+    gate = threading.Event()
+    task.append(runner.start("restore", lambda p: (gate.wait(5), work(p))[1])["id"])
+    gate.set()
+    runner.wait(task[0], 5)
+    assert units == ["bytes", None]  # a restore stages its copy byte by byte; the swap is a step
 
 
 def test_the_bar_never_moves_backwards():

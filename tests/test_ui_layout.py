@@ -124,9 +124,9 @@ def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_dat
 def test_the_restore_progress_dialog_survives_repeated_escape(page: Page, start_app, app_data, presses):
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "safety",
-               "message": "Making a safety backup of your current data…", "done": 5, "total": 10,
-               "fraction": 0.3, "result": None, "error": None, "started_at": 0, "finished_at": None}
+    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "copy", "unit": "bytes",
+               "message": "Copying…", "done": 5_000_000, "total": 10_000_000,
+               "fraction": 0.6, "result": None, "error": None, "started_at": 0, "finished_at": None}
     # A restore that never ends (the engine is not asked): the dialog must stay through anything.
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
     page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))
@@ -134,6 +134,7 @@ def test_the_restore_progress_dialog_survives_repeated_escape(page: Page, start_
     page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
     dialog = page.get_by_role("dialog", name="Restoring your data")
     expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Copying… 5.0 MB of 10.0 MB")  # progress in its honest unit
     for _round in range(2):
         for _ in range(presses):  # quickly, without a click in between (Chromium's close watcher)
             page.keyboard.press("Escape")

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from .errors import JobMatcherError
 from .pageerror import to_page_error
-from .progress import Progress
+from .progress import Progress, unit_of
 
 
 PHASE_LABELS = {
@@ -63,6 +63,7 @@ class TaskInfo(BaseModel):
     message: str = ""
     done: int = 0
     total: int = 0
+    unit: str | None = None  # what done/total count: "pages", "bytes", "backups"; None for a step (progress.UNITS)
     fraction: float = 0.0  # 0..1 over the whole task
     result: dict | None = None
     error: dict | None = None
@@ -170,6 +171,7 @@ class TaskRunner:
                     return  # throttled: the page polls a few times a second at most
                 last[0] = now
                 task.phase, task.done, task.total = phase, int(done), int(total)
+                task.unit = unit_of(kind, phase)
                 task.message = PHASE_LABELS.get(phase, "Working…")
                 if phase in weights:
                     before = sum(weights[p] for p in order[:order.index(phase)])

@@ -1,7 +1,7 @@
 // The Backup & Restore section: status line, "Back up now", the list of
 // backups with their actions, "Restore from file…", and the backup settings.
 
-import { $, ago, busy, h, isBusy, localDateTime, pathParts } from "./dom.js";
+import { $, ago, busy, h, isBusy, localDateTime, pathParts, taskText } from "./dom.js";
 import { call, download, expectRestart, followTask, mode, upload, verifiedInstance } from "./transport.js";
 import { confirmDialog, errorDialog, pathDialog, ProgressDialog, showError, toast } from "./dialogs.js";
 
@@ -267,7 +267,7 @@ async function backUpNow() {
       const task = await call("start_backup", $("#backup-note").value);
       const final = await followTask(task, (t) => {
         bar.value = Math.round((t.fraction || 0) * 100);
-        text.textContent = t.message;
+        text.textContent = taskText(t);
       });
       // Keep the bar up long enough to be seen; a flash reads like a glitch.
       await sleep(Math.max(0, 700 - (performance.now() - shownAt)));

@@ -2,7 +2,7 @@
 // toast messages. Every dialog is named by its title (aria-labelledby) and
 // described by its body (aria-describedby).
 
-import { h } from "./dom.js";
+import { h, taskText } from "./dom.js";
 
 let dialogCount = 0;
 
@@ -118,7 +118,7 @@ export class ProgressDialog {
   }
 
   update(task) {
-    if (task.message) this.message.textContent = task.message;
+    if (task.message) this.message.textContent = taskText(task);
     this.bar.value = Math.round((task.fraction || 0) * 100);
   }
 

@@ -68,3 +68,19 @@ export async function busy(button, work) {
     button.removeAttribute("aria-busy");
   }
 }
+
+const sizeUnits = ["bytes", "KB", "MB", "GB", "TB"];
+
+/** 1234567 → "1.2 MB" (decimal units, as the backup list shows sizes). */
+export function humanSize(n) {
+  let i = 0;
+  while (n >= 1000 && i < sizeUnits.length - 1) { n /= 1000; i += 1; }
+  return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${sizeUnits[i]}`;
+}
+
+/** A task's progress line in its honest unit: "Copying… 12.3 MB of 200.1 MB", "… 2 of 5 backups". */
+export function taskText(t) {
+  if (t.unit === "bytes" && t.total > 1) return `${t.message} ${humanSize(t.done)} of ${humanSize(t.total)}`;
+  if (t.unit === "backups" && t.total > 1) return `${t.message} ${t.done} of ${t.total} backups`;
+  return t.message;
+}
