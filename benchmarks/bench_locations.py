@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    report = render(rows)
+    report = render(rows, args.reps)
     print(report)
     if not args.no_write:
         (HERE / "results-locations.md").write_text(report)
@@ -186,7 +186,7 @@ def backup_create_times(data: Path, work: Path, reps: int) -> dict:
     return {"create_without": without, "create_with": min(times)}
 
 
-def render(rows: list[dict]) -> str:
+def render(rows: list[dict], reps: int = 3) -> str:
     def s(x):
         return "-" if x is None else (f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s")
 
@@ -194,7 +194,7 @@ def render(rows: list[dict]) -> str:
         return "-" if a is None or b is None else f"{a / b:.2f}×"
 
     out = ["# Backup locations: copy and encrypt, measured", "",
-           "`benchmarks/bench_locations.py`, best of 3, warm cache, the folder on the same disk, SeaweedFS on",
+           f"`benchmarks/bench_locations.py`, best of {reps}, warm cache, the folder on the same disk, SeaweedFS on",
            "127.0.0.1 (no network in between: the figures are the client's and the disk's cost). Ratios:",
            "against cp + fsync for the folder, against the unencrypted upload for S3; encryption against the",
            "unencrypted copy to the same place (target 1.3×).", "",
