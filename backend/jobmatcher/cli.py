@@ -337,8 +337,11 @@ def _cmd_pin(pinned: bool) -> Callable:
 def cmd_backup_prune(args) -> int:
     engine = _engine(args, read_only=args.dry_run)  # --dry-run only looks
     plan, chosen = engine.prune_plan()
+    not_deleted = []
     if not args.dry_run:
-        chosen = engine.prune()
+        planned = chosen
+        chosen = engine.prune()  # what was really deleted: only that is reported as deleted
+        not_deleted = [r for r in planned if r.id not in {c.id for c in chosen}]
     rules = {d.id: d.rule for d in plan.decisions}
     gone = {r.id for r in chosen}
     if args.json:
@@ -360,7 +363,9 @@ def cmd_backup_prune(args) -> int:
         print("Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
               "more than the space allowed. Unpin or delete old backups, or allow more space "
               "(`jobmatcher settings --budget-mb N`).", file=sys.stderr)
-    return 0
+    for r in not_deleted:
+        print(f"Could not delete {r.id}: it is still there (see the log for why).", file=sys.stderr)
+    return 1 if not_deleted else 0
 
 
 def cmd_status(args) -> int:

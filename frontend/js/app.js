@@ -47,7 +47,9 @@ async function showLaunchError(error, info = null) {
 /** The data cannot be opened as it is: offer the newest backup that passed its check, any other, or a file. */
 async function showWayOut() {
   const backups = await call("list_backups");
-  const good = backups.find((b) => b.verified === true);
+  // only this data folder's own backups are offered: not another data folder's, a file added by hand
+  // (its age is unknown) or one dated in the future (a wrong clock)
+  const good = backups.find((b) => b.verified === true && b.owned !== false && !b.added_by_hand && !b.future);
   const newest = $("#way-out-newest");
   newest.hidden = !good;
   $("#way-out-none").hidden = Boolean(good);

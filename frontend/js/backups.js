@@ -224,7 +224,16 @@ function row(b) {
       h("div", { class: "sub", text: ago(b.created_at) })),
     cell({ class: "col-type" },
       h("span", { class: `badge badge-${b.type}`, text: b.type_label }),
-      b.pinned ? h("span", { class: "badge badge-pinned", title: "Kept until you unpin it", text: "Pinned" }) : null),
+      b.pinned ? h("span", { class: "badge badge-pinned", title: "Kept until you unpin it", text: "Pinned" }) : null,
+      // never deleted automatically: not made by JobMatcher for this data folder, or its date is not known
+      b.owned === false ? h("span", { class: "badge badge-flag", title: "A backup of another data folder: "
+        + "listed, never cleaned up here", text: "Other data folder" }) : null,
+      b.added_by_hand ? h("span", { class: "badge badge-flag", title: "Copied into the folder by hand: "
+        + "never cleaned up automatically", text: "Added by hand" }) : null,
+      b.manifest_unreadable ? h("span", { class: "badge badge-flag", title: "Its manifest is damaged: its date "
+        + "and checks are unknown", text: "Manifest unreadable" }) : null,
+      b.future ? h("span", { class: "badge badge-flag", title: "Dated in the future: the clock was wrong when it "
+        + "was made. Kept, never counted as the newest", text: "Dated in the future" }) : null),
     cell({ class: "col-size", text: b.size }),
     cell({ class: "col-note", text: b.note }),
     cell({ class: "col-verified" },
