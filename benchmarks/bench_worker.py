@@ -36,7 +36,8 @@ def main() -> int:
     elif op == "verify":
         t = time.perf_counter()
         rec = engine.verify(args["id"])
-        out.update(seconds=time.perf_counter() - t, verified=rec.verified)
+        backup = getattr(rec, "backup", rec)  # Engine.verify returns a VerifyResult (a BackupRecord before)
+        out.update(seconds=time.perf_counter() - t, verified=getattr(backup, "verified", None))
     elif op == "restore":
         if args.get("no_link"):
             # As when the backup folder is on another file system (no hard link possible): the safety
