@@ -605,3 +605,14 @@ def test_the_windows_refusals_have_their_own_codes(make_api, engine):
     wait_task(api, ok(api, "start_restore", b.id))
     e = refused(api, "start_backup", "")
     assert (e["code"], e["state"]) == ("restore-state", "done")
+
+
+def test_a_free_space_refusal_gives_the_reason_it_was_reckoned_by_and_no_other(tmp_path):
+    from jobmatcher.errors import InsufficientSpaceError
+    from jobmatcher.fsutil import require_free_space
+    with pytest.raises(InsufficientSpaceError) as e:
+        require_free_space(tmp_path, 1 << 60, "the exported copy", why="the backup's size")
+    assert "(the backup's size)" in e.value.message and "twice" not in e.value.message
+    with pytest.raises(InsufficientSpaceError) as e:
+        require_free_space(tmp_path, 1 << 60, "something")
+    assert "twice" not in e.value.message and "needed," in e.value.message

@@ -195,8 +195,8 @@ def test_disk_filling_up_while_staging_leaves_the_live_data_untouched(tmpfs, tmp
     big = _bigger_copy(e.create_backup().path, tmp_path / "big.db")
     real = restore_mod.require_free_space
 
-    def check_then_fill(folder, needed, what):
-        real(folder, needed, what)
+    def check_then_fill(folder, needed, what, **why):
+        real(folder, needed, what, **why)
         with open(Path(folder) / "hog", "wb") as f:
             try:
                 while True:

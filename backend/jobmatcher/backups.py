@@ -332,7 +332,7 @@ class BackupStore:
         db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))
         folder_id = self.data.folder_id() if self.data is not None else None
         same_as = self._reuse_candidates(kind, listed) if reuse_identical else []
-        space = hold_free_space(self.folder, 2 * db_bytes, "a backup")  # counted by other writes until done
+        space = hold_free_space(self.folder, 2 * db_bytes, "a backup", why="twice the database")  # counted by other writes until done
         try:
             tmp, guard = self._reserve_temp()
         except BaseException:
@@ -381,7 +381,7 @@ class BackupStore:
         self.ensure_folder()
         self.cleanup()
         size = file_size(db_path)
-        require_free_space(self.folder, size + (1 << 20), "a copy of your current data")
+        require_free_space(self.folder, size + (1 << 20), "a copy of your current data", why="the size of your data")
         tmp, guard = self._reserve_temp()
         t0 = time.perf_counter()
         try:
@@ -437,7 +437,7 @@ class BackupStore:
                 return self.get(final.stem)
             raise BackupFailedError(f"A different backup named {src.name} is already in {self.folder}.",
                                     "It was left in the old folder; move it by hand if you want both.")
-        require_free_space(self.folder, rec.size_bytes, "moving a backup")
+        require_free_space(self.folder, rec.size_bytes, "moving a backup", why="the backup's size")
         tmp, guard = self._reserve_temp()
         reserved = False
         try:

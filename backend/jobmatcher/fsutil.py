@@ -249,14 +249,15 @@ def free_space(folder: Path) -> int:
         return free - _reserved.get(_device(folder), 0)
 
 
-def require_free_space(folder: Path, needed: int, what: str,
-                       why: str = "twice the database") -> None:
-    """Refuse, before writing anything, when `folder` has less than `needed` bytes free (reservations counted)."""
+def require_free_space(folder: Path, needed: int, what: str, why: str = "") -> None:
+    """Refuse (InsufficientSpaceError), before writing anything, when `folder` has less than `needed` bytes free
+    (reservations counted). `what` is being written; `why` says how `needed` was reckoned ("twice the
+    database", "the backup's size"), in the message only when given: never a reason that is not the one."""
     free = free_space(folder)
     if free < needed:
         raise InsufficientSpaceError(
             f"Not enough free space in {folder} for {what}: "
-            f"{human_size(needed)} needed ({why}), {human_size(max(free, 0))} free.",
+            f"{human_size(needed)} needed{f' ({why})' if why else ''}, {human_size(max(free, 0))} free.",
             "Free up space on that disk, or choose another backup folder in Settings.",
         )
 
@@ -279,7 +280,7 @@ class SpaceReservation:
         self.wrote(self.outstanding)
 
 
-def hold_free_space(folder: Path, needed: int, what: str, why: str = "twice the database") -> SpaceReservation:
+def hold_free_space(folder: Path, needed: int, what: str, why: str = "") -> SpaceReservation:
     """`require_free_space`, and keep `needed` bytes reserved until `.release()`: writes running at the
     same time (a scheduled and a manual backup, an upload) cannot each pass the check and together
     fill the disk."""
@@ -289,7 +290,7 @@ def hold_free_space(folder: Path, needed: int, what: str, why: str = "twice the 
         if free < needed:
             raise InsufficientSpaceError(
                 f"Not enough free space in {folder} for {what}: "
-                f"{human_size(needed)} needed ({why}), {human_size(max(free, 0))} free"
+                f"{human_size(needed)} needed{f' ({why})' if why else ''}, {human_size(max(free, 0))} free"
                 + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
                 "Free up space on that disk, or choose another backup folder in Settings.",
             )

@@ -124,7 +124,8 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
         size, expected, revision = report.size_bytes, report.sha256, report.schema_revision
     say("check", 1, 1)
     mark("check")
-    require_free_space(data.root, 2 * size, "restoring this backup")
+    require_free_space(data.root, 2 * size, "restoring this backup",
+                       why="twice the backup's size")
 
     live_exists = os.path.lexists(data.db_path)
     # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
