@@ -203,6 +203,11 @@ def test_plain_location_round_trip_through_the_cli(engine, usb, tmp_path):
     assert row["name"] == "Drive" and row["reachable"] is True and row["pending"] == 0 and row["copies"] == 1
     assert row["used_bytes"] == b.size_bytes and row["last_success_at"]
 
+    r = run_cli("backup", "list", "--location", "Drive", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0 and [x["id"] for x in json.loads(r.stdout)] == [b.id], r.stderr
+    r = run_cli("backup", "list", "--location", "Nope", data_dir=engine.data.root)
+    assert r.returncode == 1 and "no backup location named" in r.stderr
+
     fresh = tmp_path / "fresh"
     r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=fresh)
     assert r.returncode == 0 and b.id in r.stdout, r.stderr
