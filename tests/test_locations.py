@@ -438,3 +438,29 @@ def test_page_api_for_locations_validates_and_never_returns_secrets(primed, usb,
         assert call("locations_overview")["value"]["locations"] == []
     finally:
         api._close()
+
+
+@pytest.mark.parametrize("where, says", [
+    ("/", "contains the data folder"),
+    ("/etc", "system folder"),
+    ("DATA_PARENT", "contains the data folder"),
+    ("DATA", "data folder itself"),
+    ("DATA/backups", "inside the data folder"),
+    ("A_FILE", "is a file, not a folder"),
+])
+def test_a_location_folder_follows_the_backup_folder_rules(engine, tmp_path, where, says):
+    """A location is written to and pruned like the backup folder, so the same folders are refused, by path."""
+    d = engine.data.root
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    path = (where.replace("DATA_PARENT", str(d.parent)).replace("DATA", str(d)).replace("A_FILE", str(a_file)))
+    def listing(folder):  # JobMatcher's own lock files in the data folder are not writes to the location
+        return sorted(n for n in os.listdir(folder) if not n.startswith(".jobmatcher."))
+    before = listing(path) if os.path.isdir(path) else None
+    r = run_cli("location", "add", "folder", path, "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and says in r.stderr, r.stderr
+    assert "location name" not in r.stderr and "Traceback" not in r.stderr
+    assert not (d / "locations.json").exists()
+    if before is not None:
+        assert listing(path) == before  # no marker written there
+    assert a_file.read_text() == "mine"

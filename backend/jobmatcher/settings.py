@@ -102,39 +102,43 @@ def _system_folders() -> list[Path]:
     return found
 
 
-def check_backup_folder(folder: Path, data_dir: Path) -> Path:
+def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup folder",
+                        hint: str | None = None, page_hint: str | None = None,
+                        allow_default: bool = True) -> Path:
     """The backup folder `folder` resolved, or SettingsError when it must never hold backups.
 
-    Refused: the data folder itself, a folder inside it (except its default `<data>/backups`), a
-    parent of it, the root of a disk, a system folder (or inside one), and a file. Symlinks are
-    resolved first, so a link to one of those counts as that. A folder that does not exist yet is
-    accepted here (it is created when the first backup is made). Checked every time the folder is
-    used, including when it comes from settings.json, which anyone can edit or copy.
+    Refused: the data folder itself, a folder inside it (except its default `<data>/backups`, when
+    `allow_default`), a parent of it, the root of a disk, a system folder (or inside one), and a
+    file. Symlinks are resolved first, so a link to one of those counts as that. A folder that does
+    not exist yet is accepted here (it is created when the first backup is made). Checked every time
+    the folder is used, including when it comes from settings.json, which anyone can edit or copy.
+    The same rules hold for a backup location's folder (`what`, `hint` and `page_hint` word them).
     """
-    p = user_path(folder, "The backup folder")
-    hint = ("Choose another backup folder in Settings (or `jobmatcher settings --backup-dir \"\"` for the default "
-            "<data folder>/backups).")
-    page_hint = "Choose another backup folder, or leave the field empty for the default (<data folder>/backups)."
+    p = user_path(folder, what)
+    hint = hint or ("Choose another backup folder in Settings (or `jobmatcher settings --backup-dir \"\"` for the "
+                    "default <data folder>/backups).")
+    page_hint = page_hint or ("Choose another backup folder, or leave the field empty for the default "
+                              "(<data folder>/backups).")
     if not p.is_absolute():
-        raise SettingsError(f"The backup folder must be a full path, not {str(folder)!r}.", hint, page_hint)
+        raise SettingsError(f"{what} must be a full path, not {str(folder)!r}.", hint, page_hint)
     try:
         p = p.resolve()
         data = Path(data_dir).expanduser().absolute().resolve()
     except (OSError, RuntimeError, ValueError) as e:  # a symlink loop
-        raise SettingsError(f"The backup folder {folder} cannot be used: {e}.", hint, page_hint) from None
+        raise SettingsError(f"{what} {folder} cannot be used: {e}.", hint, page_hint) from None
     if p == data:
-        raise SettingsError(f"The backup folder {p} is the data folder itself, where your live database is.", hint, page_hint)
-    if data in p.parents and p != data / "backups":
-        raise SettingsError(f"The backup folder {p} is inside the data folder {data}.", hint, page_hint)
+        raise SettingsError(f"{what} {p} is the data folder itself, where your live database is.", hint, page_hint)
+    if data in p.parents and not (allow_default and p == data / "backups"):
+        raise SettingsError(f"{what} {p} is inside the data folder {data}.", hint, page_hint)
     if p in data.parents:
-        raise SettingsError(f"The backup folder {p} contains the data folder {data}.", hint, page_hint)
+        raise SettingsError(f"{what} {p} contains the data folder {data}.", hint, page_hint)
     if p == Path(p.anchor):
-        raise SettingsError(f"The backup folder cannot be the top of a disk ({p}).", hint, page_hint)
+        raise SettingsError(f"{what} cannot be the top of a disk ({p}).", hint, page_hint)
     for system in _system_folders():
         if p == system or system in p.parents:
-            raise SettingsError(f"The backup folder {p} is a system folder.", hint, page_hint)
+            raise SettingsError(f"{what} {p} is a system folder.", hint, page_hint)
     if p.exists() and not p.is_dir():
-        raise SettingsError(f"The backup folder {p} is a file, not a folder.", hint, page_hint)
+        raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
     return p
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..fsutil import atomic_write_bytes
 from ..lock import FileLock
 from ..manifest import BackupRecord
 from ..retention import RetentionPolicy, obsolete
+from ..settings import check_backup_folder
 from .client import HashingWriter, LocationClient
 from .config import (DEFAULT_RETENTION_DAYS, IDENTITY_NAME, NAME_SHAPE, LocationConfig, LocationState,
                      LocationsConfig, load_config, load_states, save_config, save_states)
@@ -199,14 +201,15 @@ class Locations:
                     raise ValidationError(f"The folder must be a full path, not {path!r}.",
                                           "Choose it with the folder picker or type its full path.")
                 p = Path(os.path.abspath(p))
-                data = self.data.root.resolve()
-                if p.resolve() == data or data in p.resolve().parents:
-                    raise ValidationError("A backup location cannot be inside the data folder.",
-                                          "Choose a folder on another drive, a network share or a synced folder.")
+                # The backup folder's rules (never the data folder, inside it or a parent of it, the top of a
+                # disk, a system folder, a file): a location is written to and pruned just the same.
+                check_backup_folder(p, self.data.root, what="The location's folder", allow_default=False,
+                                    hint="Choose a folder on another drive, a network share or a synced folder.",
+                                    page_hint="Choose a folder on another drive, a network share or a synced folder.")
                 if p.resolve() == self.store.folder.resolve():
                     raise ValidationError("That is the backup folder itself.",
                                           "A location is another place: another drive, a share, a cloud folder.")
-                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(p.name or str(p), name, cfg),
+                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(_default_name(p), name, cfg),
                                      kind="folder", path=str(p), encrypt=encrypt, retention_days=retention_days,
                                      added_at=_now())
             elif kind == "s3":
@@ -525,3 +528,8 @@ def _write_private(path: Path, data: bytes) -> None:
     from ..fsutil import atomic_write_bytes  # new files are 0600
     atomic_write_bytes(path, data)
 
+
+def _default_name(folder: Path) -> str:
+    """A location name from a folder's last part, without what a name cannot hold (control characters)."""
+    base = re.sub(r"[\x00-\x1f/\\]", "", folder.name).strip()[:60]
+    return base or "folder"
