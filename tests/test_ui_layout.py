@@ -185,11 +185,14 @@ def test_row_buttons_name_their_backup_and_keep_focus_while_busy(page: Page, sta
     verify.focus()
     # hold the check open for a moment, to look at the busy button
     page.route("**/api/task_status", lambda route: (time.sleep(0.4), route.continue_())[1])
+    starts: list[str] = []
+    page.on("request", lambda r: starts.append(r.url) if r.url.endswith("/api/start_verify") else None)
     page.keyboard.press("Enter")
     expect(verify).to_have_attribute("aria-busy", "true")
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == f"Verify the backup from {when}"
     page.keyboard.press("Enter")  # pressed again while busy: ignored, not a second check
-    expect(page.get_by_text(re.compile(r"passed its check"))).to_have_count(1, timeout=15000)
+    expect(page.locator(".toast", has_text="passed its check")).to_have_count(1, timeout=15000)
+    assert len(starts) == 1, starts  # one check, not two
     expect(verify).not_to_have_attribute("aria-busy", "true")
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == f"Verify the backup from {when}"
     # relative times come from Intl.RelativeTimeFormat ("now", "1 minute ago", …)
