@@ -224,7 +224,7 @@ def _can_link(data: DataDir, store: BackupStore) -> bool:
         store.ensure_folder()
     except JobMatcherError:
         return False
-    probe = store.folder / f"{TMP_PREFIX}linkprobe-{os.getpid()}.db"
+    probe = store.folder / f"{TMP_PREFIX}link-probe-{os.getpid()}"  # backups._LINK_PROBE: cleanup removes it
     try:
         remove_quietly(probe)
         os.link(data.db_path, probe)
