@@ -464,3 +464,43 @@ def test_a_location_folder_follows_the_backup_folder_rules(engine, tmp_path, whe
     if before is not None:
         assert listing(path) == before  # no marker written there
     assert a_file.read_text() == "mine"
+
+
+def _run_cli_capped(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    """run_cli with the address space capped at 2 GiB: an unbounded read fails here instead of OOM-killing
+    other processes on the machine (before the fix, `--passphrase-file /dev/zero` grew to 22 GB)."""
+    import resource
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    return subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+
+
+@pytest.mark.parametrize("secret_option", ["--passphrase-file", "--secret-access-key-file"])
+def test_secret_files_are_read_only_when_small_and_regular(engine, usb, tmp_path, secret_option):
+    d = engine.data.root
+    if secret_option == "--passphrase-file":
+        def add(f: str) -> subprocess.CompletedProcess:
+            return _run_cli_capped("location", "add", "folder", str(usb), "--passphrase-file", f, data_dir=d)
+    else:
+        def add(f: str) -> subprocess.CompletedProcess:
+            return _run_cli_capped("location", "add", "s3", "--endpoint-url", "http://127.0.0.1:9", "--bucket",
+                                   "jm-bucket", "--access-key-id", "AKIDEXAMPLE", "--secret-access-key-file", f,
+                                   "--no-encrypt", data_dir=d)
+    huge = tmp_path / "huge"
+    with open(huge, "wb") as fh:  # sparse: 3 GiB of zero bytes without a line end, no disk used
+        fh.truncate(3 << 30)
+    long_line = tmp_path / "long"
+    long_line.write_text("x" * 5000 + "\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cases = {"/dev/zero": "not a regular file", str(fifo): "not a regular file",
+             str(tmp_path): "not a regular file", str(huge): "too large", str(long_line): "too large"}
+    for f, says in cases.items():
+        r = add(f)
+        assert r.returncode == 1, (f, r.returncode, r.stderr)
+        assert says in r.stderr and f in r.stderr and "Traceback" not in r.stderr, (f, r.stderr)
+        assert "x" * 100 not in r.stderr + r.stdout  # the secret is never shown
+        assert not (d / "locations.json").exists()

@@ -518,16 +518,54 @@ def cmd_settings(args) -> int:
 
 # -- backup locations ------------------------------------------------------------------
 
+SECRET_FILE_MAX = 4096  # bytes; a passphrase, recovery key or access key is far shorter (the page caps one at 1000)
+
+
+def _read_secret_file(f: str, what: str) -> str:
+    """The first line of a small regular file holding a secret (without its line end).
+
+    Reads at most SECRET_FILE_MAX + 1 bytes, so `/dev/zero` or a huge file cannot exhaust memory; refuses
+    (JobMatcherError) a missing, unreadable, non-regular (device, pipe, folder), too large or non-UTF-8 file.
+    The secret itself never appears in a message.
+    """
+    try:
+        # O_NONBLOCK: opening a pipe with no writer must not hang; it is refused below as not a regular file
+        fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise JobMatcherError(f"Cannot read the {what} {f}: {e.strerror or e}.",
+                              "Check the file name and its permissions.") from None
+    try:
+        import stat
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise JobMatcherError(f"The {what} {f} is not a regular file.",
+                                  "Give a small text file with the secret on its first line.")
+        data = b""
+        while len(data) <= SECRET_FILE_MAX:
+            chunk = os.read(fd, SECRET_FILE_MAX + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        raise JobMatcherError(f"Cannot read the {what} {f}: {e.strerror or e}.",
+                              "Check the file name and its permissions.") from None
+    finally:
+        os.close(fd)
+    if len(data) > SECRET_FILE_MAX:
+        raise JobMatcherError(f"The {what} {f} is too large (more than {SECRET_FILE_MAX} bytes).",
+                              "Give a small text file with the secret on its first line.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JobMatcherError(f"The {what} {f} is not UTF-8 text.",
+                              "Give a small text file with the secret on its first line.") from None
+    return text.split("\n", 1)[0].rstrip("\r")
+
+
 def _read_secret(args, creating: bool) -> str | None:
     """The passphrase (or recovery key): from --passphrase-file, else asked on a terminal; None if neither."""
     f = getattr(args, "passphrase_file", None)
     if f:
-        try:
-            with open(f, encoding="utf-8") as fh:
-                text = fh.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as e:
-            raise JobMatcherError(f"Cannot read the passphrase file {f}: {getattr(e, 'strerror', None) or e}.",
-                                  "Check the file name and its permissions.") from None
+        text = _read_secret_file(f, "passphrase file")
         if not text:
             raise JobMatcherError(f"The passphrase file {f} is empty.", "Put the passphrase on its first line.")
         return text
@@ -551,12 +589,7 @@ def _s3_keys(args):
     secret = None
     f = getattr(args, "secret_access_key_file", None)
     if f:
-        try:
-            with open(f, encoding="utf-8") as fh:
-                secret = fh.readline().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise JobMatcherError(f"Cannot read the secret key file {f}: {getattr(e, 'strerror', None) or e}.",
-                                  "Check the file name and its permissions.") from None
+        secret = _read_secret_file(f, "secret key file").strip()
     secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY")
     return S3Keys(key_id, secret) if key_id and secret else None
 
