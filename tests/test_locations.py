@@ -504,3 +504,24 @@ def test_secret_files_are_read_only_when_small_and_regular(engine, usb, tmp_path
         assert says in r.stderr and f in r.stderr and "Traceback" not in r.stderr, (f, r.stderr)
         assert "x" * 100 not in r.stderr + r.stdout  # the secret is never shown
         assert not (d / "locations.json").exists()
+
+
+def test_folder_cleanup_deletes_only_its_own_temp_names(engine, usb):
+    d = engine.data.root
+    r = run_cli("location", "add", "folder", str(usb), "--name", "Drive", "--no-encrypt", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    engine.create_backup()
+    assert run_cli("location", "sync", "Drive", data_dir=d).returncode == 0
+    [ns] = [p for p in (usb / "JobMatcher").iterdir() if p.is_dir()]
+    old = time.time() - 7 * 86400
+    theirs = [".tmp-foo", ".tmp-draft.txt", ".tmp-123-0123456789ab.part.keep", ".tmp-123-0123456789AB.part",
+              ".tmp-123-0123456789a.part", ".tmp--0123456789ab.part", ".tmp-١٢٣-0123456789ab.part"]
+    ours = ".tmp-999999999-0123456789ab.part"  # a killed copy's temp file, a week old
+    for name in [*theirs, ours]:
+        (ns / name).write_text("someone's file")
+        os.utime(ns / name, (old, old))
+    engine.create_backup()
+    r = run_cli("location", "sync", "Drive", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert not (ns / ours).exists()
+    assert sorted(p.name for p in ns.iterdir() if p.name.startswith(".tmp-")) == sorted(theirs)

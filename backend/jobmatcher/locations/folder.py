@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -30,6 +31,9 @@ from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, Ob
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
+# The exact shape of the temp names written here (_temp_name): cleanup deletes only these, never another
+# `.tmp-…` someone else put in the folder (JobMatcher only deletes what it made).
+TMP_NAME = re.compile(r"\.tmp-([0-9]+)-[0-9a-f]{12}\.part")
 _STALE_TMP_SECONDS = 3600
 # The drive went away under us: the path is gone, the device is gone, the handle is stale.
 _GONE = (errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EIO, errno.ENOTDIR)
@@ -108,7 +112,7 @@ class FolderLocation(LocationClient):
         """Temp file, `write` into it (returns what it wrote), fsync, rename, fsync the folder, read back."""
         self.check()
         final = self._path(key)
-        tmp = final.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
+        tmp = final.parent / _temp_name()
         try:
             make_dirs(final.parent, 0o700)  # new folders (JobMatcher/<id>/) must survive a power cut with the copy
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -167,7 +171,7 @@ class FolderLocation(LocationClient):
     def _put_marker(self, data: bytes) -> None:
         """The marker is written before the location counts as present, so put_stream's check cannot apply."""
         final = self._path(MARKER_KEY)
-        tmp = self.root / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
+        tmp = self.root / _temp_name()
         try:
             with open(tmp, "xb") as f:
                 f.write(data)
@@ -236,11 +240,12 @@ class FolderLocation(LocationClient):
         except OSError:
             return removed
         for name in names:
-            if not name.startswith(TMP_PREFIX):
+            m = TMP_NAME.fullmatch(name)
+            if m is None:
                 continue
             p = folder / name
             try:
-                if time.time() - p.stat().st_mtime > _STALE_TMP_SECONDS or _dead_pid(name):
+                if time.time() - p.stat().st_mtime > _STALE_TMP_SECONDS or _dead_pid(int(m.group(1))):
                     remove_quietly_safe(p)
                     removed.append(name)
             except OSError:
@@ -248,11 +253,12 @@ class FolderLocation(LocationClient):
         return removed
 
 
-def _dead_pid(name: str) -> bool:
-    try:
-        pid = int(name[len(TMP_PREFIX):].split("-", 1)[0])
-    except ValueError:
-        return False
+def _temp_name() -> str:
+    """A fresh temp file name `.tmp-<pid>-<12 hex>.part`, the shape TMP_NAME matches."""
+    return f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
+
+
+def _dead_pid(pid: int) -> bool:
     if pid == os.getpid() or os.name == "nt":
         return False
     try:
