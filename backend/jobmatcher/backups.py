@@ -28,6 +28,7 @@ from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotF
 from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error,
                      describe_sqlite_error, file_size, fsync_dir, fsync_file, hold_free_space, make_dirs,
                      process_gone, remove_dead_temp_files, remove_quietly, require_free_space, side_file)
+from .datadir import DB_NAME
 from .lock import FileLock
 from .manifest import (BackupRecord, BackupType, Manifest, ManifestNotOursError, load_manifest, manifest_path,
                        read_manifest, update_manifest, write_manifest)
@@ -124,6 +125,7 @@ class _Checked:
 
 
 FOLDER_MARKER = ".jobmatcher-backup-folder"
+DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
 
 
 def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
@@ -152,6 +154,16 @@ def _marker_tokens(folder: Path) -> list[str]:
     except OSError:
         return []
     return [t.strip() for t in lines[1:] if t.strip()]
+
+
+def live_database_file(path: Path) -> bool:
+    """True for a file that is (or may be) somebody's live database, never a backup: one named `jobmatcher.db`
+    (a data folder's live file), or one with a -wal or -shm beside it (a database some program has open
+    in WAL mode). The backup store never lists, restores, deletes or prunes it, whatever folder it is in.
+    """
+    if path.name == DATA_DB_NAME:
+        return True
+    return any(os.path.lexists(f"{path}{suffix}") for suffix in ("-wal", "-shm"))
 
 
 def folder_marker_matches(folder: Path, token: str) -> bool:
@@ -237,7 +249,7 @@ class BackupStore:
                 # not a symlink: get() refuses those, so listing one would offer what cannot be used
                 if listable_name(e.name) and e.is_file(follow_symlinks=False):
                     st = e.stat(follow_symlinks=False)
-                    if (st.st_dev, st.st_ino) in live:
+                    if (st.st_dev, st.st_ino) in live or live_database_file(Path(e.path)):
                         continue
                     records.append(self._record(e.name[:-3], Path(e.path), st, owner, claims, now))
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
@@ -271,7 +283,8 @@ class BackupStore:
             st = None
         except OSError as e:
             raise describe_os_error(e, "reading the backup folder", self.folder) from None
-        if st is None or not stat_module.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._live_inodes():
+        if (st is None or not stat_module.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._live_inodes()
+                or live_database_file(path)):
             raise BackupNotFoundError(f"There is no backup with the id {backup_id!r} in {self.folder}.",
                                       "Run `jobmatcher backup list` to see the ids.")
         return self._record(backup_id, path, st, self._owner_id(), self._claims_unmarked(),

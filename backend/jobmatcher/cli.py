@@ -972,6 +972,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in (("data_dir", None), ("json", False), ("verbose", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
+    if args.data_dir is not None and not str(args.data_dir).strip():
+        # `--data-dir "$DIR"` with $DIR unset: acting on the default (the user's real data) would be a surprise
+        parser.error("--data-dir is empty: give the data folder's path, or leave --data-dir out for the "
+                     "default data folder")
     from .logs import setup_logging
     log_file = setup_logging(args.verbose)
     threading.excepthook = _log_thread_exception  # a failing background thread: the log file, not the terminal

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import SettingsError
 from .fsutil import PRIVATE_DIR, make_dirs, user_path
 from .settings import Settings, check_backup_folder, load_settings
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 def default_data_dir() -> Path:
     """--data-dir wins over $JOBMATCHER_DATA_DIR, which wins over the platform's user data folder."""
     env = os.environ.get(DATA_DIR_ENV)
+    if env is not None and not env.strip():
+        # set but empty (`JOBMATCHER_DATA_DIR=$DIR` with $DIR unset): never silently the user's real data
+        raise SettingsError(f"${DATA_DIR_ENV} is set but empty.",
+                            "Set it to the data folder's path, or unset it for the default data folder.")
     if env:
         return user_path(env, f"The data folder in ${DATA_DIR_ENV}")
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
@@ -60,7 +65,10 @@ class DataDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, create: bool = True) -> "DataDir":
-        root = user_path(path, "The data folder") if path else default_data_dir()
+        if path is not None and not os.fspath(path).strip():
+            raise SettingsError("The data folder's path is empty.",
+                                "Give the data folder's path, or none for the default data folder.")
+        root = user_path(path, "The data folder") if path is not None else default_data_dir()
         root = root.absolute()
         if create:
             make_dirs(root, PRIVATE_DIR)

@@ -48,7 +48,8 @@ from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupErro
 from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_size, fsync_dir, fsync_file,
                      private_opener, remove_quietly, require_free_space, SIDE_SUFFIXES, WAL, side_file)
 from .lock import FileLock
-from .manifest import CHECKING, BackupRecord, BackupType, Manifest, manifest_path, read_manifest
+from .manifest import (CHECKING, BackupRecord, BackupType, Manifest, ManifestNotOursError, manifest_path, read_manifest,
+                       update_manifest)
 from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
 from .progress import Progress
@@ -262,7 +263,8 @@ def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock
     try:
         m = Manifest(type=BackupType.safety, created_at=datetime.now(timezone.utc), size_bytes=file_size(live),
                      schema_revision=schema.revision_of(holder), app_version=__version__,
-                     note=f"Before restoring {label}", verified=None, verify_message=CHECKING)
+                     note=f"Before restoring {label}", verified=None, verify_message=CHECKING,
+                     data_folder_id=data.folder_id())
         final = store.reserve_name(m)
         _write_journal(data, "staged", label, final.stem, str(final), linked=True)
         os.link(live, final)
@@ -754,7 +756,7 @@ def recover(data: DataDir) -> str | None:
         swap_lock.release()
     _end_journal(data)
     if linked and journal.get("safety_path") and Path(journal["safety_path"]).exists():
-        _finish_linked_check(Path(journal["safety_path"]))
+        _finish_linked_check(Path(journal["safety_path"]), data)
     log.warning(message)
     return message
 
@@ -767,10 +769,23 @@ def _same_file(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _finish_linked_check(safety: Path) -> None:
-    """The check a killed restore left undone on its linked safety backup (still "checking"): run it now."""
+def _finish_linked_check(safety: Path, data: DataDir) -> None:
+    """The check a killed restore left undone on its linked safety backup (still "checking"): run it now.
+
+    Its manifest also gets this data folder's id if it has none (one made by a version that left it out):
+    the journal of this data folder names it, so it is this folder's copy, listed and cleaned up as such.
+    """
     m = read_manifest(safety)
-    if m is None or m.verified is not None:
+    if m is None:
+        return
+    if not m.data_folder_id and (fid := data.folder_id()):
+        def stamp(x: Manifest) -> None:
+            x.data_folder_id = x.data_folder_id or fid
+        try:
+            update_manifest(safety, stamp)
+        except (OSError, ManifestNotOursError) as e:
+            log.warning("could not record the data folder's id in %s: %s", safety, e)
+    if m.verified is not None:
         return
     try:
         BackupStore(safety.parent).verify(safety.stem)

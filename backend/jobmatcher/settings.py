@@ -102,6 +102,42 @@ def _system_folders() -> list[Path]:
     return found
 
 
+# Files only a JobMatcher data folder holds (its live database, its id, its instance lock, a restore under
+# way). A backup folder holding them is somebody's data folder: its live database would be listed as a
+# backup "added by hand", restorable and deletable there (datadir.py names them too).
+DATA_FOLDER_FILES = ("jobmatcher.db", ".jobmatcher-folder-id", ".jobmatcher.lock", "restore-journal.json")
+
+
+def _data_folder_file(folder: Path) -> str | None:
+    """The first DATA_FOLDER_FILES name present in `folder`, or None (also when it cannot be read)."""
+    for name in DATA_FOLDER_FILES:
+        try:
+            if os.path.lexists(folder / name):
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def _data_folder_in(folder: Path) -> tuple[Path, str] | None:
+    """(the data folder, the file that shows it) when `folder` is, or directly contains, a JobMatcher data
+    folder; None otherwise. Only one level down: the backup list reads only the folder's own files."""
+    found = _data_folder_file(folder)
+    if found:
+        return folder, found
+    try:
+        with os.scandir(folder) as entries:
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False) and (found := _data_folder_file(Path(e.path))):
+                        return Path(e.path), found
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return None
+
+
 def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup folder",
                         hint: str | None = None, page_hint: str | None = None,
                         allow_default: bool = True) -> Path:
@@ -109,7 +145,8 @@ def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup fo
 
     Refused: the data folder itself, a folder inside it (except its default `<data>/backups`, when
     `allow_default`), a parent of it, the root of a disk, a system folder (or inside one), and a
-    file. Symlinks are resolved first, so a link to one of those counts as that. A folder that does
+    file, and a folder that is (or directly contains) another JobMatcher data folder (DATA_FOLDER_FILES:
+    its live database must never be listed, restored or deleted as a backup). Symlinks are resolved first, so a link to one of those counts as that. A folder that does
     not exist yet is accepted here (it is created when the first backup is made). Checked every time
     the folder is used, including when it comes from settings.json, which anyone can edit or copy.
     The same rules hold for a backup location's folder (`what`, `hint` and `page_hint` word them).
@@ -139,6 +176,11 @@ def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup fo
             raise SettingsError(f"{what} {p} is a system folder.", hint, page_hint)
     if p.exists() and not p.is_dir():
         raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
+    if p.is_dir() and (other := _data_folder_in(p)) is not None:
+        where, name = other
+        lead = f"{what} {p} is" if where == p else f"{what} {p} contains"
+        raise SettingsError(f"{lead} another JobMatcher data folder ({where} holds {name}): its live database "
+                            "would be shown as a backup there, and could be deleted or restored over.", hint, page_hint)
     return p
 
 
