@@ -525,3 +525,36 @@ def test_folder_cleanup_deletes_only_its_own_temp_names(engine, usb):
     assert r.returncode == 0, r.stderr
     assert not (ns / ours).exists()
     assert sorted(p.name for p in ns.iterdir() if p.name.startswith(".tmp-")) == sorted(theirs)
+
+
+def test_a_later_encrypted_location_refuses_a_different_passphrase(engine, usb, tmp_path):
+    from pyrage import x25519
+    d = engine.data.root
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    r = run_cli("location", "add", "folder", str(usb), "--name", "first", "--passphrase-file", str(pw), data_dir=d)
+    assert r.returncode == 0, r.stderr
+    recovery = next(w for w in r.stdout.split() if w.startswith("AGE-SECRET-KEY-1"))
+    config_before = (d / "locations.json").read_bytes()
+    identity_before = engine.locations.identity_path().read_bytes()
+    second = tmp_path / "second"
+    second.mkdir()
+    for wrong in ("wrong passphrase", str(x25519.Identity.generate())):  # another folder's recovery key too
+        bad = tmp_path / "bad"
+        bad.write_text(wrong + "\n")
+        r = run_cli("location", "add", "folder", str(second), "--passphrase-file", str(bad), data_dir=d)
+        assert r.returncode == 1, r.stdout
+        assert "already use a passphrase" in r.stderr and "recovery key" in r.stderr and wrong not in r.stderr
+        assert (d / "locations.json").read_bytes() == config_before  # nothing saved
+        assert engine.locations.identity_path().read_bytes() == identity_before
+        assert list(second.iterdir()) == []  # nothing written at the location
+    r = run_cli("location", "add", "folder", str(second), "--passphrase-file", str(pw), data_dir=d)
+    assert r.returncode == 0, r.stderr
+    third = tmp_path / "third"
+    third.mkdir()
+    key = tmp_path / "key"
+    key.write_text(recovery + "\n")
+    r = run_cli("location", "add", "folder", str(third), "--passphrase-file", str(key), data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert [x["name"] for x in json.loads(run_cli("location", "list", "--json", data_dir=d).stdout)] == \
+        ["first", "second", "third"]

@@ -684,6 +684,8 @@ def cmd_location_add(args) -> int:
         if passphrase is None:
             raise JobMatcherError("Encrypted copies need a passphrase, and there is no terminal to ask for one.",
                                   "Give it with --passphrase-file FILE (or use --no-encrypt).")
+    elif encrypt and getattr(args, "passphrase_file", None):
+        passphrase = _read_secret(args, creating=False)  # must be the data folder's passphrase: checked by add
     if args.kind == "folder":
         r = locs.add("folder", path=args.path, name=args.name, encrypt=encrypt, passphrase=passphrase,
                      retention_days=args.keep_days)
@@ -916,7 +918,8 @@ def build_parser() -> argparse.ArgumentParser:
     addc = argparse.ArgumentParser(add_help=False)
     addc.add_argument("--name", help="a short name (default: the folder's or bucket's)")
     addc.add_argument("--no-encrypt", action="store_true", help="keep plain copies (e.g. your own USB drive)")
-    addc.add_argument("--passphrase-file", metavar="F", help="the passphrase, when encryption is set up first")
+    addc.add_argument("--passphrase-file", metavar="F", help="the passphrase (chosen with the first encrypted location; "
+                      "later ones must give the same one or the recovery key)")
     from .locations.config import LocationConfig
     addc.add_argument("--keep-days", type=_setting("retention_days", "a whole number of days", LocationConfig),
                       default=90, metavar="N", help="keep copies there N days (90)")

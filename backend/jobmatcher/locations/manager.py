@@ -22,7 +22,8 @@ from pydantic import BaseModel
 
 from ..backups import BackupStore
 from ..datadir import DataDir
-from ..errors import JobMatcherError, LocationCopyFailedError, LocationNotFoundError, SettingsError, ValidationError
+from ..errors import (JobMatcherError, LocationCopyFailedError, LocationNotFoundError, SettingsError, ValidationError,
+                      WrongPassphraseError)
 from ..fsutil import atomic_write_bytes
 from ..lock import FileLock
 from ..manifest import BackupRecord
@@ -182,6 +183,23 @@ class Locations:
         cfg.recipient = recipient
         return identity
 
+    def _check_existing_passphrase(self, cfg: LocationsConfig, secret: str) -> None:
+        """A passphrase (or recovery key) given while the data folder already has an identity must open it:
+        every location shares that one identity, so a different passphrase would silently not apply.
+
+        Raises WrongPassphraseError when it does not open this data folder's identity.
+        """
+        refused = WrongPassphraseError(
+            "This data folder's copies already use a passphrase, and this is not it: all its backup locations "
+            "share one passphrase. Nothing was saved.",
+            "Give that passphrase (or the recovery key you were shown when encryption was set up).")
+        try:
+            identity = unlock_identity(self.identity_path().read_bytes(), secret)
+        except (WrongPassphraseError, ValidationError):
+            raise refused from None
+        if recipient_of(identity) != cfg.recipient:  # another data folder's recovery key
+            raise refused
+
     def add(self, kind: str, *, path: str | None = None, endpoint_url: str | None = None, bucket: str | None = None,
             prefix: str = "", region: str | None = None, keys: S3Keys | None = None, name: str | None = None,
             encrypt: bool = True, passphrase: str | None = None,
@@ -227,8 +245,11 @@ class Locations:
                                      region=region, encrypt=encrypt, retention_days=retention_days, added_at=_now())
             else:
                 raise ValidationError(f"{kind!r} is not a kind of location.", "Use folder or s3.")
-            if encrypt and passphrase and not (cfg.recipient and self.identity_path().is_file()):
-                check_new_passphrase(passphrase)  # before anything is written at the location
+            if encrypt and passphrase:  # checked before anything is written at the location
+                if cfg.recipient and self.identity_path().is_file():
+                    self._check_existing_passphrase(cfg, passphrase)
+                else:
+                    check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
             recovery = self._ensure_identity(cfg, passphrase) if encrypt else None
