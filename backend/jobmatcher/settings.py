@@ -179,7 +179,8 @@ def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup fo
     if p.is_dir() and (other := _data_folder_in(p)) is not None:
         where, name = other
         lead = f"{what} {p} is" if where == p else f"{what} {p} contains"
-        raise SettingsError(f"{lead} another JobMatcher data folder ({where} holds {name}): its live database "
+        holder = "it" if where == p else str(where)
+        raise SettingsError(f"{lead} another JobMatcher data folder ({holder} holds {name}): its live database "
                             "would be shown as a backup there, and could be deleted or restored over.", hint, page_hint)
     return p
 
