@@ -470,19 +470,25 @@ class PowerLoss:
     def _launch_checks(self) -> list[str]:
         """For prune and settings: the launch works, the live data is unchanged, every listed backup is whole."""
         problems = []
-        engine = Engine(self.data)
+        engine = None
         try:
+            engine = Engine(self.data)
             engine.launch(auto_backup=False)
         except Exception as e:  # noqa: BLE001
             return [f"the app could not open the folder: {type(e).__name__}: {e}"]
         finally:
-            engine.release_instance_lock()
+            if engine is not None:
+                engine.release_instance_lock()
         try:
             if torture.Torture._state_of(self.data / "jobmatcher.db") != self.before:
                 problems.append("the live database changed")
         except Exception as e:  # noqa: BLE001
             problems.append(f"the live database cannot be read: {type(e).__name__}: {e}")
-        for rec in engine.list_backups():
+        try:
+            listed = engine.list_backups()
+        except JobMatcherError as e:
+            return problems + [f"the backups cannot be listed after the launch: {e.message}"]
+        for rec in listed:
             try:
                 engine.verify(rec.id)
             except JobMatcherError as e:
