@@ -71,6 +71,8 @@ CRASHFS = Path(__file__).with_name("crashfs.py")
 INTERESTING = set("fdncuml")  # fsync, fsyncdir, rename, create, unlink, mkdir, link
 NEW_SETTINGS = {"retention_days": 7, "auto_backup_hours": 6.0}
 # What a data folder with a backup location holds besides the database and settings.
+# Files the backup folder keeps for good (the manifests' lock file): not leftovers of a cut.
+OWN_BACKUP_FOLDER_FILES = {".jobmatcher-manifests.lock"}
 LOCATION_FILES = {".jobmatcher-folder-id", ".jobmatcher.locations.lock", "locations-state.json", "locations.json"}
 
 
@@ -408,6 +410,8 @@ class PowerLoss:
                 problems.append(f"the live database cannot be read after the cut: {type(e).__name__}: {e}")
         if self.second_cut:
             problems += self._recover_under_cut()
+        if settings_raw is None:
+            return problems  # the app refuses a damaged settings file, said above: there is no launch to check
         # then as the app opens it: torture's checks (integrity, before/intended, listed backups, leftovers)
         t = self.t
         t.data = self.data
@@ -499,7 +503,7 @@ class PowerLoss:
             if content_hash(Path(rec.path)) != self.before:
                 problems.append(f"the listed backup {rec.id} does not hold the state before")
         names = set(os.listdir(self.data / "backups")) if (self.data / "backups").is_dir() else set()
-        hidden = sorted(n for n in names if n.startswith("."))
+        hidden = sorted(n for n in names if n.startswith(".") and n not in OWN_BACKUP_FOLDER_FILES)
         if hidden:
             problems.append(f"leftovers in the backup folder after launch: {hidden}")
         orphans = sorted(n for n in names if n.endswith(".json") and n[:-5] + ".db" not in names)
