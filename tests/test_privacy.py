@@ -102,6 +102,81 @@ def test_a_chosen_backup_folder_keeps_its_mode_but_its_backups_are_private(lax_u
     assert files and all(mode(f) == 0o600 for f in files), {f.name: oct(mode(f)) for f in files}
 
 
+# -- the data folder's own mode: only ever tightened when it is JobMatcher's (F24) -----------------------------
+
+def test_a_new_data_folder_is_created_private(lax_umask, tmp_path):
+    data = tmp_path / "new" / "data"
+    r = run_cli("db", "migrate", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert mode(data) == 0o700 and mode(data / "jobmatcher.db") == 0o600
+
+
+def test_a_shared_folder_holding_none_of_ours_keeps_its_mode(lax_umask, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    (shared / "colleagues-file.txt").write_text("theirs")
+    r = run_cli("db", "migrate", data_dir=shared)
+    assert r.returncode == 0, r.stderr
+    assert mode(shared) == 0o755  # not ours: its mode is left as the user made it
+    assert mode(shared / "jobmatcher.db") == 0o600  # what we write in it is still private
+
+
+def test_a_world_writable_sticky_folder_is_refused_and_left_as_it_was(lax_umask, tmp_path):
+    """A stand-in for /tmp: 1777, holding another user's file. Refused (exit 1, clear words), never chmod'ed."""
+    fake_tmp = tmp_path / "fake_tmp"
+    fake_tmp.mkdir()
+    os.chmod(fake_tmp, 0o1777)
+    (fake_tmp / "other_users_file").write_text("x")
+    for args in (("db", "migrate"), ("backup", "create"), ("status",)):
+        r = run_cli(*args, data_dir=fake_tmp)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert "shared by every user" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert stat.S_IMODE(os.stat(fake_tmp).st_mode) == 0o1777
+    assert sorted(p.name for p in fake_tmp.iterdir()) == ["other_users_file"]
+
+
+def test_a_world_writable_folder_of_others_is_refused(lax_umask, tmp_path):
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    os.chmod(open_dir, 0o777)
+    r = run_cli("db", "migrate", data_dir=open_dir)
+    assert r.returncode == 1 and "shared by every user" in r.stderr, r.stderr
+    assert mode(open_dir) == 0o777 and list(open_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["/", "/etc", "/usr/lib/jobmatcher", "/proc"])
+def test_the_top_of_the_disk_and_system_folders_are_refused_as_data_folder(folder):
+    before = os.stat("/").st_mode
+    r = run_cli("db", "migrate", data_dir=Path(folder))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "data folder" in r.stderr and "Traceback" not in r.stderr
+    assert ("top of a disk" in r.stderr) if folder == "/" else ("system folder" in r.stderr)
+    assert os.stat("/").st_mode == before and not Path("/usr/lib/jobmatcher").exists()
+
+
+def test_the_home_folder_itself_is_refused_as_data_folder(lax_umask, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chmod(home, 0o751)
+    r = run_cli("db", "migrate", data_dir=home, env={"HOME": str(home)})
+    assert r.returncode == 1 and "home folder" in r.stderr, r.stderr
+    assert mode(home) == 0o751 and list(home.iterdir()) == []
+    # a folder of its own inside the home folder is fine
+    r = run_cli("db", "migrate", data_dir=home / "JobMatcher", env={"HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    assert mode(home) == 0o751 and mode(home / "JobMatcher") == 0o700
+
+
+def test_make_private_never_drops_a_sticky_bit(tmp_path):
+    from jobmatcher.fsutil import make_private
+    d = tmp_path / "sticky"
+    d.mkdir()
+    os.chmod(d, 0o1777)
+    make_private(d)
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o1700
+
+
 # -- the environment of programs that are not JobMatcher ----------------------------------------------------
 
 def _fake_xdg_open(tmp_path: Path, monkeypatch) -> Path:

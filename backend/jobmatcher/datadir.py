@@ -13,7 +13,7 @@ import platformdirs
 
 from .errors import SettingsError
 from .fsutil import PRIVATE_DIR, make_dirs, user_path
-from .settings import Settings, check_backup_folder, load_settings
+from .settings import Settings, check_backup_folder, check_data_folder, data_folder_is_ours, load_settings
 
 APP_NAME = "JobMatcher"
 DATA_DIR_ENV = "JOBMATCHER_DATA_DIR"
@@ -35,6 +35,9 @@ def own_data_folder_file(name: str) -> bool:
     return name in OWN_ATOMIC_FILES or name.startswith(_OWN_SPOOL_PREFIXES)
 
 log = logging.getLogger(__name__)
+
+# Data folders this process created (their mode is JobMatcher's to set; see DataDir.made_by_us).
+_MADE_HERE: set[Path] = set()
 
 
 def default_data_dir() -> Path:
@@ -70,9 +73,19 @@ class DataDir:
                                 "Give the data folder's path, or none for the default data folder.")
         root = user_path(path, "The data folder") if path is not None else default_data_dir()
         root = root.absolute()
+        check_data_folder(root)  # never /, /tmp, a system folder or the home folder: it is made private
         if create:
+            made = not root.is_dir()
             make_dirs(root, PRIVATE_DIR)
+            if made:
+                _MADE_HERE.add(root)
         return cls(root)
+
+    def made_by_us(self) -> bool:
+        """True when JobMatcher may tighten this folder's mode: it created the folder (in this process), or
+        the folder plainly is a data folder already (it holds jobmatcher.db or .jobmatcher-folder-id).
+        A folder the user pointed at that holds neither (a shared folder) keeps its mode."""
+        return self.root in _MADE_HERE or data_folder_is_ours(self.root)
 
     @property
     def db_path(self) -> Path:

@@ -289,6 +289,8 @@ class Engine:
         """Close the data folder (0700) and its files (0600) to other users, also when an older version or
         another tool made them open: everything else in it is then out of their reach too."""
         root = self.data.root
+        if not self.data.made_by_us():
+            return  # a folder the user chose that holds none of ours yet: its mode is not ours to change
         for p in (root, root / "backups", self.data.db_path, side_file(self.data.db_path, WAL),
                   side_file(self.data.db_path, SHM), self.data.settings_path):
             if p.exists():

@@ -101,7 +101,8 @@ def make_private(path: Path) -> None:
         if st.st_uid != os.geteuid() or stat.S_ISLNK(st.st_mode):
             return
         if stat.S_IMODE(st.st_mode) & 0o077:
-            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)  # the owner's own bits stay as they are
+            # the owner's own bits stay as they are, and so do sticky/setgid bits (never ours to drop)
+            os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
     except OSError:
         pass  # a read-only disk, a file that is gone: privacy is tightened where it can be
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from typing import Literal
@@ -183,6 +184,52 @@ def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup fo
         raise SettingsError(f"{lead} another JobMatcher data folder ({holder} holds {name}): its live database "
                             "would be shown as a backup there, and could be deleted or restored over.", hint, page_hint)
     return p
+
+
+def data_folder_is_ours(folder: Path) -> bool:
+    """True when `folder` plainly is a JobMatcher data folder: it holds jobmatcher.db or .jobmatcher-folder-id."""
+    return any(os.path.lexists(Path(folder) / name) for name in ("jobmatcher.db", ".jobmatcher-folder-id"))
+
+
+def check_data_folder(folder: Path) -> None:
+    """Raise SettingsError when `folder` (an absolute path, existing or not) must never be a data folder.
+
+    Refused: the top of a disk, a system folder (or inside one), the user's home folder itself, a file,
+    and an existing folder with the sticky bit or open for every user to write in (like /tmp) unless it
+    plainly is a JobMatcher data folder already (non-sticky). JobMatcher makes its data folder private
+    (0700): done to /tmp, a home folder or a shared folder, that would lock other users and services out.
+    Symlinks are resolved first.
+    """
+    hint = "Choose a folder of its own for your data (a new one is made for you), e.g. --data-dir ~/JobMatcher."
+    page_hint = "Start JobMatcher with a folder of its own for your data."
+    try:
+        p = Path(folder).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop
+        raise SettingsError(f"The data folder {folder} cannot be used: {e}.", hint, page_hint) from None
+    if p == Path(p.anchor):
+        raise SettingsError(f"The data folder cannot be the top of a disk ({p}).", hint, page_hint)
+    for system in _system_folders():
+        if p == system or system in p.parents:
+            raise SettingsError(f"The data folder {p} is a system folder.", hint, page_hint)
+    try:
+        home = Path.home().resolve()
+    except (OSError, RuntimeError, KeyError):
+        home = None
+    if home is not None and p == home and home != Path(home.anchor):
+        raise SettingsError(f"The data folder {p} is your home folder itself: JobMatcher would close it to "
+                            "everyone else and keep its files among yours.", hint, page_hint)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return  # a new folder: it is created private
+    except OSError:
+        return  # unreadable: opening it reports why
+    if not stat.S_ISDIR(st.st_mode):
+        raise SettingsError(f"The data folder {p} is a file, not a folder.", hint, page_hint)
+    if st.st_mode & stat.S_ISVTX or (st.st_mode & 0o002 and not data_folder_is_ours(p)):
+        raise SettingsError(f"The data folder {p} is shared by every user of this computer (like /tmp): "
+                            "your data would be open to them, and making it private would lock them out.",
+                            hint, page_hint)
 
 
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
