@@ -321,3 +321,40 @@ def test_a_reader_that_goes_away_is_not_a_disk_fault(engine):
         os.close(write_end)
     assert r.returncode == 1
     assert r.stderr == "", r.stderr  # no "Check the disk", no traceback
+
+
+# -- control characters never reach the terminal raw (F25) --------------------------------------------------
+
+def test_a_note_with_a_line_break_or_escape_is_refused_by_cli_and_engine(tmp_path):
+    from jobmatcher.engine import Engine
+    from jobmatcher.errors import ValidationError
+    data = tmp_path / "data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    for note in ("line1\nFAKE  backup_2099  Manual", "red \x1b[31m", "title \x1b]0;T\x07", "cr\rx", "del\x7f"):
+        r = run_cli("backup", "create", "--note", note, data_dir=data)
+        assert r.returncode == 1 and "single line" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert list((data / "backups").glob("*.db")) == []
+    with pytest.raises(ValidationError):
+        Engine(data).create_backup(note="a\x1b[2Jb")
+    assert run_cli("backup", "create", "--note", "plain — ünïcode ok", data_dir=data).returncode == 0
+
+
+def test_backup_list_escapes_control_characters_in_hand_added_names_and_old_notes(tmp_path):
+    data = tmp_path / "data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    assert run_cli("backup", "create", "--note", "mine", data_dir=data).returncode == 0
+    made = next((data / "backups").glob("*.db"))
+    # a file someone dropped into the backup folder, and a note written by an older version (no check then)
+    (data / "backups" / "esc\x1b[2J\x1b[31mX\nFAKE.db").write_bytes(made.read_bytes())
+    manifest = made.with_suffix(".json")
+    import json
+    body = json.loads(manifest.read_text())
+    body["note"] = "line1\nFAKE  backup_2099  Manual\x1b]0;TITLE\x07"
+    manifest.write_text(json.dumps(body))
+    r = run_cli("backup", "list", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\x1b" not in r.stderr
+    assert not any(line.startswith("FAKE") for line in r.stdout.splitlines()), r.stdout
+    assert "esc\\x1b[2J\\x1b[31mX\\x0aFAKE" in r.stdout
+    # rows: header + two backups (the forged newline stays inside its row)
+    assert len([line for line in r.stdout.splitlines() if line.strip()]) == 3, r.stdout

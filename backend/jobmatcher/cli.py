@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+import unicodedata
 from datetime import datetime
 from typing import Any, Callable
 
@@ -40,6 +41,26 @@ def _emit_json(value: Any) -> None:
     # about 60 ms for a list of 1,000 backups.
     from pydantic_core import to_json
     sys.stdout.write(to_json(_jsonable(value), indent=2).decode() + "\n")
+
+
+def _safe(text: object, keep_newlines: bool = False) -> str:
+    """`text` for the terminal: control characters (line breaks, ESC, BEL, C1) written as \\xNN / \\uNNNN.
+
+    A note, a file name dropped into a backup folder or a location's name comes from outside: printed raw,
+    a line break forges a row and an escape sequence clears the screen or sets the window title.
+    `keep_newlines`: for our own multi-line messages, whose line breaks are ours.
+    """
+    out = []
+    for c in str(text):
+        if (c == "\n" and keep_newlines) or not (unicodedata.category(c) == "Cc" or c in "\u2028\u2029"):
+            out.append(c)
+        else:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+    return "".join(out)
+
+
+def _cells(row: tuple) -> tuple[str, ...]:
+    return tuple(_safe(c) for c in row)
 
 
 def _size(n: int) -> str:
@@ -195,14 +216,14 @@ def cmd_backup_list(args) -> int:
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved
         n = len(prev["backups"])
-        where = prev["folder"] if prev["available"] else f"{prev['folder']} (not available now)"
+        where = _safe(prev["folder"]) if prev["available"] else f"{_safe(prev['folder'])} (not available now)"
         print(f"In the previous backup folder {where}: {n} backup{'s' if n != 1 else ''} "
               "(`jobmatcher settings --move-backups` moves them here)", file=sys.stderr)
     if not items:
         print("No backups in the backup folder yet. Make one with `jobmatcher backup create`." if previous
               else "No backups yet. Make one with `jobmatcher backup create`.")
         return 0
-    rows = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
+    rows: list[tuple[str, ...]] = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
     others = [r for r in items if not r.owned]
     for r in [r for r in items if r.owned] + others:
         if r is (others[0] if others else None):
@@ -214,8 +235,8 @@ def cmd_backup_list(args) -> int:
                                          (r.manifest == "unreadable", "manifest unreadable"),
                                          (r.future, "DATED IN THE FUTURE (wrong clock)")) if cond]
         note = "; ".join(flags + ([r.note] if r.note and r.manifest == "ok" else []))
-        rows.append((r.id, type_label(r.type), _local(r.created_at),
-                     _size(r.size_bytes), verified, "pinned" if r.pinned else "", note))
+        rows.append(_cells((r.id, type_label(r.type), _local(r.created_at),
+                            _size(r.size_bytes), verified, "pinned" if r.pinned else "", note)))
     widths = [max(len(row[i]) for row in rows if row[1]) for i in range(6)]
     for row in rows:
         print(("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
@@ -237,7 +258,7 @@ def cmd_backup_show(args) -> int:
     checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
-        print(f"  Note: {p.note}")
+        print(f"  Note: {_safe(p.note)}")
     cur = p.current
     rows = [("", "IN THE BACKUP", "NOW"),
             ("Name", p.backup.full_name or "-", cur.full_name or "-" if cur else "?"),
@@ -245,8 +266,9 @@ def cmd_backup_show(args) -> int:
     for t in p.tables:
         rows.append((t.label, "-" if t.then is None else str(t.then), "?" if t.now is None else str(t.now)))
     rows.append(("Schema", p.backup.schema_revision or "-", cur.schema_revision or "-" if cur else "?"))
-    w = [max(len(r[i]) for r in rows) for i in range(2)]
-    for r in rows:
+    cells = [_cells(r) for r in rows]
+    w = [max(len(r[i]) for r in cells) for i in range(2)]
+    for r in cells:
         print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}")
     return 0
 
@@ -309,8 +331,8 @@ def cmd_backup_delete(args) -> int:
         warnings.append("it was made before a database update: it is the way back from that update")
     if rec.pinned:
         warnings.append("it is pinned: you chose to keep it")
-    question = (f"Delete the backup {rec.id}? " + "; ".join(warnings).capitalize() + ". Delete it anyway?"
-                if warnings else f"Delete the backup {rec.id}?")
+    question = (f"Delete the backup {_safe(rec.id)}? " + "; ".join(warnings).capitalize() + ". Delete it anyway?"
+                if warnings else f"Delete the backup {_safe(rec.id)}?")
     if not _confirm(args, question):
         print("Nothing was deleted.", file=sys.stderr)
         return 1
@@ -318,7 +340,7 @@ def cmd_backup_delete(args) -> int:
     if args.json:
         _emit_json({"deleted": rec.id})
     else:
-        print(f"Deleted {rec.id}.")
+        print(f"Deleted {_safe(rec.id)}.")
     return 0
 
 
@@ -328,7 +350,7 @@ def _cmd_pin(pinned: bool) -> Callable:
         if args.json:
             _emit_json(rec)
         else:
-            print(f"{'Pinned' if pinned else 'Unpinned'} {rec.id}" +
+            print(f"{'Pinned' if pinned else 'Unpinned'} {_safe(rec.id)}" +
                   (": it is kept until you unpin or delete it." if pinned else "."))
         return 0
     return run
@@ -356,7 +378,7 @@ def cmd_backup_prune(args) -> int:
     if not chosen:
         print("Nothing to clean up.")
     for r in chosen:
-        print(f"{'Would delete' if args.dry_run else 'Deleted'} {r.id} ({_local(r.created_at)}, "
+        print(f"{'Would delete' if args.dry_run else 'Deleted'} {_safe(r.id)} ({_local(r.created_at)}, "
               f"{type_label(r.type).lower()}): {rules.get(r.id, '')}")
     print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
     if plan.over_budget:
@@ -364,7 +386,7 @@ def cmd_backup_prune(args) -> int:
               "more than the space allowed. Unpin or delete old backups, or allow more space "
               "(`jobmatcher settings --budget-mb N`).", file=sys.stderr)
     for r in not_deleted:
-        print(f"Could not delete {r.id}: it is still there (see the log for why).", file=sys.stderr)
+        print(f"Could not delete {_safe(r.id)}: it is still there (see the log for why).", file=sys.stderr)
     return 1 if not_deleted else 0
 
 
@@ -638,8 +660,9 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
-        rows.append((r.id, type_label(r.type), _local(r.created_at), _size(r.size_bytes),
-                     r.schema_revision or "-", "yes" if r.encrypted else "no") + ((r.folder_id,) if several else ()))
+        rows.append(_cells((r.id, type_label(r.type), _local(r.created_at), _size(r.size_bytes),
+                            r.schema_revision or "-", "yes" if r.encrypted else "no")
+                           + ((r.folder_id,) if several else ())))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -722,12 +745,12 @@ def cmd_location_list(args) -> int:
         return 0
     for r in rows:
         state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
-        print(f"{r.name}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
-        print(f"  where:        {r.where}")
+        print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
+        print(f"  where:        {_safe(r.where)}")
         print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
         print(f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending, kept {r.retention_days} days")
         if r.problem:
-            print(f"  problem:      {r.problem}")
+            print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
     return 0
 
 
@@ -990,9 +1013,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("refused: %s", e.message)
         if args.json:
             _emit_json(e.to_dict())
-        print(f"Error: {e.message}", file=sys.stderr)
+        print(f"Error: {_safe(e.message, keep_newlines=True)}", file=sys.stderr)
         if e.hint:
-            print(e.hint, file=sys.stderr)
+            print(_safe(e.hint, keep_newlines=True), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 import secrets
 import sqlite3
 import time
@@ -534,6 +535,10 @@ class Engine:
         """
         if len(note) > 500:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
+        if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in note):
+            # a line break or a terminal escape in a note would forge rows or clear the screen where it is listed
+            raise ValidationError("A note must be a single line of text: it contains a line break or another "
+                                  "control character.", "Type the note again as one line of plain text.")
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
