@@ -82,6 +82,26 @@ def age_backup(data_dir: Path, backup_id: str, days: float) -> None:
     body = json.loads(manifest.read_text())
     body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
     manifest.write_text(json.dumps(body))
+    renumber_by_date(manifest.parent)
+
+
+def renumber_by_date(folder: Path) -> None:
+    """Give the manifests in `folder` that have a `sequence` the order of their dates: what backups really
+    made at those dates would have (a test that re-dates one emulates time passing, not a wrong clock)."""
+    bodies = {}
+    for m in folder.glob("*.json"):
+        try:
+            body = json.loads(m.read_text())
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("sequence") is not None and "created_at" in body:
+            bodies[m] = body
+    from datetime import datetime
+    for n, (m, body) in enumerate(sorted(bodies.items(), key=lambda x: datetime.fromisoformat(
+            x[1]["created_at"].replace("Z", "+00:00"))), start=1):
+        if body["sequence"] != n:
+            body["sequence"] = n
+            m.write_text(json.dumps(body))
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_create_list_verify_pin_prune_delete_round_trip(engine):
     rows = json.loads(r.stdout)
     assert set(rows[0]) == {"id", "path", "type", "created_at", "size_bytes", "sha256", "schema_revision",
                             "app_version", "note", "pinned", "verified", "verified_at", "manifest",
-                            "data_folder_id", "owned", "future", "added_by_hand"}
+                            "data_folder_id", "owned", "future", "added_by_hand", "sequence"}
     assert rows[0]["id"] == made["id"] and rows[0]["note"] == "first job hunt"
 
     text = run_cli("backup", "list", data_dir=d).stdout

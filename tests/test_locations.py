@@ -277,6 +277,8 @@ def _age_backup(engine: Engine, backup_id: str, days: float) -> None:
     m = read_manifest(p)
     m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
     write_manifest(p, m)
+    from conftest_app import renumber_by_date
+    renumber_by_date(p.parent)  # emulates time passing, not a clock that was behind
 
 
 def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, locked_identity, usb, tmp_path):

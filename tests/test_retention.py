@@ -1,5 +1,6 @@
 """Retention is a pure function: fixed dates, no file system."""
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -250,3 +251,114 @@ def test_the_newest_backup_that_passed_its_check_is_kept_even_when_a_newer_one_f
 
 def test_a_future_backup_is_never_deleted_by_age():
     assert obsolete(NOW, RetentionPolicy(1), [B("future", NOW + timedelta(days=3)), B("a", days_ago(2))]) == []
+
+
+# -- clocks lie: "newest" goes by the order of making (F19, issue 8) ----------------------------------------
+
+@dataclass
+class S:
+    id: str
+    created_at: datetime
+    sequence: int | None
+    type: BackupType = BackupType.manual
+    pinned: bool = False
+    verified: bool | None = True
+    size_bytes: int = 1 << 20
+    has_manifest: bool = True
+
+
+def test_a_backup_made_with_the_clock_behind_is_the_newest_not_expired():
+    # old1, old2 with the right clock; then the clock fell back to 2001 and the newest data went into "y2001".
+    y2001 = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    backups = [S("old1", hours_ago(2), 1), S("old2", hours_ago(1), 2), S("y2001", y2001, 3)]
+    got = rules(plan(NOW, RetentionPolicy(30), backups))
+    assert got["y2001"] == (True, R.NEWEST_GOOD)
+    assert got["old2"] == (True, R.WITHIN_DAYS)
+
+
+def test_table_of_wrong_clock_cases():
+    y2001 = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    backups = [
+        S("real-old", days_ago(400), 1, BackupType.auto),       # a real old one: expires as before
+        S("real", days_ago(40), 2, BackupType.auto),
+        S("behind-1", y2001, 3, BackupType.auto),                 # made while the clock was behind
+        S("behind-2", y2001 + timedelta(hours=1), 4, BackupType.safety),
+        S("behind-bad", y2001 + timedelta(hours=2), 5, verified=False),
+        S("ahead", NOW + timedelta(days=30), 6),                  # the clock ran ahead
+        S("after-ahead", hours_ago(3), 7, BackupType.auto),       # right again: not "behind" the future one
+        S("newest", hours_ago(1), 8, BackupType.auto, verified=False),
+        S("legacy", days_ago(1), None),                           # an older version's manifest: no sequence
+    ]
+    for policy in (RetentionPolicy(30), TIERED):
+        got = rules(plan(NOW, policy, backups))
+        assert got["behind-1"] == got["behind-2"] == got["behind-bad"] == (True, R.CLOCK_BEHIND), policy
+        assert got["ahead"] == (True, R.FUTURE)
+        assert got["newest"] == (True, R.NEWEST)
+        assert got["after-ahead"] == (True, R.NEWEST_GOOD)   # the newest that passed its check, by sequence
+        assert got["real-old"] == (False, R.EXPIRED)
+        assert got["legacy"][0] is True
+    assert R.clock_behind(NOW, backups) == {"behind-1", "behind-2", "behind-bad"}
+
+
+def test_a_wrong_date_never_takes_a_real_backups_place_in_a_tier():
+    # "behind" was made after "real2" but dated on "real1"'s day, later than it: by dates it would be the
+    # newest of that day (and week) and "real1", the real backup of that day, would expire.
+    real1 = S("real1", days_ago(3), 1, BackupType.auto)
+    real2 = S("real2", days_ago(1), 2, BackupType.auto)
+    behind = S("behind", days_ago(3) + timedelta(hours=1), 3, BackupType.auto)
+    later = S("later", hours_ago(1), 4, BackupType.auto)
+    got = rules(plan(NOW, TIERED, [real1, real2, behind, later]))
+    assert got["real1"] == (True, R.DAILY)
+    assert got["behind"] == (True, R.CLOCK_BEHIND)
+
+
+def test_without_sequences_the_dates_decide_as_before():
+    backups = [S("a", days_ago(40), None), S("b", days_ago(35), None)]
+    assert rules(plan(NOW, RetentionPolicy(30), backups)) == {"a": (False, R.EXPIRED), "b": (True, R.NEWEST_GOOD)}
+    assert R.clock_behind(NOW, backups) == set()
+
+
+def test_equal_sequences_are_not_behind_each_other():
+    backups = [S("a", hours_ago(2), 1), S("b", hours_ago(1), 1), S("c", hours_ago(3), 1)]
+    assert R.clock_behind(NOW, backups) == set()
+
+
+def test_f19_a_backup_made_with_the_clock_in_2001_holding_the_newest_data_survives_prune(engine):
+    """F19: the only backup with the newest data, dated 2001 by a clock that was behind, is kept by `backup
+    prune` (dry run names its rule), and keeps being kept once newer backups are made with the right clock."""
+    import json as _json
+    import sqlite3
+
+    from conftest import run_cli
+    engine.create_backup(note="old1")
+    engine.create_backup(note="old2")
+    with sqlite3.connect(engine.data.db_path) as c:
+        c.execute("insert into skills(name) values ('NEWEST DATA')")
+    made = engine.create_backup(note="made with clock in 2001")
+    folder = engine.store.folder
+    # exactly what a clock set to 2001 produces: the name and created_at come from the clock
+    body = _json.loads((folder / f"{made.id}.json").read_text())
+    body["created_at"] = "2001-01-01T00:00:00Z"
+    (folder / "backup_2001-01-01_00-00-00.json").write_text(_json.dumps(body))
+    (folder / f"{made.id}.json").unlink()
+    os.replace(folder / f"{made.id}.db", folder / "backup_2001-01-01_00-00-00.db")
+    wrong = "backup_2001-01-01_00-00-00"
+
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = _json.loads(r.stdout)
+    assert wrong not in {x["id"] for x in out["would_delete"]}
+    assert {x["id"]: x["rule"] for x in out["kept"]}[wrong] == R.NEWEST_GOOD
+    assert run_cli("backup", "prune", data_dir=engine.data.root).returncode == 0
+    assert (folder / f"{wrong}.db").exists()
+
+    # the clock is right again: a newer backup is the newest now; the 2001 one is kept as "clock was behind"
+    engine.create_backup(note="after")
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
+    kept = {x["id"]: x["rule"] for x in _json.loads(r.stdout)["kept"]}
+    assert kept[wrong] == R.CLOCK_BEHIND
+    assert run_cli("backup", "prune", data_dir=engine.data.root).returncode == 0
+    with sqlite3.connect(folder / f"{wrong}.db") as c:
+        assert c.execute("select count(*) from skills where name = 'NEWEST DATA'").fetchone()[0] == 1
+    r = run_cli("status", data_dir=engine.data.root)
+    assert "clock was behind" in r.stdout + r.stderr

@@ -568,6 +568,7 @@ class BackupStore:
     def reserve_name(self, m: Manifest) -> Path:
         """A new, unique backup file name for `m` with `m` written as its manifest; the .db is not there
         yet (the caller creates it without overwriting, e.g. by a hard link)."""
+        m.sequence = self.next_sequence()
         base = backup_name(m.created_at)
         for n in range(1, 1000):
             final = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
@@ -587,8 +588,14 @@ class BackupStore:
             return final
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
+    def next_sequence(self) -> int:
+        """1 + the highest `sequence` among this data folder's own listed backups (1 for the first):
+        what makes 'newest' independent of the clock (retention.newest_order)."""
+        return 1 + max((r.sequence or 0 for r in self.own()), default=0)
+
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
+        m.sequence = self.next_sequence()
         base = backup_name(m.created_at)
         for n in range(1, 1000):
             name = base if n == 1 else f"{base}_{n}"

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from .fsutil import human_size
 from .manifest import BackupRecord
+from .retention import clock_behind
 
 STALE_DAYS = 7
 
@@ -24,7 +25,7 @@ Level = Literal["ok", "warn", "error"]
 
 
 class HealthWarning(BaseModel):
-    code: str          # folder-unavailable, scheduled-failed, stale, future-dated, over-budget, low-space,
+    code: str          # folder-unavailable, scheduled-failed, stale, future-dated, clock-behind, over-budget, low-space,
     level: Level       # last-failed-check, no-backups
     message: str
     hint: str
@@ -146,6 +147,15 @@ def assess(now: datetime, backups: list[BackupRecord], *, interval_minutes: int,
             message=f"{len(future)} backup{'s are' if len(future) != 1 else ' is'} dated in the future "
                     f"(the clock was wrong when {'they were' if len(future) != 1 else 'it was'} made).",
             hint="They are kept and never count as the newest; delete them when you no longer need them."))
+    behind = clock_behind(now, backups)
+    if behind:
+        n = len(behind)
+        warnings.append(HealthWarning(
+            code="clock-behind", level="warn",
+            message=f"{n} backup{'s are' if n != 1 else ' is'} dated before older backups (the clock was behind "
+                    f"when {'they were' if n != 1 else 'it was'} made).",
+            hint="They are kept, as their age is unknown; check the computer's date and time, and delete them "
+                 "when you no longer need them."))
     if over_budget:
         warnings.append(HealthWarning(
             code="over-budget", level="warn",

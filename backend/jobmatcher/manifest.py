@@ -65,6 +65,10 @@ class Manifest(BaseModel):
     verify_seconds: float | None = None
     data_folder_id: str | None = Field(None, description="The id of the data folder this is a backup of "
                                                          "(DataDir.folder_id); None in manifests of older versions.")
+    sequence: int | None = Field(None, ge=1, description="Order of making among this data folder's backups "
+                                                          "(1 + the highest listed when it was published): "
+                                                          "'newest' goes by it, never by a clock that may lie. "
+                                                          "None in manifests of older versions.")
     added_by_hand: bool = Field(False, description="Written for a file JobMatcher did not make (pinned or checked "
                                                    "there): its date is the file's, and it is never deleted "
                                                    "automatically.")
@@ -99,6 +103,7 @@ class BackupRecord(BaseModel):
     owned: bool = Field(True, description="A backup of this data folder; False: another data folder's, "
                                           "never pruned, offered or counted for this one.")
     added_by_hand: bool = False
+    sequence: int | None = None
     future: bool = Field(False, description="Dated after now: a wrong clock. Never the newest for scheduling.")
 
     @classmethod

@@ -9,8 +9,15 @@ Two policies:
 - **simple**: every backup is kept for `keep_days` days.
 Under both: pinned and pre-migration backups, the newest backup, the newest one
 that passed its check, files added by hand (no manifest: JobMatcher did not
-make them) and backups dated in the future (their age is unknown) are always
-kept. Days, weeks and months are calendar ones in `now`'s time zone.
+make them), backups dated in the future (their age is unknown) and backups
+dated before a backup made earlier than them (the clock was behind: their age
+is unknown too) are always kept. Days, weeks and months are calendar ones in
+`now`'s time zone.
+
+Clocks lie, so "newest" goes by the order of making, not by the date: each
+manifest records a `sequence` (1 + the highest among the data folder's backups
+when it was published); manifests of older versions have none and rank below
+every sequenced backup, among themselves by date (`newest_order`).
 
 Then the disk budget: while the kept backups take more than `budget_bytes`, the
 oldest automatic (`auto`, `safety`) backups go first, then the oldest manual
@@ -35,6 +42,7 @@ NEWEST = "newest"
 NEWEST_GOOD = "newest that passed its check"
 BY_HAND = "added by hand (never deleted automatically)"
 FUTURE = "dated in the future (age unknown)"
+CLOCK_BEHIND = "dated before an older backup: the clock was behind (age unknown)"
 RECENT = "recent"           # tiered: within keep_all_hours
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -97,13 +105,51 @@ def _size(b) -> int:
     return int(getattr(b, "size_bytes", 0) or 0)
 
 
+def _seq(b) -> int | None:
+    return getattr(b, "sequence", None)
+
+
+def newest_order(b) -> tuple:
+    """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
+    manifests of older versions, which rank below every sequenced backup), then `created_at`."""
+    seq = getattr(b, "sequence", None)
+    return (seq is not None, seq or 0, b.created_at)
+
+
+def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
+    """Ids of the backups made while the clock was behind: a `sequence` higher than another backup's that
+    is dated later (that one not itself dated after `now`: a clock that ran ahead is the other one's fault).
+    Backups without a sequence are never compared. `now` must be time-zone aware."""
+    seqd: list[tuple[int, RetainedBackup]] = sorted(
+        ((n, b) for b in backups if (n := _seq(b)) is not None), key=lambda x: x[0])
+    behind: set[str] = set()
+    latest = None   # the latest trustworthy date among the backups with a lower sequence
+    i = 0
+    while i < len(seqd):
+        j = i
+        while j < len(seqd) and seqd[j][0] == seqd[i][0]:
+            j += 1
+        group = [b for _, b in seqd[i:j]]
+        if latest is not None:
+            behind.update(b.id for b in group if b.created_at < latest)
+        dates = [b.created_at for b in group if b.created_at <= now]
+        if dates:
+            latest = max([latest, *dates]) if latest is not None else max(dates)
+        i = j
+    return behind
+
+
 def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> Plan:
-    """Decide for every backup whether it stays, and by which rule. `now` must be time-zone aware."""
+    """Decide for every backup whether it stays, and by which rule. `now` must be time-zone aware.
+
+    Backups may carry `sequence` (int or None), `verified` (bool or None), `has_manifest` and `size_bytes`.
+    """
     items = sorted(backups, key=lambda b: b.created_at)  # stable: equal times keep their order
-    dated = [b for b in items if b.created_at <= now]
+    dated = sorted((b for b in items if b.created_at <= now), key=newest_order)  # stable too
     newest = dated[-1] if dated else None
     good = [b for b in dated if getattr(b, "verified", None) is True]
     newest_good = good[-1] if good else None
+    behind = clock_behind(now, items)
 
     protected: dict[str, str] = {}
     for b in items:
@@ -119,8 +165,12 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
             protected[b.id] = NEWEST_GOOD
         elif b is newest:
             protected[b.id] = NEWEST
+        elif b.id in behind:
+            protected[b.id] = CLOCK_BEHIND
 
-    tiers = _tiers(now, policy, [b for b in dated if b.type in AUTOMATIC]) if policy.tiered else {}
+    # A date the clock got wrong must not take the place of a real backup in a day, week or month.
+    autos = [b for b in items if b.created_at <= now and b.type in AUTOMATIC and b.id not in behind]
+    tiers = _tiers(now, policy, autos) if policy.tiered else {}
     rule: dict[str, tuple[bool, str]] = {}
     for b in items:
         if b.id in protected:
