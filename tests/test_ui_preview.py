@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ def test_backup_show_on_the_command_line(engine, tmp_path):
     bad = tmp_path / "notes.db"
     bad.write_text("not a database")
     r = run_cli("backup", "show", str(bad), data_dir=engine.data.root)
-    assert r.returncode == 1 and "notes.db cannot be read as a JobMatcher backup" in r.stderr
+    assert r.returncode == 1 and "notes.db is not a JobMatcher backup: it is not a SQLite database" in r.stderr
     r = run_cli("backup", "show", "backup_nope", data_dir=engine.data.root)
     assert r.returncode == 1 and "Traceback" not in r.stderr
 
@@ -149,3 +150,27 @@ def test_the_retention_tiers_and_budget_are_settings_on_the_page(page: Page, sta
     expect(page.get_by_text("Settings saved.")).to_be_visible()
     s = Engine(app_data).settings
     assert (s.retention_policy, s.budget_mb, s.keep_daily_days) == ("simple", None, 7)
+
+
+def test_backup_show_refuses_what_verify_refuses_and_creates_no_side_file(engine, tmp_path):
+    """`backup show` only looks: a folder is named as one; a copy with unsaved changes in its -wal is
+    refused with that reason, and no -shm is made beside the user's file (F1, F6)."""
+    made = engine.create_backup()
+    r = run_cli("backup", "show", str(tmp_path), data_dir=engine.data.root)
+    assert r.returncode == 1 and "folder" in r.stderr and "damaged" not in r.stderr, r.stderr
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    copy = outside / "w.db"
+    copy.write_bytes(Path(made.path).read_bytes())
+    conn = sqlite3.connect(copy, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE only_in_the_wal (x)")
+    w2 = outside / "w2.db"
+    w2.write_bytes(copy.read_bytes())
+    (outside / "w2.db-wal").write_bytes((outside / "w.db-wal").read_bytes())
+    conn.close()
+    before = sorted(p.name for p in outside.iterdir())
+    r = run_cli("backup", "show", str(w2), data_dir=engine.data.root)
+    assert r.returncode == 1 and "-wal" in r.stderr, r.stdout + r.stderr
+    assert sorted(p.name for p in outside.iterdir()) == before  # no w2.db-shm

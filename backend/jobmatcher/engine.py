@@ -37,7 +37,7 @@ from .progress import Progress
 from .preview import BackupPreview, backup_label, compare, summarize
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
-from .verify import verify_file
+from .verify import check_file_shape, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +382,14 @@ class Engine:
         """
         path, rec = (r := self.resolve(id_or_path)).path, r.record
         try:
+            # The checks verify makes before opening anything: a folder, an empty or non-SQLite file, unsaved
+            # changes in a -wal or a hot -journal beside it are refused with their own reason, and the file
+            # is opened only when no side file would have to be created or rolled back (looking changes nothing).
+            check_file_shape(path)
             size = path.stat().st_size
             backup = summarize(path)
+        except InvalidBackupError:
+            raise
         except FileNotFoundError:
             raise InvalidBackupError(f"There is no file {path}.", "Check the path.", reason="missing") from None
         except (sqlite3.DatabaseError, JobMatcherError, OSError) as e:
