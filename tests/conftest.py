@@ -82,13 +82,17 @@ def run_cli(*args: str, data_dir: Path | None = None, input: str | None = None,
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """Mount a real small tmpfs: tmpfs(size_kb) -> Path; unmounted afterwards."""
+    """Mount a real small tmpfs: tmpfs(size_kb) -> Path; unmounted afterwards.
+
+    Mounted 0700, as a user's own disk: a fresh tmpfs is 1777 (shared like /tmp), which JobMatcher
+    rightly refuses as a data folder.
+    """
     mounts: list[Path] = []
 
     def make(size_kb: int) -> Path:
         where = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
         where.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(where)],
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(where)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")

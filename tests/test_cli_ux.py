@@ -358,3 +358,15 @@ def test_backup_list_escapes_control_characters_in_hand_added_names_and_old_note
     assert "esc\\x1b[2J\\x1b[31mX\\x0aFAKE" in r.stdout
     # rows: header + two backups (the forged newline stays inside its row)
     assert len([line for line in r.stdout.splitlines() if line.strip()]) == 3, r.stdout
+
+
+def test_backing_up_data_from_a_newer_version_says_so_not_damage(engine):
+    """Data a newer JobMatcher updated is not damaged: `backup create` says which version to use (F20)."""
+    conn = engine.connect()
+    conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    conn.close()
+    before = fingerprint(engine.data.db_path)
+    r = run_cli("backup", "create", data_dir=engine.data.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "newer version" in r.stderr and "damaged" not in r.stderr, r.stderr
+    assert fingerprint(engine.data.db_path) == before

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
+                     NewerSchemaError,
                      ValidationError)
 from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error,
                      describe_sqlite_error, file_size, fsync_dir, fsync_file, hold_free_space, make_dirs,
@@ -539,6 +540,12 @@ class BackupStore:
                             f"The new backup could not be read back from the backup folder: {e.message}",
                             "Nothing was saved. The disk holding the backup folder may be failing: try again, "
                             "or choose another backup folder in Settings.") from None
+                    if e.reason == "newer-schema":  # not damage: data a newer JobMatcher has updated
+                        raise NewerSchemaError(
+                            "Your data was updated by a newer version of JobMatcher, so this version cannot back "
+                            f"it up: {e.message}",
+                            "Nothing was saved and your data is unchanged. Use the newer version of JobMatcher "
+                            "(it makes its own backups).") from None
                     raise BackupFailedError(
                         f"The new backup did not pass its check, so your database itself may be damaged: "
                         f"{e.message}", "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
