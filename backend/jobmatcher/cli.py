@@ -312,15 +312,20 @@ def cmd_backup_restore(args) -> int:
         print(f"Restored {label} in {_seconds(result.seconds)}.")
         if result.migrated_from:
             print(f"  Its data was updated from schema {result.migrated_from} to {result.schema_revision}.")
-        if result.safety_backup_id and result.safety_backup_verified is False:
-            print(f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
-                  "(marked as failing its check).")
-        elif result.safety_backup_id and result.safety_backup_checking:
-            print(f"  Your previous data was kept as {result.safety_backup_id} (its check runs in the background; "
-                  "`jobmatcher backup list` shows it as checking until it is done).")
-        elif result.safety_backup_id:
-            print(f"  Your previous data was saved first as {result.safety_backup_id}.")
+        _print_safety_backup(result)
     return 0
+
+
+def _print_safety_backup(result) -> None:
+    """The line after a restore saying where the data it replaced was kept (a listed or a location restore)."""
+    if result.safety_backup_id and result.safety_backup_verified is False:
+        print(f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
+              "(marked as failing its check).")
+    elif result.safety_backup_id and result.safety_backup_checking:
+        print(f"  Your previous data was kept as {result.safety_backup_id} (its check runs in the background; "
+              "`jobmatcher backup list` shows it as checking until it is done).")
+    elif result.safety_backup_id:
+        print(f"  Your previous data was saved first as {result.safety_backup_id}.")
 
 
 def cmd_backup_delete(args) -> int:
@@ -691,8 +696,7 @@ def cmd_location_restore(args) -> int:
     else:
         print(f"Restored {remote.id} from {label} in {_seconds(result.seconds)} (checksums, decryption and "
               "integrity verified).")
-        if result.safety_backup_id:
-            print(f"  Your previous data was saved first as {result.safety_backup_id}.")
+        _print_safety_backup(result)
     return 0
 
 
