@@ -7,7 +7,9 @@
 #                             e.g. ./dev.sh cli backup list; no window libraries needed
 #   ./dev.sh test [ARGS...]   set up .venv with the test tools and run pytest
 #                             (ARGS go to pytest; the exit code is pytest's)
-#   ./dev.sh check            lint (ruff) and type checks (mypy), as CI runs them first
+#   ./dev.sh check            lint (ruff check, ruff format --check) and type checks (mypy),
+#                             as CI runs them first
+#   ./dev.sh format           apply ruff's layout and import order (what check enforces)
 #   ./dev.sh lock             resolve requirements/app.txt and dev.txt again after changing
 #                             the dependencies in pyproject.toml (commit both with it)
 #   ./dev.sh bundle [ARGS...] set up .venv with PyInstaller and build the packaged app:
@@ -45,7 +47,7 @@ warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }
 die()  { printf 'dev.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {   # $1 = exit code
-    sed -n '2,18s/^# \{0,1\}//p' "$SELF" >&2
+    sed -n '2,21s/^# \{0,1\}//p' "$SELF" >&2
     exit "$1"
 }
 
@@ -253,10 +255,20 @@ cmd_check() {
     local failed=0
     say "ruff check"
     "$VENV/bin/ruff" check --no-cache . || failed=1
+    say "ruff format --check (run ./dev.sh format to apply it)"
+    "$VENV/bin/ruff" format --check --no-cache . || failed=1
     say "mypy (backend/jobmatcher, with the pydantic plugin)"
     "$VENV/bin/mypy" --no-incremental || failed=1
     ((failed == 0)) || die "lint or type checks failed (see above)"
     say "lint and type checks passed"
+}
+
+cmd_format() {
+    ensure_venv
+    ensure_installed dev
+    exec 9<&-
+    "$VENV/bin/ruff" check --no-cache --select I --fix .
+    "$VENV/bin/ruff" format --no-cache .
 }
 
 # PyInstaller copies the Qt libraries and the system libraries they link against
@@ -284,6 +296,7 @@ case $command in
     cli) cmd_cli "$@" ;;
     test) cmd_test "$@" ;;
     check) cmd_check ;;
+    format) cmd_format ;;
     lock) cmd_lock ;;
     bundle) cmd_bundle "$@" ;;
     -h | --help | help) usage 0 ;;

@@ -61,6 +61,7 @@ LIST_VERSION = 1
 
 # -- running one measured process -----------------------------------------------------
 
+
 def run_process(cmd: list[str], env: dict | None = None) -> dict:
     """Run `cmd`; return its wall time, peak RSS (MB, from wait4) and parsed JSON stdout if any.
 
@@ -125,12 +126,20 @@ def summarize(runs: list[dict], key: str = "seconds") -> dict:
     hwm = [r["vm_hwm_mb"] for r in runs if r.get("vm_hwm_mb")]
     child = [r["check_memory"].get("peak_rss_mb") or 0 for r in runs if r.get("check_memory")]
     child_anon = [r["check_memory"].get("anon_mb") or 0 for r in runs if r.get("check_memory")]
-    return {"best": b[key], "best_run": b, "runs": runs, "rss_mb": max(r["rss_mb"] for r in runs),
-            "vm_hwm_mb": max(hwm) if hwm else None, "wall_best": min(r["wall"] for r in runs),
-            "check_child_mb": max(child) if child else None, "check_child_anon_mb": max(child_anon) if child else None}
+    return {
+        "best": b[key],
+        "best_run": b,
+        "runs": runs,
+        "rss_mb": max(r["rss_mb"] for r in runs),
+        "vm_hwm_mb": max(hwm) if hwm else None,
+        "wall_best": min(r["wall"] for r in runs),
+        "check_child_mb": max(child) if child else None,
+        "check_child_anon_mb": max(child_anon) if child else None,
+    }
 
 
 # -- per size ---------------------------------------------------------------------------
+
 
 def delete_backups(data_dir: Path, keep: set[str] = frozenset()) -> None:
     folder = data_dir / "backups"
@@ -143,15 +152,17 @@ def delete_backups(data_dir: Path, keep: set[str] = frozenset()) -> None:
 
 def generated(size: int, revision: str | None = None, shape: str = "postings") -> tuple[Path, dict]:
     """The cached generated data folder (made by make_db.py in a subprocess: this process stays small)."""
-    cmd = [PY, str(HERE / "make_db.py"), "--size", str(size), "--shape", shape] + \
-        (["--revision", revision] if revision else [])
+    cmd = [PY, str(HERE / "make_db.py"), "--size", str(size), "--shape", shape] + (
+        ["--revision", revision] if revision else []
+    )
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=ENV, text=True, check=True)
     meta = json.loads(proc.stdout)
     return Path(meta["data_dir"]), meta
 
 
-def bench_size(size: int, reps: int, keep: bool, shape: str = "postings", env: dict | None = None,
-               full: bool = True) -> dict:
+def bench_size(
+    size: int, reps: int, keep: bool, shape: str = "postings", env: dict | None = None, full: bool = True
+) -> dict:
     """cp + fsync and every operation at one size. `env`: run the engine from elsewhere (the baseline);
     `full=False`: only cp + fsync, create, verify, the references and restore."""
     label = make_db.size_label(size)
@@ -172,8 +183,13 @@ def bench_size(size: int, reps: int, keep: bool, shape: str = "postings", env: d
     # 1. cp + fsync, as a user would type it.
     dest = work / "cp-copy.db"
     cp = ["sh", "-c", 'cp -- "$1" "$2" && sync -- "$2"', "sh", str(db), str(dest)]
-    step("cp_fsync", repeat(reps, lambda: {**(r := run_process(cp)), "seconds": r["wall"]},
-                            before=lambda: dest.unlink(missing_ok=True)), "seconds")
+    step(
+        "cp_fsync",
+        repeat(
+            reps, lambda: {**(r := run_process(cp)), "seconds": r["wall"]}, before=lambda: dest.unlink(missing_ok=True)
+        ),
+        "seconds",
+    )
     dest.unlink(missing_ok=True)
 
     # 2. backup create (engine call), keeping the first backup for verify and restore.
@@ -193,19 +209,32 @@ def bench_size(size: int, reps: int, keep: bool, shape: str = "postings", env: d
         ref = res["reference"]
         for k in ("integrity_check", "integrity_check_mmap", "quick_check", "sha256"):
             ref[k] = min(r[k] for r in ref["runs"])
-        step("restore", repeat(reps, lambda: worker("restore", env, data_dir=work, id=backup_id),
-                               after=lambda r: delete_backups(work, keep={backup_id})))
+        step(
+            "restore",
+            repeat(
+                reps,
+                lambda: worker("restore", env, data_dir=work, id=backup_id),
+                after=lambda r: delete_backups(work, keep={backup_id}),
+            ),
+        )
         shutil.rmtree(work, ignore_errors=True)
         return res
 
     def cli_create():
-        r = run_process([str(JOBMATCHER), "--data-dir", str(work), "backup", "create", "--json",
-                         "--note", "benchmark (cli)"])
+        r = run_process(
+            [str(JOBMATCHER), "--data-dir", str(work), "backup", "create", "--json", "--note", "benchmark (cli)"]
+        )
         return {**r, "seconds": r["wall"]}
 
     step("create_cli", repeat(reps, cli_create, after=lambda r: delete_backups(work, keep={backup_id})))
-    step("create_backup_api", repeat(reps, lambda: worker("create", data_dir=work, method="backup-api"),
-                                     after=lambda r: delete_backups(work, keep={backup_id})))
+    step(
+        "create_backup_api",
+        repeat(
+            reps,
+            lambda: worker("create", data_dir=work, method="backup-api"),
+            after=lambda r: delete_backups(work, keep={backup_id}),
+        ),
+    )
 
     # 3. verify of an existing backup, and what SQLite / hashlib alone take on the same file.
     step("verify", repeat(reps, lambda: worker("verify", data_dir=work, id=backup_id)))
@@ -219,21 +248,35 @@ def bench_size(size: int, reps: int, keep: bool, shape: str = "postings", env: d
     res["page_size"] = worker("page-size", data_dir=work, path=backup_file, work=work)
 
     # 4. restore by id (each makes a safety backup first; dropped afterwards).
-    step("restore", repeat(reps, lambda: worker("restore", data_dir=work, id=backup_id),
-                           after=lambda r: delete_backups(work, keep={backup_id})))
-    step("restore_copy_safety", repeat(reps, lambda: worker("restore", data_dir=work, id=backup_id, no_link=True),
-                                       after=lambda r: delete_backups(work, keep={backup_id})))
+    step(
+        "restore",
+        repeat(
+            reps,
+            lambda: worker("restore", data_dir=work, id=backup_id),
+            after=lambda r: delete_backups(work, keep={backup_id}),
+        ),
+    )
+    step(
+        "restore_copy_safety",
+        repeat(
+            reps,
+            lambda: worker("restore", data_dir=work, id=backup_id, no_link=True),
+            after=lambda r: delete_backups(work, keep={backup_id}),
+        ),
+    )
 
     # 5. launch: nothing due (a fresh backup exists), then with the automatic backup due (no backups).
     step("launch", repeat(reps, lambda: worker("launch", data_dir=work)))
-    step("launch_auto_backup", repeat(reps, lambda: worker("launch", data_dir=work),
-                                      before=lambda: delete_backups(work)))
+    step(
+        "launch_auto_backup", repeat(reps, lambda: worker("launch", data_dir=work), before=lambda: delete_backups(work))
+    )
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return res
 
 
 # -- listing 1,000 backups --------------------------------------------------------------
+
 
 def list_folder() -> Path:
     """A data folder with 1,000 backups (one small real backup, copied, with manifests at spread dates)."""
@@ -252,10 +295,11 @@ def bench_listing(reps: int) -> dict:
     folder = list_folder()
     settle()
     runs = [worker("list", data_dir=folder, reps=5) for _ in range(reps)]
-    cli = [run_process([str(JOBMATCHER), "--data-dir", str(folder), "backup", "list", "--json"])
-           for _ in range(reps)]
-    cli_prune = [run_process([str(JOBMATCHER), "--data-dir", str(folder), "backup", "prune", "--dry-run", "--json"])
-                 for _ in range(reps)]
+    cli = [run_process([str(JOBMATCHER), "--data-dir", str(folder), "backup", "list", "--json"]) for _ in range(reps)]
+    cli_prune = [
+        run_process([str(JOBMATCHER), "--data-dir", str(folder), "backup", "prune", "--dry-run", "--json"])
+        for _ in range(reps)
+    ]
     res = {
         "count": runs[0]["count"],
         "list_best": min(min(r["list_times"]) for r in runs),
@@ -269,13 +313,16 @@ def bench_listing(reps: int) -> dict:
         "cli_prune_wall": min(r["wall"] for r in cli_prune),
         "runs": runs,
     }
-    print(f"[list] {res['count']} backups: list {res['list_best'] * 1000:.1f} ms "
-          f"(first call {res['list_first'] * 1000:.1f} ms), prune dry-run {res['prune_best'] * 1000:.1f} ms",
-          file=sys.stderr)
+    print(
+        f"[list] {res['count']} backups: list {res['list_best'] * 1000:.1f} ms "
+        f"(first call {res['list_first'] * 1000:.1f} ms), prune dry-run {res['prune_best'] * 1000:.1f} ms",
+        file=sys.stderr,
+    )
     return res
 
 
 # -- launch with a pending migration ------------------------------------------------------
+
 
 def bench_pending_launch(reps: int) -> dict:
     source, meta = generated(0, revision="0001_initial")
@@ -295,6 +342,7 @@ def bench_pending_launch(reps: int) -> dict:
 
 
 # -- report ---------------------------------------------------------------------------------
+
 
 def fmt_s(x: float) -> str:
     if x < 0.1:
@@ -320,24 +368,34 @@ def environment() -> dict:
         pass
     mem = ""
     try:
-        mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+        mem = next(
+            line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        )
         mem = f"{int(mem) / 1024 / 1024:.0f} GB"
     except (OSError, StopIteration):
         pass
     from importlib.metadata import version
+
     __version__ = version("jobmatcher")
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"cpus": os.cpu_count(), "memory": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "filesystem": fs,
-            "jobmatcher": __version__, "commit": commit,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
-            "bench_parent_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "cpus": os.cpu_count(),
+        "memory": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "filesystem": fs,
+        "jobmatcher": __version__,
+        "commit": commit,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+        "bench_parent_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def markdown(results: dict) -> str:
@@ -345,26 +403,30 @@ def markdown(results: dict) -> str:
     sizes = results["sizes"]
     L = []
     L.append("# Backup engine benchmark\n")
-    L.append(f"Generated by `benchmarks/bench_backup.py` on {env['date']} (commit {env['commit']}): "
-             f"{env['cpus']} CPUs, {env['memory']} RAM, {env['filesystem']}, Python {env['python']}, "
-             f"SQLite {env['sqlite']}. Best of {results['reps']} runs each, warm page cache, `sync` before "
-             "every run; each operation in its own process. Databases from `benchmarks/make_db.py` "
-             "(saved job postings with 2–6 KB descriptions, two indexes, about 1% deleted rows). "
-             "Peak RSS is the child's `ru_maxrss` from `wait4` (the benchmark's own process, whose size a "
-             f"child inherits in that figure, stayed at {env['bench_parent_rss_mb']:.0f} MB). "
-             f"Other processes on the machine used {env['others_cpu_mean'] * 100:.0f}% of its CPU on average "
-             f"while the measured runs ran (worst run {env['others_cpu_max'] * 100:.0f}%); the benchmark waited "
-             f"{env['quiet_waited']:.0f} s in all for quieter moments. What the figures mean, why targets are "
-             "missed and the verification study: [benchmarks/README.md](README.md).\n")
+    L.append(
+        f"Generated by `benchmarks/bench_backup.py` on {env['date']} (commit {env['commit']}): "
+        f"{env['cpus']} CPUs, {env['memory']} RAM, {env['filesystem']}, Python {env['python']}, "
+        f"SQLite {env['sqlite']}. Best of {results['reps']} runs each, warm page cache, `sync` before "
+        "every run; each operation in its own process. Databases from `benchmarks/make_db.py` "
+        "(saved job postings with 2–6 KB descriptions, two indexes, about 1% deleted rows). "
+        "Peak RSS is the child's `ru_maxrss` from `wait4` (the benchmark's own process, whose size a "
+        f"child inherits in that figure, stayed at {env['bench_parent_rss_mb']:.0f} MB). "
+        f"Other processes on the machine used {env['others_cpu_mean'] * 100:.0f}% of its CPU on average "
+        f"while the measured runs ran (worst run {env['others_cpu_max'] * 100:.0f}%); the benchmark waited "
+        f"{env['quiet_waited']:.0f} s in all for quieter moments. What the figures mean, why targets are "
+        "missed and the verification study: [benchmarks/README.md](README.md).\n"
+    )
 
     L.append("## Summary\n")
     L.append("| Database | cp + fsync | backup create | verify | restore | create ÷ copy | restore ÷ copy |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
     for s in sizes:
         c = s["cp_fsync"]["best"]
-        L.append(f"| {s['size_bytes'] / 1e6:,.0f} MB | {fmt_s(c)} | {fmt_s(s['create']['best'])} | "
-                 f"{fmt_s(s['verify']['best'])} | {fmt_s(s['restore']['best'])} | "
-                 f"{ratio(s['create']['best'], c)} | {ratio(s['restore']['best'], c)} |")
+        L.append(
+            f"| {s['size_bytes'] / 1e6:,.0f} MB | {fmt_s(c)} | {fmt_s(s['create']['best'])} | "
+            f"{fmt_s(s['verify']['best'])} | {fmt_s(s['restore']['best'])} | "
+            f"{ratio(s['create']['best'], c)} | {ratio(s['restore']['best'], c)} |"
+        )
     L.append("")
     L.append("![time against database size](chart.png)\n")
 
@@ -377,31 +439,44 @@ def markdown(results: dict) -> str:
 
     for s in sizes:
         c = s["cp_fsync"]["best"]
-        for key, what, limit in (("create", "backup create including its check", 2.0),
-                                 ("restore", "restore (listed, verified backup)", 1.5)):
+        for key, what, limit in (
+            ("create", "backup create including its check", 2.0),
+            ("restore", "restore (listed, verified backup)", 1.5),
+        ):
             r = s[key]["best"] / c
-            L.append(f"| {what} ≤ {limit}× cp + fsync ({s['label']}) | {r:.2f}× "
-                     f"({fmt_s(s[key]['best'])} vs {fmt_s(c)}) | {verdict(r, limit)} |")
+            L.append(
+                f"| {what} ≤ {limit}× cp + fsync ({s['label']}) | {r:.2f}× "
+                f"({fmt_s(s[key]['best'])} vs {fmt_s(c)}) | {verdict(r, limit)} |"
+            )
     for s in sizes:
         ref = s["reference"]
         v = s["verify"]["best"]
-        L.append(f"| verify ≤ 1.0× a bare `integrity_check` ({s['label']}) | {fmt_s(v)} vs "
-                 f"{fmt_s(ref['integrity_check'])} ({v / ref['integrity_check']:.2f}×) | "
-                 f"{verdict(v / ref['integrity_check'], 1.0)} |")
+        L.append(
+            f"| verify ≤ 1.0× a bare `integrity_check` ({s['label']}) | {fmt_s(v)} vs "
+            f"{fmt_s(ref['integrity_check'])} ({v / ref['integrity_check']:.2f}×) | "
+            f"{verdict(v / ref['integrity_check'], 1.0)} |"
+        )
     keys = ("create", "create_cli", "create_backup_api", "verify", "restore", "launch", "launch_auto_backup")
-    peak = max([s[k]["vm_hwm_mb"] or 0 for s in sizes for k in keys]
-               + [results["launch_pending"].get("vm_hwm_mb") or 0])
+    peak = max(
+        [s[k]["vm_hwm_mb"] or 0 for s in sizes for k in keys] + [results["launch_pending"].get("vm_hwm_mb") or 0]
+    )
     child = max([s[k]["check_child_mb"] or 0 for s in sizes for k in ("create", "verify")])
     child_anon = max([s[k]["check_child_anon_mb"] or 0 for s in sizes for k in ("create", "verify")])
-    L.append(f"| peak memory of the app's process < 100 MB | {peak:.0f} MB (largest `VmHWM` of all operations) | "
-             f"{'yes' if peak < 100 else 'no'} |")
-    L.append(f"| … and the integrity check's child (memory-mapped file) | peak resident {child:.0f} MB, of "
-             f"which {child_anon:.0f} MB its own memory and the rest the mapped file's pages (page cache "
-             "shared with the kernel, dropped when the child exits) | reported |")
+    L.append(
+        f"| peak memory of the app's process < 100 MB | {peak:.0f} MB (largest `VmHWM` of all operations) | "
+        f"{'yes' if peak < 100 else 'no'} |"
+    )
+    L.append(
+        f"| … and the integrity check's child (memory-mapped file) | peak resident {child:.0f} MB, of "
+        f"which {child_anon:.0f} MB its own memory and the rest the mapped file's pages (page cache "
+        "shared with the kernel, dropped when the child exits) | reported |"
+    )
     li = results["listing"]
-    L.append(f"| `jobmatcher backup list` with {li['count']:,} backups < 150 ms, whole command | "
-             f"{li['cli_list_wall'] * 1000:.0f} ms (`--json`; engine call {li['list_best'] * 1000:.0f} ms) | "
-             f"{'yes' if li['cli_list_wall'] < 0.15 else 'no'} |")
+    L.append(
+        f"| `jobmatcher backup list` with {li['count']:,} backups < 150 ms, whole command | "
+        f"{li['cli_list_wall'] * 1000:.0f} ms (`--json`; engine call {li['list_best'] * 1000:.0f} ms) | "
+        f"{'yes' if li['cli_list_wall'] < 0.15 else 'no'} |"
+    )
     L.append("")
 
     for s in sizes:
@@ -415,35 +490,59 @@ def markdown(results: dict) -> str:
             mem = f"{d['vm_hwm_mb']:.0f} MB" if d.get("vm_hwm_mb") else f"{d['rss_mb']:.0f} MB"
             if d.get("check_child_mb"):
                 mem += f"; child {d['check_child_mb']:.0f} MB ({d['check_child_anon_mb']:.0f} MB own)"
-            L.append(f"| {name} | {fmt_s(d['best'])} | {ratio(d['best'], c)} | {fmt_s(d['wall_best'])} | "
-                     f"{mem} | {note} |")
+            L.append(
+                f"| {name} | {fmt_s(d['best'])} | {ratio(d['best'], c)} | {fmt_s(d['wall_best'])} | {mem} | {note} |"
+            )
 
         row("`cp` + `sync` of the file", "cp_fsync", "the yardstick")
         b = s["create"]["best_run"]
-        row("backup create (engine)", "create",
-            f"copy {fmt_s(b['copy_seconds'])} + verify {fmt_s(b['verify_seconds'])} ({b['method']})")
+        row(
+            "backup create (engine)",
+            "create",
+            f"copy {fmt_s(b['copy_seconds'])} + verify {fmt_s(b['verify_seconds'])} ({b['method']})",
+        )
         b = s["create_cli"]["best_run"]
-        row("`jobmatcher backup create --json`", "create_cli",
-            f"whole process; reports copy {fmt_s(b['copy_seconds'])}, verify {fmt_s(b['verify_seconds'])}")
+        row(
+            "`jobmatcher backup create --json`",
+            "create_cli",
+            f"whole process; reports copy {fmt_s(b['copy_seconds'])}, verify {fmt_s(b['verify_seconds'])}",
+        )
         b = s["create_backup_api"]["best_run"]
-        row("backup create, `method=\"backup-api\"`", "create_backup_api",
-            f"copy {fmt_s(b['copy_seconds'])} + verify {fmt_s(b['verify_seconds'])}")
+        row(
+            'backup create, `method="backup-api"`',
+            "create_backup_api",
+            f"copy {fmt_s(b['copy_seconds'])} + verify {fmt_s(b['verify_seconds'])}",
+        )
         ref = s["reference"]
-        row("verify an existing backup", "verify",
+        row(
+            "verify an existing backup",
+            "verify",
             f"bare `integrity_check` {fmt_s(ref['integrity_check'])} (memory-mapped "
             f"{fmt_s(ref['integrity_check_mmap'])}), `quick_check` {fmt_s(ref['quick_check'])}, SHA-256 "
-            f"{fmt_s(ref['sha256'])}" + (f", BLAKE3 {fmt_s(ref['blake3'])}" if ref.get("blake3") else ""))
+            f"{fmt_s(ref['sha256'])}" + (f", BLAKE3 {fmt_s(ref['blake3'])}" if ref.get("blake3") else ""),
+        )
         ph = s["restore"]["best_run"]["phases"]
-        names = {"check": "check source", "safety": "safety backup (copy + check)",
-                 "stage": "stage (copy ∥ SHA-256, fsync)", "migrate": "migrate",
-                 "swap": "swap", "confirm": "confirm"}
+        names = {
+            "check": "check source",
+            "safety": "safety backup (copy + check)",
+            "stage": "stage (copy ∥ SHA-256, fsync)",
+            "migrate": "migrate",
+            "swap": "swap",
+            "confirm": "confirm",
+        }
         bg = s["restore"]["best_run"].get("background_check_seconds")
-        row("restore (by id)", "restore",
+        row(
+            "restore (by id)",
+            "restore",
             ", ".join(f"{names.get(k, k)} {fmt_s(v)}" for k, v in ph.items())
-            + (f"; then the safety backup's checksum + check in the background: {fmt_s(bg)}" if bg else ""))
+            + (f"; then the safety backup's checksum + check in the background: {fmt_s(bg)}" if bg else ""),
+        )
         ph2 = s["restore_copy_safety"]["best_run"]["phases"]
-        row("restore, no hard link possible (backup folder on another file system)", "restore_copy_safety",
-            ", ".join(f"{names.get(k, k)} {fmt_s(v)}" for k, v in ph2.items()))
+        row(
+            "restore, no hard link possible (backup folder on another file system)",
+            "restore_copy_safety",
+            ", ".join(f"{names.get(k, k)} {fmt_s(v)}" for k, v in ph2.items()),
+        )
         row("launch, up to date", "launch", "nothing due")
         row("launch, automatic backup due", "launch_auto_backup", "includes one backup create")
         L.append("")
@@ -451,12 +550,18 @@ def markdown(results: dict) -> str:
     L.append(f"## Listing and pruning {li['count']:,} backups\n")
     L.append("| Operation | Time | Notes |")
     L.append("|---|---:|---|")
-    L.append(f"| `Engine.list_backups()` | {li['list_best'] * 1000:.1f} ms | "
-             f"first call in a fresh process {li['list_first'] * 1000:.1f} ms |")
-    L.append(f"| `Engine.prune(dry_run=True)` | {li['prune_best'] * 1000:.1f} ms | "
-             f"first call {li['prune_first'] * 1000:.1f} ms; would delete {li['would_prune']} |")
-    L.append(f"| `jobmatcher backup list --json` | {fmt_s(li['cli_list_wall'])} | whole process, "
-             f"peak RSS {li['cli_list_rss_mb']:.0f} MB |")
+    L.append(
+        f"| `Engine.list_backups()` | {li['list_best'] * 1000:.1f} ms | "
+        f"first call in a fresh process {li['list_first'] * 1000:.1f} ms |"
+    )
+    L.append(
+        f"| `Engine.prune(dry_run=True)` | {li['prune_best'] * 1000:.1f} ms | "
+        f"first call {li['prune_first'] * 1000:.1f} ms; would delete {li['would_prune']} |"
+    )
+    L.append(
+        f"| `jobmatcher backup list --json` | {fmt_s(li['cli_list_wall'])} | whole process, "
+        f"peak RSS {li['cli_list_rss_mb']:.0f} MB |"
+    )
     L.append(f"| `jobmatcher backup prune --dry-run --json` | {fmt_s(li['cli_prune_wall'])} | whole process |")
     L.append("")
 
@@ -467,42 +572,55 @@ def markdown(results: dict) -> str:
         for key, what in (("launch", "up to date"), ("launch_auto_backup", "up to date, automatic backup due")):
             d = s[key]
             ready = min(r["ready_since_start"] for r in d["runs"])
-            L.append(f"| {s['label']}, {what} | {fmt_s(d['best'])} | {fmt_s(d['wall_best'])} "
-                     f"(Python start + imports + launch; launch done {fmt_s(ready)} after the script began) "
-                     f"| {d['rss_mb']:.0f} MB |")
+            L.append(
+                f"| {s['label']}, {what} | {fmt_s(d['best'])} | {fmt_s(d['wall_best'])} "
+                f"(Python start + imports + launch; launch done {fmt_s(ready)} after the script began) "
+                f"| {d['rss_mb']:.0f} MB |"
+            )
     p = results["launch_pending"]
-    L.append(f"| pending migration 0001_initial → head ({p['db']['size_bytes'] / 1e3:,.0f} KB, "
-             f"{p['db']['skills']} skills; pre-migration backup + upgrade) | {fmt_s(p['best'])} | "
-             f"{fmt_s(p['wall_best'])} | {p['rss_mb']:.0f} MB |")
+    L.append(
+        f"| pending migration 0001_initial → head ({p['db']['size_bytes'] / 1e3:,.0f} KB, "
+        f"{p['db']['skills']} skills; pre-migration backup + upgrade) | {fmt_s(p['best'])} | "
+        f"{fmt_s(p['wall_best'])} | {p['rss_mb']:.0f} MB |"
+    )
     L.append("")
 
     L.append("## Page size (the same data VACUUMed into 16 KB pages; not adopted, see README)\n")
-    L.append("| Database | VACUUM | integrity_check 4 KB / 16 KB | memory-mapped 4 KB / 16 KB | "
-             "quick_check 4 KB / 16 KB |")
+    L.append(
+        "| Database | VACUUM | integrity_check 4 KB / 16 KB | memory-mapped 4 KB / 16 KB | quick_check 4 KB / 16 KB |"
+    )
     L.append("|---|---:|---:|---:|---:|")
     for s in sizes:
         ps = s.get("page_size")
         if ps:
-            L.append(f"| {s['label']} | {fmt_s(ps['vacuum_seconds'])} | {fmt_s(ps['integrity_check_4k'])} / "
-                     f"{fmt_s(ps['integrity_check_16k'])} | {fmt_s(ps['integrity_check_4k_mmap'])} / "
-                     f"{fmt_s(ps['integrity_check_16k_mmap'])} | {fmt_s(ps['quick_check_4k'])} / "
-                     f"{fmt_s(ps['quick_check_16k'])} |")
+            L.append(
+                f"| {s['label']} | {fmt_s(ps['vacuum_seconds'])} | {fmt_s(ps['integrity_check_4k'])} / "
+                f"{fmt_s(ps['integrity_check_16k'])} | {fmt_s(ps['integrity_check_4k_mmap'])} / "
+                f"{fmt_s(ps['integrity_check_16k_mmap'])} | {fmt_s(ps['quick_check_4k'])} / "
+                f"{fmt_s(ps['quick_check_16k'])} |"
+            )
     L.append("")
     idx = results.get("indexed")
     if idx:
         n, b = idx["new"], idx.get("baseline")
         c = n["cp_fsync"]["best"]
-        L.append(f"## Index-heavy shape ({n['size_bytes'] / 1e6:,.0f} MB: a table of random text with an index "
-                 "on it)\n")
+        L.append(
+            f"## Index-heavy shape ({n['size_bytes'] / 1e6:,.0f} MB: a table of random text with an index on it)\n"
+        )
         L.append("| Operation | this engine | × cp + fsync | engine before issue 13 | × cp + fsync |")
         L.append("|---|---:|---:|---:|---:|")
-        for key, what in (("create", "backup create incl. check"), ("verify", "verify"),
-                          ("restore", "restore (listed backup)")):
+        for key, what in (
+            ("create", "backup create incl. check"),
+            ("verify", "verify"),
+            ("restore", "restore (listed backup)"),
+        ):
             old = f"{fmt_s(b[key]['best'])} | {b[key]['best'] / b['cp_fsync']['best']:.1f}×" if b else "– | –"
             L.append(f"| {what} | {fmt_s(n[key]['best'])} | {n[key]['best'] / c:.1f}× | {old} |")
         ref = n["reference"]
-        L.append(f"| (bare `integrity_check` / memory-mapped / SHA-256) | {fmt_s(ref['integrity_check'])} / "
-                 f"{fmt_s(ref['integrity_check_mmap'])} / {fmt_s(ref['sha256'])} | | | |")
+        L.append(
+            f"| (bare `integrity_check` / memory-mapped / SHA-256) | {fmt_s(ref['integrity_check'])} / "
+            f"{fmt_s(ref['integrity_check_mmap'])} / {fmt_s(ref['sha256'])} | | | |"
+        )
         L.append(f"| cp + fsync | {fmt_s(c)} | 1.0× | {fmt_s(b['cp_fsync']['best']) if b else '–'} | |")
         L.append("")
     L.append("## Where the time goes\n")
@@ -511,11 +629,12 @@ def markdown(results: dict) -> str:
         b = s["create"]["best_run"]
         ref = s["reference"]
         ph = s["restore"]["best_run"]["phases"]
-        L.append(f"- **{s['label']}**: create = copy {fmt_s(b['copy_seconds'])} "
-                 f"({b['copy_seconds'] / c:.1f}× cp + fsync) + verify {fmt_s(b['verify_seconds'])} "
-                 f"(bare `integrity_check` {fmt_s(ref['integrity_check'])}, SHA-256 {fmt_s(ref['sha256'])} "
-                 f"beside it). Restore = " + " + ".join(f"{names.get(k, k)} {fmt_s(v)}" for k, v in ph.items())
-                 + ".")
+        L.append(
+            f"- **{s['label']}**: create = copy {fmt_s(b['copy_seconds'])} "
+            f"({b['copy_seconds'] / c:.1f}× cp + fsync) + verify {fmt_s(b['verify_seconds'])} "
+            f"(bare `integrity_check` {fmt_s(ref['integrity_check'])}, SHA-256 {fmt_s(ref['sha256'])} "
+            f"beside it). Restore = " + " + ".join(f"{names.get(k, k)} {fmt_s(v)}" for k, v in ph.items()) + "."
+        )
     L.append("")
     return "\n".join(L)
 
@@ -523,6 +642,7 @@ def markdown(results: dict) -> str:
 def chart(results: dict, path: Path) -> bool:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -531,21 +651,37 @@ def chart(results: dict, path: Path) -> bool:
     sizes = results["sizes"]
     xs = [s["size_bytes"] / 1e6 for s in sizes]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    series = [("cp_fsync", "cp + fsync", "black", "-", "o"), ("create", "backup create", "tab:blue", "-", "s"),
-              ("create_backup_api", "backup create (backup API)", "tab:blue", ":", "s"),
-              ("create_copy", "backup create: copy phase only", "tab:cyan", "--", "s"),
-              ("verify", "verify", "tab:green", "-", "^"), ("restore", "restore", "tab:red", "-", "D"),
-              ("restore_copy_safety", "restore, backup folder on another file system", "tab:red", ":", "D")]
+    series = [
+        ("cp_fsync", "cp + fsync", "black", "-", "o"),
+        ("create", "backup create", "tab:blue", "-", "s"),
+        ("create_backup_api", "backup create (backup API)", "tab:blue", ":", "s"),
+        ("create_copy", "backup create: copy phase only", "tab:cyan", "--", "s"),
+        ("verify", "verify", "tab:green", "-", "^"),
+        ("restore", "restore", "tab:red", "-", "D"),
+        ("restore_copy_safety", "restore, backup folder on another file system", "tab:red", ":", "D"),
+    ]
     for key, label, color, style, marker in series:
         if key == "create_copy":
             ys = [min(r["copy_seconds"] for r in s["create"]["runs"]) for s in sizes]
         else:
             ys = [s[key]["best"] for s in sizes]
         ax.plot(xs, ys, style, color=color, marker=marker, label=label)
-    ax.plot(xs, [1.5 * s["cp_fsync"]["best"] for s in sizes], "--", color="grey", linewidth=1,
-            label="target for restore: 1.5 × cp + fsync")
-    ax.plot(xs, [2.0 * s["cp_fsync"]["best"] for s in sizes], "-.", color="grey", linewidth=1,
-            label="target for backup incl. check: 2 × cp + fsync")
+    ax.plot(
+        xs,
+        [1.5 * s["cp_fsync"]["best"] for s in sizes],
+        "--",
+        color="grey",
+        linewidth=1,
+        label="target for restore: 1.5 × cp + fsync",
+    )
+    ax.plot(
+        xs,
+        [2.0 * s["cp_fsync"]["best"] for s in sizes],
+        "-.",
+        color="grey",
+        linewidth=1,
+        label="target for backup incl. check: 2 × cp + fsync",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("database size (MB)")
@@ -566,17 +702,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="10MB,100MB,1GB", help="comma-separated sizes (default 10MB,100MB,1GB)")
     p.add_argument("--quick", action="store_true", help="10MB and 100MB only")
     p.add_argument("--reps", type=int, default=3, help="repetitions per operation; the best is reported")
-    p.add_argument("--indexed", default="100MB", metavar="SIZE",
-                   help="also measure the index-heavy shape at this size (default 100MB; '' to skip)")
-    p.add_argument("--baseline", metavar="DIR",
-                   help="a checkout of an earlier engine (DIR/backend): the index-heavy shape is measured with it "
-                        "too, e.g. `git archive 083ea62 backend | tar -x -C /tmp/base`")
+    p.add_argument(
+        "--indexed",
+        default="100MB",
+        metavar="SIZE",
+        help="also measure the index-heavy shape at this size (default 100MB; '' to skip)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="a checkout of an earlier engine (DIR/backend): the index-heavy shape is measured with it "
+        "too, e.g. `git archive 083ea62 backend | tar -x -C /tmp/base`",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folders under benchmarks/out/run/")
     p.add_argument("--no-write", action="store_true", help="print only; do not write results.md/chart.png")
-    p.add_argument("--max-wait", type=float, default=15.0,
-                   help="seconds to wait before each run for other processes to go quiet (default 15)")
-    p.add_argument("--from-json", action="store_true",
-                   help="measure nothing: redraw the report and chart from benchmarks/out/results.json")
+    p.add_argument(
+        "--max-wait",
+        type=float,
+        default=15.0,
+        help="seconds to wait before each run for other processes to go quiet (default 15)",
+    )
+    p.add_argument(
+        "--from-json",
+        action="store_true",
+        help="measure nothing: redraw the report and chart from benchmarks/out/results.json",
+    )
     args = p.parse_args(argv)
     QUIET["max_wait"] = args.max_wait
     if args.from_json:
@@ -597,15 +747,25 @@ def main(argv: list[str] | None = None) -> int:
         results["indexed"] = {"new": bench_size(size, args.reps, False, shape="indexed", full=False)}
         if args.baseline:
             base_env = {**ENV, "PYTHONPATH": str(Path(args.baseline) / "backend")}
-            results["indexed"]["baseline"] = bench_size(size, args.reps, False, shape="indexed", env=base_env,
-                                                        full=False)
+            results["indexed"]["baseline"] = bench_size(
+                size, args.reps, False, shape="indexed", env=base_env, full=False
+            )
     results["listing"] = bench_listing(args.reps)
     results["launch_pending"] = bench_pending_launch(args.reps)
     results["env"]["bench_parent_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    others = [r["others_cpu"] for s in results["sizes"] for v in s.values() if isinstance(v, dict) and "runs" in v
-              for r in v["runs"]]
-    results["env"].update(others_cpu_mean=sum(others) / len(others), others_cpu_max=max(others),
-                          quiet_waited=QUIET["waited"], loadavg_end=Path("/proc/loadavg").read_text().split()[:3])
+    others = [
+        r["others_cpu"]
+        for s in results["sizes"]
+        for v in s.values()
+        if isinstance(v, dict) and "runs" in v
+        for r in v["runs"]
+    ]
+    results["env"].update(
+        others_cpu_mean=sum(others) / len(others),
+        others_cpu_max=max(others),
+        quiet_waited=QUIET["waited"],
+        loadavg_end=Path("/proc/loadavg").read_text().split()[:3],
+    )
     text = markdown(results)
     print(text)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))

@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from pyrage import x25519
-
     from seaweed import Seaweed, weed_binary
 
     recipient = x25519.Identity.generate().to_public()
@@ -103,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
     import pyrage
-
     from jobmatcher.locations.folder import FolderLocation
     from jobmatcher.locations.s3 import S3Location
     from seaweed import ACCESS_KEY, SECRET_KEY
+
     data = cached(size)
     src = data / "jobmatcher.db"
     digest = sha256(src)
@@ -124,6 +123,7 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
         class Null:
             def write(self, b):
                 return len(b)
+
         with open(src, "rb") as f:
             pyrage.encrypt_io(f, Null(), [recipient])
 
@@ -132,6 +132,7 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
             t0 = time.perf_counter()
             fn()
             return time.perf_counter() - t0
+
         return run
 
     r: dict = {"size": size_label(size), "bytes": src.stat().st_size}
@@ -176,8 +177,23 @@ def backup_create_times(data: Path, work: Path, reps: int) -> dict:
     without = min(once() for _ in range(reps))
     usb = work / "usb-create"
     usb.mkdir(exist_ok=True)
-    subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(d), "location", "add", "folder", str(usb),
-                    "--no-encrypt"], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobmatcher",
+            "--data-dir",
+            str(d),
+            "location",
+            "add",
+            "folder",
+            str(usb),
+            "--no-encrypt",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     times = []
     for _ in range(reps):
         wait_copies()
@@ -193,25 +209,38 @@ def render(rows: list[dict], reps: int = 3) -> str:
     def ratio(a, b):
         return "-" if a is None or b is None else f"{a / b:.2f}×"
 
-    out = ["# Backup locations: copy and encrypt, measured", "",
-           f"`benchmarks/bench_locations.py`, best of {reps}, warm cache, the folder on the same disk, SeaweedFS on",
-           "127.0.0.1 (no network in between: the figures are the client's and the disk's cost). Ratios:",
-           "against cp + fsync for the folder, against the unencrypted upload for S3; encryption against the",
-           "unencrypted copy to the same place (target 1.3×).", "",
-           "| Backup | cp + fsync | folder, plain | folder, encrypted | age alone | boto3 upload_file | S3, plain "
-           "| S3, encrypted | encryption cost folder / S3 |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "# Backup locations: copy and encrypt, measured",
+        "",
+        f"`benchmarks/bench_locations.py`, best of {reps}, warm cache, the folder on the same disk, SeaweedFS on",
+        "127.0.0.1 (no network in between: the figures are the client's and the disk's cost). Ratios:",
+        "against cp + fsync for the folder, against the unencrypted upload for S3; encryption against the",
+        "unencrypted copy to the same place (target 1.3×).",
+        "",
+        "| Backup | cp + fsync | folder, plain | folder, encrypted | age alone | boto3 upload_file | S3, plain "
+        "| S3, encrypted | encryption cost folder / S3 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r['size']} | {s(r['cp_fsync'])} | {s(r['folder_plain'])} ({ratio(r['folder_plain'], r['cp_fsync'])}) "
-                   f"| {s(r['folder_encrypted'])} ({ratio(r['folder_encrypted'], r['cp_fsync'])}) "
-                   f"| {s(r['encrypt_only'])} | {s(r.get('s3_boto3'))} | {s(r.get('s3_plain'))} | {s(r.get('s3_encrypted'))} "
-                   f"| {ratio(r['folder_encrypted'], r['folder_plain'])} / {ratio(r.get('s3_encrypted'), r.get('s3_plain'))} |")
-    out += ["", "`backup create` (wall time of the command, best of 3) without a location and with an enabled",
-            "folder location (its copy runs after the command returns, in a detached process):", "",
-            "| Backup | without a location | with a location |", "|---|---:|---:|"]
+        out.append(
+            f"| {r['size']} | {s(r['cp_fsync'])} | {s(r['folder_plain'])} ({ratio(r['folder_plain'], r['cp_fsync'])}) "
+            f"| {s(r['folder_encrypted'])} ({ratio(r['folder_encrypted'], r['cp_fsync'])}) "
+            f"| {s(r['encrypt_only'])} | {s(r.get('s3_boto3'))} | {s(r.get('s3_plain'))} | {s(r.get('s3_encrypted'))} "
+            f"| {ratio(r['folder_encrypted'], r['folder_plain'])} / {ratio(r.get('s3_encrypted'), r.get('s3_plain'))} |"
+        )
+    out += [
+        "",
+        "`backup create` (wall time of the command, best of 3) without a location and with an enabled",
+        "folder location (its copy runs after the command returns, in a detached process):",
+        "",
+        "| Backup | without a location | with a location |",
+        "|---|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r['size']} | {s(r['create_without'])} | {s(r['create_with'])} "
-                   f"({ratio(r['create_with'], r['create_without'])}) |")
+        out.append(
+            f"| {r['size']} | {s(r['create_without'])} | {s(r['create_with'])} "
+            f"({ratio(r['create_with'], r['create_without'])}) |"
+        )
     out.append("")
     return "\n".join(out)
 

@@ -32,7 +32,6 @@ sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
 from benchutil import wait_for_quiet  # noqa: E402
-
 from jobmatcher.fsutil import copy_range, fsync_dir  # noqa: E402
 from jobmatcher.verify import sha256_file as sha256  # noqa: E402
 
@@ -100,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=make_db.parse_size, default=make_db.parse_size("1GB"))
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args(argv)
-    proc = subprocess.run([sys.executable, str(HERE / "make_db.py"), "--size", str(args.size)],
-                          stdout=subprocess.PIPE, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "make_db.py"), "--size", str(args.size)],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     source = Path(json.loads(proc.stdout)["data_dir"]) / "jobmatcher.db"
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "data" / "backups").mkdir(parents=True)
@@ -131,17 +134,30 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"size_bytes": backup.stat().st_size}
     sha256(backup)
-    measure("cp + fsync (copy_file_range + fsync)", lambda: copy_range_fsync(backup, staged),
-            before=lambda: staged.unlink(missing_ok=True))
-    measure("stage as today: copy_file_range + fsync, then SHA-256 re-read", lambda: stage_as_today(backup, staged),
-            before=lambda: staged.unlink(missing_ok=True))
-    measure("stage in one pass: read, hash (thread) and write, fsync", lambda: stage_one_pass(backup, staged),
-            before=lambda: staged.unlink(missing_ok=True))
+    measure(
+        "cp + fsync (copy_file_range + fsync)",
+        lambda: copy_range_fsync(backup, staged),
+        before=lambda: staged.unlink(missing_ok=True),
+    )
+    measure(
+        "stage as today: copy_file_range + fsync, then SHA-256 re-read",
+        lambda: stage_as_today(backup, staged),
+        before=lambda: staged.unlink(missing_ok=True),
+    )
+    measure(
+        "stage in one pass: read, hash (thread) and write, fsync",
+        lambda: stage_one_pass(backup, staged),
+        before=lambda: staged.unlink(missing_ok=True),
+    )
     assert stage_one_pass(backup, staged) == sha256(backup)
-    measure("safety backup as a copy (copy_file_range + fsync)", lambda: safety_by_copy(live, backups),
-            before=fresh_live)
-    measure("safety backup as a rename into backups/ (+ 2 dir fsyncs)", lambda: safety_by_rename(live, backups),
-            before=fresh_live)
+    measure(
+        "safety backup as a copy (copy_file_range + fsync)", lambda: safety_by_copy(live, backups), before=fresh_live
+    )
+    measure(
+        "safety backup as a rename into backups/ (+ 2 dir fsyncs)",
+        lambda: safety_by_rename(live, backups),
+        before=fresh_live,
+    )
     measure("SHA-256 of the backup", lambda: sha256(backup))
     measure("quick_check of the backup", lambda: check(backup, "quick_check"))
     measure("integrity_check of the backup", lambda: check(backup, "integrity_check"))

@@ -38,7 +38,6 @@ sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
 from benchutil import wait_for_quiet  # noqa: E402
-
 from jobmatcher.verify import sha256_file as sha256  # noqa: E402
 
 OUT = make_db.OUT / "verify"
@@ -46,8 +45,9 @@ PY = sys.executable
 
 
 def ro(path: Path, cache_kib: int | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+    )
     if cache_kib:
         conn.execute(f"PRAGMA cache_size=-{cache_kib}")
     return conn
@@ -73,6 +73,7 @@ def tables(path: Path) -> list[str]:
 
 
 # -- strategies: each returns the list of problems (empty = passed) -------------------------
+
 
 def full(path: Path) -> list[str]:
     rows = pragma_rows(path, "integrity_check")
@@ -126,6 +127,7 @@ def with_sha(fn):
             problems = fn(path)
             digest.result()
         return problems
+
     return run
 
 
@@ -152,9 +154,14 @@ def timed(fn, path: Path, reps: int, cpu: list | None = None) -> tuple[float, li
 
 # -- the page cache and memory-mapped I/O, each configuration in a fresh process ------------
 
-CACHE_CONFIGS = [("default page cache (2 MB)", 2000, 0), ("8 MB page cache", 8192, 0),
-                 ("16 MB page cache", 16384, 0), ("32 MB page cache", 32768, 0),
-                 ("64 MB page cache", 65536, 0), ("mmap_size 2 GB (file mapped)", 2000, 2**31 - 2**16)]
+CACHE_CONFIGS = [
+    ("default page cache (2 MB)", 2000, 0),
+    ("8 MB page cache", 8192, 0),
+    ("16 MB page cache", 16384, 0),
+    ("32 MB page cache", 32768, 0),
+    ("64 MB page cache", 65536, 0),
+    ("mmap_size 2 GB (file mapped)", 2000, 2**31 - 2**16),
+]
 
 
 def one_config(path: str, cache_kib: int, mmap: int) -> None:
@@ -177,22 +184,30 @@ def cache_study(path: Path, reps: int) -> dict:
     for _ in range(reps):  # interleaved, so a busy moment does not land on one configuration only
         for name, cache, mmap in CACHE_CONFIGS:
             wait_for_quiet()
-            proc = subprocess.run([PY, __file__, "--one", str(path), str(cache), str(mmap)],
-                                  stdout=subprocess.PIPE, text=True, check=True)
+            proc = subprocess.run(
+                [PY, __file__, "--one", str(path), str(cache), str(mmap)], stdout=subprocess.PIPE, text=True, check=True
+            )
             r = json.loads(proc.stdout)
             best = out.get(name)
             if best is None or r["wall"] < best["wall"]:
                 out[name] = r
     for name, r in out.items():
-        print(f"  {name:<32} {r['wall']:6.2f} s (CPU {r['cpu']:.2f} s), peak RSS {r['VmHWM']:.0f} MB "
-              f"(anonymous {r['RssAnon']:.0f} MB, file-backed {r['RssFile']:.0f} MB)", file=sys.stderr)
+        print(
+            f"  {name:<32} {r['wall']:6.2f} s (CPU {r['cpu']:.2f} s), peak RSS {r['VmHWM']:.0f} MB "
+            f"(anonymous {r['RssAnon']:.0f} MB, file-backed {r['RssFile']:.0f} MB)",
+            file=sys.stderr,
+        )
     return out
 
 
 def backup_like_copy(size: int, shape: str = "postings") -> Path:
     """A rollback-journal copy of the generated database (what a backup file is)."""
-    proc = subprocess.run([PY, str(HERE / "make_db.py"), "--size", str(size), "--shape", shape],
-                          stdout=subprocess.PIPE, text=True, check=True)
+    proc = subprocess.run(
+        [PY, str(HERE / "make_db.py"), "--size", str(size), "--shape", shape],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     source = Path(json.loads(proc.stdout)["data_dir"]) / "jobmatcher.db"
     OUT.mkdir(parents=True, exist_ok=True)
     dest = OUT / f"backup-{make_db.size_label(size)}-{shape}.db"
@@ -213,8 +228,15 @@ def timing(size: int, reps: int, shape: str) -> dict:
     conn = ro(path)
     rows = conn.execute("SELECT count(*) FROM saved_jobs").fetchone()[0]
     conn.close()
-    res: dict = {"file": str(path), "size_bytes": path.stat().st_size, "shape": shape, "rows": rows,
-                 "strategies": {}, "with_sha256": {}, "per_table": {}}
+    res: dict = {
+        "file": str(path),
+        "size_bytes": path.stat().st_size,
+        "shape": shape,
+        "rows": rows,
+        "strategies": {},
+        "with_sha256": {},
+        "per_table": {},
+    }
     t, _ = timed(lambda p: sha256(p), path, reps)
     res["sha256"] = t
     res["cpu"] = {}
@@ -236,6 +258,7 @@ def timing(size: int, reps: int, shape: str) -> dict:
 
 # -- part 2: damage and detection -------------------------------------------------------------
 
+
 class Db:
     """Just enough of the SQLite file format to damage a file in a chosen way."""
 
@@ -245,13 +268,13 @@ class Db:
         self.page_size = struct.unpack(">H", self.data[16:18])[0]
 
     def page(self, n: int) -> memoryview:
-        return memoryview(self.data)[(n - 1) * self.page_size: n * self.page_size]
+        return memoryview(self.data)[(n - 1) * self.page_size : n * self.page_size]
 
     def u32(self, off: int) -> int:
-        return struct.unpack(">I", self.data[off:off + 4])[0]
+        return struct.unpack(">I", self.data[off : off + 4])[0]
 
     def set_u32(self, off: int, v: int) -> None:
-        self.data[off:off + 4] = struct.pack(">I", v)
+        self.data[off : off + 4] = struct.pack(">I", v)
 
     def save(self) -> None:
         self.path.write_bytes(bytes(self.data))
@@ -269,8 +292,10 @@ class Db:
 def pages_of(path: Path, name: str, kind: str = "leaf") -> list[int]:
     conn = sqlite3.connect(path)
     try:
-        return [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name=? AND pagetype=? ORDER BY pageno",
-                                           (name, kind))]
+        return [
+            r[0]
+            for r in conn.execute("SELECT pageno FROM dbstat WHERE name=? AND pagetype=? ORDER BY pageno", (name, kind))
+        ]
     finally:
         conn.close()
 
@@ -309,8 +334,10 @@ def damage_double_reference(db: Db, path: Path) -> str:
     db.set_u32(base + 8 + 4 * n, victim)  # also list a live table page as free
     db.set_u32(base + 4, n + 1)
     db.set_u32(36, db.u32(36) + 1)
-    return (f"live saved_jobs page {victim} also put on the freelist (the next write would reuse it and "
-            "overwrite saved jobs)")
+    return (
+        f"live saved_jobs page {victim} also put on the freelist (the next write would reuse it and "
+        "overwrite saved jobs)"
+    )
 
 
 def _replace_in_page(db: Db, pages: list[int], needle: bytes, repl: bytes) -> int:
@@ -318,7 +345,7 @@ def _replace_in_page(db: Db, pages: list[int], needle: bytes, repl: bytes) -> in
         p = db.page(n)
         i = bytes(p).find(needle)
         if i >= 0:
-            p[i:i + len(repl)] = repl
+            p[i : i + len(repl)] = repl
             return n
     raise RuntimeError(f"{needle!r} not found")
 
@@ -378,9 +405,13 @@ def detection(size: int) -> dict:
     conn.close()
     assert freelist > 20, freelist
     original_sha = sha256(base)
-    checks = {"integrity_check": full, "quick_check": quick, "integrity_check(TABLE) each": per_table_serial,
-              "quick_check + integrity_check(TABLE) each": quick_plus_per_table,
-              "SHA-256 vs manifest": lambda p: [] if sha256(p) == original_sha else ["checksum differs"]}
+    checks = {
+        "integrity_check": full,
+        "quick_check": quick,
+        "integrity_check(TABLE) each": per_table_serial,
+        "quick_check + integrity_check(TABLE) each": quick_plus_per_table,
+        "SHA-256 vs manifest": lambda p: [] if sha256(p) == original_sha else ["checksum differs"],
+    }
     for name, fn in checks.items():
         assert not fn(base), name
     out: dict = {"freelist_pages": freelist, "cases": {}}
@@ -409,33 +440,44 @@ def markdown(res: dict) -> str:
     L = ["# Verification: speed and coverage of the ways to check a backup\n"]
     if "timing" in res:
         t = res["timing"]
-        L.append(f"Timings on a {t['size_bytes'] / 1e6:,.0f} MB backup-like file ({t['rows']:,} saved jobs, "
-                 f"shape '{t['shape']}'), warm cache, best of {res['reps']}, "
-                 f"{os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}. SHA-256 alone: {t['sha256']:.2f} s.\n")
+        L.append(
+            f"Timings on a {t['size_bytes'] / 1e6:,.0f} MB backup-like file ({t['rows']:,} saved jobs, "
+            f"shape '{t['shape']}'), warm cache, best of {res['reps']}, "
+            f"{os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}. SHA-256 alone: {t['sha256']:.2f} s.\n"
+        )
         L.append("| Strategy | Check alone | CPU (all threads) | With SHA-256 in a thread beside it |")
         L.append("|---|---:|---:|---:|")
         for name in t["strategies"]:
-            L.append(f"| {name} | {t['strategies'][name]:.2f} s | {t['cpu'][name]:.2f} s | "
-                     f"{t['with_sha256'][name]:.2f} s |")
+            L.append(
+                f"| {name} | {t['strategies'][name]:.2f} s | {t['cpu'][name]:.2f} s | {t['with_sha256'][name]:.2f} s |"
+            )
         L.append("")
         L.append("`PRAGMA integrity_check` with other page-cache and mmap settings (each in a fresh process):\n")
         L.append("| Setting | Wall | CPU | Peak RSS | of which anonymous | file-backed (mapped page cache) |")
         L.append("|---|---:|---:|---:|---:|---:|")
         for name, r in t["cache"].items():
-            L.append(f"| {name} | {r['wall']:.2f} s | {r['cpu']:.2f} s | {r['VmHWM']:.0f} MB | "
-                     f"{r['RssAnon']:.0f} MB | {r['RssFile']:.0f} MB |")
+            L.append(
+                f"| {name} | {r['wall']:.2f} s | {r['cpu']:.2f} s | {r['VmHWM']:.0f} MB | "
+                f"{r['RssAnon']:.0f} MB | {r['RssFile']:.0f} MB |"
+            )
         L.append("")
-        L.append("Time of `integrity_check(TABLE)` per table: " + ", ".join(
-            f"{k} {v * 1000:.0f} ms" for k, v in sorted(t["per_table"].items(), key=lambda kv: -kv[1])) + ".\n")
+        L.append(
+            "Time of `integrity_check(TABLE)` per table: "
+            + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(t["per_table"].items(), key=lambda kv: -kv[1]))
+            + ".\n"
+        )
     d = res["detection"]
     checks = list(next(iter(d["cases"].values()))["found"].keys())
-    L.append(f"Damage found (Y) or missed (–), on a {res['detection_size']} database with "
-             f"{d['freelist_pages']} free pages:\n")
+    L.append(
+        f"Damage found (Y) or missed (–), on a {res['detection_size']} database with "
+        f"{d['freelist_pages']} free pages:\n"
+    )
     L.append("| Damage | " + " | ".join(checks) + " |")
     L.append("|---|" + "---|" * len(checks))
     for name, case in d["cases"].items():
-        L.append(f"| {name}: {case['what']} | " +
-                 " | ".join("Y" if case["found"].get(c) else "–" for c in checks) + " |")
+        L.append(
+            f"| {name}: {case['what']} | " + " | ".join("Y" if case["found"].get(c) else "–" for c in checks) + " |"
+        )
     L.append("")
     return "\n".join(L)
 
@@ -450,8 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--detection-size", type=make_db.parse_size, default=make_db.parse_size("10MB"))
     p.add_argument("--no-timing", action="store_true")
-    p.add_argument("--shape", choices=("postings", "short"), default="postings",
-                   help="database shape for the timings (see make_db.py --shape)")
+    p.add_argument(
+        "--shape",
+        choices=("postings", "short"),
+        default="postings",
+        help="database shape for the timings (see make_db.py --shape)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the backup-like copies under benchmarks/out/verify/")
     args = p.parse_args(argv)
     res: dict = {"reps": args.reps, "detection_size": make_db.size_label(args.detection_size)}

@@ -18,8 +18,8 @@ T_START = time.perf_counter()
 
 def main() -> int:
     op, args = sys.argv[1], json.loads(sys.argv[2])
-    from jobmatcher.engine import Engine  # noqa: E402  (timed separately as import_seconds)
     from jobmatcher import schema  # noqa: E402
+    from jobmatcher.engine import Engine  # noqa: E402  (timed separately as import_seconds)
 
     # The schema's revisions and tables are known without Alembic (schema.REVISIONS): nothing to warm up.
     schema.tables_at(schema.head())
@@ -31,8 +31,15 @@ def main() -> int:
     if op == "create":
         t = time.perf_counter()
         b = engine.create_backup(note="benchmark", method=args.get("method", "auto"))
-        out.update(seconds=time.perf_counter() - t, copy_seconds=b.copy_seconds, verify_seconds=b.verify_seconds,
-                   method=b.method, id=b.id, size_bytes=b.size_bytes, check_memory=getattr(b, "check_memory", {}))
+        out.update(
+            seconds=time.perf_counter() - t,
+            copy_seconds=b.copy_seconds,
+            verify_seconds=b.verify_seconds,
+            method=b.method,
+            id=b.id,
+            size_bytes=b.size_bytes,
+            check_memory=getattr(b, "check_memory", {}),
+        )
     elif op == "verify":
         t = time.perf_counter()
         rec = engine.verify(args["id"])
@@ -43,13 +50,19 @@ def main() -> int:
             # As when the backup folder is on another file system (no hard link possible): the safety
             # backup is a full, checked copy made before staging.
             from jobmatcher import restore as restore_module
+
             restore_module._can_link = lambda data, store: False
         t = time.perf_counter()
         r = engine.restore(args["id"])
         end = time.perf_counter()
         # The engine's own phase times (check, safety, stage, migrate, swap, confirm).
-        out.update(seconds=end - t, engine_seconds=r.seconds, safety_backup_id=r.safety_backup_id,
-                   phases=getattr(r, "phases", {}), safety_checking=getattr(r, "safety_backup_checking", False))
+        out.update(
+            seconds=end - t,
+            engine_seconds=r.seconds,
+            safety_backup_id=r.safety_backup_id,
+            phases=getattr(r, "phases", {}),
+            safety_checking=getattr(r, "safety_backup_checking", False),
+        )
         if out["safety_checking"]:
             # The safety backup's checksum and check run after the restore, in the background: wait for them
             # (so they are not charged to the next measurement) and report how long they took.
@@ -60,8 +73,11 @@ def main() -> int:
     elif op == "launch":
         t = time.perf_counter()
         report = engine.launch()
-        out.update(seconds=time.perf_counter() - t, ready_since_start=time.perf_counter() - T_START,
-                   report=report.model_dump(mode="json"))
+        out.update(
+            seconds=time.perf_counter() - t,
+            ready_since_start=time.perf_counter() - T_START,
+            report=report.model_dump(mode="json"),
+        )
         engine.release_instance_lock()
     elif op == "list":
         reps = int(args.get("reps", 5))
@@ -81,18 +97,25 @@ def main() -> int:
             t = time.perf_counter()
             doomed = engine.prune(dry_run=True)
             prune_times.append(time.perf_counter() - t)
-        out.update(count=len(items), list_first=first, list_times=times, seconds=min(times),
-                   prune_first=prune_first, prune_times=prune_times, would_prune=len(doomed))
+        out.update(
+            count=len(items),
+            list_first=first,
+            list_times=times,
+            seconds=min(times),
+            prune_first=prune_first,
+            prune_times=prune_times,
+            would_prune=len(doomed),
+        )
     elif op == "reference":
         # What SQLite and hashlib alone take on the backup file: the floor for verify.
         import sqlite3
         from pathlib import Path
 
         from jobmatcher.verify import sha256_file
+
         path = Path(args["path"])
         for pragma in ("integrity_check", "quick_check"):
-            conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True,
-                                   isolation_level=None)
+            conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None)
             t = time.perf_counter()
             rows = conn.execute(f"PRAGMA {pragma}").fetchall()
             out[pragma] = time.perf_counter() - t
@@ -109,6 +132,7 @@ def main() -> int:
         out["sha256"] = time.perf_counter() - t
         try:  # BLAKE3 (the `blake3` package), when installed: what a faster digest would save
             import blake3
+
             t = time.perf_counter()
             h = blake3.blake3(max_threads=1)
             with open(path, "rb") as f:
@@ -124,6 +148,7 @@ def main() -> int:
         import shutil
         import sqlite3
         from pathlib import Path
+
         src, work = Path(args["path"]), Path(args["work"])
         big = work / "pages16k.db"
         shutil.copyfile(src, big)
@@ -137,8 +162,7 @@ def main() -> int:
         for name, p in (("4k", src), ("16k", big)):
             for pragma in ("integrity_check", "quick_check"):
                 for mm in (0, 2147418112):
-                    c = sqlite3.connect(p.absolute().as_uri() + "?mode=ro&immutable=1", uri=True,
-                                        isolation_level=None)
+                    c = sqlite3.connect(p.absolute().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None)
                     c.execute(f"PRAGMA mmap_size={mm}")
                     t = time.perf_counter()
                     c.execute(f"PRAGMA {pragma}").fetchall()
@@ -163,10 +187,24 @@ def main() -> int:
         now = datetime.now(timezone.utc).replace(microsecond=0)
         for i in range(1, int(args["count"])):
             when = now - timedelta(hours=17 * i, minutes=i % 60)
-            kind = (BackupType.pre_migration if i % 50 == 0 else BackupType.manual if i % 7 == 0
-                    else BackupType.safety if i % 31 == 0 else BackupType.auto)
-            m = base.model_copy(update={"type": kind, "created_at": when, "verified_at": when,
-                                        "pinned": i % 97 == 0, "note": f"benchmark copy {i}"})
+            kind = (
+                BackupType.pre_migration
+                if i % 50 == 0
+                else BackupType.manual
+                if i % 7 == 0
+                else BackupType.safety
+                if i % 31 == 0
+                else BackupType.auto
+            )
+            m = base.model_copy(
+                update={
+                    "type": kind,
+                    "created_at": when,
+                    "verified_at": when,
+                    "pinned": i % 97 == 0,
+                    "note": f"benchmark copy {i}",
+                }
+            )
             path = real_path.with_name(f"{backup_name(when)}.db")
             shutil.copyfile(real_path, path)
             manifest_path(path).write_text(m.model_dump_json(indent=2))

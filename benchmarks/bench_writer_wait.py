@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         w.join()
         conn.close()
         from jobmatcher.manifest import read_manifest
+
         copy_seconds = [read_manifest(Path(engine.store.get(b).path)).copy_seconds or 0.0 for b in made]
         during = [sec for _, sec in latencies]
         result = {
@@ -96,12 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"database {result['database_bytes'] / 1e6:.0f} MB, {result['backups']} scheduled backups, "
-              f"{result['commits']} commits")
-        print(f"commit: median {result['commit_median_ms']} ms without a backup; "
-              f"longest {result['commit_max_ms']} ms with backups running")
-        print(f"snapshot copy (the write lock): median {result['copy_median_ms']} ms, "
-              f"longest {result['copy_max_ms']} ms")
+        print(
+            f"database {result['database_bytes'] / 1e6:.0f} MB, {result['backups']} scheduled backups, "
+            f"{result['commits']} commits"
+        )
+        print(
+            f"commit: median {result['commit_median_ms']} ms without a backup; "
+            f"longest {result['commit_max_ms']} ms with backups running"
+        )
+        print(
+            f"snapshot copy (the write lock): median {result['copy_median_ms']} ms, longest {result['copy_max_ms']} ms"
+        )
     return 0
 
 

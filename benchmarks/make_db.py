@@ -65,68 +65,405 @@ def size_label(n: int) -> str:
 
 SENIORITY = ["", "", "", "Junior ", "Senior ", "Senior ", "Staff ", "Principal ", "Lead ", "Associate "]
 ROLES = [
-    "Software Engineer", "Backend Engineer", "Frontend Developer", "Full-Stack Developer", "Data Engineer",
-    "Data Scientist", "Data Analyst", "Machine Learning Engineer", "DevOps Engineer", "Site Reliability Engineer",
-    "Platform Engineer", "Security Engineer", "QA Engineer", "Test Automation Engineer", "Mobile Developer",
-    "iOS Engineer", "Android Engineer", "Embedded Software Engineer", "Product Manager", "Product Designer",
-    "UX Researcher", "UI Designer", "Technical Writer", "Engineering Manager", "Solutions Architect",
-    "Cloud Architect", "Database Administrator", "Business Analyst", "Scrum Master", "Support Engineer",
-    "Customer Success Manager", "Sales Engineer", "Marketing Analyst", "Growth Marketer", "Content Strategist",
-    "Project Manager", "Operations Analyst", "Financial Analyst", "Accountant", "HR Business Partner",
-    "Recruiter", "Office Manager", "Research Scientist", "Bioinformatician", "Hardware Engineer",
+    "Software Engineer",
+    "Backend Engineer",
+    "Frontend Developer",
+    "Full-Stack Developer",
+    "Data Engineer",
+    "Data Scientist",
+    "Data Analyst",
+    "Machine Learning Engineer",
+    "DevOps Engineer",
+    "Site Reliability Engineer",
+    "Platform Engineer",
+    "Security Engineer",
+    "QA Engineer",
+    "Test Automation Engineer",
+    "Mobile Developer",
+    "iOS Engineer",
+    "Android Engineer",
+    "Embedded Software Engineer",
+    "Product Manager",
+    "Product Designer",
+    "UX Researcher",
+    "UI Designer",
+    "Technical Writer",
+    "Engineering Manager",
+    "Solutions Architect",
+    "Cloud Architect",
+    "Database Administrator",
+    "Business Analyst",
+    "Scrum Master",
+    "Support Engineer",
+    "Customer Success Manager",
+    "Sales Engineer",
+    "Marketing Analyst",
+    "Growth Marketer",
+    "Content Strategist",
+    "Project Manager",
+    "Operations Analyst",
+    "Financial Analyst",
+    "Accountant",
+    "HR Business Partner",
+    "Recruiter",
+    "Office Manager",
+    "Research Scientist",
+    "Bioinformatician",
+    "Hardware Engineer",
 ]
-DOMAINS = ["", "", "", "", " (Payments)", " (Search)", " (Infrastructure)", " (Growth)", " (Healthcare)",
-           " (Mobile)", " (Data Platform)", " (Identity)", " (Logistics)", " (Analytics)", " - Remote",
-           " - Contract", " - Part-time", " II", " III"]
-COMPANY_HEADS = ["Blue", "North", "Bright", "Silver", "Green", "Red", "Open", "Deep", "Clear", "Swift", "Iron",
-                 "Cloud", "Data", "Quantum", "Pixel", "Bit", "Nova", "Terra", "Aqua", "Sun", "Stone", "Maple",
-                 "Cedar", "River", "Harbor", "Summit", "Atlas", "Orbit", "Vector", "Signal", "Spark", "Beacon"]
-COMPANY_TAILS = ["field", "stack", "works", "path", "line", "point", "bridge", "forge", "wave", "loop", "gate",
-                 "leaf", "light", "mind", "base", "shift", "flow", "grid", "scale", "yard", "craft", "labs"]
-COMPANY_SUFFIXES = ["", "", "", " Inc.", " Ltd", " GmbH", " Labs", " Technologies", " Group", " Systems",
-                    " Health", " Analytics", " AG", " SA", " BV", " & Co.", " Software", " Studio"]
+DOMAINS = [
+    "",
+    "",
+    "",
+    "",
+    " (Payments)",
+    " (Search)",
+    " (Infrastructure)",
+    " (Growth)",
+    " (Healthcare)",
+    " (Mobile)",
+    " (Data Platform)",
+    " (Identity)",
+    " (Logistics)",
+    " (Analytics)",
+    " - Remote",
+    " - Contract",
+    " - Part-time",
+    " II",
+    " III",
+]
+COMPANY_HEADS = [
+    "Blue",
+    "North",
+    "Bright",
+    "Silver",
+    "Green",
+    "Red",
+    "Open",
+    "Deep",
+    "Clear",
+    "Swift",
+    "Iron",
+    "Cloud",
+    "Data",
+    "Quantum",
+    "Pixel",
+    "Bit",
+    "Nova",
+    "Terra",
+    "Aqua",
+    "Sun",
+    "Stone",
+    "Maple",
+    "Cedar",
+    "River",
+    "Harbor",
+    "Summit",
+    "Atlas",
+    "Orbit",
+    "Vector",
+    "Signal",
+    "Spark",
+    "Beacon",
+]
+COMPANY_TAILS = [
+    "field",
+    "stack",
+    "works",
+    "path",
+    "line",
+    "point",
+    "bridge",
+    "forge",
+    "wave",
+    "loop",
+    "gate",
+    "leaf",
+    "light",
+    "mind",
+    "base",
+    "shift",
+    "flow",
+    "grid",
+    "scale",
+    "yard",
+    "craft",
+    "labs",
+]
+COMPANY_SUFFIXES = [
+    "",
+    "",
+    "",
+    " Inc.",
+    " Ltd",
+    " GmbH",
+    " Labs",
+    " Technologies",
+    " Group",
+    " Systems",
+    " Health",
+    " Analytics",
+    " AG",
+    " SA",
+    " BV",
+    " & Co.",
+    " Software",
+    " Studio",
+]
 CITIES = [
-    "Berlin, Germany", "Munich, Germany", "Hamburg, Germany", "Amsterdam, Netherlands", "Rotterdam, Netherlands",
-    "London, UK", "Manchester, UK", "Edinburgh, UK", "Dublin, Ireland", "Paris, France", "Lyon, France",
-    "Madrid, Spain", "Barcelona, Spain", "Lisbon, Portugal", "Milan, Italy", "Zurich, Switzerland",
-    "Vienna, Austria", "Prague, Czechia", "Warsaw, Poland", "Stockholm, Sweden", "Copenhagen, Denmark",
-    "Oslo, Norway", "Helsinki, Finland", "Tallinn, Estonia", "New York, NY", "San Francisco, CA",
-    "Seattle, WA", "Austin, TX", "Boston, MA", "Chicago, IL", "Denver, CO", "Toronto, ON", "Vancouver, BC",
-    "Montreal, QC", "Sydney, Australia", "Melbourne, Australia", "Auckland, New Zealand", "Singapore",
-    "Tokyo, Japan", "Bangalore, India", "São Paulo, Brazil", "Mexico City, Mexico", "Zürich, Switzerland",
-    "Kraków, Poland", "Remote", "Remote (EU)", "Remote (US)", "Hybrid - Berlin", "Hybrid - London",
+    "Berlin, Germany",
+    "Munich, Germany",
+    "Hamburg, Germany",
+    "Amsterdam, Netherlands",
+    "Rotterdam, Netherlands",
+    "London, UK",
+    "Manchester, UK",
+    "Edinburgh, UK",
+    "Dublin, Ireland",
+    "Paris, France",
+    "Lyon, France",
+    "Madrid, Spain",
+    "Barcelona, Spain",
+    "Lisbon, Portugal",
+    "Milan, Italy",
+    "Zurich, Switzerland",
+    "Vienna, Austria",
+    "Prague, Czechia",
+    "Warsaw, Poland",
+    "Stockholm, Sweden",
+    "Copenhagen, Denmark",
+    "Oslo, Norway",
+    "Helsinki, Finland",
+    "Tallinn, Estonia",
+    "New York, NY",
+    "San Francisco, CA",
+    "Seattle, WA",
+    "Austin, TX",
+    "Boston, MA",
+    "Chicago, IL",
+    "Denver, CO",
+    "Toronto, ON",
+    "Vancouver, BC",
+    "Montreal, QC",
+    "Sydney, Australia",
+    "Melbourne, Australia",
+    "Auckland, New Zealand",
+    "Singapore",
+    "Tokyo, Japan",
+    "Bangalore, India",
+    "São Paulo, Brazil",
+    "Mexico City, Mexico",
+    "Zürich, Switzerland",
+    "Kraków, Poland",
+    "Remote",
+    "Remote (EU)",
+    "Remote (US)",
+    "Hybrid - Berlin",
+    "Hybrid - London",
 ]
-BOARDS = ["https://jobs.example-board.com/view/", "https://careers.{slug}.com/jobs/",
-          "https://www.workhub.example/postings/", "https://{slug}.jobs.example.net/o/"]
+BOARDS = [
+    "https://jobs.example-board.com/view/",
+    "https://careers.{slug}.com/jobs/",
+    "https://www.workhub.example/postings/",
+    "https://{slug}.jobs.example.net/o/",
+]
 STATUSES = ["saved"] * 10 + ["applied"] * 5 + ["interviewing"] * 2 + ["rejected"] * 3 + ["offer", "archived"]
 
-ADJ = ["motivated", "curious", "experienced", "pragmatic", "detail-oriented", "collaborative", "talented",
-       "passionate", "self-directed", "thoughtful", "versatile", "analytical"]
-TEAMS = ["platform", "payments", "growth", "data", "core product", "infrastructure", "mobile", "research",
-         "customer experience", "security", "analytics", "internal tools"]
-VERBS = ["design", "build", "own", "maintain", "improve", "scale", "ship", "review", "document", "monitor",
-         "automate", "test", "migrate", "optimise", "prototype", "support"]
-OBJECTS = ["distributed services", "data pipelines", "customer-facing features", "internal APIs",
-           "the deployment process", "our design system", "reporting dashboards", "machine learning models",
-           "the billing platform", "search relevance", "onboarding flows", "observability tooling",
-           "database schemas", "release pipelines", "accessibility improvements", "integration tests"]
-QUALITIES = ["reliability", "performance", "security", "usability", "cost efficiency", "developer experience",
-             "data quality", "test coverage", "accessibility", "observability"]
+ADJ = [
+    "motivated",
+    "curious",
+    "experienced",
+    "pragmatic",
+    "detail-oriented",
+    "collaborative",
+    "talented",
+    "passionate",
+    "self-directed",
+    "thoughtful",
+    "versatile",
+    "analytical",
+]
+TEAMS = [
+    "platform",
+    "payments",
+    "growth",
+    "data",
+    "core product",
+    "infrastructure",
+    "mobile",
+    "research",
+    "customer experience",
+    "security",
+    "analytics",
+    "internal tools",
+]
+VERBS = [
+    "design",
+    "build",
+    "own",
+    "maintain",
+    "improve",
+    "scale",
+    "ship",
+    "review",
+    "document",
+    "monitor",
+    "automate",
+    "test",
+    "migrate",
+    "optimise",
+    "prototype",
+    "support",
+]
+OBJECTS = [
+    "distributed services",
+    "data pipelines",
+    "customer-facing features",
+    "internal APIs",
+    "the deployment process",
+    "our design system",
+    "reporting dashboards",
+    "machine learning models",
+    "the billing platform",
+    "search relevance",
+    "onboarding flows",
+    "observability tooling",
+    "database schemas",
+    "release pipelines",
+    "accessibility improvements",
+    "integration tests",
+]
+QUALITIES = [
+    "reliability",
+    "performance",
+    "security",
+    "usability",
+    "cost efficiency",
+    "developer experience",
+    "data quality",
+    "test coverage",
+    "accessibility",
+    "observability",
+]
 SKILLS = [
-    "Python", "Java", "Kotlin", "Go", "Rust", "C", "C++", "C#", "TypeScript", "JavaScript", "Ruby", "PHP",
-    "Scala", "Swift", "Objective-C", "R", "Julia", "Elixir", "Haskell", "Clojure", "SQL", "PostgreSQL", "MySQL",
-    "SQLite", "MongoDB", "Redis", "Cassandra", "Elasticsearch", "Kafka", "RabbitMQ", "Spark", "Hadoop", "Airflow",
-    "dbt", "Snowflake", "BigQuery", "Redshift", "Docker", "Kubernetes", "Terraform", "Ansible", "AWS", "GCP",
-    "Azure", "Linux", "Bash", "Git", "CI/CD", "GitHub Actions", "Jenkins", "React", "Vue", "Angular", "Svelte",
-    "Node.js", "Django", "Flask", "FastAPI", "Spring", "Rails", "GraphQL", "REST", "gRPC", "Protobuf",
-    "TensorFlow", "PyTorch", "scikit-learn", "pandas", "NumPy", "Statistics", "A/B testing", "Tableau",
-    "Power BI", "Excel", "Figma", "Sketch", "User research", "Prototyping", "Accessibility", "SEO",
-    "Copywriting", "Project management", "Agile", "Scrum", "Kanban", "Stakeholder management", "Mentoring",
-    "Public speaking", "Technical writing", "Negotiation", "Budgeting", "Recruiting", "Customer support",
-    "Sales", "Marketing automation", "Salesforce", "HubSpot", "Jira", "Confluence", "Security auditing",
-    "Penetration testing", "Cryptography", "Networking", "Embedded C", "FPGA", "Verilog", "Computer vision",
-    "NLP", "Time series", "Bayesian modelling", "Operations research", "Accounting", "German", "French",
-    "Spanish", "Dutch", "Mandarin", "Japanese",
+    "Python",
+    "Java",
+    "Kotlin",
+    "Go",
+    "Rust",
+    "C",
+    "C++",
+    "C#",
+    "TypeScript",
+    "JavaScript",
+    "Ruby",
+    "PHP",
+    "Scala",
+    "Swift",
+    "Objective-C",
+    "R",
+    "Julia",
+    "Elixir",
+    "Haskell",
+    "Clojure",
+    "SQL",
+    "PostgreSQL",
+    "MySQL",
+    "SQLite",
+    "MongoDB",
+    "Redis",
+    "Cassandra",
+    "Elasticsearch",
+    "Kafka",
+    "RabbitMQ",
+    "Spark",
+    "Hadoop",
+    "Airflow",
+    "dbt",
+    "Snowflake",
+    "BigQuery",
+    "Redshift",
+    "Docker",
+    "Kubernetes",
+    "Terraform",
+    "Ansible",
+    "AWS",
+    "GCP",
+    "Azure",
+    "Linux",
+    "Bash",
+    "Git",
+    "CI/CD",
+    "GitHub Actions",
+    "Jenkins",
+    "React",
+    "Vue",
+    "Angular",
+    "Svelte",
+    "Node.js",
+    "Django",
+    "Flask",
+    "FastAPI",
+    "Spring",
+    "Rails",
+    "GraphQL",
+    "REST",
+    "gRPC",
+    "Protobuf",
+    "TensorFlow",
+    "PyTorch",
+    "scikit-learn",
+    "pandas",
+    "NumPy",
+    "Statistics",
+    "A/B testing",
+    "Tableau",
+    "Power BI",
+    "Excel",
+    "Figma",
+    "Sketch",
+    "User research",
+    "Prototyping",
+    "Accessibility",
+    "SEO",
+    "Copywriting",
+    "Project management",
+    "Agile",
+    "Scrum",
+    "Kanban",
+    "Stakeholder management",
+    "Mentoring",
+    "Public speaking",
+    "Technical writing",
+    "Negotiation",
+    "Budgeting",
+    "Recruiting",
+    "Customer support",
+    "Sales",
+    "Marketing automation",
+    "Salesforce",
+    "HubSpot",
+    "Jira",
+    "Confluence",
+    "Security auditing",
+    "Penetration testing",
+    "Cryptography",
+    "Networking",
+    "Embedded C",
+    "FPGA",
+    "Verilog",
+    "Computer vision",
+    "NLP",
+    "Time series",
+    "Bayesian modelling",
+    "Operations research",
+    "Accounting",
+    "German",
+    "French",
+    "Spanish",
+    "Dutch",
+    "Mandarin",
+    "Japanese",
 ]
 SKILL_QUALIFIERS = ["", "Advanced ", "Applied ", "Modern ", "Distributed ", "Cloud ", "Enterprise "]
 
@@ -134,29 +471,45 @@ SKILL_QUALIFIERS = ["", "Advanced ", "Applied ", "Modern ", "Distributed ", "Clo
 def _sentence_pool(rng: random.Random, n: int) -> list[str]:
     """Sentences such as real postings are made of (boilerplate repeats across postings, as in real ones)."""
     templates = [
-        lambda: f"We are looking for a {rng.choice(ADJ)} {rng.choice(ROLES).lower()} to join our "
-                f"{rng.choice(TEAMS)} team.",
-        lambda: f"You will {rng.choice(VERBS)} and {rng.choice(VERBS)} {rng.choice(OBJECTS)}, with a focus on "
-                f"{rng.choice(QUALITIES)} and {rng.choice(QUALITIES)}.",
-        lambda: f"- {rng.choice(VERBS).capitalize()} {rng.choice(OBJECTS)} used by "
-                f"{rng.choice(['thousands', 'millions', 'hundreds'])} of customers every day.",
+        lambda: (
+            f"We are looking for a {rng.choice(ADJ)} {rng.choice(ROLES).lower()} to join our {rng.choice(TEAMS)} team."
+        ),
+        lambda: (
+            f"You will {rng.choice(VERBS)} and {rng.choice(VERBS)} {rng.choice(OBJECTS)}, with a focus on "
+            f"{rng.choice(QUALITIES)} and {rng.choice(QUALITIES)}."
+        ),
+        lambda: (
+            f"- {rng.choice(VERBS).capitalize()} {rng.choice(OBJECTS)} used by "
+            f"{rng.choice(['thousands', 'millions', 'hundreds'])} of customers every day."
+        ),
         lambda: f"- {rng.randint(2, 8)}+ years of experience with {rng.choice(SKILLS)} and {rng.choice(SKILLS)}.",
         lambda: f"- Hands-on experience with {rng.choice(SKILLS)}, {rng.choice(SKILLS)} or {rng.choice(SKILLS)}.",
         lambda: f"- Nice to have: {rng.choice(SKILLS)}, {rng.choice(SKILLS)}.",
-        lambda: f"Our {rng.choice(TEAMS)} team works closely with {rng.choice(TEAMS)} to improve "
-                f"{rng.choice(QUALITIES)} across {rng.choice(OBJECTS)}.",
-        lambda: f"We offer {rng.choice(['a competitive salary', 'equity', 'flexible hours', 'four-day weeks'])}, "
-                f"{rng.randint(25, 32)} days of paid holiday and a {rng.choice(['learning', 'home office', 'wellbeing'])}"
-                f" budget of {rng.randint(5, 30) * 100} EUR per year.",
-        lambda: f"The interview process has {rng.randint(2, 5)} steps: a call with the recruiter, a "
-                f"{rng.choice(['take-home exercise', 'pairing session', 'system design interview'])} and a "
-                f"conversation with the team.",
-        lambda: f"You report to the {rng.choice(['Head of Engineering', 'CTO', 'VP Product', 'Director of Data'])} "
-                f"and collaborate with {rng.randint(3, 40)} engineers across {rng.randint(1, 6)} time zones.",
-        lambda: "We welcome applications from people of all backgrounds and are committed to an inclusive "
-                "hiring process.",
-        lambda: f"Salary range: {rng.randint(40, 120)}{rng.choice(['k', ' 000'])} - {rng.randint(121, 220)}"
-                f"{rng.choice(['k', ' 000'])} {rng.choice(['EUR', 'USD', 'GBP', 'CHF'])}, depending on experience.",
+        lambda: (
+            f"Our {rng.choice(TEAMS)} team works closely with {rng.choice(TEAMS)} to improve "
+            f"{rng.choice(QUALITIES)} across {rng.choice(OBJECTS)}."
+        ),
+        lambda: (
+            f"We offer {rng.choice(['a competitive salary', 'equity', 'flexible hours', 'four-day weeks'])}, "
+            f"{rng.randint(25, 32)} days of paid holiday and a {rng.choice(['learning', 'home office', 'wellbeing'])}"
+            f" budget of {rng.randint(5, 30) * 100} EUR per year."
+        ),
+        lambda: (
+            f"The interview process has {rng.randint(2, 5)} steps: a call with the recruiter, a "
+            f"{rng.choice(['take-home exercise', 'pairing session', 'system design interview'])} and a "
+            f"conversation with the team."
+        ),
+        lambda: (
+            f"You report to the {rng.choice(['Head of Engineering', 'CTO', 'VP Product', 'Director of Data'])} "
+            f"and collaborate with {rng.randint(3, 40)} engineers across {rng.randint(1, 6)} time zones."
+        ),
+        lambda: (
+            "We welcome applications from people of all backgrounds and are committed to an inclusive hiring process."
+        ),
+        lambda: (
+            f"Salary range: {rng.randint(40, 120)}{rng.choice(['k', ' 000'])} - {rng.randint(121, 220)}"
+            f"{rng.choice(['k', ' 000'])} {rng.choice(['EUR', 'USD', 'GBP', 'CHF'])}, depending on experience."
+        ),
     ]
     return [rng.choice(templates)() for _ in range(n)]
 
@@ -168,8 +521,9 @@ class Generator:
         rng = self.rng
         self.sentences = _sentence_pool(rng, 6000)
         self.titles = [f"{s}{r}{d}" for s in SENIORITY for r in ROLES for d in DOMAINS]
-        self.companies = sorted({f"{h}{t}{s}" for h in COMPANY_HEADS for t in COMPANY_TAILS
-                                 for s in rng.sample(COMPANY_SUFFIXES, 3)})
+        self.companies = sorted(
+            {f"{h}{t}{s}" for h in COMPANY_HEADS for t in COMPANY_TAILS for s in rng.sample(COMPANY_SUFFIXES, 3)}
+        )
 
     def description(self) -> str:
         rng = self.rng
@@ -185,8 +539,15 @@ class Generator:
         company = rng.choice(self.companies)
         slug = re.sub(r"[^a-z0-9]+", "", company.lower())
         url = rng.choice(BOARDS).format(slug=slug) + f"{rng.randrange(10**6, 10**8)}"
-        return (rng.choice(self.titles), company, rng.choice(CITIES), url, self.description(),
-                rng.choice(STATUSES), when.strftime("%Y-%m-%d %H:%M:%S"))
+        return (
+            rng.choice(self.titles),
+            company,
+            rng.choice(CITIES),
+            url,
+            self.description(),
+            rng.choice(STATUSES),
+            when.strftime("%Y-%m-%d %H:%M:%S"),
+        )
 
     def skills(self, count: int) -> list[tuple]:
         rng = self.rng
@@ -201,16 +562,33 @@ class Generator:
 
 def _fill_person(conn: sqlite3.Connection, gen: Generator, skills: int, with_years: bool) -> None:
     rng = gen.rng
-    conn.execute("INSERT INTO user_profile (id, full_name, headline, email, location, summary) "
-                 "VALUES (1, ?, ?, ?, ?, ?)",
-                 ("Ada Lovelace", "Senior Data Engineer - open to new roles", "ada@example.org", "Berlin, Germany",
-                  gen.description()[:2000]))
-    prefs = {"desired_titles": ["Data Engineer", "Backend Engineer"], "locations": ["Berlin", "Remote (EU)"],
-             "remote": True, "salary_min": 75000, "currency": "EUR", "notify_new_matches": True,
-             "theme": "system", "language": "en", "weekly_digest": False, "max_commute_minutes": 45,
-             "company_blocklist": rng.sample(gen.companies, 5), "visa_sponsorship": False}
-    conn.executemany("INSERT INTO user_preferences (key, value) VALUES (?, ?)",
-                     [(k, json.dumps(v)) for k, v in prefs.items()])
+    conn.execute(
+        "INSERT INTO user_profile (id, full_name, headline, email, location, summary) VALUES (1, ?, ?, ?, ?, ?)",
+        (
+            "Ada Lovelace",
+            "Senior Data Engineer - open to new roles",
+            "ada@example.org",
+            "Berlin, Germany",
+            gen.description()[:2000],
+        ),
+    )
+    prefs = {
+        "desired_titles": ["Data Engineer", "Backend Engineer"],
+        "locations": ["Berlin", "Remote (EU)"],
+        "remote": True,
+        "salary_min": 75000,
+        "currency": "EUR",
+        "notify_new_matches": True,
+        "theme": "system",
+        "language": "en",
+        "weekly_digest": False,
+        "max_commute_minutes": 45,
+        "company_blocklist": rng.sample(gen.companies, 5),
+        "visa_sponsorship": False,
+    }
+    conn.executemany(
+        "INSERT INTO user_preferences (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in prefs.items()]
+    )
     rows = gen.skills(skills)
     if with_years:
         conn.executemany("INSERT INTO skills (name, level, years_experience) VALUES (?, ?, ?)", rows)
@@ -218,8 +596,15 @@ def _fill_person(conn: sqlite3.Connection, gen: Generator, skills: int, with_yea
         conn.executemany("INSERT INTO skills (name, level) VALUES (?, ?)", [r[:2] for r in rows])
 
 
-def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = None, skills: int = 300,
-             quiet: bool = False, shape: str = "postings") -> dict:
+def generate(
+    data_dir: Path,
+    size: int,
+    seed: int = 1,
+    revision: str | None = None,
+    skills: int = 300,
+    quiet: bool = False,
+    shape: str = "postings",
+) -> dict:
     """Create and fill a data folder whose database file is about `size` bytes; returns its metadata."""
     from jobmatcher import schema
     from jobmatcher.engine import Engine
@@ -249,9 +634,13 @@ def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = No
         have = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
         while have < size:
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO bench_notes (body) VALUES (?)",
-                             [("".join(gen.rng.choices(letters, k=gen.rng.randint(60, 160))),)
-                              for _ in range(int(max(100, min(50000, (size - have) / 300))))])
+            conn.executemany(
+                "INSERT INTO bench_notes (body) VALUES (?)",
+                [
+                    ("".join(gen.rng.choices(letters, k=gen.rng.randint(60, 160))),)
+                    for _ in range(int(max(100, min(50000, (size - have) / 300))))
+                ],
+            )
             conn.execute("COMMIT")
             have = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
         has_jobs = False  # the saved_jobs table stays empty
@@ -271,8 +660,11 @@ def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = No
                     when += timedelta(seconds=gen.rng.randint(30, 900))
                     rows.append(gen.job(jobs, when))
                     jobs += 1
-                conn.executemany("INSERT INTO saved_jobs (title, company, location, url, description, status, "
-                                 "saved_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(
+                    "INSERT INTO saved_jobs (title, company, location, url, description, status, "
+                    "saved_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
                 have = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
                 if have >= size:
                     break
@@ -281,8 +673,7 @@ def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = No
             if not quiet and now - last_report > 2:
                 last_report = now
                 done = conn.execute("PRAGMA page_count").fetchone()[0] * page_size
-                print(f"  {done / 1e6:,.0f} / {size / 1e6:,.0f} MB, {jobs:,} jobs, {now - t0:.0f} s",
-                      file=sys.stderr)
+                print(f"  {done / 1e6:,.0f} / {size / 1e6:,.0f} MB, {jobs:,} jobs, {now - t0:.0f} s", file=sys.stderr)
         # A lived-in file: a user removed about 1% of the saved jobs.
         conn.execute("BEGIN")
         doomed = gen.rng.sample(range(1, jobs + 1), jobs // 100)
@@ -300,20 +691,37 @@ def generate(data_dir: Path, size: int, seed: int = 1, revision: str | None = No
     fd = os.open(db, os.O_RDONLY)
     os.fsync(fd)
     os.close(fd)
-    meta = {"size_requested": size, "size_bytes": db.stat().st_size, "seed": seed, "shape": shape,
-            "revision": revision or schema.head(), "generator_version": GENERATOR_VERSION,
-            "seconds": round(time.perf_counter() - t0, 1), **stats}
+    meta = {
+        "size_requested": size,
+        "size_bytes": db.stat().st_size,
+        "seed": seed,
+        "shape": shape,
+        "revision": revision or schema.head(),
+        "generator_version": GENERATOR_VERSION,
+        "seconds": round(time.perf_counter() - t0, 1),
+        **stats,
+    }
     (data_dir / "make_db.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def cached(size: int, seed: int = 1, revision: str | None = None, skills: int = 300, quiet: bool = False,
-           shape: str = "postings") -> Path:
+def cached(
+    size: int,
+    seed: int = 1,
+    revision: str | None = None,
+    skills: int = 300,
+    quiet: bool = False,
+    shape: str = "postings",
+) -> Path:
     """A generated data folder for these parameters, made once and then reused; returns the folder."""
     from jobmatcher import schema
+
     rev = revision or schema.head()
-    key = f"{size_label(size)}-seed{seed}-{rev}-skills{skills}" + ("" if shape == "postings" else f"-{shape}") \
+    key = (
+        f"{size_label(size)}-seed{seed}-{rev}-skills{skills}"
+        + ("" if shape == "postings" else f"-{shape}")
         + f"-v{GENERATOR_VERSION}"
+    )
     folder = CACHE / key
     if (folder / "make_db.json").exists() and (folder / "jobmatcher.db").exists():
         return folder
@@ -331,8 +739,10 @@ def cached(size: int, seed: int = 1, revision: str | None = None, skills: int = 
             p.unlink()
     os.replace(tmp, folder)
     if not quiet:
-        print(f"generated {meta['size_bytes'] / 1e6:,.1f} MB ({meta['jobs']:,} jobs) in {meta['seconds']} s",
-              file=sys.stderr)
+        print(
+            f"generated {meta['size_bytes'] / 1e6:,.1f} MB ({meta['jobs']:,} jobs) in {meta['seconds']} s",
+            file=sys.stderr,
+        )
     return folder
 
 
@@ -342,12 +752,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--revision", default=None, help="schema revision to create (default: head)")
     p.add_argument("--skills", type=int, default=300, help="number of skills (default 300)")
-    p.add_argument("--shape", choices=("postings", "short", "indexed"), default="postings",
-                   help="postings: 2-6 KB descriptions (default); short: one or two sentences per job, "
-                        "so ten times the rows for the same size; indexed: a table of random text with an index "
-                        "on it)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="make the data folder here instead of the cache (always regenerated)")
+    p.add_argument(
+        "--shape",
+        choices=("postings", "short", "indexed"),
+        default="postings",
+        help="postings: 2-6 KB descriptions (default); short: one or two sentences per job, "
+        "so ten times the rows for the same size; indexed: a table of random text with an index "
+        "on it)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="make the data folder here instead of the cache (always regenerated)"
+    )
     args = p.parse_args(argv)
     if args.out:
         if (args.out / "jobmatcher.db").exists():

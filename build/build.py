@@ -87,8 +87,19 @@ def preflight() -> None:
 
 
 def run_pyinstaller(dist: Path, work: Path) -> None:
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-           "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        str(SPEC),
+    ]
     say("running " + " ".join(cmd))
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # keep __pycache__ out of the tree PyInstaller reads
     result = subprocess.run(cmd, cwd=ROOT, env=env)
@@ -100,11 +111,16 @@ def check_bundle(app: Path) -> None:
     """The few things a bundle must have; a quick run proves the executable starts."""
     internal = app / "_internal"
     need = [app / executable_name(), internal / "jobmatcher" / "migrations" / "env.py"]
-    need += [internal / "jobmatcher" / "migrations" / "versions" / p.name
-             for p in (ROOT / "backend" / "jobmatcher" / "migrations" / "versions").glob("*.py")]
+    need += [
+        internal / "jobmatcher" / "migrations" / "versions" / p.name
+        for p in (ROOT / "backend" / "jobmatcher" / "migrations" / "versions").glob("*.py")
+    ]
     if (ROOT / "frontend").is_dir():
-        need += [internal / "frontend" / p.relative_to(ROOT / "frontend")
-                 for p in (ROOT / "frontend").rglob("*") if p.is_file()]
+        need += [
+            internal / "frontend" / p.relative_to(ROOT / "frontend")
+            for p in (ROOT / "frontend").rglob("*")
+            if p.is_file()
+        ]
     missing = [str(p.relative_to(app)) for p in need if not p.exists()]
     if missing:
         die("the bundle lacks: " + ", ".join(missing))
@@ -137,8 +153,12 @@ def make_archive(app: Path, dist: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="build/build.py", description="Build the JobMatcher bundle.")
     p.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist/)")
-    p.add_argument("--work", type=Path, default=ROOT / "build" / "work", help="PyInstaller's work folder "
-                   "(default: build/work/; emptied first)")
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "build" / "work",
+        help="PyInstaller's work folder (default: build/work/; emptied first)",
+    )
     p.add_argument("--no-archive", action="store_true", help="only the folder, no .tar.gz/.zip")
     args = p.parse_args(argv)
     dist, work = args.dist.absolute(), args.work.absolute()

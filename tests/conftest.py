@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 
@@ -33,8 +32,10 @@ def fill_sample_data(engine: Engine, name: str = "Ada Lovelace", jobs: int = 50)
             profile.add_skill(conn, profile.NewSkill(name=skill, level=4))
         profile.set_preference(conn, "remote", True)
         with profile.transaction(conn):
-            conn.executemany("INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
-                             [(f"Engineer {i}", f"Company {i % 7}", "Build things. " * 20) for i in range(jobs)])
+            conn.executemany(
+                "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                [(f"Engineer {i}", f"Company {i % 7}", "Build things. " * 20) for i in range(jobs)],
+            )
     finally:
         conn.close()
 
@@ -69,15 +70,17 @@ def fingerprint(db: Path) -> tuple[str, str]:
     return h.hexdigest(), dump
 
 
-def run_cli(*args: str, data_dir: Path | None = None, input: str | None = None,
-            env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, data_dir: Path | None = None, input: str | None = None, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run the real command line in a subprocess."""
     cmd = [sys.executable, "-m", "jobmatcher"]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     cmd += list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, input=input, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -92,8 +95,11 @@ def tmpfs(tmp_path):
     def make(size_kb: int) -> Path:
         where = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
         where.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(where)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
         mounts.append(where)
@@ -111,6 +117,7 @@ pytest_plugins = ["conftest_app"]
 def wait_for_check(engine: Engine, backup_id: str, timeout: float = 60.0):
     """The backup's record once its background check (a restore's linked safety backup) has finished."""
     import time
+
     deadline = time.monotonic() + timeout
     while True:
         rec = engine.store.get(backup_id)
@@ -126,8 +133,12 @@ LOCATION_PASSPHRASE = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def locked_identity() -> tuple[bytes, str, str]:
-    """(identity locked with LOCATION_PASSPHRASE, recovery key, recipient), made once: age's scrypt takes seconds by design."""
+    """(identity locked with LOCATION_PASSPHRASE, recovery key, recipient), made once.
+
+    Made once because age's scrypt takes seconds by design.
+    """
     from jobmatcher.locations.crypto import lock_identity, new_identity
+
     identity, recipient = new_identity()
     return lock_identity(identity, LOCATION_PASSPHRASE), identity, recipient
 
@@ -135,6 +146,7 @@ def locked_identity() -> tuple[bytes, str, str]:
 def prime(engine: Engine, locked_identity) -> str:
     """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
     from jobmatcher.locations.config import load_config, save_config
+
     (engine.data.root / "location-identity.age").write_bytes(locked_identity[0])
     cfg = load_config(engine.data.root)
     cfg.recipient = locked_identity[2]

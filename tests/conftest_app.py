@@ -16,33 +16,49 @@ import time
 from pathlib import Path
 
 import pytest
-
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 # -- Playwright with Debian's Chromium (Playwright cannot download its own browser here) ----------
+
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     chromium = os.environ.get("JOBMATCHER_CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
-        pytest.fail(f"no Chromium at {chromium}: install Debian's chromium (./dev.sh test does) "
-                    "or set JOBMATCHER_CHROMIUM")
-    return {**browser_type_launch_args, "executable_path": chromium,
-            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
+        pytest.fail(
+            f"no Chromium at {chromium}: install Debian's chromium (./dev.sh test does) or set JOBMATCHER_CHROMIUM"
+        )
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium,
+        "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS],
+    }
 
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "accept_downloads": True,
-            "locale": "en-US"}
+    return {
+        **browser_context_args,
+        "viewport": {"width": 1280, "height": 900},
+        "accept_downloads": True,
+        "locale": "en-US",
+    }
 
 
 def screenshot(page, name: str, full_page: bool = False) -> Path:
@@ -56,6 +72,7 @@ def screenshot(page, name: str, full_page: bool = False) -> Path:
 
 
 # -- data folders ------------------------------------------------------------------------------------
+
 
 def set_profile_name(data_dir: Path, name: str) -> None:
     conn = Engine(data_dir).connect()
@@ -78,6 +95,7 @@ def profile_name(data_dir: Path) -> str:
 def age_backup(data_dir: Path, backup_id: str, days: float) -> None:
     """Pretend a backup was made `days` ago (its manifest says when it was made)."""
     from datetime import datetime, timedelta, timezone
+
     manifest = data_dir / "backups" / f"{backup_id}.json"
     body = json.loads(manifest.read_text())
     body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
@@ -97,8 +115,10 @@ def renumber_by_date(folder: Path) -> None:
         if isinstance(body, dict) and body.get("sequence") is not None and "created_at" in body:
             bodies[m] = body
     from datetime import datetime
-    for n, (m, body) in enumerate(sorted(bodies.items(), key=lambda x: datetime.fromisoformat(
-            x[1]["created_at"].replace("Z", "+00:00"))), start=1):
+
+    for n, (m, body) in enumerate(
+        sorted(bodies.items(), key=lambda x: datetime.fromisoformat(x[1]["created_at"].replace("Z", "+00:00"))), start=1
+    ):
         if body["sequence"] != n:
             body["sequence"] = n
             m.write_text(json.dumps(body))
@@ -108,6 +128,7 @@ def renumber_by_date(folder: Path) -> None:
 def app_data(tmp_path) -> Path:
     """A data folder with a current database, Ada's profile and one manual backup ("first")."""
     from conftest import fill_sample_data
+
     d = tmp_path / "data"
     d.mkdir()
     e = Engine(d)
@@ -119,10 +140,18 @@ def app_data(tmp_path) -> Path:
 
 # -- app processes ----------------------------------------------------------------------------------------
 
+
 def app_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "QTWEBENGINE_DISABLE_SANDBOX": "1", "PYTHONUNBUFFERED": "1"}
-    for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "JOBMATCHER_LAUNCHER_WAIT_PID",
-              "JOBMATCHER_RELAUNCHED", "JOBMATCHER_SERVE_PORT", "JOBMATCHER_SERVE_SECRET"):
+    for k in (
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "QT_QPA_PLATFORM",
+        "JOBMATCHER_LAUNCHER_WAIT_PID",
+        "JOBMATCHER_RELAUNCHED",
+        "JOBMATCHER_SERVE_PORT",
+        "JOBMATCHER_SERVE_SECRET",
+    ):
         env.pop(k, None)
     env.update(extra)
     return env
@@ -139,6 +168,7 @@ def lock_owner(data_dir: Path) -> int | None:
 
 def pid_alive(pid: int) -> bool:
     from jobmatcher.launcher import process_gone
+
     return not process_gone(pid)
 
 
@@ -147,9 +177,15 @@ class AppProcess:
 
     def __init__(self, data_dir: Path, args: list[str], env: dict[str, str], **popen) -> None:
         self.data_dir = data_dir
-        self.proc = subprocess.Popen([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
-                                     text=True, **popen)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            text=True,
+            **popen,
+        )
         self.lines: list[str] = []
         self.stderr: list[str] = []
         self._got_line = threading.Condition()
@@ -170,8 +206,10 @@ class AppProcess:
                 left = deadline - time.monotonic()
                 failed = self.proc.poll() not in (None, 0)  # 0: a launcher, whose child prints later
                 if left <= 0 or failed:
-                    raise AssertionError(f"no stdout line {index} from the app (exit code {self.proc.poll()}); "
-                                         "stderr:\n" + "\n".join(self.stderr))
+                    raise AssertionError(
+                        f"no stdout line {index} from the app (exit code {self.proc.poll()}); "
+                        "stderr:\n" + "\n".join(self.stderr)
+                    )
                 self._got_line.wait(min(left, 0.5))
             return self.lines[index]
 
@@ -185,12 +223,17 @@ class AppProcess:
         """Browser mode: one API call as the page makes it; the {"ok", "value" | "error"} envelope."""
         import http.client
         from urllib.parse import unquote, urlsplit
+
         parts = urlsplit(self.url)
         secret = unquote(parts.fragment.split("secret=", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=timeout)
         try:
-            conn.request("POST", f"/api/{name}", json.dumps({"args": list(args)}),
-                         {"Content-Type": "application/json", "X-JobMatcher-Secret": secret})
+            conn.request(
+                "POST",
+                f"/api/{name}",
+                json.dumps({"args": list(args)}),
+                {"Content-Type": "application/json", "X-JobMatcher-Secret": secret},
+            )
             return json.loads(conn.getresponse().read())
         finally:
             conn.close()
@@ -216,8 +259,9 @@ class AppProcess:
             if info and info.get("instance") != other_than and launch.get("state") not in (None, "running"):
                 return info
             if time.monotonic() > deadline:
-                raise AssertionError(f"the app did not open the data in time: {info}; stderr:\n"
-                                     + "\n".join(self.stderr))
+                raise AssertionError(
+                    f"the app did not open the data in time: {info}; stderr:\n" + "\n".join(self.stderr)
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:

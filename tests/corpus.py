@@ -31,7 +31,7 @@ def _smash_page(good: Path, dest: Path, page_no: int) -> Path:
     data = bytearray(good.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     start = (page_no - 1) * page
-    data[start:start + page] = os.urandom(page)
+    data[start : start + page] = os.urandom(page)
     dest.write_bytes(bytes(data))
     return dest
 
@@ -82,8 +82,11 @@ def broken_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
     (folder / "bad-header.db").write_bytes(bytes(hdr))
     add("damaged-header", folder / "bad-header.db", "damaged-header")
     add("missing-table", _edit(good, folder / "no-skills.db", "DROP TABLE skills;"), "missing-tables")
-    add("newer-schema", _edit(good, folder / "future.db",
-                              "UPDATE alembic_version SET version_num='9999_from_the_future';"), "newer-schema")
+    add(
+        "newer-schema",
+        _edit(good, folder / "future.db", "UPDATE alembic_version SET version_num='9999_from_the_future';"),
+        "newer-schema",
+    )
     d = folder / "a-folder.db"
     d.mkdir()
     add("directory", d, "not-a-file")
@@ -103,14 +106,28 @@ def broken_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
 
 
 # The cases added for issue 5 (hostile files), kept apart so their tests can name them.
-MORE_BROKEN = ["gzip", "truncated-one-page", "truncated-last-byte", "truncated-100", "dangling-symlink",
-               "symlink-loop", "char-device", "socket", "name-too-long", "nul-in-name", "unsaved-wal",
-               "empty-sqlite", "no-revision", "non-utf8-schema"]
+MORE_BROKEN = [
+    "gzip",
+    "truncated-one-page",
+    "truncated-last-byte",
+    "truncated-100",
+    "dangling-symlink",
+    "symlink-loop",
+    "char-device",
+    "socket",
+    "name-too-long",
+    "nul-in-name",
+    "unsaved-wal",
+    "empty-sqlite",
+    "no-revision",
+    "non-utf8-schema",
+]
 
 
 def add_more_broken(good: Path, folder: Path, add) -> None:
     import gzip
     import socket
+
     data = good.read_bytes()
     page = int.from_bytes(data[16:18], "big")
     (folder / "backup.db.gz").write_bytes(gzip.compress(data))

@@ -115,12 +115,12 @@ class CrashModel:
         if os.stat(self.store).st_dev != os.stat(self.backing).st_dev:
             raise SystemExit("crashfs: the store must be on the same file system as the backing folder")
         self.root = os.stat(self.backing).st_ino
-        self.kind: dict[int, str] = {self.root: "d"}    # ino -> 'f' | 'd' | 'l'
-        self.links: dict[int, str] = {}                  # symlink ino -> target
+        self.kind: dict[int, str] = {self.root: "d"}  # ino -> 'f' | 'd' | 'l'
+        self.links: dict[int, str] = {}  # symlink ino -> target
         self.durable_ns: dict[int, dict[str, int]] = {self.root: {}}  # dir ino -> {name: ino}
-        self.pending_ops: list[tuple] = []               # directory changes not yet durable, in order
-        self.dirty: dict[int, set[int]] = {}             # file ino -> pages written since its last fsync
-        self.resized: set[int] = set()                   # files whose size changed since their last fsync
+        self.pending_ops: list[tuple] = []  # directory changes not yet durable, in order
+        self.dirty: dict[int, set[int]] = {}  # file ino -> pages written since its last fsync
+        self.resized: set[int] = set()  # files whose size changed since their last fsync
         self.counts = {"fsync": 0, "fsyncdir": 0, "ops": 0}
         self._adopt(self.backing, self.root)
 
@@ -228,16 +228,22 @@ class CrashModel:
         if mode == "lose-all":
             kept_ops: list[tuple] = []
         elif mode == "torn":
-            kept_ops = pending[:rng.randint(0, len(pending))]
+            kept_ops = pending[: rng.randint(0, len(pending))]
         elif mode == "renames-reverted":
             kept_ops = [op for op in pending if op[0] != "rename"]
         else:
             raise ValueError(mode)
         for op in kept_ops:
             self._apply(ns, op)
-        report = {"mode": mode, "pending_dir_changes": len(pending), "dir_changes_kept": len(kept_ops),
-                  "dirty_files": len(self.dirty), "dirty_pages": sum(map(len, self.dirty.values())),
-                  "dirty_pages_kept": 0, **self.counts}
+        report = {
+            "mode": mode,
+            "pending_dir_changes": len(pending),
+            "dir_changes_kept": len(kept_ops),
+            "dirty_files": len(self.dirty),
+            "dirty_pages": sum(map(len, self.dirty.values())),
+            "dirty_pages_kept": 0,
+            **self.counts,
+        }
         image = self.backing.with_name(self.backing.name + ".crashed")
         if image.exists():
             shutil.rmtree(image)
@@ -288,7 +294,7 @@ class CrashModel:
                     chunk = new[a:b]
                     if len(data) < a:
                         data.extend(b"\0" * (a - len(data)))
-                    data[a:a + len(chunk)] = chunk
+                    data[a : a + len(chunk)] = chunk
                     report["dirty_pages_kept"] += 1
             size = rng.choice((len(old), len(new)))
             data = data[:size] + b"\0" * max(0, size - len(data))
@@ -303,8 +309,20 @@ class CrashModel:
 
 
 # The letters of the mutating operations in a trace (--trace).
-TRACE = {"w": "write", "t": "truncate", "o": "open with O_TRUNC", "c": "create", "m": "mkdir", "s": "symlink",
-         "l": "link", "u": "unlink", "r": "rmdir", "n": "rename", "f": "fsync", "d": "fsyncdir"}
+TRACE = {
+    "w": "write",
+    "t": "truncate",
+    "o": "open with O_TRUNC",
+    "c": "create",
+    "m": "mkdir",
+    "s": "symlink",
+    "l": "link",
+    "u": "unlink",
+    "r": "rmdir",
+    "n": "rename",
+    "f": "fsync",
+    "d": "fsyncdir",
+}
 
 
 def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list[str] | None = None):
@@ -345,14 +363,20 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
         def getattr(self, path, fh=None):
             def go():
                 st = os.fstat(fh) if fh is not None else os.lstat(model.full(path))
-                return {k: getattr(st, k) for k in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size",
-                                                    "st_ino", "st_blocks", "st_blksize")} | {
-                    "st_atime": st.st_atime_ns, "st_mtime": st.st_mtime_ns, "st_ctime": st.st_ctime_ns}
+                return {
+                    k: getattr(st, k)
+                    for k in ("st_mode", "st_nlink", "st_uid", "st_gid", "st_size", "st_ino", "st_blocks", "st_blksize")
+                } | {"st_atime": st.st_atime_ns, "st_mtime": st.st_mtime_ns, "st_ctime": st.st_ctime_ns}
+
             return self._call(None, go)
 
         def access(self, path, amode):
-            return self._call(None, lambda: 0 if os.access(model.full(path), amode) else
-                              (_ for _ in ()).throw(OSError(errno.EACCES, "access")))
+            return self._call(
+                None,
+                lambda: (
+                    0 if os.access(model.full(path), amode) else (_ for _ in ()).throw(OSError(errno.EACCES, "access"))
+                ),
+            )
 
         def readdir(self, path, fh):
             return self._call(None, lambda: [".", ".."] + os.listdir(model.full(path)))
@@ -363,8 +387,22 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
         def statfs(self, path):
             def go():
                 sv = os.statvfs(model.full(path))
-                return {k: getattr(sv, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail",
-                                                    "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
+                return {
+                    k: getattr(sv, k)
+                    for k in (
+                        "f_bavail",
+                        "f_bfree",
+                        "f_blocks",
+                        "f_bsize",
+                        "f_favail",
+                        "f_ffree",
+                        "f_files",
+                        "f_flag",
+                        "f_frsize",
+                        "f_namemax",
+                    )
+                }
+
             return self._call(None, go)
 
         def open(self, path, flags):
@@ -378,6 +416,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 if flags & os.O_TRUNC and old:
                     model.resized_to(ino, old, 0)
                 return fh
+
             return self._call("o" if flags & os.O_TRUNC else None, go)
 
         def read(self, path, size, offset, fh):
@@ -410,6 +449,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 if not existed:
                     model.changed(("add", *model.parent_and_name(path), ino))
                 return fh
+
             return self._call("c", go)
 
         def write(self, path, data, offset, fh):
@@ -417,6 +457,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 n = os.pwrite(fh, data, offset)
                 model.wrote(self.fds.get(fh) or os.fstat(fh).st_ino, offset, n)
                 return n
+
             return self._call("w", go)
 
         def truncate(self, path, length, fh=None):
@@ -432,12 +473,14 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 if old != length:
                     model.resized_to(ino, old, length)
                 return 0
+
             return self._call("t", go)
 
         def fsync(self, path, datasync, fh):
             def go():
                 model.fsync_file(self.fds.get(fh) or os.fstat(fh).st_ino)
                 return 0
+
             return self._call("f", go)
 
         def fsyncdir(self, path, datasync, fh):
@@ -450,8 +493,9 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
             return self._call(None, lambda: os.chown(model.full(path), uid, gid) or 0)
 
         def utimens(self, path, times=None):
-            return self._call(None, lambda: (os.utime(model.full(path), ns=times) if times else
-                                              os.utime(model.full(path))) or 0)
+            return self._call(
+                None, lambda: (os.utime(model.full(path), ns=times) if times else os.utime(model.full(path))) or 0
+            )
 
         # -- directory changes
         def mkdir(self, path, mode):
@@ -461,6 +505,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 model.kind[ino] = "d"
                 model.changed(("add", *model.parent_and_name(path), ino))
                 return 0
+
             return self._call("m", go)
 
         def symlink(self, target, source):
@@ -470,6 +515,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 model.kind[ino], model.links[ino] = "l", source
                 model.changed(("add", *model.parent_and_name(target), ino))
                 return 0
+
             return self._call("s", go)
 
         def link(self, target, source):
@@ -479,6 +525,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 model._track_file(model.full(target), ino)
                 model.changed(("add", *model.parent_and_name(target), ino))
                 return 0
+
             return self._call("l", go)
 
         def unlink(self, path):
@@ -488,6 +535,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 os.unlink(model.full(path))  # the store keeps a link: the inode lives on
                 model.changed(("remove", d, name, ino))
                 return 0
+
             return self._call("u", go)
 
         def rmdir(self, path):
@@ -499,6 +547,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 os.rename(model.full(path), model.store / "gone-dirs" / str(ino))  # keep its inode number taken
                 model.changed(("remove", d, name, ino))
                 return 0
+
             return self._call("r", go)
 
         def rename(self, old, new):
@@ -514,6 +563,7 @@ def make_operations(model: CrashModel, cut_after: int, status: Path, trace: list
                 os.rename(model.full(old), dest)
                 model.changed(("rename", sd, sn, dd, dn, ino))
                 return 0
+
             return self._call("n", go)
 
     return CrashFS()
@@ -529,8 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("backing", type=Path)
     p.add_argument("mount", type=Path)
-    p.add_argument("--store", type=Path, required=True,
-                   help="a folder for the durable state, on the same file system as BACKING")
+    p.add_argument(
+        "--store", type=Path, required=True, help="a folder for the durable state, on the same file system as BACKING"
+    )
     p.add_argument("--status", type=Path, required=True, help="JSON: mounted, frozen, then the crash report")
     p.add_argument("--cut-after", type=int, default=1 << 62, help="freeze after this many mutating operations")
     p.add_argument("--seed", type=int, default=0)
@@ -541,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     args.status = args.status.absolute()  # libfuse may change the working directory
 
     import mfusepy as fuse
+
     rng = random.Random(args.seed)
     mode = args.mode or rng.choice(MODES)
     model = CrashModel(args.backing, args.store)
@@ -556,10 +608,12 @@ def main(argv: list[str] | None = None) -> int:
         mounted()
         if init_original:
             init_original(path)
+
     ops.init = init
     try:
-        fuse.FUSE(ops, str(args.mount), foreground=True, nothreads=True, fsname="crashfs", auto_unmount=True,
-                  hard_remove=True)  # an unlinked open file really goes (no .fuse_hidden files)
+        fuse.FUSE(
+            ops, str(args.mount), foreground=True, nothreads=True, fsname="crashfs", auto_unmount=True, hard_remove=True
+        )  # an unlinked open file really goes (no .fuse_hidden files)
     finally:
         frozen = ops.frozen
         if args.no_loss:

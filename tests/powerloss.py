@@ -58,13 +58,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import torture
-from torture import content_hash
-
 from jobmatcher.backups import BackupStore
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError
 from jobmatcher.manifest import Manifest, manifest_path, write_manifest
 from jobmatcher.settings import load_settings
+from torture import content_hash
 
 OPS = ("backup", "restore", "migrate", "prune", "settings", "location")
 CRASHFS = Path(__file__).with_name("crashfs.py")
@@ -93,6 +92,7 @@ def unavailable() -> str | None:
 
 # -- the mount -------------------------------------------------------------------------
 
+
 class CrashMount:
     """One crashfs process: BACKING (plain disk) served at MOUNT until unmounted."""
 
@@ -105,11 +105,22 @@ class CrashMount:
         self.proc: subprocess.Popen | None = None
         self.mount.mkdir(parents=True, exist_ok=True)
 
-    def start(self, cut_after: int | None, seed: int, mode: str | None = None, no_loss: bool = False,
-              trace: bool = False) -> None:
+    def start(
+        self, cut_after: int | None, seed: int, mode: str | None = None, no_loss: bool = False, trace: bool = False
+    ) -> None:
         self.status.unlink(missing_ok=True)
-        argv = [sys.executable, str(CRASHFS), str(self.backing), str(self.mount), "--store", str(self.store),
-                "--status", str(self.status), "--seed", str(seed)]
+        argv = [
+            sys.executable,
+            str(CRASHFS),
+            str(self.backing),
+            str(self.mount),
+            "--store",
+            str(self.store),
+            "--status",
+            str(self.status),
+            "--seed",
+            str(seed),
+        ]
         if cut_after is not None:
             argv += ["--cut-after", str(cut_after)]
         if mode:
@@ -163,6 +174,7 @@ class CrashMount:
 
 # -- one operation under power cuts ------------------------------------------------------
 
+
 @dataclass
 class Result:
     op: str
@@ -196,8 +208,13 @@ class PowerLoss:
         if op == "prune":
             self._prepare_prune()
         elif op == "settings":
-            self.command = ["settings", "--retention-days", str(NEW_SETTINGS["retention_days"]),
-                            "--auto-backup-hours", str(NEW_SETTINGS["auto_backup_hours"])]
+            self.command = [
+                "settings",
+                "--retention-days",
+                str(NEW_SETTINGS["retention_days"]),
+                "--auto-backup-hours",
+                str(NEW_SETTINGS["auto_backup_hours"]),
+            ]
         self.fs = CrashMount(self.work / "crash")
         self.env = {**self.t.env}
         self.second_cut: tuple[int, int] | None = None
@@ -212,8 +229,13 @@ class PowerLoss:
         if ref.exists():
             shutil.rmtree(ref)
         shutil.copytree(self.pristine, ref)
-        subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(ref), *self.command], env=self.env,
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(ref), *self.command],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         new = load_settings(ref / "settings.json").model_dump()
         shutil.rmtree(ref)
         assert new != self.old_settings, "the settings command changed nothing"
@@ -244,9 +266,24 @@ class PowerLoss:
         (self.fs.backing / "loc").mkdir()
         self.fs.start(None, 0, no_loss=True)
         try:
-            subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(self.fs.mount / "data"), "location",
-                            "add", "folder", "--no-encrypt", str(self.fs.mount / "loc")], env=self.env, check=True,
-                           capture_output=True, timeout=300)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jobmatcher",
+                    "--data-dir",
+                    str(self.fs.mount / "data"),
+                    "location",
+                    "add",
+                    "folder",
+                    "--no-encrypt",
+                    str(self.fs.mount / "loc"),
+                ],
+                env=self.env,
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
         finally:
             self.fs.stop()
         shutil.rmtree(self.pristine)
@@ -311,15 +348,20 @@ class PowerLoss:
         result.count(result.modes, report["mode"])
         if not completed:
             result.mid_operation += 1
-        at = "after the command finished" if cut is None else \
-            f"after op {cut} of {total} ({trace[cut - 1] if 0 < cut <= total else '-'})"
-        where = (f"round seed {round_seed}: cut {at}, mode {report['mode']}, "
-                 f"{'finished' if completed else 'mid-operation'}")
+        at = (
+            "after the command finished"
+            if cut is None
+            else f"after op {cut} of {total} ({trace[cut - 1] if 0 < cut <= total else '-'})"
+        )
+        where = (
+            f"round seed {round_seed}: cut {at}, mode {report['mode']}, {'finished' if completed else 'mid-operation'}"
+        )
         if self.second_cut:
             where += f", then a cut after op {self.second_cut[0]} of the next launch"
         if not completed and not report.get("frozen"):
-            result.failures.append(f"{where}: the command failed by itself (exit {returncode}): "
-                                   f"{err.decode(errors='replace')[-400:]}")
+            result.failures.append(
+                f"{where}: the command failed by itself (exit {returncode}): {err.decode(errors='replace')[-400:]}"
+            )
             return
         for problem in self.check(completed, result):
             result.failures.append(f"{where}: {problem}")
@@ -349,8 +391,10 @@ class PowerLoss:
         argv = [sys.executable, "-m", "jobmatcher", "--data-dir", str(self.fs.mount / "data"), "db", "migrate"]
         returncode, err, report = self._run_on_crashfs(argv, cut, seed)
         if returncode != 0 and not report.get("frozen"):
-            return [f"the launch after the power cut failed by itself (exit {returncode}): "
-                    f"{err.decode(errors='replace')[-400:]}"]
+            return [
+                f"the launch after the power cut failed by itself (exit {returncode}): "
+                f"{err.decode(errors='replace')[-400:]}"
+            ]
         return []
 
     # the checks
@@ -380,8 +424,10 @@ class PowerLoss:
                 problems.append("the command reported the settings saved, but the old ones came back")
         journal = self.data / "restore-journal.json"
         if self.op == "restore" and completed and journal.exists():
-            problems.append("the command reported the restore done, but its journal came back (the next launch "
-                            "would call it interrupted)")
+            problems.append(
+                "the command reported the restore done, but its journal came back (the next launch "
+                "would call it interrupted)"
+            )
         if journal.exists():
             try:
                 j = json.loads(journal.read_bytes())
@@ -394,8 +440,10 @@ class PowerLoss:
             if sp and (j.get("phase") == "recover" or (j.get("phase") == "staged" and not staged)):
                 safety = self.data / "backups" / Path(sp).name  # the path was on the mount
                 if not safety.exists():
-                    problems.append(f"the restore journal ({j.get('phase')}) points at a safety backup that was "
-                                    f"lost: {Path(sp).name}")
+                    problems.append(
+                        f"the restore journal ({j.get('phase')}) points at a safety backup that was "
+                        f"lost: {Path(sp).name}"
+                    )
         if self.op == "migrate" and completed:
             try:
                 if torture.Torture._state_of(db, writable=True) != self.intended:
@@ -438,9 +486,11 @@ class PowerLoss:
             return []
         folder = self.data / "backups"
         names = os.listdir(folder) if folder.is_dir() else []
-        return [f"the listed backup {n[:-3]} is the live database itself (a hard link), not a copy of it"
-                for n in names if n.endswith(".db") and not n.startswith(".")
-                and os.stat(folder / n).st_ino == live.st_ino]
+        return [
+            f"the listed backup {n[:-3]} is the live database itself (a hard link), not a copy of it"
+            for n in names
+            if n.endswith(".db") and not n.startswith(".") and os.stat(folder / n).st_ino == live.st_ino
+        ]
 
     def _location_checks(self, completed: bool) -> list[str]:
         """Every copy listed at the location is whole; a finished sync's copies all survived; the recorded state
@@ -449,6 +499,7 @@ class PowerLoss:
         from jobmatcher.locations.folder import FolderLocation
         from jobmatcher.locations.remote import list_remote
         from jobmatcher.verify import sha256_file
+
         problems = []
         fid = json.loads((self.data / ".jobmatcher-folder-id").read_bytes())["id"]
         client = FolderLocation(self.fs.backing / "loc")
@@ -464,8 +515,9 @@ class PowerLoss:
             else:
                 there.add(r.id)
         if completed and not self.copy_ids <= there:
-            problems.append(f"the sync reported the copies made, but {sorted(self.copy_ids - there)} did not survive "
-                            "the power cut")
+            problems.append(
+                f"the sync reported the copies made, but {sorted(self.copy_ids - there)} did not survive the power cut"
+            )
         claimed = {c for st in load_states(self.data).values() for c in st.copied}
         if claimed - there:
             problems.append(f"the data folder records copies that the power cut lost: {sorted(claimed - there)}")
@@ -520,8 +572,7 @@ def round_seeds(op: str, seed: int, cuts: int) -> list[int]:
     return [rng.getrandbits(40) for _ in range(cuts)]
 
 
-def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
-        only: list[int] | None = None) -> Result:
+def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print, only: list[int] | None = None) -> Result:
     """Prepare, count the operations, cut `cuts` times (or replay the round seeds `only`), check each."""
     t0 = time.perf_counter()
     torture._quiet_logs()
@@ -529,8 +580,10 @@ def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
     result = Result(op=op, db_mb=round((pl.data_of(pl.pristine) / "jobmatcher.db").stat().st_size / 1e6, 2))
     trace = pl.count_ops()
     result.ops_per_run = len(trace)
-    log(f"[{op}] {result.db_mb} MB; {len(trace)} mutating operations per run "
-        f"({trace.count('f')} fsync, {trace.count('d')} directory fsync, {trace.count('n')} rename)")
+    log(
+        f"[{op}] {result.db_mb} MB; {len(trace)} mutating operations per run "
+        f"({trace.count('f')} fsync, {trace.count('d')} directory fsync, {trace.count('n')} rename)"
+    )
     seeds = only if only is not None else round_seeds(op, seed, cuts)
     for s in seeds:
         before = len(result.failures)
@@ -541,33 +594,49 @@ def run(op: str, cuts: int, seed: int, size_mb: float, work: Path, log=print,
         for f in result.failures[before:]:
             log(f"[{op}] FAILURE {f}")
         if result.cuts % 25 == 0:
-            log(f"[{op}] {result.cuts} of {len(seeds)} cuts, {len(result.failures)} failures, "
-                f"{time.perf_counter() - t0:.0f}s")
+            log(
+                f"[{op}] {result.cuts} of {len(seeds)} cuts, {len(result.failures)} failures, "
+                f"{time.perf_counter() - t0:.0f}s"
+            )
     result.seconds = time.perf_counter() - t0
-    log(f"[{op}] {result.cuts} cuts, {len(result.failures)} failures, modes {result.modes}, "
-        f"outcomes {result.outcomes}, {result.seconds:.0f}s")
+    log(
+        f"[{op}] {result.cuts} cuts, {len(result.failures)} failures, modes {result.modes}, "
+        f"outcomes {result.outcomes}, {result.seconds:.0f}s"
+    )
     shutil.rmtree(work / op, ignore_errors=True)
     return result
 
 
-LABELS = {"backup": "`backup create`", "restore": "`backup restore` (whole sequence)",
-          "migrate": "`db migrate` with its pre-migration backup", "prune": "`backup prune` (retention)",
-          "settings": "`settings` (settings.json)", "location": "`location sync` (copies to a folder location)"}
+LABELS = {
+    "backup": "`backup create`",
+    "restore": "`backup restore` (whole sequence)",
+    "migrate": "`db migrate` with its pre-migration backup",
+    "prune": "`backup prune` (retention)",
+    "settings": "`settings` (settings.json)",
+    "location": "`location sync` (copies to a folder location)",
+}
 
 
 def markdown(results: list[Result], seed: int, size_mb: float, total_seconds: float) -> str:
-    lines = ["| Operation | Database | File-system operations per run | Power cuts | Cut mid-operation | "
-             "Modes | Failures |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Operation | Database | File-system operations per run | Power cuts | Cut mid-operation | Modes | Failures |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         modes = ", ".join(f"{v} {k}" for k, v in sorted(r.modes.items()))
-        lines.append(f"| {LABELS[r.op]} | {r.db_mb} MB | {r.ops_per_run} | {r.cuts} | {r.mid_operation} | "
-                     f"{modes} | **{len(r.failures)}** |")
+        lines.append(
+            f"| {LABELS[r.op]} | {r.db_mb} MB | {r.ops_per_run} | {r.cuts} | {r.mid_operation} | "
+            f"{modes} | **{len(r.failures)}** |"
+        )
     cuts = sum(r.cuts for r in results)
     failures = sum(len(r.failures) for r in results)
-    lines += ["", f"{cuts} power cuts, {failures} failures; seed {seed}, database {size_mb:g} MB requested, "
-              f"{total_seconds / 60:.1f} minutes in all ({torture._machine()}). Reproduce with "
-              f"`python tests/powerloss.py --op all --cuts {results[0].cuts if results else 0} --seed {seed} "
-              f"--size-mb {size_mb:g}`."]
+    lines += [
+        "",
+        f"{cuts} power cuts, {failures} failures; seed {seed}, database {size_mb:g} MB requested, "
+        f"{total_seconds / 60:.1f} minutes in all ({torture._machine()}). Reproduce with "
+        f"`python tests/powerloss.py --op all --cuts {results[0].cuts if results else 0} --seed {seed} "
+        f"--size-mb {size_mb:g}`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -586,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"powerloss: cannot run: {why}", file=sys.stderr)
         return 1
     import tempfile
+
     ops = OPS if args.op == "all" else (args.op,)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="jobmatcher-powerloss-", dir=args.workdir) as tmp:

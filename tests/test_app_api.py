@@ -13,16 +13,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 import jobmatcher.api as api_module
+import pytest
+from conftest_app import profile_name
 from jobmatcher import desktop
 from jobmatcher.api import PUBLIC_METHODS, Api, backup_status, make_js_bridge
 from jobmatcher.engine import Engine
 from jobmatcher.errors import RestoreFailedError
 from jobmatcher.manifest import BackupRecord, BackupType
-
-from conftest_app import profile_name
 
 
 class FakeDialogs:
@@ -87,6 +85,7 @@ def wait_task(api: Api, task: dict) -> dict:
 
 # -- profile ------------------------------------------------------------------------------------------
 
+
 def test_profile_round_trip_and_skills(make_api, engine):
     api = make_api()
     assert ok(api, "get_profile")["full_name"] == "Ada Lovelace"
@@ -125,12 +124,16 @@ def test_an_unexpected_error_is_a_message_without_a_traceback(make_api, monkeypa
     api = make_api()
     monkeypatch.setattr(api._engine, "list_backups", lambda: 1 / 0)
     e = refused(api, "list_backups")
-    assert e == {"code": "internal", "message": "Something unexpected went wrong (ZeroDivisionError).",
-                 "hint": "Try again. If it keeps happening, please report it with JobMatcher's log file."}
+    assert e == {
+        "code": "internal",
+        "message": "Something unexpected went wrong (ZeroDivisionError).",
+        "hint": "Try again. If it keeps happening, please report it with JobMatcher's log file.",
+    }
     assert "Traceback" in caplog.text  # ...which went to the log instead
 
 
 # -- backups --------------------------------------------------------------------------------------------
+
 
 def test_back_up_now_runs_as_a_task_and_the_new_backup_tops_the_list(make_api, engine):
     engine.update_settings({"auto_backup_hours": 0})  # no automatic backup at launch: start with none
@@ -151,10 +154,21 @@ def test_status_line_warnings():
     now = datetime.now(timezone.utc)
 
     def rec(age_days, verified=True):
-        return BackupRecord(id="backup_2026-01-01_00-00-00", path="/x", type=BackupType.manual,
-                            created_at=now - timedelta(days=age_days),
-                            size_bytes=1, sha256=None, schema_revision=None, app_version="", note="", pinned=False,
-                            verified=verified, verified_at=None)
+        return BackupRecord(
+            id="backup_2026-01-01_00-00-00",
+            path="/x",
+            type=BackupType.manual,
+            created_at=now - timedelta(days=age_days),
+            size_bytes=1,
+            sha256=None,
+            schema_revision=None,
+            app_version="",
+            note="",
+            pinned=False,
+            verified=verified,
+            verified_at=None,
+        )
+
     assert backup_status([])["warning"] == "You have no backups yet. Make one now."
     assert backup_status([rec(1)])["warning"] is None
     assert backup_status([rec(10)])["warning"] == "Your newest backup is 10 days old. Make a new one now."
@@ -193,6 +207,7 @@ def test_a_damaged_listed_backup_fails_verify_with_its_reason(make_api, engine):
 
 # -- restore ---------------------------------------------------------------------------------------------
 
+
 def test_restore_by_id_replaces_the_data_then_asks_for_a_restart(make_api, engine):
     restarts = []
     api = make_api(on_restart=lambda: restarts.append(1) or True)
@@ -227,9 +242,14 @@ def test_a_failed_restore_says_whether_the_data_was_put_back(make_api, monkeypat
     b = wait_task(api, ok(api, "start_backup", ""))["result"]["backup"]
 
     def failing(*a, **k):
-        raise RestoreFailedError("The restore failed: disk full. Your data was put back from the safety backup X; "
-                                 "nothing was lost." if recovered else "Both failed.", "Free up space.",
-                                 recovered=recovered)
+        raise RestoreFailedError(
+            "The restore failed: disk full. Your data was put back from the safety backup X; nothing was lost."
+            if recovered
+            else "Both failed.",
+            "Free up space.",
+            recovered=recovered,
+        )
+
     monkeypatch.setattr(api._engine, "restore", failing)
     final = wait_task(api, ok(api, "start_restore", b["id"]))
     assert final["state"] == "failed"
@@ -262,9 +282,14 @@ def make_bad(kind: str, source: Path, where: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("kind, text", [("not-sqlite", "letter.txt is not a JobMatcher backup"),
-                                        ("corrupt", "damaged.db is damaged"),
-                                        ("newer-schema", "made by a newer version of JobMatcher")])
+@pytest.mark.parametrize(
+    "kind, text",
+    [
+        ("not-sqlite", "letter.txt is not a JobMatcher backup"),
+        ("corrupt", "damaged.db is damaged"),
+        ("newer-schema", "made by a newer version of JobMatcher"),
+    ],
+)
 def test_restore_from_file_is_checked_first_and_refused_with_its_reason(make_api, engine, tmp_path, kind, text):
     dialogs = FakeDialogs()
     api = make_api(dialogs=dialogs)
@@ -308,6 +333,7 @@ def test_tokens_are_opaque_and_cannot_name_files(make_api, engine):
 
 def test_an_upload_is_named_by_its_own_name_and_removed_after_the_check(make_api, engine):
     import io
+
     api = make_api(mode="browser")
     data = b"not a database at all" * 50
     up = api._receive_upload("../../evil/cv.txt", io.BytesIO(data), len(data))
@@ -320,6 +346,7 @@ def test_an_upload_is_named_by_its_own_name_and_removed_after_the_check(make_api
 
 
 # -- export, folder, settings ------------------------------------------------------------------------------
+
 
 def test_export_copies_the_backup_where_the_user_chose(make_api, engine, tmp_path):
     dialogs = FakeDialogs()
@@ -405,11 +432,14 @@ def test_settings_are_validated(make_api, engine, tmp_path):
     assert engine.settings.retention_days == 90
     s = ok(api, "save_settings", 24, 30, "")
     assert s["backup_dir"] == ""
-    assert refused(make_api(mode="browser", data_dir=tmp_path / "d2"), "choose_backup_folder")["message"] \
+    assert (
+        refused(make_api(mode="browser", data_dir=tmp_path / "d2"), "choose_backup_folder")["message"]
         == "Type the folder's full path in this mode."
+    )
 
 
 # -- launch ------------------------------------------------------------------------------------------------
+
 
 def test_a_launch_refused_is_shown_with_its_message_and_can_be_retried(make_api, engine):
     first = make_api()
@@ -420,8 +450,10 @@ def test_a_launch_refused_is_shown_with_its_message_and_can_be_retried(make_api,
         assert launch["state"] == "failed"
         assert launch["error"]["code"] == "locked"
         assert launch["error"]["message"].startswith("JobMatcher is already running with this data folder")
-        assert ok(second, "app_info")["launch"]["error"]["hint"] == \
-            "Close the other JobMatcher window first, then try again."
+        assert (
+            ok(second, "app_info")["launch"]["error"]["hint"]
+            == "Close the other JobMatcher window first, then try again."
+        )
         e = refused(second, "get_profile")
         assert e["message"].startswith("JobMatcher could not open your data: JobMatcher is already running")
         first._close()
@@ -433,6 +465,7 @@ def test_a_launch_refused_is_shown_with_its_message_and_can_be_retried(make_api,
 
 
 # -- the pywebview bridge -----------------------------------------------------------------------------------
+
 
 class FakeWindow:
     """Just enough of a pywebview Window for webview.util.js_bridge_call."""
@@ -450,6 +483,7 @@ class FakeWindow:
 
 def bridge_call(bridge, name: str, params: list) -> str | None:
     from webview.util import js_bridge_call
+
     window = FakeWindow(bridge)
     js_bridge_call(window, name, params, "id1")
     window.called.wait(5 if not name.startswith("_") and "." not in name else 0.05)
@@ -458,6 +492,7 @@ def bridge_call(bridge, name: str, params: list) -> str | None:
 
 def test_pywebview_sees_only_the_public_methods(make_api):
     import inspect
+
     bridge = make_js_bridge(make_api())
     assert sorted(dir(bridge)) == sorted(PUBLIC_METHODS)
     for name in dir(bridge):
@@ -471,10 +506,22 @@ def test_the_bridge_calls_public_methods_through_pywebviews_own_code(make_api):
 
 
 HOSTILE_NAMES = [
-    "_dispatch", "_engine", "_writer", "_fns", "__class__", "__init__", "__getattribute__",
-    "get_profile.__globals__", "get_profile.__closure__", "get_profile.__self__",
-    "get_profile.__globals__.clear", "get_profile.__builtins__.clear", "get_profile.__globals__.update",
-    "app_info.__code__.replace", "__class__.__init__.__globals__.clear", "restart.__self__._engine.restore",
+    "_dispatch",
+    "_engine",
+    "_writer",
+    "_fns",
+    "__class__",
+    "__init__",
+    "__getattribute__",
+    "get_profile.__globals__",
+    "get_profile.__closure__",
+    "get_profile.__self__",
+    "get_profile.__globals__.clear",
+    "get_profile.__builtins__.clear",
+    "get_profile.__globals__.update",
+    "app_info.__code__.replace",
+    "__class__.__init__.__globals__.clear",
+    "restart.__self__._engine.restore",
 ]
 
 
@@ -543,6 +590,7 @@ def test_no_way_out_is_offered_when_another_instance_holds_the_data(make_api, en
 
 def test_a_missing_safety_backup_at_launch_is_named_and_the_page_offers_a_restore(make_api, engine):
     from jobmatcher import restore as restore_mod
+
     good = engine.create_backup(note="good")
     safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
     engine.release_instance_lock()
@@ -575,14 +623,16 @@ def test_the_page_never_gets_a_command_as_what_to_do():
     the page gets the window's words, never `jobmatcher …`."""
     from jobmatcher.errors import DatabaseDamagedError, JobMatcherError, SettingsError
     from jobmatcher.pageerror import to_page_error
+
     only_command = DatabaseDamagedError(
-        "Your data is damaged.", "Restore your newest verified backup: `jobmatcher backup list`, then "
-        "`jobmatcher backup restore ID`.")
+        "Your data is damaged.",
+        "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+    )
     d = to_page_error(only_command)
     assert d["code"] == "damaged" and "`jobmatcher" not in d["hint"] and "Restore…" in d["hint"]
     mixed = JobMatcherError("It failed.", "Free up some space. Then run `jobmatcher db check`.")
     assert to_page_error(mixed)["hint"] == "Free up some space."
-    own = SettingsError("No.", "Run `jobmatcher settings --backup-dir \"\"`.", page_hint="Leave the field empty.")
+    own = SettingsError("No.", 'Run `jobmatcher settings --backup-dir ""`.', page_hint="Leave the field empty.")
     assert to_page_error(own)["hint"] == "Leave the field empty."
     assert "`jobmatcher settings" in str(own)  # the command line still gets its command
 
@@ -610,6 +660,7 @@ def test_the_windows_refusals_have_their_own_codes(make_api, engine):
 def test_a_free_space_refusal_gives_the_reason_it_was_reckoned_by_and_no_other(tmp_path):
     from jobmatcher.errors import InsufficientSpaceError
     from jobmatcher.fsutil import require_free_space
+
     with pytest.raises(InsufficientSpaceError) as e:
         require_free_space(tmp_path, 1 << 60, "the exported copy", why="the backup's size")
     assert "(the backup's size)" in e.value.message and "twice" not in e.value.message

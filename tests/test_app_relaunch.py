@@ -12,12 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import jobmatcher
-from jobmatcher import app, launcher, relaunch
-
+import pytest
 from conftest_app import AppProcess, app_env, lock_owner, pid_alive, processes_using
+from jobmatcher import app, launcher, relaunch
 
 
 def args(**kw):
@@ -42,8 +40,14 @@ def test_the_program_in_a_bundle_is_the_bundle_and_its_children_unpack_afresh(mo
 
 def test_the_same_arguments_with_the_data_folder_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert relaunch.app_arguments(args(data_dir="rel/data", browser=True, port=8123, verbose=True)) == \
-        ["--data-dir", str(tmp_path / "rel" / "data"), "--browser", "--port", "8123", "--verbose"]
+    assert relaunch.app_arguments(args(data_dir="rel/data", browser=True, port=8123, verbose=True)) == [
+        "--data-dir",
+        str(tmp_path / "rel" / "data"),
+        "--browser",
+        "--port",
+        "8123",
+        "--verbose",
+    ]
     assert relaunch.app_arguments(args()) == []
 
 
@@ -52,6 +56,7 @@ def test_start_launcher_passes_our_pid_and_detaches(monkeypatch, tmp_path):
 
     def fake_spawn(cmd, env, cwd=None):
         seen.update(cmd=cmd, env=env, cwd=cwd)
+
     monkeypatch.setattr(relaunch, "spawn_detached", fake_spawn)
     monkeypatch.setenv(relaunch.RELAUNCHED_ENV, "1")
     relaunch.start_launcher(args(data_dir=str(tmp_path)), {"EXTRA": "x"})
@@ -78,9 +83,21 @@ def test_the_launcher_starts_the_command_only_after_the_old_process_exited(tmp_p
     old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
     stamp = tmp_path / "started"
     t0 = time.time()
-    r = subprocess.run([sys.executable, "-m", "jobmatcher.launcher", "--wait-pid", str(old.pid), "--",
-                        sys.executable, "-c", f"import time; open({str(stamp)!r}, 'w').write(str(time.time()))"],
-                       timeout=30, env=app_env())
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobmatcher.launcher",
+            "--wait-pid",
+            str(old.pid),
+            "--",
+            sys.executable,
+            "-c",
+            f"import time; open({str(stamp)!r}, 'w').write(str(time.time()))",
+        ],
+        timeout=30,
+        env=app_env(),
+    )
     old_exit = time.time()
     old.wait()
     assert r.returncode == 0
@@ -95,8 +112,13 @@ def test_the_launcher_starts_the_command_only_after_the_old_process_exited(tmp_p
 def test_the_app_as_launcher_waits_then_restarts_itself_in_browser_mode(start_app, app_data):
     """The real path: `jobmatcher` started with the launcher variable waits for a pid, then starts the app."""
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
-    app = start_app(app_data, "--browser", JOBMATCHER_LAUNCHER_WAIT_PID=str(sleeper.pid),
-                    JOBMATCHER_SERVE_PORT="0", JOBMATCHER_SERVE_SECRET="the-same-secret-as-before")
+    app = start_app(
+        app_data,
+        "--browser",
+        JOBMATCHER_LAUNCHER_WAIT_PID=str(sleeper.pid),
+        JOBMATCHER_SERVE_PORT="0",
+        JOBMATCHER_SERVE_SECRET="the-same-secret-as-before",
+    )
     assert app.proc.wait(30) == 0  # the launcher's job is done
     sleeper.wait()
     url = app.wait_line(0, timeout=30)  # printed by the app the launcher started
@@ -111,6 +133,7 @@ def test_the_app_as_launcher_waits_then_restarts_itself_in_browser_mode(start_ap
 
 
 # -- browser mode restarts in place: same process group, same listening socket ----------------------------
+
 
 def _restore_first_backup(app: AppProcess) -> None:
     app.wait_opened()
@@ -138,6 +161,7 @@ def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(ap
         assert processes_using(app_data) == []
         # and the data folder is free for the next `./dev.sh run`
         from jobmatcher.lock import InstanceLock
+
         lock = InstanceLock(app_data / ".jobmatcher.lock")
         lock.take()
         lock.release()
@@ -179,6 +203,7 @@ def test_no_other_program_can_take_the_port_while_browser_mode_restarts(app_data
                     pass
                 s.close()
                 return
+
         squatter = threading.Thread(target=squat, daemon=True)
         squatter.start()
         assert app.call("restart")["value"]["restarting"] is True
@@ -198,15 +223,19 @@ def test_no_other_program_can_take_the_port_while_browser_mode_restarts(app_data
 
 # -- mode and page folder ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("env, browser_flag, platform, expected", [
-    ({}, False, "linux", True),                               # no display at all
-    ({"DISPLAY": ":0"}, False, "linux", False),
-    ({"WAYLAND_DISPLAY": "wayland-0"}, False, "linux", False),
-    ({"QT_QPA_PLATFORM": "offscreen"}, False, "linux", False),  # an explicit Qt platform
-    ({"DISPLAY": ":0"}, True, "linux", True),                   # --browser wins
-    ({}, False, "win32", False),
-    ({}, False, "darwin", False),
-])
+
+@pytest.mark.parametrize(
+    "env, browser_flag, platform, expected",
+    [
+        ({}, False, "linux", True),  # no display at all
+        ({"DISPLAY": ":0"}, False, "linux", False),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, False, "linux", False),
+        ({"QT_QPA_PLATFORM": "offscreen"}, False, "linux", False),  # an explicit Qt platform
+        ({"DISPLAY": ":0"}, True, "linux", True),  # --browser wins
+        ({}, False, "win32", False),
+        ({}, False, "darwin", False),
+    ],
+)
 def test_browser_mode_when_asked_or_when_there_is_no_display(env, browser_flag, platform, expected):
     assert app.use_browser_mode(args(browser=browser_flag), environ=env, platform=platform) is expected
 
@@ -241,7 +270,13 @@ def test_window_dialogs_ask_pywebview_with_valid_file_types():
     assert w.asked[0][0] == webview.FileDialog.OPEN and w.asked[0][1]["directory"] == "/home/ada/backups"
     w.answer = "/home/ada/out.db"  # some platforms answer a save dialog with a plain string
     assert d.save_file("backup_x.db", directory="/home/ada/Documents") == "/home/ada/out.db"
-    assert w.asked[1] == (webview.FileDialog.SAVE, {"directory": "/home/ada/Documents", "save_filename": "backup_x.db",
-                                                    "file_types": app.WindowDialogs.FILE_TYPES})
+    assert w.asked[1] == (
+        webview.FileDialog.SAVE,
+        {
+            "directory": "/home/ada/Documents",
+            "save_filename": "backup_x.db",
+            "file_types": app.WindowDialogs.FILE_TYPES,
+        },
+    )
     w.answer = None
     assert d.choose_folder() is None and w.asked[2][0] == webview.FileDialog.FOLDER

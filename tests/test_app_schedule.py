@@ -18,8 +18,9 @@ def call(url: str, name: str, *args):
     secret = u.fragment.split("secret=", 1)[1]
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     body = json.dumps({"args": list(args)}).encode()
-    conn.request("POST", f"/api/{name}", body, {SECRET_HEADER: secret, "Content-Type": "application/json",
-                                                "Host": u.netloc})
+    conn.request(
+        "POST", f"/api/{name}", body, {SECRET_HEADER: secret, "Content-Type": "application/json", "Host": u.netloc}
+    )
     answer = json.loads(conn.getresponse().read())
     conn.close()
     assert answer["ok"], answer
@@ -58,8 +59,10 @@ def test_a_change_gets_a_scheduled_backup_and_no_change_gets_none(start_app, app
     assert autos(app_data) == []  # the launch found the data unchanged since "first"
     call(app.url, "save_profile", "Grace Hopper", "Admiral")
     made = wait_autos(app_data, 1, timeout=30)
-    from conftest_app import profile_name
     import shutil
+
+    from conftest_app import profile_name
+
     probe = app_data.parent / "probe"
     probe.mkdir()
     shutil.copy(made[0].path, probe / "jobmatcher.db")
@@ -72,6 +75,7 @@ def test_a_change_gets_a_scheduled_backup_and_no_change_gets_none(start_app, app
     assert status["last_outcome"] == "unchanged" and status["next_at"]
     # the command line sees the running app's schedule
     from conftest import run_cli
+
     r = run_cli("status", data_dir=app_data)
     assert r.returncode == 0 and ("next in" in r.stdout or "next now" in r.stdout), r.stdout + r.stderr
 

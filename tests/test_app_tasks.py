@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from jobmatcher.errors import JobMatcherError
 from jobmatcher.tasks import BusyError, TaskRunner
 
@@ -73,6 +72,7 @@ def test_a_task_says_what_its_numbers_count():
         progress("swap", 0, 1)
         units.append(runner.get(task[0])["unit"])
         return {}
+
     task = []
     gate = threading.Event()
     task.append(runner.start("restore", lambda p: (gate.wait(5), work(p))[1])["id"])
@@ -97,6 +97,7 @@ def test_the_bar_never_moves_backwards():
     def gated(progress):
         gate.wait(5)
         return work(progress)
+
     task_id[0] = runner.start("restore", gated)["id"]
     gate.set()
     runner.wait(task_id[0], 5)
@@ -109,12 +110,14 @@ def test_a_failure_is_a_message_and_a_hint_never_a_traceback():
 
     def full(progress):
         raise JobMatcherError("The disk is full.", "Free up space.")
+
     refused = runner.wait(runner.start("backup", full)["id"], 5)
     assert refused["state"] == "failed"
     assert refused["error"] == {"code": "error", "message": "The disk is full.", "hint": "Free up space."}
 
     def bug(progress):
         raise KeyError("oops")
+
     crashed = runner.wait(runner.start("backup", bug)["id"], 5)
     assert crashed["error"]["code"] == "internal"
     assert crashed["error"]["message"] == "Something unexpected went wrong (KeyError)."

@@ -7,7 +7,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from jobmatcher.writer import Writer, WriterUnavailableError
 
 

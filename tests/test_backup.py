@@ -13,14 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from jobmatcher.backups import FOLDER_MARKER
-
-from jobmatcher import schema
-from jobmatcher.errors import BackupNotFoundError, DatabaseMissingError, InsufficientSpaceError, ValidationError
-from jobmatcher.engine import Engine
-
 from conftest import fingerprint
+from jobmatcher import schema
+from jobmatcher.backups import FOLDER_MARKER
+from jobmatcher.engine import Engine
+from jobmatcher.errors import BackupNotFoundError, DatabaseMissingError, InsufficientSpaceError, ValidationError
 
 NAME = re.compile(r"^backup_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
 
@@ -37,6 +34,7 @@ def test_create_writes_a_verified_backup_with_its_manifest(engine):
     assert m["schema_revision"] == schema.head()
     assert m["size_bytes"] == path.stat().st_size
     import hashlib
+
     assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     # copy progress reached its total, then verification ran
     copies = [x for x in phases if x[0] == "copy"]
@@ -69,8 +67,20 @@ def test_list_is_newest_first_and_reads_manifests(engine):
     listed = engine.list_backups()
     assert [r.id for r in listed] == [b.id, a.id]
     rec = listed[0]
-    for field in ("id", "path", "type", "created_at", "size_bytes", "sha256", "schema_revision",
-                  "app_version", "note", "pinned", "verified", "verified_at"):
+    for field in (
+        "id",
+        "path",
+        "type",
+        "created_at",
+        "size_bytes",
+        "sha256",
+        "schema_revision",
+        "app_version",
+        "note",
+        "pinned",
+        "verified",
+        "verified_at",
+    ):
         assert hasattr(rec, field)
 
 
@@ -97,8 +107,22 @@ def test_a_backup_copied_in_by_hand_is_listed_and_can_be_verified(engine):
     assert verified.schema_revision == schema.head()
 
 
-@pytest.mark.parametrize("bad", ["..", "../data", "/etc/passwd", "backup_*", "*", "", "x" * 500,
-                                 "backup_2026-01-01_00-00-00.db", ".tmp-1-2", "a/b", "a\\b"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "..",
+        "../data",
+        "/etc/passwd",
+        "backup_*",
+        "*",
+        "",
+        "x" * 500,
+        "backup_2026-01-01_00-00-00.db",
+        ".tmp-1-2",
+        "a/b",
+        "a\\b",
+    ],
+)
 def test_ids_are_matched_exactly(engine, bad):
     engine.create_backup()
     with pytest.raises((ValidationError, BackupNotFoundError)):
@@ -135,8 +159,10 @@ def test_disk_filling_up_during_the_copy_leaves_nothing(engine, tmpfs):
     conn = engine.connect()
     with conn:
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
-                         [("t", os.urandom(2000).hex()) for _ in range(800)])
+        conn.executemany(
+            "INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+            [("t", os.urandom(2000).hex()) for _ in range(800)],
+        )
         conn.execute("COMMIT")
     conn.close()
     size = engine.data.db_path.stat().st_size + 4096
@@ -155,6 +181,7 @@ def test_disk_filling_up_during_the_copy_leaves_nothing(engine, tmpfs):
                     return
 
     from jobmatcher import fsutil
+
     real = fsutil.hold_free_space
 
     def check_then_fill(*a, **k):
@@ -165,6 +192,7 @@ def test_disk_filling_up_during_the_copy_leaves_nothing(engine, tmpfs):
         return held
 
     import jobmatcher.backups as backups_mod
+
     old = backups_mod.hold_free_space
     backups_mod.hold_free_space = check_then_fill
     try:
@@ -215,8 +243,9 @@ def _consistent(path: Path) -> int:
 @pytest.mark.parametrize("method", ["file-copy", "backup-api"])
 def test_backups_while_another_process_writes_continuously(engine, tmp_path, method):
     stop = tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(engine.data.db_path), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(engine.data.db_path), str(stop)], stdout=subprocess.PIPE, text=True
+    )
     try:
         time.sleep(0.3)
         counters = []

@@ -7,12 +7,10 @@ import subprocess
 import time
 
 import pytest
-
+from conftest import fingerprint, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.errors import BackupFolderUnavailableError
 from jobmatcher.scheduler import BackupScheduler
-
-from conftest import fingerprint, run_cli
 
 MESSAGE = "is not available — connect the drive or choose another folder"
 
@@ -70,6 +68,7 @@ def test_an_unmounted_drive_is_unavailable_and_backups_resume_when_it_is_back(en
 
     def unplug() -> None:
         subprocess.run(["umount", str(media)], check=True)
+
     plug()
     try:
         folder = media / "JobMatcher"

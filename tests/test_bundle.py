@@ -59,28 +59,39 @@ NEWER_REVISION = "0099_from_a_newer_version"
 
 pytest.importorskip("PyInstaller", reason="needs the bundle extra (PyInstaller)")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bundle checks here are Linux's")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bundle checks here are Linux's"),
+]
 
 needs_window = pytest.mark.skipif(
     not APP_SOURCE.exists(),
-    reason="the desktop window (backend/jobmatcher/app.py) is not in the tree yet: nothing to bundle for it")
+    reason="the desktop window (backend/jobmatcher/app.py) is not in the tree yet: nothing to bundle for it",
+)
 
 
 # =====================================================================================================
 # Building
 # =====================================================================================================
 
+
 def _tree_files(root: Path) -> list[Path]:
     """The files of the source tree as a fresh clone plus local edits has them (no ignored files)."""
     try:
-        out = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             capture_output=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+        ).stdout
         return [Path(p) for p in sorted(set(out.decode().split("\0"))) if p and (root / p).is_file()]
     except (OSError, subprocess.CalledProcessError):  # not a git checkout: copy all but the usual leftovers
         skip = {".git", ".venv", "dist", "work", "__pycache__", ".pytest_cache", "test-artifacts"}
-        return [p.relative_to(root) for p in root.rglob("*")
-                if p.is_file() and not skip.intersection(p.relative_to(root).parts)]
+        return [
+            p.relative_to(root)
+            for p in root.rglob("*")
+            if p.is_file() and not skip.intersection(p.relative_to(root).parts)
+        ]
 
 
 OLDER_VERSION = "0.0.1"
@@ -89,13 +100,13 @@ OLDER_HEAD = "0001_initial"
 
 @dataclass
 class Bundle:
-    base: Path          # the build's temp folder
-    dist: Path          # build.py --dist
-    archive: Path       # the .tar.gz build.py made
-    install: Path       # the archive unpacked: install/JobMatcher/...
-    older_exe: Path     # an "older release": the same tree without the newest migration, built alongside
-    sources: dict       # relative path -> SHA-256 of every file of the copy it was built from (since deleted)
-    output: str         # build.py's stdout
+    base: Path  # the build's temp folder
+    dist: Path  # build.py --dist
+    archive: Path  # the .tar.gz build.py made
+    install: Path  # the archive unpacked: install/JobMatcher/...
+    older_exe: Path  # an "older release": the same tree without the newest migration, built alongside
+    sources: dict  # relative path -> SHA-256 of every file of the copy it was built from (since deleted)
+    output: str  # build.py's stdout
     seconds: float
 
     @property
@@ -138,8 +149,11 @@ def _make_older(src: Path) -> None:
     exec(text[start:end], ns)
     kept = [(rev, tables) for rev, tables in ns["REVISIONS"] if rev <= OLDER_HEAD]
     assert kept and kept[-1][0] == OLDER_HEAD, kept
-    block = "REVISIONS: tuple[tuple[str, frozenset[str]], ...] = (\n" + "".join(
-        f"    ({rev!r}, frozenset({sorted(tables)!r})),\n" for rev, tables in kept) + ")\n"
+    block = (
+        "REVISIONS: tuple[tuple[str, frozenset[str]], ...] = (\n"
+        + "".join(f"    ({rev!r}, frozenset({sorted(tables)!r})),\n" for rev, tables in kept)
+        + ")\n"
+    )
     schema_py.write_text(text[:start] + block + text[end:])
 
 
@@ -147,8 +161,10 @@ def _build(base: Path) -> Bundle:
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
-        pytest.fail("PyInstaller is not installed: run the tests through ./dev.sh test (it installs the "
-                    "`bundle` extra), or pip install -e '.[gui,test,bundle]'")
+        pytest.fail(
+            "PyInstaller is not installed: run the tests through ./dev.sh test (it installs the "
+            "`bundle` extra), or pip install -e '.[gui,test,bundle]'"
+        )
     src, older = base / "src", base / "older-src"
     sources = _copy_tree(src)
     _copy_tree(older)
@@ -159,9 +175,22 @@ def _build(base: Path) -> Bundle:
         # An empty PyInstaller cache each: nothing is reused from earlier builds (or from each other).
         e = {**env, "PYINSTALLER_CONFIG_DIR": str(base / f"{name}-pyinstaller-cache")}
         log = open(base / f"{name}-build.log", "w+")
-        return subprocess.Popen([sys.executable, str(tree / "build" / "build.py"), "--dist", str(base / f"{name}-dist"),
-                                 "--work", str(base / f"{name}-work"), *extra],
-                                cwd=tree, env=e, stdout=subprocess.PIPE, stderr=log, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                str(tree / "build" / "build.py"),
+                "--dist",
+                str(base / f"{name}-dist"),
+                "--work",
+                str(base / f"{name}-work"),
+                *extra,
+            ],
+            cwd=tree,
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
 
     started = time.monotonic()
     # The two builds run side by side: PyInstaller mostly keeps one core busy.
@@ -171,8 +200,9 @@ def _build(base: Path) -> Bundle:
     old_out, _ = old.communicate(timeout=600)
     for proc, name, text in ((new, "new", out), (old, "older", old_out)):
         (base / f"{name}-build.log").open("a").write("\n--- stdout ---\n" + text)
-        assert proc.returncode == 0, \
+        assert proc.returncode == 0, (
             f"the {name} build failed ({proc.returncode}):\n{(base / f'{name}-build.log').read_text()[-6000:]}"
+        )
     dist = base / "new-dist"
     archives = list(dist.glob("JobMatcher-*.tar.gz"))
     assert len(archives) == 1, f"expected one archive in {dist}: {archives}"
@@ -181,8 +211,16 @@ def _build(base: Path) -> Bundle:
         t.extractall(install, filter="tar")
     for leftover in (src, older, base / "new-work", base / "older-work"):
         shutil.rmtree(leftover)  # nothing of the builds is left for the apps to lean on
-    return Bundle(base=base, dist=dist, archive=archives[0], install=install,
-                  older_exe=base / "older-dist" / "JobMatcher" / "JobMatcher", sources=sources, output=out, seconds=seconds)
+    return Bundle(
+        base=base,
+        dist=dist,
+        archive=archives[0],
+        install=install,
+        older_exe=base / "older-dist" / "JobMatcher" / "JobMatcher",
+        sources=sources,
+        output=out,
+        seconds=seconds,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +234,12 @@ def bundle(request, tmp_path_factory) -> Bundle:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "done.json"
         if done.exists():
-            return Bundle(**{k: (Path(v) if k not in ("output", "seconds", "sources") else v)
-                             for k, v in json.loads(done.read_text()).items()})
+            return Bundle(
+                **{
+                    k: (Path(v) if k not in ("output", "seconds", "sources") else v)
+                    for k, v in json.loads(done.read_text()).items()
+                }
+            )
         b = _build(shared / "build")
         done.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(b).items()}))
         return b
@@ -206,6 +248,7 @@ def bundle(request, tmp_path_factory) -> Bundle:
 # =====================================================================================================
 # Running it like a user, without any Python of ours
 # =====================================================================================================
+
 
 def _hidden_dirs(keep: Path) -> list[Path]:
     """Where a Python could come from: the tree (.venv inside), this interpreter's prefixes, the system's."""
@@ -239,9 +282,11 @@ def _can_hide() -> bool:
 
 # Hide each folder in $JM_HIDE under an empty tmpfs, and make the installed app ($JM_READONLY) read-only,
 # as an install in /opt or Program Files is for its user: the app must never need to write there.
-_HIDE_SCRIPT = ('IFS=:; for d in $JM_HIDE; do mount -t tmpfs -o size=64k,mode=0555 jobmatcher-hidden "$d" '
-                '|| exit 97; done; mount --bind "$JM_READONLY" "$JM_READONLY" '
-                '&& mount -o remount,bind,ro "$JM_READONLY" || exit 97; exec "$@"')
+_HIDE_SCRIPT = (
+    'IFS=:; for d in $JM_HIDE; do mount -t tmpfs -o size=64k,mode=0555 jobmatcher-hidden "$d" '
+    '|| exit 97; done; mount --bind "$JM_READONLY" "$JM_READONLY" '
+    '&& mount -o remount,bind,ro "$JM_READONLY" || exit 97; exec "$@"'
+)
 
 
 def user_command(bundle: Bundle, argv: list[str], home: Path, extra_env: dict | None = None) -> tuple[list, dict]:
@@ -258,8 +303,15 @@ def user_command(bundle: Bundle, argv: list[str], home: Path, extra_env: dict | 
     return cmd, outer
 
 
-def run_bundle(bundle: Bundle, *args: str, home: Path, data_dir: Path | None = None, env: dict | None = None,
-               timeout: float = 120, exe: Path | None = None) -> subprocess.CompletedProcess:
+def run_bundle(
+    bundle: Bundle,
+    *args: str,
+    home: Path,
+    data_dir: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    exe: Path | None = None,
+) -> subprocess.CompletedProcess:
     """Run the bundled app (or `exe`, e.g. the older build) as a user would; returns the finished process."""
     argv = [str(exe or bundle.exe)] + (["--data-dir", str(data_dir)] if data_dir else []) + list(args)
     cmd, outer = user_command(bundle, argv, home, env)
@@ -314,8 +366,7 @@ def app_processes(bundle: Bundle, home: Path) -> list[int]:
     mine = f"HOME={home}".encode()
     for exe in glob.glob("/proc/[0-9]*/exe"):
         try:
-            if os.readlink(exe) == str(bundle.exe) and \
-                    mine in Path(exe).with_name("environ").read_bytes().split(b"\0"):
+            if os.readlink(exe) == str(bundle.exe) and mine in Path(exe).with_name("environ").read_bytes().split(b"\0"):
                 pids.append(int(exe.split("/")[2]))
         except OSError:
             pass
@@ -384,13 +435,18 @@ WINDOW_SCRIPT = r"""
 """
 
 
-def run_window(bundle: Bundle, home: Path, tmp: Path, *, restore: bool = False, data_dir: Path | None = None,
-               timeout: float = 90) -> tuple[subprocess.CompletedProcess, dict[int, dict]]:
+def run_window(
+    bundle: Bundle, home: Path, tmp: Path, *, restore: bool = False, data_dir: Path | None = None, timeout: float = 90
+) -> tuple[subprocess.CompletedProcess, dict[int, dict]]:
     """Open the bundled app's window offscreen with the script above; returns (process, results by pid)."""
     script, results = tmp / "window-test.js", tmp / "window-results"
     script.write_text(WINDOW_SCRIPT.replace("__RESTORE__", "true" if restore else "false"))
-    env = {"QT_QPA_PLATFORM": "offscreen", "QTWEBENGINE_DISABLE_SANDBOX": "1",
-           "JOBMATCHER_TEST_SCRIPT": str(script), "JOBMATCHER_TEST_RESULTS": str(results)}
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "QTWEBENGINE_DISABLE_SANDBOX": "1",
+        "JOBMATCHER_TEST_SCRIPT": str(script),
+        "JOBMATCHER_TEST_RESULTS": str(results),
+    }
     r = run_bundle(bundle, home=home, data_dir=data_dir, env=env, timeout=timeout)
     return r, _results(results)
 
@@ -414,11 +470,13 @@ def app_log(home: Path) -> str:
 # The tests
 # =====================================================================================================
 
+
 def test_build_output_and_contents(bundle):
     """One folder, one archive named for version/platform/arch, sizes printed; lean; data files in place."""
     version = re.search(r'__version__ = "([^"]+)"', (ROOT / "backend/jobmatcher/__init__.py").read_text()).group(1)
-    assert re.fullmatch(rf"JobMatcher-{re.escape(version)}-linux-(x86_64|arm64|[a-z0-9_]+)\.tar\.gz",
-                        bundle.archive.name)
+    assert re.fullmatch(
+        rf"JobMatcher-{re.escape(version)}-linux-(x86_64|arm64|[a-z0-9_]+)\.tar\.gz", bundle.archive.name
+    )
     assert re.search(r"Bundle: .*JobMatcher +\(\d+ MB\)", bundle.output), bundle.output
     assert re.search(r"Archive: .*\.tar\.gz +\(\d+ MB\)", bundle.output), bundle.output
     assert (bundle.dist / "JobMatcher" / "JobMatcher").is_file()
@@ -440,16 +498,36 @@ def test_build_output_and_contents(bundle):
 
     # What Python code is inside: the package from the copy that was built, and no test or build tools.
     from PyInstaller.archive.readers import CArchiveReader
+
     pyz = CArchiveReader(str(bundle.exe)).open_embedded_archive("PYZ.pyz")
     modules = set(pyz.toc)
     top = {m.split(".")[0] for m in modules}
-    expected = {"jobmatcher." + Path(r).stem for r in bundle.sources
-                if re.fullmatch(r"backend/jobmatcher/[a-z_]+\.py", r) and not r.endswith("__init__.py")}
+    expected = {
+        "jobmatcher." + Path(r).stem
+        for r in bundle.sources
+        if re.fullmatch(r"backend/jobmatcher/[a-z_]+\.py", r) and not r.endswith("__init__.py")
+    }
     assert expected <= modules, f"package modules missing: {sorted(expected - modules)}"
     for m in ("logging.config", "sqlalchemy.dialects.sqlite", "alembic.op", "alembic.context", "alembic.ddl.sqlite"):
         assert m in modules, f"{m} (needed by the migrations) is not in the bundle"
-    banned = {"pytest", "_pytest", "hypothesis", "playwright", "pytest_playwright", "PyInstaller", "tkinter",
-              "numpy", "matplotlib", "PIL", "setuptools", "pip", "xdist", "PyQt5", "PySide6", "PySide2"}
+    banned = {
+        "pytest",
+        "_pytest",
+        "hypothesis",
+        "playwright",
+        "pytest_playwright",
+        "PyInstaller",
+        "tkinter",
+        "numpy",
+        "matplotlib",
+        "PIL",
+        "setuptools",
+        "pip",
+        "xdist",
+        "PyQt5",
+        "PySide6",
+        "PySide2",
+    }
     assert not (top & banned), f"test/build tools or unused toolkits inside: {sorted(top & banned)}"
     shipped_dirs = {p.name for p in bundle.internal.iterdir()}
     assert not (shipped_dirs & banned), sorted(shipped_dirs & banned)
@@ -462,8 +540,10 @@ def test_build_output_and_contents(bundle):
         assert locales == ["en-US.pak"], locales
 
     size = sum(p.lstat().st_size for p in bundle.folder.rglob("*") if p.is_file())
-    print(f"\nbundle: {size / 1e6:.0f} MB, archive {bundle.archive.stat().st_size / 1e6:.0f} MB, "
-          f"built in {bundle.seconds:.0f} s")
+    print(
+        f"\nbundle: {size / 1e6:.0f} MB, archive {bundle.archive.stat().st_size / 1e6:.0f} MB, "
+        f"built in {bundle.seconds:.0f} s"
+    )
     assert size < 600e6, f"the bundle grew to {size / 1e6:.0f} MB"
 
 
@@ -500,9 +580,12 @@ def test_cli_backup_verify_restore_round_trip(bundle, home, tmp_path):
     assert "Created a new database" in r.stdout
     db = data / "jobmatcher.db"
     assert db.exists(), list(home.rglob("*"))
-    sql(db, "INSERT INTO user_profile (id, full_name, headline) VALUES (1, 'Ada Lovelace', 'Analyst')",
+    sql(
+        db,
+        "INSERT INTO user_profile (id, full_name, headline) VALUES (1, 'Ada Lovelace', 'Analyst')",
         "INSERT INTO skills (name, level) VALUES ('Python', 5), ('SQL', 4)",
-        "INSERT INTO saved_jobs (title, company) VALUES ('Engineer', 'Acme')")
+        "INSERT INTO saved_jobs (title, company) VALUES ('Engineer', 'Acme')",
+    )
 
     created = json.loads(ok(run_bundle(bundle, "backup", "create", "--note", "round trip", "--json", home=home)).stdout)
     listed = json.loads(ok(run_bundle(bundle, "backup", "list", "--json", home=home)).stdout)
@@ -535,13 +618,17 @@ def _data_from_older_build(bundle, home, data: Path) -> Path:
     assert ok(run_bundle(bundle, "--version", home=home, exe=older)).stdout.strip() == f"jobmatcher {OLDER_VERSION}"
     r = ok(run_bundle(bundle, "db", "migrate", home=home, data_dir=data, exe=older))
     assert f"Created a new database at {OLDER_HEAD}" in r.stdout, r.stdout
-    assert f"Newest:   {OLDER_HEAD}" in ok(run_bundle(bundle, "db", "status", home=home, data_dir=data, exe=older)).stdout
+    assert (
+        f"Newest:   {OLDER_HEAD}" in ok(run_bundle(bundle, "db", "status", home=home, data_dir=data, exe=older)).stdout
+    )
     db = data / "jobmatcher.db"
-    sql(db, "INSERT INTO user_profile (id, full_name, headline) VALUES (1, 'Grace Hopper', 'Admiral')",
+    sql(
+        db,
+        "INSERT INTO user_profile (id, full_name, headline) VALUES (1, 'Grace Hopper', 'Admiral')",
         "INSERT INTO skills (name, level) VALUES ('COBOL', 5), ('Compilers', 5)",
-        "INSERT INTO user_preferences (key, value) VALUES ('remote', 'true')")
-    ok(run_bundle(bundle, "backup", "create", "--note", "made by the older build", home=home, data_dir=data,
-                  exe=older))
+        "INSERT INTO user_preferences (key, value) VALUES ('remote', 'true')",
+    )
+    ok(run_bundle(bundle, "backup", "create", "--note", "made by the older build", home=home, data_dir=data, exe=older))
     assert read_only(db, "SELECT version_num FROM alembic_version") == [(OLDER_HEAD,)]
     assert "saved_jobs" not in {n for (n,) in read_only(db, "SELECT name FROM sqlite_master")}
     return db
@@ -550,8 +637,10 @@ def _data_from_older_build(bundle, home, data: Path) -> Path:
 def _check_upgraded(db: Path, backups: list[dict], data: Path) -> None:
     assert read_only(db, "SELECT version_num FROM alembic_version") == [("0002_saved_jobs",)]
     assert read_only(db, "SELECT full_name, headline FROM user_profile") == [("Grace Hopper", "Admiral")]
-    assert read_only(db, "SELECT name, years_experience FROM skills ORDER BY name") == [("COBOL", None),
-                                                                                       ("Compilers", None)]
+    assert read_only(db, "SELECT name, years_experience FROM skills ORDER BY name") == [
+        ("COBOL", None),
+        ("Compilers", None),
+    ]
     assert read_only(db, "SELECT value FROM user_preferences WHERE key = 'remote'") == [("true",)]
     assert read_only(db, "SELECT count(*) FROM saved_jobs") == [(0,)]
     assert sorted(b["type"] for b in backups) == ["manual", "pre-migration"], backups
@@ -619,8 +708,11 @@ def test_older_build_data_upgraded_by_opening_the_app(bundle, home, tmp_path):
 def _data_from_newer_version(bundle, home, data: Path) -> Path:
     ok(run_bundle(bundle, "db", "migrate", home=home, data_dir=data))
     db = data / "jobmatcher.db"
-    sql(db, "INSERT INTO user_profile (id, full_name) VALUES (1, 'From the future')",
-        f"UPDATE alembic_version SET version_num = '{NEWER_REVISION}'")
+    sql(
+        db,
+        "INSERT INTO user_profile (id, full_name) VALUES (1, 'From the future')",
+        f"UPDATE alembic_version SET version_num = '{NEWER_REVISION}'",
+    )
     return db
 
 
@@ -729,8 +821,12 @@ def test_browser_mode_serves_the_bundled_page(bundle, home, tmp_path):
         assert b"<title>JobMatcher</title>" in page
         js = urllib.request.urlopen(base + "/js/app.js", timeout=10).read()
         assert hashlib.sha256(js).hexdigest() == bundle.sources["frontend/js/app.js"]
-        req = urllib.request.Request(base + "/api/app_info", data=b'{"args": []}', method="POST",
-                                     headers={"Content-Type": "application/json", "X-JobMatcher-Secret": secret})
+        req = urllib.request.Request(
+            base + "/api/app_info",
+            data=b'{"args": []}',
+            method="POST",
+            headers={"Content-Type": "application/json", "X-JobMatcher-Secret": secret},
+        )
         answer = json.loads(urllib.request.urlopen(req, timeout=10).read())
         assert answer["ok"] and answer["value"]["mode"] == "browser"
 
@@ -753,8 +849,7 @@ def test_browser_mode_serves_the_bundled_page(bundle, home, tmp_path):
 
 
 @needs_window
-def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_users_environment(bundle, home,
-                                                                                                 tmp_path):
+def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_users_environment(bundle, home, tmp_path):
     """Issue 8 kinds 4 and 7 in the bundle: after a restore the bundled app restarts in the same process (its
     listening socket kept, so no other program can take the port); the file manager gets the user's
     LD_LIBRARY_PATH, not the bundle's."""
@@ -766,8 +861,12 @@ def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_use
     seen = tmp_path / "xdg-open-env"
     (fake_bin / "xdg-open").write_text(f"#!/bin/sh\nenv > {seen}.part && mv {seen}.part {seen}\n")
     (fake_bin / "xdg-open").chmod(0o755)
-    cmd, outer = user_command(bundle, [str(bundle.exe), "--data-dir", str(data), "--browser"], home,
-                              {"PATH": f"{fake_bin}:/usr/bin:/bin", "LD_LIBRARY_PATH": "/usr/local/lib/users-own"})
+    cmd, outer = user_command(
+        bundle,
+        [str(bundle.exe), "--data-dir", str(data), "--browser"],
+        home,
+        {"PATH": f"{fake_bin}:/usr/bin:/bin", "LD_LIBRARY_PATH": "/usr/local/lib/users-own"},
+    )
     proc = subprocess.Popen(cmd, env=outer, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home)
     try:
         url = proc.stdout.readline().strip()
@@ -776,9 +875,12 @@ def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_use
         secret = urllib.parse.unquote(secret)
 
         def call(name, *args):
-            req = urllib.request.Request(base + f"/api/{name}", data=json.dumps({"args": list(args)}).encode(),
-                                         method="POST", headers={"Content-Type": "application/json",
-                                                                 "X-JobMatcher-Secret": secret})
+            req = urllib.request.Request(
+                base + f"/api/{name}",
+                data=json.dumps({"args": list(args)}).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json", "X-JobMatcher-Secret": secret},
+            )
             return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
         def opened(other_than=None):
@@ -792,6 +894,7 @@ def test_browser_mode_restarts_in_place_and_starts_the_file_manager_with_the_use
                     pass
                 time.sleep(0.2)
             raise AssertionError("the bundled app did not open the data")
+
         first = opened()
         # the file manager: the user's library path, not the bundle's
         assert call("open_backups_folder")["ok"]

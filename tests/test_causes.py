@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-
+from conftest import fill_sample_data, fingerprint, run_cli
+from conftest_app import profile_name
 from jobmatcher import profile
 from jobmatcher.api import Api
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError
-
-from conftest import fill_sample_data, fingerprint, run_cli
-from conftest_app import profile_name
 
 MB = 1 << 20
 
@@ -49,6 +47,7 @@ def _no_unexpected(text: str) -> None:
 
 # -- a full disk during the schema update -----------------------------------------------------------------
 
+
 def _old_data_on_small_disk(tmpfs, tmp_path) -> Engine:
     """Data at revision 0001 on a small disk; backups on another disk, so the pre-migration backup succeeds."""
     disk = tmpfs(16 * 1024)
@@ -72,6 +71,7 @@ def test_a_full_disk_during_the_schema_update_says_so_not_damage_or_unexpected(t
     def progress(phase, done, total):  # the disk fills up once the pre-migration backup is made
         if phase == "verify" and done == total and not filled:
             filled.append(_fill(e.data.root.parent))
+
     with pytest.raises(JobMatcherError) as err:
         e.migrate(progress=progress)
     assert filled, "the disk never filled: the test tested nothing"
@@ -92,6 +92,7 @@ def test_a_full_disk_during_the_schema_update_says_so_not_damage_or_unexpected(t
 
 
 # -- saving the profile: a read-only file, a held write lock, a full disk ------------------------------------
+
 
 def _data(folder: Path) -> Path:
     d = folder / "data"
@@ -123,11 +124,19 @@ def test_saving_the_profile_while_another_program_holds_the_write_lock(start_app
     app = start_app(data, "--browser")
     app.wait_opened()
     assert app.call("get_profile")["ok"]
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time\n"
-        f"c = sqlite3.connect({str(data / 'jobmatcher.db')!r}, isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\ntime.sleep(120)\n")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sqlite3, sys, time\n"
+                f"c = sqlite3.connect({str(data / 'jobmatcher.db')!r}, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\ntime.sleep(120)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         _assert_named(_save(app, "Grace Hopper"), "busy", "another program", "lock", "Close")
@@ -170,10 +179,14 @@ def test_saving_the_profile_when_the_database_file_is_read_only(start_app, tmp_p
 
 # -- folder settings no folder can have ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("folder, words", [
-    ("/tmp/backups\x00evil", ["NUL"]),
-    ("~nouser-jobmatcher/backups", ["no user", "nouser-jobmatcher"]),
-])
+
+@pytest.mark.parametrize(
+    "folder, words",
+    [
+        ("/tmp/backups\x00evil", ["NUL"]),
+        ("~nouser-jobmatcher/backups", ["no user", "nouser-jobmatcher"]),
+    ],
+)
 def test_impossible_backup_folder_settings_are_refused_by_name(engine, folder, words):
     api = Api(engine, mode="browser")
     api._begin_launch()
@@ -205,12 +218,13 @@ def test_impossible_folders_on_the_command_line_and_in_the_environment(engine, t
 
 # -- a huge skill id; a 100,000-deep JSON body ---------------------------------------------------------------
 
+
 def test_a_huge_skill_id_is_no_such_skill(engine):
     api = Api(engine, mode="browser")
     api._begin_launch()
     api._wait_launched(30)
     try:
-        for skill_id in (10 ** 30, 2 ** 63, 2 ** 63 - 1):
+        for skill_id in (10**30, 2**63, 2**63 - 1):
             answer = api._dispatch("remove_skill", [skill_id])
             assert not answer["ok"] and answer["error"]["code"] == "invalid-input", answer
             assert "no skill" in answer["error"]["message"]
@@ -224,14 +238,18 @@ def test_a_100000_deep_json_body_gets_an_answer_and_no_traceback(start_app, app_
     app = start_app(app_data, "--browser")
     app.wait_opened()
     from urllib.parse import unquote, urlsplit
+
     parts = urlsplit(app.url)
     secret = unquote(parts.fragment.split("secret=", 1)[1])
-    for body in (b"[" * 100_000 + b"]" * 100_000,
-                 b'{"args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-                 b'{"args": [' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"]}"):
+    for body in (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"args": [' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"]}",
+    ):
         conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=30)
-        conn.request("POST", "/api/save_profile", body, {"X-JobMatcher-Secret": secret,
-                                                         "Content-Type": "application/json"})
+        conn.request(
+            "POST", "/api/save_profile", body, {"X-JobMatcher-Secret": secret, "Content-Type": "application/json"}
+        )
         r = conn.getresponse()
         answer = json.loads(r.read())
         conn.close()
@@ -244,26 +262,40 @@ def test_a_100000_deep_json_body_gets_an_answer_and_no_traceback(start_app, app_
 
 # -- the mapping itself --------------------------------------------------------------------------------------
 
+
 def test_every_sqlite_and_os_cause_gets_its_own_code(tmp_path):
     import errno
 
     from jobmatcher import causes
+
     cases = {
-        sqlite3.SQLITE_FULL: "no-space", sqlite3.SQLITE_READONLY: "read-only", sqlite3.SQLITE_BUSY: "busy",
-        sqlite3.SQLITE_LOCKED: "busy", sqlite3.SQLITE_CORRUPT: "damaged", sqlite3.SQLITE_NOTADB: "damaged",
-        sqlite3.SQLITE_IOERR: "disk-error", sqlite3.SQLITE_CANTOPEN: "cannot-open", sqlite3.SQLITE_PERM: "read-only",
+        sqlite3.SQLITE_FULL: "no-space",
+        sqlite3.SQLITE_READONLY: "read-only",
+        sqlite3.SQLITE_BUSY: "busy",
+        sqlite3.SQLITE_LOCKED: "busy",
+        sqlite3.SQLITE_CORRUPT: "damaged",
+        sqlite3.SQLITE_NOTADB: "damaged",
+        sqlite3.SQLITE_IOERR: "disk-error",
+        sqlite3.SQLITE_CANTOPEN: "cannot-open",
+        sqlite3.SQLITE_PERM: "read-only",
     }
     for code, expected in cases.items():
         e = sqlite3.OperationalError("x")
         e.sqlite_errorcode = code | (3 << 8)  # an extended code carries the primary one in its low byte
         assert causes.explain(e, "testing", tmp_path).code == expected, (code, expected)
-    for number, expected in ((errno.ENOSPC, "no-space"), (errno.EROFS, "read-only"), (errno.EACCES, "read-only"),
-                             (errno.EIO, "disk-error"), (errno.ENAMETOOLONG, "invalid-input")):
+    for number, expected in (
+        (errno.ENOSPC, "no-space"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "read-only"),
+        (errno.EIO, "disk-error"),
+        (errno.ENAMETOOLONG, "invalid-input"),
+    ):
         assert causes.explain(OSError(number, os.strerror(number)), "testing", tmp_path).code == expected
     assert causes.explain(RecursionError(), "testing").code == "invalid-input"
     assert causes.explain(KeyError("x"), "testing") is None  # a bug stays a bug
     # SQLAlchemy's wrapper (as Alembic raises it) is looked through
     from sqlalchemy.exc import OperationalError as SAOperationalError
+
     inner = sqlite3.OperationalError("database or disk is full")
     inner.sqlite_errorcode = sqlite3.SQLITE_FULL
     assert causes.explain(SAOperationalError("INSERT", {}, inner), "testing").code == "no-space"
@@ -291,15 +323,19 @@ def test_saving_the_settings_on_a_full_disk_names_the_disk_and_the_file(tmpfs):
 
 # -- writes at the same time share the free space (issue 8, kind 5: other instances) ---------------------------
 
+
 def test_two_backups_at_once_cannot_each_pass_the_space_check_alone(tmpfs, tmp_path):
     """A scheduled and a manual backup at the same instant: the second counts what the first has reserved."""
     import threading
+
     e = Engine(tmp_path / "data")
     e.migrate()
     conn = e.connect()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
-                     [(f"job {i}", os.urandom(500).hex()) for i in range(3000)])
+    conn.executemany(
+        "INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+        [(f"job {i}", os.urandom(500).hex()) for i in range(3000)],
+    )
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -319,6 +355,7 @@ def test_two_backups_at_once_cannot_each_pass_the_space_check_alone(tmpfs, tmp_p
             results["first"] = e.create_backup(note="first", progress=progress)
         except Exception as ex:  # noqa: BLE001
             results["first"] = ex
+
     t = threading.Thread(target=first)
     t.start()
     assert first_copying.wait(30)
@@ -346,9 +383,15 @@ def test_a_failing_background_thread_goes_to_the_log_not_the_terminal(engine, tm
         "    t.start(); t.join()\n"
         "    return 0\n"
         "cli.cmd_db_status = boom\n"
-        f"sys.exit(cli.main(['db', 'status', '--data-dir', {str(engine.data.root)!r}]))\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "JOBMATCHER_LOG_DIR": str(logs)})
+        f"sys.exit(cli.main(['db', 'status', '--data-dir', {str(engine.data.root)!r}]))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "JOBMATCHER_LOG_DIR": str(logs)},
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "ZeroDivisionError" not in r.stderr, r.stderr
     log = (logs / "jobmatcher.log").read_text()

@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
+from corpus import broken_files
 from jobmatcher import checkproc
 from jobmatcher.errors import BackupFailedError, InvalidBackupError
 from jobmatcher.verify import verify_file
-
-from corpus import broken_files
 
 
 @pytest.fixture
@@ -51,6 +49,7 @@ def test_the_child_refuses_what_the_in_process_check_refuses(engine, tmp_path, m
 
 def _cut_short_while_mapped(pause: Path, target, keep_bytes: int = 4096) -> threading.Thread:
     """Wait until the child is paused inside its check, cut the file it checks short, let it go on."""
+
     def run():
         deadline = time.monotonic() + 30
         while not (pause / "ready").exists() and time.monotonic() < deadline:
@@ -58,6 +57,7 @@ def _cut_short_while_mapped(pause: Path, target, keep_bytes: int = 4096) -> thre
         path = target() if callable(target) else target
         os.truncate(path, keep_bytes)
         (pause / "go").write_text("1")
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -130,9 +130,11 @@ def test_the_bundle_entry_point_runs_the_child(engine, tmp_path):
     import json
     import subprocess
     import sys
+
     entry = Path(__file__).resolve().parents[1] / "build" / "entry.py"
     good = Path(engine.create_backup().path)
-    out = subprocess.run([sys.executable, str(entry), checkproc.CHILD_FLAG, str(good), "20"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(entry), checkproc.CHILD_FLAG, str(good), "20"], capture_output=True, text=True, check=True
+    ).stdout
     result = json.loads(out)
     assert result["problems"] == [] and result["revision"] and result["memory"]["peak_rss_mb"] > 0

@@ -3,18 +3,16 @@
 import fcntl
 import json
 import os
-import struct
-import termios
 import pty
 import select
+import struct
 import sys
+import termios
 import time
 
 import pytest
-
-from jobmatcher import schema
-
 from conftest import fingerprint, run_cli
+from jobmatcher import schema
 
 
 def test_status_of_a_new_folder_lists_every_revision_in_order(data_dir):
@@ -39,9 +37,26 @@ def test_create_list_verify_pin_prune_delete_round_trip(engine):
 
     r = run_cli("backup", "list", "--json", data_dir=d)
     rows = json.loads(r.stdout)
-    assert set(rows[0]) == {"id", "path", "type", "created_at", "size_bytes", "sha256", "schema_revision",
-                            "app_version", "note", "pinned", "verified", "verified_at", "manifest",
-                            "data_folder_id", "owned", "future", "added_by_hand", "sequence"}
+    assert set(rows[0]) == {
+        "id",
+        "path",
+        "type",
+        "created_at",
+        "size_bytes",
+        "sha256",
+        "schema_revision",
+        "app_version",
+        "note",
+        "pinned",
+        "verified",
+        "verified_at",
+        "manifest",
+        "data_folder_id",
+        "owned",
+        "future",
+        "added_by_hand",
+        "sequence",
+    }
     assert rows[0]["id"] == made["id"] and rows[0]["note"] == "first job hunt"
 
     text = run_cli("backup", "list", data_dir=d).stdout
@@ -108,7 +123,7 @@ def test_check_reports_a_damaged_live_database(engine):
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 3: page * 4] = os.urandom(page)  # smash page 4
+    data[page * 3 : page * 4] = os.urandom(page)  # smash page 4
     db.write_bytes(bytes(data))
     r = run_cli("db", "check", data_dir=engine.data.root)
     assert r.returncode == 1 and "FAILED" in r.stderr and "Traceback" not in r.stderr
@@ -118,8 +133,10 @@ def test_a_progress_bar_is_shown_on_a_terminal(engine):
     """Run the CLI on a real pseudo-terminal and read what it draws."""
     pid, fd = pty.fork()
     if pid == 0:  # child
-        os.execv(sys.executable, [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root),
-                                  "backup", "create"])
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "create"],
+        )
     # a terminal has a size (tqdm draws nothing on a pty with 0 rows)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     out = b""

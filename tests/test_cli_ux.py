@@ -18,20 +18,23 @@ import time
 from pathlib import Path
 
 import pytest
-
+from conftest import ROOT, fingerprint, run_cli
 from jobmatcher import __version__
 from jobmatcher.cli import build_parser
-
-from conftest import ROOT, fingerprint, run_cli
 
 # -- every command is documented ---------------------------------------------------------------
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
     """(command words, option strings) for every command the parser knows, sub-commands included."""
-    options = [s for a in parser._actions for s in a.option_strings
-               if s.startswith("--") and s not in ("--help", "--data-dir", "--json", "--verbose")
-               and a.help != argparse.SUPPRESS]  # hidden options are internal
+    options = [
+        s
+        for a in parser._actions
+        for s in a.option_strings
+        if s.startswith("--")
+        and s not in ("--help", "--data-dir", "--json", "--verbose")
+        and a.help != argparse.SUPPRESS
+    ]  # hidden options are internal
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     yield path, options
     for sub in subs:
@@ -43,7 +46,7 @@ def _command_line_section() -> str:
     """The README's Command line section, an entry's indented continuation lines joined to it."""
     text = (ROOT / "README.md").read_text()
     start = text.index("## Command line")
-    section = text[start:text.index("\n## ", start + 1)]
+    section = text[start : text.index("\n## ", start + 1)]
     return re.sub(r"\n[ \t]+(?=\S)", " ", section)
 
 
@@ -52,13 +55,19 @@ def test_every_command_and_option_is_in_the_readme():
     section = _command_line_section()
     missing = []
     for words, options in _commands(build_parser()):
-        lines = [line for line in section.splitlines()
-                 if re.search(r"\bjobmatcher " + r"\s+".join(map(re.escape, words)) + r"(\s|$)", line)
-                 or (not words and re.search(r"^jobmatcher(\s|$)", line))]
+        lines = [
+            line
+            for line in section.splitlines()
+            if re.search(r"\bjobmatcher " + r"\s+".join(map(re.escape, words)) + r"(\s|$)", line)
+            or (not words and re.search(r"^jobmatcher(\s|$)", line))
+        ]
         # "backup pin ID / unpin ID" documents both on one line
         if not lines and words:
-            lines = [line for line in section.splitlines()
-                     if line.startswith(f"jobmatcher {' '.join(words[:-1])}") and f" {words[-1]} " in line]
+            lines = [
+                line
+                for line in section.splitlines()
+                if line.startswith(f"jobmatcher {' '.join(words[:-1])}") and f" {words[-1]} " in line
+            ]
         if not lines:
             missing.append("jobmatcher " + " ".join(words))
             continue
@@ -77,6 +86,7 @@ def test_the_readme_check_notices_an_undocumented_command(monkeypatch):
         sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
         sub.add_parser("frobnicate")
         return p
+
     monkeypatch.setattr(sys.modules[__name__], "build_parser", with_extra)
     with pytest.raises(AssertionError, match="jobmatcher frobnicate"):
         test_every_command_and_option_is_in_the_readme()
@@ -95,23 +105,27 @@ def test_version():
 
 # -- usage errors: exit 2, in the user's words ----------------------------------------------------
 
-@pytest.mark.parametrize("args, option", [
-    (["settings", "--retention-days", "0"], "--retention-days"),
-    (["settings", "--retention-days", "36501"], "--retention-days"),
-    (["settings", "--retention-days", "ten"], "--retention-days"),
-    (["settings", "--auto-backup-hours", "-1"], "--auto-backup-hours"),
-    (["settings", "--auto-backup-hours", "nan"], "--auto-backup-hours"),
-    (["settings", "--auto-backup-hours", "9000"], "--auto-backup-hours"),
-    (["settings", "--auto-backup-minutes", "10081"], "--auto-backup-minutes"),
-    (["settings", "--auto-backup-minutes", "1.5"], "--auto-backup-minutes"),
-    (["settings", "--keep-daily-days", "-1"], "--keep-daily-days"),
-    (["settings", "--budget-mb", "-5"], "--budget-mb"),
-    (["settings", "--retention-policy", "forever"], "--retention-policy"),
-    (["--browser", "--port", "70000"], "--port"),
-    (["backup", "create", "--note", "x" * 501], "--note"),
-    (["db", "migrate", "--to", "9999_nonsense"], "--to"),
-    (["location", "add", "folder", "/tmp", "--no-encrypt", "--keep-days", "0"], "--keep-days"),
-])
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["settings", "--retention-days", "0"], "--retention-days"),
+        (["settings", "--retention-days", "36501"], "--retention-days"),
+        (["settings", "--retention-days", "ten"], "--retention-days"),
+        (["settings", "--auto-backup-hours", "-1"], "--auto-backup-hours"),
+        (["settings", "--auto-backup-hours", "nan"], "--auto-backup-hours"),
+        (["settings", "--auto-backup-hours", "9000"], "--auto-backup-hours"),
+        (["settings", "--auto-backup-minutes", "10081"], "--auto-backup-minutes"),
+        (["settings", "--auto-backup-minutes", "1.5"], "--auto-backup-minutes"),
+        (["settings", "--keep-daily-days", "-1"], "--keep-daily-days"),
+        (["settings", "--budget-mb", "-5"], "--budget-mb"),
+        (["settings", "--retention-policy", "forever"], "--retention-policy"),
+        (["--browser", "--port", "70000"], "--port"),
+        (["backup", "create", "--note", "x" * 501], "--note"),
+        (["db", "migrate", "--to", "9999_nonsense"], "--to"),
+        (["location", "add", "folder", "/tmp", "--no-encrypt", "--keep-days", "0"], "--keep-days"),
+    ],
+)
 def test_a_value_out_of_range_is_a_usage_error_naming_the_option(engine, args, option):
     before = fingerprint(engine.data.db_path)
     settings_before = engine.data.settings_path.read_bytes() if engine.data.settings_path.exists() else None
@@ -135,12 +149,14 @@ def test_settings_in_range_are_saved(engine):
 
 def test_the_engine_names_settings_in_the_users_words(engine):
     from jobmatcher.errors import SettingsError
+
     with pytest.raises(SettingsError) as e:
         engine.update_settings({"retention_days": 0})
     assert "days to keep" in e.value.message and "retention_days" not in e.value.message
 
 
 # -- questions on a real terminal --------------------------------------------------------------------
+
 
 class Terminal:
     """The real command line on a pseudo-terminal: what it prints, what we type, how it exits."""
@@ -272,6 +288,7 @@ def test_verify_on_a_terminal_shows_elapsed_time_not_a_stuck_bar(engine):
 def test_backup_list_warns_as_the_page_does_when_the_newest_backup_is_old(engine):
     from conftest_app import age_backup
     from jobmatcher.api import backup_status
+
     made = engine.create_backup()
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 0 and r.stderr == ""  # a fresh backup: nothing to worry about
@@ -287,8 +304,10 @@ def test_the_page_api_and_the_command_line_use_only_the_engine_facade():
     """api.py, api_locations.py and cli.py reach the data through Engine's methods only: never its store or
     data folder object, the verifier or the schema directly (one door, so every rule is applied once)."""
     backend = ROOT / "backend" / "jobmatcher"
-    forbidden = re.compile(r"engine\.store\b|engine\.data\b|\bverify_file\b|\bschema\.(head|revisions)\b|"
-                           r"from \.(backups|datadir|verify|restore|database|schema) import|from \. import schema")
+    forbidden = re.compile(
+        r"engine\.store\b|engine\.data\b|\bverify_file\b|\bschema\.(head|revisions)\b|"
+        r"from \.(backups|datadir|verify|restore|database|schema) import|from \. import schema"
+    )
     found = []
     for name in ("api.py", "api_locations.py", "cli.py"):
         for n, line in enumerate((backend / name).read_text().splitlines(), 1):
@@ -300,12 +319,15 @@ def test_the_page_api_and_the_command_line_use_only_the_engine_facade():
 def test_dev_sh_run_help_and_cli_reach_the_command_line():
     """`./dev.sh run --help` still shows jobmatcher's help, and `./dev.sh cli ARGS` runs the command line."""
     import subprocess
+
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    r = subprocess.run(["bash", str(ROOT / "dev.sh"), "run", "--help"], capture_output=True, text=True,
-                       env=env, timeout=300)
+    r = subprocess.run(
+        ["bash", str(ROOT / "dev.sh"), "run", "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert r.returncode == 0 and r.stdout.startswith("usage: jobmatcher"), r.stderr[-2000:]
-    r = subprocess.run(["bash", str(ROOT / "dev.sh"), "cli", "--version"], capture_output=True, text=True,
-                       env=env, timeout=300)
+    r = subprocess.run(
+        ["bash", str(ROOT / "dev.sh"), "cli", "--version"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert r.returncode == 0 and r.stdout.strip() == f"jobmatcher {__version__}", r.stderr[-2000:]
 
 
@@ -315,8 +337,13 @@ def test_a_reader_that_goes_away_is_not_a_disk_fault(engine):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line is written
     try:
-        r = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "list"],
-                           stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert r.returncode == 1
@@ -325,9 +352,11 @@ def test_a_reader_that_goes_away_is_not_a_disk_fault(engine):
 
 # -- control characters never reach the terminal raw (F25) --------------------------------------------------
 
+
 def test_a_note_with_a_line_break_or_escape_is_refused_by_cli_and_engine(tmp_path):
     from jobmatcher.engine import Engine
     from jobmatcher.errors import ValidationError
+
     data = tmp_path / "data"
     assert run_cli("db", "migrate", data_dir=data).returncode == 0
     for note in ("line1\nFAKE  backup_2099  Manual", "red \x1b[31m", "title \x1b]0;T\x07", "cr\rx", "del\x7f"):
@@ -348,6 +377,7 @@ def test_backup_list_escapes_control_characters_in_hand_added_names_and_old_note
     (data / "backups" / "esc\x1b[2J\x1b[31mX\nFAKE.db").write_bytes(made.read_bytes())
     manifest = made.with_suffix(".json")
     import json
+
     body = json.loads(manifest.read_text())
     body["note"] = "line1\nFAKE  backup_2099  Manual\x1b]0;TITLE\x07"
     manifest.write_text(json.dumps(body))

@@ -68,8 +68,9 @@ def _committed_state(path: Path) -> int:
     try:
         row = conn.execute("SELECT value FROM user_preferences WHERE key='counter'").fetchone()
         n = int(row[0]) if row else 0
-        jobs, bumps = conn.execute("SELECT count(*), coalesce(sum(CAST(location AS INTEGER)), 0) FROM saved_jobs "
-                                   "WHERE title LIKE 'job %'").fetchone()
+        jobs, bumps = conn.execute(
+            "SELECT count(*), coalesce(sum(CAST(location AS INTEGER)), 0) FROM saved_jobs WHERE title LIKE 'job %'"
+        ).fetchone()
         assert (jobs, bumps) == (n, n), f"a mix of states: counter {n}, {jobs} jobs, {bumps} bumps"
         return n
     finally:
@@ -80,13 +81,16 @@ def test_backups_every_second_while_a_writer_never_stops(engine, tmp_path):
     seconds = 60 if FULL else 8
     conn = engine.connect()  # some bulk, so that a copy takes a measurable time
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO saved_jobs (title, description) VALUES ('bulk', ?)",
-                     [(os.urandom(1500).hex(),) for _ in range(4000 if FULL else 1500)])
+    conn.executemany(
+        "INSERT INTO saved_jobs (title, description) VALUES ('bulk', ?)",
+        [(os.urandom(1500).hex(),) for _ in range(4000 if FULL else 1500)],
+    )
     conn.execute("COMMIT")
     conn.close()
     stop = tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(engine.data.db_path), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(engine.data.db_path), str(stop)], stdout=subprocess.PIPE, text=True
+    )
     backups = []
     try:
         assert writer.stdout.readline().strip() == "writing"
@@ -107,10 +111,12 @@ def test_backups_every_second_while_a_writer_never_stops(engine, tmp_path):
         states.append(_committed_state(Path(b.path)))
     slowest_copy = max(b.copy_seconds for b, _ in backups)
     slowest_total = max(t for _, t in backups)
-    print(f"\n{len(backups)} backups in {seconds}s while the writer committed {stats['commits']} transactions; "
-          f"backup copy up to {slowest_copy * 1000:.0f} ms, whole backup up to {slowest_total * 1000:.0f} ms; "
-          f"writer commit latency median {stats['median'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, "
-          f"worst {stats['worst'] * 1000:.0f} ms; methods {sorted({b.method for b, _ in backups})}")
+    print(
+        f"\n{len(backups)} backups in {seconds}s while the writer committed {stats['commits']} transactions; "
+        f"backup copy up to {slowest_copy * 1000:.0f} ms, whole backup up to {slowest_total * 1000:.0f} ms; "
+        f"writer commit latency median {stats['median'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, "
+        f"worst {stats['worst'] * 1000:.0f} ms; methods {sorted({b.method for b, _ in backups})}"
+    )
     assert writer.returncode == 0 and stats["error"] is None, stats
     assert len(backups) >= min(seconds - 2, seconds / (1 + slowest_total))  # one a second unless one runs longer
     assert states == sorted(states) and states[0] > 0 and stats["commits"] >= states[-1]
@@ -146,8 +152,15 @@ RACER = textwrap.dedent("""
 
 def test_two_instances_started_together_exactly_one_gets_the_folder(engine):
     rounds = 300 if FULL else 40
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(engine.data.root)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(engine.data.root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     wins = {p.pid: 0 for p in procs}
     named = 0
     try:

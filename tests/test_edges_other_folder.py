@@ -9,10 +9,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from conftest import run_cli
 from jobmatcher.backups import BackupStore
 from jobmatcher.datadir import DataDir
-
-from conftest import run_cli
 
 
 def _ok(r):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
+from conftest import fingerprint, run_cli
 from jobmatcher import backups as backups_module
 from jobmatcher.backups import BackupStore
 from jobmatcher.datadir import DataDir
@@ -25,8 +25,6 @@ from jobmatcher.errors import JobMatcherError, SettingsError
 from jobmatcher.fsutil import atomic_write_bytes, remove_dead_temp_files
 from jobmatcher.manifest import BackupType, read_manifest, write_manifest
 from jobmatcher.settings import check_backup_folder
-
-from conftest import fingerprint, run_cli
 
 SIXTY_DAYS = 60 * 86400
 
@@ -64,6 +62,7 @@ def _now() -> datetime:
 
 
 # -- 1. only what JobMatcher made is ever deleted -----------------------------------------------------------
+
 
 def _foreign_files(folder: Path) -> dict[str, bytes]:
     """Another program's files in a folder the user chose for backups, all 60 days old."""
@@ -103,10 +102,19 @@ def test_cleanup_removes_only_its_own_exact_temp_patterns(tmp_path):
     folder = tmp_path / "b"
     folder.mkdir()
     dead = _dead_pid()
-    ours = [f".tmp-{dead}-123.db", f".tmp-{dead}-123.db-wal", f".backup_2026-01-01_00-00-00.json.{dead}-7-1.tmp",
-            "backup_2026-01-01_00-00-02.json"]  # the last: a reserved name (created empty), never published
-    theirs = [".tmp-draft", f".tmp-{dead}-123.docx", f".report.docx.{dead}.tmp", f".notes.json.{dead}-1-1.tmp",
-              "backup_contacts.json"]
+    ours = [
+        f".tmp-{dead}-123.db",
+        f".tmp-{dead}-123.db-wal",
+        f".backup_2026-01-01_00-00-00.json.{dead}-7-1.tmp",
+        "backup_2026-01-01_00-00-02.json",
+    ]  # the last: a reserved name (created empty), never published
+    theirs = [
+        ".tmp-draft",
+        f".tmp-{dead}-123.docx",
+        f".report.docx.{dead}.tmp",
+        f".notes.json.{dead}-1-1.tmp",
+        "backup_contacts.json",
+    ]
     for n in ours + theirs:
         (folder / n).write_bytes(b"" if n.startswith("backup_") else b"x")
     removed = BackupStore(folder).cleanup()
@@ -116,8 +124,12 @@ def test_cleanup_removes_only_its_own_exact_temp_patterns(tmp_path):
 
 def test_data_folder_cleanup_touches_only_its_own_files(data_dir):
     dead = _dead_pid()
-    names = [f".settings.json.{dead}-1-1.tmp", f".restore-journal.json.{dead}.tmp",
-             f".thesis.odt.{dead}.tmp", f".settings.json.bak.{dead}.tmp"]
+    names = [
+        f".settings.json.{dead}-1-1.tmp",
+        f".restore-journal.json.{dead}.tmp",
+        f".thesis.odt.{dead}.tmp",
+        f".settings.json.bak.{dead}.tmp",
+    ]
     for n in names:
         (data_dir / n).write_text("x")
     e = Engine(data_dir)
@@ -126,8 +138,9 @@ def test_data_folder_cleanup_touches_only_its_own_files(data_dir):
     assert sorted(p.name for p in data_dir.iterdir() if p.name.endswith(".tmp")) == sorted(names[2:])
 
 
-@pytest.mark.parametrize("how", ["settings-names-data-folder", "default-is-symlink-to-data", "parent",
-                                 "symlink-to-parent"])
+@pytest.mark.parametrize(
+    "how", ["settings-names-data-folder", "default-is-symlink-to-data", "parent", "symlink-to-parent"]
+)
 def test_a_backup_folder_that_is_the_data_folder_is_refused_when_loaded(engine, how):
     root = engine.data.root
     engine.create_backup()
@@ -185,8 +198,7 @@ def test_every_id_the_list_shows_works_with_every_command(engine):
         assert engine.store.get(bid).id == bid
     for name in HAND_NAMES:
         # `--`: an id may start with "-", as any file name may
-        for args in (("backup", "verify", "--", name), ("backup", "pin", "--", name),
-                     ("backup", "unpin", "--", name)):
+        for args in (("backup", "verify", "--", name), ("backup", "pin", "--", name), ("backup", "unpin", "--", name)):
             r = run_cli(*args, data_dir=root)
             assert r.returncode == 0, (args, r.stdout, r.stderr)
     r = run_cli("backup", "prune", data_dir=root)
@@ -229,6 +241,7 @@ def test_the_live_database_is_never_listed_or_pruned(engine):
 
 # -- 1. the data folder's id: each backup belongs to one data folder ----------------------------------------
 
+
 def test_the_data_folder_id_is_made_once_0600_and_recorded_in_every_backup(data_dir):
     d = DataDir.open(data_dir)
     assert d.folder_id(create=False) is None
@@ -257,6 +270,7 @@ def test_the_folder_id_survives_a_move_but_not_a_copy(engine, tmp_path):
 
 def test_two_data_folders_sharing_a_backup_folder_never_take_each_others_backups(tmp_path):
     from conftest import fill_sample_data
+
     shared = tmp_path / "shared"
     shared.mkdir()
     people = {}
@@ -305,6 +319,7 @@ def test_old_manifests_without_an_id_belong_to_the_default_folder_only(engine, t
 
 # -- 1. Export… and other writes to a user-chosen path -------------------------------------------------------
 
+
 def test_export_refuses_the_data_folder_the_backup_folder_and_the_live_file(engine, tmp_path):
     from jobmatcher.api import Api
 
@@ -322,8 +337,12 @@ def test_export_refuses_the_data_folder_the_backup_folder_and_the_live_file(engi
     api._wait_launched(30)
     try:
         before = fingerprint(engine.data.db_path)
-        for target in (engine.data.db_path, engine.data.root / "copy.db", engine.store.folder / "copy.db",
-                       tmp_path / "another-name.db"):
+        for target in (
+            engine.data.db_path,
+            engine.data.root / "copy.db",
+            engine.store.folder / "copy.db",
+            tmp_path / "another-name.db",
+        ):
             dialogs.answers = [str(target)]
             r = api._dispatch("export_backup", [b.id])
             assert not r["ok"] and "Traceback" not in json.dumps(r), (target, r)
@@ -338,8 +357,10 @@ def test_export_refuses_the_data_folder_the_backup_folder_and_the_live_file(engi
 
 # -- 3. clocks lie; the data does not --------------------------------------------------------------------------
 
+
 def test_a_backup_dated_in_the_future_is_flagged_and_stops_nothing(engine):
     from jobmatcher.presentation import backup_status
+
     real = engine.create_backup()
     _redate(engine, real.id, _now() - timedelta(days=40))
     future = engine.create_backup()
@@ -356,8 +377,9 @@ def test_a_backup_dated_in_the_future_is_flagged_and_stops_nothing(engine):
     assert "FUTURE" in r.stdout
 
 
-@pytest.mark.parametrize("created_at", ["2026-01-01T00:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-                                        "not a date", None])
+@pytest.mark.parametrize(
+    "created_at", ["2026-01-01T00:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "not a date", None]
+)
 def test_an_unreadable_manifest_is_that_backups_problem_only(engine, created_at):
     good = engine.create_backup()
     bad = engine.create_backup()
@@ -422,11 +444,13 @@ def test_a_backup_is_dated_when_its_snapshot_was_taken(engine):
     def progress(phase, done, total):
         if phase == "verify" and done == 0:
             marks.append(_now())
+
     b = engine.create_backup(progress=progress)
     assert marks and b.created_at <= marks[0]
 
 
 # -- 5. operations on the same things do not undo each other ---------------------------------------------------
+
 
 def test_a_pin_made_while_a_check_runs_is_kept(engine, monkeypatch):
     b = engine.create_backup()
@@ -438,6 +462,7 @@ def test_a_pin_made_while_a_check_runs_is_kept(engine, monkeypatch):
         t.start()
         t.join()
         return report
+
     monkeypatch.setattr(backups_module, "verify_file", verify_and_pin_meanwhile)
     engine.verify(b.id)
     rec = engine.store.get(b.id)
@@ -454,6 +479,7 @@ def test_atomic_writes_from_many_threads_never_share_a_temp_file(tmp_path):
                 atomic_write_bytes(target, f"{n}-{i}".encode() * 100)
         except Exception as e:  # noqa: BLE001 - collected and asserted below
             errors.append(e)
+
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
@@ -461,24 +487,25 @@ def test_atomic_writes_from_many_threads_never_share_a_temp_file(tmp_path):
         t.join()
     assert errors == []
     body = target.read_bytes().decode()
-    n, i = body[:body.index("-")], body[body.index("-") + 1:].split(body[:body.index("-")] + "-")[0]
+    n, i = body[: body.index("-")], body[body.index("-") + 1 :].split(body[: body.index("-")] + "-")[0]
     assert body == f"{n}-{i}" * 100
     assert sorted(os.listdir(tmp_path)) == [target.name]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     dead = _dead_pid()
     (tmp_path / f".{target.name}.{dead}-5-9.tmp").write_text("x")
     (tmp_path / f".other.txt.{dead}-5-9.tmp").write_text("x")
-    assert remove_dead_temp_files(tmp_path, lambda name: name.endswith(".json")) == [
-        f".{target.name}.{dead}-5-9.tmp"]
+    assert remove_dead_temp_files(tmp_path, lambda name: name.endswith(".json")) == [f".{target.name}.{dead}-5-9.tmp"]
 
 
 def test_a_migration_failing_at_every_launch_reuses_one_pre_migration_backup(data_dir, monkeypatch):
     from jobmatcher import schema
+
     e = Engine(data_dir)
     e.migrate(target="0001_initial")
 
     def locked(*args, **kwargs):
         raise sqlite3.OperationalError("database is locked")
+
     monkeypatch.setattr(schema, "upgrade", locked)
     for _ in range(4):
         with pytest.raises(JobMatcherError):

@@ -6,27 +6,45 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from conftest import run_cli
 from jobmatcher.health import assess
 from jobmatcher.manifest import BackupRecord, BackupType
-
-from conftest import run_cli
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 MB = 1 << 20
 
 
-def rec(id: str, minutes_ago: float, verified: bool | None = True, size: int = 10 * MB,
-        type: BackupType = BackupType.auto) -> BackupRecord:
-    return BackupRecord(id=id, path=f"/b/{id}.db", type=type, created_at=NOW - timedelta(minutes=minutes_ago),
-                        size_bytes=size, sha256=None, schema_revision=None, app_version="", note="", pinned=False,
-                        verified=verified, verified_at=None)
+def rec(
+    id: str, minutes_ago: float, verified: bool | None = True, size: int = 10 * MB, type: BackupType = BackupType.auto
+) -> BackupRecord:
+    return BackupRecord(
+        id=id,
+        path=f"/b/{id}.db",
+        type=type,
+        created_at=NOW - timedelta(minutes=minutes_ago),
+        size_bytes=size,
+        sha256=None,
+        schema_revision=None,
+        app_version="",
+        note="",
+        pinned=False,
+        verified=verified,
+        verified_at=None,
+    )
 
 
 def facts(**kw):
-    base = dict(interval_minutes=30, app_running=True,
-                schedule={"next_at": (NOW + timedelta(minutes=18)).isoformat(), "failures": 0, "last_error": None},
-                folder="/media/usb/JobMatcher", folder_available=True, free_bytes=10 << 30, db_bytes=10 * MB,
-                budget_bytes=2 << 30, over_budget=False)
+    base = dict(
+        interval_minutes=30,
+        app_running=True,
+        schedule={"next_at": (NOW + timedelta(minutes=18)).isoformat(), "failures": 0, "last_error": None},
+        folder="/media/usb/JobMatcher",
+        folder_available=True,
+        free_bytes=10 << 30,
+        db_bytes=10 * MB,
+        budget_bytes=2 << 30,
+        over_budget=False,
+    )
     base.update(kw)
     return base
 
@@ -49,8 +67,11 @@ def test_each_warning_and_its_level():
     assert codes(h) == ["folder-unavailable"] and h.level == "error"
     assert h.summary == "Backup folder not available · next in 18 minutes"
     assert "/media/usb/JobMatcher is not available — connect the drive" in h.warnings[0].message
-    failed = {"next_at": None, "failures": 1,
-              "last_error": {"code": "no-space", "message": "The disk is full.", "hint": "Free up space."}}
+    failed = {
+        "next_at": None,
+        "failures": 1,
+        "last_error": {"code": "no-space", "message": "The disk is full.", "hint": "Free up space."},
+    }
     h = assess(NOW, ok, **facts(schedule=failed))
     assert codes(h) == ["scheduled-failed"] and h.level == "warn" and "The disk is full." in h.warnings[0].message
     assert assess(NOW, ok, **facts(schedule={**failed, "failures": 3})).level == "error"
@@ -87,6 +108,7 @@ def test_status_on_the_command_line(engine, tmp_path):
     folder.mkdir()
     engine.update_settings({"backup_dir": str(folder)})
     import shutil
+
     shutil.rmtree(folder)
     r = run_cli("status", data_dir=engine.data.root)
     assert r.returncode == 1 and "is not available — connect the drive or choose another folder" in r.stderr
@@ -95,11 +117,19 @@ def test_status_on_the_command_line(engine, tmp_path):
 
 def test_status_reads_the_running_apps_schedule(engine):
     import os
+
     engine.create_backup()
-    state = {"pid": os.getpid(), "interval_seconds": 1800, "running": False,
-             "next_at": (datetime.now(timezone.utc) + timedelta(minutes=17, seconds=30)).isoformat(),
-             "last_run_at": None, "last_outcome": "failed", "last_backup_id": None, "failures": 1,
-             "last_error": {"code": "no-space", "message": "The disk is full.", "hint": "Free up space."}}
+    state = {
+        "pid": os.getpid(),
+        "interval_seconds": 1800,
+        "running": False,
+        "next_at": (datetime.now(timezone.utc) + timedelta(minutes=17, seconds=30)).isoformat(),
+        "last_run_at": None,
+        "last_outcome": "failed",
+        "last_backup_id": None,
+        "failures": 1,
+        "last_error": {"code": "no-space", "message": "The disk is full.", "hint": "Free up space."},
+    }
     Path(engine.data.schedule_path).write_text(json.dumps(state))
     r = run_cli("status", data_dir=engine.data.root)
     assert "next in 17 minutes" in r.stdout and "The last automatic backup failed: The disk is full." in r.stderr

@@ -14,13 +14,11 @@ import json
 from pathlib import Path
 
 import pytest
-
+from conftest import fingerprint, run_cli
+from corpus import MORE_BROKEN, broken_files, valid_variants
 from jobmatcher import cli
 from jobmatcher.api import Api
 from jobmatcher.errors import BackupNotFoundError, InvalidBackupError, ValidationError
-
-from conftest import fingerprint, run_cli
-from corpus import MORE_BROKEN, broken_files, valid_variants
 
 
 @pytest.fixture
@@ -31,8 +29,11 @@ def corpus(engine, tmp_path):
 
 def _files(root: Path) -> dict[str, str]:
     """Every file in the data folder (backups included) and its bytes' hash."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 @pytest.mark.parametrize("case", MORE_BROKEN)
@@ -84,6 +85,7 @@ def test_the_command_line_refuses_the_new_cases_without_a_traceback(engine, corp
 
 
 # -- the window's "Restore from file…" ------------------------------------------------------------
+
 
 class _Dialogs:
     def __init__(self) -> None:
@@ -149,20 +151,67 @@ def test_every_hostile_file_is_refused_by_the_windows_restore_from_file(window_a
 
 # -- ids that are not in the list ------------------------------------------------------------------
 
-HOSTILE_IDS = ["..", "../..", "../data", "/etc/passwd", "/", "backup_*", "*", "*.db", "backup_?", "[a-z]*",
-               "x" * 300, "y" * 5000, "a/" + "z" * 5000, "~", "~root", "~0/", "~nobody-here/x.db", "~\x00/", "$HOME", "%APPDATA%", "C:\\Windows",
-               "\\\\server\\share", "backup_2026-01-01_00-00-00.db", ".tmp-1-2", ".hidden", "a/b", "a\\b",
-               "-rf", "--yes", " ", "\t", "\n",
-               # unicode tricks: look-alikes of '/', '.', '-', a right-to-left override, a combining mark
-               "\uff0fetc\uff0fpasswd", "\u2215etc\u2215passwd", "\u2024\u2024", "backup\u20102026",
-               "\u202ebd.pukcab", "backup_\u0301", "\u0430\u0431", "\ufeffbackup"]
+HOSTILE_IDS = [
+    "..",
+    "../..",
+    "../data",
+    "/etc/passwd",
+    "/",
+    "backup_*",
+    "*",
+    "*.db",
+    "backup_?",
+    "[a-z]*",
+    "x" * 300,
+    "y" * 5000,
+    "a/" + "z" * 5000,
+    "~",
+    "~root",
+    "~0/",
+    "~nobody-here/x.db",
+    "~\x00/",
+    "$HOME",
+    "%APPDATA%",
+    "C:\\Windows",
+    "\\\\server\\share",
+    "backup_2026-01-01_00-00-00.db",
+    ".tmp-1-2",
+    ".hidden",
+    "a/b",
+    "a\\b",
+    "-rf",
+    "--yes",
+    " ",
+    "\t",
+    "\n",
+    # unicode tricks: look-alikes of '/', '.', '-', a right-to-left override, a combining mark
+    "\uff0fetc\uff0fpasswd",
+    "\u2215etc\u2215passwd",
+    "\u2024\u2024",
+    "backup\u20102026",
+    "\u202ebd.pukcab",
+    "backup_\u0301",
+    "\u0430\u0431",
+    "\ufeffbackup",
+]
 NUL_IDS = ["a\x00b", "backup\x00", "/etc/passwd\x00.db", "a/\x00b", "\x00"]
 
 
 def _ids_with_the_real_one(engine) -> tuple[str, list[str]]:
     real = engine.create_backup().id
-    tricks = [real + "\x00", real + " ", " " + real, real.upper(), real + ".db", real + "/", "./" + real,
-              real.replace("-", "\u2010"), real.replace("_", "\uff3f"), real + "\u200b", "backups/" + real]
+    tricks = [
+        real + "\x00",
+        real + " ",
+        " " + real,
+        real.upper(),
+        real + ".db",
+        real + "/",
+        "./" + real,
+        real.replace("-", "\u2010"),
+        real.replace("_", "\uff3f"),
+        real + "\u200b",
+        "backups/" + real,
+    ]
     return real, tricks
 
 
@@ -171,9 +220,13 @@ def test_hostile_ids_are_refused_by_the_engine(engine):
     before = _files(engine.data.root)
     unexpected = []
     for bad in HOSTILE_IDS + NUL_IDS + tricks:
-        for name, call in (("verify", engine.verify), ("restore", engine.restore),
-                           ("delete", engine.delete_backup), ("pin", lambda i: engine.set_pinned(i, True)),
-                           ("get", engine.store.get)):
+        for name, call in (
+            ("verify", engine.verify),
+            ("restore", engine.restore),
+            ("delete", engine.delete_backup),
+            ("pin", lambda i: engine.set_pinned(i, True)),
+            ("get", engine.store.get),
+        ):
             try:
                 call(bad)
                 unexpected.append((name, bad, "accepted"))
@@ -193,8 +246,13 @@ def test_hostile_ids_are_refused_by_the_command_line(engine, capsys):
     d = str(engine.data.root)
     wrong = []
     for bad in HOSTILE_IDS + [t for t in tricks if "\x00" not in t]:
-        for cmd in (["backup", "verify", bad], ["backup", "restore", bad, "--yes"], ["backup", "delete", bad, "--yes"],
-                    ["backup", "pin", bad], ["backup", "unpin", bad]):
+        for cmd in (
+            ["backup", "verify", bad],
+            ["backup", "restore", bad, "--yes"],
+            ["backup", "delete", bad, "--yes"],
+            ["backup", "pin", bad],
+            ["backup", "unpin", bad],
+        ):
             opts = [c for c in cmd[3:]]
             code = cli.main(["--data-dir", d, *cmd[:2], *opts, "--", bad])
             out = capsys.readouterr()
@@ -213,8 +271,13 @@ def test_hostile_ids_are_refused_by_the_windows_api(window_api, engine):
     before, listed = _files(engine.data.root), _call(api, "list_backups")["value"]
     wrong = []
     for bad in HOSTILE_IDS + NUL_IDS + tricks + [None, 42, ["a"], {"id": real}]:
-        for name, args in (("start_verify", [bad]), ("start_restore", [bad]), ("set_pinned", [bad, True]),
-                           ("delete_backup", [bad]), ("export_backup", [bad])):
+        for name, args in (
+            ("start_verify", [bad]),
+            ("start_restore", [bad]),
+            ("set_pinned", [bad, True]),
+            ("delete_backup", [bad]),
+            ("export_backup", [bad]),
+        ):
             r = _call(api, name, *args)
             if r["ok"] or r["error"]["code"] not in ("invalid-input", "not-found"):
                 wrong.append((name, bad, r))

@@ -9,16 +9,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
-from jobmatcher.backups import FOLDER_MARKER
-
+from conftest import fingerprint, run_cli
 from jobmatcher import restore as restore_mod
 from jobmatcher import schema
+from jobmatcher.backups import FOLDER_MARKER
 from jobmatcher.engine import Engine
 from jobmatcher.errors import InstanceLockedError, MigrationBlockedError, NewerSchemaError
 from jobmatcher.manifest import BackupType, read_manifest, write_manifest
-
-from conftest import fingerprint, run_cli
 
 
 @pytest.fixture
@@ -91,10 +88,16 @@ def test_a_database_from_a_newer_version_is_refused(engine):
 
 def test_a_second_instance_is_refused_and_a_killed_one_leaves_no_lock(engine):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from jobmatcher.engine import Engine; e=Engine(sys.argv[1]); e.launch(); "
-         "print('up', flush=True); time.sleep(60)", str(engine.data.root)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from jobmatcher.engine import Engine; e=Engine(sys.argv[1]); e.launch(); "
+            "print('up', flush=True); time.sleep(60)",
+            str(engine.data.root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "up"
         with pytest.raises(InstanceLockedError, match="already running"):
@@ -177,10 +180,13 @@ def test_launch_undoes_a_restore_killed_before_the_swap(engine):
     assert fingerprint(engine.data.db_path)[1] == before
 
 
-@pytest.mark.parametrize("phase, outcome", [
-    ("staging", "undone"),    # killed before its staged copy existed: nothing was swapped
-    ("staged", "complete"),   # no staged file left after "staged": the swap happened
-])
+@pytest.mark.parametrize(
+    "phase, outcome",
+    [
+        ("staging", "undone"),  # killed before its staged copy existed: nothing was swapped
+        ("staged", "complete"),  # no staged file left after "staged": the swap happened
+    ],
+)
 def test_launch_settles_a_restore_killed_with_no_staged_file(engine, phase, outcome):
     before = fingerprint(engine.data.db_path)[1]
     engine.data.journal_path.write_text(json.dumps({"phase": phase, "source": "x"}))
@@ -204,6 +210,7 @@ def test_sigkill_during_migration_leaves_the_old_revision(old_engine):
     """The upgrade is one transaction: killed at any point, the database is at 0001 or at head."""
     import random
     import time
+
     conn = old_engine.connect()
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO skills (name) VALUES (?)", [(f"skill {i}",) for i in range(20000)])
@@ -213,8 +220,11 @@ def test_sigkill_during_migration_leaves_the_old_revision(old_engine):
     rng = random.Random(7)
     seen = set()
     for _ in range(6):
-        p = subprocess.Popen([sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "db", "migrate"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "db", "migrate"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.2, 1.2))
         p.kill()
         p.wait()
@@ -235,6 +245,7 @@ def test_sigkill_during_migration_leaves_the_old_revision(old_engine):
 def test_the_launch_reads_the_backup_list_once(engine, monkeypatch, due):
     """Prune and the automatic-backup check share one reading of the folder (1,000 backups: 35 ms each)."""
     from jobmatcher.backups import BackupStore
+
     engine.create_backup(note="earlier")
     if due:  # the only backup is old and the data changed since: the automatic backup is due
         rec = engine.list_backups()[0]

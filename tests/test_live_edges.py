@@ -12,13 +12,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
+from conftest import fingerprint, run_cli
 from jobmatcher import restore as restore_mod
 from jobmatcher.engine import Engine
-from jobmatcher.errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, NewerSchemaError, RestoreFailedError, SafetyBackupMissingError)
+from jobmatcher.errors import (
+    DatabaseDamagedError,
+    DatabaseInUseError,
+    InvalidBackupError,
+    NewerSchemaError,
+    RestoreFailedError,
+    SafetyBackupMissingError,
+)
 from jobmatcher.manifest import BackupType, read_manifest
-
-from conftest import fingerprint, run_cli
 
 
 def _sha(p: Path) -> str:
@@ -60,6 +65,7 @@ def _holder(db: Path, how: str) -> subprocess.Popen:
 
 
 # -- kind 2: another process has the live database open ------------------------------------------------
+
 
 @pytest.mark.parametrize("linked", [True, False], ids=["hard-linked-safety", "copied-safety"])
 @pytest.mark.parametrize("how", ["idle", "read-transaction"])
@@ -121,6 +127,7 @@ def test_restoring_the_live_database_itself_is_refused(engine, tmp_path):
 
 # -- kind 4: putting the safety copy back ------------------------------------------------------------------
 
+
 def _fail_first_confirm(monkeypatch):
     real = restore_mod._confirm
     calls = {"n": 0}
@@ -130,6 +137,7 @@ def _fail_first_confirm(monkeypatch):
         if calls["n"] == 1:
             raise OSError(5, "Input/output error")
         return real(data, **kw)
+
     monkeypatch.setattr(restore_mod, "_confirm", fail_first)
 
 
@@ -161,7 +169,7 @@ def test_failure_after_the_swap_puts_damaged_data_back_byte_for_byte(engine, mon
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 3: page * 4] = os.urandom(page)
+    data[page * 3 : page * 4] = os.urandom(page)
     db.write_bytes(bytes(data))
     _fail_first_confirm(monkeypatch)
     with pytest.raises(RestoreFailedError) as e:
@@ -185,7 +193,7 @@ def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_ref
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 3: page * 4] = os.urandom(page)
+    data[page * 3 : page * 4] = os.urandom(page)
     db.write_bytes(bytes(data))
     monkeypatch.setattr(restore_mod, "_confirm", lambda data, **kw: (_ for _ in ()).throw(OSError(5, "I/O error")))
     real_stage = restore_mod._stage
@@ -194,6 +202,7 @@ def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_ref
         if not seal:
             raise OSError(5, "Input/output error")
         return real_stage(data, source, sha, say, seal)
+
     monkeypatch.setattr(restore_mod, "_stage", stage)
     with pytest.raises(RestoreFailedError) as e:
         engine.restore(b.id)
@@ -203,6 +212,7 @@ def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_ref
 
 # -- kind 4: an interrupted restore whose safety backup is gone --------------------------------------------
 
+
 def _interrupted_restore_needing(engine, safety) -> None:
     """What a restore killed after the swap (before its check) leaves: the journal, no staged file, and
     live data that does not pass its check."""
@@ -210,7 +220,7 @@ def _interrupted_restore_needing(engine, safety) -> None:
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 2: page * 3] = os.urandom(page)
+    data[page * 2 : page * 3] = os.urandom(page)
     db.write_bytes(bytes(data))
 
 
@@ -244,6 +254,7 @@ def test_a_missing_safety_backup_is_named_with_what_to_do(engine):
 
 
 # -- kind 4: restore over live data that cannot be opened --------------------------------------------------
+
 
 def test_restore_over_a_damaged_first_page_keeps_a_raw_copy(engine):
     b = engine.create_backup()
@@ -302,6 +313,7 @@ def test_an_empty_live_database_with_commits_in_its_wal(engine):
 
 
 # -- kind 2: a hot rollback journal beside a file ----------------------------------------------------------
+
 
 def _half_done_write(db: Path, switch_to_rollback: bool = False) -> None:
     """A real program killed in the middle of a write in rollback-journal mode: its changes spilled into the
@@ -377,6 +389,7 @@ def test_a_hot_journal_beside_the_live_database_is_rolled_back_at_launch(engine)
 
 # -- kind 2: read-only commands change nothing -------------------------------------------------------------
 
+
 def _tree(root: Path) -> dict:
     """Every name under `root` with its bytes and mtime: what 'nothing changed' means."""
     out = {}
@@ -388,8 +401,15 @@ def _tree(root: Path) -> dict:
     return out
 
 
-READ_ONLY = [("db", "status"), ("db", "check"), ("backup", "list"), ("backup", "verify", "{path}"), ("status",),
-             ("settings",), ("backup", "prune", "--dry-run")]
+READ_ONLY = [
+    ("db", "status"),
+    ("db", "check"),
+    ("backup", "list"),
+    ("backup", "verify", "{path}"),
+    ("status",),
+    ("settings",),
+    ("backup", "prune", "--dry-run"),
+]
 
 
 @pytest.mark.parametrize("state", ["closed", "empty", "empty-with-wal"])
@@ -425,8 +445,15 @@ def test_read_only_commands_change_nothing(engine, tmp_path, state):
 
 def test_a_mistyped_data_folder_is_not_created_by_looking(tmp_path):
     typo = tmp_path / "typo" / "deep" / "folder"
-    for command in (("backup", "list"), ("db", "status"), ("db", "check"), ("status",), ("settings",),
-                    ("backup", "prune", "--dry-run"), ("location", "list")):
+    for command in (
+        ("backup", "list"),
+        ("db", "status"),
+        ("db", "check"),
+        ("status",),
+        ("settings",),
+        ("backup", "prune", "--dry-run"),
+        ("location", "list"),
+    ):
         r = run_cli(*command, data_dir=typo)
         assert "Traceback" not in r.stderr
         assert not (tmp_path / "typo").exists(), command
@@ -453,7 +480,7 @@ def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine, monkeyp
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 3: page * 4] = os.urandom(page)
+    data[page * 3 : page * 4] = os.urandom(page)
     db.write_bytes(bytes(data))
     engine.restore(b.id)
     safety = next(x for x in engine.list_backups() if x.type == BackupType.safety)
@@ -461,8 +488,9 @@ def test_a_safety_copy_of_damaged_data_does_not_name_a_temp_file(engine, monkeyp
 
 
 @pytest.mark.parametrize("before", ["no-database", "a-folder"])
-def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_it_was(engine, tmp_path,
-                                                                                       monkeypatch, before):
+def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_it_was(
+    engine, tmp_path, monkeypatch, before
+):
     b = engine.create_backup()
     target = Engine(tmp_path / "other")
     db = target.data.db_path
@@ -475,8 +503,9 @@ def test_a_failure_after_the_swap_with_nothing_to_put_back_leaves_the_folder_as_
         target.restore(b.path)
     assert e.value.recovered and "not changed" in e.value.message
     ours = {"backups", ".jobmatcher.lock", ".jobmatcher.swap.lock"}  # its own locks and backup folder
-    assert sorted(p.name for p in target.data.root.iterdir() if p.name not in ours) == \
-        [n for n in names if n not in ours]
+    assert sorted(p.name for p in target.data.root.iterdir() if p.name not in ours) == [
+        n for n in names if n not in ours
+    ]
     if before == "a-folder":
         assert (db / "user-notes.txt").read_text() == "mine"
     else:

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest import fill_sample_data, fingerprint, prime, run_cli
 from jobmatcher import profile
@@ -29,7 +28,6 @@ from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.recovery import restore_from_location
 from jobmatcher.locations.remote import list_remote, manifest_key
 from jobmatcher.manifest import manifest_path, read_manifest, write_manifest
-
 
 
 @pytest.fixture(autouse=True)
@@ -78,8 +76,17 @@ def test_encrypted_round_trip_reveals_nothing_and_restores_on_a_fresh_folder(eng
     for secret in (b"SQLite format 3", b"Ada Lovelace", b"Analyst", b"saved_jobs"):
         assert secret not in blob
     manifest = json.loads((copy.parent / f"{first.id}.json").read_text())
-    assert set(manifest) == {"format", "created_at", "type", "size_bytes", "sha256", "stored_size",
-                             "stored_sha256", "encrypted", "schema_revision"}
+    assert set(manifest) == {
+        "format",
+        "created_at",
+        "type",
+        "size_bytes",
+        "sha256",
+        "stored_size",
+        "stored_sha256",
+        "encrypted",
+        "schema_revision",
+    }
     assert "secret note" not in json.dumps(manifest)
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert stat.S_IMODE((engine.data.root / "location-identity.age").stat().st_mode) == 0o600
@@ -115,6 +122,7 @@ def test_age_cli_decrypts_a_copy_without_jobmatcher(primed, usb, tmp_path, locke
 
     # The locked identity at the location opens with the passphrase (age asks on the terminal: a pty).
     import pty
+
     ident_out = tmp_path / "identity.txt"
     pid, fd = pty.fork()
     if pid == 0:
@@ -153,6 +161,7 @@ def test_wrong_passphrase_other_identity_and_tampering_are_each_refused(primed, 
         restore_from_location(target, client, remote.id, "not the passphrase")
 
     from jobmatcher.locations.crypto import new_identity
+
     with pytest.raises(WrongIdentityError):  # the recovery key of another data folder
         restore_from_location(target, client, remote.id, new_identity()[0])
 
@@ -170,6 +179,7 @@ def test_wrong_passphrase_other_identity_and_tampering_are_each_refused(primed, 
 
     # tampered with the manifest made to match: age's authentication refuses it
     import hashlib
+
     m = dict(m0, stored_sha256=hashlib.sha256(bytes(flipped)).hexdigest())
     mpath.write_text(json.dumps(m))
     with pytest.raises(TamperedCopyError, match="authentication"):
@@ -264,7 +274,7 @@ def test_unreachable_location_backs_off_then_catches_up_in_order(primed, locked_
     st = load_states(engine.data.root)[engine.locations.get("USB").id]
     assert st.failures == 1 and st.next_try_at > datetime.now(timezone.utc)
     assert engine.locations.sync(only_due=True)[0].skipped  # backing off
-    assert not engine.locations.wanted_pending()            # the background copier waits too
+    assert not engine.locations.wanted_pending()  # the background copier waits too
     moved.rename(usb)  # plugged in again
     [r] = engine.locations.sync()  # asked by the user: no waiting
     assert r.copied == made  # oldest first
@@ -278,6 +288,7 @@ def _age_backup(engine: Engine, backup_id: str, days: float) -> None:
     m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
     write_manifest(p, m)
     from conftest_app import renumber_by_date
+
     renumber_by_date(p.parent)  # emulates time passing, not a clock that was behind
 
 
@@ -404,11 +415,13 @@ def test_manifest_written_after_data_so_a_half_copy_is_never_listed(primed, lock
 def test_page_api_for_locations_validates_and_never_returns_secrets(primed, usb, tmp_path, locked_identity):
     """The page's calls through the same dispatch the window and browser mode use."""
     from jobmatcher.api import Api
+
     engine = primed
     api = Api(engine, mode="browser")
     api._begin_launch()
     api._wait_launched(30)
     try:
+
         def call(name, *args):
             return api._dispatch(name, list(args))
 
@@ -442,22 +455,27 @@ def test_page_api_for_locations_validates_and_never_returns_secrets(primed, usb,
         api._close()
 
 
-@pytest.mark.parametrize("where, says", [
-    ("/", "contains the data folder"),
-    ("/etc", "system folder"),
-    ("DATA_PARENT", "contains the data folder"),
-    ("DATA", "data folder itself"),
-    ("DATA/backups", "inside the data folder"),
-    ("A_FILE", "is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "where, says",
+    [
+        ("/", "contains the data folder"),
+        ("/etc", "system folder"),
+        ("DATA_PARENT", "contains the data folder"),
+        ("DATA", "data folder itself"),
+        ("DATA/backups", "inside the data folder"),
+        ("A_FILE", "is a file, not a folder"),
+    ],
+)
 def test_a_location_folder_follows_the_backup_folder_rules(engine, tmp_path, where, says):
     """A location is written to and pruned like the backup folder, so the same folders are refused, by path."""
     d = engine.data.root
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
-    path = (where.replace("DATA_PARENT", str(d.parent)).replace("DATA", str(d)).replace("A_FILE", str(a_file)))
+    path = where.replace("DATA_PARENT", str(d.parent)).replace("DATA", str(d)).replace("A_FILE", str(a_file))
+
     def listing(folder):  # JobMatcher's own lock files in the data folder are not writes to the location
         return sorted(n for n in os.listdir(folder) if not n.startswith(".jobmatcher."))
+
     before = listing(path) if os.path.isdir(path) else None
     r = run_cli("location", "add", "folder", path, "--no-encrypt", data_dir=d)
     assert r.returncode == 1 and says in r.stderr, r.stderr
@@ -476,21 +494,42 @@ def _run_cli_capped(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-    return subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
-                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+
+    return subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+    )
 
 
 @pytest.mark.parametrize("secret_option", ["--passphrase-file", "--secret-access-key-file"])
 def test_secret_files_are_read_only_when_small_and_regular(engine, usb, tmp_path, secret_option):
     d = engine.data.root
     if secret_option == "--passphrase-file":
+
         def add(f: str) -> subprocess.CompletedProcess:
             return _run_cli_capped("location", "add", "folder", str(usb), "--passphrase-file", f, data_dir=d)
     else:
+
         def add(f: str) -> subprocess.CompletedProcess:
-            return _run_cli_capped("location", "add", "s3", "--endpoint-url", "http://127.0.0.1:9", "--bucket",
-                                   "jm-bucket", "--access-key-id", "AKIDEXAMPLE", "--secret-access-key-file", f,
-                                   "--no-encrypt", data_dir=d)
+            return _run_cli_capped(
+                "location",
+                "add",
+                "s3",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--bucket",
+                "jm-bucket",
+                "--access-key-id",
+                "AKIDEXAMPLE",
+                "--secret-access-key-file",
+                f,
+                "--no-encrypt",
+                data_dir=d,
+            )
+
     huge = tmp_path / "huge"
     with open(huge, "wb") as fh:  # sparse: 3 GiB of zero bytes without a line end, no disk used
         fh.truncate(3 << 30)
@@ -498,8 +537,13 @@ def test_secret_files_are_read_only_when_small_and_regular(engine, usb, tmp_path
     long_line.write_text("x" * 5000 + "\n")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    cases = {"/dev/zero": "not a regular file", str(fifo): "not a regular file",
-             str(tmp_path): "not a regular file", str(huge): "too large", str(long_line): "too large"}
+    cases = {
+        "/dev/zero": "not a regular file",
+        str(fifo): "not a regular file",
+        str(tmp_path): "not a regular file",
+        str(huge): "too large",
+        str(long_line): "too large",
+    }
     for f, says in cases.items():
         r = add(f)
         assert r.returncode == 1, (f, r.returncode, r.stderr)
@@ -516,8 +560,15 @@ def test_folder_cleanup_deletes_only_its_own_temp_names(engine, usb):
     assert run_cli("location", "sync", "Drive", data_dir=d).returncode == 0
     [ns] = [p for p in (usb / "JobMatcher").iterdir() if p.is_dir()]
     old = time.time() - 7 * 86400
-    theirs = [".tmp-foo", ".tmp-draft.txt", ".tmp-123-0123456789ab.part.keep", ".tmp-123-0123456789AB.part",
-              ".tmp-123-0123456789a.part", ".tmp--0123456789ab.part", ".tmp-١٢٣-0123456789ab.part"]
+    theirs = [
+        ".tmp-foo",
+        ".tmp-draft.txt",
+        ".tmp-123-0123456789ab.part.keep",
+        ".tmp-123-0123456789AB.part",
+        ".tmp-123-0123456789a.part",
+        ".tmp--0123456789ab.part",
+        ".tmp-١٢٣-0123456789ab.part",
+    ]
     ours = ".tmp-999999999-0123456789ab.part"  # a killed copy's temp file, a week old
     for name in [*theirs, ours]:
         (ns / name).write_text("someone's file")
@@ -531,6 +582,7 @@ def test_folder_cleanup_deletes_only_its_own_temp_names(engine, usb):
 
 def test_a_later_encrypted_location_refuses_a_different_passphrase(engine, usb, tmp_path):
     from pyrage import x25519
+
     d = engine.data.root
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
@@ -558,5 +610,8 @@ def test_a_later_encrypted_location_refuses_a_different_passphrase(engine, usb, 
     key.write_text(recovery + "\n")
     r = run_cli("location", "add", "folder", str(third), "--passphrase-file", str(key), data_dir=d)
     assert r.returncode == 0, r.stderr
-    assert [x["name"] for x in json.loads(run_cli("location", "list", "--json", data_dir=d).stdout)] == \
-        ["first", "second", "third"]
+    assert [x["name"] for x in json.loads(run_cli("location", "list", "--json", data_dir=d).stdout)] == [
+        "first",
+        "second",
+        "third",
+    ]

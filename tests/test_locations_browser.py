@@ -6,10 +6,9 @@ add an encrypted folder location (recovery key shown once), copy to it, then on 
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest_app import profile_name, screenshot
+from playwright.sync_api import Page, expect
 from test_ui_browser import open_app
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest import fingerprint, prime, run_cli
 from jobmatcher import profile
@@ -71,8 +70,16 @@ def _name(engine: Engine) -> str:
 
 
 def _add(engine, weed, bucket, prefix="backups/laptop", **kw):
-    return engine.locations.add("s3", endpoint_url=weed.endpoint, bucket=bucket, prefix=prefix,
-                                keys=kw.pop("keys", KEYS), name=kw.pop("name", "Cloud"), passphrase=PASS, **kw)
+    return engine.locations.add(
+        "s3",
+        endpoint_url=weed.endpoint,
+        bucket=bucket,
+        prefix=prefix,
+        keys=kw.pop("keys", KEYS),
+        name=kw.pop("name", "Cloud"),
+        passphrase=PASS,
+        **kw,
+    )
 
 
 def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, prefix, tmp_path, locked_identity):
@@ -87,9 +94,14 @@ def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, 
     assert SECRET_KEY not in (engine.data.root / "locations.json").read_text()
     keys = [o["Key"] for o in weed.client().list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
     fid = folder_id_of(engine.data)
-    assert sorted(keys) == sorted([
-        f"{prefix}/.jobmatcher-location", f"{prefix}/JobMatcher/{fid}/identity.age",
-        f"{prefix}/JobMatcher/{fid}/{b.id}.db.age", f"{prefix}/JobMatcher/{fid}/{b.id}.json"])
+    assert sorted(keys) == sorted(
+        [
+            f"{prefix}/.jobmatcher-location",
+            f"{prefix}/JobMatcher/{fid}/identity.age",
+            f"{prefix}/JobMatcher/{fid}/{b.id}.db.age",
+            f"{prefix}/JobMatcher/{fid}/{b.id}.json",
+        ]
+    )
     body = weed.client().get_object(Bucket=bucket, Key=f"{prefix}/JobMatcher/{fid}/{b.id}.db.age")["Body"].read()
     assert b"SQLite format 3" not in body and b"Ada Lovelace" not in body
 
@@ -136,8 +148,9 @@ def test_multipart_upload_of_a_large_backup(engine, weed, bucket, prefix, tmp_pa
     assert fingerprint(target.data.db_path)[1] == fingerprint(engine.data.db_path)[1]
 
 
-def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message(engine, weed, bucket, prefix,
-                                                                                 locked_identity):
+def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message(
+    engine, weed, bucket, prefix, locked_identity
+):
     prime(engine, locked_identity)
     with pytest.raises(LocationCredentialsError, match="refused the access keys"):
         _add(engine, weed, bucket, prefix, keys=S3Keys(ACCESS_KEY, "not-the-secret"))
@@ -158,9 +171,18 @@ def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message
     [h] = [h for h in engine.locations.health() if h.level == "error"]
     assert "refused the access keys" in h.message and engine.health().level == "error"
 
-    r = run_cli("location", "add", "s3", "--endpoint-url", weed.endpoint, "--bucket", "no-such-bucket-here",
-                "--no-encrypt", data_dir=engine.data.root,
-                env={"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
+    r = run_cli(
+        "location",
+        "add",
+        "s3",
+        "--endpoint-url",
+        weed.endpoint,
+        "--bucket",
+        "no-such-bucket-here",
+        "--no-encrypt",
+        data_dir=engine.data.root,
+        env={"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY},
+    )
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -205,9 +227,11 @@ def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine,
 
 
 def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_identity):
-    from conftest import fill_sample_data
     from datetime import datetime, timedelta, timezone
+
+    from conftest import fill_sample_data
     from jobmatcher.manifest import read_manifest, write_manifest
+
     folders = []
     for who in ("Ada Lovelace", "Grace Hopper"):
         e = Engine(tmp_path / who.split()[0])

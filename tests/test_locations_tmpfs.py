@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest import prime
 from jobmatcher.engine import Engine
@@ -30,8 +29,8 @@ def _sh(*cmd: str) -> None:
 
 class Drive:
     def __init__(self, root: Path, size: str) -> None:
-        self.device = root / "drive"   # the drive's own file system
-        self.folder = root / "usb"     # where the user sees it (the location's path)
+        self.device = root / "drive"  # the drive's own file system
+        self.folder = root / "usb"  # where the user sees it (the location's path)
         self.device.mkdir()
         self.folder.mkdir()
         _sh("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.device))
@@ -75,8 +74,7 @@ def _ballast(engine: Engine, mb: int) -> None:
 
 
 def _visible(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, locked_identity):

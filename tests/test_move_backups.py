@@ -8,11 +8,9 @@ import os
 import shutil
 
 import pytest
-
+from conftest import run_cli
 from jobmatcher.errors import JobMatcherError
 from jobmatcher.manifest import read_manifest, write_manifest
-
-from conftest import run_cli
 
 
 def sha(p) -> str:

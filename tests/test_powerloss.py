@@ -13,14 +13,14 @@ import os
 import random
 import shutil
 
-import pytest
-
 import crashfs
 import powerloss
+import pytest
 
-pytestmark = [pytest.mark.powerloss,
-              pytest.mark.skipif(powerloss.unavailable() is not None,
-                                 reason=f"crashfs cannot run: {powerloss.unavailable()}")]
+pytestmark = [
+    pytest.mark.powerloss,
+    pytest.mark.skipif(powerloss.unavailable() is not None, reason=f"crashfs cannot run: {powerloss.unavailable()}"),
+]
 
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
 SEED = int(os.environ.get("JOBMATCHER_TORTURE_SEED", "20261130"))
@@ -37,8 +37,7 @@ REGRESSIONS = {
     #    journal came back, and the next launch called the restore interrupted.
     # 5: the restore's hard-link probe (.link-probe-PID in the data folder) survived a power cut and no launch
     #    ever removed it (found by the full-size run).
-    "restore": [900375959848, 228000394964, 747119201270, 148688718640,
-                570189845939, 232048670125, 938937915344],
+    "restore": [900375959848, 228000394964, 747119201270, 148688718640, 570189845939, 232048670125, 938937915344],
     # 4: a copy to a folder location created its folders (JobMatcher/<id>/) without fsyncing their parents: the
     #    copy vanished with them, while the data folder recorded it as made.
     "location": [825954015282],
@@ -46,8 +45,10 @@ REGRESSIONS = {
 
 
 def _check(result: powerloss.Result) -> None:
-    print(f"\n{result.op}: {result.cuts} cuts, {len(result.failures)} failures, modes {result.modes}, "
-          f"outcomes {result.outcomes}, {result.ops_per_run} file-system operations per run, {result.seconds:.0f}s")
+    print(
+        f"\n{result.op}: {result.cuts} cuts, {len(result.failures)} failures, modes {result.modes}, "
+        f"outcomes {result.outcomes}, {result.ops_per_run} file-system operations per run, {result.seconds:.0f}s"
+    )
     assert result.cuts > 0
     assert not result.failures, "\n".join(result.failures[:10])
 
@@ -93,6 +94,7 @@ def test_powerloss_location(tmp_path):
 
 # -- the file system itself: the model loses exactly what it should --------------------------------
 
+
 def _mounted(tmp_path, mode, cut_after=None):
     fs = powerloss.CrashMount(tmp_path)
     fs.backing.mkdir()
@@ -123,14 +125,14 @@ def test_crashfs_keeps_only_what_was_made_durable(tmp_path):
     try:
         _write(m / "synced-entry-synced.txt", b"a" * 10000, sync=True)
         _write(m / "unsynced-data.txt", b"b" * 10000)
-        _fsync_dir(m)                                   # both entries durable; only the first one's data
+        _fsync_dir(m)  # both entries durable; only the first one's data
         _write(m / "no-dir-fsync.txt", b"c", sync=True)  # data durable, entry not (strict POSIX)
         _write(m / "tmp", b"new", sync=True)
-        os.replace(m / "tmp", m / "old.txt")            # rename without a directory fsync: reverted
+        os.replace(m / "tmp", m / "old.txt")  # rename without a directory fsync: reverted
         os.mkdir(m / "sub")
         _write(m / "sub" / "in-new-dir.txt", b"d", sync=True)
-        _fsync_dir(m / "sub")                           # the folder's own entry was never made durable
-        assert (m / "old.txt").read_bytes() == b"new"   # the running system sees everything
+        _fsync_dir(m / "sub")  # the folder's own entry was never made durable
+        assert (m / "old.txt").read_bytes() == b"new"  # the running system sees everything
     finally:
         report = fs.stop()
     assert report["mode"] == "lose-all" and not report["frozen"]
@@ -172,7 +174,7 @@ def test_crashfs_torn_writes_mix_pages_of_old_and_new(tmp_path):
         finally:
             fs.stop()
         data = (fs.backing / "f").read_bytes()
-        pages = {data[i:i + crashfs.PAGE] for i in range(0, len(data), crashfs.PAGE)}
+        pages = {data[i : i + crashfs.PAGE] for i in range(0, len(data), crashfs.PAGE)}
         # whole pages, old and new mixed (all 64 the same by chance: 2 in 2**64)
         assert pages == {b"\x00" * crashfs.PAGE, b"\xff" * crashfs.PAGE}
         _restore_zero(fs, size)
@@ -202,6 +204,7 @@ def test_crashfs_freezes_after_the_cut(tmp_path):
 def test_sqlite_wal_works_on_crashfs(tmp_path):
     """WAL needs the -shm shared memory (mmap): it works through the kernel page cache, two connections agree."""
     import sqlite3
+
     fs = _mounted(tmp_path, "lose-all")
     try:
         a = sqlite3.connect(fs.mount / "t.db", isolation_level=None)

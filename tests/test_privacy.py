@@ -16,12 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-
+from conftest import fill_sample_data, run_cli
 from jobmatcher import relaunch
 from jobmatcher.api import open_in_file_manager
 from jobmatcher.engine import Engine
-
-from conftest import fill_sample_data, run_cli
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
@@ -104,6 +102,7 @@ def test_a_chosen_backup_folder_keeps_its_mode_but_its_backups_are_private(lax_u
 
 # -- the data folder's own mode: only ever tightened when it is JobMatcher's (F24) -----------------------------
 
+
 def test_a_new_data_folder_is_created_private(lax_umask, tmp_path):
     data = tmp_path / "new" / "data"
     r = run_cli("db", "migrate", data_dir=data)
@@ -170,6 +169,7 @@ def test_the_home_folder_itself_is_refused_as_data_folder(lax_umask, tmp_path):
 
 def test_make_private_never_drops_a_sticky_bit(tmp_path):
     from jobmatcher.fsutil import make_private
+
     d = tmp_path / "sticky"
     d.mkdir()
     os.chmod(d, 0o1777)
@@ -178,6 +178,7 @@ def test_make_private_never_drops_a_sticky_bit(tmp_path):
 
 
 # -- the environment of programs that are not JobMatcher ----------------------------------------------------
+
 
 def _fake_xdg_open(tmp_path: Path, monkeypatch) -> Path:
     bin_dir = tmp_path / "bin"
@@ -227,6 +228,7 @@ def test_programs_the_bundle_starts_that_outlive_it_unpack_afresh(tmp_path, monk
     PYINSTALLER_RESET_ENVIRONMENT=1 (else it uses the parent's unpack folder, deleted when the parent exits)."""
     from jobmatcher import restore as restore_mod
     from jobmatcher.datadir import DataDir
+
     seen = tmp_path / "env-seen"
     fake_bundle = tmp_path / "JobMatcher"
     fake_bundle.write_text(f"#!/bin/sh\nenv > {seen}.part && mv {seen}.part {seen}\n")

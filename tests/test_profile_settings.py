@@ -3,11 +3,9 @@
 import json
 
 import pytest
-
+from conftest import run_cli
 from jobmatcher import profile
 from jobmatcher.errors import SettingsError, ValidationError
-
-from conftest import run_cli
 
 
 def test_profile_round_trip(engine):
@@ -95,7 +93,9 @@ def test_a_damaged_settings_file_is_a_clear_error(engine):
 def test_settings_are_read_once_and_again_only_when_the_file_changed(engine, monkeypatch):
     """Engine.settings does not re-read settings.json on every access, yet sees another process's change."""
     import os
+
     from jobmatcher import datadir
+
     reads = []
     real = datadir.load_settings
     monkeypatch.setattr(datadir, "load_settings", lambda path: (reads.append(path), real(path))[1])

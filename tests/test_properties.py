@@ -9,7 +9,8 @@ never anything else; a refused file is refused by `restore` too, and the live da
 afterwards. Random id strings get ValidationError / BackupNotFoundError / InvalidBackupError from every
 call that takes an id.
 
-Examples: 100 per property by default (derandomized, so CI is repeatable), 1000 with JOBMATCHER_TORTURE_FULL=1, or JOBMATCHER_HYPOTHESIS_EXAMPLES.
+Examples: 100 per property by default (derandomized, so CI is repeatable), 1000 with
+JOBMATCHER_TORTURE_FULL=1, or JOBMATCHER_HYPOTHESIS_EXAMPLES.
 """
 
 from __future__ import annotations
@@ -20,21 +21,39 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import fill_sample_data
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
 from jobmatcher import schema
 from jobmatcher.engine import Engine
 from jobmatcher.errors import BackupNotFoundError, InvalidBackupError, ValidationError
 
-from conftest import fill_sample_data
-
-EXAMPLES = int(os.environ.get("JOBMATCHER_HYPOTHESIS_EXAMPLES")
-               or (1000 if os.environ.get("JOBMATCHER_TORTURE_FULL") == "1" else 100))
-PROFILE = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 100,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-REASONS = {"missing", "unreadable", "not-a-file", "empty", "not-sqlite", "damaged-header", "truncated", "corrupt",
-           "not-jobmatcher", "newer-schema", "missing-tables", "checksum-mismatch", "unsaved-wal"}
+EXAMPLES = int(
+    os.environ.get("JOBMATCHER_HYPOTHESIS_EXAMPLES")
+    or (1000 if os.environ.get("JOBMATCHER_TORTURE_FULL") == "1" else 100)
+)
+PROFILE = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=EXAMPLES <= 100,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+REASONS = {
+    "missing",
+    "unreadable",
+    "not-a-file",
+    "empty",
+    "not-sqlite",
+    "damaged-header",
+    "truncated",
+    "corrupt",
+    "not-jobmatcher",
+    "newer-schema",
+    "missing-tables",
+    "checksum-mismatch",
+    "unsaved-wal",
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +87,7 @@ def _live(e: Engine) -> str:
 
 # -- damage ------------------------------------------------------------------------------------------
 
+
 def _flip(data: bytearray, draw_ints) -> None:
     page = int.from_bytes(data[16:18], "big") or 4096
     pages = max(1, len(data) // page)
@@ -81,11 +101,14 @@ def _flip(data: bytearray, draw_ints) -> None:
 
 damage = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
-    st.tuples(st.just("flip"), st.tuples(st.integers(0, 10_000),
-                                         st.lists(st.tuples(st.integers(0, 65535), st.integers(1, 255)),
-                                                  min_size=1, max_size=16))),
-    st.tuples(st.just("header"), st.lists(st.tuples(st.integers(0, 99), st.integers(0, 255)),
-                                          min_size=1, max_size=6)),
+    st.tuples(
+        st.just("flip"),
+        st.tuples(
+            st.integers(0, 10_000),
+            st.lists(st.tuples(st.integers(0, 65535), st.integers(1, 255)), min_size=1, max_size=16),
+        ),
+    ),
+    st.tuples(st.just("header"), st.lists(st.tuples(st.integers(0, 99), st.integers(0, 255)), min_size=1, max_size=6)),
     st.tuples(st.just("append"), st.binary(min_size=1, max_size=5000)),
 )
 
@@ -94,7 +117,7 @@ def _damaged(good: bytes, steps) -> bytes:
     data = bytearray(good)
     for kind, arg in steps:
         if kind == "truncate":
-            data = data[:int(len(data) * arg)]
+            data = data[: int(len(data) * arg)]
         elif kind == "flip":
             _flip(data, arg)
         elif kind == "header":

@@ -4,23 +4,40 @@ import os
 import sqlite3
 
 import pytest
-
-from jobmatcher.errors import InvalidBackupError
-
 from conftest import fingerprint, run_cli
 from corpus import broken_files, valid_variants
+from jobmatcher.errors import InvalidBackupError
 
 
 @pytest.fixture
 def corpus(engine, tmp_path):
     good = engine.create_backup().path
     from pathlib import Path
+
     return broken_files(Path(good), tmp_path / "corpus"), valid_variants(Path(good), tmp_path / "valid")
 
 
-CASES = ["empty", "random-bytes", "text-file", "zip", "other-app", "truncated-0.1", "truncated-0.5",
-         "truncated-0.9", "truncated-header", "smashed-page", "flipped-bits", "damaged-header",
-         "missing-table", "newer-schema", "directory", "fifo", "symlink-elsewhere", "missing", "large-sparse"]
+CASES = [
+    "empty",
+    "random-bytes",
+    "text-file",
+    "zip",
+    "other-app",
+    "truncated-0.1",
+    "truncated-0.5",
+    "truncated-0.9",
+    "truncated-header",
+    "smashed-page",
+    "flipped-bits",
+    "damaged-header",
+    "missing-table",
+    "newer-schema",
+    "directory",
+    "fifo",
+    "symlink-elsewhere",
+    "missing",
+    "large-sparse",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -42,9 +59,16 @@ def test_verify_and_restore_refuse_with_the_specific_reason(engine, corpus, case
 
 def test_messages_say_what_is_wrong(engine, corpus):
     bad, _ = corpus
-    expect = {"newer-schema": "newer version", "truncated-0.5": "cut short", "missing-table": "skills",
-              "other-app": "not one of JobMatcher", "smashed-page": "damaged", "empty": "empty",
-              "directory": "folder", "missing": "does not exist"}
+    expect = {
+        "newer-schema": "newer version",
+        "truncated-0.5": "cut short",
+        "missing-table": "skills",
+        "other-app": "not one of JobMatcher",
+        "smashed-page": "damaged",
+        "empty": "empty",
+        "directory": "folder",
+        "missing": "does not exist",
+    }
     for case, words in expect.items():
         with pytest.raises(InvalidBackupError) as e:
             engine.verify(str(bad[case][0]))

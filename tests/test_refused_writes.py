@@ -19,15 +19,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from jobmatcher.backups import FOLDER_MARKER
-
+from conftest import fingerprint, run_cli
 from jobmatcher import restore as restore_mod
 from jobmatcher import schema
+from jobmatcher.backups import FOLDER_MARKER
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError, MigrationBlockedError
-
-from conftest import fingerprint, run_cli
 
 
 def _remount_ro(where: Path) -> None:
@@ -49,8 +46,10 @@ def _tree(folder: Path) -> dict[str, str]:
 def _grow(engine: Engine, rows: int = 700) -> None:
     conn = engine.connect()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
-                     [(f"job {i}", os.urandom(1000).hex()) for i in range(rows)])
+    conn.executemany(
+        "INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+        [(f"job {i}", os.urandom(1000).hex()) for i in range(rows)],
+    )
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -78,6 +77,7 @@ def _assert_clean_cli_refusal(r: subprocess.CompletedProcess, *words: str) -> No
 
 # -- the disk fills up in the middle of a backup that another operation needs ----------------
 
+
 def _backup_disk_that_fills_mid_copy(engine: Engine, tmpfs) -> tuple[Path, callable]:
     """A backup folder with room for the 2x rule, and a progress callback that fills it once the copy began."""
     size = engine.data.db_path.stat().st_size
@@ -89,6 +89,7 @@ def _backup_disk_that_fills_mid_copy(engine: Engine, tmpfs) -> tuple[Path, calla
         if phase in ("safety", "copy") and not filled:
             filled.append((phase, done, total))
             _fill(disk)
+
     return disk, progress, filled
 
 
@@ -105,7 +106,9 @@ def test_disk_full_during_the_safety_backup_refuses_the_restore(engine, tmpfs, t
     assert "full" in e.value.message, e.value.message
     assert "restore" in e.value.message.lower() and "not changed" in e.value.message, e.value.message
     assert e.value.hint
-    assert sorted(n for n in os.listdir(disk) if n != FOLDER_MARKER) == ["someone-elses-file"]  # no partial backup, no temp file
+    assert sorted(n for n in os.listdir(disk) if n != FOLDER_MARKER) == [
+        "someone-elses-file"
+    ]  # no partial backup, no temp file
     assert fingerprint(engine.data.db_path) == before
     assert not engine.data.journal_path.exists() and not restore_mod.staged_path(engine.data).exists()
 
@@ -115,8 +118,10 @@ def test_disk_full_during_the_pre_migration_backup_blocks_the_upgrade(data_dir, 
     e.migrate(target="0001_initial")
     conn = e.connect()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO user_preferences (key, value) VALUES (?, ?)",
-                     [(f"k{i}", os.urandom(1000).hex()) for i in range(700)])
+    conn.executemany(
+        "INSERT INTO user_preferences (key, value) VALUES (?, ?)",
+        [(f"k{i}", os.urandom(1000).hex()) for i in range(700)],
+    )
     conn.execute("COMMIT")
     conn.close()
     disk, progress, filled = _backup_disk_that_fills_mid_copy(e, tmpfs)
@@ -131,6 +136,7 @@ def test_disk_full_during_the_pre_migration_backup_blocks_the_upgrade(data_dir, 
 
 
 # -- a read-only backup folder ----------------------------------------------------------------
+
 
 @pytest.fixture
 def ro_backups(tmpfs, data_dir):
@@ -170,6 +176,7 @@ def test_read_only_backup_folder(ro_backups):
 
 # -- a read-only data folder (its database file cannot be written) ------------------------------
 
+
 @pytest.fixture
 def ro_data(tmpfs, tmp_path):
     """A data folder on a file system remounted read-only, at revision 0001, with a writable backup folder."""
@@ -189,8 +196,9 @@ def ro_data(tmpfs, tmp_path):
     return e, backups, source
 
 
-@pytest.mark.parametrize("command", [["db", "migrate"], ["backup", "create"], ["backup", "restore", "SOURCE", "--yes"],
-                                     ["db", "check"]])
+@pytest.mark.parametrize(
+    "command", [["db", "migrate"], ["backup", "create"], ["backup", "restore", "SOURCE", "--yes"], ["db", "check"]]
+)
 def test_read_only_data_folder(ro_data, command):
     e, backups, source = ro_data
     root = e.data.root
@@ -215,8 +223,12 @@ def test_db_status_reads_a_read_only_data_folder_and_changes_nothing(ro_data):
 def test_read_only_data_folder_through_the_engine(ro_data):
     e, backups, source = ro_data
     before = _tree(e.data.root)
-    for call in (lambda: Engine(e.data.root).launch(), lambda: Engine(e.data.root).restore(str(source)),
-                 lambda: Engine(e.data.root).create_backup(), lambda: Engine(e.data.root).check()):
+    for call in (
+        lambda: Engine(e.data.root).launch(),
+        lambda: Engine(e.data.root).restore(str(source)),
+        lambda: Engine(e.data.root).create_backup(),
+        lambda: Engine(e.data.root).check(),
+    ):
         with pytest.raises(JobMatcherError, match="read-only"):
             call()
     assert _tree(e.data.root) == before

@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-
+from conftest import fingerprint, run_cli, wait_for_check
 from jobmatcher import restore as restore_mod
 from jobmatcher import schema
 from jobmatcher.engine import Engine
 from jobmatcher.errors import InstanceLockedError, InsufficientSpaceError, RestoreFailedError
 from jobmatcher.manifest import BackupType
-
-from conftest import wait_for_check, fingerprint, run_cli
 
 
 def _name(engine) -> str:
@@ -54,8 +52,14 @@ def test_restore_by_id_brings_the_data_back_and_keeps_a_safety_backup(engine):
     assert conn.execute("SELECT full_name FROM user_profile").fetchone()[0] == "Changed Later"
     conn.close()
     # nothing half-done is left in the data folder
-    leftovers = {p.name for p in engine.data.root.iterdir()} - {"jobmatcher.db", "backups", "settings.json",
-                                                                ".jobmatcher.lock", ".jobmatcher.swap.lock", ".jobmatcher-folder-id"}
+    leftovers = {p.name for p in engine.data.root.iterdir()} - {
+        "jobmatcher.db",
+        "backups",
+        "settings.json",
+        ".jobmatcher.lock",
+        ".jobmatcher.swap.lock",
+        ".jobmatcher-folder-id",
+    }
     assert leftovers == set()
     assert engine.check().ok
 
@@ -170,10 +174,12 @@ def _engine_on_tmpfs(tmpfs, tmp_path, size_kb) -> Engine:
 
 def _bigger_copy(src: str, dest: Path) -> Path:
     import shutil
+
     shutil.copy(src, dest)
     c = sqlite3.connect(dest)
-    c.executemany("INSERT INTO saved_jobs (title, description) VALUES ('x', ?)",
-                  [(os.urandom(400).hex(),) for _ in range(600)])
+    c.executemany(
+        "INSERT INTO saved_jobs (title, description) VALUES ('x', ?)", [(os.urandom(400).hex(),) for _ in range(600)]
+    )
     c.commit()
     c.close()
     return dest
@@ -227,8 +233,9 @@ LOCK_HOLDER = textwrap.dedent("""
 
 def test_restore_is_refused_while_the_app_runs_and_works_after_it_is_killed(engine):
     b = engine.create_backup()
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(engine.data.root)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(engine.data.root)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = fingerprint(engine.data.db_path)
@@ -263,8 +270,10 @@ def _big_engine(tmp_path, name) -> Engine:
     conn = e.connect()
     conn.execute("INSERT INTO user_profile (id, full_name) VALUES (1, ?)", (name,))
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
-                     [(f"{name} {i}", os.urandom(1500).hex()) for i in range(3000)])
+    conn.executemany(
+        "INSERT INTO saved_jobs (title, description) VALUES (?, ?)",
+        [(f"{name} {i}", os.urandom(1500).hex()) for i in range(3000)],
+    )
     conn.execute("COMMIT")
     conn.close()
     return e
@@ -289,8 +298,9 @@ def test_sigkill_at_random_moments_during_restore_never_loses_data(tmp_path):
     rng = random.Random(20261125)
     outcomes = {"before": 0, "after": 0}
     for _ in range(12):
-        p = subprocess.Popen([sys.executable, "-c", RESTORER, str(target.data.root), backup.path],
-                             stdout=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-c", RESTORER, str(target.data.root), backup.path], stdout=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.3 * whole, 1.05 * whole))
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -359,11 +369,13 @@ def test_a_database_copied_with_unsaved_wal_changes_is_refused(engine, tmp_path)
     """)
     subprocess.run([sys.executable, "-c", code])
     import shutil
+
     other = tmp_path / "copied-live"
     other.mkdir()
     for suffix in ("", "-wal"):
         shutil.copy(str(engine.data.db_path) + suffix, str(other / "jobmatcher.db") + suffix)
     from jobmatcher.errors import InvalidBackupError
+
     with pytest.raises(InvalidBackupError) as e:
         engine.restore(str(other / "jobmatcher.db"))
     assert e.value.reason == "unsaved-wal" and "jobmatcher.db-wal" in e.value.message
@@ -375,7 +387,7 @@ def test_a_damaged_live_database_can_be_restored_over(engine):
     db = engine.data.db_path
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")
-    data[page * 3: page * 4] = os.urandom(page)  # smash page 4
+    data[page * 3 : page * 4] = os.urandom(page)  # smash page 4
     db.write_bytes(bytes(data))
     assert not engine.check().ok
     r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)

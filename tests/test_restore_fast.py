@@ -20,13 +20,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
+from conftest import fingerprint, wait_for_check
 from jobmatcher import restore as restore_mod
 from jobmatcher.engine import Engine
 from jobmatcher.errors import DatabaseInUseError, InvalidBackupError, RestoreFailedError
 from jobmatcher.manifest import BackupType
-
-from conftest import fingerprint, wait_for_check
 
 
 def _sha(path: Path) -> str:
@@ -212,6 +210,7 @@ def test_a_pin_made_while_the_safety_backup_is_checked_is_kept(engine, monkeypat
     result = engine.restore(b.id)
     assert engine.store.get(result.safety_backup_id).verified is None
     from jobmatcher import backups
+
     real = backups.verify_file
 
     def pinned_meanwhile(*a, **k):
@@ -226,7 +225,9 @@ def test_a_pin_made_while_the_safety_backup_is_checked_is_kept(engine, monkeypat
 
 def test_the_command_line_reports_the_total_and_each_phase(engine):
     import json
+
     from conftest import run_cli
+
     b = engine.create_backup()
     created = json.loads(run_cli("backup", "create", "--json", data_dir=engine.data.root).stdout)
     assert created["copy_seconds"] >= 0 and created["verify_seconds"] >= 0

@@ -96,33 +96,48 @@ def hours_ago(n: float) -> datetime:
 
 def test_table_of_tiered_cases():
     backups = [
-        G("recent-1", hours_ago(1)), G("recent-23", hours_ago(23)),
-        G("day2-late", days_ago(2) + timedelta(hours=6)), G("day2-early", days_ago(2) - timedelta(hours=6)),
-        G("day20", days_ago(20)),                      # beyond 14 days: the newest of its week
+        G("recent-1", hours_ago(1)),
+        G("recent-23", hours_ago(23)),
+        G("day2-late", days_ago(2) + timedelta(hours=6)),
+        G("day2-early", days_ago(2) - timedelta(hours=6)),
+        G("day20", days_ago(20)),  # beyond 14 days: the newest of its week
         G("day20-earlier", days_ago(20) - timedelta(hours=1)),
-        G("day100", days_ago(100)),                    # beyond 8 weeks: newest of its month
-        G("day400", days_ago(400)),                    # beyond 12 months
+        G("day100", days_ago(100)),  # beyond 8 weeks: newest of its month
+        G("day400", days_ago(400)),  # beyond 12 months
         G("safety-old", days_ago(400), BackupType.safety),
-        G("manual-29", days_ago(29), BackupType.manual), G("manual-31", days_ago(31), BackupType.manual),
-        G("premig", days_ago(900), BackupType.pre_migration), G("pinned", days_ago(900), pinned=True),
+        G("manual-29", days_ago(29), BackupType.manual),
+        G("manual-31", days_ago(31), BackupType.manual),
+        G("premig", days_ago(900), BackupType.pre_migration),
+        G("pinned", days_ago(900), pinned=True),
         G("by-hand", days_ago(900), BackupType.manual, has_manifest=False),
         G("future", NOW + timedelta(days=365)),
     ]
     got = rules(plan(NOW, TIERED, backups))
     assert got == {
-        "recent-1": (True, R.NEWEST_GOOD), "recent-23": (True, R.RECENT),
-        "day2-late": (True, R.DAILY), "day2-early": (False, R.EXPIRED),
-        "day20": (True, R.WEEKLY), "day20-earlier": (False, R.EXPIRED),
-        "day100": (True, R.MONTHLY), "day400": (False, R.EXPIRED), "safety-old": (False, R.EXPIRED),
-        "manual-29": (True, R.WITHIN_DAYS), "manual-31": (False, R.EXPIRED),
-        "premig": (True, R.PRE_MIGRATION), "pinned": (True, R.PINNED), "by-hand": (True, R.BY_HAND),
+        "recent-1": (True, R.NEWEST_GOOD),
+        "recent-23": (True, R.RECENT),
+        "day2-late": (True, R.DAILY),
+        "day2-early": (False, R.EXPIRED),
+        "day20": (True, R.WEEKLY),
+        "day20-earlier": (False, R.EXPIRED),
+        "day100": (True, R.MONTHLY),
+        "day400": (False, R.EXPIRED),
+        "safety-old": (False, R.EXPIRED),
+        "manual-29": (True, R.WITHIN_DAYS),
+        "manual-31": (False, R.EXPIRED),
+        "premig": (True, R.PRE_MIGRATION),
+        "pinned": (True, R.PINNED),
+        "by-hand": (True, R.BY_HAND),
         "future": (True, R.FUTURE),
     }
 
 
 def test_the_newest_good_backup_is_kept_when_newer_ones_failed_their_check():
-    backups = [G("good-old", days_ago(500)), G("failed", days_ago(400), verified=False),
-               G("unchecked", days_ago(300), verified=None)]
+    backups = [
+        G("good-old", days_ago(500)),
+        G("failed", days_ago(400), verified=False),
+        G("unchecked", days_ago(300), verified=None),
+    ]
     got = rules(plan(NOW, TIERED, backups))
     assert got["good-old"] == (True, R.NEWEST_GOOD)
     assert got["unchecked"] == (True, R.NEWEST)  # the newest backup is kept too
@@ -143,17 +158,23 @@ def test_the_simple_policy_is_still_there():
 
 def test_every_number_is_a_setting():
     backups = [G(f"h{i}", hours_ago(i * 6)) for i in range(40)]  # every 6 hours for 10 days
-    none_recent = RetentionPolicy(30, tiered=True, keep_all_hours=0, keep_daily_days=3, keep_weekly_weeks=0,
-                                  keep_monthly_months=0)
+    none_recent = RetentionPolicy(
+        30, tiered=True, keep_all_hours=0, keep_daily_days=3, keep_weekly_weeks=0, keep_monthly_months=0
+    )
     kept = [d.id for d in plan(NOW, none_recent, backups).decisions if d.keep]
     # NOW is 12:00: today's newest (h0), and the newest of the two days before (18:00 each)
     assert sorted(kept) == sorted(["h0", "h3", "h7"])
 
 
 def test_the_budget_thins_the_oldest_automatic_backups_first_and_never_the_always_kept():
-    backups = [G("auto-old", hours_ago(20)), G("manual-old", hours_ago(21), BackupType.manual),
-               G("auto-mid", hours_ago(10)), G("pinned", days_ago(1), pinned=True),
-               G("premig", days_ago(2), BackupType.pre_migration), G("newest", hours_ago(1))]
+    backups = [
+        G("auto-old", hours_ago(20)),
+        G("manual-old", hours_ago(21), BackupType.manual),
+        G("auto-mid", hours_ago(10)),
+        G("pinned", days_ago(1), pinned=True),
+        G("premig", days_ago(2), BackupType.pre_migration),
+        G("newest", hours_ago(1)),
+    ]
     policy = RetentionPolicy(30, tiered=True, budget_bytes=4 << 20)
     p = plan(NOW, policy, backups)
     assert rules(p)["auto-old"] == (False, R.OVER_BUDGET) and rules(p)["auto-mid"] == (False, R.OVER_BUDGET)
@@ -176,15 +197,19 @@ def test_a_simulated_year_of_half_hourly_backups_tier_by_tier():
 
     def newest(pred) -> str:
         return max((b for b in backups if pred(b)), key=lambda b: b.created_at).id
+
     today = NOW.date()
     expected = {b.id for b in backups if NOW - b.created_at <= timedelta(hours=24)}
     assert len(expected) == 49  # 0 h, 0.5 h, ... 24 h
     expected |= {newest(lambda b, d=d: b.created_at.date() == today - timedelta(days=d)) for d in range(14)}
     monday = today - timedelta(days=today.weekday())
-    expected |= {newest(lambda b, w=w: 0 <= (b.created_at.date() - (monday - timedelta(weeks=w))).days < 7)
-                 for w in range(8)}
-    months = [((today.year * 12 + today.month - 1 - m) // 12, (today.year * 12 + today.month - 1 - m) % 12 + 1)
-              for m in range(12)]
+    expected |= {
+        newest(lambda b, w=w: 0 <= (b.created_at.date() - (monday - timedelta(weeks=w))).days < 7) for w in range(8)
+    }
+    months = [
+        ((today.year * 12 + today.month - 1 - m) // 12, (today.year * 12 + today.month - 1 - m) % 12 + 1)
+        for m in range(12)
+    ]
     expected |= {newest(lambda b, ym=ym: (b.created_at.year, b.created_at.month) == ym) for ym in months}
     assert kept == expected
     # per tier: each backup is counted under its first rule, so the counts add up to what is kept
@@ -211,10 +236,12 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
 
     from conftest import run_cli
     from conftest_app import age_backup
+
     ids = {}
     for name, days in (("old-auto", 400), ("weekly-auto", 20), ("old-manual", 40)):
-        b = engine.store.create(engine.data.db_path, BackupType.manual if "manual" in name else BackupType.auto,
-                                note=name)
+        b = engine.store.create(
+            engine.data.db_path, BackupType.manual if "manual" in name else BackupType.auto, note=name
+        )
         age_backup(engine.data.root, b.id, days)
         ids[name] = b.id
     newest = engine.create_backup(note="newest").id
@@ -234,6 +261,8 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
     engine.update_settings({"budget_mb": 1})
     r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
     assert _json.loads(r.stdout)["budget_bytes"] == 1 << 20
+
+
 # -- clocks lie (issue 8, kind 3) ----------------------------------------------------------------
 
 
@@ -254,6 +283,7 @@ def test_a_future_backup_is_never_deleted_by_age():
 
 
 # -- clocks lie: "newest" goes by the order of making (F19, issue 8) ----------------------------------------
+
 
 @dataclass
 class S:
@@ -279,22 +309,22 @@ def test_a_backup_made_with_the_clock_behind_is_the_newest_not_expired():
 def test_table_of_wrong_clock_cases():
     y2001 = datetime(2001, 1, 1, tzinfo=timezone.utc)
     backups = [
-        S("real-old", days_ago(400), 1, BackupType.auto),       # a real old one: expires as before
+        S("real-old", days_ago(400), 1, BackupType.auto),  # a real old one: expires as before
         S("real", days_ago(40), 2, BackupType.auto),
-        S("behind-1", y2001, 3, BackupType.auto),                 # made while the clock was behind
+        S("behind-1", y2001, 3, BackupType.auto),  # made while the clock was behind
         S("behind-2", y2001 + timedelta(hours=1), 4, BackupType.safety),
         S("behind-bad", y2001 + timedelta(hours=2), 5, verified=False),
-        S("ahead", NOW + timedelta(days=30), 6),                  # the clock ran ahead
-        S("after-ahead", hours_ago(3), 7, BackupType.auto),       # right again: not "behind" the future one
+        S("ahead", NOW + timedelta(days=30), 6),  # the clock ran ahead
+        S("after-ahead", hours_ago(3), 7, BackupType.auto),  # right again: not "behind" the future one
         S("newest", hours_ago(1), 8, BackupType.auto, verified=False),
-        S("legacy", days_ago(1), None),                           # an older version's manifest: no sequence
+        S("legacy", days_ago(1), None),  # an older version's manifest: no sequence
     ]
     for policy in (RetentionPolicy(30), TIERED):
         got = rules(plan(NOW, policy, backups))
         assert got["behind-1"] == got["behind-2"] == got["behind-bad"] == (True, R.CLOCK_BEHIND), policy
         assert got["ahead"] == (True, R.FUTURE)
         assert got["newest"] == (True, R.NEWEST)
-        assert got["after-ahead"] == (True, R.NEWEST_GOOD)   # the newest that passed its check, by sequence
+        assert got["after-ahead"] == (True, R.NEWEST_GOOD)  # the newest that passed its check, by sequence
         assert got["real-old"] == (False, R.EXPIRED)
         assert got["legacy"][0] is True
     assert R.clock_behind(NOW, backups) == {"behind-1", "behind-2", "behind-bad"}
@@ -330,6 +360,7 @@ def test_f19_a_backup_made_with_the_clock_in_2001_holding_the_newest_data_surviv
     import sqlite3
 
     from conftest import run_cli
+
     engine.create_backup(note="old1")
     engine.create_backup(note="old2")
     with sqlite3.connect(engine.data.db_path) as c:

@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-
 from jobmatcher import scheduler as sched
 from jobmatcher.engine import Engine
 from jobmatcher.errors import BackupFailedError
@@ -42,19 +41,19 @@ def test_a_long_sleep_runs_the_missed_slot_once_then_counts_from_that_run(fast_n
     s.start()
     try:
         time.sleep(0.1)
-        assert calls == []                       # not before the first interval
+        assert calls == []  # not before the first interval
         clock.t += 59
         time.sleep(0.1)
         assert calls == []
         clock.t += 1
         wait_for(lambda: len(calls) == 1)
-        clock.t += 10 * 3600                     # the machine slept ten hours: 600 slots missed
+        clock.t += 10 * 3600  # the machine slept ten hours: 600 slots missed
         wait_for(lambda: len(calls) == 2)
         time.sleep(0.2)
-        assert len(calls) == 2                   # ... and they cost one backup, not 600
+        assert len(calls) == 2  # ... and they cost one backup, not 600
         clock.t += 59
         time.sleep(0.1)
-        assert len(calls) == 2                   # the next slot is an interval after that run
+        assert len(calls) == 2  # the next slot is an interval after that run
         clock.t += 1
         wait_for(lambda: len(calls) == 3)
         assert s.state().last_outcome == "unchanged"
@@ -70,6 +69,7 @@ def test_a_failure_is_recorded_retried_at_the_next_slot_and_cleared_by_a_success
         if isinstance(r, Exception):
             raise r
         return r
+
     s = BackupScheduler(backup, interval=lambda: 30, clock=clock)
     s.start()
     try:
@@ -92,6 +92,7 @@ def test_an_unexpected_error_does_not_stop_the_schedule(fast_naps):
     def backup(progress):
         calls.append(1)
         raise RuntimeError("boom")
+
     s = BackupScheduler(backup, interval=lambda: 30, clock=clock)
     s.start()
     try:
@@ -105,8 +106,9 @@ def test_an_unexpected_error_does_not_stop_the_schedule(fast_naps):
 
 def test_blocked_slots_are_skipped_and_off_means_never(fast_naps):
     clock, calls, blocked, interval = FakeClock(), [], [True], [30]
-    s = BackupScheduler(lambda p: calls.append(1), interval=lambda: interval[0], blocked=lambda: blocked[0],
-                        clock=clock)
+    s = BackupScheduler(
+        lambda p: calls.append(1), interval=lambda: interval[0], blocked=lambda: blocked[0], clock=clock
+    )
     s.start()
     try:
         clock.t += 30
@@ -137,6 +139,7 @@ def test_pause_cancels_a_running_backup_at_its_next_step_and_waits_only_for_that
             steps.append(i)
             time.sleep(0.01)
         return "never"
+
     s = BackupScheduler(backup, interval=lambda: 30, clock=clock)
     s.start()
     try:
@@ -150,7 +153,7 @@ def test_pause_cancels_a_running_backup_at_its_next_step_and_waits_only_for_that
         assert len(steps) < 100 and waited < 2  # one step, not the whole backup (10 s)
         clock.t += 1000
         time.sleep(0.1)
-        assert s.state().last_outcome == "skipped"   # nothing runs while paused
+        assert s.state().last_outcome == "skipped"  # nothing runs while paused
         s.resume()
     finally:
         s.stop()
@@ -169,6 +172,7 @@ def test_the_clock_is_monotonic():
 
 
 # -- real backups of real data ------------------------------------------------------------------
+
 
 def _write(engine: Engine, name: str) -> None:
     conn = sqlite3.connect(engine.data.db_path, timeout=30)
@@ -197,7 +201,9 @@ def test_a_write_just_after_a_snapshot_is_in_the_next_scheduled_backup(engine):
             if phase == "verify" and done == 0 and not wrote:  # the snapshot is taken; its check starts
                 _write(engine, "Written after the snapshot")
                 wrote.append(1)
+
         return engine.auto_backup(hook)
+
     s = BackupScheduler(backup, interval=lambda: 0.3)
     s.start()
     try:
@@ -243,6 +249,7 @@ def test_a_backup_dated_in_the_future_does_not_stop_automatic_backups(engine):
     from pathlib import Path
 
     from jobmatcher.manifest import read_manifest, write_manifest
+
     b = engine.create_backup(note="clock was wrong")
     m = read_manifest(Path(b.path))
     m.created_at = datetime.now(timezone.utc) + timedelta(days=365)

@@ -3,7 +3,6 @@
 import sqlite3
 
 import pytest
-
 from jobmatcher import schema
 
 
@@ -29,16 +28,20 @@ def test_hand_kept_revisions_match_the_migration_scripts():
     expected = "REVISIONS = (\n" + "".join(f"    ({r!r}, frozenset({sorted(t)!r})),\n" for r, t in derived) + ")"
     assert schema.REVISIONS == derived, (
         f"backend/jobmatcher/schema.py's REVISIONS is out of step with the migration scripts; it should read:\n"
-        f"{expected}")
+        f"{expected}"
+    )
 
 
 def test_answering_schema_questions_does_not_import_alembic():
     """Start-up cost: every command asks for the head and the required tables; none may import Alembic."""
     import subprocess
     import sys
-    code = ("import sys; from jobmatcher import schema, verify, backups, engine, cli; "
-            "schema.head(); schema.tables_at(schema.head()); schema.pending(None); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'sqlalchemy')))")
+
+    code = (
+        "import sys; from jobmatcher import schema, verify, backups, engine, cli; "
+        "schema.head(); schema.tables_at(schema.head()); schema.pending(None); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'sqlalchemy')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

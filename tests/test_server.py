@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from jobmatcher.api import Api
 from jobmatcher.app import frontend_dir
 from jobmatcher.server import SECRET_HEADER, AppServer
@@ -30,8 +29,17 @@ def server(engine):
     api._close()
 
 
-def request(srv: AppServer, method: str, path: str, body: bytes | None = None, *, secret: str | None = SECRET,
-            host: str | None = "default", origin: str | None = None, headers: dict | None = None):
+def request(
+    srv: AppServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    secret: str | None = SECRET,
+    host: str | None = "default",
+    origin: str | None = None,
+    headers: dict | None = None,
+):
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     h = dict(headers or {})
     h["Host"] = f"127.0.0.1:{srv.port}" if host == "default" else host
@@ -62,8 +70,10 @@ def api_call(srv, name, *args, **kw):
 def test_an_api_call_with_the_secret_works(server):
     status, headers, data = api_call(server, "get_profile")
     assert status == 200
-    assert json.loads(data) == {"ok": True, "value": {"full_name": "Ada Lovelace", "headline": "Analyst",
-                                                      "skills": json.loads(data)["value"]["skills"]}}
+    assert json.loads(data) == {
+        "ok": True,
+        "value": {"full_name": "Ada Lovelace", "headline": "Analyst", "skills": json.loads(data)["value"]["skills"]},
+    }
     assert headers["Content-Type"].startswith("application/json")
     assert headers["Cache-Control"] == "no-store"
 
@@ -84,8 +94,18 @@ def test_uploads_and_changes_need_the_secret_too(server, engine):
     assert engine.data.db_path.read_bytes() == before
 
 
-@pytest.mark.parametrize("host", [None, "evil.example", "evil.example:{port}", "127.0.0.1:1",
-                                  "localhost.evil.example:{port}", "127.0.0.1.nip.io:{port}", "[::1]:{port}"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        None,
+        "evil.example",
+        "evil.example:{port}",
+        "127.0.0.1:1",
+        "localhost.evil.example:{port}",
+        "127.0.0.1.nip.io:{port}",
+        "[::1]:{port}",
+    ],
+)
 def test_requests_with_a_foreign_host_are_refused(server, host):
     if host is not None:
         host = host.format(port=server.port)
@@ -99,8 +119,16 @@ def test_localhost_by_name_is_our_host_too(server):
     assert api_call(server, "get_profile", host=f"localhost:{server.port}")[0] == 200
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1", "https://127.0.0.1:{port}",
-                                    "http://127.0.0.1:{port}.evil.example"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1:1",
+        "https://127.0.0.1:{port}",
+        "http://127.0.0.1:{port}.evil.example",
+    ],
+)
 def test_requests_from_a_foreign_origin_are_refused_even_with_the_secret(server, origin):
     status, _, data = api_call(server, "get_profile", origin=origin.format(port=server.port))
     assert status == 403
@@ -116,12 +144,26 @@ def test_cross_site_fetches_are_refused(server):
     assert status == 403
 
 
-@pytest.mark.parametrize("path", [
-    "/../pyproject.toml", "/..%2fpyproject.toml", "/%2e%2e/pyproject.toml", "/%2E%2E%2Fpyproject.toml",
-    "/js/../../pyproject.toml", "/js/..%2f..%2fpyproject.toml", "//etc/passwd", "/%2fetc%2fpasswd",
-    "/..%5cpyproject.toml", "/.%2e/.%2e/pyproject.toml", "/frontend/../backend/jobmatcher/api.py",
-    "/../backend/jobmatcher/api.py", "/%00index.html", "/.hidden", "/js/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../pyproject.toml",
+        "/..%2fpyproject.toml",
+        "/%2e%2e/pyproject.toml",
+        "/%2E%2E%2Fpyproject.toml",
+        "/js/../../pyproject.toml",
+        "/js/..%2f..%2fpyproject.toml",
+        "//etc/passwd",
+        "/%2fetc%2fpasswd",
+        "/..%5cpyproject.toml",
+        "/.%2e/.%2e/pyproject.toml",
+        "/frontend/../backend/jobmatcher/api.py",
+        "/../backend/jobmatcher/api.py",
+        "/%00index.html",
+        "/.hidden",
+        "/js/",
+    ],
+)
 def test_path_traversal_is_refused(server, path):
     status, _, data = request(server, "GET", path, secret=None)
     assert status == 404, path
@@ -175,8 +217,13 @@ def test_bad_bodies_are_refused_readably(server):
 
 
 def test_upload_then_check_names_the_file_as_uploaded(server):
-    status, _, data = request(server, "POST", "/upload", b"just some text" * 20,
-                              headers={"X-File-Name": "my%20notes.txt", "Content-Type": "application/octet-stream"})
+    status, _, data = request(
+        server,
+        "POST",
+        "/upload",
+        b"just some text" * 20,
+        headers={"X-File-Name": "my%20notes.txt", "Content-Type": "application/octet-stream"},
+    )
     up = json.loads(data)["value"]
     assert status == 200 and up["name"] == "my notes.txt"
     body = json.loads(api_call(server, "check_restore_file", up["token"])[2])
@@ -210,6 +257,7 @@ MB = 1 << 20
 def _small_disk_app(tmpfs, start_app, size_mb: int):
     from conftest import fill_sample_data
     from jobmatcher.engine import Engine
+
     mnt = tmpfs(size_mb * 1024)
     data = mnt / "data"
     data.mkdir()
@@ -224,12 +272,17 @@ def _small_disk_app(tmpfs, start_app, size_mb: int):
 def _upload_stream(app, size: int, name: str, after_first=None) -> dict:
     """POST /upload as the page does, streaming `size` bytes; `after_first()` runs after the first MB is sent."""
     from urllib.parse import unquote, urlsplit
+
     parts = urlsplit(app.url)
     secret = unquote(parts.fragment.split("secret=", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=120)
     conn.putrequest("POST", "/upload", skip_accept_encoding=True)
-    for k, v in {SECRET_HEADER: secret, "X-File-Name": name, "Content-Type": "application/octet-stream",
-                 "Content-Length": str(size)}.items():
+    for k, v in {
+        SECRET_HEADER: secret,
+        "X-File-Name": name,
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(size),
+    }.items():
         conn.putheader(k, v)
     conn.endheaders()
     chunk = b"\x5a" * MB
@@ -258,6 +311,7 @@ def test_concurrent_uploads_cannot_together_fill_the_disk(tmpfs, start_app):
 
     def one(i):
         answers.append(_upload_stream(app, size, f"big-{i}.db", after_first=barrier.wait))
+
     threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
     for t in threads:
         t.start()
@@ -289,6 +343,7 @@ def test_an_upload_that_meets_a_full_disk_is_deleted_at_once_and_says_so(tmpfs, 
                     f.write(b"\0" * MB)
             except OSError:
                 pass
+
     try:
         answer = _upload_stream(app, 40 * MB, "backup.db", after_first=fill_the_disk)
         assert not answer["ok"]
@@ -305,19 +360,22 @@ def test_hello_proves_the_server_knows_the_secret_without_sending_it(server):
     import hmac as hmac_mod
 
     from jobmatcher.server import hello_proof
+
     nonce = "0123456789abcdef0123456789abcdef"
     status, _, data = request(server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None)
     assert status == 200, data
     value = json.loads(data)["value"]
     assert value["instance"] == server.api._instance
-    expected = hmac_mod.new(SECRET.encode(), f"jobmatcher-hello:{nonce}:{value['instance']}".encode(),
-                            "sha256").hexdigest()
+    expected = hmac_mod.new(
+        SECRET.encode(), f"jobmatcher-hello:{nonce}:{value['instance']}".encode(), "sha256"
+    ).hexdigest()
     assert value["proof"] == expected == hello_proof(SECRET, nonce, value["instance"])
     assert SECRET not in data.decode()
     for bad in ("", "xyz", "0" * 31, "0" * 64, 5):
         status, _, data = request(server, "POST", "/hello", json.dumps({"nonce": bad}).encode(), secret=None)
         assert status == 400, (bad, data)
     # a foreign page cannot use it either
-    status, _, _ = request(server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None,
-                           origin="http://evil.example")
+    status, _, _ = request(
+        server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None, origin="http://evil.example"
+    )
     assert status == 403

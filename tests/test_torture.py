@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 import torture
 
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
@@ -18,9 +17,11 @@ SEED = int(os.environ.get("JOBMATCHER_TORTURE_SEED", "20261125"))
 
 
 def _report(result: torture.OpResult) -> None:
-    print(f"\n{result.op}: {result.kills} kills, {len(result.failures)} failures, "
-          f"{result.mid_operation} mid-operation, outcomes {result.outcomes}, "
-          f"operation {result.op_seconds:.2f}s, round trip {result.seconds:.0f}s")
+    print(
+        f"\n{result.op}: {result.kills} kills, {len(result.failures)} failures, "
+        f"{result.mid_operation} mid-operation, outcomes {result.outcomes}, "
+        f"operation {result.op_seconds:.2f}s, round trip {result.seconds:.0f}s"
+    )
     assert result.kills > 0
     assert not result.failures, "\n".join(result.failures[:10])
 
@@ -46,6 +47,7 @@ def test_the_harness_sees_a_mixed_state(tmp_path, monkeypatch):
     result = torture.OpResult("restore")
     import shutil
     import sqlite3
+
     # What a broken restore might leave: the backup's rows with the old profile.
     mixed = tmp_path / "mixed.db"
     shutil.copyfile(t.source, mixed)
@@ -71,9 +73,11 @@ def test_the_harness_sees_leftovers_and_partial_backups(tmp_path):
 
 # -- what a kill in the middle of an atomic write leaves, cleaned deterministically -------------------
 
+
 def _dead_pid() -> int:
     import subprocess
     import sys
+
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
@@ -81,13 +85,16 @@ def _dead_pid() -> int:
 
 def test_temp_files_of_killed_writes_are_removed_by_the_next_launch(engine):
     from jobmatcher.engine import Engine
+
     engine.create_backup()
     folder, root = engine.store.folder, engine.data.root
     dead, alive = _dead_pid(), os.getppid()
-    leftovers = [folder / f".backup_2026-01-01_00-00-00.json.{dead}.tmp",  # a manifest killed mid-write
-                 folder / "backup_2026-01-01_00-00-00.json",                 # a name reserved, never published
-                 root / f".restore-journal.json.{dead}.tmp",                 # a journal killed mid-write
-                 root / f".settings.json.{dead}.tmp"]
+    leftovers = [
+        folder / f".backup_2026-01-01_00-00-00.json.{dead}.tmp",  # a manifest killed mid-write
+        folder / "backup_2026-01-01_00-00-00.json",  # a name reserved, never published
+        root / f".restore-journal.json.{dead}.tmp",  # a journal killed mid-write
+        root / f".settings.json.{dead}.tmp",
+    ]
     in_use = [folder / f".backup_2026-01-01_00-00-01.json.{alive}.tmp", root / f".settings.json.{alive}.tmp"]
     for p in leftovers + in_use:
         # a reserved name is created empty (O_EXCL) and filled only when the backup publishes
@@ -105,12 +112,22 @@ def test_an_orphan_manifest_is_kept_while_a_backup_is_being_written(engine):
     orphan = folder / "backup_2026-01-01_00-00-00.json"
     orphan.write_bytes(b"")
     from jobmatcher.lock import FileLock
+
     writer = FileLock(folder / ".tmp-1-1.lock")  # another process's backup in progress (its guard is held)
     import subprocess
     import sys
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); "
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
-                               str(writer.path)], stdout=subprocess.PIPE, text=True)
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a'); "
+            "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(writer.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         engine.store.cleanup()

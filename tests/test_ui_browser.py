@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from conftest_app import age_backup, lock_owner, pid_alive, profile_name, screenshot, set_profile_name
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +37,7 @@ def no_traceback(page: Page) -> None:
 
 
 # -- backing up ----------------------------------------------------------------------------------------
+
 
 def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
@@ -71,6 +71,7 @@ def test_back_up_now_shows_progress_then_the_new_backup_at_the_top(page: Page, s
 
 
 # -- restoring ---------------------------------------------------------------------------------------------
+
 
 def test_restore_brings_back_the_earlier_profile_after_a_restart(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
@@ -142,13 +143,17 @@ def make_bad_file(kind: str, app_data: Path, where: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("corrupt", "damaged.db is damaged"),
-    ("not-a-database", "notes.txt is not a JobMatcher backup: it is not a SQLite database at all"),
-    ("newer", "was made by a newer version of JobMatcher"),
-])
-def test_restore_from_file_refuses_bad_files_with_their_reason(page: Page, start_app, app_data, tmp_path,
-                                                               kind, expected):
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("corrupt", "damaged.db is damaged"),
+        ("not-a-database", "notes.txt is not a JobMatcher backup: it is not a SQLite database at all"),
+        ("newer", "was made by a newer version of JobMatcher"),
+    ],
+)
+def test_restore_from_file_refuses_bad_files_with_their_reason(
+    page: Page, start_app, app_data, tmp_path, kind, expected
+):
     bad = make_bad_file(kind, app_data, tmp_path)
     before = (app_data / "jobmatcher.db").read_bytes()
     app = start_app(app_data, "--browser")
@@ -193,18 +198,46 @@ def test_a_failed_restore_that_was_recovered_says_exactly_that(page: Page, start
     """The page's rendering of the engine's answer (forced here: a real mid-swap failure is the engine's tests')."""
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    failure = {"code": "restore-failed", "recovered": True,
-               "message": "The restore failed: the disk became full. Your data was put back from the safety "
-                          "backup backup_X; nothing was lost.",
-               "hint": "Check free space and permissions in the data folder, then try again."}
+    failure = {
+        "code": "restore-failed",
+        "recovered": True,
+        "message": "The restore failed: the disk became full. Your data was put back from the safety "
+        "backup backup_X; nothing was lost.",
+        "hint": "Check free space and permissions in the data folder, then try again.",
+    }
 
-    task = {"id": "restore-99", "kind": "restore", "state": "running", "phase": "check", "message": "Checking…",
-            "done": 0, "total": 1, "fraction": 0.0, "result": None, "error": None, "started_at": 0,
-            "finished_at": None}
+    task = {
+        "id": "restore-99",
+        "kind": "restore",
+        "state": "running",
+        "phase": "check",
+        "message": "Checking…",
+        "done": 0,
+        "total": 1,
+        "fraction": 0.0,
+        "result": None,
+        "error": None,
+        "started_at": 0,
+        "finished_at": None,
+    }
     # The engine is not asked at all: the page gets the answer a recovered failure gives.
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": task}))
-    page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": {
-        **task, "state": "failed", "phase": "swap", "fraction": 0.8, "error": failure, "finished_at": 1}}))
+    page.route(
+        "**/api/task_status",
+        lambda route: route.fulfill(
+            json={
+                "ok": True,
+                "value": {
+                    **task,
+                    "state": "failed",
+                    "phase": "swap",
+                    "fraction": 0.8,
+                    "error": failure,
+                    "finished_at": 1,
+                },
+            }
+        ),
+    )
     backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
     page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
     dialog = page.get_by_role("dialog", name="The restore failed, and your data was put back")
@@ -219,9 +252,20 @@ def test_a_failed_restore_that_was_recovered_says_exactly_that(page: Page, start
 def test_the_restore_progress_dialog_cannot_be_dismissed(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "safety",
-               "message": "Making a safety backup of your current data…", "done": 5, "total": 10,
-               "fraction": 0.3, "result": None, "error": None, "started_at": 0, "finished_at": None}
+    running = {
+        "id": "restore-98",
+        "kind": "restore",
+        "state": "running",
+        "phase": "safety",
+        "message": "Making a safety backup of your current data…",
+        "done": 5,
+        "total": 10,
+        "fraction": 0.3,
+        "result": None,
+        "error": None,
+        "started_at": 0,
+        "finished_at": None,
+    }
     # A restore that never ends (the engine is not asked): what can the user do meanwhile?
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
     page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))
@@ -268,16 +312,20 @@ def test_the_page_works_from_the_keyboard(page: Page, start_app, app_data):
 
 # -- managing backups ----------------------------------------------------------------------------------------
 
+
 def test_delete_asks_first_and_warns_about_the_backup_before_an_update(page: Page, start_app, tmp_path):
     # A database at the first revision: the app updates it at launch, making a "Before update" backup.
     from jobmatcher import schema
     from jobmatcher.engine import Engine
+
     data = tmp_path / "old-data"
     e = Engine(data)
     e.migrate(target=schema.revisions()[0])
     conn = e.connect()
-    conn.execute("INSERT INTO user_profile (id, full_name, headline, email, location, summary) "
-                 "VALUES (1, 'Ada Lovelace', '', '', '', '')")
+    conn.execute(
+        "INSERT INTO user_profile (id, full_name, headline, email, location, summary) "
+        "VALUES (1, 'Ada Lovelace', '', '', '', '')"
+    )
     conn.close()
     app = start_app(data, "--browser")
     open_app(page, app)
@@ -329,8 +377,12 @@ def test_a_pinned_backup_survives_pruning(page: Page, start_app, app_data):
     ids = {note: backup_row(page, note).get_attribute("data-backup-id") for note in ("keep me", "let me go", "first")}
     for backup_id in ids.values():
         age_backup(app_data, backup_id, days=90)  # far older than the 30 days kept
-    r = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(app_data), "backup", "prune"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(app_data), "backup", "prune"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
 
     page.reload()
@@ -357,6 +409,7 @@ def test_export_downloads_an_identical_copy(page: Page, start_app, app_data, tmp
 
 
 # -- errors -------------------------------------------------------------------------------------------------------
+
 
 def test_errors_render_as_messages_with_what_to_do(page: Page, start_app, app_data, tmp_path):
     app = start_app(app_data, "--browser")
@@ -437,6 +490,7 @@ def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, 
 
 # -- the way out when the data cannot be opened (issue 8 kind 4) ---------------------------------------------
 
+
 def test_damaged_data_offers_restoring_the_newest_checked_backup(page: Page, start_app, app_data):
     db = app_data / "jobmatcher.db"
     data = bytearray(db.read_bytes())
@@ -492,8 +546,7 @@ def test_empty_data_can_be_restored_from_a_chosen_backup_or_a_file(page: Page, s
     assert len(aside) == 1 and (aside[0] / "jobmatcher.db").stat().st_size == 0
 
 
-def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_secret(page: Page, start_app,
-                                                                                       app_data):
+def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_secret(page: Page, start_app, app_data):
     """Issue 8 kind 7, where the listening socket cannot be handed over (Windows; forced here): another
     local program takes the port while the launcher restarts JobMatcher. The page asks whoever answers to
     prove it knows the secret (/hello) before sending it, so the squatter learns nothing; once it lets go,
@@ -502,6 +555,7 @@ def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_
     import threading
     import time
     from urllib.parse import unquote
+
     app = start_app(app_data, "--browser", JOBMATCHER_TEST_RESTART_WITH_LAUNCHER="1")
     port = int(app.url.split(":")[2].split("/")[0])
     secret = unquote(app.url.split("#secret=")[1])
@@ -542,6 +596,7 @@ def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_
                 conn.close()
             s.close()
             return
+
     squatter = threading.Thread(target=squat, daemon=True)
 
     backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()

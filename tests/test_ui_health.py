@@ -8,11 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
-
-from jobmatcher.engine import Engine
-
 from conftest import run_cli
+from jobmatcher.engine import Engine
+from playwright.sync_api import Page, expect
 from test_ui_browser import open_app
 
 pytestmark = pytest.mark.browser
@@ -23,8 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / ("docs" if os.environ.get("JOBMATCHER_DOCS_SCREENSHOTS") == "1" else "test-artifacts")
 
 
-def test_the_status_line_follows_backups_made_from_outside_and_turns_red(page: Page, start_app, app_data,
-                                                                          tmp_path):
+def test_the_status_line_follows_backups_made_from_outside_and_turns_red(page: Page, start_app, app_data, tmp_path):
     app = start_app(app_data, "--browser")
     open_app(page, app)
     status = page.locator("#backup-status")
@@ -35,6 +32,7 @@ def test_the_status_line_follows_backups_made_from_outside_and_turns_red(page: P
 
     # a backup made in a terminal while the app runs shows up within a few seconds, no reload
     from conftest_app import set_profile_name
+
     set_profile_name(app_data, "Changed in another program")
     r = run_cli("backup", "create", "--note", "from the terminal", data_dir=app_data)
     assert r.returncode == 0, r.stderr

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
-
 from conftest_app import screenshot
 from jobmatcher.engine import Engine
 from jobmatcher.manifest import BackupType
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -46,14 +45,21 @@ def crowded_data(app_data) -> Path:
 
 
 def inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
-    return (inner["x"] >= outer["x"] - slack and inner["y"] >= outer["y"] - slack
-            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
-            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack)
+    return (
+        inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 @pytest.mark.parametrize("width, height", [(800, 600), (1180, 860), (1920, 1080)])
@@ -124,9 +130,21 @@ def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_dat
 def test_the_restore_progress_dialog_survives_repeated_escape(page: Page, start_app, app_data, presses):
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    running = {"id": "restore-98", "kind": "restore", "state": "running", "phase": "copy", "unit": "bytes",
-               "message": "Copying…", "done": 5_000_000, "total": 10_000_000,
-               "fraction": 0.6, "result": None, "error": None, "started_at": 0, "finished_at": None}
+    running = {
+        "id": "restore-98",
+        "kind": "restore",
+        "state": "running",
+        "phase": "copy",
+        "unit": "bytes",
+        "message": "Copying…",
+        "done": 5_000_000,
+        "total": 10_000_000,
+        "fraction": 0.6,
+        "result": None,
+        "error": None,
+        "started_at": 0,
+        "finished_at": None,
+    }
     # A restore that never ends (the engine is not asked): the dialog must stay through anything.
     page.route("**/api/start_restore", lambda route: route.fulfill(json={"ok": True, "value": running}))
     page.route("**/api/task_status", lambda route: route.fulfill(json={"ok": True, "value": running}))

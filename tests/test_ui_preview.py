@@ -10,13 +10,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
-
-from jobmatcher.engine import Engine
-from jobmatcher.manifest import BackupType
-
 from conftest import run_cli
 from conftest_app import screenshot
+from jobmatcher.engine import Engine
+from jobmatcher.manifest import BackupType
+from playwright.sync_api import Page, expect
 from test_ui_browser import backup_row, open_app
 
 pytestmark = pytest.mark.browser
@@ -59,11 +57,11 @@ def test_the_restore_dialog_shows_then_and_now_and_reads_the_backup_only(page: P
     assert digest(app_data / "backups") == before  # looking changed nothing, not even a -wal or -shm
 
 
-def test_restore_from_a_file_previews_it_and_the_safety_note_names_the_file(page: Page, start_app, app_data,
-                                                                           tmp_path):
+def test_restore_from_a_file_previews_it_and_the_safety_note_names_the_file(page: Page, start_app, app_data, tmp_path):
     exported = tmp_path / "Résumé before move.db"
     shutil.copy(sorted((app_data / "backups").glob("*.db"))[0], exported)
     from conftest_app import set_profile_name
+
     set_profile_name(app_data, "Someone Else")
     app = start_app(app_data, "--browser")
     open_app(page, app)

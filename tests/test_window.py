@@ -36,7 +36,9 @@ async function waitFor(what, fn, ms = 20000) {
 const buttonIn = (root, label) => [...root.querySelectorAll("button")].find((b) => b.textContent.trim() === label);
 """
 
-SMOKE = HELPERS + r"""
+SMOKE = (
+    HELPERS
+    + r"""
 (async () => {
   try {
     T.title = document.title;
@@ -55,8 +57,11 @@ SMOKE = HELPERS + r"""
   T.close = true;
 })();
 """
+)
 
-RESTORE = HELPERS + r"""
+RESTORE = (
+    HELPERS
+    + r"""
 (async () => {
   try {
     const info = (await window.pywebview.api.app_info()).value;
@@ -83,14 +88,19 @@ RESTORE = HELPERS + r"""
   }
 })();
 """
+)
 
 
 def run_script(start_app, data_dir: Path, tmp_path: Path, script: str):
     script_file = tmp_path / "script.js"
     script_file.write_text(script)
     results = tmp_path / "results"
-    app = start_app(data_dir, QT_QPA_PLATFORM="offscreen", JOBMATCHER_TEST_SCRIPT=str(script_file),
-                    JOBMATCHER_TEST_RESULTS=str(results))
+    app = start_app(
+        data_dir,
+        QT_QPA_PLATFORM="offscreen",
+        JOBMATCHER_TEST_SCRIPT=str(script_file),
+        JOBMATCHER_TEST_RESULTS=str(results),
+    )
     return app, results
 
 
@@ -129,6 +139,7 @@ def test_the_window_opens_calls_python_lists_backups_and_closes_cleanly(start_ap
     assert "Traceback" not in json.dumps(r["bad_call"])
     # Closed cleanly: the lock is free again, so the data can be opened at once.
     from jobmatcher.engine import Engine
+
     e = Engine(app_data)
     e.take_instance_lock()
     e.release_instance_lock()
@@ -148,10 +159,14 @@ def test_a_restore_in_the_window_relaunches_the_app_with_the_restored_data(start
     assert "Restore complete. JobMatcher will restart…" in r1["done"]
 
     # A new app process, started by the launcher, shows the restored data and closes.
-    second = wait_for("the relaunched window's results",
-                      lambda: next((int(f.stem) for f in results.glob("*.json") if int(f.stem) != first), None))
-    r2 = wait_for("the relaunched window to finish", lambda: read_result(results, second).get("close") and
-                  read_result(results, second))
+    second = wait_for(
+        "the relaunched window's results",
+        lambda: next((int(f.stem) for f in results.glob("*.json") if int(f.stem) != first), None),
+    )
+    r2 = wait_for(
+        "the relaunched window to finish",
+        lambda: read_result(results, second).get("close") and read_result(results, second),
+    )
     assert "error" not in r2, r2
     assert r2["relaunched"] is True
     assert r2["name"] == "Ada Lovelace"

@@ -59,19 +59,29 @@ OPS = ("backup", "restore", "migrate")
 OLD_REVISION = "0001_initial"
 REMEASURE_EVERY = 25
 # What may be in a data folder after a launch (the backups folder is checked on its own).
-DATA_FOLDER_NAMES = {"jobmatcher.db", "jobmatcher.db-wal", "jobmatcher.db-shm", "backups", "settings.json",
-                     ".jobmatcher.lock", ".jobmatcher.swap.lock", ".jobmatcher-folder-id"}
+DATA_FOLDER_NAMES = {
+    "jobmatcher.db",
+    "jobmatcher.db-wal",
+    "jobmatcher.db-shm",
+    "backups",
+    "settings.json",
+    ".jobmatcher.lock",
+    ".jobmatcher.swap.lock",
+    ".jobmatcher-folder-id",
+}
 
 
 # -- known content ---------------------------------------------------------------------
+
 
 def content_hash(db: Path) -> str:
     """A hash of the logical content: every table's definition and every row in rowid order."""
     conn = sqlite3.connect(f"{Path(db).absolute().as_uri()}?mode=ro", uri=True)
     try:
         h = hashlib.sha256()
-        objects = conn.execute("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
-                               "ORDER BY type, name").fetchall()
+        objects = conn.execute(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
         for obj in objects:
             h.update(repr(obj).encode())
         for _type, name, _tbl, _sql in objects:
@@ -94,17 +104,25 @@ def make_data_folder(folder: Path, size_mb: float, seed: int, who: str, revision
     try:
         conn.execute("BEGIN")
         conn.execute("INSERT INTO user_profile (id, full_name, headline) VALUES (1, ?, 'Tortured')", (who,))
-        conn.executemany("INSERT INTO skills (name, level) VALUES (?, ?)",
-                         [(f"{who} skill {i}", rng.randint(1, 5)) for i in range(200)])
+        conn.executemany(
+            "INSERT INTO skills (name, level) VALUES (?, ?)",
+            [(f"{who} skill {i}", rng.randint(1, 5)) for i in range(200)],
+        )
         blob = lambda: rng.getrandbits(8 * 600).to_bytes(600, "big").hex()  # noqa: E731
         if revision == OLD_REVISION:  # no saved_jobs yet: the bulk goes into skills (which 0002 alters)
-            conn.executemany("INSERT INTO skills (name, level) VALUES (?, ?)",
-                             [(f"{who} skill {i} {blob()[:600]}", 1) for i in range(rows * 3 // 4)])
-            conn.executemany("INSERT INTO user_preferences (key, value) VALUES (?, ?)",
-                             [(f"pref {i}", json.dumps(blob()[:400])) for i in range(rows // 4)])
+            conn.executemany(
+                "INSERT INTO skills (name, level) VALUES (?, ?)",
+                [(f"{who} skill {i} {blob()[:600]}", 1) for i in range(rows * 3 // 4)],
+            )
+            conn.executemany(
+                "INSERT INTO user_preferences (key, value) VALUES (?, ?)",
+                [(f"pref {i}", json.dumps(blob()[:400])) for i in range(rows // 4)],
+            )
         else:
-            conn.executemany("INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
-                             [(f"{who} job {i}", f"Company {i % 13}", blob()) for i in range(rows)])
+            conn.executemany(
+                "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                [(f"{who} job {i}", f"Company {i % 13}", blob()) for i in range(rows)],
+            )
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -113,6 +131,7 @@ def make_data_folder(folder: Path, size_mb: float, seed: int, who: str, revision
 
 
 # -- one operation under fire ----------------------------------------------------------
+
 
 @dataclass
 class OpResult:
@@ -136,8 +155,7 @@ class Torture:
         self.op, self.work, self.size_mb, self.seed, self.log = op, Path(work), size_mb, seed, log
         self.work.mkdir(parents=True, exist_ok=True)
         self.data = self.work / f"{op}-data"
-        self.env = {**os.environ, "JOBMATCHER_LOG_DIR": os.environ.get("JOBMATCHER_LOG_DIR",
-                                                                         str(self.work / "logs"))}
+        self.env = {**os.environ, "JOBMATCHER_LOG_DIR": os.environ.get("JOBMATCHER_LOG_DIR", str(self.work / "logs"))}
         self.env.pop("JOBMATCHER_DATA_DIR", None)
         self._prepare()
 
@@ -158,8 +176,7 @@ class Torture:
             other = self.work / "restore-source"
             if other.exists():
                 shutil.rmtree(other)
-            self.source = Path(make_data_folder(other, self.size_mb, self.seed, "Restored Person")
-                               .create_backup().path)
+            self.source = Path(make_data_folder(other, self.size_mb, self.seed, "Restored Person").create_backup().path)
             self.intended = content_hash(self.source)
             self.command = ["backup", "restore", str(self.source), "--yes"]
         elif self.op == "migrate":
@@ -199,8 +216,9 @@ class Torture:
         startups, whole = [], []
         for i in range(runs + 1):  # the first run only warms the caches
             t0 = time.perf_counter()
-            p = subprocess.Popen(self._argv(*self.command), env=self.env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE)
+            p = subprocess.Popen(
+                self._argv(*self.command), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
             started = self._wait_for_start(p)
             _, err = p.communicate(timeout=600)
             if p.returncode != 0:
@@ -235,8 +253,7 @@ class Torture:
     # one round: start, kill, open as the app does, check
     def round(self, n: int, delay: float, result: OpResult) -> None:
         """Start the command, kill it `delay` seconds after its operation began, check what is left."""
-        p = subprocess.Popen(self._argv(*self.command), env=self.env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+        p = subprocess.Popen(self._argv(*self.command), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         started = self._wait_for_start(p)
         time.sleep(max(0.0, started + delay - time.perf_counter()))
         p.send_signal(signal.SIGKILL)
@@ -244,8 +261,10 @@ class Torture:
         result.kills += 1
         finished = p.returncode == 0
         if p.returncode not in (0, -signal.SIGKILL):
-            result.failures.append(f"round {n} ({delay:.3f}s): the command failed by itself "
-                                   f"(exit {p.returncode}): {err.decode(errors='replace')[-500:]}")
+            result.failures.append(
+                f"round {n} ({delay:.3f}s): the command failed by itself "
+                f"(exit {p.returncode}): {err.decode(errors='replace')[-500:]}"
+            )
         evidence = self._evidence()
         if evidence and not finished:
             result.mid_operation += 1
@@ -272,8 +291,10 @@ class Torture:
             try:
                 raw_state = self._state_of(self.db, writable=True)
                 if raw_state not in (self.before, self.intended):
-                    problems.append("right after the kill the database is neither at 0001 with the data before "
-                                    "nor at head with the data migrated (a mix)")
+                    problems.append(
+                        "right after the kill the database is neither at 0001 with the data before "
+                        "nor at head with the data migrated (a mix)"
+                    )
             except Exception as e:  # noqa: BLE001
                 problems.append(f"the database cannot be read after the kill: {type(e).__name__}: {e}")
         engine = Engine(self.data)
@@ -287,21 +308,31 @@ class Torture:
             live = self._state_of(self.db)
         except Exception as e:  # noqa: BLE001
             return problems + [f"the live database cannot be read: {type(e).__name__}: {e}"]
-        expected = {"backup": {self.before}, "restore": {self.before, self.intended},
-                    "migrate": {self.intended}}[self.op]
+        expected = {"backup": {self.before}, "restore": {self.before, self.intended}, "migrate": {self.intended}}[
+            self.op
+        ]
         if live not in expected:
             problems.append("the live database is neither the state before nor the state intended (a mix)")
         # outcome, for the report
         if self.op == "restore":
             said = (report.recovered or "").lower()
-            how = ("rolled back by the next launch" if "rolled back" in said else
-                   "undone by the next launch" if "undone" in said else
-                   "completed by the next launch" if "complete" in said else "")
+            how = (
+                "rolled back by the next launch"
+                if "rolled back" in said
+                else "undone by the next launch"
+                if "undone" in said
+                else "completed by the next launch"
+                if "complete" in said
+                else ""
+            )
             state = "restored" if live == self.intended else "kept the data before"
             result.count(f"{state} ({how})" if how else state)
         elif self.op == "migrate":
-            result.count("migrated by the killed process" if raw_state == self.intended else
-                         "still at 0001, migrated by the next launch")
+            result.count(
+                "migrated by the killed process"
+                if raw_state == self.intended
+                else "still at 0001, migrated by the next launch"
+            )
             if report.migrated_to is None and raw_state != self.intended:
                 problems.append("the launch did not finish the migration")
         # the backup folder: only whole, verified backups holding the state before
@@ -323,8 +354,11 @@ class Torture:
             if held != self.before:
                 problems.append(f"the listed backup {rec.id} ({rec.type.value}) does not hold the state before")
         kept = {"restore": "safety", "migrate": "pre-migration"}.get(self.op)
-        if kept and live != self.before and not any(
-                r.type.value == kept and content_hash(Path(r.path)) == self.before for r in listed):
+        if (
+            kept
+            and live != self.before
+            and not any(r.type.value == kept and content_hash(Path(r.path)) == self.before for r in listed)
+        ):
             problems.append(f"the data before is gone: no {kept} backup holds it")
         # leftovers: nothing but published pairs in the backups folder, nothing extra in the data folder
         extra = {p.name for p in self.data.iterdir()} - DATA_FOLDER_NAMES
@@ -343,8 +377,9 @@ class Torture:
     @staticmethod
     def _state_of(db: Path, writable: bool = False) -> str:
         """Integrity check, then the content hash."""
-        conn = sqlite3.connect(db if writable else f"{db.absolute().as_uri()}?mode=ro", uri=not writable,
-                               isolation_level=None)
+        conn = sqlite3.connect(
+            db if writable else f"{db.absolute().as_uri()}?mode=ro", uri=not writable, isolation_level=None
+        )
         try:
             rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         finally:
@@ -356,6 +391,7 @@ class Torture:
 
 def _quiet_logs() -> None:
     import logging
+
     logging.getLogger("jobmatcher").addHandler(logging.NullHandler())  # the engine's warnings: not on stderr
 
 
@@ -371,29 +407,37 @@ def run(op: str, kills: int, seed: int, size_mb: float, work: Path, log=print) -
         if (n - 1) % REMEASURE_EVERY == 0:  # the machine's load changes: measure again now and then
             result.startup_seconds, op_seconds = t.measure()
             durations.append(op_seconds)
-            log(f"[{op}] {result.db_mb} MB; start-up {result.startup_seconds:.2f}s, then the operation "
-                f"{op_seconds:.2f}s; killing between 0 and {1.05 * op_seconds:.2f}s into it")
+            log(
+                f"[{op}] {result.db_mb} MB; start-up {result.startup_seconds:.2f}s, then the operation "
+                f"{op_seconds:.2f}s; killing between 0 and {1.05 * op_seconds:.2f}s into it"
+            )
         before = len(result.failures)
         t.round(n, rng.uniform(0, 1.05) * op_seconds, result)
         for f in result.failures[before:]:
             log(f"[{op}] FAILURE {f}")
     result.op_seconds = statistics.median(durations) if durations else 0.0
     result.seconds = time.perf_counter() - t0
-    log(f"[{op}] {result.kills} kills, {len(result.failures)} failures, {result.mid_operation} mid-operation, "
-        f"outcomes {result.outcomes}, {result.seconds:.0f}s")
+    log(
+        f"[{op}] {result.kills} kills, {len(result.failures)} failures, {result.mid_operation} mid-operation, "
+        f"outcomes {result.outcomes}, {result.seconds:.0f}s"
+    )
     shutil.rmtree(work / op, ignore_errors=True)
     return result
 
 
 def _machine() -> str:
     import platform
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return (f"{time.strftime('%Y-%m-%d')}, commit {commit or '?'}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.system()}")
+    return (
+        f"{time.strftime('%Y-%m-%d')}, commit {commit or '?'}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.system()}"
+    )
 
 
 def markdown(results: list[OpResult], seed: int, size_mb: float, total_seconds: float) -> str:
@@ -401,12 +445,17 @@ def markdown(results: list[OpResult], seed: int, size_mb: float, total_seconds: 
         "| Operation | Database | Operation took (median) | SIGKILLs | Mid-operation | Outcomes | Failures |",
         "|---|---|---|---|---|---|---|",
     ]
-    labels = {"backup": "`backup create`", "restore": "`backup restore`",
-              "migrate": "`db migrate` (0001 → head, pre-migration backup)"}
+    labels = {
+        "backup": "`backup create`",
+        "restore": "`backup restore`",
+        "migrate": "`db migrate` (0001 → head, pre-migration backup)",
+    }
     for r in results:
         outcomes = ", ".join(f"{v} {k}" for k, v in sorted(r.outcomes.items()))
-        lines.append(f"| {labels[r.op]} | {r.db_mb} MB | {r.op_seconds:.2f} s (+ {r.startup_seconds:.2f} s start-up) "
-                     f"| {r.kills} | {r.mid_operation} | {outcomes} | **{len(r.failures)}** |")
+        lines.append(
+            f"| {labels[r.op]} | {r.db_mb} MB | {r.op_seconds:.2f} s (+ {r.startup_seconds:.2f} s start-up) "
+            f"| {r.kills} | {r.mid_operation} | {outcomes} | **{len(r.failures)}** |"
+        )
     kills = sum(r.kills for r in results)
     failures = sum(len(r.failures) for r in results)
     lines += [
@@ -435,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results-md", type=Path, default=None, help="write the figures as a Markdown snippet")
     args = p.parse_args(argv)
     import tempfile
+
     ops = OPS if args.op == "all" else (args.op,)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="jobmatcher-torture-", dir=args.workdir) as tmp:

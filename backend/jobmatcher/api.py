@@ -38,20 +38,30 @@ from pydantic import Field, StringConstraints, validate_call
 
 from . import __version__, profile
 from .api_locations import LocationsApi
-from .causes import explain
-from .errors import (BackupFolderUnavailableError, ExportFailedError, NotOpenError, RestoreStateError,
-                     TaskRunningError, WrongModeError, InstanceLockedError, InvalidBackupError, JobMatcherError,
-                     RestoreFailedError, ValidationError)
-from .fsutil import (atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space)
 from .bridge import JsBridge, seal
+from .causes import explain
 from .chosen import ChosenFile, ChosenFiles
 from .desktop import export_folder, open_in_file_manager
 from .engine import Engine
+from .errors import (
+    BackupFolderUnavailableError,
+    ExportFailedError,
+    InstanceLockedError,
+    InvalidBackupError,
+    JobMatcherError,
+    NotOpenError,
+    RestoreFailedError,
+    RestoreStateError,
+    TaskRunningError,
+    ValidationError,
+    WrongModeError,
+)
+from .fsutil import atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space
 from .pageerror import to_page_error
-from .preview import backup_label
 from .presentation import backup_row, backup_status
-from .settings import MAX_AUTO_BACKUP_MINUTES
+from .preview import backup_label
 from .scheduler import BackupScheduler
+from .settings import MAX_AUTO_BACKUP_MINUTES
 from .tasks import TaskRunner
 from .writer import Writer
 
@@ -66,8 +76,14 @@ BackupId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Note = Annotated[str, StringConstraints(max_length=500)]
 
-RETENTION_FIELDS = ("retention_policy", "keep_all_hours", "keep_daily_days", "keep_weekly_weeks",
-                    "keep_monthly_months", "budget_mb")
+RETENTION_FIELDS = (
+    "retention_policy",
+    "keep_all_hours",
+    "keep_daily_days",
+    "keep_weekly_weeks",
+    "keep_monthly_months",
+    "budget_mb",
+)
 
 
 class RetentionForm(pydantic.BaseModel):
@@ -93,8 +109,14 @@ class Dialogs(Protocol):
 class Api(LocationsApi):
     """The page's API over one data folder. Construct, then `_begin_launch()`; `_close()` at exit."""
 
-    def __init__(self, engine: Engine, mode: str = "window", dialogs: Dialogs | None = None,
-                 on_restart: Callable[[], bool] | None = None, relaunched: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        mode: str = "window",
+        dialogs: Dialogs | None = None,
+        on_restart: Callable[[], bool] | None = None,
+        relaunched: bool = False,
+    ) -> None:
         self._engine = engine
         self._mode = mode
         self._dialogs = dialogs
@@ -117,11 +139,17 @@ class Api(LocationsApi):
     def app_info(self) -> dict:
         """Version, mode, whether this run is a relaunch, and the state of opening the data."""
         launch = self._tasks.get(self._launch_task) if self._launch_task else None
-        return {"version": __version__, "mode": self._mode, "instance": self._instance,
-                "relaunched": self._relaunched, "data_dir": str(self._engine.data_dir),
-                "launch": launch, "restore_state": self._restore_state,
-                # the data cannot be opened as it is: the page offers restoring a backup (or a file)
-                "way_out": self._way_out_open(launch)}
+        return {
+            "version": __version__,
+            "mode": self._mode,
+            "instance": self._instance,
+            "relaunched": self._relaunched,
+            "data_dir": str(self._engine.data_dir),
+            "launch": launch,
+            "restore_state": self._restore_state,
+            # the data cannot be opened as it is: the page offers restoring a backup (or a file)
+            "way_out": self._way_out_open(launch),
+        }
 
     @validate_call
     def retry_launch(self) -> dict:
@@ -138,13 +166,17 @@ class Api(LocationsApi):
         return self._db(lambda conn: self._profile_dict(conn), "reading your profile")
 
     @validate_call
-    def save_profile(self, full_name: Annotated[str, StringConstraints(max_length=200)],
-                     headline: Annotated[str, StringConstraints(max_length=300)]) -> dict:
+    def save_profile(
+        self,
+        full_name: Annotated[str, StringConstraints(max_length=200)],
+        headline: Annotated[str, StringConstraints(max_length=300)],
+    ) -> dict:
         def work(conn):
             current = profile.get_profile(conn)
             updated = current.model_copy(update={"full_name": full_name.strip(), "headline": headline.strip()})
             profile.update_profile(conn, profile.Profile.model_validate(updated.model_dump()))
             return self._profile_dict(conn)
+
         return self._db(work, "saving your profile")
 
     @validate_call
@@ -152,14 +184,14 @@ class Api(LocationsApi):
         if not name.strip():
             raise ValidationError("Type the skill's name first.", "")
         skill = self._model(profile.NewSkill, name=name)
-        return self._db(lambda conn: (profile.add_skill(conn, skill), self._profile_dict(conn))[1],
-                        "adding the skill")
+        return self._db(lambda conn: (profile.add_skill(conn, skill), self._profile_dict(conn))[1], "adding the skill")
 
     @validate_call
     def remove_skill(self, skill_id: Annotated[int, Field(ge=1)]) -> dict:
         def work(conn):
             profile.remove_skill(conn, skill_id)
             return self._profile_dict(conn)
+
         return self._db(work, "removing the skill")
 
     # -- backups -----------------------------------------------------------------------------
@@ -181,16 +213,33 @@ class Api(LocationsApi):
         try:
             health = self._engine.health(schedule=schedule).model_dump(mode="json")
         except JobMatcherError as e:  # the status line must not take the list down with it
-            health = {"level": "error", "summary": "", "warnings": [{"code": e.code, "level": "error",
-                                                                     "message": e.message, "hint": e.hint}]}
-        previous = [{"index": i, "folder": prev["folder"], "available": prev["available"],
-                     "count": len(prev["backups"]), "size": human_size(sum(r.size_bytes for r in prev["backups"])),
-                     "backups": [backup_row(r) for r in prev["backups"]]}
-                    for i, prev in enumerate(self._engine.previous_backups())]
-        return {"status": status, "health": health, "backups": [backup_row(r) for r in rows], "previous": previous,
-                "settings": self.get_settings(), "task": running.model_dump() if running else None,
-                "schedule": schedule, "signature": self.backup_signature(),
-                "can_choose_files": self._dialogs is not None}
+            health = {
+                "level": "error",
+                "summary": "",
+                "warnings": [{"code": e.code, "level": "error", "message": e.message, "hint": e.hint}],
+            }
+        previous = [
+            {
+                "index": i,
+                "folder": prev["folder"],
+                "available": prev["available"],
+                "count": len(prev["backups"]),
+                "size": human_size(sum(r.size_bytes for r in prev["backups"])),
+                "backups": [backup_row(r) for r in prev["backups"]],
+            }
+            for i, prev in enumerate(self._engine.previous_backups())
+        ]
+        return {
+            "status": status,
+            "health": health,
+            "backups": [backup_row(r) for r in rows],
+            "previous": previous,
+            "settings": self.get_settings(),
+            "task": running.model_dump() if running else None,
+            "schedule": schedule,
+            "signature": self.backup_signature(),
+            "can_choose_files": self._dialogs is not None,
+        }
 
     @validate_call
     def start_move_backups(self, index: Annotated[int, Field(ge=0, le=100)]) -> dict:
@@ -235,8 +284,9 @@ class Api(LocationsApi):
         """Start a manual backup; poll `task_status` for progress."""
         self._require_opened(changing=True)
         note = note.strip()
-        return self._tasks.start("backup", lambda progress: {
-            "backup": backup_row(self._engine.create_backup(note=note, progress=progress))})
+        return self._tasks.start(
+            "backup", lambda progress: {"backup": backup_row(self._engine.create_backup(note=note, progress=progress))}
+        )
 
     @validate_call
     def start_verify(self, backup_id: BackupId) -> dict:
@@ -252,6 +302,7 @@ class Api(LocationsApi):
             progress("check", 1, 1)
             assert result.backup is not None  # an id from the list
             return {"backup": backup_row(result.backup)}
+
         return self._tasks.start("verify", work)
 
     @validate_call
@@ -322,8 +373,14 @@ class Api(LocationsApi):
         except InvalidBackupError as e:
             self._chosen.forget(token)
             raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
-        return {"token": token, "name": f.name, "size_bytes": check.size_bytes, "size": human_size(check.size_bytes),
-                "schema_revision": check.schema_revision, "needs_update": check.needs_update}
+        return {
+            "token": token,
+            "name": f.name,
+            "size_bytes": check.size_bytes,
+            "size": human_size(check.size_bytes),
+            "schema_revision": check.schema_revision,
+            "needs_update": check.needs_update,
+        }
 
     @validate_call
     def start_restore_file(self, token: Token) -> dict:
@@ -355,9 +412,11 @@ class Api(LocationsApi):
             fsync_dir(target_path.parent)  # the rename itself must survive a power cut
         except OSError as e:
             remove_quietly(target_path.with_name(f".{target_path.name}.part"))
-            raise ExportFailedError(f"Could not save the copy to {target_path}: {e.strerror or e}.",
-                                    "Choose a folder you can write to, with enough free space.",
-                                    path=str(target_path)) from None
+            raise ExportFailedError(
+                f"Could not save the copy to {target_path}: {e.strerror or e}.",
+                "Choose a folder you can write to, with enough free space.",
+                path=str(target_path),
+            ) from None
         return {"saved_to": str(target_path)}
 
     @validate_call
@@ -377,23 +436,33 @@ class Api(LocationsApi):
     @validate_call
     def get_settings(self) -> dict:
         s = self._engine.settings
-        return {"auto_backup_minutes": s.auto_backup_minutes, "retention_days": s.retention_days,
-                "retention": {k: getattr(s, k) for k in RETENTION_FIELDS},
-                "backup_dir": s.backup_dir or "", "default_backup_dir": str(self._engine.default_backups_folder),
-                "effective_backup_dir": str(self._engine.backups_folder)}
+        return {
+            "auto_backup_minutes": s.auto_backup_minutes,
+            "retention_days": s.retention_days,
+            "retention": {k: getattr(s, k) for k in RETENTION_FIELDS},
+            "backup_dir": s.backup_dir or "",
+            "default_backup_dir": str(self._engine.default_backups_folder),
+            "effective_backup_dir": str(self._engine.backups_folder),
+        }
 
     @validate_call
-    def save_settings(self, auto_backup_minutes: Annotated[int, Field(ge=0, le=MAX_AUTO_BACKUP_MINUTES)],
-                      retention_days: Annotated[int, Field(ge=1, le=36500)],
-                      backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "",
-                      retention: RetentionForm | None = None) -> dict:
+    def save_settings(
+        self,
+        auto_backup_minutes: Annotated[int, Field(ge=0, le=MAX_AUTO_BACKUP_MINUTES)],
+        retention_days: Annotated[int, Field(ge=1, le=36500)],
+        backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "",
+        retention: RetentionForm | None = None,
+    ) -> dict:
         """Save the backup settings; the backup folder must exist, be writable and lie outside the data.
 
         `retention` (optional) holds the tiered policy's numbers and the disk budget.
         """
         self._require_opened(changing=True)
-        changes = {"auto_backup_minutes": auto_backup_minutes, "retention_days": retention_days,
-                   "backup_dir": backup_dir.strip() or None}
+        changes = {
+            "auto_backup_minutes": auto_backup_minutes,
+            "retention_days": retention_days,
+            "backup_dir": backup_dir.strip() or None,
+        }
         if retention is not None:
             changes.update(retention.model_dump())
         try:
@@ -427,9 +496,11 @@ class Api(LocationsApi):
                 log.exception("relaunch failed")
         if started:
             return {"restarting": True, "message": "JobMatcher is restarting…"}
-        return {"restarting": False,
-                "message": "JobMatcher could not restart by itself. Close it and open it again; "
-                           "your restored data is already in place."}
+        return {
+            "restarting": False,
+            "message": "JobMatcher could not restart by itself. Close it and open it again; "
+            "your restored data is already in place.",
+        }
 
     # =====================================================================================
     # Private: for app.py, server.py and tests. Never reachable from the page.
@@ -438,8 +509,14 @@ class Api(LocationsApi):
     def _dispatch(self, name: str, args: Any) -> dict:
         """Call the public method `name` with positional `args`: {"ok": true, "value"} or {"ok": false, "error"}."""
         if name not in PUBLIC_METHODS:
-            return {"ok": False, "error": {"code": "unknown-call", "message": f"There is no call named {name!r}.",
-                                           "hint": "Reload the page."}}
+            return {
+                "ok": False,
+                "error": {
+                    "code": "unknown-call",
+                    "message": f"There is no call named {name!r}.",
+                    "hint": "Reload the page.",
+                },
+            }
         if not isinstance(args, (list, tuple)):
             args = []
         try:
@@ -451,16 +528,23 @@ class Api(LocationsApi):
             def where(loc) -> str:
                 parts = [params[x] if isinstance(x, int) and x < len(params) else str(x) for x in loc]
                 return ".".join(parts) or "value"
+
             problems = "; ".join(f"{where(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)[:3])
-            return {"ok": False, "error": {"code": "invalid-input",
-                                           "message": f"That request was not valid ({problems}).",
-                                           "hint": "Check the values and try again."}}
+            return {
+                "ok": False,
+                "error": {
+                    "code": "invalid-input",
+                    "message": f"That request was not valid ({problems}).",
+                    "hint": "Check the values and try again.",
+                },
+            }
         except BaseException as e:  # noqa: BLE001
             return {"ok": False, "error": to_page_error(e)}
         return {"ok": True, "value": value}
 
     def _begin_launch(self) -> dict:
         """Run the engine's launch sequence as a task; the page shows its progress, then the app or the error."""
+
         def work(progress):
             deadline = time.monotonic() + (15 if self._relaunched else 0)
             while True:
@@ -482,6 +566,7 @@ class Api(LocationsApi):
             self._start_scheduler()
             self._start_copier()  # copies to backup locations, in the background
             return report.model_dump(mode="json")
+
         # Kept for as long as the app runs: every call checks the launch's outcome.
         task = self._tasks.start("launch", work, label="Opening your data…", keep=True)
         if self._launch_task:
@@ -491,6 +576,7 @@ class Api(LocationsApi):
 
     def _start_scheduler(self) -> None:
         from .scheduler import interval_seconds
+
         if self._scheduler is not None:
             return
         self._scheduler = BackupScheduler(
@@ -498,12 +584,14 @@ class Api(LocationsApi):
             interval=lambda: interval_seconds(self._engine.settings.auto_backup_minutes),
             # never while a restore runs or after one (the data is about to be replaced or was)
             blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended),
-            on_change=self._record_schedule)
+            on_change=self._record_schedule,
+        )
         self._scheduler.start()
 
     def _record_schedule(self, state) -> None:
         """Keep the schedule's state where `jobmatcher status` (another process) can read it."""
         import json
+
         body = json.dumps({"pid": os.getpid(), **state.to_dict()}).encode()
         with self._lock:
             atomic_write_bytes(self._engine.schedule_path, body)
@@ -556,18 +644,25 @@ class Api(LocationsApi):
             raise NotOpenError("JobMatcher is still opening your data.", "Wait a moment.", reason="opening")
         if launch["state"] == "failed" and not (way_out and self._way_out_open(launch)):
             err = launch["error"] or {}
-            raise NotOpenError(f"JobMatcher could not open your data: {err.get('message', '')}",
-                               err.get("hint", ""), reason="failed")
+            raise NotOpenError(
+                f"JobMatcher could not open your data: {err.get('message', '')}", err.get("hint", ""), reason="failed"
+            )
         if changing and self._restore_state == "running":
-            raise RestoreStateError("A restore is replacing your data right now.", "Wait for it to finish.",
-                                    state="running")
+            raise RestoreStateError(
+                "A restore is replacing your data right now.", "Wait for it to finish.", state="running"
+            )
         if changing and self._restore_state == "done":
-            raise RestoreStateError("Your data was restored; JobMatcher needs to restart to use it.",
-                                    "Close JobMatcher and open it again.", state="done")
+            raise RestoreStateError(
+                "Your data was restored; JobMatcher needs to restart to use it.",
+                "Close JobMatcher and open it again.",
+                state="done",
+            )
         if changing and self._restore_state == "broken":
-            raise RestoreStateError("A restore went wrong and JobMatcher needs to restart to check your data.",
-                                    "Close JobMatcher and open it again; it finishes or undoes the restore.",
-                                    state="broken")
+            raise RestoreStateError(
+                "A restore went wrong and JobMatcher needs to restart to check your data.",
+                "Close JobMatcher and open it again; it finishes or undoes the restore.",
+                state="broken",
+            )
 
     def _db(self, fn: Callable, action: str) -> Any:
         """Run `fn(conn)` on the writer thread; a failure of the disk or SQLite is named (causes.explain)."""
@@ -589,17 +684,22 @@ class Api(LocationsApi):
         except pydantic.ValidationError as e:
             err = e.errors(include_url=False)[0]
             field = str(err["loc"][0]).replace("_", " ") if err["loc"] else "value"
-            raise ValidationError(f"{field[:1].upper()}{field[1:]}: {err['msg']}.",
-                                  "Check the value and try again.") from None
+            raise ValidationError(
+                f"{field[:1].upper()}{field[1:]}: {err['msg']}.", "Check the value and try again."
+            ) from None
 
     @staticmethod
     def _profile_dict(conn) -> dict:
         p = profile.get_profile(conn)
-        return {"full_name": p.full_name, "headline": p.headline,
-                "skills": [{"id": s.id, "name": s.name} for s in profile.list_skills(conn)]}
+        return {
+            "full_name": p.full_name,
+            "headline": p.headline,
+            "skills": [{"id": s.id, "name": s.name} for s in profile.list_skills(conn)],
+        }
 
-    def _start_restore(self, source: str, label: str, token: str | None,
-                       run: Callable[[Any], Any] | None = None) -> dict:
+    def _start_restore(
+        self, source: str, label: str, token: str | None, run: Callable[[Any], Any] | None = None
+    ) -> dict:
         """Restore `source` (an id or a file) as a task; `run(progress)` replaces the engine's restore (locations)."""
         chosen = self._chosen.get(token) if token else None
 
@@ -648,11 +748,18 @@ class Api(LocationsApi):
                     self._scheduler.resume()  # blocked() still keeps it idle while the data awaits a restart
             reopen = writer is None  # nothing was open: opening the data again is enough, no restart
             self._restore_state = None if reopen else "done"
-            suspend("Your data was restored; JobMatcher needs to restart to use it.",
-                    "Close JobMatcher and open it again.")
-            return {"source": label, "safety_backup_id": result.safety_backup_id,
-                    "safety_backup_verified": result.safety_backup_verified,
-                    "migrated_from": result.migrated_from, "seconds": round(result.seconds, 2), "reopen": reopen}
+            suspend(
+                "Your data was restored; JobMatcher needs to restart to use it.", "Close JobMatcher and open it again."
+            )
+            return {
+                "source": label,
+                "safety_backup_id": result.safety_backup_id,
+                "safety_backup_verified": result.safety_backup_verified,
+                "migrated_from": result.migrated_from,
+                "seconds": round(result.seconds, 2),
+                "reopen": reopen,
+            }
+
         with self._lock:
             if self._restore_state is not None:
                 raise RestoreStateError("A restore was already started.", "Wait for it to finish.", state="running")
@@ -665,7 +772,8 @@ class Api(LocationsApi):
 
 
 PUBLIC_METHODS: tuple[str, ...] = tuple(
-    n for cls in (LocationsApi, Api) for n, v in vars(cls).items() if not n.startswith("_") and callable(v))
+    n for cls in (LocationsApi, Api) for n, v in vars(cls).items() if not n.startswith("_") and callable(v)
+)
 
 
 def make_js_bridge(api: Api) -> JsBridge:

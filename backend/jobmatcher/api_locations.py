@@ -70,9 +70,13 @@ class LocationsApi:
         rows = [self._location_row(s) for s in locs.status(check=False)]
         launch = self._tasks.get(self._launch_task) if getattr(self, "_launch_task", None) else None  # type: ignore[attr-defined]
         created = bool(launch and (launch.get("result") or {}).get("created"))
-        return {"status_line": locs.status_line(), "locations": rows, "sync": self._manual_sync,
-                "can_choose_folder": self._dialogs is not None,
-                "first_run": created and not rows and not self._engine.list_backups()}
+        return {
+            "status_line": locs.status_line(),
+            "locations": rows,
+            "sync": self._manual_sync,
+            "can_choose_folder": self._dialogs is not None,
+            "first_run": created and not rows and not self._engine.list_backups(),
+        }
 
     @validate_call
     def check_locations(self) -> dict:
@@ -82,10 +86,22 @@ class LocationsApi:
 
     @staticmethod
     def _location_row(s) -> dict:
-        return {"name": s.name, "kind": s.kind, "where": s.where, "enabled": s.enabled, "encrypted": s.encrypted,
-                "retention_days": s.retention_days, "reachable": s.reachable, "problem": s.problem,
-                "problem_code": s.problem_code, "last_success_at": _iso(s.last_success_at), "pending": s.pending,
-                "copies": s.copies, "used_bytes": s.used_bytes, "used": human_size(s.used_bytes)}
+        return {
+            "name": s.name,
+            "kind": s.kind,
+            "where": s.where,
+            "enabled": s.enabled,
+            "encrypted": s.encrypted,
+            "retention_days": s.retention_days,
+            "reachable": s.reachable,
+            "problem": s.problem,
+            "problem_code": s.problem_code,
+            "last_success_at": _iso(s.last_success_at),
+            "pending": s.pending,
+            "copies": s.copies,
+            "used_bytes": s.used_bytes,
+            "used": human_size(s.used_bytes),
+        }
 
     # -- adding ------------------------------------------------------------------------
 
@@ -98,30 +114,56 @@ class LocationsApi:
         return {"path": path} if path else {"cancelled": True}
 
     @validate_call
-    def add_folder_location(self, path: Annotated[str, StringConstraints(min_length=1, max_length=4000)],
-                            name: Annotated[str, StringConstraints(max_length=60)] = "", encrypt: bool = True,
-                            passphrase: Secret = "",
-                            keep_days: Annotated[int, Field(ge=1, le=36500)] = 90) -> dict:
+    def add_folder_location(
+        self,
+        path: Annotated[str, StringConstraints(min_length=1, max_length=4000)],
+        name: Annotated[str, StringConstraints(max_length=60)] = "",
+        encrypt: bool = True,
+        passphrase: Secret = "",
+        keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
+    ) -> dict:
         """Add a folder location; `recovery_key` is in the answer once, when this created the encryption key."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]
-        r = self._engine.locations.add("folder", path=path.strip(), name=name.strip() or None, encrypt=encrypt,
-                                       passphrase=passphrase or None, retention_days=keep_days)
+        r = self._engine.locations.add(
+            "folder",
+            path=path.strip(),
+            name=name.strip() or None,
+            encrypt=encrypt,
+            passphrase=passphrase or None,
+            retention_days=keep_days,
+        )
         self._kick_copier()
         return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
 
     @validate_call
-    def add_s3_location(self, endpoint_url: ShortText, bucket: Annotated[str, StringConstraints(max_length=63)],
-                        access_key_id: ShortText, secret_access_key: Secret, prefix: ShortText = "",
-                        name: Annotated[str, StringConstraints(max_length=60)] = "", encrypt: bool = True,
-                        passphrase: Secret = "", keep_days: Annotated[int, Field(ge=1, le=36500)] = 90) -> dict:
+    def add_s3_location(
+        self,
+        endpoint_url: ShortText,
+        bucket: Annotated[str, StringConstraints(max_length=63)],
+        access_key_id: ShortText,
+        secret_access_key: Secret,
+        prefix: ShortText = "",
+        name: Annotated[str, StringConstraints(max_length=60)] = "",
+        encrypt: bool = True,
+        passphrase: Secret = "",
+        keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
+    ) -> dict:
         """Add an S3-compatible location (the keys go to the keyring or the 0600 file, never back to the page)."""
         from .locations.credentials import S3Keys
+
         self._require_opened(changing=True)  # type: ignore[attr-defined]
-        keys = S3Keys(access_key_id.strip(), secret_access_key.strip()) if access_key_id and secret_access_key \
-            else None
-        r = self._engine.locations.add("s3", endpoint_url=endpoint_url.strip() or None, bucket=bucket.strip(),
-                                       prefix=prefix.strip(), keys=keys, name=name.strip() or None, encrypt=encrypt,
-                                       passphrase=passphrase or None, retention_days=keep_days)
+        keys = S3Keys(access_key_id.strip(), secret_access_key.strip()) if access_key_id and secret_access_key else None
+        r = self._engine.locations.add(
+            "s3",
+            endpoint_url=endpoint_url.strip() or None,
+            bucket=bucket.strip(),
+            prefix=prefix.strip(),
+            keys=keys,
+            name=name.strip() or None,
+            encrypt=encrypt,
+            passphrase=passphrase or None,
+            retention_days=keep_days,
+        )
         self._kick_copier()
         return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
 
@@ -157,8 +199,16 @@ class LocationsApi:
             self._engine.locations.get(name)  # unknown: refused now
         if self._manual_sync and self._manual_sync.get("state") == "running":
             return self._manual_sync
-        state: dict = {"state": "running", "name": name or None, "done": 0, "total": 0, "backup": 0, "backups": 0,
-                       "results": None, "error": None}
+        state: dict = {
+            "state": "running",
+            "name": name or None,
+            "done": 0,
+            "total": 0,
+            "backup": 0,
+            "backups": 0,
+            "results": None,
+            "error": None,
+        }
         self._manual_sync = state
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -178,6 +228,7 @@ class LocationsApi:
                 state["error"] = {"message": "The copy failed unexpectedly.", "hint": "Details are in the log."}
             finally:
                 state["state"] = "done"
+
         threading.Thread(target=run, name="location-sync", daemon=True).start()
         return state
 
@@ -188,53 +239,82 @@ class LocationsApi:
             return self._engine.locations.client(source.name), source.name
         if source.kind == "folder":
             from pathlib import Path
+
             p = Path(source.path.strip()).expanduser()
             if not p.is_absolute():
                 raise ValidationError("Give the folder's full path.", "Choose it with the folder picker or type it.")
             from .locations.folder import FolderLocation
+
             return FolderLocation(p), str(p)
         from .locations.s3 import S3Location
+
         if not source.bucket.strip():
             raise ValidationError("Give the bucket's name.", "")
         if not (source.access_key_id and source.secret_access_key):
-            raise ValidationError("The access keys of the storage are needed.", "Give the access key id and secret key.")
-        client = S3Location(source.bucket.strip(), source.prefix.strip(), source.endpoint_url.strip() or None,
-                            source.access_key_id.strip(), source.secret_access_key.strip(),
-                            spool_dir=self._engine.data_dir)
+            raise ValidationError(
+                "The access keys of the storage are needed.", "Give the access key id and secret key."
+            )
+        client = S3Location(
+            source.bucket.strip(),
+            source.prefix.strip(),
+            source.endpoint_url.strip() or None,
+            source.access_key_id.strip(),
+            source.secret_access_key.strip(),
+            spool_dir=self._engine.data_dir,
+        )
         return client, client.describe()
 
     @validate_call
     def remote_backups(self, source: LocationSource) -> dict:
         """The copies at a location, newest first (time, size, revision, encrypted), for restoring one."""
         from .locations.remote import list_remote
+
         client, label = self._source_client(source)
         client.check()
         items = list_remote(client)
-        return {"where": label, "backups": [
-            {"id": r.id, "folder_id": r.folder_id, "created_at": _iso(r.created_at), "type": r.type.value,
-             "size_bytes": r.size_bytes, "size": human_size(r.size_bytes), "schema_revision": r.schema_revision,
-             "encrypted": r.encrypted} for r in items],
-            "several_folders": len({r.folder_id for r in items}) > 1}
+        return {
+            "where": label,
+            "backups": [
+                {
+                    "id": r.id,
+                    "folder_id": r.folder_id,
+                    "created_at": _iso(r.created_at),
+                    "type": r.type.value,
+                    "size_bytes": r.size_bytes,
+                    "size": human_size(r.size_bytes),
+                    "schema_revision": r.schema_revision,
+                    "encrypted": r.encrypted,
+                }
+                for r in items
+            ],
+            "several_folders": len({r.folder_id for r in items}) > 1,
+        }
 
     @validate_call
-    def start_restore_from_location(self, source: LocationSource,
-                                    backup_id: Annotated[str, StringConstraints(min_length=1, max_length=200)],
-                                    passphrase: Secret = "",
-                                    folder_id: Annotated[str, StringConstraints(max_length=32)] = "") -> dict:
+    def start_restore_from_location(
+        self,
+        source: LocationSource,
+        backup_id: Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        passphrase: Secret = "",
+        folder_id: Annotated[str, StringConstraints(max_length=32)] = "",
+    ) -> dict:
         """Restore a copy from a location (verified end to end, then the normal restore); poll task_status."""
         from .locations.recovery import restore_from_location
         from .locations.remote import find_remote
+
         client, label = self._source_client(source)
         remote = find_remote(client, backup_id, folder_id or None)  # refused now, not in the task
         if remote.encrypted and not passphrase:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
 
         def run(progress):
-            result, _ = restore_from_location(self._engine, client, remote.id, passphrase or None,
-                                              remote.folder_id, progress, label)
+            result, _ = restore_from_location(
+                self._engine, client, remote.id, passphrase or None, remote.folder_id, progress, label
+            )
             return result
-        return self._start_restore(f"{remote.id} from {label}", f"{remote.id} from {label}", None,  # type: ignore[attr-defined]
-                                   run=run)
+
+        start = self._start_restore  # type: ignore[attr-defined]  # provided by Api, which mixes this in
+        return start(f"{remote.id} from {label}", f"{remote.id} from {label}", None, run=run)
 
     # -- the background copier ----------------------------------------------------------------
 
@@ -242,6 +322,7 @@ class LocationsApi:
         if self._copier is not None:
             return
         from .locations.copier import Copier
+
         self._copier = Copier(lambda: self._engine.locations)
         self._copier.start()
         self._copier.kick()  # copies missed while the app was closed: caught up now

@@ -33,6 +33,7 @@ def frontend_dir() -> Path:
     if getattr(sys, "frozen", False):
         return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "frontend"
     import jobmatcher
+
     package = Path(jobmatcher.__file__).resolve().parent
     source_tree = package.parents[1] / "frontend"  # a checkout (and editable installs)
     return source_tree if (source_tree / "index.html").exists() else package / "frontend"  # a wheel
@@ -53,23 +54,29 @@ def run_app(args) -> int:
         return code
     relaunched = os.environ.pop(relaunch.RELAUNCHED_ENV, None) == "1"
     from .engine import Engine
+
     try:
         engine = Engine(getattr(args, "data_dir", None))
     except OSError as e:
-        raise JobMatcherError(f"Cannot use the data folder: {e.strerror or e} ({e.filename}).",
-                              "Choose a folder you can write to with --data-dir.") from None
+        raise JobMatcherError(
+            f"Cannot use the data folder: {e.strerror or e} ({e.filename}).",
+            "Choose a folder you can write to with --data-dir.",
+        ) from None
     if use_browser_mode(args):
         return run_browser(args, engine, relaunched)
     try:
         import webview  # noqa: F401 - the optional [gui] extra
     except ImportError:
-        print("The window toolkit (pywebview) is not installed; serving the page in your browser instead.",
-              file=sys.stderr)
+        print(
+            "The window toolkit (pywebview) is not installed; serving the page in your browser instead.",
+            file=sys.stderr,
+        )
         return run_browser(args, engine, relaunched)
     return run_window(args, engine, relaunched)
 
 
 # -- window mode -----------------------------------------------------------------------------
+
 
 class WindowDialogs:
     """Native file dialogs of the pywebview window (they run on the Qt thread; we wait for the answer)."""
@@ -87,15 +94,19 @@ class WindowDialogs:
 
     def open_file(self, directory: str = "") -> str | None:
         import webview
+
         return self._ask(webview.FileDialog.OPEN, directory=directory, file_types=self.FILE_TYPES)
 
     def save_file(self, suggested_name: str, directory: str = "") -> str | None:
         import webview
-        return self._ask(webview.FileDialog.SAVE, directory=directory, save_filename=suggested_name,
-                         file_types=self.FILE_TYPES)
+
+        return self._ask(
+            webview.FileDialog.SAVE, directory=directory, save_filename=suggested_name, file_types=self.FILE_TYPES
+        )
 
     def choose_folder(self) -> str | None:
         import webview
+
         return self._ask(webview.FileDialog.FOLDER)
 
 
@@ -127,9 +138,15 @@ def run_window(args, engine, relaunched: bool) -> int:
     api = Api(engine, mode="window", dialogs=WindowDialogs(holder), on_restart=on_restart, relaunched=relaunched)
     api._begin_launch()
     # "#window" tells the page to wait for pywebview's bridge (a browser without the secret is told at once).
-    window = webview.create_window(TITLE, url=str(frontend_dir() / "index.html") + "#window",
-                                   js_api=make_js_bridge(api), width=1180, height=860, min_size=(760, 560),
-                                   background_color="#F4F6FA")
+    window = webview.create_window(
+        TITLE,
+        url=str(frontend_dir() / "index.html") + "#window",
+        js_api=make_js_bridge(api),
+        width=1180,
+        height=860,
+        min_size=(760, 560),
+        background_color="#F4F6FA",
+    )
     holder["window"] = window
 
     def on_closing():
@@ -138,10 +155,12 @@ def run_window(args, engine, relaunched: bool) -> int:
             return False  # a restore cannot be interrupted by closing the window; it finishes in seconds
         closing.set()
         return True
+
     assert window is not None  # create_window returns None only for windows it could not make
     window.events.closing += on_closing
 
     from . import testhook
+
     testhook.start_if_asked(window, closing)
     try:
         # http_server: the page is served from 127.0.0.1 by pywebview, because ES modules
@@ -154,8 +173,10 @@ def run_window(args, engine, relaunched: bool) -> int:
 
 # -- browser mode ------------------------------------------------------------------------------
 
+
 def _bind(api, secret: str, port: int, patient: bool):
     from .server import AppServer
+
     inherited = _inherited_socket()
     if inherited is not None:
         return AppServer(api, frontend_dir(), secret, listening=inherited)
@@ -165,9 +186,10 @@ def _bind(api, secret: str, port: int, patient: bool):
             return AppServer(api, frontend_dir(), secret, port)
         except OSError as e:
             if time.monotonic() >= deadline:
-                raise JobMatcherError(f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
-                                      "Choose another port with --port, or leave it out to use any free one.") \
-                    from None
+                raise JobMatcherError(
+                    f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
+                    "Choose another port with --port, or leave it out to use any free one.",
+                ) from None
             time.sleep(0.2)  # relaunched by a launcher: the old process may still be letting go of the port
 
 
@@ -177,6 +199,7 @@ def _inherited_socket():
     if not raw:
         return None
     import socket
+
     try:
         sock = socket.socket(fileno=int(raw))
         os.set_inheritable(sock.fileno(), False)
@@ -202,8 +225,9 @@ def run_browser(args, engine, relaunched: bool) -> int:
             holder["restart_in_place"] = True
         else:  # Windows: a launcher waits for us to exit, then starts the app on the same port
             try:
-                relaunch.start_launcher(args, {relaunch.SERVE_PORT_ENV: str(server.port),
-                                               relaunch.SERVE_SECRET_ENV: secret})
+                relaunch.start_launcher(
+                    args, {relaunch.SERVE_PORT_ENV: str(server.port), relaunch.SERVE_SECRET_ENV: secret}
+                )
             except OSError as e:
                 log.error("could not start the launcher: %s", e)
                 return False
@@ -215,8 +239,11 @@ def run_browser(args, engine, relaunched: bool) -> int:
     holder["server"] = server
     # The URL is the first line on stdout: scripts and tests read it from there.
     print(server.url, flush=True)
-    print(f"JobMatcher is open at {server.url}\nOpen that address in your browser. Press Ctrl+C to stop.",
-          file=sys.stderr, flush=True)
+    print(
+        f"JobMatcher is open at {server.url}\nOpen that address in your browser. Press Ctrl+C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
     api._begin_launch()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
@@ -230,13 +257,18 @@ def run_browser(args, engine, relaunched: bool) -> int:
         api._close()
     if holder["restart_in_place"]:
         try:
-            relaunch.replace_self(args, (server.socket.fileno(),),
-                                  {relaunch.SERVE_FD_ENV: str(server.socket.fileno()),
-                                   relaunch.SERVE_SECRET_ENV: secret})
+            relaunch.replace_self(
+                args,
+                (server.socket.fileno(),),
+                {relaunch.SERVE_FD_ENV: str(server.socket.fileno()), relaunch.SERVE_SECRET_ENV: secret},
+            )
         except OSError as e:
             server.server_close()
             log.error("could not restart in place: %s", e)
-            print(f"JobMatcher could not restart by itself ({e.strerror or e}). Start it again; "
-                  "your restored data is already in place.", file=sys.stderr)
+            print(
+                f"JobMatcher could not restart by itself ({e.strerror or e}). Start it again; "
+                "your restored data is already in place.",
+                file=sys.stderr,
+            )
             return 1
     return 0

@@ -23,20 +23,51 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
-from .errors import (BackupFailedError, BackupFolderUnavailableError, BackupNotFoundError, InvalidBackupError, JobMatcherError,
-                     NewerSchemaError,
-                     ValidationError)
-from .fsutil import (PRIVATE_DIR, PRIVATE_FILE, SIDE_SUFFIXES, WAL, copy_range, describe_os_error,
-                     describe_sqlite_error, file_size, fsync_dir, fsync_file, hold_free_space, make_dirs,
-                     process_gone, remove_dead_temp_files, remove_quietly, require_free_space, side_file)
 from .datadir import DB_NAME
+from .errors import (
+    BackupFailedError,
+    BackupFolderUnavailableError,
+    BackupNotFoundError,
+    InvalidBackupError,
+    JobMatcherError,
+    NewerSchemaError,
+    ValidationError,
+)
+from .fsutil import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    SIDE_SUFFIXES,
+    WAL,
+    copy_range,
+    describe_os_error,
+    describe_sqlite_error,
+    file_size,
+    fsync_dir,
+    fsync_file,
+    hold_free_space,
+    make_dirs,
+    process_gone,
+    remove_dead_temp_files,
+    remove_quietly,
+    require_free_space,
+    side_file,
+)
 from .lock import FileLock
-from .manifest import (BackupRecord, BackupType, Manifest, ManifestNotOursError, load_manifest, manifest_path,
-                       read_manifest, update_manifest, write_manifest)
+from .manifest import (
+    BackupRecord,
+    BackupType,
+    Manifest,
+    ManifestNotOursError,
+    load_manifest,
+    manifest_path,
+    read_manifest,
+    update_manifest,
+    write_manifest,
+)
+from .progress import Progress
 from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
 from .snapshot import backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
-from .progress import Progress
 
 if TYPE_CHECKING:
     from .datadir import DataDir
@@ -61,9 +92,16 @@ def listable_name(name: str) -> bool:
     list() shows exactly these and get() accepts exactly their ids (the name without `.db`),
     so every id the list shows works with every command: `Résumé before move`, `2026 März`, `_old`.
     """
-    return (isinstance(name, str) and name.endswith(".db") and len(name) > 3 and not name.startswith(".")
-            and "/" not in name and "\\" not in name and "\x00" not in name
-            and len(name.encode("utf-8", "surrogateescape")) <= _MAX_NAME_BYTES)
+    return (
+        isinstance(name, str)
+        and name.endswith(".db")
+        and len(name) > 3
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and len(name.encode("utf-8", "surrogateescape")) <= _MAX_NAME_BYTES
+    )
 
 
 # A backup dated this far ahead of the clock is flagged (`future`): made or read with a wrong clock.
@@ -133,7 +171,8 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
     return BackupFolderUnavailableError(
         f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
         "JobMatcher does not create it again, so backups never land on the wrong disk. "
-        "Backups resume by themselves once it is back.")
+        "Backups resume by themselves once it is back.",
+    )
 
 
 def write_folder_marker(folder: Path, token: str) -> None:
@@ -143,10 +182,14 @@ def write_folder_marker(folder: Path, token: str) -> None:
     choosing it for one must not make it "unavailable" for the others.
     """
     from .fsutil import atomic_write_bytes
+
     tokens = [t for t in _marker_tokens(folder) if t != token] + [token]
-    atomic_write_bytes(Path(folder) / FOLDER_MARKER,
-                       ("JobMatcher keeps backups in this folder. Do not delete this file.\n"
-                        + "".join(f"{t}\n" for t in tokens)).encode())
+    atomic_write_bytes(
+        Path(folder) / FOLDER_MARKER,
+        (
+            "JobMatcher keeps backups in this folder. Do not delete this file.\n" + "".join(f"{t}\n" for t in tokens)
+        ).encode(),
+    )
 
 
 def _marker_tokens(folder: Path) -> list[str]:
@@ -182,8 +225,9 @@ class BackupStore:
     Without it (tests, tools) every backup with a manifest counts as owned.
     """
 
-    def __init__(self, folder: Path, chosen: bool = False, token: str | None = None,
-                 data: "DataDir | None" = None) -> None:
+    def __init__(
+        self, folder: Path, chosen: bool = False, token: str | None = None, data: "DataDir | None" = None
+    ) -> None:
         self.folder = Path(folder)
         self.chosen = chosen
         self.token = token
@@ -256,27 +300,36 @@ class BackupStore:
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records
 
-    def _record(self, backup_id: str, path: Path, st: os.stat_result, owner: str | None, claims: bool,
-                now: datetime) -> BackupRecord:
+    def _record(
+        self, backup_id: str, path: Path, st: os.stat_result, owner: str | None, claims: bool, now: datetime
+    ) -> BackupRecord:
         m, state = load_manifest(path)
         if m is not None:
             owned = (m.data_folder_id == owner) if m.data_folder_id else claims
-            return BackupRecord.from_manifest(backup_id, path, m, manifest=state, owned=owned,
-                                              future=m.created_at > now + FUTURE_SLACK)
+            return BackupRecord.from_manifest(
+                backup_id, path, m, manifest=state, owned=owned, future=m.created_at > now + FUTURE_SLACK
+            )
         # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
         # so it is never the newest and never pruned); verify fills in the rest.
         when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
-        m = Manifest(type=BackupType.manual, created_at=max(when, datetime(1971, 1, 1, tzinfo=timezone.utc)),
-                     size_bytes=st.st_size, note=note, added_by_hand=state == "missing")
-        return BackupRecord.from_manifest(backup_id, path, m, has_manifest=False, manifest=state, owned=claims,
-                                          future=when > now + FUTURE_SLACK)
+        m = Manifest(
+            type=BackupType.manual,
+            created_at=max(when, datetime(1971, 1, 1, tzinfo=timezone.utc)),
+            size_bytes=st.st_size,
+            note=note,
+            added_by_hand=state == "missing",
+        )
+        return BackupRecord.from_manifest(
+            backup_id, path, m, has_manifest=False, manifest=state, owned=claims, future=when > now + FUTURE_SLACK
+        )
 
     def get(self, backup_id: str) -> BackupRecord:
         """The backup with exactly this id (as list() shows it); anything else (a path, `..`, a glob) is refused."""
         if not isinstance(backup_id, str) or not listable_name(f"{backup_id}.db"):
-            raise ValidationError(f"{backup_id!r} is not a backup id.",
-                                  "Use an id exactly as `jobmatcher backup list` shows it.")
+            raise ValidationError(
+                f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list` shows it."
+            )
         path = self.folder / f"{backup_id}.db"
         try:
             st = path.lstat()  # lstat: a symlink is not a regular file here, so it is refused too
@@ -284,12 +337,17 @@ class BackupStore:
             st = None
         except OSError as e:
             raise describe_os_error(e, "reading the backup folder", self.folder) from None
-        if (st is None or not stat_module.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in self._live_inodes()
-                or live_database_file(path)):
-            raise BackupNotFoundError(f"There is no backup with the id {backup_id!r} in {self.folder}.",
-                                      "Run `jobmatcher backup list` to see the ids.")
-        return self._record(backup_id, path, st, self._owner_id(), self._claims_unmarked(),
-                            datetime.now(timezone.utc))
+        if (
+            st is None
+            or not stat_module.S_ISREG(st.st_mode)
+            or (st.st_dev, st.st_ino) in self._live_inodes()
+            or live_database_file(path)
+        ):
+            raise BackupNotFoundError(
+                f"There is no backup with the id {backup_id!r} in {self.folder}.",
+                "Run `jobmatcher backup list` to see the ids.",
+            )
+        return self._record(backup_id, path, st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc))
 
     def own(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
         """This data folder's backups that JobMatcher made: its name, a readable manifest, this folder's id.
@@ -298,8 +356,9 @@ class BackupStore:
         """
         return [r for r in self.list(now) if is_own_backup(r)]
 
-    def newest_trusted(self, now: datetime | None = None,
-                       items: builtins.list[BackupRecord] | None = None) -> BackupRecord | None:
+    def newest_trusted(
+        self, now: datetime | None = None, items: builtins.list[BackupRecord] | None = None
+    ) -> BackupRecord | None:
         """The newest own backup (is_own_backup) not dated in the future: what scheduling and the status line
         go by. `items`: the list as list() just returned it, when the caller has read it already."""
         items = self.list(now) if items is None else items
@@ -316,18 +375,31 @@ class BackupStore:
         """Create the default folder if needed; a chosen folder must be there already (never recreated)."""
         self.require_available()
         try:
-            make_dirs(self.folder, PRIVATE_DIR)  # its entry in the data folder must survive a power cut with the backups
+            make_dirs(
+                self.folder, PRIVATE_DIR
+            )  # its entry in the data folder must survive a power cut with the backups
         except OSError as e:
-            raise BackupFailedError(f"Cannot create the backup folder {self.folder}: {e.strerror}.",
-                                    "Choose a backup folder you can write to in Settings.") from None
+            raise BackupFailedError(
+                f"Cannot create the backup folder {self.folder}: {e.strerror}.",
+                "Choose a backup folder you can write to in Settings.",
+            ) from None
         if not os.access(self.folder, os.W_OK | os.X_OK):
-            raise BackupFailedError(f"The backup folder {self.folder} is not writable.",
-                                    "Fix its permissions, or choose another backup folder in Settings.")
+            raise BackupFailedError(
+                f"The backup folder {self.folder} is not writable.",
+                "Fix its permissions, or choose another backup folder in Settings.",
+            )
 
-    def create(self, db_path: Path, kind: BackupType = BackupType.manual, note: str = "",
-               progress: Progress | None = None, revision: str | None = None,
-               method: str = "auto", reuse_identical: bool = False,
-               listed: builtins.list[BackupRecord] | None = None) -> CreatedBackup:
+    def create(
+        self,
+        db_path: Path,
+        kind: BackupType = BackupType.manual,
+        note: str = "",
+        progress: Progress | None = None,
+        revision: str | None = None,
+        method: str = "auto",
+        reuse_identical: bool = False,
+        listed: builtins.list[BackupRecord] | None = None,
+    ) -> CreatedBackup:
         """Snapshot the live database into a new, verified backup; no file is left if anything fails.
 
         The backup is dated when its snapshot was taken (UTC), not when its check ended. With
@@ -339,6 +411,7 @@ class BackupStore:
         returned it, when the caller has read it already.
         """
         from .database import require_exists, require_openable  # local: keep CLI start light
+
         require_openable(db_path)  # an empty, unreadable or lost live file is named as such, not blamed on the copy
         require_exists(db_path)
         self.ensure_folder()
@@ -346,7 +419,9 @@ class BackupStore:
         db_bytes = file_size(db_path) + file_size(side_file(db_path, WAL))
         folder_id = self.data.folder_id() if self.data is not None else None
         same_as = self._reuse_candidates(kind, listed) if reuse_identical else []
-        space = hold_free_space(self.folder, 2 * db_bytes, "a backup", why="twice the database")  # counted by other writes until done
+        space = hold_free_space(
+            self.folder, 2 * db_bytes, "a backup", why="twice the database"
+        )  # counted by other writes until done
         try:
             tmp, guard = self._reserve_temp()
         except BaseException:
@@ -355,18 +430,28 @@ class BackupStore:
         try:
             # A safety copy must be possible even of data this version cannot open (a newer schema) or
             # that is damaged: restoring a good backup over damaged data is what restore is for.
-            outcome = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety,
-                                     same_as=same_as)
+            outcome = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety, same_as=same_as)
             if isinstance(outcome, BackupRecord):  # identical to an existing backup: nothing to keep
                 log.info("snapshot identical to backup %s: no new %s backup", outcome.id, kind.value)
-                return CreatedBackup(**outcome.model_dump(), copy_seconds=0.0, verify_seconds=0.0,
-                                     method="unchanged", unchanged=True)
+                return CreatedBackup(
+                    **outcome.model_dump(), copy_seconds=0.0, verify_seconds=0.0, method="unchanged", unchanged=True
+                )
             snap, report, taken_at = outcome
-            m = Manifest(type=kind, created_at=taken_at, size_bytes=report.size_bytes, sha256=report.sha256,
-                         schema_revision=report.schema_revision, app_version=__version__, note=note,
-                         verified=report.ok, verified_at=datetime.now(timezone.utc), verify_message=report.message,
-                         copy_seconds=round(snap.seconds, 3), verify_seconds=round(report.seconds, 3),
-                         data_folder_id=folder_id)
+            m = Manifest(
+                type=kind,
+                created_at=taken_at,
+                size_bytes=report.size_bytes,
+                sha256=report.sha256,
+                schema_revision=report.schema_revision,
+                app_version=__version__,
+                note=note,
+                verified=report.ok,
+                verified_at=datetime.now(timezone.utc),
+                verify_message=report.message,
+                copy_seconds=round(snap.seconds, 3),
+                verify_seconds=round(report.seconds, 3),
+                data_folder_id=folder_id,
+            )
             if not report.ok:
                 log.warning("safety backup kept although it failed its check: %s", report.message)
             final = self._publish(tmp, m)
@@ -380,11 +465,22 @@ class BackupStore:
             guard.release()
             remove_quietly(guard.path)
             space.release()
-        log.info("backup %s (%s) made in %.2fs by %s, verified in %.2fs", final.stem, kind.value,
-                 snap.seconds, snap.method, report.seconds)
+        log.info(
+            "backup %s (%s) made in %.2fs by %s, verified in %.2fs",
+            final.stem,
+            kind.value,
+            snap.seconds,
+            snap.method,
+            report.seconds,
+        )
         rec = BackupRecord.from_manifest(final.stem, final, m, owned=True)
-        return CreatedBackup(**rec.model_dump(), copy_seconds=snap.seconds, verify_seconds=report.seconds,
-                             method=snap.method, check_memory=report.memory)
+        return CreatedBackup(
+            **rec.model_dump(),
+            copy_seconds=snap.seconds,
+            verify_seconds=report.seconds,
+            method=snap.method,
+            check_memory=report.memory,
+        )
 
     def create_raw_copy(self, db_path: Path, kind: BackupType, note: str, reason: str) -> CreatedBackup:
         """Keep a byte-for-byte copy of a file SQLite cannot open (damaged live data), marked as failing its check.
@@ -404,10 +500,19 @@ class BackupStore:
                 out.flush()
                 os.fsync(out.fileno())
             now = datetime.now(timezone.utc)
-            m = Manifest(type=kind, created_at=now, size_bytes=file_size(tmp), sha256=sha256_file(tmp),
-                         app_version=__version__, note=note, verified=False, verified_at=now,
-                         verify_message=reason, copy_seconds=round(time.perf_counter() - t0, 3),
-                         data_folder_id=self.data.folder_id() if self.data is not None else None)
+            m = Manifest(
+                type=kind,
+                created_at=now,
+                size_bytes=file_size(tmp),
+                sha256=sha256_file(tmp),
+                app_version=__version__,
+                note=note,
+                verified=False,
+                verified_at=now,
+                verify_message=reason,
+                copy_seconds=round(time.perf_counter() - t0, 3),
+                data_folder_id=self.data.folder_id() if self.data is not None else None,
+            )
             final = self._publish(tmp, m)
         except OSError as e:
             raise describe_os_error(e, "copying your current data", self.folder) from None
@@ -417,10 +522,13 @@ class BackupStore:
             remove_quietly(guard.path)
         log.warning("kept a raw copy of unreadable data as %s: %s", final.stem, reason)
         rec = BackupRecord.from_manifest(final.stem, final, m, owned=True)
-        return CreatedBackup(**rec.model_dump(), copy_seconds=m.copy_seconds or 0.0, verify_seconds=0.0,
-                             method="raw-copy")
-    def _reuse_candidates(self, kind: BackupType,
-                          listed: builtins.list[BackupRecord] | None) -> builtins.list[BackupRecord]:
+        return CreatedBackup(
+            **rec.model_dump(), copy_seconds=m.copy_seconds or 0.0, verify_seconds=0.0, method="raw-copy"
+        )
+
+    def _reuse_candidates(
+        self, kind: BackupType, listed: builtins.list[BackupRecord] | None
+    ) -> builtins.list[BackupRecord]:
         """The backups an identical snapshot of `kind` would duplicate (see create's reuse_identical)."""
         items = self.list() if listed is None else listed
         passed = [r for r in items if is_own_backup(r) and r.verified is True and r.sha256]
@@ -440,8 +548,10 @@ class BackupStore:
         src = Path(rec.path)
         m = read_manifest(src)
         if m is None:
-            raise ValidationError(f"{src.name} was added by hand, so JobMatcher leaves it where it is.",
-                                  "Move it yourself if you want it in the new folder.")
+            raise ValidationError(
+                f"{src.name} was added by hand, so JobMatcher leaves it where it is.",
+                "Move it yourself if you want it in the new folder.",
+            )
         self.ensure_folder()
         final = self.folder / src.name
         expected = m.sha256 or sha256_file(src)
@@ -449,8 +559,10 @@ class BackupStore:
             if final.exists() and sha256_file(final) == expected:  # already here (a move killed before removing)
                 self._remove_moved(src)
                 return self.get(final.stem)
-            raise BackupFailedError(f"A different backup named {src.name} is already in {self.folder}.",
-                                    "It was left in the old folder; move it by hand if you want both.")
+            raise BackupFailedError(
+                f"A different backup named {src.name} is already in {self.folder}.",
+                "It was left in the old folder; move it by hand if you want both.",
+            )
         require_free_space(self.folder, rec.size_bytes, "moving a backup", why="the backup's size")
         tmp, guard = self._reserve_temp()
         reserved = False
@@ -461,8 +573,10 @@ class BackupStore:
                 fout.flush()
                 os.fsync(fout.fileno())
             if sha256_file(tmp) != expected:
-                raise BackupFailedError(f"The copy of {src.name} did not match the original.",
-                                        "It was left in the old folder. Check the disks and try again.")
+                raise BackupFailedError(
+                    f"The copy of {src.name} did not match the original.",
+                    "It was left in the old folder. Check the disks and try again.",
+                )
             fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reserve the name
             os.close(fd)
             reserved = True
@@ -503,8 +617,15 @@ class BackupStore:
                     return self.folder / f"{token}.db", guard
                 guard.release()
 
-    def _snapshot(self, db_path: Path, tmp: Path, progress: Progress | None, method: str, lenient: bool = False,
-                  same_as: builtins.list[BackupRecord] | None = None):
+    def _snapshot(
+        self,
+        db_path: Path,
+        tmp: Path,
+        progress: Progress | None,
+        method: str,
+        lenient: bool = False,
+        same_as: builtins.list[BackupRecord] | None = None,
+    ):
         """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify.
 
         Returns (snapshot, check, time the snapshot was taken), or the backup in `same_as` whose
@@ -530,8 +651,11 @@ class BackupStore:
                     report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
                 except InvalidBackupError as e:
                     # The temp file's name means nothing to the user: it is a copy of their database.
-                    e.message = e.message.replace(f"The backup {tmp.name}", "The copy").replace(str(tmp), "the copy") \
+                    e.message = (
+                        e.message.replace(f"The backup {tmp.name}", "The copy")
+                        .replace(str(tmp), "the copy")
                         .replace(tmp.name, "the copy")
+                    )
                     if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
                         synced.result()
                         return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0), taken_at
@@ -539,16 +663,19 @@ class BackupStore:
                         raise BackupFailedError(
                             f"The new backup could not be read back from the backup folder: {e.message}",
                             "Nothing was saved. The disk holding the backup folder may be failing: try again, "
-                            "or choose another backup folder in Settings.") from None
+                            "or choose another backup folder in Settings.",
+                        ) from None
                     if e.reason == "newer-schema":  # not damage: data a newer JobMatcher has updated
                         raise NewerSchemaError(
                             "Your data was updated by a newer version of JobMatcher, so this version cannot back "
                             f"it up: {e.message}",
                             "Nothing was saved and your data is unchanged. Use the newer version of JobMatcher "
-                            "(it makes its own backups).") from None
+                            "(it makes its own backups).",
+                        ) from None
                     raise BackupFailedError(
-                        f"The new backup did not pass its check, so your database itself may be damaged: "
-                        f"{e.message}", "Nothing was saved. Run `jobmatcher db check` to check your data.") from None
+                        f"The new backup did not pass its check, so your database itself may be damaged: {e.message}",
+                        "Nothing was saved. Run `jobmatcher db check` to check your data.",
+                    ) from None
                 finally:
                     if not synced.done():
                         concurrent.futures.wait([synced])
@@ -640,8 +767,9 @@ class BackupStore:
         now = datetime.now(timezone.utc)
         try:
             # A safety backup keeps whatever the live data was, also data of a newer version: sound is enough.
-            report = verify_file(path, expected_sha256=m.sha256 if m else None,
-                                 allow_unknown_revision=rec.type == BackupType.safety)
+            report = verify_file(
+                path, expected_sha256=m.sha256 if m else None, allow_unknown_revision=rec.type == BackupType.safety
+            )
         except InvalidBackupError as e:
             message = e.message
             if m is not None:  # nothing trustworthy to write for a file copied in by hand
@@ -663,18 +791,23 @@ class BackupStore:
         With `action` a failure raises (naming it); without, it is logged (a check's result must not hide
         the check itself). The place of a manifest JobMatcher cannot read is never overwritten.
         """
+
         def default() -> Manifest:
-            return Manifest(type=rec.type, created_at=rec.created_at, size_bytes=rec.size_bytes, note=rec.note,
-                            added_by_hand=True)
+            return Manifest(
+                type=rec.type, created_at=rec.created_at, size_bytes=rec.size_bytes, note=rec.note, added_by_hand=True
+            )
+
         try:
             update_manifest(path, change, default if create else None)
         except FileNotFoundError:
             pass
         except ManifestNotOursError:
             if action:
-                raise JobMatcherError(f"Cannot save the {action}: the file {manifest_path(path).name} beside this "
-                                      "backup is not a manifest JobMatcher can read, and it is not overwritten.",
-                                      "Move that file away if it is not needed, then try again.") from None
+                raise JobMatcherError(
+                    f"Cannot save the {action}: the file {manifest_path(path).name} beside this "
+                    "backup is not a manifest JobMatcher can read, and it is not overwritten.",
+                    "Move that file away if it is not needed, then try again.",
+                ) from None
             log.warning("not recording the check of %s: its manifest is unreadable", path)
         except OSError as e:
             if action:
@@ -687,6 +820,7 @@ class BackupStore:
 
         def pin(x: Manifest) -> None:
             x.pinned = pinned
+
         self._update(Path(rec.path), rec, pin, create=True, action="pin")
         return self.get(backup_id)
 
@@ -704,9 +838,13 @@ class BackupStore:
         log.info("deleted backup %s", backup_id)
         return rec
 
-    def prune_plan(self, policy: RetentionPolicy, now: datetime | None = None,
-                   items: builtins.list[BackupRecord] | None = None,
-                   keep: Callable[[BackupRecord], bool] | None = None) -> tuple[Plan, builtins.list[BackupRecord]]:
+    def prune_plan(
+        self,
+        policy: RetentionPolicy,
+        now: datetime | None = None,
+        items: builtins.list[BackupRecord] | None = None,
+        keep: Callable[[BackupRecord], bool] | None = None,
+    ) -> tuple[Plan, builtins.list[BackupRecord]]:
         """(the retention plan with a rule per backup, the records it would delete), oldest first; no change.
 
         Only own backups (is_own_backup) are candidates: files added by hand, backups of other data
@@ -722,15 +860,22 @@ class BackupStore:
         by_id = {r.id: r for r in items}
         decisions = p.decisions
         if keep is not None:
-            decisions = [Decision(d.id, True, NEEDED_FOR_RECOVERY, d.size_bytes)
-                         if not d.keep and keep(by_id[d.id]) else d for d in decisions]
+            decisions = [
+                Decision(d.id, True, NEEDED_FOR_RECOVERY, d.size_bytes) if not d.keep and keep(by_id[d.id]) else d
+                for d in decisions
+            ]
         others = [Decision(r.id, True, _not_own_reason(r), r.size_bytes) for r in items if not is_own_backup(r)]
         p = Plan(decisions + others, p.kept_bytes, p.budget_bytes, p.over_budget)
         return p, [by_id[i] for i in p.doomed]
 
-    def prune(self, policy: RetentionPolicy, now: datetime | None = None, dry_run: bool = False,
-              items: builtins.list[BackupRecord] | None = None,
-              keep: Callable[[BackupRecord], bool] | None = None) -> builtins.list[BackupRecord]:
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        items: builtins.list[BackupRecord] | None = None,
+        keep: Callable[[BackupRecord], bool] | None = None,
+    ) -> builtins.list[BackupRecord]:
         """Delete (or with dry_run only name) the backups the retention policy makes obsolete (see prune_plan).
 
         Returns the backups actually deleted (with dry_run: those that would be); one that could not
@@ -738,8 +883,11 @@ class BackupStore:
         """
         p, chosen = self.prune_plan(policy, now, items, keep)
         if p.over_budget:
-            log.warning("backups take %d bytes, over the budget of %d, even after cleaning up all that may go",
-                        p.kept_bytes, p.budget_bytes or 0)
+            log.warning(
+                "backups take %d bytes, over the budget of %d, even after cleaning up all that may go",
+                p.kept_bytes,
+                p.budget_bytes or 0,
+            )
         if dry_run:
             return chosen
         deleted = []
@@ -806,8 +954,13 @@ class BackupStore:
             except FileNotFoundError:
                 pass
         # a manifest's temp file, killed mid-write
-        removed += remove_dead_temp_files(self.folder, lambda n: n == FOLDER_MARKER or (n.endswith(".json") and (
-            n[:-5] + ".db" in names or bool(_OWN_MANIFEST.match(n)))))
+        removed += remove_dead_temp_files(
+            self.folder,
+            lambda n: (
+                n == FOLDER_MARKER
+                or (n.endswith(".json") and (n[:-5] + ".db" in names or bool(_OWN_MANIFEST.match(n))))
+            ),
+        )
         if removed:
             log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
         return removed

@@ -45,6 +45,7 @@ class JsBridge:
 def _sealed_function(name: str, dispatch: Dispatch) -> Callable:
     def call(*args):
         return dispatch(name, args)
+
     # Rebuild it with empty globals and builtins: nothing else is reachable through it.
     fn = types.FunctionType(call.__code__, {"__builtins__": {}}, name, None, call.__closure__)
     fn.__qualname__ = name

@@ -27,8 +27,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from .errors import (DatabaseBusyError, DatabaseDamagedError, DiskError, InsufficientSpaceError,
-                     JobMatcherError, ReadOnlyError, ValidationError)
+from .errors import (
+    DatabaseBusyError,
+    DatabaseDamagedError,
+    DiskError,
+    InsufficientSpaceError,
+    JobMatcherError,
+    ReadOnlyError,
+    ValidationError,
+)
 
 _AS_BEFORE = "Your data is as it was before."
 _NEARLY_FULL = 1 << 20  # bytes free under which an I/O error is taken to be a full disk
@@ -40,10 +47,16 @@ _CORRUPT, _NOTADB = sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB
 _CANTOPEN, _IOERR, _NOMEM = sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM
 
 # The messages SQLite gives when an error carries no code (older Pythons, or an error re-raised as text).
-_SQLITE_TEXT = (("database or disk is full", _FULL), ("readonly database", _READONLY),
-                ("database is locked", _BUSY), ("database table is locked", _LOCKED),
-                ("disk i/o error", _IOERR), ("malformed", _CORRUPT), ("file is not a database", _NOTADB),
-                ("unable to open database file", _CANTOPEN))
+_SQLITE_TEXT = (
+    ("database or disk is full", _FULL),
+    ("readonly database", _READONLY),
+    ("database is locked", _BUSY),
+    ("database table is locked", _LOCKED),
+    ("disk i/o error", _IOERR),
+    ("malformed", _CORRUPT),
+    ("file is not a database", _NOTADB),
+    ("unable to open database file", _CANTOPEN),
+)
 
 
 def _unwrap(e: BaseException) -> BaseException:
@@ -81,11 +94,15 @@ def explain(e: BaseException, action: str, path: Path | str | None = None) -> Jo
     where = f" ({path})" if path else ""
     e = _unwrap(e)
     if isinstance(e, RecursionError):
-        return ValidationError(f"Could not finish {action}: the request is nested too deeply to read.",
-                               "Send plain values (JobMatcher's page never nests this deep). " + _AS_BEFORE)
+        return ValidationError(
+            f"Could not finish {action}: the request is nested too deeply to read.",
+            "Send plain values (JobMatcher's page never nests this deep). " + _AS_BEFORE,
+        )
     if isinstance(e, MemoryError):
-        err = JobMatcherError(f"Could not finish {action}: the computer ran out of memory.",
-                              "Close other programs, then try again. " + _AS_BEFORE)
+        err = JobMatcherError(
+            f"Could not finish {action}: the computer ran out of memory.",
+            "Close other programs, then try again. " + _AS_BEFORE,
+        )
         err.code = "no-memory"
         return err
     if isinstance(e, sqlite3.Error):
@@ -112,37 +129,46 @@ def _sqlite(e: sqlite3.Error, action: str, path, where: str) -> JobMatcherError 
     if code in (_IOERR, _CANTOPEN) and path and _nearly_full(path):
         code = _FULL
     if code == _FULL:
-        return InsufficientSpaceError(f"Could not finish {action}: the disk is full{where}.",
-                                      "Free up space on that disk, then try again. " + _AS_BEFORE)
+        return InsufficientSpaceError(
+            f"Could not finish {action}: the disk is full{where}.",
+            "Free up space on that disk, then try again. " + _AS_BEFORE,
+        )
     if code in (_READONLY, _PERM):
         return ReadOnlyError(
             f"Could not finish {action}: the database file is read-only, or on a disk mounted read-only{where}.",
             "Make the file and its folder writable for your user (or mount the disk read-write), then try "
-            "again. " + _AS_BEFORE)
+            "again. " + _AS_BEFORE,
+        )
     if code in (_BUSY, _LOCKED):
         return DatabaseBusyError(
             f"Could not finish {action}: another program is writing to the database and holds its lock{where}.",
             "Close other programs that have the database open (a database browser, a JobMatcher command "
-            "in another terminal), then try again. " + _AS_BEFORE)
+            "in another terminal), then try again. " + _AS_BEFORE,
+        )
     if code in (_CORRUPT, _NOTADB):
         return DatabaseDamagedError(
             f"Could not finish {action}: the database file is damaged ({e}){where}.",
-            "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.")
+            "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+        )
     if code == _CANTOPEN:
         err = JobMatcherError(
             f"Could not finish {action}: the database file cannot be opened{where}.",
-            "Check that the data folder exists and your user can write to it, then try again.")
+            "Check that the data folder exists and your user can write to it, then try again.",
+        )
         err.code = "cannot-open"
         return err
     if code == _NOMEM:
         return explain(MemoryError(), action)
     if code == _IOERR:
-        return DiskError(f"Could not finish {action}: the disk reported a read or write error{where}.",
-                         "Check the disk (is it still connected? does it report errors?), then try again. "
-                         + _AS_BEFORE)
+        return DiskError(
+            f"Could not finish {action}: the disk reported a read or write error{where}.",
+            "Check the disk (is it still connected? does it report errors?), then try again. " + _AS_BEFORE,
+        )
     if isinstance(e, sqlite3.OperationalError):
-        return DiskError(f"Could not finish {action}: SQLite refused it ({e}){where}.",
-                         "Try again; if it keeps happening, check the disk and the log file.")
+        return DiskError(
+            f"Could not finish {action}: SQLite refused it ({e}){where}.",
+            "Try again; if it keeps happening, check the disk and the log file.",
+        )
     return None
 
 
@@ -156,25 +182,36 @@ def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
     where = f" ({name})" if name else where
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         what = "your disk quota is used up" if e.errno != errno.ENOSPC else "the disk is full"
-        return InsufficientSpaceError(f"Could not finish {action}: {what}{where}.",
-                                      "Free up space on that disk, then try again. " + _AS_BEFORE)
+        return InsufficientSpaceError(
+            f"Could not finish {action}: {what}{where}.", "Free up space on that disk, then try again. " + _AS_BEFORE
+        )
     if e.errno == errno.EROFS:
-        return ReadOnlyError(f"Could not finish {action}: the disk is mounted read-only{where}.",
-                             "Mount it read-write, or choose a folder on another disk. " + _AS_BEFORE)
+        return ReadOnlyError(
+            f"Could not finish {action}: the disk is mounted read-only{where}.",
+            "Mount it read-write, or choose a folder on another disk. " + _AS_BEFORE,
+        )
     if e.errno in (errno.EACCES, errno.EPERM):
-        return ReadOnlyError(f"Could not finish {action}: permission denied{where}.",
-                             "Make the folder writable for your user, or choose another one. " + _AS_BEFORE)
+        return ReadOnlyError(
+            f"Could not finish {action}: permission denied{where}.",
+            "Make the folder writable for your user, or choose another one. " + _AS_BEFORE,
+        )
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
-        err = JobMatcherError(f"Could not finish {action}: a file or folder it needs is missing{where}.",
-                              "Check that the folder still exists (is the disk connected?), then try again.")
+        err = JobMatcherError(
+            f"Could not finish {action}: a file or folder it needs is missing{where}.",
+            "Check that the folder still exists (is the disk connected?), then try again.",
+        )
         err.code = "cannot-open"
         return err
     if e.errno == errno.ENAMETOOLONG:
-        return ValidationError(f"Could not finish {action}: a file or folder name is too long{where}.",
-                               "Choose a shorter path.")
+        return ValidationError(
+            f"Could not finish {action}: a file or folder name is too long{where}.", "Choose a shorter path."
+        )
     if e.errno in (errno.EMFILE, errno.ENFILE):
-        return DiskError(f"Could not finish {action}: too many files are open on this computer.",
-                         "Close some programs, then try again. " + _AS_BEFORE)
-    return DiskError(f"Could not finish {action}: {e.strerror or e}{where}.",
-                     "Check the disk (is it still connected? does it report errors?), then try again. "
-                     + _AS_BEFORE)
+        return DiskError(
+            f"Could not finish {action}: too many files are open on this computer.",
+            "Close some programs, then try again. " + _AS_BEFORE,
+        )
+    return DiskError(
+        f"Could not finish {action}: {e.strerror or e}{where}.",
+        "Check the disk (is it still connected? does it report errors?), then try again. " + _AS_BEFORE,
+    )

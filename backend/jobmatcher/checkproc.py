@@ -84,18 +84,27 @@ def check(path: Path, max_errors: int = 20, in_child: bool | None = None, integr
 
 
 def _check_in_child(path: Path, max_errors: int, t0: float) -> CheckResult:
-    proc = subprocess.run(_child_command(path, max_errors), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, env=_child_env())
+    proc = subprocess.run(
+        _child_command(path, max_errors),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=_child_env(),
+    )
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
-        why = ("a read error, or the file was cut short while it was read" if -proc.returncode == signal.SIGBUS
-               else "the check process was killed")
+        why = (
+            "a read error, or the file was cut short while it was read"
+            if -proc.returncode == signal.SIGBUS
+            else "the check process was killed"
+        )
         raise ChildCheckCrashed(name, why)
     try:
         result = json.loads(proc.stdout)
     except ValueError:
-        raise ChildCheckCrashed(f"exit code {proc.returncode}",
-                                proc.stderr.decode("utf-8", "replace").strip()[-300:] or "no answer") from None
+        raise ChildCheckCrashed(
+            f"exit code {proc.returncode}", proc.stderr.decode("utf-8", "replace").strip()[-300:] or "no answer"
+        ) from None
     memory = result.pop("memory", {})
     return CheckResult(**result, seconds=time.perf_counter() - t0, in_child=True, child_memory=memory)
 

@@ -22,14 +22,14 @@ from .errors import InsufficientSpaceError, ValidationError
 from .fsutil import describe_os_error, private_opener, reserve_space
 
 UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
-DOWNLOAD_SECONDS = 300       # how long a download link works
+DOWNLOAD_SECONDS = 300  # how long a download link works
 
 
 @dataclass
 class ChosenFile:
     path: Path
-    name: str             # what the user knows it as (shown in messages instead of temp paths)
-    uploaded: bool        # an upload we own and delete afterwards
+    name: str  # what the user knows it as (shown in messages instead of temp paths)
+    uploaded: bool  # an upload we own and delete afterwards
 
     def clean(self, text: str) -> str:
         """Name the file as the user knows it in `text`, not by the temp path of an upload."""
@@ -120,7 +120,9 @@ class ChosenFiles:
                 if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                     raise InsufficientSpaceError(
                         "The disk became full while receiving the file, so the upload stopped; "
-                        "the part received was deleted.", hint) from None
+                        "the part received was deleted.",
+                        hint,
+                    ) from None
                 if isinstance(e, OSError):
                     raise describe_os_error(e, "receiving the uploaded file", self.uploads) from None
                 raise

@@ -25,8 +25,8 @@ from .presentation import newest_backup_warning, type_label
 log = logging.getLogger("jobmatcher.cli")
 
 
-
 # -- output helpers --------------------------------------------------------------
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
@@ -40,6 +40,7 @@ def _emit_json(value: Any) -> None:
     # pydantic_core's encoder (Rust): the standard library's pure-Python indenting encoder took
     # about 60 ms for a list of 1,000 backups.
     from pydantic_core import to_json
+
     sys.stdout.write(to_json(_jsonable(value), indent=2).decode() + "\n")
 
 
@@ -65,6 +66,7 @@ def _cells(row: tuple) -> tuple[str, ...]:
 
 def _size(n: int) -> str:
     from .fsutil import human_size
+
     return human_size(n)
 
 
@@ -85,9 +87,18 @@ class _ProgressBar:
     counting backups labels the bars of the phases inside it ("Copying (2/5)").
     """
 
-    LABELS = {"copy": "Copying", "verify": "Verifying", "check": "Checking", "safety": "Safety backup",
-              "migrate": "Updating schema", "swap": "Replacing", "download": "Downloading",
-              "decrypt": "Decrypting", "move": "Moving backups", "done": "Done"}
+    LABELS = {
+        "copy": "Copying",
+        "verify": "Verifying",
+        "check": "Checking",
+        "safety": "Safety backup",
+        "migrate": "Updating schema",
+        "swap": "Replacing",
+        "download": "Downloading",
+        "decrypt": "Decrypting",
+        "move": "Moving backups",
+        "done": "Done",
+    }
 
     def __init__(self, enabled: bool, operation: str) -> None:
         self.enabled = enabled and sys.stderr.isatty()
@@ -99,6 +110,7 @@ class _ProgressBar:
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         from .progress import unit_of
+
         if not self.enabled or phase == "done":
             return
         unit = unit_of(self.operation, phase)
@@ -113,8 +125,10 @@ class _ProgressBar:
                 self._spinner = _Spinner(True, label).__enter__()
             else:
                 from tqdm import tqdm
-                kind = {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" \
-                    else {"unit": f" {unit}"}
+
+                kind = (
+                    {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" else {"unit": f" {unit}"}
+                )
                 self._bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1, **kind)
         if self._bar is not None:
             self._bar.total = max(total, 1)
@@ -173,17 +187,20 @@ def _confirm(args, question: str) -> bool:
     if args.yes:
         return True
     if not sys.stdin.isatty():
-        raise JobMatcherError("Confirmation needed, and there is no terminal to ask on.",
-                              "Run the command again with --yes to confirm.")
+        raise JobMatcherError(
+            "Confirmation needed, and there is no terminal to ask on.", "Run the command again with --yes to confirm."
+        )
     answer = input(f"{question} [y/N] ").strip().lower()
     return answer in ("y", "yes")
 
 
 # -- commands ----------------------------------------------------------------------
 
+
 def _engine(args, read_only: bool = False):
     """The engine for the data folder; `read_only` for commands that only look (nothing is created or changed)."""
     from .engine import Engine
+
     return Engine(args.data_dir, read_only=read_only)
 
 
@@ -196,10 +213,13 @@ def cmd_backup_create(args) -> int:
     if args.json:
         _emit_json(b)
     else:
-        print(f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
-              f"{_seconds(b.verify_seconds)}: {b.id}")
+        print(
+            f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
+            f"{_seconds(b.verify_seconds)}: {b.id}"
+        )
         print(f"  {b.path}")
     from .locations.copier import spawn_background_sync
+
     spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
     return 0
 
@@ -211,17 +231,27 @@ def cmd_backup_list(args) -> int:
     items = engine.list_backups()
     previous = engine.previous_backups()
     if args.json:
-        _emit_json([{k: v for k, v in r.model_dump(mode="json").items()
-                     if k not in ("verify_message", "has_manifest")} for r in items])
+        _emit_json(
+            [
+                {k: v for k, v in r.model_dump(mode="json").items() if k not in ("verify_message", "has_manifest")}
+                for r in items
+            ]
+        )
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved
         n = len(prev["backups"])
         where = _safe(prev["folder"]) if prev["available"] else f"{_safe(prev['folder'])} (not available now)"
-        print(f"In the previous backup folder {where}: {n} backup{'s' if n != 1 else ''} "
-              "(`jobmatcher settings --move-backups` moves them here)", file=sys.stderr)
+        print(
+            f"In the previous backup folder {where}: {n} backup{'s' if n != 1 else ''} "
+            "(`jobmatcher settings --move-backups` moves them here)",
+            file=sys.stderr,
+        )
     if not items:
-        print("No backups in the backup folder yet. Make one with `jobmatcher backup create`." if previous
-              else "No backups yet. Make one with `jobmatcher backup create`.")
+        print(
+            "No backups in the backup folder yet. Make one with `jobmatcher backup create`."
+            if previous
+            else "No backups yet. Make one with `jobmatcher backup create`."
+        )
         return 0
     rows: list[tuple[str, ...]] = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
     others = [r for r in items if not r.owned]
@@ -230,17 +260,38 @@ def cmd_backup_list(args) -> int:
             rows.append(("", "", "", "", "", "", ""))
             rows.append(("Backups of other data folders (never cleaned up here):", "", "", "", "", "", ""))
         verified = {True: "yes", False: "FAILED", None: "checking" if r.verify_message == "checking" else "not yet"}[
-            r.verified]
-        flags = [text for cond, text in ((r.manifest == "missing" or r.added_by_hand, "added by hand"),
-                                         (r.manifest == "unreadable", "manifest unreadable"),
-                                         (r.future, "DATED IN THE FUTURE (wrong clock)")) if cond]
+            r.verified
+        ]
+        flags = [
+            text
+            for cond, text in (
+                (r.manifest == "missing" or r.added_by_hand, "added by hand"),
+                (r.manifest == "unreadable", "manifest unreadable"),
+                (r.future, "DATED IN THE FUTURE (wrong clock)"),
+            )
+            if cond
+        ]
         note = "; ".join(flags + ([r.note] if r.note and r.manifest == "ok" else []))
-        rows.append(_cells((r.id, type_label(r.type), _local(r.created_at),
-                            _size(r.size_bytes), verified, "pinned" if r.pinned else "", note)))
+        rows.append(
+            _cells(
+                (
+                    r.id,
+                    type_label(r.type),
+                    _local(r.created_at),
+                    _size(r.size_bytes),
+                    verified,
+                    "pinned" if r.pinned else "",
+                    note,
+                )
+            )
+        )
     widths = [max(len(row[i]) for row in rows if row[1]) for i in range(6)]
     for row in rows:
-        print(("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
-              if row[1] else row[0])
+        print(
+            ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
+            if row[1]
+            else row[0]
+        )
     # the page's status-line warning, with the command instead of the button
     warning = newest_backup_warning(items, remedy=("Make one with `jobmatcher backup create`.",) * 2)
     if warning:
@@ -260,9 +311,11 @@ def cmd_backup_show(args) -> int:
     if p.note:
         print(f"  Note: {_safe(p.note)}")
     cur = p.current
-    rows = [("", "IN THE BACKUP", "NOW"),
-            ("Name", p.backup.full_name or "-", cur.full_name or "-" if cur else "?"),
-            ("Headline", p.backup.headline or "-", cur.headline or "-" if cur else "?")]
+    rows = [
+        ("", "IN THE BACKUP", "NOW"),
+        ("Name", p.backup.full_name or "-", cur.full_name or "-" if cur else "?"),
+        ("Headline", p.backup.headline or "-", cur.headline or "-" if cur else "?"),
+    ]
     for t in p.tables:
         rows.append((t.label, "-" if t.then is None else str(t.then), "?" if t.now is None else str(t.now)))
     rows.append(("Schema", p.backup.schema_revision or "-", cur.schema_revision or "-" if cur else "?"))
@@ -319,11 +372,15 @@ def cmd_backup_restore(args) -> int:
 def _print_safety_backup(result) -> None:
     """The line after a restore saying where the data it replaced was kept (a listed or a location restore)."""
     if result.safety_backup_id and result.safety_backup_verified is False:
-        print(f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
-              "(marked as failing its check).")
+        print(
+            f"  Your previous data was damaged; it was still saved first, as {result.safety_backup_id} "
+            "(marked as failing its check)."
+        )
     elif result.safety_backup_id and result.safety_backup_checking:
-        print(f"  Your previous data was kept as {result.safety_backup_id} (its check runs in the background; "
-              "`jobmatcher backup list` shows it as checking until it is done).")
+        print(
+            f"  Your previous data was kept as {result.safety_backup_id} (its check runs in the background; "
+            "`jobmatcher backup list` shows it as checking until it is done)."
+        )
     elif result.safety_backup_id:
         print(f"  Your previous data was saved first as {result.safety_backup_id}.")
 
@@ -336,8 +393,11 @@ def cmd_backup_delete(args) -> int:
         warnings.append("it was made before a database update: it is the way back from that update")
     if rec.pinned:
         warnings.append("it is pinned: you chose to keep it")
-    question = (f"Delete the backup {_safe(rec.id)}? " + "; ".join(warnings).capitalize() + ". Delete it anyway?"
-                if warnings else f"Delete the backup {_safe(rec.id)}?")
+    question = (
+        f"Delete the backup {_safe(rec.id)}? " + "; ".join(warnings).capitalize() + ". Delete it anyway?"
+        if warnings
+        else f"Delete the backup {_safe(rec.id)}?"
+    )
     if not _confirm(args, question):
         print("Nothing was deleted.", file=sys.stderr)
         return 1
@@ -355,9 +415,12 @@ def _cmd_pin(pinned: bool) -> Callable:
         if args.json:
             _emit_json(rec)
         else:
-            print(f"{'Pinned' if pinned else 'Unpinned'} {_safe(rec.id)}" +
-                  (": it is kept until you unpin or delete it." if pinned else "."))
+            print(
+                f"{'Pinned' if pinned else 'Unpinned'} {_safe(rec.id)}"
+                + (": it is kept until you unpin or delete it." if pinned else ".")
+            )
         return 0
+
     return run
 
 
@@ -372,24 +435,41 @@ def cmd_backup_prune(args) -> int:
     rules = {d.id: d.rule for d in plan.decisions}
     gone = {r.id for r in chosen}
     if args.json:
-        _emit_json({
-            "dry_run": args.dry_run,
-            "would_delete" if args.dry_run else "deleted": [
-                {"id": r.id, "type": r.type.value, "created_at": r.created_at.isoformat(),
-                 "size_bytes": r.size_bytes, "rule": rules.get(r.id, "")} for r in chosen],
-            "kept": [{"id": d.id, "rule": d.rule} for d in plan.decisions if d.id not in gone],
-            "kept_bytes": plan.kept_bytes, "budget_bytes": plan.budget_bytes, "over_budget": plan.over_budget})
+        _emit_json(
+            {
+                "dry_run": args.dry_run,
+                "would_delete" if args.dry_run else "deleted": [
+                    {
+                        "id": r.id,
+                        "type": r.type.value,
+                        "created_at": r.created_at.isoformat(),
+                        "size_bytes": r.size_bytes,
+                        "rule": rules.get(r.id, ""),
+                    }
+                    for r in chosen
+                ],
+                "kept": [{"id": d.id, "rule": d.rule} for d in plan.decisions if d.id not in gone],
+                "kept_bytes": plan.kept_bytes,
+                "budget_bytes": plan.budget_bytes,
+                "over_budget": plan.over_budget,
+            }
+        )
         return 0
     if not chosen:
         print("Nothing to clean up.")
     for r in chosen:
-        print(f"{'Would delete' if args.dry_run else 'Deleted'} {_safe(r.id)} ({_local(r.created_at)}, "
-              f"{type_label(r.type).lower()}): {rules.get(r.id, '')}")
+        print(
+            f"{'Would delete' if args.dry_run else 'Deleted'} {_safe(r.id)} ({_local(r.created_at)}, "
+            f"{type_label(r.type).lower()}): {rules.get(r.id, '')}"
+        )
     print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
     if plan.over_budget:
-        print("Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
-              "more than the space allowed. Unpin or delete old backups, or allow more space "
-              "(`jobmatcher settings --budget-mb N`).", file=sys.stderr)
+        print(
+            "Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
+            "more than the space allowed. Unpin or delete old backups, or allow more space "
+            "(`jobmatcher settings --budget-mb N`).",
+            file=sys.stderr,
+        )
     for r in not_deleted:
         print(f"Could not delete {_safe(r.id)}: it is still there (see the log for why).", file=sys.stderr)
     return 1 if not_deleted else 0
@@ -405,8 +485,7 @@ def cmd_status(args) -> int:
         print(f"  {h.copies}")
     if h.last is not None:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
-        print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), "
-              f"{verified}")
+        print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
     if not h.interval_minutes:
         print("  Next backup:  automatic backups are off")
     elif h.next_at is not None:
@@ -414,8 +493,10 @@ def cmd_status(args) -> int:
     else:
         print(f"  Next backup:  {_interval(h.interval_minutes)} while JobMatcher is open")
     free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
-    print(f"  Backup folder: {h.folder.path} ({'available' if h.folder.available else 'NOT AVAILABLE'}{free}, "
-          f"backups use {_size(h.folder.used_bytes)})")
+    print(
+        f"  Backup folder: {h.folder.path} ({'available' if h.folder.available else 'NOT AVAILABLE'}{free}, "
+        f"backups use {_size(h.folder.used_bytes)})"
+    )
     for w in h.warnings:
         print(f"{'Error' if w.level == 'error' else 'Warning'}: {w.message}", file=sys.stderr)
         print(f"  {w.hint}", file=sys.stderr)
@@ -425,8 +506,17 @@ def cmd_status(args) -> int:
 def cmd_db_status(args) -> int:
     s = _engine(args, read_only=True).status()
     if args.json:
-        _emit_json({"current": s.current, "head": s.head, "pending": s.pending, "database": s.database,
-                    "exists": s.exists, "known": s.known, "size_bytes": s.size_bytes})
+        _emit_json(
+            {
+                "current": s.current,
+                "head": s.head,
+                "pending": s.pending,
+                "database": s.database,
+                "exists": s.exists,
+                "known": s.known,
+                "size_bytes": s.size_bytes,
+            }
+        )
         return 0
     print(f"Database: {s.database}" + ("" if s.exists else " (not created yet)"))
     print(f"Revision: {s.current or '(none)'}" + ("" if s.known else "  (made by a newer JobMatcher)"))
@@ -438,10 +528,12 @@ def cmd_db_status(args) -> int:
 def cmd_db_migrate(args) -> int:
     if args.to is not None:
         from .engine import Engine
+
         known = Engine.known_revisions()
         if args.to not in known:
-            raise _UsageError(f"argument --to: {args.to!r} is not a revision this version knows "
-                              f"(known: {', '.join(known)})")
+            raise _UsageError(
+                f"argument --to: {args.to!r} is not a revision this version knows (known: {', '.join(known)})"
+            )
     bar = _ProgressBar(not args.json, "migrate")
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
@@ -471,8 +563,10 @@ def cmd_db_check(args) -> int:
         print("The database FAILED its integrity check:", file=sys.stderr)
         for p in r.problems:
             print(f"  {p}", file=sys.stderr)
-        print("Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
-              file=sys.stderr)
+        print(
+            "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+            file=sys.stderr,
+        )
     return 0 if r.ok else 1
 
 
@@ -488,21 +582,45 @@ def _interval(minutes: int) -> str:
 
 def cmd_settings(args) -> int:
     from .settings import hours_to_minutes
-    names = ("backup_dir", "retention_days", "auto_backup_minutes", "retention_policy", "keep_all_hours",
-             "keep_daily_days", "keep_weekly_weeks", "keep_monthly_months", "budget_mb", "auto_backup_hours")
+
+    names = (
+        "backup_dir",
+        "retention_days",
+        "auto_backup_minutes",
+        "retention_policy",
+        "keep_all_hours",
+        "keep_daily_days",
+        "keep_weekly_weeks",
+        "keep_monthly_months",
+        "budget_mb",
+        "auto_backup_hours",
+    )
     engine = _engine(args, read_only=all(getattr(args, k, None) is None for k in names))  # showing only looks
-    changes = {k: getattr(args, k) for k in ("backup_dir", "retention_days", "auto_backup_minutes",
-                                             "retention_policy", "keep_all_hours", "keep_daily_days",
-                                             "keep_weekly_weeks", "keep_monthly_months", "budget_mb")
-               if getattr(args, k) is not None}
+    changes = {
+        k: getattr(args, k)
+        for k in (
+            "backup_dir",
+            "retention_days",
+            "auto_backup_minutes",
+            "retention_policy",
+            "keep_all_hours",
+            "keep_daily_days",
+            "keep_weekly_weeks",
+            "keep_monthly_months",
+            "budget_mb",
+        )
+        if getattr(args, k) is not None
+    }
     if args.auto_backup_hours is not None:  # the old option: still accepted, stored in minutes
         if args.auto_backup_minutes is not None:
             raise JobMatcherError("Give either --auto-backup-minutes or --auto-backup-hours, not both.", "")
         try:
             changes["auto_backup_minutes"] = hours_to_minutes(args.auto_backup_hours)
         except ValueError:
-            raise JobMatcherError(f"{args.auto_backup_hours:g} hours is not an interval.",
-                                  "Give 0 (off) or a positive number of hours, at most 168 (7 days).") from None
+            raise JobMatcherError(
+                f"{args.auto_backup_hours:g} hours is not an interval.",
+                "Give 0 (off) or a positive number of hours, at most 168 (7 days).",
+            ) from None
     if args.backup_dir == "":
         changes["backup_dir"] = None  # back to <data>/backups
     if args.budget_mb == 0:
@@ -526,20 +644,36 @@ def cmd_settings(args) -> int:
             print(f"  Not moved: {f['id']}: {f['message']}", file=sys.stderr)
     print(f"Backup folder:      {engine.backups_folder}" + ("" if s.backup_dir else "  (default)"))
     for folder in s.previous_backup_dirs:
-        print(f"  Backups are still in the previous folder {folder}: "
-              "`jobmatcher settings --move-backups` moves them here.")
-    print("Automatic backups:  " + (f"{_interval(s.auto_backup_minutes)} while JobMatcher runs, and at launch, "
-                                    "when your data changed" if s.auto_backup_minutes else "off"))
+        print(
+            f"  Backups are still in the previous folder {folder}: "
+            "`jobmatcher settings --move-backups` moves them here."
+        )
+    print(
+        "Automatic backups:  "
+        + (
+            f"{_interval(s.auto_backup_minutes)} while JobMatcher runs, and at launch, when your data changed"
+            if s.auto_backup_minutes
+            else "off"
+        )
+    )
     if s.retention_policy == "tiered":
-        print(f"Keep (automatic and safety backups): all from the last {s.keep_all_hours} hours; the newest of "
-              f"each day for {s.keep_daily_days} days, of each week for {s.keep_weekly_weeks} weeks, "
-              f"of each month for {s.keep_monthly_months} months")
+        print(
+            f"Keep (automatic and safety backups): all from the last {s.keep_all_hours} hours; the newest of "
+            f"each day for {s.keep_daily_days} days, of each week for {s.keep_weekly_weeks} weeks, "
+            f"of each month for {s.keep_monthly_months} months"
+        )
         print(f"Keep manual backups for: {s.retention_days} days")
     else:
         print(f"Keep backups for:   {s.retention_days} days")
     print("  (pre-migration, pinned and the newest backup that passed its check: always)")
-    print("Space for backups:  " + (f"at most {s.budget_mb} MiB" if s.budget_mb
-                                    else "at most 2 GiB or 20 times the database, whichever is larger"))
+    print(
+        "Space for backups:  "
+        + (
+            f"at most {s.budget_mb} MiB"
+            if s.budget_mb
+            else "at most 2 GiB or 20 times the database, whichever is larger"
+        )
+    )
     return 0
 
 
@@ -559,13 +693,16 @@ def _read_secret_file(f: str, what: str) -> str:
         # O_NONBLOCK: opening a pipe with no writer must not hang; it is refused below as not a regular file
         fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise JobMatcherError(f"Cannot read the {what} {f}: {e.strerror or e}.",
-                              "Check the file name and its permissions.") from None
+        raise JobMatcherError(
+            f"Cannot read the {what} {f}: {e.strerror or e}.", "Check the file name and its permissions."
+        ) from None
     try:
         import stat
+
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise JobMatcherError(f"The {what} {f} is not a regular file.",
-                                  "Give a small text file with the secret on its first line.")
+            raise JobMatcherError(
+                f"The {what} {f} is not a regular file.", "Give a small text file with the secret on its first line."
+            )
         data = b""
         while len(data) <= SECRET_FILE_MAX:
             chunk = os.read(fd, SECRET_FILE_MAX + 1 - len(data))
@@ -573,18 +710,22 @@ def _read_secret_file(f: str, what: str) -> str:
                 break
             data += chunk
     except OSError as e:
-        raise JobMatcherError(f"Cannot read the {what} {f}: {e.strerror or e}.",
-                              "Check the file name and its permissions.") from None
+        raise JobMatcherError(
+            f"Cannot read the {what} {f}: {e.strerror or e}.", "Check the file name and its permissions."
+        ) from None
     finally:
         os.close(fd)
     if len(data) > SECRET_FILE_MAX:
-        raise JobMatcherError(f"The {what} {f} is too large (more than {SECRET_FILE_MAX} bytes).",
-                              "Give a small text file with the secret on its first line.")
+        raise JobMatcherError(
+            f"The {what} {f} is too large (more than {SECRET_FILE_MAX} bytes).",
+            "Give a small text file with the secret on its first line.",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise JobMatcherError(f"The {what} {f} is not UTF-8 text.",
-                              "Give a small text file with the secret on its first line.") from None
+        raise JobMatcherError(
+            f"The {what} {f} is not UTF-8 text.", "Give a small text file with the secret on its first line."
+        ) from None
     return text.split("\n", 1)[0].rstrip("\r")
 
 
@@ -599,9 +740,13 @@ def _read_secret(args, creating: bool) -> str | None:
     if not sys.stdin.isatty():
         return None
     import getpass
+
     if creating:
-        print("Copies are encrypted. Choose a passphrase for this data folder: it unlocks your copies on a new "
-              "machine. JobMatcher cannot recover it for you.", file=sys.stderr)
+        print(
+            "Copies are encrypted. Choose a passphrase for this data folder: it unlocks your copies on a new "
+            "machine. JobMatcher cannot recover it for you.",
+            file=sys.stderr,
+        )
     first = getpass.getpass("Passphrase: ")
     if creating:
         if getpass.getpass("Passphrase again: ") != first:
@@ -611,7 +756,9 @@ def _read_secret(args, creating: bool) -> str | None:
 
 def _s3_keys(args):
     import os
+
     from .locations.credentials import S3Keys
+
     key_id = getattr(args, "access_key_id", None) or os.environ.get("AWS_ACCESS_KEY_ID")
     secret = None
     f = getattr(args, "secret_access_key_file", None)
@@ -622,8 +769,7 @@ def _s3_keys(args):
 
 
 def _location_source(args) -> bool:
-    return bool(getattr(args, "location", None) or getattr(args, "from_folder", None)
-                or getattr(args, "from_s3", None))
+    return bool(getattr(args, "location", None) or getattr(args, "from_folder", None) or getattr(args, "from_s3", None))
 
 
 def _source_client(args):
@@ -636,23 +782,29 @@ def _source_client(args):
         return engine.locations.client(args.location), args.location
     if args.from_folder:
         from pathlib import Path
+
         from .locations.folder import FolderLocation
+
         return FolderLocation(Path(args.from_folder).expanduser().absolute()), args.from_folder
     from .locations.s3 import S3Location
+
     url = args.from_s3
     if not url.startswith("s3://") or len(url) <= 5:
         raise JobMatcherError(f"{url!r} is not an s3:// address.", "Write it as s3://BUCKET/PREFIX.")
     bucket, _, prefix = url[5:].partition("/")
     keys = _s3_keys(args)
     if keys is None:
-        raise JobMatcherError("The access keys of the storage are needed.",
-                              "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
-    return S3Location(bucket, prefix, args.endpoint_url, keys.access_key_id, keys.secret_access_key,
-                      spool_dir=None), url
+        raise JobMatcherError(
+            "The access keys of the storage are needed.", "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+        )
+    return S3Location(
+        bucket, prefix, args.endpoint_url, keys.access_key_id, keys.secret_access_key, spool_dir=None
+    ), url
 
 
 def cmd_location_backups(args) -> int:
     from .locations.remote import list_remote
+
     client, label = _source_client(args)
     client.check()
     items = list_remote(client, getattr(args, "folder_id", None))
@@ -665,9 +817,19 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
-        rows.append(_cells((r.id, type_label(r.type), _local(r.created_at), _size(r.size_bytes),
-                            r.schema_revision or "-", "yes" if r.encrypted else "no")
-                           + ((r.folder_id,) if several else ())))
+        rows.append(
+            _cells(
+                (
+                    r.id,
+                    type_label(r.type),
+                    _local(r.created_at),
+                    _size(r.size_bytes),
+                    r.schema_revision or "-",
+                    "yes" if r.encrypted else "no",
+                )
+                + ((r.folder_id,) if several else ())
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -677,11 +839,15 @@ def cmd_location_backups(args) -> int:
 def cmd_location_restore(args) -> int:
     from .locations.recovery import restore_from_location
     from .locations.remote import find_remote
+
     client, label = _source_client(args)
     client.check()
     remote = find_remote(client, args.target, getattr(args, "folder_id", None))
-    if not _confirm(args, f"Replace your current data with {remote.id} from {label}? "
-                          "A safety backup of it is made first (if there is any)."):
+    if not _confirm(
+        args,
+        f"Replace your current data with {remote.id} from {label}? "
+        "A safety backup of it is made first (if there is any).",
+    ):
         print("Nothing was restored.", file=sys.stderr)
         return 1
     secret = _read_secret(args, creating=False) if remote.encrypted else None
@@ -694,8 +860,10 @@ def cmd_location_restore(args) -> int:
     if args.json:
         _emit_json(result)
     else:
-        print(f"Restored {remote.id} from {label} in {_seconds(result.seconds)} (checksums, decryption and "
-              "integrity verified).")
+        print(
+            f"Restored {remote.id} from {label} in {_seconds(result.seconds)} (checksums, decryption and "
+            "integrity verified)."
+        )
         _print_safety_backup(result)
     return 0
 
@@ -709,31 +877,52 @@ def cmd_location_add(args) -> int:
     if encrypt and not (cfg.recipient and locs.identity_path().is_file()):
         passphrase = _read_secret(args, creating=True)
         if passphrase is None:
-            raise JobMatcherError("Encrypted copies need a passphrase, and there is no terminal to ask for one.",
-                                  "Give it with --passphrase-file FILE (or use --no-encrypt).")
+            raise JobMatcherError(
+                "Encrypted copies need a passphrase, and there is no terminal to ask for one.",
+                "Give it with --passphrase-file FILE (or use --no-encrypt).",
+            )
     elif encrypt and getattr(args, "passphrase_file", None):
         passphrase = _read_secret(args, creating=False)  # must be the data folder's passphrase: checked by add
     if args.kind == "folder":
-        r = locs.add("folder", path=args.path, name=args.name, encrypt=encrypt, passphrase=passphrase,
-                     retention_days=args.keep_days)
+        r = locs.add(
+            "folder",
+            path=args.path,
+            name=args.name,
+            encrypt=encrypt,
+            passphrase=passphrase,
+            retention_days=args.keep_days,
+        )
     else:
-        r = locs.add("s3", endpoint_url=args.endpoint_url, bucket=args.bucket, prefix=args.prefix or "",
-                     region=args.region, keys=_s3_keys(args), name=args.name, encrypt=encrypt,
-                     passphrase=passphrase, retention_days=args.keep_days)
+        r = locs.add(
+            "s3",
+            endpoint_url=args.endpoint_url,
+            bucket=args.bucket,
+            prefix=args.prefix or "",
+            region=args.region,
+            keys=_s3_keys(args),
+            name=args.name,
+            encrypt=encrypt,
+            passphrase=passphrase,
+            retention_days=args.keep_days,
+        )
     if args.json:
         _emit_json(r)
     else:
         loc = r.location
-        print(f"Added the backup location {loc.name!r} ({loc.where()}), "
-              f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {loc.retention_days} days.")
+        print(
+            f"Added the backup location {loc.name!r} ({loc.where()}), "
+            f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {loc.retention_days} days."
+        )
         if r.recovery_key:
             print()
             print("Your recovery key (shown only this once). Print it or write it down and keep it safe:")
             print()
             print(f"    {r.recovery_key}")
             print()
-            print("With it, or with your passphrase, your copies can be restored on any machine, even without "
-                  "JobMatcher (see \"Your backups without JobMatcher\" in the README).")
+            print(
+                "With it, or with your passphrase, your copies can be restored on any machine, even without "
+                'JobMatcher (see "Your backups without JobMatcher" in the README).'
+            )
         print("Copies are made in the background after each backup; `jobmatcher location sync` copies now.")
     return 0
 
@@ -744,8 +933,10 @@ def cmd_location_list(args) -> int:
         _emit_json(rows)
         return 0
     if not rows:
-        print("No backup locations yet. Add one with `jobmatcher location add folder PATH` or "
-              "`jobmatcher location add s3 --endpoint-url URL --bucket B`.")
+        print(
+            "No backup locations yet. Add one with `jobmatcher location add folder PATH` or "
+            "`jobmatcher location add s3 --endpoint-url URL --bucket B`."
+        )
         return 0
     for r in rows:
         state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
@@ -762,6 +953,7 @@ def cmd_location_sync(args) -> int:
     engine = _engine(args)
     if args.background:
         from .locations.copier import run_background_sync
+
         return run_background_sync(lambda: engine.locations)
     bar = _ProgressBar(not args.json, "location-sync")
     try:
@@ -799,18 +991,23 @@ def _cmd_location_enable(enabled: bool):
         if args.json:
             _emit_json(loc)
         else:
-            print(f"{'Enabled' if enabled else 'Disabled'} {loc.name!r}" +
-                  ("." if enabled else ": it is left alone until you enable it again."))
+            print(
+                f"{'Enabled' if enabled else 'Disabled'} {loc.name!r}"
+                + ("." if enabled else ": it is left alone until you enable it again.")
+            )
         return 0
+
     return run
 
 
 def cmd_app(args) -> int:
     from .app import run_app
+
     return run_app(args)
 
 
 # -- parser --------------------------------------------------------------------------
+
 
 def _plain(x: float) -> str:
     """A limit as people write it: 36,500 and 0.5, never 3.65e+04."""
@@ -819,6 +1016,7 @@ def _plain(x: float) -> str:
 
 def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a number in [low, high], refused in the user's words (argparse then exits 2)."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -827,6 +1025,7 @@ def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], A
         if value is None or value != value or not low <= value <= high:  # value != value: NaN
             raise argparse.ArgumentTypeError(f"must be {what} from {_plain(low)} to {_plain(high)}, not {text!r}")
         return value
+
     return parse
 
 
@@ -835,6 +1034,7 @@ def _text(max_length: int, what: str) -> Callable[[str], str]:
         if len(text) > max_length:
             raise argparse.ArgumentTypeError(f"{what} can be at most {max_length} characters ({len(text)} given)")
         return text
+
     return parse
 
 
@@ -850,17 +1050,21 @@ def _setting(field: str, what: str, model: Any = None) -> Callable[[str], Any]:
 
 _PORT = _number(int, 0, 65535, "a port number")
 
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                        help="data folder (default: $JOBMATCHER_DATA_DIR or the platform's user data folder)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print machine-readable JSON")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log debug details")
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data folder (default: $JOBMATCHER_DATA_DIR or the platform's user data folder)",
+    )
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details")
 
-    p = argparse.ArgumentParser(prog="jobmatcher", parents=[common],
-                                description="JobMatcher: your job-search data, with verified backups.")
+    p = argparse.ArgumentParser(
+        prog="jobmatcher", parents=[common], description="JobMatcher: your job-search data, with verified backups."
+    )
     p.add_argument("--version", action="version", version=f"jobmatcher {__version__}")
     p.add_argument("--browser", action="store_true", help="serve the window's page on 127.0.0.1 instead")
     p.add_argument("--port", type=_PORT, default=0, help="with --browser: the port (default: any free one)")
@@ -879,8 +1083,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--endpoint-url", metavar="URL", help="with --from-s3: the S3 endpoint")
     src.add_argument("--folder-id", metavar="ID", help="when several data folders keep copies there")
     bs.add_parser("list", help="list backups, newest first", parents=[common, src]).set_defaults(func=cmd_backup_list)
-    sh = bs.add_parser("show", help="what a backup (id or file) holds against your current data (read-only)",
-                       parents=[common])
+    sh = bs.add_parser(
+        "show", help="what a backup (id or file) holds against your current data (read-only)", parents=[common]
+    )
     sh.add_argument("target", metavar="ID_OR_PATH")
     sh.set_defaults(func=cmd_backup_show)
     v = bs.add_parser("verify", help="check a backup (id or file)", parents=[common])
@@ -896,46 +1101,94 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_backup_delete)
     for name, pinned in (("pin", True), ("unpin", False)):
-        x = bs.add_parser(name, help=f"{name} a backup ({'kept forever' if pinned else 'prunable again'})",
-                          parents=[common])
+        x = bs.add_parser(
+            name, help=f"{name} a backup ({'kept forever' if pinned else 'prunable again'})", parents=[common]
+        )
         x.add_argument("id", metavar="ID")
         x.set_defaults(func=_cmd_pin(pinned))
     pr = bs.add_parser("prune", help="delete backups older than the retention setting", parents=[common])
     pr.add_argument("--dry-run", action="store_true", help="only list what would be deleted, and by which rule")
     pr.set_defaults(func=cmd_backup_prune)
 
-    sub.add_parser("status", help="are your backups healthy: last, next, folder, warnings",
-                   parents=[common]).set_defaults(func=cmd_status)
+    sub.add_parser(
+        "status", help="are your backups healthy: last, next, folder, warnings", parents=[common]
+    ).set_defaults(func=cmd_status)
 
     st = sub.add_parser("settings", help="show or change the backup settings", parents=[common])
-    st.add_argument("--backup-dir", metavar="DIR", default=None,
-                    help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)")
-    st.add_argument("--retention-days", metavar="N", type=_setting("retention_days", "a whole number of days"),
-                    default=None,
-                    help="delete manual backups (with --retention-policy simple: all backups) older than N days")
-    st.add_argument("--auto-backup-minutes", metavar="N",
-                    type=_setting("auto_backup_minutes", "a whole number of minutes"), default=None,
-                    help="while the app runs: an automatic backup every N minutes when the data changed "
-                         "(1 to 10080; 0 = off)")
-    st.add_argument("--auto-backup-hours", metavar="H", type=_number(float, 0, 168, "a number of hours"),
-                    default=None, help="the same interval in hours (older option, stored in minutes)")
-    st.add_argument("--move-backups", action="store_true",
-                    help="move the backups left in previous backup folders into the current one (each copied, "
-                         "checked, then removed from the old place)")
-    st.add_argument("--retention-policy", choices=("tiered", "simple"), default=None,
-                    help="tiered: keep hourly/daily/weekly/monthly generations; simple: one age limit")
-    st.add_argument("--keep-all-hours", metavar="N", type=_setting("keep_all_hours", "a whole number of hours"),
-                    default=None, help="tiered: keep every backup from the last N hours (default 24)")
-    st.add_argument("--keep-daily-days", metavar="N", type=_setting("keep_daily_days", "a whole number of days"),
-                    default=None, help="tiered: keep the newest backup of each day for N days (default 14)")
-    st.add_argument("--keep-weekly-weeks", metavar="N",
-                    type=_setting("keep_weekly_weeks", "a whole number of weeks"), default=None,
-                    help="tiered: keep the newest backup of each week for N weeks (default 8)")
-    st.add_argument("--keep-monthly-months", metavar="N",
-                    type=_setting("keep_monthly_months", "a whole number of months"), default=None,
-                    help="tiered: keep the newest backup of each month for N months (default 12)")
-    st.add_argument("--budget-mb", metavar="MIB", type=_number(int, 0, 100 * 1024 * 1024, "a number of MiB"),
-                    default=None, help="most space backups may use, in MiB (0 = automatic: 2 GiB or 20x the database)")
+    st.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        default=None,
+        help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)",
+    )
+    st.add_argument(
+        "--retention-days",
+        metavar="N",
+        type=_setting("retention_days", "a whole number of days"),
+        default=None,
+        help="delete manual backups (with --retention-policy simple: all backups) older than N days",
+    )
+    st.add_argument(
+        "--auto-backup-minutes",
+        metavar="N",
+        type=_setting("auto_backup_minutes", "a whole number of minutes"),
+        default=None,
+        help="while the app runs: an automatic backup every N minutes when the data changed (1 to 10080; 0 = off)",
+    )
+    st.add_argument(
+        "--auto-backup-hours",
+        metavar="H",
+        type=_number(float, 0, 168, "a number of hours"),
+        default=None,
+        help="the same interval in hours (older option, stored in minutes)",
+    )
+    st.add_argument(
+        "--move-backups",
+        action="store_true",
+        help="move the backups left in previous backup folders into the current one (each copied, "
+        "checked, then removed from the old place)",
+    )
+    st.add_argument(
+        "--retention-policy",
+        choices=("tiered", "simple"),
+        default=None,
+        help="tiered: keep hourly/daily/weekly/monthly generations; simple: one age limit",
+    )
+    st.add_argument(
+        "--keep-all-hours",
+        metavar="N",
+        type=_setting("keep_all_hours", "a whole number of hours"),
+        default=None,
+        help="tiered: keep every backup from the last N hours (default 24)",
+    )
+    st.add_argument(
+        "--keep-daily-days",
+        metavar="N",
+        type=_setting("keep_daily_days", "a whole number of days"),
+        default=None,
+        help="tiered: keep the newest backup of each day for N days (default 14)",
+    )
+    st.add_argument(
+        "--keep-weekly-weeks",
+        metavar="N",
+        type=_setting("keep_weekly_weeks", "a whole number of weeks"),
+        default=None,
+        help="tiered: keep the newest backup of each week for N weeks (default 8)",
+    )
+    st.add_argument(
+        "--keep-monthly-months",
+        metavar="N",
+        type=_setting("keep_monthly_months", "a whole number of months"),
+        default=None,
+        help="tiered: keep the newest backup of each month for N months (default 12)",
+    )
+    st.add_argument(
+        "--budget-mb",
+        metavar="MIB",
+        type=_number(int, 0, 100 * 1024 * 1024, "a number of MiB"),
+        default=None,
+        help="most space backups may use, in MiB (0 = automatic: 2 GiB or 20x the database)",
+    )
     st.set_defaults(func=cmd_settings)
 
     lp = sub.add_parser("location", help="backup locations off this disk: folders and S3", parents=[common])
@@ -945,11 +1198,21 @@ def build_parser() -> argparse.ArgumentParser:
     addc = argparse.ArgumentParser(add_help=False)
     addc.add_argument("--name", help="a short name (default: the folder's or bucket's)")
     addc.add_argument("--no-encrypt", action="store_true", help="keep plain copies (e.g. your own USB drive)")
-    addc.add_argument("--passphrase-file", metavar="F", help="the passphrase (chosen with the first encrypted location; "
-                      "later ones must give the same one or the recovery key)")
+    addc.add_argument(
+        "--passphrase-file",
+        metavar="F",
+        help="the passphrase (chosen with the first encrypted location; "
+        "later ones must give the same one or the recovery key)",
+    )
     from .locations.config import LocationConfig
-    addc.add_argument("--keep-days", type=_setting("retention_days", "a whole number of days", LocationConfig),
-                      default=90, metavar="N", help="keep copies there N days (90)")
+
+    addc.add_argument(
+        "--keep-days",
+        type=_setting("retention_days", "a whole number of days", LocationConfig),
+        default=90,
+        metavar="N",
+        help="keep copies there N days (90)",
+    )
     laf = las.add_parser("folder", help="a folder: USB drive, network share, synced folder", parents=[common, addc])
     laf.add_argument("path", metavar="PATH")
     laf.set_defaults(func=cmd_location_add)
@@ -966,9 +1229,11 @@ def build_parser() -> argparse.ArgumentParser:
     lsy.add_argument("name", nargs="?", metavar="NAME")
     lsy.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     lsy.set_defaults(func=cmd_location_sync)
-    for action, fn, text in (("remove", cmd_location_remove, "forget a location (its copies stay there)"),
-                             ("disable", _cmd_location_enable(False), "leave a location alone"),
-                             ("enable", _cmd_location_enable(True), "copy to it again")):
+    for action, fn, text in (
+        ("remove", cmd_location_remove, "forget a location (its copies stay there)"),
+        ("disable", _cmd_location_enable(False), "leave a location alone"),
+        ("enable", _cmd_location_enable(True), "copy to it again"),
+    ):
         x = ls_.add_parser(action, help=text, parents=[common])
         x.add_argument("name", metavar="NAME")
         x.set_defaults(func=fn)
@@ -979,7 +1244,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = ds.add_parser("migrate", help="update the schema (a verified backup is made first)", parents=[common])
     m.add_argument("--to", metavar="REVISION", default=None, help="stop at this revision")
     m.set_defaults(func=cmd_db_migrate)
-    ds.add_parser("check", help="integrity check of the live database", parents=[common]).set_defaults(func=cmd_db_check)
+    ds.add_parser("check", help="integrity check of the live database", parents=[common]).set_defaults(
+        func=cmd_db_check
+    )
     return p
 
 
@@ -1004,9 +1271,11 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, default)
     if args.data_dir is not None and not str(args.data_dir).strip():
         # `--data-dir "$DIR"` with $DIR unset: acting on the default (the user's real data) would be a surprise
-        parser.error("--data-dir is empty: give the data folder's path, or leave --data-dir out for the "
-                     "default data folder")
+        parser.error(
+            "--data-dir is empty: give the data folder's path, or leave --data-dir out for the default data folder"
+        )
     from .logs import setup_logging
+
     log_file = setup_logging(args.verbose)
     threading.excepthook = _log_thread_exception  # a failing background thread: the log file, not the terminal
     try:
@@ -1032,6 +1301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for the user
         from .causes import explain
+
         named = explain(e, "the command")  # a full disk, a read-only file, a held lock...: its real cause
         if named is not None:
             log.warning("%s: %r", named.code, e)

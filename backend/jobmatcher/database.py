@@ -25,8 +25,7 @@ def connect(path: Path) -> sqlite3.Connection:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
         except FileExistsError:
             pass
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -78,8 +77,10 @@ def live_problem(path: Path) -> str | None:
     except FileNotFoundError:
         held = file_size(side_file(path, "-wal"))
         if held:  # the main file is gone, its newest changes are not: never start over with an empty one
-            return (f"is missing, but {path.name}-wal beside it holds {held:,} bytes of its most recent changes: "
-                    "the main file was deleted or moved, and SQLite cannot use those changes without it")
+            return (
+                f"is missing, but {path.name}-wal beside it holds {held:,} bytes of its most recent changes: "
+                "the main file was deleted or moved, and SQLite cannot use those changes without it"
+            )
         return None
     except OSError as e:
         return f"cannot be read ({e.strerror})"
@@ -91,8 +92,10 @@ def live_problem(path: Path) -> str | None:
     if st.st_size == 0:
         held = file_size(wal)
         if held:
-            return (f"is empty (0 bytes), but {wal.name} beside it holds {held:,} bytes of its most recent "
-                    f"changes: the main file was lost or cut off, and SQLite cannot use those changes without it")
+            return (
+                f"is empty (0 bytes), but {wal.name} beside it holds {held:,} bytes of its most recent "
+                f"changes: the main file was lost or cut off, and SQLite cannot use those changes without it"
+            )
         return "is empty (0 bytes): its contents were lost (the file was cut off or overwritten)"
     try:
         with open(path, "rb") as f:
@@ -160,7 +163,8 @@ def require_openable(path: Path) -> None:
             f"Your database {path} {problem}.",
             "Restore your newest backup that passed its check (Backups in the window, or `jobmatcher backup list` "
             "then `jobmatcher backup restore ID`). The unreadable files are moved aside into the data folder, "
-            "never deleted.")
+            "never deleted.",
+        )
 
 
 def _stamp(path: Path) -> tuple:
@@ -206,7 +210,8 @@ def unfinished_write(path: Path) -> DatabaseDamagedError:
         f"Your database {path} has an unfinished write: {journal.name} beside it holds changes that were never "
         "committed (a program was stopped in the middle of saving).",
         "Start JobMatcher (or run `jobmatcher db migrate`): it lets SQLite undo the unfinished write, and your data "
-        f"is then as it was last saved. Do not delete {journal.name}.")
+        f"is then as it was last saved. Do not delete {journal.name}.",
+    )
 
 
 def current_revision(path: Path) -> str | None:

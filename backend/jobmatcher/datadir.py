@@ -25,14 +25,26 @@ JOURNAL_NAME = "restore-journal.json"
 SETTINGS_NAME = "settings.json"
 # The files JobMatcher itself writes atomically in the data folder: only their temp files are cleaned up
 # (with the backup locations' files, and their upload/download spool files, named by these prefixes).
-OWN_ATOMIC_FILES = frozenset({FOLDER_ID_NAME, JOURNAL_NAME, SETTINGS_NAME, SCHEDULE_NAME, "link-probe", "locations.json",
-                              "locations-state.json", "location-credentials.json", "location-identity.age"})
+OWN_ATOMIC_FILES = frozenset(
+    {
+        FOLDER_ID_NAME,
+        JOURNAL_NAME,
+        SETTINGS_NAME,
+        SCHEDULE_NAME,
+        "link-probe",
+        "locations.json",
+        "locations-state.json",
+        "location-credentials.json",
+        "location-identity.age",
+    }
+)
 _OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-")
 
 
 def own_data_folder_file(name: str) -> bool:
     """True for NAME in `.NAME.PID[-THREAD-N].tmp` when NAME is a file JobMatcher writes in the data folder."""
     return name in OWN_ATOMIC_FILES or name.startswith(_OWN_SPOOL_PREFIXES)
+
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +57,10 @@ def default_data_dir() -> Path:
     env = os.environ.get(DATA_DIR_ENV)
     if env is not None and not env.strip():
         # set but empty (`JOBMATCHER_DATA_DIR=$DIR` with $DIR unset): never silently the user's real data
-        raise SettingsError(f"${DATA_DIR_ENV} is set but empty.",
-                            "Set it to the data folder's path, or unset it for the default data folder.")
+        raise SettingsError(
+            f"${DATA_DIR_ENV} is set but empty.",
+            "Set it to the data folder's path, or unset it for the default data folder.",
+        )
     if env:
         return user_path(env, f"The data folder in ${DATA_DIR_ENV}")
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
@@ -69,8 +83,9 @@ class DataDir:
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, create: bool = True) -> "DataDir":
         if path is not None and not os.fspath(path).strip():
-            raise SettingsError("The data folder's path is empty.",
-                                "Give the data folder's path, or none for the default data folder.")
+            raise SettingsError(
+                "The data folder's path is empty.", "Give the data folder's path, or none for the default data folder."
+            )
         root = user_path(path, "The data folder") if path is not None else default_data_dir()
         root = root.absolute()
         check_data_folder(root)  # never /, /tmp, a system folder or the home folder: it is made private
@@ -165,6 +180,7 @@ class DataDir:
 
     def _write_folder_id(self, fid: str, replace: bool) -> str | None:
         from .fsutil import atomic_temp_name, atomic_write_bytes, fsync_dir, remove_quietly
+
         body = json.dumps({"id": fid, "path": str(self.root)}).encode()
         try:
             if replace:

@@ -27,12 +27,20 @@ def open_in_file_manager(path: Path, wait: float = 3.0) -> bool:
             return False
         return True
     from .relaunch import external_environment
+
     cmd = ["open", str(path)] if sys.platform == "darwin" else ["xdg-open", str(path)]
     try:
         # The user's environment, not the bundle's: a PyInstaller bundle's LD_LIBRARY_PATH would make the
         # file manager load the bundle's libraries.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True, env=external_environment())
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            env=external_environment(),
+        )
     except OSError:  # no xdg-open at all
         return False
     try:
@@ -48,5 +56,6 @@ def open_in_file_manager(path: Path, wait: float = 3.0) -> bool:
 def export_folder() -> Path:
     """Where the export dialog starts: the user's Documents folder, else their home (never our working folder)."""
     import platformdirs
+
     documents = Path(platformdirs.user_documents_dir())
     return documents if documents.is_dir() else Path.home()

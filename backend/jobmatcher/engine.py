@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import unicodedata
 import secrets
 import sqlite3
 import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -22,19 +22,44 @@ from pydantic import ValidationError as PydanticValidationError
 from . import schema
 from .backups import BackupStore, CreatedBackup, is_own_backup, unavailable_error, write_folder_marker
 from .causes import explain
-from .database import (check_integrity, connect, current_revision, drop_stale_journal, hot_journal, live_problem,
-                       read_live, require_exists, require_known_revision, settle_hot_journal, unfinished_write)
+from .database import (
+    check_integrity,
+    connect,
+    current_revision,
+    drop_stale_journal,
+    hot_journal,
+    live_problem,
+    read_live,
+    require_exists,
+    require_known_revision,
+    settle_hot_journal,
+    unfinished_write,
+)
 from .datadir import DataDir, own_data_folder_file
-from .errors import (BackupNotFoundError, InvalidBackupError, JobMatcherError, MigrationBlockedError, SettingsError,
-                     ValidationError)
-from .fsutil import (SHM, SIDE_SUFFIXES, WAL, data_folder_refused, file_size, make_private, remove_dead_temp_files,
-                     side_file)
+from .errors import (
+    BackupNotFoundError,
+    InvalidBackupError,
+    JobMatcherError,
+    MigrationBlockedError,
+    SettingsError,
+    ValidationError,
+)
+from .fsutil import (
+    SHM,
+    SIDE_SUFFIXES,
+    WAL,
+    data_folder_refused,
+    file_size,
+    make_private,
+    remove_dead_temp_files,
+    side_file,
+)
+from .health import Health, assess
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
-from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
-from .health import Health, assess
-from .progress import Progress
 from .preview import BackupPreview, backup_label, compare, summarize
+from .progress import Progress
+from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
 from .verify import check_file_shape, verify_file
@@ -43,10 +68,14 @@ log = logging.getLogger(__name__)
 
 # Settings as the page and the command line name them (messages never show internal field names).
 SETTING_LABELS = {
-    "backup_dir": "the backup folder", "auto_backup_minutes": "the automatic backup interval in minutes",
-    "retention_days": "the days to keep backups", "retention_policy": "the kind of cleanup (tiered or simple)",
-    "keep_all_hours": "hours to keep every backup", "keep_daily_days": "days to keep a daily backup",
-    "keep_weekly_weeks": "weeks to keep a weekly backup", "keep_monthly_months": "months to keep a monthly backup",
+    "backup_dir": "the backup folder",
+    "auto_backup_minutes": "the automatic backup interval in minutes",
+    "retention_days": "the days to keep backups",
+    "retention_policy": "the kind of cleanup (tiered or simple)",
+    "keep_all_hours": "hours to keep every backup",
+    "keep_daily_days": "days to keep a daily backup",
+    "keep_weekly_weeks": "weeks to keep a weekly backup",
+    "keep_monthly_months": "months to keep a monthly backup",
     "budget_mb": "space for backups in MiB",
 }
 
@@ -79,9 +108,9 @@ class LaunchReport(BaseModel):
 class Resolved(NamedTuple):
     """A backup named by an id from the list or by a file path (see Engine.resolve)."""
 
-    path: Path                  # the file
-    sha256: str | None          # the checksum its manifest expects (a listed backup with a manifest)
-    label: str                  # how to name it to the user: the id, or the file's full path
+    path: Path  # the file
+    sha256: str | None  # the checksum its manifest expects (a listed backup with a manifest)
+    label: str  # how to name it to the user: the id, or the file's full path
     record: BackupRecord | None  # the listed backup, None for a file
 
 
@@ -92,7 +121,7 @@ class VerifyResult(BaseModel):
     size_bytes: int
     sha256: str | None
     schema_revision: str | None
-    seconds: float              # how long the check took
+    seconds: float  # how long the check took
     backup: BackupRecord | None = None  # a listed backup, with this check recorded; None for a file
 
 
@@ -101,7 +130,7 @@ class FileCheck(BaseModel):
 
     size_bytes: int
     schema_revision: str
-    needs_update: bool          # made by an older version: it is updated as it is restored
+    needs_update: bool  # made by an older version: it is updated as it is restored
 
 
 class CheckReport(BaseModel):
@@ -170,6 +199,7 @@ class Engine:
     def locations(self):
         """The backup locations off this disk (locations.Locations)."""
         from .locations.manager import Locations  # boto3/pyrage load only when locations are used
+
         return Locations(self.data, self.store)
 
     def update_settings(self, changes: dict) -> Settings:
@@ -179,18 +209,25 @@ class Engine:
         changes = dict(changes)
         if "auto_backup_hours" in changes:  # the setting before it was in minutes
             from .settings import hours_to_minutes
+
             try:
                 changes["auto_backup_minutes"] = hours_to_minutes(changes.pop("auto_backup_hours"))
             except (TypeError, ValueError):
-                raise SettingsError("The automatic backup interval must be 0 (off) or a positive number of hours.",
-                                    "Check the value and try again.") from None
+                raise SettingsError(
+                    "The automatic backup interval must be 0 (off) or a positive number of hours.",
+                    "Check the value and try again.",
+                ) from None
         current.update(changes)
         try:
             new = Settings.model_validate(current)
         except PydanticValidationError as e:
-            problems = "; ".join(f"{SETTING_LABELS.get(str(x['loc'][0]) if x['loc'] else '', 'a value')}: "
-                                 f"{x['msg'].lower()}" for x in e.errors(include_url=False))
-            raise SettingsError(f"Those settings are not valid: {problems}.", "Check the values and try again.") from None
+            problems = "; ".join(
+                f"{SETTING_LABELS.get(str(x['loc'][0]) if x['loc'] else '', 'a value')}: {x['msg'].lower()}"
+                for x in e.errors(include_url=False)
+            )
+            raise SettingsError(
+                f"Those settings are not valid: {problems}.", "Check the values and try again."
+            ) from None
         old = self.settings
         if new.backup_dir and new.backup_dir != old.backup_dir:
             new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))
@@ -199,8 +236,10 @@ class Engine:
             try:
                 write_folder_marker(Path(new.backup_dir), token)
             except OSError as e:
-                raise SettingsError(f"Cannot write to the backup folder {new.backup_dir}: {e.strerror or e}.",
-                                    "Choose a folder your user can write to.") from None
+                raise SettingsError(
+                    f"Cannot write to the backup folder {new.backup_dir}: {e.strerror or e}.",
+                    "Choose a folder your user can write to.",
+                ) from None
             new.backup_dir_token = token
         elif not new.backup_dir:
             new.backup_dir_token = None
@@ -221,8 +260,7 @@ class Engine:
 
     def _store_for(self, s: Settings) -> BackupStore:
         """The backup folder `s` names, validated on every use (SettingsError when it is a forbidden one)."""
-        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token,
-                           data=self.data)
+        return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token, data=self.data)
 
     def previous_backups(self) -> list[dict]:
         """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only)."""
@@ -238,8 +276,10 @@ class Engine:
 
     def _previous(self, folder: str) -> Path:
         if folder not in self.settings.previous_backup_dirs:
-            raise ValidationError(f"{folder} is not a previous backup folder.",
-                                  "Only backups left in an earlier backup folder can be moved.")
+            raise ValidationError(
+                f"{folder} is not a previous backup folder.",
+                "Only backups left in an earlier backup folder can be moved.",
+            )
         return Path(folder)
 
     def move_previous_backups(self, folder: str, progress: Progress | None = None) -> dict:
@@ -292,8 +332,14 @@ class Engine:
         root = self.data.root
         if not self.data.made_by_us():
             return  # a folder the user chose that holds none of ours yet: its mode is not ours to change
-        for p in (root, root / "backups", self.data.db_path, side_file(self.data.db_path, WAL),
-                  side_file(self.data.db_path, SHM), self.data.settings_path):
+        for p in (
+            root,
+            root / "backups",
+            self.data.db_path,
+            side_file(self.data.db_path, WAL),
+            side_file(self.data.db_path, SHM),
+            self.data.settings_path,
+        ):
             if p.exists():
                 make_private(p)
 
@@ -319,10 +365,16 @@ class Engine:
         db = self.data.db_path
         current = current_revision(db)
         known = schema.is_known(current)
-        return DbStatus(data_dir=str(self.data.root), database=str(db), exists=db.exists(),
-                        size_bytes=file_size(db) + file_size(side_file(db, WAL)),
-                        current=current, head=schema.head(),
-                        pending=schema.pending(current) if known else [], known=known)
+        return DbStatus(
+            data_dir=str(self.data.root),
+            database=str(db),
+            exists=db.exists(),
+            size_bytes=file_size(db) + file_size(side_file(db, WAL)),
+            current=current,
+            head=schema.head(),
+            pending=schema.pending(current) if known else [],
+            known=known,
+        )
 
     def list_backups(self) -> list[BackupRecord]:
         """Every backup, newest first (read-only: reads manifests only)."""
@@ -362,11 +414,14 @@ class Engine:
             m = read_manifest(Path(rec.path))
             return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec)
         except (BackupNotFoundError, ValidationError):
-            looks_like_path = os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") \
-                or _exists(id_or_path)
+            looks_like_path = (
+                os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
+            )
             if not looks_like_path:
-                raise BackupNotFoundError(f"There is no backup with the id {id_or_path!r}.",
-                                          "Run `jobmatcher backup list` to see the ids, or give a file path.") from None
+                raise BackupNotFoundError(
+                    f"There is no backup with the id {id_or_path!r}.",
+                    "Run `jobmatcher backup list` to see the ids, or give a file path.",
+                ) from None
         try:
             path = Path(id_or_path).expanduser()
         except (RuntimeError, ValueError, KeyError):  # "~nobody/…", "~\x00": no such user, take it literally
@@ -394,9 +449,11 @@ class Engine:
             raise InvalidBackupError(f"There is no file {path}.", "Check the path.", reason="missing") from None
         except (sqlite3.DatabaseError, JobMatcherError, OSError) as e:
             log.info("preview of %s refused: %s", path, e)
-            raise InvalidBackupError(f"{path.name} cannot be read as a JobMatcher backup: it is damaged, unfinished "
-                                     "or not a database.", "Check it with Verify (`jobmatcher backup verify`) to "
-                                     "see exactly why.", reason="unreadable") from None
+            raise InvalidBackupError(
+                f"{path.name} cannot be read as a JobMatcher backup: it is damaged, unfinished or not a database.",
+                "Check it with Verify (`jobmatcher backup verify`) to see exactly why.",
+                reason="unreadable",
+            ) from None
         try:
             current = summarize(self.data.db_path) if self.data.db_path.exists() else None
         except (sqlite3.DatabaseError, JobMatcherError, OSError):
@@ -404,9 +461,15 @@ class Engine:
         return BackupPreview(
             id=rec.id if rec else None,
             label=backup_label(rec.created_at) if rec else f"the file {path.name}",
-            created_at=rec.created_at if rec else None, type=rec.type.value if rec else None,
-            note=rec.note if rec else "", size_bytes=size, verified=rec.verified if rec else None,
-            backup=backup, current=current, tables=compare(backup, current))
+            created_at=rec.created_at if rec else None,
+            type=rec.type.value if rec else None,
+            note=rec.note if rec else "",
+            size_bytes=size,
+            verified=rec.verified if rec else None,
+            backup=backup,
+            current=current,
+            tables=compare(backup, current),
+        )
 
     def verify(self, id_or_path: str) -> VerifyResult:
         """Verify a listed backup (recording the result in its manifest) or any file.
@@ -417,12 +480,23 @@ class Engine:
         if r.record is not None:
             started = time.monotonic()
             rec = self.store.verify(r.record.id)
-            return VerifyResult(path=rec.path, size_bytes=rec.size_bytes, sha256=rec.sha256,
-                                schema_revision=rec.schema_revision, seconds=time.monotonic() - started, backup=rec)
+            return VerifyResult(
+                path=rec.path,
+                size_bytes=rec.size_bytes,
+                sha256=rec.sha256,
+                schema_revision=rec.schema_revision,
+                seconds=time.monotonic() - started,
+                backup=rec,
+            )
         self.refuse_the_live_file(r.path)
         report = verify_file(r.path)
-        return VerifyResult(path=report.path, size_bytes=report.size_bytes, sha256=report.sha256,
-                            schema_revision=report.schema_revision, seconds=report.seconds)
+        return VerifyResult(
+            path=report.path,
+            size_bytes=report.size_bytes,
+            sha256=report.sha256,
+            schema_revision=report.schema_revision,
+            seconds=report.seconds,
+        )
 
     def check_restore_file(self, path: Path) -> FileCheck:
         """Check a file the user chose to restore from, as the restore will (never the live file itself).
@@ -431,8 +505,11 @@ class Engine:
         """
         self.refuse_the_live_file(path)
         report = verify_file(path)
-        return FileCheck(size_bytes=report.size_bytes, schema_revision=report.schema_revision,
-                         needs_update=report.schema_revision != schema.head())
+        return FileCheck(
+            size_bytes=report.size_bytes,
+            schema_revision=report.schema_revision,
+            needs_update=report.schema_revision != schema.head(),
+        )
 
     # -- what the edges may know about the folders (the facade: nothing reaches past it) ----
 
@@ -450,8 +527,9 @@ class Engine:
         try:
             resolved = path.resolve()
         except (OSError, RuntimeError, ValueError):
-            raise ValidationError(f"{path} cannot be used as a place to save.",
-                                  "Choose another place to save the copy.") from None
+            raise ValidationError(
+                f"{path} cannot be used as a place to save.", "Choose another place to save the copy."
+            ) from None
         hint = "Choose a place outside JobMatcher's folders, such as your Documents folder."
         for what, folder in (("data folder", self.data.root), ("backup folder", self.data.backup_dir(check=False))):
             try:
@@ -459,8 +537,10 @@ class Engine:
             except (OSError, RuntimeError, ValueError):
                 continue
             if resolved == f or f in resolved.parents:
-                raise ValidationError(f"{path} is inside JobMatcher's {what} ({f}); saving there could replace "
-                                      "your data or a backup.", hint)
+                raise ValidationError(
+                    f"{path} is inside JobMatcher's {what} ({f}); saving there could replace your data or a backup.",
+                    hint,
+                )
         try:
             st = os.stat(resolved)
         except OSError:
@@ -472,8 +552,11 @@ class Engine:
             except OSError:
                 continue
             if (live.st_dev, live.st_ino) == (st.st_dev, st.st_ino):
-                raise ValidationError(f"{path} is your live database (another name for the same file); saving "
-                                      "there would replace your data.", hint)
+                raise ValidationError(
+                    f"{path} is your live database (another name for the same file); saving "
+                    "there would replace your data.",
+                    hint,
+                )
         return path
 
     @property
@@ -525,9 +608,14 @@ class Engine:
 
     # -- writes ------------------------------------------------------------------
 
-    def create_backup(self, note: str = "", kind: BackupType = BackupType.manual,
-                      progress: Progress | None = None, method: str = "auto",
-                      listed: list[BackupRecord] | None = None) -> CreatedBackup:
+    def create_backup(
+        self,
+        note: str = "",
+        kind: BackupType = BackupType.manual,
+        progress: Progress | None = None,
+        method: str = "auto",
+        listed: list[BackupRecord] | None = None,
+    ) -> CreatedBackup:
         """Make a verified backup of the live database (allowed while the app runs).
 
         An automatic backup (kind=auto) is made only when the data changed since this data folder's
@@ -543,13 +631,22 @@ class Engine:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
         if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in note):
             # a line break or a terminal escape in a note would forge rows or clear the screen where it is listed
-            raise ValidationError("A note must be a single line of text: it contains a line break or another "
-                                  "control character.", "Type the note again as one line of plain text.")
+            raise ValidationError(
+                "A note must be a single line of text: it contains a line break or another control character.",
+                "Type the note again as one line of plain text.",
+            )
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
-            return self.store.create(self.data.db_path, kind, note, progress, method=method,
-                                     reuse_identical=kind == BackupType.auto, listed=listed)
+            return self.store.create(
+                self.data.db_path,
+                kind,
+                note,
+                progress,
+                method=method,
+                reuse_identical=kind == BackupType.auto,
+                listed=listed,
+            )
         finally:
             lock.release()
 
@@ -566,7 +663,8 @@ class Engine:
             raise JobMatcherError(
                 f"The backup {rec.id} is still needed: a restore was interrupted, and this safety backup is what "
                 "JobMatcher puts back (or checks against) when it next starts.",
-                "Start JobMatcher once (or run `jobmatcher db migrate`) so it finishes the restore, then delete it.")
+                "Start JobMatcher once (or run `jobmatcher db migrate`) so it finishes the restore, then delete it.",
+            )
         return self.store.delete(backup_id)
 
     def _needed_for_recovery(self, rec: BackupRecord) -> bool:
@@ -581,12 +679,14 @@ class Engine:
     def schedule_state(self) -> dict | None:
         """The running app's schedule (ScheduleState.to_dict()), or None when no app has this data folder open."""
         import json
+
         try:
             body = json.loads(self.data.schedule_path.read_bytes())
             pid = int(body["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
         from .fsutil import process_gone
+
         return None if process_gone(pid) else body
 
     def health(self, schedule: dict | None = None, now: datetime | None = None) -> Health:
@@ -596,6 +696,7 @@ class Engine:
         it is read from the file the app keeps.
         """
         from .fsutil import free_space
+
         s = self.settings
         store = self.store
         schedule = schedule if schedule is not None else self.schedule_state()
@@ -616,16 +717,26 @@ class Engine:
             over = p.over_budget
         when = now or datetime.now(timezone.utc)
         # This data folder's own backups decide its health: not files added by hand (age unknown) or others'.
-        health = assess(when, [b for b in backups if is_own_backup(b)], interval_minutes=s.auto_backup_minutes,
-                        app_running=schedule is not None, schedule=schedule, folder=str(store.folder),
-                        folder_available=available, free_bytes=free, db_bytes=db_bytes, budget_bytes=budget,
-                        over_budget=over)
+        health = assess(
+            when,
+            [b for b in backups if is_own_backup(b)],
+            interval_minutes=s.auto_backup_minutes,
+            app_running=schedule is not None,
+            schedule=schedule,
+            folder=str(store.folder),
+            folder_available=available,
+            free_bytes=free,
+            db_bytes=db_bytes,
+            budget_bytes=budget,
+            over_budget=over,
+        )
         return self._with_locations(health, when, s.auto_backup_minutes)
 
     def _with_locations(self, health: Health, now: datetime, interval_minutes: int) -> Health:
         """The health rule's part for backup locations (as last seen: no network), when there are any."""
         from .health import assess_locations
         from .locations.config import CONFIG_NAME
+
         if not (self.data.root / CONFIG_NAME).exists():
             return health  # no locations: nothing to say, and boto3/pyrage stay unloaded
         try:
@@ -663,8 +774,7 @@ class Engine:
     def prune(self, dry_run: bool = False, now: datetime | None = None) -> list[BackupRecord]:
         """Delete the backups the retention settings make obsolete (see retention.py for the rules; the
         safety backup an interrupted restore still needs is kept too)."""
-        return self.store.prune(self.retention_policy(), now, dry_run,
-                                keep=lambda r: self._needed_for_recovery(r))
+        return self.store.prune(self.retention_policy(), now, dry_run, keep=lambda r: self._needed_for_recovery(r))
 
     def restore(self, id_or_path: str, progress: Progress | None = None, label: str | None = None) -> RestoreResult:
         """Replace the live data with a backup (safety backup first). Needs the data folder to itself.
@@ -678,8 +788,15 @@ class Engine:
         owned_before = self._instance.held
         self.take_instance_lock()
         try:
-            return restore(self.data, self.store, path, sha, label, progress,
-                           source_verified=rec is not None and rec.verified is True)
+            return restore(
+                self.data,
+                self.store,
+                path,
+                sha,
+                label,
+                progress,
+                source_verified=rec is not None and rec.verified is True,
+            )
         finally:
             if not owned_before:
                 self.release_instance_lock()
@@ -698,8 +815,9 @@ class Engine:
             if not owned_before:
                 self.release_instance_lock()
 
-    def launch(self, target: str | None = None, auto_backup: bool = True,
-               progress: Progress | None = None) -> LaunchReport:
+    def launch(
+        self, target: str | None = None, auto_backup: bool = True, progress: Progress | None = None
+    ) -> LaunchReport:
         """Open the data folder as the app does: every step of the launch sequence, in order.
 
         Keeps the instance lock on success (the app owns the folder from then on);
@@ -734,13 +852,20 @@ class Engine:
         current = current_revision(db)  # None for a new data folder; refuses a lost main file with its -wal
         require_known_revision(current)
         if target is not None and target not in schema.revisions():
-            raise ValidationError(f"{target!r} is not a revision this version knows.",
-                                  f"Known revisions: {', '.join(schema.revisions())}.")
-        if target is not None and current is not None and \
-                schema.revisions().index(target) < schema.revisions().index(current):
-            raise ValidationError(f"The database is already at {current}, newer than {target}; "
-                                  "going back is done by restoring the pre-migration backup.",
-                                  "Run `jobmatcher backup list` and restore the backup marked pre-migration.")
+            raise ValidationError(
+                f"{target!r} is not a revision this version knows.",
+                f"Known revisions: {', '.join(schema.revisions())}.",
+            )
+        if (
+            target is not None
+            and current is not None
+            and schema.revisions().index(target) < schema.revisions().index(current)
+        ):
+            raise ValidationError(
+                f"The database is already at {current}, newer than {target}; "
+                "going back is done by restoring the pre-migration backup.",
+                "Run `jobmatcher backup list` and restore the backup marked pre-migration.",
+            )
         todo = schema.pending(current, target)
         if todo:
             if current is not None or db.exists():
@@ -751,8 +876,7 @@ class Engine:
             try:
                 schema.upgrade(db, target)
             except Exception as e:  # one transaction: a failure leaves the old revision
-                named = explain(e, f"updating the database to the new version ({current or 'new'} to {todo[-1]})",
-                                db)
+                named = explain(e, f"updating the database to the new version ({current or 'new'} to {todo[-1]})", db)
                 if named is None or named is e:
                     raise
                 log.warning("schema update failed: %s", e)
@@ -770,8 +894,9 @@ class Engine:
             made = self._auto_backup(report, progress, items)
             if made is not None and not made.unchanged:
                 items = [made, *items]
-        report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items,
-                                                   keep=self._needed_for_recovery)]
+        report.pruned = [
+            r.id for r in store.prune(self.retention_policy(), items=items, keep=self._needed_for_recovery)
+        ]
         report.future_backups = [r.id for r in items if r.future and is_own_backup(r)]
         return report
 
@@ -779,9 +904,13 @@ class Engine:
         """The backup made before a schema update; an identical one from an earlier, failed attempt is reused,
         so an update failing at every launch does not add a copy each time."""
         try:
-            return self.store.create(self.data.db_path, BackupType.pre_migration,
-                                     note=f"Before updating from {current} to {todo[-1]}", progress=progress,
-                                     reuse_identical=True)
+            return self.store.create(
+                self.data.db_path,
+                BackupType.pre_migration,
+                note=f"Before updating from {current} to {todo[-1]}",
+                progress=progress,
+                reuse_identical=True,
+            )
         except JobMatcherError as e:
             raise MigrationBlockedError(
                 f"JobMatcher needs to update your database, but the backup it makes first failed: {e.message} "
@@ -819,8 +948,9 @@ class Engine:
             report.auto_backup = made.id
         return made
 
-    def auto_backup(self, progress: Progress | None = None, newest: BackupRecord | None = None,
-                    listed: bool = False) -> str | None:
+    def auto_backup(
+        self, progress: Progress | None = None, newest: BackupRecord | None = None, listed: bool = False
+    ) -> str | None:
         """An `auto` backup if the data changed since this data folder's newest backup that passed its check;
         its id, or None when unchanged (no file is made then).
 

@@ -195,6 +195,7 @@ class TamperedCopyError(JobMatcherError):
 
 # -- the window's refusals: each its own code, so the page can branch on it -------------------
 
+
 class NotOpenError(JobMatcherError):
     """The app has not opened the data (yet, or it could not): `reason` is "opening" or "failed"."""
 

@@ -196,16 +196,18 @@ def user_path(text: str | os.PathLike, what: str) -> Path:
     """
     text = os.fspath(text)
     if "\x00" in text:
-        raise SettingsError(f"{what} contains a NUL character, which no folder name can have.",
-                            "Type the folder's full path again, without it.")
+        raise SettingsError(
+            f"{what} contains a NUL character, which no folder name can have.",
+            "Type the folder's full path again, without it.",
+        )
     try:
         return Path(text).expanduser()
     except (RuntimeError, KeyError):  # "~nobody/…": no such user; "~" with no home directory known
         user = text[1:].replace("\\", "/").split("/", 1)[0]
         cause = f"there is no user {user!r} on this computer" if user else "your home folder is not known ($HOME)"
-        raise SettingsError(f"{what} {text!r} starts with ~{user}, but {cause}.",
-                            "Type the folder's full path (starting with /).") \
-            from None
+        raise SettingsError(
+            f"{what} {text!r} starts with ~{user}, but {cause}.", "Type the folder's full path (starting with /)."
+        ) from None
 
 
 def remove_quietly(path: Path) -> None:
@@ -315,7 +317,8 @@ def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str)
                 f"The disk is too full for {what}: {human_size(size)} plus {human_size(keep_free)} kept free "
                 f"for your data are needed, {human_size(max(free, 0))} is free"
                 + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
-                hint)
+                hint,
+            )
         _reserved[dev] = _reserved.get(dev, 0) + size
     r = SpaceReservation(dev, size)
     try:
@@ -326,8 +329,7 @@ def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str)
             r.outstanding = 0
 
 
-def copy_range(sfd: int, src_offset: int, dst, length: int,
-               progress: Callable[[int], None] | None = None) -> int:
+def copy_range(sfd: int, src_offset: int, dst, length: int, progress: Callable[[int], None] | None = None) -> int:
     """Copy `length` bytes from fd `sfd` at `src_offset` to the open file `dst` at its position.
 
     Reads at explicit offsets, so `sfd` can be shared. Uses the kernel's
@@ -376,8 +378,7 @@ def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
             f"Permission denied while {action} ({path}).",
             "Check that the folder is writable by your user (and not on a read-only disk).",
         )
-    return JobMatcherError(f"Could not finish {action} ({path}): {e.strerror or e}.",
-                           "Check the disk and try again.")
+    return JobMatcherError(f"Could not finish {action} ({path}): {e.strerror or e}.", "Check the disk and try again.")
 
 
 # SQLite's primary result codes that say the disk refused a write (extended codes carry them in the low byte).
@@ -393,8 +394,10 @@ def describe_sqlite_error(e: Exception, action: str, path: Path) -> JobMatcherEr
     if primary in (_SQLITE_PERM, _SQLITE_READONLY):
         return describe_os_error(OSError(errno.EROFS, str(e)), action, path)
     from .causes import explain  # another program's lock, an I/O error, damage: each named for what it is
-    return explain(e, action, path) or JobMatcherError(f"Could not finish {action} ({path}): {e}.",
-                                                       "Check the disk and try again.")
+
+    return explain(e, action, path) or JobMatcherError(
+        f"Could not finish {action} ({path}): {e}.", "Check the disk and try again."
+    )
 
 
 def data_folder_refused(root: Path, e: OSError | None = None) -> JobMatcherError:

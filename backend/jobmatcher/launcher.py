@@ -65,8 +65,9 @@ def act_as_launcher_if_asked() -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jobmatcher.launcher",
-                                description="Wait for a process to exit, then start a command.")
+    p = argparse.ArgumentParser(
+        prog="python -m jobmatcher.launcher", description="Wait for a process to exit, then start a command."
+    )
     p.add_argument("--wait-pid", type=int, required=True)
     p.add_argument("command", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)

@@ -63,15 +63,25 @@ class Manifest(BaseModel):
     verify_message: str = ""
     copy_seconds: float | None = None
     verify_seconds: float | None = None
-    data_folder_id: str | None = Field(None, description="The id of the data folder this is a backup of "
-                                                         "(DataDir.folder_id); None in manifests of older versions.")
-    sequence: int | None = Field(None, ge=1, description="Order of making among this data folder's backups "
-                                                          "(1 + the highest listed when it was published): "
-                                                          "'newest' goes by it, never by a clock that may lie. "
-                                                          "None in manifests of older versions.")
-    added_by_hand: bool = Field(False, description="Written for a file JobMatcher did not make (pinned or checked "
-                                                   "there): its date is the file's, and it is never deleted "
-                                                   "automatically.")
+    data_folder_id: str | None = Field(
+        None,
+        description="The id of the data folder this is a backup of "
+        "(DataDir.folder_id); None in manifests of older versions.",
+    )
+    sequence: int | None = Field(
+        None,
+        ge=1,
+        description="Order of making among this data folder's backups "
+        "(1 + the highest listed when it was published): "
+        "'newest' goes by it, never by a clock that may lie. "
+        "None in manifests of older versions.",
+    )
+    added_by_hand: bool = Field(
+        False,
+        description="Written for a file JobMatcher did not make (pinned or checked "
+        "there): its date is the file's, and it is never deleted "
+        "automatically.",
+    )
 
     _aware_dates = field_validator("created_at", "verified_at")(_aware)
 
@@ -95,20 +105,28 @@ class BackupRecord(BaseModel):
     verified: bool | None
     verified_at: datetime | None
     verify_message: str = ""
-    has_manifest: bool = Field(True, description="False for a file copied into the folder by hand "
-                                                 "(or whose manifest is unreadable).")
-    manifest: ManifestState = Field("ok", description="'missing': added by hand; 'unreadable': its manifest is "
-                                                      "damaged, so its date and checks are unknown.")
+    has_manifest: bool = Field(
+        True, description="False for a file copied into the folder by hand (or whose manifest is unreadable)."
+    )
+    manifest: ManifestState = Field(
+        "ok",
+        description="'missing': added by hand; 'unreadable': its manifest is "
+        "damaged, so its date and checks are unknown.",
+    )
     data_folder_id: str | None = Field(None, description="The data folder this backup was made of (None: unknown).")
-    owned: bool = Field(True, description="A backup of this data folder; False: another data folder's, "
-                                          "never pruned, offered or counted for this one.")
+    owned: bool = Field(
+        True,
+        description="A backup of this data folder; False: another data folder's, "
+        "never pruned, offered or counted for this one.",
+    )
     added_by_hand: bool = False
     sequence: int | None = None
     future: bool = Field(False, description="Dated after now: a wrong clock. Never the newest for scheduling.")
 
     @classmethod
-    def from_manifest(cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True,
-                      **extra) -> "BackupRecord":
+    def from_manifest(
+        cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True, **extra
+    ) -> "BackupRecord":
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
         fields = {k: getattr(m, k) for k in _RECORD_FIELDS}
         return cls.model_construct(id=backup_id, path=str(path), has_manifest=has_manifest, **fields, **extra)
@@ -159,8 +177,9 @@ def _thread_lock(path: Path) -> threading.Lock:
         return _thread_locks.setdefault(str(path.absolute()), threading.Lock())
 
 
-def update_manifest(db_file: Path, change: Callable[[Manifest], None],
-                    default: Callable[[], Manifest] | None = None) -> Manifest:
+def update_manifest(
+    db_file: Path, change: Callable[[Manifest], None], default: Callable[[], Manifest] | None = None
+) -> Manifest:
     """Read the manifest, apply `change` to it and write it back, all under a lock.
 
     The lock is a thread lock plus an OS lock on the backup file itself (other processes), so
@@ -171,6 +190,7 @@ def update_manifest(db_file: Path, change: Callable[[Manifest], None],
     overwritten. OSError from the file system propagates. Returns the manifest written.
     """
     from .lock import FileLock  # local: keep this module's imports light
+
     with _thread_lock(db_file):
         # One lock file per backup folder, never deleted (deleting a lock file races with its takers).
         # Not a lock on the backup itself: closing a descriptor of a file drops the POSIX locks SQLite

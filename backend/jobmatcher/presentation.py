@@ -29,8 +29,11 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).isoformat() if dt else None
 
 
-def newest_backup_warning(rows: list[BackupRecord], now: datetime | None = None,
-                          remedy: tuple[str, str] = ("Make one now.", "Make a new one now.")) -> str | None:
+def newest_backup_warning(
+    rows: list[BackupRecord],
+    now: datetime | None = None,
+    remedy: tuple[str, str] = ("Make one now.", "Make a new one now."),
+) -> str | None:
     """The warning about the newest backup (`rows` newest first), or None when there is no reason to worry:
     none yet, its check failed, or it is older than OLD_BACKUP_DAYS days.
 
@@ -53,26 +56,35 @@ def own_rows(rows: list[BackupRecord]) -> list[BackupRecord]:
     """The rows that speak for this data folder: its own backups (backups.is_own_backup), none dated in the
     future. Files added by hand (age unknown) and other data folders' backups are listed, never counted."""
     from .backups import is_own_backup  # local: the command line's list stays light
+
     return [r for r in rows if is_own_backup(r) and not r.future]
 
 
 def backup_row(r: BackupRecord) -> dict:
     """One backup as the page shows it (no file path: the page names backups by id)."""
     return {
-        "id": r.id, "type": r.type.value, "type_label": type_label(r.type),
-        "created_at": iso(r.created_at), "size_bytes": r.size_bytes, "size": human_size(r.size_bytes),
-        "note": r.note, "verified": r.verified, "verified_at": iso(r.verified_at),
+        "id": r.id,
+        "type": r.type.value,
+        "type_label": type_label(r.type),
+        "created_at": iso(r.created_at),
+        "size_bytes": r.size_bytes,
+        "size": human_size(r.size_bytes),
+        "note": r.note,
+        "verified": r.verified,
+        "verified_at": iso(r.verified_at),
         "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
-        "pinned": r.pinned, "schema_revision": r.schema_revision,
+        "pinned": r.pinned,
+        "schema_revision": r.schema_revision,
         # owned False: another data folder's backup; added_by_hand / manifest_unreadable: age unknown;
         # future: dated ahead of the clock. None of these is ever deleted automatically.
-        "owned": r.owned, "added_by_hand": r.added_by_hand or r.manifest == "missing",
-        "manifest_unreadable": r.manifest == "unreadable", "future": r.future,
+        "owned": r.owned,
+        "added_by_hand": r.added_by_hand or r.manifest == "missing",
+        "manifest_unreadable": r.manifest == "unreadable",
+        "future": r.future,
     }
 
 
 def backup_status(rows: list[BackupRecord], now: datetime | None = None) -> dict:
     """The page's status line: {"last": the newest backup's row or None, "count", "warning": text or None}."""
     own = own_rows(rows)
-    return {"last": backup_row(own[0]) if own else None, "count": len(own),
-            "warning": newest_backup_warning(own, now)}
+    return {"last": backup_row(own[0]) if own else None, "count": len(own), "warning": newest_backup_warning(own, now)}

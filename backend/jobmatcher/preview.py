@@ -23,27 +23,27 @@ TABLES = (("skills", "Skills"), ("saved_jobs", "Saved jobs"), ("user_preferences
 class DataSummary(BaseModel):
     full_name: str
     headline: str
-    counts: dict[str, int]          # table -> rows; a table the data does not have yet is missing
+    counts: dict[str, int]  # table -> rows; a table the data does not have yet is missing
     schema_revision: str | None
 
 
 class TableRow(BaseModel):
     table: str
     label: str
-    then: int | None                # in the backup (None: that schema has no such table)
-    now: int | None                 # in the current data
+    then: int | None  # in the backup (None: that schema has no such table)
+    now: int | None  # in the current data
 
 
 class BackupPreview(BaseModel):
-    id: str | None                  # the backup's id, or None for a file
-    label: str                      # the user's words: "the backup from 30 Nov 2026, 11:56" or the file name
+    id: str | None  # the backup's id, or None for a file
+    label: str  # the user's words: "the backup from 30 Nov 2026, 11:56" or the file name
     created_at: datetime | None
     type: str | None
     note: str
     size_bytes: int
     verified: bool | None
     backup: DataSummary
-    current: DataSummary | None     # None when the current data cannot be read
+    current: DataSummary | None  # None when the current data cannot be read
     tables: list[TableRow]
 
 
@@ -57,8 +57,7 @@ def _summarize(conn: sqlite3.Connection) -> DataSummary:
             if row:
                 full_name, headline = row[0] or "", row[1] or ""
     counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t, _ in TABLES if t in names}
-    return DataSummary(full_name=full_name, headline=headline, counts=counts,
-                       schema_revision=schema.revision_of(conn))
+    return DataSummary(full_name=full_name, headline=headline, counts=counts, schema_revision=schema.revision_of(conn))
 
 
 def summarize(path: Path) -> DataSummary:
@@ -70,8 +69,10 @@ def summarize(path: Path) -> DataSummary:
 
 
 def compare(backup: DataSummary, current: DataSummary | None) -> list[TableRow]:
-    return [TableRow(table=t, label=label, then=backup.counts.get(t),
-                     now=current.counts.get(t) if current else None) for t, label in TABLES]
+    return [
+        TableRow(table=t, label=label, then=backup.counts.get(t), now=current.counts.get(t) if current else None)
+        for t, label in TABLES
+    ]
 
 
 def backup_label(created_at: datetime) -> str:

@@ -98,16 +98,20 @@ def update_profile(conn: sqlite3.Connection, profile: Profile) -> Profile:
 def list_skills(conn: sqlite3.Connection) -> list[Skill]:
     has_years = "years_experience" in _columns(conn, "skills")
     cols = "id, name, level" + (", years_experience" if has_years else "")
-    return [Skill(id=r[0], name=r[1], level=r[2], years_experience=r[3] if has_years else None)
-            for r in conn.execute(f"SELECT {cols} FROM skills ORDER BY name COLLATE NOCASE")]
+    return [
+        Skill(id=r[0], name=r[1], level=r[2], years_experience=r[3] if has_years else None)
+        for r in conn.execute(f"SELECT {cols} FROM skills ORDER BY name COLLATE NOCASE")
+    ]
 
 
 def add_skill(conn: sqlite3.Connection, skill: NewSkill) -> Skill:
     """Add a skill; a name that is already there (in any letter case) is refused."""
     try:
         with transaction(conn):
-            cur = conn.execute("INSERT INTO skills (name, level, years_experience) VALUES (?, ?, ?)",
-                               (skill.name, skill.level, skill.years_experience))
+            cur = conn.execute(
+                "INSERT INTO skills (name, level, years_experience) VALUES (?, ?, ?)",
+                (skill.name, skill.level, skill.years_experience),
+            )
     except sqlite3.IntegrityError:
         raise ValidationError(f"The skill {skill.name!r} is already in your list.", "") from None
     assert cur.lastrowid is not None  # an INSERT that succeeded has a row id

@@ -23,11 +23,11 @@ class Progress(Protocol):
 
 
 UNITS: dict[str, dict[str, Unit]] = {
-    "backup": {"copy": "pages"},                                  # and "verify": a step
-    "migrate": {"copy": "pages"},                                 # the pre-migration backup, then the steps
-    "restore": {"safety": "pages", "copy": "bytes"},              # check, safety, copy (staging), migrate, swap
-    "move": {"move": "backups"},                                  # backups moved to the new folder
-    "location-sync": {"backup": "backups", "copy": "bytes"},      # each backup, its bytes uploaded
+    "backup": {"copy": "pages"},  # and "verify": a step
+    "migrate": {"copy": "pages"},  # the pre-migration backup, then the steps
+    "restore": {"safety": "pages", "copy": "bytes"},  # check, safety, copy (staging), migrate, swap
+    "move": {"move": "backups"},  # backups moved to the new folder
+    "location-sync": {"backup": "backups", "copy": "bytes"},  # each backup, its bytes uploaded
     "location-restore": {"download": "bytes", "safety": "pages", "copy": "bytes"},
 }
 

@@ -38,10 +38,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 WAIT_PID_ENV = "JOBMATCHER_LAUNCHER_WAIT_PID"  # set: act as the launcher, waiting for this pid
-RELAUNCHED_ENV = "JOBMATCHER_RELAUNCHED"      # set in the app the launcher starts: "you were restarted"
-SERVE_PORT_ENV = "JOBMATCHER_SERVE_PORT"      # browser mode: come back on the same port ...
+RELAUNCHED_ENV = "JOBMATCHER_RELAUNCHED"  # set in the app the launcher starts: "you were restarted"
+SERVE_PORT_ENV = "JOBMATCHER_SERVE_PORT"  # browser mode: come back on the same port ...
 SERVE_SECRET_ENV = "JOBMATCHER_SERVE_SECRET"  # ... with the same secret, so the open page reconnects
-SERVE_FD_ENV = "JOBMATCHER_SERVE_FD"          # POSIX browser mode: the listening socket, inherited
+SERVE_FD_ENV = "JOBMATCHER_SERVE_FD"  # POSIX browser mode: the listening socket, inherited
 PYINSTALLER_RESET = "PYINSTALLER_RESET_ENVIRONMENT"
 
 

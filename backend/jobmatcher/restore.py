@@ -43,16 +43,42 @@ from . import __version__, schema
 from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
-from .errors import (DatabaseDamagedError, DatabaseInUseError, InvalidBackupError, JobMatcherError,
-                     RestoreFailedError, SafetyBackupMissingError)
-from .fsutil import (atomic_write_bytes, copy_range, describe_os_error, file_size, fsync_dir, fsync_file,
-                     private_opener, remove_quietly, require_free_space, SIDE_SUFFIXES, WAL, side_file)
+from .errors import (
+    DatabaseDamagedError,
+    DatabaseInUseError,
+    InvalidBackupError,
+    JobMatcherError,
+    RestoreFailedError,
+    SafetyBackupMissingError,
+)
+from .fsutil import (
+    SIDE_SUFFIXES,
+    WAL,
+    atomic_write_bytes,
+    copy_range,
+    describe_os_error,
+    file_size,
+    fsync_dir,
+    fsync_file,
+    private_opener,
+    remove_quietly,
+    require_free_space,
+    side_file,
+)
 from .lock import FileLock
-from .manifest import (CHECKING, BackupRecord, BackupType, Manifest, ManifestNotOursError, manifest_path, read_manifest,
-                       update_manifest)
+from .manifest import (
+    CHECKING,
+    BackupRecord,
+    BackupType,
+    Manifest,
+    ManifestNotOursError,
+    manifest_path,
+    read_manifest,
+    update_manifest,
+)
+from .progress import Progress
 from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
-from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +110,18 @@ def _remove_with_sides(path: Path) -> None:
         remove_quietly(side_file(path, suffix))
 
 
-def _write_journal(data: DataDir, phase: str, source: str, safety: str | None, safety_path: str | None,
-                   linked: bool = False) -> None:
-    body = {"phase": phase, "source": source, "safety_backup_id": safety, "safety_path": safety_path,
-            "safety_linked": linked, "pid": os.getpid(), "started": time.time()}
+def _write_journal(
+    data: DataDir, phase: str, source: str, safety: str | None, safety_path: str | None, linked: bool = False
+) -> None:
+    body = {
+        "phase": phase,
+        "source": source,
+        "safety_backup_id": safety,
+        "safety_path": safety_path,
+        "safety_linked": linked,
+        "pid": os.getpid(),
+        "started": time.time(),
+    }
     atomic_write_bytes(data.journal_path, json.dumps(body, indent=2).encode())
 
 
@@ -98,9 +132,15 @@ def _end_journal(data: DataDir) -> None:
     fsync_dir(data.root)
 
 
-def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: str | None = None,
-            label: str | None = None, progress: Progress | None = None,
-            source_verified: bool = False) -> RestoreResult:
+def restore(
+    data: DataDir,
+    store: BackupStore,
+    source: Path,
+    expected_sha256: str | None = None,
+    label: str | None = None,
+    progress: Progress | None = None,
+    source_verified: bool = False,
+) -> RestoreResult:
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
     `source_verified`: `source` is a listed backup whose manifest records a passed integrity check
@@ -125,8 +165,7 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
         size, expected, revision = report.size_bytes, report.sha256, report.schema_revision
     say("check", 1, 1)
     mark("check")
-    require_free_space(data.root, 2 * size, "restoring this backup",
-                       why="twice the backup's size")
+    require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size")
 
     live_exists = os.path.lexists(data.db_path)
     # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
@@ -184,22 +223,34 @@ def restore(data: DataDir, store: BackupStore, source: Path, expected_sha256: st
                 f"The restore failed ({_describe(e)}) and putting your data back from the safety backup "
                 f"{safety.id} failed too ({_describe(again)}).",
                 _safety_hint(safety.id, safety.path, _restorable(safety.path, safety.verified)),
-                recovered=False) from e
-        raise _as_failure(e, recovered=True,
-                          how=f"Your data was put back from the safety backup {safety.id}; nothing was lost.") from e
+                recovered=False,
+            ) from e
+        raise _as_failure(
+            e, recovered=True, how=f"Your data was put back from the safety backup {safety.id}; nothing was lost."
+        ) from e
     finally:
         swap_lock.release()
     _end_journal(data)
     if linked and safety is not None:
         _check_in_background(data, safety.id)
-    log.info("restored %s (safety backup %s) in %.2fs: %s", label, safety.id if safety else None,
-             time.perf_counter() - t0, ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()))
+    log.info(
+        "restored %s (safety backup %s) in %.2fs: %s",
+        label,
+        safety.id if safety else None,
+        time.perf_counter() - t0,
+        ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()),
+    )
     say("done", 1, 1)
-    return RestoreResult(source=label, safety_backup_id=safety.id if safety else None,
-                         safety_backup_verified=safety.verified if safety else None,
-                         safety_backup_checking=linked and safety is not None,
-                         schema_revision=schema.head(), migrated_from=migrated_from,
-                         seconds=time.perf_counter() - t0, phases={k: round(v, 4) for k, v in phases.items()})
+    return RestoreResult(
+        source=label,
+        safety_backup_id=safety.id if safety else None,
+        safety_backup_verified=safety.verified if safety else None,
+        safety_backup_checking=linked and safety is not None,
+        schema_revision=schema.head(),
+        migrated_from=migrated_from,
+        seconds=time.perf_counter() - t0,
+        phases={k: round(v, 4) for k, v in phases.items()},
+    )
 
 
 class _PhaseClock:
@@ -236,8 +287,9 @@ def _can_link(data: DataDir, store: BackupStore) -> bool:
         remove_quietly(probe)
 
 
-def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock: FileLock, say: Progress,
-                      label: str, made: list) -> bool:
+def _swap_keeping_old(
+    data: DataDir, store: BackupStore, staged: Path, swap_lock: FileLock, say: Progress, label: str, made: list
+) -> bool:
     """The swap, with the old live file kept as the safety backup by a hard link into the backup folder.
 
     Under the swap lock and with the live file held exclusively (no other connection has it open,
@@ -251,8 +303,10 @@ def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock
     """
     say("swap", 0, 1)
     if not swap_lock.acquire(timeout=60):
-        raise JobMatcherError("Another JobMatcher command is still reading the database.",
-                              "Wait for it to finish (for example a backup), then try again.")
+        raise JobMatcherError(
+            "Another JobMatcher command is still reading the database.",
+            "Wait for it to finish (for example a backup), then try again.",
+        )
     live = data.db_path
     holder = _take_live_exclusively(live)
     final = None
@@ -261,10 +315,17 @@ def _swap_keeping_old(data: DataDir, store: BackupStore, staged: Path, swap_lock
     # manifest reserved below (for a moment without its .db) is not taken for a leftover.
     _tmp, guard = store._reserve_temp()
     try:
-        m = Manifest(type=BackupType.safety, created_at=datetime.now(timezone.utc), size_bytes=file_size(live),
-                     schema_revision=schema.revision_of(holder), app_version=__version__,
-                     note=f"Before restoring {label}", verified=None, verify_message=CHECKING,
-                     data_folder_id=data.folder_id())
+        m = Manifest(
+            type=BackupType.safety,
+            created_at=datetime.now(timezone.utc),
+            size_bytes=file_size(live),
+            schema_revision=schema.revision_of(holder),
+            app_version=__version__,
+            note=f"Before restoring {label}",
+            verified=None,
+            verify_message=CHECKING,
+            data_folder_id=data.folder_id(),
+        )
         final = store.reserve_name(m)
         _write_journal(data, "staged", label, final.stem, str(final), linked=True)
         os.link(live, final)
@@ -304,9 +365,14 @@ def _check_in_background(data: DataDir, backup_id: str) -> None:
         return
     try:
         # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
-        subprocess.Popen([*program(), "--data-dir", str(data.root), "backup", "verify", backup_id],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, env=child_environment())
+        subprocess.Popen(
+            [*program(), "--data-dir", str(data.root), "backup", "verify", backup_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=child_environment(),
+        )
     except OSError as e:
         log.warning("could not start the check of the safety backup %s: %s", backup_id, e)
 
@@ -320,8 +386,12 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
         problem = live_problem(db)
         if problem is None:
             try:
-                return store.create(db, BackupType.safety, note=note,
-                                    progress=lambda phase, d, t: say("safety", d, t) if phase == "copy" else None)
+                return store.create(
+                    db,
+                    BackupType.safety,
+                    note=note,
+                    progress=lambda phase, d, t: say("safety", d, t) if phase == "copy" else None,
+                )
             except JobMatcherError:
                 problem = _unopenable(db)
                 if problem is None:
@@ -329,14 +399,16 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
         if not db.is_file():
             return None
         log.warning("the live database cannot be opened (%s): keeping a raw copy as the safety backup", problem)
-        return store.create_raw_copy(db, BackupType.safety, note=note,
-                                     reason=f"Your data could not be read when it was saved: it {problem}.")
+        return store.create_raw_copy(
+            db, BackupType.safety, note=note, reason=f"Your data could not be read when it was saved: it {problem}."
+        )
     except JobMatcherError as e:
         raise RestoreFailedError(
             f"The restore did not run, because the safety backup of your current data could not be made: "
             f"{e.message} Your data was not changed.",
             e.hint or "Free up space or fix permissions in the backup folder, then try again.",
-            recovered=True) from None
+            recovered=True,
+        ) from None
 
 
 def _unopenable(db: Path) -> str | None:
@@ -365,8 +437,11 @@ def _describe(e: BaseException) -> str:
 def _as_failure(e: BaseException, recovered: bool, how: str) -> JobMatcherError:
     if isinstance(e, (InvalidBackupError, DatabaseInUseError)):
         return e
-    hint = e.hint if isinstance(e, JobMatcherError) and e.hint else \
-        "Check free space and permissions in the data folder, then try again."
+    hint = (
+        e.hint
+        if isinstance(e, JobMatcherError) and e.hint
+        else "Check free space and permissions in the data folder, then try again."
+    )
     return RestoreFailedError(f"The restore failed: {_describe(e).rstrip('.')}. {how}", hint, recovered=recovered)
 
 
@@ -385,11 +460,15 @@ def _restorable(path: str, verified: bool | None) -> bool:
 def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> str:
     """What to do when the safety backup could not be put back; never advice that would be refused."""
     if verified:
-        return (f"Your data is safe in the backup {safety_id}: restore it with "
-                f"`jobmatcher backup restore {safety_id}` once the problem is fixed.")
-    return (f"Your previous data is kept, exactly as it was, in {safety_path} (it did not pass its check, so "
-            "it cannot be restored as it is). Restore your newest backup that passed its check, and keep that "
-            "file for a data-recovery tool.")
+        return (
+            f"Your data is safe in the backup {safety_id}: restore it with "
+            f"`jobmatcher backup restore {safety_id}` once the problem is fixed."
+        )
+    return (
+        f"Your previous data is kept, exactly as it was, in {safety_path} (it did not pass its check, so "
+        "it cannot be restored as it is). Restore your newest backup that passed its check, and keep that "
+        "file for a data-recovery tool."
+    )
 
 
 def refuse_the_live_file(data: DataDir, source: Path) -> None:
@@ -407,7 +486,8 @@ def refuse_the_live_file(data: DataDir, source: Path) -> None:
             f"{source} is your live database itself (the same file), not a backup of it.",
             "Choose a backup file, or a backup from the list (to check your live data, run `jobmatcher db check`). "
             "Your current data has not been changed.",
-            reason="is-live-database")
+            reason="is-live-database",
+        )
 
 
 def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool = True) -> Path:
@@ -429,7 +509,9 @@ def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool =
             f"The backup {source.name} has changed since it was checked (its checksum does not match): it may "
             "be damaged, or something is writing to it.",
             "Use another backup, or make sure nothing else is writing to it and try again. Your current data "
-            "has not been changed.", reason="checksum-mismatch")
+            "has not been changed.",
+            reason="checksum-mismatch",
+        )
     if seal:
         _seal(staged)
     return staged
@@ -526,8 +608,10 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
     """
     say("swap", 0, 1)
     if not swap_lock.acquire(timeout=60):
-        raise JobMatcherError("Another JobMatcher command is still reading the database.",
-                              "Wait for it to finish (for example a backup), then try again.")
+        raise JobMatcherError(
+            "Another JobMatcher command is still reading the database.",
+            "Wait for it to finish (for example a backup), then try again.",
+        )
     live = data.db_path
     holder = None
     if os.path.lexists(live):
@@ -608,7 +692,8 @@ def _in_use() -> DatabaseInUseError:
         "Another program has JobMatcher's database open, so it cannot be replaced safely: that program "
         "would go on using the old data, and its next changes would be lost.",
         "Close every other program using JobMatcher's data (a database browser, a sync tool, a script), "
-        "then try again. Your data was not changed.")
+        "then try again. Your data was not changed.",
+    )
 
 
 def _take_live_exclusively(live: Path) -> sqlite3.Connection:
@@ -648,14 +733,18 @@ def _confirm(data: DataDir, full: bool = True) -> None:
     schema and revision only, for a file whose checksum proved it is one that passed integrity_check)."""
     conn = connect(data.db_path)
     try:
-        problems = [r[0] for r in conn.execute("PRAGMA quick_check")] if full else \
-            (conn.execute("SELECT count(*) FROM sqlite_master").fetchone() and ["ok"])
+        problems = (
+            [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if full
+            else (conn.execute("SELECT count(*) FROM sqlite_master").fetchone() and ["ok"])
+        )
         revision = schema.revision_of(conn)
     finally:
         conn.close()
     if problems != ["ok"] or revision != schema.head():
-        raise JobMatcherError(f"The restored database did not pass its check ({'; '.join(problems[:2])}).",
-                              "Try another backup.")
+        raise JobMatcherError(
+            f"The restored database did not pass its check ({'; '.join(problems[:2])}).", "Try another backup."
+        )
 
 
 def _recover_from(data: DataDir, safety: Path, safety_id: str, swap_lock: FileLock, say: Progress) -> None:
@@ -674,8 +763,10 @@ def _recover_from(data: DataDir, safety: Path, safety_id: str, swap_lock: FileLo
     staged = _stage(data, safety, expected, say, seal=False)
     _swap(data, staged, swap_lock, say)
     if sha256_file(data.db_path) != expected:
-        raise JobMatcherError("The safety backup put back is not identical to the one that was made.",
-                              f"Restore the safety backup {safety_id} again.")
+        raise JobMatcherError(
+            "The safety backup put back is not identical to the one that was made.",
+            f"Restore the safety backup {safety_id} again.",
+        )
     _end_journal(data)
 
 
@@ -685,7 +776,8 @@ def _missing_safety(data: DataDir, safety: Path, safety_id: str) -> SafetyBackup
         f"but that file is gone: {safety} does not exist.",
         "If it is on a drive that is not connected, connect it and start JobMatcher again. Otherwise restore "
         "another backup (`jobmatcher backup list`, then `jobmatcher backup restore ID`); the data in place now "
-        "is what the interrupted restore left.")
+        "is what the interrupted restore left.",
+    )
 
 
 def pending_recovery_backup(data: DataDir) -> Path | None:
@@ -732,8 +824,9 @@ def recover(data: DataDir) -> str | None:
     try:
         if journal.get("phase") == "recover" and journal.get("safety_path"):
             _remove_with_sides(staged)
-            _recover_from(data, Path(journal["safety_path"]), journal.get("safety_backup_id") or "",
-                          swap_lock, lambda *a: None)
+            _recover_from(
+                data, Path(journal["safety_path"]), journal.get("safety_backup_id") or "", swap_lock, lambda *a: None
+            )
             message = "An interrupted restore was rolled back to the safety backup made before it."
         elif journal.get("phase") != "staged" or staged.exists():
             _remove_with_sides(staged)
@@ -747,10 +840,16 @@ def recover(data: DataDir) -> str | None:
                 raise DatabaseDamagedError(
                     "An interrupted restore put a backup in place that does not pass its check, and there is "
                     "no safety backup to go back to.",
-                    "Restore another backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.")
+                    "Restore another backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+                )
             if bad:
-                _recover_from(data, Path(journal["safety_path"]), journal.get("safety_backup_id") or "",
-                              swap_lock, lambda *a: None)
+                _recover_from(
+                    data,
+                    Path(journal["safety_path"]),
+                    journal.get("safety_backup_id") or "",
+                    swap_lock,
+                    lambda *a: None,
+                )
                 message = "An interrupted restore was rolled back to the safety backup made before it."
     finally:
         swap_lock.release()
@@ -779,8 +878,10 @@ def _finish_linked_check(safety: Path, data: DataDir) -> None:
     if m is None:
         return
     if not m.data_folder_id and (fid := data.folder_id()):
+
         def stamp(x: Manifest) -> None:
             x.data_folder_id = x.data_folder_id or fid
+
         try:
             update_manifest(safety, stamp)
         except (OSError, ManifestNotOursError) as e:

@@ -43,7 +43,7 @@ NEWEST_GOOD = "newest that passed its check"
 BY_HAND = "added by hand (never deleted automatically)"
 FUTURE = "dated in the future (age unknown)"
 CLOCK_BEHIND = "dated before an older backup: the clock was behind (age unknown)"
-RECENT = "recent"           # tiered: within keep_all_hours
+RECENT = "recent"  # tiered: within keep_all_hours
 DAILY = "daily"
 WEEKLY = "weekly"
 MONTHLY = "monthly"
@@ -75,26 +75,31 @@ class RetentionPolicy:
     @classmethod
     def from_settings(cls, s, budget_bytes: int | None = None) -> "RetentionPolicy":
         """From a Settings object (`budget_bytes`: the budget the caller worked out, in bytes)."""
-        return cls(keep_days=s.retention_days, tiered=s.retention_policy == "tiered",
-                   keep_all_hours=s.keep_all_hours, keep_daily_days=s.keep_daily_days,
-                   keep_weekly_weeks=s.keep_weekly_weeks, keep_monthly_months=s.keep_monthly_months,
-                   budget_bytes=budget_bytes)
+        return cls(
+            keep_days=s.retention_days,
+            tiered=s.retention_policy == "tiered",
+            keep_all_hours=s.keep_all_hours,
+            keep_daily_days=s.keep_daily_days,
+            keep_weekly_weeks=s.keep_weekly_weeks,
+            keep_monthly_months=s.keep_monthly_months,
+            budget_bytes=budget_bytes,
+        )
 
 
 @dataclass(frozen=True)
 class Decision:
     id: str
     keep: bool
-    rule: str          # one of the rule names above: the first reason that applies
+    rule: str  # one of the rule names above: the first reason that applies
     size_bytes: int = 0
 
 
 @dataclass(frozen=True)
 class Plan:
-    decisions: list[Decision]       # one per backup, oldest first
-    kept_bytes: int                 # what the kept backups take
+    decisions: list[Decision]  # one per backup, oldest first
+    kept_bytes: int  # what the kept backups take
     budget_bytes: int | None
-    over_budget: bool               # the budget could not be met without an always-kept backup
+    over_budget: bool  # the budget could not be met without an always-kept backup
 
     @property
     def doomed(self) -> list[str]:
@@ -121,9 +126,10 @@ def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
     is dated later (that one not itself dated after `now`: a clock that ran ahead is the other one's fault).
     Backups without a sequence are never compared. `now` must be time-zone aware."""
     seqd: list[tuple[int, RetainedBackup]] = sorted(
-        ((n, b) for b in backups if (n := _seq(b)) is not None), key=lambda x: x[0])
+        ((n, b) for b in backups if (n := _seq(b)) is not None), key=lambda x: x[0]
+    )
     behind: set[str] = set()
-    latest = None   # the latest trustworthy date among the backups with a lower sequence
+    latest = None  # the latest trustworthy date among the backups with a lower sequence
     i = 0
     while i < len(seqd):
         j = i

@@ -63,21 +63,29 @@ class ScheduleState:
     """What the health rule and the page need to know about the schedule (a copy, safe to read)."""
 
     interval_seconds: float = 0.0
-    running: bool = False                   # a scheduled backup is being made right now
-    next_at: datetime | None = None         # wall-clock estimate of the next slot (None: off or stopped)
-    last_run_at: datetime | None = None     # when the last slot ran
-    last_outcome: str | None = None         # "made", "unchanged", "failed", "skipped" (a restore was running)
+    running: bool = False  # a scheduled backup is being made right now
+    next_at: datetime | None = None  # wall-clock estimate of the next slot (None: off or stopped)
+    last_run_at: datetime | None = None  # when the last slot ran
+    last_outcome: str | None = None  # "made", "unchanged", "failed", "skipped" (a restore was running)
     last_backup_id: str | None = None
-    last_error: dict | None = None          # {"code", "message", "hint"} of the last failure, until a success
-    failures: int = 0                       # consecutive failed slots
+    last_error: dict | None = None  # {"code", "message", "hint"} of the last failure, until a success
+    failures: int = 0  # consecutive failed slots
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         def iso(d: datetime | None) -> str | None:
             return d.astimezone(timezone.utc).isoformat() if d else None
-        return {"interval_seconds": self.interval_seconds, "running": self.running, "next_at": iso(self.next_at),
-                "last_run_at": iso(self.last_run_at), "last_outcome": self.last_outcome,
-                "last_backup_id": self.last_backup_id, "last_error": self.last_error, "failures": self.failures}
+
+        return {
+            "interval_seconds": self.interval_seconds,
+            "running": self.running,
+            "next_at": iso(self.next_at),
+            "last_run_at": iso(self.last_run_at),
+            "last_outcome": self.last_outcome,
+            "last_backup_id": self.last_backup_id,
+            "last_error": self.last_error,
+            "failures": self.failures,
+        }
 
 
 class BackupScheduler:
@@ -89,10 +97,15 @@ class BackupScheduler:
     after `wake()`), in seconds; 0 means off. `blocked()` True skips a slot.
     """
 
-    def __init__(self, backup: Callable[[Callable[[str, int, int], None]], str | None],
-                 interval: Callable[[], float], blocked: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = clock, name: str = "jobmatcher-scheduler",
-                 on_change: Callable[[ScheduleState], None] | None = None) -> None:
+    def __init__(
+        self,
+        backup: Callable[[Callable[[str, int, int], None]], str | None],
+        interval: Callable[[], float],
+        blocked: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = clock,
+        name: str = "jobmatcher-scheduler",
+        on_change: Callable[[ScheduleState], None] | None = None,
+    ) -> None:
         self._backup = backup
         self._on_change = on_change
         self._interval = interval
@@ -193,6 +206,7 @@ class BackupScheduler:
         def progress(_phase: str, _done: int, _total: int) -> None:
             if self._cancel.is_set():
                 raise BackupCancelled()
+
         try:
             made = self._backup(progress)
         except BackupCancelled:
@@ -203,9 +217,14 @@ class BackupScheduler:
             self._finish("failed", error={"code": e.code, "message": e.message, "hint": e.hint})
         except Exception as e:  # noqa: BLE001 - the schedule must outlive any surprise
             log.exception("scheduled backup failed unexpectedly")
-            self._finish("failed", error={"code": "unexpected", "message": f"The automatic backup failed "
-                                          f"({type(e).__name__}: {e}).", "hint": "It is tried again at the next "
-                                          "slot; the log file has the details."})
+            self._finish(
+                "failed",
+                error={
+                    "code": "unexpected",
+                    "message": f"The automatic backup failed ({type(e).__name__}: {e}).",
+                    "hint": "It is tried again at the next slot; the log file has the details.",
+                },
+            )
         else:
             self._finish("made" if made else "unchanged", backup_id=made)
 

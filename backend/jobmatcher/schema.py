@@ -20,6 +20,7 @@ VERSION_TABLE = "alembic_version"
 
 def _config():
     from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -28,6 +29,7 @@ def _config():
 @lru_cache(maxsize=1)
 def _script():
     from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
@@ -37,8 +39,7 @@ def _script():
 # as soon as a migration is added or changed without this list.
 REVISIONS: tuple[tuple[str, frozenset[str]], ...] = (
     ("0001_initial", frozenset({"alembic_version", "skills", "user_preferences", "user_profile"})),
-    ("0002_saved_jobs", frozenset({"alembic_version", "saved_jobs", "skills", "user_preferences",
-                                   "user_profile"})),
+    ("0002_saved_jobs", frozenset({"alembic_version", "saved_jobs", "skills", "user_preferences", "user_profile"})),
 )
 _TABLES = dict(REVISIONS)
 
@@ -73,9 +74,7 @@ def pending(current: str | None, target: str | None = None) -> list[str]:
 
 def revision_of(conn: sqlite3.Connection) -> str | None:
     """The revision stamped in an open database; None when it has none (read-only)."""
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSION_TABLE,)
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSION_TABLE,)).fetchone()
     if not row:
         return None
     row = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
@@ -85,6 +84,7 @@ def revision_of(conn: sqlite3.Connection) -> str | None:
 def _engine(creator, poolclass=None):
     from sqlalchemy import create_engine, event
     from sqlalchemy.pool import NullPool
+
     engine = create_engine("sqlite://", creator=creator, poolclass=poolclass or NullPool)
 
     # pysqlite's own transaction handling would run DDL outside any transaction;
@@ -102,12 +102,14 @@ def _engine(creator, poolclass=None):
 
 def upgrade(db_path: Path, target: str | None = None) -> None:
     """Upgrade the database file to `target` (default: head) in one transaction."""
+
     def creator():
         conn = sqlite3.connect(db_path, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
 
     from alembic import command
+
     engine = _engine(creator)
     try:
         with engine.begin() as conn:
@@ -130,6 +132,7 @@ def derived_tables_at(revision: str) -> frozenset[str]:
         raise KeyError(revision)
     from alembic import command
     from sqlalchemy.pool import StaticPool
+
     memory = sqlite3.connect(":memory:", check_same_thread=False)
     engine = _engine(lambda: memory, poolclass=StaticPool)
     try:

@@ -42,14 +42,23 @@ def hello_proof(secret: str, nonce: str, instance: str) -> str:
     """HMAC-SHA256 (hex) of "jobmatcher-hello:NONCE:INSTANCE" keyed with the secret: what /hello answers."""
     return hmac.new(secret.encode(), f"jobmatcher-hello:{nonce}:{instance}".encode(), "sha256").hexdigest()
 
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-                 ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
-                 ".json": "application/json", ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8"}
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -63,10 +72,20 @@ class AppServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True  # a restarted app must get the same port back at once
-    request_queue_size = 64     # the page's calls wait here while a restart replaces the process
+    request_queue_size = 64  # the page's calls wait here while a restart replaces the process
 
-    def __init__(self, api, frontend: Path, secret: str, port: int = 0, listening: socket.socket | None = None) -> None:
-        """Serve on 127.0.0.1:`port` (0: any free port), or on `listening`, a socket handed over by our previous self."""
+    def __init__(
+        self,
+        api,
+        frontend: Path,
+        secret: str,
+        port: int = 0,
+        listening: socket.socket | None = None,
+    ) -> None:
+        """Serve on 127.0.0.1:`port` (0: any free port), or on `listening`.
+
+        `listening` is a socket handed over by our previous self (a restart in place).
+        """
         self.api = api
         self.frontend = Path(frontend).resolve()
         self.secret = secret
@@ -154,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         if path.startswith("/download/"):
-            self._download(path[len("/download/"):])
+            self._download(path[len("/download/") :])
         elif path.startswith("/api/") or path == "/upload":
             self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "Use POST for this address.")
         else:
@@ -172,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         if path.startswith("/api/"):
-            self._api(path[len("/api/"):])
+            self._api(path[len("/api/") :])
         elif path == "/upload":
             self._upload()
         else:
@@ -203,8 +222,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _has_secret(self) -> bool:
         given = self.headers.get(SECRET_HEADER) or ""
         if not hmac.compare_digest(given.encode(), self.server.secret.encode()):
-            self._refuse(HTTPStatus.FORBIDDEN, "This request lacks the secret of this JobMatcher session.",
-                         "Open JobMatcher with the address it printed when it started.")
+            self._refuse(
+                HTTPStatus.FORBIDDEN,
+                "This request lacks the secret of this JobMatcher session.",
+                "Open JobMatcher with the address it printed when it started.",
+            )
             return False
         return True
 
@@ -226,8 +248,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
             return
         except RecursionError:
-            self._refuse(HTTPStatus.BAD_REQUEST, "The request body is nested too deeply to read.",
-                         "Send plain values (JobMatcher's page never nests this deep).")
+            self._refuse(
+                HTTPStatus.BAD_REQUEST,
+                "The request body is nested too deeply to read.",
+                "Send plain values (JobMatcher's page never nests this deep).",
+            )
             return
         self._json(HTTPStatus.OK, self.server.api._dispatch(name, args))
 
@@ -246,8 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(HTTPStatus.BAD_REQUEST, "Send a fresh nonce: 32 hexadecimal digits.")
             return
         instance = self.server.api._instance
-        self._json(HTTPStatus.OK, {"ok": True, "value": {"instance": instance,
-                                                         "proof": hello_proof(self.server.secret, nonce, instance)}})
+        self._json(
+            HTTPStatus.OK,
+            {"ok": True, "value": {"instance": instance, "proof": hello_proof(self.server.secret, nonce, instance)}},
+        )
 
     def _upload(self) -> None:
         length = self._length(MAX_UPLOAD)
@@ -299,8 +326,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(HTTPStatus.NOT_FOUND, "Not found.")
             return
         data = target.read_bytes()
-        ctype = CONTENT_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] \
+        ctype = (
+            CONTENT_TYPES.get(target.suffix.lower())
+            or mimetypes.guess_type(target.name)[0]
             or "application/octet-stream"
+        )
         self.send_response(HTTPStatus.OK)
         self._common_headers()
         self.send_header("Content-Type", ctype)
@@ -316,8 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0 or length > limit:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > limit else HTTPStatus.BAD_REQUEST,
-                         "The request is too large or has no valid length.")
+            self._refuse(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > limit else HTTPStatus.BAD_REQUEST,
+                "The request is too large or has no valid length.",
+            )
             return None
         return length
 

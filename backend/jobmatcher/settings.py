@@ -6,14 +6,12 @@ import json
 import os
 import stat
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .fsutil import atomic_write_bytes, user_path
-
 
 MAX_AUTO_BACKUP_MINUTES = 7 * 24 * 60
 
@@ -37,28 +35,44 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     backup_dir: str | None = Field(None, description="Folder for backups; None means <data>/backups.")
-    backup_dir_token: str | None = Field(None, description="Written into a chosen backup folder's marker file "
-                                         "when it is chosen: a folder without it is not the one chosen "
-                                         "(an unmounted drive's empty mount point).")
-    previous_backup_dirs: list[str] = Field(default_factory=list,
-                                            description="Backup folders left behind by a change of folder whose "
-                                                        "backups are still listed until moved or dismissed.")
-    auto_backup_minutes: int = Field(30, ge=0, le=MAX_AUTO_BACKUP_MINUTES,
-                                     description="While the app runs (and at launch): an automatic backup every "
-                                                 "N minutes when the data changed; 0 turns it off.")
-    retention_days: int = Field(30, ge=1, le=36500,
-                                description="Manual backups (and, with the simple policy, all backups) older "
-                                            "than this many days are cleaned up.")
+    backup_dir_token: str | None = Field(
+        None,
+        description="Written into a chosen backup folder's marker file "
+        "when it is chosen: a folder without it is not the one chosen "
+        "(an unmounted drive's empty mount point).",
+    )
+    previous_backup_dirs: list[str] = Field(
+        default_factory=list,
+        description="Backup folders left behind by a change of folder whose "
+        "backups are still listed until moved or dismissed.",
+    )
+    auto_backup_minutes: int = Field(
+        30,
+        ge=0,
+        le=MAX_AUTO_BACKUP_MINUTES,
+        description="While the app runs (and at launch): an automatic backup every "
+        "N minutes when the data changed; 0 turns it off.",
+    )
+    retention_days: int = Field(
+        30,
+        ge=1,
+        le=36500,
+        description="Manual backups (and, with the simple policy, all backups) older "
+        "than this many days are cleaned up.",
+    )
     retention_policy: Literal["tiered", "simple"] = Field(
-        "tiered", description="tiered: GFS tiers for automatic and safety backups; simple: one age limit.")
+        "tiered", description="tiered: GFS tiers for automatic and safety backups; simple: one age limit."
+    )
     keep_all_hours: int = Field(24, ge=0, le=24 * 366, description="Tiered: every backup from the last N hours.")
     keep_daily_days: int = Field(14, ge=0, le=3660, description="Tiered: the newest backup of each of N days.")
     keep_weekly_weeks: int = Field(8, ge=0, le=520, description="Tiered: the newest backup of each of N weeks.")
-    keep_monthly_months: int = Field(12, ge=0, le=1200,
-                                     description="Tiered: the newest backup of each of N months.")
-    budget_mb: int | None = Field(None, ge=1, le=100 * 1024 * 1024,
-                                  description="Most space backups may use, in MiB; None means 2 GiB or 20x "
-                                              "the database, whichever is larger.")
+    keep_monthly_months: int = Field(12, ge=0, le=1200, description="Tiered: the newest backup of each of N months.")
+    budget_mb: int | None = Field(
+        None,
+        ge=1,
+        le=100 * 1024 * 1024,
+        description="Most space backups may use, in MiB; None means 2 GiB or 20x the database, whichever is larger.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -79,8 +93,9 @@ def load_settings(path: Path) -> Settings:
     try:
         return Settings.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as e:
-        raise SettingsError(f"The settings file {path} is damaged: {e}",
-                            "Fix or delete that file; JobMatcher then uses its defaults.") from e
+        raise SettingsError(
+            f"The settings file {path} is damaged: {e}", "Fix or delete that file; JobMatcher then uses its defaults."
+        ) from e
 
 
 def save_settings(path: Path, settings: Settings) -> None:
@@ -89,9 +104,32 @@ def save_settings(path: Path, settings: Settings) -> None:
 
 
 # Folders that belong to the operating system: never a backup folder (nor anything inside them).
-_SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
-                   "/sys", "/usr", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/run", "/snap",
-                   "/System", "/Library", "/Applications", "/private/etc", "/private/var/db")
+_SYSTEM_FOLDERS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/run",
+    "/snap",
+    "/System",
+    "/Library",
+    "/Applications",
+    "/private/etc",
+    "/private/var/db",
+)
 
 
 def _system_folders() -> list[Path]:
@@ -139,24 +177,33 @@ def _data_folder_in(folder: Path) -> tuple[Path, str] | None:
     return None
 
 
-def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup folder",
-                        hint: str | None = None, page_hint: str | None = None,
-                        allow_default: bool = True) -> Path:
+def check_backup_folder(
+    folder: Path,
+    data_dir: Path,
+    what: str = "The backup folder",
+    hint: str | None = None,
+    page_hint: str | None = None,
+    allow_default: bool = True,
+) -> Path:
     """The backup folder `folder` resolved, or SettingsError when it must never hold backups.
 
     Refused: the data folder itself, a folder inside it (except its default `<data>/backups`, when
     `allow_default`), a parent of it, the root of a disk, a system folder (or inside one), and a
     file, and a folder that is (or directly contains) another JobMatcher data folder (DATA_FOLDER_FILES:
-    its live database must never be listed, restored or deleted as a backup). Symlinks are resolved first, so a link to one of those counts as that. A folder that does
+    its live database must never be listed, restored or deleted as a backup). Symlinks are resolved
+    first, so a link to one of those counts as that. A folder that does
     not exist yet is accepted here (it is created when the first backup is made). Checked every time
     the folder is used, including when it comes from settings.json, which anyone can edit or copy.
     The same rules hold for a backup location's folder (`what`, `hint` and `page_hint` word them).
     """
     p = user_path(folder, what)
-    hint = hint or ("Choose another backup folder in Settings (or `jobmatcher settings --backup-dir \"\"` for the "
-                    "default <data folder>/backups).")
-    page_hint = page_hint or ("Choose another backup folder, or leave the field empty for the default "
-                              "(<data folder>/backups).")
+    hint = hint or (
+        'Choose another backup folder in Settings (or `jobmatcher settings --backup-dir ""` for the '
+        "default <data folder>/backups)."
+    )
+    page_hint = page_hint or (
+        "Choose another backup folder, or leave the field empty for the default (<data folder>/backups)."
+    )
     if not p.is_absolute():
         raise SettingsError(f"{what} must be a full path, not {str(folder)!r}.", hint, page_hint)
     try:
@@ -181,8 +228,12 @@ def check_backup_folder(folder: Path, data_dir: Path, what: str = "The backup fo
         where, name = other
         lead = f"{what} {p} is" if where == p else f"{what} {p} contains"
         holder = "it" if where == p else str(where)
-        raise SettingsError(f"{lead} another JobMatcher data folder ({holder} holds {name}): its live database "
-                            "would be shown as a backup there, and could be deleted or restored over.", hint, page_hint)
+        raise SettingsError(
+            f"{lead} another JobMatcher data folder ({holder} holds {name}): its live database "
+            "would be shown as a backup there, and could be deleted or restored over.",
+            hint,
+            page_hint,
+        )
     return p
 
 
@@ -216,8 +267,12 @@ def check_data_folder(folder: Path) -> None:
     except (OSError, RuntimeError, KeyError):
         home = None
     if home is not None and p == home and home != Path(home.anchor):
-        raise SettingsError(f"The data folder {p} is your home folder itself: JobMatcher would close it to "
-                            "everyone else and keep its files among yours.", hint, page_hint)
+        raise SettingsError(
+            f"The data folder {p} is your home folder itself: JobMatcher would close it to "
+            "everyone else and keep its files among yours.",
+            hint,
+            page_hint,
+        )
     try:
         st = p.stat()
     except FileNotFoundError:
@@ -227,17 +282,22 @@ def check_data_folder(folder: Path) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise SettingsError(f"The data folder {p} is a file, not a folder.", hint, page_hint)
     if st.st_mode & stat.S_ISVTX or (st.st_mode & 0o002 and not data_folder_is_ours(p)):
-        raise SettingsError(f"The data folder {p} is shared by every user of this computer (like /tmp): "
-                            "your data would be open to them, and making it private would lock them out.",
-                            hint, page_hint)
+        raise SettingsError(
+            f"The data folder {p} is shared by every user of this computer (like /tmp): "
+            "your data would be open to them, and making it private would lock them out.",
+            hint,
+            page_hint,
+        )
 
 
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
     """Check a folder the user wants backups in: it exists, is writable, and check_backup_folder accepts it."""
     p = user_path(folder, "The backup folder")
     if not p.is_absolute():
-        raise SettingsError(f"The backup folder must be a full path, not {folder!r}.",
-                            "Choose the folder with the folder picker or type its full path.")
+        raise SettingsError(
+            f"The backup folder must be a full path, not {folder!r}.",
+            "Choose the folder with the folder picker or type its full path.",
+        )
     p = check_backup_folder(p, data_dir)
     if not p.is_dir():
         raise SettingsError(f"The backup folder {p} does not exist.", "Create it first, or choose another folder.")

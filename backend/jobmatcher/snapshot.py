@@ -96,8 +96,13 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, s
                     wfd = os.open(wal_path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                     try:  # SQLite takes no locks on the -wal file: closing it is harmless
                         with open(dest_wal, "wb") as out:
-                            copy_range(wfd, 0, out, wal_len,
-                                       (lambda done: progress((main_len + done) // page, total)) if progress else None)
+                            copy_range(
+                                wfd,
+                                0,
+                                out,
+                                wal_len,
+                                (lambda done: progress((main_len + done) // page, total)) if progress else None,
+                            )
                     finally:
                         os.close(wfd)
             finally:

@@ -25,7 +25,6 @@ from .errors import JobMatcherError
 from .pageerror import to_page_error
 from .progress import Progress, unit_of
 
-
 PHASE_LABELS = {
     "move": "Moving your backups to the new folder…",
     "open": "Opening your data…",
@@ -47,8 +46,14 @@ PLANS: dict[str, list[tuple[str, float]]] = {
     "move": [("move", 1.0)],
 }
 
-KIND_NAMES = {"backup": "A backup", "verify": "A check of a backup", "restore": "A restore",
-              "launch": "Opening your data", "export": "An export", "move": "Moving backups"}
+KIND_NAMES = {
+    "backup": "A backup",
+    "verify": "A check of a backup",
+    "restore": "A restore",
+    "launch": "Opening your data",
+    "export": "An export",
+    "move": "Moving backups",
+}
 
 
 class BusyError(JobMatcherError):
@@ -84,8 +89,7 @@ class TaskRunner:
         self._ids = itertools.count(1)
         self._kept: set[str] = set()  # never forgotten (the launch: every call asks for its outcome)
 
-    def start(self, kind: str, work: Callable[[Progress], dict | None], label: str = "",
-              keep: bool = False) -> dict:
+    def start(self, kind: str, work: Callable[[Progress], dict | None], label: str = "", keep: bool = False) -> dict:
         """Run `work(progress)` on a new thread; its return value becomes the task's `result`.
 
         `keep`: remember this task's outcome for as long as the runner lives (until `forget`),
@@ -94,10 +98,16 @@ class TaskRunner:
         with self._lock:
             busy = self._running_locked()
             if busy is not None:
-                raise BusyError(f"{KIND_NAMES.get(busy.kind, 'Another task')} is still running.",
-                                "Wait for it to finish, then try again.")
-            task = TaskInfo(id=f"{kind}-{next(self._ids)}", kind=kind, started_at=time.time(),
-                            message=label or PHASE_LABELS.get(PLANS.get(kind, [("open", 1)])[0][0], "Working…"))
+                raise BusyError(
+                    f"{KIND_NAMES.get(busy.kind, 'Another task')} is still running.",
+                    "Wait for it to finish, then try again.",
+                )
+            task = TaskInfo(
+                id=f"{kind}-{next(self._ids)}",
+                kind=kind,
+                started_at=time.time(),
+                message=label or PHASE_LABELS.get(PLANS.get(kind, [("open", 1)])[0][0], "Working…"),
+            )
             self._tasks[task.id] = task
             if keep:
                 self._kept.add(task.id)
@@ -114,8 +124,7 @@ class TaskRunner:
         with self._lock:
             task = self._tasks.get(task_id) if isinstance(task_id, str) else None
             if task is None:
-                raise JobMatcherError("That task is not known (it may have finished long ago).",
-                                      "Reload the page.")
+                raise JobMatcherError("That task is not known (it may have finished long ago).", "Reload the page.")
             return task.model_dump()
 
     def running(self) -> TaskInfo | None:
@@ -174,10 +183,11 @@ class TaskRunner:
                 task.unit = unit_of(kind, phase)
                 task.message = PHASE_LABELS.get(phase, "Working…")
                 if phase in weights:
-                    before = sum(weights[p] for p in order[:order.index(phase)])
+                    before = sum(weights[p] for p in order[: order.index(phase)])
                     part = weights[phase] * (min(done, total) / total if total > 0 else 0.0)
                     # never move backwards (a phase can repeat, e.g. copy during a recovery)
                     task.fraction = max(task.fraction, min(1.0, before + part))
+
         return progress
 
     def _running_locked(self) -> TaskInfo | None:
@@ -193,6 +203,6 @@ class TaskRunner:
 
     def _forget_old_locked(self) -> None:
         finished = [t for t in self._tasks.values() if t.state != "running" and t.id not in self._kept]
-        for t in sorted(finished, key=lambda t: t.started_at)[:-self.KEEP or None]:
+        for t in sorted(finished, key=lambda t: t.started_at)[: -self.KEEP or None]:
             del self._tasks[t.id]
             self._threads.pop(t.id, None)

@@ -32,8 +32,9 @@ def start_if_asked(window, closing: threading.Event) -> None:
     if not script or not results:
         return
     # A daemon thread: it must never keep the process alive after the window closed.
-    threading.Thread(target=_run, args=(window, Path(script), Path(results), closing),
-                     name="jobmatcher-testhook", daemon=True).start()
+    threading.Thread(
+        target=_run, args=(window, Path(script), Path(results), closing), name="jobmatcher-testhook", daemon=True
+    ).start()
 
 
 def _write(results: Path, state: dict) -> None:

@@ -43,8 +43,9 @@ class VerifyReport(BaseModel):
 
 
 def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
-    return InvalidBackupError(message, hint or "Choose another backup. Your current data has not been changed.",
-                              reason=reason)
+    return InvalidBackupError(
+        message, hint or "Choose another backup. Your current data has not been changed.", reason=reason
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -63,16 +64,23 @@ def check_file_shape(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise _refuse("missing", f"The file {path} does not exist.", "Check the name and try again.") from None
     except ValueError:  # a NUL byte: no file can have that name
-        raise _refuse("missing", f"There is no file named {str(path)!r}: a file name cannot contain a NUL "
-                      "character.", "Check the name and try again.") from None
+        raise _refuse(
+            "missing",
+            f"There is no file named {str(path)!r}: a file name cannot contain a NUL character.",
+            "Check the name and try again.",
+        ) from None
     except OSError as e:
-        raise _refuse("unreadable", f"The file {path} cannot be read: {e.strerror}.",
-                      "Check its permissions and try again.") from None
+        raise _refuse(
+            "unreadable", f"The file {path} cannot be read: {e.strerror}.", "Check its permissions and try again."
+        ) from None
     if stat.S_ISDIR(st.st_mode):
         raise _refuse("not-a-file", f"{path} is a folder, not a backup file.", "Choose a backup file (.db) inside it.")
     if not stat.S_ISREG(st.st_mode):
-        raise _refuse("not-a-file", f"{path} is not a regular file (it is a device, pipe or socket).",
-                      "Choose a backup file (.db).")
+        raise _refuse(
+            "not-a-file",
+            f"{path} is not a regular file (it is a device, pipe or socket).",
+            "Choose a backup file (.db).",
+        )
     size = st.st_size
     if size == 0:
         raise _refuse("empty", f"The file {path} is empty.")
@@ -80,13 +88,17 @@ def check_file_shape(path: Path) -> tuple[int, int]:
         with open(path, "rb") as f:
             header = f.read(100)
     except OSError as e:
-        raise _refuse("unreadable", f"The file {path} cannot be read: {e.strerror}.",
-                      "Check its permissions and try again.") from None
+        raise _refuse(
+            "unreadable", f"The file {path} cannot be read: {e.strerror}.", "Check its permissions and try again."
+        ) from None
     if not header.startswith(SQLITE_MAGIC):
         if header[:6] == SQLITE_MAGIC[:6] or header[:15].lower().startswith(b"sqlite"):
             raise _refuse("damaged-header", f"The header of {path} is damaged: it is not a readable SQLite database.")
-        raise _refuse("not-sqlite", f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",
-                      "Choose a file that JobMatcher made (backup_….db).")
+        raise _refuse(
+            "not-sqlite",
+            f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",
+            "Choose a file that JobMatcher made (backup_….db).",
+        )
     if len(header) < 100:
         raise _refuse("truncated", f"The file {path} is cut short: only {size} bytes of a SQLite database.")
     (raw_page,) = struct.unpack(">H", header[16:18])
@@ -96,35 +108,47 @@ def check_file_shape(path: Path) -> tuple[int, int]:
     change_counter, page_count = struct.unpack(">II", header[24:32])
     (valid_for,) = struct.unpack(">I", header[92:96])
     if valid_for == change_counter and page_count and size < page_count * page_size:
-        raise _refuse("truncated",
-                      f"The file {path} is cut short: {size:,} bytes where its header says "
-                      f"{page_count * page_size:,}. It was probably copied incompletely.",
-                      "Use a complete copy of the backup. Your current data has not been changed.")
+        raise _refuse(
+            "truncated",
+            f"The file {path} is cut short: {size:,} bytes where its header says "
+            f"{page_count * page_size:,}. It was probably copied incompletely.",
+            "Use a complete copy of the backup. Your current data has not been changed.",
+        )
     wal = side_file(path, WAL)
     if header[18] == 2 and wal.exists() and wal.stat().st_size > 0:
         # A live WAL-mode database copied with its -wal: the newest changes are only in the -wal,
         # which a backup file cannot carry. Checking or restoring the main file alone would lose them.
-        raise _refuse("unsaved-wal",
-                      f"{path.name} is a database still in use (or copied while in use): some of its changes are "
-                      f"only in {wal.name}.",
-                      "Close the program using it (or open it once in JobMatcher), then try again.")
+        raise _refuse(
+            "unsaved-wal",
+            f"{path.name} is a database still in use (or copied while in use): some of its changes are "
+            f"only in {wal.name}.",
+            "Close the program using it (or open it once in JobMatcher), then try again.",
+        )
     if hot_journal(path):
         # A write was half done when the file was copied (or the program writing it stopped): SQLite itself
         # undoes it before reading, so the file alone, read as it is, would hold changes never committed.
-        raise _refuse("hot-journal",
-                      f"{path.name} has an unfinished write: {path.name}-journal beside it holds changes that were "
-                      "never committed (it was copied, or its program stopped, in the middle of saving).",
-                      "Open it once with the program that made it (or the sqlite3 tool) so SQLite undoes the "
-                      "unfinished write, then try again; or choose another backup. Your current data has not "
-                      "been changed.")
+        raise _refuse(
+            "hot-journal",
+            f"{path.name} has an unfinished write: {path.name}-journal beside it holds changes that were "
+            "never committed (it was copied, or its program stopped, in the middle of saving).",
+            "Open it once with the program that made it (or the sqlite3 tool) so SQLite undoes the "
+            "unfinished write, then try again; or choose another backup. Your current data has not "
+            "been changed.",
+        )
     if size % page_size:
-        raise _refuse("truncated", f"The file {path} is cut short: {size:,} bytes is not a whole number of "
-                      f"{page_size}-byte pages.")
+        raise _refuse(
+            "truncated",
+            f"The file {path} is cut short: {size:,} bytes is not a whole number of {page_size}-byte pages.",
+        )
     return size, page_size
 
 
-def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_revision: bool = False,
-                checksum_proves_integrity: bool = False) -> VerifyReport:
+def verify_file(
+    path: Path,
+    expected_sha256: str | None = None,
+    allow_unknown_revision: bool = False,
+    checksum_proves_integrity: bool = False,
+) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
     `allow_unknown_revision` accepts a sound file from a newer JobMatcher (its tables
@@ -147,12 +171,21 @@ def verify_file(path: Path, expected_sha256: str | None = None, allow_unknown_re
             revision, memory = _check_database(path, allow_unknown_revision)
             sha = digest.result()
     if expected_sha256 and sha != expected_sha256:
-        raise _refuse("checksum-mismatch",
-                      f"The backup {path.name} has changed since it was made (its checksum does not match "
-                      f"its manifest): it may be damaged.",
-                      "Use another backup. Your current data has not been changed.")
-    return VerifyReport(path=str(path), size_bytes=size, sha256=sha, schema_revision=revision,
-                        page_size=page_size, seconds=time.perf_counter() - t0, check_memory=memory)
+        raise _refuse(
+            "checksum-mismatch",
+            f"The backup {path.name} has changed since it was made (its checksum does not match "
+            f"its manifest): it may be damaged.",
+            "Use another backup. Your current data has not been changed.",
+        )
+    return VerifyReport(
+        path=str(path),
+        size_bytes=size,
+        sha256=sha,
+        schema_revision=revision,
+        page_size=page_size,
+        seconds=time.perf_counter() - t0,
+        check_memory=memory,
+    )
 
 
 def check_schema(path: Path, allow_unknown_revision: bool = False) -> str:
@@ -171,32 +204,43 @@ def _check_database(path: Path, allow_unknown_revision: bool = False, integrity:
     try:
         found = checkproc.check(path, integrity=integrity)
     except checkproc.ChildCheckCrashed as e:
-        raise _refuse("read-error", f"The file {path} could not be read to the end (a read error: the check "
-                      f"stopped with {e.signal_name}). The disk or the file may be failing, or the file changed "
-                      "while it was checked.",
-                      "Copy the file to another disk and try again, or choose another backup. "
-                      "Your current data has not been changed.") from None
+        raise _refuse(
+            "read-error",
+            f"The file {path} could not be read to the end (a read error: the check "
+            f"stopped with {e.signal_name}). The disk or the file may be failing, or the file changed "
+            "while it was checked.",
+            "Copy the file to another disk and try again, or choose another backup. "
+            "Your current data has not been changed.",
+        ) from None
     if found.error is not None:
         text = found.error
         if "not a database" in text:
             raise _refuse("not-sqlite", f"{path} is not a SQLite database ({text}).")
         if "disk I/O error" in text:
-            raise _refuse("read-error", f"The file {path} could not be read to the end ({text}).",
-                          "Copy the file to another disk and try again, or choose another backup. "
-                          "Your current data has not been changed.")
+            raise _refuse(
+                "read-error",
+                f"The file {path} could not be read to the end ({text}).",
+                "Copy the file to another disk and try again, or choose another backup. "
+                "Your current data has not been changed.",
+            )
         if "unable to open" in text:
             raise _refuse("unreadable", f"The file {path} cannot be opened: {text}.")
         raise _refuse("corrupt", f"The backup {path.name} is damaged: {text}.")
     problems = found.problems
     if problems:
         shown = "; ".join(problems[:3])
-        raise _refuse("corrupt", f"The backup {path.name} is damaged: integrity check found "
-                      f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}")
+        raise _refuse(
+            "corrupt",
+            f"The backup {path.name} is damaged: integrity check found "
+            f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}",
+        )
     tables, revision = set(found.tables), found.revision
     if revision is None:
-        raise _refuse("not-jobmatcher",
-                      f"{path.name} is a SQLite database, but not one of JobMatcher's (it has no schema revision).",
-                      "Choose a file that JobMatcher made (backup_….db).")
+        raise _refuse(
+            "not-jobmatcher",
+            f"{path.name} is a SQLite database, but not one of JobMatcher's (it has no schema revision).",
+            "Choose a file that JobMatcher made (backup_….db).",
+        )
     if allow_unknown_revision and not schema.is_known(revision):
         return revision, found.child_memory
     try:
@@ -205,6 +249,7 @@ def _check_database(path: Path, allow_unknown_revision: bool = False, integrity:
         raise InvalidBackupError(e.message, e.hint, reason="newer-schema") from None
     missing = sorted(schema.tables_at(revision) - tables)
     if missing:
-        raise _refuse("missing-tables", f"The backup {path.name} is incomplete: it lacks the table(s) "
-                      f"{', '.join(missing)}.")
+        raise _refuse(
+            "missing-tables", f"The backup {path.name} is incomplete: it lacks the table(s) {', '.join(missing)}."
+        )
     return revision, found.child_memory

@@ -109,8 +109,9 @@ class LocationClient(ABC):
         """Make a new location usable: check it is reachable and writable, write the marker if missing."""
 
     @abstractmethod
-    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
-                   size_hint: int = 0) -> Stored:
+    def put_stream(
+        self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
+    ) -> Stored:
         """Store what `produce` writes under `key`, atomically and checked; returns its size and SHA-256."""
 
     @abstractmethod

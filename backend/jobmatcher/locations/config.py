@@ -83,8 +83,10 @@ def _load(path: Path, model, what: str):
     try:
         return model.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as e:
-        raise SettingsError(f"The {what} file {path} is damaged: {e}",
-                            "Fix or delete that file (deleting it forgets the locations, not the copies).") from e
+        raise SettingsError(
+            f"The {what} file {path} is damaged: {e}",
+            "Fix or delete that file (deleting it forgets the locations, not the copies).",
+        ) from e
 
 
 def load_config(root: Path) -> LocationsConfig:

@@ -35,10 +35,18 @@ def spawn_background_sync(data_root: Path) -> int | None:
     if not has_enabled_locations(data_root):
         return None
     from ..relaunch import child_environment, program
+
     cmd = program() + ["--data-dir", str(data_root), "location", "sync", "--background"]
     try:  # it outlives us: from a one-file bundle it must unpack afresh (child_environment)
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True, close_fds=True, env=child_environment())
+        p = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            env=child_environment(),
+        )
         return p.pid
     except OSError as e:
         log.warning("could not start copying to backup locations in the background: %s", e)

@@ -39,6 +39,7 @@ def _keyring():
         return None
     try:
         import keyring
+
         kr = keyring.get_keyring()
     except Exception:  # noqa: BLE001 - a broken keyring configuration: fall back to the file
         return None
@@ -72,7 +73,9 @@ def save_keys(data_root: Path, location_id: str, keys: S3Keys) -> str:
             kr.set_password(SERVICE, f"location-{location_id}", value)
             return "keyring"
         except Exception as e:  # noqa: BLE001 - locked or refusing keyring: the file still works
-            log.warning("the OS keyring refused the location's keys (%s); keeping them in a 0600 file", type(e).__name__)
+            log.warning(
+                "the OS keyring refused the location's keys (%s); keeping them in a 0600 file", type(e).__name__
+            )
     body = _read_file(data_root)
     body[location_id] = json.loads(value)
     _write_file(data_root, body)
@@ -95,7 +98,8 @@ def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
         raise LocationCredentialsError(
             "The access keys of this backup location are missing "
             + ("from the system keyring." if where == "keyring" else f"({_file(data_root)} lost them)."),
-            "Remove the location and add it again with its access keys.")
+            "Remove the location and add it again with its access keys.",
+        )
     return S3Keys(raw["access_key_id"], raw["secret_access_key"])
 
 

@@ -22,6 +22,7 @@ RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
 def new_identity() -> tuple[str, str]:
     """A fresh X25519 identity: (secret identity string, public recipient string `age1…`)."""
     from pyrage import x25519
+
     ident = x25519.Identity.generate()
     return str(ident), str(ident.to_public())
 
@@ -29,23 +30,28 @@ def new_identity() -> tuple[str, str]:
 def recipient_of(identity: str) -> str:
     """The public recipient (`age1…`) of a secret identity string; ValidationError if it is not one."""
     from pyrage import IdentityError, x25519
+
     try:
         return str(x25519.Identity.from_str(identity.strip()).to_public())
     except (IdentityError, ValueError):
-        raise ValidationError("That is not a JobMatcher recovery key.",
-                              f"A recovery key starts with {RECOVERY_KEY_PREFIX} and is one line; "
-                              "check it was copied whole.") from None
+        raise ValidationError(
+            "That is not a JobMatcher recovery key.",
+            f"A recovery key starts with {RECOVERY_KEY_PREFIX} and is one line; check it was copied whole.",
+        ) from None
 
 
 def check_new_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
-        raise ValidationError(f"The passphrase must be at least {MIN_PASSPHRASE} characters.",
-                              "Choose a longer passphrase (a few words are easy to remember).")
+        raise ValidationError(
+            f"The passphrase must be at least {MIN_PASSPHRASE} characters.",
+            "Choose a longer passphrase (a few words are easy to remember).",
+        )
 
 
 def lock_identity(identity: str, passphrase: str) -> bytes:
     """The identity encrypted with the passphrase (age scrypt), as an age file's bytes."""
     from pyrage import passphrase as pp
+
     check_new_passphrase(passphrase)
     return pp.encrypt((identity.strip() + "\n").encode(), passphrase)
 
@@ -57,6 +63,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     """
     from pyrage import DecryptError
     from pyrage import passphrase as pp
+
     secret = secret.rstrip("\r\n")
     if secret.strip().startswith(RECOVERY_KEY_PREFIX):
         identity = secret.strip()
@@ -65,15 +72,18 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     try:
         return pp.decrypt(locked, secret).decode().strip()
     except DecryptError:
-        raise WrongPassphraseError("That passphrase does not open the encryption key of these copies.",
-                                   "Check the passphrase (it is case-sensitive), or use the recovery key you "
-                                   "were shown when encryption was set up. Nothing was changed.") from None
+        raise WrongPassphraseError(
+            "That passphrase does not open the encryption key of these copies.",
+            "Check the passphrase (it is case-sensitive), or use the recovery key you "
+            "were shown when encryption was set up. Nothing was changed.",
+        ) from None
 
 
 def encrypt_stream(src: Path, out: BinaryIO, recipient: str) -> None:
     """Encrypt the file `src` to `recipient`, writing the age file into `out` (streamed, constant memory)."""
     import pyrage
     from pyrage import x25519
+
     with open(src, "rb") as f:
         pyrage.encrypt_io(f, out, [x25519.Recipient.from_str(recipient)])
 
@@ -86,6 +96,7 @@ def decrypt_file(src: Path, dest: Path, identity: str) -> None:
     """
     import pyrage
     from pyrage import DecryptError, x25519
+
     ident = x25519.Identity.from_str(identity)
     try:
         with open(src, "rb") as fi, open(dest, "xb") as fo:
@@ -96,17 +107,22 @@ def decrypt_file(src: Path, dest: Path, identity: str) -> None:
             raise WrongIdentityError(
                 "This copy was encrypted with another key (another data folder's or an older one), so this key "
                 "cannot open it. Nothing was changed.",
-                "Use the passphrase or recovery key of the data folder that made the copy.") from None
+                "Use the passphrase or recovery key of the data folder that made the copy.",
+            ) from None
         raise TamperedCopyError(
             "This encrypted copy was changed or cut short after it was written: it fails age's authentication. "
-            "Nothing was changed.", "Choose another copy; this one cannot be trusted.") from None
+            "Nothing was changed.",
+            "Choose another copy; this one cannot be trusted.",
+        ) from None
     except OSError as e:
         dest.unlink(missing_ok=True)
         # pyrage reports a failed payload chunk (age's STREAM authentication) as an OSError without errno
         if e.errno is None and "decryption error" in str(e):
             raise TamperedCopyError(
                 "This encrypted copy was changed or cut short after it was written: it fails age's authentication. "
-                "Nothing was changed.", "Choose another copy; this one cannot be trusted.") from None
+                "Nothing was changed.",
+                "Choose another copy; this one cannot be trusted.",
+            ) from None
         raise
     except BaseException:
         dest.unlink(missing_ok=True)

@@ -26,8 +26,7 @@ from typing import BinaryIO, Callable, List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
-from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
-                     check_key)
+from .client import MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored, check_key
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -55,7 +54,8 @@ class FolderLocation(LocationClient):
     def _unavailable(self, why: str) -> LocationUnavailableError:
         return LocationUnavailableError(
             f"The backup location {self.root} is not available: {why}.",
-            "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back.")
+            "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back.",
+        )
 
     def check(self) -> None:
         if not self.root.is_dir():
@@ -66,18 +66,22 @@ class FolderLocation(LocationClient):
                 f"file ({MARKER_KEY}) is missing, so it may be the empty folder an unplugged drive leaves behind. "
                 "Nothing is written there.",
                 "Plug in (mount) the drive that holds your copies. If you emptied that folder on purpose, "
-                "remove the location and add it again.")
+                "remove the location and add it again.",
+            )
 
     def initialize(self) -> None:
         if not self.root.is_absolute():
-            raise LocationUnavailableError(f"A backup location must be a full path, not {str(self.root)!r}.",
-                                           "Choose the folder with the folder picker or type its full path.")
+            raise LocationUnavailableError(
+                f"A backup location must be a full path, not {str(self.root)!r}.",
+                "Choose the folder with the folder picker or type its full path.",
+            )
         if not self.root.is_dir():
             raise self._unavailable("the folder does not exist (create it first)")
         if (self.root / MARKER_KEY).is_file():
             return  # already a location (another data folder or machine uses it too)
-        body = json.dumps({"format": 1, "app": "JobMatcher",
-                           "created_at": datetime.now(timezone.utc).isoformat()}).encode()
+        body = json.dumps(
+            {"format": 1, "app": "JobMatcher", "created_at": datetime.now(timezone.utc).isoformat()}
+        ).encode()
         self.put_bytes(MARKER_KEY, body)
 
     # -- writing -------------------------------------------------------------------
@@ -90,22 +94,28 @@ class FolderLocation(LocationClient):
             free = _free(self.root)
             return LocationCopyFailedError(
                 f"The backup location {self.root} is full ({human_size(free)} free); the copy was not made.",
-                "Free up space there (or lower how long that location keeps copies); the copy is retried later.")
+                "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
+            )
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             return LocationCopyFailedError(
                 f"The backup location {self.root} refuses writes ({e.strerror}); the copy was not made.",
-                "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.")
+                "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.",
+            )
         if e.errno in _GONE or not self.root.is_dir() or not (self.root / MARKER_KEY).is_file():
             return self._unavailable(f"it went away during the copy ({e.strerror or e})")
-        return LocationCopyFailedError(f"Could not copy to the backup location {self.root}: {e.strerror or e}.",
-                                       "Check the drive; the copy is retried later.")
+        return LocationCopyFailedError(
+            f"Could not copy to the backup location {self.root}: {e.strerror or e}.",
+            "Check the drive; the copy is retried later.",
+        )
 
-    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
-                   size_hint: int = 0) -> Stored:
+    def put_stream(
+        self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
+    ) -> Stored:
         def write(raw) -> Stored:
             w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
             w.produce_with(produce)
             return Stored(w.size, w.sha256.hexdigest())
+
         return self._publish(key, write)
 
     def _publish(self, key: str, write: Callable[[BinaryIO], Stored]) -> Stored:
@@ -134,6 +144,7 @@ class FolderLocation(LocationClient):
     def _read_back(self, final: Path, stored: Stored) -> None:
         """Re-read the published file by its path, from the disk, and compare it with what was written."""
         import hashlib
+
         h = hashlib.sha256()
         size = 0
         fd = os.open(final, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -150,11 +161,13 @@ class FolderLocation(LocationClient):
             raise LocationCopyFailedError(
                 f"The copy at {final} did not read back identical ({human_size(size)} of "
                 f"{human_size(stored.size)}); it was removed.",
-                "The drive may be failing. The copy is retried later; consider another drive.")
+                "The drive may be failing. The copy is retried later; consider another drive.",
+            )
 
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
         """The kernel copies (copy_file_range, no data through Python); the read-back compares with `sha256`,
         the backup's own checksum, so a source changed since it was checked is not kept either."""
+
         def write(raw) -> Stored:
             fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             try:
@@ -163,6 +176,7 @@ class FolderLocation(LocationClient):
             finally:
                 os.close(fd)
             return Stored(n, sha256)
+
         return self._publish(key, write)
 
     def put_bytes(self, key: str, data: bytes) -> None:

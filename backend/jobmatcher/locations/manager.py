@@ -22,30 +22,46 @@ from pydantic import BaseModel
 
 from ..backups import BackupStore
 from ..datadir import DataDir
-from ..errors import (JobMatcherError, LocationCopyFailedError, LocationNotFoundError, SettingsError, ValidationError,
-                      WrongPassphraseError)
+from ..errors import (
+    JobMatcherError,
+    LocationCopyFailedError,
+    LocationNotFoundError,
+    SettingsError,
+    ValidationError,
+    WrongPassphraseError,
+)
 from ..fsutil import atomic_write_bytes
 from ..lock import FileLock
 from ..manifest import BackupRecord
+from ..progress import Progress
 from ..retention import RetentionPolicy, obsolete
 from ..settings import check_backup_folder
 from .client import HashingWriter, LocationClient
-from .config import (DEFAULT_RETENTION_DAYS, IDENTITY_NAME, NAME_SHAPE, LocationConfig, LocationState,
-                     LocationsConfig, load_config, load_states, save_config, save_states)
+from .config import (
+    DEFAULT_RETENTION_DAYS,
+    IDENTITY_NAME,
+    NAME_SHAPE,
+    LocationConfig,
+    LocationsConfig,
+    LocationState,
+    load_config,
+    load_states,
+    save_config,
+    save_states,
+)
 from .credentials import S3Keys, forget_keys, load_keys, save_keys
 from .crypto import check_new_passphrase, lock_identity, new_identity, recipient_of, unlock_identity
 from .folder import FolderLocation
-from .remote import (LocationManifest, RemoteBackup, data_key, identity_key, list_remote, manifest_key, namespace)
+from .remote import LocationManifest, RemoteBackup, data_key, identity_key, list_remote, manifest_key, namespace
 from .s3 import S3Location
-from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
 # progress: see progress.UNITS for what each phase counts
 LOCK_NAME = ".jobmatcher.locations.lock"
-BACKOFF_FIRST = 30.0        # seconds before the first retry
-BACKOFF_MAX = 6 * 3600.0    # never wait longer than this between tries
-STALE_DAYS = 7              # health warns when a location has had no successful copy for longer
+BACKOFF_FIRST = 30.0  # seconds before the first retry
+BACKOFF_MAX = 6 * 3600.0  # never wait longer than this between tries
+STALE_DAYS = 7  # health warns when a location has had no successful copy for longer
 
 
 class LocationStatus(BaseModel):
@@ -57,7 +73,7 @@ class LocationStatus(BaseModel):
     enabled: bool
     encrypted: bool
     retention_days: int
-    reachable: bool | None          # None: not checked (disabled)
+    reachable: bool | None  # None: not checked (disabled)
     problem: str = ""
     problem_code: str = ""
     last_success_at: datetime | None
@@ -70,7 +86,7 @@ class SyncResult(BaseModel):
     name: str
     copied: list[str] = []
     deleted: list[str] = []
-    skipped: bool = False           # not due yet (backoff) or disabled
+    skipped: bool = False  # not due yet (backoff) or disabled
     error: str = ""
     error_code: str = ""
 
@@ -109,8 +125,15 @@ def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None
         return FolderLocation(cfg.path or "")
     if keys is None and data_root is not None and cfg.credentials != "none":
         keys = load_keys(data_root, cfg.id, cfg.credentials)
-    return S3Location(cfg.bucket or "", cfg.prefix, cfg.endpoint_url, keys.access_key_id if keys else None,
-                      keys.secret_access_key if keys else None, cfg.region, spool_dir=data_root)
+    return S3Location(
+        cfg.bucket or "",
+        cfg.prefix,
+        cfg.endpoint_url,
+        keys.access_key_id if keys else None,
+        keys.secret_access_key if keys else None,
+        cfg.region,
+        spool_dir=data_root,
+    )
 
 
 def _hashing_reader(f, h):
@@ -128,6 +151,7 @@ def _hashing_reader(f, h):
 
         def readable(self):
             return True
+
     return Reader()
 
 
@@ -148,24 +172,31 @@ class Locations:
             if loc.name == name:
                 return loc
         names = ", ".join(x.name for x in self.config().locations) or "none yet"
-        raise LocationNotFoundError(f"There is no backup location named {name!r}.",
-                                    f"Run `jobmatcher location list` to see them (configured: {names}).")
+        raise LocationNotFoundError(
+            f"There is no backup location named {name!r}.",
+            f"Run `jobmatcher location list` to see them (configured: {names}).",
+        )
 
     def _lock(self, wait: float) -> FileLock:
         lock = FileLock(self.data.root / LOCK_NAME)
         if not lock.acquire(timeout=wait):
-            raise JobMatcherError("Copies to your backup locations are being made right now by another "
-                                  "JobMatcher process.", "Try again in a minute.")
+            raise JobMatcherError(
+                "Copies to your backup locations are being made right now by another JobMatcher process.",
+                "Try again in a minute.",
+            )
         return lock
 
     def _new_name(self, base: str, name: str | None, cfg: LocationsConfig) -> str:
         name = (name or base).strip()
         if not NAME_SHAPE.match(name):
-            raise ValidationError(f"{name!r} cannot be a location name.",
-                                  "Use up to 60 characters, without slashes or control characters.")
+            raise ValidationError(
+                f"{name!r} cannot be a location name.",
+                "Use up to 60 characters, without slashes or control characters.",
+            )
         if any(x.name == name for x in cfg.locations):
-            raise ValidationError(f"There is already a backup location named {name!r}.",
-                                  "Choose another name with --name.")
+            raise ValidationError(
+                f"There is already a backup location named {name!r}.", "Choose another name with --name."
+            )
         return name
 
     def identity_path(self) -> Path:
@@ -176,8 +207,10 @@ class Locations:
         if cfg.recipient and self.identity_path().is_file():
             return None
         if not passphrase:
-            raise ValidationError("Encrypted copies need a passphrase, chosen once for this data folder.",
-                                  "Give it with --passphrase-file FILE or type it when asked (or use --no-encrypt).")
+            raise ValidationError(
+                "Encrypted copies need a passphrase, chosen once for this data folder.",
+                "Give it with --passphrase-file FILE or type it when asked (or use --no-encrypt).",
+            )
         identity, recipient = new_identity()
         _write_private(self.identity_path(), lock_identity(identity, passphrase))
         cfg.recipient = recipient
@@ -192,7 +225,8 @@ class Locations:
         refused = WrongPassphraseError(
             "This data folder's copies already use a passphrase, and this is not it: all its backup locations "
             "share one passphrase. Nothing was saved.",
-            "Give that passphrase (or the recovery key you were shown when encryption was set up).")
+            "Give that passphrase (or the recovery key you were shown when encryption was set up).",
+        )
         try:
             identity = unlock_identity(self.identity_path().read_bytes(), secret)
         except (WrongPassphraseError, ValidationError):
@@ -200,10 +234,21 @@ class Locations:
         if recipient_of(identity) != cfg.recipient:  # another data folder's recovery key
             raise refused
 
-    def add(self, kind: str, *, path: str | None = None, endpoint_url: str | None = None, bucket: str | None = None,
-            prefix: str = "", region: str | None = None, keys: S3Keys | None = None, name: str | None = None,
-            encrypt: bool = True, passphrase: str | None = None,
-            retention_days: int = DEFAULT_RETENTION_DAYS) -> AddResult:
+    def add(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        endpoint_url: str | None = None,
+        bucket: str | None = None,
+        prefix: str = "",
+        region: str | None = None,
+        keys: S3Keys | None = None,
+        name: str | None = None,
+        encrypt: bool = True,
+        passphrase: str | None = None,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> AddResult:
         """Add a location: check it is reachable and writable, write its marker, store its keys.
 
         Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then) or ValidationError.
@@ -216,33 +261,61 @@ class Locations:
                     raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
                 p = Path(path).expanduser()
                 if not p.is_absolute():
-                    raise ValidationError(f"The folder must be a full path, not {path!r}.",
-                                          "Choose it with the folder picker or type its full path.")
+                    raise ValidationError(
+                        f"The folder must be a full path, not {path!r}.",
+                        "Choose it with the folder picker or type its full path.",
+                    )
                 p = Path(os.path.abspath(p))
                 # The backup folder's rules (never the data folder, inside it or a parent of it, the top of a
                 # disk, a system folder, a file): a location is written to and pruned just the same.
-                check_backup_folder(p, self.data.root, what="The location's folder", allow_default=False,
-                                    hint="Choose a folder on another drive, a network share or a synced folder.",
-                                    page_hint="Choose a folder on another drive, a network share or a synced folder.")
+                check_backup_folder(
+                    p,
+                    self.data.root,
+                    what="The location's folder",
+                    allow_default=False,
+                    hint="Choose a folder on another drive, a network share or a synced folder.",
+                    page_hint="Choose a folder on another drive, a network share or a synced folder.",
+                )
                 if p.resolve() == self.store.folder.resolve():
-                    raise ValidationError("That is the backup folder itself.",
-                                          "A location is another place: another drive, a share, a cloud folder.")
-                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(_default_name(p), name, cfg),
-                                     kind="folder", path=str(p), encrypt=encrypt, retention_days=retention_days,
-                                     added_at=_now())
+                    raise ValidationError(
+                        "That is the backup folder itself.",
+                        "A location is another place: another drive, a share, a cloud folder.",
+                    )
+                loc = LocationConfig(
+                    id=uuid.uuid4().hex[:12],
+                    name=self._new_name(_default_name(p), name, cfg),
+                    kind="folder",
+                    path=str(p),
+                    encrypt=encrypt,
+                    retention_days=retention_days,
+                    added_at=_now(),
+                )
             elif kind == "s3":
                 if not bucket or not (3 <= len(bucket) <= 63):
                     raise ValidationError(f"{bucket!r} is not a bucket name.", "Bucket names have 3 to 63 characters.")
                 if endpoint_url and not endpoint_url.startswith(("http://", "https://")):
-                    raise ValidationError(f"{endpoint_url!r} is not an endpoint URL.",
-                                          "It starts with https:// (for example https://s3.eu-central-003.backblazeb2.com).")
+                    raise ValidationError(
+                        f"{endpoint_url!r} is not an endpoint URL.",
+                        "It starts with https:// (for example https://s3.eu-central-003.backblazeb2.com).",
+                    )
                 if keys is None:
-                    raise ValidationError("The access keys of the storage are needed.",
-                                          "Give --access-key-id and --secret-access-key-file, or set "
-                                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
-                loc = LocationConfig(id=uuid.uuid4().hex[:12], name=self._new_name(bucket, name, cfg), kind="s3",
-                                     endpoint_url=endpoint_url, bucket=bucket, prefix=prefix.strip("/"),
-                                     region=region, encrypt=encrypt, retention_days=retention_days, added_at=_now())
+                    raise ValidationError(
+                        "The access keys of the storage are needed.",
+                        "Give --access-key-id and --secret-access-key-file, or set "
+                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+                    )
+                loc = LocationConfig(
+                    id=uuid.uuid4().hex[:12],
+                    name=self._new_name(bucket, name, cfg),
+                    kind="s3",
+                    endpoint_url=endpoint_url,
+                    bucket=bucket,
+                    prefix=prefix.strip("/"),
+                    region=region,
+                    encrypt=encrypt,
+                    retention_days=retention_days,
+                    added_at=_now(),
+                )
             else:
                 raise ValidationError(f"{kind!r} is not a kind of location.", "Use folder or s3.")
             if encrypt and passphrase:  # checked before anything is written at the location
@@ -309,11 +382,13 @@ class Locations:
 
     def _candidates(self) -> list[BackupRecord]:
         """Local backups worth copying: those that passed their check (oldest first)."""
-        return sorted((r for r in self.store.list() if r.verified is True and r.sha256),
-                      key=lambda r: (r.created_at, r.id))
+        return sorted(
+            (r for r in self.store.list() if r.verified is True and r.sha256), key=lambda r: (r.created_at, r.id)
+        )
 
-    def _wanted(self, loc: LocationConfig, local: list[BackupRecord], remote: list[RemoteBackup],
-                now: datetime) -> tuple[list[BackupRecord], list[RemoteBackup]]:
+    def _wanted(
+        self, loc: LocationConfig, local: list[BackupRecord], remote: list[RemoteBackup], now: datetime
+    ) -> tuple[list[BackupRecord], list[RemoteBackup]]:
         """(local backups to copy, remote copies to delete) under the location's retention.
 
         The same policy function as local retention, applied to everything that is or would be there,
@@ -327,13 +402,13 @@ class Locations:
             merged.setdefault(rec.id, rec)
         doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
         have = {r.id for r in remote}
-        return ([r for r in local if r.id not in have and r.id not in doomed],
-                [r for r in remote if r.id in doomed])
+        return ([r for r in local if r.id not in have and r.id not in doomed], [r for r in remote if r.id in doomed])
 
     # -- copying ------------------------------------------------------------------------
 
-    def sync(self, name: str | None = None, progress: Progress | None = None, only_due: bool = False,
-             wait: float = 60) -> list[SyncResult]:
+    def sync(
+        self, name: str | None = None, progress: Progress | None = None, only_due: bool = False, wait: float = 60
+    ) -> list[SyncResult]:
         """Copy what is missing to each enabled location (or the one named), then apply its retention.
 
         With `only_due` (the background copier), a location in its retry backoff is skipped. Errors are
@@ -355,8 +430,14 @@ class Locations:
         finally:
             lock.release()
 
-    def _sync_one(self, loc: LocationConfig, cfg: LocationsConfig, st: LocationState,
-                  states: dict[str, LocationState], progress: Progress | None) -> SyncResult:
+    def _sync_one(
+        self,
+        loc: LocationConfig,
+        cfg: LocationsConfig,
+        st: LocationState,
+        states: dict[str, LocationState],
+        progress: Progress | None,
+    ) -> SyncResult:
         result = SyncResult(name=loc.name)
         st.last_attempt_at = _now()
         fid = folder_id_of(self.data)
@@ -407,8 +488,10 @@ class Locations:
     def _ensure_remote_identity(self, client: LocationClient, fid: str, cfg: LocationsConfig) -> None:
         """Every encrypted location holds the locked identity, so a new machine needs only the passphrase."""
         if not cfg.recipient or not self.identity_path().is_file():
-            raise LocationCopyFailedError("The encryption key of this data folder is missing, so encrypted copies "
-                                          "cannot be made.", "Remove and add the location again to set it up.")
+            raise LocationCopyFailedError(
+                "The encryption key of this data folder is missing, so encrypted copies cannot be made.",
+                "Remove and add the location again to set it up.",
+            )
         locked = self.identity_path().read_bytes()
         try:
             if client.get_bytes(identity_key(fid)) == locked:
@@ -417,12 +500,20 @@ class Locations:
             pass
         client.put_bytes(identity_key(fid), locked)
 
-    def _copy_one(self, client: LocationClient, loc: LocationConfig, cfg: LocationsConfig, fid: str,
-                  rec: BackupRecord, progress: Progress | None) -> None:
+    def _copy_one(
+        self,
+        client: LocationClient,
+        loc: LocationConfig,
+        cfg: LocationsConfig,
+        fid: str,
+        rec: BackupRecord,
+        progress: Progress | None,
+    ) -> None:
         import hashlib
 
         import pyrage
         from pyrage import x25519
+
         src = Path(rec.path)
         on_bytes = (lambda d, t: progress("copy", d, t)) if progress else None
         if loc.encrypt:
@@ -436,17 +527,27 @@ class Locations:
             try:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
             except FileNotFoundError:
-                raise LocationCopyFailedError(f"The backup {rec.id} was deleted while it was copied.",
-                                              "Nothing to do: it is no longer a backup.") from None
+                raise LocationCopyFailedError(
+                    f"The backup {rec.id} was deleted while it was copied.", "Nothing to do: it is no longer a backup."
+                ) from None
             if plain.hexdigest() != rec.sha256:
                 client.delete(data_key(fid, rec.id, True))
-                raise LocationCopyFailedError(f"The backup {rec.id} no longer matches its checksum, so it was not "
-                                              "copied.", f"Check it: `jobmatcher backup verify {rec.id}`.")
+                raise LocationCopyFailedError(
+                    f"The backup {rec.id} no longer matches its checksum, so it was not copied.",
+                    f"Check it: `jobmatcher backup verify {rec.id}`.",
+                )
         else:
             stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
-        m = LocationManifest(created_at=rec.created_at, type=rec.type, size_bytes=rec.size_bytes, sha256=rec.sha256 or "",
-                             stored_size=stored.size, stored_sha256=stored.sha256, encrypted=loc.encrypt,
-                             schema_revision=rec.schema_revision)
+        m = LocationManifest(
+            created_at=rec.created_at,
+            type=rec.type,
+            size_bytes=rec.size_bytes,
+            sha256=rec.sha256 or "",
+            stored_size=stored.size,
+            stored_sha256=stored.sha256,
+            encrypted=loc.encrypt,
+            schema_revision=rec.schema_revision,
+        )
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
 
     # -- status and health ----------------------------------------------------------------
@@ -473,16 +574,29 @@ class Locations:
                     reachable, problem, code = False, e.message, e.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
             todo = [r for r in todo if r.id not in copied]
-            rows.append(LocationStatus(name=loc.name, kind=loc.kind, where=loc.where(), enabled=loc.enabled,
-                                       encrypted=loc.encrypt, retention_days=loc.retention_days, reachable=reachable,
-                                       problem=problem, problem_code=code, last_success_at=st.last_success_at,
-                                       pending=len(todo) if loc.enabled else 0, copies=len(copied),
-                                       used_bytes=st.used_bytes))
+            rows.append(
+                LocationStatus(
+                    name=loc.name,
+                    kind=loc.kind,
+                    where=loc.where(),
+                    enabled=loc.enabled,
+                    encrypted=loc.encrypt,
+                    retention_days=loc.retention_days,
+                    reachable=reachable,
+                    problem=problem,
+                    problem_code=code,
+                    last_success_at=st.last_success_at,
+                    pending=len(todo) if loc.enabled else 0,
+                    copies=len(copied),
+                    used_bytes=st.used_bytes,
+                )
+            )
         return rows
 
     def health(self, now: datetime | None = None, interval_minutes: int = 0) -> list:
         """The health rule's warnings for the locations (health.assess_locations), from what was last seen."""
         from ..health import assess_locations
+
         return assess_locations(now or _now(), self.status(check=False), interval_minutes)
 
     def status_line(self, now: datetime | None = None) -> str:
@@ -495,7 +609,9 @@ class Locations:
             if s.problem_code:
                 parts.append(f"{s.name} ✗ {_ago(now, s.last_success_at)}".rstrip())
             elif s.last_success_at:
-                parts.append(f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else ""))
+                parts.append(
+                    f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
+                )
             else:
                 parts.append(f"{s.name}: not copied yet")
         n = sum(1 for p in parts if "✓" in p)
@@ -547,6 +663,7 @@ def _ago(now: datetime, when: datetime | None) -> str:
 def _write_private(path: Path, data: bytes) -> None:
     """Write a 0600 file atomically (the locked identity)."""
     from ..fsutil import atomic_write_bytes  # new files are 0600
+
     atomic_write_bytes(path, data)
 
 

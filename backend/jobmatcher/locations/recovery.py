@@ -10,20 +10,24 @@ before every check has passed.
 
 from __future__ import annotations
 
-
 from ..errors import JobMatcherError
 from ..fsutil import remove_quietly
+from ..progress import Progress
 from ..restore import RestoreResult, restore
 from .client import LocationClient
 from .manager import Locations
 from .remote import RemoteBackup, find_remote, identity_key
-from ..progress import Progress
 
 
-
-def restore_from_location(engine, client: LocationClient, backup_id: str, secret: str | None,
-                          folder_id: str | None = None, progress: Progress | None = None,
-                          where: str = "") -> tuple[RestoreResult, RemoteBackup]:
+def restore_from_location(
+    engine,
+    client: LocationClient,
+    backup_id: str,
+    secret: str | None,
+    folder_id: str | None = None,
+    progress: Progress | None = None,
+    where: str = "",
+) -> tuple[RestoreResult, RemoteBackup]:
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
 
     Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
@@ -35,6 +39,7 @@ def restore_from_location(engine, client: LocationClient, backup_id: str, secret
     try:
         fresh = not engine.data.db_path.exists()
         from .remote import fetch_verified
+
         plain = fetch_verified(client, remote, secret, engine.data.root, progress)
         try:
             label = f"{remote.id} from {where or client.describe()}"
@@ -44,7 +49,8 @@ def restore_from_location(engine, client: LocationClient, backup_id: str, secret
         if fresh and remote.encrypted and secret:
             try:  # a new machine: keep encrypting new copies to the same identity
                 Locations(engine.data, engine.store).adopt_identity(
-                    client.get_bytes(identity_key(remote.folder_id)), secret)
+                    client.get_bytes(identity_key(remote.folder_id)), secret
+                )
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
         return result, remote

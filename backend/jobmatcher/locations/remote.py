@@ -28,7 +28,8 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import BackupNotFoundError, TamperedCopyError, ValidationError as InputError
+from ..errors import BackupNotFoundError, TamperedCopyError
+from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
 from ..manifest import BackupType
 from .client import LocationClient
@@ -63,9 +64,9 @@ class LocationManifest(BaseModel):
     format: int = 1
     created_at: datetime
     type: BackupType = BackupType.manual
-    size_bytes: int                 # the database
-    sha256: str                     # of the database
-    stored_size: int                # of the bytes at the location (the ciphertext when encrypted)
+    size_bytes: int  # the database
+    sha256: str  # of the database
+    stored_size: int  # of the bytes at the location (the ciphertext when encrypted)
     stored_sha256: str
     encrypted: bool
     schema_revision: str | None = None
@@ -106,9 +107,20 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
             continue  # manifest without data: a delete killed halfway; not a copy
-        out.append(RemoteBackup(id=bid, folder_id=fid, created_at=m.created_at, type=m.type, size_bytes=m.size_bytes,
-                                stored_size=m.stored_size, encrypted=m.encrypted, schema_revision=m.schema_revision,
-                                sha256=m.sha256, stored_sha256=m.stored_sha256))
+        out.append(
+            RemoteBackup(
+                id=bid,
+                folder_id=fid,
+                created_at=m.created_at,
+                type=m.type,
+                size_bytes=m.size_bytes,
+                stored_size=m.stored_size,
+                encrypted=m.encrypted,
+                schema_revision=m.schema_revision,
+                sha256=m.sha256,
+                stored_sha256=m.stored_sha256,
+            )
+        )
     out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     return out
 
@@ -116,15 +128,20 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
 def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
     """The copy with that id; refused when unknown or when two data folders there both have one."""
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
-        raise InputError(f"{backup_id!r} is not a backup id.",
-                         "Use an id exactly as `jobmatcher backup list --location …` shows it.")
+        raise InputError(
+            f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list --location …` shows it."
+        )
     matches = [r for r in list_remote(client, folder_id) if r.id == backup_id]
     if not matches:
-        raise BackupNotFoundError(f"There is no copy {backup_id!r} at {client.describe()}.",
-                                  "Run `jobmatcher backup list` with the same location to see the ids.")
+        raise BackupNotFoundError(
+            f"There is no copy {backup_id!r} at {client.describe()}.",
+            "Run `jobmatcher backup list` with the same location to see the ids.",
+        )
     if len({r.folder_id for r in matches}) > 1:
-        raise InputError(f"Two data folders have a copy named {backup_id} at {client.describe()}.",
-                         "Add --folder-id with the data folder's id shown by `backup list --location …`.")
+        raise InputError(
+            f"Two data folders have a copy named {backup_id} at {client.describe()}.",
+            "Add --folder-id with the data folder's id shown by `backup list --location …`.",
+        )
     return matches[0]
 
 
@@ -143,13 +160,20 @@ def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) 
     except FileNotFoundError:
         if secret.strip().startswith("AGE-SECRET-KEY-1"):
             return unlock_identity(b"", secret)
-        raise TamperedCopyError(f"The encryption key of these copies is missing at {client.describe()}.",
-                                "Use the recovery key you were shown when encryption was set up.") from None
+        raise TamperedCopyError(
+            f"The encryption key of these copies is missing at {client.describe()}.",
+            "Use the recovery key you were shown when encryption was set up.",
+        ) from None
     return unlock_identity(locked, secret)
 
 
-def fetch_verified(client: LocationClient, remote: RemoteBackup, secret: str | None, work_dir: Path,
-                   progress: Callable[[str, int, int], None] | None = None) -> Path:
+def fetch_verified(
+    client: LocationClient,
+    remote: RemoteBackup,
+    secret: str | None,
+    work_dir: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
     """Download a copy and prove it sound; returns the database as a temp file in `work_dir` (caller deletes it).
 
     In order: the stored bytes' size and SHA-256 against the location manifest (TamperedCopyError), the
@@ -165,17 +189,21 @@ def fetch_verified(client: LocationClient, remote: RemoteBackup, secret: str | N
     try:
         if remote.encrypted:
             if not secret:
-                raise InputError("These copies are encrypted: the passphrase (or the recovery key) is needed.",
-                                 "Give it with --passphrase-file FILE, or run the command on a terminal.")
+                raise InputError(
+                    "These copies are encrypted: the passphrase (or the recovery key) is needed.",
+                    "Give it with --passphrase-file FILE, or run the command on a terminal.",
+                )
             identity = unlock_remote_identity(client, remote.folder_id, secret)  # wrong passphrase: before download
-        client.get_file(data_key(remote.folder_id, remote.id, remote.encrypted), stored,
-                        lambda d, t: say("download", d, t))
+        client.get_file(
+            data_key(remote.folder_id, remote.id, remote.encrypted), stored, lambda d, t: say("download", d, t)
+        )
         size = stored.stat().st_size
         if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:
             raise TamperedCopyError(
                 f"The copy {remote.id} at {client.describe()} was changed or cut short since it was written "
                 f"({size} bytes, {remote.stored_size} expected, or a different checksum). Nothing was changed.",
-                "Choose another copy; this one cannot be trusted.")
+                "Choose another copy; this one cannot be trusted.",
+            )
         if remote.encrypted:
             say("decrypt", 0, 1)
             assert identity is not None
@@ -185,9 +213,11 @@ def fetch_verified(client: LocationClient, remote: RemoteBackup, secret: str | N
         else:
             os.replace(stored, plain)
         if _sha256(plain) != remote.sha256:
-            raise TamperedCopyError(f"The copy {remote.id} decrypted, but not to the database that was copied "
-                                    "(different checksum). Nothing was changed.",
-                                    "Choose another copy; this one cannot be trusted.")
+            raise TamperedCopyError(
+                f"The copy {remote.id} decrypted, but not to the database that was copied "
+                "(different checksum). Nothing was changed.",
+                "Choose another copy; this one cannot be trusted.",
+            )
         return plain
     except BaseException:
         remove_quietly(plain)

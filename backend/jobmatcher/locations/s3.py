@@ -21,14 +21,22 @@ from pathlib import Path
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationCredentialsError, LocationUnavailableError
 from ..fsutil import remove_quietly
-from .client import (MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored,
-                     check_key)
+from .client import MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored, check_key
 
 MB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MB
 MULTIPART_CHUNKSIZE = 16 * MB
-_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
-                     "ExpiredToken", "InvalidSecurity", "403", "Forbidden", "AuthorizationHeaderMalformed"}
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidSecurity",
+    "403",
+    "Forbidden",
+    "AuthorizationHeaderMalformed",
+}
 
 
 class S3Location(LocationClient):
@@ -36,9 +44,16 @@ class S3Location(LocationClient):
 
     kind = "s3"
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None,
-                 region: str | None = None, spool_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or None
@@ -58,23 +73,34 @@ class S3Location(LocationClient):
         if self._client is None:
             import boto3
             from botocore.config import Config
+
             config = Config(
-                connect_timeout=5, read_timeout=60,
+                connect_timeout=5,
+                read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
                 s3={"addressing_style": "path" if self.endpoint_url else "auto"},
                 # checksums only where we ask for them (SHA-256 on uploads): the newer default CRC trailers
                 # are refused by several S3-compatible services
-                request_checksum_calculation="when_required", response_checksum_validation="when_required")
-            session = boto3.session.Session(aws_access_key_id=self._keys[0] or None,
-                                            aws_secret_access_key=self._keys[1] or None,
-                                            region_name=self.region)
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            session = boto3.session.Session(
+                aws_access_key_id=self._keys[0] or None,
+                aws_secret_access_key=self._keys[1] or None,
+                region_name=self.region,
+            )
             self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
         return self._client
 
     def _transfer_config(self):
         from boto3.s3.transfer import TransferConfig
-        return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNKSIZE,
-                              max_concurrency=4, use_threads=True)
+
+        return TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNKSIZE,
+            max_concurrency=4,
+            use_threads=True,
+        )
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -82,42 +108,65 @@ class S3Location(LocationClient):
 
     def _error(self, e: Exception, action: str) -> JobMatcherError:
         """A boto3/botocore failure in the user's words."""
-        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError,
-                                         ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
+
         where = self.describe()
         if isinstance(e, NoCredentialsError):
-            return LocationCredentialsError(f"No access keys are set for the backup location {where}.",
-                                            "Remove the location and add it again with its access keys.")
+            return LocationCredentialsError(
+                f"No access keys are set for the backup location {where}.",
+                "Remove the location and add it again with its access keys.",
+            )
         if isinstance(e, ClientError):
             err = e.response.get("Error", {})
             code = str(err.get("Code", ""))
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code == "NoSuchBucket" or (code in ("404", "NotFound") and action == "checking the bucket"):
-                return LocationUnavailableError(f"The bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}.",
-                                                "Create the bucket (or correct its name); copies are caught up then.")
+                return LocationUnavailableError(
+                    f"The bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}.",
+                    "Create the bucket (or correct its name); copies are caught up then.",
+                )
             if code in _CREDENTIAL_CODES or status == 403:
                 return LocationCredentialsError(
                     f"The storage service at {where} refused the access keys ({err.get('Message') or code}).",
-                    "Check the access key id and secret key; remove the location and add it again with the right ones.")
+                    "Check the access key id and secret key; remove the location and add it again with the right ones.",
+                )
             if code in ("EntityTooLarge", "QuotaExceeded", "InsufficientStorage") or status == 507:
-                return LocationCopyFailedError(f"The storage at {where} is full or over its quota ({code}).",
-                                               "Free up space there or raise the quota; the copy is retried later.")
-            return LocationCopyFailedError(f"The storage service at {where} refused {action}: "
-                                           f"{err.get('Message') or code} ({code or status}).",
-                                           "The copy is retried later; check the service's status if this persists.")
+                return LocationCopyFailedError(
+                    f"The storage at {where} is full or over its quota ({code}).",
+                    "Free up space there or raise the quota; the copy is retried later.",
+                )
+            return LocationCopyFailedError(
+                f"The storage service at {where} refused {action}: {err.get('Message') or code} ({code or status}).",
+                "The copy is retried later; check the service's status if this persists.",
+            )
         if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
-            return LocationUnavailableError(f"The backup location {where} cannot be reached ({e}).",
-                                            "Check the network connection; copies are caught up when it is back.")
+            return LocationUnavailableError(
+                f"The backup location {where} cannot be reached ({e}).",
+                "Check the network connection; copies are caught up when it is back.",
+            )
         if isinstance(e, BotoCoreError):
-            return LocationUnavailableError(f"The backup location {where} did not answer properly while {action} ({e}).",
-                                            "Check the network connection and the endpoint URL; the copy is retried later.")
+            return LocationUnavailableError(
+                f"The backup location {where} did not answer properly while {action} ({e}).",
+                "Check the network connection and the endpoint URL; the copy is retried later.",
+            )
         if isinstance(e, OSError):
-            return LocationCopyFailedError(f"Could not finish {action} for {where}: {e.strerror or e}.",
-                                           "Check the disk of your data folder; the copy is retried later.")
+            return LocationCopyFailedError(
+                f"Could not finish {action} for {where}: {e.strerror or e}.",
+                "Check the disk of your data folder; the copy is retried later.",
+            )
         return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
 
     def _call(self, action: str, fn, *args, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return fn(*args, **kwargs)
         except (BotoCoreError, ClientError) as e:
@@ -133,7 +182,7 @@ class S3Location(LocationClient):
             raise LocationUnavailableError(
                 f"The backup location {self.describe()} is reachable but JobMatcher's marker ({MARKER_KEY}) is "
                 "missing there, so it is not the place the copies were written to. Nothing is written there.",
-                "Check the bucket and prefix. If it was emptied on purpose, remove the location and add it again."
+                "Check the bucket and prefix. If it was emptied on purpose, remove the location and add it again.",
             ) from None
 
     def initialize(self) -> None:
@@ -143,8 +192,9 @@ class S3Location(LocationClient):
             return
         except FileNotFoundError:
             pass
-        body = json.dumps({"format": 1, "app": "JobMatcher",
-                           "created_at": datetime.now(timezone.utc).isoformat()}).encode()
+        body = json.dumps(
+            {"format": 1, "app": "JobMatcher", "created_at": datetime.now(timezone.utc).isoformat()}
+        ).encode()
         self.put_bytes(MARKER_KEY, body)
 
     # -- writing -------------------------------------------------------------------------
@@ -154,8 +204,9 @@ class S3Location(LocationClient):
         folder = self.spool_dir or Path(os.environ.get("TMPDIR", "/tmp"))
         return folder / f".location-upload-{uuid.uuid4().hex[:12]}.{os.getpid()}.tmp"
 
-    def put_stream(self, key: str, produce: Producer, progress: ByteProgress | None = None,
-                   size_hint: int = 0) -> Stored:
+    def put_stream(
+        self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
+    ) -> Stored:
         """Produce into a spool file beside the data (S3 needs a seekable, retryable source), then upload it."""
         spool = self._spool()
         try:
@@ -184,15 +235,24 @@ class S3Location(LocationClient):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         import base64
+
         digest = hashlib.sha256(data).digest()
-        self._call("storing a small file", self.client.put_object, Bucket=self.bucket, Key=self._key(key),
-                   Body=data, ChecksumSHA256=base64.b64encode(digest).decode())
+        self._call(
+            "storing a small file",
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ChecksumSHA256=base64.b64encode(digest).decode(),
+        )
         if self.get_bytes(key) != data:
-            raise LocationCopyFailedError(f"{key} did not read back identical from {self.describe()}.",
-                                          "The copy is retried later.")
+            raise LocationCopyFailedError(
+                f"{key} did not read back identical from {self.describe()}.", "The copy is retried later."
+            )
 
     def _upload(self, key: str, src: Path, stored: Stored, whole_md5, progress: ByteProgress | None) -> None:
         from boto3.exceptions import S3UploadFailedError
+
         full = self._key(key)
         done = 0
 
@@ -203,16 +263,23 @@ class S3Location(LocationClient):
                 progress(done, stored.size)
 
         try:
-            self.client.upload_file(str(src), self.bucket, full, Config=self._transfer_config(), Callback=callback,
-                                    ExtraArgs={"ChecksumAlgorithm": "SHA256",
-                                               "Metadata": {"sha256": stored.sha256}})
+            self.client.upload_file(
+                str(src),
+                self.bucket,
+                full,
+                Config=self._transfer_config(),
+                Callback=callback,
+                ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": stored.sha256}},
+            )
         except S3UploadFailedError as e:  # s3transfer wraps the ClientError (and aborts the multipart upload)
             cause = e.__cause__ or e.__context__
             from botocore.exceptions import BotoCoreError, ClientError
+
             if isinstance(cause, (BotoCoreError, ClientError)):
                 raise self._error(cause, "uploading the copy") from None
-            raise LocationCopyFailedError(f"Uploading to {self.describe()} failed: {e}.",
-                                          "The copy is retried later.") from None
+            raise LocationCopyFailedError(
+                f"Uploading to {self.describe()} failed: {e}.", "The copy is retried later."
+            ) from None
         except Exception as e:  # noqa: BLE001 - botocore errors, connection resets inside the transfer threads
             raise self._error(e, "uploading the copy") from None
         self._confirm(key, src, stored, whole_md5)
@@ -222,6 +289,7 @@ class S3Location(LocationClient):
         if size < MULTIPART_THRESHOLD:
             return whole_md5.hexdigest()
         from s3transfer.utils import ChunksizeAdjuster
+
         part = ChunksizeAdjuster().adjust_chunksize(MULTIPART_CHUNKSIZE, size)
         digests = []
         with open(src, "rb") as f:
@@ -239,8 +307,9 @@ class S3Location(LocationClient):
                 return
             # The ETag is not an MD5 here (server-side encryption, some providers): read it back.
             h = hashlib.sha256()
-            body = self._call("reading the copy back", self.client.get_object, Bucket=self.bucket,
-                              Key=self._key(key))["Body"]
+            body = self._call("reading the copy back", self.client.get_object, Bucket=self.bucket, Key=self._key(key))[
+                "Body"
+            ]
             for chunk in body.iter_chunks(4 * MB):
                 h.update(chunk)
             ok = h.hexdigest() == stored.sha256
@@ -248,13 +317,16 @@ class S3Location(LocationClient):
             try:
                 self.delete(key)
             finally:
-                raise LocationCopyFailedError(f"The copy at {self.describe()} did not match what was sent; "
-                                              "it was deleted.", "The copy is retried later.")
+                raise LocationCopyFailedError(
+                    f"The copy at {self.describe()} did not match what was sent; it was deleted.",
+                    "The copy is retried later.",
+                )
 
     # -- reading ------------------------------------------------------------------------
 
     def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
         from botocore.exceptions import ClientError
+
         done = 0
         total = 0
 
@@ -266,8 +338,9 @@ class S3Location(LocationClient):
 
         try:
             total = self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer_config(),
-                                      Callback=callback)
+            self.client.download_file(
+                self.bucket, self._key(key), str(dest), Config=self._transfer_config(), Callback=callback
+            )
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise FileNotFoundError(key) from None
@@ -278,6 +351,7 @@ class S3Location(LocationClient):
 
     def get_bytes(self, key: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except ClientError as e:
@@ -300,6 +374,7 @@ class S3Location(LocationClient):
                     out.append(ObjectInfo(o["Key"][strip:], int(o["Size"])))
         except Exception as e:  # noqa: BLE001
             from botocore.exceptions import BotoCoreError, ClientError
+
             if isinstance(e, (BotoCoreError, ClientError)):
                 raise self._error(e, "listing the copies") from None
             raise
