@@ -39,8 +39,9 @@ QT_PACKAGES=(
 # Extra tools for the tests: Debian's Chromium for Playwright (`playwright install`
 # cannot download here), Xvfb + xauth for windows without a display, binutils for PyInstaller,
 # fuse3 (fusermount3 + libfuse3) for the power-loss file system in tests/crashfs.py,
-# age (the reference age CLI) to prove an encrypted location copy decrypts without JobMatcher.
-TEST_PACKAGES=(chromium xvfb xauth binutils fuse3 age)
+# age (the reference age CLI) to prove an encrypted location copy decrypts without JobMatcher,
+# gnome-keyring (a real Secret Service, on a private dbus-daemon bus) for S3 keys in the OS keyring.
+TEST_PACKAGES=(chromium xvfb xauth binutils fuse3 age gnome-keyring)
 
 say()  { printf 'dev.sh: %s\n' "$*" >&2; }
 warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }

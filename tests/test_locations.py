@@ -86,6 +86,7 @@ def test_encrypted_round_trip_reveals_nothing_and_restores_on_a_fresh_folder(eng
         "stored_sha256",
         "encrypted",
         "schema_revision",
+        "sequence",
     }
     assert "secret note" not in json.dumps(manifest)
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
@@ -327,6 +328,91 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     olds = [fresh.create_backup().id for _ in range(2)]
     _age_backup(fresh, olds[0], 20)
     assert fresh.locations.sync()[0].copied == [olds[1]]
+
+
+def _redate(engine: Engine, backup_id: str, days: float) -> None:
+    """Date a backup `days` ago keeping its sequence: as if the clock was wrong when it was made."""
+    p = Path(engine.store.get(backup_id).path)
+    m = read_manifest(p)
+    m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
+    write_manifest(p, m)
+
+
+def test_location_retention_goes_by_sequence_not_the_clock(primed, locked_identity, usb):
+    """'Newest' at a location is the highest sequence, as in local retention: a backup made while the clock
+    was behind is neither copied out of order nor pruned there, even once its local file is gone."""
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.locations.set_retention("USB", 30)
+    b1, b2, b3 = (engine.create_backup().id for _ in range(3))
+    _redate(engine, b1, 40)  # really old
+    _redate(engine, b3, 35)  # made last, while the clock was 35 days behind
+    [r] = engine.locations.sync()
+    assert r.copied == [b2, b3] and not r.deleted, r  # in the order of making; b1 is past the 30 days
+    fid = folder_id_of(engine.data)
+    seqs = {x.id: x.sequence for x in list_remote(FolderLocation(usb), fid)}
+    assert seqs == {b2: 2, b3: 3}
+    assert json.loads((usb / manifest_key(fid, b3)).read_text())["sequence"] == 3
+
+    engine.delete_backup(b3)  # gone here: only the copy's own manifest says it is the newest
+    [r] = engine.locations.sync()
+    assert r.deleted == [] and not r.error, r
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [b2, b3]  # newest first by date, as listed
+    assert not engine.locations.wanted_pending()  # b1 is not waiting: the location would not keep it
+
+
+def test_a_recovered_data_folder_continues_the_chain_and_the_found_laptop_steps_aside(
+    primed, locked_identity, usb, tmp_path
+):
+    """Disaster recovery on a new computer continues the lost one's list of copies (same data folder id,
+    numbered after them, pruned by its retention); the lost laptop, found and running again, no longer
+    writes to or deletes from that list, and says why."""
+    laptop = primed
+    laptop.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    a1, a2 = (laptop.create_backup().id for _ in range(2))
+    assert laptop.locations.sync()[0].copied == [a1, a2]
+    fid = folder_id_of(laptop.data)
+
+    # the laptop is lost: a new computer restores from the drive with the passphrase
+    new = tmp_path / "new-computer"
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    r = run_cli("backup", "restore", a2, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=new)
+    assert r.returncode == 0, r.stderr
+    desk = Engine(new)
+    assert _name(desk) == "Ada Lovelace"
+    assert folder_id_of(desk.data) == fid  # it carries on as that data folder
+    r = run_cli("location", "add", "folder", str(usb), "--name", "USB", data_dir=new)  # same key: no passphrase
+    assert r.returncode == 0, r.stderr
+    d1 = desk.create_backup().id
+    assert desk.store.get(d1).sequence == 3  # numbered after the copies it continues
+    r = run_cli("location", "sync", data_dir=new)
+    assert r.returncode == 0 and "copied 1" in r.stdout, r.stdout + r.stderr
+    client = FolderLocation(usb)
+    assert [x.id for x in list_remote(client)] == [d1, a2, a1]  # one list, one data folder
+    r = run_cli("backup", "list", "--location", "USB", data_dir=new)
+    assert r.returncode == 0 and "DATA FOLDER" not in r.stdout and a1 in r.stdout, r.stdout
+
+    # its retention covers the whole list: the laptop's oldest copy ages out there
+    m = usb / manifest_key(fid, a1)
+    body = json.loads(m.read_text())
+    body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
+    m.write_text(json.dumps(body))
+    desk.locations.set_retention("USB", 30)
+    [r] = desk.locations.sync()
+    assert r.deleted == [a1] and not r.error, r
+
+    # the lost laptop is found and runs again: its data differ now, so it leaves the desk's list alone
+    before = sorted((str(p.relative_to(usb)), p.stat().st_size) for p in usb.rglob("*"))
+    laptop.create_backup()
+    [r] = laptop.locations.sync()
+    assert r.error_code == "location-taken-over" and "Another computer" in r.error, r
+    assert sorted((str(p.relative_to(usb)), p.stat().st_size) for p in usb.rglob("*")) == before
+    [s] = laptop.locations.status()
+    assert s.reachable is True and s.problem_code == "location-taken-over" and s.pending >= 1
+    assert any("Another computer" in h.message for h in laptop.locations.health())
+    d2 = desk.create_backup().id
+    assert desk.locations.sync()[0].copied == [d2]  # the desk goes on
 
 
 def test_disabled_location_is_left_alone(primed, locked_identity, usb):

@@ -8,14 +8,16 @@ Root only (mount); skipped cleanly otherwise.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
-from conftest import prime
+from conftest import prime, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.remote import list_remote
@@ -115,6 +117,39 @@ def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, locked_identit
     assert before <= set(os.listdir(small_drive.device))
     [s] = engine.locations.status()
     assert s.reachable is True and s.pending == 1 and "full" in engine.locations.health()[0].message
+
+
+def test_drive_filling_up_mid_copy_says_full_and_is_caught_up_once_space_is_freed(engine, drive, locked_identity):
+    """The drive has room for the start of the copy, not all of it: nothing partial is listed, the temp file
+    is gone, `location list` and health say "full", and freeing space there lets the copy through."""
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
+    holiday = drive.folder / "holiday.mov"  # the user's own file: 6 of the drive's 8 MB
+    holiday.write_bytes(os.urandom(6 << 20))
+    b = engine.create_backup()
+    assert b.size_bytes > shutil.disk_usage(drive.folder).free  # bigger than the room left
+    written = []
+    [r] = engine.locations.sync(progress=lambda phase, done, total: written.append(done) if phase == "copy" else None)
+    assert r.error_code == "location-copy-failed" and "is full" in r.error, r
+    assert written and max(written) > 0  # it failed in the middle, not before starting
+    assert list_remote(FolderLocation(drive.folder)) == []
+    assert not [p for p in drive.device.rglob("*") if ".tmp-" in p.name]  # the temp file is gone
+    assert shutil.disk_usage(drive.folder).free > 1 << 20  # and its space given back
+    r = run_cli("location", "list", "--json", data_dir=engine.data.root)
+    [row] = json.loads(r.stdout)
+    assert row["reachable"] is True and row["pending"] == 1 and "is full" in row["problem"], row
+    r = run_cli("location", "list", data_dir=engine.data.root)
+    assert "is full" in r.stdout and "1 pending" in r.stdout, r.stdout
+    assert any("is full" in h.message for h in engine.locations.health())
+
+    holiday.unlink()  # space freed
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id] and not r.error, r
+    assert [x.id for x in list_remote(FolderLocation(drive.folder))] == [b.id]
+    [row] = json.loads(run_cli("location", "list", "--json", data_dir=engine.data.root).stdout)
+    assert row["pending"] == 0 and not row["problem"], row
+    assert engine.locations.health() == []
 
 
 def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, locked_identity):

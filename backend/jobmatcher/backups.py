@@ -723,9 +723,11 @@ class BackupStore:
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
     def next_sequence(self) -> int:
-        """1 + the highest `sequence` among this data folder's own listed backups (1 for the first):
+        """1 + the highest `sequence` among this data folder's own listed backups (1 for the first), and
+        above the chain it continues after a disaster recovery (DataDir.sequence_floor):
         what makes 'newest' independent of the clock (retention.newest_order)."""
-        return 1 + max((r.sequence or 0 for r in self.own()), default=0)
+        floor = self.data.sequence_floor() if self.data is not None else 0  # a chain adopted after recovery
+        return 1 + max(max((r.sequence or 0 for r in self.own()), default=0), floor)
 
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""

@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import platformdirs
@@ -158,6 +159,43 @@ class DataDir:
             return None
         return self._write_folder_id(uuid.uuid4().hex, replace=False)
 
+    def adopt_folder_id(self, fid: str, sequence_after: int = 0) -> None:
+        """Continue another data folder's chain of backups: take its id `fid` (32 hex digits), number new
+        backups after `sequence_after` (the highest sequence among its backups) and record when (adopted_at).
+        For disaster recovery only: a fresh data folder restored from a location's copies carries on as that
+        data folder, so the copies there stay one list and its retention keeps working.
+        Raises ValueError for a malformed id, OSError when the file cannot be written."""
+        if len(fid) != 32 or any(c not in "0123456789abcdef" for c in fid):
+            raise ValueError(f"not a data folder id: {fid!r}")
+        from .fsutil import atomic_write_bytes
+
+        body: dict = {"id": fid, "path": str(self.root), "adopted_at": datetime.now(timezone.utc).isoformat()}
+        if sequence_after > 0:
+            body["sequence_after"] = int(sequence_after)
+        atomic_write_bytes(self.folder_id_path, json.dumps(body).encode())
+
+    def _chain_fields(self) -> dict:
+        """What adopt_folder_id recorded beside the id (kept when the folder moves)."""
+        try:
+            body = json.loads(self.folder_id_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {k: body[k] for k in ("sequence_after", "adopted_at") if isinstance(body, dict) and k in body}
+
+    def sequence_floor(self) -> int:
+        """The sequence an adopted chain had reached (adopt_folder_id); new backups are numbered above it. 0 if none."""
+        n = self._chain_fields().get("sequence_after", 0)
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+
+    def adopted_at(self) -> datetime | None:
+        """When this data folder took over another's chain by a disaster recovery (aware datetime), or None."""
+        raw = self._chain_fields().get("adopted_at")
+        try:
+            when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            return None
+        return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
     def _read_folder_id(self) -> tuple[str, str] | None:
         try:
             body = json.loads(self.folder_id_path.read_bytes())
@@ -181,7 +219,11 @@ class DataDir:
     def _write_folder_id(self, fid: str, replace: bool) -> str | None:
         from .fsutil import atomic_temp_name, atomic_write_bytes, fsync_dir, remove_quietly
 
-        body = json.dumps({"id": fid, "path": str(self.root)}).encode()
+        fields: dict = {"id": fid, "path": str(self.root)}
+        current = self._read_folder_id()
+        if current is not None and current[0] == fid:  # moved: an adopted chain's numbering moves along
+            fields.update(self._chain_fields())
+        body = json.dumps(fields).encode()
         try:
             if replace:
                 atomic_write_bytes(self.folder_id_path, body)

@@ -163,6 +163,18 @@ class LocationCredentialsError(JobMatcherError):
     code = "location-credentials"
 
 
+class LocationTakenOverError(JobMatcherError):
+    """Another computer continues this data folder's copies at a location (it was restored from them)."""
+
+    code = "location-taken-over"
+
+
+class KeyringLockedError(LocationUnavailableError):
+    """The OS keyring holding a location's access keys is locked or not running."""
+
+    code = "keyring-locked"
+
+
 class LocationNotFoundError(JobMatcherError):
     """No configured location has that name."""
 

@@ -27,9 +27,17 @@ function render() {
   renderSync(overview.sync);
 }
 
+// The short state a location's row shows for its problem (the whole message is shown under it).
+const PROBLEM_LABELS = {
+  "location-credentials": "Keys refused",
+  "keyring-locked": "Keyring locked",
+  "location-copy-failed": "Copy failed",
+  "location-taken-over": "Used by another computer",
+};
+
 function item(loc) {
   const state = !loc.enabled ? ["Disabled", "is-unknown"]
-    : loc.problem ? [loc.problem_code === "location-credentials" ? "Keys refused" : "Not available", "is-bad"]
+    : loc.problem ? [PROBLEM_LABELS[loc.problem_code] || "Not available", "is-bad"]
       : loc.last_success_at ? ["Up to date", "is-ok"] : ["Not copied yet", "is-unknown"];
   const facts = [
     loc.kind === "s3" ? "S3 storage" : "Folder",

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LocationCredentialsError
+from ..errors import KeyringLockedError, LocationCredentialsError
 from ..fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -82,15 +82,33 @@ def save_keys(data_root: Path, location_id: str, keys: S3Keys) -> str:
     return "file"
 
 
+def _keyring_locked(why: str) -> KeyringLockedError:
+    return KeyringLockedError(
+        f"The system keyring that holds this location's access keys {why}, so no copy can be made now.",
+        "Unlock it (log in to your desktop session, or unlock the keyring named 'login'); "
+        "the copies waiting are made then.",
+    )
+
+
 def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
-    """The stored keys; LocationCredentialsError when they are gone."""
+    """The stored keys.
+
+    Raises KeyringLockedError when they are in the OS keyring and it is locked or not running (they may well
+    be there: the copy waits), LocationCredentialsError when they are gone.
+    """
     raw = None
     if where == "keyring":
         kr = _keyring()
+        if kr is None:
+            raise _keyring_locked("is not running (or cannot be reached)")
         try:
-            value = kr.get_password(SERVICE, f"location-{location_id}") if kr is not None else None
+            value = kr.get_password(SERVICE, f"location-{location_id}")
+        except Exception as e:  # noqa: BLE001 - keyring's KeyringLocked, InitError, a D-Bus error…
+            log.warning("the OS keyring did not give the location's keys (%s)", type(e).__name__)
+            raise _keyring_locked("is locked or did not answer") from None
+        try:
             raw = json.loads(value) if value else None
-        except Exception:  # noqa: BLE001
+        except ValueError:
             raw = None
     else:
         raw = _read_file(data_root).get(location_id)
@@ -103,16 +121,22 @@ def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
     return S3Keys(raw["access_key_id"], raw["secret_access_key"])
 
 
-def forget_keys(data_root: Path, location_id: str, where: str) -> None:
-    """Delete the stored keys of a removed location (gone already is fine)."""
+def forget_keys(data_root: Path, location_id: str, where: str) -> bool:
+    """Delete the stored keys of a removed location (gone already is fine); False when the keyring that holds
+    them could not be reached (locked or not running: they stay there, under JobMatcher / location-<id>)."""
     if where == "keyring":
         kr = _keyring()
+        if kr is None:
+            return False
         try:
-            if kr is not None:
-                kr.delete_password(SERVICE, f"location-{location_id}")
-        except Exception:  # noqa: BLE001
-            pass
-        return
+            if kr.get_password(SERVICE, f"location-{location_id}") is None:
+                return True
+            kr.delete_password(SERVICE, f"location-{location_id}")
+        except Exception as e:  # noqa: BLE001
+            log.warning("the OS keyring did not delete the location's keys (%s)", type(e).__name__)
+            return False
+        return True
     body = _read_file(data_root)
     if body.pop(location_id, None) is not None:
         _write_file(data_root, body)
+    return True

@@ -26,6 +26,7 @@ from ..errors import (
     JobMatcherError,
     LocationCopyFailedError,
     LocationNotFoundError,
+    LocationTakenOverError,
     SettingsError,
     ValidationError,
     WrongPassphraseError,
@@ -34,7 +35,7 @@ from ..fsutil import atomic_write_bytes
 from ..lock import FileLock
 from ..manifest import BackupRecord
 from ..progress import Progress
-from ..retention import RetentionPolicy, obsolete
+from ..retention import RetentionPolicy, newest_order, obsolete
 from ..settings import check_backup_folder
 from .client import HashingWriter, LocationClient
 from .config import (
@@ -52,7 +53,16 @@ from .config import (
 from .credentials import S3Keys, forget_keys, load_keys, save_keys
 from .crypto import check_new_passphrase, lock_identity, new_identity, recipient_of, unlock_identity
 from .folder import FolderLocation
-from .remote import LocationManifest, RemoteBackup, data_key, identity_key, list_remote, manifest_key, namespace
+from .remote import (
+    LocationManifest,
+    RemoteBackup,
+    data_key,
+    identity_key,
+    list_remote,
+    manifest_key,
+    namespace,
+    writer_key,
+)
 from .s3 import S3Location
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,8 @@ LOCK_NAME = ".jobmatcher.locations.lock"
 BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 6 * 3600.0  # never wait longer than this between tries
 STALE_DAYS = 7  # health warns when a location has had no successful copy for longer
+# Problems a reachability check cannot see: shown until a copy works again (the location full, read-only…).
+_STICKY = ("location-copy-failed", "location-taken-over")
 
 
 class LocationStatus(BaseModel):
@@ -325,8 +337,9 @@ class Locations:
                     check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
-            recovery = self._ensure_identity(cfg, passphrase) if encrypt else None
             fid = folder_id_of(self.data)
+            self._claim(client, fid)  # refused when another computer continues these copies
+            recovery = self._ensure_identity(cfg, passphrase) if encrypt else None
             if encrypt:
                 client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
             if kind == "s3" and keys is not None:
@@ -346,7 +359,13 @@ class Locations:
             loc = self.get(name)
             cfg.locations = [x for x in cfg.locations if x.id != loc.id]
             save_config(self.data.root, cfg)
-            forget_keys(self.data.root, loc.id, loc.credentials)
+            if not forget_keys(self.data.root, loc.id, loc.credentials):
+                log.warning(
+                    "the access keys of the removed location %s stay in the system keyring (locked or not "
+                    "running): delete the entry JobMatcher / location-%s there",
+                    loc.name,
+                    loc.id,
+                )
             states = load_states(self.data.root)
             if states.pop(loc.id, None) is not None:
                 save_states(self.data.root, states)
@@ -381,9 +400,10 @@ class Locations:
     # -- what should be where ---------------------------------------------------------
 
     def _candidates(self) -> list[BackupRecord]:
-        """Local backups worth copying: those that passed their check (oldest first)."""
+        """Local backups worth copying: this data folder's own that passed their check, oldest first in the
+        order of making (retention.newest_order: the manifests' sequence, then the date)."""
         return sorted(
-            (r for r in self.store.list() if r.verified is True and r.sha256), key=lambda r: (r.created_at, r.id)
+            (r for r in self.store.own() if r.verified is True and r.sha256), key=lambda r: (newest_order(r), r.id)
         )
 
     def _wanted(
@@ -394,10 +414,13 @@ class Locations:
         The same policy function as local retention, applied to everything that is or would be there,
         so nothing is copied only to be deleted.
         """
-        pinned = {r.id for r in local if r.pinned}
+        by_id = {r.id: r for r in local}
         merged: dict[str, RemoteBackup | BackupRecord] = {r.id: r for r in remote}
         for r in remote:
-            r.pinned = r.id in pinned
+            mine = by_id.get(r.id)
+            r.pinned = mine is not None and mine.pinned
+            if r.sequence is None and mine is not None:  # a copy made by an older version: its local manifest
+                r.sequence = mine.sequence
         for rec in local:
             merged.setdefault(rec.id, rec)
         doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
@@ -444,6 +467,7 @@ class Locations:
         try:
             client = make_client(loc, self.data.root)
             client.check()
+            self._claim(client, fid)
             self._housekeeping(client, fid)
             if loc.encrypt:
                 self._ensure_remote_identity(client, fid, cfg)
@@ -478,6 +502,38 @@ class Locations:
             log.warning("location %s: %s (retry in %.0f s)", loc.name, e.message, delay)
         save_states(self.data.root, states)
         return result
+
+    def _claim(self, client: LocationClient, fid: str) -> None:
+        """Be the one computer writing (and pruning) this data folder's copies at the location.
+
+        After a disaster recovery two computers can hold the same data folder id: the new one, which
+        continues the chain (adopt_chain), and the lost one if it is found and runs again. Their data
+        differ from then on, so they must not write into, or prune, one list. The namespace's writer.json
+        holds when its writer adopted the chain (null: the original data folder). A data folder writes
+        there when that is unset or not later than its own adoption (DataDir.adopted_at), recording its
+        own; when a later recovery took the chain over, it refuses (LocationTakenOverError), touching nothing.
+        """
+        mine = self.data.adopted_at()
+        try:
+            raw = json.loads(client.get_bytes(writer_key(fid))).get("adopted_at")
+            theirs = datetime.fromisoformat(raw) if raw else None
+            if theirs is not None and theirs.tzinfo is None:
+                theirs = theirs.replace(tzinfo=timezone.utc)
+        except FileNotFoundError:
+            theirs = None
+        except (ValueError, TypeError, AttributeError):
+            theirs = None  # unreadable: claimed anew below
+        if theirs is not None and (mine is None or theirs > mine):
+            raise LocationTakenOverError(
+                f"Another computer continues this data folder's copies at {client.describe()} since "
+                f"{theirs:%Y-%m-%d %H:%M} UTC (it was restored from them), so this computer no longer copies "
+                "to, or deletes from, that place: neither overwrites the other's copies.",
+                "If you use the other computer now, remove this location here (`jobmatcher location remove "
+                "NAME`). To keep this computer's copies too, add another folder or prefix for them.",
+            )
+        if mine is not None and theirs != mine:
+            body = {"format": 1, "adopted_at": mine.isoformat(), "written_at": _now().isoformat()}
+            client.put_bytes(writer_key(fid), json.dumps(body).encode())
 
     def _housekeeping(self, client: LocationClient, fid: str) -> None:
         if isinstance(client, FolderLocation):
@@ -547,6 +603,7 @@ class Locations:
             stored_sha256=stored.sha256,
             encrypted=loc.encrypt,
             schema_revision=rec.schema_revision,
+            sequence=rec.sequence,
         )
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
 
@@ -569,7 +626,9 @@ class Locations:
                     remote = list_remote(client, folder_id_of(self.data))
                     copied = {r.id for r in remote}
                     st.used_bytes = sum(r.stored_size for r in remote)
-                    reachable, problem, code = True, "", ""
+                    reachable = True
+                    if code not in _STICKY:  # reached now; a failed copy (full, read-only…) stays until one works
+                        problem, code = "", ""
                 except JobMatcherError as e:
                     reachable, problem, code = False, e.message, e.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
@@ -627,12 +686,38 @@ class Locations:
             st = states.get(loc.id, LocationState())
             copied = set(st.copied)
             if any(r.id not in copied for r in local) and not (st.next_try_at and st.next_try_at > _now()):
-                cutoff = _now() - timedelta(days=loc.retention_days)
-                if any(r.id not in copied and r.created_at >= cutoff for r in local):
+                # what the location's retention lets it hold (by sequence, not only by date), as status() counts
+                todo, _ = self._wanted(loc, local, [], _now())
+                if any(r.id not in copied for r in todo):
                     return True
         return False
 
     # -- identity ---------------------------------------------------------------------------
+
+    def adopt_chain(self, client: LocationClient, remote: RemoteBackup) -> bool:
+        """After a restore from a location into a fresh data folder: continue the restored data folder's chain.
+
+        This data folder takes that one's id and numbers its backups after the highest sequence among its
+        copies there, so the copies stay one list (newest by sequence), the location's retention keeps
+        pruning them, and the next sync adds to them instead of starting a second chain. It becomes their
+        writer at its next contact with each location (DataDir.adopted_at, see _claim). Encrypted copies are
+        continued only when this folder now holds the same identity (recovered with the passphrase): a new
+        identity written there would lock the older copies' key away. Returns whether it was adopted;
+        never raises for what only loses continuity (a new chain then starts, as before).
+        """
+        cfg = self.config()
+        if remote.encrypted and not (cfg.recipient and self.identity_path().is_file()):
+            return False
+        try:
+            if self.store.own():
+                return False  # it has backups of its own: not a fresh data folder
+            seq = max((r.sequence or 0 for r in list_remote(client, remote.folder_id)), default=0)
+            self.data.adopt_folder_id(remote.folder_id, seq)
+        except (JobMatcherError, OSError, ValueError) as e:
+            log.warning("the restored data folder starts a new chain of copies: %s", e)
+            return False
+        log.info("continuing the chain of copies of data folder %s (after sequence %d)", remote.folder_id, seq)
+        return True
 
     def adopt_identity(self, locked: bytes, secret: str) -> None:
         """After a restore from a location on a fresh data folder: keep that folder's identity for new copies."""

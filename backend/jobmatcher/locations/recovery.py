@@ -53,6 +53,8 @@ def restore_from_location(
                 )
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
+        if fresh:  # a new machine: carry on with the same list of copies (and their retention) there
+            Locations(engine.data, engine.store).adopt_chain(client, remote)
         return result, remote
     finally:
         if not owned_before:

@@ -4,6 +4,7 @@ Layout under the location's root (a folder, or a bucket's prefix):
 
     .jobmatcher-location                   marker: this is a JobMatcher location
     JobMatcher/<data-folder id>/identity.age           the identity, locked with the passphrase
+    JobMatcher/<data-folder id>/writer.json            which computer writes there now (after a recovery)
     JobMatcher/<data-folder id>/backup_<UTC time>.db.age   an encrypted copy (".db": not encrypted)
     JobMatcher/<data-folder id>/backup_<UTC time>.json     its location manifest
 
@@ -48,6 +49,12 @@ def identity_key(folder_id: str) -> str:
     return f"{namespace(folder_id)}identity.age"
 
 
+def writer_key(folder_id: str) -> str:
+    """Which computer writes this data folder's copies there, after a disaster recovery: {"format",
+    "adopted_at": when the writer took the chain over (ISO time), "written_at"} (manager._claim)."""
+    return f"{namespace(folder_id)}writer.json"
+
+
 def data_key(folder_id: str, backup_id: str, encrypted: bool) -> str:
     return f"{namespace(folder_id)}{backup_id}.db" + (".age" if encrypted else "")
 
@@ -70,6 +77,9 @@ class LocationManifest(BaseModel):
     stored_sha256: str
     encrypted: bool
     schema_revision: str | None = None
+    # The local manifest's order of making (retention.newest_order: "newest" by it, not by a clock that may
+    # have been behind); None in copies made by older versions.
+    sequence: int | None = None
 
 
 class RemoteBackup(BaseModel):
@@ -85,6 +95,10 @@ class RemoteBackup(BaseModel):
     schema_revision: str | None
     sha256: str
     stored_sha256: str
+    sequence: int | None = None  # the order of making (LocationManifest.sequence)
+    # Only backups that passed their check are copied, and each copy was proven identical there: for
+    # retention, every copy counts as checked (else the oldest uncopied backup would pass for the newest good).
+    verified: bool = True
     pinned: bool = False  # for retention: pinned here when the local backup of that id is pinned
 
 
@@ -119,6 +133,7 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
                 schema_revision=m.schema_revision,
                 sha256=m.sha256,
                 stored_sha256=m.stored_sha256,
+                sequence=m.sequence,
             )
         )
     out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
