@@ -3,9 +3,13 @@
 For each size, in the same run, best of --reps (warm cache, the machine quiet):
 - cp + fsync: the backup copied into a folder and fsynced (the floor for a folder copy);
 - folder, plain: FolderLocation.put_file (temp, fsync, rename, fsync dir, read back from disk, SHA-256);
-- folder, encrypted: age (pyrage) streamed into FolderLocation.put_stream (the same checks);
+- folder, encrypted: the copy's own path, crypto.encrypt_file_into (age through pyrage, the plaintext
+  read and hashed ahead on a thread) into FolderLocation.put_stream (the ciphertext hashed and written
+  on another thread; the same temp, fsync, rename and read-back checks);
+- age alone: pyrage encrypting the file into nothing (no hashing, no writing): the floor for encryption;
+- peak memory: a separate process making one encrypted folder copy (its peak RSS, everything imported);
 - S3, plain: S3Location.put_file to a local SeaweedFS (multipart over 16 MB, ETag check);
-- S3, encrypted: age into a spool file, then the same upload;
+- S3, encrypted: the same encryption into a spool file, then the same upload;
 - `backup create` wall time without a location and with an enabled one (the copy runs after it, detached).
 The encryption target is 1.3x the unencrypted copy to the same place.
 
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
     import pyrage
+    from jobmatcher.locations.crypto import encrypt_file_into
     from jobmatcher.locations.folder import FolderLocation
     from jobmatcher.locations.s3 import S3Location
     from seaweed import ACCESS_KEY, SECRET_KEY
@@ -115,9 +120,8 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
     folder = FolderLocation(target)
     folder.initialize()
 
-    def enc(w):
-        with open(src, "rb") as f:
-            pyrage.encrypt_io(f, w, [recipient])
+    def enc(w):  # what Locations._copy_one does, plaintext checksum included
+        encrypt_file_into(src, w, str(recipient))
 
     def enc_only():
         class Null:
@@ -135,11 +139,20 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
 
         return run
 
-    r: dict = {"size": size_label(size), "bytes": src.stat().st_size}
+    r: dict = {"size": size_label(size), "bytes": src.stat().st_size, "load_before": os.getloadavg()[0]}
     r["cp_fsync"] = best(lambda: cp_fsync(src, target), reps)
-    r["folder_plain"] = best(timed(lambda: folder.put_file("JobMatcher/x/plain.db", src, digest)), reps)
-    r["folder_encrypted"] = best(timed(lambda: folder.put_stream("JobMatcher/x/enc.db.age", enc)), reps)
+    # plain and encrypted in turns, so each pair sees the same moment of the machine's load
+    plain_copy = timed(lambda: folder.put_file("JobMatcher/x/plain.db", src, digest))
+    encrypted_copy = timed(lambda: folder.put_stream("JobMatcher/x/enc.db.age", enc))
+    pairs = []
+    for _ in range(reps):
+        wait_for_quiet()
+        pairs.append((plain_copy(), encrypted_copy()))
+    r["folder_plain"] = min(p for p, _ in pairs)
+    r["folder_encrypted"] = min(e for _, e in pairs)
+    r["folder_ratio_pairs"] = [round(e / p, 2) for p, e in pairs]
     r["encrypt_only"] = best(timed(enc_only), reps)
+    r["peak_rss_mb"] = peak_rss_of_encrypted_copy(src, work, str(recipient))
     if server is not None:
         s3 = S3Location("bench", "p", server.endpoint, ACCESS_KEY, SECRET_KEY, spool_dir=work)
         s3.initialize()
@@ -148,7 +161,38 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
         # boto3 alone (its defaults, no checksum, no check after): what our checks cost on top
         r["s3_boto3"] = best(timed(lambda: s3.client.upload_file(str(src), "bench", "p/raw.db")), reps)
     r.update(backup_create_times(data, work, reps))
+    r["load_after"] = os.getloadavg()[0]
     return r
+
+
+_RSS_PROBE = """
+import sys
+from pathlib import Path
+from jobmatcher.locations.crypto import encrypt_file_into
+from jobmatcher.locations.folder import FolderLocation
+loc = FolderLocation(Path(sys.argv[2]))
+loc.initialize()
+loc.put_stream("JobMatcher/x/rss.db.age", lambda w: encrypt_file_into(Path(sys.argv[1]), w, sys.argv[3]))
+# VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited through exec)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def peak_rss_of_encrypted_copy(src: Path, work: Path, recipient: str) -> float:
+    """Peak resident memory (MB) of a fresh process that makes one encrypted folder copy of `src`."""
+    usb = work / "usb-rss"
+    shutil.rmtree(usb, ignore_errors=True)
+    usb.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "backend")}
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(src), str(usb), recipient],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    shutil.rmtree(usb, ignore_errors=True)
+    return int(out.split()[-1]) / 1024  # kB
 
 
 def backup_create_times(data: Path, work: Path, reps: int) -> dict:
@@ -230,7 +274,22 @@ def render(rows: list[dict], reps: int = 3) -> str:
         )
     out += [
         "",
-        "`backup create` (wall time of the command, best of 3) without a location and with an enabled",
+        "Folder copies, plain and encrypted measured in turns (pairs in the same moment of the machine's load);",
+        "the machine's load average (1 min) when each size started and ended, and the peak memory of a",
+        "process making one encrypted copy:",
+        "",
+        "| Backup | encrypted / plain, each pair | load average | peak memory, encrypted copy |",
+        "|---|---|---|---:|",
+    ]
+    for r in rows:
+        pairs = ", ".join(f"{x:.2f}×" for x in r.get("folder_ratio_pairs", []))
+        out.append(
+            f"| {r['size']} | {pairs} | {r.get('load_before', 0):.1f} → {r.get('load_after', 0):.1f} "
+            f"| {r.get('peak_rss_mb', 0):.0f} MB |"
+        )
+    out += [
+        "",
+        f"`backup create` (wall time of the command, best of {reps}) without a location and with an enabled",
         "folder location (its copy runs after the command returns, in a detached process):",
         "",
         "| Backup | without a location | with a location |",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import TamperedCopyError, ValidationError, WrongIdentityError, WrongPassphraseError
+from .client import HashingWriter
 
 MIN_PASSPHRASE = 8
 RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
@@ -79,13 +80,28 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         ) from None
 
 
-def encrypt_stream(src: Path, out: BinaryIO, recipient: str) -> None:
-    """Encrypt the file `src` to `recipient`, writing the age file into `out` (streamed, constant memory)."""
+def encrypt_file_into(src: Path, out: BinaryIO | HashingWriter, recipient: str) -> tuple[int, str]:
+    """Encrypt the file `src` to `recipient` (an `age1…` string), writing the age file into `out`.
+
+    Streamed in bounded memory; a thread reads and hashes `src` ahead of age (see pipeline.py).
+    Returns the plaintext's (size in bytes, SHA-256 hex), so the caller can check that what was
+    encrypted is the backup it meant. Raises OSError for `src` (missing, unreadable), and
+    pyrage.EncryptError when `out.write` raises (HashingWriter.produce_with gives back its OSError).
+    """
     import pyrage
     from pyrage import x25519
 
-    with open(src, "rb") as f:
-        pyrage.encrypt_io(f, out, [x25519.Recipient.from_str(recipient)])
+    from .pipeline import PlaintextReader, gil_handover
+
+    to = [x25519.Recipient.from_str(recipient)]
+    with PlaintextReader(src) as reader, gil_handover():
+        try:
+            pyrage.encrypt_io(reader, out, to)
+        except Exception:
+            if reader.error is not None:
+                raise reader.error from None
+            raise
+        return reader.size, reader.sha256.hexdigest()
 
 
 def decrypt_file(src: Path, dest: Path, identity: str) -> None:

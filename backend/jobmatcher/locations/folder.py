@@ -26,7 +26,8 @@ from typing import BinaryIO, Callable, List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
-from .client import MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .pipeline import PipelinedWriter
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -112,7 +113,8 @@ class FolderLocation(LocationClient):
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
         def write(raw) -> Stored:
-            w = HashingWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
+            # hashed and written on a thread, beside the producer (age holds the GIL while it encrypts)
+            w = PipelinedWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
             w.produce_with(produce)
             return Stored(w.size, w.sha256.hexdigest())
 

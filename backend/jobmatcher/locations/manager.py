@@ -51,7 +51,7 @@ from .config import (
     save_states,
 )
 from .credentials import S3Keys, forget_keys, load_keys, save_keys
-from .crypto import check_new_passphrase, lock_identity, new_identity, recipient_of, unlock_identity
+from .crypto import check_new_passphrase, encrypt_file_into, lock_identity, new_identity, recipient_of, unlock_identity
 from .folder import FolderLocation
 from .remote import (
     LocationManifest,
@@ -146,25 +146,6 @@ def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None
         cfg.region,
         spool_dir=data_root,
     )
-
-
-def _hashing_reader(f, h):
-    class Reader:
-        def read(self, n=-1):
-            b = f.read(n)
-            h.update(b)
-            return b
-
-        def readinto(self, buf):
-            n = f.readinto(buf)
-            if n:
-                h.update(memoryview(buf)[:n])
-            return n
-
-        def readable(self):
-            return True
-
-    return Reader()
 
 
 class Locations:
@@ -565,20 +546,14 @@ class Locations:
         rec: BackupRecord,
         progress: Progress | None,
     ) -> None:
-        import hashlib
-
-        import pyrage
-        from pyrage import x25519
-
         src = Path(rec.path)
         on_bytes = (lambda d, t: progress("copy", d, t)) if progress else None
         if loc.encrypt:
-            recipient = x25519.Recipient.from_str(cfg.recipient)
-            plain = hashlib.sha256()
+            recipient = cfg.recipient or ""  # there: _ensure_remote_identity checked it
+            plain: list[tuple[int, str]] = []  # (size, SHA-256) of what was encrypted
 
             def produce(w: HashingWriter) -> None:
-                with open(src, "rb") as f:
-                    pyrage.encrypt_io(_hashing_reader(f, plain), w, [recipient])
+                plain.append(encrypt_file_into(src, w, recipient))
 
             try:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
@@ -586,7 +561,7 @@ class Locations:
                 raise LocationCopyFailedError(
                     f"The backup {rec.id} was deleted while it was copied.", "Nothing to do: it is no longer a backup."
                 ) from None
-            if plain.hexdigest() != rec.sha256:
+            if plain[0][1] != rec.sha256:
                 client.delete(data_key(fid, rec.id, True))
                 raise LocationCopyFailedError(
                     f"The backup {rec.id} no longer matches its checksum, so it was not copied.",

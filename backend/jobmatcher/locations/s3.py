@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationCredentialsError, LocationUnavailableError
 from ..fsutil import remove_quietly
-from .client import MARKER_KEY, ByteProgress, HashingWriter, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .pipeline import PipelinedWriter
 
 MB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MB
@@ -212,7 +213,7 @@ class S3Location(LocationClient):
         try:
             fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
-                w = HashingWriter(raw, md5=True)
+                w = PipelinedWriter(raw, md5=True)  # hashed and written on a thread, beside age
                 w.produce_with(produce)
             stored = Stored(w.size, w.sha256.hexdigest())
             self._upload(key, spool, stored, w.md5, progress)

@@ -1,0 +1,251 @@
+"""Encrypting a backup into a location on three threads: read and hash, encrypt, hash and write.
+
+pyrage holds the GIL the whole time it encrypts (it never releases it) and calls back into
+Python for each small read (8 KiB) and each age chunk it writes (64 KiB). SHA-256 (hashlib)
+and reading and writing files release the GIL for large buffers, so that work can run on
+another core beside age: a reader thread reads the backup in blocks and hashes the plaintext
+ahead of age, a writer thread hashes the ciphertext and writes it out in blocks behind it.
+
+The threads hand over whole blocks (BLOCK bytes), not age's small pieces. A thread that needs
+the GIL back while age holds it waits a switch interval for it (Python's default: 5 ms, longer
+than hashing a block takes), so while age runs the interval is lowered (gil_handover). The
+queues are DEPTH blocks deep, so memory stays bounded whatever the size of the backup (about
+2 × (DEPTH + 2) blocks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from .client import HashingWriter, Producer
+
+BLOCK = 2 * 1024 * 1024
+DEPTH = 2
+# While age runs, a thread waiting for the GIL gets it after this long (Python's default is 5 ms):
+# each block's hand-over costs a few such waits, so with the default the helpers idle most of the time.
+SWITCH_INTERVAL = 0.0002
+_END = b""
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextlib.contextmanager
+def gil_handover() -> Iterator[None]:
+    """Lower Python's thread switch interval to SWITCH_INTERVAL while the block runs (process-wide;
+    nested and concurrent uses share one lowering, the last one out restores the previous value)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
+class _Closed(Exception):
+    """The consumer went away: the producing thread stops."""
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
+    """Put `item` into `q`, giving up (_Closed) once `stop` is set, so a thread never hangs on a dead consumer."""
+    while True:
+        if stop.is_set():
+            raise _Closed
+        try:
+            q.put(item, timeout=0.05)
+            return
+        except queue.Full:
+            continue
+
+
+class PlaintextReader:
+    """A readable file object over the file `src` for pyrage: a thread reads it ahead in blocks and hashes it.
+
+    `sha256` and `size` describe every byte handed out once read() has returned b"" (end of file).
+    Opening happens here, so FileNotFoundError/PermissionError come out of the constructor; a read
+    error in the thread comes out of the next read() and is kept in `error` (pyrage wraps what
+    read() raises and drops its errno). Use it as a context manager: leaving stops and joins the
+    thread and closes the file.
+    """
+
+    def __init__(self, src: Path, block: int = BLOCK, depth: int = DEPTH) -> None:
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self._fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._block = block
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._view = memoryview(b"")
+        self._pos = 0
+        self._eof = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="location-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._fd, self._block)
+                if chunk:
+                    self.sha256.update(chunk)
+                _put(self._q, chunk, self._stop)
+                if not chunk:
+                    return
+        except _Closed:
+            return
+        except BaseException as e:  # noqa: BLE001 - handed to the reading side, raised there
+            try:
+                _put(self._q, e, self._stop)
+            except _Closed:
+                pass
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._pos >= len(self._view):
+            if self._eof:
+                return _END
+            item = self._q.get()
+            if isinstance(item, BaseException):
+                self._eof = True
+                self.error = item
+                raise item
+            if not item:
+                self._eof = True
+                return _END
+            self._view = memoryview(item)
+            self._pos = 0
+        end = len(self._view) if n is None or n < 0 else self._pos + n
+        out = self._view[self._pos : end].tobytes()
+        self._pos += len(out)
+        self.size += len(out)
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "PlaintextReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PipelinedWriter(HashingWriter):
+    """A HashingWriter whose hashing and writing run on a thread, in blocks, behind the producer.
+
+    write() only gathers bytes (and reports progress); a full block goes to the thread, which
+    hashes it and writes it to `raw`. produce_with() runs the producer, then waits for the thread
+    to write everything: when it returns, `size`, `sha256` (and `md5`) cover all the bytes and
+    they are in `raw` (not yet flushed to disk). A write error (ENOSPC, EROFS…) stops the
+    producer at its next write and comes out of produce_with() as that OSError.
+    """
+
+    def __init__(
+        self,
+        raw: BinaryIO,
+        md5: bool = False,
+        progress: Callable[[int], None] | None = None,
+        block: int = BLOCK,
+        depth: int = DEPTH,
+    ) -> None:
+        super().__init__(raw, md5=md5, progress=progress)
+        self._block = block
+        self._pending: list[bytes] = []
+        self._pending_n = 0
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._failed = threading.Event()
+        self._abandoned = threading.Event()  # the producer left without its end mark (interrupted)
+        self._unexpected: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="location-write", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                block = self._q.get(timeout=0.1)
+            except queue.Empty:
+                if self._abandoned.is_set():
+                    return
+                continue
+            if block is None:
+                return
+            if self._failed.is_set():
+                continue  # drain: the producer is told at its next write
+            try:
+                self.sha256.update(block)
+                if self.md5 is not None:
+                    self.md5.update(block)
+                self.raw.write(block)
+            except OSError as e:
+                self.error = e
+                self._failed.set()
+            except BaseException as e:  # noqa: BLE001 - not a file error: raised as it is by produce_with
+                self._unexpected = e
+                self._failed.set()
+
+    def write(self, data) -> int:
+        if self._failed.is_set():
+            raise self.error or OSError("the copy's writer stopped")
+        n = len(data)
+        self._pending.append(bytes(data))
+        self._pending_n += n
+        self.size += n
+        if self._pending_n >= self._block:
+            self._hand_over()
+        if self._progress:
+            self._progress(self.size)
+        return n
+
+    def _hand_over(self) -> None:
+        block = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending = []
+        self._pending_n = 0
+        self._q.put(block)  # the thread drains even after a failure, so this never waits for long
+
+    def flush(self) -> None:
+        """Nothing to do: the bytes reach `raw` when produce_with() returns."""
+
+    def produce_with(self, produce: Producer) -> None:
+        self._thread.start()
+        try:
+            try:
+                produce(self)
+                if self._pending:
+                    self._hand_over()
+            finally:
+                try:
+                    self._q.put(None)  # the thread drains, so this never waits long
+                finally:
+                    self._abandoned.set()
+                    self._thread.join()
+        except Exception:
+            if self.error is not None:
+                raise self.error from None
+            if self._unexpected is not None:
+                raise self._unexpected from None
+            raise
+        if self.error is not None:
+            raise self.error
+        if self._unexpected is not None:
+            raise self._unexpected

@@ -1,0 +1,174 @@
+"""The encrypted copy's pipeline (pipeline.py): read and hash, encrypt, hash and write on three threads.
+
+Real parts: real files, real age encryption (pyrage) decrypted again, a real tmpfs that fills up
+in the middle of a copy (root only; skipped otherwise), peak memory measured in a real process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pyrage
+import pytest
+from jobmatcher.errors import LocationCopyFailedError
+from jobmatcher.locations.client import MARKER_KEY
+from jobmatcher.locations.crypto import encrypt_file_into, new_identity
+from jobmatcher.locations.folder import FolderLocation
+from jobmatcher.locations.pipeline import PipelinedWriter, PlaintextReader
+from pyrage import x25519
+
+KEY = "JobMatcher/abc/backup_x.db.age"
+
+
+@pytest.fixture(scope="module")
+def ident() -> tuple[str, str]:
+    return new_identity()
+
+
+def _pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("location-read", "location-write")]
+
+
+def _source(path: Path, size: int) -> Path:
+    """A file of `size` bytes that does not repeat (a shifted block would hide a misplaced one)."""
+    with open(path, "wb") as f:
+        i = 0
+        while f.tell() < size:
+            f.write(hashlib.sha256(i.to_bytes(8, "big")).digest() * 256)  # 8 KiB per i
+            i += 1
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536 - 1, 65536, 65536 + 1, 3 * 65536 + 17, 1_000_003])
+def test_blocks_of_any_size_round_trip(tmp_path, ident, size):
+    """Small blocks, so every edge (empty, one byte, a block and a byte either side) crosses the hand-overs."""
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", size)
+    out = tmp_path / "out.age"
+    with open(out, "wb") as raw:
+        w = PipelinedWriter(raw, md5=True, block=65536, depth=2)
+
+        def produce(w):
+            with PlaintextReader(src, block=65536, depth=2) as r:
+                pyrage.encrypt_io(r, w, [x25519.Recipient.from_str(recipient)])
+                assert (r.size, r.sha256.hexdigest()) == (size, hashlib.sha256(src.read_bytes()).hexdigest())
+
+        w.produce_with(produce)
+    blob = out.read_bytes()
+    assert (w.size, w.sha256.hexdigest(), w.md5.hexdigest()) == (
+        len(blob),
+        hashlib.sha256(blob).hexdigest(),
+        hashlib.md5(blob).hexdigest(),
+    )
+    assert pyrage.decrypt(blob, [x25519.Identity.from_str(identity)]) == src.read_bytes()
+    assert _pipeline_threads() == []
+
+
+def test_folder_copy_reports_the_plaintext_and_reads_back_the_ciphertext(tmp_path, ident):
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", 9 * 1024 * 1024 + 5)  # more than two default blocks
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    loc = FolderLocation(usb)
+    loc.initialize()
+    plain = []
+    seen = []
+    stored = loc.put_stream(
+        KEY, lambda w: plain.append(encrypt_file_into(src, w, recipient)), lambda d, t: seen.append(d), 0
+    )
+    copy = usb / KEY
+    assert plain == [(src.stat().st_size, hashlib.sha256(src.read_bytes()).hexdigest())]
+    assert (stored.size, stored.sha256) == (copy.stat().st_size, hashlib.sha256(copy.read_bytes()).hexdigest())
+    assert seen == sorted(seen) and seen[-1] == stored.size  # progress only goes up, to the end
+    assert pyrage.decrypt(copy.read_bytes(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+    assert [o.key for o in loc.list("JobMatcher/")] == [KEY]
+
+
+def test_a_source_read_error_midway_stops_the_copy_with_its_own_error(tmp_path, ident):
+    """A read error on the reader thread comes out as that OSError (not pyrage's wrapper) and nothing is kept."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    loc = FolderLocation(usb)
+    loc.initialize()
+    src = tmp_path / "a-folder"  # opens, but every read fails (EISDIR) on the reader thread
+    src.mkdir()
+    with pytest.raises(OSError) as e, open(tmp_path / "out", "wb") as raw:
+        PipelinedWriter(raw).produce_with(lambda w: encrypt_file_into(src, w, ident[1]))
+    assert e.value.errno == 21  # EISDIR
+    with pytest.raises(LocationCopyFailedError):
+        loc.put_stream(KEY, lambda w: encrypt_file_into(src, w, ident[1]))
+    assert sorted(os.listdir(usb)) == [MARKER_KEY, "JobMatcher"]
+    assert loc.list("") == [] and [p for p in usb.rglob(".tmp-*")] == []
+    assert _pipeline_threads() == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_drive_filling_up_midway_leaves_no_temp_file_and_nothing_listed(tmp_path, tmpfs, ident):
+    """The writer thread hits ENOSPC while age is still encrypting: the copy stops, says the drive is full,
+    the temp file is removed (the space given back) and nothing is listed."""
+    drive = tmpfs(3 * 1024)
+    loc = FolderLocation(drive)
+    loc.initialize()
+    free_before = os.statvfs(drive).f_bavail
+    src = _source(tmp_path / "src.db", 12 * 1024 * 1024)  # four times the drive: it fills up midway
+    plain = []
+    with pytest.raises(LocationCopyFailedError) as e:
+        loc.put_stream(KEY, lambda w: plain.append(encrypt_file_into(src, w, ident[1])))
+    assert "is full" in e.value.message
+    assert plain == []  # age was stopped before the end of the backup
+    assert loc.list("") == []
+    assert [p.name for p in drive.rglob("*") if p.is_file()] == [MARKER_KEY]
+    assert os.statvfs(drive).f_bavail == free_before
+    assert _pipeline_threads() == []
+    # and the location still works for a copy that fits
+    small = _source(tmp_path / "small.db", 512 * 1024)
+    loc.put_stream(KEY, lambda w: encrypt_file_into(small, w, ident[1]))
+    assert [o.key for o in loc.list("")] == [KEY]
+
+
+_RSS_PROBE = r"""
+import sys
+from pathlib import Path
+from jobmatcher.locations.crypto import encrypt_file_into, new_identity
+from jobmatcher.locations.folder import FolderLocation
+
+def kb(field):  # this process's own figures (ru_maxrss would include the parent's, inherited through exec)
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field + ":"))
+
+_, recipient = new_identity()
+usb = Path(sys.argv[2]); loc = FolderLocation(usb); loc.initialize()
+loc.put_stream("a.age", lambda w: encrypt_file_into(Path(sys.argv[3]), w, recipient))  # all imported and warm
+before = kb("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current size
+loc.put_stream("b.age", lambda w: encrypt_file_into(Path(sys.argv[1]), w, recipient))
+print(before, kb("VmHWM"))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures memory through Linux's /proc")
+def test_memory_stays_bounded_whatever_the_size(tmp_path):
+    """Peak memory of a real process copying 96 MB: no whole-file buffer (it would add 96 MB at least)."""
+    size = 96 * 1024 * 1024
+    big = tmp_path / "big.db"
+    with open(big, "wb") as f:  # sparse: no disk needed, but every byte goes through age and the checks
+        f.truncate(size)
+    small = _source(tmp_path / "small.db", 1024 * 1024)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(big), str(usb), str(small)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    before, peak = (int(x) for x in r.stdout.split())
+    grew_mb = (peak - before) / 1024
+    assert 0 < grew_mb < 40, f"peak memory grew by {grew_mb:.0f} MB while copying 96 MB"
