@@ -83,13 +83,14 @@ def test_each_warning_and_its_level():
     h = assess(NOW, [rec("b", 61)], **facts(schedule={**failed, "failures": 2}))
     assert codes(h) == ["stale", "scheduled-failed"]
     h = assess(NOW, [rec("good", 60), rec("bad", 5, verified=False)], **facts())
-    assert codes(h) == ["last-failed-check"]
+    assert codes(h) == ["last-failed-check"] and h.level == "error"  # the newest data has no sound backup
     h = assess(NOW, [rec("b", 10), rec("future", -365 * 24 * 60)], **facts())
     assert codes(h) == ["future-dated"] and h.last.id == "b"  # never "just now" because of it
     assert codes(assess(NOW, ok, **facts(over_budget=True))) == ["over-budget"]
     h = assess(NOW, ok, **facts(free_bytes=15 * MB))  # the next backup needs twice the database
     assert codes(h) == ["low-space"] and h.level == "error"
-    assert codes(assess(NOW, [], **facts())) == ["no-backups"]
+    h = assess(NOW, [], **facts())
+    assert codes(h) == ["no-backups"] and h.level == "error"  # nothing protects the data
 
 
 def test_next_backup_depends_on_the_app_and_the_setting():
@@ -136,3 +137,102 @@ def test_status_reads_the_running_apps_schedule(engine):
     state["pid"] = 999_999_999  # the app is gone: its file says nothing any more
     Path(engine.data.schedule_path).write_text(json.dumps(state))
     assert "next while JobMatcher is open" in run_cli("status", data_dir=engine.data.root).stdout
+
+
+# -- one meaning for the levels, for every kind of warning (F12, F16, F21) --------------------------------------
+
+
+def seq(id: str, minutes_ago: float, sequence: int, verified: bool | None = True) -> BackupRecord:
+    r = rec(id, minutes_ago, verified)
+    r.sequence = sequence
+    return r
+
+
+def test_red_exactly_when_the_protection_is_degraded():
+    """Every kind of warning, with its level: "error" (red, `status` exits 1) when the next backup cannot be
+    made or the newest data has no sound backup; "warn" (amber) when the protection is there."""
+    ok = [rec("b", 10)]
+    failed_once = {
+        "next_at": None,
+        "failures": 1,
+        "last_error": {"code": "busy", "message": "Another program was writing.", "hint": ""},
+    }
+    cases = [
+        # (backups, facts, the code, its level)
+        ([], facts(folder_available=False), "folder-unavailable", "error"),
+        (ok, facts(folder_writable=False), "folder-read-only", "error"),
+        (ok, facts(data_writable=False, data_folder="/home/ada/JobMatcher"), "data-read-only", "error"),
+        ([], facts(), "no-backups", "error"),
+        ([rec("good", 60), rec("bad", 5, verified=False)], facts(), "last-failed-check", "error"),
+        ([rec("b", 8 * 24 * 60)], facts(), "stale", "error"),
+        (ok, facts(free_bytes=1 * MB), "low-space", "error"),
+        (ok, facts(schedule=failed_once), "scheduled-failed", "warn"),  # retried at the next slot
+        (ok, facts(schedule={**failed_once, "failures": 3}), "scheduled-failed", "error"),
+        ([rec("b", 10), rec("f", -60 * 24 * 365)], facts(), "future-dated", "warn"),  # kept, never the newest
+        ([seq("a", 60, 1), seq("b", 60 * 24 * 400, 2)], facts(), "clock-behind", "warn"),  # kept
+        (ok, facts(over_budget=True), "over-budget", "warn"),  # the kept ones are all there
+        ([], facts(previous=[rec("p", 30)], previous_folders=["/old"]), "previous-folder", "warn"),
+    ]
+    for backups, f, code, level in cases:
+        h = assess(NOW, backups, **f)
+        got = {w.code: w.level for w in h.warnings}
+        assert got.get(code) == level, (code, got)
+        assert h.level == ("error" if "error" in got.values() else "warn"), (code, h.level)
+
+
+def test_a_read_only_backup_or_data_folder_is_red_and_says_why():
+    h = assess(NOW, [rec("b", 10)], **facts(folder_writable=False))
+    assert h.level == "error" and h.folder.writable is False
+    assert "/media/usb/JobMatcher is read-only, so no backup can be made there" in h.warnings[0].message
+    h = assess(NOW, [rec("b", 10)], **facts(data_writable=False, data_folder="/d"))
+    assert h.level == "error" and h.data_writable is False and "data folder /d is read-only" in h.warnings[0].message
+    # an unavailable folder is said as such, not also as read-only
+    h = assess(NOW, [], **facts(folder_available=False, folder_writable=False))
+    assert codes(h) == ["folder-unavailable"]
+
+
+def test_backups_left_in_the_previous_folder_are_not_no_backups():
+    """F21: after a move that could not move a backup, `status` said "You have no backups yet"."""
+    prev = [rec("p1", 90), rec("p2", 30)]
+    h = assess(NOW, [], **facts(previous=prev, previous_folders=["/old/backups"]))
+    assert codes(h) == ["previous-folder"] and h.level == "warn"
+    assert "Your 2 backups are still in the previous backup folder /old/backups" in h.warnings[0].message
+    assert h.last.id == "p2" and h.previous_count == 2 and h.count == 0
+    assert h.summary.startswith("Last backup 30 minutes ago") and "2 in the previous folder" in h.summary
+    # they count for "has a backup passed its check lately" too
+    old = [rec("p", 8 * 24 * 60)]
+    assert "stale" in codes(assess(NOW, [], **facts(previous=old, previous_folders=["/old"])))
+
+
+def test_the_last_backup_is_the_last_made_not_the_latest_date():
+    """The status's "last backup" goes by the order of making, as retention does (FINDINGS2 F1)."""
+    backups = [seq("old1", 120, 1), seq("old2", 60, 2), seq("y2001", 60 * 24 * 365 * 25, 3)]
+    h = assess(NOW, backups, **facts())
+    assert h.last.id == "y2001"
+    assert h.summary.startswith("Last backup 1 hour ago")  # no later than the latest trustworthy date
+    assert "stale" not in codes(h) and "clock-behind" in codes(h)
+
+
+def test_location_warnings_are_red_when_copies_stop_until_the_user_acts():
+    """F16: a full location was only amber (exit 0)."""
+    from types import SimpleNamespace
+
+    from jobmatcher.health import assess_locations
+
+    def loc(name, code="", problem="", pending=0, last=None):
+        return SimpleNamespace(
+            name=name, enabled=True, problem_code=code, problem=problem, pending=pending, last_success_at=last
+        )
+
+    recent = NOW - timedelta(minutes=5)
+    cases = [
+        (loc("keys", "location-credentials", "refused the keys", last=recent), "location-credentials", "error"),
+        (loc("full", "location-copy-failed", "is full (0 bytes free)", 1, recent), "location-copy-failed", "error"),
+        (loc("unplugged", "location-unavailable", "not available", last=recent), "location-unavailable", "warn"),
+        (loc("lapsed", pending=3, last=NOW - timedelta(days=8)), "location-stale", "error"),
+        (loc("new", pending=2), "location-stale", "warn"),  # its first copies are still to come
+        (loc("new-failing", "location-unavailable", "not available", 2), "location-stale", "error"),
+    ]
+    for s, code, level in cases:
+        got = {w.code: w.level for w in assess_locations(NOW, [s], 30)}
+        assert got.get(code) == level, (s.name, got)

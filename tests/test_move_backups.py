@@ -77,14 +77,19 @@ def test_a_move_killed_after_the_copy_is_finished_on_the_next_try(moved_away):
     shutil.copy(old / f"{ids[0]}.json", new / f"{ids[0]}.json")
     result = engine.move_previous_backups(str(old))
     assert result["failed"] == [] and not (old / f"{ids[0]}.db").exists()
-    # a *different* file of the same name is never overwritten
+    # a *different* file of the same name is never overwritten: the backup moves under the next free name
     other = engine.create_backup(note="other")
     engine.update_settings({"backup_dir": ""})
-    shutil.copy(engine.data.root / "jobmatcher.db", engine.store.folder / f"{other.id}.db")
+    clash = engine.store.folder / f"{other.id}.db"
+    shutil.copy(engine.data.root / "jobmatcher.db", clash)
     (engine.store.folder / f"{other.id}.json").write_text("{}")
+    theirs = sha(clash)
+    original = sha(new / f"{other.id}.db")
     result = engine.move_previous_backups(str(new))
-    assert [f["id"] for f in result["failed"]] == [other.id]
-    assert (new / f"{other.id}.db").exists()
+    assert result["failed"] == [] and result["moved"] == [f"{other.id}_2"]
+    assert sha(clash) == theirs and (engine.store.folder / f"{other.id}.json").read_text() == "{}"
+    assert sha(engine.store.folder / f"{other.id}_2.db") == original
+    assert not (new / f"{other.id}.db").exists()
 
 
 def test_only_listed_previous_folders_can_be_moved_from(engine, tmp_path):

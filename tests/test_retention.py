@@ -315,8 +315,8 @@ def test_table_of_wrong_clock_cases():
         S("behind-2", y2001 + timedelta(hours=1), 4, BackupType.safety),
         S("behind-bad", y2001 + timedelta(hours=2), 5, verified=False),
         S("ahead", NOW + timedelta(days=30), 6),  # the clock ran ahead
-        S("after-ahead", hours_ago(3), 7, BackupType.auto),  # right again: not "behind" the future one
-        S("newest", hours_ago(1), 8, BackupType.auto, verified=False),
+        S("after-ahead", hours_ago(3), 7, BackupType.auto),  # made after "ahead", dated before it: age unknown
+        S("newest", hours_ago(1), 8, BackupType.auto, verified=False),  # dated after "after-ahead": not behind
         S("legacy", days_ago(1), None),  # an older version's manifest: no sequence
     ]
     for policy in (RetentionPolicy(30), TIERED):
@@ -327,7 +327,7 @@ def test_table_of_wrong_clock_cases():
         assert got["after-ahead"] == (True, R.NEWEST_GOOD)  # the newest that passed its check, by sequence
         assert got["real-old"] == (False, R.EXPIRED)
         assert got["legacy"][0] is True
-    assert R.clock_behind(NOW, backups) == {"behind-1", "behind-2", "behind-bad"}
+    assert R.clock_behind(NOW, backups) == {"behind-1", "behind-2", "behind-bad", "after-ahead"}
 
 
 def test_a_wrong_date_never_takes_a_real_backups_place_in_a_tier():
@@ -393,3 +393,56 @@ def test_f19_a_backup_made_with_the_clock_in_2001_holding_the_newest_data_surviv
         assert c.execute("select count(*) from skills where name = 'NEWEST DATA'").fetchone()[0] == 1
     r = run_cli("status", data_dir=engine.data.root)
     assert "clock was behind" in r.stdout + r.stderr
+
+
+# -- the order of making, used the same way everywhere (FINDINGS2 F1) -------------------------------------
+
+
+def test_f1_a_backup_made_after_a_future_dated_one_and_dated_before_it_is_kept():
+    """FINDINGS2 F1: sequence 1 dated 2099 (the clock ran ahead), sequence 2 dated 2020: which clock was
+    wrong cannot be known, so the age of 2 is unknown and it is kept; 3, dated after 2, is an ordinary backup."""
+    backups = [
+        S("s1-2099", datetime(2099, 1, 1, tzinfo=timezone.utc), 1),
+        S("s2-2020", datetime(2020, 1, 1, tzinfo=timezone.utc), 2),
+        S("s3-now", hours_ago(1), 3),
+    ]
+    for policy in (RetentionPolicy(30), TIERED, RetentionPolicy(30, budget_bytes=1)):
+        got = rules(plan(NOW, policy, backups))
+        assert got == {
+            "s1-2099": (True, R.FUTURE),
+            "s2-2020": (True, R.CLOCK_BEHIND),
+            "s3-now": (True, R.NEWEST_GOOD),
+        }, policy
+
+
+def test_one_future_date_does_not_keep_every_later_backup_for_ever():
+    """Only the backup made right after a future-dated one is compared with it: the ones after that are
+    dated in order and expire as usual (one date of 2099 must not stop retention until 2099)."""
+    backups = [S("ahead", datetime(2099, 1, 1, tzinfo=timezone.utc), 1, BackupType.auto)]
+    backups += [S(f"d{n}", days_ago(100 - n), 1 + n, BackupType.auto) for n in range(1, 100)]
+    got = rules(plan(NOW, RetentionPolicy(30), backups))
+    assert R.clock_behind(NOW, backups) == {"d1"}
+    assert got["d1"] == (True, R.CLOCK_BEHIND) and got["ahead"] == (True, R.FUTURE)
+    assert got["d2"] == got["d69"] == (False, R.EXPIRED) and got["d71"] == (True, R.WITHIN_DAYS)
+
+
+def test_the_backup_made_last_is_never_deleted_whatever_its_date():
+    """Table: the highest sequence survives every policy and the budget, dated far in the past, in the
+    future, failing its check, automatic or manual; and so does the newest one that passed its check."""
+    y2001 = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    shapes = {
+        "dated 2001": dict(created_at=y2001),
+        "dated 2099": dict(created_at=datetime(2099, 1, 1, tzinfo=timezone.utc)),
+        "failed its check": dict(created_at=days_ago(400), verified=False),
+        "not checked yet": dict(created_at=days_ago(400), verified=None),
+        "an hour ago": dict(created_at=hours_ago(1)),
+    }
+    for name, shape in shapes.items():
+        for kind in (BackupType.auto, BackupType.manual, BackupType.safety):
+            older = [S(f"o{n}", days_ago(300 - n), n, BackupType.auto) for n in range(1, 40)]
+            last = S("last", sequence=99, type=kind, **{"verified": True, **shape})
+            for policy in (RetentionPolicy(30), TIERED, RetentionPolicy(1, budget_bytes=1), RetentionPolicy(1)):
+                got = rules(plan(NOW, policy, [*older, last]))
+                assert got["last"][0] is True, (name, kind, policy, got["last"])
+                if shape.get("verified", True) is not True:  # the newest that passed is kept beside it
+                    assert got["o39"] == (True, R.NEWEST_GOOD), (name, kind, policy)

@@ -58,6 +58,7 @@ from .manifest import (
     BackupType,
     Manifest,
     ManifestNotOursError,
+    is_jobmatcher_manifest,
     load_manifest,
     manifest_path,
     read_manifest,
@@ -66,7 +67,7 @@ from .manifest import (
 )
 from .progress import Progress
 from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
-from .snapshot import backup_api_snapshot, copy_snapshot
+from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def backup_name(when: datetime) -> str:
 class CreatedBackup(BackupRecord):
     copy_seconds: float  # the consistent copy (not its flush to disk, which runs beside the check)
     verify_seconds: float  # the check, the SHA-256 and the flush to disk, side by side
+    wait_seconds: float = 0.0  # waiting first for another program's write transaction to end (not in copy_seconds)
     method: str
     # The check's child process (large files only): its peak resident memory in MB, of which file-backed
     # (the memory-mapped backup: page cache shared with the kernel) and anonymous. Empty when in-process.
@@ -430,11 +432,19 @@ class BackupStore:
         try:
             # A safety copy must be possible even of data this version cannot open (a newer schema) or
             # that is damaged: restoring a good backup over damaged data is what restore is for.
-            outcome = self._snapshot(db_path, tmp, progress, method, lenient=kind == BackupType.safety, same_as=same_as)
+            waited = LockWait()
+            outcome = self._snapshot(
+                db_path, tmp, progress, method, lenient=kind == BackupType.safety, same_as=same_as, waited=waited
+            )
             if isinstance(outcome, BackupRecord):  # identical to an existing backup: nothing to keep
                 log.info("snapshot identical to backup %s: no new %s backup", outcome.id, kind.value)
                 return CreatedBackup(
-                    **outcome.model_dump(), copy_seconds=0.0, verify_seconds=0.0, method="unchanged", unchanged=True
+                    **outcome.model_dump(),
+                    copy_seconds=0.0,
+                    verify_seconds=0.0,
+                    wait_seconds=round(waited.seconds, 3),
+                    method="unchanged",
+                    unchanged=True,
                 )
             snap, report, taken_at = outcome
             m = Manifest(
@@ -478,6 +488,7 @@ class BackupStore:
             **rec.model_dump(),
             copy_seconds=snap.seconds,
             verify_seconds=report.seconds,
+            wait_seconds=round(snap.wait_seconds, 3),
             method=snap.method,
             check_memory=report.memory,
         )
@@ -541,8 +552,9 @@ class BackupStore:
         """Move one backup (made by JobMatcher: it has a manifest) from another folder into this one.
 
         Copied to a hidden temp file, fsynced, its SHA-256 compared with the manifest's, published
-        under the same name (never over an existing file), and only then removed from the old
-        place: killed at any instant, the backup is in one place or both, never in neither.
+        under the same name, or the first free `NAME_N` when a different file has it (never over an
+        existing file), and only then removed from the old place: killed at any instant, the backup
+        is in one place or both, never in neither.
         Raises JobMatcherError naming the reason; the old copy is then untouched.
         """
         src = Path(rec.path)
@@ -553,19 +565,18 @@ class BackupStore:
                 "Move it yourself if you want it in the new folder.",
             )
         self.ensure_folder()
-        final = self.folder / src.name
         expected = m.sha256 or sha256_file(src)
-        if final.exists() or manifest_path(final).exists():
-            if final.exists() and sha256_file(final) == expected:  # already here (a move killed before removing)
+        names = [src.stem] + [f"{src.stem}_{n}" for n in range(2, 1000)]
+        for name in names:  # already here (a move killed before it removed the old copy), maybe under _N
+            there = self.folder / f"{name}.db"
+            if not there.exists():
+                break
+            if sha256_file(there) == expected and read_manifest(there) is not None:
                 self._remove_moved(src)
-                return self.get(final.stem)
-            raise BackupFailedError(
-                f"A different backup named {src.name} is already in {self.folder}.",
-                "It was left in the old folder; move it by hand if you want both.",
-            )
+                return self.get(there.stem)
         require_free_space(self.folder, rec.size_bytes, "moving a backup", why="the backup's size")
         tmp, guard = self._reserve_temp()
-        reserved = False
+        final: Path | None = None
         try:
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
                 while chunk := fin.read(1 << 20):
@@ -577,18 +588,34 @@ class BackupStore:
                     f"The copy of {src.name} did not match the original.",
                     "It was left in the old folder. Check the disks and try again.",
                 )
-            fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reserve the name
-            os.close(fd)
-            reserved = True
+            # The same name if it is free, else the first free NAME_N: a different backup of that name (another
+            # data folder's, or one made at the same second) never blocks the move, and is never overwritten.
+            for name in names:
+                candidate = self.folder / f"{name}.db"
+                try:
+                    fd = os.open(manifest_path(candidate), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+                except FileExistsError:
+                    continue
+                os.close(fd)
+                if os.path.lexists(candidate):
+                    remove_quietly(manifest_path(candidate))
+                    continue
+                final = candidate
+                break
+            if final is None:
+                raise BackupFailedError(
+                    f"Could not find a free name for {src.name} in {self.folder}.",
+                    "It was left in the old folder; move it by hand if you want it there.",
+                )
             write_manifest(final, m)
             os.link(tmp, final)  # never over an existing file
             fsync_dir(self.folder)
         except OSError as e:
-            if reserved and not final.exists():
+            if final is not None and not final.exists():
                 remove_quietly(manifest_path(final))
             raise describe_os_error(e, "moving the backup", self.folder) from None
         except BaseException:
-            if reserved and not final.exists():
+            if final is not None and not final.exists():
                 remove_quietly(manifest_path(final))
             raise
         finally:
@@ -596,7 +623,7 @@ class BackupStore:
             guard.release()
             remove_quietly(guard.path)
         self._remove_moved(src)
-        log.info("moved backup %s from %s to %s", src.stem, src.parent, self.folder)
+        log.info("moved backup %s from %s to %s as %s", src.stem, src.parent, self.folder, final.stem)
         return self.get(final.stem)
 
     @staticmethod
@@ -625,6 +652,7 @@ class BackupStore:
         method: str,
         lenient: bool = False,
         same_as: builtins.list[BackupRecord] | None = None,
+        waited: LockWait | None = None,
     ):
         """Copy and verify: the fast file copy first, the backup API if that is unusable or does not verify.
 
@@ -684,10 +712,18 @@ class BackupStore:
                 progress("verify", 1, 1)
             return snap, report, taken_at
 
+        # Another program's write transaction makes the fast path wait: shown as the phase "wait", and its
+        # length reported apart from the copy's (CreatedBackup.wait_seconds), never hidden in either.
+        waited = waited or LockWait()
+        if progress:
+            waited.started = lambda: progress("wait", 0, 1)
         if method in ("auto", "file-copy"):
             try:
-                taken_at = datetime.now(timezone.utc)
-                return checked(copy_snapshot(db_path, tmp, copy_progress, sync=False))
+                start = datetime.now(timezone.utc)
+                snap = copy_snapshot(db_path, tmp, copy_progress, sync=False, wait=waited)
+                taken_at = start + timedelta(seconds=waited.seconds)  # the copy starts once the lock is ours
+                snap.wait_seconds = waited.seconds
+                return checked(snap)
             except OSError:
                 raise
             except Exception as e:  # noqa: BLE001 - any surprise in the fast path: take the safe one
@@ -697,7 +733,9 @@ class BackupStore:
             for suffix in ("", *SIDE_SUFFIXES):
                 remove_quietly(side_file(tmp, suffix))
         taken_at = datetime.now(timezone.utc)
-        return checked(backup_api_snapshot(db_path, tmp, copy_progress))
+        snap = backup_api_snapshot(db_path, tmp, copy_progress)
+        snap.wait_seconds = waited.seconds  # a fast path that gave up waiting for the write lock
+        return checked(snap)
 
     def reserve_name(self, m: Manifest) -> Path:
         """A new, unique backup file name for `m` with `m` written as its manifest; the .db is not there
@@ -827,15 +865,26 @@ class BackupStore:
         return self.get(backup_id)
 
     def delete(self, backup_id: str) -> BackupRecord:
-        """Delete a backup and its manifest (the manifest only when it is one JobMatcher can read)."""
+        """Delete a backup and its manifest: the manifest when JobMatcher wrote it (is_jobmatcher_manifest:
+        also one whose values this version cannot read), never another program's file of that name.
+
+        The backup goes first: killed in between, the manifest left without its backup is a leftover the
+        next cleanup() removes; the other order would leave a backup that looks added by hand, never pruned.
+        """
         rec = self.get(backup_id)
         path = Path(rec.path)
+        ours = rec.manifest == "ok" or (rec.manifest == "unreadable" and is_jobmatcher_manifest(path))
         try:
             os.unlink(path)
         except OSError as e:
             raise describe_os_error(e, "deleting the backup", path) from None
-        if rec.manifest == "ok":
-            remove_quietly(manifest_path(path))
+        if ours:
+            try:
+                os.unlink(manifest_path(path))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise describe_os_error(e, "deleting the backup's manifest", manifest_path(path)) from None
         fsync_dir(self.folder)
         log.info("deleted backup %s", backup_id)
         return rec
@@ -948,7 +997,7 @@ class BackupStore:
                 st = p.lstat()
                 if not stat_module.S_ISREG(st.st_mode):
                     continue
-                if st.st_size and load_manifest(p.with_suffix(".db"))[1] != "ok":
+                if st.st_size and not is_jobmatcher_manifest(p.with_suffix(".db")):
                     continue  # not a manifest of ours (another program's file of that name): leave it
                 if not writing or time.time() - st.st_mtime > _STALE_ORPHAN_SECONDS:
                     remove_quietly(p)

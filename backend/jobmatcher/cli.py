@@ -97,10 +97,12 @@ class _ProgressBar:
         "download": "Downloading",
         "decrypt": "Decrypting",
         "move": "Moving backups",
+        "wait": "Waiting for another program to finish writing",
         "done": "Done",
     }
 
     def __init__(self, enabled: bool, operation: str) -> None:
+        self.notices = enabled  # a wait is said also when stderr is not a terminal (a script's log)
         self.enabled = enabled and sys.stderr.isatty()
         self.operation = operation
         self._bar: Any = None
@@ -111,6 +113,9 @@ class _ProgressBar:
     def __call__(self, phase: str, done: int, total: int) -> None:
         from .progress import unit_of
 
+        if phase == "wait" and done == 0 and self.notices and not self.enabled:
+            print("Waiting for another program to finish writing to the database…", file=sys.stderr, flush=True)
+            return
         if not self.enabled or phase == "done":
             return
         unit = unit_of(self.operation, phase)
@@ -213,9 +218,10 @@ def cmd_backup_create(args) -> int:
     if args.json:
         _emit_json(b)
     else:
+        waited = f", after waiting {_seconds(b.wait_seconds)} for another program to finish writing"
         print(
             f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
-            f"{_seconds(b.verify_seconds)}: {b.id}"
+            f"{_seconds(b.verify_seconds)}{waited if b.wait_seconds >= 0.5 else ''}: {b.id}"
         )
         print(f"  {b.path}")
     from .locations.copier import spawn_background_sync
@@ -452,9 +458,10 @@ def cmd_backup_prune(args) -> int:
                 "kept_bytes": plan.kept_bytes,
                 "budget_bytes": plan.budget_bytes,
                 "over_budget": plan.over_budget,
+                "not_deleted": [r.id for r in not_deleted],
             }
         )
-        return 0
+        return 1 if not_deleted else 0  # as the text says: a backup that should have gone is still there
     if not chosen:
         print("Nothing to clean up.")
     for r in chosen:
@@ -479,7 +486,7 @@ def cmd_status(args) -> int:
     h = _engine(args, read_only=True).health()
     if args.json:
         _emit_json(h)
-        return 0
+        return 1 if h.level == "error" else 0  # the same exit code as the text: scripts check either
     print(h.summary + ".")
     if h.copies:
         print(f"  {h.copies}")
@@ -493,10 +500,8 @@ def cmd_status(args) -> int:
     else:
         print(f"  Next backup:  {_interval(h.interval_minutes)} while JobMatcher is open")
     free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
-    print(
-        f"  Backup folder: {h.folder.path} ({'available' if h.folder.available else 'NOT AVAILABLE'}{free}, "
-        f"backups use {_size(h.folder.used_bytes)})"
-    )
+    state = "NOT AVAILABLE" if not h.folder.available else "available" if h.folder.writable else "READ-ONLY"
+    print(f"  Backup folder: {h.folder.path} ({state}{free}, backups use {_size(h.folder.used_bytes)})")
     for w in h.warnings:
         print(f"{'Error' if w.level == 'error' else 'Warning'}: {w.message}", file=sys.stderr)
         print(f"  {w.hint}", file=sys.stderr)
@@ -635,9 +640,12 @@ def cmd_settings(args) -> int:
             finally:
                 bar.close()
         s = engine.settings
+    failed = any(m["failed"] for m in moves)  # a move that left any backup behind is not a success
     if args.json:
         _emit_json({**s.model_dump(mode="json"), "moves": moves} if args.move_backups else s)
-        return 0 if not any(m["failed"] for m in moves) else 1
+        return 1 if failed else 0
+    if args.move_backups and not moves:
+        print("No backups to move: none are left in a previous backup folder.")
     for m in moves:
         print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {m['from']}.")
         for f in m["failed"]:
@@ -674,6 +682,12 @@ def cmd_settings(args) -> int:
             else "at most 2 GiB or 20 times the database, whichever is larger"
         )
     )
+    if failed:
+        print(
+            "Some backups could not be moved (see above): they are still in the previous folder, listed as such.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

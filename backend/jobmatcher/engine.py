@@ -150,6 +150,14 @@ def _exists(name: str) -> bool:
         return False
 
 
+def _writable(folder: Path) -> bool:
+    """Can this user create files in `folder`? False on a disk mounted read-only, also for root (EROFS)."""
+    try:
+        return os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        return False
+
+
 class Engine:
     """One data folder. Cheap to create; locks are taken only by the operations that need them."""
 
@@ -716,6 +724,7 @@ class Engine:
             p, _gone = self.store.prune_plan(RetentionPolicy.from_settings(s, budget), now, items=backups)
             over = p.over_budget
         when = now or datetime.now(timezone.utc)
+        previous, previous_folders = self._previous_own()
         # This data folder's own backups decide its health: not files added by hand (age unknown) or others'.
         health = assess(
             when,
@@ -729,8 +738,31 @@ class Engine:
             db_bytes=db_bytes,
             budget_bytes=budget,
             over_budget=over,
+            # what the next backup writes: the backup folder (or, the default one not made yet, the data
+            # folder it goes in) and the data folder, where a backup takes the database's write lock
+            folder_writable=_writable(store.folder if store.folder.is_dir() else self.data.root),
+            data_folder=str(self.data.root),
+            data_writable=not self.data.root.is_dir()
+            or (_writable(self.data.root) and (not db.exists() or os.access(db, os.W_OK))),
+            previous=previous,
+            previous_folders=previous_folders,
         )
         return self._with_locations(health, when, s.auto_backup_minutes)
+
+    def _previous_own(self) -> tuple[list[BackupRecord], list[str]]:
+        """This data folder's own backups still in previous backup folders (those available), and those
+        folders (read-only)."""
+        found: list[BackupRecord] = []
+        folders: list[str] = []
+        for folder in self.settings.previous_backup_dirs:
+            try:
+                items = [r for r in BackupStore(Path(folder), chosen=True, data=self.data).list() if is_own_backup(r)]
+            except (JobMatcherError, OSError):
+                continue
+            if items:
+                found += items
+                folders.append(folder)
+        return found, folders
 
     def _with_locations(self, health: Health, now: datetime, interval_minutes: int) -> Health:
         """The health rule's part for backup locations (as last seen: no network), when there are any."""

@@ -2,10 +2,24 @@
 
 `assess` is a pure function of facts the engine gathers (`Engine.health`): the
 backups of this data folder, the schedule's state (from the running app), the
-backup folder's availability and free space, the database's size and the disk
-budget. It returns the last backup, the next scheduled one, the folder, the
-count and the warnings, each with a level ("warn": amber, "error": red), a
-sentence saying what is wrong and one saying what to do.
+backup folder's availability, writability and free space, whether the data
+folder can be written (a backup takes SQLite's write lock there), the backups
+still in a previous backup folder, the database's size and the disk budget. It
+returns the last backup, the next scheduled one, the folder, the count and the
+warnings, each with a level, a sentence saying what is wrong and one saying
+what to do.
+
+The levels mean one thing for every kind of warning: "error" (red; `jobmatcher
+status` exits 1) when the user's protection is degraded: the next backup cannot
+be made (folder unavailable or read-only, data folder read-only, disk too
+full), the newest data has no sound backup (no backups, the newest failed its
+check, none passed for too long), or copies off this disk have stopped until
+the user acts (keys refused, the location full or refusing writes, no copy for
+too long). "warn" (amber, exit 0) when the protection is there but something
+deserves a look: a single failed automatic slot (retried at the next; the stale
+rule turns red after two intervals), wrong dates (kept), the disk budget, a
+location that cannot be reached right now (retried by itself), copies not made
+yet to a new location, backups still in the previous folder.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ from pydantic import BaseModel
 
 from .fsutil import human_size
 from .manifest import BackupRecord
-from .retention import clock_behind
+from .retention import clock_behind, newest_order
 
 STALE_DAYS = 7
 
@@ -25,8 +39,11 @@ Level = Literal["ok", "warn", "error"]
 
 
 class HealthWarning(BaseModel):
-    code: str  # folder-unavailable, scheduled-failed, stale, future-dated, clock-behind, over-budget, low-space,
-    level: Level  # last-failed-check, no-backups
+    # folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated, clock-behind,
+    # over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
+    # location-copy-failed, location-unavailable, location-stale
+    code: str
+    level: Level
     message: str
     hint: str
 
@@ -43,6 +60,7 @@ class FolderHealth(BaseModel):
     available: bool
     free_bytes: int | None
     used_bytes: int
+    writable: bool = True  # False: read-only (or not available), so the next backup cannot be made there
 
 
 class Health(BaseModel):
@@ -56,13 +74,18 @@ class Health(BaseModel):
     warnings: list[HealthWarning]
     summary: str  # "Last backup 12 minutes ago · next in 18 minutes · 24 backups, 340 MB"
     copies: str = ""  # with backup locations: "2 copies: this disk ✓ · Backblaze ✓ 5 min ago"
+    data_writable: bool = True  # False: the data folder is read-only, so no backup can be made
+    previous_count: int = 0  # this data folder's backups still in a previous backup folder
 
 
 def assess_locations(now: datetime, locations: list, interval_minutes: int) -> list[HealthWarning]:
     """Warnings for the backup locations (manager.LocationStatus rows, as last seen: no network).
 
-    Keys refused: red. Unreachable or a failed copy: amber. Copies waiting while the last successful
-    copy is older than 7 days or 3 scheduled intervals (whichever is shorter): amber.
+    Keys refused, or the location reached but refusing the copy (full, read-only, over its quota): red,
+    as copies stop until the user acts. Unreachable (unplugged, network down): amber, retried by itself.
+    Copies waiting while the last successful copy is older than 7 days or 3 scheduled intervals (whichever
+    is shorter): red once it had copied before or has a problem (its copies have lapsed), amber for a
+    location that has not copied yet and has not failed (its first copies are still to come).
     """
     out: list[HealthWarning] = []
     stale_after = timedelta(days=STALE_DAYS)
@@ -80,7 +103,7 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Remove the location and add it again with the right keys.",
                 )
             )
-        elif s.problem_code:
+        elif s.problem_code == "location-unavailable":
             out.append(
                 HealthWarning(
                     code="location-unavailable",
@@ -89,12 +112,22 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Copies are retried and caught up in order when it is back.",
                 )
             )
+        elif s.problem_code:  # reached, but the copy was refused there (full, read-only, a quota, ...)
+            out.append(
+                HealthWarning(
+                    code="location-copy-failed",
+                    level="error",
+                    message=f"{s.name}: {s.problem}",
+                    hint="Copies there stop until this is fixed; they are caught up in order afterwards.",
+                )
+            )
         if s.pending and (s.last_success_at is None or now - s.last_success_at > stale_after):
             since = "never" if s.last_success_at is None else f"not for {ago(now - s.last_success_at)}"
+            lapsed = s.last_success_at is not None or bool(s.problem_code)
             out.append(
                 HealthWarning(
                     code="location-stale",
-                    level="warn",
+                    level="error" if lapsed else "warn",
                     message=f"{s.name}: {s.pending} backup{'s' if s.pending != 1 else ''} waiting "
                     f"to be copied; the last successful copy: {since}.",
                     hint="Check the location (`jobmatcher location list`), then Sync now.",
@@ -128,14 +161,29 @@ def assess(
     db_bytes: int,
     budget_bytes: int,
     over_budget: bool,
+    folder_writable: bool = True,
+    data_folder: str = "",
+    data_writable: bool = True,
+    previous: list[BackupRecord] | None = None,
+    previous_folders: list[str] | None = None,
 ) -> Health:
-    """The health of the backups at `now` (time-zone aware). `schedule`: ScheduleState.to_dict() or None."""
+    """The health of the backups at `now` (time-zone aware). `schedule`: ScheduleState.to_dict() or None.
+
+    `backups`: this data folder's own backups in the backup folder; `previous`: its own backups still in
+    the previous backup folders (`previous_folders`), which protect the data too until they are moved.
+    Sizes in bytes. "Newest" goes by the order of making (retention.newest_order), never by a clock.
+    """
     warnings: list[HealthWarning] = []
-    dated = [b for b in backups if b.created_at <= now]
-    future = [b for b in backups if b.created_at > now]
-    newest = max(dated, key=lambda b: b.created_at) if dated else None
+    previous = previous or []
+    every = backups + previous
+    dated = [b for b in every if b.created_at <= now]
+    future = [b for b in every if b.created_at > now]
+    newest = max(dated, key=newest_order) if dated else None
     good = [b for b in dated if b.verified is True]
-    newest_good = max(good, key=lambda b: b.created_at) if good else None
+    # How long ago the newest sound backup was made: at most as long ago as the latest date among the sound
+    # ones (one made later by the sequence but dated earlier had the clock behind; its real time is later).
+    latest_good_at = max((b.created_at for b in good), default=None)
+    latest_at = max((b.created_at for b in dated), default=None)
     used = sum(b.size_bytes for b in backups)
 
     if not folder_available:
@@ -145,6 +193,27 @@ def assess(
                 level="error",
                 message=f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
                 hint="Backups resume by themselves once it is back.",
+            )
+        )
+    elif not folder_writable:
+        warnings.append(
+            HealthWarning(
+                code="folder-read-only",
+                level="error",
+                message=f"Your backup folder {folder} is read-only, so no backup can be made there.",
+                hint="If it is on a disk mounted read-only (or a write-protected drive), make it writable; "
+                "or choose another backup folder.",
+            )
+        )
+    if not data_writable:
+        warnings.append(
+            HealthWarning(
+                code="data-read-only",
+                level="error",
+                message=f"Your data folder {data_folder} is read-only, so no backup can be made: "
+                "a backup needs to take the database's write lock there.",
+                hint="If it is on a disk mounted read-only, mount it read-write; or copy the data folder "
+                "somewhere writable and use that copy.",
             )
         )
     failures = int((schedule or {}).get("failures") or 0)
@@ -159,11 +228,24 @@ def assess(
                     hint=err.get("hint") or "It is tried again at the next slot.",
                 )
             )
-    if folder_available and not backups:
+    if folder_available and not backups and previous:
+        n = len(previous)
+        where = ", ".join(previous_folders or []) or "your previous backup folder"
+        warnings.append(
+            HealthWarning(
+                code="previous-folder",
+                level="warn",
+                message=f"Your {n} backup{'s are' if n != 1 else ' is'} still in the previous backup folder "
+                f"{where}; the current backup folder has none yet.",
+                hint="Move them into the current folder (they were left there when they could not be moved), "
+                "or make a new backup now.",
+            )
+        )
+    elif folder_available and not every:
         warnings.append(
             HealthWarning(
                 code="no-backups",
-                level="warn",
+                level="error",
                 message="You have no backups yet.",
                 hint="Make one now with “Back up now”.",
             )
@@ -172,16 +254,16 @@ def assess(
         warnings.append(
             HealthWarning(
                 code="last-failed-check",
-                level="warn",
+                level="error",
                 message="Your newest backup failed its check.",
                 hint="Make a new backup now; if that fails too, check your data.",
             )
         )
-    if backups:
+    if every:
         stale_after = timedelta(days=STALE_DAYS)
         if app_running and interval_minutes and failures >= 2:
             stale_after = min(stale_after, timedelta(minutes=2 * interval_minutes))
-        since = now - newest_good.created_at if newest_good else None
+        since = now - latest_good_at if latest_good_at is not None else None
         if since is None or since > stale_after:
             what = f"in {ago(since)}" if since is not None else "at all"
             warnings.append(
@@ -199,18 +281,19 @@ def assess(
                 level="warn",
                 message=f"{len(future)} backup{'s are' if len(future) != 1 else ' is'} dated in the future "
                 f"(the clock was wrong when {'they were' if len(future) != 1 else 'it was'} made).",
-                hint="They are kept and never count as the newest; delete them when you no longer need them.",
+                hint="They are kept and never count as the newest; delete them when you no longer need them "
+                "(backups made after them and dated before them are kept too, as their age is unknown).",
             )
         )
-    behind = clock_behind(now, backups)
+    behind = clock_behind(now, every)
     if behind:
         n = len(behind)
         warnings.append(
             HealthWarning(
                 code="clock-behind",
                 level="warn",
-                message=f"{n} backup{'s are' if n != 1 else ' is'} dated before older backups (the clock was behind "
-                f"when {'they were' if n != 1 else 'it was'} made).",
+                message=f"{n} backup{'s are' if n != 1 else ' is'} dated before a backup made earlier (the clock "
+                f"was behind when {'they were' if n != 1 else 'it was'} made, or ahead when the earlier one was).",
                 hint="They are kept, as their age is unknown; check the computer's date and time, and delete them "
                 "when you no longer need them.",
             )
@@ -241,8 +324,10 @@ def assess(
         next_at = datetime.fromisoformat(schedule["next_at"])
     if not folder_available:
         parts = ["Backup folder not available"]
+    elif latest_at is not None:
+        parts = [f"Last backup {ago(now - latest_at)} ago"]
     else:
-        parts = [f"Last backup {ago(now - newest.created_at)} ago" if newest else "No backups yet"]
+        parts = ["No backups yet"]
     if not interval_minutes:
         parts.append("automatic backups off")
     elif next_at is not None:
@@ -251,6 +336,8 @@ def assess(
         parts.append("next while JobMatcher is open")
     if folder_available:
         parts.append(f"{len(backups)} backup{'s' if len(backups) != 1 else ''}, {human_size(used)}")
+        if previous:
+            parts.append(f"{len(previous)} in the previous folder")
     level: Level = "ok"
     if warnings:
         level = "error" if any(w.level == "error" for w in warnings) else "warn"
@@ -266,8 +353,16 @@ def assess(
         next_at=next_at,
         interval_minutes=interval_minutes,
         app_running=app_running,
-        folder=FolderHealth(path=folder, available=folder_available, free_bytes=free_bytes, used_bytes=used),
+        folder=FolderHealth(
+            path=folder,
+            available=folder_available,
+            free_bytes=free_bytes,
+            used_bytes=used,
+            writable=folder_available and folder_writable,
+        ),
         count=len(backups),
         warnings=warnings,
         summary=" · ".join(parts),
+        data_writable=data_writable,
+        previous_count=len(previous),
     )

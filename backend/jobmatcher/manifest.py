@@ -12,9 +12,9 @@ import threading
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .fsutil import atomic_write_bytes
 
@@ -33,15 +33,23 @@ class BackupType(str, Enum):
     auto = "auto"
 
 
-def _aware(v: datetime | None) -> datetime | None:
-    """Refuse naive and absurd dates: comparing them with aware ones raises TypeError later."""
+def as_utc(v: datetime | None) -> datetime | None:
+    """A date read from a file, in UTC. One without a time zone is taken as UTC: JobMatcher writes every
+    date in UTC and names backups by their UTC time, so a zone-less date (another tool, a hand edit, an
+    older writer) is read as the UTC it almost certainly is, never as the machine's local time (that would
+    shift it by the time zone, and differently on each machine). Absurd years (a broken clock, a hand-edited
+    file) are refused: ValueError."""
     if v is None:
         return v
     if v.tzinfo is None or v.utcoffset() is None:
-        raise ValueError("a date without a time zone")
+        v = v.replace(tzinfo=timezone.utc)
     if not _FIRST_YEAR <= v.year <= _LAST_YEAR:
         raise ValueError("a date out of range")
     return v.astimezone(timezone.utc)
+
+
+# A date field of a file JobMatcher reads (manifests, a location's records): always time-zone aware, in UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Manifest(BaseModel):
@@ -51,7 +59,7 @@ class Manifest(BaseModel):
 
     format: int = 1
     type: BackupType = BackupType.manual
-    created_at: datetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
+    created_at: UtcDatetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
     size_bytes: int = Field(ge=0)
     sha256: str | None = None
     schema_revision: str | None = None
@@ -59,7 +67,7 @@ class Manifest(BaseModel):
     note: str = ""
     pinned: bool = False
     verified: bool | None = None
-    verified_at: datetime | None = None
+    verified_at: UtcDatetime | None = None
     verify_message: str = ""
     copy_seconds: float | None = None
     verify_seconds: float | None = None
@@ -82,8 +90,6 @@ class Manifest(BaseModel):
         "there): its date is the file's, and it is never deleted "
         "automatically.",
     )
-
-    _aware_dates = field_validator("created_at", "verified_at")(_aware)
 
 
 ManifestState = Literal["ok", "missing", "unreadable"]
@@ -151,6 +157,30 @@ def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
         return Manifest.model_validate_json(raw), "ok"
     except (ValueError, ValidationError, OverflowError, RecursionError):
         return None, "unreadable"
+
+
+# Every manifest JobMatcher ever wrote has these keys; a file at a manifest's name without them is not ours.
+_MANIFEST_KEYS = frozenset({"format", "created_at", "size_bytes"})
+_MANIFEST_MAX_BYTES = 1 << 20
+
+
+def is_jobmatcher_manifest(db_file: Path) -> bool:
+    """Is the file at `db_file`'s manifest name one JobMatcher wrote: readable, or at least a JSON object
+    with a manifest's keys (one with a value this version cannot read, e.g. a hand-edited date)? Only such
+    a file is ever deleted with its backup or as a leftover; anything else there is another program's."""
+    state = load_manifest(db_file)[1]
+    if state != "unreadable":
+        return state == "ok"
+    import json
+
+    try:
+        path = manifest_path(db_file)
+        if path.stat().st_size > _MANIFEST_MAX_BYTES:
+            return False
+        body = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and _MANIFEST_KEYS <= body.keys()
 
 
 def read_manifest(db_file: Path) -> Manifest | None:

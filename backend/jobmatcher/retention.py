@@ -10,8 +10,10 @@ Two policies:
 Under both: pinned and pre-migration backups, the newest backup, the newest one
 that passed its check, files added by hand (no manifest: JobMatcher did not
 make them), backups dated in the future (their age is unknown) and backups
-dated before a backup made earlier than them (the clock was behind: their age
-is unknown too) are always kept. Days, weeks and months are calendar ones in
+dated before a backup made earlier than them (`clock_behind`: the clock was
+wrong then, or when that one was made; their age is unknown too) are always
+kept. The backup made last (the highest sequence) is never deleted, whatever
+its date. Days, weeks and months are calendar ones in
 `now`'s time zone.
 
 Clocks lie, so "newest" goes by the order of making, not by the date: each
@@ -122,25 +124,36 @@ def newest_order(b) -> tuple:
 
 
 def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
-    """Ids of the backups made while the clock was behind: a `sequence` higher than another backup's that
-    is dated later (that one not itself dated after `now`: a clock that ran ahead is the other one's fault).
-    Backups without a sequence are never compared. `now` must be time-zone aware."""
+    """Ids of the backups whose date the order of making contradicts (made while the clock was wrong).
+
+    A backup is dated wrong when its `sequence` is higher than another backup's that is dated later: either
+    the latest date among all lower sequences that is not after `now`, or the date of the backup made just
+    before it (the next lower sequence), whatever that date, also one in the future. The second comparison
+    is what keeps a backup made right after a future-dated one and dated before it (F1: its age cannot be
+    known, as nothing tells whether its clock or the earlier one's was wrong), without letting one backup
+    dated in 2099 make every later backup "behind" for ever (only the first one after it is compared with
+    it). Backups without a sequence are never compared; equal sequences are not compared with each other.
+    `now` must be time-zone aware."""
     seqd: list[tuple[int, RetainedBackup]] = sorted(
         ((n, b) for b in backups if (n := _seq(b)) is not None), key=lambda x: x[0]
     )
     behind: set[str] = set()
-    latest = None  # the latest trustworthy date among the backups with a lower sequence
+    latest: datetime | None = None  # the latest trustworthy date among the backups with a lower sequence
+    before: datetime | None = None  # the latest date, trustworthy or not, of those made just before
     i = 0
     while i < len(seqd):
         j = i
         while j < len(seqd) and seqd[j][0] == seqd[i][0]:
             j += 1
         group = [b for _, b in seqd[i:j]]
-        if latest is not None:
-            behind.update(b.id for b in group if b.created_at < latest)
+        known = [d for d in (latest, before) if d is not None]
+        if known:
+            bound = max(known)
+            behind.update(b.id for b in group if b.created_at < bound)
         dates = [b.created_at for b in group if b.created_at <= now]
         if dates:
             latest = max([latest, *dates]) if latest is not None else max(dates)
+        before = max(b.created_at for b in group)
         i = j
     return behind
 

@@ -36,8 +36,54 @@ _BACKUP_API_STEP = 4096  # pages per backup-API step (16 MB at 4 KB pages)
 @dataclass
 class SnapshotResult:
     method: str  # "file-copy" or "backup-api"
-    seconds: float
+    seconds: float  # the copy itself, without any wait for another program's write transaction
     pages: int
+    wait_seconds: float = 0.0  # how long it waited for that write transaction first (set by the caller)
+
+
+# SQLite's write lock is normally free within milliseconds (the app's own commits are short). After this
+# long the wait is shown ("Waiting for another program to finish writing…"); after LOCK_WAIT_SECONDS in all
+# the fast path gives up and the backup API copies the committed data without the write lock.
+LOCK_NOTICE_SECONDS = 1.0
+LOCK_WAIT_SECONDS = 30.0
+
+
+@dataclass
+class LockWait:
+    """How long a snapshot waited for another connection's write transaction to end.
+
+    `started` is called once when the lock was not free within LOCK_NOTICE_SECONDS (to show the
+    wait); `seconds` is the whole wait, also when it ended by giving up (then the caller's fallback
+    starts after it)."""
+
+    started: Callable[[], None] | None = None
+    seconds: float = 0.0
+
+
+def _busy(e: sqlite3.OperationalError) -> bool:
+    return getattr(e, "sqlite_errorcode", None) in (5, 6) or "locked" in str(e) or "busy" in str(e)
+
+
+def _begin_immediate(conn: sqlite3.Connection, wait: LockWait | None) -> None:
+    """BEGIN IMMEDIATE, waiting at most LOCK_WAIT_SECONDS for another writer; the wait is reported to `wait`."""
+    t0 = time.perf_counter()
+    conn.execute(f"PRAGMA busy_timeout={int(LOCK_NOTICE_SECONDS * 1000)}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as e:
+        if not _busy(e):
+            raise
+    try:
+        if wait is not None and wait.started is not None:
+            wait.started()
+        left = max(0.0, LOCK_WAIT_SECONDS - (time.perf_counter() - t0))
+        conn.execute(f"PRAGMA busy_timeout={int(left * 1000)}")
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        if wait is not None:
+            wait.seconds = time.perf_counter() - t0
+        conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_SECONDS * 1000)}")
 
 
 # POSIX drops *all* of a process's fcntl locks on a file when *any* descriptor
@@ -67,19 +113,24 @@ def _page_size(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA page_size").fetchone()[0]
 
 
-def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, sync: bool = True) -> SnapshotResult:
+def copy_snapshot(
+    src: Path, dest: Path, progress: PageProgress | None = None, sync: bool = True, wait: LockWait | None = None
+) -> SnapshotResult:
     """Write a consistent, self-contained copy of the live database `src` to `dest` (fast path).
 
     `sync=False` leaves the fsync of `dest` to the caller (who runs it beside the copy's check
-    and must finish it before the copy is used).
+    and must finish it before the copy is used). While another connection holds a write transaction
+    the copy waits (at most LOCK_WAIT_SECONDS, then sqlite3.OperationalError "database is locked");
+    `wait` learns that it waits and for how long. The result's `seconds` do not include the wait.
     """
     t0 = time.perf_counter()
     dest_wal = side_file(dest, WAL)
     conn = sqlite3.connect(src, timeout=30, isolation_level=None, check_same_thread=False)
+    waited = LockWait() if wait is None else wait
     try:
         conn.execute("PRAGMA busy_timeout=30000")
         page = _page_size(conn)
-        conn.execute("BEGIN IMMEDIATE")
+        _begin_immediate(conn, waited)
         try:
             # Read the schema so the read snapshot (and SHARED lock) is really taken.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -115,7 +166,7 @@ def copy_snapshot(src: Path, dest: Path, progress: PageProgress | None = None, s
     _make_self_contained(dest, sync)
     if progress:
         progress(total, total)
-    return SnapshotResult("file-copy", time.perf_counter() - t0, total)
+    return SnapshotResult("file-copy", time.perf_counter() - t0 - waited.seconds, total)
 
 
 def _make_self_contained(dest: Path, sync: bool = True) -> None:

@@ -34,6 +34,7 @@ PHASE_LABELS = {
     "safety": "Making a safety backup of your current data…",
     "migrate": "Updating the data to this version…",
     "swap": "Putting the backup in place…",
+    "wait": "Waiting for another program to finish writing…",
     "done": "Done",
 }
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..errors import BackupNotFoundError, TamperedCopyError
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
-from ..manifest import BackupType
+from ..manifest import BackupType, UtcDatetime
 from .client import LocationClient
 from .crypto import decrypt_file, unlock_identity
 
@@ -69,7 +69,7 @@ class LocationManifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     format: int = 1
-    created_at: datetime
+    created_at: UtcDatetime  # a zone-less date (an older writer, another tool) is UTC, as in local manifests
     type: BackupType = BackupType.manual
     size_bytes: int  # the database
     sha256: str  # of the database
