@@ -229,6 +229,8 @@ def test_location_warnings_are_red_when_copies_stop_until_the_user_acts():
         (loc("keys", "location-credentials", "refused the keys", last=recent), "location-credentials", "error"),
         (loc("full", "location-copy-failed", "is full (0 bytes free)", 1, recent), "location-copy-failed", "error"),
         (loc("unplugged", "location-unavailable", "not available", last=recent), "location-unavailable", "warn"),
+        (loc("locked", "keyring-locked", "the keyring is locked", last=recent), "location-unavailable", "warn"),
+        (loc("taken", "location-taken-over", "used by another computer", 1, recent), "location-taken-over", "error"),
         (loc("lapsed", pending=3, last=NOW - timedelta(days=8)), "location-stale", "error"),
         (loc("new", pending=2), "location-stale", "warn"),  # its first copies are still to come
         (loc("new-failing", "location-unavailable", "not available", 2), "location-stale", "error"),

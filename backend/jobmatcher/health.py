@@ -41,7 +41,7 @@ Level = Literal["ok", "warn", "error"]
 class HealthWarning(BaseModel):
     # folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated, clock-behind,
     # over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
-    # location-copy-failed, location-unavailable, location-stale
+    # location-copy-failed, location-taken-over, location-unavailable, location-stale
     code: str
     level: Level
     message: str
@@ -78,11 +78,17 @@ class Health(BaseModel):
     previous_count: int = 0  # this data folder's backups still in a previous backup folder
 
 
+# Location problems that pass by themselves (unplugged, network down, the keyring not unlocked yet): amber, retried.
+# Every other problem stops the copies there until the user acts: red.
+_PASSING_PROBLEMS = ("location-unavailable", "keyring-locked")
+
+
 def assess_locations(now: datetime, locations: list, interval_minutes: int) -> list[HealthWarning]:
     """Warnings for the backup locations (manager.LocationStatus rows, as last seen: no network).
 
-    Keys refused, or the location reached but refusing the copy (full, read-only, over its quota): red,
-    as copies stop until the user acts. Unreachable (unplugged, network down): amber, retried by itself.
+    Keys refused, the location reached but refusing the copy (full, read-only, over its quota) or taken
+    over by another computer: red, as copies stop until the user acts. Unreachable (unplugged, network
+    down) or the keyring locked: amber, retried by itself.
     Copies waiting while the last successful copy is older than 7 days or 3 scheduled intervals (whichever
     is shorter): red once it had copied before or has a problem (its copies have lapsed), amber for a
     location that has not copied yet and has not failed (its first copies are still to come).
@@ -103,7 +109,7 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Remove the location and add it again with the right keys.",
                 )
             )
-        elif s.problem_code == "location-unavailable":
+        elif s.problem_code in _PASSING_PROBLEMS:
             out.append(
                 HealthWarning(
                     code="location-unavailable",
@@ -112,10 +118,10 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Copies are retried and caught up in order when it is back.",
                 )
             )
-        elif s.problem_code:  # reached, but the copy was refused there (full, read-only, a quota, ...)
+        elif s.problem_code:  # reached, but refusing the copy (full, read-only, a quota), or taken over
             out.append(
                 HealthWarning(
-                    code="location-copy-failed",
+                    code=s.problem_code if s.problem_code == "location-taken-over" else "location-copy-failed",
                     level="error",
                     message=f"{s.name}: {s.problem}",
                     hint="Copies there stop until this is fixed; they are caught up in order afterwards.",
