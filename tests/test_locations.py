@@ -415,6 +415,25 @@ def test_a_recovered_data_folder_continues_the_chain_and_the_found_laptop_steps_
     assert desk.locations.sync()[0].copied == [d2]  # the desk goes on
 
 
+def test_an_adopted_chain_moves_with_its_data_folder(tmp_path):
+    """adopted_at and sequence_after stay with the id when the data folder is moved (same id), not when it
+    is copied while the original is still there (a copy gets an id, and a chain, of its own)."""
+    from jobmatcher.datadir import DataDir
+
+    home = DataDir.open(tmp_path / "recovered")
+    home.adopt_folder_id("ab" * 16, sequence_after=41)
+    when = home.adopted_at()
+    assert home.folder_id() == "ab" * 16 and home.sequence_floor() == 41 and when is not None
+    moved = tmp_path / "moved"
+    home.root.rename(moved)
+    there = DataDir.open(moved)
+    assert there.folder_id() == "ab" * 16 and there.sequence_floor() == 41 and there.adopted_at() == when
+    assert json.loads(there.folder_id_path.read_text())["path"] == str(moved)
+    shutil.copytree(moved, tmp_path / "copy")
+    copy = DataDir.open(tmp_path / "copy")
+    assert copy.folder_id() != "ab" * 16 and copy.sequence_floor() == 0 and copy.adopted_at() is None
+
+
 def test_disabled_location_is_left_alone(primed, locked_identity, usb):
     engine = primed
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)

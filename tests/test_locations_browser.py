@@ -5,6 +5,8 @@ add an encrypted folder location (recovery key shown once), copy to it, then on 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest_app import profile_name, screenshot
@@ -75,3 +77,9 @@ def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_
     expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=90000)
     screenshot(page, "locations-05-recovered", full_page=True)
     assert profile_name(fresh) == "Ada Lovelace"
+    # the new computer continues the lost one's list of copies there (the same data folder id)
+    ids = [json.loads((d / ".jobmatcher-folder-id").read_text())["id"] for d in (app_data, fresh)]
+    assert ids[0] == ids[1]
+    # and keeps encrypting new copies to the same key (recovered with the passphrase)
+    recipients = [json.loads((d / "locations.json").read_text())["recipient"] for d in (app_data, fresh)]
+    assert recipients[0] == recipients[1]

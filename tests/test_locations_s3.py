@@ -264,3 +264,27 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
     target = Engine(tmp_path / "target")
     restore_from_location(target, client, g_id, locked_identity[1], folder_id=folder_id_of(g.data))
     assert _name(target) == "Grace Hopper"
+
+
+def test_bucket_deleted_later_waits_and_a_recreated_empty_bucket_is_never_written(
+    engine, weed, prefix, locked_identity
+):
+    prime(engine, locked_identity)
+    bucket = weed.make_bucket(f"jm-gone-{uuid.uuid4().hex[:8]}")
+    _add(engine, weed, bucket, prefix)
+    first = engine.create_backup()
+    assert engine.locations.sync()[0].copied == [first.id]
+    s3 = weed.client()
+    for o in s3.list_objects_v2(Bucket=bucket)["Contents"]:  # emptied and deleted (by hand, a lifecycle rule)
+        s3.delete_object(Bucket=bucket, Key=o["Key"])
+    s3.delete_bucket(Bucket=bucket)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-unavailable" and "does not exist" in r.error, r
+    [s] = engine.locations.status()
+    assert s.reachable is False and s.pending == 1 and "does not exist" in s.problem  # as last seen
+    # made again, empty: not the place the copies were (no marker), so nothing is written there
+    s3.create_bucket(Bucket=bucket)
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-unavailable" and "marker" in r.error, r
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)

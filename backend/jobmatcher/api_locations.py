@@ -68,15 +68,19 @@ class LocationsApi:
         self._require_opened(way_out=True)  # type: ignore[attr-defined]
         locs = self._engine.locations
         rows = [self._location_row(s) for s in locs.status(check=False)]
-        launch = self._tasks.get(self._launch_task) if getattr(self, "_launch_task", None) else None  # type: ignore[attr-defined]
-        created = bool(launch and (launch.get("result") or {}).get("created"))
         return {
             "status_line": locs.status_line(),
             "locations": rows,
             "sync": self._manual_sync,
             "can_choose_folder": self._dialogs is not None,
-            "first_run": created and not rows and not self._engine.list_backups(),
+            "first_run": self._first_run(rows),
         }
+
+    def _first_run(self, rows: list) -> bool:
+        """A new machine: this launch created the data folder, and it has no locations or backups yet."""
+        launch = self._tasks.get(self._launch_task) if getattr(self, "_launch_task", None) else None  # type: ignore[attr-defined]
+        created = bool(launch and (launch.get("result") or {}).get("created"))
+        return created and not rows and not self._engine.list_backups()
 
     @validate_call
     def check_locations(self) -> dict:
@@ -306,10 +310,11 @@ class LocationsApi:
         remote = find_remote(client, backup_id, folder_id or None)  # refused now, not in the task
         if remote.encrypted and not passphrase:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
+        fresh = self._first_run(self._engine.locations.config().locations)  # decided before anything changes
 
         def run(progress):
             result, _ = restore_from_location(
-                self._engine, client, remote.id, passphrase or None, remote.folder_id, progress, label
+                self._engine, client, remote.id, passphrase or None, remote.folder_id, progress, label, fresh
             )
             return result
 

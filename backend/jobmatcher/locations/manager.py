@@ -669,7 +669,7 @@ class Locations:
 
     # -- identity ---------------------------------------------------------------------------
 
-    def adopt_chain(self, client: LocationClient, remote: RemoteBackup) -> bool:
+    def adopt_chain(self, client: LocationClient, remote: RemoteBackup, safety_backup_id: str | None = None) -> bool:
         """After a restore from a location into a fresh data folder: continue the restored data folder's chain.
 
         This data folder takes that one's id and numbers its backups after the highest sequence among its
@@ -677,17 +677,27 @@ class Locations:
         pruning them, and the next sync adds to them instead of starting a second chain. It becomes their
         writer at its next contact with each location (DataDir.adopted_at, see _claim). Encrypted copies are
         continued only when this folder now holds the same identity (recovered with the passphrase): a new
-        identity written there would lock the older copies' key away. Returns whether it was adopted;
-        never raises for what only loses continuity (a new chain then starts, as before).
+        identity written there would lock the older copies' key away. The safety backup this restore made
+        (`safety_backup_id`, of the empty database a first launch creates) joins the chain. Returns whether it
+        was adopted; never raises for what only loses continuity (a new chain then starts, as before).
         """
+        from ..manifest import update_manifest
+
         cfg = self.config()
         if remote.encrypted and not (cfg.recipient and self.identity_path().is_file()):
             return False
         try:
-            if self.store.own():
+            own = self.store.own()
+            if any(r.id != safety_backup_id for r in own):
                 return False  # it has backups of its own: not a fresh data folder
             seq = max((r.sequence or 0 for r in list_remote(client, remote.folder_id)), default=0)
             self.data.adopt_folder_id(remote.folder_id, seq)
+            for r in own:  # still this data folder's, so it is listed, offered and pruned as before
+
+                def stamp(m, fid=remote.folder_id) -> None:
+                    m.data_folder_id = fid
+
+                update_manifest(Path(r.path), stamp)
         except (JobMatcherError, OSError, ValueError) as e:
             log.warning("the restored data folder starts a new chain of copies: %s", e)
             return False

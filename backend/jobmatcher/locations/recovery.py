@@ -27,8 +27,12 @@ def restore_from_location(
     folder_id: str | None = None,
     progress: Progress | None = None,
     where: str = "",
+    fresh: bool | None = None,
 ) -> tuple[RestoreResult, RemoteBackup]:
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
+
+    On a new machine (`fresh`: the caller knows, like the page's first run; None: no database yet) the data
+    folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain).
 
     Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
     InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced.
@@ -37,7 +41,8 @@ def restore_from_location(
     owned_before = engine._instance.held
     engine.take_instance_lock()  # before downloading: no other restore can start meanwhile
     try:
-        fresh = not engine.data.db_path.exists()
+        if fresh is None:
+            fresh = not engine.data.db_path.exists()
         from .remote import fetch_verified
 
         plain = fetch_verified(client, remote, secret, engine.data.root, progress)
@@ -54,7 +59,7 @@ def restore_from_location(
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
         if fresh:  # a new machine: carry on with the same list of copies (and their retention) there
-            Locations(engine.data, engine.store).adopt_chain(client, remote)
+            Locations(engine.data, engine.store).adopt_chain(client, remote, result.safety_backup_id)
         return result, remote
     finally:
         if not owned_before:
