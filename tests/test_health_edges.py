@@ -294,3 +294,19 @@ def test_a_backup_that_gives_up_waiting_copies_the_committed_data_and_says_how_l
     with sqlite3.connect(f"file:{made.path}?mode=ro", uri=True) as c:
         assert c.execute("select count(*) from skills where name = 'uncommitted'").fetchone()[0] == 0
     assert made.verified is True
+
+
+# -- F26: the small ones: one of a unit, one way of writing a size -------------------------------------
+
+
+def test_settings_say_one_day_and_the_budget_as_prune_and_status_do(engine):
+    r = run_cli("settings", "--retention-days", "1", "--keep-all-hours", "1", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "Keep manual backups for: 1 day\n" in r.stdout and "from the last 1 hour;" in r.stdout, r.stdout
+    assert "1 days" not in r.stdout and "1 hours" not in r.stdout
+    r = run_cli("settings", "--retention-policy", "simple", data_dir=engine.data.root)
+    assert "Keep backups for:   1 day\n" in r.stdout, r.stdout
+    r = run_cli("settings", "--budget-mb", "1", data_dir=engine.data.root)
+    assert "Space for backups:  at most 1.0 MB (1 MiB)" in r.stdout, r.stdout
+    r = run_cli("backup", "prune", "--dry-run", data_dir=engine.data.root)
+    assert "of at most 1.0 MB." in r.stdout, r.stdout

@@ -575,6 +575,11 @@ def cmd_db_check(args) -> int:
     return 0 if r.ok else 1
 
 
+def _count(n: int, unit: str) -> str:
+    """'1 day', '2 days': a number with its unit, singular for one."""
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
 def _interval(minutes: int) -> str:
     if minutes % 1440 == 0:
         n, unit = minutes // 1440, "day"
@@ -666,18 +671,18 @@ def cmd_settings(args) -> int:
     )
     if s.retention_policy == "tiered":
         print(
-            f"Keep (automatic and safety backups): all from the last {s.keep_all_hours} hours; the newest of "
-            f"each day for {s.keep_daily_days} days, of each week for {s.keep_weekly_weeks} weeks, "
-            f"of each month for {s.keep_monthly_months} months"
+            f"Keep (automatic and safety backups): all from the last {_count(s.keep_all_hours, 'hour')}; the "
+            f"newest of each day for {_count(s.keep_daily_days, 'day')}, of each week for "
+            f"{_count(s.keep_weekly_weeks, 'week')}, of each month for {_count(s.keep_monthly_months, 'month')}"
         )
-        print(f"Keep manual backups for: {s.retention_days} days")
+        print(f"Keep manual backups for: {_count(s.retention_days, 'day')}")
     else:
-        print(f"Keep backups for:   {s.retention_days} days")
+        print(f"Keep backups for:   {_count(s.retention_days, 'day')}")
     print("  (pre-migration, pinned and the newest backup that passed its check: always)")
     print(
         "Space for backups:  "
         + (
-            f"at most {s.budget_mb} MiB"
+            f"at most {_size(s.budget_mb << 20)} ({s.budget_mb} MiB)"  # the size as prune and status show it
             if s.budget_mb
             else "at most 2 GiB or 20 times the database, whichever is larger"
         )
@@ -925,7 +930,7 @@ def cmd_location_add(args) -> int:
         loc = r.location
         print(
             f"Added the backup location {loc.name!r} ({loc.where()}), "
-            f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {loc.retention_days} days."
+            f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {_count(loc.retention_days, 'day')}."
         )
         if r.recovery_key:
             print()
@@ -957,7 +962,10 @@ def cmd_location_list(args) -> int:
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
         print(f"  where:        {_safe(r.where)}")
         print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
-        print(f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending, kept {r.retention_days} days")
+        print(
+            f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending, "
+            f"kept {_count(r.retention_days, 'day')}"
+        )
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
     return 0
