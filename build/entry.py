@@ -1,7 +1,7 @@
 """The bundle's entry point: the same `jobmatcher` command as the console script.
 
 PyInstaller runs this file as `__main__`; it cannot use `jobmatcher/__main__.py`
-directly because that one imports relatively (`from .cli import main`).
+directly because that one imports relatively (`from .entry import main`).
 """
 
 import sys
@@ -12,7 +12,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-integrity-check"]:
 
     sys.exit(child_main(sys.argv[2:]))
 
-from jobmatcher.cli import main  # noqa: E402
+from jobmatcher.entry import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

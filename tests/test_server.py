@@ -237,7 +237,7 @@ def test_a_download_link_works_once(server, engine):
     link = json.loads(api_call(server, "export_backup", b.id)[2])["value"]["download"]
     status, headers, data = request(server, "GET", link, secret=None)
     assert status == 200 and data == Path(b.path).read_bytes()
-    assert headers["Content-Disposition"] == f'attachment; filename="{b.id}.db"'
+    assert headers["Content-Disposition"] == f"attachment; filename=\"{b.id}.db\"; filename*=UTF-8''{b.id}.db"
     assert request(server, "GET", link, secret=None)[0] == 404
     # and only with our Host
     link = json.loads(api_call(server, "export_backup", b.id)[2])["value"]["download"]
@@ -379,3 +379,60 @@ def test_hello_proves_the_server_knows_the_secret_without_sending_it(server):
         server, "POST", "/hello", json.dumps({"nonce": nonce}).encode(), secret=None, origin="http://evil.example"
     )
     assert status == 403
+
+
+def test_a_hostile_file_name_cannot_break_or_add_a_download_header(server, engine):
+    """Finding G15: a file dropped into the backup folder with a quote and a newline in its name: the
+    export's Content-Disposition stays one header, and the exact name travels percent-encoded."""
+    from urllib.parse import unquote
+
+    b = engine.create_backup()
+    name = 'q"uote\nSet-Cookie: x=1'
+    hostile = Path(b.path).with_name(name + ".db")
+    hostile.write_bytes(Path(b.path).read_bytes())
+    ids = [r["id"] for r in json.loads(api_call(server, "list_backups")[2])["value"]]
+    assert name in ids
+    link = json.loads(api_call(server, "export_backup", name)[2])["value"]["download"]
+    status, headers, data = request(server, "GET", link, secret=None)
+    assert status == 200 and data == hostile.read_bytes()
+    assert "Set-Cookie" not in headers
+    value = headers["Content-Disposition"]
+    assert "\n" not in value and "\r" not in value
+    assert value.startswith('attachment; filename="q_uote_Set-Cookie: x=1.db"; ')
+    assert unquote(value.split("filename*=UTF-8''", 1)[1]) == name + ".db"
+
+
+def test_idle_connections_cannot_starve_the_page(tmp_path):
+    """Finding G11: any local process (no secret needed) opens more idle connections than the app may
+    hold descriptors; the page's calls must still be answered. The app runs with a descriptor limit of
+    256; 400 connections that send nothing would exhaust it if each kept a thread and descriptor."""
+    import resource
+    import socket
+
+    from conftest_app import AppProcess, app_env
+
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    app = AppProcess(tmp_path / "data", ["--browser"], app_env(), preexec_fn=low_fd_limit)
+    try:
+        app.wait_opened()
+        port = int(app.url.split(":")[2].split("/")[0])
+        idle = []
+        for _ in range(400):  # until the app stops accepting (its backlog full) or 400 are open
+            s = socket.socket()
+            s.settimeout(2)
+            idle.append(s)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:
+                break
+        try:
+            answer = app.call("app_info", timeout=60)  # before G11's fix: no answer at all
+        finally:
+            for s in idle:
+                s.close()
+        assert answer["ok"] is True
+        assert app.call("list_backups", timeout=30)["ok"] is True  # and it keeps answering afterwards
+    finally:
+        app.stop()

@@ -21,6 +21,7 @@ import logging
 import mimetypes
 import re
 import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -73,6 +74,14 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # a restarted app must get the same port back at once
     request_queue_size = 64  # the page's calls wait here while a restart replaces the process
+    # Any local process can connect without the secret. Each connection holds a thread and a file
+    # descriptor, so idle ones must not pile up until accept() fails (EMFILE) and the page's own calls
+    # go unanswered: at most this many are served at once (each idle one is dropped after
+    # _Handler.timeout seconds); more wait in the kernel's backlog.
+    max_connections = 128
+    # How long a new connection waits for a free slot before it is closed unserved. Meanwhile the
+    # accept loop waits too, so the kernel's backlog holds the rest: the page's calls are late, not lost.
+    slot_wait = 10.0
 
     def __init__(
         self,
@@ -99,9 +108,31 @@ class AppServer(ThreadingHTTPServer):
             if self.server_address[0] != "127.0.0.1":
                 raise OSError(f"the inherited socket is bound to {self.server_address[0]!r}, not 127.0.0.1")
             self.socket.listen(self.request_queue_size)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         self.port = self.server_address[1]
         self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self.allowed_origins = {f"http://{h}" for h in self.allowed_hosts}
+
+    def process_request(self, request, client_address) -> None:
+        """Serve a connection on its own thread once one of `max_connections` slots is free.
+
+        A connection that finds no slot within `slot_wait` seconds is closed unserved.
+        """
+        if not self._slots.acquire(timeout=self.slot_wait):
+            log.warning("more than %d connections at once: closing one from %s", self.max_connections, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
         """socketserver prints a traceback to stderr here (stdout carries the URL); ours goes to the log file."""
@@ -111,6 +142,18 @@ class AppServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open; the secret rides in the fragment, which is never sent over HTTP."""
         return f"http://127.0.0.1:{self.port}/#secret={quote(self.secret)}"
+
+
+def content_disposition(filename: str) -> str:
+    """A `Content-Disposition: attachment` value for `filename`, safe whatever the name holds.
+
+    The name can come from a file someone dropped into the backup folder, so it may hold quotes,
+    backslashes, CR/LF (which would end the header and start one of the sender's choosing) or other
+    control characters. RFC 6266 section 4.3: an ASCII `filename` fallback with those replaced by
+    `_`, and the exact name UTF-8 percent-encoded in `filename*` (RFC 8187), which browsers prefer.
+    """
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename) or "backup.db"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class _CountingReader:
@@ -141,6 +184,19 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "JobMatcher"
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection: simple, and plenty for one local user
+    # Seconds a socket read may wait for the request line and headers (StreamRequestHandler.setup()
+    # applies it): a connection that sends nothing, or stalls, is dropped instead of holding its thread
+    # and descriptor for ever. The page sends its whole request at once.
+    timeout = 5
+    # Then, for the body and the answer: one recv()/send() of a large upload or download on a busy
+    # machine may wait this long (it bounds each call, not the whole transfer).
+    transfer_timeout = 60
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:
+            self.connection.settimeout(self.transfer_timeout)
+        return ok
 
     _answered = False
 
@@ -309,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._common_headers()
             self.send_header("Content-Type", "application/vnd.sqlite3")
             self.send_header("Content-Length", str(size))
-            self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
+            self.send_header("Content-Disposition", content_disposition(filename))
             self.end_headers()
             while chunk := f.read(1 << 20):
                 self.wfile.write(chunk)
