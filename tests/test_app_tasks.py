@@ -45,11 +45,11 @@ def test_progress_is_throttled_but_phase_changes_and_ends_always_show():
     def work(progress):
         go.wait(5)
         for done in range(1000):
-            progress("copy", done, 1000)
+            progress("copy", done, 1000, "pages")
         seen.append(snapshot())
-        progress("copy", 1000, 1000)
+        progress("copy", 1000, 1000, "pages")
         seen.append(snapshot())
-        progress("verify", 0, 1)
+        progress("verify", 0, None, "steps")
         seen.append(snapshot())
         return {}
 
@@ -58,8 +58,8 @@ def test_progress_is_throttled_but_phase_changes_and_ends_always_show():
     runner.wait(ids[0], 5)
     assert seen[0] == ("copy", 0, 1000, 0.0, "Copying…")  # the first event of the phase, then nothing
     assert seen[1] == ("copy", 1000, 1000, 0.8, "Copying…")  # the end of the phase
-    assert seen[2] == ("verify", 0, 1, 0.8, "Checking the copy…")
-    assert runner.get(ids[0])["unit"] is None  # a step (see progress.UNITS)
+    assert seen[2] == ("verify", 0, None, 0.8, "Checking the copy…")  # a step: no measure, no total
+    assert runner.get(ids[0])["unit"] == "steps"
 
 
 def test_a_task_says_what_its_numbers_count():
@@ -67,10 +67,10 @@ def test_a_task_says_what_its_numbers_count():
     units = []
 
     def work(progress):
-        progress("copy", 10, 100)
+        progress("copy", 10, 100, "bytes")
         units.append(runner.get(task[0])["unit"])
-        progress("swap", 0, 1)
-        units.append(runner.get(task[0])["unit"])
+        progress("swap", 0, None, "steps")
+        units.append((runner.get(task[0])["unit"], runner.get(task[0])["total"]))
         return {}
 
     task = []
@@ -78,7 +78,7 @@ def test_a_task_says_what_its_numbers_count():
     task.append(runner.start("restore", lambda p: (gate.wait(5), work(p))[1])["id"])
     gate.set()
     runner.wait(task[0], 5)
-    assert units == ["bytes", None]  # a restore stages its copy byte by byte; the swap is a step
+    assert units == ["bytes", ("steps", None)]  # the unit as the producer said it; the swap is a step
 
 
 def test_the_bar_never_moves_backwards():
@@ -86,8 +86,13 @@ def test_the_bar_never_moves_backwards():
     fractions: list[float] = []
 
     def work(progress):
-        for phase, done, total in [("check", 1, 1), ("safety", 5, 10), ("copy", 10, 10), ("copy", 2, 10)]:
-            progress(phase, done, total)
+        for phase, done, total, unit in [
+            ("check", 1, 1, "steps"),
+            ("safety", 5, 10, "pages"),
+            ("copy", 10, 10, "bytes"),
+            ("copy", 2, 10, "bytes"),
+        ]:
+            progress(phase, done, total, unit)
             fractions.append(runner.get(task_id[0])["fraction"])
         return {}
 

@@ -24,7 +24,7 @@ NAME = re.compile(r"^backup_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
 
 def test_create_writes_a_verified_backup_with_its_manifest(engine):
     phases = []
-    b = engine.create_backup(note="before trip", progress=lambda p, d, t: phases.append((p, d, t)))
+    b = engine.create_backup(note="before trip", progress=lambda p, d, t, u: phases.append((p, d, t, u)))
     assert NAME.match(b.id)
     path = Path(b.path)
     assert path.exists() and path.with_suffix(".json").exists()
@@ -38,8 +38,8 @@ def test_create_writes_a_verified_backup_with_its_manifest(engine):
     assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     # copy progress reached its total, then verification ran
     copies = [x for x in phases if x[0] == "copy"]
-    assert copies and copies[-1][1] == copies[-1][2]
-    assert ("verify", 1, 1) in phases
+    assert copies and copies[-1][1] == copies[-1][2] and {x[3] for x in copies} == {"pages"}
+    assert phases[-2:] == [("verify", 0, None, "steps"), ("verify", 1, 1, "steps")]  # the check: a step
     # the backup is one self-contained file in rollback-journal mode, with the data
     assert not Path(str(path) + "-wal").exists()
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)

@@ -68,7 +68,7 @@ def test_a_full_disk_during_the_schema_update_says_so_not_damage_or_unexpected(t
     before = fingerprint(e.data.db_path)
     filled = []
 
-    def progress(phase, done, total):  # the disk fills up once the pre-migration backup is made
+    def progress(phase, done, total, unit):  # the disk fills up once the pre-migration backup is made
         if phase == "verify" and done == total and not filled:
             filled.append(_fill(e.data.root.parent))
 
@@ -345,7 +345,7 @@ def test_two_backups_at_once_cannot_each_pass_the_space_check_alone(tmpfs, tmp_p
     first_copying, second_done = threading.Event(), threading.Event()
     results: dict = {}
 
-    def progress(phase, done, total):
+    def progress(phase, done, total, unit):
         if phase == "copy" and not first_copying.is_set():
             first_copying.set()
             second_done.wait(30)

@@ -249,9 +249,10 @@ def test_restore_of_a_good_file_asks_and_yes_restores(engine, tmp_path):
     t.type("y")
     assert t.wait() == 0, t.text
     assert "Restored" in t.text
-    copying = [s for s in re.split(r"[\r\n]", t.text) if s.startswith("Copying")]
+    copying = _drawn(t.text, "Copying")
     assert copying and not any("pages" in s for s in copying), copying  # the restore's copy counts bytes
-    assert any(re.search(r"[kMG]?B/s", s) for s in copying), copying
+    assert all(re.search(BYTES, s) for s in copying) and any(re.search(r"[kMG]?B/s", s) for s in copying), copying
+    assert _drawn(t.text, "Checking…") and "0/1" not in t.text  # the check: a spinner, not a bar at 0%
     conn = engine.connect()
     assert conn.execute("SELECT full_name FROM user_profile").fetchone()[0] == "Ada Lovelace"
     conn.close()
@@ -276,6 +277,46 @@ def test_delete_of_an_unpinned_backup_does_not_say_pinned(engine):
     t.type("y")
     assert t.wait() == 0
     assert engine.list_backups() == []
+
+
+# -- progress in honest units on a real terminal ---------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _drawn(text: str, label: str) -> list[str]:
+    """Every state of the line(s) starting with `label` that the terminal was drawn, escapes removed."""
+    return [s.strip() for s in re.split(r"[\r\n]", _ANSI.sub("", text)) if s.strip().startswith(label)]
+
+
+BYTES = r"\d+(\.\d+)?[kMG]?B/\d+(\.\d+)?[kMG]?B"  # "1.2MB/3.4MB": a count of bytes, scaled
+
+
+def test_backup_create_on_a_terminal_counts_pages_then_shows_the_check_as_a_spinner(engine):
+    t = Terminal("backup", "create", data_dir=engine.data.root)
+    assert t.wait() == 0, t.text
+    copying = _drawn(t.text, "Copying")
+    assert copying and all(re.search(r"\d+/\d+ pages", s) for s in copying), copying  # a snapshot copies pages
+    assert not any(re.search(BYTES, s) for s in copying), copying
+    verifying = _drawn(t.text, "Verifying")
+    assert verifying and all(re.fullmatch(r"Verifying… [|/\\-] \d+ s", s) for s in verifying), verifying
+    assert "0/1" not in t.text and "Backed up" in t.text
+
+
+def test_location_sync_on_a_terminal_counts_bytes_and_which_backup(engine, tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    r = run_cli("location", "add", "folder", str(usb), "--name", "Drive", "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    engine.create_backup()
+    engine.create_backup(note="second")
+    t = Terminal("location", "sync", data_dir=engine.data.root)
+    assert t.wait() == 0, t.text
+    copying = _drawn(t.text, "Copying")
+    assert copying and all(re.search(BYTES, s) for s in copying), copying  # an upload counts bytes
+    assert not any("pages" in s for s in copying), copying
+    assert {m for s in copying for m in re.findall(r"Copying \((\d/\d)\)", s)} == {"1/2", "2/2"}, copying
+    assert "Drive: copied 2" in t.text
 
 
 def test_verify_on_a_terminal_shows_elapsed_time_not_a_stuck_bar(engine):
@@ -400,3 +441,4 @@ def test_backing_up_data_from_a_newer_version_says_so_not_damage(engine):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "newer version" in r.stderr and "damaged" not in r.stderr, r.stderr
     assert fingerprint(engine.data.db_path) == before
+

@@ -440,7 +440,7 @@ def test_snapshots_of_unchanged_data_are_byte_identical_even_after_a_checkpoint(
 def test_a_backup_is_dated_when_its_snapshot_was_taken(engine):
     marks = []
 
-    def progress(phase, done, total):
+    def progress(phase, done, total, unit):
         if phase == "verify" and done == 0:
             marks.append(_now())
 

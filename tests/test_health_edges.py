@@ -286,7 +286,7 @@ def test_a_backup_that_gives_up_waiting_copies_the_committed_data_and_says_how_l
     phases = []
     holder = _hold_write_lock(engine.data.db_path)
     try:
-        made = engine.create_backup(progress=lambda phase, done, total: phases.append(phase))
+        made = engine.create_backup(progress=lambda phase, done, total, unit: phases.append(phase))
     finally:
         _release(holder)
     assert made.method == "backup-api" and 1.5 <= made.wait_seconds < 10, made

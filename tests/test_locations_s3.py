@@ -200,7 +200,7 @@ def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine,
         b = engine.create_backup()
         killed = []
 
-        def progress(phase, done, total):
+        def progress(phase, done, total, unit):
             if phase == "copy" and done > MULTIPART_CHUNKSIZE and not killed:
                 server.kill()  # SIGKILL in the middle of the multipart upload
                 killed.append(done)

@@ -86,7 +86,7 @@ def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, 
     b = engine.create_backup()
     pulled = []
 
-    def progress(phase, done, total):
+    def progress(phase, done, total, unit):
         if phase == "copy" and done > 512 * 1024 and not pulled:
             drive.unplug(lazy=True)  # the cable pulled while the copy is being written
             pulled.append(done)

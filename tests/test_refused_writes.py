@@ -85,7 +85,7 @@ def _backup_disk_that_fills_mid_copy(engine: Engine, tmpfs) -> tuple[Path, calla
     engine.update_settings({"backup_dir": str(disk)})
     filled = []
 
-    def progress(phase, done, total):
+    def progress(phase, done, total, unit):
         if phase in ("safety", "copy") and not filled:
             filled.append((phase, done, total))
             _fill(disk)

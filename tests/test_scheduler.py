@@ -135,7 +135,7 @@ def test_pause_cancels_a_running_backup_at_its_next_step_and_waits_only_for_that
     def backup(progress):  # a long backup: 1000 steps of 10 ms
         started.set()
         for i in range(1000):
-            progress("copy", i, 1000)
+            progress("copy", i, 1000, "pages")
             steps.append(i)
             time.sleep(0.01)
         return "never"
@@ -196,8 +196,8 @@ def test_a_write_just_after_a_snapshot_is_in_the_next_scheduled_backup(engine):
     wrote = []
 
     def backup(progress):
-        def hook(phase, done, total):
-            progress(phase, done, total)
+        def hook(phase, done, total, unit):
+            progress(phase, done, total, unit)
             if phase == "verify" and done == 0 and not wrote:  # the snapshot is taken; its check starts
                 _write(engine, "Written after the snapshot")
                 wrote.append(1)

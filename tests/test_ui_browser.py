@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,7 @@ def test_the_restore_progress_dialog_cannot_be_dismissed(page: Page, start_app, 
         "message": "Making a safety backup of your current data…",
         "done": 5,
         "total": 10,
+        "unit": "pages",
         "fraction": 0.3,
         "result": None,
         "error": None,
@@ -272,13 +274,18 @@ def test_the_restore_progress_dialog_cannot_be_dismissed(page: Page, start_app, 
     backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
     page.get_by_role("dialog", name="Restore this backup?").get_by_role("button", name="Restore", exact=True).click()
     dialog = page.get_by_role("dialog", name="Restoring your data")
-    expect(dialog).to_contain_text("Making a safety backup of your current data…")
+    expect(dialog).to_contain_text("Making a safety backup of your current data… 5 of 10 pages")  # its unit
     expect(dialog.get_by_role("progressbar", name="Restore progress")).to_have_attribute("value", "30")
     page.keyboard.press("Escape")
     page.wait_for_timeout(300)
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("button")).to_have_count(0)  # no close, no cancel
     screenshot(page, "browser-13-restore-progress")
+    # A phase with no measure (the check in its child process) says how long it has run, not "0 of 1".
+    running.update(phase="safety-verify", message="Checking the safety backup…", done=0, total=None, unit="steps")
+    running["phase_started_at"] = time.time() - 7
+    expect(dialog).to_contain_text(re.compile(r"Checking the safety backup… \((7|8|9) s\)"))
+    expect(dialog).not_to_contain_text("of 1")
 
 
 def test_the_page_works_from_the_keyboard(page: Page, start_app, app_data):

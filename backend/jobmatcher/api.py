@@ -295,11 +295,11 @@ class Api(LocationsApi):
         self._engine.get_backup(backup_id)  # an unknown id is refused now, not in the task
 
         def work(progress):
-            progress("check", 0, 1)
+            progress("check", 0, None, "steps")  # the check runs in a child process: no measure of it
             # A failure is recorded and shown in the list; the task "fails" with the engine's
             # InvalidBackupError as it is (its reason code lets the page word it).
             result = self._engine.verify(backup_id)
-            progress("check", 1, 1)
+            progress("check", 1, 1, "steps")
             assert result.backup is not None  # an id from the list
             return {"backup": backup_row(result.backup)}
 

@@ -208,6 +208,7 @@ class LocationsApi:
             "name": name or None,
             "done": 0,
             "total": 0,
+            "unit": "bytes",  # what done/total count (progress.UNITS)
             "backup": 0,
             "backups": 0,
             "results": None,
@@ -215,11 +216,11 @@ class LocationsApi:
         }
         self._manual_sync = state
 
-        def progress(phase: str, done: int, total: int) -> None:
-            if phase == "backup":
-                state["backup"], state["backups"] = done, total
+        def progress(phase: str, done: int, total: int | None, unit: str) -> None:
+            if phase == "backup":  # the outer count: which backup of how many
+                state["backup"], state["backups"] = done, total or 0
             else:
-                state["done"], state["total"] = done, total
+                state["done"], state["total"], state["unit"] = done, total, unit
 
         def run() -> None:
             try:

@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# progress: see progress.UNITS for what each phase counts
+# progress (progress.Progress): "copy" counts pages, "verify" is a step (the check in its child process)
 
 TMP_PREFIX = ".tmp-"
 # The names JobMatcher gives what it makes; automatic deletion touches nothing else.
@@ -659,7 +659,7 @@ class BackupStore:
         Returns (snapshot, check, time the snapshot was taken), or the backup in `same_as` whose
         SHA-256 the snapshot has (then it is not checked: that backup already passed).
         """
-        copy_progress = (lambda done, total: progress("copy", done, total)) if progress else None
+        copy_progress = (lambda done, total: progress("copy", done, total, "pages")) if progress else None
         taken_at = datetime.now(timezone.utc)
 
         def checked(snap):
@@ -669,7 +669,7 @@ class BackupStore:
                 if match is not None:
                     return match
             if progress:
-                progress("verify", 0, 1)
+                progress("verify", 0, None, "steps")  # the check runs in a child process: no measure of it
             t0 = time.perf_counter()
             # The copy's flush to disk runs beside its check (which reads it from the page cache, on
             # the other core); the backup is published only after both have succeeded.
@@ -709,14 +709,14 @@ class BackupStore:
                         concurrent.futures.wait([synced])
                 synced.result()  # an fsync error (EIO, a full disk) fails the backup
             if progress:
-                progress("verify", 1, 1)
+                progress("verify", 1, 1, "steps")
             return snap, report, taken_at
 
         # Another program's write transaction makes the fast path wait: shown as the phase "wait", and its
         # length reported apart from the copy's (CreatedBackup.wait_seconds), never hidden in either.
         waited = waited or LockWait()
         if progress:
-            waited.started = lambda: progress("wait", 0, 1)
+            waited.started = lambda: progress("wait", 0, None, "steps")  # a step: how long is unknown
         if method in ("auto", "file-copy"):
             try:
                 start = datetime.now(timezone.utc)

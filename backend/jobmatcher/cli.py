@@ -81,10 +81,11 @@ def _local(dt: datetime | None) -> str:
 class _ProgressBar:
     """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself).
 
-    `operation` names what runs ("backup", "restore", "location-sync", ...): progress.UNITS says
-    what each of its phases counts (pages, bytes, backups). A phase that counts nothing is a step
-    (0/1, then 1/1) and gets a spinner with the elapsed time instead of a bar stuck at 0%. A phase
-    counting backups labels the bars of the phases inside it ("Copying (2/5)").
+    A progress.Progress: every report names its unit, and the bar counts in it: bytes as
+    kB/MB/GB, pages and backups as counts. A phase with no measurable progress (total None,
+    unit "steps": the integrity check in its child process, a schema update) gets a spinner
+    with the elapsed time instead of a bar stuck at 0%. The outer count of a location sync
+    ("backup", in backups) labels the bars of the phases inside it ("Copying (2/5)").
     """
 
     LABELS = {
@@ -92,6 +93,7 @@ class _ProgressBar:
         "verify": "Verifying",
         "check": "Checking",
         "safety": "Safety backup",
+        "safety-verify": "Checking the safety backup",
         "migrate": "Updating schema",
         "swap": "Replacing",
         "download": "Downloading",
@@ -101,44 +103,48 @@ class _ProgressBar:
         "done": "Done",
     }
 
-    def __init__(self, enabled: bool, operation: str) -> None:
+    def __init__(self, enabled: bool) -> None:
         self.notices = enabled  # a wait is said also when stderr is not a terminal (a script's log)
         self.enabled = enabled and sys.stderr.isatty()
-        self.operation = operation
         self._bar: Any = None
         self._spinner: _Spinner | None = None
         self._phase: str | None = None
         self._of = ""  # " (2/5)" while a phase counting backups runs around the others
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        from .progress import unit_of
-
+    def __call__(self, phase: str, done: int, total: int | None, unit: str) -> None:
         if phase == "wait" and done == 0 and self.notices and not self.enabled:
             print("Waiting for another program to finish writing to the database…", file=sys.stderr, flush=True)
             return
         if not self.enabled or phase == "done":
             return
-        unit = unit_of(self.operation, phase)
-        if unit == "backups" and phase == "backup":  # the outer count: a label for the inner bars
+        if phase == "backup" and unit == "backups":  # the outer count: a label for the inner bars
             self._of = f" ({min(done + 1, total)}/{total})" if total else ""
             return
-        if phase != self._phase:
+        measurable = total is not None and unit != "steps"
+        if phase != self._phase or (measurable and self._bar is None):
             self.close()
             self._phase = phase
             label = self.LABELS.get(phase, phase) + self._of
-            if unit is None or total <= 1:
-                self._spinner = _Spinner(True, label).__enter__()
+            if measurable:
+                self._bar = self._new_bar(label, max(int(total or 0), 1), unit)
             else:
-                from tqdm import tqdm
-
-                kind = (
-                    {"unit": "B", "unit_scale": True, "unit_divisor": 1024} if unit == "bytes" else {"unit": f" {unit}"}
-                )
-                self._bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1, **kind)
-        if self._bar is not None:
+                self._spinner = _Spinner(True, label).__enter__()
+        if self._bar is not None and total is not None:
             self._bar.total = max(total, 1)
             self._bar.n = done
             self._bar.refresh()
+
+    @staticmethod
+    def _new_bar(label: str, total: int, unit: str) -> Any:
+        from tqdm import tqdm
+
+        if unit == "bytes":  # decimal prefixes, as fsutil.human_size and the page show sizes
+            kind: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1000}
+            counts = "{n_fmt}B/{total_fmt}B"
+        else:
+            kind, counts = {"unit": f" {unit}"}, "{n_fmt}/{total_fmt}{unit}"
+        fmt = "{desc}: {percentage:3.0f}%|{bar}| " + counts + " [{elapsed}<{remaining}, {rate_fmt}]"
+        return tqdm(total=total, desc=label, file=sys.stderr, leave=False, mininterval=0.1, bar_format=fmt, **kind)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -163,17 +169,21 @@ class _Spinner:
 
     def __enter__(self) -> "_Spinner":
         if self.enabled:
-            self._thread = threading.Thread(target=self._draw, daemon=True)
+            start = time.monotonic()
+            self._frame(0, start)  # at once, however short the step: the user sees what ran
+            self._thread = threading.Thread(target=self._draw, args=(start,), daemon=True)
             self._thread.start()
         return self
 
-    def _draw(self) -> None:
-        start = time.monotonic()
-        i = 0
-        while not self._stop.wait(0.1 if i else 0):
-            elapsed = time.monotonic() - start
-            sys.stderr.write(f"\r{self.label}… {self.FRAMES[i % 4]} {elapsed:.0f} s\x1b[K")
-            sys.stderr.flush()
+    def _frame(self, i: int, start: float) -> None:
+        elapsed = time.monotonic() - start
+        sys.stderr.write(f"\r{self.label}… {self.FRAMES[i % 4]} {elapsed:.0f} s\x1b[K")
+        sys.stderr.flush()
+
+    def _draw(self, start: float) -> None:
+        i = 1
+        while not self._stop.wait(0.1):
+            self._frame(i, start)
             i += 1
 
     def __exit__(self, *exc: object) -> None:
@@ -210,7 +220,7 @@ def _engine(args, read_only: bool = False):
 
 
 def cmd_backup_create(args) -> int:
-    bar = _ProgressBar(not args.json, "backup")
+    bar = _ProgressBar(not args.json)
     try:
         b = _engine(args).create_backup(note=args.note or "", progress=bar)
     finally:
@@ -359,7 +369,7 @@ def cmd_backup_restore(args) -> int:
     if not _confirm(args, f"Replace your current data with {label}? A safety backup of it is made first."):
         print("Nothing was restored.", file=sys.stderr)
         return 1
-    bar = _ProgressBar(not args.json, "restore")
+    bar = _ProgressBar(not args.json)
     try:
         result = engine.restore(args.target, progress=bar)
     finally:
@@ -539,7 +549,7 @@ def cmd_db_migrate(args) -> int:
             raise _UsageError(
                 f"argument --to: {args.to!r} is not a revision this version knows (known: {', '.join(known)})"
             )
-    bar = _ProgressBar(not args.json, "migrate")
+    bar = _ProgressBar(not args.json)
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
     finally:
@@ -639,7 +649,7 @@ def cmd_settings(args) -> int:
     moves = []
     if args.move_backups:
         for folder in list(s.previous_backup_dirs):
-            bar = _ProgressBar(not args.json, "move")
+            bar = _ProgressBar(not args.json)
             try:
                 moves.append({"from": folder, **engine.move_previous_backups(folder, progress=bar)})
             finally:
@@ -870,7 +880,7 @@ def cmd_location_restore(args) -> int:
         print("Nothing was restored.", file=sys.stderr)
         return 1
     secret = _read_secret(args, creating=False) if remote.encrypted else None
-    bar = _ProgressBar(not args.json, "location-restore")
+    bar = _ProgressBar(not args.json)
     try:
         result, _ = restore_from_location(_engine(args), client, remote.id, secret, remote.folder_id, bar, label)
     finally:
@@ -977,7 +987,7 @@ def cmd_location_sync(args) -> int:
         from .locations.copier import run_background_sync
 
         return run_background_sync(lambda: engine.locations)
-    bar = _ProgressBar(not args.json, "location-sync")
+    bar = _ProgressBar(not args.json)
     try:
         results = engine.locations.sync(args.name, progress=bar)
     finally:

@@ -58,7 +58,7 @@ from .health import Health, assess
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, read_manifest
 from .preview import BackupPreview, backup_label, compare, summarize
-from .progress import Progress
+from .progress import Progress, step
 from .restore import RestoreResult, pending_recovery_backup, recover, refuse_the_live_file, restore
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
@@ -303,14 +303,14 @@ class Engine:
         moved, failed = [], []
         for n, rec in enumerate(reversed(items)):  # oldest first
             if progress:
-                progress("move", n, len(items))
+                progress("move", n, len(items), "backups")
             try:
                 moved.append(target.move_in(rec).id)
             except JobMatcherError as e:
                 log.warning("could not move %s: %s", rec.id, e.message)
                 failed.append({"id": rec.id, "message": e.message})
         if progress:
-            progress("move", len(items), len(items))
+            progress("move", len(items), len(items), "backups")
         if not failed:
             self.forget_previous_folder(folder)
         return {"moved": moved, "failed": failed}
@@ -906,7 +906,8 @@ class Engine:
                 report.created = True
             log.info("migrating %s from %s through %s", db, current, todo)
             try:
-                schema.upgrade(db, target)
+                with step(progress, "migrate"):  # Alembic's steps say nothing of how far they are
+                    schema.upgrade(db, target)
             except Exception as e:  # one transaction: a failure leaves the old revision
                 named = explain(e, f"updating the database to the new version ({current or 'new'} to {todo[-1]})", db)
                 if named is None or named is e:

@@ -22,7 +22,6 @@ from .errors import InsufficientSpaceError, JobMatcherError, SettingsError
 
 CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 # SQLite's files beside a database: the write-ahead log, its shared-memory index, and the

@@ -1,37 +1,54 @@
-"""One progress contract for every long operation, and what its numbers count.
+"""One progress contract for every long operation: each report says what its numbers count.
 
-An operation reports `progress(phase, done, total)` as it goes: `done` of `total`
-units of the phase's kind. What a phase counts depends on the operation (a backup
-copies database pages; a restore stages the file byte by byte), so `UNITS` names
-it once per operation and phase; a phase not listed is a step that reports only
-its start (0/1) and end (1/1), and gets a spinner with the elapsed time rather
-than a bar stuck at 0%. The page's tasks (tasks.py) and the command line's bars
-(cli.py) both read it from here.
+An operation calls `progress(phase, done, total, unit)` as it goes: `done` of `total`
+`unit`s of the phase named `phase` ("copy", "verify", "safety", ...). The producer
+knows what it counts, so it says so in every call; nobody keeps a table on the side.
+
+- `unit` is one of UNITS: "bytes" (a file copied, uploaded or downloaded), "pages"
+  (SQLite pages copied into a snapshot), "backups" (backups moved or copied to a
+  location, one by one), "files", or "steps" for a phase that measures nothing.
+- `total` is None while a phase cannot honestly say how far it is (the integrity check
+  running in its child process, a decryption, a schema update): such a phase reports
+  `(phase, 0, None, "steps")` when it starts and `(phase, 1, 1, "steps")` when it ends,
+  and is shown as a spinner with the elapsed time, never as a bar stuck at 0%.
+
+The command line's bars (cli.py) and the page's tasks (tasks.py, shown by frontend/)
+read the unit from the report itself. `Count` is the plain `(done, total)` callback the
+copy primitives (snapshot.py, fsutil.copy_range's callers, the location clients) use
+inside one phase, whose unit their caller names when it forwards the count.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from contextlib import contextmanager
+from typing import Callable, Iterator, Literal, Protocol, get_args
 
-Unit = Literal["pages", "bytes", "backups"]
+Unit = Literal["bytes", "pages", "backups", "files", "steps"]
+UNITS: tuple[str, ...] = get_args(Unit)
+
+Count = Callable[[int, int], None]
+"""`count(done, total)` inside one phase, in the unit the phase's producer names."""
 
 
 class Progress(Protocol):
-    """`progress(phase, done, total)`: `done` of `total` in the unit UNITS gives the operation's phase."""
+    """`progress(phase, done, total, unit)`: `done` of `total` `unit`s (one of UNITS) of `phase`;
+    `total` None while the phase has no measurable progress (see the module's docstring)."""
 
-    def __call__(self, phase: str, done: int, total: int) -> None: ...
-
-
-UNITS: dict[str, dict[str, Unit]] = {
-    "backup": {"copy": "pages"},  # and "verify": a step
-    "migrate": {"copy": "pages"},  # the pre-migration backup, then the steps
-    "restore": {"safety": "pages", "copy": "bytes"},  # check, safety, copy (staging), migrate, swap
-    "move": {"move": "backups"},  # backups moved to the new folder
-    "location-sync": {"backup": "backups", "copy": "bytes"},  # each backup, its bytes uploaded
-    "location-restore": {"download": "bytes", "safety": "pages", "copy": "bytes"},
-}
+    def __call__(self, phase: str, done: int, total: int | None, unit: Unit) -> None: ...
 
 
-def unit_of(operation: str, phase: str) -> Unit | None:
-    """What `phase` of `operation` counts, or None for a step (see UNITS)."""
-    return UNITS.get(operation, {}).get(phase)
+def ignore(phase: str, done: int, total: int | None, unit: Unit) -> None:
+    """A Progress that reports nowhere, for callers that passed none."""
+
+
+@contextmanager
+def step(progress: Progress | None, phase: str) -> Iterator[None]:
+    """Report `phase` as a step with no measurable progress: started (total None), then ended (1 of 1).
+
+    The end is reported only when the body succeeded; an exception propagates unchanged.
+    """
+    if progress is not None:
+        progress(phase, 0, None, "steps")
+    yield
+    if progress is not None:
+        progress(phase, 1, 1, "steps")

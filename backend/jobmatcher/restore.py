@@ -76,7 +76,7 @@ from .manifest import (
     read_manifest,
     update_manifest,
 )
-from .progress import Progress
+from .progress import Progress, ignore
 from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
 
@@ -151,10 +151,10 @@ def restore(
     phases: dict[str, float] = {}
     mark = _PhaseClock(phases)
     label = label or str(source)
-    say = progress or (lambda phase, done, total: None)
+    say: Progress = progress or ignore
 
     refuse_the_live_file(data, Path(source))
-    say("check", 0, 1)
+    say("check", 0, None, "steps")
     # raises InvalidBackupError: nothing touched.
     proven_by_checksum = source_verified and bool(expected_sha256)
     if proven_by_checksum:
@@ -163,7 +163,7 @@ def restore(
     else:
         report = verify_file(source, expected_sha256)
         size, expected, revision = report.size_bytes, report.sha256, report.schema_revision
-    say("check", 1, 1)
+    say("check", 1, 1, "steps")
     mark("check")
     require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size")
 
@@ -186,11 +186,11 @@ def restore(
         staged = _stage(data, source, expected, say)
         mark("stage")
         if revision != schema.head():
-            say("migrate", 0, 1)
+            say("migrate", 0, None, "steps")
             schema.upgrade(staged)
             migrated_from = revision
             _seal(staged)
-            say("migrate", 1, 1)
+            say("migrate", 1, 1, "steps")
             mark("migrate")
         staged_ok = True
         if linked:
@@ -240,7 +240,7 @@ def restore(
         time.perf_counter() - t0,
         ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()),
     )
-    say("done", 1, 1)
+    say("done", 1, 1, "steps")
     return RestoreResult(
         source=label,
         safety_backup_id=safety.id if safety else None,
@@ -301,7 +301,7 @@ def _swap_keeping_old(
     its manifest are removed again (they would otherwise be a second name of the live file).
     Appends the new safety backup's record to `made`; True once renamed.
     """
-    say("swap", 0, 1)
+    say("swap", 0, None, "steps")
     if not swap_lock.acquire(timeout=60):
         raise JobMatcherError(
             "Another JobMatcher command is still reading the database.",
@@ -345,7 +345,7 @@ def _swap_keeping_old(
         holder.close()  # releases the lock on the old file (now only the safety backup); writes nothing
         guard.release()
         remove_quietly(guard.path)
-    say("swap", 1, 1)
+    say("swap", 1, 1, "steps")
     return True
 
 
@@ -390,7 +390,8 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
                     db,
                     BackupType.safety,
                     note=note,
-                    progress=lambda phase, d, t: say("safety", d, t) if phase == "copy" else None,
+                    # its copy is the restore's "safety" phase, its check "safety-check"
+                    progress=lambda phase, d, t, unit: say("safety" if phase == "copy" else f"safety-{phase}", d, t, unit),
                 )
             except JobMatcherError:
                 problem = _unopenable(db)
@@ -527,7 +528,7 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
         with cond:
             state["copied"] = done
             cond.notify()
-        say("copy", done, size)
+        say("copy", done, size, "bytes")
 
     def copier() -> None:
         try:
@@ -606,7 +607,7 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
 
     Raises DatabaseInUseError (nothing changed) when another connection has the live file open.
     """
-    say("swap", 0, 1)
+    say("swap", 0, None, "steps")
     if not swap_lock.acquire(timeout=60):
         raise JobMatcherError(
             "Another JobMatcher command is still reading the database.",
@@ -634,7 +635,7 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
     finally:
         if holder is not None:
             holder.close()  # releases the lock on the file just replaced; touches no file by name
-    say("swap", 1, 1)
+    say("swap", 1, 1, "steps")
     return True
 
 

@@ -203,7 +203,7 @@ class BackupScheduler:
             self._run_once()
 
     def _run_once(self) -> None:
-        def progress(_phase: str, _done: int, _total: int) -> None:
+        def progress(_phase: str, _done: int, _total: int | None, _unit: str) -> None:
             if self._cancel.is_set():
                 raise BackupCancelled()
 

@@ -23,12 +23,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 from .fsutil import SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
-
-# (pages done, pages total)
-PageProgress = Callable[[int, int], None]
+from .progress import Count as PageProgress  # (pages done, pages total)
 
 _BACKUP_API_STEP = 4096  # pages per backup-API step (16 MB at 4 KB pages)
 

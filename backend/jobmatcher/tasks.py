@@ -2,8 +2,8 @@
 
 Why polling and not pushing: the same page runs in the pywebview window and in
 a browser over plain HTTP, and "ask for the task's state every ~150 ms" works
-identically in both. The engine calls `progress(phase, done, total)` as often
-as it likes (once per copied chunk); the state the page sees is updated at
+identically in both. The engine calls `progress(phase, done, total, unit)` (the
+contract in progress.py) as often as it likes (once per copied chunk); the state the page sees is updated at
 most every `min_interval` seconds, except that a change of phase and the end of
 a phase always show.
 
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from .errors import JobMatcherError
 from .pageerror import to_page_error
-from .progress import Progress, unit_of
+from .progress import Progress
 
 PHASE_LABELS = {
     "move": "Moving your backups to the new folder…",
@@ -32,6 +32,9 @@ PHASE_LABELS = {
     "verify": "Checking the copy…",
     "check": "Checking the backup…",
     "safety": "Making a safety backup of your current data…",
+    "safety-verify": "Checking the safety backup…",
+    "download": "Downloading the copy…",
+    "decrypt": "Decrypting the copy…",
     "migrate": "Updating the data to this version…",
     "swap": "Putting the backup in place…",
     "wait": "Waiting for another program to finish writing…",
@@ -68,8 +71,9 @@ class TaskInfo(BaseModel):
     phase: str = ""
     message: str = ""
     done: int = 0
-    total: int = 0
-    unit: str | None = None  # what done/total count: "pages", "bytes", "backups"; None for a step (progress.UNITS)
+    total: int | None = 0  # None while the phase has no measurable progress (a step: see progress.py)
+    unit: str | None = None  # what done/total count, as the phase reported it: one of progress.UNITS
+    phase_started_at: float | None = None  # when the current phase began (the page shows a step's elapsed time)
     fraction: float = 0.0  # 0..1 over the whole task
     result: dict | None = None
     error: dict | None = None
@@ -172,20 +176,21 @@ class TaskRunner:
         order = [p for p, _ in plan]
         weights = dict(plan)
 
-        def progress(phase: str, done: int, total: int) -> None:
+        def progress(phase: str, done: int, total: int | None, unit: str) -> None:
             now = time.monotonic()
             with self._lock:
                 task = self._tasks[task_id]
-                boundary = phase != task.phase or done >= total
+                boundary = phase != task.phase or total is None or done >= total
                 if not boundary and now - last[0] < self.min_interval:
                     return  # throttled: the page polls a few times a second at most
                 last[0] = now
-                task.phase, task.done, task.total = phase, int(done), int(total)
-                task.unit = unit_of(kind, phase)
+                if phase != task.phase:
+                    task.phase_started_at = time.time()
+                task.phase, task.done, task.total, task.unit = phase, int(done), total, unit
                 task.message = PHASE_LABELS.get(phase, "Working…")
                 if phase in weights:
                     before = sum(weights[p] for p in order[: order.index(phase)])
-                    part = weights[phase] * (min(done, total) / total if total > 0 else 0.0)
+                    part = weights[phase] * (min(done, total) / total if total else 0.0)
                     # never move backwards (a phase can repeat, e.g. copy during a recovery)
                     task.fraction = max(task.fraction, min(1.0, before + part))
 

@@ -78,9 +78,21 @@ export function humanSize(n) {
   return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${sizeUnits[i]}`;
 }
 
-/** A task's progress line in its honest unit: "Copying… 12.3 MB of 200.1 MB", "… 2 of 5 backups". */
+/**
+ * A task's progress line in the unit its phase reported (tasks.py, progress.py):
+ * "Copying… 12.3 MB of 200.1 MB", "… 1,200 of 4,800 pages", "… 2 of 5 backups". A phase
+ * with no measure (total null: the check in its child process) says how long it has run.
+ */
 export function taskText(t) {
-  if (t.unit === "bytes" && t.total > 1) return `${t.message} ${humanSize(t.done)} of ${humanSize(t.total)}`;
-  if (t.unit === "backups" && t.total > 1) return `${t.message} ${t.done} of ${t.total} backups`;
+  const count = (n) => Number(n).toLocaleString("en-GB");
+  if (t.total === null || t.total === undefined) {
+    const seconds = t.phase_started_at ? Math.floor(Date.now() / 1000 - t.phase_started_at) : 0;
+    return seconds >= 2 ? `${t.message} (${seconds} s)` : t.message;
+  }
+  if (!(t.total > 1)) return t.message;
+  if (t.unit === "bytes") return `${t.message} ${humanSize(t.done)} of ${humanSize(t.total)}`;
+  if (["pages", "backups", "files"].includes(t.unit)) {
+    return `${t.message} ${count(t.done)} of ${count(t.total)} ${t.unit}`;
+  }
   return t.message;
 }

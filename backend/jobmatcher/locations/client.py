@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-# (bytes done, bytes total)
-ByteProgress = Callable[[int, int], None]
+from ..progress import Count as ByteProgress  # (bytes done, bytes total)
 
 MARKER_KEY = ".jobmatcher-location"
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")

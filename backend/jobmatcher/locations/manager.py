@@ -67,7 +67,7 @@ from .s3 import S3Location
 
 log = logging.getLogger(__name__)
 
-# progress: see progress.UNITS for what each phase counts
+# progress (progress.Progress): "backup" counts the backups a sync copies, "copy" each one's bytes
 LOCK_NAME = ".jobmatcher.locations.lock"
 BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 6 * 3600.0  # never wait longer than this between tries
@@ -456,7 +456,7 @@ class Locations:
             todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
             for i, rec in enumerate(todo):
                 if progress:
-                    progress("backup", i, len(todo))
+                    progress("backup", i, len(todo), "backups")
                 self._copy_one(client, loc, cfg, fid, rec, progress)
                 result.copied.append(rec.id)
                 st.last_success_at = _now()
@@ -467,7 +467,7 @@ class Locations:
                 client.delete(data_key(fid, r.id, r.encrypted))
                 result.deleted.append(r.id)
             if progress:
-                progress("backup", len(todo), len(todo))
+                progress("backup", len(todo), len(todo), "backups")
             remote = list_remote(client, fid)
             st.copied = [r.id for r in remote]
             st.used_bytes = sum(r.stored_size for r in remote)
@@ -547,7 +547,7 @@ class Locations:
         progress: Progress | None,
     ) -> None:
         src = Path(rec.path)
-        on_bytes = (lambda d, t: progress("copy", d, t)) if progress else None
+        on_bytes = (lambda d, t: progress("copy", d, t, "bytes")) if progress else None
         if loc.encrypt:
             recipient = cfg.recipient or ""  # there: _ensure_remote_identity checked it
             plain: list[tuple[int, str]] = []  # (size, SHA-256) of what was encrypted

@@ -25,7 +25,6 @@ import re
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -33,6 +32,7 @@ from ..errors import BackupNotFoundError, TamperedCopyError
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
 from ..manifest import BackupType, UtcDatetime
+from ..progress import Progress, ignore
 from .client import LocationClient
 from .crypto import decrypt_file, unlock_identity
 
@@ -187,7 +187,7 @@ def fetch_verified(
     remote: RemoteBackup,
     secret: str | None,
     work_dir: Path,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Download a copy and prove it sound; returns the database as a temp file in `work_dir` (caller deletes it).
 
@@ -195,7 +195,7 @@ def fetch_verified(
     identity unlocked with `secret` (WrongPassphraseError), decryption (WrongIdentityError,
     TamperedCopyError), the database's SHA-256. The usual checks of a restore come after.
     """
-    say = progress or (lambda phase, done, total: None)
+    say: Progress = progress or ignore
     token = uuid.uuid4().hex[:12]
     # .NAME.PID.tmp: the next launch deletes these if this process dies
     stored = work_dir / f".location-fetch-{token}.{os.getpid()}.tmp"
@@ -210,7 +210,7 @@ def fetch_verified(
                 )
             identity = unlock_remote_identity(client, remote.folder_id, secret)  # wrong passphrase: before download
         client.get_file(
-            data_key(remote.folder_id, remote.id, remote.encrypted), stored, lambda d, t: say("download", d, t)
+            data_key(remote.folder_id, remote.id, remote.encrypted), stored, lambda d, t: say("download", d, t, "bytes")
         )
         size = stored.stat().st_size
         if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:
@@ -220,11 +220,11 @@ def fetch_verified(
                 "Choose another copy; this one cannot be trusted.",
             )
         if remote.encrypted:
-            say("decrypt", 0, 1)
+            say("decrypt", 0, None, "steps")
             assert identity is not None
             decrypt_file(stored, plain, identity)
             remove_quietly(stored)
-            say("decrypt", 1, 1)
+            say("decrypt", 1, 1, "steps")
         else:
             os.replace(stored, plain)
         if _sha256(plain) != remote.sha256:
