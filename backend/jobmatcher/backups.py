@@ -92,6 +92,7 @@ def listable_name(name: str) -> bool:
 
     list() shows exactly these and get() accepts exactly their ids (the name without `.db`),
     so every id the list shows works with every command: `Résumé before move`, `2026 März`, `_old`.
+    At most 255 bytes in UTF-8 (a file name's limit). Never raises (a non-string is False).
     """
     return (
         isinstance(name, str)
@@ -124,12 +125,14 @@ def _not_own_reason(r: BackupRecord) -> str:
 
 
 def is_own_backup(r: BackupRecord) -> bool:
-    """A backup JobMatcher made of this data folder: its name pattern, a readable manifest that says so."""
+    """A backup JobMatcher made of this data folder: its name pattern, a readable manifest that says so.
+    Never raises."""
     return r.owned and r.manifest == "ok" and not r.added_by_hand and bool(OWN_NAME.match(r.id))
 
 
 def backup_name(when: datetime) -> str:
-    """The id for a backup made at `when`: backup_YYYY-MM-DD_HH-MM-SS in UTC."""
+    """The id for a backup made at `when` (aware; a naive one is taken as local time): backup_YYYY-MM-DD_HH-MM-SS
+    in UTC. Never raises."""
     return "backup_" + when.astimezone(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
 
 
@@ -170,6 +173,7 @@ DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
 
 
 def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
+    """The error (returned, not raised) for a chosen backup folder that is not there or lacks its marker."""
     return BackupFolderUnavailableError(
         f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
         "JobMatcher does not create it again, so backups never land on the wrong disk. "
@@ -181,7 +185,11 @@ def write_folder_marker(folder: Path, token: str) -> None:
     """Mark a chosen backup folder as the one chosen: an unmounted drive's empty mount point lacks it.
 
     One token per line after the first: several data folders may share one backup folder, and
-    choosing it for one must not make it "unavailable" for the others.
+    choosing it for one must not make it "unavailable" for the others. Written atomically.
+
+    Raises:
+        OSError: the marker cannot be written (no such folder, no permission, a full disk); the old
+            marker, if any, is left as it was.
     """
     from .fsutil import atomic_write_bytes
 
@@ -206,6 +214,7 @@ def live_database_file(path: Path) -> bool:
     """True for a file that is (or may be) somebody's live database, never a backup: one named `jobmatcher.db`
     (a data folder's live file), or one with a -wal or -shm beside it (a database some program has open
     in WAL mode). The backup store never lists, restores, deletes or prunes it, whatever folder it is in.
+    Never raises (an unreadable folder counts as no side files).
     """
     if path.name == DATA_DB_NAME:
         return True
@@ -213,6 +222,7 @@ def live_database_file(path: Path) -> bool:
 
 
 def folder_marker_matches(folder: Path, token: str) -> bool:
+    """True when `folder`'s marker file lists `token`. Never raises (an unreadable marker: False)."""
     return token in _marker_tokens(folder)
 
 
@@ -236,7 +246,7 @@ class BackupStore:
         self.data = data
 
     def available(self) -> bool:
-        """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes."""
+        """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes, never raises."""
         if not self.chosen:
             return True
         try:
@@ -247,6 +257,7 @@ class BackupStore:
         return self.token is None or folder_marker_matches(self.folder, self.token)
 
     def require_available(self) -> None:
+        """Raises BackupFolderUnavailableError when `available()` is False (a chosen folder missing or unmarked)."""
         if not self.available():
             raise unavailable_error(self.folder)
 
@@ -283,7 +294,11 @@ class BackupStore:
     def list(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
         """Every published backup, newest first (read-only). Others' backups too, with owned=False.
 
-        Raises BackupFolderUnavailableError for a chosen folder that is not there.
+        `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
+
+        Raises:
+            BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
+            OSError: the folder exists but cannot be read (e.g. PermissionError).
         """
         self.require_available()
         if not self.folder.is_dir():
@@ -327,7 +342,13 @@ class BackupStore:
         )
 
     def get(self, backup_id: str) -> BackupRecord:
-        """The backup with exactly this id (as list() shows it); anything else (a path, `..`, a glob) is refused."""
+        """The backup with exactly this id (as list() shows it); anything else (a path, `..`, a glob) is refused.
+
+        Raises:
+            ValidationError: `backup_id` is not shaped like an id (a path, `..`, a glob, too long).
+            BackupNotFoundError: no regular file of that id here (or it is the live database).
+            JobMatcherError: the folder cannot be read (named by describe_os_error: permission, I/O error).
+        """
         if not isinstance(backup_id, str) or not listable_name(f"{backup_id}.db"):
             raise ValidationError(
                 f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list` shows it."
@@ -355,6 +376,7 @@ class BackupStore:
         """This data folder's backups that JobMatcher made: its name, a readable manifest, this folder's id.
 
         Only these are ever deleted automatically, and only these decide scheduling. Newest first.
+        Raises as list() does.
         """
         return [r for r in self.list(now) if is_own_backup(r)]
 
@@ -362,19 +384,25 @@ class BackupStore:
         self, now: datetime | None = None, items: builtins.list[BackupRecord] | None = None
     ) -> BackupRecord | None:
         """The newest own backup (is_own_backup) not dated in the future: what scheduling and the status line
-        go by. `items`: the list as list() just returned it, when the caller has read it already."""
+        go by. `items`: the list as list() just returned it, when the caller has read it already.
+        None when there is none. Raises as list() does (only when `items` is not given)."""
         items = self.list(now) if items is None else items
         return next((r for r in items if is_own_backup(r) and not r.future), None)
 
     def newest(self) -> BackupRecord | None:
         """The newest own backup by its time; one dated in the future (a wrong clock) never counts
-        (newest_trusted)."""
+        (newest_trusted). Raises as list() does."""
         return self.newest_trusted()
 
     # -- writing ---------------------------------------------------------------
 
     def ensure_folder(self) -> None:
-        """Create the default folder if needed; a chosen folder must be there already (never recreated)."""
+        """Create the default folder if needed; a chosen folder must be there already (never recreated).
+
+        Raises:
+            BackupFolderUnavailableError: a chosen folder that is missing or lacks its marker.
+            BackupFailedError: the folder cannot be created, or is not writable.
+        """
         self.require_available()
         try:
             make_dirs(
@@ -408,9 +436,19 @@ class BackupStore:
         `reuse_identical`, a snapshot byte-for-byte identical (same SHA-256) to an existing backup
         (automatic: the newest own backup that passed its check; pre-migration: any own pre-migration
         backup that passed) is discarded before its check and that backup is returned with
-        `unchanged=True`: the data did not change, so no new file is made. Raises BackupFailedError,
-        InsufficientSpaceError or JobMatcherError naming the cause. `listed`: the list as list() just
-        returned it, when the caller has read it already.
+        `unchanged=True`: the data did not change, so no new file is made. `listed`: the list as
+        list() just returned it, when the caller has read it already. `progress` gets "copy" in
+        pages, then "verify" as a step (progress.py). Sizes in the result in bytes, times in seconds.
+
+        Raises:
+            DatabaseMissingError / DatabaseDamagedError: the live file is missing, empty or unreadable.
+            BackupFolderUnavailableError: a chosen backup folder that is not there.
+            InsufficientSpaceError: less free space than twice the database (with its -wal).
+            BackupFailedError: the folder cannot be written, the copy cannot be read back, or it did
+                not pass its check (then the live database itself may be damaged).
+            NewerSchemaError: the data was updated by a newer JobMatcher (not for a safety backup).
+            JobMatcherError: another cause of a failed write, named (describe_os_error/_sqlite_error).
+            In every case no new file is left in the backup folder.
         """
         from .database import require_exists, require_openable  # local: keep CLI start light
 
@@ -739,7 +777,12 @@ class BackupStore:
 
     def reserve_name(self, m: Manifest) -> Path:
         """A new, unique backup file name for `m` with `m` written as its manifest; the .db is not there
-        yet (the caller creates it without overwriting, e.g. by a hard link)."""
+        yet (the caller creates it without overwriting, e.g. by a hard link). Sets `m.sequence`.
+
+        Raises:
+            BackupFailedError: no free name among 999 tries for that second.
+            OSError: the manifest cannot be written (the reserved name is removed again).
+        """
         m.sequence = self.next_sequence()
         base = backup_name(m.created_at)
         for n in range(1, 1000):
@@ -763,7 +806,7 @@ class BackupStore:
     def next_sequence(self) -> int:
         """1 + the highest `sequence` among this data folder's own listed backups (1 for the first), and
         above the chain it continues after a disaster recovery (DataDir.sequence_floor):
-        what makes 'newest' independent of the clock (retention.newest_order)."""
+        what makes 'newest' independent of the clock (retention.newest_order). Raises as list() does."""
         floor = self.data.sequence_floor() if self.data is not None else 0  # a chain adopted after recovery
         return 1 + max(max((r.sequence or 0 for r in self.own()), default=0), floor)
 
@@ -795,7 +838,12 @@ class BackupStore:
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
     def verify(self, backup_id: str) -> BackupRecord:
-        """Check a listed backup and record the result in its manifest; raises InvalidBackupError if it fails.
+        """Check a listed backup and record the result in its manifest; returns the record as it now is.
+
+        Raises:
+            ValidationError / BackupNotFoundError: as get() (not an id, or no such backup).
+            InvalidBackupError: the backup failed its check (the failure is recorded in its manifest,
+                when it has one); `reason` says why (corrupt, checksum, newer-schema, read-error, ...).
 
         Only the check's own fields (verified, verified_at, verify_message, verify_seconds, and the
         size, checksum and revision it measured for a file added by hand) are written, under the
@@ -855,7 +903,13 @@ class BackupStore:
             log.warning("could not record verification of %s: %s", path, e)
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
-        """Pin (keep forever) or unpin a backup; only the pin is written (under the manifest lock)."""
+        """Pin (keep forever) or unpin a backup; only the pin is written (under the manifest lock).
+
+        Raises:
+            ValidationError / BackupNotFoundError: as get().
+            JobMatcherError: the manifest cannot be saved (an unreadable file of its name is never
+                overwritten; a write error is named).
+        """
         rec = self.get(backup_id)
 
         def pin(x: Manifest) -> None:
@@ -870,6 +924,11 @@ class BackupStore:
 
         The backup goes first: killed in between, the manifest left without its backup is a leftover the
         next cleanup() removes; the other order would leave a backup that looks added by hand, never pruned.
+
+        Raises:
+            ValidationError / BackupNotFoundError: as get().
+            JobMatcherError: the file cannot be deleted (named: permission, read-only disk, I/O error);
+                then nothing was deleted.
         """
         rec = self.get(backup_id)
         path = Path(rec.path)
@@ -902,6 +961,7 @@ class BackupStore:
         folders and backups with unreadable manifests are never deleted here.
         `items`: the list as `list()` just returned it, when the caller has read it already.
         `keep`: never delete a backup it says True for (one a pending recovery needs).
+        Sizes in bytes. Raises as list() does (only when `items` is not given).
         """
         now = now or datetime.now(timezone.utc)
         items = self.list(now) if items is None else items
@@ -930,7 +990,8 @@ class BackupStore:
         """Delete (or with dry_run only name) the backups the retention policy makes obsolete (see prune_plan).
 
         Returns the backups actually deleted (with dry_run: those that would be); one that could not
-        be deleted is logged, never reported as deleted.
+        be deleted is logged, never reported as deleted (so deleting raises nothing). Raises as list()
+        does (only when `items` is not given).
         """
         p, chosen = self.prune_plan(policy, now, items, keep)
         if p.over_budget:
@@ -955,6 +1016,7 @@ class BackupStore:
         Temp files `.tmp-PID-NS.db[-wal|-shm|-journal]` whose writer's `.tmp-PID-NS.lock` is free (or
         absent), reserved manifests `backup_….json` with no backup that are empty or JobMatcher
         manifests, and killed manifest writes `.backup_….json.PID-THREAD-N.tmp`. Returns the names removed.
+        Never raises: an unreadable folder or a file that cannot be removed is left as it is.
         """
         removed: list[str] = []
         try:

@@ -196,7 +196,10 @@ class Engine:
 
     @property
     def store(self) -> BackupStore:
-        """The backup folder the settings name (the same object while they name the same folder)."""
+        """The backup folder the settings name (the same object while they name the same folder).
+
+        Raises SettingsError: settings.json is damaged, or it names a folder JobMatcher refuses (inside
+        the data folder, a system folder, another data folder)."""
         s = self.settings
         where = (self.data.backup_dir(s), bool(s.backup_dir), s.backup_dir_token)
         if self._store_cache is None or self._store_cache[0] != where:
@@ -205,7 +208,7 @@ class Engine:
 
     @property
     def locations(self):
-        """The backup locations off this disk (locations.Locations)."""
+        """The backup locations off this disk (locations.Locations). Raises SettingsError as `store` does."""
         from .locations.manager import Locations  # boto3/pyrage load only when locations are used
 
         return Locations(self.data, self.store)
@@ -271,7 +274,10 @@ class Engine:
         return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token, data=self.data)
 
     def previous_backups(self) -> list[dict]:
-        """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only)."""
+        """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only).
+
+        A folder that cannot be listed is reported with available=False, never raised. Raises
+        SettingsError only when settings.json is damaged."""
         out = []
         for folder in self.settings.previous_backup_dirs:
             store = BackupStore(Path(folder), chosen=True)
@@ -295,7 +301,12 @@ class Engine:
 
         One at a time (see BackupStore.move_in): each is in the old folder, the new one, or
         (after a failure) both. Returns {"moved": [ids], "failed": [{"id", "message"}]}; once
-        nothing is left, the folder is no longer listed.
+        nothing is left, the folder is no longer listed. `progress` counts backups ("move").
+
+        Raises:
+            ValidationError: `folder` is not one of the settings' previous backup folders.
+            BackupFolderUnavailableError / SettingsError: the old or the current folder cannot be used.
+            A backup that cannot be moved is reported in "failed", not raised.
         """
         old = BackupStore(self._previous(folder), chosen=True)
         items = [r for r in old.list() if r.has_manifest]
@@ -316,7 +327,9 @@ class Engine:
         return {"moved": moved, "failed": failed}
 
     def forget_previous_folder(self, folder: str) -> Settings:
-        """Stop listing a previous backup folder (its files are left as they are)."""
+        """Stop listing a previous backup folder (its files are left as they are); the saved settings.
+
+        Raises ValidationError when `folder` is not listed; OSError when settings.json cannot be written."""
         self._previous(folder)
         s = self.settings
         s.previous_backup_dirs = [d for d in s.previous_backup_dirs if d != folder]
@@ -326,7 +339,12 @@ class Engine:
     # -- locks -----------------------------------------------------------------
 
     def take_instance_lock(self) -> None:
-        """Own the data folder (the app, a restore, a migration); refused while another process owns it."""
+        """Own the data folder (the app, a restore, a migration); refused while another process owns it.
+
+        Raises:
+            InstanceLockedError: another process (named) owns the data folder.
+            JobMatcherError: the lock file cannot be opened for writing (a read-only data folder), named.
+        """
         if not self._instance.held:
             try:
                 self._instance.take()
@@ -352,6 +370,7 @@ class Engine:
                 make_private(p)
 
     def release_instance_lock(self) -> None:
+        """Give the data folder back (no-op when not held). Never raises."""
         self._instance.release()
 
     def _reading_live(self) -> FileLock:
@@ -369,7 +388,10 @@ class Engine:
 
     def status(self) -> DbStatus:
         """Current revision, head and pending revisions (read-only; sizes in bytes). A revision from a newer
-        version is reported (`known=False`), not raised."""
+        version is reported (`known=False`), not raised.
+
+        Raises DatabaseDamagedError when SQLite cannot read the database, or JobMatcherError naming another
+        cause (a held lock, an I/O error, a data folder that refuses access)."""
         db = self.data.db_path
         current = current_revision(db)
         known = schema.is_known(current)
@@ -385,11 +407,16 @@ class Engine:
         )
 
     def list_backups(self) -> list[BackupRecord]:
-        """Every backup, newest first (read-only: reads manifests only)."""
+        """Every backup, newest first (read-only: reads manifests only; sizes in bytes).
+
+        Raises BackupFolderUnavailableError (a chosen folder not there) or SettingsError (as `store`)."""
         return self.store.list()
 
     def check(self) -> CheckReport:
-        """`PRAGMA integrity_check` of the live database (read-only: creates and changes nothing)."""
+        """`PRAGMA integrity_check` of the live database (read-only: creates and changes nothing).
+
+        Damage is reported in the CheckReport (ok=False, problems), not raised. Raises DatabaseMissingError
+        when there is no database yet; JobMatcherError when a restore holds the file for over 60 s."""
         db = self.data.db_path
         problem = live_problem(db)  # before "no database yet": a lost main file with its -wal is a problem
         if problem is None:
@@ -523,14 +550,17 @@ class Engine:
 
     @property
     def data_dir(self) -> Path:
-        """The data folder."""
+        """The data folder (an absolute path). Never raises."""
         return self.data.root
 
     def check_write_target(self, target: str | os.PathLike) -> Path:
         """`target` as an absolute path, when a user-chosen file may be written there (Export…), else
         ValidationError: never inside the data folder or the backup folder (nor either folder itself),
         and never the live database or one of its side files, by inode (a hard link or another name for
-        it counts). Symlinks are resolved first. Writes nothing."""
+        it counts). Symlinks are resolved first. Writes nothing.
+
+        Raises ValidationError naming why the place is refused (it cannot be resolved, or it is one of the
+        places above)."""
         path = Path(target).expanduser().absolute()
         try:
             resolved = path.resolve()
@@ -570,48 +600,57 @@ class Engine:
     @property
     def backups_folder(self) -> Path:
         """Where backups are kept now (the chosen folder, or <data>/backups), to show it: not validated
-        (every use of the folder is, see `store`), so a refused setting can still be seen and changed."""
+        (every use of the folder is, see `store`), so a refused setting can still be seen and changed.
+        Raises SettingsError only when settings.json is damaged."""
         return self.data.backup_dir(check=False)
 
     @property
     def default_backups_folder(self) -> Path:
+        """<data>/backups, the folder used when none is chosen (whether or not it exists). Never raises."""
         return self.data.root / "backups"
 
     @property
     def database_path(self) -> Path:
-        """The live database (for naming it in messages; open it with `connect`)."""
+        """The live database (for naming it in messages; open it with `connect`). Never raises."""
         return self.data.db_path
 
     @property
     def settings_path(self) -> Path:
+        """settings.json in the data folder (whether or not it exists). Never raises."""
         return self.data.settings_path
 
     @property
     def schedule_path(self) -> Path:
-        """Where the running app records its backup schedule for `jobmatcher status`."""
+        """Where the running app records its backup schedule for `jobmatcher status`. Never raises."""
         return self.data.schedule_path
 
     @staticmethod
     def known_revisions() -> list[str]:
-        """The schema revisions this version knows, oldest first (the last is the newest)."""
+        """The schema revisions this version knows, oldest first (the last is the newest). Never raises."""
         return list(schema.revisions())
 
     def restore_unfinished(self) -> bool:
-        """True while a restore's journal says one is under way or was interrupted (the next launch finishes it)."""
+        """True while a restore's journal says one is under way or was interrupted (the next launch finishes it).
+        Never raises."""
         return self.data.journal_path.exists()
 
     def get_backup(self, backup_id: str) -> BackupRecord:
-        """A listed backup by id; BackupNotFoundError / ValidationError (not an id) otherwise."""
+        """A listed backup by id.
+
+        Raises BackupNotFoundError (no such backup), ValidationError (not shaped like an id),
+        SettingsError (as `store`)."""
         return self.store.get(backup_id)
 
     def require_backups_folder(self) -> Path:
-        """The backups folder, refused (BackupFolderUnavailableError) when a chosen one is not there (never made)."""
+        """The backups folder, refused (BackupFolderUnavailableError) when a chosen one is not there (never made).
+        Raises SettingsError as `store` does."""
         store = self.store
         store.require_available()
         return store.folder
 
     def refuse_the_live_file(self, path: Path) -> None:
-        """InvalidBackupError when `path` is this data folder's live database (same file), not a backup."""
+        """Raises InvalidBackupError (reason "is-live-database") when `path` is this data folder's live
+        database (the same file, by inode), not a backup; otherwise nothing."""
         refuse_the_live_file(self.data, path)
 
     # -- writes ------------------------------------------------------------------
@@ -634,6 +673,14 @@ class Engine:
         no file is kept and the existing backup is returned with `unchanged=True`. A checksum costs
         one read of the copy (and skips the integrity check); a change counter kept by triggers would
         need a schema revision and would miss changes made by other programs or by SQL outside the app.
+        `note`: one line, at most 500 characters. `progress`: "copy" in pages, "verify" a step.
+
+        Raises:
+            ValidationError: the note is too long or holds a line break or control character.
+            DatabaseMissingError: there is no database yet.
+            JobMatcherError: a restore holds the file for over 60 s.
+            Otherwise as BackupStore.create (BackupFailedError, InsufficientSpaceError,
+            BackupFolderUnavailableError, NewerSchemaError, ...); no file is left when it fails.
         """
         if len(note) > 500:
             raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
@@ -664,8 +711,10 @@ class Engine:
         return self.store.set_pinned(backup_id, pinned)
 
     def delete_backup(self, backup_id: str) -> BackupRecord:
-        """Delete a listed backup and its manifest; the deleted record. Refused (JobMatcherError) for the safety
-        backup an interrupted restore still needs; BackupNotFoundError / ValidationError for an unknown id."""
+        """Delete a listed backup and its manifest; the deleted record.
+
+        Raises JobMatcherError for the safety backup an interrupted restore still needs (or a file that
+        cannot be deleted, named); BackupNotFoundError / ValidationError for an unknown id."""
         rec = self.store.get(backup_id)
         if self._needed_for_recovery(rec):
             raise JobMatcherError(
@@ -685,7 +734,8 @@ class Engine:
             return Path(needed).name == Path(rec.path).name
 
     def schedule_state(self) -> dict | None:
-        """The running app's schedule (ScheduleState.to_dict()), or None when no app has this data folder open."""
+        """The running app's schedule (ScheduleState.to_dict()), or None when no app has this data folder open.
+        Never raises (an unreadable file: None)."""
         import json
 
         try:
@@ -701,7 +751,10 @@ class Engine:
         """The health rule (health.py) on this data folder's facts; read-only.
 
         `schedule`: the running app's ScheduleState.to_dict() when the caller is that app; otherwise
-        it is read from the file the app keeps.
+        it is read from the file the app keeps. `now`: UTC, default the clock. Sizes in bytes.
+
+        Raises SettingsError (damaged settings.json, a refused backup folder); an unavailable folder is
+        a warning in the result, not an error.
         """
         from .fsutil import free_space
 
@@ -788,7 +841,8 @@ class Engine:
         return health.model_copy(update={"warnings": warnings, "level": level, "copies": line})
 
     def budget_bytes(self, settings: Settings | None = None) -> int:
-        """The most space backups may take: the setting, else 2 GiB or 20x the database, whichever is larger."""
+        """The most space backups may take, in bytes: the setting (MiB), else 2 GiB or 20x the database,
+        whichever is larger. Raises SettingsError (damaged settings.json) when `settings` is not given."""
         s = settings or self.settings
         if s.budget_mb:
             return s.budget_mb * (1 << 20)
@@ -796,16 +850,24 @@ class Engine:
         return max(2 << 30, 20 * (file_size(db) + file_size(side_file(db, WAL))))
 
     def retention_policy(self) -> RetentionPolicy:
+        """The retention policy the settings describe, with its budget in bytes. Raises SettingsError
+        when settings.json is damaged."""
         s = self.settings
         return RetentionPolicy.from_settings(s, self.budget_bytes(s))
 
     def prune_plan(self, now: datetime | None = None) -> tuple[Plan, list[BackupRecord]]:
-        """What `prune` would do and why: a rule for every backup (read-only)."""
+        """What `prune` would do and why: a rule for every backup (read-only).
+
+        Raises BackupFolderUnavailableError / SettingsError as `list_backups` does."""
         return self.store.prune_plan(self.retention_policy(), now, keep=lambda r: self._needed_for_recovery(r))
 
     def prune(self, dry_run: bool = False, now: datetime | None = None) -> list[BackupRecord]:
         """Delete the backups the retention settings make obsolete (see retention.py for the rules; the
-        safety backup an interrupted restore still needs is kept too)."""
+        safety backup an interrupted restore still needs is kept too). Returns those deleted (with
+        `dry_run`: those that would be).
+
+        Raises BackupFolderUnavailableError / SettingsError as `list_backups` does; a backup that
+        cannot be deleted is logged and left, not raised."""
         return self.store.prune(self.retention_policy(), now, dry_run, keep=lambda r: self._needed_for_recovery(r))
 
     def restore(self, id_or_path: str, progress: Progress | None = None, label: str | None = None) -> RestoreResult:
@@ -813,6 +875,13 @@ class Engine:
 
         `label`: what was restored in the user's words, for the safety backup's note ("Before restoring
         the file Résumé.db"); by default "the backup from 30 Nov 2026, 11:56" or "the file NAME".
+        `progress`: see restore.restore for its phases and units.
+
+        Raises:
+            ValidationError / BackupNotFoundError: as `resolve` (empty, or an unknown id).
+            InstanceLockedError: another process owns the data folder.
+            Otherwise as restore.restore (InvalidBackupError, InsufficientSpaceError, DatabaseInUseError,
+            RestoreFailedError with `recovered`); the data is as before unless the restore succeeded.
         """
         path, sha, rec = (r := self.resolve(id_or_path)).path, r.sha256, r.record
         if label is None:
@@ -853,7 +922,17 @@ class Engine:
         """Open the data folder as the app does: every step of the launch sequence, in order.
 
         Keeps the instance lock on success (the app owns the folder from then on);
-        gives it back if the launch fails.
+        gives it back if the launch fails. `progress` gets the automatic or pre-migration backup's
+        phases ("copy" in pages, "verify") and the schema update ("migrate", a step).
+
+        Raises:
+            InstanceLockedError: another process owns the data folder.
+            NewerSchemaError: the database was updated by a newer JobMatcher.
+            ValidationError: `target` is unknown, or older than the database.
+            MigrationBlockedError: the backup before a schema update failed (nothing was changed).
+            DatabaseDamagedError / JobMatcherError: the database or an interrupted restore cannot be
+                settled, or the update failed (named: a full disk, a read-only folder...).
+            A failed automatic backup is reported in the LaunchReport, not raised.
         """
         took = not self._instance.held
         self.take_instance_lock()
@@ -954,7 +1033,9 @@ class Engine:
     def backup_due(self, now: datetime | None = None) -> bool:
         """True when an automatic backup is due by the clock: automatic backups are on and this data folder's
         newest backup (not counting any dated in the future, or added by hand) is older than the setting.
-        Whether the data changed is decided by auto_backup(), from the data itself."""
+        Whether the data changed is decided by auto_backup(), from the data itself.
+
+        Raises BackupFolderUnavailableError / SettingsError as `list_backups` does."""
         minutes = self.settings.auto_backup_minutes
         if not minutes:
             return False
@@ -996,6 +1077,8 @@ class Engine:
         return None if made.unchanged else made.id
 
     def connect(self):
-        """A read-write connection to the live database, for the app's own data layer."""
+        """A read-write connection to the live database, for the app's own data layer (the caller closes it).
+
+        Raises DatabaseMissingError when there is no database yet; sqlite3.Error when it cannot be opened."""
         require_exists(self.data.db_path)
         return connect(self.data.db_path)

@@ -133,6 +133,8 @@ class BackupRecord(BaseModel):
     def from_manifest(
         cls, backup_id: str, path: Path, m: Manifest, has_manifest: bool = True, **extra
     ) -> "BackupRecord":
+        """The list's record for the backup `backup_id` at `path` described by `m`; `extra` sets the
+        list-only fields (manifest, owned, future). Never raises (nothing is validated again)."""
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
         fields = {k: getattr(m, k) for k in _RECORD_FIELDS}
         return cls.model_construct(id=backup_id, path=str(path), has_manifest=has_manifest, **fields, **extra)
@@ -142,11 +144,13 @@ _RECORD_FIELDS = tuple(k for k in BackupRecord.model_fields if k in Manifest.mod
 
 
 def manifest_path(db_file: Path) -> Path:
+    """Where the manifest of the backup `db_file` lives: the same name with `.json`. Never raises."""
     return db_file.with_suffix(".json")
 
 
 def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
-    """(manifest, state) for `db_file`: state 'missing' when there is none, 'unreadable' when damaged."""
+    """(manifest, state) for `db_file`: state 'missing' when there is none, 'unreadable' when damaged
+    or it cannot be read (the manifest is then None). Never raises."""
     try:
         raw = manifest_path(db_file).read_bytes()
     except FileNotFoundError:
@@ -184,12 +188,16 @@ def is_jobmatcher_manifest(db_file: Path) -> bool:
 
 
 def read_manifest(db_file: Path) -> Manifest | None:
-    """The manifest beside `db_file`, or None when there is none or it is unreadable."""
+    """The manifest beside `db_file`, or None when there is none or it is unreadable. Never raises."""
     return load_manifest(db_file)[0]
 
 
 def write_manifest(db_file: Path, manifest: Manifest) -> None:
-    """Write the manifest atomically beside `db_file` (a new backup's; updates use update_manifest)."""
+    """Write the manifest atomically beside `db_file` (a new backup's; updates use update_manifest).
+
+    Raises OSError when it cannot be written (the folder missing or read-only, a full disk); the
+    manifest then is as it was before (atomic_write_bytes: a temp file renamed over it).
+    """
     atomic_write_bytes(manifest_path(db_file), manifest.model_dump_json(indent=2).encode())
 
 
@@ -243,4 +251,5 @@ def update_manifest(
 
 
 def utcnow() -> datetime:
+    """The current time, aware, in UTC (manifests' times are all UTC). Never raises."""
     return datetime.now(timezone.utc)

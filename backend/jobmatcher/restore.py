@@ -102,6 +102,7 @@ class RestoreResult(BaseModel):
 
 
 def staged_path(data: DataDir) -> Path:
+    """Where a restore stages the backup beside the live file (`jobmatcher.db.restoring`). Never raises."""
     return data.root / (data.db_path.name + ".restoring")
 
 
@@ -144,8 +145,19 @@ def restore(
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
     `source_verified`: `source` is a listed backup whose manifest records a passed integrity check
-    and `expected_sha256`; its checksum, computed while it is staged, then proves it is that file
-    and the check is not repeated. Any other file is checked in full first.
+    and `expected_sha256` (64 hex digits); its checksum, computed while it is staged, then proves it is
+    that file and the check is not repeated. Any other file is checked in full first. `progress` gets
+    "check", "migrate" and "swap" as steps, "safety" in pages (a copied safety backup, then its check
+    as "safety-verify"), "copy" in bytes (progress.py). The result's times are in seconds.
+
+    Raises:
+        InvalidBackupError: `source` is not a sound backup this version can restore (or is the live
+            database itself); nothing was touched.
+        InsufficientSpaceError: less free space in the data folder than twice the backup's size.
+        DatabaseInUseError: another program holds the live database; nothing was replaced.
+        RestoreFailedError: a later step failed; `recovered` says whether the data was put back (from
+            the safety backup, or as it was) or, when False, where the safety backup is.
+        JobMatcherError: the safety backup could not be made (named: space, folder, permissions).
     """
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
@@ -473,7 +485,10 @@ def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> str:
 
 
 def refuse_the_live_file(data: DataDir, source: Path) -> None:
-    """Refuse the live database itself (or a hard link to it) as a backup file (InvalidBackupError).
+    """Refuse the live database itself (or a hard link to it) as a backup file.
+
+    Raises InvalidBackupError (reason "is-live-database") for the live file or a hard link to it;
+    nothing else (a missing or unreadable `source` is left to the checks that name it).
 
     Restoring it over itself would destroy what it restores, and checking it as a backup would read
     a file that is being written (use `db check` for the live data).
@@ -782,7 +797,8 @@ def _missing_safety(data: DataDir, safety: Path, safety_id: str) -> SafetyBackup
 
 
 def pending_recovery_backup(data: DataDir) -> Path | None:
-    """The safety backup an interrupted restore still needs to finish or undo, if any (read-only)."""
+    """The safety backup an interrupted restore still needs to finish or undo, if any (read-only).
+    Never raises (an unreadable journal: None)."""
     try:
         journal = json.loads(data.journal_path.read_bytes())
     except (OSError, ValueError):
@@ -807,7 +823,17 @@ def _live_fails_its_check(db: Path) -> list[str]:
 
 
 def recover(data: DataDir) -> str | None:
-    """Finish or undo a restore that a killed process left half done; say what was done (instance lock held)."""
+    """Finish or undo a restore that a killed process left half done; say what was done (instance lock held).
+
+    Returns None when no restore was interrupted.
+
+    Raises:
+        DatabaseDamagedError: the restored file is in place but fails its check, and there is no safety
+            backup to go back to.
+        SafetyBackupMissingError: the safety backup the journal names is gone.
+        JobMatcherError / OSError: the safety backup cannot be put back (named when known); the journal
+            stays, so the next launch tries again.
+    """
     try:
         journal = json.loads(data.journal_path.read_bytes())
     except FileNotFoundError:

@@ -76,7 +76,9 @@ class RetentionPolicy:
 
     @classmethod
     def from_settings(cls, s, budget_bytes: int | None = None) -> "RetentionPolicy":
-        """From a Settings object (`budget_bytes`: the budget the caller worked out, in bytes)."""
+        """From a Settings object (`budget_bytes`: the budget the caller worked out, in bytes; None: none).
+
+        Raises AttributeError only for an object that lacks a Settings field (a programming error)."""
         return cls(
             keep_days=s.retention_days,
             tiered=s.retention_policy == "tiered",
@@ -105,6 +107,7 @@ class Plan:
 
     @property
     def doomed(self) -> list[str]:
+        """Ids of the backups the plan deletes, oldest first. Never raises."""
         return [d.id for d in self.decisions if not d.keep]
 
 
@@ -118,7 +121,8 @@ def _seq(b) -> int | None:
 
 def newest_order(b) -> tuple:
     """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
-    manifests of older versions, which rank below every sequenced backup), then `created_at`."""
+    manifests of older versions, which rank below every sequenced backup), then `created_at`.
+    Never raises for a backup with a `created_at`."""
     seq = getattr(b, "sequence", None)
     return (seq is not None, seq or 0, b.created_at)
 
@@ -133,7 +137,9 @@ def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
     known, as nothing tells whether its clock or the earlier one's was wrong), without letting one backup
     dated in 2099 make every later backup "behind" for ever (only the first one after it is compared with
     it). Backups without a sequence are never compared; equal sequences are not compared with each other.
-    `now` must be time-zone aware."""
+    `now` must be time-zone aware.
+
+    Raises TypeError when `now` or a backup's `created_at` is naive (Python refuses to compare them)."""
     seqd: list[tuple[int, RetainedBackup]] = sorted(
         ((n, b) for b in backups if (n := _seq(b)) is not None), key=lambda x: x[0]
     )
@@ -161,7 +167,10 @@ def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
 def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> Plan:
     """Decide for every backup whether it stays, and by which rule. `now` must be time-zone aware.
 
-    Backups may carry `sequence` (int or None), `verified` (bool or None), `has_manifest` and `size_bytes`.
+    Backups may carry `sequence` (int or None), `verified` (bool or None), `has_manifest` and `size_bytes`
+    (bytes, for the policy's `budget_bytes`). Returns one Decision per backup, oldest first.
+
+    Raises TypeError when `now` or a backup's `created_at` is naive (Python refuses to compare them).
     """
     items = sorted(backups, key=lambda b: b.created_at)  # stable: equal times keep their order
     dated = sorted((b for b in items if b.created_at <= now), key=newest_order)  # stable too
@@ -249,5 +258,5 @@ def _tiers(now: datetime, policy: RetentionPolicy, autos: list) -> dict[str, str
 
 
 def obsolete(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> list[str]:
-    """Ids of the backups the policy deletes, oldest first (see `plan` for the rules)."""
+    """Ids of the backups the policy deletes, oldest first (see `plan` for the rules; raises as it does)."""
     return plan(now, policy, backups).doomed

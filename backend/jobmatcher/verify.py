@@ -49,7 +49,11 @@ def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (hashlib releases the GIL, so this runs beside SQLite's checks)."""
+    """SHA-256 of a file as 64 lowercase hex digits, read in chunks (hashlib releases the GIL, so this runs
+    beside SQLite's checks).
+
+    Raises OSError when the file cannot be opened or read (missing, no permission, an I/O error).
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_HASH_CHUNK):
@@ -58,7 +62,12 @@ def sha256_file(path: Path) -> str:
 
 
 def check_file_shape(path: Path) -> tuple[int, int]:
-    """Refuse anything that is not a complete SQLite file; return (size, page size)."""
+    """Refuse anything that is not a complete SQLite file; return (size in bytes, page size in bytes).
+
+    Raises InvalidBackupError with `reason` one of: missing, unreadable, not-a-file, empty,
+    damaged-header, not-sqlite, truncated, unsaved-wal (a WAL-mode file with a non-empty -wal
+    beside it), hot-journal (an unfinished write's -journal beside it).
+    """
     try:
         st = os.stat(path)  # follows symlinks: what matters is what the link points at
     except FileNotFoundError:
@@ -151,6 +160,12 @@ def verify_file(
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
+    Returns a VerifyReport (size and page size in bytes, SHA-256 hex, revision, seconds taken).
+    Raises InvalidBackupError, its `reason` naming the failed check: those of check_file_shape,
+    then not-sqlite, unreadable, corrupt, read-error (the check's child died reading it),
+    not-jobmatcher, missing-tables, newer-schema, checksum-mismatch. OSError only for a read error
+    while hashing a file whose shape was already read.
+
     `allow_unknown_revision` accepts a sound file from a newer JobMatcher (its tables
     cannot be checked): for the safety copy of live data that this version cannot open.
     `checksum_proves_integrity`: the manifest recorded a passed integrity check for the
@@ -190,7 +205,11 @@ def verify_file(
 
 def check_schema(path: Path, allow_unknown_revision: bool = False) -> str:
     """The revision of a SQLite file, refused (InvalidBackupError) unless it is a JobMatcher database this
-    version can restore with every table its revision needs. Reads the schema only, no integrity check."""
+    version can restore with every table its revision needs. Reads the schema only, no integrity check.
+
+    Raises InvalidBackupError (reason not-sqlite, unreadable, corrupt, read-error, not-jobmatcher,
+    missing-tables or newer-schema).
+    """
     return _check_database(Path(path), allow_unknown_revision, integrity=False)[0]
 
 

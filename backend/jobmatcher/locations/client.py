@@ -23,7 +23,9 @@ _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]
 
 
 def check_key(key: str) -> str:
-    """Refuse keys that could leave the location (`..`, absolute, empty parts); return the key."""
+    """Refuse keys that could leave the location (`..`, absolute, empty parts); return the key.
+
+    Raises ValueError for such a key (a programming error: keys are built by remote.py, never typed)."""
     if not isinstance(key, str) or not (_KEY_SHAPE.match(key) or key == MARKER_KEY) or ".." in key:
         raise ValueError(f"not a location key: {key!r}")
     return key
@@ -49,7 +51,9 @@ class HashingWriter:
         self.error: OSError | None = None  # kept: pyrage wraps it in an EncryptError and drops its errno
 
     def produce_with(self, produce: "Producer") -> None:
-        """Run `produce` into this writer; a write error comes out as the OSError it was (ENOSPC, EROFS…)."""
+        """Run `produce` into this writer; a write error comes out as the OSError it was (ENOSPC, EROFS…).
+
+        Raises that OSError, or whatever else `produce` raises (e.g. pyrage's EncryptError)."""
         try:
             produce(self)
         except Exception:
@@ -58,6 +62,8 @@ class HashingWriter:
             raise
 
     def write(self, data) -> int:
+        """Hash `data` and pass it on; returns its length in bytes. Raises the OSError of the write below
+        (kept in `error`)."""
         self.sha256.update(data)
         if self.md5 is not None:
             self.md5.update(data)
@@ -72,9 +78,11 @@ class HashingWriter:
         return n if n is not None else len(data)
 
     def flush(self) -> None:
+        """Flush the file below. Raises its OSError."""
         self.raw.flush()
 
     def writable(self) -> bool:
+        """Always True (a write-only file object). Never raises."""
         return True
 
 
@@ -97,42 +105,80 @@ class LocationClient(ABC):
 
     @abstractmethod
     def describe(self) -> str:
-        """Where it is, for people: a folder path or s3://bucket/prefix at an endpoint."""
+        """Where it is, for people: a folder path or s3://bucket/prefix at an endpoint. Never raises."""
 
     @abstractmethod
     def check(self) -> None:
-        """Raise LocationUnavailableError / LocationCredentialsError when it cannot be used now (marker included)."""
+        """Raise LocationUnavailableError / LocationCredentialsError when it cannot be used now (marker included).
+
+        Raises:
+            LocationUnavailableError: not reachable (an unplugged drive, no network, no bucket), or
+                reachable without JobMatcher's marker (so not the place the copies were written to).
+            LocationCredentialsError: the keys are refused.
+        """
 
     @abstractmethod
     def initialize(self) -> None:
-        """Make a new location usable: check it is reachable and writable, write the marker if missing."""
+        """Make a new location usable: check it is reachable and writable, write the marker if missing.
+
+        Raises LocationUnavailableError (not reachable; a folder that is not a full path or does not
+        exist), LocationCredentialsError, or LocationCopyFailedError (the marker cannot be written)."""
 
     @abstractmethod
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
-        """Store what `produce` writes under `key`, atomically and checked; returns its size and SHA-256."""
+        """Store what `produce` writes under `key`, atomically and checked; returns its size (bytes) and SHA-256.
+
+        `progress(done, total)` counts the bytes stored, `total` being `size_hint` (the expected size).
+
+        Raises:
+            LocationUnavailableError: the location is not there, or went away during the copy.
+            LocationCopyFailedError: it is full, refuses writes, or the copy did not read back identical.
+            LocationCredentialsError: the keys are refused (S3).
+            Whatever `produce` raises. In every case nothing new is listed under `key`.
+        """
 
     @abstractmethod
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
-        """Store the file `src` (whose SHA-256 is `sha256`) under `key`, atomically and checked."""
+        """Store the file `src` (whose SHA-256 is `sha256`, hex) under `key`, atomically and checked; returns
+        its size in bytes and that SHA-256. `progress(done, total)` counts bytes.
+
+        Raises as put_stream (a source changed since its checksum was taken fails the check too), or
+        OSError when `src` cannot be read.
+        """
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
-        """Store a small object (a manifest, the identity), atomically and checked."""
+        """Store a small object (a manifest, the identity), atomically and checked. Raises as put_stream."""
 
     @abstractmethod
     def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
-        """Download `key` into the new file `dest`; returns the bytes written. Missing: FileNotFoundError."""
+        """Download `key` into the new file `dest`; returns the bytes written. `progress(done, total)` in bytes.
+
+        Raises FileNotFoundError when `key` is not there; LocationUnavailableError /
+        LocationCredentialsError when the location cannot be read; OSError when `dest` exists or
+        cannot be written (a folder location).
+        """
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
-        """A small object's content; FileNotFoundError when it is not there."""
+        """A small object's content.
+
+        Raises FileNotFoundError when it is not there; LocationUnavailableError / LocationCredentialsError
+        (S3) or OSError (a folder) when it cannot be read."""
 
     @abstractmethod
     def list(self, prefix: str) -> list[ObjectInfo]:
-        """Every complete object whose key starts with `prefix` (never a partial upload or a temp file)."""
+        """Every complete object whose key starts with `prefix` (never a partial upload or a temp file),
+        sorted by key, sizes in bytes; an empty list for a folder that is not there.
+
+        Raises LocationUnavailableError / LocationCredentialsError (S3) when it cannot be listed;
+        ValueError for a prefix with `..` (a programming error)."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
-        """Delete one object (gone already is fine)."""
+        """Delete one object (gone already is fine).
+
+        Raises LocationCopyFailedError / LocationUnavailableError (it refuses or went away) or
+        LocationCredentialsError (S3)."""

@@ -46,6 +46,7 @@ class LocationConfig(BaseModel):
     added_at: datetime
 
     def where(self) -> str:
+        """Where the location is, for people: its folder, or s3://bucket/prefix (at the endpoint). Never raises."""
         if self.kind == "folder":
             return str(self.path)
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -90,14 +91,22 @@ def _load(path: Path, model, what: str):
 
 
 def load_config(root: Path) -> LocationsConfig:
+    """The locations configured for the data folder `root` (none when the file is missing).
+
+    Raises SettingsError when the file is damaged (not JSON, or not a valid configuration);
+    OSError when it exists but cannot be read."""
     return _load(root / CONFIG_NAME, LocationsConfig, "backup locations")
 
 
 def save_config(root: Path, config: LocationsConfig) -> None:
+    """Write the locations' configuration atomically. Raises OSError when it cannot be written (it is then
+    as it was)."""
     atomic_write_bytes(root / CONFIG_NAME, config.model_dump_json(indent=2).encode())
 
 
 def load_states(root: Path) -> dict[str, LocationState]:
+    """What the copier last saw of each location, by location id. Never raises: a missing or damaged file
+    (only a cache) reads as empty."""
     try:
         raw = json.loads((root / STATE_NAME).read_bytes())
         return {k: LocationState.model_validate(v) for k, v in raw.items()}
@@ -106,5 +115,6 @@ def load_states(root: Path) -> dict[str, LocationState]:
 
 
 def save_states(root: Path, states: dict[str, LocationState]) -> None:
+    """Write the copier's states atomically. Raises OSError when they cannot be written."""
     body = {k: v.model_dump(mode="json") for k, v in states.items()}
     atomic_write_bytes(root / STATE_NAME, json.dumps(body, indent=2).encode())

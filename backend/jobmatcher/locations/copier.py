@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def has_enabled_locations(data_root: Path) -> bool:
+    """True when the data folder has at least one enabled location. Never raises for a damaged
+    configuration (False); OSError only if it exists but cannot be read."""
     try:
         return any(loc.enabled for loc in load_config(data_root).locations)
     except JobMatcherError:
@@ -31,7 +33,8 @@ def has_enabled_locations(data_root: Path) -> bool:
 
 
 def spawn_background_sync(data_root: Path) -> int | None:
-    """Start `jobmatcher location sync --background` detached from this process; its pid, or None."""
+    """Start `jobmatcher location sync --background` detached from this process; its pid, or None (no
+    enabled location, or it could not start: logged). Never raises for a failed start."""
     if not has_enabled_locations(data_root):
         return None
     from ..relaunch import child_environment, program
@@ -65,14 +68,17 @@ class Copier(threading.Thread):
         self.busy = False
 
     def kick(self) -> None:
-        """Look now (after a backup, or when the user asks)."""
+        """Look now (after a backup, or when the user asks). Never raises."""
         self._wake.set()
 
     def stop(self) -> None:
+        """Ask the thread to end after its current round (not waited for). Never raises."""
         self._stopping.set()
         self._wake.set()
 
     def run(self) -> None:
+        """The thread's loop: sync what is due every `poll` seconds or when kicked. Never raises: failures
+        are recorded per location (or logged), so a copier problem never takes the app down."""
         while not self._stopping.is_set():
             self._wake.wait(self.poll)
             self._wake.clear()
@@ -92,7 +98,8 @@ class Copier(threading.Thread):
 
 
 def run_background_sync(make_locations) -> int:
-    """The body of `location sync --background`: copy what is due, quietly; 0 always (errors are recorded)."""
+    """The body of `location sync --background`: copy what is due, quietly; 0 always (errors are recorded).
+    Raises only what is not a JobMatcherError (a bug), for the CLI's last line of defence."""
     try:
         make_locations().sync(only_due=True, wait=0)
     except JobMatcherError as e:

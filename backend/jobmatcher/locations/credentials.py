@@ -65,7 +65,8 @@ def _write_file(data_root: Path, body: dict) -> None:
 
 
 def save_keys(data_root: Path, location_id: str, keys: S3Keys) -> str:
-    """Store the keys; returns where ("keyring" or "file")."""
+    """Store the keys; returns where ("keyring" or "file": a 0600 file in the data folder when the OS
+    keyring refuses). Raises OSError when the file is needed and cannot be written."""
     value = json.dumps({"access_key_id": keys.access_key_id, "secret_access_key": keys.secret_access_key})
     kr = _keyring()
     if kr is not None:
@@ -91,7 +92,7 @@ def _keyring_locked(why: str) -> KeyringLockedError:
 
 
 def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
-    """The stored keys.
+    """The stored keys (`where`: "keyring" or "file", as save_keys returned).
 
     Raises KeyringLockedError when they are in the OS keyring and it is locked or not running (they may well
     be there: the copy waits), LocationCredentialsError when they are gone.
@@ -123,7 +124,8 @@ def load_keys(data_root: Path, location_id: str, where: str) -> S3Keys:
 
 def forget_keys(data_root: Path, location_id: str, where: str) -> bool:
     """Delete the stored keys of a removed location (gone already is fine); False when the keyring that holds
-    them could not be reached (locked or not running: they stay there, under JobMatcher / location-<id>)."""
+    them could not be reached (locked or not running: they stay there, under JobMatcher / location-<id>).
+    Never raises for the keyring; OSError when the keys file cannot be rewritten."""
     if where == "keyring":
         kr = _keyring()
         if kr is None:

@@ -21,7 +21,8 @@ RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
 
 
 def new_identity() -> tuple[str, str]:
-    """A fresh X25519 identity: (secret identity string, public recipient string `age1…`)."""
+    """A fresh X25519 identity: (secret identity string `AGE-SECRET-KEY-1…`, public recipient `age1…`).
+    Never raises."""
     from pyrage import x25519
 
     ident = x25519.Identity.generate()
@@ -29,7 +30,9 @@ def new_identity() -> tuple[str, str]:
 
 
 def recipient_of(identity: str) -> str:
-    """The public recipient (`age1…`) of a secret identity string; ValidationError if it is not one."""
+    """The public recipient (`age1…`) of a secret identity string.
+
+    Raises ValidationError (in the user's words: a recovery key) when it is not one."""
     from pyrage import IdentityError, x25519
 
     try:
@@ -42,6 +45,7 @@ def recipient_of(identity: str) -> str:
 
 
 def check_new_passphrase(passphrase: str) -> None:
+    """Raises ValidationError when a new passphrase is shorter than MIN_PASSPHRASE characters."""
     if len(passphrase) < MIN_PASSPHRASE:
         raise ValidationError(
             f"The passphrase must be at least {MIN_PASSPHRASE} characters.",
@@ -50,7 +54,9 @@ def check_new_passphrase(passphrase: str) -> None:
 
 
 def lock_identity(identity: str, passphrase: str) -> bytes:
-    """The identity encrypted with the passphrase (age scrypt), as an age file's bytes."""
+    """The identity encrypted with the passphrase (age scrypt), as an age file's bytes.
+
+    Raises ValidationError when the passphrase is too short (check_new_passphrase)."""
     from pyrage import passphrase as pp
 
     check_new_passphrase(passphrase)

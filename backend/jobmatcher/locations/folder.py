@@ -48,6 +48,7 @@ class FolderLocation(LocationClient):
         self.root = Path(root)
 
     def describe(self) -> str:
+        """The folder's path. Never raises."""
         return str(self.root)
 
     # -- availability ------------------------------------------------------------
@@ -59,6 +60,7 @@ class FolderLocation(LocationClient):
         )
 
     def check(self) -> None:
+        """As LocationClient.check: LocationUnavailableError when the folder or its marker is missing."""
         if not self.root.is_dir():
             raise self._unavailable("the folder is not there")
         if not (self.root / MARKER_KEY).is_file():
@@ -71,6 +73,7 @@ class FolderLocation(LocationClient):
             )
 
     def initialize(self) -> None:
+        """As LocationClient.initialize (the folder must exist: it is never created)."""
         if not self.root.is_absolute():
             raise LocationUnavailableError(
                 f"A backup location must be a full path, not {str(self.root)!r}.",
@@ -112,6 +115,8 @@ class FolderLocation(LocationClient):
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
+        """As LocationClient.put_stream: a temp file, fsynced, renamed into place, read back from the disk."""
+
         def write(raw) -> Stored:
             # hashed and written on a thread, beside the producer (age holds the GIL while it encrypts)
             w = PipelinedWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
@@ -168,7 +173,8 @@ class FolderLocation(LocationClient):
 
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
         """The kernel copies (copy_file_range, no data through Python); the read-back compares with `sha256`,
-        the backup's own checksum, so a source changed since it was checked is not kept either."""
+        the backup's own checksum, so a source changed since it was checked is not kept either.
+        Raises as LocationClient.put_file."""
 
         def write(raw) -> Stored:
             fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -182,6 +188,7 @@ class FolderLocation(LocationClient):
         return self._publish(key, write)
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        """As LocationClient.put_bytes."""
         self.put_stream(key, lambda w: w.write(data)) if key != MARKER_KEY else self._put_marker(data)
 
     def _put_marker(self, data: bytes) -> None:
@@ -202,6 +209,7 @@ class FolderLocation(LocationClient):
     # -- reading -------------------------------------------------------------------
 
     def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+        """As LocationClient.get_file (FileNotFoundError or another OSError as the file system says)."""
         src = self._path(key)
         total = src.stat().st_size
         done = 0
@@ -216,9 +224,11 @@ class FolderLocation(LocationClient):
         return done
 
     def get_bytes(self, key: str) -> bytes:
+        """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says)."""
         return self._path(key).read_bytes()
 
     def list(self, prefix: str) -> list[ObjectInfo]:
+        """As LocationClient.list; never raises for a folder that is not there (empty list)."""
         out: List[ObjectInfo] = []
         base = self.root
         if not base.is_dir():
@@ -238,6 +248,7 @@ class FolderLocation(LocationClient):
         return sorted(out, key=lambda o: o.key)
 
     def delete(self, key: str) -> None:
+        """As LocationClient.delete (a write error is named: LocationCopyFailedError / LocationUnavailableError)."""
         p = self._path(key)
         try:
             os.unlink(p)
@@ -248,7 +259,8 @@ class FolderLocation(LocationClient):
         fsync_dir(p.parent)
 
     def remove_stale_temps(self, prefix: str) -> List[str]:
-        """Delete temp files of killed copies under `prefix` (ours only: that namespace is this data folder's)."""
+        """Delete temp files of killed copies under `prefix` (ours only: that namespace is this data folder's).
+        Returns the names removed. Never raises (what cannot be read or removed is left)."""
         folder = self.root.joinpath(*prefix.strip("/").split("/"))
         removed: List[str] = []
         try:
@@ -295,7 +307,7 @@ def _free(path: Path) -> int:
 
 
 def remove_quietly_safe(path: Path) -> None:
-    """remove_quietly that also swallows errors of a drive that is gone or read-only."""
+    """remove_quietly that also swallows errors of a drive that is gone or read-only. Never raises."""
     try:
         remove_quietly(path)
     except OSError:

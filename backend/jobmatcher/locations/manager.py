@@ -113,7 +113,8 @@ def _now() -> datetime:
 
 
 def folder_id_of(data: DataDir) -> str:
-    """This data folder's id (issue 8's DataDir.folder_id when present)."""
+    """This data folder's id, 32 hex digits (issue 8's DataDir.folder_id when present; made and saved if
+    there is none). Raises OSError only when a new id must be saved and cannot be."""
     fn = getattr(data, "folder_id", None)
     if fn is not None:
         fid = fn()
@@ -133,6 +134,8 @@ def folder_id_of(data: DataDir) -> str:
 
 
 def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None = None) -> LocationClient:
+    """The client for a configured location (nothing is contacted yet); S3 keys from `keys`, else from
+    where they were stored. Raises LocationCredentialsError when stored keys are gone."""
     if cfg.kind == "folder":
         return FolderLocation(cfg.path or "")
     if keys is None and data_root is not None and cfg.credentials != "none":
@@ -158,9 +161,12 @@ class Locations:
     # -- configuration -------------------------------------------------------------
 
     def config(self) -> LocationsConfig:
+        """The configuration as saved. Raises SettingsError when the file is damaged."""
         return load_config(self.data.root)
 
     def get(self, name: str) -> LocationConfig:
+        """The location named `name`. Raises LocationNotFoundError (naming those configured) or SettingsError
+        (a damaged configuration)."""
         for loc in self.config().locations:
             if loc.name == name:
                 return loc
@@ -193,6 +199,7 @@ class Locations:
         return name
 
     def identity_path(self) -> Path:
+        """Where the data folder's locked age identity is kept (whether or not it exists). Never raises."""
         return self.data.root / IDENTITY_NAME
 
     def _ensure_identity(self, cfg: LocationsConfig, passphrase: str | None) -> str | None:
@@ -333,7 +340,10 @@ class Locations:
             lock.release()
 
     def remove(self, name: str) -> LocationConfig:
-        """Forget a location (its copies stay where they are; its stored keys are deleted)."""
+        """Forget a location (its copies stay where they are; its stored keys are deleted); its configuration.
+
+        Raises LocationNotFoundError, JobMatcherError (another process holds the locations' lock for 30 s),
+        SettingsError (a damaged configuration) or OSError (the configuration cannot be written)."""
         lock = self._lock(wait=30)
         try:
             cfg = self.config()
@@ -355,9 +365,13 @@ class Locations:
             lock.release()
 
     def set_enabled(self, name: str, enabled: bool) -> LocationConfig:
+        """Turn copying to a location on or off; the changed location. Raises as remove() does."""
         return self._update(name, enabled=enabled)
 
     def set_retention(self, name: str, days: int) -> LocationConfig:
+        """Keep copies at a location for `days` days (1 to 36,500); the changed location.
+
+        Raises SettingsError for a number out of that range; otherwise as remove() does."""
         if not 1 <= days <= 36500:
             raise SettingsError("A location keeps copies from 1 to 36,500 days.", "Choose a number in that range.")
         return self._update(name, retention_days=days)
@@ -376,6 +390,8 @@ class Locations:
             lock.release()
 
     def client(self, name: str) -> LocationClient:
+        """The client of the location named `name` (not contacted yet). Raises LocationNotFoundError or
+        LocationCredentialsError (its stored keys are gone)."""
         return make_client(self.get(name), self.data.root)
 
     # -- what should be where ---------------------------------------------------------
@@ -417,6 +433,11 @@ class Locations:
 
         With `only_due` (the background copier), a location in its retry backoff is skipped. Errors are
         recorded per location (and returned), never raised, except for an unknown name or a held lock.
+        `wait`: seconds to wait for another process's sync. `progress` counts "backup" in backups
+        (which of how many) and each one's "copy" in bytes (progress.py).
+
+        Raises LocationNotFoundError (an unknown `name`), JobMatcherError (another process still syncs
+        after `wait` seconds) or SettingsError (a damaged configuration).
         """
         cfg = self.config()
         targets = [self.get(name)] if name else cfg.locations
@@ -585,7 +606,9 @@ class Locations:
     # -- status and health ----------------------------------------------------------------
 
     def status(self, check: bool = True) -> list[LocationStatus]:
-        """Each location with its last successful copy, pending copies and space used; `check` contacts it."""
+        """Each location with its last successful copy, pending copies and space used (bytes); `check` contacts
+        it (a failure is the row's `problem`, not raised). Raises SettingsError (a damaged configuration) or
+        the backup folder's errors (BackupFolderUnavailableError) when the local backups cannot be listed."""
         cfg = self.config()
         states = load_states(self.data.root)
         local = self._candidates()
@@ -628,13 +651,15 @@ class Locations:
         return rows
 
     def health(self, now: datetime | None = None, interval_minutes: int = 0) -> list:
-        """The health rule's warnings for the locations (health.assess_locations), from what was last seen."""
+        """The health rule's warnings for the locations (health.assess_locations), from what was last seen.
+        Raises as status() does."""
         from ..health import assess_locations
 
         return assess_locations(now or _now(), self.status(check=False), interval_minutes)
 
     def status_line(self, now: datetime | None = None) -> str:
-        """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network)."""
+        """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network).
+        Raises as status() does."""
         now = now or _now()
         parts = ["this disk ✓" if self.store.newest() else "this disk: no backup yet"]
         for s in self.status(check=False):
@@ -652,7 +677,8 @@ class Locations:
         return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts)
 
     def wanted_pending(self) -> bool:
-        """True when some enabled location lacks a verified local backup (per the last seen state): cheap."""
+        """True when some enabled location lacks a verified local backup (per the last seen state): cheap.
+        Raises as status() does."""
         states = load_states(self.data.root)
         local = self._candidates()
         for loc in self.config().locations:
@@ -705,7 +731,10 @@ class Locations:
         return True
 
     def adopt_identity(self, locked: bytes, secret: str) -> None:
-        """After a restore from a location on a fresh data folder: keep that folder's identity for new copies."""
+        """After a restore from a location on a fresh data folder: keep that folder's identity for new copies.
+
+        Raises WrongPassphraseError / ValidationError when `secret` does not open `locked`, SettingsError
+        (a damaged configuration), OSError when the identity or configuration cannot be written."""
         cfg = self.config()
         if cfg.recipient:
             return

@@ -42,10 +42,12 @@ _BACKUP_ID = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(_\d{1,3})?$")
 
 
 def namespace(folder_id: str) -> str:
+    """The key prefix of one data folder's copies: `JobMatcher/<folder id>/`. Never raises."""
     return f"{ROOT}/{folder_id}/"
 
 
 def identity_key(folder_id: str) -> str:
+    """The key of a data folder's locked identity at a location. Never raises."""
     return f"{namespace(folder_id)}identity.age"
 
 
@@ -56,10 +58,12 @@ def writer_key(folder_id: str) -> str:
 
 
 def data_key(folder_id: str, backup_id: str, encrypted: bool) -> str:
+    """The key of a copy's data: `<namespace><id>.db`, with `.age` when encrypted. Never raises."""
     return f"{namespace(folder_id)}{backup_id}.db" + (".age" if encrypted else "")
 
 
 def manifest_key(folder_id: str, backup_id: str) -> str:
+    """The key of a copy's location manifest: `<namespace><id>.json`. Never raises."""
     return f"{namespace(folder_id)}{backup_id}.json"
 
 
@@ -103,7 +107,10 @@ class RemoteBackup(BaseModel):
 
 
 def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
-    """The complete copies at a location (one data folder's, or every data folder's), newest first."""
+    """The complete copies at a location (one data folder's, or every data folder's), newest first (sizes
+    in bytes). A manifest that cannot be read, or has no data beside it, is skipped.
+
+    Raises LocationUnavailableError / LocationCredentialsError when the location cannot be listed or read."""
     prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
     objects = {o.key: o for o in client.list(prefix)}
     out = []
@@ -141,7 +148,14 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
 
 
 def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
-    """The copy with that id; refused when unknown or when two data folders there both have one."""
+    """The copy with that id; refused when unknown or when two data folders there both have one.
+
+    Raises:
+        ValidationError: `backup_id` is not shaped like a backup id, or two data folders have it there
+            (then `folder_id` tells them apart).
+        BackupNotFoundError: no copy of that id.
+        LocationUnavailableError / LocationCredentialsError: as list_remote.
+    """
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
         raise InputError(
             f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list --location …` shows it."
@@ -169,7 +183,11 @@ def _sha256(path: Path) -> str:
 
 
 def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) -> str:
-    """The identity of `folder_id` from its locked copy at the location, opened with the passphrase or recovery key."""
+    """The identity of `folder_id` from its locked copy at the location, opened with the passphrase or recovery key.
+
+    Raises WrongPassphraseError (the passphrase does not open it), ValidationError (a mangled recovery
+    key), TamperedCopyError (the locked identity is missing and no recovery key was given), or the
+    location's errors (LocationUnavailableError / LocationCredentialsError)."""
     try:
         locked = client.get_bytes(identity_key(folder_id))
     except FileNotFoundError:
@@ -193,7 +211,15 @@ def fetch_verified(
 
     In order: the stored bytes' size and SHA-256 against the location manifest (TamperedCopyError), the
     identity unlocked with `secret` (WrongPassphraseError), decryption (WrongIdentityError,
-    TamperedCopyError), the database's SHA-256. The usual checks of a restore come after.
+    TamperedCopyError), the database's SHA-256. The usual checks of a restore come after. `progress`
+    gets "download" in bytes and "decrypt" as a step (progress.py).
+
+    Raises:
+        ValidationError: the copy is encrypted and no `secret` was given.
+        WrongPassphraseError / WrongIdentityError: the secret does not open it.
+        TamperedCopyError: size or checksum differ from the location manifest, before or after decryption.
+        LocationUnavailableError / LocationCredentialsError: the location cannot be read.
+        No temp file is left in `work_dir` when it raises.
     """
     say: Progress = progress or ignore
     token = uuid.uuid4().hex[:12]

@@ -64,6 +64,7 @@ class S3Location(LocationClient):
         self._client = None
 
     def describe(self) -> str:
+        """s3://bucket/prefix (at the endpoint, when one is set). Never raises."""
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         return f"{where} at {self.endpoint_url}" if self.endpoint_url else where
 
@@ -71,6 +72,7 @@ class S3Location(LocationClient):
 
     @property
     def client(self):
+        """The boto3 S3 client, made on first use. Raises ImportError only if boto3 is missing."""
         if self._client is None:
             import boto3
             from botocore.config import Config
@@ -176,6 +178,7 @@ class S3Location(LocationClient):
     # -- availability ----------------------------------------------------------------
 
     def check(self) -> None:
+        """As LocationClient.check: the bucket answers and holds the marker under the prefix."""
         self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
         try:
             self.get_bytes(MARKER_KEY)
@@ -187,6 +190,7 @@ class S3Location(LocationClient):
             ) from None
 
     def initialize(self) -> None:
+        """As LocationClient.initialize (the bucket must exist: it is never created)."""
         self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
         try:
             self.get_bytes(MARKER_KEY)
@@ -208,7 +212,8 @@ class S3Location(LocationClient):
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
-        """Produce into a spool file beside the data (S3 needs a seekable, retryable source), then upload it."""
+        """Produce into a spool file beside the data (S3 needs a seekable, retryable source), then upload it.
+        Raises as LocationClient.put_stream (a spool file that cannot be written: named, not OSError)."""
         spool = self._spool()
         try:
             fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -224,6 +229,7 @@ class S3Location(LocationClient):
             remove_quietly(spool)
 
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
+        """As LocationClient.put_file (OSError when `src` cannot be read)."""
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
         with open(src, "rb") as f:
@@ -235,6 +241,7 @@ class S3Location(LocationClient):
         return stored
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        """As LocationClient.put_bytes (LocationCopyFailedError when it does not read back identical)."""
         import base64
 
         digest = hashlib.sha256(data).digest()
@@ -326,6 +333,7 @@ class S3Location(LocationClient):
     # -- reading ------------------------------------------------------------------------
 
     def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+        """As LocationClient.get_file."""
         from botocore.exceptions import ClientError
 
         done = 0
@@ -351,6 +359,7 @@ class S3Location(LocationClient):
         return os.path.getsize(dest)
 
     def get_bytes(self, key: str) -> bytes:
+        """As LocationClient.get_bytes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -363,6 +372,7 @@ class S3Location(LocationClient):
             raise self._error(e, "reading") from None
 
     def list(self, prefix: str) -> list[ObjectInfo]:
+        """As LocationClient.list."""
         if ".." in prefix:
             raise ValueError(f"not a location prefix: {prefix!r}")
         full = (self.prefix + "/" if self.prefix else "") + prefix
@@ -382,10 +392,12 @@ class S3Location(LocationClient):
         return sorted(out, key=lambda o: o.key)
 
     def delete(self, key: str) -> None:
+        """As LocationClient.delete."""
         self._call("deleting an old copy", self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
 
     def abort_stale_uploads(self, prefix: str) -> int:
-        """Abort multipart uploads a killed process left under `prefix` (this data folder's own); returns how many."""
+        """Abort multipart uploads a killed process left under `prefix` (this data folder's own); returns how many.
+        Never raises (housekeeping: a service that cannot list uploads is left alone)."""
         n = 0
         try:
             resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")))
