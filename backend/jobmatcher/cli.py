@@ -118,7 +118,10 @@ class _ProgressBar:
         if not self.enabled or phase == "done":
             return
         if phase == "backup" and unit == "backups":  # the outer count: a label for the inner bars
-            self._of = f" ({min(done + 1, total)}/{total})" if total else ""
+            of = f" ({min(done + 1, total)}/{total})" if total else ""
+            if of != self._of:
+                self.close()  # the next backup's copy gets a bar of its own
+                self._of = of
             return
         measurable = total is not None and unit != "steps"
         if phase != self._phase or (measurable and self._bar is None):

@@ -23,7 +23,6 @@ from .errors import InsufficientSpaceError, JobMatcherError, SettingsError
 CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 
 
-
 # SQLite's files beside a database: the write-ahead log, its shared-memory index, and the
 # rollback journal. Named once here; build their paths with side_file().
 WAL, SHM, JOURNAL = "-wal", "-shm", "-journal"

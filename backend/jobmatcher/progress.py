@@ -1,8 +1,9 @@
 """One progress contract for every long operation: each report says what its numbers count.
 
 An operation calls `progress(phase, done, total, unit)` as it goes: `done` of `total`
-`unit`s of the phase named `phase` ("copy", "verify", "safety", ...). The producer
-knows what it counts, so it says so in every call; nobody keeps a table on the side.
+`unit`s of the phase named `phase` ("copy", "verify", "safety", ...), never more than
+`total` (an estimate that turns out low grows). The producer knows what it counts, so
+it says so in every call; nobody keeps a table on the side.
 
 - `unit` is one of UNITS: "bytes" (a file copied, uploaded or downloaded), "pages"
   (SQLite pages copied into a snapshot), "backups" (backups moved or copied to a

@@ -403,7 +403,9 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
                     BackupType.safety,
                     note=note,
                     # its copy is the restore's "safety" phase, its check "safety-check"
-                    progress=lambda phase, d, t, unit: say("safety" if phase == "copy" else f"safety-{phase}", d, t, unit),
+                    progress=lambda phase, d, t, unit: say(
+                        "safety" if phase == "copy" else f"safety-{phase}", d, t, unit
+                    ),
                 )
             except JobMatcherError:
                 problem = _unopenable(db)

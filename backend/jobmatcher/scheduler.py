@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .errors import JobMatcherError
+from .progress import Progress, Unit
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class BackupScheduler:
 
     def __init__(
         self,
-        backup: Callable[[Callable[[str, int, int], None]], str | None],
+        backup: Callable[[Progress], str | None],
         interval: Callable[[], float],
         blocked: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = clock,
@@ -203,7 +204,7 @@ class BackupScheduler:
             self._run_once()
 
     def _run_once(self) -> None:
-        def progress(_phase: str, _done: int, _total: int | None, _unit: str) -> None:
+        def progress(phase: str, done: int, total: int | None, unit: Unit) -> None:
             if self._cancel.is_set():
                 raise BackupCancelled()
 

@@ -568,7 +568,9 @@ class Locations:
         progress: Progress | None,
     ) -> None:
         src = Path(rec.path)
-        on_bytes = (lambda d, t: progress("copy", d, t, "bytes")) if progress else None
+        # An encrypted copy is a little larger than its hint (the backup's size): the total grows to what was
+        # written rather than the count passing it.
+        on_bytes = (lambda d, t: progress("copy", d, max(t, d), "bytes")) if progress else None
         if loc.encrypt:
             recipient = cfg.recipient or ""  # there: _ensure_remote_identity checked it
             plain: list[tuple[int, str]] = []  # (size, SHA-256) of what was encrypted
