@@ -53,7 +53,8 @@ def identity_key(folder_id: str) -> str:
 
 def writer_key(folder_id: str) -> str:
     """Which computer writes this data folder's copies there, after a disaster recovery: {"format",
-    "adopted_at": when the writer took the chain over (ISO time), "written_at"} (manager._claim)."""
+    "adopted_at": when the writer took the chain over (ISO time), "written_at"} (manager._claim).
+    Never raises."""
     return f"{namespace(folder_id)}writer.json"
 
 
