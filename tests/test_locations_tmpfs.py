@@ -130,7 +130,9 @@ def test_drive_filling_up_mid_copy_says_full_and_is_caught_up_once_space_is_free
     b = engine.create_backup()
     assert b.size_bytes > shutil.disk_usage(drive.folder).free  # bigger than the room left
     written = []
-    [r] = engine.locations.sync(progress=lambda phase, done, total: written.append(done) if phase == "copy" else None)
+    [r] = engine.locations.sync(
+        progress=lambda phase, done, total, unit: written.append(done) if phase == "copy" else None
+    )
     assert r.error_code == "location-copy-failed" and "is full" in r.error, r
     assert written and max(written) > 0  # it failed in the middle, not before starting
     assert list_remote(FolderLocation(drive.folder)) == []
