@@ -42,7 +42,8 @@ _switch_saved = 0.0
 @contextlib.contextmanager
 def gil_handover() -> Iterator[None]:
     """Lower Python's thread switch interval to SWITCH_INTERVAL while the block runs (process-wide;
-    nested and concurrent uses share one lowering, the last one out restores the previous value)."""
+    nested and concurrent uses share one lowering, the last one out restores the previous value).
+    Never raises (the block's own exceptions pass through)."""
     global _switch_users, _switch_saved
     with _switch_lock:
         if _switch_users == 0:
@@ -116,6 +117,8 @@ class PlaintextReader:
                 pass
 
     def read(self, n: int | None = -1) -> bytes:
+        """Up to `n` bytes of the file (all that is buffered for n < 0), b"" at its end. Raises the reading
+        thread's error (an OSError for the file) here, where the caller can handle it."""
         if self._pos >= len(self._view):
             if self._eof:
                 return _END
@@ -136,9 +139,11 @@ class PlaintextReader:
         return out
 
     def readable(self) -> bool:
+        """Always True. Never raises."""
         return True
 
     def close(self) -> None:
+        """Stop the reading thread, wait for it and close the file. Never raises."""
         self._stop.set()
         self._thread.join()
         if self._fd >= 0:
@@ -205,6 +210,8 @@ class PipelinedWriter(HashingWriter):
                 self._failed.set()
 
     def write(self, data) -> int:
+        """Queue `data` for the writing thread; returns its length in bytes. Raises the OSError the writing
+        thread met (ENOSPC, EROFS…) once it has failed."""
         if self._failed.is_set():
             raise self.error or OSError("the copy's writer stopped")
         n = len(data)
@@ -224,9 +231,11 @@ class PipelinedWriter(HashingWriter):
         self._q.put(block)  # the thread drains even after a failure, so this never waits for long
 
     def flush(self) -> None:
-        """Nothing to do: the bytes reach `raw` when produce_with() returns."""
+        """Nothing to do: the bytes reach `raw` when produce_with() returns. Never raises."""
 
     def produce_with(self, produce: Producer) -> None:
+        """Run `produce` into this writer and wait until every byte reached `raw`. Raises the writing thread's
+        OSError as it was (not pyrage's wrapper), or what `produce` or the thread raised otherwise."""
         self._thread.start()
         try:
             try:
