@@ -38,7 +38,7 @@ def as_utc(v: datetime | None) -> datetime | None:
     date in UTC and names backups by their UTC time, so a zone-less date (another tool, a hand edit, an
     older writer) is read as the UTC it almost certainly is, never as the machine's local time (that would
     shift it by the time zone, and differently on each machine). Absurd years (a broken clock, a hand-edited
-    file) are refused: ValueError."""
+    file) are refused: raises ValueError (pydantic turns it into the manifest's validation error)."""
     if v is None:
         return v
     if v.tzinfo is None or v.utcoffset() is None:
@@ -171,7 +171,8 @@ _MANIFEST_MAX_BYTES = 1 << 20
 def is_jobmatcher_manifest(db_file: Path) -> bool:
     """Is the file at `db_file`'s manifest name one JobMatcher wrote: readable, or at least a JSON object
     with a manifest's keys (one with a value this version cannot read, e.g. a hand-edited date)? Only such
-    a file is ever deleted with its backup or as a leftover; anything else there is another program's."""
+    a file is ever deleted with its backup or as a leftover; anything else there is another program's.
+    Never raises (an unreadable file: False)."""
     state = load_manifest(db_file)[1]
     if state != "unreadable":
         return state == "ok"

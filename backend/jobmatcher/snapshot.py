@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .fsutil import SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
 from .progress import Count as PageProgress  # (pages done, pages total)
