@@ -168,8 +168,8 @@ def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message
     engine.create_backup()
     [r] = engine.locations.sync()
     assert r.error_code == "location-credentials"
-    [h] = [h for h in engine.locations.health() if h.level == "error"]
-    assert "refused the access keys" in h.message and engine.health().level == "error"
+    [h] = [h for h in engine.locations.health() if h.code == "location-credentials"]
+    assert h.level == "error" and "refused the access keys" in h.message and engine.health().level == "error"
 
     r = run_cli(
         "location",
