@@ -151,3 +151,27 @@ def test_a_locked_keyring_is_reported_not_mistaken_for_lost_keys(engine, weed, s
     assert r.returncode == 1 and "system keyring" in r.stderr and "is locked" in r.stderr, r.stderr
     assert "missing" not in r.stderr  # not "the keys are gone: add the location again"
     assert SECRET_KEY not in r.stdout + r.stderr
+
+
+def test_without_a_usable_keyring_the_keys_go_to_a_private_file(engine, weed, secrets, tmp_path):
+    """No Secret Service on the bus (a headless machine), or one that is locked: the 0600 file, said nowhere
+    with the secret."""
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    d = engine.data.root
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    add = ("location", "add", "s3", "--endpoint-url", weed.endpoint, "--bucket", bucket, "--no-encrypt")
+    no_bus = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}"}
+    r = run_cli(*add, "--prefix", "a", "--name", "Headless", data_dir=d, env={**env, **no_bus})
+    assert r.returncode == 0, r.stderr
+    secrets.probe("lock")
+    r = run_cli(*add, "--prefix", "b", "--name", "Locked", data_dir=d, env={**env, **secrets.env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    creds = json.loads((d / "locations.json").read_text())["locations"]
+    assert [c["credentials"] for c in creds] == ["file", "file"]
+    stored = d / "location-credentials.json"
+    assert oct(stored.stat().st_mode & 0o777) == "0o600"
+    assert {v["secret_access_key"] for v in json.loads(stored.read_text()).values()} == {SECRET_KEY}
+    engine.create_backup()
+    r = run_cli("location", "sync", data_dir=d, env=no_bus)
+    assert r.returncode == 0 and r.stdout.count("copied 1") == 2, r.stdout + r.stderr
+    assert SECRET_KEY not in r.stdout + r.stderr
