@@ -1,7 +1,8 @@
 """The integrity check in a child process with memory-mapped I/O (checkproc): it refuses exactly what the
 in-process check refuses, and a read error under the mapping (SIGBUS, made here for real by cutting the
 file short while the child has it mapped) is a failed check with the reason "read-error", never a dead app
-and never a listed backup."""
+and never a listed backup. A child started ahead of its check (a spare, while the copy is made) checks the
+same way and is never left behind."""
 
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ def test_the_child_refuses_what_the_in_process_check_refuses(engine, tmp_path, m
     assert all(len(r) == 1 for r in seen.values())
 
 
+def test_a_spare_child_checks_the_same_and_is_never_left_behind(engine, always_child):
+    good = Path(engine.create_backup().path)
+    with checkproc.SpareChild() as spare:
+        proc = spare._proc
+        found = checkproc.check(good, spare=spare)
+    assert found.in_child and found.problems == [] and found.revision and found.child_memory["peak_rss_mb"]
+    assert proc is not None and proc.returncode == 0
+    with checkproc.SpareChild() as unused:  # the copy failed: nothing to check
+        proc = unused._proc
+    assert proc is not None and proc.returncode is not None  # killed and reaped
+    # a backup made of a large database starts its check's child before the copy and uses it
+    made = engine.create_backup()
+    assert made.check_memory and made.check_memory["peak_rss_mb"]
+
+
 def _cut_short_while_mapped(pause: Path, target, keep_bytes: int = 4096) -> threading.Thread:
     """Wait until the child is paused inside its check, cut the file it checks short, let it go on."""
 
@@ -86,8 +102,15 @@ def test_sigbus_in_the_child_is_a_failed_check_not_a_dead_app(engine, tmp_path, 
 
 
 def _checked_file(pid: int) -> str:
-    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    return next(a.decode() for a in args if a.endswith(b".db"))
+    """The .db file the child `pid` has open (a spare child got its name on standard input)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.endswith(".db"):
+            return target
+    raise AssertionError(f"child {pid} has no .db file open")
 
 
 def test_a_backup_whose_check_dies_of_sigbus_is_not_listed(engine, tmp_path, monkeypatch, always_child):

@@ -198,10 +198,10 @@ def test_the_hint_after_a_double_failure_never_suggests_a_copy_that_would_be_ref
     monkeypatch.setattr(restore_mod, "_confirm", lambda data, **kw: (_ for _ in ()).throw(OSError(5, "I/O error")))
     real_stage = restore_mod._stage
 
-    def stage(data, source, sha, say, seal=True):
+    def stage(data, source, sha, say, seal=True, **kw):
         if not seal:
             raise OSError(5, "Input/output error")
-        return real_stage(data, source, sha, say, seal)
+        return real_stage(data, source, sha, say, seal, **kw)
 
     monkeypatch.setattr(restore_mod, "_stage", stage)
     with pytest.raises(RestoreFailedError) as e:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import __version__
+from . import __version__, checkproc
 from .datadir import DB_NAME
 from .errors import (
     BackupFailedError,
@@ -158,10 +158,11 @@ class _Checked:
     seconds: float
     message: str
     memory: dict = field(default_factory=dict)
+    blake3: str | None = None
 
     @classmethod
     def passed(cls, r: VerifyReport) -> "_Checked":
-        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok", r.check_memory)
+        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok", r.check_memory, r.blake3)
 
     @classmethod
     def failed(cls, path: Path, message: str, seconds: float) -> "_Checked":
@@ -490,6 +491,7 @@ class BackupStore:
                 created_at=taken_at,
                 size_bytes=report.size_bytes,
                 sha256=report.sha256,
+                blake3=report.blake3,
                 schema_revision=report.schema_revision,
                 app_version=__version__,
                 note=note,
@@ -697,6 +699,25 @@ class BackupStore:
         Returns (snapshot, check, time the snapshot was taken), or the backup in `same_as` whose
         SHA-256 the snapshot has (then it is not checked: that backup already passed).
         """
+        # A large copy is checked in a child process: started now, its start-up runs beside the copy.
+        spare = checkproc.SpareChild.start() if file_size(db_path) >= checkproc.CHILD_MIN_BYTES else None
+        try:
+            return self._copy_and_check(db_path, tmp, progress, method, lenient, same_as, waited, spare)
+        finally:
+            if spare is not None:
+                spare.close()
+
+    def _copy_and_check(
+        self,
+        db_path: Path,
+        tmp: Path,
+        progress: Progress | None,
+        method: str,
+        lenient: bool,
+        same_as: builtins.list[BackupRecord] | None,
+        waited: LockWait | None,
+        spare: checkproc.SpareChild | None,
+    ):
         copy_progress = (lambda done, total: progress("copy", done, total, "pages")) if progress else None
         taken_at = datetime.now(timezone.utc)
 
@@ -714,7 +735,9 @@ class BackupStore:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 synced = pool.submit(fsync_file, tmp)
                 try:
-                    report = _Checked.passed(verify_file(tmp, allow_unknown_revision=lenient))
+                    report = _Checked.passed(
+                        verify_file(tmp, allow_unknown_revision=lenient, with_blake3=True, spare=spare)
+                    )
                 except InvalidBackupError as e:
                     # The temp file's name means nothing to the user: it is a copy of their database.
                     e.message = (
@@ -856,7 +879,11 @@ class BackupStore:
         try:
             # A safety backup keeps whatever the live data was, also data of a newer version: sound is enough.
             report = verify_file(
-                path, expected_sha256=m.sha256 if m else None, allow_unknown_revision=rec.type == BackupType.safety
+                path,
+                expected_sha256=m.sha256 if m else None,
+                allow_unknown_revision=rec.type == BackupType.safety,
+                expected_blake3=m.blake3 if m else None,
+                with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
             )
         except InvalidBackupError as e:
             message = e.message
@@ -866,6 +893,8 @@ class BackupStore:
 
         def passed(x: Manifest) -> None:
             x.sha256 = x.sha256 or report.sha256
+            if x.sha256 == report.sha256:  # the BLAKE3 of the bytes this SHA-256 describes
+                x.blake3 = x.blake3 or report.blake3
             x.schema_revision = report.schema_revision
             x.size_bytes = report.size_bytes
             _set_check(x, True, now, "ok", report.seconds)

@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ CHILD_FLAG = "--jobmatcher-integrity-check"
 CHILD_MIN_BYTES = 32 * 1024 * 1024
 # SQLite caps mmap_size at SQLITE_MAX_MMAP_SIZE (2 GB by default); pages past it are read with pread.
 _MMAP_BYTES = 1 << 40
+# The child's argument saying that its file comes on standard input (SpareChild).
+STDIN_ARG = "-"
 # Tests only: the child stops in the middle of its check until this folder holds a file named "go".
 PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
 
@@ -60,22 +63,29 @@ class CheckResult:
     child_memory: dict = field(default_factory=dict)
 
 
-def check(path: Path, max_errors: int = 20, in_child: bool | None = None, integrity: bool = True) -> CheckResult:
+def check(
+    path: Path,
+    max_errors: int = 20,
+    in_child: bool | None = None,
+    integrity: bool = True,
+    spare: SpareChild | None = None,
+) -> CheckResult:
     """Integrity check (unless `integrity` is False), table names and schema revision of the SQLite
     file `path`, opened read-only and immutable.
 
-    `in_child`: None chooses by size (CHILD_MIN_BYTES); without `integrity` it is always
-    in-process (reading the schema touches a few pages). Raises ChildCheckCrashed when the
+    `in_child`: None chooses by size (CHILD_MIN_BYTES); without `integrity` it is
+    always in-process (reading the schema touches a few pages). Raises ChildCheckCrashed when the
     child is killed by a signal while it reads the file. If no child can be started (OSError),
-    the check runs in this process without memory mapping.
+    the check runs in this process without memory mapping. `spare`: a child started earlier
+    (SpareChild), used instead of starting one now if it is still unused.
     """
     path = Path(path)
+    t0 = time.perf_counter()
     if in_child is None:
         in_child = integrity and path.stat().st_size >= CHILD_MIN_BYTES
-    t0 = time.perf_counter()
     if in_child:
         try:
-            return _check_in_child(path, max_errors, t0)
+            return _check_in_child(path, max_errors, t0, spare)
         except OSError:
             pass  # cannot start a process (out of processes or memory): the slower, unmapped check
     result = _run_check(str(path), max_errors, mmap=False, integrity=integrity)
@@ -83,34 +93,92 @@ def check(path: Path, max_errors: int = 20, in_child: bool | None = None, integr
     return CheckResult(**result, seconds=time.perf_counter() - t0)
 
 
-def _check_in_child(path: Path, max_errors: int, t0: float) -> CheckResult:
-    proc = subprocess.run(
-        _child_command(path, max_errors),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=_child_env(),
-    )
-    if proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name
+class SpareChild:
+    """A check child started before its file exists (a backup's copy is still being made): its interpreter
+    start-up (about 15 ms, on the other core) then overlaps that work. It waits for the file's name on its
+    standard input; check(spare=...) hands it over. Use it as a context manager: one left unused is killed
+    and reaped on leaving (it holds nothing yet)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(  # OSError when no process can start
+            _child_command_stdin(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_child_env(),
+        )
+
+    @classmethod
+    def start(cls) -> SpareChild | None:
+        """A spare child, or None when no process can be started now (the check then starts its own or
+        runs in this process)."""
+        try:
+            return cls()
+        except OSError:
+            return None
+
+    def take(self) -> subprocess.Popen[bytes] | None:
+        """The child, once (None after it was taken or closed)."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            return proc
+
+    def close(self) -> None:
+        proc = self.take()
+        if proc is not None:
+            proc.kill()
+            proc.communicate()  # reaps it and closes its pipes
+
+    def __enter__(self) -> SpareChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_in_child(path: Path, max_errors: int, t0: float, spare: SpareChild | None = None) -> CheckResult:
+    proc = spare.take() if spare is not None else None
+    if proc is not None:
+        out, err = proc.communicate(json.dumps([str(path), max_errors]).encode())
+        returncode = proc.returncode
+    else:
+        done = subprocess.run(
+            _child_command(path, max_errors),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=_child_env(),
+        )
+        out, err, returncode = done.stdout, done.stderr, done.returncode
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
         why = (
             "a read error, or the file was cut short while it was read"
-            if -proc.returncode == signal.SIGBUS
+            if -returncode == signal.SIGBUS
             else "the check process was killed"
         )
         raise ChildCheckCrashed(name, why)
     try:
-        result = json.loads(proc.stdout)
+        result = json.loads(out)
     except ValueError:
         raise ChildCheckCrashed(
-            f"exit code {proc.returncode}", proc.stderr.decode("utf-8", "replace").strip()[-300:] or "no answer"
+            f"exit code {returncode}", err.decode("utf-8", "replace").strip()[-300:] or "no answer"
         ) from None
     memory = result.pop("memory", {})
     return CheckResult(**result, seconds=time.perf_counter() - t0, in_child=True, child_memory=memory)
 
 
+def _child_command_stdin() -> list[str]:
+    """A child that reads [path, max_errors] as JSON from its standard input (SpareChild)."""
+    return _child_command_args([STDIN_ARG])
+
+
 def _child_command(path: Path, max_errors: int) -> list[str]:
-    args = [str(path), str(max_errors)]
+    return _child_command_args([str(path), str(max_errors)])
+
+
+def _child_command_args(args: list[str]) -> list[str]:
     if getattr(sys, "frozen", False):  # the packaged app: its entry point dispatches on the flag
         return [sys.executable, CHILD_FLAG, *args]
     # -I: no user site or PYTHON* variables; -S: no site-packages (the child needs only the standard library)
@@ -190,7 +258,15 @@ def _memory() -> dict:
 
 
 def child_main(argv: list[str]) -> int:
-    """The child: check argv[0] (at most argv[1] problems), print the result as JSON."""
+    """The child: check argv[0] (at most argv[1] problems), print the result as JSON. With the single
+    argument STDIN_ARG, the file and the number come as JSON [path, max_errors] on standard input
+    (a SpareChild; EOF without them: nothing to do)."""
+    if argv == [STDIN_ARG]:
+        text = sys.stdin.read()
+        if not text:
+            return 0
+        path, max_errors = json.loads(text)
+        argv = [path, str(max_errors)]
     result = _run_check(argv[0], int(argv[1]), mmap=True)
     result.setdefault("memory", _memory())
     sys.stdout.write(json.dumps(result))

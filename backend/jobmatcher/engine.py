@@ -112,6 +112,7 @@ class Resolved(NamedTuple):
     sha256: str | None  # the checksum its manifest expects (a listed backup with a manifest)
     label: str  # how to name it to the user: the id, or the file's full path
     record: BackupRecord | None  # the listed backup, None for a file
+    blake3: str | None = None  # the BLAKE3 its manifest records (newer manifests), to prove it faster
 
 
 class VerifyResult(BaseModel):
@@ -447,7 +448,7 @@ class Engine:
         try:
             rec = self.store.get(id_or_path)
             m = read_manifest(Path(rec.path))
-            return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec)
+            return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None)
         except (BackupNotFoundError, ValidationError):
             looks_like_path = (
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
@@ -897,6 +898,7 @@ class Engine:
                 label,
                 progress,
                 source_verified=rec is not None and rec.verified is True,
+                expected_blake3=r.blake3,
             )
         finally:
             if not owned_before:

@@ -62,6 +62,11 @@ class Manifest(BaseModel):
     created_at: UtcDatetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
     size_bytes: int = Field(ge=0)
     sha256: str | None = None
+    blake3: str | None = Field(
+        None,
+        description="BLAKE3 of the file, from the same bytes as sha256: what verify and restore compare "
+        "when it is there (faster); None in manifests of older versions (sha256 is compared then).",
+    )
     schema_revision: str | None = None
     app_version: str = ""
     note: str = ""

@@ -26,7 +26,6 @@ the swap did (keep the result).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -43,6 +42,7 @@ from . import __version__, schema
 from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
+from .digests import BLAKE3, SHA256, Algorithm, new_hash
 from .errors import (
     DatabaseDamagedError,
     DatabaseInUseError,
@@ -141,12 +141,14 @@ def restore(
     label: str | None = None,
     progress: Progress | None = None,
     source_verified: bool = False,
+    expected_blake3: str | None = None,
 ) -> RestoreResult:
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
     `source_verified`: `source` is a listed backup whose manifest records a passed integrity check
-    and `expected_sha256` (64 hex digits); its checksum, computed while it is staged, then proves it is
-    that file and the check is not repeated. Any other file is checked in full first. `progress` gets
+    and `expected_sha256` (64 hex digits; and `expected_blake3` when its manifest has it); its checksum,
+    computed while it is staged (BLAKE3 when known, else SHA-256), then proves it is that file and the
+    check is not repeated. Any other file is checked in full first. `progress` gets
     "check", "migrate" and "swap" as steps, "safety" in pages (a copied safety backup, then its check
     as "safety-verify"), "copy" in bytes (progress.py). The result's times are in seconds.
 
@@ -171,10 +173,13 @@ def restore(
     proven_by_checksum = source_verified and bool(expected_sha256)
     if proven_by_checksum:
         size, _page_size = check_file_shape(source)
-        expected, revision = str(expected_sha256), check_schema(source)
+        revision = check_schema(source)
+        digest: tuple[Algorithm, str] = (BLAKE3, expected_blake3) if expected_blake3 else (SHA256, str(expected_sha256))
     else:
-        report = verify_file(source, expected_sha256)
-        size, expected, revision = report.size_bytes, report.sha256, report.schema_revision
+        # BLAKE3 computed beside the check too: the staged copy is then proven by it (faster than SHA-256).
+        report = verify_file(source, expected_sha256, expected_blake3=expected_blake3, with_blake3=True)
+        size, revision = report.size_bytes, report.schema_revision
+        digest = (BLAKE3, report.blake3) if report.blake3 else (SHA256, report.sha256)
     say("check", 1, 1, "steps")
     mark("check")
     require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size")
@@ -195,7 +200,7 @@ def restore(
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
-        staged = _stage(data, source, expected, say)
+        staged = _stage(data, source, digest[1], say, algorithm=digest[0])
         mark("stage")
         if revision != schema.head():
             say("migrate", 0, None, "steps")
@@ -508,8 +513,11 @@ def refuse_the_live_file(data: DataDir, source: Path) -> None:
         )
 
 
-def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool = True) -> Path:
-    """Copy `source` next to the live file and prove it is the file that was verified.
+def _stage(
+    data: DataDir, source: Path, expected: str, say: Progress, seal: bool = True, algorithm: Algorithm = SHA256
+) -> Path:
+    """Copy `source` next to the live file and prove it is the file that was verified: the copy's
+    `algorithm` digest (digests.py) must be `expected`.
 
     The copy is hashed as it is written: the kernel copies (copy_file_range) in one thread while
     this one reads back and hashes each chunk of the copy just written (from the page cache,
@@ -520,7 +528,7 @@ def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool =
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
-    if _copy_hashed(source, staged, say) != sha256:
+    if _copy_hashed(source, staged, say, algorithm) != expected:
         # Either the file changed since its check (its manifest's checksum, when that is what proves it)
         # or while it was copied: refused the same way, nothing live was touched.
         raise InvalidBackupError(
@@ -535,8 +543,8 @@ def _stage(data: DataDir, source: Path, sha256: str, say: Progress, seal: bool =
     return staged
 
 
-def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
-    """Copy `source` to `dest`, fsync it, and return the SHA-256 of what was written to `dest`."""
+def _copy_hashed(source: Path, dest: Path, say: Progress, algorithm: Algorithm = SHA256) -> str:
+    """Copy `source` to `dest`, fsync it, and return the digest (hex) of what was written to `dest`."""
     size = os.path.getsize(source)
     cond = threading.Condition()
     state: dict = {"copied": 0, "copy_done": False, "error": None}
@@ -563,9 +571,10 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
 
     worker = threading.Thread(target=copier, name="jobmatcher-stage-copy", daemon=True)
     worker.start()
-    h = hashlib.sha256()
+    h = new_hash(algorithm)
     hashed = 0
     reader = None  # its own file object (offset), so this works where os.pread does not (Windows)
+    buf = memoryview(bytearray(_HASH_CHUNK))  # one buffer, reused: no fresh memory (page faults) per chunk
     try:
         while True:
             with cond:
@@ -577,11 +586,11 @@ def _copy_hashed(source: Path, dest: Path, say: Progress) -> str:
             if reader is None:
                 reader = open(dest, "rb", buffering=0)
             while hashed < available:
-                chunk = reader.read(min(_HASH_CHUNK, available - hashed))
-                if not chunk:
+                n = reader.readinto(buf[: min(_HASH_CHUNK, available - hashed)])
+                if not n:
                     break
-                h.update(chunk)
-                hashed += len(chunk)
+                h.update(buf[:n])
+                hashed += n
             if finished and hashed >= available:
                 break
     finally:

@@ -2,14 +2,15 @@
 
 The checks, cheapest first: it is a regular readable file; its header is
 SQLite's and its length matches the page count in the header; its checksum
-matches the manifest; `PRAGMA integrity_check` passes; it carries a schema
-revision this app knows; and it has every table that revision defines.
-The file is only ever opened read-only.
+matches the manifest (BLAKE3 when the manifest has it, else SHA-256: see
+digests.py); `PRAGMA integrity_check` passes; it carries a schema revision this
+app knows; and it has every table that revision defines. The file is only ever
+opened read-only. The checksums are computed in threads beside the check (a
+child process's memory-mapped check for a large file, see checkproc).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import struct
@@ -21,11 +22,11 @@ from pydantic import BaseModel
 
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
+from .digests import BLAKE3, SHA256, Algorithm, file_digest
 from .errors import InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-_HASH_CHUNK = 4 * 1024 * 1024
 
 
 class VerifyReport(BaseModel):
@@ -34,6 +35,8 @@ class VerifyReport(BaseModel):
     path: str
     size_bytes: int
     sha256: str
+    # The BLAKE3 of the file, when it was computed (see verify_file's `with_blake3`) or proven.
+    blake3: str | None = None
     schema_revision: str
     page_size: int
     seconds: float
@@ -54,11 +57,7 @@ def sha256_file(path: Path) -> str:
 
     Raises OSError when the file cannot be opened or read (missing, no permission, an I/O error).
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, SHA256)
 
 
 def check_file_shape(path: Path) -> tuple[int, int]:
@@ -157,6 +156,9 @@ def verify_file(
     expected_sha256: str | None = None,
     allow_unknown_revision: bool = False,
     checksum_proves_integrity: bool = False,
+    expected_blake3: str | None = None,
+    with_blake3: bool = False,
+    spare: checkproc.SpareChild | None = None,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -171,21 +173,29 @@ def verify_file(
     `checksum_proves_integrity`: the manifest recorded a passed integrity check for the
     file with `expected_sha256`; a matching checksum proves this is that same file, byte
     for byte, so the (slow) integrity check is not repeated. Revision and tables still are.
+    `expected_blake3`: the manifest's BLAKE3 of the file. With `expected_sha256` too, only
+    BLAKE3 is computed: a match proves the file is the one both were computed from, so the
+    report's `sha256` is the expected one. `with_blake3`: compute BLAKE3 also when none is
+    expected (a new backup's, or one to add to an older manifest); the report then has it.
+    `spare`: a check child started ahead (checkproc.SpareChild), for a file checked in a child.
     """
     t0 = time.perf_counter()
     path = Path(path)
     size, page_size = check_file_shape(path)
-    if checksum_proves_integrity and expected_sha256:
-        sha = sha256_file(path)
-        memory: dict = {}
-        if sha == expected_sha256:
+    algorithms: list[Algorithm] = [] if expected_blake3 and expected_sha256 else [SHA256]
+    if expected_blake3 or with_blake3:
+        algorithms.append(BLAKE3)
+    memory: dict = {}
+    if checksum_proves_integrity and (expected_sha256 or expected_blake3):
+        found = {a: file_digest(path, a) for a in algorithms}
+        if _matches(found, expected_sha256, expected_blake3):
             revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
     else:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            digest = pool.submit(sha256_file, path)
-            revision, memory = _check_database(path, allow_unknown_revision)
-            sha = digest.result()
-    if expected_sha256 and sha != expected_sha256:
+        with ThreadPoolExecutor(max_workers=len(algorithms)) as pool:
+            pending = {a: pool.submit(file_digest, path, a) for a in algorithms}
+            revision, memory = _check_database(path, allow_unknown_revision, spare=spare)
+            found = {a: f.result() for a, f in pending.items()}
+    if not _matches(found, expected_sha256, expected_blake3):
         raise _refuse(
             "checksum-mismatch",
             f"The backup {path.name} has changed since it was made (its checksum does not match "
@@ -195,11 +205,20 @@ def verify_file(
     return VerifyReport(
         path=str(path),
         size_bytes=size,
-        sha256=sha,
+        sha256=found.get(SHA256) or str(expected_sha256),
+        blake3=found.get(BLAKE3),
         schema_revision=revision,
         page_size=page_size,
         seconds=time.perf_counter() - t0,
         check_memory=memory,
+    )
+
+
+def _matches(found: dict[Algorithm, str], expected_sha256: str | None, expected_blake3: str | None) -> bool:
+    """Every digest computed that has an expected value equals it (None expected: nothing to compare)."""
+    return all(
+        expected is None or found.get(a) in (None, expected)
+        for a, expected in ((SHA256, expected_sha256), (BLAKE3, expected_blake3))
     )
 
 
@@ -213,15 +232,20 @@ def check_schema(path: Path, allow_unknown_revision: bool = False) -> str:
     return _check_database(Path(path), allow_unknown_revision, integrity=False)[0]
 
 
-def _check_database(path: Path, allow_unknown_revision: bool = False, integrity: bool = True) -> tuple[str, dict]:
+def _check_database(
+    path: Path,
+    allow_unknown_revision: bool = False,
+    integrity: bool = True,
+    spare: checkproc.SpareChild | None = None,
+) -> tuple[str, dict]:
     """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
 
-    The integrity check of a large file runs in a child process with memory-mapped I/O
-    (see checkproc): a read error there kills the child, not this process, and is refused
-    with the reason "read-error".
+    The integrity check of a large file runs in a child process with memory-mapped I/O (see
+    checkproc; `spare`: one started ahead): a read error there kills the child, not this process,
+    and is refused with the reason "read-error".
     """
     try:
-        found = checkproc.check(path, integrity=integrity)
+        found = checkproc.check(path, integrity=integrity, spare=spare)
     except checkproc.ChildCheckCrashed as e:
         raise _refuse(
             "read-error",

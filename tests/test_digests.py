@@ -1,0 +1,160 @@
+"""BLAKE3 beside SHA-256 in a backup's manifest (issue 13): a new backup records both checksums of the
+bytes that passed its check; verify and restore prove a backup by BLAKE3 when its manifest has it, by
+SHA-256 when it does not (manifests of older versions, which verify then completes); either way a backup
+changed after its check is refused, and a manifest whose two checksums disagree is never trusted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import blake3
+import pytest
+from conftest import fingerprint
+from jobmatcher import digests
+from jobmatcher import restore as restore_mod
+from jobmatcher import verify as verify_mod
+from jobmatcher.errors import InvalidBackupError
+from jobmatcher.manifest import manifest_path, read_manifest
+
+
+def _b3(path: Path) -> str:
+    return blake3.blake3(Path(path).read_bytes()).hexdigest()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _as_older_version(path: Path) -> None:
+    """The manifest as a version before issue 13 wrote it: no BLAKE3."""
+    m = manifest_path(Path(path))
+    raw = json.loads(m.read_text())
+    raw.pop("blake3", None)
+    m.write_text(json.dumps(raw, indent=2))
+
+
+def _change_text(path: Path) -> None:
+    """One letter inside a row's text: integrity_check cannot see it, a checksum can."""
+    data = bytearray(Path(path).read_bytes())
+    at = data.find(b"full_name")
+    assert at > 0
+    data[at] = ord("F")
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.fixture
+def algorithms(monkeypatch) -> list[str]:
+    """The checksums verify computed, in order."""
+    used: list[str] = []
+    real = verify_mod.file_digest
+
+    def spy(src, algorithm="sha256"):
+        used.append(algorithm)
+        return real(src, algorithm)
+
+    monkeypatch.setattr(verify_mod, "file_digest", spy)
+    return used
+
+
+def test_file_and_buffer_digests_are_the_reference_ones(tmp_path):
+    f = tmp_path / "f.bin"
+    f.write_bytes(bytes(range(256)) * 5000 + b"tail")
+    data = f.read_bytes()
+    assert digests.file_digest(f, digests.SHA256) == hashlib.sha256(data).hexdigest()
+    assert digests.file_digest(f, digests.BLAKE3) == blake3.blake3(data).hexdigest()
+    assert digests.buffer_digest(bytearray(data), digests.BLAKE3) == blake3.blake3(data).hexdigest()
+    with pytest.raises(ValueError):
+        digests.new_hash("md5")  # type: ignore[arg-type]
+
+
+def test_a_new_backup_records_both_checksums_of_its_bytes(engine):
+    b = engine.create_backup()
+    m = read_manifest(Path(b.path))
+    assert m is not None and m.verified is True
+    assert m.sha256 == _sha(b.path) and m.blake3 == _b3(b.path)
+
+
+def test_verify_proves_a_new_backup_by_blake3_alone(engine, algorithms):
+    b = engine.create_backup()
+    assert sorted(algorithms) == ["blake3", "sha256"]  # the new backup's own check records both
+    algorithms.clear()
+    result = engine.verify(b.id)
+    assert algorithms == ["blake3"]
+    assert result.sha256 == _sha(b.path)  # proven by BLAKE3: the SHA-256 recorded with it
+
+
+def test_an_older_manifest_is_proven_by_sha256_and_gets_blake3(engine, algorithms):
+    b = engine.create_backup()
+    _as_older_version(Path(b.path))
+    assert read_manifest(Path(b.path)).blake3 is None
+    algorithms.clear()
+    engine.verify(b.id)
+    assert sorted(algorithms) == ["blake3", "sha256"]
+    assert read_manifest(Path(b.path)).blake3 == _b3(b.path)
+    algorithms.clear()
+    engine.verify(b.id)
+    assert algorithms == ["blake3"]
+
+
+@pytest.mark.parametrize("manifest", ["new", "older"])
+def test_a_backup_changed_after_its_check_fails_verify_and_restore(engine, manifest):
+    b = engine.create_backup()
+    if manifest == "older":
+        _as_older_version(Path(b.path))
+    _change_text(Path(b.path))
+    before = fingerprint(engine.data.db_path)
+    with pytest.raises(InvalidBackupError) as e:
+        engine.verify(b.id)
+    assert e.value.reason == "checksum-mismatch"
+    assert engine.store.get(b.id).verified is False
+    with pytest.raises(InvalidBackupError) as e:
+        engine.restore(b.id)
+    assert e.value.reason == "checksum-mismatch"
+    assert fingerprint(engine.data.db_path) == before
+
+
+@pytest.mark.parametrize("manifest", ["new", "older"])
+def test_a_verified_backup_changed_before_its_restore_is_refused_at_staging(engine, manifest, monkeypatch):
+    """The restore of a listed, verified backup proves it by the checksum of its staged copy (BLAKE3 when the
+    manifest has it): a change made after its check is refused there, and nothing live is touched."""
+    staged_with = []
+    real = restore_mod._copy_hashed
+
+    def spy(source, dest, say, algorithm="sha256"):
+        staged_with.append(algorithm)
+        return real(source, dest, say, algorithm)
+
+    monkeypatch.setattr(restore_mod, "_copy_hashed", spy)
+    b = engine.create_backup()
+    if manifest == "older":
+        _as_older_version(Path(b.path))
+    assert engine.store.get(b.id).verified is True
+    _change_text(Path(b.path))
+    before = fingerprint(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    with pytest.raises(InvalidBackupError) as e:
+        engine.restore(b.id)
+    assert e.value.reason == "checksum-mismatch"
+    assert staged_with == ["blake3" if manifest == "new" else "sha256"]
+    assert fingerprint(engine.data.db_path) == before
+    assert sorted(r.id for r in engine.list_backups()) == listed
+    # and unchanged, it restores, proven the same way
+    staged_with.clear()
+    good = engine.create_backup()
+    if manifest == "older":
+        _as_older_version(Path(good.path))
+    engine.restore(good.id)
+    assert staged_with == ["blake3" if manifest == "new" else "sha256"]
+
+
+def test_a_manifest_whose_blake3_does_not_match_is_not_trusted(engine):
+    b = engine.create_backup()
+    m = manifest_path(Path(b.path))
+    raw = json.loads(m.read_text())
+    raw["blake3"] = "0" * 64  # the SHA-256 still matches the file
+    m.write_text(json.dumps(raw))
+    with pytest.raises(InvalidBackupError) as e:
+        engine.verify(b.id)
+    assert e.value.reason == "checksum-mismatch"
