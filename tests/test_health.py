@@ -210,6 +210,7 @@ def test_the_last_backup_is_the_last_made_not_the_latest_date():
     h = assess(NOW, backups, **facts())
     assert h.last.id == "y2001"
     assert h.summary.startswith("Last backup 1 hour ago")  # no later than the latest trustworthy date
+    assert h.last_at == backups[1].created_at  # what the page's status line words the same way
     assert "stale" not in codes(h) and "clock-behind" in codes(h)
 
 

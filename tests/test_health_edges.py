@@ -310,3 +310,16 @@ def test_settings_say_one_day_and_the_budget_as_prune_and_status_do(engine):
     assert "Space for backups:  at most 1.0 MB (1 MiB)" in r.stdout, r.stdout
     r = run_cli("backup", "prune", "--dry-run", data_dir=engine.data.root)
     assert "of at most 1.0 MB." in r.stdout, r.stdout
+
+
+def test_unchanged_data_is_compared_with_the_backup_made_last_not_the_latest_date(engine):
+    """The automatic backup's "did the data change?" goes by the order of making, like retention and status:
+    the backup made last holds the newest data even when a clock that was behind dated it 2001."""
+    engine.create_backup(note="old")
+    with sqlite3.connect(engine.data.db_path) as c:
+        c.execute("insert into skills(name) values ('NEWEST DATA')")
+    last = engine.create_backup(note="made with the clock in 2001")
+    _edit_manifest(Path(last.path).with_suffix(".json"), created_at="2001-01-01T00:00:00Z")
+    assert engine.auto_backup() is None  # identical to the backup made last: no new file
+    h = engine.health()
+    assert h.last.id == last.id and h.summary.startswith("Last backup less than a minute ago"), h.summary

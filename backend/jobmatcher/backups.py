@@ -66,7 +66,7 @@ from .manifest import (
     write_manifest,
 )
 from .progress import Progress
-from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, plan
+from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, newest_order, plan
 from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
 
@@ -585,7 +585,8 @@ class BackupStore:
         passed = [r for r in items if is_own_backup(r) and r.verified is True and r.sha256]
         if kind == BackupType.pre_migration:
             return [r for r in passed if r.type == BackupType.pre_migration]
-        newest = next((r for r in passed if not r.future), None)
+        # the one made last (by sequence, as retention and health decide it), not the one with the latest date
+        newest = max((r for r in passed if not r.future), key=newest_order, default=None)
         return [newest] if newest is not None else []
 
     def move_in(self, rec: BackupRecord) -> BackupRecord:

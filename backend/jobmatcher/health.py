@@ -65,7 +65,10 @@ class FolderHealth(BaseModel):
 
 class Health(BaseModel):
     level: Level
-    last: LastBackup | None
+    last: LastBackup | None  # the backup made last (by sequence), whatever its date
+    # When the last backup was made at the latest: the latest date among the backups not in the future (one made
+    # last but dated earlier had the clock behind). "Last backup 12 minutes ago" goes by this.
+    last_at: datetime | None = None
     next_at: datetime | None  # None: the schedule is off, or JobMatcher is not open
     interval_minutes: int
     app_running: bool
@@ -356,6 +359,7 @@ def assess(
     return Health(
         level=level,
         last=last,
+        last_at=latest_at,
         next_at=next_at,
         interval_minutes=interval_minutes,
         app_running=app_running,

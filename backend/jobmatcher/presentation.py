@@ -40,11 +40,14 @@ def newest_backup_warning(
     `remedy`: what to do, as (when there is none, when a new one is needed) in the words of the
     edge that shows it (a button on the page, a command in the terminal).
     """
+    from .retention import newest_order  # local: the command line's list stays light
+
     rows = own_rows(rows)
     if not rows:
         return f"You have no backups yet. {remedy[0]}"
-    newest = rows[0]
-    age = (now or datetime.now(timezone.utc)) - newest.created_at
+    newest = max(rows, key=newest_order)  # the one made last, as health.py and retention decide it
+    # its age: no more than the latest date among them (made last but dated earlier: the clock was behind)
+    age = (now or datetime.now(timezone.utc)) - max(r.created_at for r in rows)
     if newest.verified is False:
         return f"Your newest backup failed its check. {remedy[1]}"
     if age > timedelta(days=OLD_BACKUP_DAYS):

@@ -128,7 +128,7 @@ function agoText(iso) {
 function summary(hl) {
   const available = !hl.folder || hl.folder.available;
   const parts = [!available ? "Backup folder not available"
-                 : hl.last ? `Last backup ${agoText(hl.last.created_at)}` : "No backups yet"];
+                 : hl.last ? `Last backup ${agoText(hl.last_at || hl.last.created_at)}` : "No backups yet"];
   if (!hl.interval_minutes) parts.push("automatic backups off");
   else if (hl.next_at) parts.push(`next ${until(hl.next_at)}`);
   else if (!hl.app_running) parts.push("next while JobMatcher is open");
