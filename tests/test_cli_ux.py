@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -441,3 +442,43 @@ def test_backing_up_data_from_a_newer_version_says_so_not_damage(engine):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "newer version" in r.stderr and "damaged" not in r.stderr, r.stderr
     assert fingerprint(engine.data.db_path) == before
+
+
+# -- shell completion ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_prints_a_script_naming_every_command(shell):
+    r = run_cli("completion", shell)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    words = {w for path, _options in _commands(build_parser()) for w in path}
+    assert {"backup", "restore", "location", "sync", "completion"} <= words
+    missing = [w for w in words if not re.search(rf"\b{re.escape(w)}\b", r.stdout)]
+    assert not missing, missing
+    assert "--data-dir" in r.stdout and "--retention-policy" in r.stdout
+
+
+def test_completion_rejects_an_unknown_shell_as_a_usage_error():
+    r = run_cli("completion", "fish-and-chips")
+    assert r.returncode == 2 and "invalid choice" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
+def test_the_bash_script_registers_and_completes_in_a_real_bash(tmp_path):
+    script = f"""
+    jobmatcher() {{ "{sys.executable}" -m jobmatcher "$@"; }}
+    source <(jobmatcher completion bash) || exit 3
+    complete -p jobmatcher || exit 4
+    COMP_WORDS=(jobmatcher backup re); COMP_CWORD=2; COMP_LINE="jobmatcher backup re"; COMP_POINT=${{#COMP_LINE}}
+    _shtab_jobmatcher jobmatcher re backup
+    printf 'reply:%s\\n' "${{COMPREPLY[@]}}"
+    COMP_WORDS=(jobmatcher settings --retention-p); COMP_CWORD=2
+    COMP_LINE="jobmatcher settings --retention-p"; COMP_POINT=${{#COMP_LINE}}
+    _shtab_jobmatcher jobmatcher --retention-p settings
+    printf 'reply:%s\\n' "${{COMPREPLY[@]}}"
+    """
+    r = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^complete .*-F _shtab_jobmatcher jobmatcher$", r.stdout, re.M), r.stdout  # registered
+    replies = [line.removeprefix("reply:").strip() for line in r.stdout.splitlines() if line.startswith("reply:")]
+    assert "restore" in replies and "--retention-policy" in replies, r.stdout

@@ -1282,7 +1282,43 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_parser("check", help="integrity check of the live database", parents=[common]).set_defaults(
         func=cmd_db_check
     )
+
+    co = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash: source <(jobmatcher completion bash))",
+        parents=[common],
+    )
+    co.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    co.set_defaults(func=cmd_completion)
     return p
+
+
+# What the shell offers for an argument, by its dest: folders, or files (anything else: nothing but options).
+_COMPLETE_DIRECTORY = {"data_dir", "backup_dir", "from_folder", "path"}  # path: `location add folder PATH`
+_COMPLETE_FILE = {"target", "passphrase_file", "secret_access_key_file"}  # target: a backup's id or file
+
+
+def cmd_completion(args) -> int:
+    """Print a static completion script made from this very parser by shtab (nothing runs at completion time)."""
+    import shtab
+
+    parser = build_parser()
+    for action in _all_actions(parser):
+        if action.dest in _COMPLETE_DIRECTORY:
+            action.complete = shtab.DIRECTORY  # shtab reads this attribute
+        elif action.dest in _COMPLETE_FILE:
+            action.complete = shtab.FILE
+    print(shtab.complete(parser, shell=args.shell))
+    return 0
+
+
+def _all_actions(parser: argparse.ArgumentParser):
+    """Every argument of `parser` and of its sub-commands, however deep."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_actions(child)
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
