@@ -617,3 +617,34 @@ def test_a_program_that_takes_the_port_during_a_launcher_restart_never_gets_the_
     assert heard, "the page never knocked on the squatter's door: the test tested nothing"
     assert not [h for h in heard if secret.encode() in h], "the page sent its secret to another program"
     assert profile_name(app_data) == "Ada Lovelace"
+
+
+def test_opening_the_data_shows_its_progress_in_its_unit(page: Page, start_app, app_data):
+    """The launch's automatic backup copies pages: the opening screen says so (then the app opens)."""
+    app = start_app(app_data, "--browser")
+    copying = {
+        "state": "running",
+        "phase": "copy",
+        "message": "Copying…",
+        "done": 1200,
+        "total": 4800,
+        "unit": "pages",
+        "fraction": 0.15,
+    }
+    held = {"on": True}
+
+    def app_info(route):
+        try:
+            body = route.fetch().json()
+        except Exception:  # noqa: BLE001 - the app already stopped (teardown) while the page still polled
+            route.abort()
+            return
+        if held["on"] and body.get("ok"):
+            body["value"]["launch"] = {**(body["value"].get("launch") or {}), **copying}
+        route.fulfill(json=body)
+
+    page.route("**/api/app_info", app_info)
+    page.goto(app.url)
+    expect(page.locator("#boot-message")).to_have_text("Opening your data: copying… 1,200 of 4,800 pages")
+    held["on"] = False
+    expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)

@@ -2,7 +2,7 @@
 // launch sequence, with progress), then show the Settings page, or the reason
 // the data could not be opened and what to do.
 
-import { $, h, pathParts } from "./dom.js";
+import { $, h, pathParts, taskText } from "./dom.js";
 import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
@@ -77,7 +77,8 @@ async function waitForLaunch() {
     if (launch && launch.state !== "running") return info;
     if (launch) {
       $("#boot-message").textContent = launch.phase && launch.phase !== "open"
-        ? `Opening your data: ${launch.message.toLowerCase()}` : "Opening your data…";
+        ? `Opening your data: ${taskText({ ...launch, message: launch.message.toLowerCase() })}`
+        : "Opening your data…";
       $("#boot-progress").value = Math.round((launch.fraction || 0) * 100);
     }
     await sleep(150);
