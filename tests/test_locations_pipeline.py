@@ -16,10 +16,10 @@ from pathlib import Path
 import pyrage
 import pytest
 from jobmatcher.errors import LocationCopyFailedError
-from jobmatcher.locations.client import MARKER_KEY
+from jobmatcher.locations.client import MARKER_KEY, Stored
 from jobmatcher.locations.crypto import encrypt_file_into, new_identity
 from jobmatcher.locations.folder import FolderLocation
-from jobmatcher.locations.pipeline import PipelinedWriter, PlaintextReader
+from jobmatcher.locations.pipeline import PipelinedWriter, PlaintextReader, ReadBehind
 from pyrage import x25519
 
 KEY = "JobMatcher/abc/backup_x.db.age"
@@ -31,7 +31,7 @@ def ident() -> tuple[str, str]:
 
 
 def _pipeline_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name in ("location-read", "location-write")]
+    return [t.name for t in threading.enumerate() if t.name.startswith("location-") and t.name != "location-copier"]
 
 
 def _source(path: Path, size: int) -> Path:
@@ -88,6 +88,29 @@ def test_folder_copy_reports_the_plaintext_and_reads_back_the_ciphertext(tmp_pat
     assert seen == sorted(seen) and seen[-1] == stored.size  # progress only goes up, to the end
     assert pyrage.decrypt(copy.read_bytes(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
     assert [o.key for o in loc.list("JobMatcher/")] == [KEY]
+
+
+def test_read_behind_tells_what_the_disk_holds_from_what_was_written(tmp_path):
+    """The read-back compares byte for byte: a changed byte, a missing tail or an extra one is not identical."""
+    on_disk = _source(tmp_path / "f", 300_000)
+    data = on_disk.read_bytes()
+    blocks = [data[:100_000], data[100_000:250_000], data[250_000:]]
+    changed = bytearray(blocks[1])
+    changed[12_345] ^= 1
+
+    def read_back(*batches):
+        with ReadBehind(on_disk) as behind:
+            for b in batches:
+                behind.check(b)
+            return behind.finish()
+
+    assert read_back(blocks[:2], blocks[2:]) == (Stored(len(data), hashlib.sha256(data).hexdigest()), True)
+    assert read_back([blocks[0], bytes(changed)], blocks[2:])[1] is False
+    assert read_back(blocks[:2])[1] is False  # the disk holds more than was written
+    with open(on_disk, "ab") as f:
+        f.truncate(299_999)
+    assert read_back(blocks[:2], blocks[2:])[1] is False  # the disk holds less
+    assert _pipeline_threads() == []
 
 
 def test_a_source_read_error_midway_stops_the_copy_with_its_own_error(tmp_path, ident):

@@ -7,6 +7,15 @@ compare its SHA-256. Reading back by path also catches a drive that vanished
 under us: a file still open on a detached mount looks fine through its
 descriptor, but its path then leads to the empty mount point.
 
+A streamed copy (an encrypted one) is read back while it is written instead:
+every few MB it is synced to the disk, and another thread, through its own
+descriptor opened by the temp file's path, drops those pages from the page
+cache, reads them again and compares them byte for byte with what was written
+(the rest after the final fsync); its SHA-256 is that of what was read. It must
+all be identical before the rename, and after it the published name must lead
+to that same file (device, inode, size): a vanished drive fails the rename or
+that check.
+
 A folder location counts as present only while its marker file is there.
 An unplugged drive leaves an empty folder (the mount point), and a folder
 recreated empty by anyone must never receive copies as if it were the drive.
@@ -27,7 +36,7 @@ from typing import BinaryIO, Callable, List
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
 from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
-from .pipeline import PipelinedWriter
+from .pipeline import PipelinedWriter, ReadBehind
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -35,6 +44,10 @@ TMP_PREFIX = ".tmp-"
 # `.tmp-…` someone else put in the folder (JobMatcher only deletes what it made).
 TMP_NAME = re.compile(r"\.tmp-([0-9]+)-[0-9a-f]{12}\.part")
 _STALE_TMP_SECONDS = 3600
+# A streamed copy is synced to the disk and read back behind the writer every this many bytes
+# (the blocks are kept until then for the comparison: at most about three times this in memory).
+_SYNC_EVERY = 4 * 1024 * 1024
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have only fsync
 # The drive went away under us: the path is gone, the device is gone, the handle is stale.
 _GONE = (errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EIO, errno.ENOTDIR)
 
@@ -115,18 +128,47 @@ class FolderLocation(LocationClient):
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
-        """As LocationClient.put_stream: a temp file, fsynced, renamed into place, read back from the disk."""
+        """The bytes are written on a thread beside the producer (age holds the GIL while it encrypts)
+        and read back from the disk on another as they reach it (every _SYNC_EVERY bytes): compared
+        byte for byte with what was written, and hashed (the SHA-256 returned is of what the disk
+        holds). So the read-back overlaps the writing instead of following it, and what is written
+        needs no hashing of its own. Raises as LocationClient.put_stream."""
 
-        def write(raw) -> Stored:
-            # hashed and written on a thread, beside the producer (age holds the GIL while it encrypts)
-            w = PipelinedWriter(raw, progress=(lambda n: progress(n, size_hint)) if progress else None)
-            w.produce_with(produce)
-            return Stored(w.size, w.sha256.hexdigest())
+        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, Stored]:
+            with ReadBehind(tmp) as behind:
+                unsynced: list[bytes] = []
+
+                def on_written(block: bytes) -> None:  # on the writer thread, after each block
+                    unsynced.append(block)
+                    if sum(map(len, unsynced)) >= _SYNC_EVERY:
+                        raw.flush()
+                        _fdatasync(raw.fileno())
+                        behind.check(unsynced[:])
+                        unsynced.clear()
+
+                w = PipelinedWriter(
+                    raw,
+                    progress=(lambda n: progress(n, size_hint)) if progress else None,
+                    on_written=on_written,
+                    hashes=False,
+                )
+                w.produce_with(produce)
+                raw.flush()
+                os.fsync(raw.fileno())
+                behind.check(unsynced)
+                read, identical = behind.finish()
+                return Stored(w.size, read.sha256 if identical else "(not what was written)"), read
 
         return self._publish(key, write)
 
-    def _publish(self, key: str, write: Callable[[BinaryIO], Stored]) -> Stored:
-        """Temp file, `write` into it (returns what it wrote), fsync, rename, fsync the folder, read back."""
+    def _publish(self, key: str, write: Callable[[BinaryIO, Path], tuple[Stored, Stored | None]]) -> Stored:
+        """Temp file, `write` into it, fsync, rename, fsync the folder, and check it by reading it back.
+
+        `write(raw, tmp)` returns what it wrote and, when it read the temp file back from the disk
+        itself (put_stream), what it read: that must be identical before the rename, and after it
+        the published name must lead to that same file (same device, inode and size). Otherwise
+        (None) the published file is read back by its path after the rename (_read_back).
+        """
         self.check()
         final = self._path(key)
         tmp = final.parent / _temp_name()
@@ -134,12 +176,18 @@ class FolderLocation(LocationClient):
             make_dirs(final.parent, 0o700)  # new folders (JobMatcher/<id>/) must survive a power cut with the copy
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
-                stored = write(raw)
+                stored, read = write(raw, tmp)
                 raw.flush()
                 os.fsync(raw.fileno())
+                written = os.fstat(raw.fileno())
+            if read is not None and read != stored:
+                raise self._not_identical(final, read.size, stored.size)
             os.replace(tmp, final)
             fsync_dir(final.parent)
-            self._read_back(final, stored)
+            if read is None:
+                self._read_back(final, stored)
+            else:
+                self._same_file(final, written)
             return stored
         except OSError as e:
             remove_quietly_safe(tmp)
@@ -147,6 +195,23 @@ class FolderLocation(LocationClient):
         except BaseException:
             remove_quietly_safe(tmp)
             raise
+
+    def _not_identical(self, where: Path, size: int, expected: int) -> LocationCopyFailedError:
+        return LocationCopyFailedError(
+            f"The copy at {where} did not read back identical ({human_size(size)} of "
+            f"{human_size(expected)}); it was removed.",
+            "The drive may be failing. The copy is retried later; consider another drive.",
+        )
+
+    def _same_file(self, final: Path, written: os.stat_result) -> None:
+        """The published name leads to the file that was written and read back (a drive that vanished
+        under us leaves the name leading nowhere: FileNotFoundError, reported as unavailable)."""
+        st = os.stat(final)
+        if (st.st_dev, st.st_ino, st.st_size) != (written.st_dev, written.st_ino, written.st_size):
+            raise LocationCopyFailedError(
+                f"The copy at {final} was replaced by another file right after it was written.",
+                "Check that nothing else writes into JobMatcher's folder there; the copy is retried later.",
+            )
 
     def _read_back(self, final: Path, stored: Stored) -> None:
         """Re-read the published file by its path, from the disk, and compare it with what was written."""
@@ -165,25 +230,21 @@ class FolderLocation(LocationClient):
             os.close(fd)
         if size != stored.size or h.hexdigest() != stored.sha256:
             remove_quietly_safe(final)
-            raise LocationCopyFailedError(
-                f"The copy at {final} did not read back identical ({human_size(size)} of "
-                f"{human_size(stored.size)}); it was removed.",
-                "The drive may be failing. The copy is retried later; consider another drive.",
-            )
+            raise self._not_identical(final, size, stored.size)
 
     def put_file(self, key: str, src: Path, sha256: str, progress: ByteProgress | None = None) -> Stored:
         """The kernel copies (copy_file_range, no data through Python); the read-back compares with `sha256`,
         the backup's own checksum, so a source changed since it was checked is not kept either.
         Raises as LocationClient.put_file."""
 
-        def write(raw) -> Stored:
+        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, None]:
             fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             try:
                 total = os.fstat(fd).st_size
                 n = copy_range(fd, 0, raw, total, (lambda d: progress(d, total)) if progress else None)
             finally:
                 os.close(fd)
-            return Stored(n, sha256)
+            return Stored(n, sha256), None
 
         return self._publish(key, write)
 

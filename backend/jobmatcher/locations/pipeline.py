@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .client import HashingWriter, Producer
+from .client import HashingWriter, Producer, Stored
 
 BLOCK = 2 * 1024 * 1024
 DEPTH = 2
@@ -161,10 +161,13 @@ class PipelinedWriter(HashingWriter):
     """A HashingWriter whose hashing and writing run on a thread, in blocks, behind the producer.
 
     write() only gathers bytes (and reports progress); a full block goes to the thread, which
-    hashes it and writes it to `raw`. produce_with() runs the producer, then waits for the thread
-    to write everything: when it returns, `size`, `sha256` (and `md5`) cover all the bytes and
-    they are in `raw` (not yet flushed to disk). A write error (ENOSPC, EROFS…) stops the
-    producer at its next write and comes out of produce_with() as that OSError.
+    hashes it (unless `hashes` is False: then `sha256` and `md5` stay empty) and writes it to
+    `raw`, then calls `on_written(block)` (on that thread; an OSError it raises fails the copy
+    like a write error). produce_with() runs the producer, then waits for the thread to write
+    everything: when it returns, `size`, `sha256`
+    (and `md5`) cover all the bytes and they are in `raw` (not yet flushed to disk). A write
+    error (ENOSPC, EROFS…) stops the producer at its next write and comes out of produce_with()
+    as that OSError.
     """
 
     def __init__(
@@ -174,9 +177,13 @@ class PipelinedWriter(HashingWriter):
         progress: Callable[[int], None] | None = None,
         block: int = BLOCK,
         depth: int = DEPTH,
+        on_written: Callable[[bytes], None] | None = None,
+        hashes: bool = True,
     ) -> None:
         super().__init__(raw, md5=md5, progress=progress)
         self._block = block
+        self._on_written = on_written
+        self._hashes = hashes
         self._pending: list[bytes] = []
         self._pending_n = 0
         self._q: queue.Queue = queue.Queue(maxsize=depth)
@@ -198,10 +205,13 @@ class PipelinedWriter(HashingWriter):
             if self._failed.is_set():
                 continue  # drain: the producer is told at its next write
             try:
-                self.sha256.update(block)
-                if self.md5 is not None:
-                    self.md5.update(block)
+                if self._hashes:
+                    self.sha256.update(block)
+                    if self.md5 is not None:
+                        self.md5.update(block)
                 self.raw.write(block)
+                if self._on_written is not None:
+                    self._on_written(block)
             except OSError as e:
                 self.error = e
                 self._failed.set()
@@ -258,3 +268,86 @@ class PipelinedWriter(HashingWriter):
             raise self.error
         if self._unexpected is not None:
             raise self._unexpected
+
+
+class ReadBehind:
+    """Reads a file back from the disk behind its writer, on a thread, compares it with what was written
+    and hashes it.
+
+    The writer calls check(blocks) with the blocks it wrote since its last call, once they are on
+    the disk (after an fdatasync). The thread drops their pages from the page cache and reads them
+    again through its own descriptor, opened by the file's path, so they come from the disk (where
+    posix_fadvise exists), compares them byte for byte with the blocks and hashes what it read.
+    At most one batch waits (check() blocks until the thread catches up), so memory stays bounded.
+    finish() returns Stored(size, SHA-256 hex) of what was read back and whether it was identical.
+    Use it as a context manager: leaving stops the thread and closes the descriptor.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.identical = True
+        self.error: OSError | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._run, name="location-read-back", daemon=True)
+        self._thread.start()
+
+    def check(self, blocks: list[bytes]) -> None:
+        """Compare `blocks` (the next bytes of the file, on the disk now) with the disk; may wait for the thread."""
+        self._q.put(blocks)
+
+    def _run(self) -> None:
+        while (blocks := self._q.get()) is not None:
+            if self.error is not None or not self.identical:
+                continue
+            try:
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(self._fd, self.size, sum(map(len, blocks)), os.POSIX_FADV_DONTNEED)
+                for block in blocks:
+                    got = _read_exactly(self._fd, len(block))  # this descriptor is this thread's alone
+                    self.sha256.update(got)
+                    self.size += len(got)
+                    if got != block:
+                        self.identical = False
+                        break
+            except OSError as e:
+                self.error = e
+
+    def finish(self) -> tuple[Stored, bool]:
+        """(what was read back, whether it was identical to everything written and nothing more); OSError if
+        the disk could not be read."""
+        self._q.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.identical and os.read(self._fd, 1):
+            self.identical = False  # longer on the disk than what was written
+        return Stored(self.size, self.sha256.hexdigest()), self.identical
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            if self._thread.is_alive():
+                self._q.put(None)
+                self._thread.join()
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "ReadBehind":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    """`n` bytes from `fd` (fewer only at the end of the file)."""
+    first = os.read(fd, n)
+    if len(first) == n or not first:
+        return first
+    parts = [first]
+    got = len(first)
+    while got < n and (more := os.read(fd, n - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
