@@ -7,6 +7,7 @@ same way and is never left behind."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,18 +35,73 @@ def test_the_child_checks_with_memory_mapping_and_reports_its_memory(engine, alw
     assert (inproc.problems, sorted(inproc.tables), inproc.revision) == ([], sorted(found.tables), found.revision)
 
 
+MODES = {  # (CHILD_MIN_BYTES, FORK_MIN_BYTES, a child can be forked)
+    "in-process": (1 << 60, 1 << 60, False),
+    "started child": (0, 1 << 60, False),
+    "forked child": (1 << 60, 0, True),
+}
+
+
+def _mode(monkeypatch, name: str) -> None:
+    child, fork, can_fork = MODES[name]
+    monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", child)
+    monkeypatch.setattr(checkproc, "FORK_MIN_BYTES", fork)
+    monkeypatch.setattr(checkproc, "_can_fork", lambda: can_fork)
+
+
 def test_the_child_refuses_what_the_in_process_check_refuses(engine, tmp_path, monkeypatch):
     good = Path(engine.create_backup().path)
     cases = broken_files(good, tmp_path / "corpus")
     seen = {}
-    for threshold in (1 << 60, 0):  # in-process, then always in the child
-        monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", threshold)
+    forks = []
+    real_fork = checkproc._fork
+    monkeypatch.setattr(checkproc, "_fork", lambda *a: forks.append(a) or real_fork(*a))
+    for mode in MODES:
+        _mode(monkeypatch, mode)
+        found = checkproc.check(good)
+        assert found.in_child == (mode != "in-process") and found.problems == [] and found.revision, mode
         for name, (path, reason) in cases.items():
             with pytest.raises(InvalidBackupError) as e:
                 verify_file(path)
-            assert e.value.reason == reason, (name, threshold, e.value.message)
+            assert e.value.reason == reason, (name, mode, e.value.message)
             seen.setdefault(name, set()).add(e.value.reason)
     assert all(len(r) == 1 for r in seen.values())
+    assert forks  # the forked child really checked
+
+
+@pytest.mark.parametrize("mode", ["started child", "forked child"])
+def test_a_check_whose_result_is_not_wanted_leaves_no_child(engine, monkeypatch, mode):
+    import psutil
+
+    good = Path(engine.create_backup().path)
+    _mode(monkeypatch, mode)
+    before = {p.pid for p in psutil.Process().children()}
+    with checkproc.start(good) as pending:  # the caller fails before asking for the result
+        assert {p.pid for p in psutil.Process().children()} - before
+    assert {p.pid for p in psutil.Process().children()} == before  # killed and reaped: not even a zombie
+    with pytest.raises(RuntimeError):
+        pending.result()
+
+
+def test_a_forked_child_is_made_only_where_it_is_safe():
+    import threading
+
+    assert checkproc._can_fork() == (sys.platform == "linux" and threading.active_count() == 1 and _threads() == 1)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not checkproc._can_fork()  # another thread could hold a lock the copy would wait for
+    finally:
+        stop.set()
+        t.join()
+
+
+def _threads() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
 
 
 def test_a_spare_child_checks_the_same_and_is_never_left_behind(engine, always_child):
@@ -79,7 +135,9 @@ def _cut_short_while_mapped(pause: Path, target, keep_bytes: int = 4096) -> thre
     return t
 
 
-def test_sigbus_in_the_child_is_a_failed_check_not_a_dead_app(engine, tmp_path, monkeypatch, always_child):
+@pytest.mark.parametrize("mode", ["started child", "forked child"])
+def test_sigbus_in_the_child_is_a_failed_check_not_a_dead_app(engine, tmp_path, monkeypatch, mode):
+    _mode(monkeypatch, mode)
     victim = tmp_path / "victim.db"
     victim.write_bytes(Path(engine.create_backup().path).read_bytes())
     pause = tmp_path / "pause"

@@ -861,8 +861,9 @@ class BackupStore:
             return final
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
-    def verify(self, backup_id: str) -> BackupRecord:
+    def verify(self, backup_id: str, listed: BackupRecord | None = None) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.
+        `listed`: its record as get() just returned it, when the caller has it (not looked up again).
 
         Raises:
             ValidationError / BackupNotFoundError: as get() (not an id, or no such backup).
@@ -873,7 +874,7 @@ class BackupStore:
         size, checksum and revision it measured for a file added by hand) are written, under the
         manifest lock, so a pin made meanwhile stays.
         """
-        rec = self.get(backup_id)
+        rec = listed if listed is not None and listed.id == backup_id else self.get(backup_id)
         path = Path(rec.path)
         m = read_manifest(path)
         now = datetime.now(timezone.utc)

@@ -9,6 +9,11 @@ memory of the process that maps it (file-backed pages of the page cache, up to
 the file's size): in a child it stays out of the app's own process, and the
 child reports it.
 
+The child is a forked copy of this process where that is safe (Linux, and this
+process has no other thread, as in a command-line run: fork costs about a
+millisecond); otherwise a fresh interpreter (about 15 ms to start), started early
+where there is other work to overlap (SpareChild, during a backup's copy).
+
 This file is also the child itself: it imports only the standard library and is
 run as a script (`python -I -S checkproc.py …`), or, in the packaged app, by the
 bundle's entry point when its first argument is CHILD_FLAG.
@@ -16,6 +21,9 @@ bundle's entry point when its first argument is CHILD_FLAG.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import gc
 import json
 import os
 import signal
@@ -25,12 +33,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 CHILD_FLAG = "--jobmatcher-integrity-check"
 # Files below this size are checked in the calling process, without memory mapping (no SIGBUS is
 # possible there): starting the child (about 15 ms) would cost more than the mapping saves.
 CHILD_MIN_BYTES = 32 * 1024 * 1024
+# From this size on the check runs in a forked child where one can be forked (see start()): fork costs
+# about a millisecond, so the mapping's gain (about half the check) pays from a few MB on.
+FORK_MIN_BYTES = 4 * 1024 * 1024
 # SQLite caps mmap_size at SQLITE_MAX_MMAP_SIZE (2 GB by default); pages past it are read with pread.
 _MMAP_BYTES = 1 << 40
 # The child's argument saying that its file comes on standard input (SpareChild).
@@ -71,26 +84,166 @@ def check(
     spare: SpareChild | None = None,
 ) -> CheckResult:
     """Integrity check (unless `integrity` is False), table names and schema revision of the SQLite
-    file `path`, opened read-only and immutable.
+    file `path`, opened read-only and immutable: start() and wait for its result.
 
-    `in_child`: None chooses by size (CHILD_MIN_BYTES); without `integrity` it is
-    always in-process (reading the schema touches a few pages). Raises ChildCheckCrashed when the
-    child is killed by a signal while it reads the file. If no child can be started (OSError),
-    the check runs in this process without memory mapping. `spare`: a child started earlier
-    (SpareChild), used instead of starting one now if it is still unused.
+    Raises ChildCheckCrashed when the child is killed by a signal while it reads the file.
+    """
+    with start(path, max_errors, in_child, integrity, spare) as pending:
+        return pending.result()
+
+
+def start(
+    path: Path,
+    max_errors: int = 20,
+    in_child: bool | None = None,
+    integrity: bool = True,
+    spare: SpareChild | None = None,
+) -> PendingCheck:
+    """Start the check of `path` (see check()); its result() waits for it. Start it before this process
+    starts threads: a forked child is only made while this process has no other thread.
+
+    `in_child`: None chooses by size: a child from CHILD_MIN_BYTES on, and from FORK_MIN_BYTES on
+    when it can be forked (Linux, no other thread: fork costs about a millisecond where starting an
+    interpreter costs about 15 ms); without `integrity` always in-process (reading the schema touches
+    a few pages). A child is `spare` (a SpareChild started earlier) if it is unused, else forked when
+    that is possible, else started. If no child can be started (OSError), the check runs in this
+    process without memory mapping. Never raises for the check itself (result() does).
     """
     path = Path(path)
     t0 = time.perf_counter()
     if in_child is None:
-        in_child = integrity and path.stat().st_size >= CHILD_MIN_BYTES
+        size = path.stat().st_size if integrity else 0
+        in_child = integrity and (size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and _can_fork()))
     if in_child:
+        ready = spare.take() if spare is not None else None
+        if ready is not None:
+            return PendingCheck(partial(_finish_spare, ready, path, max_errors, t0), partial(_kill, ready))
         try:
-            return _check_in_child(path, max_errors, t0, spare)
+            if _can_fork():
+                return _fork(path, max_errors, t0)
+            proc = subprocess.Popen(
+                _child_command(path, max_errors),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=_child_env(),
+            )
+            return PendingCheck(partial(_finish_started, proc, t0), partial(_kill, proc))
         except OSError:
             pass  # cannot start a process (out of processes or memory): the slower, unmapped check
-    result = _run_check(str(path), max_errors, mmap=False, integrity=integrity)
-    result.pop("memory", None)
-    return CheckResult(**result, seconds=time.perf_counter() - t0)
+
+    def here() -> CheckResult:
+        result = _run_check(str(path), max_errors, mmap=False, integrity=integrity)
+        result.pop("memory", None)
+        return CheckResult(**result, seconds=time.perf_counter() - t0)
+
+    return PendingCheck(here)
+
+
+class PendingCheck:
+    """A check start() began: result() waits for it (once). As a context manager, a child whose result
+    was never asked for (the caller failed meanwhile) is killed and reaped on leaving."""
+
+    def __init__(self, finish: Callable[[], CheckResult], cancel: Callable[[], None] | None = None) -> None:
+        self._finish: Callable[[], CheckResult] | None = finish
+        self._cancel = cancel
+
+    def result(self) -> CheckResult:
+        """The check's result. Raises ChildCheckCrashed (see check()); RuntimeError if asked twice."""
+        finish, self._finish = self._finish, None
+        if finish is None:
+            raise RuntimeError("the check's result was taken already")
+        return finish()
+
+    def close(self) -> None:
+        """Kill and reap a child whose result was not asked for. Never raises."""
+        if self._finish is not None:
+            self._finish = None
+            if self._cancel is not None:
+                with contextlib.suppress(OSError, ChildProcessError):
+                    self._cancel()
+
+    def __enter__(self) -> PendingCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _can_fork() -> bool:
+    """Whether a forked child can check here: Linux (elsewhere system libraries may not survive a fork
+    without exec) and this process has exactly one thread, its own: another thread could hold a lock
+    (SQLite's, the allocator's) that the child would then wait for forever."""
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return False
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Threads:"):
+                    return int(line.split()[1]) == 1
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
+    """The check in a forked copy of this process (SQLite and the code already loaded): it maps the file,
+    checks it and writes the result as JSON to a pipe. A SIGBUS kills the copy, not this process."""
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        raise
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 70
+        try:
+            # No garbage collection here: finalizing one of the parent's objects (a connection whose
+            # close checkpoints its database) in this copy would act on the parent's files.
+            gc.disable()
+            faulthandler.disable()  # a SIGBUS here is the answer, not a crash to report on the parent's stderr
+            os.close(r)
+            result = _run_check(str(path), max_errors, mmap=True)
+            result.setdefault("memory", _memory())
+            out = memoryview(json.dumps(result).encode())
+            while out:
+                out = out[os.write(w, out) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+
+    def finish() -> CheckResult:
+        try:
+            with open(r, "rb", closefd=False) as f:
+                out = f.read()
+        finally:
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+        return _outcome(out, b"", os.waitstatus_to_exitcode(status), t0)
+
+    def cancel() -> None:
+        os.close(r)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    return PendingCheck(finish, cancel)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.communicate()
+
+
+def _finish_started(proc: subprocess.Popen[bytes], t0: float) -> CheckResult:
+    out, err = proc.communicate()
+    return _outcome(out, err, proc.returncode, t0)
+
+
+def _finish_spare(proc: subprocess.Popen[bytes], path: Path, max_errors: int, t0: float) -> CheckResult:
+    out, err = proc.communicate(json.dumps([str(path), max_errors]).encode())
+    return _outcome(out, err, proc.returncode, t0)
 
 
 class SpareChild:
@@ -137,20 +290,8 @@ class SpareChild:
         self.close()
 
 
-def _check_in_child(path: Path, max_errors: int, t0: float, spare: SpareChild | None = None) -> CheckResult:
-    proc = spare.take() if spare is not None else None
-    if proc is not None:
-        out, err = proc.communicate(json.dumps([str(path), max_errors]).encode())
-        returncode = proc.returncode
-    else:
-        done = subprocess.run(
-            _child_command(path, max_errors),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=_child_env(),
-        )
-        out, err, returncode = done.stdout, done.stderr, done.returncode
+def _outcome(out: bytes, err: bytes, returncode: int, t0: float) -> CheckResult:
+    """A child's answer: its result, or ChildCheckCrashed when it was killed or did not answer."""
     if returncode < 0:
         name = signal.Signals(-returncode).name
         why = (

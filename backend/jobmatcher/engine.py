@@ -438,15 +438,16 @@ class Engine:
             if lock is not None:
                 lock.release()
 
-    def resolve(self, id_or_path: str) -> Resolved:
+    def resolve(self, id_or_path: str, store: BackupStore | None = None) -> Resolved:
         """The file, expected checksum, label and record for a backup id from the list or a file path.
 
+        `store`: self.store, when the caller has it already (finding it validates the folder again).
         Raises ValidationError (empty), BackupNotFoundError (an unknown id that does not look like a path).
         """
         if not isinstance(id_or_path, str) or not id_or_path.strip():
             raise ValidationError("Name a backup id or a backup file.", "Run `jobmatcher backup list` to see the ids.")
         try:
-            rec = self.store.get(id_or_path)
+            rec = (store or self.store).get(id_or_path)
             m = read_manifest(Path(rec.path))
             return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None)
         except (BackupNotFoundError, ValidationError):
@@ -512,10 +513,11 @@ class Engine:
 
         Raises InvalidBackupError (with its `reason`) when it fails, BackupNotFoundError for an unknown id.
         """
-        r = self.resolve(id_or_path)
+        store = self.store  # once: finding it validates the backup folder
+        r = self.resolve(id_or_path, store)
         if r.record is not None:
             started = time.monotonic()
-            rec = self.store.verify(r.record.id)
+            rec = store.verify(r.record.id, r.record)
             return VerifyResult(
                 path=rec.path,
                 size_bytes=rec.size_bytes,

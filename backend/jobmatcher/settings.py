@@ -219,8 +219,9 @@ def check_backup_folder(
         raise SettingsError(f"{what} {p} contains the data folder {data}.", hint, page_hint)
     if p == Path(p.anchor):
         raise SettingsError(f"{what} cannot be the top of a disk ({p}).", hint, page_hint)
+    parents = set(p.parents)  # once: this runs every time the backup folder is used
     for system in _system_folders():
-        if p == system or system in p.parents:
+        if p == system or system in parents:
             raise SettingsError(f"{what} {p} is a system folder.", hint, page_hint)
     if p.exists() and not p.is_dir():
         raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)

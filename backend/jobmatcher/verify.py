@@ -191,9 +191,10 @@ def verify_file(
         if _matches(found, expected_sha256, expected_blake3):
             revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
     else:
-        with ThreadPoolExecutor(max_workers=len(algorithms)) as pool:
+        # The check starts first: a forked child can only be made before the hashing threads exist.
+        with checkproc.start(path, spare=spare) as check, ThreadPoolExecutor(max_workers=len(algorithms)) as pool:
             pending = {a: pool.submit(file_digest, path, a) for a in algorithms}
-            revision, memory = _check_database(path, allow_unknown_revision, spare=spare)
+            revision, memory = _check_database(path, allow_unknown_revision, started=check)
             found = {a: f.result() for a, f in pending.items()}
     if not _matches(found, expected_sha256, expected_blake3):
         raise _refuse(
@@ -236,16 +237,16 @@ def _check_database(
     path: Path,
     allow_unknown_revision: bool = False,
     integrity: bool = True,
-    spare: checkproc.SpareChild | None = None,
+    started: checkproc.PendingCheck | None = None,
 ) -> tuple[str, dict]:
     """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
 
     The integrity check of a large file runs in a child process with memory-mapped I/O (see
-    checkproc; `spare`: one started ahead): a read error there kills the child, not this process,
-    and is refused with the reason "read-error".
+    checkproc; `started`: the check, started already): a read error there kills the child, not
+    this process, and is refused with the reason "read-error".
     """
     try:
-        found = checkproc.check(path, integrity=integrity, spare=spare)
+        found = started.result() if started is not None else checkproc.check(path, integrity=integrity)
     except checkproc.ChildCheckCrashed as e:
         raise _refuse(
             "read-error",
