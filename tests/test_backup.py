@@ -293,3 +293,68 @@ def test_backups_while_a_thread_of_this_process_writes(engine):
     assert counters[-1] > 0
     # the writer's connection still works after the backups (its locks were not dropped)
     assert engine.check().ok
+
+
+def test_trusted_records_are_what_model_construct_makes(engine):
+    """BackupRecord.trusted (the list's fast constructor) makes exactly what pydantic's model_construct makes:
+    the same fields in the same order, defaults filled in, fields_set, no extra, no private; a fresh copy of a
+    mutable default. A pydantic upgrade that changes model_construct's instance state fails here."""
+    from jobmatcher.backups import CreatedBackup
+    from jobmatcher.manifest import BackupRecord, read_manifest
+
+    b = engine.create_backup(note="a note")
+    m = read_manifest(Path(b.path))
+    full = {k: getattr(m, k) for k in type(m).model_fields if k in BackupRecord.model_fields}
+    full.update(id=b.id, path=b.path, manifest="ok", owned=True, future=False, has_manifest=True)
+    few = {"id": b.id, "path": b.path, "type": m.type, "created_at": m.created_at, "size_bytes": 1}
+    created = {**full, "copy_seconds": 0.5, "verify_seconds": 0.25, "method": "file-copy", "not_a_field": 1}
+    for cls, values in ((BackupRecord, full), (BackupRecord, few), (CreatedBackup, created)):
+        expected, got = cls.model_construct(**dict(values)), cls.trusted(dict(values))
+        assert type(got) is type(expected)
+        assert list(got.__dict__.items()) == list(expected.__dict__.items())
+        assert got.model_fields_set == expected.model_fields_set
+        assert got.__pydantic_extra__ == expected.__pydantic_extra__
+        assert got.__pydantic_private__ == expected.__pydantic_private__
+        assert got.model_dump_json() == expected.model_dump_json()
+    one, two = CreatedBackup.trusted(dict(created)), CreatedBackup.trusted(dict(created))
+    assert one.check_memory == {} and one.check_memory is not two.check_memory  # never a shared mutable default
+    assert BackupRecord.from_manifest(b.id, Path(b.path), m, owned=True) == engine.list_backups()[0]
+
+
+def test_concurrent_writers_never_share_or_lower_a_sequence_number(engine):
+    """A backup's sequence number decides which is newest, whatever the clocks say. Four processes reserving
+    backup names as fast as they can (as a restore's safety backup does; publishing takes its number the
+    same way, under the backup folder's manifest lock) get every number once, each above all numbers taken
+    before it: 2..101 after the first backup's 1, rising within each process."""
+    first = engine.create_backup()
+    assert first.sequence == 1
+    go = engine.data.root / "go"
+    code = textwrap.dedent("""
+        import json, os, sys, time
+        from datetime import datetime, timezone
+        from jobmatcher.engine import Engine
+        from jobmatcher.manifest import BackupType, Manifest
+        store = Engine(sys.argv[1]).store
+        fid = store.data.folder_id()
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.001)
+        taken = []
+        for _ in range(25):
+            m = Manifest(type=BackupType.auto, created_at=datetime.now(timezone.utc), size_bytes=0, data_folder_id=fid)
+            store.reserve_name(m)
+            taken.append(m.sequence)
+        print(json.dumps(taken))
+    """)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(engine.data.root), str(go)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    taken = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(seq == sorted(seq) and len(set(seq)) == len(seq) for seq in taken)
+    assert sorted(n for seq in taken for n in seq) == list(range(2, 102))
+    assert engine.store.next_sequence() == 102  # reserved names count, listed (their .db there) or not yet

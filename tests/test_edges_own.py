@@ -511,3 +511,36 @@ def test_a_migration_failing_at_every_launch_reuses_one_pre_migration_backup(dat
             Engine(data_dir).launch()
     premig = [r for r in Engine(data_dir).list_backups() if r.type == BackupType.pre_migration]
     assert len(premig) == 1
+
+
+def test_a_manifest_that_is_no_file_or_far_too_big_is_that_backups_problem_only(engine):
+    """A FIFO (opening it would wait forever for a writer), a device, a folder, or a file of gigabytes at a
+    manifest's place: that backup is listed with an unreadable manifest, without the list hanging or reading
+    gigabytes, and the other backups are listed as ever. Nothing is deleted."""
+    good = engine.create_backup()
+    folder = engine.store.folder
+    made = {}
+    for how in ("fifo", "device", "folder", "huge"):
+        bad = folder / f"{how}.db"
+        shutil.copyfile(good.path, bad)
+        manifest = bad.with_suffix(".json")
+        if how == "fifo":
+            os.mkfifo(manifest)
+        elif how == "device":
+            manifest.symlink_to("/dev/zero")  # endless bytes
+        elif how == "folder":
+            manifest.mkdir()
+        else:
+            with open(manifest, "wb") as f:  # sparse: 8 GiB on paper, nothing on the disk
+                f.truncate(8 << 30)
+        made[how] = bad
+    r = run_cli("backup", "list", "--json", data_dir=engine.data.root, timeout=60)  # first: a hang fails here
+    assert r.returncode == 0, r.stderr
+    rows = {row["id"]: row for row in json.loads(r.stdout)}
+    assert rows[good.id]["manifest"] == "ok" and all(rows[how]["manifest"] == "unreadable" for how in made)
+    listed = {r.id: r for r in engine.list_backups()}
+    assert listed[good.id].manifest == "ok"
+    assert {how: listed[how].manifest for how in made} == dict.fromkeys(made, "unreadable")
+    report = Engine(engine.data.root).launch()
+    assert not set(report.pruned) & set(made)
+    assert all(p.exists() for p in made.values())

@@ -17,10 +17,11 @@ import sqlite3
 import stat as stat_module
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import __version__, checkproc
 from .datadir import DB_NAME
@@ -54,12 +55,14 @@ from .fsutil import (
 )
 from .lock import FileLock
 from .manifest import (
+    MANIFEST_LOCK_NAME,
     BackupRecord,
     BackupType,
     Manifest,
     ManifestNotOursError,
     is_jobmatcher_manifest,
     load_manifest,
+    load_manifest_file,
     manifest_path,
     read_manifest,
     update_manifest,
@@ -306,22 +309,44 @@ class BackupStore:
             return []
         now = now or datetime.now(timezone.utc)
         owner, claims, live = self._owner_id(), self._claims_unmarked(), self._live_inodes()
+        live_inos = {ino for _dev, ino in live}
+        # One reading of the folder serves every row: which names exist (a -wal or -shm beside a file marks a
+        # live database), the file type (from the directory entry, no stat) and, only for rows that need
+        # them, the size and times. Nothing here builds a Path per file: 1,000 backups, 2,000 files.
+        with os.scandir(self.folder) as it:
+            entries = builtins.list(it)
+        names = {e.name for e in entries}
         records = []
-        with os.scandir(self.folder) as entries:
-            for e in entries:
-                # not a symlink: get() refuses those, so listing one would offer what cannot be used
-                if listable_name(e.name) and e.is_file(follow_symlinks=False):
+        for e in entries:
+            name = e.name
+            # not a symlink: get() refuses those, so listing one would offer what cannot be used
+            if not (listable_name(name) and e.is_file(follow_symlinks=False)):
+                continue
+            if name == DATA_DB_NAME or f"{name}-wal" in names or f"{name}-shm" in names:
+                continue  # a live database (live_database_file), never a backup
+            try:
+                if e.inode() in live_inos:
                     st = e.stat(follow_symlinks=False)
-                    if (st.st_dev, st.st_ino) in live or live_database_file(Path(e.path)):
+                    if (st.st_dev, st.st_ino) in live:
                         continue
-                    records.append(self._record(e.name[:-3], Path(e.path), st, owner, claims, now))
+                records.append(self._record(name[:-3], e.path, e, owner, claims, now))
+            except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
+                continue
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records
 
     def _record(
-        self, backup_id: str, path: Path, st: os.stat_result, owner: str | None, claims: bool, now: datetime
+        self,
+        backup_id: str,
+        path: str,
+        entry: os.DirEntry | os.stat_result,
+        owner: str | None,
+        claims: bool,
+        now: datetime,
     ) -> BackupRecord:
-        m, state = load_manifest(path)
+        """The row for the backup file at `path`; `entry`: its directory entry or lstat (size and time are
+        read from it only for a file without a readable manifest)."""
+        m, state = load_manifest_file(f"{path[:-3]}.json")
         if m is not None:
             owned = (m.data_folder_id == owner) if m.data_folder_id else claims
             return BackupRecord.from_manifest(
@@ -329,6 +354,7 @@ class BackupStore:
             )
         # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
         # so it is never the newest and never pruned); verify fills in the rest.
+        st = entry.stat(follow_symlinks=False) if isinstance(entry, os.DirEntry) else entry
         when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
         m = Manifest(
@@ -371,7 +397,9 @@ class BackupStore:
                 f"There is no backup with the id {backup_id!r} in {self.folder}.",
                 "Run `jobmatcher backup list` to see the ids.",
             )
-        return self._record(backup_id, path, st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc))
+        return self._record(
+            backup_id, str(path), st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)
+        )
 
     def own(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
         """This data folder's backups that JobMatcher made: its name, a readable manifest, this folder's id.
@@ -799,67 +827,106 @@ class BackupStore:
         snap.wait_seconds = waited.seconds  # a fast path that gave up waiting for the write lock
         return checked(snap)
 
+    @contextmanager
+    def _numbering(self) -> Iterator[None]:
+        """Held while a new backup takes its sequence number and writes its manifest: the folder's manifest
+        lock (manifest.MANIFEST_LOCK_NAME, the one manifest updates take; an OS lock, so other processes and
+        other threads alike wait). The next writer then sees this one's manifest when it counts: no two
+        backups get the same number, and none a number below one published before it.
+
+        Raises BackupFailedError when another process holds the lock for a minute (a stopped process).
+        """
+        guard = FileLock(self.folder / MANIFEST_LOCK_NAME)
+        if not guard.acquire(timeout=60):
+            raise BackupFailedError(
+                f"Another JobMatcher process has kept the backup folder {self.folder} locked for a minute, "
+                "so the new backup could not be given its place in the order of backups.",
+                "Nothing was saved. Close other JobMatcher windows or commands, then try again.",
+            )
+        try:
+            yield
+        finally:
+            guard.release()
+
     def reserve_name(self, m: Manifest) -> Path:
         """A new, unique backup file name for `m` with `m` written as its manifest; the .db is not there
         yet (the caller creates it without overwriting, e.g. by a hard link). Sets `m.sequence`.
 
         Raises:
-            BackupFailedError: no free name among 999 tries for that second.
+            BackupFailedError: no free name among 999 tries for that second, or the folder's manifest
+                lock held elsewhere for a minute (_numbering).
             OSError: the manifest cannot be written (the reserved name is removed again).
         """
-        m.sequence = self.next_sequence()
-        base = backup_name(m.created_at)
-        for n in range(1, 1000):
-            final = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
-            try:
-                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue
-            os.close(fd)
-            if os.path.lexists(final):
-                remove_quietly(manifest_path(final))
-                continue
-            try:
-                write_manifest(final, m)
-            except BaseException:
-                remove_quietly(manifest_path(final))
-                raise
-            return final
+        with self._numbering():
+            m.sequence = self.next_sequence()
+            base = backup_name(m.created_at)
+            for n in range(1, 1000):
+                final = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
+                try:
+                    fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    continue
+                os.close(fd)
+                if os.path.lexists(final):
+                    remove_quietly(manifest_path(final))
+                    continue
+                try:
+                    write_manifest(final, m)
+                except BaseException:
+                    remove_quietly(manifest_path(final))
+                    raise
+                return final
         raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
 
     def next_sequence(self) -> int:
-        """1 + the highest `sequence` among this data folder's own listed backups (1 for the first), and
-        above the chain it continues after a disaster recovery (DataDir.sequence_floor):
-        what makes 'newest' independent of the clock (retention.newest_order). Raises as list() does."""
+        """1 + the highest `sequence` among this data folder's manifests in the folder (1 for the first), and
+        above the chain it continues after a disaster recovery (DataDir.sequence_floor): what makes 'newest'
+        independent of the clock (retention.newest_order). Counted from the manifests themselves, also those
+        of backups not listed yet (a name reserved, its .db still to come), so call it inside `_numbering`
+        (publishing does). Manifests of other data folders and unreadable ones do not count; any other
+        manifest of this data folder does, whatever its name: a higher number than own() alone would give is
+        never wrong, a lower one would be. Raises OSError when the folder cannot be read.
+        """
         floor = self.data.sequence_floor() if self.data is not None else 0  # a chain adopted after recovery
-        return 1 + max(max((r.sequence or 0 for r in self.own()), default=0), floor)
+        owner, claims = self._owner_id(), self._claims_unmarked()
+        highest = 0
+        with os.scandir(self.folder) as it:
+            names = [e.name for e in it if e.name.endswith(".json") and not e.name.startswith(".")]
+        for name in names:
+            m = load_manifest_file(self.folder / name)[0]
+            if m is not None and m.sequence and ((m.data_folder_id == owner) if m.data_folder_id else claims):
+                highest = max(highest, m.sequence)
+        return max(highest, floor) + 1
 
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
-        m.sequence = self.next_sequence()
-        base = backup_name(m.created_at)
-        for n in range(1, 1000):
-            name = base if n == 1 else f"{base}_{n}"
-            final = self.folder / f"{name}.db"
-            try:
-                # Reserve the name: the manifest is created exclusively first.
-                fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-            except FileExistsError:
-                continue
-            os.close(fd)
-            if final.exists():
-                remove_quietly(manifest_path(final))
-                continue
-            try:
-                write_manifest(final, m)
-                os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
-                os.replace(tmp, final)
-            except BaseException:
-                remove_quietly(manifest_path(final))
-                raise
-            fsync_dir(self.folder)
-            return final
-        raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+        with self._numbering():
+            m.sequence = self.next_sequence()
+            base = backup_name(m.created_at)
+            for n in range(1, 1000):
+                name = base if n == 1 else f"{base}_{n}"
+                final = self.folder / f"{name}.db"
+                try:
+                    # Reserve the name: the manifest is created exclusively first.
+                    fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+                except FileExistsError:
+                    continue
+                os.close(fd)
+                if final.exists():
+                    remove_quietly(manifest_path(final))
+                    continue
+                try:
+                    write_manifest(final, m)
+                    os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
+                    os.replace(tmp, final)
+                except BaseException:
+                    remove_quietly(manifest_path(final))
+                    raise
+                break
+            else:
+                raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+        fsync_dir(self.folder)
+        return final
 
     def verify(self, backup_id: str, listed: BackupRecord | None = None) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.

@@ -16,11 +16,11 @@ import unicodedata
 from datetime import datetime
 from typing import Any, Callable
 
-from pydantic import BaseModel
-
 from . import __version__
 from .errors import JobMatcherError
-from .presentation import newest_backup_warning, type_label
+
+# Everything else is imported by the command that needs it: start-up is part of every command's time
+# (`--help` and `--version` import no pydantic at all; tests/test_cli_ux.py keeps these imports light).
 
 log = logging.getLogger("jobmatcher.cli")
 
@@ -29,7 +29,7 @@ log = logging.getLogger("jobmatcher.cli")
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model
         return value.model_dump(mode="json")
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
@@ -51,8 +51,11 @@ def _safe(text: object, keep_newlines: bool = False) -> str:
     a line break forges a row and an escape sequence clears the screen or sets the window title.
     `keep_newlines`: for our own multi-line messages, whose line breaks are ours.
     """
+    text = str(text)
+    if text.isprintable():  # the common case: no control character, no line or paragraph separator
+        return text
     out = []
-    for c in str(text):
+    for c in text:
         if (c == "\n" and keep_newlines) or not (unicodedata.category(c) == "Cc" or c in "\u2028\u2029"):
             out.append(c)
         else:
@@ -68,6 +71,12 @@ def _size(n: int) -> str:
     from .fsutil import human_size
 
     return human_size(n)
+
+
+def type_label(kind: object) -> str:
+    from .presentation import type_label
+
+    return type_label(kind)
 
 
 def _seconds(s: float) -> str:
@@ -261,11 +270,11 @@ def cmd_backup_list(args) -> int:
     items = engine.list_backups()
     previous = engine.previous_backups()
     if args.json:
-        _emit_json(
-            [
-                {k: v for k, v in r.model_dump(mode="json").items() if k not in ("verify_message", "has_manifest")}
-                for r in items
-            ]
+        from pydantic_core import to_json
+
+        # The records serialized as model_dump(mode="json") would, in one call (half the time for 1,000 rows).
+        sys.stdout.write(
+            to_json(items, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
         )
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved
@@ -323,6 +332,8 @@ def cmd_backup_list(args) -> int:
             else row[0]
         )
     # the page's status-line warning, with the command instead of the button
+    from .presentation import newest_backup_warning
+
     warning = newest_backup_warning(items, remedy=("Make one with `jobmatcher backup create`.",) * 2)
     if warning:
         print(f"\n{warning}", file=sys.stderr)
@@ -1084,14 +1095,23 @@ def _text(max_length: int, what: str) -> Callable[[str], str]:
     return parse
 
 
-def _setting(field: str, what: str, model: Any = None) -> Callable[[str], Any]:
-    """A number option with the limits of a model's field (the settings by default): one source for both."""
-    if model is None:
-        from .settings import Settings as model
-    info = model.model_fields[field]
-    low = next(m.ge for m in info.metadata if hasattr(m, "ge"))
-    high = next(m.le for m in info.metadata if hasattr(m, "le"))
-    return _number(info.annotation, low, high, what)
+def _setting(field: str, what: str, model: str = "settings") -> Callable[[str], Any]:
+    """A number option with the limits of a model's field (the settings, or with model="location" a backup
+    location's): one source for both. The model is imported when the option is given, not to build the
+    parser: `--help` and every other command start without pydantic's models."""
+
+    def parse(text: str) -> Any:
+        fields_of: Any
+        if model == "location":
+            from .locations.config import LocationConfig as fields_of
+        else:
+            from .settings import Settings as fields_of
+        info = fields_of.model_fields[field]
+        low = next(m.ge for m in info.metadata if hasattr(m, "ge"))
+        high = next(m.le for m in info.metadata if hasattr(m, "le"))
+        return _number(info.annotation, low, high, what)(text)
+
+    return parse
 
 
 _PORT = _number(int, 0, 65535, "a port number")
@@ -1250,11 +1270,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the passphrase (chosen with the first encrypted location; "
         "later ones must give the same one or the recovery key)",
     )
-    from .locations.config import LocationConfig
-
     addc.add_argument(
         "--keep-days",
-        type=_setting("retention_days", "a whole number of days", LocationConfig),
+        type=_setting("retention_days", "a whole number of days", "location"),
         default=90,
         metavar="N",
         help="keep copies there N days (90)",
