@@ -346,7 +346,7 @@ class BackupStore:
     ) -> BackupRecord:
         """The row for the backup file at `path`; `entry`: its directory entry or lstat (size and time are
         read from it only for a file without a readable manifest)."""
-        m, state = load_manifest_file(f"{path[:-3]}.json")
+        m, state = load_manifest_file(f"{path[:-3]}.json", shared=True)  # only read: copied into the record
         if m is not None:
             owned = (m.data_folder_id == owner) if m.data_folder_id else claims
             return BackupRecord.from_manifest(
@@ -893,7 +893,7 @@ class BackupStore:
         with os.scandir(self.folder) as it:
             names = [e.name for e in it if e.name.endswith(".json") and not e.name.startswith(".")]
         for name in names:
-            m = load_manifest_file(self.folder / name)[0]
+            m = load_manifest_file(self.folder / name, shared=True)[0]  # after a list(): no file read again
             if m is not None and m.sequence and ((m.data_folder_id == owner) if m.data_folder_id else claims):
                 highest = max(highest, m.sequence)
         return max(highest, floor) + 1

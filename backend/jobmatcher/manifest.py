@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -207,29 +208,24 @@ MAX_MANIFEST_BYTES = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
-def _read_manifest_bytes(path: str) -> bytes:
-    """The bytes of the manifest file at `path`: FileNotFoundError when there is none, OSError when it cannot
-    be read or is not a manifest-sized regular file.
+# Manifests already read and validated by this process, by path: (the file's identity and times, the manifest).
+# Only for readers that never change what they get (listing, counting sequence numbers: `shared=True`).
+_SEEN: dict[str, tuple[tuple[int, int, int, int, int], Manifest]] = {}
+_SEEN_MAX = 20_000  # about 20 MB at most; emptied when full (the app lists the folder often, not 20,000 files)
+# A file changed within this long is read again each time: a rewrite in place within the same tick of the
+# file system's clock could keep its size and both times (git's "racily clean" files).
+_SETTLED_NS = 2_000_000_000
 
-    The descriptor is opened non-blocking: a FIFO of that name would otherwise hang the list forever;
-    it is refused by the fstat below (for a regular file the flag changes nothing). os.open/os.read:
-    a third of what pathlib's buffered file object costs, a thousand times per list.
-    """
-    fd = os.open(path, _READ_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+
+def _read_all(fd: int, size: int, path: str) -> bytes:
+    chunks = []
+    total = 0
+    while chunk := os.read(fd, max(size + 1, 4096)):  # +1: sees the end in one call
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > MAX_MANIFEST_BYTES:
             raise OSError(f"{path} is not a manifest")
-        chunks = []
-        size = 0
-        while chunk := os.read(fd, max(st.st_size + 1, 4096)):  # +1: sees the end in one call
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_MANIFEST_BYTES:
-                raise OSError(f"{path} is not a manifest")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    return b"".join(chunks)
 
 
 def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
@@ -238,18 +234,46 @@ def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
     return load_manifest_file(manifest_path(Path(db_file)))
 
 
-def load_manifest_file(path: str | os.PathLike) -> tuple[Manifest | None, ManifestState]:
-    """load_manifest for the manifest file itself (`….json`)."""
+def load_manifest_file(path: str | os.PathLike, shared: bool = False) -> tuple[Manifest | None, ManifestState]:
+    """load_manifest for the manifest file itself (`….json`).
+
+    `shared=True`: the caller only reads the manifest it gets (never changes it), so one this process read
+    before may be handed out again when the file is unchanged: same device, inode, size, modification and
+    status-change times in nanoseconds (the status-change time cannot be set back by hand, and JobMatcher
+    replaces manifests by rename, so a changed manifest is a new inode), and last changed over 2 s before
+    it was read. Saves the read and the validation, not the check: the file is opened and fstat'ed every
+    time. The descriptor is opened non-blocking: a FIFO of that name would otherwise hang the list forever;
+    it is refused by the fstat (for a regular file the flag changes nothing). os.open/os.read: a third of
+    what pathlib's buffered file object costs, a thousand times per list.
+    """
+    name = os.fspath(path)
     try:
-        raw = _read_manifest_bytes(os.fspath(path))
+        fd = os.open(name, _READ_FLAGS)
     except FileNotFoundError:
         return None, "missing"
     except (OSError, ValueError):  # ValueError: a NUL in the name
         return None, "unreadable"
     try:
-        return Manifest.model_validate_json(raw), "ok"
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+            return None, "unreadable"
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if shared and (seen := _SEEN.get(name)) is not None and seen[0] == key:
+            return seen[1], "ok"
+        raw = _read_all(fd, st.st_size, name)
+    except OSError:
+        return None, "unreadable"
+    finally:
+        os.close(fd)
+    try:
+        m = Manifest.model_validate_json(raw)
     except (ValueError, ValidationError, OverflowError, RecursionError):
         return None, "unreadable"
+    if shared and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLED_NS:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[name] = (key, m)
+    return m, "ok"
 
 
 # Every manifest JobMatcher ever wrote has these keys; a file at a manifest's name without them is not ours.
