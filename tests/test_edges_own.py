@@ -544,3 +544,6 @@ def test_a_manifest_that_is_no_file_or_far_too_big_is_that_backups_problem_only(
     report = Engine(engine.data.root).launch()
     assert not set(report.pruned) & set(made)
     assert all(p.exists() for p in made.values())
+    r = run_cli("backup", "delete", "fifo", "--yes", data_dir=engine.data.root, timeout=60)  # asked by the user
+    assert r.returncode == 0, r.stderr
+    assert not made["fifo"].exists() and made["fifo"].with_suffix(".json").exists()  # not ours: left alone

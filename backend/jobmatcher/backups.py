@@ -61,7 +61,6 @@ from .manifest import (
     Manifest,
     ManifestNotOursError,
     is_jobmatcher_manifest,
-    load_manifest,
     load_manifest_file,
     manifest_path,
     read_manifest,

@@ -228,6 +228,19 @@ def _read_all(fd: int, size: int, path: str) -> bytes:
     return b"".join(chunks)
 
 
+def _read_regular(name: str) -> bytes:
+    """The bytes of the manifest-sized regular file `name`; OSError for anything else (FileNotFoundError
+    when there is none), ValueError for a NUL in the name. Never waits on a FIFO."""
+    fd = os.open(name, _READ_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+            raise OSError(f"{name} is not a manifest")
+        return _read_all(fd, st.st_size, name)
+    finally:
+        os.close(fd)
+
+
 def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
     """(manifest, state) for `db_file`: state 'missing' when there is none, 'unreadable' when damaged
     (or not a manifest: a folder, a FIFO, a file over MAX_MANIFEST_BYTES). Never raises for its file."""
@@ -278,7 +291,6 @@ def load_manifest_file(path: str | os.PathLike, shared: bool = False) -> tuple[M
 
 # Every manifest JobMatcher ever wrote has these keys; a file at a manifest's name without them is not ours.
 _MANIFEST_KEYS = frozenset({"format", "created_at", "size_bytes"})
-_MANIFEST_MAX_BYTES = 1 << 20
 
 
 def is_jobmatcher_manifest(db_file: Path) -> bool:
@@ -292,10 +304,7 @@ def is_jobmatcher_manifest(db_file: Path) -> bool:
     import json
 
     try:
-        path = manifest_path(db_file)
-        if path.stat().st_size > _MANIFEST_MAX_BYTES:
-            return False
-        body = json.loads(path.read_bytes())
+        body = json.loads(_read_regular(str(manifest_path(db_file))))  # never a FIFO's endless wait
     except (OSError, ValueError, RecursionError):
         return False
     return isinstance(body, dict) and _MANIFEST_KEYS <= body.keys()
