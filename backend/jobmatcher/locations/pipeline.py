@@ -294,7 +294,8 @@ class ReadBehind:
         self._thread.start()
 
     def check(self, blocks: list[bytes]) -> None:
-        """Compare `blocks` (the next bytes of the file, on the disk now) with the disk; may wait for the thread."""
+        """Compare `blocks` (the next bytes of the file, on the disk now) with the disk; may wait for the thread.
+        Never raises: a read error is kept and raised by finish()."""
         self._q.put(blocks)
 
     def _run(self) -> None:
@@ -315,8 +316,9 @@ class ReadBehind:
                 self.error = e
 
     def finish(self) -> tuple[Stored, bool]:
-        """(what was read back, whether it was identical to everything written and nothing more); OSError if
-        the disk could not be read."""
+        """(what was read back, whether it was identical to everything written and nothing more).
+
+        Raises the OSError the thread met when the disk could not be read."""
         self._q.put(None)
         self._thread.join()
         if self.error is not None:
@@ -326,6 +328,7 @@ class ReadBehind:
         return Stored(self.size, self.sha256.hexdigest()), self.identical
 
     def close(self) -> None:
+        """Stop the thread (waiting for it) and close the descriptor; again is a no-op. Never raises."""
         if self._fd >= 0:
             if self._thread.is_alive():
                 self._q.put(None)
