@@ -21,7 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
 from .backups import BackupStore, CreatedBackup, is_own_backup, unavailable_error, write_folder_marker
-from .causes import explain
+from .causes import explain, sqlite_cause
 from .database import (
     check_integrity,
     connect,
@@ -154,6 +154,14 @@ def _exists(name: str) -> bool:
     try:
         return Path(name).exists()
     except (OSError, ValueError):
+        return False
+
+
+def _read_only_disk(folder: Path) -> bool:
+    """Is `folder` on a file system mounted read-only?"""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
         return False
 
 
@@ -432,13 +440,23 @@ class Engine:
             return CheckReport(ok=False, problems=[f"The database file {problem}."], revision=None)
         if hot_journal(db):
             return CheckReport(ok=False, problems=[unfinished_write(db).message], revision=None)
-        # A read-only command must not create the lock file: without it, no restore has ever run here.
-        lock = None if self.read_only and not self.data.swap_lock_path.exists() else self._reading_live()
+        # A read-only command must not create the lock file: without it, no restore has ever run here; nor can
+        # one run on a disk mounted read-only (it must write there), where the lock file cannot be opened to hold.
+        lock = (
+            None
+            if self.read_only and (not self.data.swap_lock_path.exists() or _read_only_disk(self.data.root))
+            else self._reading_live()
+        )
         try:
             try:
                 problems, revision = read_live(db, lambda conn: (check_integrity(conn), schema.revision_of(conn)))
                 return CheckReport(ok=not problems, problems=problems, revision=revision)
             except sqlite3.DatabaseError as e:
+                if not os.access(self.data.root, os.W_OK) and sqlite_cause(e) in (
+                    sqlite3.SQLITE_CANTOPEN,
+                    sqlite3.SQLITE_READONLY,
+                ):  # not damage: a WAL database with its side files on a read-only disk cannot be opened
+                    raise data_folder_refused(self.data.root) from None
                 return CheckReport(ok=False, problems=[str(e)], revision=None)
         finally:
             if lock is not None:
@@ -807,9 +825,9 @@ class Engine:
             db_bytes=db_bytes,
             budget_bytes=budget,
             over_budget=over,
-            # what the next backup writes: the backup folder (or, the default one not made yet, the data
-            # folder it goes in) and the data folder, where a backup takes the database's write lock
-            folder_writable=_writable(store.folder if store.folder.is_dir() else self.data.root),
+            # what the next backup writes: the backup folder (the default one not made yet goes in the data
+            # folder, checked next) and the data folder, where a backup takes the database's write lock
+            folder_writable=_writable(store.folder) if store.folder.is_dir() else True,
             data_folder=str(self.data.root),
             data_writable=not self.data.root.is_dir()
             or (_writable(self.data.root) and (not db.exists() or os.access(db, os.W_OK))),
