@@ -38,7 +38,11 @@ sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
 from benchutil import wait_for_quiet  # noqa: E402
+from jobmatcher import checkproc  # noqa: E402
+from jobmatcher.digests import BLAKE3, file_digest  # noqa: E402
+from jobmatcher.errors import InvalidBackupError  # noqa: E402
 from jobmatcher.verify import sha256_file as sha256  # noqa: E402
+from jobmatcher.verify import verify_file  # noqa: E402
 
 OUT = make_db.OUT / "verify"
 PY = sys.executable
@@ -393,6 +397,22 @@ DAMAGES = {
 }
 
 
+def app_verify(path: Path, sha: str | None, b3: str | None, fork: bool) -> list[str]:
+    """verify_file as Engine.verify runs it on a backup whose manifest has both checksums; [] when it passes,
+    else [the refusal's reason: message]. `fork`: the check in a forked, memory-mapping child (else in this
+    process, unmapped)."""
+    saved = checkproc.FORK_MIN_BYTES, checkproc.CHILD_MIN_BYTES, checkproc._can_fork
+    checkproc.FORK_MIN_BYTES, checkproc.CHILD_MIN_BYTES = (0 if fork else 1 << 60), 1 << 60
+    checkproc._can_fork = lambda: fork  # type: ignore[assignment]
+    try:
+        verify_file(path, expected_sha256=sha, expected_blake3=b3)
+        return []
+    except InvalidBackupError as e:
+        return [f"{e.reason}: {e.message}"]
+    finally:
+        checkproc.FORK_MIN_BYTES, checkproc.CHILD_MIN_BYTES, checkproc._can_fork = saved
+
+
 def detection(size: int) -> dict:
     source = backup_like_copy(size)
     base = OUT / "damage-base.db"
@@ -405,12 +425,19 @@ def detection(size: int) -> dict:
     conn.close()
     assert freelist > 20, freelist
     original_sha = sha256(base)
+    original_b3 = file_digest(base, BLAKE3)
     checks = {
         "integrity_check": full,
         "quick_check": quick,
         "integrity_check(TABLE) each": per_table_serial,
         "quick_check + integrity_check(TABLE) each": quick_plus_per_table,
         "SHA-256 vs manifest": lambda p: [] if sha256(p) == original_sha else ["checksum differs"],
+        # What the app's verify runs (verify_file with the manifest's checksums: BLAKE3 compared), the check
+        # in a forked child (memory-mapped; this process has one thread here) and in this process.
+        "app verify, forked child": lambda p: app_verify(p, original_sha, original_b3, fork=True),
+        "app verify, in-process": lambda p: app_verify(p, original_sha, original_b3, fork=False),
+        # Its check alone (no manifest to compare with): the forked child finds what integrity_check finds.
+        "app check alone, forked child": lambda p: app_verify(p, None, None, fork=True),
     }
     for name, fn in checks.items():
         assert not fn(base), name
