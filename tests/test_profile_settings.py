@@ -70,7 +70,7 @@ def test_the_interval_in_minutes_and_the_old_hours_option(engine):
     r = run_cli("settings", "--auto-backup-hours", "6", "--json", data_dir=d)
     assert r.returncode == 0 and json.loads(r.stdout)["auto_backup_minutes"] == 360
     r = run_cli("settings", "--auto-backup-minutes", "5", "--auto-backup-hours", "1", data_dir=d)
-    assert r.returncode == 1 and "not both" in r.stderr
+    assert r.returncode == 2 and "not both" in r.stderr  # a usage error
     assert engine.settings.auto_backup_minutes == 360  # a refused change changes nothing
 
 

@@ -57,7 +57,7 @@ from .errors import (
     WrongModeError,
 )
 from .fsutil import atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space
-from .pageerror import to_page_error
+from .pageerror import page_hint, to_page_error, without_commands
 from .presentation import backup_row, backup_status
 from .preview import backup_label
 from .scheduler import BackupScheduler
@@ -208,15 +208,18 @@ class Api(LocationsApi):
         running = self._tasks.running()
         status = backup_status(rows)
         if unavailable is not None:
-            status["warning"], status["hint"], status["level"] = unavailable.message, unavailable.hint, "error"
+            status["warning"], status["hint"], status["level"] = unavailable.message, page_hint(unavailable), "error"
+        status["folder_available"] = unavailable is None
         schedule = self._scheduler.state().to_dict() if self._scheduler else None
         try:
             health = self._engine.health(schedule=schedule).model_dump(mode="json")
+            for w in health["warnings"]:  # the page's words: a button or a place, never a command
+                w["hint"] = w.pop("page_hint") or without_commands(w["hint"], w["code"])
         except JobMatcherError as e:  # the status line must not take the list down with it
             health = {
                 "level": "error",
                 "summary": "",
-                "warnings": [{"code": e.code, "level": "error", "message": e.message, "hint": e.hint}],
+                "warnings": [{"code": e.code, "level": "error", "message": e.message, "hint": page_hint(e)}],
             }
         previous = [
             {
@@ -345,7 +348,9 @@ class Api(LocationsApi):
         try:
             p = self._engine.preview(str(f.path))
         except InvalidBackupError as e:
-            raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
+            raise InvalidBackupError(
+                f.clean(e.message), f.clean(e.hint), f.clean(page_hint(e)), reason=e.reason
+            ) from None
         body = p.model_dump(mode="json")
         body["label"] = f"the file {f.name}"  # never the upload's internal path
         return body
@@ -372,7 +377,9 @@ class Api(LocationsApi):
             check = self._engine.check_restore_file(f.path)
         except InvalidBackupError as e:
             self._chosen.forget(token)
-            raise InvalidBackupError(f.clean(e.message), f.clean(e.hint), reason=e.reason) from None
+            raise InvalidBackupError(
+                f.clean(e.message), f.clean(e.hint), f.clean(page_hint(e)), reason=e.reason
+            ) from None
         return {
             "token": token,
             "name": f.name,
@@ -404,7 +411,9 @@ class Api(LocationsApi):
         if target_path.resolve() == Path(rec.path).resolve():
             raise ValidationError("That is the backup file itself.", "Choose another place to save the copy.")
         try:
-            require_free_space(target_path.parent, rec.size_bytes, "the exported copy", why="the backup's size")
+            require_free_space(
+                target_path.parent, rec.size_bytes, "the exported copy", why="the backup's size", place="export"
+            )
             tmp = target_path.with_name(f".{target_path.name}.part")
             shutil.copyfile(rec.path, tmp)
             fsync_file(tmp)
@@ -726,13 +735,15 @@ class Api(LocationsApi):
                     self._restore_state = None
                 else:
                     self._restore_state = "broken"
-                    suspend(e.message, e.hint)
+                    suspend(e.message, page_hint(e))
                 raise
             except InvalidBackupError as e:  # refused before anything was touched
                 resume()
                 self._restore_state = None
                 if chosen:
-                    raise InvalidBackupError(chosen.clean(e.message), e.hint, reason=e.reason) from None
+                    raise InvalidBackupError(
+                        chosen.clean(e.message), e.hint, chosen.clean(page_hint(e)), reason=e.reason
+                    ) from None
                 raise
             except BaseException:
                 if self._engine.restore_unfinished():  # unknown state: the next launch sorts it out

@@ -272,11 +272,10 @@ class LocationsApi:
     @validate_call
     def remote_backups(self, source: LocationSource) -> dict:
         """The copies at a location, newest first (time, size, revision, encrypted), for restoring one."""
-        from .locations.remote import list_remote
+        from .locations.remote import check_source, list_remote
 
         client, label = self._source_client(source)
-        client.check()
-        items = list_remote(client)
+        items = list_remote(client) if check_source(client, source.kind == "configured") else []
         return {
             "where": label,
             "backups": [

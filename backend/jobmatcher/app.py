@@ -61,6 +61,8 @@ def run_app(args) -> int:
         raise JobMatcherError(
             f"Cannot use the data folder: {e.strerror or e} ({e.filename}).",
             "Choose a folder you can write to with --data-dir.",
+            code="data-folder-unusable",
+            path=str(e.filename or ""),
         ) from None
     if use_browser_mode(args):
         return run_browser(args, engine, relaunched)
@@ -189,6 +191,8 @@ def _bind(api, secret: str, port: int, patient: bool):
                 raise JobMatcherError(
                     f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
                     "Choose another port with --port, or leave it out to use any free one.",
+                    code="port-unavailable",
+                    port=port,
                 ) from None
             time.sleep(0.2)  # relaunched by a launcher: the old process may still be letting go of the port
 

@@ -377,7 +377,9 @@ class BackupStore:
         """
         if not isinstance(backup_id, str) or not listable_name(f"{backup_id}.db"):
             raise ValidationError(
-                f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list` shows it."
+                f"{backup_id!r} is not a backup id.",
+                "Use an id exactly as `jobmatcher backup list` shows it.",
+                "Reload the page, then choose the backup from the list.",
             )
         path = self.folder / f"{backup_id}.db"
         try:
@@ -395,6 +397,9 @@ class BackupStore:
             raise BackupNotFoundError(
                 f"There is no backup with the id {backup_id!r} in {self.folder}.",
                 "Run `jobmatcher backup list` to see the ids.",
+                "Reload the page to see the backups as they are now.",
+                id=backup_id,
+                path=str(self.folder),
             )
         return self._record(
             backup_id, str(path), st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)
@@ -439,12 +444,18 @@ class BackupStore:
         except OSError as e:
             raise BackupFailedError(
                 f"Cannot create the backup folder {self.folder}: {e.strerror}.",
-                "Choose a backup folder you can write to in Settings.",
+                "Choose a backup folder you can write to: `jobmatcher settings --backup-dir FOLDER`.",
+                "Choose a backup folder you can write to (Backup settings → Backup folder).",
+                code="folder-not-writable",
+                path=str(self.folder),
             ) from None
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise BackupFailedError(
                 f"The backup folder {self.folder} is not writable.",
-                "Fix its permissions, or choose another backup folder in Settings.",
+                "Fix its permissions, or choose another backup folder: `jobmatcher settings --backup-dir FOLDER`.",
+                "Fix its permissions, or choose another backup folder (Backup settings → Backup folder).",
+                code="folder-not-writable",
+                path=str(self.folder),
             )
 
     def create(
@@ -780,7 +791,11 @@ class BackupStore:
                         raise BackupFailedError(
                             f"The new backup could not be read back from the backup folder: {e.message}",
                             "Nothing was saved. The disk holding the backup folder may be failing: try again, "
-                            "or choose another backup folder in Settings.",
+                            "or choose a backup folder on another disk: `jobmatcher settings --backup-dir FOLDER`.",
+                            "Nothing was saved. The disk holding the backup folder may be failing: try again, "
+                            "or choose a backup folder on another disk (Backup settings → Backup folder).",
+                            code="read-back-failed",
+                            path=str(self.folder),
                         ) from None
                     if e.reason == "newer-schema":  # not damage: data a newer JobMatcher has updated
                         raise NewerSchemaError(
@@ -792,6 +807,10 @@ class BackupStore:
                     raise BackupFailedError(
                         f"The new backup did not pass its check, so your database itself may be damaged: {e.message}",
                         "Nothing was saved. Run `jobmatcher db check` to check your data.",
+                        "Nothing was saved and your data was not changed. Try again; if it fails again, restore your "
+                        "newest backup that passed its check (Restore… beside it).",
+                        code="check-failed",
+                        reason=e.reason,
                     ) from None
                 finally:
                     if not synced.done():
@@ -992,6 +1011,8 @@ class BackupStore:
                     f"Cannot save the {action}: the file {manifest_path(path).name} beside this "
                     "backup is not a manifest JobMatcher can read, and it is not overwritten.",
                     "Move that file away if it is not needed, then try again.",
+                    code="manifest-not-ours",
+                    path=str(manifest_path(path)),
                 ) from None
             log.warning("not recording the check of %s: its manifest is unreadable", path)
         except OSError as e:

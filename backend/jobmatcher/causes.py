@@ -99,12 +99,11 @@ def explain(e: BaseException, action: str, path: Path | str | None = None) -> Jo
             "Send plain values (JobMatcher's page never nests this deep). " + _AS_BEFORE,
         )
     if isinstance(e, MemoryError):
-        err = JobMatcherError(
+        return JobMatcherError(
             f"Could not finish {action}: the computer ran out of memory.",
             "Close other programs, then try again. " + _AS_BEFORE,
+            code="no-memory",
         )
-        err.code = "no-memory"
-        return err
     if isinstance(e, sqlite3.Error):
         return _sqlite(e, action, path, where)
     if isinstance(e, OSError):
@@ -149,14 +148,14 @@ def _sqlite(e: sqlite3.Error, action: str, path, where: str) -> JobMatcherError 
         return DatabaseDamagedError(
             f"Could not finish {action}: the database file is damaged ({e}){where}.",
             "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+            "Restore your newest backup that passed its check (Restore… beside it in Backup & Restore).",
         )
     if code == _CANTOPEN:
-        err = JobMatcherError(
+        return JobMatcherError(
             f"Could not finish {action}: the database file cannot be opened{where}.",
             "Check that the data folder exists and your user can write to it, then try again.",
+            code="cannot-open",
         )
-        err.code = "cannot-open"
-        return err
     if code == _NOMEM:
         return explain(MemoryError(), action)
     if code == _IOERR:
@@ -196,12 +195,11 @@ def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
             "Make the folder writable for your user, or choose another one. " + _AS_BEFORE,
         )
     if e.errno in (errno.ENOENT, errno.ENOTDIR):
-        err = JobMatcherError(
+        return JobMatcherError(
             f"Could not finish {action}: a file or folder it needs is missing{where}.",
             "Check that the folder still exists (is the disk connected?), then try again.",
+            code="cannot-open",
         )
-        err.code = "cannot-open"
-        return err
     if e.errno == errno.ENAMETOOLONG:
         return ValidationError(
             f"Could not finish {action}: a file or folder name is too long{where}.", "Choose a shorter path."

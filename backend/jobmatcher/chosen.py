@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InsufficientSpaceError, ValidationError
-from .fsutil import describe_os_error, private_opener, reserve_space
+from .fsutil import SPACE_HINTS, describe_os_error, private_opener, reserve_space
 
 UPLOAD_KEEP_FREE = 64 << 20  # an upload never takes the space the database needs to keep saving
 DOWNLOAD_SECONDS = 300  # how long a download link works
@@ -99,8 +99,7 @@ class ChosenFiles:
         self.uploads.mkdir(exist_ok=True)
         folder = self.uploads / token
         path = folder / name
-        hint = "Free up space on the disk that holds your JobMatcher data, then try again."
-        with reserve_space(self.uploads, length, UPLOAD_KEEP_FREE, "the uploaded file", hint) as reservation:
+        with reserve_space(self.uploads, length, UPLOAD_KEEP_FREE, "the uploaded file", "uploads") as reservation:
             folder.mkdir()
             try:
                 left = length
@@ -121,7 +120,9 @@ class ChosenFiles:
                     raise InsufficientSpaceError(
                         "The disk became full while receiving the file, so the upload stopped; "
                         "the part received was deleted.",
-                        hint,
+                        *SPACE_HINTS["uploads"],
+                        path=str(self.uploads),
+                        place="uploads",
                     ) from None
                 if isinstance(e, OSError):
                     raise describe_os_error(e, "receiving the uploaded file", self.uploads) from None

@@ -226,7 +226,9 @@ def _confirm(args, question: str) -> bool:
         return True
     if not sys.stdin.isatty():
         raise JobMatcherError(
-            "Confirmation needed, and there is no terminal to ask on.", "Run the command again with --yes to confirm."
+            "Confirmation needed, and there is no terminal to ask on.",
+            "Run the command again with --yes to confirm.",
+            code="confirmation-needed",
         )
     answer = input(f"{question} [y/N] ").strip().lower()
     return answer in ("y", "yes")
@@ -243,6 +245,7 @@ def _engine(args, read_only: bool = False):
 
 
 def cmd_backup_create(args) -> int:
+    _engine(args, read_only=True).require_database()  # refused before the data folder is made: nothing left behind
     bar = _ProgressBar(not args.json)
     try:
         b = _engine(args).create_backup(note=args.note or "", progress=bar)
@@ -292,6 +295,8 @@ def cmd_backup_list(args) -> int:
             else "No backups yet. Make one with `jobmatcher backup create`."
         )
         return 0
+    from .presentation import row_type_label
+
     rows: list[tuple[str, ...]] = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
     others = [r for r in items if not r.owned]
     for r in [r for r in items if r.owned] + others:
@@ -304,7 +309,6 @@ def cmd_backup_list(args) -> int:
         flags = [
             text
             for cond, text in (
-                (r.manifest == "missing" or r.added_by_hand, "added by hand"),
                 (r.manifest == "unreadable", "manifest unreadable"),
                 (r.future, "DATED IN THE FUTURE (wrong clock)"),
             )
@@ -315,7 +319,7 @@ def cmd_backup_list(args) -> int:
             _cells(
                 (
                     r.id,
-                    type_label(r.type),
+                    row_type_label(r),
                     _local(r.created_at),
                     _size(r.size_bytes),
                     verified,
@@ -518,7 +522,9 @@ def cmd_backup_prune(args) -> int:
 
 
 def cmd_status(args) -> int:
-    h = _engine(args, read_only=True).health()
+    engine = _engine(args, read_only=True)
+    engine.require_database()  # no data there (a mistyped folder, a deleted database) is not a healthy state
+    h = engine.health()
     if args.json:
         _emit_json(h)
         return 1 if h.level == "error" else 0  # the same exit code as the text: scripts check either
@@ -658,13 +664,13 @@ def cmd_settings(args) -> int:
     }
     if args.auto_backup_hours is not None:  # the old option: still accepted, stored in minutes
         if args.auto_backup_minutes is not None:
-            raise JobMatcherError("Give either --auto-backup-minutes or --auto-backup-hours, not both.", "")
+            raise _UsageError("give either --auto-backup-minutes or --auto-backup-hours, not both")
         try:
             changes["auto_backup_minutes"] = hours_to_minutes(args.auto_backup_hours)
         except ValueError:
-            raise JobMatcherError(
-                f"{args.auto_backup_hours:g} hours is not an interval.",
-                "Give 0 (off) or a positive number of hours, at most 168 (7 days).",
+            raise _UsageError(
+                f"argument --auto-backup-hours: {args.auto_backup_hours:g} hours is not an interval "
+                "(give 0 for off, or a positive number of hours, at most 168)"
             ) from None
     if args.backup_dir == "":
         changes["backup_dir"] = None  # back to <data>/backups
@@ -748,14 +754,22 @@ def _read_secret_file(f: str, what: str) -> str:
         fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise JobMatcherError(
-            f"Cannot read the {what} {f}: {e.strerror or e}.", "Check the file name and its permissions."
+            f"Cannot read the {what} {f}: {e.strerror or e}.",
+            "Check the file name and its permissions.",
+            code="secret-file-refused",
+            path=str(f),
+            reason="unreadable",
         ) from None
     try:
         import stat
 
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise JobMatcherError(
-                f"The {what} {f} is not a regular file.", "Give a small text file with the secret on its first line."
+                f"The {what} {f} is not a regular file.",
+                "Give a small text file with the secret on its first line.",
+                code="secret-file-refused",
+                path=str(f),
+                reason="not-a-file",
             )
         data = b""
         while len(data) <= SECRET_FILE_MAX:
@@ -765,7 +779,11 @@ def _read_secret_file(f: str, what: str) -> str:
             data += chunk
     except OSError as e:
         raise JobMatcherError(
-            f"Cannot read the {what} {f}: {e.strerror or e}.", "Check the file name and its permissions."
+            f"Cannot read the {what} {f}: {e.strerror or e}.",
+            "Check the file name and its permissions.",
+            code="secret-file-refused",
+            path=str(f),
+            reason="unreadable",
         ) from None
     finally:
         os.close(fd)
@@ -773,12 +791,19 @@ def _read_secret_file(f: str, what: str) -> str:
         raise JobMatcherError(
             f"The {what} {f} is too large (more than {SECRET_FILE_MAX} bytes).",
             "Give a small text file with the secret on its first line.",
+            code="secret-file-refused",
+            path=str(f),
+            reason="too-large",
         )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise JobMatcherError(
-            f"The {what} {f} is not UTF-8 text.", "Give a small text file with the secret on its first line."
+            f"The {what} {f} is not UTF-8 text.",
+            "Give a small text file with the secret on its first line.",
+            code="secret-file-refused",
+            path=str(f),
+            reason="not-text",
         ) from None
     return text.split("\n", 1)[0].rstrip("\r")
 
@@ -789,7 +814,13 @@ def _read_secret(args, creating: bool) -> str | None:
     if f:
         text = _read_secret_file(f, "passphrase file")
         if not text:
-            raise JobMatcherError(f"The passphrase file {f} is empty.", "Put the passphrase on its first line.")
+            raise JobMatcherError(
+                f"The passphrase file {f} is empty.",
+                "Put the passphrase on its first line.",
+                code="secret-file-refused",
+                path=str(f),
+                reason="empty",
+            )
         return text
     if not sys.stdin.isatty():
         return None
@@ -804,7 +835,7 @@ def _read_secret(args, creating: bool) -> str | None:
     first = getpass.getpass("Passphrase: ")
     if creating:
         if getpass.getpass("Passphrase again: ") != first:
-            raise JobMatcherError("The two passphrases differ.", "Run the command again.")
+            raise JobMatcherError("The two passphrases differ.", "Run the command again.", code="passphrases-differ")
     return first
 
 
@@ -830,7 +861,7 @@ def _source_client(args):
     """(client, label) for --location NAME, --from-folder PATH or --from-s3 s3://BUCKET/PREFIX."""
     given = [x for x in ("location", "from_folder", "from_s3") if getattr(args, x, None)]
     if len(given) > 1:
-        raise JobMatcherError("Give one of --location, --from-folder and --from-s3.", "Run the command again.")
+        raise _UsageError("give only one of --location, --from-folder and --from-s3")
     if args.location:
         engine = _engine(args)
         return engine.locations.client(args.location), args.location
@@ -844,12 +875,14 @@ def _source_client(args):
 
     url = args.from_s3
     if not url.startswith("s3://") or len(url) <= 5:
-        raise JobMatcherError(f"{url!r} is not an s3:// address.", "Write it as s3://BUCKET/PREFIX.")
+        raise _UsageError(f"argument --from-s3: {url!r} is not an s3:// address (write it as s3://BUCKET/PREFIX)")
     bucket, _, prefix = url[5:].partition("/")
     keys = _s3_keys(args)
     if keys is None:
         raise JobMatcherError(
-            "The access keys of the storage are needed.", "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+            "The access keys of the storage are needed.",
+            "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+            code="keys-needed",
         )
     return S3Location(
         bucket, prefix, args.endpoint_url, keys.access_key_id, keys.secret_access_key, spool_dir=None
@@ -857,11 +890,11 @@ def _source_client(args):
 
 
 def cmd_location_backups(args) -> int:
-    from .locations.remote import list_remote
+    from .locations.remote import check_source, list_remote
 
     client, label = _source_client(args)
-    client.check()
-    items = list_remote(client, getattr(args, "folder_id", None))
+    found = check_source(client, configured=bool(args.location))  # a folder only looked into may hold none
+    items = list_remote(client, getattr(args, "folder_id", None)) if found else []
     if args.json:
         _emit_json(items)
         return 0
@@ -892,10 +925,11 @@ def cmd_location_backups(args) -> int:
 
 def cmd_location_restore(args) -> int:
     from .locations.recovery import restore_from_location
-    from .locations.remote import find_remote
+    from .locations.remote import check_source, find_remote, no_copies
 
     client, label = _source_client(args)
-    client.check()
+    if not check_source(client, configured=bool(args.location)):
+        raise no_copies(label)
     remote = find_remote(client, args.target, getattr(args, "folder_id", None))
     if not _confirm(
         args,
@@ -934,6 +968,7 @@ def cmd_location_add(args) -> int:
             raise JobMatcherError(
                 "Encrypted copies need a passphrase, and there is no terminal to ask for one.",
                 "Give it with --passphrase-file FILE (or use --no-encrypt).",
+                code="passphrase-needed",
             )
     elif encrypt and getattr(args, "passphrase_file", None):
         passphrase = _read_secret(args, creating=False)  # must be the data folder's passphrase: checked by add

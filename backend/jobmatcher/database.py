@@ -161,9 +161,12 @@ def require_openable(path: Path) -> None:
     if problem is not None:
         raise DatabaseDamagedError(
             f"Your database {path} {problem}.",
-            "Restore your newest backup that passed its check (Backups in the window, or `jobmatcher backup list` "
-            "then `jobmatcher backup restore ID`). The unreadable files are moved aside into the data folder, "
+            "Restore your newest backup that passed its check: `jobmatcher backup list`, then "
+            "`jobmatcher backup restore ID`. The unreadable files are moved aside into the data folder, "
             "never deleted.",
+            "Restore your newest backup that passed its check (Restore… beside it). The unreadable files are "
+            "moved aside into the data folder, never deleted.",
+            path=str(path),
         )
 
 
@@ -211,6 +214,10 @@ def unfinished_write(path: Path) -> DatabaseDamagedError:
         "committed (a program was stopped in the middle of saving).",
         "Start JobMatcher (or run `jobmatcher db migrate`): it lets SQLite undo the unfinished write, and your data "
         f"is then as it was last saved. Do not delete {journal.name}.",
+        "Close JobMatcher and open it again: it lets SQLite undo the unfinished write, and your data is then as "
+        f"it was last saved. Do not delete {journal.name}.",
+        code="unfinished-write",
+        path=str(path),
     )
 
 
@@ -235,6 +242,8 @@ def damaged(path: Path, e: Exception) -> DatabaseDamagedError:
     return DatabaseDamagedError(
         f"Your database {path} cannot be read: {e}.",
         "Restore your newest verified backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+        "Restore your newest backup that passed its check (Restore… beside it).",
+        path=str(path),
     )
 
 
@@ -255,6 +264,8 @@ def require_exists(path: Path) -> None:
         raise DatabaseMissingError(
             f"There is no JobMatcher database in {path.parent} yet.",
             "Start JobMatcher once (or run `jobmatcher db migrate`) to create it.",
+            "Close JobMatcher and open it again: it creates a new one.",
+            path=str(path.parent),
         )
 
 

@@ -38,9 +38,11 @@ from .database import (
 from .datadir import DataDir, own_data_folder_file
 from .errors import (
     BackupNotFoundError,
+    DatabaseMissingError,
     InvalidBackupError,
     JobMatcherError,
     MigrationBlockedError,
+    RestoreStateError,
     SettingsError,
     ValidationError,
 )
@@ -106,9 +108,18 @@ class LaunchReport(BaseModel):
     pruned: list[str] = []
     auto_backup: str | None = None
     auto_backup_unchanged: bool = False  # no automatic backup: the data is identical to the newest backup
-    auto_backup_error: str | None = None
+    auto_backup_error: str | None = None  # what went wrong, in words (the message)
+    # ... and as data: {"code", "message", "hint" (the command line's), "page_hint"}, so each edge words it
+    auto_backup_failure: dict | None = None
     backup_folder_error: str | None = None  # the backup folder cannot be used: no backup was made or pruned
     future_backups: list[str] = []  # dated in the future (a wrong clock): kept, never the newest
+
+    def fail_auto_backup(self, e: JobMatcherError) -> None:
+        """Record why the launch's automatic backup was not made."""
+        from .pageerror import page_hint
+
+        self.auto_backup_error = e.message
+        self.auto_backup_failure = {"code": e.code, "message": e.message, "hint": e.hint, "page_hint": page_hint(e)}
 
 
 class Resolved(NamedTuple):
@@ -187,6 +198,25 @@ class Engine:
         self._instance = InstanceLock(self.data.lock_path)
         self._settings_cache: tuple[tuple | None, Settings] | None = None
         self._store_cache: tuple[tuple, BackupStore] | None = None
+
+    def require_database(self) -> None:
+        """Raise when there is no live database to look at or back up (read-only: creates nothing).
+
+        DatabaseMissingError, code "no-data-folder" when the data folder itself does not exist (a
+        mistyped --data-dir), "no-database" when it holds no jobmatcher.db; DatabaseDamagedError when
+        the file is gone but its -wal still holds changes.
+        """
+        root = self.data.root
+        if not root.is_dir():
+            raise DatabaseMissingError(
+                f"There is no JobMatcher data in {root}: that folder does not exist.",
+                "Check the data folder's path (--data-dir or $JOBMATCHER_DATA_DIR). JobMatcher makes the folder "
+                "when it first starts, or with `jobmatcher db migrate`.",
+                "Check the data folder's path JobMatcher was started with.",
+                code="no-data-folder",
+                path=str(root),
+            )
+        require_exists(self.data.db_path)
 
     # -- settings and folders ------------------------------------------------
 
@@ -396,7 +426,9 @@ class Engine:
         except OSError as e:
             raise data_folder_refused(self.data.root, e) from None
         if not acquired:
-            raise JobMatcherError("A restore is replacing the database right now.", "Try again in a minute.")
+            raise RestoreStateError(
+                "A restore is replacing the database right now.", "Try again in a minute.", state="running"
+            )
         return lock
 
     # -- read-only queries -----------------------------------------------------
@@ -469,7 +501,11 @@ class Engine:
         Raises ValidationError (empty), BackupNotFoundError (an unknown id that does not look like a path).
         """
         if not isinstance(id_or_path, str) or not id_or_path.strip():
-            raise ValidationError("Name a backup id or a backup file.", "Run `jobmatcher backup list` to see the ids.")
+            raise ValidationError(
+                "Name a backup id or a backup file.",
+                "Run `jobmatcher backup list` to see the ids.",
+                "Choose a backup from the list.",
+            )
         try:
             rec = (store or self.store).get(id_or_path)
             m = read_manifest(Path(rec.path))
@@ -482,6 +518,8 @@ class Engine:
                 raise BackupNotFoundError(
                     f"There is no backup with the id {id_or_path!r}.",
                     "Run `jobmatcher backup list` to see the ids, or give a file path.",
+                    "Reload the page to see the backups as they are now.",
+                    id=id_or_path,
                 ) from None
         try:
             path = Path(id_or_path).expanduser()
@@ -514,7 +552,8 @@ class Engine:
             log.info("preview of %s refused: %s", path, e)
             raise InvalidBackupError(
                 f"{path.name} cannot be read as a JobMatcher backup: it is damaged, unfinished or not a database.",
-                "Check it with Verify (`jobmatcher backup verify`) to see exactly why.",
+                "Check it with `jobmatcher backup verify` to see exactly why.",
+                "Check it with Verify to see exactly why.",
                 reason="unreadable",
             ) from None
         try:
@@ -752,6 +791,9 @@ class Engine:
                 f"The backup {rec.id} is still needed: a restore was interrupted, and this safety backup is what "
                 "JobMatcher puts back (or checks against) when it next starts.",
                 "Start JobMatcher once (or run `jobmatcher db migrate`) so it finishes the restore, then delete it.",
+                "Close JobMatcher and open it again so it finishes the restore, then delete it.",
+                code="needed-for-recovery",
+                id=rec.id,
             )
         return self.store.delete(backup_id)
 
@@ -1016,6 +1058,7 @@ class Engine:
                 f"The database is already at {current}, newer than {target}; "
                 "going back is done by restoring the pre-migration backup.",
                 "Run `jobmatcher backup list` and restore the backup marked pre-migration.",
+                "Restore the backup marked “Before update”.",
             )
         todo = schema.pending(current, target)
         if todo:
@@ -1037,7 +1080,7 @@ class Engine:
         if store is None:
             return report
         if not folder_ok:
-            report.auto_backup_error = str(unavailable_error(store.folder))
+            report.fail_auto_backup(unavailable_error(store.folder))
             return report
         # The automatic backup first: pruning then sees it, and always keeps the newest that passed.
         # The backup list is read once: the automatic-backup check and prune work on it.
@@ -1094,7 +1137,7 @@ class Engine:
             made = self.create_backup(note="Automatic backup", kind=BackupType.auto, progress=progress, listed=items)
         except JobMatcherError as e:  # an automatic backup must never keep the user from their data
             log.warning("automatic backup failed: %s", e.message)
-            report.auto_backup_error = str(e)
+            report.fail_auto_backup(e)
             return None
         if made.unchanged:
             report.auto_backup_unchanged = True

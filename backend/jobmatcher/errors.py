@@ -1,32 +1,49 @@
 """Every error the engine raises on purpose, in one place.
 
-Each carries a `code` (what kind of refusal: the page branches on it), a
-`message` (what went wrong), a `hint` (what to do, in the command line's words:
-a command to run) and, where the window's words differ, a `page_hint` (a button
-to press). The command line prints message and hint and exits 1; the page shows
-message and page hint (pageerror.py never lets a command reach the window).
-Anything else that escapes is a bug, and is logged with its traceback.
+Each carries a `code` (what kind of refusal: the page branches on it, never on
+the words), structured `fields` (the facts: a path, sizes in bytes, a reason;
+sent to the page and in `--json` beside the code), a `message` (what went
+wrong, the same for every edge), a `hint` (what to do, in the command line's
+words: a command to run) and, where the window's words differ, a `page_hint`
+(a button to press, a place in the page). The command line prints message and
+hint and exits 1; the page shows message and page hint (pageerror.py never lets
+a command reach the window). Anything else that escapes is a bug, and is logged
+with its traceback.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class JobMatcherError(Exception):
-    """An operation was refused or failed; nothing the user owns was lost."""
+    """An operation was refused or failed; nothing the user owns was lost.
+
+    `code` overrides the class's code for a condition that has a name but no class of its own;
+    `fields` (keyword arguments) are the structured facts, also readable as attributes (`e.path`).
+    """
 
     code = "error"
 
-    def __init__(self, message: str, hint: str = "", page_hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, code: str | None = None, **fields: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.page_hint = page_hint  # None: the page shows `hint`, minus any command in it
+        if code is not None:
+            self.code = code
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.hint}" if self.hint else self.message
 
     def to_dict(self) -> dict:
-        return {"error": self.code, "message": self.message, "hint": self.hint}
+        """{"error": code, "message", "hint", **fields} (the command line's hint; pageerror swaps in the page's)."""
+        return {"error": self.code, "message": self.message, "hint": self.hint, **self.fields}
 
 
 class InstanceLockedError(JobMatcherError):
@@ -57,13 +74,12 @@ class InvalidBackupError(JobMatcherError):
     """A backup file cannot be trusted; `reason` names why in one word."""
 
     code = "invalid-backup"
+    reason: str
 
-    def __init__(self, message: str, hint: str = "", reason: str = "corrupt") -> None:
-        super().__init__(message, hint)
-        self.reason = reason
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "reason": self.reason}
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, reason: str = "corrupt", **fields: Any
+    ) -> None:
+        super().__init__(message, hint, page_hint, reason=reason, **fields)
 
 
 class BackupNotFoundError(JobMatcherError):
@@ -73,7 +89,9 @@ class BackupNotFoundError(JobMatcherError):
 
 
 class InsufficientSpaceError(JobMatcherError):
-    """Not enough free space to write safely."""
+    """Not enough free space to write safely. Fields, when the need was reckoned before writing: `path` (the
+    folder), `needed_bytes`, `free_bytes` and `place` (whose disk: "backup-folder", "data-folder",
+    "export" or "uploads"), so each edge can say where to make room."""
 
     code = "no-space"
 
@@ -94,13 +112,12 @@ class RestoreFailedError(JobMatcherError):
     """A restore failed midway; `recovered` says whether the data was put back."""
 
     code = "restore-failed"
+    recovered: bool
 
-    def __init__(self, message: str, hint: str = "", recovered: bool = True) -> None:
-        super().__init__(message, hint)
-        self.recovered = recovered
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "recovered": self.recovered}
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, recovered: bool = True, **fields: Any
+    ) -> None:
+        super().__init__(message, hint, page_hint, recovered=recovered, **fields)
 
 
 class DatabaseInUseError(JobMatcherError):
@@ -212,26 +229,24 @@ class NotOpenError(JobMatcherError):
     """The app has not opened the data (yet, or it could not): `reason` is "opening" or "failed"."""
 
     code = "not-open"
+    reason: str
 
-    def __init__(self, message: str, hint: str = "", reason: str = "opening") -> None:
-        super().__init__(message, hint)
-        self.reason = reason
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "reason": self.reason}
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, reason: str = "opening", **fields: Any
+    ) -> None:
+        super().__init__(message, hint, page_hint, reason=reason, **fields)
 
 
 class RestoreStateError(JobMatcherError):
     """A change refused because of a restore: `state` is "running", "done" (a restart is needed) or "broken"."""
 
     code = "restore-state"
+    state: str
 
-    def __init__(self, message: str, hint: str = "", state: str = "running") -> None:
-        super().__init__(message, hint)
-        self.state = state
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "state": self.state}
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, state: str = "running", **fields: Any
+    ) -> None:
+        super().__init__(message, hint, page_hint, state=state, **fields)
 
 
 class TaskRunningError(JobMatcherError):
@@ -250,10 +265,9 @@ class ExportFailedError(JobMatcherError):
     """The exported copy could not be written where the user chose; `path` is that place."""
 
     code = "export-failed"
+    path: str
 
-    def __init__(self, message: str, hint: str = "", path: str = "") -> None:
-        super().__init__(message, hint)
-        self.path = path
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "path": self.path}
+    def __init__(
+        self, message: str, hint: str = "", page_hint: str | None = None, *, path: str = "", **fields: Any
+    ) -> None:
+        super().__init__(message, hint, page_hint, path=path, **fields)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import InsufficientSpaceError, JobMatcherError, SettingsError
+from .errors import DiskError, InsufficientSpaceError, JobMatcherError, ReadOnlyError, SettingsError
 
 CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 
@@ -250,17 +250,54 @@ def free_space(folder: Path) -> int:
         return free - _reserved.get(_device(folder), 0)
 
 
-def require_free_space(folder: Path, needed: int, what: str, why: str = "") -> None:
+# What to do when a disk is too full, by whose disk it is: (the command line's words, the page's words).
+# The space needed beside the live database cannot be found on another backup folder, and an export's
+# or an upload's disk is not the backup folder's either: each place names its own way out.
+SPACE_HINTS: dict[str, tuple[str, str]] = {
+    "backup-folder": (
+        "Free up space on that disk, or choose a backup folder on another disk: "
+        "`jobmatcher settings --backup-dir FOLDER`.",
+        "Free up space on that disk, or choose a backup folder on another disk (Backup settings → Backup folder).",
+    ),
+    "data-folder": (
+        "Free up space on the disk that holds your JobMatcher data, then try again. Your data is as it was before.",
+        "Free up space on the disk that holds your JobMatcher data, then try again. Your data is as it was before.",
+    ),
+    "export": (
+        "Free up space there, or save the copy on another disk.",
+        "Free up space there, or choose another place to save the copy.",
+    ),
+    "uploads": (
+        "Free up space on the disk that holds your JobMatcher data, then try again.",
+        "Free up space on the disk that holds your JobMatcher data, then try again.",
+    ),
+}
+
+
+def space_error(folder: Path, needed: int, free: int, what: str, why: str, place: str, busy: bool = False):
+    """The InsufficientSpaceError for `what` in `folder` on `place`'s disk (a SPACE_HINTS key); sizes in bytes."""
+    hint, page_hint = SPACE_HINTS[place]
+    return InsufficientSpaceError(
+        f"Not enough free space in {folder} for {what}: "
+        f"{human_size(needed)} needed{f' ({why})' if why else ''}, {human_size(max(free, 0))} free"
+        + (" (counting other files being saved right now)." if busy else "."),
+        hint,
+        page_hint,
+        path=str(folder),
+        needed_bytes=needed,
+        free_bytes=max(free, 0),
+        place=place,
+    )
+
+
+def require_free_space(folder: Path, needed: int, what: str, why: str = "", place: str = "backup-folder") -> None:
     """Refuse (InsufficientSpaceError), before writing anything, when `folder` has less than `needed` bytes free
     (reservations counted). `what` is being written; `why` says how `needed` was reckoned ("twice the
-    database", "the backup's size"), in the message only when given: never a reason that is not the one."""
+    database", "the backup's size"), in the message only when given: never a reason that is not the one.
+    `place` says whose disk it is (a SPACE_HINTS key), which decides what the hint tells the user to do."""
     free = free_space(folder)
     if free < needed:
-        raise InsufficientSpaceError(
-            f"Not enough free space in {folder} for {what}: "
-            f"{human_size(needed)} needed{f' ({why})' if why else ''}, {human_size(max(free, 0))} free.",
-            "Free up space on that disk, or choose another backup folder in Settings.",
-        )
+        raise space_error(folder, needed, free, what, why, place)
 
 
 class SpaceReservation:
@@ -281,7 +318,9 @@ class SpaceReservation:
         self.wrote(self.outstanding)
 
 
-def hold_free_space(folder: Path, needed: int, what: str, why: str = "") -> SpaceReservation:
+def hold_free_space(
+    folder: Path, needed: int, what: str, why: str = "", place: str = "backup-folder"
+) -> SpaceReservation:
     """`require_free_space`, and keep `needed` bytes reserved until `.release()`: writes running at the
     same time (a scheduled and a manual backup, an upload) cannot each pass the check and together
     fill the disk."""
@@ -289,18 +328,15 @@ def hold_free_space(folder: Path, needed: int, what: str, why: str = "") -> Spac
     with _reserved_lock:
         free = shutil.disk_usage(folder).free - _reserved.get(dev, 0)
         if free < needed:
-            raise InsufficientSpaceError(
-                f"Not enough free space in {folder} for {what}: "
-                f"{human_size(needed)} needed{f' ({why})' if why else ''}, {human_size(max(free, 0))} free"
-                + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
-                "Free up space on that disk, or choose another backup folder in Settings.",
-            )
+            raise space_error(folder, needed, free, what, why, place, busy=bool(_reserved.get(dev)))
         _reserved[dev] = _reserved.get(dev, 0) + needed
     return SpaceReservation(dev, needed)
 
 
 @contextmanager
-def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str) -> Iterator[SpaceReservation]:
+def reserve_space(
+    folder: Path, size: int, keep_free: int, what: str, place: str = "uploads"
+) -> Iterator[SpaceReservation]:
     """Reserve `size` bytes on `folder`'s disk for one write, leaving `keep_free` bytes for everything else.
 
     Checked and reserved under one lock, so concurrent writes cannot each see the
@@ -315,7 +351,11 @@ def reserve_space(folder: Path, size: int, keep_free: int, what: str, hint: str)
                 f"The disk is too full for {what}: {human_size(size)} plus {human_size(keep_free)} kept free "
                 f"for your data are needed, {human_size(max(free, 0))} is free"
                 + (" (counting other files being saved right now)." if _reserved.get(dev) else "."),
-                hint,
+                *SPACE_HINTS[place],
+                path=str(folder),
+                needed_bytes=size + keep_free,
+                free_bytes=max(free, 0),
+                place=place,
             )
         _reserved[dev] = _reserved.get(dev, 0) + size
     r = SpaceReservation(dev, size)
@@ -370,13 +410,17 @@ def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
         return InsufficientSpaceError(
             f"The disk became full while {action} ({path}).",
             "Free up space on that disk and try again. Nothing was changed.",
+            path=str(path),
         )
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return JobMatcherError(
+        return ReadOnlyError(
             f"Permission denied while {action} ({path}).",
             "Check that the folder is writable by your user (and not on a read-only disk).",
+            path=str(path),
         )
-    return JobMatcherError(f"Could not finish {action} ({path}): {e.strerror or e}.", "Check the disk and try again.")
+    return DiskError(
+        f"Could not finish {action} ({path}): {e.strerror or e}.", "Check the disk and try again.", path=str(path)
+    )
 
 
 # SQLite's primary result codes that say the disk refused a write (extended codes carry them in the low byte).
@@ -393,18 +437,20 @@ def describe_sqlite_error(e: Exception, action: str, path: Path) -> JobMatcherEr
         return describe_os_error(OSError(errno.EROFS, str(e)), action, path)
     from .causes import explain  # another program's lock, an I/O error, damage: each named for what it is
 
-    return explain(e, action, path) or JobMatcherError(
-        f"Could not finish {action} ({path}): {e}.", "Check the disk and try again."
+    return explain(e, action, path) or DiskError(
+        f"Could not finish {action} ({path}): {e}.", "Check the disk and try again.", path=str(path)
     )
 
 
 def data_folder_refused(root: Path, e: OSError | None = None) -> JobMatcherError:
     """The error for a data folder that refuses writes (a read-only disk, permissions) or otherwise fails."""
     if e is None or e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return JobMatcherError(
+        return ReadOnlyError(
             f"The data folder {root} is read-only (or not writable by your user), and JobMatcher needs to write "
             "there to open your data safely. Nothing was changed.",
             "If it is on a disk mounted read-only, mount it read-write; or copy the folder somewhere writable "
             "and use that copy (--data-dir).",
+            "If it is on a disk mounted read-only, mount it read-write, then open JobMatcher again.",
+            path=str(root),
         )
     return describe_os_error(e, "opening the data folder", root)

@@ -45,7 +45,8 @@ class HealthWarning(BaseModel):
     code: str
     level: Level
     message: str
-    hint: str
+    hint: str  # what to do, in the command line's words (a command)
+    page_hint: str | None = None  # the page's words (a button, a place), where they differ; the API sends it as hint
 
 
 class LastBackup(BaseModel):
@@ -139,7 +140,8 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     level="error" if lapsed else "warn",
                     message=f"{s.name}: {s.pending} backup{'s' if s.pending != 1 else ''} waiting "
                     f"to be copied; the last successful copy: {since}.",
-                    hint="Check the location (`jobmatcher location list`), then Sync now.",
+                    hint="Check the location (`jobmatcher location list`), then copy now: `jobmatcher location sync`.",
+                    page_hint="Check the location, then press Sync now.",
                 )
             )
     return out
@@ -235,6 +237,7 @@ def assess(
                     level="error" if failures >= 3 else "warn",
                     message=f"The last automatic backup failed: {err.get('message', '')}".rstrip(),
                     hint=err.get("hint") or "It is tried again at the next slot.",
+                    page_hint=err.get("page_hint") or None,
                 )
             )
     if folder_available and not backups and previous:
@@ -256,7 +259,8 @@ def assess(
                 code="no-backups",
                 level="error",
                 message="You have no backups yet.",
-                hint="Make one now with “Back up now”.",
+                hint="Make one now: `jobmatcher backup create`.",
+                page_hint="Make one now with “Back up now”.",
             )
         )
     elif newest is not None and newest.verified is False:
@@ -265,7 +269,9 @@ def assess(
                 code="last-failed-check",
                 level="error",
                 message="Your newest backup failed its check.",
-                hint="Make a new backup now; if that fails too, check your data.",
+                hint="Make a new backup now (`jobmatcher backup create`); if that fails too, check your data "
+                "(`jobmatcher db check`).",
+                page_hint="Make a new backup now with “Back up now”.",
             )
         )
     if every:
@@ -280,7 +286,8 @@ def assess(
                     code="stale",
                     level="error",
                     message=f"No backup passed its check {what}.",
-                    hint="Make a backup now with “Back up now”, and check the warnings above.",
+                    hint="Make a backup now (`jobmatcher backup create`), and check the warnings above.",
+                    page_hint="Make a backup now with “Back up now”, and check the warnings above.",
                 )
             )
     if future:
@@ -314,7 +321,10 @@ def assess(
                 level="warn",
                 message=f"Backups take {human_size(used)}, more than the {human_size(budget_bytes)} allowed, "
                 "and the ones left must be kept (pinned, before an update, the newest good one).",
-                hint="Unpin or delete old backups, or allow more space for backups in the settings.",
+                hint="Unpin or delete old backups (`jobmatcher backup delete ID`), or allow more space for backups: "
+                "`jobmatcher settings --budget-mb N`.",
+                page_hint="Unpin or delete old backups, or allow more space for backups (Backup settings → Space "
+                "for backups).",
             )
         )
     if folder_available and free_bytes is not None and free_bytes < 2 * db_bytes:
@@ -324,7 +334,10 @@ def assess(
                 level="error",
                 message=f"The backup folder's disk has {human_size(free_bytes)} free; the next backup needs "
                 f"{human_size(2 * db_bytes)}.",
-                hint="Free up space on that disk, or choose a backup folder on another disk.",
+                hint="Free up space on that disk, or choose a backup folder on another disk: "
+                "`jobmatcher settings --backup-dir FOLDER`.",
+                page_hint="Free up space on that disk, or choose a backup folder on another disk (Backup settings → "
+                "Backup folder).",
             )
         )
 

@@ -26,16 +26,23 @@ PAGE_HINTS = {
 }
 
 
+# A sentence that is the terminal's: it names a command or an option (`jobmatcher …`, --passphrase-file).
+_COMMAND = re.compile(r"`jobmatcher|(?<![\w-])--[a-z][a-z-]+")
+
+
 def page_hint(e: JobMatcherError) -> str:
     """The hint the window shows: the error's page_hint, else its hint without the sentences that name a
-    `jobmatcher …` command (window users press buttons), else a hint for its code."""
-    if e.page_hint is not None:
-        return e.page_hint
-    if "`jobmatcher" not in e.hint:
-        return e.hint
-    kept = [s for s in re.split(r"(?<=[.;:])\s+", e.hint) if "`jobmatcher" not in s]
+    `jobmatcher …` command or a --option (window users press buttons), else a hint for its code."""
+    return e.page_hint if e.page_hint is not None else without_commands(e.hint, e.code)
+
+
+def without_commands(hint: str, code: str = "") -> str:
+    """`hint` without its sentences that name a command or an option; PAGE_HINTS[code] (or "") if none is left."""
+    if not _COMMAND.search(hint):
+        return hint
+    kept = [s for s in re.split(r"(?<=[.;:])\s+", hint) if not _COMMAND.search(s)]
     text = " ".join(kept).strip()
-    return text if text and text[-1] in ".!?" else PAGE_HINTS.get(e.code, "")
+    return text if text and text[-1] in ".!?" else PAGE_HINTS.get(code, "")
 
 
 def to_page_error(e: BaseException) -> dict:

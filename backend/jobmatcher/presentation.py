@@ -24,6 +24,12 @@ def type_label(kind: object) -> str:
     return TYPE_LABELS.get(value, value)
 
 
+def row_type_label(r: BackupRecord) -> str:
+    """A listed file's type as the list shows it: "Added by hand" for a file JobMatcher did not make (no
+    manifest of its own: its type is not known), else type_label of its type."""
+    return "Added by hand" if r.added_by_hand or r.manifest == "missing" else type_label(r.type)
+
+
 def iso(dt: datetime | None) -> str | None:
     """A timestamp for the page: ISO 8601 in UTC, or None."""
     return dt.astimezone(timezone.utc).isoformat() if dt else None
@@ -68,7 +74,8 @@ def backup_row(r: BackupRecord) -> dict:
     return {
         "id": r.id,
         "type": r.type.value,
-        "type_label": type_label(r.type),
+        "type_label": row_type_label(r),
+        "file_name": f"{r.id}.db",  # how a file added by hand is known (its time is only the file's)
         "created_at": iso(r.created_at),
         "size_bytes": r.size_bytes,
         "size": human_size(r.size_bytes),

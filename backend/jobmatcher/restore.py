@@ -182,7 +182,7 @@ def restore(
         digest = (BLAKE3, report.blake3) if report.blake3 else (SHA256, report.sha256)
     say("check", 1, 1, "steps")
     mark("check")
-    require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size")
+    require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size", place="data-folder")
 
     live_exists = os.path.lexists(data.db_path)
     # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
@@ -239,7 +239,7 @@ def restore(
             raise RestoreFailedError(
                 f"The restore failed ({_describe(e)}) and putting your data back from the safety backup "
                 f"{safety.id} failed too ({_describe(again)}).",
-                _safety_hint(safety.id, safety.path, _restorable(safety.path, safety.verified)),
+                *_safety_hint(safety.id, safety.path, _restorable(safety.path, safety.verified)),
                 recovered=False,
             ) from e
         raise _as_failure(
@@ -323,6 +323,7 @@ def _swap_keeping_old(
         raise JobMatcherError(
             "Another JobMatcher command is still reading the database.",
             "Wait for it to finish (for example a backup), then try again.",
+            code="reader-active",
         )
     live = data.db_path
     holder = _take_live_exclusively(live)
@@ -457,12 +458,17 @@ def _describe(e: BaseException) -> str:
 def _as_failure(e: BaseException, recovered: bool, how: str) -> JobMatcherError:
     if isinstance(e, (InvalidBackupError, DatabaseInUseError)):
         return e
-    hint = (
-        e.hint
-        if isinstance(e, JobMatcherError) and e.hint
-        else "Check free space and permissions in the data folder, then try again."
+    if isinstance(e, JobMatcherError) and e.hint:
+        hint, page_hint = e.hint, e.page_hint
+    else:
+        hint, page_hint = "Check free space and permissions in the data folder, then try again.", None
+    return RestoreFailedError(
+        f"The restore failed: {_describe(e).rstrip('.')}. {how}",
+        hint,
+        page_hint,
+        recovered=recovered,
+        cause=e.code if isinstance(e, JobMatcherError) else "failed",
     )
-    return RestoreFailedError(f"The restore failed: {_describe(e).rstrip('.')}. {how}", hint, recovered=recovered)
 
 
 def _restorable(path: str, verified: bool | None) -> bool:
@@ -477,18 +483,22 @@ def _restorable(path: str, verified: bool | None) -> bool:
     return True
 
 
-def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> str:
-    """What to do when the safety backup could not be put back; never advice that would be refused."""
+def _safety_hint(safety_id: str, safety_path: str, verified: bool) -> tuple[str, str]:
+    """What to do when the safety backup could not be put back, as (the command line's words, the page's);
+    never advice that would be refused."""
     if verified:
         return (
             f"Your data is safe in the backup {safety_id}: restore it with "
-            f"`jobmatcher backup restore {safety_id}` once the problem is fixed."
+            f"`jobmatcher backup restore {safety_id}` once the problem is fixed.",
+            f"Your data is safe in the backup {safety_id} (a Safety backup in the list): restore it once the "
+            "problem is fixed.",
         )
-    return (
+    kept = (
         f"Your previous data is kept, exactly as it was, in {safety_path} (it did not pass its check, so "
         "it cannot be restored as it is). Restore your newest backup that passed its check, and keep that "
         "file for a data-recovery tool."
     )
+    return kept, kept
 
 
 def refuse_the_live_file(data: DataDir, source: Path) -> None:
@@ -509,6 +519,7 @@ def refuse_the_live_file(data: DataDir, source: Path) -> None:
             f"{source} is your live database itself (the same file), not a backup of it.",
             "Choose a backup file, or a backup from the list (to check your live data, run `jobmatcher db check`). "
             "Your current data has not been changed.",
+            "Choose a backup file, or a backup from the list. Your current data has not been changed.",
             reason="is-live-database",
         )
 
@@ -612,7 +623,7 @@ def _seal(staged: Path) -> None:
         conn.close()  # the last connection folds the -wal in and deletes it
     for suffix in SIDE_SUFFIXES:
         if file_size(side_file(staged, suffix)):
-            raise JobMatcherError("The restored copy could not be sealed.", "Try again.")
+            raise JobMatcherError("The restored copy could not be sealed.", "Try again.", code="seal-failed")
         remove_quietly(side_file(staged, suffix))
     fsync_file(staged)
 
@@ -638,6 +649,7 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
         raise JobMatcherError(
             "Another JobMatcher command is still reading the database.",
             "Wait for it to finish (for example a backup), then try again.",
+            code="reader-active",
         )
     live = data.db_path
     holder = None
@@ -770,7 +782,9 @@ def _confirm(data: DataDir, full: bool = True) -> None:
         conn.close()
     if problems != ["ok"] or revision != schema.head():
         raise JobMatcherError(
-            f"The restored database did not pass its check ({'; '.join(problems[:2])}).", "Try another backup."
+            f"The restored database did not pass its check ({'; '.join(problems[:2])}).",
+            "Try another backup.",
+            code="restored-check-failed",
         )
 
 
@@ -793,6 +807,8 @@ def _recover_from(data: DataDir, safety: Path, safety_id: str, swap_lock: FileLo
         raise JobMatcherError(
             "The safety backup put back is not identical to the one that was made.",
             f"Restore the safety backup {safety_id} again.",
+            code="recovery-mismatch",
+            id=safety_id,
         )
     _end_journal(data)
 
@@ -804,6 +820,9 @@ def _missing_safety(data: DataDir, safety: Path, safety_id: str) -> SafetyBackup
         "If it is on a drive that is not connected, connect it and start JobMatcher again. Otherwise restore "
         "another backup (`jobmatcher backup list`, then `jobmatcher backup restore ID`); the data in place now "
         "is what the interrupted restore left.",
+        "If it is on a drive that is not connected, connect it and open JobMatcher again. Otherwise restore "
+        "another backup from the list below; the data in place now is what the interrupted restore left.",
+        path=str(safety),
     )
 
 
@@ -879,6 +898,7 @@ def recover(data: DataDir) -> str | None:
                     "An interrupted restore put a backup in place that does not pass its check, and there is "
                     "no safety backup to go back to.",
                     "Restore another backup: `jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+                    "Restore another backup from the list below.",
                 )
             if bad:
                 _recover_from(

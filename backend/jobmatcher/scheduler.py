@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .errors import JobMatcherError
+from .pageerror import page_hint
 from .progress import Progress, Unit
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,9 @@ class BackupScheduler:
             self._finish("skipped")
         except JobMatcherError as e:
             log.warning("scheduled backup failed: %s %s", e.message, e.hint)
-            self._finish("failed", error={"code": e.code, "message": e.message, "hint": e.hint})
+            self._finish(
+                "failed", error={"code": e.code, "message": e.message, "hint": e.hint, "page_hint": page_hint(e)}
+            )
         except Exception as e:  # noqa: BLE001 - the schedule must outlive any surprise
             log.exception("scheduled backup failed unexpectedly")
             self._finish(

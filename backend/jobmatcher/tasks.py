@@ -129,7 +129,9 @@ class TaskRunner:
         with self._lock:
             task = self._tasks.get(task_id) if isinstance(task_id, str) else None
             if task is None:
-                raise JobMatcherError("That task is not known (it may have finished long ago).", "Reload the page.")
+                raise JobMatcherError(
+                    "That task is not known (it may have finished long ago).", "Reload the page.", code="unknown-task"
+                )
             return task.model_dump()
 
     def running(self) -> TaskInfo | None:

@@ -19,7 +19,17 @@ function markReady() {
 
 function showScreen(id) {
   for (const screen of ["boot", "launch-error", "app"]) $(`#${screen}`).hidden = screen !== id;
+  // In the app the toasts live under its top bar (style.css says where at each width): never over
+  // "Back up now" or "Restore from file…". On the start-up screens they stay in the corner.
+  const stack = $(".toast-stack");
+  if (id === "app") $("#app > .topbar").after(stack);
+  else document.body.append(stack);
 }
+
+// How tall the toasts under the top bar are: scrolling to a focused control keeps it below them.
+new ResizeObserver(([entry]) => {
+  document.documentElement.style.setProperty("--toasts-height", `${Math.ceil(entry.target.offsetHeight)}px`);
+}).observe($(".toast-stack"));
 
 async function showLaunchError(error, info = null) {
   showScreen("launch-error");
@@ -90,6 +100,12 @@ async function refreshAll() {
   for (const r of results) if (r.status === "rejected") showError(r.reason);
 }
 
+/** Why the launch's automatic backup failed ({code, message, page_hint}), unless the status box says it already. */
+function autoBackupFailure(report) {
+  const failure = report.auto_backup_failure;
+  return failure && failure.code !== "folder-unavailable" ? failure : null;
+}
+
 function announceLaunch(info) {
   const report = info.launch.result || {};
   if (report.recovered) toast(report.recovered, { kind: "info", timeout: 12000 });
@@ -97,8 +113,11 @@ function announceLaunch(info) {
     toast("JobMatcher updated your data to this version. It made a backup first (“Before update” in the list).",
           { kind: "info", timeout: 12000 });
   }
-  if (report.auto_backup_error) {
-    toast("The automatic backup failed.", { kind: "error", hint: report.auto_backup_error });
+  // An unavailable backup folder is already in the status box, in red: a toast would only repeat it.
+  const failure = autoBackupFailure(report);
+  if (failure) {
+    toast("The automatic backup failed.", { kind: "error",
+                                            hint: [failure.message, failure.page_hint].filter(Boolean).join(" ") });
   }
   const restartedKey = "jobmatcher-restarted-after-restore";
   if (info.relaunched && (mode === "window" || sessionStorage.getItem(restartedKey))) {
@@ -148,7 +167,8 @@ async function start() {
   watchBackups();
   setUpLocations();
   showScreen("app");
-  if ((info.launch.result || {}).auto_backup_error) noteBackupFailure({ message: info.launch.result.auto_backup_error });
+  const failure = autoBackupFailure(info.launch.result || {});
+  if (failure) noteBackupFailure(failure);
   await refreshAll();
   announceLaunch(info);
   markReady();

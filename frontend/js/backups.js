@@ -46,7 +46,7 @@ export async function loadBackups({ settings = false } = {}) {
   overview = await call("backup_overview");
   signature = overview.signature;
   renderStatus(overview.health, overview.status);
-  renderList(overview.backups);
+  renderList(overview.backups, overview.status);
   renderPrevious(overview.previous || []);
   if (settings) renderSettings(overview.settings);
 }
@@ -132,7 +132,8 @@ function summary(hl) {
   if (!hl.interval_minutes) parts.push("automatic backups off");
   else if (hl.next_at) parts.push(`next ${until(hl.next_at)}`);
   else if (!hl.app_running) parts.push("next while JobMatcher is open");
-  const size = overview && overview.backups ? overview.backups.reduce((n, b) => n + b.size_bytes, 0) : 0;
+  // the count and the size of the same backups: this data folder's own (files added by hand are listed, not counted)
+  const size = hl.folder ? hl.folder.used_bytes : 0;
   if (available) parts.push(`${hl.count} backup${hl.count === 1 ? "" : "s"}, ${humanSize(size)}`);
   return parts.join(" · ");
 }
@@ -189,7 +190,7 @@ export function watchBackups(everyMs = 2500) {
 
 // -- the list -----------------------------------------------------------------------
 
-function renderList(backups) {
+function renderList(backups, status = {}) {
   const body = $("#backup-rows");
   // Re-rendering replaces the buttons: keep keyboard focus on the same action of the same backup.
   const active = document.activeElement;
@@ -202,8 +203,18 @@ function renderList(backups) {
     if (again) again.focus();
   }
   $("#backup-table").hidden = backups.length === 0;
-  $("#no-backups").hidden = backups.length > 0;
-  $("#backup-count").textContent = backups.length === 1 ? "1 backup" : `${backups.length} backups`;
+  const empty = $("#no-backups");
+  empty.hidden = backups.length > 0;
+  // An unplugged drive: the backups exist, on it; "no backups yet, make one" would be untrue (and would fail).
+  empty.textContent = status.folder_available === false
+    ? "Your backup folder is not available: its backups show here again when the drive is back."
+    : "No backups yet. Click “Back up now” to make the first one.";
+  empty.dataset.reason = status.folder_available === false ? "folder-unavailable" : "none";
+  const others = backups.filter((b) => b.added_by_hand || b.owned === false).length;
+  const count = backups.length === 1 ? "1 backup" : `${backups.length} backups`;
+  $("#backup-count").textContent = status.folder_available === false ? ""
+    : others ? `${count}: ${backups.length - others} made here, ${others} added by hand or from another data folder`
+      : count;
 }
 
 function row(b) {
@@ -214,22 +225,23 @@ function row(b) {
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
   const button = (text, verb, handler, cls = "btn-ghost") =>
-    h("button", { type: "button", class: `btn btn-small ${cls}`, text, "aria-label": `${verb} the backup from ${when}`,
+    h("button", { type: "button", class: `btn btn-small ${cls}`, text, "aria-label": b.added_by_hand ? `${verb} the file ${b.file_name}` : `${verb} the backup from ${when}`,
                   dataset: { action: handler.name },
                   onclick: (e) => { if (!isBusy(e.currentTarget)) handler(e.currentTarget, b); } });
   const cell = (attrs, ...children) => h("td", { role: "cell", ...attrs }, ...children);
   return h("tr", { role: "row", dataset: { backupId: b.id, type: b.type } },
     cell({ class: "col-date" },
       h("div", { class: "date", text: when }),
+      // a file added by hand is known by its name (its time is only the file's); ours by their time
+      b.added_by_hand || b.owned === false ? h("div", { class: "file-name path", text: b.file_name }) : null,
       h("div", { class: "sub", text: ago(b.created_at) })),
     cell({ class: "col-type" },
-      h("span", { class: `badge badge-${b.type}`, text: b.type_label }),
+      b.added_by_hand ? h("span", { class: "badge badge-flag", title: "Copied into the folder by hand: "
+        + "never cleaned up automatically", text: b.type_label }) : h("span", { class: `badge badge-${b.type}`, text: b.type_label }),
       b.pinned ? h("span", { class: "badge badge-pinned", title: "Kept until you unpin it", text: "Pinned" }) : null,
       // never deleted automatically: not made by JobMatcher for this data folder, or its date is not known
       b.owned === false ? h("span", { class: "badge badge-flag", title: "A backup of another data folder: "
         + "listed, never cleaned up here", text: "Other data folder" }) : null,
-      b.added_by_hand ? h("span", { class: "badge badge-flag", title: "Copied into the folder by hand: "
-        + "never cleaned up automatically", text: "Added by hand" }) : null,
       b.manifest_unreadable ? h("span", { class: "badge badge-flag", title: "Its manifest is damaged: its date "
         + "and checks are unknown", text: "Manifest unreadable" }) : null,
       b.future ? h("span", { class: "badge badge-flag", title: "Dated in the future: the clock was wrong when it "
@@ -248,7 +260,8 @@ function row(b) {
 }
 
 export function describe(b) {
-  return `the backup from ${localDateTime(b.created_at)} (${b.type_label})`;
+  return b.added_by_hand ? `the file ${b.file_name} (added by hand)`
+    : `the backup from ${localDateTime(b.created_at)} (${b.type_label})`;
 }
 
 function highlight(id) {

@@ -70,6 +70,8 @@ class FolderLocation(LocationClient):
         return LocationUnavailableError(
             f"The backup location {self.root} is not available: {why}.",
             "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back.",
+            reason="not-there",
+            path=str(self.root),
         )
 
     def check(self) -> None:
@@ -83,6 +85,8 @@ class FolderLocation(LocationClient):
                 "Nothing is written there.",
                 "Plug in (mount) the drive that holds your copies. If you emptied that folder on purpose, "
                 "remove the location and add it again.",
+                reason="no-marker",
+                path=str(self.root),
             )
 
     def initialize(self) -> None:

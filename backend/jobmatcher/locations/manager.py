@@ -174,6 +174,8 @@ class Locations:
         raise LocationNotFoundError(
             f"There is no backup location named {name!r}.",
             f"Run `jobmatcher location list` to see them (configured: {names}).",
+            "Reload the page to see the locations as they are now.",
+            name=name,
         )
 
     def _lock(self, wait: float) -> FileLock:
@@ -182,6 +184,7 @@ class Locations:
             raise JobMatcherError(
                 "Copies to your backup locations are being made right now by another JobMatcher process.",
                 "Try again in a minute.",
+                code="sync-running",
             )
         return lock
 
@@ -194,7 +197,11 @@ class Locations:
             )
         if any(x.name == name for x in cfg.locations):
             raise ValidationError(
-                f"There is already a backup location named {name!r}.", "Choose another name with --name."
+                f"There is already a backup location named {name!r}.",
+                "Choose another name with --name.",
+                "Choose another name.",
+                code="location-name-taken",
+                name=name,
             )
         return name
 
@@ -210,6 +217,8 @@ class Locations:
             raise ValidationError(
                 "Encrypted copies need a passphrase, chosen once for this data folder.",
                 "Give it with --passphrase-file FILE or type it when asked (or use --no-encrypt).",
+                "Type a passphrase in the form (or turn encryption off).",
+                code="passphrase-needed",
             )
         identity, recipient = new_identity()
         _write_private(self.identity_path(), lock_identity(identity, passphrase))
@@ -303,6 +312,8 @@ class Locations:
                         "The access keys of the storage are needed.",
                         "Give --access-key-id and --secret-access-key-file, or set "
                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+                        "Type the access key id and the secret access key in the form.",
+                        code="keys-needed",
                     )
                 loc = LocationConfig(
                     id=uuid.uuid4().hex[:12],
@@ -589,6 +600,9 @@ class Locations:
                 raise LocationCopyFailedError(
                     f"The backup {rec.id} no longer matches its checksum, so it was not copied.",
                     f"Check it: `jobmatcher backup verify {rec.id}`.",
+                    "Check it with Verify beside it in the list.",
+                    reason="checksum-mismatch",
+                    id=rec.id,
                 )
         else:
             stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
@@ -613,7 +627,7 @@ class Locations:
         the backup folder's errors (BackupFolderUnavailableError) when the local backups cannot be listed."""
         cfg = self.config()
         states = load_states(self.data.root)
-        local = self._candidates()
+        local = self._candidates() if self.store.available() else []  # an unplugged backup folder: nothing to list
         rows = []
         for loc in cfg.locations:
             st = states.get(loc.id, LocationState())
@@ -663,7 +677,10 @@ class Locations:
         """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network).
         Raises as status() does."""
         now = now or _now()
-        parts = ["this disk ✓" if self.store.newest() else "this disk: no backup yet"]
+        if not self.store.available():
+            parts = ["this disk: the backup folder is not available"]
+        else:
+            parts = ["this disk ✓" if self.store.newest() else "this disk: no backup yet"]
         for s in self.status(check=False):
             if not s.enabled:
                 continue

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import BackupNotFoundError, TamperedCopyError
+from ..errors import BackupNotFoundError, LocationUnavailableError, TamperedCopyError
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
 from ..manifest import BackupType, UtcDatetime
@@ -148,6 +148,32 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     return out
 
 
+def check_source(client: LocationClient, configured: bool) -> bool:
+    """Check a place before listing or fetching copies there; False when it holds no JobMatcher copies at all.
+
+    A configured location without its marker is a problem (an unplugged drive's empty mount point: it
+    raises LocationUnavailableError, reason "no-marker"); a folder or bucket the user only looks into
+    (restoring on a new computer) simply has no copies: no location to remove, nothing to catch up.
+    """
+    try:
+        client.check()
+    except LocationUnavailableError as e:
+        if configured or getattr(e, "reason", "") != "no-marker":
+            raise
+        return False
+    return True
+
+
+def no_copies(where: str) -> BackupNotFoundError:
+    """The refusal for fetching a copy from a place that holds none (code "no-copies")."""
+    return BackupNotFoundError(
+        f"There are no JobMatcher copies in {where}.",
+        "Check the folder or bucket (is it the one the copies were made to? is the drive plugged in?).",
+        code="no-copies",
+        where=where,
+    )
+
+
 def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
     """The copy with that id; refused when unknown or when two data folders there both have one.
 
@@ -159,18 +185,25 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
     """
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
         raise InputError(
-            f"{backup_id!r} is not a backup id.", "Use an id exactly as `jobmatcher backup list --location …` shows it."
+            f"{backup_id!r} is not a backup id.",
+            "Use an id exactly as `jobmatcher backup list --location …` shows it.",
+            "Choose the backup from the list again.",
         )
     matches = [r for r in list_remote(client, folder_id) if r.id == backup_id]
     if not matches:
         raise BackupNotFoundError(
             f"There is no copy {backup_id!r} at {client.describe()}.",
             "Run `jobmatcher backup list` with the same location to see the ids.",
+            "Show the backups there again, then choose one from the list.",
+            id=backup_id,
         )
     if len({r.folder_id for r in matches}) > 1:
         raise InputError(
             f"Two data folders have a copy named {backup_id} at {client.describe()}.",
             "Add --folder-id with the data folder's id shown by `backup list --location …`.",
+            "Choose the backup again: the list names each one's data folder.",
+            code="ambiguous-copy",
+            id=backup_id,
         )
     return matches[0]
 
@@ -234,6 +267,8 @@ def fetch_verified(
                 raise InputError(
                     "These copies are encrypted: the passphrase (or the recovery key) is needed.",
                     "Give it with --passphrase-file FILE, or run the command on a terminal.",
+                    "Type the passphrase (or the recovery key) in the form.",
+                    code="passphrase-needed",
                 )
             identity = unlock_remote_identity(client, remote.folder_id, secret)  # wrong passphrase: before download
         client.get_file(

@@ -15,11 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import JobMatcherError, LocationCopyFailedError, LocationCredentialsError, LocationUnavailableError
+from ..errors import (
+    JobMatcherError,
+    LocationCopyFailedError,
+    LocationCredentialsError,
+    LocationUnavailableError,
+    ValidationError,
+)
 from ..fsutil import remove_quietly
 from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
 from .pipeline import PipelinedWriter
@@ -38,6 +45,37 @@ _CREDENTIAL_CODES = {
     "Forbidden",
     "AuthorizationHeaderMalformed",
 }
+
+
+# S3's bucket names (3 to 63 characters; the letters, digits, dots, hyphens and underscores botocore accepts,
+# beginning and ending with a letter or digit). Checked before any request: a malformed name otherwise comes
+# back as botocore's parameter-validation text or a service's "Invalid Request".
+_BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
+_ONE_SHOT = ("checking the bucket", "listing the copies", "reading", "checking the copy", "downloading the copy")
+
+
+def check_address(bucket: str, prefix: str) -> None:
+    """Refuse (ValidationError, code "invalid-bucket" / "invalid-prefix") a bucket name S3 would not accept, or
+    a prefix with empty, `.` or `..` folder names or control characters; nothing is sent anywhere."""
+    if not isinstance(bucket, str) or not _BUCKET.match(bucket):
+        raise ValidationError(
+            f"{bucket!r} is not a valid bucket name.",
+            "Bucket names have 3 to 63 letters, digits, dots or hyphens: write the address as s3://BUCKET/PREFIX.",
+            "Bucket names have 3 to 63 letters, digits, dots or hyphens.",
+            code="invalid-bucket",
+            bucket=bucket,
+        )
+    parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+    if any(p in ("", ".", "..") for p in parts) or any(not c.isprintable() for c in prefix) or len(prefix) > 900:
+        raise ValidationError(
+            f"{prefix!r} is not a valid prefix.",
+            "Write the prefix as folder names separated by /, without empty names, '.' or '..' "
+            "(for example jobmatcher/laptop).",
+            "Type the folder in the bucket as names separated by /, without empty names, '.' or '..' "
+            "(for example jobmatcher/laptop), or leave it empty.",
+            code="invalid-prefix",
+            prefix=prefix,
+        )
 
 
 class S3Location(LocationClient):
@@ -118,10 +156,23 @@ class S3Location(LocationClient):
             ConnectTimeoutError,
             EndpointConnectionError,
             NoCredentialsError,
+            ParamValidationError,
             ReadTimeoutError,
         )
 
         where = self.describe()
+        # a one-shot look (adding a location, listing or fetching copies) is not retried: say what to check
+        later = (
+            "Check the bucket, the prefix and the endpoint URL."
+            if action in _ONE_SHOT
+            else "The copy is retried later; check the service's status if this persists."
+        )
+        if isinstance(e, ParamValidationError):  # botocore's own text names regexes: never shown
+            return ValidationError(
+                f"The address of the backup location {where} is not valid for S3.",
+                "Check the bucket name and the prefix.",
+                code="invalid-address",
+            )
         if isinstance(e, NoCredentialsError):
             return LocationCredentialsError(
                 f"No access keys are set for the backup location {where}.",
@@ -148,7 +199,10 @@ class S3Location(LocationClient):
                 )
             return LocationCopyFailedError(
                 f"The storage service at {where} refused {action}: {err.get('Message') or code} ({code or status}).",
-                "The copy is retried later; check the service's status if this persists.",
+                later,
+                code="location-refused",
+                service_code=code,
+                status=status,
             )
         if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
             return LocationUnavailableError(
@@ -157,8 +211,10 @@ class S3Location(LocationClient):
             )
         if isinstance(e, BotoCoreError):
             return LocationUnavailableError(
-                f"The backup location {where} did not answer properly while {action} ({e}).",
-                "Check the network connection and the endpoint URL; the copy is retried later.",
+                f"The backup location {where} did not answer properly while {action}.",
+                "Check the network connection and the endpoint URL"
+                + ("." if action in _ONE_SHOT else "; the copy is retried later."),
+                reason=type(e).__name__,
             )
         if isinstance(e, OSError):
             return LocationCopyFailedError(
@@ -179,6 +235,7 @@ class S3Location(LocationClient):
 
     def check(self) -> None:
         """As LocationClient.check: the bucket answers and holds the marker under the prefix."""
+        check_address(self.bucket, self.prefix)
         self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
         try:
             self.get_bytes(MARKER_KEY)
@@ -187,10 +244,12 @@ class S3Location(LocationClient):
                 f"The backup location {self.describe()} is reachable but JobMatcher's marker ({MARKER_KEY}) is "
                 "missing there, so it is not the place the copies were written to. Nothing is written there.",
                 "Check the bucket and prefix. If it was emptied on purpose, remove the location and add it again.",
+                reason="no-marker",
             ) from None
 
     def initialize(self) -> None:
         """As LocationClient.initialize (the bucket must exist: it is never created)."""
+        check_address(self.bucket, self.prefix)
         self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
         try:
             self.get_bytes(MARKER_KEY)
