@@ -89,7 +89,7 @@ def test_every_rows_actions_fit_inside_the_table(page: Page, start_app, crowded_
     screenshot(page, f"layout-rows-{width}", full_page=True)
 
 
-@pytest.mark.parametrize("width, height", [(1180, 860), (1920, 1080)])
+@pytest.mark.parametrize("width, height", [(800, 600), (860, 700), (1180, 860), (1920, 1080)])
 def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_data, width, height):
     page.set_viewport_size({"width": width, "height": height})
     app = start_app(crowded_data, "--browser")
