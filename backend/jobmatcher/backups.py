@@ -61,6 +61,7 @@ from .manifest import (
     Manifest,
     ManifestNotOursError,
     is_jobmatcher_manifest,
+    is_location_manifest,
     load_manifest_file,
     manifest_path,
     read_manifest,
@@ -69,6 +70,7 @@ from .manifest import (
 )
 from .progress import Progress
 from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, newest_order, plan
+from .settings import BACKUP_FOLDER_MARKER
 from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
 
@@ -171,7 +173,7 @@ class _Checked:
         return cls(False, path.stat().st_size, sha256_file(path), None, seconds, message)
 
 
-FOLDER_MARKER = ".jobmatcher-backup-folder"
+FOLDER_MARKER = BACKUP_FOLDER_MARKER
 DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
 
 
@@ -1179,6 +1181,8 @@ class BackupStore:
                     continue
                 if st.st_size and not is_jobmatcher_manifest(p.with_suffix(".db")):
                     continue  # not a manifest of ours (another program's file of that name): leave it
+                if st.st_size and is_location_manifest(p):
+                    continue  # a location's copy is described here, its data beside it under another name (G5)
                 if not writing or time.time() - st.st_mtime > _STALE_ORPHAN_SECONDS:
                     remove_quietly(p)
                     removed.append(name)

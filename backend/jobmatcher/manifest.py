@@ -311,6 +311,18 @@ def is_jobmatcher_manifest(db_file: Path) -> bool:
     return isinstance(body, dict) and _MANIFEST_KEYS <= body.keys()
 
 
+def is_location_manifest(path: Path) -> bool:
+    """Is the JSON file at `path` the manifest of a copy at a backup location (it records the stored
+    file's checksum, `stored_sha256`), not a local backup's? False when it cannot be read."""
+    import json
+
+    try:
+        body = json.loads(_read_regular(str(path)))  # never a FIFO's endless wait, nor a huge file
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and "stored_sha256" in body
+
+
 def read_manifest(db_file: Path) -> Manifest | None:
     """The manifest beside `db_file`, or None when there is none or it is unreadable. Never raises."""
     return load_manifest(db_file)[0]

@@ -146,6 +146,40 @@ def _system_folders() -> list[Path]:
 # backup "added by hand", restorable and deletable there (datadir.py names them too).
 DATA_FOLDER_FILES = ("jobmatcher.db", ".jobmatcher-folder-id", ".jobmatcher.lock", "restore-journal.json")
 
+# The marker files JobMatcher writes into a chosen backup folder and at the top of a backup location
+# (backups.FOLDER_MARKER and locations.client.MARKER_KEY are these). Each folder has one role: a
+# backup folder inside a location (or the reverse) mixes the two kinds of manifests, and each side's
+# clean-up would take the other's files for its own leftovers (finding G5).
+BACKUP_FOLDER_MARKER = ".jobmatcher-backup-folder"
+LOCATION_MARKER = ".jobmatcher-location"
+
+
+def _role_of(folder: Path) -> str | None:
+    """What JobMatcher uses `folder` for, going by the files only it writes there; None for none of them.
+
+    One of "data folder", "backup location" or "backup folder" (in that order of precedence).
+    """
+    if _data_folder_file(folder):
+        return "data folder"
+    for name, role in ((LOCATION_MARKER, "backup location"), (BACKUP_FOLDER_MARKER, "backup folder")):
+        try:
+            if os.path.lexists(folder / name):
+                return role
+        except OSError:
+            continue
+    return None
+
+
+def _location_around(folder: Path) -> Path | None:
+    """The top of the backup location that `folder` is or lies inside (it holds LOCATION_MARKER), or None."""
+    for candidate in (folder, *folder.parents):
+        try:
+            if os.path.lexists(candidate / LOCATION_MARKER):
+                return candidate
+        except OSError:
+            continue
+    return None
+
 
 def _data_folder_file(folder: Path) -> str | None:
     """The first DATA_FOLDER_FILES name present in `folder`, or None (also when it cannot be read)."""
@@ -225,10 +259,31 @@ def check_backup_folder(
             raise SettingsError(f"{what} {p} is a system folder.", hint, page_hint)
     if p.exists() and not p.is_dir():
         raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
+    if what == "The backup folder" and (location := _location_around(p)) is not None:
+        relation = "is" if location == p else f"is inside {location}, which is"
+        raise SettingsError(
+            f"{what} {p} {relation} a backup location (it holds {LOCATION_MARKER}): the copies there and your "
+            "backups would be mixed up, and each could be taken for the other's leftovers.",
+            hint,
+            page_hint,
+        )
     if p.is_dir() and (other := _data_folder_in(p)) is not None:
         where, name = other
         lead = f"{what} {p} is" if where == p else f"{what} {p} contains"
         holder = "it" if where == p else str(where)
+        if allow_default and p == data / "backups":
+            # The default folder itself looks like a data folder: a stray file, made there by starting
+            # JobMatcher with this folder as its data folder. Choosing "the default" again cannot help.
+            stray = where / name
+            raise SettingsError(
+                f"{what} {p} holds {stray}, which makes it look like another JobMatcher data folder: its "
+                "database would be shown as a backup there, and could be deleted or restored over.",
+                f"Move {stray} (and any other jobmatcher.db, .jobmatcher-folder-id or settings.json beside "
+                "it) out of the backup folder: it was made by starting JobMatcher with that folder as its "
+                "data folder. Then try again.",
+                f"Move {stray} out of the backup folder (it was made by starting JobMatcher with that "
+                "folder as its data folder), then try again.",
+            )
         raise SettingsError(
             f"{lead} another JobMatcher data folder ({holder} holds {name}): its live database "
             "would be shown as a backup there, and could be deleted or restored over.",
@@ -250,7 +305,10 @@ def check_data_folder(folder: Path) -> None:
     and an existing folder with the sticky bit or open for every user to write in (like /tmp) unless it
     plainly is a JobMatcher data folder already (non-sticky). JobMatcher makes its data folder private
     (0700): done to /tmp, a home folder or a shared folder, that would lock other users and services out.
-    Symlinks are resolved first.
+    Also refused: a folder that is a backup folder or a backup location, or lies inside a data folder, a
+    backup folder or a location (finding G13: `--data-dir <data>/backups` made a database in the backup
+    folder, and from then on every backup and restore of the real data was refused). Symlinks are
+    resolved first.
     """
     hint = "Choose a folder of its own for your data (a new one is made for you), e.g. --data-dir ~/JobMatcher."
     page_hint = "Start JobMatcher with a folder of its own for your data."
@@ -267,6 +325,24 @@ def check_data_folder(folder: Path) -> None:
         home = Path.home().resolve()
     except (OSError, RuntimeError, KeyError):
         home = None
+    own_role = _role_of(p)
+    if own_role in ("backup folder", "backup location"):
+        raise SettingsError(
+            f"The data folder {p} is a JobMatcher {own_role}: your data and its backups must be kept apart.",
+            hint,
+            page_hint,
+        )
+    for parent in p.parents:
+        if parent == Path(parent.anchor):
+            break
+        role = _role_of(parent)
+        if role is not None:
+            raise SettingsError(
+                f"The data folder {p} is inside a JobMatcher {role} ({parent}): a data folder there would be "
+                f"taken for part of that {role}, and would stop its backups from being made.",
+                hint,
+                page_hint,
+            )
     if home is not None and p == home and home != Path(home.anchor):
         raise SettingsError(
             f"The data folder {p} is your home folder itself: JobMatcher would close it to "

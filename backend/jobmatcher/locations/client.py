@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..progress import Count as ByteProgress  # (bytes done, bytes total)
+from ..settings import LOCATION_MARKER
 
-MARKER_KEY = ".jobmatcher-location"
+MARKER_KEY = LOCATION_MARKER
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 

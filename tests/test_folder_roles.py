@@ -1,0 +1,112 @@
+"""Each folder has one role: a data folder, a backup folder or a backup location never lies inside another.
+
+Findings G5 (a location's folder chosen as the backup folder: the local clean-up deleted the location's
+manifests as leftovers, and the copier overwrote a new backup's manifest) and G13 (`--data-dir
+<data>/backups` made a database in the backup folder, after which every backup and restore of the real
+data was refused, with a hint pointing at the very folder at fault). Real data folders, the real command
+line in subprocesses, real copies to a folder location.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import fingerprint, run_cli
+from jobmatcher.locations.manager import folder_id_of
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def located(engine, tmp_path):
+    """A data folder with one backup copied to an unencrypted folder location; (engine, location folder, copies)."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    engine.create_backup(note="first")
+    r = run_cli("location", "sync", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    copies = usb / "JobMatcher" / folder_id_of(engine.data)
+    assert list(copies.glob("backup_*.json")), sorted(p.name for p in usb.rglob("*"))
+    return engine, usb, copies
+
+
+@pytest.mark.parametrize("which", ["copies", "top", "inside"])
+def test_a_locations_folder_is_refused_as_the_backup_folder(located, which):
+    engine, usb, copies = located
+    target = {"copies": copies, "top": usb, "inside": usb / "JobMatcher"}[which]
+    before = _tree(usb)
+    live = fingerprint(engine.data.db_path)
+    r = run_cli("settings", "--backup-dir", str(target), data_dir=engine.data.root)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "backup location" in r.stderr and "Traceback" not in r.stderr
+    assert _tree(usb) == before
+    assert fingerprint(engine.data.db_path) == live
+    # and the backups still go where they went
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+    assert _tree(usb) == before
+
+
+def test_the_local_clean_up_never_deletes_a_locations_manifest(located):
+    """A location's manifest that ends up in the backup folder (copied there by hand, or by a sync tool)
+    describes a copy whose data is elsewhere: it is not a leftover of an interrupted local backup."""
+    engine, _usb, copies = located
+    [manifest] = sorted(copies.glob("backup_*.json"))
+    stray = engine.store.folder / "backup_2001-01-01_00-00-00.json"
+    shutil.copyfile(manifest, stray)
+    assert "stored_sha256" in json.loads(stray.read_text())
+    engine.create_backup(note="second")  # runs the clean-up of leftovers
+    assert stray.exists()
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["default backups", "inside the data folder", "the location", "inside the location", "a backup folder"],
+)
+def test_a_data_folder_inside_another_role_is_refused(located, tmp_path, where):
+    engine, usb, _copies = located
+    chosen = tmp_path / "chosen-backups"
+    chosen.mkdir()
+    if where == "a backup folder":
+        assert run_cli("settings", "--backup-dir", str(chosen), data_dir=engine.data.root).returncode == 0
+        assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+        assert run_cli("location", "sync", data_dir=engine.data.root).returncode == 0  # the copy done, not under way
+    target = {
+        "default backups": engine.data.root / "backups",
+        "inside the data folder": engine.data.root / "sub",
+        "the location": usb,
+        "inside the location": usb / "JobMatcher" / "mine",
+        "a backup folder": chosen,
+    }[where]
+    before = fingerprint(engine.data.db_path), _tree(engine.store.folder), _tree(usb)
+    r = run_cli("db", "migrate", data_dir=target)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "The data folder" in r.stderr and "Traceback" not in r.stderr
+    assert not (target / "jobmatcher.db").exists()
+    assert (fingerprint(engine.data.db_path), _tree(engine.store.folder), _tree(usb)) == before
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+
+
+def test_a_stray_database_in_the_default_backup_folder_is_named_with_the_way_out(engine):
+    """Made by an older version (which let `--data-dir <data>/backups` create it): the refusal names the
+    stray file and says to move it, not "choose the default folder", which is where it is."""
+    engine.create_backup()
+    stray = engine.data.root / "backups" / "jobmatcher.db"
+    shutil.copyfile(engine.data.db_path, stray)
+    r = run_cli("backup", "create", data_dir=engine.data.root)
+    assert r.returncode == 1
+    assert f"Move {stray}" in r.stderr, r.stderr
+    assert '--backup-dir ""' not in r.stderr
+    stray.unlink()
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
