@@ -132,3 +132,28 @@ def test_a_failure_is_a_message_and_a_hint_never_a_traceback():
 def test_an_unknown_task_id_is_a_readable_error():
     with pytest.raises(JobMatcherError, match="not known"):
         TaskRunner().get("backup-99")
+
+
+def test_a_restore_from_a_location_moves_the_bar_while_it_downloads():
+    """The download is most of such a restore: its plan gives it a share of the bar, a local restore's does not."""
+    runner = TaskRunner(min_interval=0)
+    fractions: dict[str | None, list[float]] = {}
+
+    def work(plan, task):
+        def run(progress):
+            gate.wait(5)
+            for done in (0, 50, 100):
+                progress("download", done, 100, "bytes")
+                fractions.setdefault(plan, []).append(runner.get(task[0])["fraction"])
+            return {}
+
+        return run
+
+    for plan in ("location-restore", None):
+        gate, task = threading.Event(), []
+        task.append(runner.start("restore", work(plan, task), plan=plan)["id"])
+        assert runner.get(task[0])["kind"] == "restore"  # still a restore for everything that asks
+        gate.set()
+        runner.wait(task[0], 5)
+    assert fractions["location-restore"] == [0.0, 0.225, 0.45]
+    assert fractions[None] == [0.0, 0.0, 0.0]  # a phase a local restore does not have moves nothing

@@ -776,7 +776,7 @@ class Api(LocationsApi):
                 raise RestoreStateError("A restore was already started.", "Wait for it to finish.", state="running")
             self._restore_state = "running"  # from now on, no other change may start
         try:
-            return self._tasks.start("restore", work)
+            return self._tasks.start("restore", work, plan="location-restore" if run else None)
         except BaseException:
             self._restore_state = None
             raise

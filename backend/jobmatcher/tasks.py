@@ -46,6 +46,16 @@ PLANS: dict[str, list[tuple[str, float]]] = {
     "backup": [("copy", 0.8), ("verify", 0.2)],
     "verify": [("check", 1.0)],
     "restore": [("check", 0.15), ("safety", 0.35), ("copy", 0.3), ("migrate", 0.1), ("swap", 0.1)],
+    # a restore from a backup location: the download is most of it (a task of kind "restore" with this plan)
+    "location-restore": [
+        ("download", 0.45),
+        ("decrypt", 0.1),
+        ("check", 0.1),
+        ("safety", 0.15),
+        ("copy", 0.1),
+        ("migrate", 0.05),
+        ("swap", 0.05),
+    ],
     "launch": [("copy", 0.6), ("verify", 0.2), ("migrate", 0.2)],
     "move": [("move", 1.0)],
 }
@@ -93,13 +103,24 @@ class TaskRunner:
         self._threads: dict[str, threading.Thread] = {}
         self._ids = itertools.count(1)
         self._kept: set[str] = set()  # never forgotten (the launch: every call asks for its outcome)
+        self._plans: dict[str, str] = {}  # task id -> its PLANS key
 
-    def start(self, kind: str, work: Callable[[Progress], dict | None], label: str = "", keep: bool = False) -> dict:
+    def start(
+        self,
+        kind: str,
+        work: Callable[[Progress], dict | None],
+        label: str = "",
+        keep: bool = False,
+        plan: str | None = None,
+    ) -> dict:
         """Run `work(progress)` on a new thread; its return value becomes the task's `result`.
 
         `keep`: remember this task's outcome for as long as the runner lives (until `forget`),
-        not only among the last KEEP finished tasks.
+        not only among the last KEEP finished tasks. `plan`: the PLANS entry that shares out the
+        bar among the phases, when not the kind's own (a restore from a location downloads first).
+        Raises BusyError while another task runs.
         """
+        phases = PLANS.get(plan or kind, [("open", 1)])
         with self._lock:
             busy = self._running_locked()
             if busy is not None:
@@ -111,9 +132,10 @@ class TaskRunner:
                 id=f"{kind}-{next(self._ids)}",
                 kind=kind,
                 started_at=time.time(),
-                message=label or PHASE_LABELS.get(PLANS.get(kind, [("open", 1)])[0][0], "Working…"),
+                message=label or PHASE_LABELS.get(phases[0][0], "Working…"),
             )
             self._tasks[task.id] = task
+            self._plans[task.id] = plan or kind
             if keep:
                 self._kept.add(task.id)
             self._forget_old_locked()
@@ -173,8 +195,7 @@ class TaskRunner:
     def _progress_for(self, task_id: str) -> Progress:
         last = [0.0]
         with self._lock:
-            kind = self._tasks[task_id].kind
-        plan = PLANS.get(kind, [])
+            plan = PLANS.get(self._plans.get(task_id, self._tasks[task_id].kind), [])
         order = [p for p, _ in plan]
         weights = dict(plan)
 
@@ -214,3 +235,4 @@ class TaskRunner:
         for t in sorted(finished, key=lambda t: t.started_at)[: -self.KEEP or None]:
             del self._tasks[t.id]
             self._threads.pop(t.id, None)
+            self._plans.pop(t.id, None)
