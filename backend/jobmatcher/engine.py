@@ -115,7 +115,7 @@ class LaunchReport(BaseModel):
     future_backups: list[str] = []  # dated in the future (a wrong clock): kept, never the newest
 
     def fail_auto_backup(self, e: JobMatcherError) -> None:
-        """Record why the launch's automatic backup was not made."""
+        """Record why the launch's automatic backup was not made (for the page and `status`). Never raises."""
         from .pageerror import page_hint
 
         self.auto_backup_error = e.message

@@ -165,7 +165,8 @@ def check_source(client: LocationClient, configured: bool) -> bool:
 
 
 def no_copies(where: str) -> BackupNotFoundError:
-    """The refusal for fetching a copy from a place that holds none (code "no-copies")."""
+    """The refusal (a BackupNotFoundError, code "no-copies", returned for the caller to raise) for fetching a
+    copy from a place that holds none. Never raises."""
     return BackupNotFoundError(
         f"There are no JobMatcher copies in {where}.",
         "Check the folder or bucket (is it the one the copies were made to? is the drive plugged in?).",
