@@ -313,7 +313,7 @@ def is_jobmatcher_manifest(db_file: Path) -> bool:
 
 def is_location_manifest(path: Path) -> bool:
     """Is the JSON file at `path` the manifest of a copy at a backup location (it records the stored
-    file's checksum, `stored_sha256`), not a local backup's? False when it cannot be read."""
+    file's checksum, `stored_sha256`), not a local backup's? False when it cannot be read. Never raises."""
     import json
 
     try:
