@@ -323,3 +323,44 @@ def test_unchanged_data_is_compared_with_the_backup_made_last_not_the_latest_dat
     assert engine.auto_backup() is None  # identical to the backup made last: no new file
     h = engine.health()
     assert h.last.id == last.id and h.summary.startswith("Last backup less than a minute ago"), h.summary
+
+
+# -- the live database itself: status is red when no backup of it can be made (F3 addendum, F20, G7) ------------
+
+
+@pytest.mark.parametrize("damage", ["empty", "lost-with-wal", "newer-schema", "not-sqlite"])
+def test_status_is_red_when_the_live_database_cannot_be_backed_up(engine, damage):
+    engine.create_backup()
+    db = engine.data.db_path
+    if damage == "empty":
+        db.write_bytes(b"")
+    elif damage == "lost-with-wal":
+        engine.release_instance_lock()
+        code = textwrap.dedent(f"""
+            import sqlite3, os, signal
+            c = sqlite3.connect({str(db)!r}, isolation_level=None)
+            c.execute("PRAGMA wal_autocheckpoint=0")
+            c.execute("UPDATE user_profile SET full_name = 'Only In WAL'")
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+        subprocess.run([sys.executable, "-c", code])
+        db.unlink()
+    elif damage == "newer-schema":
+        c = sqlite3.connect(db)
+        c.execute("update alembic_version set version_num = '0099_future'")
+        c.commit()
+        c.close()
+    else:
+        db.write_bytes(b"this is not a database" * 100)
+    before = _files(engine.data.root)
+    r = run_cli("status", data_dir=engine.data.root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    expected = {
+        "empty": "is empty (0 bytes)",
+        "lost-with-wal": "is missing, but jobmatcher.db-wal beside it holds",
+        "newer-schema": "updated by a newer version of JobMatcher (schema 0099_future)",
+        "not-sqlite": "is damaged",
+    }[damage]
+    assert expected in r.stderr and "no backup of it can be made" in r.stderr, r.stderr
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 1  # what status says, create does
+    assert _files(engine.data.root) == before  # looking changed nothing

@@ -875,8 +875,35 @@ class Engine:
             or (_writable(self.data.root) and (not db.exists() or os.access(db, os.W_OK))),
             previous=previous,
             previous_folders=previous_folders,
+            database_problem=self._backup_blocker(),
         )
         return self._with_locations(health, when, s.auto_backup_minutes)
+
+    def _backup_blocker(self) -> tuple[str, str] | None:
+        """(what is wrong, what to do) when the live database cannot be backed up as it is: lost (also with its
+        -wal holding changes), empty, damaged, or data of a newer JobMatcher; None when it can (or there is none
+        yet: that is for the caller to say). Read-only: creates and changes nothing."""
+        db = self.data.db_path
+        problem = live_problem(db)
+        if problem is not None:
+            return (
+                f"Your database {db} {problem}, so no backup of it can be made.",
+                "Restore your newest backup that passed its check; the unreadable files are moved aside, "
+                "never deleted.",
+            )
+        if not db.exists():
+            return None
+        try:
+            revision = current_revision(db)
+        except JobMatcherError as e:  # damaged, or unreadable here: said as it is
+            return e.message, e.hint
+        if not schema.is_known(revision):
+            return (
+                f"Your data was updated by a newer version of JobMatcher (schema {revision}), so no backup of it "
+                "can be made with this version.",
+                "Use the newer version of JobMatcher: it makes its own backups.",
+            )
+        return None
 
     def _previous_own(self) -> tuple[list[BackupRecord], list[str]]:
         """This data folder's own backups still in previous backup folders (those available), and those

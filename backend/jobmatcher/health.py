@@ -12,8 +12,9 @@ what to do.
 The levels mean one thing for every kind of warning: "error" (red; `jobmatcher
 status` exits 1) when the user's protection is degraded: the next backup cannot
 be made (folder unavailable or read-only, data folder read-only, disk too
-full), the newest data has no sound backup (no backups, the newest failed its
-check, none passed for too long), or copies off this disk have stopped until
+full, the live database lost, damaged or from a newer JobMatcher), the newest
+data has no sound backup (no backups, the newest failed its check, none passed
+for too long), or copies off this disk have stopped until
 the user acts (keys refused, the location full or refusing writes, no copy for
 too long). "warn" (amber, exit 0) when the protection is there but something
 deserves a look: a single failed automatic slot (retried at the next; the stale
@@ -39,8 +40,8 @@ Level = Literal["ok", "warn", "error"]
 
 
 class HealthWarning(BaseModel):
-    # folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated, clock-behind,
-    # over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
+    # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
+    # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
     # location-copy-failed, location-taken-over, location-unavailable, location-stale
     code: str
     level: Level
@@ -177,12 +178,15 @@ def assess(
     data_writable: bool = True,
     previous: list[BackupRecord] | None = None,
     previous_folders: list[str] | None = None,
+    database_problem: tuple[str, str] | None = None,
 ) -> Health:
     """The health of the backups at `now` (time-zone aware). `schedule`: ScheduleState.to_dict() or None.
 
     `backups`: this data folder's own backups in the backup folder; `previous`: its own backups still in
     the previous backup folders (`previous_folders`), which protect the data too until they are moved.
     Sizes in bytes. "Newest" goes by the order of making (retention.newest_order), never by a clock.
+    `database_problem`: (what is wrong, what to do) when the live database cannot be backed up as it is
+    (lost, empty, damaged, or data of a newer JobMatcher).
     """
     warnings: list[HealthWarning] = []
     previous = previous or []
@@ -215,6 +219,10 @@ def assess(
                 hint="If it is on a disk mounted read-only (or a write-protected drive), make it writable; "
                 "or choose another backup folder.",
             )
+        )
+    if database_problem is not None:
+        warnings.append(
+            HealthWarning(code="database", level="error", message=database_problem[0], hint=database_problem[1])
         )
     if not data_writable:
         warnings.append(
