@@ -246,9 +246,10 @@ class Engine:
         Raises SettingsError: settings.json is damaged, or it names a folder JobMatcher refuses (inside
         the data folder, a system folder, another data folder)."""
         s = self.settings
-        where = (self.data.backup_dir(s), bool(s.backup_dir), s.backup_dir_token)
+        folder = self.data.backup_dir(s)  # checked once per use (it reads the folder): not again below
+        where = (folder, bool(s.backup_dir), s.backup_dir_token)
         if self._store_cache is None or self._store_cache[0] != where:
-            self._store_cache = (where, self._store_for(s))
+            self._store_cache = (where, BackupStore(folder, chosen=where[1], token=where[2], data=self.data))
         return self._store_cache[1]
 
     @property
