@@ -166,6 +166,25 @@ def test_backup_list_imports_only_what_listing_needs(engine):
         assert _heavy(modules) == set(), f"backup list {' '.join(extra)} imported {sorted(_heavy(modules))}"
 
 
+def test_backup_list_ends_at_once_with_all_its_output(engine):
+    """`backup list` ends the process without the interpreter's shutdown (entry.py): every row still reaches
+    the reader, through a pipe with Python's own buffering (no PYTHONUNBUFFERED), as JSON and as the table."""
+    made = engine.create_backup(note="copied")
+    folder = engine.store.folder
+    manifest = Path(made.path).with_suffix(".json").read_bytes()
+    for n in range(300):  # far more than one buffer of output
+        shutil.copyfile(made.path, folder / f"copy {n:03}.db")
+        (folder / f"copy {n:03}.json").write_bytes(manifest)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    base = [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "list"]
+    r = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 301
+    r = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\ncopy ") == 300 and made.id in r.stdout and r.stdout.endswith("\n")
+
+
 @pytest.mark.parametrize("args", [("--help",), ("--version",), ("backup", "--help")])
 def test_help_and_version_import_no_models(args):
     """Asking how to use the command imports neither pydantic nor any engine module."""

@@ -24,6 +24,10 @@ from .errors import JobMatcherError
 
 log = logging.getLogger("jobmatcher.cli")
 
+# Set by a command that leaves nothing for the interpreter's shutdown to finish (no thread, no open database,
+# no temporary file): the program may then end at once after it (entry.py), without freeing every object.
+QUICK_EXIT = False
+
 
 # -- output helpers --------------------------------------------------------------
 
@@ -267,8 +271,10 @@ def cmd_backup_create(args) -> int:
 
 
 def cmd_backup_list(args) -> int:
+    global QUICK_EXIT
     if _location_source(args):
         return cmd_location_backups(args)
+    QUICK_EXIT = True  # reads manifests only: no connection, no thread, nothing to close but the files it closed
     engine = _engine(args, read_only=True)
     items = engine.list_backups()
     previous = engine.previous_backups()

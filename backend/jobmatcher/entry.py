@@ -14,11 +14,40 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl+C
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line with `argv` (default: sys.argv[1:]); its exit code (0, 1, 2; 130 on Ctrl+C)."""
-    try:
-        from .cli import main as cli_main
+    """Run the command line with `argv` (default: sys.argv[1:]); its exit code (0, 1, 2; 130 on Ctrl+C).
 
-        return cli_main(argv)
+    Run as the program itself (`argv` None) after a command that leaves nothing behind (cli.QUICK_EXIT:
+    `backup list`), the process ends here, once its output is flushed and logging shut down: the
+    interpreter's own shutdown frees every object one by one, a fifth of `backup list`'s time with
+    1,000 backups, for nothing anyone can see.
+    """
+    try:
+        from . import cli
+
+        code = cli.main(argv)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return INTERRUPTED
+    if argv is None and cli.QUICK_EXIT:
+        _end_now(code)
+    return code
+
+
+def _end_now(code: int) -> None:
+    """End the process with `code` now, as a normal exit would end it but for freeing memory: only when no
+    other thread runs (nothing unfinished is cut short). Returns (a normal exit follows) otherwise."""
+    import logging
+    import os
+    import threading
+
+    if threading.active_count() != 1:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): as cli.main answers it, exit 1, no message
+        code = 1
+    except OSError:
+        return  # let the normal exit report it
+    logging.shutdown()  # what the normal exit runs first: flush and close the log file
+    os._exit(code)
