@@ -331,6 +331,9 @@ def test_files_added_by_hand_are_known_by_their_name(engine):
     out = run_cli("backup", "list", data_dir=engine.data.root).stdout
     line = next(x for x in out.splitlines() if x.startswith("Résumé before move"))
     assert "Added by hand" in line and "Manual" not in line, out
+    # status counts this data folder's backups, and says what else the list shows
+    r = run_cli("status", data_dir=engine.data.root)
+    assert "· 1 backup, " in r.stdout and "Also listed:  1 file added by hand or from another data folder" in r.stdout
 
 
 def test_the_uploads_hint_is_not_about_the_backup_folder(tmp_path):

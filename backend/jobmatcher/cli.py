@@ -549,6 +549,12 @@ def cmd_status(args) -> int:
     free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
     state = "NOT AVAILABLE" if not h.folder.available else "available" if h.folder.writable else "READ-ONLY"
     print(f"  Backup folder: {h.folder.path} ({state}{free}, backups use {_size(h.folder.used_bytes)})")
+    if h.uncounted:  # so the count above and `backup list` never disagree unexplained
+        n = h.uncounted
+        print(
+            f"  Also listed:  {n} file{'s' if n != 1 else ''} added by hand or from another data folder "
+            "(not counted above; never cleaned up)"
+        )
     for w in h.warnings:
         print(f"{'Error' if w.level == 'error' else 'Warning'}: {w.message}", file=sys.stderr)
         print(f"  {w.hint}", file=sys.stderr)

@@ -856,9 +856,10 @@ class Engine:
         when = now or datetime.now(timezone.utc)
         previous, previous_folders = self._previous_own()
         # This data folder's own backups decide its health: not files added by hand (age unknown) or others'.
+        own = [b for b in backups if is_own_backup(b)]
         health = assess(
             when,
-            [b for b in backups if is_own_backup(b)],
+            own,
             interval_minutes=s.auto_backup_minutes,
             app_running=schedule is not None,
             schedule=schedule,
@@ -878,6 +879,7 @@ class Engine:
             previous_folders=previous_folders,
             database_problem=self._backup_blocker(),
         )
+        health.uncounted = len(backups) - len(own)  # listed by `backup list` and the page, never counted
         return self._with_locations(health, when, s.auto_backup_minutes)
 
     def _backup_blocker(self) -> tuple[str, str] | None:

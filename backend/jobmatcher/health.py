@@ -81,6 +81,8 @@ class Health(BaseModel):
     copies: str = ""  # with backup locations: "2 copies: this disk ✓ · Backblaze ✓ 5 min ago"
     data_writable: bool = True  # False: the data folder is read-only, so no backup can be made
     previous_count: int = 0  # this data folder's backups still in a previous backup folder
+    # files in the backup folder that are listed but not counted above: added by hand, other data folders'
+    uncounted: int = 0
 
 
 # Location problems that pass by themselves (unplugged, network down, the keyring not unlocked yet): amber, retried.
