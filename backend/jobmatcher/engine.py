@@ -38,6 +38,7 @@ from .database import (
 from .datadir import DataDir, own_data_folder_file
 from .errors import (
     BackupNotFoundError,
+    DatabaseDamagedError,
     DatabaseMissingError,
     InvalidBackupError,
     JobMatcherError,
@@ -898,8 +899,10 @@ class Engine:
             return None
         try:
             revision = current_revision(db)
-        except JobMatcherError as e:  # damaged, or unreadable here: said as it is
+        except DatabaseDamagedError as e:  # SQLite cannot read it: said as it is
             return e.message, e.hint
+        except JobMatcherError:  # a passing cause (a restore holding the file, a busy lock): not for status to judge
+            return None
         if not schema.is_known(revision):
             return (
                 f"Your data was updated by a newer version of JobMatcher (schema {revision}), so no backup of it "
