@@ -495,11 +495,41 @@ def test_a_note_with_a_line_break_or_escape_is_refused_by_cli_and_engine(tmp_pat
     assert run_cli("db", "migrate", data_dir=data).returncode == 0
     for note in ("line1\nFAKE  backup_2099  Manual", "red \x1b[31m", "title \x1b]0;T\x07", "cr\rx", "del\x7f"):
         r = run_cli("backup", "create", "--note", note, data_dir=data)
-        assert r.returncode == 1 and "single line" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        # a usage error (exit 2, like the too-long note), named for the option (G4)
+        assert r.returncode == 2 and "single line" in r.stderr and "--note" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
     assert list((data / "backups").glob("*.db")) == []
     with pytest.raises(ValidationError):
         Engine(data).create_backup(note="a\x1b[2Jb")
     assert run_cli("backup", "create", "--note", "plain — ünïcode ok", data_dir=data).returncode == 0
+
+
+def test_a_pasted_tab_in_a_note_is_a_space_everywhere(tmp_path):
+    """Finding G4: pasted text often holds a tab; it was refused, and on the page the refusal turned the
+    status into "Your last backup failed" (the note was checked inside the backup's task)."""
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    data = tmp_path / "data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    r = run_cli("backup", "create", "--note", "Before\tcleanup", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    engine = Engine(data)
+    assert [b.note for b in engine.list_backups()] == ["Before cleanup"]
+    api = Api(Engine(data), mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    refusal = api._dispatch("start_backup", ["red \x1b[31m"])
+    assert refusal["ok"] is False and refusal["error"]["code"] == "invalid-input"  # refused: no task started
+    assert "single line" in refusal["error"]["message"]
+    task = api._dispatch("start_backup", ["\tpasted\tnote "])["value"]
+    deadline = time.monotonic() + 60
+    while (status := api._dispatch("task_status", [task["id"]])["value"])["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status["state"] == "done", status
+    api._close()
+    assert sorted(b.note for b in engine.list_backups()) == ["Before cleanup", "pasted note"]
 
 
 def test_backup_list_escapes_control_characters_in_hand_added_names_and_old_notes(tmp_path):
@@ -574,3 +604,21 @@ def test_the_bash_script_registers_and_completes_in_a_real_bash(tmp_path):
     assert re.search(r"^complete .*-F _shtab_jobmatcher jobmatcher$", r.stdout, re.M), r.stdout  # registered
     replies = [line.removeprefix("reply:").strip() for line in r.stdout.splitlines() if line.startswith("reply:")]
     assert "restore" in replies and "--retention-policy" in replies, r.stdout
+
+
+def test_a_port_in_use_is_said_at_once_and_port_with_a_command_is_a_usage_error(tmp_path):
+    """Finding G23: `--browser --port N` with N taken was 15 s of silence; `--port` with a command was ignored."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli("--browser", "--port", str(port), data_dir=tmp_path / "data", timeout=60)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"Port {port} is in use; waiting up to 2 s for it…", lines
+    assert f"Cannot serve on 127.0.0.1 port {port}: Address already in use." in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run_cli("--port", "5000", "status", data_dir=tmp_path / "data")
+    assert r.returncode == 2 and "--browser and --port start the app" in r.stderr, r.stderr

@@ -495,6 +495,20 @@ def test_the_page_without_its_secret_says_how_to_open_it(page: Page, start_app, 
     expect(screen).to_contain_text("link JobMatcher printed")
 
 
+def test_the_page_with_an_earlier_runs_secret_says_so_not_that_the_data_is_broken(page: Page, start_app, app_data):
+    """Finding G18: a bookmark or a reopened tab carries an earlier run's secret."""
+    app = start_app(app_data, "--browser")
+    base = re.sub(r"#.*$", "", app.url)
+    page.goto(base + "#secret=an-earlier-runs-secret")
+    screen = page.get_by_role("alert").filter(has_text="not connected to JobMatcher")
+    expect(screen).to_be_visible(timeout=30000)
+    expect(screen).to_contain_text("from an earlier run of JobMatcher")
+    expect(screen).to_contain_text("Your data is fine.")
+    expect(page.get_by_text("JobMatcher could not open your data")).to_have_count(0)
+    expect(page.locator("#launch-retry")).to_be_hidden()
+    no_traceback(page)
+
+
 # -- the way out when the data cannot be opened (issue 8 kind 4) ---------------------------------------------
 
 

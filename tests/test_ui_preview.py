@@ -57,6 +57,30 @@ def test_the_restore_dialog_shows_then_and_now_and_reads_the_backup_only(page: P
     assert digest(app_data / "backups") == before  # looking changed nothing, not even a -wal or -shm
 
 
+def test_a_long_unbroken_value_wraps_inside_the_restore_dialog(page: Page, start_app, app_data):
+    """Finding G9: a pasted URL as the headline pushed the "Now" column out of the dialog at 800 px."""
+    page.set_viewport_size({"width": 800, "height": 600})
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_label("Headline", exact=True).fill("https://www.linkedin.com/in/" + "x" * 250)
+    page.get_by_role("button", name="Save profile").click()
+    backup_row(page, "first").get_by_role("button", name=re.compile("^Restore the backup")).click()
+    confirm = page.get_by_role("dialog", name="Restore this backup?")
+    table = confirm.get_by_role("table", name="What this backup holds, and your data now")
+    expect(table).to_be_visible()
+    box = confirm.bounding_box()
+    for cell in table.locator("th, td").all():
+        b = cell.bounding_box()
+        assert b is not None and box is not None
+        assert box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"] + 1, (
+            cell.inner_text()[:40],
+            b,
+            box,
+        )
+    assert preview_rows(confirm)["Headline"][0] == "Analyst"
+    confirm.get_by_role("button", name="Cancel").click()
+
+
 def test_restore_from_a_file_previews_it_and_the_safety_note_names_the_file(page: Page, start_app, app_data, tmp_path):
     exported = tmp_path / "Résumé before move.db"
     shutil.copy(sorted((app_data / "backups").glob("*.db"))[0], exported)

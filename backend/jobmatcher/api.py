@@ -57,6 +57,7 @@ from .errors import (
     WrongModeError,
 )
 from .fsutil import atomic_write_bytes, fsync_dir, fsync_file, human_size, remove_quietly, require_free_space
+from .manifest import clean_note
 from .pageerror import page_hint, to_page_error, without_commands
 from .presentation import backup_row, backup_status
 from .preview import backup_label
@@ -286,7 +287,7 @@ class Api(LocationsApi):
     def start_backup(self, note: Note = "") -> dict:
         """Start a manual backup; poll `task_status` for progress."""
         self._require_opened(changing=True)
-        note = note.strip()
+        note = clean_note(note)  # refused now, before any task: a refused note is not a failed backup (G4)
         return self._tasks.start(
             "backup", lambda progress: {"backup": backup_row(self._engine.create_backup(note=note, progress=progress))}
         )

@@ -9,6 +9,7 @@ pre-migration backup), that message and what to do, instead of crashing.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -176,25 +177,32 @@ def run_window(args, engine, relaunched: bool) -> int:
 # -- browser mode ------------------------------------------------------------------------------
 
 
-def _bind(api, secret: str, port: int, patient: bool):
+def _bind(api, secret: str, port: int, patience: float):
+    """The browser-mode server on 127.0.0.1:`port` (0: any free port), or on the socket our previous self
+    handed over. A port in use is tried again for `patience` seconds (saying so on stderr): a relaunch
+    waits for the old process to let go of it. JobMatcherError (code "port-unavailable") after that."""
     from .server import AppServer
 
     inherited = _inherited_socket()
     if inherited is not None:
         return AppServer(api, frontend_dir(), secret, listening=inherited)
-    deadline = time.monotonic() + (15 if patient else 0)
+    deadline = time.monotonic() + patience
+    said = False
     while True:
         try:
             return AppServer(api, frontend_dir(), secret, port)
         except OSError as e:
-            if time.monotonic() >= deadline:
+            if e.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
                 raise JobMatcherError(
                     f"Cannot serve on 127.0.0.1 port {port}: {e.strerror or e}.",
                     "Choose another port with --port, or leave it out to use any free one.",
                     code="port-unavailable",
                     port=port,
                 ) from None
-            time.sleep(0.2)  # relaunched by a launcher: the old process may still be letting go of the port
+            if not said:
+                print(f"Port {port} is in use; waiting up to {patience:.0f} s for it…", file=sys.stderr, flush=True)
+                said = True
+            time.sleep(0.2)
 
 
 def _inherited_socket():
@@ -239,7 +247,9 @@ def run_browser(args, engine, relaunched: bool) -> int:
         return True
 
     api = Api(engine, mode="browser", dialogs=None, on_restart=on_restart, relaunched=relaunched)
-    server = _bind(api, secret, port, patient=relaunched or bool(port))
+    # A relaunch waits for its old self to let go of the port; a port the user chose gets a moment (a run
+    # just stopped), then a plain answer: no silent wait (finding G23).
+    server = _bind(api, secret, port, patience=15 if relaunched else 2 if port else 0)
     holder["server"] = server
     # The URL is the first line on stdout: scripts and tests read it from there.
     print(server.url, flush=True)

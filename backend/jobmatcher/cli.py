@@ -1133,13 +1133,15 @@ def _number(kind: type, low: float, high: float, what: str) -> Callable[[str], A
     return parse
 
 
-def _text(max_length: int, what: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if len(text) > max_length:
-            raise argparse.ArgumentTypeError(f"{what} can be at most {max_length} characters ({len(text)} given)")
-        return text
+def _note(text: str) -> str:
+    """--note: the note rule (manifest.clean_note) at parse time, so a bad note is a usage error (exit 2)."""
+    from .errors import ValidationError as NoteError
+    from .manifest import clean_note
 
-    return parse
+    try:
+        return clean_note(text)
+    except NoteError as e:
+        raise argparse.ArgumentTypeError(f"{e.message[0].lower()}{e.message[1:].rstrip('.')}") from None
 
 
 def _setting(field: str, what: str, model: str = "settings") -> Callable[[str], Any]:
@@ -1187,7 +1189,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backup", help="make, list, check and restore backups", parents=[common])
     bs = b.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = bs.add_parser("create", help="make a verified backup now", parents=[common])
-    c.add_argument("--note", default="", type=_text(500, "a note"), help="a note to remember it by")
+    c.add_argument("--note", default="", type=_note, help="a note to remember it by (one line)")
     c.set_defaults(func=cmd_backup_create)
     src = argparse.ArgumentParser(add_help=False)
     src.add_argument("--location", metavar="NAME", help="the copies at this backup location")
@@ -1421,6 +1423,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--data-dir is empty: give the data folder's path, or leave --data-dir out for the default data folder"
         )
+    if args.func is not cmd_app and (bool(getattr(args, "port", 0)) or bool(getattr(args, "browser", False))):
+        # `--port`/`--browser` belong to starting the app; with a command they would be ignored (G23)
+        parser.error("--browser and --port start the app: leave them out when you run a command")
     from .logs import setup_logging
 
     log_file = setup_logging(args.verbose)

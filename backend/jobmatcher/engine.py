@@ -11,7 +11,6 @@ import os
 import secrets
 import sqlite3
 import time
-import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -58,7 +57,7 @@ from .fsutil import (
     side_file,
 )
 from .lock import FileLock, InstanceLock
-from .manifest import BackupRecord, BackupType, read_manifest
+from .manifest import BackupRecord, BackupType, clean_note, read_manifest
 from .progress import Progress, step
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
@@ -745,7 +744,8 @@ class Engine:
         no file is kept and the existing backup is returned with `unchanged=True`. A checksum costs
         one read of the copy (and skips the integrity check); a change counter kept by triggers would
         need a schema revision and would miss changes made by other programs or by SQL outside the app.
-        `note`: one line, at most 500 characters. `progress`: "copy" in pages, "verify" a step.
+        `note`: one line, at most 500 characters (manifest.clean_note: tabs become spaces).
+        `progress`: "copy" in pages, "verify" a step.
 
         Raises:
             ValidationError: the note is too long or holds a line break or control character.
@@ -754,14 +754,7 @@ class Engine:
             Otherwise as BackupStore.create (BackupFailedError, InsufficientSpaceError,
             BackupFolderUnavailableError, NewerSchemaError, ...); no file is left when it fails.
         """
-        if len(note) > 500:
-            raise ValidationError("A note can be at most 500 characters.", "Shorten the note.")
-        if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in note):
-            # a line break or a terminal escape in a note would forge rows or clear the screen where it is listed
-            raise ValidationError(
-                "A note must be a single line of text: it contains a line break or another control character.",
-                "Type the note again as one line of plain text.",
-            )
+        note = clean_note(note)  # one line; tabs become spaces
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:

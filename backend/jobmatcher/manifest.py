@@ -290,6 +290,34 @@ def load_manifest_file(path: str | os.PathLike, shared: bool = False) -> tuple[M
     return m, "ok"
 
 
+NOTE_MAX_CHARS = 500
+
+
+def clean_note(note: str) -> str:
+    """A backup's note as it is kept: one line of at most NOTE_MAX_CHARS characters, trimmed.
+
+    Tabs (pasted text has them) become spaces. Any other control character, or a line or paragraph
+    separator, is refused: in a list, a line break or a terminal escape would forge rows or clear the
+    screen. The one rule for every way a note arrives (the command line, the page, the engine).
+
+    Raises:
+        ValidationError: too long, or a line break or another control character in it.
+    """
+    import unicodedata
+
+    from .errors import ValidationError as NoteError
+
+    note = note.replace("\t", " ").strip()
+    if len(note) > NOTE_MAX_CHARS:
+        raise NoteError(f"A note can be at most {NOTE_MAX_CHARS} characters ({len(note)} given).", "Shorten the note.")
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in note):
+        raise NoteError(
+            "A note must be a single line of text: it contains a line break or another control character.",
+            "Type the note again as one line of plain text.",
+        )
+    return note
+
+
 # Every manifest JobMatcher ever wrote has these keys; a file at a manifest's name without them is not ours.
 _MANIFEST_KEYS = frozenset({"format", "created_at", "size_bytes"})
 

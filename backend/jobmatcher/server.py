@@ -282,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.FORBIDDEN,
                 "This request lacks the secret of this JobMatcher session.",
                 "Open JobMatcher with the address it printed when it started.",
+                code="wrong-secret",  # the page words it: a link from an earlier run, not damaged data (G18)
             )
             return False
         return True
@@ -422,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _refuse(self, status: HTTPStatus, message: str, hint: str = "") -> None:
+    def _refuse(self, status: HTTPStatus, message: str, hint: str = "", code: str = "refused") -> None:
         log.info("refused %s %s: %s", self.command, self.path[:200], message)
         self.close_connection = True
-        self._json(status, {"ok": False, "error": {"code": "refused", "message": message, "hint": hint}})
+        self._json(status, {"ok": False, "error": {"code": code, "message": message, "hint": hint}})

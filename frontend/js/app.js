@@ -33,8 +33,18 @@ new ResizeObserver(([entry]) => {
 
 async function showLaunchError(error, info = null) {
   showScreen("launch-error");
-  // Not connected at all (a browser without this run's secret, or a window whose bridge never came):
-  // the data is fine, the page is just not talking to JobMatcher.
+  // Not connected at all (a browser without this run's secret, or with an earlier run's: a bookmark,
+  // a reopened tab; or a window whose bridge never came): the data is fine, the page is just not
+  // talking to JobMatcher, and trying again cannot help.
+  if (error.code === "wrong-secret") {
+    error = {
+      code: "no-bridge",
+      message: "This page's link is from an earlier run of JobMatcher: each run makes a new link, with a new "
+               + "key after #secret=. Your data is fine.",
+      hint: "Open the link JobMatcher printed when it started this time (in its terminal: “JobMatcher is open "
+            + "at http://127.0.0.1:…”), or stop it (Ctrl+C) and start it again for a new link.",
+    };
+  }
   const unconnected = error.code === "no-bridge";
   $("#launch-error h1").textContent = unconnected ? "This page is not connected to JobMatcher"
                                                   : "JobMatcher could not open your data";
