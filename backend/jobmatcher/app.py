@@ -49,6 +49,40 @@ def use_browser_mode(args, environ=os.environ, platform: str = sys.platform) -> 
     return False
 
 
+def unreachable_display(environ=os.environ, platform: str = sys.platform) -> str | None:
+    """The X display named by DISPLAY when a window cannot be opened on it, else None.
+
+    A DISPLAY left over from an ssh session or a closed remote desktop names a display nobody serves.
+    Qt then aborts the whole process (SIGABRT, exit 134) with a message that suggests reinstalling
+    (finding G12), which Python cannot catch. So the display is asked first, with libxcb (which Qt's
+    xcb platform plugin loads anyway): `xcb_connect` and `xcb_connection_has_error`, authentication
+    included. Only for X on Linux with no Wayland display and no Qt platform chosen; when libxcb cannot
+    be loaded the question is left to Qt (None).
+    """
+    if not platform.startswith("linux") or environ.get("WAYLAND_DISPLAY") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    display = environ.get("DISPLAY")
+    if not display:
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    conn = xcb.xcb_connect(display.encode(), None)
+    try:
+        return display if not conn or xcb.xcb_connection_has_error(conn) else None
+    finally:
+        if conn:
+            xcb.xcb_disconnect(conn)  # also frees the error object of a failed connection
+
+
 def run_app(args) -> int:
     code = act_as_launcher_if_asked()
     if code is not None:
@@ -72,6 +106,13 @@ def run_app(args) -> int:
     except ImportError:
         print(
             "The window toolkit (pywebview) is not installed; serving the page in your browser instead.",
+            file=sys.stderr,
+        )
+        return run_browser(args, engine, relaunched)
+    if (display := unreachable_display()) is not None:
+        print(
+            f"Cannot open a window: the display {display} (DISPLAY) does not answer; it may be left over from "
+            "an ssh session or a closed remote desktop. Serving the page in your browser instead.",
             file=sys.stderr,
         )
         return run_browser(args, engine, relaunched)
