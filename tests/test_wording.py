@@ -353,3 +353,18 @@ def test_the_uploads_hint_is_not_about_the_backup_folder(tmp_path):
     assert e.place == "uploads" and "backup folder" not in e.hint and "twice" not in e.message
     assert not any((root / ".uploads").iterdir()) if (root / ".uploads").exists() else True
     assert os.path.isdir(root)
+
+
+def test_a_refusal_wrapping_another_keeps_the_causes_words_for_each_edge(tmpfs, data_dir):
+    """A schema update blocked by a full backup folder: the command line's hint names the command, the page's
+    the setting, and the cause's code travels with it."""
+    first = Engine.known_revisions()[0]
+    e = Engine(data_dir)
+    e.migrate(target=first)
+    folder = tmpfs(16)  # less than twice even the first revision's empty database
+    e.update_settings({"backup_dir": str(folder)})
+    with pytest.raises(errors.MigrationBlockedError) as err:
+        e.migrate()
+    blocked = err.value
+    assert blocked.cause == "no-space" and "`jobmatcher settings --backup-dir FOLDER`" in blocked.hint
+    assert "Backup settings → Backup folder" in page_hint(blocked) and "jobmatcher" not in page_hint(blocked)

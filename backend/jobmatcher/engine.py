@@ -1137,6 +1137,8 @@ class Engine:
                 f"JobMatcher needs to update your database, but the backup it makes first failed: {e.message} "
                 "The update did not run; your data is unchanged.",
                 e.hint or "Free up space or fix permissions in the backup folder, then start JobMatcher again.",
+                e.page_hint,  # the cause's own words for the page (a full backup folder: where to choose another)
+                cause=e.code,
             ) from None
 
     def backup_due(self, now: datetime | None = None) -> bool:

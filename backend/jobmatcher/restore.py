@@ -428,7 +428,9 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
             f"The restore did not run, because the safety backup of your current data could not be made: "
             f"{e.message} Your data was not changed.",
             e.hint or "Free up space or fix permissions in the backup folder, then try again.",
+            e.page_hint,
             recovered=True,
+            cause=e.code,
         ) from None
 
 

@@ -290,7 +290,7 @@ def _check_database(
     try:
         require_known_revision(revision, f"The backup {path.name}")
     except NewerSchemaError as e:
-        raise InvalidBackupError(e.message, e.hint, reason="newer-schema") from None
+        raise InvalidBackupError(e.message, e.hint, e.page_hint, reason="newer-schema") from None
     missing = sorted(schema.tables_at(revision) - tables)
     if missing:
         raise _refuse(
