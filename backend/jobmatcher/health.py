@@ -219,7 +219,9 @@ def assess(
                 level="error",
                 message=f"Your backup folder {folder} is read-only, so no backup can be made there.",
                 hint="If it is on a disk mounted read-only (or a write-protected drive), make it writable; "
-                "or choose another backup folder.",
+                "or choose another backup folder: `jobmatcher settings --backup-dir FOLDER`.",
+                page_hint="If it is on a disk mounted read-only (or a write-protected drive), make it writable; "
+                "or choose another backup folder (Backup settings → Backup folder).",
             )
         )
     if database_problem is not None:
@@ -259,8 +261,10 @@ def assess(
                 level="warn",
                 message=f"Your {n} backup{'s are' if n != 1 else ' is'} still in the previous backup folder "
                 f"{where}; the current backup folder has none yet.",
-                hint="Move them into the current folder (they were left there when they could not be moved), "
-                "or make a new backup now.",
+                hint="Move them into the current folder (they were left there when they could not be moved): "
+                "`jobmatcher settings --move-backups`; or make a new backup now: `jobmatcher backup create`.",
+                page_hint="Move them into the current folder with “Move them here” (they were left there when they "
+                "could not be moved), or make a new backup now with “Back up now”.",
             )
         )
     elif folder_available and not every:
