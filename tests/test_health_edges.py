@@ -366,3 +366,23 @@ def test_status_is_red_when_the_live_database_cannot_be_backed_up(engine, damage
         assert "no backup of it can be made" in r.stderr, r.stderr
     assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 1  # what status says, create does
     assert _files(engine.data.root) == before  # looking changed nothing
+
+
+def test_the_pages_backup_task_shows_the_wait_while_it_waits(engine):
+    """The page follows a backup through its task (tasks.py): while another program holds the write lock,
+    the task's phase and message say so (the page shows the message with the seconds elapsed)."""
+    from jobmatcher.tasks import TaskRunner
+
+    runner = TaskRunner(min_interval=0)
+    holder = _hold_write_lock(engine.data.db_path)
+    try:
+        task = runner.start("backup", lambda progress: {"id": engine.create_backup(progress=progress).id})
+        deadline = time.monotonic() + 20
+        while (t := runner.get(task["id"]))["phase"] != "wait" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert t["phase"] == "wait" and t["message"] == "Waiting for another program to finish writing…", t
+        assert t["state"] == "running"
+    finally:
+        _release(holder)
+    final = runner.wait(task["id"], 60)
+    assert final["state"] == "done", final
