@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import re
+import stat
 import time
 import uuid
 from datetime import datetime, timezone
@@ -108,7 +109,32 @@ class FolderLocation(LocationClient):
     # -- writing -------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).split("/"))
+        """The file for `key` under the location's folder; LocationCopyFailedError when a folder between
+        the two is a symbolic link. The location's own folder may be a link (the user chose it), but below
+        it JobMatcher makes only real folders: a link there was put by someone else with access to the
+        location (a shared or synced folder) to redirect copies, and deletions by retention, into a
+        folder of their choosing (finding G20). Nothing is written, read or deleted through it."""
+        parts = check_key(key).split("/")
+        self._no_link_below_root(parts[:-1])
+        return self.root.joinpath(*parts)
+
+    def _no_link_below_root(self, folders: list[str]) -> None:
+        here = self.root
+        for name in folders:
+            here = here / name
+            try:
+                is_link = stat.S_ISLNK(os.lstat(here).st_mode)
+            except FileNotFoundError:
+                return  # made by the copy, as a real folder
+            except OSError:
+                return  # unreadable: the operation itself reports why
+            if is_link:
+                raise LocationCopyFailedError(
+                    f"The folder {here} at the backup location is a symbolic link: JobMatcher never writes, "
+                    "reads or deletes copies through a link there (it may have been put there to redirect them).",
+                    "Remove that link at the location (the folder it points to is left as it is); the copies "
+                    "are made again there.",
+                )
 
     def _write_error(self, e: OSError, key: str) -> JobMatcherError:
         if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
@@ -326,8 +352,12 @@ class FolderLocation(LocationClient):
     def remove_stale_temps(self, prefix: str) -> List[str]:
         """Delete temp files of killed copies under `prefix` (ours only: that namespace is this data folder's).
         Returns the names removed. Never raises (what cannot be read or removed is left)."""
-        folder = self.root.joinpath(*prefix.strip("/").split("/"))
         removed: List[str] = []
+        try:
+            self._no_link_below_root(prefix.strip("/").split("/"))
+        except LocationCopyFailedError:
+            return removed
+        folder = self.root.joinpath(*prefix.strip("/").split("/"))
         try:
             names = os.listdir(folder)
         except OSError:

@@ -1,0 +1,49 @@
+"""A folder location never writes, reads or deletes through a symbolic link below its own folder.
+
+Finding G20: someone with write access to a shared location replaced `JobMatcher/<id>` by a link to a
+folder of their choosing; the next sync wrote the copies (and retention would delete files) there.
+Real folder locations, real backups, real links.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from jobmatcher.locations.manager import folder_id_of
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_linked_namespace_at_a_folder_location_is_refused_and_the_target_untouched(engine, tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    first = engine.create_backup(note="first")
+    [r] = engine.locations.sync()
+    assert r.copied == [first.id] and not r.error
+    namespace = usb / "JobMatcher" / folder_id_of(engine.data)
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("the victim's own file")
+    shutil.copyfile(namespace / f"{first.id}.json", victim / f"{first.id}.json")  # looks like ours
+    shutil.copyfile(namespace / f"{first.id}.db", victim / f"{first.id}.db")
+    shutil.rmtree(namespace)
+    os.symlink(victim, namespace)
+    before = _files(victim)
+
+    engine.create_backup(note="second")
+    [r] = engine.locations.sync()
+    assert "symbolic link" in r.error, r
+    assert r.copied == [] and r.deleted == []
+    assert _files(victim) == before  # nothing written, nothing deleted through the link
+    assert os.path.islink(namespace)  # and the link itself is left for the user to remove
