@@ -619,7 +619,7 @@ def markdown(results: dict) -> str:
         names = {
             "check": "check source",
             "safety": "safety backup (copy + check)",
-            "stage": "stage (copy ∥ SHA-256, fsync)",
+            "stage": "stage (copy ∥ its checksum: BLAKE3, fsync)",
             "migrate": "migrate",
             "swap": "swap",
             "confirm": "confirm",
