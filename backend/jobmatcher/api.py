@@ -462,10 +462,14 @@ class Api(LocationsApi):
         retention_days: Annotated[int, Field(ge=1, le=36500)],
         backup_dir: Annotated[str, StringConstraints(max_length=4000)] = "",
         retention: RetentionForm | None = None,
+        confirmed: bool = False,
     ) -> dict:
         """Save the backup settings; the backup folder must exist, be writable and lie outside the data.
 
-        `retention` (optional) holds the tiered policy's numbers and the disk budget.
+        `retention` (optional) holds the tiered policy's numbers and the disk budget. `confirmed`: the user
+        said yes to what the change does beyond saving; without it such a change is refused with code
+        "confirmation-needed" (the page asks, then calls again with it). Raises SettingsError (code
+        "budget-too-small" for a space for backups below one backup of the data) as update_settings does.
         """
         self._require_opened(changing=True)
         changes = {
@@ -476,7 +480,7 @@ class Api(LocationsApi):
         if retention is not None:
             changes.update(retention.model_dump())
         try:
-            self._engine.update_settings(changes)
+            self._engine.update_settings(changes, confirmed=confirmed)
         except OSError as e:  # settings.json could not be written: a full disk, a read-only data folder
             raise (explain(e, "saving the settings", self._engine.settings_path) or e) from None
         if self._scheduler is not None:

@@ -60,6 +60,7 @@ from .manifest import (
     BackupType,
     Manifest,
     ManifestNotOursError,
+    check_outcome,
     is_jobmatcher_manifest,
     is_location_manifest,
     load_manifest_file,
@@ -70,6 +71,7 @@ from .manifest import (
 )
 from .progress import Progress
 from .retention import BY_HAND, NEEDED_FOR_RECOVERY, Decision, Plan, RetentionPolicy, newest_order, plan
+from .schema import is_known
 from .settings import BACKUP_FOLDER_MARKER
 from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
 from .verify import VerifyReport, sha256_file, verify_file
@@ -177,12 +179,34 @@ FOLDER_MARKER = BACKUP_FOLDER_MARKER
 DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
 
 
+ADOPT_HINT = (
+    "If the drive there now is a new one meant for your backups, run `jobmatcher settings --backup-dir {folder} "
+    "--yes` to use it."
+)
+ADOPT_PAGE_HINT = (
+    "If the drive there now is a new one meant for your backups, choose the same folder again in Settings, "
+    "save and confirm."
+)
+
+
 def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
-    """The error (returned, not raised) for a chosen backup folder that is not there or lacks its marker."""
+    """The error (returned, not raised) for a chosen backup folder that is not there or lacks its marker.
+
+    When the folder is there but unmarked (a new drive mounted at the same place, G8) the hint names the
+    way to adopt it: choosing the same folder again, confirmed."""
+    there = False
+    try:
+        there = Path(folder).is_dir()
+    except OSError:
+        pass
+    hint = (
+        "JobMatcher does not create it again, so backups never land on the wrong disk. "
+        "Backups resume by themselves once it is back."
+    )
     return BackupFolderUnavailableError(
         f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
-        "JobMatcher does not create it again, so backups never land on the wrong disk. "
-        "Backups resume by themselves once it is back.",
+        hint + (" " + ADOPT_HINT.format(folder=folder) if there else ""),
+        hint + (" " + ADOPT_PAGE_HINT if there else ""),
     )
 
 
@@ -535,9 +559,9 @@ class BackupStore:
                 schema_revision=report.schema_revision,
                 app_version=__version__,
                 note=note,
-                verified=report.ok,
+                verified=check_outcome(report.ok, report.schema_revision, report.message)[0],
                 verified_at=datetime.now(timezone.utc),
-                verify_message=report.message,
+                verify_message=check_outcome(report.ok, report.schema_revision, report.message)[1],
                 copy_seconds=round(snap.seconds, 3),
                 verify_seconds=round(report.seconds, 3),
                 data_folder_id=folder_id,
@@ -966,11 +990,12 @@ class BackupStore:
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
         try:
-            # A safety backup keeps whatever the live data was, also data of a newer version: sound is enough.
+            # Data of a newer version (a safety backup keeps whatever the live data was): checked for soundness,
+            # then recorded as made by a newer JobMatcher, not as passed (G7), below.
             report = verify_file(
                 path,
                 expected_sha256=m.sha256 if m else None,
-                allow_unknown_revision=rec.type == BackupType.safety,
+                allow_unknown_revision=True,
                 expected_blake3=m.blake3 if m else None,
                 with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
             )
@@ -986,9 +1011,20 @@ class BackupStore:
                 x.blake3 = x.blake3 or report.blake3
             x.schema_revision = report.schema_revision
             x.size_bytes = report.size_bytes
-            _set_check(x, True, now, "ok", report.seconds)
+            verified, message = check_outcome(True, report.schema_revision, "ok")
+            _set_check(x, verified, now, message, report.seconds)
 
         self._update(path, rec, passed, create=True)
+        if not is_known(report.schema_revision):
+            raise InvalidBackupError(
+                f"The backup {backup_id} is sound, but it was made of data a newer version of JobMatcher had "
+                f"updated (schema {report.schema_revision}): it is kept, and can be restored with that version, "
+                "not with this one.",
+                "Install the newer JobMatcher to restore it; to restore with this version, choose an older backup "
+                "(`jobmatcher backup list`).",
+                "Install the newer JobMatcher to restore it; to restore with this version, choose an older backup.",
+                reason="newer-schema",
+            )
         return self.get(backup_id)
 
     def _update(self, path: Path, rec: BackupRecord, change, create: bool, action: str = "") -> None:
@@ -1201,7 +1237,7 @@ class BackupStore:
         return removed
 
 
-def _set_check(m: Manifest, ok: bool, when: datetime, message: str, seconds: float | None = None) -> None:
+def _set_check(m: Manifest, ok: bool | None, when: datetime, message: str, seconds: float | None = None) -> None:
     """The fields a check owns."""
     m.verified, m.verified_at, m.verify_message = ok, when, message
     if seconds is not None:

@@ -309,9 +309,11 @@ def cmd_backup_list(args) -> int:
         if r is (others[0] if others else None):
             rows.append(("", "", "", "", "", "", ""))
             rows.append(("Backups of other data folders (never cleaned up here):", "", "", "", "", "", ""))
-        verified = {True: "yes", False: "FAILED", None: "checking" if r.verify_message == "checking" else "not yet"}[
-            r.verified
-        ]
+        verified = {
+            True: "yes",
+            False: "FAILED",
+            None: {"checking": "checking", "newer-version": "newer version"}.get(r.verify_message, "not yet"),
+        }[r.verified]
         flags = [
             text
             for cond, text in (
@@ -539,6 +541,8 @@ def cmd_status(args) -> int:
         print(f"  {h.copies}")
     if h.last is not None:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
+        if h.last.verify_message == "newer-version":
+            verified = "made by a newer JobMatcher (restorable with that version)"
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
     if not h.interval_minutes:
         print("  Next backup:  automatic backups are off")
@@ -579,7 +583,10 @@ def cmd_db_status(args) -> int:
     print(f"Database: {s.database}" + ("" if s.exists else " (not created yet)"))
     print(f"Revision: {s.current or '(none)'}" + ("" if s.known else "  (made by a newer JobMatcher)"))
     print(f"Newest:   {s.head}")
-    print("Pending:  " + (", ".join(s.pending) if s.pending else "none, up to date"))
+    if not s.known:
+        print("Pending:  none: your data is newer than this version (nothing to do here; use the newer JobMatcher)")
+    else:
+        print("Pending:  " + (", ".join(s.pending) if s.pending else "none, up to date"))
     return 0
 
 
@@ -643,6 +650,26 @@ def _interval(minutes: int) -> str:
     return f"every {n} {unit}" + ("s" if n != 1 else "")
 
 
+def _save_settings(args, engine, changes: dict):
+    """engine.update_settings, asking first when the change needs the user's yes (or --yes); a space for
+    backups too small for one backup is a usage error (exit 2)."""
+    from .errors import ConfirmationNeededError, SettingsError
+
+    try:
+        return engine.update_settings(changes, confirmed=args.yes)
+    except SettingsError as e:
+        if e.code == "budget-too-small":
+            raise _UsageError(f"argument --budget-mb: {e.message} {e.hint}") from None
+        raise
+    except ConfirmationNeededError as e:
+        if not sys.stdin.isatty():
+            raise
+        print(_safe(e.message), file=sys.stderr)
+        if input("Save these settings? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise JobMatcherError("Nothing was changed.", "", code="cancelled") from None
+        return engine.update_settings(changes, confirmed=True)
+
+
 def cmd_settings(args) -> int:
     from .settings import hours_to_minutes
 
@@ -688,7 +715,7 @@ def cmd_settings(args) -> int:
         changes["backup_dir"] = None  # back to <data>/backups
     if args.budget_mb == 0:
         changes["budget_mb"] = None  # back to the automatic budget
-    s = engine.update_settings(changes) if changes else engine.settings
+    s = _save_settings(args, engine, changes) if changes else engine.settings
     moves = []
     if args.move_backups:
         for folder in list(s.previous_backup_dirs):
@@ -1303,6 +1330,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_number(int, 0, 100 * 1024 * 1024, "a number of MiB"),
         default=None,
         help="most space backups may use, in MiB (0 = automatic: 2 GiB or 20x the database)",
+    )
+    st.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask: save settings that make the next clean-up delete backups, or adopt the backup "
+        "folder again (a new drive at the same place)",
     )
     st.set_defaults(func=cmd_settings)
 

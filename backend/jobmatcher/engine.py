@@ -37,6 +37,7 @@ from .database import (
 from .datadir import DataDir, own_data_folder_file
 from .errors import (
     BackupNotFoundError,
+    ConfirmationNeededError,
     DatabaseDamagedError,
     DatabaseMissingError,
     InvalidBackupError,
@@ -259,9 +260,21 @@ class Engine:
 
         return Locations(self.data, self.store)
 
-    def update_settings(self, changes: dict) -> Settings:
+    def update_settings(self, changes: dict, confirmed: bool = False) -> Settings:
         """Validate and save changed settings (field name -> value); the backup folder must exist, be writable
-        and lie outside the data. Returns the saved settings; raises SettingsError (in the user's words)."""
+        and lie outside the data. Returns the saved settings.
+
+        `confirmed`: the user said yes to what the change does beyond saving (see ConfirmationNeededError).
+
+        Raises:
+            SettingsError: a value that cannot be used (in the user's words); code "budget-too-small" for a
+                space for backups smaller than one backup of the database (it could never be met: every
+                clean-up would delete all but the newest backup).
+            ConfirmationNeededError: without `confirmed`, when the change makes the next clean-up delete
+                backups the current settings keep (action "delete-backups", `deletes`, `total`: counts), or
+                re-adopts the current backup folder whose marker is missing, e.g. a new drive at the same
+                place (action "adopt-backup-folder"). Nothing is saved then.
+        """
         current = self.settings.model_dump()
         changes = dict(changes)
         if "auto_backup_hours" in changes:  # the setting before it was in minutes
@@ -286,9 +299,25 @@ class Engine:
                 f"Those settings are not valid: {problems}.", "Check the values and try again."
             ) from None
         old = self.settings
-        if new.backup_dir and new.backup_dir != old.backup_dir:
+        adopt = self._adopting(changes, new, old)
+        if adopt and not confirmed:
+            raise ConfirmationNeededError(
+                f"{old.backup_dir} is already your backup folder, but the mark JobMatcher left there when you chose "
+                "it is missing: it may be a new, empty drive at the same place (or the old one's empty mount point).",
+                "If it is the drive you want your backups on, run the same command again with --yes: JobMatcher "
+                "marks it and makes its backups there again.",
+                "If it is the drive you want your backups on, confirm: JobMatcher marks it and makes its backups "
+                "there again.",
+                action="adopt-backup-folder",
+                folder=old.backup_dir,
+            )
+        if new.backup_dir and (new.backup_dir != old.backup_dir or adopt):
             new.backup_dir = str(validate_backup_dir(new.backup_dir, self.data.root))
-        if new.backup_dir and new.backup_dir != old.backup_dir:  # folders chosen before markers: as they are
+        if "budget_mb" in changes and new.budget_mb:
+            self._check_budget(new.budget_mb)
+        if not confirmed:
+            self._confirm_cleanup(old, new)
+        if new.backup_dir and (new.backup_dir != old.backup_dir or adopt):  # chosen before markers: as they are
             token = secrets.token_hex(16)
             try:
                 write_folder_marker(Path(new.backup_dir), token)
@@ -314,6 +343,80 @@ class Engine:
         self._settings_cache = None  # read again next time, whatever the file's times say
         save_settings(self.data.settings_path, new)
         return new
+
+    def _adopting(self, changes: dict, new: Settings, old: Settings) -> bool:
+        """True when `changes` choose the current backup folder again while it is there but lacks its marker
+        (a replaced drive mounted at the same place): choosing it again is how the user adopts it (G8)."""
+        if "backup_dir" not in changes or not new.backup_dir or not old.backup_dir or not old.backup_dir_token:
+            return False
+        try:
+            same = Path(new.backup_dir).expanduser().resolve() == Path(old.backup_dir).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return False
+        store = self._store_for(old)
+        return same and store.folder.is_dir() and not store.available()
+
+    def _check_budget(self, budget_mb: int) -> None:
+        """Refuse a space for backups that cannot hold one backup of the database (SettingsError)."""
+        one = file_size(self.data.db_path)
+        if budget_mb * (1 << 20) >= one:
+            return
+        need = -(-one // (1 << 20))  # MiB, rounded up
+        raise SettingsError(
+            f"A space for backups of {budget_mb} MiB cannot hold even one backup of your data (the database "
+            f"takes {one / (1 << 20):.1f} MiB): every clean-up would delete all your backups but the newest.",
+            f"Give at least {need} MiB (`jobmatcher settings --budget-mb {need}`; several times that keeps a "
+            "history), or 0 for the automatic budget.",
+            f"Give at least {need} MiB (several times that keeps a history), or leave the field empty for the "
+            "automatic budget.",
+            code="budget-too-small",
+            budget_mb=budget_mb,
+            needed_mb=need,
+        )
+
+    def _confirm_cleanup(self, old: Settings, new: Settings) -> None:
+        """Raise ConfirmationNeededError when `new`'s retention deletes, at the next clean-up, backups `old`'s
+        keeps. Only for the same backup folder, when it can be read (otherwise there is nothing to count)."""
+        if self.data.backup_dir(old, check=False) != self.data.backup_dir(new, check=False):
+            return
+        if RetentionPolicy.from_settings(old, self.budget_bytes(old)) == RetentionPolicy.from_settings(
+            new, self.budget_bytes(new)
+        ):
+            return
+        try:
+            store = self._store_for(old)
+            if not store.available():
+                return
+            items = store.list()
+            now = datetime.now(timezone.utc)
+
+            def keep(r: BackupRecord) -> bool:
+                return self._needed_for_recovery(r)
+
+            _, before = store.prune_plan(
+                RetentionPolicy.from_settings(old, self.budget_bytes(old)), now, items=items, keep=keep
+            )
+            _, after = store.prune_plan(
+                RetentionPolicy.from_settings(new, self.budget_bytes(new)), now, items=items, keep=keep
+            )
+        except JobMatcherError:
+            return
+        extra = {r.id for r in after} - {r.id for r in before}
+        if not extra:
+            return
+        total = sum(1 for r in items if is_own_backup(r))
+        n = len(after)
+        raise ConfirmationNeededError(
+            f"With these settings the next clean-up (at the next launch or backup) deletes {n} of your {total} "
+            f"backup{'s' if total != 1 else ''}; {len(extra)} of them the current settings keep.",
+            "Run the same command again with --yes to save them anyway (`jobmatcher backup prune --dry-run` "
+            "shows which backups the clean-up deletes).",
+            "Confirm to save them anyway.",
+            action="delete-backups",
+            deletes=n,
+            total=total,
+            newly_deleted=len(extra),
+        )
 
     def _store_for(self, s: Settings) -> BackupStore:
         """The backup folder `s` names, validated on every use (SettingsError when it is a forbidden one)."""

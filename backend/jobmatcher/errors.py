@@ -144,6 +144,13 @@ class SettingsError(JobMatcherError):
     code = "invalid-setting"
 
 
+class ConfirmationNeededError(JobMatcherError):
+    """A change that does something the user may not expect (deletes backups at the next clean-up, adopts a
+    folder): done only when asked again with the user's yes (`--yes`, the page's confirm). `action` names it."""
+
+    code = "confirmation-needed"
+
+
 class ValidationError(JobMatcherError):
     """Input from the user or the page that does not fit."""
 

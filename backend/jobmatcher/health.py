@@ -25,13 +25,14 @@ yet to a new location, backups still in the previous folder.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
 from .fsutil import human_size
-from .manifest import BackupRecord
+from .manifest import NEWER_VERSION, BackupRecord
 from .retention import clock_behind, newest_order
 
 STALE_DAYS = 7
@@ -50,11 +51,27 @@ class HealthWarning(BaseModel):
     page_hint: str | None = None  # the page's words (a button, a place), where they differ; the API sends it as hint
 
 
+def _unavailable_hints(folder: str) -> dict:
+    """The hints for an unavailable backup folder: when it is there but unmarked (a new drive at the same
+    place, G8), how to adopt it."""
+    from .backups import ADOPT_HINT, ADOPT_PAGE_HINT
+
+    hint = "Backups resume by themselves once it is back."
+    try:
+        there = os.path.isdir(folder)
+    except (OSError, ValueError):
+        there = False
+    if not there:
+        return {"hint": hint}
+    return {"hint": f"{hint} {ADOPT_HINT.format(folder=folder)}", "page_hint": f"{hint} {ADOPT_PAGE_HINT}"}
+
+
 class LastBackup(BaseModel):
     id: str
     created_at: datetime
     type: str
     verified: bool | None
+    verify_message: str = ""  # "newer-version": made of a newer JobMatcher's data (manifest.NEWER_VERSION)
 
 
 class FolderHealth(BaseModel):
@@ -209,7 +226,7 @@ def assess(
                 code="folder-unavailable",
                 level="error",
                 message=f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
-                hint="Backups resume by themselves once it is back.",
+                **_unavailable_hints(folder),
             )
         )
     elif not folder_writable:
@@ -379,7 +396,13 @@ def assess(
         level = "error" if any(w.level == "error" for w in warnings) else "warn"
     warnings.sort(key=lambda w: w.level != "error")  # the worst first
     last = (
-        LastBackup(id=newest.id, created_at=newest.created_at, type=newest.type.value, verified=newest.verified)
+        LastBackup(
+            id=newest.id,
+            created_at=newest.created_at,
+            type=newest.type.value,
+            verified=newest.verified,
+            verify_message=newest.verify_message if newest.verify_message == NEWER_VERSION else "",
+        )
         if newest
         else None
     )

@@ -27,6 +27,20 @@ _FIRST_YEAR, _LAST_YEAR = 1971, 9000
 
 # verify_message of a backup whose check is still running (a restore's linked safety backup)
 CHECKING = "checking"
+# verify_message of a sound backup made of data a newer JobMatcher had updated (its schema revision is unknown
+# here): kept, restorable with that version, never "passed its check" here (verified None; finding G7). It
+# never counts as the newest checked backup for retention, health or the window's way out.
+NEWER_VERSION = "newer-version"
+
+
+def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
+    """(verified, verify_message) to record for a check that passed (`ok`) or not, of a file at `revision`:
+    a sound file of a newer JobMatcher's schema is (None, NEWER_VERSION), not passed. Never raises."""
+    from .schema import is_known
+
+    if ok and not is_known(revision):
+        return None, NEWER_VERSION
+    return ok, message
 
 
 class BackupType(str, Enum):
@@ -146,6 +160,11 @@ class BackupRecord(BaseModel):
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
         d = m.__dict__
         values = {k: d[k] for k in _RECORD_FIELDS}
+        if values["verified"] is True and values["schema_revision"] is not None:
+            # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
+            values["verified"], values["verify_message"] = check_outcome(
+                True, values["schema_revision"], values["verify_message"]
+            )
         values.update(id=backup_id, path=os.fspath(path), has_manifest=has_manifest, **extra)
         return cls.trusted(values)
 

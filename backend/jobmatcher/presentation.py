@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from .fsutil import human_size
-from .manifest import CHECKING, BackupRecord
+from .manifest import CHECKING, NEWER_VERSION, BackupRecord
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
@@ -82,7 +82,9 @@ def backup_row(r: BackupRecord) -> dict:
         "note": r.note,
         "verified": r.verified,
         "verified_at": iso(r.verified_at),
-        "verify_message": r.verify_message if r.verified is False or r.verify_message == CHECKING else "",
+        "verify_message": r.verify_message
+        if r.verified is False or r.verify_message in (CHECKING, NEWER_VERSION)
+        else "",
         "pinned": r.pinned,
         "schema_revision": r.schema_revision,
         # owned False: another data folder's backup; added_by_hand / manifest_unreadable: age unknown;

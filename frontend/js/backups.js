@@ -153,7 +153,8 @@ function renderStatus(hl, status) {
   if (hl.summary !== "") {
     const main = h("p", { class: "status-main" }, h("strong", { class: "status-summary", text: summary(hl) }));
     if (hl.last) {
-      const [label, cls] = VERIFIED[String(hl.last.verified)];
+      const [label, cls] = hl.last.verify_message === "newer-version"
+        ? ["made by a newer JobMatcher", "is-unknown"] : VERIFIED[String(hl.last.verified)];
       main.append(" · ", h("span", { class: `verified ${cls}`, text: label }));
     }
     lines.push(main);
@@ -220,7 +221,9 @@ function renderList(backups, status = {}) {
 function row(b) {
   // A restore's safety backup (the old data itself) is checked in the background: "Checking…" until then.
   const [verifiedLabel, verifiedClass] = b.verified === null && b.verify_message === "checking"
-    ? ["Checking…", "is-unknown"] : VERIFIED[String(b.verified)];
+    ? ["Checking…", "is-unknown"]
+    : b.verified === null && b.verify_message === "newer-version"
+      ? ["Newer version", "is-unknown"] : VERIFIED[String(b.verified)];
   const when = localDateTime(b.created_at);
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
@@ -249,7 +252,9 @@ function row(b) {
     cell({ class: "col-size", text: b.size }),
     cell({ class: "col-note", text: b.note }),
     cell({ class: "col-verified" },
-      h("span", { class: `verified ${verifiedClass}`, title: b.verify_message || undefined, text: verifiedLabel })),
+      h("span", { class: `verified ${verifiedClass}`, title: b.verify_message === "newer-version"
+        ? "Made by a newer JobMatcher: kept, restorable with that version" : b.verify_message || undefined,
+      text: verifiedLabel })),
     cell({ class: "col-actions" },
       h("div", { class: "row-actions" },
         button("Restore…", "Restore", restoreBackup, "btn-ghost btn-accent"),
@@ -594,8 +599,29 @@ async function saveSettings(event) {
         keep_monthly_months: Number($("#keep-monthly-months").value),
         budget_mb: budget === "" ? null : Number(budget),
       };
-      const s = await call("save_settings", Number($("#auto-backup").value),
-                           Number($("#retention-days").value), $("#backup-dir").value, retention);
+      const args = [Number($("#auto-backup").value), Number($("#retention-days").value),
+                    $("#backup-dir").value, retention];
+      let s;
+      try {
+        s = await call("save_settings", ...args);
+      } catch (e) {
+        // A change that deletes backups at the next clean-up, or adopts a replaced backup drive: ask first.
+        if (e.code !== "confirmation-needed") throw e;
+        const adopt = e.action === "adopt-backup-folder";
+        const yes = await confirmDialog({
+          title: adopt ? "Use this folder for your backups?" : "Delete backups at the next clean-up?",
+          body: `${e.message} ${e.hint || ""}`.trim(),
+          confirmLabel: adopt ? "Use this folder" : "Save anyway",
+          danger: !adopt,
+        });
+        if (!yes) {
+          message.className = "form-message";
+          message.replaceChildren(h("p", { text: "Nothing was changed." }));
+          message.hidden = false;
+          return;
+        }
+        s = await call("save_settings", ...args, true);
+      }
       renderSettings(s);
       message.className = "form-message is-ok";
       message.replaceChildren(h("p", { text: "Settings saved." }));
