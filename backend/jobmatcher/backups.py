@@ -334,10 +334,10 @@ class BackupStore:
             return []
         now = now or datetime.now(timezone.utc)
         owner, claims, live = self._owner_id(), self._claims_unmarked(), self._live_inodes()
-        live_inos = {ino for _dev, ino in live}
         # One reading of the folder serves every row: which names exist (a -wal or -shm beside a file marks a
-        # live database), the file type (from the directory entry, no stat) and, only for rows that need
-        # them, the size and times. Nothing here builds a Path per file: 1,000 backups, 2,000 files.
+        # live database) and the file type (from the directory entry). Then one lstat per backup, for its
+        # device and inode (the directory entry's own inode number is not st_ino on every file system:
+        # overlayfs, FUSE). Nothing here builds a Path per file: 1,000 backups, 2,000 files.
         with os.scandir(self.folder) as it:
             entries = builtins.list(it)
         names = {e.name for e in entries}
@@ -350,11 +350,10 @@ class BackupStore:
             if name == DATA_DB_NAME or f"{name}-wal" in names or f"{name}-shm" in names:
                 continue  # a live database (live_database_file), never a backup
             try:
-                if e.inode() in live_inos:
-                    st = e.stat(follow_symlinks=False)
-                    if (st.st_dev, st.st_ino) in live:
-                        continue
-                records.append(self._record(name[:-3], e.path, e, owner, claims, now))
+                st = e.stat(follow_symlinks=False)
+                if (st.st_dev, st.st_ino) in live:
+                    continue
+                records.append(self._record(name[:-3], e.path, st, owner, claims, now))
             except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
                 continue
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
@@ -364,13 +363,13 @@ class BackupStore:
         self,
         backup_id: str,
         path: str,
-        entry: os.DirEntry | os.stat_result,
+        st: os.stat_result,
         owner: str | None,
         claims: bool,
         now: datetime,
     ) -> BackupRecord:
-        """The row for the backup file at `path`; `entry`: its directory entry or lstat (size and time are
-        read from it only for a file without a readable manifest)."""
+        """The row for the backup file at `path` whose lstat is `st` (its size and time date a file without
+        a readable manifest)."""
         m, state = load_manifest_file(f"{path[:-3]}.json", shared=True)  # only read: copied into the record
         if m is not None:
             owned = (m.data_folder_id == owner) if m.data_folder_id else claims
@@ -379,7 +378,6 @@ class BackupStore:
             )
         # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
         # so it is never the newest and never pruned); verify fills in the rest.
-        st = entry.stat(follow_symlinks=False) if isinstance(entry, os.DirEntry) else entry
         when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
         m = Manifest(
