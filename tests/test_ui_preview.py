@@ -144,8 +144,8 @@ def test_changing_the_backup_folder_offers_to_move_the_backups(page: Page, start
     page.get_by_label("Backup folder").fill(str(usb))
     page.get_by_role("button", name="Save settings").click()
     notice = page.locator("#previous-backups")
-    expect(notice).to_contain_text("1 backup")
-    expect(notice).to_contain_text("are still in your previous backup folder")
+    expect(notice).to_contain_text("1 backup")  # one: "is", not "are"
+    expect(notice).to_contain_text("is still in your previous backup folder")
     screenshot(page, "browser-previous-backups")
     notice.get_by_role("button", name="Move them here").click()
     expect(notice).to_be_hidden(timeout=15000)

@@ -59,7 +59,8 @@ function renderPrevious(previous) {
   box.replaceChildren(...previous.map((p) => {
     const what = `${p.count} backup${p.count === 1 ? "" : "s"} (${p.size})`;
     const text = p.available
-      ? `${what} are still in your previous backup folder ${p.folder}. They are not cleaned up or used from there.`
+      ? `${what} ${p.count === 1 ? "is" : "are"} still in your previous backup folder ${p.folder}. `
+        + `${p.count === 1 ? "It is" : "They are"} not cleaned up or used from there.`
       : `Your previous backup folder ${p.folder} is not available now; its backups stay listed until you decide.`;
     const move = h("button", { type: "button", class: "btn btn-small btn-primary", text: "Move them here",
                                disabled: !p.available || p.count === 0, onclick: (e) => moveBackups(e.currentTarget, p) });
