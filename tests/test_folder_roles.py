@@ -110,3 +110,9 @@ def test_a_stray_database_in_the_default_backup_folder_is_named_with_the_way_out
     assert '--backup-dir ""' not in r.stderr
     stray.unlink()
     assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+
+
+def test_a_special_file_of_the_system_is_not_called_empty(engine):
+    """G20: /proc files report a size of 0 but are not empty files."""
+    r = run_cli("backup", "show", "/proc/self/status", data_dir=engine.data.root)
+    assert r.returncode == 1 and "special file of the system" in r.stderr, r.stderr

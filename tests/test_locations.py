@@ -175,8 +175,12 @@ def test_wrong_passphrase_other_identity_and_tampering_are_each_refused(primed, 
     flipped = bytearray(original)
     flipped[len(flipped) // 2] ^= 1
     copy.write_bytes(bytes(flipped))
-    with pytest.raises(TamperedCopyError, match="changed or cut short"):
+    with pytest.raises(TamperedCopyError, match="its checksum does not match the one recorded"):
         restore_from_location(target, client, remote.id, key)
+    copy.write_bytes(original[:-10])  # cut short: said in bytes, not the same number twice (G20)
+    with pytest.raises(TamperedCopyError, match=f"has {len(original) - 10:,} bytes where {len(original):,} were"):
+        restore_from_location(target, client, remote.id, key)
+    copy.write_bytes(bytes(flipped))
 
     # tampered with the manifest made to match: age's authentication refuses it
     import hashlib

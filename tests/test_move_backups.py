@@ -54,6 +54,8 @@ def test_moving_copies_checks_then_removes_each_and_leaves_hand_added_files(move
     assert all(b.note.startswith("n") and b.verified for b in engine.list_backups())
     assert sorted(p.name for p in old.iterdir() if not p.name.startswith(".")) == ["my own copy.db"]
     assert not [p for p in new.iterdir() if p.name.startswith(".tmp-")]
+    listed = run_cli("backup", "list", data_dir=engine.data.root)
+    assert ": 0 backups" not in listed.stderr, listed.stderr  # G20: nothing left to move, nothing said
 
 
 def test_a_copy_that_does_not_match_leaves_both_places_as_they_were(moved_away):

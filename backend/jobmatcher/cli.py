@@ -288,6 +288,8 @@ def cmd_backup_list(args) -> int:
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved
         n = len(prev["backups"])
+        if n == 0:
+            continue  # all moved already: nothing to say (G20)
         where = _safe(prev["folder"]) if prev["available"] else f"{_safe(prev['folder'])} (not available now)"
         print(
             f"In the previous backup folder {where}: {n} backup{'s' if n != 1 else ''} "

@@ -91,6 +91,17 @@ def check_file_shape(path: Path) -> tuple[int, int]:
         )
     size = st.st_size
     if size == 0:
+        try:
+            with open(path, "rb") as f:
+                has_bytes = bool(f.read(1))
+        except OSError:
+            has_bytes = True  # /proc/self/mem and the like: unreadable as a stream
+        if has_bytes:  # a size of 0 with bytes behind it: a file of the system (/proc, /sys), not a backup
+            raise _refuse(
+                "not-a-file",
+                f"{path} is a special file of the system, not a backup file.",
+                "Choose a backup file (.db).",
+            )
         raise _refuse("empty", f"The file {path} is empty.")
     try:
         with open(path, "rb") as f:

@@ -277,9 +277,14 @@ def fetch_verified(
         )
         size = stored.stat().st_size
         if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:
+            how = (
+                f"it has {size:,} bytes where {remote.stored_size:,} were written"
+                if size != remote.stored_size
+                else "its checksum does not match the one recorded when it was written"
+            )
             raise TamperedCopyError(
-                f"The copy {remote.id} at {client.describe()} was changed or cut short since it was written "
-                f"({size} bytes, {remote.stored_size} expected, or a different checksum). Nothing was changed.",
+                f"The copy {remote.id} at {client.describe()} was changed since it was written: {how}. "
+                "Nothing was changed.",
                 "Choose another copy; this one cannot be trusted.",
             )
         if remote.encrypted:
