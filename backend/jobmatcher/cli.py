@@ -7,17 +7,18 @@ do), 2 usage error. A traceback is never printed; it goes to the log file.
 from __future__ import annotations
 
 import argparse
+import builtins
 import logging
 import os
 import sys
 import threading
 import time
-import unicodedata
 from datetime import datetime
 from typing import Any, Callable
 
 from . import __version__
 from .errors import JobMatcherError
+from .printable import printable
 
 # Everything else is imported by the command that needs it: start-up is part of every command's time
 # (`--help` and `--version` import no pydantic at all; tests/test_cli_ux.py keeps these imports light).
@@ -49,22 +50,15 @@ def _emit_json(value: Any) -> None:
 
 
 def _safe(text: object, keep_newlines: bool = False) -> str:
-    """`text` for the terminal: control characters (line breaks, ESC, BEL, C1) written as \\xNN / \\uNNNN.
+    """`text` for the terminal (printable.printable: control characters escaped)."""
+    return printable(text, keep_newlines)
 
-    A note, a file name dropped into a backup folder or a location's name comes from outside: printed raw,
-    a line break forges a row and an escape sequence clears the screen or sets the window title.
-    `keep_newlines`: for our own multi-line messages, whose line breaks are ours.
-    """
-    text = str(text)
-    if text.isprintable():  # the common case: no control character, no line or paragraph separator
-        return text
-    out = []
-    for c in text:
-        if (c == "\n" and keep_newlines) or not (unicodedata.category(c) == "Cc" or c in "\u2028\u2029"):
-            out.append(c)
-        else:
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-    return "".join(out)
+
+def print(*parts: object, **kwargs: Any) -> None:  # noqa: A001 - every line this module prints goes through here
+    """builtins.print with every part passed through _safe (line breaks kept: a part's own line breaks are
+    ours; a name that may hold one is escaped where it is put into the line, with _safe). So no escape
+    sequence from a file name, note or location name reaches the terminal, whatever line shows it (G10)."""
+    builtins.print(*(_safe(p, keep_newlines=True) for p in parts), **kwargs)
 
 
 def _cells(row: tuple) -> tuple[str, ...]:
@@ -261,9 +255,9 @@ def cmd_backup_create(args) -> int:
         waited = f", after waiting {_seconds(b.wait_seconds)} for another program to finish writing"
         print(
             f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
-            f"{_seconds(b.verify_seconds)}{waited if b.wait_seconds >= 0.5 else ''}: {b.id}"
+            f"{_seconds(b.verify_seconds)}{waited if b.wait_seconds >= 0.5 else ''}: {_safe(b.id)}"
         )
-        print(f"  {b.path}")
+        print(f"  {_safe(b.path)}")
     from .locations.copier import spawn_background_sync
 
     spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
@@ -359,7 +353,7 @@ def cmd_backup_show(args) -> int:
     if args.json:
         _emit_json(p)
         return 0
-    label = p.label[:1].upper() + p.label[1:]
+    label = _safe(p.label[:1].upper() + p.label[1:])
     kind = f" ({type_label(p.type)})" if p.type else ""
     checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
@@ -382,14 +376,14 @@ def cmd_backup_show(args) -> int:
 
 
 def cmd_backup_verify(args) -> int:
-    with _Spinner(not args.json, f"Checking {args.target}"):
+    with _Spinner(not args.json, f"Checking {_safe(args.target)}"):
         result = _engine(args, read_only=True).verify(args.target)
     if args.json:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
         rev = result.schema_revision
-        schema_text = f"schema {rev}" if rev else "schema not recorded"
-        print(f"OK: {args.target} is a sound backup ({schema_text}, {_size(result.size_bytes)}).")
+        schema_text = f"schema {_safe(rev)}" if rev else "schema not recorded"
+        print(f"OK: {_safe(args.target)} is a sound backup ({schema_text}, {_size(result.size_bytes)}).")
     return 0
 
 
@@ -398,7 +392,7 @@ def cmd_backup_restore(args) -> int:
         return cmd_location_restore(args)
     engine = _engine(args)
     target = engine.resolve(args.target)
-    label, rec = target.label, target.record
+    label, rec = _safe(target.label), target.record
     # Check first, ask second (as the page does): a file that cannot be restored is
     # refused before the user is asked to confirm anything. A listed backup that
     # passed its check is checked again by its checksum during the restore.
@@ -419,7 +413,7 @@ def cmd_backup_restore(args) -> int:
     else:
         print(f"Restored {label} in {_seconds(result.seconds)}.")
         if result.migrated_from:
-            print(f"  Its data was updated from schema {result.migrated_from} to {result.schema_revision}.")
+            print(f"  Its data was updated from schema {_safe(result.migrated_from)} to {result.schema_revision}.")
         _print_safety_backup(result)
     return 0
 
@@ -554,7 +548,7 @@ def cmd_status(args) -> int:
         print(f"  Next backup:  {_interval(h.interval_minutes)} while JobMatcher is open")
     free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
     state = "NOT AVAILABLE" if not h.folder.available else "available" if h.folder.writable else "READ-ONLY"
-    print(f"  Backup folder: {h.folder.path} ({state}{free}, backups use {_size(h.folder.used_bytes)})")
+    print(f"  Backup folder: {_safe(h.folder.path)} ({state}{free}, backups use {_size(h.folder.used_bytes)})")
     if h.uncounted:  # so the count above and `backup list` never disagree unexplained
         n = h.uncounted
         print(
@@ -582,8 +576,8 @@ def cmd_db_status(args) -> int:
             }
         )
         return 0
-    print(f"Database: {s.database}" + ("" if s.exists else " (not created yet)"))
-    print(f"Revision: {s.current or '(none)'}" + ("" if s.known else "  (made by a newer JobMatcher)"))
+    print(f"Database: {_safe(s.database)}" + ("" if s.exists else " (not created yet)"))
+    print(f"Revision: {_safe(s.current or '(none)')}" + ("" if s.known else "  (made by a newer JobMatcher)"))
     print(f"Newest:   {s.head}")
     if not s.known:
         print("Pending:  none: your data is newer than this version (nothing to do here; use the newer JobMatcher)")
@@ -612,7 +606,7 @@ def cmd_db_migrate(args) -> int:
     if r.recovered:
         print(r.recovered)
     if r.created:
-        print(f"Created a new database at {r.migrated_to}.")
+        print(f"Created a new database at {_safe(r.migrated_to)}.")
     elif r.migrated_to:
         print(f"Backed up first as {r.pre_migration_backup}, then updated from {r.migrated_from} to {r.migrated_to}.")
     else:
@@ -734,13 +728,13 @@ def cmd_settings(args) -> int:
     if args.move_backups and not moves:
         print("No backups to move: none are left in a previous backup folder.")
     for m in moves:
-        print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {m['from']}.")
+        print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {_safe(m['from'])}.")
         for f in m["failed"]:
-            print(f"  Not moved: {f['id']}: {f['message']}", file=sys.stderr)
-    print(f"Backup folder:      {engine.backups_folder}" + ("" if s.backup_dir else "  (default)"))
+            print(f"  Not moved: {_safe(f['id'])}: {f['message']}", file=sys.stderr)
+    print(f"Backup folder:      {_safe(engine.backups_folder)}" + ("" if s.backup_dir else "  (default)"))
     for folder in s.previous_backup_dirs:
         print(
-            f"  Backups are still in the previous folder {folder}: "
+            f"  Backups are still in the previous folder {_safe(folder)}: "
             "`jobmatcher settings --move-backups` moves them here."
         )
     print(
@@ -940,7 +934,7 @@ def cmd_location_backups(args) -> int:
         _emit_json(items)
         return 0
     if not items:
-        print(f"No copies at {label}.")
+        print(f"No copies at {_safe(label)}.")
         return 0
     several = len({r.folder_id for r in items}) > 1
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
@@ -974,7 +968,7 @@ def cmd_location_restore(args) -> int:
     remote = find_remote(client, args.target, getattr(args, "folder_id", None))
     if not _confirm(
         args,
-        f"Replace your current data with {remote.id} from {label}? "
+        f"Replace your current data with {_safe(remote.id)} from {_safe(label)}? "
         "A safety backup of it is made first (if there is any).",
     ):
         print("Nothing was restored.", file=sys.stderr)
@@ -990,7 +984,7 @@ def cmd_location_restore(args) -> int:
         _emit_json(result)
     else:
         print(
-            f"Restored {remote.id} from {label} in {_seconds(result.seconds)} (checksums, decryption and "
+            f"Restored {_safe(remote.id)} from {_safe(label)} in {_seconds(result.seconds)} (checksums, decryption and "
             "integrity verified)."
         )
         _print_safety_backup(result)
@@ -1040,7 +1034,7 @@ def cmd_location_add(args) -> int:
     else:
         loc = r.location
         print(
-            f"Added the backup location {loc.name!r} ({loc.where()}), "
+            f"Added the backup location {loc.name!r} ({_safe(loc.where())}), "
             f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {_count(loc.retention_days, 'day')}."
         )
         if r.recovery_key:
@@ -1100,7 +1094,7 @@ def cmd_location_sync(args) -> int:
             if r.skipped:
                 print(f"{r.name}: disabled, left alone.")
             elif r.error:
-                print(f"{r.name}: {r.error}", file=sys.stderr)
+                print(f"{_safe(r.name)}: {r.error}", file=sys.stderr)
             else:
                 extra = f", removed {len(r.deleted)} old" if r.deleted else ""
                 print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
@@ -1114,7 +1108,7 @@ def cmd_location_remove(args) -> int:
     if args.json:
         _emit_json(loc)
     else:
-        print(f"Removed the location {loc.name!r}. The copies there were left in place ({loc.where()}).")
+        print(f"Removed the location {loc.name!r}. The copies there were left in place ({_safe(loc.where())}).")
     return 0
 
 
@@ -1494,12 +1488,12 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s: %r", named.code, e)
             if args.json:
                 _emit_json(named.to_dict())
-            print(f"Error: {named.message}", file=sys.stderr)
+            print(f"Error: {_safe(named.message)}", file=sys.stderr)
             print(named.hint, file=sys.stderr)
             return 1
         log.exception("unexpected error")
         where = f" Details are in {log_file}." if log_file else ""
-        print(f"Error: something unexpected went wrong: {type(e).__name__}: {e}.{where}", file=sys.stderr)
+        print(f"Error: something unexpected went wrong: {type(e).__name__}: {_safe(e)}.{where}", file=sys.stderr)
         print("Your data has not been changed. Please report this with the log file.", file=sys.stderr)
         return 1
 

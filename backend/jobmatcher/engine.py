@@ -59,6 +59,7 @@ from .fsutil import (
 )
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, clean_note, read_manifest
+from .printable import printable
 from .progress import Progress, step
 from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
@@ -666,7 +667,7 @@ class Engine:
             current = None
         return BackupPreview(
             id=rec.id if rec else None,
-            label=backup_label(rec.created_at) if rec else f"the file {path.name}",
+            label=backup_label(rec.created_at) if rec else f"the file {printable(path.name)}",
             created_at=rec.created_at if rec else None,
             type=rec.type.value if rec else None,
             note=rec.note if rec else "",
@@ -1093,7 +1094,7 @@ class Engine:
 
         path, sha, rec = (r := self.resolve(id_or_path)).path, r.sha256, r.record
         if label is None:
-            label = backup_label(rec.created_at) if rec is not None else f"the file {path.name}"
+            label = backup_label(rec.created_at) if rec is not None else f"the file {printable(path.name)}"
         owned_before = self._instance.held
         self.take_instance_lock()
         try:

@@ -76,6 +76,7 @@ from .manifest import (
     read_manifest,
     update_manifest,
 )
+from .printable import printable
 from .progress import Progress, ignore
 from .relaunch import child_environment, program
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
@@ -339,7 +340,7 @@ def _swap_keeping_old(
             size_bytes=file_size(live),
             schema_revision=schema.revision_of(holder),
             app_version=__version__,
-            note=f"Before restoring {label}",
+            note=f"Before restoring {printable(label)}",
             verified=None,
             verify_message=CHECKING,
             data_folder_id=data.folder_id(),
@@ -399,7 +400,7 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
     """The verified safety backup of the live data; a raw byte copy, marked as failing its check, when SQLite
     cannot open the live file; None for something that is not a file at all (it is moved aside at the swap)."""
     db = data.db_path
-    note = f"Before restoring {label}"
+    note = f"Before restoring {printable(label)}"
     try:
         problem = live_problem(db)
         if problem is None:

@@ -1,0 +1,37 @@
+"""A hostile file name (a line break, a terminal escape) in every line the command line prints, and in the
+safety backup's note made from it (finding G10). The real CLI on a real data folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import run_cli
+
+EVIL = "evil\n\x1b[31mname\x07.db"
+
+
+def _clean(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text, repr(text)
+    for line in text.splitlines():
+        assert not line.startswith("\\x1b[31m") and not line.startswith("\x1b"), repr(text)
+
+
+def test_a_hostile_file_name_is_escaped_in_success_lines_and_the_safety_note(engine, data_dir, tmp_path):
+    made = engine.create_backup()
+    other = tmp_path / "x"
+    other.mkdir()
+    f = other / EVIL
+    shutil.copyfile(made.path, f)
+    for args in (("backup", "verify", str(f)), ("backup", "show", str(f)), ("backup", "restore", str(f), "--yes")):
+        r = run_cli(*args, data_dir=data_dir)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        _clean(r.stdout)
+        _clean(r.stderr)
+        assert "evil\\x0a\\x1b[31mname\\x07.db" in r.stdout, (args, r.stdout)  # named, escaped, on one line
+    safety = [b for b in engine.list_backups() if b.type.value == "safety"]
+    assert safety, "a safety backup was made"
+    note = safety[0].note
+    assert note.isprintable() and "evil" in note, repr(note)
+    raw = json.loads((engine.store.folder / f"{safety[0].id}.json").read_text())["note"]
+    assert raw.isprintable(), repr(raw)
