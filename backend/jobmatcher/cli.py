@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import JobMatcherError
-from .printable import printable
 
 # Everything else is imported by the command that needs it: start-up is part of every command's time
 # (`--help` and `--version` import no pydantic at all; tests/test_cli_ux.py keeps these imports light).
@@ -51,6 +50,8 @@ def _emit_json(value: Any) -> None:
 
 def _safe(text: object, keep_newlines: bool = False) -> str:
     """`text` for the terminal (printable.printable: control characters escaped)."""
+    from .printable import printable  # here: `--help` and `--version` import nothing more (test_cli_ux)
+
     return printable(text, keep_newlines)
 
 
