@@ -234,6 +234,28 @@ def test_backup_delete_refuses_the_safety_backup_a_pending_recovery_needs(engine
     assert Path(safety.path).exists()
 
 
+def test_prune_keeps_an_old_safety_backup_a_pending_recovery_needs(engine):
+    """Retention reads the restore journal once per plan (not once per backup) and still keeps, for that
+    reason, the safety backup an interrupted restore needs, however old; without the journal it would go."""
+    from datetime import datetime, timedelta, timezone
+
+    from jobmatcher.manifest import write_manifest
+    from jobmatcher.retention import NEEDED_FOR_RECOVERY
+
+    safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
+    engine.create_backup(note="newer")
+    m = read_manifest(Path(safety.path))
+    m.created_at = datetime.now(timezone.utc) - timedelta(days=60)
+    write_manifest(Path(safety.path), m)
+    engine.update_settings({"retention_days": 1, "retention_policy": "simple"}, confirmed=True)
+    assert safety.id in [r.id for r in engine.prune_plan()[1]]  # old enough to go
+    _interrupted_restore_needing(engine, safety)
+    plan, doomed = engine.prune_plan()
+    assert safety.id not in [r.id for r in doomed]
+    assert {d.id: d.rule for d in plan.decisions}[safety.id] == NEEDED_FOR_RECOVERY
+    assert safety.id not in [r.id for r in engine.prune()] and Path(safety.path).exists()
+
+
 def test_a_missing_safety_backup_is_named_with_what_to_do(engine):
     good = engine.create_backup()
     safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
