@@ -100,3 +100,25 @@ def test_only_listed_previous_folders_can_be_moved_from(engine, tmp_path):
     with pytest.raises(JobMatcherError):
         engine.forget_previous_folder("/")
     assert os.path.isdir(tmp_path)
+
+
+def test_moves_started_at_once_take_turns_and_none_blames_the_disk(moved_away):
+    """G17: three `settings --move-backups` at once (the page's Move them here and terminals): one moves,
+    the others wait and find the backups moved; none exits 1 with "missing … is the disk connected?"."""
+    import subprocess
+    import sys
+
+    engine, old, new, ids = moved_away
+    engine.update_settings({"backup_dir": ""})  # back to the default, then away again: more to move
+    more = [engine.create_backup(note=f"m{i}").id for i in range(5)]
+    engine.update_settings({"backup_dir": str(new)})
+    cmd = [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "settings", "--move-backups"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [(p.wait(120), *p.communicate()) for p in procs]
+    for rc, out, err in outs:
+        assert rc == 0, (rc, out, err)
+        assert "missing" not in err and "File exists" not in err and "Not moved" not in err, err
+    assert sum("were moved already" in out for _, out, _ in outs) >= 1, outs
+    assert {r.id for r in engine.list_backups()} >= set(ids) | set(more)
+    assert not any(p.suffix == ".db" and p.name != "my own copy.db" for p in old.iterdir())
+    assert engine.settings.previous_backup_dirs == []

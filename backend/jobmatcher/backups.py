@@ -681,7 +681,16 @@ class BackupStore:
         tmp, guard = self._reserve_temp()
         final: Path | None = None
         try:
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            try:
+                fin = open(src, "rb")
+            except FileNotFoundError:
+                # Gone meanwhile: another process moved it (G17). Here under its name (or NAME_N): moved.
+                for name in names:
+                    there = self.folder / f"{name}.db"
+                    if there.exists() and sha256_file(there) == expected and read_manifest(there) is not None:
+                        return self.get(there.stem)
+                raise
+            with fin, open(tmp, "wb") as fout:
                 while chunk := fin.read(1 << 20):
                     fout.write(chunk)
                 fout.flush()

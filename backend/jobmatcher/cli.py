@@ -729,6 +729,9 @@ def cmd_settings(args) -> int:
     if args.move_backups and not moves:
         print("No backups to move: none are left in a previous backup folder.")
     for m in moves:
+        if m.get("already_moved"):
+            print(f"The backups from {_safe(m['from'])} were moved already (by another JobMatcher).")
+            continue
         print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {_safe(m['from'])}.")
         for f in m["failed"]:
             print(f"  Not moved: {_safe(f['id'])}: {f['message']}", file=sys.stderr)

@@ -90,6 +90,11 @@ SETTING_LABELS = {
 }
 
 
+# Held while backups are moved out of a previous backup folder: one move at a time (G17).
+MOVE_LOCK_NAME = ".jobmatcher.move.lock"
+MOVE_WAIT_SECONDS = 3600.0
+
+
 class DbStatus(BaseModel):
     data_dir: str
     database: str
@@ -448,7 +453,9 @@ class Engine:
         """Move every backup JobMatcher made from a previous backup folder into the current one.
 
         One at a time (see BackupStore.move_in): each is in the old folder, the new one, or
-        (after a failure) both. Returns {"moved": [ids], "failed": [{"id", "message"}]}; once
+        (after a failure) both. One move at a time per data folder: a second one waits for the first, and
+        then moves what is left ("already_moved": True when the folder no longer holds any).
+        Returns {"moved": [ids], "failed": [{"id", "message"}]}; once
         nothing is left, the folder is no longer listed. `progress` counts backups ("move").
 
         Raises:
@@ -456,23 +463,45 @@ class Engine:
             BackupFolderUnavailableError / SettingsError: the old or the current folder cannot be used.
             A backup that cannot be moved is reported in "failed", not raised.
         """
-        old = BackupStore(self._previous(folder), chosen=True)
-        items = [r for r in old.list() if r.has_manifest]
-        target = self.store
-        moved, failed = [], []
-        for n, rec in enumerate(reversed(items)):  # oldest first
+        self._previous(folder)
+        # One move at a time per data folder (the page's "Move them here" and a terminal, G17): the second
+        # waits for the first, then finds what is left (nothing, or the folder no longer listed).
+        guard = FileLock(self.data.root / MOVE_LOCK_NAME)
+        try:
+            if not guard.acquire():
+                log.info("another JobMatcher is moving the backups from %s: waiting for it", folder)
+                if not guard.acquire(timeout=MOVE_WAIT_SECONDS):
+                    raise JobMatcherError(
+                        f"Another JobMatcher is still moving the backups from {folder}.",
+                        "Wait for it to finish, then run `jobmatcher settings --move-backups` again if any are left.",
+                        "Wait for it to finish, then press Move them here again if any are left.",
+                        code="move-running",
+                    )
+        except OSError as e:
+            raise data_folder_refused(self.data.root, e) from None
+        try:
+            self._settings_cache = None  # the other move may have changed them meanwhile
+            if folder not in self.settings.previous_backup_dirs:
+                return {"moved": [], "failed": [], "already_moved": True}
+            old = BackupStore(Path(folder), chosen=True)
+            items = [r for r in old.list() if r.has_manifest]
+            target = self.store
+            moved, failed = [], []
+            for n, rec in enumerate(reversed(items)):  # oldest first
+                if progress:
+                    progress("move", n, len(items), "backups")
+                try:
+                    moved.append(target.move_in(rec).id)
+                except JobMatcherError as e:
+                    log.warning("could not move %s: %s", rec.id, e.message)
+                    failed.append({"id": rec.id, "message": e.message})
             if progress:
-                progress("move", n, len(items), "backups")
-            try:
-                moved.append(target.move_in(rec).id)
-            except JobMatcherError as e:
-                log.warning("could not move %s: %s", rec.id, e.message)
-                failed.append({"id": rec.id, "message": e.message})
-        if progress:
-            progress("move", len(items), len(items), "backups")
-        if not failed:
-            self.forget_previous_folder(folder)
-        return {"moved": moved, "failed": failed}
+                progress("move", len(items), len(items), "backups")
+            if not failed:
+                self.forget_previous_folder(folder)
+            return {"moved": moved, "failed": failed}
+        finally:
+            guard.release()
 
     def forget_previous_folder(self, folder: str) -> Settings:
         """Stop listing a previous backup folder (its files are left as they are); the saved settings.
