@@ -83,7 +83,10 @@ def test_each_warning_and_its_level():
     h = assess(NOW, [rec("b", 61)], **facts(schedule={**failed, "failures": 2}))
     assert codes(h) == ["stale", "scheduled-failed"]
     h = assess(NOW, [rec("good", 60), rec("bad", 5, verified=False)], **facts())
-    assert codes(h) == ["last-failed-check"] and h.level == "error"  # the newest data has no sound backup
+    # amber (issue 12): the newest state has no sound backup, but an older one passed its check ...
+    assert codes(h) == ["last-failed-check"] and h.level == "warn"
+    h = assess(NOW, [rec("bad", 5, verified=False)], **facts())
+    assert "last-failed-check" in codes(h) and h.level == "error"  # ... red when none ever passed
     h = assess(NOW, [rec("b", 10), rec("future", -365 * 24 * 60)], **facts())
     assert codes(h) == ["future-dated"] and h.last.id == "b"  # never "just now" because of it
     assert codes(assess(NOW, ok, **facts(over_budget=True))) == ["over-budget"]
@@ -163,7 +166,8 @@ def test_red_exactly_when_the_protection_is_degraded():
         (ok, facts(folder_writable=False), "folder-read-only", "error"),
         (ok, facts(data_writable=False, data_folder="/home/ada/JobMatcher"), "data-read-only", "error"),
         ([], facts(), "no-backups", "error"),
-        ([rec("good", 60), rec("bad", 5, verified=False)], facts(), "last-failed-check", "error"),
+        ([rec("good", 60), rec("bad", 5, verified=False)], facts(), "last-failed-check", "warn"),
+        ([rec("bad", 5, verified=False)], facts(), "last-failed-check", "error"),
         ([rec("b", 8 * 24 * 60)], facts(), "stale", "error"),
         (ok, facts(free_bytes=1 * MB), "low-space", "error"),
         (ok, facts(schedule=failed_once), "scheduled-failed", "warn"),  # retried at the next slot

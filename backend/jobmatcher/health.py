@@ -13,11 +13,12 @@ The levels mean one thing for every kind of warning: "error" (red; `jobmatcher
 status` exits 1) when the user's protection is degraded: the next backup cannot
 be made (folder unavailable or read-only, data folder read-only, disk too
 full, the live database lost, damaged or from a newer JobMatcher), the newest
-data has no sound backup (no backups, the newest failed its check, none passed
-for too long), or copies off this disk have stopped until
+data has no sound backup (no backups, the newest failed its check and none before
+it passed, none passed for too long), or copies off this disk have stopped until
 the user acts (keys refused, the location full or refusing writes, no copy for
 too long). "warn" (amber, exit 0) when the protection is there but something
-deserves a look: a single failed automatic slot (retried at the next; the stale
+deserves a look: the newest backup failed its check but an older one passed,
+a single failed automatic slot (retried at the next; the stale
 rule turns red after two intervals), wrong dates (kept), the disk budget, a
 location that cannot be reached right now (retried by itself), copies not made
 yet to a new location, backups still in the previous folder.
@@ -298,7 +299,9 @@ def assess(
         warnings.append(
             HealthWarning(
                 code="last-failed-check",
-                level="error",
+                # Amber while an older backup still passed its check (issue 12: the data is protected, by
+                # an older state); red when none did (covered by the "none passed" rule below as well).
+                level="warn" if latest_good_at is not None else "error",
                 message="Your newest backup failed its check.",
                 hint="Make a new backup now (`jobmatcher backup create`); if that fails too, check your data "
                 "(`jobmatcher db check`).",
