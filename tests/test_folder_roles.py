@@ -116,3 +116,29 @@ def test_a_special_file_of_the_system_is_not_called_empty(engine):
     """G20: /proc files report a size of 0 but are not empty files."""
     r = run_cli("backup", "show", "/proc/self/status", data_dir=engine.data.root)
     assert r.returncode == 1 and "special file of the system" in r.stderr, r.stderr
+
+
+def test_a_default_backups_link_into_another_folders_backup_folder_adopts_nothing(engine, tmp_path):
+    """G21: <K>/backups is a symlink to data folder A's chosen backup folder; A's backups without a data-folder
+    id (older versions' manifests) are not K's: listed as another data folder's, never counted or pruned."""
+    import json
+
+    from conftest import run_cli
+
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    engine.update_settings({"backup_dir": str(chosen)})
+    b = engine.create_backup()
+    m = json.loads((chosen / f"{b.id}.json").read_text())
+    m.pop("data_folder_id", None)  # as an older version wrote it
+    (chosen / f"{b.id}.json").write_text(json.dumps(m))
+    k = tmp_path / "k"
+    k.mkdir(mode=0o700)
+    (k / "backups").symlink_to(chosen)
+    assert run_cli("db", "migrate", data_dir=k).returncode == 0
+    listed = json.loads(run_cli("backup", "list", "--json", data_dir=k).stdout)
+    assert [r["owned"] for r in listed if r["id"] == b.id] == [False], listed
+    health = json.loads(run_cli("status", "--json", data_dir=k).stdout)
+    assert health["last"] is None, health  # a brand-new data folder: no backup of its own
+    plan = json.loads(run_cli("backup", "prune", "--dry-run", "--json", data_dir=k).stdout)
+    assert b.id not in [d["id"] for d in plan.get("deleted", plan.get("would_delete", []))]

@@ -297,12 +297,21 @@ class BackupStore:
 
     def _claims_unmarked(self) -> bool:
         """Backups without a data-folder id (older versions, added by hand) belong to this data folder only in
-        its default folder <data>/backups; in a folder chosen in Settings they may be anyone's."""
+        its default folder <data>/backups; in a folder chosen in Settings they may be anyone's. The default
+        counts only as itself: not when `<data>/backups` is a link to somewhere else, nor when the folder
+        holds another data folder's chosen-folder marker (without this one's token; finding G21)."""
         if self.data is None:
             return True
         try:
-            return self.folder.resolve() == (self.data.root / "backups").resolve()
-        except OSError:
+            default = self.data.root.resolve() / "backups"
+            if os.path.islink(default) or os.path.islink(self.data.root / "backups"):
+                return False
+            if self.folder.resolve() != default:
+                return False
+            if os.path.lexists(default / FOLDER_MARKER):  # chosen: by this data folder (its token) or another
+                return self.token is not None and folder_marker_matches(default, self.token)
+            return True
+        except (OSError, RuntimeError):
             return False
 
     def _live_inodes(self) -> set[tuple[int, int]]:
