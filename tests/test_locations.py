@@ -724,3 +724,271 @@ def test_a_later_encrypted_location_refuses_a_different_passphrase(engine, usb, 
         "second",
         "third",
     ]
+
+
+def test_a_lost_identity_is_taken_back_from_a_location_never_replaced(engine, usb, tmp_path):
+    """G14: with location-identity.age gone, adding an encrypted location recovers the key from a location with the
+    passphrase; it never makes a new key nor writes one over identity.age at an existing location."""
+    d = engine.data.root
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--passphrase-file", str(pw), data_dir=d)
+    assert r.returncode == 0, r.stderr
+    old = engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    fid = folder_id_of(engine.data)
+    at_usb = usb / "JobMatcher" / fid / "identity.age"
+    locked = at_usb.read_bytes()
+    recipient = engine.locations.config().recipient
+    engine.locations.identity_path().unlink()  # lost: a partial copy to a new machine, a sync tool that skipped it
+
+    # a wrong passphrase: refused, nothing saved, nothing written anywhere
+    bad = tmp_path / "bad"
+    bad.write_text("not the passphrase at all\n")
+    l5 = tmp_path / "l5"
+    l5.mkdir()
+    config_before = (d / "locations.json").read_bytes()
+    r = run_cli("location", "add", "folder", str(l5), "--name", "l5", "--passphrase-file", str(bad), data_dir=d)
+    assert r.returncode == 1 and "missing from the data folder" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "AGE-SECRET-KEY" not in r.stdout
+    assert (d / "locations.json").read_bytes() == config_before and not engine.locations.identity_path().exists()
+    assert at_usb.read_bytes() == locked and not list(l5.rglob("identity.age"))
+
+    # the location cannot be reached: refused too (a new key would orphan every copy)
+    usb.rename(tmp_path / "unplugged")
+    r = run_cli("location", "add", "folder", str(l5), "--name", "l5", "--passphrase-file", str(pw), data_dir=d)
+    assert r.returncode == 1 and "could be reached" in r.stderr and "'usb'" in r.stderr, r.stderr
+    assert (d / "locations.json").read_bytes() == config_before and not engine.locations.identity_path().exists()
+    (tmp_path / "unplugged").rename(usb)
+
+    # the same passphrase: the key comes back from 'usb', no new recovery key
+    r = run_cli("location", "add", "folder", str(l5), "--name", "l5", "--passphrase-file", str(pw), data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert "AGE-SECRET-KEY" not in r.stdout
+    assert engine.locations.identity_path().read_bytes() == locked
+    assert engine.locations.config().recipient == recipient
+    engine.create_backup()
+    assert not any(x.error for x in engine.locations.sync())
+    assert at_usb.read_bytes() == locked == (l5 / "JobMatcher" / fid / "identity.age").read_bytes()
+
+    # the older copies still open with the passphrase on a new machine
+    fresh = Engine(tmp_path / "new-machine")
+    restore_from_location(fresh, FolderLocation(usb), old.id, PASS, fid)
+    assert _name(fresh) == "Ada Lovelace"
+
+
+def test_another_identity_at_a_location_is_never_overwritten(primed, usb, tmp_path):
+    """G14's kind: a location whose identity.age for this data folder is not ours is refused, by add and by sync."""
+    from jobmatcher.locations.crypto import lock_identity, new_identity
+
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    at_usb = usb / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
+    other = lock_identity(new_identity()[0], "another passphrase")
+    at_usb.write_bytes(other)  # e.g. written by an older version after the key was lost
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-identity-conflict" and not r.copied, r
+    assert at_usb.read_bytes() == other
+
+    # adding that folder again (after removing it): refused before anything is saved
+    engine.locations.remove("usb")
+    config_before = (engine.data.root / "locations.json").read_bytes()
+    from jobmatcher.errors import JobMatcherError
+
+    with pytest.raises(JobMatcherError) as e:
+        engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    assert e.value.code in ("location-identity-conflict", "wrong-passphrase"), e.value.to_dict()
+    assert at_usb.read_bytes() == other
+    assert (engine.data.root / "locations.json").read_bytes() == config_before
+
+
+def _plant(folder: Path, fid: str, backup_id: str, db: Path, encrypted: bool = False) -> None:
+    """Put a plain database under a copy's name with a hand-written manifest matching it (what anyone who can
+    write into the location can do)."""
+    import hashlib
+
+    ns = folder / "JobMatcher" / fid
+    ns.mkdir(parents=True, exist_ok=True)
+    data = db.read_bytes()
+    (ns / f"{backup_id}.db").write_bytes(data)
+    h = hashlib.sha256(data).hexdigest()
+    m = {
+        "format": 1,
+        "created_at": "2026-11-30T18:00:00Z",
+        "type": "manual",
+        "size_bytes": len(data),
+        "sha256": h,
+        "stored_size": len(data),
+        "stored_sha256": h,
+        "encrypted": encrypted,
+        "schema_revision": None,
+    }
+    (ns / f"{backup_id}.json").write_text(json.dumps(m))
+
+
+def _evil_db(tmp_path: Path) -> Path:
+    evil = Engine(tmp_path / "evil")
+    evil.migrate()
+    fill_sample_data(evil, name="EVIL")
+    return Path(evil.create_backup().path)
+
+
+def test_a_plain_copy_planted_at_an_encrypted_location_is_refused(primed, usb, tmp_path):
+    """G1: a plain copy where copies are encrypted is refused with its own message; the success line never claims
+    a decryption that did not happen."""
+    from jobmatcher.errors import UnencryptedCopyError
+
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    fid = folder_id_of(engine.data)
+    planted = "backup_2026-11-30_18-00-00"
+    _plant(usb, fid, planted, _evil_db(tmp_path))
+    client = FolderLocation(usb)
+    target = Engine(tmp_path / "target")
+    target.migrate()
+    fill_sample_data(target, name="Grace Hopper")
+    before = fingerprint(target.data.db_path)
+    for secret, configured in ((PASS, False), (None, False), (None, True)):  # the identity there tells too
+        with pytest.raises(UnencryptedCopyError, match="not encrypted"):
+            restore_from_location(target, client, planted, secret, fid, encrypted_location=configured)
+    assert fingerprint(target.data.db_path) == before
+
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    for args, d in (
+        (["--from-folder", str(usb), "--passphrase-file", str(pw)], tmp_path / "new"),
+        (["--location", "usb"], engine.data.root),
+    ):
+        live = fingerprint(d / "jobmatcher.db") if (d / "jobmatcher.db").exists() else None
+        r = run_cli("backup", "restore", planted, *args, "--yes", data_dir=d)
+        assert r.returncode == 1 and "is not encrypted" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert "decryption" not in r.stdout
+        after = fingerprint(d / "jobmatcher.db") if (d / "jobmatcher.db").exists() else None
+        assert after == live
+    assert _name(engine) == "Ada Lovelace"
+
+
+def test_a_plain_restore_does_not_claim_a_decryption(engine, usb, tmp_path):
+    engine.locations.add("folder", path=str(usb), name="plain", encrypt=False)
+    b = engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    r = run_cli("backup", "restore", b.id, "--from-folder", str(usb), "--yes", data_dir=tmp_path / "fresh")
+    assert r.returncode == 0, r.stderr
+    assert "checksums and integrity verified" in r.stdout and "decryption" not in r.stdout
+
+
+@pytest.mark.parametrize("encrypt", [False, True])
+def test_a_same_named_file_at_a_location_is_not_taken_for_the_copy(engine, usb, tmp_path, locked_identity, encrypt):
+    """G22: the copier compares a copy's checksum (and that it is encrypted where copies are) with the local
+    backup before counting it as there; a planted or stale file under the name is replaced by the real copy."""
+    if encrypt:
+        prime(engine, locked_identity)
+    b = engine.create_backup()
+    fid = folder_id_of(engine.data)
+    _plant(usb, fid, b.id, _evil_db(tmp_path))
+    engine.locations.add("folder", path=str(usb), name="l9", encrypt=encrypt, passphrase=PASS if encrypt else None)
+    [row] = engine.locations.status()
+    assert row.copies == 0 and row.pending == 1  # not counted as there
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id] and not r.error, r
+    [remote] = list_remote(FolderLocation(usb), fid)
+    assert remote.sha256 == b.sha256 and remote.encrypted is encrypt
+    if not encrypt:
+        assert (usb / "JobMatcher" / fid / f"{b.id}.db").read_bytes() == Path(b.path).read_bytes()
+    fresh = Engine(tmp_path / "fresh")
+    restore_from_location(fresh, FolderLocation(usb), b.id, PASS if encrypt else None, fid)
+    assert _name(fresh) == "Ada Lovelace"
+    [row] = engine.locations.status()
+    assert row.copies == 1 and row.pending == 0
+
+
+def test_one_folder_cannot_be_two_locations(engine, usb, tmp_path):
+    """G2: the same folder (as typed, through `..`, through a symbolic link) is refused as a second location."""
+    d = engine.data.root
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    config_before = (d / "locations.json").read_bytes()
+    (tmp_path / "loc2").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(usb)
+    for same in (str(usb), str(tmp_path / "loc2" / ".." / "usb"), str(link), str(usb) + "/"):
+        r = run_cli("location", "add", "folder", same, "--name", "other", "--no-encrypt", data_dir=d)
+        assert r.returncode == 1 and "is already the location 'usb'" in r.stderr, (same, r.stderr)
+        assert (d / "locations.json").read_bytes() == config_before
+    status = run_cli("status", data_dir=d)
+    assert "other" not in status.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a bind mount needs root")
+def test_one_folder_through_a_bind_mount_cannot_be_two_locations(engine, usb, tmp_path):
+    from jobmatcher.errors import ValidationError
+
+    other = tmp_path / "bind"
+    other.mkdir()
+    subprocess.run(["mount", "--bind", str(usb), str(other)], check=True)
+    try:
+        engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+        with pytest.raises(ValidationError, match="already the location 'usb'"):
+            engine.locations.add("folder", path=str(other), name="bind", encrypt=False)
+    finally:
+        subprocess.run(["umount", str(other)], check=True)
+
+
+def test_folder_ids_and_unknown_users_are_usage_errors(engine, usb, tmp_path):
+    """G6, G19: a --folder-id that is not one, `~nouser/…` and two sources at once are the user's to fix (exit 2),
+    never 'something unexpected'; the library refuses a bad folder id with its own message too."""
+    from jobmatcher.errors import ValidationError
+
+    d = engine.data.root
+    assert run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d).returncode == 0
+    b = engine.create_backup()
+    engine.locations.sync()
+    before = fingerprint(engine.data.db_path)
+    for bad in ("../x", "*", "a/b", "x" * 300):
+        for cmd in (("backup", "list"), ("backup", "restore", b.id, "--yes")):
+            r = run_cli(*cmd, "--location", "usb", "--folder-id", bad, data_dir=d)
+            assert r.returncode == 2 and "is not a data folder id" in r.stderr, (bad, r.stderr)
+            assert "unexpected" not in r.stderr
+    with pytest.raises(ValidationError, match="not a data folder id"):
+        list_remote(FolderLocation(usb), "../x")
+    fid = folder_id_of(engine.data)
+    r = run_cli("backup", "list", "--location", "usb", "--folder-id", fid.upper(), "--json", data_dir=d)
+    assert r.returncode == 0 and [x["id"] for x in json.loads(r.stdout)] == [b.id], r.stderr
+
+    r = run_cli("backup", "restore", b.id, "--location", "usb", "--from-folder", str(tmp_path), "--yes", data_dir=d)
+    assert r.returncode == 2 and "only one of" in r.stderr, r.stderr
+
+    for cmd in (
+        ("location", "add", "folder", "~nouser/x", "--no-encrypt"),
+        ("backup", "list", "--from-folder", "~nouser/x"),
+        ("backup", "restore", b.id, "--from-folder", "~nouser/x", "--yes"),
+    ):
+        r = run_cli(*cmd, data_dir=d)
+        assert r.returncode == 2 and "no user 'nouser'" in r.stderr and "unexpected" not in r.stderr, (cmd, r.stderr)
+    for cmd in (("backup", "verify", "~nouser/x.db"), ("backup", "restore", "~nouser/x.db", "--yes")):
+        r = run_cli(*cmd, data_dir=d)
+        assert r.returncode == 1 and "no user 'nouser'" in r.stderr and "unexpected" not in r.stderr, (cmd, r.stderr)
+    assert fingerprint(engine.data.db_path) == before
+    assert [x.name for x in engine.locations.config().locations] == ["usb"]
+
+
+def test_an_encrypted_copy_given_as_a_file_is_named_with_the_way_to_restore_it(primed, usb, tmp_path):
+    """G24: JobMatcher's own encrypted copy restored (or verified) as a file says what it is and how to restore it."""
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    [copy] = _age_files(usb)
+    downloaded = tmp_path / "copy.db.age"
+    shutil.copyfile(copy, downloaded)
+    before = fingerprint(engine.data.db_path)
+    for cmd in (("backup", "restore", str(downloaded), "--yes"), ("backup", "verify", str(downloaded))):
+        r = run_cli(*cmd, data_dir=engine.data.root)
+        assert r.returncode == 1 and "encrypted copy from a backup location" in r.stderr, r.stderr
+        assert "--from-folder" in r.stderr and "not a JobMatcher backup" not in r.stderr
+    assert fingerprint(engine.data.db_path) == before

@@ -288,3 +288,18 @@ def test_bucket_deleted_later_waits_and_a_recreated_empty_bucket_is_never_writte
     [r] = engine.locations.sync()
     assert r.error_code == "location-unavailable" and "marker" in r.error, r
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_one_bucket_prefix_cannot_be_two_locations(engine, weed, bucket, prefix):
+    """G2 for S3: the same endpoint, bucket and prefix (slashes aside) is one place."""
+    from jobmatcher.errors import ValidationError
+
+    _add(engine, weed, bucket, prefix, encrypt=False)
+    before = load_config(engine.data.root)
+    for endpoint, pfx in ((weed.endpoint, prefix), (weed.endpoint + "/", f"/{prefix}/")):
+        with pytest.raises(ValidationError, match="is already the location 'Cloud'"):
+            engine.locations.add(
+                "s3", endpoint_url=endpoint, bucket=bucket, prefix=pfx, keys=KEYS, name="Again", encrypt=False
+            )
+    assert load_config(engine.data.root) == before
+    _add(engine, weed, bucket, prefix + "/other", name="Elsewhere", encrypt=False)  # another prefix: fine

@@ -243,9 +243,9 @@ class LocationsApi:
         if source.kind == "configured":
             return self._engine.locations.client(source.name), source.name
         if source.kind == "folder":
-            from pathlib import Path
+            from .fsutil import user_path
 
-            p = Path(source.path.strip()).expanduser()
+            p = user_path(source.path.strip(), "The folder")
             if not p.is_absolute():
                 raise ValidationError("Give the folder's full path.", "Choose it with the folder picker or type it.")
             from .locations.folder import FolderLocation
@@ -304,17 +304,27 @@ class LocationsApi:
     ) -> dict:
         """Restore a copy from a location (verified end to end, then the normal restore); poll task_status."""
         from .locations.recovery import restore_from_location
-        from .locations.remote import find_remote
+        from .locations.remote import expect_encrypted, find_remote
 
         client, label = self._source_client(source)
         remote = find_remote(client, backup_id, folder_id or None)  # refused now, not in the task
+        encrypted_location = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
+        expect_encrypted(client, remote, encrypted_location or bool(passphrase))
         if remote.encrypted and not passphrase:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
         fresh = self._first_run(self._engine.locations.config().locations)  # decided before anything changes
 
         def run(progress):
             result, _ = restore_from_location(
-                self._engine, client, remote.id, passphrase or None, remote.folder_id, progress, label, fresh
+                self._engine,
+                client,
+                remote.id,
+                passphrase or None,
+                remote.folder_id,
+                progress,
+                label,
+                fresh,
+                encrypted_location=encrypted_location,
             )
             return result
 

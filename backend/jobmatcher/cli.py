@@ -905,11 +905,15 @@ def _source_client(args):
         engine = _engine(args)
         return engine.locations.client(args.location), args.location
     if args.from_folder:
-        from pathlib import Path
-
+        from .errors import SettingsError
+        from .fsutil import user_path
         from .locations.folder import FolderLocation
 
-        return FolderLocation(Path(args.from_folder).expanduser().absolute()), args.from_folder
+        try:
+            folder = user_path(args.from_folder, "The folder")
+        except SettingsError as e:  # "~nobody/…": no such user
+            raise _UsageError(f"argument --from-folder: {e.message} {e.hint}") from None
+        return FolderLocation(folder.absolute()), args.from_folder
     from .locations.s3 import S3Location
 
     url = args.from_s3
@@ -977,32 +981,51 @@ def cmd_location_restore(args) -> int:
     ):
         print("Nothing was restored.", file=sys.stderr)
         return 1
-    secret = _read_secret(args, creating=False) if remote.encrypted else None
+    # a passphrase given for a plain copy is read too: where one is given, a plain copy is refused
+    given = remote.encrypted or getattr(args, "passphrase_file", None)
+    secret = _read_secret(args, creating=False) if given else None
+    encrypted_location = bool(args.location) and _engine(args).locations.get(args.location).encrypt
     bar = _ProgressBar(not args.json)
     try:
-        result, _ = restore_from_location(_engine(args), client, remote.id, secret, remote.folder_id, bar, label)
+        result, _ = restore_from_location(
+            _engine(args),
+            client,
+            remote.id,
+            secret,
+            remote.folder_id,
+            bar,
+            label,
+            encrypted_location=encrypted_location,
+        )
     finally:
         bar.close()
     result.relaunch_required = False
     if args.json:
         _emit_json(result)
     else:
-        print(
-            f"Restored {_safe(remote.id)} from {_safe(label)} in {_seconds(result.seconds)} (checksums, decryption and "
-            "integrity verified)."
-        )
+        checked = "checksums, decryption and integrity" if remote.encrypted else "checksums and integrity"
+        print(f"Restored {_safe(remote.id)} from {_safe(label)} in {_seconds(result.seconds)} ({checked} verified).")
         _print_safety_backup(result)
     return 0
 
 
 def cmd_location_add(args) -> int:
+    if args.kind == "folder":  # before anything is asked or made
+        from .errors import SettingsError
+        from .fsutil import user_path
+
+        try:
+            user_path(args.path, "The folder")
+        except SettingsError as e:  # "~nobody/…": no such user; a NUL
+            raise _UsageError(f"argument PATH: {e.message} {e.hint}") from None
     engine = _engine(args)
     locs = engine.locations
     encrypt = not args.no_encrypt
     passphrase = None
     cfg = locs.config()
     if encrypt and not (cfg.recipient and locs.identity_path().is_file()):
-        passphrase = _read_secret(args, creating=True)
+        # with a recipient but no key file, the key is taken back from a location: the existing passphrase
+        passphrase = _read_secret(args, creating=not cfg.recipient and not locs.identity_path().is_file())
         if passphrase is None:
             raise JobMatcherError(
                 "Encrypted copies need a passphrase, and there is no terminal to ask for one.",
@@ -1193,6 +1216,16 @@ def _setting(field: str, what: str, model: str = "settings") -> Callable[[str], 
 _PORT = _number(int, 0, 65535, "a port number")
 
 
+def _folder_id(text: str) -> str:
+    """--folder-id: a data folder's id, 32 hexadecimal digits (refused as a usage error otherwise)."""
+    if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        shown = text if len(text) <= 40 and text.isprintable() else text[:40].encode("unicode_escape").decode() + "…"
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not a data folder id (32 hexadecimal digits, as `backup list --location …` shows)"
+        )
+    return text.lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -1223,7 +1256,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--from-folder", metavar="PATH", help="the copies in this folder (a fresh data folder)")
     src.add_argument("--from-s3", metavar="s3://BUCKET/PREFIX", help="the copies in this bucket (keys: AWS_* env)")
     src.add_argument("--endpoint-url", metavar="URL", help="with --from-s3: the S3 endpoint")
-    src.add_argument("--folder-id", metavar="ID", help="when several data folders keep copies there")
+    src.add_argument("--folder-id", metavar="ID", type=_folder_id, help="when several data folders keep copies there")
     bs.add_parser("list", help="list backups, newest first", parents=[common, src]).set_defaults(func=cmd_backup_list)
     sh = bs.add_parser(
         "show", help="what a backup (id or file) holds against your current data (read-only)", parents=[common]

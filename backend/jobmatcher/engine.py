@@ -56,6 +56,7 @@ from .fsutil import (
     make_private,
     remove_dead_temp_files,
     side_file,
+    user_path,
 )
 from .lock import FileLock, InstanceLock
 from .manifest import BackupRecord, BackupType, clean_note, read_manifest
@@ -654,10 +655,9 @@ class Engine:
                     id=id_or_path,
                 ) from None
         try:
-            path = Path(id_or_path).expanduser()
-        except (RuntimeError, ValueError, KeyError):  # "~nobody/…", "~\x00": no such user, take it literally
-            path = Path(id_or_path)
-        path = path.absolute()
+            path = user_path(id_or_path, "The file").absolute()
+        except SettingsError as e:  # "~nobody/…": no such user; refused with its own message
+            raise ValidationError(e.message, e.hint) from None
         return Resolved(path, None, str(path), None)
 
     def preview(self, id_or_path: str) -> BackupPreview:
@@ -761,7 +761,10 @@ class Engine:
 
         Raises ValidationError naming why the place is refused (it cannot be resolved, or it is one of the
         places above)."""
-        path = Path(target).expanduser().absolute()
+        try:
+            path = user_path(target, "The place to save").absolute()
+        except SettingsError as e:  # "~nobody/…": no such user
+            raise ValidationError(e.message, e.hint) from None
         try:
             resolved = path.resolve()
         except (OSError, RuntimeError, ValueError):

@@ -211,6 +211,18 @@ class LocationCopyFailedError(JobMatcherError):
     code = "location-copy-failed"
 
 
+class UnencryptedCopyError(JobMatcherError):
+    """A plain copy where a data folder's copies are encrypted: not made by JobMatcher's encrypting copier."""
+
+    code = "unencrypted-copy"
+
+
+class LocationIdentityMissingError(JobMatcherError):
+    """The data folder lost the encryption key of its copies and no location holding it could be reached."""
+
+    code = "location-identity-missing"
+
+
 class WrongPassphraseError(JobMatcherError):
     """The passphrase does not open the encrypted identity."""
 

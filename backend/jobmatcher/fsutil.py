@@ -204,7 +204,7 @@ def user_path(text: str | os.PathLike, what: str) -> Path:
         user = text[1:].replace("\\", "/").split("/", 1)[0]
         cause = f"there is no user {user!r} on this computer" if user else "your home folder is not known ($HOME)"
         raise SettingsError(
-            f"{what} {text!r} starts with ~{user}, but {cause}.", "Type the folder's full path (starting with /)."
+            f"{what} {text!r} starts with ~{user}, but {cause}.", "Type the full path (starting with /)."
         ) from None
 
 

@@ -45,6 +45,9 @@ class VerifyReport(BaseModel):
     check_memory: dict[str, float | None] = {}
 
 
+AGE_MAGIC = b"age-encryption.org/v1\n"  # the first line of every age file (a location's encrypted copy)
+
+
 def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
     return InvalidBackupError(
         message, hint or "Choose another backup. Your current data has not been changed.", reason=reason
@@ -113,6 +116,17 @@ def check_file_shape(path: Path) -> tuple[int, int]:
     if not header.startswith(SQLITE_MAGIC):
         if header[:6] == SQLITE_MAGIC[:6] or header[:15].lower().startswith(b"sqlite"):
             raise _refuse("damaged-header", f"The header of {path} is damaged: it is not a readable SQLite database.")
+        if header.startswith(AGE_MAGIC):  # a location's encrypted copy (backup_….db.age), e.g. downloaded
+            raise InvalidBackupError(
+                f"{path} is an encrypted copy from a backup location, not a backup file: it must be decrypted "
+                "first. Nothing was changed.",
+                "Restore it from the backup location it came from: `jobmatcher backup restore ID --from-folder "
+                "FOLDER` (or --location NAME, --from-s3 s3://BUCKET/PREFIX) with your passphrase; or decrypt it "
+                'with age (README: "Your backups without JobMatcher") and restore the .db file.',
+                "Use Restore from a backup location with your passphrase: this is an encrypted copy.",
+                reason="not-sqlite",
+                encrypted_copy=True,
+            )
         raise _refuse(
             "not-sqlite",
             f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",

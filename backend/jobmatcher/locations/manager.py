@@ -25,13 +25,14 @@ from ..datadir import DataDir
 from ..errors import (
     JobMatcherError,
     LocationCopyFailedError,
+    LocationIdentityMissingError,
     LocationNotFoundError,
     LocationTakenOverError,
     SettingsError,
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord
 from ..progress import Progress
@@ -51,7 +52,15 @@ from .config import (
     save_states,
 )
 from .credentials import S3Keys, forget_keys, load_keys, save_keys
-from .crypto import check_new_passphrase, encrypt_file_into, lock_identity, new_identity, recipient_of, unlock_identity
+from .crypto import (
+    RECOVERY_KEY_PREFIX,
+    check_new_passphrase,
+    encrypt_file_into,
+    lock_identity,
+    new_identity,
+    recipient_of,
+    unlock_identity,
+)
 from .folder import FolderLocation
 from .remote import (
     LocationManifest,
@@ -209,8 +218,21 @@ class Locations:
         """Where the data folder's locked age identity is kept (whether or not it exists). Never raises."""
         return self.data.root / IDENTITY_NAME
 
-    def _ensure_identity(self, cfg: LocationsConfig, passphrase: str | None) -> str | None:
-        """Make the data folder's identity if there is none; returns the recovery key when it was just made."""
+    def _ensure_identity(
+        self, cfg: LocationsConfig, passphrase: str | None, client: LocationClient, fid: str
+    ) -> str | None:
+        """Make sure the data folder holds its identity before an encrypted location is added; returns the
+        recovery key only when a new identity was just made (the first encrypted location).
+
+        An identity that exists anywhere is never replaced by a new one, as every copy encrypted to it would
+        no longer open with the passphrase: a data folder that lost `location-identity.age` recovers it with
+        the passphrase from a location that holds it (the new one or a configured one), and a locked identity
+        already in the data folder is opened rather than made anew.
+
+        Raises ValidationError (no passphrase given), WrongPassphraseError (the passphrase does not open the
+        identity that exists) or LocationIdentityMissingError (the copies' identity is missing here and no
+        location holding it could be reached); nothing is written then.
+        """
         if cfg.recipient and self.identity_path().is_file():
             return None
         if not passphrase:
@@ -220,10 +242,101 @@ class Locations:
                 "Type a passphrase in the form (or turn encryption off).",
                 code="passphrase-needed",
             )
+        if self.identity_path().is_file():  # the key is here, only the configuration forgot its recipient
+            try:
+                identity = unlock_identity(self.identity_path().read_bytes(), passphrase)
+            except (WrongPassphraseError, ValidationError):
+                raise WrongPassphraseError(
+                    "This data folder already has an encryption key for its copies, and this passphrase does not "
+                    "open it. Nothing was saved.",
+                    "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
+                ) from None
+            cfg.recipient = recipient_of(identity)
+            return None
+        # The locked identity is missing here: recover it from a location that holds it, with the passphrase.
+        found, refused = self._recover_identity(cfg, passphrase, client, fid)
+        if found:
+            return None
+        if refused:
+            raise WrongPassphraseError(
+                f"The encryption key of this data folder's copies is missing from the data folder, and the copy of "
+                f"it at {refused} does not open with this passphrase. Nothing was saved.",
+                "Give the passphrase chosen when encryption was set up: JobMatcher then takes the key back from "
+                "that location, and every copy stays readable.",
+            )
+        encrypted = [x.name for x in cfg.locations if x.encrypt]
+        if cfg.recipient and encrypted:
+            raise LocationIdentityMissingError(
+                "The encryption key of this data folder's copies (location-identity.age) is missing from the data "
+                f"folder, and no backup location holding it could be reached ({', '.join(map(repr, encrypted))}). "
+                "A new key would leave every existing copy unreadable with your passphrase, so nothing was saved.",
+                f"Connect the location {encrypted[0]!r} and try again: the key is taken back from it with your "
+                "passphrase. Or put location-identity.age back into the data folder from a copy of it.",
+            )
         identity, recipient = new_identity()
         _write_private(self.identity_path(), lock_identity(identity, passphrase))
         cfg.recipient = recipient
         return identity
+
+    def _recover_identity(
+        self, cfg: LocationsConfig, passphrase: str, client: LocationClient, fid: str
+    ) -> tuple[bool, str]:
+        """Take this data folder's locked identity back from a location: the new one (`client`) first, then
+        each configured encrypted location. Returns (recovered, where a locked identity was found that the
+        passphrase did not open: "" if none). Only an identity whose recipient is the configured one (any,
+        when none is configured) is taken; it is written as found (locked with the same passphrase).
+        Raises OSError when the recovered identity cannot be written."""
+        sources: list[tuple[str, LocationClient]] = [(client.describe(), client)]
+        for loc in cfg.locations:
+            if loc.encrypt:
+                try:
+                    sources.append((f"the location {loc.name!r}", make_client(loc, self.data.root)))
+                except JobMatcherError:
+                    continue
+        refused = ""
+        for where, source in sources:
+            try:
+                locked = source.get_bytes(identity_key(fid))
+            except (JobMatcherError, OSError):  # not there, or the location cannot be reached now
+                continue
+            try:
+                identity = unlock_identity(locked, passphrase)
+                recipient = recipient_of(identity)
+            except (WrongPassphraseError, ValidationError):
+                refused = refused or where
+                continue
+            if passphrase.strip().startswith(RECOVERY_KEY_PREFIX):
+                refused = refused or where  # a recovery key opens any locked file: it proves nothing about this one
+                continue
+            if cfg.recipient and recipient != cfg.recipient:
+                refused = refused or where
+                continue
+            _write_private(self.identity_path(), locked)
+            cfg.recipient = recipient
+            log.warning("the data folder's encryption key was missing: recovered it from %s", where)
+            return True, ""
+        return False, refused
+
+    def _check_location_identity(
+        self, client: LocationClient, fid: str, passphrase: str | None, cfg: LocationsConfig
+    ) -> None:
+        """Refuse to add an encrypted location whose folder already holds another locked identity for this data
+        folder: writing ours there would lock its copies' key away. The same bytes, or a locked identity the
+        passphrase opens to our recipient, are ours. Raises LocationIdentityConflictError."""
+        try:
+            theirs = client.get_bytes(identity_key(fid))
+        except FileNotFoundError:
+            return
+        if theirs == self.identity_path().read_bytes():
+            return
+        recipient = cfg.recipient
+        if passphrase and not passphrase.strip().startswith(RECOVERY_KEY_PREFIX) and recipient:
+            try:
+                if recipient_of(unlock_identity(theirs, passphrase)) == recipient:
+                    return
+            except (WrongPassphraseError, ValidationError):
+                pass
+        raise _identity_conflict(client.describe())
 
     def _check_existing_passphrase(self, cfg: LocationsConfig, secret: str) -> None:
         """A passphrase (or recovery key) given while the data folder already has an identity must open it:
@@ -268,7 +381,7 @@ class Locations:
             if kind == "folder":
                 if not path:
                     raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
-                p = Path(path).expanduser()
+                p = user_path(path, "The location's folder")  # "~nobody/…": refused with its own message
                 if not p.is_absolute():
                     raise ValidationError(
                         f"The folder must be a full path, not {path!r}.",
@@ -329,6 +442,16 @@ class Locations:
                 )
             else:
                 raise ValidationError(f"{kind!r} is not a kind of location.", "Use folder or s3.")
+            for other in cfg.locations:  # one place, one location: else its copies would count twice
+                if _same_place(loc, other):
+                    raise ValidationError(
+                        f"{loc.where()} is already the location {other.name!r}.",
+                        "Two locations in one place would count the same copies twice (and prune them by two "
+                        f"rules). Choose another place, or change {other.name!r} (`jobmatcher location list`).",
+                        "Choose another place: this one is already a backup location.",
+                        code="location-duplicate",
+                        name=other.name,
+                    )
             if encrypt and passphrase:  # checked before anything is written at the location
                 if cfg.recipient and self.identity_path().is_file():
                     self._check_existing_passphrase(cfg, passphrase)
@@ -338,9 +461,18 @@ class Locations:
             client.initialize()  # raises with nothing saved when it cannot be reached or written
             fid = folder_id_of(self.data)
             self._claim(client, fid)  # refused when another computer continues these copies
-            recovery = self._ensure_identity(cfg, passphrase) if encrypt else None
+            recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
             if encrypt:
-                client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
+                try:
+                    self._check_location_identity(client, fid, passphrase, cfg)
+                except BaseException:
+                    if recovery is not None:  # made just now and not saved: no key without its configuration
+                        self.identity_path().unlink(missing_ok=True)
+                    raise
+                try:
+                    client.get_bytes(identity_key(fid))
+                except FileNotFoundError:
+                    client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
             if kind == "s3" and keys is not None:
                 loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
             cfg.locations.append(loc)
@@ -432,7 +564,9 @@ class Locations:
         for rec in local:
             merged.setdefault(rec.id, rec)
         doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
-        have = {r.id for r in remote}
+        # Only a copy proven to be of the local backup counts as there: a file under the same name that is not
+        # (planted, stale, or plain at an encrypted location) is replaced by the real copy, atomically.
+        have = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
         return ([r for r in local if r.id not in have and r.id not in doomed], [r for r in remote if r.id in doomed])
 
     # -- copying ------------------------------------------------------------------------
@@ -486,7 +620,15 @@ class Locations:
                 self._ensure_remote_identity(client, fid, cfg)
             remote = list_remote(client, fid)
             todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
+            impostors = {r.id for r in remote} & {r.id for r in todo}
             for i, rec in enumerate(todo):
+                if rec.id in impostors:
+                    log.warning(
+                        "location %s: the file there named %s is not that backup (another checksum, or not "
+                        "encrypted): replacing it with the real copy",
+                        loc.name,
+                        rec.id,
+                    )
                 if progress:
                     progress("backup", i, len(todo), "backups")
                 self._copy_one(client, loc, cfg, fid, rec, progress)
@@ -501,7 +643,8 @@ class Locations:
             if progress:
                 progress("backup", len(todo), len(todo), "backups")
             remote = list_remote(client, fid)
-            st.copied = [r.id for r in remote]
+            by_id = {r.id: r for r in self._candidates()}
+            st.copied = [r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)]
             st.used_bytes = sum(r.stored_size for r in remote)
             st.last_success_at = _now()
             st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
@@ -563,11 +706,12 @@ class Locations:
             )
         locked = self.identity_path().read_bytes()
         try:
-            if client.get_bytes(identity_key(fid)) == locked:
-                return
+            theirs = client.get_bytes(identity_key(fid))
         except FileNotFoundError:
-            pass
-        client.put_bytes(identity_key(fid), locked)
+            client.put_bytes(identity_key(fid), locked)
+            return
+        if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
+            raise _identity_conflict(client.describe())
 
     def _copy_one(
         self,
@@ -638,7 +782,8 @@ class Locations:
                     client = make_client(loc, self.data.root)
                     client.check()
                     remote = list_remote(client, folder_id_of(self.data))
-                    copied = {r.id for r in remote}
+                    by_id = {r.id: r for r in local}
+                    copied = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
                     st.used_bytes = sum(r.stored_size for r in remote)
                     reachable = True
                     if code not in _STICKY:  # reached now; a failed copy (full, read-only…) stays until one works
@@ -763,6 +908,54 @@ class Locations:
         _write_private(self.identity_path(), locked)
         cfg.recipient = recipient_of(identity)
         save_config(self.data.root, cfg)
+
+
+def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
+    """Whether two locations are one place: the same folder (after `..` and symbolic links, or the same
+    device and inode: a bind mount, a second mount of one disk), or the same endpoint, bucket and prefix.
+    Never raises (a folder that cannot be looked at now is compared by its path)."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "s3":
+
+        def norm(url: str | None) -> str:
+            return (url or "").strip().rstrip("/").lower()
+
+        return (norm(a.endpoint_url), a.bucket, a.prefix.strip("/")) == (
+            norm(b.endpoint_url),
+            b.bucket,
+            b.prefix.strip("/"),
+        )
+    pa, pb = a.path or "", b.path or ""
+    if os.path.realpath(pa) == os.path.realpath(pb):
+        return True
+    try:
+        sa, sb = os.stat(pa), os.stat(pb)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationConfig) -> bool:
+    """Whether a copy at a location stands for the local backup of its id: the same database checksum (its
+    manifest's, which the restore checks the decrypted bytes against), and encrypted when the location is.
+    A copy whose local backup is gone cannot be compared: it counts (retention prunes it as before).
+    Never raises."""
+    if loc.encrypt and not remote.encrypted:
+        return False  # not made by this location's encrypting copier
+    return local is None or (bool(local.sha256) and remote.sha256 == local.sha256)
+
+
+def _identity_conflict(where: str) -> LocationCopyFailedError:
+    """The refusal to write this data folder's identity over another one already at a location."""
+    return LocationCopyFailedError(
+        f"{where} already holds another encryption key for this data folder's copies. JobMatcher never "
+        "replaces it: the copies there would no longer open with their passphrase. Nothing was written there.",
+        "Restore from those copies with their passphrase first (`jobmatcher backup restore ID --from-folder …`), "
+        "or choose another folder or prefix for this data folder's copies.",
+        "Choose another folder for the copies, or restore from the copies there with their passphrase.",
+        code="location-identity-conflict",
+    )
 
 
 def _ago(now: datetime, when: datetime | None) -> str:

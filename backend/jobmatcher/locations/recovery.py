@@ -16,7 +16,7 @@ from ..progress import Progress
 from ..restore import RestoreResult, restore
 from .client import LocationClient
 from .manager import Locations
-from .remote import RemoteBackup, find_remote, identity_key
+from .remote import RemoteBackup, expect_encrypted, find_remote, identity_key
 
 
 def restore_from_location(
@@ -28,6 +28,7 @@ def restore_from_location(
     progress: Progress | None = None,
     where: str = "",
     fresh: bool | None = None,
+    encrypted_location: bool = False,
 ) -> tuple[RestoreResult, RemoteBackup]:
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
 
@@ -35,9 +36,12 @@ def restore_from_location(
     folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain).
 
     Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
-    InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced.
+    InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced. An unencrypted copy is
+    refused (UnencryptedCopyError) where copies are encrypted: at an `encrypted_location` (configured so), when a
+    `secret` was given, or when the data folder's locked identity is there (remote.expect_encrypted).
     """
     remote = find_remote(client, backup_id, folder_id)
+    expect_encrypted(client, remote, encrypted_location or bool(secret))
     owned_before = engine._instance.held
     engine.take_instance_lock()  # before downloading: no other restore can start meanwhile
     try:

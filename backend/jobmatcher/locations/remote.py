@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import BackupNotFoundError, LocationUnavailableError, TamperedCopyError
+from ..errors import BackupNotFoundError, LocationUnavailableError, TamperedCopyError, UnencryptedCopyError
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
 from ..manifest import BackupType, UtcDatetime
@@ -111,7 +111,15 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     """The complete copies at a location (one data folder's, or every data folder's), newest first (sizes
     in bytes). A manifest that cannot be read, or has no data beside it, is skipped.
 
-    Raises LocationUnavailableError / LocationCredentialsError when the location cannot be listed or read."""
+    Raises ValidationError when `folder_id` is not a data folder id (32 hexadecimal digits), and
+    LocationUnavailableError / LocationCredentialsError when the location cannot be listed or read."""
+    if folder_id and not _FOLDER_ID.match(folder_id):
+        raise InputError(
+            f"{folder_id[:40]!r} is not a data folder id (32 hexadecimal digits).",
+            "Use the id exactly as `jobmatcher backup list --location …` shows it.",
+            "Choose the backup from the list again.",
+            code="invalid-folder-id",
+        )
     prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
     objects = {o.key: o for o in client.list(prefix)}
     out = []
@@ -207,6 +215,31 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
             id=backup_id,
         )
     return matches[0]
+
+
+def expect_encrypted(client: LocationClient, remote: RemoteBackup, encrypted: bool) -> None:
+    """Refuse a plain copy where copies are encrypted: `encrypted` (the location is configured to encrypt, or
+    a passphrase was given), or the data folder's locked identity is there (its copies were made encrypted).
+
+    JobMatcher's encrypting copier never writes a plain copy, so a plain one there was put by someone else (or
+    by hand): restoring it would hand the user data nobody vouches for. (age does not authenticate the sender:
+    see the README's threat model.) Raises UnencryptedCopyError, or the location's errors."""
+    if remote.encrypted:
+        return
+    if not encrypted:
+        try:
+            client.get_bytes(identity_key(remote.folder_id))
+        except FileNotFoundError:
+            return
+    raise UnencryptedCopyError(
+        f"The copy {remote.id} at {client.describe()} is not encrypted, although this data folder's copies there "
+        "are: it was not made by JobMatcher's encrypting copier (someone or something else put it there). "
+        "Nothing was changed.",
+        "Choose another copy. If you know you made this one yourself, restore its file instead: "
+        "`jobmatcher backup restore PATH` (all of a restore's checks run on it).",
+        "Choose another copy: this one was not made by JobMatcher's encrypting copier.",
+        id=remote.id,
+    )
 
 
 def _sha256(path: Path) -> str:
