@@ -858,6 +858,8 @@ def test_a_plain_copy_planted_at_an_encrypted_location_is_refused(primed, usb, t
             restore_from_location(target, client, planted, secret, fid, encrypted_location=configured)
     assert fingerprint(target.data.db_path) == before
 
+    r = run_cli("backup", "list", "--location", "usb", data_dir=engine.data.root)
+    assert r.returncode == 0 and "NO: not made by JobMatcher" in r.stdout, r.stdout
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
     for args, d in (

@@ -945,6 +945,8 @@ def cmd_location_backups(args) -> int:
         print(f"No copies at {_safe(label)}.")
         return 0
     several = len({r.folder_id for r in items}) > 1
+    # a plain copy at an encrypted location was not made by JobMatcher's copier: a restore refuses it
+    encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
         rows.append(
@@ -955,7 +957,7 @@ def cmd_location_backups(args) -> int:
                     _local(r.created_at),
                     _size(r.size_bytes),
                     r.schema_revision or "-",
-                    "yes" if r.encrypted else "no",
+                    "yes" if r.encrypted else ("NO: not made by JobMatcher" if encrypted_location else "no"),
                 )
                 + ((r.folder_id,) if several else ())
             )

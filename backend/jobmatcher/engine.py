@@ -654,6 +654,9 @@ class Engine:
                     "Reload the page to see the backups as they are now.",
                     id=id_or_path,
                 ) from None
+        if "\x00" in id_or_path:  # no file has that name: check_file_shape says so (reason "missing")
+            nul = Path(id_or_path).absolute()
+            return Resolved(nul, None, str(nul), None)
         try:
             path = user_path(id_or_path, "The file").absolute()
         except SettingsError as e:  # "~nobody/…": no such user; refused with its own message

@@ -618,7 +618,8 @@ class Locations:
             self._housekeeping(client, fid)
             if loc.encrypt:
                 self._ensure_remote_identity(client, fid, cfg)
-            remote = list_remote(client, fid)
+            # a plain file at an encrypted location was not made by its copier: neither counted nor pruned
+            remote = [r for r in list_remote(client, fid) if r.encrypted or not loc.encrypt]
             todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
             impostors = {r.id for r in remote} & {r.id for r in todo}
             for i, rec in enumerate(todo):
