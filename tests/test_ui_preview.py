@@ -196,3 +196,41 @@ def test_backup_show_refuses_what_verify_refuses_and_creates_no_side_file(engine
     r = run_cli("backup", "show", str(w2), data_dir=engine.data.root)
     assert r.returncode == 1 and "-wal" in r.stderr, r.stdout + r.stderr
     assert sorted(p.name for p in outside.iterdir()) == before  # no w2.db-shm
+
+
+def test_the_page_refuses_a_tiny_budget_and_confirms_before_settings_delete_backups(page: Page, start_app, app_data):
+    """G16 in the page: "1" MiB for a 3 MiB database is refused in the form, saying how much is needed;
+    tiers that make the next clean-up delete backups ask first (Cancel saves nothing; the confirm saves)."""
+    e = Engine(app_data)
+    conn = e.connect()
+    with conn:
+        conn.executemany(
+            "INSERT INTO saved_jobs (title, company, description) VALUES (?, 'c', ?)",
+            [(f"j{i}", "Build things. " * 20) for i in range(9000)],
+        )
+    conn.close()
+    for i in range(2):
+        with sqlite3.connect(e.data.db_path) as c:  # changed data: each automatic backup is a new one
+            c.execute("INSERT INTO saved_jobs (title, company, description) VALUES (?, 'c', 'd')", (f"k{i}",))
+        e.create_backup(kind=BackupType.auto)
+    before = Engine(app_data).settings_path.read_bytes() if Engine(app_data).settings_path.exists() else None
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.locator("#budget-mb").fill("1")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#settings-message")).to_contain_text("cannot hold even one backup")
+    expect(page.locator("#settings-message")).to_contain_text("at least")
+    page.locator("#budget-mb").fill("")
+    for field in ("#keep-all-hours", "#keep-daily-days", "#keep-weekly-weeks", "#keep-monthly-months"):
+        page.locator(field).fill("0")
+    page.get_by_role("button", name="Save settings").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("deletes")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#settings-message")).to_contain_text("Nothing was changed.")
+    after = Engine(app_data).settings_path.read_bytes() if Engine(app_data).settings_path.exists() else None
+    assert after == before
+    page.get_by_role("button", name="Save settings").click()
+    page.get_by_role("dialog").get_by_role("button", name="Save anyway").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    assert Engine(app_data).settings.keep_all_hours == 0
