@@ -860,6 +860,14 @@ def test_a_plain_copy_planted_at_an_encrypted_location_is_refused(primed, usb, t
 
     r = run_cli("backup", "list", "--location", "usb", data_dir=engine.data.root)
     assert r.returncode == 0 and "NO: not made by JobMatcher" in r.stdout, r.stdout
+    future = "backup_2099-01-01_00-00-00"
+    _plant(usb, fid, future, _evil_db(tmp_path / "2"))
+    m = json.loads((usb / "JobMatcher" / fid / f"{future}.json").read_text())
+    (usb / "JobMatcher" / fid / f"{future}.json").write_text(json.dumps(dict(m, created_at="2099-01-01T00:00:00Z")))
+    r = run_cli("backup", "list", "--location", "usb", data_dir=engine.data.root)
+    [line] = [x for x in r.stdout.splitlines() if future in x]
+    assert "(in the future!)" in line and "NO: not made by JobMatcher" in line, r.stdout
+    assert "(in the future!)" not in r.stdout.replace(line, "")
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
     for args, d in (

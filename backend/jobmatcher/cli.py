@@ -947,6 +947,9 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     # a plain copy at an encrypted location was not made by JobMatcher's copier: a restore refuses it
     encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
+    from datetime import datetime, timedelta, timezone
+
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)  # a copy cannot be from later than now (a clock aside)
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
         rows.append(
@@ -954,7 +957,7 @@ def cmd_location_backups(args) -> int:
                 (
                     r.id,
                     type_label(r.type),
-                    _local(r.created_at),
+                    _local(r.created_at) + (" (in the future!)" if r.created_at > soon else ""),
                     _size(r.size_bytes),
                     r.schema_revision or "-",
                     "yes" if r.encrypted else ("NO: not made by JobMatcher" if encrypted_location else "no"),
