@@ -44,6 +44,8 @@ def test_a_newer_versions_safety_backup_is_kept_but_never_counts_as_passed(engin
     manifest = json.loads((engine.store.folder / f"{safety['id']}.json").read_text())
     assert manifest["verified"] is not True and manifest["verify_message"] == "newer-version"
 
+    r = run_cli("backup", "show", safety["id"], data_dir=data_dir)
+    assert "made by a newer JobMatcher" in r.stdout and "not checked yet" not in r.stdout, r.stdout
     r = run_cli("backup", "verify", safety["id"], data_dir=data_dir)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "newer version of JobMatcher" in r.stderr and "kept" in r.stderr and "OK" not in r.stdout

@@ -662,3 +662,33 @@ def test_opening_the_data_shows_its_progress_in_its_unit(page: Page, start_app, 
     expect(page.locator("#boot-message")).to_have_text("Opening your data: copying… 1,200 of 4,800 pages")
     held["on"] = False
     expect(page.get_by_role("button", name="Back up now")).to_be_visible(timeout=20000)
+
+
+def test_the_way_out_never_offers_a_newer_versions_safety_backup(page: Page, start_app, app_data):
+    """G7 addendum: the newer version's data was kept as the newest (safety) backup; then the live file is
+    lost. The one-click way out names the older backup this version can restore, and the newer one is
+    marked, its Restore… disabled."""
+    from jobmatcher.engine import Engine
+
+    e = Engine(app_data)
+    first = e.list_backups()[0]
+    c = sqlite3.connect(e.data.db_path)
+    with c:
+        c.execute("UPDATE alembic_version SET version_num = '0003_future'")
+    c.close()
+    restored = e.restore(first.id)
+    deadline = time.monotonic() + 60
+    while e.store.get(restored.safety_backup_id).verify_message == "checking" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (app_data / "jobmatcher.db").write_bytes(b"")  # the live file is lost
+    app = start_app(app_data, "--browser")
+    page.goto(app.url)
+    way_out = page.get_by_role("region", name="Restore a backup")
+    newest = way_out.get_by_role("button", name=re.compile("Restore the newest checked backup"))
+    expect(newest).to_be_visible(timeout=20000)
+    expect(newest).not_to_contain_text("Safety")
+    way_out.get_by_role("button", name=re.compile("Choose another backup")).click()
+    item = way_out.locator("li").filter(has_text="made by a newer JobMatcher")
+    expect(item).to_have_count(1)
+    expect(item.get_by_role("button", name=re.compile("Restore"))).to_be_disabled()
+    no_traceback(page)

@@ -357,6 +357,8 @@ def cmd_backup_show(args) -> int:
     label = _safe(p.label[:1].upper() + p.label[1:])
     kind = f" ({type_label(p.type)})" if p.type else ""
     checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
+    if p.newer_version:
+        checked = "made by a newer JobMatcher (restorable with that version)"
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
         print(f"  Note: {_safe(p.note)}")

@@ -59,7 +59,7 @@ from .fsutil import (
     user_path,
 )
 from .lock import FileLock, InstanceLock
-from .manifest import BackupRecord, BackupType, clean_note, read_manifest
+from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest
 from .printable import printable
 from .progress import Progress, step
 from .retention import Plan, RetentionPolicy
@@ -703,6 +703,7 @@ class Engine:
             note=rec.note if rec else "",
             size_bytes=size,
             verified=rec.verified if rec else None,
+            newer_version=bool(rec and rec.verify_message == NEWER_VERSION),
             backup=backup,
             current=current,
             tables=compare(backup, current),

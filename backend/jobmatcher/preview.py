@@ -42,6 +42,7 @@ class BackupPreview(BaseModel):
     note: str
     size_bytes: int
     verified: bool | None
+    newer_version: bool = False  # made of a newer JobMatcher's data: kept, restorable with that version (G7)
     backup: DataSummary
     current: DataSummary | None  # None when the current data cannot be read
     tables: list[TableRow]

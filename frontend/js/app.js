@@ -79,9 +79,10 @@ async function showWayOut() {
   }
   const list = $("#way-out-list");
   list.replaceChildren(...backups.map((b) => h("li", {},
-    h("span", { text: `${describe(b)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}` }),
+    h("span", { text: `${describe(b)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}${
+      b.verify_message === "newer-version" ? " – made by a newer JobMatcher (restore it with that version)" : ""}` }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Restore…",
-                  "aria-label": `Restore ${describe(b)}`, disabled: b.verified === false,
+                  "aria-label": `Restore ${describe(b)}`, disabled: b.verified === false || b.verify_message === "newer-version",
                   onclick: (e) => restoreBackup(e.currentTarget, b) }))));
   list.hidden = true;
   $("#way-out-choose").hidden = backups.length === 0;
