@@ -303,3 +303,24 @@ def test_one_bucket_prefix_cannot_be_two_locations(engine, weed, bucket, prefix)
             )
     assert load_config(engine.data.root) == before
     _add(engine, weed, bucket, prefix + "/other", name="Elsewhere", encrypt=False)  # another prefix: fine
+
+
+def test_a_lost_identity_is_taken_back_from_an_s3_location(engine, weed, bucket, prefix, tmp_path):
+    """G14 with S3: the data folder's lost key comes back from the bucket with the passphrase; nothing new is made."""
+    _add(engine, weed, bucket, prefix)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    fid = folder_id_of(engine.data)
+    client = S3Location(bucket, prefix, weed.endpoint, ACCESS_KEY, SECRET_KEY)
+    locked = client.get_bytes(f"JobMatcher/{fid}/identity.age")
+    assert engine.locations.identity_path().read_bytes() == locked
+    engine.locations.identity_path().unlink()
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    added = engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    assert added.recovery_key is None
+    assert engine.locations.identity_path().read_bytes() == locked
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    assert client.get_bytes(f"JobMatcher/{fid}/identity.age") == locked
+    assert (usb / "JobMatcher" / fid / "identity.age").read_bytes() == locked
