@@ -133,6 +133,7 @@ def test_a_replaced_drive_at_the_same_place_is_adopted_by_choosing_it_again(engi
     r = run_cli("settings", "--backup-dir", str(mount), data_dir=data_dir)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "already your backup folder" in r.stderr and "--yes" in r.stderr
+    assert f"mounted at {mount}" in r.stderr, r.stderr
     assert run_cli("backup", "create", data_dir=data_dir).returncode == 1  # nothing adopted yet
     r = run_cli("settings", "--backup-dir", str(mount), "--yes", data_dir=data_dir)
     assert r.returncode == 0, r.stderr

@@ -184,6 +184,20 @@ def _read_only_disk(folder: Path) -> bool:
         return False
 
 
+def _mount_point_at_or_above(folder: Path) -> Path | None:
+    """The mount point `folder` is on, when it is not the root file system's ("/"); None otherwise (or unknown)."""
+    try:
+        p = folder.resolve()
+        for candidate in (p, *p.parents):
+            if candidate == Path(candidate.anchor):
+                return None
+            if os.path.ismount(candidate):
+                return candidate
+    except (OSError, RuntimeError):
+        return None
+    return None
+
+
 def _writable(folder: Path) -> bool:
     """Can this user create files in `folder`? False on a disk mounted read-only, also for root (EROFS)."""
     try:
@@ -308,9 +322,16 @@ class Engine:
         old = self.settings
         adopt = self._adopting(changes, new, old)
         if adopt and not confirmed:
+            mounted = _mount_point_at_or_above(Path(str(old.backup_dir)))
+            where = (
+                f" It is on the drive mounted at {mounted}."
+                if mounted is not None
+                else " No drive is mounted there: backups would go on the disk that holds it."
+            )
             raise ConfirmationNeededError(
                 f"{old.backup_dir} is already your backup folder, but the mark JobMatcher left there when you chose "
-                "it is missing: it may be a new, empty drive at the same place (or the old one's empty mount point).",
+                "it is missing: it may be a new, empty drive at the same place (or the old one's empty mount point)."
+                + where,
                 "If it is the drive you want your backups on, run the same command again with --yes: JobMatcher "
                 "marks it and makes its backups there again.",
                 "If it is the drive you want your backups on, confirm: JobMatcher marks it and makes its backups "
