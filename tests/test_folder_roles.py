@@ -142,3 +142,56 @@ def test_a_default_backups_link_into_another_folders_backup_folder_adopts_nothin
     assert health["last"] is None, health  # a brand-new data folder: no backup of its own
     plan = json.loads(run_cli("backup", "prune", "--dry-run", "--json", data_dir=k).stdout)
     assert b.id not in [d["id"] for d in plan.get("deleted", plan.get("would_delete", []))]
+
+
+@pytest.mark.parametrize("case", ["contains my backup folder", "is another's backup folder", "inside my backup folder"])
+def test_a_location_never_shares_its_place_with_a_backup_folder(engine, tmp_path, case):
+    """Finding H4 (the reverse of G5): a location added around, on or inside a backup folder wrote its
+    marker there, and from then on every backup and restore of that backup folder's data was refused."""
+    usb = tmp_path / "usb"
+    mine = usb / "inner"
+    mine.mkdir(parents=True)
+    assert run_cli("settings", "--backup-dir", str(mine), data_dir=engine.data.root).returncode == 0
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+    other = tmp_path / "other-data"
+    theirs = tmp_path / "their-backups"
+    theirs.mkdir()
+    if case == "is another's backup folder":
+        assert run_cli("settings", "--backup-dir", str(theirs), data_dir=other).returncode == 0
+        assert run_cli("db", "migrate", data_dir=other).returncode == 0
+        assert run_cli("backup", "create", data_dir=other).returncode == 0
+    target = {
+        "contains my backup folder": usb,
+        "is another's backup folder": theirs,
+        "inside my backup folder": mine / "sub",
+    }[case]
+    target.mkdir(exist_ok=True)
+    r = run_cli("location", "add", "folder", str(target), "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "backup folder" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.rglob(".jobmatcher-location"))
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+    if case == "is another's backup folder":
+        assert run_cli("backup", "create", data_dir=other).returncode == 0
+
+
+def test_a_listed_backup_named_by_its_path_is_held_to_its_manifest(engine):
+    """Finding H7: by its id a changed backup is refused; by its path it was called sound and restored."""
+    b = engine.create_backup(note="changed later")
+    path = Path(b.path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x20  # one byte inside the last page: the file still opens
+    path.write_bytes(bytes(data))
+    live = fingerprint(engine.data.db_path)
+    for cmd in (["backup", "verify", str(path)], ["backup", "restore", str(path), "--yes"]):
+        r = run_cli(*cmd, data_dir=engine.data.root)
+        assert r.returncode == 1, (cmd, r.stdout, r.stderr)
+        assert "changed since it was made" in r.stderr, r.stderr
+    assert fingerprint(engine.data.db_path) == live
+    # a copy elsewhere with its manifest beside it is held to that manifest too
+    elsewhere = engine.data.root.parent / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(path, elsewhere / path.name)
+    shutil.copyfile(path.with_suffix(".json"), elsewhere / path.with_suffix(".json").name)
+    r = run_cli("backup", "verify", str(elsewhere / path.name), data_dir=engine.data.root)
+    assert r.returncode == 1 and "changed since it was made" in r.stderr, r.stderr

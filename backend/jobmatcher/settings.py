@@ -293,6 +293,41 @@ def check_backup_folder(
     return p
 
 
+def check_location_folder(folder: Path, backup_folder: Path) -> None:
+    """SettingsError when a folder location at `folder` would share its place with a backup folder.
+
+    Refused: the backup folder `backup_folder` itself, a folder inside it or containing it, and any folder
+    that is, lies inside or directly contains another backup folder (BACKUP_FOLDER_MARKER, of this or
+    another data folder). The location's marker would make that backup folder "a backup location" to
+    check_backup_folder, and its backups would stop (finding H4, the reverse of G5).
+    """
+    hint = "Choose a folder of its own for the copies: on another drive, a network share or a synced folder."
+    try:
+        p = Path(folder).resolve()
+        b = Path(backup_folder).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return  # a loop or an unreadable path: check_backup_folder has said why already
+    if p == b:
+        raise SettingsError("That is the backup folder itself.", hint)
+    if b in p.parents:
+        raise SettingsError(f"The location's folder {p} is inside the backup folder {b}.", hint)
+    if p in b.parents:
+        raise SettingsError(f"The location's folder {p} contains the backup folder {b}.", hint)
+    for candidate in (p, *p.parents):
+        if os.path.lexists(candidate / BACKUP_FOLDER_MARKER):
+            where = "is" if candidate == p else f"is inside {candidate}, which is"
+            raise SettingsError(f"The location's folder {p} {where} a JobMatcher backup folder.", hint)
+    try:
+        with os.scandir(p) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False) and os.path.lexists(Path(e.path) / BACKUP_FOLDER_MARKER):
+                    raise SettingsError(
+                        f"The location's folder {p} contains a JobMatcher backup folder, {e.path}.", hint
+                    )
+    except OSError:
+        pass
+
+
 def data_folder_is_ours(folder: Path) -> bool:
     """True when `folder` plainly is a JobMatcher data folder: it holds jobmatcher.db or .jobmatcher-folder-id."""
     return any(os.path.lexists(Path(folder) / name) for name in ("jobmatcher.db", ".jobmatcher-folder-id"))

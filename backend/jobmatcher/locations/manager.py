@@ -37,7 +37,7 @@ from ..lock import FileLock
 from ..manifest import BackupRecord
 from ..progress import Progress
 from ..retention import RetentionPolicy, newest_order, obsolete
-from ..settings import check_backup_folder
+from ..settings import check_backup_folder, check_location_folder
 from .client import HashingWriter, LocationClient
 from .config import (
     DEFAULT_RETENTION_DAYS,
@@ -398,11 +398,7 @@ class Locations:
                     hint="Choose a folder on another drive, a network share or a synced folder.",
                     page_hint="Choose a folder on another drive, a network share or a synced folder.",
                 )
-                if p.resolve() == self.store.folder.resolve():
-                    raise ValidationError(
-                        "That is the backup folder itself.",
-                        "A location is another place: another drive, a share, a cloud folder.",
-                    )
+                check_location_folder(p, self.store.folder)  # never sharing a place with a backup folder (H4)
                 loc = LocationConfig(
                     id=uuid.uuid4().hex[:12],
                     name=self._new_name(_default_name(p), name, cfg),
