@@ -125,7 +125,7 @@ def test_backup_show_on_the_command_line(engine, tmp_path):
     assert re.search(r"Name\s+Ada Lovelace\s+Changed", r.stdout)
     assert re.search(r"Saved jobs\s+50\s+10", r.stdout)
     body = json.loads(run_cli("backup", "show", b.path, "--json", data_dir=engine.data.root).stdout)
-    assert body["id"] is None and body["label"] == f"the file {Path(b.path).name}"
+    assert body["id"] == b.id  # the listed backup named by its path is that backup (H7), not "a file"
     assert {t["table"]: (t["then"], t["now"]) for t in body["tables"]}["saved_jobs"] == (50, 10)
     assert digest(folder) == before
     bad = tmp_path / "notes.db"
