@@ -792,6 +792,8 @@ def test_another_identity_at_a_location_is_never_overwritten(primed, usb, tmp_pa
     [r] = engine.locations.sync()
     assert r.error_code == "location-identity-conflict" and not r.copied, r
     assert at_usb.read_bytes() == other
+    [row] = engine.locations.status()  # reachable, yet the refusal stays shown until a copy works again
+    assert row.reachable and row.problem_code == "location-identity-conflict" and "never" in row.problem
 
     # adding that folder again (after removing it): refused before anything is saved
     engine.locations.remove("usb")
