@@ -195,3 +195,26 @@ def test_a_listed_backup_named_by_its_path_is_held_to_its_manifest(engine):
     shutil.copyfile(path.with_suffix(".json"), elsewhere / path.with_suffix(".json").name)
     r = run_cli("backup", "verify", str(elsewhere / path.name), data_dir=engine.data.root)
     assert r.returncode == 1 and "changed since it was made" in r.stderr, r.stderr
+
+
+def test_a_manifest_whose_sha256_disagrees_fails_verify_and_stops_no_location(engine, tmp_path):
+    """Finding H6: with a wrong SHA-256 but the right BLAKE3 in its manifest, verify called the backup sound
+    (it compared BLAKE3 only), and the location's read-back blamed the drive and stopped every copy."""
+    first = engine.create_backup(note="edited manifest")
+    second = engine.create_backup(note="fine")
+    mpath = Path(first.path).with_suffix(".json")
+    m = json.loads(mpath.read_text())
+    assert m.get("blake3"), "new manifests record BLAKE3 beside SHA-256"
+    m["sha256"] = "0" * 64
+    mpath.write_text(json.dumps(m))
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    assert run_cli("location", "add", "folder", str(usb), "--no-encrypt", data_dir=engine.data.root).returncode == 0
+    r = run_cli("location", "sync", data_dir=engine.data.root)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"The backup {first.id} does not match the checksum its manifest records" in r.stderr + r.stdout
+    assert "drive may be failing" not in r.stderr + r.stdout
+    copies = usb / "JobMatcher" / folder_id_of(engine.data)
+    assert (copies / f"{second.id}.db").exists() and not (copies / f"{first.id}.db").exists()
+    r = run_cli("backup", "verify", first.id, data_dir=engine.data.root)
+    assert r.returncode == 1 and "changed since it was made" in r.stderr, (r.stdout, r.stderr)

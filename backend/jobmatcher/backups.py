@@ -1014,6 +1014,7 @@ class BackupStore:
                 allow_unknown_revision=True,
                 expected_blake3=m.blake3 if m else None,
                 with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
+                every_checksum=True,  # both recorded checksums must hold (H6)
             )
         except InvalidBackupError as e:
             message = e.message

@@ -762,7 +762,7 @@ class Engine:
                 backup=rec,
             )
         self.refuse_the_live_file(r.path)
-        report = verify_file(r.path, expected_sha256=r.sha256, expected_blake3=r.blake3)  # a manifest beside it
+        report = verify_file(r.path, expected_sha256=r.sha256, expected_blake3=r.blake3, every_checksum=True)
         return VerifyResult(
             path=report.path,
             size_bytes=report.size_bytes,

@@ -117,6 +117,24 @@ class AddResult(BaseModel):
     recovery_key: str | None = None  # shown once, when this add created the identity
 
 
+def _backup_mismatch(backup_id: str) -> LocationCopyFailedError:
+    """The backup `backup_id` does not match the SHA-256 its manifest records: not copied (reason checksum-mismatch)."""
+    return LocationCopyFailedError(
+        f"The backup {backup_id} does not match the checksum its manifest records (it changed after its check, "
+        "or its manifest was edited), so it was not copied. The other backups are copied as usual.",
+        f"Check it: `jobmatcher backup verify {backup_id}`.",
+        "Check it with Verify beside it in the list.",
+        reason="checksum-mismatch",
+        id=backup_id,
+    )
+
+
+def _sha256(path: Path) -> str:
+    from ..verify import sha256_file
+
+    return sha256_file(path)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -628,7 +646,15 @@ class Locations:
                     )
                 if progress:
                     progress("backup", i, len(todo), "backups")
-                self._copy_one(client, loc, cfg, fid, rec, progress)
+                try:
+                    self._copy_one(client, loc, cfg, fid, rec, progress)
+                except LocationCopyFailedError as e:
+                    if getattr(e, "reason", None) != "checksum-mismatch":
+                        raise
+                    # this one backup is at fault, not the location: the others are still copied (H6)
+                    log.warning("location %s: %s", loc.name, e.message)
+                    result.error, result.error_code = str(e), e.code
+                    continue
                 result.copied.append(rec.id)
                 st.last_success_at = _now()
                 st.copied = sorted(set(st.copied) | {rec.id})
@@ -738,15 +764,17 @@ class Locations:
                 ) from None
             if plain[0][1] != rec.sha256:
                 client.delete(data_key(fid, rec.id, True))
-                raise LocationCopyFailedError(
-                    f"The backup {rec.id} no longer matches its checksum, so it was not copied.",
-                    f"Check it: `jobmatcher backup verify {rec.id}`.",
-                    "Check it with Verify beside it in the list.",
-                    reason="checksum-mismatch",
-                    id=rec.id,
-                )
+                raise _backup_mismatch(rec.id)
         else:
-            stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
+            try:
+                stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
+            except LocationCopyFailedError:
+                # The read-back is compared with the backup's recorded SHA-256. When the backup itself does not
+                # match it (changed after its check, or its manifest edited), the fault is the backup's, not
+                # the drive's (finding H6): say so, and let the other backups be copied.
+                if rec.sha256 and _sha256(src) != rec.sha256:
+                    raise _backup_mismatch(rec.id) from None
+                raise
         m = LocationManifest(
             created_at=rec.created_at,
             type=rec.type,
