@@ -135,6 +135,8 @@ def test_a_replaced_drive_at_the_same_place_is_adopted_by_choosing_it_again(engi
     assert "already your backup folder" in r.stderr and "--yes" in r.stderr
     assert f"mounted at {mount}" in r.stderr, r.stderr
     assert run_cli("backup", "create", data_dir=data_dir).returncode == 1  # nothing adopted yet
+    r = run_cli("settings", data_dir=data_dir)  # showing the settings says so too, with the way to adopt it
+    assert "NOT AVAILABLE" in r.stdout and f"--backup-dir {mount} --yes" in r.stderr, (r.stdout, r.stderr)
     r = run_cli("settings", "--backup-dir", str(mount), "--yes", data_dir=data_dir)
     assert r.returncode == 0, r.stderr
     r = run_cli("backup", "create", data_dir=data_dir)

@@ -737,7 +737,15 @@ def cmd_settings(args) -> int:
         print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {_safe(m['from'])}.")
         for f in m["failed"]:
             print(f"  Not moved: {_safe(f['id'])}: {f['message']}", file=sys.stderr)
-    print(f"Backup folder:      {_safe(engine.backups_folder)}" + ("" if s.backup_dir else "  (default)"))
+    problem = engine.backups_folder_problem()
+    print(
+        f"Backup folder:      {_safe(engine.backups_folder)}"
+        + ("" if s.backup_dir else "  (default)")
+        + ("" if problem is None else "  (NOT AVAILABLE)" if problem.code == "folder-unavailable" else "  (REFUSED)")
+    )
+    if problem is not None:
+        print(f"  {_safe(problem.message)}", file=sys.stderr)
+        print(f"  {_safe(problem.hint)}", file=sys.stderr)
     for folder in s.previous_backup_dirs:
         print(
             f"  Backups are still in the previous folder {_safe(folder)}: "

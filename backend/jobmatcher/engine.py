@@ -845,6 +845,16 @@ class Engine:
         Raises SettingsError only when settings.json is damaged."""
         return self.data.backup_dir(check=False)
 
+    def backups_folder_problem(self) -> JobMatcherError | None:
+        """Why the backup folder cannot be used now (returned, not raised: to show beside the settings), with
+        the way out (connect the drive, or adopt a new one at the same place); None when it can. Never raises
+        for an unavailable folder; SettingsError only for a damaged settings.json."""
+        try:
+            store = self.store
+        except JobMatcherError as e:
+            return e
+        return None if store.available() else unavailable_error(store.folder)
+
     @property
     def default_backups_folder(self) -> Path:
         """<data>/backups, the folder used when none is chosen (whether or not it exists). Never raises."""
