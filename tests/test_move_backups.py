@@ -122,3 +122,30 @@ def test_moves_started_at_once_take_turns_and_none_blames_the_disk(moved_away):
     assert {r.id for r in engine.list_backups()} >= set(ids) | set(more)
     assert not any(p.suffix == ".db" and p.name != "my own copy.db" for p in old.iterdir())
     assert engine.settings.previous_backup_dirs == []
+
+
+def test_a_move_takes_only_this_data_folders_backups_from_a_shared_folder(tmp_path):
+    """Finding H17: two data folders share one backup folder; moving the first one's backups took the
+    second one's too (its restore, retention and health then saw none)."""
+    from jobmatcher.engine import Engine
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    p1, p2 = Engine(tmp_path / "p1"), Engine(tmp_path / "p2")
+    for e in (p1, p2):
+        e.migrate()
+        e.update_settings({"backup_dir": str(shared)})
+    mine = p1.create_backup(note="p1").id
+    theirs = p2.create_backup(note="p2").id
+    theirs_bytes = (shared / f"{theirs}.db").read_bytes()
+    assert [r.id for r in p1.previous_backups()] == [] and len(p1.list_backups()) == 2  # both listed, one owned
+    new = tmp_path / "p1-new"
+    new.mkdir()
+    p1.update_settings({"backup_dir": str(new)})
+    assert [r.id for r in p1.previous_backups()[0]["backups"]] == [mine]
+    r = run_cli("settings", "--move-backups", "--json", data_dir=p1.data.root)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["moves"][0]["moved"] == [mine]
+    assert (shared / f"{theirs}.db").read_bytes() == theirs_bytes
+    assert not (new / f"{theirs}.db").exists()
+    assert [b.id for b in p2.list_backups() if b.owned] == [theirs]

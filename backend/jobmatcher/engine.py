@@ -455,9 +455,10 @@ class Engine:
         SettingsError only when settings.json is damaged."""
         out = []
         for folder in self.settings.previous_backup_dirs:
-            store = BackupStore(Path(folder), chosen=True)
+            store = BackupStore(Path(folder), chosen=True, data=self.data)
             try:
-                items = [r for r in store.list() if r.has_manifest]
+                # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
+                items = [r for r in store.list() if r.has_manifest and r.owned]
                 out.append({"folder": folder, "available": True, "backups": items})
             except JobMatcherError:
                 out.append({"folder": folder, "available": False, "backups": []})
@@ -472,7 +473,7 @@ class Engine:
         return Path(folder)
 
     def move_previous_backups(self, folder: str, progress: Progress | None = None) -> dict:
-        """Move every backup JobMatcher made from a previous backup folder into the current one.
+        """Move every backup JobMatcher made for this data folder from a previous backup folder into the current one.
 
         One at a time (see BackupStore.move_in): each is in the old folder, the new one, or
         (after a failure) both. One move at a time per data folder: a second one waits for the first, and
@@ -505,8 +506,10 @@ class Engine:
             self._settings_cache = None  # the other move may have changed them meanwhile
             if folder not in self.settings.previous_backup_dirs:
                 return {"moved": [], "failed": [], "already_moved": True}
-            old = BackupStore(Path(folder), chosen=True)
-            items = [r for r in old.list() if r.has_manifest]
+            old = BackupStore(Path(folder), chosen=True, data=self.data)
+            # Only this data folder's own backups: another data folder sharing that backup folder keeps its
+            # history where it is (finding H17: a move used to take every backup with a manifest).
+            items = [r for r in old.list() if r.has_manifest and r.owned]
             target = self.store
             moved, failed = [], []
             for n, rec in enumerate(reversed(items)):  # oldest first
