@@ -219,3 +219,36 @@ def test_the_bundle_entry_point_runs_the_child(engine, tmp_path):
     ).stdout
     result = json.loads(out)
     assert result["problems"] == [] and result["revision"] and result["memory"]["peak_rss_mb"] > 0
+
+
+def test_a_check_killed_from_outside_is_not_a_read_error_and_keeps_the_earlier_result(
+    engine, tmp_path, monkeypatch, always_child
+):
+    """Finding H18: SIGKILL (the out-of-memory killer, a `kill`) of the check's child was reported as a disk
+    read error and a sound backup was recorded FAILED. Only SIGBUS is the file's fault."""
+    import signal
+
+    from jobmatcher.errors import CheckInterruptedError
+    from jobmatcher.manifest import read_manifest
+
+    b = engine.create_backup(note="sound")
+    assert read_manifest(Path(b.path)).verified is True
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(checkproc.PAUSE_ENV, str(pause))
+
+    def killer():
+        deadline = time.monotonic() + 30
+        while not (pause / "ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(int((pause / "ready").read_text()), signal.SIGKILL)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    with pytest.raises(CheckInterruptedError) as e:
+        engine.verify(b.id)
+    t.join()
+    assert "SIGKILL" in e.value.message and "read error" not in e.value.message
+    m = read_manifest(Path(b.path))
+    assert m.verified is True  # the earlier result is kept: nothing is known from a stopped check
+    assert [r.verified for r in engine.list_backups() if r.id == b.id] == [True]

@@ -29,6 +29,7 @@ from .errors import (
     BackupFailedError,
     BackupFolderUnavailableError,
     BackupNotFoundError,
+    CheckInterruptedError,
     InvalidBackupError,
     JobMatcherError,
     NewerSchemaError,
@@ -819,6 +820,14 @@ class BackupStore:
                     report = _Checked.passed(
                         verify_file(tmp, allow_unknown_revision=lenient, with_blake3=True, spare=spare)
                     )
+                except CheckInterruptedError as e:
+                    raise CheckInterruptedError(
+                        "The new backup's check was stopped before it finished "
+                        f"({e.fields.get('signal')}: the system may have run short of memory, or the check's "
+                        "process was ended), so nothing was saved. Your data is unchanged.",
+                        "Try again (close other programs first if memory is short).",
+                        signal=e.fields.get("signal"),
+                    ) from None
                 except InvalidBackupError as e:
                     # The temp file's name means nothing to the user: it is a copy of their database.
                     e.message = (

@@ -70,6 +70,14 @@ class NewerSchemaError(JobMatcherError):
     code = "newer-schema"
 
 
+class CheckInterruptedError(JobMatcherError):
+    """A backup's integrity check was stopped from outside (its process killed by a signal other than
+    SIGBUS: the kernel's out-of-memory killer, a `kill`): nothing is known about the file, so it is
+    neither passed nor failed (finding H18)."""
+
+    code = "check-interrupted"
+
+
 class InvalidBackupError(JobMatcherError):
     """A backup file cannot be trusted; `reason` names why in one word."""
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
 from .digests import BLAKE3, SHA256, Algorithm, file_digest
-from .errors import InvalidBackupError, NewerSchemaError
+from .errors import CheckInterruptedError, InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -278,6 +278,17 @@ def _check_database(
     try:
         found = started.result() if started is not None else checkproc.check(path, integrity=integrity)
     except checkproc.ChildCheckCrashed as e:
+        if e.signal_name.startswith("SIG") and e.signal_name != "SIGBUS":
+            # Only SIGBUS is the file's fault (a read error under the mapping). SIGKILL is what the kernel's
+            # out-of-memory killer sends, or a user's `kill`: the check was stopped, the file is unknown (H18).
+            raise CheckInterruptedError(
+                f"The check of {path} was stopped before it finished ({e.signal_name}: the system may have run "
+                "short of memory, or the check's process was ended). Nothing is known about the file; its "
+                "earlier result is kept.",
+                "Try again (close other programs first if memory is short).",
+                signal=e.signal_name,
+                path=str(path),
+            ) from None
         raise _refuse(
             "read-error",
             f"The file {path} could not be read to the end (a read error: the check "
