@@ -35,3 +35,16 @@ def test_a_hostile_file_name_is_escaped_in_success_lines_and_the_safety_note(eng
     assert note.isprintable() and "evil" in note, repr(note)
     raw = json.loads((engine.store.folder / f"{safety[0].id}.json").read_text())["note"]
     assert raw.isprintable(), repr(raw)
+
+
+def test_a_hostile_file_name_in_a_refusal_forges_no_line(engine, data_dir, tmp_path):
+    """The same name in an error (a file that is not a backup): one "Error:" line, the name escaped."""
+    other = tmp_path / "y"
+    other.mkdir()
+    f = other / "bad\nOK: all good\x1b[2J.db"
+    f.write_bytes(b"not a database at all" * 100)
+    r = run_cli("backup", "verify", str(f), data_dir=data_dir)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    _clean(r.stderr)
+    assert not any(line.startswith("OK:") for line in r.stderr.splitlines()), r.stderr
+    assert "bad\\x0aOK: all good\\x1b[2J.db" in r.stderr, r.stderr

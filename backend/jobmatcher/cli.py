@@ -1519,9 +1519,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("refused: %s", e.message)
         if args.json:
             _emit_json(e.to_dict())
-        print(f"Error: {_safe(e.message, keep_newlines=True)}", file=sys.stderr)
+        # One line each: no message or hint has a line break of ours, so any is a name's (a forged line).
+        print(f"Error: {_safe(e.message)}", file=sys.stderr)
         if e.hint:
-            print(_safe(e.hint, keep_newlines=True), file=sys.stderr)
+            print(_safe(e.hint), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
