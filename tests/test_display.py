@@ -3,6 +3,7 @@ the browser, not Qt's abort (finding G12). Real Xvfb for the display that answer
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -33,8 +34,20 @@ def test_a_display_is_asked_before_qt_is_started():
     finally:
         xvfb.kill()
         xvfb.wait()
-    # not asked where the question is not X's: Wayland, a chosen Qt platform, another system
-    assert unreachable_display({"DISPLAY": f":{n}", "WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    # Wayland is asked by its socket (H16): a stale name answers nothing; a listening socket does
+    assert unreachable_display({"WAYLAND_DISPLAY": "wayland-9", "XDG_RUNTIME_DIR": "/nonexistent"}, "linux")
+    assert unreachable_display({"WAYLAND_DISPLAY": "wayland-9"}, "linux") == "wayland-9"  # no runtime folder
+    import socket
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as runtime, socket.socket(socket.AF_UNIX) as server:
+        server.bind(os.path.join(runtime, "wayland-1"))
+        server.listen()
+        env = {"WAYLAND_DISPLAY": "wayland-1", "XDG_RUNTIME_DIR": runtime, "DISPLAY": f":{n}"}
+        assert unreachable_display(env, "linux") is None  # Qt uses Wayland
+        env["WAYLAND_DISPLAY"] = "wayland-2"
+        assert unreachable_display(env, "linux") == f"wayland-2 and :{n}"  # neither answers
+    # not asked where Qt's platform is chosen, or on another system
     assert unreachable_display({"DISPLAY": f":{n}", "QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert unreachable_display({"DISPLAY": f":{n}"}, "darwin") is None
 
@@ -46,7 +59,18 @@ def test_the_app_on_a_dead_display_serves_the_page_instead_of_aborting(tmp_path)
     try:
         assert app.url.startswith("http://127.0.0.1:")
         assert app.call("app_info")["ok"] is True
-        assert any(f"the display {dead} (DISPLAY) does not answer" in line for line in app.stderr), app.stderr
+        assert any(f"the display {dead} does not answer" in line for line in app.stderr), app.stderr
     finally:
         app.stop()
     assert app.proc.returncode != 134
+
+
+def test_the_app_on_a_dead_wayland_display_serves_the_page_instead_of_aborting(tmp_path):
+    """Finding H16: the same for a WAYLAND_DISPLAY nobody serves (and no DISPLAY)."""
+    pytest.importorskip("webview")
+    app = AppProcess(tmp_path / "data", [], app_env(WAYLAND_DISPLAY="wayland-9", XDG_RUNTIME_DIR=str(tmp_path)))
+    try:
+        assert app.url.startswith("http://127.0.0.1:")
+        assert any("the display wayland-9 does not answer" in line for line in app.stderr), app.stderr
+    finally:
+        app.stop()

@@ -50,34 +50,59 @@ def use_browser_mode(args, environ=os.environ, platform: str = sys.platform) -> 
 
 
 def unreachable_display(environ=os.environ, platform: str = sys.platform) -> str | None:
-    """The X display named by DISPLAY when a window cannot be opened on it, else None.
+    """The display named by WAYLAND_DISPLAY and/or DISPLAY when a window cannot be opened on any of them, else None.
 
-    A DISPLAY left over from an ssh session or a closed remote desktop names a display nobody serves.
-    Qt then aborts the whole process (SIGABRT, exit 134) with a message that suggests reinstalling
-    (finding G12), which Python cannot catch. So the display is asked first, with libxcb (which Qt's
-    xcb platform plugin loads anyway): `xcb_connect` and `xcb_connection_has_error`, authentication
-    included. Only for X on Linux with no Wayland display and no Qt platform chosen; when libxcb cannot
-    be loaded the question is left to Qt (None).
+    A DISPLAY or WAYLAND_DISPLAY left over from an ssh session, a logged-out session or a closed remote
+    desktop names a display nobody serves. Qt then aborts the whole process (SIGABRT, exit 134) with a
+    message that suggests reinstalling (findings G12, H16), which Python cannot catch. So each display
+    is asked first: Wayland by connecting to its socket ($XDG_RUNTIME_DIR/$WAYLAND_DISPLAY, or the path
+    itself), X with libxcb (which Qt's xcb plugin loads anyway): `xcb_connect` and
+    `xcb_connection_has_error`, authentication included. Qt tries Wayland, then X, so one answering is
+    enough. Linux only, and not when a Qt platform is chosen (QT_QPA_PLATFORM); when libxcb cannot be
+    loaded the X question is left to Qt.
     """
-    if not platform.startswith("linux") or environ.get("WAYLAND_DISPLAY") or environ.get("QT_QPA_PLATFORM"):
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
         return None
-    display = environ.get("DISPLAY")
-    if not display:
+    wayland, x = environ.get("WAYLAND_DISPLAY"), environ.get("DISPLAY")
+    if not wayland and not x:
         return None
+    if wayland and _wayland_answers(wayland, environ.get("XDG_RUNTIME_DIR")):
+        return None
+    if x and _x_answers(x):
+        return None
+    return " and ".join(d for d in (wayland, x) if d)
+
+
+def _wayland_answers(display: str, runtime_dir: str | None) -> bool:
+    import socket
+
+    path = display if os.path.isabs(display) else os.path.join(runtime_dir or "", display)
+    if not os.path.isabs(path):
+        return False  # no XDG_RUNTIME_DIR: Qt's Wayland plugin cannot find the socket either
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _x_answers(display: str) -> bool:
     import ctypes
     import ctypes.util
 
     try:
         xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
     except OSError:
-        return None
+        return True  # cannot ask: leave it to Qt
     xcb.xcb_connect.restype = ctypes.c_void_p
     xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
     xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
     xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
     conn = xcb.xcb_connect(display.encode(), None)
     try:
-        return display if not conn or xcb.xcb_connection_has_error(conn) else None
+        return bool(conn) and not xcb.xcb_connection_has_error(conn)
     finally:
         if conn:
             xcb.xcb_disconnect(conn)  # also frees the error object of a failed connection
@@ -111,7 +136,7 @@ def run_app(args) -> int:
         return run_browser(args, engine, relaunched)
     if (display := unreachable_display()) is not None:
         print(
-            f"Cannot open a window: the display {display} (DISPLAY) does not answer; it may be left over from "
+            f"Cannot open a window: the display {display} does not answer; it may be left over from "
             "an ssh session or a closed remote desktop. Serving the page in your browser instead.",
             file=sys.stderr,
         )
