@@ -306,12 +306,12 @@ def render(rows: list[dict], reps: int = 3) -> str:
         "",
         "- **plain**: the kernel copies (copy_file_range), fsync, rename, fsync the folder, then the copy is",
         "  read back by its path with its pages dropped from the page cache, and its SHA-256 compared.",
-        "- **encrypted**: three threads beside each other: the backup read and its SHA-256 computed ahead of",
-        "  age; age (pyrage, ChaCha20-Poly1305; it holds Python's GIL while it encrypts); the ciphertext",
-        "  written, synced every 4 MB and read back from the disk by a fourth thread, compared byte for byte",
-        "  and hashed, before the rename. It does strictly more work per byte (age, a second SHA-256, the",
-        "  copy through Python) than the plain copy, so on a machine whose cores are all busy the ratio",
-        "  tends to the ratio of CPU time (about 2.5-3×); on an idle machine the threads overlap.",
+        "- **encrypted**: four threads side by side: the backup read and its SHA-256 computed ahead of age;",
+        "  age (pyrage, ChaCha20-Poly1305; it holds Python's GIL while it encrypts); the ciphertext written",
+        "  and synced every 4 MB; those 4 MB read back from the disk, compared byte for byte with what was",
+        "  written and hashed, all before the rename. It does strictly more work per byte (age, a second",
+        "  SHA-256, the bytes through Python) than the plain copy, so on a machine whose cores are all busy",
+        "  the ratio tends to the ratio of CPU time (about 2.5-3× here); on an idle one the threads overlap.",
         "",
     ]
     return "\n".join(out)
