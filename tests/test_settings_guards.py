@@ -142,3 +142,29 @@ def test_a_replaced_drive_at_the_same_place_is_adopted_by_choosing_it_again(engi
     r = run_cli("backup", "create", data_dir=data_dir)
     assert r.returncode == 0, r.stderr
     assert fingerprint(engine.data.db_path) == before
+
+
+def test_the_page_adopts_a_replaced_drive_after_its_confirm(engine, data_dir, tmpfs):
+    """G8 in the page: Save with the same folder asks first (code confirmation-needed, action
+    adopt-backup-folder, in the page's words); the confirmed call marks it and backups work again."""
+    from jobmatcher.api import Api
+
+    mount = tmpfs(20_000)
+    engine.update_settings({"backup_dir": str(mount)})
+    engine.create_backup()
+    subprocess.run(["umount", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k,mode=0700", "tmpfs", str(mount)], check=True)
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(60)
+    try:
+        r = api._dispatch("save_settings", [30, 30, str(mount)])
+        assert not r["ok"] and r["error"]["code"] == "confirmation-needed", r
+        assert r["error"]["action"] == "adopt-backup-folder" and "--yes" not in r["error"]["hint"], r
+        assert not (mount / ".jobmatcher-backup-folder").exists()
+        r = api._dispatch("save_settings", [30, 30, str(mount), None, True])
+        assert r["ok"], r
+        assert engine.store.available()
+        engine.create_backup()
+    finally:
+        api._close()
