@@ -177,3 +177,21 @@ def test_unplugged_drive_leaves_an_empty_folder_that_is_never_written(engine, dr
     assert os.listdir(drive.folder) == []
     drive.plug()
     assert engine.locations.sync()[0].copied == [second.id]
+
+
+def test_status_sees_an_unplugged_drive_before_any_copy_fails(engine, drive, locked_identity):
+    """Finding H11: status said "usb ✓ 5 min ago" (green) for an unplugged drive until the next copy failed;
+    a folder location's marker is looked at every time, without contacting anything else."""
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    r = run_cli("status", data_dir=engine.data.root)
+    assert r.returncode == 0 and "USB ✓" in r.stdout, (r.stdout, r.stderr)
+    drive.unplug()
+    r = run_cli("status", data_dir=engine.data.root)
+    assert "USB ✗ (last copy just now)" in r.stdout, (r.stdout, r.stderr)
+    assert "1 copy: this disk ✓" in r.stdout
+    assert os.listdir(drive.folder) == []  # looking wrote nothing there
+    drive.plug()
+    assert "USB ✓" in run_cli("status", data_dir=engine.data.root).stdout

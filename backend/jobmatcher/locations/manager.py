@@ -815,6 +815,13 @@ class Locations:
                         problem, code = "", ""
                 except JobMatcherError as e:
                     reachable, problem, code = False, e.message, e.code
+            elif loc.enabled and loc.kind == "folder":
+                # Without contacting anything, a folder location is still looked at: its marker is one stat
+                # away, so status never calls an unplugged drive's copies fine until the next copy fails (H11).
+                try:
+                    make_client(loc, self.data.root).check()
+                except JobMatcherError as e:
+                    reachable, problem, code = False, e.message, e.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
             todo = [r for r in todo if r.id not in copied]
             rows.append(
@@ -854,8 +861,9 @@ class Locations:
         for s in self.status(check=False):
             if not s.enabled:
                 continue
-            if s.problem_code:
-                parts.append(f"{s.name} ✗ {_ago(now, s.last_success_at)}".rstrip())
+            if s.problem_code:  # the time beside ✗ is the last copy that worked, said so (G20)
+                last = f" (last copy {_ago(now, s.last_success_at)})" if s.last_success_at else ""
+                parts.append(f"{s.name} ✗{last}")
             elif s.last_success_at:
                 parts.append(
                     f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
