@@ -10,6 +10,7 @@ decrypts a copy with either, without JobMatcher.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,7 +67,9 @@ def lock_identity(identity: str, passphrase: str) -> bytes:
 def unlock_identity(locked: bytes, secret: str) -> str:
     """The identity from its locked file, given the passphrase or the recovery key itself.
 
-    Raises WrongPassphraseError when the passphrase does not open it.
+    Raises WrongPassphraseError when the passphrase does not open it (code "key-unlock-too-slow" when
+    age refused the work of trying, three times a second apart, on a computer too busy: not a verdict on
+    the passphrase).
     """
     from pyrage import DecryptError
     from pyrage import passphrase as pp
@@ -76,14 +79,29 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         identity = secret.strip()
         recipient_of(identity)  # ValidationError when mangled
         return identity
-    try:
-        return pp.decrypt(locked, secret).decode().strip()
-    except DecryptError:
-        raise WrongPassphraseError(
-            "That passphrase does not open the encryption key of these copies.",
-            "Check the passphrase (it is case-sensitive), or use the recovery key you "
-            "were shown when encryption was set up. Nothing was changed.",
-        ) from None
+    for attempt in range(3):
+        try:
+            return pp.decrypt(locked, secret).decode().strip()
+        except DecryptError as e:
+            if "excessive work" not in str(e).lower():
+                break
+            # age refuses a scrypt work factor far above what it measures this computer can do in about a
+            # second (rage: target work factor + 4). On a busy machine that measurement comes out low, and a
+            # correct passphrase was then refused as wrong. Measured again after a pause, it usually passes;
+            # if not, say what happened instead of blaming the passphrase.
+            if attempt == 2:
+                raise WrongPassphraseError(
+                    "This computer is too busy right now to open the encryption key with the passphrase "
+                    "(age refuses work it measures as too slow here). The passphrase itself was not refused.",
+                    "Try again when fewer programs are running, or use the recovery key. Nothing was changed.",
+                    code="key-unlock-too-slow",
+                ) from None
+            time.sleep(1.0)
+    raise WrongPassphraseError(
+        "That passphrase does not open the encryption key of these copies.",
+        "Check the passphrase (it is case-sensitive), or use the recovery key you "
+        "were shown when encryption was set up. Nothing was changed.",
+    )
 
 
 def encrypt_file_into(src: Path, out: BinaryIO | HashingWriter, recipient: str) -> tuple[int, str]:
