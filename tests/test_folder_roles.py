@@ -218,3 +218,21 @@ def test_a_manifest_whose_sha256_disagrees_fails_verify_and_stops_no_location(en
     assert (copies / f"{second.id}.db").exists() and not (copies / f"{first.id}.db").exists()
     r = run_cli("backup", "verify", first.id, data_dir=engine.data.root)
     assert r.returncode == 1 and "changed since it was made" in r.stderr, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("field", ["sha256", "blake3"])
+def test_a_checksum_in_capitals_is_the_same_checksum(engine, tmp_path, field):
+    """H6's addendum: a tool that rewrote a manifest with its hex in capitals made verify call a sound backup
+    damaged (BLAKE3) or the location blame the drive (SHA-256)."""
+    b = engine.create_backup()
+    mpath = Path(b.path).with_suffix(".json")
+    m = json.loads(mpath.read_text())
+    m[field] = m[field].upper()
+    mpath.write_text(json.dumps(m))
+    r = run_cli("backup", "verify", b.id, data_dir=engine.data.root)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    assert run_cli("location", "add", "folder", str(usb), "--no-encrypt", data_dir=engine.data.root).returncode == 0
+    r = run_cli("location", "sync", data_dir=engine.data.root)
+    assert r.returncode == 0, (r.stdout, r.stderr)

@@ -69,6 +69,16 @@ def as_utc(v: datetime | None) -> datetime | None:
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+def _lower_hex(v: str | None) -> str | None:
+    """A checksum as lower-case hex: the same digest written in capitals (a tool that rewrote the manifest)
+    is the same digest, compared alike everywhere (finding H6's addendum)."""
+    return v.lower() if isinstance(v, str) else v
+
+
+# A hex digest field (SHA-256, BLAKE3): lower case whatever the file holds.
+HexDigest = Annotated[str | None, AfterValidator(_lower_hex)]
+
+
 class Manifest(BaseModel):
     """Everything known about one backup file, written when it is made and after each check."""
 
@@ -78,8 +88,8 @@ class Manifest(BaseModel):
     type: BackupType = BackupType.manual
     created_at: UtcDatetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
     size_bytes: int = Field(ge=0)
-    sha256: str | None = None
-    blake3: str | None = Field(
+    sha256: HexDigest = None
+    blake3: HexDigest = Field(
         None,
         description="BLAKE3 of the file, from the same bytes as sha256: what verify and restore compare "
         "when it is there (faster); None in manifests of older versions (sha256 is compared then).",

@@ -25,8 +25,9 @@ import re
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from ..errors import BackupNotFoundError, LocationUnavailableError, TamperedCopyError, UnencryptedCopyError
 from ..errors import ValidationError as InputError
@@ -35,6 +36,9 @@ from ..manifest import BackupType, UtcDatetime
 from ..progress import Progress, ignore
 from .client import LocationClient
 from .crypto import decrypt_file, unlock_identity
+
+# Checksums compare as lower-case hex whatever a manifest holds (a tool may rewrite one in capitals).
+LowerHex = Annotated[str, AfterValidator(str.lower)]
 
 ROOT = "JobMatcher"
 _FOLDER_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -77,9 +81,9 @@ class LocationManifest(BaseModel):
     created_at: UtcDatetime  # a zone-less date (an older writer, another tool) is UTC, as in local manifests
     type: BackupType = BackupType.manual
     size_bytes: int  # the database
-    sha256: str  # of the database
+    sha256: LowerHex  # of the database
     stored_size: int  # of the bytes at the location (the ciphertext when encrypted)
-    stored_sha256: str
+    stored_sha256: LowerHex
     encrypted: bool
     schema_revision: str | None = None
     # The local manifest's order of making (retention.newest_order: "newest" by it, not by a clock that may
@@ -98,8 +102,8 @@ class RemoteBackup(BaseModel):
     stored_size: int
     encrypted: bool
     schema_revision: str | None
-    sha256: str
-    stored_sha256: str
+    sha256: LowerHex
+    stored_sha256: LowerHex
     sequence: int | None = None  # the order of making (LocationManifest.sequence)
     # Only backups that passed their check are copied, and each copy was proven identical there: for
     # retention, every copy counts as checked (else the oldest uncopied backup would pass for the newest good).
