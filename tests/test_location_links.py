@@ -47,3 +47,27 @@ def test_a_linked_namespace_at_a_folder_location_is_refused_and_the_target_untou
     assert r.copied == [] and r.deleted == []
     assert _files(victim) == before  # nothing written, nothing deleted through the link
     assert os.path.islink(namespace)  # and the link itself is left for the user to remove
+
+
+def test_a_pipe_planted_at_a_folder_location_never_hangs_a_sync(engine, tmp_path):
+    """Finding H8: a FIFO named writer.json at the location blocked every sync (and the copy after each backup)."""
+    import subprocess
+    import sys
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert not r.error
+    writer = usb / "JobMatcher" / folder_id_of(engine.data) / "writer.json"
+    if writer.exists():
+        writer.unlink()
+    os.mkfifo(writer)
+    engine.create_backup()
+    code = (
+        "import sys; from jobmatcher.engine import Engine; "
+        f"[r] = Engine({str(engine.data.root)!r}).locations.sync(); print(r.error)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "not a file JobMatcher wrote there" in done.stdout, (done.stdout, done.stderr)

@@ -315,8 +315,27 @@ class FolderLocation(LocationClient):
         return done
 
     def get_bytes(self, key: str) -> bytes:
-        """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says)."""
-        return self._path(key).read_bytes()
+        """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says);
+        LocationCopyFailedError for what is not a small regular file.
+
+        Only a regular file of at most _MAX_SMALL bytes is read (manifests, the identity, writer.json, the
+        marker): a FIFO put there would block every sync for ever, a device would never end (H8)."""
+        path = self._path(key)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_SMALL:
+                raise LocationCopyFailedError(
+                    f"{path} at the backup location is not a file JobMatcher wrote there (a pipe, a device or a "
+                    "huge file): it is not read.",
+                    "Remove it from the location; the copies are made again there.",
+                )
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         """As LocationClient.list; never raises for a folder that is not there (empty list)."""
@@ -374,6 +393,9 @@ class FolderLocation(LocationClient):
             except OSError:
                 pass
         return removed
+
+
+_MAX_SMALL = 16 << 20  # bytes: far above any manifest, identity or writer.json JobMatcher writes
 
 
 def _temp_name() -> str:

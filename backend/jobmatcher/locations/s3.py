@@ -117,7 +117,7 @@ class S3Location(LocationClient):
 
             config = Config(
                 connect_timeout=5,
-                read_timeout=60,
+                read_timeout=20,  # a server that accepts but never answers: a minute at most with retries (H23)
                 retries={"max_attempts": 3, "mode": "standard"},
                 s3={"addressing_style": "path" if self.endpoint_url else "auto"},
                 # checksums only where we ask for them (SHA-256 on uploads): the newer default CRC trailers
