@@ -712,18 +712,7 @@ class BackupStore:
                 )
             # The same name if it is free, else the first free NAME_N: a different backup of that name (another
             # data folder's, or one made at the same second) never blocks the move, and is never overwritten.
-            for name in names:
-                candidate = self.folder / f"{name}.db"
-                try:
-                    fd = os.open(manifest_path(candidate), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-                except FileExistsError:
-                    continue
-                os.close(fd)
-                if os.path.lexists(candidate):
-                    remove_quietly(manifest_path(candidate))
-                    continue
-                final = candidate
-                break
+            final = self._reserve_name(src.stem)
             if final is None:
                 raise BackupFailedError(
                     f"Could not find a free name for {src.name} in {self.folder}.",
@@ -971,31 +960,38 @@ class BackupStore:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
         with self._numbering():
             m.sequence = self.next_sequence()
-            base = backup_name(m.created_at)
-            for n in range(1, 1000):
-                name = base if n == 1 else f"{base}_{n}"
-                final = self.folder / f"{name}.db"
-                try:
-                    # Reserve the name: the manifest is created exclusively first.
-                    fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-                except FileExistsError:
-                    continue
-                os.close(fd)
-                if final.exists():
-                    remove_quietly(manifest_path(final))
-                    continue
-                try:
-                    write_manifest(final, m)
-                    os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
-                    os.replace(tmp, final)
-                except BaseException:
-                    remove_quietly(manifest_path(final))
-                    raise
-                break
-            else:
+            final = self._reserve_name(backup_name(m.created_at))
+            if final is None:
                 raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+            try:
+                write_manifest(final, m)
+                os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
+                os.replace(tmp, final)
+            except BaseException:
+                remove_quietly(manifest_path(final))
+                raise
         fsync_dir(self.folder)
         return final
+
+    def _reserve_name(self, base: str) -> Path | None:
+        """The backup file for `base`, or the first of `base_2` … `base_999` that is free, reserved by creating
+        its manifest exclusively (empty until written); None when all are taken.
+
+        A name is free when neither its manifest nor its file exists: a file of that name with no manifest
+        (added by hand) is never overwritten. Raises OSError from creating the manifest (other than its
+        existing)."""
+        for n in range(1, 1000):
+            candidate = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
+            try:
+                fd = os.open(manifest_path(candidate), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            if os.path.lexists(candidate):
+                remove_quietly(manifest_path(candidate))
+                continue
+            return candidate
+        return None
 
     def verify(self, backup_id: str, listed: BackupRecord | None = None) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.
