@@ -292,6 +292,13 @@ class PowerLoss:
         self.copy_ids = {e.create_backup(note="to copy").id for _ in range(2)}
         if len(self.copy_ids) < 2:
             raise RuntimeError("two backups in the same second")
+        # The rounds run the data folder at the mount while this pristine one still exists: recorded at the
+        # pristine path, it would count as a copy of it, get a new id, and its backups (stamped with the old
+        # one) would be another data folder's, never copied. Record the path it is used at.
+        id_file = self.pristine / "data" / ".jobmatcher-folder-id"
+        body = json.loads(id_file.read_bytes())
+        body["path"] = str(self.fs.mount / "data")
+        id_file.write_text(json.dumps(body))
         self.command = ["location", "sync"]
 
     @property

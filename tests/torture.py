@@ -133,6 +133,27 @@ def make_data_folder(folder: Path, size_mb: float, seed: int, who: str, revision
 # -- one operation under fire ----------------------------------------------------------
 
 
+def _wait_for_live_writers(folder: Path, timeout: float = 30) -> None:
+    """Wait until no process that is still running has a manifest write under way in `folder`.
+
+    A restore starts the check of its safety backup in a detached process (restore._check_in_background);
+    killing the restore does not stop it, and its manifest write (`.NAME.PID-THREAD-N.tmp`) may be seen
+    in the middle: that is work under way, not a leftover. What a dead process left is still reported.
+    """
+    import re
+    import time
+
+    from jobmatcher.fsutil import process_gone
+
+    pattern = re.compile(r"^\..+\.(?P<pid>\d+)-\d+-\d+\.tmp$")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        live = [n for n in os.listdir(folder) if (m := pattern.match(n)) and not process_gone(int(m.group("pid")))]
+        if not live:
+            return
+        time.sleep(0.05)
+
+
 @dataclass
 class OpResult:
     op: str
@@ -365,6 +386,7 @@ class Torture:
         if extra:
             problems.append(f"leftovers in the data folder after launch: {sorted(extra)}")
         if self.backups.is_dir():
+            _wait_for_live_writers(self.backups)
             names = set(os.listdir(self.backups))
             hidden = sorted(n for n in names if n.startswith(".") and n != ".jobmatcher-manifests.lock")
             if hidden:
