@@ -675,37 +675,26 @@ def _save_settings(args, engine, changes: dict):
         return engine.update_settings(changes, confirmed=True)
 
 
+# The settings options stored as they are given (--auto-backup-hours, the old option, is converted).
+_SETTING_OPTIONS = (
+    "backup_dir",
+    "retention_days",
+    "auto_backup_minutes",
+    "retention_policy",
+    "keep_all_hours",
+    "keep_daily_days",
+    "keep_weekly_weeks",
+    "keep_monthly_months",
+    "budget_mb",
+)
+
+
 def cmd_settings(args) -> int:
     from .settings import hours_to_minutes
 
-    names = (
-        "backup_dir",
-        "retention_days",
-        "auto_backup_minutes",
-        "retention_policy",
-        "keep_all_hours",
-        "keep_daily_days",
-        "keep_weekly_weeks",
-        "keep_monthly_months",
-        "budget_mb",
-        "auto_backup_hours",
-    )
+    names = _SETTING_OPTIONS + ("auto_backup_hours",)
     engine = _engine(args, read_only=all(getattr(args, k, None) is None for k in names))  # showing only looks
-    changes = {
-        k: getattr(args, k)
-        for k in (
-            "backup_dir",
-            "retention_days",
-            "auto_backup_minutes",
-            "retention_policy",
-            "keep_all_hours",
-            "keep_daily_days",
-            "keep_weekly_weeks",
-            "keep_monthly_months",
-            "budget_mb",
-        )
-        if getattr(args, k) is not None
-    }
+    changes = {k: getattr(args, k) for k in _SETTING_OPTIONS if getattr(args, k) is not None}
     if args.auto_backup_hours is not None:  # the old option: still accepted, stored in minutes
         if args.auto_backup_minutes is not None:
             raise _UsageError("give either --auto-backup-minutes or --auto-backup-hours, not both")
