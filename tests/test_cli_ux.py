@@ -622,3 +622,21 @@ def test_a_port_in_use_is_said_at_once_and_port_with_a_command_is_a_usage_error(
     assert "Traceback" not in r.stderr
     r = run_cli("--port", "5000", "status", data_dir=tmp_path / "data")
     assert r.returncode == 2 and "--browser and --port start the app" in r.stderr, r.stderr
+
+
+def test_a_relative_backup_dir_is_taken_from_the_working_folder(tmp_path):
+    """K8: `settings --backup-dir usb/jm` was refused with the page's words ("the folder picker")."""
+    data = tmp_path / "data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    (tmp_path / "usb" / "jm").mkdir(parents=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(data), "settings", "--backup-dir", "usb/jm", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["backup_dir"] == str(tmp_path / "usb" / "jm")
+    assert "folder picker" not in r.stderr

@@ -707,6 +707,9 @@ def cmd_settings(args) -> int:
             ) from None
     if args.backup_dir == "":
         changes["backup_dir"] = None  # back to <data>/backups
+    elif args.backup_dir and not args.backup_dir.startswith("~") and not os.path.isabs(args.backup_dir):
+        # As any command-line tool: a relative path is from the working folder (K8), made full before it is kept
+        changes["backup_dir"] = os.path.abspath(args.backup_dir)
     if args.budget_mb == 0:
         changes["budget_mb"] = None  # back to the automatic budget
     s = _save_settings(args, engine, changes) if changes else engine.settings
