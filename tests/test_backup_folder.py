@@ -23,10 +23,45 @@ def _rename(engine: Engine, name: str) -> None:
         conn.close()
 
 
-def _assert_refused_everywhere(engine: Engine, folder) -> None:
+def _assert_refused_everywhere(engine: Engine, folder, backup_id: str) -> None:
     before = fingerprint(engine.data.db_path)
     r = run_cli("backup", "create", data_dir=engine.data.root)
     assert r.returncode == 1 and f"Your backup folder {folder} {MESSAGE}" in r.stderr, r.stderr
+    if not folder.is_dir():  # not there at all (not a new drive at the place): the way to another folder
+        assert "`jobmatcher settings --backup-dir FOLDER`" in r.stderr, r.stderr
+    # Every command naming a backup by its id says the folder is not there, not "no such backup" (K7)
+    for cmd in (
+        ["restore", backup_id, "--yes"],
+        ["verify", backup_id],
+        ["show", backup_id],
+        ["delete", backup_id, "--yes"],
+        ["pin", backup_id],
+        ["unpin", backup_id],
+    ):
+        r = run_cli("backup", *cmd, data_dir=engine.data.root)
+        assert r.returncode == 1 and MESSAGE in r.stderr and "no backup with" not in r.stderr, (cmd, r.stderr)
+    r = run_cli("backup", "verify", "--json", backup_id, data_dir=engine.data.root)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "folder-unavailable", r.stdout
+    # ... and the page's calls the same (a list loaded before the drive was unplugged)
+    from jobmatcher.api import Api
+
+    api = Api(Engine(engine.data.root), mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        for name, args in (
+            ("start_restore", [backup_id]),
+            ("start_verify", [backup_id]),
+            ("preview_backup", [backup_id]),
+            ("export_backup", [backup_id]),
+            ("set_pinned", [backup_id, True]),
+            ("delete_backup", [backup_id]),
+        ):
+            out = api._dispatch(name, args)
+            assert not out["ok"] and out["error"]["code"] == "folder-unavailable", (name, out)
+            assert "JobMatcher" in out["error"]["hint"] and "`" not in out["error"]["hint"], (name, out)
+    finally:
+        api._close()
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 1 and MESSAGE in r.stderr and "No backups yet" not in r.stdout
     r = run_cli("backup", "list", "--json", data_dir=engine.data.root)
@@ -40,11 +75,11 @@ def test_a_deleted_backup_folder_is_not_recreated(engine, tmp_path):
     folder = tmp_path / "usb" / "JobMatcher"
     folder.mkdir(parents=True)
     engine.update_settings({"backup_dir": str(folder)})
-    engine.create_backup()
+    made = engine.create_backup().id
     for f in folder.iterdir():
         f.unlink()
     folder.rmdir()
-    _assert_refused_everywhere(engine, folder)
+    _assert_refused_everywhere(engine, folder, made)
     assert not folder.exists()
     # the app still opens the data, and says why there was no automatic backup
     report = Engine(engine.data.root).launch()
@@ -76,7 +111,7 @@ def test_an_unmounted_drive_is_unavailable_and_backups_resume_when_it_is_back(en
         engine.update_settings({"backup_dir": str(folder)})
         first = engine.create_backup(note="on the drive").id
         unplug()
-        _assert_refused_everywhere(engine, folder)
+        _assert_refused_everywhere(engine, folder, first)
         assert not folder.exists()  # nothing made on the disk underneath
         # the schedule waits: failed slots name the reason ...
         _rename(engine, "Changed while unplugged")
@@ -106,11 +141,11 @@ def test_an_unmounted_drive_is_unavailable_and_backups_resume_when_it_is_back(en
 def test_the_mount_point_itself_is_unavailable_when_the_drive_is_gone(engine, tmpfs):
     mount = tmpfs(20_000)
     engine.update_settings({"backup_dir": str(mount)})
-    engine.create_backup()
+    made = engine.create_backup().id
     subprocess.run(["umount", str(mount)], check=True)
     try:
         assert mount.is_dir() and not any(mount.iterdir())  # the empty folder underneath
-        _assert_refused_everywhere(engine, mount)
+        _assert_refused_everywhere(engine, mount, made)
         assert not any(mount.iterdir())  # nothing written to the wrong disk
     finally:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k", "tmpfs", str(mount)], check=True)

@@ -206,8 +206,13 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
     )
     return BackupFolderUnavailableError(
         f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
-        hint + (" " + ADOPT_HINT.format(folder=folder) if there else ""),
-        hint + (" " + ADOPT_PAGE_HINT if there else ""),
+        hint
+        + (
+            " " + ADOPT_HINT.format(folder=folder)
+            if there
+            else " To use another folder: `jobmatcher settings --backup-dir FOLDER`."
+        ),
+        hint + (" " + ADOPT_PAGE_HINT if there else " To use another folder, choose it in Settings."),
     )
 
 
@@ -406,6 +411,8 @@ class BackupStore:
 
         Raises:
             ValidationError: `backup_id` is not shaped like an id (a path, `..`, a glob, too long).
+            BackupFolderUnavailableError: a chosen folder that is not there (an unplugged drive): said as
+                such, not as "no backup with the id" (K7), as list() does.
             BackupNotFoundError: no regular file of that id here (or it is the live database).
             JobMatcherError: the folder cannot be read (named by describe_os_error: permission, I/O error).
         """
@@ -415,6 +422,7 @@ class BackupStore:
                 "Use an id exactly as `jobmatcher backup list` shows it.",
                 "Reload the page, then choose the backup from the list.",
             )
+        self.require_available()
         path = self.folder / f"{backup_id}.db"
         try:
             st = path.lstat()  # lstat: a symlink is not a regular file here, so it is refused too

@@ -36,6 +36,7 @@ from .database import (
 )
 from .datadir import DataDir, own_data_folder_file
 from .errors import (
+    BackupFolderUnavailableError,
     BackupNotFoundError,
     ConfirmationNeededError,
     DatabaseDamagedError,
@@ -655,7 +656,8 @@ class Engine:
         """The file, expected checksum, label and record for a backup id from the list or a file path.
 
         `store`: self.store, when the caller has it already (finding it validates the folder again).
-        Raises ValidationError (empty), BackupNotFoundError (an unknown id that does not look like a path).
+        Raises ValidationError (empty), BackupNotFoundError (an unknown id that does not look like a path),
+        BackupFolderUnavailableError (an id, not a path, while a chosen backup folder is not there).
         """
         if not isinstance(id_or_path, str) or not id_or_path.strip():
             raise ValidationError(
@@ -667,10 +669,12 @@ class Engine:
             rec = (store or self.store).get(id_or_path)
             m = read_manifest(Path(rec.path))
             return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None)
-        except (BackupNotFoundError, ValidationError):
+        except (BackupNotFoundError, ValidationError, BackupFolderUnavailableError) as e:
             looks_like_path = (
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
             )
+            if not looks_like_path and isinstance(e, BackupFolderUnavailableError):
+                raise  # an id while the drive is unplugged: say that, not "no such backup" (K7)
             if not looks_like_path:
                 raise BackupNotFoundError(
                     f"There is no backup with the id {id_or_path!r}.",

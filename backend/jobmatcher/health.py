@@ -26,8 +26,8 @@ yet to a new location, backups still in the previous folder.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
@@ -50,21 +50,6 @@ class HealthWarning(BaseModel):
     message: str
     hint: str  # what to do, in the command line's words (a command)
     page_hint: str | None = None  # the page's words (a button, a place), where they differ; the API sends it as hint
-
-
-def _unavailable_hints(folder: str) -> dict:
-    """The hints for an unavailable backup folder: when it is there but unmarked (a new drive at the same
-    place, G8), how to adopt it."""
-    from .backups import ADOPT_HINT, ADOPT_PAGE_HINT
-
-    hint = "Backups resume by themselves once it is back."
-    try:
-        there = os.path.isdir(folder)
-    except (OSError, ValueError):
-        there = False
-    if not there:
-        return {"hint": hint}
-    return {"hint": f"{hint} {ADOPT_HINT.format(folder=folder)}", "page_hint": f"{hint} {ADOPT_PAGE_HINT}"}
 
 
 class LastBackup(BaseModel):
@@ -222,12 +207,12 @@ def assess(
     used = sum(b.size_bytes for b in backups)
 
     if not folder_available:
+        from .backups import unavailable_error
+
+        e = unavailable_error(Path(folder))  # the same words as every refusal of it (K7)
         warnings.append(
             HealthWarning(
-                code="folder-unavailable",
-                level="error",
-                message=f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
-                **_unavailable_hints(folder),
+                code="folder-unavailable", level="error", message=e.message, hint=e.hint, page_hint=e.page_hint
             )
         )
     elif not folder_writable:
