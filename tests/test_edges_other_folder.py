@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 from jobmatcher.backups import BackupStore
 from jobmatcher.datadir import DataDir
@@ -129,3 +130,44 @@ def test_empty_data_dir_environment_variable_is_refused(tmp_path):
         assert r.returncode in (1, 2), r.stdout + r.stderr
         assert "JOBMATCHER_DATA_DIR is set but empty" in r.stderr and "Traceback" not in r.stderr
     assert not (home / "data").exists() and not (home / ".local").exists()
+
+
+def test_a_file_that_is_not_listed_is_said_with_the_reason(tmp_path):
+    """K11: a database from another program with a leftover -wal beside it (as copying a program's folder
+    gives), or a link, is not a backup and is not listed; the list says so, in words, instead of hiding it;
+    naming it says the same. The side-file names come from one definition (fsutil.OPEN_SUFFIXES)."""
+    from jobmatcher.fsutil import OPEN_SUFFIXES
+
+    d = _person(tmp_path, "d", backup=True)
+    folder = d / "backups"
+    for suffix in OPEN_SUFFIXES:
+        name = f"fromapp{suffix[1:]}.db"
+        sqlite3.connect(folder / name).execute("create table t(x)").connection.close()
+        (folder / f"{name}{suffix}").write_bytes(b"")  # an empty leftover
+    (folder / "link.db").symlink_to(next(folder.glob("backup_*.db")))
+    r = _ok(run_cli("backup", "list", data_dir=d))
+    for suffix in OPEN_SUFFIXES:
+        name = f"fromapp{suffix[1:]}.db"
+        assert name not in r.stdout
+        assert f"{name} is not listed: {name}{suffix} beside it shows some program has it open" in r.stderr, r.stderr
+        v = run_cli("backup", "verify", name[:-3], data_dir=d)
+        assert v.returncode == 1 and f"{name} is not listed: {name}{suffix} beside it" in v.stderr, v.stderr
+    assert "link.db is not listed: it is a link to another file" in r.stderr
+    items = json.loads(_ok(run_cli("--json", "backup", "list", data_dir=d)).stdout)  # the JSON list: backups only
+    assert [i["id"] for i in items if not i["id"].startswith("backup_")] == []
+
+
+@pytest.mark.browser
+def test_the_page_says_which_files_are_not_listed(tmp_path, page, start_app, app_data):
+    from playwright.sync_api import expect
+
+    folder = app_data / "backups"
+    sqlite3.connect(folder / "fromapp.db").execute("create table t(x)").connection.close()
+    (folder / "fromapp.db-wal").write_bytes(b"")
+    app = start_app(app_data, "--browser")
+    page.goto(app.url)
+    expect(page.locator("html[data-ready='true']")).to_have_count(1, timeout=20000)
+    expect(page.locator("#skipped-files")).to_contain_text(
+        "fromapp.db is not listed: fromapp.db-wal beside it shows some program has it open as its database"
+    )
+    expect(page.locator("#backup-rows tr")).to_have_count(1)

@@ -201,8 +201,9 @@ class Api(LocationsApi):
     def backup_overview(self) -> dict:
         """Everything the Backup & Restore section shows: status line, list, settings, running task."""
         self._require_opened(way_out=True)
+        skipped: list[str] = []
         try:
-            rows = self._engine.list_backups()
+            rows = self._engine.list_backups(skipped)
             unavailable = None
         except BackupFolderUnavailableError as e:
             rows, unavailable = [], e
@@ -238,6 +239,7 @@ class Api(LocationsApi):
             "health": health,
             "backups": [backup_row(r) for r in rows],
             "previous": previous,
+            "skipped": skipped,  # sentences: files in the backup folder that are not listed, and why
             "settings": self.get_settings(),
             "task": running.model_dump() if running else None,
             "schedule": schedule,

@@ -36,6 +36,7 @@ from .errors import (
     ValidationError,
 )
 from .fsutil import (
+    OPEN_SUFFIXES,
     PRIVATE_DIR,
     PRIVATE_FILE,
     SIDE_SUFFIXES,
@@ -251,9 +252,26 @@ def live_database_file(path: Path) -> bool:
     in WAL mode). The backup store never lists, restores, deletes or prunes it, whatever folder it is in.
     Never raises (an unreadable folder counts as no side files).
     """
-    if path.name == DATA_DB_NAME:
-        return True
-    return any(os.path.lexists(f"{path}{suffix}") for suffix in ("-wal", "-shm"))
+    return not_listed_because(path.name, lambda n: os.path.lexists(path.parent / n)) is not None
+
+
+LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
+
+
+def not_listed_because(name: str, exists: Callable[[str], bool]) -> str | None:
+    """Why the `*.db` file `name` is not a backup (live_database_file), in the user's words, or None.
+
+    `exists(other_name)`: whether a file of that name is beside it (the list's one reading of the folder
+    answers it; a lookup answers it for one file). The side files are fsutil's OPEN_SUFFIXES, named once."""
+    if name == DATA_DB_NAME:
+        return f"{name} is not listed: that name is a data folder's live database, never a backup."
+    for suffix in OPEN_SUFFIXES:
+        if exists(name + suffix):
+            return (
+                f"{name} is not listed: {name}{suffix} beside it shows some program has it open as its "
+                "database, so it is not a backup JobMatcher can use as it is."
+            )
+    return None
 
 
 def folder_marker_matches(folder: Path, token: str) -> bool:
@@ -335,10 +353,15 @@ class BackupStore:
 
     # -- reading (never writes, never opens a database) ----------------------
 
-    def list(self, now: datetime | None = None) -> builtins.list[BackupRecord]:
+    def list(
+        self, now: datetime | None = None, skipped: builtins.list[str] | None = None
+    ) -> builtins.list[BackupRecord]:
         """Every published backup, newest first (read-only). Others' backups too, with owned=False.
 
         `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
+        `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
+        a live database (a -wal or -shm beside it, or named `jobmatcher.db`) or a link: the user sees why
+        a file in the folder is not in the list (K11). This data folder's own live file is never mentioned.
 
         Raises:
             BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
@@ -360,13 +383,20 @@ class BackupStore:
         for e in entries:
             name = e.name
             # not a symlink: get() refuses those, so listing one would offer what cannot be used
-            if not (listable_name(name) and e.is_file(follow_symlinks=False)):
+            if not listable_name(name):
                 continue
-            if name == DATA_DB_NAME or f"{name}-wal" in names or f"{name}-shm" in names:
-                continue  # a live database (live_database_file), never a backup
+            if not e.is_file(follow_symlinks=False):
+                if skipped is not None and e.is_symlink():
+                    skipped.append(LINK_NOT_LISTED.format(name=name))
+                continue
+            why = not_listed_because(name, names.__contains__)  # a live database, never a backup
             try:
                 st = e.stat(follow_symlinks=False)
                 if (st.st_dev, st.st_ino) in live:
+                    continue
+                if why is not None:
+                    if skipped is not None:
+                        skipped.append(why)
                     continue
                 records.append(self._record(name[:-3], e.path, st, owner, claims, now))
             except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
@@ -430,18 +460,28 @@ class BackupStore:
             st = None
         except OSError as e:
             raise describe_os_error(e, "reading the backup folder", self.folder) from None
+        why = None
+        if st is not None and (st.st_dev, st.st_ino) not in self._live_inodes():
+            why = (
+                not_listed_because(path.name, lambda n: os.path.lexists(self.folder / n))
+                if stat_module.S_ISREG(st.st_mode)
+                else LINK_NOT_LISTED.format(name=path.name)
+                if stat_module.S_ISLNK(st.st_mode)
+                else None
+            )
         if (
             st is None
             or not stat_module.S_ISREG(st.st_mode)
             or (st.st_dev, st.st_ino) in self._live_inodes()
-            or live_database_file(path)
+            or why is not None
         ):
             raise BackupNotFoundError(
-                f"There is no backup with the id {backup_id!r} in {self.folder}.",
+                why or f"There is no backup with the id {backup_id!r} in {self.folder}.",
                 "Run `jobmatcher backup list` to see the ids.",
                 "Reload the page to see the backups as they are now.",
                 id=backup_id,
                 path=str(self.folder),
+                **({} if why is None else {"reason": "not-a-backup"}),  # a file is there, not one to use (K11)
             )
         return self._record(
             backup_id, str(path), st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)

@@ -277,8 +277,11 @@ def cmd_backup_list(args) -> int:
         return cmd_location_backups(args)
     QUICK_EXIT = True  # reads manifests only: no connection, no thread, nothing to close but the files it closed
     engine = _engine(args, read_only=True)
-    items = engine.list_backups()
+    skipped: list[str] = []
+    items = engine.list_backups(skipped)
     previous = engine.previous_backups()
+    for why in skipped:  # files in the folder that are not backups: said, not silently hidden (K11)
+        print(_safe(why), file=sys.stderr)
     if args.json:
         from pydantic_core import to_json
 

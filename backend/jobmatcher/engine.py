@@ -611,11 +611,12 @@ class Engine:
             known=known,
         )
 
-    def list_backups(self) -> list[BackupRecord]:
+    def list_backups(self, skipped: list[str] | None = None) -> list[BackupRecord]:
         """Every backup, newest first (read-only: reads manifests only; sizes in bytes).
 
+        `skipped`: when given, gets one sentence per file in the folder not listed and why (BackupStore.list).
         Raises BackupFolderUnavailableError (a chosen folder not there) or SettingsError (as `store`)."""
-        return self.store.list()
+        return self.store.list(skipped=skipped)
 
     def check(self) -> CheckReport:
         """`PRAGMA integrity_check` of the live database (read-only: creates and changes nothing).
@@ -673,8 +674,10 @@ class Engine:
             looks_like_path = (
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
             )
-            if not looks_like_path and isinstance(e, BackupFolderUnavailableError):
-                raise  # an id while the drive is unplugged: say that, not "no such backup" (K7)
+            if not looks_like_path and (
+                isinstance(e, BackupFolderUnavailableError) or getattr(e, "reason", None) == "not-a-backup"
+            ):
+                raise  # an id while the drive is unplugged (K7), a file there that is not a backup (K11): say that
             if not looks_like_path:
                 raise BackupNotFoundError(
                     f"There is no backup with the id {id_or_path!r}.",

@@ -27,6 +27,8 @@ CHUNK = 16 * 1024 * 1024  # copy granularity: small enough for smooth progress
 # rollback journal. Named once here; build their paths with side_file().
 WAL, SHM, JOURNAL = "-wal", "-shm", "-journal"
 SIDE_SUFFIXES = (WAL, SHM, JOURNAL)
+# A -wal or -shm beside a database means a program has it open (or had it, in WAL mode): a live database.
+OPEN_SUFFIXES = (WAL, SHM)
 
 
 def side_file(path: Path, suffix: str) -> Path:

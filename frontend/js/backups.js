@@ -48,7 +48,15 @@ export async function loadBackups({ settings = false } = {}) {
   renderStatus(overview.health, overview.status);
   renderList(overview.backups, overview.status);
   renderPrevious(overview.previous || []);
+  renderSkipped(overview.skipped || []);
   if (settings) renderSettings(overview.settings);
+}
+
+// -- files in the backup folder that are not backups (a database some program has open): said, not hidden --
+function renderSkipped(skipped) {
+  const box = $("#skipped-files");
+  box.hidden = skipped.length === 0;
+  box.replaceChildren(...skipped.map((why) => h("p", { text: why })));
 }
 
 // -- backups left in a previous backup folder (after the folder setting changed) -----------------------
