@@ -131,8 +131,20 @@ _NOT_FOR_LOOKING = (
 )
 
 
-def _run_and_list_modules(*args: str) -> tuple[int, str, set[str]]:
-    """(exit code, stdout, the modules loaded) of the command line's main(args), run in a fresh interpreter."""
+# Not needed to list backups of a folder given by --data-dir either (issue 13: every import counts): the log file's
+# handler (opened at the first record; listing logs nothing), the platform's folder names (only for the default
+# data and log folders).
+_NOT_FOR_LISTING = ("logging.handlers", "platformdirs")
+
+# The pydantic models a list may build (validators and serializers): the settings, the manifests, the rows (only
+# --json serializes them).
+# Any other model is defined with defer_build, so a command pays only for those it uses.
+_LIST_MODELS = {"jobmatcher.settings.Settings", "jobmatcher.manifest.Manifest", "jobmatcher.manifest.BackupRecord"}
+
+
+def _run_and_list_modules(*args: str, env: dict | None = None) -> tuple[int, str, set[str], set[str]]:
+    """(exit code, stdout, the modules loaded, the package's pydantic models built) of the command line's
+    main(args), run in a fresh interpreter (with `env`: in that environment)."""
     code = (
         "import contextlib, io, json, sys\n"
         "from jobmatcher.cli import main\n"
@@ -142,28 +154,85 @@ def _run_and_list_modules(*args: str) -> tuple[int, str, set[str]]:
         "        rc = main(sys.argv[1:])\n"
         "except SystemExit as e:\n"
         "    rc = e.code\n"
-        "print(json.dumps([rc, out.getvalue(), sorted(sys.modules)]))\n"
+        "built = []\n"
+        "if 'pydantic' in sys.modules:\n"
+        "    todo = list(sys.modules['pydantic'].BaseModel.__subclasses__())\n"
+        "    while todo:\n"
+        "        m = todo.pop()\n"
+        "        todo.extend(m.__subclasses__())\n"
+        "        if m.__module__.startswith('jobmatcher') and m.__pydantic_complete__:\n"
+        "            built.append(f'{m.__module__}.{m.__qualname__}')\n"
+        "print(json.dumps([rc, out.getvalue(), sorted(sys.modules), built]))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
-    rc, out, modules = json.loads(r.stdout.splitlines()[-1])
-    return rc, out, set(modules)
+    rc, out, modules, built = json.loads(r.stdout.splitlines()[-1])
+    return rc, out, set(modules), set(built)
 
 
-def _heavy(modules: set[str]) -> set[str]:
-    return {m for m in modules if any(m == p or m.startswith(p + ".") for p in _NOT_FOR_LOOKING)}
+def _heavy(modules: set[str], heavy: tuple[str, ...] = _NOT_FOR_LOOKING) -> set[str]:
+    return {m for m in modules if any(m == p or m.startswith(p + ".") for p in heavy)}
 
 
 def test_backup_list_imports_only_what_listing_needs(engine):
-    """`backup list` (table and --json) loads no location library, no Alembic, no window and no restore code:
-    with 1,000 backups it has 150 ms for everything, interpreter start included."""
+    """`backup list` (table and --json) loads no location library, no Alembic, no window, no restore code, no
+    log file handler, and builds no pydantic model but the three it uses: with 1,000 backups it has 150 ms for
+    everything, interpreter start included. An import moved back to the top of a module fails here, rather than
+    silently costing the list its milliseconds."""
     made = engine.create_backup(note="listed")
     shutil.copyfile(made.path, engine.store.folder / "by hand.db")  # a row without a manifest too
     for extra in ((), ("--json",)):
-        rc, out, modules = _run_and_list_modules("--data-dir", str(engine.data.root), "backup", "list", *extra)
+        rc, out, modules, built = _run_and_list_modules("--data-dir", str(engine.data.root), "backup", "list", *extra)
         assert rc == 0 and made.id in out and "by hand" in out
         assert "jobmatcher.backups" in modules  # it really listed
-        assert _heavy(modules) == set(), f"backup list {' '.join(extra)} imported {sorted(_heavy(modules))}"
+        heavy = _heavy(modules, _NOT_FOR_LOOKING + _NOT_FOR_LISTING)
+        assert heavy == set(), f"backup list {' '.join(extra)} imported {sorted(heavy)}"
+        assert built <= _LIST_MODELS, f"backup list {' '.join(extra)} built {sorted(built - _LIST_MODELS)}"
+        assert "jobmatcher.manifest.Manifest" in built  # the manifests were validated by pydantic
+
+
+def test_the_list_test_sees_an_import_and_a_model_built_at_a_modules_top(engine, tmp_path):
+    """The test above can fail: the same run with a module that imports logging.handlers and builds a model
+    when it is imported (as an import moved to a module's top, or a model without defer_build, would) is caught."""
+    engine.create_backup()
+    (tmp_path / "sitecustomize.py").write_text(
+        "import logging.handlers\nimport jobmatcher.engine\njobmatcher.engine.DbStatus.model_rebuild()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    rc, out, modules, built = _run_and_list_modules("--data-dir", str(engine.data.root), "backup", "list", env=env)
+    assert rc == 0 and "Manual" in out, out
+    assert _heavy(modules, _NOT_FOR_LISTING) == {"logging.handlers"}
+    assert built - _LIST_MODELS == {"jobmatcher.engine.DbStatus"}
+
+
+def test_an_unexpected_error_names_the_log_file_holding_its_traceback(engine, tmp_path, monkeypatch, capsys):
+    """The log file is opened at its first record (logs.py): the message for an unexpected error still names
+    it, and it holds the traceback."""
+    import logging
+
+    from jobmatcher import cli, logs
+
+    monkeypatch.setenv("JOBMATCHER_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(logs, "_configured", False)
+    monkeypatch.setattr(logs, "_handler", None)
+
+    def broken(args):
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(cli, "cmd_backup_list", broken)
+    root = logging.getLogger("jobmatcher")
+    before = list(root.handlers)
+    try:
+        assert cli.main(["--data-dir", str(engine.data.root), "backup", "list"]) == 1
+    finally:
+        for h in root.handlers[len(before) :]:
+            root.removeHandler(h)
+            h.close()
+    err = capsys.readouterr().err
+    log_file = tmp_path / "logs" / "jobmatcher.log"
+    assert f"Details are in {log_file}." in err and "Traceback" not in err, err
+    assert "ZeroDivisionError: planted" in log_file.read_text() and "Traceback" in log_file.read_text()
+    assert oct(log_file.stat().st_mode & 0o777) == oct(0o600)
 
 
 def test_backup_list_ends_at_once_with_all_its_output(engine):
@@ -188,7 +257,7 @@ def test_backup_list_ends_at_once_with_all_its_output(engine):
 @pytest.mark.parametrize("args", [("--help",), ("--version",), ("backup", "--help")])
 def test_help_and_version_import_no_models(args):
     """Asking how to use the command imports neither pydantic nor any engine module."""
-    rc, out, modules = _run_and_list_modules(*args)
+    rc, out, modules, _built = _run_and_list_modules(*args)
     assert rc == 0 and "jobmatcher" in out
     assert not {m for m in modules if m.split(".")[0] == "pydantic" or m.startswith("jobmatcher.")} - {
         "jobmatcher.cli",

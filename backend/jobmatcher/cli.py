@@ -1508,9 +1508,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.func is not cmd_app and (bool(getattr(args, "port", 0)) or bool(getattr(args, "browser", False))):
         # `--port`/`--browser` belong to starting the app; with a command they would be ignored (G23)
         parser.error("--browser and --port start the app: leave them out when you run a command")
-    from .logs import setup_logging
+    from .logs import log_file, setup_logging
 
-    log_file = setup_logging(args.verbose)
+    setup_logging(args.verbose)
     threading.excepthook = _log_thread_exception  # a failing background thread: the log file, not the terminal
     try:
         return args.func(args)
@@ -1546,7 +1546,8 @@ def main(argv: list[str] | None = None) -> int:
             print(named.hint, file=sys.stderr)
             return 1
         log.exception("unexpected error")
-        where = f" Details are in {log_file}." if log_file else ""
+        logged_to = log_file()  # the record above opened it (None: the log folder cannot be used)
+        where = f" Details are in {logged_to}." if logged_to else ""
         print(f"Error: something unexpected went wrong: {type(e).__name__}: {_safe(e)}.{where}", file=sys.stderr)
         print("Your data has not been changed. Please report this with the log file.", file=sys.stderr)
         return 1

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import platformdirs
-
 from .errors import SettingsError
 from .fsutil import PRIVATE_DIR, make_dirs, user_path
 from .settings import Settings, check_backup_folder, check_data_folder, data_folder_is_ours, load_settings
@@ -64,6 +62,8 @@ def default_data_dir() -> Path:
         )
     if env:
         return user_path(env, f"The data folder in ${DATA_DIR_ENV}")
+    import platformdirs  # here: a command given --data-dir (and logging nothing) does without it
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
@@ -72,6 +72,8 @@ def log_dir() -> Path:
     env = os.environ.get(LOG_DIR_ENV)
     if env:
         return user_path(env, f"The log folder in ${LOG_DIR_ENV}")
+    import platformdirs
+
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
 
 

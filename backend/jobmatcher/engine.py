@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from . import schema
@@ -98,6 +98,8 @@ MOVE_WAIT_SECONDS = 3600.0
 
 
 class DbStatus(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     data_dir: str
     database: str
     exists: bool
@@ -109,6 +111,8 @@ class DbStatus(BaseModel):
 
 
 class LaunchReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     created: bool = False
     migrated_from: str | None = None
     migrated_to: str | None = None
@@ -144,6 +148,8 @@ class Resolved(NamedTuple):
 class VerifyResult(BaseModel):
     """`Engine.verify`'s one answer, for a listed backup and for any file alike (raising means it failed)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     path: str
     size_bytes: int
     sha256: str | None
@@ -155,12 +161,16 @@ class VerifyResult(BaseModel):
 class FileCheck(BaseModel):
     """A file the user chose to restore from, checked (Engine.check_restore_file)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     size_bytes: int
     schema_revision: str
     needs_update: bool  # made by an older version: it is updated as it is restored
 
 
 class CheckReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     ok: bool
     problems: list[str]
     revision: str | None

@@ -1,35 +1,86 @@
-"""Logging to a rotating file in the platform's log folder, so errors are never only on a console."""
+"""Logging to a rotating file in the platform's log folder, so errors are never only on a console.
+
+The file is opened when the first record arrives, not when the command starts: a command that logs
+nothing (`backup list`, `--help`) neither imports logging.handlers nor touches the log folder, and its
+start-up is part of its time (issue 13).
+"""
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 from pathlib import Path
 
-from .datadir import log_dir
-from .errors import JobMatcherError
-from .fsutil import PRIVATE_DIR, make_private
-
 _configured = False
+_handler: _FirstRecordOpens | None = None
 
 
-def setup_logging(verbose: bool = False) -> Path | None:
-    """Send the package's logs to jobmatcher.log (1 MB x 5); returns the file, or None if the folder is unusable."""
-    global _configured
+class _FirstRecordOpens(logging.Handler):
+    """Hands records to a RotatingFileHandler on jobmatcher.log (1 MB x 5) made at the first record.
+
+    The folder and the file are made private then (the log names files and folders of the user's data).
+    A folder that cannot be used ($JOBMATCHER_LOG_DIR naming no possible folder, no permission) drops the
+    records without a word: logging must never stop the user from reaching their data. logging.Handler.handle
+    holds this handler's lock around emit, so two threads logging at once open the file once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path: Path | None = None
+        self._file: logging.Handler | None = None
+        self._failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is None:
+            if self._failed:
+                return
+            self._file = self._open()
+            if self._file is None:
+                self._failed = True
+                return
+        self._file.handle(record)
+
+    def _open(self) -> logging.Handler | None:
+        import logging.handlers
+
+        from .datadir import log_dir
+        from .errors import JobMatcherError
+        from .fsutil import PRIVATE_DIR, make_private
+
+        try:
+            folder = log_dir()
+            folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+            path = folder / "jobmatcher.log"
+            handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+            make_private(path)
+            make_private(folder)
+        except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
+            return None
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        self.path = path
+        return handler
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Send the package's logs to jobmatcher.log (1 MB x 5) in the log folder (datadir.log_dir), opened at the
+    first record (see log_file). Once per process; never raises."""
+    global _configured, _handler
     if _configured:
-        return None
+        return
     _configured = True
     root = logging.getLogger("jobmatcher")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    try:
-        folder = log_dir()
-        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        path = folder / "jobmatcher.log"
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
-        make_private(path)  # the log names files and folders of the user's data
-        make_private(folder)
-    except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
-        return None  # logging must never stop the user from reaching their data
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    return path
+    _handler = _FirstRecordOpens()
+    root.addHandler(_handler)
+
+
+def log_file() -> Path | None:
+    """The log file records went to, or None: nothing was logged yet, or its folder cannot be used."""
+    return _handler.path if _handler is not None else None

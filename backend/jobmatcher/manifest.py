@@ -20,6 +20,7 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .fsutil import atomic_write_bytes
+from .schema import is_known
 
 # Dates outside these years are a broken clock or a hand-edited file, never a real backup's time.
 _FIRST_YEAR, _LAST_YEAR = 1971, 9000
@@ -36,8 +37,6 @@ NEWER_VERSION = "newer-version"
 def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
     """(verified, verify_message) to record for a check that passed (`ok`) or not, of a file at `revision`:
     a sound file of a newer JobMatcher's schema is (None, NEWER_VERSION), not passed. Never raises."""
-    from .schema import is_known
-
     if ok and not is_known(revision):
         return None, NEWER_VERSION
     return ok, message
@@ -130,6 +129,9 @@ ManifestState = Literal["ok", "missing", "unreadable"]
 class BackupRecord(BaseModel):
     """One row of the backup list, as the command line and the window show it."""
 
+    # Built at first use (as the other models the list does not need: CreatedBackup inherits this).
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     path: str
     type: BackupType
@@ -170,7 +172,7 @@ class BackupRecord(BaseModel):
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
         d = m.__dict__
         values = {k: d[k] for k in _RECORD_FIELDS}
-        if values["verified"] is True and values["schema_revision"] is not None:
+        if values["verified"] is True and not is_known(values["schema_revision"]):
             # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
             values["verified"], values["verify_message"] = check_outcome(
                 True, values["schema_revision"], values["verify_message"]
@@ -247,13 +249,23 @@ _SETTLED_NS = 2_000_000_000
 
 
 def _read_all(fd: int, size: int, path: str) -> bytes:
-    chunks = []
-    total = 0
-    while chunk := os.read(fd, max(size + 1, 4096)):  # +1: sees the end in one call
-        chunks.append(chunk)
-        total += len(chunk)
+    """The bytes of the regular file open at `fd` whose fstat said `size` bytes; OSError past MAX_MANIFEST_BYTES.
+
+    One read call when the file is as fstat saw it: asked for one byte more than its size, a regular file
+    answering with exactly `size` bytes has ended (a read of a regular file returns less than asked only at
+    its end). Otherwise (it grew, or a file system answered short) it reads on until a read returns nothing."""
+    want = max(size + 1, 4096)
+    chunk = os.read(fd, want)
+    if len(chunk) == size and size < want:
+        return chunk
+    chunks = [chunk]
+    total = len(chunk)
+    while chunk:
         if total > MAX_MANIFEST_BYTES:
             raise OSError(f"{path} is not a manifest")
+        chunk = os.read(fd, want)
+        chunks.append(chunk)
+        total += len(chunk)
     return b"".join(chunks)
 
 

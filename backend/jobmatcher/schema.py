@@ -61,7 +61,7 @@ def head() -> str:
 
 def is_known(revision: str | None) -> bool:
     """True for None (an empty database) and for every revision this app ships."""
-    return revision is None or revision in revisions()
+    return revision is None or revision in _TABLES
 
 
 def pending(current: str | None, target: str | None = None) -> list[str]:

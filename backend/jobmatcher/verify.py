@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
@@ -31,6 +31,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 class VerifyReport(BaseModel):
     """A file that passed every check."""
+
+    model_config = ConfigDict(defer_build=True)
 
     path: str
     size_bytes: int
