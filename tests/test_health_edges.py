@@ -290,6 +290,7 @@ def test_a_backup_that_gives_up_waiting_copies_the_committed_data_and_says_how_l
     finally:
         _release(holder)
     assert made.method == "backup-api" and 1.5 <= made.wait_seconds < 10, made
+    assert made.wait_gave_up  # the other program had not finished: never said as if it had (K3)
     assert phases[0] == "wait" and "copy" in phases
     with sqlite3.connect(f"file:{made.path}?mode=ro", uri=True) as c:
         assert c.execute("select count(*) from skills where name = 'uncommitted'").fetchone()[0] == 0
@@ -386,3 +387,59 @@ def test_the_pages_backup_task_shows_the_wait_while_it_waits(engine):
         _release(holder)
     final = runner.wait(task["id"], 60)
     assert final["state"] == "done", final
+
+
+def test_the_command_line_says_when_it_gave_up_waiting_not_that_the_writer_finished(engine):
+    """K3: after the wait's limit the other program was still writing: the sentence says that and what the
+    backup holds, not "after waiting … for another program to finish writing". (The CLI in a real process,
+    its limit set to 2 s instead of 30 so the test is quick.)"""
+    code = (
+        "import sys; import jobmatcher.snapshot as s; s.LOCK_WAIT_SECONDS = 2.0\n"
+        "from jobmatcher.cli import main\n"
+        f"sys.exit(main(['--data-dir', {str(engine.data.root)!r}, 'backup', 'create']))\n"
+    )
+    holder = _hold_write_lock(engine.data.db_path)
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    finally:
+        _release(holder)
+    assert r.returncode == 0, r.stderr
+    assert "to finish writing" not in r.stdout, r.stdout
+    assert "for another program that was writing" in r.stdout, r.stdout
+    assert "the backup holds everything saved before then" in r.stdout, r.stdout
+
+
+def test_restore_says_it_waits_for_another_programs_write(engine):
+    """K3: the swap waits for another program's write transaction (as a backup does) and says so while it
+    waits, instead of a silent pause; the restore then goes through."""
+    first = engine.create_backup().id
+    holder = _hold_write_lock(engine.data.db_path)
+    try:
+        cli = _cli("backup", "restore", first, "--yes", data_dir=engine.data.root)
+        line = cli.stderr.readline()  # said while it waits, not after
+        assert "Waiting for another program to finish writing to the database" in line, line
+        assert cli.poll() is None  # still waiting
+        time.sleep(0.5)
+    finally:
+        _release(holder)
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 0 and "Restored" in out, out + err
+
+
+def test_the_pages_backup_says_when_it_gave_up_waiting(engine, monkeypatch):
+    """K3 (the page): the task's result says the other program was still writing, for the page's words."""
+    from jobmatcher.api import Api
+
+    monkeypatch.setattr(snapshot, "LOCK_WAIT_SECONDS", 2.0)
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    holder = _hold_write_lock(engine.data.db_path)
+    try:
+        task = api._dispatch("start_backup", [""])["value"]
+        final = api._tasks.wait(task["id"], 60)
+    finally:
+        _release(holder)
+        api._close()
+    assert final["state"] == "done" and final["result"]["gave_up_waiting"] is True, final
+    assert final["result"]["waited_seconds"] >= 2

@@ -290,9 +290,17 @@ class Api(LocationsApi):
         """Start a manual backup; poll `task_status` for progress."""
         self._require_opened(changing=True)
         note = clean_note(note)  # refused now, before any task: a refused note is not a failed backup (G4)
-        return self._tasks.start(
-            "backup", lambda progress: {"backup": backup_row(self._engine.create_backup(note=note, progress=progress))}
-        )
+
+        def work(progress) -> dict:
+            made = self._engine.create_backup(note=note, progress=progress)
+            # another program still writing when the wait ended: the page says what the backup holds (K3)
+            return {
+                "backup": backup_row(made),
+                "gave_up_waiting": made.wait_gave_up,
+                "waited_seconds": round(made.wait_seconds),
+            }
+
+        return self._tasks.start("backup", work)
 
     @validate_call
     def start_verify(self, backup_id: BackupId) -> dict:

@@ -148,6 +148,7 @@ class CreatedBackup(BackupRecord):
     copy_seconds: float  # the consistent copy (not its flush to disk, which runs beside the check)
     verify_seconds: float  # the check, the SHA-256 and the flush to disk, side by side
     wait_seconds: float = 0.0  # waiting first for another program's write transaction to end (not in copy_seconds)
+    wait_gave_up: bool = False  # True: that program was still writing when the wait ended (LockWait.gave_up)
     method: str
     # The check's child process (large files only): its peak resident memory in MB, of which file-backed
     # (the memory-mapped backup: page cache shared with the kernel) and anonymous. Empty when in-process.
@@ -602,6 +603,7 @@ class BackupStore:
                     copy_seconds=0.0,
                     verify_seconds=0.0,
                     wait_seconds=round(waited.seconds, 3),
+                    wait_gave_up=waited.gave_up,
                     method="unchanged",
                     unchanged=True,
                 )
@@ -649,6 +651,7 @@ class BackupStore:
             copy_seconds=snap.seconds,
             verify_seconds=report.seconds,
             wait_seconds=round(snap.wait_seconds, 3),
+            wait_gave_up=waited.gave_up,
             method=snap.method,
             check_memory=report.memory,
         )

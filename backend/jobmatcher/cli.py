@@ -260,11 +260,18 @@ def cmd_backup_create(args) -> int:
         _emit_json(b)
     else:
         waited = f", after waiting {_seconds(b.wait_seconds)} for another program to finish writing"
+        if b.wait_gave_up:  # it had not finished: say what the backup holds (K3)
+            waited = f", after waiting {_seconds(b.wait_seconds)} for another program that was writing"
         print(
             f"Backed up {_size(b.size_bytes)} in {_seconds(b.copy_seconds)}, verified in "
             f"{_seconds(b.verify_seconds)}{waited if b.wait_seconds >= 0.5 else ''}: {_safe(b.id)}"
         )
         print(f"  {_safe(b.path)}")
+        if b.wait_gave_up:
+            print(
+                "  That program was still writing, so JobMatcher stopped waiting: the backup holds everything "
+                "saved before then, not the changes it had not saved yet."
+            )
     from .locations.copier import spawn_background_sync
 
     spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for

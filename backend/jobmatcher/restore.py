@@ -79,6 +79,7 @@ from .manifest import (
 from .printable import printable
 from .progress import Progress, ignore
 from .relaunch import child_environment, program
+from .snapshot import LOCK_NOTICE_SECONDS, LOCK_WAIT_SECONDS
 from .verify import check_file_shape, check_schema, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
@@ -327,7 +328,7 @@ def _swap_keeping_old(
             code="reader-active",
         )
     live = data.db_path
-    holder = _take_live_exclusively(live)
+    holder = _take_live_exclusively(live, say)
     final = None
     replaced = False
     # A held temp lock tells cleanup() in other processes that a backup is being written here, so the
@@ -409,9 +410,10 @@ def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress)
                     db,
                     BackupType.safety,
                     note=note,
-                    # its copy is the restore's "safety" phase, its check "safety-check"
+                    # its copy is the restore's "safety" phase, its check "safety-check"; a wait for another
+                    # program's write is the "wait" every door shows as such (K3), not a "safety-wait" none knows
                     progress=lambda phase, d, t, unit: say(
-                        "safety" if phase == "copy" else f"safety-{phase}", d, t, unit
+                        "safety" if phase == "copy" else phase if phase == "wait" else f"safety-{phase}", d, t, unit
                     ),
                 )
             except JobMatcherError:
@@ -659,7 +661,7 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
     if os.path.lexists(live):
         if live_problem(live) is None:
             try:
-                holder = _take_live_exclusively(live)
+                holder = _take_live_exclusively(live, say)
             except sqlite3.DatabaseError as e:  # damaged beyond what SQLite can open: nothing can be using it
                 log.warning("the live database cannot be opened (%s); setting it aside", e)
     if holder is None:  # unreadable, or missing with side files left: keep them all, delete none
@@ -738,8 +740,11 @@ def _in_use() -> DatabaseInUseError:
     )
 
 
-def _take_live_exclusively(live: Path) -> sqlite3.Connection:
+def _take_live_exclusively(live: Path, say: Progress = ignore) -> sqlite3.Connection:
     """Fold the live -wal in and hold the live file exclusively; refuse while any other connection has it open.
+
+    Another program's write transaction is waited for (at most LOCK_WAIT_SECONDS, as a backup waits);
+    a wait longer than LOCK_NOTICE_SECONDS is said (`say`: phase "wait", then "swap" again), never silent (K3).
 
     In WAL mode every connection that has read the database keeps a shared lock on it, even
     when idle, so an exclusive lock (locking_mode=EXCLUSIVE) is granted only when no other
@@ -747,9 +752,14 @@ def _take_live_exclusively(live: Path) -> sqlite3.Connection:
     keeps that lock until it is closed, after the rename: nobody can start reading the old
     file in between. Switching it to DELETE mode folds the -wal in and removes it.
     """
-    conn = sqlite3.connect(live, isolation_level=None, timeout=30, check_same_thread=False)
+    conn = sqlite3.connect(live, isolation_level=None, timeout=LOCK_NOTICE_SECONDS, check_same_thread=False)
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:  # another program is writing (or reading an old snapshot): wait for it, saying so
+            say("wait", 0, None, "steps")
+            conn.execute(f"PRAGMA busy_timeout={int((LOCK_WAIT_SECONDS - LOCK_NOTICE_SECONDS) * 1000)}")
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            say("swap", 0, None, "steps")
         if busy:
             raise _in_use()
         conn.execute(f"PRAGMA busy_timeout={IN_USE_WAIT_MS}")

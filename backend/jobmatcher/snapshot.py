@@ -52,10 +52,12 @@ class LockWait:
 
     `started` is called once when the lock was not free within LOCK_NOTICE_SECONDS (to show the
     wait); `seconds` is the whole wait, also when it ended by giving up (then the caller's fallback
-    starts after it)."""
+    starts after it); `gave_up`: the other program was still writing after LOCK_WAIT_SECONDS (so a copy
+    made then holds what was saved before its write, not after it: said so, never "after it finished")."""
 
     started: Callable[[], None] | None = None
     seconds: float = 0.0
+    gave_up: bool = False
 
 
 def _busy(e: sqlite3.OperationalError) -> bool:
@@ -77,7 +79,12 @@ def _begin_immediate(conn: sqlite3.Connection, wait: LockWait | None) -> None:
             wait.started()
         left = max(0.0, LOCK_WAIT_SECONDS - (time.perf_counter() - t0))
         conn.execute(f"PRAGMA busy_timeout={int(left * 1000)}")
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if wait is not None and _busy(e):
+                wait.gave_up = True
+            raise
     finally:
         if wait is not None:
             wait.seconds = time.perf_counter() - t0

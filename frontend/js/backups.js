@@ -310,7 +310,11 @@ async function backUpNow() {
       if (final.state === "done") {
         $("#backup-note").value = "";
         lastAttemptFailed = null;
-        toast("Backup made and verified.");
+        // Another program was still writing when the wait ended: say what the backup holds (K3).
+        toast(final.result.gave_up_waiting
+          ? `Backup made and verified, after waiting ${final.result.waited_seconds} s for another program that `
+            + "was writing: it holds everything saved before then, not the changes that program had not saved yet."
+          : "Backup made and verified.");
         await loadBackups();
         highlight(final.result.backup.id);
       } else {
