@@ -314,7 +314,7 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     (usb / "holiday.jpg").write_bytes(b"not ours")
     assert engine.locations.sync()[0].copied == ids
 
-    engine.locations.set_retention("USB", 30)
+    engine.locations.set_retention("USB", 30, confirmed=True)  # asked: it deletes a copy there
     [r] = engine.locations.sync()
     assert r.deleted == [ids[0]]
     fid = folder_id_of(engine.data)
@@ -323,7 +323,7 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     assert [x.id for x in list_remote(FolderLocation(usb), folder_id_of(other.data))] == [other_b.id]
 
     # retention is applied before copying: nothing is copied only to be deleted
-    engine.locations.set_retention("USB", 10)
+    engine.locations.set_retention("USB", 10, confirmed=True)
     fresh = Engine(tmp_path / "third")
     fresh.migrate()
     prime(fresh, locked_identity)
@@ -402,7 +402,7 @@ def test_a_recovered_data_folder_continues_the_chain_and_the_found_laptop_steps_
     body = json.loads(m.read_text())
     body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
     m.write_text(json.dumps(body))
-    desk.locations.set_retention("USB", 30)
+    desk.locations.set_retention("USB", 30, confirmed=True)  # asked: it deletes a copy there
     [r] = desk.locations.sync()
     assert r.deleted == [a1] and not r.error, r
 

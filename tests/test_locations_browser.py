@@ -6,6 +6,7 @@ add an encrypted folder location (recovery key shown once), copy to it, then on 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
@@ -83,3 +84,53 @@ def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_
     # and keeps encrypting new copies to the same key (recovered with the passphrase)
     recipients = [json.loads((d / "locations.json").read_text())["recipient"] for d in (app_data, fresh)]
     assert recipients[0] == recipients[1]
+
+
+def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, start_app, app_data, tmp_path):
+    """Finding H22 on the page: the form's days to keep would delete copies made there earlier; the page asks,
+    a "no" leaves everything as it was (byte for byte), a yes adds it and the copies go as said."""
+    from jobmatcher.engine import Engine
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.manager import folder_id_of
+    from jobmatcher.locations.remote import list_remote
+    from test_locations_confirm import _age_backup, _tree
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    e = Engine(app_data)
+    ids = [e.create_backup().id for _ in range(2)]
+    _age_backup(e, ids[0], 20)
+    _age_backup(e, ids[1], 19)
+    e.locations.add("folder", path=str(usb), name="old drive", encrypt=False)
+    assert len(e.locations.sync()[0].copied) == 3
+    e.locations.remove("old drive")
+    newest = e.list_backups()[0].id
+    before = _tree(usb)
+
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.locator("#no-locations")).to_be_visible()
+    page.get_by_role("button", name="Add folder…").click()
+    form = page.get_by_role("dialog", name="Add a backup folder")
+    form.get_by_label("Folder").fill(str(usb))
+    form.get_by_label("Name (optional)").fill("USB drive")
+    form.get_by_label("Keep copies there for (days)").fill("1")
+    form.get_by_label("Encrypt the copies").uncheck()
+    form.get_by_role("button", name="Add folder").click()
+    ask = page.get_by_role("dialog", name="Delete copies there?")
+    expect(ask).to_contain_text("deletes 2 of the 3 copies", timeout=30000)
+    screenshot(page, "locations-06-confirm-delete-copies")
+    ask.get_by_role("button", name="Cancel").click()
+    expect(form).to_contain_text("Nothing was added")
+    assert _tree(usb) == before
+    assert not json.loads((app_data / "locations.json").read_text())["locations"]
+
+    form.get_by_role("button", name="Add folder").click()
+    ask = page.get_by_role("dialog", name="Delete copies there?")
+    ask.get_by_role("button", name="Add anyway").click()
+    row = page.locator("#location-list li", has_text="USB drive")
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 1 day$"), timeout=30000)
+    row.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#locations-sync")).to_contain_text("Up to date", timeout=30000)
+    fid = folder_id_of(e.data)
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [newest]

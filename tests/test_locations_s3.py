@@ -256,7 +256,7 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
     assert len({r.folder_id for r in list_remote(client)}) == 2
 
     # Ada's retention removes only Ada's old copy; Grace's 100-day-old copy is not Ada's to delete.
-    a.locations.set_retention("Cloud", 30)
+    a.locations.set_retention("Cloud", 30, confirmed=True)  # asked: it deletes a copy there
     [r] = a.locations.sync()
     assert r.deleted == [a_ids[0]]
     assert g_id in {x.id for x in list_remote(client, folder_id_of(g.data))}

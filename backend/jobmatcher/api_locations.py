@@ -125,8 +125,14 @@ class LocationsApi:
         encrypt: bool = True,
         passphrase: Secret = "",
         keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
+        confirmed: bool = False,
     ) -> dict:
-        """Add a folder location; `recovery_key` is in the answer once, when this created the encryption key."""
+        """Add a folder location; `recovery_key` is in the answer once, when this created the encryption key.
+
+        `keep_days`: how many days the location keeps copies. `confirmed`: the user said yes to the copies
+        already there that this retention deletes at the first copy; without it such an add is refused with
+        code "confirmation-needed" (action "delete-location-copies", `deletes`, `total`, `made_at`: the page
+        asks, then calls again with it)."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]
         r = self._engine.locations.add(
             "folder",
@@ -135,6 +141,7 @@ class LocationsApi:
             encrypt=encrypt,
             passphrase=passphrase or None,
             retention_days=keep_days,
+            confirmed=confirmed,
         )
         self._kick_copier()
         return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
@@ -151,8 +158,10 @@ class LocationsApi:
         encrypt: bool = True,
         passphrase: Secret = "",
         keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
+        confirmed: bool = False,
     ) -> dict:
-        """Add an S3-compatible location (the keys go to the keyring or the 0600 file, never back to the page)."""
+        """Add an S3-compatible location (the keys go to the keyring or the 0600 file, never back to the page);
+        `keep_days` and `confirmed` as add_folder_location."""
         from .locations.credentials import S3Keys
 
         self._require_opened(changing=True)  # type: ignore[attr-defined]
@@ -167,6 +176,7 @@ class LocationsApi:
             encrypt=encrypt,
             passphrase=passphrase or None,
             retention_days=keep_days,
+            confirmed=confirmed,
         )
         self._kick_copier()
         return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
@@ -181,9 +191,11 @@ class LocationsApi:
     # -- changing ------------------------------------------------------------------------
 
     @validate_call
-    def set_location_enabled(self, name: Name, enabled: bool) -> dict:
+    def set_location_enabled(self, name: Name, enabled: bool, confirmed: bool = False) -> dict:
+        """Enable or disable a location. Enabling one whose copies aged past its retention while it was
+        disabled is refused without `confirmed` (code "confirmation-needed", as add_folder_location)."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]
-        loc = self._engine.locations.set_enabled(name, enabled)
+        loc = self._engine.locations.set_enabled(name, enabled, confirmed=confirmed)
         if enabled:
             self._kick_copier()
         return {"name": loc.name, "enabled": loc.enabled}

@@ -665,6 +665,22 @@ def _interval(minutes: int) -> str:
     return f"every {n} {unit}" + ("s" if n != 1 else "")
 
 
+def _confirmed(args, call, question: str):
+    """`call(confirmed)`, asking first when it needs the user's yes (ConfirmationNeededError): --yes says
+    it; a terminal asks `question`; anything else (a script, a pipe) is refused with the hint (exit 1)."""
+    from .errors import ConfirmationNeededError
+
+    try:
+        return call(bool(getattr(args, "yes", False)))
+    except ConfirmationNeededError as e:
+        if not sys.stdin.isatty():
+            raise
+        print(_safe(e.message), file=sys.stderr)
+        if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+            raise JobMatcherError("Nothing was changed.", "", code="cancelled") from None
+        return call(True)
+
+
 def _save_settings(args, engine, changes: dict):
     """engine.update_settings, asking first when the change needs the user's yes (or --yes); a space for
     backups too small for one backup is a usage error (exit 2)."""
@@ -1058,27 +1074,28 @@ def cmd_location_add(args) -> int:
     elif encrypt and getattr(args, "passphrase_file", None):
         passphrase = _read_secret(args, creating=False)  # must be the data folder's passphrase: checked by add
     if args.kind == "folder":
-        r = locs.add(
-            "folder",
-            path=args.path,
-            name=args.name,
-            encrypt=encrypt,
-            passphrase=passphrase,
-            retention_days=args.keep_days,
-        )
+        where: dict = {"path": args.path}
     else:
-        r = locs.add(
-            "s3",
-            endpoint_url=args.endpoint_url,
-            bucket=args.bucket,
-            prefix=args.prefix or "",
-            region=args.region,
-            keys=_s3_keys(args),
+        where = {
+            "endpoint_url": args.endpoint_url,
+            "bucket": args.bucket,
+            "prefix": args.prefix or "",
+            "region": args.region,
+            "keys": _s3_keys(args),
+        }
+    r = _confirmed(
+        args,
+        lambda yes: locs.add(
+            args.kind,
+            **where,
             name=args.name,
             encrypt=encrypt,
             passphrase=passphrase,
             retention_days=args.keep_days,
-        )
+            confirmed=yes,
+        ),
+        "Add it and delete those copies?",
+    )
     if args.json:
         _emit_json(r)
     else:
@@ -1164,7 +1181,10 @@ def cmd_location_remove(args) -> int:
 
 def _cmd_location_enable(enabled: bool):
     def run(args) -> int:
-        loc = _engine(args).locations.set_enabled(args.name, enabled)
+        locs = _engine(args).locations
+        loc = _confirmed(
+            args, lambda yes: locs.set_enabled(args.name, enabled, confirmed=yes), "Enable it and delete those copies?"
+        )
         if args.json:
             _emit_json(loc)
         else:
@@ -1415,6 +1435,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="keep copies there N days (90)",
     )
+    addc.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask: add it even when its retention deletes copies this data folder made there earlier",
+    )
     laf = las.add_parser("folder", help="a folder: USB drive, network share, synced folder", parents=[common, addc])
     laf.add_argument("path", metavar="PATH")
     laf.set_defaults(func=cmd_location_add)
@@ -1438,6 +1463,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         x = ls_.add_parser(action, help=text, parents=[common])
         x.add_argument("name", metavar="NAME")
+        if action == "enable":
+            x.add_argument(
+                "--yes",
+                action="store_true",
+                help="do not ask: enable it even when its retention deletes copies that aged there meanwhile",
+            )
         x.set_defaults(func=fn)
 
     dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])

@@ -45,7 +45,7 @@ function item(loc) {
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
     `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
-    `kept ${loc.retention_days} days`,
+    `kept ${loc.retention_days} ${loc.retention_days === 1 ? "day" : "days"}`,
   ].filter(Boolean).join(" · ");
   const actions = h("div", { class: "row-actions" },
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Sync now",
@@ -112,10 +112,25 @@ function pollSync() {
   }, 400);
 }
 
+// A change that makes a location delete copies already there (its retention, at its next copy): the
+// engine refuses it with code "confirmation-needed"; ask, then call again confirmed. Resolves with the
+// answer, or null when the user said no.
+async function confirmingCopies(title, confirmLabel, run) {
+  try {
+    return await run(false);
+  } catch (e) {
+    if (e.code !== "confirmation-needed") throw e;
+    const yes = await confirmDialog({ title, body: `${e.message} ${e.hint || ""}`.trim(), confirmLabel, danger: true });
+    return yes ? run(true) : null;
+  }
+}
+
 async function toggle(button, loc) {
   await busy(button, async () => {
     try {
-      await call("set_location_enabled", loc.name, !loc.enabled);
+      const done = await confirmingCopies("Delete copies there?", "Enable anyway",
+        (confirmed) => call("set_location_enabled", loc.name, !loc.enabled, confirmed));
+      if (!done) { toast(`${loc.name} stays disabled; its copies there are kept.`); return; }
       toast(loc.enabled ? `${loc.name} is left alone until you enable it again.` : `${loc.name} is enabled again.`);
       await loadLocations();
     } catch (e) {
@@ -156,7 +171,8 @@ function formDialog({ title, intro = [], fields, confirmLabel, submit, extra = n
       const input = f.type === "checkbox"
         ? h("input", { id, type: "checkbox", checked: f.value !== false })
         : h("input", { id, type: f.type || "text", value: f.value || "", required: f.required,
-                       autocomplete: f.autocomplete || "off", spellcheck: "false", placeholder: f.placeholder });
+                       autocomplete: f.autocomplete || "off", spellcheck: "false", placeholder: f.placeholder,
+                       min: f.min, max: f.max, step: f.step });
       inputs[f.name] = input;
       const control = f.button ? h("div", { class: "with-button" }, input, f.button(input)) : input;
       return h("div", { class: "form-row", dataset: f.group ? { group: f.group } : undefined },
@@ -224,6 +240,26 @@ async function passphraseFields() {
   ];
 }
 
+const KEEP_DAYS = { name: "keep_days", label: "Keep copies there for (days)", type: "number", value: "90",
+                    min: 1, max: 36500, step: 1, required: true,
+                    help: "Older copies there are deleted, the newest always kept. Keep more at a drive away from home." };
+
+function keepDays(v) {
+  const days = Number(v.keep_days);
+  if (!Number.isInteger(days) || days < 1 || days > 36500) {
+    throw { message: "Copies are kept from 1 to 36,500 days.", hint: "Type a whole number of days." };
+  }
+  return days;
+}
+
+// Adding a location: when its days would delete copies this data folder made there earlier (a drive added
+// again), ask first; a "no" leaves the form open with nothing added.
+async function addConfirming(add) {
+  const added = await confirmingCopies("Delete copies there?", "Add anyway", add);
+  if (!added) throw { message: "Nothing was added; the copies there are kept.", hint: "Keep copies for more days, or cancel." };
+  return added;
+}
+
 function checkPassphrase(v) {
   if (v.encrypt && "passphrase" in v && v.passphrase !== v.passphrase2) {
     throw { message: "The two passphrases differ.", hint: "Type the same passphrase twice." };
@@ -252,12 +288,18 @@ async function addFolder() {
     { name: "path", label: "Folder", required: true, button: folderPicker,
       placeholder: "/media/me/USB-drive", help: "A USB drive, a network share, or a folder Dropbox, OneDrive, Google Drive or iCloud syncs." },
     { name: "name", label: "Name (optional)", placeholder: "USB drive" },
+    KEEP_DAYS,
     { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
     ...(await passphraseFields()),
   ];
   const added = await formDialog({
     title: "Add a backup folder", fields, confirmLabel: "Add folder",
-    submit: (v) => { checkPassphrase(v); return call("add_folder_location", v.path, v.name, v.encrypt, v.passphrase || ""); },
+    submit: (v) => {
+      checkPassphrase(v);
+      const days = keepDays(v);
+      return addConfirming((confirmed) => call("add_folder_location", v.path, v.name, v.encrypt, v.passphrase || "",
+                                               days, confirmed));
+    },
   });
   if (added) {
     await showRecoveryKey(added);
@@ -275,6 +317,7 @@ async function addS3() {
     { name: "secret", label: "Secret access key", type: "password", required: true, autocomplete: "off",
       help: "Kept in your system's keyring (or a private file); never shown again." },
     { name: "name", label: "Name (optional)", placeholder: "Backblaze" },
+    KEEP_DAYS,
     { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
     ...(await passphraseFields()),
   ];
@@ -282,8 +325,9 @@ async function addS3() {
     title: "Add S3 storage", fields, confirmLabel: "Add storage",
     submit: (v) => {
       checkPassphrase(v);
-      return call("add_s3_location", v.endpoint, v.bucket, v.key_id, v.secret, v.prefix, v.name, v.encrypt,
-                  v.passphrase || "");
+      const days = keepDays(v);
+      return addConfirming((confirmed) => call("add_s3_location", v.endpoint, v.bucket, v.key_id, v.secret, v.prefix,
+                                               v.name, v.encrypt, v.passphrase || "", days, confirmed));
     },
   });
   if (added) {

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from ..backups import BackupStore
 from ..datadir import DataDir
 from ..errors import (
+    ConfirmationNeededError,
     JobMatcherError,
     LocationCopyFailedError,
     LocationIdentityMissingError,
@@ -388,10 +389,16 @@ class Locations:
         encrypt: bool = True,
         passphrase: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        confirmed: bool = False,
     ) -> AddResult:
         """Add a location: check it is reachable and writable, write its marker, store its keys.
 
-        Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then) or ValidationError.
+        `confirmed`: the user said yes to the copies its retention deletes at its first sync. A place that
+        already holds copies of this data folder (a drive added again) keeps them under the new location's
+        retention; without `confirmed`, an add whose first sync would delete some of them is refused.
+
+        Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then), ValidationError,
+        or ConfirmationNeededError (action "delete-location-copies": how many copies, which; nothing saved).
         """
         lock = self._lock(wait=30)
         try:
@@ -474,6 +481,8 @@ class Locations:
             client = make_client(loc, self.data.root, keys)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
             fid = folder_id_of(self.data)
+            if not confirmed:  # before anything of this data folder is written there (H22)
+                self._confirm_pruning(loc, client, fid, "add")
             self._claim(client, fid)  # refused when another computer continues these copies
             recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
             if encrypt:
@@ -521,17 +530,111 @@ class Locations:
         finally:
             lock.release()
 
-    def set_enabled(self, name: str, enabled: bool) -> LocationConfig:
-        """Turn copying to a location on or off; the changed location. Raises as remove() does."""
+    def set_enabled(self, name: str, enabled: bool, confirmed: bool = False) -> LocationConfig:
+        """Turn copying to a location on or off; the changed location.
+
+        A disabled location is left alone, so its copies may have aged past its retention meanwhile: without
+        `confirmed`, enabling one whose next sync would delete copies there is refused (when the location can
+        be reached now to count them). Raises ConfirmationNeededError (action "delete-location-copies", nothing
+        changed), otherwise as remove() does."""
+        if enabled and not confirmed:
+            loc = self.get(name)
+            if not loc.enabled:
+                self._confirm_pruning_if_reachable(loc, "enable")
         return self._update(name, enabled=enabled)
 
-    def set_retention(self, name: str, days: int) -> LocationConfig:
+    def set_retention(self, name: str, days: int, confirmed: bool = False) -> LocationConfig:
         """Keep copies at a location for `days` days (1 to 36,500); the changed location.
 
-        Raises SettingsError for a number out of that range; otherwise as remove() does."""
+        Without `confirmed`, a change that makes the next sync of an enabled location delete copies its
+        current number of days keeps is refused (when the location can be reached now to count them).
+        Raises SettingsError for a number out of that range, ConfirmationNeededError (action
+        "delete-location-copies", nothing changed); otherwise as remove() does."""
         if not 1 <= days <= 36500:
             raise SettingsError("A location keeps copies from 1 to 36,500 days.", "Choose a number in that range.")
+        if not confirmed:
+            loc = self.get(name)
+            if loc.enabled and days < loc.retention_days:
+                self._confirm_pruning_if_reachable(loc.model_copy(update={"retention_days": days}), "retention", loc)
         return self._update(name, retention_days=days)
+
+    # -- asking before a change deletes copies (finding H22) -----------------------------
+
+    def _confirm_pruning_if_reachable(
+        self, loc: LocationConfig, change: str, before: LocationConfig | None = None
+    ) -> None:
+        """_confirm_pruning for a configured location, contacted now; one that cannot be reached has nothing
+        countable (its next sync applies its retention as for any enabled location). Raises
+        ConfirmationNeededError."""
+        try:
+            client = make_client(loc, self.data.root)
+            client.check()
+            fid = folder_id_of(self.data)
+        except (JobMatcherError, OSError) as e:
+            log.info("location %s: not reachable to count what the change deletes there (%s)", loc.name, e)
+            return
+        self._confirm_pruning(loc, client, fid, change, before)
+
+    def _confirm_pruning(
+        self,
+        loc: LocationConfig,
+        client: LocationClient,
+        fid: str,
+        change: str,
+        before: LocationConfig | None = None,
+    ) -> None:
+        """Raise ConfirmationNeededError when the next sync of `loc` (as it would be after the change) deletes
+        copies of this data folder already at the location that `before` (the location as it is; None: no
+        location governed them) keeps. `change`: "add", "enable" or "retention" (the words of the question).
+        A location that cannot be listed has nothing to count: not raised (its add or sync reports why)."""
+        try:
+            remote, _, doomed = self._plan(loc, client, fid)
+            if before is not None:
+                doomed_before = {r.id for r in self._plan(before, client, fid)[2]}
+                doomed = [r for r in doomed if r.id not in doomed_before]
+        except (JobMatcherError, OSError):
+            return
+        if not doomed:
+            return
+        n, total = len(doomed), len(remote)
+        doomed = sorted(doomed, key=lambda r: (r.created_at, r.id))
+        shown = ", ".join(f"{r.created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}" for r in doomed[:6])
+        if n > 6:
+            shown += (
+                f" and {n - 6} more (the newest made {doomed[-1].created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M})"
+            )
+        copies = f"{n} of the {total} cop{'y' if total == 1 else 'ies'} of this data folder's backups"
+        kept = f"keeping copies {loc.retention_days} day{'s' if loc.retention_days != 1 else ''} there"
+        made = f"made {shown} (UTC)"
+        if change == "add":
+            message = (
+                f"{loc.where()} already holds copies of this data folder's backups (made there earlier), and "
+                f"{kept}, the first copy to it deletes {copies}: those {made}."
+            )
+            hint = "Run the same command again with --yes to add it anyway, or with a larger --keep-days to keep them."
+            page_hint = "Confirm to add it anyway, or keep copies there for more days to keep them."
+        elif change == "enable":
+            message = (
+                f"While {loc.name!r} was disabled its copies aged: enabled again, {kept}, its next copy deletes "
+                f"{copies} at {loc.where()}: those {made}."
+            )
+            hint = "Run the same command again with --yes to enable it anyway, or leave it disabled to keep them."
+            page_hint = "Confirm to enable it anyway, or leave it disabled to keep them."
+        else:
+            message = f"With {kept}, the next copy to {loc.name!r} deletes {copies} at {loc.where()}: those {made}."
+            hint = "Run the same command again with --yes to change it anyway, or keep a larger number of days."
+            page_hint = "Confirm to change it anyway, or keep a larger number of days."
+        raise ConfirmationNeededError(
+            message,
+            hint,
+            page_hint,
+            action="delete-location-copies",
+            name=loc.name,
+            deletes=n,
+            total=total,
+            copies=[r.id for r in doomed],
+            made_at=[r.created_at.isoformat() for r in doomed],
+        )
 
     def _update(self, name: str, **changes: Any) -> LocationConfig:
         """Change fields of one location's configuration, under the configuration lock; the changed location."""
@@ -583,6 +686,17 @@ class Locations:
         have = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
         return ([r for r in local if r.id not in have and r.id not in doomed], [r for r in remote if r.id in doomed])
 
+    def _plan(
+        self, loc: LocationConfig, client: LocationClient, fid: str
+    ) -> tuple[list[RemoteBackup], list[BackupRecord], list[RemoteBackup]]:
+        """(this data folder's copies at the location, local backups to copy, copies to delete) as a sync of
+        `loc` would do now: what a sync does and what is asked before a change are one computation. Raises
+        LocationUnavailableError / LocationCredentialsError when the location cannot be listed."""
+        # a plain file at an encrypted location was not made by its copier: neither counted nor pruned
+        remote = [r for r in list_remote(client, fid) if r.encrypted or not loc.encrypt]
+        todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
+        return remote, todo, doomed
+
     # -- copying ------------------------------------------------------------------------
 
     def sync(
@@ -632,9 +746,7 @@ class Locations:
             self._housekeeping(client, fid)
             if loc.encrypt:
                 self._ensure_remote_identity(client, fid, cfg)
-            # a plain file at an encrypted location was not made by its copier: neither counted nor pruned
-            remote = [r for r in list_remote(client, fid) if r.encrypted or not loc.encrypt]
-            todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
+            remote, todo, doomed = self._plan(loc, client, fid)
             impostors = {r.id for r in remote} & {r.id for r in todo}
             for i, rec in enumerate(todo):
                 if rec.id in impostors:

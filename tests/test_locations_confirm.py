@@ -1,0 +1,222 @@
+"""A location's retention deletes copies already there only with the user's yes (finding H22).
+
+Every change of the user's that makes a location delete copies at once asks first, as `settings` does
+for local backups: adding a location at a place that holds this data folder's earlier copies (a drive
+added again), enabling a location whose copies aged while it was disabled, and shortening a location's
+number of days. The command line refuses without --yes when there is no terminal (exit 1, nothing
+touched, byte for byte); the page gets code "confirmation-needed" and calls again with `confirmed`.
+
+Real parts: real data folders and backups, real folder locations holding real copies, the real command
+line in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from jobmatcher.engine import Engine
+from jobmatcher.errors import ConfirmationNeededError
+from jobmatcher.locations.folder import FolderLocation
+from jobmatcher.locations.manager import folder_id_of
+from jobmatcher.locations.remote import list_remote
+from jobmatcher.manifest import read_manifest, write_manifest
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+@pytest.fixture
+def usb(tmp_path) -> Path:
+    d = tmp_path / "usb"
+    d.mkdir()
+    return d
+
+
+def _age_backup(engine: Engine, backup_id: str, days: float) -> None:
+    p = Path(engine.store.get(backup_id).path)
+    m = read_manifest(p)
+    m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
+    write_manifest(p, m)
+    from conftest_app import renumber_by_date
+
+    renumber_by_date(p.parent)  # emulates time passing, not a clock that was behind
+
+
+def _age_copies(usb: Path, days: float) -> None:
+    """Time passes at the location: every copy there `days` older (its manifest's date)."""
+    for m in usb.rglob("backup_*.json"):
+        body = json.loads(m.read_text())
+        body["created_at"] = (datetime.fromisoformat(body["created_at"]) - timedelta(days=days)).isoformat()
+        m.write_text(json.dumps(body))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` with its bytes (a location's whole contents)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _utc(engine: Engine, backup_id: str) -> str:
+    return f"{engine.store.get(backup_id).created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}"
+
+
+@pytest.fixture
+def earlier_copies(engine, usb) -> list[str]:
+    """A data folder with 3 backups (two of them 20 and 19 days old) whose copies are at `usb`, made by a
+    location since removed (the copies stay there): the drive of finding H22, about to be added again."""
+    d = engine.data.root
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 20)
+    _age_backup(engine, ids[1], 19)
+    r = run_cli("location", "add", "folder", str(usb), "--name", "lq", "--no-encrypt", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("location", "sync", data_dir=d, input="")
+    assert r.returncode == 0 and "copied 3" in r.stdout, r.stdout + r.stderr
+    assert run_cli("location", "remove", "lq", data_dir=d, input="").returncode == 0
+    return ids
+
+
+def test_adding_a_drive_again_asks_before_its_retention_deletes_the_copies_there(engine, usb, earlier_copies):
+    d, ids = engine.data.root, earlier_copies
+    before = _tree(usb)
+    config_before = (d / "locations.json").read_bytes()
+    add = ("location", "add", "folder", str(usb), "--name", "lq1", "--keep-days", "1", "--no-encrypt")
+
+    r = run_cli(*add, data_dir=d, input="")  # not a terminal, no --yes: refused
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "deletes 2 of the 3 copies" in r.stderr, r.stderr
+    assert _utc(engine, ids[0]) in r.stderr and _utc(engine, ids[1]) in r.stderr
+    assert _utc(engine, ids[2]) not in r.stderr
+    assert "--yes" in r.stderr and "Traceback" not in r.stderr
+    assert _tree(usb) == before  # nothing deleted or written there, byte for byte
+    assert (d / "locations.json").read_bytes() == config_before  # nothing added
+    r = run_cli("location", "sync", data_dir=d, input="")
+    assert r.returncode == 0 and _tree(usb) == before
+
+    r = run_cli(*add, "--json", data_dir=d, input="")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "confirmation-needed"
+    assert _tree(usb) == before
+
+    r = run_cli(*add, "--yes", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("location", "sync", data_dir=d, input="")
+    assert r.returncode == 0 and "removed 2 old" in r.stdout, r.stdout + r.stderr
+    fid = folder_id_of(engine.data)
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [ids[2]]  # deleted as said, and only those
+
+
+def test_a_retention_that_keeps_every_copy_there_is_added_without_a_question(engine, usb, earlier_copies):
+    r = run_cli("location", "add", "folder", str(usb), "--keep-days", "30", "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert not engine.locations.sync()[0].deleted
+
+
+def test_the_library_counts_what_the_first_sync_deletes(engine, usb, earlier_copies):
+    ids = earlier_copies
+    before = _tree(usb)
+    with pytest.raises(ConfirmationNeededError) as e:
+        engine.locations.add("folder", path=str(usb), encrypt=False, retention_days=1)
+    assert e.value.action == "delete-location-copies" and e.value.code == "confirmation-needed"
+    assert (e.value.deletes, e.value.total, e.value.copies) == (2, 3, ids[:2])
+    assert _tree(usb) == before and engine.locations.config().locations == []
+    assert engine.locations.add("folder", path=str(usb), encrypt=False, retention_days=1, confirmed=True)
+    assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
+
+
+def test_enabling_a_location_whose_copies_aged_meanwhile_asks_first(engine, usb, tmp_path):
+    d = engine.data.root
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 20)
+    _age_backup(engine, ids[1], 19)
+    assert (
+        run_cli(
+            "location", "add", "folder", str(usb), "--name", "USB", "--no-encrypt", "--keep-days", "30", data_dir=d
+        ).returncode
+        == 0
+    )
+    assert engine.locations.sync()[0].copied == ids
+    assert run_cli("location", "disable", "USB", data_dir=d).returncode == 0
+    _age_backup(engine, ids[0], 35)  # time passes: locally, and at the location
+    _age_backup(engine, ids[1], 34)
+    _age_copies(usb, 15)
+    before = _tree(usb)
+
+    r = run_cli("location", "enable", "USB", data_dir=d, input="")
+    assert r.returncode == 1 and "deletes 2 of the 3 copies" in r.stderr and "--yes" in r.stderr, r.stderr
+    assert _tree(usb) == before
+    assert engine.locations.get("USB").enabled is False
+    r = run_cli("location", "enable", "USB", "--yes", data_dir=d, input="")
+    assert r.returncode == 0 and engine.locations.get("USB").enabled is True, r.stderr
+    assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
+
+
+def test_an_unreachable_location_is_enabled_without_counting(engine, usb):
+    engine.create_backup()
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
+    engine.locations.set_enabled("USB", False)
+    (usb / ".jobmatcher-location").unlink()  # unplugged: the empty folder left behind
+    assert engine.locations.set_enabled("USB", True).enabled is True
+
+
+def test_shortening_a_locations_days_asks_first(engine, usb):
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 40)
+    _age_backup(engine, ids[1], 20)
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
+    assert engine.locations.sync()[0].copied == ids
+    before = _tree(usb)
+    assert engine.locations.set_retention("USB", 60).retention_days == 60  # keeps more: nothing to ask
+    with pytest.raises(ConfirmationNeededError) as e:
+        engine.locations.set_retention("USB", 30)
+    assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
+    assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
+    engine.locations.set_retention("USB", 30, confirmed=True)
+    assert engine.locations.sync()[0].deleted == ids[:1]
+
+
+def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
+    """The page's calls through the same dispatch the window and browser mode use."""
+    from jobmatcher.api import Api
+
+    ids = earlier_copies
+    before = _tree(usb)
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+
+        def call(name, *args):
+            return api._dispatch(name, list(args))
+
+        r = call("add_folder_location", str(usb), "USB", False, "", 0)
+        assert not r["ok"] and r["error"]["code"] == "invalid-input", r  # 1 to 36,500 days, checked
+        r = call("add_folder_location", str(usb), "USB", False, "", 1)
+        assert not r["ok"] and r["error"]["code"] == "confirmation-needed", r
+        err = r["error"]
+        assert err["action"] == "delete-location-copies" and err["deletes"] == 2 and err["total"] == 3
+        assert "--yes" not in err["hint"] and "Confirm" in err["hint"]
+        assert _tree(usb) == before and call("locations_overview")["value"]["locations"] == []
+        r = call("add_folder_location", str(usb), "USB", False, "", 1, True)
+        assert r["ok"], r
+        [row] = call("locations_overview")["value"]["locations"]
+        assert row["retention_days"] == 1
+        fid = folder_id_of(engine.data)
+        engine.locations.sync("USB")  # (or the app's copier, kicked by the add: the same deletion)
+        assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [ids[2]]
+        new = engine.create_backup().id
+        engine.locations.sync("USB")
+        assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [new, ids[2]]
+
+        assert call("set_location_enabled", "USB", False)["ok"]
+        _age_copies(usb, 5)
+        r = call("set_location_enabled", "USB", True)
+        assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["deletes"] == 1, r
+        assert engine.locations.get("USB").enabled is False
+        assert call("set_location_enabled", "USB", True, True)["ok"]
+    finally:
+        api._close()
