@@ -48,13 +48,13 @@ def _change_text(path: Path) -> None:
 def algorithms(monkeypatch) -> list[str]:
     """The checksums verify computed, in order."""
     used: list[str] = []
-    real = verify_mod.file_digest
+    real = verify_mod.file_digests
 
-    def spy(src, algorithm="sha256"):
-        used.append(algorithm)
-        return real(src, algorithm)
+    def spy(src, algorithms=("sha256", "blake3")):
+        used.extend(algorithms)
+        return real(src, algorithms)
 
-    monkeypatch.setattr(verify_mod, "file_digest", spy)
+    monkeypatch.setattr(verify_mod, "file_digests", spy)
     return used
 
 
@@ -67,6 +67,22 @@ def test_file_and_buffer_digests_are_the_reference_ones(tmp_path):
     assert digests.buffer_digest(bytearray(data), digests.BLAKE3) == blake3.blake3(data).hexdigest()
     with pytest.raises(ValueError):
         digests.new_hash("md5")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 1, digests.CHUNK_BYTES - 1, digests.CHUNK_BYTES, 3 * digests.CHUNK_BYTES + 7])
+def test_one_read_gives_every_digest_of_the_same_bytes(tmp_path, size):
+    """file_digests reads the file once for both checksums (two buffers, two threads): each digest is the
+    reference one of the whole file, at every chunk boundary."""
+    f = tmp_path / "f.bin"
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
+    f.write_bytes(data)
+    want = {"sha256": hashlib.sha256(data).hexdigest(), "blake3": blake3.blake3(data).hexdigest()}
+    assert digests.file_digests(f) == want
+    assert digests.file_digests(f, ("blake3", "sha256")) == want
+    assert digests.file_digests(f, ("blake3",)) == {"blake3": want["blake3"]}
+    assert digests.file_digests(f, ()) == {}
+    with pytest.raises(FileNotFoundError):
+        digests.file_digests(tmp_path / "missing.bin")
 
 
 def test_a_new_backup_records_both_checksums_of_its_bytes(engine):
@@ -158,3 +174,38 @@ def test_a_manifest_whose_blake3_does_not_match_is_not_trusted(engine):
     with pytest.raises(InvalidBackupError) as e:
         engine.verify(b.id)
     assert e.value.reason == "checksum-mismatch"
+
+
+def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monkeypatch):
+    """An automatic backup hashes its copy to find an identical backup (then it keeps none); when none is,
+    the check takes those checksums as found: the copy is read once for both, never again for its manifest,
+    and the manifest still holds the reference checksums of the bytes that passed the check."""
+    from jobmatcher import backups as backups_mod
+    from jobmatcher.manifest import BackupType
+
+    reads: list[tuple[str, ...]] = []
+    real = digests.file_digests
+
+    def spy(src, algorithms=("sha256", "blake3")):
+        reads.append(tuple(algorithms))
+        return real(src, algorithms)
+
+    monkeypatch.setattr(backups_mod, "file_digests", spy)
+    monkeypatch.setattr(verify_mod, "file_digests", spy)
+    first = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
+    assert reads == [("sha256", "blake3")]  # no backup to match yet: one read, no second one in the check
+    reads.clear()
+    again = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
+    assert again.unchanged and again.id == first.id and reads == [("sha256", "blake3")]
+    conn = engine.connect()
+    try:
+        with conn:
+            conn.execute("INSERT INTO saved_jobs (title, company, description) VALUES ('Pilot', 'Air', 'Fly.')")
+    finally:
+        conn.close()
+    reads.clear()
+    new = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
+    assert not new.unchanged and new.id != first.id and reads == [("sha256", "blake3")]
+    m = read_manifest(Path(new.path))
+    assert m is not None and m.verified is True
+    assert m.sha256 == _sha(new.path) and m.blake3 == _b3(new.path)

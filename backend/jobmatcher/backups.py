@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import __version__, checkproc
 from .datadir import DB_NAME
+from .digests import BLAKE3, SHA256, file_digests
 from .errors import (
     BackupFailedError,
     BackupFolderUnavailableError,
@@ -844,9 +845,12 @@ class BackupStore:
         taken_at = datetime.now(timezone.utc)
 
         def checked(snap):
+            known = {}  # the copy's checksums when they were computed before its check
             if same_as:
-                digest = sha256_file(tmp)
-                match = next((r for r in same_as if r.sha256 == digest), None)
+                # One read for both checksums: when no backup matches, the check below takes them as found
+                # (nothing but this process writes the temp file) instead of reading the copy twice more.
+                known = file_digests(tmp, (SHA256, BLAKE3))
+                match = next((r for r in same_as if r.sha256 == known[SHA256]), None)
                 if match is not None:
                     return match
             if progress:
@@ -858,7 +862,7 @@ class BackupStore:
                 synced = pool.submit(fsync_file, tmp)
                 try:
                     report = _Checked.passed(
-                        verify_file(tmp, allow_unknown_revision=lenient, with_blake3=True, spare=spare)
+                        verify_file(tmp, allow_unknown_revision=lenient, with_blake3=True, spare=spare, known=known)
                     )
                 except CheckInterruptedError as e:
                     raise CheckInterruptedError(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
-from .digests import BLAKE3, SHA256, Algorithm, file_digest
+from .digests import BLAKE3, SHA256, Algorithm, file_digest, file_digests
 from .errors import CheckInterruptedError, InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
 
@@ -187,6 +187,7 @@ def verify_file(
     with_blake3: bool = False,
     spare: checkproc.SpareChild | None = None,
     every_checksum: bool = False,
+    known: dict[Algorithm, str] | None = None,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -210,6 +211,8 @@ def verify_file(
     the fastest: what `backup verify` does, so a manifest whose SHA-256 disagrees with the file (edited,
     or damaged) fails there, and not later at a location, as "the drive is failing" (finding H6).
     Restore's staging keeps to BLAKE3 alone: a match proves the bytes, and it is on the clock.
+    `known`: digests the caller has just computed from this same file, which nothing else writes (a new
+    backup's temp file, hashed to find an identical backup): they are taken as found, not computed again.
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -217,17 +220,24 @@ def verify_file(
     algorithms: list[Algorithm] = [] if expected_blake3 and expected_sha256 and not every_checksum else [SHA256]
     if expected_blake3 or with_blake3:
         algorithms.append(BLAKE3)
+    given = {a: d for a, d in (known or {}).items() if a in algorithms}
+    algorithms = [a for a in algorithms if a not in given]
     memory: dict = {}
     if checksum_proves_integrity and (expected_sha256 or expected_blake3):
-        found = {a: file_digest(path, a) for a in algorithms}
+        found = {**given, **file_digests(path, algorithms)}
         if _matches(found, expected_sha256, expected_blake3):
             revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
-    else:
-        # The check starts first: a forked child can only be made before the hashing threads exist.
-        with checkproc.start(path, spare=spare) as check, ThreadPoolExecutor(max_workers=len(algorithms)) as pool:
-            pending = {a: pool.submit(file_digest, path, a) for a in algorithms}
+    elif not algorithms:
+        with checkproc.start(path, spare=spare) as check:
             revision, memory = _check_database(path, allow_unknown_revision, started=check)
-            found = {a: f.result() for a, f in pending.items()}
+        found = given
+    else:
+        # The check starts first: a forked child can only be made before the hashing threads exist. One read
+        # of the file feeds every checksum (file_digests), on the core the check leaves.
+        with checkproc.start(path, spare=spare) as check, ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(file_digests, path, algorithms)
+            revision, memory = _check_database(path, allow_unknown_revision, started=check)
+            found = {**given, **pending.result()}
     if not _matches(found, expected_sha256, expected_blake3):
         raise _refuse(
             "checksum-mismatch",
