@@ -34,3 +34,29 @@ def test_ctrl_c_during_start_up_says_interrupted_not_a_traceback(tmp_path, delay
     assert p.returncode in (0, 130, -signal.SIGINT), (p.returncode, err)
     if p.returncode == 130:
         assert err.strip().endswith("Interrupted."), err
+
+
+@pytest.mark.parametrize("command", ["restore", "create"])
+def test_ctrl_c_right_after_the_change_is_made_ends_with_its_own_code(engine, command):
+    """K10: Ctrl+C just after "Restored …" (the safety backup's check runs in its own detached process) or
+    "Backed up …": the change is made and said, so the command ends as it would have (0), never killed by
+    the signal (the interpreter puts back the default handler as it ends) and never "Interrupted." of a
+    change that happened. Tried a few times, at once and a little later: the window is milliseconds."""
+    first = engine.create_backup().id
+    engine.release_instance_lock()
+    for delay in (0.0, 0.0, 0.02, 0.05):
+        args = ["backup", "restore", first, "--yes"] if command == "restore" else ["backup", "create"]
+        p = subprocess.Popen(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = p.stdout.readline()
+        assert line.startswith("Restored" if command == "restore" else "Backed up"), line
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, (delay, p.returncode, err)
+        assert "Traceback" not in err and "Interrupted." not in err, err

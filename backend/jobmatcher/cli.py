@@ -27,6 +27,18 @@ log = logging.getLogger("jobmatcher.cli")
 # Set by a command that leaves nothing for the interpreter's shutdown to finish (no thread, no open database,
 # no temporary file): the program may then end at once after it (entry.py), without freeing every object.
 QUICK_EXIT = False
+AS_PROGRAM = False  # set by entry.main when this process is the `jobmatcher` command itself (not a caller's import)
+
+
+def _change_made() -> None:
+    """The command's change is made (a restore, a backup): a Ctrl+C from here on, while the result is printed
+    or the interpreter exits, would kill the process by the signal (the interpreter puts back the default
+    handler as it ends) or say "Interrupted." of a change that did happen (K10). So it is ignored: the
+    command ends with its own code. Only in the program's own process and main thread."""
+    if AS_PROGRAM and threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- output helpers --------------------------------------------------------------
@@ -254,6 +266,7 @@ def cmd_backup_create(args) -> int:
     bar = _ProgressBar(not args.json)
     try:
         b = _engine(args).create_backup(note=args.note or "", progress=bar)
+        _change_made()
     finally:
         bar.close()
     if args.json:
@@ -424,6 +437,7 @@ def cmd_backup_restore(args) -> int:
     bar = _ProgressBar(not args.json)
     try:
         result = engine.restore(args.target, progress=bar)
+        _change_made()
     finally:
         bar.close()
     result.relaunch_required = False  # the command line owns no running app
@@ -1036,6 +1050,7 @@ def cmd_location_restore(args) -> int:
             label,
             encrypted_location=encrypted_location,
         )
+        _change_made()
     finally:
         bar.close()
     result.relaunch_required = False

@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import cli
 
+        cli.AS_PROGRAM = argv is None
         code = cli.main(argv)
+        cli._change_made()  # done: a Ctrl+C while the interpreter ends must not kill it by the signal (K10)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return INTERRUPTED
