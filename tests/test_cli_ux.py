@@ -133,8 +133,18 @@ _NOT_FOR_LOOKING = (
 
 # Not needed to list backups of a folder given by --data-dir either (issue 13: every import counts): the log file's
 # handler (opened at the first record; listing logs nothing), the platform's folder names (only for the default
-# data and log folders).
-_NOT_FOR_LISTING = ("logging.handlers", "platformdirs")
+# data and log folders), making and checking a backup (the snapshot, the check and its child process), retention.
+_NOT_FOR_LISTING = (
+    "logging.handlers",
+    "platformdirs",
+    "subprocess",
+    "concurrent.futures",
+    "jobmatcher.checkproc",
+    "jobmatcher.snapshot",
+    "jobmatcher.verify",
+    "jobmatcher.digests",
+    "jobmatcher.retention",
+)
 
 # The pydantic models a list may build (validators and serializers): the settings, the manifests, the rows (only
 # --json serializes them).

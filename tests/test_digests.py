@@ -180,7 +180,6 @@ def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monk
     """An automatic backup hashes its copy to find an identical backup (then it keeps none); when none is,
     the check takes those checksums as found: the copy is read once for both, never again for its manifest,
     and the manifest still holds the reference checksums of the bytes that passed the check."""
-    from jobmatcher import backups as backups_mod
     from jobmatcher.manifest import BackupType
 
     reads: list[tuple[str, ...]] = []
@@ -190,7 +189,7 @@ def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monk
         reads.append(tuple(algorithms))
         return real(src, algorithms)
 
-    monkeypatch.setattr(backups_mod, "file_digests", spy)
+    monkeypatch.setattr(digests, "file_digests", spy)  # backups.py imports it where it hashes (issue 13's list)
     monkeypatch.setattr(verify_mod, "file_digests", spy)
     first = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
     assert reads == [("sha256", "blake3")]  # no backup to match yet: one read, no second one in the check

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from conftest import fingerprint, run_cli
-from jobmatcher import backups as backups_module
 from jobmatcher.backups import BackupStore
 from jobmatcher.datadir import DataDir
 from jobmatcher.engine import Engine
@@ -453,7 +452,9 @@ def test_a_backup_is_dated_when_its_snapshot_was_taken(engine):
 
 def test_a_pin_made_while_a_check_runs_is_kept(engine, monkeypatch):
     b = engine.create_backup()
-    real_verify = backups_module.verify_file
+    from jobmatcher import verify as verify_module  # backups.py imports verify_file where it checks
+
+    real_verify = verify_module.verify_file
 
     def verify_and_pin_meanwhile(*args, **kwargs):
         report = real_verify(*args, **kwargs)
@@ -462,7 +463,7 @@ def test_a_pin_made_while_a_check_runs_is_kept(engine, monkeypatch):
         t.join()
         return report
 
-    monkeypatch.setattr(backups_module, "verify_file", verify_and_pin_meanwhile)
+    monkeypatch.setattr(verify_module, "verify_file", verify_and_pin_meanwhile)
     engine.verify(b.id)
     rec = engine.store.get(b.id)
     assert rec.pinned is True and rec.verified is True

@@ -209,16 +209,16 @@ def test_a_pin_made_while_the_safety_backup_is_checked_is_kept(engine, monkeypat
     b = engine.create_backup()
     result = engine.restore(b.id)
     assert engine.store.get(result.safety_backup_id).verified is None
-    from jobmatcher import backups
+    from jobmatcher import verify  # backups.py imports verify_file where it checks
 
-    real = backups.verify_file
+    real = verify.verify_file
 
     def pinned_meanwhile(*a, **k):
         report = real(*a, **k)
         engine.set_pinned(result.safety_backup_id, True)  # the user pins it while the check runs
         return report
 
-    monkeypatch.setattr(backups, "verify_file", pinned_meanwhile)
+    monkeypatch.setattr(verify, "verify_file", pinned_meanwhile)
     rec = engine.store.verify(result.safety_backup_id)
     assert rec.verified is True and rec.pinned is True
 

@@ -63,16 +63,15 @@ from .lock import FileLock, InstanceLock
 from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest
 from .printable import printable
 from .progress import Progress, step
-from .retention import Plan, RetentionPolicy
 from .settings import Settings, save_settings, validate_backup_dir
-from .verify import check_file_shape, verify_file
 
 if TYPE_CHECKING:
     from .health import Health
     from .preview import BackupPreview
     from .restore import RestoreResult
+    from .retention import Plan, RetentionPolicy
 
-# Imported where used: restore, preview and health (and what they import) are not needed
+# Imported where used: restore, preview, health, verify (the check's child process) and retention are not needed
 # by the commands that only look (`backup list` with 1,000 backups has 150 ms for everything, start-up
 # included; tests/test_cli_ux.py keeps `backup list`'s imports light).
 
@@ -416,6 +415,8 @@ class Engine:
     def _confirm_cleanup(self, old: Settings, new: Settings) -> None:
         """Raise ConfirmationNeededError when `new`'s retention deletes, at the next clean-up, backups `old`'s
         keeps. Only for the same backup folder, when it can be read (otherwise there is nothing to count)."""
+        from .retention import RetentionPolicy
+
         if self.data.backup_dir(old, check=False) != self.data.backup_dir(new, check=False):
             return
         if RetentionPolicy.from_settings(old, self.budget_bytes(old)) == RetentionPolicy.from_settings(
@@ -730,6 +731,8 @@ class Engine:
             # The checks verify makes before opening anything: a folder, an empty or non-SQLite file, unsaved
             # changes in a -wal or a hot -journal beside it are refused with their own reason, and the file
             # is opened only when no side file would have to be created or rolled back (looking changes nothing).
+            from .verify import check_file_shape
+
             check_file_shape(path)
             size = path.stat().st_size
             backup = summarize(path)
@@ -782,6 +785,8 @@ class Engine:
                 backup=rec,
             )
         self.refuse_the_live_file(r.path)
+        from .verify import verify_file
+
         report = verify_file(r.path, expected_sha256=r.sha256, expected_blake3=r.blake3, every_checksum=True)
         return VerifyResult(
             path=report.path,
@@ -797,6 +802,8 @@ class Engine:
         Raises InvalidBackupError with its `reason` when it cannot be restored.
         """
         self.refuse_the_live_file(path)
+        from .verify import verify_file
+
         report = verify_file(path)
         return FileCheck(
             size_bytes=report.size_bytes,
@@ -1056,6 +1063,8 @@ class Engine:
         budget = self.budget_bytes(s)
         over = False
         if backups:
+            from .retention import RetentionPolicy
+
             p, _gone = self.store.prune_plan(RetentionPolicy.from_settings(s, budget), now, items=backups)
             over = p.over_budget
         when = now or datetime.now(timezone.utc)
@@ -1165,6 +1174,8 @@ class Engine:
     def retention_policy(self) -> RetentionPolicy:
         """The retention policy the settings describe, with its budget in bytes. Raises SettingsError
         when settings.json is damaged."""
+        from .retention import RetentionPolicy
+
         s = self.settings
         return RetentionPolicy.from_settings(s, self.budget_bytes(s))
 

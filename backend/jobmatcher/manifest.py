@@ -227,6 +227,15 @@ def _trusted_plan(cls: type[BaseModel]) -> tuple[tuple[str, bool, Any], ...]:
 _RECORD_FIELDS = tuple(k for k in BackupRecord.model_fields if k in Manifest.model_fields)
 
 
+def newest_order(b) -> tuple:
+    """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
+    manifests of older versions, which rank below every sequenced backup), then `created_at`.
+    Never raises for a backup with a `created_at`. (Also retention.newest_order: here, beside the field it
+    reads, so that the list's warning does not import the retention rules.)"""
+    seq = getattr(b, "sequence", None)
+    return (seq is not None, seq or 0, b.created_at)
+
+
 def manifest_path(db_file: Path) -> Path:
     """Where the manifest of the backup `db_file` lives: the same name with `.json`. Never raises."""
     return db_file.with_suffix(".json")

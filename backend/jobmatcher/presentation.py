@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from .fsutil import human_size
-from .manifest import CHECKING, NEWER_VERSION, BackupRecord
+from .manifest import CHECKING, NEWER_VERSION, BackupRecord, newest_order
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
@@ -46,8 +46,6 @@ def newest_backup_warning(
     `remedy`: what to do, as (when there is none, when a new one is needed) in the words of the
     edge that shows it (a button on the page, a command in the terminal).
     """
-    from .retention import newest_order  # local: the command line's list stays light
-
     rows = own_rows(rows)
     if not rows:
         return f"You have no backups yet. {remedy[0]}"

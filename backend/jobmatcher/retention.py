@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol
 
-from .manifest import BackupType
+from .manifest import BackupType, newest_order
 
 AUTOMATIC = (BackupType.auto, BackupType.safety)
 
@@ -117,14 +117,6 @@ def _size(b) -> int:
 
 def _seq(b) -> int | None:
     return getattr(b, "sequence", None)
-
-
-def newest_order(b) -> tuple:
-    """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
-    manifests of older versions, which rank below every sequenced backup), then `created_at`.
-    Never raises for a backup with a `created_at`."""
-    seq = getattr(b, "sequence", None)
-    return (seq is not None, seq or 0, b.created_at)
 
 
 def clock_behind(now: datetime, backups: Iterable[RetainedBackup]) -> set[str]:
