@@ -12,6 +12,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-integrity-check"]:
 
     sys.exit(child_main(sys.argv[2:]))
 
+if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-encrypt"]:
+    # The encrypting child of a copy to a location (jobmatcher.locations.encproc.CHILD_FLAG).
+    from jobmatcher.locations.encproc import child_main as encrypt_main
+
+    sys.exit(encrypt_main(sys.argv[2:]))
+
 from jobmatcher.entry import main  # noqa: E402
 
 if __name__ == "__main__":

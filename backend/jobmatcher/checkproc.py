@@ -322,10 +322,17 @@ def _child_command(path: Path, max_errors: int) -> list[str]:
 
 
 def _child_command_args(args: list[str]) -> list[str]:
-    if getattr(sys, "frozen", False):  # the packaged app: its entry point dispatches on the flag
-        return [sys.executable, CHILD_FLAG, *args]
     # -I: no user site or PYTHON* variables; -S: no site-packages (the child needs only the standard library)
-    return [sys.executable, "-I", "-S", str(Path(__file__).resolve()), *args]
+    return child_command(CHILD_FLAG, ["-I", "-S", str(Path(__file__).resolve())], args)
+
+
+def child_command(flag: str, run: list[str], args: list[str]) -> list[str]:
+    """The command that starts one of JobMatcher's helper processes with `args`: in the packaged app
+    (sys.frozen) the bundle's executable with `flag` first (build/entry.py dispatches on it), otherwise
+    this interpreter with `run` (its options and a script, or `-m` and a module). Never raises."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, flag, *args]
+    return [sys.executable, *run, *args]
 
 
 def _child_env() -> dict:

@@ -107,11 +107,30 @@ def unlock_identity(locked: bytes, secret: str) -> str:
 def encrypt_file_into(src: Path, out: BinaryIO | HashingWriter, recipient: str) -> tuple[int, str]:
     """Encrypt the file `src` to `recipient` (an `age1…` string), writing the age file into `out`.
 
-    Streamed in bounded memory; a thread reads and hashes `src` ahead of age (see pipeline.py).
+    age runs in a child process (encproc.py: it holds the GIL while it encrypts, so not in the app's
+    process), which reads `src` once and hashes those very bytes with SHA-256;
+    the age file comes back in chunks of up to 1 MiB, written to `out.write` here. Bounded memory.
+    Where no process can be started, age runs here instead (three threads, see pipeline.py).
     Returns the plaintext's (size in bytes, SHA-256 hex), so the caller can check that what was
-    encrypted is the backup it meant. Raises OSError for `src` (missing, unreadable), and
-    pyrage.EncryptError when `out.write` raises (HashingWriter.produce_with gives back its OSError).
+    encrypted is the backup it meant.
+
+    Raises OSError for `src` (missing, unreadable), what `out.write` raises (an OSError), or
+    encproc.EncryptionChildFailed when the child was killed or crashed (the child is never left running).
     """
+    from .encproc import EncryptingChild
+
+    try:
+        child = EncryptingChild(src, recipient)
+    except OSError:
+        return _encrypt_here(src, out, recipient)
+    with child:
+        for chunk in child.chunks():
+            out.write(chunk)
+        return child.finish()
+
+
+def _encrypt_here(src: Path, out: BinaryIO | HashingWriter, recipient: str) -> tuple[int, str]:
+    """encrypt_file_into in this process (the fallback): pyrage reads through a thread that hashes ahead."""
     import pyrage
     from pyrage import x25519
 

@@ -7,14 +7,14 @@ compare its SHA-256. Reading back by path also catches a drive that vanished
 under us: a file still open on a detached mount looks fine through its
 descriptor, but its path then leads to the empty mount point.
 
-A streamed copy (an encrypted one) is read back while it is written instead:
-every few MB it is synced to the disk, and another thread, through its own
-descriptor opened by the temp file's path, drops those pages from the page
-cache, reads them again and compares them byte for byte with what was written
-(the rest after the final fsync); its SHA-256 is that of what was read. It must
-all be identical before the rename, and after it the published name must lead
-to that same file (device, inode, size): a vanished drive fails the rename or
-that check.
+A streamed copy (an encrypted one, coming from age's child process) is read back
+while it is written instead: every few MB the disk's writeback of those bytes is
+started without waiting, and another thread, through its own descriptor opened
+by the temp file's path, waits until they are on the disk, drops those pages
+from the page cache, reads them again and compares them byte for byte with what
+was written (the rest after the one final fsync). It must all be identical
+before the rename, and after it the published name must lead to that same file
+(device, inode, size): a vanished drive fails the rename or that check.
 
 A folder location counts as present only while its marker file is there.
 An unplugged drive leaves an empty folder (the mount point), and a folder
@@ -28,6 +28,7 @@ import json
 import os
 import re
 import stat
+import sys
 import time
 import uuid
 from datetime import datetime, timezone
@@ -36,8 +37,17 @@ from typing import BinaryIO, Callable, List
 
 from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
-from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
-from .pipeline import PipelinedWriter, ReadBehind
+from .client import (
+    MARKER_KEY,
+    ByteProgress,
+    HashingWriter,
+    LocationClient,
+    ObjectInfo,
+    Producer,
+    Stored,
+    check_key,
+)
+from .pipeline import ReadBehind
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -45,10 +55,10 @@ TMP_PREFIX = ".tmp-"
 # `.tmp-…` someone else put in the folder (JobMatcher only deletes what it made).
 TMP_NAME = re.compile(r"\.tmp-([0-9]+)-[0-9a-f]{12}\.part")
 _STALE_TMP_SECONDS = 3600
-# A streamed copy is synced to the disk and read back behind the writer every this many bytes
-# (the blocks are kept until then for the comparison: at most about three times this in memory).
-_SYNC_EVERY = 4 * 1024 * 1024
-_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have only fsync
+# A streamed copy's writeback to the disk is started (not waited for) every this many bytes, and read back
+# behind the writer in batches of this size (kept until then for the comparison: at most about three
+# times this in memory).
+_WINDOW = 4 * 1024 * 1024
 # The drive went away under us: the path is gone, the device is gone, the handle is stale.
 _GONE = (errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EIO, errno.ENOTDIR)
 
@@ -158,46 +168,44 @@ class FolderLocation(LocationClient):
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
-        """The bytes are written on a thread beside the producer (age holds the GIL while it encrypts)
-        and read back from the disk on another as they reach it (every _SYNC_EVERY bytes): compared
-        byte for byte with what was written, and hashed (the SHA-256 returned is of what the disk
-        holds). So the read-back overlaps the writing instead of following it, and what is written
-        needs no hashing of its own. Raises as LocationClient.put_stream."""
+        """What `produce` writes (an encrypted copy: big chunks from age's child process, see encproc.py) is
+        hashed and written in the caller's thread. Every _WINDOW bytes the disk's writeback of that range
+        is started without waiting (sync_file_range), and a thread (ReadBehind) waits for that range to
+        reach the disk, drops its pages from the page cache, reads it back and compares it byte for byte
+        with what was written: so the disk writes and the read-back overlap the encryption, and there is
+        one fsync at the end instead of one per block. The copy must read back identical before the rename;
+        after it the published name must lead to that same file (device, inode, size). Where
+        sync_file_range is missing (not Linux) the copy is read back by its path after the rename, as
+        put_file's copies are. Raises as LocationClient.put_stream."""
 
-        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, Stored]:
-            with ReadBehind(tmp) as behind:
-                unsynced: list[bytes] = []
-
-                def on_written(block: bytes) -> None:  # on the writer thread, after each block
-                    unsynced.append(block)
-                    if sum(map(len, unsynced)) >= _SYNC_EVERY:
-                        raw.flush()
-                        _fdatasync(raw.fileno())
-                        behind.check(unsynced[:])
-                        unsynced.clear()
-
-                w = PipelinedWriter(
-                    raw,
-                    progress=(lambda n: progress(n, size_hint)) if progress else None,
-                    on_written=on_written,
-                    hashes=False,
-                )
+        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
+            behind = ReadBehind(tmp, hashes=False, settle=_wait_written) if _sync_file_range() else None
+            try:
+                w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind)
                 w.produce_with(produce)
                 raw.flush()
                 os.fsync(raw.fileno())
-                behind.check(unsynced)
+                stored = Stored(w.size, w.sha256.hexdigest())
+                if behind is None:
+                    return stored, False
+                behind.check(w.take_unchecked())
                 read, identical = behind.finish()
-                return Stored(w.size, read.sha256 if identical else "(not what was written)"), read
+                if not identical or read.size != stored.size:
+                    raise self._not_identical(self._path(key), read.size, stored.size)
+                return stored, True
+            finally:
+                if behind is not None:
+                    behind.close()
 
         return self._publish(key, write)
 
-    def _publish(self, key: str, write: Callable[[BinaryIO, Path], tuple[Stored, Stored | None]]) -> Stored:
-        """Temp file, `write` into it, fsync, rename, fsync the folder, and check it by reading it back.
+    def _publish(self, key: str, write: Callable[[BinaryIO, Path], tuple[Stored, bool]]) -> Stored:
+        """Temp file, `write` into it, fsync, rename, fsync the folder, and check what was published.
 
-        `write(raw, tmp)` returns what it wrote and, when it read the temp file back from the disk
-        itself (put_stream), what it read: that must be identical before the rename, and after it
-        the published name must lead to that same file (same device, inode and size). Otherwise
-        (None) the published file is read back by its path after the rename (_read_back).
+        `write(raw, tmp)` returns what it wrote (size and SHA-256) and whether it already read the temp file
+        back from the disk identical (put_stream): then the published name must lead to that same file
+        (same device, inode and size: _same_file). Otherwise the published file is read back by its path
+        after the rename and its SHA-256 compared (_read_back).
         """
         self.check()
         final = self._path(key)
@@ -206,18 +214,16 @@ class FolderLocation(LocationClient):
             make_dirs(final.parent, 0o700)  # new folders (JobMatcher/<id>/) must survive a power cut with the copy
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
-                stored, read = write(raw, tmp)
+                stored, checked = write(raw, tmp)
                 raw.flush()
                 os.fsync(raw.fileno())
                 written = os.fstat(raw.fileno())
-            if read is not None and read != stored:
-                raise self._not_identical(final, read.size, stored.size)
             os.replace(tmp, final)
             fsync_dir(final.parent)
-            if read is None:
-                self._read_back(final, stored)
-            else:
+            if checked:
                 self._same_file(final, written)
+            else:
+                self._read_back(final, stored)
             return stored
         except OSError as e:
             remove_quietly_safe(tmp)
@@ -225,13 +231,6 @@ class FolderLocation(LocationClient):
         except BaseException:
             remove_quietly_safe(tmp)
             raise
-
-    def _not_identical(self, where: Path, size: int, expected: int) -> LocationCopyFailedError:
-        return LocationCopyFailedError(
-            f"The copy at {where} did not read back identical ({human_size(size)} of "
-            f"{human_size(expected)}); it was removed.",
-            "The drive may be failing. The copy is retried later; consider another drive.",
-        )
 
     def _same_file(self, final: Path, written: os.stat_result) -> None:
         """The published name leads to the file that was written and read back (a drive that vanished
@@ -242,6 +241,13 @@ class FolderLocation(LocationClient):
                 f"The copy at {final} was replaced by another file right after it was written.",
                 "Check that nothing else writes into JobMatcher's folder there; the copy is retried later.",
             )
+
+    def _not_identical(self, where: Path, size: int, expected: int) -> LocationCopyFailedError:
+        return LocationCopyFailedError(
+            f"The copy at {where} did not read back identical ({human_size(size)} of "
+            f"{human_size(expected)}); it was removed.",
+            "The drive may be failing. The copy is retried later; consider another drive.",
+        )
 
     def _read_back(self, final: Path, stored: Stored) -> None:
         """Re-read the published file by its path, from the disk, and compare it with what was written."""
@@ -267,14 +273,14 @@ class FolderLocation(LocationClient):
         the backup's own checksum, so a source changed since it was checked is not kept either.
         Raises as LocationClient.put_file."""
 
-        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, None]:
+        def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
             fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             try:
                 total = os.fstat(fd).st_size
                 n = copy_range(fd, 0, raw, total, (lambda d: progress(d, total)) if progress else None)
             finally:
                 os.close(fd)
-            return Stored(n, sha256), None
+            return Stored(n, sha256), False
 
         return self._publish(key, write)
 
@@ -396,6 +402,96 @@ class FolderLocation(LocationClient):
 
 
 _MAX_SMALL = 16 << 20  # bytes: far above any manifest, identity or writer.json JobMatcher writes
+
+
+class _WritebackWriter(HashingWriter):
+    """A HashingWriter into a file that, every _WINDOW bytes, starts the disk's writeback of them without
+    waiting (start_writeback) and hands them to `behind` (a ReadBehind, which waits for them to reach the
+    disk and compares them). Without `behind` nothing is kept. take_unchecked() returns the last bytes
+    not yet handed over (for after the final fsync)."""
+
+    def __init__(
+        self, raw: BinaryIO, progress: Callable[[int], None] | None = None, behind: ReadBehind | None = None
+    ) -> None:
+        super().__init__(raw, progress=progress)
+        self._behind = behind
+        self._unchecked: list[bytes] = []
+        self._started = 0  # bytes whose writeback was started (and that were handed to `behind`)
+
+    def write(self, data) -> int:
+        """As HashingWriter.write; then starts the writeback of what accumulated. Raises its OSError."""
+        n = super().write(data)
+        if self._behind is not None:
+            self._unchecked.append(data if isinstance(data, bytes) else bytes(data))
+        if self.size - self._started >= _WINDOW:
+            try:
+                self.raw.flush()
+            except OSError as e:
+                self.error = e
+                raise
+            start_writeback(self.raw.fileno(), self._started, self.size - self._started)
+            self._started = self.size
+            if self._behind is not None:
+                self._behind.check(self.take_unchecked())
+        return n
+
+    def take_unchecked(self) -> list[bytes]:
+        """The bytes written since the last hand-over to `behind` (emptied). Never raises."""
+        out, self._unchecked = self._unchecked, []
+        return out
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing the file's dirty pages in [offset, offset + length) to the disk, without waiting
+    (Linux sync_file_range with SYNC_FILE_RANGE_WRITE). Only a hint: it makes no promise of durability
+    (an fsync still must follow), so where it is missing or refused nothing happens. Never raises."""
+    f = _sync_file_range()
+    if f is not None:
+        f(fd, offset, length, _SFR_WRITE)  # an error here is the fsync's (or _wait_written's) to report
+
+
+def _wait_written(fd: int, offset: int, length: int) -> None:
+    """Wait until the file's pages in [offset, offset + length) have been written to the disk (clean, so
+    posix_fadvise can drop them and a read then comes from the disk). sync_file_range where the file system
+    supports it, else fdatasync. Raises OSError for a write error (EIO, ENOSPC)."""
+    f = _sync_file_range()
+    if f is not None and f(fd, offset, length, _SFR_WAIT_BEFORE | _SFR_WRITE | _SFR_WAIT_AFTER) == 0:
+        return
+    err = _ctypes_errno() if f is not None else 0
+    if err and err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE):
+        raise OSError(err, os.strerror(err))
+    _fdatasync(fd)
+
+
+_SFR_WAIT_BEFORE, _SFR_WRITE, _SFR_WAIT_AFTER = 1, 2, 4
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have only fsync
+
+
+def _ctypes_errno() -> int:
+    """The errno of the last foreign call made through ctypes in this thread. Never raises."""
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+_SFR: list = []
+
+
+def _sync_file_range():
+    """libc's sync_file_range (ctypes releases the GIL around it), or None where there is none."""
+    if not _SFR:
+        f = None
+        if sys.platform == "linux":
+            try:
+                import ctypes
+
+                f = ctypes.CDLL(None, use_errno=True).sync_file_range
+                f.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+                f.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                f = None
+        _SFR.append(f)
+    return _SFR[0]
 
 
 def _temp_name() -> str:

@@ -62,6 +62,7 @@ from .crypto import (
     recipient_of,
     unlock_identity,
 )
+from .encproc import EncryptionChildFailed
 from .folder import FolderLocation
 from .remote import (
     LocationManifest,
@@ -863,10 +864,24 @@ class Locations:
         on_bytes = (lambda d, t: progress("copy", d, max(t, d), "bytes")) if progress else None
         if loc.encrypt:
             recipient = cfg.recipient or ""  # there: _ensure_remote_identity checked it
-            plain: list[tuple[int, str]] = []  # (size, SHA-256) of what was encrypted
 
             def produce(w: HashingWriter) -> None:
-                plain.append(encrypt_file_into(src, w, recipient))
+                # What was encrypted must be the backup's bytes: checked before anything is published, so a
+                # backup changed after its manifest leaves nothing listed at the location. SHA-256, not the
+                # cheaper BLAKE3: the location's manifest records this SHA-256 and a restore from the copy is
+                # held to it, so a manifest whose SHA-256 was edited (H6) must not pass on its BLAKE3 alone.
+                try:
+                    _, digest = encrypt_file_into(src, w, recipient)
+                except EncryptionChildFailed as e:
+                    raise LocationCopyFailedError(
+                        f"The encryption of the backup {rec.id} stopped before it finished ({e.why}); "
+                        "the copy was not made.",
+                        "Nothing to do: the copy is retried later.",
+                        reason="encryption-stopped",
+                        id=rec.id,
+                    ) from None
+                if digest != rec.sha256:
+                    raise _backup_mismatch(rec.id)
 
             try:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
@@ -874,9 +889,6 @@ class Locations:
                 raise LocationCopyFailedError(
                     f"The backup {rec.id} was deleted while it was copied.", "Nothing to do: it is no longer a backup."
                 ) from None
-            if plain[0][1] != rec.sha256:
-                client.delete(data_key(fid, rec.id, True))
-                raise _backup_mismatch(rec.id)
         else:
             try:
                 stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)

@@ -272,23 +272,28 @@ class PipelinedWriter(HashingWriter):
 
 class ReadBehind:
     """Reads a file back from the disk behind its writer, on a thread, compares it with what was written
-    and hashes it.
+    and (unless `hashes` is False) hashes it.
 
     The writer calls check(blocks) with the blocks it wrote since its last call, once they are on
-    the disk (after an fdatasync). The thread drops their pages from the page cache and reads them
-    again through its own descriptor, opened by the file's path, so they come from the disk (where
-    posix_fadvise exists), compares them byte for byte with the blocks and hashes what it read.
-    At most one batch waits (check() blocks until the thread catches up), so memory stays bounded.
-    finish() returns Stored(size, SHA-256 hex) of what was read back and whether it was identical.
-    Use it as a context manager: leaving stops the thread and closes the descriptor.
+    the disk or on their way there: then `settle(fd, offset, length)` (when given) is called first
+    on the thread to wait until that range has reached the disk (folder.py: sync_file_range).
+    The thread drops their pages from the page cache and reads them again through its own
+    descriptor, opened by the file's path, so they come from the disk (where posix_fadvise exists),
+    compares them byte for byte with the blocks and hashes what it read. At most one batch waits
+    (check() blocks until the thread catches up), so memory stays bounded. finish() returns
+    Stored(size, SHA-256 hex of what was read back, "" when not hashed) and whether it was
+    identical. Use it as a context manager: leaving stops the thread and closes the descriptor.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, hashes: bool = True, settle: Callable[[int, int, int], object] | None = None
+    ) -> None:
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hashes else None
         self.size = 0
         self.identical = True
         self.error: OSError | None = None
+        self._settle = settle
         self._q: queue.Queue = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="location-read-back", daemon=True)
         self._thread.start()
@@ -303,11 +308,15 @@ class ReadBehind:
             if self.error is not None or not self.identical:
                 continue
             try:
+                n = sum(map(len, blocks))
+                if self._settle is not None:
+                    self._settle(self._fd, self.size, n)
                 if hasattr(os, "posix_fadvise"):
-                    os.posix_fadvise(self._fd, self.size, sum(map(len, blocks)), os.POSIX_FADV_DONTNEED)
+                    os.posix_fadvise(self._fd, self.size, n, os.POSIX_FADV_DONTNEED)
                 for block in blocks:
                     got = _read_exactly(self._fd, len(block))  # this descriptor is this thread's alone
-                    self.sha256.update(got)
+                    if self.sha256 is not None:
+                        self.sha256.update(got)
                     self.size += len(got)
                     if got != block:
                         self.identical = False
@@ -325,7 +334,7 @@ class ReadBehind:
             raise self.error
         if self.identical and os.read(self._fd, 1):
             self.identical = False  # longer on the disk than what was written
-        return Stored(self.size, self.sha256.hexdigest()), self.identical
+        return Stored(self.size, self.sha256.hexdigest() if self.sha256 is not None else ""), self.identical
 
     def close(self) -> None:
         """Stop the thread (waiting for it) and close the descriptor; again is a no-op. Never raises."""

@@ -1,0 +1,303 @@
+"""Encrypting a backup with age in a child process, the ciphertext coming back through a pipe.
+
+Why a child: pyrage holds Python's GIL for the whole time it encrypts (it never releases it),
+so in the app's own process every other thread (the page's server, the window, the copier's
+own hashing and writing) barely runs while a copy is encrypted. In a child, age has a core
+to itself and the parent only hashes and writes big blocks read from the pipe, which release
+the GIL.
+
+The child (`child_main`, run as `python -m jobmatcher.locations.encproc`, or in the packaged
+app by the bundle's entry point when its first argument is CHILD_FLAG: the same mechanism as
+the integrity check's child, checkproc.child_command) reads the backup once, in blocks, hashes
+those very bytes with SHA-256 (the proof that what was encrypted is the backup its manifest
+describes) and hands them to age, which writes the age file to its
+standard output. At the end it writes one line of JSON to its standard error: the plaintext's
+size and digest, or the error that stopped it.
+
+It dies with its parent: on Linux the kernel kills it when the parent goes (PR_SET_PDEATHSIG),
+and everywhere its next write to a pipe nobody reads fails (EPIPE) and it exits. Memory stays
+bounded on both sides: one block in the child, the pipe's buffer, one chunk in the parent.
+
+This file imports only the standard library and pyrage (the child starts in tens of ms).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+CHILD_FLAG = "--jobmatcher-encrypt"
+# The child reads the backup in blocks of this size and hashes each block once (age asks for 8 KiB at a time).
+BLOCK = 1024 * 1024
+# The pipe's buffer (Linux: F_SETPIPE_SZ; 1 MiB is the default maximum for an unprivileged process), and the
+# most the parent reads at once: big reads keep the parent's per-chunk work (hash, write) cheap.
+PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = 1031
+# Tests only: the child stops after its first block until this folder holds a file named "go" (or is killed).
+PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
+
+
+class EncryptionChildFailed(Exception):
+    """The encrypting child stopped without finishing: killed, crashed or refused to start."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def child_command(src: Path, recipient: str) -> list[str]:
+    """The command that runs the child on `src` (see the module's docstring). Never raises."""
+    from ..checkproc import child_command as command
+
+    return command(CHILD_FLAG, ["-m", __name__], [str(src), recipient, str(os.getpid())])
+
+
+class EncryptingChild:
+    """One encrypting child for the file `src` to `recipient` (`age1…`), hashing the plaintext with SHA-256.
+
+    chunks() yields the age file in chunks of at most PIPE_BYTES as the child writes it; then
+    finish() returns the plaintext's (size in bytes, hex digest). Use it as a context manager:
+    leaving kills the child if it is still running and reaps it, so none is ever left encrypting.
+
+    Raises (from the constructor) OSError when no process can be started; from finish(), the OSError
+    the child met reading `src` (FileNotFoundError, PermissionError, EIO… rebuilt with its errno),
+    ValueError for a recipient age refused, or EncryptionChildFailed when it was killed or crashed.
+    """
+
+    def __init__(self, src: Path, recipient: str) -> None:
+        from ..relaunch import child_environment
+
+        self.src = src
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            child_command(src, recipient),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            env=child_environment(),
+        )
+        assert self._proc.stdout is not None
+        self._out = self._proc.stdout.fileno()
+        if sys.platform == "linux":
+            try:
+                import fcntl
+
+                fcntl.fcntl(self._out, _F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass  # a smaller pipe only means more, smaller reads
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (0 once reaped). Never raises."""
+        return self._proc.pid if self._proc is not None else 0
+
+    def chunks(self) -> Iterator[bytes]:
+        """The age file's bytes as they come, in chunks of 1 to PIPE_BYTES bytes, until the child closes the
+        pipe. Raises OSError only when the pipe cannot be read (not for the child's own failures: finish())."""
+        read = os.read
+        fd = self._out
+        while chunk := read(fd, PIPE_BYTES):
+            yield chunk
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for the child (after chunks() ended) and return the plaintext's (size in bytes, SHA-256 hex).
+        Raises as the class says."""
+        proc = self._proc
+        assert proc is not None and proc.stderr is not None
+        err = proc.stderr.read()
+        code = proc.wait()
+        self._reap()
+        return _outcome(code, err)
+
+    def kill(self) -> None:
+        """Kill the child if it still runs and reap it; again is a no-op. Never raises."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+        proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for f in (proc.stdout, proc.stderr):
+                if f is not None:
+                    f.close()
+
+    def __enter__(self) -> "EncryptingChild":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def _outcome(code: int, err: bytes) -> tuple[int, str]:
+    """The child's answer from its exit code and standard error's last line."""
+    last = err.strip().rsplit(b"\n", 1)[-1] if err.strip() else b""
+    try:
+        answer = json.loads(last) if last.startswith(b"{") else {}
+    except ValueError:
+        answer = {}
+    if code == 0 and "size" in answer:
+        return int(answer["size"]), str(answer["digest"])
+    if "errno" in answer:
+        raise OSError(answer["errno"], answer.get("strerror") or "", answer.get("filename"))
+    if answer.get("recipient"):
+        raise ValueError(answer["recipient"])
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        raise EncryptionChildFailed(f"the encrypting process was stopped ({name})")
+    detail = err.decode("utf-8", "replace").strip()[-300:] or "no answer"
+    raise EncryptionChildFailed(f"the encrypting process failed (exit code {code}: {detail})")
+
+
+# -- the child ---------------------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this process when its parent ends; then make sure the parent has not
+    already gone (its death before the request would not be signalled)."""
+    if sys.platform == "linux":
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent and os.getppid() != parent:
+        os._exit(3)
+
+
+class _Plaintext:
+    """The backup for age: read in BLOCK-sized blocks, each hashed once, handed out in age's small pieces."""
+
+    def __init__(self, fd: int, digest) -> None:
+        self._fd = fd
+        self._digest = digest
+        self._block = b""
+        self._pos = 0
+        self.size = 0
+        self.error: OSError | None = None  # kept: pyrage wraps it and drops its errno
+        self._paused = not os.environ.get(PAUSE_ENV)
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self._block):
+            if not self._paused:
+                self._pause()
+            try:
+                self._block = os.read(self._fd, BLOCK)
+            except OSError as e:
+                self.error = e
+                raise
+            self._pos = 0
+            if not self._block:
+                return b""
+            self._digest.update(self._block)
+            self.size += len(self._block)
+        end = len(self._block) if n is None or n < 0 else self._pos + n
+        out = self._block[self._pos : end]
+        self._pos += len(out)
+        return out
+
+    def _pause(self) -> None:
+        import time
+
+        self._paused = True
+        if self.size:  # after the first block
+            folder = Path(os.environ[PAUSE_ENV])
+            (folder / f"child-{os.getpid()}").touch()
+            while not (folder / "go").exists():
+                time.sleep(0.02)
+        else:
+            self._paused = False
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Pipe:
+    """Standard output, written in full (age writes its 64 KiB chunks here)."""
+
+    error: OSError | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(1, view) :]
+        except OSError as e:
+            self.error = e
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+
+def _answer(obj: dict) -> None:
+    os.write(2, b"\n" + json.dumps(obj).encode() + b"\n")
+
+
+def child_main(argv: list[str]) -> int:
+    """The child: argv = [backup path, recipient, parent pid]. Writes the age file to
+    standard output and one line of JSON to standard error: {"size", "digest"} (exit 0), {"errno",
+    "strerror", "filename"} when the backup cannot be read (exit 1; a closed pipe: exit 1 quietly), {"recipient"}
+    for a recipient age refuses (exit 2). Never raises (a bug's traceback goes to standard error)."""
+    src, recipient, parent = argv[0], argv[1], int(argv[2]) if len(argv) > 2 else 0
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal reaches the parent, which stops us
+    import hashlib
+
+    import pyrage
+    from pyrage import x25519
+
+    digest = hashlib.sha256()
+    try:
+        to = [x25519.Recipient.from_str(recipient)]
+    except Exception as e:  # noqa: BLE001 - pyrage's RecipientError and ValueError alike
+        _answer({"recipient": f"not an age recipient: {e}"})
+        return 2
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            plain = _Plaintext(fd, digest)
+            pipe = _Pipe()
+            try:
+                pyrage.encrypt_io(plain, pipe, to)
+            except Exception:
+                if plain.error is not None:  # pyrage wraps what read() raised and drops its errno
+                    raise plain.error from None
+                if pipe.error is not None:  # EPIPE: the parent stopped reading; nobody to tell
+                    return 1
+                raise
+        finally:
+            os.close(fd)
+    except OSError as e:
+        _answer({"errno": e.errno, "strerror": e.strerror, "filename": src})
+        return 1
+    except Exception as e:  # noqa: BLE001 - pyrage.EncryptError for anything else
+        _answer({"error": str(e)})
+        return 1
+    _answer({"size": plain.size, "digest": digest.hexdigest()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

@@ -1,0 +1,250 @@
+"""age in a child process (locations/encproc.py) and the encrypted folder copy around it.
+
+Real parts: real child processes killed with SIGKILL, real age encryption (pyrage) decrypted again,
+real data folders and backups, the bundle's entry point run as a script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyrage
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import prime
+from jobmatcher.locations import encproc
+from jobmatcher.locations.crypto import encrypt_file_into, new_identity
+from jobmatcher.locations.encproc import CHILD_FLAG, PAUSE_ENV, EncryptingChild, EncryptionChildFailed
+from jobmatcher.locations.manager import folder_id_of
+from jobmatcher.locations.remote import list_remote
+from pyrage import x25519
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+@pytest.fixture(scope="module")
+def ident() -> tuple[str, str]:
+    return new_identity()
+
+
+def _source(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _gone(pid: int) -> bool:
+    """The process ended (a zombie nobody reaped counts as ended: it runs no more code)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return True
+
+
+def _wait_for(cond, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _paused_child(folder: Path) -> int:
+    """The pid of the encrypting child that paused after its first block (PAUSE_ENV), once it did."""
+    found: list[int] = []
+
+    def paused() -> bool:
+        found[:] = [int(p.name.split("-")[1]) for p in folder.glob("child-*")]
+        return bool(found)
+
+    _wait_for(paused)
+    return found[0]
+
+
+def test_the_copy_decrypts_to_the_source_and_reports_its_sha256(tmp_path, ident):
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", 3 * 1024 * 1024 + 7)
+    out = io.BytesIO()
+    size, digest = encrypt_file_into(src, out, recipient)
+    assert (size, digest) == (src.stat().st_size, hashlib.sha256(src.read_bytes()).hexdigest())
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+def test_a_missing_or_unreadable_backup_is_the_child_s_oserror(tmp_path, ident):
+    with pytest.raises(FileNotFoundError):
+        encrypt_file_into(tmp_path / "gone.db", io.BytesIO(), ident[1])
+    with pytest.raises(IsADirectoryError):
+        encrypt_file_into(tmp_path, io.BytesIO(), ident[1])
+
+
+def test_a_killed_child_is_a_failure_never_a_short_copy(tmp_path, ident, monkeypatch):
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
+    got = bytearray()
+    with EncryptingChild(src, ident[1]) as child:
+        threading.Thread(target=lambda: os.kill(_paused_child(pause), signal.SIGKILL), daemon=True).start()
+        for chunk in child.chunks():
+            got += chunk
+        with pytest.raises(EncryptionChildFailed, match="SIGKILL"):
+            child.finish()
+    assert 0 < len(got) < src.stat().st_size  # a part came through: only finish() tells it is not whole
+
+
+def test_leaving_early_kills_and_reaps_the_child(tmp_path, ident, monkeypatch):
+    """The consumer failing (a full drive) leaves no child encrypting on."""
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
+
+    def full(_chunk):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        with EncryptingChild(src, ident[1]) as child:
+            pid = child.pid
+            for chunk in child.chunks():
+                full(chunk)
+    assert _gone(pid)
+
+
+CHILD_OF_A_DYING_PARENT = """
+import sys
+from pathlib import Path
+from jobmatcher.locations.encproc import EncryptingChild
+child = EncryptingChild(Path(sys.argv[1]), sys.argv[2])
+print(child.pid, flush=True)
+sys.stdin.read()  # never reads the pipe: killed here by the test
+"""
+
+
+def test_the_child_dies_with_its_parent(tmp_path, ident, monkeypatch):
+    """A parent killed with SIGKILL (no cleanup runs) leaves no orphan encrypting."""
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", CHILD_OF_A_DYING_PARENT, str(src), ident[1]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert _paused_child(pause) == pid
+        parent.kill()
+        parent.wait()
+        (pause / "go").touch()  # were it still alive, it would go on encrypting now
+        _wait_for(lambda: _gone(pid), timeout=10)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_the_bundle_runs_the_child_from_its_entry_point(tmp_path, ident, monkeypatch):
+    """In the packaged app the child is the bundle's executable with CHILD_FLAG, dispatched by build/entry.py."""
+    identity, recipient = ident
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    src = tmp_path / "src.db"
+    assert encproc.child_command(src, recipient) == [sys.executable, CHILD_FLAG, str(src), recipient, str(os.getpid())]
+    monkeypatch.delattr(sys, "frozen")
+    _source(src, 200_000)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "build" / "entry.py"), CHILD_FLAG, str(src), recipient, str(os.getpid())],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert pyrage.decrypt(p.stdout, [x25519.Identity.from_str(identity)]) == src.read_bytes()
+    assert encproc._outcome(0, p.stderr) == (200_000, hashlib.sha256(src.read_bytes()).hexdigest())
+
+
+def test_without_a_child_process_age_runs_here(tmp_path, ident, monkeypatch):
+    """Where no process can be started, the copy is still made (in this process)."""
+    identity, recipient = ident
+
+    def no_process(*a, **k):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(encproc.subprocess, "Popen", no_process)
+    src = _source(tmp_path / "src.db", 300_000)
+    out = io.BytesIO()
+    assert encrypt_file_into(src, out, recipient) == (300_000, hashlib.sha256(src.read_bytes()).hexdigest())
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+def _temps(usb: Path) -> list[Path]:
+    return [p for p in usb.rglob(".tmp-*")]
+
+
+def test_a_child_killed_mid_copy_lists_nothing_and_the_copy_is_retried(engine, locked_identity, tmp_path, monkeypatch):
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    b = engine.create_backup()
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    results = []
+    t = threading.Thread(target=lambda: results.append(engine.locations.sync()))
+    t.start()
+    os.kill(_paused_child(pause), signal.SIGKILL)
+    t.join(60)
+    [r] = results[0]
+    assert r.error_code == "location-copy-failed" and "stopped before it finished" in r.error, r.error
+    assert "SIGKILL" in r.error and b.id in r.error
+    fid = folder_id_of(engine.data)
+    from jobmatcher.locations.folder import FolderLocation
+
+    assert list_remote(FolderLocation(usb), fid) == [] and list(usb.rglob("*.age*")) == [
+        usb / "JobMatcher" / fid / "identity.age"
+    ]
+    assert _temps(usb) == []
+    monkeypatch.delenv(PAUSE_ENV)
+    [r] = engine.locations.sync()  # asked again (the background copier retries after its back-off)
+    assert not r.error and r.copied == [b.id]
+    [copy] = list_remote(FolderLocation(usb), fid)
+    blob = (usb / "JobMatcher" / fid / f"{b.id}.db.age").read_bytes()
+    assert pyrage.decrypt(blob, [x25519.Identity.from_str(locked_identity[1])]) == Path(b.path).read_bytes()
+    assert _temps(usb) == []
+
+
+def test_a_backup_changed_after_its_manifest_is_never_listed_encrypted(engine, locked_identity, tmp_path):
+    """The child's SHA-256 of what it encrypted is checked before the rename: a backup whose bytes changed
+    after its manifest leaves nothing listed (not even for a moment), and the other backups are copied."""
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    bad = engine.create_backup(note="changed later")
+    good = engine.create_backup(note="fine")
+    with open(bad.path, "r+b") as f:  # same size, one byte changed
+        f.seek(5000)
+        byte = f.read(1)
+        f.seek(5000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and f"The backup {bad.id} does not match" in r.error, r.error
+    fid = folder_id_of(engine.data)
+    from jobmatcher.locations.folder import FolderLocation
+
+    assert [c.id for c in list_remote(FolderLocation(usb), fid)] == [good.id]
+    assert not (usb / "JobMatcher" / fid / f"{bad.id}.db.age").exists() and _temps(usb) == []
