@@ -10,6 +10,7 @@ decrypts a copy with either, without JobMatcher.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +20,9 @@ from .client import HashingWriter
 
 MIN_PASSPHRASE = 8
 RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
+# age refuses a passphrase's work when it measures it as too slow here; measured again it may pass
+UNLOCK_TRIES = 3
+UNLOCK_RETRY_PAUSE = 1.0  # seconds between those tries
 
 
 def new_identity() -> tuple[str, str]:
@@ -79,7 +83,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         identity = secret.strip()
         recipient_of(identity)  # ValidationError when mangled
         return identity
-    for attempt in range(3):
+    for attempt in range(UNLOCK_TRIES):
         try:
             return pp.decrypt(locked, secret).decode().strip()
         except DecryptError as e:
@@ -89,18 +93,38 @@ def unlock_identity(locked: bytes, secret: str) -> str:
             # second (rage: target work factor + 4). On a busy machine that measurement comes out low, and a
             # correct passphrase was then refused as wrong. Measured again after a pause, it usually passes;
             # if not, say what happened instead of blaming the passphrase.
-            if attempt == 2:
-                raise WrongPassphraseError(
-                    "This computer is too busy right now to open the encryption key with the passphrase "
-                    "(age refuses work it measures as too slow here). The passphrase itself was not refused.",
-                    "Try again when fewer programs are running, or use the recovery key. Nothing was changed.",
-                    code="key-unlock-too-slow",
-                ) from None
-            time.sleep(1.0)
+            if attempt == UNLOCK_TRIES - 1:
+                raise _too_slow(str(e)) from None
+            time.sleep(UNLOCK_RETRY_PAUSE)
     raise WrongPassphraseError(
         "That passphrase does not open the encryption key of these copies.",
         "Check the passphrase (it is case-sensitive), or use the recovery key you "
         "were shown when encryption was set up. Nothing was changed.",
+    )
+
+
+def _too_slow(said: str) -> WrongPassphraseError:
+    """The refusal when age would not try the passphrase (its "excessive work" error, `said`): with age's
+    estimate of the time it would take, when it gives one. Code "key-unlock-too-slow"."""
+    m = re.search(r"(\d+)\D*seconds", said)
+    took = ""
+    if m:
+        secs = int(m.group(1))
+        n, unit = next(
+            (
+                (secs // size, unit)
+                for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"))
+                if secs >= 2 * size
+            ),
+            (secs, "second"),
+        )
+        took = f": age estimates it would take about {n} {unit}{'s' if n != 1 else ''} here, and refuses work that slow"
+    return WrongPassphraseError(
+        f"This computer is too busy right now to open the encryption key with the passphrase{took}. "
+        "The passphrase itself was not refused.",
+        "Try again when fewer programs are running. If it keeps saying so, use the recovery key: the key file "
+        "was then made on a much faster computer, or changed. Nothing was changed.",
+        code="key-unlock-too-slow",
     )
 
 

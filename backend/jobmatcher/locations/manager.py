@@ -265,7 +265,8 @@ class Locations:
         if self.identity_path().is_file():  # the key is here, only the configuration forgot its recipient
             try:
                 identity = unlock_identity(self.identity_path().read_bytes(), passphrase)
-            except (WrongPassphraseError, ValidationError):
+            except (WrongPassphraseError, ValidationError) as e:
+                _unless_too_slow(e)
                 raise WrongPassphraseError(
                     "This data folder already has an encryption key for its copies, and this passphrase does not "
                     "open it. Nothing was saved.",
@@ -322,7 +323,8 @@ class Locations:
             try:
                 identity = unlock_identity(locked, passphrase)
                 recipient = recipient_of(identity)
-            except (WrongPassphraseError, ValidationError):
+            except (WrongPassphraseError, ValidationError) as e:
+                _unless_too_slow(e)
                 refused = refused or where
                 continue
             if passphrase.strip().startswith(RECOVERY_KEY_PREFIX):
@@ -354,8 +356,8 @@ class Locations:
             try:
                 if recipient_of(unlock_identity(theirs, passphrase)) == recipient:
                     return
-            except (WrongPassphraseError, ValidationError):
-                pass
+            except (WrongPassphraseError, ValidationError) as e:
+                _unless_too_slow(e)
         raise _identity_conflict(client.describe())
 
     def _check_existing_passphrase(self, cfg: LocationsConfig, secret: str) -> None:
@@ -371,7 +373,8 @@ class Locations:
         )
         try:
             identity = unlock_identity(self.identity_path().read_bytes(), secret)
-        except (WrongPassphraseError, ValidationError):
+        except (WrongPassphraseError, ValidationError) as e:
+            _unless_too_slow(e)
             raise refused from None
         if recipient_of(identity) != cfg.recipient:  # another data folder's recovery key
             raise refused
@@ -1101,6 +1104,13 @@ def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationC
     if loc.encrypt and not remote.encrypted:
         return False  # not made by this location's encrypting copier
     return local is None or (bool(local.sha256) and remote.sha256 == local.sha256)
+
+
+def _unless_too_slow(e: JobMatcherError) -> None:
+    """Raise `e` again when age did not try the passphrase at all (code "key-unlock-too-slow"): a refusal
+    that is not a verdict on the passphrase is never reported as a wrong one, nor as another key."""
+    if e.code == "key-unlock-too-slow":
+        raise e
 
 
 def _identity_conflict(where: str) -> LocationCopyFailedError:
