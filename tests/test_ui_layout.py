@@ -118,6 +118,36 @@ def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_dat
       return found;
     }""")
     assert covered == [], f"toasts cover {covered} at {width} px"
+    # K1: and wherever the person scrolls by hand (the wheel, not scrollIntoView with its scroll padding):
+    # every action that is in view, in its scroll area, is what a click there hits, never a toast over it.
+    covered = page.evaluate("""() => {
+      const targets = [...document.querySelectorAll("#backup-now, #restore-file, #open-folder, #backup-rows button")];
+      const scroller = (el) => {
+        for (let p = el.parentElement; p; p = p.parentElement) {
+          const o = getComputedStyle(p).overflowY;
+          if ((o === "auto" || o === "scroll") && p.scrollHeight > p.clientHeight) return p;
+        }
+        return document.scrollingElement;
+      };
+      const areas = [...new Set(targets.map(scroller))];
+      const found = new Set();
+      for (const area of areas) {
+        for (let y = 0; y <= area.scrollHeight; y += 40) {
+          area.scrollTop = y;
+          for (const t of targets) {
+            const r = t.getBoundingClientRect();
+            const port = area === document.scrollingElement
+              ? { top: 0, bottom: innerHeight } : area.getBoundingClientRect();
+            const x = r.left + r.width / 2, cy = r.top + r.height / 2;
+            if (cy < Math.max(0, port.top) || cy > Math.min(innerHeight, port.bottom) || x < 0 || x > innerWidth) continue;
+            const top = document.elementFromPoint(x, cy);
+            if (top && top.closest(".toast-stack")) found.add(t.id || t.getAttribute("aria-label"));
+          }
+        }
+      }
+      return [...found];
+    }""")
+    assert covered == [], f"toasts cover {covered} at {width} px when scrolled by hand"
     screenshot(page, f"layout-toasts-{width}")
     page.wait_for_timeout(6500)  # the successes go; the error stays until dismissed
     expect(page.locator(".toast-error")).to_have_count(1)
