@@ -139,7 +139,8 @@ def test_toasts_do_not_cover_the_main_actions(page: Page, start_app, crowded_dat
             const port = area === document.scrollingElement
               ? { top: 0, bottom: innerHeight } : area.getBoundingClientRect();
             const x = r.left + r.width / 2, cy = r.top + r.height / 2;
-            if (cy < Math.max(0, port.top) || cy > Math.min(innerHeight, port.bottom) || x < 0 || x > innerWidth) continue;
+            const outside = cy < Math.max(0, port.top) || cy > Math.min(innerHeight, port.bottom);
+            if (outside || x < 0 || x > innerWidth) continue;
             const top = document.elementFromPoint(x, cy);
             if (top && top.closest(".toast-stack")) found.add(t.id || t.getAttribute("aria-label"));
           }
