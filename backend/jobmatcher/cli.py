@@ -60,11 +60,17 @@ def _emit_json(value: Any) -> None:
     sys.stdout.write(to_json(_jsonable(value), indent=2).decode() + "\n")
 
 
+_printable: Callable[[object, bool], str] | None = None
+
+
 def _safe(text: object, keep_newlines: bool = False) -> str:
     """`text` for the terminal (printable.printable: control characters escaped)."""
-    from .printable import printable  # here: `--help` and `--version` import nothing more (test_cli_ux)
+    global _printable
+    if _printable is None:  # imported at the first use, once (a list of 1,000 backups escapes 7,000 cells)
+        from .printable import printable  # here: `--help` and `--version` import nothing more (test_cli_ux)
 
-    return printable(text, keep_newlines)
+        _printable = printable
+    return _printable(text, keep_newlines)
 
 
 def print(*parts: object, **kwargs: Any) -> None:  # noqa: A001 - every line this module prints goes through here
@@ -327,6 +333,7 @@ def cmd_backup_list(args) -> int:
             else "No backups yet. Make one with `jobmatcher backup create`."
         )
         return 0
+    from .fsutil import human_size
     from .presentation import row_type_label
 
     rows: list[tuple[str, ...]] = [("ID", "TYPE", "CREATED", "SIZE", "VERIFIED", "PINNED", "NOTE")]
@@ -355,7 +362,7 @@ def cmd_backup_list(args) -> int:
                     r.id,
                     row_type_label(r),
                     _local(r.created_at),
-                    _size(r.size_bytes),
+                    human_size(r.size_bytes),
                     verified,
                     "pinned" if r.pinned else "",
                     note,
@@ -363,12 +370,14 @@ def cmd_backup_list(args) -> int:
             )
         )
     widths = [max(len(row[i]) for row in rows if row[1]) for i in range(6)]
-    for row in rows:
-        print(
+    print(  # one write for the table: its cells are escaped (_cells), the line breaks are ours
+        "\n".join(
             ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[6])  # note unpadded
             if row[1]
             else row[0]
+            for row in rows
         )
+    )
     # the page's status-line warning, with the command instead of the button
     from .presentation import newest_backup_warning
 
