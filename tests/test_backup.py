@@ -308,6 +308,7 @@ def test_trusted_records_are_what_model_construct_makes(engine):
     m = read_manifest(Path(b.path))
     full = {k: getattr(m, k) for k in type(m).model_fields if k in BackupRecord.model_fields}
     full.update(id=b.id, path=b.path, manifest="ok", owned=True, future=False, has_manifest=True)
+    assert full.keys() == BackupRecord.model_fields.keys()  # a list's row: every field given (the fast path)
     few = {"id": b.id, "path": b.path, "type": m.type, "created_at": m.created_at, "size_bytes": 1}
     created = {**full, "copy_seconds": 0.5, "verify_seconds": 0.25, "method": "file-copy", "not_a_field": 1}
     for cls, values in ((BackupRecord, full), (BackupRecord, few), (CreatedBackup, created)):

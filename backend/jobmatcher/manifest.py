@@ -188,24 +188,33 @@ class BackupRecord(BaseModel):
         (these models have no aliases). Unknown keys are ignored, as model_construct ignores them.
         tests/test_backup.py keeps the two equal. Never raises for validated values."""
         plan = _TRUSTED_PLANS.get(cls) or _trusted_plan(cls)
-        d = {}
-        for name, plain, default in plan:
-            if name in values:
-                d[name] = values[name]
-            elif plain:
-                d[name] = default
-            elif default is not None:  # a mutable default or a factory: a fresh one, as model_construct does
-                d[name] = default.get_default(call_default_factory=True, validated_data=d)
+        every = _EVERY_FIELD[cls]
+        d: dict[str, Any]
+        if values.keys() == every.keys():  # every field given (each row of a list): no default to fill in
+            d = every.copy()  # the fields' order, as model_construct makes it
+            d.update(values)
+            fields_set = set(values)
+        else:
+            d = {}
+            for name, plain, default in plan:
+                if name in values:
+                    d[name] = values[name]
+                elif plain:
+                    d[name] = default
+                elif default is not None:  # a mutable default or a factory: a fresh one, as model_construct does
+                    d[name] = default.get_default(call_default_factory=True, validated_data=d)
+            fields_set = {k for k in values if k in d}
         rec = cls.__new__(cls)
         _set = object.__setattr__
         _set(rec, "__dict__", d)
-        _set(rec, "__pydantic_fields_set__", {k for k in values if k in d})
+        _set(rec, "__pydantic_fields_set__", fields_set)
         _set(rec, "__pydantic_extra__", None)
         _set(rec, "__pydantic_private__", None)
         return rec
 
 
 _TRUSTED_PLANS: dict[type, tuple[tuple[str, bool, Any], ...]] = {}
+_EVERY_FIELD: dict[type, dict[str, None]] = {}  # per model: its field names in order (made with its plan)
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, Enum, datetime)
 
 
@@ -220,6 +229,7 @@ def _trusted_plan(cls: type[BaseModel]) -> tuple[tuple[str, bool, Any], ...]:
             plan.append((name, True, f.default))
         else:
             plan.append((name, False, f))
+    _EVERY_FIELD[cls] = dict.fromkeys(cls.__pydantic_fields__)
     _TRUSTED_PLANS[cls] = result = tuple(plan)
     return result
 
