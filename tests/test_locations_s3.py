@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
-from conftest import fingerprint, prime, run_cli
+from conftest import prime, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 from jobmatcher.errors import LocationCredentialsError, LocationUnavailableError
