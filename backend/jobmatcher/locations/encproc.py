@@ -38,6 +38,8 @@ BLOCK = 1024 * 1024
 # most the parent reads at once: big reads keep the parent's per-chunk work (hash, write) cheap.
 PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = 1031
+# The peak resident memory (kB) the last child that finished reported (benchmarks/bench_locations.py).
+last_child_peak_kb = 0
 # Tests only: the child stops after its first block until this folder holds a file named "go" (or is killed).
 PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
 
@@ -149,6 +151,8 @@ def _outcome(code: int, err: bytes) -> tuple[int, str]:
     except ValueError:
         answer = {}
     if code == 0 and "size" in answer:
+        global last_child_peak_kb
+        last_child_peak_kb = int(answer.get("peak_kb") or 0)
         return int(answer["size"]), str(answer["digest"])
     if "errno" in answer:
         raise OSError(answer["errno"], answer.get("strerror") or "", answer.get("filename"))
@@ -295,8 +299,17 @@ def child_main(argv: list[str]) -> int:
     except Exception as e:  # noqa: BLE001 - pyrage.EncryptError for anything else
         _answer({"error": str(e)})
         return 1
-    _answer({"size": plain.size, "digest": digest.hexdigest()})
+    _answer({"size": plain.size, "digest": digest.hexdigest(), "peak_kb": _peak_kb()})
     return 0
+
+
+def _peak_kb() -> int:
+    """This process's peak resident memory in kB (VmHWM; 0 where /proc has none)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith(b"VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 if __name__ == "__main__":
