@@ -183,7 +183,7 @@ def test_without_a_child_process_age_runs_here(tmp_path, ident, monkeypatch):
     def no_process(*a, **k):
         raise OSError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(encproc.subprocess, "Popen", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
     src = _source(tmp_path / "src.db", 300_000)
     out = io.BytesIO()
     assert encrypt_file_into(src, out, recipient) == (300_000, hashlib.sha256(src.read_bytes()).hexdigest())

@@ -26,10 +26,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
-from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:  # the child imports as little as it can: it starts for every copy
+    import subprocess
+    from pathlib import Path
 
 CHILD_FLAG = "--jobmatcher-encrypt"
 # The child reads the backup in blocks of this size and hashes each block once (age asks for 8 KiB at a time).
@@ -53,10 +55,28 @@ class EncryptionChildFailed(Exception):
 
 
 def child_command(src: Path, recipient: str) -> list[str]:
-    """The command that runs the child on `src` (see the module's docstring). Never raises."""
+    """The command that runs the child on `src` (see the module's docstring). Never raises.
+
+    From source, the interpreter runs with -S (no site module: about 20 ms less CPU per copy); the
+    folders holding this package and pyrage come in PYTHONPATH instead (child_path)."""
     from ..checkproc import child_command as command
 
-    return command(CHILD_FLAG, ["-m", __name__], [str(src), recipient, str(os.getpid())])
+    return command(CHILD_FLAG, ["-S", "-m", __name__], [str(src), recipient, str(os.getpid())])
+
+
+def child_path() -> str:
+    """PYTHONPATH for the child started from source: the folders this package and pyrage are imported from,
+    then the caller's PYTHONPATH. Never raises (a pyrage that cannot be found: the child says so)."""
+    import importlib.util
+    from pathlib import Path
+
+    folders = [str(Path(__file__).resolve().parents[2])]  # the folder holding the jobmatcher package
+    spec = importlib.util.find_spec("pyrage")
+    if spec is not None and spec.origin:
+        folders.append(str(Path(spec.origin).resolve().parents[1]))
+    if os.environ.get("PYTHONPATH"):
+        folders.append(os.environ["PYTHONPATH"])
+    return os.pathsep.join(dict.fromkeys(folders))
 
 
 class EncryptingChild:
@@ -72,16 +92,19 @@ class EncryptingChild:
     """
 
     def __init__(self, src: Path, recipient: str) -> None:
+        import subprocess
+
         from ..relaunch import child_environment
 
         self.src = src
+        env = child_environment() if getattr(sys, "frozen", False) else child_environment({"PYTHONPATH": child_path()})
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             child_command(src, recipient),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
-            env=child_environment(),
+            env=env,
         )
         assert self._proc.stdout is not None
         self._out = self._proc.stdout.fileno()
@@ -222,9 +245,9 @@ class _Plaintext:
 
         self._paused = True
         if self.size:  # after the first block
-            folder = Path(os.environ[PAUSE_ENV])
-            (folder / f"child-{os.getpid()}").touch()
-            while not (folder / "go").exists():
+            folder = os.environ[PAUSE_ENV]
+            open(os.path.join(folder, f"child-{os.getpid()}"), "w").close()
+            while not os.path.exists(os.path.join(folder, "go")):
                 time.sleep(0.02)
         else:
             self._paused = False
