@@ -48,3 +48,27 @@ def test_a_hostile_file_name_in_a_refusal_forges_no_line(engine, data_dir, tmp_p
     _clean(r.stderr)
     assert not any(line.startswith("OK:") for line in r.stderr.splitlines()), r.stderr
     assert "bad\\x0aOK: all good\\x1b[2J.db" in r.stderr, r.stderr
+
+
+def test_an_id_printed_escaped_can_be_typed_back_and_bidi_controls_are_escaped(engine, data_dir):
+    """K5 and H24: `backup list` prints an id with control characters or bidirectional controls (a
+    right-to-left override that would show "a\u202egnp" reversed) escaped; that escaped form, typed back, names
+    the backup; an unknown id is quoted as typed (no doubled backslashes)."""
+    made = engine.create_backup()
+    folder = engine.store.folder
+    for name in ("evil\nline\x1b[31m.db", "a\u202egnp.db", "b\u2066x\u2069.db"):
+        shutil.copyfile(made.path, folder / name)
+    r = run_cli("backup", "list", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x1b":
+        assert c not in r.stdout, repr(r.stdout)
+    for printed in ("evil\\x0aline\\x1b[31m", "a\\u202egnp", "b\\u2066x\\u2069"):
+        assert printed in r.stdout, r.stdout
+        v = run_cli("backup", "verify", printed, data_dir=data_dir)
+        assert v.returncode == 0 and "is a sound backup" in v.stdout, (printed, v.stdout, v.stderr)
+        _clean(v.stdout)
+    v = run_cli("backup", "verify", "evil\\x0aline", data_dir=data_dir)
+    assert v.returncode == 1 and "There is no backup with the id 'evil\\x0aline'." in v.stderr, v.stderr
+    # the safety backup's note made from such a name holds no bidi control either
+    r = run_cli("backup", "restore", "a\\u202egnp", "--yes", data_dir=data_dir)
+    assert r.returncode == 0 and "\u202e" not in r.stdout, (r.stdout, r.stderr)

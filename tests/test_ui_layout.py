@@ -227,7 +227,12 @@ def test_open_backups_folder_says_when_no_file_manager_started(page: Page, start
 def test_row_buttons_name_their_backup_and_keep_focus_while_busy(page: Page, start_app, app_data):
     app = start_app(app_data, "--browser")
     open_app(page, app)
-    when = page.locator("#backup-rows tr").first.locator(".date").inner_text()
+    shown = page.locator("#backup-rows tr").first.locator(".date").inner_text()
+    # one way of writing a time on the page, as the engine writes it in its notes: "30 Nov 2026, 19:25" (K2)
+    assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", shown), shown
+    backup = Engine(app_data).list_backups()[0]
+    local = backup.created_at.astimezone()
+    when = f"{local.day} {local:%b %Y, %H:%M:%S} (Manual)"  # to the second, and its type
     for verb in ("Restore", "Verify", "Pin", "Export", "Delete"):
         expect(page.get_by_role("button", name=f"{verb} the backup from {when}", exact=True)).to_have_count(1)
     verify = page.get_by_role("button", name=f"Verify the backup from {when}", exact=True)
@@ -283,3 +288,47 @@ def test_the_layout_is_centred_on_a_wide_screen(page: Page, start_app, app_data)
     assert left > 100 and abs(left - right) <= 20, (left, right)
     brand = page.locator(".brand").bounding_box()
     assert abs(brand["x"] - (layout["x"] + 24)) <= 2, "the top bar lines up with the page, not the screen's edge"
+
+
+def test_row_buttons_tell_apart_backups_made_the_same_minute_or_second(page: Page, start_app, app_data):
+    """K2: several backups of one minute (and two of one second) each have their own button names."""
+    e = Engine(app_data)
+    made = [e.create_backup(note=f"n{i}") for i in range(3)]  # within a second or two: one has an id ending _2
+    e.release_instance_lock()
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    rows = page.locator("#backup-rows tr")
+    expect(rows).to_have_count(len(made) + 1)
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('#backup-rows button')].map((b) => b.getAttribute('aria-label'))"
+    )
+    assert len(labels) == len(set(labels)), labels
+    assert any(f", {made[1].id}" in x for x in labels) or len({m.id[:26] for m in made}) == len(made), labels
+
+
+def test_names_from_outside_are_shown_escaped_not_obeyed(page: Page, start_app, app_data):
+    """H24 and K5 on the page: a file name with a right-to-left override or control characters is shown
+    with them escaped (as the command line prints it), in the row and in its buttons' names, so it can
+    neither reverse the words around it nor put a line break into a screen reader's label."""
+    folder = app_data / "backups"
+    source = next(folder.glob("backup_*.db"))
+    for name in ("a\u202egnp.db", "evil\nline\x1b[31m.db"):
+        (folder / name).write_bytes(source.read_bytes())
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    expect(page.locator("#backup-rows tr")).to_have_count(3)
+    texts = page.evaluate(
+        "() => [document.querySelector('#backup-rows').innerText,"
+        " ...[...document.querySelectorAll('#backup-rows [aria-label]')].map((b) => b.getAttribute('aria-label'))]"
+    )
+    for t in texts:
+        assert not any(c in t for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x1b"), t
+    labels = texts[1:]
+    assert "Delete the file a\\u202egnp.db" in labels, labels
+    assert "Delete the file evil\\x0aline\\x1b[31m.db" in labels, labels
+    assert "a\\u202egnp.db" in texts[0]
+    row = page.locator("#backup-rows tr", has_text="gnp.db")
+    row.get_by_role("button", name=re.compile("^Restore")).click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("a\\u202egnp.db", timeout=15000)
+    assert "\u202e" not in dialog.inner_text()

@@ -70,6 +70,7 @@ from .manifest import (
     update_manifest,
     write_manifest,
 )
+from .printable import unprintable
 from .progress import Progress
 from .schema import is_known
 from .settings import BACKUP_FOLDER_MARKER
@@ -454,13 +455,21 @@ class BackupStore:
             BackupNotFoundError: no regular file of that id here (or it is the live database).
             JobMatcherError: the folder cannot be read (named by describe_os_error: permission, I/O error).
         """
-        if not isinstance(backup_id, str) or not listable_name(f"{backup_id}.db"):
+        if not isinstance(backup_id, str) or not (
+            listable_name(f"{backup_id}.db") or listable_name(f"{unprintable(backup_id)}.db")
+        ):
             raise ValidationError(
                 f"{backup_id!r} is not a backup id.",
                 "Use an id exactly as `jobmatcher backup list` shows it.",
                 "Reload the page, then choose the backup from the list.",
             )
         self.require_available()
+        if "\\" in backup_id and not (
+            listable_name(f"{backup_id}.db") and os.path.lexists(self.folder / f"{backup_id}.db")
+        ):
+            raw = unprintable(backup_id)  # the id as `backup list` printed it, its control characters escaped (K5)
+            if raw != backup_id and listable_name(f"{raw}.db"):
+                backup_id = raw
         path = self.folder / f"{backup_id}.db"
         try:
             st = path.lstat()  # lstat: a symlink is not a regular file here, so it is refused too
@@ -484,7 +493,7 @@ class BackupStore:
             or why is not None
         ):
             raise BackupNotFoundError(
-                why or f"There is no backup with the id {backup_id!r} in {self.folder}.",
+                why or f"There is no backup with the id '{backup_id}' in {self.folder}.",
                 "Run `jobmatcher backup list` to see the ids.",
                 "Reload the page to see the backups as they are now.",
                 id=backup_id,

@@ -691,7 +691,7 @@ class Engine:
                 raise  # an id while the drive is unplugged (K7), a file there that is not a backup (K11): say that
             if not looks_like_path:
                 raise BackupNotFoundError(
-                    f"There is no backup with the id {id_or_path!r}.",
+                    f"There is no backup with the id '{id_or_path}'.",
                     "Run `jobmatcher backup list` to see the ids, or give a file path.",
                     "Reload the page to see the backups as they are now.",
                     id=id_or_path,

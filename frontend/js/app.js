@@ -2,7 +2,7 @@
 // launch sequence, with progress), then show the Settings page, or the reason
 // the data could not be opened and what to do.
 
-import { $, h, pathParts, taskText } from "./dom.js";
+import { $, h, pathParts, shown, taskText } from "./dom.js";
 import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
@@ -49,8 +49,8 @@ async function showLaunchError(error, info = null) {
   $("#launch-error h1").textContent = unconnected ? "This page is not connected to JobMatcher"
                                                   : "JobMatcher could not open your data";
   $("#launch-retry").hidden = unconnected && !inWindow; // only the printed link helps there
-  $("#launch-error-message").textContent = error.message || "JobMatcher could not open your data.";
-  $("#launch-error-hint").textContent = error.hint || "";
+  $("#launch-error-message").textContent = shown(error.message || "JobMatcher could not open your data.");
+  $("#launch-error-hint").textContent = shown(error.hint || "");
   $("#launch-error-hint").hidden = !error.hint;
   $("#way-out").hidden = true;
   if (info && info.way_out) {
@@ -74,7 +74,7 @@ async function showWayOut() {
   newest.hidden = !good;
   $("#way-out-none").hidden = Boolean(good);
   if (good) {
-    newest.textContent = `Restore the newest checked backup (${describe(good)})`;
+    newest.textContent = shown(`Restore the newest checked backup (${describe(good)})`);
     newest.onclick = (e) => restoreBackup(e.currentTarget, good);
   }
   const list = $("#way-out-list");

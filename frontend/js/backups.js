@@ -206,7 +206,12 @@ function renderList(backups, status = {}) {
   const active = document.activeElement;
   const focused = body.contains(active) && active.dataset.action
     ? [active.closest("tr").dataset.backupId, active.dataset.action] : null;
-  body.replaceChildren(...backups.map(row));
+  // Each row's buttons are named with their backup: its time to the second and its type, and where two
+  // rows would still sound alike (made the same second), its id too (K2).
+  const names = backups.map(rowName);
+  const seen = new Map();
+  for (const n of names) seen.set(n, (seen.get(n) || 0) + 1);
+  body.replaceChildren(...backups.map((b, i) => row(b, seen.get(names[i]) > 1 ? `${names[i]}, ${b.id}` : names[i])));
   if (focused) {
     const again = body.querySelector(`tr[data-backup-id="${CSS.escape(focused[0])}"] `
                                      + `button[data-action="${focused[1]}"]`);
@@ -227,7 +232,13 @@ function renderList(backups, status = {}) {
       : count;
 }
 
-function row(b) {
+/** How a row's buttons name their backup: "the backup from 30 Nov 2026, 19:25:41 (Safety)". */
+function rowName(b) {
+  return b.added_by_hand ? `the file ${b.file_name}`
+    : `the backup from ${localDateTime(b.created_at, { seconds: true })} (${b.type_label})`;
+}
+
+function row(b, name) {
   // A restore's safety backup (the old data itself) is checked in the background: "Checking…" until then.
   const [verifiedLabel, verifiedClass] = b.verified === null && b.verify_message === "checking"
     ? ["Checking…", "is-unknown"]
@@ -237,7 +248,7 @@ function row(b) {
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
   const button = (text, verb, handler, cls = "btn-ghost") =>
-    h("button", { type: "button", class: `btn btn-small ${cls}`, text, "aria-label": b.added_by_hand ? `${verb} the file ${b.file_name}` : `${verb} the backup from ${when}`,
+    h("button", { type: "button", class: `btn btn-small ${cls}`, text, "aria-label": `${verb} ${name}`,
                   dataset: { action: handler.name },
                   onclick: (e) => { if (!isBusy(e.currentTarget)) handler(e.currentTarget, b); } });
   const cell = (attrs, ...children) => h("td", { role: "cell", ...attrs }, ...children);

@@ -2,7 +2,7 @@
 // toast messages. Every dialog is named by its title (aria-labelledby) and
 // described by its body (aria-describedby).
 
-import { h, taskText } from "./dom.js";
+import { h, shown, taskText } from "./dom.js";
 
 let dialogCount = 0;
 
@@ -118,18 +118,18 @@ export class ProgressDialog {
   }
 
   update(task) {
-    if (task.message) this.message.textContent = taskText(task);
+    if (task.message) this.message.textContent = shown(taskText(task), { keepNewlines: true });
     this.bar.value = Math.round((task.fraction || 0) * 100);
   }
 
   /** Replace the contents with the outcome: a title, paragraphs, and whether it is an error. */
   finish(title, paragraphs, { error = false, busy = false } = {}) {
-    this.titleEl.textContent = title;
+    this.titleEl.textContent = shown(title);
     this.dialog.classList.toggle("is-error", error);
     this.dialog.classList.toggle("is-success", !error);
     this.bar.hidden = !busy;
     if (busy) this.bar.removeAttribute("value"); // indeterminate while restarting
-    this.message.textContent = paragraphs[0] || "";
+    this.message.textContent = shown(paragraphs[0] || "", { keepNewlines: true });
     this.detail.replaceChildren(...paragraphs.slice(1).map((p) => h("p", { text: p })));
   }
 

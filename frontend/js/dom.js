@@ -6,36 +6,61 @@ export function h(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = value;
+    else if (key === "text") el.textContent = shown(value, { keepNewlines: true });
     else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "aria-label" || key === "title") el.setAttribute(key, shown(value));
     else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
     if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(shown(child, { keepNewlines: true })));
   }
   return el;
 }
 
+// Control characters (C0, DEL, C1), line/paragraph separators and the bidirectional controls (U+061C,
+// U+200E-200F, U+202A-202E, U+2066-2069) in text from outside (file names, notes): shown as \xNN / \uNNNN,
+// as the command line prints them (printable.py), so a name can neither reverse the words around it
+// ("a\u202egnp.db" read as "a…png") nor hide a line break in a screen reader's label (H24, K5).
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_NEWLINES = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with control and bidirectional-control characters written as escapes (a tab and, with
+ * `keepNewlines`, a line break stay: ours, in messages). */
+export function shown(text, { keepNewlines = false } = {}) {
+  const escape = (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  };
+  return String(text).replace(keepNewlines ? UNSAFE : UNSAFE_NEWLINES, escape);
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// One way of writing a backup's time on every screen, the one the engine writes in the notes it makes
+// ("Before restoring the backup from 30 Nov 2026, 19:25", preview.backup_label): day month year, 24 hours (K2).
+const DATE_PARTS = { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+const dateTime = new Intl.DateTimeFormat("en-GB", DATE_PARTS);
+const dateTimeSeconds = new Intl.DateTimeFormat("en-GB", { ...DATE_PARTS, second: "2-digit" });
 
-/** An ISO timestamp from the API as local date and time. */
-export function localDateTime(iso) {
-  return iso ? dateTime.format(new Date(iso)) : "";
+/** An ISO timestamp from the API as local date and time: "30 Nov 2026, 19:25" (`seconds`: "…, 19:25:41"). */
+export function localDateTime(iso, { seconds = false } = {}) {
+  return iso ? (seconds ? dateTimeSeconds : dateTime).format(new Date(iso)) : "";
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
 /** "just now", "5 minutes ago", "yesterday", "3 days ago", in the user's language. */
 export function ago(iso, now = Date.now()) {
-  const seconds = Math.max(0, (now - new Date(iso).getTime()) / 1000);
+  const diff = (now - new Date(iso).getTime()) / 1000;
+  // A date in the future (a wrong clock) says so, "in 4 years", not "now" beside "Dated in the future" (K6);
+  // a few seconds ahead (clocks of two programs) is still "now".
+  const seconds = diff < -60 ? -diff : Math.max(0, diff);
   const units = [["year", 365 * 86400], ["month", 30 * 86400], ["day", 86400], ["hour", 3600], ["minute", 60]];
   for (const [unit, size] of units) {
     const n = Math.floor(seconds / size);
-    if (n >= 1) return relative.format(-n, unit);
+    if (n >= 1) return relative.format(diff < -60 ? n : -n, unit);
   }
   return relative.format(0, "second"); // "now"
 }

@@ -3,7 +3,7 @@
 // (also the way back for a new computer). Passphrases and keys are sent once and
 // never shown again.
 
-import { $, ago, busy, h, localDateTime } from "./dom.js";
+import { $, ago, busy, h, localDateTime, shown } from "./dom.js";
 import { call, mode } from "./transport.js";
 import { confirmDialog, errorDialog, showError, toast } from "./dialogs.js";
 import { runRestore } from "./backups.js";
@@ -18,7 +18,7 @@ export async function loadLocations() {
 }
 
 function render() {
-  $("#locations-status").textContent = overview.status_line;
+  $("#locations-status").textContent = shown(overview.status_line);
   $("#first-run").hidden = !overview.first_run;
   const list = $("#location-list");
   list.replaceChildren(...overview.locations.map(item));
@@ -73,13 +73,13 @@ function renderSync(sync) {
   if (sync.state === "running") {
     const mb = (n) => (n / 1e6).toFixed(1);
     const which = sync.backups ? `backup ${Math.min(sync.backup + 1, sync.backups)} of ${sync.backups}` : "checking";
-    line.textContent = `Copying… ${which}` + (sync.total ? `: ${mb(sync.done)} of ${mb(sync.total)} MB` : "");
+    line.textContent = shown(`Copying… ${which}` + (sync.total ? `: ${mb(sync.done)} of ${mb(sync.total)} MB` : ""));
   } else if (sync.error) {
-    line.textContent = `${sync.error.message} ${sync.error.hint || ""}`;
+    line.textContent = shown(`${sync.error.message} ${sync.error.hint || ""}`);
   } else {
     const failed = (sync.results || []).filter((r) => r.error);
     const copied = (sync.results || []).reduce((n, r) => n + r.copied.length, 0);
-    line.textContent = failed.length ? failed.map((r) => r.error).join(" ")
+    line.textContent = failed.length ? shown(failed.map((r) => r.error).join(" "))
       : `Up to date (${copied} ${copied === 1 ? "copy" : "copies"} made).`;
   }
 }
@@ -202,7 +202,7 @@ function formDialog({ title, intro = [], fields, confirmLabel, submit, extra = n
         result = await submit(values);
         dialog.close();
       } catch (err) {
-        error.textContent = [err.message, err.hint].filter(Boolean).join(" ");
+        error.textContent = shown([err.message, err.hint].filter(Boolean).join(" "));
         error.hidden = false;
       } finally {
         ok.disabled = false;
