@@ -243,3 +243,16 @@ def test_location_warnings_are_red_when_copies_stop_until_the_user_acts():
     for s, code, level in cases:
         got = {w.code: w.level for w in assess_locations(NOW, [s], 30)}
         assert got.get(code) == level, (s.name, got)
+
+
+def test_one_wrong_clock_gives_one_warning_and_the_clock_behind_one_names_its_backups():
+    """K6: a backup dated in the future, and the good one made after it (dated now): one warning, "dated
+    in the future"; the later one is not also called "dated before a backup made earlier". A backup that
+    is really behind is named, so the person can find it."""
+    backups = [seq("a", 120, 1), seq("b", 60, 2), seq("wrong", -60 * 24 * 365 * 4, 3), seq("after", 1, 4)]
+    h = assess(NOW, backups, **facts())
+    assert "future-dated" in codes(h) and "clock-behind" not in codes(h), codes(h)
+    assert h.last.id == "after"
+    h = assess(NOW, [seq("a", 60, 1), seq("b", 60 * 24 * 400, 2)], **facts())
+    behind = next(w for w in h.warnings if w.code == "clock-behind")
+    assert behind.message.endswith(": b."), behind.message

@@ -320,15 +320,19 @@ def assess(
                 "(backups made after them and dated before them are kept too, as their age is unknown).",
             )
         )
-    behind = clock_behind(now, every)
+    # One wrong clock, one warning (K6): a backup dated before a future-dated one (made after it) is not
+    # flagged again here; the "dated in the future" warning names that cause, and retention keeps both anyway.
+    behind = sorted(clock_behind(now, [b for b in every if b not in future]))
     if behind:
         n = len(behind)
+        which = ", ".join(behind[:3]) + (f" and {n - 3} more" if n > 3 else "")
         warnings.append(
             HealthWarning(
                 code="clock-behind",
                 level="warn",
                 message=f"{n} backup{'s are' if n != 1 else ' is'} dated before a backup made earlier (the clock "
-                f"was behind when {'they were' if n != 1 else 'it was'} made, or ahead when the earlier one was).",
+                f"was behind when {'they were' if n != 1 else 'it was'} made, or ahead when the earlier one was): "
+                f"{which}.",
                 hint="They are kept, as their age is unknown; check the computer's date and time, and delete them "
                 "when you no longer need them.",
             )
