@@ -252,3 +252,70 @@ def test_a_check_killed_from_outside_is_not_a_read_error_and_keeps_the_earlier_r
     m = read_manifest(Path(b.path))
     assert m.verified is True  # the earlier result is kept: nothing is known from a stopped check
     assert [r.verified for r in engine.list_backups() if r.id == b.id] == [True]
+
+
+@pytest.fixture
+def failing_disk(tmp_path):
+    """A read-only FUSE folder (tests/badreadfs.py) serving copies of files, the named one with a bad
+    stretch from an offset on: a real read error (EIO from `pread`, SIGBUS under a memory mapping)."""
+    import subprocess
+
+    from powerloss import unavailable
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    backing, mount, status = tmp_path / "disk", tmp_path / "mnt", tmp_path / "badreadfs.json"
+    backing.mkdir()
+    mount.mkdir()
+    procs = []
+
+    def serve(source: Path, bad_from: int) -> Path:
+        (backing / "failing.db").write_bytes(source.read_bytes())
+        script = Path(__file__).with_name("badreadfs.py")
+        argv = [sys.executable, str(script), str(backing), str(mount), "--bad-name", "failing.db"]
+        argv += ["--bad-from", str(bad_from), "--status", str(status)]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        deadline = time.monotonic() + 30
+        while not (status.exists() and os.path.ismount(mount)):
+            assert procs[-1].poll() is None, procs[-1].stderr.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "badreadfs did not mount"
+            time.sleep(0.01)
+        return mount / "failing.db"
+
+    yield serve
+    for proc in procs:
+        for _ in range(200):
+            if subprocess.run(["fusermount3", "-u", str(mount)], capture_output=True).returncode == 0:
+                break
+            if not os.path.ismount(mount):
+                break
+            time.sleep(0.05)
+        else:
+            subprocess.run(["fusermount3", "-uz", str(mount)], capture_output=True)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("route", ["by size", "started child", "forked child"])
+def test_a_read_error_in_a_small_file_fails_its_check_on_every_route(engine, failing_disk, monkeypatch, route):
+    """A small file is checked in the process itself, without memory mapping (checkproc.FORK_MIN_BYTES): there
+    a read error is SQLite's 'disk I/O error', refused as reason read-error. The same file through either child
+    (memory-mapped: SIGBUS) gets the same verdict, so the route never changes the answer."""
+    good = Path(engine.create_backup().path)
+    size = good.stat().st_size
+    assert size < checkproc.FORK_MIN_BYTES <= checkproc.CHILD_MIN_BYTES  # a small file: in-process by size
+    if route != "by size":
+        _mode(monkeypatch, route)
+    failing = failing_disk(good, bad_from=size - 3 * 4096)  # its last pages are unreadable
+    with open(failing, "rb") as f:
+        assert f.read(100).startswith(b"SQLite format 3")  # the start reads fine
+    if route == "by size":
+        found = checkproc.check(failing)
+        assert not found.in_child and found.error is not None and "disk I/O error" in found.error
+    else:
+        with pytest.raises(checkproc.ChildCheckCrashed) as crash:
+            checkproc.check(failing)
+        assert crash.value.signal_name == "SIGBUS"
+    with pytest.raises(InvalidBackupError) as e:
+        verify_file(failing, with_blake3=True)
+    assert e.value.reason == "read-error" and "could not be read" in e.value.message

@@ -342,7 +342,36 @@ def _child_env() -> dict:
 
 
 def _run_check(path: str, max_errors: int, mmap: bool, integrity: bool = True) -> dict:
-    """The check itself (in the child, or in-process for small files)."""
+    """The check itself (in the child, or in-process for small files), telling a read error from damage.
+
+    SQLite reports a read that fails with EIO as SQLITE_CORRUPT ("database disk image is malformed"),
+    the words for a damaged file: so when the check does not pass, the file is read once more, plainly
+    (no mapping: an error is an OSError here, never a SIGBUS), and a file that cannot be read is
+    reported as SQLite reports other read errors, "disk I/O error" (verify: reason read-error).
+    """
+    result = _check_once(path, max_errors, mmap, integrity)
+    if result["error"] is not None or result["problems"]:
+        unreadable = _read_error(path)
+        if unreadable is not None:
+            return {"problems": [], "tables": [], "revision": None, "error": unreadable}
+    return result
+
+
+def _read_error(path: str) -> str | None:
+    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            buffer = bytearray(1 << 20)
+            while f.readinto(buffer):
+                pass
+    except FileNotFoundError:
+        return None  # gone: SQLite's own error says so
+    except OSError as e:
+        return f"disk I/O error: {e.strerror or e}"
+    return None
+
+
+def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) -> dict:
     uri = Path(path).absolute().as_uri() + "?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
