@@ -118,7 +118,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     form.get_by_label("Encrypt the copies").uncheck()
     form.get_by_role("button", name="Add folder").click()
     ask = page.get_by_role("dialog", name="Delete copies there?")
-    expect(ask).to_contain_text("deletes 2 of the 3 copies", timeout=30000)
+    expect(ask).to_contain_text("deletes 2 of them", timeout=30000)
     screenshot(page, "locations-06-confirm-delete-copies")
     ask.get_by_role("button", name="Cancel").click()
     expect(form).to_contain_text("Nothing was added")

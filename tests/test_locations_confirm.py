@@ -89,7 +89,7 @@ def test_adding_a_drive_again_asks_before_its_retention_deletes_the_copies_there
 
     r = run_cli(*add, data_dir=d, input="")  # not a terminal, no --yes: refused
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "deletes 2 of the 3 copies" in r.stderr, r.stderr
+    assert "holds 3 copies" in r.stderr and "deletes 2 of them" in r.stderr, r.stderr
     assert _utc(engine, ids[0]) in r.stderr and _utc(engine, ids[1]) in r.stderr
     assert _utc(engine, ids[2]) not in r.stderr
     assert "--yes" in r.stderr and "Traceback" not in r.stderr

@@ -341,3 +341,36 @@ def test_a_lost_identity_is_taken_back_from_an_s3_location(engine, weed, bucket,
     assert not any(r.error for r in engine.locations.sync())
     assert client.get_bytes(f"JobMatcher/{fid}/identity.age") == locked
     assert (usb / "JobMatcher" / fid / "identity.age").read_bytes() == locked
+
+
+def test_adding_a_bucket_again_asks_before_its_retention_deletes_the_copies_there(
+    engine, weed, bucket, prefix, locked_identity
+):
+    """Finding H22 at S3: the copies this data folder made under the prefix earlier are counted as at a folder."""
+    from jobmatcher.errors import ConfirmationNeededError
+    from test_locations_confirm import _age_backup
+
+    prime(engine, locked_identity)
+    ids = [engine.create_backup().id for _ in range(2)]
+    _age_backup(engine, ids[0], 20)
+
+    def add(**kw):
+        return engine.locations.add(
+            "s3", endpoint_url=weed.endpoint, bucket=bucket, prefix=prefix, keys=KEYS, name="Cloud", **kw
+        )
+
+    def listing():
+        return sorted(
+            (o["Key"], o["ETag"]) for o in weed.client().list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        )
+
+    add()
+    assert len(engine.locations.sync()[0].copied) == 2
+    engine.locations.remove("Cloud")
+    before = listing()
+    with pytest.raises(ConfirmationNeededError) as e:
+        add(retention_days=1)
+    assert (e.value.deletes, e.value.total, e.value.copies) == (1, 2, ids[:1])
+    assert listing() == before and engine.locations.config().locations == []
+    add(retention_days=1, confirmed=True)
+    assert engine.locations.sync()[0].deleted == ids[:1]

@@ -602,30 +602,33 @@ class Locations:
             return
         n, total = len(doomed), len(remote)
         doomed = sorted(doomed, key=lambda r: (r.created_at, r.id))
-        shown = ", ".join(f"{r.created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}" for r in doomed[:6])
+        dates = [f"{r.created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}" for r in doomed]
         if n > 6:
-            shown += (
-                f" and {n - 6} more (the newest made {doomed[-1].created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M})"
-            )
-        copies = f"{n} of the {total} cop{'y' if total == 1 else 'ies'} of this data folder's backups"
-        kept = f"keeping copies {loc.retention_days} day{'s' if loc.retention_days != 1 else ''} there"
-        made = f"made {shown} (UTC)"
+            shown = ", ".join(dates[:5]) + f" and {n - 5} more, the newest made {dates[-1]}"
+        else:
+            shown = ", ".join(dates[:-1]) + " and " + dates[-1] if n > 1 else dates[0]
+        made = f"those made {shown} (UTC)"
+        days = f"{loc.retention_days} day{'s' if loc.retention_days != 1 else ''}"
+        copies = f"{total} cop{'y' if total == 1 else 'ies'} of this data folder's backups"
         if change == "add":
             message = (
-                f"{loc.where()} already holds copies of this data folder's backups (made there earlier), and "
-                f"{kept}, the first copy to it deletes {copies}: those {made}."
+                f"{loc.where()} already holds {copies}, made there earlier. Keeping copies {days} there, the "
+                f"first copy to it deletes {n} of them: {made}."
             )
             hint = "Run the same command again with --yes to add it anyway, or with a larger --keep-days to keep them."
             page_hint = "Confirm to add it anyway, or keep copies there for more days to keep them."
         elif change == "enable":
             message = (
-                f"While {loc.name!r} was disabled its copies aged: enabled again, {kept}, its next copy deletes "
-                f"{copies} at {loc.where()}: those {made}."
+                f"While {loc.name!r} was disabled, its copies aged: enabled again, keeping copies {days}, its next "
+                f"copy deletes {n} of the {copies} at {loc.where()}: {made}."
             )
             hint = "Run the same command again with --yes to enable it anyway, or leave it disabled to keep them."
             page_hint = "Confirm to enable it anyway, or leave it disabled to keep them."
         else:
-            message = f"With {kept}, the next copy to {loc.name!r} deletes {copies} at {loc.where()}: those {made}."
+            message = (
+                f"Keeping copies {days} at {loc.name!r}, its next copy deletes {n} of the {copies} at "
+                f"{loc.where()}: {made}."
+            )
             hint = "Run the same command again with --yes to change it anyway, or keep a larger number of days."
             page_hint = "Confirm to change it anyway, or keep a larger number of days."
         raise ConfirmationNeededError(
