@@ -88,19 +88,20 @@ def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_
 
 def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, start_app, app_data, tmp_path):
     """Finding H22 on the page: the form's days to keep would delete copies made there earlier; the page asks,
-    a "no" leaves everything as it was (byte for byte), a yes adds it and the copies go as said."""
+    a "no" leaves everything as it was (byte for byte), a yes adds it and the copies go as said. Enable asks
+    the same when the copies aged while the location was disabled."""
     from jobmatcher.engine import Engine
     from jobmatcher.locations.folder import FolderLocation
     from jobmatcher.locations.manager import folder_id_of
     from jobmatcher.locations.remote import list_remote
-    from test_locations_confirm import _age_backup, _tree
+    from test_locations_confirm import _age_backup, _age_copies, _tree
 
     usb = tmp_path / "usb"
     usb.mkdir()
     e = Engine(app_data)
     ids = [e.create_backup().id for _ in range(2)]
     _age_backup(e, ids[0], 20)
-    _age_backup(e, ids[1], 19)
+    _age_backup(e, ids[1], 10)
     e.locations.add("folder", path=str(usb), name="old drive", encrypt=False)
     assert len(e.locations.sync()[0].copied) == 3
     e.locations.remove("old drive")
@@ -114,11 +115,12 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     form = page.get_by_role("dialog", name="Add a backup folder")
     form.get_by_label("Folder").fill(str(usb))
     form.get_by_label("Name (optional)").fill("USB drive")
-    form.get_by_label("Keep copies there for (days)").fill("1")
+    form.get_by_label("Keep copies there for (days)").fill("15")
     form.get_by_label("Encrypt the copies").uncheck()
     form.get_by_role("button", name="Add folder").click()
     ask = page.get_by_role("dialog", name="Delete copies there?")
-    expect(ask).to_contain_text("deletes 2 of them", timeout=30000)
+    expect(ask).to_contain_text("holds 3 copies", timeout=30000)
+    expect(ask).to_contain_text("deletes 1 of them")
     screenshot(page, "locations-06-confirm-delete-copies")
     ask.get_by_role("button", name="Cancel").click()
     expect(form).to_contain_text("Nothing was added")
@@ -129,8 +131,25 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     ask = page.get_by_role("dialog", name="Delete copies there?")
     ask.get_by_role("button", name="Add anyway").click()
     row = page.locator("#location-list li", has_text="USB drive")
-    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 1 day$"), timeout=30000)
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 15 days$"), timeout=30000)
     row.get_by_role("button", name="Sync now").click()
     expect(page.locator("#locations-sync")).to_contain_text("Up to date", timeout=30000)
     fid = folder_id_of(e.data)
-    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [newest]
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [newest, ids[1]]
+
+    # Disabled, its copies age; Enable asks before its next copy deletes them, and "no" keeps it disabled.
+    row.get_by_role("button", name="Disable").click()
+    expect(row.get_by_role("button", name="Enable")).to_be_visible()
+    _age_copies(usb, 10)
+    before = _tree(usb)
+    row.get_by_role("button", name="Enable").click()
+    ask = page.get_by_role("dialog", name="Delete copies there?")
+    expect(ask).to_contain_text("deletes 1 of the 2 copies")
+    ask.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".toast").last).to_contain_text("stays disabled")
+    expect(row.get_by_role("button", name="Enable")).to_be_visible()
+    assert _tree(usb) == before
+    row.get_by_role("button", name="Enable").click()
+    page.get_by_role("dialog", name="Delete copies there?").get_by_role("button", name="Enable anyway").click()
+    expect(row.get_by_role("button", name="Disable")).to_be_visible()
+    assert json.loads((app_data / "locations.json").read_text())["locations"][0]["enabled"] is True
