@@ -270,10 +270,10 @@ def failing_disk(tmp_path):
     mount.mkdir()
     procs = []
 
-    def serve(source: Path, bad_from: int) -> Path:
-        (backing / "failing.db").write_bytes(source.read_bytes())
+    def serve(source: Path, bad_from: int, name: str = "failing.db") -> Path:
+        (backing / name).write_bytes(source.read_bytes())
         script = Path(__file__).with_name("badreadfs.py")
-        argv = [sys.executable, str(script), str(backing), str(mount), "--bad-name", "failing.db"]
+        argv = [sys.executable, str(script), str(backing), str(mount), "--bad-name", name]
         argv += ["--bad-from", str(bad_from), "--status", str(status)]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         deadline = time.monotonic() + 30
@@ -281,7 +281,7 @@ def failing_disk(tmp_path):
             assert procs[-1].poll() is None, procs[-1].stderr.read().decode(errors="replace")
             assert time.monotonic() < deadline, "badreadfs did not mount"
             time.sleep(0.01)
-        return mount / "failing.db"
+        return mount / name
 
     yield serve
     for proc in procs:
@@ -319,3 +319,17 @@ def test_a_read_error_in_a_small_file_fails_its_check_on_every_route(engine, fai
     with pytest.raises(InvalidBackupError) as e:
         verify_file(failing, with_blake3=True)
     assert e.value.reason == "read-error" and "could not be read" in e.value.message
+
+
+def test_the_live_database_on_a_failing_disk_is_a_read_error_not_damage(engine, failing_disk):
+    """`db check` of live data whose disk cannot read part of it: SQLite calls that 'malformed' (damage); the
+    check says it is a read error of the disk, and to copy the data folder elsewhere first."""
+    from jobmatcher.engine import Engine
+
+    db = engine.data.db_path
+    size = db.stat().st_size
+    failing = failing_disk(db, bad_from=size - 3 * 4096, name=db.name)
+    report = Engine(failing.parent, read_only=True).check()
+    assert not report.ok and len(report.problems) == 1
+    assert "could not be read" in report.problems[0] and "malformed" not in report.problems[0]
+    assert "another disk" in report.problems[0]

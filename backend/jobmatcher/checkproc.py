@@ -351,14 +351,15 @@ def _run_check(path: str, max_errors: int, mmap: bool, integrity: bool = True) -
     """
     result = _check_once(path, max_errors, mmap, integrity)
     if result["error"] is not None or result["problems"]:
-        unreadable = _read_error(path)
+        unreadable = read_error(path)
         if unreadable is not None:
             return {"problems": [], "tables": [], "revision": None, "error": unreadable}
     return result
 
 
-def _read_error(path: str) -> str | None:
-    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can."""
+def read_error(path: str | Path) -> str | None:
+    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can (or is gone).
+    Reads it plainly, never mapped: an unreadable stretch is an OSError here, not a SIGBUS. Never raises."""
     try:
         with open(path, "rb", buffering=0) as f:
             buffer = bytearray(1 << 20)

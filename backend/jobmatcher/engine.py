@@ -652,14 +652,25 @@ class Engine:
         try:
             try:
                 problems, revision = read_live(db, lambda conn: (check_integrity(conn), schema.revision_of(conn)))
-                return CheckReport(ok=not problems, problems=problems, revision=revision)
             except sqlite3.DatabaseError as e:
                 if not os.access(self.data.root, os.W_OK) and sqlite_cause(e) in (
                     sqlite3.SQLITE_CANTOPEN,
                     sqlite3.SQLITE_READONLY,
                 ):  # not damage: a WAL database with its side files on a read-only disk cannot be opened
                     raise data_folder_refused(self.data.root) from None
-                return CheckReport(ok=False, problems=[str(e)], revision=None)
+                problems, revision = [str(e)], None
+            if problems:  # SQLite reports a read that fails (EIO) as damage: say which it is
+                from .checkproc import read_error  # here: commands that never check do not load it
+
+                for f in (db, side_file(db, WAL)):
+                    unreadable = read_error(f) if f.exists() else None
+                    if unreadable:
+                        problems = [
+                            f"The file {f.name} could not be read to its end ({unreadable}): the disk holding "
+                            "it may be failing. Copy the whole data folder to another disk before anything else."
+                        ]
+                        break
+            return CheckReport(ok=not problems, problems=problems, revision=revision)
         finally:
             if lock is not None:
                 lock.release()
