@@ -220,3 +220,23 @@ def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
         assert call("set_location_enabled", "USB", True, True)["ok"]
     finally:
         api._close()
+
+
+def test_on_a_terminal_the_question_is_asked_and_no_changes_nothing(engine, usb, earlier_copies):
+    from test_cli_ux import Terminal
+
+    d, ids = engine.data.root, earlier_copies
+    before = _tree(usb)
+    add = ("location", "add", "folder", str(usb), "--name", "lq1", "--keep-days", "1", "--no-encrypt")
+    t = Terminal(*add, data_dir=d)
+    t.read_until(r"\[y/N\]")
+    assert "deletes 2 of them" in t.text and "Add it and delete those copies? [y/N]" in t.text, t.text
+    t.type("n")
+    assert t.wait() == 1 and "Nothing was changed" in t.text, t.text
+    assert _tree(usb) == before and engine.locations.config().locations == []
+
+    t = Terminal(*add, data_dir=d)
+    t.read_until(r"\[y/N\]")
+    t.type("y")
+    assert t.wait() == 0 and "Added the backup location 'lq1'" in t.text, t.text
+    assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
