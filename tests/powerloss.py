@@ -4,8 +4,8 @@ For each operation (`backup` = `backup create`, `restore` = `backup restore
 FILE --yes`, `migrate` = `db migrate` from revision 0001 with its
 pre-migration backup, `prune` = `backup prune` of a folder holding obsolete
 backups, `settings` = `settings --retention-days N --auto-backup-hours H`,
-`location` = `location sync` of two backups to a folder location on the same
-crash disk):
+`location` = `location sync` of two backups to two folder locations, plain and
+encrypted, on the same crash disk):
 
 1. the data folder is prepared on a plain disk (tests/torture.py's content);
 2. one run of the command on crashfs counts its mutating file-system
@@ -72,7 +72,15 @@ NEW_SETTINGS = {"retention_days": 7, "auto_backup_hours": 6.0}
 # What a data folder with a backup location holds besides the database and settings.
 # Files the backup folder keeps for good (the manifests' lock file): not leftovers of a cut.
 OWN_BACKUP_FOLDER_FILES = {".jobmatcher-manifests.lock"}
-LOCATION_FILES = {".jobmatcher-folder-id", ".jobmatcher.locations.lock", "locations-state.json", "locations.json"}
+LOCATION_FILES = {
+    ".jobmatcher-folder-id",
+    ".jobmatcher.locations.lock",
+    "locations-state.json",
+    "locations.json",
+    "location-identity.age",
+}
+# The passphrase of the encrypted location of the `location` rounds.
+LOCATION_PASSPHRASE = "power cut passphrase"
 
 
 def unavailable() -> str | None:
@@ -261,29 +269,36 @@ class PowerLoss:
         self.command = ["backup", "prune"]
 
     def _prepare_location(self) -> None:
-        """A folder location on the same crash disk (`loc/`, added through the mount) and two backups to copy."""
+        """Two folder locations on the same crash disk, added through the mount: `loc/` with plain copies and
+        `loc-enc/` with encrypted ones (age in its child process, read back behind the writer); two backups
+        to copy."""
         self.reset()
         (self.fs.backing / "loc").mkdir()
+        (self.fs.backing / "loc-enc").mkdir()
+        secret = self.work / "passphrase.txt"
+        secret.write_text(LOCATION_PASSPHRASE + "\n")
         self.fs.start(None, 0, no_loss=True)
         try:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "jobmatcher",
-                    "--data-dir",
-                    str(self.fs.mount / "data"),
-                    "location",
-                    "add",
-                    "folder",
-                    "--no-encrypt",
-                    str(self.fs.mount / "loc"),
-                ],
-                env=self.env,
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
+            for extra in (["--no-encrypt", str(self.fs.mount / "loc")], [str(self.fs.mount / "loc-enc")]):
+                if "--no-encrypt" not in extra:
+                    extra = ["--passphrase-file", str(secret), "--yes", *extra]
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "jobmatcher",
+                        "--data-dir",
+                        str(self.fs.mount / "data"),
+                        "location",
+                        "add",
+                        "folder",
+                        *extra,
+                    ],
+                    env=self.env,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
         finally:
             self.fs.stop()
         shutil.rmtree(self.pristine)
@@ -502,32 +517,40 @@ class PowerLoss:
     def _location_checks(self, completed: bool) -> list[str]:
         """Every copy listed at the location is whole; a finished sync's copies all survived; the recorded state
         never claims a copy that is not there."""
-        from jobmatcher.locations.config import load_states
+        from jobmatcher.locations.config import load_config, load_states
         from jobmatcher.locations.folder import FolderLocation
         from jobmatcher.locations.remote import list_remote
         from jobmatcher.verify import sha256_file
 
         problems = []
         fid = json.loads((self.data / ".jobmatcher-folder-id").read_bytes())["id"]
-        client = FolderLocation(self.fs.backing / "loc")
-        try:
-            remote = list_remote(client, fid)
-        except Exception as e:  # noqa: BLE001
-            return [f"the location cannot be listed after the cut: {type(e).__name__}: {e}"]
-        there = set()
-        for r in remote:
-            path = self.fs.backing / "loc" / "JobMatcher" / fid / f"{r.id}.db"
-            if not path.is_file() or sha256_file(path) != r.stored_sha256:
-                problems.append(f"the copy {r.id} listed at the location is partial or missing")
-            else:
-                there.add(r.id)
-        if completed and not self.copy_ids <= there:
-            problems.append(
-                f"the sync reported the copies made, but {sorted(self.copy_ids - there)} did not survive the power cut"
-            )
-        claimed = {c for st in load_states(self.data).values() for c in st.copied}
-        if claimed - there:
-            problems.append(f"the data folder records copies that the power cut lost: {sorted(claimed - there)}")
+        states = load_states(self.data)
+        for loc in load_config(self.data).locations:
+            folder = self.fs.backing / Path(loc.path or "").name  # added at the mount: the same place on the disk
+            client = FolderLocation(folder)
+            try:
+                remote = list_remote(client, fid)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"the location {folder.name} cannot be listed after the cut: {type(e).__name__}: {e}")
+                continue
+            there = set()
+            for r in remote:
+                path = folder / "JobMatcher" / fid / f"{r.id}.db{'.age' if loc.encrypt else ''}"
+                if not path.is_file() or sha256_file(path) != r.stored_sha256 or r.encrypted != loc.encrypt:
+                    problems.append(f"the copy {r.id} listed at {folder.name} is partial or missing")
+                else:
+                    there.add(r.id)
+            if completed and not self.copy_ids <= there:
+                problems.append(
+                    f"the sync reported the copies made, but {sorted(self.copy_ids - there)} did not survive the "
+                    f"power cut at {folder.name}"
+                )
+            claimed = set(states[loc.id].copied) if loc.id in states else set()
+            if claimed - there:
+                problems.append(
+                    f"the data folder records copies at {folder.name} that the power cut lost: "
+                    f"{sorted(claimed - there)}"
+                )
         return problems
 
     def _launch_checks(self) -> list[str]:

@@ -87,8 +87,8 @@ def test_powerloss_settings(tmp_path):
 
 @pytest.mark.timeout(3600 if FULL else 600)
 def test_powerloss_location(tmp_path):
-    """`location sync` to a folder location on the same crash disk (plain copies; encrypted ones use the same
-    publishing code)."""
+    """`location sync` to two folder locations on the same crash disk: one with plain copies, one with encrypted
+    ones (age in a child process killed with the command, one fsync at the end after the read-behind)."""
     _power_cuts("location", tmp_path)
 
 
