@@ -72,3 +72,16 @@ def test_an_id_printed_escaped_can_be_typed_back_and_bidi_controls_are_escaped(e
     # the safety backup's note made from such a name holds no bidi control either
     r = run_cli("backup", "restore", "a\\u202egnp", "--yes", data_dir=data_dir)
     assert r.returncode == 0 and "\u202e" not in r.stdout, (r.stdout, r.stderr)
+
+
+def test_a_listed_backup_that_fails_its_check_is_named_by_its_id(engine, data_dir):
+    """K4: the refusal names a listed backup as the list does (its id), not by its file name."""
+    from pathlib import Path
+
+    made = engine.create_backup()
+    data = bytearray(Path(made.path).read_bytes())
+    data[-100] ^= 0xFF
+    Path(made.path).write_bytes(bytes(data))
+    r = run_cli("backup", "verify", made.id, data_dir=data_dir)
+    assert r.returncode == 1 and f"The backup {made.id} has changed" in r.stderr, r.stderr
+    assert f"{made.id}.db" not in r.stderr, r.stderr

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_check
 from conftest_app import screenshot
 from jobmatcher.engine import Engine
 from jobmatcher.manifest import BackupType
@@ -332,3 +333,25 @@ def test_names_from_outside_are_shown_escaped_not_obeyed(page: Page, start_app, 
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("a\\u202egnp.db", timeout=15000)
     assert "\u202e" not in dialog.inner_text()
+
+
+def test_a_failed_check_of_a_safety_backup_does_not_advise_deleting_it(page: Page, start_app, app_data):
+    """K4: a new backup does not replace a safety backup (it held the data from before a restore):
+    the failed-check dialog says to keep it, not "you can then delete this one"."""
+    e = Engine(app_data)
+    first = e.list_backups()[0].id
+    safety = e.restore(first).safety_backup_id
+    assert wait_for_check(e, safety).verified is True  # its checksum recorded (in the background) first
+    e.release_instance_lock()
+    path = app_data / "backups" / f"{safety}.db"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    row = page.locator("#backup-rows tr[data-type='safety']")
+    row.get_by_role("button", name=re.compile("^Verify the backup")).click()
+    dialog = page.get_by_role("alertdialog", name="This backup did not pass its check")
+    expect(dialog).to_be_visible(timeout=15000)
+    text = dialog.inner_text()
+    assert "delete this one" not in text and "from before a restore" in text and "Keep it" in text, text

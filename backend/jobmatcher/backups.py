@@ -1108,7 +1108,9 @@ class BackupStore:
                 every_checksum=True,  # both recorded checksums must hold (H6)
             )
         except InvalidBackupError as e:
-            message = e.message
+            # a listed backup is named by its id, as in the list and every other line (K4), not by its file name
+            e.message = message = e.message.replace(path.name, rec.id)
+            e.args = (message,)
             if m is not None:  # nothing trustworthy to write for a file copied in by hand
                 self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
             raise

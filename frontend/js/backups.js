@@ -36,6 +36,17 @@ const FAILED_CHECK = {
   "not-jobmatcher": "Its file is not a JobMatcher backup.",
 };
 const FAILED_CHECK_HINT = "Make a new backup now; you can then delete this one.";
+// A new backup holds the data as it is now: it replaces a backup of the same data, not one that held
+// something else (K4). Those are kept: it may still be the only copy of what it held.
+function failedCheckHint(b) {
+  const held = {
+    safety: "It held your data from before a restore, which a new backup cannot hold.",
+    "pre-migration": "It held your data from before an update, which a new backup cannot hold.",
+  }[b.type];
+  if (held) return `${held} Keep it until you are sure you do not need that data. Make a new backup now.`;
+  if (b.pinned) return "Make a new backup now. It is pinned: you chose to keep it; unpin it once you no longer need it.";
+  return FAILED_CHECK_HINT;
+}
 
 // The last backup attempt of this session failed (Back up now, or the automatic one at start):
 // the status line says so until a backup succeeds.
@@ -351,7 +362,7 @@ async function verifyBackup(button, b) {
       else {
         const e = final.error || {};
         await errorDialog("This backup did not pass its check", {
-          message: FAILED_CHECK[e.reason] || e.message, hint: e.reason in FAILED_CHECK ? FAILED_CHECK_HINT : e.hint });
+          message: FAILED_CHECK[e.reason] || e.message, hint: e.reason in FAILED_CHECK ? failedCheckHint(b) : e.hint });
       }
       await loadBackups();
     } catch (e) {
