@@ -56,6 +56,7 @@ JOBMATCHER = Path(PY).with_name("jobmatcher")
 ENV = {**os.environ, "JOBMATCHER_LOG_DIR": str(OUT / "logs")}
 ENV.pop("JOBMATCHER_DATA_DIR", None)
 LIST_COUNT = 1000
+PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM.model_validate_json(b'{\"x\": 1}')"
 LIST_VERSION = 1
 
 
@@ -313,6 +314,9 @@ def bench_listing(reps: int) -> dict:
         "table": [str(JOBMATCHER), "--data-dir", str(folder), "backup", "list"],
         "version": [str(JOBMATCHER), "--version"],
         "python": [PY, "-c", "pass"],
+        # The floor of any command that reads a manifest through pydantic: its import, its first model built
+        # (schema generation, its plugin lookup through importlib.metadata) and one validation.
+        "pydantic": [PY, "-c", PYDANTIC_FLOOR],
     }
     whole: dict[str, list[dict]] = {k: [] for k in commands}
     for _ in range(max(reps, 5)):
@@ -356,7 +360,7 @@ def bench_listing(reps: int) -> dict:
         f"(first call {res['list_first'] * 1000:.1f} ms), prune dry-run {res['prune_best'] * 1000:.1f} ms; "
         f"whole command --json {w['json']['best'] * 1000:.0f} ms (median {w['json']['median'] * 1000:.0f}), "
         f"table {w['table']['best'] * 1000:.0f} ms, --version {w['version']['best'] * 1000:.0f} ms, "
-        f"python -c pass {w['python']['best'] * 1000:.0f} ms",
+        f"python -c pass {w['python']['best'] * 1000:.0f} ms, pydantic's floor {w['pydantic']['best'] * 1000:.0f} ms",
         file=sys.stderr,
     )
     return res
@@ -380,8 +384,12 @@ def listing_rows(li: dict) -> list[str]:
             "table": "`jobmatcher backup list` (the table)",
             "version": "`jobmatcher --version`",
             "python": "`python -c pass` (the interpreter's start alone: the floor)",
+            "pydantic": "`python -c` importing pydantic, defining one model and validating with it (the floor of "
+            "a command that reads a manifest through pydantic)",
         }
         for k, label in labels.items():
+            if k not in w:
+                continue  # a run from before this command was measured
             x = w[k]
             L.append(
                 f"| {label} | {x['best'] * 1000:.0f} ms | whole process, best of the runs; median "

@@ -24,6 +24,8 @@ def printable(text: object, keep_newlines: bool = False) -> str:
     text = str(text)
     if text.isprintable():  # the common case: no control character, no line or paragraph separator
         return text
+    if keep_newlines and text.replace("\n", "").isprintable():  # our lines (a whole table): checked in C
+        return text
     out = []
     for c in text:
         if (c == "\n" and keep_newlines) or not (unicodedata.category(c) == "Cc" or c in _ALSO_ESCAPED):
