@@ -149,3 +149,35 @@ def test_the_mount_point_itself_is_unavailable_when_the_drive_is_gone(engine, tm
         assert not any(mount.iterdir())  # nothing written to the wrong disk
     finally:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k", "tmpfs", str(mount)], check=True)
+
+
+def test_an_unplugged_backup_folder_is_logged_once_not_every_round(engine, tmpfs, tmp_path, caplog):
+    """K9: with the backup folder's drive unplugged, the background copier does no work at all when there
+    is no location (nothing to copy to), and with one it logs the reason once, not every 10 s."""
+    import logging
+
+    from jobmatcher.locations.copier import Copier
+
+    mount = tmpfs(20_000)
+    engine.update_settings({"backup_dir": str(mount)})
+    engine.create_backup()
+    subprocess.run(["umount", str(mount)], check=True)
+    try:
+
+        def rounds(seconds: float) -> list[str]:
+            caplog.clear()
+            copier = Copier(lambda: Engine(engine.data.root).locations, poll=0.05)
+            with caplog.at_level(logging.INFO, logger="jobmatcher.locations.copier"):
+                copier.start()
+                time.sleep(seconds)
+                copier.stop()
+                copier.join(10)
+            return [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+
+        assert rounds(1.0) == []  # no location: not even looked at
+        (tmp_path / "usb2").mkdir()
+        engine.locations.add("folder", path=str(tmp_path / "usb2"), name="USB", encrypt=False)
+        said = rounds(1.5)  # some 30 rounds
+        assert len(said) == 1 and MESSAGE in said[0], said
+    finally:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k", "tmpfs", str(mount)], check=True)

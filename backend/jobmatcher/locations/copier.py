@@ -79,6 +79,7 @@ class Copier(threading.Thread):
     def run(self) -> None:
         """The thread's loop: sync what is due every `poll` seconds or when kicked. Never raises: failures
         are recorded per location (or logged), so a copier problem never takes the app down."""
+        skipped: str | None = None  # why the last round was skipped: logged when it changes, not every round (K9)
         while not self._stopping.is_set():
             self._wake.wait(self.poll)
             self._wake.clear()
@@ -89,8 +90,13 @@ class Copier(threading.Thread):
                 if locs.wanted_pending():
                     self.busy = True
                     locs.sync(only_due=True, wait=0)
-            except JobMatcherError as e:  # the lock is held by a `location sync` elsewhere: next round
-                log.info("background copy skipped: %s", e.message)
+                if skipped is not None:
+                    log.info("background copies resumed")
+                    skipped = None
+            except JobMatcherError as e:  # the lock is held by a `location sync` elsewhere, a drive unplugged
+                if e.message != skipped:
+                    log.info("background copy skipped (said once, until it changes): %s", e.message)
+                    skipped = e.message
             except Exception:  # noqa: BLE001 - a copier bug must never take the app down
                 log.exception("background copy to a location failed unexpectedly")
             finally:

@@ -1006,11 +1006,12 @@ class Locations:
     def wanted_pending(self) -> bool:
         """True when some enabled location lacks a verified local backup (per the last seen state): cheap.
         Raises as status() does."""
+        enabled = [loc for loc in self.config().locations if loc.enabled]
+        if not enabled:  # nothing to copy to: the backup folder is not even looked at (K9)
+            return False
         states = load_states(self.data.root)
         local = self._candidates()
-        for loc in self.config().locations:
-            if not loc.enabled:
-                continue
+        for loc in enabled:
             st = states.get(loc.id, LocationState())
             copied = set(st.copied)
             if any(r.id not in copied for r in local) and not (st.next_try_at and st.next_try_at > _now()):
