@@ -664,6 +664,14 @@ def test_completion_rejects_an_unknown_shell_as_a_usage_error():
     assert r.returncode == 2 and "invalid choice" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args", [("completion", "bash", "--json"), ("--json", "completion", "bash")])
+def test_completion_refuses_options_it_would_ignore(args, tmp_path):
+    """H24: `--json` and `--data-dir` were accepted and ignored (the script printed as is): a usage error."""
+    for extra in ([], ["--data-dir", str(tmp_path)]):
+        r = run_cli(*args, *extra) if extra == [] else run_cli("completion", "bash", *extra)
+        assert r.returncode == 2 and "do not apply" in r.stderr and not r.stdout, (args, extra, r.stderr)
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
 def test_the_bash_script_registers_and_completes_in_a_real_bash(tmp_path):
     script = f"""

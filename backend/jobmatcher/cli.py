@@ -1522,6 +1522,11 @@ _COMPLETE_FILE = {"target", "passphrase_file", "secret_access_key_file"}  # targ
 
 def cmd_completion(args) -> int:
     """Print a static completion script made from this very parser by shtab (nothing runs at completion time)."""
+    if args.json or args.data_dir is not None:  # accepted by every command's parser, meaningless here (H24)
+        raise _UsageError(
+            "completion prints a shell script: --json and --data-dir do not apply to it; "
+            "run `jobmatcher completion bash` (or zsh)"
+        )
     import shtab
 
     parser = build_parser()
