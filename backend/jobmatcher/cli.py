@@ -81,7 +81,10 @@ def print(*parts: object, **kwargs: Any) -> None:  # noqa: A001 - every line thi
 
 
 def _cells(row: tuple) -> tuple[str, ...]:
-    return tuple(_safe(c) for c in row)
+    cells = tuple(c if isinstance(c, str) else str(c) for c in row)
+    if "".join(cells).isprintable():  # the common row: nothing to escape (one check in C, not one per cell)
+        return cells
+    return tuple(_safe(c) for c in cells)
 
 
 def _size(n: int) -> str:
@@ -297,6 +300,10 @@ def cmd_backup_create(args) -> int:
     return 0
 
 
+# The VERIFIED column of a backup not checked (verified None), by its verify_message.
+_UNCHECKED = {"checking": "checking", "newer-version": "newer version"}
+
+
 def cmd_backup_list(args) -> int:
     global QUICK_EXIT
     if _location_source(args):
@@ -342,20 +349,24 @@ def cmd_backup_list(args) -> int:
         if r is (others[0] if others else None):
             rows.append(("", "", "", "", "", "", ""))
             rows.append(("Backups of other data folders (never cleaned up here):", "", "", "", "", "", ""))
-        verified = {
-            True: "yes",
-            False: "FAILED",
-            None: {"checking": "checking", "newer-version": "newer version"}.get(r.verify_message, "not yet"),
-        }[r.verified]
-        flags = [
-            text
-            for cond, text in (
-                (r.manifest == "unreadable", "manifest unreadable"),
-                (r.future, "DATED IN THE FUTURE (wrong clock)"),
-            )
-            if cond
-        ]
-        note = "; ".join(flags + ([r.note] if r.note and r.manifest == "ok" else []))
+        verified = (
+            "yes"
+            if r.verified is True
+            else "FAILED"
+            if r.verified is False
+            else _UNCHECKED.get(r.verify_message, "not yet")
+        )
+        note = r.note if r.note and r.manifest == "ok" else ""
+        if r.manifest == "unreadable" or r.future:
+            flags = [
+                text
+                for cond, text in (
+                    (r.manifest == "unreadable", "manifest unreadable"),
+                    (r.future, "DATED IN THE FUTURE (wrong clock)"),
+                )
+                if cond
+            ]
+            note = "; ".join(flags + ([note] if note else []))
         rows.append(
             _cells(
                 (
