@@ -71,3 +71,27 @@ def test_a_pipe_planted_at_a_folder_location_never_hangs_a_sync(engine, tmp_path
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "not a file JobMatcher wrote there" in done.stdout, (done.stdout, done.stderr)
+
+
+def test_a_take_over_dated_in_the_future_is_doubted_not_believed(engine, tmp_path):
+    """H24: writer.json saying another computer took the copies over in 2099 was believed ("… continues this
+    data folder's copies … since 2099-01-01", remove the location). A future date is said to be doubtful,
+    with both ways out; nothing is copied or deleted meanwhile."""
+    import json
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert not r.error
+    namespace = usb / "JobMatcher" / folder_id_of(engine.data)
+    (namespace / "writer.json").write_text(
+        json.dumps({"format": 1, "adopted_at": "2099-01-01T00:00:00+00:00", "written_at": "2099-01-01T00:00:00+00:00"})
+    )
+    before = _files(namespace)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied == [] and r.deleted == [], r
+    assert "a date in the future" in r.error and "continues this data folder's copies" not in r.error, r.error
+    assert _files(namespace) == before

@@ -821,6 +821,16 @@ class Locations:
             theirs = None
         except (ValueError, TypeError, AttributeError):
             theirs = None  # unreadable: claimed anew below
+        if theirs is not None and theirs > _now() + timedelta(days=1) and (mine is None or theirs > mine):
+            # A take-over dated in the future is doubted, not believed (H24): a wrong clock there, or a note
+            # that is not genuine. Nothing is written or deleted until the person decides.
+            raise LocationTakenOverError(
+                f"The copies at {client.describe()} carry a note that another computer took them over on "
+                f"{theirs:%Y-%m-%d %H:%M} UTC, a date in the future: that computer's clock was wrong, or the note "
+                "is not genuine. Until you decide, this computer neither copies to nor deletes from that place.",
+                f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
+                "copy again; if one does, remove this location here (`jobmatcher location remove NAME`).",
+            )
         if theirs is not None and (mine is None or theirs > mine):
             raise LocationTakenOverError(
                 f"Another computer continues this data folder's copies at {client.describe()} since "
