@@ -153,3 +153,11 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     page.get_by_role("dialog", name="Delete copies there?").get_by_role("button", name="Enable anyway").click()
     expect(row.get_by_role("button", name="Disable")).to_be_visible()
     assert json.loads((app_data / "locations.json").read_text())["locations"][0]["enabled"] is True
+
+    # Days to keep…: more days need no question
+    row.get_by_role("button", name="Days to keep…").click()
+    days = page.get_by_role("dialog", name="Days to keep at USB drive")
+    days.get_by_label("Keep copies there for (days)").fill("30")
+    days.get_by_role("button", name="Save").click()
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 30 days$"))
+    assert json.loads((app_data / "locations.json").read_text())["locations"][0]["retention_days"] == 30

@@ -164,18 +164,25 @@ def test_an_unreachable_location_is_enabled_without_counting(engine, usb):
 
 
 def test_shortening_a_locations_days_asks_first(engine, usb):
+    d = engine.data.root
     ids = [engine.create_backup().id for _ in range(3)]
     _age_backup(engine, ids[0], 40)
     _age_backup(engine, ids[1], 20)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     assert engine.locations.sync()[0].copied == ids
     before = _tree(usb)
-    assert engine.locations.set_retention("USB", 60).retention_days == 60  # keeps more: nothing to ask
+    r = run_cli("location", "set", "USB", "--keep-days", "60", data_dir=d, input="")
+    assert r.returncode == 0 and "'USB' keeps copies 60 days." in r.stdout, r.stderr  # keeps more: nothing to ask
+    r = run_cli("location", "set", "USB", "--keep-days", "30", data_dir=d, input="")
+    assert r.returncode == 1 and "deletes 1 of the 3 copies" in r.stderr and "--yes" in r.stderr, r.stderr
+    assert _utc(engine, ids[0]) in r.stderr and "Traceback" not in r.stderr
+    assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
     with pytest.raises(ConfirmationNeededError) as e:
         engine.locations.set_retention("USB", 30)
     assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
-    assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
-    engine.locations.set_retention("USB", 30, confirmed=True)
+    assert run_cli("location", "set", "USB", "--keep-days", "0", data_dir=d, input="").returncode == 2
+    r = run_cli("location", "set", "USB", "--keep-days", "30", "--yes", data_dir=d, input="")
+    assert r.returncode == 0 and engine.locations.get("USB").retention_days == 30, r.stderr
     assert engine.locations.sync()[0].deleted == ids[:1]
 
 
@@ -218,6 +225,35 @@ def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
         assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["deletes"] == 1, r
         assert engine.locations.get("USB").enabled is False
         assert call("set_location_enabled", "USB", True, True)["ok"]
+
+    finally:
+        api._close()
+
+
+def test_the_page_changes_the_days_with_the_same_question(engine, usb):
+    from jobmatcher.api import Api
+
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 40)
+    _age_backup(engine, ids[1], 20)
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
+    assert engine.locations.sync()[0].copied == ids
+    before = _tree(usb)
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+
+        def call(name, *args):
+            return api._dispatch(name, list(args))
+
+        assert call("set_location_retention", "USB", 0)["error"]["code"] == "invalid-input"
+        assert call("set_location_retention", "USB", 60)["value"] == {"name": "USB", "retention_days": 60}
+        r = call("set_location_retention", "USB", 30)
+        assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["copies"] == ids[:1], r
+        assert "Confirm" in r["error"]["hint"] and "--yes" not in r["error"]["hint"]
+        assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
+        assert call("set_location_retention", "USB", 30, True)["value"]["retention_days"] == 30
     finally:
         api._close()
 

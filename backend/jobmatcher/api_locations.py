@@ -201,6 +201,16 @@ class LocationsApi:
         return {"name": loc.name, "enabled": loc.enabled}
 
     @validate_call
+    def set_location_retention(
+        self, name: Name, keep_days: Annotated[int, Field(ge=1, le=36500)], confirmed: bool = False
+    ) -> dict:
+        """Keep copies at a location `keep_days` days. Fewer days that make its next copy delete copies there
+        are refused without `confirmed` (code "confirmation-needed", as add_folder_location)."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        loc = self._engine.locations.set_retention(name, keep_days, confirmed=confirmed)
+        return {"name": loc.name, "retention_days": loc.retention_days}
+
+    @validate_call
     def remove_location(self, name: Name) -> dict:
         """Forget a location; the copies there are left in place."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]

@@ -1232,6 +1232,20 @@ def _cmd_location_enable(enabled: bool):
     return run
 
 
+def cmd_location_set(args) -> int:
+    locs = _engine(args).locations
+    loc = _confirmed(
+        args,
+        lambda yes: locs.set_retention(args.name, args.keep_days, confirmed=yes),
+        "Change it and delete those copies?",
+    )
+    if args.json:
+        _emit_json(loc)
+    else:
+        print(f"{loc.name!r} keeps copies {_count(loc.retention_days, 'day')}.")
+    return 0
+
+
 def cmd_app(args) -> int:
     from .app import run_app
 
@@ -1505,6 +1519,19 @@ def build_parser() -> argparse.ArgumentParser:
                 help="do not ask: enable it even when its retention deletes copies that aged there meanwhile",
             )
         x.set_defaults(func=fn)
+    lse = ls_.add_parser("set", help="change how long a location keeps copies", parents=[common])
+    lse.add_argument("name", metavar="NAME")
+    lse.add_argument(
+        "--keep-days",
+        type=_setting("retention_days", "a whole number of days", "location"),
+        required=True,
+        metavar="N",
+        help="keep copies there N days",
+    )
+    lse.add_argument(
+        "--yes", action="store_true", help="do not ask: change it even when its next copy deletes copies there"
+    )
+    lse.set_defaults(func=cmd_location_set)
 
     dbp = sub.add_parser("db", help="the database: status, migrate, check", parents=[common])
     ds = dbp.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -52,6 +52,8 @@ function item(loc) {
                   disabled: !loc.enabled, onclick: (e) => syncNow(e.currentTarget, loc.name) }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: loc.enabled ? "Disable" : "Enable",
                   onclick: (e) => toggle(e.currentTarget, loc) }),
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Days to keep…",
+                  onclick: () => changeDays(loc).catch(showError) }),
     h("button", { type: "button", class: "btn btn-small btn-danger-text", text: "Remove",
                   onclick: (e) => remove(e.currentTarget, loc) }));
   return h("li", { class: "location", dataset: { name: loc.name } },
@@ -137,6 +139,25 @@ async function toggle(button, loc) {
       showError(e);
     }
   });
+}
+
+// How long a location keeps copies; fewer days that delete copies there at its next copy ask first.
+async function changeDays(loc) {
+  const changed = await formDialog({
+    title: `Days to keep at ${loc.name}`, fields: [{ ...KEEP_DAYS, value: String(loc.retention_days) }],
+    confirmLabel: "Save",
+    submit: async (v) => {
+      const days = keepDays(v);
+      const done = await confirmingCopies("Delete copies there?", "Save anyway",
+        (confirmed) => call("set_location_retention", loc.name, days, confirmed));
+      if (!done) throw { message: "Nothing was changed; the copies there are kept.", hint: "Keep more days, or cancel." };
+      return done;
+    },
+  });
+  if (changed) {
+    toast(`${loc.name} keeps copies ${changed.retention_days} ${changed.retention_days === 1 ? "day" : "days"}.`);
+    await loadLocations();
+  }
 }
 
 async function remove(button, loc) {
