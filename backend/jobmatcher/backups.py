@@ -271,7 +271,8 @@ def not_listed_because(name: str, exists: Callable[[str], bool]) -> str | None:
     """Why the `*.db` file `name` is not a backup (live_database_file), in the user's words, or None.
 
     `exists(other_name)`: whether a file of that name is beside it (the list's one reading of the folder
-    answers it; a lookup answers it for one file). The side files are fsutil's OPEN_SUFFIXES, named once."""
+    answers it; a lookup answers it for one file). The side files are fsutil's OPEN_SUFFIXES, named once.
+    Never raises (but for what `exists` raises)."""
     if name == DATA_DB_NAME:
         return f"{name} is not listed: that name is a data folder's live database, never a backup."
     for suffix in OPEN_SUFFIXES:
