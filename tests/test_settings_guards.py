@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 from conftest import fingerprint, run_cli
 from jobmatcher.engine import Engine
 
@@ -168,3 +169,23 @@ def test_the_page_adopts_a_replaced_drive_after_its_confirm(engine, data_dir, tm
         engine.create_backup()
     finally:
         api._close()
+
+
+def test_a_safety_backup_still_being_checked_is_counted_as_it_will_be(engine, monkeypatch):
+    """H24: right after restores (their safety backups still "checking" in the background), a settings
+    change was measured without them: once a check passes, that safety backup is the newest good one and
+    the older automatic backup loses that protection, so the clean-up deleted more than the question said."""
+    from jobmatcher.errors import ConfirmationNeededError
+    from jobmatcher.manifest import BackupType
+    from jobmatcher.restore import NO_BACKGROUND_ENV
+
+    monkeypatch.setenv(NO_BACKGROUND_ENV, "1")  # the checks stay pending, as in the seconds after a restore
+    auto = engine.create_backup(kind=BackupType.auto)
+    engine.restore(auto.id)
+    engine.restore(auto.id)
+    assert [r.verify_message for r in engine.list_backups() if r.type == BackupType.safety] == ["checking"] * 2
+    with pytest.raises(ConfirmationNeededError) as e:
+        engine.update_settings(
+            {"keep_all_hours": 0, "keep_daily_days": 0, "keep_weekly_weeks": 0, "keep_monthly_months": 0}
+        )
+    assert "deletes 2 of your 3 backups" in e.value.message, e.value.message

@@ -431,15 +431,29 @@ class Engine:
             now = datetime.now(timezone.utc)
 
             keep = self._recovery_keeper()
-            _, before = store.prune_plan(
-                RetentionPolicy.from_settings(old, self.budget_bytes(old)), now, items=items, keep=keep
-            )
-            _, after = store.prune_plan(
-                RetentionPolicy.from_settings(new, self.budget_bytes(new)), now, items=items, keep=keep
-            )
+            # A safety backup still being checked (in the background, after a restore) is counted both as it
+            # is and as it will most likely be (passed): once it passes, it is the newest good backup and an
+            # older one may lose that protection, so the clean-up deletes it without anyone asked (H24).
+            from .manifest import CHECKING
+
+            checked = [
+                r.model_copy(update={"verified": True}) if r.verified is None and r.verify_message == CHECKING else r
+                for r in items
+            ]
+            extra: set[str] = set()
+            after: list[BackupRecord] = []
+            for view in (items, checked) if checked != items else (items,):
+                _, before_now = store.prune_plan(
+                    RetentionPolicy.from_settings(old, self.budget_bytes(old)), now, items=view, keep=keep
+                )
+                _, after_now = store.prune_plan(
+                    RetentionPolicy.from_settings(new, self.budget_bytes(new)), now, items=view, keep=keep
+                )
+                more = {r.id for r in after_now} - {r.id for r in before_now}
+                if len(more) > len(extra):
+                    extra, after = more, after_now
         except JobMatcherError:
             return
-        extra = {r.id for r in after} - {r.id for r in before}
         if not extra:
             return
         total = sum(1 for r in items if is_own_backup(r))
