@@ -276,3 +276,24 @@ def test_on_a_terminal_the_question_is_asked_and_no_changes_nothing(engine, usb,
     t.type("y")
     assert t.wait() == 0 and "Added the backup location 'lq1'" in t.text, t.text
     assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
+
+
+def test_encrypted_copies_made_there_earlier_are_counted_too(engine, usb, locked_identity):
+    from conftest import prime
+
+    prime(engine, locked_identity)
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 20)
+    engine.locations.add("folder", path=str(usb), name="USB")
+    assert engine.locations.sync()[0].copied == ids
+    engine.locations.remove("USB")
+    before = _tree(usb)
+    with pytest.raises(ConfirmationNeededError) as e:
+        engine.locations.add("folder", path=str(usb), name="USB", retention_days=10)
+    assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
+    assert _tree(usb) == before
+    # a plain location there prunes the encrypted copies too (as its sync does): it asks the same
+    with pytest.raises(ConfirmationNeededError):
+        engine.locations.add("folder", path=str(usb), name="USB", encrypt=False, retention_days=10)
+    engine.locations.add("folder", path=str(usb), name="USB", retention_days=10, confirmed=True)
+    assert engine.locations.sync()[0].deleted == ids[:1]
