@@ -576,6 +576,11 @@ def markdown(results: dict) -> str:
             if "whole" in li
             else ""
         )
+        + (
+            f"; the interpreter with pydantic and one model validating {li['whole']['pydantic']['best'] * 1000:.0f} ms"
+            if "pydantic" in li.get("whole", {})
+            else ""
+        )
         + ") | "
         f"{'yes' if li['cli_list_wall'] < 0.15 else 'no'} |"
     )
