@@ -64,6 +64,9 @@ def _assert_refused_everywhere(engine: Engine, folder, backup_id: str) -> None:
         api._close()
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 1 and MESSAGE in r.stderr and "No backups yet" not in r.stdout
+    r = run_cli("status", data_dir=engine.data.root)  # the backups are on the drive: not said as none (K7)
+    assert r.returncode == 1 and "Last backup:  not known while the backup folder is not available" in r.stdout
+    assert "(NOT AVAILABLE)" in r.stdout and "backups use 0 bytes" not in r.stdout, r.stdout
     r = run_cli("backup", "list", "--json", data_dir=engine.data.root)
     assert r.returncode == 1 and json.loads(r.stdout)["error"] == "folder-unavailable"
     with pytest.raises(BackupFolderUnavailableError):

@@ -593,6 +593,8 @@ def cmd_status(args) -> int:
         if h.last.verify_message == "newer-version":
             verified = "made by a newer JobMatcher (restorable with that version)"
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
+    elif not h.folder.available:  # the backups are there, on the unplugged drive: not "none" (K7)
+        print("  Last backup:  not known while the backup folder is not available")
     if not h.interval_minutes:
         print("  Next backup:  automatic backups are off")
     elif h.next_at is not None:
@@ -601,7 +603,8 @@ def cmd_status(args) -> int:
         print(f"  Next backup:  {_interval(h.interval_minutes)} while JobMatcher is open")
     free = f", {_size(h.folder.free_bytes)} free" if h.folder.free_bytes is not None else ""
     state = "NOT AVAILABLE" if not h.folder.available else "available" if h.folder.writable else "READ-ONLY"
-    print(f"  Backup folder: {_safe(h.folder.path)} ({state}{free}, backups use {_size(h.folder.used_bytes)})")
+    used = f", backups use {_size(h.folder.used_bytes)}" if h.folder.available else ""  # unknown, not 0 bytes
+    print(f"  Backup folder: {_safe(h.folder.path)} ({state}{free}{used})")
     if h.uncounted:  # so the count above and `backup list` never disagree unexplained
         n = h.uncounted
         print(
