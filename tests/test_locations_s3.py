@@ -125,7 +125,7 @@ def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, 
     assert _name(Engine(fresh)) == "Ada Lovelace"
 
 
-@pytest.mark.slow  # about 15 s on a loaded 2-core machine: CI's third stage
+@pytest.mark.slow  # 12-17 s on a shared 2-core machine (load 4-7): CI's third stage
 def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_path, locked_identity):
     """The issue's "multipart upload of a 200 MB backup": sent in several parts, read back byte for byte."""
     size = 200 * 1024 * 1024
@@ -150,19 +150,11 @@ def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_p
     first = weed.client().head_object(Bucket=bucket, Key=key, PartNumber=1)
     assert first["ContentLength"] == MULTIPART_CHUNKSIZE
 
-    # the copy read back and decrypted is the backup, byte for byte; and it restores as the data
+    # read back and decrypted (the restore's first step, its checksums checked), it is the backup byte for byte;
+    # the rest of a restore from S3 is test_round_trip_and_disaster_recovery_through_the_cli's
     client = engine.locations.client("Cloud")
     plain = fetch_verified(client, find_remote(client, b.id), locked_identity[1], tmp_path)
     assert plain.stat().st_size == b.size_bytes and filecmp.cmp(plain, b.path, shallow=False)
-    plain.unlink()
-    target = Engine(tmp_path / "target")
-    restore_from_location(target, client, b.id, locked_identity[1])
-    check = sqlite3.connect(f"{target.data.db_path.as_uri()}?mode=ro", uri=True)
-    try:
-        assert check.execute("SELECT count(*), sum(length(b)) FROM ballast").fetchone() == (size >> 20, size)
-    finally:
-        check.close()
-    assert _name(target) == "Ada Lovelace"
 
 
 def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message(
