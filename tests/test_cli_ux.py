@@ -727,3 +727,11 @@ def test_a_relative_backup_dir_is_taken_from_the_working_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["backup_dir"] == str(tmp_path / "usb" / "jm")
     assert "folder picker" not in r.stderr
+
+
+def test_an_unknown_option_is_refused_with_the_commands_own_usage(tmp_path):
+    """K7 (minor): `backup create --yes` printed the top-level usage; the command's own is the useful one."""
+    r = run_cli("backup", "create", "--yes", data_dir=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("usage: jobmatcher backup create"), r.stderr
+    assert "jobmatcher backup create: error: unrecognized arguments: --yes" in r.stderr, r.stderr
+    assert not (tmp_path / "backups").exists()

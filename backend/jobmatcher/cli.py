@@ -1580,6 +1580,15 @@ def cmd_completion(args) -> int:
     return 0
 
 
+def _innermost(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The sub-command's parser `argv` reaches (`backup create` for ['backup', 'create', '--yes'])."""
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            parser = subs[0].choices[token]
+    return parser
+
+
 def _all_actions(parser: argparse.ArgumentParser):
     """Every argument of `parser` and of its sub-commands, however deep."""
     for action in parser._actions:
@@ -1604,7 +1613,9 @@ def main(argv: list[str] | None = None) -> int:
         # caches) is its user's only: job-search data is personal and machines are shared.
         os.umask(0o077)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, with its usage line, not the top level's (K7)
+        _innermost(parser, sys.argv[1:] if argv is None else argv).error(f"unrecognized arguments: {' '.join(extra)}")
     for name, default in (("data_dir", None), ("json", False), ("verbose", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
