@@ -385,3 +385,26 @@ def test_a_manifest_changed_in_place_is_read_again_whatever_its_times_say(engine
     assert path.stat().st_mtime_ns == st.st_mtime_ns
     assert engine.list_backups()[0].note == "after!"
     assert engine.store.get(b.id).note == "after!"
+
+
+
+def test_a_manifest_that_grew_after_its_fstat_is_read_to_its_end_or_refused_past_the_cap(tmp_path):
+    """manifest._read_all trusts the fstat's size only when one read returns exactly that many bytes: a file
+    longer than its fstat said (it grew in between) is read on to its end, and past MAX_MANIFEST_BYTES refused."""
+    from jobmatcher import manifest
+
+    grown = tmp_path / "grown.json"
+    grown.write_bytes(b"y" * 10_000)
+    fd = os.open(grown, os.O_RDONLY)
+    try:
+        assert manifest._read_all(fd, 100, str(grown)) == b"y" * 10_000  # fstat said 100 bytes
+    finally:
+        os.close(fd)
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b"z" * (manifest.MAX_MANIFEST_BYTES + 2))
+    fd = os.open(huge, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError):
+            manifest._read_all(fd, 100, str(huge))
+    finally:
+        os.close(fd)
