@@ -1,4 +1,9 @@
-"""Encrypting a backup into a location on three threads: read and hash, encrypt, hash and write.
+"""Threads around age for copies to locations: read and hash, hash and write, read back behind the writer.
+
+Where they are used: ReadBehind by folder copies streamed into a location (the read-back behind the
+writer); PipelinedWriter by S3's spool file (hashing, MD5 included, beside the producer); the
+in-process encryption (PlaintextReader, gil_handover) only where no child process can be started
+(age normally runs in its own process: encproc.py).
 
 pyrage holds the GIL the whole time it encrypts (it never releases it) and calls back into
 Python for each small read (8 KiB) and each age chunk it writes (64 KiB). SHA-256 (hashlib)
