@@ -387,7 +387,6 @@ def test_a_manifest_changed_in_place_is_read_again_whatever_its_times_say(engine
     assert engine.store.get(b.id).note == "after!"
 
 
-
 def test_a_manifest_that_grew_after_its_fstat_is_read_to_its_end_or_refused_past_the_cap(tmp_path):
     """manifest._read_all trusts the fstat's size only when one read returns exactly that many bytes: a file
     longer than its fstat said (it grew in between) is read on to its end, and past MAX_MANIFEST_BYTES refused."""
