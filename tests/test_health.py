@@ -65,7 +65,7 @@ def test_each_warning_and_its_level():
     ok = [rec("b", 10)]
     h = assess(NOW, [], **facts(folder_available=False))
     assert codes(h) == ["folder-unavailable"] and h.level == "error"
-    assert h.summary == "Backup folder not available · next in 18 minutes"
+    assert h.summary == "Backup folder not available · backups resume when it is back"  # no countdown (K8)
     assert "/media/usb/JobMatcher is not available — connect the drive" in h.warnings[0].message
     failed = {
         "next_at": None,

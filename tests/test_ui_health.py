@@ -45,7 +45,7 @@ def test_the_status_line_follows_backups_made_from_outside_and_turns_red(page: P
     Engine(app_data).update_settings({"backup_dir": str(usb)})
     shutil.rmtree(usb)
     expect(status).to_have_attribute("data-level", "error", timeout=8000)
-    expect(status).to_contain_text("Backup folder not available · next in")
+    expect(status).to_contain_text("Backup folder not available · backups resume when it is back")  # K8
     expect(status).to_contain_text("is not available — connect the drive or choose another folder")
     expect(status).to_contain_text("Backups resume by themselves once it is back.")
     status.screenshot(path=str(DOCS / "status-line-unavailable.png"))

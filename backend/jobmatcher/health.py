@@ -373,7 +373,9 @@ def assess(
         parts = [f"Last backup {ago(now - latest_at)} ago"]
     else:
         parts = ["No backups yet"]
-    if not interval_minutes:
+    if not folder_available:  # no countdown to a backup that cannot be made
+        parts.append("backups resume when it is back")
+    elif not interval_minutes:
         parts.append("automatic backups off")
     elif next_at is not None:
         parts.append(f"next in {ago(max(timedelta(0), next_at - now))}" if next_at > now else "next now")

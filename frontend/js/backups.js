@@ -149,7 +149,9 @@ function summary(hl) {
   const available = !hl.folder || hl.folder.available;
   const parts = [!available ? "Backup folder not available"
                  : hl.last ? `Last backup ${agoText(hl.last_at || hl.last.created_at)}` : "No backups yet"];
-  if (!hl.interval_minutes) parts.push("automatic backups off");
+  // no countdown to a backup that cannot be made: it resumes when the drive is back (K8's page part)
+  if (!available) parts.push("backups resume when it is back");
+  else if (!hl.interval_minutes) parts.push("automatic backups off");
   else if (hl.next_at) parts.push(`next ${until(hl.next_at)}`);
   else if (!hl.app_running) parts.push("next while JobMatcher is open");
   // the count and the size of the same backups: this data folder's own (files added by hand are listed, not counted)
