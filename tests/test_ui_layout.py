@@ -355,3 +355,22 @@ def test_a_failed_check_of_a_safety_backup_does_not_advise_deleting_it(page: Pag
     expect(dialog).to_be_visible(timeout=15000)
     text = dialog.inner_text()
     assert "delete this one" not in text and "from before a restore" in text and "Keep it" in text, text
+
+
+def test_the_same_error_from_two_buttons_is_one_toast(page: Page, start_app, app_data, tmp_path):
+    """K8 (page): with the backup folder unplugged, "Back up now" and then "Open backups folder" gave two
+    near-identical red toasts (one with "The backup failed:" in front): the same news is one toast."""
+    import shutil
+
+    usb = tmp_path / "media" / "JobMatcher"
+    usb.mkdir(parents=True)
+    Engine(app_data).update_settings({"backup_dir": str(usb)})
+    shutil.rmtree(usb)
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Back up now").click()
+    expect(page.locator(".toast-error")).to_have_count(1, timeout=15000)
+    page.get_by_role("button", name="Open backups folder").click()
+    page.wait_for_timeout(1500)
+    errors = page.locator(".toast-error .toast-message").all_inner_texts()
+    assert len(errors) == 1 and "is not available" in errors[0], errors

@@ -162,8 +162,11 @@ export function toast(message, { kind = "success", hint = "", timeout = 6000 } =
     close);
   close.addEventListener("click", () => item.remove());
   // The same news twice is noise; and a handful at most, the oldest go first.
+  // The same news with or without a prefix ("The backup failed: …" and then "…" from another button) too.
+  const text = shown(message, { keepNewlines: true });
   for (const old of region.querySelectorAll(".toast")) {
-    if (old.querySelector(".toast-message").textContent === message) old.remove();
+    const said = old.querySelector(".toast-message").textContent;
+    if (said === text || said.endsWith(` ${text}`) || text.endsWith(` ${said}`)) old.remove();
   }
   region.append(item);
   while (region.children.length > 3) region.firstElementChild.remove();
