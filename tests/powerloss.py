@@ -270,8 +270,7 @@ class PowerLoss:
 
     def _prepare_location(self) -> None:
         """Two folder locations on the same crash disk, added through the mount: `loc/` with plain copies and
-        `loc-enc/` with encrypted ones (age in its child process, read back behind the writer); two backups
-        to copy."""
+        `loc-enc/` with encrypted ones (age in its child process, one fsync at the end); two backups to copy."""
         self.reset()
         (self.fs.backing / "loc").mkdir()
         (self.fs.backing / "loc-enc").mkdir()

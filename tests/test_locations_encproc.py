@@ -248,3 +248,50 @@ def test_a_backup_changed_after_its_manifest_is_never_listed_encrypted(engine, l
 
     assert [c.id for c in list_remote(FolderLocation(usb), fid)] == [good.id]
     assert not (usb / "JobMatcher" / fid / f"{bad.id}.db.age").exists() and _temps(usb) == []
+
+
+def test_on_a_disk_the_copy_is_read_back_behind_the_writer_elsewhere_after_the_rename(tmp_path, ident, tmpfs):
+    """On a block device the read-back follows the writer (every byte compared before the rename); on a file
+    system without one (tmpfs here; NFS, SMB and FUSE alike: major 0) written pages may stay in memory until
+    an fsync, so the copy is read back by its path after the one fsync, as a plain copy is."""
+    from jobmatcher.locations import folder
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.pipeline import ReadBehind
+
+    src = _source(tmp_path / "src.db", 9 * 1024 * 1024 + 3)
+    after: list[str] = []
+    behind: list[int] = []
+    read_back, check = FolderLocation._read_back, ReadBehind.check
+
+    def spy_after(self, final, stored):
+        after.append(final.name)
+        return read_back(self, final, stored)
+
+    def spy_behind(self, blocks):
+        behind.append(sum(map(len, blocks)))
+        return check(self, blocks)
+
+    mp = pytest.MonkeyPatch()  # the spies call the real methods
+    try:
+        mp.setattr(FolderLocation, "_read_back", spy_after)
+        mp.setattr(ReadBehind, "check", spy_behind)
+        disk = tmp_path / "usb"
+        disk.mkdir()
+        if os.major(os.stat(disk).st_dev) == 0 or folder._sync_file_range() is None:
+            pytest.skip("tmp_path is not on a block device here (or no sync_file_range)")
+        loc = FolderLocation(disk)
+        loc.initialize()
+        stored = loc.put_stream("JobMatcher/x/a.db.age", lambda w: encrypt_file_into(src, w, ident[1]))
+        assert after == [] and sum(behind) == stored.size and len(behind) >= 2  # in several batches, all of it
+        behind.clear()
+        memory = tmpfs(40 * 1024)
+        assert os.major(os.stat(memory).st_dev) == 0
+        loc = FolderLocation(memory)
+        loc.initialize()
+        stored = loc.put_stream("JobMatcher/x/a.db.age", lambda w: encrypt_file_into(src, w, ident[1]))
+        assert after == ["a.db.age"] and behind == []
+        assert pyrage.decrypt(
+            (memory / "JobMatcher/x/a.db.age").read_bytes(), [x25519.Identity.from_str(ident[0])]
+        ) == (src.read_bytes())
+    finally:
+        mp.undo()

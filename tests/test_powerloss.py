@@ -88,7 +88,8 @@ def test_powerloss_settings(tmp_path):
 @pytest.mark.timeout(3600 if FULL else 600)
 def test_powerloss_location(tmp_path):
     """`location sync` to two folder locations on the same crash disk: one with plain copies, one with encrypted
-    ones (age in a child process killed with the command, one fsync at the end after the read-behind)."""
+    ones (age in a child process killed with the command, one fsync at the end; crashfs is a FUSE file system,
+    so its copies are read back after the rename, not behind the writer)."""
     _power_cuts("location", tmp_path)
 
 

@@ -7,14 +7,15 @@ compare its SHA-256. Reading back by path also catches a drive that vanished
 under us: a file still open on a detached mount looks fine through its
 descriptor, but its path then leads to the empty mount point.
 
-A streamed copy (an encrypted one, coming from age's child process) is read back
-while it is written instead: every few MB the disk's writeback of those bytes is
+A streamed copy (an encrypted one, coming from age's child process) on a local
+disk is read back while it is written instead: every few MB the disk's writeback of those bytes is
 started without waiting, and another thread, through its own descriptor opened
 by the temp file's path, waits until they are on the disk, drops those pages
 from the page cache, reads them again and compares them byte for byte with what
 was written (the rest after the one final fsync). It must all be identical
 before the rename, and after it the published name must lead to that same file
-(device, inode, size): a vanished drive fails the rename or that check.
+(device, inode, size): a vanished drive fails the rename or that check. On a
+network or FUSE file system it is read back after the rename, as a plain copy.
 
 A folder location counts as present only while its marker file is there.
 An unplugged drive leaves an empty folder (the mount point), and a folder
@@ -174,12 +175,13 @@ class FolderLocation(LocationClient):
         reach the disk, drops its pages from the page cache, reads it back and compares it byte for byte
         with what was written: so the disk writes and the read-back overlap the encryption, and there is
         one fsync at the end instead of one per block. The copy must read back identical before the rename;
-        after it the published name must lead to that same file (device, inode, size). Where
-        sync_file_range is missing (not Linux) the copy is read back by its path after the rename, as
-        put_file's copies are. Raises as LocationClient.put_stream."""
+        after it the published name must lead to that same file (device, inode, size). Where that cannot
+        be trusted to read the disk (_reads_back_behind: not Linux, or a network or FUSE file system) the
+        copy is read back by its path after the rename, as put_file's copies are. Raises as
+        LocationClient.put_stream."""
 
         def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
-            behind = ReadBehind(tmp, hashes=False, settle=_wait_written) if _sync_file_range() else None
+            behind = ReadBehind(tmp, hashes=False, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
             try:
                 w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind)
                 w.produce_with(produce)
@@ -439,6 +441,18 @@ class _WritebackWriter(HashingWriter):
         """The bytes written since the last hand-over to `behind` (emptied). Never raises."""
         out, self._unchecked = self._unchecked, []
         return out
+
+
+def _reads_back_behind(fd: int) -> bool:
+    """Whether the read-back can follow the writer for the open file `fd`: Linux's sync_file_range is there
+    and the file is on a block device (a local disk, a USB drive), where pages written out are clean, so
+    posix_fadvise drops them and the next read comes from the disk. Network and FUSE file systems (NFS,
+    SMB, sshfs: anonymous devices, major 0) may keep written pages until an fsync commits them, so a read
+    could come from memory: their copies are read back after the fsync at the end. Never raises."""
+    try:
+        return _sync_file_range() is not None and os.major(os.fstat(fd).st_dev) != 0
+    except (OSError, AttributeError):
+        return False
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
