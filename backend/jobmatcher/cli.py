@@ -504,6 +504,7 @@ def cmd_backup_delete(args) -> int:
         print("Nothing was deleted.", file=sys.stderr)
         return 1
     engine.delete_backup(rec.id)
+    _change_made()
     if args.json:
         _emit_json({"deleted": rec.id})
     else:
@@ -533,6 +534,7 @@ def cmd_backup_prune(args) -> int:
     if not args.dry_run:
         planned = chosen
         chosen = engine.prune()  # what was really deleted: only that is reported as deleted
+        _change_made()
         not_deleted = [r for r in planned if r.id not in {c.id for c in chosen}]
     rules = {d.id: d.rule for d in plan.decisions}
     gone = {r.id for r in chosen}
@@ -654,6 +656,7 @@ def cmd_db_migrate(args) -> int:
     bar = _ProgressBar(not args.json)
     try:
         r = _engine(args).migrate(target=args.to, progress=bar)
+        _change_made()
     finally:
         bar.close()
     if args.json:
@@ -1210,6 +1213,7 @@ def cmd_location_sync(args) -> int:
 
 def cmd_location_remove(args) -> int:
     loc = _engine(args).locations.remove(args.name)
+    _change_made()
     if args.json:
         _emit_json(loc)
     else:
