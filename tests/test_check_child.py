@@ -254,46 +254,66 @@ def test_a_check_killed_from_outside_is_not_a_read_error_and_keeps_the_earlier_r
     assert [r.verified for r in engine.list_backups() if r.id == b.id] == [True]
 
 
+class FailingDisk:
+    """badreadfs (tests/badreadfs.py) mounted at `mount`: a real read error (EIO from `pread`, SIGBUS under a
+    memory mapping) in the stretch of the named files from an offset on."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.backing, self.mount, self.status = tmp_path / "disk", tmp_path / "mnt", tmp_path / "badreadfs.json"
+        self.backing.mkdir()
+        self.mount.mkdir()
+        self.procs: list = []
+
+    def serve(self, source: Path, bad_from: int, name: str = "failing.db") -> Path:
+        """A read-only copy of `source` named `name`, unreadable from `bad_from` on."""
+        (self.backing / name).write_bytes(source.read_bytes())
+        self._start(name, bad_from)
+        return self.mount / name
+
+    def folder(self, bad_name: str, bad_from: int) -> Path:
+        """A writable folder where files named like `bad_name` (a glob) cannot be read from `bad_from` on (once
+        opened again after they were written: FUSE drops a file's cached pages at each open)."""
+        self._start(bad_name, bad_from, "--writable")
+        return self.mount
+
+    def _start(self, bad_name: str, bad_from: int, *extra: str) -> None:
+        import subprocess
+
+        script = Path(__file__).with_name("badreadfs.py")
+        argv = [sys.executable, str(script), str(self.backing), str(self.mount), "--bad-name", bad_name]
+        argv += ["--bad-from", str(bad_from), "--status", str(self.status), *extra]
+        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        deadline = time.monotonic() + 30
+        while not (self.status.exists() and os.path.ismount(self.mount)):
+            assert self.procs[-1].poll() is None, self.procs[-1].stderr.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "badreadfs did not mount"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        import subprocess
+
+        for proc in self.procs:
+            for _ in range(200):
+                if not os.path.ismount(self.mount):
+                    break
+                if subprocess.run(["fusermount3", "-u", str(self.mount)], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.05)
+            else:
+                subprocess.run(["fusermount3", "-uz", str(self.mount)], capture_output=True)
+            proc.wait(timeout=30)
+
+
 @pytest.fixture
 def failing_disk(tmp_path):
-    """A read-only FUSE folder (tests/badreadfs.py) serving copies of files, the named one with a bad
-    stretch from an offset on: a real read error (EIO from `pread`, SIGBUS under a memory mapping)."""
-    import subprocess
-
     from powerloss import unavailable
 
     why = unavailable()
     if why:
         pytest.skip(why)
-    backing, mount, status = tmp_path / "disk", tmp_path / "mnt", tmp_path / "badreadfs.json"
-    backing.mkdir()
-    mount.mkdir()
-    procs = []
-
-    def serve(source: Path, bad_from: int, name: str = "failing.db") -> Path:
-        (backing / name).write_bytes(source.read_bytes())
-        script = Path(__file__).with_name("badreadfs.py")
-        argv = [sys.executable, str(script), str(backing), str(mount), "--bad-name", name]
-        argv += ["--bad-from", str(bad_from), "--status", str(status)]
-        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        deadline = time.monotonic() + 30
-        while not (status.exists() and os.path.ismount(mount)):
-            assert procs[-1].poll() is None, procs[-1].stderr.read().decode(errors="replace")
-            assert time.monotonic() < deadline, "badreadfs did not mount"
-            time.sleep(0.01)
-        return mount / name
-
-    yield serve
-    for proc in procs:
-        for _ in range(200):
-            if subprocess.run(["fusermount3", "-u", str(mount)], capture_output=True).returncode == 0:
-                break
-            if not os.path.ismount(mount):
-                break
-            time.sleep(0.05)
-        else:
-            subprocess.run(["fusermount3", "-uz", str(mount)], capture_output=True)
-        proc.wait(timeout=30)
+    disk = FailingDisk(tmp_path)
+    yield disk
+    disk.stop()
 
 
 @pytest.mark.parametrize("route", ["by size", "started child", "forked child"])
@@ -306,7 +326,7 @@ def test_a_read_error_in_a_small_file_fails_its_check_on_every_route(engine, fai
     assert size < checkproc.FORK_MIN_BYTES <= checkproc.CHILD_MIN_BYTES  # a small file: in-process by size
     if route != "by size":
         _mode(monkeypatch, route)
-    failing = failing_disk(good, bad_from=size - 3 * 4096)  # its last pages are unreadable
+    failing = failing_disk.serve(good, bad_from=size - 3 * 4096)  # its last pages are unreadable
     with open(failing, "rb") as f:
         assert f.read(100).startswith(b"SQLite format 3")  # the start reads fine
     if route == "by size":
@@ -328,8 +348,29 @@ def test_the_live_database_on_a_failing_disk_is_a_read_error_not_damage(engine, 
 
     db = engine.data.db_path
     size = db.stat().st_size
-    failing = failing_disk(db, bad_from=size - 3 * 4096, name=db.name)
+    failing = failing_disk.serve(db, bad_from=size - 3 * 4096, name=db.name)
     report = Engine(failing.parent, read_only=True).check()
     assert not report.ok and len(report.problems) == 1
     assert "could not be read" in report.problems[0] and "malformed" not in report.problems[0]
     assert "another disk" in report.problems[0]
+
+
+def test_a_small_backup_whose_copy_cannot_be_read_back_is_not_listed(engine, failing_disk):
+    """A new backup under 16 MB is checked in the process itself: when its copy cannot be read back from the
+    backup folder's disk (EIO), the backup fails as 'could not be read back' (the disk), never as 'your
+    database itself may be damaged', nothing is listed or left, and the live data is untouched."""
+    from conftest import fingerprint
+    from jobmatcher.errors import BackupFailedError
+
+    before = fingerprint(engine.data.db_path)
+    size = engine.data.db_path.stat().st_size
+    assert size < checkproc.FORK_MIN_BYTES
+    folder = failing_disk.folder(".tmp-*.db", bad_from=size - 2 * 4096)  # a new copy's last pages: unreadable
+    engine.update_settings({"backup_dir": str(folder)})
+    with pytest.raises(BackupFailedError) as e:
+        engine.create_backup(note="doomed")
+    assert e.value.code == "read-back-failed", e.value.message
+    assert "could not be read back" in e.value.message and "damaged" not in e.value.message
+    assert engine.list_backups() == []
+    assert not [p for p in folder.iterdir() if p.suffix == ".db"]
+    assert fingerprint(engine.data.db_path) == before
