@@ -443,3 +443,25 @@ def test_the_pages_backup_says_when_it_gave_up_waiting(engine, monkeypatch):
         api._close()
     assert final["state"] == "done" and final["result"]["gave_up_waiting"] is True, final
     assert final["result"]["waited_seconds"] >= 2
+
+
+def test_the_pages_restore_shows_the_wait_while_it_waits(engine):
+    """K3 (the page): a restore waiting for another program's write says so in its task, as a backup does."""
+    from jobmatcher.api import Api
+
+    first = engine.create_backup().id
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    holder = _hold_write_lock(engine.data.db_path)
+    try:
+        task = api._dispatch("start_restore", [first])["value"]
+        deadline = time.monotonic() + 20
+        while (t := api._tasks.get(task["id"]))["phase"] != "wait" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert t["phase"] == "wait" and t["message"] == "Waiting for another program to finish writing…", t
+    finally:
+        _release(holder)
+    final = api._tasks.wait(task["id"], 60)
+    api._close()
+    assert final["state"] == "done", final
