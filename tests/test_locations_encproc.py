@@ -162,11 +162,11 @@ def test_the_bundle_runs_the_child_from_its_entry_point(tmp_path, ident, monkeyp
     identity, recipient = ident
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     src = tmp_path / "src.db"
-    assert encproc.child_command(src, recipient) == [sys.executable, CHILD_FLAG, str(src), recipient, str(os.getpid())]
+    assert encproc.child_command(src, recipient) == [sys.executable, CHILD_FLAG, str(src), recipient]
     monkeypatch.delattr(sys, "frozen")
     _source(src, 200_000)
     p = subprocess.run(
-        [sys.executable, str(ROOT / "build" / "entry.py"), CHILD_FLAG, str(src), recipient, str(os.getpid())],
+        [sys.executable, str(ROOT / "build" / "entry.py"), CHILD_FLAG, str(src), recipient],
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
         timeout=60,

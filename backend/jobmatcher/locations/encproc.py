@@ -61,7 +61,7 @@ def child_command(src: Path, recipient: str) -> list[str]:
     folders holding this package and pyrage come in PYTHONPATH instead (child_path)."""
     from ..checkproc import child_command as command
 
-    return command(CHILD_FLAG, ["-S", "-m", __name__], [str(src), recipient, str(os.getpid())])
+    return command(CHILD_FLAG, ["-S", "-m", __name__], [str(src), recipient])
 
 
 def child_path() -> str:
@@ -194,9 +194,12 @@ def _outcome(code: int, err: bytes) -> tuple[int, str]:
 # -- the child ---------------------------------------------------------------------------------------
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this process when its parent ends; then make sure the parent has not
-    already gone (its death before the request would not be signalled)."""
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this process when the thread that started it ends (PR_SET_PDEATHSIG; the
+    thread that calls EncryptingChild waits for the child, so in practice when the parent process ends).
+    A parent gone before this request is noticed at the first write: the pipe's reader is gone (EPIPE),
+    and so it is everywhere else, and where the parent is not this process's direct parent (a one-file
+    bundle's bootloader in between)."""
     if sys.platform == "linux":
         try:
             import ctypes
@@ -205,8 +208,6 @@ def _die_with_parent(parent: int) -> None:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-    if parent and os.getppid() != parent:
-        os._exit(3)
 
 
 class _Plaintext:
@@ -283,12 +284,12 @@ def _answer(obj: dict) -> None:
 
 
 def child_main(argv: list[str]) -> int:
-    """The child: argv = [backup path, recipient, parent pid]. Writes the age file to
+    """The child: argv = [backup path, recipient]. Writes the age file to
     standard output and one line of JSON to standard error: {"size", "digest"} (exit 0), {"errno",
     "strerror", "filename"} when the backup cannot be read (exit 1; a closed pipe: exit 1 quietly), {"recipient"}
     for a recipient age refuses (exit 2). Never raises (a bug's traceback goes to standard error)."""
-    src, recipient, parent = argv[0], argv[1], int(argv[2]) if len(argv) > 2 else 0
-    _die_with_parent(parent)
+    src, recipient = argv[0], argv[1]
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal reaches the parent, which stops us
     import hashlib
 
