@@ -22,6 +22,7 @@ bundle's entry point when its first argument is CHILD_FLAG.
 from __future__ import annotations
 
 import contextlib
+import errno
 import faulthandler
 import gc
 import json
@@ -358,17 +359,18 @@ def _run_check(path: str, max_errors: int, mmap: bool, integrity: bool = True) -
 
 
 def read_error(path: str | Path) -> str | None:
-    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can (or is gone).
+    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can (or fails otherwise).
     Reads it plainly, never mapped: an unreadable stretch is an OSError here, not a SIGBUS. Never raises."""
     try:
         with open(path, "rb", buffering=0) as f:
             buffer = bytearray(1 << 20)
             while f.readinto(buffer):
                 pass
-    except FileNotFoundError:
-        return None  # gone: SQLite's own error says so
     except OSError as e:
-        return f"disk I/O error: {e.strerror or e}"
+        # Only the errors SQLite turns into "malformed" (its unix VFS: EIO, ENXIO, ERANGE); any other (the file
+        # gone, no permission) keeps SQLite's own words, which name it.
+        if e.errno in (errno.EIO, errno.ENXIO, errno.ERANGE):
+            return f"disk I/O error: {e.strerror or e}"
     return None
 
 
