@@ -264,6 +264,54 @@ def test_backup_list_ends_at_once_with_all_its_output(engine):
     assert r.stdout.count("\ncopy ") == 300 and made.id in r.stdout and r.stdout.endswith("\n")
 
 
+def _plant_pydantic_plugin(tmp_path: Path) -> tuple[dict, Path]:
+    """An installed pydantic plugin (a package whose entry point is in pydantic's group) that leaves a mark when
+    pydantic loads it: (the environment that has it installed, the mark's path)."""
+    site = tmp_path / "site"
+    dist = site / "planted_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: planted-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\nplanted = planted_plugin:plugin\n")
+    mark = tmp_path / "loaded"
+    (site / "planted_plugin.py").write_text(
+        "import os, pathlib\n"
+        "pathlib.Path(os.environ['PLANTED_MARK']).write_text('loaded')\n"
+        "class _Plugin:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = _Plugin()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    env["PLANTED_MARK"] = str(mark)
+    return env, mark
+
+
+def test_the_program_looks_for_no_pydantic_plugin(engine, tmp_path):
+    """Run as the program, JobMatcher turns pydantic's plugins off (PYDANTIC_DISABLE_PLUGINS: it uses none, and
+    the look-up scans every installed package): a plugin installed beside it is never loaded. The same plugin
+    is loaded by pydantic in an interpreter without that switch (this test can fail), and a switch the user set
+    is left as it is."""
+    engine.create_backup()
+    env, mark = _plant_pydantic_plugin(tmp_path)
+    listing = [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "list", "--json"]
+    r = subprocess.run(listing, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 1, r.stderr
+    assert not mark.exists()
+    model = "import pydantic\nclass M(pydantic.BaseModel):\n    x: int = 0\nM()\n"
+    r = subprocess.run([sys.executable, "-c", model], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and mark.read_text() == "loaded", r.stderr
+    mark.unlink()
+    for given, seen in ((None, "__all__"), ("other", "other")):
+        run_env = env if given is None else {**env, "PYDANTIC_DISABLE_PLUGINS": given}
+        code = (
+            "import os, sys\nfrom jobmatcher import entry\nsys.argv = ['jobmatcher', '--version']\n"
+            "try:\n    entry.main()\nfinally:\n    print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=run_env, timeout=120)
+        assert r.stdout.splitlines()[-1] == seen, (r.stdout, r.stderr)
+
+
 @pytest.mark.parametrize("args", [("--help",), ("--version",), ("backup", "--help")])
 def test_help_and_version_import_no_models(args):
     """Asking how to use the command imports neither pydantic nor any engine module."""

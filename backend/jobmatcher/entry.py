@@ -8,9 +8,12 @@ So the import happens here, inside the same handling.
 
 from __future__ import annotations
 
+import os
 import sys
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl+C
+# pydantic's environment variable naming the plugins not to load ("__all__": none at all).
+PLUGINS_SWITCH = "PYDANTIC_DISABLE_PLUGINS"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     `backup list`), the process ends here, once its output is flushed and logging shut down: the
     interpreter's own shutdown frees every object one by one, a fifth of `backup list`'s time with
     1,000 backups, for nothing anyone can see.
+
+    Run as the program, pydantic's plugins are turned off for this process (PYDANTIC_DISABLE_PLUGINS, pydantic's
+    documented switch, unless the environment already sets it): JobMatcher uses none, and looking for them
+    scans every installed package's entry points when the first model is built, in every command.
     """
+    if argv is None:
+        os.environ.setdefault(PLUGINS_SWITCH, "__all__")
     try:
         from . import cli
 
