@@ -95,3 +95,31 @@ def test_a_take_over_dated_in_the_future_is_doubted_not_believed(engine, tmp_pat
     assert r.copied == [] and r.deleted == [], r
     assert "a date in the future" in r.error and "continues this data folder's copies" not in r.error, r.error
     assert _files(namespace) == before
+
+
+def test_a_damaged_key_file_in_the_data_folder_is_said_as_such_and_never_published(engine, tmp_path):
+    """H21: a damaged location-identity.age (a torn write, bit rot) was taken for a wrong passphrase ("this is
+    not it") and could be published to a new location. It is said as damaged; no location's good key copy is
+    replaced and no new location gets it."""
+    from jobmatcher.errors import KeyFileDamagedError
+
+    pw = "correct horse battery staple 42"
+    usb = [tmp_path / f"usb{i}" for i in range(3)]
+    for u in usb:
+        u.mkdir()
+    engine.locations.add("folder", path=str(usb[0]), name="li1", passphrase=pw)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert not r.error, r
+    good = (usb[0] / "JobMatcher" / folder_id_of(engine.data) / "identity.age").read_bytes()
+    (engine.data.root / "location-identity.age").write_bytes(b"garbage\n")
+    for kwargs in ({"passphrase": pw}, {}):
+        with pytest.raises(KeyFileDamagedError) as e:
+            engine.locations.add("folder", path=str(usb[1]), name="li2", **kwargs)
+        assert "is damaged" in e.value.message and "not it" not in e.value.message, e.value.message
+    assert [x.name for x in engine.locations.config().locations] == ["li1"]
+    assert not list(usb[1].rglob("identity.age"))
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error and "is damaged" in r.error, r
+    assert (usb[0] / "JobMatcher" / folder_id_of(engine.data) / "identity.age").read_bytes() == good

@@ -237,6 +237,12 @@ class WrongPassphraseError(JobMatcherError):
     code = "wrong-passphrase"
 
 
+class KeyFileDamagedError(JobMatcherError):
+    """The data folder's locked identity file (location-identity.age) is not an age file: damaged."""
+
+    code = "key-file-damaged"
+
+
 class WrongIdentityError(JobMatcherError):
     """An encrypted copy was made for another identity (another data folder's key)."""
 

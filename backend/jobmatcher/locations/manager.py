@@ -25,6 +25,7 @@ from ..datadir import DataDir
 from ..errors import (
     ConfirmationNeededError,
     JobMatcherError,
+    KeyFileDamagedError,
     LocationCopyFailedError,
     LocationIdentityMissingError,
     LocationNotFoundError,
@@ -238,6 +239,22 @@ class Locations:
         """Where the data folder's locked age identity is kept (whether or not it exists). Never raises."""
         return self.data.root / IDENTITY_NAME
 
+    def _locked_identity(self) -> bytes:
+        """The bytes of the data folder's locked identity, refused when they are not an age passphrase file
+        (a torn write, bit rot, a sync tool's conflict copy): such a file must never be published over a
+        location's good copy, nor be taken for a wrong passphrase (H21).
+
+        Raises KeyFileDamagedError (damaged), OSError (cannot be read)."""
+        locked = self.identity_path().read_bytes()
+        if not locked.startswith(b"age-encryption.org/v1\n-> scrypt "):
+            raise KeyFileDamagedError(
+                f"The encryption key file {IDENTITY_NAME} in the data folder is damaged (it is not an encrypted key "
+                "file), so it can neither be used nor copied to a backup location.",
+                f"Move {IDENTITY_NAME} out of the data folder, then add or sync an encrypted location that holds "
+                "this data folder's key, with your passphrase: JobMatcher takes the key back from it.",
+            )
+        return locked
+
     def _ensure_identity(
         self, cfg: LocationsConfig, passphrase: str | None, client: LocationClient, fid: str
     ) -> str | None:
@@ -264,7 +281,7 @@ class Locations:
             )
         if self.identity_path().is_file():  # the key is here, only the configuration forgot its recipient
             try:
-                identity = unlock_identity(self.identity_path().read_bytes(), passphrase)
+                identity = unlock_identity(self._locked_identity(), passphrase)
             except (WrongPassphraseError, ValidationError) as e:
                 _unless_too_slow(e)
                 raise WrongPassphraseError(
@@ -349,7 +366,7 @@ class Locations:
             theirs = client.get_bytes(identity_key(fid))
         except FileNotFoundError:
             return
-        if theirs == self.identity_path().read_bytes():
+        if theirs == self._locked_identity():
             return
         recipient = cfg.recipient
         if passphrase and not passphrase.strip().startswith(RECOVERY_KEY_PREFIX) and recipient:
@@ -372,7 +389,7 @@ class Locations:
             "Give that passphrase (or the recovery key you were shown when encryption was set up).",
         )
         try:
-            identity = unlock_identity(self.identity_path().read_bytes(), secret)
+            identity = unlock_identity(self._locked_identity(), secret)
         except (WrongPassphraseError, ValidationError) as e:
             _unless_too_slow(e)
             raise refused from None
@@ -499,7 +516,7 @@ class Locations:
                 try:
                     client.get_bytes(identity_key(fid))
                 except FileNotFoundError:
-                    client.put_bytes(identity_key(fid), self.identity_path().read_bytes())
+                    client.put_bytes(identity_key(fid), self._locked_identity())
             if kind == "s3" and keys is not None:
                 loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
             cfg.locations.append(loc)
@@ -830,6 +847,8 @@ class Locations:
                 "is not genuine. Until you decide, this computer neither copies to nor deletes from that place.",
                 f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
                 "copy again; if one does, remove this location here (`jobmatcher location remove NAME`).",
+                f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
+                "copy again; if one does, remove this location here (Remove in its row).",
             )
         if theirs is not None and (mine is None or theirs > mine):
             raise LocationTakenOverError(
@@ -856,7 +875,7 @@ class Locations:
                 "The encryption key of this data folder is missing, so encrypted copies cannot be made.",
                 "Remove and add the location again to set it up.",
             )
-        locked = self.identity_path().read_bytes()
+        locked = self._locked_identity()
         try:
             theirs = client.get_bytes(identity_key(fid))
         except FileNotFoundError:
