@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Protocol
+from typing import Annotated, Any, Callable, Protocol
 
 import pydantic
 from pydantic import Field, StringConstraints, validate_call
@@ -62,7 +62,18 @@ from .pageerror import page_hint, to_page_error, without_commands
 from .presentation import backup_row, backup_status
 from .preview import backup_label
 from .scheduler import BackupScheduler
-from .settings import MAX_AUTO_BACKUP_MINUTES
+from .settings import (
+    KEEP_ALL_HOURS,
+    KEEP_DAILY_DAYS,
+    KEEP_MONTHLY_MONTHS,
+    KEEP_WEEKLY_WEEKS,
+    MAX_AUTO_BACKUP_MINUTES,
+    KeepAllHours,
+    KeepDailyDays,
+    KeepMonthlyMonths,
+    KeepWeeklyWeeks,
+    RetentionPolicyName,
+)
 from .tasks import TaskRunner
 from .writer import Writer
 
@@ -91,11 +102,11 @@ class RetentionForm(pydantic.BaseModel):
     """The retention part of the settings form (the limits are the Settings model's own)."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    retention_policy: Literal["tiered", "simple"] = "tiered"
-    keep_all_hours: Annotated[int, Field(ge=0, le=24 * 366)] = 24
-    keep_daily_days: Annotated[int, Field(ge=0, le=3660)] = 14
-    keep_weekly_weeks: Annotated[int, Field(ge=0, le=520)] = 8
-    keep_monthly_months: Annotated[int, Field(ge=0, le=1200)] = 12
+    retention_policy: RetentionPolicyName = "tiered"
+    keep_all_hours: KeepAllHours = KEEP_ALL_HOURS
+    keep_daily_days: KeepDailyDays = KEEP_DAILY_DAYS
+    keep_weekly_weeks: KeepWeeklyWeeks = KEEP_WEEKLY_WEEKS
+    keep_monthly_months: KeepMonthlyMonths = KEEP_MONTHLY_MONTHS
     budget_mb: Annotated[int, Field(ge=1, le=100 * 1024 * 1024)] | None = None
 
 

@@ -23,8 +23,21 @@ from pydantic import Field, StringConstraints, validate_call
 
 from .errors import JobMatcherError, ValidationError, WrongModeError
 from .fsutil import human_size
+from .settings import (
+    KEEP_ALL_HOURS,
+    KEEP_DAILY_DAYS,
+    KEEP_MONTHLY_MONTHS,
+    KEEP_WEEKLY_WEEKS,
+    KeepAllHours,
+    KeepDailyDays,
+    KeepMonthlyMonths,
+    KeepWeeklyWeeks,
+    RetentionDays,
+    RetentionPolicyName,
+)
 
 log = logging.getLogger(__name__)
+
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 Secret = Annotated[str, StringConstraints(max_length=1000)]
@@ -46,6 +59,21 @@ class LocationSource(pydantic.BaseModel):
 
     def __repr__(self) -> str:  # never the secret key, not even in a log line
         return f"LocationSource(kind={self.kind!r}, name={self.name!r}, bucket={self.bucket!r})"
+
+
+class LocationRetention(pydantic.BaseModel):
+    """A location's retention as the page's forms send it (the limits are the settings' own)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    retention_policy: RetentionPolicyName = "tiered"
+    retention_days: RetentionDays = 90
+    keep_all_hours: KeepAllHours = KEEP_ALL_HOURS
+    keep_daily_days: KeepDailyDays = KEEP_DAILY_DAYS
+    keep_weekly_weeks: KeepWeeklyWeeks = KEEP_WEEKLY_WEEKS
+    keep_monthly_months: KeepMonthlyMonths = KEEP_MONTHLY_MONTHS
+
+
+RETENTION_KEYS = tuple(LocationRetention.model_fields)
 
 
 def _iso(dt) -> str | None:
@@ -97,6 +125,8 @@ class LocationsApi:
             "enabled": s.enabled,
             "encrypted": s.encrypted,
             "retention_days": s.retention_days,
+            "retention": {k: getattr(s, k) for k in RETENTION_KEYS},
+            "keeps": s.keeps,
             "reachable": s.reachable,
             "problem": s.problem,
             "problem_code": s.problem_code,
@@ -126,10 +156,12 @@ class LocationsApi:
         passphrase: Secret = "",
         keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
         confirmed: bool = False,
+        retention: LocationRetention | None = None,
     ) -> dict:
         """Add a folder location; `recovery_key` is in the answer once, when this created the encryption key.
 
-        `keep_days`: how many days the location keeps copies. `confirmed`: the user said yes to the copies
+        `keep_days`: how many days the location keeps (manual) copies; `retention`: its whole retention
+        (policy and numbers; its retention_days replaces `keep_days`). `confirmed`: the user said yes to the copies
         already there that this retention deletes at the first copy; without it such an add is refused with
         code "confirmation-needed" (action "delete-location-copies", `deletes`, `total`, `made_at`: the page
         asks, then calls again with it)."""
@@ -141,6 +173,7 @@ class LocationsApi:
             encrypt=encrypt,
             passphrase=passphrase or None,
             retention_days=keep_days,
+            retention=retention.model_dump() if retention else None,
             confirmed=confirmed,
         )
         self._kick_copier()
@@ -159,9 +192,10 @@ class LocationsApi:
         passphrase: Secret = "",
         keep_days: Annotated[int, Field(ge=1, le=36500)] = 90,
         confirmed: bool = False,
+        retention: LocationRetention | None = None,
     ) -> dict:
         """Add an S3-compatible location (the keys go to the keyring or the 0600 file, never back to the page);
-        `keep_days` and `confirmed` as add_folder_location."""
+        `keep_days`, `retention` and `confirmed` as add_folder_location."""
         from .locations.credentials import S3Keys
 
         self._require_opened(changing=True)  # type: ignore[attr-defined]
@@ -176,6 +210,7 @@ class LocationsApi:
             encrypt=encrypt,
             passphrase=passphrase or None,
             retention_days=keep_days,
+            retention=retention.model_dump() if retention else None,
             confirmed=confirmed,
         )
         self._kick_copier()
@@ -202,13 +237,31 @@ class LocationsApi:
 
     @validate_call
     def set_location_retention(
-        self, name: Name, keep_days: Annotated[int, Field(ge=1, le=36500)], confirmed: bool = False
+        self,
+        name: Name,
+        keep_days: Annotated[int, Field(ge=1, le=36500)] | None = None,
+        confirmed: bool = False,
+        retention: LocationRetention | None = None,
     ) -> dict:
-        """Keep copies at a location `keep_days` days. Fewer days that make its next copy delete copies there
-        are refused without `confirmed` (code "confirmation-needed", as add_folder_location)."""
+        """Change a location's retention: `keep_days` alone (its days), or `retention` (policy and numbers;
+        its retention_days replaces `keep_days`). A change that makes its next copy delete copies there is
+        refused without `confirmed` (code "confirmation-needed", as add_folder_location). Answers the name,
+        retention_days, retention (the fields) and keeps (in words)."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]
-        loc = self._engine.locations.set_retention(name, keep_days, confirmed=confirmed)
-        return {"name": loc.name, "retention_days": loc.retention_days}
+        changes = retention.model_dump() if retention else {}
+        if keep_days is not None and retention is None:
+            changes["retention_days"] = keep_days
+        if not changes:
+            raise ValidationError("Say how long the location keeps copies.", "", code="retention-needed")
+        loc = self._engine.locations.set_retention(name, confirmed=confirmed, **changes)
+        from .retention import RetentionPolicy, describe
+
+        return {
+            "name": loc.name,
+            "retention_days": loc.retention_days,
+            "retention": {k: getattr(loc, k) for k in RETENTION_KEYS},
+            "keeps": describe(RetentionPolicy.from_settings(loc), "copy"),
+        }
 
     @validate_call
     def remove_location(self, name: Name) -> dict:

@@ -1132,7 +1132,7 @@ def cmd_location_add(args) -> int:
             name=args.name,
             encrypt=encrypt,
             passphrase=passphrase,
-            retention_days=args.keep_days,
+            retention=_location_retention(args),
             confirmed=yes,
         ),
         "Add it and delete those copies?",
@@ -1143,7 +1143,7 @@ def cmd_location_add(args) -> int:
         loc = r.location
         print(
             f"Added the backup location {loc.name!r} ({_safe(loc.where())}), "
-            f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping copies {_count(loc.retention_days, 'day')}."
+            f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping {_keeps(loc)}."
         )
         if r.recovery_key:
             print()
@@ -1175,10 +1175,8 @@ def cmd_location_list(args) -> int:
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
         print(f"  where:        {_safe(r.where)}")
         print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
-        print(
-            f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending, "
-            f"kept {_count(r.retention_days, 'day')}"
-        )
+        print(f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending")
+        print(f"  keeps:        {r.keeps} ({r.retention_policy})")
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
     return 0
@@ -1239,17 +1237,30 @@ def _cmd_location_enable(enabled: bool):
     return run
 
 
+def _keeps(loc) -> str:
+    """A location's retention in words (retention.describe)."""
+    from .retention import RetentionPolicy, describe
+
+    return describe(RetentionPolicy.from_settings(loc), "copy")
+
+
 def cmd_location_set(args) -> int:
+    changes = _location_retention(args)
+    if not changes:
+        raise _UsageError(
+            "say what to change: --retention-policy, --keep-days, --keep-all-hours, --keep-daily-days, "
+            "--keep-weekly-weeks or --keep-monthly-months"
+        )
     locs = _engine(args).locations
     loc = _confirmed(
         args,
-        lambda yes: locs.set_retention(args.name, args.keep_days, confirmed=yes),
+        lambda yes: locs.set_retention(args.name, confirmed=yes, **changes),
         "Change it and delete those copies?",
     )
     if args.json:
         _emit_json(loc)
     else:
-        print(f"{loc.name!r} keeps copies {_count(loc.retention_days, 'day')}.")
+        print(f"{loc.name!r} keeps {_keeps(loc)} ({loc.retention_policy}).")
     return 0
 
 
@@ -1313,6 +1324,60 @@ def _setting(field: str, what: str, model: str = "settings") -> Callable[[str], 
 
 
 _PORT = _number(int, 0, 65535, "a port number")
+
+
+def _location_retention_options(p: argparse.ArgumentParser, adding: bool) -> None:
+    """A location's retention options (`location add` and `location set`): the `settings` ones, with the
+    limits of a location's fields (the same as the settings'). Not given: None (add: the defaults)."""
+    p.add_argument(
+        "--retention-policy",
+        choices=("tiered", "simple"),
+        default=None,
+        help="tiered: keep hourly/daily/weekly/monthly generations there; simple: one age limit"
+        + (" (default tiered)" if adding else ""),
+    )
+    p.add_argument(
+        "--keep-days",
+        "--retention-days",
+        dest="keep_days",
+        type=_setting("retention_days", "a whole number of days", "location"),
+        default=None,
+        metavar="N",
+        help="keep manual copies (with --retention-policy simple: all copies) there N days"
+        + (" (default 90)" if adding else ""),
+    )
+    for option, field, what, text, default in (
+        ("--keep-all-hours", "keep_all_hours", "hours", "keep every copy from the last N hours", 24),
+        ("--keep-daily-days", "keep_daily_days", "days", "keep the newest copy of each day for N days", 14),
+        ("--keep-weekly-weeks", "keep_weekly_weeks", "weeks", "keep the newest copy of each week for N weeks", 8),
+        (
+            "--keep-monthly-months",
+            "keep_monthly_months",
+            "months",
+            "keep the newest copy of each month for N months",
+            12,
+        ),
+    ):
+        p.add_argument(
+            option,
+            metavar="N",
+            type=_setting(field, f"a whole number of {what}", "location"),
+            default=None,
+            help=f"tiered: {text}" + (f" (default {default})" if adding else ""),
+        )
+
+
+def _location_retention(args) -> dict[str, Any]:
+    """The retention options given to `location add` or `location set` (LocationConfig's field names)."""
+    given = {
+        "retention_policy": args.retention_policy,
+        "retention_days": args.keep_days,
+        "keep_all_hours": args.keep_all_hours,
+        "keep_daily_days": args.keep_daily_days,
+        "keep_weekly_weeks": args.keep_weekly_weeks,
+        "keep_monthly_months": args.keep_monthly_months,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _folder_id(text: str) -> str:
@@ -1484,13 +1549,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the passphrase (chosen with the first encrypted location; "
         "later ones must give the same one or the recovery key)",
     )
-    addc.add_argument(
-        "--keep-days",
-        type=_setting("retention_days", "a whole number of days", "location"),
-        default=90,
-        metavar="N",
-        help="keep copies there N days (90)",
-    )
+    _location_retention_options(addc, adding=True)
     addc.add_argument(
         "--yes",
         action="store_true",
@@ -1526,15 +1585,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help="do not ask: enable it even when its retention deletes copies that aged there meanwhile",
             )
         x.set_defaults(func=fn)
-    lse = ls_.add_parser("set", help="change how long a location keeps copies", parents=[common])
+    lse = ls_.add_parser("set", help="change a location's retention (which copies it keeps)", parents=[common])
     lse.add_argument("name", metavar="NAME")
-    lse.add_argument(
-        "--keep-days",
-        type=_setting("retention_days", "a whole number of days", "location"),
-        required=True,
-        metavar="N",
-        help="keep copies there N days",
-    )
+    _location_retention_options(lse, adding=False)
     lse.add_argument(
         "--yes", action="store_true", help="do not ask: change it even when its next copy deletes copies there"
     )

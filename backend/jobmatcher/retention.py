@@ -252,3 +252,23 @@ def _tiers(now: datetime, policy: RetentionPolicy, autos: list) -> dict[str, str
 def obsolete(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBackup]) -> list[str]:
     """Ids of the backups the policy deletes, oldest first (see `plan` for the rules; raises as it does)."""
     return plan(now, policy, backups).doomed
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n:,} {unit}{'' if n == 1 else 's'}"
+
+
+def describe(policy: RetentionPolicy, noun: str = "backup") -> str:
+    """What the policy keeps, in words, to follow "keeps" or "keeping": e.g. "every backup for 30 days"
+    (simple) or "every backup from the last 24 hours, the newest of each day for 14 days, of each week for
+    8 weeks and of each month for 12 months, manual backups for 30 days" (tiered). `noun`: what is kept
+    ("backup", "copy"). The always-kept backups (pinned, the newest…) are not repeated. Never raises."""
+    nouns = "copies" if noun == "copy" else f"{noun}s"
+    if not policy.tiered:
+        return f"every {noun} for {_count(policy.keep_days, 'day')}"
+    return (
+        f"every {noun} from the last {_count(policy.keep_all_hours, 'hour')}, the newest of each day for "
+        f"{_count(policy.keep_daily_days, 'day')}, of each week for {_count(policy.keep_weekly_weeks, 'week')} "
+        f"and of each month for {_count(policy.keep_monthly_months, 'month')}, manual {nouns} for "
+        f"{_count(policy.keep_days, 'day')}"
+    )

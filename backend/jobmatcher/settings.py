@@ -6,7 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -14,6 +14,20 @@ from .errors import SettingsError
 from .fsutil import atomic_write_bytes, user_path
 
 MAX_AUTO_BACKUP_MINUTES = 7 * 24 * 60
+
+# A retention policy's numbers with their limits, defined once: the backup folder's settings, each backup
+# location's (locations/config.py), the page's forms and the command line's options all use these.
+RetentionDays = Annotated[int, Field(ge=1, le=36500)]
+RetentionPolicyName = Literal["tiered", "simple"]
+KeepAllHours = Annotated[int, Field(ge=0, le=24 * 366)]
+KeepDailyDays = Annotated[int, Field(ge=0, le=3660)]
+KeepWeeklyWeeks = Annotated[int, Field(ge=0, le=520)]
+KeepMonthlyMonths = Annotated[int, Field(ge=0, le=1200)]
+# The tiered policy's defaults (the backup folder's; a new location's too).
+KEEP_ALL_HOURS = 24
+KEEP_DAILY_DAYS = 14
+KEEP_WEEKLY_WEEKS = 8
+KEEP_MONTHLY_MONTHS = 12
 
 
 def hours_to_minutes(hours) -> int:
@@ -53,20 +67,22 @@ class Settings(BaseModel):
         description="While the app runs (and at launch): an automatic backup every "
         "N minutes when the data changed; 0 turns it off.",
     )
-    retention_days: int = Field(
+    retention_days: RetentionDays = Field(
         30,
-        ge=1,
-        le=36500,
         description="Manual backups (and, with the simple policy, all backups) older "
         "than this many days are cleaned up.",
     )
-    retention_policy: Literal["tiered", "simple"] = Field(
+    retention_policy: RetentionPolicyName = Field(
         "tiered", description="tiered: GFS tiers for automatic and safety backups; simple: one age limit."
     )
-    keep_all_hours: int = Field(24, ge=0, le=24 * 366, description="Tiered: every backup from the last N hours.")
-    keep_daily_days: int = Field(14, ge=0, le=3660, description="Tiered: the newest backup of each of N days.")
-    keep_weekly_weeks: int = Field(8, ge=0, le=520, description="Tiered: the newest backup of each of N weeks.")
-    keep_monthly_months: int = Field(12, ge=0, le=1200, description="Tiered: the newest backup of each of N months.")
+    keep_all_hours: KeepAllHours = Field(KEEP_ALL_HOURS, description="Tiered: every backup from the last N hours.")
+    keep_daily_days: KeepDailyDays = Field(KEEP_DAILY_DAYS, description="Tiered: the newest backup of each of N days.")
+    keep_weekly_weeks: KeepWeeklyWeeks = Field(
+        KEEP_WEEKLY_WEEKS, description="Tiered: the newest backup of each of N weeks."
+    )
+    keep_monthly_months: KeepMonthlyMonths = Field(
+        KEEP_MONTHLY_MONTHS, description="Tiered: the newest backup of each of N months."
+    )
     budget_mb: int | None = Field(
         None,
         ge=1,

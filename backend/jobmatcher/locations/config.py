@@ -14,16 +14,39 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import SettingsError
 from ..fsutil import atomic_write_bytes
+from ..settings import (
+    KEEP_ALL_HOURS,
+    KEEP_DAILY_DAYS,
+    KEEP_MONTHLY_MONTHS,
+    KEEP_WEEKLY_WEEKS,
+    KeepAllHours,
+    KeepDailyDays,
+    KeepMonthlyMonths,
+    KeepWeeklyWeeks,
+    RetentionDays,
+    RetentionPolicyName,
+)
 
 CONFIG_NAME = "locations.json"
 STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}$")
 DEFAULT_RETENTION_DAYS = 90
+# The configuration's format: 2 added each location's retention policy (format 1 had only its days).
+FORMAT = 2
+# A location's retention: the fields it shares with the backup folder's settings (same names, same limits).
+RETENTION_FIELDS = (
+    "retention_policy",
+    "retention_days",
+    "keep_all_hours",
+    "keep_daily_days",
+    "keep_weekly_weeks",
+    "keep_monthly_months",
+)
 
 
 class LocationConfig(BaseModel):
@@ -42,7 +65,15 @@ class LocationConfig(BaseModel):
     credentials: Literal["keyring", "file", "none"] = "none"
     encrypt: bool = True
     enabled: bool = True
-    retention_days: int = Field(DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+    # Its retention, the backup folder's policy with its own numbers (retention.RetentionPolicy.from_settings
+    # reads them). A new location is tiered with the backup folder's default tiers; manual backups are kept
+    # longer there (90 days: an off-site copy is the one kept longest).
+    retention_policy: RetentionPolicyName = "tiered"
+    retention_days: RetentionDays = DEFAULT_RETENTION_DAYS
+    keep_all_hours: KeepAllHours = KEEP_ALL_HOURS
+    keep_daily_days: KeepDailyDays = KEEP_DAILY_DAYS
+    keep_weekly_weeks: KeepWeeklyWeeks = KEEP_WEEKLY_WEEKS
+    keep_monthly_months: KeepMonthlyMonths = KEEP_MONTHLY_MONTHS
     added_at: datetime
 
     def where(self) -> str:
@@ -56,9 +87,22 @@ class LocationConfig(BaseModel):
 class LocationsConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    format: int = 1
+    format: int = FORMAT
     recipient: str | None = Field(None, description="age recipient (public key) copies are encrypted to.")
     locations: list[LocationConfig] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _simple_before_format_2(cls, data):
+        """A configuration written before locations had a policy (format 1) kept every copy its number of
+        days: its locations keep meaning exactly that (the simple policy), so an upgrade deletes nothing."""
+        if isinstance(data, dict) and int(data.get("format") or 1) < FORMAT:
+            data = dict(data)
+            data["locations"] = [
+                {"retention_policy": "simple", **x} if isinstance(x, dict) else x for x in data.get("locations") or []
+            ]
+            data["format"] = FORMAT
+        return data
 
 
 class LocationState(BaseModel):

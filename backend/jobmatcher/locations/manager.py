@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel
 
 from ..backups import BackupStore
@@ -38,13 +39,14 @@ from ..fsutil import atomic_write_bytes, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord
 from ..progress import Progress
-from ..retention import RetentionPolicy, newest_order, obsolete
+from ..retention import RetentionPolicy, describe, newest_order, obsolete
 from ..settings import check_backup_folder, check_location_folder
 from .client import HashingWriter, LocationClient
 from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
     NAME_SHAPE,
+    RETENTION_FIELDS,
     LocationConfig,
     LocationsConfig,
     LocationState,
@@ -96,7 +98,13 @@ class LocationStatus(BaseModel):
     where: str
     enabled: bool
     encrypted: bool
+    retention_policy: str  # "tiered" or "simple", with its numbers (LocationConfig's retention fields)
     retention_days: int
+    keep_all_hours: int
+    keep_daily_days: int
+    keep_weekly_weeks: int
+    keep_monthly_months: int
+    keeps: str  # the retention in words (retention.describe)
     reachable: bool | None  # None: not checked (disabled)
     problem: str = ""
     problem_code: str = ""
@@ -411,8 +419,13 @@ class Locations:
         passphrase: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         confirmed: bool = False,
+        retention: dict[str, Any] | None = None,
     ) -> AddResult:
         """Add a location: check it is reachable and writable, write its marker, store its keys.
+
+        Its retention: tiered with the backup folder's default tiers and `retention_days` for manual
+        backups, changed by `retention` (any of config.RETENTION_FIELDS, e.g. {"retention_policy": "simple"}
+        or {"keep_monthly_months": 36}; their limits are the settings' own: SettingsError when out of them).
 
         `confirmed`: the user said yes to the copies its retention deletes at its first sync. A place that
         already holds copies of this data folder (a drive added again) keeps them under the new location's
@@ -454,6 +467,7 @@ class Locations:
                     retention_days=retention_days,
                     added_at=_now(),
                 )
+                loc = _with_retention(loc, retention or {})
             elif kind == "s3":
                 if not bucket or not (3 <= len(bucket) <= 63):
                     raise ValidationError(f"{bucket!r} is not a bucket name.", "Bucket names have 3 to 63 characters.")
@@ -482,6 +496,7 @@ class Locations:
                     retention_days=retention_days,
                     added_at=_now(),
                 )
+                loc = _with_retention(loc, retention or {})
             else:
                 raise ValidationError(f"{kind!r} is not a kind of location.", "Use folder or s3.")
             for other in cfg.locations:  # one place, one location: else its copies would count twice
@@ -564,20 +579,27 @@ class Locations:
                 self._confirm_pruning_if_reachable(loc, "enable")
         return self._update(name, enabled=enabled)
 
-    def set_retention(self, name: str, days: int, confirmed: bool = False) -> LocationConfig:
-        """Keep copies at a location for `days` days (1 to 36,500); the changed location.
+    def set_retention(
+        self, name: str, days: int | None = None, confirmed: bool = False, **policy: Any
+    ) -> LocationConfig:
+        """Change a location's retention; the changed location. `days`: keep (manual, or with the simple
+        policy all) copies that many days (1 to 36,500); `policy`: any other of config.RETENTION_FIELDS
+        (retention_policy "tiered" or "simple", keep_all_hours, keep_daily_days, keep_weekly_weeks,
+        keep_monthly_months), with the settings' limits.
 
         Without `confirmed`, a change that makes the next sync of an enabled location delete copies its
-        current number of days keeps is refused (when the location can be reached now to count them).
-        Raises SettingsError for a number out of that range, ConfirmationNeededError (action
-        "delete-location-copies", nothing changed); otherwise as remove() does."""
-        if not 1 <= days <= 36500:
-            raise SettingsError("A location keeps copies from 1 to 36,500 days.", "Choose a number in that range.")
-        if not confirmed:
-            loc = self.get(name)
-            if loc.enabled and days < loc.retention_days:
-                self._confirm_pruning_if_reachable(loc.model_copy(update={"retention_days": days}), "retention", loc)
-        return self._update(name, retention_days=days)
+        current retention keeps is refused (when the location can be reached now to count them). Raises
+        SettingsError for a value out of its limits, ConfirmationNeededError (action "delete-location-copies",
+        `deletes` exactly the copies that sync would delete and the current retention keeps; nothing
+        changed); otherwise as remove() does."""
+        changes = dict(policy)
+        if days is not None:
+            changes["retention_days"] = days
+        loc = self.get(name)
+        new = _with_retention(loc, changes)
+        if not confirmed and loc.enabled and new != loc:
+            self._confirm_pruning_if_reachable(new, "retention", loc)
+        return self._update(name, **{k: getattr(new, k) for k in RETENTION_FIELDS})
 
     # -- asking before a change deletes copies (finding H22) -----------------------------
 
@@ -625,29 +647,31 @@ class Locations:
         else:
             shown = ", ".join(dates[:-1]) + " and " + dates[-1] if n > 1 else dates[0]
         made = f"those made {shown} (UTC)"
-        days = f"{loc.retention_days} day{'s' if loc.retention_days != 1 else ''}"
+        rule = describe(RetentionPolicy.from_settings(loc), "copy")
         copies = f"{total} cop{'y' if total == 1 else 'ies'} of this data folder's backups"
         if change == "add":
             message = (
-                f"{loc.where()} already holds {copies}, made there earlier. Keeping copies {days} there, the "
+                f"{loc.where()} already holds {copies}, made there earlier. Keeping {rule} there, the "
                 f"first copy to it deletes {n} of them: {made}."
             )
-            hint = "Run the same command again with --yes to add it anyway, or with a larger --keep-days to keep them."
-            page_hint = "Confirm to add it anyway, or keep copies there for more days to keep them."
+            hint = (
+                "Run the same command again with --yes to add it anyway, or keep more there to keep them "
+                "(a larger --keep-days, --keep-daily-days, --keep-weekly-weeks or --keep-monthly-months)."
+            )
+            page_hint = "Confirm to add it anyway, or keep more copies there to keep them."
         elif change == "enable":
             message = (
-                f"While {loc.name!r} was disabled, its copies aged: enabled again, keeping copies {days}, its next "
+                f"While {loc.name!r} was disabled, its copies aged: enabled again, keeping {rule}, its next "
                 f"copy deletes {n} of the {copies} at {loc.where()}: {made}."
             )
             hint = "Run the same command again with --yes to enable it anyway, or leave it disabled to keep them."
             page_hint = "Confirm to enable it anyway, or leave it disabled to keep them."
         else:
             message = (
-                f"Keeping copies {days} at {loc.name!r}, its next copy deletes {n} of the {copies} at "
-                f"{loc.where()}: {made}."
+                f"Keeping {rule} at {loc.name!r}, its next copy deletes {n} of the {copies} at {loc.where()}: {made}."
             )
-            hint = "Run the same command again with --yes to change it anyway, or keep a larger number of days."
-            page_hint = "Confirm to change it anyway, or keep a larger number of days."
+            hint = "Run the same command again with --yes to change it anyway, or keep more there."
+            page_hint = "Confirm to change it anyway, or keep more copies there."
         raise ConfirmationNeededError(
             message,
             hint,
@@ -704,7 +728,7 @@ class Locations:
                 r.sequence = mine.sequence
         for rec in local:
             merged.setdefault(rec.id, rec)
-        doomed = set(obsolete(now, RetentionPolicy(loc.retention_days), merged.values()))
+        doomed = set(obsolete(now, RetentionPolicy.from_settings(loc), merged.values()))
         # Only a copy proven to be of the local backup counts as there: a file under the same name that is not
         # (planted, stale, or plain at an encrypted location) is replaced by the real copy, atomically.
         have = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
@@ -990,7 +1014,8 @@ class Locations:
                     where=loc.where(),
                     enabled=loc.enabled,
                     encrypted=loc.encrypt,
-                    retention_days=loc.retention_days,
+                    **{k: getattr(loc, k) for k in RETENTION_FIELDS},
+                    keeps=describe(RetentionPolicy.from_settings(loc), "copy"),
                     reachable=reachable,
                     problem=problem,
                     problem_code=code,
@@ -1101,6 +1126,36 @@ class Locations:
         _write_private(self.identity_path(), locked)
         cfg.recipient = recipient_of(identity)
         save_config(self.data.root, cfg)
+
+
+# What each retention field is, in the user's words (for a value out of its limits).
+_RETENTION_WORDS = {
+    "retention_policy": ("the kind of retention", "tiered or simple"),
+    "retention_days": ("the days to keep copies", "1 to 36,500"),
+    "keep_all_hours": ("the hours of which every copy is kept", "0 to 8,784"),
+    "keep_daily_days": ("the days of which the newest copy of each day is kept", "0 to 3,660"),
+    "keep_weekly_weeks": ("the weeks of which the newest copy of each week is kept", "0 to 520"),
+    "keep_monthly_months": ("the months of which the newest copy of each month is kept", "0 to 1,200"),
+}
+
+
+def _with_retention(loc: LocationConfig, changes: dict[str, Any]) -> LocationConfig:
+    """`loc` with its retention changed (any of config.RETENTION_FIELDS), checked against the limits.
+
+    Raises SettingsError naming the value out of its limits, and ValueError for a field that is not a
+    retention field (a programming error)."""
+    unknown = set(changes) - set(RETENTION_FIELDS)
+    if unknown:
+        raise ValueError(f"not retention fields: {sorted(unknown)}")
+    try:
+        return LocationConfig.model_validate({**loc.model_dump(), **changes})
+    except pydantic.ValidationError as e:
+        field = str(e.errors()[0]["loc"][0])
+        what, limits = _RETENTION_WORDS.get(field, ("a retention value", ""))
+        raise SettingsError(
+            f"{changes.get(field)!r} is not possible for {what} at a location ({limits}).",
+            "Choose a value in that range.",
+        ) from None
 
 
 def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
