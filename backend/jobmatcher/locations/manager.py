@@ -258,8 +258,11 @@ class Locations:
             raise KeyFileDamagedError(
                 f"The encryption key file {IDENTITY_NAME} in the data folder is damaged (it is not an encrypted key "
                 "file), so it can neither be used nor copied to a backup location.",
-                f"Move {IDENTITY_NAME} out of the data folder, then add or sync an encrypted location that holds "
-                "this data folder's key, with your passphrase: JobMatcher takes the key back from it.",
+                f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
+                "new place with your passphrase (`jobmatcher location add folder PATH --passphrase-file FILE`): "
+                "JobMatcher takes the key back from a location that holds it.",
+                f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
+                "new place with your passphrase: JobMatcher takes the key back from a location that holds it.",
             )
         return locked
 
