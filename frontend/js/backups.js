@@ -683,16 +683,19 @@ async function chooseFolder(event) {
 }
 
 async function openFolder(event) {
+  let failed = null;
   await busy(event.currentTarget, async () => {
     try {
       const r = await call("open_backups_folder");
       if (r.opened) toast("Opened the backups folder in your file manager.");
-      else await pathDialog("Could not open the backups folder",
-                            "JobMatcher could not start a file manager. Open this folder yourself:", r.path);
+      else failed = r;
     } catch (e) {
       showError(e);
     }
   });
+  // the button's spinner is for the attempt, not for the dialog that follows it
+  if (failed) await pathDialog("Could not open the backups folder",
+                               "JobMatcher could not start a file manager. Open this folder yourself:", failed.path);
 }
 
 // -- wiring ------------------------------------------------------------------------------------------
