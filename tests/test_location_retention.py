@@ -353,3 +353,38 @@ def test_cli_set_without_a_change_is_a_usage_error(engine, usb):
     assert run_cli("location", "add", "folder", str(usb), "--name", "USB", "--no-encrypt", data_dir=d).returncode == 0
     r = run_cli("location", "set", "USB", data_dir=d)
     assert r.returncode == 2 and "--keep-days" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_page_api_takes_the_policy_validated_and_asks_the_same_question(engine, usb, tmp_path):
+    from jobmatcher.api import Api
+
+    real = engine.create_backup(kind=BackupType.auto).id
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+
+        def call(name, *args):
+            return api._dispatch(name, list(args))
+
+        simple = {"retention_policy": "simple", "retention_days": 36500}
+        r = call("add_folder_location", str(usb), "USB", False, "", 90, False, simple)
+        assert r["ok"], r
+        engine.locations.sync()
+        copies = _simulate_year(usb, folder_id_of(engine.data), real, datetime.now(timezone.utc))
+        before, config = _tree(usb), (engine.data.root / "locations.json").read_bytes()
+        for bad in ({"keep_weekly_weeks": 521}, {"retention_policy": "weekly"}, {"keep_all_hours": -1}, {"x": 1}):
+            r = call("set_location_retention", "USB", None, False, bad)
+            assert r["error"]["code"] == "invalid-input", r
+        tiered = {"retention_policy": "tiered", "keep_monthly_months": 2}
+        r = call("set_location_retention", "USB", None, False, tiered)
+        assert r["error"]["code"] == "confirmation-needed" and 0 < r["error"]["deletes"] < len(copies), r
+        asked = r["error"]["copies"]
+        assert _tree(usb) == before and (engine.data.root / "locations.json").read_bytes() == config
+        r = call("set_location_retention", "USB", None, True, tiered)["value"]
+        assert r["retention"]["retention_policy"] == "tiered" and "2 months" in r["keeps"]
+        rows = call("locations_overview")["value"]["locations"]
+        assert rows[0]["retention"]["keep_monthly_months"] == 2 and rows[0]["keeps"] == r["keeps"]
+        assert sorted(engine.locations.sync()[0].deleted) == sorted(asked)  # what was asked, no more
+    finally:
+        api._close()

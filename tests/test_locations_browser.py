@@ -115,7 +115,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     form = page.get_by_role("dialog", name="Add a backup folder")
     form.get_by_label("Folder").fill(str(usb))
     form.get_by_label("Name (optional)").fill("USB drive")
-    form.get_by_label("Keep copies there for (days)").fill("15")
+    form.get_by_label("Keep manual copies for (days)").fill("15")
     form.get_by_label("Encrypt the copies").uncheck()
     form.get_by_role("button", name="Add folder").click()
     ask = page.get_by_role("dialog", name="Delete copies there?")
@@ -131,7 +131,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     ask = page.get_by_role("dialog", name="Delete copies there?")
     ask.get_by_role("button", name="Add anyway").click()
     row = page.locator("#location-list li", has_text="USB drive")
-    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 15 days$"), timeout=30000)
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"manual copies for 15 days$"), timeout=30000)
     row.get_by_role("button", name="Sync now").click()
     expect(page.locator("#locations-sync")).to_contain_text("Up to date", timeout=30000)
     fid = folder_id_of(e.data)
@@ -154,10 +154,56 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     expect(row.get_by_role("button", name="Disable")).to_be_visible()
     assert json.loads((app_data / "locations.json").read_text())["locations"][0]["enabled"] is True
 
-    # Days to keep…: more days need no question
-    row.get_by_role("button", name="Days to keep…").click()
-    days = page.get_by_role("dialog", name="Days to keep at USB drive")
-    days.get_by_label("Keep copies there for (days)").fill("30")
+    # Copies to keep…: more days need no question
+    row.get_by_role("button", name="Copies to keep…").click()
+    days = page.get_by_role("dialog", name="Copies to keep at USB drive")
+    days.get_by_label("Keep manual copies for (days)").fill("30")
     days.get_by_role("button", name="Save").click()
-    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"kept 30 days$"))
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"manual copies for 30 days$"))
     assert json.loads((app_data / "locations.json").read_text())["locations"][0]["retention_days"] == 30
+
+
+def test_a_locations_retention_is_chosen_and_shown_on_the_page(page: Page, start_app, app_data, tmp_path):
+    """Issue 10: the add form and "Copies to keep…" send the location's policy (simple or tiered, with its
+    numbers) and the row says what it keeps; the tiers are shown only for the tiered policy."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Add folder…").click()
+    form = page.get_by_role("dialog", name="Add a backup folder")
+    form.get_by_label("Folder").fill(str(usb))
+    form.get_by_label("Name (optional)").fill("USB drive")
+    expect(form.get_by_label("Keep the newest of each month for (months)")).to_have_value("12")  # the defaults
+    expect(form.get_by_label("Keep manual copies for (days)")).to_have_value("90")
+    form.get_by_label("Copies to keep there").select_option("simple")
+    expect(form.get_by_label("Keep the newest of each month for (months)")).to_be_hidden()
+    form.get_by_label("Keep every copy for (days)").fill("45")
+    form.get_by_label("Encrypt the copies").uncheck()
+    form.get_by_role("button", name="Add folder").click()
+    row = page.locator("#location-list li", has_text="USB drive")
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"keeps every copy for 45 days$"), timeout=30000)
+    [loc] = json.loads((app_data / "locations.json").read_text())["locations"]
+    assert (loc["retention_policy"], loc["retention_days"]) == ("simple", 45)
+
+    row.get_by_role("button", name="Copies to keep…").click()
+    dlg = page.get_by_role("dialog", name="Copies to keep at USB drive")
+    expect(dlg.get_by_label("Copies to keep there")).to_have_value("simple")
+    expect(dlg.get_by_label("Keep every copy for (days)")).to_have_value("45")
+    dlg.get_by_label("Copies to keep there").select_option("tiered")
+    dlg.get_by_label("Keep the newest of each month for (months)").fill("36")
+    dlg.get_by_label("Keep the newest of each day for (days)").fill("7")
+    weeks = dlg.get_by_label("Keep the newest of each week for (weeks)")
+    weeks.fill("521")  # out of bounds: the form refuses to send it, nothing changes
+    dlg.get_by_role("button", name="Save").click()
+    assert weeks.evaluate("el => el.validity.rangeOverflow")
+    expect(dlg).to_be_visible()
+    assert json.loads((app_data / "locations.json").read_text())["locations"][0]["retention_policy"] == "simple"
+    dlg.get_by_label("Keep the newest of each week for (weeks)").fill("4")
+    dlg.get_by_role("button", name="Save").click()
+    expect(row.locator("p.small.muted")).to_contain_text("each week for 4 weeks and of each month for 36 months")
+    screenshot(page, "locations-07-retention", full_page=True)
+    [loc] = json.loads((app_data / "locations.json").read_text())["locations"]
+    assert (loc["retention_policy"], loc["keep_daily_days"], loc["keep_weekly_weeks"]) == ("tiered", 7, 4)
+    assert (loc["keep_monthly_months"], loc["retention_days"]) == (36, 45)
+    app.stop()

@@ -45,15 +45,15 @@ function item(loc) {
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
     `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
-    `kept ${loc.retention_days} ${loc.retention_days === 1 ? "day" : "days"}`,
+    `keeps ${loc.keeps}`,
   ].filter(Boolean).join(" · ");
   const actions = h("div", { class: "row-actions" },
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Sync now",
                   disabled: !loc.enabled, onclick: (e) => syncNow(e.currentTarget, loc.name) }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: loc.enabled ? "Disable" : "Enable",
                   onclick: (e) => toggle(e.currentTarget, loc) }),
-    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Days to keep…",
-                  onclick: () => changeDays(loc).catch(showError) }),
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Copies to keep…",
+                  onclick: () => changeRetention(loc).catch(showError) }),
     h("button", { type: "button", class: "btn btn-small btn-danger-text", text: "Remove",
                   onclick: (e) => remove(e.currentTarget, loc) }));
   return h("li", { class: "location", dataset: { name: loc.name } },
@@ -141,21 +141,21 @@ async function toggle(button, loc) {
   });
 }
 
-// How long a location keeps copies; fewer days that delete copies there at its next copy ask first.
-async function changeDays(loc) {
+// Which copies a location keeps (its retention); a change that deletes copies there at its next copy asks first.
+async function changeRetention(loc) {
   const changed = await formDialog({
-    title: `Days to keep at ${loc.name}`, fields: [{ ...KEEP_DAYS, value: String(loc.retention_days) }],
-    confirmLabel: "Save",
+    title: `Copies to keep at ${loc.name}`, fields: retentionFields(loc.retention),
+    confirmLabel: "Save", onOpen: followPolicy,
     submit: async (v) => {
-      const days = keepDays(v);
+      const retention = retentionOf(v);
       const done = await confirmingCopies("Delete copies there?", "Save anyway",
-        (confirmed) => call("set_location_retention", loc.name, days, confirmed));
-      if (!done) throw { message: "Nothing was changed; the copies there are kept.", hint: "Keep more days, or cancel." };
+        (confirmed) => call("set_location_retention", loc.name, null, confirmed, retention));
+      if (!done) throw { message: "Nothing was changed; the copies there are kept.", hint: "Keep more, or cancel." };
       return done;
     },
   });
   if (changed) {
-    toast(`${loc.name} keeps copies ${changed.retention_days} ${changed.retention_days === 1 ? "day" : "days"}.`);
+    toast(`${loc.name} keeps ${changed.keeps}.`);
     await loadLocations();
   }
 }
@@ -191,7 +191,9 @@ function formDialog({ title, intro = [], fields, confirmLabel, submit, extra = n
       const id = `f-${f.name}-${Math.random().toString(36).slice(2, 8)}`;
       const input = f.type === "checkbox"
         ? h("input", { id, type: "checkbox", checked: f.value !== false })
-        : h("input", { id, type: f.type || "text", value: f.value || "", required: f.required,
+        : f.type === "select"
+          ? h("select", { id }, ...f.options.map(([value, text]) => h("option", { value, text, selected: value === f.value })))
+          : h("input", { id, type: f.type || "text", value: f.value || "", required: f.required,
                        autocomplete: f.autocomplete || "off", spellcheck: "false", placeholder: f.placeholder,
                        min: f.min, max: f.max, step: f.step });
       inputs[f.name] = input;
@@ -261,23 +263,63 @@ async function passphraseFields() {
   ];
 }
 
-const KEEP_DAYS = { name: "keep_days", label: "Keep copies there for (days)", type: "number", value: "90",
-                    min: 1, max: 36500, step: 1, required: true,
-                    help: "Older copies there are deleted, the newest always kept. Keep more at a drive away from home." };
+// A location's retention: the backup folder's policy with its own numbers (the limits are the settings').
+const DEFAULT_RETENTION = { retention_policy: "tiered", retention_days: 90, keep_all_hours: 24, keep_daily_days: 14,
+                            keep_weekly_weeks: 8, keep_monthly_months: 12 };
+const RETENTION_LIMITS = {
+  retention_days: [1, 36500, "days"], keep_all_hours: [0, 8784, "hours"], keep_daily_days: [0, 3660, "days"],
+  keep_weekly_weeks: [0, 520, "weeks"], keep_monthly_months: [0, 1200, "months"],
+};
+const DAYS_LABEL = { tiered: "Keep manual copies for (days)", simple: "Keep every copy for (days)" };
 
-function keepDays(v) {
-  const days = Number(v.keep_days);
-  if (!Number.isInteger(days) || days < 1 || days > 36500) {
-    throw { message: "Copies are kept from 1 to 36,500 days.", hint: "Type a whole number of days." };
+function retentionFields(r = DEFAULT_RETENTION) {
+  const number = (name, label, help) => ({ name, label, type: "number", value: String(r[name]), required: true,
+    min: RETENTION_LIMITS[name][0], max: RETENTION_LIMITS[name][1], step: 1, help,
+    group: name === "retention_days" ? undefined : "tiered" });
+  return [
+    { name: "retention_policy", label: "Copies to keep there", type: "select", value: r.retention_policy,
+      options: [["tiered", "Tiered: recent ones, then one a day, a week, a month"],
+                ["simple", "Simple: every copy for a number of days"]],
+      help: "The newest copy and pinned backups are always kept. Keep more at a drive away from home." },
+    number("keep_all_hours", "Keep every copy from the last (hours)"),
+    number("keep_daily_days", "Keep the newest of each day for (days)"),
+    number("keep_weekly_weeks", "Keep the newest of each week for (weeks)"),
+    number("keep_monthly_months", "Keep the newest of each month for (months)"),
+    number("retention_days", DAYS_LABEL[r.retention_policy] || DAYS_LABEL.tiered),
+  ];
+}
+
+// In a form with retentionFields: the tiers are shown only for the tiered policy, and the days say what they keep.
+function followPolicy(dialog) {
+  const policy = dialog.querySelector("select");
+  const follow = () => {
+    for (const row of dialog.querySelectorAll('[data-group="tiered"]')) row.hidden = policy.value !== "tiered";
+    const label = [...dialog.querySelectorAll("label")].find((l) => Object.values(DAYS_LABEL).includes(l.textContent));
+    if (label) label.textContent = DAYS_LABEL[policy.value];
+  };
+  follow();
+  policy.addEventListener("change", follow);
+}
+
+// The retention the form says, checked against its limits (the engine checks them again).
+function retentionOf(v) {
+  const r = { retention_policy: v.retention_policy === "simple" ? "simple" : "tiered" };
+  for (const [name, [low, high, unit]] of Object.entries(RETENTION_LIMITS)) {
+    const n = Number(v[name]);
+    if (!(r.retention_policy === "simple" && name !== "retention_days") && (!Number.isInteger(n) || n < low || n > high)) {
+      throw { message: `Type a whole number of ${unit} from ${low} to ${high.toLocaleString("en-GB")}.`,
+              hint: "Keep more copies at a drive away from home, fewer where space is short." };
+    }
+    r[name] = Number.isInteger(n) && n >= low && n <= high ? n : DEFAULT_RETENTION[name];
   }
-  return days;
+  return r;
 }
 
 // Adding a location: when its days would delete copies this data folder made there earlier (a drive added
 // again), ask first; a "no" leaves the form open with nothing added.
 async function addConfirming(add) {
   const added = await confirmingCopies("Delete copies there?", "Add anyway", add);
-  if (!added) throw { message: "Nothing was added; the copies there are kept.", hint: "Keep copies for more days, or cancel." };
+  if (!added) throw { message: "Nothing was added; the copies there are kept.", hint: "Keep more copies there, or cancel." };
   return added;
 }
 
@@ -309,17 +351,17 @@ async function addFolder() {
     { name: "path", label: "Folder", required: true, button: folderPicker,
       placeholder: "/media/me/USB-drive", help: "A USB drive, a network share, or a folder Dropbox, OneDrive, Google Drive or iCloud syncs." },
     { name: "name", label: "Name (optional)", placeholder: "USB drive" },
-    KEEP_DAYS,
+    ...retentionFields(),
     { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
     ...(await passphraseFields()),
   ];
   const added = await formDialog({
-    title: "Add a backup folder", fields, confirmLabel: "Add folder",
+    title: "Add a backup folder", fields, confirmLabel: "Add folder", onOpen: followPolicy,
     submit: (v) => {
       checkPassphrase(v);
-      const days = keepDays(v);
+      const r = retentionOf(v);
       return addConfirming((confirmed) => call("add_folder_location", v.path, v.name, v.encrypt, v.passphrase || "",
-                                               days, confirmed));
+                                               r.retention_days, confirmed, r));
     },
   });
   if (added) {
@@ -338,17 +380,17 @@ async function addS3() {
     { name: "secret", label: "Secret access key", type: "password", required: true, autocomplete: "off",
       help: "Kept in your system's keyring (or a private file); never shown again." },
     { name: "name", label: "Name (optional)", placeholder: "Backblaze" },
-    KEEP_DAYS,
+    ...retentionFields(),
     { name: "encrypt", label: "Encrypt the copies", type: "checkbox", value: true },
     ...(await passphraseFields()),
   ];
   const added = await formDialog({
-    title: "Add S3 storage", fields, confirmLabel: "Add storage",
+    title: "Add S3 storage", fields, confirmLabel: "Add storage", onOpen: followPolicy,
     submit: (v) => {
       checkPassphrase(v);
-      const days = keepDays(v);
+      const r = retentionOf(v);
       return addConfirming((confirmed) => call("add_s3_location", v.endpoint, v.bucket, v.key_id, v.secret, v.prefix,
-                                               v.name, v.encrypt, v.passphrase || "", days, confirmed));
+                                               v.name, v.encrypt, v.passphrase || "", r.retention_days, confirmed, r));
     },
   });
   if (added) {
