@@ -38,6 +38,7 @@ Markdown table of the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -154,6 +155,34 @@ def _wait_for_live_writers(folder: Path, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+def _detached_checks(data: Path) -> list[int]:
+    """Pids of the running processes started with `--data-dir DATA` (a restore's detached check of its
+    safety backup, `backup verify ID`): they outlive the killed command that started them."""
+    import psutil
+
+    pids = []
+    for p in psutil.process_iter(["cmdline"]):
+        args = p.info["cmdline"] or []
+        if p.pid != os.getpid() and "--data-dir" in args and str(data) in args:
+            pids.append(p.pid)
+    return pids
+
+
+def _end_detached_checks(data: Path, timeout: float = 30) -> None:
+    """Let the detached checks of `data` finish (SIGKILL after `timeout` seconds) before the folder is reset,
+    so none of them writes into a folder being removed under it."""
+    from jobmatcher.fsutil import process_gone
+
+    deadline = time.monotonic() + timeout
+    while (pids := _detached_checks(data)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    while any(not process_gone(pid) for pid in pids):
+        time.sleep(0.01)
+
+
 @dataclass
 class OpResult:
     op: str
@@ -225,6 +254,7 @@ class Torture:
 
     def reset(self) -> None:
         """Put the state before back: the pristine database, no backups, nothing else."""
+        _end_detached_checks(self.data)
         for p in self.data.iterdir():
             if p.name in ("settings.json", ".jobmatcher.lock", ".jobmatcher.swap.lock"):
                 continue
