@@ -388,3 +388,18 @@ def test_the_page_api_takes_the_policy_validated_and_asks_the_same_question(engi
         assert sorted(engine.locations.sync()[0].deleted) == sorted(asked)  # what was asked, no more
     finally:
         api._close()
+
+
+def test_keeping_more_needs_no_count_and_anything_else_is_counted():
+    """set_retention contacts the location to count only when the change may keep less (an unreachable
+    location is not waited for when it keeps more)."""
+    from jobmatcher.locations.config import LocationConfig
+    from jobmatcher.locations.manager import _keeps_at_least
+
+    old = LocationConfig(id="a" * 12, name="USB", kind="folder", path="/x", added_at=datetime.now(timezone.utc))
+    more = old.model_copy(update={"keep_monthly_months": 36, "retention_days": 400})
+    assert _keeps_at_least(more, old) and _keeps_at_least(old, old)
+    assert not _keeps_at_least(old.model_copy(update={"keep_daily_days": 13}), old)
+    assert not _keeps_at_least(old.model_copy(update={"retention_policy": "simple", "retention_days": 36500}), old)
+    simple = old.model_copy(update={"retention_policy": "simple"})
+    assert _keeps_at_least(simple.model_copy(update={"keep_daily_days": 0, "retention_days": 91}), simple)

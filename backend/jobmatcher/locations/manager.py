@@ -600,7 +600,7 @@ class Locations:
             changes["retention_days"] = days
         loc = self.get(name)
         new = _with_retention(loc, changes)
-        if not confirmed and loc.enabled and new != loc:
+        if not confirmed and loc.enabled and not _keeps_at_least(new, loc):
             self._confirm_pruning_if_reachable(new, "retention", loc)
         return self._update(name, **{k: getattr(new, k) for k in RETENTION_FIELDS})
 
@@ -1159,6 +1159,13 @@ def _with_retention(loc: LocationConfig, changes: dict[str, Any]) -> LocationCon
             f"{changes.get(field)!r} is not possible for {what} at a location ({limits}).",
             "Choose a value in that range.",
         ) from None
+
+
+def _keeps_at_least(new: LocationConfig, old: LocationConfig) -> bool:
+    """True when `new`'s retention keeps every copy `old`'s does (the same policy, no number smaller): then
+    nothing needs counting, and an unreachable location is not waited for. Never raises."""
+    numbers = RETENTION_FIELDS[1:] if new.retention_policy == "tiered" else ("retention_days",)
+    return new.retention_policy == old.retention_policy and all(getattr(new, k) >= getattr(old, k) for k in numbers)
 
 
 def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
