@@ -94,9 +94,11 @@ def explain(e: BaseException, action: str, path: Path | str | None = None) -> Jo
     where = f" ({path})" if path else ""
     e = _unwrap(e)
     if isinstance(e, RecursionError):
+        # The page's request body is refused as "nested too deeply" where it is parsed (server.py); a
+        # RecursionError reaching here came from something else JobMatcher read: say so, not the page's words.
         return ValidationError(
-            f"Could not finish {action}: the request is nested too deeply to read.",
-            "Send plain values (JobMatcher's page never nests this deep). " + _AS_BEFORE,
+            f"Could not finish {action}: something it read was nested too deeply to follow.",
+            "Check what the command was given (a file, an address, a setting), then try again. " + _AS_BEFORE,
         )
     if isinstance(e, MemoryError):
         return JobMatcherError(

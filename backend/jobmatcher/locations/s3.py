@@ -51,6 +51,10 @@ _CREDENTIAL_CODES = {
 # beginning and ending with a letter or digit). Checked before any request: a malformed name otherwise comes
 # back as botocore's parameter-validation text or a service's "Invalid Request".
 _BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
+# botocore's names for an answer it could not read as S3's (XML it cannot parse, a redirect loop)
+_NOT_S3 = {"ResponseParserError", "ResponseStreamingError", "RecursionError"}
+# what the storage client raises for an answer or a request that failed: mapped by _error, never shown raw
+_CLIENT_FAULTS: tuple[type[BaseException], ...] = (RecursionError,)
 _ONE_SHOT = ("checking the bucket", "listing the copies", "reading", "checking the copy", "downloading the copy")
 
 
@@ -161,6 +165,14 @@ class S3Location(LocationClient):
         )
 
         where = self.describe()
+        if isinstance(e, RecursionError) or type(e).__name__ in _NOT_S3:
+            # botocore recurses (its region-redirect handler re-sends) or cannot parse on an answer that is not
+            # S3's: a web page, a console URL pasted as the endpoint (L27)
+            return LocationUnavailableError(
+                f"{self.endpoint_url or 'AWS'} did not answer as S3 storage while {action} for {where}.",
+                "Check the endpoint URL: it is the storage service's S3 address, not its web page.",
+                reason="not-s3",
+            )
         # a one-shot look (adding a location, listing or fetching copies) is not retried: say what to check
         later = (
             "Check the bucket, the prefix and the endpoint URL."
@@ -228,7 +240,7 @@ class S3Location(LocationClient):
 
         try:
             return fn(*args, **kwargs)
-        except (BotoCoreError, ClientError) as e:
+        except (BotoCoreError, ClientError, *_CLIENT_FAULTS) as e:
             raise self._error(e, action) from None
 
     # -- availability ----------------------------------------------------------------
@@ -427,7 +439,7 @@ class S3Location(LocationClient):
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise FileNotFoundError(key) from None
             raise self._error(e, "reading") from None
-        except BotoCoreError as e:
+        except (BotoCoreError, *_CLIENT_FAULTS) as e:
             raise self._error(e, "reading") from None
 
     def list(self, prefix: str) -> list[ObjectInfo]:
@@ -445,7 +457,7 @@ class S3Location(LocationClient):
         except Exception as e:  # noqa: BLE001
             from botocore.exceptions import BotoCoreError, ClientError
 
-            if isinstance(e, (BotoCoreError, ClientError)):
+            if isinstance(e, (BotoCoreError, ClientError, *_CLIENT_FAULTS)):
                 raise self._error(e, "listing the copies") from None
             raise
         return sorted(out, key=lambda o: o.key)
