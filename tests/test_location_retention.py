@@ -248,10 +248,15 @@ def test_an_old_locations_file_keeps_meaning_its_days_and_new_ones_are_tiered(en
 def test_the_library_refuses_a_number_out_of_the_settings_limits(engine, usb):
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     before = (engine.data.root / "locations.json").read_bytes()
-    for bad in ({"keep_daily_days": -1}, {"keep_monthly_months": 1201}, {"retention_days": 0}):
+    for bad, limits in (
+        ({"keep_daily_days": -1}, "0 to 3,660"),
+        ({"keep_monthly_months": 1201}, "0 to 1,200"),
+        ({"retention_days": 0}, "1 to 36,500"),
+    ):
         with pytest.raises(SettingsError) as e:
             engine.locations.set_retention("USB", **bad)
         assert "keep_" not in e.value.message and "retention_days" not in e.value.message
+        assert limits in e.value.message, e.value.message
     with pytest.raises(SettingsError):
         engine.locations.set_retention("USB", retention_policy="weekly")
     assert (engine.data.root / "locations.json").read_bytes() == before

@@ -1131,15 +1131,23 @@ class Locations:
         save_config(self.data.root, cfg)
 
 
-# What each retention field is, in the user's words (for a value out of its limits).
+# What each retention field is, in the user's words (for a value out of its limits, which are the model's).
 _RETENTION_WORDS = {
-    "retention_policy": ("the kind of retention", "tiered or simple"),
-    "retention_days": ("the days to keep copies", "1 to 36,500"),
-    "keep_all_hours": ("the hours of which every copy is kept", "0 to 8,784"),
-    "keep_daily_days": ("the days of which the newest copy of each day is kept", "0 to 3,660"),
-    "keep_weekly_weeks": ("the weeks of which the newest copy of each week is kept", "0 to 520"),
-    "keep_monthly_months": ("the months of which the newest copy of each month is kept", "0 to 1,200"),
+    "retention_policy": "the kind of retention",
+    "retention_days": "the days to keep copies",
+    "keep_all_hours": "the hours of which every copy is kept",
+    "keep_daily_days": "the days of which the newest copy of each day is kept",
+    "keep_weekly_weeks": "the weeks of which the newest copy of each week is kept",
+    "keep_monthly_months": "the months of which the newest copy of each month is kept",
 }
+
+
+def _limits(field: str) -> str:
+    """A retention field's limits in words, from LocationConfig's own ("1 to 36,500", "tiered or simple")."""
+    info = LocationConfig.model_fields[field]
+    low = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in info.metadata if hasattr(m, "le")), None)
+    return "tiered or simple" if low is None or high is None else f"{low:,} to {high:,}"
 
 
 def _with_retention(loc: LocationConfig, changes: dict[str, Any]) -> LocationConfig:
@@ -1154,9 +1162,9 @@ def _with_retention(loc: LocationConfig, changes: dict[str, Any]) -> LocationCon
         return LocationConfig.model_validate({**loc.model_dump(), **changes})
     except pydantic.ValidationError as e:
         field = str(e.errors()[0]["loc"][0])
-        what, limits = _RETENTION_WORDS.get(field, ("a retention value", ""))
+        what = _RETENTION_WORDS.get(field, "a retention value")
         raise SettingsError(
-            f"{changes.get(field)!r} is not possible for {what} at a location ({limits}).",
+            f"{changes.get(field)!r} is not possible for {what} at a location ({_limits(field)}).",
             "Choose a value in that range.",
         ) from None
 
