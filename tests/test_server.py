@@ -209,6 +209,21 @@ def test_only_public_api_names_and_only_post(server):
     assert request(server, "OPTIONS", "/api/get_profile")[0] == 405  # no CORS preflight is ever granted
 
 
+def test_every_public_call_passes_the_servers_name_check(server):
+    """Finding L18: the server's filter on /api/NAME had no digits, so the page's add_s3_location was refused
+    in browser mode as "There is no such call" (the window's bridge has no such filter)."""
+    from jobmatcher.api import PUBLIC_METHODS
+    from jobmatcher.server import _METHOD_NAME
+
+    assert "add_s3_location" in PUBLIC_METHODS
+    assert [n for n in PUBLIC_METHODS if not _METHOD_NAME.match(n)] == []
+    # through the real server: the call reaches the API (here refused by its validation, not as unknown)
+    status, _, data = api_call(server, "add_s3_location", {})
+    assert status == 200, data
+    error = json.loads(data)["error"]
+    assert error["code"] != "unknown-call" and "does not have" not in error["message"], error
+
+
 def test_bad_bodies_are_refused_readably(server):
     assert request(server, "POST", "/api/get_profile", b"not json")[0] == 400
     assert request(server, "POST", "/api/get_profile", b'{"args": "x"}')[0] == 400

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-JobMatcher-Secret"
 MAX_JSON_BODY = 1 << 20
 MAX_UPLOAD = 64 << 30
-_METHOD_NAME = re.compile(r"^[a-z][a-z_]{0,60}$")
+# The shape of a call's name in /api/NAME: any public method of the API (api.PUBLIC_METHODS, which a test
+# holds to this shape: names like add_s3_location have digits); _dispatch then admits only those methods.
+_METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,60}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -291,7 +293,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, name: str) -> None:
         if not _METHOD_NAME.match(name):
-            self._refuse(HTTPStatus.NOT_FOUND, "There is no such call.")
+            self._refuse(
+                HTTPStatus.NOT_FOUND,
+                "The page asked for something this version of JobMatcher does not have.",
+                "Reload the page.",
+                code="unknown-call",
+            )
             return
         length = self._length(MAX_JSON_BODY)
         if length is None:
