@@ -1173,6 +1173,12 @@ class Engine:
             return health  # no locations: nothing to say, and boto3/pyrage stay unloaded
         try:
             locs = self.locations
+            locs.config()
+        except (JobMatcherError, OSError) as e:
+            # The locations file cannot be read: no location copies anything until it is fixed (L23). Red, as
+            # for any copy that stopped, never silence (which would read as "no locations set up").
+            return self._locations_unreadable(health, e)
+        try:
             rows = locs.status(check=False)
             line = locs.status_line(now)
         except JobMatcherError as e:
@@ -1186,6 +1192,31 @@ class Engine:
         if extra:
             level = "error" if any(w.level == "error" for w in warnings) else "warn"
         return health.model_copy(update={"warnings": warnings, "level": level, "copies": line})
+
+    def _locations_unreadable(self, health: Health, error: JobMatcherError | OSError) -> Health:
+        """`health` with the red warning that the backup locations file cannot be read (damaged or unreadable):
+        copies off this disk have stopped until the user fixes or deletes it."""
+        from .health import HealthWarning
+        from .locations.config import CONFIG_NAME
+
+        path = self.data.root / CONFIG_NAME
+        cause = "is damaged" if isinstance(error, JobMatcherError) else f"cannot be read ({error.strerror or error})"
+        warning = HealthWarning(
+            code="locations-unreadable",
+            level="error",
+            message=f"The backup locations file {path} {cause}, so copies off this disk have stopped.",
+            hint="Run `jobmatcher location list` to see what is wrong with it, then fix or delete that file "
+            "(deleting it forgets the locations, not the copies; add them again afterwards).",
+            page_hint=f"Fix or delete {path} (deleting it forgets the locations, not the copies; add them "
+            "again afterwards).",
+        )
+        return health.model_copy(
+            update={
+                "warnings": [warning, *health.warnings],
+                "level": "error",
+                "copies": "copies off this disk: stopped (the backup locations file cannot be read)",
+            }
+        )
 
     def budget_bytes(self, settings: Settings | None = None) -> int:
         """The most space backups may take, in bytes: the setting (MiB), else 2 GiB or 20x the database,

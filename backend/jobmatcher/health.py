@@ -44,7 +44,7 @@ Level = Literal["ok", "warn", "error"]
 class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
-    # location-copy-failed, location-taken-over, location-unavailable, location-stale
+    # location-copy-failed, location-taken-over, location-unavailable, location-stale, locations-unreadable
     code: str
     level: Level
     message: str

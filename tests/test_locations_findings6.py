@@ -1,0 +1,96 @@
+"""Backup locations: the fresh tester's findings L3, L4, L16, L17, L23, L24 (FINDINGS6), each as it was seen.
+
+Real parts: real data folders and backups, the real command line in subprocesses, real files damaged
+as a torn write or a hand edit leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from jobmatcher.engine import Engine
+
+
+@pytest.fixture(autouse=True)
+def _file_credentials(monkeypatch):
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+@pytest.fixture
+def usb(tmp_path) -> Path:
+    d = tmp_path / "usb"
+    d.mkdir()
+    return d
+
+
+# -- L23: a damaged locations.json stops every off-disk copy: health says so, red ------------------------------
+
+
+def test_damaged_locations_file_makes_status_red(engine, usb):
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied and not r.error
+    d = engine.data.root
+    (d / "locations.json").write_text('{"garbage": 1')  # a torn write, a hand edit
+    before = (d / "locations.json").read_bytes()
+
+    r = run_cli("status", "--json", data_dir=d)
+    assert r.returncode == 1, r.stdout + r.stderr
+    h = json.loads(r.stdout)
+    assert h["level"] == "error"
+    [w] = [w for w in h["warnings"] if w["code"] == "locations-unreadable"]
+    assert "copies off this disk have stopped" in w["message"] and "locations.json" in w["message"]
+    assert "location list" in w["hint"] and "delete" in w["hint"]
+    assert "stopped" in h["copies"]
+
+    r = run_cli("status", data_dir=d)
+    assert r.returncode == 1 and "copies off this disk have stopped" in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    # the page's status (the same engine rule)
+    h2 = Engine(d).health()
+    assert h2.level == "error" and any(w.code == "locations-unreadable" for w in h2.warnings)
+    assert (d / "locations.json").read_bytes() == before  # nothing rewritten
+
+
+# -- L17: lowering retention (or enabling) a location that cannot be reached now still asks --------------------
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_lowering_retention_of_an_unreachable_location_asks(engine, usb, tmp_path):
+    from jobmatcher.errors import ConfirmationNeededError
+
+    d = engine.data.root
+    engine.create_backup()
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False, retention_days=60)
+    assert engine.locations.sync()[0].copied
+    marker = usb / ".jobmatcher-location"
+    marker.rename(tmp_path / "marker")  # unplugged: the empty mount point left behind
+    cfg_before = (d / "locations.json").read_bytes()
+    copies_before = _tree(usb)
+
+    r = run_cli("location", "set", "USB", "--keep-days", "7", data_dir=d, input="")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "could not look at the copies" in r.stderr and "--yes" in r.stderr, r.stderr
+    assert "7 days" in r.stderr and "Traceback" not in r.stderr
+    assert (d / "locations.json").read_bytes() == cfg_before and _tree(usb) == copies_before
+    r = run_cli("location", "set", "USB", "--keep-days", "7", "--json", data_dir=d, input="")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "confirmation-needed"
+    # keeping more needs no question, reachable or not
+    assert run_cli("location", "set", "USB", "--keep-days", "90", data_dir=d, input="").returncode == 0
+    r = run_cli("location", "set", "USB", "--keep-days", "7", "--yes", data_dir=d, input="")
+    assert r.returncode == 0 and engine.locations.get("USB").retention_days == 7, r.stderr
+
+    # enabling one that cannot be counted asks too
+    engine.locations.set_enabled("USB", False)
+    with pytest.raises(ConfirmationNeededError) as e:
+        engine.locations.set_enabled("USB", True)
+    assert e.value.action == "delete-location-copies" and e.value.deletes is None
+    assert engine.locations.get("USB").enabled is False
+    assert engine.locations.set_enabled("USB", True, confirmed=True).enabled is True
