@@ -155,12 +155,15 @@ def test_enabling_a_location_whose_copies_aged_meanwhile_asks_first(engine, usb,
     assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
 
 
-def test_an_unreachable_location_is_enabled_without_counting(engine, usb):
+def test_an_unreachable_location_is_enabled_only_when_confirmed(engine, usb):
     engine.create_backup()
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     engine.locations.set_enabled("USB", False)
     (usb / ".jobmatcher-location").unlink()  # unplugged: the empty folder left behind
-    assert engine.locations.set_enabled("USB", True).enabled is True
+    with pytest.raises(ConfirmationNeededError) as e:  # its copies cannot be counted: asked all the same (L17)
+        engine.locations.set_enabled("USB", True)
+    assert "could not look at the copies" in e.value.message and e.value.deletes is None
+    assert engine.locations.set_enabled("USB", True, confirmed=True).enabled is True
 
 
 def test_shortening_a_locations_days_asks_first(engine, usb):

@@ -609,16 +609,35 @@ class Locations:
     def _confirm_pruning_if_reachable(
         self, loc: LocationConfig, change: str, before: LocationConfig | None = None
     ) -> None:
-        """_confirm_pruning for a configured location, contacted now; one that cannot be reached has nothing
-        countable (its next sync applies its retention as for any enabled location). Raises
-        ConfirmationNeededError."""
+        """_confirm_pruning for a configured location, contacted now. One that cannot be reached has nothing
+        countable, yet its next sync applies the change when it is back: the change is asked for all the same,
+        saying the copies could not be looked at (L17). Raises ConfirmationNeededError (action
+        "delete-location-copies"; `deletes` None when they could not be counted)."""
         try:
             client = make_client(loc, self.data.root)
             client.check()
             fid = folder_id_of(self.data)
         except (JobMatcherError, OSError) as e:
             log.info("location %s: not reachable to count what the change deletes there (%s)", loc.name, e)
-            return
+            rule = describe(RetentionPolicy.from_settings(loc), "copy")
+            if change == "enable":
+                what, again, page = "enabled again", "enable it anyway", "enable it anyway, or leave it disabled"
+            else:
+                what, again, page = "changed", "change it anyway", "change it anyway, or keep more there"
+            raise ConfirmationNeededError(
+                f"JobMatcher could not look at the copies at {loc.name!r} ({loc.where()}): it cannot be reached now, "
+                f"so which of them this deletes cannot be said. {what.capitalize()}, keeping {rule}, its next copy "
+                "when it is back deletes the copies there that this rule does not keep.",
+                f"Connect it and run the same command again to see which copies go, or run it again with --yes to "
+                f"{again}.",
+                f"Connect it and try again to see which copies go, or confirm to {page}.",
+                action="delete-location-copies",
+                name=loc.name,
+                deletes=None,
+                total=None,
+                copies=[],
+                made_at=[],
+            ) from None
         self._confirm_pruning(loc, client, fid, change, before)
 
     def _confirm_pruning(
