@@ -3,6 +3,8 @@ a killed restore's leftovers. Real servers (a plain `python -m http.server`, Sea
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -75,3 +77,102 @@ def test_a_recursion_error_outside_the_page_does_not_speak_of_the_page():
     e = causes.explain(RecursionError(), "testing")
     assert e.code == "invalid-input"
     assert "page" not in (e.message + e.hint) and "Send plain values" not in e.hint
+
+
+def _big_source(engine, tmp_path, locked_identity, jobs: int = 300):
+    """The engine's data made ~1.3 MB, copied encrypted to a folder location; (usb, backup id, passphrase file)."""
+    from conftest import LOCATION_PASSPHRASE as PASS
+    from conftest import prime
+    from jobmatcher import profile
+
+    prime(engine, locked_identity)
+    conn = engine.connect()
+    try:
+        with profile.transaction(conn):
+            conn.executemany(
+                "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                [(f"Big {i}", "Co", os.urandom(2000).hex()) for i in range(jobs)],
+            )
+    finally:
+        conn.close()
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    bid = engine.create_backup().id
+    assert engine.locations.sync()[0].copied == [bid]
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    return usb, bid, pw
+
+
+def test_restore_from_a_location_onto_a_small_data_disk_says_how_much_is_needed_before_fetching(
+    engine, tmpfs, tmp_path, locked_identity
+):
+    """L22: the space is checked before anything is fetched, with the data folder's place and the numbers;
+    the live database there stays byte for byte and nothing is left behind."""
+    from conftest import fill_sample_data, fingerprint
+    from jobmatcher.engine import Engine
+
+    usb, bid, pw = _big_source(engine, tmp_path, locked_identity)
+    size = engine.store.get(bid).size_bytes
+    disk = tmpfs(max(1024, (2 * size) // 1024))  # room for the live data, not for fetch + decrypt + staging
+    target = Engine(disk / "data")
+    target.migrate()
+    fill_sample_data(target, name="Grace Hopper")
+    before = fingerprint(target.data.db_path)
+    names_before = sorted(os.listdir(target.data.root))
+    r = run_cli(
+        "--json",
+        "backup",
+        "restore",
+        bid,
+        "--from-folder",
+        str(usb),
+        "--passphrase-file",
+        str(pw),
+        "--yes",
+        data_dir=target.data.root,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    answer = json.loads(r.stdout or r.stderr)
+    assert answer["error"] == "no-space" and answer["place"] == "data-folder", answer
+    assert answer["needed_bytes"] >= 3 * size and answer["free_bytes"] < answer["needed_bytes"], answer
+    assert "needed" in answer["message"] and str(target.data.root) in answer["message"], answer
+    assert fingerprint(target.data.db_path) == before
+    assert sorted(os.listdir(target.data.root)) == names_before  # nothing fetched, nothing left
+    r = run_cli(
+        "backup",
+        "restore",
+        bid,
+        "--from-folder",
+        str(usb),
+        "--passphrase-file",
+        str(pw),
+        "--yes",
+        data_dir=target.data.root,
+    )
+    assert r.returncode == 1 and "needed" in r.stderr and "free" in r.stderr, r.stderr
+    assert "the disk is full" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_retried_restore_from_a_location_removes_what_a_dead_one_left(engine, tmp_path, locked_identity):
+    """L9: a killed restore's fetch/plain temp files (its pid in the name, that process gone) are removed by the
+    next restore from a location; a live process's file and another program's file of a similar name stay."""
+    usb, bid, pw = _big_source(engine, tmp_path, locked_identity, jobs=10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a real pid whose process is gone
+    target = tmp_path / "new"
+    target.mkdir(mode=0o700)
+    leftovers = [
+        target / f".location-fetch-ff849e0af1ae.{dead.pid}.tmp",
+        target / f".location-plain-ff849e0af1ae.{dead.pid}.tmp",
+    ]
+    keep = [target / f".location-fetch-0123456789ab.{os.getpid()}.tmp", target / f".report.docx.{dead.pid}.tmp"]
+    for p in leftovers + keep:
+        p.write_bytes(b"x" * 1000)
+    r = run_cli(
+        "backup", "restore", bid, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=target
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not [p for p in leftovers if p.exists()]
+    assert all(p.exists() for p in keep)

@@ -37,7 +37,7 @@ OWN_ATOMIC_FILES = frozenset(
         "location-identity.age",
     }
 )
-_OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-")
+_OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-", "location-plain-")
 
 
 def own_data_folder_file(name: str) -> bool:

@@ -11,7 +11,7 @@ before every check has passed.
 from __future__ import annotations
 
 from ..errors import JobMatcherError
-from ..fsutil import remove_quietly
+from ..fsutil import remove_dead_temp_files, remove_quietly, require_free_space
 from ..progress import Progress
 from ..restore import RestoreResult, restore
 from .client import LocationClient
@@ -49,6 +49,20 @@ def restore_from_location(
             fresh = not engine.data.db_path.exists()
         from .remote import fetch_verified
 
+        # a killed earlier restore's fetch leftovers (their pid in the name, that process gone): before the
+        # space check, so a retry on a nearly full disk is not refused for what a dead attempt left (L9)
+        remove_dead_temp_files(engine.data.root, _fetch_temp)
+        # Before fetching anything (L22): on the data folder's disk the fetched copy and the decrypted database
+        # are there together, then the database and the restore's staged copy (twice its size, as restore checks).
+        size = remote.size_bytes
+        needed = size + max(remote.stored_size if remote.encrypted else 0, 2 * size)
+        require_free_space(
+            engine.data.root,
+            needed,
+            "restoring this copy",
+            why="the copy fetched and decrypted, then staged",
+            place="data-folder",
+        )
         plain = fetch_verified(client, remote, secret, engine.data.root, progress)
         try:
             label = f"{remote.id} from {where or client.describe()}"
@@ -68,3 +82,8 @@ def restore_from_location(
     finally:
         if not owned_before:
             engine.release_instance_lock()
+
+
+def _fetch_temp(name: str) -> bool:
+    """The temp files fetch_verified makes in the data folder (`.location-fetch-TOKEN.PID.tmp`, `-plain-`)."""
+    return name.startswith(("location-fetch-", "location-plain-"))
