@@ -113,6 +113,8 @@ def test_a_damaged_key_file_in_the_data_folder_is_said_as_such_and_never_publish
     assert not r.error, r
     good = (usb[0] / "JobMatcher" / folder_id_of(engine.data) / "identity.age").read_bytes()
     (engine.data.root / "location-identity.age").write_bytes(b"garbage\n")
+    h = engine.health()  # red at once, not only after the next copy fails
+    assert h.level == "error" and "key-file-damaged" in [w.code for w in h.warnings], h.warnings
     for kwargs in ({"passphrase": pw}, {}):
         with pytest.raises(KeyFileDamagedError) as e:
             engine.locations.add("folder", path=str(usb[1]), name="li2", **kwargs)

@@ -1187,6 +1187,18 @@ class Engine:
         if not rows:
             return health
         extra = assess_locations(now, rows, interval_minutes)
+        if any(r.enabled and r.encrypted for r in rows) and locs.identity_path().is_file():
+            from .errors import KeyFileDamagedError
+            from .health import HealthWarning
+
+            try:  # a damaged key file stops every encrypted copy: red now, not at the next failed copy (H21)
+                locs._locked_identity()
+            except KeyFileDamagedError as e:
+                extra.append(
+                    HealthWarning(code=e.code, level="error", message=e.message, hint=e.hint, page_hint=e.page_hint)
+                )
+            except OSError:
+                pass  # unreadable for another reason: the copies say so when they try
         warnings = sorted(health.warnings + extra, key=lambda w: w.level != "error")
         level = health.level
         if extra:
