@@ -94,3 +94,46 @@ def test_lowering_retention_of_an_unreachable_location_asks(engine, usb, tmp_pat
     assert e.value.action == "delete-location-copies" and e.value.deletes is None
     assert engine.locations.get("USB").enabled is False
     assert engine.locations.set_enabled("USB", True, confirmed=True).enabled is True
+
+
+# -- L24: a damaged key file in the data folder is said as such, never as the passphrase or the location --------
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut short"])
+def test_damaged_key_file_is_named_not_the_passphrase_nor_the_location(engine, usb, tmp_path, locked_identity, damage):
+    from conftest import LOCATION_PASSPHRASE as PASS
+    from conftest import prime
+
+    prime(engine, locked_identity)
+    d = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.create_backup()
+    assert engine.locations.sync()[0].copied
+    key = d / "location-identity.age"
+    good = key.read_bytes()
+    key.write_bytes(b"garbage\n" if damage == "garbage" else good[:-10])  # bit rot, a torn write
+    damaged = key.read_bytes()
+    pw = tmp_path / "pw"
+    pw.write_text(PASS)
+    other = tmp_path / "usb8"
+    other.mkdir()
+    cfg_before = (d / "locations.json").read_bytes()
+
+    r = run_cli("location", "add", "folder", str(other), "--passphrase-file", str(pw), data_dir=d, input="")
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "location-identity.age in the data folder is damaged" in out, out
+    assert "not it" not in out and "does not open" not in out and "Traceback" not in out
+    assert (d / "locations.json").read_bytes() == cfg_before and list(other.iterdir()) == []
+
+    engine.create_backup()
+    copies = _tree(usb)
+    r = run_cli("location", "sync", data_dir=d, input="")
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "location-identity.age in the data folder is damaged" in out, out
+    assert "already holds another" not in out and "Restore from those copies" not in out
+    assert _tree(usb) == copies and key.read_bytes() == damaged  # nothing written there, nothing here
+
+    key.write_bytes(good)  # put back: copies go on
+    assert run_cli("location", "sync", data_dir=d, input="").returncode == 0

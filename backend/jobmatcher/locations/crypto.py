@@ -73,7 +73,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
 
     Raises WrongPassphraseError when the passphrase does not open it (code "key-unlock-too-slow" when
     age refused the work of trying, three times a second apart, on a computer too busy: not a verdict on
-    the passphrase).
+    the passphrase; code "key-damaged" when age cannot read the file at all, whatever the passphrase).
     """
     from pyrage import DecryptError
     from pyrage import passphrase as pp
@@ -83,11 +83,13 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         identity = secret.strip()
         recipient_of(identity)  # ValidationError when mangled
         return identity
+    said = ""
     for attempt in range(UNLOCK_TRIES):
         try:
             return pp.decrypt(locked, secret).decode().strip()
         except DecryptError as e:
-            if "excessive work" not in str(e).lower():
+            said = str(e)
+            if "excessive work" not in said.lower():
                 break
             # age refuses a scrypt work factor far above what it measures this computer can do in about a
             # second (rage: target work factor + 4). On a busy machine that measurement comes out low, and a
@@ -96,6 +98,15 @@ def unlock_identity(locked: bytes, secret: str) -> str:
             if attempt == UNLOCK_TRIES - 1:
                 raise _too_slow(str(e)) from None
             time.sleep(UNLOCK_RETRY_PAUSE)
+    if said.strip().lower() not in ("decryption failed", ""):
+        # age read the file's header and the passphrase did not open it: "Decryption failed". Anything else
+        # (a header cut short, a payload that does not decrypt, not an age file) is the file, not the
+        # passphrase (L24): code "key-damaged", so callers can say which file is damaged.
+        raise WrongPassphraseError(
+            "The encryption key file is damaged: age cannot read it, whatever the passphrase.",
+            "Take the key back from a backup location that holds it, with your passphrase.",
+            code="key-damaged",
+        )
     raise WrongPassphraseError(
         "That passphrase does not open the encryption key of these copies.",
         "Check the passphrase (it is case-sensitive), or use the recovery key you "

@@ -255,16 +255,33 @@ class Locations:
         Raises KeyFileDamagedError (damaged), OSError (cannot be read)."""
         locked = self.identity_path().read_bytes()
         if not locked.startswith(b"age-encryption.org/v1\n-> scrypt "):
-            raise KeyFileDamagedError(
-                f"The encryption key file {IDENTITY_NAME} in the data folder is damaged (it is not an encrypted key "
-                "file), so it can neither be used nor copied to a backup location.",
-                f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
-                "new place with your passphrase (`jobmatcher location add folder PATH --passphrase-file FILE`): "
-                "JobMatcher takes the key back from a location that holds it.",
-                f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
-                "new place with your passphrase: JobMatcher takes the key back from a location that holds it.",
-            )
+            raise self._key_file_damaged()
         return locked
+
+    def _key_file_damaged(self) -> KeyFileDamagedError:
+        """The refusal for a data folder's locked identity that is damaged (L24): said as the key file, with the
+        way back (a new encrypted location with the passphrase takes the key back); never the passphrase, never
+        a location's copies."""
+        return KeyFileDamagedError(
+            f"The encryption key file {IDENTITY_NAME} in the data folder is damaged (JobMatcher cannot read it as an "
+            "encrypted key file), so it can neither be used nor copied to a backup location.",
+            f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
+            "new place with your passphrase (`jobmatcher location add folder PATH --passphrase-file FILE`): "
+            "JobMatcher takes the key back from a location that holds it.",
+            f"Move {IDENTITY_NAME} out of the data folder (keep it), then add an encrypted backup location in a "
+            "new place with your passphrase: JobMatcher takes the key back from a location that holds it.",
+        )
+
+    def _unlock_own(self, secret: str) -> str:
+        """The data folder's identity opened with `secret`. Raises KeyFileDamagedError when the key file is
+        damaged (not an age file, or age cannot read it whatever the passphrase), WrongPassphraseError when
+        `secret` does not open it, ValidationError for a mangled recovery key, OSError (cannot be read)."""
+        try:
+            return unlock_identity(self._locked_identity(), secret)
+        except WrongPassphraseError as e:
+            if e.code == "key-damaged":
+                raise self._key_file_damaged() from None
+            raise
 
     def _ensure_identity(
         self, cfg: LocationsConfig, passphrase: str | None, client: LocationClient, fid: str
@@ -292,7 +309,7 @@ class Locations:
             )
         if self.identity_path().is_file():  # the key is here, only the configuration forgot its recipient
             try:
-                identity = unlock_identity(self._locked_identity(), passphrase)
+                identity = self._unlock_own(passphrase)
             except (WrongPassphraseError, ValidationError) as e:
                 _unless_too_slow(e)
                 raise WrongPassphraseError(
@@ -400,7 +417,7 @@ class Locations:
             "Give that passphrase (or the recovery key you were shown when encryption was set up).",
         )
         try:
-            identity = unlock_identity(self._locked_identity(), secret)
+            identity = self._unlock_own(secret)
         except (WrongPassphraseError, ValidationError) as e:
             _unless_too_slow(e)
             raise refused from None
@@ -928,6 +945,10 @@ class Locations:
             client.put_bytes(identity_key(fid), locked)
             return
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
+            if _stanza(theirs) and _stanza(theirs) == _stanza(locked):
+                # The same age file once (its scrypt salt is random per file) yet different bytes now: the file
+                # here is damaged, not the location's (L24); its copy there is what takes the key back.
+                raise self._key_file_damaged()
             raise _identity_conflict(client.describe())
 
     def _copy_one(
@@ -1236,6 +1257,13 @@ def _unless_too_slow(e: JobMatcherError) -> None:
     that is not a verdict on the passphrase is never reported as a wrong one, nor as another key."""
     if e.code == "key-unlock-too-slow":
         raise e
+
+
+def _stanza(locked: bytes) -> bytes:
+    """The scrypt stanza line of a locked identity (its random salt and work factor): two files with the same
+    one were written as one file. b"" when there is none. Never raises."""
+    lines = locked.split(b"\n", 3)
+    return lines[1] if len(lines) > 2 and lines[1].startswith(b"-> scrypt ") else b""
 
 
 def _identity_conflict(where: str) -> LocationCopyFailedError:
