@@ -295,3 +295,53 @@ def test_on_a_disk_the_copy_is_read_back_behind_the_writer_elsewhere_after_the_r
         ) == (src.read_bytes())
     finally:
         mp.undo()
+
+
+def test_a_stopped_child_is_ended_after_the_stall_bound(tmp_path, ident, monkeypatch):
+    """A child that sends nothing (SIGSTOP stands in for I/O stuck on a dying disk) is killed after STALL_SECONDS
+    (finding L28): the parent never waits for it for ever."""
+    monkeypatch.setattr(encproc, "STALL_SECONDS", 1.0)
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
+    with EncryptingChild(src, ident[1]) as child:
+        pid = _paused_child(pause)
+        os.kill(pid, signal.SIGSTOP)
+        (pause / "go").touch()
+        with pytest.raises(encproc.EncryptionStalled, match="sent nothing for 1 seconds"):
+            for _ in child.chunks():
+                pass
+        assert _gone(pid)
+
+
+def test_a_stalled_child_fails_that_copy_and_the_lock_is_freed(engine, locked_identity, tmp_path, monkeypatch):
+    """The copy with a stopped encrypting child fails with its own reason, leaves no temp at the location, and
+    the next sync (the copier's retry) makes the copy: the location lock is not held for ever (finding L28)."""
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    b = engine.create_backup()
+    monkeypatch.setattr(encproc, "STALL_SECONDS", 1.0)
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))
+    results = []
+    t = threading.Thread(target=lambda: results.append(engine.locations.sync()))
+    t.start()
+    pid = _paused_child(pause)
+    os.kill(pid, signal.SIGSTOP)
+    (pause / "go").touch()
+    t.join(60)
+    assert not t.is_alive()
+    [r] = results[0]
+    assert r.error_code == "location-copy-failed" and "stopped responding" in r.error and b.id in r.error, r.error
+    assert _gone(pid) and _temps(usb) == []
+    fid = folder_id_of(engine.data)
+    from jobmatcher.locations.folder import FolderLocation
+
+    assert list_remote(FolderLocation(usb), fid) == []
+    monkeypatch.delenv(PAUSE_ENV)
+    [r] = engine.locations.sync()
+    assert not r.error and r.copied == [b.id]

@@ -42,6 +42,14 @@ PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = 1031
 # The peak resident memory (kB) the last child that finished reported (benchmarks/bench_locations.py).
 last_child_peak_kb = 0
+# The longest the parent waits for the child's next bytes, in seconds, before it calls the child stalled, kills
+# it and fails that copy (EncryptionStalled; the copy is retried later). Why 60: the parent waits only while it
+# is ready for more (a slow location makes the child wait, not the parent), and the child reads the backup in
+# 1 MiB blocks and encrypts them at tens of MB/s or more even on a busy machine: its longest honest silences are
+# its start (a one-file bundle unpacking on a slow machine: seconds) and a backup drive spinning up (under 30 s).
+# A minute with no byte at all is a child stopped (SIGSTOP, a debugger) or stuck in I/O on a dying disk or a
+# hung network file system, which would otherwise hold every location's copies (their lock) for ever (L28).
+STALL_SECONDS = 60.0
 # Tests only: the child stops after its first block until this folder holds a file named "go" (or is killed).
 PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
 
@@ -52,6 +60,10 @@ class EncryptionChildFailed(Exception):
     def __init__(self, why: str) -> None:
         super().__init__(why)
         self.why = why
+
+
+class EncryptionStalled(EncryptionChildFailed):
+    """The encrypting child sent nothing for STALL_SECONDS while the parent waited for it: it was killed."""
 
 
 def child_command(src: Path, recipient: str) -> list[str]:
@@ -123,19 +135,41 @@ class EncryptingChild:
 
     def chunks(self) -> Iterator[bytes]:
         """The age file's bytes as they come, in chunks of 1 to PIPE_BYTES bytes, until the child closes the
-        pipe. Raises OSError only when the pipe cannot be read (not for the child's own failures: finish())."""
+        pipe. Raises OSError only when the pipe cannot be read (not for the child's own failures: finish()),
+        and EncryptionStalled (the child killed) when no byte came for STALL_SECONDS while this waited."""
         read = os.read
         fd = self._out
-        while chunk := read(fd, PIPE_BYTES):
+        while True:
+            self._wait_readable(fd)
+            chunk = read(fd, PIPE_BYTES)
+            if not chunk:
+                return
             yield chunk
+
+    def _wait_readable(self, fd: int) -> None:
+        """Wait until `fd` has bytes (or its end) for at most STALL_SECONDS; then kill the child and raise
+        EncryptionStalled. Where pipes cannot be polled (Windows) it returns at once: the read then waits."""
+        if sys.platform == "win32":
+            return
+        import select
+
+        if not select.select([fd], [], [], STALL_SECONDS)[0]:
+            self.kill()
+            raise EncryptionStalled(f"the encrypting process sent nothing for {STALL_SECONDS:g} seconds")
 
     def finish(self) -> tuple[int, str]:
         """Wait for the child (after chunks() ended) and return the plaintext's (size in bytes, SHA-256 hex).
-        Raises as the class says."""
+        Raises as the class says (EncryptionStalled when the child does not end within STALL_SECONDS)."""
+        import subprocess
+
         proc = self._proc
         assert proc is not None and proc.stderr is not None
-        err = proc.stderr.read()
-        code = proc.wait()
+        try:
+            _, err = proc.communicate(timeout=STALL_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise EncryptionStalled(f"the encrypting process did not finish within {STALL_SECONDS:g} seconds") from None
+        code = proc.returncode
         self._reap()
         return _outcome(code, err)
 

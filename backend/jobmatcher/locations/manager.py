@@ -65,7 +65,7 @@ from .crypto import (
     recipient_of,
     unlock_identity,
 )
-from .encproc import EncryptionChildFailed
+from .encproc import EncryptionChildFailed, EncryptionStalled
 from .folder import FolderLocation
 from .remote import (
     LocationManifest,
@@ -974,6 +974,15 @@ class Locations:
                 # held to it, so a manifest whose SHA-256 was edited (H6) must not pass on its BLAKE3 alone.
                 try:
                     _, digest = encrypt_file_into(src, w, recipient)
+                except EncryptionStalled as e:
+                    raise LocationCopyFailedError(
+                        f"The encryption of the backup {rec.id} stopped responding ({e.why}), so it was ended; "
+                        "the copy was not made.",
+                        "The copy is retried later. If this keeps happening, the disk holding your backups may be "
+                        "failing, or the computer is overloaded: check the disk.",
+                        reason="encryption-stalled",
+                        id=rec.id,
+                    ) from None
                 except EncryptionChildFailed as e:
                     raise LocationCopyFailedError(
                         f"The encryption of the backup {rec.id} stopped before it finished ({e.why}); "
