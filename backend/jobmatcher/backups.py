@@ -1342,6 +1342,7 @@ class BackupStore:
             self.folder,
             lambda n: (
                 n == FOLDER_MARKER
+                or n.startswith("location-upload-")  # an S3 copy's spool (locations/s3.py), killed mid-upload
                 or (n.endswith(".json") and (n[:-5] + ".db" in names or bool(_OWN_MANIFEST.match(n))))
             ),
         )

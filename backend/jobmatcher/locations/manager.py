@@ -994,6 +994,8 @@ class Locations:
                 if digest != rec.sha256:
                     raise _backup_mismatch(rec.id)
 
+            if isinstance(client, S3Location):  # spool beside the backup: its disk has room for one, the
+                client.spool_dir = src.parent  # data folder's may not (L12); that folder's cleanup knows the name
             try:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
             except FileNotFoundError:

@@ -12,6 +12,7 @@ the object is read back and its SHA-256 compared instead.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -27,13 +28,14 @@ from ..errors import (
     LocationUnavailableError,
     ValidationError,
 )
-from ..fsutil import remove_quietly
+from ..fsutil import free_space, remove_quietly, require_free_space, space_error
 from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
 from .pipeline import PipelinedWriter
 
 MB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MB
 MULTIPART_CHUNKSIZE = 16 * MB
+SPOOL_MARGIN = 1 * MB  # age's header and per-chunk tags over the backup's size, with room to spare
 _CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -151,7 +153,7 @@ class S3Location(LocationClient):
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _error(self, e: Exception, action: str) -> JobMatcherError:
+    def _error(self, e: Exception, action: str, folder: Path | None = None) -> JobMatcherError:
         """A boto3/botocore failure in the user's words."""
         from botocore.exceptions import (
             BotoCoreError,
@@ -229,9 +231,12 @@ class S3Location(LocationClient):
                 reason=type(e).__name__,
             )
         if isinstance(e, OSError):
+            from ..causes import explain
+
+            cause = explain(e, f"{action} for {where}", folder)  # the cause in JobMatcher's words, not errno's
             return LocationCopyFailedError(
-                f"Could not finish {action} for {where}: {e.strerror or e}.",
-                "Check the disk of your data folder; the copy is retried later.",
+                cause.message if cause else f"Could not finish {action} for {where}.",
+                f"Check the disk of {folder or 'your data folder'}; the copy is retried later.",
             )
         return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
 
@@ -283,9 +288,18 @@ class S3Location(LocationClient):
     def put_stream(
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
-        """Produce into a spool file beside the data (S3 needs a seekable, retryable source), then upload it.
+        """Produce into a spool file in `spool_dir` (S3 needs a seekable, retryable source), then upload it; the
+        manager sets `spool_dir` to the backup's own folder, whose disk holds the backup already (L12).
         Raises as LocationClient.put_stream (a spool file that cannot be written: named, not OSError)."""
         spool = self._spool()
+        if size_hint:  # before writing: the ciphertext is about the backup's size (L12)
+            require_free_space(
+                spool.parent,
+                size_hint + SPOOL_MARGIN,
+                f"preparing the copy for {self.describe()}",
+                why="the encrypted copy is prepared there before it is uploaded",
+                place="backup-folder",
+            )
         try:
             fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             with os.fdopen(fd, "wb") as raw:
@@ -295,7 +309,16 @@ class S3Location(LocationClient):
             self._upload(key, spool, stored, w.md5, progress)
             return stored
         except OSError as e:
-            raise self._error(e, "preparing the copy") from None
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):  # filled meanwhile: the numbers, never the errno text
+                raise space_error(
+                    spool.parent,
+                    max(size_hint, 1) + SPOOL_MARGIN,
+                    free_space(spool.parent),
+                    f"preparing the copy for {self.describe()}",
+                    "the encrypted copy is prepared there before it is uploaded",
+                    "backup-folder",
+                ) from None
+            raise self._error(e, "preparing the copy", spool.parent) from None
         finally:
             remove_quietly(spool)
 
