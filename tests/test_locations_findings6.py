@@ -7,6 +7,7 @@ as a torn write or a hand edit leaves them.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,41 @@ def test_damaged_key_file_is_named_not_the_passphrase_nor_the_location(engine, u
 
     key.write_bytes(good)  # put back: copies go on
     assert run_cli("location", "sync", data_dir=d, input="").returncode == 0
+
+
+# -- L3, L4: a location never shares a place with backups or another location's copies ------------------------
+
+
+def test_a_location_is_refused_at_inside_or_above_backups_and_inside_another_location(engine, usb, tmp_path):
+    from jobmatcher.locations.manager import folder_id_of
+
+    big = Engine(tmp_path / "big")  # another data folder, its default backup folder holding backups
+    big.migrate()
+    big.create_backup()
+    big_backups = big.data.root / "backups"
+    d = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
+    engine.create_backup()
+    assert engine.locations.sync()[0].copied
+    copies = usb / "JobMatcher" / folder_id_of(engine.data)
+    assert copies.is_dir()
+    holder = tmp_path / "holder"  # directly above a folder of backups
+    holder.mkdir()
+    shutil.copytree(big_backups, holder / "old-backups")
+
+    def state(p: Path) -> dict[str, bytes]:
+        return _tree(p) if p.is_dir() else {}
+
+    for place in (big_backups, big_backups / "sub", copies, usb / "JobMatcher", holder):
+        if place.name == "sub":
+            place.mkdir()
+        before = (state(place), (d / "locations.json").read_bytes(), state(usb), state(big_backups))
+        r = run_cli("location", "add", "folder", str(place), "--no-encrypt", data_dir=d, input="")
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, (place, out)
+        assert any(w in out for w in ("JobMatcher backup", "backup location", "the location 'USB'")), out
+        assert "Traceback" not in out
+        assert (state(place), (d / "locations.json").read_bytes(), state(usb), state(big_backups)) == before
+    # the other data folder's backups go on as before
+    r = run_cli("backup", "list", data_dir=big.data.root)
+    assert r.returncode == 0, r.stderr

@@ -333,15 +333,47 @@ def check_location_folder(folder: Path, backup_folder: Path) -> None:
         if os.path.lexists(candidate / BACKUP_FOLDER_MARKER):
             where = "is" if candidate == p else f"is inside {candidate}, which is"
             raise SettingsError(f"The location's folder {p} {where} a JobMatcher backup folder.", hint)
+    # A folder holding JobMatcher backups has no marker when it is a data folder's default backup folder, or a
+    # plain location's copies folder: found by its backups (manifests beside their databases; L3, L4).
+    for candidate in (p, *p.parents):
+        if _holds_backups(candidate):
+            where = "holds" if candidate == p else f"is inside {candidate}, which holds"
+            raise SettingsError(
+                f"The location's folder {p} {where} JobMatcher backups (another data folder's backup folder, or "
+                "another location's copies): the location's files there would stop those backups.",
+                hint,
+            )
+    # Inside another backup location (below its marker): its copies would be mixed with this location's (L4).
+    if p.parent != p and (around := _location_around(p.parent)) is not None:
+        raise SettingsError(f"The location's folder {p} is inside {around}, which is a backup location.", hint)
     try:
         with os.scandir(p) as entries:
             for e in entries:
-                if e.is_dir(follow_symlinks=False) and os.path.lexists(Path(e.path) / BACKUP_FOLDER_MARKER):
+                if not e.is_dir(follow_symlinks=False):
+                    continue
+                sub = Path(e.path)
+                if os.path.lexists(sub / BACKUP_FOLDER_MARKER) or _holds_backups(sub):
                     raise SettingsError(
                         f"The location's folder {p} contains a JobMatcher backup folder, {e.path}.", hint
                     )
+                if os.path.lexists(sub / LOCATION_MARKER):
+                    raise SettingsError(f"The location's folder {p} contains a backup location, {e.path}.", hint)
     except OSError:
         pass
+
+
+def _holds_backups(folder: Path) -> bool:
+    """True when `folder` directly holds a JobMatcher backup: a manifest backup_*.json beside its database
+    (backup_*.db, or an encrypted copy's backup_*.db.age). Never raises (an unreadable folder: False)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = {e.name for e in entries}
+    except OSError:
+        return False
+    return any(
+        n.startswith("backup_") and n.endswith(".json") and ({n[:-5] + ".db", n[:-5] + ".db.age"} & names)
+        for n in names
+    )
 
 
 def data_folder_is_ours(folder: Path) -> bool:

@@ -529,6 +529,14 @@ class Locations:
                         code="location-duplicate",
                         name=other.name,
                     )
+                if (nested := _nested(loc, other)) is not None:  # copies inside another location's (L4)
+                    raise ValidationError(
+                        f"{loc.where()} {nested} the location {other.name!r} ({other.where()}).",
+                        "Choose a folder of its own for the copies: on another drive, a network share or a synced "
+                        "folder.",
+                        code="location-nested",
+                        name=other.name,
+                    )
             if encrypt and passphrase:  # checked before anything is written at the location
                 if cfg.recipient and self.identity_path().is_file():
                     self._check_existing_passphrase(cfg, passphrase)
@@ -1251,6 +1259,19 @@ def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
     except OSError:
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
+    """How folder location `a` lies in folder location `b`: "is inside" or "contains", or None (not folders,
+    or apart). Compared after `..` and symbolic links. Never raises."""
+    if a.kind != "folder" or b.kind != "folder":
+        return None
+    pa, pb = Path(os.path.realpath(a.path or "")), Path(os.path.realpath(b.path or ""))
+    if pb in pa.parents:
+        return "is inside"
+    if pa in pb.parents:
+        return "contains"
+    return None
 
 
 def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationConfig) -> bool:
