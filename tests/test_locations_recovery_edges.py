@@ -237,3 +237,50 @@ def test_encrypted_s3_copies_spool_beside_the_backup_not_on_a_small_data_disk(tm
         assert "No space left on device" not in str(err.value)
     finally:
         server.stop()
+
+
+def _all_text(folder) -> str:
+    """Every file's text under `folder` (the data folder with its log), for a secret that must not be there."""
+    return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+def test_an_endpoint_url_with_a_password_is_refused_and_never_shown_or_logged(tmp_path):
+    """L6: `https://user:pass@host` as the endpoint: refused at input (S3 uses the access keys), exit 2, the
+    password neither on screen nor in the log; a location cannot be added with one either."""
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "JOBMATCHER_CREDENTIALS": "file"}
+    data = tmp_path / "fresh"
+    url = f"http://someone:SECRETPW@127.0.0.1:{_free_port()}"
+    for args in (
+        ("backup", "list", "--from-s3", "s3://my-bucket/x", "--endpoint-url", url),
+        ("location", "add", "s3", "--bucket", "my-bucket", "--no-encrypt", "--endpoint-url", url),
+    ):
+        r = run_cli(*args, data_dir=data, env=env)
+        out = r.stdout + r.stderr
+        assert r.returncode in (1, 2) and "user name or password" in out, out
+        assert "SECRETPW" not in out and "Traceback" not in out, out
+    assert "SECRETPW" not in _all_text(data)
+    from jobmatcher.locations.config import LocationConfig
+    from jobmatcher.locations.s3 import S3Location
+
+    # one configured before this check: used and shown without it
+    assert "SECRETPW" not in S3Location("b", "p", url).describe()
+    loc = LocationConfig.model_validate(
+        {"id": "a" * 12, "name": "x", "kind": "s3", "bucket": "b", "endpoint_url": url, "added_at": "2026-01-01T00:00"}
+    )
+    assert "SECRETPW" not in loc.where() and "127.0.0.1" in loc.where()
+
+
+def test_disaster_recovery_hints_fit_a_place_only_looked_into(tmp_path):
+    """L6: --from-s3 / --from-folder errors never say to remove a location (there is none) or that copies are
+    caught up (none are being made)."""
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "JOBMATCHER_CREDENTIALS": "file"}
+    data = tmp_path / "fresh"
+    for args in (
+        ("backup", "list", "--from-s3", "s3://my-bucket/x", "--endpoint-url", f"http://127.0.0.1:{_free_port()}"),
+        ("backup", "list", "--from-folder", str(tmp_path / "not-plugged-in")),
+    ):
+        r = run_cli(*args, data_dir=data, env=env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert "caught up" not in out and "remove the location" not in out.lower(), out
+        assert "try again" in out, out

@@ -325,8 +325,10 @@ class LocationsApi:
                 raise ValidationError("Give the folder's full path.", "Choose it with the folder picker or type it.")
             from .locations.folder import FolderLocation
 
-            return FolderLocation(p), str(p)
-        from .locations.s3 import S3Location
+            place = FolderLocation(p)
+            place.configured = False  # only looked into: its errors' hints fit that
+            return place, str(p)
+        from .locations.s3 import S3Location, check_endpoint_url
 
         if not source.bucket.strip():
             raise ValidationError("Give the bucket's name.", "")
@@ -337,11 +339,12 @@ class LocationsApi:
         client = S3Location(
             source.bucket.strip(),
             source.prefix.strip(),
-            source.endpoint_url.strip() or None,
+            check_endpoint_url(source.endpoint_url.strip()),
             source.access_key_id.strip(),
             source.secret_access_key.strip(),
             spool_dir=self._engine.data_dir,
         )
+        client.configured = False  # only looked into: its errors' hints fit that
         return client, client.describe()
 
     @validate_call

@@ -987,8 +987,11 @@ def _source_client(args):
             folder = user_path(args.from_folder, "The folder")
         except SettingsError as e:  # "~nobody/…": no such user
             raise _UsageError(f"argument --from-folder: {e.message} {e.hint}") from None
-        return FolderLocation(folder.absolute()), args.from_folder
-    from .locations.s3 import S3Location
+        place = FolderLocation(folder.absolute())
+        place.configured = False  # only looked into: its errors' hints fit that
+        return place, args.from_folder
+    from .errors import ValidationError
+    from .locations.s3 import S3Location, check_endpoint_url
 
     url = args.from_s3
     if not url.startswith("s3://") or len(url) <= 5:
@@ -1001,9 +1004,13 @@ def _source_client(args):
             "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
             code="keys-needed",
         )
-    return S3Location(
-        bucket, prefix, args.endpoint_url, keys.access_key_id, keys.secret_access_key, spool_dir=None
-    ), url
+    try:
+        endpoint = check_endpoint_url(args.endpoint_url)
+    except ValidationError as e:  # never repeats a password given in it
+        raise _UsageError(f"argument --endpoint-url: {e.message} {e.hint}") from None
+    client = S3Location(bucket, prefix, endpoint, keys.access_key_id, keys.secret_access_key, spool_dir=None)
+    client.configured = False  # only looked into: its errors' hints fit that
+    return client, url
 
 
 def cmd_location_backups(args) -> int:

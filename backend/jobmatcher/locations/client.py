@@ -103,6 +103,9 @@ class LocationClient(ABC):
     """A place to keep copies of backups. Implementations: FolderLocation, S3Location."""
 
     kind: str = ""
+    # False for a place only looked into (disaster recovery: --from-folder, --from-s3, the page's "Restore from
+    # a backup location"): its errors' hints then say what to check, not how to fix a configured location.
+    configured: bool = True
 
     @abstractmethod
     def describe(self) -> str:

@@ -81,7 +81,11 @@ class LocationConfig(BaseModel):
         if self.kind == "folder":
             return str(self.path)
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        return f"{where} at {self.endpoint_url}" if self.endpoint_url else where
+        if not self.endpoint_url:
+            return where
+        from .s3 import without_userinfo
+
+        return f"{where} at {without_userinfo(self.endpoint_url)}"
 
 
 class LocationsConfig(BaseModel):

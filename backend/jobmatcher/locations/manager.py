@@ -491,11 +491,9 @@ class Locations:
             elif kind == "s3":
                 if not bucket or not (3 <= len(bucket) <= 63):
                     raise ValidationError(f"{bucket!r} is not a bucket name.", "Bucket names have 3 to 63 characters.")
-                if endpoint_url and not endpoint_url.startswith(("http://", "https://")):
-                    raise ValidationError(
-                        f"{endpoint_url!r} is not an endpoint URL.",
-                        "It starts with https:// (for example https://s3.eu-central-003.backblazeb2.com).",
-                    )
+                from .s3 import check_endpoint_url
+
+                check_endpoint_url(endpoint_url)  # ValidationError: not http(s), or a password in it
                 if keys is None:
                     raise ValidationError(
                         "The access keys of the storage are needed.",

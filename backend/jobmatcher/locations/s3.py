@@ -36,6 +36,14 @@ MB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MB
 MULTIPART_CHUNKSIZE = 16 * MB
 SPOOL_MARGIN = 1 * MB  # age's header and per-chunk tags over the backup's size, with room to spare
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+
+
+def _scrub(text: str) -> str:
+    """`text` with any user name and password of a URL in it removed (botocore's messages repeat the URL)."""
+    return _USERINFO.sub("", text)
+
+
 _CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -84,6 +92,46 @@ def check_address(bucket: str, prefix: str) -> None:
         )
 
 
+def without_userinfo(url: str | None) -> str | None:
+    """`url` without a user name and password (`https://user:pass@host` → `https://host`), for showing and
+    logging: secrets are never shown or logged. None stays None. Never raises."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host))
+    except ValueError:
+        return "(an endpoint URL that cannot be read)"
+
+
+def check_endpoint_url(url: str | None) -> str | None:
+    """The endpoint URL as given (None or "" → None) when it is one S3 can use.
+
+    Raises ValidationError (code "invalid-endpoint") when it does not start with http:// or https://, or holds a
+    user name or password (`https://user:pass@host`): S3 signs requests with the access keys, never with a
+    password in the address, and a secret written there would be shown and logged with the address. The
+    message never repeats the password."""
+    if not url:
+        return None
+    shown = without_userinfo(url)
+    if not url.startswith(("http://", "https://")):
+        raise ValidationError(
+            f"{shown!r} is not an endpoint URL.",
+            "It starts with https:// (for example https://s3.eu-central-003.backblazeb2.com).",
+            code="invalid-endpoint",
+        )
+    if shown != url:
+        raise ValidationError(
+            f"The endpoint URL {shown} holds a user name or password (before an @); S3 storage does not use them.",
+            "Write the address without them; give the access key id and secret key as the storage's keys instead.",
+            code="invalid-endpoint",
+        )
+    return url
+
+
 class S3Location(LocationClient):
     """Copies kept under `prefix` in `bucket` at `endpoint_url` (None: AWS itself)."""
 
@@ -101,7 +149,8 @@ class S3Location(LocationClient):
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.endpoint_url = endpoint_url or None
+        # a password in the address is never used nor shown (check_endpoint_url refuses it at input)
+        self.endpoint_url = without_userinfo(endpoint_url) or None
         self._keys = (access_key_id, secret_access_key)
         self.region = region or "us-east-1"
         self.spool_dir = Path(spool_dir) if spool_dir else None
@@ -190,7 +239,11 @@ class S3Location(LocationClient):
         if isinstance(e, NoCredentialsError):
             return LocationCredentialsError(
                 f"No access keys are set for the backup location {where}.",
-                "Remove the location and add it again with its access keys.",
+                self._hint(
+                    "Remove the location and add it again with its access keys.",
+                    "Give the storage's access key id and secret key (for the command line: AWS_ACCESS_KEY_ID "
+                    "and AWS_SECRET_ACCESS_KEY).",
+                ),
             )
         if isinstance(e, ClientError):
             err = e.response.get("Error", {})
@@ -199,12 +252,20 @@ class S3Location(LocationClient):
             if code == "NoSuchBucket" or (code in ("404", "NotFound") and action == "checking the bucket"):
                 return LocationUnavailableError(
                     f"The bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}.",
-                    "Create the bucket (or correct its name); copies are caught up then.",
+                    self._hint(
+                        "Create the bucket (or correct its name); copies are caught up then.",
+                        "Check the bucket's name and the endpoint URL.",
+                    ),
                 )
             if code in _CREDENTIAL_CODES or status == 403:
                 return LocationCredentialsError(
                     f"The storage service at {where} refused the access keys ({err.get('Message') or code}).",
-                    "Check the access key id and secret key; remove the location and add it again with the right ones.",
+                    self._hint(
+                        "Check the access key id and secret key; remove the location and add it again with the "
+                        "right ones.",
+                        "Check the access key id and secret key (for the command line: AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY).",
+                    ),
                 )
             if code in ("EntityTooLarge", "QuotaExceeded", "InsufficientStorage") or status == 507:
                 return LocationCopyFailedError(
@@ -220,8 +281,11 @@ class S3Location(LocationClient):
             )
         if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
             return LocationUnavailableError(
-                f"The backup location {where} cannot be reached ({e}).",
-                "Check the network connection; copies are caught up when it is back.",
+                f"The backup location {where} cannot be reached ({_scrub(str(e))}).",
+                self._hint(
+                    "Check the network connection; copies are caught up when it is back.",
+                    "Check the network connection and the endpoint URL, then try again.",
+                ),
             )
         if isinstance(e, BotoCoreError):
             return LocationUnavailableError(
@@ -239,6 +303,11 @@ class S3Location(LocationClient):
                 f"Check the disk of {folder or 'your data folder'}; the copy is retried later.",
             )
         return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
+
+    def _hint(self, configured: str, inline: str) -> str:
+        """The hint for a configured location, or for a place only looked into (disaster recovery: nothing to
+        remove, no copies being made). Never raises."""
+        return configured if self.configured else inline
 
     def _call(self, action: str, fn, *args, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
