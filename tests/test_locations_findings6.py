@@ -176,3 +176,37 @@ def test_a_location_is_refused_at_inside_or_above_backups_and_inside_another_loc
     # the other data folder's backups go on as before
     r = run_cli("backup", "list", data_dir=big.data.root)
     assert r.returncode == 0, r.stderr
+
+
+# -- L16: a folder location takes only its own marker, not any JobMatcher location's ---------------------------
+
+
+def test_another_drive_at_the_same_place_is_not_taken_for_the_location(engine, tmp_path):
+    d = engine.data.root
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    engine.locations.add("folder", path=str(mnt), name="tmpfs", encrypt=False)
+    engine.create_backup()
+    assert engine.locations.sync()[0].copied
+    mnt.rename(tmp_path / "drive1")  # drive #1 unplugged; drive #2 mounted at the same place...
+    mnt.mkdir()
+    other = Engine(tmp_path / "big")  # ...and made a location by another data folder (its own marker)
+    other.migrate()
+    other.locations.add("folder", path=str(mnt), name="theirs", encrypt=False)
+    before = _tree(mnt)
+
+    r = run_cli("location", "sync", "tmpfs", data_dir=d, input="")
+    out = r.stdout + r.stderr
+    assert "another JobMatcher location's marker" in out, out
+    assert _tree(mnt) == before  # nothing copied onto the other drive
+    r = run_cli("location", "list", "--json", data_dir=d, input="")
+    rows = json.loads(r.stdout)
+    rows = rows.get("locations", rows) if isinstance(rows, dict) else rows
+    [row] = [x for x in rows if x["name"] == "tmpfs"]
+    assert row["reachable"] is False and "another JobMatcher location's marker" in row["problem"]
+
+    mnt.rename(tmp_path / "drive2")  # drive #1 back: its copies go on
+    (tmp_path / "drive1").rename(mnt)
+    engine.create_backup()
+    [res] = engine.locations.sync()
+    assert res.copied and not res.error

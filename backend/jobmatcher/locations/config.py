@@ -58,6 +58,7 @@ class LocationConfig(BaseModel):
     name: str
     kind: Literal["folder", "s3"]
     path: str | None = None
+    marker_id: str = ""  # folder: the id in its marker file when added ("" before markers had ids); see folder.py
     endpoint_url: str | None = None
     bucket: str | None = None
     prefix: str = ""

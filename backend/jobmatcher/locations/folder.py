@@ -69,8 +69,11 @@ class FolderLocation(LocationClient):
 
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, marker_id: str = "") -> None:
         self.root = Path(root)
+        # The id its marker must hold (LocationConfig.marker_id): another drive mounted at the same place, with
+        # another JobMatcher location's marker, is then not taken for this one (L16). "": any marker.
+        self.marker_id = marker_id
 
     def describe(self) -> str:
         """The folder's path. Never raises."""
@@ -102,6 +105,26 @@ class FolderLocation(LocationClient):
                 reason="no-marker",
                 path=str(self.root),
             )
+        if self.marker_id and (theirs := self.read_marker_id()) and theirs != self.marker_id:
+            raise LocationUnavailableError(
+                f"The backup location {self.root} is not available: the folder holds another JobMatcher location's "
+                f"marker ({MARKER_KEY}), not this location's, so another drive is probably mounted there. Nothing "
+                "is written there.",
+                "Plug in (mount) the drive that holds your copies. If this is the drive you want the copies on now, "
+                "remove the location and add it again.",
+                reason="other-marker",
+                path=str(self.root),
+            )
+
+    def read_marker_id(self) -> str:
+        """The id in this folder's marker file; "" when it has none (written before markers had ids) or cannot
+        be read. Never raises."""
+        try:
+            raw = json.loads((self.root / MARKER_KEY).read_bytes()[:4096])
+            mid = raw.get("id", "") if isinstance(raw, dict) else ""
+            return mid if isinstance(mid, str) else ""
+        except (OSError, ValueError):
+            return ""
 
     def initialize(self) -> None:
         """As LocationClient.initialize (the folder must exist: it is never created)."""
@@ -115,7 +138,12 @@ class FolderLocation(LocationClient):
         if (self.root / MARKER_KEY).is_file():
             return  # already a location (another data folder or machine uses it too)
         body = json.dumps(
-            {"format": 1, "app": "JobMatcher", "created_at": datetime.now(timezone.utc).isoformat()}
+            {
+                "format": 1,
+                "app": "JobMatcher",
+                "created_at": datetime.now(timezone.utc).isoformat(),
+                "id": uuid.uuid4().hex,  # which location's folder this is (LocationConfig.marker_id)
+            }
         ).encode()
         self.put_bytes(MARKER_KEY, body)
 

@@ -175,7 +175,7 @@ def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None
     """The client for a configured location (nothing is contacted yet); S3 keys from `keys`, else from
     where they were stored. Raises LocationCredentialsError when stored keys are gone."""
     if cfg.kind == "folder":
-        return FolderLocation(cfg.path or "")
+        return FolderLocation(cfg.path or "", cfg.marker_id)
     if keys is None and data_root is not None and cfg.credentials != "none":
         keys = load_keys(data_root, cfg.id, cfg.credentials)
     return S3Location(
@@ -542,6 +542,8 @@ class Locations:
                     check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
+            if isinstance(client, FolderLocation):
+                loc.marker_id = client.read_marker_id()
             fid = folder_id_of(self.data)
             if not confirmed:  # before anything of this data folder is written there (H22)
                 self._confirm_pruning(loc, client, fid, "add")
