@@ -284,3 +284,54 @@ def test_disaster_recovery_hints_fit_a_place_only_looked_into(tmp_path):
         assert r.returncode == 1, out
         assert "caught up" not in out and "remove the location" not in out.lower(), out
         assert "try again" in out, out
+
+
+def test_restore_from_a_location_unlocks_once_shows_it_and_reports_the_whole_time(
+    engine, tmp_path, locked_identity, monkeypatch
+):
+    """L8: scrypt runs once (the restore's unlocked identity is adopted as it is), "unlock" is a step shown
+    before the download, and the reported seconds cover unlock + download + decrypt + the local restore."""
+    from jobmatcher.engine import Engine
+    from jobmatcher.locations import crypto, manager, remote
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.recovery import restore_from_location
+
+    usb, bid, pw = _big_source(engine, tmp_path, locked_identity, jobs=10)
+    calls = []
+    real = crypto.unlock_identity
+
+    def counted(locked, secret):  # the real scrypt, counted
+        import traceback
+
+        calls.append("".join(traceback.format_stack(limit=6)))  # where from, when it runs twice
+        return real(locked, secret)
+
+    monkeypatch.setattr(remote, "unlock_identity", counted)
+    monkeypatch.setattr(manager, "unlock_identity", counted)
+    seen = []
+    fresh = Engine(tmp_path / "fresh")
+    result, _ = restore_from_location(
+        fresh, FolderLocation(usb), bid, pw.read_text().strip(), progress=lambda p, d, t, u: seen.append((p, u))
+    )
+    assert len(calls) == 1, "\n=====\n".join(calls)
+    assert (fresh.data.root / "location-identity.age").exists()  # adopted, without a second scrypt
+    order = [p for p, _ in seen]
+    assert order.index("unlock") < order.index("download") < order.index("decrypt") < order.index("swap")
+    assert {"unlock", "download", "decrypt", "swap"} <= set(result.phases), result.phases
+    assert result.seconds >= sum(result.phases.values()) - 0.01, result
+
+    r = run_cli(
+        "--json",
+        "backup",
+        "restore",
+        bid,
+        "--from-folder",
+        str(usb),
+        "--passphrase-file",
+        str(pw),
+        "--yes",
+        data_dir=tmp_path / "fresh2",
+    )
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert {"unlock", "download", "decrypt"} <= set(answer["phases"]) and answer["seconds"] > 0, answer

@@ -125,6 +125,7 @@ class _ProgressBar:
         "safety-verify": "Checking the safety backup",
         "migrate": "Updating schema",
         "swap": "Replacing",
+        "unlock": "Opening the encryption key",
         "download": "Downloading",
         "decrypt": "Decrypting",
         "move": "Moving backups",

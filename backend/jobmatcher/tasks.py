@@ -33,6 +33,7 @@ PHASE_LABELS = {
     "check": "Checking the backup…",
     "safety": "Making a safety backup of your current data…",
     "safety-verify": "Checking the safety backup…",
+    "unlock": "Opening the encryption key…",
     "download": "Downloading the copy…",
     "decrypt": "Decrypting the copy…",
     "migrate": "Updating the data to this version…",
@@ -48,7 +49,8 @@ PLANS: dict[str, list[tuple[str, float]]] = {
     "restore": [("check", 0.15), ("safety", 0.35), ("copy", 0.3), ("migrate", 0.1), ("swap", 0.1)],
     # a restore from a backup location: the download is most of it (a task of kind "restore" with this plan)
     "location-restore": [
-        ("download", 0.45),
+        ("unlock", 0.05),
+        ("download", 0.4),
         ("decrypt", 0.1),
         ("check", 0.1),
         ("safety", 0.15),

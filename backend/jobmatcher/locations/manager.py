@@ -1174,15 +1174,17 @@ class Locations:
         log.info("continuing the chain of copies of data folder %s (after sequence %d)", remote.folder_id, seq)
         return True
 
-    def adopt_identity(self, locked: bytes, secret: str) -> None:
+    def adopt_identity(self, locked: bytes, secret: str, identity: str | None = None) -> None:
         """After a restore from a location on a fresh data folder: keep that folder's identity for new copies.
+        `identity`: `locked` already opened with `secret` (the restore did), so scrypt does not run again.
 
         Raises WrongPassphraseError / ValidationError when `secret` does not open `locked`, SettingsError
         (a damaged configuration), OSError when the identity or configuration cannot be written."""
         cfg = self.config()
         if cfg.recipient:
             return
-        identity = unlock_identity(locked, secret)
+        if identity is None:
+            identity = unlock_identity(locked, secret)
         if secret.strip().startswith("AGE-SECRET-KEY-1"):
             return  # no passphrase to lock it with: the user sets one with the next encrypted location
         _write_private(self.identity_path(), locked)

@@ -10,13 +10,15 @@ before every check has passed.
 
 from __future__ import annotations
 
+import time
+
 from ..errors import JobMatcherError
 from ..fsutil import remove_dead_temp_files, remove_quietly, require_free_space
-from ..progress import Progress
+from ..progress import Progress, ignore
 from ..restore import RestoreResult, restore
 from .client import LocationClient
 from .manager import Locations
-from .remote import RemoteBackup, expect_encrypted, find_remote, identity_key
+from .remote import RemoteBackup, expect_encrypted, find_remote, identity_key, unlock_with_progress
 
 
 def restore_from_location(
@@ -35,11 +37,16 @@ def restore_from_location(
     On a new machine (`fresh`: the caller knows, like the page's first run; None: no database yet) the data
     folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain).
 
+    The result's `seconds` is the whole of it (unlock, download, decryption, then the local restore) and its
+    `phases` add "unlock", "download" and "decrypt" to the local restore's.
+
     Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
     InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced. An unencrypted copy is
     refused (UnencryptedCopyError) where copies are encrypted: at an `encrypted_location` (configured so), when a
     `secret` was given, or when the data folder's locked identity is there (remote.expect_encrypted).
     """
+    t0 = time.perf_counter()
+    phases: dict[str, float] = {}
     remote = find_remote(client, backup_id, folder_id)
     expect_encrypted(client, remote, encrypted_location or bool(secret))
     owned_before = engine._instance.held
@@ -63,7 +70,13 @@ def restore_from_location(
             why="the copy fetched and decrypted, then staged",
             place="data-folder",
         )
-        plain = fetch_verified(client, remote, secret, engine.data.root, progress)
+        # unlocked once (scrypt: seconds by design), shown as a step, and kept for adopt_identity below (L8)
+        identity = (
+            unlock_with_progress(client, remote.folder_id, secret, progress or ignore, phases)
+            if remote.encrypted and secret
+            else None
+        )
+        plain = fetch_verified(client, remote, secret, engine.data.root, progress, identity, phases)
         try:
             label = f"{remote.id} from {where or client.describe()}"
             result = restore(engine.data, engine.store, plain, remote.sha256, label, progress)
@@ -72,12 +85,15 @@ def restore_from_location(
         if fresh and remote.encrypted and secret:
             try:  # a new machine: keep encrypting new copies to the same identity
                 Locations(engine.data, engine.store).adopt_identity(
-                    client.get_bytes(identity_key(remote.folder_id)), secret
+                    client.get_bytes(identity_key(remote.folder_id)), secret, identity
                 )
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
         if fresh:  # a new machine: carry on with the same list of copies (and their retention) there
             Locations(engine.data, engine.store).adopt_chain(client, remote, result.safety_backup_id)
+        # the whole of it, not only the local restore at its end: unlock, download and decrypt first (L8)
+        result.phases = {**phases, **result.phases}
+        result.seconds = time.perf_counter() - t0
         return result, remote
     finally:
         if not owned_before:

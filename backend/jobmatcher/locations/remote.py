@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -272,19 +273,44 @@ def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) 
     return unlock_identity(locked, secret)
 
 
+def _lap(phases: dict[str, float] | None, name: str, since: float) -> float:
+    """Add the seconds since `since` to `phases[name]` (when keeping phases); returns now."""
+    now = time.perf_counter()
+    if phases is not None:
+        phases[name] = round(phases.get(name, 0.0) + now - since, 4)
+    return now
+
+
+def unlock_with_progress(
+    client: LocationClient, folder_id: str, secret: str, say: Progress = ignore, phases: dict[str, float] | None = None
+) -> str:
+    """unlock_remote_identity with the "unlock" step shown (scrypt takes seconds by design, so the user sees
+    what is happening) and its seconds in `phases`. Raises as unlock_remote_identity."""
+    t = time.perf_counter()
+    say("unlock", 0, None, "steps")
+    identity = unlock_remote_identity(client, folder_id, secret)
+    say("unlock", 1, 1, "steps")
+    _lap(phases, "unlock", t)
+    return identity
+
+
 def fetch_verified(
     client: LocationClient,
     remote: RemoteBackup,
     secret: str | None,
     work_dir: Path,
     progress: Progress | None = None,
+    identity: str | None = None,
+    phases: dict[str, float] | None = None,
 ) -> Path:
     """Download a copy and prove it sound; returns the database as a temp file in `work_dir` (caller deletes it).
 
-    In order: the stored bytes' size and SHA-256 against the location manifest (TamperedCopyError), the
-    identity unlocked with `secret` (WrongPassphraseError), decryption (WrongIdentityError,
-    TamperedCopyError), the database's SHA-256. The usual checks of a restore come after. `progress`
-    gets "download" in bytes and "decrypt" as a step (progress.py).
+    In order: the identity unlocked with `secret` (WrongPassphraseError; skipped when the caller already
+    unlocked it and passes `identity`: scrypt takes seconds by design), the stored bytes' size and SHA-256
+    against the location manifest (TamperedCopyError), decryption (WrongIdentityError, TamperedCopyError), the
+    database's SHA-256. The usual checks of a restore come after. `progress` gets "unlock" and "decrypt" as
+    steps and "download" in bytes (progress.py); `phases`, when given, gets their seconds ("unlock",
+    "download" with its checksum, "decrypt" with its checksum).
 
     Raises:
         ValidationError: the copy is encrypted and no `secret` was given.
@@ -298,7 +324,6 @@ def fetch_verified(
     # .NAME.PID.tmp: the next launch deletes these if this process dies
     stored = work_dir / f".location-fetch-{token}.{os.getpid()}.tmp"
     plain = work_dir / f".location-plain-{token}.{os.getpid()}.tmp"
-    identity = None
     try:
         if remote.encrypted:
             if not secret:
@@ -308,7 +333,9 @@ def fetch_verified(
                     "Type the passphrase (or the recovery key) in the form.",
                     code="passphrase-needed",
                 )
-            identity = unlock_remote_identity(client, remote.folder_id, secret)  # wrong passphrase: before download
+            if identity is None:  # wrong passphrase: before download
+                identity = unlock_with_progress(client, remote.folder_id, secret, say, phases)
+        t = time.perf_counter()
         client.get_file(
             data_key(remote.folder_id, remote.id, remote.encrypted), stored, lambda d, t: say("download", d, t, "bytes")
         )
@@ -324,6 +351,7 @@ def fetch_verified(
                 "Nothing was changed.",
                 "Choose another copy; this one cannot be trusted.",
             )
+        t = _lap(phases, "download", t)
         if remote.encrypted:
             say("decrypt", 0, None, "steps")
             assert identity is not None
@@ -338,6 +366,7 @@ def fetch_verified(
                 "(different checksum). Nothing was changed.",
                 "Choose another copy; this one cannot be trusted.",
             )
+        _lap(phases, "decrypt" if remote.encrypted else "download", t)
         return plain
     except BaseException:
         remove_quietly(plain)
