@@ -155,5 +155,5 @@ def test_a_restore_from_a_location_moves_the_bar_while_it_downloads():
         assert runner.get(task[0])["kind"] == "restore"  # still a restore for everything that asks
         gate.set()
         runner.wait(task[0], 5)
-    assert fractions["location-restore"] == [0.0, 0.225, 0.45]
+    assert fractions["location-restore"] == [0.05, 0.25, 0.45]  # after the unlock step (its 0.05)
     assert fractions[None] == [0.0, 0.0, 0.0]  # a phase a local restore does not have moves nothing
