@@ -335,3 +335,39 @@ def test_restore_from_a_location_unlocks_once_shows_it_and_reports_the_whole_tim
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
     assert {"unlock", "download", "decrypt"} <= set(answer["phases"]) and answer["seconds"] > 0, answer
+
+
+def test_a_read_error_in_a_locations_copy_names_the_copy_and_its_place(engine, tmp_path, locked_identity):
+    """L11: a copy on a failing drive (badreadfs: EIO from an offset on) is 'could not be read to the end' with
+    the copy and the location named, not the system's 'Input/output error' with no place."""
+    from powerloss import unavailable
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    from test_check_child import FailingDisk
+
+    usb, bid, pw = _big_source(engine, tmp_path, locked_identity, jobs=10)
+    (tmp_path / "failing").mkdir()
+    disk = FailingDisk(tmp_path / "failing")
+    try:
+        shutil.copytree(usb, disk.backing, dirs_exist_ok=True)
+        disk._start("*.db.age", 30000)
+        r = run_cli(
+            "backup",
+            "restore",
+            bid,
+            "--from-folder",
+            str(disk.mount),
+            "--passphrase-file",
+            str(pw),
+            "--yes",
+            data_dir=tmp_path / "fresh",
+        )
+    finally:
+        disk.stop()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "could not be read to the end" in r.stderr and str(disk.mount) in r.stderr, r.stderr
+    assert f"{bid}.db.age" in r.stderr and "Input/output error" not in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not [p for p in (tmp_path / "fresh").glob(".location-*")]

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, List
 
-from ..errors import JobMatcherError, LocationCopyFailedError, LocationUnavailableError
+from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
 from .client import (
     MARKER_KEY,
@@ -338,12 +338,27 @@ class FolderLocation(LocationClient):
     # -- reading -------------------------------------------------------------------
 
     def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
-        """As LocationClient.get_file (FileNotFoundError or another OSError as the file system says)."""
+        """As LocationClient.get_file: FileNotFoundError when it is not there; InvalidBackupError (reason
+        "read-error") when the copy cannot be read to the end (a failing drive: the location's disk named, not
+        the data folder's); another OSError (writing `dest`) as the file system says."""
         src = self._path(key)
         total = src.stat().st_size
         done = 0
         with open(src, "rb") as fi, open(dest, "xb") as fo:
-            while chunk := fi.read(_CHUNK):
+            while True:
+                try:
+                    chunk = fi.read(_CHUNK)
+                except OSError as e:  # the location's disk, not the data folder's (L11)
+                    raise InvalidBackupError(
+                        f"The copy {src.name} at {self.root} could not be read to the end "
+                        f"({_read_error_words(e)}). Nothing was changed.",
+                        "Choose another copy, or copy the location's folder to another disk and restore from there.",
+                        "Choose another copy; the drive that holds this one may be failing.",
+                        reason="read-error",
+                        path=str(src),
+                    ) from None
+                if not chunk:
+                    break
                 fo.write(chunk)
                 done += len(chunk)
                 if progress:
@@ -569,3 +584,10 @@ def remove_quietly_safe(path: Path) -> None:
         remove_quietly(path)
     except OSError:
         pass
+
+
+def _read_error_words(e: OSError) -> str:
+    """A read failure in the user's words. Never raises."""
+    if e.errno == errno.EIO:
+        return "a disk read error: the drive may be failing"
+    return f"the drive refused the read: {e.strerror or 'error ' + str(e.errno)}"
