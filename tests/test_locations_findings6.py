@@ -210,3 +210,17 @@ def test_another_drive_at_the_same_place_is_not_taken_for_the_location(engine, t
     engine.create_backup()
     [res] = engine.locations.sync()
     assert res.copied and not res.error
+
+
+def test_a_backup_folder_made_a_location_elsewhere_says_why(engine, tmp_path):
+    """As an older JobMatcher let happen (L3): the victim's refusal names the cause, not only 'choose another'."""
+    from jobmatcher.locations.folder import FolderLocation
+
+    engine.create_backup()
+    backups = engine.data.root / "backups"
+    FolderLocation(backups).initialize()  # what another data folder's `location add` wrote there
+    before = _tree(backups)
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 1 and "another JobMatcher data folder" in r.stderr, r.stderr
+    assert "remove that location there" in r.stderr and "Traceback" not in r.stderr
+    assert _tree(backups) == before

@@ -277,9 +277,16 @@ def check_backup_folder(
         raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
     if what == "The backup folder" and (location := _location_around(p)) is not None:
         relation = "is" if location == p else f"is inside {location}, which is"
+        cause = ""
+        if _holds_backups(p):  # it was a backup folder before another data folder made it a location (L3)
+            cause = (
+                " It holds backups, so another JobMatcher data folder (or an older JobMatcher) probably added it "
+                f"as its backup location: remove that location there, and move {LOCATION_MARKER} and the "
+                "JobMatcher folder it made out of this folder; your backups here are untouched."
+            )
         raise SettingsError(
             f"{what} {p} {relation} a backup location (it holds {LOCATION_MARKER}): the copies there and your "
-            "backups would be mixed up, and each could be taken for the other's leftovers.",
+            f"backups would be mixed up, and each could be taken for the other's leftovers.{cause}",
             hint,
             page_hint,
         )
