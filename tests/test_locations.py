@@ -1004,3 +1004,41 @@ def test_an_encrypted_copy_given_as_a_file_is_named_with_the_way_to_restore_it(p
         assert r.returncode == 1 and "encrypted copy from a backup location" in r.stderr, r.stderr
         assert "--from-folder" in r.stderr and "not a JobMatcher backup" not in r.stderr
     assert fingerprint(engine.data.db_path) == before
+
+
+def test_a_refused_restore_into_a_data_folder_not_there_yet_leaves_none_behind(primed, locked_identity, usb, tmp_path):
+    """L2: a wrong passphrase (or an unknown copy) refuses the restore "Nothing was changed": the data folder
+    that did not exist before is not left behind (a mistyped --data-dir stays absent)."""
+    primed.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    b = primed.create_backup()
+    assert primed.locations.sync()[0].copied == [b.id]
+    wrong = tmp_path / "wrong-pw"
+    wrong.write_text("not the passphrase\n")
+    new = tmp_path / "new-computer"
+    for target, secret in ((b.id, wrong), ("backup_2020-01-01_00-00-00", wrong)):
+        r = run_cli(
+            "backup",
+            "restore",
+            target,
+            "--from-folder",
+            str(usb),
+            "--passphrase-file",
+            str(secret),
+            "--yes",
+            data_dir=new,
+        )
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert not new.exists(), sorted(p.name for p in new.rglob("*"))
+    # one that existed stays as it was (empty here): only what the command made goes
+    new.mkdir(mode=0o700)
+    r = run_cli(
+        "backup", "restore", b.id, "--from-folder", str(usb), "--passphrase-file", str(wrong), "--yes", data_dir=new
+    )
+    assert r.returncode == 1 and new.is_dir()
+    # the same for a local restore refused (a file that is not a backup)
+    other = tmp_path / "mistyped"
+    not_a_backup = tmp_path / "notes.db"
+    not_a_backup.write_bytes(b"not a database" * 100)
+    r = run_cli("backup", "restore", str(not_a_backup), "--yes", data_dir=other)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert not other.exists()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import __version__
 from .errors import JobMatcherError
@@ -440,10 +441,30 @@ def cmd_backup_verify(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _leaving_no_new_data_folder(engine) -> Iterator[None]:
+    """A refused or failed command leaves no data folder it made itself (holding only its lock files): "Nothing
+    was changed" stays true for a mistyped --data-dir (L2). The block's exception passes through."""
+    try:
+        yield
+    except BaseException:
+        engine.release_instance_lock()
+        engine.data.remove_if_unused()
+        raise
+
+
 def cmd_backup_restore(args) -> int:
     if _location_source(args):
         return cmd_location_restore(args)
     engine = _engine(args)
+    with _leaving_no_new_data_folder(engine):
+        code = _restore_listed(args, engine)
+    if code:  # answered no: nothing restored, nothing made
+        engine.data.remove_if_unused()
+    return code
+
+
+def _restore_listed(args, engine) -> int:
     target = engine.resolve(args.target)
     label, rec = _safe(target.label), target.record
     # Check first, ask second (as the page does): a file that cannot be restored is
@@ -1071,19 +1092,21 @@ def cmd_location_restore(args) -> int:
     # a passphrase given for a plain copy is read too: where one is given, a plain copy is refused
     given = remote.encrypted or getattr(args, "passphrase_file", None)
     secret = _read_secret(args, creating=False) if given else None
-    encrypted_location = bool(args.location) and _engine(args).locations.get(args.location).encrypt
+    engine = _engine(args)
+    encrypted_location = bool(args.location) and engine.locations.get(args.location).encrypt
     bar = _ProgressBar(not args.json)
     try:
-        result, _ = restore_from_location(
-            _engine(args),
-            client,
-            remote.id,
-            secret,
-            remote.folder_id,
-            bar,
-            label,
-            encrypted_location=encrypted_location,
-        )
+        with _leaving_no_new_data_folder(engine):
+            result, _ = restore_from_location(
+                engine,
+                client,
+                remote.id,
+                secret,
+                remote.folder_id,
+                bar,
+                label,
+                encrypted_location=encrypted_location,
+            )
         _change_made()
     finally:
         bar.close()

@@ -105,6 +105,25 @@ class DataDir:
         A folder the user pointed at that holds neither (a shared folder) keeps its mode."""
         return self.root in _MADE_HERE or data_folder_is_ours(self.root)
 
+    def remove_if_unused(self) -> bool:
+        """Remove the data folder when this process created it and it holds nothing but its lock files (a
+        refused command that made it: a mistyped --data-dir stays absent, finding L2). Only what JobMatcher
+        made goes: a folder that existed before, or holding anything else, is left as it is. Returns whether it
+        was removed. Never raises (a folder that cannot be removed stays)."""
+        if self.root not in _MADE_HERE:
+            return False
+        locks = {self.lock_path.name, self.swap_lock_path.name}
+        try:
+            if any(p.name not in locks or not p.is_file() for p in self.root.iterdir()):
+                return False
+            for name in locks:
+                (self.root / name).unlink(missing_ok=True)
+            self.root.rmdir()
+        except OSError:
+            return False
+        _MADE_HERE.discard(self.root)
+        return True
+
     @property
     def db_path(self) -> Path:
         return self.root / DB_NAME
