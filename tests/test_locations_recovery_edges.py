@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -371,3 +372,24 @@ def test_a_read_error_in_a_locations_copy_names_the_copy_and_its_place(engine, t
     assert f"{bid}.db.age" in r.stderr and "Input/output error" not in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert not [p for p in (tmp_path / "fresh").glob(".location-*")]
+
+
+def test_backup_show_of_a_file_on_a_failing_disk_says_read_error_not_damaged(engine, tmp_path):
+    """L11 (second part): an unreadable stretch is a read error, not damage."""
+    from powerloss import unavailable
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    from test_check_child import FailingDisk
+
+    b = engine.create_backup()
+    (tmp_path / "failing").mkdir()
+    disk = FailingDisk(tmp_path / "failing")
+    try:
+        bad = disk.serve(Path(b.path), 30000)
+        r = run_cli("backup", "show", str(bad), data_dir=engine.data.root)
+    finally:
+        disk.stop()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "could not be read to the end" in r.stderr and "damaged" not in r.stderr, r.stderr

@@ -6,6 +6,7 @@ every rule (locks, the pre-migration backup, refusals) lives here once.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -767,6 +768,12 @@ class Engine:
             raise InvalidBackupError(f"There is no file {path}.", "Check the path.", reason="missing") from None
         except (sqlite3.DatabaseError, JobMatcherError, OSError) as e:
             log.info("preview of %s refused: %s", path, e)
+            if _read_fails(path):  # a failing disk (SQLite may call it "malformed"): not the file's damage
+                raise InvalidBackupError(
+                    f"The file {path} could not be read to the end (a disk read error: the drive may be failing).",
+                    "Copy the file to another disk and try again, or choose another backup.",
+                    reason="read-error",
+                ) from None
             raise InvalidBackupError(
                 f"{path.name} cannot be read as a JobMatcher backup: it is damaged, unfinished or not a database.",
                 "Check it with `jobmatcher backup verify` to see exactly why.",
@@ -1481,3 +1488,15 @@ class Engine:
         Raises DatabaseMissingError when there is no database yet; sqlite3.Error when it cannot be opened."""
         require_exists(self.data.db_path)
         return connect(self.data.db_path)
+
+
+def _read_fails(path: Path) -> bool:
+    """True when reading `path` to its end fails with an I/O error (a failing disk, not a damaged file).
+    Only on a refusal's path: it reads the whole file once. Never raises."""
+    try:
+        with open(path, "rb") as f:
+            while f.read(4 * 1024 * 1024):
+                pass
+    except OSError as e:
+        return e.errno == errno.EIO
+    return False
