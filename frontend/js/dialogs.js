@@ -38,6 +38,53 @@ export function confirmDialog({ title, body, confirmLabel = "OK", cancelLabel = 
   });
 }
 
+/**
+ * Show a secret that is shown only this once (a recovery key). Only `keptLabel` closes it at once; Escape and
+ * `closeLabel` first ask `question` (a confirmDialog's options), since nothing shows the secret again (L10).
+ * Escape is stopped before it becomes a close request, as for ProgressDialog (Chromium's close watcher closes
+ * a modal dialog on a second Escape even when its cancel event is prevented). Resolves when closed.
+ */
+export function secretDialog({ title, body, keptLabel, closeLabel = "Close", question }) {
+  return new Promise((resolve) => {
+    const { dialog, actions } = makeDialog({ title, body });
+    const close = h("button", { type: "button", class: "btn btn-secondary", text: closeLabel });
+    const kept = h("button", { type: "button", class: "btn btn-primary", text: keptLabel });
+    actions.append(close, kept);
+    let asking = false;
+    let done = false;
+    const finish = () => {
+      done = true;
+      document.removeEventListener("keydown", onKey, true);
+      dialog.close();
+    };
+    const ask = async () => {
+      if (asking) return;
+      asking = true;
+      const sure = await confirmDialog(question);
+      asking = false;
+      if (sure) finish();
+    };
+    const onKey = (e) => {
+      if (e.key === "Escape" && !asking) { // while asking, Escape answers the question ("go back")
+        e.preventDefault();
+        e.stopPropagation();
+        ask();
+      }
+    };
+    document.addEventListener("keydown", onKey, true);
+    dialog.setAttribute("closedby", "none");
+    dialog.addEventListener("cancel", (e) => e.preventDefault());
+    close.addEventListener("click", ask);
+    kept.addEventListener("click", finish);
+    dialog.addEventListener("close", () => {
+      if (!done && dialog.isConnected) { dialog.showModal(); return; } // closed against our will: back it comes
+      dialog.remove();
+      resolve();
+    });
+    dialog.showModal();
+  });
+}
+
 /** Show an error (message + what to do) in a modal; resolves when dismissed. */
 export function errorDialog(title, error) {
   return new Promise((resolve) => {

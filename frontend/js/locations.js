@@ -5,7 +5,7 @@
 
 import { $, ago, busy, h, localDateTime, shown } from "./dom.js";
 import { call, mode } from "./transport.js";
-import { confirmDialog, errorDialog, showError, toast } from "./dialogs.js";
+import { confirmDialog, errorDialog, secretDialog, showError, toast } from "./dialogs.js";
 import { runRestore } from "./backups.js";
 
 let overview = null;
@@ -336,13 +336,18 @@ async function showRecoveryKey(added) {
   }
   const key = h("input", { type: "text", class: "path-field recovery-key", readonly: true, value: added.recovery_key,
                            "aria-label": "Recovery key", spellcheck: "false" });
-  await confirmDialog({
+  await secretDialog({
     title: "Your recovery key",
     body: [`Added ${added.name}. Your copies are encrypted.`,
            "This is your recovery key. It is shown only this once: print it or write it down and keep it safe.",
            key,
            "With it, or with your passphrase, your copies can be restored on any computer, even without JobMatcher."],
-    confirmLabel: "I have kept it", cancelLabel: "Close",
+    keptLabel: "I have kept it", closeLabel: "Close",
+    question: {
+      title: "Close without keeping the key?",
+      body: "You will not see this recovery key again. Without it, only your passphrase opens your copies.",
+      confirmLabel: "Close anyway", cancelLabel: "Go back",
+    },
   });
 }
 
