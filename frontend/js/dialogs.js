@@ -73,11 +73,16 @@ export function secretDialog({ title, body, keptLabel, closeLabel = "Close", que
     };
     document.addEventListener("keydown", onKey, true);
     dialog.setAttribute("closedby", "none");
-    dialog.addEventListener("cancel", (e) => e.preventDefault());
+    // Chromium may turn Escape into a close request before the page sees the key: that asks too
+    dialog.addEventListener("cancel", (e) => { e.preventDefault(); ask(); });
     close.addEventListener("click", ask);
     kept.addEventListener("click", finish);
     dialog.addEventListener("close", () => {
-      if (!done && dialog.isConnected) { dialog.showModal(); return; } // closed against our will: back it comes
+      if (!done && dialog.isConnected) { // closed against our will: back it comes, and it asks
+        dialog.showModal();
+        ask();
+        return;
+      }
       dialog.remove();
       resolve();
     });
