@@ -448,8 +448,7 @@ def _leaving_no_new_data_folder(engine) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        engine.release_instance_lock()
-        engine.data.remove_if_unused()
+        engine.remove_data_folder_if_unused()
         raise
 
 
@@ -460,7 +459,7 @@ def cmd_backup_restore(args) -> int:
     with _leaving_no_new_data_folder(engine):
         code = _restore_listed(args, engine)
     if code:  # answered no: nothing restored, nothing made
-        engine.data.remove_if_unused()
+        engine.remove_data_folder_if_unused()
     return code
 
 

@@ -602,6 +602,13 @@ class Engine:
         """Give the data folder back (no-op when not held). Never raises."""
         self._instance.release()
 
+    def remove_data_folder_if_unused(self) -> bool:
+        """After a refused or failed command: give the data folder back and remove it when this process created
+        it and it holds nothing but its lock files (DataDir.remove_if_unused; a mistyped --data-dir stays
+        absent, finding L2). Returns whether it was removed. Never raises."""
+        self.release_instance_lock()
+        return self.data.remove_if_unused()
+
     def _reading_live(self) -> FileLock:
         """A shared hold that keeps a restore from swapping the file while we read it."""
         lock = FileLock(self.data.swap_lock_path, shared=True)
