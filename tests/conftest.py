@@ -152,3 +152,22 @@ def prime(engine: Engine, locked_identity) -> str:
     cfg.recipient = locked_identity[2]
     save_config(engine.data.root, cfg)
     return locked_identity[1]
+
+
+@pytest.fixture
+def file_credentials(monkeypatch):
+    """Location keys in the 0600 file, not the desktop's keyring (tests that use the real keyring say so)."""
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+
+
+@pytest.fixture
+def usb(tmp_path) -> Path:
+    """An empty folder standing for a USB drive (a folder location's place)."""
+    d = tmp_path / "usb"
+    d.mkdir()
+    return d
+
+
+def file_tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` with its bytes: what "nothing changed" means for a folder, byte for byte."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

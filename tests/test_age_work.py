@@ -26,12 +26,9 @@ from jobmatcher.locations.crypto import lock_identity, new_identity, unlock_iden
 from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import identity_key
 
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
 STANZA = re.compile(rb"^-> scrypt (\S+) (\d+)$", re.MULTILINE)
-
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
 
 
 def _excessive(locked: bytes, work_factor: int = 40) -> bytes:

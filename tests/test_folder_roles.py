@@ -14,17 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fingerprint, run_cli
+from conftest import file_tree, fingerprint, run_cli
 from jobmatcher.locations.manager import folder_id_of
 
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+pytestmark = pytest.mark.usefixtures("file_credentials")
 
 
 @pytest.fixture
@@ -46,16 +39,16 @@ def located(engine, tmp_path):
 def test_a_locations_folder_is_refused_as_the_backup_folder(located, which):
     engine, usb, copies = located
     target = {"copies": copies, "top": usb, "inside": usb / "JobMatcher"}[which]
-    before = _tree(usb)
+    before = file_tree(usb)
     live = fingerprint(engine.data.db_path)
     r = run_cli("settings", "--backup-dir", str(target), data_dir=engine.data.root)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "backup location" in r.stderr and "Traceback" not in r.stderr
-    assert _tree(usb) == before
+    assert file_tree(usb) == before
     assert fingerprint(engine.data.db_path) == live
     # and the backups still go where they went
     assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
-    assert _tree(usb) == before
+    assert file_tree(usb) == before
 
 
 def test_the_local_clean_up_never_deletes_a_locations_manifest(located):
@@ -89,12 +82,12 @@ def test_a_data_folder_inside_another_role_is_refused(located, tmp_path, where):
         "inside the location": usb / "JobMatcher" / "mine",
         "a backup folder": chosen,
     }[where]
-    before = fingerprint(engine.data.db_path), _tree(engine.store.folder), _tree(usb)
+    before = fingerprint(engine.data.db_path), file_tree(engine.store.folder), file_tree(usb)
     r = run_cli("db", "migrate", data_dir=target)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "The data folder" in r.stderr and "Traceback" not in r.stderr
     assert not (target / "jobmatcher.db").exists()
-    assert (fingerprint(engine.data.db_path), _tree(engine.store.folder), _tree(usb)) == before
+    assert (fingerprint(engine.data.db_path), file_tree(engine.store.folder), file_tree(usb)) == before
     assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
 
 

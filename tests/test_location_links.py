@@ -13,10 +13,7 @@ import shutil
 import pytest
 from jobmatcher.locations.manager import folder_id_of
 
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+pytestmark = pytest.mark.usefixtures("file_credentials")
 
 
 def _files(folder) -> dict[str, bytes]:

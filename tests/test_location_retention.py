@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import file_tree, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.errors import ConfirmationNeededError, SettingsError
 from jobmatcher.locations.config import load_config
@@ -25,24 +25,10 @@ from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import data_key, list_remote, manifest_key
 from jobmatcher.manifest import BackupType
 
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
 STEP = timedelta(hours=23)  # one copy every 23 hours: some days get two, so "the newest of the day" matters
 YEAR = 381  # copies: 381 x 23 h is a little over a year
-
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
-
-
-@pytest.fixture
-def usb(tmp_path) -> Path:
-    d = tmp_path / "usb"
-    d.mkdir()
-    return d
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _simulate_year(usb: Path, fid: str, real_id: str, now: datetime) -> dict[str, datetime]:
@@ -128,12 +114,12 @@ def test_a_location_thins_a_year_of_copies_by_its_own_policy_at_sync_only(engine
     for b in list(copies)[-5:]:
         for key in (data_key(fid, b, False), manifest_key(fid, b)):
             os.link(usb / key, usb / key.replace(fid, other))
-    theirs = _tree(usb / "JobMatcher" / other)
+    theirs = file_tree(usb / "JobMatcher" / other)
 
-    before = _tree(usb)
+    before = file_tree(usb)
     changes = {k: v for k, v in policy.items()}
     engine.locations.set_retention("USB", confirmed=True, **changes)  # asked (it deletes copies): said yes
-    assert _tree(usb) == before  # nothing deleted yet: only a sync applies it
+    assert file_tree(usb) == before  # nothing deleted yet: only a sync applies it
     cfg = engine.locations.get("USB")
     assert {k: getattr(cfg, k) for k in policy} == policy
 
@@ -144,7 +130,7 @@ def test_a_location_thins_a_year_of_copies_by_its_own_policy_at_sync_only(engine
     want = _expected(now, everything, policy) | {real}  # the real one is the newest backup: always kept
     assert kept == want
     assert sorted(r.deleted) == sorted(set(copies) - want)
-    assert _tree(usb / "JobMatcher" / other) == theirs
+    assert file_tree(usb / "JobMatcher" / other) == theirs
     if policy["retention_policy"] == "tiered":
         # the newest of each day in the daily window is there, and nothing older than the widest window
         for k in range(1, policy["keep_daily_days"]):
@@ -174,11 +160,11 @@ def test_asking_counts_exactly_what_the_sync_deletes(engine, usb):
     # the copies simulated are older than the default tiers keep: make the current policy keep them all
     engine.locations.set_retention("USB", confirmed=True, retention_policy="simple", retention_days=36500)
     assert not engine.locations.sync()[0].deleted
-    before = _tree(usb)
+    before = file_tree(usb)
     with pytest.raises(ConfirmationNeededError) as e:
         engine.locations.set_retention("USB", retention_policy="tiered", keep_monthly_months=3)
     assert e.value.action == "delete-location-copies"
-    assert _tree(usb) == before and engine.locations.get("USB").retention_policy == "simple"
+    assert file_tree(usb) == before and engine.locations.get("USB").retention_policy == "simple"
     asked = set(e.value.copies)
     assert "every copy from the last 24 hours" in e.value.message and "3 months" in e.value.message
     engine.locations.set_retention("USB", confirmed=True, retention_policy="tiered", keep_monthly_months=3)
@@ -277,18 +263,18 @@ def _with_old_copies(engine: Engine, usb: Path) -> tuple[str, dict[str, datetime
 def test_cli_set_with_tiered_flags_asks_then_deletes_at_sync(engine, usb):
     d = engine.data.root
     real, copies = _with_old_copies(engine, usb)
-    before, config = _tree(usb), (d / "locations.json").read_bytes()
+    before, config = file_tree(usb), (d / "locations.json").read_bytes()
     args = ("location", "set", "USB", "--retention-policy", "tiered", "--keep-daily-days", "7")
     args += ("--keep-weekly-weeks", "4", "--keep-monthly-months", "6", "--keep-all-hours", "0")
     r = run_cli(*args, data_dir=d, input="")
     assert r.returncode == 1 and "--yes" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert _tree(usb) == before and (d / "locations.json").read_bytes() == config  # byte for byte
+    assert file_tree(usb) == before and (d / "locations.json").read_bytes() == config  # byte for byte
     r = run_cli(*args, "--json", data_dir=d, input="")
     err = json.loads(r.stdout)
     assert r.returncode == 1 and err["error"] == "confirmation-needed"
     r = run_cli(*args, "--yes", data_dir=d)
     assert r.returncode == 0 and "(tiered)" in r.stdout and "each month for 6 months" in r.stdout, r.stdout
-    assert _tree(usb) == before  # only the sync deletes
+    assert file_tree(usb) == before  # only the sync deletes
     r = run_cli("location", "list", "--json", data_dir=d)
     [row] = json.loads(r.stdout)
     assert (row["retention_policy"], row["keep_daily_days"], row["keep_weekly_weeks"]) == ("tiered", 7, 4)
@@ -319,11 +305,11 @@ def test_cli_add_that_would_delete_copies_there_asks_first(engine, usb, tmp_path
     d = engine.data.root
     real, copies = _with_old_copies(engine, usb)
     assert run_cli("location", "remove", "USB", data_dir=d).returncode == 0
-    before, config = _tree(usb), (d / "locations.json").read_bytes()
+    before, config = file_tree(usb), (d / "locations.json").read_bytes()
     add = ("location", "add", "folder", str(usb), "--no-encrypt", "--keep-monthly-months", "2")
     r = run_cli(*add, data_dir=d, input="")
     assert r.returncode == 1 and "already holds" in r.stderr and "--yes" in r.stderr, r.stderr
-    assert _tree(usb) == before and (d / "locations.json").read_bytes() == config
+    assert file_tree(usb) == before and (d / "locations.json").read_bytes() == config
     assert run_cli(*add, "--yes", data_dir=d).returncode == 0
 
 
@@ -377,7 +363,7 @@ def test_the_page_api_takes_the_policy_validated_and_asks_the_same_question(engi
         assert r["ok"], r
         engine.locations.sync()
         copies = _simulate_year(usb, folder_id_of(engine.data), real, datetime.now(timezone.utc))
-        before, config = _tree(usb), (engine.data.root / "locations.json").read_bytes()
+        before, config = file_tree(usb), (engine.data.root / "locations.json").read_bytes()
         for bad in ({"keep_weekly_weeks": 521}, {"retention_policy": "weekly"}, {"keep_all_hours": -1}, {"x": 1}):
             r = call("set_location_retention", "USB", None, False, bad)
             assert r["error"]["code"] == "invalid-input", r
@@ -385,7 +371,7 @@ def test_the_page_api_takes_the_policy_validated_and_asks_the_same_question(engi
         r = call("set_location_retention", "USB", None, False, tiered)
         assert r["error"]["code"] == "confirmation-needed" and 0 < r["error"]["deletes"] < len(copies), r
         asked = r["error"]["copies"]
-        assert _tree(usb) == before and (engine.data.root / "locations.json").read_bytes() == config
+        assert file_tree(usb) == before and (engine.data.root / "locations.json").read_bytes() == config
         r = call("set_location_retention", "USB", None, True, tiered)["value"]
         assert r["retention"]["retention_policy"] == "tiered" and "2 months" in r["keeps"]
         rows = call("locations_overview")["value"]["locations"]

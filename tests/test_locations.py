@@ -29,23 +29,13 @@ from jobmatcher.locations.recovery import restore_from_location
 from jobmatcher.locations.remote import list_remote, manifest_key
 from jobmatcher.manifest import manifest_path, read_manifest, write_manifest
 
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+pytestmark = pytest.mark.usefixtures("file_credentials")
 
 
 @pytest.fixture
 def primed(engine, locked_identity) -> Engine:
     prime(engine, locked_identity)
     return engine
-
-
-@pytest.fixture
-def usb(tmp_path) -> Path:
-    d = tmp_path / "usb"
-    d.mkdir()
-    return d
 
 
 def _name(engine: Engine) -> str:

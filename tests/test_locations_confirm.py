@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import file_tree, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.errors import ConfirmationNeededError
 from jobmatcher.locations.folder import FolderLocation
@@ -25,17 +25,7 @@ from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import list_remote
 from jobmatcher.manifest import read_manifest, write_manifest
 
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
-
-
-@pytest.fixture
-def usb(tmp_path) -> Path:
-    d = tmp_path / "usb"
-    d.mkdir()
-    return d
+pytestmark = pytest.mark.usefixtures("file_credentials")
 
 
 def _age_backup(engine: Engine, backup_id: str, days: float) -> None:
@@ -54,11 +44,6 @@ def _age_copies(usb: Path, days: float) -> None:
         body = json.loads(m.read_text())
         body["created_at"] = (datetime.fromisoformat(body["created_at"]) - timedelta(days=days)).isoformat()
         m.write_text(json.dumps(body))
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    """Every file under `root` with its bytes (a location's whole contents)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _utc(engine: Engine, backup_id: str) -> str:
@@ -83,7 +68,7 @@ def earlier_copies(engine, usb) -> list[str]:
 
 def test_adding_a_drive_again_asks_before_its_retention_deletes_the_copies_there(engine, usb, earlier_copies):
     d, ids = engine.data.root, earlier_copies
-    before = _tree(usb)
+    before = file_tree(usb)
     config_before = (d / "locations.json").read_bytes()
     add = ("location", "add", "folder", str(usb), "--name", "lq1", "--keep-days", "1", "--no-encrypt")
 
@@ -93,14 +78,14 @@ def test_adding_a_drive_again_asks_before_its_retention_deletes_the_copies_there
     assert _utc(engine, ids[0]) in r.stderr and _utc(engine, ids[1]) in r.stderr
     assert _utc(engine, ids[2]) not in r.stderr
     assert "--yes" in r.stderr and "Traceback" not in r.stderr
-    assert _tree(usb) == before  # nothing deleted or written there, byte for byte
+    assert file_tree(usb) == before  # nothing deleted or written there, byte for byte
     assert (d / "locations.json").read_bytes() == config_before  # nothing added
     r = run_cli("location", "sync", data_dir=d, input="")
-    assert r.returncode == 0 and _tree(usb) == before
+    assert r.returncode == 0 and file_tree(usb) == before
 
     r = run_cli(*add, "--json", data_dir=d, input="")
     assert r.returncode == 1 and json.loads(r.stdout)["error"] == "confirmation-needed"
-    assert _tree(usb) == before
+    assert file_tree(usb) == before
 
     r = run_cli(*add, "--yes", data_dir=d, input="")
     assert r.returncode == 0, r.stderr
@@ -118,12 +103,12 @@ def test_a_retention_that_keeps_every_copy_there_is_added_without_a_question(eng
 
 def test_the_library_counts_what_the_first_sync_deletes(engine, usb, earlier_copies):
     ids = earlier_copies
-    before = _tree(usb)
+    before = file_tree(usb)
     with pytest.raises(ConfirmationNeededError) as e:
         engine.locations.add("folder", path=str(usb), encrypt=False, retention_days=1)
     assert e.value.action == "delete-location-copies" and e.value.code == "confirmation-needed"
     assert (e.value.deletes, e.value.total, e.value.copies) == (2, 3, ids[:2])
-    assert _tree(usb) == before and engine.locations.config().locations == []
+    assert file_tree(usb) == before and engine.locations.config().locations == []
     assert engine.locations.add("folder", path=str(usb), encrypt=False, retention_days=1, confirmed=True)
     assert sorted(engine.locations.sync()[0].deleted) == sorted(ids[:2])
 
@@ -144,11 +129,11 @@ def test_enabling_a_location_whose_copies_aged_meanwhile_asks_first(engine, usb,
     _age_backup(engine, ids[0], 35)  # time passes: locally, and at the location
     _age_backup(engine, ids[1], 34)
     _age_copies(usb, 15)
-    before = _tree(usb)
+    before = file_tree(usb)
 
     r = run_cli("location", "enable", "USB", data_dir=d, input="")
     assert r.returncode == 1 and "deletes 2 of the 3 copies" in r.stderr and "--yes" in r.stderr, r.stderr
-    assert _tree(usb) == before
+    assert file_tree(usb) == before
     assert engine.locations.get("USB").enabled is False
     r = run_cli("location", "enable", "USB", "--yes", data_dir=d, input="")
     assert r.returncode == 0 and engine.locations.get("USB").enabled is True, r.stderr
@@ -173,7 +158,7 @@ def test_shortening_a_locations_days_asks_first(engine, usb):
     _age_backup(engine, ids[1], 20)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     assert engine.locations.sync()[0].copied == ids
-    before = _tree(usb)
+    before = file_tree(usb)
     r = run_cli("location", "set", "USB", "--keep-days", "60", data_dir=d, input="")
     assert r.returncode == 0 and "manual copies for 60 days (tiered)." in r.stdout, (
         r.stderr
@@ -181,7 +166,7 @@ def test_shortening_a_locations_days_asks_first(engine, usb):
     r = run_cli("location", "set", "USB", "--keep-days", "30", data_dir=d, input="")
     assert r.returncode == 1 and "deletes 1 of the 3 copies" in r.stderr and "--yes" in r.stderr, r.stderr
     assert _utc(engine, ids[0]) in r.stderr and "Traceback" not in r.stderr
-    assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
+    assert engine.locations.get("USB").retention_days == 60 and file_tree(usb) == before
     with pytest.raises(ConfirmationNeededError) as e:
         engine.locations.set_retention("USB", 30)
     assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
@@ -196,7 +181,7 @@ def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
     from jobmatcher.api import Api
 
     ids = earlier_copies
-    before = _tree(usb)
+    before = file_tree(usb)
     api = Api(engine, mode="browser")
     api._begin_launch()
     api._wait_launched(30)
@@ -212,7 +197,7 @@ def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
         err = r["error"]
         assert err["action"] == "delete-location-copies" and err["deletes"] == 2 and err["total"] == 3
         assert "--yes" not in err["hint"] and "Confirm" in err["hint"]
-        assert _tree(usb) == before and call("locations_overview")["value"]["locations"] == []
+        assert file_tree(usb) == before and call("locations_overview")["value"]["locations"] == []
         r = call("add_folder_location", str(usb), "USB", False, "", 1, True)
         assert r["ok"], r
         [row] = call("locations_overview")["value"]["locations"]
@@ -243,7 +228,7 @@ def test_the_page_changes_the_days_with_the_same_question(engine, usb):
     _age_backup(engine, ids[1], 20)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     assert engine.locations.sync()[0].copied == ids
-    before = _tree(usb)
+    before = file_tree(usb)
     api = Api(engine, mode="browser")
     api._begin_launch()
     api._wait_launched(30)
@@ -257,7 +242,7 @@ def test_the_page_changes_the_days_with_the_same_question(engine, usb):
         r = call("set_location_retention", "USB", 30)
         assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["copies"] == ids[:1], r
         assert "Confirm" in r["error"]["hint"] and "--yes" not in r["error"]["hint"]
-        assert engine.locations.get("USB").retention_days == 60 and _tree(usb) == before
+        assert engine.locations.get("USB").retention_days == 60 and file_tree(usb) == before
         assert call("set_location_retention", "USB", 30, True)["value"]["retention_days"] == 30
     finally:
         api._close()
@@ -267,14 +252,14 @@ def test_on_a_terminal_the_question_is_asked_and_no_changes_nothing(engine, usb,
     from test_cli_ux import Terminal
 
     d, ids = engine.data.root, earlier_copies
-    before = _tree(usb)
+    before = file_tree(usb)
     add = ("location", "add", "folder", str(usb), "--name", "lq1", "--keep-days", "1", "--no-encrypt")
     t = Terminal(*add, data_dir=d)
     t.read_until(r"\[y/N\]")
     assert "deletes 2 of them" in t.text and "Add it and delete those copies? [y/N]" in t.text, t.text
     t.type("n")
     assert t.wait() == 1 and "Nothing was changed" in t.text, t.text
-    assert _tree(usb) == before and engine.locations.config().locations == []
+    assert file_tree(usb) == before and engine.locations.config().locations == []
 
     t = Terminal(*add, data_dir=d)
     t.read_until(r"\[y/N\]")
@@ -292,11 +277,11 @@ def test_encrypted_copies_made_there_earlier_are_counted_too(engine, usb, locked
     engine.locations.add("folder", path=str(usb), name="USB")
     assert engine.locations.sync()[0].copied == ids
     engine.locations.remove("USB")
-    before = _tree(usb)
+    before = file_tree(usb)
     with pytest.raises(ConfirmationNeededError) as e:
         engine.locations.add("folder", path=str(usb), name="USB", retention_days=10)
     assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
-    assert _tree(usb) == before
+    assert file_tree(usb) == before
     # a plain location there prunes the encrypted copies too (as its sync does): it asks the same
     with pytest.raises(ConfirmationNeededError):
         engine.locations.add("folder", path=str(usb), name="USB", encrypt=False, retention_days=10)

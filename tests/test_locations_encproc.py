@@ -27,12 +27,9 @@ from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import list_remote
 from pyrage import x25519
 
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
 
 
 @pytest.fixture(scope="module")

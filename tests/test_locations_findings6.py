@@ -11,20 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import file_tree, run_cli
 from jobmatcher.engine import Engine
 
-
-@pytest.fixture(autouse=True)
-def _file_credentials(monkeypatch):
-    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
-
-
-@pytest.fixture
-def usb(tmp_path) -> Path:
-    d = tmp_path / "usb"
-    d.mkdir()
-    return d
+pytestmark = pytest.mark.usefixtures("file_credentials")
 
 
 # -- L23: a damaged locations.json stops every off-disk copy: health says so, red ------------------------------
@@ -60,10 +50,6 @@ def test_damaged_locations_file_makes_status_red(engine, usb):
 # -- L17: lowering retention (or enabling) a location that cannot be reached now still asks --------------------
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_lowering_retention_of_an_unreachable_location_asks(engine, usb, tmp_path):
     from jobmatcher.errors import ConfirmationNeededError
 
@@ -74,13 +60,13 @@ def test_lowering_retention_of_an_unreachable_location_asks(engine, usb, tmp_pat
     marker = usb / ".jobmatcher-location"
     marker.rename(tmp_path / "marker")  # unplugged: the empty mount point left behind
     cfg_before = (d / "locations.json").read_bytes()
-    copies_before = _tree(usb)
+    copies_before = file_tree(usb)
 
     r = run_cli("location", "set", "USB", "--keep-days", "7", data_dir=d, input="")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "could not look at the copies" in r.stderr and "--yes" in r.stderr, r.stderr
     assert "7 days" in r.stderr and "Traceback" not in r.stderr
-    assert (d / "locations.json").read_bytes() == cfg_before and _tree(usb) == copies_before
+    assert (d / "locations.json").read_bytes() == cfg_before and file_tree(usb) == copies_before
     r = run_cli("location", "set", "USB", "--keep-days", "7", "--json", data_dir=d, input="")
     assert r.returncode == 1 and json.loads(r.stdout)["error"] == "confirmation-needed"
     # keeping more needs no question, reachable or not
@@ -128,13 +114,13 @@ def test_damaged_key_file_is_named_not_the_passphrase_nor_the_location(engine, u
     assert (d / "locations.json").read_bytes() == cfg_before and list(other.iterdir()) == []
 
     engine.create_backup()
-    copies = _tree(usb)
+    copies = file_tree(usb)
     r = run_cli("location", "sync", data_dir=d, input="")
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "location-identity.age in the data folder is damaged" in out, out
     assert "already holds another" not in out and "Restore from those copies" not in out
-    assert _tree(usb) == copies and key.read_bytes() == damaged  # nothing written there, nothing here
+    assert file_tree(usb) == copies and key.read_bytes() == damaged  # nothing written there, nothing here
 
     key.write_bytes(good)  # put back: copies go on
     assert run_cli("location", "sync", data_dir=d, input="").returncode == 0
@@ -161,7 +147,7 @@ def test_a_location_is_refused_at_inside_or_above_backups_and_inside_another_loc
     shutil.copytree(big_backups, holder / "old-backups")
 
     def state(p: Path) -> dict[str, bytes]:
-        return _tree(p) if p.is_dir() else {}
+        return file_tree(p) if p.is_dir() else {}
 
     for place in (big_backups, big_backups / "sub", copies, usb / "JobMatcher", holder):
         if place.name == "sub":
@@ -193,12 +179,12 @@ def test_another_drive_at_the_same_place_is_not_taken_for_the_location(engine, t
     other = Engine(tmp_path / "big")  # ...and made a location by another data folder (its own marker)
     other.migrate()
     other.locations.add("folder", path=str(mnt), name="theirs", encrypt=False)
-    before = _tree(mnt)
+    before = file_tree(mnt)
 
     r = run_cli("location", "sync", "tmpfs", data_dir=d, input="")
     out = r.stdout + r.stderr
     assert "another JobMatcher location's marker" in out, out
-    assert _tree(mnt) == before  # nothing copied onto the other drive
+    assert file_tree(mnt) == before  # nothing copied onto the other drive
     r = run_cli("location", "list", "--json", data_dir=d, input="")
     rows = json.loads(r.stdout)
     rows = rows.get("locations", rows) if isinstance(rows, dict) else rows
@@ -219,8 +205,8 @@ def test_a_backup_folder_made_a_location_elsewhere_says_why(engine, tmp_path):
     engine.create_backup()
     backups = engine.data.root / "backups"
     FolderLocation(backups).initialize()  # what another data folder's `location add` wrote there
-    before = _tree(backups)
+    before = file_tree(backups)
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 1 and "another JobMatcher data folder" in r.stderr, r.stderr
     assert "remove that location there" in r.stderr and "Traceback" not in r.stderr
-    assert _tree(backups) == before
+    assert file_tree(backups) == before
