@@ -743,23 +743,16 @@ def _confirmed(args, call, question: str):
 
 
 def _save_settings(args, engine, changes: dict):
-    """engine.update_settings, asking first when the change needs the user's yes (or --yes); a space for
+    """engine.update_settings, asking first when the change needs the user's yes (_confirmed); a space for
     backups too small for one backup is a usage error (exit 2)."""
-    from .errors import ConfirmationNeededError, SettingsError
+    from .errors import SettingsError
 
     try:
-        return engine.update_settings(changes, confirmed=args.yes)
+        return _confirmed(args, lambda ok: engine.update_settings(changes, confirmed=ok), "Save these settings?")
     except SettingsError as e:
         if e.code == "budget-too-small":
             raise _UsageError(f"argument --budget-mb: {e.message} {e.hint}") from None
         raise
-    except ConfirmationNeededError as e:
-        if not sys.stdin.isatty():
-            raise
-        print(_safe(e.message), file=sys.stderr)
-        if input("Save these settings? [y/N] ").strip().lower() not in ("y", "yes"):
-            raise JobMatcherError("Nothing was changed.", "", code="cancelled") from None
-        return engine.update_settings(changes, confirmed=True)
 
 
 # The settings options stored as they are given (--auto-backup-hours, the old option, is converted).
