@@ -110,11 +110,12 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     """Finding H22 on the page: the form's days to keep would delete copies made there earlier; the page asks,
     a "no" leaves everything as it was (byte for byte), a yes adds it and the copies go as said. Enable asks
     the same when the copies aged while the location was disabled."""
+    from conftest import file_tree as _tree
     from jobmatcher.engine import Engine
     from jobmatcher.locations.folder import FolderLocation
     from jobmatcher.locations.manager import folder_id_of
     from jobmatcher.locations.remote import list_remote
-    from test_locations_confirm import _age_backup, _age_copies, _tree
+    from test_locations_confirm import _age_backup, _age_copies
 
     usb = tmp_path / "usb"
     usb.mkdir()
