@@ -348,6 +348,8 @@ class Torture:
                     )
             except Exception as e:  # noqa: BLE001
                 problems.append(f"the database cannot be read after the kill: {type(e).__name__}: {e}")
+        # a killed restore's detached check of its safety backup holds the folder while it runs: let it end first
+        _end_detached_checks(self.data)
         engine = Engine(self.data)
         try:
             report = engine.launch(auto_backup=False)
