@@ -28,10 +28,11 @@ def _sha(path: Path) -> str:
 
 
 def _as_older_version(path: Path) -> None:
-    """The manifest as a version before issue 13 wrote it: no BLAKE3."""
+    """The manifest as a version before issue 13 wrote it: no BLAKE3 (and so no seal)."""
     m = manifest_path(Path(path))
     raw = json.loads(m.read_text())
     raw.pop("blake3", None)
+    raw.pop("seal", None)
     m.write_text(json.dumps(raw, indent=2))
 
 
@@ -97,8 +98,14 @@ def test_verify_compares_every_recorded_checksum(engine, algorithms):
     assert sorted(algorithms) == ["blake3", "sha256"]  # the new backup's own check records both
     algorithms.clear()
     result = engine.verify(b.id)
-    assert sorted(algorithms) == ["blake3", "sha256"]  # verify: both recorded checksums must hold (H6)
+    # verify: both recorded checksums must hold (H6); the manifest's seal ties them, so BLAKE3 proves both
+    # (tests/test_verify_seal.py: without a holding seal both are computed)
+    assert algorithms == ["blake3"]
     assert result.sha256 == _sha(b.path)
+    _as_older_version(Path(b.path))  # no BLAKE3, no seal
+    algorithms.clear()
+    engine.verify(b.id)
+    assert sorted(algorithms) == ["blake3", "sha256"]
 
 
 def test_an_older_manifest_is_proven_by_sha256_and_gets_blake3(engine, algorithms):
@@ -111,7 +118,7 @@ def test_an_older_manifest_is_proven_by_sha256_and_gets_blake3(engine, algorithm
     assert read_manifest(Path(b.path)).blake3 == _b3(b.path)
     algorithms.clear()
     engine.verify(b.id)
-    assert sorted(algorithms) == ["blake3", "sha256"]  # now both are recorded, both are compared (H6)
+    assert algorithms == ["blake3"]  # now both are recorded from one read and sealed: BLAKE3 proves both (H6)
 
 
 @pytest.mark.parametrize("manifest", ["new", "older"])

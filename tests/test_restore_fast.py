@@ -24,7 +24,7 @@ from conftest import fingerprint, wait_for_check
 from jobmatcher import restore as restore_mod
 from jobmatcher.engine import Engine
 from jobmatcher.errors import DatabaseInUseError, InvalidBackupError, RestoreFailedError
-from jobmatcher.manifest import BackupType
+from jobmatcher.manifest import BackupType, read_manifest, seal_holds
 
 
 def _sha(path: Path) -> str:
@@ -86,6 +86,7 @@ def test_the_linked_safety_backup_is_the_old_data_and_survives_the_swap(engine):
     # the background check records what it found; the checksum is that of the old bytes
     safety = wait_for_check(engine, result.safety_backup_id)
     assert safety.verified is True and safety.sha256 == right_after
+    assert seal_holds(read_manifest(Path(safety.path)))  # both checksums from the check's one read: sealed
     # and it restores the old data
     engine.restore(safety.id)
     assert _dump(engine.data.db_path) == old_dump
@@ -180,6 +181,7 @@ def test_killed_after_the_swap_the_next_launch_checks_the_linked_safety_backup(e
     assert report.recovered and "complete" in report.recovered
     safety = engine.store.get(safety[0].id)
     assert safety.verified is True and safety.sha256 == _sha(Path(safety.path))
+    assert seal_holds(read_manifest(Path(safety.path)))
     assert _dump(Path(safety.path)) == old_dump
 
 

@@ -67,6 +67,8 @@ from .manifest import (
     manifest_path,
     newest_order,
     read_manifest,
+    seal_holds,
+    seal_of,
     update_manifest,
     write_manifest,
 )
@@ -174,16 +176,20 @@ class _Checked:
     message: str
     memory: dict = field(default_factory=dict)
     blake3: str | None = None
+    sealable: bool = False  # sha256 and blake3 are of the same bytes (VerifyReport.sealable)
 
     @classmethod
     def passed(cls, r: VerifyReport) -> "_Checked":
-        return cls(True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok", r.check_memory, r.blake3)
+        return cls(
+            True, r.size_bytes, r.sha256, r.schema_revision, r.seconds, "ok", r.check_memory, r.blake3, r.sealable
+        )
 
     @classmethod
     def failed(cls, path: Path, message: str, seconds: float) -> "_Checked":
-        from .verify import sha256_file
+        from .digests import BLAKE3, SHA256, file_digests
 
-        return cls(False, path.stat().st_size, sha256_file(path), None, seconds, message)
+        found = file_digests(path, (SHA256, BLAKE3))  # one read: both of the same bytes, so it is sealed too
+        return cls(False, path.stat().st_size, found[SHA256], None, seconds, message, {}, found[BLAKE3], True)
 
 
 FOLDER_MARKER = BACKUP_FOLDER_MARKER
@@ -642,6 +648,7 @@ class BackupStore:
                 verify_seconds=round(report.seconds, 3),
                 data_folder_id=folder_id,
             )
+            m.seal = seal_of(m) if report.sealable else None
             if not report.ok:
                 log.warning("safety backup kept although it failed its check: %s", report.message)
             final = self._publish(tmp, m)
@@ -680,7 +687,7 @@ class BackupStore:
         `reason` is recorded as the failed check's message. Raises BackupFailedError or
         InsufficientSpaceError; no file is left if anything fails.
         """
-        from .verify import sha256_file
+        from .digests import BLAKE3, SHA256, file_digests
 
         self.ensure_folder()
         self.cleanup()
@@ -694,11 +701,13 @@ class BackupStore:
                 out.flush()
                 os.fsync(out.fileno())
             now = datetime.now(timezone.utc)
+            found = file_digests(tmp, (SHA256, BLAKE3))  # one read: both of the same bytes, so it is sealed
             m = Manifest(
                 type=kind,
                 created_at=now,
                 size_bytes=file_size(tmp),
-                sha256=sha256_file(tmp),
+                sha256=found[SHA256],
+                blake3=found[BLAKE3],
                 app_version=__version__,
                 note=note,
                 verified=False,
@@ -707,6 +716,7 @@ class BackupStore:
                 copy_seconds=round(time.perf_counter() - t0, 3),
                 data_folder_id=self.data.folder_id() if self.data is not None else None,
             )
+            m.seal = seal_of(m)
             final = self._publish(tmp, m)
         except OSError as e:
             raise describe_os_error(e, "copying your current data", self.folder) from None
@@ -1106,7 +1116,8 @@ class BackupStore:
                 allow_unknown_revision=True,
                 expected_blake3=m.blake3 if m else None,
                 with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
-                every_checksum=True,  # both recorded checksums must hold (H6)
+                every_checksum=True,  # both recorded checksums must hold (H6) ...
+                sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
             )
         except InvalidBackupError as e:
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name
@@ -1122,6 +1133,10 @@ class BackupStore:
                 x.blake3 = x.blake3 or report.blake3
             x.schema_revision = report.schema_revision
             x.size_bytes = report.size_bytes
+            if report.sealable and (x.sha256, x.blake3) == (report.sha256, report.blake3):
+                # Both checksums are now proven of these bytes (one read, or BLAKE3 and a holding seal): an
+                # older manifest gets its seal, one whose seal was damaged gets it again; the next check is faster.
+                x.seal = seal_of(x)
             verified, message = check_outcome(True, report.schema_revision, "ok")
             _set_check(x, verified, now, message, report.seconds)
 

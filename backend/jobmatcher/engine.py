@@ -61,7 +61,7 @@ from .fsutil import (
     user_path,
 )
 from .lock import FileLock, InstanceLock
-from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest
+from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest, seal_holds
 from .printable import printable
 from .progress import Progress, step
 from .settings import Settings, save_settings, validate_backup_dir
@@ -143,6 +143,7 @@ class Resolved(NamedTuple):
     label: str  # how to name it to the user: the id, or the file's full path
     record: BackupRecord | None  # the listed backup, None for a file
     blake3: str | None = None  # the BLAKE3 its manifest records (newer manifests), to prove it faster
+    sealed: bool = False  # its manifest's seal holds (manifest.seal_holds): BLAKE3 proves the SHA-256 too
 
 
 class VerifyResult(BaseModel):
@@ -713,7 +714,9 @@ class Engine:
         try:
             rec = (store or self.store).get(id_or_path)
             m = read_manifest(Path(rec.path))
-            return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None)
+            return Resolved(
+                Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None, seal_holds(m)
+            )
         except (BackupNotFoundError, ValidationError, BackupFolderUnavailableError) as e:
             looks_like_path = (
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
@@ -745,10 +748,10 @@ class Engine:
                 store = store or self.store
                 if path.parent.samefile(store.folder):
                     rec = store.get(path.stem)
-                    return Resolved(Path(rec.path), m.sha256, rec.id, rec, m.blake3)
+                    return Resolved(Path(rec.path), m.sha256, rec.id, rec, m.blake3, seal_holds(m))
             except (OSError, BackupNotFoundError, ValidationError, JobMatcherError):
                 pass  # not this folder's listed backup: held to its manifest all the same
-            return Resolved(path, m.sha256, str(path), None, m.blake3)
+            return Resolved(path, m.sha256, str(path), None, m.blake3, seal_holds(m))
         return Resolved(path, None, str(path), None)
 
     def preview(self, id_or_path: str) -> BackupPreview:
@@ -826,7 +829,9 @@ class Engine:
         self.refuse_the_live_file(r.path)
         from .verify import verify_file
 
-        report = verify_file(r.path, expected_sha256=r.sha256, expected_blake3=r.blake3, every_checksum=True)
+        report = verify_file(
+            r.path, expected_sha256=r.sha256, expected_blake3=r.blake3, every_checksum=True, sha256_sealed=r.sealed
+        )
         return VerifyResult(
             path=report.path,
             size_bytes=report.size_bytes,

@@ -77,6 +77,31 @@ def _lower_hex(v: str | None) -> str | None:
 # A hex digest field (SHA-256, BLAKE3): lower case whatever the file holds.
 HexDigest = Annotated[str | None, AfterValidator(_lower_hex)]
 
+# BLAKE3's own domain separation (its key-derivation mode, a context string used for nothing else): a seal
+# can never equal the BLAKE3 of a file, nor a digest made for another purpose from the same text.
+SEAL_CONTEXT = "JobMatcher 2026-12-01 backup manifest seal v1"
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _is_hex64(v: object) -> bool:
+    return isinstance(v, str) and len(v) == 64 and _HEX64.issuperset(v)
+
+
+def compute_seal(size_bytes: int, sha256: str, blake3: str) -> str:
+    """The seal of a backup's size (bytes) and its two checksums (hex, any case): 64 lower-case hex digits.
+
+    BLAKE3 in key-derivation mode (SEAL_CONTEXT) of a canonical text (the lines size=N, sha256=HEX and
+    blake3=HEX), the hex in lower case, so a manifest rewritten with capitals keeps its seal. Written only when both
+    checksums were computed from one read of the same bytes; see seal_holds. Raises ValueError when a
+    checksum is not 64 hex digits or the size is negative."""
+    sha256, blake3_hex = sha256.lower(), blake3.lower()
+    if not (_is_hex64(sha256) and _is_hex64(blake3_hex)) or size_bytes < 0:
+        raise ValueError("a seal needs a size and two 64-digit hex checksums")
+    import blake3 as _blake3  # here: listing backups never hashes
+
+    text = f"size={int(size_bytes)}\nsha256={sha256}\nblake3={blake3_hex}\n".encode()
+    return _blake3.blake3(text, derive_key_context=SEAL_CONTEXT).hexdigest()
+
 
 class Manifest(BaseModel):
     """Everything known about one backup file, written when it is made and after each check."""
@@ -92,6 +117,12 @@ class Manifest(BaseModel):
         None,
         description="BLAKE3 of the file, from the same bytes as sha256: what verify and restore compare "
         "when it is there (faster); None in manifests of older versions (sha256 is compared then).",
+    )
+    seal: HexDigest = Field(
+        None,
+        description="compute_seal(size_bytes, sha256, blake3), written when both checksums come from one read "
+        "of the file: while it holds (seal_holds), a match of BLAKE3 proves the SHA-256 too. None in manifests "
+        "of older versions and when a checksum is missing; older versions ignore it.",
     )
     schema_revision: str | None = None
     app_version: str = ""
@@ -121,6 +152,27 @@ class Manifest(BaseModel):
         "there): its date is the file's, and it is never deleted "
         "automatically.",
     )
+
+
+def seal_of(m: Manifest) -> str | None:
+    """The seal for `m`'s size and checksums as they are now, or None when it lacks either checksum (or one
+    is not a hex digest). Never raises."""
+    try:
+        return compute_seal(m.size_bytes, m.sha256, m.blake3) if m.sha256 and m.blake3 else None
+    except ValueError:
+        return None
+
+
+def seal_holds(m: Manifest | None) -> bool:
+    """Does `m`'s seal match its size, SHA-256 and BLAKE3? Then its SHA-256 is the SHA-256 of the very bytes
+    whose BLAKE3 it records (both were computed from one read when it was sealed), so a file whose BLAKE3
+    matches also has the recorded SHA-256: proving BLAKE3 alone proves both.
+
+    False for a manifest without a seal (older versions), and for one whose size, either checksum or the
+    seal itself was changed since (a hand edit, another tool): compare both checksums then (finding H6).
+    The seal guards against edits and tools, not against an attacker: anyone who rewrites the manifest
+    can compute a new seal (as they could rewrite the file). Never raises."""
+    return m is not None and bool(m.seal) and seal_of(m) == m.seal
 
 
 ManifestState = Literal["ok", "missing", "unreadable"]

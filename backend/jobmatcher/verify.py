@@ -39,6 +39,9 @@ class VerifyReport(BaseModel):
     sha256: str
     # The BLAKE3 of the file, when it was computed (see verify_file's `with_blake3`) or proven.
     blake3: str | None = None
+    # sha256 and blake3 are known to be of the same bytes (both computed from one read of this file, or
+    # BLAKE3 computed and the SHA-256 proven by a holding seal): a manifest may be sealed with them.
+    sealable: bool = False
     schema_revision: str
     page_size: int
     seconds: float
@@ -188,6 +191,7 @@ def verify_file(
     spare: checkproc.SpareChild | None = None,
     every_checksum: bool = False,
     known: dict[Algorithm, str] | None = None,
+    sha256_sealed: bool = False,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -211,13 +215,21 @@ def verify_file(
     the fastest: what `backup verify` does, so a manifest whose SHA-256 disagrees with the file (edited,
     or damaged) fails there, and not later at a location, as "the drive is failing" (finding H6).
     Restore's staging keeps to BLAKE3 alone: a match proves the bytes, and it is on the clock.
+    `sha256_sealed`: the manifest's seal holds for `expected_sha256` and `expected_blake3`
+    (manifest.seal_holds): the recorded SHA-256 is that of the bytes whose BLAKE3 is recorded, so with
+    `every_checksum` too only BLAKE3 is computed; its match proves both. Without a holding seal (older
+    manifests, an edited one) `every_checksum` computes and compares both.
     `known`: digests the caller has just computed from this same file, which nothing else writes (a new
     backup's temp file, hashed to find an identical backup): they are taken as found, not computed again.
     """
     t0 = time.perf_counter()
     path = Path(path)
     size, page_size = check_file_shape(path)
-    algorithms: list[Algorithm] = [] if expected_blake3 and expected_sha256 and not every_checksum else [SHA256]
+    both_expected = bool(expected_blake3 and expected_sha256)
+    # SHA-256 is computed unless BLAKE3 proves it: always when restore stages (only the bytes matter there),
+    # and for `every_checksum` only when a seal ties the recorded SHA-256 to the recorded BLAKE3 (H6).
+    proven_by_blake3 = both_expected and (sha256_sealed or not every_checksum)
+    algorithms: list[Algorithm] = [] if proven_by_blake3 else [SHA256]
     if expected_blake3 or with_blake3:
         algorithms.append(BLAKE3)
     given = {a: d for a, d in (known or {}).items() if a in algorithms}
@@ -250,6 +262,7 @@ def verify_file(
         size_bytes=size,
         sha256=found.get(SHA256) or str(expected_sha256),
         blake3=found.get(BLAKE3),
+        sealable=BLAKE3 in found and (SHA256 in found or (both_expected and sha256_sealed)),
         schema_revision=revision,
         page_size=page_size,
         seconds=time.perf_counter() - t0,
