@@ -160,7 +160,7 @@ def app_env(**extra: str) -> dict[str, str]:
 def lock_owner(data_dir: Path) -> int | None:
     """The pid recorded in the data folder's instance lock (the app that owns it, or owned it last)."""
     try:
-        text = (data_dir / ".jobmatcher.lock").read_text().strip()
+        text = (data_dir / ".jobmatcher.lock").read_text().split("\n")[0].strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None

@@ -192,6 +192,8 @@ def _can_fork() -> bool:
 def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
     """The check in a forked copy of this process (SQLite and the code already loaded): it maps the file,
     checks it and writes the result as JSON to a pipe. A SIGBUS kills the copy, not this process."""
+    from .lock import close_inherited_locks  # here, not at the top: run as a script, this file imports no package
+
     r, w = os.pipe()
     try:
         pid = os.fork()
@@ -207,6 +209,9 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
             gc.disable()
             faulthandler.disable()  # a SIGBUS here is the answer, not a crash to report on the parent's stderr
             os.close(r)
+            # the parent's locks (the data folder's instance lock, the swap lock...) stay the parent's: if it is
+            # killed, this copy must not keep its data folder "already running" until the check ends
+            close_inherited_locks()
             result = _run_check(str(path), max_errors, mmap=True)
             result.setdefault("memory", _memory())
             out = memoryview(json.dumps(result).encode())

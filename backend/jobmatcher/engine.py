@@ -568,8 +568,11 @@ class Engine:
 
     # -- locks -----------------------------------------------------------------
 
-    def take_instance_lock(self) -> None:
+    def take_instance_lock(self, activity: str = "") -> None:
         """Own the data folder (the app, a restore, a migration); refused while another process owns it.
+
+        `activity`: what a command holds it for, in the user's words ("restoring a backup"), shown to a
+        process refused meanwhile; empty for the app.
 
         Raises:
             InstanceLockedError: another process (named) owns the data folder.
@@ -577,7 +580,7 @@ class Engine:
         """
         if not self._instance.held:
             try:
-                self._instance.take()
+                self._instance.take(activity)
             except OSError as e:  # the lock file cannot be opened for writing: a read-only folder
                 raise data_folder_refused(self.data.root, e) from None
             self._make_private()
@@ -1301,7 +1304,7 @@ class Engine:
         if label is None:
             label = backup_label(rec.created_at) if rec is not None else f"the file {printable(path.name)}"
         owned_before = self._instance.held
-        self.take_instance_lock()
+        self.take_instance_lock("restoring a backup")
         try:
             return restore(
                 self.data,
@@ -1324,7 +1327,7 @@ class Engine:
         before the update failed: nothing was changed), NewerSchemaError, ValidationError (an unknown `target`).
         """
         owned_before = self._instance.held
-        self.take_instance_lock()
+        self.take_instance_lock("updating its database")
         try:
             return self.launch(target=target, auto_backup=False, progress=progress)
         finally:

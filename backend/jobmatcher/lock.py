@@ -4,6 +4,12 @@ A killed JobMatcher never leaves a stale lock behind: the kernel drops flock
 (POSIX) and LockFileEx-style byte locks (Windows, via msvcrt) when the process
 ends. Written here rather than taken from `filelock` because we need shared
 locks and the holder's pid for the message, which it does not offer.
+
+One catch: a flock belongs to the open file, which a forked child shares. A
+forked copy that outlives a killed parent (checkproc's integrity check) would
+keep the parent's locks, and the data folder would be "already running" for as
+long as it runs. Every held lock's descriptor is therefore listed here, and a
+forked child closes them first (close_inherited_locks).
 """
 
 from __future__ import annotations
@@ -45,6 +51,21 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+# The descriptors of the locks this process holds (FileLock.acquire adds, release removes).
+_HELD_FDS: set[int] = set()
+
+
+def close_inherited_locks() -> None:
+    """In a forked child: close its copies of the parent's lock descriptors, so the locks stay the parent's
+    only and end with it (a flock is shared by every copy of its descriptor). Never raises."""
+    for fd in list(_HELD_FDS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_FDS.clear()
+
+
 class FileLock:
     """A lock on one file; `acquire` returns False when someone else holds it."""
 
@@ -62,6 +83,7 @@ class FileLock:
         while True:
             if _lock(fd, self.shared, blocking=False):
                 self._fd = fd
+                _HELD_FDS.add(fd)
                 return True
             if time.monotonic() >= deadline:
                 os.close(fd)
@@ -71,6 +93,7 @@ class FileLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        _HELD_FDS.discard(self._fd)
         try:
             _unlock(self._fd)
         finally:
@@ -94,12 +117,13 @@ class FileLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def write_owner(self) -> None:
-        """Record our pid in the lock file so a refused process can name the owner."""
+    def write_owner(self, activity: str = "") -> None:
+        """Record our pid (and, for a command, what it is doing, in the user's words) in the lock file so a
+        refused process can name the owner: "PID\nACTIVITY\n"."""
         assert self._fd is not None
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
+        os.write(self._fd, f"{os.getpid()}\n{activity}\n".encode())
 
     def __enter__(self) -> "FileLock":
         if not self.acquire():
@@ -113,24 +137,62 @@ class FileLock:
 class InstanceLock(FileLock):
     """The data folder's owner: the app, a restore or a migration. One at a time."""
 
-    def take(self) -> "InstanceLock":
-        """Take the lock or raise InstanceLockedError naming the process that has it."""
+    def take(self, activity: str = "") -> "InstanceLock":
+        """Take the lock or raise InstanceLockedError naming the process that has it and what it is doing.
+
+        `activity`: what a command holds the folder for, in the user's words ("restoring a backup"); empty
+        for the app. A holder recorded as ended (the lock outlived it for a moment) is waited for, up to
+        GONE_WAIT_SECONDS, rather than called running."""
         if not self.acquire():
-            owner = ""
-            # The owner writes its pid just after taking the lock: started at the same instant, we may read
-            # the file before that (empty, or still naming the previous owner, perhaps us): look again.
-            for _ in range(50):  # up to half a second, for a heavily loaded machine
-                try:
-                    pid = self.path.read_text().strip()
-                except OSError:
-                    break
-                if pid.isdigit() and int(pid) != os.getpid():
-                    owner = f" (process {pid})"
-                    break
-                time.sleep(0.01)
-            raise InstanceLockedError(
-                f"JobMatcher is already running with this data folder{owner}.",
-                "Close the other JobMatcher window first, then try again.",
-            )
-        self.write_owner()
+            pid, doing = self._owner()
+            if pid is not None and _gone(pid) and self.acquire(timeout=GONE_WAIT_SECONDS):
+                self.write_owner(activity)
+                return self
+            raise _locked(pid, doing)
+        self.write_owner(activity)
         return self
+
+    def _owner(self) -> tuple[int | None, str]:
+        """(pid, activity) recorded by the holder; (None, "") when it cannot be read."""
+        # The owner writes its pid just after taking the lock: started at the same instant, we may read
+        # the file before that (empty, or still naming the previous owner, perhaps us): look again.
+        for _ in range(50):  # up to half a second, for a heavily loaded machine
+            try:
+                lines = self.path.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                break
+            if lines and lines[0].strip().isdigit() and int(lines[0]) != os.getpid():
+                return int(lines[0]), (lines[1].strip() if len(lines) > 1 else "")[:200]
+            time.sleep(0.01)
+        return None, ""
+
+
+# How long a refused taker waits when the recorded holder has ended (its lock is about to go, or a process it
+# left behind still has it).
+GONE_WAIT_SECONDS = 5.0
+
+
+def _gone(pid: int) -> bool:
+    from .fsutil import process_gone  # psutil: imported only when a lock is refused
+
+    return process_gone(pid)
+
+
+def _locked(pid: int | None, doing: str) -> InstanceLockedError:
+    """The refusal, true to who holds the folder: the app, a command (and what it does), or what an ended
+    process left behind."""
+    if pid is not None and doing:
+        return InstanceLockedError(
+            f"Another JobMatcher command is working with this data folder right now ({doing}, process {pid}).",
+            "Wait for it to finish, then try again.",
+        )
+    if pid is not None and _gone(pid):
+        return InstanceLockedError(
+            f"This data folder is still held by what JobMatcher process {pid} left running when it ended.",
+            "Wait a minute and try again; it lets go when it finishes.",
+        )
+    owner = f" (process {pid})" if pid is not None else ""
+    return InstanceLockedError(
+        f"JobMatcher is already running with this data folder{owner}.",
+        "Close the other JobMatcher window first, then try again.",
+    )

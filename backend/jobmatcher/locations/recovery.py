@@ -50,7 +50,9 @@ def restore_from_location(
     remote = find_remote(client, backup_id, folder_id)
     expect_encrypted(client, remote, encrypted_location or bool(secret))
     owned_before = engine._instance.held
-    engine.take_instance_lock()  # before downloading: no other restore can start meanwhile
+    engine.take_instance_lock(
+        "restoring a copy from a backup location"
+    )  # before downloading: no other restore can start meanwhile
     try:
         if fresh is None:
             fresh = not engine.data.db_path.exists()
