@@ -69,8 +69,8 @@ def test_a_killed_restores_forked_check_does_not_keep_the_folder(engine, tmp_pat
         r = run_cli("db", "migrate", data_dir=engine.data_dir)
         assert r.returncode == 1, r.stderr
         assert (
-            f"Another JobMatcher command is working with this data folder right now (restoring a backup, process {proc.pid})"
-            in r.stderr
+            "Another JobMatcher command is working with this data folder right now "
+            f"(restoring a backup, process {proc.pid})" in r.stderr
         )
         assert "Wait for it to finish" in r.stderr and "already running" not in r.stderr and "Traceback" not in r.stderr
         os.kill(proc.pid, signal.SIGKILL)
