@@ -387,7 +387,7 @@ class LocationsApi:
         client, label = self._source_client(source)
         remote = find_remote(client, backup_id, folder_id or None)  # refused now, not in the task
         encrypted_location = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
-        expect_encrypted(client, remote, encrypted_location or bool(passphrase))
+        expect_encrypted(client, remote, encrypted_location)
         if remote.encrypted and not passphrase:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
         fresh = self._first_run(self._engine.locations.config().locations)  # decided before anything changes

@@ -1040,8 +1040,12 @@ def cmd_location_backups(args) -> int:
         print(f"No copies at {_safe(label)}.")
         return 0
     several = len({r.folder_id for r in items}) > 1
-    # a plain copy at an encrypted location was not made by JobMatcher's copier: a restore refuses it
+    # a plain copy at an encrypted location, or beside the data folder's encrypted copies or its key, was not
+    # made by JobMatcher's copier: a restore refuses it (L1)
+    from .locations.remote import encrypted_there
+
     encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
+    encrypted_folders = {f for f in {r.folder_id for r in items} if encrypted_location or encrypted_there(client, f)}
     from datetime import datetime, timedelta, timezone
 
     soon = datetime.now(timezone.utc) + timedelta(hours=1)  # a copy cannot be from later than now (a clock aside)
@@ -1055,7 +1059,9 @@ def cmd_location_backups(args) -> int:
                     _local(r.created_at) + (" (in the future!)" if r.created_at > soon else ""),
                     _size(r.size_bytes),
                     r.schema_revision or "-",
-                    "yes" if r.encrypted else ("NO: not made by JobMatcher" if encrypted_location else "no"),
+                    "yes"
+                    if r.encrypted
+                    else ("NO: not made by JobMatcher" if r.folder_id in encrypted_folders else "no"),
                 )
                 + ((r.folder_id,) if several else ())
             )
@@ -1081,9 +1087,9 @@ def cmd_location_restore(args) -> int:
     ):
         print("Nothing was restored.", file=sys.stderr)
         return 1
-    # a passphrase given for a plain copy is read too: where one is given, a plain copy is refused
-    given = remote.encrypted or getattr(args, "passphrase_file", None)
-    secret = _read_secret(args, creating=False) if given else None
+    secret = _read_secret(args, creating=False) if remote.encrypted else None
+    if not remote.encrypted and getattr(args, "passphrase_file", None):  # a habit, or one script for all (L26)
+        print("These copies are not encrypted: the passphrase is not needed.", file=sys.stderr)
     engine = _engine(args)
     encrypted_location = bool(args.location) and engine.locations.get(args.location).encrypt
     bar = _ProgressBar(not args.json)

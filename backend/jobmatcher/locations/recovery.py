@@ -42,13 +42,14 @@ def restore_from_location(
 
     Raises BackupNotFoundError, WrongPassphraseError, WrongIdentityError, TamperedCopyError,
     InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced. An unencrypted copy is
-    refused (UnencryptedCopyError) where copies are encrypted: at an `encrypted_location` (configured so), when a
-    `secret` was given, or when the data folder's locked identity is there (remote.expect_encrypted).
+    refused (UnencryptedCopyError) where copies are encrypted: at an `encrypted_location` (configured so), or
+    beside the data folder's locked identity or an encrypted copy of it (remote.expect_encrypted); a `secret`
+    given for plain copies is not needed and not used.
     """
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
     remote = find_remote(client, backup_id, folder_id)
-    expect_encrypted(client, remote, encrypted_location or bool(secret))
+    expect_encrypted(client, remote, encrypted_location)
     owned_before = engine._instance.held
     engine.take_instance_lock(
         "restoring a copy from a backup location"

@@ -222,20 +222,25 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
     return matches[0]
 
 
+def encrypted_there(client: LocationClient, folder_id: str) -> bool:
+    """Whether this data folder's copies at the location are known to be encrypted: its locked identity is
+    there, or one of its copies is (`.db.age`). One listing of its namespace. Raises the location's errors."""
+    return any(o.key == identity_key(folder_id) or o.key.endswith(".db.age") for o in client.list(namespace(folder_id)))
+
+
 def expect_encrypted(client: LocationClient, remote: RemoteBackup, encrypted: bool) -> None:
-    """Refuse a plain copy where copies are encrypted: `encrypted` (the location is configured to encrypt, or
-    a passphrase was given), or the data folder's locked identity is there (its copies were made encrypted).
+    """Refuse a plain copy where copies are encrypted: `encrypted` (the location is configured to encrypt), or
+    the data folder's locked identity or one of its encrypted copies is there (encrypted_there).
 
     JobMatcher's encrypting copier never writes a plain copy, so a plain one there was put by someone else (or
     by hand): restoring it would hand the user data nobody vouches for. (age does not authenticate the sender:
-    see the README's threat model.) Raises UnencryptedCopyError, or the location's errors."""
+    see the README's threat model.) A passphrase given for a location whose copies are all plain proves
+    nothing about them (a habit, one script for several locations): it is simply not needed (L26).
+    Raises UnencryptedCopyError, or the location's errors."""
     if remote.encrypted:
         return
-    if not encrypted:
-        try:
-            client.get_bytes(identity_key(remote.folder_id))
-        except FileNotFoundError:
-            return
+    if not encrypted and not encrypted_there(client, remote.folder_id):
+        return
     raise UnencryptedCopyError(
         f"The copy {remote.id} at {client.describe()} is not encrypted, although this data folder's copies there "
         "are: it was not made by JobMatcher's encrypting copier (someone or something else put it there). "

@@ -1,0 +1,103 @@
+"""The fresh tester's low findings on backup locations (FINDINGS6: L1, L7, L15, L20, L21, L25, L26...), each as
+it was seen, through the real command line in subprocesses.
+
+Real parts: real data folders, backups and folder locations, copies planted or edited as anyone who can
+write into a location can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import LOCATION_PASSPHRASE, fill_sample_data, fingerprint, prime, run_cli
+from jobmatcher.engine import Engine
+from jobmatcher.locations.manager import folder_id_of
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+
+def _pw(tmp_path: Path) -> Path:
+    pw = tmp_path / "pw"
+    pw.write_text(LOCATION_PASSPHRASE + "\n")
+    return pw
+
+
+def _plant_plain(ns: Path, backup_id: str, db: Path, sequence: int) -> None:
+    """A plain database under a copy's name with a manifest that matches it (what a writer to the location can do)."""
+    data = db.read_bytes()
+    (ns / f"{backup_id}.db").write_bytes(data)
+    h = hashlib.sha256(data).hexdigest()
+    m = {
+        "format": 1,
+        "created_at": "2026-12-01T00:00:00Z",
+        "type": "manual",
+        "size_bytes": len(data),
+        "sha256": h,
+        "stored_size": len(data),
+        "stored_sha256": h,
+        "encrypted": False,
+        "schema_revision": None,
+        "sequence": sequence,
+    }
+    (ns / f"{backup_id}.json").write_text(json.dumps(m))
+
+
+def _mallory(tmp_path: Path) -> Path:
+    e = Engine(tmp_path / "mallory")
+    e.migrate()
+    fill_sample_data(e, name="Mallory")
+    return Path(e.create_backup().path)
+
+
+# -- L1: a plain copy beside this data folder's encrypted copies is refused, also without identity.age -------
+
+
+def test_a_planted_plain_copy_is_refused_beside_encrypted_copies_without_the_key_file(
+    engine, usb, tmp_path, locked_identity
+):
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied and not r.error
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    planted = "backup_2026-12-01_00-00-00"
+    _plant_plain(ns, planted, _mallory(tmp_path), sequence=99)
+    (ns / "identity.age").rename(tmp_path / "identity.age.moved")  # the key file taken away too
+    assert list(ns.glob("*.db.age"))  # its encrypted neighbours are still there
+
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "look")
+    assert r.returncode == 0, r.stderr
+    [line] = [x for x in r.stdout.splitlines() if planted in x]
+    assert "NO: not made by JobMatcher" in line, r.stdout
+    pw = _pw(tmp_path)
+    for extra in ([], ["--passphrase-file", str(pw)]):
+        fresh = tmp_path / f"fresh{len(extra)}"
+        r = run_cli("backup", "restore", planted, "--from-folder", str(usb), *extra, "--yes", data_dir=fresh)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "is not encrypted, although this data folder's copies there are" in r.stderr
+        assert "Traceback" not in r.stderr
+        assert not (fresh / "jobmatcher.db").exists()
+
+
+# -- L26: a plain location restores with a passphrase given by habit; nobody is accused of tampering --------
+
+
+def test_a_plain_location_restores_with_a_passphrase_given_by_habit(engine, usb, tmp_path):
+    engine.locations.add("folder", path=str(usb), name="plain", encrypt=False)
+    b = engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied and not r.error
+    fresh = tmp_path / "fresh"
+    r = run_cli(
+        "backup", "restore", b.id, "--from-folder", str(usb), "--passphrase-file", str(_pw(tmp_path)), "--yes",
+        data_dir=fresh,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "not encrypted" in r.stderr and "passphrase is not needed" in r.stderr
+    assert "someone or something else" not in r.stderr and "Traceback" not in r.stderr
+    assert "checksums and integrity verified" in r.stdout
+    assert fingerprint(fresh / "jobmatcher.db")[1] == fingerprint(Path(b.path))[1]
