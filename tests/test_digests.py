@@ -95,7 +95,7 @@ def test_a_new_backup_records_both_checksums_of_its_bytes(engine):
 
 def test_verify_compares_every_recorded_checksum(engine, algorithms):
     b = engine.create_backup()
-    assert sorted(algorithms) == ["blake3", "sha256"]  # the new backup's own check records both
+    assert algorithms == []  # the new backup's copy is hashed as it is copied (both), not read again
     algorithms.clear()
     result = engine.verify(b.id)
     # verify: both recorded checksums must hold (H6); the manifest's seal ties them, so BLAKE3 proves both
@@ -185,8 +185,9 @@ def test_a_manifest_whose_blake3_does_not_match_is_not_trusted(engine):
 
 def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monkeypatch):
     """An automatic backup hashes its copy to find an identical backup (then it keeps none); when none is,
-    the check takes those checksums as found: the copy is read once for both, never again for its manifest,
-    and the manifest still holds the reference checksums of the bytes that passed the check."""
+    the check takes those checksums as found: the copy is hashed once for both (while it is copied, so
+    never read again for them: tests/test_create_overlap.py), and the manifest still holds the reference
+    checksums of the bytes that passed the check."""
     from jobmatcher.manifest import BackupType
 
     reads: list[tuple[str, ...]] = []
@@ -199,10 +200,10 @@ def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monk
     monkeypatch.setattr(digests, "file_digests", spy)  # backups.py imports it where it hashes (issue 13's list)
     monkeypatch.setattr(verify_mod, "file_digests", spy)
     first = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
-    assert reads == [("sha256", "blake3")]  # no backup to match yet: one read, no second one in the check
+    assert reads == []  # no backup to match yet: hashed while copied, no second read in the check
     reads.clear()
     again = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
-    assert again.unchanged and again.id == first.id and reads == [("sha256", "blake3")]
+    assert again.unchanged and again.id == first.id and reads == []
     conn = engine.connect()
     try:
         with conn:
@@ -211,7 +212,7 @@ def test_an_automatic_backup_reads_its_copy_once_for_both_checksums(engine, monk
         conn.close()
     reads.clear()
     new = engine.store.create(engine.data.db_path, BackupType.auto, reuse_identical=True)
-    assert not new.unchanged and new.id != first.id and reads == [("sha256", "blake3")]
+    assert not new.unchanged and new.id != first.id and reads == []
     m = read_manifest(Path(new.path))
     assert m is not None and m.verified is True
     assert m.sha256 == _sha(new.path) and m.blake3 == _b3(new.path)

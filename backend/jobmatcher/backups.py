@@ -80,6 +80,7 @@ from .settings import BACKUP_FOLDER_MARKER
 if TYPE_CHECKING:
     from . import checkproc
     from .datadir import DataDir
+    from .digests import FollowingDigests
     from .retention import Plan, RetentionPolicy
     from .snapshot import LockWait
     from .verify import VerifyReport
@@ -877,19 +878,22 @@ class BackupStore:
         import concurrent.futures
         from concurrent.futures import ThreadPoolExecutor
 
-        from .digests import BLAKE3, SHA256, file_digests
+        from .digests import BLAKE3, SHA256, FollowingDigests, file_digests
         from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
         from .verify import verify_file
 
         copy_progress = (lambda done, total: progress("copy", done, total, "pages")) if progress else None
         taken_at = datetime.now(timezone.utc)
 
-        def checked(snap):
+        def checked(snap, digests: FollowingDigests | None = None):
             known = {}  # the copy's checksums when they were computed before its check
+            # The copy hashed as it was written (snap.hashed): its digests are collected beside its check.
+            hashing = digests.result if digests is not None and snap.hashed else None
             if same_as:
                 # One read for both checksums: when no backup matches, the check below takes them as found
                 # (nothing but this process writes the temp file) instead of reading the copy twice more.
-                known = file_digests(tmp, (SHA256, BLAKE3))
+                known = hashing() if hashing is not None else file_digests(tmp, (SHA256, BLAKE3))
+                hashing = None
                 match = next((r for r in same_as if r.sha256 == known[SHA256]), None)
                 if match is not None:
                     return match
@@ -902,7 +906,14 @@ class BackupStore:
                 synced = pool.submit(fsync_file, tmp)
                 try:
                     report = _Checked.passed(
-                        verify_file(tmp, allow_unknown_revision=lenient, with_blake3=True, spare=spare, known=known)
+                        verify_file(
+                            tmp,
+                            allow_unknown_revision=lenient,
+                            with_blake3=True,
+                            spare=spare,
+                            known=known,
+                            hashing=hashing,
+                        )
                     )
                 except CheckInterruptedError as e:
                     raise CheckInterruptedError(
@@ -963,10 +974,13 @@ class BackupStore:
         if method in ("auto", "file-copy"):
             try:
                 start = datetime.now(timezone.utc)
-                snap = copy_snapshot(db_path, tmp, copy_progress, sync=False, wait=waited)
-                taken_at = start + timedelta(seconds=waited.seconds)  # the copy starts once the lock is ours
-                snap.wait_seconds = waited.seconds
-                return checked(snap)
+                # Each copied chunk is hashed from the copy on another thread while the kernel copies the next
+                # (when the copy is final as copied: see copy_snapshot); abandoned on leaving if unused.
+                with FollowingDigests(tmp, (SHA256, BLAKE3)) as digests:
+                    snap = copy_snapshot(db_path, tmp, copy_progress, sync=False, wait=waited, digests=digests)
+                    taken_at = start + timedelta(seconds=waited.seconds)  # the copy starts once the lock is ours
+                    snap.wait_seconds = waited.seconds
+                    return checked(snap, digests)
             except OSError:
                 raise
             except Exception as e:  # noqa: BLE001 - any surprise in the fast path: take the safe one

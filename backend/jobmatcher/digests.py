@@ -95,3 +95,94 @@ def file_digests(path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3))
                 n = pending.result()  # never leave the helper writing into a buffer (or file) we let go
             i ^= 1
     return {a: h.hexdigest() for a, h in zip(algorithms, hashes, strict=True)}
+
+
+class FollowingDigests:
+    """The digests of a file hashed while it is still being written, on a thread of its own (issue 13: a
+    new backup's copy is hashed chunk by chunk while the kernel copies the next chunk).
+
+    The writer calls ready(n) each time the file's first `n` bytes are written and final (they will never
+    change again); the thread reads them back from the file (from the page cache, just written) and feeds
+    every hash. result() is called once the whole file is written: it waits for the thread and returns
+    {algorithm: hex digest} of the file's first `n` bytes, n from the last ready() - the whole file, when
+    the writer kept its word. abandon() stops the thread when the file will be changed after all (its
+    digests are then never asked for). Use it as a context manager: leaving it abandons it.
+
+    Raises from result(): OSError as reading the file reported it; ValueError for an unknown algorithm
+    (at construction).
+    """
+
+    def __init__(self, path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3)) -> None:
+        import threading  # here: most commands never hash a file as it is written
+
+        self.path = Path(path)
+        self.algorithms = tuple(algorithms)
+        self._hashes = [new_hash(a) for a in self.algorithms]
+        self._final = 0  # bytes of the file that are written and final
+        self._closed = False  # no more ready() calls: hash up to _final and stop
+        self._abandoned = False
+        self._error: BaseException | None = None
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="following-digests", daemon=True)
+        self._thread.start()
+
+    def ready(self, final_bytes: int) -> None:
+        """The file's first `final_bytes` bytes are written and will not change. Never raises."""
+        with self._wake:
+            if final_bytes > self._final:
+                self._final = final_bytes
+                self._wake.notify()
+
+    def result(self) -> dict[Algorithm, str]:
+        """{algorithm: hex digest} of the file's first ready() bytes, once the thread has hashed them.
+        Raises OSError as reading the file reported it; RuntimeError after abandon()."""
+        with self._wake:
+            if self._abandoned:
+                raise RuntimeError("the digests were abandoned")
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return {a: h.hexdigest() for a, h in zip(self.algorithms, self._hashes, strict=True)}
+
+    def abandon(self) -> None:
+        """Stop hashing (the file will change, or is discarded) and wait for the thread. Never raises."""
+        with self._wake:
+            self._abandoned = True
+            self._wake.notify()
+        self._thread.join()
+
+    def __enter__(self) -> FollowingDigests:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self.abandon()
+
+    def _run(self) -> None:
+        f = None
+        done = 0
+        view = memoryview(bytearray(CHUNK_BYTES))  # one reused buffer: no fresh memory (page faults) per chunk
+        try:
+            while True:
+                with self._wake:
+                    while not self._abandoned and done >= self._final and not self._closed:
+                        self._wake.wait()
+                    if self._abandoned or (self._closed and done >= self._final):
+                        return
+                    final = self._final
+                if f is None:  # opened once the writer has made the file; read in order, by this thread only
+                    f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
+                while done < final and not self._abandoned:
+                    n = f.readinto(view[: min(CHUNK_BYTES, final - done)]) or 0
+                    if n <= 0:  # shorter than the writer said: never a digest of fewer bytes than promised
+                        raise OSError(f"{self.path} ended at {done:,} bytes while hashing it")
+                    for h in self._hashes:
+                        h.update(view[:n])
+                    done += n
+        except BaseException as e:  # noqa: BLE001 - handed to result()
+            self._error = e
+        finally:
+            if f is not None:
+                f.close()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .digests import FollowingDigests
 from .fsutil import SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
 from .progress import Count as PageProgress  # (pages done, pages total)
 
@@ -37,6 +38,7 @@ class SnapshotResult:
     seconds: float  # the copy itself, without any wait for another program's write transaction
     pages: int
     wait_seconds: float = 0.0  # how long it waited for that write transaction first (set by the caller)
+    hashed: bool = False  # True: the copy was handed to copy_snapshot's `digests` as it was written, all of it
 
 
 # SQLite's write lock is normally free within milliseconds (the app's own commits are short). After this
@@ -118,8 +120,20 @@ def _page_size(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA page_size").fetchone()[0]
 
 
+# Bytes 18 and 19 of a SQLite file's header: 2, 2 in WAL mode, 1, 1 in rollback-journal mode (SQLite's
+# documented file format, section 1.3.4).
+_MODE_OFFSET = 18
+_WAL_MODE = b"\x02\x02"
+_ROLLBACK_MODE = b"\x01\x01"
+
+
 def copy_snapshot(
-    src: Path, dest: Path, progress: PageProgress | None = None, sync: bool = True, wait: LockWait | None = None
+    src: Path,
+    dest: Path,
+    progress: PageProgress | None = None,
+    sync: bool = True,
+    wait: LockWait | None = None,
+    digests: FollowingDigests | None = None,
 ) -> SnapshotResult:
     """Write a consistent, self-contained copy of the live database `src` to `dest` (fast path).
 
@@ -127,6 +141,14 @@ def copy_snapshot(
     and must finish it before the copy is used). While another connection holds a write transaction
     the copy waits (at most LOCK_WAIT_SECONDS, then sqlite3.OperationalError "database is locked");
     `wait` learns that it waits and for how long. The result's `seconds` do not include the wait.
+
+    `digests`: hashes `dest` as it is written, when the copied bytes are final as soon as they are
+    copied: the live file's -wal is empty (or absent) under the write lock, so nothing is folded into
+    the copy afterwards, and the header's journal mode is switched in place (WAL's 2, 2 to rollback's
+    1, 1) before the first chunk is handed over, instead of by SQLite after the copy (which would also
+    bump the change counter: the only other bytes it changes). Each copied chunk is then handed to
+    `digests.ready()` while the kernel copies the next, and the result's `hashed` is True. Otherwise
+    (a -wal with pages, another header, no os.pwrite: Windows) `digests` is abandoned before the copy.
     """
     t0 = time.perf_counter()
     dest_wal = side_file(dest, WAL)
@@ -145,9 +167,29 @@ def copy_snapshot(
                 wal_path = side_file(src, WAL)
                 wal_len = wal_path.stat().st_size if wal_path.exists() else 0
                 total = max(1, (main_len + wal_len) // page)
-                report = (lambda done: progress(done // page, total)) if progress else None
+                mode = _journal_mode_bytes(fd) if digests is not None and wal_len == 0 else None
+                hashed = mode in (_WAL_MODE, _ROLLBACK_MODE)
+                if digests is not None and not hashed:
+                    digests.abandon()
+                switch = mode == _WAL_MODE
                 with open(dest, "wb") as out:
+
+                    def report(done: int) -> None:
+                        nonlocal switch
+                        if hashed and digests is not None:
+                            out.flush()  # the buffered fallback's bytes: in the file before they are read back
+                            if switch and done >= _MODE_OFFSET + len(_ROLLBACK_MODE):  # before any byte is hashed
+                                os.pwrite(out.fileno(), _ROLLBACK_MODE, _MODE_OFFSET)
+                                switch = False
+                            if not switch:
+                                digests.ready(done)
+                        if progress:
+                            progress(done // page, total)
+
                     copy_range(fd, 0, out, main_len, report)  # fsynced after the lock is released
+                if hashed and switch and digests is not None:  # never switched (under 20 bytes): SQLite will
+                    hashed = False
+                    digests.abandon()
                 if wal_len:
                     wfd = os.open(wal_path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                     try:  # SQLite takes no locks on the -wal file: closing it is harmless
@@ -168,10 +210,22 @@ def copy_snapshot(
             conn.execute("ROLLBACK")
     finally:
         conn.close()
-    _make_self_contained(dest, sync)
+    if hashed:  # nothing to fold in, the header switched already: opening it with SQLite would change it
+        if sync:
+            fsync_file(dest)
+    else:
+        _make_self_contained(dest, sync)
     if progress:
         progress(total, total)
-    return SnapshotResult("file-copy", time.perf_counter() - t0 - waited.seconds, total)
+    return SnapshotResult("file-copy", time.perf_counter() - t0 - waited.seconds, total, hashed=hashed)
+
+
+def _journal_mode_bytes(fd: int) -> bytes | None:
+    """Header bytes 18-19 of the database open at `fd` (see _WAL_MODE), or None where the copy cannot switch
+    them in place (no os.pread/os.pwrite: Windows)."""
+    if not (hasattr(os, "pread") and hasattr(os, "pwrite")):
+        return None
+    return os.pread(fd, 2, _MODE_OFFSET)
 
 
 def _make_self_contained(dest: Path, sync: bool = True) -> None:

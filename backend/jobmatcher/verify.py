@@ -17,6 +17,7 @@ import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -192,6 +193,7 @@ def verify_file(
     every_checksum: bool = False,
     known: dict[Algorithm, str] | None = None,
     sha256_sealed: bool = False,
+    hashing: Callable[[], dict[Algorithm, str]] | None = None,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -221,6 +223,9 @@ def verify_file(
     manifests, an edited one) `every_checksum` computes and compares both.
     `known`: digests the caller has just computed from this same file, which nothing else writes (a new
     backup's temp file, hashed to find an identical backup): they are taken as found, not computed again.
+    `hashing`: the digests the caller is computing meanwhile from this same file, which nothing else
+    writes (a new backup's copy, hashed as it was written: digests.FollowingDigests.result); called once
+    the check has started (it may wait for them) and taken as found; any other algorithm needed is computed.
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -239,10 +244,13 @@ def verify_file(
         found = {**given, **file_digests(path, algorithms)}
         if _matches(found, expected_sha256, expected_blake3):
             revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
-    elif not algorithms:
+    elif not algorithms or hashing is not None:
         with checkproc.start(path, spare=spare) as check:
             revision, memory = _check_database(path, allow_unknown_revision, started=check)
-        found = given
+        found = {**given, **hashing()} if hashing is not None else given  # hashed beside the check
+        missing = [a for a in algorithms if a not in found]
+        if missing:
+            found.update(file_digests(path, missing))
     else:
         # The check starts first: a forked child can only be made before the hashing threads exist. One read
         # of the file feeds every checksum (file_digests), on the core the check leaves.

@@ -1,0 +1,235 @@
+"""A new backup's copy hashed while it is copied (issue 13): each copied chunk is read back from the copy
+and hashed on another thread while the kernel copies the next, so the checksums recorded in the manifest
+must still be those of the finished backup file, byte for byte, at every chunk boundary; a copy whose
+bytes change after the copy (a -wal folded in) is hashed afterwards as before; and a copy or hashing
+error midway leaves nothing listed and no thread behind."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import blake3
+import pytest
+from jobmatcher import digests, fsutil, snapshot
+from jobmatcher import verify as verify_mod
+from jobmatcher.errors import JobMatcherError
+from jobmatcher.manifest import read_manifest
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _b3(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def _live_db(path: Path, rows: int, wal: bool = True) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB)")
+    conn.executemany("INSERT INTO t(body) VALUES (randomblob(?))", [(900 + i % 700,) for i in range(rows)])
+    if wal:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _rows(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT id, body FROM t ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 3 * 4096 + 7])
+@pytest.mark.parametrize("pieces", [1, 3, 4096])
+def test_following_digests_are_the_reference_ones_at_every_boundary(tmp_path, monkeypatch, size, pieces):
+    """Written in pieces of `pieces` bytes, read back in chunks of 4096 (monkeypatched): the digests equal
+    hashlib's and blake3's of the whole file, whatever the boundaries."""
+    monkeypatch.setattr(digests, "CHUNK_BYTES", 4096)
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"")
+    with digests.FollowingDigests(f) as following, open(f, "r+b", buffering=0) as out:
+        for at in range(0, size, pieces):
+            out.write(data[at : at + pieces])
+            following.ready(min(size, at + pieces))
+        assert following.result() == {"sha256": _sha(data), "blake3": _b3(data)}
+
+
+def test_following_digests_abandoned_or_cut_short(tmp_path):
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 100)
+    before = threading.active_count()
+    following = digests.FollowingDigests(f)
+    following.ready(100)
+    following.abandon()
+    with pytest.raises(RuntimeError):
+        following.result()
+    # promised more bytes than the file has: an error, never the digest of fewer bytes
+    with digests.FollowingDigests(f) as short:
+        short.ready(200)
+        with pytest.raises(OSError):
+            short.result()
+    with digests.FollowingDigests(tmp_path / "never-written.bin"):
+        pass  # left unused: abandoned on leaving
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("chunk", [4096, 3 * 4096, 1 << 20])
+@pytest.mark.parametrize("wal", [True, False])
+def test_a_copy_hashed_while_copied_has_the_digests_of_the_finished_file(tmp_path, monkeypatch, chunk, wal):
+    """The live file in WAL mode (its -wal empty) or rollback mode, copied in chunks of `chunk` bytes (a
+    small chunk: many boundaries): the copy is in rollback-journal mode, sound, holds every row, and the
+    digests handed over are those of the finished file."""
+    monkeypatch.setattr(fsutil, "CHUNK", chunk)
+    monkeypatch.setattr(digests, "CHUNK_BYTES", 5000)  # reads that straddle the copy's chunks
+    live, dest = tmp_path / "live.db", tmp_path / "copy.db"
+    _live_db(live, 300, wal=wal)
+    with digests.FollowingDigests(dest) as following:
+        snap = snapshot.copy_snapshot(live, dest, digests=following)
+        assert snap.hashed
+        got = following.result()
+    data = dest.read_bytes()
+    assert got == {"sha256": _sha(data), "blake3": _b3(data)}
+    assert data[18:20] == b"\x01\x01"  # rollback-journal mode, as SQLite's own switch leaves it
+    assert not Path(f"{dest}-wal").exists() and not Path(f"{dest}-journal").exists()
+    conn = sqlite3.connect(f"{dest.as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+    assert _rows(dest) == _rows(live)
+    assert dest.read_bytes() == data  # opening it read-only changed nothing
+
+
+def test_a_wal_with_pages_is_folded_in_and_hashed_afterwards(tmp_path):
+    """Committed rows still only in the live -wal: the copy is changed after it is copied (the -wal folded
+    in), so it is not hashed while copied; the backup has the rows all the same."""
+    live, dest = tmp_path / "live.db", tmp_path / "copy.db"
+    _live_db(live, 50)
+    writer = sqlite3.connect(live, isolation_level=None)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("INSERT INTO t(body) VALUES (x'01020304')")
+        assert Path(f"{live}-wal").stat().st_size > 0
+        with digests.FollowingDigests(dest) as following:
+            snap = snapshot.copy_snapshot(live, dest, digests=following)
+            assert not snap.hashed
+            with pytest.raises(RuntimeError):
+                following.result()  # abandoned: never a digest of bytes that changed afterwards
+        assert _rows(dest)[-1][1] == b"\x01\x02\x03\x04"
+        assert dest.read_bytes()[18:20] == b"\x01\x01"
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(fsutil, "CHUNK", 3 * 4096)
+    monkeypatch.setattr(digests, "CHUNK_BYTES", 5000)
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple[str, ...]]:
+    """verify's own reads of the file for checksums (none when the copy was hashed as it was copied)."""
+    used: list[tuple[str, ...]] = []
+    real = verify_mod.file_digests
+
+    def spy(src, algorithms=("sha256", "blake3")):
+        used.append(tuple(algorithms))
+        return real(src, algorithms)
+
+    monkeypatch.setattr(verify_mod, "file_digests", spy)
+    return used
+
+
+def test_a_new_backup_records_the_digests_of_its_file(engine, small_chunks, reads):
+    b = engine.create_backup()
+    data = Path(b.path).read_bytes()
+    m = read_manifest(Path(b.path))
+    assert m is not None and m.verified is True
+    assert (m.sha256, m.blake3) == (_sha(data), _b3(data))
+    assert reads == []  # hashed while copied: not read again for its checksums
+    assert data[18:20] == b"\x01\x01"
+    assert engine.verify(b.id).backup.verified is True
+    restored = engine.restore(b.id)
+    assert restored is not None
+
+
+def test_a_new_backup_with_a_busy_wal_is_hashed_after_its_fold(engine, reads):
+    """The live -wal holds committed pages (another connection, no checkpoint): the backup's checksums are
+    computed after the -wal is folded into it, and still are those of its file."""
+    other = sqlite3.connect(engine.data.db_path, isolation_level=None)
+    try:
+        other.execute("PRAGMA wal_autocheckpoint=0")
+        other.execute("CREATE TABLE extra(x)")
+        other.execute("INSERT INTO extra VALUES ('only in the wal')")
+        b = engine.create_backup()
+    finally:
+        other.close()
+    data = Path(b.path).read_bytes()
+    m = read_manifest(Path(b.path))
+    assert m is not None and (m.sha256, m.blake3) == (_sha(data), _b3(data))
+    assert reads == [("sha256", "blake3")]
+    conn = sqlite3.connect(f"{Path(b.path).as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("SELECT x FROM extra").fetchall() == [("only in the wal",)]
+    finally:
+        conn.close()
+
+
+def _folder_files(engine) -> list[str]:
+    return sorted(n for n in os.listdir(engine.store.folder) if not n.startswith("."))
+
+
+def test_a_copy_error_midway_leaves_nothing_listed(engine, small_chunks, monkeypatch):
+    engine.create_backup()
+    before = (engine.list_backups(), _folder_files(engine), threading.active_count())
+    real = os.copy_file_range
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third chunk: two are copied (and being hashed) already
+            raise OSError(errno.EIO, "Input/output error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, "copy_file_range", failing)
+    with pytest.raises(JobMatcherError):
+        engine.create_backup()
+    assert calls["n"] == 3
+    assert (engine.list_backups(), _folder_files(engine), threading.active_count()) == before
+    assert not [n for n in os.listdir(engine.store.folder) if n.startswith(".") and n.endswith(".db")]
+
+
+def test_a_read_error_while_hashing_the_copy_leaves_nothing_listed(engine, small_chunks, monkeypatch):
+    """Reading the copy back for its checksums fails (a failing disk): the backup fails, nothing is listed."""
+    engine.create_backup()
+    before = (engine.list_backups(), _folder_files(engine), threading.active_count())
+    real_new = digests.new_hash
+
+    class Failing:
+        def __init__(self, algorithm):
+            self._h, self._n = real_new(algorithm), 0
+
+        def update(self, data):
+            self._n += 1
+            if self._n == 2:
+                raise OSError(errno.EIO, "Input/output error")
+            self._h.update(data)
+
+        def hexdigest(self):
+            return self._h.hexdigest()
+
+    monkeypatch.setattr(digests, "new_hash", Failing)
+    with pytest.raises(JobMatcherError):
+        engine.create_backup()
+    assert (engine.list_backups(), _folder_files(engine), threading.active_count()) == before
