@@ -18,7 +18,7 @@ import pytest
 from jobmatcher import digests, fsutil, snapshot
 from jobmatcher import verify as verify_mod
 from jobmatcher.errors import JobMatcherError
-from jobmatcher.manifest import read_manifest
+from jobmatcher.manifest import read_manifest, seal_holds
 
 
 def _sha(data: bytes) -> str:
@@ -158,6 +158,7 @@ def test_a_new_backup_records_the_digests_of_its_file(engine, small_chunks, read
     assert m is not None and m.verified is True
     assert (m.sha256, m.blake3) == (_sha(data), _b3(data))
     assert reads == []  # hashed while copied: not read again for its checksums
+    assert seal_holds(m)  # both from one read of the same bytes: sealed
     assert data[18:20] == b"\x01\x01"
     assert engine.verify(b.id).backup.verified is True
     restored = engine.restore(b.id)
