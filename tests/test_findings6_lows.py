@@ -101,3 +101,26 @@ def test_a_plain_location_restores_with_a_passphrase_given_by_habit(engine, usb,
     assert "someone or something else" not in r.stderr and "Traceback" not in r.stderr
     assert "checksums and integrity verified" in r.stdout
     assert fingerprint(fresh / "jobmatcher.db")[1] == fingerprint(Path(b.path))[1]
+
+
+# -- L25: an old backup folder given as --from-folder: said what it is, and how its backups are restored --------
+
+
+def test_a_backup_folder_given_as_a_location_says_how_to_restore_from_it(engine, tmp_path):
+    older = engine.create_backup()
+    newest = engine.create_backup()
+    folder = Path(newest.path).parent
+    fresh = tmp_path / "fresh"
+    r = run_cli("backup", "list", "--from-folder", str(folder), data_dir=fresh)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{folder} is a JobMatcher backup folder, not a backup location" in r.stderr
+    assert f"jobmatcher backup restore {newest.path}" in r.stderr and "No copies" not in r.stdout
+    r = run_cli("backup", "restore", older.id, "--from-folder", str(folder), "--yes", data_dir=fresh)
+    assert r.returncode == 1 and f"jobmatcher backup restore {older.path}`" in r.stderr, r.stderr
+    assert "There are no JobMatcher copies" not in r.stderr and "Traceback" not in r.stderr
+    assert not fresh.exists()
+    r = run_cli("backup", "list", "--from-folder", str(folder), "--json", data_dir=fresh)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "backup-folder-not-location"
+    # what it says works
+    r = run_cli("backup", "restore", older.path, "--yes", data_dir=fresh)
+    assert r.returncode == 0, r.stderr

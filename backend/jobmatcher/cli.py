@@ -1077,7 +1077,7 @@ def cmd_location_restore(args) -> int:
     from .locations.remote import check_source, find_remote, no_copies
 
     client, label = _source_client(args)
-    if not check_source(client, configured=bool(args.location)):
+    if not check_source(client, configured=bool(args.location), backup_id=args.target):
         raise no_copies(label)
     remote = find_remote(client, args.target, getattr(args, "folder_id", None))
     if not _confirm(

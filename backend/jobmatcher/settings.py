@@ -383,6 +383,17 @@ def _holds_backups(folder: Path) -> bool:
     )
 
 
+def is_backup_folder(folder: Path) -> bool:
+    """True when `folder` is a JobMatcher backup folder (its marker) or directly holds backups with their
+    manifests (one made before markers, or another data folder's default `backups`). Never raises."""
+    try:
+        if os.path.lexists(Path(folder) / BACKUP_FOLDER_MARKER):
+            return True
+    except OSError:
+        return False
+    return _holds_backups(Path(folder))
+
+
 def data_folder_is_ours(folder: Path) -> bool:
     """True when `folder` plainly is a JobMatcher data folder: it holds jobmatcher.db or .jobmatcher-folder-id."""
     return any(os.path.lexists(Path(folder) / name) for name in ("jobmatcher.db", ".jobmatcher-folder-id"))

@@ -161,20 +161,50 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     return out
 
 
-def check_source(client: LocationClient, configured: bool) -> bool:
+def check_source(client: LocationClient, configured: bool, backup_id: str | None = None) -> bool:
     """Check a place before listing or fetching copies there; False when it holds no JobMatcher copies at all.
 
     A configured location without its marker is a problem (an unplugged drive's empty mount point: it
     raises LocationUnavailableError, reason "no-marker"); a folder or bucket the user only looks into
-    (restoring on a new computer) simply has no copies: no location to remove, nothing to catch up.
+    (restoring on a new computer) simply has no copies: no location to remove, nothing to catch up. A folder
+    looked into that is a JobMatcher *backup folder* (an old one on a USB drive) holds backups restored by
+    their file, not copies: ValidationError, code "backup-folder-not-location", naming the file of
+    `backup_id` when it is there (L25).
     """
     try:
         client.check()
     except LocationUnavailableError as e:
         if configured or getattr(e, "reason", "") != "no-marker":
             raise
+        root = getattr(client, "root", None)
+        if root is not None:
+            from ..settings import is_backup_folder
+
+            if is_backup_folder(root):
+                raise _backup_folder_not_location(Path(root), backup_id) from None
         return False
     return True
+
+
+def _backup_folder_not_location(root: Path, backup_id: str | None) -> InputError:
+    """The refusal for a backup folder given where a backup location was expected: the hint names the file of
+    `backup_id` there, else its newest backup's. Never raises."""
+    named = root / f"{backup_id}.db" if backup_id and _BACKUP_ID.match(backup_id) else None
+    if named is None or not named.is_file():
+        try:
+            files = sorted(p for p in root.glob("backup_*.db") if _BACKUP_ID.match(p.stem))
+        except OSError:
+            files = []
+        named = files[-1] if files else root / "backup_….db"
+    return InputError(
+        f"{root} is a JobMatcher backup folder, not a backup location: its backups are restored from their files, "
+        "with all of a restore's checks.",
+        f"Restore one with `jobmatcher backup restore {named}`. `--from-folder` is for the folder of a backup "
+        "location (it holds a JobMatcher folder of copies).",
+        "Use “Restore from file…” and choose one of its backup_….db files.",
+        code="backup-folder-not-location",
+        path=str(root),
+    )
 
 
 def no_copies(where: str) -> BackupNotFoundError:
