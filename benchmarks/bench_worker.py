@@ -18,6 +18,12 @@ T_START = time.perf_counter()
 
 def main() -> int:
     op, args = sys.argv[1], json.loads(sys.argv[2])
+    spare = None
+    if op == "verify" and args.get("spare", True):
+        from jobmatcher.checkproc import SpareChild
+
+        if hasattr(SpareChild, "ready"):  # an engine whose verify takes one: started here as `backup verify` does
+            spare = SpareChild.start()
     from jobmatcher import schema  # noqa: E402
     from jobmatcher.engine import Engine  # noqa: E402  (timed separately as import_seconds)
 
@@ -42,9 +48,12 @@ def main() -> int:
         )
     elif op == "verify":
         t = time.perf_counter()
-        rec = engine.verify(args["id"])
+        rec = engine.verify(args["id"], spare=spare) if spare is not None else engine.verify(args["id"])
+        seconds = time.perf_counter() - t
+        if spare is not None:
+            spare.close()  # unused (a check in this process): as the command closes it, after the call
         backup = getattr(rec, "backup", rec)  # Engine.verify returns a VerifyResult (a BackupRecord before)
-        out.update(seconds=time.perf_counter() - t, verified=getattr(backup, "verified", None))
+        out.update(seconds=seconds, verified=getattr(backup, "verified", None))
     elif op == "restore":
         if args.get("no_link"):
             # As when the backup folder is on another file system (no hard link possible): the safety

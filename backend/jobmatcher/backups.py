@@ -1102,9 +1102,12 @@ class BackupStore:
             return candidate
         return None
 
-    def verify(self, backup_id: str, listed: BackupRecord | None = None) -> BackupRecord:
+    def verify(
+        self, backup_id: str, listed: BackupRecord | None = None, spare: checkproc.SpareChild | None = None
+    ) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.
         `listed`: its record as get() just returned it, when the caller has it (not looked up again).
+        `spare`: a check child started ahead (see verify_file).
 
         Raises:
             ValidationError / BackupNotFoundError: as get() (not an id, or no such backup).
@@ -1132,6 +1135,7 @@ class BackupStore:
                 with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
                 every_checksum=True,  # both recorded checksums must hold (H6) ...
                 sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
+                spare=spare,
             )
         except InvalidBackupError as e:
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name

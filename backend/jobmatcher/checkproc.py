@@ -116,7 +116,11 @@ def start(
     t0 = time.perf_counter()
     if in_child is None:
         size = path.stat().st_size if integrity else 0
-        in_child = integrity and (size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and _can_fork()))
+        # A spare child that is ready (its start already paid) checks a file of any size: mapped, it is faster
+        # than the check here, and a read error kills only the child.
+        in_child = integrity and (
+            size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and _can_fork()) or (spare is not None and spare.ready())
+        )
     if in_child:
         ready = spare.take() if spare is not None else None
         if ready is not None:
@@ -255,10 +259,13 @@ def _finish_spare(proc: subprocess.Popen[bytes], path: Path, max_errors: int, t0
 
 
 class SpareChild:
-    """A check child started before its file exists (a backup's copy is still being made): its interpreter
-    start-up (about 15 ms, on the other core) then overlaps that work. It waits for the file's name on its
-    standard input; check(spare=...) hands it over. Use it as a context manager: one left unused is killed
-    and reaped on leaving (it holds nothing yet)."""
+    """A check child started before its file exists (a backup's copy is still being made, `backup verify` is
+    still importing the engine): its interpreter start-up (about 15 ms, on the other core) then overlaps that
+    work. It says it is ready with one line on its standard output, then waits for the file's name on its
+    standard input; check(spare=...) hands it over. It holds nothing until then (no file, about 10 MB of
+    memory) and ends by itself when its standard input closes: when this process ends, however it ends
+    (even by SIGKILL), the child reads end-of-file and exits. Use it as a context manager: one left unused
+    is killed and reaped on leaving."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -279,11 +286,28 @@ class SpareChild:
         except OSError:
             return None
 
+    def ready(self) -> bool:
+        """Has the child started (its interpreter loaded, waiting for a file)? Never waits; never raises.
+        False where pipes cannot be polled (Windows: there it is used only for files a child checks anyway)."""
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdout is None or os.name != "posix":
+                return False
+            import select
+
+            try:
+                return bool(select.select([proc.stdout], [], [], 0)[0]) and proc.poll() is None
+            except (OSError, ValueError):
+                return False
+
     def take(self) -> subprocess.Popen[bytes] | None:
-        """The child, once (None after it was taken or closed)."""
+        """The child, once (None after it was taken or closed, or when it has ended: killed while it waited)."""
         with self._lock:
             proc, self._proc = self._proc, None
-            return proc
+        if proc is not None and proc.poll() is not None:
+            proc.communicate()  # reaped, its pipes closed: a check then starts its own child
+            return None
+        return proc
 
     def close(self) -> None:
         proc = self.take()
@@ -449,6 +473,8 @@ def child_main(argv: list[str]) -> int:
     argument STDIN_ARG, the file and the number come as JSON [path, max_errors] on standard input
     (a SpareChild; EOF without them: nothing to do)."""
     if argv == [STDIN_ARG]:
+        sys.stdout.write("\n")  # ready (SpareChild.ready); JSON allows the blank line before the result
+        sys.stdout.flush()
         text = sys.stdin.read()
         if not text:
             return 0
@@ -457,7 +483,10 @@ def child_main(argv: list[str]) -> int:
     result = _run_check(argv[0], int(argv[1]), mmap=True)
     result.setdefault("memory", _memory())
     sys.stdout.write(json.dumps(result))
-    return 0
+    sys.stdout.flush()
+    # Done: nothing of this process needs tearing down, and the interpreter's own shutdown (several ms) would
+    # be waited for by the caller, on the check's clock.
+    os._exit(0)
 
 
 if __name__ == "__main__":

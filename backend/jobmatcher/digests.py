@@ -70,8 +70,14 @@ def file_digests(path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3))
     calling thread's core, every digest is of the very same bytes, and no byte is read twice. Both hash
     functions release the GIL on such buffers, so the two threads run on two cores.
 
+    One algorithm alone (BLAKE3 of a sealed backup's verify) is read and hashed on the calling thread: with
+    nothing to share a chunk with, handing chunks to a helper only adds its round trips (at 10 MB: BLAKE3 by
+    file_digest 2.6 ms, through the helper 4.4-5.4 ms).
+
     Raises OSError as reading reports it; ValueError for an unknown algorithm.
     """
+    if len(algorithms) == 1:
+        return {algorithms[0]: file_digest(path, algorithms[0])}
     hashes = [new_hash(a) for a in algorithms]
     if not hashes:
         return {}

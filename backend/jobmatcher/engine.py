@@ -67,6 +67,7 @@ from .progress import Progress, step
 from .settings import Settings, save_settings, validate_backup_dir
 
 if TYPE_CHECKING:
+    from . import checkproc
     from .health import Health
     from .preview import BackupPreview
     from .restore import RestoreResult
@@ -811,16 +812,18 @@ class Engine:
             tables=compare(backup, current),
         )
 
-    def verify(self, id_or_path: str) -> VerifyResult:
+    def verify(self, id_or_path: str, spare: checkproc.SpareChild | None = None) -> VerifyResult:
         """Verify a listed backup (recording the result in its manifest) or any file.
 
+        `spare`: a check child the caller started ahead (checkproc.SpareChild): the integrity check runs in
+        it, memory-mapped, whatever the file's size, once it is ready. Left to the caller to close.
         Raises InvalidBackupError (with its `reason`) when it fails, BackupNotFoundError for an unknown id.
         """
         store = self.store  # once: finding it validates the backup folder
         r = self.resolve(id_or_path, store)
         if r.record is not None:
             started = time.monotonic()
-            rec = store.verify(r.record.id, r.record)
+            rec = store.verify(r.record.id, r.record, spare=spare)
             return VerifyResult(
                 path=rec.path,
                 size_bytes=rec.size_bytes,
@@ -833,7 +836,12 @@ class Engine:
         from .verify import verify_file
 
         report = verify_file(
-            r.path, expected_sha256=r.sha256, expected_blake3=r.blake3, every_checksum=True, sha256_sealed=r.sealed
+            r.path,
+            expected_sha256=r.sha256,
+            expected_blake3=r.blake3,
+            every_checksum=True,
+            sha256_sealed=r.sealed,
+            spare=spare,
         )
         return VerifyResult(
             path=report.path,

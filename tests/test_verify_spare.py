@@ -1,0 +1,173 @@
+"""`backup verify` checks in a spare child started ahead (issue 13, verify <= 1.0x a bare integrity_check): the
+command starts the check's child before it imports the engine, so the memory-mapped check of even a small file
+runs at once, in that child, never in the command's own process. The spare holds nothing until it gets a file,
+ends by itself when its parent ends (even by SIGKILL), is never left behind, and a spare that died while it
+waited costs nothing but its speed: the check starts its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from jobmatcher import checkproc
+from jobmatcher.errors import InvalidBackupError
+from jobmatcher.verify import verify_file
+
+
+def _ready(spare: checkproc.SpareChild) -> checkproc.SpareChild:
+    deadline = time.monotonic() + 30
+    while not spare.ready():
+        assert time.monotonic() < deadline, "the spare child never said it was ready"
+        time.sleep(0.005)
+    return spare
+
+
+@pytest.fixture
+def checks_here(monkeypatch) -> list[str]:
+    """The files this process checked itself (in-process, not in a child)."""
+    seen: list[str] = []
+    real = checkproc._run_check
+
+    def spy(path, max_errors, mmap, integrity=True):
+        if integrity:
+            seen.append(path)
+        return real(path, max_errors, mmap, integrity)
+
+    monkeypatch.setattr(checkproc, "_run_check", spy)
+    return seen
+
+
+def test_a_ready_spare_checks_a_small_file_mapped_in_the_child(engine, checks_here):
+    b = engine.create_backup()
+    assert Path(b.path).stat().st_size < checkproc.FORK_MIN_BYTES  # checked in this process without a spare
+    checks_here.clear()
+    with _ready(checkproc.SpareChild()) as spare:
+        proc = spare._proc
+        result = engine.verify(b.id, spare=spare)
+    assert result.backup is not None and result.backup.verified is True
+    assert checks_here == []  # not here: in the spare child
+    assert proc is not None and proc.returncode == 0  # it answered and ended
+    # without a spare (or one not ready yet) a small file is checked here, unmapped, as before
+    engine.verify(b.id)
+    assert checks_here == [b.path]
+
+
+def test_a_spare_not_ready_yet_is_not_waited_for_a_small_file(engine, checks_here, monkeypatch):
+    b = engine.create_backup()
+    checks_here.clear()
+    with checkproc.SpareChild() as spare:
+        monkeypatch.setattr(spare, "ready", lambda: False)
+        engine.verify(b.id, spare=spare)
+        assert spare._proc is not None  # not taken: closed (killed and reaped) on leaving
+    assert checks_here == [b.path]
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_spare_killed_while_it_waited_is_replaced_by_the_usual_check(engine, checks_here, monkeypatch, size):
+    b = engine.create_backup()
+    checks_here.clear()
+    if size == "large":  # a file a child checks anyway: the dead spare must not be handed the file
+        monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", 0)
+    with _ready(checkproc.SpareChild()) as spare:
+        assert spare._proc is not None
+        spare._proc.kill()
+        spare._proc.wait()
+        result = engine.verify(b.id, spare=spare)  # no "the check was stopped": the spare was never given the file
+    assert result.backup is not None and result.backup.verified is True
+    assert checks_here == ([b.path] if size == "small" else [])
+
+
+def test_sigbus_in_the_spare_is_a_read_error_not_a_dead_app(engine, tmp_path, monkeypatch):
+    victim = tmp_path / "victim.db"
+    victim.write_bytes(Path(engine.create_backup().path).read_bytes())
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(checkproc.PAUSE_ENV, str(pause))  # the spare's environment is copied when it starts
+    with _ready(checkproc.SpareChild()) as spare:
+
+        def cut() -> None:
+            deadline = time.monotonic() + 30
+            while not (pause / "ready").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.truncate(victim, 4096)
+            (pause / "go").write_text("1")
+
+        import threading
+
+        t = threading.Thread(target=cut, daemon=True)
+        t.start()
+        with pytest.raises(InvalidBackupError) as e:
+            verify_file(victim, spare=spare)
+        t.join()
+    assert e.value.reason == "read-error" and "SIGBUS" in e.value.message
+
+
+def test_the_spare_ends_when_its_parent_is_killed(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(checkproc.__file__).parents[1])!r})
+        from jobmatcher.checkproc import SpareChild
+        spare = SpareChild()
+        while not spare.ready():
+            time.sleep(0.005)
+        print(spare._proc.pid, flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        child = psutil.Process(pid)
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        # what it holds while it waits: an interpreter with SQLite loaded, no file, a few MB
+        assert child.memory_info().rss < 40 * 1024 * 1024
+        assert not [f for f in child.open_files() if f.path.endswith(".db")]
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.01)
+        else:
+            child.kill()
+            pytest.fail("the spare child outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_backup_verify_on_the_command_line_checks_in_its_spare_and_leaves_no_child(engine, monkeypatch, capsys):
+    from jobmatcher import cli
+
+    b = engine.create_backup()
+    given = []
+    real_verify = type(engine).verify
+
+    def spy(self, id_or_path, spare=None):
+        given.append(spare)
+        if spare is not None:
+            _ready(spare)  # as it is, in a real run, by the time the engine is imported
+        return real_verify(self, id_or_path, spare=spare)
+
+    monkeypatch.setattr(type(engine), "verify", spy)
+    before = {p.pid for p in psutil.Process().children()}
+    assert cli.main(["--data-dir", str(engine.data.root), "backup", "verify", b.id]) == 0
+    assert "is a sound backup" in capsys.readouterr().out
+    assert len(given) == 1 and isinstance(given[0], checkproc.SpareChild)
+    assert given[0].take() is None  # used for the check
+    assert {p.pid for p in psutil.Process().children()} == before  # nothing left, not even a zombie
+    # a target that is no backup at all: the unused spare is closed all the same
+    assert cli.main(["--data-dir", str(engine.data.root), "backup", "verify", "no-such-backup"]) == 1
+    assert {p.pid for p in psutil.Process().children()} == before
