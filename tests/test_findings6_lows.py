@@ -124,3 +124,33 @@ def test_a_backup_folder_given_as_a_location_says_how_to_restore_from_it(engine,
     # what it says works
     r = run_cli("backup", "restore", older.path, "--yes", data_dir=fresh)
     assert r.returncode == 0, r.stderr
+
+
+# -- L21: names with text-direction marks: refused for new locations, an old one typed back as printed ----------
+
+
+def test_location_names_are_typed_back_as_printed_and_new_ones_have_no_direction_marks(engine, usb, tmp_path):
+    evil = "usb\u202eevil"
+    r = run_cli("location", "add", "folder", str(usb), "--no-encrypt", "--name", evil, data_dir=engine.data_dir)
+    assert r.returncode == 2, r.stdout + r.stderr  # a bad argument value: a usage error, as --keep-days 0 (L15)
+    assert "usb\\u202eevil' cannot be a location name" in r.stderr and "text-direction" in r.stderr
+    assert "\u202e" not in r.stderr and "\\\\u202e" not in r.stderr
+    assert (
+        not (engine.data_dir / "locations.json").exists()
+        or "usb" not in (engine.data_dir / "locations.json").read_text()
+    )
+    # one named so by an earlier version: listed escaped, and that escaped name is accepted back
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    cfg = engine.data_dir / "locations.json"
+    cfg.write_text(cfg.read_text().replace('"name": "usb"', '"name": "usb\\u202eevil"'))
+    r = run_cli("location", "list", data_dir=engine.data_dir)
+    assert "usb\\u202eevil" in r.stdout and "\u202e" not in r.stdout
+    r = run_cli("location", "disable", "usb\\u202eevil", data_dir=engine.data_dir)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("location", "remove", "nosuch\\u202e", data_dir=engine.data_dir)
+    assert r.returncode == 1 and "There is no backup location named 'nosuch\\u202e'." in r.stderr, r.stderr
+    assert "(configured: usb\\u202eevil)" in r.stderr
+    r = run_cli("location", "remove", "usb\\u202eevil", data_dir=engine.data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "Removed the location 'usb\\u202eevil'" in r.stdout and "\u202e" not in r.stdout
+    assert json.loads(cfg.read_text())["locations"] == []

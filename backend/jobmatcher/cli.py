@@ -1124,6 +1124,14 @@ def cmd_location_restore(args) -> int:
 
 
 def cmd_location_add(args) -> int:
+    if args.name is not None:  # a usage error, before anything is asked or made (L15)
+        from .errors import ValidationError
+        from .locations.config import check_new_name
+
+        try:
+            check_new_name(args.name)
+        except ValidationError as e:
+            raise _UsageError(f"argument --name: {e.message} {e.hint}") from None
     if args.kind == "folder":  # before anything is asked or made
         from .errors import SettingsError
         from .fsutil import user_path
@@ -1176,7 +1184,7 @@ def cmd_location_add(args) -> int:
     else:
         loc = r.location
         print(
-            f"Added the backup location {loc.name!r} ({_safe(loc.where())}), "
+            f"Added the backup location '{loc.name}' ({_safe(loc.where())}), "
             f"{'encrypted' if loc.encrypt else 'NOT encrypted'}, keeping {_keeps(loc)}."
         )
         if r.recovery_key:
@@ -1249,7 +1257,7 @@ def cmd_location_remove(args) -> int:
     if args.json:
         _emit_json(loc)
     else:
-        print(f"Removed the location {loc.name!r}. The copies there were left in place ({_safe(loc.where())}).")
+        print(f"Removed the location '{loc.name}'. The copies there were left in place ({_safe(loc.where())}).")
     return 0
 
 
@@ -1263,7 +1271,7 @@ def _cmd_location_enable(enabled: bool):
             _emit_json(loc)
         else:
             print(
-                f"{'Enabled' if enabled else 'Disabled'} {loc.name!r}"
+                f"{'Enabled' if enabled else 'Disabled'} '{loc.name}'"
                 + ("." if enabled else ": it is left alone until you enable it again.")
             )
         return 0
@@ -1294,7 +1302,7 @@ def cmd_location_set(args) -> int:
     if args.json:
         _emit_json(loc)
     else:
-        print(f"{loc.name!r} keeps {_keeps(loc)} ({loc.retention_policy}).")
+        print(f"'{loc.name}' keeps {_keeps(loc)} ({loc.retention_policy}).")
     return 0
 
 

@@ -35,6 +35,26 @@ CONFIG_NAME = "locations.json"
 STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}$")
+
+
+def check_new_name(name: str) -> str:
+    """A new location's name, stripped; refused when a list would have to show it escaped (control, text-direction
+    or separator characters: it could not be typed back as seen, L21), has a slash or is not 1 to 60 characters.
+
+    Raises ValidationError, code "invalid-location-name"."""
+    from ..errors import ValidationError as NameError_
+    from ..printable import printable
+
+    name = name.strip()
+    if not NAME_SHAPE.match(name) or printable(name) != name:
+        raise NameError_(
+            f"'{printable(name)}' cannot be a location name.",
+            "Use up to 60 characters, without slashes, control characters or text-direction marks.",
+            code="invalid-location-name",
+        )
+    return name
+
+
 DEFAULT_RETENTION_DAYS = 90
 # The configuration's format: 2 added each location's retention policy (format 1 had only its days).
 FORMAT = 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..errors import (
 from ..fsutil import atomic_write_bytes, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord
+from ..printable import printable, unprintable
 from ..progress import Progress
 from ..retention import RetentionPolicy, describe, newest_order, obsolete
 from ..settings import check_backup_folder, check_location_folder
@@ -45,11 +45,11 @@ from .client import HashingWriter, LocationClient
 from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
-    NAME_SHAPE,
     RETENTION_FIELDS,
     LocationConfig,
     LocationsConfig,
     LocationState,
+    check_new_name,
     load_config,
     load_states,
     save_config,
@@ -205,12 +205,14 @@ class Locations:
     def get(self, name: str) -> LocationConfig:
         """The location named `name`. Raises LocationNotFoundError (naming those configured) or SettingsError
         (a damaged configuration)."""
-        for loc in self.config().locations:
-            if loc.name == name:
-                return loc
+        locations = self.config().locations
+        for wanted in dict.fromkeys((name, unprintable(name))):  # also as printed, escaped (L21, as K5 for ids)
+            for loc in locations:
+                if loc.name == wanted:
+                    return loc
         names = ", ".join(x.name for x in self.config().locations) or "none yet"
         raise LocationNotFoundError(
-            f"There is no backup location named {name!r}.",
+            f"There is no backup location named '{name}'.",
             f"Run `jobmatcher location list` to see them (configured: {names}).",
             "Reload the page to see the locations as they are now.",
             name=name,
@@ -227,15 +229,10 @@ class Locations:
         return lock
 
     def _new_name(self, base: str, name: str | None, cfg: LocationsConfig) -> str:
-        name = (name or base).strip()
-        if not NAME_SHAPE.match(name):
-            raise ValidationError(
-                f"{name!r} cannot be a location name.",
-                "Use up to 60 characters, without slashes or control characters.",
-            )
+        name = check_new_name(name or base)
         if any(x.name == name for x in cfg.locations):
             raise ValidationError(
-                f"There is already a backup location named {name!r}.",
+                f"There is already a backup location named '{name}'.",
                 "Choose another name with --name.",
                 "Choose another name.",
                 code="location-name-taken",
@@ -336,7 +333,7 @@ class Locations:
                 "The encryption key of this data folder's copies (location-identity.age) is missing from the data "
                 f"folder, and no backup location holding it could be reached ({', '.join(map(repr, encrypted))}). "
                 "A new key would leave every existing copy unreadable with your passphrase, so nothing was saved.",
-                f"Connect the location {encrypted[0]!r} and try again: the key is taken back from it with your "
+                f"Connect the location '{encrypted[0]}' and try again: the key is taken back from it with your "
                 "passphrase. Or put location-identity.age back into the data folder from a copy of it.",
             )
         identity, recipient = new_identity()
@@ -356,7 +353,7 @@ class Locations:
         for loc in cfg.locations:
             if loc.encrypt:
                 try:
-                    sources.append((f"the location {loc.name!r}", make_client(loc, self.data.root)))
+                    sources.append((f"the location '{loc.name}'", make_client(loc, self.data.root)))
                 except JobMatcherError:
                     continue
         refused = ""
@@ -520,16 +517,16 @@ class Locations:
             for other in cfg.locations:  # one place, one location: else its copies would count twice
                 if _same_place(loc, other):
                     raise ValidationError(
-                        f"{loc.where()} is already the location {other.name!r}.",
+                        f"{loc.where()} is already the location '{other.name}'.",
                         "Two locations in one place would count the same copies twice (and prune them by two "
-                        f"rules). Choose another place, or change {other.name!r} (`jobmatcher location list`).",
+                        f"rules). Choose another place, or change '{other.name}' (`jobmatcher location list`).",
                         "Choose another place: this one is already a backup location.",
                         code="location-duplicate",
                         name=other.name,
                     )
                 if (nested := _nested(loc, other)) is not None:  # copies inside another location's (L4)
                     raise ValidationError(
-                        f"{loc.where()} {nested} the location {other.name!r} ({other.where()}).",
+                        f"{loc.where()} {nested} the location '{other.name}' ({other.where()}).",
                         "Choose a folder of its own for the copies: on another drive, a network share or a synced "
                         "folder.",
                         code="location-nested",
@@ -650,7 +647,7 @@ class Locations:
             else:
                 what, again, page = "changed", "change it anyway", "change it anyway, or keep more there"
             raise ConfirmationNeededError(
-                f"JobMatcher could not look at the copies at {loc.name!r} ({loc.where()}): it cannot be reached now, "
+                f"JobMatcher could not look at the copies at '{loc.name}' ({loc.where()}): it cannot be reached now, "
                 f"so which of them this deletes cannot be said. {what.capitalize()}, keeping {rule}, its next copy "
                 "when it is back deletes the copies there that this rule does not keep.",
                 f"Connect it and run the same command again to see which copies go, or run it again with --yes to "
@@ -708,14 +705,14 @@ class Locations:
             page_hint = "Confirm to add it anyway, or keep more copies there to keep them."
         elif change == "enable":
             message = (
-                f"While {loc.name!r} was disabled, its copies aged: enabled again, keeping {rule}, its next "
+                f"While '{loc.name}' was disabled, its copies aged: enabled again, keeping {rule}, its next "
                 f"copy deletes {n} of the {copies} at {loc.where()}: {made}."
             )
             hint = "Run the same command again with --yes to enable it anyway, or leave it disabled to keep them."
             page_hint = "Confirm to enable it anyway, or leave it disabled to keep them."
         else:
             message = (
-                f"Keeping {rule} at {loc.name!r}, its next copy deletes {n} of the {copies} at {loc.where()}: {made}."
+                f"Keeping {rule} at '{loc.name}', its next copy deletes {n} of the {copies} at {loc.where()}: {made}."
             )
             hint = "Run the same command again with --yes to change it anyway, or keep more there."
             page_hint = "Confirm to change it anyway, or keep more copies there."
@@ -1333,6 +1330,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _default_name(folder: Path) -> str:
-    """A location name from a folder's last part, without what a name cannot hold (control characters)."""
-    base = re.sub(r"[\x00-\x1f/\\]", "", folder.name).strip()[:60]
+    """A location name from a folder's last part, without what a name cannot hold (control characters,
+    text-direction marks: what printable() would escape)."""
+    base = "".join(c for c in folder.name if c not in "/\\" and printable(c) == c).strip()[:60]
     return base or "folder"
