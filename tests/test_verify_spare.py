@@ -171,3 +171,25 @@ def test_backup_verify_on_the_command_line_checks_in_its_spare_and_leaves_no_chi
     # a target that is no backup at all: the unused spare is closed all the same
     assert cli.main(["--data-dir", str(engine.data.root), "backup", "verify", "no-such-backup"]) == 1
     assert {p.pid for p in psutil.Process().children()} == before
+
+
+def test_a_read_error_under_the_spare_is_a_read_error_whichever_fails_first(engine, tmp_path):
+    """A real read error (badreadfs: EIO from pread, SIGBUS under the mapping) in a small file checked in a
+    ready spare: the checksums (read in this process meanwhile) fail too, but the verdict is the check's,
+    "read-error", never an OSError or "damaged"."""
+    from powerloss import unavailable
+    from test_check_child import FailingDisk
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    good = Path(engine.create_backup().path)
+    disk = FailingDisk(tmp_path)
+    try:
+        failing = disk.serve(good, bad_from=good.stat().st_size - 3 * 4096)
+        with _ready(checkproc.SpareChild()) as spare:
+            with pytest.raises(InvalidBackupError) as e:
+                verify_file(failing, with_blake3=True, spare=spare)
+        assert e.value.reason == "read-error" and "could not be read" in e.value.message
+    finally:
+        disk.stop()

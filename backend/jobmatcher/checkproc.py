@@ -124,7 +124,8 @@ def start(
     if in_child:
         ready = spare.take() if spare is not None else None
         if ready is not None:
-            return PendingCheck(partial(_finish_spare, ready, path, max_errors, t0), partial(_kill, ready))
+            _hand_over(ready, path, max_errors)  # it starts now, while the caller goes on (its checksums)
+            return PendingCheck(partial(_finish_started, ready, t0), partial(_kill, ready), in_child=True)
         try:
             if _can_fork():
                 return _fork(path, max_errors, t0)
@@ -135,7 +136,7 @@ def start(
                 stdin=subprocess.DEVNULL,
                 env=_child_env(),
             )
-            return PendingCheck(partial(_finish_started, proc, t0), partial(_kill, proc))
+            return PendingCheck(partial(_finish_started, proc, t0), partial(_kill, proc), in_child=True)
         except OSError:
             pass  # cannot start a process (out of processes or memory): the slower, unmapped check
 
@@ -149,11 +150,15 @@ def start(
 
 class PendingCheck:
     """A check start() began: result() waits for it (once). As a context manager, a child whose result
-    was never asked for (the caller failed meanwhile) is killed and reaped on leaving."""
+    was never asked for (the caller failed meanwhile) is killed and reaped on leaving. `in_child`: it runs in
+    a child process already (True), or runs in this process when result() is called (False)."""
 
-    def __init__(self, finish: Callable[[], CheckResult], cancel: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, finish: Callable[[], CheckResult], cancel: Callable[[], None] | None = None, in_child: bool = False
+    ) -> None:
         self._finish: Callable[[], CheckResult] | None = finish
         self._cancel = cancel
+        self.in_child = in_child
 
     def result(self) -> CheckResult:
         """The check's result. Raises ChildCheckCrashed (see check()); RuntimeError if asked twice."""
@@ -240,7 +245,7 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
 
-    return PendingCheck(finish, cancel)
+    return PendingCheck(finish, cancel, in_child=True)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -253,9 +258,16 @@ def _finish_started(proc: subprocess.Popen[bytes], t0: float) -> CheckResult:
     return _outcome(out, err, proc.returncode, t0)
 
 
-def _finish_spare(proc: subprocess.Popen[bytes], path: Path, max_errors: int, t0: float) -> CheckResult:
-    out, err = proc.communicate(json.dumps([str(path), max_errors]).encode())
-    return _outcome(out, err, proc.returncode, t0)
+def _hand_over(proc: subprocess.Popen[bytes], path: Path, max_errors: int) -> None:
+    """Give a spare child its file (a few hundred bytes: the pipe takes them without waiting) and close its
+    standard input; result() then only collects the answer. A child that died meanwhile: its answer says so."""
+    stdin, proc.stdin = proc.stdin, None  # communicate() must not flush or close it again
+    if stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError):
+        stdin.write(json.dumps([str(path), max_errors]).encode())
+    with contextlib.suppress(BrokenPipeError):
+        stdin.close()
 
 
 class SpareChild:

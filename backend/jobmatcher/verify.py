@@ -254,10 +254,21 @@ def verify_file(
     else:
         # The check starts first: a forked child can only be made before the hashing threads exist. One read
         # of the file feeds every checksum (file_digests), on the core the check leaves.
-        with checkproc.start(path, spare=spare) as check, ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(file_digests, path, algorithms)
-            revision, memory = _check_database(path, allow_unknown_revision, started=check)
-            found = {**given, **pending.result()}
+        with checkproc.start(path, spare=spare) as check:
+            if check.in_child:  # this thread is free while the child checks: it hashes, no helper thread
+                try:
+                    hashed, unread = file_digests(path, algorithms), None
+                except OSError as e:  # the check's verdict first (a read error there is "read-error")
+                    hashed, unread = {}, e
+                revision, memory = _check_database(path, allow_unknown_revision, started=check)
+                if unread is not None:
+                    raise unread
+                found = {**given, **hashed}
+            else:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pending = pool.submit(file_digests, path, algorithms)
+                    revision, memory = _check_database(path, allow_unknown_revision, started=check)
+                    found = {**given, **pending.result()}
     if not _matches(found, expected_sha256, expected_blake3):
         raise _refuse(
             "checksum-mismatch",
