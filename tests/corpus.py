@@ -217,3 +217,178 @@ def valid_variants(good: Path, folder: Path) -> dict[str, Path]:
     c.close()
     out["wal-mode-closed-cleanly"] = wal_mode
     return out
+
+
+# -- manifests and settings files, sound and hostile (tests/test_core_schemas.py: the models and the core schemas
+# of the backup list must accept and refuse the same ones, with the same values) --------------------------------
+
+
+def manifest_cases(real: dict) -> dict[str, bytes]:
+    """name -> the bytes of a manifest file: `real` (a manifest the engine wrote, as a dict) changed in every way
+    a tool, a hand edit, a broken clock or an attacker may change it, plus texts that are no manifest at all."""
+    import json
+
+    def edit(**changes) -> bytes:
+        body = {**real, **changes}
+        for k, v in changes.items():
+            if v is _DROP:
+                del body[k]
+        return json.dumps(body).encode()
+
+    cases: dict[str, bytes] = {"as-written": json.dumps(real).encode(), "indented": json.dumps(real, indent=2).encode()}
+    for field in real:
+        cases[f"without-{field}"] = edit(**{field: _DROP})
+        for name, value in _HOSTILE_VALUES.items():
+            cases[f"{field}={name}"] = edit(**{field: value})
+    dates = {
+        "naive": "2025-03-01T12:00:00",
+        "offset": "2025-03-01T12:00:00+05:30",
+        "negative-offset": "2025-03-01T00:30:00-11:00",
+        "date-only": "2025-03-01",
+        "year-1970": "1970-12-31T23:59:59Z",
+        "year-1971": "1971-01-01T00:00:00Z",
+        "year-9000": "9000-12-31T23:59:59Z",
+        "year-9001": "9001-01-01T00:00:00Z",
+        "year-9999": "9999-12-31T23:59:59+00:00",
+        "year-0001": "0001-01-01T00:00:00Z",
+        "edge-offset": "9000-12-31T23:00:00-14:00",
+        "unix-seconds": 1700000000,
+        "unix-milliseconds": 1700000000000,
+        "float-seconds": 1700000000.5,
+        "numeric-string": "1700000000",
+        "z-lower": "2025-03-01t12:00:00z",
+        "space": "2025-03-01 12:00:00",
+        "leap-second": "2016-12-31T23:59:60Z",
+        "feb-30": "2025-02-30T00:00:00Z",
+        "microseconds": "2025-03-01T12:00:00.123456Z",
+        "nanoseconds": "2025-03-01T12:00:00.123456789Z",
+    }
+    for name, value in dates.items():
+        cases[f"created_at-{name}"] = edit(created_at=value)
+        cases[f"verified_at-{name}"] = edit(verified_at=value)
+    for name, value in {
+        "upper-hex": "ABCDEF0123456789" * 4,
+        "mixed-hex": "AbCdEf0123456789" * 4,
+        "not-hex": "not a checksum",
+        "empty": "",
+        "unicode-upper": "ÀÉÎ",
+    }.items():
+        cases[f"sha256-{name}"] = edit(sha256=value)
+        cases[f"blake3-{name}"] = edit(blake3=value)
+    for value in ("manual", "pre-migration", "safety", "auto", "MANUAL", "pre_migration", "other", ""):
+        cases[f"type-{value or 'empty'}"] = edit(type=value)
+    for name, value in {"zero": 0, "one": 1, "negative": -1, "huge": 10**40, "float-whole": 3.0, "float": 2.5}.items():
+        cases[f"sequence-{name}"] = edit(sequence=value)
+        cases[f"size_bytes-{name}"] = edit(size_bytes=value)
+        cases[f"format-{name}"] = edit(format=value)
+    cases["extra-keys"] = edit(seal="x", future_field={"a": [1, 2]}, stored_sha256="ab")
+    cases["duplicate-key"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1, "size_bytes": -1}'
+    cases["only-required"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1}'
+    cases["huge-number-text"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1' + b"0" * 5000 + b"}"
+    cases["exponent"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1e3}'
+    cases["infinity"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1, "copy_seconds": Infinity}'
+    cases["nan"] = b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1, "verify_seconds": NaN}'
+    cases["deep-nesting"] = (
+        b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    )
+    for name, raw in {
+        "empty-file": b"",
+        "null": b"null",
+        "list": b"[]",
+        "number": b"1",
+        "string": b'"manifest"',
+        "truncated": json.dumps(real).encode()[:-7],
+        "utf-8-bom": b"\xef\xbb\xbf" + json.dumps(real).encode(),
+        "not-utf-8": json.dumps(real).encode().replace(b'"note": "', b'"note": "\xff'),
+        "nul": json.dumps(real).encode() + b"\x00",
+        "trailing-garbage": json.dumps(real).encode() + b"x",
+        "two-objects": json.dumps(real).encode() * 2,
+        "utf-16": json.dumps(real).encode("utf-16"),
+        "escaped-surrogate": json.dumps({**real, "note": "\ud800"}).encode(),
+        "control-in-note": json.dumps({**real, "note": "a\x1b[2Jb\nc"}).encode(),
+    }.items():
+        cases[name] = raw
+    return cases
+
+
+class _Drop:
+    pass
+
+
+_DROP = _Drop()
+
+# Values put into every field in turn: each of the JSON types, and the edges of each.
+_HOSTILE_VALUES = {
+    "null": None,
+    "true": True,
+    "false": False,
+    "zero": 0,
+    "one": 1,
+    "negative": -5,
+    "huge-int": 10**30,
+    "huge-negative": -(10**30),
+    "float": 1.5,
+    "whole-float": 2.0,
+    "string": "text",
+    "empty-string": "",
+    "numeric-string": "42",
+    "true-string": "true",
+    "yes-string": "yes",
+    "list": [1, 2],
+    "object": {"a": 1},
+    "long-string": "x" * 100_000,
+}
+
+
+def settings_cases() -> dict[str, object]:
+    """name -> the JSON value of a settings file (what json.loads gives), sound and hostile."""
+    fields = {
+        "backup_dir": "/media/usb/backups",
+        "backup_dir_token": "0123abcd",
+        "previous_backup_dirs": ["/old/one", "/old/two"],
+        "auto_backup_minutes": 45,
+        "retention_days": 60,
+        "retention_policy": "simple",
+        "keep_all_hours": 12,
+        "keep_daily_days": 7,
+        "keep_weekly_weeks": 4,
+        "keep_monthly_months": 6,
+        "budget_mb": 4096,
+    }
+    cases: dict[str, object] = {"empty": {}, "full": dict(fields), "null": None, "list": [], "string": "x", "one": 1}
+    for field in fields:
+        for name, value in _HOSTILE_VALUES.items():
+            cases[f"{field}={name}"] = {**fields, field: value}
+    limits = {
+        "auto_backup_minutes": (0, 7 * 24 * 60),
+        "retention_days": (1, 36500),
+        "keep_all_hours": (0, 24 * 366),
+        "keep_daily_days": (0, 3660),
+        "keep_weekly_weeks": (0, 520),
+        "keep_monthly_months": (0, 1200),
+        "budget_mb": (1, 100 * 1024 * 1024),
+    }
+    for field, (low, high) in limits.items():
+        for value in (low - 1, low, high, high + 1):
+            cases[f"{field}-{value}"] = {field: value}
+    for name, hours in {
+        "hours": 2,
+        "half-hour": 0.5,
+        "tiny": 0.001,
+        "zero": 0,
+        "negative": -1,
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "huge": 10**6,
+        "string": "3",
+        "word": "three",
+        "null": None,
+        "list": [1],
+    }.items():
+        cases[f"auto_backup_hours-{name}"] = {"auto_backup_hours": hours}
+        cases[f"auto_backup_hours-{name}-with-minutes"] = {"auto_backup_hours": hours, "auto_backup_minutes": 10}
+    cases["previous_backup_dirs-mixed"] = {"previous_backup_dirs": ["/a", 1]}
+    cases["previous_backup_dirs-string"] = {"previous_backup_dirs": "/a"}
+    cases["retention_policy-upper"] = {"retention_policy": "TIERED"}
+    cases["extra-keys"] = {**fields, "theme": "dark", "auto_backup_hours": 1}
+    return cases

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import __version__
-from .datadir import DB_NAME
 from .errors import (
     BackupFailedError,
-    BackupFolderUnavailableError,
     BackupNotFoundError,
     CheckInterruptedError,
     InvalidBackupError,
@@ -34,7 +32,6 @@ from .errors import (
     ValidationError,
 )
 from .fsutil import (
-    OPEN_SUFFIXES,
     PRIVATE_DIR,
     PRIVATE_FILE,
     SIDE_SUFFIXES,
@@ -52,6 +49,35 @@ from .fsutil import (
     remove_quietly,
     require_free_space,
     side_file,
+)
+from .listing import (  # the read side, without pydantic (`backup list`); named here too, where they were first
+    ADOPT_HINT as ADOPT_HINT,
+)
+from .listing import (
+    ADOPT_PAGE_HINT as ADOPT_PAGE_HINT,
+)
+from .listing import (
+    DATA_DB_NAME as DATA_DB_NAME,
+)
+from .listing import (
+    FOLDER_MARKER as FOLDER_MARKER,
+)
+from .listing import (
+    FUTURE_SLACK as FUTURE_SLACK,
+)
+from .listing import (
+    LINK_NOT_LISTED,
+    BackupFolder,
+    _marker_tokens,
+    is_own_backup,
+    listable_name,
+    not_listed_because,
+)
+from .listing import (
+    folder_marker_matches as folder_marker_matches,
+)
+from .listing import (
+    unavailable_error as unavailable_error,
 )
 from .lock import FileLock
 from .manifest import (
@@ -75,11 +101,9 @@ from .manifest import (
 from .printable import unprintable
 from .progress import Progress
 from .schema import is_known
-from .settings import BACKUP_FOLDER_MARKER
 
 if TYPE_CHECKING:
     from . import checkproc
-    from .datadir import DataDir
     from .digests import FollowingDigests
     from .retention import Plan, RetentionPolicy
     from .snapshot import LockWait
@@ -93,36 +117,12 @@ log = logging.getLogger(__name__)
 # progress (progress.Progress): "copy" counts pages, "verify" is a step (the check in its child process)
 
 TMP_PREFIX = ".tmp-"
-# The names JobMatcher gives what it makes; automatic deletion touches nothing else.
-OWN_NAME = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?$")
 _OWN_MANIFEST = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?\.json$")
 _TEMP = re.compile(r"^\.tmp-(?P<token>\d+-\d+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)$")
 _LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>\d+)$")  # restore's hard-link probe (restore._can_link)
 _STALE_ORPHAN_SECONDS = 3600
-_MAX_NAME_BYTES = 255
 
 
-def listable_name(name: str) -> bool:
-    """True for a file name the backup list shows: `*.db`, not hidden, one plain name.
-
-    list() shows exactly these and get() accepts exactly their ids (the name without `.db`),
-    so every id the list shows works with every command: `Résumé before move`, `2026 März`, `_old`.
-    At most 255 bytes in UTF-8 (a file name's limit). Never raises (a non-string is False).
-    """
-    return (
-        isinstance(name, str)
-        and name.endswith(".db")
-        and len(name) > 3
-        and not name.startswith(".")
-        and "/" not in name
-        and "\\" not in name
-        and "\x00" not in name
-        and len(name.encode("utf-8", "surrogateescape")) <= _MAX_NAME_BYTES
-    )
-
-
-# A backup dated this far ahead of the clock is flagged (`future`): made or read with a wrong clock.
-FUTURE_SLACK = timedelta(minutes=10)
 OTHER_FOLDER = "another data folder's backup (never deleted here)"
 UNREADABLE = "its manifest is unreadable (never deleted automatically)"
 NOT_OUR_NAME = "not named as JobMatcher names its backups (never deleted automatically)"
@@ -139,12 +139,6 @@ def _not_own_reason(r: BackupRecord) -> str:
     if not r.owned:
         return OTHER_FOLDER
     return NOT_OUR_NAME
-
-
-def is_own_backup(r: BackupRecord) -> bool:
-    """A backup JobMatcher made of this data folder: its name pattern, a readable manifest that says so.
-    Never raises."""
-    return r.owned and r.manifest == "ok" and not r.added_by_hand and bool(OWN_NAME.match(r.id))
 
 
 def backup_name(when: datetime) -> str:
@@ -193,46 +187,6 @@ class _Checked:
         return cls(False, path.stat().st_size, found[SHA256], None, seconds, message, {}, found[BLAKE3], True)
 
 
-FOLDER_MARKER = BACKUP_FOLDER_MARKER
-DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
-
-
-ADOPT_HINT = (
-    "If the drive there now is a new one meant for your backups, run `jobmatcher settings --backup-dir {folder} "
-    "--yes` to use it."
-)
-ADOPT_PAGE_HINT = (
-    "If the drive there now is a new one meant for your backups, choose the same folder again in Settings, "
-    "save and confirm."
-)
-
-
-def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
-    """The error (returned, not raised) for a chosen backup folder that is not there or lacks its marker.
-
-    When the folder is there but unmarked (a new drive mounted at the same place, G8) the hint names the
-    way to adopt it: choosing the same folder again, confirmed."""
-    there = False
-    try:
-        there = Path(folder).is_dir()
-    except OSError:
-        pass
-    hint = (
-        "JobMatcher does not create it again, so backups never land on the wrong disk. "
-        "Backups resume by themselves once it is back."
-    )
-    return BackupFolderUnavailableError(
-        f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
-        hint
-        + (
-            " " + ADOPT_HINT.format(folder=folder)
-            if there
-            else " To use another folder: `jobmatcher settings --backup-dir FOLDER`."
-        ),
-        hint + (" " + ADOPT_PAGE_HINT if there else " To use another folder, choose it in Settings."),
-    )
-
-
 def write_folder_marker(folder: Path, token: str) -> None:
     """Mark a chosen backup folder as the one chosen: an unmounted drive's empty mount point lacks it.
 
@@ -254,14 +208,6 @@ def write_folder_marker(folder: Path, token: str) -> None:
     )
 
 
-def _marker_tokens(folder: Path) -> list[str]:
-    try:
-        lines = (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    return [t.strip() for t in lines[1:] if t.strip()]
-
-
 def live_database_file(path: Path) -> bool:
     """True for a file that is (or may be) somebody's live database, never a backup: one named `jobmatcher.db`
     (a data folder's live file), or one with a -wal or -shm beside it (a database some program has open
@@ -271,33 +217,9 @@ def live_database_file(path: Path) -> bool:
     return not_listed_because(path.name, lambda n: os.path.lexists(path.parent / n)) is not None
 
 
-LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
-
-
-def not_listed_because(name: str, exists: Callable[[str], bool]) -> str | None:
-    """Why the `*.db` file `name` is not a backup (live_database_file), in the user's words, or None.
-
-    `exists(other_name)`: whether a file of that name is beside it (the list's one reading of the folder
-    answers it; a lookup answers it for one file). The side files are fsutil's OPEN_SUFFIXES, named once.
-    Never raises (but for what `exists` raises)."""
-    if name == DATA_DB_NAME:
-        return f"{name} is not listed: that name is a data folder's live database, never a backup."
-    for suffix in OPEN_SUFFIXES:
-        if exists(name + suffix):
-            return (
-                f"{name} is not listed: {name}{suffix} beside it shows some program has it open as its "
-                "database, so it is not a backup JobMatcher can use as it is."
-            )
-    return None
-
-
-def folder_marker_matches(folder: Path, token: str) -> bool:
-    """True when `folder`'s marker file lists `token`. Never raises (an unreadable marker: False)."""
-    return token in _marker_tokens(folder)
-
-
-class BackupStore:
-    """One backup folder, seen from one data folder.
+class BackupStore(BackupFolder):
+    """One backup folder, seen from one data folder: listing (listing.BackupFolder, with rows as BackupRecord
+    models), creating, verifying, pinning, deleting and pruning.
 
     `chosen=True` for a folder the user chose (not the default inside the data folder): it is
     never created, and with `token` it must hold the marker file written when it was chosen;
@@ -307,151 +229,23 @@ class BackupStore:
     Without it (tests, tools) every backup with a manifest counts as owned.
     """
 
-    def __init__(
-        self, folder: Path, chosen: bool = False, token: str | None = None, data: "DataDir | None" = None
-    ) -> None:
-        self.folder = Path(folder)
-        self.chosen = chosen
-        self.token = token
-        self.data = data
-
-    def available(self) -> bool:
-        """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes, never raises."""
-        if not self.chosen:
-            return True
-        try:
-            if not self.folder.is_dir():
-                return False
-        except OSError:
-            return False
-        return self.token is None or folder_marker_matches(self.folder, self.token)
-
-    def require_available(self) -> None:
-        """Raises BackupFolderUnavailableError when `available()` is False (a chosen folder missing or unmarked)."""
-        if not self.available():
-            raise unavailable_error(self.folder)
-
-    # -- ownership ---------------------------------------------------------------
-
-    def _owner_id(self) -> str | None:
-        return self.data.folder_id(create=False) if self.data is not None else None
-
-    def _claims_unmarked(self) -> bool:
-        """Backups without a data-folder id (older versions, added by hand) belong to this data folder only in
-        its default folder <data>/backups; in a folder chosen in Settings they may be anyone's. The default
-        counts only as itself: not when `<data>/backups` is a link to somewhere else, nor when the folder
-        holds another data folder's chosen-folder marker (without this one's token; finding G21)."""
-        if self.data is None:
-            return True
-        try:
-            default = self.data.root.resolve() / "backups"
-            if os.path.islink(default) or os.path.islink(self.data.root / "backups"):
-                return False
-            if self.folder.resolve() != default:
-                return False
-            if os.path.lexists(default / FOLDER_MARKER):  # chosen: by this data folder (its token) or another
-                return self.token is not None and folder_marker_matches(default, self.token)
-            return True
-        except (OSError, RuntimeError):
-            return False
-
-    def _live_inodes(self) -> set[tuple[int, int]]:
-        """The live database and its side files: never listed, never pruned, whatever their names."""
-        if self.data is None:
-            return set()
-        found = set()
-        for suffix in ("", *SIDE_SUFFIXES):
-            try:
-                st = os.stat(str(self.data.db_path) + suffix)
-            except OSError:
-                continue
-            found.add((st.st_dev, st.st_ino))
-        return found
-
-    # -- reading (never writes, never opens a database) ----------------------
-
+    # the same list, its rows typed as the models they are here
     def list(
         self, now: datetime | None = None, skipped: builtins.list[str] | None = None
     ) -> builtins.list[BackupRecord]:
-        """Every published backup, newest first (read-only). Others' backups too, with owned=False.
+        """listing.BackupFolder.list: every published backup, newest first (read-only), as BackupRecord.
+        Raises as that does."""
+        return super().list(now, skipped)
 
-        `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
-        `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
-        a live database (a -wal or -shm beside it, or named `jobmatcher.db`) or a link: the user sees why
-        a file in the folder is not in the list (K11). This data folder's own live file is never mentioned.
+    def _manifest(self, path: str) -> tuple[dict | None, str]:
+        m, state = load_manifest_file(path, shared=True)  # only read: copied into the record
+        return (None if m is None else m.__dict__), state
 
-        Raises:
-            BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
-            OSError: the folder exists but cannot be read (e.g. PermissionError).
-        """
-        self.require_available()
-        if not self.folder.is_dir():
-            return []
-        now = now or datetime.now(timezone.utc)
-        owner, claims, live = self._owner_id(), self._claims_unmarked(), self._live_inodes()
-        # One reading of the folder serves every row: which names exist (a -wal or -shm beside a file marks a
-        # live database) and the file type (from the directory entry). Then one lstat per backup, for its
-        # device and inode (the directory entry's own inode number is not st_ino on every file system:
-        # overlayfs, FUSE). Nothing here builds a Path per file: 1,000 backups, 2,000 files.
-        with os.scandir(self.folder) as it:
-            entries = builtins.list(it)
-        names = {e.name for e in entries}
-        records = []
-        for e in entries:
-            name = e.name
-            # not a symlink: get() refuses those, so listing one would offer what cannot be used
-            if not listable_name(name):
-                continue
-            if not e.is_file(follow_symlinks=False):
-                if skipped is not None and e.is_symlink():
-                    skipped.append(LINK_NOT_LISTED.format(name=name))
-                continue
-            why = not_listed_because(name, names.__contains__)  # a live database, never a backup
-            try:
-                st = e.stat(follow_symlinks=False)
-                if (st.st_dev, st.st_ino) in live:
-                    continue
-                if why is not None:
-                    if skipped is not None:
-                        skipped.append(why)
-                    continue
-                records.append(self._record(name[:-3], e.path, st, owner, claims, now))
-            except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
-                continue
-        records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-        return records
+    def _unlisted(self, fields: dict) -> dict:
+        return Manifest(**fields).__dict__
 
-    def _record(
-        self,
-        backup_id: str,
-        path: str,
-        st: os.stat_result,
-        owner: str | None,
-        claims: bool,
-        now: datetime,
-    ) -> BackupRecord:
-        """The row for the backup file at `path` whose lstat is `st` (its size and time date a file without
-        a readable manifest)."""
-        m, state = load_manifest_file(f"{path[:-3]}.json", shared=True)  # only read: copied into the record
-        if m is not None:
-            owned = (m.data_folder_id == owner) if m.data_folder_id else claims
-            return BackupRecord.from_manifest(
-                backup_id, path, m, manifest=state, owned=owned, future=m.created_at > now + FUTURE_SLACK
-            )
-        # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
-        # so it is never the newest and never pruned); verify fills in the rest.
-        when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
-        note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
-        m = Manifest(
-            type=BackupType.manual,
-            created_at=max(when, datetime(1971, 1, 1, tzinfo=timezone.utc)),
-            size_bytes=st.st_size,
-            note=note,
-            added_by_hand=state == "missing",
-        )
-        return BackupRecord.from_manifest(
-            backup_id, path, m, has_manifest=False, manifest=state, owned=claims, future=when > now + FUTURE_SLACK
-        )
+    def _row(self, values: dict) -> BackupRecord:
+        return BackupRecord.trusted(values)
 
     def get(self, backup_id: str) -> BackupRecord:
         """The backup with exactly this id (as list() shows it); anything else (a path, `..`, a glob) is refused.

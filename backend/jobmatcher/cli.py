@@ -311,18 +311,22 @@ def cmd_backup_list(args) -> int:
     if _location_source(args):
         return cmd_location_backups(args)
     QUICK_EXIT = True  # reads manifests only: no connection, no thread, nothing to close but the files it closed
-    engine = _engine(args, read_only=True)
+    # Engine.list_backups and previous_backups as rows read with the core schemas (listing.py): no pydantic model
+    # imported or built, the same rows (issue 13: 1,000 backups under 150 ms, the interpreter's start included).
+    from .listing import list_backups
+
     skipped: list[str] = []
-    items = engine.list_backups(skipped)
-    previous = engine.previous_backups()
+    items, previous = list_backups(args.data_dir, skipped)
     for why in skipped:  # files in the folder that are not backups: said, not silently hidden (K11)
         print(_safe(why), file=sys.stderr)
     if args.json:
         from pydantic_core import to_json
 
-        # The records serialized as model_dump(mode="json") would, in one call (half the time for 1,000 rows).
+        # The records as BackupRecord.model_dump(mode="json") gives them (the same fields, in its order), in one
+        # call (half the time for 1,000 rows).
+        fields = [r.__dict__ for r in items]
         sys.stdout.write(
-            to_json(items, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
+            to_json(fields, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
         )
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved

@@ -9,10 +9,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SettingsError
+from .folders import check_backup_folder, check_data_folder, data_folder_is_ours
 from .fsutil import PRIVATE_DIR, make_dirs, user_path
-from .settings import Settings, check_backup_folder, check_data_folder, data_folder_is_ours, load_settings
+
+if TYPE_CHECKING:  # the model is imported where the settings are read: `backup list` reads them without it
+    from .settings import Settings
 
 APP_NAME = "JobMatcher"
 DATA_DIR_ENV = "JOBMATCHER_DATA_DIR"
@@ -271,6 +275,9 @@ class DataDir:
         return current[0] if current else None
 
     def settings(self) -> Settings:
+        """settings.load_settings of this folder's settings.json (SettingsError when it is damaged)."""
+        from .settings import load_settings
+
         return load_settings(self.settings_path)
 
     def backup_dir(self, settings: Settings | None = None, check: bool = True) -> Path:
@@ -278,7 +285,11 @@ class DataDir:
         writes backups) it is validated each time (settings.check_backup_folder), raising SettingsError;
         `check=False` only to show the setting."""
         s = settings or self.settings()
-        folder = Path(s.backup_dir) if s.backup_dir else self.root / "backups"
+        return self.backup_dir_named(s.backup_dir, check)
+
+    def backup_dir_named(self, setting: str | None, check: bool = True) -> Path:
+        """backup_dir for the backup folder setting `setting` (None or empty: <data>/backups). Raises as it does."""
+        folder = Path(setting) if setting else self.root / "backups"
         if check:
             check_backup_folder(folder, self.root)
         return folder

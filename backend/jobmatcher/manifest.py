@@ -19,63 +19,25 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from .core_schemas import BackupType as BackupType  # the models and the core schemas share these
+from .core_schemas import as_utc as as_utc
+from .core_schemas import lower_hex
 from .fsutil import atomic_write_bytes
-from .schema import is_known
+from .listing import CHECKING as CHECKING  # the list's constants and reading, shared with the model-free list
+from .listing import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from .listing import NEWER_VERSION as NEWER_VERSION
+from .listing import READ_FLAGS as _READ_FLAGS
+from .listing import check_outcome as check_outcome
+from .listing import newest_order as newest_order
+from .listing import read_all as _read_all
+from .listing import record_values
 
-# Dates outside these years are a broken clock or a hand-edited file, never a real backup's time.
-_FIRST_YEAR, _LAST_YEAR = 1971, 9000
-
-
-# verify_message of a backup whose check is still running (a restore's linked safety backup)
-CHECKING = "checking"
-# verify_message of a sound backup made of data a newer JobMatcher had updated (its schema revision is unknown
-# here): kept, restorable with that version, never "passed its check" here (verified None; finding G7). It
-# never counts as the newest checked backup for retention, health or the window's way out.
-NEWER_VERSION = "newer-version"
-
-
-def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
-    """(verified, verify_message) to record for a check that passed (`ok`) or not, of a file at `revision`:
-    a sound file of a newer JobMatcher's schema is (None, NEWER_VERSION), not passed. Never raises."""
-    if ok and not is_known(revision):
-        return None, NEWER_VERSION
-    return ok, message
-
-
-class BackupType(str, Enum):
-    manual = "manual"
-    pre_migration = "pre-migration"
-    safety = "safety"
-    auto = "auto"
-
-
-def as_utc(v: datetime | None) -> datetime | None:
-    """A date read from a file, in UTC. One without a time zone is taken as UTC: JobMatcher writes every
-    date in UTC and names backups by their UTC time, so a zone-less date (another tool, a hand edit, an
-    older writer) is read as the UTC it almost certainly is, never as the machine's local time (that would
-    shift it by the time zone, and differently on each machine). Absurd years (a broken clock, a hand-edited
-    file) are refused: raises ValueError (pydantic turns it into the manifest's validation error)."""
-    if v is None:
-        return v
-    if v.tzinfo is None or v.utcoffset() is None:
-        v = v.replace(tzinfo=timezone.utc)
-    if not _FIRST_YEAR <= v.year <= _LAST_YEAR:
-        raise ValueError("a date out of range")
-    return v.astimezone(timezone.utc)
-
-
-# A date field of a file JobMatcher reads (manifests, a location's records): always time-zone aware, in UTC.
+# A date field of a file JobMatcher reads (manifests, a location's records): always time-zone aware, in UTC
+# (core_schemas.as_utc: the same rule for the schemas of the backup list).
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
-
-def _lower_hex(v: str | None) -> str | None:
-    """A checksum as lower-case hex: the same digest written in capitals (a tool that rewrote the manifest)
-    is the same digest, compared alike everywhere (finding H6's addendum)."""
-    return v.lower() if isinstance(v, str) else v
-
-
 # A hex digest field (SHA-256, BLAKE3): lower case whatever the file holds.
-HexDigest = Annotated[str | None, AfterValidator(_lower_hex)]
+HexDigest = Annotated[str | None, AfterValidator(lower_hex)]
 
 # BLAKE3's own domain separation (its key-derivation mode, a context string used for nothing else): a seal
 # can never equal the BLAKE3 of a file, nor a digest made for another purpose from the same text.
@@ -222,15 +184,8 @@ class BackupRecord(BaseModel):
         """The list's record for the backup `backup_id` at `path` described by `m`; `extra` sets the
         list-only fields (manifest, owned, future). Never raises (nothing is validated again)."""
         # The manifest's fields were validated when it was read or made: not again for every row of a list.
-        d = m.__dict__
-        values = {k: d[k] for k in _RECORD_FIELDS}
-        if values["verified"] is True and not is_known(values["schema_revision"]):
-            # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
-            values["verified"], values["verify_message"] = check_outcome(
-                True, values["schema_revision"], values["verify_message"]
-            )
-        values.update(id=backup_id, path=os.fspath(path), has_manifest=has_manifest, **extra)
-        return cls.trusted(values)
+        # listing.record_values: the same values the model-free list makes (`backup list`).
+        return cls.trusted(record_values(backup_id, path, m.__dict__, has_manifest, **extra))
 
     @classmethod
     def trusted(cls, values: dict) -> "BackupRecord":
@@ -286,28 +241,9 @@ def _trusted_plan(cls: type[BaseModel]) -> tuple[tuple[str, bool, Any], ...]:
     return result
 
 
-_RECORD_FIELDS = tuple(k for k in BackupRecord.model_fields if k in Manifest.model_fields)
-
-
-def newest_order(b) -> tuple:
-    """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
-    manifests of older versions, which rank below every sequenced backup), then `created_at`.
-    Never raises for a backup with a `created_at`. (Also retention.newest_order: here, beside the field it
-    reads, so that the list's warning does not import the retention rules.)"""
-    seq = getattr(b, "sequence", None)
-    return (seq is not None, seq or 0, b.created_at)
-
-
 def manifest_path(db_file: Path) -> Path:
     """Where the manifest of the backup `db_file` lives: the same name with `.json`. Never raises."""
     return db_file.with_suffix(".json")
-
-
-# JobMatcher's manifests are under 2 KB; anything far larger is not one of them, and reading it whole
-# (a multi-gigabyte file dropped into the folder) would take the whole list down with it.
-MAX_MANIFEST_BYTES = 1 << 20
-
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 # Manifests already read and validated by this process, by path: (the file's identity and times, the manifest).
@@ -317,27 +253,6 @@ _SEEN_MAX = 20_000  # about 20 MB at most; emptied when full (the app lists the 
 # A file changed within this long is read again each time: a rewrite in place within the same tick of the
 # file system's clock could keep its size and both times (git's "racily clean" files).
 _SETTLED_NS = 2_000_000_000
-
-
-def _read_all(fd: int, size: int, path: str) -> bytes:
-    """The bytes of the regular file open at `fd` whose fstat said `size` bytes; OSError past MAX_MANIFEST_BYTES.
-
-    One read call when the file is as fstat saw it: asked for one byte more than its size, a regular file
-    answering with exactly `size` bytes has ended (a read of a regular file returns less than asked only at
-    its end). Otherwise (it grew, or a file system answered short) it reads on until a read returns nothing."""
-    want = max(size + 1, 4096)
-    chunk = os.read(fd, want)
-    if len(chunk) == size and size < want:
-        return chunk
-    chunks = [chunk]
-    total = len(chunk)
-    while chunk:
-        if total > MAX_MANIFEST_BYTES:
-            raise OSError(f"{path} is not a manifest")
-        chunk = os.read(fd, want)
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
 
 
 def _read_regular(name: str) -> bytes:

@@ -9,9 +9,18 @@ or when to worry.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Sequence, TypeVar
 
 from .fsutil import human_size
-from .manifest import CHECKING, NEWER_VERSION, BackupRecord, newest_order
+from .listing import CHECKING, NEWER_VERSION, is_own_backup, newest_order
+
+if TYPE_CHECKING:  # rows are BackupRecord models, or `backup list`'s listing.ListedBackup (no pydantic there)
+    from .listing import ListedBackup
+    from .manifest import BackupRecord
+
+    Row = BackupRecord | ListedBackup
+
+_R = TypeVar("_R", "BackupRecord", "ListedBackup")  # a list of either kind, kept as that kind
 
 TYPE_LABELS = {"manual": "Manual", "pre-migration": "Before update", "safety": "Safety", "auto": "Automatic"}
 OLD_BACKUP_DAYS = 7  # the status line warns when the newest backup is older than this
@@ -24,7 +33,7 @@ def type_label(kind: object) -> str:
     return TYPE_LABELS.get(value, value)
 
 
-def row_type_label(r: BackupRecord) -> str:
+def row_type_label(r: Row) -> str:
     """A listed file's type as the list shows it: "Added by hand" for a file JobMatcher did not make (no
     manifest of its own: its type is not known), else type_label of its type."""
     return "Added by hand" if r.added_by_hand or r.manifest == "missing" else type_label(r.type)
@@ -36,7 +45,7 @@ def iso(dt: datetime | None) -> str | None:
 
 
 def newest_backup_warning(
-    rows: list[BackupRecord],
+    rows: Sequence[_R],
     now: datetime | None = None,
     remedy: tuple[str, str] = ("Make one now.", "Make a new one now."),
 ) -> str | None:
@@ -59,11 +68,9 @@ def newest_backup_warning(
     return None
 
 
-def own_rows(rows: list[BackupRecord]) -> list[BackupRecord]:
+def own_rows(rows: Sequence[_R]) -> list[_R]:
     """The rows that speak for this data folder: its own backups (backups.is_own_backup), none dated in the
     future. Files added by hand (age unknown) and other data folders' backups are listed, never counted."""
-    from .backups import is_own_backup  # local: the command line's list stays light
-
     return [r for r in rows if is_own_backup(r) and not r.future]
 
 

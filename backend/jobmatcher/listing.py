@@ -1,0 +1,519 @@
+"""The backup folder's read side, without pydantic: which files in it are backups, whether a chosen folder is
+there, whose each backup is, and each one's row in the list.
+
+backups.BackupStore builds on BackupFolder and makes its rows as models (BackupRecord, from manifests read
+through manifest.Manifest); `backup list` uses BackupFolder itself, which reads the manifests with the
+pydantic-core schemas of core_schemas.py and makes plain rows (ListedBackup), so that the command never imports
+pydantic (issue 13: 1,000 backups in under 150 ms, the interpreter's start included). Both go through the same
+list() and _record() here, so they list the same files with the same values (tests/test_core_schemas.py runs
+both on the same folders).
+"""
+
+from __future__ import annotations
+
+import builtins  # `list` is also a method name in BackupFolder
+import os
+import re
+import stat
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .core_schemas import RECORD_FIELDS, BackupType
+from .errors import BackupFolderUnavailableError
+from .folders import BACKUP_FOLDER_MARKER
+from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES
+
+if TYPE_CHECKING:
+    from .datadir import DataDir
+
+# The names JobMatcher gives what it makes; automatic deletion touches nothing else.
+OWN_NAME = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?$")
+_MAX_NAME_BYTES = 255
+DB_NAME = "jobmatcher.db"  # datadir.DB_NAME: a data folder's live file
+
+
+def listable_name(name: str) -> bool:
+    """True for a file name the backup list shows: `*.db`, not hidden, one plain name.
+
+    list() shows exactly these and get() accepts exactly their ids (the name without `.db`),
+    so every id the list shows works with every command: `Résumé before move`, `2026 März`, `_old`.
+    At most 255 bytes in UTF-8 (a file name's limit). Never raises (a non-string is False).
+    """
+    return (
+        isinstance(name, str)
+        and name.endswith(".db")
+        and len(name) > 3
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and len(name.encode("utf-8", "surrogateescape")) <= _MAX_NAME_BYTES
+    )
+
+
+# A backup dated this far ahead of the clock is flagged (`future`): made or read with a wrong clock.
+FUTURE_SLACK = timedelta(minutes=10)
+
+
+def is_own_backup(r: Any) -> bool:
+    """A backup JobMatcher made of this data folder: its name pattern, a readable manifest that says so.
+    Never raises."""
+    return r.owned and r.manifest == "ok" and not r.added_by_hand and bool(OWN_NAME.match(r.id))
+
+
+FOLDER_MARKER = BACKUP_FOLDER_MARKER
+DATA_DB_NAME = DB_NAME  # a data folder's live file: never a backup
+
+
+ADOPT_HINT = (
+    "If the drive there now is a new one meant for your backups, run `jobmatcher settings --backup-dir {folder} "
+    "--yes` to use it."
+)
+ADOPT_PAGE_HINT = (
+    "If the drive there now is a new one meant for your backups, choose the same folder again in Settings, "
+    "save and confirm."
+)
+
+
+def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
+    """The error (returned, not raised) for a chosen backup folder that is not there or lacks its marker.
+
+    When the folder is there but unmarked (a new drive mounted at the same place, G8) the hint names the
+    way to adopt it: choosing the same folder again, confirmed."""
+    there = False
+    try:
+        there = Path(folder).is_dir()
+    except OSError:
+        pass
+    hint = (
+        "JobMatcher does not create it again, so backups never land on the wrong disk. "
+        "Backups resume by themselves once it is back."
+    )
+    return BackupFolderUnavailableError(
+        f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
+        hint
+        + (
+            " " + ADOPT_HINT.format(folder=folder)
+            if there
+            else " To use another folder: `jobmatcher settings --backup-dir FOLDER`."
+        ),
+        hint + (" " + ADOPT_PAGE_HINT if there else " To use another folder, choose it in Settings."),
+    )
+
+
+def _marker_tokens(folder: Path) -> list[str]:
+    try:
+        lines = (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [t.strip() for t in lines[1:] if t.strip()]
+
+
+LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
+
+
+def not_listed_because(name: str, exists: Callable[[str], bool]) -> str | None:
+    """Why the `*.db` file `name` is not a backup (live_database_file), in the user's words, or None.
+
+    `exists(other_name)`: whether a file of that name is beside it (the list's one reading of the folder
+    answers it; a lookup answers it for one file). The side files are fsutil's OPEN_SUFFIXES, named once.
+    Never raises (but for what `exists` raises)."""
+    if name == DATA_DB_NAME:
+        return f"{name} is not listed: that name is a data folder's live database, never a backup."
+    for suffix in OPEN_SUFFIXES:
+        if exists(name + suffix):
+            return (
+                f"{name} is not listed: {name}{suffix} beside it shows some program has it open as its "
+                "database, so it is not a backup JobMatcher can use as it is."
+            )
+    return None
+
+
+def folder_marker_matches(folder: Path, token: str) -> bool:
+    """True when `folder`'s marker file lists `token`. Never raises (an unreadable marker: False)."""
+    return token in _marker_tokens(folder)
+
+
+# verify_message of a backup whose check is still running (a restore's linked safety backup)
+CHECKING = "checking"
+# verify_message of a sound backup made of data a newer JobMatcher had updated (its schema revision is unknown
+# here): kept, restorable with that version, never "passed its check" here (verified None; finding G7). It
+# never counts as the newest checked backup for retention, health or the window's way out.
+NEWER_VERSION = "newer-version"
+
+
+def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
+    """(verified, verify_message) to record for a check that passed (`ok`) or not, of a file at `revision`:
+    a sound file of a newer JobMatcher's schema is (None, NEWER_VERSION), not passed. Never raises."""
+    from .schema import is_known
+
+    if ok and not is_known(revision):
+        return None, NEWER_VERSION
+    return ok, message
+
+
+# The record's fields a manifest gives (the others are the list's own: id, path, has_manifest, manifest, ...).
+_FROM_MANIFEST = tuple(
+    k for k in RECORD_FIELDS if k not in ("id", "path", "has_manifest", "manifest", "owned", "future")
+)
+_RECORD_DEFAULTS = {"verify_message": "", "has_manifest": True, "manifest": "ok", "owned": True, "future": False}
+
+
+def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
+    """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
+    manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
+    (core_schemas.RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future). Never raises."""
+    values: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
+    values.update(_RECORD_DEFAULTS)
+    for k in _FROM_MANIFEST:
+        values[k] = m[k]
+    if values["verified"] is True:
+        # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
+        values["verified"], values["verify_message"] = check_outcome(
+            True, values["schema_revision"], values["verify_message"]
+        )
+    values.update(id=backup_id, path=os.fspath(path), has_manifest=has_manifest, **extra)
+    return values
+
+
+def newest_order(b) -> tuple:
+    """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
+    manifests of older versions, which rank below every sequenced backup), then `created_at`.
+    Never raises for a backup with a `created_at`. (Also retention.newest_order: here, beside the field it
+    reads, so that the list's warning does not import the retention rules.)"""
+    seq = getattr(b, "sequence", None)
+    return (seq is not None, seq or 0, b.created_at)
+
+
+class ListedBackup:
+    """One row of `backup list` read without models: the fields of manifest.BackupRecord as attributes (its
+    `__dict__` is record_values' dict, in the record's field order). Never validated again: made from values the
+    core schemas validated."""
+
+    # manifest.BackupRecord's fields (tests/test_core_schemas.py keeps them the same)
+    id: str
+    path: str
+    type: BackupType
+    created_at: datetime
+    size_bytes: int
+    sha256: str | None
+    schema_revision: str | None
+    app_version: str
+    note: str
+    pinned: bool
+    verified: bool | None
+    verified_at: datetime | None
+    verify_message: str
+    has_manifest: bool
+    manifest: str
+    data_folder_id: str | None
+    owned: bool
+    added_by_hand: bool
+    sequence: int | None
+    future: bool
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__ = values
+
+    def __repr__(self) -> str:
+        return f"ListedBackup({self.__dict__!r})"
+
+
+class BackupFolder:
+    """One backup folder, seen from one data folder: its read side (see backups.BackupStore for the rest).
+
+    `chosen=True` for a folder the user chose (not the default inside the data folder): it is
+    never created, and with `token` it must hold the marker file written when it was chosen;
+    otherwise it is "unavailable" (BackupFolderUnavailableError) for listing and for writing.
+    With `data` (the data folder being backed up) every record says whether it is this data
+    folder's (`owned`); the live database is never listed.
+    Without it (tests, tools) every backup with a manifest counts as owned.
+
+    Rows are ListedBackup here, read with the core schemas; BackupStore overrides _manifest, _unlisted and _row
+    to read and make them as models.
+    """
+
+    def __init__(
+        self, folder: Path, chosen: bool = False, token: str | None = None, data: "DataDir | None" = None
+    ) -> None:
+        self.folder = Path(folder)
+        self.chosen = chosen
+        self.token = token
+        self.data = data
+
+    def available(self) -> bool:
+        """False for a chosen folder that is missing, or (with a token) lacks its marker. Never writes, never raises."""
+        if not self.chosen:
+            return True
+        try:
+            if not self.folder.is_dir():
+                return False
+        except OSError:
+            return False
+        return self.token is None or folder_marker_matches(self.folder, self.token)
+
+    def require_available(self) -> None:
+        """Raises BackupFolderUnavailableError when `available()` is False (a chosen folder missing or unmarked)."""
+        if not self.available():
+            raise unavailable_error(self.folder)
+
+    # -- ownership ---------------------------------------------------------------
+
+    def _owner_id(self) -> str | None:
+        return self.data.folder_id(create=False) if self.data is not None else None
+
+    def _claims_unmarked(self) -> bool:
+        """Backups without a data-folder id (older versions, added by hand) belong to this data folder only in
+        its default folder <data>/backups; in a folder chosen in Settings they may be anyone's. The default
+        counts only as itself: not when `<data>/backups` is a link to somewhere else, nor when the folder
+        holds another data folder's chosen-folder marker (without this one's token; finding G21)."""
+        if self.data is None:
+            return True
+        try:
+            default = self.data.root.resolve() / "backups"
+            if os.path.islink(default) or os.path.islink(self.data.root / "backups"):
+                return False
+            if self.folder.resolve() != default:
+                return False
+            if os.path.lexists(default / FOLDER_MARKER):  # chosen: by this data folder (its token) or another
+                return self.token is not None and folder_marker_matches(default, self.token)
+            return True
+        except (OSError, RuntimeError):
+            return False
+
+    def _live_inodes(self) -> set[tuple[int, int]]:
+        """The live database and its side files: never listed, never pruned, whatever their names."""
+        if self.data is None:
+            return set()
+        found = set()
+        for suffix in ("", *SIDE_SUFFIXES):
+            try:
+                st = os.stat(str(self.data.db_path) + suffix)
+            except OSError:
+                continue
+            found.add((st.st_dev, st.st_ino))
+        return found
+
+    # -- reading (never writes, never opens a database) ----------------------
+
+    def list(self, now: datetime | None = None, skipped: builtins.list[str] | None = None) -> builtins.list[Any]:
+        """Every published backup, newest first (read-only). Others' backups too, with owned=False.
+
+        `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
+        `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
+        a live database (a -wal or -shm beside it, or named `jobmatcher.db`) or a link: the user sees why
+        a file in the folder is not in the list (K11). This data folder's own live file is never mentioned.
+
+        Raises:
+            BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
+            OSError: the folder exists but cannot be read (e.g. PermissionError).
+        """
+        self.require_available()
+        if not self.folder.is_dir():
+            return []
+        now = now or datetime.now(timezone.utc)
+        owner, claims, live = self._owner_id(), self._claims_unmarked(), self._live_inodes()
+        # One reading of the folder serves every row: which names exist (a -wal or -shm beside a file marks a
+        # live database) and the file type (from the directory entry). Then one lstat per backup, for its
+        # device and inode (the directory entry's own inode number is not st_ino on every file system:
+        # overlayfs, FUSE). Nothing here builds a Path per file: 1,000 backups, 2,000 files.
+        with os.scandir(self.folder) as it:
+            entries = builtins.list(it)
+        names = {e.name for e in entries}
+        records = []
+        for e in entries:
+            name = e.name
+            # not a symlink: get() refuses those, so listing one would offer what cannot be used
+            if not listable_name(name):
+                continue
+            if not e.is_file(follow_symlinks=False):
+                if skipped is not None and e.is_symlink():
+                    skipped.append(LINK_NOT_LISTED.format(name=name))
+                continue
+            why = not_listed_because(name, names.__contains__)  # a live database, never a backup
+            try:
+                st = e.stat(follow_symlinks=False)
+                if (st.st_dev, st.st_ino) in live:
+                    continue
+                if why is not None:
+                    if skipped is not None:
+                        skipped.append(why)
+                    continue
+                records.append(self._record(name[:-3], e.path, st, owner, claims, now))
+            except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
+                continue
+        records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return records
+
+    def _record(
+        self,
+        backup_id: str,
+        path: str,
+        st: os.stat_result,
+        owner: str | None,
+        claims: bool,
+        now: datetime,
+    ) -> Any:
+        """The row for the backup file at `path` whose lstat is `st` (its size and time date a file without
+        a readable manifest)."""
+        m, state = self._manifest(f"{path[:-3]}.json")
+        if m is not None:
+            owned = (m["data_folder_id"] == owner) if m["data_folder_id"] else claims
+            return self._row(
+                record_values(
+                    backup_id, path, m, manifest=state, owned=owned, future=m["created_at"] > now + FUTURE_SLACK
+                )
+            )
+        # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,
+        # so it is never the newest and never pruned); verify fills in the rest.
+        when = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+        note = "Added to the folder by hand" if state == "missing" else "Its manifest is unreadable"
+        m = self._unlisted(
+            {
+                "type": BackupType.manual,
+                "created_at": max(when, datetime(1971, 1, 1, tzinfo=timezone.utc)),
+                "size_bytes": st.st_size,
+                "note": note,
+                "added_by_hand": state == "missing",
+            }
+        )
+        return self._row(
+            record_values(
+                backup_id, path, m, has_manifest=False, manifest=state, owned=claims, future=when > now + FUTURE_SLACK
+            )
+        )
+
+    # -- how rows are read and made (BackupStore: as models) ----------------------
+
+    def _manifest(self, path: str) -> tuple[dict | None, str]:
+        """(the manifest's fields, "ok") for the manifest file `path`; (None, "missing" or "unreadable") when
+        there is none or it is not a readable manifest. Never raises."""
+        raw, state = read_manifest_bytes(path)
+        if raw is None:
+            return None, state
+        from .core_schemas import manifest_values
+
+        try:
+            return manifest_values(raw), "ok"
+        except (ValueError, OverflowError, RecursionError):  # pydantic_core.ValidationError is a ValueError
+            return None, "unreadable"
+
+    def _unlisted(self, fields: dict) -> dict:
+        """The manifest's fields for a file without a readable one, from `fields` (valid by construction)."""
+        from .core_schemas import manifest_values_of
+
+        return manifest_values_of(fields)
+
+    def _row(self, values: dict) -> Any:
+        """The row for record_values' `values`."""
+        return ListedBackup(values)
+
+
+# JobMatcher's manifests are under 2 KB; anything far larger is not one of them, and reading it whole
+# (a multi-gigabyte file dropped into the folder) would take the whole list down with it.
+MAX_MANIFEST_BYTES = 1 << 20
+
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def read_all(fd: int, size: int, path: str) -> bytes:
+    """The bytes of the regular file open at `fd` whose fstat said `size` bytes; OSError past MAX_MANIFEST_BYTES.
+
+    One read call when the file is as fstat saw it: asked for one byte more than its size, a regular file
+    answering with exactly `size` bytes has ended (a read of a regular file returns less than asked only at
+    its end). Otherwise (it grew, or a file system answered short) it reads on until a read returns nothing."""
+    want = max(size + 1, 4096)
+    chunk = os.read(fd, want)
+    if len(chunk) == size and size < want:
+        return chunk
+    chunks = [chunk]
+    total = len(chunk)
+    while chunk:
+        if total > MAX_MANIFEST_BYTES:
+            raise OSError(f"{path} is not a manifest")
+        chunk = os.read(fd, want)
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def read_manifest_bytes(name: str) -> tuple[bytes | None, str]:
+    """(the bytes, "ok") of the manifest file `name`; (None, "missing") when there is none, (None,
+    "unreadable") for anything that is not a manifest-sized regular file or cannot be read. Opened
+    non-blocking: a FIFO of that name is refused by its fstat, never waited on. Never raises.
+    (manifest.load_manifest_file reads the same way, with its cache of manifests already read.)"""
+    try:
+        fd = os.open(name, READ_FLAGS)
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None, "unreadable"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+            return None, "unreadable"
+        return read_all(fd, st.st_size, name), "ok"
+    except OSError:
+        return None, "unreadable"
+    finally:
+        os.close(fd)
+
+
+# -- `backup list` without models ---------------------------------------------------------
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The settings in the settings file `path` as {field: value} (core_schemas.settings_values; every field,
+    defaults for a missing file), as settings.load_settings reads them.
+
+    Raises as load_settings raises, with its words: SettingsError for a damaged file (anything the core schema
+    refuses, or that is not JSON, is read again by load_settings, which says what is wrong, as always); an
+    OSError reading it propagates."""
+    from .core_schemas import settings_values
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return settings_values({})
+    try:
+        import json
+
+        return settings_values(json.loads(raw))
+    except Exception:  # noqa: BLE001 - the model says what is wrong (or, never, accepts it: its values then)
+        from .settings import load_settings
+
+        return load_settings(path).model_dump()
+
+
+def list_backups(
+    data_dir: str | os.PathLike | None, skipped: builtins.list[str] | None = None
+) -> tuple[builtins.list[ListedBackup], builtins.list[dict]]:
+    """(Engine(data_dir, read_only=True).list_backups(skipped), its previous_backups()) read without pydantic's
+    models: the rows as ListedBackup (the same values, in the same order), the previous folders as
+    [{"folder", "available", "backups": [ListedBackup]}]. Read-only: creates and changes nothing.
+
+    Raises as those do: SettingsError (damaged settings, a refused folder), BackupFolderUnavailableError (a
+    chosen folder not there), ReadOnlyError or another JobMatcherError for a data folder that cannot be opened,
+    OSError for a folder that cannot be read."""
+    from .datadir import DataDir
+    from .errors import JobMatcherError
+    from .fsutil import data_folder_refused
+
+    try:
+        data = DataDir.open(data_dir, create=False)
+    except OSError as e:  # as Engine.__init__ says it
+        raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
+    s = read_settings(data.settings_path)
+    chosen = s["backup_dir"]
+    folder = BackupFolder(data.backup_dir_named(chosen), chosen=bool(chosen), token=s["backup_dir_token"], data=data)
+    items = folder.list(skipped=skipped)
+    previous = []
+    for name in s["previous_backup_dirs"]:  # as Engine.previous_backups
+        try:
+            # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
+            rows = [r for r in BackupFolder(Path(name), chosen=True, data=data).list() if r.has_manifest and r.owned]
+            previous.append({"folder": name, "available": True, "backups": rows})
+        except JobMatcherError:
+            previous.append({"folder": name, "available": False, "backups": []})
+    return items, previous
