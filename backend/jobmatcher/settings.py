@@ -35,6 +35,8 @@ from .folders import (
 )
 from .folders import (
     data_folder_is_ours as data_folder_is_ours,
+)
+from .folders import (
     is_backup_folder as is_backup_folder,
 )
 from .folders import (
