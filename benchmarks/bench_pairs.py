@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--op", choices=("create", "verify"), default="create")
     p.add_argument("--nice", default="-20")
     args = p.parse_args(argv)
+    # Both engines' bytecode written first (as an installed package has it): under PYTHONDONTWRITEBYTECODE=1 an
+    # engine call would otherwise include compiling the modules it imports lazily (verify.py, ...) from source.
+    import compileall
+
+    for tree in (args.base / "backend" / "jobmatcher", HERE.parent / "backend" / "jobmatcher"):
+        compileall.compile_dir(str(tree), quiet=1)
     size = make_db.parse_size(args.size)
     meta = json.loads(
         subprocess.run(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -81,6 +80,8 @@ def file_digests(path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3))
     hashes = [new_hash(a) for a in algorithms]
     if not hashes:
         return {}
+    from concurrent.futures import ThreadPoolExecutor  # here: one checksum alone (above) needs no thread
+
     first, others = hashes[0], hashes[1:]
     buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
     with open(path, "rb", buffering=0) as f, ThreadPoolExecutor(max_workers=1) as helper:

@@ -15,7 +15,6 @@ import os
 import stat
 import struct
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -265,6 +264,8 @@ def verify_file(
                     raise unread
                 found = {**given, **hashed}
             else:
+                from concurrent.futures import ThreadPoolExecutor  # here: a check in a child needs no thread
+
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     pending = pool.submit(file_digests, path, algorithms)
                     revision, memory = _check_database(path, allow_unknown_revision, started=check)
