@@ -15,7 +15,7 @@ from pathlib import Path
 
 import blake3
 import pytest
-from jobmatcher import digests, fsutil, snapshot
+from jobmatcher import digests, snapshot
 from jobmatcher import verify as verify_mod
 from jobmatcher.errors import JobMatcherError
 from jobmatcher.manifest import read_manifest, seal_holds
@@ -82,22 +82,24 @@ def test_following_digests_abandoned_or_cut_short(tmp_path):
     assert threading.active_count() == before
 
 
-@pytest.mark.parametrize("chunk", [4096, 3 * 4096, 1 << 20])
+@pytest.mark.parametrize("chunk", [4096, 3 * 4096, 1 << 20, None])
 @pytest.mark.parametrize("wal", [True, False])
 def test_a_copy_hashed_while_copied_has_the_digests_of_the_finished_file(tmp_path, monkeypatch, chunk, wal):
     """The live file in WAL mode (its -wal empty) or rollback mode, copied in chunks of `chunk` bytes (a
-    small chunk: many boundaries): the copy is in rollback-journal mode, sound, holds every row, and the
-    digests handed over are those of the finished file."""
-    monkeypatch.setattr(fsutil, "CHUNK", chunk)
+    small chunk: many boundaries; None: the engine's own choice): the copy is in rollback-journal mode,
+    sound, holds every row, and the digests handed over are those of the finished file."""
+    if chunk is not None:
+        monkeypatch.setattr(snapshot, "_hashed_chunk", lambda size: chunk)
     monkeypatch.setattr(digests, "CHUNK_BYTES", 5000)  # reads that straddle the copy's chunks
     live, dest = tmp_path / "live.db", tmp_path / "copy.db"
-    _live_db(live, 300, wal=wal)
+    _live_db(live, 1500 if chunk is None else 300, wal=wal)  # None: over 1 MiB, two chunks or more
     with digests.FollowingDigests(dest) as following:
         snap = snapshot.copy_snapshot(live, dest, digests=following)
         assert snap.hashed
         got = following.result()
     data = dest.read_bytes()
     assert got == {"sha256": _sha(data), "blake3": _b3(data)}
+    assert chunk is not None or len(data) > snapshot._hashed_chunk(len(data))
     assert data[18:20] == b"\x01\x01"  # rollback-journal mode, as SQLite's own switch leaves it
     assert not Path(f"{dest}-wal").exists() and not Path(f"{dest}-journal").exists()
     conn = sqlite3.connect(f"{dest.as_uri()}?mode=ro", uri=True)
@@ -133,7 +135,7 @@ def test_a_wal_with_pages_is_folded_in_and_hashed_afterwards(tmp_path):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(fsutil, "CHUNK", 3 * 4096)
+    monkeypatch.setattr(snapshot, "_hashed_chunk", lambda size: 3 * 4096)
     monkeypatch.setattr(digests, "CHUNK_BYTES", 5000)
 
 
@@ -234,3 +236,11 @@ def test_a_read_error_while_hashing_the_copy_leaves_nothing_listed(engine, small
     with pytest.raises(JobMatcherError):
         engine.create_backup()
     assert (engine.list_backups(), _folder_files(engine), threading.active_count()) == before
+
+
+def test_the_hashed_chunk_is_an_eighth_of_the_file_in_whole_mib():
+    mib = 1 << 20
+    assert snapshot._hashed_chunk(0) == mib
+    assert snapshot._hashed_chunk(10 * 10**6) == mib
+    assert snapshot._hashed_chunk(100 * 10**6) == 11 * mib
+    assert snapshot._hashed_chunk(10**9) == 16 * mib

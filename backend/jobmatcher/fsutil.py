@@ -369,19 +369,28 @@ def reserve_space(
             r.outstanding = 0
 
 
-def copy_range(sfd: int, src_offset: int, dst, length: int, progress: Callable[[int], None] | None = None) -> int:
+def copy_range(
+    sfd: int,
+    src_offset: int,
+    dst,
+    length: int,
+    progress: Callable[[int], None] | None = None,
+    chunk: int | None = None,
+) -> int:
     """Copy `length` bytes from fd `sfd` at `src_offset` to the open file `dst` at its position.
 
     Reads at explicit offsets, so `sfd` can be shared. Uses the kernel's
     copy_file_range where it exists (no data passes through Python), plain
     reads and writes elsewhere. Returns the bytes copied (fewer if the source
-    is shorter); `progress` gets the running total after each chunk.
+    is shorter); `progress` gets the running total after each chunk of at most
+    `chunk` bytes (default CHUNK).
     """
     copied = 0
     fast = hasattr(os, "copy_file_range")
     dfd = dst.fileno()
+    chunk = chunk or CHUNK
     while copied < length:
-        want = min(CHUNK, length - copied)
+        want = min(chunk, length - copied)
         n = -1
         if fast:
             try:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from .digests import FollowingDigests
-from .fsutil import SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
+from .fsutil import CHUNK, SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
 from .progress import Count as PageProgress  # (pages done, pages total)
 
 _BACKUP_API_STEP = 4096  # pages per backup-API step (16 MB at 4 KB pages)
@@ -186,7 +186,8 @@ def copy_snapshot(
                         if progress:
                             progress(done // page, total)
 
-                    copy_range(fd, 0, out, main_len, report)  # fsynced after the lock is released
+                    piece = _hashed_chunk(main_len) if hashed else CHUNK
+                    copy_range(fd, 0, out, main_len, report, piece)  # fsynced after the lock is released
                 if hashed and switch and digests is not None:  # never switched (under 20 bytes): SQLite will
                     hashed = False
                     digests.abandon()
@@ -218,6 +219,13 @@ def copy_snapshot(
     if progress:
         progress(total, total)
     return SnapshotResult("file-copy", time.perf_counter() - t0 - waited.seconds, total, hashed=hashed)
+
+
+def _hashed_chunk(size: int) -> int:
+    """The copy's chunk (bytes) when it is hashed as it is copied: an eighth of the file in whole MiB, from
+    1 to 16 MiB (CHUNK). The hashing trails the copy by one chunk, so a small file needs small chunks too: in
+    one 16 MiB chunk a 10 MB file would leave the hashing nothing to overlap."""
+    return min(CHUNK, max(1 << 20, size // 8 >> 20 << 20))
 
 
 def _journal_mode_bytes(fd: int) -> bytes | None:
