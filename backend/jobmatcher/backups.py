@@ -82,6 +82,7 @@ from .listing import (
 from .lock import FileLock
 from .manifest import (
     MANIFEST_LOCK_NAME,
+    MAX_SEQUENCE,
     BackupRecord,
     BackupType,
     Manifest,
@@ -857,7 +858,8 @@ class BackupStore(BackupFolder):
             m = load_manifest_file(self.folder / name, shared=True)[0]  # after a list(): no file read again
             if m is not None and m.sequence and ((m.data_folder_id == owner) if m.data_folder_id else claims):
                 highest = max(highest, m.sequence)
-        return max(highest, floor) + 1
+        # never past the bound a manifest may hold (a planted MAX_SEQUENCE would make every new backup unreadable)
+        return min(max(highest, floor) + 1, MAX_SEQUENCE)
 
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""

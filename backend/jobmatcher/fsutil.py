@@ -227,11 +227,20 @@ def file_size(path: Path) -> int:
 
 
 def human_size(n: float) -> str:
-    """1536 -> '1.5 KB' (decimal units, as file managers show them)."""
+    """1536 -> '1.5 KB' (decimal units, as file managers show them); bytes in, text out.
+
+    Never raises: a size no file can have (beyond a float, infinite, not a number, not numeric at all: a
+    damaged manifest's, finding T2) is 'an unknown size' instead of taking a whole list down with it."""
+    try:
+        x = float(n)
+    except (OverflowError, TypeError, ValueError):
+        return "an unknown size"
+    if x != x or x in (float("inf"), float("-inf")):
+        return "an unknown size"
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{int(n)} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
+        if abs(x) < 1000 or unit == "TB":
+            return f"{int(x)} bytes" if unit == "bytes" else f"{x:.1f} {unit}"
+        x /= 1000
     raise AssertionError("unreachable")
 
 

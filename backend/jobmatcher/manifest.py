@@ -39,6 +39,22 @@ UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 # A hex digest field (SHA-256, BLAKE3): lower case whatever the file holds.
 HexDigest = Annotated[str | None, AfterValidator(lower_hex)]
 
+# The bounds of a manifest's numbers (here and at locations): no file is larger than the largest size an OS can
+# report (off_t); no copy or check takes a year; no data folder makes 2**53 backups (the largest integer every
+# JSON reader keeps exact, the page's included); no format JobMatcher writes is numbered past 1000. A number
+# beyond them is a damaged or hostile manifest: "unreadable" like any other invalid value, never a size that
+# takes the whole list down when it is shown (finding T2). Strict: a JSON integer for a count, a JSON true or
+# false for a flag; "yes", "12" or 3.0 are not what JobMatcher writes (finding T3).
+MAX_FILE_BYTES = 2**63 - 1
+MAX_SECONDS = 366 * 24 * 3600
+MAX_SEQUENCE = 2**53 - 1
+MAX_FORMAT = 1000
+ByteCount = Annotated[int, Field(strict=True, ge=0, le=MAX_FILE_BYTES)]
+Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+Sequence = Annotated[int, Field(strict=True, ge=1, le=MAX_SEQUENCE)]
+FormatNumber = Annotated[int, Field(strict=True, ge=1, le=MAX_FORMAT)]
+Flag = Annotated[bool, Field(strict=True)]
+
 # BLAKE3's own domain separation (its key-derivation mode, a context string used for nothing else): a seal
 # can never equal the BLAKE3 of a file, nor a digest made for another purpose from the same text.
 SEAL_CONTEXT = "JobMatcher 2026-12-01 backup manifest seal v1"
@@ -70,10 +86,10 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    format: int = 1
+    format: FormatNumber = 1
     type: BackupType = BackupType.manual
     created_at: UtcDatetime = Field(description="When the snapshot was taken (UTC), not when it was checked.")
-    size_bytes: int = Field(ge=0)
+    size_bytes: ByteCount
     sha256: HexDigest = None
     blake3: HexDigest = Field(
         None,
@@ -89,26 +105,25 @@ class Manifest(BaseModel):
     schema_revision: str | None = None
     app_version: str = ""
     note: str = ""
-    pinned: bool = False
-    verified: bool | None = None
+    pinned: Flag = False
+    verified: Flag | None = None
     verified_at: UtcDatetime | None = None
     verify_message: str = ""
-    copy_seconds: float | None = None
-    verify_seconds: float | None = None
+    copy_seconds: Seconds | None = None
+    verify_seconds: Seconds | None = None
     data_folder_id: str | None = Field(
         None,
         description="The id of the data folder this is a backup of "
         "(DataDir.folder_id); None in manifests of older versions.",
     )
-    sequence: int | None = Field(
+    sequence: Sequence | None = Field(
         None,
-        ge=1,
         description="Order of making among this data folder's backups "
         "(1 + the highest listed when it was published): "
         "'newest' goes by it, never by a clock that may lie. "
         "None in manifests of older versions.",
     )
-    added_by_hand: bool = Field(
+    added_by_hand: Flag = Field(
         False,
         description="Written for a file JobMatcher did not make (pinned or checked "
         "there): its date is the file's, and it is never deleted "

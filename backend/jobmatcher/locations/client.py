@@ -20,6 +20,8 @@ from ..progress import Count as ByteProgress  # (bytes done, bytes total)
 from ..settings import LOCATION_MARKER
 
 MARKER_KEY = LOCATION_MARKER
+# bytes: far above any manifest, identity or writer.json JobMatcher writes; get_bytes reads no more than this
+MAX_SMALL = 16 << 20
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
@@ -166,11 +168,12 @@ class LocationClient(ABC):
         """
 
     @abstractmethod
-    def get_bytes(self, key: str) -> bytes:
-        """A small object's content.
+    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
+        """A small object's content, of at most `limit` bytes (never read whole when larger).
 
-        Raises FileNotFoundError when it is not there; LocationUnavailableError / LocationCredentialsError
-        (S3) or OSError (a folder) when it cannot be read."""
+        Raises FileNotFoundError when it is not there; LocationCopyFailedError when it is larger than `limit`
+        (or, in a folder, not a regular file); LocationUnavailableError / LocationCredentialsError (S3) or
+        OSError (a folder) when it cannot be read."""
 
     @abstractmethod
     def list(self, prefix: str) -> list[ObjectInfo]:

@@ -40,6 +40,7 @@ from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedErro
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
 from .client import (
     MARKER_KEY,
+    MAX_SMALL,
     ByteProgress,
     HashingWriter,
     LocationClient,
@@ -367,25 +368,32 @@ class FolderLocation(LocationClient):
             os.fsync(fo.fileno())
         return done
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
         """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says);
         LocationCopyFailedError for what is not a small regular file.
 
-        Only a regular file of at most _MAX_SMALL bytes is read (manifests, the identity, writer.json, the
+        Only a regular file of at most `limit` bytes is read (manifests, the identity, writer.json, the
         marker): a FIFO put there would block every sync for ever, a device would never end (H8)."""
         path = self._path(key)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_SMALL:
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
                 raise LocationCopyFailedError(
                     f"{path} at the backup location is not a file JobMatcher wrote there (a pipe, a device or a "
                     "huge file): it is not read.",
                     "Remove it from the location; the copies are made again there.",
                 )
-            chunks = []
+            chunks, total = [], 0
             while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:  # grown since the fstat: not read on to its end
+                    raise LocationCopyFailedError(
+                        f"{path} at the backup location is larger than any file JobMatcher writes there: "
+                        "it is not read.",
+                        "Remove it from the location; the copies are made again there.",
+                    )
             return b"".join(chunks)
         finally:
             os.close(fd)
@@ -446,9 +454,6 @@ class FolderLocation(LocationClient):
             except OSError:
                 pass
         return removed
-
-
-_MAX_SMALL = 16 << 20  # bytes: far above any manifest, identity or writer.json JobMatcher writes
 
 
 class _WritebackWriter(HashingWriter):

@@ -19,7 +19,6 @@ its data are both there (the manifest is written after the data is checked).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import time
@@ -30,10 +29,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from ..errors import BackupNotFoundError, LocationUnavailableError, TamperedCopyError, UnencryptedCopyError
+from ..errors import (
+    BackupNotFoundError,
+    LocationCopyFailedError,
+    LocationUnavailableError,
+    TamperedCopyError,
+    UnencryptedCopyError,
+)
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
-from ..manifest import BackupType, UtcDatetime
+from ..manifest import MAX_MANIFEST_BYTES, BackupType, ByteCount, Flag, FormatNumber, Sequence, UtcDatetime
 from ..progress import Progress, ignore
 from .client import LocationClient
 from .crypto import decrypt_file, unlock_identity
@@ -78,18 +83,20 @@ class LocationManifest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    format: int = 1
+    # Numbers within the local manifest's bounds (manifest.MAX_FILE_BYTES…): a copy whose manifest is beyond
+    # them is not listed, as one with any other invalid value (finding T6).
+    format: FormatNumber = 1
     created_at: UtcDatetime  # a zone-less date (an older writer, another tool) is UTC, as in local manifests
     type: BackupType = BackupType.manual
-    size_bytes: int  # the database
+    size_bytes: ByteCount  # the database
     sha256: LowerHex  # of the database
-    stored_size: int  # of the bytes at the location (the ciphertext when encrypted)
+    stored_size: ByteCount  # of the bytes at the location (the ciphertext when encrypted)
     stored_sha256: LowerHex
-    encrypted: bool
+    encrypted: Flag
     schema_revision: str | None = None
     # The local manifest's order of making (retention.newest_order: "newest" by it, not by a clock that may
     # have been behind); None in copies made by older versions.
-    sequence: int | None = None
+    sequence: Sequence | None = None
 
 
 class RemoteBackup(BaseModel):
@@ -114,7 +121,8 @@ class RemoteBackup(BaseModel):
 
 def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
     """The complete copies at a location (one data folder's, or every data folder's), newest first (sizes
-    in bytes). A manifest that cannot be read, or has no data beside it, is skipped.
+    in bytes). A manifest that cannot be read (invalid, over MAX_MANIFEST_BYTES: not read at all, as in the
+    backup folder; not a regular file), or has no data beside it, is skipped.
 
     Raises ValidationError when `folder_id` is not a data folder id (32 hexadecimal digits), and
     LocationUnavailableError / LocationCredentialsError when the location cannot be listed or read."""
@@ -128,17 +136,19 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
     objects = {o.key: o for o in client.list(prefix)}
     out = []
-    for key in objects:
+    for key, info in objects.items():
         parts = key.split("/")
         if len(parts) != 3 or not key.endswith(".json"):
             continue
         fid, bid = parts[1], parts[2][:-5]
-        if not _FOLDER_ID.match(fid) or not _BACKUP_ID.match(bid):
+        if not _FOLDER_ID.match(fid) or not _BACKUP_ID.match(bid) or info.size > MAX_MANIFEST_BYTES:
             continue
         try:
-            m = LocationManifest.model_validate(json.loads(client.get_bytes(key)))
-        except (FileNotFoundError, ValueError, ValidationError):
+            m = LocationManifest.model_validate_json(client.get_bytes(key, MAX_MANIFEST_BYTES))
+        except (FileNotFoundError, ValueError, ValidationError, RecursionError):
             continue  # deleted meanwhile, or not ours to read
+        except LocationCopyFailedError:
+            continue  # not a regular file, or grown past the limit since listed: not a manifest, never read
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
             continue  # manifest without data: a delete killed halfway; not a copy

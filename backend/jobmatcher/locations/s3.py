@@ -29,7 +29,7 @@ from ..errors import (
     ValidationError,
 )
 from ..fsutil import free_space, remove_quietly, require_free_space, space_error
-from .client import MARKER_KEY, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .client import MARKER_KEY, MAX_SMALL, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
 from .pipeline import PipelinedWriter
 
 MB = 1024 * 1024
@@ -521,12 +521,24 @@ class S3Location(LocationClient):
             raise self._error(e, "downloading the copy") from None
         return os.path.getsize(dest)
 
-    def get_bytes(self, key: str) -> bytes:
-        """As LocationClient.get_bytes."""
+    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
+        """As LocationClient.get_bytes: at most `limit` bytes are read (an object replaced by a larger one is
+        refused from its length, never downloaded whole)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body = resp["Body"]
+            try:
+                data = body.read(limit + 1) if int(resp.get("ContentLength") or 0) <= limit else None
+            finally:
+                body.close()
+            if data is None or len(data) > limit:
+                raise LocationCopyFailedError(
+                    f"{key} at {self.describe()} is larger than any object JobMatcher writes there: it is not read.",
+                    "Remove it from the location; the copies are made again there.",
+                )
+            return data
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise FileNotFoundError(key) from None

