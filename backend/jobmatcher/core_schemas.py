@@ -24,6 +24,16 @@ from typing import Any
 
 # Dates outside these years are a broken clock or a hand-edited file, never a real backup's time.
 FIRST_YEAR, LAST_YEAR = 1971, 9000
+# The bounds of a manifest's numbers (in the backup folder and at locations): no file is larger than the largest
+# size an OS can report (off_t); no copy or check takes a year; no data folder makes 2**53 backups (the largest
+# integer every JSON reader keeps exact, the page's included); no format JobMatcher writes is numbered past 1000.
+# A number beyond them is a damaged or hostile manifest: "unreadable" like any other invalid value, never a size
+# that takes the whole list down when it is shown (finding T2). Counts and flags are strict JSON types: "yes",
+# "12" or 3.0 are not what JobMatcher writes (finding T3).
+MAX_FILE_BYTES = 2**63 - 1
+MAX_SECONDS = 366 * 24 * 3600
+MAX_SEQUENCE = 2**53 - 1
+MAX_FORMAT = 1000
 MAX_AUTO_BACKUP_MINUTES = 7 * 24 * 60
 
 
@@ -118,13 +128,13 @@ def _nullable(schema: dict) -> dict:
     return {"type": "nullable", "schema": schema}
 
 
-def _int(**limits: int) -> dict:
+def _int(**limits: Any) -> dict:
     return {"type": "int", **limits}
 
 
 _STR = {"type": "str"}
-_BOOL = {"type": "bool"}
-_FLOAT = {"type": "float"}
+_FLAG = {"type": "bool", "strict": True}  # manifest.Flag
+_SECONDS = {"type": "float", "strict": True, "ge": 0, "le": MAX_SECONDS, "allow_inf_nan": False}  # manifest.Seconds
 _UTC = _after(as_utc, {"type": "datetime"})
 _HEX = _after(lower_hex, _nullable(_STR))
 
@@ -137,28 +147,28 @@ def _typed_dict(fields: dict[str, dict], title: str) -> dict:
 # manifest.Manifest, field by field (same order, same defaults, same limits).
 MANIFEST_SCHEMA = _typed_dict(
     {
-        "format": _field(_int(), 1),
+        "format": _field(_int(strict=True, ge=1, le=MAX_FORMAT), 1),
         "type": _field(
             {"type": "enum", "cls": BackupType, "members": list(BackupType.__members__.values()), "sub_type": "str"},
             BackupType.manual,
         ),
         "created_at": _field(_UTC),
-        "size_bytes": _field(_int(ge=0)),
+        "size_bytes": _field(_int(strict=True, ge=0, le=MAX_FILE_BYTES)),
         "sha256": _field(_HEX, None),
         "blake3": _field(_HEX, None),
         "seal": _field(_HEX, None),
         "schema_revision": _field(_nullable(_STR), None),
         "app_version": _field(_STR, ""),
         "note": _field(_STR, ""),
-        "pinned": _field(_BOOL, False),
-        "verified": _field(_nullable(_BOOL), None),
+        "pinned": _field(_FLAG, False),
+        "verified": _field(_nullable(_FLAG), None),
         "verified_at": _field(_nullable(_UTC), None),
         "verify_message": _field(_STR, ""),
-        "copy_seconds": _field(_nullable(_FLOAT), None),
-        "verify_seconds": _field(_nullable(_FLOAT), None),
+        "copy_seconds": _field(_nullable(_SECONDS), None),
+        "verify_seconds": _field(_nullable(_SECONDS), None),
         "data_folder_id": _field(_nullable(_STR), None),
-        "sequence": _field(_nullable(_int(ge=1)), None),
-        "added_by_hand": _field(_BOOL, False),
+        "sequence": _field(_nullable(_int(strict=True, ge=1, le=MAX_SEQUENCE)), None),
+        "added_by_hand": _field(_FLAG, False),
     },
     "Manifest",
 )

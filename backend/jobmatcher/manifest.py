@@ -19,9 +19,10 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from .core_schemas import MAX_FILE_BYTES, MAX_FORMAT, MAX_SECONDS, lower_hex
+from .core_schemas import MAX_SEQUENCE as MAX_SEQUENCE
 from .core_schemas import BackupType as BackupType  # the models and the core schemas share these
 from .core_schemas import as_utc as as_utc
-from .core_schemas import lower_hex
 from .fsutil import atomic_write_bytes
 from .listing import CHECKING as CHECKING  # the list's constants and reading, shared with the model-free list
 from .listing import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
@@ -39,16 +40,8 @@ UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 # A hex digest field (SHA-256, BLAKE3): lower case whatever the file holds.
 HexDigest = Annotated[str | None, AfterValidator(lower_hex)]
 
-# The bounds of a manifest's numbers (here and at locations): no file is larger than the largest size an OS can
-# report (off_t); no copy or check takes a year; no data folder makes 2**53 backups (the largest integer every
-# JSON reader keeps exact, the page's included); no format JobMatcher writes is numbered past 1000. A number
-# beyond them is a damaged or hostile manifest: "unreadable" like any other invalid value, never a size that
-# takes the whole list down when it is shown (finding T2). Strict: a JSON integer for a count, a JSON true or
-# false for a flag; "yes", "12" or 3.0 are not what JobMatcher writes (finding T3).
-MAX_FILE_BYTES = 2**63 - 1
-MAX_SECONDS = 366 * 24 * 3600
-MAX_SEQUENCE = 2**53 - 1
-MAX_FORMAT = 1000
+# A manifest's numbers within their bounds (core_schemas.MAX_FILE_BYTES…, shared with the backup list's schemas
+# and the location manifests), counts and flags as strict JSON types.
 ByteCount = Annotated[int, Field(strict=True, ge=0, le=MAX_FILE_BYTES)]
 Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Sequence = Annotated[int, Field(strict=True, ge=1, le=MAX_SEQUENCE)]
