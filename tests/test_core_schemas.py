@@ -53,6 +53,8 @@ def test_the_schemas_have_the_models_fields_in_their_order():
     assert list(core_schemas.MANIFEST_SCHEMA["fields"]) == list(Manifest.model_fields)
     assert list(core_schemas.SETTINGS_SCHEMA["schema"]["fields"]) == list(Settings.model_fields)
     assert list(core_schemas.RECORD_FIELDS) == list(BackupRecord.model_fields)
+    m = core_schemas.manifest_values(b'{"created_at": "2025-03-01T12:00:00Z", "size_bytes": 1}')
+    assert list(listing.record_values("x", "/x.db", m)) == list(core_schemas.RECORD_FIELDS)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,9 +178,13 @@ class DataDir:
                 self._write_folder_id(fid, replace=True)  # moved: same data, same id
                 return fid
             log.info("data folder %s is a copy of %s: giving it its own id", self.root, recorded)
+            import uuid  # here: reading the id (every list) never makes one
+
             return self._write_folder_id(uuid.uuid4().hex, replace=True) or fid
         if not create:
             return None
+        import uuid
+
         return self._write_folder_id(uuid.uuid4().hex, replace=False)
 
     def adopt_folder_id(self, fid: str, sequence_after: int = 0) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .core_schemas import RECORD_FIELDS, BackupType
+from .core_schemas import BackupType
 from .errors import BackupFolderUnavailableError
 from .folders import BACKUP_FOLDER_MARKER
 from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES
@@ -146,34 +146,51 @@ NEWER_VERSION = "newer-version"
 def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
     """(verified, verify_message) to record for a check that passed (`ok`) or not, of a file at `revision`:
     a sound file of a newer JobMatcher's schema is (None, NEWER_VERSION), not passed. Never raises."""
-    from .schema import is_known
-
-    if ok and not is_known(revision):
+    if ok and not _is_known(revision):
         return None, NEWER_VERSION
     return ok, message
 
 
-# The record's fields a manifest gives (the others are the list's own: id, path, has_manifest, manifest, ...).
-_FROM_MANIFEST = tuple(
-    k for k in RECORD_FIELDS if k not in ("id", "path", "has_manifest", "manifest", "owned", "future")
-)
-_RECORD_DEFAULTS = {"verify_message": "", "has_manifest": True, "manifest": "ok", "owned": True, "future": False}
+def _is_known(revision: str | None) -> bool:
+    global _is_known
+    from .schema import is_known  # at the first use: a list of 1,000 rows asks 1,000 times
+
+    _is_known = is_known
+    return is_known(revision)
 
 
 def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
     """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
     manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
     (core_schemas.RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future). Never raises."""
-    values: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
-    values.update(_RECORD_DEFAULTS)
-    for k in _FROM_MANIFEST:
-        values[k] = m[k]
-    if values["verified"] is True:
+    verified, message = m["verified"], m["verify_message"]
+    if verified is True:
         # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
-        values["verified"], values["verify_message"] = check_outcome(
-            True, values["schema_revision"], values["verify_message"]
-        )
-    values.update(id=backup_id, path=os.fspath(path), has_manifest=has_manifest, **extra)
+        verified, message = check_outcome(True, m["schema_revision"], message)
+    values = {  # one literal, in RECORD_FIELDS' order (a thousand rows per list)
+        "id": backup_id,
+        "path": os.fspath(path),
+        "type": m["type"],
+        "created_at": m["created_at"],
+        "size_bytes": m["size_bytes"],
+        "sha256": m["sha256"],
+        "schema_revision": m["schema_revision"],
+        "app_version": m["app_version"],
+        "note": m["note"],
+        "pinned": m["pinned"],
+        "verified": verified,
+        "verified_at": m["verified_at"],
+        "verify_message": message,
+        "has_manifest": has_manifest,
+        "manifest": "ok",
+        "data_folder_id": m["data_folder_id"],
+        "owned": True,
+        "added_by_hand": m["added_by_hand"],
+        "sequence": m["sequence"],
+        "future": False,
+    }
+    if extra:
+        values.update(extra)
     return values
 
 

@@ -7,9 +7,12 @@ rolls the unfinished transaction back on the next open.
 
 from __future__ import annotations
 
-import sqlite3
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a database is opened: `backup list` asks only is_known
+    import sqlite3
 
 # Alembic and SQLAlchemy are imported only to upgrade a database (and by the tests that keep REVISIONS
 # true): they cost about 0.3 s of start-up, which no other command should pay.
@@ -104,6 +107,8 @@ def upgrade(db_path: Path, target: str | None = None) -> None:
     """Upgrade the database file to `target` (default: head) in one transaction."""
 
     def creator():
+        import sqlite3
+
         conn = sqlite3.connect(db_path, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
@@ -130,6 +135,8 @@ def derived_tables_at(revision: str) -> frozenset[str]:
     """The tables a database at `revision` has, derived by running the migrations on an empty database."""
     if revision not in derived_revisions():
         raise KeyError(revision)
+    import sqlite3
+
     from alembic import command
     from sqlalchemy.pool import StaticPool
 
