@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,62 @@ def test_location_names_are_typed_back_as_printed_and_new_ones_have_no_direction
     assert r.returncode == 0, r.stderr
     assert "Removed the location 'usb\\u202eevil'" in r.stdout and "\u202e" not in r.stdout
     assert json.loads(cfg.read_text())["locations"] == []
+
+
+# -- L15: the words of refusals fit what happened (nothing added: nothing retried) and the command line ---------
+
+
+def test_add_refusals_say_nothing_was_added_and_fit_the_command_line(engine, tmp_path, tmpfs):
+    d = engine.data_dir
+    r = run_cli("location", "add", "folder", str(tmp_path / "nonexist"), "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
+    assert "caught up" not in r.stderr and "retried" not in r.stderr
+    r = run_cli("location", "add", "folder", "/etc/passwd", "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "/etc/passwd is a file, not a folder" in r.stderr, r.stderr
+    r = run_cli("location", "add", "folder", "/etc/jm-copies", "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "/etc/jm-copies is inside the system folder /etc" in r.stderr, r.stderr
+    full = tmpfs(64)
+    try:
+        while True:  # fill it to the last block
+            with open(full / f"f{len(list(full.iterdir()))}", "wb") as f:
+                f.write(b"x" * 4096)
+    except OSError:
+        pass
+    r = run_cli("location", "add", "folder", str(full), "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "is full" in r.stderr and "it was not added" in r.stderr, r.stderr
+    assert "retried" not in r.stderr and "keeps copies" not in r.stderr and "Traceback" not in r.stderr
+    ro = tmpfs(64)
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    r = run_cli("location", "add", "folder", str(ro), "--no-encrypt", data_dir=d)
+    assert r.returncode == 1 and "refuses writes" in r.stderr and "it was not added" in r.stderr, r.stderr
+    assert "retried" not in r.stderr
+    assert engine.locations.config().locations == []
+    # a relative path is taken from where the command runs, as every other path
+    (tmp_path / "usbrel").mkdir()
+    r = run_cli_in(tmp_path, "location", "add", "folder", "usbrel", "--no-encrypt", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert engine.locations.get("usbrel").path == str(tmp_path / "usbrel")
+    assert "folder picker" not in r.stderr
+
+
+def run_cli_in(cwd: Path, *args: str, data_dir: Path):
+    return subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env=dict(os.environ),
+    )
+
+
+def test_id_hints_fit_the_source_and_usage_errors_are_the_commands(engine, usb, tmp_path):
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    r = run_cli("backup", "restore", "nosuch", "--from-folder", str(usb), "--yes", data_dir=tmp_path / "fresh")
+    assert r.returncode == 1 and "is not a backup id" in r.stderr, r.stderr
+    assert "--location" not in r.stderr and "with the same location" in r.stderr
+    r = run_cli("backup", "list", "--from-s3", "jobs-bucket/jm", data_dir=tmp_path / "fresh")
+    assert r.returncode == 2 and r.stderr.startswith("usage: jobmatcher backup list"), r.stderr
+    assert "not an s3:// address" in r.stderr

@@ -183,7 +183,9 @@ class _ProgressBar:
             counts = "{n_fmt}B/{total_fmt}B"
         else:
             kind, counts = {"unit": f" {unit}"}, "{n_fmt}/{total_fmt}{unit}"
-        fmt = "{desc}: {percentage:3.0f}%|{bar}| " + counts + " [{elapsed}<{remaining}, {rate_fmt}]"
+        # a count's rate would read "149234.13 pages/s" (tqdm shows it with fractions): only bytes get one (L15)
+        rate = ", {rate_fmt}" if unit == "bytes" else ""
+        fmt = "{desc}: {percentage:3.0f}%|{bar}| " + counts + " [{elapsed}<{remaining}" + rate + "]"
         # initial: what the first report had already done before the bar existed is not counted in the rate
         # (a 60 MB restore's first report, 16 MB in, read as "1.7TB/s")
         return tqdm(
@@ -1141,9 +1143,10 @@ def cmd_location_add(args) -> int:
         from .fsutil import user_path
 
         try:
-            user_path(args.path, "The folder")
+            folder = user_path(args.path, "The folder")
         except SettingsError as e:  # "~nobody/…": no such user; a NUL
             raise _UsageError(f"argument PATH: {e.message} {e.hint}") from None
+        args.path = os.path.abspath(folder)  # relative to where the command runs, as every other path (L15)
     engine = _engine(args)
     locs = engine.locations
     encrypt = not args.no_encrypt
@@ -1431,7 +1434,7 @@ def _folder_id(text: str) -> str:
     if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
         shown = text if len(text) <= 40 and text.isprintable() else text[:40].encode("unicode_escape").decode() + "…"
         raise argparse.ArgumentTypeError(
-            f"{shown!r} is not a data folder id (32 hexadecimal digits, as `backup list --location …` shows)"
+            f"{shown!r} is not a data folder id (32 hexadecimal digits, as `backup list` with the same location shows)"
         )
     return text.lower()
 
@@ -1736,8 +1739,8 @@ def main(argv: list[str] | None = None) -> int:
     threading.excepthook = _log_thread_exception  # a failing background thread: the log file, not the terminal
     try:
         return args.func(args)
-    except _UsageError as e:
-        parser.error(str(e))  # prints the usage line and exits 2
+    except _UsageError as e:  # the command's own usage line, not the top level's (L15, as K7)
+        _innermost(parser, sys.argv[1:] if argv is None else argv).error(str(e))  # exits 2
     except JobMatcherError as e:
         log.info("refused: %s", e.message)
         if args.json:

@@ -122,6 +122,11 @@ def _data_folder_in(folder: Path) -> tuple[Path, str] | None:
     return None
 
 
+def _system_folder_said(what: str, p: Path, system: Path) -> str:
+    """"… /etc is a system folder." or "… /etc/jm is inside the system folder /etc." Never raises."""
+    return f"{what} {p} is a system folder." if p == system else f"{what} {p} is inside the system folder {system}."
+
+
 def check_backup_folder(
     folder: Path,
     data_dir: Path,
@@ -164,12 +169,12 @@ def check_backup_folder(
         raise SettingsError(f"{what} {p} contains the data folder {data}.", hint, page_hint)
     if p == Path(p.anchor):
         raise SettingsError(f"{what} cannot be the top of a disk ({p}).", hint, page_hint)
+    if p.exists() and not p.is_dir():  # first: "/etc/passwd is a system folder" would be wrong twice (L15)
+        raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
     parents = set(p.parents)  # once: this runs every time the backup folder is used
     for system in _system_folders():
         if p == system or system in parents:
-            raise SettingsError(f"{what} {p} is a system folder.", hint, page_hint)
-    if p.exists() and not p.is_dir():
-        raise SettingsError(f"{what} {p} is a file, not a folder.", hint, page_hint)
+            raise SettingsError(_system_folder_said(what, p, system), hint, page_hint)
     if what == "The backup folder" and (location := _location_around(p)) is not None:
         relation = "is" if location == p else f"is inside {location}, which is"
         cause = ""
@@ -314,9 +319,11 @@ def check_data_folder(folder: Path) -> None:
         raise SettingsError(f"The data folder {folder} cannot be used: {e}.", hint, page_hint) from None
     if p == Path(p.anchor):
         raise SettingsError(f"The data folder cannot be the top of a disk ({p}).", hint, page_hint)
+    if p.exists() and not p.is_dir():
+        raise SettingsError(f"The data folder {p} is a file, not a folder.", hint, page_hint)
     for system in _system_folders():
         if p == system or system in p.parents:
-            raise SettingsError(f"The data folder {p} is a system folder.", hint, page_hint)
+            raise SettingsError(_system_folder_said("The data folder", p, system), hint, page_hint)
     try:
         home = Path.home().resolve()
     except (OSError, RuntimeError, KeyError):

@@ -108,6 +108,9 @@ class LocationClient(ABC):
     # False for a place only looked into (disaster recovery: --from-folder, --from-s3, the page's "Restore from
     # a backup location"): its errors' hints then say what to check, not how to fix a configured location.
     configured: bool = True
+    # True while the location is being added: nothing is saved if it fails, so nothing is "retried later" or
+    # "caught up" either; the hints say what to fix before adding it again (L15).
+    adding: bool = False
 
     @abstractmethod
     def describe(self) -> str:

@@ -86,7 +86,7 @@ class FolderLocation(LocationClient):
         return LocationUnavailableError(
             f"The backup location {self.root} is not available: {why}.",
             "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back."
-            if self.configured
+            if self.configured and not self.adding
             else "Check the folder's path; if it is on a drive, plug the drive in (and mount it), then try again.",
             reason="not-there",
             path=str(self.root),
@@ -181,11 +181,21 @@ class FolderLocation(LocationClient):
     def _write_error(self, e: OSError, key: str) -> JobMatcherError:
         if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
             free = _free(self.root)
+            if self.adding:  # nothing added: no copy to retry, no retention to lower (L15)
+                return LocationCopyFailedError(
+                    f"The folder {self.root} is full ({human_size(free)} free): it was not added as a backup location.",
+                    "Free up space there, or choose a folder on another drive.",
+                )
             return LocationCopyFailedError(
                 f"The backup location {self.root} is full ({human_size(free)} free); the copy was not made.",
                 "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
             )
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            if self.adding:
+                return LocationCopyFailedError(
+                    f"The folder {self.root} refuses writes ({e.strerror}): it was not added as a backup location.",
+                    "Make the folder writable for your user (or mount the drive read-write), then add it again.",
+                )
             return LocationCopyFailedError(
                 f"The backup location {self.root} refuses writes ({e.strerror}); the copy was not made.",
                 "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.",

@@ -538,6 +538,7 @@ class Locations:
                 else:
                     check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
+            client.adding = True  # its refusals' hints: nothing added, nothing retried (L15)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
             if isinstance(client, FolderLocation):
                 loc.marker_id = client.read_marker_id()

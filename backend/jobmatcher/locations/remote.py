@@ -129,7 +129,7 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     if folder_id and not _FOLDER_ID.match(folder_id):
         raise InputError(
             f"{folder_id[:40]!r} is not a data folder id (32 hexadecimal digits).",
-            "Use the id exactly as `jobmatcher backup list --location …` shows it.",
+            "Use the id exactly as `jobmatcher backup list` with the same location shows it.",
             "Choose the backup from the list again.",
             code="invalid-folder-id",
         )
@@ -240,7 +240,7 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
         raise InputError(
             f"{backup_id!r} is not a backup id.",
-            "Use an id exactly as `jobmatcher backup list --location …` shows it.",
+            "Use an id exactly as `jobmatcher backup list` with the same location shows it.",
             "Choose the backup from the list again.",
         )
     matches = [r for r in list_remote(client, folder_id) if r.id == backup_id]
@@ -254,7 +254,7 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
     if len({r.folder_id for r in matches}) > 1:
         raise InputError(
             f"Two data folders have a copy named {backup_id} at {client.describe()}.",
-            "Add --folder-id with the data folder's id shown by `backup list --location …`.",
+            "Add --folder-id with the data folder's id shown by `backup list` with the same location.",
             "Choose the backup again: the list names each one's data folder.",
             code="ambiguous-copy",
             id=backup_id,

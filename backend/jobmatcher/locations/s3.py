@@ -307,7 +307,7 @@ class S3Location(LocationClient):
     def _hint(self, configured: str, inline: str) -> str:
         """The hint for a configured location, or for a place only looked into (disaster recovery: nothing to
         remove, no copies being made). Never raises."""
-        return configured if self.configured else inline
+        return configured if self.configured and not self.adding else inline
 
     def _call(self, action: str, fn, *args, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
