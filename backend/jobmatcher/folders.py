@@ -123,7 +123,7 @@ def _data_folder_in(folder: Path) -> tuple[Path, str] | None:
 
 
 def _system_folder_said(what: str, p: Path, system: Path) -> str:
-    """"… /etc is a system folder." or "… /etc/jm is inside the system folder /etc." Never raises."""
+    """Says "… /etc is a system folder." or "… /etc/jm is inside the system folder /etc." Never raises."""
     return f"{what} {p} is a system folder." if p == system else f"{what} {p} is inside the system folder {system}."
 
 
