@@ -49,18 +49,42 @@ def _rows(path: Path) -> list[tuple]:
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 3 * 4096 + 7])
 @pytest.mark.parametrize("pieces", [1, 3, 4096])
-def test_following_digests_are_the_reference_ones_at_every_boundary(tmp_path, monkeypatch, size, pieces):
+@pytest.mark.parametrize("idle", [False, True])
+def test_following_digests_are_the_reference_ones_at_every_boundary(tmp_path, monkeypatch, size, pieces, idle):
     """Written in pieces of `pieces` bytes, read back in chunks of 4096 (monkeypatched): the digests equal
-    hashlib's and blake3's of the whole file, whatever the boundaries."""
+    hashlib's and blake3's of the whole file, whatever the boundaries; `idle`: handed over to a thread of
+    normal priority halfway (foreground()), wherever its predecessor stood."""
     monkeypatch.setattr(digests, "CHUNK_BYTES", 4096)
     data = (bytes(range(251)) * (size // 251 + 1))[:size]
     f = tmp_path / "f.bin"
     f.write_bytes(b"")
-    with digests.FollowingDigests(f) as following, open(f, "r+b", buffering=0) as out:
+    with digests.FollowingDigests(f, idle=idle) as following, open(f, "r+b", buffering=0) as out:
         for at in range(0, size, pieces):
             out.write(data[at : at + pieces])
             following.ready(min(size, at + pieces))
+            if at <= size // 2 < at + pieces:
+                following.foreground()
         assert following.result() == {"sha256": _sha(data), "blake3": _b3(data)}
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or os.uname().sysname != "Linux", reason="Linux thread priorities")
+def test_idle_hashing_yields_to_the_copy_until_foreground(tmp_path):
+    """While the copy runs (it holds the write lock) the hashing thread has nice 19; after foreground() the
+    hashing goes on in a thread of the caller's priority."""
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"y" * 10_000)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with digests.FollowingDigests(f, idle=True) as following:
+        for _ in range(500):  # the thread sets its priority first thing
+            if os.getpriority(os.PRIO_PROCESS, following._thread.native_id) == 19:
+                break
+            threading.Event().wait(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, following._thread.native_id) == 19
+        following.ready(5_000)
+        following.foreground()
+        assert os.getpriority(os.PRIO_PROCESS, following._thread.native_id) == mine
+        following.ready(10_000)
+        assert following.result() == {"sha256": _sha(b"y" * 10_000), "blake3": _b3(b"y" * 10_000)}
 
 
 def test_following_digests_abandoned_or_cut_short(tmp_path):

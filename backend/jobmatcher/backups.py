@@ -770,8 +770,9 @@ class BackupStore(BackupFolder):
             try:
                 start = datetime.now(timezone.utc)
                 # Each copied chunk is hashed from the copy on another thread while the kernel copies the next
-                # (when the copy is final as copied: see copy_snapshot); abandoned on leaving if unused.
-                with FollowingDigests(tmp, (SHA256, BLAKE3)) as digests:
+                # (when the copy is final as copied: see copy_snapshot), with CPU time the copy leaves idle
+                # until the copy is done (it holds the write lock); abandoned on leaving if unused.
+                with FollowingDigests(tmp, (SHA256, BLAKE3), idle=True) as digests:
                     snap = copy_snapshot(db_path, tmp, copy_progress, sync=False, wait=waited, digests=digests)
                     taken_at = start + timedelta(seconds=waited.seconds)  # the copy starts once the lock is ours
                     snap.wait_seconds = waited.seconds

@@ -19,7 +19,9 @@ to read it twice, each in its own thread).
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
+from io import FileIO
 from pathlib import Path
 from typing import Literal
 
@@ -115,22 +117,32 @@ class FollowingDigests:
     the writer kept its word. abandon() stops the thread when the file will be changed after all (its
     digests are then never asked for). Use it as a context manager: leaving it abandons it.
 
+    `idle`: the thread hashes only with CPU time nothing else wants (Linux: the thread's nice value 19)
+    until foreground() is called, when a thread of normal priority takes over. For a backup's copy, made
+    while it holds the database's write lock: on a busy machine the hashing must not slow the copy (other
+    programs' writes wait for it); on an idle second core it runs at full speed all the same.
+
     Raises from result(): OSError as reading the file reported it; ValueError for an unknown algorithm
     (at construction).
     """
 
-    def __init__(self, path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3)) -> None:
+    def __init__(self, path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3), idle: bool = False) -> None:
         import threading  # here: most commands never hash a file as it is written
 
         self.path = Path(path)
         self.algorithms = tuple(algorithms)
         self._hashes = [new_hash(a) for a in self.algorithms]
         self._final = 0  # bytes of the file that are written and final
+        self._done = 0  # bytes hashed
+        self._file: FileIO | None = None  # the file, read in order by one thread at a time
+        # Linux: there a thread's nice value is its own (elsewhere setpriority sets the whole process's)
+        self._idle = idle and sys.platform == "linux"
         self._closed = False  # no more ready() calls: hash up to _final and stop
         self._abandoned = False
+        self._handover = False  # the idle thread stops at the next chunk: a normal one goes on
         self._error: BaseException | None = None
         self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="following-digests", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._idle,), name="following-digests", daemon=True)
         self._thread.start()
 
     def ready(self, final_bytes: int) -> None:
@@ -139,6 +151,25 @@ class FollowingDigests:
             if final_bytes > self._final:
                 self._final = final_bytes
                 self._wake.notify()
+
+    def foreground(self) -> None:
+        """Go on hashing at this thread's priority (see `idle`); a no-op when not idle. Never raises."""
+        import threading
+
+        if not self._idle:
+            return
+        with self._wake:
+            if self._abandoned or not self._thread.is_alive():
+                return
+            self._handover = True
+            self._wake.notify()
+        self._thread.join()  # at most one chunk (about 1 ms of hashing)
+        with self._wake:
+            self._handover = False
+            self._idle = False
+        if self._error is None:
+            self._thread = threading.Thread(target=self._run, name="following-digests", daemon=True)
+            self._thread.start()  # a new thread has the priority of the one that starts it
 
     def result(self) -> dict[Algorithm, str]:
         """{algorithm: hex digest} of the file's first ready() bytes, once the thread has hashed them.
@@ -149,6 +180,7 @@ class FollowingDigests:
             self._closed = True
             self._wake.notify()
         self._thread.join()
+        self._close_file()
         if self._error is not None:
             raise self._error
         return {a: h.hexdigest() for a, h in zip(self.algorithms, self._hashes, strict=True)}
@@ -159,37 +191,45 @@ class FollowingDigests:
             self._abandoned = True
             self._wake.notify()
         self._thread.join()
+        self._close_file()
 
     def __enter__(self) -> FollowingDigests:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive():
+        if self._thread.is_alive() or self._file is not None:
             self.abandon()
 
-    def _run(self) -> None:
-        f = None
-        done = 0
+    def _close_file(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()
+
+    def _run(self, idle: bool = False) -> None:
+        import os
+
+        if idle:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread only (Linux)
+            except OSError:
+                pass  # hashed at normal priority: slower copies on a busy machine, nothing worse
         view = memoryview(bytearray(CHUNK_BYTES))  # one reused buffer: no fresh memory (page faults) per chunk
         try:
             while True:
                 with self._wake:
-                    while not self._abandoned and done >= self._final and not self._closed:
+                    while not (self._abandoned or self._handover or self._done < self._final or self._closed):
                         self._wake.wait()
-                    if self._abandoned or (self._closed and done >= self._final):
+                    if self._abandoned or self._handover or (self._closed and self._done >= self._final):
                         return
                     final = self._final
-                if f is None:  # opened once the writer has made the file; read in order, by this thread only
-                    f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
-                while done < final and not self._abandoned:
-                    n = f.readinto(view[: min(CHUNK_BYTES, final - done)]) or 0
+                if self._file is None:  # opened once the writer has made the file
+                    self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by result/abandon
+                while self._done < final and not (self._abandoned or self._handover):
+                    n = self._file.readinto(view[: min(CHUNK_BYTES, final - self._done)]) or 0
                     if n <= 0:  # shorter than the writer said: never a digest of fewer bytes than promised
-                        raise OSError(f"{self.path} ended at {done:,} bytes while hashing it")
+                        raise OSError(f"{self.path} ended at {self._done:,} bytes while hashing it")
                     for h in self._hashes:
                         h.update(view[:n])
-                    done += n
+                    self._done += n
         except BaseException as e:  # noqa: BLE001 - handed to result()
             self._error = e
-        finally:
-            if f is not None:
-                f.close()

@@ -147,7 +147,8 @@ def copy_snapshot(
     the copy afterwards, and the header's journal mode is switched in place (WAL's 2, 2 to rollback's
     1, 1) before the first chunk is handed over, instead of by SQLite after the copy (which would also
     bump the change counter: the only other bytes it changes). Each copied chunk is then handed to
-    `digests.ready()` while the kernel copies the next, and the result's `hashed` is True. Otherwise
+    `digests.ready()` while the kernel copies the next (an `idle` FollowingDigests takes only CPU time the
+    copy leaves: it holds the write lock), then digests.foreground(), and the result's `hashed` is True. Otherwise
     (a -wal with pages, another header, no os.pwrite: Windows) `digests` is abandoned before the copy.
     """
     t0 = time.perf_counter()
@@ -188,6 +189,8 @@ def copy_snapshot(
 
                     piece = _hashed_chunk(main_len) if hashed else CHUNK
                     copy_range(fd, 0, out, main_len, report, piece)  # fsynced after the lock is released
+                if hashed and digests is not None:
+                    digests.foreground()  # the copy no longer waits: the rest of the hashing at normal priority
                 if hashed and switch and digests is not None:  # never switched (under 20 bytes): SQLite will
                     hashed = False
                     digests.abandon()
