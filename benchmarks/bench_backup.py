@@ -57,6 +57,14 @@ ENV = {**os.environ, "JOBMATCHER_LOG_DIR": str(OUT / "logs")}
 ENV.pop("JOBMATCHER_DATA_DIR", None)
 LIST_COUNT = 1000
 PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM.model_validate_json(b'{\"x\": 1}')"
+# The floor of `backup list` as it reads now (core_schemas.py): pydantic-core imported, one schema built, one
+# validation and one to_json (which imports uuid): no pydantic, no model.
+CORE_FLOOR = (
+    "from pydantic_core import SchemaValidator, to_json\n"
+    "v = SchemaValidator({'type': 'typed-dict', 'fields': {'x': {'type': 'typed-dict-field', "
+    "'schema': {'type': 'int'}}}})\n"
+    "to_json([v.validate_json(b'{\"x\": 1}')])"
+)
 LIST_VERSION = 1
 
 
@@ -317,6 +325,7 @@ def bench_listing(reps: int) -> dict:
         # The floor of any command that reads a manifest through pydantic: its import, its first model built
         # (schema generation, its plugin lookup through importlib.metadata) and one validation.
         "pydantic": [PY, "-c", PYDANTIC_FLOOR],
+        "core": [PY, "-c", CORE_FLOOR],
     }
     whole: dict[str, list[dict]] = {k: [] for k in commands}
     for _ in range(max(reps, 5)):
@@ -386,6 +395,8 @@ def listing_rows(li: dict) -> list[str]:
             "python": "`python -c pass` (the interpreter's start alone: the floor)",
             "pydantic": "`python -c` importing pydantic, defining one model and validating with it (the floor of "
             "a command that reads a manifest through pydantic)",
+            "core": "`python -c` importing pydantic-core, building one core schema, validating and writing JSON "
+            "with it (the floor of `backup list`, which reads manifests with core_schemas.py)",
         }
         for k, label in labels.items():
             if k not in w:
