@@ -108,6 +108,8 @@ def test_a_spare_child_checks_the_same_and_is_never_left_behind(engine, always_c
     good = Path(engine.create_backup().path)
     with checkproc.SpareChild() as spare:
         proc = spare._proc
+        while not spare.ready():  # still starting, a fork would be made instead (test_verify_spare.py)
+            time.sleep(0.005)
         found = checkproc.check(good, spare=spare)
     assert found.in_child and found.problems == [] and found.revision and found.child_memory["peak_rss_mb"]
     assert proc is not None and proc.returncode == 0

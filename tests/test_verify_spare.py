@@ -69,6 +69,25 @@ def test_a_spare_not_ready_yet_is_not_waited_for_a_small_file(engine, checks_her
     assert checks_here == [b.path]
 
 
+@pytest.mark.parametrize("can_fork", [True, False])
+def test_a_spare_still_starting_is_waited_for_only_where_nothing_can_be_forked(engine, monkeypatch, can_fork):
+    """A large file: where a fork can be made it is (5 ms) rather than waiting for the rest of the spare's start
+    (a packaged app's whole start-up); where none can (the app's threads), the spare is still the quickest."""
+    b = engine.create_backup()
+    monkeypatch.setattr(checkproc, "FORK_MIN_BYTES", 0)
+    monkeypatch.setattr(checkproc, "CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr(checkproc, "_can_fork", lambda: can_fork)
+    forks = []
+    real_fork = checkproc._fork
+    monkeypatch.setattr(checkproc, "_fork", lambda *a: forks.append(a) or real_fork(*a))
+    with checkproc.SpareChild() as spare:
+        monkeypatch.setattr(spare, "ready", lambda: False)
+        result = engine.verify(b.id, spare=spare)
+        taken = spare._proc is None
+    assert result.backup is not None and result.backup.verified is True
+    assert (bool(forks), taken) == (can_fork, not can_fork)
+
+
 @pytest.mark.parametrize("size", ["small", "large"])
 def test_a_spare_killed_while_it_waited_is_replaced_by_the_usual_check(engine, checks_here, monkeypatch, size):
     b = engine.create_backup()

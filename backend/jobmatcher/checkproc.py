@@ -108,8 +108,9 @@ def start(
     `in_child`: None chooses by size: a child from CHILD_MIN_BYTES on, and from FORK_MIN_BYTES on
     when it can be forked (Linux, no other thread: a forked copy costs about 5 ms where starting an
     interpreter costs about 15 ms); without `integrity` always in-process (reading the schema touches
-    a few pages). A child is `spare` (a SpareChild started earlier) if it is unused, else forked when
-    that is possible, else started. If no child can be started (OSError), the check runs in this
+    a few pages). A child is `spare` (a SpareChild started earlier) if it is unused and ready (or, when no
+    fork is possible, still starting), else forked when that is possible, else started. A ready spare also
+    checks a file below those sizes. If no child can be started (OSError), the check runs in this
     process without memory mapping. Never raises for the check itself (result() does).
     """
     path = Path(path)
@@ -122,7 +123,10 @@ def start(
             size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and _can_fork()) or (spare is not None and spare.ready())
         )
     if in_child:
-        ready = spare.take() if spare is not None else None
+        # A spare still starting is waited for only where no fork can be made: a forked copy (5 ms) beats the
+        # rest of an interpreter's start (up to a packaged app's whole start-up).
+        use_spare = spare is not None and (spare.ready() or not _can_fork())
+        ready = spare.take() if use_spare and spare is not None else None
         if ready is not None:
             _hand_over(ready, path, max_errors)  # it starts now, while the caller goes on (its checksums)
             return PendingCheck(partial(_finish_started, ready, t0), partial(_kill, ready), in_child=True)
