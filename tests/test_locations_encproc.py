@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import blake3
 import pyrage
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
@@ -23,8 +25,10 @@ from conftest import prime
 from jobmatcher.locations import encproc
 from jobmatcher.locations.crypto import encrypt_file_into, new_identity
 from jobmatcher.locations.encproc import CHILD_FLAG, PAUSE_ENV, EncryptingChild, EncryptionChildFailed
+from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import list_remote
+from jobmatcher.manifest import Manifest, compute_seal, seal_holds
 from pyrage import x25519
 
 pytestmark = pytest.mark.usefixtures("file_credentials")
@@ -77,6 +81,29 @@ def test_the_copy_decrypts_to_the_source_and_reports_its_sha256(tmp_path, ident)
     size, digest = encrypt_file_into(src, out, recipient)
     assert (size, digest) == (src.stat().st_size, hashlib.sha256(src.read_bytes()).hexdigest())
     assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
+@pytest.mark.parametrize("size", [0, 1, encproc.BLOCK - 1, encproc.BLOCK, encproc.BLOCK + 1, 2 * encproc.BLOCK + 7])
+def test_the_child_proves_the_plaintext_with_the_checksum_asked_for(tmp_path, ident, size, algorithm):
+    """At the child's block boundaries (an empty file, one byte, one block and around it), the digest is of
+    every byte encrypted, in the algorithm asked for, and the age file decrypts to the source."""
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", size)
+    out = io.BytesIO()
+    want = (hashlib.sha256 if algorithm == "sha256" else blake3.blake3)(src.read_bytes()).hexdigest()
+    assert encrypt_file_into(src, out, recipient, algorithm) == (size, want)
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+def test_an_answer_in_another_checksum_than_asked_is_no_answer():
+    """A digest is compared only with a checksum of its own kind: the child's answer names its algorithm."""
+    err = b'{"size": 3, "digest": "ab", "algorithm": "blake3"}\n'
+    assert encproc._outcome(0, err, "blake3") == (3, "ab")
+    with pytest.raises(EncryptionChildFailed):
+        encproc._outcome(0, err, "sha256")
+    with pytest.raises(ValueError):
+        EncryptingChild(Path("x"), "age1", "md5")
 
 
 def test_a_missing_or_unreadable_backup_is_the_child_s_oserror(tmp_path, ident):
@@ -159,7 +186,7 @@ def test_the_bundle_runs_the_child_from_its_entry_point(tmp_path, ident, monkeyp
     identity, recipient = ident
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     src = tmp_path / "src.db"
-    assert encproc.child_command(src, recipient) == [sys.executable, CHILD_FLAG, str(src), recipient]
+    assert encproc.child_command(src, recipient) == [sys.executable, CHILD_FLAG, str(src), recipient, "sha256"]
     monkeypatch.delattr(sys, "frozen")
     _source(src, 200_000)
     p = subprocess.run(
@@ -184,6 +211,9 @@ def test_without_a_child_process_age_runs_here(tmp_path, ident, monkeypatch):
     src = _source(tmp_path / "src.db", 300_000)
     out = io.BytesIO()
     assert encrypt_file_into(src, out, recipient) == (300_000, hashlib.sha256(src.read_bytes()).hexdigest())
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+    out = io.BytesIO()
+    assert encrypt_file_into(src, out, recipient, "blake3") == (300_000, blake3.blake3(src.read_bytes()).hexdigest())
     assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
 
 
@@ -224,15 +254,29 @@ def test_a_child_killed_mid_copy_lists_nothing_and_the_copy_is_retried(engine, l
     assert _temps(usb) == []
 
 
-def test_a_backup_changed_after_its_manifest_is_never_listed_encrypted(engine, locked_identity, tmp_path):
-    """The child's SHA-256 of what it encrypted is checked before the rename: a backup whose bytes changed
-    after its manifest leaves nothing listed (not even for a moment), and the other backups are copied."""
+def _edit_manifest(backup_path: str, **changes) -> None:
+    """Rewrite fields of a backup's manifest as a hand edit or another tool would (None: remove the field)."""
+    mpath = Path(backup_path).with_suffix(".json")
+    m = json.loads(mpath.read_text())
+    for k, v in changes.items():
+        m.pop(k, None) if v is None else m.__setitem__(k, v)
+    mpath.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("sealed", [True, False], ids=["sealed-blake3", "unsealed-sha256"])
+def test_a_backup_changed_after_its_manifest_is_never_listed_encrypted(engine, locked_identity, tmp_path, sealed):
+    """The child's digest of what it encrypted is checked before the rename: a backup whose bytes changed
+    after its manifest leaves nothing listed (not even for a moment), and the other backups are copied.
+    Both proofs: BLAKE3 for a sealed manifest, SHA-256 for one without a seal (older versions)."""
     prime(engine, locked_identity)
     usb = tmp_path / "usb"
     usb.mkdir()
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
     bad = engine.create_backup(note="changed later")
     good = engine.create_backup(note="fine")
+    if not sealed:
+        for b in (bad, good):
+            _edit_manifest(b.path, seal=None)
     with open(bad.path, "r+b") as f:  # same size, one byte changed
         f.seek(5000)
         byte = f.read(1)
@@ -245,6 +289,50 @@ def test_a_backup_changed_after_its_manifest_is_never_listed_encrypted(engine, l
 
     assert [c.id for c in list_remote(FolderLocation(usb), fid)] == [good.id]
     assert not (usb / "JobMatcher" / fid / f"{bad.id}.db.age").exists() and _temps(usb) == []
+
+
+def _encrypted_location(engine, locked_identity, tmp_path) -> Path:
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    return usb
+
+
+def test_a_sealed_backup_is_proven_by_blake3_and_an_unsealed_one_by_sha256(engine, locked_identity, tmp_path):
+    """Which checksum proves the plaintext: a manifest whose BLAKE3 is wrong but sealed again with it (the seal
+    made to hold) refuses the copy, so BLAKE3 was what was compared; without the seal, the same manifest's
+    (right) SHA-256 is compared and the copy is made, recording that SHA-256."""
+    usb = _encrypted_location(engine, locked_identity, tmp_path)
+    b = engine.create_backup()
+    m = json.loads(Path(b.path).with_suffix(".json").read_text())
+    assert seal_holds(Manifest.model_validate(m)), "new backups are sealed"
+    wrong = "1" * 64
+    _edit_manifest(b.path, blake3=wrong, seal=compute_seal(m["size_bytes"], m["sha256"], wrong))
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and f"The backup {b.id} does not match" in r.error, r.error
+    fid = folder_id_of(engine.data)
+    assert list_remote(FolderLocation(usb), fid) == [] and _temps(usb) == []
+    _edit_manifest(b.path, seal=None)
+    [r] = engine.locations.sync()
+    assert not r.error and r.copied == [b.id], r.error
+    [copy] = list_remote(FolderLocation(usb), fid)
+    assert copy.sha256 == m["sha256"] == hashlib.sha256(Path(b.path).read_bytes()).hexdigest()
+
+
+def test_a_manifest_whose_sha256_was_edited_is_not_copied_on_its_blake3(engine, locked_identity, tmp_path):
+    """Finding H6 for encrypted copies: a manifest whose SHA-256 was edited keeps a right BLAKE3, but its seal
+    no longer holds, so the child proves SHA-256 and the copy is refused; the location's manifest never
+    records a SHA-256 that is not the backup's."""
+    usb = _encrypted_location(engine, locked_identity, tmp_path)
+    edited = engine.create_backup(note="edited manifest")
+    good = engine.create_backup(note="fine")
+    _edit_manifest(edited.path, sha256="0" * 64)
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and f"The backup {edited.id} does not match" in r.error, r.error
+    fid = folder_id_of(engine.data)
+    assert [c.id for c in list_remote(FolderLocation(usb), fid)] == [good.id]
+    assert not (usb / "JobMatcher" / fid / f"{edited.id}.db.age").exists() and _temps(usb) == []
 
 
 def test_on_a_disk_the_copy_is_read_back_behind_the_writer_elsewhere_after_the_rename(tmp_path, ident, tmpfs):

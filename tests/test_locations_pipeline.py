@@ -57,7 +57,7 @@ def test_blocks_of_any_size_round_trip(tmp_path, ident, size):
         def produce(w):
             with PlaintextReader(src, block=65536, depth=2) as r:
                 pyrage.encrypt_io(r, w, [x25519.Recipient.from_str(recipient)])
-                assert (r.size, r.sha256.hexdigest()) == (size, hashlib.sha256(src.read_bytes()).hexdigest())
+                assert (r.size, r.digest.hexdigest()) == (size, hashlib.sha256(src.read_bytes()).hexdigest())
 
         w.produce_with(produce)
     blob = out.read_bytes()

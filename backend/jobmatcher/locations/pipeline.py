@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from ..digests import Algorithm, new_hash
 from .client import HashingWriter, Producer, Stored
 
 BLOCK = 2 * 1024 * 1024
@@ -81,17 +82,19 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
 
 
 class PlaintextReader:
-    """A readable file object over the file `src` for pyrage: a thread reads it ahead in blocks and hashes it.
+    """A readable file object over the file `src` for pyrage: a thread reads it ahead in blocks and hashes it
+    with `algorithm` (digests.Algorithm: "sha256" or "blake3").
 
-    `sha256` and `size` describe every byte handed out once read() has returned b"" (end of file).
+    `digest` (a hash object) and `size` describe every byte handed out once read() has returned b""
+    (end of file).
     Opening happens here, so FileNotFoundError/PermissionError come out of the constructor; a read
     error in the thread comes out of the next read() and is kept in `error` (pyrage wraps what
     read() raises and drops its errno). Use it as a context manager: leaving stops and joins the
     thread and closes the file.
     """
 
-    def __init__(self, src: Path, block: int = BLOCK, depth: int = DEPTH) -> None:
-        self.sha256 = hashlib.sha256()
+    def __init__(self, src: Path, block: int = BLOCK, depth: int = DEPTH, algorithm: Algorithm = "sha256") -> None:
+        self.digest = new_hash(algorithm)
         self.size = 0
         self._fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._block = block
@@ -109,7 +112,7 @@ class PlaintextReader:
             while True:
                 chunk = os.read(self._fd, self._block)
                 if chunk:
-                    self.sha256.update(chunk)
+                    self.digest.update(chunk)
                 _put(self._q, chunk, self._stop)
                 if not chunk:
                     return
