@@ -216,3 +216,29 @@ def test_id_hints_fit_the_source_and_usage_errors_are_the_commands(engine, usb, 
     r = run_cli("backup", "list", "--from-s3", "jobs-bucket/jm", data_dir=tmp_path / "fresh")
     assert r.returncode == 2 and r.stderr.startswith("usage: jobmatcher backup list"), r.stderr
     assert "not an s3:// address" in r.stderr
+
+
+# -- L7: hints name the location; the status line does not count four places as "2 copies" --------------------
+
+
+def test_the_taken_over_hint_names_the_location_and_the_line_counts_places(engine, usb, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    engine.locations.add("folder", path=str(usb), name="trial-usb", encrypt=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    engine.locations.add("folder", path=str(other), name="second", encrypt=False)
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    # another computer restored from these copies and continues them (what its recovery writes)
+    when = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    (usb / "JobMatcher" / folder_id_of(engine.data) / "writer.json").write_text(
+        json.dumps({"format": 1, "adopted_at": when, "written_at": when})
+    )
+    r = run_cli("location", "sync", "trial-usb", data_dir=engine.data_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "`jobmatcher location remove 'trial-usb'`" in out and "remove NAME" not in out, out
+    r = run_cli("status", data_dir=engine.data_dir)
+    [line] = [x for x in r.stdout.splitlines() if "this disk" in x]
+    assert "2 of 3 copies working: this disk ✓" in line and "trial-usb ✗" in line and "second ✓" in line, line

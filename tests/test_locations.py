@@ -493,7 +493,7 @@ def test_status_line_and_health(primed, locked_identity, usb, tmp_path):
     assert not any(h.code == "location-stale" for h in engine.locations.health())
     # the engine's one health rule carries them, and the copies line
     health = engine.health()
-    assert health.copies.startswith("1 copy: this disk ✓ · USB ✗") and health.level != "ok"
+    assert health.copies.startswith("1 of 2 copies working: this disk ✓ · USB ✗") and health.level != "ok"
     assert any(w.code == "location-unavailable" for w in health.warnings)
 
 

@@ -191,7 +191,7 @@ def test_status_sees_an_unplugged_drive_before_any_copy_fails(engine, drive, loc
     drive.unplug()
     r = run_cli("status", data_dir=engine.data.root)
     assert "USB ✗ (last copy just now)" in r.stdout, (r.stdout, r.stderr)
-    assert "1 copy: this disk ✓" in r.stdout
+    assert "1 of 2 copies working: this disk ✓" in r.stdout
     assert os.listdir(drive.folder) == []  # looking wrote nothing there
     drive.plug()
     assert "USB ✓" in run_cli("status", data_dir=engine.data.root).stdout

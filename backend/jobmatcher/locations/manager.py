@@ -561,7 +561,7 @@ class Locations:
             fid = folder_id_of(self.data)
             if not confirmed:  # before anything of this data folder is written there (H22)
                 self._confirm_pruning(loc, client, fid, "add")
-            self._claim(client, fid)  # refused when another computer continues these copies
+            self._claim(client, fid, loc.name)  # refused when another computer continues these copies
             recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
             if encrypt:
                 try:
@@ -851,7 +851,7 @@ class Locations:
         try:
             client = make_client(loc, self.data.root)
             client.check()
-            self._claim(client, fid)
+            self._claim(client, fid, loc.name)
             self._housekeeping(client, fid)
             if loc.encrypt:
                 self._ensure_remote_identity(client, fid, cfg)
@@ -903,7 +903,7 @@ class Locations:
         save_states(self.data.root, states)
         return result
 
-    def _claim(self, client: LocationClient, fid: str) -> None:
+    def _claim(self, client: LocationClient, fid: str, name: str) -> None:
         """Be the one computer writing (and pruning) this data folder's copies at the location.
 
         After a disaster recovery two computers can hold the same data folder id: the new one, which
@@ -931,17 +931,19 @@ class Locations:
                 f"{theirs:%Y-%m-%d %H:%M} UTC, a date in the future: that computer's clock was wrong, or the note "
                 "is not genuine. Until you decide, this computer neither copies to nor deletes from that place.",
                 f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
-                "copy again; if one does, remove this location here (`jobmatcher location remove NAME`).",
+                f"copy again; if one does, {_step_aside(client, name, page=False)}.",
                 f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
-                "copy again; if one does, remove this location here (Remove in its row).",
+                f"copy again; if one does, {_step_aside(client, name, page=True)}.",
             )
         if theirs is not None and (mine is None or theirs > mine):
             raise LocationTakenOverError(
                 f"Another computer continues this data folder's copies at {client.describe()} since "
                 f"{theirs:%Y-%m-%d %H:%M} UTC (it was restored from them), so this computer no longer copies "
                 "to, or deletes from, that place: neither overwrites the other's copies.",
-                "If you use the other computer now, remove this location here (`jobmatcher location remove "
-                "NAME`). To keep this computer's copies too, add another folder or prefix for them.",
+                f"If you use the other computer now, {_step_aside(client, name, page=False)}. To keep this "
+                "computer's copies too, add another folder or prefix for them.",
+                f"If you use the other computer now, {_step_aside(client, name, page=True)}. To keep this "
+                "computer's copies too, add another folder or prefix for them.",
             )
         if mine is not None and theirs != mine:
             body = {"format": 1, "adopted_at": mine.isoformat(), "written_at": _now().isoformat()}
@@ -1110,7 +1112,8 @@ class Locations:
         return assess_locations(now or _now(), self.status(check=False), interval_minutes)
 
     def status_line(self, now: datetime | None = None) -> str:
-        """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago" (from what was last seen: no network).
+        """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago", or "1 of 2 copies working: this disk ✓ · USB ✗
+        (last copy 2 days ago)" when not every place works (from what was last seen: no network).
         Raises as status() does."""
         now = now or _now()
         if not self.store.available():
@@ -1130,6 +1133,8 @@ class Locations:
             else:
                 parts.append(f"{s.name}: not copied yet")
         n = sum(1 for p in parts if "✓" in p)
+        if n < len(parts):  # "2 copies" beside four places read as a miscount (L7)
+            return f"{n} of {len(parts)} copies working: " + " · ".join(parts)
         return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts)
 
     def wanted_pending(self) -> bool:
@@ -1343,6 +1348,19 @@ def _write_private(path: Path, data: bytes) -> None:
     from ..fsutil import atomic_write_bytes  # new files are 0600
 
     atomic_write_bytes(path, data)
+
+
+def _step_aside(client: LocationClient, name: str, page: bool) -> str:
+    """What this computer does to leave a taken-over location to the other one, with its real name (L7): remove
+    it here, or (while adding it) not add it. Never raises."""
+    if client.adding:
+        return "do not add that place here"
+    shown = printable(name)
+    return (
+        f"remove the location '{shown}' here (Remove in its row)"
+        if page
+        else (f"remove the location '{shown}' here (`jobmatcher location remove '{shown}'`)")
+    )
 
 
 def _default_name(folder: Path) -> str:
