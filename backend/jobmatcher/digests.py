@@ -207,6 +207,7 @@ class FollowingDigests:
 
     def _run(self, idle: bool = False) -> None:
         import os
+        from concurrent.futures import ThreadPoolExecutor
 
         if idle:
             try:
@@ -214,6 +215,15 @@ class FollowingDigests:
             except OSError:
                 pass  # hashed at normal priority: slower copies on a busy machine, nothing worse
         view = memoryview(bytearray(CHUNK_BYTES))  # one reused buffer: no fresh memory (page faults) per chunk
+        first, others = self._hashes[0], self._hashes[1:]
+        # The other hashes (BLAKE3) of each chunk on a helper thread while this one does the first (SHA-256): the
+        # two cores share the hashing once the copy is done. Made by this thread: it has this thread's priority.
+        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="following-digests") if others else None
+
+        def update_others(chunk: memoryview) -> None:
+            for h in others:
+                h.update(chunk)
+
         try:
             while True:
                 with self._wake:
@@ -228,8 +238,15 @@ class FollowingDigests:
                     n = self._file.readinto(view[: min(CHUNK_BYTES, final - self._done)]) or 0
                     if n <= 0:  # shorter than the writer said: never a digest of fewer bytes than promised
                         raise OSError(f"{self.path} ended at {self._done:,} bytes while hashing it")
-                    for h in self._hashes:
-                        h.update(view[:n])
+                    pending = helper.submit(update_others, view[:n]) if helper is not None else None
+                    try:
+                        first.update(view[:n])
+                    finally:
+                        if pending is not None:
+                            pending.result()  # before the buffer is read into again (or let go)
                     self._done += n
         except BaseException as e:  # noqa: BLE001 - handed to result()
             self._error = e
+        finally:
+            if helper is not None:
+                helper.shutdown(wait=True)
