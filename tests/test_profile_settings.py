@@ -94,11 +94,11 @@ def test_settings_are_read_once_and_again_only_when_the_file_changed(engine, mon
     """Engine.settings does not re-read settings.json on every access, yet sees another process's change."""
     import os
 
-    from jobmatcher import datadir
+    from jobmatcher import settings
 
     reads = []
-    real = datadir.load_settings
-    monkeypatch.setattr(datadir, "load_settings", lambda path: (reads.append(path), real(path))[1])
+    real = settings.load_settings  # DataDir.settings() imports it at each call (`backup list` reads without it)
+    monkeypatch.setattr(settings, "load_settings", lambda path: (reads.append(path), real(path))[1])
     engine.update_settings({"retention_days": 11})
     first = len(reads)
     for _ in range(20):

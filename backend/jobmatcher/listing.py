@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .core_schemas import BackupType
+from .core_schemas import BackupType, manifest_values, manifest_values_of
 from .errors import BackupFolderUnavailableError
 from .folders import BACKUP_FOLDER_MARKER
 from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES
@@ -409,8 +409,6 @@ class BackupFolder:
         raw, state = read_manifest_bytes(path)
         if raw is None:
             return None, state
-        from .core_schemas import manifest_values
-
         try:
             return manifest_values(raw), "ok"
         except (ValueError, OverflowError, RecursionError):  # pydantic_core.ValidationError is a ValueError
@@ -418,8 +416,6 @@ class BackupFolder:
 
     def _unlisted(self, fields: dict) -> dict:
         """The manifest's fields for a file without a readable one, from `fields` (valid by construction)."""
-        from .core_schemas import manifest_values_of
-
         return manifest_values_of(fields)
 
     def _row(self, values: dict) -> Any:
