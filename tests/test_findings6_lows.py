@@ -242,3 +242,22 @@ def test_the_taken_over_hint_names_the_location_and_the_line_counts_places(engin
     r = run_cli("status", data_dir=engine.data_dir)
     [line] = [x for x in r.stdout.splitlines() if "this disk" in x]
     assert "2 of 3 copies working: this disk ✓" in line and "trial-usb ✗" in line and "second ✓" in line, line
+
+
+# -- L20: the safety backup of a restore from a location is noted in the user's words ---------------------------
+
+
+def test_the_safety_note_of_a_location_restore_is_in_the_users_words(engine, usb):
+    import re
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    b = engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    r = run_cli("backup", "restore", b.id, "--from-folder", str(usb), "--yes", data_dir=engine.data_dir)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("backup", "list", "--json", data_dir=engine.data_dir)
+    [safety] = [x for x in json.loads(r.stdout) if x["type"] == "safety"]
+    assert re.fullmatch(
+        rf"Before restoring the copy from \d{{1,2}} [A-Z][a-z]{{2}} \d{{4}}, \d\d:\d\d at {usb}", safety["note"]
+    )
+    assert b.id not in safety["note"]

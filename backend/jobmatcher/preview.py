@@ -76,7 +76,8 @@ def compare(backup: DataSummary, current: DataSummary | None) -> list[TableRow]:
     ]
 
 
-def backup_label(created_at: datetime) -> str:
-    """A backup as a person names it: "the backup from 30 Nov 2026, 11:56" (local time)."""
+def backup_label(created_at: datetime, noun: str = "backup") -> str:
+    """A backup as a person names it: "the backup from 30 Nov 2026, 11:56" (local time; `noun` "copy" for a
+    location's copy). Never raises."""
     local = created_at.astimezone()
-    return f"the backup from {local.day} {local:%b %Y, %H:%M}"
+    return f"the {noun} from {local.day} {local:%b %Y, %H:%M}"

@@ -81,7 +81,10 @@ def restore_from_location(
         )
         plain = fetch_verified(client, remote, secret, engine.data.root, progress, identity, phases)
         try:
-            label = f"{remote.id} from {where or client.describe()}"
+            from ..preview import backup_label
+
+            # the safety backup's note in the user's words, as a local restore's (L20)
+            label = f"{backup_label(remote.created_at, 'copy')} at {where or client.describe()}"
             result = restore(engine.data, engine.store, plain, remote.sha256, label, progress)
         finally:
             remove_quietly(plain)
