@@ -157,3 +157,80 @@ def test_an_s3_manifest_out_of_range_or_huge_is_not_listed_and_the_rest_is(engin
     r = run_cli("backup", "restore", planted[0], *src, "--yes", data_dir=fresh, env=S3_ENV)
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "There is no copy" in out and "unexpected" not in out, out
+
+
+# -- T4: a copy at a location is read only as the regular file of the size its manifest says ----------------
+
+
+def _plain_location(engine, usb: Path) -> tuple[str, Path]:
+    """A plain folder location with one copy; returns (its id, the copy's data file)."""
+    d = engine.data.root
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    good = engine.create_backup()
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    return good.id, usb / "JobMatcher" / folder_id_of(engine.data) / f"{good.id}.db"
+
+
+def test_a_copy_that_is_a_link_a_pipe_or_larger_than_written_is_refused_at_once(engine, usb, tmpfs):
+    """T4: a /dev/zero symlink at a copy's name filled the data folder's disk, a FIFO hung the restore for ever,
+    a larger file was read whole before its size was compared. The new machine's data folder is a 20 MB tmpfs:
+    nothing from the location may fill it."""
+    import os
+
+    bid, copy = _plain_location(engine, usb)
+    genuine = copy.read_bytes()
+    small = tmpfs(20 * 1024)
+
+    def restore(n: int):
+        fresh = small / f"new{n}"
+        r = run_cli("backup", "restore", bid, "--from-folder", str(usb), "--yes", data_dir=fresh, timeout=60)
+        leftovers = [p.name for p in small.rglob("*.tmp")]
+        return r, r.stdout + r.stderr, leftovers
+
+    copy.unlink()
+    copy.symlink_to("/dev/zero")
+    r, out, left = restore(1)
+    assert r.returncode == 1 and "is not a file JobMatcher wrote" in out and "Choose another copy" in out, out
+    assert "disk is full" not in out and "Traceback" not in out and not left, (out, left)
+
+    copy.unlink()
+    os.mkfifo(copy)
+    r, out, left = restore(2)  # before the fix: no answer, killed by the timeout
+    assert r.returncode == 1 and "is not a file JobMatcher wrote" in out and not left, out
+
+    copy.unlink()
+    with open(copy, "wb") as f:  # the genuine bytes, then a sparse gigabyte: more than the manifest says
+        f.write(genuine)
+        f.truncate(1 << 30)
+    r, out, left = restore(3)
+    assert r.returncode == 1 and f"more bytes than the {len(genuine):,} that were written" in out, out
+    assert "disk is full" not in out and not left, out
+
+    copy.unlink()
+    copy.write_bytes(genuine)  # the genuine copy restores as before
+    r, out, left = restore(4)
+    assert r.returncode == 0, out
+
+
+@needs_weed
+def test_an_s3_object_larger_than_its_manifest_says_is_not_downloaded(engine, usb, tmpfs, weed):
+    """T4 (S3): an object replaced by a larger one was downloaded whole before its size was compared."""
+    bid, copy = _plain_location(engine, usb)
+    genuine = copy.read_bytes()
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    s3 = weed.client()
+    for p in usb.rglob("*"):
+        if p.is_file():
+            s3.put_object(Bucket=bucket, Key=f"jm/{p.relative_to(usb)}", Body=p.read_bytes())
+    key = f"jm/{copy.relative_to(usb)}"
+    s3.put_object(Bucket=bucket, Key=key, Body=genuine + b"\0" * (30 << 20))  # 30 MB more, for a 20 MB disk
+    small = tmpfs(20 * 1024)
+    src = ["--from-s3", f"s3://{bucket}/jm", "--endpoint-url", weed.endpoint]
+    r = run_cli("backup", "restore", bid, *src, "--yes", data_dir=small / "new", env=S3_ENV)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and f"more bytes than the {len(genuine):,} that were written" in out, out
+    assert "disk is full" not in out and not list(small.rglob("*.tmp")), out
+    s3.put_object(Bucket=bucket, Key=key, Body=genuine)
+    r = run_cli("backup", "restore", bid, *src, "--yes", data_dir=small / "new2", env=S3_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr

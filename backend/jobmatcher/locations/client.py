@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from ..errors import TamperedCopyError
 from ..progress import Count as ByteProgress  # (bytes done, bytes total)
 from ..settings import LOCATION_MARKER
 
@@ -87,6 +88,28 @@ class HashingWriter:
     def writable(self) -> bool:
         """Always True (a write-only file object). Never raises."""
         return True
+
+
+def copy_too_large(name: str, where: str, limit: int) -> TamperedCopyError:
+    """The refusal (returned, for the caller to raise) of a copy with more bytes than its manifest says were
+    written. Never raises."""
+    return TamperedCopyError(
+        f"The copy {name} at {where} has more bytes than the {limit:,} that were written: it was changed since. "
+        "It was not read on, and nothing was changed.",
+        "Choose another copy; this one cannot be trusted.",
+        reason="too-large",
+    )
+
+
+def copy_not_a_file(name: str, where: str) -> TamperedCopyError:
+    """The refusal (returned, for the caller to raise) of a copy that is not a regular file: a symbolic link, a
+    pipe, a device or a folder is in its place (never followed, read or waited on). Never raises."""
+    return TamperedCopyError(
+        f"The copy {name} at {where} is not a file JobMatcher wrote: a link, a pipe or a device is in its "
+        "place. It was not read, and nothing was changed.",
+        "Choose another copy; this one cannot be trusted.",
+        reason="not-a-file",
+    )
 
 
 # Writes the object's content into the writer it is given (its return value is ignored).
@@ -162,12 +185,17 @@ class LocationClient(ABC):
         """Store a small object (a manifest, the identity), atomically and checked. Raises as put_stream."""
 
     @abstractmethod
-    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None, limit: int | None = None) -> int:
         """Download `key` into the new file `dest`; returns the bytes written. `progress(done, total)` in bytes.
 
-        Raises FileNotFoundError when `key` is not there; LocationUnavailableError /
-        LocationCredentialsError when the location cannot be read; OSError when `dest` exists or
-        cannot be written (a folder location).
+        `limit`: the most bytes the object may have (the location manifest's stored size). No more than
+        limit + 1 bytes are ever read: a larger object is refused at once, without filling the data folder's
+        disk with whatever it holds (finding T4).
+
+        Raises FileNotFoundError when `key` is not there; TamperedCopyError when it is larger than `limit`
+        or (a folder) not a regular file (a link, a pipe, a device: never followed, never waited on);
+        LocationUnavailableError / LocationCredentialsError when the location cannot be read; OSError when
+        `dest` exists or cannot be written (a folder location).
         """
 
     @abstractmethod

@@ -48,6 +48,8 @@ from .client import (
     Producer,
     Stored,
     check_key,
+    copy_not_a_file,
+    copy_too_large,
 )
 from .pipeline import ReadBehind
 
@@ -57,6 +59,14 @@ TMP_PREFIX = ".tmp-"
 # `.tmp-…` someone else put in the folder (JobMatcher only deletes what it made).
 TMP_NAME = re.compile(r"\.tmp-([0-9]+)-[0-9a-f]{12}\.part")
 _STALE_TMP_SECONDS = 3600
+# A copy is opened as manifests are (manifest.READ_FLAGS): a symbolic link is not followed, a FIFO not waited on.
+_COPY_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 # A streamed copy's writeback to the disk is started (not waited for) every this many bytes, and read back
 # behind the writer in batches of this size (kept until then for the comparison: at most about three
 # times this in memory).
@@ -348,17 +358,35 @@ class FolderLocation(LocationClient):
 
     # -- reading -------------------------------------------------------------------
 
-    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
-        """As LocationClient.get_file: FileNotFoundError when it is not there; InvalidBackupError (reason
-        "read-error") when the copy cannot be read to the end (a failing drive: the location's disk named, not
-        the data folder's); another OSError (writing `dest`) as the file system says."""
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None, limit: int | None = None) -> int:
+        """As LocationClient.get_file: FileNotFoundError when it is not there; TamperedCopyError when it is not
+        a regular file (opened without following a link, without waiting on a pipe, as manifests are) or has
+        more than `limit` bytes (read no further); InvalidBackupError (reason "read-error") when the copy
+        cannot be read to the end (a failing drive: the location's disk named, not the data folder's); another
+        OSError (writing `dest`) as the file system says."""
         src = self._path(key)
-        total = src.stat().st_size
+        try:
+            fd = os.open(src, _COPY_READ_FLAGS)
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # O_NOFOLLOW: a symbolic link at the copy's name
+                raise copy_not_a_file(src.name, str(self.root)) from None
+            raise
+        fi = os.fdopen(fd, "rb")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            fi.close()
+            raise copy_not_a_file(src.name, str(self.root))
+        if limit is not None and st.st_size > limit:
+            fi.close()
+            raise copy_too_large(src.name, str(self.root), limit)
+        total = st.st_size
         done = 0
-        with open(src, "rb") as fi, open(dest, "xb") as fo:
+        with fi, open(dest, "xb") as fo:
             while True:
+                if limit is not None and done > limit:  # grown while read: never read on to its end
+                    raise copy_too_large(src.name, str(self.root), limit)
                 try:
-                    chunk = fi.read(_CHUNK)
+                    chunk = fi.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - done))
                 except OSError as e:  # the location's disk, not the data folder's (L11)
                     raise InvalidBackupError(
                         f"The copy {src.name} at {self.root} could not be read to the end "

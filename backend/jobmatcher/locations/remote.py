@@ -360,7 +360,9 @@ def fetch_verified(
     Raises:
         ValidationError: the copy is encrypted and no `secret` was given.
         WrongPassphraseError / WrongIdentityError: the secret does not open it.
-        TamperedCopyError: size or checksum differ from the location manifest, before or after decryption.
+        TamperedCopyError: size or checksum differ from the location manifest, before or after decryption;
+            the copy is not a regular file (a folder location) or is larger than the manifest says (read
+            no further than that).
         LocationUnavailableError / LocationCredentialsError: the location cannot be read.
         No temp file is left in `work_dir` when it raises.
     """
@@ -382,7 +384,10 @@ def fetch_verified(
                 identity = unlock_with_progress(client, remote.folder_id, secret, say, phases)
         t = time.perf_counter()
         client.get_file(
-            data_key(remote.folder_id, remote.id, remote.encrypted), stored, lambda d, t: say("download", d, t, "bytes")
+            data_key(remote.folder_id, remote.id, remote.encrypted),
+            stored,
+            lambda d, t: say("download", d, t, "bytes"),
+            limit=remote.stored_size,  # never more than the manifest says were written (T4)
         )
         size = stored.stat().st_size
         if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:

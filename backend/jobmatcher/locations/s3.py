@@ -29,7 +29,17 @@ from ..errors import (
     ValidationError,
 )
 from ..fsutil import free_space, remove_quietly, require_free_space, space_error
-from .client import MARKER_KEY, MAX_SMALL, ByteProgress, LocationClient, ObjectInfo, Producer, Stored, check_key
+from .client import (
+    MARKER_KEY,
+    MAX_SMALL,
+    ByteProgress,
+    LocationClient,
+    ObjectInfo,
+    Producer,
+    Stored,
+    check_key,
+    copy_too_large,
+)
 from .pipeline import PipelinedWriter
 
 MB = 1024 * 1024
@@ -65,6 +75,12 @@ _BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
 _NOT_S3 = {"ResponseParserError", "ResponseStreamingError", "RecursionError"}
 # what the storage client raises for an answer or a request that failed: mapped by _error, never shown raw
 _CLIENT_FAULTS: tuple[type[BaseException], ...] = (RecursionError,)
+
+
+class _TooLarge(Exception):
+    """Raised from a download's progress callback past its limit: stops the transfer (get_file)."""
+
+
 _ONE_SHOT = ("checking the bucket", "listing the copies", "reading", "checking the copy", "downloading the copy")
 
 
@@ -495,8 +511,9 @@ class S3Location(LocationClient):
 
     # -- reading ------------------------------------------------------------------------
 
-    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None) -> int:
-        """As LocationClient.get_file."""
+    def get_file(self, key: str, dest: Path, progress: ByteProgress | None = None, limit: int | None = None) -> int:
+        """As LocationClient.get_file: an object longer than `limit` is refused from its length before any
+        download, and a download that passes `limit` (the object replaced meanwhile) is stopped there."""
         from botocore.exceptions import ClientError
 
         done = 0
@@ -505,14 +522,21 @@ class S3Location(LocationClient):
         def callback(n: int) -> None:
             nonlocal done
             done += n
+            if limit is not None and done > limit:
+                raise _TooLarge
             if progress:
                 progress(done, total)
 
         try:
             total = self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+            if limit is not None and total > limit:
+                raise _TooLarge
             self.client.download_file(
                 self.bucket, self._key(key), str(dest), Config=self._transfer_config(), Callback=callback
             )
+        except _TooLarge:
+            remove_quietly(dest)
+            raise copy_too_large(key.rsplit("/", 1)[-1], self.describe(), limit or 0) from None
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise FileNotFoundError(key) from None
