@@ -234,3 +234,42 @@ def test_an_s3_object_larger_than_its_manifest_says_is_not_downloaded(engine, us
     s3.put_object(Bucket=bucket, Key=key, Body=genuine)
     r = run_cli("backup", "restore", bid, *src, "--yes", data_dir=small / "new2", env=S3_ENV)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# -- T3: sizes are the files' own; verify says when a manifest's differs; a long note is cut -------------------
+
+
+def test_a_manifests_claimed_size_counts_for_nothing_and_verify_says_so(engine):
+    """T3: a manifest claiming 10**15 bytes for a 45 KB file showed '1000.0 TB' in list and status, made prune
+    plan a deletion 'over the disk budget', and verify said nothing (the tester's reproduction)."""
+    d = engine.data.root
+    made = []
+    for i in range(3):
+        conn = engine.connect()
+        conn.execute("insert into skills(name) values (?)", (f"s{i}",))
+        conn.commit()
+        conn.close()
+        made.append(engine.create_backup(note=f"n{i}"))
+    first = engine.store.folder / f"{made[0].id}.json"
+    real = (engine.store.folder / f"{made[0].id}.db").stat().st_size
+    m = json.loads(first.read_text())
+    m["size_bytes"] = 10**15
+    m["note"] = "x" * 100_000  # the command line keeps notes to 500 characters
+    first.write_text(json.dumps(m))
+    r = run_cli("backup", "list", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    [row] = [line for line in r.stdout.splitlines() if line.split(" ")[0] == made[0].id]
+    assert "TB" not in row and "yes" in row, row[:200]
+    assert "x" * 499 + "…" in row and "x" * 500 not in row, len(row)
+    r = run_cli("backup", "prune", "--dry-run", data_dir=d)
+    assert r.returncode == 0 and "budget" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run_cli("status", data_dir=d)
+    assert r.returncode == 0 and "TB" not in r.stdout, r.stdout
+    r = run_cli("--json", "backup", "list", data_dir=d)
+    assert {b["id"]: b["size_bytes"] for b in json.loads(r.stdout)}[made[0].id] == real
+    r = run_cli("backup", "verify", made[0].id, data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert f"Its manifest said 1000.0 TB (1,000,000,000,000,000 bytes), not the file's {real:,} bytes" in r.stdout
+    assert json.loads(first.read_text())["size_bytes"] == real  # recorded, and sealed again with it
+    r = run_cli("backup", "verify", made[0].id, data_dir=d)
+    assert r.returncode == 0 and "manifest said" not in r.stdout, r.stdout

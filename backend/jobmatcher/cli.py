@@ -449,6 +449,11 @@ def cmd_backup_verify(args) -> int:
         rev = result.schema_revision
         schema_text = f"schema {_safe(rev)}" if rev else "schema not recorded"
         print(f"OK: {_safe(args.target)} is a sound backup ({schema_text}, {_size(result.size_bytes)}).")
+        if result.manifest_size_bytes is not None:  # T3: said, not corrected silently
+            print(
+                f"Its manifest said {_size(result.manifest_size_bytes)} ({result.manifest_size_bytes:,} bytes), "
+                f"not the file's {result.size_bytes:,} bytes: it records the file's size now."
+            )
     return 0
 
 

@@ -158,6 +158,9 @@ class VerifyResult(BaseModel):
     schema_revision: str | None
     seconds: float  # how long the check took
     backup: BackupRecord | None = None  # a listed backup, with this check recorded; None for a file
+    # The size in bytes the backup's manifest recorded when it was not the file's (a hand edit, another tool:
+    # finding T3); the check has recorded the file's own size since. None when they agreed (or for a file).
+    manifest_size_bytes: int | None = None
 
 
 class FileCheck(BaseModel):
@@ -823,6 +826,7 @@ class Engine:
         r = self.resolve(id_or_path, store)
         if r.record is not None:
             started = time.monotonic()
+            before = read_manifest(Path(r.record.path))  # its size as claimed (the record has the file's)
             rec = store.verify(r.record.id, r.record, spare=spare)
             return VerifyResult(
                 path=rec.path,
@@ -831,6 +835,9 @@ class Engine:
                 schema_revision=rec.schema_revision,
                 seconds=time.monotonic() - started,
                 backup=rec,
+                manifest_size_bytes=before.size_bytes
+                if before is not None and before.size_bytes != rec.size_bytes
+                else None,
             )
         self.refuse_the_live_file(r.path)
         from .verify import verify_file

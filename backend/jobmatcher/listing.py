@@ -159,11 +159,20 @@ def _is_known(revision: str | None) -> bool:
     return is_known(revision)
 
 
+# A note is at most this many characters (manifest.clean_note, for every way one is written); a longer one in a
+# manifest (another tool, a hand edit) is shown cut to it, never printed whole (finding T3).
+NOTE_MAX_CHARS = 500
+
+
 def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
     """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
     manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
-    (core_schemas.RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future). Never raises."""
-    verified, message = m["verified"], m["verify_message"]
+    (core_schemas.RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future, and size_bytes:
+    the file's own size, which the list takes from its lstat over the manifest's claim). A note longer than
+    NOTE_MAX_CHARS is cut to it (ending in "…"). Never raises."""
+    verified, message, note = m["verified"], m["verify_message"], m["note"]
+    if len(note) > NOTE_MAX_CHARS:
+        note = note[: NOTE_MAX_CHARS - 1] + "…"
     if verified is True:
         # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
         verified, message = check_outcome(True, m["schema_revision"], message)
@@ -176,7 +185,7 @@ def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest
         "sha256": m["sha256"],
         "schema_revision": m["schema_revision"],
         "app_version": m["app_version"],
-        "note": m["note"],
+        "note": note,
         "pinned": m["pinned"],
         "verified": verified,
         "verified_at": m["verified_at"],
@@ -379,7 +388,15 @@ class BackupFolder:
             owned = (m["data_folder_id"] == owner) if m["data_folder_id"] else claims
             return self._row(
                 record_values(
-                    backup_id, path, m, manifest=state, owned=owned, future=m["created_at"] > now + FUTURE_SLACK
+                    backup_id,
+                    path,
+                    m,
+                    manifest=state,
+                    owned=owned,
+                    future=m["created_at"] > now + FUTURE_SLACK,
+                    # the file's size, not the manifest's claim: the list, the disk budget, pruning and health
+                    # count what is on the disk (a manifest saying 1000 TB changes none of them; T3)
+                    size_bytes=st.st_size,
                 )
             )
         # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,

@@ -27,6 +27,7 @@ from .fsutil import atomic_write_bytes
 from .listing import CHECKING as CHECKING  # the list's constants and reading, shared with the model-free list
 from .listing import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
 from .listing import NEWER_VERSION as NEWER_VERSION
+from .listing import NOTE_MAX_CHARS as NOTE_MAX_CHARS
 from .listing import READ_FLAGS as _READ_FLAGS
 from .listing import check_outcome as check_outcome
 from .listing import newest_order as newest_order
@@ -323,9 +324,6 @@ def load_manifest_file(path: str | os.PathLike, shared: bool = False) -> tuple[M
             _SEEN.clear()
         _SEEN[name] = (key, m)
     return m, "ok"
-
-
-NOTE_MAX_CHARS = 500
 
 
 def clean_note(note: str) -> str:
