@@ -250,7 +250,9 @@ def test_a_check_killed_from_outside_is_not_a_read_error_and_keeps_the_earlier_r
     with pytest.raises(CheckInterruptedError) as e:
         engine.verify(b.id)
     t.join()
-    assert "SIGKILL" in e.value.message and "read error" not in e.value.message
+    # said in the user's words; the signal is a field for the log and --json (L19)
+    assert "stopped before it finished" in e.value.message and e.value.signal == "SIGKILL"
+    assert "SIGKILL" not in e.value.message and "read error" not in e.value.message
     m = read_manifest(Path(b.path))
     assert m.verified is True  # the earlier result is kept: nothing is known from a stopped check
     assert [r.verified for r in engine.list_backups() if r.id == b.id] == [True]
@@ -341,6 +343,9 @@ def test_a_read_error_in_a_small_file_fails_its_check_on_every_route(engine, fai
     with pytest.raises(InvalidBackupError) as e:
         verify_file(failing, with_blake3=True)
     assert e.value.reason == "read-error" and "could not be read" in e.value.message
+    # the same words on every route, none of them a signal's or SQLite's (L19)
+    assert "(a disk read error)" in e.value.message
+    assert "SIGBUS" not in e.value.message and "I/O" not in e.value.message
 
 
 def test_the_live_database_on_a_failing_disk_is_a_read_error_not_damage(engine, failing_disk):

@@ -326,19 +326,18 @@ def _check_database(
         if e.signal_name.startswith("SIG") and e.signal_name != "SIGBUS":
             # Only SIGBUS is the file's fault (a read error under the mapping). SIGKILL is what the kernel's
             # out-of-memory killer sends, or a user's `kill`: the check was stopped, the file is unknown (H18).
+            # the signal's name stays in the fields (and the log), not in the words: the user cannot act on it (L19)
             raise CheckInterruptedError(
-                f"The check of {path} was stopped before it finished ({e.signal_name}: the system may have run "
-                "short of memory, or the check's process was ended). Nothing is known about the file; its "
-                "earlier result is kept.",
+                f"The check of {path} was stopped before it finished: the system may have run short of memory, "
+                "or the check's process was ended. Nothing is known about the file; its earlier result is kept.",
                 "Try again (close other programs first if memory is short).",
                 signal=e.signal_name,
                 path=str(path),
             ) from None
         raise _refuse(
             "read-error",
-            f"The file {path} could not be read to the end (a read error: the check "
-            f"stopped with {e.signal_name}). The disk or the file may be failing, or the file changed "
-            "while it was checked.",
+            f"The file {path} could not be read to the end (a disk read error). The disk or the file may be "
+            "failing, or the file changed while it was checked.",
             "Copy the file to another disk and try again, or choose another backup. "
             "Your current data has not been changed.",
         ) from None
@@ -349,7 +348,9 @@ def _check_database(
         if "disk I/O error" in text:
             raise _refuse(
                 "read-error",
-                f"The file {path} could not be read to the end ({text}).",
+                # the same words as a read error under the mapped check, not SQLite's or errno's (L19)
+                f"The file {path} could not be read to the end (a disk read error). The disk or the file may be "
+                "failing.",
                 "Copy the file to another disk and try again, or choose another backup. "
                 "Your current data has not been changed.",
             )

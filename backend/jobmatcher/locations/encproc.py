@@ -63,9 +63,10 @@ PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
 class EncryptionChildFailed(Exception):
     """The encrypting child stopped without finishing: killed, crashed or refused to start."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, signal_name: str = "") -> None:
         super().__init__(why)
-        self.why = why
+        self.why = why  # in the user's words
+        self.signal_name = signal_name  # for the log only (L19)
 
 
 class EncryptionStalled(EncryptionChildFailed):
@@ -234,7 +235,9 @@ def _outcome(code: int, err: bytes, algorithm: str = "sha256") -> tuple[int, str
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        raise EncryptionChildFailed(f"the encrypting process was stopped ({name})")
+        raise EncryptionChildFailed(
+            "its process was stopped (the system may have run short of memory, or it was ended)", signal_name=name
+        )
     detail = err.decode("utf-8", "replace").strip()[-300:] or "no answer"
     raise EncryptionChildFailed(f"the encrypting process failed (exit code {code}: {detail})")
 

@@ -1007,10 +1007,12 @@ class Locations:
                         id=rec.id,
                     ) from None
                 except EncryptionChildFailed as e:
+                    if e.signal_name:
+                        log.warning("the encrypting process of %s ended by %s", rec.id, e.signal_name)
                     raise LocationCopyFailedError(
-                        f"The encryption of the backup {rec.id} stopped before it finished ({e.why}); "
-                        "the copy was not made.",
-                        "Nothing to do: the copy is retried later.",
+                        f"The encryption of the backup {rec.id} stopped before it finished: {e.why}. "
+                        "The copy was not made.",
+                        "The copy is retried later.",
                         reason="encryption-stopped",
                         id=rec.id,
                     ) from None
@@ -1023,7 +1025,8 @@ class Locations:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
             except FileNotFoundError:
                 raise LocationCopyFailedError(
-                    f"The backup {rec.id} was deleted while it was copied.", "Nothing to do: it is no longer a backup."
+                    f"The backup {rec.id} was deleted while it was copied.",
+                    "It is no longer a backup, so it is not copied.",
                 ) from None
         else:
             try:
