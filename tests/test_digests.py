@@ -145,9 +145,9 @@ def test_a_verified_backup_changed_before_its_restore_is_refused_at_staging(engi
     staged_with = []
     real = restore_mod._copy_hashed
 
-    def spy(source, dest, say, algorithm="sha256"):
-        staged_with.append(algorithm)
-        return real(source, dest, say, algorithm)
+    def spy(source, dest, say, algorithms=("sha256",)):
+        staged_with.append("+".join(algorithms))
+        return real(source, dest, say, algorithms)
 
     monkeypatch.setattr(restore_mod, "_copy_hashed", spy)
     b = engine.create_backup()

@@ -273,3 +273,50 @@ def test_a_manifests_claimed_size_counts_for_nothing_and_verify_says_so(engine):
     assert json.loads(first.read_text())["size_bytes"] == real  # recorded, and sealed again with it
     r = run_cli("backup", "verify", made[0].id, data_dir=d)
     assert r.returncode == 0 and "manifest said" not in r.stdout, r.stdout
+
+
+# -- T1: restore and verify agree on a manifest whose two checksums cannot both be right ---------------------
+
+
+def test_restore_relies_on_blake3_alone_only_while_the_seal_holds(data_dir):
+    """T1, the tester's reproduction: a backup damaged after its check (an index entry changed) whose manifest
+    then had only its BLAKE3 updated was restored as the live database ('Restored … in 0.10 s') although its
+    SHA-256 disagreed, while `backup verify` refused it."""
+    import hashlib
+    import sqlite3
+
+    import blake3
+
+    d = data_dir
+    assert run_cli("db", "migrate", data_dir=d).returncode == 0
+    conn = sqlite3.connect(d / "jobmatcher.db")
+    conn.executescript(
+        "insert into user_profile(id,full_name) values(1,'Bob'); "
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3000) "
+        "INSERT INTO saved_jobs(title,company,description) "
+        "SELECT 'title'||x,'company'||(x%50),hex(randomblob(200)) FROM c;"
+    )
+    conn.close()
+    r = run_cli("--json", "backup", "create", "--note", "good", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    bid = json.loads(r.stdout)["id"]
+    db = d / "backups" / f"{bid}.db"
+    b = bytearray(db.read_bytes())
+    j = b.rfind(b"company17")
+    b[j : j + 9] = b"company99"  # an index entry: integrity_check finds a row missing from its index
+    db.write_bytes(bytes(b))
+    live = d / "jobmatcher.db"
+    before = hashlib.sha256(live.read_bytes()).hexdigest()
+    r = run_cli("backup", "restore", bid, "--yes", data_dir=d)
+    assert r.returncode == 1 and "has changed since it was checked" in r.stderr, r.stdout + r.stderr
+    # now only "blake3" is updated in the manifest (the SHA-256 and the seal are left as they were)
+    mp = d / "backups" / f"{bid}.json"
+    m = json.loads(mp.read_text())
+    m["blake3"] = blake3.blake3(db.read_bytes()).hexdigest()
+    mp.write_text(json.dumps(m))
+    r = run_cli("backup", "restore", bid, "--yes", data_dir=d)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "has changed since it was checked" in out and "Restored" not in out, out
+    assert hashlib.sha256(live.read_bytes()).hexdigest() == before  # the live database byte for byte
+    r = run_cli("backup", "verify", bid, data_dir=d)
+    assert r.returncode == 1, r.stdout + r.stderr  # and verify agrees

@@ -1330,6 +1330,7 @@ class Engine:
                 progress,
                 source_verified=rec is not None and rec.verified is True,
                 expected_blake3=r.blake3,
+                sealed=r.sealed,
             )
         finally:
             if not owned_before:

@@ -144,13 +144,18 @@ def restore(
     progress: Progress | None = None,
     source_verified: bool = False,
     expected_blake3: str | None = None,
+    sealed: bool = False,
 ) -> RestoreResult:
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
     `source_verified`: `source` is a listed backup whose manifest records a passed integrity check
     and `expected_sha256` (64 hex digits; and `expected_blake3` when its manifest has it); its checksum,
-    computed while it is staged (BLAKE3 when known, else SHA-256), then proves it is that file and the
-    check is not repeated. Any other file is checked in full first. `progress` gets
+    computed while it is staged, then proves it is that file and the check is not repeated: BLAKE3 alone
+    only when `sealed` (the manifest's seal holds: manifest.seal_holds, so the recorded SHA-256 is of the
+    bytes whose BLAKE3 is recorded); without a holding seal, both recorded checksums must match, as
+    `backup verify` requires (finding T1: an edited BLAKE3 beside the SHA-256 of other bytes proves
+    nothing); SHA-256 alone for an older manifest without BLAKE3. Any other file is checked in full first,
+    held to every checksum its manifest records in the same way. `progress` gets
     "check", "migrate" and "swap" as steps, "safety" in pages (a copied safety backup, then its check
     as "safety-verify"), "copy" in bytes (progress.py). The result's times are in seconds.
 
@@ -176,12 +181,21 @@ def restore(
     if proven_by_checksum:
         size, _page_size = check_file_shape(source)
         revision = check_schema(source)
-        digest: tuple[Algorithm, str] = (BLAKE3, expected_blake3) if expected_blake3 else (SHA256, str(expected_sha256))
+        digest: dict[Algorithm, str] = {SHA256: str(expected_sha256)}
+        if expected_blake3:  # BLAKE3 alone only while the seal ties the recorded SHA-256 to it (T1)
+            digest = {BLAKE3: expected_blake3} if sealed else {BLAKE3: expected_blake3, **digest}
     else:
         # BLAKE3 computed beside the check too: the staged copy is then proven by it (faster than SHA-256).
-        report = verify_file(source, expected_sha256, expected_blake3=expected_blake3, with_blake3=True)
+        report = verify_file(
+            source,
+            expected_sha256,
+            expected_blake3=expected_blake3,
+            with_blake3=True,
+            every_checksum=True,  # both recorded checksums must hold, as for verify (H6, T1) ...
+            sha256_sealed=sealed,  # ... proven by BLAKE3 alone while the seal ties them together
+        )
         size, revision = report.size_bytes, report.schema_revision
-        digest = (BLAKE3, report.blake3) if report.blake3 else (SHA256, report.sha256)
+        digest = {BLAKE3: report.blake3} if report.blake3 else {SHA256: report.sha256}
     say("check", 1, 1, "steps")
     mark("check")
     require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size", place="data-folder")
@@ -202,7 +216,7 @@ def restore(
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
-        staged = _stage(data, source, digest[1], say, algorithm=digest[0])
+        staged = _stage(data, source, digest, say)
         mark("stage")
         if revision != schema.head():
             say("migrate", 0, None, "steps")
@@ -529,11 +543,9 @@ def refuse_the_live_file(data: DataDir, source: Path) -> None:
         )
 
 
-def _stage(
-    data: DataDir, source: Path, expected: str, say: Progress, seal: bool = True, algorithm: Algorithm = SHA256
-) -> Path:
-    """Copy `source` next to the live file and prove it is the file that was verified: the copy's
-    `algorithm` digest (digests.py) must be `expected`.
+def _stage(data: DataDir, source: Path, expected: dict[Algorithm, str], say: Progress, seal: bool = True) -> Path:
+    """Copy `source` next to the live file and prove it is the file that was verified: the copy's digest in
+    each algorithm of `expected` (digests.py: {algorithm: hex}) must be the one given there.
 
     The copy is hashed as it is written: the kernel copies (copy_file_range) in one thread while
     this one reads back and hashes each chunk of the copy just written (from the page cache,
@@ -544,7 +556,7 @@ def _stage(
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
-    if _copy_hashed(source, staged, say, algorithm) != expected:
+    if _copy_hashed(source, staged, say, tuple(expected)) != {a: v.lower() for a, v in expected.items()}:
         # Either the file changed since its check (its manifest's checksum, when that is what proves it)
         # or while it was copied: refused the same way, nothing live was touched.
         raise InvalidBackupError(
@@ -559,8 +571,11 @@ def _stage(
     return staged
 
 
-def _copy_hashed(source: Path, dest: Path, say: Progress, algorithm: Algorithm = SHA256) -> str:
-    """Copy `source` to `dest`, fsync it, and return the digest (hex) of what was written to `dest`."""
+def _copy_hashed(
+    source: Path, dest: Path, say: Progress, algorithms: tuple[Algorithm, ...] = (SHA256,)
+) -> dict[Algorithm, str]:
+    """Copy `source` to `dest`, fsync it, and return the digests ({algorithm: hex}) of what was written to
+    `dest`, in each of `algorithms`."""
     size = os.path.getsize(source)
     cond = threading.Condition()
     state: dict = {"copied": 0, "copy_done": False, "error": None}
@@ -587,7 +602,7 @@ def _copy_hashed(source: Path, dest: Path, say: Progress, algorithm: Algorithm =
 
     worker = threading.Thread(target=copier, name="jobmatcher-stage-copy", daemon=True)
     worker.start()
-    h = new_hash(algorithm)
+    hashes = [(a, new_hash(a)) for a in algorithms]
     hashed = 0
     reader = None  # its own file object (offset), so this works where os.pread does not (Windows)
     buf = memoryview(bytearray(_HASH_CHUNK))  # one buffer, reused: no fresh memory (page faults) per chunk
@@ -605,7 +620,8 @@ def _copy_hashed(source: Path, dest: Path, say: Progress, algorithm: Algorithm =
                 n = reader.readinto(buf[: min(_HASH_CHUNK, available - hashed)])
                 if not n:
                     break
-                h.update(buf[:n])
+                for _a, h in hashes:
+                    h.update(buf[:n])
                 hashed += n
             if finished and hashed >= available:
                 break
@@ -615,7 +631,7 @@ def _copy_hashed(source: Path, dest: Path, say: Progress, algorithm: Algorithm =
             reader.close()
     if state["error"] is not None:
         raise state["error"]
-    return h.hexdigest()
+    return {a: h.hexdigest() for a, h in hashes}
 
 
 def _seal(staged: Path) -> None:
@@ -814,7 +830,7 @@ def _recover_from(data: DataDir, safety: Path, safety_id: str, swap_lock: FileLo
     _write_journal(data, "recover", safety_id, safety_id, str(safety))
     m = read_manifest(safety)
     expected = m.sha256 if m and m.sha256 else sha256_file(safety)
-    staged = _stage(data, safety, expected, say, seal=False)
+    staged = _stage(data, safety, {SHA256: expected}, say, seal=False)
     _swap(data, staged, swap_lock, say)
     if sha256_file(data.db_path) != expected:
         raise JobMatcherError(
