@@ -320,3 +320,44 @@ def test_restore_relies_on_blake3_alone_only_while_the_seal_holds(data_dir):
     assert hashlib.sha256(live.read_bytes()).hexdigest() == before  # the live database byte for byte
     r = run_cli("backup", "verify", bid, data_dir=d)
     assert r.returncode == 1, r.stdout + r.stderr  # and verify agrees
+
+
+# -- T5: an encrypted copy cut at an age chunk boundary is a cut-short copy, not a disk problem ---------------
+
+
+def test_an_encrypted_copy_cut_at_a_chunk_boundary_is_refused_as_cut_short(engine, usb, tmp_path, locked_identity):
+    """T5: cut after its last full 64 KiB chunk, with the location manifest's size and checksum made to match, an
+    encrypted copy was blamed on the disk ('age file is truncated … is it still connected?')."""
+    import hashlib
+
+    from conftest import LOCATION_PASSPHRASE, prime
+
+    key = prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
+    conn = engine.connect()  # a database of a few chunks
+    conn.execute("create table padding(x)")
+    conn.executemany("insert into padding values (?)", [(bytes(1000),)] * 300)
+    conn.commit()
+    conn.close()
+    b = engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied == [b.id] and not r.error, r
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    copy, mpath = ns / f"{b.id}.db.age", ns / f"{b.id}.json"
+    data = copy.read_bytes()
+    header_end = data.index(b"\n", data.index(b"\n---") + 1) + 1
+    cut = data[: header_end + 16 + 2 * (64 * 1024 + 16)]  # the nonce, then two whole chunks of the payload
+    assert len(cut) < len(data)
+    copy.write_bytes(cut)
+    m = json.loads(mpath.read_text())
+    mpath.write_text(json.dumps(dict(m, stored_size=len(cut), stored_sha256=hashlib.sha256(cut).hexdigest())))
+    secret = tmp_path / "key"
+    secret.write_text(key + "\n")
+    fresh = tmp_path / "new"
+    r = run_cli(
+        "backup", "restore", b.id, "--from-folder", str(usb), "--passphrase-file", str(secret), "--yes", data_dir=fresh
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "changed or cut short after it was written" in out, out
+    assert "Choose another copy" in out and "Check the disk" not in out and "truncated" not in out, out
+    assert not (fresh / "jobmatcher.db").exists()

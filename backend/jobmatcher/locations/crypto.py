@@ -217,8 +217,10 @@ def decrypt_file(src: Path, dest: Path, identity: str) -> None:
         ) from None
     except OSError as e:
         dest.unlink(missing_ok=True)
-        # pyrage reports a failed payload chunk (age's STREAM authentication) as an OSError without errno
-        if e.errno is None and "decryption error" in str(e):
+        # pyrage reports a failed payload chunk (age's STREAM authentication) as an OSError without errno, and
+        # so a payload that ends where a chunk does but not with age's last chunk ("age file is truncated"):
+        # both are the copy's own (cut short or changed), not the disk's (T5)
+        if e.errno is None and ("decryption error" in str(e) or "truncated" in str(e)):
             raise TamperedCopyError(
                 "This encrypted copy was changed or cut short after it was written: it fails age's authentication. "
                 "Nothing was changed.",
