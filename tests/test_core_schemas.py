@@ -273,3 +273,26 @@ def test_the_list_reads_each_manifest_as_the_model_path_does(engine, real_manife
     for r in rows:
         path = str(Path(r.path).with_suffix(".json"))
         assert (load_manifest_file(path)[1] == "ok") == (r.manifest == "ok"), r.id
+
+
+def test_every_manifest_the_engine_writes_reads_alike(engine, tmp_path):
+    """The manifests the engine itself writes as it works (a backup, a pin, a check's result, a file added by hand
+    then pinned, the safety backup a restore makes): each reads to the same
+    values through the model and through the core schema."""
+    first = engine.create_backup(note="first")
+    second = engine.create_backup(note="second")
+    engine.set_pinned(first.id, True)
+    engine.verify(second.id)
+    folder = engine.store.folder
+    shutil.copyfile(first.path, folder / "by hand.db")
+    engine.set_pinned("by hand", True)
+    engine.restore(first.id)
+    written = sorted(p for p in folder.glob("*.json"))
+    assert len(written) >= 4
+    kinds = set()
+    for path in written:
+        raw = path.read_bytes()
+        model = Manifest.model_validate_json(raw).__dict__
+        assert _same(model, dict(core_schemas.manifest_values(raw))), path.name
+        kinds.add((model["type"], model["verified"], model["added_by_hand"], model["pinned"]))
+    assert len(kinds) >= 4, kinds  # made and pinned, checked, by hand and pinned, a safety backup
