@@ -261,3 +261,24 @@ def test_the_safety_note_of_a_location_restore_is_in_the_users_words(engine, usb
         rf"Before restoring the copy from \d{{1,2}} [A-Z][a-z]{{2}} \d{{4}}, \d\d:\d\d at {usb}", safety["note"]
     )
     assert b.id not in safety["note"]
+
+
+# -- L14: verify and restore agree on a manifest whose SHA-256 was edited; the words blame the manifest ---------
+
+
+def test_verify_and_restore_agree_on_an_edited_manifest_checksum(engine):
+    b = engine.create_backup()
+    engine.create_backup()  # the live data moves on: the restore would change it
+    manifest = Path(b.path).with_suffix(".json")
+    m = json.loads(manifest.read_text())
+    m["sha256"] = ("0" if m["sha256"][0] != "0" else "1") + m["sha256"][1:]  # only the SHA-256, by hand
+    manifest.write_text(json.dumps(m))
+    before = fingerprint(engine.data.db_path)
+    r = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"The manifest of the backup {b.id}" in r.stderr and "was changed since the backup was made" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert fingerprint(engine.data.db_path) == before
+    manifest.write_text(json.dumps(m))  # as the user left it
+    r = run_cli("backup", "verify", b.id, data_dir=engine.data_dir)
+    assert r.returncode == 1 and f"The manifest of the backup {b.id}" in r.stderr and "was changed" in r.stderr

@@ -80,7 +80,7 @@ from .printable import printable
 from .progress import Progress, ignore
 from .relaunch import child_environment, program
 from .snapshot import LOCK_NOTICE_SECONDS, LOCK_WAIT_SECONDS
-from .verify import check_file_shape, check_schema, sha256_file, verify_file
+from .verify import check_file_shape, check_schema, checksum_refusal, sha256_file, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -556,7 +556,12 @@ def _stage(data: DataDir, source: Path, expected: dict[Algorithm, str], say: Pro
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
-    if _copy_hashed(source, staged, say, tuple(expected)) != {a: v.lower() for a, v in expected.items()}:
+    found = _copy_hashed(source, staged, say, tuple(expected))
+    want = {a: v.lower() for a, v in expected.items()}
+    if found != want:
+        if len(want) == 2 and any(found.get(a) == v for a, v in want.items()):
+            # one recorded checksum matches, the other not: the manifest was edited, as verify says it (L14)
+            raise checksum_refusal(source, found, want.get(SHA256), want.get(BLAKE3))
         # Either the file changed since its check (its manifest's checksum, when that is what proves it)
         # or while it was copied: refused the same way, nothing live was touched.
         raise InvalidBackupError(

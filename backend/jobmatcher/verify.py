@@ -271,12 +271,7 @@ def verify_file(
                     revision, memory = _check_database(path, allow_unknown_revision, started=check)
                     found = {**given, **pending.result()}
     if not _matches(found, expected_sha256, expected_blake3):
-        raise _refuse(
-            "checksum-mismatch",
-            f"The backup {path.name} has changed since it was made (its checksum does not match "
-            f"its manifest): it may be damaged.",
-            "Use another backup. Your current data has not been changed.",
-        )
+        raise checksum_refusal(path, found, expected_sha256, expected_blake3)
     return VerifyReport(
         path=str(path),
         size_bytes=size,
@@ -287,6 +282,29 @@ def verify_file(
         page_size=page_size,
         seconds=time.perf_counter() - t0,
         check_memory=memory,
+    )
+
+
+def checksum_refusal(
+    path: Path, found: dict[Algorithm, str], expected_sha256: str | None, expected_blake3: str | None
+) -> InvalidBackupError:
+    """The refusal (reason checksum-mismatch) of a file whose checksums do not match its manifest. When the file
+    matches one recorded checksum and not the other, it is the manifest that was changed (a hand edit, another
+    tool), and the words say so (L14): which one is right cannot be proven. Never raises."""
+    agree = [found.get(a) == e for a, e in ((SHA256, expected_sha256), (BLAKE3, expected_blake3)) if e and found.get(a)]
+    if len(agree) == 2 and any(agree):
+        return _refuse(
+            "checksum-mismatch",
+            f"The manifest of the backup {path.name} was changed since the backup was made: the file matches one "
+            "of the two checksums it records and not the other, so JobMatcher cannot prove the file is the backup "
+            "that was made.",
+            "Use another backup. Your current data has not been changed.",
+        )
+    return _refuse(
+        "checksum-mismatch",
+        f"The backup {path.name} has changed since it was made (its checksum does not match "
+        f"its manifest): it may be damaged.",
+        "Use another backup. Your current data has not been changed.",
     )
 
 
