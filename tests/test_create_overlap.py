@@ -50,7 +50,10 @@ def _rows(path: Path) -> list[tuple]:
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 3 * 4096 + 7])
 @pytest.mark.parametrize("pieces", [1, 3, 4096])
 @pytest.mark.parametrize("idle", [False, True])
-def test_following_digests_are_the_reference_ones_at_every_boundary(tmp_path, monkeypatch, size, pieces, idle):
+@pytest.mark.parametrize("algorithms", [("sha256", "blake3"), ("blake3",)])
+def test_following_digests_are_the_reference_ones_at_every_boundary(
+    tmp_path, monkeypatch, size, pieces, idle, algorithms
+):
     """Written in pieces of `pieces` bytes, read back in chunks of 4096 (monkeypatched): the digests equal
     hashlib's and blake3's of the whole file, whatever the boundaries; `idle`: handed over to a thread of
     normal priority halfway (foreground()), wherever its predecessor stood."""
@@ -58,13 +61,14 @@ def test_following_digests_are_the_reference_ones_at_every_boundary(tmp_path, mo
     data = (bytes(range(251)) * (size // 251 + 1))[:size]
     f = tmp_path / "f.bin"
     f.write_bytes(b"")
-    with digests.FollowingDigests(f, idle=idle) as following, open(f, "r+b", buffering=0) as out:
+    with digests.FollowingDigests(f, algorithms, idle=idle) as following, open(f, "r+b", buffering=0) as out:
         for at in range(0, size, pieces):
             out.write(data[at : at + pieces])
             following.ready(min(size, at + pieces))
             if at <= size // 2 < at + pieces:
                 following.foreground()
-        assert following.result() == {"sha256": _sha(data), "blake3": _b3(data)}
+        want = {"sha256": _sha(data), "blake3": _b3(data)}
+        assert following.result() == {a: want[a] for a in algorithms}
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority") or os.uname().sysname != "Linux", reason="Linux thread priorities")
@@ -244,14 +248,17 @@ def test_a_read_error_while_hashing_the_copy_leaves_nothing_listed(engine, small
     real_new = digests.new_hash
 
     class Failing:
-        def __init__(self, algorithm):
-            self._h, self._n = real_new(algorithm), 0
+        def __init__(self, algorithm, h=None, n=0):
+            self._algorithm, self._h, self._n = algorithm, h or real_new(algorithm), n
 
         def update(self, data):
             self._n += 1
             if self._n == 2:
                 raise OSError(errno.EIO, "Input/output error")
             self._h.update(data)
+
+        def copy(self):
+            return Failing(self._algorithm, self._h.copy(), self._n)
 
         def hexdigest(self):
             return self._h.hexdigest()
@@ -268,3 +275,47 @@ def test_the_hashed_chunk_is_an_eighth_of_the_file_in_whole_mib():
     assert snapshot._hashed_chunk(10 * 10**6) == mib
     assert snapshot._hashed_chunk(100 * 10**6) == 11 * mib
     assert snapshot._hashed_chunk(10**9) == 16 * mib
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or os.uname().sysname != "Linux", reason="Linux thread priorities")
+def test_foreground_never_waits_for_the_idle_thread(tmp_path, monkeypatch):
+    """A busy machine may not run the idle thread for a while (here: it is stuck in its first chunk): the
+    copy's foreground() returns at once, a thread of normal priority hashes the file from the last finished
+    chunk, and the stuck thread's work never counts, even when it ends afterwards."""
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB: three chunks
+    f = tmp_path / "f.bin"
+    f.write_bytes(data)
+    entered, release = threading.Event(), threading.Event()
+    real_new = digests.new_hash
+
+    class StuckWhenIdle:
+        def __init__(self, algorithm, h=None):
+            self._algorithm, self._h = algorithm, h or real_new(algorithm)
+
+        def update(self, chunk):
+            if os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 19:
+                entered.set()
+                release.wait(10)
+                chunk = b"not the file"  # whatever it does now must not count
+            self._h.update(chunk)
+
+        def copy(self):
+            return StuckWhenIdle(self._algorithm, self._h.copy())
+
+        def hexdigest(self):
+            return self._h.hexdigest()
+
+    monkeypatch.setattr(digests, "new_hash", StuckWhenIdle)
+    with digests.FollowingDigests(f, idle=True) as following:
+        following.ready(len(data))
+        assert entered.wait(10)
+        stuck = following._thread
+        following.foreground()
+        assert stuck.is_alive()  # foreground() did not wait for it: it is still stuck
+        assert following._thread is not stuck
+        assert following.result() == {"sha256": _sha(data), "blake3": _b3(data)}
+        release.set()
+        stuck.join(10)
+        assert not stuck.is_alive()
+        done, _ = following._state
+        assert done == len(data)

@@ -118,9 +118,11 @@ class FollowingDigests:
     digests are then never asked for). Use it as a context manager: leaving it abandons it.
 
     `idle`: the thread hashes only with CPU time nothing else wants (Linux: the thread's nice value 19)
-    until foreground() is called, when a thread of normal priority takes over. For a backup's copy, made
-    while it holds the database's write lock: on a busy machine the hashing must not slow the copy (other
-    programs' writes wait for it); on an idle second core it runs at full speed all the same.
+    until foreground() is called. For a backup's copy, made while it holds the database's write lock: on a
+    busy machine the hashing must not slow the copy (other programs' writes wait for it); on an idle second
+    core it runs at full speed all the same. foreground() never waits for the idle thread (which a busy
+    machine may not run for a while): a thread of normal priority goes on from the last chunk the idle one
+    finished (each finished chunk leaves a copy of the hashes' state), and the idle one stops at its next.
 
     Raises from result(): OSError as reading the file reported it; ValueError for an unknown algorithm
     (at construction).
@@ -131,18 +133,17 @@ class FollowingDigests:
 
         self.path = Path(path)
         self.algorithms = tuple(algorithms)
-        self._hashes = [new_hash(a) for a in self.algorithms]
+        # (bytes hashed, the hashes' state after them): what the next thread goes on from, and the result
+        self._state: tuple[int, list] = (0, [new_hash(a) for a in self.algorithms])
         self._final = 0  # bytes of the file that are written and final
-        self._done = 0  # bytes hashed
-        self._file: FileIO | None = None  # the file, read in order by one thread at a time
-        # Linux: there a thread's nice value is its own (elsewhere setpriority sets the whole process's)
-        self._idle = idle and sys.platform == "linux"
         self._closed = False  # no more ready() calls: hash up to _final and stop
         self._abandoned = False
-        self._handover = False  # the idle thread stops at the next chunk: a normal one goes on
         self._error: BaseException | None = None
+        self._worker = 0  # the number of the thread whose work counts; an older one stops at its next chunk
+        # Linux: there a thread's nice value is its own (elsewhere setpriority sets the whole process's)
+        self._idle = idle and sys.platform == "linux"
         self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, args=(self._idle,), name="following-digests", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(0, self._idle), name="following-digests", daemon=True)
         self._thread.start()
 
     def ready(self, final_bytes: int) -> None:
@@ -150,26 +151,22 @@ class FollowingDigests:
         with self._wake:
             if final_bytes > self._final:
                 self._final = final_bytes
-                self._wake.notify()
+                self._wake.notify_all()
 
     def foreground(self) -> None:
-        """Go on hashing at this thread's priority (see `idle`); a no-op when not idle. Never raises."""
+        """Go on hashing at this thread's priority (see `idle`), at once; a no-op when not idle. Never raises."""
         import threading
 
-        if not self._idle:
-            return
         with self._wake:
-            if self._abandoned or not self._thread.is_alive():
+            if not self._idle or self._abandoned or self._closed:
                 return
-            self._handover = True
-            self._wake.notify()
-        self._thread.join()  # at most one chunk (about 1 ms of hashing)
-        with self._wake:
-            self._handover = False
             self._idle = False
-        if self._error is None:
-            self._thread = threading.Thread(target=self._run, name="following-digests", daemon=True)
-            self._thread.start()  # a new thread has the priority of the one that starts it
+            self._worker += 1
+            number = self._worker
+            self._wake.notify_all()
+        # a new thread has the priority of the one that starts it
+        self._thread = threading.Thread(target=self._run, args=(number, False), name="following-digests", daemon=True)
+        self._thread.start()
 
     def result(self) -> dict[Algorithm, str]:
         """{algorithm: hex digest} of the file's first ready() bytes, once the thread has hashed them.
@@ -178,34 +175,30 @@ class FollowingDigests:
             if self._abandoned:
                 raise RuntimeError("the digests were abandoned")
             self._closed = True
-            self._wake.notify()
+            self._wake.notify_all()
         self._thread.join()
-        self._close_file()
         if self._error is not None:
             raise self._error
-        return {a: h.hexdigest() for a, h in zip(self.algorithms, self._hashes, strict=True)}
+        done, hashes = self._state
+        if done != self._final:  # never a digest of fewer bytes than promised
+            raise RuntimeError(f"hashed {done:,} of {self._final:,} bytes")
+        return {a: h.hexdigest() for a, h in zip(self.algorithms, hashes, strict=True)}
 
     def abandon(self) -> None:
         """Stop hashing (the file will change, or is discarded) and wait for the thread. Never raises."""
         with self._wake:
             self._abandoned = True
-            self._wake.notify()
+            self._wake.notify_all()
         self._thread.join()
-        self._close_file()
 
     def __enter__(self) -> FollowingDigests:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive() or self._file is not None:
+        if self._thread.is_alive():
             self.abandon()
 
-    def _close_file(self) -> None:
-        f, self._file = self._file, None
-        if f is not None:
-            f.close()
-
-    def _run(self, idle: bool = False) -> None:
+    def _run(self, number: int, idle: bool) -> None:
         import os
         from concurrent.futures import ThreadPoolExecutor
 
@@ -214,39 +207,73 @@ class FollowingDigests:
                 os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread only (Linux)
             except OSError:
                 pass  # hashed at normal priority: slower copies on a busy machine, nothing worse
-        view = memoryview(bytearray(CHUNK_BYTES))  # one reused buffer: no fresh memory (page faults) per chunk
-        first, others = self._hashes[0], self._hashes[1:]
-        # The other hashes (BLAKE3) of each chunk on a helper thread while this one does the first (SHA-256): the
-        # two cores share the hashing once the copy is done. Made by this thread: it has this thread's priority.
+        with self._wake:
+            done, committed = self._state
+        hashes = [h.copy() for h in committed]  # its own: an older thread may still be updating its own
+        first, others = hashes[0], hashes[1:]
+        # Two reused buffers (no fresh memory, so no page faults, per chunk): one is hashed while the next chunk
+        # is read into the other. The other hashes (BLAKE3) of each chunk and that reading on a helper thread
+        # while this one does the first (SHA-256), as file_digests does: the two cores share the hashing once
+        # the copy is done. Made by this thread, the helper has this thread's priority.
+        buffers = (memoryview(bytearray(CHUNK_BYTES)), memoryview(bytearray(CHUNK_BYTES)))
         helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="following-digests") if others else None
+        f: FileIO | None = None
 
-        def update_others(chunk: memoryview) -> None:
+        def read(into: memoryview, limit: int) -> int:
+            """Read the next at most `limit` bytes (none for 0) into `into`; never fewer than promised."""
+            if limit <= 0:
+                return 0
+            assert f is not None
+            n = f.readinto(into[: min(CHUNK_BYTES, limit)]) or 0
+            if n <= 0:  # shorter than the writer said: never a digest of fewer bytes than promised
+                raise OSError(f"{self.path} ended at {f.tell():,} bytes while hashing it")
+            return n
+
+        def side(chunk: memoryview, into: memoryview, limit: int) -> int:
             for h in others:
                 h.update(chunk)
+            return read(into, limit)
+
+        def stopped() -> bool:
+            return self._abandoned or number != self._worker
 
         try:
             while True:
                 with self._wake:
-                    while not (self._abandoned or self._handover or self._done < self._final or self._closed):
+                    while not (stopped() or done < self._final or self._closed):
                         self._wake.wait()
-                    if self._abandoned or self._handover or (self._closed and self._done >= self._final):
+                    if stopped() or (self._closed and done >= self._final):
                         return
                     final = self._final
-                if self._file is None:  # opened once the writer has made the file
-                    self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by result/abandon
-                while self._done < final and not (self._abandoned or self._handover):
-                    n = self._file.readinto(view[: min(CHUNK_BYTES, final - self._done)]) or 0
-                    if n <= 0:  # shorter than the writer said: never a digest of fewer bytes than promised
-                        raise OSError(f"{self.path} ended at {self._done:,} bytes while hashing it")
-                    pending = helper.submit(update_others, view[:n]) if helper is not None else None
-                    try:
-                        first.update(view[:n])
-                    finally:
-                        if pending is not None:
-                            pending.result()  # before the buffer is read into again (or let go)
-                    self._done += n
+                if f is None:  # opened once the writer has made the file; this thread's own
+                    f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
+                    f.seek(done)
+                i = 0
+                n = read(buffers[0], final - done)
+                while n:
+                    chunk = buffers[i][:n]
+                    more = 0 if stopped() else final - done - n  # read ahead only what is final
+                    if helper is not None:
+                        pending = helper.submit(side, chunk, buffers[i ^ 1], more)
+                        try:
+                            first.update(chunk)
+                        finally:
+                            ahead = pending.result()  # never leave the helper reading into a buffer we let go
+                    else:
+                        first.update(chunk)
+                        ahead = read(buffers[i ^ 1], more)
+                    done += n
+                    with self._wake:
+                        if stopped():  # a newer thread goes on from the last state left: this one's work ends
+                            return
+                        self._state = (done, [h.copy() for h in hashes])
+                    n, i = ahead, i ^ 1
         except BaseException as e:  # noqa: BLE001 - handed to result()
-            self._error = e
+            with self._wake:
+                if number == self._worker:
+                    self._error = e
         finally:
             if helper is not None:
                 helper.shutdown(wait=True)
+            if f is not None:
+                f.close()

@@ -189,8 +189,6 @@ def copy_snapshot(
 
                     piece = _hashed_chunk(main_len) if hashed else CHUNK
                     copy_range(fd, 0, out, main_len, report, piece)  # fsynced after the lock is released
-                if hashed and digests is not None:
-                    digests.foreground()  # the copy no longer waits: the rest of the hashing at normal priority
                 if hashed and switch and digests is not None:  # never switched (under 20 bytes): SQLite will
                     hashed = False
                     digests.abandon()
@@ -214,6 +212,8 @@ def copy_snapshot(
             conn.execute("ROLLBACK")
     finally:
         conn.close()
+    if hashed and digests is not None:
+        digests.foreground()  # the lock is released: the rest of the hashing at normal priority
     if hashed:  # nothing to fold in, the header switched already: opening it with SQLite would change it
         if sync:
             fsync_file(dest)
