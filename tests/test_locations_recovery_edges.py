@@ -393,3 +393,18 @@ def test_backup_show_of_a_file_on_a_failing_disk_says_read_error_not_damaged(eng
         disk.stop()
     assert r.returncode == 1, r.stdout + r.stderr
     assert "could not be read to the end" in r.stderr and "damaged" not in r.stderr, r.stderr
+
+
+def test_a_web_server_answering_404_is_not_s3_rather_than_a_missing_bucket(web_server, tmp_path):
+    """L27's 404 variant: a plain web server answers 404 for an unknown bucket path, with no S3 error in it; that
+    is 'did not answer as S3', not 'the bucket does not exist' (S3 itself names NoSuchBucket: test_locations_s3)."""
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "JOBMATCHER_CREDENTIALS": "file"}
+    for args in (
+        ("backup", "list", "--from-s3", "s3://no-such-bucket/x", "--endpoint-url", web_server),
+        ("location", "add", "s3", "--bucket", "no-such-bucket", "--endpoint-url", web_server, "--no-encrypt"),
+    ):
+        r = run_cli(*args, data_dir=tmp_path / "fresh", env=env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, out
+        assert "did not answer as S3 storage" in out and "does not exist" not in out, out
+        assert "Traceback" not in out

@@ -84,6 +84,10 @@ class _TooLarge(Exception):
 _ONE_SHOT = ("checking the bucket", "listing the copies", "reading", "checking the copy", "downloading the copy")
 
 
+class _NotS3(Exception):
+    """The endpoint answered, but not as S3 does (S3Location._head_bucket's probe)."""
+
+
 def check_address(bucket: str, prefix: str) -> None:
     """Refuse (ValidationError, code "invalid-bucket" / "invalid-prefix") a bucket name S3 would not accept, or
     a prefix with empty, `.` or `..` folder names or control characters; nothing is sent anywhere."""
@@ -232,7 +236,7 @@ class S3Location(LocationClient):
         )
 
         where = self.describe()
-        if isinstance(e, RecursionError) or type(e).__name__ in _NOT_S3:
+        if isinstance(e, (RecursionError, _NotS3)) or type(e).__name__ in _NOT_S3:
             # botocore recurses (its region-redirect handler re-sends) or cannot parse on an answer that is not
             # S3's: a web page, a console URL pasted as the endpoint (L27)
             return LocationUnavailableError(
@@ -267,11 +271,12 @@ class S3Location(LocationClient):
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code == "NoSuchBucket" or (code in ("404", "NotFound") and action == "checking the bucket"):
                 return LocationUnavailableError(
-                    f"The bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}.",
+                    f"The bucket '{self.bucket}' does not exist at {self.endpoint_url or 'AWS'}.",
                     self._hint(
                         "Create the bucket (or correct its name); copies are caught up then.",
                         "Check the bucket's name and the endpoint URL.",
                     ),
+                    bucket_missing=True,
                 )
             if code in _CREDENTIAL_CODES or status == 403:
                 return LocationCredentialsError(
@@ -335,10 +340,30 @@ class S3Location(LocationClient):
 
     # -- availability ----------------------------------------------------------------
 
+    def _head_bucket(self) -> None:
+        """HEAD the bucket. A 404 has no body to tell a missing bucket from a server that is not S3 at all (any
+        web server answers 404 to an unknown path): a GET of the bucket's listing then does, as S3 names the
+        error (NoSuchBucket) where a web page does not (L27, its 404 variant). Raises as _call."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        except LocationUnavailableError as e:
+            if not getattr(e, "bucket_missing", False):
+                raise
+            try:
+                self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+            except ClientError as probe:
+                if str(probe.response.get("Error", {}).get("Code", "")) == "NoSuchBucket":
+                    raise e from None
+            except Exception:  # noqa: BLE001 - anything else (no answer, an unparseable one): not S3's
+                pass
+            raise self._error(_NotS3(), "checking the bucket") from None
+
     def check(self) -> None:
         """As LocationClient.check: the bucket answers and holds the marker under the prefix."""
         check_address(self.bucket, self.prefix)
-        self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        self._head_bucket()
         try:
             self.get_bytes(MARKER_KEY)
         except FileNotFoundError:
@@ -352,7 +377,7 @@ class S3Location(LocationClient):
     def initialize(self) -> None:
         """As LocationClient.initialize (the bucket must exist: it is never created)."""
         check_address(self.bucket, self.prefix)
-        self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+        self._head_bucket()
         try:
             self.get_bytes(MARKER_KEY)
             return
