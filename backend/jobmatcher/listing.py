@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .core_schemas import BackupType, manifest_values, manifest_values_of
+from .datadir import DB_NAME
 from .errors import BackupFolderUnavailableError
 from .folders import BACKUP_FOLDER_MARKER
 from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 # The names JobMatcher gives what it makes; automatic deletion touches nothing else.
 OWN_NAME = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?$")
 _MAX_NAME_BYTES = 255
-DB_NAME = "jobmatcher.db"  # datadir.DB_NAME: a data folder's live file
 
 
 def listable_name(name: str) -> bool:
