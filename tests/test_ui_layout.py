@@ -376,3 +376,62 @@ def test_the_same_error_from_two_buttons_is_one_toast(page: Page, start_app, app
     page.wait_for_timeout(1500)
     errors = page.locator(".toast-error .toast-message").all_inner_texts()
     assert len(errors) == 1 and "is not available" in errors[0], errors
+
+
+@pytest.mark.parametrize("width, height", [(800, 600), (1180, 900)])
+def test_the_location_forms_have_their_padding_and_styled_secret_fields(page: Page, start_app, app_data, width, height):
+    """L13 (and L18's layout): the location forms' fields stayed inside the dialog's padding only on paper (the form
+    was wider than the dialog), the password fields were the browser's bare boxes, and "Encrypt the copies" floated
+    alone in the middle of its row."""
+    page.set_viewport_size({"width": width, "height": height})
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+
+    def check(dialog, name: str) -> None:
+        box = dialog.bounding_box()
+        assert inside(box, {"x": 0, "y": 0, "width": width, "height": height}), (name, box)  # fits the window
+        content = {
+            "x": box["x"] + 16,
+            "y": box["y"],
+            "width": box["width"] - 32,
+            "height": dialog.evaluate("d => d.scrollHeight"),
+        }
+        for control in dialog.locator("input:visible, select:visible, button:visible, label:visible, h2").all():
+            b = control.bounding_box()
+            assert b is not None and b["x"] >= content["x"] - 0.5, (name, control.evaluate("e => e.outerHTML"), b, box)
+            assert b["x"] + b["width"] <= content["x"] + content["width"] + 0.5, (
+                name,
+                control.evaluate("e => e.outerHTML"),
+                b,
+                box,
+            )
+        text = dialog.locator("input[type=text]:visible").first
+        style = (
+            "e => { const s = getComputedStyle(e); "
+            "return [s.paddingLeft, s.borderRadius, s.borderTopWidth, e.getBoundingClientRect().height]; }"
+        )
+        for secret in dialog.locator("input[type=password]:visible").all():
+            assert secret.evaluate(style) == text.evaluate(style), (name, secret.evaluate("e => e.outerHTML"))
+
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("s3")
+    check(where, "restore from S3")
+    screenshot(page, f"locations-restore-s3-{width}")
+    where.get_by_role("button", name="Cancel").click()
+
+    page.get_by_role("button", name="Add S3 storage…").click()
+    add = page.get_by_role("dialog", name="Add S3 storage")
+    check(add, "add S3")
+    box, label = (
+        add.get_by_label("Encrypt the copies").bounding_box(),
+        add.get_by_text("Encrypt the copies").bounding_box(),
+    )
+    assert box["x"] < label["x"] and abs((box["y"] + box["height"] / 2) - (label["y"] + label["height"] / 2)) < 8, (
+        box,
+        label,
+    )
+    assert label["x"] - (box["x"] + box["width"]) < 24, (box, label)  # beside its words, not alone mid-row
+    screenshot(page, f"locations-add-s3-{width}")
+    add.get_by_role("button", name="Cancel").click()
+    app.stop()

@@ -198,7 +198,8 @@ function formDialog({ title, intro = [], fields, confirmLabel, submit, extra = n
                        min: f.min, max: f.max, step: f.step });
       inputs[f.name] = input;
       const control = f.button ? h("div", { class: "with-button" }, input, f.button(input)) : input;
-      return h("div", { class: "form-row", dataset: f.group ? { group: f.group } : undefined },
+      return h("div", { class: f.type === "checkbox" ? "form-row is-check" : "form-row",
+                        dataset: f.group ? { group: f.group } : undefined },
                h("label", { for: id, text: f.label }), control,
                f.help ? h("p", { class: "help", text: f.help }) : null);
     });
