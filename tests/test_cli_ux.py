@@ -224,6 +224,20 @@ def test_the_list_test_sees_an_import_and_a_model_built_at_a_modules_top(engine,
     assert "jobmatcher.engine.DbStatus" in built and built != _LIST_MODELS
 
 
+def test_db_status_imports_no_engine(engine):
+    """`db status` reads one revision from the live database: it imports neither the engine nor pydantic (their
+    start-up was nearly all of its time, T10), and says what Engine.status says, in the text and --json."""
+    status = engine.status()
+    for extra in ((), ("--json",)):
+        rc, out, modules, built = _run_and_list_modules("--data-dir", str(engine.data.root), "db", "status", *extra)
+        assert rc == 0 and status.head in out and status.database in out, out
+        heavy = _heavy(modules, _NOT_FOR_LOOKING + _MODELS_FOR_LISTING + ("jobmatcher.checkproc", "subprocess"))
+        assert heavy == set() and built == set(), f"db status {' '.join(extra)} imported {sorted(heavy)}"
+    rc, out, _modules, _built = _run_and_list_modules("--data-dir", str(engine.data.root), "db", "status", "--json")
+    shown = json.loads(out)
+    assert shown == {k: v for k, v in status.model_dump().items() if k != "data_dir"}
+
+
 def test_an_unexpected_error_names_the_log_file_holding_its_traceback(engine, tmp_path, monkeypatch, capsys):
     """The log file is opened at its first record (logs.py): the message for an unexpected error still names
     it, and it holds the traceback."""

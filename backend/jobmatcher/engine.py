@@ -26,6 +26,7 @@ from .database import (
     check_integrity,
     connect,
     current_revision,
+    db_state,
     drop_stale_journal,
     hot_journal,
     live_problem,
@@ -638,19 +639,7 @@ class Engine:
 
         Raises DatabaseDamagedError when SQLite cannot read the database, or JobMatcherError naming another
         cause (a held lock, an I/O error, a data folder that refuses access)."""
-        db = self.data.db_path
-        current = current_revision(db)
-        known = schema.is_known(current)
-        return DbStatus(
-            data_dir=str(self.data.root),
-            database=str(db),
-            exists=db.exists(),
-            size_bytes=file_size(db) + file_size(side_file(db, WAL)),
-            current=current,
-            head=schema.head(),
-            pending=schema.pending(current) if known else [],
-            known=known,
-        )
+        return DbStatus(data_dir=str(self.data.root), **db_state(self.data.db_path)._asdict())
 
     def list_backups(self, skipped: list[str] | None = None) -> list[BackupRecord]:
         """Every backup, newest first (read-only: reads manifests only; sizes in bytes).
