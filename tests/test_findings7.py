@@ -363,3 +363,50 @@ def test_an_encrypted_copy_cut_at_a_chunk_boundary_is_refused_as_cut_short(engin
     assert r.returncode == 1 and "changed or cut short after it was written" in out, out
     assert "Choose another copy" in out and "Check the disk" not in out and "truncated" not in out, out
     assert not (fresh / "jobmatcher.db").exists()
+
+
+# -- T9: copies are never encrypted to a recipient that does not go with this data folder's key file ----------
+
+
+def test_a_recipient_changed_in_locations_json_is_refused_before_any_copy(data_dir, usb, tmp_path, locked_identity):
+    """T9, the tester's reproduction: a recipient changed in locations.json (another data folder's) made every new
+    copy unrecoverable with this data folder's passphrase while status said 'enc ✓'. Also a locations.json carried
+    over whole from another data folder (its recipient with its own binding)."""
+    from conftest import LOCATION_PASSPHRASE
+    from jobmatcher.locations.config import recipient_binding
+    from jobmatcher.locations.crypto import new_identity
+
+    d = data_dir
+    pw = tmp_path / "pw"
+    pw.write_text(LOCATION_PASSPHRASE + "\n")
+    assert run_cli("db", "migrate", data_dir=d).returncode == 0
+    r = run_cli(
+        "location", "add", "folder", str(usb), "--name", "enc", "--passphrase-file", str(pw), "--yes", data_dir=d
+    )
+    assert r.returncode == 0, r.stderr
+    assert run_cli("backup", "create", data_dir=d).returncode == 0
+    r = run_cli("location", "sync", "enc", data_dir=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cfg_path = d / "locations.json"
+    good = json.loads(cfg_path.read_text())
+    assert good["recipient_binding"]  # written when the key was made
+    ns = next((usb / "JobMatcher").iterdir())
+    copies = sorted(p.name for p in ns.glob("*.db.age"))
+    other_locked, _other_key, other_recipient = locked_identity
+    for changed in (
+        {"recipient": new_identity()[1]},  # the recipient alone, by hand
+        {"recipient": other_recipient, "recipient_binding": recipient_binding(other_recipient, other_locked)},
+    ):
+        cfg_path.write_text(json.dumps({**good, **changed}))
+        assert run_cli("backup", "create", data_dir=d).returncode == 0
+        r = run_cli("location", "sync", "enc", data_dir=d)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "is not the key of this data folder's key file" in out, out
+        assert "Traceback" not in out
+        assert sorted(p.name for p in ns.glob("*.db.age")) == copies  # nothing encrypted to the wrong key
+        r = run_cli("status", data_dir=d)
+        assert "enc ✓" not in r.stdout, r.stdout
+    cfg_path.write_text(json.dumps(good))  # its own configuration back: copies are made again
+    r = run_cli("location", "sync", "enc", data_dir=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list(ns.glob("*.db.age"))) == len(copies) + 2

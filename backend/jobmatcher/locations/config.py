@@ -114,6 +114,13 @@ class LocationsConfig(BaseModel):
 
     format: int = FORMAT
     recipient: str | None = Field(None, description="age recipient (public key) copies are encrypted to.")
+    recipient_binding: str | None = Field(
+        None,
+        description="recipient_binding(recipient, the locked identity's bytes): ties the recipient to this data "
+        "folder's key file, so that a recipient changed by hand or a configuration carried over from another data "
+        "folder is refused before a copy is encrypted to it (finding T9). None in configurations of older versions "
+        "(set at their next encrypted copy).",
+    )
     locations: list[LocationConfig] = []
 
     @model_validator(mode="before")
@@ -157,6 +164,18 @@ def _load(path: Path, model, what: str):
             f"The {what} file {path} is damaged: {e}",
             "Fix or delete that file (deleting it forgets the locations, not the copies).",
         ) from e
+
+
+def recipient_binding(recipient: str, locked: bytes) -> str:
+    """SHA-256 (hex) of a recipient (`age1…`) and the bytes of the locked identity it belongs to. Not a secret
+    and no proof against a program that rewrites both files (it needs no passphrase): it catches a recipient
+    that no longer goes with the key file beside it. Never raises."""
+    import hashlib
+
+    h = hashlib.sha256(b"JobMatcher recipient binding v1\n")
+    h.update(recipient.encode() + b"\n")
+    h.update(locked)
+    return h.hexdigest()
 
 
 def load_config(root: Path) -> LocationsConfig:
