@@ -446,3 +446,134 @@ def test_the_backup_made_last_is_never_deleted_whatever_its_date():
                 assert got["last"][0] is True, (name, kind, policy, got["last"])
                 if shape.get("verified", True) is not True:  # the newest that passed is kept beside it
                     assert got["o39"] == (True, R.NEWEST_GOOD), (name, kind, policy)
+
+
+# -- a restore's safety backup is the only copy of the data it replaced (FINDINGS7 T17) ---------------------
+
+
+def test_table_of_a_restores_safety_backup_cases():
+    """The latest restore's safety backup is kept for `keep_days` days by tiers and budget alike; older
+    safety backups, and the latest one past those days, follow the tiers as before."""
+    one_mb = RetentionPolicy(30, tiered=True, budget_bytes=2 << 20)
+    cases = [
+        # (policy, backups, expected {id: (keep, rule)} for the ones named)
+        (  # T17: manual A, the restore's safety S, then B; room for two: A goes (its data is live), not S
+            one_mb,
+            [G("A", hours_ago(3), BackupType.manual), G("S", hours_ago(2), BackupType.safety), G("B", hours_ago(1))],
+            {"A": (False, R.OVER_BUDGET), "S": (True, R.LATEST_SAFETY), "B": (True, R.NEWEST_GOOD)},
+        ),
+        (  # a day's newest is an auto backup made after the restore: the tier alone would drop S
+            TIERED,
+            [G("S", days_ago(3) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(3)), G("new", NOW)],
+            {"S": (True, R.LATEST_SAFETY), "auto": (True, R.DAILY)},
+        ),
+        (  # only the latest restore's: the one before it is an ordinary automatic backup
+            TIERED,
+            [
+                G("S1", days_ago(3) - timedelta(hours=2), BackupType.safety),
+                G("S2", days_ago(3) - timedelta(hours=1), BackupType.safety),
+                G("new", NOW),
+            ],
+            {"S1": (False, R.EXPIRED), "S2": (True, R.LATEST_SAFETY)},
+        ),
+        (  # past keep_days it is an ordinary backup again (here: not the newest of its week)
+            TIERED,
+            [G("S", days_ago(31) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(31)), G("new", NOW)],
+            {"S": (False, R.EXPIRED), "auto": (True, R.WEEKLY)},
+        ),
+        (  # a raw copy of unreadable data is marked failed and still the only copy of it
+            one_mb,
+            [G("A", hours_ago(3), BackupType.manual), G("S", hours_ago(2), BackupType.safety, verified=False)]
+            + [G("B", hours_ago(1))],
+            {"A": (False, R.OVER_BUDGET), "S": (True, R.LATEST_SAFETY)},
+        ),
+        (  # the simple policy too, and a budget the always-kept alone exceed says so
+            RetentionPolicy(30, budget_bytes=1 << 20),
+            [G("S", hours_ago(2), BackupType.safety), G("B", hours_ago(1))],
+            {"S": (True, R.LATEST_SAFETY), "B": (True, R.NEWEST_GOOD)},
+        ),
+    ]
+    for policy, backups, expected in cases:
+        got = rules(plan(NOW, policy, backups))
+        assert {k: got[k] for k in expected} == expected, (backups, got)
+    assert plan(NOW, RetentionPolicy(30, budget_bytes=1 << 20), cases[-1][1]).over_budget
+
+
+def test_a_simulated_year_with_a_restore_every_month_keeps_the_latest_restores_safety_backup():
+    """The simulated year (an auto backup every 30 minutes) with a restore on the 10th of every month at
+    03:10 (a safety backup 10 minutes after that half-hour's backup): under the default policy and under a
+    budget of 60 backups, the latest safety backup stays by its own rule; the older ones only where a tier
+    keeps them (never, here: the auto backup of 03:30 is always newer in its day)."""
+    backups = [G(f"b{i:05d}", NOW - timedelta(minutes=30 * i)) for i in range(365 * 48)]
+    restores = []
+    for m in range(12):
+        y, mo = divmod(NOW.year * 12 + NOW.month - 1 - m, 12)
+        when = datetime(y, mo + 1, 10, 3, 10, tzinfo=timezone.utc)
+        if NOW - when < timedelta(days=365):
+            restores.append(G(f"s{m:02d}", when, BackupType.safety))
+    backups += restores
+    latest = max(restores, key=lambda b: b.created_at)
+    assert NOW - latest.created_at <= timedelta(days=30)
+    for policy in (TIERED, RetentionPolicy(30, tiered=True, budget_bytes=60 << 20)):
+        p = plan(NOW, policy, backups)
+        got = rules(p)
+        assert got[latest.id] == (True, R.LATEST_SAFETY)
+        assert all(not got[s.id][0] for s in restores if s is not latest), got
+        assert sum(d.rule == R.LATEST_SAFETY for d in p.decisions) == 1
+    # the budget still holds: the safety backup took the place of the oldest kept auto backup
+    p = plan(NOW, RetentionPolicy(30, tiered=True, budget_bytes=60 << 20), backups)
+    assert p.kept_bytes <= 60 << 20 and not p.over_budget and len([d for d in p.decisions if d.keep]) == 60
+
+
+def test_t17_prune_after_a_restore_keeps_its_safety_backup_over_an_older_manual_one(engine, data_dir):
+    """FINDINGS7 T17 through the real CLI: backup A, a budget for two backups, a restore of A (its safety
+    backup holds the data the restore replaced), new work and backup B: prune deletes A (its data is in B
+    and live), never the safety backup; the data it holds can still be restored."""
+    import json as _json
+
+    from conftest import fingerprint, run_cli
+
+    conn = engine.connect()
+    try:
+        with conn:
+            conn.executemany(
+                "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                [(f"Engineer {i}", f"Company {i % 7}", "Build things. " * 20) for i in range(6000)],
+            )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+    def cli(*args: str) -> str:
+        r = run_cli(*args, data_dir=data_dir)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    def sql(q: str) -> None:
+        c = engine.connect()
+        try:
+            with c:
+                c.execute(q)
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            c.close()
+
+    a = _json.loads(cli("backup", "create", "--note", "A", "--json"))["id"]
+    size_mb = engine.data.db_path.stat().st_size / (1 << 20)
+    cli("settings", "--budget-mb", str(int(size_mb * 2.5) + 1), "--yes")  # room for two backups, not three
+    sql("INSERT INTO skills (name) VALUES ('PRE-RESTORE DATA')")
+    before = fingerprint(engine.data.db_path)
+    cli("backup", "restore", a, "--yes")
+    safety = [b for b in _json.loads(cli("backup", "list", "--json")) if b["type"] == "safety"]
+    assert len(safety) == 1
+    s = safety[0]["id"]
+    sql("INSERT INTO skills (name) VALUES ('new work')")
+    cli("backup", "create", "--note", "B")
+    out = _json.loads(cli("backup", "prune", "--dry-run", "--json"))
+    assert [x["id"] for x in out["would_delete"]] == [a], out
+    assert {x["id"]: x["rule"] for x in out["kept"]}[s] == R.LATEST_SAFETY
+    assert f"Deleted {a} " in cli("backup", "prune")
+    left = {b["id"] for b in _json.loads(cli("backup", "list", "--json"))}
+    assert a not in left and s in left
+    cli("backup", "restore", s, "--yes")  # the undo still works: the data from before the restore is back
+    assert fingerprint(engine.data.db_path)[1] == before[1]

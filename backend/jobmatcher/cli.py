@@ -607,7 +607,8 @@ def cmd_backup_prune(args) -> int:
     print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
     if plan.over_budget:
         print(
-            "Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one) take "
+            "Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one, the latest "
+            "restore's safety backup) take "
             "more than the space allowed. Unpin or delete old backups, or allow more space "
             "(`jobmatcher settings --budget-mb N`).",
             file=sys.stderr,

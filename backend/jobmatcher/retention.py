@@ -8,8 +8,10 @@ Two policies:
   `keep_monthly_months` months. `manual` backups are kept for `keep_days` days.
 - **simple**: every backup is kept for `keep_days` days.
 Under both: pinned and pre-migration backups, the newest backup, the newest one
-that passed its check, files added by hand (no manifest: JobMatcher did not
-make them), backups dated in the future (their age is unknown) and backups
+that passed its check, the safety backup of the latest restore for `keep_days`
+days (the only copy of the data that restore replaced; later backups hold the
+restored data, so neither a tier nor the budget may take it), files added by
+hand (no manifest: JobMatcher did not make them), backups dated in the future (their age is unknown) and backups
 dated before a backup made earlier than them (`clock_behind`: the clock was
 wrong then, or when that one was made; their age is unknown too) are always
 kept. The backup made last (the highest sequence) is never deleted, whatever
@@ -42,6 +44,7 @@ PINNED = "pinned"
 PRE_MIGRATION = "pre-migration"
 NEWEST = "newest"
 NEWEST_GOOD = "newest that passed its check"
+LATEST_SAFETY = "the safety backup of the latest restore (the data it replaced)"
 BY_HAND = "added by hand (never deleted automatically)"
 FUTURE = "dated in the future (age unknown)"
 CLOCK_BEHIND = "dated before an older backup: the clock was behind (age unknown)"
@@ -169,6 +172,10 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
     newest = dated[-1] if dated else None
     good = [b for b in dated if getattr(b, "verified", None) is True]
     newest_good = good[-1] if good else None
+    # The latest restore's safety backup: the newest safety backup in the order of making, whatever its check
+    # said (a raw copy of unreadable data is marked failed and is still the only copy of it).
+    safeties = sorted((b for b in items if b.type == BackupType.safety), key=newest_order)
+    latest_safety = safeties[-1] if safeties else None
     behind = clock_behind(now, items)
 
     protected: dict[str, str] = {}
@@ -185,6 +192,8 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
             protected[b.id] = NEWEST_GOOD
         elif b is newest:
             protected[b.id] = NEWEST
+        elif b is latest_safety and now - b.created_at <= timedelta(days=policy.keep_days):
+            protected[b.id] = LATEST_SAFETY
         elif b.id in behind:
             protected[b.id] = CLOCK_BEHIND
 
