@@ -20,15 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); its exit code (0, 1, 2; 130 on Ctrl+C).
 
     Run as the program itself (`argv` None) after a command that leaves nothing behind (cli.QUICK_EXIT:
-    `backup list`), the process ends here, once its output is flushed and logging shut down: the
-    interpreter's own shutdown frees every object one by one, a fifth of `backup list`'s time with
-    1,000 backups, for nothing anyone can see.
+    `backup list`, verify, a listed restore, status, db status), the process ends here, once its output is
+    flushed and logging shut down: the interpreter's own shutdown frees every object one by one, a fifth of
+    `backup list`'s time with 1,000 backups, for nothing anyone can see. `--version` alone is answered before
+    the command line's modules are imported.
 
     Run as the program, pydantic's plugins are turned off for this process (PYDANTIC_DISABLE_PLUGINS, pydantic's
     documented switch, unless the environment already sets it): JobMatcher uses none, and looking for them
     scans every installed package's entry points when the first model is built, in every command.
     """
     if argv is None:
+        if sys.argv[1:] == ["--version"]:  # what argparse prints for it, without building the parser (T10)
+            from . import __version__
+
+            sys.stdout.write(f"jobmatcher {__version__}\n")
+            return 0
         os.environ.setdefault(PLUGINS_SWITCH, "__all__")
     try:
         from . import cli
@@ -46,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _end_now(code: int) -> None:
     """End the process with `code` now, as a normal exit would end it but for freeing memory: only when no
-    other thread runs (nothing unfinished is cut short). Returns (a normal exit follows) otherwise."""
+    other thread runs and no file is open but the three standard streams (nothing unfinished is cut short: no
+    unwritten buffer, no database connection, no lock, no temporary file whose object would remove it).
+    Returns (a normal exit follows) otherwise."""
     import logging
     import os
     import threading
@@ -61,4 +69,30 @@ def _end_now(code: int) -> None:
     except OSError:
         return  # let the normal exit report it
     logging.shutdown()  # what the normal exit runs first: flush and close the log file
+    if _files_open():
+        return
     os._exit(code)
+
+
+def _files_open() -> bool:
+    """True when this process holds a file descriptor other than 0, 1 and 2, or when that cannot be known (no
+    /proc/self/fd nor /dev/fd: Windows, where the normal exit follows). The descriptor that read the list is
+    closed by the time each is looked at (EBADF: not counted)."""
+    import os
+
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            fds = [int(name) for name in os.listdir(folder)]
+            break
+        except (OSError, ValueError):
+            continue
+    else:
+        return True
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.fstat(fd)
+            except OSError:
+                continue
+            return True
+    return False
