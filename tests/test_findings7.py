@@ -410,3 +410,101 @@ def test_a_recipient_changed_in_locations_json_is_refused_before_any_copy(data_d
     r = run_cli("location", "sync", "enc", data_dir=d)
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(list(ns.glob("*.db.age"))) == len(copies) + 2
+
+
+# -- T12: a database with triggers (or views) is never restored -----------------------------------------------
+
+
+def test_a_backup_with_its_own_triggers_is_refused_by_verify_and_every_restore(engine, usb, tmp_path):
+    """T12, the tester's reproduction: a backup carrying triggers passed every check ('sound backup', restored), and
+    the app's next ordinary edit ran them (all saved jobs deleted). Also through a copy planted at a location."""
+    import hashlib
+    import sqlite3
+
+    from conftest import fingerprint
+
+    d = engine.data.root
+    good = engine.create_backup()
+    evil = tmp_path / "evil.db"
+    shutil.copy(good.path, evil)
+    conn = sqlite3.connect(evil)
+    conn.executescript(
+        "CREATE TRIGGER wipe AFTER UPDATE ON user_profile BEGIN DELETE FROM saved_jobs; DELETE FROM skills; END;"
+        "CREATE TRIGGER wipe2 AFTER INSERT ON skills BEGIN DELETE FROM saved_jobs; END;"
+        "CREATE VIEW v AS SELECT 1;"
+    )
+    conn.close()
+    before = fingerprint(engine.data.db_path)
+    r = run_cli("backup", "verify", str(evil), data_dir=d)
+    assert r.returncode == 1 and "objects JobMatcher never makes (trigger wipe" in r.stderr, r.stdout + r.stderr
+    r = run_cli("backup", "restore", str(evil), "--yes", data_dir=d)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "objects JobMatcher never makes" in out and "Traceback" not in out, out
+    assert fingerprint(engine.data.db_path) == before
+    # a listed backup changed so, its manifest's checksums and seal made to match: the fast path refuses it too
+    from jobmatcher.manifest import Manifest, seal_of
+
+    folder = engine.store.folder
+    shutil.copy(evil, folder / f"{good.id}.db")
+    raw = (folder / f"{good.id}.db").read_bytes()
+    m = Manifest.model_validate_json((folder / f"{good.id}.json").read_bytes())
+    import blake3
+
+    m.size_bytes, m.sha256, m.blake3 = len(raw), hashlib.sha256(raw).hexdigest(), blake3.blake3(raw).hexdigest()
+    m.seal = seal_of(m)
+    (folder / f"{good.id}.json").write_text(m.model_dump_json())
+    r = run_cli("backup", "restore", good.id, "--yes", data_dir=d)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "objects JobMatcher never makes" in out, out
+    assert fingerprint(engine.data.db_path) == before
+    # planted at a (plain) location and restored on a new machine
+    bid, copy = _plain_location(engine, usb)
+    raw = evil.read_bytes()
+    copy.write_bytes(raw)
+    mpath = copy.with_suffix(".json")
+    lm = json.loads(mpath.read_text())
+    digest = hashlib.sha256(raw).hexdigest()
+    mpath.write_text(
+        json.dumps(dict(lm, size_bytes=len(raw), stored_size=len(raw), sha256=digest, stored_sha256=digest))
+    )
+    fresh = tmp_path / "new"
+    r = run_cli("backup", "restore", bid, "--from-folder", str(usb), "--yes", data_dir=fresh)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "objects JobMatcher never makes" in out, out
+    assert not (fresh / "jobmatcher.db").exists()
+    # a backup of live data that holds a trigger is still made (the data is the user's own, whatever it holds)
+    conn = engine.connect()
+    conn.execute("CREATE TRIGGER mine AFTER INSERT ON skills BEGIN SELECT 1; END")
+    conn.commit()
+    conn.close()
+    assert run_cli("backup", "create", data_dir=d).returncode == 0
+
+
+def test_a_wrong_size_in_the_newest_manifest_deletes_nothing_and_does_not_travel(engine, usb, tmp_path):
+    """T18: the newest backup's manifest claiming 10**13 bytes made the next launch delete every other backup
+    'over the disk budget', and the claim travelled into the location manifest, where a new machine's restore
+    then asked for 30 TB of free space."""
+    d = engine.data.root
+    made = []
+    for i in range(3):
+        conn = engine.connect()
+        conn.execute("insert into skills(name) values (?)", (f"s{i}",))
+        conn.commit()
+        conn.close()
+        made.append(engine.create_backup(note=f"n{i}"))
+    newest = engine.store.folder / f"{made[-1].id}.json"
+    m = json.loads(newest.read_text())
+    m["size_bytes"] = 10**13
+    newest.write_text(json.dumps(m))
+    r = run_cli("backup", "prune", "--dry-run", data_dir=d)
+    assert r.returncode == 0 and "Would delete" not in r.stdout, r.stdout + r.stderr
+    assert run_cli("db", "migrate", data_dir=d).returncode == 0  # the launch sequence, with its prune
+    assert {b.id for b in made} <= {b.id for b in engine.list_backups()}
+    r = run_cli("location", "add", "folder", str(usb), "--name", "nl", "--no-encrypt", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    real = (engine.store.folder / f"{made[-1].id}.db").stat().st_size
+    assert json.loads((ns / f"{made[-1].id}.json").read_text())["size_bytes"] == real
+    r = run_cli("backup", "restore", made[-1].id, "--from-folder", str(usb), "--yes", data_dir=tmp_path / "new")
+    assert r.returncode == 0, r.stdout + r.stderr

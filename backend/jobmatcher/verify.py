@@ -25,6 +25,7 @@ from .database import hot_journal, require_known_revision
 from .digests import BLAKE3, SHA256, Algorithm, file_digest, file_digests
 from .errors import CheckInterruptedError, InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
+from .printable import printable
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -193,6 +194,7 @@ def verify_file(
     known: dict[Algorithm, str] | None = None,
     sha256_sealed: bool = False,
     hashing: Callable[[], dict[Algorithm, str]] | None = None,
+    foreign_ok: bool = False,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -215,7 +217,8 @@ def verify_file(
     `every_checksum`: compare every checksum the manifest records (both, when it has both), not only
     the fastest: what `backup verify` does, so a manifest whose SHA-256 disagrees with the file (edited,
     or damaged) fails there, and not later at a location, as "the drive is failing" (finding H6).
-    Restore's staging keeps to BLAKE3 alone: a match proves the bytes, and it is on the clock.
+    Restore's staging keeps to BLAKE3 alone while the seal holds (a match proves the bytes, and it is on the
+    clock), both checksums otherwise (T1).
     `sha256_sealed`: the manifest's seal holds for `expected_sha256` and `expected_blake3`
     (manifest.seal_holds): the recorded SHA-256 is that of the bytes whose BLAKE3 is recorded, so with
     `every_checksum` too only BLAKE3 is computed; its match proves both. Without a holding seal (older
@@ -225,6 +228,8 @@ def verify_file(
     `hashing`: the digests the caller is computing meanwhile from this same file, which nothing else
     writes (a new backup's copy, hashed as it was written: digests.FollowingDigests.result); called once
     the check has started (it may wait for them) and taken as found; any other algorithm needed is computed.
+    `foreign_ok`: accept triggers and views (JobMatcher's schema has none; refused as reason
+    "foreign-objects" otherwise): for a new backup of the live data, which is the user's own whatever it holds.
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -242,10 +247,10 @@ def verify_file(
     if checksum_proves_integrity and (expected_sha256 or expected_blake3):
         found = {**given, **file_digests(path, algorithms)}
         if _matches(found, expected_sha256, expected_blake3):
-            revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
+            revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, integrity=False)
     elif not algorithms or hashing is not None:
         with checkproc.start(path, spare=spare) as check:
-            revision, memory = _check_database(path, allow_unknown_revision, started=check)
+            revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, started=check)
         found = {**given, **hashing()} if hashing is not None else given  # hashed beside the check
         missing = [a for a in algorithms if a not in found]
         if missing:
@@ -259,7 +264,7 @@ def verify_file(
                     hashed, unread = file_digests(path, algorithms), None
                 except OSError as e:  # the check's verdict first (a read error there is "read-error")
                     hashed, unread = {}, e
-                revision, memory = _check_database(path, allow_unknown_revision, started=check)
+                revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, started=check)
                 if unread is not None:
                     raise unread
                 found = {**given, **hashed}
@@ -268,7 +273,9 @@ def verify_file(
 
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     pending = pool.submit(file_digests, path, algorithms)
-                    revision, memory = _check_database(path, allow_unknown_revision, started=check)
+                    revision, memory = _check_database(
+                        path, allow_unknown_revision, foreign_ok=foreign_ok, started=check
+                    )
                     found = {**given, **pending.result()}
     if not _matches(found, expected_sha256, expected_blake3):
         raise checksum_refusal(path, found, expected_sha256, expected_blake3)
@@ -331,8 +338,10 @@ def _check_database(
     allow_unknown_revision: bool = False,
     integrity: bool = True,
     started: checkproc.PendingCheck | None = None,
+    foreign_ok: bool = False,
 ) -> tuple[str, dict]:
     """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
+    Triggers and views (JobMatcher's schema has none) are refused unless `foreign_ok` (finding T12).
 
     The integrity check of a large file runs in a child process with memory-mapped I/O (see
     checkproc; `started`: the check, started already): a read error there kills the child, not
@@ -382,6 +391,15 @@ def _check_database(
             "corrupt",
             f"The backup {path.name} is damaged: integrity check found "
             f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}",
+        )
+    if found.foreign and not foreign_ok:
+        # A trigger runs on the app's own writes once the file is the live database: one planted in a copy (at a
+        # location anyone can write to, or a file from outside) could delete the user's data at the next edit.
+        shown = ", ".join(printable(x) for x in found.foreign[:3]) + (", …" if len(found.foreign) > 3 else "")
+        raise _refuse(
+            "foreign-objects",
+            f"The backup {path.name} holds database objects JobMatcher never makes ({shown}): they would run on "
+            "your data once restored, so it is not used.",
         )
     tables, revision = set(found.tables), found.revision
     if revision is None:
