@@ -17,12 +17,33 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..errors import TamperedCopyError
+from ..manifest import MAX_MANIFEST_BYTES
 from ..progress import Count as ByteProgress  # (bytes done, bytes total)
 from ..settings import LOCATION_MARKER
 
 MARKER_KEY = LOCATION_MARKER
-# bytes: far above any manifest, identity or writer.json JobMatcher writes; get_bytes reads no more than this
-MAX_SMALL = 16 << 20
+# The most bytes get_bytes reads of each kind of small file, one limit per kind, the same for folders and S3:
+# far above what JobMatcher writes (a marker or writer.json ~150 bytes, a locked identity ~400, a manifest ~1 KB)
+# so nothing genuine is refused, and an object planted or grown there is never held in memory (T13).
+MAX_MARKER = 64 << 10
+MAX_IDENTITY = 64 << 10
+MAX_WRITER = 64 << 10
+MAX_MANIFEST = MAX_MANIFEST_BYTES  # as the backup folder's manifests (1 MiB)
+
+
+def small_limit(key: str) -> int:
+    """The most bytes get_bytes reads of `key`, by its kind (the marker, a locked identity, writer.json, a
+    manifest); the marker's for any other small file. Never raises."""
+    name = key.rsplit("/", 1)[-1]
+    if name == "identity.age":
+        return MAX_IDENTITY
+    if name == "writer.json":
+        return MAX_WRITER
+    if name.endswith(".json"):
+        return MAX_MANIFEST
+    return MAX_MARKER
+
+
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
@@ -199,8 +220,9 @@ class LocationClient(ABC):
         """
 
     @abstractmethod
-    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
-        """A small object's content, of at most `limit` bytes (never read whole when larger).
+    def get_bytes(self, key: str, limit: int | None = None) -> bytes:
+        """A small object's content, of at most `limit` bytes (None: `small_limit(key)`, its kind's limit);
+        never read whole when larger.
 
         Raises FileNotFoundError when it is not there; LocationCopyFailedError when it is larger than `limit`
         (or, in a folder, not a regular file); LocationUnavailableError / LocationCredentialsError (S3) or

@@ -40,7 +40,6 @@ from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedErro
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
 from .client import (
     MARKER_KEY,
-    MAX_SMALL,
     ByteProgress,
     HashingWriter,
     LocationClient,
@@ -50,6 +49,7 @@ from .client import (
     check_key,
     copy_not_a_file,
     copy_too_large,
+    small_limit,
 )
 from .pipeline import ReadBehind
 
@@ -131,10 +131,10 @@ class FolderLocation(LocationClient):
         """The id in this folder's marker file; "" when it has none (written before markers had ids) or cannot
         be read. Never raises."""
         try:
-            raw = json.loads((self.root / MARKER_KEY).read_bytes()[:4096])
+            raw = json.loads(self.get_bytes(MARKER_KEY))  # bounded: a huge file there is not read (T13)
             mid = raw.get("id", "") if isinstance(raw, dict) else ""
             return mid if isinstance(mid, str) else ""
-        except (OSError, ValueError):
+        except (OSError, ValueError, JobMatcherError):
             return ""
 
     def initialize(self) -> None:
@@ -406,12 +406,13 @@ class FolderLocation(LocationClient):
             os.fsync(fo.fileno())
         return done
 
-    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
+    def get_bytes(self, key: str, limit: int | None = None) -> bytes:
         """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says);
         LocationCopyFailedError for what is not a small regular file.
 
         Only a regular file of at most `limit` bytes is read (manifests, the identity, writer.json, the
         marker): a FIFO put there would block every sync for ever, a device would never end (H8)."""
+        limit = small_limit(key) if limit is None else limit
         path = self._path(key)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         try:

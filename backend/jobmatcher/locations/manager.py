@@ -924,8 +924,8 @@ class Locations:
                 theirs = theirs.replace(tzinfo=timezone.utc)
         except FileNotFoundError:
             theirs = None
-        except (ValueError, TypeError, AttributeError):
-            theirs = None  # unreadable: claimed anew below
+        except (ValueError, TypeError, AttributeError, LocationCopyFailedError):
+            theirs = None  # unreadable (or larger than any writer.json, not read): claimed anew below
         if theirs is not None and theirs > _now() + timedelta(days=1) and (mine is None or theirs > mine):
             # A take-over dated in the future is doubted, not believed (H24): a wrong clock there, or a note
             # that is not genuine. Nothing is written or deleted until the person decides.

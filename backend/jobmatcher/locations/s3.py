@@ -31,7 +31,6 @@ from ..errors import (
 from ..fsutil import free_space, remove_quietly, require_free_space, space_error
 from .client import (
     MARKER_KEY,
-    MAX_SMALL,
     ByteProgress,
     LocationClient,
     ObjectInfo,
@@ -39,6 +38,7 @@ from .client import (
     Stored,
     check_key,
     copy_too_large,
+    small_limit,
 )
 from .pipeline import PipelinedWriter
 
@@ -457,7 +457,7 @@ class S3Location(LocationClient):
             Body=data,
             ChecksumSHA256=base64.b64encode(digest).decode(),
         )
-        if self.get_bytes(key) != data:
+        if self.get_bytes(key, len(data)) != data:
             raise LocationCopyFailedError(
                 f"{key} did not read back identical from {self.describe()}.", "The copy is retried later."
             )
@@ -570,11 +570,12 @@ class S3Location(LocationClient):
             raise self._error(e, "downloading the copy") from None
         return os.path.getsize(dest)
 
-    def get_bytes(self, key: str, limit: int = MAX_SMALL) -> bytes:
+    def get_bytes(self, key: str, limit: int | None = None) -> bytes:
         """As LocationClient.get_bytes: at most `limit` bytes are read (an object replaced by a larger one is
         refused from its length, never downloaded whole)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        limit = small_limit(key) if limit is None else limit
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             body = resp["Body"]
