@@ -10,7 +10,11 @@ How the copy is made consistent, under SQLite's own locks:
    replays that -wal over the main file when the copy is opened. The result is
    exactly the last committed state.
 3. The copy is opened on its own, its -wal folded in, and switched to
-   rollback-journal mode, so a backup is one self-contained file.
+   rollback-journal mode, so a backup is one self-contained file. When the
+   -wal is empty there is nothing to fold in: the header's two journal-mode
+   bytes are switched in place instead and SQLite never opens the copy, so
+   its bytes are final as they are copied and can be hashed meanwhile
+   (copy_snapshot's `digests`).
 Every snapshot is then verified (integrity_check) before it is published; the
 online backup API is the fallback when this fast path cannot be used.
 """
