@@ -708,7 +708,6 @@ class BackupStore(BackupFolder):
                             spare=spare,
                             known=known,
                             hashing=hashing,
-                            foreign_ok=True,  # the live data as it is: refused at restore, never unsaved here
                         )
                     )
                 except CheckInterruptedError as e:

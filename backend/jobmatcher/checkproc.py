@@ -77,9 +77,6 @@ class CheckResult:
     # The child's memory as /proc reported it at its end (MB): peak resident, of which file-backed
     # (the mapped database, page cache shared with the kernel) and anonymous (its own heap).
     child_memory: dict = field(default_factory=dict)
-    # Schema objects JobMatcher's schema never has, as "trigger NAME" / "view NAME": a trigger runs on the
-    # app's own writes once the file is the live database (finding T12).
-    foreign: list[str] = field(default_factory=list)
 
 
 def check(
@@ -437,11 +434,7 @@ def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) 
         _pause_if_asked(conn)
         rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")] if integrity else ["ok"]
         conn.set_progress_handler(None, 0)
-        objects = conn.execute(
-            "SELECT type, name FROM sqlite_master WHERE type IN ('table','trigger','view')"
-        ).fetchall()
-        tables = [name for kind, name in objects if kind == "table"]
-        foreign = [f"{kind} {name}" for kind, name in objects if kind != "table"]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         revision = None
         if "alembic_version" in tables:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -453,13 +446,7 @@ def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) 
         return {"problems": [], "tables": [], "revision": None, "error": e.object.decode("utf-8", "replace")}
     finally:
         conn.close()
-    result = {
-        "problems": [] if rows == ["ok"] else rows,
-        "tables": tables,
-        "revision": revision,
-        "error": None,
-        "foreign": foreign,
-    }
+    result = {"problems": [] if rows == ["ok"] else rows, "tables": tables, "revision": revision, "error": None}
     if memory is not None:
         result["memory"] = memory
     return result

@@ -25,7 +25,6 @@ from .database import hot_journal, require_known_revision
 from .digests import BLAKE3, SHA256, Algorithm, file_digest, file_digests
 from .errors import CheckInterruptedError, InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
-from .printable import printable
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -194,7 +193,6 @@ def verify_file(
     known: dict[Algorithm, str] | None = None,
     sha256_sealed: bool = False,
     hashing: Callable[[], dict[Algorithm, str]] | None = None,
-    foreign_ok: bool = False,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -228,8 +226,6 @@ def verify_file(
     `hashing`: the digests the caller is computing meanwhile from this same file, which nothing else
     writes (a new backup's copy, hashed as it was written: digests.FollowingDigests.result); called once
     the check has started (it may wait for them) and taken as found; any other algorithm needed is computed.
-    `foreign_ok`: accept triggers and views (JobMatcher's schema has none; refused as reason
-    "foreign-objects" otherwise): for a new backup of the live data, which is the user's own whatever it holds.
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -247,10 +243,10 @@ def verify_file(
     if checksum_proves_integrity and (expected_sha256 or expected_blake3):
         found = {**given, **file_digests(path, algorithms)}
         if _matches(found, expected_sha256, expected_blake3):
-            revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, integrity=False)
+            revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
     elif not algorithms or hashing is not None:
         with checkproc.start(path, spare=spare) as check:
-            revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, started=check)
+            revision, memory = _check_database(path, allow_unknown_revision, started=check)
         found = {**given, **hashing()} if hashing is not None else given  # hashed beside the check
         missing = [a for a in algorithms if a not in found]
         if missing:
@@ -264,7 +260,7 @@ def verify_file(
                     hashed, unread = file_digests(path, algorithms), None
                 except OSError as e:  # the check's verdict first (a read error there is "read-error")
                     hashed, unread = {}, e
-                revision, memory = _check_database(path, allow_unknown_revision, foreign_ok=foreign_ok, started=check)
+                revision, memory = _check_database(path, allow_unknown_revision, started=check)
                 if unread is not None:
                     raise unread
                 found = {**given, **hashed}
@@ -273,9 +269,7 @@ def verify_file(
 
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     pending = pool.submit(file_digests, path, algorithms)
-                    revision, memory = _check_database(
-                        path, allow_unknown_revision, foreign_ok=foreign_ok, started=check
-                    )
+                    revision, memory = _check_database(path, allow_unknown_revision, started=check)
                     found = {**given, **pending.result()}
     if not _matches(found, expected_sha256, expected_blake3):
         raise checksum_refusal(path, found, expected_sha256, expected_blake3)
@@ -338,10 +332,8 @@ def _check_database(
     allow_unknown_revision: bool = False,
     integrity: bool = True,
     started: checkproc.PendingCheck | None = None,
-    foreign_ok: bool = False,
 ) -> tuple[str, dict]:
     """Integrity, revision and tables of a SQLite file; returns its revision and the check's child memory.
-    Triggers and views (JobMatcher's schema has none) are refused unless `foreign_ok` (finding T12).
 
     The integrity check of a large file runs in a child process with memory-mapped I/O (see
     checkproc; `started`: the check, started already): a read error there kills the child, not
@@ -391,15 +383,6 @@ def _check_database(
             "corrupt",
             f"The backup {path.name} is damaged: integrity check found "
             f"{len(problems)}{'+' if len(problems) >= 20 else ''} problem(s): {shown}",
-        )
-    if found.foreign and not foreign_ok:
-        # A trigger runs on the app's own writes once the file is the live database: one planted in a copy (at a
-        # location anyone can write to, or a file from outside) could delete the user's data at the next edit.
-        shown = ", ".join(printable(x) for x in found.foreign[:3]) + (", …" if len(found.foreign) > 3 else "")
-        raise _refuse(
-            "foreign-objects",
-            f"The backup {path.name} holds database objects JobMatcher never makes ({shown}): they would run on "
-            "your data once restored, so it is not used.",
         )
     tables, revision = set(found.tables), found.revision
     if revision is None:
