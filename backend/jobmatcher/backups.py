@@ -725,7 +725,7 @@ class BackupStore(BackupFolder):
                         .replace(str(tmp), "the copy")
                         .replace(tmp.name, "the copy")
                     )
-                    if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher"):
+                    if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher", "foreign-schema"):
                         synced.result()
                         return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0), taken_at
                     if e.reason == "read-error":
@@ -737,6 +737,18 @@ class BackupStore(BackupFolder):
                             "or choose a backup folder on another disk (Backup settings → Backup folder).",
                             code="read-back-failed",
                             path=str(self.folder),
+                        ) from None
+                    if e.reason == "foreign-schema":  # not damage: objects in the live data JobMatcher did not make
+                        raise BackupFailedError(
+                            e.message.replace("The copy holds", "Your data holds").replace(
+                                " Nothing was changed.", " No backup was made: it could not be restored."
+                            ),
+                            "Start JobMatcher (or run `jobmatcher db migrate`): it removes triggers and views it did "
+                            "not make, after a safety backup; `jobmatcher db check` says what else to do.",
+                            "Close JobMatcher and open it again: it removes triggers and views it did not make, after "
+                            "a safety backup.",
+                            code="foreign-schema",
+                            objects=e.fields.get("objects", []),
                         ) from None
                     if e.reason == "newer-schema":  # not damage: data a newer JobMatcher has updated
                         raise NewerSchemaError(

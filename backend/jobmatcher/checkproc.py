@@ -27,6 +27,7 @@ import faulthandler
 import gc
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -55,6 +56,14 @@ STDIN_ARG = "-"
 PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
 
 
+# A virtual table's definition (its module's code runs on every read and write of it): see schema_facts.
+_VIRTUAL = re.compile(r"\s*create\s+virtual\s+table\b", re.IGNORECASE)
+# A conflict clause in a table's definition (ON CONFLICT REPLACE deletes a row on a plain INSERT; IGNORE drops one).
+_CONFLICT = re.compile(r"\bon\s+conflict\b", re.IGNORECASE)
+# SQLite's own tables (never a table JobMatcher's schema guard asks about: see schemaguard).
+_INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
+
+
 class ChildCheckCrashed(Exception):
     """The child died while reading the file (SIGBUS: a read error or a file cut short under it)."""
 
@@ -72,6 +81,8 @@ class CheckResult:
     tables: list[str]
     revision: str | None
     error: str | None = None
+    # The schema facts of the file for the schema guard (schema_facts' shape; empty when it could not be read).
+    schema: dict = field(default_factory=dict)
     seconds: float = 0.0
     in_child: bool = False
     # The child's memory as /proc reported it at its end (MB): peak resident, of which file-backed
@@ -429,12 +440,15 @@ def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) 
     conn.text_factory = lambda b: b.decode("utf-8", "replace")
     try:
         conn.execute("PRAGMA query_only=1")
+        # SQL functions in the file's schema (an index expression, a view) may only be the innocuous ones
+        conn.execute("PRAGMA trusted_schema=OFF")
         if mmap:
             conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         _pause_if_asked(conn)
         rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")] if integrity else ["ok"]
         conn.set_progress_handler(None, 0)
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        facts = schema_facts(conn)  # the one read of the schema: the tables and the schema guard's facts
+        tables = [o[1] for o in facts["objects"] if o[0] == "table"]
         revision = None
         if "alembic_version" in tables:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -446,10 +460,46 @@ def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) 
         return {"problems": [], "tables": [], "revision": None, "error": e.object.decode("utf-8", "replace")}
     finally:
         conn.close()
-    result = {"problems": [] if rows == ["ok"] else rows, "tables": tables, "revision": revision, "error": None}
+    result = {
+        "problems": [] if rows == ["ok"] else rows,
+        "tables": tables,
+        "revision": revision,
+        "error": None,
+        "schema": facts,
+    }
     if memory is not None:
         result["memory"] = memory
     return result
+
+
+def schema_facts(conn: sqlite3.Connection) -> dict:
+    """What the schema guard (schemaguard.foreign_objects) compares, from one read of sqlite_master and, for
+    each ordinary table, its columns (pragma table_xinfo) and foreign keys (pragma foreign_key_list): well
+    under a millisecond for JobMatcher's schema. Shape (JSON-ready): {"objects": [[type, name, tbl_name,
+    virtual 0/1, conflict clause 0/1], ...], "columns": {table: [name, ...]}, "foreign_keys": {table:
+    [referenced table, ...]}}.
+    Raises sqlite3.Error as SQLite does.
+    """
+    objects = [
+        [
+            t,
+            n,
+            tb,
+            1 if isinstance(sql, str) and _VIRTUAL.match(sql) else 0,
+            1 if isinstance(sql, str) and _CONFLICT.search(sql) else 0,
+        ]
+        for t, n, tb, sql in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+    ]
+    columns: dict[str, list[str]] = {}
+    keys: dict[str, list[str]] = {}
+    for t, n, _, virtual, _ in objects:
+        if t == "table" and not virtual and not _INTERNAL_TABLE.fullmatch(n):
+            # never a virtual table's: asking for its columns would run its module
+            columns[n] = [r[0] for r in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (n,))]
+            refs = [r[0] for r in conn.execute('SELECT "table" FROM pragma_foreign_key_list(?)', (n,))]
+            if refs:
+                keys[n] = refs
+    return {"objects": objects, "columns": columns, "foreign_keys": keys}
 
 
 def _pause_if_asked(conn: sqlite3.Connection) -> None:

@@ -90,6 +90,13 @@ class InvalidBackupError(JobMatcherError):
         super().__init__(message, hint, page_hint, reason=reason, **fields)
 
 
+class ForeignSchemaError(InvalidBackupError):
+    """A database holds schema objects JobMatcher did not make (a trigger, a view, a virtual table, a foreign
+    key, an unknown table, index or column: schemaguard); `objects` lists them ("trigger wipe")."""
+
+    code = "foreign-schema"
+
+
 class BackupNotFoundError(JobMatcherError):
     """An id that is not in the list of backups."""
 

@@ -22,6 +22,7 @@ PAGE_HINTS = {
     "damaged": "Restore your newest backup that passed its check (Restore… beside it in Backup & Restore).",
     "not-found": "Reload the page to see the backups as they are now.",
     "invalid-backup": "Choose another backup. Your current data has not been changed.",
+    "foreign-schema": "Choose another backup. Your current data has not been changed.",
     "restore-failed": "Restore another backup from the list, or close JobMatcher and open it again.",
 }
 

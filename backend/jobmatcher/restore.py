@@ -217,6 +217,10 @@ def restore(
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
         staged = _stage(data, source, digest, say)
+        if proven_by_checksum:
+            # The schema guard on the bytes to be swapped in (a millisecond: the schema's pages only), not only
+            # on the source read before staging, which a program writing the backup folder could swap meanwhile
+            check_schema(staged)
         mark("stage")
         if revision != schema.head():
             say("migrate", 0, None, "steps")

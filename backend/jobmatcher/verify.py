@@ -4,7 +4,9 @@ The checks, cheapest first: it is a regular readable file; its header is
 SQLite's and its length matches the page count in the header; its checksum
 matches the manifest (BLAKE3 when the manifest has it, else SHA-256: see
 digests.py); `PRAGMA integrity_check` passes; it carries a schema revision this
-app knows; and it has every table that revision defines. The file is only ever
+app knows; it has every table that revision defines; and it holds no schema object
+JobMatcher did not make (no trigger, view, virtual table, foreign key, unknown table,
+index or column: schemaguard), which runs whether or not the integrity check does. The file is only ever
 opened read-only. The checksums are computed in threads beside the check (a
 child process's memory-mapped check for a large file, see checkproc).
 """
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
 from .digests import BLAKE3, SHA256, Algorithm, file_digest, file_digests
-from .errors import CheckInterruptedError, InvalidBackupError, NewerSchemaError
+from .errors import CheckInterruptedError, ForeignSchemaError, InvalidBackupError, NewerSchemaError
 from .fsutil import WAL, side_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -199,7 +201,8 @@ def verify_file(
     Returns a VerifyReport (size and page size in bytes, SHA-256 hex, revision, seconds taken).
     Raises InvalidBackupError, its `reason` naming the failed check: those of check_file_shape,
     then not-sqlite, unreadable, corrupt, read-error (the check's child died reading it),
-    not-jobmatcher, missing-tables, newer-schema, checksum-mismatch. OSError only for a read error
+    not-jobmatcher, missing-tables, foreign-schema (ForeignSchemaError: objects JobMatcher did not make, such as
+    a trigger), newer-schema, checksum-mismatch. OSError only for a read error
     while hashing a file whose shape was already read.
 
     `allow_unknown_revision` accepts a sound file from a newer JobMatcher (its tables
@@ -322,7 +325,7 @@ def check_schema(path: Path, allow_unknown_revision: bool = False) -> str:
     version can restore with every table its revision needs. Reads the schema only, no integrity check.
 
     Raises InvalidBackupError (reason not-sqlite, unreadable, corrupt, read-error, not-jobmatcher,
-    missing-tables or newer-schema).
+    missing-tables, foreign-schema or newer-schema).
     """
     return _check_database(Path(path), allow_unknown_revision, integrity=False)[0]
 
@@ -402,4 +405,26 @@ def _check_database(
         raise _refuse(
             "missing-tables", f"The backup {path.name} is incomplete: it lacks the table(s) {', '.join(missing)}."
         )
+    refuse_foreign_schema(path, revision, found.schema)
     return revision, found.child_memory
+
+
+def refuse_foreign_schema(path: Path, revision: str, facts: dict) -> None:
+    """Raise ForeignSchemaError (reason foreign-schema) when the file's schema holds objects the migrations of
+    `revision` did not make: a trigger, a view, a virtual table, a foreign key, an unknown table, index or
+    column (schemaguard). SQLite runs a file's triggers on every program's writes, so restoring such a file
+    would let it change the user's data on their next edit (T12). Returns None when the schema is JobMatcher's.
+    """
+    from .schemaguard import describe, foreign_objects
+
+    found = foreign_objects(revision, facts)
+    if found:
+        dangerous = found[0].kind in ("trigger", "view", "virtual-table", "foreign-key")
+        raise ForeignSchemaError(
+            f"The backup {path.name} holds {describe(found)} that JobMatcher did not make"
+            + ("; it could change or delete your data when you edit it" if dangerous else "")
+            + ". Nothing was changed.",
+            "Choose another backup. Your current data has not been changed.",
+            reason="foreign-schema",
+            objects=[f"{f.kind} {f.name}" for f in found],
+        )

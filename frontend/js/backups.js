@@ -532,7 +532,7 @@ export async function runRestore(start) {
     let title = "The restore did not run";
     if (e.code === "restore-failed") {
       title = e.recovered ? "The restore failed, and your data was put back" : "The restore failed";
-    } else if (e.code === "invalid-backup") {
+    } else if (e.code === "invalid-backup" || e.code === "foreign-schema") {
       title = "This backup cannot be restored";
     }
     dialog.finish(title, [e.message || "The restore failed.", e.hint || ""].filter(Boolean), { error: true });

@@ -1,0 +1,281 @@
+"""The schema guard (T12): a database holding schema objects JobMatcher did not make (a trigger above all:
+SQLite runs a file's triggers on the app's own writes) is refused by every path that accepts a database as
+the user's data, and no genuine database at any revision ever is. Real files, real Alembic upgrades, the
+real command line, the real restore paths (a file, the backup folder, an encrypted folder location copy made
+with the `age` command-line tool and the public recipient alone)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import fingerprint, prime, run_cli
+from jobmatcher import checkproc, schema, schemaguard
+from jobmatcher.engine import Engine
+from jobmatcher.errors import ForeignSchemaError, JobMatcherError
+from jobmatcher.verify import verify_file
+
+WIPE = "CREATE TRIGGER wipe AFTER INSERT ON skills BEGIN DELETE FROM saved_jobs; END"
+
+
+def _derived(db: Path) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """What a real database holds, in schemaguard.EXPECTED's shape (SQLite's own objects left out)."""
+    conn = sqlite3.connect(db)
+    try:
+        facts = schemaguard.facts(conn)
+    finally:
+        conn.close()
+    out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for kind, name, _table, virtual, conflict in facts["objects"]:
+        assert kind in ("table", "index"), (kind, name)  # no migration makes a trigger or a view
+        assert not virtual and not conflict
+        if kind == "table" and not name.startswith("sqlite_"):
+            out[name] = (frozenset(facts["columns"][name]), frozenset())
+    for kind, name, table, *_ in facts["objects"]:
+        if kind == "index" and not name.startswith("sqlite_autoindex_"):
+            cols, idx = out[table]
+            out[table] = (cols, idx | {name})
+    assert facts["foreign_keys"] == {}  # no migration makes a foreign key
+    return out
+
+
+@pytest.mark.parametrize("revision", schema.derived_revisions())
+def test_expected_objects_are_what_the_real_migrations_make_at_every_revision(tmp_path, revision):
+    db = tmp_path / "at.db"
+    schema.upgrade(db, revision)  # the real Alembic upgrade, as every earlier JobMatcher ran it
+    derived = _derived(db)
+    assert schemaguard.EXPECTED.get(revision) == derived, (
+        f"schemaguard.EXPECTED[{revision!r}] must be {derived!r}"  # what to write there
+    )
+    conn = sqlite3.connect(db)
+    try:
+        assert schemaguard.foreign_objects(revision, schemaguard.facts(conn)) == []
+    finally:
+        conn.close()
+    assert set(schemaguard.EXPECTED) == set(schema.revisions())
+
+
+def test_a_genuine_database_migrated_step_by_step_with_data_and_analyze_passes(tmp_path):
+    db = tmp_path / "jobmatcher.db"
+    for revision in schema.derived_revisions():  # upgraded one revision at a time, as users' data was
+        schema.upgrade(db, revision)
+        conn = sqlite3.connect(db)
+        conn.execute("INSERT INTO skills(name) VALUES (?)", (f"skill at {revision}",))
+        conn.commit()
+        conn.execute("ANALYZE")  # sqlite_stat1 (and stat4 where built in): SQLite's own
+        conn.commit()
+        conn.close()
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        assert verify_file(db).schema_revision == revision
+
+
+def _plant(db: Path, sql: str, live: bool = False) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.executescript(sql)
+        if not live:  # a backup file: one file, no -wal
+            conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql, words",
+    [
+        (WIPE, "a trigger 'wipe'"),
+        ("CREATE VIEW v AS SELECT * FROM skills", "a view 'v'"),
+        ("CREATE VIRTUAL TABLE notes USING fts5(body)", "a virtual table 'notes'"),
+        (
+            "DROP TABLE user_preferences; CREATE VIRTUAL TABLE user_preferences USING fts5(key, value, updated_at)",
+            "a virtual table 'user_preferences'",
+        ),
+        (
+            "CREATE TABLE owner(id INTEGER PRIMARY KEY); ALTER TABLE saved_jobs ADD COLUMN o INTEGER "
+            "REFERENCES owner(id) ON DELETE CASCADE",
+            "a link from the table 'saved_jobs' to 'owner' (a foreign key)",
+        ),
+        (
+            "DROP INDEX ix_skills_name; ALTER TABLE skills RENAME TO old; CREATE TABLE skills(id INTEGER PRIMARY "
+            "KEY, name TEXT NOT NULL, level INTEGER UNIQUE ON CONFLICT REPLACE, created_at TEXT, years_experience "
+            "INTEGER); INSERT INTO skills SELECT * FROM old; DROP TABLE old",
+            "a rule in the table 'skills' that replaces or drops rows on a conflict (ON CONFLICT)",
+        ),
+    ],
+)
+def test_every_kind_of_foreign_object_is_refused_by_verify_in_process_and_in_the_child(engine, tmp_path, sql, words):
+    b = engine.create_backup()
+    db = tmp_path / "planted.db"
+    shutil.copyfile(b.path, db)
+    _plant(db, sql)
+    for in_child in (False, True):  # the small file's check here, and the mapped check in its child
+        found = checkproc.check(db, in_child=in_child)
+        assert found.schema["objects"], in_child
+        with pytest.raises(ForeignSchemaError) as e:
+            verify_file(db)
+        assert words in e.value.message
+        assert e.value.code == "foreign-schema" and e.value.reason == "foreign-schema"
+        assert "Nothing was changed" in e.value.message and "another backup" in e.value.hint
+
+
+def test_ordinary_tables_indexes_and_columns_of_ones_own_pass_and_are_listed(engine, tmp_path):
+    b = engine.create_backup()
+    db = tmp_path / "own.db"
+    shutil.copyfile(b.path, db)
+    _plant(
+        db,
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, owner INTEGER REFERENCES skills(id) ON DELETE CASCADE);"
+        "CREATE INDEX ix_notes_owner ON notes(owner); ALTER TABLE skills ADD COLUMN mine TEXT;"
+        "CREATE INDEX ix_mine ON saved_jobs(title)",
+    )
+    assert verify_file(db).schema_revision == schema.head()  # not refused: they run no code on the app's writes
+    conn = sqlite3.connect(db)
+    found = schemaguard.unknown_objects(schema.head(), schemaguard.facts(conn))
+    conn.close()
+    assert [f.words() for f in found] == [
+        "a table 'notes'",
+        "an index 'ix_notes_owner' on 'notes'",
+        "an index 'ix_mine' on 'saved_jobs'",
+        "a column 'mine' in the table 'skills'",
+    ]
+
+
+def test_a_trigger_named_like_sqlites_own_objects_is_still_refused(engine, tmp_path):
+    b = engine.create_backup()
+    db = tmp_path / "sneaky.db"
+    shutil.copyfile(b.path, db)
+    # Only writable_schema can name an object sqlite_…: the guard allows SQLite's own names by type, not prefix.
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(
+        "INSERT INTO sqlite_master(type, name, tbl_name, rootpage, sql) VALUES ('trigger', "
+        "'sqlite_autoindex_skills_1', 'skills', 0, 'CREATE TRIGGER sqlite_autoindex_skills_1 AFTER INSERT ON "
+        "skills BEGIN DELETE FROM saved_jobs; END')"
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(ForeignSchemaError, match="a trigger 'sqlite_autoindex_skills_1'"):
+        verify_file(db)
+
+
+def _evil_copy(engine: Engine, tmp_path: Path) -> Path:
+    b = engine.create_backup()
+    evil = tmp_path / "evil.db"
+    shutil.copyfile(b.path, evil)
+    _plant(
+        evil,
+        "CREATE TRIGGER wipe AFTER UPDATE ON user_profile BEGIN DELETE FROM saved_jobs; DELETE FROM skills; END;"
+        + WIPE.replace("wipe", "wipe2")
+        + ";",
+    )
+    return evil
+
+
+def test_cli_verify_and_restore_of_a_file_with_a_trigger_refuse_it_and_change_nothing(engine, tmp_path):
+    evil = _evil_copy(engine, tmp_path)
+    before = fingerprint(engine.data.db_path)
+    out = run_cli("backup", "verify", str(evil), data_dir=engine.data.root)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "holds a trigger 'wipe'" in out.stderr and "JobMatcher did not make" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = run_cli("backup", "restore", str(evil), "--yes", data_dir=engine.data.root)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "trigger 'wipe'" in out.stderr and "could change or delete your data" in out.stderr
+    out = run_cli("backup", "restore", str(evil), "--yes", "--json", data_dir=engine.data.root)
+    assert out.returncode == 1
+    assert json.loads(out.stdout or out.stderr)["error"] == "foreign-schema"
+    assert fingerprint(engine.data.db_path) == before
+
+
+def _forge_manifest(path: Path) -> None:
+    """An older JobMatcher's manifest of this very file: checksums and size of these bytes, verified, sealed
+    (what a backup checked before the guard existed looks like)."""
+    from jobmatcher.digests import BLAKE3, SHA256, file_digests
+    from jobmatcher.manifest import read_manifest, seal_of, write_manifest
+
+    m = read_manifest(path)
+    assert m is not None
+    found = file_digests(path, (SHA256, BLAKE3))
+    m.sha256, m.blake3, m.size_bytes = found[SHA256], found[BLAKE3], path.stat().st_size
+    m.seal = seal_of(m)
+    write_manifest(path, m)
+
+
+def test_restore_of_a_listed_backup_checked_before_the_guard_existed_is_refused(engine, tmp_path):
+    # A listed backup whose manifest says "verified" with checksums of the file as it is: the fast path
+    # skips the integrity check on that proof, but the guard's read of the schema always runs.
+    b = engine.create_backup()
+    _plant(Path(b.path), WIPE)
+    _forge_manifest(Path(b.path))
+    before = fingerprint(engine.data.db_path)
+    out = run_cli("backup", "restore", b.id, "--yes", data_dir=engine.data.root)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "trigger 'wipe'" in out.stderr
+    assert fingerprint(engine.data.db_path) == before
+    out = run_cli("backup", "verify", b.id, data_dir=engine.data.root)
+    assert out.returncode == 1 and "trigger 'wipe'" in out.stderr
+
+
+def test_a_copy_planted_at_an_encrypted_location_with_the_public_recipient_is_refused(
+    engine, usb, tmp_path, locked_identity, file_credentials
+):
+    age = shutil.which("age")
+    if age is None:
+        pytest.skip("Debian's age is not installed (dev.sh installs it)")
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), passphrase=PASS)
+    engine.create_backup()
+    engine.locations.sync()
+    [copy] = sorted(usb.rglob("*.db.age"))
+    recipient = json.loads((engine.data.root / "locations.json").read_text())["recipient"]
+    evil = _evil_copy(engine, tmp_path)
+    planted_id = "backup_2099-12-01_00-00-00"
+    planted = copy.parent / f"{planted_id}.db.age"
+    subprocess.run([age, "-r", recipient, "-o", str(planted), str(evil)], check=True, timeout=60)
+    m = json.loads(copy.with_name(copy.name.removesuffix(".db.age") + ".json").read_text())
+
+    def sha(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    m.update(
+        created_at="2099-12-01T00:00:00Z",
+        size_bytes=evil.stat().st_size,
+        sha256=sha(evil),
+        stored_size=planted.stat().st_size,
+        stored_sha256=sha(planted),
+        sequence=int(m.get("sequence") or 0) + 100,
+    )
+    m.pop("blake3", None)
+    m.pop("seal", None)
+    (copy.parent / f"{planted_id}.json").write_text(json.dumps(m))
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    fresh = tmp_path / "new-machine"
+    listed = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=fresh)
+    assert planted_id in listed.stdout, listed.stdout + listed.stderr  # listed: the planted copy looks genuine
+    out = run_cli(
+        "backup", "restore", planted_id, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes",
+        data_dir=fresh,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "trigger 'wipe'" in out.stderr and "JobMatcher did not make" in out.stderr
+    assert not (fresh / "jobmatcher.db").exists()
+
+
+def test_the_check_of_a_new_backup_refuses_live_data_holding_a_trigger(engine):
+    engine.create_backup()  # the folder exists, with one backup
+    _plant(engine.data.db_path, WIPE, live=True)
+    before = {p.name for p in engine.store.folder.iterdir()}
+    with pytest.raises(JobMatcherError) as e:
+        engine.create_backup()
+    assert e.value.code == "foreign-schema"
+    assert "Your data holds a trigger 'wipe' that JobMatcher did not make" in e.value.message
+    assert "No backup was made" in e.value.message
+    assert {p.name for p in engine.store.folder.iterdir()} == before
