@@ -743,10 +743,10 @@ class BackupStore(BackupFolder):
                             e.message.replace("The copy holds", "Your data holds").replace(
                                 " Nothing was changed.", " No backup was made: it could not be restored."
                             ),
-                            "Start JobMatcher (or run `jobmatcher db migrate`): it removes triggers and views it did "
-                            "not make, after a safety backup; `jobmatcher db check` says what else to do.",
-                            "Close JobMatcher and open it again: it removes triggers and views it did not make, after "
-                            "a safety backup.",
+                            "Nothing was saved and your data was not changed. Restore a backup made before it appeared "
+                            "(`jobmatcher backup list`), or remove it with the sqlite3 tool (DROP TRIGGER name).",
+                            "Nothing was saved and your data was not changed. Restore a backup made before it "
+                            "appeared (Restore… beside it).",
                             code="foreign-schema",
                             objects=e.fields.get("objects", []),
                         ) from None
