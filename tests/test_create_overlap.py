@@ -319,3 +319,28 @@ def test_foreground_never_waits_for_the_idle_thread(tmp_path, monkeypatch):
         assert not stuck.is_alive()
         done, _ = following._state
         assert done == len(data)
+
+
+def test_each_chunk_is_handed_over_as_soon_as_it_is_copied_and_switched_first(tmp_path):
+    """Chunk by chunk while copying (not once at the end), and the header already in rollback mode when the
+    first chunk is handed over: no byte is hashed before it is final."""
+    live, dest = tmp_path / "live.db", tmp_path / "copy.db"
+    _live_db(live, 3000)  # about 4 MB: 1 MiB chunks
+    seen: list[tuple[int, bytes, int]] = []
+
+    class Recording(digests.FollowingDigests):
+        def ready(self, final_bytes: int) -> None:
+            with open(dest, "rb") as f:
+                seen.append((final_bytes, f.read(20)[18:20], os.path.getsize(dest)))
+            super().ready(final_bytes)
+
+    with Recording(dest) as following:
+        snap = snapshot.copy_snapshot(live, dest, digests=following)
+        got = following.result()
+    size = dest.stat().st_size
+    assert snap.hashed and len(seen) >= 3
+    assert [s[0] for s in seen] == sorted({s[0] for s in seen}) and seen[-1][0] == size
+    assert all(mode == b"\x01\x01" for _, mode, _ in seen)
+    assert all(offset <= on_disk for offset, _, on_disk in seen)
+    assert any(on_disk < size for _, _, on_disk in seen)  # handed over while the copy was still going on
+    assert got["sha256"] == _sha(dest.read_bytes())
