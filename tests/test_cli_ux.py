@@ -238,6 +238,39 @@ def test_db_status_imports_no_engine(engine):
     assert shown == {k: v for k, v in status.model_dump().items() if k != "data_dir"}
 
 
+# Never needed where no backup location is set up and no database is upgraded: the locations' libraries,
+# Alembic, the window's.
+_NOT_WITHOUT_LOCATIONS = (
+    "boto3",
+    "botocore",
+    "pyrage",
+    "keyring",
+    "alembic",
+    "sqlalchemy",
+    "webview",
+    "PyQt6",
+    "bottle",
+)
+
+
+def test_the_engines_commands_import_no_location_library_when_none_is_set_up(engine):
+    """create, verify, a listed restore and status, with no backup location: no S3, encryption, keyring, Alembic
+    or window library is imported (each costs start-up the user waits for, T10); the command really ran."""
+    made = engine.create_backup(note="kept")
+    root = str(engine.data.root)
+    for args in (
+        ("backup", "create", "--json"),
+        ("backup", "verify", made.id),
+        ("backup", "restore", made.id, "--yes"),
+        ("status",),
+    ):
+        rc, out, modules, _built = _run_and_list_modules("--data-dir", root, *args)
+        assert rc == 0 and out, args
+        assert "jobmatcher.engine" in modules  # it ran the engine's path
+        heavy = _heavy(modules, _NOT_WITHOUT_LOCATIONS)
+        assert heavy == set(), f"{' '.join(args)} imported {sorted(heavy)}"
+
+
 def _exit_marks(tmp_path: Path, keep_a_file_open: bool = False) -> tuple[dict, Path]:
     """(an environment whose interpreter notes each normal exit's command in a file, that file): a command
     that ended without the interpreter's shutdown (entry._end_now) leaves no line. With `keep_a_file_open`, the
