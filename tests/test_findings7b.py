@@ -55,3 +55,61 @@ def test_an_identity_larger_than_any_key_is_not_read_at_a_folder_or_in_s3(engine
         assert not (fresh / "jobmatcher.db").exists()
         r = run_cli("backup", "restore", b.id, *src, "--passphrase-file", str(rk), "--yes", data_dir=fresh, env=S3_ENV)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+# -- T15: JobMatcher's own names are ASCII digits, end to end (no `\d`, no `$` before a newline) ---------------
+
+LOOK_ALIKES = ["backup_２０２６-11-30_23-59-59", "backup_2026-11-30_23-59-5٩", "backup_2026-11-30_23-59-58\n"]
+
+
+def test_look_alike_backup_names_are_never_this_folders_own_nor_pruned(engine, data_dir):
+    """T15: `backup_２０２６-…` (fullwidth digits), `…-5٩` (Arabic-Indic nine) and a name ending in a newline,
+    each with a copied manifest dated 400 days ago, matched the own-name pattern through `\\d` and `$`: they
+    were listed as Manual and pruned as this folder's own. Temp-file look-alikes with such digits were deleted
+    as dead leftovers. Now none is touched by prune or by the launch's clean-up."""
+    import json
+    import shutil
+    from datetime import datetime, timedelta, timezone
+
+    b = engine.create_backup(note="n2")
+    engine.create_backup(note="newest")
+    folder = engine.store.folder
+    m = json.loads((folder / f"{b.id}.json").read_text())
+    m["created_at"] = (datetime.now(timezone.utc) - timedelta(days=400)).isoformat()
+    for name in LOOK_ALIKES:
+        shutil.copy(folder / f"{b.id}.db", folder / f"{name}.db")
+        (folder / f"{name}.json").write_text(json.dumps(m))
+    strays = [".tmp-link-probe-٩٩٩٩٩٩٩", ".tmp-١-٢.db", "backup_２０２６-01-01_00-00-00.json"]
+    for name in strays:
+        (folder / name).write_bytes(b"the user's")
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    gone = [x["id"] for x in json.loads(r.stdout)["would_delete"]]
+    assert not any(g in LOOK_ALIKES for g in gone), gone
+    for args in (["backup", "prune"], ["db", "migrate"]):
+        r = run_cli(*args, data_dir=data_dir)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+    for name in LOOK_ALIKES:
+        assert (folder / f"{name}.db").exists() and (folder / f"{name}.json").exists(), name
+    for name in strays:
+        assert (folder / name).read_bytes() == b"the user's", name
+
+
+def test_look_alike_copy_names_at_a_location_are_not_listed(engine, usb, tmp_path):
+    """T15 at a location: a copy planted under a look-alike id is not one of this data folder's copies."""
+    import json
+    import shutil
+
+    d = engine.data.root
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    good = engine.create_backup()
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    for n, name in enumerate(LOOK_ALIKES):
+        shutil.copy(ns / f"{good.id}.db", ns / f"{name}.db")
+        m = json.loads((ns / f"{good.id}.json").read_text())
+        (ns / f"{name}.json").write_text(json.dumps({**m, "created_at": f"2026-11-30T23:59:5{n}Z"}))
+    r = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=tmp_path / "new")
+    assert r.returncode == 0, r.stderr
+    assert [x["id"] for x in json.loads(r.stdout)] == [good.id]

@@ -118,9 +118,9 @@ log = logging.getLogger(__name__)
 # progress (progress.Progress): "copy" counts pages, "verify" is a step (the check in its child process)
 
 TMP_PREFIX = ".tmp-"
-_OWN_MANIFEST = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?\.json$")
-_TEMP = re.compile(r"^\.tmp-(?P<token>\d+-\d+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)$")
-_LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>\d+)$")  # restore's hard-link probe (restore._can_link)
+_OWN_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\.json\Z")
+_TEMP = re.compile(r"^\.tmp-(?P<token>[0-9]+-[0-9]+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)\Z")
+_LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>[0-9]+)\Z")  # restore's hard-link probe (restore._can_link)
 _STALE_ORPHAN_SECONDS = 3600
 
 

@@ -173,7 +173,7 @@ def _sqlite(e: sqlite3.Error, action: str, path, where: str) -> JobMatcherError 
     return None
 
 
-_ATOMIC_TEMP = re.compile(r"^\.(.+?)(?:\.\d+)+\.tmp$")  # fsutil.atomic_write_bytes's temp file: name the real one
+_ATOMIC_TEMP = re.compile(r"^\.(.+?)(?:\.[0-9]+)+\.tmp\Z")  # fsutil.atomic_write_bytes's temp file: name the real one
 
 
 def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:

@@ -140,7 +140,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> Non
 
 
 # What atomic_write_bytes leaves if killed: .NAME.PID-THREAD-N.tmp (and .NAME.PID.tmp from older versions).
-_ATOMIC_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:-\d+-\d+)?\.tmp$")
+_ATOMIC_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)(?:-[0-9]+-[0-9]+)?\.tmp\Z")
 _STALE_TEMP_SECONDS = 3600
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .datadir import DataDir
 
 # The names JobMatcher gives what it makes; automatic deletion touches nothing else.
-OWN_NAME = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:_\d{1,3})?$")
+OWN_NAME = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\Z")
 _MAX_NAME_BYTES = 255
 
 

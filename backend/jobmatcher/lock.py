@@ -15,11 +15,14 @@ forked child closes them first (close_inherited_locks).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 from .errors import InstanceLockedError
+
+_PID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() and int() also take '٣' or '３' (T15)
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -161,7 +164,7 @@ class InstanceLock(FileLock):
                 lines = self.path.read_text().splitlines()
             except (OSError, UnicodeDecodeError):
                 break
-            if lines and lines[0].strip().isdigit() and int(lines[0]) != os.getpid():
+            if lines and _PID.fullmatch(lines[0].strip()) and int(lines[0]) != os.getpid():
                 return int(lines[0]), (lines[1].strip() if len(lines) > 1 else "")[:200]
             time.sleep(0.01)
         return None, ""

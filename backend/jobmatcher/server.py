@@ -36,9 +36,9 @@ MAX_JSON_BODY = 1 << 20
 MAX_UPLOAD = 64 << 30
 # The shape of a call's name in /api/NAME: any public method of the API (api.PUBLIC_METHODS, which a test
 # holds to this shape: names like add_s3_location have digits); _dispatch then admits only those methods.
-_METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,60}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
-_NONCE = re.compile(r"^[0-9a-f]{32}$")
+_METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,60}\Z")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,100}\Z")
+_NONCE = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 def hello_proof(secret: str, nonce: str, instance: str) -> str:

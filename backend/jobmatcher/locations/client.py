@@ -44,7 +44,7 @@ def small_limit(key: str) -> int:
     return MAX_MARKER
 
 
-_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*\Z")
 
 
 def check_key(key: str) -> str:

@@ -34,7 +34,7 @@ from ..settings import (
 CONFIG_NAME = "locations.json"
 STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
-NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}$")
+NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}\Z")
 
 
 def check_new_name(name: str) -> str:

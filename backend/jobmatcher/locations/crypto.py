@@ -118,7 +118,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
 def _too_slow(said: str) -> WrongPassphraseError:
     """The refusal when age would not try the passphrase (its "excessive work" error, `said`): with age's
     estimate of the time it would take, when it gives one. Code "key-unlock-too-slow"."""
-    m = re.search(r"(\d+)\D*seconds", said)
+    m = re.search(r"([0-9]+)[^0-9]*seconds", said)
     took = ""
     if m:
         secs = int(m.group(1))

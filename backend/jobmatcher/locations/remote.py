@@ -47,8 +47,8 @@ from .crypto import decrypt_file, unlock_identity
 LowerHex = Annotated[str, AfterValidator(str.lower)]
 
 ROOT = "JobMatcher"
-_FOLDER_ID = re.compile(r"^[0-9a-f]{32}$")
-_BACKUP_ID = re.compile(r"^backup_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(_\d{1,3})?$")
+_FOLDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_BACKUP_ID = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(_[0-9]{1,3})?\Z")
 
 
 def namespace(folder_id: str) -> str:

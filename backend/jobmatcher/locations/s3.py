@@ -70,7 +70,7 @@ _CREDENTIAL_CODES = {
 # S3's bucket names (3 to 63 characters; the letters, digits, dots, hyphens and underscores botocore accepts,
 # beginning and ending with a letter or digit). Checked before any request: a malformed name otherwise comes
 # back as botocore's parameter-validation text or a service's "Invalid Request".
-_BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
+_BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]\Z")
 # botocore's names for an answer it could not read as S3's (XML it cannot parse, a redirect loop)
 _NOT_S3 = {"ResponseParserError", "ResponseStreamingError", "RecursionError"}
 # what the storage client raises for an answer or a request that failed: mapped by _error, never shown raw
