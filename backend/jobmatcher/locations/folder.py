@@ -371,14 +371,16 @@ class FolderLocation(LocationClient):
             if e.errno == errno.ELOOP:  # O_NOFOLLOW: a symbolic link at the copy's name
                 raise copy_not_a_file(src.name, str(self.root)) from None
             raise
-        fi = os.fdopen(fd, "rb")
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        fi = os.fdopen(fd, "rb")  # owns the descriptor from here: closed on every way out
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise copy_not_a_file(src.name, str(self.root))
+            if limit is not None and st.st_size > limit:
+                raise copy_too_large(src.name, str(self.root), limit)
+        except BaseException:
             fi.close()
-            raise copy_not_a_file(src.name, str(self.root))
-        if limit is not None and st.st_size > limit:
-            fi.close()
-            raise copy_too_large(src.name, str(self.root), limit)
+            raise
         total = st.st_size
         done = 0
         with fi, open(dest, "xb") as fo:
