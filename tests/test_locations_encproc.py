@@ -125,7 +125,7 @@ def test_a_killed_child_is_a_failure_never_a_short_copy(tmp_path, ident, monkeyp
             got += chunk
         with pytest.raises(EncryptionChildFailed, match="its process was stopped") as e:
             child.finish()
-        assert e.value.signal_name == "SIGKILL"  # for the log; the words name no signal (L19)
+        assert e.value.ended == "SIGKILL"  # for the log; the words name no signal (L19)
     assert 0 < len(got) < src.stat().st_size  # a part came through: only finish() tells it is not whole
 
 

@@ -63,10 +63,10 @@ PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
 class EncryptionChildFailed(Exception):
     """The encrypting child stopped without finishing: killed, crashed or refused to start."""
 
-    def __init__(self, why: str, signal_name: str = "") -> None:
+    def __init__(self, why: str, ended: str = "") -> None:
         super().__init__(why)
         self.why = why  # in the user's words
-        self.signal_name = signal_name  # for the log only (L19)
+        self.ended = ended  # how it ended (a signal, or an exit and its error output): the log's (L19)
 
 
 class EncryptionStalled(EncryptionChildFailed):
@@ -236,10 +236,11 @@ def _outcome(code: int, err: bytes, algorithm: str = "sha256") -> tuple[int, str
         except ValueError:
             name = f"signal {-code}"
         raise EncryptionChildFailed(
-            "its process was stopped (the system may have run short of memory, or it was ended)", signal_name=name
+            "its process was stopped (the system may have run short of memory, or it was ended)", ended=name
         )
     detail = err.decode("utf-8", "replace").strip()[-300:] or "no answer"
-    raise EncryptionChildFailed(f"the encrypting process failed (exit code {code}: {detail})")
+    # its error output (a Python traceback at worst) is for the log, not the user's words (L19's kind)
+    raise EncryptionChildFailed(f"its process failed (exit code {code})", ended=f"exit {code}: {detail}")
 
 
 # -- the child ---------------------------------------------------------------------------------------

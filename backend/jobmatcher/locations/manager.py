@@ -1039,8 +1039,8 @@ class Locations:
                         id=rec.id,
                     ) from None
                 except EncryptionChildFailed as e:
-                    if e.signal_name:
-                        log.warning("the encrypting process of %s ended by %s", rec.id, e.signal_name)
+                    if e.ended:
+                        log.warning("the encrypting process of %s ended by %s", rec.id, e.ended)
                     raise LocationCopyFailedError(
                         f"The encryption of the backup {rec.id} stopped before it finished: {e.why}. "
                         "The copy was not made.",
