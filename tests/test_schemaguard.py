@@ -279,3 +279,76 @@ def test_the_check_of_a_new_backup_refuses_live_data_holding_a_trigger(engine):
     assert "Your data holds a trigger 'wipe' that JobMatcher did not make" in e.value.message
     assert "No backup was made" in e.value.message
     assert {p.name for p in engine.store.folder.iterdir()} == before
+
+
+def _count(db: Path, sql: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_live_data_with_a_trigger_is_reported_by_db_check_and_the_launch_removes_it_after_a_safety_backup(engine):
+    from jobmatcher import profile
+
+    engine.create_backup()
+    db = engine.data.db_path
+    _plant(db, WIPE, live=True)
+    jobs = _count(db, "SELECT count(*) FROM saved_jobs")
+    assert jobs > 0
+    out = run_cli("db", "check", data_dir=engine.data.root)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Your data holds a trigger 'wipe' that JobMatcher did not make" in out.stderr
+    assert "jobmatcher db migrate" in out.stderr
+    out = run_cli("db", "check", "--json", data_dir=engine.data.root)
+    assert json.loads(out.stdout)["foreign"] == ["a trigger 'wipe'"]
+    out = run_cli("backup", "create", data_dir=engine.data.root)  # no backup of it: it could not be restored
+    assert out.returncode == 1 and "Your data holds a trigger 'wipe'" in out.stderr, out.stderr
+
+    out = run_cli("db", "migrate", data_dir=engine.data.root)  # the launch sequence, as the app runs it
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Removed a trigger 'wipe' that JobMatcher did not make" in out.stdout
+    safety_id = out.stdout.split("safety backup ")[1].split(".")[0]
+    safety = engine.store.get(safety_id)
+    assert _count(Path(safety.path), "SELECT count(*) FROM sqlite_master WHERE type='trigger'") == 1  # kept there
+    assert _count(db, "SELECT count(*) FROM sqlite_master WHERE type='trigger'") == 0
+    conn = engine.connect()
+    try:
+        profile.add_skill(conn, profile.NewSkill(name="Rust", level=3))  # the edit that used to wipe
+    finally:
+        conn.close()
+    assert _count(db, "SELECT count(*) FROM saved_jobs") == jobs
+    assert run_cli("db", "check", data_dir=engine.data.root).returncode == 0
+    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
+    assert engine.store.get(safety_id).id == safety_id  # the launch's prune kept the safety backup
+
+
+def test_the_launch_removes_nothing_without_a_backup_folder_and_reports_what_it_cannot_remove(engine, tmp_path):
+    db = engine.data.db_path
+    _plant(db, "CREATE TABLE owner(id INTEGER PRIMARY KEY); ALTER TABLE saved_jobs ADD COLUMN o INTEGER "
+           "REFERENCES owner(id) ON DELETE CASCADE;", live=True)  # fmt: skip
+    out = run_cli("db", "migrate", data_dir=engine.data.root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "a link from the table 'saved_jobs' to 'owner' (a foreign key)" in out.stderr
+    assert "Restore a backup made before it appeared" in out.stderr
+
+    elsewhere = tmp_path / "usb-backups"
+    elsewhere.mkdir()
+    assert run_cli("settings", "--backup-dir", str(elsewhere), "--yes", data_dir=engine.data.root).returncode == 0
+    elsewhere.rename(tmp_path / "unplugged")  # the chosen backup folder is not there
+    _plant(db, WIPE, live=True)
+    before = fingerprint(db)
+    out = run_cli("db", "migrate", data_dir=engine.data.root)
+    assert "trigger 'wipe'" in out.stderr and "backup folder cannot be used" in out.stderr, out.stdout + out.stderr
+    assert fingerprint(db) == before
+
+
+def test_the_apps_connections_do_not_trust_the_files_schema(engine, tmp_path):
+    from jobmatcher.database import open_readonly
+
+    for conn in (engine.connect(), open_readonly(engine.data.db_path)):
+        try:
+            assert conn.execute("PRAGMA trusted_schema").fetchone()[0] == 0
+        finally:
+            conn.close()

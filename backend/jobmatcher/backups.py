@@ -743,10 +743,11 @@ class BackupStore(BackupFolder):
                             e.message.replace("The copy holds", "Your data holds").replace(
                                 " Nothing was changed.", " No backup was made: it could not be restored."
                             ),
-                            "Nothing was saved and your data was not changed. Restore a backup made before it appeared "
-                            "(`jobmatcher backup list`), or remove it with the sqlite3 tool (DROP TRIGGER name).",
-                            "Nothing was saved and your data was not changed. Restore a backup made before it "
-                            "appeared (Restore… beside it).",
+                            "Nothing was saved and your data was not changed. Start JobMatcher (or run `jobmatcher db "
+                            "migrate`): it removes triggers and views it did not make, after a safety backup. For "
+                            "anything else named, restore a backup made before it appeared (`jobmatcher backup list`).",
+                            "Nothing was saved and your data was not changed. Close JobMatcher and open it again: it "
+                            "removes triggers and views it did not make, after a safety backup.",
                             code="foreign-schema",
                             objects=e.fields.get("objects", []),
                         ) from None

@@ -728,6 +728,14 @@ def cmd_db_migrate(args) -> int:
         return 0
     if r.recovered:
         print(r.recovered)
+    if r.removed_foreign:
+        print(
+            f"Removed {', '.join(r.removed_foreign)} that JobMatcher did not make (it could have changed or deleted "
+            "your data at your next edit); your data as it was is kept in the safety backup "
+            f"{r.removed_foreign_backup}."
+        )
+    if r.foreign_schema:
+        print(f"Warning: {r.foreign_schema}", file=sys.stderr)
     if r.created:
         print(f"Created a new database at {_safe(r.migrated_to)}.")
     elif r.migrated_to:
@@ -743,6 +751,18 @@ def cmd_db_check(args) -> int:
         _emit_json(r)
     elif r.ok:
         print("OK: the database passed its integrity check.")
+    elif not r.problems:  # sound, but it holds triggers or the like that JobMatcher did not make
+        print(
+            f"Your data holds {', '.join(r.foreign)} that JobMatcher did not make; it could change or delete your "
+            "data when you edit it.",
+            file=sys.stderr,
+        )
+        print(
+            "Start JobMatcher (or run `jobmatcher db migrate`): it removes triggers and views it did not make, after "
+            "a safety backup. For anything else named here, restore a backup made before it appeared: "
+            "`jobmatcher backup list`, then `jobmatcher backup restore ID`.",
+            file=sys.stderr,
+        )
     else:
         print("The database FAILED its integrity check:", file=sys.stderr)
         for p in r.problems:

@@ -30,6 +30,10 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Defence in depth beside the schema guard (schemaguard): SQL in the file's own schema (a trigger, a view,
+    # an index expression) may call only functions and virtual tables SQLite marks innocuous. It does not stop
+    # a trigger's plain DELETE: refusing files with triggers does (verify, restore, the launch).
+    conn.execute("PRAGMA trusted_schema=OFF")
     return conn
 
 
@@ -46,6 +50,7 @@ def open_readonly(path: Path, immutable: bool = False) -> sqlite3.Connection:
     conn.text_factory = lambda b: b.decode("utf-8", "replace")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA query_only=1")
+    conn.execute("PRAGMA trusted_schema=OFF")  # as connect(): the file's schema calls only innocuous functions
     return conn
 
 

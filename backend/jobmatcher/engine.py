@@ -128,6 +128,11 @@ class LaunchReport(BaseModel):
     auto_backup_failure: dict | None = None
     backup_folder_error: str | None = None  # the backup folder cannot be used: no backup was made or pruned
     future_backups: list[str] = []  # dated in the future (a wrong clock): kept, never the newest
+    # Triggers and views JobMatcher did not make, removed from the live data after the safety backup named
+    # (in the user's words: "a trigger 'wipe'"); what the schema guard found and could not remove, and why.
+    removed_foreign: list[str] = []
+    removed_foreign_backup: str | None = None
+    foreign_schema: str | None = None
 
     def fail_auto_backup(self, e: JobMatcherError) -> None:
         """Record why the launch's automatic backup was not made (for the page and `status`). Never raises."""
@@ -180,6 +185,9 @@ class CheckReport(BaseModel):
     ok: bool
     problems: list[str]
     revision: str | None
+    # Schema objects in the live data JobMatcher did not make that act on its writes (schemaguard), each in
+    # the user's words ("a trigger 'wipe'"); ok is False when there are any.
+    foreign: list[str] = []
 
 
 # The settings as the user knows them (the page's labels), for messages: never the field names.
@@ -668,16 +676,20 @@ class Engine:
             if self.read_only and (not self.data.swap_lock_path.exists() or _read_only_disk(self.data.root))
             else self._reading_live()
         )
+        from .checkproc import schema_facts  # here: commands that never check do not load it
+
         try:
             try:
-                problems, revision = read_live(db, lambda conn: (check_integrity(conn), schema.revision_of(conn)))
+                problems, revision, facts = read_live(
+                    db, lambda conn: (check_integrity(conn), schema.revision_of(conn), schema_facts(conn))
+                )
             except sqlite3.DatabaseError as e:
                 if not os.access(self.data.root, os.W_OK) and sqlite_cause(e) in (
                     sqlite3.SQLITE_CANTOPEN,
                     sqlite3.SQLITE_READONLY,
                 ):  # not damage: a WAL database with its side files on a read-only disk cannot be opened
                     raise data_folder_refused(self.data.root) from None
-                problems, revision = [str(e)], None
+                problems, revision, facts = [str(e)], None, {}
             if problems:  # SQLite reports a read that fails (EIO) as damage: say which it is
                 from .checkproc import read_error  # here: commands that never check do not load it
 
@@ -689,7 +701,10 @@ class Engine:
                             "it may be failing. Copy the whole data folder to another disk before anything else."
                         ]
                         break
-            return CheckReport(ok=not problems, problems=problems, revision=revision)
+            from .schemaguard import foreign_objects
+
+            foreign = [f.words() for f in foreign_objects(revision, facts)] if revision else []
+            return CheckReport(ok=not problems and not foreign, problems=problems, revision=revision, foreign=foreign)
         finally:
             if lock is not None:
                 lock.release()
@@ -1387,6 +1402,8 @@ class Engine:
             log.info("removed a spent %s-journal", db.name)
         current = current_revision(db)  # None for a new data folder; refuses a lost main file with its -wal
         require_known_revision(current)
+        if current is not None:
+            self._remove_foreign_schema(report, current, store if folder_ok else None, progress)
         if target is not None and target not in schema.revisions():
             raise ValidationError(
                 f"{target!r} is not a revision this version knows.",
@@ -1435,6 +1452,69 @@ class Engine:
         report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items, keep=self._recovery_keeper())]
         report.future_backups = [r.id for r in items if r.future and is_own_backup(r)]
         return report
+
+    def _remove_foreign_schema(
+        self, report: LaunchReport, revision: str, store: BackupStore | None, progress: Progress | None
+    ) -> None:
+        """Triggers and views JobMatcher did not make are removed from the live data, after a safety backup that
+        keeps them (their exact bytes), in one transaction; what the guard finds and cannot remove is reported.
+
+        Why remove rather than only report: SQLite runs a trigger on the app's own writes, so a trigger that a
+        restore made before the schema guard existed brought in (T12) deletes data at the user's next edit,
+        before anyone reads a report. No migration makes a trigger or a view, the safety backup keeps them, and
+        a view holds no data. Virtual tables, foreign keys and conflict clauses are part of a table's data or
+        definition: removing them means rebuilding a table, which is not done behind the user's back; they are
+        reported (LaunchReport.foreign_schema, `db check`). Without a usable backup folder nothing is removed
+        (no safety backup can be made) and that is reported. Raises what the safety backup or the write raises
+        (named JobMatcherError); the data is then unchanged.
+        """
+        from .checkproc import schema_facts
+        from .schemaguard import describe, foreign_objects
+
+        db = self.data.db_path
+        found = read_live(db, lambda conn: foreign_objects(revision, schema_facts(conn)))
+        if not found:
+            return
+        removable = [f for f in found if f.kind in ("trigger", "view")]
+        kept = [f for f in found if f not in removable]
+        if removable and store is None:
+            report.foreign_schema = (
+                f"Your data holds {describe(found)} that JobMatcher did not make; it could change or delete your data "
+                "when you edit it. JobMatcher removes triggers and views after a safety backup, but the backup "
+                "folder cannot be used now: connect it (or choose another), then start JobMatcher again."
+            )
+            log.warning("foreign schema objects kept (no backup folder): %s", describe(found, 20))
+            return
+        if removable:
+            assert store is not None
+            safety = store.create(
+                db,
+                BackupType.safety,
+                note="Before removing triggers and views JobMatcher did not make",
+                progress=progress,
+            )
+            conn = connect(db)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for f in removable:
+                        quoted = '"' + f.name.replace('"', '""') + '"'
+                        conn.execute(f"DROP {f.kind.upper()} IF EXISTS {quoted}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
+            report.removed_foreign = [f.words() for f in removable]
+            report.removed_foreign_backup = safety.id
+            log.warning("removed %s (safety backup %s)", describe(removable, 20), safety.id)
+        if kept:
+            report.foreign_schema = (
+                f"Your data holds {describe(kept)} that JobMatcher did not make; it could change or delete your data "
+                "when you edit it, and no backup of it can be made. Restore a backup made before it appeared."
+            )
+            log.warning("foreign schema objects kept: %s", describe(kept, 20))
 
     def _pre_migration_backup(self, current: str | None, todo: list[str], progress) -> CreatedBackup:
         """The backup made before a schema update; an identical one from an earlier, failed attempt is reused,

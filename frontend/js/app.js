@@ -120,6 +120,12 @@ function autoBackupFailure(report) {
 function announceLaunch(info) {
   const report = info.launch.result || {};
   if (report.recovered) toast(report.recovered, { kind: "info", timeout: 12000 });
+  if (report.removed_foreign && report.removed_foreign.length) {
+    toast(`JobMatcher removed ${report.removed_foreign.join(", ")} that it did not make: it could have changed or ` +
+          "deleted your data at your next edit. Your data as it was is kept in a safety backup.",
+          { kind: "info", timeout: 15000 });
+  }
+  if (report.foreign_schema) toast(report.foreign_schema, { kind: "error" });
   if (report.pre_migration_backup) {
     toast("JobMatcher updated your data to this version. It made a backup first (“Before update” in the list).",
           { kind: "info", timeout: 12000 });
