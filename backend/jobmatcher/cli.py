@@ -667,24 +667,11 @@ def cmd_status(args) -> int:
     return 1 if h.level == "error" else 0
 
 
-def _data_folder(args):
-    """The data folder, opened as `_engine(args, read_only=True)` opens it (nothing created; the same refusals),
-    for a command that needs no engine: the engine's modules (pydantic, its models) are most of a short
-    command's time."""
-    from .datadir import DataDir
-    from .fsutil import data_folder_refused
-
-    try:
-        return DataDir.open(args.data_dir, create=False)
-    except OSError as e:
-        raise data_folder_refused(DataDir.open(args.data_dir, create=False).root, e) from None
-
-
 def cmd_db_status(args) -> int:
-    from .database import db_state
+    from .dbstate import read_db_state
 
     _quick_exit()
-    s = db_state(_data_folder(args).db_path)  # what Engine.status reports, without importing the engine
+    s = read_db_state(args.data_dir)  # what Engine.status reports, without importing the engine (T10)
     if args.json:
         _emit_json(
             {

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import stat as stat_module
 from pathlib import Path
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, TypeVar
 
 from . import schema
 from .causes import explain, sqlite_cause
@@ -240,38 +240,6 @@ def current_revision(path: Path) -> str | None:
         if named is not None and sqlite_cause(e) not in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
             raise named from None  # a full disk, a held lock, an I/O error: never call sound data damaged
         raise damaged(path, e) from None
-
-
-class DbState(NamedTuple):
-    """The live database's schema state, as `jobmatcher db status` shows it (read-only; sizes in bytes).
-
-    `current` is None for a database without a revision or no file yet (`exists` False); `known` False for a
-    revision of a newer JobMatcher (then `pending` is empty); `size_bytes` counts the file and its -wal."""
-
-    database: str
-    exists: bool
-    size_bytes: int
-    current: str | None
-    head: str
-    pending: list[str]
-    known: bool
-
-
-def db_state(path: Path) -> DbState:
-    """The schema state of the live database at `path`, without the engine (no pydantic: `db status`'s whole
-    command is its start-up). Creates and changes nothing. Raises as current_revision: DatabaseDamagedError when
-    SQLite cannot read the file, JobMatcherError naming another cause (a held lock, an I/O error, a refusal)."""
-    current = current_revision(path)
-    known = schema.is_known(current)
-    return DbState(
-        database=str(path),
-        exists=path.exists(),
-        size_bytes=file_size(path) + file_size(side_file(path, WAL)),
-        current=current,
-        head=schema.head(),
-        pending=schema.pending(current) if known else [],
-        known=known,
-    )
 
 
 def damaged(path: Path, e: Exception) -> DatabaseDamagedError:

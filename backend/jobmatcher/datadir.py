@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SettingsError
 from .folders import check_backup_folder, check_data_folder, data_folder_is_ours
-from .fsutil import PRIVATE_DIR, make_dirs, user_path
+from .fsutil import PRIVATE_DIR, data_folder_refused, make_dirs, user_path
 
 if TYPE_CHECKING:  # the model is imported where the settings are read: `backup list` reads them without it
     from .settings import Settings
@@ -78,6 +78,15 @@ def log_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def open_data_folder(path: str | os.PathLike | None, read_only: bool) -> "DataDir":
+    """DataDir.open for the engine and the commands that read without it: `read_only` creates nothing; an
+    OSError while opening (a folder that refuses access) becomes fsutil.data_folder_refused's error."""
+    try:
+        return DataDir.open(path, create=not read_only)
+    except OSError as e:
+        raise data_folder_refused(DataDir.open(path, create=False).root, e) from None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from .database import (
     check_integrity,
     connect,
     current_revision,
-    db_state,
     drop_stale_journal,
     hot_journal,
     live_problem,
@@ -36,7 +35,8 @@ from .database import (
     settle_hot_journal,
     unfinished_write,
 )
-from .datadir import DataDir, own_data_folder_file
+from .datadir import open_data_folder, own_data_folder_file
+from .dbstate import db_state
 from .errors import (
     BackupFolderUnavailableError,
     BackupNotFoundError,
@@ -238,10 +238,7 @@ class Engine:
         """`read_only`: for commands that only look (status, check, list, verify): the data folder is
         never created, and nothing in it is created, deleted or changed."""
         self.read_only = read_only
-        try:
-            self.data = DataDir.open(data_dir, create=not read_only)
-        except OSError as e:
-            raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
+        self.data = open_data_folder(data_dir, read_only)
         self._instance = InstanceLock(self.data.lock_path)
         self._settings_cache: tuple[tuple | None, Settings] | None = None
         self._store_cache: tuple[tuple, BackupStore] | None = None

@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     scans every installed package's entry points when the first model is built, in every command.
     """
     if argv is None:
+        os.environ.setdefault(PLUGINS_SWITCH, "__all__")
         if sys.argv[1:] == ["--version"]:  # what argparse prints for it, without building the parser (T10)
             from . import __version__
 
             sys.stdout.write(f"jobmatcher {__version__}\n")
             return 0
-        os.environ.setdefault(PLUGINS_SWITCH, "__all__")
     try:
         from . import cli
 
