@@ -267,3 +267,47 @@ def test_add_s3_storage_from_the_page_in_browser_mode(page: Page, start_app, app
         app.stop()
     finally:
         server.stop()
+
+
+def test_a_planted_plain_copy_is_marked_and_refused_on_the_page(
+    page: Page, start_app, tmp_path, engine, locked_identity
+):
+    """L1 on the page: a plain copy beside this data folder's encrypted copies (its identity.age taken away too)
+    is listed as not made by JobMatcher, and restoring it is refused with nothing changed."""
+    from conftest import prime
+    from jobmatcher.locations.manager import folder_id_of
+    from test_findings6_lows import _mallory, _plant_plain
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    _plant_plain(ns, "backup_2026-12-01_00-00-00", _mallory(tmp_path), sequence=99)
+    (ns / "identity.age").unlink()
+
+    app = start_app(tmp_path / "new-computer", "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("folder")
+    where.get_by_label("Folder", exact=True).fill(str(usb))
+    where.get_by_role("button", name="Show backups").click()
+    pick = page.get_by_role("dialog", name="Choose a backup to restore")
+    expect(pick.get_by_label("Backup").locator("option")).to_have_count(2, timeout=30000)
+    options = pick.get_by_label("Backup").locator("option").all_inner_texts()
+    planted = [o for o in options if "NOT encrypted: not made by JobMatcher" in o]
+    assert len(planted) == 1 and len(options) == 2, options  # the real copy is marked only "encrypted"
+    pick.get_by_label("Backup").select_option(label=planted[0])
+    screenshot(page, "locations-planted-plain-copy")
+    pick.get_by_label("Passphrase or recovery key").fill(PASS)
+    pick.get_by_role("button", name="Restore").click()
+    refused = page.get_by_text(re.compile("is not encrypted, although this data folder's copies there are"))
+    expect(refused.first).to_be_visible(timeout=30000)
+    assert (
+        not (tmp_path / "new-computer" / "jobmatcher.db").exists()
+        or profile_name(tmp_path / "new-computer") != "Mallory"
+    )
+    app.stop()

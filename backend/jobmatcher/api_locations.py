@@ -349,11 +349,14 @@ class LocationsApi:
 
     @validate_call
     def remote_backups(self, source: LocationSource) -> dict:
-        """The copies at a location, newest first (time, size, revision, encrypted), for restoring one."""
-        from .locations.remote import check_source, list_remote
+        """The copies at a location, newest first (time, size, revision, encrypted), for restoring one; `not_ours`:
+        a plain copy where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`)."""
+        from .locations.remote import check_source, encrypted_there, list_remote
 
         client, label = self._source_client(source)
         items = list_remote(client) if check_source(client, source.kind == "configured") else []
+        configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
+        encrypted = {f for f in {r.folder_id for r in items} if configured or encrypted_there(client, f)}
         return {
             "where": label,
             "backups": [
@@ -366,6 +369,7 @@ class LocationsApi:
                     "size": human_size(r.size_bytes),
                     "schema_revision": r.schema_revision,
                     "encrypted": r.encrypted,
+                    "not_ours": not r.encrypted and r.folder_id in encrypted,
                 }
                 for r in items
             ],

@@ -450,7 +450,8 @@ async function restoreFromLocation() {
     return;
   }
   const options = found.backups.map((b, i) => h("option", { value: String(i),
-    text: `${localDateTime(b.created_at)} · ${b.size} · ${b.schema_revision || "?"}${b.encrypted ? " · encrypted" : ""}` +
+    text: `${localDateTime(b.created_at)} · ${b.size} · ${b.schema_revision || "?"}` +
+          (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
           (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
   const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
   const needsSecret = found.backups.some((b) => b.encrypted);
