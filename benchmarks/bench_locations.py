@@ -4,8 +4,10 @@ For each size, in the same run, best of --reps (warm cache, the machine quiet):
 - cp + fsync: the backup copied into a folder and fsynced (the floor for a folder copy);
 - folder, plain: FolderLocation.put_file (temp, fsync, rename, fsync dir, read back from disk, SHA-256);
 - folder, encrypted: the copy's own path, crypto.encrypt_file_into (age through pyrage in a child
-  process that reads and hashes the backup) into FolderLocation.put_stream (the ciphertext hashed and
-  written here, read back from the disk behind the writer on a thread; the same temp, fsync and rename);
+  process that reads and hashes the backup: BLAKE3, as for a new backup, whose manifest is sealed) into
+  FolderLocation.put_stream (the ciphertext hashed and written here, read back from the disk behind the
+  writer on a thread; the same temp, fsync and rename); and the same with SHA-256 in the child, as for a
+  backup of an older version (no seal);
 - age alone: pyrage encrypting the file into nothing (no hashing, no writing): the floor for encryption;
 - peak memory: a separate process making one encrypted folder copy (its peak RSS, everything imported);
 - S3, plain: S3Location.put_file to a local SeaweedFS (multipart over 16 MB, ETag check);
@@ -13,6 +15,14 @@ For each size, in the same run, best of --reps (warm cache, the machine quiet):
 - `backup create` wall time without a location and with an enabled encrypted one, in turns, each after the
   previous copy ended; and the time of that detached copy.
 The encryption target is 1.3x the unencrypted copy to the same place.
+
+The folder copies are measured in rounds, each copy in its own quiet moment and into a new file: before
+each, the previous copy at that name is deleted and os.sync() run (outside the timing), so no copy pays
+for deleting another's file (freeing 1 GB took 0.13-0.22 s inside the rename here, and this disk is
+mounted with `discard`) or for writeback another left; the order of the copies turns each round.
+Before, plain and encrypted ran back to back in pairs, each replacing its own previous copy: the first
+pair never replaced anything and the later ones did, the first plain copy came right after the cp
+loop, and the encrypted copy started the moment the plain one ended.
 
     .venv/bin/python benchmarks/bench_locations.py                 # 100 MB
     .venv/bin/python benchmarks/bench_locations.py --sizes 100MB 1GB
@@ -77,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--no-s3", action="store_true", help="skip SeaweedFS")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--folder-only",
+        action="store_true",
+        help="only cp + fsync and the folder copies (no age alone, memory, S3, create)",
+    )
     args = p.parse_args(argv)
 
     from pyrage import x25519
@@ -87,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     rows = []
     try:
-        if not args.no_s3 and weed_binary():
+        if not args.no_s3 and not args.folder_only and weed_binary():
             server = Seaweed(work / "weed").start()
             server.make_bucket("bench")
         for size in args.sizes:
-            r = measure(size, args.reps, work, server, recipient)
+            r = measure(size, args.reps, work, server, recipient, args.folder_only)
             rows.append(r)
             print(json.dumps(r), file=sys.stderr)
     finally:
@@ -105,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
+def measure(size: int, reps: int, work: Path, server, recipient, folder_only: bool = False) -> dict:
     import pyrage
     from jobmatcher.locations.crypto import encrypt_file_into
     from jobmatcher.locations.folder import FolderLocation
@@ -121,8 +136,11 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
     folder = FolderLocation(target)
     folder.initialize()
 
-    def enc(w):  # what Locations._copy_one does, plaintext checksum included
-        encrypt_file_into(src, w, str(recipient))
+    def enc(w):  # what Locations._copy_one does for a new (sealed) backup, plaintext checksum included
+        encrypt_file_into(src, w, str(recipient), "blake3")
+
+    def enc_sha256(w):  # the same for a backup whose manifest has no seal (older versions)
+        encrypt_file_into(src, w, str(recipient), "sha256")
 
     def enc_only():
         class Null:
@@ -140,18 +158,40 @@ def measure(size: int, reps: int, work: Path, server, recipient) -> dict:
 
         return run
 
+    def cpu_timed(fn) -> tuple[float, float]:
+        """(wall seconds, CPU seconds of this process and the children it waited for) of fn()."""
+        c0 = _own_cpu()
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0, _own_cpu() - c0
+
     r: dict = {"size": size_label(size), "bytes": src.stat().st_size, "load_before": os.getloadavg()[0]}
     r["cp_fsync"] = best(lambda: cp_fsync(src, target), reps)
     # plain and encrypted in turns, so each pair sees the same moment of the machine's load
-    plain_copy = timed(lambda: folder.put_file("JobMatcher/x/plain.db", src, digest))
-    encrypted_copy = timed(lambda: folder.put_stream("JobMatcher/x/enc.db.age", enc))
-    pairs = []
-    for _ in range(reps):
-        wait_for_quiet()
-        pairs.append((plain_copy(), encrypted_copy()))
-    r["folder_plain"] = min(p for p, _ in pairs)
-    r["folder_encrypted"] = min(e for _, e in pairs)
-    r["folder_ratio_pairs"] = [round(e / p, 2) for p, e in pairs]
+    copies = {
+        "plain": ("JobMatcher/x/plain.db", lambda key: folder.put_file(key, src, digest)),
+        "encrypted": ("JobMatcher/x/enc.db.age", lambda key: folder.put_stream(key, enc)),
+        "encrypted_sha256": ("JobMatcher/x/enc-sha.db.age", lambda key: folder.put_stream(key, enc_sha256)),
+    }
+    rounds: list[dict[str, tuple[float, float]]] = []
+    for i in range(reps):
+        order = list(copies)[i % 3 :] + list(copies)[: i % 3]  # each copy first, second and third in turn
+        got = {}
+        for name in order:
+            key, copy = copies[name]
+            (target / key).unlink(missing_ok=True)
+            os.sync()  # nothing of the previous copy (its deletion, its writeback) is left for this one
+            wait_for_quiet()
+            got[name] = cpu_timed(lambda copy=copy, key=key: copy(key))
+        rounds.append(got)
+    for name in copies:
+        r[f"folder_{name}"] = min(x[name][0] for x in rounds)
+        r[f"folder_{name}_cpu"] = min(x[name][1] for x in rounds)
+    r["folder_ratio_pairs"] = [round(x["encrypted"][0] / x["plain"][0], 2) for x in rounds]
+    r["folder_ratio_sha256_pairs"] = [round(x["encrypted_sha256"][0] / x["plain"][0], 2) for x in rounds]
+    if folder_only:
+        r["load_after"] = os.getloadavg()[0]
+        return r
     r["encrypt_only"] = best(timed(enc_only), reps)
     r["peak_rss_mb"], r["child_peak_rss_mb"] = peak_rss_of_encrypted_copy(src, work, str(recipient))
     if server is not None:
@@ -173,7 +213,7 @@ from jobmatcher.locations.crypto import encrypt_file_into
 from jobmatcher.locations.folder import FolderLocation
 loc = FolderLocation(Path(sys.argv[2]))
 loc.initialize()
-loc.put_stream("JobMatcher/x/rss.db.age", lambda w: encrypt_file_into(Path(sys.argv[1]), w, sys.argv[3]))
+loc.put_stream("JobMatcher/x/rss.db.age", lambda w: encrypt_file_into(Path(sys.argv[1]), w, sys.argv[3], "blake3"))
 # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited through exec), and
 # the encrypting child's as it reported it
 from jobmatcher.locations import encproc
@@ -277,6 +317,14 @@ def backup_create_times(data: Path, work: Path, reps: int) -> dict:
     }
 
 
+def _own_cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that ended and were waited for."""
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime + _children_cpu()
+
+
 def _children_cpu() -> float:
     """CPU seconds (user + system) of this process's children that ended and were waited for."""
     import resource
@@ -308,23 +356,35 @@ def render(rows: list[dict], reps: int = 3) -> str:
         out.append(
             f"| {r['size']} | {s(r['cp_fsync'])} | {s(r['folder_plain'])} ({ratio(r['folder_plain'], r['cp_fsync'])}) "
             f"| {s(r['folder_encrypted'])} ({ratio(r['folder_encrypted'], r['cp_fsync'])}) "
-            f"| {s(r['encrypt_only'])} | {s(r.get('s3_boto3'))} | {s(r.get('s3_plain'))} | {s(r.get('s3_encrypted'))} "
+            f"| {s(r.get('encrypt_only'))} | {s(r.get('s3_boto3'))} | {s(r.get('s3_plain'))} "
+            f"| {s(r.get('s3_encrypted'))} "
             f"| {ratio(r['folder_encrypted'], r['folder_plain'])} / {ratio(r.get('s3_encrypted'), r.get('s3_plain'))} |"
         )
     out += [
         "",
-        "Folder copies, plain and encrypted measured in turns (pairs in the same moment of the machine's load);",
-        "the machine's load average (1 min) when each size started and ended, and the peak memory of a",
-        "process making one encrypted copy:",
+        "Folder copies measured in rounds (plain, encrypted, encrypted with the SHA-256 proof of a backup",
+        "without a seal; the order turns each round; each copy into a new file after os.sync() and a quiet",
+        "moment); CPU: user + system of the copying process and its age child, best of; the machine's load",
+        "average (1 min) when each size started and ended; the peak memory of a process making one",
+        "encrypted copy:",
         "",
-        "| Backup | encrypted / plain, each pair | load average | peak memory, encrypted copy |",
-        "|---|---|---|---:|",
+        "| Backup | encrypted / plain, each round | SHA-256 proof: its copy, / plain each round | CPU plain "
+        "/ encrypted / SHA-256 proof | load average | peak memory, encrypted copy |",
+        "|---|---|---|---|---|---:|",
     ]
     for r in rows:
         pairs = ", ".join(f"{x:.2f}×" for x in r.get("folder_ratio_pairs", []))
+        sha_pairs = ", ".join(f"{x:.2f}×" for x in r.get("folder_ratio_sha256_pairs", []))
+        memory = (
+            f"{r['peak_rss_mb']:.0f} MB + {r.get('child_peak_rss_mb', 0):.0f} MB (its age child)"
+            if "peak_rss_mb" in r
+            else "-"
+        )
         out.append(
-            f"| {r['size']} | {pairs} | {r.get('load_before', 0):.1f} → {r.get('load_after', 0):.1f} "
-            f"| {r.get('peak_rss_mb', 0):.0f} MB + {r.get('child_peak_rss_mb', 0):.0f} MB (its age child) |"
+            f"| {r['size']} | {pairs} | {s(r.get('folder_encrypted_sha256'))}: {sha_pairs} "
+            f"| {s(r.get('folder_plain_cpu'))} / {s(r.get('folder_encrypted_cpu'))} "
+            f"/ {s(r.get('folder_encrypted_sha256_cpu'))} "
+            f"| {r.get('load_before', 0):.1f} → {r.get('load_after', 0):.1f} | {memory} |"
         )
     out += [
         "",
@@ -339,6 +399,8 @@ def render(rows: list[dict], reps: int = 3) -> str:
         "|---|---:|---:|---|---|---:|",
     ]
     for r in rows:
+        if "create_without" not in r:
+            continue
         pairs = ", ".join(f"{x:.2f}×" for x in r.get("create_pairs", []))
         out.append(
             f"| {r['size']} | {s(r['create_without'])} | {s(r['create_with'])} "
@@ -352,13 +414,15 @@ def render(rows: list[dict], reps: int = 3) -> str:
         "- **plain**: the kernel copies (copy_file_range), fsync, rename, fsync the folder, then the copy is",
         "  read back by its path with its pages dropped from the page cache, and its SHA-256 compared.",
         "- **encrypted**: age (pyrage) runs in a child process (it holds Python's GIL while it encrypts, so not",
-        "  in the app's), which reads the backup once and hashes it (SHA-256, checked against the manifest",
-        "  before the rename) and writes the age file into a 1 MiB pipe; the parent hashes the ciphertext",
-        "  (SHA-256) and writes it, starting the disk's writeback every 4 MB without waiting; a thread waits",
-        "  for each 4 MB to reach the disk (sync_file_range), drops its pages, reads it back and compares it",
-        "  byte for byte; one fsync at the end, all read back identical before the rename. Two cores work",
-        "  (the child on age, the parent on SHA-256, writing and the read-back): on an idle machine the copy",
-        "  follows age's speed; with every core busy it tends to the ratio of CPU time (about 2.5×).",
+        "  in the app's), which reads the backup once and hashes it (BLAKE3 when the backup's manifest is",
+        "  sealed, as every new one is: the seal ties its BLAKE3 to its SHA-256; SHA-256 otherwise; checked",
+        "  against the manifest before the rename) and writes the age file into a 1 MiB pipe; the parent",
+        "  hashes the ciphertext (SHA-256) and writes it, starting the disk's writeback every 4 MB without",
+        "  waiting; a thread waits for each 4 MB to reach the disk (sync_file_range), drops its pages, reads",
+        "  it back and compares it byte for byte; one fsync at the end, all read back identical before the",
+        "  rename. Two cores work",
+        "  (the child on age and its hash, the parent on SHA-256, writing and the read-back): on an idle",
+        "  machine the copy follows the child's pace; with every core busy it tends to the ratio of CPU time.",
         "",
     ]
     return "\n".join(out)
