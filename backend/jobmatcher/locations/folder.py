@@ -221,31 +221,33 @@ class FolderLocation(LocationClient):
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
         """What `produce` writes (an encrypted copy: big chunks from age's child process, see encproc.py) is
-        hashed and written in the caller's thread. Every _WINDOW bytes the disk's writeback of that range
-        is started without waiting (sync_file_range), and a thread (ReadBehind) waits for that range to
-        reach the disk, drops its pages from the page cache, reads it back and compares it byte for byte
-        with what was written: so the disk writes and the read-back overlap the encryption, and there is
-        one fsync at the end instead of one per block. The copy must read back identical before the rename;
+        written in the caller's thread. Every _WINDOW bytes the disk's writeback of that range is started
+        without waiting (sync_file_range), and a thread (ReadBehind) waits for that range to reach the disk,
+        drops its pages from the page cache, reads it back, compares it byte for byte with what was written
+        and hashes it (SHA-256, the copy's checksum in its manifest: of the bytes the disk gave back, which
+        are the bytes written). So the disk writes, the read-back and the hashing overlap the encryption,
+        the caller's thread is free to take the child's next bytes (it hashed them too before: it was the
+        busiest of the three), and there is one fsync at the end instead of one per block. The copy must
+        read back identical before the rename;
         after it the published name must lead to that same file (device, inode, size). Where that cannot
         be trusted to read the disk (_reads_back_behind: not Linux, or a network or FUSE file system) the
-        copy is read back by its path after the rename, as put_file's copies are. Raises as
-        LocationClient.put_stream."""
+        caller's thread hashes what it writes and the copy is read back by its path after the rename, as
+        put_file's copies are. Raises as LocationClient.put_stream."""
 
         def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
-            behind = ReadBehind(tmp, hashes=False, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
+            behind = ReadBehind(tmp, hashes=True, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
             try:
                 w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind)
                 w.produce_with(produce)
                 raw.flush()
                 os.fsync(raw.fileno())
-                stored = Stored(w.size, w.sha256.hexdigest())
                 if behind is None:
-                    return stored, False
+                    return Stored(w.size, w.sha256.hexdigest()), False
                 behind.check(w.take_unchecked())
                 read, identical = behind.finish()
-                if not identical or read.size != stored.size:
-                    raise self._not_identical(self._path(key), read.size, stored.size)
-                return stored, True
+                if not identical or read.size != w.size:
+                    raise self._not_identical(self._path(key), read.size, w.size)
+                return read, True  # its SHA-256: of what was read back, identical to what was written
             finally:
                 if behind is not None:
                     behind.close()
@@ -500,7 +502,8 @@ class FolderLocation(LocationClient):
 class _WritebackWriter(HashingWriter):
     """A HashingWriter into a file that, every _WINDOW bytes, starts the disk's writeback of them without
     waiting (start_writeback) and hands them to `behind` (a ReadBehind, which waits for them to reach the
-    disk and compares them). Without `behind` nothing is kept. take_unchecked() returns the last bytes
+    disk, compares them and hashes them: then this writer does not hash, its `sha256` stays empty).
+    Without `behind` nothing is kept and this writer hashes. take_unchecked() returns the last bytes
     not yet handed over (for after the final fsync)."""
 
     def __init__(
@@ -512,9 +515,20 @@ class _WritebackWriter(HashingWriter):
         self._started = 0  # bytes whose writeback was started (and that were handed to `behind`)
 
     def write(self, data) -> int:
-        """As HashingWriter.write; then starts the writeback of what accumulated. Raises its OSError."""
-        n = super().write(data)
-        if self._behind is not None:
+        """As HashingWriter.write (without hashing when `behind` hashes); then starts the writeback of what
+        accumulated. Raises its OSError."""
+        if self._behind is None:
+            n = super().write(data)
+        else:
+            try:
+                self.raw.write(data)  # a buffered file: all of it, or an OSError
+            except OSError as e:
+                self.error = e
+                raise
+            n = len(data)
+            self.size += n
+            if self._progress:
+                self._progress(self.size)
             self._unchecked.append(data if isinstance(data, bytes) else bytes(data))
         if self.size - self._started >= _WINDOW:
             try:

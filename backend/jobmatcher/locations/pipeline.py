@@ -312,6 +312,9 @@ class ReadBehind:
         self._q.put(blocks)
 
     def _run(self) -> None:
+        # One buffer, read into again for every block: a fresh one per read cost page faults and zeroing for
+        # every page (about a tenth of the copy's CPU per GB here).
+        buffer = bytearray()
         while (blocks := self._q.get()) is not None:
             if self.error is not None or not self.identical:
                 continue
@@ -322,11 +325,15 @@ class ReadBehind:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(self._fd, self.size, n, os.POSIX_FADV_DONTNEED)
                 for block in blocks:
-                    got = _read_exactly(self._fd, len(block))  # this descriptor is this thread's alone
+                    if len(buffer) < len(block):
+                        buffer = bytearray(len(block))
+                    got = _read_into(self._fd, memoryview(buffer)[: len(block)])  # this descriptor: this thread's
                     if self.sha256 is not None:
                         self.sha256.update(got)
                     self.size += len(got)
-                    if got != block:
+                    # startswith: a memcmp (a memoryview's == compares item by item); only of a full read, so
+                    # nothing left in the buffer from an earlier block takes part
+                    if len(got) != len(block) or not buffer.startswith(block):
                         self.identical = False
                         break
             except OSError as e:
@@ -360,14 +367,9 @@ class ReadBehind:
         self.close()
 
 
-def _read_exactly(fd: int, n: int) -> bytes:
-    """`n` bytes from `fd` (fewer only at the end of the file)."""
-    first = os.read(fd, n)
-    if len(first) == n or not first:
-        return first
-    parts = [first]
-    got = len(first)
-    while got < n and (more := os.read(fd, n - got)):
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
+def _read_into(fd: int, view: memoryview) -> memoryview:
+    """Fill `view` from `fd`; returns the part filled (shorter only at the end of the file)."""
+    got = 0
+    while got < len(view) and (n := os.readv(fd, [view[got:]])):
+        got += n
+    return view[:got]
