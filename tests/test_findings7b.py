@@ -113,3 +113,42 @@ def test_look_alike_copy_names_at_a_location_are_not_listed(engine, usb, tmp_pat
     r = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=tmp_path / "new")
     assert r.returncode == 0, r.stderr
     assert [x["id"] for x in json.loads(r.stdout)] == [good.id]
+
+
+# -- T14: a refused `location add` leaves the chosen place as it was -------------------------------------------
+
+
+def test_a_refused_add_leaves_no_marker_in_the_users_folder(engine, tmp_path, locked_identity):
+    """T14, the tester's case: the data folder's key file is missing and the passphrase does not open its copy
+    at the existing location: 'Nothing was saved', yet the chosen folder held `.jobmatcher-location`. Now the
+    folder is left as it was (also a folder that held the user's own files), and it can be added later."""
+    prime(engine, locked_identity)
+    d = engine.data.root
+    first = tmp_path / "tty"
+    first.mkdir()
+    engine.locations.add("folder", path=str(first), name="tty", passphrase=LOCATION_PASSPHRASE)
+    (d / "location-identity.age").rename(tmp_path / "id.bak")
+    wrong = tmp_path / "pw"
+    wrong.write_text("not the passphrase at all\n")
+    empty, used = tmp_path / "loc15", tmp_path / "mine"
+    empty.mkdir()
+    used.mkdir()
+    (used / "notes.txt").write_text("the user's")
+    for target in (empty, used):
+        before = sorted(p.name for p in target.rglob("*"))
+        r = run_cli(
+            "location", "add", "folder", str(target), "--name", "o2", "--passphrase-file", str(wrong), "--yes",
+            data_dir=d,
+        )  # fmt: skip
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "Nothing was saved" in out and "Traceback" not in out, out
+        assert sorted(p.name for p in target.rglob("*")) == before, target
+    assert (used / "notes.txt").read_text() == "the user's"
+    (tmp_path / "id.bak").rename(d / "location-identity.age")
+    pw = tmp_path / "good"
+    pw.write_text(LOCATION_PASSPHRASE + "\n")
+    r = run_cli(
+        "location", "add", "folder", str(empty), "--name", "o2", "--passphrase-file", str(pw), "--yes", data_dir=d
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (empty / ".jobmatcher-location").is_file()

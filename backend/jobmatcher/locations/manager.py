@@ -42,7 +42,7 @@ from ..printable import printable, unprintable
 from ..progress import Progress
 from ..retention import RetentionPolicy, describe, newest_order, obsolete
 from ..settings import check_backup_folder, check_location_folder
-from .client import HashingWriter, LocationClient
+from .client import MARKER_KEY, HashingWriter, LocationClient
 from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
@@ -558,29 +558,37 @@ class Locations:
                     check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
             client.adding = True  # its refusals' hints: nothing added, nothing retried (L15)
-            client.initialize()  # raises with nothing saved when it cannot be reached or written
-            if isinstance(client, FolderLocation):
-                loc.marker_id = client.read_marker_id()
             fid = folder_id_of(self.data)
-            if not confirmed:  # before anything of this data folder is written there (H22)
-                self._confirm_pruning(loc, client, fid, "add")
-            self._claim(client, fid, loc.name)  # refused when another computer continues these copies
-            recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
-            if encrypt:
-                try:
-                    self._check_location_identity(client, fid, passphrase, cfg)
-                except BaseException:
-                    if recovery is not None:  # made just now and not saved: no key without its configuration
-                        self.identity_path().unlink(missing_ok=True)
-                    raise
-                try:
-                    client.get_bytes(identity_key(fid))
-                except FileNotFoundError:
-                    client.put_bytes(identity_key(fid), self._locked_identity())
-            if kind == "s3" and keys is not None:
-                loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
-            cfg.locations.append(loc)
-            save_config(self.data.root, cfg)
+            # What this add writes at the place, removed again when it is refused after writing (T14): a
+            # refused add leaves the user's folder or bucket as it was, not holding a marker that makes it
+            # look like a location.
+            made = _AddUndo(client, fid)
+            client.initialize()  # raises with nothing saved when it cannot be reached or written
+            try:
+                if isinstance(client, FolderLocation):
+                    loc.marker_id = client.read_marker_id()
+                if not confirmed:  # before anything of this data folder is written there (H22)
+                    self._confirm_pruning(loc, client, fid, "add")
+                self._claim(client, fid, loc.name)  # refused when another computer continues these copies
+                recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
+                if encrypt:
+                    try:
+                        self._check_location_identity(client, fid, passphrase, cfg)
+                    except BaseException:
+                        if recovery is not None:  # made just now and not saved: no key without its configuration
+                            self.identity_path().unlink(missing_ok=True)
+                        raise
+                    try:
+                        client.get_bytes(identity_key(fid))
+                    except FileNotFoundError:
+                        client.put_bytes(identity_key(fid), self._locked_identity())
+                if kind == "s3" and keys is not None:
+                    loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
+                cfg.locations.append(loc)
+                save_config(self.data.root, cfg)
+            except BaseException:
+                made.undo()
+                raise
             log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
             return AddResult(location=loc, recovery_key=recovery)
         finally:
@@ -1289,6 +1297,43 @@ def _keeps_at_least(new: LocationConfig, old: LocationConfig) -> bool:
     nothing needs counting, and an unreachable location is not waited for. Never raises."""
     numbers = RETENTION_FIELDS[1:] if new.retention_policy == "tiered" else ("retention_days",)
     return new.retention_policy == old.retention_policy and all(getattr(new, k) >= getattr(old, k) for k in numbers)
+
+
+class _AddUndo:
+    """What `Locations.add` writes at a place before it is saved (the marker, writer.json, identity.age, their
+    folders), noted before it writes: undo() removes what was not there before, so a refused add leaves the
+    place as it was (T14). Whatever cannot be told (an error asking) counts as there before: never removed."""
+
+    def __init__(self, client: LocationClient, fid: str) -> None:
+        self.client = client
+        self.keys = [k for k in (MARKER_KEY, writer_key(fid), identity_key(fid)) if not self._there(k)]
+        self.dirs: list[Path] = []
+        if isinstance(client, FolderLocation):
+            ns = client.root / namespace(fid)
+            self.dirs = [d for d in (ns, ns.parent) if not d.exists()]  # the namespace first, then JobMatcher/
+
+    def _there(self, key: str) -> bool:
+        try:
+            self.client.get_bytes(key)
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception:  # noqa: BLE001 - cannot tell: treated as there, so never removed
+            return True
+
+    def undo(self) -> None:
+        """Remove what the add wrote; never raises (the refusal that called it is what the user must see)."""
+        for key in self.keys:
+            try:
+                if self._there(key):
+                    self.client.delete(key)
+            except Exception as e:  # noqa: BLE001
+                log.warning("a refused add could not remove %s it wrote at %s: %s", key, self.client.describe(), e)
+        for d in self.dirs:
+            try:
+                d.rmdir()  # only when empty: nothing else was put there meanwhile
+            except OSError:
+                pass
 
 
 def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
