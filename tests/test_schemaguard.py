@@ -352,3 +352,14 @@ def test_the_apps_connections_do_not_trust_the_files_schema(engine, tmp_path):
             assert conn.execute("PRAGMA trusted_schema").fetchone()[0] == 0
         finally:
             conn.close()
+
+
+def test_status_says_what_the_live_data_holds_and_what_to_do(engine):
+    engine.create_backup()
+    _plant(engine.data.db_path, "CREATE VIEW mine AS SELECT * FROM skills", live=True)
+    out = run_cli("status", data_dir=engine.data.root)
+    assert "Your data holds a view 'mine' that JobMatcher did not make" in out.stdout + out.stderr, out.stdout
+    assert "Close JobMatcher and open it again" in out.stdout + out.stderr
+    assert run_cli("db", "migrate", data_dir=engine.data.root).returncode == 0  # removes it, after a safety backup
+    out = run_cli("status", data_dir=engine.data.root)
+    assert "JobMatcher did not make" not in out.stdout + out.stderr

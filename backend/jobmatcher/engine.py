@@ -1185,6 +1185,21 @@ class Engine:
                 "can be made with this version.",
                 "Use the newer version of JobMatcher: it makes its own backups.",
             )
+        if revision is not None:
+            from .checkproc import schema_facts
+            from .schemaguard import describe, foreign_objects
+
+            try:  # one more read of the schema (about a millisecond): objects that would fail every backup's check
+                found = read_live(db, lambda conn: foreign_objects(revision, schema_facts(conn)))
+            except (sqlite3.Error, JobMatcherError):  # said by the backup that fails, not judged here
+                return None
+            if found:
+                return (
+                    f"Your data holds {describe(found)} that JobMatcher did not make; it could change or delete "
+                    "your data when you edit it, and no backup of it can be made.",
+                    "Close JobMatcher and open it again: it removes triggers and views it did not make, after a "
+                    "safety backup. For anything else named, restore a backup made before it appeared.",
+                )
         return None
 
     def _previous_own(self) -> tuple[list[BackupRecord], list[str]]:
