@@ -33,7 +33,10 @@ YEAR = 381  # copies: 381 x 23 h is a little over a year
 
 def _simulate_year(usb: Path, fid: str, real_id: str, now: datetime) -> dict[str, datetime]:
     """A year of this data folder's automatic copies at `usb`, one every 23 hours going back from an hour
-    ago: each the real copy's data under a new id (a hard link) with a manifest of its own date. They carry
+    and a half ago: each the real copy's data under a new id (a hard link) with a manifest of its own date (the
+    half hour keeps every copy off the tiers' whole-hour edges: at one hour, the second copy was exactly 24 h old
+    when the test began and past keep_all_hours=24 when the sync ran, which decided whether it was kept whenever
+    it was not also its day's newest, i.e. from 00:00 to 01:00 UTC). They carry
     no sequence (as copies made by an older version): the one real, newest backup stays the newest made.
     Returns id -> date."""
     ns = usb / data_key(fid, real_id, False)
@@ -41,7 +44,7 @@ def _simulate_year(usb: Path, fid: str, real_id: str, now: datetime) -> dict[str
     body.pop("sequence", None)
     made = {}
     for k in range(YEAR):
-        when = now - timedelta(hours=1) - k * STEP
+        when = now - timedelta(minutes=90) - k * STEP
         bid = f"backup_{when:%Y-%m-%d_%H-%M-%S}"
         os.link(ns, usb / data_key(fid, bid, False))
         (usb / manifest_key(fid, bid)).write_text(json.dumps({**body, "created_at": when.isoformat(), "type": "auto"}))
