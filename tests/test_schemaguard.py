@@ -425,3 +425,15 @@ def test_a_copy_planted_in_an_encrypted_s3_location_is_refused(engine, tmp_path,
         assert not (fresh / "jobmatcher.db").exists()
     finally:
         server.stop()
+
+
+def test_the_pages_check_of_a_chosen_file_refuses_it_in_the_pages_words(engine, tmp_path):
+    from jobmatcher.pageerror import to_page_error
+
+    evil = _evil_copy(engine, tmp_path)
+    with pytest.raises(ForeignSchemaError) as e:
+        engine.check_restore_file(evil)  # the page's "Restore from a file…" check before it asks to confirm
+    page = to_page_error(e.value)
+    assert page["code"] == "foreign-schema"  # the restore dialog: "This backup cannot be restored"
+    assert "a trigger 'wipe'" in page["message"] and "jobmatcher" not in page.get("hint", "")
+    assert "another backup" in page["hint"]
