@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 from jobmatcher import checkproc
 
@@ -73,6 +74,13 @@ def test_a_killed_restores_forked_check_does_not_keep_the_folder(engine, tmp_pat
             f"(restoring a backup, process {proc.pid})" in r.stderr
         )
         assert "Wait for it to finish" in r.stderr and "already running" not in r.stderr and "Traceback" not in r.stderr
+        # and the app opening meanwhile (its launch, what the page shows) is told the same
+        from jobmatcher.engine import Engine
+        from jobmatcher.errors import InstanceLockedError
+
+        with pytest.raises(InstanceLockedError, match="Another JobMatcher command is working") as refused:
+            Engine(engine.data_dir).launch(auto_backup=False)
+        assert "restoring a backup" in refused.value.message
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert _alive(child)  # the forked check lives on (paused), as a slow check of a big file does
