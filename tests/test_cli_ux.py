@@ -250,12 +250,14 @@ _NOT_WITHOUT_LOCATIONS = (
     "webview",
     "PyQt6",
     "bottle",
+    "jobmatcher.locations.config",  # the locations' models: imported and built only where a locations file exists
 )
 
 
 def test_the_engines_commands_import_no_location_library_when_none_is_set_up(engine):
     """create, verify, a listed restore and status, with no backup location: no S3, encryption, keyring, Alembic
-    or window library is imported (each costs start-up the user waits for, T10); the command really ran."""
+    or window library is imported, nor the locations' configuration and its models (each costs start-up the user
+    waits for, T10); the command really ran."""
     made = engine.create_backup(note="kept")
     root = str(engine.data.root)
     for args in (

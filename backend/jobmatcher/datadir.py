@@ -25,6 +25,10 @@ SCHEDULE_NAME = ".jobmatcher-schedule.json"
 FOLDER_ID_NAME = ".jobmatcher-folder-id"
 JOURNAL_NAME = "restore-journal.json"
 SETTINGS_NAME = "settings.json"
+# The backup locations' configuration (locations/config.py): named here so that a command can see there is none
+# without importing the locations' models (status, backup create: T10).
+LOCATIONS_NAME = "locations.json"
+
 # The files JobMatcher itself writes atomically in the data folder: only their temp files are cleaned up
 # (with the backup locations' files, and their upload/download spool files, named by these prefixes).
 OWN_ATOMIC_FILES = frozenset(
@@ -34,7 +38,7 @@ OWN_ATOMIC_FILES = frozenset(
         SETTINGS_NAME,
         SCHEDULE_NAME,
         "link-probe",
-        "locations.json",
+        LOCATIONS_NAME,
         "locations-state.json",
         "location-credentials.json",
         "location-identity.age",

@@ -35,7 +35,7 @@ from .database import (
     settle_hot_journal,
     unfinished_write,
 )
-from .datadir import open_data_folder, own_data_folder_file
+from .datadir import LOCATIONS_NAME, open_data_folder, own_data_folder_file
 from .dbstate import db_state
 from .errors import (
     BackupFolderUnavailableError,
@@ -1219,11 +1219,10 @@ class Engine:
 
     def _with_locations(self, health: Health, now: datetime, interval_minutes: int) -> Health:
         """The health rule's part for backup locations (as last seen: no network), when there are any."""
+        if not (self.data.root / LOCATIONS_NAME).exists():
+            return health  # no locations: nothing to say, and their models, boto3 and pyrage stay unloaded
         from .health import assess_locations
-        from .locations.config import CONFIG_NAME
 
-        if not (self.data.root / CONFIG_NAME).exists():
-            return health  # no locations: nothing to say, and boto3/pyrage stay unloaded
         try:
             locs = self.locations
             locs.config()

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..datadir import LOCATIONS_NAME
 from ..errors import SettingsError
 from ..fsutil import atomic_write_bytes
 from ..settings import (
@@ -31,7 +32,7 @@ from ..settings import (
     RetentionPolicyName,
 )
 
-CONFIG_NAME = "locations.json"
+CONFIG_NAME = LOCATIONS_NAME
 STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}\Z")

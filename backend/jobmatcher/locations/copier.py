@@ -17,8 +17,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from ..datadir import LOCATIONS_NAME
 from ..errors import JobMatcherError
-from .config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 def has_enabled_locations(data_root: Path) -> bool:
     """True when the data folder has at least one enabled location. Never raises for a damaged
     configuration (False); OSError only if it exists but cannot be read."""
+    if not (data_root / LOCATIONS_NAME).exists():
+        return False  # none set up: the locations' models are not even imported (backup create, T10)
+    from .config import load_config
+
     try:
         return any(loc.enabled for loc in load_config(data_root).locations)
     except JobMatcherError:
