@@ -210,7 +210,7 @@ def test_a_manifest_whose_sha256_disagrees_fails_verify_and_stops_no_location(en
     copies = usb / "JobMatcher" / folder_id_of(engine.data)
     assert (copies / f"{second.id}.db").exists() and not (copies / f"{first.id}.db").exists()
     r = run_cli("backup", "verify", first.id, data_dir=engine.data.root)
-    assert r.returncode == 1 and "changed since it was made" in r.stderr, (r.stdout, r.stderr)
+    assert r.returncode == 1 and "was changed since the backup was made" in r.stderr, (r.stdout, r.stderr)
 
 
 @pytest.mark.parametrize("field", ["sha256", "blake3"])
