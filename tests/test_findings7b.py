@@ -152,3 +152,75 @@ def test_a_refused_add_leaves_no_marker_in_the_users_folder(engine, tmp_path, lo
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (empty / ".jobmatcher-location").is_file()
+
+
+# -- T11: an S3 endpoint that accepts connections and never answers --------------------------------------------
+
+
+def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path):
+    """T11: `backup list --from-s3` against a server that accepts connections and never answers was silent for
+    82 s: botocore's `max_attempts` counts retries, so 3 meant 4 attempts of 20 s each. Now the first request to
+    a place is made once (5 s to connect, 10 s to answer: counted here as connections, not timed), a terminal
+    shows what is being waited for, and the message says what happened in the user's words."""
+    import os
+    import pty
+    import select
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    port = server.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                accepted.append(server.accept()[0])  # held open, never answered
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "jobmatcher", "--data-dir", str(tmp_path / "new"), "backup", "list"]
+            + ["--from-s3", "s3://bucket7/jm", "--endpoint-url", f"http://127.0.0.1:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={
+                **os.environ,
+                "AWS_ACCESS_KEY_ID": "a",
+                "AWS_SECRET_ACCESS_KEY": "b",
+                "JOBMATCHER_CREDENTIALS": "file",
+            },
+        )
+        os.close(slave)
+        seen = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif p.poll() is not None:
+                break
+        p.wait(timeout=120)
+    finally:
+        os.close(master)
+        server.close()
+        for c in accepted:
+            c.close()
+    text = seen.decode(errors="replace")
+    assert p.returncode == 1, text
+    assert "Looking into s3://bucket7/jm" in text, text
+    assert "accepted the connection but sent no answer" in text and "Traceback" not in text, text
+    assert "Read timeout" not in text, text
+    assert len(accepted) == 1, len(accepted)

@@ -1081,8 +1081,10 @@ def cmd_location_backups(args) -> int:
     from .locations.remote import check_source, list_remote
 
     client, label = _source_client(args)
-    found = check_source(client, configured=bool(args.location))  # a folder only looked into may hold none
-    items = list_remote(client, getattr(args, "folder_id", None)) if found else []
+    # a network place may take seconds to answer (or never): a live line says what is being waited for (T11)
+    with _Spinner(not args.json, f"Looking into {_safe(label)}"):
+        found = check_source(client, configured=bool(args.location))  # a folder only looked into may hold none
+        items = list_remote(client, getattr(args, "folder_id", None)) if found else []
     if args.json:
         _emit_json(items)
         return 0
@@ -1127,9 +1129,10 @@ def cmd_location_restore(args) -> int:
     from .locations.remote import check_source, find_remote, no_copies
 
     client, label = _source_client(args)
-    if not check_source(client, configured=bool(args.location), backup_id=args.target):
-        raise no_copies(label)
-    remote = find_remote(client, args.target, getattr(args, "folder_id", None))
+    with _Spinner(not getattr(args, "json", False), f"Looking into {_safe(label)}"):  # as the list (T11)
+        if not check_source(client, configured=bool(args.location), backup_id=args.target):
+            raise no_copies(label)
+        remote = find_remote(client, args.target, getattr(args, "folder_id", None))
     if not _confirm(
         args,
         f"Replace your current data with {_safe(remote.id)} from {_safe(label)}? "

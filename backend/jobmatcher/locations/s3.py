@@ -175,6 +175,7 @@ class S3Location(LocationClient):
         self.region = region or "us-east-1"
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self._client = None
+        self._probe = None
 
     def describe(self) -> str:
         """s3://bucket/prefix (at the endpoint, when one is set). Never raises."""
@@ -187,26 +188,42 @@ class S3Location(LocationClient):
     def client(self):
         """The boto3 S3 client, made on first use. Raises ImportError only if boto3 is missing."""
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=5,
-                read_timeout=20,  # a server that accepts but never answers: a minute at most with retries (H23)
-                retries={"max_attempts": 3, "mode": "standard"},
-                s3={"addressing_style": "path" if self.endpoint_url else "auto"},
-                # checksums only where we ask for them (SHA-256 on uploads): the newer default CRC trailers
-                # are refused by several S3-compatible services
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
-            session = boto3.session.Session(
-                aws_access_key_id=self._keys[0] or None,
-                aws_secret_access_key=self._keys[1] or None,
-                region_name=self.region,
-            )
-            self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+            # a transfer that stalls: 20 s per read, retried twice (3 attempts) once the place has answered
+            self._client = self._make_client(read_timeout=20, attempts=3)
         return self._client
+
+    @property
+    def probe_client(self):
+        """The client of the first request to a place (HEAD of the bucket): one attempt, 5 s to connect and 10 s
+        to answer. A server that accepts connections but never answers (a black-holing firewall, a captive
+        portal, a NAS's wrong port) is reported within 15 s, not after a minute and more of retries (T11); a
+        place that answered is then used with retries (`client`). Raises ImportError only if boto3 is missing."""
+        if self._probe is None:
+            self._probe = self._make_client(read_timeout=10, attempts=1)
+        return self._probe
+
+    def _make_client(self, read_timeout: float, attempts: int):
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=5,
+            read_timeout=read_timeout,
+            # total_max_attempts counts the first one; botocore's "max_attempts" counts only the retries (it
+            # was 3 here: 4 attempts of 20 s, the tester's 82 s of silence before "cannot be reached", T11)
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+            # checksums only where we ask for them (SHA-256 on uploads): the newer default CRC trailers
+            # are refused by several S3-compatible services
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        session = boto3.session.Session(
+            aws_access_key_id=self._keys[0] or None,
+            aws_secret_access_key=self._keys[1] or None,
+            region_name=self.region,
+        )
+        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
 
     def _transfer_config(self):
         from boto3.s3.transfer import TransferConfig
@@ -300,7 +317,17 @@ class S3Location(LocationClient):
                 service_code=code,
                 status=status,
             )
-        if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
+        if isinstance(e, ReadTimeoutError):  # connected, then silence: say so, not the library's words (T11)
+            return LocationUnavailableError(
+                f"The backup location {where} cannot be reached: {self.endpoint_url or 'the service'} accepted the "
+                f"connection but sent no answer while {action}.",
+                self._hint(
+                    "Check the network connection; copies are caught up when it is back.",
+                    "Check the endpoint URL (its port) and whether a firewall or the network's sign-in page holds "
+                    "the connection, then try again.",
+                ),
+            )
+        if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError)):
             return LocationUnavailableError(
                 f"The backup location {where} cannot be reached ({_scrub(str(e))}).",
                 self._hint(
@@ -347,7 +374,7 @@ class S3Location(LocationClient):
         from botocore.exceptions import ClientError
 
         try:
-            self._call("checking the bucket", self.client.head_bucket, Bucket=self.bucket)
+            self._call("checking the bucket", self.probe_client.head_bucket, Bucket=self.bucket)
         except LocationUnavailableError as e:
             if not getattr(e, "bucket_missing", False):
                 raise
