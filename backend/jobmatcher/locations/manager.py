@@ -974,17 +974,21 @@ class Locations:
                 "Remove and add the location again to set it up.",
             )
         locked = self._locked_identity()
-        self._check_recipient(cfg, locked)
         try:
-            theirs = client.get_bytes(identity_key(fid))
+            theirs: bytes | None = client.get_bytes(identity_key(fid))
         except FileNotFoundError:
+            theirs = None
+        if theirs is not None and theirs != locked and _stanza(theirs) and _stanza(theirs) == _stanza(locked):
+            # The same age file once (its scrypt salt is random per file) yet different bytes now: the file
+            # here is damaged, not the location's (L24); its copy there is what takes the key back. Said before
+            # the recipient's binding is checked: a damaged key file also breaks that binding (T9), and
+            # "the recipient is not this data folder's" would send the user after the wrong file.
+            raise self._key_file_damaged()
+        self._check_recipient(cfg, locked)  # before anything is written there
+        if theirs is None:
             client.put_bytes(identity_key(fid), locked)
             return
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
-            if _stanza(theirs) and _stanza(theirs) == _stanza(locked):
-                # The same age file once (its scrypt salt is random per file) yet different bytes now: the file
-                # here is damaged, not the location's (L24); its copy there is what takes the key back.
-                raise self._key_file_damaged()
             raise _identity_conflict(client.describe())
 
     def _check_recipient(self, cfg: LocationsConfig, locked: bytes) -> None:
