@@ -224,3 +224,65 @@ def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path):
     assert "accepted the connection but sent no answer" in text and "Traceback" not in text, text
     assert "Read timeout" not in text, text
     assert len(accepted) == 1, len(accepted)
+
+
+# -- T8: a read error is no verdict on a backup ------------------------------------------------------------------
+
+
+def test_a_read_error_during_verify_leaves_the_verdict_and_the_safety_copy_message_is_whole(engine, data_dir, tmp_path):
+    """T8 with a real failing disk (badreadfs, FUSE: EIO from a byte offset on, for the files named): a read error
+    in `backup verify` was recorded as FAILED for good (shown like a damaged backup, and no longer "the newest
+    that passed" for retention); a restore whose safety backup could not be read back said "The file the copy
+    could not be read to the end". Now the earlier verdict stays, and the message is whole."""
+    import json
+
+    from conftest import fingerprint
+    from powerloss import unavailable
+    from test_check_child import FailingDisk
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    conn = engine.connect()
+    try:
+        with conn:
+            conn.executemany(
+                "INSERT INTO skills (name) VALUES (?)", [(f"skill {i} " + "x" * 200,) for i in range(2000)]
+            )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    disk = FailingDisk(tmp_path)
+    bk = disk.mount / "bk"
+    try:
+        disk.folder("no-such-name", 0)  # a healthy disk first
+        bk.mkdir()
+        r = run_cli("settings", "--backup-dir", str(bk), "--yes", data_dir=data_dir)
+        assert r.returncode == 0, r.stderr
+        ids = []
+        for note in ("ok1", "ok2"):
+            r = run_cli("backup", "create", "--note", note, "--json", data_dir=data_dir)
+            assert r.returncode == 0, r.stderr
+            ids.append(json.loads(r.stdout)["id"])
+        disk.stop()
+        disk.folder("backup_*.db", 3 * 4096)  # the backups cannot be read past 12 KiB now
+        r = run_cli("backup", "verify", ids[0], data_dir=data_dir)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "could not be read to the end" in out and "Traceback" not in out, out
+        disk.stop()
+        disk.folder(".tmp-*", 3 * 4096)  # a new backup's copy cannot be read back
+        live = fingerprint(engine.data.db_path)
+        r = run_cli("backup", "restore", ids[1], "--yes", data_dir=data_dir)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "safety backup of your current data could not be made" in out, out
+        assert "The copy could not be read to the end" in out and "the copy could not" not in out, out
+        assert "The file the copy" not in out and "Traceback" not in out, out
+        assert fingerprint(engine.data.db_path) == live
+        disk.stop()
+        disk.folder("no-such-name", 0)  # healthy again: ok1 is as it was, a backup that passed its check
+        r = run_cli("backup", "list", "--json", data_dir=data_dir)
+        assert r.returncode == 0, r.stderr
+        verdicts = {b["id"]: b["verified"] for b in json.loads(r.stdout)}
+        assert verdicts == {ids[0]: True, ids[1]: True}, verdicts
+    finally:
+        disk.stop()

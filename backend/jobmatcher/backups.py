@@ -118,6 +118,9 @@ log = logging.getLogger(__name__)
 # progress (progress.Progress): "copy" counts pages, "verify" is a step (the check in its child process)
 
 TMP_PREFIX = ".tmp-"
+# Check refusals that are no verdict on the file: it could not be read (a disk error, a file that cannot be
+# opened now). The manifest keeps its earlier result for these (T8).
+_NOT_A_VERDICT = ("read-error", "unreadable")
 _OWN_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\.json\Z")
 _TEMP = re.compile(r"^\.tmp-(?P<token>[0-9]+-[0-9]+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)\Z")
 _LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>[0-9]+)\Z")  # restore's hard-link probe (restore._can_link)
@@ -720,11 +723,17 @@ class BackupStore(BackupFolder):
                     ) from None
                 except InvalidBackupError as e:
                     # The temp file's name means nothing to the user: it is a copy of their database.
+                    # (whole phrases first: "The file <tmp> could not be read" is "The copy could not be read",
+                    # not "The file the copy …", T8)
                     e.message = (
                         e.message.replace(f"The backup {tmp.name}", "The copy")
+                        .replace(f"The file {tmp}", "The copy")
+                        .replace(f"The check of {tmp}", "The check of the copy")
                         .replace(str(tmp), "the copy")
                         .replace(tmp.name, "the copy")
                     )
+                    if e.message.startswith("the copy"):
+                        e.message = "T" + e.message[1:]
                     if lenient and e.reason in ("corrupt", "missing-tables", "not-jobmatcher", "foreign-schema"):
                         synced.result()
                         return snap, _Checked.failed(tmp, e.message, time.perf_counter() - t0), taken_at
@@ -951,7 +960,9 @@ class BackupStore(BackupFolder):
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name
             e.message = message = e.message.replace(path.name, rec.id)
             e.args = (message,)
-            if m is not None:  # nothing trustworthy to write for a file copied in by hand
+            # A file that could not be read says nothing about the backup (the disk may answer the next time):
+            # its earlier verdict stays, never "failed" as a damaged backup is, nor counted so by retention (T8).
+            if m is not None and e.reason not in _NOT_A_VERDICT:  # nothing trustworthy for a file copied in by hand
                 self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
             raise
 
