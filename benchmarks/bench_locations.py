@@ -417,12 +417,12 @@ def render(rows: list[dict], reps: int = 3) -> str:
         "  in the app's), which reads the backup once and hashes it (BLAKE3 when the backup's manifest is",
         "  sealed, as every new one is: the seal ties its BLAKE3 to its SHA-256; SHA-256 otherwise; checked",
         "  against the manifest before the rename) and writes the age file into a 1 MiB pipe; the parent",
-        "  hashes the ciphertext (SHA-256) and writes it, starting the disk's writeback every 4 MB without",
-        "  waiting; a thread waits for each 4 MB to reach the disk (sync_file_range), drops its pages, reads",
-        "  it back and compares it byte for byte; one fsync at the end, all read back identical before the",
-        "  rename. Two cores work",
-        "  (the child on age and its hash, the parent on SHA-256, writing and the read-back): on an idle",
-        "  machine the copy follows the child's pace; with every core busy it tends to the ratio of CPU time.",
+        "  writes it, starting the disk's writeback every 4 MB without waiting; a thread waits for each 4 MB",
+        "  to reach the disk (sync_file_range), drops its pages, reads it back, compares it byte for byte",
+        "  and hashes it (SHA-256, the copy's checksum in its manifest); one fsync at the end, all read back",
+        "  identical before the rename. Two cores work (the child on age and its hash, the parent on",
+        "  writing, the read-back and SHA-256): on an idle machine the copy follows the slower of the two;",
+        "  with every core busy it tends to the ratio of CPU time (the CPU column).",
         "",
     ]
     return "\n".join(out)
