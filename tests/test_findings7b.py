@@ -286,3 +286,44 @@ def test_a_read_error_during_verify_leaves_the_verdict_and_the_safety_copy_messa
         assert verdicts == {ids[0]: True, ids[1]: True}, verdicts
     finally:
         disk.stop()
+
+
+# -- T16: smaller notes ---------------------------------------------------------------------------------------
+
+
+@needs_weed
+def test_the_pages_hint_for_refused_s3_keys_names_no_environment_variable(weed):
+    """T16: the page said "(for the command line: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)" for keys SeaweedFS
+    refused (README: the page's hints never name a command); the terminal keeps it."""
+    from jobmatcher.errors import LocationCredentialsError
+    from jobmatcher.locations.remote import check_source
+    from jobmatcher.locations.s3 import S3Location
+    from jobmatcher.pageerror import to_page_error
+
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    client = S3Location(bucket, "jm", weed.endpoint, "wrongkey", "wrong-secret-0123456789", spool_dir=None)
+    client.configured = False
+    with pytest.raises(LocationCredentialsError) as e:
+        check_source(client, configured=False)
+    assert "AWS_ACCESS_KEY_ID" in e.value.hint
+    hint = to_page_error(e.value)["hint"]
+    assert hint == "Check the access key id and secret key.", hint
+
+
+def test_s3_addresses_typed_wrong_are_usage_errors_alike(tmp_path):
+    """T16: `--from-s3 s3://ab` (a bucket name too short) exited 1 while `s3://` exited 2, and `s3://b//jm` (an
+    empty folder name) was accepted although the refusal of `..` says "without empty names". Each is now a usage
+    error (exit 2) saying what is wrong, before any key is asked for or anything is sent."""
+    for url, said in (
+        ("s3://", "not an s3:// address"),
+        ("s3://ab", "not a valid bucket name"),
+        ("s3://bucket7//jm", "not a valid prefix"),
+        ("s3://bucket7/jm/../x", "not a valid prefix"),
+    ):
+        r = run_cli("backup", "list", "--from-s3", url, "--endpoint-url", "http://127.0.0.1:9", data_dir=tmp_path / "n")
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (url, r.stderr)
+    r = run_cli(
+        "backup", "list", "--from-s3", "s3://bucket7/jm/", "--endpoint-url", "http://127.0.0.1:9",
+        data_dir=tmp_path / "n", env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )  # fmt: skip
+    assert r.returncode == 1 and "cannot be reached" in r.stderr, r.stderr  # a trailing / is fine: then the network

@@ -1061,6 +1061,12 @@ def _source_client(args):
     if not url.startswith("s3://") or len(url) <= 5:
         raise _UsageError(f"argument --from-s3: {url!r} is not an s3:// address (write it as s3://BUCKET/PREFIX)")
     bucket, _, prefix = url[5:].partition("/")
+    from .locations.s3 import check_address
+
+    try:  # the address as typed is a usage error (exit 2) whichever part is wrong, as `s3://` alone is (T16)
+        check_address(bucket, prefix.rstrip("/"))  # a trailing / is only the end of the address; `//` an empty name
+    except ValidationError as e:
+        raise _UsageError(f"argument --from-s3: {e.message} {e.hint}") from None
     keys = _s3_keys(args)
     if keys is None:
         raise JobMatcherError(

@@ -37,8 +37,14 @@ def page_hint(e: JobMatcherError) -> str:
     return e.page_hint if e.page_hint is not None else without_commands(e.hint, e.code)
 
 
+# An aside for the terminal inside a sentence: "(for the command line: AWS_ACCESS_KEY_ID and …)" (T16).
+_TERMINAL_ASIDE = re.compile(r"\s*\(for the command line:[^)]*\)")
+
+
 def without_commands(hint: str, code: str = "") -> str:
-    """`hint` without its sentences that name a command or an option; PAGE_HINTS[code] (or "") if none is left."""
+    """`hint` without its sentences that name a command or an option, and without its asides "(for the command
+    line: …)"; PAGE_HINTS[code] (or "") if nothing is left. Never raises."""
+    hint = _TERMINAL_ASIDE.sub("", hint)
     if not _COMMAND.search(hint):
         return hint
     kept = [s for s in re.split(r"(?<=[.;:])\s+", hint) if not _COMMAND.search(s)]

@@ -99,7 +99,7 @@ def check_address(bucket: str, prefix: str) -> None:
             code="invalid-bucket",
             bucket=bucket,
         )
-    parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+    parts = prefix.rstrip("/").split("/") if prefix.strip("/") else []  # a leading / is an empty first name
     if any(p in ("", ".", "..") for p in parts) or any(not c.isprintable() for c in prefix) or len(prefix) > 900:
         raise ValidationError(
             f"{prefix!r} is not a valid prefix.",
