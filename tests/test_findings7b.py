@@ -327,3 +327,27 @@ def test_s3_addresses_typed_wrong_are_usage_errors_alike(tmp_path):
         data_dir=tmp_path / "n", env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
     )  # fmt: skip
     assert r.returncode == 1 and "cannot be reached" in r.stderr, r.stderr  # a trailing / is fine: then the network
+
+
+def test_a_stalled_location_is_not_ticked_beside_its_red_warning_and_its_days_agree(engine, data_dir, usb):
+    """T16: a location whose last copy was 10.6 days ago with copies waiting: `status` said "shared ✓ 11 days
+    ago (3 pending)" in its summary and, red, "the last successful copy: not for 10 days". Now it is ✗ there, and
+    both say 10 days."""
+    from datetime import datetime, timedelta, timezone
+
+    from jobmatcher.locations.config import load_states, save_states
+
+    r = run_cli("location", "add", "folder", str(usb), "--name", "shared", "--no-encrypt", data_dir=data_dir, input="")
+    assert r.returncode == 0, r.stderr
+    engine.create_backup()
+    assert run_cli("location", "sync", data_dir=data_dir).returncode == 0
+    for _ in range(3):
+        engine.create_backup()
+    states = load_states(data_dir)
+    [(lid, st)] = states.items()
+    states[lid] = st.model_copy(update={"last_success_at": datetime.now(timezone.utc) - timedelta(days=10, hours=14)})
+    save_states(data_dir, states)
+    r = run_cli("status", data_dir=data_dir)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "not for 10 days" in out and "Traceback" not in out, out
+    assert "shared ✓" not in out and "shared ✗ (last copy 10 days ago, 3 pending)" in out, out

@@ -97,7 +97,7 @@ class LocationsApi:
         locs = self._engine.locations
         rows = [self._location_row(s) for s in locs.status(check=False)]
         return {
-            "status_line": locs.status_line(),
+            "status_line": locs.status_line(interval_minutes=self._engine.settings.auto_backup_minutes),
             "locations": rows,
             "sync": self._manual_sync,
             "can_choose_folder": self._dialogs is not None,

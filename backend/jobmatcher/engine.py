@@ -1232,7 +1232,7 @@ class Engine:
             return self._locations_unreadable(health, e)
         try:
             rows = locs.status(check=False)
-            line = locs.status_line(now)
+            line = locs.status_line(now, interval_minutes)
         except JobMatcherError as e:
             log.warning("backup locations not assessed: %s", e.message)
             return health

@@ -93,6 +93,15 @@ class Health(BaseModel):
 _PASSING_PROBLEMS = ("location-unavailable", "keyring-locked")
 
 
+def location_stale_after(interval_minutes: int) -> timedelta:
+    """How long a location may go without a successful copy while copies wait before its copies have lapsed:
+    7 days or 3 scheduled intervals (`interval_minutes`; 0: none), whichever is shorter. Never raises."""
+    stale_after = timedelta(days=STALE_DAYS)
+    if interval_minutes:
+        stale_after = min(stale_after, timedelta(minutes=3 * interval_minutes))
+    return stale_after
+
+
 def assess_locations(now: datetime, locations: list, interval_minutes: int) -> list[HealthWarning]:
     """Warnings for the backup locations (manager.LocationStatus rows, as last seen: no network).
 
@@ -104,9 +113,7 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
     location that has not copied yet and has not failed (its first copies are still to come).
     """
     out: list[HealthWarning] = []
-    stale_after = timedelta(days=STALE_DAYS)
-    if interval_minutes:
-        stale_after = min(stale_after, timedelta(minutes=3 * interval_minutes))
+    stale_after = location_stale_after(interval_minutes)
     for s in locations:
         if not s.enabled:
             continue

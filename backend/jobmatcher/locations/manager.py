@@ -1158,11 +1158,15 @@ class Locations:
 
         return assess_locations(now or _now(), self.status(check=False), interval_minutes)
 
-    def status_line(self, now: datetime | None = None) -> str:
+    def status_line(self, now: datetime | None = None, interval_minutes: int = 0) -> str:
         """e.g. "2 copies: this disk ✓ · Backblaze ✓ 5 min ago", or "1 of 2 copies working: this disk ✓ · USB ✗
-        (last copy 2 days ago)" when not every place works (from what was last seen: no network).
-        Raises as status() does."""
+        (last copy 2 days ago)" when not every place works (from what was last seen: no network). A location
+        whose waiting copies have lapsed (health.location_stale_after of `interval_minutes`, the red
+        "location-stale" warning) is ✗ too, never ✓ beside that red line (T16). Raises as status() does."""
+        from ..health import location_stale_after
+
         now = now or _now()
+        stale_after = location_stale_after(interval_minutes)
         if not self.store.available():
             parts = ["this disk: the backup folder is not available"]
         else:
@@ -1173,6 +1177,8 @@ class Locations:
             if s.problem_code:  # the time beside ✗ is the last copy that worked, said so (G20)
                 last = f" (last copy {_ago(now, s.last_success_at)})" if s.last_success_at else ""
                 parts.append(f"{s.name} ✗{last}")
+            elif s.last_success_at and s.pending and now - s.last_success_at > stale_after:
+                parts.append(f"{s.name} ✗ (last copy {_ago(now, s.last_success_at)}, {s.pending} pending)")
             elif s.last_success_at:
                 parts.append(
                     f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
@@ -1423,9 +1429,11 @@ def _ago(now: datetime, when: datetime | None) -> str:
         return "just now"
     if s < 5400:
         return f"{round(s / 60)} min ago"
+    # whole hours and days passed, as health.ago counts them: "11 days ago" beside "not for 10 days" was one
+    # instant said two ways (T16)
     if s < 36 * 3600:
-        return f"{round(s / 3600)} h ago"
-    return f"{round(s / 86400)} days ago"
+        return f"{int(s // 3600)} h ago"
+    return f"{int(s // 86400)} days ago"
 
 
 def _write_private(path: Path, data: bytes) -> None:
