@@ -351,3 +351,23 @@ def test_a_stalled_location_is_not_ticked_beside_its_red_warning_and_its_days_ag
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "not for 10 days" in out and "Traceback" not in out, out
     assert "shared ✓" not in out and "shared ✗ (last copy 10 days ago, 3 pending)" in out, out
+
+
+def test_the_log_escapes_outside_text_as_the_terminal_does(engine, data_dir, tmp_path):
+    """T16: the log wrote outside text raw (a location's name `a‮b` with U+202E: such names are refused now, but
+    file names are not) while every terminal line escapes it; a line break could forge a log line. Every record's
+    message is escaped now: here a backup file dropped in by hand as `a‮b\\nFORGED.db`, then deleted."""
+    import shutil
+
+    logs = tmp_path / "logs"
+    b = engine.create_backup()
+    name = "a\u202eb\nFORGED"
+    shutil.copy(b.path, engine.store.folder / f"{name}.db")
+    r = run_cli(
+        "backup", "delete", "a\\u202eb\\x0aFORGED", "--yes", data_dir=data_dir, env={"JOBMATCHER_LOG_DIR": str(logs)}
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (engine.store.folder / f"{name}.db").exists()
+    text = (logs / "jobmatcher.log").read_text(encoding="utf-8")
+    assert "deleted backup a\\u202eb\\x0aFORGED" in text, text
+    assert "\u202e" not in text and "\nFORGED" not in text, text

@@ -54,7 +54,7 @@ class _FirstRecordOpens(logging.Handler):
             make_private(folder)
         except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
             return None
-        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_Escaping("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         self.path = path
         return handler
 
@@ -66,6 +66,18 @@ class _FirstRecordOpens(logging.Handler):
         if self._file is not None:
             self._file.close()
         super().close()
+
+
+class _Escaping(logging.Formatter):
+    """Each record's message shown as the terminal shows outside text (printable.printable): a location's or a
+    file's name with a bidirectional control or a line break neither reorders nor forges a line of the log
+    (T16: `added backup location a‮b` was written raw). A traceback keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from .printable import printable
+
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 def setup_logging(verbose: bool = False) -> None:
