@@ -311,3 +311,37 @@ def test_a_planted_plain_copy_is_marked_and_refused_on_the_page(
         or profile_name(tmp_path / "new-computer") != "Mallory"
     )
     app.stop()
+
+
+def test_two_copies_made_in_one_minute_are_told_apart_on_the_page(page: Page, start_app, tmp_path, engine):
+    """FINDINGS7 T16: two copies made in the same minute showed identical labels ("30 Nov 2026, 23:21 · 1.8 MB ·
+    …" twice) in the page's list of a location's copies; the CLI shows seconds. Those two now show seconds."""
+    from conftest import run_cli
+    from jobmatcher.locations.manager import folder_id_of
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    d = engine.data.root
+    assert run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d).returncode == 0
+    engine.release_instance_lock()
+    ids = [engine.create_backup().id for _ in range(3)]
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    dates = ("2026-11-30T20:05:00Z", "2026-11-30T23:21:10Z", "2026-11-30T23:21:40Z")
+    for bid, when in zip(ids, dates, strict=True):
+        m = json.loads((ns / f"{bid}.json").read_text())
+        (ns / f"{bid}.json").write_text(json.dumps({**m, "created_at": when}))
+    app = start_app(tmp_path / "new-computer", "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("folder")
+    where.get_by_label("Folder", exact=True).fill(str(usb))
+    where.get_by_role("button", name="Show backups").click()
+    pick = page.get_by_role("dialog", name="Choose a backup to restore")
+    expect(pick.get_by_label("Backup").locator("option")).to_have_count(3, timeout=30000)
+    options = pick.get_by_label("Backup").locator("option").all_inner_texts()
+    assert len(set(options)) == 3, options
+    with_seconds = [o for o in options if re.search(r"\d{1,2}:\d{2}:\d{2}", o)]
+    assert len(with_seconds) == 2, options  # the lone 20:05 copy stays to the minute
+    app.stop()

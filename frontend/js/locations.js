@@ -449,8 +449,15 @@ async function restoreFromLocation() {
                                               hint: "Check the folder or bucket and try again." });
     return;
   }
+  // Two copies made in the same minute read alike to the minute: those are shown to the second (T16).
+  const minutes = new Map();
+  for (const b of found.backups) {
+    const m = localDateTime(b.created_at);
+    minutes.set(m, (minutes.get(m) || 0) + 1);
+  }
+  const when = (b) => localDateTime(b.created_at, { seconds: minutes.get(localDateTime(b.created_at)) > 1 });
   const options = found.backups.map((b, i) => h("option", { value: String(i),
-    text: `${localDateTime(b.created_at)} · ${b.size} · ${b.schema_revision || "?"}` +
+    text: `${when(b)} · ${b.size} · ${b.schema_revision || "?"}` +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
           (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
   const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
