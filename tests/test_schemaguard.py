@@ -437,3 +437,99 @@ def test_the_pages_check_of_a_chosen_file_refuses_it_in_the_pages_words(engine, 
     assert page["code"] == "foreign-schema"  # the restore dialog: "This backup cannot be restored"
     assert "a trigger 'wipe'" in page["message"] and "jobmatcher" not in page.get("hint", "")
     assert "another backup" in page["hint"]
+
+
+def _skills_with(column_sql: str) -> str:
+    """skills recreated with `column_sql` as its level column (finding U1's reproduction), its rows kept."""
+    return (
+        "BEGIN; ALTER TABLE skills RENAME TO s_old; DROP INDEX ix_skills_name; CREATE TABLE skills (id INTEGER "
+        f"NOT NULL, name TEXT NOT NULL, {column_sql}, created_at TEXT DEFAULT CURRENT_TIMESTAMP NOT NULL, "
+        "years_experience INTEGER, PRIMARY KEY (id)); INSERT INTO skills SELECT id, name, 3, created_at, "
+        "years_experience FROM s_old; DROP TABLE s_old; CREATE UNIQUE INDEX ix_skills_name ON skills "
+        "(name COLLATE NOCASE); COMMIT;"
+    )
+
+
+# SQLite reads a comment as whitespace and keywords in any case: each of these is the clause ON CONFLICT REPLACE.
+DISGUISED = [
+    "level INTEGER UNIQUE ON CONFLICT REPLACE",
+    "level INTEGER UNIQUE ON/**/CONFLICT REPLACE",
+    "level INTEGER UNIQUE ON--\nCONFLICT REPLACE",
+    "level INTEGER UNIQUE ON-- a note\r\nCONFLICT REPLACE",
+    "level INTEGER UNIQUE on/* a\n 'note' */cOnFlIcT\treplace",
+    "level INTEGER UNIQUE On\x0c\x0bConflict Replace",
+    "level INTEGER /* ON CONFLICT */ UNIQUE ON--'\nCONFLICT IGNORE",
+    "level INTEGER DEFAULT 'x''--' UNIQUE ON CONFLICT REPLACE",
+    '"level" INTEGER CHECK ("level" != \'ON CONFLICT\') UNIQUE ON/**/CONFLICT REPLACE',
+    "level INTEGER NOT NULL ON/*\n*/CONFLICT REPLACE DEFAULT 0",
+]
+
+
+@pytest.mark.parametrize("column_sql", DISGUISED)
+def test_a_conflict_clause_disguised_by_comments_whitespace_or_case_is_refused(engine, tmp_path, column_sql):
+    b = engine.create_backup()
+    db = tmp_path / "disguised.db"
+    shutil.copyfile(b.path, db)
+    _plant(db, _skills_with(column_sql))
+    for in_child in (False, True):  # the facts as the small file's check and the mapped child's check read them
+        found = schemaguard.foreign_objects(schema.head(), checkproc.check(db, in_child=in_child).schema)
+        assert found == [schemaguard.Foreign("conflict-clause", "skills")], in_child
+    with pytest.raises(ForeignSchemaError) as e:
+        verify_file(db)
+    assert "a rule in the table 'skills' that replaces or drops rows on a conflict" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'ALTER TABLE skills ADD COLUMN "ON" CONFLICT',  # a column named ON of type CONFLICT
+        "ALTER TABLE skills ADD COLUMN [ON] CONFLICT",
+        "ALTER TABLE skills ADD COLUMN `on` conflict",
+        "ALTER TABLE skills ADD COLUMN note TEXT DEFAULT 'ON CONFLICT REPLACE'",
+        "ALTER TABLE skills ADD COLUMN note TEXT /* ON CONFLICT REPLACE */",
+        _skills_with("level INTEGER -- UNIQUE ON CONFLICT REPLACE\n"),
+        _skills_with("level INTEGER DEFAULT 'on conflict' CONSTRAINT [on] /**/ CHECK (level != \"on\" || 'conflict')"),
+    ],
+)
+def test_the_words_on_conflict_quoted_as_a_name_in_a_string_or_a_comment_are_not_a_conflict_clause(
+    engine, tmp_path, sql
+):
+    b = engine.create_backup()
+    db = tmp_path / "named.db"
+    shutil.copyfile(b.path, db)
+    _plant(db, sql)
+    assert verify_file(db).schema_revision == schema.head()  # an ordinary column of one's own: allowed
+    conn = sqlite3.connect(db)
+    try:
+        [skills] = [o for o in schemaguard.facts(conn)["objects"] if o[1] == "skills"]
+    finally:
+        conn.close()
+    assert skills[4] == 0
+
+
+def test_sql_words_reads_tokens_as_sqlite_does():
+    w = checkproc.sql_words
+    assert w("create table t(a unique ON/**/Conflict replace)")[-4:] == ["ON", "CONFLICT", "REPLACE", ""]
+    assert w("\"ON\" [ON] `ON` 'ON' x'4f4e'") == ["", "", "", "", ""]
+    assert w("ON--CONFLICT") == ["ON"] and w("ON/*CONFLICT") == ["ON"]  # unterminated: to the end
+    assert w("ON\u00a0CONFLICT") == [""]  # not SQLite's whitespace: one word, and not a keyword
+    assert w("'it''s' -- x\nON") == ["", "ON"] and w('"a""b" ON') == ["", "ON"]
+
+
+def test_cli_verify_restore_and_db_check_refuse_a_disguised_conflict_clause_and_change_nothing(engine, tmp_path):
+    b = engine.create_backup()
+    evil = tmp_path / "c.db"
+    shutil.copyfile(b.path, evil)
+    _plant(evil, _skills_with("level INTEGER UNIQUE ON--\nCONFLICT REPLACE"))
+    before = fingerprint(engine.data.db_path)
+    for args in (("backup", "verify", str(evil)), ("backup", "restore", str(evil), "--yes")):
+        out = run_cli(*args, data_dir=engine.data.root)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "replaces or drops rows on a conflict" in out.stderr and "Traceback" not in out.stderr
+    assert fingerprint(engine.data.db_path) == before  # byte for byte
+    assert run_cli("db", "check", data_dir=engine.data.root).returncode == 0  # the live data as it was
+
+    _plant(engine.data.db_path, _skills_with("level INTEGER UNIQUE ON/**/CONFLICT REPLACE"), live=True)
+    out = run_cli("db", "check", data_dir=engine.data.root)  # the same clause in the live data is reported
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "replaces or drops rows on a conflict" in out.stderr

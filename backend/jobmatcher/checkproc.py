@@ -56,10 +56,47 @@ STDIN_ARG = "-"
 PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
 
 
-# A virtual table's definition (its module's code runs on every read and write of it): see schema_facts.
-_VIRTUAL = re.compile(r"\s*create\s+virtual\s+table\b", re.IGNORECASE)
-# A conflict clause in a table's definition (ON CONFLICT REPLACE deletes a row on a plain INSERT; IGNORE drops one).
-_CONFLICT = re.compile(r"\bon\s+conflict\b", re.IGNORECASE)
+# SQLite's tokens (tokenize.c), for the schema guard's reading of a definition: a keyword is found among
+# tokens, never in the text, so a comment (ON/**/CONFLICT, ON--<newline>CONFLICT), other whitespace or case
+# cannot hide it and a quoted identifier ("ON", [ON], `ON`) or a string ('ON CONFLICT') is never taken for it.
+# Whitespace is SQLite's own (space, \t \n \v \f \r; a byte >= 0x80 is part of a word, as in SQLite).
+_TOKEN = re.compile(
+    r"""(?P<space>[ \t\n\v\f\r]+)"""
+    r"""|(?P<comment>--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))"""
+    r"""|(?P<string>[xX]?'(?:[^']|'')*(?:'|\Z))"""
+    r"""|(?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))"""
+    r"""|(?P<word>[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)"""
+    r"""|(?P<other>.)""",
+    re.DOTALL,
+)
+
+
+def sql_words(sql: str) -> list[str]:
+    """The tokens of `sql` as SQLite reads them, comments and whitespace dropped: an unquoted word (a keyword
+    or a bare name) upper-cased (ASCII), anything else (a quoted name, a string, a number, an operator) as "",
+    so that no quoted text can pass for a keyword. An unterminated comment, string or quoted name runs to
+    the end, as in SQLite. Never raises for a str."""
+    out: list[str] = []
+    for m in _TOKEN.finditer(sql):
+        kind = m.lastgroup
+        if kind == "word":
+            out.append(m.group().upper() if m.group().isascii() else "")
+        elif kind not in ("space", "comment"):
+            out.append("")
+    return out
+
+
+def _virtual(words: list[str]) -> bool:
+    """A virtual table's definition (its module's code runs on every read and write of it): see schema_facts."""
+    return words[:3] == ["CREATE", "VIRTUAL", "TABLE"]
+
+
+def _conflict(words: list[str]) -> bool:
+    """A conflict clause (ON CONFLICT REPLACE deletes a row on a plain INSERT; IGNORE drops one): the keywords
+    ON CONFLICT anywhere in a table's definition (nowhere else in CREATE TABLE can they follow each other)."""
+    return any(a == "ON" and b == "CONFLICT" for a, b in zip(words, words[1:], strict=False))
+
+
 # SQLite's own tables (never a table JobMatcher's schema guard asks about: see schemaguard).
 _INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
 
@@ -480,16 +517,10 @@ def schema_facts(conn: sqlite3.Connection) -> dict:
     [referenced table, ...]}}.
     Raises sqlite3.Error as SQLite does.
     """
-    objects = [
-        [
-            t,
-            n,
-            tb,
-            1 if isinstance(sql, str) and _VIRTUAL.match(sql) else 0,
-            1 if isinstance(sql, str) and _CONFLICT.search(sql) else 0,
-        ]
-        for t, n, tb, sql in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
-    ]
+    objects = []
+    for t, n, tb, sql in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"):
+        words = sql_words(sql) if isinstance(sql, str) else []
+        objects.append([t, n, tb, 1 if _virtual(words) else 0, 1 if _conflict(words) else 0])
     columns: dict[str, list[str]] = {}
     keys: dict[str, list[str]] = {}
     for t, n, _, virtual, _ in objects:

@@ -17,7 +17,9 @@ text, which SQLAlchemy and SQLite versions write differently for the same table)
   DEFAULT would change the app's rows on its own writes, as the app turns foreign keys on);
 - a conflict clause (ON CONFLICT REPLACE deletes a row on the app's plain INSERT, IGNORE drops the
   app's row) in the definition of one of the revision's tables: no migration writes one, in any
-  SQLAlchemy version, so finding the words in its SQL text is safe;
+  SQLAlchemy version, so finding the keywords ON CONFLICT among its SQL's tokens is safe (read as SQLite
+  reads them, checkproc.sql_words: a comment, whitespace or case between them cannot hide them, finding
+  U1, and a quoted name or a string is never taken for a keyword);
 - any type SQLite itself does not make (only a hand edit of sqlite_master makes one).
 
 Ordinary tables, indexes and columns JobMatcher did not make are allowed (unknown_objects lists them):
