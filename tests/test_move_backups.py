@@ -153,3 +153,95 @@ def test_a_move_takes_only_this_data_folders_backups_from_a_shared_folder(tmp_pa
     assert (shared / f"{theirs}.db").read_bytes() == theirs_bytes
     assert not (new / f"{theirs}.db").exists()
     assert [b.id for b in p2.list_backups() if b.owned] == [theirs]
+
+
+def _all_bytes(folder) -> dict:
+    return {p.name: sha(p) for p in folder.iterdir() if p.name.startswith("backup_")}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a bind mount needs root")
+def test_a_previous_folder_that_is_the_current_one_by_a_bind_mount_loses_nothing(tmp_path):
+    """Finding U8: A -> B -> A under a bind-mounted path; the move took each backup onto itself, then removed it."""
+    import subprocess
+
+    data, a, b, bind_a = (tmp_path / n for n in ("data", "bkA", "bkB", "bindA"))
+    for f in (a, b, bind_a):
+        f.mkdir()
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    assert run_cli("settings", "--backup-dir", str(a), "--yes", data_dir=data).returncode == 0
+    assert run_cli("backup", "create", "--note", "inA", data_dir=data).returncode == 0
+    subprocess.run(["mount", "--bind", str(a), str(bind_a)], check=True)
+    try:
+        assert run_cli("settings", "--backup-dir", str(b), "--yes", data_dir=data).returncode == 0
+        r = run_cli("settings", "--backup-dir", str(bind_a), "--yes", data_dir=data)
+        assert r.returncode == 0, r.stderr
+        assert "still in the previous folder" not in r.stdout  # it is not: it is the current folder
+        before = _all_bytes(a)
+        assert len(before) == 2  # the .db and its .json
+        listed = run_cli("backup", "list", data_dir=data)
+        assert "inA" in listed.stdout and "previous backup folder" not in listed.stderr
+        settings = json.loads((data / "settings.json").read_text())
+        assert settings["previous_backup_dirs"] == []  # A is the folder now in use: not a previous one
+        r = run_cli("settings", "--move-backups", "--yes", data_dir=data)
+        assert r.returncode == 0, r.stderr
+        assert "No backups to move" in r.stdout and _all_bytes(a) == before
+        # as an older version left it (listed as previous): the move drops it and takes nothing
+        settings["previous_backup_dirs"] = [str(a)]
+        (data / "settings.json").write_text(json.dumps(settings))
+        assert "previous backup folder" not in run_cli("backup", "list", data_dir=data).stderr
+        r = run_cli("settings", "--move-backups", "--yes", data_dir=data)
+        assert r.returncode == 0, r.stderr
+        assert "under another path" in r.stdout and "Not moved" not in r.stderr
+        assert _all_bytes(a) == before
+        assert json.loads((data / "settings.json").read_text())["previous_backup_dirs"] == []
+        assert "inA" in run_cli("backup", "list", data_dir=data).stdout
+    finally:
+        subprocess.run(["umount", str(bind_a)], check=True)
+
+
+def test_a_hand_edited_previous_folder_naming_the_current_one_loses_nothing(engine):
+    """Finding U8, second way: settings.json lists the current (default) folder as a previous one."""
+    made = engine.create_backup(note="keep").id
+    folder = engine.store.folder
+    before = _all_bytes(folder)
+    settings_path = engine.data.settings_path
+    s = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+    s["previous_backup_dirs"] = [str(folder) + "/./"]  # another spelling of the same folder
+    settings_path.write_text(json.dumps(s))
+    engine._settings_cache = None
+    assert engine.previous_backups() == []
+    listed = run_cli("backup", "list", data_dir=engine.data.root)
+    assert "previous backup folder" not in listed.stderr and made in listed.stdout
+    r = run_cli("settings", "--move-backups", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["moves"][0]["same_folder"] is True and out["moves"][0]["moved"] == []
+    assert out["previous_backup_dirs"] == []
+    assert _all_bytes(folder) == before
+    # the move itself refuses too, should anything else ask it to move a backup onto its own folder
+    from jobmatcher.backups import BackupStore
+
+    with pytest.raises(JobMatcherError, match="already in this backup folder"):
+        engine.store.move_in(BackupStore(folder / ".", chosen=True, data=engine.data).get(made))
+    assert _all_bytes(folder) == before
+
+
+def test_a_hard_linked_backup_in_a_previous_folder_is_never_removed_as_its_own_copy(moved_away):
+    """Finding U8, kind: a source and a destination that are one file (a hard link) are never 'a copy and its
+    original': the source is removed only once a *different* file with the same bytes is verified there."""
+    engine, old, new, ids = moved_away
+    for name in (f"{ids[0]}.db", f"{ids[0]}.json"):
+        os.link(old / name, new / name)  # the same inode in both folders
+    before_old, before_new = _all_bytes(old), _all_bytes(new)
+    result = engine.move_previous_backups(str(old))
+    assert result["failed"] == []
+    assert (new / f"{ids[0]}.db").exists() and sha(new / f"{ids[0]}.db") == before_new[f"{ids[0]}.db"]
+    assert (new / f"{ids[0]}.json").exists() and engine.get_backup(ids[0]).verified is not False
+    assert len(list(new.glob("backup_*.db"))) == len(ids)  # no second copy of the same file
+    for i in ids[1:]:
+        assert sha(new / f"{i}.db") == before_old[f"{i}.db"]
+    # and the guard itself: a 'copy' that is the source is refused, nothing removed
+    src = new / f"{ids[1]}.db"
+    with pytest.raises(JobMatcherError, match="Could not confirm"):
+        engine.store._remove_moved(src, src, sha(src))
+    assert src.exists() and (new / f"{ids[1]}.json").exists()

@@ -48,6 +48,7 @@ from .fsutil import (
     remove_dead_temp_files,
     remove_quietly,
     require_free_space,
+    same_file,
     side_file,
 )
 from .listing import (  # the read side, without pydantic (`backup list`); named here too, where they were first
@@ -560,14 +561,26 @@ class BackupStore(BackupFolder):
                 "Move it yourself if you want it in the new folder.",
             )
         self.ensure_folder()
+        if same_file(src.parent, self.folder):
+            # The old folder is this one under another path (a bind mount, a drive mounted twice): "moving" it
+            # would find the backup "already here" and remove it, i.e. the only copy (finding U8).
+            raise ValidationError(
+                f"{src.name} is already in this backup folder ({src.parent} is {self.folder} under another path).",
+                "Nothing to move: it stays where it is.",
+            )
         expected = m.sha256 or sha256_file(src)
         names = [src.stem] + [f"{src.stem}_{n}" for n in range(2, 1000)]
         for name in names:  # already here (a move killed before it removed the old copy), maybe under _N
             there = self.folder / f"{name}.db"
             if not there.exists():
                 break
+            if same_file(there, src):
+                # The very file under a second name (a hard link): already here, and removing the old name would
+                # gain nothing and risk everything. Left as it is.
+                log.info("backup %s is already in %s as the same file: left as it is", src.stem, self.folder)
+                return self.get(there.stem)
             if sha256_file(there) == expected and read_manifest(there) is not None:
-                self._remove_moved(src)
+                self._remove_moved(src, there, expected)
                 return self.get(there.stem)
         require_free_space(self.folder, rec.size_bytes, "moving a backup", why="the backup's size")
         tmp, guard = self._reserve_temp()
@@ -615,14 +628,27 @@ class BackupStore(BackupFolder):
             remove_quietly(tmp)
             guard.release()
             remove_quietly(guard.path)
-        self._remove_moved(src)
+        self._remove_moved(src, final, expected)
         log.info("moved backup %s from %s to %s as %s", src.stem, src.parent, self.folder, final.stem)
         return self.get(final.stem)
 
     @staticmethod
-    def _remove_moved(src: Path) -> None:
+    def _remove_moved(src: Path, dest: Path, expected: str) -> None:
+        """Remove the moved backup's old copy, only once `dest` is verified to be a *different* file (not the
+        same one under another path: a bind mount, a hard link) holding the same bytes (`expected` SHA-256).
+
+        Raises BackupFailedError, removing nothing, when it is not: the backup then stays in the old folder."""
+        from .verify import sha256_file
+
+        if same_file(src, dest) or not dest.is_file() or sha256_file(dest) != expected:
+            raise BackupFailedError(
+                f"Could not confirm the moved copy of {src.name} in {dest.parent}.",
+                "It was left in the old folder, untouched. Check the folders and try again.",
+            )
         os.unlink(src)
-        remove_quietly(manifest_path(src))
+        old_manifest, new_manifest = manifest_path(src), manifest_path(dest)
+        if not same_file(old_manifest, new_manifest) and new_manifest.is_file():
+            remove_quietly(old_manifest)
         fsync_dir(src.parent)
 
     def _reserve_temp(self) -> tuple[Path, FileLock]:

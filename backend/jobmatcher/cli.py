@@ -862,6 +862,12 @@ def cmd_settings(args) -> int:
         if m.get("already_moved"):
             print(f"The backups from {_safe(m['from'])} were moved already (by another JobMatcher).")
             continue
+        if m.get("same_folder"):
+            print(
+                f"{_safe(m['from'])} is the current backup folder under another path: its backups are already "
+                "here, so nothing was moved. It is no longer listed as a previous folder."
+            )
+            continue
         print(f"Moved {len(m['moved'])} backup{'s' if len(m['moved']) != 1 else ''} from {_safe(m['from'])}.")
         for f in m["failed"]:
             print(f"  Not moved: {_safe(f['id'])}: {f['message']}", file=sys.stderr)
@@ -874,7 +880,7 @@ def cmd_settings(args) -> int:
     if problem is not None:
         print(f"  {_safe(problem.message)}", file=sys.stderr)
         print(f"  {_safe(problem.hint)}", file=sys.stderr)
-    for folder in s.previous_backup_dirs:
+    for folder in [d for d in s.previous_backup_dirs if not engine.is_current_folder(d)]:
         print(
             f"  Backups are still in the previous folder {_safe(folder)}: "
             "`jobmatcher settings --move-backups` moves them here."

@@ -58,6 +58,7 @@ from .fsutil import (
     file_size,
     make_private,
     remove_dead_temp_files,
+    same_file,
     side_file,
     user_path,
 )
@@ -382,12 +383,13 @@ class Engine:
         old_dir, new_dir = self.data.backup_dir(old), self.data.backup_dir(new)
         if old_dir != new_dir:
             # The backups stay where they are until the user moves them; meanwhile they are listed as such.
-            left = [d for d in new.previous_backup_dirs if Path(d) != new_dir]
+            # by path and by identity: the new folder under another path (a bind mount) is no previous folder (U8)
+            left = [d for d in new.previous_backup_dirs if Path(d) != new_dir and not same_file(d, new_dir)]
             try:
                 had = any(r.has_manifest for r in self._store_for(old).list())
             except JobMatcherError:
                 had = False
-            if had and str(old_dir) not in left:
+            if had and str(old_dir) not in left and not same_file(old_dir, new_dir):
                 left.append(str(old_dir))
             new.previous_backup_dirs = left
         self._settings_cache = None  # read again next time, whatever the file's times say
@@ -493,6 +495,8 @@ class Engine:
         SettingsError only when settings.json is damaged."""
         out = []
         for folder in self.settings.previous_backup_dirs:
+            if self.is_current_folder(folder):
+                continue  # the current folder under another path: its backups are listed as the current ones
             store = BackupStore(Path(folder), chosen=True, data=self.data)
             try:
                 # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
@@ -501,6 +505,15 @@ class Engine:
             except JobMatcherError:
                 out.append({"folder": folder, "available": False, "backups": []})
         return out
+
+    def is_current_folder(self, folder: str) -> bool:
+        """True when the previous backup folder `folder` is the current backup folder under another path (same
+        st_dev/st_ino: a bind mount, a drive mounted twice, a hand-edited settings.json): never a move's source."""
+        try:
+            current = self.data.backup_dir(self.settings)
+        except JobMatcherError:
+            return False
+        return same_file(folder, current)
 
     def _previous(self, folder: str) -> Path:
         if folder not in self.settings.previous_backup_dirs:
@@ -544,6 +557,11 @@ class Engine:
             self._settings_cache = None  # the other move may have changed them meanwhile
             if folder not in self.settings.previous_backup_dirs:
                 return {"moved": [], "failed": [], "already_moved": True}
+            if self.is_current_folder(folder):
+                # Its backups are already here: moving each onto itself would remove it (finding U8). Dropped.
+                log.warning("previous backup folder %s is the current one under another path: dropped", folder)
+                self.forget_previous_folder(folder)
+                return {"moved": [], "failed": [], "same_folder": True}
             old = BackupStore(Path(folder), chosen=True, data=self.data)
             # Only this data folder's own backups: another data folder sharing that backup folder keeps its
             # history where it is (finding H17: a move used to take every backup with a manifest).
@@ -1208,6 +1226,8 @@ class Engine:
         found: list[BackupRecord] = []
         folders: list[str] = []
         for folder in self.settings.previous_backup_dirs:
+            if self.is_current_folder(folder):
+                continue
             try:
                 items = [r for r in BackupStore(Path(folder), chosen=True, data=self.data).list() if is_own_backup(r)]
             except (JobMatcherError, OSError):

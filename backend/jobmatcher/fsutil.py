@@ -210,6 +210,16 @@ def user_path(text: str | os.PathLike, what: str) -> Path:
         ) from None
 
 
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """True when `a` and `b` are one file or folder (same st_dev and st_ino), whatever their paths say: a bind
+    mount, a drive mounted twice, a hard link, a case-insensitive name. False when either cannot be stat'ed."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def remove_quietly(path: Path) -> None:
     """Delete a file if it is there; never raise for a file that is already gone."""
     try:

@@ -23,7 +23,7 @@ from .core_schemas import BackupType, manifest_values, manifest_values_of
 from .datadir import DB_NAME
 from .errors import BackupFolderUnavailableError
 from .folders import BACKUP_FOLDER_MARKER
-from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES
+from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, same_file
 
 if TYPE_CHECKING:
     from .datadir import DataDir
@@ -540,6 +540,8 @@ def list_backups(
     items = folder.list(skipped=skipped)
     previous = []
     for name in s["previous_backup_dirs"]:  # as Engine.previous_backups
+        if same_file(name, folder.folder):
+            continue  # the current folder under another path (U8)
         try:
             # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
             rows = [r for r in BackupFolder(Path(name), chosen=True, data=data).list() if r.has_manifest and r.owned]
