@@ -108,6 +108,15 @@ def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
 
 
+def _stderr_is_terminal() -> bool:
+    """True when stderr is a terminal; False also when it is None (a stream closed when a caller's program
+    started; the `jobmatcher` program itself puts /dev/null there, streams.install) or is itself closed (U6)."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 class _ProgressBar:
     """A tqdm bar per phase on stderr, only when stderr is a terminal (tqdm throttles redraws itself).
 
@@ -136,7 +145,7 @@ class _ProgressBar:
 
     def __init__(self, enabled: bool) -> None:
         self.notices = enabled  # a wait is said also when stderr is not a terminal (a script's log)
-        self.enabled = enabled and sys.stderr.isatty()
+        self.enabled = enabled and _stderr_is_terminal()
         self._bar: Any = None
         self._spinner: _Spinner | None = None
         self._phase: str | None = None
@@ -215,7 +224,7 @@ class _Spinner:
     FRAMES = "|/-\\"
 
     def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
+        self.enabled = enabled and _stderr_is_terminal()
         self.label = label
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

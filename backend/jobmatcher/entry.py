@@ -29,24 +29,36 @@ def main(argv: list[str] | None = None) -> int:
     documented switch, unless the environment already sets it): JobMatcher uses none, and looking for them
     scans every installed package's entry points when the first model is built, in every command.
     """
-    if argv is None:
-        os.environ.setdefault(PLUGINS_SWITCH, "__all__")
-        if sys.argv[1:] == ["--version"]:  # what argparse prints for it, without building the parser (T10)
-            from . import __version__
-
-            sys.stdout.write(f"jobmatcher {__version__}\n")
-            return 0
     try:
+        if argv is None:
+            os.environ.setdefault(PLUGINS_SWITCH, "__all__")
+            from . import streams
+
+            streams.install()  # a closed, full or gone stdout/stderr: never a traceback (U2, U6)
+            if sys.argv[1:] == ["--version"]:  # what argparse prints for it, without building the parser (T10)
+                from . import __version__
+
+                sys.stdout.write(f"jobmatcher {__version__}\n")
+                return streams.finish(0)
         from . import cli
 
         cli.AS_PROGRAM = argv is None
-        code = cli.main(argv)
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:  # argparse's usage errors (2) and --help (0): their output may fail too
+            if argv is not None:
+                raise
+            code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
         cli._change_made()  # done: a Ctrl+C while the interpreter ends must not kill it by the signal (K10)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return INTERRUPTED
-    if argv is None and cli.QUICK_EXIT:
-        _end_now(code)
+    if argv is None:
+        from . import streams
+
+        code = streams.finish(code)  # an output that could not be written is said (stderr) and ends 1
+        if cli.QUICK_EXIT:
+            _end_now(code)
     return code
 
 
@@ -62,8 +74,9 @@ def _end_now(code: int) -> None:
     if threading.active_count() != 1:
         return
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: a stream closed when the program started (U6)
+                stream.flush()
     except BrokenPipeError:  # the reader went away (`| head`): as cli.main answers it, exit 1, no message
         code = 1
     except OSError:

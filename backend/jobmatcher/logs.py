@@ -8,7 +8,12 @@ start-up is part of its time (issue 13).
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging.handlers
 
 _configured = False
 _handler: _FirstRecordOpens | None = None
@@ -39,8 +44,6 @@ class _FirstRecordOpens(logging.Handler):
         self._file.handle(record)
 
     def _open(self) -> logging.Handler | None:
-        import logging.handlers
-
         from .datadir import log_dir
         from .errors import JobMatcherError
         from .fsutil import PRIVATE_DIR, make_private
@@ -49,7 +52,7 @@ class _FirstRecordOpens(logging.Handler):
             folder = log_dir()
             folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
             path = folder / "jobmatcher.log"
-            handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+            handler = _file_handler(self)(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
             make_private(path)
             make_private(folder)
         except (OSError, JobMatcherError):  # an unusable folder, or $JOBMATCHER_LOG_DIR names no possible folder
@@ -58,14 +61,59 @@ class _FirstRecordOpens(logging.Handler):
         self.path = path
         return handler
 
+    def failed(self, error: BaseException | None) -> None:
+        """The log file cannot be written (a full disk, a removed folder, an I/O error): said once on stderr,
+        then this handler drops every record (U3: Python's handler printed a traceback for each record)."""
+        file, self._file, self._failed = self._file, None, True
+        from .streams import describe
+
+        reason = describe(error) if isinstance(error, OSError) else str(error)
+        where = f" ({self.path})" if self.path else ""
+        self.path = None
+        try:
+            if sys.stderr is not None:
+                sys.stderr.write(
+                    f"Warning: the log file{where} cannot be written ({reason}): nothing more is logged.\n"
+                )
+        except (OSError, ValueError):
+            pass
+        if file is not None:
+            try:
+                file.close()
+            except (OSError, ValueError):
+                pass
+
     def flush(self) -> None:
         if self._file is not None:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except (OSError, ValueError) as e:
+                self.failed(e)
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except (OSError, ValueError):  # its last flush, on a disk that filled up: nothing more to do
+                pass
         super().close()
+
+
+def _file_handler(owner: _FirstRecordOpens) -> type[logging.handlers.RotatingFileHandler]:
+    """RotatingFileHandler whose OS errors (writing, rotating) turn `owner` off with one line on stderr
+    (_FirstRecordOpens.failed) instead of logging's "--- Logging error ---" traceback for every record. Any other
+    error (a record's arguments not matching its format: a bug of ours) is logging's usual report."""
+    import logging.handlers
+
+    class _File(logging.handlers.RotatingFileHandler):
+        def handleError(self, record: logging.LogRecord) -> None:
+            error = sys.exc_info()[1]
+            if isinstance(error, OSError):
+                owner.failed(error)
+            else:
+                super().handleError(record)
+
+    return _File
 
 
 class _Escaping(logging.Formatter):
