@@ -452,8 +452,8 @@ def test_the_backup_made_last_is_never_deleted_whatever_its_date():
 
 
 def test_table_of_a_restores_safety_backup_cases():
-    """The latest restore's safety backup is kept for `keep_days` days by tiers and budget alike; older
-    safety backups, and the latest one past those days, follow the tiers as before."""
+    """Every restore's safety backup is kept for `keep_days` days by tiers and budget alike (T17, U5); past
+    those days they follow the tiers as before."""
     one_mb = RetentionPolicy(30, tiered=True, budget_bytes=2 << 20)
     cases = [
         # (policy, backups, expected {id: (keep, rule)} for the ones named)
@@ -467,14 +467,26 @@ def test_table_of_a_restores_safety_backup_cases():
             [G("S", days_ago(3) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(3)), G("new", NOW)],
             {"S": (True, R.LATEST_SAFETY), "auto": (True, R.DAILY)},
         ),
-        (  # only the latest restore's: the one before it is an ordinary automatic backup
+        (  # U5: every restore's, not only the latest's: after two restores S1 is the only pre-restore work
             TIERED,
             [
                 G("S1", days_ago(3) - timedelta(hours=2), BackupType.safety),
                 G("S2", days_ago(3) - timedelta(hours=1), BackupType.safety),
                 G("new", NOW),
             ],
-            {"S1": (False, R.EXPIRED), "S2": (True, R.LATEST_SAFETY)},
+            {"S1": (True, R.RESTORE_SAFETY), "S2": (True, R.RESTORE_SAFETY)},
+        ),
+        (  # FINDINGS8 U5: A, restore (S1 = the work), restore again (S2 = A's data), B; room for three:
+            # the budget takes A (the oldest not kept by a rule), never S1; over_budget says what it could not
+            RetentionPolicy(30, tiered=True, budget_bytes=3 << 20),
+            [G("A", hours_ago(4), BackupType.manual), G("S1", hours_ago(3), BackupType.safety)]
+            + [G("S2", hours_ago(2), BackupType.safety), G("B", hours_ago(1), BackupType.manual)],
+            {
+                "A": (False, R.OVER_BUDGET),
+                "S1": (True, R.RESTORE_SAFETY),
+                "S2": (True, R.RESTORE_SAFETY),
+                "B": (True, R.NEWEST_GOOD),
+            },
         ),
         (  # past keep_days it is an ordinary backup again (here: not the newest of its week)
             TIERED,
@@ -497,13 +509,18 @@ def test_table_of_a_restores_safety_backup_cases():
         got = rules(plan(NOW, policy, backups))
         assert {k: got[k] for k in expected} == expected, (backups, got)
     assert plan(NOW, RetentionPolicy(30, budget_bytes=1 << 20), cases[-1][1]).over_budget
+    # when the safety backups alone exceed the budget they stay (the only copies of replaced data) and it warns
+    three = [G(f"S{i}", hours_ago(5 - i), BackupType.safety) for i in range(3)] + [G("B", hours_ago(1))]
+    p = plan(NOW, RetentionPolicy(30, tiered=True, budget_bytes=2 << 20), three)
+    assert p.doomed == [] and p.over_budget
 
 
-def test_a_simulated_year_with_a_restore_every_month_keeps_the_latest_restores_safety_backup():
+def test_a_simulated_year_with_a_restore_every_month_keeps_the_recent_restores_safety_backups():
     """The simulated year (an auto backup every 30 minutes) with a restore on the 10th of every month at
     03:10 (a safety backup 10 minutes after that half-hour's backup): under the default policy and under a
-    budget of 60 backups, the latest safety backup stays by its own rule; the older ones only where a tier
-    keeps them (never, here: the auto backup of 03:30 is always newer in its day)."""
+    budget of 60 backups, and a second restore 5 minutes after the last one: both of the last month's safety
+    backups stay by their own rule; the older ones only where a tier keeps them (never, here: the auto backup
+    of 03:30 is always newer in its day)."""
     backups = [G(f"b{i:05d}", NOW - timedelta(minutes=30 * i)) for i in range(365 * 48)]
     restores = []
     for m in range(12):
@@ -511,16 +528,19 @@ def test_a_simulated_year_with_a_restore_every_month_keeps_the_latest_restores_s
         when = datetime(y, mo + 1, 10, 3, 10, tzinfo=timezone.utc)
         if NOW - when < timedelta(days=365):
             restores.append(G(f"s{m:02d}", when, BackupType.safety))
-    backups += restores
     latest = max(restores, key=lambda b: b.created_at)
+    # U5: that last month the user restored twice by mistake (5 minutes apart): the first one's safety backup
+    # holds the work from before both restores
+    again = G("again", latest.created_at + timedelta(minutes=5), BackupType.safety)
+    backups += [*restores, again]
     assert NOW - latest.created_at <= timedelta(days=30)
     for policy in (TIERED, RetentionPolicy(30, tiered=True, budget_bytes=60 << 20)):
         p = plan(NOW, policy, backups)
         got = rules(p)
-        assert got[latest.id] == (True, R.LATEST_SAFETY)
+        assert got[latest.id] == got[again.id] == (True, R.RESTORE_SAFETY)
         assert all(not got[s.id][0] for s in restores if s is not latest), got
-        assert sum(d.rule == R.LATEST_SAFETY for d in p.decisions) == 1
-    # the budget still holds: the safety backup took the place of the oldest kept auto backup
+        assert sum(d.rule == R.RESTORE_SAFETY for d in p.decisions) == 2
+    # the budget still holds: the safety backups took the places of the oldest kept auto backups
     p = plan(NOW, RetentionPolicy(30, tiered=True, budget_bytes=60 << 20), backups)
     assert p.kept_bytes <= 60 << 20 and not p.over_budget and len([d for d in p.decisions if d.keep]) == 60
 
@@ -577,3 +597,48 @@ def test_t17_prune_after_a_restore_keeps_its_safety_backup_over_an_older_manual_
     assert a not in left and s in left
     cli("backup", "restore", s, "--yes")  # the undo still works: the data from before the restore is back
     assert fingerprint(engine.data.db_path)[1] == before[1]
+
+
+def test_u5_prune_after_two_restores_keeps_the_first_restores_safety_backup(engine, data_dir):
+    """FINDINGS8 U5 through the real CLI: backup A, the user's work, a restore of A (safety S1 = the work), the
+    same restore again (S2 = A's data), new work and B, a budget for three: prune deletes A, never S1, and S1
+    still brings the work back."""
+    import json as _json
+
+    from conftest import fingerprint, run_cli
+
+    def cli(*args: str) -> str:
+        r = run_cli(*args, data_dir=data_dir)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    def sql(q: str, rows: list | None = None) -> None:
+        c = engine.connect()
+        try:
+            with c:
+                c.executemany(q, rows) if rows else c.execute(q)
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            c.close()
+
+    sql(
+        "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+        [(f"Engineer {i}", f"Company {i % 7}", "Build things. " * 20) for i in range(6000)],
+    )
+    a = _json.loads(cli("backup", "create", "--note", "A", "--json"))["id"]
+    sql("INSERT INTO skills (name) VALUES ('ORIGINAL WORK')")
+    work = fingerprint(engine.data.db_path)
+    cli("backup", "restore", a, "--yes")
+    cli("backup", "restore", a, "--yes")
+    s1, s2 = sorted(b["id"] for b in _json.loads(cli("backup", "list", "--json")) if b["type"] == "safety")
+    sql("INSERT INTO skills (name) VALUES ('new')")
+    cli("backup", "create", "--note", "B")
+    size_mb = engine.data.db_path.stat().st_size / (1 << 20)
+    cli("settings", "--budget-mb", str(int(size_mb * 3.5) + 1), "--yes")  # room for three backups, not four
+    out = _json.loads(cli("backup", "prune", "--dry-run", "--json"))
+    assert [x["id"] for x in out["would_delete"]] == [a], out
+    kept = {x["id"]: x["rule"] for x in out["kept"]}
+    assert kept[s1] == kept[s2] == R.RESTORE_SAFETY
+    cli("backup", "prune")
+    cli("backup", "restore", s1, "--yes")
+    assert fingerprint(engine.data.db_path)[1] == work[1]

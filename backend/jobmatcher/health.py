@@ -350,8 +350,8 @@ def assess(
                 code="over-budget",
                 level="warn",
                 message=f"Backups take {human_size(used)}, more than the {human_size(budget_bytes)} allowed, "
-                "and the ones left must be kept (pinned, before an update, the newest good one, the latest restore's "
-                "safety backup).",
+                "and the ones left must be kept (pinned, before an update, the newest good one, the safety "
+                "backups of the last days' restores).",
                 hint="Unpin or delete old backups (`jobmatcher backup delete ID`), or allow more space for backups: "
                 "`jobmatcher settings --budget-mb N`.",
                 page_hint="Unpin or delete old backups, or allow more space for backups (Backup settings → Space "

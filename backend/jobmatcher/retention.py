@@ -8,9 +8,11 @@ Two policies:
   `keep_monthly_months` months. `manual` backups are kept for `keep_days` days.
 - **simple**: every backup is kept for `keep_days` days.
 Under both: pinned and pre-migration backups, the newest backup, the newest one
-that passed its check, the safety backup of the latest restore for `keep_days`
-days (the only copy of the data that restore replaced; later backups hold the
-restored data, so neither a tier nor the budget may take it), files added by
+that passed its check, every restore's safety backup for `keep_days` days
+(each is the only copy of the data its restore replaced: later backups hold the
+restored data, and after two restores the first one's safety backup is the only
+copy of the work from before them, so neither a tier nor the budget may take
+any of them; when they exceed the budget, `over_budget` warns), files added by
 hand (no manifest: JobMatcher did not make them), backups dated in the future (their age is unknown) and backups
 dated before a backup made earlier than them (`clock_behind`: the clock was
 wrong then, or when that one was made; their age is unknown too) are always
@@ -44,7 +46,8 @@ PINNED = "pinned"
 PRE_MIGRATION = "pre-migration"
 NEWEST = "newest"
 NEWEST_GOOD = "newest that passed its check"
-LATEST_SAFETY = "the safety backup of the latest restore (the data it replaced)"
+RESTORE_SAFETY = "a restore's safety backup (the data it replaced), within the days to keep"
+LATEST_SAFETY = RESTORE_SAFETY  # the name of T17's rule, kept for callers
 BY_HAND = "added by hand (never deleted automatically)"
 FUTURE = "dated in the future (age unknown)"
 CLOCK_BEHIND = "dated before an older backup: the clock was behind (age unknown)"
@@ -172,10 +175,6 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
     newest = dated[-1] if dated else None
     good = [b for b in dated if getattr(b, "verified", None) is True]
     newest_good = good[-1] if good else None
-    # The latest restore's safety backup: the newest safety backup in the order of making, whatever its check
-    # said (a raw copy of unreadable data is marked failed and is still the only copy of it).
-    safeties = sorted((b for b in items if b.type == BackupType.safety), key=newest_order)
-    latest_safety = safeties[-1] if safeties else None
     behind = clock_behind(now, items)
 
     protected: dict[str, str] = {}
@@ -192,8 +191,12 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
             protected[b.id] = NEWEST_GOOD
         elif b is newest:
             protected[b.id] = NEWEST
-        elif b is latest_safety and now - b.created_at <= timedelta(days=policy.keep_days):
-            protected[b.id] = LATEST_SAFETY
+        elif b.type == BackupType.safety and now - b.created_at <= timedelta(days=policy.keep_days):
+            # Every restore's, not only the latest's (U5): after restoring twice, the first restore's safety
+            # backup is the only copy of the work from before both, the second's holds restored data. Whatever
+            # its check said (a raw copy of unreadable data is marked failed and is still the only copy of it).
+            # Only restores make them, so they bound themselves; past the budget, over_budget warns.
+            protected[b.id] = RESTORE_SAFETY
         elif b.id in behind:
             protected[b.id] = CLOCK_BEHIND
 
