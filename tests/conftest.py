@@ -145,12 +145,17 @@ def locked_identity() -> tuple[bytes, str, str]:
 
 def prime(engine: Engine, locked_identity) -> str:
     """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
-    from jobmatcher.locations.config import load_config, save_config
+    import json
+
+    from jobmatcher.locations.config import load_config, recipient_binding, save_config
 
     (engine.data.root / "location-identity.age").write_bytes(locked_identity[0])
     cfg = load_config(engine.data.root)
     cfg.recipient = locked_identity[2]
     save_config(engine.data.root, cfg)
+    # and, as that location would, the key file's recipient recorded beside it (FINDINGS8 U4)
+    proof = {"recipient": cfg.recipient, "binding": recipient_binding(cfg.recipient, locked_identity[0])}
+    (engine.data.root / "location-identity.recipient").write_text(json.dumps(proof))
     return locked_identity[1]
 
 

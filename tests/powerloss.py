@@ -78,6 +78,7 @@ LOCATION_FILES = {
     "locations-state.json",
     "locations.json",
     "location-identity.age",
+    "location-identity.recipient",
 }
 # The passphrase of the encrypted location of the `location` rounds.
 LOCATION_PASSPHRASE = "power cut passphrase"

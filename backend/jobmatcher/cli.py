@@ -625,8 +625,8 @@ def cmd_backup_prune(args) -> int:
     print(f"Backups kept: {_size(plan.kept_bytes)} of at most {_size(plan.budget_bytes or 0)}.")
     if plan.over_budget:
         print(
-            "Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one, the latest "
-            "restore's safety backup) take "
+            "Warning: the backups JobMatcher must keep (pinned, before an update, the newest good one, the safety "
+            "backups of the last days' restores) take "
             "more than the space allowed. Unpin or delete old backups, or allow more space "
             "(`jobmatcher settings --budget-mb N`).",
             file=sys.stderr,
@@ -1300,6 +1300,9 @@ def cmd_location_sync(args) -> int:
         from .locations.copier import run_background_sync
 
         return run_background_sync(lambda: engine.locations)
+    if args.passphrase_file:  # the one step an older data folder takes before encrypted copies (U4)
+        secret = _read_secret(args, creating=False)
+        engine.locations.prove_recipient(secret or "")
     bar = _ProgressBar(not args.json)
     try:
         results = engine.locations.sync(args.name, progress=bar)
@@ -1682,6 +1685,11 @@ def build_parser() -> argparse.ArgumentParser:
     lsy = ls_.add_parser("sync", help="copy what is missing now", parents=[common])
     lsy.add_argument("name", nargs="?", metavar="NAME")
     lsy.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    lsy.add_argument(
+        "--passphrase-file",
+        metavar="F",
+        help="unlock the encryption key once (a data folder set up by an older version asks for it)",
+    )
     lsy.set_defaults(func=cmd_location_sync)
     for action, fn, text in (
         ("remove", cmd_location_remove, "forget a location (its copies stay there)"),

@@ -42,6 +42,7 @@ OWN_ATOMIC_FILES = frozenset(
         "locations-state.json",
         "location-credentials.json",
         "location-identity.age",
+        "location-identity.recipient",
     }
 )
 _OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-", "location-plain-")

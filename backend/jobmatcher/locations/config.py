@@ -35,6 +35,8 @@ from ..settings import (
 CONFIG_NAME = LOCATIONS_NAME
 STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
+# Beside it: the recipient it opened to when last unlocked, bound to its bytes (never a secret; finding U4).
+RECIPIENT_PROOF_NAME = "location-identity.recipient"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}\Z")
 
 

@@ -46,6 +46,7 @@ from .client import MARKER_KEY, HashingWriter, LocationClient
 from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
+    RECIPIENT_PROOF_NAME,
     RETENTION_FIELDS,
     LocationConfig,
     LocationsConfig,
@@ -286,6 +287,77 @@ class Locations:
             "new place with your passphrase: JobMatcher takes the key back from a location that holds it.",
         )
 
+    def _proof_path(self) -> Path:
+        """The file beside the locked identity naming its recipient (U4). Never raises."""
+        return self.data.root / RECIPIENT_PROOF_NAME
+
+    def _record_proof(self, recipient: str, locked: bytes) -> None:
+        """Write, beside the locked identity, the recipient it was just seen to open to (made, unlocked, recovered,
+        adopted) with its binding to those bytes: what `_check_recipient` trusts whatever locations.json says
+        (U4). Not a secret (a recipient is public). A failure to write is logged: the binding in locations.json
+        still holds until the next unlock. Never raises."""
+        data = json.dumps({"recipient": recipient, "binding": recipient_binding(recipient, locked)}) + "\n"
+        try:
+            _write_private(self._proof_path(), data.encode())
+        except OSError as e:
+            log.warning("could not record the key file's recipient: %s", e)
+
+    def _proven_recipient(self, locked: bytes) -> str | None:
+        """The recipient recorded beside the locked identity when it was last opened, if that record goes with
+        these bytes (not another data folder's, not one from before the key file changed). Never raises."""
+        try:
+            rec = json.loads(self._proof_path().read_text(encoding="utf-8"))
+            recipient = rec["recipient"]
+            if isinstance(recipient, str) and rec.get("binding") == recipient_binding(recipient, locked):
+                return recipient
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _bind(self, cfg: LocationsConfig, recipient: str, locked: bytes) -> None:
+        """Set the configuration's recipient from an identity just opened or made, with its binding, and record
+        the proof beside the key file. Never raises (the proof's write is logged when it fails)."""
+        cfg.recipient, cfg.recipient_binding = recipient, recipient_binding(recipient, locked)
+        self._record_proof(recipient, locked)
+
+    def prove_recipient(self, secret: str) -> str:
+        """Open this data folder's key file with `secret` once and record its recipient beside it: the one step
+        an older data folder (or one whose locations.json lost its binding) takes before encrypted copies are
+        made again (U4). Returns the recipient. When locations.json names another recipient, nothing is
+        changed and the mismatch is raised.
+
+        Raises LocationIdentityMissingError-like JobMatcherError (no key file), KeyFileDamagedError,
+        WrongPassphraseError (the passphrase does not open it), LocationCopyFailedError (code
+        "recipient-mismatch"), OSError."""
+        if not self.identity_path().is_file():
+            raise JobMatcherError(
+                f"This data folder has no encryption key file ({IDENTITY_NAME}), so there is nothing to unlock.",
+                "Add an encrypted backup location with your passphrase: the key is taken back from a location "
+                "that holds it, or made.",
+                code="no-key-file",
+            )
+        try:
+            identity = self._unlock_own(secret)
+        except ValidationError as e:
+            _unless_too_slow(e)
+            raise WrongPassphraseError(
+                "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
+                "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
+            ) from None
+        except WrongPassphraseError as e:
+            _unless_too_slow(e)
+            raise WrongPassphraseError(
+                "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
+                "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
+            ) from None
+        recipient = recipient_of(identity)
+        locked = self._locked_identity()
+        self._record_proof(recipient, locked)
+        cfg = self.config()
+        if cfg.recipient and cfg.recipient != recipient:
+            raise _recipient_mismatch()
+        return recipient
+
     def _unlock_own(self, secret: str) -> str:
         """The data folder's identity opened with `secret`. Raises KeyFileDamagedError when the key file is
         damaged (not an age file, or age cannot read it whatever the passphrase), WrongPassphraseError when
@@ -331,8 +403,7 @@ class Locations:
                     "open it. Nothing was saved.",
                     "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
                 ) from None
-            cfg.recipient = recipient_of(identity)
-            cfg.recipient_binding = recipient_binding(cfg.recipient, self._locked_identity())
+            self._bind(cfg, recipient_of(identity), self._locked_identity())
             return None
         # The locked identity is missing here: recover it from a location that holds it, with the passphrase.
         found, refused = self._recover_identity(cfg, passphrase, client, fid)
@@ -357,7 +428,7 @@ class Locations:
         identity, recipient = new_identity()
         locked = lock_identity(identity, passphrase)
         _write_private(self.identity_path(), locked)
-        cfg.recipient, cfg.recipient_binding = recipient, recipient_binding(recipient, locked)
+        self._bind(cfg, recipient, locked)
         return identity
 
     def _recover_identity(
@@ -395,7 +466,7 @@ class Locations:
                 refused = refused or where
                 continue
             _write_private(self.identity_path(), locked)
-            cfg.recipient, cfg.recipient_binding = recipient, recipient_binding(recipient, locked)
+            self._bind(cfg, recipient, locked)
             log.warning("the data folder's encryption key was missing: recovered it from %s", where)
             return True, ""
         return False, refused
@@ -439,6 +510,7 @@ class Locations:
             raise refused from None
         if recipient_of(identity) != cfg.recipient:  # another data folder's recovery key
             raise refused
+        self._record_proof(cfg.recipient, self._locked_identity())  # opened: an older folder's step (U4)
 
     def add(
         self,
@@ -992,32 +1064,31 @@ class Locations:
             raise _identity_conflict(client.describe())
 
     def _check_recipient(self, cfg: LocationsConfig, locked: bytes) -> None:
-        """Refuse to encrypt to a recipient that does not go with this data folder's key file (finding T9): a
-        recipient changed by hand, or a locations.json carried over from another data folder, would make copies
-        no passphrase or recovery key of this data folder opens, while every copy looked fine. A configuration
-        of an older version, without a binding, gets one now (from then on a change is caught). Called with
-        the locations' lock held (sync). Raises LocationCopyFailedError (code "recipient-mismatch")."""
-        binding = recipient_binding(cfg.recipient or "", locked)
-        if cfg.recipient_binding is None:
-            try:
-                fresh = self.config()
-                if fresh.recipient == cfg.recipient and fresh.recipient_binding is None:
-                    fresh.recipient_binding = binding
-                    save_config(self.data.root, fresh)
-                cfg.recipient_binding = binding
-            except (OSError, JobMatcherError) as e:  # not recorded this time: checked from the next sync on
-                log.warning("could not record the recipient's binding: %s", e)
+        """Refuse to encrypt to a recipient that is not proven to go with this data folder's key file (findings
+        T9, U4): a recipient changed by hand, or a locations.json carried over from another data folder (with or
+        without its `recipient_binding` line), would make copies no passphrase or recovery key of this data
+        folder opens, while every copy looked fine. The proof is the recipient recorded beside the key file when
+        it was last opened (`_record_proof`), else the binding in locations.json (then recorded beside the key
+        file); with neither, nothing is bound blindly: the user unlocks once (`location sync --passphrase-file`).
+        Called with the locations' lock held (sync). Raises LocationCopyFailedError (code "recipient-mismatch"
+        or "recipient-unproven")."""
+        proven = self._proven_recipient(locked)
+        if proven is not None:
+            if cfg.recipient != proven:
+                raise _recipient_mismatch()
             return
-        if cfg.recipient_binding != binding:
+        if cfg.recipient_binding is None:
             raise LocationCopyFailedError(
-                "The encryption key in locations.json (its recipient) is not the key of this data folder's key "
-                f"file ({IDENTITY_NAME}): copies encrypted to it could not be opened with your passphrase or "
-                "recovery key, so none was made.",
-                "Put back this data folder's own locations.json if it was replaced. Otherwise remove the "
-                '"recipient" line from locations.json, then remove this location and add it again with your '
-                "passphrase (its copies stay): the key is then taken from the key file.",
-                code="recipient-mismatch",
+                "JobMatcher cannot tell whether the encryption key in locations.json is the key of this data "
+                f"folder's key file ({IDENTITY_NAME}): it was set up by an older version, or locations.json was "
+                "edited or replaced. So no encrypted copy was made: it might not open with your passphrase.",
+                "Unlock the key once with your passphrase: `jobmatcher location sync --passphrase-file FILE` "
+                "(a file with the passphrase on its first line). Copies then go on by themselves.",
+                code="recipient-unproven",
             )
+        if cfg.recipient_binding != recipient_binding(cfg.recipient or "", locked):
+            raise _recipient_mismatch()
+        self._record_proof(cfg.recipient or "", locked)  # a binding of T9's version: proven, recorded from now on
 
     def _copy_one(
         self,
@@ -1259,8 +1330,7 @@ class Locations:
         if secret.strip().startswith("AGE-SECRET-KEY-1"):
             return  # no passphrase to lock it with: the user sets one with the next encrypted location
         _write_private(self.identity_path(), locked)
-        cfg.recipient = recipient_of(identity)
-        cfg.recipient_binding = recipient_binding(cfg.recipient, locked)
+        self._bind(cfg, recipient_of(identity), locked)
         save_config(self.data.root, cfg)
 
 
@@ -1434,6 +1504,19 @@ def _ago(now: datetime, when: datetime | None) -> str:
     if s < 36 * 3600:
         return f"{int(s // 3600)} h ago"
     return f"{int(s // 86400)} days ago"
+
+
+def _recipient_mismatch() -> LocationCopyFailedError:
+    """The refusal for a recipient in locations.json that is not the key file's (T9). Never raises."""
+    return LocationCopyFailedError(
+        "The encryption key in locations.json (its recipient) is not the key of this data folder's key "
+        f"file ({IDENTITY_NAME}): copies encrypted to it could not be opened with your passphrase or "
+        "recovery key, so none was made.",
+        "Put back this data folder's own locations.json if it was replaced. Otherwise remove the "
+        '"recipient" line from locations.json, then remove this location and add it again with your '
+        "passphrase (its copies stay): the key is then taken from the key file.",
+        code="recipient-mismatch",
+    )
 
 
 def _write_private(path: Path, data: bytes) -> None:
