@@ -380,6 +380,11 @@ def settings_cases() -> dict[str, object]:
         "nan": float("nan"),
         "inf": float("inf"),
         "huge": 10**6,
+        "beyond-float-times-60": 1e308,  # U7: 1e308 * 60 is inf, round(inf) raised OverflowError
+        "just-above-the-overflow": 5e306,
+        "400-digit-int": 10**400,  # U7: too large for float()
+        "negative-400-digit-int": -(10**400),
+        "exponent-string": "1e400",
         "string": "3",
         "word": "three",
         "null": None,

@@ -84,6 +84,33 @@ def test_a_stored_hours_setting_is_carried_over_in_minutes(engine, stored, minut
     assert saved["auto_backup_minutes"] == minutes and "auto_backup_hours" not in saved
 
 
+@pytest.mark.parametrize("stored", ["1e308", "1e400", "1" + "0" * 400])
+def test_a_huge_stored_hours_setting_is_seven_days_for_every_command(engine, stored):
+    """Finding U7: `auto_backup_hours` of 1e308 (or a 400-digit integer) crashed every command with
+    OverflowError, the app's launch (`db migrate`) and the `settings` command that could repair it included."""
+    d = engine.data.root
+    engine.data.settings_path.write_text('{"auto_backup_hours": %s}' % stored)
+    for cmd in (("backup", "create"), ("backup", "list"), ("status",), ("db", "migrate"), ("settings",)):
+        r = run_cli(*cmd, data_dir=d)
+        assert r.returncode == 0 and "unexpected" not in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+    r = run_cli("settings", "--auto-backup-minutes", "30", "--json", data_dir=d)
+    assert r.returncode == 0 and json.loads(r.stdout)["auto_backup_minutes"] == 30, r.stderr
+    engine.data.settings_path.write_text('{"auto_backup_hours": %s}' % stored)
+    engine._settings_cache = None
+    assert engine.settings.auto_backup_minutes == 7 * 24 * 60
+
+
+@pytest.mark.parametrize("stored", ['"nope"', "null", "[1]", "-1e400"])
+def test_a_stored_hours_setting_that_is_no_number_is_a_damaged_file_in_plain_words(engine, stored):
+    """Finding U7: null or a list crashed (a TypeError); a word was refused in pydantic's internals."""
+    engine.data.settings_path.write_text('{"auto_backup_hours": %s}' % stored)
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 1 and "settings file" in r.stderr and "damaged" in r.stderr, r.stderr
+    assert "auto_backup_hours" in r.stderr
+    for internal in ("Traceback", "unexpected", "pydantic", "validation error for", "input_value", "type=", "None"):
+        assert internal not in r.stderr, (internal, r.stderr)
+
+
 def test_a_damaged_settings_file_is_a_clear_error(engine):
     engine.data.settings_path.write_text("{not json")
     r = run_cli("backup", "list", data_dir=engine.data.root)

@@ -17,6 +17,8 @@ models and these schemas call the very same functions.
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timezone
 from enum import Enum
 from functools import lru_cache
@@ -68,22 +70,46 @@ def lower_hex(v: str | None) -> str | None:
 def hours_to_minutes(hours) -> int:
     """An interval in hours (the old setting) as whole minutes: at least 1 unless 0, at most 7 days.
 
-    Raises ValueError for something that is not a number or is negative.
+    Any number of hours beyond 7 days (1e308, infinity, a 400-digit integer) is 7 days: compared before it is
+    multiplied or rounded, which overflowed for those (finding U7).
+
+    Raises ValueError for something that is not a number, NaN, or a negative number.
     """
-    h = float(hours)
-    if not h >= 0:  # also catches NaN
+    try:
+        h = float(hours)
+    except OverflowError:  # an integer too large for a float: its sign is all that matters here
+        h = math.inf if hours > 0 else -math.inf
+    if math.isnan(h):
+        raise ValueError("the interval is not a number")
+    if h < 0:
         raise ValueError("the interval cannot be negative")
     if h == 0:
         return 0
+    if h >= MAX_AUTO_BACKUP_MINUTES / 60:
+        return MAX_AUTO_BACKUP_MINUTES
     return max(1, min(MAX_AUTO_BACKUP_MINUTES, round(h * 60)))
 
 
 def carry_hours(data: Any) -> Any:
     """Settings saved before the schedule was in minutes had `auto_backup_hours`: carried over (a copy of
-    `data`; anything else is returned as it is). Raises as hours_to_minutes does."""
+    `data`; anything else is returned as it is). Raises ValueError when that value is not a number of hours
+    (not a number, null, NaN, negative)."""
     if isinstance(data, dict) and "auto_backup_minutes" not in data and "auto_backup_hours" in data:
         data = dict(data)
-        data["auto_backup_minutes"] = hours_to_minutes(data.pop("auto_backup_hours"))
+        hours = data.pop("auto_backup_hours")
+        try:
+            data["auto_backup_minutes"] = hours_to_minutes(hours)
+        except (TypeError, ValueError) as e:  # TypeError (null, a list) escaped pydantic as a crash (U7)
+            if isinstance(hours, (int, float)) and not isinstance(hours, bool):
+                raise ValueError(f"auto_backup_hours: {e}") from None  # NaN or negative
+            try:
+                shown = json.dumps(hours)  # as the file has it: null, not None
+            except (TypeError, ValueError):
+                shown = repr(hours)
+            shown = shown if len(shown) <= 40 else shown[:40] + "…"
+            raise ValueError(
+                f"auto_backup_hours should be a number of hours (0 turns automatic backups off), not {shown}"
+            ) from None
     return data
 
 

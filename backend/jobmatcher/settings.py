@@ -121,10 +121,26 @@ def load_settings(path: Path) -> Settings:
         return Settings()
     try:
         return Settings.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as e:
+    except ValidationError as e:
+        raise SettingsError(
+            f"The settings file {path} is damaged: {_what_is_wrong(e)}.",
+            "Fix or delete that file; JobMatcher then uses its defaults.",
+        ) from e
+    except ValueError as e:  # not JSON, or not UTF-8
         raise SettingsError(
             f"The settings file {path} is damaged: {e}", "Fix or delete that file; JobMatcher then uses its defaults."
         ) from e
+
+
+def _what_is_wrong(e: ValidationError) -> str:
+    """pydantic's errors as the settings file's keys and what is wrong with each, without its internals (the
+    model's name, input values, documentation links: finding U7's addendum)."""
+    parts = []
+    for err in e.errors(include_url=False, include_input=False):
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
 
 
 def save_settings(path: Path, settings: Settings) -> None:
