@@ -45,6 +45,18 @@ def _derived(db: Path) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     return out
 
 
+def _derived_shapes(db: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """What a real database's tables are, in schemaguard.SHAPES' shape (no generated column)."""
+    conn = sqlite3.connect(db)
+    try:
+        shapes = schemaguard.facts(conn)["shapes"]
+    finally:
+        conn.close()
+    for _, columns in shapes.values():
+        assert all(hidden == 0 for _, hidden in columns.values())
+    return {t: (alias, {c: a for c, (a, _) in columns.items()}) for t, (alias, columns) in shapes.items()}
+
+
 @pytest.mark.parametrize("revision", schema.derived_revisions())
 def test_expected_objects_are_what_the_real_migrations_make_at_every_revision(tmp_path, revision):
     db = tmp_path / "at.db"
@@ -53,12 +65,14 @@ def test_expected_objects_are_what_the_real_migrations_make_at_every_revision(tm
     assert schemaguard.EXPECTED.get(revision) == derived, (
         f"schemaguard.EXPECTED[{revision!r}] must be {derived!r}"  # what to write there
     )
+    shapes = _derived_shapes(db)
+    assert schemaguard.SHAPES.get(revision) == shapes, f"schemaguard.SHAPES[{revision!r}] must be {shapes!r}"
     conn = sqlite3.connect(db)
     try:
         assert schemaguard.foreign_objects(revision, schemaguard.facts(conn)) == []
     finally:
         conn.close()
-    assert set(schemaguard.EXPECTED) == set(schema.revisions())
+    assert set(schemaguard.EXPECTED) == set(schema.revisions()) == set(schemaguard.SHAPES)
 
 
 def test_a_genuine_database_migrated_step_by_step_with_data_and_analyze_passes(tmp_path):
@@ -533,3 +547,61 @@ def test_cli_verify_restore_and_db_check_refuse_a_disguised_conflict_clause_and_
     out = run_cli("db", "check", data_dir=engine.data.root)  # the same clause in the live data is reported
     assert out.returncode == 1, out.stdout + out.stderr
     assert "replaces or drops rows on a conflict" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "column_sql, table, words",
+    [
+        ("id INT PRIMARY KEY, name TEXT NOT NULL, level INTEGER", "skills", "a table 'skills' whose ids are not"),
+        ("id INTEGER PRIMARY KEY DESC, name TEXT NOT NULL, level INTEGER", "skills", "whose ids are not"),
+        (
+            "id INTEGER, name TEXT NOT NULL, level INTEGER, created_at TEXT, years_experience INTEGER, "
+            "PRIMARY KEY (id, name)",
+            "skills",
+            "whose ids are not",
+        ),
+        (
+            "id INTEGER PRIMARY KEY, name TEXT NOT NULL, level INTEGER, created_at TEXT, years_experience "
+            "INTEGER) WITHOUT ROWID; SELECT (1",
+            "skills",
+            "whose ids are not",
+        ),
+        ("id INTEGER NOT NULL, name INTEGER NOT NULL, level INTEGER", "skills", "a column 'name' in the table"),
+        ("id INTEGER PRIMARY KEY, name TEXT NOT NULL, level NUMERIC", "skills", "a column 'level' in the table"),
+        ("id INTEGER PRIMARY KEY, name TEXT, level INTEGER AS (3)", "skills", "a column 'level' in the table"),
+    ],
+)
+def test_a_table_keeping_its_rows_otherwise_than_the_migrations_is_refused(engine, tmp_path, column_sql, table, words):
+    rest = "" if "created_at" in column_sql else ", created_at TEXT, years_experience INTEGER"
+    b = engine.create_backup()
+    db = tmp_path / "reshaped.db"
+    shutil.copyfile(b.path, db)
+    _plant(
+        db,
+        "BEGIN; DROP INDEX ix_skills_name; ALTER TABLE skills RENAME TO s_old; CREATE TABLE skills "
+        f"({column_sql}{rest}); INSERT INTO skills (id, name, created_at, "
+        "years_experience) SELECT id, name, created_at, years_experience FROM s_old; DROP TABLE s_old; "
+        "CREATE UNIQUE INDEX ix_skills_name ON skills (name COLLATE NOCASE); COMMIT;",
+    )
+    for in_child in (False, True):
+        found = schemaguard.foreign_objects(schema.head(), checkproc.check(db, in_child=in_child).schema)
+        assert any(words in f.words() for f in found), (in_child, found)
+    with pytest.raises(ForeignSchemaError, match=words):
+        verify_file(db)
+
+
+def test_the_same_tables_spelt_otherwise_pass(engine, tmp_path):
+    # Another spelling of what the migrations make (types of the same affinity, the row id declared as a table
+    # constraint, quoted names, comments, other case) is the same table: never refused.
+    b = engine.create_backup()
+    db = tmp_path / "respelt.db"
+    shutil.copyfile(b.path, db)
+    _plant(
+        db,
+        'BEGIN; DROP INDEX ix_skills_name; ALTER TABLE skills RENAME TO s_old; CREATE TABLE "skills" ([ID] '
+        "integer not null, `Name` VARCHAR(200) NOT NULL /* a note */, level BIGINT, created_at NVARCHAR(30) DEFAULT "
+        "CURRENT_TIMESTAMP NOT NULL, years_experience SMALLINT, PRIMARY KEY (id DESC)); INSERT INTO skills "
+        "SELECT * FROM s_old; DROP TABLE s_old; CREATE UNIQUE INDEX ix_skills_name ON skills (name COLLATE "
+        "NOCASE); COMMIT;",
+    )
+    assert verify_file(db).schema_revision == schema.head()

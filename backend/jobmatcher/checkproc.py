@@ -514,7 +514,7 @@ def schema_facts(conn: sqlite3.Connection) -> dict:
     each ordinary table, its columns (pragma table_xinfo) and foreign keys (pragma foreign_key_list): well
     under a millisecond for JobMatcher's schema. Shape (JSON-ready): {"objects": [[type, name, tbl_name,
     virtual 0/1, conflict clause 0/1], ...], "columns": {table: [name, ...]}, "foreign_keys": {table:
-    [referenced table, ...]}}.
+    [referenced table, ...]}, "shapes": {table: [row id column or "", {column: [affinity, hidden 0-3]}]}}.
     Raises sqlite3.Error as SQLite does.
     """
     objects = []
@@ -523,14 +523,39 @@ def schema_facts(conn: sqlite3.Connection) -> dict:
         objects.append([t, n, tb, 1 if _virtual(words) else 0, 1 if _conflict(words) else 0])
     columns: dict[str, list[str]] = {}
     keys: dict[str, list[str]] = {}
+    shapes: dict[str, list] = {}
     for t, n, _, virtual, _ in objects:
         if t == "table" and not virtual and not _INTERNAL_TABLE.fullmatch(n):
             # never a virtual table's: asking for its columns would run its module
-            columns[n] = [r[0] for r in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (n,))]
+            info = list(conn.execute("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?)", (n,)))
+            columns[n] = [r[0] for r in info]
             refs = [r[0] for r in conn.execute('SELECT "table" FROM pragma_foreign_key_list(?)', (n,))]
             if refs:
                 keys[n] = refs
-    return {"objects": objects, "columns": columns, "foreign_keys": keys}
+            # A primary key of one column without an index of its own ('pk') is the row id itself (INTEGER
+            # PRIMARY KEY): the id an INSERT reports (lastrowid) is then the row's id. SQLite's rule, asked
+            # of SQLite instead of read from the text (INT, DESC, WITHOUT ROWID: each makes a 'pk' index).
+            pk = [str(r[0]) for r in sorted((r for r in info if r[2]), key=lambda r: r[2])]
+            own_index = any(r[0] == "pk" for r in conn.execute("SELECT origin FROM pragma_index_list(?)", (n,)))
+            alias = pk[0] if len(pk) == 1 and not own_index else ""
+            shapes[n] = [alias, {str(r[0]): [affinity(r[1]), r[3]] for r in info}]
+    return {"objects": objects, "columns": columns, "foreign_keys": keys, "shapes": shapes}
+
+
+def affinity(declared: object) -> str:
+    """SQLite's type affinity of a column declared with type `declared` (its rules, in order): "INTEGER",
+    "TEXT", "BLOB", "REAL" or "NUMERIC". The kind of value SQLite turns a written value into ('007' into 7
+    in an INTEGER or NUMERIC column), so the same for a column whichever spelling made it. Never raises."""
+    t = str(declared or "").upper()
+    if "INT" in t:
+        return "INTEGER"
+    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+        return "TEXT"
+    if "BLOB" in t or not t:
+        return "BLOB"
+    if "REAL" in t or "FLOA" in t or "DOUB" in t:
+        return "REAL"
+    return "NUMERIC"
 
 
 def _pause_if_asked(conn: sqlite3.Connection) -> None:

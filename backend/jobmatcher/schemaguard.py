@@ -25,9 +25,11 @@ text, which SQLAlchemy and SQLite versions write differently for the same table)
 Ordinary tables, indexes and columns JobMatcher did not make are allowed (unknown_objects lists them):
 they run no code, a user may have added their own, and refusing them would stop every backup of such
 data. SQLite's own objects (sqlite_sequence, sqlite_stat1-4, sqlite_autoindex_<table>_<n>) are allowed
-by type and name, never a trigger or view named like them. What is not compared: the definition of an
-expected table or index beyond the above (a UNIQUE, CHECK or DEFAULT changed under the same names):
-those can make the app's writes fail, visibly, not change data. Missing tables are
+by type and name, never a trigger or view named like them. The definitions of the revision's tables
+are also compared as SQLite reads them (SHAPES: which column is the row id, each column's affinity, no
+generated column under the app's names), never as text. What is not compared: a UNIQUE, NOT NULL, CHECK,
+COLLATE or DEFAULT changed under the same names: those can make the app's writes fail, visibly, or give a
+new row another default, not change or delete rows. Missing tables are
 refused by the tables check (verify.py).
 
 This module is data and comparison only: the facts come from the check's one read of the schema
@@ -66,6 +68,32 @@ _0002: _T = {
 }
 EXPECTED: dict[str, _T] = {"0001_initial": _0001, "0002_saved_jobs": _0002}
 
+# How each revision's tables keep their rows, as SQLite (not the SQL text) says it, derived from the real
+# Alembic upgrades by the same test: {revision: {table: (the column that is the row id or "", {column:
+# affinity})}}. A table whose `id` is no longer its row id (INT PRIMARY KEY, WITHOUT ROWID, ...) makes the id
+# the app reports for a new row (lastrowid) another row's id, so a later edit or delete of it hits that row;
+# a column of another affinity changes what the app saves ('007' into 7); a generated one is not the app's.
+_S = dict[str, tuple[str, dict[str, str]]]
+_TEXTS = ("full_name", "headline", "email", "location", "summary", "updated_at")
+_S0001: _S = {
+    "alembic_version": ("", {"version_num": "TEXT"}),
+    "skills": ("id", {"id": "INTEGER", "name": "TEXT", "level": "INTEGER", "created_at": "TEXT"}),
+    "user_preferences": ("", {"key": "TEXT", "value": "TEXT", "updated_at": "TEXT"}),
+    "user_profile": ("id", {"id": "INTEGER", **dict.fromkeys(_TEXTS, "TEXT")}),
+}
+_S0002: _S = {
+    **_S0001,
+    "skills": ("id", {**_S0001["skills"][1], "years_experience": "INTEGER"}),
+    "saved_jobs": (
+        "id",
+        {
+            "id": "INTEGER",
+            **dict.fromkeys(("title", "company", "location", "url", "description", "status", "saved_at"), "TEXT"),
+        },
+    ),
+}
+SHAPES: dict[str, _S] = {"0001_initial": _S0001, "0002_saved_jobs": _S0002}
+
 _INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
 _AUTOINDEX = re.compile(r"sqlite_autoindex_(.+)_[0-9]+", re.ASCII | re.DOTALL)
 _WORDS = {"trigger": "a trigger", "view": "a view", "table": "a table", "index": "an index"}
@@ -88,6 +116,13 @@ class Foreign:
             return f"a column {self.name!r} in the table {self.table!r}"
         if self.kind == "conflict-clause":
             return f"a rule in the table {self.name!r} that replaces or drops rows on a conflict (ON CONFLICT)"
+        if self.kind == "row-id":
+            return f"a table {self.name!r} whose ids are not its row ids (an edit could reach another row)"
+        if self.kind == "column-kind":
+            return (
+                f"a column {self.name!r} in the table {self.table!r} defined to keep other values than "
+                "JobMatcher's (it could change what you save)"
+            )
         if self.kind == "foreign-key":
             return f"a link from the table {self.table!r} to {self.name!r} (a foreign key)"
         if self.kind == "index" and self.table:
@@ -119,6 +154,30 @@ def foreign_objects(revision: str, facts: dict) -> list[Foreign]:
     for table, refs in facts.get("foreign_keys", {}).items():
         if str(table).lower() in tables:  # a cascade there deletes or changes the app's own rows
             found.extend(Foreign("foreign-key", str(r), str(table)) for r in refs)
+    found.extend(_reshaped(SHAPES.get(revision, {}), facts.get("shapes", {})))
+    return found
+
+
+def _reshaped(expected: dict[str, tuple[str, dict[str, str]]], shapes: object) -> list[Foreign]:
+    """The revision's tables in `shapes` (schema_facts' "shapes") whose row id or columns' affinity differ
+    from what the migrations make, and every generated column of theirs. Never raises."""
+    found: list[Foreign] = []
+    if not isinstance(shapes, dict):
+        return found
+    by_name = {str(t).lower(): (str(t), v) for t, v in shapes.items()}
+    for table, (alias, columns) in expected.items():
+        name, shape = by_name.get(table, ("", None))
+        if not isinstance(shape, list) or len(shape) != 2 or not isinstance(shape[1], dict):
+            continue  # a missing table: refused by the tables check
+        if str(shape[0]).lower() != alias:
+            found.append(Foreign("row-id", name))
+        for column, got in sorted(shape[1].items(), key=lambda cv: str(cv[0])):
+            want = columns.get(str(column).lower())
+            if want is None:
+                continue  # a column of one's own (unknown_objects)
+            plain = isinstance(got, list) and len(got) == 2 and got[1] == 0  # 2, 3: generated, never written
+            if not plain or got[0] != want:
+                found.append(Foreign("column-kind", str(column), name))
     return found
 
 
