@@ -29,6 +29,8 @@ def _refused(d, ns, copies, words):
     assert sorted(p.name for p in ns.glob("*.db.age")) == copies  # nothing encrypted
     st = run_cli("status", data_dir=d)
     assert "enc ✓" not in st.stdout, st.stdout
+    ls = run_cli("location", "list", data_dir=d)  # reaching the place does not clear it
+    assert words in ls.stdout + ls.stderr, ls
     return out
 
 
@@ -68,6 +70,8 @@ def test_u4_an_older_data_folder_is_asked_to_unlock_once(data_dir, usb, tmp_path
     cfg_path.write_text(json.dumps({**old, "recipient": locked_identity[2]}))
     out = _refused(d, ns, copies, "cannot tell whether the encryption key in locations.json")
     assert "location sync --passphrase-file" in out, out
+    st = run_cli("status", data_dir=d)  # the status says what to do, not only that copies stopped
+    assert "enc ✗" in st.stdout and "location sync --passphrase-file FILE" in st.stdout + st.stderr, st
     r = run_cli("location", "sync", "enc", "--passphrase-file", str(pw), data_dir=d)
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "is not the key of this data folder's key file" in out, out

@@ -135,6 +135,18 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Copies are retried and caught up in order when it is back.",
                 )
             )
+        elif s.problem_code == "recipient-unproven":  # U4: an older data folder's one step, said where it is seen
+            out.append(
+                HealthWarning(
+                    code="recipient-unproven",
+                    level="error",
+                    message=f"{s.name}: {s.problem}",
+                    hint="Unlock the key once with your passphrase: `jobmatcher location sync --passphrase-file FILE` "
+                    "(a file with the passphrase on its first line). Copies are then caught up in order.",
+                    page_hint="Unlock the key once with your passphrase, in a terminal: `jobmatcher location sync "
+                    "--passphrase-file FILE`. Copies are then caught up in order.",
+                )
+            )
         elif s.problem_code:  # reached, but refusing the copy (full, read-only, a quota), or taken over
             out.append(
                 HealthWarning(

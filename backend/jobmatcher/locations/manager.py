@@ -90,7 +90,13 @@ BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 6 * 3600.0  # never wait longer than this between tries
 STALE_DAYS = 7  # health warns when a location has had no successful copy for longer
 # Problems a reachability check cannot see: shown until a copy works again (the location full, read-only…).
-_STICKY = ("location-copy-failed", "location-taken-over", "location-identity-conflict")
+_STICKY = (
+    "location-copy-failed",
+    "location-taken-over",
+    "location-identity-conflict",
+    "recipient-mismatch",  # T9, U4: reaching the place does not fix the key; only a copy that works clears them
+    "recipient-unproven",
+)
 
 
 class LocationStatus(BaseModel):
