@@ -77,9 +77,29 @@ def test_a_planted_sequence_at_the_bound_does_not_make_new_backups_unreadable(en
     good = engine.create_backup()
     folder = engine.store.folder
     _plant(folder, good.id, 1, sequence=MAX_SEQUENCE)
-    new = engine.create_backup()
+    new = engine.create_backup(note="after the planted one")
     m, state = load_manifest_file(folder / f"{new.id}.json")
-    assert state == "ok" and m is not None and m.sequence == MAX_SEQUENCE
+    assert state == "ok" and m is not None and m.sequence is not None and m.sequence <= MAX_SEQUENCE
+
+
+def test_a_planted_sequence_near_the_bound_does_not_saturate_the_order(engine):
+    """Finding U9: one manifest with sequence 2**53-1 (or just below) gave every later backup that same number
+    for good, so 'newest' fell back to the clock. The out-of-pattern top is renumbered just above the others,
+    in its own order: each new backup is again the newest by sequence."""
+    from jobmatcher.manifest import MAX_SEQUENCE
+
+    good = engine.create_backup(note="good")
+    folder = engine.store.folder
+    planted = _plant(folder, good.id, 1, sequence=MAX_SEQUENCE - 1)
+    first = engine.create_backup(note="first after")  # MAX_SEQUENCE: still within the bound
+    seqs = [load_manifest_file(folder / f"{b}.json")[0].sequence for b in (good.id, planted, first.id)]
+    assert seqs == [good.sequence, MAX_SEQUENCE - 1, MAX_SEQUENCE]
+    made = [engine.create_backup(note=f"then {i}").id for i in range(2)]
+    seqs = {b: load_manifest_file(folder / f"{b}.json")[0].sequence for b in (planted, first.id, *made)}
+    assert list(seqs.values()) == [good.sequence + n for n in range(1, 5)], seqs
+    newest = max(engine.list_backups(), key=lambda r: r.sequence or 0)
+    assert newest.id == made[-1]
+    assert all(load_manifest_file(folder / f"{b}.json")[1] == "ok" for b in seqs)
 
 
 def test_human_size_never_raises():

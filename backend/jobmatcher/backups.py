@@ -104,6 +104,9 @@ from .printable import unprintable
 from .progress import Progress
 from .schema import is_known
 
+# Sequences grow by one per backup: two kept backups never lie 2**32 apart (a backup a second for 136 years)
+SEQUENCE_GAP = 2**32
+
 if TYPE_CHECKING:
     from . import checkproc
     from .digests import FollowingDigests
@@ -900,15 +903,43 @@ class BackupStore(BackupFolder):
         """
         floor = self.data.sequence_floor() if self.data is not None else 0  # a chain adopted after recovery
         owner, claims = self._owner_id(), self._claims_unmarked()
-        highest = 0
+        counted: builtins.list[tuple[int, str, Manifest]] = []
         with os.scandir(self.folder) as it:
             names = [e.name for e in it if e.name.endswith(".json") and not e.name.startswith(".")]
         for name in names:
             m = load_manifest_file(self.folder / name, shared=True)[0]  # after a list(): no file read again
             if m is not None and m.sequence and ((m.data_folder_id == owner) if m.data_folder_id else claims):
-                highest = max(highest, m.sequence)
+                counted.append((m.sequence, name, m))
+        highest = max((c[0] for c in counted), default=0)
+        if max(highest, floor) >= MAX_SEQUENCE:
+            highest = self._renumber_out_of_pattern(counted, floor)
         # never past the bound a manifest may hold (a planted MAX_SEQUENCE would make every new backup unreadable)
         return min(max(highest, floor) + 1, MAX_SEQUENCE)
+
+    def _renumber_out_of_pattern(self, counted: builtins.list[tuple[int, str, Manifest]], floor: int) -> int:
+        """The order saturated (finding U9: a planted or damaged manifest with a sequence at the bound gave every
+        later backup that same number, so 'newest' fell back to the clock). Sequences grow by one per backup, so
+        a jump of more than SEQUENCE_GAP above the one before (or the floor) is out of pattern: from there up,
+        the manifests are renumbered just above the last in-pattern one, keeping their order among themselves
+        (the planted one first, the backups made after it above it). Called inside `_numbering` (the manifest
+        lock is held). Returns the new highest sequence; the old one when there is no such jump. Raises OSError
+        when a manifest cannot be rewritten."""
+        ordered = sorted(counted, key=lambda c: c[0])
+        prev = floor
+        start = len(ordered)
+        for i, (seq, _, _) in enumerate(ordered):
+            if seq - prev > SEQUENCE_GAP:
+                start = i
+                break
+            prev = max(prev, seq)
+        if start == len(ordered):
+            return prev
+        for seq, name, m in ordered[start:]:
+            prev += 1
+            log.warning("manifest %s had sequence %d, out of pattern: renumbered %d", name, seq, prev)
+            write_manifest(self.folder / f"{name[: -len('.json')]}.db", m.model_copy(update={"sequence": prev}))
+        fsync_dir(self.folder)
+        return prev
 
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
