@@ -667,3 +667,22 @@ def test_a_free_space_refusal_gives_the_reason_it_was_reckoned_by_and_no_other(t
     with pytest.raises(InsufficientSpaceError) as e:
         require_free_space(tmp_path, 1 << 60, "something")
     assert "twice" not in e.value.message and "needed," in e.value.message
+
+
+def test_the_pages_previous_folders_skip_the_current_one_and_its_indexes_match(make_api, engine, tmp_path):
+    """Finding U8: a previous folder that is the current one under another path is not offered to the page; the
+    indexes the page sends name the folders it shows (leaving one leaves that one, not the hidden alias)."""
+    engine.create_backup(note="here")
+    current = engine.store.folder
+    old = tmp_path / "old"
+    old.mkdir()
+    s = json.loads(engine.data.settings_path.read_text()) if engine.data.settings_path.exists() else {}
+    s["previous_backup_dirs"] = [str(current) + "/.", str(old)]
+    engine.data.settings_path.write_text(json.dumps(s))
+    engine._settings_cache = None
+    api = make_api()
+    shown = ok(api, "backup_overview")["previous"]
+    assert [p["folder"] for p in shown] == [str(old)]
+    ok(api, "forget_previous_folder", shown[0]["index"])
+    assert engine.settings.previous_backup_dirs == [str(current) + "/."]  # the alias stays for a move to drop
+    assert len(list(current.glob("backup_*.db"))) == 1

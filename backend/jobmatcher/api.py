@@ -273,7 +273,7 @@ class Api(LocationsApi):
         return {"forgotten": True}
 
     def _previous_folder(self, index: int) -> str:
-        folders = self._engine.settings.previous_backup_dirs
+        folders = self._engine.previous_folders()  # as `previous` lists them (U8: not the current one)
         if index >= len(folders):
             raise ValidationError("That folder is no longer listed.", "Reload the page.")
         return folders[index]

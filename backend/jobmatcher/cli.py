@@ -889,7 +889,7 @@ def cmd_settings(args) -> int:
     if problem is not None:
         print(f"  {_safe(problem.message)}", file=sys.stderr)
         print(f"  {_safe(problem.hint)}", file=sys.stderr)
-    for folder in [d for d in s.previous_backup_dirs if not engine.is_current_folder(d)]:
+    for folder in engine.previous_folders():
         print(
             f"  Backups are still in the previous folder {_safe(folder)}: "
             "`jobmatcher settings --move-backups` moves them here."

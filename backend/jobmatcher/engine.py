@@ -494,9 +494,7 @@ class Engine:
         A folder that cannot be listed is reported with available=False, never raised. Raises
         SettingsError only when settings.json is damaged."""
         out = []
-        for folder in self.settings.previous_backup_dirs:
-            if self.is_current_folder(folder):
-                continue  # the current folder under another path: its backups are listed as the current ones
+        for folder in self.previous_folders():
             store = BackupStore(Path(folder), chosen=True, data=self.data)
             try:
                 # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
@@ -505,6 +503,11 @@ class Engine:
             except JobMatcherError:
                 out.append({"folder": folder, "available": False, "backups": []})
         return out
+
+    def previous_folders(self) -> list[str]:
+        """The settings' previous backup folders, less any that is the current one under another path (U8): the
+        folders previous_backups lists, in its order (the page's indexes). Raises SettingsError as settings does."""
+        return [d for d in self.settings.previous_backup_dirs if not self.is_current_folder(d)]
 
     def is_current_folder(self, folder: str) -> bool:
         """True when the previous backup folder `folder` is the current backup folder under another path (same
