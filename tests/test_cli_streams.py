@@ -120,6 +120,25 @@ def test_closed_stdout_and_stderr_are_like_dev_null(folder) -> None:
     assert fingerprint(db) == before_refusal
 
 
+def test_a_full_stderr_or_a_closed_stdin_change_nothing(folder) -> None:
+    root, backup = folder
+    before = set(_ids(root))
+    r = _shell("2> /dev/full", _program(root, "backup", "create"))
+    assert r.returncode == 0 and "Backed up" in r.stdout
+    assert _shell("> /dev/full 2> /dev/full", _program(root, "backup", "create")).returncode == 1  # said nowhere
+    assert len(set(_ids(root)) - before) == 2
+    db = root / "jobmatcher.db"
+    unchanged = fingerprint(db)
+    r = _shell("<&-", _program(root, "backup", "restore", backup))  # no terminal to confirm on: refused
+    _no_traceback(r)
+    assert r.returncode == 1 and "Confirmation needed" in r.stderr, r.stderr
+    assert fingerprint(db) == unchanged
+    for args, code in ((("--help",), 1), (("backup", "no-such-command"), 2)):  # argparse's own output
+        r = _shell("> /dev/full", _program(root, *args))
+        _no_traceback(r)
+        assert r.returncode == code, (args, r.stderr)
+
+
 def test_a_reader_that_goes_away_is_not_an_error_message(folder) -> None:
     root, backup = folder
     for args in (("backup", "list"), ("status",), ("db", "status"), ("backup", "verify", backup)):

@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 sys.stdout.write(f"jobmatcher {__version__}\n")
                 return streams.finish(0)
+            import logging
+
+            # A log record that cannot be written is dropped, never a "--- Logging error ---" traceback on the
+            # user's terminal (logs.py turns its file off after one line when the disk fails, U3).
+            logging.raiseExceptions = False
         from . import cli
 
         cli.AS_PROGRAM = argv is None
