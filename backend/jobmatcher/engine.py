@@ -511,7 +511,9 @@ class Engine:
 
     def is_current_folder(self, folder: str) -> bool:
         """True when the previous backup folder `folder` is the current backup folder under another path (same
-        st_dev/st_ino: a bind mount, a drive mounted twice, a hand-edited settings.json): never a move's source."""
+        st_dev/st_ino: a bind mount, a drive mounted twice, a hand-edited settings.json): never a move's source.
+        Never raises: False when the current backup folder cannot be named (settings refused) or either folder
+        cannot be looked at."""
         try:
             current = self.data.backup_dir(self.settings)
         except JobMatcherError:
