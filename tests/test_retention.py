@@ -460,12 +460,12 @@ def test_table_of_a_restores_safety_backup_cases():
         (  # T17: manual A, the restore's safety S, then B; room for two: A goes (its data is live), not S
             one_mb,
             [G("A", hours_ago(3), BackupType.manual), G("S", hours_ago(2), BackupType.safety), G("B", hours_ago(1))],
-            {"A": (False, R.OVER_BUDGET), "S": (True, R.LATEST_SAFETY), "B": (True, R.NEWEST_GOOD)},
+            {"A": (False, R.OVER_BUDGET), "S": (True, R.RESTORE_SAFETY), "B": (True, R.NEWEST_GOOD)},
         ),
         (  # a day's newest is an auto backup made after the restore: the tier alone would drop S
             TIERED,
             [G("S", days_ago(3) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(3)), G("new", NOW)],
-            {"S": (True, R.LATEST_SAFETY), "auto": (True, R.DAILY)},
+            {"S": (True, R.RESTORE_SAFETY), "auto": (True, R.DAILY)},
         ),
         (  # U5: every restore's, not only the latest's: after two restores S1 is the only pre-restore work
             TIERED,
@@ -497,12 +497,12 @@ def test_table_of_a_restores_safety_backup_cases():
             one_mb,
             [G("A", hours_ago(3), BackupType.manual), G("S", hours_ago(2), BackupType.safety, verified=False)]
             + [G("B", hours_ago(1))],
-            {"A": (False, R.OVER_BUDGET), "S": (True, R.LATEST_SAFETY)},
+            {"A": (False, R.OVER_BUDGET), "S": (True, R.RESTORE_SAFETY)},
         ),
         (  # the simple policy too, and a budget the always-kept alone exceed says so
             RetentionPolicy(30, budget_bytes=1 << 20),
             [G("S", hours_ago(2), BackupType.safety), G("B", hours_ago(1))],
-            {"S": (True, R.LATEST_SAFETY), "B": (True, R.NEWEST_GOOD)},
+            {"S": (True, R.RESTORE_SAFETY), "B": (True, R.NEWEST_GOOD)},
         ),
     ]
     for policy, backups, expected in cases:
@@ -591,7 +591,7 @@ def test_t17_prune_after_a_restore_keeps_its_safety_backup_over_an_older_manual_
     cli("backup", "create", "--note", "B")
     out = _json.loads(cli("backup", "prune", "--dry-run", "--json"))
     assert [x["id"] for x in out["would_delete"]] == [a], out
-    assert {x["id"]: x["rule"] for x in out["kept"]}[s] == R.LATEST_SAFETY
+    assert {x["id"]: x["rule"] for x in out["kept"]}[s] == R.RESTORE_SAFETY
     assert f"Deleted {a} " in cli("backup", "prune")
     left = {b["id"] for b in _json.loads(cli("backup", "list", "--json"))}
     assert a not in left and s in left

@@ -51,20 +51,8 @@ from .fsutil import (
     same_file,
     side_file,
 )
-from .listing import (  # the read side, without pydantic (`backup list`); named here too, where they were first
-    ADOPT_HINT as ADOPT_HINT,
-)
-from .listing import (
-    ADOPT_PAGE_HINT as ADOPT_PAGE_HINT,
-)
-from .listing import (
-    DATA_DB_NAME as DATA_DB_NAME,
-)
-from .listing import (
+from .listing import (  # the read side, without pydantic (`backup list`)
     FOLDER_MARKER as FOLDER_MARKER,
-)
-from .listing import (
-    FUTURE_SLACK as FUTURE_SLACK,
 )
 from .listing import (
     LINK_NOT_LISTED,
@@ -73,9 +61,6 @@ from .listing import (
     is_own_backup,
     listable_name,
     not_listed_because,
-)
-from .listing import (
-    folder_marker_matches as folder_marker_matches,
 )
 from .listing import (
     unavailable_error as unavailable_error,

@@ -98,7 +98,7 @@ def _conflict(words: list[str]) -> bool:
 
 
 # SQLite's own tables (never a table JobMatcher's schema guard asks about: see schemaguard).
-_INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
+INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
 
 
 class ChildCheckCrashed(Exception):
@@ -163,23 +163,22 @@ def start(
     """
     path = Path(path)
     t0 = time.perf_counter()
+    can_fork = _can_fork()  # reads /proc/self/status: once per check
+    spare_ready = spare is not None and spare.ready()
     if in_child is None:
         size = path.stat().st_size if integrity else 0
         # A spare child that is ready (its start already paid) checks a file of any size: mapped, it is faster
         # than the check here, and a read error kills only the child.
-        in_child = integrity and (
-            size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and _can_fork()) or (spare is not None and spare.ready())
-        )
+        in_child = integrity and (size >= CHILD_MIN_BYTES or (size >= FORK_MIN_BYTES and can_fork) or spare_ready)
     if in_child:
         # A spare still starting is waited for only where no fork can be made: a forked copy (5 ms) beats the
         # rest of an interpreter's start (up to a packaged app's whole start-up).
-        use_spare = spare is not None and (spare.ready() or not _can_fork())
-        ready = spare.take() if use_spare and spare is not None else None
+        ready = spare.take() if spare is not None and (spare_ready or not can_fork) else None
         if ready is not None:
             _hand_over(ready, path, max_errors)  # it starts now, while the caller goes on (its checksums)
             return PendingCheck(partial(_finish_started, ready, t0), partial(_kill, ready), in_child=True)
         try:
-            if _can_fork():
+            if can_fork:
                 return _fork(path, max_errors, t0)
             proc = subprocess.Popen(
                 _child_command(path, max_errors),
@@ -525,7 +524,7 @@ def schema_facts(conn: sqlite3.Connection) -> dict:
     keys: dict[str, list[str]] = {}
     shapes: dict[str, list] = {}
     for t, n, _, virtual, _ in objects:
-        if t == "table" and not virtual and not _INTERNAL_TABLE.fullmatch(n):
+        if t == "table" and not virtual and not INTERNAL_TABLE.fullmatch(n):
             # never a virtual table's: asking for its columns would run its module
             info = list(conn.execute("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?)", (n,)))
             columns[n] = [r[0] for r in info]

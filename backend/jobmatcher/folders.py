@@ -259,7 +259,7 @@ def check_location_folder(folder: Path, backup_folder: Path) -> None:
                 if not e.is_dir(follow_symlinks=False):
                     continue
                 sub = Path(e.path)
-                if os.path.lexists(sub / BACKUP_FOLDER_MARKER) or _holds_backups(sub):
+                if is_backup_folder(sub):
                     raise SettingsError(
                         f"The location's folder {p} contains a JobMatcher backup folder, {e.path}.", hint
                     )

@@ -526,14 +526,10 @@ def list_backups(
     Raises as those do: SettingsError (damaged settings, a refused folder), BackupFolderUnavailableError (a
     chosen folder not there), ReadOnlyError or another JobMatcherError for a data folder that cannot be opened,
     OSError for a folder that cannot be read."""
-    from .datadir import DataDir
+    from .datadir import open_data_folder
     from .errors import JobMatcherError
-    from .fsutil import data_folder_refused
 
-    try:
-        data = DataDir.open(data_dir, create=False)
-    except OSError as e:  # as Engine.__init__ says it
-        raise data_folder_refused(DataDir.open(data_dir, create=False).root, e) from None
+    data = open_data_folder(data_dir, read_only=True)  # as Engine.__init__ opens it, and says a refusal
     s = read_settings(data.settings_path)
     chosen = s["backup_dir"]
     folder = BackupFolder(data.backup_dir_named(chosen), chosen=bool(chosen), token=s["backup_dir_token"], data=data)

@@ -47,7 +47,6 @@ PRE_MIGRATION = "pre-migration"
 NEWEST = "newest"
 NEWEST_GOOD = "newest that passed its check"
 RESTORE_SAFETY = "a restore's safety backup (the data it replaced), within the days to keep"
-LATEST_SAFETY = RESTORE_SAFETY  # the name of T17's rule, kept for callers
 BY_HAND = "added by hand (never deleted automatically)"
 FUTURE = "dated in the future (age unknown)"
 CLOCK_BEHIND = "dated before an older backup: the clock was behind (age unknown)"

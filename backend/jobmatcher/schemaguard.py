@@ -42,6 +42,8 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from .checkproc import INTERNAL_TABLE  # one pattern for both (checkproc imports nothing of the package)
+
 # What each revision's migrations make (besides SQLite's own objects), derived from the real Alembic
 # upgrades by tests/test_schemaguard.py, which fails saying what to write here when a migration changes.
 # Kept by hand so that no check imports Alembic. {revision: {table: (columns, indexes)}}
@@ -94,7 +96,6 @@ _S0002: _S = {
 }
 SHAPES: dict[str, _S] = {"0001_initial": _S0001, "0002_saved_jobs": _S0002}
 
-_INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
 _AUTOINDEX = re.compile(r"sqlite_autoindex_(.+)_[0-9]+", re.ASCII | re.DOTALL)
 _WORDS = {"trigger": "a trigger", "view": "a view", "table": "a table", "index": "an index"}
 
@@ -194,7 +195,7 @@ def unknown_objects(revision: str, facts: dict) -> list[Foreign]:
     found: list[Foreign] = []
     for kind, name, table, virtual, _ in facts.get("objects", []):
         name, table = str(name), str(table)
-        if kind == "table" and not virtual and name.lower() not in tables and not _INTERNAL_TABLE.fullmatch(name):
+        if kind == "table" and not virtual and name.lower() not in tables and not INTERNAL_TABLE.fullmatch(name):
             found.append(Foreign("table", name))
         elif kind == "index":
             auto = _AUTOINDEX.fullmatch(name)
