@@ -318,10 +318,9 @@ _UNCHECKED = {"checking": "checking", "newer-version": "newer version"}
 
 
 def cmd_backup_list(args) -> int:
-    global QUICK_EXIT
     if _location_source(args):
         return cmd_location_backups(args)
-    QUICK_EXIT = True  # reads manifests only: no connection, no thread, nothing to close but the files it closed
+    _quick_exit()  # reads manifests only: no connection, no thread, nothing to close but the files it closed
     # Engine.list_backups and previous_backups as rows read with the core schemas (listing.py): no pydantic model
     # imported or built, the same rows (issue 13: 1,000 backups under 150 ms, the interpreter's start included).
     from .listing import list_backups

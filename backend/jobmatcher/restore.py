@@ -63,6 +63,7 @@ from .fsutil import (
     private_opener,
     remove_quietly,
     require_free_space,
+    same_file,
     side_file,
 )
 from .lock import FileLock
@@ -911,7 +912,7 @@ def recover(data: DataDir) -> str | None:
     staged = staged_path(data)
     swap_lock = FileLock(data.swap_lock_path)
     linked = journal.get("safety_linked") is True and isinstance(journal.get("safety_path"), str)
-    if linked and _same_file(Path(journal["safety_path"]), data.db_path):
+    if linked and same_file(journal["safety_path"], data.db_path):
         # Killed after the old live file was linked into the backup folder but before the swap: that
         # name is the live file itself, not a safety backup. Remove the name (the data stays).
         _unlink_safety(Path(journal["safety_path"]))
@@ -954,14 +955,6 @@ def recover(data: DataDir) -> str | None:
         _finish_linked_check(Path(journal["safety_path"]), data)
     log.warning(message)
     return message
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _finish_linked_check(safety: Path, data: DataDir) -> None:

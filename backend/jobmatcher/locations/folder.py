@@ -235,7 +235,7 @@ class FolderLocation(LocationClient):
         put_file's copies are. Raises as LocationClient.put_stream."""
 
         def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
-            behind = ReadBehind(tmp, hashes=True, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
+            behind = ReadBehind(tmp, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
             try:
                 w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind)
                 w.produce_with(produce)

@@ -35,7 +35,7 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes, user_path
+from ..fsutil import atomic_write_bytes, same_file, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord, read_manifest, seal_holds
 from ..printable import printable, unprintable
@@ -234,7 +234,7 @@ class Locations:
             for loc in locations:
                 if loc.name == wanted:
                     return loc
-        names = ", ".join(x.name for x in self.config().locations) or "none yet"
+        names = ", ".join(x.name for x in locations) or "none yet"
         raise LocationNotFoundError(
             f"There is no backup location named '{name}'.",
             f"Run `jobmatcher location list` to see them (configured: {names}).",
@@ -344,13 +344,7 @@ class Locations:
             )
         try:
             identity = self._unlock_own(secret)
-        except ValidationError as e:
-            _unless_too_slow(e)
-            raise WrongPassphraseError(
-                "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
-                "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
-            ) from None
-        except WrongPassphraseError as e:
+        except (ValidationError, WrongPassphraseError) as e:
             _unless_too_slow(e)
             raise WrongPassphraseError(
                 "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
@@ -1441,11 +1435,7 @@ def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
     pa, pb = a.path or "", b.path or ""
     if os.path.realpath(pa) == os.path.realpath(pb):
         return True
-    try:
-        sa, sb = os.stat(pa), os.stat(pb)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    return same_file(pa, pb)
 
 
 def _nested(a: LocationConfig, b: LocationConfig) -> str | None:

@@ -280,7 +280,7 @@ class PipelinedWriter(HashingWriter):
 
 class ReadBehind:
     """Reads a file back from the disk behind its writer, on a thread, compares it with what was written
-    and (unless `hashes` is False) hashes it.
+    and hashes it.
 
     The writer calls check(blocks) with the blocks it wrote since its last call, once they are on
     the disk or on their way there: then `settle(fd, offset, length)` (when given) is called first
@@ -289,15 +289,13 @@ class ReadBehind:
     descriptor, opened by the file's path, so they come from the disk (where posix_fadvise exists),
     compares them byte for byte with the blocks and hashes what it read. At most one batch waits
     (check() blocks until the thread catches up), so memory stays bounded. finish() returns
-    Stored(size, SHA-256 hex of what was read back, "" when not hashed) and whether it was
+    Stored(size, SHA-256 hex of what was read back) and whether it was
     identical. Use it as a context manager: leaving stops the thread and closes the descriptor.
     """
 
-    def __init__(
-        self, path: Path, hashes: bool = True, settle: Callable[[int, int, int], object] | None = None
-    ) -> None:
+    def __init__(self, path: Path, settle: Callable[[int, int, int], object] | None = None) -> None:
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self.sha256 = hashlib.sha256() if hashes else None
+        self.sha256 = hashlib.sha256()
         self.size = 0
         self.identical = True
         self.error: OSError | None = None
@@ -328,8 +326,7 @@ class ReadBehind:
                     if len(buffer) < len(block):
                         buffer = bytearray(len(block))
                     got = _read_into(self._fd, memoryview(buffer)[: len(block)])  # this descriptor: this thread's
-                    if self.sha256 is not None:
-                        self.sha256.update(got)
+                    self.sha256.update(got)
                     self.size += len(got)
                     # startswith: a memcmp (a memoryview's == compares item by item); only of a full read, so
                     # nothing left in the buffer from an earlier block takes part
@@ -349,7 +346,7 @@ class ReadBehind:
             raise self.error
         if self.identical and os.read(self._fd, 1):
             self.identical = False  # longer on the disk than what was written
-        return Stored(self.size, self.sha256.hexdigest() if self.sha256 is not None else ""), self.identical
+        return Stored(self.size, self.sha256.hexdigest()), self.identical
 
     def close(self) -> None:
         """Stop the thread (waiting for it) and close the descriptor; again is a no-op. Never raises."""
