@@ -228,11 +228,30 @@ def unfinished_write(path: Path) -> DatabaseDamagedError:
 
 def current_revision(path: Path) -> str | None:
     """The schema revision of the live database, None if it is new (read-only: creates and changes nothing)."""
+    return live_schema(path, facts=False)[0]
+
+
+def live_schema(path: Path, facts: bool = True) -> tuple[str | None, dict]:
+    """The live database's schema revision (None if it is new) and, for a revision this app ships, its schema
+    facts (checkproc.schema_facts' shape, what schemaguard.foreign_objects compares; {} otherwise or when
+    `facts` is False), from one read-only connection: the launch and the health check need both, and a second
+    open of the file would cost as much as the reads. Creates and changes nothing. Raises
+    DatabaseDamagedError when SQLite cannot read the file, JobMatcherError naming another cause (a held lock,
+    an I/O error, a read-only disk)."""
+
+    def read(conn: sqlite3.Connection) -> tuple[str | None, dict]:
+        revision = schema.revision_of(conn)
+        if not facts or revision is None or not schema.is_known(revision):
+            return revision, {}
+        from .checkproc import schema_facts  # here: commands that only read the revision do not load it
+
+        return revision, schema_facts(conn)
+
     require_openable(path)  # also a missing file whose -wal still holds changes
     if not path.exists():
-        return None
+        return None, {}
     try:
-        return read_live(path, schema.revision_of)
+        return read_live(path, read)
     except sqlite3.DatabaseError as e:
         if not os.access(path.parent, os.W_OK):  # not damaged: a WAL database on a read-only disk cannot be opened
             raise data_folder_refused(path.parent) from None

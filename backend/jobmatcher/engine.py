@@ -25,10 +25,10 @@ from .causes import explain, sqlite_cause
 from .database import (
     check_integrity,
     connect,
-    current_revision,
     drop_stale_journal,
     hot_journal,
     live_problem,
+    live_schema,
     read_live,
     require_exists,
     require_known_revision,
@@ -1196,8 +1196,8 @@ class Engine:
             )
         if not db.exists():
             return None
-        try:
-            revision = current_revision(db)
+        try:  # the revision and the schema facts in one read (about a millisecond)
+            revision, facts = live_schema(db)
         except DatabaseDamagedError as e:  # SQLite cannot read it: said as it is
             return e.message, e.hint
         except JobMatcherError:  # a passing cause (a restore holding the file, a busy lock): not for status to judge
@@ -1209,13 +1209,9 @@ class Engine:
                 "Use the newer version of JobMatcher: it makes its own backups.",
             )
         if revision is not None:
-            from .checkproc import schema_facts
             from .schemaguard import describe, foreign_objects
 
-            try:  # one more read of the schema (about a millisecond): objects that would fail every backup's check
-                found = read_live(db, lambda conn: foreign_objects(revision, schema_facts(conn)))
-            except (sqlite3.Error, JobMatcherError):  # said by the backup that fails, not judged here
-                return None
+            found = foreign_objects(revision, facts)  # objects that would fail every backup's check
             if found:
                 return (
                     f"Your data holds {describe(found)} that JobMatcher did not make; it could change or delete "
@@ -1436,10 +1432,12 @@ class Engine:
             log.warning("rolled back an unfinished write left in %s-journal", db.name)
         elif drop_stale_journal(db):  # a finished write's journal that a power cut brought back
             log.info("removed a spent %s-journal", db.name)
-        current = current_revision(db)  # None for a new data folder; refuses a lost main file with its -wal
+        # None for a new data folder; refuses a lost main file with its -wal. The schema guard's facts come
+        # from the same read.
+        current, facts = live_schema(db)
         require_known_revision(current)
         if current is not None:
-            self._remove_foreign_schema(report, current, store if folder_ok else None, progress)
+            self._remove_foreign_schema(report, current, facts, store if folder_ok else None, progress)
         if target is not None and target not in schema.revisions():
             raise ValidationError(
                 f"{target!r} is not a revision this version knows.",
@@ -1490,7 +1488,7 @@ class Engine:
         return report
 
     def _remove_foreign_schema(
-        self, report: LaunchReport, revision: str, store: BackupStore | None, progress: Progress | None
+        self, report: LaunchReport, revision: str, facts: dict, store: BackupStore | None, progress: Progress | None
     ) -> None:
         """Triggers and views JobMatcher did not make are removed from the live data, after a safety backup that
         keeps them (their exact bytes), in one transaction; what the guard finds and cannot remove is reported.
@@ -1502,13 +1500,13 @@ class Engine:
         definition: removing them means rebuilding a table, which is not done behind the user's back; they are
         reported (LaunchReport.foreign_schema, `db check`). Without a usable backup folder nothing is removed
         (no safety backup can be made) and that is reported. Raises what the safety backup or the write raises
-        (named JobMatcherError); the data is then unchanged.
+        (named JobMatcherError); the data is then unchanged. `facts`: the live database's schema facts
+        (database.live_schema, read with the revision).
         """
-        from .checkproc import schema_facts
         from .schemaguard import describe, foreign_objects
 
         db = self.data.db_path
-        found = read_live(db, lambda conn: foreign_objects(revision, schema_facts(conn)))
+        found = foreign_objects(revision, facts)
         if not found:
             return
         removable = [f for f in found if f.kind in ("trigger", "view")]
