@@ -42,7 +42,7 @@ from . import __version__, schema
 from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
-from .digests import BLAKE3, SHA256, Algorithm, new_hash
+from .digests import BLAKE3, SHA256, Algorithm, file_digests, new_hash
 from .errors import (
     DatabaseDamagedError,
     DatabaseInUseError,
@@ -52,6 +52,7 @@ from .errors import (
     SafetyBackupMissingError,
 )
 from .fsutil import (
+    PRIVATE_FILE,
     SIDE_SUFFIXES,
     WAL,
     atomic_write_bytes,
@@ -146,6 +147,7 @@ def restore(
     source_verified: bool = False,
     expected_blake3: str | None = None,
     sealed: bool = False,
+    take_source: bool = False,
 ) -> RestoreResult:
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
@@ -163,7 +165,8 @@ def restore(
     Raises:
         InvalidBackupError: `source` is not a sound backup this version can restore (or is the live
             database itself); nothing was touched.
-        InsufficientSpaceError: less free space in the data folder than twice the backup's size.
+        InsufficientSpaceError: less free space in the data folder than twice the backup's size (once its
+            size with `take_source`: the file is there already).
         DatabaseInUseError: another program holds the live database; nothing was replaced.
         RestoreFailedError: a later step failed; `recovered` says whether the data was put back (from
             the safety backup, or as it was) or, when False, where the safety backup is.
@@ -199,7 +202,15 @@ def restore(
         digest = {BLAKE3: report.blake3} if report.blake3 else {SHA256: report.sha256}
     say("check", 1, 1, "steps")
     mark("check")
-    require_free_space(data.root, 2 * size, "restoring this backup", why="twice the backup's size", place="data-folder")
+    # The staged copy and room beside it (a safety copy, an update of an older copy); a taken source already
+    # occupies the staged copy's room
+    if take_source:
+        why = "the backup's size again, beside the copy already in the data folder"
+        require_free_space(data.root, size, "restoring this backup", why=why, place="data-folder")
+    else:
+        require_free_space(
+            data.root, 2 * size, "restoring this backup", why="twice the backup's size", place="data-folder"
+        )
 
     live_exists = os.path.lexists(data.db_path)
     # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
@@ -217,7 +228,7 @@ def restore(
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
-        staged = _stage(data, source, digest, say)
+        staged = _stage(data, source, digest, say, take=take_source)
         if proven_by_checksum:
             # The schema guard on the bytes to be swapped in (a millisecond: the schema's pages only), not only
             # on the source read before staging, which a program writing the backup folder could swap meanwhile
@@ -548,9 +559,13 @@ def refuse_the_live_file(data: DataDir, source: Path) -> None:
         )
 
 
-def _stage(data: DataDir, source: Path, expected: dict[Algorithm, str], say: Progress, seal: bool = True) -> Path:
+def _stage(
+    data: DataDir, source: Path, expected: dict[Algorithm, str], say: Progress, seal: bool = True, take: bool = False
+) -> Path:
     """Copy `source` next to the live file and prove it is the file that was verified: the copy's digest in
-    each algorithm of `expected` (digests.py: {algorithm: hex}) must be the one given there.
+    each algorithm of `expected` (digests.py: {algorithm: hex}) must be the one given there. With `take`,
+    `source` (a temp file of the caller's in the data folder) is renamed to the staged name instead and
+    read back for its digests: no second copy on the data folder's disk.
 
     The copy is hashed as it is written: the kernel copies (copy_file_range) in one thread while
     this one reads back and hashes each chunk of the copy just written (from the page cache,
@@ -561,7 +576,15 @@ def _stage(data: DataDir, source: Path, expected: dict[Algorithm, str], say: Pro
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
-    found = _copy_hashed(source, staged, say, tuple(expected))
+    if take:
+        size = os.path.getsize(source)
+        os.replace(source, staged)  # same folder: a rename, never a copy
+        os.chmod(staged, PRIVATE_FILE)
+        fsync_dir(data.root)
+        found = file_digests(staged, tuple(expected))
+        say("copy", size, size, "bytes")
+    else:
+        found = _copy_hashed(source, staged, say, tuple(expected))
     want = {a: v.lower() for a, v in expected.items()}
     if found != want:
         if len(want) == 2 and any(found.get(a) == v for a, v in want.items()):

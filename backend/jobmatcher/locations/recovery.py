@@ -2,7 +2,7 @@
 
 The copy is downloaded into the data folder, its stored checksum compared,
 decrypted to a temp file, its database checksum compared (remote.fetch_verified);
-then the usual restore runs on that file: full verification (integrity,
+then the usual restore runs on that file (renamed into its staged name, not copied): full verification (integrity,
 tables, schema revision, checksum), a safety backup of the current data if
 there is any, staging, the atomic swap, the journal. Nothing is replaced
 before every check has passed.
@@ -62,15 +62,21 @@ def restore_from_location(
         # a killed earlier restore's fetch leftovers (their pid in the name, that process gone): before the
         # space check, so a retry on a nearly full disk is not refused for what a dead attempt left (L9)
         remove_dead_temp_files(engine.data.root, _fetch_temp)
-        # Before fetching anything (L22): on the data folder's disk the fetched copy and the decrypted database
-        # are there together, then the database and the restore's staged copy (twice its size, as restore checks).
+        # Before fetching anything (L22), what the sequence needs at its peak on the data folder's disk (T16:
+        # it asked for three times the database): the fetched copy and the decrypted database side by side
+        # (the fetched copy is deleted then), after that the decrypted database, renamed into the restore's
+        # staged name (restore's take_source: no second copy), and once more its size, as restore checks.
         size = remote.size_bytes
-        needed = size + max(remote.stored_size if remote.encrypted else 0, 2 * size)
+        needed = size + max(remote.stored_size if remote.encrypted else 0, size)
         require_free_space(
             engine.data.root,
             needed,
             "restoring this copy",
-            why="the copy fetched and decrypted, then staged",
+            why=(
+                "the copy fetched and its decrypted database side by side"
+                if remote.encrypted and remote.stored_size >= size
+                else "twice the database"
+            ),
             place="data-folder",
         )
         # unlocked once (scrypt: seconds by design), shown as a step, and kept for adopt_identity below (L8)
@@ -85,7 +91,7 @@ def restore_from_location(
 
             # the safety backup's note in the user's words, as a local restore's (L20)
             label = f"{backup_label(remote.created_at, 'copy')} at {where or client.describe()}"
-            result = restore(engine.data, engine.store, plain, remote.sha256, label, progress)
+            result = restore(engine.data, engine.store, plain, remote.sha256, label, progress, take_source=True)
         finally:
             remove_quietly(plain)
         if fresh and remote.encrypted and secret:
