@@ -345,3 +345,36 @@ def test_two_copies_made_in_one_minute_are_told_apart_on_the_page(page: Page, st
     with_seconds = [o for o in options if re.search(r"\d{1,2}:\d{2}:\d{2}", o)]
     assert len(with_seconds) == 2, options  # the lone 20:05 copy stays to the minute
     app.stop()
+
+
+def test_an_older_data_folder_unlocks_its_key_on_the_page(page: Page, start_app, tmp_path):
+    """FINDINGS8 U4 in the window: encrypted copies stopped as "recipient-unproven" (a data folder set up by an older
+    version) had only a terminal command as their way on. The Locations section now shows a passphrase field and
+    "Unlock and copy": a wrong passphrase is said there and changes nothing; the right one records the key's
+    recipient, copies what waited, and the field goes away."""
+    from test_recipient_proof import _unproven
+
+    d, usb = tmp_path / "data", tmp_path / "usb"
+    d.mkdir()
+    usb.mkdir()
+    _pw, ns, copies = _unproven(d, usb, tmp_path)
+    app = start_app(d, "--browser")
+    open_app(page, app)
+    unlock = page.locator("#locations-unlock")
+    expect(unlock).to_be_visible(timeout=30000)
+    field = unlock.get_by_label("Passphrase or recovery key")
+    field.fill("not the passphrase")
+    unlock.get_by_role("button", name="Unlock and copy").click()
+    expect(unlock.get_by_role("alert")).to_contain_text("does not open", timeout=60000)  # scrypt: seconds
+    expect(field).to_have_value("")
+    assert not (d / "location-identity.recipient").exists()
+    assert sorted(p.name for p in ns.glob("*.db.age")) == copies
+    screenshot(page, "locations-06-unlock-refused")
+
+    field.fill(PASS)
+    unlock.get_by_role("button", name="Unlock and copy").click()
+    expect(unlock).to_be_hidden(timeout=60000)
+    expect(page.locator("#location-list li", has_text="enc")).to_contain_text("Up to date", timeout=30000)
+    assert (d / "location-identity.recipient").is_file()
+    assert len(list(ns.glob("*.db.age"))) == len(copies) + 1
+    app.stop()

@@ -2,6 +2,8 @@
 locations.json still holds its `recipient_binding` line. Real CLI, real age, a real folder location."""
 
 import json
+import os
+from pathlib import Path
 
 from conftest import LOCATION_PASSPHRASE, run_cli
 
@@ -107,3 +109,70 @@ def test_u4_a_t9_binding_is_taken_as_proof_and_recorded(data_dir, usb, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (d / "location-identity.recipient").is_file()
     assert oct((d / "location-identity.recipient").stat().st_mode & 0o777) == "0o600"
+
+
+def _unproven(d, usb, tmp_path):
+    """A data folder as an older version left it (no record beside the key file, no binding), its encrypted
+    copies stopped as recipient-unproven; (passphrase file, the location's folder, copies there)."""
+    pw, ns = _setup(d, usb, tmp_path)
+    cfg_path = d / "locations.json"
+    cfg_path.write_text(
+        json.dumps({k: v for k, v in json.loads(cfg_path.read_text()).items() if k != "recipient_binding"})
+    )
+    (d / "location-identity.recipient").unlink()
+    copies = sorted(p.name for p in ns.glob("*.db.age"))
+    _refused(d, ns, copies, "cannot tell whether the encryption key in locations.json")
+    return pw, ns, copies
+
+
+def test_u4_the_page_unlocks_the_key_once_through_its_api(data_dir, usb, tmp_path, monkeypatch):
+    """FINDINGS8 U4 on the page: its hint named the terminal's `location sync --passphrase-file`, and the window had
+    no way to do that one step. unlock_location_key(passphrase) does it (validated, the passphrase never in an
+    answer, a log or a file), then copies as Sync now; health's page hint names the page's field."""
+    import time
+
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    d = data_dir
+    _pw, ns, copies = _unproven(d, usb, tmp_path)
+    api = Api(Engine(d), mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+
+        def call(name, *args):
+            return api._dispatch(name, list(args))
+
+        [row] = call("locations_overview")["value"]["locations"]
+        assert row["problem_code"] == "recipient-unproven", row
+        health = call("backup_overview")["value"]["health"]
+        warnings = [w for w in health["warnings"] if w["code"] == "recipient-unproven"]
+        assert warnings and "Unlock and copy" in warnings[0]["hint"] and "--passphrase" not in warnings[0]["hint"]
+
+        r = call("unlock_location_key", "")
+        assert not r["ok"] and r["error"]["code"] == "invalid-input", r
+        wrong = "not-the-passphrase-9f3c"
+        r = call("unlock_location_key", wrong)
+        assert not r["ok"] and "does not open" in r["error"]["message"], r
+        assert wrong not in json.dumps(r)
+        assert not (d / "location-identity.recipient").exists()  # nothing recorded
+        assert sorted(p.name for p in ns.glob("*.db.age")) == copies
+
+        r = call("unlock_location_key", LOCATION_PASSPHRASE)
+        assert r["ok"] and LOCATION_PASSPHRASE not in json.dumps(r), r
+        deadline = time.monotonic() + 60
+        while call("locations_overview")["value"]["sync"]["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [row] = call("locations_overview")["value"]["locations"]
+        assert row["problem_code"] == "" and row["pending"] == 0, row
+        assert (d / "location-identity.recipient").is_file()
+        assert len(list(ns.glob("*.db.age"))) == len(copies) + 1  # the copy that waited
+    finally:
+        api._close()
+    logs = os.environ["JOBMATCHER_LOG_DIR"]
+    for secret in (wrong, LOCATION_PASSPHRASE):
+        for folder in (d, usb, Path(logs)):
+            for p in folder.rglob("*"):
+                if p.is_file():
+                    assert secret.encode() not in p.read_bytes(), p

@@ -413,6 +413,21 @@ class LocationsApi:
         start = self._start_restore  # type: ignore[attr-defined]  # provided by Api, which mixes this in
         return start(f"{remote.id} from {label}", f"{remote.id} from {label}", None, run=run)
 
+    @validate_call
+    def unlock_location_key(self, passphrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)]) -> dict:
+        """The page's one step for encrypted copies stopped as "recipient-unproven" (finding U4; the command
+        line's `location sync --passphrase-file`): open this data folder's key file once with the passphrase
+        (or the recovery key), record its recipient beside it, then copy what is missing, as Sync now does
+        (the answer and the progress are sync_locations'). The passphrase is neither logged, kept nor sent back.
+
+        Raises WrongPassphraseError (it does not open the key file; nothing changed), LocationCopyFailedError
+        (code "recipient-mismatch": locations.json names another key; nothing encrypted), JobMatcherError
+        (code "no-key-file")."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        self._engine.locations.prove_recipient(passphrase)
+        log.info("the encryption key was unlocked from the page; its recipient is recorded")
+        return self.sync_locations()
+
     # -- the background copier ----------------------------------------------------------------
 
     def _start_copier(self) -> None:

@@ -143,10 +143,9 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     message=f"{s.name}: {s.problem}",
                     hint="Unlock the key once with your passphrase: `jobmatcher location sync --passphrase-file FILE` "
                     "(a file with the passphrase on its first line). Copies are then caught up in order.",
-                    # The page has no unlock of its own: adding a location again with the passphrase opens the key
-                    # once and records its recipient (manager.add), as `location sync --passphrase-file` does.
-                    page_hint="Remove this location and add it again with your passphrase (its copies stay there): "
-                    "that unlocks the key once, and copies are then caught up in order.",
+                    # the page's own step (Locations: a passphrase field and "Unlock and copy", api.unlock_location_key)
+                    page_hint="Type your passphrase (or the recovery key) under Backup & Restore → Backup locations "
+                    "and press Unlock and copy: the key is opened once, and copies are then caught up in order.",
                 )
             )
         elif s.problem_code:  # reached, but refusing the copy (full, read-only, a quota), or taken over

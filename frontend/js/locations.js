@@ -20,6 +20,8 @@ export async function loadLocations() {
 function render() {
   $("#locations-status").textContent = shown(overview.status_line);
   $("#first-run").hidden = !overview.first_run;
+  // Encrypted copies stopped until the key is unlocked once (U4): the page's own way to do it
+  $("#locations-unlock").hidden = !overview.locations.some((l) => l.enabled && l.problem_code === "recipient-unproven");
   const list = $("#location-list");
   list.replaceChildren(...overview.locations.map(item));
   $("#no-locations").hidden = overview.locations.length > 0;
@@ -112,6 +114,27 @@ function pollSync() {
       polling = null;
     }
   }, 400);
+}
+
+// The one step an older data folder takes before encrypted copies are made again: the key file opened once
+// with the passphrase (its recipient recorded beside it), then the copies, as Sync now.
+async function unlockKey(event) {
+  event.preventDefault();
+  const input = $("#unlock-passphrase");
+  const error = $("#locations-unlock-error");
+  error.hidden = true;
+  await busy($("#unlock-key"), async () => {
+    try {
+      const state = await call("unlock_location_key", input.value);
+      renderSync(state);
+      pollSync();
+    } catch (e) {
+      error.textContent = shown([e.message, e.hint].filter(Boolean).join(" "));
+      error.hidden = false;
+    } finally {
+      input.value = "";  // never kept on the page
+    }
+  });
 }
 
 // A change that makes a location delete copies already there (its retention, at its next copy): the
@@ -481,5 +504,6 @@ export function setUpLocations() {
   $("#add-folder-location").addEventListener("click", () => addFolder().catch(showError));
   $("#add-s3-location").addEventListener("click", () => addS3().catch(showError));
   $("#sync-locations").addEventListener("click", (e) => syncNow(e.currentTarget));
+  $("#locations-unlock").addEventListener("submit", (e) => unlockKey(e).catch(showError));
   $("#restore-from-location").addEventListener("click", () => restoreFromLocation().catch(showError));
 }

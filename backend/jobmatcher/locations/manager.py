@@ -1084,6 +1084,8 @@ class Locations:
                 "edited or replaced. So no encrypted copy was made: it might not open with your passphrase.",
                 "Unlock the key once with your passphrase: `jobmatcher location sync --passphrase-file FILE` "
                 "(a file with the passphrase on its first line). Copies then go on by themselves.",
+                "Type your passphrase (or the recovery key) under Backup locations and press Unlock and copy. Copies "
+                "then go on by themselves.",
                 code="recipient-unproven",
             )
         if cfg.recipient_binding != recipient_binding(cfg.recipient or "", locked):
