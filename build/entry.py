@@ -8,7 +8,7 @@ import sys
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-integrity-check"]:
     # The integrity check's child process (jobmatcher.checkproc.CHILD_FLAG): the standard library only.
-    from jobmatcher.checkproc import child_main
+    from jobmatcher.checkchild import child_main
 
     sys.exit(child_main(sys.argv[2:]))
 

@@ -381,3 +381,37 @@ def test_a_small_backup_whose_copy_cannot_be_read_back_is_not_listed(engine, fai
     assert engine.list_backups() == []
     assert not [p for p in folder.iterdir() if p.suffix == ".db"]
     assert fingerprint(engine.data.db_path) == before
+
+
+def test_a_fresh_child_imports_only_what_the_check_needs(engine):
+    """Issue 13: the child's start-up runs beside a backup's copy on a 2-core machine. Started as checkproc starts it,
+    it checks a real backup with no dataclasses, typing, pathlib, subprocess or threading loaded (about half of
+    its start-up when it was checkproc.py run as a script), and imports checkchild rather than running it as a
+    script (so its bytecode is used)."""
+    import json
+    import subprocess
+
+    good = Path(engine.create_backup().path)
+    command = checkproc._child_command(good, 20)
+    assert "-c" in command and not any(part.endswith(".py") for part in command)
+    probe = [*command[:-2], *command[-2:]]
+    probe[probe.index("-c") + 1] = probe[probe.index("-c") + 1].replace(
+        "sys.exit(checkchild.child_main(sys.argv[1:]))",
+        "checkchild._run_check(sys.argv[1], 20, mmap=True); print(__import__('json').dumps(sorted(sys.modules)))",
+    )
+    loaded = set(json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout))
+    assert "checkchild" in loaded and "sqlite3" in loaded
+    assert not loaded & {"dataclasses", "typing", "pathlib", "subprocess", "threading", "inspect", "jobmatcher"}
+    result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert result["problems"] == [] and result["revision"] and result["error"] is None
+
+
+@pytest.mark.parametrize(
+    "name", ["plain.db", "with space.db", "per%cent.db", "q?mark.db", "hash#.db", "naïve-日本.db", "a//b/./c.db"]
+)
+def test_file_uri_is_pathlibs(tmp_path, monkeypatch, name):
+    from jobmatcher.checkchild import file_uri
+
+    monkeypatch.chdir(tmp_path)
+    for path in (str(tmp_path / name), name):
+        assert file_uri(path) == Path(path).absolute().as_uri(), path

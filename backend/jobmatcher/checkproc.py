@@ -14,22 +14,19 @@ process has no other thread, as in a command-line run: fork and its teardown
 cost about 5 ms); otherwise a fresh interpreter (about 15 ms to start), started early
 where there is other work to overlap (SpareChild, during a backup's copy).
 
-This file is also the child itself: it imports only the standard library and is
-run as a script (`python -I -S checkproc.py …`), or, in the packaged app, by the
-bundle's entry point when its first argument is CHILD_FLAG.
+The child itself is checkchild.py (the standard library only, and only the part of it the check needs): a
+fresh child runs it as a script (`python -I -S checkchild.py …`), or, in the packaged app, the bundle's entry
+point does when its first argument is CHILD_FLAG. Its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import faulthandler
 import gc
 import json
 import os
-import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,6 +35,22 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Callable
+
+from .checkchild import (  # the child's code; re-exported: the schema guard and the engine read them here
+    _TOKEN,  # noqa: F401
+    INTERNAL_TABLE,  # noqa: F401
+    PAUSE_ENV,  # noqa: F401
+    STDIN_ARG,
+    WORD_PART,  # noqa: F401
+    WORD_START,  # noqa: F401
+    _memory,
+    _run_check,
+    affinity,  # noqa: F401
+    child_main,  # noqa: F401
+    read_error,  # noqa: F401
+    schema_facts,  # noqa: F401
+    sql_words,  # noqa: F401
+)
 
 CHILD_FLAG = "--jobmatcher-integrity-check"
 # Files below this size are checked in the calling process, without memory mapping (no SIGBUS is
@@ -48,63 +61,6 @@ CHILD_MIN_BYTES = 32 * 1024 * 1024
 # interpreter; the mapping saves about 0.4 ms per MB (measured at 10 MB: the forked child's check took
 # 9.4 ms of CPU, the check in-process 7.9 ms), so it pays from about 16 MB on.
 FORK_MIN_BYTES = 16 * 1024 * 1024
-# SQLite caps mmap_size at SQLITE_MAX_MMAP_SIZE (2 GB by default); pages past it are read with pread.
-_MMAP_BYTES = 1 << 40
-# The child's argument saying that its file comes on standard input (SpareChild).
-STDIN_ARG = "-"
-# Tests only: the child stops in the middle of its check until this folder holds a file named "go".
-PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
-
-
-# SQLite's tokens (tokenize.c), for the schema guard's reading of a definition: a keyword is found among
-# tokens, never in the text, so a comment (ON/**/CONFLICT, ON--<newline>CONFLICT), other whitespace or case
-# cannot hide it and a quoted identifier ("ON", [ON], `ON`) or a string ('ON CONFLICT') is never taken for it.
-# Whitespace is SQLite's own (space, \t \n \v \f \r; a byte >= 0x80 is part of a word, as in SQLite).
-# A word's classes are written as what they exclude (ASCII only): the same characters as
-# [A-Za-z_\x80-\U0010ffff] and [A-Za-z0-9_$\x80-\U0010ffff], but re compiles a class spanning all of Unicode in
-# about 10 ms (its charset optimiser walks the range), and this module is imported by every backup and every
-# check child: the negated ASCII class compiles in well under a millisecond (test_schemaguard holds both equal).
-WORD_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"  # A-Z a-z _ and every character from \x80 on
-WORD_PART = r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"  # those, 0-9 and $
-_TOKEN = re.compile(
-    r"""(?P<space>[ \t\n\v\f\r]+)"""
-    r"""|(?P<comment>--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))"""
-    r"""|(?P<string>[xX]?'(?:[^']|'')*(?:'|\Z))"""
-    r"""|(?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))"""
-    rf"""|(?P<word>{WORD_START}{WORD_PART}*)"""
-    r"""|(?P<other>.)""",
-    re.DOTALL,
-)
-
-
-def sql_words(sql: str) -> list[str]:
-    """The tokens of `sql` as SQLite reads them, comments and whitespace dropped: an unquoted word (a keyword
-    or a bare name) upper-cased (ASCII), anything else (a quoted name, a string, a number, an operator) as "",
-    so that no quoted text can pass for a keyword. An unterminated comment, string or quoted name runs to
-    the end, as in SQLite. Never raises for a str."""
-    out: list[str] = []
-    for m in _TOKEN.finditer(sql):
-        kind = m.lastgroup
-        if kind == "word":
-            out.append(m.group().upper() if m.group().isascii() else "")
-        elif kind not in ("space", "comment"):
-            out.append("")
-    return out
-
-
-def _virtual(words: list[str]) -> bool:
-    """A virtual table's definition (its module's code runs on every read and write of it): see schema_facts."""
-    return words[:3] == ["CREATE", "VIRTUAL", "TABLE"]
-
-
-def _conflict(words: list[str]) -> bool:
-    """A conflict clause (ON CONFLICT REPLACE deletes a row on a plain INSERT; IGNORE drops one): the keywords
-    ON CONFLICT anywhere in a table's definition (nowhere else in CREATE TABLE can they follow each other)."""
-    return any(a == "ON" and b == "CONFLICT" for a, b in zip(words, words[1:], strict=False))
-
-
-# SQLite's own tables (never a table JobMatcher's schema guard asks about: see schemaguard).
-INTERNAL_TABLE = re.compile(r"sqlite_(sequence|stat[1-4])", re.ASCII)
 
 
 class ChildCheckCrashed(Exception):
@@ -421,8 +377,13 @@ def _child_command(path: Path, max_errors: int) -> list[str]:
 
 
 def _child_command_args(args: list[str]) -> list[str]:
-    # -I: no user site or PYTHON* variables; -S: no site-packages (the child needs only the standard library)
-    return child_command(CHILD_FLAG, ["-I", "-S", str(Path(__file__).resolve())], args)
+    # -I: no user site or PYTHON* variables; -S: no site-packages (the child needs only the standard library).
+    # checkchild is imported, not run as a script: a script is compiled from source on every start, an
+    # imported module is read from its bytecode (__pycache__, written at installation). Its folder goes last
+    # on the path, so no module of the package can stand in for one of the standard library's.
+    folder = str(Path(__file__).resolve().parent)
+    run = f"import sys; sys.path.append({folder!r}); import checkchild; sys.exit(checkchild.child_main(sys.argv[1:]))"
+    return child_command(CHILD_FLAG, ["-I", "-S", "-c", run], args)
 
 
 def child_command(flag: str, run: list[str], args: list[str]) -> list[str]:
@@ -438,183 +399,3 @@ def _child_env() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     return env
-
-
-def _run_check(path: str, max_errors: int, mmap: bool, integrity: bool = True) -> dict:
-    """The check itself (in the child, or in-process for small files), telling a read error from damage.
-
-    SQLite reports a read that fails with EIO as SQLITE_CORRUPT ("database disk image is malformed"),
-    the words for a damaged file: so when the check does not pass, the file is read once more, plainly
-    (no mapping: an error is an OSError here, never a SIGBUS), and a file that cannot be read is
-    reported as SQLite reports other read errors, "disk I/O error" (verify: reason read-error).
-    """
-    result = _check_once(path, max_errors, mmap, integrity)
-    if result["error"] is not None or result["problems"]:
-        unreadable = read_error(path)
-        if unreadable is not None:
-            return {"problems": [], "tables": [], "revision": None, "error": unreadable}
-    return result
-
-
-def read_error(path: str | Path) -> str | None:
-    """Why `path` cannot be read to its end ("disk I/O error: ..."), or None when it can (or fails otherwise).
-    Reads it plainly, never mapped: an unreadable stretch is an OSError here, not a SIGBUS. Never raises."""
-    try:
-        with open(path, "rb", buffering=0) as f:
-            buffer = bytearray(1 << 20)
-            while f.readinto(buffer):
-                pass
-    except OSError as e:
-        # Only the errors SQLite turns into "malformed" (its unix VFS: EIO, ENXIO, ERANGE); any other (the file
-        # gone, no permission) keeps SQLite's own words, which name it.
-        if e.errno in (errno.EIO, errno.ENXIO, errno.ERANGE):
-            return f"disk I/O error: {e.strerror or e}"
-    return None
-
-
-def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) -> dict:
-    uri = Path(path).absolute().as_uri() + "?mode=ro&immutable=1"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as e:
-        return {"problems": [], "tables": [], "revision": None, "error": str(e)}
-    # A damaged file can hold text that is not UTF-8 (integrity_check quotes names from its schema).
-    conn.text_factory = lambda b: b.decode("utf-8", "replace")
-    try:
-        conn.execute("PRAGMA query_only=1")
-        # SQL functions in the file's schema (an index expression, a view) may only be the innocuous ones
-        conn.execute("PRAGMA trusted_schema=OFF")
-        if mmap:
-            conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
-        _pause_if_asked(conn)
-        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")] if integrity else ["ok"]
-        conn.set_progress_handler(None, 0)
-        facts = schema_facts(conn)  # the one read of the schema: the tables and the schema guard's facts
-        tables = [o[1] for o in facts["objects"] if o[0] == "table"]
-        revision = None
-        if "alembic_version" in tables:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            revision = row[0] if row else None
-        memory = _memory() if mmap else None  # while the mapping is still counted
-    except sqlite3.Error as e:
-        return {"problems": [], "tables": [], "revision": None, "error": str(e)}
-    except UnicodeDecodeError as e:  # SQLite's error message quotes damaged schema text that is not UTF-8
-        return {"problems": [], "tables": [], "revision": None, "error": e.object.decode("utf-8", "replace")}
-    finally:
-        conn.close()
-    result = {
-        "problems": [] if rows == ["ok"] else rows,
-        "tables": tables,
-        "revision": revision,
-        "error": None,
-        "schema": facts,
-    }
-    if memory is not None:
-        result["memory"] = memory
-    return result
-
-
-def schema_facts(conn: sqlite3.Connection) -> dict:
-    """What the schema guard (schemaguard.foreign_objects) compares, from one read of sqlite_master and, for
-    each ordinary table, its columns (pragma table_xinfo) and foreign keys (pragma foreign_key_list): well
-    under a millisecond for JobMatcher's schema. Shape (JSON-ready): {"objects": [[type, name, tbl_name,
-    virtual 0/1, conflict clause 0/1], ...], "columns": {table: [name, ...]}, "foreign_keys": {table:
-    [referenced table, ...]}, "shapes": {table: [row id column or "", {column: [affinity, hidden 0-3]}]}}.
-    Raises sqlite3.Error as SQLite does.
-    """
-    objects = []
-    for t, n, tb, sql in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"):
-        words = sql_words(sql) if isinstance(sql, str) else []
-        objects.append([t, n, tb, 1 if _virtual(words) else 0, 1 if _conflict(words) else 0])
-    columns: dict[str, list[str]] = {}
-    keys: dict[str, list[str]] = {}
-    shapes: dict[str, list] = {}
-    for t, n, _, virtual, _ in objects:
-        if t == "table" and not virtual and not INTERNAL_TABLE.fullmatch(n):
-            # never a virtual table's: asking for its columns would run its module
-            info = list(conn.execute("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?)", (n,)))
-            columns[n] = [r[0] for r in info]
-            refs = [r[0] for r in conn.execute('SELECT "table" FROM pragma_foreign_key_list(?)', (n,))]
-            if refs:
-                keys[n] = refs
-            # A primary key of one column without an index of its own ('pk') is the row id itself (INTEGER
-            # PRIMARY KEY): the id an INSERT reports (lastrowid) is then the row's id. SQLite's rule, asked
-            # of SQLite instead of read from the text (INT, DESC, WITHOUT ROWID: each makes a 'pk' index).
-            pk = [str(r[0]) for r in sorted((r for r in info if r[2]), key=lambda r: r[2])]
-            own_index = any(r[0] == "pk" for r in conn.execute("SELECT origin FROM pragma_index_list(?)", (n,)))
-            alias = pk[0] if len(pk) == 1 and not own_index else ""
-            shapes[n] = [alias, {str(r[0]): [affinity(r[1]), r[3]] for r in info}]
-    return {"objects": objects, "columns": columns, "foreign_keys": keys, "shapes": shapes}
-
-
-def affinity(declared: object) -> str:
-    """SQLite's type affinity of a column declared with type `declared` (its rules, in order): "INTEGER",
-    "TEXT", "BLOB", "REAL" or "NUMERIC". The kind of value SQLite turns a written value into ('007' into 7
-    in an INTEGER or NUMERIC column), so the same for a column whichever spelling made it. Never raises."""
-    t = str(declared or "").upper()
-    if "INT" in t:
-        return "INTEGER"
-    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
-        return "TEXT"
-    if "BLOB" in t or not t:
-        return "BLOB"
-    if "REAL" in t or "FLOA" in t or "DOUB" in t:
-        return "REAL"
-    return "NUMERIC"
-
-
-def _pause_if_asked(conn: sqlite3.Connection) -> None:
-    folder = os.environ.get(PAUSE_ENV)
-    if not folder:
-        return
-    state = {"paused": False}
-
-    def hold() -> int:
-        if not state["paused"]:
-            state["paused"] = True
-            Path(folder, f".ready-{os.getpid()}").write_text(str(os.getpid()))
-            os.replace(Path(folder, f".ready-{os.getpid()}"), Path(folder, "ready"))
-            deadline = time.monotonic() + 30
-            while not Path(folder, "go").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-        return 0
-
-    conn.set_progress_handler(hold, 1000)
-
-
-def _memory() -> dict:
-    out = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("VmHWM", "RssAnon", "RssFile"):
-                    out[key] = round(int(value.split()[0]) / 1024, 1)
-    except OSError:
-        pass
-    return {"peak_rss_mb": out.get("VmHWM"), "anon_mb": out.get("RssAnon"), "file_mb": out.get("RssFile")}
-
-
-def child_main(argv: list[str]) -> int:
-    """The child: check argv[0] (at most argv[1] problems), print the result as JSON. With the single
-    argument STDIN_ARG, the file and the number come as JSON [path, max_errors] on standard input
-    (a SpareChild; EOF without them: nothing to do)."""
-    if argv == [STDIN_ARG]:
-        sys.stdout.write("\n")  # ready (SpareChild.ready); JSON allows the blank line before the result
-        sys.stdout.flush()
-        text = sys.stdin.read()
-        if not text:
-            return 0
-        path, max_errors = json.loads(text)
-        argv = [path, str(max_errors)]
-    result = _run_check(argv[0], int(argv[1]), mmap=True)
-    result.setdefault("memory", _memory())
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
-    # Done: nothing of this process needs tearing down, and the interpreter's own shutdown (several ms) would
-    # be waited for by the caller, on the check's clock.
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1:]))
