@@ -102,6 +102,68 @@ def test_a_planted_sequence_near_the_bound_does_not_saturate_the_order(engine):
     assert all(load_manifest_file(folder / f"{b}.json")[1] == "ok" for b in seqs)
 
 
+def test_a_recovery_floor_at_the_bound_does_not_saturate_the_order(engine):
+    """U9's remaining edge: a data folder that continues a chain after a disaster recovery numbers its backups
+    above the chain's highest copy (sequence_after); taken from a planted or damaged copy at 2**53-1 (or just
+    below), every new backup got that same number for good. Such a floor is out of pattern and ignored; backups
+    already made at the bound are renumbered in their order of making."""
+    from jobmatcher.manifest import MAX_SEQUENCE
+
+    data, folder = engine.data, engine.store.folder
+    for floor in (MAX_SEQUENCE, MAX_SEQUENCE - 1):
+        data.adopt_folder_id(data.folder_id(), floor)
+        made = [engine.create_backup(note=f"after {floor} {i}") for i in range(3)]
+        seqs = [load_manifest_file(folder / f"{b.id}.json")[0].sequence for b in made]
+        assert seqs == sorted(set(seqs)) and seqs[-1] < 2**32, seqs
+        assert max(engine.list_backups(), key=lambda r: r.sequence or 0).id == made[-1].id
+
+    # a folder saturated before this fix: its backups all at the bound, made in this order
+    for b in made:
+        m = json.loads((folder / f"{b.id}.json").read_text())
+        (folder / f"{b.id}.json").write_text(json.dumps({**m, "sequence": MAX_SEQUENCE}))
+    new = engine.create_backup(note="after the fix")
+    seqs = [load_manifest_file(folder / f"{b.id}.json")[0].sequence for b in (*made, new)]
+    assert seqs == sorted(set(seqs)) and seqs[-1] < 2**32, seqs
+
+
+def test_a_planted_copy_at_the_bound_is_not_the_chain_a_recovery_continues(engine, tmp_path):
+    """Where that floor came from: a copy at the location with sequence 2**53-1 (planted, or damaged) beside the
+    real ones. The new computer continues after the highest in-pattern copy, and its next backups are newest."""
+    from jobmatcher.engine import Engine
+    from jobmatcher.manifest import MAX_SEQUENCE
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    d = engine.data.root
+    assert run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=d).returncode == 0
+    engine.release_instance_lock()
+    made = [engine.create_backup(note=f"n{i}") for i in range(2)]
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    planted = "backup_2020-01-01_00-00-01"
+    shutil.copy(ns / f"{made[0].id}.db", ns / f"{planted}.db")
+    m = json.loads((ns / f"{made[0].id}.json").read_text())
+    (ns / f"{planted}.json").write_text(json.dumps({**m, "sequence": MAX_SEQUENCE}))
+    fresh = tmp_path / "new-computer"
+    r = run_cli("backup", "restore", made[-1].id, "--from-folder", str(usb), "--yes", data_dir=fresh)
+    assert r.returncode == 0, r.stdout + r.stderr
+    e = Engine(fresh)
+    real = max(load_manifest_file(engine.store.folder / f"{b.id}.json")[0].sequence for b in made)
+    assert e.data.sequence_floor() == real
+    new = e.create_backup(note="on the new computer")
+    assert load_manifest_file(Path(new.path).with_suffix(".json"))[0].sequence == real + 1
+
+
+def test_in_pattern_top_skips_a_jump():
+    from jobmatcher.backups import SEQUENCE_GAP, in_pattern_top
+    from jobmatcher.manifest import MAX_SEQUENCE
+
+    assert in_pattern_top([]) == 0 and in_pattern_top([None, 0]) == 0
+    assert in_pattern_top([3, 1, 2, MAX_SEQUENCE]) == 3
+    assert in_pattern_top([MAX_SEQUENCE]) == 0
+    assert in_pattern_top([5, SEQUENCE_GAP + 5]) == SEQUENCE_GAP + 5  # a jump of exactly the gap is in pattern
+
+
 def test_human_size_never_raises():
     from jobmatcher.fsutil import human_size
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import __version__
 from .errors import (
@@ -91,6 +91,19 @@ from .schema import is_known
 
 # Sequences grow by one per backup: two kept backups never lie 2**32 apart (a backup a second for 136 years)
 SEQUENCE_GAP = 2**32
+
+
+def in_pattern_top(sequences: Iterable[int | None]) -> int:
+    """The highest of `sequences` reached from 0 in steps of at most SEQUENCE_GAP (0 for none): a sequence above
+    a larger jump is out of pattern, planted or damaged (finding U9), and does not count. None is skipped.
+    Never raises."""
+    top = 0
+    for seq in sorted(s for s in sequences if s):
+        if seq - top > SEQUENCE_GAP:
+            break
+        top = seq
+    return top
+
 
 if TYPE_CHECKING:
     from . import checkproc
@@ -887,6 +900,11 @@ class BackupStore(BackupFolder):
         never wrong, a lower one would be. Raises OSError when the folder cannot be read.
         """
         floor = self.data.sequence_floor() if self.data is not None else 0  # a chain adopted after recovery
+        if floor > SEQUENCE_GAP:
+            # out of pattern (U9): copies number from 1, one per backup, so the chain a disaster recovery took
+            # over cannot have reached this; it was taken from a planted or damaged manifest at the location.
+            # Ignored: it would hold every new backup at the bound, numbering by the clock again
+            floor = 0
         owner, claims = self._owner_id(), self._claims_unmarked()
         counted: builtins.list[tuple[int, str, Manifest]] = []
         with os.scandir(self.folder) as it:
@@ -909,7 +927,8 @@ class BackupStore(BackupFolder):
         (the planted one first, the backups made after it above it). Called inside `_numbering` (the manifest
         lock is held). Returns the new highest sequence; the old one when there is no such jump. Raises OSError
         when a manifest cannot be rewritten."""
-        ordered = sorted(counted, key=lambda c: c[0])
+        # equal sequences (saturated ones) in their order of making, by date then name
+        ordered = sorted(counted, key=lambda c: (c[0], c[2].created_at, c[1]))
         prev = floor
         start = len(ordered)
         for i, (seq, _, _) in enumerate(ordered):

@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from ..backups import BackupStore
+from ..backups import BackupStore, in_pattern_top
 from ..datadir import DataDir
 from ..digests import BLAKE3, SHA256, Algorithm
 from ..errors import (
@@ -1304,7 +1304,9 @@ class Locations:
             own = self.store.own()
             if any(r.id != safety_backup_id for r in own):
                 return False  # it has backups of its own: not a fresh data folder
-            seq = max((r.sequence or 0 for r in list_remote(client, remote.folder_id)), default=0)
+            # the chain's highest in-pattern sequence: a planted or damaged copy's 2**53-1 would hold every new
+            # backup at the bound (U9)
+            seq = in_pattern_top(r.sequence for r in list_remote(client, remote.folder_id))
             self.data.adopt_folder_id(remote.folder_id, seq)
             for r in own:  # still this data folder's, so it is listed, offered and pruned as before
 
