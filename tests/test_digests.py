@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import blake3
@@ -84,6 +85,29 @@ def test_one_read_gives_every_digest_of_the_same_bytes(tmp_path, size):
     assert digests.file_digests(f, ()) == {}
     with pytest.raises(FileNotFoundError):
         digests.file_digests(tmp_path / "missing.bin")
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+@pytest.mark.parametrize("size", [0, 5, 3 * (1 << 20) + 7])
+def test_a_restores_staged_copy_is_hashed_as_it_is_written(tmp_path, monkeypatch, kernel_copy, size):
+    """restore's copy is hashed by digests.FollowingDigests as the kernel writes it, chunk after chunk: the
+    digests are the reference ones of the whole file, also where each chunk is written through Python's
+    buffered file (no copy_file_range: each is flushed before it is read back), and the copy is private."""
+    from jobmatcher import fsutil
+
+    monkeypatch.setattr(fsutil, "CHUNK", 1 << 20)  # several chunks, so the hashing trails the copy
+    if not kernel_copy:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    src, dest = tmp_path / "src.db", tmp_path / "staged.db"
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    src.write_bytes(data)
+    said: list[int] = []
+    got = restore_mod._copy_hashed(src, dest, lambda _p, done, total, _u: said.append(done), ("sha256", "blake3"))
+    assert got == {"sha256": hashlib.sha256(data).hexdigest(), "blake3": blake3.blake3(data).hexdigest()}
+    assert dest.read_bytes() == data
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert said == sorted(said) and (said[-1] == size if said else size == 0)
+    assert restore_mod._copy_hashed(src, dest, lambda *a: None, ("blake3",)) == {"blake3": got["blake3"]}
 
 
 def test_a_new_backup_records_both_checksums_of_its_bytes(engine):

@@ -31,7 +31,6 @@ import logging
 import os
 import sqlite3
 import subprocess
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +41,7 @@ from . import __version__, schema
 from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
-from .digests import BLAKE3, SHA256, Algorithm, file_digests, new_hash
+from .digests import BLAKE3, SHA256, Algorithm, FollowingDigests, file_digests
 from .errors import (
     DatabaseDamagedError,
     DatabaseInUseError,
@@ -88,7 +87,6 @@ log = logging.getLogger(__name__)
 
 # Tests only: do not start the background check of a linked safety backup (the test runs it itself).
 NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
-_HASH_CHUNK = 4 * 1024 * 1024
 
 
 class RestoreResult(BaseModel):
@@ -608,63 +606,22 @@ def _copy_hashed(
     source: Path, dest: Path, say: Progress, algorithms: tuple[Algorithm, ...] = (SHA256,)
 ) -> dict[Algorithm, str]:
     """Copy `source` to `dest`, fsync it, and return the digests ({algorithm: hex}) of what was written to
-    `dest`, in each of `algorithms`."""
+    `dest`, in each of `algorithms`: each chunk the kernel copies is read back and hashed on another thread
+    (digests.FollowingDigests, as a new backup's copy) while the next is copied; the fsync runs beside the
+    end of the hashing. Raises OSError as copying, syncing or reading back reports it."""
     size = os.path.getsize(source)
-    cond = threading.Condition()
-    state: dict = {"copied": 0, "copy_done": False, "error": None}
+    with FollowingDigests(dest, algorithms) as digests:
+        with open(source, "rb") as src, open(dest, "wb", opener=private_opener) as out:
 
-    def progress(done: int) -> None:
-        with cond:
-            state["copied"] = done
-            cond.notify()
-        say("copy", done, size, "bytes")
+            def progress(done: int) -> None:
+                out.flush()  # the buffered fallback's bytes: in the file before they are read back
+                digests.ready(done)
+                say("copy", done, size, "bytes")
 
-    def copier() -> None:
-        try:
-            with open(source, "rb") as src, open(dest, "wb", opener=private_opener) as out:
-                copy_range(src.fileno(), 0, out, size, progress)
-                out.flush()
-                with cond:
-                    state["copy_done"] = True
-                    cond.notify()
-                os.fsync(out.fileno())
-        except BaseException as e:  # handed to the caller below
-            with cond:
-                state["error"] = e
-                cond.notify()
-
-    worker = threading.Thread(target=copier, name="jobmatcher-stage-copy", daemon=True)
-    worker.start()
-    hashes = [(a, new_hash(a)) for a in algorithms]
-    hashed = 0
-    reader = None  # its own file object (offset), so this works where os.pread does not (Windows)
-    buf = memoryview(bytearray(_HASH_CHUNK))  # one buffer, reused: no fresh memory (page faults) per chunk
-    try:
-        while True:
-            with cond:
-                while state["copied"] <= hashed and not state["copy_done"] and state["error"] is None:
-                    cond.wait()
-                if state["error"] is not None:
-                    break
-                available, finished = state["copied"], state["copy_done"]
-            if reader is None:
-                reader = open(dest, "rb", buffering=0)
-            while hashed < available:
-                n = reader.readinto(buf[: min(_HASH_CHUNK, available - hashed)])
-                if not n:
-                    break
-                for _a, h in hashes:
-                    h.update(buf[:n])
-                hashed += n
-            if finished and hashed >= available:
-                break
-    finally:
-        worker.join()
-        if reader is not None:
-            reader.close()
-    if state["error"] is not None:
-        raise state["error"]
-    return {a: h.hexdigest() for a, h in hashes}
+            copy_range(src.fileno(), 0, out, size, progress)
+            out.flush()
+            os.fsync(out.fileno())
+        return digests.result()
 
 
 def _seal(staged: Path) -> None:
