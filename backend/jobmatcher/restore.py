@@ -565,9 +565,9 @@ def _stage(
     `source` (a temp file of the caller's in the data folder) is renamed to the staged name instead and
     read back for its digests: no second copy on the data folder's disk.
 
-    The copy is hashed as it is written: the kernel copies (copy_file_range) in one thread while
-    this one reads back and hashes each chunk of the copy just written (from the page cache,
-    on the other core), so the checksum proves the staged bytes themselves. The copy's fsync
+    The copy is hashed as it is written: the kernel copies (copy_file_range) in this thread while
+    another reads back and hashes each chunk of the copy just written (from the page cache,
+    on the other core: _copy_hashed), so the checksum proves the staged bytes themselves. The copy's fsync
     runs beside the end of the hashing. `seal` switches the copy to WAL mode with nothing
     beside it (a restore); without it the copy stays byte for byte the source (putting a
     safety backup back).
