@@ -113,31 +113,6 @@ def carry_hours(data: Any) -> Any:
     return data
 
 
-# The fields of a listed backup's record (manifest.BackupRecord), in its order; those it copies from the manifest.
-RECORD_FIELDS = (
-    "id",
-    "path",
-    "type",
-    "created_at",
-    "size_bytes",
-    "sha256",
-    "schema_revision",
-    "app_version",
-    "note",
-    "pinned",
-    "verified",
-    "verified_at",
-    "verify_message",
-    "has_manifest",
-    "manifest",
-    "data_folder_id",
-    "owned",
-    "added_by_hand",
-    "sequence",
-    "future",
-)
-
-
 def _field(schema: dict, default: Any = ..., factory: Any = None) -> dict:
     if factory is not None:
         schema = {"type": "default", "schema": schema, "default_factory": factory}

@@ -167,7 +167,7 @@ NOTE_MAX_CHARS = 500
 def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
     """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
     manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
-    (core_schemas.RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future, and size_bytes:
+    (RECORD_FIELDS); `extra` sets the list-only fields (manifest, owned, future, and size_bytes:
     the file's own size, which the list takes from its lstat over the manifest's claim). A note longer than
     NOTE_MAX_CHARS is cut to it (ending in "…"). Never raises."""
     verified, message, note = m["verified"], m["verify_message"], m["note"]
@@ -244,6 +244,10 @@ class ListedBackup:
 
     def __repr__(self) -> str:
         return f"ListedBackup({self.__dict__!r})"
+
+
+# The fields of a listed backup's record (manifest.BackupRecord), in its order, as ListedBackup spells them.
+RECORD_FIELDS = tuple(ListedBackup.__annotations__)
 
 
 class BackupFolder:
