@@ -880,3 +880,13 @@ def test_an_unknown_option_is_refused_with_the_commands_own_usage(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("usage: jobmatcher backup create"), r.stderr
     assert "jobmatcher backup create: error: unrecognized arguments: --yes" in r.stderr, r.stderr
     assert not (tmp_path / "backups").exists()
+
+
+def test_backup_create_of_a_small_database_loads_no_thread_pool_and_no_process_machinery(engine):
+    """Issue 13: a small database's backup is checked in this process, so its create imports neither subprocess
+    (a check child) nor concurrent.futures (its hashing and fsync threads are helperthread's), each a few ms of a
+    10 MB backup's 20. A larger one (from checkproc.CHILD_MIN_BYTES) starts its child and loads subprocess."""
+    rc, out, modules, _built = _run_and_list_modules("--data-dir", str(engine.data.root), "backup", "create", "--json")
+    assert rc == 0 and '"verified": true' in out.replace(" ", "").replace('"verified":true', '"verified": true')
+    assert {"jobmatcher.checkproc", "jobmatcher.digests", "jobmatcher.helperthread"} <= modules  # it really checked
+    assert _heavy(modules, ("subprocess", "concurrent.futures")) == set()

@@ -700,10 +700,8 @@ class BackupStore(BackupFolder):
         waited: LockWait | None,
         spare: checkproc.SpareChild | None,
     ):
-        import concurrent.futures
-        from concurrent.futures import ThreadPoolExecutor
-
         from .digests import BLAKE3, SHA256, FollowingDigests, file_digests
+        from .helperthread import HelperThread
         from .snapshot import LockWait, backup_api_snapshot, copy_snapshot
         from .verify import verify_file
 
@@ -727,7 +725,7 @@ class BackupStore(BackupFolder):
             t0 = time.perf_counter()
             # The copy's flush to disk runs beside its check (which reads it from the page cache, on
             # the other core); the backup is published only after both have succeeded.
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with HelperThread("fsync") as pool:
                 synced = pool.submit(fsync_file, tmp)
                 try:
                     report = _Checked.passed(
@@ -803,8 +801,7 @@ class BackupStore(BackupFolder):
                         reason=e.reason,
                     ) from None
                 finally:
-                    if not synced.done():
-                        concurrent.futures.wait([synced])
+                    synced.wait()
                 synced.result()  # an fsync error (EIO, a full disk) fails the backup
             if progress:
                 progress("verify", 1, 1, "steps")

@@ -22,19 +22,17 @@ point does when its first argument is CHILD_FLAG. Its names are re-exported here
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import gc
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .checkchild import (  # the child's code; re-exported: the schema guard and the engine read them here
     _TOKEN,  # noqa: F401
@@ -51,6 +49,9 @@ from .checkchild import (  # the child's code; re-exported: the schema guard and
     schema_facts,  # noqa: F401
     sql_words,  # noqa: F401
 )
+
+if TYPE_CHECKING:  # subprocess is imported where a child is started: a small file's check in-process needs none
+    import subprocess
 
 CHILD_FLAG = "--jobmatcher-integrity-check"
 # Files below this size are checked in the calling process, without memory mapping (no SIGBUS is
@@ -142,6 +143,8 @@ def start(
         try:
             if can_fork:
                 return _fork(path, max_errors, t0)
+            import subprocess
+
             proc = subprocess.Popen(
                 _child_command(path, max_errors),
                 stdout=subprocess.PIPE,
@@ -229,7 +232,11 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
             # No garbage collection here: finalizing one of the parent's objects (a connection whose
             # close checkpoints its database) in this copy would act on the parent's files.
             gc.disable()
-            faulthandler.disable()  # a SIGBUS here is the answer, not a crash to report on the parent's stderr
+            # a SIGBUS here is the answer, not a crash to report on the parent's stderr (faulthandler is on only
+            # where it was loaded: never imported here)
+            handler = sys.modules.get("faulthandler")
+            if handler is not None:
+                handler.disable()
             os.close(r)
             # the parent's locks (the data folder's instance lock, the swap lock...) stay the parent's: if it is
             # killed, this copy must not keep its data folder "already running" until the check ends
@@ -293,6 +300,8 @@ class SpareChild:
     is killed and reaped on leaving."""
 
     def __init__(self) -> None:
+        import subprocess
+
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(  # OSError when no process can start
             _child_command_stdin(),

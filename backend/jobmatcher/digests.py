@@ -82,11 +82,11 @@ def file_digests(path: Path, algorithms: Sequence[Algorithm] = (SHA256, BLAKE3))
     hashes = [new_hash(a) for a in algorithms]
     if not hashes:
         return {}
-    from concurrent.futures import ThreadPoolExecutor  # here: one checksum alone (above) needs no thread
+    from .helperthread import HelperThread  # here: one checksum alone (above) needs no thread
 
     first, others = hashes[0], hashes[1:]
     buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
-    with open(path, "rb", buffering=0) as f, ThreadPoolExecutor(max_workers=1) as helper:
+    with open(path, "rb", buffering=0) as f, HelperThread("file-digests") as helper:
 
         def side(chunk: memoryview, into: bytearray) -> int:
             for h in others:
@@ -200,7 +200,8 @@ class FollowingDigests:
 
     def _run(self, number: int, idle: bool) -> None:
         import os
-        from concurrent.futures import ThreadPoolExecutor
+
+        from .helperthread import HelperThread
 
         if idle:
             try:
@@ -216,7 +217,7 @@ class FollowingDigests:
         # while this one does the first (SHA-256), as file_digests does: the two cores share the hashing once
         # the copy is done. Made by this thread, the helper has this thread's priority.
         buffers = (memoryview(bytearray(CHUNK_BYTES)), memoryview(bytearray(CHUNK_BYTES)))
-        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="following-digests") if others else None
+        helper = HelperThread("following-digests-helper") if others else None
         f: FileIO | None = None
 
         def read(into: memoryview, limit: int) -> int:
@@ -274,6 +275,6 @@ class FollowingDigests:
                     self._error = e
         finally:
             if helper is not None:
-                helper.shutdown(wait=True)
+                helper.shutdown()
             if f is not None:
                 f.close()

@@ -268,9 +268,9 @@ def verify_file(
                     raise unread
                 found = {**given, **hashed}
             else:
-                from concurrent.futures import ThreadPoolExecutor  # here: a check in a child needs no thread
+                from .helperthread import HelperThread  # here: a check in a child needs no thread
 
-                with ThreadPoolExecutor(max_workers=1) as pool:
+                with HelperThread("file-digests") as pool:
                     pending = pool.submit(file_digests, path, algorithms)
                     revision, memory = _check_database(path, allow_unknown_revision, started=check)
                     found = {**given, **pending.result()}

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from pathlib import Path
 
@@ -41,6 +40,8 @@ def spawn_background_sync(data_root: Path) -> int | None:
     enabled location, or it could not start: logged). Never raises for a failed start."""
     if not has_enabled_locations(data_root):
         return None
+    import subprocess  # here: a backup with no location set up (the common case) starts no process
+
     from ..relaunch import child_environment, program
 
     cmd = program() + ["--data-dir", str(data_root), "location", "sync", "--background"]
