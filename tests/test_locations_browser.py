@@ -95,6 +95,11 @@ def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_
     pick = page.get_by_role("dialog", name="Choose a backup to restore")
     pick.get_by_label("Passphrase or recovery key").fill(PASS)
     pick.get_by_role("button", name="Restore").click()
+    # a new computer had no data of its own: no "data you had before … kept in a safety backup" (T16)
+    done = page.get_by_role("dialog", name="Your data was restored")
+    expect(done).to_be_visible(timeout=90000)
+    expect(done).to_contain_text("Restore complete")
+    assert "safety backup" not in done.inner_text()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Ada Lovelace", timeout=90000)
     screenshot(page, "locations-05-recovered", full_page=True)
     assert profile_name(fresh) == "Ada Lovelace"

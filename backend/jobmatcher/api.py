@@ -733,9 +733,16 @@ class Api(LocationsApi):
         }
 
     def _start_restore(
-        self, source: str, label: str, token: str | None, run: Callable[[Any], Any] | None = None
+        self,
+        source: str,
+        label: str,
+        token: str | None,
+        run: Callable[[Any], Any] | None = None,
+        first_run: bool = False,
     ) -> dict:
-        """Restore `source` (an id or a file) as a task; `run(progress)` replaces the engine's restore (locations)."""
+        """Restore `source` (an id or a file) as a task; `run(progress)` replaces the engine's restore (locations).
+        `first_run`: a new computer's first restore, over the empty database its first launch made: its answer
+        says so (`first_run`), and the page speaks of no data kept from before (there was none: T16)."""
         chosen = self._chosen.get(token) if token else None
 
         writer = self._writer  # None: the data could not be opened, so nothing holds it open
@@ -795,6 +802,7 @@ class Api(LocationsApi):
                 "migrated_from": result.migrated_from,
                 "seconds": round(result.seconds, 2),
                 "reopen": reopen,
+                "first_run": first_run,
             }
 
         with self._lock:

@@ -411,7 +411,7 @@ class LocationsApi:
             return result
 
         start = self._start_restore  # type: ignore[attr-defined]  # provided by Api, which mixes this in
-        return start(f"{remote.id} from {label}", f"{remote.id} from {label}", None, run=run)
+        return start(f"{remote.id} from {label}", f"{remote.id} from {label}", None, run=run, first_run=fresh)
 
     @validate_call
     def unlock_location_key(self, passphrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)]) -> dict:

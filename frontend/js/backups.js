@@ -539,7 +539,8 @@ export async function runRestore(start) {
     dialog.allowClose("Close", () => onDataChanged());
     return;
   }
-  const safety = final.result.safety_backup_id;
+  // a new computer's first restore replaced only the empty database its first launch made: nothing to keep (T16)
+  const safety = final.result.safety_backup_id && !final.result.first_run;
   if (final.result.reopen) {
     // The data could not be opened before: nothing holds it, so opening it again is enough.
     dialog.finish("Your data was restored", [
