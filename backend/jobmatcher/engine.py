@@ -62,6 +62,7 @@ from .fsutil import (
     side_file,
     user_path,
 )
+from .listing import previous_backups
 from .lock import FileLock, InstanceLock
 from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest, seal_holds
 from .printable import printable
@@ -493,16 +494,7 @@ class Engine:
 
         A folder that cannot be listed is reported with available=False, never raised. Raises
         SettingsError only when settings.json is damaged."""
-        out = []
-        for folder in self.previous_folders():
-            store = BackupStore(Path(folder), chosen=True, data=self.data)
-            try:
-                # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
-                items = [r for r in store.list() if r.has_manifest and r.owned]
-                out.append({"folder": folder, "available": True, "backups": items})
-            except JobMatcherError:
-                out.append({"folder": folder, "available": False, "backups": []})
-        return out
+        return previous_backups(self.previous_folders(), BackupStore, self.data)
 
     def previous_folders(self) -> list[str]:
         """The settings' previous backup folders, less any that is the current one under another path (U8): the

@@ -17,11 +17,11 @@ import re
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .core_schemas import BackupType, manifest_values, manifest_values_of
 from .datadir import DB_NAME
-from .errors import BackupFolderUnavailableError
+from .errors import BackupFolderUnavailableError, JobMatcherError
 from .folders import BACKUP_FOLDER_MARKER
 from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, same_file
 
@@ -531,21 +531,28 @@ def list_backups(
     chosen folder not there), ReadOnlyError or another JobMatcherError for a data folder that cannot be opened,
     OSError for a folder that cannot be read."""
     from .datadir import open_data_folder
-    from .errors import JobMatcherError
 
     data = open_data_folder(data_dir, read_only=True)  # as Engine.__init__ opens it, and says a refusal
     s = read_settings(data.settings_path)
     chosen = s["backup_dir"]
     folder = BackupFolder(data.backup_dir_named(chosen), chosen=bool(chosen), token=s["backup_dir_token"], data=data)
     items = folder.list(skipped=skipped)
-    previous = []
-    for name in s["previous_backup_dirs"]:  # as Engine.previous_backups
-        if same_file(name, folder.folder):
-            continue  # the current folder under another path (U8)
+    # less the current folder under another path (U8), as Engine.previous_folders
+    names = [name for name in s["previous_backup_dirs"] if not same_file(name, folder.folder)]
+    return items, previous_backups(names, BackupFolder, data)
+
+
+def previous_backups(folders: Iterable[str], kind: type[BackupFolder], data: DataDir) -> builtins.list[dict]:
+    """The backups of the data folder `data` left in each earlier backup folder of `folders` (paths, in order), as
+    [{"folder", "available", "backups": [row]}]: Engine.previous_backups (`kind` BackupStore, rows BackupRecord)
+    and `backup list` (`kind` BackupFolder, rows ListedBackup). Only this data folder's own backups with a manifest:
+    another data folder sharing that folder keeps its backups (H17). A folder that cannot be listed is reported
+    with available=False, never raised. Read-only."""
+    out = []
+    for name in folders:
         try:
-            # this data folder's own only: another data folder sharing that folder keeps its backups (H17)
-            rows = [r for r in BackupFolder(Path(name), chosen=True, data=data).list() if r.has_manifest and r.owned]
-            previous.append({"folder": name, "available": True, "backups": rows})
+            rows = [r for r in kind(Path(name), chosen=True, data=data).list() if r.has_manifest and r.owned]
+            out.append({"folder": name, "available": True, "backups": rows})
         except JobMatcherError:
-            previous.append({"folder": name, "available": False, "backups": []})
-    return items, previous
+            out.append({"folder": name, "available": False, "backups": []})
+    return out
