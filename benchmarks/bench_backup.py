@@ -47,14 +47,15 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
-from benchutil import QUIET, cpu_busy, wait_for_quiet  # noqa: E402
+from benchutil import BYTECODE_NOTE, QUIET, cpu_busy, installed_bytecode, wait_for_quiet  # noqa: E402
 
 OUT = make_db.OUT
 WORKER = HERE / "bench_worker.py"
 PY = sys.executable
 JOBMATCHER = Path(PY).with_name("jobmatcher")
-ENV = {**os.environ, "JOBMATCHER_LOG_DIR": str(OUT / "logs")}
-ENV.pop("JOBMATCHER_DATA_DIR", None)
+BASE_ENV = {**os.environ, "JOBMATCHER_LOG_DIR": str(OUT / "logs")}
+BASE_ENV.pop("JOBMATCHER_DATA_DIR", None)
+ENV = dict(BASE_ENV)  # the measured processes' environment: without PYTHONDONTWRITEBYTECODE (compile_package)
 LIST_COUNT = 1000
 PYDANTIC_FLOOR = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM.model_validate_json(b'{\"x\": 1}')"
 # The floor of `backup list` as it reads now (core_schemas.py): pydantic-core imported, one schema built, one
@@ -340,12 +341,12 @@ def list_folder() -> Path:
 
 
 def compile_package() -> bool:
-    """Write the package's bytecode (__pycache__, ignored by git), as pip and the bundle install it, so the
-    whole-command figures do not include compiling every module from source (which happens on every run of
-    an editable checkout under PYTHONDONTWRITEBYTECODE=1). Returns whether that variable was set."""
-    import compileall
-
-    compileall.compile_dir(str(ROOT / "backend" / "jobmatcher"), quiet=1)
+    """Write the package's bytecode (__pycache__, ignored by git), as pip and the bundle install it, and run the
+    measured processes without PYTHONDONTWRITEBYTECODE (benchutil.installed_bytecode), so no figure includes
+    compiling a module from source (which happens in every process of an editable checkout under that
+    variable). Returns whether that variable was set in this shell."""
+    ENV.clear()
+    ENV.update(installed_bytecode(BASE_ENV))
     return bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
 
 
@@ -558,7 +559,8 @@ def markdown(results: dict) -> str:
         f"child inherits in that figure, stayed at {env['bench_parent_rss_mb']:.0f} MB). "
         f"Other processes on the machine used {env['others_cpu_mean'] * 100:.0f}% of its CPU on average "
         f"while the measured runs ran (worst run {env['others_cpu_max'] * 100:.0f}%); the benchmark waited "
-        f"{env['quiet_waited']:.0f} s in all for quieter moments. What the figures mean, why targets are "
+        f"{env['quiet_waited']:.0f} s in all for quieter moments. "
+        f"{BYTECODE_NOTE + ' ' if env.get('installed_bytecode') else ''}What the figures mean, why targets are "
         "missed and the verification study: [benchmarks/README.md](README.md).\n"
     )
 
@@ -929,17 +931,17 @@ def main(argv: list[str] | None = None) -> int:
     # Before any engine call: with PYTHONDONTWRITEBYTECODE=1 a module imported inside a call (verify.py in
     # verify) would otherwise be compiled from source there, whenever it changed since the last listing run.
     compile_package()
-    results = {"env": environment(), "reps": args.reps, "sizes": []}
+    results = {"env": {**environment(), "installed_bytecode": True}, "reps": args.reps, "sizes": []}
     for size in sizes:
         results["sizes"].append(bench_size(size, args.reps, args.keep))
     if args.indexed:
         size = make_db.parse_size(args.indexed)
         results["indexed"] = {"new": bench_size(size, args.reps, False, shape="indexed", full=False)}
         if args.baseline:
-            base_env = {**ENV, "PYTHONPATH": str(Path(args.baseline) / "backend")}
-            import compileall
-
-            compileall.compile_dir(str(Path(args.baseline) / "backend" / "jobmatcher"), quiet=1)
+            base_env = {
+                **installed_bytecode(ENV, Path(args.baseline) / "backend" / "jobmatcher"),
+                "PYTHONPATH": str(Path(args.baseline) / "backend"),
+            }
             results["indexed"]["baseline"] = bench_size(
                 size, args.reps, False, shape="indexed", env=base_env, full=False
             )

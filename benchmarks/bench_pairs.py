@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import make_db  # noqa: E402
+from benchutil import installed_bytecode  # noqa: E402
 
 WORKER = HERE / "bench_worker.py"
 
@@ -46,12 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--op", choices=("create", "verify"), default="create")
     p.add_argument("--nice", default="-20")
     args = p.parse_args(argv)
-    # Both engines' bytecode written first (as an installed package has it): under PYTHONDONTWRITEBYTECODE=1 an
-    # engine call would otherwise include compiling the modules it imports lazily (verify.py, ...) from source.
-    import compileall
-
-    for tree in (args.base / "backend" / "jobmatcher", HERE.parent / "backend" / "jobmatcher"):
-        compileall.compile_dir(str(tree), quiet=1)
+    # Both engines' bytecode written first and the workers run without PYTHONDONTWRITEBYTECODE (as an installed
+    # package runs): an engine call would otherwise include compiling the modules it imports lazily from source.
+    environ = installed_bytecode(dict(os.environ), args.base / "backend" / "jobmatcher")
     size = make_db.parse_size(args.size)
     meta = json.loads(
         subprocess.run(
@@ -64,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(Path(meta["data_dir"]) / "jobmatcher.db", work / "jobmatcher.db")
     logs = {"JOBMATCHER_LOG_DIR": str(make_db.OUT / "logs")}
     envs = {
-        "base": {**os.environ, **logs, "PYTHONPATH": str(args.base.resolve() / "backend")},
-        "new": {**os.environ, **logs},
+        "base": {**environ, **logs, "PYTHONPATH": str(args.base.resolve() / "backend")},
+        "new": {**environ, **logs},
     }
     nice = ["nice", "-n", args.nice]
 

@@ -32,3 +32,23 @@ def wait_for_quiet() -> float:
         if share < QUIET["threshold"] or time.monotonic() > deadline:
             return share
         QUIET["waited"] += 0.5
+
+
+ROOT = Path(__file__).resolve().parent.parent
+BYTECODE_NOTE = (
+    "The package is compiled to bytecode first (compileall) and the measured processes run without "
+    "PYTHONDONTWRITEBYTECODE, as an installed app runs (pip and the bundle install its bytecode): no "
+    "module is compiled from source on the clock."
+)
+
+
+def installed_bytecode(env: dict, *trees: Path) -> dict:
+    """Compile the package (and each of `trees`, other checkouts' packages) to bytecode, as pip and the bundle
+    install it, and return `env` without PYTHONDONTWRITEBYTECODE: a checkout run with that variable compiles
+    every module without a .pyc from source in every process, which an installed app never does (issue 13:
+    10-20 ms of a first call). Returns a new dict; `env` is left as it is."""
+    import compileall
+
+    for tree in (ROOT / "backend" / "jobmatcher", *trees):
+        compileall.compile_dir(str(tree), quiet=1)
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
