@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,9 +19,11 @@ from pathlib import Path
 import pytest
 from corpus import manifest_cases, settings_cases
 from jobmatcher import cli, core_schemas, listing
+from jobmatcher import settings as settings_mod
 from jobmatcher.engine import Engine
+from jobmatcher.errors import SettingsError
 from jobmatcher.manifest import BackupRecord, Manifest, load_manifest_file
-from jobmatcher.settings import Settings, load_settings
+from jobmatcher.settings import Settings
 from pydantic_core import to_json
 
 
@@ -106,33 +109,51 @@ def test_settings_are_accepted_and_refused_alike_with_the_same_values():
     assert kinds["ok"] > 20 and kinds["refused"] > 50, kinds
 
 
-def test_a_damaged_settings_file_is_reported_in_the_models_words(tmp_path):
-    """listing.read_settings refuses what load_settings refuses, with its very message; a missing file gives
-    the defaults; a sound one its values."""
+def test_a_damaged_settings_file_is_reported_in_the_models_words(tmp_path, monkeypatch):
+    """listing.read_settings reads a sound file with the core schema alone (the model is never asked), gives the
+    defaults for a missing file, and refuses every damaged one as load_settings words it: a SettingsError naming
+    the file and, in the file's own keys, what is wrong; never pydantic's internals. (It hands each refusal to
+    load_settings for those words, so comparing its message with load_settings' own would compare it with itself.)
+    """
+    asked: list[Path] = []
+    real_load = settings_mod.load_settings
+
+    def load_settings_spy(p: Path) -> Settings:
+        asked.append(p)
+        return real_load(p)
+
+    monkeypatch.setattr(settings_mod, "load_settings", load_settings_spy)
     path = tmp_path / "settings.json"
-    assert _same(listing.read_settings(path), Settings().model_dump())
+    assert _same(listing.read_settings(path), Settings().model_dump()) and asked == []
+    kinds = {"ok": 0, "refused": 0}
+    damaged = f"The settings file {path} is damaged: "
+    hint = "Fix or delete that file; JobMatcher then uses its defaults."
     for name, data in settings_cases().items():
-        path.write_text(json.dumps(data))
-        model = _outcome(lambda p: load_settings(p).model_dump(), path)
-        try:
-            ours = ("ok", listing.read_settings(path))
-        except Exception as e:  # noqa: BLE001
-            ours = (type(e).__name__, None)
-            try:
-                load_settings(path)
-            except Exception as theirs:  # noqa: BLE001
-                assert type(e) is type(theirs) and str(e) == str(theirs), name
+        text = json.dumps(data)
+        path.write_text(text)
+        asked.clear()
+        model = _outcome(lambda d: Settings.model_validate(d).model_dump(), json.loads(text))
         if model[0] == "ok":
-            assert ours[0] == "ok" and _same(model[1], dict(ours[1])), name
-        else:
-            assert ours[0] != "ok", name
-    for raw in (b"{not json", b"", b"\xff"):
-        path.write_bytes(raw)
-        with pytest.raises(Exception) as ours:
+            assert _same(model[1], dict(listing.read_settings(path))), name
+            assert asked == [], f"{name}: a sound file was read again with the model"
+            kinds["ok"] += 1
+            continue
+        with pytest.raises(SettingsError) as e:
             listing.read_settings(path)
-        with pytest.raises(Exception) as theirs:
-            load_settings(path)
-        assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+        kinds["refused"] += 1
+        words = e.value.message
+        assert words.startswith(damaged) and len(words) > len(damaged) and e.value.hint == hint, name
+        key = re.split("[=-]", name)[0]
+        if key in Settings.model_fields or key == "auto_backup_hours":
+            assert key in words, f"{name}: {words}"
+        for internal in ("pydantic", "Settings", "input_value", "type="):
+            assert internal not in words, f"{name}: {words}"
+    assert kinds["ok"] > 20 and kinds["refused"] > 50, kinds
+    for raw in (b"{not json", b"", b"\xff", b'{"retention_days": 7} trailing'):
+        path.write_bytes(raw)
+        with pytest.raises(SettingsError) as e:
+            listing.read_settings(path)
+        assert e.value.message.startswith(damaged) and e.value.hint == hint, raw
 
 
 # -- the whole list, both ways ---------------------------------------------------------------------------

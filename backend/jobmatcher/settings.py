@@ -139,6 +139,8 @@ def _what_is_wrong(e: ValidationError) -> str:
     for err in e.errors(include_url=False, include_input=False):
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         where = ".".join(str(x) for x in err.get("loc", ()))
+        if not where and err.get("type") == "model_type":  # null, a list, a number: not "instance of Settings"
+            msg = "it should hold the settings as one JSON object ({...})"
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
 
