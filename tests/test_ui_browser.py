@@ -7,6 +7,7 @@ Screenshots of the main states go to test-artifacts/.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -692,3 +693,30 @@ def test_the_way_out_never_offers_a_newer_versions_safety_backup(page: Page, sta
     expect(item).to_have_count(1)
     expect(item.get_by_role("button", name=re.compile("Restore"))).to_be_disabled()
     no_traceback(page)
+
+
+def test_two_backups_made_in_one_minute_are_told_apart_everywhere_they_are_named(page: Page, start_app, app_data):
+    """FINDINGS7 T16's kind: two backups made in the same minute read alike to the minute ("1 Dec 2026, 02:31"
+    twice in the list, "Delete the backup from 1 Dec 2026, 02:31 (Manual)?" for either). Those two are named to
+    the second on the page; a backup alone in its minute stays to the minute."""
+    from conftest_app import renumber_by_date
+    from jobmatcher.engine import Engine
+
+    e = Engine(app_data)
+    ids = [e.create_backup(note=f"n{i}").id for i in range(2)]
+    folder = app_data / "backups"
+    for bid, when in zip(ids, ("2026-11-30T23:21:10+00:00", "2026-11-30T23:21:40+00:00"), strict=True):
+        body = json.loads((folder / f"{bid}.json").read_text())
+        (folder / f"{bid}.json").write_text(json.dumps({**body, "created_at": when}))
+    renumber_by_date(folder)
+    app = start_app(app_data, "--browser", TZ="UTC")
+    open_app(page, app)
+    dates = [page.locator(f"#backup-rows tr[data-backup-id='{b}'] .date").inner_text() for b in ids]
+    assert dates == ["30 Nov 2026, 23:21:10", "30 Nov 2026, 23:21:40"], dates
+    first = page.locator("#backup-rows tr", has_text="first").locator(".date").inner_text()
+    assert not re.search(r"\d{2}:\d{2}:\d{2}", first), first
+    page.locator(f"#backup-rows tr[data-backup-id='{ids[0]}']").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete this backup?")
+    expect(dialog).to_contain_text("the backup from 30 Nov 2026, 23:21:10 (Manual)")
+    dialog.get_by_role("button", name="Cancel").click()
+    app.stop()

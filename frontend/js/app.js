@@ -2,7 +2,7 @@
 // launch sequence, with progress), then show the Settings page, or the reason
 // the data could not be opened and what to do.
 
-import { $, h, pathParts, shown, taskText } from "./dom.js";
+import { $, h, pathParts, shown, taskText, timeLabels } from "./dom.js";
 import { bridgeArrived, call, inWindow, mode, ready } from "./transport.js";
 import { showError, toast } from "./dialogs.js";
 import { loadProfile, setUpProfile } from "./profile.js";
@@ -67,6 +67,7 @@ async function showLaunchError(error, info = null) {
 /** The data cannot be opened as it is: offer the newest backup that passed its check, any other, or a file. */
 async function showWayOut() {
   const backups = await call("list_backups");
+  const when = timeLabels(backups);  // two backups made in one minute are told apart to the second (T16)
   // only this data folder's own backups are offered: not another data folder's, a file added by hand
   // (its age is unknown) or one dated in the future (a wrong clock)
   const good = backups.find((b) => b.verified === true && b.owned !== false && !b.added_by_hand && !b.future);
@@ -74,15 +75,15 @@ async function showWayOut() {
   newest.hidden = !good;
   $("#way-out-none").hidden = Boolean(good);
   if (good) {
-    newest.textContent = shown(`Restore the newest checked backup (${describe(good)})`);
+    newest.textContent = shown(`Restore the newest checked backup (${describe(good, when)})`);
     newest.onclick = (e) => restoreBackup(e.currentTarget, good);
   }
   const list = $("#way-out-list");
   list.replaceChildren(...backups.map((b) => h("li", {},
-    h("span", { text: `${describe(b)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}${
+    h("span", { text: `${describe(b, when)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}${
       b.verify_message === "newer-version" ? " – made by a newer JobMatcher (restore it with that version)" : ""}` }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Restore…",
-                  "aria-label": `Restore ${describe(b)}`, disabled: b.verified === false || b.verify_message === "newer-version",
+                  "aria-label": `Restore ${describe(b, when)}`, disabled: b.verified === false || b.verify_message === "newer-version",
                   onclick: (e) => restoreBackup(e.currentTarget, b) }))));
   list.hidden = true;
   $("#way-out-choose").hidden = backups.length === 0;

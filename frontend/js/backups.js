@@ -1,7 +1,7 @@
 // The Backup & Restore section: status line, "Back up now", the list of
 // backups with their actions, "Restore from file…", and the backup settings.
 
-import { $, ago, busy, h, isBusy, localDateTime, pathParts, taskText } from "./dom.js";
+import { $, ago, busy, h, isBusy, localDateTime, pathParts, taskText, timeLabels } from "./dom.js";
 import { call, download, expectRestart, followTask, mode, upload, verifiedInstance } from "./transport.js";
 import { confirmDialog, errorDialog, pathDialog, ProgressDialog, showError, toast } from "./dialogs.js";
 
@@ -85,8 +85,9 @@ function renderPrevious(previous) {
                                disabled: !p.available || p.count === 0, onclick: (e) => moveBackups(e.currentTarget, p) });
     const leave = h("button", { type: "button", class: "btn btn-small btn-ghost", text: "Leave them there",
                                 onclick: (e) => forgetFolder(e.currentTarget, p) });
+    const when = timeLabels(p.backups);
     const list = h("details", {}, h("summary", { text: "Show them" }),
-      h("ul", {}, p.backups.map((b) => h("li", { text: `${localDateTime(b.created_at)} · ${b.type_label} · ${b.size}${b.note ? ` · ${b.note}` : ""}` }))));
+      h("ul", {}, p.backups.map((b) => h("li", { text: `${when(b)} · ${b.type_label} · ${b.size}${b.note ? ` · ${b.note}` : ""}` }))));
     return h("div", { class: "previous-folder", dataset: { folder: p.folder } },
       h("p", { text }), p.count ? list : null, h("div", { class: "row-actions" }, move, leave));
   }));
@@ -221,6 +222,7 @@ function renderList(backups, status = {}) {
     ? [active.closest("tr").dataset.backupId, active.dataset.action] : null;
   // Each row's buttons are named with their backup: its time to the second and its type, and where two
   // rows would still sound alike (made the same second), its id too (K2).
+  timeOf = timeLabels(backups);  // two backups made in one minute are told apart to the second (T16)
   const names = backups.map(rowName);
   const seen = new Map();
   for (const n of names) seen.set(n, (seen.get(n) || 0) + 1);
@@ -245,6 +247,9 @@ function renderList(backups, status = {}) {
       : count;
 }
 
+// How the page names a listed backup's time: to the minute, to the second where two in the list read alike.
+let timeOf = (b) => localDateTime(b.created_at);
+
 /** How a row's buttons name their backup: "the backup from 30 Nov 2026, 19:25:41 (Safety)". */
 function rowName(b) {
   return b.added_by_hand ? `the file ${b.file_name}`
@@ -257,7 +262,7 @@ function row(b, name) {
     ? ["Checking…", "is-unknown"]
     : b.verified === null && b.verify_message === "newer-version"
       ? ["Newer version", "is-unknown"] : VERIFIED[String(b.verified)];
-  const when = localDateTime(b.created_at);
+  const when = timeOf(b);
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
   const button = (text, verb, handler, cls = "btn-ghost") =>
@@ -297,9 +302,10 @@ function row(b, name) {
         button("Delete", "Delete", deleteBackup, "btn-ghost btn-danger-text"))));
 }
 
-export function describe(b) {
+/** "the backup from 30 Nov 2026, 19:25 (Manual)"; `when` names its time (timeLabels of the list it is in). */
+export function describe(b, when = timeOf) {
   return b.added_by_hand ? `the file ${b.file_name} (added by hand)`
-    : `the backup from ${localDateTime(b.created_at)} (${b.type_label})`;
+    : `the backup from ${when(b)} (${b.type_label})`;
 }
 
 function highlight(id) {
@@ -360,7 +366,7 @@ async function verifyBackup(button, b) {
   await busy(button, async () => {
     try {
       const final = await followTask(await call("start_verify", b.id), () => {});
-      if (final.state === "done") toast(`The backup from ${localDateTime(b.created_at)} passed its check.`);
+      if (final.state === "done") toast(`The backup from ${timeOf(b)} passed its check.`);
       else {
         const e = final.error || {};
         await errorDialog("This backup did not pass its check", {
@@ -416,7 +422,7 @@ async function deleteBackup(button, b) {
   await busy(button, async () => {
     try {
       await call("delete_backup", b.id);
-      toast(`Deleted the backup from ${localDateTime(b.created_at)}.`);
+      toast(`Deleted the backup from ${timeOf(b)}.`);
       await loadBackups();
     } catch (e) {
       showError(e);

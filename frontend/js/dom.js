@@ -49,6 +49,20 @@ export function localDateTime(iso, { seconds = false } = {}) {
   return iso ? (seconds ? dateTimeSeconds : dateTime).format(new Date(iso)) : "";
 }
 
+/**
+ * For a list of `items`, a function naming each one's time (`at(item)`, an ISO timestamp) as localDateTime
+ * does: to the minute, and to the second where two items of the list read alike to the minute (two backups
+ * made in one minute would otherwise show the same label: T16).
+ */
+export function timeLabels(items, at = (x) => x.created_at) {
+  const count = new Map();
+  for (const x of items) {
+    const m = localDateTime(at(x));
+    count.set(m, (count.get(m) || 0) + 1);
+  }
+  return (x) => localDateTime(at(x), { seconds: count.get(localDateTime(at(x))) > 1 });
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
 /** "just now", "5 minutes ago", "yesterday", "3 days ago", in the user's language. */

@@ -3,7 +3,7 @@
 // (also the way back for a new computer). Passphrases and keys are sent once and
 // never shown again.
 
-import { $, ago, busy, h, localDateTime, shown } from "./dom.js";
+import { $, ago, busy, h, localDateTime, shown, timeLabels } from "./dom.js";
 import { call, mode } from "./transport.js";
 import { confirmDialog, errorDialog, secretDialog, showError, toast } from "./dialogs.js";
 import { runRestore } from "./backups.js";
@@ -473,12 +473,7 @@ async function restoreFromLocation() {
     return;
   }
   // Two copies made in the same minute read alike to the minute: those are shown to the second (T16).
-  const minutes = new Map();
-  for (const b of found.backups) {
-    const m = localDateTime(b.created_at);
-    minutes.set(m, (minutes.get(m) || 0) + 1);
-  }
-  const when = (b) => localDateTime(b.created_at, { seconds: minutes.get(localDateTime(b.created_at)) > 1 });
+  const when = timeLabels(found.backups);
   const options = found.backups.map((b, i) => h("option", { value: String(i),
     text: `${when(b)} · ${b.size} · ${b.schema_revision || "?"}` +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
