@@ -123,6 +123,9 @@ TMP_PREFIX = ".tmp-"
 # Check refusals that are no verdict on the file: it could not be read (a disk error, a file that cannot be
 # opened now). The manifest keeps its earlier result for these (T8).
 _NOT_A_VERDICT = ("read-error", "unreadable")
+# A check's fields that alone need not survive a power cut: its time, when the verdict recorded stays the same
+# (verified before, verified now). A new verdict (failed, a first check, another message) is always durable.
+_REFRESH = frozenset({"verified_at", "verify_seconds"})
 _OWN_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\.json\Z")
 _TEMP = re.compile(r"^\.tmp-(?P<token>[0-9]+-[0-9]+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)\Z")
 _LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>[0-9]+)\Z")  # restore's hard-link probe (restore._can_link)
@@ -980,11 +983,16 @@ class BackupStore(BackupFolder):
         return None
 
     def verify(
-        self, backup_id: str, listed: BackupRecord | None = None, spare: checkproc.SpareChild | None = None
+        self,
+        backup_id: str,
+        listed: BackupRecord | None = None,
+        spare: checkproc.SpareChild | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.
         `listed`: its record as get() just returned it, when the caller has it (not looked up again).
-        `spare`: a check child started ahead (see verify_file).
+        `spare`: a check child started ahead (see verify_file). `meanwhile`: the caller's work done while
+        the check runs (verify_file's).
 
         Raises:
             ValidationError / BackupNotFoundError: as get() (not an id, or no such backup).
@@ -995,25 +1003,29 @@ class BackupStore(BackupFolder):
         size, checksum and revision it measured for a file added by hand) are written, under the
         manifest lock, so a pin made meanwhile stays.
         """
-        from .verify import verify_file
+        from .verify import start_check, verify_file
 
         rec = listed if listed is not None and listed.id == backup_id else self.get(backup_id)
         path = Path(rec.path)
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
         try:
-            # Data of a newer version (a safety backup keeps whatever the live data was): checked for soundness,
-            # then recorded as made by a newer JobMatcher, not as passed (G7), below.
-            report = verify_file(
-                path,
-                expected_sha256=m.sha256 if m else None,
-                allow_unknown_revision=True,
-                expected_blake3=m.blake3 if m else None,
-                with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
-                every_checksum=True,  # both recorded checksums must hold (H6) ...
-                sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
-                spare=spare,
-            )
+            # The check starts first (in a spare child it runs from here on); the seal, the checksums and
+            # what follows are worked out on this core meanwhile.
+            with start_check(path, spare) as started:
+                # Data of a newer version (a safety backup keeps whatever the live data was): checked for
+                # soundness, then recorded as made by a newer JobMatcher, not as passed (G7), below.
+                report = verify_file(
+                    path,
+                    expected_sha256=m.sha256 if m else None,
+                    allow_unknown_revision=True,
+                    expected_blake3=m.blake3 if m else None,
+                    with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
+                    every_checksum=True,  # both recorded checksums must hold (H6) ...
+                    sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
+                    started=started,
+                    meanwhile=meanwhile,
+                )
         except InvalidBackupError as e:
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name
             e.message = message = e.message.replace(path.name, rec.id)
@@ -1037,7 +1049,9 @@ class BackupStore(BackupFolder):
             verified, message = check_outcome(True, report.schema_revision, "ok")
             _set_check(x, verified, now, message, report.seconds)
 
-        self._update(path, rec, passed, create=True)
+        # A check that leaves everything but its time as it was (passed before, passes now) need not make the
+        # new time survive a power cut: the manifest is replaced whole, the old one stays as good (_REFRESH).
+        written = self._update(path, rec, passed, create=True, refresh=_REFRESH)
         if not is_known(report.schema_revision):
             raise InvalidBackupError(
                 f"The backup {backup_id} is sound, but it was made of data a newer version of JobMatcher had "
@@ -1048,10 +1062,25 @@ class BackupStore(BackupFolder):
                 "Install the newer JobMatcher to restore it; to restore with this version, choose an older backup.",
                 reason="newer-schema",
             )
-        return self.get(backup_id)
+        if written is None or rec.manifest != "ok":
+            return self.get(backup_id)  # not recorded, or a manifest made now: the record as the list makes it
+        # The record as get() would read it back: the manifest just written, the file's size, and what the
+        # check does not change (whose backup it is, whether it is dated in the future) as the list had it.
+        return BackupRecord.from_manifest(
+            rec.id, rec.path, written, manifest="ok", owned=rec.owned, future=rec.future, size_bytes=report.size_bytes
+        )
 
-    def _update(self, path: Path, rec: BackupRecord, change, create: bool, action: str = "") -> None:
-        """update_manifest for `path`; a file added by hand gets a manifest marked so (if `create`).
+    def _update(
+        self,
+        path: Path,
+        rec: BackupRecord,
+        change,
+        create: bool,
+        action: str = "",
+        refresh: frozenset[str] = frozenset(),
+    ) -> Manifest | None:
+        """update_manifest for `path` (`refresh` as there); a file added by hand gets a manifest marked so
+        (if `create`). Returns the manifest written, None when none was.
 
         With `action` a failure raises (naming it); without, it is logged (a check's result must not hide
         the check itself). The place of a manifest JobMatcher cannot read is never overwritten.
@@ -1063,7 +1092,7 @@ class BackupStore(BackupFolder):
             )
 
         try:
-            update_manifest(path, change, default if create else None)
+            return update_manifest(path, change, default if create else None, refresh)
         except FileNotFoundError:
             pass
         except ManifestNotOursError:
@@ -1080,6 +1109,7 @@ class BackupStore(BackupFolder):
             if action:
                 raise describe_os_error(e, f"saving the {action}", path) from None
             log.warning("could not record verification of %s: %s", path, e)
+        return None
 
     def set_pinned(self, backup_id: str, pinned: bool) -> BackupRecord:
         """Pin (keep forever) or unpin a backup; only the pin is written (under the manifest lock).

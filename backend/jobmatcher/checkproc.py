@@ -139,7 +139,8 @@ def start(
         ready = spare.take() if spare is not None and (spare_ready or not can_fork) else None
         if ready is not None:
             _hand_over(ready, path, max_errors)  # it starts now, while the caller goes on (its checksums)
-            return PendingCheck(partial(_finish_started, ready, t0), partial(_kill, ready), in_child=True)
+            # its answer is taken as soon as it is complete; the spare's owner reaps it (SpareChild.close)
+            return PendingCheck(partial(_finish_started, ready, t0, True), partial(_kill, ready), in_child=True)
         try:
             if can_fork:
                 return _fork(path, max_errors, t0)
@@ -273,9 +274,37 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.communicate()
 
 
-def _finish_started(proc: subprocess.Popen[bytes], t0: float) -> CheckResult:
-    out, err = proc.communicate()
-    return _outcome(out, err, proc.returncode, t0)
+def _finish_started(proc: subprocess.Popen[bytes], t0: float, early: bool = False) -> CheckResult:
+    """The started child's answer. `early`: taken once the child has closed its output (child_main does so
+    right after writing a complete answer), without waiting for the process to end (tearing down an
+    interpreter takes about a millisecond, on the check's clock): its caller reaps it later (SpareChild.close).
+    An answer that is not complete (the child died) is judged by how the child ended, as always."""
+    if not early or os.name != "posix" or proc.stdout is None or proc.stderr is None:
+        out, err = proc.communicate()
+        return _outcome(out, err, proc.returncode, t0)
+    import selectors
+
+    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    with selectors.DefaultSelector() as sel:
+        for fd in chunks:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map():
+            for key, _ in sel.select():
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+    out, err = b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+    try:
+        json.loads(out)
+        complete = True
+    except ValueError:
+        complete = False
+    if not complete or proc.poll() is not None:  # no answer: how it ended says why (a signal: SIGBUS, ...)
+        proc.communicate()
+        return _outcome(out, err, proc.returncode, t0)
+    return _outcome(out, err, 0, t0)
 
 
 def _hand_over(proc: subprocess.Popen[bytes], path: Path, max_errors: int) -> None:
@@ -303,6 +332,7 @@ class SpareChild:
         import subprocess
 
         self._lock = threading.Lock()
+        self._taken: subprocess.Popen[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(  # OSError when no process can start
             _child_command_stdin(),
             stdin=subprocess.PIPE,
@@ -335,19 +365,29 @@ class SpareChild:
                 return False
 
     def take(self) -> subprocess.Popen[bytes] | None:
-        """The child, once (None after it was taken or closed, or when it has ended: killed while it waited)."""
+        """The child, once (None after it was taken or closed, or when it has ended: killed while it waited).
+        A child taken is reaped by close(): its answer is taken before it has ended (_finish_started)."""
         with self._lock:
             proc, self._proc = self._proc, None
+            if proc is not None:
+                self._taken = proc
         if proc is not None and proc.poll() is not None:
             proc.communicate()  # reaped, its pipes closed: a check then starts its own child
             return None
         return proc
 
     def close(self) -> None:
+        """Kill an unused child; reap (wait for) the one that was taken, which has answered by then (or is
+        killed by its check's close). Never raises."""
         proc = self.take()
         if proc is not None:
             proc.kill()
             proc.communicate()  # reaps it and closes its pipes
+        with self._lock:
+            taken, self._taken = self._taken, None
+        if taken is not None and taken.returncode is None:
+            with contextlib.suppress(OSError, ValueError):
+                taken.communicate()  # reaped (it has answered and ends by itself), its pipes closed
 
     def __enter__(self) -> SpareChild:
         return self

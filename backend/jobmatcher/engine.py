@@ -64,7 +64,7 @@ from .fsutil import (
 )
 from .listing import previous_backups
 from .lock import FileLock, InstanceLock
-from .manifest import NEWER_VERSION, BackupRecord, BackupType, clean_note, read_manifest, seal_holds
+from .manifest import NEWER_VERSION, BackupRecord, BackupType, Manifest, clean_note, read_manifest, seal_holds
 from .printable import printable
 from .progress import Progress, step
 from .settings import Settings, save_settings, validate_backup_dir
@@ -152,7 +152,13 @@ class Resolved(NamedTuple):
     label: str  # how to name it to the user: the id, or the file's full path
     record: BackupRecord | None  # the listed backup, None for a file
     blake3: str | None = None  # the BLAKE3 its manifest records (newer manifests), to prove it faster
-    sealed: bool = False  # its manifest's seal holds (manifest.seal_holds): BLAKE3 proves the SHA-256 too
+    manifest: Manifest | None = None  # the manifest beside it as it was read (None: none, or not read)
+
+    @property
+    def sealed(self) -> bool:
+        """Its manifest's seal holds (manifest.seal_holds): BLAKE3 proves the SHA-256 too. Computed when asked
+        (it loads BLAKE3): verify asks once its check has started. Never raises."""
+        return seal_holds(self.manifest)
 
 
 class VerifyResult(BaseModel):
@@ -169,6 +175,12 @@ class VerifyResult(BaseModel):
     # The size in bytes the backup's manifest recorded when it was not the file's (a hand edit, another tool:
     # finding T3); the check has recorded the file's own size since. None when they agreed (or for a file).
     manifest_size_bytes: int | None = None
+
+
+def _build_verify_result() -> None:
+    """Build VerifyResult's validator and serializer now (deferred to first use, about 0.5 ms). Never raises."""
+    if not VerifyResult.__pydantic_complete__:
+        VerifyResult.model_rebuild()
 
 
 class FileCheck(BaseModel):
@@ -737,9 +749,7 @@ class Engine:
         try:
             rec = (store or self.store).get(id_or_path)
             m = read_manifest(Path(rec.path))
-            return Resolved(
-                Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None, seal_holds(m)
-            )
+            return Resolved(Path(rec.path), m.sha256 if m else None, rec.id, rec, m.blake3 if m else None, m)
         except (BackupNotFoundError, ValidationError, BackupFolderUnavailableError) as e:
             looks_like_path = (
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
@@ -771,10 +781,10 @@ class Engine:
                 store = store or self.store
                 if path.parent.samefile(store.folder):
                     rec = store.get(path.stem)
-                    return Resolved(Path(rec.path), m.sha256, rec.id, rec, m.blake3, seal_holds(m))
+                    return Resolved(Path(rec.path), m.sha256, rec.id, rec, m.blake3, m)
             except (OSError, BackupNotFoundError, ValidationError, JobMatcherError):
                 pass  # not this folder's listed backup: held to its manifest all the same
-            return Resolved(path, m.sha256, str(path), None, m.blake3, seal_holds(m))
+            return Resolved(path, m.sha256, str(path), None, m.blake3, m)
         return Resolved(path, None, str(path), None)
 
     def preview(self, id_or_path: str) -> BackupPreview:
@@ -842,8 +852,9 @@ class Engine:
         r = self.resolve(id_or_path, store)
         if r.record is not None:
             started = time.monotonic()
-            before = read_manifest(Path(r.record.path))  # its size as claimed (the record has the file's)
-            rec = store.verify(r.record.id, r.record, spare=spare)
+            before = r.manifest  # its size as claimed (the record has the file's)
+            # VerifyResult's validator is built (first use in a process) while the check runs in its child
+            rec = store.verify(r.record.id, r.record, spare=spare, meanwhile=_build_verify_result)
             return VerifyResult(
                 path=rec.path,
                 size_bytes=rec.size_bytes,

@@ -119,11 +119,15 @@ def atomic_temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_native_id()}-{next(_temp_counter)}.tmp")
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE, rename_durable: bool = True) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix.
 
-    The new file gets `mode` (0600: what JobMatcher writes is personal). Raises OSError as the
-    file system reports it; the temp file is gone then.
+    The new file gets `mode` (0600: what JobMatcher writes is personal). Its data is fsynced before the
+    rename, so after a power cut the name holds the old file or the new one, each whole. The rename itself
+    is made durable (the folder fsynced) unless `rename_durable` is False: for a rewrite where the old file
+    is as good an answer as the new one (a manifest whose check only refreshed its time), the new one may
+    then be lost to a power cut, never damaged. Raises OSError as the file system reports it; the temp file
+    is gone then.
     """
     tmp = atomic_temp_name(path)
     try:
@@ -136,7 +140,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> Non
     except BaseException:
         remove_quietly(tmp)
         raise
-    fsync_dir(path.parent)
+    if rename_durable:
+        fsync_dir(path.parent)
 
 
 # What atomic_write_bytes leaves if killed: .NAME.PID-THREAD-N.tmp (and .NAME.PID.tmp from older versions).

@@ -389,13 +389,16 @@ def read_manifest(db_file: Path) -> Manifest | None:
     return load_manifest(db_file)[0]
 
 
-def write_manifest(db_file: Path, manifest: Manifest) -> None:
+def write_manifest(db_file: Path, manifest: Manifest, rename_durable: bool = True) -> None:
     """Write the manifest atomically beside `db_file` (a new backup's; updates use update_manifest).
 
     Raises OSError when it cannot be written (the folder missing or read-only, a full disk); the
-    manifest then is as it was before (atomic_write_bytes: a temp file renamed over it).
+    manifest then is as it was before (atomic_write_bytes: a temp file renamed over it; `rename_durable`
+    as there).
     """
-    atomic_write_bytes(manifest_path(db_file), manifest.model_dump_json(indent=2).encode())
+    atomic_write_bytes(
+        manifest_path(db_file), manifest.model_dump_json(indent=2).encode(), rename_durable=rename_durable
+    )
 
 
 class ManifestNotOursError(Exception):
@@ -413,7 +416,10 @@ def _thread_lock(path: Path) -> threading.Lock:
 
 
 def update_manifest(
-    db_file: Path, change: Callable[[Manifest], None], default: Callable[[], Manifest] | None = None
+    db_file: Path,
+    change: Callable[[Manifest], None],
+    default: Callable[[], Manifest] | None = None,
+    refresh: frozenset[str] = frozenset(),
 ) -> Manifest:
     """Read the manifest, apply `change` to it and write it back, all under a lock.
 
@@ -423,6 +429,12 @@ def update_manifest(
     one (a file added by hand); without `default` FileNotFoundError is raised. A file at the
     manifest's place that is not a readable manifest raises ManifestNotOursError and is never
     overwritten. OSError from the file system propagates. Returns the manifest written.
+
+    `refresh`: fields whose new values alone need not survive a power cut (a check's time when its verdict
+    is the one recorded already). When `change` changed only those, the new manifest is written whole and
+    fsynced before it replaces the old one, but the rename is not made durable (no fsync of the folder,
+    atomic_write_bytes): a power cut then leaves the old manifest or the new one, both whole and with the
+    same verdict. Any other change (a verdict, a checksum, a size, a manifest made) is made durable.
     """
     from .lock import FileLock  # local: keep this module's imports light
 
@@ -436,12 +448,13 @@ def update_manifest(
             m, state = load_manifest(db_file)
             if state == "unreadable":
                 raise ManifestNotOursError(str(manifest_path(db_file)))
+            before = None if m is None or not refresh else m.model_dump(exclude=set(refresh))
             if m is None:
                 if default is None:
                     raise FileNotFoundError(str(manifest_path(db_file)))
                 m = default()
             change(m)
-            write_manifest(db_file, m)
+            write_manifest(db_file, m, rename_durable=before is None or m.model_dump(exclude=set(refresh)) != before)
             return m
         finally:
             guard.release()

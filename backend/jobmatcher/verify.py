@@ -17,10 +17,9 @@ import os
 import stat
 import struct
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-
-from pydantic import BaseModel, ConfigDict
 
 from . import checkproc, schema
 from .database import hot_journal, require_known_revision
@@ -31,10 +30,10 @@ from .fsutil import WAL, side_file
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class VerifyReport(BaseModel):
-    """A file that passed every check."""
-
-    model_config = ConfigDict(defer_build=True)
+@dataclass(kw_only=True)
+class VerifyReport:
+    """A file that passed every check. (A dataclass: made once per check, never serialized; a model's class
+    and its validator would cost about a millisecond in each process that checks a file.)"""
 
     path: str
     size_bytes: int
@@ -49,7 +48,35 @@ class VerifyReport(BaseModel):
     seconds: float
     # The integrity check's child process, when it ran in one (see checkproc): peak resident memory
     # in MB, of which file-backed (the memory-mapped file) and anonymous.
-    check_memory: dict[str, float | None] = {}
+    check_memory: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class StartedCheck:
+    """A file whose shape passed (check_file_shape: size and page size in bytes) and whose check has started
+    (check: checkproc.start, in a spare child it runs from then on). verify_file(started=...) goes on with it.
+    As a context manager it ends a check whose result was never asked for (see checkproc.PendingCheck)."""
+
+    size: int
+    page_size: int
+    check: checkproc.PendingCheck
+    t0: float = 0.0  # time.perf_counter() when the shape's check began: the report's seconds count from it
+
+    def __enter__(self) -> StartedCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.check.close()
+
+
+def start_check(path: Path, spare: checkproc.SpareChild | None = None) -> StartedCheck:
+    """Refuse a file that is not a complete SQLite file (check_file_shape), then start its check (in `spare`
+    when it is ready): the caller reads the manifest and the like while the check runs, then calls
+    verify_file(started=...). Raises InvalidBackupError as check_file_shape does."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    size, page_size = check_file_shape(path)
+    return StartedCheck(size, page_size, checkproc.start(path, spare=spare), t0)
 
 
 AGE_MAGIC = b"age-encryption.org/v1\n"  # the first line of every age file (a location's encrypted copy)
@@ -195,6 +222,8 @@ def verify_file(
     known: dict[Algorithm, str] | None = None,
     sha256_sealed: bool = False,
     hashing: Callable[[], dict[Algorithm, str]] | None = None,
+    started: StartedCheck | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -229,10 +258,17 @@ def verify_file(
     `hashing`: the digests the caller is computing meanwhile from this same file, which nothing else
     writes (a new backup's copy, hashed as it was written: digests.FollowingDigests.result); called once
     the check has started (it may wait for them) and taken as found; any other algorithm needed is computed.
+    `started`: this file's shape checked and its check started already (start_check): not again. Not with
+    `checksum_proves_integrity` or `hashing` (ValueError).
+    `meanwhile`: the caller's work that does not depend on the check's result (loading what follows it),
+    called once while the check runs in its child, after the hashing: on this core while the other checks
+    (not called when the check runs in this process).
     """
-    t0 = time.perf_counter()
+    t0 = started.t0 if started is not None else time.perf_counter()
     path = Path(path)
-    size, page_size = check_file_shape(path)
+    if started is not None and (checksum_proves_integrity or hashing is not None):
+        raise ValueError("a started check is for a full check whose checksums are computed here")
+    size, page_size = (started.size, started.page_size) if started is not None else check_file_shape(path)
     both_expected = bool(expected_blake3 and expected_sha256)
     # SHA-256 is computed unless BLAKE3 proves it: always when restore stages (only the bytes matter there),
     # and for `every_checksum` only when a seal ties the recorded SHA-256 to the recorded BLAKE3 (H6).
@@ -248,7 +284,7 @@ def verify_file(
         if _matches(found, expected_sha256, expected_blake3):
             revision, memory = _check_database(path, allow_unknown_revision, integrity=False)
     elif not algorithms or hashing is not None:
-        with checkproc.start(path, spare=spare) as check:
+        with started.check if started is not None else checkproc.start(path, spare=spare) as check:
             revision, memory = _check_database(path, allow_unknown_revision, started=check)
         found = {**given, **hashing()} if hashing is not None else given  # hashed beside the check
         missing = [a for a in algorithms if a not in found]
@@ -257,12 +293,17 @@ def verify_file(
     else:
         # The check starts first: a forked child can only be made before the hashing threads exist. One read
         # of the file feeds every checksum (file_digests), on the core the check leaves.
-        with checkproc.start(path, spare=spare) as check:
+        with started.check if started is not None else checkproc.start(path, spare=spare) as check:
             if check.in_child:  # this thread is free while the child checks: it hashes, no helper thread
                 try:
                     hashed, unread = file_digests(path, algorithms), None
                 except OSError as e:  # the check's verdict first (a read error there is "read-error")
                     hashed, unread = {}, e
+                # What follows the child's answer, loaded while it checks: the schema guard and the caller's.
+                from . import schemaguard  # noqa: F401
+
+                if meanwhile is not None:
+                    meanwhile()
                 revision, memory = _check_database(path, allow_unknown_revision, started=check)
                 if unread is not None:
                     raise unread
