@@ -686,3 +686,43 @@ def test_the_pages_previous_folders_skip_the_current_one_and_its_indexes_match(m
     ok(api, "forget_previous_folder", shown[0]["index"])
     assert engine.settings.previous_backup_dirs == [str(current) + "/."]  # the alias stays for a move to drop
     assert len(list(current.glob("backup_*.db"))) == 1
+
+
+def test_an_uploaded_backup_is_restored_with_room_for_about_twice_its_size(make_api, tmpfs, tmp_path, monkeypatch):
+    """T16's kind (a second copy of the app's own temp file, beside itself): a page's upload lies in the data
+    folder already, and restoring it copied it again to the staged name, so the data disk needed the upload and
+    twice more. It is now renamed into place: a disk with room for the upload and once more its size (not twice)
+    restores it, and the upload is gone afterwards."""
+    from conftest import fill_sample_data, fingerprint
+    from jobmatcher import chosen, profile
+
+    # the upload's own 64 MB to spare would hide the restore's rule below 64 MB backups: 1 MB here (CI-size)
+    monkeypatch.setattr(chosen, "UPLOAD_KEEP_FREE", 1 << 20)
+
+    source = Engine(tmp_path / "source")
+    source.migrate()
+    fill_sample_data(source, name="Uploaded Ada")
+    conn = source.connect()
+    try:
+        with profile.transaction(conn):
+            conn.executemany(
+                "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+                [(f"Big {i}", "Co", os.urandom(2000).hex()) for i in range(2500)],
+            )
+    finally:
+        conn.close()
+    backup = Path(source.create_backup().path)
+    size = backup.stat().st_size
+    room = 5 * size // 2  # 2.5 times the backup: not 3 times
+    data = tmpfs((room + (1 << 20)) // 1024) / "data"  # 1 MB: the live data and its settings
+    target = Engine(data)
+    target.migrate()
+    fill_sample_data(target)
+    api = make_api(mode="browser", data_dir=data)
+    with backup.open("rb") as f:
+        up = api._receive_upload("cv-backup.db", f, size)
+    ok(api, "check_restore_file", up["token"])
+    final = wait_task(api, ok(api, "start_restore_file", up["token"]))
+    assert final["state"] == "done", final
+    assert fingerprint(data / "jobmatcher.db")[1] == fingerprint(source.data.db_path)[1]
+    assert not [p for p in (data / ".uploads").rglob("*") if p.is_file()]

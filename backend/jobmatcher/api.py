@@ -761,7 +761,13 @@ class Api(LocationsApi):
             # The app's own connection must be closed before the file under it is replaced.
             suspend("A restore is replacing your data right now.", "Wait for it to finish.")
             try:
-                result = run(progress) if run else self._engine.restore(source, progress=progress, label=label)
+                # an upload is the app's own file in the data folder: renamed into place, not copied beside itself
+                take = bool(chosen and chosen.uploaded)
+                result = (
+                    run(progress)
+                    if run
+                    else self._engine.restore(source, progress=progress, label=label, take_file=take)
+                )
             except RestoreFailedError as e:
                 if e.recovered:
                     resume()

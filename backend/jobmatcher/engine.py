@@ -1338,12 +1338,16 @@ class Engine:
         cannot be deleted is logged and left, not raised."""
         return self.store.prune(self.retention_policy(), now, dry_run, keep=self._recovery_keeper())
 
-    def restore(self, id_or_path: str, progress: Progress | None = None, label: str | None = None) -> RestoreResult:
+    def restore(
+        self, id_or_path: str, progress: Progress | None = None, label: str | None = None, take_file: bool = False
+    ) -> RestoreResult:
         """Replace the live data with a backup (safety backup first). Needs the data folder to itself.
 
         `label`: what was restored in the user's words, for the safety backup's note ("Before restoring
         the file Résumé.db"); by default "the backup from 30 Nov 2026, 11:56" or "the file NAME".
-        `progress`: see restore.restore for its phases and units.
+        `progress`: see restore.restore for its phases and units. `take_file`: the path is a temp file of
+        the app's own in the data folder (a page's upload), renamed into place rather than copied
+        (restore.restore's take_source); never for a listed backup or a user's file.
 
         Raises:
             ValidationError / BackupNotFoundError: as `resolve` (empty, or an unknown id).
@@ -1370,6 +1374,7 @@ class Engine:
                 source_verified=rec is not None and rec.verified is True,
                 expected_blake3=r.blake3,
                 sealed=r.sealed,
+                take_source=take_file and rec is None,
             )
         finally:
             if not owned_before:

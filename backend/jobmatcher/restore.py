@@ -26,6 +26,7 @@ the swap did (keep the result).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -574,9 +575,16 @@ def _stage(
     """
     staged = staged_path(data)
     _remove_with_sides(staged)
+    moved = False
     if take:
         size = os.path.getsize(source)
-        os.replace(source, staged)  # same folder: a rename, never a copy
+        try:
+            os.replace(source, staged)  # the data folder's own disk: a rename, never a copy
+            moved = True
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # another file system (a mount inside the data folder): copied after all
+                raise
+    if moved:
         os.chmod(staged, PRIVATE_FILE)
         fsync_dir(data.root)
         found = file_digests(staged, tuple(expected))
