@@ -86,6 +86,46 @@ def test_a_planted_plain_copy_is_refused_beside_encrypted_copies_without_the_key
         assert not (fresh / "jobmatcher.db").exists()
 
 
+def test_one_listing_says_whose_copies_are_encrypted_for_the_page_and_the_list(engine, usb, tmp_path, locked_identity):
+    """remote_listing answers from its one listing what encrypted_there answers for each data folder with a
+    listing of its own: the page's list (Restore from a backup location) and `backup list --from-folder` mark the
+    plain copy planted beside encrypted copies, and nothing of another data folder whose copies are all plain."""
+    from jobmatcher.api import Api
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import encrypted_there, remote_listing
+
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
+    real = engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.copied and not r.error
+    fid = folder_id_of(engine.data)
+    planted, plain = "backup_2026-12-01_00-00-00", "backup_2026-11-30_00-00-00"
+    other = "0123456789abcdef0123456789abcdef"  # another data folder, whose copies there are plain
+    (usb / "JobMatcher" / other).mkdir()
+    mallory = _mallory(tmp_path)
+    _plant_plain(usb / "JobMatcher" / fid, planted, mallory, sequence=99)
+    _plant_plain(usb / "JobMatcher" / other, plain, mallory, sequence=1)
+
+    client = FolderLocation(usb)
+    items, encrypted = remote_listing(client)
+    assert {r.id: r.folder_id for r in items} == {real.id: fid, planted: fid, plain: other}
+    assert encrypted == {f for f in (fid, other) if encrypted_there(client, f)} == {fid}
+    assert remote_listing(client, other) == ([r for r in items if r.folder_id == other], set())
+
+    api = Api(Engine(tmp_path / "look"), mode="browser")
+    try:
+        r = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    finally:
+        api._close()
+    assert r["ok"], r
+    assert {b["id"]: b["not_ours"] for b in r["value"]["backups"]} == {real.id: False, planted: True, plain: False}
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "look2")
+    assert r.returncode == 0, r.stderr
+    marks = {x.split()[0]: "NO: not made by JobMatcher" in x for x in r.stdout.splitlines()[1:]}
+    assert marks == {real.id: False, planted: True, plain: False}, r.stdout
+
+
 # -- L26: a plain location restores with a passphrase given by habit; nobody is accused of tampering --------
 
 

@@ -351,12 +351,13 @@ class LocationsApi:
     def remote_backups(self, source: LocationSource) -> dict:
         """The copies at a location, newest first (time, size, revision, encrypted), for restoring one; `not_ours`:
         a plain copy where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`)."""
-        from .locations.remote import check_source, encrypted_there, list_remote
+        from .locations.remote import check_source, remote_listing
 
         client, label = self._source_client(source)
-        items = list_remote(client) if check_source(client, source.kind == "configured") else []
+        found = check_source(client, source.kind == "configured")
+        items, encrypted_there = remote_listing(client) if found else ([], set())
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
-        encrypted = {f for f in {r.folder_id for r in items} if configured or encrypted_there(client, f)}
+        encrypted = {r.folder_id for r in items} if configured else encrypted_there
         return {
             "where": label,
             "backups": [

@@ -1098,13 +1098,13 @@ def _source_client(args):
 
 
 def cmd_location_backups(args) -> int:
-    from .locations.remote import check_source, list_remote
+    from .locations.remote import check_source, remote_listing
 
     client, label = _source_client(args)
     # a network place may take seconds to answer (or never): a live line says what is being waited for (T11)
     with _Spinner(not args.json, f"Looking into {_safe(label)}"):
         found = check_source(client, configured=bool(args.location))  # a folder only looked into may hold none
-        items = list_remote(client, getattr(args, "folder_id", None)) if found else []
+        items, encrypted_there = remote_listing(client, getattr(args, "folder_id", None)) if found else ([], set())
     if args.json:
         _emit_json(items)
         return 0
@@ -1114,10 +1114,8 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     # a plain copy at an encrypted location, or beside the data folder's encrypted copies or its key, was not
     # made by JobMatcher's copier: a restore refuses it (L1)
-    from .locations.remote import encrypted_there
-
     encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
-    encrypted_folders = {f for f in {r.folder_id for r in items} if encrypted_location or encrypted_there(client, f)}
+    encrypted_folders = {r.folder_id for r in items} if encrypted_location else encrypted_there
     from datetime import datetime, timedelta, timezone
 
     soon = datetime.now(timezone.utc) + timedelta(hours=1)  # a copy cannot be from later than now (a clock aside)

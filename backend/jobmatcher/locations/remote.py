@@ -126,6 +126,13 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
 
     Raises ValidationError when `folder_id` is not a data folder id (32 hexadecimal digits), and
     LocationUnavailableError / LocationCredentialsError when the location cannot be listed or read."""
+    return remote_listing(client, folder_id)[0]
+
+
+def remote_listing(client: LocationClient, folder_id: str | None = None) -> tuple[list[RemoteBackup], set[str]]:
+    """(list_remote's copies, the data folders among theirs whose copies there are known to be encrypted:
+    encrypted_there's answer for each), from one listing of the location (`backup list --location` and the
+    page's list need both). Raises as list_remote."""
     if folder_id and not _FOLDER_ID.match(folder_id):
         raise InputError(
             f"{folder_id[:40]!r} is not a data folder id (32 hexadecimal digits).",
@@ -168,7 +175,12 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
             )
         )
     out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-    return out
+    encrypted: set[str] = set()
+    for key in objects:
+        parts = key.split("/", 2)
+        if len(parts) == 3 and _shows_encryption(key, parts[1]):
+            encrypted.add(parts[1])
+    return out, encrypted & {r.folder_id for r in out}
 
 
 def check_source(client: LocationClient, configured: bool, backup_id: str | None = None) -> bool:
@@ -265,7 +277,13 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
 def encrypted_there(client: LocationClient, folder_id: str) -> bool:
     """Whether this data folder's copies at the location are known to be encrypted: its locked identity is
     there, or one of its copies is (`.db.age`). One listing of its namespace. Raises the location's errors."""
-    return any(o.key == identity_key(folder_id) or o.key.endswith(".db.age") for o in client.list(namespace(folder_id)))
+    return any(_shows_encryption(o.key, folder_id) for o in client.list(namespace(folder_id)))
+
+
+def _shows_encryption(key: str, folder_id: str) -> bool:
+    """Whether the key `key` in the namespace of `folder_id` shows its copies there are encrypted: its locked
+    identity, or an encrypted copy. Never raises."""
+    return key == identity_key(folder_id) or key.endswith(".db.age")
 
 
 def expect_encrypted(client: LocationClient, remote: RemoteBackup, encrypted: bool) -> None:
