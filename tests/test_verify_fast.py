@@ -355,3 +355,72 @@ def test_power_cuts_keep_a_failed_verdict_once_the_command_reported_it(tmp_path,
             assert m.verified in (True, False), where
 
     assert _cut_rounds(tmp_path, pristine, b.id, check) > 0
+
+
+# -- first-use costs taken off the check's clock keep their meaning ---------------------------------
+
+
+def test_the_autoindex_rule_is_the_pattern_it_replaces():
+    """schemaguard.autoindex_table (string operations) gives what the pattern it replaces gave, for names
+    built from the pieces that matter (underscores, ASCII and other digits, newlines, the prefix twice)."""
+    import re
+
+    from jobmatcher.schemaguard import autoindex_table
+
+    pattern = re.compile(r"sqlite_autoindex_(.+)_[0-9]+", re.ASCII | re.DOTALL)
+    pieces = ["_", "1", "23", "a", "skills", "\n", "é", "\u0663", "\u00b2", "sqlite_autoindex_", " ", "x_"]
+    rng = random.Random(13)
+    names = [
+        "sqlite_autoindex_skills_1",
+        "sqlite_autoindex__1",
+        "sqlite_autoindex___1",
+        "sqlite_autoindex_a_1_2",
+        "sqlite_autoindex_a_12x",
+        "sqlite_autoindex_a_",
+        "sqlite_autoindex_",
+        "sqlite_autoindex_a_\u0663",
+        "sqlite_autoindex_a_\u00b2",
+        "Sqlite_autoindex_a_1",
+        "sqlite_autoindex_a\n_1",
+        "sqlite_autoindex_a_1\n",
+    ]
+    names += ["sqlite_autoindex_" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    names += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(500)]
+    for name in names:
+        m = pattern.fullmatch(name)
+        assert autoindex_table(name) == (m.group(1) if m else None), repr(name)
+
+
+def test_a_fresh_verify_loads_the_guard_while_the_child_checks(engine):
+    """In a fresh process (as `backup verify`), the schema guard's module and VerifyResult's validator are
+    loaded during verify (meanwhile), and a foreign trigger is still refused there."""
+    import sqlite3
+
+    b = engine.create_backup()
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from jobmatcher.checkproc import SpareChild
+        spare = SpareChild.start()
+        from jobmatcher.engine import Engine, VerifyResult
+        assert "jobmatcher.schemaguard" not in sys.modules
+        assert not VerifyResult.__pydantic_complete__
+        import time
+        while not spare.ready():
+            time.sleep(0.005)
+        r = Engine({str(engine.data.root)!r}).verify({b.id!r}, spare=spare)
+        spare.close()
+        assert r.backup.verified is True
+        assert "jobmatcher.schemaguard" in sys.modules and VerifyResult.__pydantic_complete__
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    conn = sqlite3.connect(b.path)
+    conn.execute("CREATE TRIGGER wipe AFTER INSERT ON skills BEGIN DELETE FROM saved_jobs; END")
+    conn.commit()
+    conn.close()
+    with _ready(checkproc.SpareChild()) as spare, pytest.raises(InvalidBackupError) as e:
+        engine.verify(b.id, spare=spare)
+    assert e.value.reason in ("foreign-schema", "checksum-mismatch")

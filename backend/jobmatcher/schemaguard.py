@@ -38,9 +38,8 @@ This module is data and comparison only: the facts come from the check's one rea
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .checkproc import INTERNAL_TABLE  # one pattern for both (checkproc imports nothing of the package)
 
@@ -96,14 +95,27 @@ _S0002: _S = {
 }
 SHAPES: dict[str, _S] = {"0001_initial": _S0001, "0002_saved_jobs": _S0002}
 
-_AUTOINDEX = re.compile(r"sqlite_autoindex_(.+)_[0-9]+", re.ASCII | re.DOTALL)
+_AUTOINDEX = "sqlite_autoindex_"
+
+
+def autoindex_table(name: str) -> str | None:
+    """The table of SQLite's own index `name` (sqlite_autoindex_TABLE_N: a UNIQUE or PRIMARY KEY constraint's),
+    else None: what fullmatch(r"sqlite_autoindex_(.+)_[0-9]+") gives as its group, without compiling a pattern
+    when the module loads (on every check's clock). Never raises."""
+    if not name.startswith(_AUTOINDEX):
+        return None
+    table, sep, number = name[len(_AUTOINDEX) :].rpartition("_")
+    return table if sep and table and number.isascii() and number.isdigit() else None
+
+
 _WORDS = {"trigger": "a trigger", "view": "a view", "table": "a table", "index": "an index"}
 
 
-@dataclass(frozen=True)
-class Foreign:
+class Foreign(NamedTuple):
     """One schema object JobMatcher did not make: `kind` trigger, view, virtual-table, conflict-clause,
-    foreign-key, table, index or column; `name` its name; `table` the table it belongs to ("" when none)."""
+    foreign-key, table, index or column; `name` its name; `table` the table it belongs to ("" when none).
+    (A NamedTuple: immutable as a frozen dataclass, without the functions a dataclass compiles when this
+    module loads, on every check's clock.)"""
 
     kind: str
     name: str
@@ -198,8 +210,7 @@ def unknown_objects(revision: str, facts: dict) -> list[Foreign]:
         if kind == "table" and not virtual and name.lower() not in tables and not INTERNAL_TABLE.fullmatch(name):
             found.append(Foreign("table", name))
         elif kind == "index":
-            auto = _AUTOINDEX.fullmatch(name)
-            if (auto is None or auto.group(1) != table) and indexes.get(name.lower()) != table.lower():
+            if autoindex_table(name) != table and indexes.get(name.lower()) != table.lower():
                 found.append(Foreign("index", name, table))
     for table, names in facts.get("columns", {}).items():
         known = tables.get(str(table).lower())

@@ -17,7 +17,6 @@ import os
 import stat
 import struct
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,37 +29,65 @@ from .fsutil import WAL, side_file
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-@dataclass(kw_only=True)
 class VerifyReport:
-    """A file that passed every check. (A dataclass: made once per check, never serialized; a model's class
-    and its validator would cost about a millisecond in each process that checks a file.)"""
+    """A file that passed every check. (A plain class: made once per check and never serialized; a model's
+    class and validator, or a dataclass's generated functions, would be built in each process that checks a
+    file, on the check's clock.)"""
 
-    path: str
-    size_bytes: int
-    sha256: str
-    # The BLAKE3 of the file, when it was computed (see verify_file's `with_blake3`) or proven.
-    blake3: str | None = None
-    # sha256 and blake3 are known to be of the same bytes (both computed from one read of this file, or
-    # BLAKE3 computed and the SHA-256 proven by a holding seal): a manifest may be sealed with them.
-    sealable: bool = False
-    schema_revision: str
-    page_size: int
-    seconds: float
-    # The integrity check's child process, when it ran in one (see checkproc): peak resident memory
-    # in MB, of which file-backed (the memory-mapped file) and anonymous.
-    check_memory: dict[str, float | None] = field(default_factory=dict)
+    __slots__ = (
+        "path",
+        "size_bytes",
+        "sha256",
+        "blake3",
+        "sealable",
+        "schema_revision",
+        "page_size",
+        "seconds",
+        "check_memory",
+    )
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        size_bytes: int,
+        sha256: str,
+        schema_revision: str,
+        page_size: int,
+        seconds: float,
+        blake3: str | None = None,
+        sealable: bool = False,
+        check_memory: dict[str, float | None] | None = None,
+    ) -> None:
+        self.path = path
+        self.size_bytes = size_bytes
+        self.sha256 = sha256
+        # The BLAKE3 of the file, when it was computed (see verify_file's `with_blake3`) or proven.
+        self.blake3 = blake3
+        # sha256 and blake3 are known to be of the same bytes (both computed from one read of this file, or
+        # BLAKE3 computed and the SHA-256 proven by a holding seal): a manifest may be sealed with them.
+        self.sealable = sealable
+        self.schema_revision = schema_revision
+        self.page_size = page_size
+        self.seconds = seconds
+        # The integrity check's child process, when it ran in one (see checkproc): peak resident memory
+        # in MB, of which file-backed (the memory-mapped file) and anonymous.
+        self.check_memory: dict[str, float | None] = check_memory if check_memory is not None else {}
+
+    def __repr__(self) -> str:
+        return f"VerifyReport({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
-@dataclass
 class StartedCheck:
-    """A file whose shape passed (check_file_shape: size and page size in bytes) and whose check has started
-    (check: checkproc.start, in a spare child it runs from then on). verify_file(started=...) goes on with it.
+    """A file whose shape passed (check_file_shape: `size` and `page_size` in bytes) and whose check has
+    started (`check`: checkproc.start; in a spare child it runs from then on); `t0` is time.perf_counter() when
+    the shape's check began (the report's seconds count from it). verify_file(started=...) goes on with it.
     As a context manager it ends a check whose result was never asked for (see checkproc.PendingCheck)."""
 
-    size: int
-    page_size: int
-    check: checkproc.PendingCheck
-    t0: float = 0.0  # time.perf_counter() when the shape's check began: the report's seconds count from it
+    __slots__ = ("size", "page_size", "check", "t0")
+
+    def __init__(self, size: int, page_size: int, check: checkproc.PendingCheck, t0: float) -> None:
+        self.size, self.page_size, self.check, self.t0 = size, page_size, check, t0
 
     def __enter__(self) -> StartedCheck:
         return self
