@@ -197,15 +197,21 @@ def test_a_new_backup_records_the_digests_of_its_file(engine, small_chunks, read
 
 
 def test_a_new_backup_with_a_busy_wal_is_hashed_after_its_fold(engine, reads):
-    """The live -wal holds committed pages (another connection, no checkpoint): the backup's checksums are
-    computed after the -wal is folded into it, and still are those of its file."""
+    """The live -wal holds committed pages (another connection, no checkpoint) and a reader still reads them, so
+    the checkpoint before the copy cannot empty it: the backup's checksums are computed after the -wal is folded
+    into it, and still are those of its file."""
     other = sqlite3.connect(engine.data.db_path, isolation_level=None)
+    reader = sqlite3.connect(engine.data.db_path, isolation_level=None)
     try:
         other.execute("PRAGMA wal_autocheckpoint=0")
         other.execute("CREATE TABLE extra(x)")
         other.execute("INSERT INTO extra VALUES ('only in the wal')")
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT x FROM extra").fetchall()  # a read transaction on the -wal's pages
         b = engine.create_backup()
+        assert Path(f"{engine.data.db_path}-wal").stat().st_size > 0  # the checkpoint could not empty it
     finally:
+        reader.close()
         other.close()
     data = Path(b.path).read_bytes()
     m = read_manifest(Path(b.path))
@@ -214,6 +220,107 @@ def test_a_new_backup_with_a_busy_wal_is_hashed_after_its_fold(engine, reads):
     conn = sqlite3.connect(f"{Path(b.path).as_uri()}?mode=ro", uri=True)
     try:
         assert conn.execute("SELECT x FROM extra").fetchall() == [("only in the wal",)]
+    finally:
+        conn.close()
+
+
+def test_an_open_writer_with_pages_in_the_wal_still_gets_a_backup_hashed_while_copied(engine, reads, monkeypatch):
+    """The app's window keeps its write connection open, so the live -wal usually holds pages: the live -wal is
+    emptied into the database first (wal_checkpoint(TRUNCATE)), and the copy is hashed while it is copied (the
+    fast path: nothing folded in afterwards, no second read). The backup is byte for byte the live file (but
+    for the journal mode in its header) and holds every committed row; the writer goes on writing."""
+    from jobmatcher import database
+
+    folds: list[Path] = []
+    real_fold = snapshot._make_self_contained
+    monkeypatch.setattr(
+        snapshot, "_make_self_contained", lambda dest, sync=True: folds.append(dest) or real_fold(dest, sync)
+    )
+    writer = database.connect(engine.data.db_path)  # as the app's writer opens it
+    try:
+        writer.execute("INSERT INTO skills (name, level) VALUES ('only in the wal', 3)")
+        writer.execute("UPDATE user_profile SET headline = 'also only in the wal' WHERE id = 1")
+        wal = Path(f"{engine.data.db_path}-wal")
+        assert wal.stat().st_size > 0
+        b = engine.create_backup()
+        assert wal.stat().st_size == 0  # emptied into the live file by the checkpoint
+        assert folds == [] and reads == []  # hashed while copied: not folded in, not read again
+        data, live = Path(b.path).read_bytes(), engine.data.db_path.read_bytes()
+        assert data[18:20] == b"\x01\x01" and live[18:20] == b"\x02\x02"
+        assert data[:18] + data[20:] == live[:18] + live[20:]  # byte for byte the live data
+        m = read_manifest(Path(b.path))
+        assert m is not None and (m.sha256, m.blake3) == (_sha(data), _b3(data)) and seal_holds(m)
+        conn = sqlite3.connect(f"{Path(b.path).as_uri()}?mode=ro", uri=True)
+        try:
+            assert conn.execute("SELECT level FROM skills WHERE name = 'only in the wal'").fetchall() == [(3,)]
+        finally:
+            conn.close()
+        writer.execute("INSERT INTO skills (name, level) VALUES ('after the backup', 1)")  # the writer goes on
+        assert engine.verify(b.id).backup.verified is True
+    finally:
+        writer.close()
+    conn = sqlite3.connect(engine.data.db_path)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM skills")}
+    finally:
+        conn.close()
+    assert {"only in the wal", "after the backup"} <= names
+
+
+def test_the_apps_writer_keeps_its_locks_through_a_backup_in_its_process(engine):
+    """A backup made in the app's process reads the live file's header (is it a database at all?) while the app's
+    writer connection is open: opening and closing a descriptor of the file for it dropped every lock the
+    writer held (POSIX drops a process's locks on a file at any close of it). Another program's connection then
+    took itself for the last one when it closed and deleted the -wal and -shm the writer was still using, so the
+    writer's next commits went to a deleted file, invisible to every other program (and lost if the app was
+    killed). The writer's locks, its -wal and what it commits afterwards stay as they are."""
+    import subprocess
+    import sys
+
+    from jobmatcher import database
+
+    writer = database.connect(engine.data.db_path)  # as the app's writer opens it
+    wal = Path(f"{engine.data.db_path}-wal")
+    read_by_another_program = [
+        sys.executable,
+        "-c",
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('SELECT count(*) FROM skills WHERE name = ?', (sys.argv[2],)).fetchone()[0]); c.close()",
+        str(engine.data.db_path),
+    ]
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("INSERT INTO skills (name, level) VALUES ('before the backup', 1)")
+        engine.create_backup()
+        database.live_problem(engine.data.db_path)  # the header read on its own too
+        out = subprocess.run([*read_by_another_program, "before the backup"], capture_output=True, text=True)
+        assert out.stdout.strip() == "1", out.stderr
+        assert wal.exists()  # not deleted by the other program's close
+        writer.execute("INSERT INTO skills (name, level) VALUES ('after the backup', 1)")
+        out = subprocess.run([*read_by_another_program, "after the backup"], capture_output=True, text=True)
+        assert out.stdout.strip() == "1", out.stderr  # the writer's commit is in the -wal everyone reads
+    finally:
+        writer.close()
+
+
+def test_a_safety_backup_never_checkpoints_the_live_data(engine):
+    """A safety copy is of data that may be damaged or of a newer version: nothing is written to the live file
+    for it (its -wal is copied and folded into the copy, as before)."""
+    from jobmatcher.manifest import BackupType
+
+    writer = sqlite3.connect(engine.data.db_path, isolation_level=None)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("INSERT INTO skills (name, level) VALUES ('only in the wal', 3)")
+        wal = Path(f"{engine.data.db_path}-wal")
+        before = (engine.data.db_path.read_bytes(), wal.read_bytes())
+        b = engine.store.create(engine.data.db_path, kind=BackupType.safety)
+        assert (engine.data.db_path.read_bytes(), wal.read_bytes()) == before
+    finally:
+        writer.close()
+    conn = sqlite3.connect(f"{Path(b.path).as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("SELECT level FROM skills WHERE name = 'only in the wal'").fetchall() == [(3,)]
     finally:
         conn.close()
 

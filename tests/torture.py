@@ -1,6 +1,7 @@
 """Crash-consistency torture: SIGKILL real `jobmatcher` commands at random moments, then check the data.
 
-For each operation (`backup` = `jobmatcher backup create`, `restore` =
+For each operation (`backup` = `jobmatcher backup create`, `backup-writer` = the same while another
+connection, as the app's window keeps one, is open with committed pages in the live -wal, `restore` =
 `jobmatcher backup restore FILE --yes`, `migrate` = `jobmatcher db migrate`
 from revision 0001 with its pre-migration backup), on a database of known
 content:
@@ -56,7 +57,9 @@ from pathlib import Path
 from jobmatcher.engine import Engine
 from jobmatcher.errors import JobMatcherError
 
-OPS = ("backup", "restore", "migrate")
+# backup-writer: `backup create` while another connection (as the app's window keeps one) is open with
+# committed pages in the live -wal, which the backup first checkpoints into the live file (issue 13)
+OPS = ("backup", "backup-writer", "restore", "migrate")
 OLD_REVISION = "0001_initial"
 REMEASURE_EVERY = 25
 # What may be in a data folder after a launch (the backups folder is checked on its own).
@@ -203,6 +206,7 @@ class Torture:
     def __init__(self, op: str, work: Path, size_mb: float, seed: int, log=print) -> None:
         assert op in OPS, op
         self.op, self.work, self.size_mb, self.seed, self.log = op, Path(work), size_mb, seed, log
+        self.writer: sqlite3.Connection | None = None  # backup-writer: the open connection, as the window's
         self.work.mkdir(parents=True, exist_ok=True)
         self.data = self.work / f"{op}-data"
         self.env = {**os.environ, "JOBMATCHER_LOG_DIR": os.environ.get("JOBMATCHER_LOG_DIR", str(self.work / "logs"))}
@@ -218,7 +222,22 @@ class Torture:
         else:
             make_data_folder(self.data, self.size_mb, self.seed, "Current Person")
         self.pristine = self.work / f"{self.op}-pristine.db"
-        shutil.copyfile(self.db, self.pristine)
+        if self.op == "backup-writer":  # committed rows only in the -wal, a connection open on them
+            self._open_writer()
+            assert self.writer is not None
+            self.writer.execute("BEGIN")
+            self.writer.execute("UPDATE user_profile SET headline = 'only in the -wal' WHERE id = 1")
+            self.writer.executemany(
+                "INSERT INTO skills (name, level) VALUES (?, ?)", [(f"wal skill {i}", i % 5 + 1) for i in range(300)]
+            )
+            self.writer.execute("COMMIT")
+            assert Path(f"{self.db}-wal").stat().st_size > 0
+            # The writer idle, main + -wal are consistent. Copied by another process: closing a descriptor of the
+            # file here would drop the writer's locks (POSIX), as no app may (fsutil.database_fd).
+            for suffix in ("", "-wal"):
+                subprocess.run(["cp", f"{self.db}{suffix}", f"{self.pristine}{suffix}"], check=True)
+        else:
+            shutil.copyfile(self.db, self.pristine)
         self.before = content_hash(self.db)
         self.intended = self.before
         self.command = ["backup", "create", "--note", "torture"]
@@ -239,7 +258,19 @@ class Torture:
             self.intended = content_hash(ref / "jobmatcher.db")
             shutil.rmtree(ref)
             self.command = ["db", "migrate"]
-        assert self.op == "backup" or self.intended != self.before
+        assert self.op.startswith("backup") or self.intended != self.before
+
+    def _open_writer(self) -> None:
+        from jobmatcher import database
+
+        self.writer = database.connect(self.db)  # as the app's writer opens it
+        self.writer.execute("PRAGMA wal_autocheckpoint=0")  # its pages stay in the -wal until a backup's checkpoint
+        self.writer.execute("SELECT count(*) FROM skills").fetchone()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     @property
     def db(self) -> Path:
@@ -255,11 +286,16 @@ class Torture:
     def reset(self) -> None:
         """Put the state before back: the pristine database, no backups, nothing else."""
         _end_detached_checks(self.data)
+        reopen = self.writer is not None
+        self.close()  # never a connection open on a file being replaced
         for p in self.data.iterdir():
             if p.name in ("settings.json", ".jobmatcher.lock", ".jobmatcher.swap.lock"):
                 continue
             shutil.rmtree(p) if p.is_dir() else p.unlink()
         shutil.copyfile(self.pristine, self.db)
+        if reopen:
+            shutil.copyfile(f"{self.pristine}-wal", f"{self.db}-wal")
+            self._open_writer()
 
     def measure(self, runs: int = 3) -> tuple[float, float]:
         """(start-up: launch until the command first opens a file of the data folder, the operation: from
@@ -361,9 +397,12 @@ class Torture:
             live = self._state_of(self.db)
         except Exception as e:  # noqa: BLE001
             return problems + [f"the live database cannot be read: {type(e).__name__}: {e}"]
-        expected = {"backup": {self.before}, "restore": {self.before, self.intended}, "migrate": {self.intended}}[
-            self.op
-        ]
+        expected = {
+            "backup": {self.before},
+            "backup-writer": {self.before},
+            "restore": {self.before, self.intended},
+            "migrate": {self.intended},
+        }[self.op]
         if live not in expected:
             problems.append("the live database is neither the state before nor the state intended (a mix)")
         # outcome, for the report
@@ -390,7 +429,7 @@ class Torture:
                 problems.append("the launch did not finish the migration")
         # the backup folder: only whole, verified backups holding the state before
         listed = engine.list_backups()
-        if self.op == "backup":
+        if self.op.startswith("backup"):
             result.count("backup published" if listed else "no backup")
         for rec in listed:
             if rec.id.startswith("."):
@@ -413,6 +452,8 @@ class Torture:
             and not any(r.type.value == kept and content_hash(Path(r.path)) == self.before for r in listed)
         ):
             problems.append(f"the data before is gone: no {kept} backup holds it")
+        if self.writer is not None and not Path(f"{self.db}-wal").exists():
+            problems.append("the -wal of the open writer was deleted (its next commits would be seen by no one)")
         # leftovers: nothing but published pairs in the backups folder, nothing extra in the data folder
         extra = {p.name for p in self.data.iterdir()} - DATA_FOLDER_NAMES
         if extra:
@@ -475,6 +516,7 @@ def run(op: str, kills: int, seed: int, size_mb: float, work: Path, log=print) -
         f"[{op}] {result.kills} kills, {len(result.failures)} failures, {result.mid_operation} mid-operation, "
         f"outcomes {result.outcomes}, {result.seconds:.0f}s"
     )
+    t.close()
     shutil.rmtree(work / op, ignore_errors=True)
     return result
 
@@ -501,6 +543,7 @@ def markdown(results: list[OpResult], seed: int, size_mb: float, total_seconds: 
     ]
     labels = {
         "backup": "`backup create`",
+        "backup-writer": "`backup create`, another connection open with pages in the live -wal (as the window's)",
         "restore": "`backup restore`",
         "migrate": "`db migrate` (0001 → head, pre-migration backup)",
     }

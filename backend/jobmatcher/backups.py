@@ -822,7 +822,12 @@ class BackupStore(BackupFolder):
                 # (when the copy is final as copied: see copy_snapshot), with CPU time the copy leaves idle
                 # until the copy is done (it holds the write lock); abandoned on leaving if unused.
                 with FollowingDigests(tmp, (SHA256, BLAKE3), idle=True) as digests:
-                    snap = copy_snapshot(db_path, tmp, copy_progress, sync=False, wait=waited, digests=digests)
+                    # The live -wal emptied first (wal_checkpoint(TRUNCATE), when another connection such as the
+                    # window's left pages in it), so that the copy is final as copied; never for a safety copy of
+                    # data that may be damaged or of a newer version (nothing is written to it then).
+                    snap = copy_snapshot(
+                        db_path, tmp, copy_progress, sync=False, wait=waited, digests=digests, checkpoint=not lenient
+                    )
                     taken_at = start + timedelta(seconds=waited.seconds)  # the copy starts once the lock is ours
                     snap.wait_seconds = waited.seconds
                     return checked(snap, digests)

@@ -12,7 +12,17 @@ from typing import Callable, TypeVar
 from . import schema
 from .causes import explain, sqlite_cause
 from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
-from .fsutil import JOURNAL, PRIVATE_FILE, SHM, WAL, data_folder_refused, file_size, fsync_dir, side_file
+from .fsutil import (
+    JOURNAL,
+    PRIVATE_FILE,
+    SHM,
+    WAL,
+    data_folder_refused,
+    file_size,
+    fsync_dir,
+    read_database_bytes,
+    side_file,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
@@ -103,8 +113,7 @@ def live_problem(path: Path) -> str | None:
             )
         return "is empty (0 bytes): its contents were lost (the file was cut off or overwritten)"
     try:
-        with open(path, "rb") as f:
-            header = f.read(100)
+        header = read_database_bytes(path, 100)  # never a descriptor of the live file opened and closed
     except OSError as e:
         return f"cannot be read ({e.strerror})"
     if not header.startswith(SQLITE_MAGIC):
@@ -177,8 +186,7 @@ def require_openable(path: Path) -> None:
 
 def _stamp(path: Path) -> tuple:
     st = os.stat(path)
-    with open(path, "rb") as f:
-        counter = f.read(28)[24:28]  # the file change counter: every write transaction bumps it
+    counter = read_database_bytes(path, 4, 24)  # the file change counter: every write transaction bumps it
     return st.st_ino, st.st_size, st.st_mtime_ns, counter
 
 

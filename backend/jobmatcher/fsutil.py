@@ -489,3 +489,43 @@ def data_folder_refused(root: Path, e: OSError | None = None) -> JobMatcherError
             path=str(root),
         )
     return describe_os_error(e, "opening the data folder", root)
+
+
+# POSIX drops *all* of a process's fcntl locks on a file when *any* descriptor
+# of it is closed, which would silently release the locks SQLite's own
+# connections in this process hold (see "How To Corrupt An SQLite Database",
+# section 2.2). So, like SQLite itself, we never close a descriptor of a
+# database file while the process lives: one per file, reused.
+_pinned_fds: dict[tuple[int, int], int] = {}
+_pinned_lock = threading.Lock()
+
+
+def database_fd(path: Path) -> tuple[int, bool]:
+    """A read-only descriptor of the database file `path`, and whether the caller must close it (Windows only:
+    elsewhere it is this process's one descriptor of that file, kept open). Raises OSError as opening does."""
+    if os.name == "nt":  # Windows locks are per handle: closing is safe, keeping it would block renames
+        return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), True
+    with _pinned_lock:
+        st = os.stat(path)  # look before opening: a second descriptor could never be closed
+        fd = _pinned_fds.get((st.st_dev, st.st_ino))
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY)
+            st = os.fstat(fd)
+            _pinned_fds.setdefault((st.st_dev, st.st_ino), fd)
+        return fd, False
+
+
+def read_database_bytes(path: Path, size: int, offset: int = 0) -> bytes:
+    """Up to `size` bytes at `offset` of the database file `path`, read through database_fd: never by opening and
+    closing a descriptor of it, which would drop the locks of every SQLite connection this process has open on it
+    (the app's writer: another program's connection could then take itself for the last one and delete the
+    -wal and -shm the writer still uses). Raises OSError as opening or reading does."""
+    fd, must_close = database_fd(path)
+    try:
+        if hasattr(os, "pread"):
+            return os.pread(fd, size, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, size)
+    finally:
+        if must_close:
+            os.close(fd)

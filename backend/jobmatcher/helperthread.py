@@ -45,8 +45,9 @@ class HelperThread:
         self._wake = threading.Condition()
         self._calls: deque[tuple[Pending, Callable[..., Any], tuple]] = deque()
         self._closed = False
+        # started with the first call (as ThreadPoolExecutor's): one never handed a call costs no thread
         self._thread = threading.Thread(target=self._run, name=name, daemon=False)
-        self._thread.start()
+        self._started = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
         """Run fn(*args) on the thread after the calls handed over before it. RuntimeError after shutdown()."""
@@ -56,6 +57,9 @@ class HelperThread:
                 raise RuntimeError("the helper thread has ended")
             self._calls.append((pending, fn, args))
             self._wake.notify()
+            start, self._started = not self._started, True
+        if start:
+            self._thread.start()
         return pending
 
     def shutdown(self) -> None:
@@ -63,7 +67,8 @@ class HelperThread:
         with self._wake:
             self._closed = True
             self._wake.notify()
-        if self._thread is not threading.current_thread():
+            started = self._started
+        if started and self._thread is not threading.current_thread():
             self._thread.join()
 
     def __enter__(self) -> HelperThread:

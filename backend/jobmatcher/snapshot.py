@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .digests import FollowingDigests
-from .fsutil import CHUNK, SIDE_SUFFIXES, WAL, copy_range, fsync_file, remove_quietly, side_file
+from .fsutil import CHUNK, SIDE_SUFFIXES, WAL, copy_range, database_fd, fsync_file, remove_quietly, side_file
 from .progress import Count as PageProgress  # (pages done, pages total)
 
 _BACKUP_API_STEP = 4096  # pages per backup-API step (16 MB at 4 KB pages)
@@ -50,6 +49,10 @@ class SnapshotResult:
 # the fast path gives up and the backup API copies the committed data without the write lock.
 LOCK_NOTICE_SECONDS = 1.0
 LOCK_WAIT_SECONDS = 30.0
+# How long the checkpoint before a hashed copy (copy_snapshot's `checkpoint`) may wait for another connection's
+# write, or for a reader still reading pages of the -wal (the app's own reads and writes take milliseconds).
+# Past it the copy goes on without it: the -wal is folded into the copy afterwards, as without a checkpoint.
+CHECKPOINT_WAIT_SECONDS = 0.1
 
 
 @dataclass
@@ -97,29 +100,6 @@ def _begin_immediate(conn: sqlite3.Connection, wait: LockWait | None) -> None:
         conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_SECONDS * 1000)}")
 
 
-# POSIX drops *all* of a process's fcntl locks on a file when *any* descriptor
-# of it is closed, which would silently release the locks SQLite's own
-# connections in this process hold (see "How To Corrupt An SQLite Database",
-# section 2.2). So, like SQLite itself, we never close a descriptor of a
-# database file while the process lives: one per file, reused.
-_pinned_fds: dict[tuple[int, int], int] = {}
-_pinned_lock = threading.Lock()
-
-
-def _database_fd(path: Path) -> tuple[int, bool]:
-    """A read-only descriptor of `path`, and whether the caller must close it."""
-    if os.name == "nt":  # Windows locks are per handle: closing is safe, keeping it would block renames
-        return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), True
-    with _pinned_lock:
-        st = os.stat(path)  # look before opening: a second descriptor could never be closed
-        fd = _pinned_fds.get((st.st_dev, st.st_ino))
-        if fd is None:
-            fd = os.open(path, os.O_RDONLY)
-            st = os.fstat(fd)
-            _pinned_fds.setdefault((st.st_dev, st.st_ino), fd)
-        return fd, False
-
-
 def _page_size(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA page_size").fetchone()[0]
 
@@ -138,6 +118,7 @@ def copy_snapshot(
     sync: bool = True,
     wait: LockWait | None = None,
     digests: FollowingDigests | None = None,
+    checkpoint: bool = False,
 ) -> SnapshotResult:
     """Write a consistent, self-contained copy of the live database `src` to `dest` (fast path).
 
@@ -154,19 +135,28 @@ def copy_snapshot(
     `digests.ready()` while the kernel copies the next (an `idle` FollowingDigests takes only CPU time the
     copy leaves: it holds the write lock), then digests.foreground(), and the result's `hashed` is True. Otherwise
     (a -wal with pages, another header, no os.pwrite: Windows) `digests` is abandoned before the copy.
+
+    `checkpoint` (with `digests`): when the live -wal has pages (another connection, such as the app's window,
+    wrote since the last checkpoint and is still open), first fold them into the live file and empty the -wal
+    (`PRAGMA wal_checkpoint(TRUNCATE)`, SQLite's own crash-safe operation: the database's content is unchanged,
+    only where its pages are kept), so that the copy is final as copied and hashed while copied. It waits at
+    most CHECKPOINT_WAIT_SECONDS for another connection's write or read; when it cannot finish, or fails, the
+    copy goes on as without it (the -wal copied and folded in afterwards).
     """
     t0 = time.perf_counter()
     dest_wal = side_file(dest, WAL)
     conn = sqlite3.connect(src, timeout=30, isolation_level=None, check_same_thread=False)
     waited = LockWait() if wait is None else wait
     try:
+        if checkpoint and digests is not None:
+            _checkpoint(conn, side_file(src, WAL))
         conn.execute("PRAGMA busy_timeout=30000")
         page = _page_size(conn)
         _begin_immediate(conn, waited)
         try:
             # Read the schema so the read snapshot (and SHARED lock) is really taken.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            fd, must_close = _database_fd(src)
+            fd, must_close = database_fd(src)
             try:
                 main_len = os.fstat(fd).st_size
                 wal_path = side_file(src, WAL)
@@ -226,6 +216,24 @@ def copy_snapshot(
     if progress:
         progress(total, total)
     return SnapshotResult("file-copy", time.perf_counter() - t0 - waited.seconds, total, hashed=hashed)
+
+
+def _checkpoint(conn: sqlite3.Connection, wal_path: Path) -> bool:
+    """Empty the live -wal at `wal_path` into its database (`conn`'s) with `PRAGMA wal_checkpoint(TRUNCATE)` when
+    it has pages; whether it is empty now. Waits at most CHECKPOINT_WAIT_SECONDS for other connections (then
+    SQLite checkpoints what it can without waiting and leaves the -wal as it is). Never raises: a checkpoint
+    that fails (busy, a read-only file) only means the copy folds the -wal in afterwards."""
+    try:
+        if os.stat(wal_path).st_size == 0:
+            return True
+    except OSError:
+        return True  # no -wal: nothing to fold in
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(CHECKPOINT_WAIT_SECONDS * 1000)}")
+        busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
+    except sqlite3.Error:
+        return False
 
 
 def _hashed_chunk(size: int) -> int:
