@@ -235,6 +235,58 @@ def test_add_refusals_say_nothing_was_added_and_fit_the_command_line(engine, tmp
     assert "folder picker" not in r.stderr
 
 
+@pytest.mark.parametrize("adding", [True, False])
+@pytest.mark.parametrize("err", ["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG"])
+def test_each_write_refusal_of_a_folder_location_has_its_words(tmp_path, err, adding):
+    """The words of a folder location's failed write, for each cause, adding the folder or copying to it (the
+    real full and read-only disks above and in test_locations_tmpfs.py show some of them; this holds all)."""
+    import errno
+
+    from jobmatcher.locations.folder import MARKER_KEY, FolderLocation
+
+    root = tmp_path / "usb"
+    root.mkdir()
+    (root / MARKER_KEY).write_text("{}")
+    client = FolderLocation(root)
+    client.adding = adding
+    code = getattr(errno, err)
+    e = client._write_error(OSError(code, os.strerror(code)), "JobMatcher/x.db")
+    why = os.strerror(code)
+    words = {
+        ("ENOSPC", True): (
+            f"The folder {root} is full (FREE free): it was not added as a backup location.",
+            "Free up space there, or choose a folder on another drive.",
+        ),
+        ("ENOSPC", False): (
+            f"The backup location {root} is full (FREE free); the copy was not made.",
+            "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
+        ),
+        ("EROFS", True): (
+            f"The folder {root} refuses writes ({why}): it was not added as a backup location.",
+            "Make the folder writable for your user (or mount the drive read-write), then add it again.",
+        ),
+        ("EROFS", False): (
+            f"The backup location {root} refuses writes ({why}); the copy was not made.",
+            "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.",
+        ),
+    }
+    kind = {"EDQUOT": "ENOSPC", "EACCES": "EROFS", "EPERM": "EROFS"}.get(err, err)
+    from jobmatcher.errors import LocationCopyFailedError, LocationUnavailableError
+
+    if kind == "EIO":  # the drive going away during the copy
+        assert isinstance(e, LocationUnavailableError), e
+        assert f"it went away during the copy ({why})" in e.message, e.message
+        return
+    assert type(e) is LocationCopyFailedError, e
+    message, hint = words.get(
+        (kind, adding),
+        (f"Could not copy to the backup location {root}: {why}.", "Check the drive; the copy is retried later."),
+    )
+    free = e.message.split("is full (")[1].split(" free")[0] if "is full (" in e.message else ""
+    assert (e.message, e.hint) == (message.replace("FREE", free), hint)
+    assert not free or free[0].isdigit()
+
+
 def run_cli_in(cwd: Path, *args: str, data_dir: Path):
     return subprocess.run(
         [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args],

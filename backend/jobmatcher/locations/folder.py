@@ -74,6 +74,36 @@ _WINDOW = 4 * 1024 * 1024
 # The drive went away under us: the path is gone, the device is gone, the handle is stale.
 _GONE = (errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.EIO, errno.ENOTDIR)
 
+# A failed write whose cause we can name: ((message, hint) while the folder is being added as a location,
+# (message, hint) for a copy to it), by errno. {root} the folder, {free} its free space, {why} the error's words.
+_FULL = (
+    (
+        "The folder {root} is full ({free} free): it was not added as a backup location.",
+        "Free up space there, or choose a folder on another drive.",
+    ),
+    (
+        "The backup location {root} is full ({free} free); the copy was not made.",
+        "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
+    ),
+)
+_REFUSED = (
+    (
+        "The folder {root} refuses writes ({why}): it was not added as a backup location.",
+        "Make the folder writable for your user (or mount the drive read-write), then add it again.",
+    ),
+    (
+        "The backup location {root} refuses writes ({why}); the copy was not made.",
+        "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.",
+    ),
+)
+_WRITE_REFUSALS = {
+    errno.ENOSPC: _FULL,
+    getattr(errno, "EDQUOT", errno.ENOSPC): _FULL,  # a disk quota (not every platform names it)
+    errno.EROFS: _REFUSED,
+    errno.EACCES: _REFUSED,
+    errno.EPERM: _REFUSED,
+}
+
 
 class FolderLocation(LocationClient):
     """Copies kept in a folder at `root` (which must exist: it is never created)."""
@@ -189,27 +219,12 @@ class FolderLocation(LocationClient):
                 )
 
     def _write_error(self, e: OSError, key: str) -> JobMatcherError:
-        if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-            free = _free(self.root)
-            if self.adding:  # nothing added: no copy to retry, no retention to lower (L15)
-                return LocationCopyFailedError(
-                    f"The folder {self.root} is full ({human_size(free)} free): it was not added as a backup location.",
-                    "Free up space there, or choose a folder on another drive.",
-                )
-            return LocationCopyFailedError(
-                f"The backup location {self.root} is full ({human_size(free)} free); the copy was not made.",
-                "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
-            )
-        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            if self.adding:
-                return LocationCopyFailedError(
-                    f"The folder {self.root} refuses writes ({e.strerror}): it was not added as a backup location.",
-                    "Make the folder writable for your user (or mount the drive read-write), then add it again.",
-                )
-            return LocationCopyFailedError(
-                f"The backup location {self.root} refuses writes ({e.strerror}); the copy was not made.",
-                "Make the folder writable for your user (or mount the drive read-write); the copy is retried later.",
-            )
+        refusal = _WRITE_REFUSALS.get(e.errno or 0)
+        if refusal is not None:
+            # adding the folder: nothing added, so no copy to retry and no retention to lower (L15)
+            message, hint = refusal[0] if self.adding else refusal[1]
+            free = human_size(_free(self.root)) if refusal is _FULL else ""
+            return LocationCopyFailedError(message.format(root=self.root, free=free, why=e.strerror), hint)
         if e.errno in _GONE or not self.root.is_dir() or not (self.root / MARKER_KEY).is_file():
             return self._unavailable(f"it went away during the copy ({e.strerror or e})")
         return LocationCopyFailedError(
