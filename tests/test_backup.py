@@ -407,3 +407,37 @@ def test_a_manifest_that_grew_after_its_fstat_is_read_to_its_end_or_refused_past
             manifest._read_all(fd, 100, str(huge))
     finally:
         os.close(fd)
+
+
+def test_a_reserved_name_skips_taken_names_and_files_added_by_hand(engine):
+    """reserve_name writes the manifest under the first name whose manifest and file are both free: a name with
+    a manifest is taken, a file there without one (added by hand) is never overwritten; with every name of that
+    second taken it refuses and leaves nothing of its own."""
+    from datetime import datetime, timezone
+
+    from jobmatcher.backups import backup_name
+    from jobmatcher.errors import BackupFailedError
+    from jobmatcher.manifest import BackupType, Manifest, manifest_path, read_manifest
+
+    engine.create_backup()  # the folder and a first number
+    store = engine.store
+    when = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+    base = backup_name(when)
+    manifest_path(store.folder / f"{base}.db").write_text("{}")  # taken (its .db still to come)
+    (store.folder / f"{base}_2.db").write_bytes(b"added by hand")  # a file without a manifest: never overwritten
+
+    def manifest() -> Manifest:
+        return Manifest(type=BackupType.auto, created_at=when, size_bytes=0, data_folder_id=store.data.folder_id())
+
+    m = manifest()
+    final = store.reserve_name(m)
+    assert final == store.folder / f"{base}_3.db" and not final.exists()
+    assert read_manifest(final) == m and m.sequence == 2
+    assert (store.folder / f"{base}_2.db").read_bytes() == b"added by hand"
+    assert not manifest_path(store.folder / f"{base}_2.db").exists()
+    for n in range(4, 1000):
+        manifest_path(store.folder / f"{base}_{n}.db").write_text("{}")
+    before = sorted(os.listdir(store.folder))
+    with pytest.raises(BackupFailedError, match="free name"):
+        store.reserve_name(manifest())
+    assert sorted(os.listdir(store.folder)) == before

@@ -876,24 +876,15 @@ class BackupStore(BackupFolder):
         """
         with self._numbering():
             m.sequence = self.next_sequence()
-            base = backup_name(m.created_at)
-            for n in range(1, 1000):
-                final = self.folder / f"{base if n == 1 else f'{base}_{n}'}.db"
-                try:
-                    fd = os.open(manifest_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except FileExistsError:
-                    continue
-                os.close(fd)
-                if os.path.lexists(final):
-                    remove_quietly(manifest_path(final))
-                    continue
-                try:
-                    write_manifest(final, m)
-                except BaseException:
-                    remove_quietly(manifest_path(final))
-                    raise
-                return final
-        raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+            final = self._reserve_name(backup_name(m.created_at))
+            if final is None:
+                raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
+            try:
+                write_manifest(final, m)
+            except BaseException:
+                remove_quietly(manifest_path(final))
+                raise
+            return final
 
     def next_sequence(self) -> int:
         """1 + the highest `sequence` among this data folder's manifests in the folder (1 for the first), and
