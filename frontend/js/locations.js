@@ -3,7 +3,7 @@
 // (also the way back for a new computer). Passphrases and keys are sent once and
 // never shown again.
 
-import { $, ago, busy, h, localDateTime, shown, timeLabels } from "./dom.js";
+import { $, ago, busy, h, isBusy, localDateTime, shown, timeLabels } from "./dom.js";
 import { call, mode } from "./transport.js";
 import { confirmDialog, errorDialog, secretDialog, showError, toast } from "./dialogs.js";
 import { runRestore } from "./backups.js";
@@ -122,8 +122,10 @@ async function unlockKey(event) {
   event.preventDefault();
   const input = $("#unlock-passphrase");
   const error = $("#locations-unlock-error");
+  const button = $("#unlock-key");
+  if (isBusy(button)) return;  // opening the key takes seconds: one attempt at a time
   error.hidden = true;
-  await busy($("#unlock-key"), async () => {
+  await busy(button, async () => {
     try {
       const state = await call("unlock_location_key", input.value);
       renderSync(state);
