@@ -516,16 +516,53 @@ def database_fd(path: Path) -> tuple[int, bool]:
 
 
 def read_database_bytes(path: Path, size: int, offset: int = 0) -> bytes:
-    """Up to `size` bytes at `offset` of the database file `path`, read through database_fd: never by opening and
-    closing a descriptor of it, which would drop the locks of every SQLite connection this process has open on it
-    (the app's writer: another program's connection could then take itself for the last one and delete the
-    -wal and -shm the writer still uses). Raises OSError as opening or reading does."""
-    fd, must_close = database_fd(path)
-    try:
-        if hasattr(os, "pread"):
-            return os.pread(fd, size, offset)
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.read(fd, size)
-    finally:
-        if must_close:
+    """Up to `size` bytes at `offset` of the database file `path`, never by closing a descriptor of it while this
+    process has the file open otherwise: that close would drop the locks of every SQLite connection this process
+    has on it (the app's writer: another program's connection could then take itself for the last one and delete
+    the -wal and -shm the writer still uses). So the descriptor database_fd pinned is used when there is one, and
+    a descriptor opened here is kept open (pinned) when another descriptor of the file is open in this process;
+    otherwise it is closed (nothing holds a lock that could be lost, and a file on a removable disk is not held
+    open for nothing). Raises OSError as opening or reading does."""
+    if os.name == "nt":  # Windows locks are per handle: closing one is safe
+        fd, _ = database_fd(path)
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.read(fd, size)
+        finally:
             os.close(fd)
+    with _pinned_lock:
+        st = os.stat(path)
+        pinned = _pinned_fds.get((st.st_dev, st.st_ino))
+    if pinned is not None:
+        return os.pread(pinned, size, offset)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        st = os.fstat(fd)
+        if _open_elsewhere(fd, st):
+            with _pinned_lock:
+                _pinned_fds.setdefault((st.st_dev, st.st_ino), fd)  # never closed (another pinned one: left open)
+        else:
+            os.close(fd)
+
+
+def _open_elsewhere(fd: int, st: os.stat_result) -> bool:
+    """Whether this process has another descriptor than `fd` of the file `st` describes (SQLite's connections
+    have theirs). True where the process's descriptors cannot be listed: then it is kept open, the safe side."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if not name.isdigit() or int(name) == fd:
+                continue
+            try:
+                other = os.fstat(int(name))
+            except OSError:
+                continue  # the listing's own descriptor, closed by now
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        return False
+    return True
