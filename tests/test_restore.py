@@ -161,6 +161,38 @@ def test_failure_before_the_swap_leaves_the_live_data_untouched(engine, monkeypa
     assert not restore_mod.staged_path(engine.data).exists()
 
 
+@pytest.mark.parametrize("linked", [True, False])
+def test_a_restore_waits_for_a_reader_of_the_live_file_and_then_refuses_changing_nothing(engine, monkeypatch, linked):
+    """Both swaps (the live file linked as the safety backup, or a safety copy made first) take the swap lock
+    that readers of the live file hold shared (`db check`, a backup's copy); while one still holds it, the
+    restore is refused in the user's words and the live data, the backup list and the data folder are as
+    they were."""
+    from jobmatcher.errors import JobMatcherError
+    from jobmatcher.lock import FileLock
+
+    b = engine.create_backup()
+    _rename(engine, "Current Data")
+    if not linked:
+        monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
+    monkeypatch.setattr(restore_mod, "SWAP_WAIT_SECONDS", 0.2)
+    reader = FileLock(engine.data.swap_lock_path, shared=True)
+    assert reader.acquire()
+    try:
+        before = fingerprint(engine.data.db_path)
+        listed = sorted(r.id for r in engine.list_backups())
+        files = sorted(os.listdir(engine.data.root))
+        with pytest.raises(JobMatcherError) as e:
+            engine.restore(b.id)
+        assert "still reading the database" in e.value.message, e.value.message
+        assert fingerprint(engine.data.db_path) == before
+        kept = sorted(r.id for r in engine.list_backups())
+        assert kept == listed if linked else set(listed) < set(kept), (listed, kept)  # the safety copy stays
+        assert sorted(os.listdir(engine.data.root)) == files
+    finally:
+        reader.release()
+    engine.restore(b.id)  # the reader gone, it restores
+
+
 def _engine_on_tmpfs(tmpfs, tmp_path, size_kb) -> Engine:
     e = Engine(tmpfs(size_kb))
     e.migrate()

@@ -88,6 +88,8 @@ log = logging.getLogger(__name__)
 
 # Tests only: do not start the background check of a linked safety backup (the test runs it itself).
 NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
+# How long the swap waits for readers of the live file (`db check`, a backup's copy) to finish.
+SWAP_WAIT_SECONDS = 60.0
 
 
 class RestoreResult(BaseModel):
@@ -350,12 +352,7 @@ def _swap_keeping_old(
     Appends the new safety backup's record to `made`; True once renamed.
     """
     say("swap", 0, None, "steps")
-    if not swap_lock.acquire(timeout=60):
-        raise JobMatcherError(
-            "Another JobMatcher command is still reading the database.",
-            "Wait for it to finish (for example a backup), then try again.",
-            code="reader-active",
-        )
+    _take_swap_lock(swap_lock)
     live = data.db_path
     holder = _take_live_exclusively(live, say)
     final = None
@@ -658,18 +655,24 @@ def _undo_swap_without_safety(data: DataDir, aside: list[Path]) -> None:
     fsync_dir(data.root)
 
 
+def _take_swap_lock(swap_lock: FileLock) -> None:
+    """Hold the swap lock (readers of the live file hold it shared: `db check`, a backup's copy), waiting up to
+    SWAP_WAIT_SECONDS. Raises JobMatcherError (code "reader-active") when another command still holds it."""
+    if not swap_lock.acquire(timeout=SWAP_WAIT_SECONDS):
+        raise JobMatcherError(
+            "Another JobMatcher command is still reading the database.",
+            "Wait for it to finish (for example a backup), then try again.",
+            code="reader-active",
+        )
+
+
 def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside: list[Path] | None = None) -> bool:
     """Rename `staged` over the live database, with no stale -wal/-shm surviving; True once renamed.
 
     Raises DatabaseInUseError (nothing changed) when another connection has the live file open.
     """
     say("swap", 0, None, "steps")
-    if not swap_lock.acquire(timeout=60):
-        raise JobMatcherError(
-            "Another JobMatcher command is still reading the database.",
-            "Wait for it to finish (for example a backup), then try again.",
-            code="reader-active",
-        )
+    _take_swap_lock(swap_lock)
     live = data.db_path
     holder = None
     if os.path.lexists(live):
