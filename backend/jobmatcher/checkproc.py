@@ -243,7 +243,8 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
             # killed, this copy must not keep its data folder "already running" until the check ends
             close_inherited_locks()
             result = _run_check(str(path), max_errors, mmap=True)
-            result.setdefault("memory", _memory())
+            if "memory" not in result:  # measured while the file was still mapped
+                result["memory"] = _memory()
             out = memoryview(json.dumps(result).encode())
             while out:
                 out = out[os.write(w, out) :]

@@ -448,16 +448,22 @@ def update_manifest(
             m, state = load_manifest(db_file)
             if state == "unreadable":
                 raise ManifestNotOursError(str(manifest_path(db_file)))
-            before = None if m is None or not refresh else m.model_dump(exclude=set(refresh))
+            # the fields' values are immutable (text, numbers, dates, enums): a shallow copy is a snapshot
+            before = None if m is None or not refresh else _fields_but(m, refresh)
             if m is None:
                 if default is None:
                     raise FileNotFoundError(str(manifest_path(db_file)))
                 m = default()
             change(m)
-            write_manifest(db_file, m, rename_durable=before is None or m.model_dump(exclude=set(refresh)) != before)
+            write_manifest(db_file, m, rename_durable=before is None or _fields_but(m, refresh) != before)
             return m
         finally:
             guard.release()
+
+
+def _fields_but(m: Manifest, left_out: frozenset[str]) -> dict[str, Any]:
+    """`m`'s fields and values but those named in `left_out` (a shallow copy). Never raises."""
+    return {k: v for k, v in m.__dict__.items() if k not in left_out}
 
 
 def utcnow() -> datetime:
