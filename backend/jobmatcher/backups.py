@@ -999,7 +999,7 @@ class BackupStore(BackupFolder):
         size, checksum and revision it measured for a file added by hand) are written, under the
         manifest lock, so a pin made meanwhile stays.
         """
-        from .verify import start_check, verify_file
+        from .fileshape import start_check  # the check starts before the rest of the verification is loaded
 
         rec = listed if listed is not None and listed.id == backup_id else self.get(backup_id)
         path = Path(rec.path)
@@ -1009,6 +1009,8 @@ class BackupStore(BackupFolder):
             # The check starts first (in a spare child it runs from here on); the seal, the checksums and
             # what follows are worked out on this core meanwhile.
             with start_check(path, spare) as started:
+                from .verify import verify_file
+
                 # Data of a newer version (a safety backup keeps whatever the live data was): checked for
                 # soundness, then recorded as made by a newer JobMatcher, not as passed (G7), below.
                 report = verify_file(

@@ -13,20 +13,20 @@ child process's memory-mapped check for a large file, see checkproc).
 
 from __future__ import annotations
 
-import os
-import stat
-import struct
 import time
 from pathlib import Path
 from typing import Callable
 
 from . import checkproc, schema
-from .database import hot_journal, require_known_revision
+from .database import require_known_revision
 from .digests import BLAKE3, SHA256, Algorithm, file_digest, file_digests
 from .errors import CheckInterruptedError, ForeignSchemaError, InvalidBackupError, NewerSchemaError
-from .fsutil import WAL, side_file
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
+from .fileshape import AGE_MAGIC as AGE_MAGIC  # the file's shape, checked first (re-exported for its callers)
+from .fileshape import SQLITE_MAGIC as SQLITE_MAGIC
+from .fileshape import StartedCheck as StartedCheck
+from .fileshape import check_file_shape as check_file_shape
+from .fileshape import refusal as _refuse
+from .fileshape import start_check as start_check
 
 
 class VerifyReport:
@@ -78,43 +78,6 @@ class VerifyReport:
         return f"VerifyReport({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
-class StartedCheck:
-    """A file whose shape passed (check_file_shape: `size` and `page_size` in bytes) and whose check has
-    started (`check`: checkproc.start; in a spare child it runs from then on); `t0` is time.perf_counter() when
-    the shape's check began (the report's seconds count from it). verify_file(started=...) goes on with it.
-    As a context manager it ends a check whose result was never asked for (see checkproc.PendingCheck)."""
-
-    __slots__ = ("size", "page_size", "check", "t0")
-
-    def __init__(self, size: int, page_size: int, check: checkproc.PendingCheck, t0: float) -> None:
-        self.size, self.page_size, self.check, self.t0 = size, page_size, check, t0
-
-    def __enter__(self) -> StartedCheck:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.check.close()
-
-
-def start_check(path: Path, spare: checkproc.SpareChild | None = None) -> StartedCheck:
-    """Refuse a file that is not a complete SQLite file (check_file_shape), then start its check (in `spare`
-    when it is ready): the caller reads the manifest and the like while the check runs, then calls
-    verify_file(started=...). Raises InvalidBackupError as check_file_shape does."""
-    t0 = time.perf_counter()
-    path = Path(path)
-    size, page_size = check_file_shape(path)
-    return StartedCheck(size, page_size, checkproc.start(path, spare=spare), t0)
-
-
-AGE_MAGIC = b"age-encryption.org/v1\n"  # the first line of every age file (a location's encrypted copy)
-
-
-def _refuse(reason: str, message: str, hint: str = "") -> InvalidBackupError:
-    return InvalidBackupError(
-        message, hint or "Choose another backup. Your current data has not been changed.", reason=reason
-    )
-
-
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file as 64 lowercase hex digits, read in chunks (hashlib releases the GIL, so this runs
     beside SQLite's checks).
@@ -122,119 +85,6 @@ def sha256_file(path: Path) -> str:
     Raises OSError when the file cannot be opened or read (missing, no permission, an I/O error).
     """
     return file_digest(path, SHA256)
-
-
-def check_file_shape(path: Path) -> tuple[int, int]:
-    """Refuse anything that is not a complete SQLite file; return (size in bytes, page size in bytes).
-
-    Raises InvalidBackupError with `reason` one of: missing, unreadable, not-a-file, empty,
-    damaged-header, not-sqlite, truncated, unsaved-wal (a WAL-mode file with a non-empty -wal
-    beside it), hot-journal (an unfinished write's -journal beside it).
-    """
-    try:
-        st = os.stat(path)  # follows symlinks: what matters is what the link points at
-    except FileNotFoundError:
-        raise _refuse("missing", f"The file {path} does not exist.", "Check the name and try again.") from None
-    except ValueError:  # a NUL byte: no file can have that name
-        raise _refuse(
-            "missing",
-            f"There is no file named {str(path)!r}: a file name cannot contain a NUL character.",
-            "Check the name and try again.",
-        ) from None
-    except OSError as e:
-        raise _refuse(
-            "unreadable", f"The file {path} cannot be read: {e.strerror}.", "Check its permissions and try again."
-        ) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise _refuse("not-a-file", f"{path} is a folder, not a backup file.", "Choose a backup file (.db) inside it.")
-    if not stat.S_ISREG(st.st_mode):
-        raise _refuse(
-            "not-a-file",
-            f"{path} is not a regular file (it is a device, pipe or socket).",
-            "Choose a backup file (.db).",
-        )
-    size = st.st_size
-    if size == 0:
-        try:
-            with open(path, "rb") as f:
-                has_bytes = bool(f.read(1))
-        except OSError:
-            has_bytes = True  # /proc/self/mem and the like: unreadable as a stream
-        if has_bytes:  # a size of 0 with bytes behind it: a file of the system (/proc, /sys), not a backup
-            raise _refuse(
-                "not-a-file",
-                f"{path} is a special file of the system, not a backup file.",
-                "Choose a backup file (.db).",
-            )
-        raise _refuse("empty", f"The file {path} is empty.")
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-    except OSError as e:
-        raise _refuse(
-            "unreadable", f"The file {path} cannot be read: {e.strerror}.", "Check its permissions and try again."
-        ) from None
-    if not header.startswith(SQLITE_MAGIC):
-        if header[:6] == SQLITE_MAGIC[:6] or header[:15].lower().startswith(b"sqlite"):
-            raise _refuse("damaged-header", f"The header of {path} is damaged: it is not a readable SQLite database.")
-        if header.startswith(AGE_MAGIC):  # a location's encrypted copy (backup_….db.age), e.g. downloaded
-            raise InvalidBackupError(
-                f"{path} is an encrypted copy from a backup location, not a backup file: it must be decrypted "
-                "first. Nothing was changed.",
-                "Restore it from the backup location it came from: `jobmatcher backup restore ID --from-folder "
-                "FOLDER` (or --location NAME, --from-s3 s3://BUCKET/PREFIX) with your passphrase; or decrypt it "
-                'with age (README: "Your backups without JobMatcher") and restore the .db file.',
-                "Use Restore from a backup location with your passphrase: this is an encrypted copy.",
-                reason="not-sqlite",
-                encrypted_copy=True,
-            )
-        raise _refuse(
-            "not-sqlite",
-            f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",
-            "Choose a file that JobMatcher made (backup_….db).",
-        )
-    if len(header) < 100:
-        raise _refuse("truncated", f"The file {path} is cut short: only {size} bytes of a SQLite database.")
-    (raw_page,) = struct.unpack(">H", header[16:18])
-    page_size = 65536 if raw_page == 1 else raw_page
-    if page_size < 512 or page_size & (page_size - 1):
-        raise _refuse("damaged-header", f"The header of {path} is damaged (page size {raw_page}).")
-    change_counter, page_count = struct.unpack(">II", header[24:32])
-    (valid_for,) = struct.unpack(">I", header[92:96])
-    if valid_for == change_counter and page_count and size < page_count * page_size:
-        raise _refuse(
-            "truncated",
-            f"The file {path} is cut short: {size:,} bytes where its header says "
-            f"{page_count * page_size:,}. It was probably copied incompletely.",
-            "Use a complete copy of the backup. Your current data has not been changed.",
-        )
-    wal = side_file(path, WAL)
-    if header[18] == 2 and wal.exists() and wal.stat().st_size > 0:
-        # A live WAL-mode database copied with its -wal: the newest changes are only in the -wal,
-        # which a backup file cannot carry. Checking or restoring the main file alone would lose them.
-        raise _refuse(
-            "unsaved-wal",
-            f"{path.name} is a database still in use (or copied while in use): some of its changes are "
-            f"only in {wal.name}.",
-            "Close the program using it (or open it once in JobMatcher), then try again.",
-        )
-    if hot_journal(path):
-        # A write was half done when the file was copied (or the program writing it stopped): SQLite itself
-        # undoes it before reading, so the file alone, read as it is, would hold changes never committed.
-        raise _refuse(
-            "hot-journal",
-            f"{path.name} has an unfinished write: {path.name}-journal beside it holds changes that were "
-            "never committed (it was copied, or its program stopped, in the middle of saving).",
-            "Open it once with the program that made it (or the sqlite3 tool) so SQLite undoes the "
-            "unfinished write, then try again; or choose another backup. Your current data has not "
-            "been changed.",
-        )
-    if size % page_size:
-        raise _refuse(
-            "truncated",
-            f"The file {path} is cut short: {size:,} bytes is not a whole number of {page_size}-byte pages.",
-        )
-    return size, page_size
 
 
 def verify_file(
