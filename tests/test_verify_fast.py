@@ -392,8 +392,9 @@ def test_the_autoindex_rule_is_the_pattern_it_replaces():
 
 
 def test_a_fresh_verify_loads_the_guard_while_the_child_checks(engine):
-    """In a fresh process (as `backup verify`), the schema guard's module and VerifyResult's validator are
-    loaded during verify (meanwhile), and a foreign trigger is still refused there."""
+    """In a fresh process (as `backup verify`), the schema guard's module is loaded during verify, VerifyResult's
+    validator is never built (the engine's own values: model_construct) and its answer still serializes; a
+    foreign trigger is still refused there."""
     import sqlite3
 
     b = engine.create_backup()
@@ -411,7 +412,10 @@ def test_a_fresh_verify_loads_the_guard_while_the_child_checks(engine):
         r = Engine({str(engine.data.root)!r}).verify({b.id!r}, spare=spare)
         spare.close()
         assert r.backup.verified is True
-        assert "jobmatcher.schemaguard" in sys.modules and VerifyResult.__pydantic_complete__
+        assert "jobmatcher.schemaguard" in sys.modules and not VerifyResult.__pydantic_complete__
+        dumped = r.model_dump(mode="json")
+        assert dumped["backup"]["verified"] is True and dumped["size_bytes"] == r.size_bytes
+        assert VerifyResult.model_validate(dumped) == r  # the values are what validation makes of them
         print("ok")
         """
     )

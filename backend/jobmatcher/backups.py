@@ -983,12 +983,10 @@ class BackupStore(BackupFolder):
         backup_id: str,
         listed: BackupRecord | None = None,
         spare: checkproc.SpareChild | None = None,
-        meanwhile: Callable[[], None] | None = None,
     ) -> BackupRecord:
         """Check a listed backup and record the result in its manifest; returns the record as it now is.
         `listed`: its record as get() just returned it, when the caller has it (not looked up again).
-        `spare`: a check child started ahead (see verify_file). `meanwhile`: the caller's work done while
-        the check runs (verify_file's).
+        `spare`: a check child started ahead (see verify_file).
 
         Raises:
             ValidationError / BackupNotFoundError: as get() (not an id, or no such backup).
@@ -1022,7 +1020,6 @@ class BackupStore(BackupFolder):
                     every_checksum=True,  # both recorded checksums must hold (H6) ...
                     sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
                     started=started,
-                    meanwhile=meanwhile,
                 )
         except InvalidBackupError as e:
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name

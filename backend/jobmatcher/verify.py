@@ -100,7 +100,6 @@ def verify_file(
     sha256_sealed: bool = False,
     hashing: Callable[[], dict[Algorithm, str]] | None = None,
     started: StartedCheck | None = None,
-    meanwhile: Callable[[], None] | None = None,
 ) -> VerifyReport:
     """Check that `path` is a sound backup this app can restore; raise InvalidBackupError saying why not.
 
@@ -137,9 +136,6 @@ def verify_file(
     the check has started (it may wait for them) and taken as found; any other algorithm needed is computed.
     `started`: this file's shape checked and its check started already (start_check): not again. Not with
     `checksum_proves_integrity` or `hashing` (ValueError).
-    `meanwhile`: the caller's work that does not depend on the check's result (loading what follows it),
-    called once while the check runs in its child, after the hashing: on this core while the other checks
-    (not called when the check runs in this process).
     """
     t0 = started.t0 if started is not None else time.perf_counter()
     path = Path(path)
@@ -176,11 +172,8 @@ def verify_file(
                     hashed, unread = file_digests(path, algorithms), None
                 except OSError as e:  # the check's verdict first (a read error there is "read-error")
                     hashed, unread = {}, e
-                # What follows the child's answer, loaded while it checks: the schema guard and the caller's.
-                from . import schemaguard  # noqa: F401
+                from . import schemaguard  # noqa: F401  (the guard follows the child's answer: loaded meanwhile)
 
-                if meanwhile is not None:
-                    meanwhile()
                 revision, memory = _check_database(path, allow_unknown_revision, started=check)
                 if unread is not None:
                     raise unread
