@@ -203,11 +203,6 @@ class FollowingDigests:
 
         from .helperthread import HelperThread
 
-        if idle:
-            try:
-                os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread only (Linux)
-            except OSError:
-                pass  # hashed at normal priority: slower copies on a busy machine, nothing worse
         with self._wake:
             done, committed = self._state
         hashes = [h.copy() for h in committed]  # its own: an older thread may still be updating its own
@@ -215,7 +210,8 @@ class FollowingDigests:
         # Two reused buffers (no fresh memory, so no page faults, per chunk): one is hashed while the next chunk
         # is read into the other. The other hashes (BLAKE3) of each chunk and that reading on a helper thread
         # while this one does the first (SHA-256), as file_digests does: the two cores share the hashing once
-        # the copy is done. Made by this thread, the helper has this thread's priority.
+        # the copy is done. Started by this thread at its first chunk (HelperThread starts with its first call),
+        # the helper has this thread's priority.
         buffers = (memoryview(bytearray(CHUNK_BYTES)), memoryview(bytearray(CHUNK_BYTES)))
         helper = HelperThread("following-digests-helper") if others else None
         f: FileIO | None = None
@@ -237,6 +233,16 @@ class FollowingDigests:
 
         def stopped() -> bool:
             return self._abandoned or number != self._worker
+
+        if idle:
+            # Only now, once the set-up above is done: a thread of nice 19 that holds the interpreter's lock (GIL)
+            # is rarely run on a busy machine, and every other thread of the process (the copy's) waits for that
+            # lock meanwhile (tens of ms seen under load when this came first). From here on it holds the lock
+            # only briefly between reads and hashes, which release it.
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread only (Linux)
+            except OSError:
+                pass  # hashed at normal priority: slower copies on a busy machine, nothing worse
 
         try:
             while True:
