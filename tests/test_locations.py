@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -678,6 +679,28 @@ def test_folder_cleanup_deletes_only_its_own_temp_names(engine, usb):
     assert r.returncode == 0, r.stderr
     assert not (ns / ours).exists()
     assert sorted(p.name for p in ns.iterdir() if p.name.startswith(".tmp-")) == sorted(theirs)
+
+
+def test_folder_cleanup_removes_a_killed_copys_temp_file_and_keeps_a_running_ones(usb):
+    """A temp file of a copy whose process is gone is removed at once; one of a running process (this one, its
+    parent) is kept until it is an hour old (a copy cannot take that long), then removed."""
+    import subprocess
+
+    from jobmatcher.locations.folder import FolderLocation
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    ns = usb / "JobMatcher" / ("ab" * 16)
+    ns.mkdir(parents=True)
+    killed, running, parents = (f".tmp-{pid}-0123456789ab.part" for pid in (gone.pid, os.getpid(), os.getppid()))
+    stale = f".tmp-{os.getpid()}-ba9876543210.part"
+    for name in (killed, running, parents, stale):
+        (ns / name).write_text("half a copy")
+    old = time.time() - 2 * 3600
+    os.utime(ns / stale, (old, old))
+    removed = FolderLocation(usb).remove_stale_temps(f"JobMatcher/{'ab' * 16}/")
+    assert sorted(removed) == sorted([killed, stale])
+    assert sorted(p.name for p in ns.iterdir()) == sorted([running, parents])
 
 
 def test_a_later_encrypted_location_refuses_a_different_passphrase(engine, usb, tmp_path):

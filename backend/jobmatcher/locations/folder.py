@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, List
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
-from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, remove_quietly
+from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, remove_quietly
 from .client import (
     MARKER_KEY,
     ByteProgress,
@@ -506,7 +506,7 @@ class FolderLocation(LocationClient):
                 continue
             p = folder / name
             try:
-                if time.time() - p.stat().st_mtime > _STALE_TMP_SECONDS or _dead_pid(int(m.group(1))):
+                if time.time() - p.stat().st_mtime > _STALE_TMP_SECONDS or process_gone(int(m.group(1))):
                     remove_quietly_safe(p)
                     removed.append(name)
             except OSError:
@@ -631,18 +631,6 @@ def _sync_file_range():
 def _temp_name() -> str:
     """A fresh temp file name `.tmp-<pid>-<12 hex>.part`, the shape TMP_NAME matches."""
     return f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.part"
-
-
-def _dead_pid(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _free(path: Path) -> int:
