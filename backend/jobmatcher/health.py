@@ -157,8 +157,17 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     hint="Copies there stop until this is fixed; they are caught up in order afterwards.",
                 )
             )
-        if s.pending and (s.last_success_at is None or now - s.last_success_at > stale_after):
-            since = "never" if s.last_success_at is None else f"not for {ago(now - s.last_success_at)}"
+        last = s.last_success_at
+        # a last copy dated in the future was recorded by a clock that was wrong (ahead then, or behind now): its
+        # age is unknown, so it never holds back the warning for as long as the clock was off (V10)
+        future = last_copy_in_future(now, last)
+        if s.pending and (last is None or future or now - last > stale_after):
+            if last is None:
+                since = "never"
+            elif future:
+                since = f"dated {last:%Y-%m-%d %H:%M} UTC, in the future (a wrong clock), so its age is unknown"
+            else:
+                since = f"not for {ago(now - last)}"
             lapsed = s.last_success_at is not None or bool(s.problem_code)
             out.append(
                 HealthWarning(
@@ -171,6 +180,12 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                 )
             )
     return out
+
+
+def last_copy_in_future(now: datetime, when: datetime | None) -> bool:
+    """Whether a location's last successful copy `when` is dated after `now` (beyond 5 minutes of clocks
+    drifting): written while the clock was ahead, or the clock is behind now. Never raises."""
+    return when is not None and when > now + timedelta(minutes=5)
 
 
 def ago(delta: timedelta) -> str:

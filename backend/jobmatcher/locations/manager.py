@@ -174,6 +174,19 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def backing_off(st: LocationState, now: datetime) -> bool:
+    """Whether the location of state `st` waits in its retry back-off at `now` (UTC).
+
+    A retry time is believed only within the largest back-off (BACKOFF_MAX, a minute's slack) ahead of now: one
+    further ahead can only come from a clock that was wrong when it was set (ahead then) or is wrong now
+    (behind), and it would pause unattended copies for as long as the clock was off (V10). Such a retry is
+    due now. Never raises."""
+    if st.next_try_at is None:
+        return False
+    ahead = (st.next_try_at - now).total_seconds()
+    return 0 < ahead <= BACKOFF_MAX + 60
+
+
 def folder_id_of(data: DataDir) -> str:
     """This data folder's id, 32 hex digits (issue 8's DataDir.folder_id when present; made and saved if
     there is none). Raises OSError only when a new id must be saved and cannot be."""
@@ -912,7 +925,7 @@ class Locations:
             results = []
             for loc in targets:
                 st = states.setdefault(loc.id, LocationState())
-                if not loc.enabled or (only_due and st.next_try_at and st.next_try_at > _now()):
+                if not loc.enabled or (only_due and backing_off(st, _now())):
                     results.append(SyncResult(name=loc.name, skipped=True))
                     continue
                 results.append(self._sync_one(loc, cfg, st, states, progress))
@@ -1236,7 +1249,7 @@ class Locations:
         (last copy 2 days ago)" when not every place works (from what was last seen: no network). A location
         whose waiting copies have lapsed (health.location_stale_after of `interval_minutes`, the red
         "location-stale" warning) is ✗ too, never ✓ beside that red line (T16). Raises as status() does."""
-        from ..health import location_stale_after
+        from ..health import last_copy_in_future, location_stale_after
 
         now = now or _now()
         stale_after = location_stale_after(interval_minutes)
@@ -1250,7 +1263,11 @@ class Locations:
             if s.problem_code:  # the time beside ✗ is the last copy that worked, said so (G20)
                 last = f" (last copy {_ago(now, s.last_success_at)})" if s.last_success_at else ""
                 parts.append(f"{s.name} ✗{last}")
-            elif s.last_success_at and s.pending and now - s.last_success_at > stale_after:
+            elif (
+                s.last_success_at
+                and s.pending
+                and (last_copy_in_future(now, s.last_success_at) or now - s.last_success_at > stale_after)
+            ):
                 parts.append(f"{s.name} ✗ (last copy {_ago(now, s.last_success_at)}, {s.pending} pending)")
             elif s.last_success_at:
                 parts.append(
@@ -1274,7 +1291,7 @@ class Locations:
         for loc in enabled:
             st = states.get(loc.id, LocationState())
             copied = set(st.copied)
-            if any(r.id not in copied for r in local) and not (st.next_try_at and st.next_try_at > _now()):
+            if any(r.id not in copied for r in local) and not backing_off(st, _now()):
                 # what the location's retention lets it hold (by sequence, not only by date), as status() counts
                 todo, _ = self._wanted(loc, local, [], _now())
                 if any(r.id not in copied for r in todo):
@@ -1495,6 +1512,8 @@ def _ago(now: datetime, when: datetime | None) -> str:
     if when is None:
         return ""
     s = (now - when).total_seconds()
+    if s < -300:  # written while the clock was ahead (or it is behind now): not "just now" for days (V10)
+        return f"dated {when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC, in the future"
     if s < 90:
         return "just now"
     if s < 5400:

@@ -1,0 +1,89 @@
+"""Backup locations and a wrong computer clock (FINDINGS9 V6, V10, V11, V12).
+
+The rule: a wrong clock never loses data, and "newest" or "which computer continues" comes from the data's own
+order (sequence numbers, take-over generations), not from clocks. The clock is really wrong here: the command
+line runs under Debian's `faketime` (libfaketime, LD_PRELOAD), as a dead CMOS battery or a VM resumed would make
+it; SeaweedFS (tests/seaweed.py) is started as the S3 tests start it, with the right clock.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from jobmatcher.engine import Engine
+from jobmatcher.locations.config import load_states
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+FAKETIME = shutil.which("faketime")
+needs_faketime = pytest.mark.skipif(FAKETIME is None, reason="Debian's faketime is not installed (dev.sh installs it)")
+
+
+def run_cli_at(offset: str, *args: str, data_dir: Path, env: dict | None = None):
+    """The real command line with the computer's clock off by `offset` (faketime's "+2d", "-3h"…) or at an
+    absolute time ("@2001-01-01 00:00:00": starts there and runs on)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [FAKETIME, "-f", offset, sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})})
+
+
+def _state(engine: Engine, name: str):
+    loc = engine.locations.get(name)
+    return load_states(engine.data.root)[loc.id]
+
+
+# -- V10: retry times and last copies dated by a wrong clock ---------------------------------------------------
+
+
+@needs_faketime
+def test_a_retry_time_set_while_the_clock_was_ahead_does_not_pause_copies(engine, usb, tmp_path):
+    """V10: one failed copy while the clock was 2 days ahead stored a retry time 2 days on; once the clock is
+    right the unattended copier skipped the location for those 2 days (the back-off is at most 6 hours)."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    usb.rename(tmp_path / "unplugged")
+    r = run_cli_at("+2d", "location", "sync", "usb", data_dir=engine.data.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    st = _state(engine, "usb")
+    assert st.failures == 1 and st.next_try_at > datetime.now(timezone.utc) + timedelta(days=1)
+
+    # the clock is right again and the drive back: the next unattended copy is made
+    (tmp_path / "unplugged").rename(usb)
+    b = engine.create_backup()
+    assert engine.locations.wanted_pending()  # the copier sees copies to make
+    [res] = engine.locations.sync(only_due=True)
+    assert not res.skipped and not res.error, res
+    assert b.id in res.copied
+    # a retry time within the back-off is still honoured
+    usb.rename(tmp_path / "unplugged")
+    [res] = engine.locations.sync(only_due=True)
+    assert res.error
+    engine.create_backup()
+    [res] = engine.locations.sync(only_due=True)
+    assert res.skipped
+
+
+@needs_faketime
+def test_a_last_copy_dated_in_the_future_is_not_just_now_and_does_not_hide_staleness(engine, usb):
+    """V10's variant: a last successful copy recorded while the clock was ahead read "✓ just now" once the
+    clock was right, and held back the warning about copies waiting for as long as the clock was off."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    r = run_cli_at("+30d", "location", "sync", "usb", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _state(engine, "usb").last_success_at > datetime.now(timezone.utc) + timedelta(days=29)
+    line = engine.locations.status_line()
+    assert "just now" not in line and "in the future" in line, line
+    engine.create_backup()  # waits to be copied: its last copy's age is unknown
+    [w] = [w for w in engine.locations.health() if w.code == "location-stale"]
+    assert "in the future" in w.message, w.message
+    assert "usb ✗" in engine.locations.status_line()
+    engine.locations.sync()  # a copy made with the right clock: all is well again
+    assert engine.locations.health() == []
+    assert "usb ✓ just now" in engine.locations.status_line()
