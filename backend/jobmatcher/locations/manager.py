@@ -1303,14 +1303,15 @@ class Locations:
     def adopt_chain(self, client: LocationClient, remote: RemoteBackup, safety_backup_id: str | None = None) -> bool:
         """After a restore from a location into a fresh data folder: continue the restored data folder's chain.
 
-        This data folder takes that one's id and numbers its backups after the highest sequence among its
-        copies there, so the copies stay one list (newest by sequence), the location's retention keeps
-        pruning them, and the next sync adds to them instead of starting a second chain. It becomes their
-        writer at its next contact with each location (DataDir.adopted_at, see _claim). Encrypted copies are
-        continued only when this folder now holds the same identity (recovered with the passphrase): a new
-        identity written there would lock the older copies' key away. The safety backup this restore made
-        (`safety_backup_id`, of the empty database a first launch creates) joins the chain. Returns whether it
-        was adopted; never raises for what only loses continuity (a new chain then starts, as before).
+        This data folder takes that one's id and numbers its backups after the highest sequence among its copies
+        there (in pattern: backups.in_pattern_top, so a planted copy at the bound does not count), so the copies
+        stay one list (newest by sequence), the location's retention keeps pruning them, and the next sync adds to
+        them instead of starting a second chain. It becomes their writer at its next contact with each location
+        (DataDir.adopted_at, see _claim). Encrypted copies are continued only when this folder now holds the same
+        identity (recovered with the passphrase): a new identity written there would lock the older copies' key
+        away. The safety backup this restore made (`safety_backup_id`, of the empty database a first launch creates)
+        joins the chain. Returns whether it was adopted; never raises for what only loses continuity (a new chain
+        then starts, as before).
         """
         from ..manifest import update_manifest
 
