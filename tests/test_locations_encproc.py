@@ -434,3 +434,144 @@ def test_a_stalled_child_fails_that_copy_and_the_lock_is_freed(engine, locked_id
     monkeypatch.delenv(PAUSE_ENV)
     [r] = engine.locations.sync()
     assert not r.error and r.copied == [b.id]
+
+
+# -- the spare: an encrypting child started before its backup is known ---------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
+def test_a_spare_child_makes_the_same_copy_as_a_fresh_one(tmp_path, ident, algorithm):
+    """Handed its work through its standard input, a spare encrypts, proves the plaintext and ends like a child
+    started for the file; once taken it is not handed out again."""
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", 2 * encproc.BLOCK + 11)
+    want = (hashlib.sha256 if algorithm == "sha256" else blake3.blake3)(src.read_bytes()).hexdigest()
+    with encproc.SpareEncryptor() as spare:
+        pid = spare.pid
+        out = io.BytesIO()
+        assert encrypt_file_into(src, out, recipient, algorithm, spare) == (src.stat().st_size, want)
+        assert spare.pid == 0 and spare.take() is None  # used once
+    assert _gone(pid)
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+def test_a_spare_s_errors_are_a_fresh_child_s(tmp_path, ident):
+    """A missing backup and a refused recipient come out of a spare as out of a child started for them."""
+    with encproc.SpareEncryptor() as spare, pytest.raises(FileNotFoundError):
+        encrypt_file_into(tmp_path / "gone.db", io.BytesIO(), ident[1], "sha256", spare)
+    src = _source(tmp_path / "src.db", 1000)
+    with encproc.SpareEncryptor() as spare, pytest.raises(ValueError, match="not an age recipient"):
+        encrypt_file_into(src, io.BytesIO(), "age1nope", "sha256", spare)
+
+
+def test_a_spare_killed_while_it_waited_is_replaced_by_a_fresh_child(tmp_path, ident):
+    """A spare that died before its work came (killed, out of memory) costs nothing but its start: the copy
+    starts its own child and is made whole."""
+    identity, recipient = ident
+    src = _source(tmp_path / "src.db", 300_000)
+    with encproc.SpareEncryptor() as spare:
+        os.kill(spare.pid, signal.SIGKILL)
+        _wait_for(lambda: _gone(spare.pid))
+        out = io.BytesIO()
+        assert encrypt_file_into(src, out, recipient, "sha256", spare)[0] == 300_000
+    assert pyrage.decrypt(out.getvalue(), [x25519.Identity.from_str(identity)]) == src.read_bytes()
+
+
+def test_an_unused_spare_is_killed_and_reaped(tmp_path):
+    with encproc.SpareEncryptor() as spare:
+        pid = spare.pid
+        assert not _gone(pid)
+    assert _gone(pid)
+    spare.close()  # again: nothing
+    spare.refill()
+    assert not _gone(spare.pid)
+    spare.close()
+
+
+SPARE_OF_A_DYING_PARENT = """
+import sys
+from jobmatcher.locations.encproc import SpareEncryptor
+spare = SpareEncryptor()
+print(spare.pid, flush=True)
+sys.stdin.read()  # killed here by the test
+"""
+
+
+@pytest.mark.parametrize("deathsig", [True, False], ids=["pdeathsig", "stdin-closed"])
+def test_a_spare_dies_with_its_parent(deathsig):
+    """A parent killed with SIGKILL (no cleanup runs) leaves no spare waiting: the kernel kills it
+    (PR_SET_PDEATHSIG), and where that is missing its standard input closes and it ends by itself."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "backend")}
+    if not deathsig:  # as where PR_SET_PDEATHSIG is missing (not Linux) or reaches only a bootloader
+        env[encproc.NO_DEATHSIG_ENV] = "1"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SPARE_OF_A_DYING_PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert not _gone(pid)
+        parent.kill()
+        parent.wait()
+        _wait_for(lambda: _gone(pid), timeout=10)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_a_sync_hands_its_spare_to_the_first_encrypted_copy_and_leaves_none(engine, locked_identity, tmp_path):
+    """The sync starts the encrypting child when it begins; after it, with two backups copied (the second with a
+    spare started after the first copy), no encrypting child of this process is left."""
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.create_backup()
+    engine.create_backup()
+    taken: list[int] = []
+    real = encproc.SpareEncryptor.take
+
+    def take(self):
+        proc = real(self)
+        if proc is not None:
+            taken.append(proc.pid)
+        return proc
+
+    try:
+        encproc.SpareEncryptor.take = take
+        results = engine.locations.sync()
+    finally:
+        encproc.SpareEncryptor.take = real
+    assert not results[0].error and len(results[0].copied) >= 1
+    assert len(taken) == len(results[0].copied)  # every copy took a spare
+    assert all(_gone(pid) for pid in taken)
+    assert not _children_encrypting()
+
+
+def _children_encrypting() -> list[int]:
+    """This process's child processes running the encrypting child (none must be left after a sync)."""
+    me = os.getpid()
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            argv = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"jobmatcher.locations.encproc" in argv and not _gone(int(d.name)):
+            found.append(int(d.name))
+    return found
+
+
+def test_a_spare_says_when_it_is_ready_and_its_blank_line_is_no_answer(tmp_path, ident):
+    src = _source(tmp_path / "src.db", 1000)
+    with encproc.SpareEncryptor() as spare:
+        _wait_for(spare.ready)
+        assert encrypt_file_into(src, io.BytesIO(), ident[1], "sha256", spare) == (
+            1000,
+            hashlib.sha256(src.read_bytes()).hexdigest(),
+        )
+        assert not spare.ready()  # taken

@@ -1296,15 +1296,19 @@ def cmd_location_sync(args) -> int:
     if args.background:
         from .locations.copier import run_background_sync
 
-        return run_background_sync(lambda: engine.locations)
-    if args.passphrase_file:  # the one step an older data folder takes before encrypted copies (U4)
-        secret = _read_secret(args, creating=False)
-        engine.locations.prove_recipient(secret or "")
-    bar = _ProgressBar(not args.json)
-    try:
-        results = engine.locations.sync(args.name, progress=bar)
-    finally:
-        bar.close()
+        return run_background_sync(lambda: engine.locations, engine.data.root)
+    from .locations.copier import spare_encryptor
+
+    # the encrypting child starts before the locations' code is loaded: its start-up is not the first copy's
+    with spare_encryptor(engine.data.root) as spare:
+        if args.passphrase_file:  # the one step an older data folder takes before encrypted copies (U4)
+            secret = _read_secret(args, creating=False)
+            engine.locations.prove_recipient(secret or "")
+        bar = _ProgressBar(not args.json)
+        try:
+            results = engine.locations.sync(args.name, progress=bar, spare=spare)
+        finally:
+            bar.close()
     if args.json:
         _emit_json(results)
     else:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..digests import Algorithm
 from ..errors import TamperedCopyError, ValidationError, WrongIdentityError, WrongPassphraseError
 from .client import HashingWriter
+
+if TYPE_CHECKING:
+    from .encproc import SpareEncryptor
 
 MIN_PASSPHRASE = 8
 RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
@@ -141,7 +144,11 @@ def _too_slow(said: str) -> WrongPassphraseError:
 
 
 def encrypt_file_into(
-    src: Path, out: BinaryIO | HashingWriter, recipient: str, algorithm: Algorithm = "sha256"
+    src: Path,
+    out: BinaryIO | HashingWriter,
+    recipient: str,
+    algorithm: Algorithm = "sha256",
+    spare: SpareEncryptor | None = None,
 ) -> tuple[int, str]:
     """Encrypt the file `src` to `recipient` (an `age1…` string), writing the age file into `out`.
 
@@ -150,6 +157,8 @@ def encrypt_file_into(
     about a third of SHA-256's CPU time, for a backup whose manifest's seal makes its BLAKE3 a proof);
     the age file comes back in chunks of up to 1 MiB, written to `out.write` here. Bounded memory.
     Where no process can be started, age runs here instead (three threads, see pipeline.py).
+    `spare`: a child started ahead (encproc.SpareEncryptor; its start-up then already paid), used when it is
+    still there, else a child is started now.
     Returns the plaintext's (size in bytes, hex digest of `algorithm`), so the caller can check that what
     was encrypted is the backup it meant.
 
@@ -160,7 +169,7 @@ def encrypt_file_into(
     from .encproc import EncryptingChild
 
     try:
-        child = EncryptingChild(src, recipient, algorithm)
+        child = EncryptingChild(src, recipient, algorithm, spare)
     except OSError:
         return _encrypt_here(src, out, recipient, algorithm)
     with child:

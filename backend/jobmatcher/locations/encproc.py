@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the child imports as little as it can: it starts for every 
     from pathlib import Path
 
 CHILD_FLAG = "--jobmatcher-encrypt"
+# The child's argument saying that its work (backup, recipient, algorithm) comes on standard input (SpareEncryptor).
+STDIN_ARG = "-"
 # The plaintext digests the child can compute (digests.Algorithm's names).
 ALGORITHMS = ("sha256", "blake3")
 # The child reads the backup in blocks of this size and hashes each block once (age asks for 8 KiB at a time).
@@ -58,6 +60,8 @@ last_child_peak_kb = 0
 STALL_SECONDS = 60.0
 # Tests only: the child stops after its first block until this folder holds a file named "go" (or is killed).
 PAUSE_ENV = "JOBMATCHER_TEST_ENCRYPT_PAUSE"
+# Tests only: the child does not ask the kernel to kill it with its parent (as where PR_SET_PDEATHSIG is missing).
+NO_DEATHSIG_ENV = "JOBMATCHER_TEST_NO_DEATHSIG"
 
 
 class EncryptionChildFailed(Exception):
@@ -79,9 +83,35 @@ def child_command(src: Path, recipient: str, algorithm: str = "sha256") -> list[
 
     From source, the interpreter runs with -S (no site module: about 20 ms less CPU per copy); the
     folders holding this package and pyrage come in PYTHONPATH instead (child_path)."""
+    return _command([str(src), recipient, algorithm])
+
+
+def _command(args: list[str]) -> list[str]:
     from ..checkproc import child_command as command
 
-    return command(CHILD_FLAG, ["-S", "-m", __name__], [str(src), recipient, algorithm])
+    return command(CHILD_FLAG, ["-S", "-m", __name__], args)
+
+
+def _start_child(args: list[str], stdin: int) -> subprocess.Popen[bytes]:
+    """Start the child with `args` (its standard output a pipe of PIPE_BYTES where Linux allows). Raises OSError
+    when no process can be started."""
+    import subprocess
+
+    from ..relaunch import child_environment
+
+    env = child_environment() if getattr(sys, "frozen", False) else child_environment({"PYTHONPATH": child_path()})
+    proc = subprocess.Popen(
+        _command(args), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True, env=env
+    )
+    assert proc.stdout is not None
+    if sys.platform == "linux":
+        try:
+            import fcntl
+
+            fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # a smaller pipe only means more, smaller reads
+    return proc
 
 
 def child_path() -> str:
@@ -99,6 +129,112 @@ def child_path() -> str:
     return os.pathsep.join(dict.fromkeys(folders))
 
 
+class SpareEncryptor:
+    """An encrypting child started before its backup is known: a sync starts one when it begins (before it
+    checks the location and lists what to copy), so the child's interpreter start-up and imports (pyrage,
+    the hashes: about 25 ms of CPU) overlap that work instead of coming first in the copy. It holds nothing
+    until it is given its work (no file; about 15 MB of memory) and waits for it on its standard input:
+    EncryptingChild(spare=...) hands it over. Like every encrypting child it dies with the thread that
+    started it (PR_SET_PDEATHSIG) and, everywhere, ends by itself when its standard input closes: when this
+    process ends, however it ends (even by SIGKILL), it reads end-of-file and exits. Use it as a context
+    manager: one left unused is killed and reaped on leaving."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self._proc: subprocess.Popen[bytes] | None = _start_child([STDIN_ARG], subprocess.PIPE)
+
+    @classmethod
+    def start(cls) -> SpareEncryptor | None:
+        """A spare child, or None when no process can be started now (the copy then starts its own, or
+        encrypts in this process). Never raises."""
+        try:
+            return cls()
+        except OSError:
+            return None
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (0 once taken or closed). Never raises."""
+        return self._proc.pid if self._proc is not None else 0
+
+    def ready(self) -> bool:
+        """Has the child started (interpreter and imports done, waiting for its work)? Never waits; never
+        raises. False where pipes cannot be polled (Windows)."""
+        proc = self._proc
+        if proc is None or proc.stderr is None or os.name != "posix":
+            return False
+        import select
+
+        try:
+            return bool(select.select([proc.stderr], [], [], 0)[0]) and proc.poll() is None
+        except (OSError, ValueError):
+            return False
+
+    def refill(self) -> None:
+        """Start another spare child when the last was taken (the next copy of a sync then gets one too); none
+        when no process can be started. Never raises."""
+        if self._proc is None:
+            import subprocess
+
+            try:
+                self._proc = _start_child([STDIN_ARG], subprocess.PIPE)
+            except OSError:
+                pass
+
+    def take(self) -> subprocess.Popen[bytes] | None:
+        """The child, once: None after it was taken or closed, or when it has ended (killed while it waited;
+        then reaped here). Never raises."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is not None:
+            _kill_and_reap(proc)
+            return None
+        return proc
+
+    def close(self) -> None:
+        """Kill the child if it was not taken and reap it; again is a no-op. Never raises."""
+        proc = self.take()
+        if proc is not None:
+            _kill_and_reap(proc)
+
+    def __enter__(self) -> SpareEncryptor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hand_over(proc: subprocess.Popen[bytes], work: list[str]) -> bool:
+    """Give a spare child its work (a few hundred bytes: the pipe takes them without waiting) and close its
+    standard input. False (the child killed and reaped) when it ended before it could take it. Never raises."""
+    stdin, proc.stdin = proc.stdin, None  # communicate() must not flush or close it again
+    try:
+        if stdin is None:
+            raise BrokenPipeError
+        with stdin:
+            stdin.write(json.dumps(work).encode())
+    except OSError:  # BrokenPipeError: it was killed while it waited
+        _kill_and_reap(proc)
+        return False
+    return True
+
+
+def _kill_and_reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill `proc` if it still runs, wait for it and close its pipes. Never raises."""
+    if proc.poll() is None:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    proc.wait()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
 class EncryptingChild:
     """One encrypting child for the file `src` to `recipient` (`age1…`), hashing the plaintext with
     `algorithm` ("sha256" or "blake3").
@@ -113,33 +249,21 @@ class EncryptingChild:
     EncryptionChildFailed when it was killed or crashed.
     """
 
-    def __init__(self, src: Path, recipient: str, algorithm: str = "sha256") -> None:
+    def __init__(
+        self, src: Path, recipient: str, algorithm: str = "sha256", spare: SpareEncryptor | None = None
+    ) -> None:
         import subprocess
-
-        from ..relaunch import child_environment
 
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown checksum algorithm {algorithm!r}")
         self.src = src
         self.algorithm = algorithm
-        env = child_environment() if getattr(sys, "frozen", False) else child_environment({"PYTHONPATH": child_path()})
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            child_command(src, recipient, algorithm),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
-            env=env,
-        )
-        assert self._proc.stdout is not None
-        self._out = self._proc.stdout.fileno()
-        if sys.platform == "linux":
-            try:
-                import fcntl
-
-                fcntl.fcntl(self._out, _F_SETPIPE_SZ, PIPE_BYTES)
-            except OSError:
-                pass  # a smaller pipe only means more, smaller reads
+        proc = spare.take() if spare is not None else None
+        if proc is None or not _hand_over(proc, [str(src), recipient, algorithm]):
+            proc = _start_child([str(src), recipient, algorithm], subprocess.DEVNULL)
+        self._proc: subprocess.Popen[bytes] | None = proc
+        assert proc.stdout is not None
+        self._out = proc.stdout.fileno()
 
     @property
     def pid(self) -> int:
@@ -203,7 +327,7 @@ class EncryptingChild:
     def _reap(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            for f in (proc.stdout, proc.stderr):
+            for f in (proc.stdin, proc.stdout, proc.stderr):
                 if f is not None:
                     f.close()
 
@@ -252,7 +376,7 @@ def _die_with_parent() -> None:
     A parent gone before this request is noticed at the first write: the pipe's reader is gone (EPIPE),
     and so it is everywhere else, and where the parent is not this process's direct parent (a one-file
     bundle's bootloader in between)."""
-    if sys.platform == "linux":
+    if sys.platform == "linux" and not os.environ.get(NO_DEATHSIG_ENV):
         try:
             import ctypes
 
@@ -336,15 +460,48 @@ def _answer(obj: dict) -> None:
 
 
 def child_main(argv: list[str]) -> int:
-    """The child: argv = [backup path, recipient, algorithm] (algorithm: one of ALGORITHMS; absent: sha256).
+    """The child: argv = [backup path, recipient, algorithm] (algorithm: one of ALGORITHMS; absent: sha256),
+    or [STDIN_ARG] (a SpareEncryptor: those three come as a JSON list on standard input, after its imports;
+    end-of-file without them: exit 0, nothing done).
     Writes the age file to standard output and one line of JSON to standard error: {"size", "digest",
     "algorithm"} (exit 0), {"errno", "strerror", "filename"} when the backup cannot be read (exit 1; a closed
     pipe: exit 1 quietly), {"recipient"} for a recipient age refuses and {"error"} for an unknown algorithm
-    (exit 2). Never raises (a bug's traceback goes to standard error)."""
-    src, recipient = argv[0], argv[1]
-    algorithm = argv[2] if len(argv) > 2 else "sha256"
+    or unreadable work (exit 2). Never raises (a bug's traceback goes to standard error)."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal reaches the parent, which stops us
+    if argv == [STDIN_ARG]:
+        try:  # imported ahead: the work then starts at once (a missing one is said when the work needs it)
+            import hashlib  # noqa: F401
+
+            import blake3  # noqa: F401
+            import pyrage  # noqa: F401
+        except ImportError:
+            pass
+        os.write(2, b"\n")  # ready (SpareEncryptor.ready): a blank line before the answer's line
+        work = _read_work()
+        if work is None:
+            return 0  # closed unused: its parent is gone or needed it no more
+        if not (isinstance(work, list) and len(work) == 3 and all(isinstance(x, str) for x in work)):
+            _answer({"error": "unreadable work for the encrypting process"})
+            return 2
+        argv = work
+    src, recipient = argv[0], argv[1]
+    algorithm = argv[2] if len(argv) > 2 else "sha256"
+    return _encrypt(src, recipient, algorithm)
+
+
+def _read_work() -> Any:
+    """The JSON value on standard input up to its end (None when it is empty or not JSON: nothing to do)."""
+    data = b""
+    while chunk := os.read(0, 65536):
+        data += chunk
+    try:
+        return json.loads(data) if data.strip() else None
+    except ValueError:
+        return None
+
+
+def _encrypt(src: str, recipient: str, algorithm: str) -> int:
     import pyrage
     from pyrage import x25519
 

@@ -68,7 +68,7 @@ from .crypto import (
     recipient_of,
     unlock_identity,
 )
-from .encproc import EncryptionChildFailed, EncryptionStalled
+from .encproc import EncryptionChildFailed, EncryptionStalled, SpareEncryptor
 from .folder import FolderLocation
 from .remote import (
     LocationManifest,
@@ -905,33 +905,49 @@ class Locations:
     # -- copying ------------------------------------------------------------------------
 
     def sync(
-        self, name: str | None = None, progress: Progress | None = None, only_due: bool = False, wait: float = 60
+        self,
+        name: str | None = None,
+        progress: Progress | None = None,
+        only_due: bool = False,
+        wait: float = 60,
+        spare: SpareEncryptor | None = None,
     ) -> list[SyncResult]:
         """Copy what is missing to each enabled location (or the one named), then apply its retention.
 
         With `only_due` (the background copier), a location in its retry backoff is skipped. Errors are
         recorded per location (and returned), never raised, except for an unknown name or a held lock.
         `wait`: seconds to wait for another process's sync. `progress` counts "backup" in backups
-        (which of how many) and each one's "copy" in bytes (progress.py).
+        (which of how many) and each one's "copy" in bytes (progress.py). `spare`: an encrypting child the
+        caller started ahead (encproc.SpareEncryptor, still the caller's to close), for the first encrypted
+        copy; without it, one is started here when an enabled location encrypts.
 
         Raises LocationNotFoundError (an unknown `name`), JobMatcherError (another process still syncs
         after `wait` seconds) or SettingsError (a damaged configuration).
         """
         cfg = self.config()
         targets = [self.get(name)] if name else cfg.locations
-        lock = self._lock(wait=wait)
+        # The encrypting child starts now, before the source is known: its start-up overlaps the lock, the
+        # location's checks and the listing of what to copy, instead of coming first in the first copy.
+        own = spare is None and any(loc.enabled and loc.encrypt for loc in targets)
+        if own:
+            spare = SpareEncryptor.start()
         try:
-            states = load_states(self.data.root)
-            results = []
-            for loc in targets:
-                st = states.setdefault(loc.id, LocationState())
-                if not loc.enabled or (only_due and backing_off(st, _now())):
-                    results.append(SyncResult(name=loc.name, skipped=True))
-                    continue
-                results.append(self._sync_one(loc, cfg, st, states, progress))
-            return results
+            lock = self._lock(wait=wait)
+            try:
+                states = load_states(self.data.root)
+                results = []
+                for loc in targets:
+                    st = states.setdefault(loc.id, LocationState())
+                    if not loc.enabled or (only_due and backing_off(st, _now())):
+                        results.append(SyncResult(name=loc.name, skipped=True))
+                        continue
+                    results.append(self._sync_one(loc, cfg, st, states, progress, spare))
+                return results
+            finally:
+                lock.release()
         finally:
-            lock.release()
+            if own and spare is not None:
+                spare.close()  # an unused one is killed and reaped: none is left waiting
 
     def _sync_one(
         self,
@@ -940,10 +956,15 @@ class Locations:
         st: LocationState,
         states: dict[str, LocationState],
         progress: Progress | None,
+        spare: SpareEncryptor | None = None,
     ) -> SyncResult:
+        """Sync one location (see sync). `spare`: an encrypting child started ahead, for its first encrypted
+        copy (refilled after each copy while more are to come)."""
         result = SyncResult(name=loc.name)
         st.last_attempt_at = _now()
         fid = folder_id_of(self.data)
+        if spare is not None and loc.encrypt:
+            spare.refill()  # the first location's copies took it: this one's start-up overlaps the checks below
         try:
             client = make_client(loc, self.data.root)
             client.check()
@@ -964,7 +985,7 @@ class Locations:
                 if progress:
                     progress("backup", i, len(todo), "backups")
                 try:
-                    self._copy_one(client, loc, cfg, fid, rec, progress)
+                    self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                 except LocationCopyFailedError as e:
                     if getattr(e, "reason", None) != "checksum-mismatch":
                         raise
@@ -972,6 +993,8 @@ class Locations:
                     log.warning("location %s: %s", loc.name, e.message)
                     result.error, result.error_code = str(e), e.code
                     continue
+                if spare is not None and loc.encrypt and i + 1 < len(todo):
+                    spare.refill()  # for the next copy: its start-up overlaps this one's bookkeeping
                 result.copied.append(rec.id)
                 st.last_success_at = _now()
                 st.copied = sorted(set(st.copied) | {rec.id})
@@ -1113,7 +1136,9 @@ class Locations:
         fid: str,
         rec: BackupRecord,
         progress: Progress | None,
+        spare: SpareEncryptor | None = None,
     ) -> None:
+        """Copy the backup `rec` to the location (`spare`: an encrypting child started ahead, or None)."""
         src = Path(rec.path)
         # An encrypted copy is a little larger than its hint (the backup's size): the total grows to what was
         # written rather than the count passing it.
@@ -1126,7 +1151,7 @@ class Locations:
                 # What was encrypted must be the backup's bytes: checked before anything is published, so a
                 # backup changed after its manifest leaves nothing listed at the location.
                 try:
-                    _, digest = encrypt_file_into(src, w, recipient, algorithm)
+                    _, digest = encrypt_file_into(src, w, recipient, algorithm, spare)
                 except EncryptionStalled as e:
                     raise LocationCopyFailedError(
                         f"The encryption of the backup {rec.id} stopped responding ({e.why}), so it was ended; "
