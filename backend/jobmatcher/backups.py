@@ -943,18 +943,13 @@ class BackupStore(BackupFolder):
 
     def _publish(self, tmp: Path, m: Manifest) -> Path:
         """Give the verified temp file its final name (unique, never overwriting) with its manifest."""
-        with self._numbering():
-            m.sequence = self.next_sequence()
-            final = self._reserve_name(backup_name(m.created_at))
-            if final is None:
-                raise BackupFailedError("Could not find a free name for the backup.", "Try again in a second.")
-            try:
-                write_manifest(final, m)
-                os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
-                os.replace(tmp, final)
-            except BaseException:
-                remove_quietly(manifest_path(final))
-                raise
+        final = self.reserve_name(m)  # numbered, its manifest written: counted by the next writer already
+        try:
+            os.chmod(tmp, PRIVATE_FILE)  # a copy of personal data: its user's only, as the live file
+            os.replace(tmp, final)
+        except BaseException:
+            remove_quietly(manifest_path(final))
+            raise
         fsync_dir(self.folder)
         return final
 
