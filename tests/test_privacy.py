@@ -237,5 +237,9 @@ def test_programs_the_bundle_starts_that_outlive_it_unpack_afresh(tmp_path, monk
     monkeypatch.setattr(sys, "executable", str(fake_bundle))
     monkeypatch.delenv(restore_mod.NO_BACKGROUND_ENV, raising=False)
     monkeypatch.delenv("PYINSTALLER_RESET_ENVIRONMENT", raising=False)
-    restore_mod._check_in_background(DataDir(tmp_path / "data"), "backup_2026-01-01_00-00-00")
+    from jobmatcher import checklock
+
+    (tmp_path / "backups").mkdir()
+    held = checklock.take(tmp_path / "backups", "backup_2026-01-01_00-00-00")
+    restore_mod._check_in_background(DataDir(tmp_path / "data"), "backup_2026-01-01_00-00-00", held)
     assert _seen(seen).get("PYINSTALLER_RESET_ENVIRONMENT") == "1"

@@ -106,7 +106,7 @@ def in_pattern_top(sequences: Iterable[int | None]) -> int:
 
 
 if TYPE_CHECKING:
-    from . import checkproc
+    from . import checklock, checkproc
     from .digests import FollowingDigests
     from .retention import Plan, RetentionPolicy
     from .snapshot import LockWait
@@ -974,6 +974,38 @@ class BackupStore(BackupFolder):
         return None
 
     def verify(
+        self,
+        backup_id: str,
+        listed: BackupRecord | None = None,
+        spare: checkproc.SpareChild | None = None,
+        held: checklock.CheckLock | None = None,
+    ) -> BackupRecord:
+        """Check a listed backup and record the result in its manifest; returns the record as it now is.
+
+        One check of a backup at a time (checklock.py): it runs holding the backup's check lock (`held`
+        when the caller took it), waiting up to checklock.WAIT_SECONDS for another process's check of it.
+        Raises as _verify does, and JobMatcherError (code "check-running") when that one is still running.
+        """
+        from . import checklock
+
+        if held is not None:
+            return self._verify(backup_id, listed, spare)
+        try:
+            held = checklock.take(self.folder, backup_id, timeout=checklock.WAIT_SECONDS)
+        except OSError as e:  # a read-only folder: the check runs, its result cannot be recorded (logged)
+            log.warning("could not take the check lock of %s: %s", backup_id, e)
+            return self._verify(backup_id, listed, spare)
+        if held is None:
+            raise JobMatcherError(
+                f"The backup {backup_id} is being checked by another JobMatcher process right now.",
+                "Wait for that check to finish: `jobmatcher backup list` then shows its result.",
+                "Wait for that check to finish; the list then shows its result.",
+                code="check-running",
+            )
+        with held:
+            return self._verify(backup_id, listed, spare)
+
+    def _verify(
         self,
         backup_id: str,
         listed: BackupRecord | None = None,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from . import schema
+from . import checklock, schema
 from .backups import BackupStore, CreatedBackup, is_own_backup, unavailable_error, write_folder_marker
 from .causes import explain, sqlite_cause
 from .database import (
@@ -1483,6 +1483,9 @@ class Engine:
         # The automatic backup first: pruning then sees it, and always keeps the newest that passed.
         # The backup list is read once: the automatic-backup check and prune work on it.
         items = store.list()
+        # A restore's safety backup whose check was killed after the restore (no journal left): checked now
+        if checklock.interrupted(items, self.data) and checklock.finish_interrupted_checks(store, self.data, items):
+            items = store.list()
         if auto_backup and not report.created:
             made = self._auto_backup(report, progress, items)
             if made is not None and not made.unchanged:

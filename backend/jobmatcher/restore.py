@@ -31,14 +31,13 @@ import json
 import logging
 import os
 import sqlite3
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from . import __version__, schema
+from . import __version__, checklock, schema
 from .backups import TMP_PREFIX, BackupStore
 from .database import check_integrity, connect, live_problem, open_readonly
 from .datadir import DataDir
@@ -80,7 +79,6 @@ from .manifest import (
 )
 from .printable import printable
 from .progress import Progress, ignore
-from .relaunch import child_environment, program
 from .snapshot import LOCK_NOTICE_SECONDS, LOCK_WAIT_SECONDS
 from .verify import check_file_shape, check_schema, checksum_refusal, sha256_file, verify_file
 
@@ -280,9 +278,12 @@ def restore(
         ) from e
     finally:
         swap_lock.release()
+    # Its check lock is taken while the journal still names it: from the journal's end, a free lock on a
+    # backup listed "checking" means its check is gone and may be taken over (checklock.py).
+    check = _check_lock(store, safety.id) if linked and safety is not None else None
     _end_journal(data)
-    if linked and safety is not None:
-        _check_in_background(data, safety.id)
+    if check is not None and safety is not None:
+        _check_in_background(data, safety.id, check)
     log.info(
         "restored %s (safety backup %s) in %.2fs: %s",
         label,
@@ -403,24 +404,31 @@ def _unlink_safety(final: Path) -> None:
         fsync_dir(final.parent)
 
 
-def _check_in_background(data: DataDir, backup_id: str) -> None:
-    """Start `jobmatcher backup verify ID` on its own: it computes the linked safety backup's checksum and
-    integrity check and records them in its manifest (listed as "checking" until then). If it never
-    finishes, the backup stays unverified: restoring it then checks it in full first."""
+def _check_lock(store: BackupStore, backup_id: str) -> checklock.CheckLock | None:
+    """The new safety backup's check lock (free: no one knows its name yet); None when it cannot be made
+    (the check is then taken over by the next launch)."""
+    try:
+        return checklock.take(store.folder, backup_id)
+    except OSError as e:
+        log.warning("could not take the check lock of the safety backup %s: %s", backup_id, e)
+        return None
+
+
+def _check_in_background(data: DataDir, backup_id: str, held: checklock.CheckLock) -> None:
+    """Start `jobmatcher backup verify ID` on its own, handing it `held` (the backup's check lock): it computes
+    the linked safety backup's checksum and integrity check and records them in its manifest (listed as
+    "checking" until then). If it never finishes, the next launch (or `status`, or a copy to a backup
+    location) finds its lock free and checks it (checklock.finish_interrupted_checks); restoring it
+    meanwhile checks it in full first."""
     if os.environ.get(NO_BACKGROUND_ENV):
+        held.release()
         return
     try:
-        # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
-        subprocess.Popen(
-            [*program(), "--data-dir", str(data.root), "backup", "verify", backup_id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env=child_environment(),
-        )
+        checklock.start_detached(data.root, backup_id, held)
     except OSError as e:
         log.warning("could not start the check of the safety backup %s: %s", backup_id, e)
+    finally:
+        held.release()  # nothing when handed over
 
 
 def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress):

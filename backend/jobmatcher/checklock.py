@@ -1,0 +1,193 @@
+"""One check at a time per backup, and taking over a check whose process ended before it recorded anything.
+
+A restore's linked safety backup is listed "checking" until a detached `backup verify` records its
+checksums and integrity check (restore._check_in_background). That process can be killed after the
+restore finished (a power cut, the out-of-memory killer, a logout), and then nothing would ever record
+them. So every check of a listed backup holds the backup's check lock, `.jobmatcher-check-ID.lock` in
+the backup folder (an flock: the kernel drops it when its holder ends, however it ends), for as long
+as it runs. The restore takes that lock before its journal ends (until then the journal names the
+safety backup) and hands it to the detached check it starts: the lock's descriptor is inherited and
+JOBMATCHER_CHECK_LOCK_FD names it. So at any moment a "checking" backup is named by a restore's
+journal, or a live check holds its lock, or its check is gone: the last kind alone is checked again
+(`finish_interrupted_checks`), by whoever finds its lock free first, and never by two at once.
+
+The lock file is removed by its holder before it lets go, and a taker checks that the file it locked
+is still the one at the name (else it takes the new one): a waiter never holds a lock on a removed file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .fsutil import remove_quietly
+from .listing import CHECKING, is_own_backup
+from .lock import _HELD_FDS, FileLock
+
+if TYPE_CHECKING:
+    from .backups import BackupStore
+    from .datadir import DataDir
+    from .manifest import BackupRecord
+
+log = logging.getLogger(__name__)
+
+# The descriptor of the check lock a detached `backup verify` is handed by the process that started it.
+LOCK_FD_ENV = "JOBMATCHER_CHECK_LOCK_FD"
+# How long `backup verify` waits for another process's check of the same backup before saying so.
+WAIT_SECONDS = 120.0
+
+
+def lock_path(folder: Path, backup_id: str) -> Path:
+    """The check lock's file of the backup `backup_id` in the backup folder `folder`."""
+    return Path(folder) / f".jobmatcher-check-{backup_id}.lock"
+
+
+class CheckLock:
+    """A held check lock (see the module's docstring). `release` removes its file, then lets go."""
+
+    def __init__(self, lock: FileLock) -> None:
+        self._lock = lock
+
+    @property
+    def fd(self) -> int:
+        fd = self._lock._fd
+        assert fd is not None
+        return fd
+
+    def release(self) -> None:
+        if not self._lock.held:
+            return
+        if self._lock.is_still_at_path():
+            remove_quietly(self._lock.path)
+        self._lock.release()
+
+    def handed_over(self) -> None:
+        """The detached process it was passed to holds it now: close this process's descriptor without
+        unlocking (an unlock would end the lock for the other holder too: a flock belongs to the open
+        file, which both share)."""
+        fd = self._lock._fd
+        if fd is None:
+            return
+        _HELD_FDS.discard(fd)
+        self._lock._fd = None
+        os.close(fd)
+
+    def __enter__(self) -> "CheckLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _inherited(path: Path) -> CheckLock | None:
+    """The lock handed to this process for `path` by its starter (LOCK_FD_ENV), if that is the one."""
+    raw = os.environ.pop(LOCK_FD_ENV, None)
+    if raw is None:
+        return None
+    try:
+        fd = int(raw)
+        held, here = os.fstat(fd), os.stat(path)
+    except (ValueError, OSError):
+        return None
+    if (held.st_dev, held.st_ino) != (here.st_dev, here.st_ino):
+        return None
+    lock = FileLock(path)
+    lock._fd = fd
+    _HELD_FDS.add(fd)  # a forked check child closes it (lock.close_inherited_locks)
+    return CheckLock(lock)
+
+
+def take(folder: Path, backup_id: str, timeout: float = 0.0) -> CheckLock | None:
+    """The check lock of `backup_id`, waiting up to `timeout` seconds; None when another check holds it.
+
+    Raises OSError when the lock file cannot be made (a read-only backup folder: nothing can be recorded
+    there either)."""
+    path = lock_path(folder, backup_id)
+    handed = _inherited(path)
+    if handed is not None:
+        return handed
+    deadline = time.monotonic() + timeout
+    while True:
+        lock = FileLock(path)
+        if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return None
+        if lock.is_still_at_path():
+            return CheckLock(lock)
+        lock.release()  # its holder removed it as it finished: take the file at the name now
+
+
+def is_checking(r: BackupRecord) -> bool:
+    """Listed as "checking": its check has not recorded anything yet (a restore's linked safety backup)."""
+    return r.verified is None and r.verify_message == CHECKING
+
+
+def interrupted(items: list[BackupRecord], data: DataDir) -> list[BackupRecord]:
+    """This data folder's own backups listed "checking" that no restore's journal names (read-only; whether
+    their check still runs is known only by trying its lock)."""
+    found = [r for r in items if is_own_backup(r) and is_checking(r)]
+    if not found:
+        return found
+    from .restore import pending_recovery_backup
+
+    pending = pending_recovery_backup(data)
+    return [r for r in found if pending is None or Path(r.path) != pending]
+
+
+def finish_interrupted_checks(
+    store: BackupStore, data: DataDir, items: list[BackupRecord], detached: bool = False
+) -> list[str]:
+    """Check again each own backup still "checking" whose check is gone (its lock free), then or in the
+    background (`detached`: a `backup verify` started on its own, handed the lock). A check that is still
+    running is left to finish. Returns the ids taken over. Never raises: a failed check is recorded in
+    its manifest by verify, and the rest is logged."""
+    from .errors import JobMatcherError
+    from .manifest import read_manifest
+
+    done = []
+    for r in interrupted(items, data):
+        try:
+            held = take(store.folder, r.id)
+        except OSError as e:
+            log.warning("could not take the check lock of %s: %s", r.id, e)
+            continue
+        if held is None:
+            continue  # its check is running
+        try:
+            m = read_manifest(Path(r.path))  # under the lock: a check that just ended may have recorded it
+            if m is None or m.verified is not None or m.verify_message != CHECKING:
+                continue
+            log.warning("the check of %s was interrupted (its process ended): checking it again", r.id)
+            done.append(r.id)
+            if detached:
+                start_detached(data.root, r.id, held)
+            else:
+                store.verify(r.id, held=held)
+        except JobMatcherError as e:  # recorded in its manifest by verify
+            log.warning("the backup %s did not pass its check: %s", r.id, e.message)
+        except OSError as e:
+            log.warning("could not check %s: %s", r.id, e)
+        finally:
+            held.release()
+    return done
+
+
+def start_detached(data_root: Path, backup_id: str, held: CheckLock) -> None:
+    """Start `jobmatcher backup verify ID` on its own (it outlives this process), handing it `held`.
+    Raises OSError when it cannot start (the lock stays this process's)."""
+    from .relaunch import child_environment, program
+
+    # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
+    subprocess.Popen(
+        [*program(), "--data-dir", str(data_root), "backup", "verify", backup_id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        pass_fds=(held.fd,),
+        env=child_environment({LOCK_FD_ENV: str(held.fd)}),
+    )
+    held.handed_over()

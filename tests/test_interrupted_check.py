@@ -1,0 +1,118 @@
+"""V7 (FINDINGS9): a restore's safety backup whose detached check is killed after the restore finished is
+checked again by the next launch, never by two checks at once (checklock.py). Real processes throughout:
+the restore, its detached `backup verify` (paused in its check, then killed with SIGKILL), the launch."""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import run_cli, wait_for_check
+from jobmatcher import checkproc
+from jobmatcher.engine import Engine
+from jobmatcher.fsutil import process_gone
+from jobmatcher.manifest import read_manifest
+from jobmatcher.verify import sha256_file
+
+
+def _wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _rename(engine, name: str) -> None:
+    conn = engine.connect()
+    conn.execute("UPDATE user_profile SET full_name = ?", (name,))
+    conn.close()
+
+
+class _Restored:
+    """A restore run by the command line whose safety backup's detached check is paused in its check."""
+
+    def __init__(self, engine, tmp_path: Path) -> None:
+        b = engine.create_backup()
+        _rename(engine, "Changed Later")
+        self.pause = tmp_path / "pause"
+        self.pause.mkdir()
+        r = run_cli(
+            "backup", "restore", b.id, "--yes", "--json", data_dir=engine.data.root,
+            env={checkproc.PAUSE_ENV: str(self.pause)},
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["safety_backup_checking"] is True
+        self.safety = out["safety_backup_id"]
+        _wait_for(self.pause / "ready")
+        self.child = int((self.pause / "ready").read_text())
+        self.verify = psutil.Process(self.child).parent()
+        assert self.verify is not None and "verify" in self.verify.cmdline() and self.safety in self.verify.cmdline()
+
+    def kill_the_check(self) -> None:
+        """SIGKILL the detached `backup verify` (as the out-of-memory killer would), its check child left paused."""
+        os.kill(self.verify.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not process_gone(self.verify.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        (self.pause / "go").write_text("1")
+        deadline = time.monotonic() + 30
+        while not process_gone(self.child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def restored(engine, tmp_path):
+    r = _Restored(engine, tmp_path)
+    yield r
+    r.release()
+    if not process_gone(r.verify.pid):
+        wait_for_check(engine, r.safety)
+
+
+def _checking(engine, backup_id: str) -> bool:
+    m = read_manifest(Path(engine.store.get(backup_id).path))
+    return m is not None and m.verified is None and m.verify_message == "checking" and m.sha256 is None
+
+
+def _checked(engine, backup_id: str) -> None:
+    rec = engine.store.get(backup_id)
+    assert rec.verified is True and rec.verify_message == "ok", rec.verify_message
+    assert rec.sha256 == sha256_file(Path(rec.path)) and read_manifest(Path(rec.path)).blake3
+
+
+def test_db_migrate_checks_a_safety_backup_whose_check_was_killed(engine, restored):
+    restored.kill_the_check()
+    assert _checking(engine, restored.safety)
+    r = run_cli("db", "migrate", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    _checked(engine, restored.safety)
+    assert not list(engine.store.folder.glob(".jobmatcher-check-*"))  # the lock's file is removed by its holder
+
+
+def test_the_apps_launch_checks_a_safety_backup_whose_check_was_killed(engine, restored):
+    restored.kill_the_check()
+    assert _checking(engine, restored.safety)
+    e = Engine(engine.data.root)
+    try:
+        e.launch(auto_backup=False)
+    finally:
+        e.release_instance_lock()
+    _checked(engine, restored.safety)
+
+
+def test_a_launch_leaves_a_check_that_still_runs_to_it(engine, restored):
+    """Never two checks writing one manifest: the running check holds the lock; the launch does not wait."""
+    r = run_cli("db", "migrate", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert _checking(engine, restored.safety) and not process_gone(restored.verify.pid)
+    restored.release()
+    rec = wait_for_check(engine, restored.safety)
+    assert rec.verified is True
+    _checked(engine, restored.safety)
