@@ -197,6 +197,37 @@ def test_disaster_recovery_fits_on_a_disk_with_room_for_about_twice_the_database
     assert "the copy fetched and its decrypted database side by side" in answer["message"], answer
 
 
+def test_a_copy_whose_manifest_understates_its_size_is_refused_before_it_fills_the_disk(
+    engine, tmpfs, tmp_path, locked_identity
+):
+    """The space rule's numbers must be ones the restore enforces: the stored size (the fetch reads no further,
+    T4), not the manifest's size_bytes, proven only after decryption. A copy whose manifest says 4 KB for a
+    1.3 MB database, on a disk with room for 1.5 times it, is refused before anything is fetched, with the
+    numbers, where the fetch and decryption ran the disk full ("the disk is full") before."""
+    usb, bid, pw = _big_source(engine, tmp_path, locked_identity)
+    size = engine.store.get(bid).size_bytes
+    [manifest] = usb.rglob(f"{bid}.json")
+    body = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**body, "size_bytes": 4096}))
+    disk = tmpfs((3 * size // 2) // 1024)
+    r = run_cli(
+        "--json",
+        "backup",
+        "restore",
+        bid,
+        "--from-folder",
+        str(usb),
+        "--passphrase-file",
+        str(pw),
+        "--yes",
+        data_dir=disk / "data",
+    )
+    answer = json.loads(r.stdout or r.stderr)
+    assert r.returncode == 1 and answer["error"] == "no-space", answer
+    assert answer["needed_bytes"] >= 2 * size and "needed" in answer["message"], answer
+    assert not [p for p in disk.rglob("*") if p.is_file() and p.name.startswith(".location-")]
+
+
 def test_a_retried_restore_from_a_location_removes_what_a_dead_one_left(engine, tmp_path, locked_identity):
     """L9: a killed restore's fetch/plain temp files (its pid in the name, that process gone) are removed by the
     next restore from a location; a live process's file and another program's file of a similar name stay."""

@@ -66,17 +66,15 @@ def restore_from_location(
         # it asked for three times the database): the fetched copy and the decrypted database side by side
         # (the fetched copy is deleted then), after that the decrypted database, renamed into the restore's
         # staged name (restore's take_source: no second copy), and once more its size, as restore checks.
-        size = remote.size_bytes
-        needed = size + max(remote.stored_size if remote.encrypted else 0, size)
+        # Reckoned from the stored size, the one number the fetch enforces (T4): the database is never larger
+        # (age only adds; a plain copy is the database), while the manifest's size_bytes is proven only after
+        # decryption, so an understated one must not let the fetch and decryption fill the disk.
+        needed = 2 * remote.stored_size
         require_free_space(
             engine.data.root,
             needed,
             "restoring this copy",
-            why=(
-                "the copy fetched and its decrypted database side by side"
-                if remote.encrypted and remote.stored_size >= size
-                else "twice the database"
-            ),
+            why="the copy fetched and its decrypted database side by side" if remote.encrypted else "twice the copy",
             place="data-folder",
         )
         # unlocked once (scrypt: seconds by design), shown as a step, and kept for adopt_identity below (L8)
