@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.config import load_states
 
@@ -87,3 +88,47 @@ def test_a_last_copy_dated_in_the_future_is_not_just_now_and_does_not_hide_stale
     engine.locations.sync()  # a copy made with the right clock: all is well again
     assert engine.locations.health() == []
     assert "usb ✓ just now" in engine.locations.status_line()
+
+
+# -- V11: disaster recovery lists copies in the order of making ------------------------------------------------
+
+
+@needs_faketime
+def test_recovery_lists_copies_in_the_order_of_making_and_marks_the_future_one(engine, usb, tmp_path):
+    """V11: a copy made while the clock was 2 days ahead was listed on top (by date) and pre-selected on the
+    page, although the copies made after it hold newer data."""
+    from jobmatcher.api import Api
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    r = run_cli_at("+2d", "backup", "create", "--note", "clock ahead", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    [ahead] = [b for b in engine.store.list() if b.created_at > datetime.now(timezone.utc) + timedelta(days=1)]
+    later = [engine.create_backup(), engine.create_backup()]
+    engine.locations.sync()
+    copies = list_remote(FolderLocation(usb))
+    assert len(copies) == 4
+    assert [c.id for c in copies[:2]] == [later[1].id, later[0].id], [(c.id, c.sequence) for c in copies]
+    assert copies[2].id == ahead.id
+    assert [c.sequence for c in copies] == sorted((c.sequence for c in copies), reverse=True)
+
+    api = Api(Engine(tmp_path / "new-computer"), mode="browser")
+    try:
+        listed = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    finally:
+        api._close()
+    assert listed["ok"], listed
+    rows = listed["value"]["backups"]
+    assert rows[0]["id"] == later[1].id and not rows[0]["future"]
+    assert [b["id"] for b in rows if b["future"]] == [ahead.id]
+    assert rows[0]["sequence"] > rows[2]["sequence"] and rows[0]["type_label"] == "Manual"
+
+    # the command line lists them in the same order, the future one still marked
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "look")
+    assert r.returncode == 0, r.stderr
+    ids = [x.split()[0] for x in r.stdout.splitlines()[1:]]
+    assert ids == [c.id for c in copies], r.stdout
+    [line] = [x for x in r.stdout.splitlines() if ahead.id in x]
+    assert "(in the future!)" in line

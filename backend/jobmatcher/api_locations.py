@@ -349,15 +349,21 @@ class LocationsApi:
 
     @validate_call
     def remote_backups(self, source: LocationSource) -> dict:
-        """The copies at a location, newest first (time, size, revision, encrypted), for restoring one; `not_ours`:
-        a plain copy where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`)."""
+        """The copies at a location, newest first in the order of making (remote.newest_first: by sequence, not
+        by a clock), for restoring one: time, kind, size, revision, encrypted, `sequence`; `future`: dated more
+        than an hour after now (made while a clock was ahead, V11; never pre-selected); `not_ours`: a plain copy
+        where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`)."""
+        from datetime import datetime, timedelta, timezone
+
         from .locations.remote import check_source, remote_listing
+        from .presentation import type_label
 
         client, label = self._source_client(source)
         found = check_source(client, source.kind == "configured")
         items, encrypted_there = remote_listing(client) if found else ([], set())
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         encrypted = {r.folder_id for r in items} if configured else encrypted_there
+        soon = datetime.now(timezone.utc) + timedelta(hours=1)  # as `backup list --location` marks them
         return {
             "where": label,
             "backups": [
@@ -366,6 +372,9 @@ class LocationsApi:
                     "folder_id": r.folder_id,
                     "created_at": _iso(r.created_at),
                     "type": r.type.value,
+                    "type_label": type_label(r.type),
+                    "sequence": r.sequence,
+                    "future": r.created_at > soon,
                     "size_bytes": r.size_bytes,
                     "size": human_size(r.size_bytes),
                     "schema_revision": r.schema_revision,

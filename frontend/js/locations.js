@@ -476,15 +476,20 @@ async function restoreFromLocation() {
   }
   // Two copies made in the same minute read alike to the minute: those are shown to the second (T16).
   const when = timeLabels(found.backups);
+  // In the order of making (the server sorts by sequence, V11): a copy dated in the future was made while a
+  // clock was ahead; it says so and is never the one chosen for the user.
   const options = found.backups.map((b, i) => h("option", { value: String(i),
-    text: `${when(b)} · ${b.size} · ${b.schema_revision || "?"}` +
+    text: `${when(b)}${b.future ? " (dated in the future: a wrong clock)" : ""} · ${b.type_label || b.type} · ` +
+          `${b.size} · ${b.schema_revision || "?"}` +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
           (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
   const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
+  const first = found.backups.findIndex((b) => !b.future && !b.not_ours);
+  pick.value = String(first >= 0 ? first : 0);
   const needsSecret = found.backups.some((b) => b.encrypted);
   const chosen = await formDialog({
     title: "Choose a backup to restore",
-    intro: [`Backups at ${found.where}, newest first.`,
+    intro: [`Backups at ${found.where}, newest first (in the order they were made).`,
             h("div", { class: "form-row" }, h("label", { for: "restore-pick", text: "Backup" }), pick),
             "Your current data (if any) is saved first in a safety backup. The copy is checked end to end before anything is replaced; then JobMatcher restarts."],
     fields: needsSecret ? [{ name: "passphrase", label: "Passphrase or recovery key", type: "password",

@@ -23,7 +23,7 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -174,13 +174,35 @@ def remote_listing(client: LocationClient, folder_id: str | None = None) -> tupl
                 sequence=m.sequence,
             )
         )
-    out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    out = newest_first(out)
     encrypted: set[str] = set()
     for key in objects:
         parts = key.split("/", 2)
         if len(parts) == 3 and _shows_encryption(key, parts[1]):
             encrypted.add(parts[1])
     return out, encrypted & {r.folder_id for r in out}
+
+
+def newest_first(copies: list[RemoteBackup], now: datetime | None = None) -> list[RemoteBackup]:
+    """`copies` newest first in the order of making, not by a clock (V11): each data folder's copies by their
+    sequence (listing.newest_order: copies of older versions, without one, below, then by date), as "newest"
+    is decided locally; a copy made while the clock was ahead is not put on top of the copies made after it.
+    Several data folders' lists follow each other, the one with the latest copy dated up to `now` (UTC;
+    default: the present) first. Never raises."""
+    from ..listing import newest_order
+
+    now = now or datetime.now(timezone.utc)
+    chains: dict[str, list[RemoteBackup]] = {}
+    for r in copies:
+        chains.setdefault(r.folder_id, []).append(r)
+    for chain in chains.values():
+        chain.sort(key=lambda r: (newest_order(r), r.id), reverse=True)
+
+    def latest(fid: str) -> tuple:
+        dated = [r.created_at for r in chains[fid] if r.created_at <= now]
+        return (bool(dated), max(dated) if dated else chains[fid][0].created_at, fid)
+
+    return [r for fid in sorted(chains, key=latest, reverse=True) for r in chains[fid]]
 
 
 def check_source(client: LocationClient, configured: bool, backup_id: str | None = None) -> bool:
