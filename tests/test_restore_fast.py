@@ -238,3 +238,73 @@ def test_the_command_line_reports_the_total_and_each_phase(engine):
     out = json.loads(r.stdout)
     assert out["seconds"] > 0 and {"check", "stage", "swap", "confirm"} <= set(out["phases"])
     assert out["safety_backup_checking"] is True
+
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], timeout=30)  # a script, a database browser, a sync tool
+    print("open", flush=True)
+    ok, errors = 0, []
+    for i in range(int(sys.argv[2])):
+        try:
+            conn.execute("INSERT INTO skills (name, level) VALUES (?, 1)", (f"late-{i}",))
+            conn.commit()
+            ok += 1
+        except sqlite3.Error as e:
+            errors.append(str(e))
+            conn.rollback()
+        time.sleep(0.01)
+    print(ok, len(errors), errors[:1], flush=True)
+""")
+
+
+def _late_writer(db: Path, commits: int = 20) -> subprocess.Popen:
+    """A program that opens the live database by its name and starts writing (V16): returns once it has
+    the file open and waits for SQLite's lock."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(commits)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+@pytest.mark.parametrize("linked", [True, False])
+def test_a_program_opening_the_database_during_the_swap_undoes_it_and_keeps_its_writes(engine, monkeypatch, linked):
+    """V16: a program opens the live name after the exclusivity check (the restore holds the old file): its
+    commits must land in the live data, never in the safety backup or a file nobody reads."""
+    if not linked:
+        monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
+    b = engine.create_backup()
+    _rename(engine, "Before The Restore")
+    before = _dump(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    real_replace, writer = os.replace, []
+
+    def replace_once_opened(src, dst):  # the moment the tester hit: held exclusively, not yet renamed
+        if Path(dst) == engine.data.db_path and not writer:
+            writer.append(_late_writer(engine.data.db_path))
+            import time
+
+            time.sleep(0.2)  # in its busy wait for the restore's lock
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(restore_mod.os, "replace", replace_once_opened)
+    with pytest.raises(DatabaseInUseError) as e:
+        engine.restore(b.id)
+    monkeypatch.undo()
+    assert "opened" in e.value.message and "not changed" in e.value.hint
+    out, _ = writer[0].communicate(timeout=60)
+    ok, failed = out.split()[:2]
+    assert (ok, failed) == ("20", "0"), out
+    # every commit it was told succeeded is in the live data, which is otherwise as it was
+    conn = sqlite3.connect(engine.data.db_path)
+    assert conn.execute("SELECT count(*) FROM skills WHERE name LIKE 'late-%'").fetchone() == (20,)
+    conn.execute("DELETE FROM skills WHERE name LIKE 'late-%'")
+    conn.commit()
+    conn.close()
+    assert _dump(engine.data.db_path) == before
+    assert os.stat(engine.data.db_path).st_nlink == 1
+    assert sorted(r.id for r in engine.list_backups()) == sorted(listed + ([] if linked else [_newest_safety(engine)]))
+    assert not engine.data.journal_path.exists() and not restore_mod.staged_path(engine.data).exists()
+
+
+def _newest_safety(engine: Engine) -> str:
+    return max((r for r in engine.list_backups() if r.type == BackupType.safety), key=lambda r: r.created_at).id

@@ -109,6 +109,12 @@ def staged_path(data: DataDir) -> Path:
     return data.root / (data.db_path.name + ".restoring")
 
 
+def replaced_path(data: DataDir) -> Path:
+    """The second name the replaced live file has during a restore's swap (`jobmatcher.db.replaced`), so that
+    the swap can be undone when another program opened it meanwhile (V16). Never raises."""
+    return data.root / (data.db_path.name + ".replaced")
+
+
 def _remove_with_sides(path: Path) -> None:
     for suffix in ("",) + SIDE_SUFFIXES:
         remove_quietly(side_file(path, suffix))
@@ -246,7 +252,7 @@ def restore(
             safety = made[0]
         else:
             _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
-            swapped = _swap(data, staged, swap_lock, say, aside)
+            swapped = _swap(data, staged, swap_lock, say, aside, guard=True)
         mark("swap")
         # A file proven by its checksum to be one that passed integrity_check, copied and proven again,
         # needs no second full read; a migrated one was rewritten by SQLite and is checked.
@@ -256,7 +262,8 @@ def restore(
         if isinstance(e, KeyboardInterrupt):
             raise
         safety = safety or (made[0] if made else None)
-        swapped = swapped or (staged_ok and not staged_path(data).exists())
+        if not isinstance(e, DatabaseInUseError):  # refused before the swap, or the swap was undone (V16)
+            swapped = swapped or (staged_ok and not staged_path(data).exists())
         if not swapped or safety is None:
             if swapped:  # nothing to go back to but what was there: take the restored file away again
                 _undo_swap_without_safety(data, aside)
@@ -380,9 +387,22 @@ def _swap_keeping_old(
         made.append(BackupRecord.from_manifest(final.stem, final, m))
         for suffix in SIDE_SUFFIXES:
             remove_quietly(side_file(live, suffix))
+        old = os.stat(final)
         os.replace(staged, live)
         replaced = True
         fsync_dir(data.root)
+        if other_openers(old):
+            # A program opened the live name after the check and waits for our lock on the old file (V16).
+            # Let go now, and its SQLite would read the old file but take the new file's -wal (found by name)
+            # as its own; writing there, it would mix old pages into the new data. Put the old file back
+            # under the live name instead (atomic), so that what it opened is the live data again.
+            _note_in_journal(data, "undo", str(final))  # a kill from here on: recover() puts it back too
+            os.replace(final, live)
+            replaced = False
+            fsync_dir(data.root)
+            _unlink_safety(final)
+            made.clear()
+            raise _opened_meanwhile()
     except BaseException:
         if not replaced and final is not None:
             _unlink_safety(final)
@@ -674,8 +694,19 @@ def _take_swap_lock(swap_lock: FileLock) -> None:
         )
 
 
-def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside: list[Path] | None = None) -> bool:
+def _swap(
+    data: DataDir,
+    staged: Path,
+    swap_lock: FileLock,
+    say: Progress,
+    aside: list[Path] | None = None,
+    guard: bool = False,
+) -> bool:
     """Rename `staged` over the live database, with no stale -wal/-shm surviving; True once renamed.
+
+    With `guard` (a restore), a program that opened the live name while it was held is looked for after the
+    rename, and the old file put back if one did (as _swap_keeping_old does; it keeps a second name of the
+    old file in the data folder until then, where the file system has hard links).
 
     Raises DatabaseInUseError (nothing changed) when another connection has the live file open.
     """
@@ -695,12 +726,35 @@ def _swap(data: DataDir, staged: Path, swap_lock: FileLock, say: Progress, aside
             log.warning("set the unreadable live database (or its leftover files) aside in %s", folder)
             if aside is not None:
                 aside.append(folder)
+    keep = replaced_path(data)
+    kept = False
     try:
+        if guard and holder is not None:
+            remove_quietly(keep)
+            # a kill from here on (the journal says "staged"): recover() removes it
+            try:
+                os.link(live, keep)
+                kept = True
+            except OSError as e:  # no hard links here (FAT): the opener can be found, not undone
+                log.warning("could not keep a second name of the replaced database: %s", e)
+        old = os.stat(live) if guard and holder is not None else None
         for suffix in SIDE_SUFFIXES:
             remove_quietly(side_file(live, suffix))
         os.replace(staged, live)
         fsync_dir(data.root)
+        if old is not None and (openers := other_openers(old)):
+            # V16, as in _swap_keeping_old: the program's SQLite would take the new file's -wal as its own
+            if not kept:
+                log.error("programs %s opened the database during the restore; it could not be undone", openers)
+            else:
+                _note_in_journal(data, "undo", str(keep))
+                os.replace(keep, live)
+                kept = False
+                fsync_dir(data.root)
+                raise _opened_meanwhile()
     finally:
+        if kept:
+            remove_quietly(keep)  # made durable by the journal's end (the data folder's fsync)
         if holder is not None:
             holder.close()  # releases the lock on the file just replaced; touches no file by name
     say("swap", 1, 1, "steps")
@@ -763,6 +817,64 @@ def _in_use() -> DatabaseInUseError:
         "Close every other program using JobMatcher's data (a database browser, a sync tool, a script), "
         "then try again. Your data was not changed.",
     )
+
+
+def _opened_meanwhile() -> DatabaseInUseError:
+    return DatabaseInUseError(
+        "Another program opened JobMatcher's database during the restore, so the restore was undone: that "
+        "program would have gone on using the old data, and its changes would have been lost or mixed into "
+        "the restored data.",
+        "Close every other program using JobMatcher's data (a database browser, a sync tool, a script), "
+        "then try again. Your data was not changed.",
+    )
+
+
+def other_openers(st: os.stat_result) -> list[int]:
+    """Pids of other processes with a descriptor of the file `st` (an os.stat result) open for writing.
+
+    Linux: read from /proc/*/fd (processes of other users are not visible without privileges; a program of
+    the same user is). Elsewhere an empty list: macOS has no /proc (not detected there), and Windows refuses
+    to rename over a file any program holds open. Never raises. Costs one stat per open descriptor on the
+    machine (about 15 ms for 800 descriptors).
+    """
+    me = os.getpid()
+    try:
+        pids = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        folder = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(folder)
+        except OSError:
+            continue  # gone meanwhile, or another user's
+        for fd in fds:
+            try:
+                at = os.stat(f"{folder}/{fd}")
+            except OSError:
+                continue
+            if at.st_ino == st.st_ino and at.st_dev == st.st_dev and _writable(f"/proc/{pid}/fdinfo/{fd}"):
+                found.append(int(pid))
+                break
+    return found
+
+
+def _writable(fdinfo: str) -> bool:
+    """Whether the descriptor /proc/PID/fdinfo/N names was opened for writing (True when that cannot be read).
+
+    A read-only descriptor is left out: it cannot write the old file, and JobMatcher's own processes keep
+    one of the live file open for reading its header without ever closing it (fsutil.database_fd)."""
+    try:
+        with open(fdinfo) as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
 
 
 def _take_live_exclusively(live: Path, say: Progress = ignore) -> sqlite3.Connection:
@@ -911,6 +1023,19 @@ def recover(data: DataDir) -> str | None:
     staged = staged_path(data)
     swap_lock = FileLock(data.swap_lock_path)
     linked = journal.get("safety_linked") is True and isinstance(journal.get("safety_path"), str)
+    undo = journal.get("undo")
+    if isinstance(undo, str) and os.path.lexists(undo) and not same_file(undo, data.db_path):
+        # Killed while undoing a swap another program's opener made unsafe (V16): the old file goes back.
+        os.replace(undo, data.db_path)
+        fsync_dir(data.root)
+    if isinstance(undo, str) and Path(undo) == replaced_path(data):
+        remove_quietly(Path(undo))
+        journal = {**journal, "phase": "undone"}
+    elif isinstance(undo, str):
+        _unlink_safety(Path(undo))
+        journal = {**journal, "phase": "undone", "safety_path": None, "safety_backup_id": None}
+        linked = False
+    remove_quietly(replaced_path(data))  # the old file's second name during a swap: the data is elsewhere too
     if linked and same_file(journal["safety_path"], data.db_path):
         # Killed after the old live file was linked into the backup folder but before the swap: that
         # name is the live file itself, not a safety backup. Remove the name (the data stays).
