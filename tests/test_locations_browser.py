@@ -376,9 +376,12 @@ def test_an_older_data_folder_unlocks_its_key_on_the_page(page: Page, start_app,
     assert sorted(p.name for p in ns.glob("*.db.age")) == copies
     screenshot(page, "locations-06-unlock-refused")
 
+    status = page.locator("#backup-status")
+    expect(status).to_contain_text("cannot tell whether the encryption key")
     field.fill(PASS)
     unlock.get_by_role("button", name="Unlock and copy").click()
     expect(unlock).to_be_hidden(timeout=60000)
+    expect(status).not_to_contain_text("cannot tell whether the encryption key", timeout=10000)  # refreshed too
     expect(page.locator("#location-list li", has_text="enc")).to_contain_text("Up to date", timeout=30000)
     assert (d / "location-identity.recipient").is_file()
     assert len(list(ns.glob("*.db.age"))) == len(copies) + 1

@@ -6,7 +6,7 @@
 import { $, ago, busy, h, isBusy, localDateTime, shown, timeLabels } from "./dom.js";
 import { call, mode } from "./transport.js";
 import { confirmDialog, errorDialog, secretDialog, showError, toast } from "./dialogs.js";
-import { runRestore } from "./backups.js";
+import { loadBackups, runRestore } from "./backups.js";
 
 let overview = null;
 let polling = null;
@@ -112,6 +112,8 @@ function pollSync() {
     if (!overview.sync || overview.sync.state !== "running") {
       clearInterval(polling);
       polling = null;
+      // the status line above holds the locations' health too: a copy that worked (or failed) changes it
+      loadBackups().catch(() => {});
     }
   }, 400);
 }
