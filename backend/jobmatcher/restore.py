@@ -167,6 +167,11 @@ def restore(
     "check", "migrate" and "swap" as steps, "safety" in pages (a copied safety backup, then its check
     as "safety-verify"), "copy" in bytes (progress.py). The result's times are in seconds.
 
+    `take_source`: `source` is the caller's own temp file in the data folder (a copy fetched from a backup
+    location and decrypted there, a page's upload): once checked it is renamed into the staged name, not
+    copied, and read back for its checksums, so the data folder's disk needs room for it and once more its
+    size, not twice more (T16). A restore that stops before staging leaves it for the caller to remove.
+
     Raises:
         InvalidBackupError: `source` is not a sound backup this version can restore (or is the live
             database itself); nothing was touched.
