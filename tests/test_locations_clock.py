@@ -132,3 +132,70 @@ def test_recovery_lists_copies_in_the_order_of_making_and_marks_the_future_one(e
     assert ids == [c.id for c in copies], r.stdout
     [line] = [x for x in r.stdout.splitlines() if ahead.id in x]
     assert "(in the future!)" in line
+
+
+# -- V12: the take-over of a chain of copies does not depend on clocks -----------------------------------------
+
+
+def _files(root: Path) -> list[tuple[str, bytes]]:
+    return sorted((str(p.relative_to(root)), p.read_bytes()) for p in root.rglob("*") if p.is_file())
+
+
+@needs_faketime
+def test_a_recovery_made_while_the_clock_was_behind_still_takes_the_copies_over(engine, usb, tmp_path):
+    """V12: a laptop L restored once (writer.json: its take-over) is lost; a new computer N restores from the
+    same copies before its clock is set (2001). N's take-over was dated before L's, so N was refused its own
+    location for good, and L, if found, would have gone on writing and pruning the list."""
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    first = list_remote(FolderLocation(usb))[0].id
+
+    laptop = tmp_path / "laptop"
+    r = run_cli("backup", "restore", first, "--from-folder", str(usb), "--yes", data_dir=laptop)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=laptop)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_cli("backup", "create", data_dir=laptop).returncode == 0
+    r = run_cli("location", "sync", data_dir=laptop)
+    assert r.returncode == 0 and "copied" in r.stdout, r.stdout + r.stderr
+    newest = list_remote(FolderLocation(usb))[0].id
+
+    # the laptop is lost; the new computer's clock says 2001 while it restores
+    new = tmp_path / "new"
+    r = run_cli_at(
+        "@2001-01-01 00:00:00", "backup", "restore", newest, "--from-folder", str(usb), "--yes", data_dir=new
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert Engine(new).data.adopted_at().year == 2001
+    # the clock set right: the new computer adds its location and copies there
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_cli("backup", "create", data_dir=new).returncode == 0  # copied by the sync it starts, or this one
+    r = run_cli("location", "sync", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert Engine(new).store.newest().id in {c.id for c in list_remote(FolderLocation(usb))}
+
+    # the laptop turns up: it steps aside, touching nothing there
+    assert run_cli("backup", "create", data_dir=laptop).returncode == 0
+    before = _files(usb)
+    r = run_cli("location", "sync", data_dir=laptop)
+    assert r.returncode == 1 and "Another computer continues" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert _files(usb) == before
+    # so does the original
+    engine.create_backup()
+    [res] = engine.locations.sync()
+    assert res.error_code == "location-taken-over" and _files(usb) == before
+
+    # a recovery made again later (another new computer, its clock behind too) takes over from the first one
+    again = tmp_path / "again"
+    newest = list_remote(FolderLocation(usb))[0].id
+    r = run_cli_at("-3d", "backup", "restore", newest, "--from-folder", str(usb), "--yes", data_dir=again)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=again)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("location", "sync", data_dir=new)
+    assert r.returncode == 1 and "Another computer continues" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -201,17 +201,29 @@ class DataDir:
 
         return self._write_folder_id(uuid.uuid4().hex, replace=False)
 
-    def adopt_folder_id(self, fid: str, sequence_after: int = 0) -> None:
+    def adopt_folder_id(self, fid: str, sequence_after: int = 0, generation: int = 1) -> None:
         """Continue another data folder's chain of backups: take its id `fid` (32 hex digits), number new
-        backups after `sequence_after` (the highest sequence among its backups) and record when (adopted_at).
+        backups after `sequence_after` (the highest sequence among its backups) and record when (adopted_at),
+        which take-over of that chain this is (`generation`: 1 + the one recorded at the location it came
+        from, 1 when none was) and a random id of this adoption (`adoption`, 32 hex digits). Which computer
+        continues the chain's copies is decided by (generation, sequence_after), never by adopted_at: a new
+        computer's clock may be wrong (V12; manager._claim).
         For disaster recovery only: a fresh data folder restored from a location's copies carries on as that
         data folder, so the copies there stay one list and its retention keeps working.
         Raises ValueError for a malformed id, OSError when the file cannot be written."""
         if len(fid) != 32 or any(c not in "0123456789abcdef" for c in fid):
             raise ValueError(f"not a data folder id: {fid!r}")
+        import uuid
+
         from .fsutil import atomic_write_bytes
 
-        body: dict = {"id": fid, "path": str(self.root), "adopted_at": datetime.now(timezone.utc).isoformat()}
+        body: dict = {
+            "id": fid,
+            "path": str(self.root),
+            "adopted_at": datetime.now(timezone.utc).isoformat(),
+            "generation": max(1, int(generation)),
+            "adoption": uuid.uuid4().hex,
+        }
         if sequence_after > 0:
             body["sequence_after"] = int(sequence_after)
         atomic_write_bytes(self.folder_id_path, json.dumps(body).encode())
@@ -222,7 +234,16 @@ class DataDir:
             body = json.loads(self.folder_id_path.read_bytes())
         except (OSError, ValueError):
             return {}
-        return {k: body[k] for k in ("sequence_after", "adopted_at") if isinstance(body, dict) and k in body}
+        keys = ("sequence_after", "adopted_at", "generation", "adoption")
+        return {k: body[k] for k in keys if isinstance(body, dict) and k in body}
+
+    def adoption(self) -> tuple[int | None, str]:
+        """(generation, adoption id) of this data folder's take-over of a chain (adopt_folder_id): (None, "")
+        when it recorded none (an original data folder, or one adopted by an older version). Never raises."""
+        f = self._chain_fields()
+        gen, token = f.get("generation"), f.get("adoption")
+        ok = isinstance(gen, int) and not isinstance(gen, bool) and 0 < gen < 2**31
+        return (gen if ok else None), (token if isinstance(token, str) and len(token) <= 64 else "")
 
     def sequence_floor(self) -> int:
         """The sequence an adopted chain had reached (adopt_folder_id); new backups are numbered above it. 0 if none."""

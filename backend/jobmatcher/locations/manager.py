@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,86 @@ def _sha256(path: Path) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class _TakeOver:
+    """One data folder's take-over of a chain of copies by a disaster recovery, as recorded in its data folder
+    (DataDir.adopt_folder_id) and, by the computer writing the copies, in the location's writer.json.
+
+    `generation`: 1 + the take-over recorded at the location it was restored from (None: recorded by an older
+    version); `sequence_after`: the highest sequence among the copies it continued; `adoption`: its random id;
+    `adopted_at`: when, by that computer's clock (shown, compared only between two records of older versions).
+    """
+
+    generation: int | None
+    sequence_after: int
+    adoption: str
+    adopted_at: datetime | None
+
+    @classmethod
+    def of_data(cls, data: DataDir) -> _TakeOver | None:
+        """This data folder's take-over, or None when it took over no chain (the original). Never raises."""
+        at = data.adopted_at()
+        gen, token = data.adoption()
+        if at is None and gen is None:
+            return None
+        return cls(gen, data.sequence_floor(), token, at)
+
+    @classmethod
+    def of_writer(cls, body: object) -> _TakeOver | None:
+        """The take-over a writer.json body records; None when it records none. Raises ValueError / TypeError
+        for a body that is not one (read as unreadable: claimed anew)."""
+        if not isinstance(body, dict):
+            raise TypeError("not a writer record")
+        raw, gen, seq, token = (body.get(k) for k in ("adopted_at", "generation", "sequence_after", "adoption"))
+        at = datetime.fromisoformat(raw) if raw else None
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+        if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool) or not 0 < gen < 2**31):
+            raise ValueError("not a generation")
+        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= 2**53):
+            raise ValueError("not a sequence")
+        if at is None and gen is None:
+            return None
+        return cls(gen, seq or 0, token if isinstance(token, str) else "", at)
+
+    def rank(self) -> tuple[int, int]:
+        """(generation, sequence_after): the later take-over ranks higher (one recorded by an older version
+        counts as the first). Never raises."""
+        return (self.generation or 1, self.sequence_after)
+
+    def same(self, other: _TakeOver) -> bool:
+        """Whether `other` is this very take-over (its id; its date for records of older versions)."""
+        if self.adoption or other.adoption:
+            return self.adoption == other.adoption
+        return self.adopted_at == other.adopted_at
+
+    def body(self) -> bytes:
+        """writer.json's bytes for this take-over (format 2). Never raises."""
+        return json.dumps(
+            {
+                "format": 2,
+                "adopted_at": self.adopted_at.isoformat() if self.adopted_at else None,
+                "generation": self.rank()[0],
+                "sequence_after": self.sequence_after,
+                "adoption": self.adoption,
+                "written_at": _now().isoformat(),
+            }
+        ).encode()
+
+
+def generation_at(client: LocationClient, fid: str) -> int:
+    """The take-over generation recorded at `client` for data folder `fid` (writer.json): 0 when none (the
+    original writes there), 1 for a record of an older version. Never raises (unreadable: 1, a take-over
+    happened but its rank is unknown)."""
+    try:
+        theirs = _TakeOver.of_writer(json.loads(client.get_bytes(writer_key(fid))))
+    except FileNotFoundError:
+        return 0
+    except (JobMatcherError, OSError, ValueError, TypeError, AttributeError):
+        return 1
+    return 0 if theirs is None else theirs.rank()[0]
 
 
 def backing_off(st: LocationState, now: datetime) -> bool:
@@ -1028,45 +1109,67 @@ class Locations:
         After a disaster recovery two computers can hold the same data folder id: the new one, which
         continues the chain (adopt_chain), and the lost one if it is found and runs again. Their data
         differ from then on, so they must not write into, or prune, one list. The namespace's writer.json
-        holds when its writer adopted the chain (null: the original data folder). A data folder writes
-        there when that is unset or not later than its own adoption (DataDir.adopted_at), recording its
-        own; when a later recovery took the chain over, it refuses (LocationTakenOverError), touching nothing.
+        records the take-over its writer made (_TakeOver: generation, the sequence it continued after, an id;
+        none: the original data folder). The later take-over continues: the higher (generation,
+        sequence_after), both taken from the copies themselves, never from a clock, so a recovery made while
+        the new computer's clock was behind still takes the copies over from the lost one (V12). A data
+        folder writes there when it ranks above the recorded writer (recording its own take-over), and
+        refuses (LocationTakenOverError), touching nothing, when that writer ranks above it or is an equal
+        take-over of another computer (two recoveries from the same copies: the first to copy keeps them).
+        Only two records of older versions (dates alone) are still compared by date.
         """
-        mine = self.data.adopted_at()
+        mine = _TakeOver.of_data(self.data)
         try:
-            raw = json.loads(client.get_bytes(writer_key(fid))).get("adopted_at")
-            theirs = datetime.fromisoformat(raw) if raw else None
-            if theirs is not None and theirs.tzinfo is None:
-                theirs = theirs.replace(tzinfo=timezone.utc)
+            theirs = _TakeOver.of_writer(json.loads(client.get_bytes(writer_key(fid))))
         except FileNotFoundError:
             theirs = None
         except (ValueError, TypeError, AttributeError, LocationCopyFailedError):
             theirs = None  # unreadable (or larger than any writer.json, not read): claimed anew below
-        if theirs is not None and theirs > _now() + timedelta(days=1) and (mine is None or theirs > mine):
-            # A take-over dated in the future is doubted, not believed (H24): a wrong clock there, or a note
-            # that is not genuine. Nothing is written or deleted until the person decides.
+        if theirs is None:
+            if mine is not None:
+                client.put_bytes(writer_key(fid), mine.body())
+            return
+        if mine is not None and mine.same(theirs):
+            return
+        when = theirs.adopted_at
+        if mine is None or (mine.generation is None and theirs.generation is None):
+            # the original data folder (any take-over outranks it), or two records of older versions: by date
+            doubted = when is not None and when > _now() + timedelta(days=1)
+            if mine is not None and (when is None or mine.adopted_at is None or when <= mine.adopted_at):
+                client.put_bytes(writer_key(fid), mine.body())
+                return
+        else:
+            doubted = False
+            if theirs.rank() < mine.rank():
+                client.put_bytes(writer_key(fid), mine.body())
+                return
+        if doubted:
+            # A take-over dated in the future, only ever compared by date, is doubted, not believed (H24): a
+            # wrong clock there, or a note that is not genuine. Nothing is written or deleted until the person
+            # decides.
             raise LocationTakenOverError(
                 f"The copies at {client.describe()} carry a note that another computer took them over on "
-                f"{theirs:%Y-%m-%d %H:%M} UTC, a date in the future: that computer's clock was wrong, or the note "
+                f"{when:%Y-%m-%d %H:%M} UTC, a date in the future: that computer's clock was wrong, or the note "
                 "is not genuine. Until you decide, this computer neither copies to nor deletes from that place.",
                 f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
                 f"copy again; if one does, {_step_aside(client, name, page=False)}.",
                 f"If no other computer continues this data folder, delete {writer_key(fid)} at that place and "
                 f"copy again; if one does, {_step_aside(client, name, page=True)}.",
             )
-        if theirs is not None and (mine is None or theirs > mine):
-            raise LocationTakenOverError(
-                f"Another computer continues this data folder's copies at {client.describe()} since "
-                f"{theirs:%Y-%m-%d %H:%M} UTC (it was restored from them), so this computer no longer copies "
-                "to, or deletes from, that place: neither overwrites the other's copies.",
-                f"If you use the other computer now, {_step_aside(client, name, page=False)}. To keep this "
-                "computer's copies too, add another folder or prefix for them.",
-                f"If you use the other computer now, {_step_aside(client, name, page=True)}. To keep this "
-                "computer's copies too, add another folder or prefix for them.",
-            )
-        if mine is not None and theirs != mine:
-            body = {"format": 1, "adopted_at": mine.isoformat(), "written_at": _now().isoformat()}
-            client.put_bytes(writer_key(fid), json.dumps(body).encode())
+        since = f" since {when:%Y-%m-%d %H:%M} UTC by its clock" if when is not None else ""
+        gone = (
+            f"If that computer is gone for good and this one should continue, delete {writer_key(fid)} at that "
+            "place and copy again."
+        )
+        raise LocationTakenOverError(
+            f"Another computer continues this data folder's copies at {client.describe()}{since} (it was restored "
+            "from them after this one was), so this computer no longer copies to, or deletes from, that place: "
+            "neither overwrites the other's copies.",
+            f"If you use the other computer now, {_step_aside(client, name, page=False)}. To keep this "
+            f"computer's copies too, add another folder or prefix for them. {gone}",
+            f"If you use the other computer now, {_step_aside(client, name, page=True)}. To keep this "
+            f"computer's copies too, add another folder or prefix for them. {gone}",
+        )
 
     def _housekeeping(self, client: LocationClient, fid: str) -> None:
         if isinstance(client, FolderLocation):
@@ -1350,7 +1453,8 @@ class Locations:
             # the chain's highest in-pattern sequence: a planted or damaged copy's 2**53-1 would hold every new
             # backup at the bound (U9)
             seq = in_pattern_top(r.sequence for r in list_remote(client, remote.folder_id))
-            self.data.adopt_folder_id(remote.folder_id, seq)
+            # the take-over after the one recorded there: ranks above the lost computer's whatever the clocks
+            self.data.adopt_folder_id(remote.folder_id, seq, generation_at(client, remote.folder_id) + 1)
             for r in own:  # still this data folder's, so it is listed, offered and pruned as before
 
                 def stamp(m, fid=remote.folder_id) -> None:

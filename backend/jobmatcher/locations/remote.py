@@ -62,9 +62,10 @@ def identity_key(folder_id: str) -> str:
 
 
 def writer_key(folder_id: str) -> str:
-    """Which computer writes this data folder's copies there, after a disaster recovery: {"format",
-    "adopted_at": when the writer took the chain over (ISO time), "written_at"} (manager._claim).
-    Never raises."""
+    """Which computer writes this data folder's copies there, after a disaster recovery: {"format": 2,
+    "generation", "sequence_after", "adoption": its take-over, ranked by the first two (never by a clock),
+    "adopted_at": when it took the chain over by its clock (ISO time, shown), "written_at"} (manager._claim;
+    format 1 had only the dates). Never raises."""
     return f"{namespace(folder_id)}writer.json"
 
 
