@@ -161,6 +161,49 @@ def test_sigbus_in_the_child_is_a_failed_check_not_a_dead_app(engine, tmp_path, 
     assert e.value.reason == "read-error" and "read error" in e.value.message
 
 
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_spare_forked_or_started_checks_answers_sigbus_and_is_never_left_behind(engine, tmp_path, monkeypatch, fork):
+    """Issue 13: a backup's spare child is a forked copy of the process where that is safe (no interpreter start
+    on the second core while the copy is hashed). Either kind checks a good file, turns a SIGBUS (the file cut
+    short under its mapping) into a crashed check, and is killed and reaped when unused or done."""
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children()}
+    good = Path(engine.create_backup().path)
+    with checkproc.SpareChild(fork=fork) as spare:
+        assert isinstance(spare._proc, checkproc._ForkedSpare) == fork
+        while not spare.ready():
+            time.sleep(0.002)
+        found = checkproc.check(good, spare=spare)
+    assert found.in_child and found.problems == [] and found.revision and found.child_memory["peak_rss_mb"]
+    with checkproc.SpareChild(fork=fork) as unused:  # the copy failed: nothing to check
+        proc = unused._proc
+    assert proc.returncode is not None  # killed and reaped
+    victim = tmp_path / "victim.db"
+    victim.write_bytes(good.read_bytes())
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(checkproc.PAUSE_ENV, str(pause))
+    with checkproc.SpareChild(fork=fork) as spare:
+        while not spare.ready():
+            time.sleep(0.002)
+        t = _cut_short_while_mapped(pause, victim)
+        with pytest.raises(checkproc.ChildCheckCrashed) as crash:
+            checkproc.check(victim, spare=spare)
+        t.join()
+    assert crash.value.signal_name == "SIGBUS"
+    assert {p.pid for p in psutil.Process().children()} == before  # not even a zombie
+
+
+def test_a_spare_is_forked_only_where_it_is_safe(monkeypatch):
+    for safe in (False, True):
+        monkeypatch.setattr(checkproc, "_can_fork", lambda safe=safe: safe)
+        with checkproc.SpareChild.start(fork_if_safe=True) as spare:
+            assert isinstance(spare._proc, checkproc._ForkedSpare) == safe
+        with checkproc.SpareChild.start() as spare:
+            assert not isinstance(spare._proc, checkproc._ForkedSpare)
+
+
 def _checked_file(pid: int) -> str:
     """The .db file the child `pid` has open (a spare child got its name on standard input)."""
     for fd in Path(f"/proc/{pid}/fd").iterdir():

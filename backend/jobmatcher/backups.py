@@ -685,7 +685,11 @@ class BackupStore(BackupFolder):
         from . import checkproc
 
         # A large copy is checked in a child process: started now, its start-up runs beside the copy.
-        spare = checkproc.SpareChild.start() if file_size(db_path) >= checkproc.CHILD_MIN_BYTES else None
+        # Forked where that is safe (a command-line run: no other thread yet): no interpreter start then, which took
+        # the second core from the copy's hashing (issue 13).
+        spare = (
+            checkproc.SpareChild.start(fork_if_safe=True) if file_size(db_path) >= checkproc.CHILD_MIN_BYTES else None
+        )
         try:
             return self._copy_and_check(db_path, tmp, progress, method, lenient, same_as, waited, spare)
         finally:

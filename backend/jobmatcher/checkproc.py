@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .checkchild import (  # the child's code; re-exported: the schema guard and the engine read them here
     _TOKEN,  # noqa: F401
@@ -329,12 +329,16 @@ class SpareChild:
     (even by SIGKILL), the child reads end-of-file and exits. Use it as a context manager: one left unused
     is killed and reaped on leaving."""
 
-    def __init__(self) -> None:
+    def __init__(self, fork: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._taken: Any = None
+        self._proc: Any  # a subprocess.Popen, or a _ForkedSpare with the part of its interface used here
+        if fork:
+            self._proc = _ForkedSpare()  # OSError when no process can be made
+            return
         import subprocess
 
-        self._lock = threading.Lock()
-        self._taken: subprocess.Popen[bytes] | None = None
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(  # OSError when no process can start
+        self._proc = subprocess.Popen(  # OSError when no process can start
             _child_command_stdin(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -343,11 +347,13 @@ class SpareChild:
         )
 
     @classmethod
-    def start(cls) -> SpareChild | None:
+    def start(cls, fork_if_safe: bool = False) -> SpareChild | None:
         """A spare child, or None when no process can be started now (the check then starts its own or
-        runs in this process)."""
+        runs in this process). `fork_if_safe`: a forked copy of this process where one can be made (_can_fork:
+        Linux, no other thread), which is ready at once and costs no interpreter start (about 20 ms of CPU on
+        the other core, during a backup's copy: its hashing's); otherwise a fresh interpreter."""
         try:
-            return cls()
+            return cls(fork=fork_if_safe and _can_fork())
         except OSError:
             return None
 
@@ -395,6 +401,88 @@ class SpareChild:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ForkedSpare:
+    """A forked copy of this process waiting for a file to check (SpareChild's, made where _can_fork allows it):
+    it says it is ready with one line on its output, reads [path, max_errors] as JSON from its input until
+    end-of-file and checks the file as a started child does (memory-mapped, its answer as JSON), then ends
+    without returning into the caller's code. End-of-file without a file (this process ended or closed it):
+    it ends. It offers what SpareChild and the check use of subprocess.Popen: stdin, stdout, stderr (None),
+    returncode, poll(), kill(), communicate(). Raises OSError when no process can be made."""
+
+    def __init__(self) -> None:
+        from .lock import close_inherited_locks  # here: a file run as a script imports nothing of the package
+
+        into_r, into_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (into_r, into_w, out_r, out_w):
+                os.close(fd)
+            raise
+        if pid == 0:  # the child: never returns into the caller's code
+            code = 70
+            try:
+                gc.disable()  # never a parent's object finalized here (a connection would checkpoint its file)
+                handler = sys.modules.get("faulthandler")
+                if handler is not None:
+                    handler.disable()  # a SIGBUS here is the answer
+                os.close(into_w)
+                os.close(out_r)
+                close_inherited_locks()
+                os.write(out_w, b"\n")  # ready
+                chunks = []
+                while data := os.read(into_r, 1 << 16):
+                    chunks.append(data)
+                code = 0
+                if chunks:
+                    path, max_errors = json.loads(b"".join(chunks))
+                    result = _run_check(str(path), int(max_errors), mmap=True)
+                    result.setdefault("memory", _memory())
+                    answer = memoryview(json.dumps(result).encode())
+                    while answer:
+                        answer = answer[os.write(out_w, answer) :]
+            finally:
+                os._exit(code)
+        os.close(into_r)
+        os.close(out_w)
+        self.pid = pid
+        self.stdin: Any = open(into_w, "wb", buffering=0)  # noqa: SIM115 - closed by _hand_over or communicate
+        self.stdout: Any = open(out_r, "rb")  # noqa: SIM115 - closed by communicate
+        self.stderr = None
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def communicate(self) -> tuple[bytes, bytes]:
+        if self.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.stdin.close()
+            self.stdin = None
+        out = b""
+        if self.stdout is not None:
+            try:
+                out = self.stdout.read()
+            finally:
+                self.stdout.close()
+                self.stdout = None
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return out, b""
 
 
 def _outcome(out: bytes, err: bytes, returncode: int, t0: float) -> CheckResult:
