@@ -575,3 +575,67 @@ def test_a_spare_says_when_it_is_ready_and_its_blank_line_is_no_answer(tmp_path,
             hashlib.sha256(src.read_bytes()).hexdigest(),
         )
         assert not spare.ready()  # taken
+
+
+def _recording_syncs(monkeypatch) -> list:
+    """Record the `spare` each Locations.sync is given (and whether it was a live child then)."""
+    from jobmatcher.locations.manager import Locations
+
+    given: list = []
+    real = Locations.sync
+
+    def sync(self, *a, **k):
+        spare = k.get("spare")
+        given.append(spare is not None and spare.pid != 0)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Locations, "sync", sync)
+    return given
+
+
+def test_location_sync_and_the_background_sync_start_the_child_before_the_locations_load(
+    engine, locked_identity, tmp_path, monkeypatch
+):
+    """`location sync` (and its --background form, after `backup create`) start the encrypting child before the
+    locations' code is loaded and hand it to the sync; a data folder without an encrypted location starts none."""
+    from jobmatcher import cli
+
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    given = _recording_syncs(monkeypatch)
+    first = engine.create_backup()
+    assert cli.main(["--data-dir", str(engine.data.root), "location", "sync"]) == 0
+    second = engine.create_backup()
+    assert cli.main(["--data-dir", str(engine.data.root), "location", "sync", "--background"]) == 0
+    assert given == [True, True]
+    assert {first.id, second.id} <= {r.id for r in list_remote(FolderLocation(usb), folder_id_of(engine.data))}
+    assert not _children_encrypting()
+    engine.locations.set_enabled("USB", False)
+    assert cli.main(["--data-dir", str(engine.data.root), "location", "sync"]) == 0
+    assert given[-1] is False
+
+
+def test_the_app_s_copier_when_kicked_starts_the_child_before_it_looks_for_work(
+    engine, locked_identity, tmp_path, monkeypatch
+):
+    from jobmatcher.locations.copier import Copier
+
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    given = _recording_syncs(monkeypatch)
+    copier = Copier(lambda: engine.locations, poll=3600)
+    copier.start()
+    try:
+        b = engine.create_backup()
+        copier.kick()
+        _wait_for(lambda: bool(list(usb.rglob(f"{b.id}.json"))))
+        _wait_for(lambda: not copier.busy)
+    finally:
+        copier.stop()
+        copier.join(10)
+    assert given == [True]
+    assert not _children_encrypting()
