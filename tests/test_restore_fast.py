@@ -308,3 +308,30 @@ def test_a_program_opening_the_database_during_the_swap_undoes_it_and_keeps_its_
 
 def _newest_safety(engine: Engine) -> str:
     return max((r for r in engine.list_backups() if r.type == BackupType.safety), key=lambda r: r.created_at).id
+
+
+def test_commits_made_between_the_safety_copy_and_the_swap_are_never_lost(engine, monkeypatch):
+    """V16's copy-path variant: the safety backup is a copy made before staging; a program that commits after
+    it and closes before the swap's check must not lose its commits (in neither the live data nor the copy)."""
+    monkeypatch.setattr(restore_mod, "_can_link", lambda data, store: False)
+    b = engine.create_backup()
+    _rename(engine, "Before The Restore")
+    real_stage = restore_mod._stage
+
+    def stage_while_a_program_writes(data, *a, **k):
+        writer = _late_writer(data.db_path, commits=5)
+        out, _ = writer.communicate(timeout=60)
+        assert out.split()[:2] == ["5", "0"], out  # committed and closed: the swap's check sees nobody
+        return real_stage(data, *a, **k)
+
+    monkeypatch.setattr(restore_mod, "_stage", stage_while_a_program_writes)
+    with pytest.raises(DatabaseInUseError) as e:
+        engine.restore(b.id)
+    monkeypatch.undo()
+    assert "changed" in e.value.message and "not changed" in e.value.hint
+    conn = sqlite3.connect(engine.data.db_path)
+    assert conn.execute("SELECT count(*) FROM skills WHERE name LIKE 'late-%'").fetchone() == (5,)
+    assert conn.execute("SELECT full_name FROM user_profile").fetchone() == ("Before The Restore",)
+    conn.close()
+    assert not engine.data.journal_path.exists() and not restore_mod.staged_path(engine.data).exists()
+    assert not restore_mod.replaced_path(engine.data).exists()

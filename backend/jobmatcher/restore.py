@@ -225,9 +225,13 @@ def restore(
     live_exists = os.path.lexists(data.db_path)
     # The safety copy is the old live file itself, linked into the backup folder at the swap, when the
     # folder is on the same file system and the live file opens; otherwise a copy, made and checked first.
-    linked = live_exists and live_problem(data.db_path) is None and _can_link(data, store)
+    sound = live_exists and live_problem(data.db_path) is None
+    linked = sound and _can_link(data, store)
     safety = None
+    watch = None  # reads the live data's version before the safety copy, to find commits made after it
     if live_exists and not linked:
+        # only a file SQLite reads as a database: an empty one would have its -wal deleted by SQLite on opening
+        watch = _watch(data.db_path) if sound else None
         safety = _safety_backup(data, store, label, say)
         mark("safety")
     swap_lock = FileLock(data.swap_lock_path)
@@ -257,7 +261,7 @@ def restore(
             safety = made[0]
         else:
             _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
-            swapped = _swap(data, staged, swap_lock, say, aside, guard=True)
+            swapped = _swap(data, staged, swap_lock, say, aside, guard=True, watch=watch)
         mark("swap")
         # A file proven by its checksum to be one that passed integrity_check, copied and proven again,
         # needs no second full read; a migrated one was rewritten by SQLite and is checked.
@@ -289,6 +293,8 @@ def restore(
             e, recovered=True, how=f"Your data was put back from the safety backup {safety.id}; nothing was lost."
         ) from e
     finally:
+        if watch is not None:
+            watch[0].close()  # closed by the swap already when it got that far
         swap_lock.release()
     # Its check lock is taken while the journal still names it: from the journal's end, a free lock on a
     # backup listed "checking" means its check is gone and may be taken over (checklock.py).
@@ -706,12 +712,15 @@ def _swap(
     say: Progress,
     aside: list[Path] | None = None,
     guard: bool = False,
+    watch: tuple[sqlite3.Connection, int] | None = None,
 ) -> bool:
     """Rename `staged` over the live database, with no stale -wal/-shm surviving; True once renamed.
 
     With `guard` (a restore), a program that opened the live name while it was held is looked for after the
     rename, and the old file put back if one did (as _swap_keeping_old does; it keeps a second name of the
-    old file in the data folder until then, where the file system has hard links).
+    old file in the data folder until then, where the file system has hard links). `watch` (from _watch,
+    opened before the safety copy): the connection that holds the live file, refused when the data changed
+    since (DatabaseInUseError, nothing changed).
 
     Raises DatabaseInUseError (nothing changed) when another connection has the live file open.
     """
@@ -722,7 +731,7 @@ def _swap(
     if os.path.lexists(live):
         if live_problem(live) is None:
             try:
-                holder = _take_live_exclusively(live, say)
+                holder = _take_live_exclusively(live, say, watch)
             except sqlite3.DatabaseError as e:  # damaged beyond what SQLite can open: nothing can be using it
                 log.warning("the live database cannot be opened (%s); setting it aside", e)
     if holder is None:  # unreadable, or missing with side files left: keep them all, delete none
@@ -882,7 +891,36 @@ def _writable(fdinfo: str) -> bool:
     return True
 
 
-def _take_live_exclusively(live: Path, say: Progress = ignore) -> sqlite3.Connection:
+def _watch(live: Path) -> tuple[sqlite3.Connection, int] | None:
+    """A connection to the live file and its `PRAGMA data_version` now (None when SQLite cannot read it).
+
+    Opened before a safety copy: at the swap, holding the file exclusively, the same connection reads the
+    version again, and a difference means another program committed after the copy (V16: such commits were
+    in neither the copy nor the restored data). It holds no lock between its statements in rollback mode and
+    a shared one in WAL mode, which blocks no other program's reads or writes."""
+    try:
+        conn = sqlite3.connect(live, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        return conn, conn.execute("PRAGMA data_version").fetchone()[0]
+    except sqlite3.Error:
+        conn.close()
+        return None
+
+
+def _changed_meanwhile() -> DatabaseInUseError:
+    return DatabaseInUseError(
+        "Another program changed JobMatcher's data during the restore, after its safety backup was made, so the "
+        "restore was stopped: those changes would have been lost.",
+        "Close every other program using JobMatcher's data (a database browser, a sync tool, a script), "
+        "then try again. Your data was not changed.",
+    )
+
+
+def _take_live_exclusively(
+    live: Path, say: Progress = ignore, watch: tuple[sqlite3.Connection, int] | None = None
+) -> sqlite3.Connection:
     """Fold the live -wal in and hold the live file exclusively; refuse while any other connection has it open.
 
     Another program's write transaction is waited for (at most LOCK_WAIT_SECONDS, as a backup waits);
@@ -893,8 +931,15 @@ def _take_live_exclusively(live: Path, say: Progress = ignore) -> sqlite3.Connec
     connection, in this process or another, has the file open. The returned connection
     keeps that lock until it is closed, after the rename: nobody can start reading the old
     file in between. Switching it to DELETE mode folds the -wal in and removes it.
+
+    `watch` (from _watch): that connection is the one used, and DatabaseInUseError is raised when the data
+    changed since its version was read.
     """
-    conn = sqlite3.connect(live, isolation_level=None, timeout=LOCK_NOTICE_SECONDS, check_same_thread=False)
+    if watch is not None:
+        conn, version = watch
+        conn.execute(f"PRAGMA busy_timeout={int(LOCK_NOTICE_SECONDS * 1000)}")
+    else:
+        conn = sqlite3.connect(live, isolation_level=None, timeout=LOCK_NOTICE_SECONDS, check_same_thread=False)
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:  # another program is writing (or reading an old snapshot): wait for it, saying so
@@ -916,6 +961,8 @@ def _take_live_exclusively(live: Path, say: Progress = ignore) -> sqlite3.Connec
             raise
         if file_size(side_file(live, WAL)):
             raise _in_use()
+        if watch is not None and conn.execute("PRAGMA data_version").fetchone()[0] != version:
+            raise _changed_meanwhile()
         return conn
     except BaseException:
         conn.close()
