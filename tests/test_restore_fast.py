@@ -335,3 +335,22 @@ def test_commits_made_between_the_safety_copy_and_the_swap_are_never_lost(engine
     conn.close()
     assert not engine.data.journal_path.exists() and not restore_mod.staged_path(engine.data).exists()
     assert not restore_mod.replaced_path(engine.data).exists()
+
+
+def test_a_live_file_with_a_second_name_elsewhere_gets_a_copied_safety_backup(engine, tmp_path):
+    """V5's variant: the live file hard-linked elsewhere (`cp -al`, `ln`): that name can write the old file after
+    the swap, so the safety backup is a copy, which later writes through that name never change."""
+    b = engine.create_backup()
+    _rename(engine, "Linked Elsewhere")
+    old_dump = _dump(engine.data.db_path)
+    other = tmp_path / "elsewhere.db"
+    os.link(engine.data.db_path, other)
+    result = engine.restore(b.id)
+    assert not result.safety_backup_checking and "safety" in result.phases
+    safety = engine.store.get(result.safety_backup_id)
+    assert safety.verified is True and os.stat(safety.path).st_ino != os.stat(other).st_ino
+    conn = sqlite3.connect(other)
+    conn.execute("UPDATE user_profile SET full_name = 'Written Through The Other Name'")
+    conn.commit()
+    conn.close()
+    assert _dump(Path(safety.path)) == old_dump and _sha(Path(safety.path)) == safety.sha256

@@ -336,11 +336,19 @@ class _PhaseClock:
 
 
 def _can_link(data: DataDir, store: BackupStore) -> bool:
-    """True when the live file can be hard-linked into the backup folder (same file system, links supported).
+    """True when the live file can be hard-linked into the backup folder (same file system, links supported)
+    and has no other name (a second name could write the safety backup later).
 
     Tried with a hidden temp name in the backup folder, removed at once (a name left by a kill
     is a dead temp file that the next cleanup removes; it is only a name, the data stays).
     """
+    try:
+        if os.lstat(data.db_path).st_nlink != 1:
+            # another name of the live file elsewhere (a `cp -al` snapshot, a link made by hand) could write
+            # the old file after the swap: the safety backup must be bytes nothing else writes, so a copy
+            return False
+    except OSError:
+        return False
     try:
         store.ensure_folder()
     except JobMatcherError:
