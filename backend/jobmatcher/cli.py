@@ -1072,7 +1072,7 @@ def _source_client(args):
     from .locations.s3 import S3Location, check_endpoint_url
 
     url = args.from_s3
-    if not url.startswith("s3://") or len(url) <= 5:
+    if not url.startswith("s3://") or len(url) <= 5 or "?" in url or "#" in url:  # a web address's query: not S3's
         raise _UsageError(f"argument --from-s3: {url!r} is not an s3:// address (write it as s3://BUCKET/PREFIX)")
     bucket, _, prefix = url[5:].partition("/")
     from .locations.s3 import check_address
@@ -1758,6 +1758,50 @@ def cmd_completion(args) -> int:
     return 0
 
 
+# Options and arguments that name a place, a file, a location, a backup or a revision, as the user says them.
+# Given empty (a script's unset variable: `--from-folder "$USB"`), each would otherwise be taken as not given
+# and the command would act on another place (the local backups for `backup restore ID`): a usage error,
+# as `--data-dir ""` is (F14, V9). `--prefix ""` (the bucket's top) and `settings --backup-dir ""` (back to
+# the default folder, as documented) are values, not absences, and are not listed.
+_PLACE_ARGUMENTS = {
+    "location": ("--location", "give the backup location's name (see `jobmatcher location list`)"),
+    "from_folder": ("--from-folder", "give the folder of the backup location (the drive or folder you copied to)"),
+    "from_s3": ("--from-s3", "give the storage's address as s3://BUCKET/PREFIX"),
+    "endpoint_url": ("--endpoint-url", "give the storage service's address (https://…)"),
+    "passphrase_file": ("--passphrase-file", "give the file that holds the passphrase or the recovery key"),
+    "secret_access_key_file": ("--secret-access-key-file", "give the file that holds the secret key"),
+    "access_key_id": ("--access-key-id", "give the access key id"),
+    "bucket": ("--bucket", "give the bucket's name"),
+    "region": ("--region", "give the storage's region"),
+    "target": ("ID_OR_PATH", "give a backup's id (see `jobmatcher backup list`) or a backup file"),
+    "id": ("ID", "give a backup's id (see `jobmatcher backup list`)"),
+    "path": ("PATH", "give the folder's path"),
+    "name": ("NAME", "give the location's name (see `jobmatcher location list`)"),
+    "to": ("--to", "give a revision (see `jobmatcher db status`)"),
+}
+
+
+def _unsaid_place(args: argparse.Namespace) -> str | None:
+    """The usage error for a place given empty or blank (V9), or for an option that only applies with a
+    backup location given without one; None when the command line says what it means."""
+    for dest, (option, what) in _PLACE_ARGUMENTS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
+            if dest == "name" and getattr(args, "action", None) == "add":  # `location add … --name NAME`
+                option, what = "--name", "give a short name for the location (default: the folder's or bucket's)"
+            if option.startswith("--"):
+                return f"argument {option} is empty: {what}, or leave {option} out"
+            return f"argument {option} is empty: {what}"
+    if getattr(args, "group", None) == "backup":  # options of copies at a location, given without one: ignored
+        if getattr(args, "endpoint_url", None) is not None and getattr(args, "from_s3", None) is None:
+            return "argument --endpoint-url goes with --from-s3 s3://BUCKET/PREFIX: give both, or leave it out"
+        if getattr(args, "folder_id", None) is not None and not _location_source(args):
+            return (
+                "argument --folder-id is for copies at a backup location: give --location, --from-folder or --from-s3"
+            )
+    return None
+
+
 def _innermost(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
     """The sub-command's parser `argv` reaches (`backup create` for ['backup', 'create', '--yes'])."""
     for token in argv:
@@ -1802,6 +1846,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--data-dir is empty: give the data folder's path, or leave --data-dir out for the default data folder"
         )
+    problem = _unsaid_place(args)
+    if problem:
+        _innermost(parser, sys.argv[1:] if argv is None else argv).error(problem)  # exits 2
     if args.func is not cmd_app and (bool(getattr(args, "port", 0)) or bool(getattr(args, "browser", False))):
         # `--port`/`--browser` belong to starting the app; with a command they would be ignored (G23)
         parser.error("--browser and --port start the app: leave them out when you run a command")

@@ -225,7 +225,8 @@ class LocationClient(ABC):
         never read whole when larger.
 
         Raises FileNotFoundError when it is not there; LocationCopyFailedError when it is larger than `limit`
-        (or, in a folder, not a regular file); LocationUnavailableError / LocationCredentialsError (S3) or
+        (reason "too-large") or, in a folder, not a regular file (reason "not-a-file": a symbolic link is never
+        followed); LocationUnavailableError / LocationCredentialsError (S3) or
         OSError (a folder) when it cannot be read."""
 
     @abstractmethod

@@ -45,12 +45,25 @@ def recipient_of(identity: str) -> str:
     from pyrage import IdentityError, x25519
 
     try:
-        return str(x25519.Identity.from_str(identity.strip()).to_public())
+        return str(x25519.Identity.from_str(as_recovery_key(identity)).to_public())
     except (IdentityError, ValueError):
         raise ValidationError(
             "That is not a JobMatcher recovery key.",
             f"A recovery key starts with {RECOVERY_KEY_PREFIX} and is one line; check it was copied whole.",
         ) from None
+
+
+def is_recovery_key(secret: str) -> bool:
+    """Whether `secret` (a passphrase field's or file's text) is given as a recovery key: it starts with
+    `AGE-SECRET-KEY-1` in either case. A key is Bech32, which means the same in upper or lower case (V17: typed
+    back from paper or a phone's note in lower case, it is still the key, never a passphrase). Never raises."""
+    return secret.strip().upper().startswith(RECOVERY_KEY_PREFIX)
+
+
+def as_recovery_key(secret: str) -> str:
+    """The recovery key `secret` (is_recovery_key) as age writes it: stripped, in upper case (Bech32 refuses
+    mixed case; a person retyping it means the key whatever case each letter came out in). Never raises."""
+    return secret.strip().upper()
 
 
 def check_new_passphrase(passphrase: str) -> None:
@@ -83,8 +96,8 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     from pyrage import passphrase as pp
 
     secret = secret.rstrip("\r\n")
-    if secret.strip().startswith(RECOVERY_KEY_PREFIX):
-        identity = secret.strip()
+    if is_recovery_key(secret):
+        identity = as_recovery_key(secret)
         recipient_of(identity)  # ValidationError when mangled
         return identity
     said = ""

@@ -135,7 +135,9 @@ class FolderLocation(LocationClient):
     def check(self) -> None:
         """As LocationClient.check: LocationUnavailableError when the folder or its marker is missing."""
         if not self.root.is_dir():
-            raise self._unavailable("the folder is not there")
+            # a file or a device at that path is there: not "not there" (V4), but not a folder either
+            there = os.path.lexists(self.root)
+            raise self._unavailable("what is at that path is not a folder" if there else "the folder is not there")
         if not (self.root / MARKER_KEY).is_file():
             raise LocationUnavailableError(
                 f"The backup location {self.root} is not available: the folder is there but JobMatcher's marker "
@@ -427,20 +429,38 @@ class FolderLocation(LocationClient):
 
     def get_bytes(self, key: str, limit: int | None = None) -> bytes:
         """As LocationClient.get_bytes (FileNotFoundError or another OSError as the file system says);
-        LocationCopyFailedError for what is not a small regular file.
+        LocationCopyFailedError for what is not a small regular file (reason "not-a-file": a symbolic link,
+        never followed, a pipe, a device, a folder; reason "too-large").
 
         Only a regular file of at most `limit` bytes is read (manifests, the identity, writer.json, the
         marker): a FIFO put there would block every sync for ever, a device would never end (H8)."""
         limit = small_limit(key) if limit is None else limit
         path = self._path(key)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:  # opened as copies are: a symbolic link there is not followed (V2), a FIFO not waited on
+            fd = os.open(path, _COPY_READ_FLAGS)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise LocationCopyFailedError(
+                f"{path} at the backup location is a symbolic link, not a file JobMatcher wrote there: "
+                "it is not followed.",
+                "Remove the link from the location; the copies are made again there.",
+                reason="not-a-file",
+            ) from None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            if not stat.S_ISREG(st.st_mode):
                 raise LocationCopyFailedError(
                     f"{path} at the backup location is not a file JobMatcher wrote there (a pipe, a device or a "
-                    "huge file): it is not read.",
+                    "folder): it is not read.",
                     "Remove it from the location; the copies are made again there.",
+                    reason="not-a-file",
+                )
+            if st.st_size > limit:
+                raise LocationCopyFailedError(
+                    f"{path} at the backup location is larger than any file JobMatcher writes there: it is not read.",
+                    "Remove it from the location; the copies are made again there.",
+                    reason="too-large",
                 )
             chunks, total = [], 0
             while chunk := os.read(fd, 1 << 20):
@@ -451,6 +471,7 @@ class FolderLocation(LocationClient):
                         f"{path} at the backup location is larger than any file JobMatcher writes there: "
                         "it is not read.",
                         "Remove it from the location; the copies are made again there.",
+                        reason="too-large",
                     )
             return b"".join(chunks)
         finally:

@@ -61,9 +61,9 @@ from .config import (
 )
 from .credentials import S3Keys, forget_keys, load_keys, save_keys
 from .crypto import (
-    RECOVERY_KEY_PREFIX,
     check_new_passphrase,
     encrypt_file_into,
+    is_recovery_key,
     lock_identity,
     new_identity,
     recipient_of,
@@ -553,7 +553,7 @@ class Locations:
                 _unless_too_slow(e)
                 refused = refused or where
                 continue
-            if passphrase.strip().startswith(RECOVERY_KEY_PREFIX):
+            if is_recovery_key(passphrase):
                 refused = refused or where  # a recovery key opens any locked file: it proves nothing about this one
                 continue
             if cfg.recipient and recipient != cfg.recipient:
@@ -578,7 +578,7 @@ class Locations:
         if theirs == self._locked_identity():
             return
         recipient = cfg.recipient
-        if passphrase and not passphrase.strip().startswith(RECOVERY_KEY_PREFIX) and recipient:
+        if passphrase and not is_recovery_key(passphrase) and recipient:
             try:
                 if recipient_of(unlock_identity(theirs, passphrase)) == recipient:
                     return
@@ -1478,7 +1478,7 @@ class Locations:
             return
         if identity is None:
             identity = unlock_identity(locked, secret)
-        if secret.strip().startswith("AGE-SECRET-KEY-1"):
+        if is_recovery_key(secret):
             return  # no passphrase to lock it with: the user sets one with the next encrypted location
         _write_private(self.identity_path(), locked)
         self._bind(cfg, recipient_of(identity), locked)

@@ -35,13 +35,14 @@ from ..errors import (
     LocationUnavailableError,
     TamperedCopyError,
     UnencryptedCopyError,
+    WrongPassphraseError,
 )
 from ..errors import ValidationError as InputError
 from ..fsutil import remove_quietly
 from ..manifest import MAX_MANIFEST_BYTES, BackupType, ByteCount, Flag, FormatNumber, Sequence, UtcDatetime
 from ..progress import Progress, ignore
 from .client import LocationClient
-from .crypto import decrypt_file, unlock_identity
+from .crypto import decrypt_file, is_recovery_key, unlock_identity
 
 # Checksums compare as lower-case hex whatever a manifest holds (a tool may rewrite one in capitals).
 LowerHex = Annotated[str, AfterValidator(str.lower)]
@@ -221,6 +222,9 @@ def check_source(client: LocationClient, configured: bool, backup_id: str | None
     except LocationUnavailableError as e:
         if configured or getattr(e, "reason", "") != "no-marker":
             raise
+        elsewhere = copies_elsewhere(client)
+        if elsewhere is not None:  # JobMatcher's layout above or below the place given (V4)
+            raise elsewhere from None
         root = getattr(client, "root", None)
         if root is not None:
             from ..settings import is_backup_folder
@@ -229,6 +233,133 @@ def check_source(client: LocationClient, configured: bool, backup_id: str | None
                 raise _backup_folder_not_location(Path(root), backup_id) from None
         return False
     return True
+
+
+# How far below a folder given for disaster recovery its location is looked for: folders two levels down (a
+# drive's folder holding the location's folder), at most this many folders looked into (a home folder).
+_BELOW_DEPTH = 2
+_BELOW_FOLDERS = 256
+# At most this many keys of a bucket are looked at for a location under a prefix (one listing request).
+_BELOW_KEYS = 1000
+
+
+def copies_elsewhere(client: LocationClient) -> InputError | None:
+    """The refusal (returned, for the caller to raise) for a place looked into for copies that is not a backup
+    location itself but lies inside one (the `JobMatcher` folder, or a data folder's folder of copies beneath
+    it: where the `.db.age` files are, a natural place to point at) or holds one below it (a drive's folder,
+    a bucket without its prefix): code "copies-elsewhere", naming the place to give instead (`place`, and the
+    data folder's id when the place given was its folder of copies). None when neither. Never raises: this is
+    only advice (a place that cannot be looked into is said by the caller's own error)."""
+    try:
+        found = _layout_around(client)
+    except Exception:  # noqa: BLE001 - advice only; the place's own refusal stands
+        return None
+    if found is None:
+        return None
+    inside, places, folder_id = found
+    given = client.describe()
+    kind = "folder" if getattr(client, "root", None) is not None else "bucket and prefix"
+    shown = " or ".join(places[:3])
+    if inside:
+        message = (
+            f"{given} is inside the backup location {shown}: the copies there are listed and restored from the "
+            "location itself."
+        )
+    else:
+        message = f"{given} is not a backup location, but it holds one: {shown}."
+    extra = f" (the copies of data folder {folder_id} are there)" if folder_id else ""
+    return InputError(
+        message,
+        f"Give {shown} instead{extra}.",
+        f"Choose the {kind} {shown} instead{extra}.",
+        code="copies-elsewhere",
+        place=places[0],
+        folder_id=folder_id,
+    )
+
+
+def _layout_around(client: LocationClient) -> tuple[bool, list[str], str | None] | None:
+    """(inside, the locations' places, the data folder's id when the place given is its folder of copies) for
+    JobMatcher's layout (the marker beside a `JobMatcher` folder) above or below the place `client` looks
+    into; None when there is none. Raises what looking raises (the caller ignores it)."""
+    from .client import MARKER_KEY
+
+    root = getattr(client, "root", None)
+    if root is not None:
+        here = Path(root)
+        parts = here.parts
+        up, fid = _above(list(parts))
+        if up is not None and (Path(*up) / MARKER_KEY).is_file():
+            return True, [str(Path(*up))], fid
+        below = _folders_below(here, MARKER_KEY)
+        return (False, below, None) if below else None
+    bucket, prefix = getattr(client, "bucket", None), getattr(client, "prefix", None)
+    if bucket is None or prefix is None:
+        return None
+    up, fid = _above(prefix.split("/") if prefix else [])
+    if up is not None:
+        there = _with_prefix(client, "/".join(up))
+        try:
+            there.get_bytes(MARKER_KEY)
+            return True, [there.describe()], fid
+        except FileNotFoundError:
+            pass
+    start = f"{prefix}/" if prefix else ""
+    answer = client.client.list_objects_v2(Bucket=bucket, Prefix=start, MaxKeys=_BELOW_KEYS)  # type: ignore[attr-defined]
+    places: list[str] = []
+    for item in answer.get("Contents") or []:
+        key = item.get("Key", "")
+        if key.endswith("/" + MARKER_KEY) and key != start + MARKER_KEY:
+            named = _with_prefix(client, key[: -len(MARKER_KEY) - 1]).describe()
+            if named not in places:
+                places.append(named)
+    return (False, places, None) if places else None
+
+
+def _with_prefix(client: LocationClient, prefix: str) -> LocationClient:
+    """The S3 location `client` with `prefix` in place of its own (the same connection). Never raises."""
+    import copy
+
+    there = copy.copy(client)
+    there.prefix = prefix  # type: ignore[attr-defined]
+    return there
+
+
+def _above(parts: list[str]) -> tuple[list[str] | None, str | None]:
+    """For a path's parts (a folder's, or a prefix's): (the parts of the location it lies inside, when it ends
+    in `JobMatcher` or `JobMatcher/<folder id>`; else None, the folder id when it ends in one). Never raises."""
+    if parts and parts[-1] == ROOT:
+        return parts[:-1], None
+    if len(parts) >= 2 and parts[-2] == ROOT and _FOLDER_ID.match(parts[-1]):
+        return parts[:-2], parts[-1]
+    return None, None
+
+
+def _folders_below(here: Path, marker: str) -> list[str]:
+    """The folders up to _BELOW_DEPTH levels below `here` holding a location's marker and its JobMatcher
+    folder, looking into at most _BELOW_FOLDERS folders (hidden ones and links skipped). Raises OSError."""
+    found: list[str] = []
+    level, looked = [here], 0
+    for _ in range(_BELOW_DEPTH):
+        nxt = []
+        for folder in level:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                    continue
+                looked += 1
+                if looked > _BELOW_FOLDERS:
+                    return found
+                path = Path(entry.path)
+                if (path / marker).is_file() and (path / ROOT).is_dir():
+                    found.append(str(path))
+                else:
+                    nxt.append(path)
+        level = nxt
+    return found
 
 
 def _backup_folder_not_location(root: Path, backup_id: str | None) -> InputError:
@@ -344,27 +475,44 @@ def _sha256(path: Path) -> str:
 def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) -> str:
     """The identity of `folder_id` from its locked copy at the location, opened with the passphrase or recovery key.
 
-    Raises WrongPassphraseError (the passphrase does not open it), ValidationError (a mangled recovery
-    key), TamperedCopyError (the locked identity is missing and no recovery key was given), or the
-    location's errors (LocationUnavailableError / LocationCredentialsError)."""
+    Raises WrongPassphraseError (the passphrase does not open it; code "key-damaged" when age cannot read that
+    locked copy at all), ValidationError (a mangled recovery key), TamperedCopyError (the locked identity is
+    missing, or not a small regular file there, and no recovery key was given), or the location's errors
+    (LocationUnavailableError / LocationCredentialsError). Each names the file at this location, and its hint
+    what works here: the recovery key (not "another location", which the user may not have: V1)."""
+    where = f"{client.describe()} (identity.age)"
     try:
         locked = client.get_bytes(identity_key(folder_id))
     except FileNotFoundError:
-        if secret.strip().startswith("AGE-SECRET-KEY-1"):
+        if is_recovery_key(secret):
             return unlock_identity(b"", secret)
         raise TamperedCopyError(
             f"The encryption key of these copies is missing at {client.describe()}.",
             "Use the recovery key you were shown when encryption was set up.",
         ) from None
-    except LocationCopyFailedError:  # larger than any key JobMatcher writes: not read (T13)
-        if secret.strip().startswith("AGE-SECRET-KEY-1"):
+    except LocationCopyFailedError as e:  # not a small regular file: not read, not followed (T13, V2)
+        if is_recovery_key(secret):
             return unlock_identity(b"", secret)
+        why = (
+            "it is far larger than any key"
+            if getattr(e, "reason", "") == "too-large"
+            else "it is not a regular file (a link, a pipe or a device is in its place)"
+        )
         raise TamperedCopyError(
-            f"The encryption key of these copies at {client.describe()} (identity.age) is not the file JobMatcher "
-            "wrote there: it is far larger than any key, so it was not read.",
+            f"The encryption key of these copies at {where} is not the file JobMatcher wrote there: {why}, "
+            "so it was not read.",
             "Use the recovery key you were shown when encryption was set up.",
         ) from None
-    return unlock_identity(locked, secret)
+    try:
+        return unlock_identity(locked, secret)
+    except WrongPassphraseError as e:
+        if e.code != "key-damaged":
+            raise
+        raise WrongPassphraseError(
+            f"The encryption key of these copies at {where} is damaged: age cannot read it, whatever the passphrase.",
+            "Use the recovery key you were shown when encryption was set up: it opens the copies without that file.",
+            code="key-damaged",
+        ) from None
 
 
 def _lap(phases: dict[str, float] | None, name: str, since: float) -> float:

@@ -614,6 +614,7 @@ class S3Location(LocationClient):
                 raise LocationCopyFailedError(
                     f"{key} at {self.describe()} is larger than any object JobMatcher writes there: it is not read.",
                     "Remove it from the location; the copies are made again there.",
+                    reason="too-large",
                 )
             return data
         except ClientError as e:
