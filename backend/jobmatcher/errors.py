@@ -214,6 +214,13 @@ class KeyringLockedError(LocationUnavailableError):
     code = "keyring-locked"
 
 
+class LocationClockError(LocationUnavailableError):
+    """A storage service refused a request because this computer's clock is off (S3 signs requests with the
+    time): not the keys. `skew_seconds` (this computer's clock minus the service's; None when not told)."""
+
+    code = "location-clock"
+
+
 class LocationNotFoundError(JobMatcherError):
     """No configured location has that name."""
 

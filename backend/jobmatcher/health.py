@@ -44,7 +44,8 @@ Level = Literal["ok", "warn", "error"]
 class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
-    # location-copy-failed, location-taken-over, location-unavailable, location-stale, locations-unreadable
+    # location-copy-failed, location-taken-over, location-unavailable, location-clock, location-stale,
+    # locations-unreadable
     code: str
     level: Level
     message: str
@@ -124,6 +125,16 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     level="error",
                     message=f"{s.name}: {s.problem}",
                     hint="Remove the location and add it again with the right keys.",
+                )
+            )
+        elif s.problem_code == "location-clock":  # V6: the computer's clock, not the keys; retried by itself
+            out.append(
+                HealthWarning(
+                    code="location-clock",
+                    level="warn",
+                    message=f"{s.name}: {s.problem}",
+                    hint="Set this computer's date and time right (turn on setting the time automatically); "
+                    "copies are then caught up in order by themselves.",
                 )
             )
         elif s.problem_code in _PASSING_PROBLEMS:

@@ -32,6 +32,7 @@ function render() {
 // The short state a location's row shows for its problem (the whole message is shown under it).
 const PROBLEM_LABELS = {
   "location-credentials": "Keys refused",
+  "location-clock": "Clock is off",
   "keyring-locked": "Keyring locked",
   "location-copy-failed": "Copy failed",
   "location-taken-over": "Used by another computer",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import (
     JobMatcherError,
+    LocationClockError,
     LocationCopyFailedError,
     LocationCredentialsError,
     LocationUnavailableError,
@@ -65,6 +66,45 @@ _CREDENTIAL_CODES = {
     "Forbidden",
     "AuthorizationHeaderMalformed",
 }
+
+
+# A refusal with the service's clock this far from this computer's is the clock's doing, not the keys': S3
+# refuses a request dated more than 15 minutes off (SigV4), and a 403 to a HEAD has no body to say so (V6).
+CLOCK_TOLERANCE_SECONDS = 10 * 60
+
+
+def server_time(response: object) -> datetime | None:
+    """The storage service's clock from a boto3 response or error response (its `Date` header; S3's
+    RequestTimeTooSkewed also names ServerTime), as an aware UTC datetime; None when it sent none that reads.
+    Never raises."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        err = response.get("Error", {}) if isinstance(response, dict) else {}
+        raw = err.get("ServerTime") if isinstance(err, dict) else None
+        if isinstance(raw, str) and raw:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        else:
+            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) if isinstance(response, dict) else {}
+            date = headers.get("date") if isinstance(headers, dict) else None
+            if not isinstance(date, str) or not date:
+                return None
+            when = parsedate_to_datetime(date)
+        return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError):
+        return None
+
+
+def clock_offset(seconds: float) -> str:
+    """A clock's offset in words, to the nearest minute: "2 days ahead of", "3 hours behind" (the largest
+    whole unit). Never raises."""
+    s = round(abs(seconds) / 60) * 60 if abs(seconds) >= 60 else round(abs(seconds))  # a Date has no fractions
+    way = "ahead of" if seconds > 0 else "behind"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s >= size:
+            n = s // size
+            return f"{n} {unit}{'s' if n != 1 else ''} {way}"
+    return f"{s} seconds {way}"
 
 
 # S3's bucket names (3 to 63 characters; the letters, digits, dots, hyphens and underscores botocore accepts,
@@ -295,6 +335,10 @@ class S3Location(LocationClient):
                     ),
                     bucket_missing=True,
                 )
+            if code == "RequestTimeTooSkewed" or code in _CREDENTIAL_CODES or status == 403:
+                clock = self._clock_error(e.response, code == "RequestTimeTooSkewed")
+                if clock is not None:
+                    return clock
             if code in _CREDENTIAL_CODES or status == 403:
                 return LocationCredentialsError(
                     f"The storage service at {where} refused the access keys ({err.get('Message') or code}).",
@@ -351,6 +395,33 @@ class S3Location(LocationClient):
                 f"Check the disk of {folder or 'your data folder'}; the copy is retried later.",
             )
         return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
+
+    def _clock_error(self, response: dict, told: bool) -> LocationClockError | None:
+        """The refusal `response` said as this computer's clock being off (V6), when the service's clock (its
+        answer's Date) is more than CLOCK_TOLERANCE_SECONDS from this computer's, or the service said so
+        (`told`: RequestTimeTooSkewed); None otherwise (then the keys are what was refused). Never raises."""
+        server = server_time(response)
+        skew = None if server is None else (datetime.now(timezone.utc) - server).total_seconds()
+        if skew is None and not told:
+            return None
+        if skew is not None and abs(skew) <= CLOCK_TOLERANCE_SECONDS and not told:
+            return None
+        off = (
+            f"this computer's clock is {clock_offset(skew)} of the storage service's (it says "
+            f"{server:%Y-%m-%d %H:%M} UTC, this computer {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)"
+            if skew is not None and server is not None
+            else "this computer's clock is off from the storage service's"
+        )
+        return LocationClockError(
+            f"The storage service at {self.describe()} refused the request because {off}: S3 storage refuses "
+            "requests whose time is more than 15 minutes off. The access keys were not the problem.",
+            self._hint(
+                "Set this computer's date and time right (turn on setting the time automatically); the copies "
+                "are then made by themselves.",
+                "Set this computer's date and time right (turn on setting the time automatically), then try again.",
+            ),
+            skew_seconds=None if skew is None else round(skew),
+        )
 
     def _hint(self, configured: str, inline: str) -> str:
         """The hint for a configured location, or for a place only looked into (disaster recovery: nothing to
@@ -654,9 +725,12 @@ class S3Location(LocationClient):
         n = 0
         try:
             resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")))
+            # an upload's age by the service's own clock (its answer's Date), which dated it: this computer's
+            # clock, if ahead, would make a running upload look an hour old. Without that date, nothing is aborted.
+            now = server_time(resp)
             for u in resp.get("Uploads", []):
                 started = u.get("Initiated")
-                if started and (datetime.now(timezone.utc) - started).total_seconds() > 3600:
+                if started and now is not None and (now - started).total_seconds() > 3600:
                     self.client.abort_multipart_upload(Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"])
                     n += 1
         except Exception:  # noqa: BLE001 - housekeeping only; not every service lists uploads
