@@ -639,3 +639,32 @@ def test_the_app_s_copier_when_kicked_starts_the_child_before_it_looks_for_work(
         copier.join(10)
     assert given == [True]
     assert not _children_encrypting()
+
+
+def test_a_sync_starts_no_child_for_a_location_it_skips(engine, locked_identity, tmp_path, monkeypatch):
+    """An encrypted location waiting out its back-off (or disabled) gets no encrypting child: the copier's
+    rounds while a drive is unplugged start no process."""
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    engine.create_backup()
+    usb.rename(tmp_path / "unplugged")
+    assert engine.locations.sync()[0].error  # unavailable: retried later, with back-off
+    started: list[int] = []
+    real = encproc.SpareEncryptor.start.__func__
+
+    def start(cls):
+        spare = real(cls)
+        started.append(spare.pid if spare else 0)
+        return spare
+
+    monkeypatch.setattr(encproc.SpareEncryptor, "start", classmethod(start))
+    assert engine.locations.sync(only_due=True)[0].skipped
+    engine.locations.set_enabled("USB", False)
+    assert engine.locations.sync()[0].skipped
+    assert started == []
+    (tmp_path / "unplugged").rename(usb)
+    engine.locations.set_enabled("USB", True)
+    assert not engine.locations.sync()[0].error
+    assert len(started) == 1 and _gone(started[0])

@@ -1000,18 +1000,15 @@ class Locations:
         `wait`: seconds to wait for another process's sync. `progress` counts "backup" in backups
         (which of how many) and each one's "copy" in bytes (progress.py). `spare`: an encrypting child the
         caller started ahead (encproc.SpareEncryptor, still the caller's to close), for the first encrypted
-        copy; without it, one is started here when an enabled location encrypts.
+        copy; without it, one is started here for the first location synced that encrypts (none for locations
+        skipped: disabled, or waiting out their back-off).
 
         Raises LocationNotFoundError (an unknown `name`), JobMatcherError (another process still syncs
         after `wait` seconds) or SettingsError (a damaged configuration).
         """
         cfg = self.config()
         targets = [self.get(name)] if name else cfg.locations
-        # The encrypting child starts now, before the source is known: its start-up overlaps the lock, the
-        # location's checks and the listing of what to copy, instead of coming first in the first copy.
-        own = spare is None and any(loc.enabled and loc.encrypt for loc in targets)
-        if own:
-            spare = SpareEncryptor.start()
+        own: SpareEncryptor | None = None  # a spare started here (not the caller's), closed here
         try:
             lock = self._lock(wait=wait)
             try:
@@ -1022,13 +1019,17 @@ class Locations:
                     if not loc.enabled or (only_due and backing_off(st, _now())):
                         results.append(SyncResult(name=loc.name, skipped=True))
                         continue
+                    if spare is None and loc.encrypt:
+                        # started before the source is known: its start-up overlaps the location's checks
+                        # and the listing of what to copy, instead of coming first in the first copy
+                        spare = own = SpareEncryptor.start()
                     results.append(self._sync_one(loc, cfg, st, states, progress, spare))
                 return results
             finally:
                 lock.release()
         finally:
-            if own and spare is not None:
-                spare.close()  # an unused one is killed and reaped: none is left waiting
+            if own is not None:
+                own.close()  # an unused one is killed and reaped: none is left waiting
 
     def _sync_one(
         self,
