@@ -110,9 +110,9 @@ class DataDir:
         root = root.absolute()
         check_data_folder(root)  # never /, /tmp, a system folder or the home folder: it is made private
         if create:
-            made = not root.is_dir()
-            make_dirs(root, PRIVATE_DIR)
-            if made:
+            # made here only when this process's mkdir created it: two commands started at once into a new
+            # folder both see it missing, and the one refused must not take the other's folder away (V3)
+            if root in make_dirs(root, PRIVATE_DIR):
                 _MADE_HERE.add(root)
         return cls(root)
 
@@ -125,19 +125,40 @@ class DataDir:
     def remove_if_unused(self) -> bool:
         """Remove the data folder when this process created it and it holds nothing but its lock files (a
         refused command that made it: a mistyped --data-dir stays absent, finding L2). Only what JobMatcher
-        made goes: a folder that existed before, or holding anything else, is left as it is. Returns whether it
-        was removed. Never raises (a folder that cannot be removed stays)."""
+        made goes: a folder that existed before, or holding anything else, is left as it is; so is one whose
+        lock files another process holds (a command that started in it meanwhile, V3): each is taken
+        exclusively first, and unlinked only while held. Returns whether it was removed. Never raises (a
+        folder that cannot be removed stays)."""
         if self.root not in _MADE_HERE:
             return False
-        locks = {self.lock_path.name, self.swap_lock_path.name}
+        from .lock import FileLock
+
+        names = (self.lock_path.name, self.swap_lock_path.name)
+        held: list[FileLock] = []
+
+        def only_locks() -> bool:
+            return all(p.name in names and p.is_file() for p in self.root.iterdir())
+
         try:
-            if any(p.name not in locks or not p.is_file() for p in self.root.iterdir()):
+            if not only_locks():
                 return False
-            for name in locks:
-                (self.root / name).unlink(missing_ok=True)
+            for name in names:
+                if not (self.root / name).exists():
+                    continue
+                lock = FileLock(self.root / name)
+                if not lock.acquire():
+                    return False  # another process works in the folder now: it is not ours to remove
+                held.append(lock)
+            if not only_locks():
+                return False
+            for lock in held:  # while held: whoever opened it meanwhile finds it gone when it gets the lock
+                lock.path.unlink(missing_ok=True)
             self.root.rmdir()
         except OSError:
             return False
+        finally:
+            for lock in held:
+                lock.release()
         _MADE_HERE.discard(self.root)
         return True
 

@@ -56,8 +56,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, mode: int = 0o777) -> None:
-    """Create the folder `path` and any missing parents so that they survive a power cut.
+def make_dirs(path: Path, mode: int = 0o777) -> list[Path]:
+    """Create the folder `path` and any missing parents so that they survive a power cut; the folders this
+    call's own mkdir created, outermost first (one another process created meanwhile is not among them:
+    only these are "ours" to remove again, finding V3).
 
     A new folder is an entry in its parent: like a renamed file, it is only
     durable once the parent is fsynced, so each parent of a folder made here
@@ -65,6 +67,7 @@ def make_dirs(path: Path, mode: int = 0o777) -> None:
     on a power cut). Raises OSError as os.mkdir does.
     """
     path = Path(path)
+    made: list[Path] = []
     missing = []
     p = path
     while not p.is_dir():
@@ -75,10 +78,12 @@ def make_dirs(path: Path, mode: int = 0o777) -> None:
     for d in reversed(missing):
         try:
             os.mkdir(d, mode)
+            made.append(d)
         except FileExistsError:
             if not d.is_dir():
                 raise
         fsync_dir(d.parent)
+    return made
 
 
 # Job-search data is personal and machines are shared: every file JobMatcher writes is readable by its user

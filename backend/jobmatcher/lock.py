@@ -54,6 +54,18 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is still the file at `path` (POSIX; always True elsewhere, where an open
+    file cannot be deleted)."""
+    if os.name != "posix":
+        return True
+    try:
+        here, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
+
 # The descriptors of the locks this process holds (FileLock.acquire adds, release removes).
 _HELD_FDS: set[int] = set()
 
@@ -85,6 +97,13 @@ class FileLock:
         deadline = time.monotonic() + timeout
         while True:
             if _lock(fd, self.shared, blocking=False):
+                if not _same_file(fd, self.path):
+                    # its holder removed the file while we waited (a refused command taking the folder it made
+                    # away, V3): a lock on a deleted file locks nothing, so take the file now at the path
+                    _unlock(fd)
+                    os.close(fd)
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+                    continue
                 self._fd = fd
                 _HELD_FDS.add(fd)
                 return True

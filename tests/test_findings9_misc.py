@@ -1,0 +1,96 @@
+"""The fresh tester's findings FINDINGS9 V3, V8 and V15 (misc9), each as it was seen.
+
+Real parts: real data folders, real lock files held by real other processes, the real command line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from jobmatcher import datadir as datadir_mod
+from jobmatcher import fsutil
+from jobmatcher.datadir import DataDir
+from jobmatcher.errors import InstanceLockedError
+from jobmatcher.lock import FileLock, InstanceLock
+
+# -- V3: two commands started at once into one new data folder ------------------------------------------------
+
+
+def test_a_folder_another_process_made_meanwhile_is_not_counted_as_made_here(tmp_path, monkeypatch):
+    """Both saw no folder; the other one's mkdir came first. This one must not take the folder for its own."""
+    root = tmp_path / "fresh"
+    real_mkdir = os.mkdir
+
+    def beaten(path, mode=0o777):
+        if Path(path) == root:
+            real_mkdir(path, mode)  # the other process, a moment earlier
+            raise FileExistsError(path)
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(fsutil.os, "mkdir", beaten)
+    data = DataDir.open(root)
+    assert root not in datadir_mod._MADE_HERE
+    assert data.remove_if_unused() is False
+    assert root.is_dir()
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from jobmatcher.lock import InstanceLock
+lock = InstanceLock(Path(sys.argv[1])).take("restoring a copy from a backup location")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_refused_command_never_removes_lock_files_another_process_holds(tmp_path):
+    """The folder counts as made here, but another process (a restore started at the same instant) holds its
+    lock: the refused command's clean-up leaves the lock file and the folder as they are (V3)."""
+    root = tmp_path / "fresh"
+    data = DataDir.open(root)
+    assert root in datadir_mod._MADE_HERE
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(data.lock_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert data.remove_if_unused() is False
+        assert data.lock_path.is_file() and root.is_dir()
+        with pytest.raises(InstanceLockedError, match="restoring a copy"):  # still held: nobody else gets in
+            InstanceLock(data.lock_path).take("another")
+    finally:
+        holder.communicate("")
+    # once it is gone, the folder (made here, holding only lock files) is removed as before (L2)
+    assert data.remove_if_unused() is True
+    assert not root.exists()
+
+
+def test_a_lock_taken_after_its_file_was_removed_is_the_file_now_at_the_path(tmp_path):
+    """A taker that opened the lock file before its holder deleted it must not end up holding a lock on the
+    deleted file (a lock nobody else can see: two commands in one folder)."""
+    path = tmp_path / ".jobmatcher.lock"
+    first = FileLock(path)
+    assert first.acquire()
+    second = FileLock(path)
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(second.acquire(timeout=10)))
+    waiter.start()
+    time.sleep(0.3)  # the second has opened the file and waits for the lock
+    path.unlink()
+    first.release()
+    waiter.join()
+    assert got == [True]
+    assert second.is_still_at_path()
+    third = FileLock(path)
+    assert not third.acquire(), "a third taker got in beside the second"
+    second.release()
