@@ -116,3 +116,100 @@ def test_a_launch_leaves_a_check_that_still_runs_to_it(engine, restored):
     rec = wait_for_check(engine, restored.safety)
     assert rec.verified is True
     _checked(engine, restored.safety)
+
+
+def test_status_starts_the_check_again_in_the_background(engine, restored):
+    restored.kill_the_check()
+    r = run_cli("status", data_dir=engine.data.root)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    assert "(Safety), its check is running in the background" in r.stdout, r.stdout  # restarted, so it runs
+    rec = wait_for_check(engine, restored.safety, timeout=30)
+    assert rec.verified is True
+    _checked(engine, restored.safety)
+
+
+def _location(engine, tmp_path: Path) -> Path:
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    return usb
+
+
+def test_a_safety_backup_still_checking_is_pending_at_the_locations_and_copied_once_checked(engine, restored, tmp_path):
+    _location(engine, tmp_path)
+    r = run_cli("location", "sync", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert restored.safety not in json.loads(r.stdout)[0]["copied"]  # its check still runs: not copied yet ...
+    rows = json.loads(run_cli("location", "list", "--json", data_dir=engine.data.root).stdout)
+    assert rows[0]["pending"] == 1, rows  # ... and said to be waiting
+    restored.kill_the_check()
+    r = run_cli("location", "sync", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert restored.safety in json.loads(r.stdout)[0]["copied"]  # checked by the sync, then copied
+    _checked(engine, restored.safety)
+    rows = json.loads(run_cli("location", "list", "--json", data_dir=engine.data.root).stdout)
+    assert rows[0]["pending"] == 0, rows
+
+
+def test_retention_never_counts_a_backup_still_checking_as_the_newest_that_passed(engine, monkeypatch):
+    """The newest backup that passed its check is always kept: a safety backup still "checking" (its check
+    never ran) must not stand in for it, or the one that really passed would go at the clean-up."""
+    from jobmatcher import restore as restore_mod
+    from jobmatcher.manifest import BackupType
+    from jobmatcher.retention import NEWEST_GOOD
+
+    monkeypatch.setenv(restore_mod.NO_BACKGROUND_ENV, "1")  # the safety backup's check never runs
+    engine.update_settings(
+        {"keep_all_hours": 0, "keep_daily_days": 0, "keep_weekly_weeks": 0, "keep_monthly_months": 0},
+        confirmed=True,
+    )
+    auto = engine.create_backup(kind=BackupType.auto)
+    safety = engine.restore(auto.id).safety_backup_id
+    assert engine.store.get(safety).verify_message == "checking"
+    plan, gone = engine.prune_plan()
+    rules = {d.id: d.rule for d in plan.decisions}
+    assert rules[auto.id] == NEWEST_GOOD and auto.id not in {r.id for r in gone}
+    assert rules[safety] != NEWEST_GOOD
+
+
+def test_a_safety_backup_goes_to_the_locations_once_its_background_check_passed(engine, tmp_path):
+    """Without the app open and without another backup, the detached check's pass starts the copy."""
+    usb = _location(engine, tmp_path)
+    b = engine.create_backup()
+    assert run_cli("location", "sync", data_dir=engine.data.root).returncode == 0
+    r = run_cli("backup", "restore", b.id, "--yes", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    safety = json.loads(r.stdout)["safety_backup_id"]
+    assert wait_for_check(engine, safety, timeout=30).verified is True
+    deadline = time.monotonic() + 30
+    while not list(usb.rglob(f"{safety}.db*")):
+        assert time.monotonic() < deadline, "the safety backup was never copied"
+        time.sleep(0.1)
+
+
+def test_backup_verify_waits_for_the_check_that_runs_never_two_at_once(engine, restored, monkeypatch):
+    import subprocess
+    import sys
+
+    from jobmatcher import checklock
+    from jobmatcher.errors import JobMatcherError
+
+    cmd = [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "verify", restored.safety]
+    second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        assert second.poll() is None and _checking(engine, restored.safety)  # waiting, nothing written
+        # in the app (or with the wait over) it says so, in words
+        monkeypatch.setattr(checklock, "WAIT_SECONDS", 0.2)
+        with pytest.raises(JobMatcherError) as e:
+            engine.verify(restored.safety)
+        assert e.value.code == "check-running" and "being checked by another JobMatcher process" in e.value.message
+        restored.release()
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+    finally:
+        if second.poll() is None:
+            second.kill()
+    _checked(engine, restored.safety)

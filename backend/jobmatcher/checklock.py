@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # The descriptor of the check lock a detached `backup verify` is handed by the process that started it.
 LOCK_FD_ENV = "JOBMATCHER_CHECK_LOCK_FD"
+# Tests only: start no check in the background (the test runs it itself); restore.NO_BACKGROUND_ENV too.
+NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
 # How long `backup verify` waits for another process's check of the same backup before saying so.
 WAIT_SECONDS = 120.0
 
@@ -120,6 +122,19 @@ def take(folder: Path, backup_id: str, timeout: float = 0.0) -> CheckLock | None
         lock.release()  # its holder removed it as it finished: take the file at the name now
 
 
+def check_is_gone(folder: Path, backup_id: str) -> bool:
+    """True when no check of `backup_id` holds its lock (a moment's probe; never raises: False when the
+    lock cannot be taken at all)."""
+    try:
+        held = take(folder, backup_id)
+    except OSError:
+        return False
+    if held is None:
+        return False
+    held.release()
+    return True
+
+
 def is_checking(r: BackupRecord) -> bool:
     """Listed as "checking": its check has not recorded anything yet (a restore's linked safety backup)."""
     return r.verified is None and r.verify_message == CHECKING
@@ -147,6 +162,8 @@ def finish_interrupted_checks(
     from .errors import JobMatcherError
     from .manifest import read_manifest
 
+    if detached and os.environ.get(NO_BACKGROUND_ENV):
+        return []
     done = []
     for r in interrupted(items, data):
         try:

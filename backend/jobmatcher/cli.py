@@ -458,7 +458,14 @@ def cmd_backup_verify(args) -> int:
     # so the check (memory-mapped, in that child: a read error kills only it) need not wait for a process.
     with SpareChild.start() or contextlib.nullcontext() as spare:
         with _Spinner(not args.json, f"Checking {_safe(args.target)}"):
-            result = _engine(args, read_only=True).verify(args.target, spare=spare)
+            engine = _engine(args, read_only=True)
+            result = engine.verify(args.target, spare=spare)
+    if result.backup is not None and result.backup.type == "safety" and result.backup.verified:
+        from .locations.copier import spawn_background_sync
+
+        # a restore's safety backup (copied only once it passed: V7) goes to the locations now, not at the
+        # next backup; never waited for
+        spawn_background_sync(engine.data.root)
     if args.json:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
@@ -650,6 +657,8 @@ def cmd_status(args) -> int:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
         if h.last.verify_message == "newer-version":
             verified = "made by a newer JobMatcher (restorable with that version)"
+        elif h.last.verified is None and h.last.verify_message == "checking":  # a restore's safety backup
+            verified = "its check is running in the background"
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
     elif not h.folder.available:  # the backups are there, on the unplugged drive: not "none" (K7)
         print("  Last backup:  not known while the backup folder is not available")

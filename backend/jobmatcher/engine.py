@@ -1121,7 +1121,8 @@ class Engine:
         return None if process_gone(pid) else body
 
     def health(self, schedule: dict | None = None, now: datetime | None = None) -> Health:
-        """The health rule (health.py) on this data folder's facts; read-only.
+        """The health rule (health.py) on this data folder's facts; read-only, but for one repair: a backup
+        still "checking" whose check is gone gets it started again in the background (checklock.py).
 
         `schedule`: the running app's ScheduleState.to_dict() when the caller is that app; otherwise
         it is read from the file the app keeps. `now`: UTC, default the clock. Sizes in bytes.
@@ -1137,6 +1138,8 @@ class Engine:
         schedule = schedule if schedule is not None else self.schedule_state()
         available = store.available()
         backups = store.list() if available else []
+        if checklock.interrupted(backups, self.data):  # a restore's safety backup whose check was killed (V7)
+            checklock.finish_interrupted_checks(store, self.data, backups, detached=True)
         free = None
         if available and store.folder.is_dir():
             try:

@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .fsutil import human_size
-from .manifest import NEWER_VERSION, BackupRecord
+from .manifest import CHECKING, NEWER_VERSION, BackupRecord
 from .retention import clock_behind, newest_order
 
 STALE_DAYS = 7
@@ -58,7 +58,9 @@ class LastBackup(BaseModel):
     created_at: datetime
     type: str
     verified: bool | None
-    verify_message: str = ""  # "newer-version": made of a newer JobMatcher's data (manifest.NEWER_VERSION)
+    # "newer-version": made of a newer JobMatcher's data (manifest.NEWER_VERSION); "checking": a restore's safety
+    # backup whose check runs in the background (manifest.CHECKING)
+    verify_message: str = ""
 
 
 class FolderHealth(BaseModel):
@@ -442,7 +444,7 @@ def assess(
             created_at=newest.created_at,
             type=newest.type.value,
             verified=newest.verified,
-            verify_message=newest.verify_message if newest.verify_message == NEWER_VERSION else "",
+            verify_message=newest.verify_message if newest.verify_message in (NEWER_VERSION, CHECKING) else "",
         )
         if newest
         else None

@@ -85,7 +85,7 @@ from .verify import check_file_shape, check_schema, checksum_refusal, sha256_fil
 log = logging.getLogger(__name__)
 
 # Tests only: do not start the background check of a linked safety backup (the test runs it itself).
-NO_BACKGROUND_ENV = "JOBMATCHER_TEST_NO_BACKGROUND_CHECK"
+NO_BACKGROUND_ENV = checklock.NO_BACKGROUND_ENV
 # How long the swap waits for readers of the live file (`db check`, a backup's copy) to finish.
 SWAP_WAIT_SECONDS = 60.0
 
@@ -444,10 +444,11 @@ def _unlink_safety(final: Path) -> None:
 
 
 def _check_lock(store: BackupStore, backup_id: str) -> checklock.CheckLock | None:
-    """The new safety backup's check lock (free: no one knows its name yet); None when it cannot be made
-    (the check is then taken over by the next launch)."""
+    """The new safety backup's check lock; None when it cannot be made (the check is then taken over by the
+    next launch). No other check can hold it (the journal names the backup): at most a moment's probe
+    (checklock.check_is_gone), waited for."""
     try:
-        return checklock.take(store.folder, backup_id)
+        return checklock.take(store.folder, backup_id, timeout=5)
     except OSError as e:
         log.warning("could not take the check lock of the safety backup %s: %s", backup_id, e)
         return None

@@ -177,7 +177,9 @@ function renderStatus(hl, status) {
     const main = h("p", { class: "status-main" }, h("strong", { class: "status-summary", text: summary(hl) }));
     if (hl.last) {
       const [label, cls] = hl.last.verify_message === "newer-version"
-        ? ["made by a newer JobMatcher", "is-unknown"] : VERIFIED[String(hl.last.verified)];
+        ? ["made by a newer JobMatcher", "is-unknown"]
+        : hl.last.verified === null && hl.last.verify_message === "checking"
+          ? ["checking in the background", "is-unknown"] : VERIFIED[String(hl.last.verified)];
       main.append(" · ", h("span", { class: `verified ${cls}`, text: label }));
     }
     lines.push(main);

@@ -22,6 +22,7 @@ import pydantic
 from pydantic import BaseModel
 
 from ..backups import BackupStore, in_pattern_top
+from ..checklock import check_is_gone, finish_interrupted_checks, interrupted, is_checking
 from ..datadir import DataDir
 from ..digests import BLAKE3, SHA256, Algorithm
 from ..errors import (
@@ -942,12 +943,26 @@ class Locations:
 
     # -- what should be where ---------------------------------------------------------
 
-    def _candidates(self) -> list[BackupRecord]:
+    def _candidates(self, checking: bool = False) -> list[BackupRecord]:
         """Local backups worth copying: this data folder's own that passed their check, oldest first in the
-        order of making (retention.newest_order: the manifests' sequence, then the date)."""
+        order of making (retention.newest_order: the manifests' sequence, then the date). With `checking`,
+        also those still listed "checking" (a restore's safety backup: copied once checked, pending until)."""
         return sorted(
-            (r for r in self.store.own() if r.verified is True and r.sha256), key=lambda r: (newest_order(r), r.id)
+            (r for r in self.store.own() if (r.verified is True and r.sha256) or (checking and is_checking(r))),
+            key=lambda r: (newest_order(r), r.id),
         )
+
+    def _finish_interrupted_checks(self) -> None:
+        """Check now the own backups still "checking" whose check is gone (checklock.py), so that they are
+        copied in this sync rather than never (V7). Never raises."""
+        try:
+            if not self.store.available():
+                return
+            items = self.store.list()
+        except JobMatcherError:
+            return
+        if interrupted(items, self.data):
+            finish_interrupted_checks(self.store, self.data, items)
 
     def _wanted(
         self, loc: LocationConfig, local: list[BackupRecord], remote: list[RemoteBackup], now: datetime
@@ -1012,6 +1027,8 @@ class Locations:
         try:
             lock = self._lock(wait=wait)
             try:
+                if any(loc.enabled for loc in targets):
+                    self._finish_interrupted_checks()
                 states = load_states(self.data.root)
                 results = []
                 for loc in targets:
@@ -1318,7 +1335,8 @@ class Locations:
         the backup folder's errors (BackupFolderUnavailableError) when the local backups cannot be listed."""
         cfg = self.config()
         states = load_states(self.data.root)
-        local = self._candidates() if self.store.available() else []  # an unplugged backup folder: nothing to list
+        # an unplugged backup folder: nothing to list. A backup still "checking" is pending: copied once checked.
+        local = self._candidates(checking=True) if self.store.available() else []
         rows = []
         for loc in cfg.locations:
             st = states.get(loc.id, LocationState())
@@ -1416,7 +1434,9 @@ class Locations:
         if not enabled:  # nothing to copy to: the backup folder is not even looked at (K9)
             return False
         states = load_states(self.data.root)
-        local = self._candidates()
+        local = self._candidates(checking=True)
+        # one still "checking" counts when its check is gone: the sync checks it, then copies it (V7)
+        local = [r for r in local if not is_checking(r) or check_is_gone(self.store.folder, r.id)]
         for loc in enabled:
             st = states.get(loc.id, LocationState())
             copied = set(st.copied)
