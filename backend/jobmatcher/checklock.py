@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,9 +198,15 @@ def start_detached(data_root: Path, backup_id: str, held: CheckLock) -> None:
     Raises OSError when it cannot start (the lock stays this process's)."""
     from .relaunch import child_environment, program
 
+    cmd = [*program(), "--data-dir", str(data_root), "backup", "verify", backup_id]
+    if sys.platform == "win32":  # pragma: no cover - no descriptors to hand over there: the child takes it
+        held.release()
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.Popen(cmd, env=child_environment(), **quiet)
+        return
     # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
     subprocess.Popen(
-        [*program(), "--data-dir", str(data_root), "backup", "verify", backup_id],
+        cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
