@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 
 from . import schema
 from .causes import explain, sqlite_cause
-from .errors import DatabaseDamagedError, DatabaseMissingError, NewerSchemaError
+from .errors import DatabaseDamagedError, DatabaseMissingError, LiveDatabaseLinkError, NewerSchemaError
 from .fsutil import (
     JOURNAL,
     PRIVATE_FILE,
@@ -79,6 +79,31 @@ def hot_journal(path: Path) -> bool:
             return f.read(8) == JOURNAL_MAGIC
     except OSError:
         return False
+
+
+def refuse_linked_live(path: Path) -> None:
+    """Raise LiveDatabaseLinkError when the live database `path` is a symbolic link; otherwise nothing.
+
+    SQLite follows the link and keeps the -wal, -shm and -journal beside the file it points to, while every
+    check, copy and swap of JobMatcher looks beside `path`: a backup then missed changes still in that -wal
+    (verified all the same), and a restore replaced the link with a file, the linked place keeping the old
+    data unknown to JobMatcher (finding V5). A linked data *folder* has none of this: everything is beside
+    the file there. Read-only (lstat and readlink only).
+    """
+    try:
+        if not stat_module.S_ISLNK(os.lstat(path).st_mode):
+            return
+        target = os.readlink(path)
+    except OSError:
+        return
+    raise LiveDatabaseLinkError(
+        f"Your database {path} is a symbolic link (to {target}), so JobMatcher cannot keep it safe: SQLite "
+        "keeps its newest changes beside the linked file, where backups and restores do not look, and a "
+        "restore would replace the link with a file.",
+        f"Keep the whole data folder in the place you want instead: move {target} (with any file beside it "
+        f"whose name continues it, such as -wal) into a folder of its own as {path.name}, and start JobMatcher "
+        "with --data-dir set to that folder (or link the data folder itself, not the file). Nothing was changed.",
+    )
 
 
 def live_problem(path: Path) -> str | None:

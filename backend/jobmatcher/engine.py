@@ -30,6 +30,7 @@ from .database import (
     live_problem,
     live_schema,
     read_live,
+    refuse_linked_live,
     require_exists,
     require_known_revision,
     settle_hot_journal,
@@ -45,6 +46,7 @@ from .errors import (
     DatabaseMissingError,
     InvalidBackupError,
     JobMatcherError,
+    LiveDatabaseLinkError,
     MigrationBlockedError,
     RestoreStateError,
     SettingsError,
@@ -1044,11 +1046,13 @@ class Engine:
         Raises:
             ValidationError: the note is too long or holds a line break or control character.
             DatabaseMissingError: there is no database yet.
+            LiveDatabaseLinkError: the live database is a symbolic link (database.refuse_linked_live).
             JobMatcherError: a restore holds the file for over 60 s.
             Otherwise as BackupStore.create (BackupFailedError, InsufficientSpaceError,
             BackupFolderUnavailableError, NewerSchemaError, ...); no file is left when it fails.
         """
         note = clean_note(note)  # one line; tabs become spaces
+        refuse_linked_live(self.data.db_path)  # its -wal is elsewhere: a backup would miss changes (V5)
         require_exists(self.data.db_path)
         lock = self._reading_live()
         try:
@@ -1189,6 +1193,10 @@ class Engine:
         -wal holding changes), empty, damaged, or data of a newer JobMatcher; None when it can (or there is none
         yet: that is for the caller to say). Read-only: creates and changes nothing."""
         db = self.data.db_path
+        try:
+            refuse_linked_live(db)
+        except LiveDatabaseLinkError as e:
+            return e.message, e.hint or ""
         problem = live_problem(db)
         if problem is not None:
             return (
@@ -1423,6 +1431,7 @@ class Engine:
     def _launch(self, target: str | None, auto_backup: bool, progress: Progress | None) -> LaunchReport:
         from .restore import recover
 
+        refuse_linked_live(self.data.db_path)  # V5: before a recovery, a migration's backup or an upgrade
         report = LaunchReport()
         report.recovered = recover(self.data)
         remove_dead_temp_files(self.data.root, own_data_folder_file)  # a journal/settings file killed mid-write

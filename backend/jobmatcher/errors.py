@@ -58,6 +58,13 @@ class DatabaseMissingError(JobMatcherError):
     code = "no-database"
 
 
+class LiveDatabaseLinkError(JobMatcherError):
+    """The live database is a symbolic link: SQLite keeps its -wal beside the target, where JobMatcher does not
+    look, and a restore would replace the link; refused before anything changes."""
+
+    code = "live-is-link"
+
+
 class DatabaseDamagedError(JobMatcherError):
     """The live database cannot be read: it is damaged."""
 

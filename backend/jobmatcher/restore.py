@@ -39,7 +39,7 @@ from pydantic import BaseModel
 
 from . import __version__, checklock, schema
 from .backups import TMP_PREFIX, BackupStore
-from .database import check_integrity, connect, live_problem, open_readonly
+from .database import check_integrity, connect, live_problem, open_readonly, refuse_linked_live
 from .datadir import DataDir
 from .digests import BLAKE3, SHA256, Algorithm, FollowingDigests, file_digests
 from .errors import (
@@ -173,6 +173,7 @@ def restore(
     size, not twice more (T16). A restore that stops before staging leaves it for the caller to remove.
 
     Raises:
+        LiveDatabaseLinkError: the live database is a symbolic link; nothing was touched.
         InvalidBackupError: `source` is not a sound backup this version can restore (or is the live
             database itself); nothing was touched.
         InsufficientSpaceError: less free space in the data folder than twice the backup's size (once its
@@ -188,6 +189,7 @@ def restore(
     label = label or str(source)
     say: Progress = progress or ignore
 
+    refuse_linked_live(data.db_path)  # V5: before anything changes
     refuse_the_live_file(data, Path(source))
     say("check", 0, None, "steps")
     # raises InvalidBackupError: nothing touched.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from ..database import refuse_linked_live
 from ..errors import JobMatcherError
 from ..fsutil import remove_dead_temp_files, remove_quietly, require_free_space
 from ..progress import Progress, ignore
@@ -48,6 +49,7 @@ def restore_from_location(
     """
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
+    refuse_linked_live(engine.data.db_path)  # V5: before fetching anything (the restore would refuse it after)
     remote = find_remote(client, backup_id, folder_id)
     expect_encrypted(client, remote, encrypted_location)
     owned_before = engine._instance.held
