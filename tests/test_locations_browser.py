@@ -386,3 +386,39 @@ def test_an_older_data_folder_unlocks_its_key_on_the_page(page: Page, start_app,
     assert (d / "location-identity.recipient").is_file()
     assert len(list(ns.glob("*.db.age"))) == len(copies) + 1
     app.stop()
+
+
+def test_the_recovery_list_is_in_the_order_of_making_and_never_picks_a_copy_dated_in_the_future(
+    page: Page, start_app, engine, tmp_path
+):
+    """FINDINGS9 V11 on the page: a copy made while the clock was ahead headed the list (by date) and was the one
+    pre-selected; it is listed in its place in the order of making, marked, and never pre-selected."""
+    from jobmatcher.locations.manager import folder_id_of
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    made = [engine.create_backup().id for _ in range(3)]
+    assert not engine.locations.sync()[0].error
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    for i in (0, 2):  # the first and the last made, as if the clock was ahead then
+        m = json.loads((ns / f"{made[i]}.json").read_text())
+        (ns / f"{made[i]}.json").write_text(json.dumps({**m, "created_at": f"2099-01-0{i + 1}T00:00:00+00:00"}))
+
+    app = start_app(tmp_path / "new-computer", "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Restore from a backup location…").click()
+    where = page.get_by_role("dialog", name="Restore from a backup location")
+    where.get_by_label("Location").select_option("folder")
+    where.get_by_label("Folder", exact=True).fill(str(usb))
+    where.get_by_role("button", name="Show backups").click()
+    pick = page.get_by_role("dialog", name="Choose a backup to restore")
+    select = pick.get_by_label("Backup")
+    expect(select.locator("option")).to_have_count(3, timeout=30000)
+    options = select.locator("option").all_inner_texts()
+    # in the order of making: the last made (dated 3 Jan 2099), the second, the first (dated 1 Jan 2099)
+    assert ["dated in the future" in o for o in options] == [True, False, True], options
+    assert "3 Jan 2099" in options[0] and "1 Jan 2099" in options[2], options
+    assert select.input_value() == "1"  # the newest made that is not dated in the future is the one offered
+    expect(pick.get_by_text("newest first (in the order they were made)")).to_be_visible()
+    app.stop()
