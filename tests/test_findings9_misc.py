@@ -94,3 +94,46 @@ def test_a_lock_taken_after_its_file_was_removed_is_the_file_now_at_the_path(tmp
     third = FileLock(path)
     assert not third.acquire(), "a third taker got in beside the second"
     second.release()
+
+
+# -- V8: a per-process or virtual folder as a location's folder or the backup folder ----------------------------
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["typed", "a-link-to-it"])
+def test_a_location_folder_in_proc_is_refused_not_stored(tmp_path, through_link):
+    from conftest import run_cli
+
+    data = tmp_path / "data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    target = "/proc/self/cwd"
+    if through_link:
+        link = tmp_path / "mine"
+        link.symlink_to(target)
+        target = str(link)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(data), "location", "add", "folder", target]
+        + ["--name", "x", "--no-encrypt"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "system folder /proc" in r.stderr and "Traceback" not in r.stderr
+    assert not (work / ".jobmatcher-location").exists()
+    assert "x" not in run_cli("location", "list", data_dir=data).stdout.split()
+
+
+@pytest.mark.parametrize("folder", ["/proc/self/cwd", "/dev/shm/jm", "/sys/kernel"])
+def test_the_backup_folder_in_a_virtual_folder_is_refused(tmp_path, folder):
+    from jobmatcher.errors import SettingsError
+    from jobmatcher.settings import check_backup_folder
+
+    with pytest.raises(SettingsError, match="system folder /(proc|dev|sys)"):
+        check_backup_folder(Path(folder), tmp_path / "data")
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    with pytest.raises(SettingsError, match=f"leads into {folder}"):
+        check_backup_folder(link, tmp_path / "data")

@@ -122,6 +122,48 @@ def _data_folder_in(folder: Path) -> tuple[Path, str] | None:
     return None
 
 
+# Folders whose contents the system makes up (per process: /proc/self/cwd is each program's own working
+# folder; virtual: /sys, /dev): a path through them is no place, even when it resolves to one now (V8).
+_VIRTUAL_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _through_virtual(path: Path) -> tuple[Path | None, Path] | None:
+    """(the last link's target on the way, None when no link was followed; the virtual folder) when `path`, or
+    a symbolic link on the way to the folder it names, lies in /proc, /sys or /dev; None otherwise (also on
+    other systems, for a loop or an unreadable link: the caller's own checks say why). Links are followed one
+    by one, as the system does, because the magic links in /proc must not be resolved: they name what the
+    asking process sees."""
+    if os.name != "posix":
+        return None
+    pending = list(Path(os.path.abspath(path)).parts)
+    here = Path(pending.pop(0))
+    hops = 0
+    last: Path | None = None
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            here = here.parent
+            continue
+        here = here / name
+        for virtual in _VIRTUAL_FOLDERS:
+            if here == virtual or virtual in here.parents:
+                return last, virtual
+        try:
+            target = os.readlink(here)
+        except (OSError, ValueError):  # not a link (or not there yet): go on below it
+            continue
+        hops += 1
+        if hops > 40:
+            return None
+        t = Path(target)
+        last = Path(os.path.normpath(here.parent / t))
+        pending = list(t.parts[1:] if t.is_absolute() else t.parts) + pending
+        here = Path(t.anchor) if t.is_absolute() else here.parent
+    return None
+
+
 def _system_folder_said(what: str, p: Path, system: Path) -> str:
     """Says "… /etc is a system folder." or "… /etc/jm is inside the system folder /etc." Never raises."""
     return f"{what} {p} is a system folder." if p == system else f"{what} {p} is inside the system folder {system}."
@@ -156,6 +198,19 @@ def check_backup_folder(
     )
     if not p.is_absolute():
         raise SettingsError(f"{what} must be a full path, not {str(folder)!r}.", hint, page_hint)
+    if (virtual := _through_virtual(p)) is not None:  # before resolving: /proc/self/cwd resolves to a real folder
+        link_to, system = virtual
+        said = (
+            _system_folder_said(what, p, system)
+            if link_to is None
+            else f"{what} {p} leads into {link_to}, inside the system folder {system}."
+        )
+        raise SettingsError(
+            f"{said} What is there is made up by the system for each program (another folder to each one), "
+            "so it is no place to keep files.",
+            hint,
+            page_hint,
+        )
     try:
         p = p.resolve()
         data = Path(data_dir).expanduser().absolute().resolve()
