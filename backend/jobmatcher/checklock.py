@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -196,6 +195,8 @@ def finish_interrupted_checks(
 def start_detached(data_root: Path, backup_id: str, held: CheckLock) -> None:
     """Start `jobmatcher backup verify ID` on its own (it outlives this process), handing it `held`.
     Raises OSError when it cannot start (the lock stays this process's)."""
+    import subprocess  # here: every command imports this module, few start a check (issue 13: a backup's first call)
+
     from .relaunch import child_environment, program
 
     cmd = [*program(), "--data-dir", str(data_root), "backup", "verify", backup_id]
