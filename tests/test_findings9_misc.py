@@ -137,3 +137,32 @@ def test_the_backup_folder_in_a_virtual_folder_is_refused(tmp_path, folder):
     link.symlink_to(folder)
     with pytest.raises(SettingsError, match=f"leads into {folder}"):
         check_backup_folder(link, tmp_path / "data")
+
+
+# -- V15c: a restore from a configured location that cannot be reached gets restore's hint ----------------------
+
+
+def test_a_restore_from_an_unreachable_configured_location_is_not_told_copies_catch_up(tmp_path):
+    from conftest import run_cli
+
+    data, usb = tmp_path / "data", tmp_path / "usb"
+    usb.mkdir()
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert run_cli("backup", "create", data_dir=data).returncode == 0
+    assert run_cli("location", "sync", data_dir=data).returncode == 0
+    backup_id = next(p.stem for p in (data / "backups").glob("backup_*.db"))
+    usb.rename(tmp_path / "unplugged")
+    for command in (
+        ("backup", "restore", backup_id, "--location", "usb", "--yes"),
+        ("backup", "list", "--location", "usb"),
+    ):
+        r = run_cli(*command, data_dir=data)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "not available" in r.stderr and "Traceback" not in r.stderr
+        assert "caught up" not in r.stderr, r.stderr
+        assert "then try again" in r.stderr, r.stderr
+    # the copier keeps its own hint: the copies are caught up when the drive is back
+    r = run_cli("location", "sync", data_dir=data)
+    assert "caught up when it is back" in r.stdout + r.stderr

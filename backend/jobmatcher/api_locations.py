@@ -316,7 +316,9 @@ class LocationsApi:
 
     def _source_client(self, source: LocationSource):
         if source.kind == "configured":
-            return self._engine.locations.client(source.name), source.name
+            client = self._engine.locations.client(source.name)
+            client.reading = True  # restored from or listed, not copied to: its hints fit that (V15c)
+            return client, source.name
         if source.kind == "folder":
             from .fsutil import user_path
 

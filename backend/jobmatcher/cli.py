@@ -1064,7 +1064,9 @@ def _source_client(args):
         raise _UsageError("give only one of --location, --from-folder and --from-s3")
     if args.location:
         engine = _engine(args)
-        return engine.locations.client(args.location), args.location
+        client = engine.locations.client(args.location)
+        client.reading = True  # restored from or listed, not copied to: its hints fit that (V15c)
+        return client, args.location
     if args.from_folder:
         from .errors import SettingsError
         from .fsutil import user_path

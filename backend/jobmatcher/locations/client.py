@@ -155,6 +155,9 @@ class LocationClient(ABC):
     # True while the location is being added: nothing is saved if it fails, so nothing is "retried later" or
     # "caught up" either; the hints say what to fix before adding it again (L15).
     adding: bool = False
+    # True when a configured location is only read from (a restore from it, the list of its copies): copies are
+    # not being made, so its hints say what to check before trying again, not that copies catch up (V15c).
+    reading: bool = False
 
     @abstractmethod
     def describe(self) -> str:

@@ -125,7 +125,11 @@ class FolderLocation(LocationClient):
     def _unavailable(self, why: str) -> LocationUnavailableError:
         return LocationUnavailableError(
             f"The backup location {self.root} is not available: {why}.",
-            "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back."
+            (
+                "If it is on a drive, plug the drive in (and mount it), then try again."
+                if self.reading
+                else "If it is on a drive, plug the drive in (and mount it); copies are caught up when it is back."
+            )
             if self.configured and not self.adding
             else "Check the folder's path; if it is on a drive, plug the drive in (and mount it), then try again.",
             reason="not-there",

@@ -332,6 +332,7 @@ class S3Location(LocationClient):
                     self._hint(
                         "Create the bucket (or correct its name); copies are caught up then.",
                         "Check the bucket's name and the endpoint URL.",
+                        "Check that the bucket is still there at the storage service, then try again.",
                     ),
                     bucket_missing=True,
                 )
@@ -369,6 +370,8 @@ class S3Location(LocationClient):
                     "Check the network connection; copies are caught up when it is back.",
                     "Check the endpoint URL (its port) and whether a firewall or the network's sign-in page holds "
                     "the connection, then try again.",
+                    "Check the network connection (and whether a firewall or the network's sign-in page holds it), "
+                    "then try again.",
                 ),
             )
         if isinstance(e, (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError)):
@@ -377,6 +380,7 @@ class S3Location(LocationClient):
                 self._hint(
                     "Check the network connection; copies are caught up when it is back.",
                     "Check the network connection and the endpoint URL, then try again.",
+                    "Check the network connection, then try again.",
                 ),
             )
         if isinstance(e, BotoCoreError):
@@ -419,14 +423,18 @@ class S3Location(LocationClient):
                 "Set this computer's date and time right (turn on setting the time automatically); the copies "
                 "are then made by themselves.",
                 "Set this computer's date and time right (turn on setting the time automatically), then try again.",
+                "Set this computer's date and time right (turn on setting the time automatically), then try again.",
             ),
             skew_seconds=None if skew is None else round(skew),
         )
 
-    def _hint(self, configured: str, inline: str) -> str:
+    def _hint(self, configured: str, inline: str, reading: str | None = None) -> str:
         """The hint for a configured location, or for a place only looked into (disaster recovery: nothing to
-        remove, no copies being made). Never raises."""
-        return configured if self.configured and not self.adding else inline
+        remove, no copies being made), or (`reading`, when given) for a configured location only read from (a
+        restore from it: no copies being made there either). Never raises."""
+        if not self.configured or self.adding:
+            return inline
+        return reading if self.reading and reading is not None else configured
 
     def _call(self, action: str, fn, *args, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
