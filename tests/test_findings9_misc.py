@@ -166,3 +166,16 @@ def test_a_restore_from_an_unreachable_configured_location_is_not_told_copies_ca
     # the copier keeps its own hint: the copies are caught up when the drive is back
     r = run_cli("location", "sync", data_dir=data)
     assert "caught up when it is back" in r.stdout + r.stderr
+
+
+# -- V15b: the README's age recipe keeps the unlocked key private and says to delete it --------------------------
+
+
+def test_the_readme_recipe_unlocks_the_key_under_umask_077_and_deletes_it():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Your backups without JobMatcher") :]
+    recipe = section[section.index("```sh") : section.index("```", section.index("```sh") + 5)]
+    lines = [line.split("#", 1)[0].strip() for line in recipe.splitlines()]
+    first_key = next(i for i, line in enumerate(lines) if "key.txt" in line)
+    assert "umask 077" in lines[:first_key], "the key is written before the umask is set"
+    assert any(line.startswith("rm ") and "key.txt" in line for line in lines[first_key:])

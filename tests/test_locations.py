@@ -118,6 +118,7 @@ def test_age_cli_decrypts_a_copy_without_jobmatcher(primed, usb, tmp_path, locke
     ident_out = tmp_path / "identity.txt"
     pid, fd = pty.fork()
     if pid == 0:
+        os.umask(0o077)  # as the README's recipe starts: the unlocked key is for its owner's eyes only (V15b)
         os.execv(age, [age, "--decrypt", "-o", str(ident_out), str(copy.parent / "identity.age")])
     deadline = time.monotonic() + 30
     buf = b""
@@ -133,6 +134,7 @@ def test_age_cli_decrypts_a_copy_without_jobmatcher(primed, usb, tmp_path, locke
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, buf
     assert ident_out.read_text().strip() == key
+    assert stat.S_IMODE(ident_out.stat().st_mode) == 0o600
 
 
 def test_wrong_passphrase_other_identity_and_tampering_are_each_refused(primed, usb, tmp_path, locked_identity):
