@@ -213,3 +213,23 @@ def test_backup_verify_waits_for_the_check_that_runs_never_two_at_once(engine, r
         if second.poll() is None:
             second.kill()
     _checked(engine, restored.safety)
+
+
+def test_cleanup_removes_a_killed_checks_lock_file_only_when_free_and_its_backup_gone(engine):
+    from jobmatcher import checklock
+
+    folder = engine.store.folder
+    b = engine.create_backup()
+    gone, running = "backup_2026-01-01_00-00-00", "backup_2026-01-01_00-00-01"
+    for i in (gone, running, b.id):
+        checklock.lock_path(folder, i).write_bytes(b"")  # as a killed check leaves it
+    held = checklock.take(folder, running)  # a check still running (its backup deleted meanwhile)
+    try:
+        removed = engine.store.cleanup()
+        assert checklock.lock_path(folder, gone).name in removed
+        assert not checklock.lock_path(folder, gone).exists()
+        assert checklock.lock_path(folder, running).exists()  # held: never removed under its holder
+        assert checklock.lock_path(folder, b.id).exists()  # its backup is there: the next check takes it
+    finally:
+        held.release()
+    assert not checklock.lock_path(folder, running).exists()  # its holder removes it as it lets go

@@ -128,6 +128,8 @@ _NOT_A_VERDICT = ("read-error", "unreadable")
 _REFRESH = frozenset({"verified_at", "verify_seconds"})
 _OWN_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\.json\Z")
 _TEMP = re.compile(r"^\.tmp-(?P<token>[0-9]+-[0-9]+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)\Z")
+# a check's lock (checklock.lock_path), left by a killed check: removed once free and its backup is gone
+_CHECK_LOCK = re.compile(r"^\.jobmatcher-check-(?P<id>backup_[0-9A-Za-z_-]+)\.lock\Z")
 _LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>[0-9]+)\Z")  # restore's hard-link probe (restore._can_link)
 _STALE_ORPHAN_SECONDS = 3600
 
@@ -1287,6 +1289,16 @@ class BackupStore(BackupFolder):
             elif (probe := _LINK_PROBE.match(name)) and process_gone(int(probe.group("pid"))):
                 remove_quietly(self.folder / name)
                 removed.append(name)
+            elif (check := _CHECK_LOCK.match(name)) and check.group("id") + ".db" not in names:
+                from . import checklock
+
+                try:
+                    held = checklock.take(self.folder, check.group("id"))
+                except OSError:
+                    held = None
+                if held is not None:  # no check holds it: its release removes the file
+                    held.release()
+                    removed.append(name)
         # A manifest without its backup is a name reserved by a backup killed before it published. A writer
         # holds its temp lock from before it reserves a name until after it published, so with no writer
         # alive the orphans are certainly dead; otherwise wait until they are old.
