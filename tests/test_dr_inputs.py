@@ -295,3 +295,59 @@ def test_disaster_recovery_pointed_at_a_bucket_without_its_prefix_names_the_pref
         assert r.returncode == 0 and bid in r.stdout, r.stdout + r.stderr
     finally:
         weed.stop()
+
+
+# -- V13: decryption bounded by the recorded size; a disk that fills is named, with the numbers ----------
+
+
+def test_a_copy_that_decrypts_to_more_than_its_recorded_size_is_stopped_there(usb, tmp_path):
+    """V13: a location manifest understating size_bytes (stored size and checksums true) was decrypted whole,
+    on to a full disk; decryption now stops at the recorded size and refuses the copy in its own words."""
+    place, bid, pw, _key, fid = usb
+    manifest = place / "JobMatcher" / fid / f"{bid}.json"
+    body = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**body, "size_bytes": 4096}))
+    r = _restore(place, bid, pw, tmp_path / "fresh")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "decrypts to more than the 4,096 bytes recorded" in r.stderr, r.stderr
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_decryption_onto_a_disk_that_fills_names_the_disk_and_the_numbers(usb, tmpfs, engine):
+    """V13: a disk that fills during decryption (here: the fetch on a disk with room for the copy only, as when
+    another program fills it after the check) said 'the disk is full'; now the place and the numbers, and
+    nothing is left there."""
+    from jobmatcher.errors import InsufficientSpaceError
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import fetch_verified, find_remote
+
+    place, bid, _pw, _key, fid = usb
+    client = FolderLocation(place)
+    remote = find_remote(client, bid)
+    disk = tmpfs(max(64, (remote.stored_size * 5 // 4) // 1024))
+    with pytest.raises(InsufficientSpaceError) as got:
+        fetch_verified(client, remote, PASS, disk)
+    e = got.value
+    assert e.path == str(disk) and e.place == "data-folder" and e.needed_bytes == 2 * remote.stored_size, e.fields
+    assert str(disk) in e.message and "needed" in e.message and "free" in e.message, e.message
+    assert list(disk.iterdir()) == []
+
+
+def test_a_copy_whose_record_overstates_its_size_is_refused(engine, tmp_path, locked_identity):
+    """V13's kind: the recorded database size is proven, as the checksums are (a plain copy, and an encrypted
+    one whose manifest says more than it decrypts to, were restored)."""
+    prime(engine, locked_identity)
+    for encrypt in (False, True):
+        place = tmp_path / f"usb{encrypt}"
+        place.mkdir()
+        engine.locations.add("folder", path=str(place), name=f"U{encrypt}", passphrase=PASS, encrypt=encrypt)
+        bid = engine.create_backup().id
+        engine.locations.sync()
+        [manifest] = place.rglob(f"{bid}.json")
+        body = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**body, "size_bytes": body["size_bytes"] + 1}))
+        pw = tmp_path / "pw"
+        pw.write_text(PASS + "\n")
+        r = _restore(place, bid, pw, tmp_path / f"fresh{encrypt}")
+        assert r.returncode == 1 and "were recorded when it was written" in r.stderr, r.stdout + r.stderr
+        assert not (tmp_path / f"fresh{encrypt}").exists()

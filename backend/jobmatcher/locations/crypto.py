@@ -211,11 +211,35 @@ def _encrypt_here(
         return reader.size, reader.digest.hexdigest()
 
 
-def decrypt_file(src: Path, dest: Path, identity: str) -> None:
-    """Decrypt the age file `src` into the new file `dest` with `identity`.
+class _PastLimit(Exception):
+    """Raised by _BoundedWriter through age's decryption: more plaintext than the copy's recorded size."""
 
-    Raises WrongIdentityError (made for another key) or TamperedCopyError (changed or cut short);
-    `dest` is removed then.
+
+class _BoundedWriter:
+    """A file's `write` that refuses (raises _PastLimit) past `limit` bytes, before writing them: a copy's
+    decryption never writes more than the size recorded when the copy was written (V13)."""
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self.out = out
+        self.left = limit
+
+    def write(self, data: bytes) -> int:
+        self.left -= len(data)
+        if self.left < 0:
+            raise _PastLimit
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def decrypt_file(src: Path, dest: Path, identity: str, limit: int | None = None) -> None:
+    """Decrypt the age file `src` into the new file `dest` with `identity`, writing at most `limit` bytes
+    (the database's size recorded with the copy; None: no bound).
+
+    Raises WrongIdentityError (made for another key) or TamperedCopyError (changed or cut short; reason
+    "too-large" when it decrypts to more than `limit` bytes: stopped there), OSError for `dest`'s disk (a
+    full disk: errno ENOSPC); `dest` is removed then.
     """
     import pyrage
     from pyrage import DecryptError, x25519
@@ -223,7 +247,15 @@ def decrypt_file(src: Path, dest: Path, identity: str) -> None:
     ident = x25519.Identity.from_str(identity)
     try:
         with open(src, "rb") as fi, open(dest, "xb") as fo:
-            pyrage.decrypt_io(fi, fo, [ident])
+            pyrage.decrypt_io(fi, fo if limit is None else _BoundedWriter(fo, limit), [ident])
+    except _PastLimit:
+        dest.unlink(missing_ok=True)
+        raise TamperedCopyError(
+            f"This encrypted copy decrypts to more than the {limit:,} bytes recorded when it was written: it was "
+            "changed since. Its decryption was stopped there, and nothing was changed.",
+            "Choose another copy; this one cannot be trusted.",
+            reason="too-large",
+        ) from None
     except DecryptError as e:
         dest.unlink(missing_ok=True)
         if "No matching keys" in str(e):

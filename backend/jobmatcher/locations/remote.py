@@ -18,6 +18,7 @@ its data are both there (the manifest is written after the data is checked).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -31,6 +32,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from ..errors import (
     BackupNotFoundError,
+    JobMatcherError,
     LocationCopyFailedError,
     LocationUnavailableError,
     TamperedCopyError,
@@ -515,6 +517,33 @@ def unlock_remote_identity(client: LocationClient, folder_id: str, secret: str) 
         ) from None
 
 
+def _disk_full(e: OSError, work_dir: Path, remote: RemoteBackup, *temps: Path) -> OSError | JobMatcherError:
+    """For an OSError while a copy was fetched or decrypted into `work_dir`: when the disk is full (ENOSPC,
+    EDQUOT), the InsufficientSpaceError naming that disk and the numbers (what the restore needs there, what is
+    free once its `temps` are removed), as the check before fetching says them (V13); else `e` itself.
+    Removes `temps` in either case. Never raises."""
+    for p in temps:
+        remove_quietly(p)
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return e
+    from ..fsutil import free_space, space_error
+
+    try:
+        free = free_space(work_dir)
+    except OSError:
+        free = 0
+    return space_error(
+        work_dir,
+        2 * remote.stored_size,
+        free,
+        "restoring this copy",
+        "the copy fetched and its decrypted database side by side; the disk filled while it was written"
+        if remote.encrypted
+        else "twice the copy; the disk filled while it was written",
+        "data-folder",
+    )
+
+
 def _lap(phases: dict[str, float] | None, name: str, since: float) -> float:
     """Add the seconds since `since` to `phases[name]` (when keeping phases); returns now."""
     now = time.perf_counter()
@@ -580,12 +609,15 @@ def fetch_verified(
             if identity is None:  # wrong passphrase: before download
                 identity = unlock_with_progress(client, remote.folder_id, secret, say, phases)
         t = time.perf_counter()
-        client.get_file(
-            data_key(remote.folder_id, remote.id, remote.encrypted),
-            stored,
-            lambda d, t: say("download", d, t, "bytes"),
-            limit=remote.stored_size,  # never more than the manifest says were written (T4)
-        )
+        try:
+            client.get_file(
+                data_key(remote.folder_id, remote.id, remote.encrypted),
+                stored,
+                lambda d, t: say("download", d, t, "bytes"),
+                limit=remote.stored_size,  # never more than the manifest says were written (T4)
+            )
+        except OSError as e:  # the data folder's disk filled meanwhile (another program): said with the numbers
+            raise _disk_full(e, work_dir, remote, stored, plain) from None
         size = stored.stat().st_size
         if size != remote.stored_size or _sha256(stored) != remote.stored_sha256:
             how = (
@@ -602,7 +634,10 @@ def fetch_verified(
         if remote.encrypted:
             say("decrypt", 0, None, "steps")
             assert identity is not None
-            decrypt_file(stored, plain, identity)
+            try:  # never more than the database's recorded size (V13): a copy that decrypts to more is refused
+                decrypt_file(stored, plain, identity, limit=remote.size_bytes)
+            except OSError as e:
+                raise _disk_full(e, work_dir, remote, stored, plain) from None
             remove_quietly(stored)
             say("decrypt", 1, 1, "steps")
         else:
@@ -611,6 +646,13 @@ def fetch_verified(
             raise TamperedCopyError(
                 f"The copy {remote.id} decrypted, but not to the database that was copied "
                 "(different checksum). Nothing was changed.",
+                "Choose another copy; this one cannot be trusted.",
+            )
+        if (got := plain.stat().st_size) != remote.size_bytes:  # the recorded size is proven too, not only read
+            raise TamperedCopyError(
+                f"The copy {remote.id} at {client.describe()} holds a database of {got:,} bytes, where "
+                f"{remote.size_bytes:,} were recorded when it was written: its record was changed since. "
+                "Nothing was changed.",
                 "Choose another copy; this one cannot be trusted.",
             )
         _lap(phases, "decrypt" if remote.encrypted else "download", t)
