@@ -354,3 +354,60 @@ def test_a_live_file_with_a_second_name_elsewhere_gets_a_copied_safety_backup(en
     conn.commit()
     conn.close()
     assert _dump(Path(safety.path)) == old_dump and _sha(Path(safety.path)) == safety.sha256
+
+
+def test_a_quiet_swap_skips_the_full_scan_for_other_openers(engine, monkeypatch):
+    """The full /proc scan (tens of ms while the lock is held) runs only when the watch cannot rule out
+    another opener: with nobody else about, the swap never calls it (issue 13's restore speed)."""
+    b = engine.create_backup()
+    calls = []
+    real = restore_mod.openers_for_writing
+    monkeypatch.setattr(restore_mod, "openers_for_writing", lambda st: calls.append(st) or real(st))
+    result = engine.restore(b.id)
+    assert result.safety_backup_checking and calls == []
+
+
+def test_a_program_that_opened_the_database_before_the_restore_and_never_read_is_found(engine, monkeypatch):
+    """Opened long before (holding no lock SQLite can see), its first statement comes during the swap: the
+    watch saw no open, but the early scan saw its descriptor, so the swap is checked and undone."""
+    b = engine.create_backup()
+    _rename(engine, "Before The Restore")
+    before = _dump(engine.data.db_path)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time\n"
+            + WRITER.replace('print("open", flush=True)', 'print("open", flush=True); sys.stdin.readline()'),
+            str(engine.data.db_path),
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "open"
+    real_replace = os.replace
+
+    def replace_after_its_first_statement(src, dst):
+        if Path(dst) == engine.data.db_path and writer.stdin is not None:
+            writer.stdin.write("go\n")
+            writer.stdin.close()
+            writer.stdin = None
+            import time
+
+            time.sleep(0.2)  # its first statement waits for the restore's lock
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(restore_mod.os, "replace", replace_after_its_first_statement)
+    with pytest.raises(DatabaseInUseError):
+        engine.restore(b.id)
+    monkeypatch.undo()
+    out, _ = writer.communicate(timeout=60)
+    assert out.split()[:2] == ["20", "0"], out
+    conn = sqlite3.connect(engine.data.db_path)
+    assert conn.execute("SELECT count(*) FROM skills WHERE name LIKE 'late-%'").fetchone() == (20,)
+    conn.execute("DELETE FROM skills WHERE name LIKE 'late-%'")
+    conn.commit()
+    conn.close()
+    assert _dump(engine.data.db_path) == before

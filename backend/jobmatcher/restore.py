@@ -77,6 +77,7 @@ from .manifest import (
     read_manifest,
     update_manifest,
 )
+from .openwatch import OpenWatch, openers_for_writing
 from .printable import printable
 from .progress import Progress, ignore
 from .snapshot import LOCK_NOTICE_SECONDS, LOCK_WAIT_SECONDS
@@ -231,6 +232,8 @@ def restore(
     linked = sound and _can_link(data, store)
     safety = None
     watch = None  # reads the live data's version before the safety copy, to find commits made after it
+    opens: OpenWatch | None = None
+    opened: sqlite3.Connection | None = None
     if live_exists and not linked:
         # only a file SQLite reads as a database: an empty one would have its -wal deleted by SQLite on opening
         watch = _watch(data.db_path) if sound else None
@@ -244,6 +247,9 @@ def restore(
     try:
         journal = (label, safety.id if safety else None, safety.path if safety else None)
         _write_journal(data, "staging", *journal)
+        if linked:  # who opens the live file from now until the swap (V16), found beside the staging copy
+            opened = _open_live(data.db_path)  # ours, before the watch: every open it sees is another's
+            opens = OpenWatch(data.db_path)
         staged = _stage(data, source, digest, say, take=take_source)
         if proven_by_checksum:
             # The schema guard on the bytes to be swapped in (a millisecond: the schema's pages only), not only
@@ -259,7 +265,7 @@ def restore(
             mark("migrate")
         staged_ok = True
         if linked:
-            swapped = _swap_keeping_old(data, store, staged, swap_lock, say, label, made)
+            swapped = _swap_keeping_old(data, store, staged, swap_lock, say, label, made, opens, opened)
             safety = made[0]
         else:
             _write_journal(data, "staged", *journal)  # from here, a missing staged file means it was swapped in
@@ -295,6 +301,10 @@ def restore(
             e, recovered=True, how=f"Your data was put back from the safety backup {safety.id}; nothing was lost."
         ) from e
     finally:
+        if opens is not None:
+            opens.close()
+        if opened is not None:
+            opened.close()  # closed by the swap already when it got that far
         if watch is not None:
             watch[0].close()  # closed by the swap already when it got that far
         swap_lock.release()
@@ -367,7 +377,15 @@ def _can_link(data: DataDir, store: BackupStore) -> bool:
 
 
 def _swap_keeping_old(
-    data: DataDir, store: BackupStore, staged: Path, swap_lock: FileLock, say: Progress, label: str, made: list
+    data: DataDir,
+    store: BackupStore,
+    staged: Path,
+    swap_lock: FileLock,
+    say: Progress,
+    label: str,
+    made: list,
+    watch: OpenWatch | None = None,
+    opened: sqlite3.Connection | None = None,
 ) -> bool:
     """The swap, with the old live file kept as the safety backup by a hard link into the backup folder.
 
@@ -383,7 +401,7 @@ def _swap_keeping_old(
     say("swap", 0, None, "steps")
     _take_swap_lock(swap_lock)
     live = data.db_path
-    holder = _take_live_exclusively(live, say)
+    holder = _take_live_exclusively(live, say, conn=opened)
     final = None
     replaced = False
     # A held temp lock tells cleanup() in other processes that a backup is being written here, so the
@@ -412,7 +430,8 @@ def _swap_keeping_old(
         os.replace(staged, live)
         replaced = True
         fsync_dir(data.root)
-        if other_openers(old):
+        # the full scan only when the watch cannot rule it out (see openwatch.py: it costs 20-30 ms)
+        if not (watch is not None and watch.clear()) and openers_for_writing(old):
             # A program opened the live name after the check and waits for our lock on the old file (V16).
             # Let go now, and its SQLite would read the old file but take the new file's -wal (found by name)
             # as its own; writing there, it would mix old pages into the new data. Put the old file back
@@ -767,7 +786,7 @@ def _swap(
             remove_quietly(side_file(live, suffix))
         os.replace(staged, live)
         fsync_dir(data.root)
-        if old is not None and (openers := other_openers(old)):
+        if old is not None and (openers := openers_for_writing(old)):
             # V16, as in _swap_keeping_old: the program's SQLite would take the new file's -wal as its own
             if not kept:
                 log.error("programs %s opened the database during the restore; it could not be undone", openers)
@@ -854,54 +873,6 @@ def _opened_meanwhile() -> DatabaseInUseError:
     )
 
 
-def other_openers(st: os.stat_result) -> list[int]:
-    """Pids of other processes with a descriptor of the file `st` (an os.stat result) open for writing.
-
-    Linux: read from /proc/*/fd (processes of other users are not visible without privileges; a program of
-    the same user is). Elsewhere an empty list: macOS has no /proc (not detected there), and Windows refuses
-    to rename over a file any program holds open. Never raises. Costs one stat per open descriptor on the
-    machine (about 15 ms for 800 descriptors).
-    """
-    me = os.getpid()
-    try:
-        pids = os.listdir("/proc")
-    except OSError:
-        return []
-    found = []
-    for pid in pids:
-        if not pid.isdigit() or int(pid) == me:
-            continue
-        folder = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(folder)
-        except OSError:
-            continue  # gone meanwhile, or another user's
-        for fd in fds:
-            try:
-                at = os.stat(f"{folder}/{fd}")
-            except OSError:
-                continue
-            if at.st_ino == st.st_ino and at.st_dev == st.st_dev and _writable(f"/proc/{pid}/fdinfo/{fd}"):
-                found.append(int(pid))
-                break
-    return found
-
-
-def _writable(fdinfo: str) -> bool:
-    """Whether the descriptor /proc/PID/fdinfo/N names was opened for writing (True when that cannot be read).
-
-    A read-only descriptor is left out: it cannot write the old file, and JobMatcher's own processes keep
-    one of the live file open for reading its header without ever closing it (fsutil.database_fd)."""
-    try:
-        with open(fdinfo) as f:
-            for line in f:
-                if line.startswith("flags:"):
-                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
-    except (OSError, ValueError, IndexError):
-        pass
-    return True
-
-
 def _watch(live: Path) -> tuple[sqlite3.Connection, int] | None:
     """A connection to the live file and its `PRAGMA data_version` now (None when SQLite cannot read it).
 
@@ -929,8 +900,16 @@ def _changed_meanwhile() -> DatabaseInUseError:
     )
 
 
+def _open_live(live: Path) -> sqlite3.Connection:
+    """A connection to the live file, opened (its descriptor) but not yet used: no lock, nothing read."""
+    return sqlite3.connect(live, isolation_level=None, timeout=LOCK_NOTICE_SECONDS, check_same_thread=False)
+
+
 def _take_live_exclusively(
-    live: Path, say: Progress = ignore, watch: tuple[sqlite3.Connection, int] | None = None
+    live: Path,
+    say: Progress = ignore,
+    watch: tuple[sqlite3.Connection, int] | None = None,
+    conn: sqlite3.Connection | None = None,
 ) -> sqlite3.Connection:
     """Fold the live -wal in and hold the live file exclusively; refuse while any other connection has it open.
 
@@ -944,13 +923,13 @@ def _take_live_exclusively(
     file in between. Switching it to DELETE mode folds the -wal in and removes it.
 
     `watch` (from _watch): that connection is the one used, and DatabaseInUseError is raised when the data
-    changed since its version was read.
+    changed since its version was read. `conn` (from _open_live): that connection is the one used.
     """
     if watch is not None:
         conn, version = watch
         conn.execute(f"PRAGMA busy_timeout={int(LOCK_NOTICE_SECONDS * 1000)}")
-    else:
-        conn = sqlite3.connect(live, isolation_level=None, timeout=LOCK_NOTICE_SECONDS, check_same_thread=False)
+    elif conn is None:
+        conn = _open_live(live)
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:  # another program is writing (or reading an old snapshot): wait for it, saying so
