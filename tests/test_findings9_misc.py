@@ -179,3 +179,31 @@ def test_the_readme_recipe_unlocks_the_key_under_umask_077_and_deletes_it():
     first_key = next(i for i, line in enumerate(lines) if "key.txt" in line)
     assert "umask 077" in lines[:first_key], "the key is written before the umask is set"
     assert any(line.startswith("rm ") and "key.txt" in line for line in lines[first_key:])
+
+
+# -- V15e: a copy whose location manifest is refused is said, not silently left out ------------------------------
+
+
+def test_a_copy_with_an_unreadable_manifest_at_a_location_is_said_not_hidden(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    data, usb = tmp_path / "data", tmp_path / "usb"
+    usb.mkdir()
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    for note in ("one", "two"):
+        assert run_cli("backup", "create", "--note", note, data_dir=data).returncode == 0
+    assert run_cli("location", "sync", data_dir=data).returncode == 0
+    manifests = sorted(usb.glob("JobMatcher/*/backup_*.json"))
+    assert len(manifests) == 2
+    bad, good = manifests
+    m = json.loads(bad.read_text())
+    bad.write_text(json.dumps({**m, "size_bytes": 1e308}))
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "fresh")
+    assert r.returncode == 0, r.stderr
+    assert good.stem in r.stdout and bad.stem not in r.stdout
+    assert f"{bad.stem} at {usb} is not listed: its manifest there is unreadable" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

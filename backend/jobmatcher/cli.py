@@ -1115,7 +1115,12 @@ def cmd_location_backups(args) -> int:
     # a network place may take seconds to answer (or never): a live line says what is being waited for (T11)
     with _Spinner(not args.json, f"Looking into {_safe(label)}"):
         found = check_source(client, configured=bool(args.location))  # a folder only looked into may hold none
-        items, encrypted_there = remote_listing(client, getattr(args, "folder_id", None)) if found else ([], set())
+        unlisted: list[str] = []
+        items, encrypted_there = (
+            remote_listing(client, getattr(args, "folder_id", None), unlisted) if found else ([], set())
+        )
+    for why in unlisted:  # copies whose manifest cannot be read: said, not silently hidden (V15e, as K11 locally)
+        print(_safe(why), file=sys.stderr)
     if args.json:
         _emit_json(items)
         return 0

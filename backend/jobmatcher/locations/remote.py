@@ -133,10 +133,14 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
     return remote_listing(client, folder_id)[0]
 
 
-def remote_listing(client: LocationClient, folder_id: str | None = None) -> tuple[list[RemoteBackup], set[str]]:
+def remote_listing(
+    client: LocationClient, folder_id: str | None = None, skipped: list[str] | None = None
+) -> tuple[list[RemoteBackup], set[str]]:
     """(list_remote's copies, the data folders among theirs whose copies there are known to be encrypted:
     encrypted_there's answer for each), from one listing of the location (`backup list --location` and the
-    page's list need both). Raises as list_remote."""
+    page's list need both). `skipped`, when given, gets a sentence for each copy left out because its manifest
+    there cannot be read (its data is there: not silently hidden, as the local list says, V15e). Raises as
+    list_remote."""
     if folder_id and not _FOLDER_ID.match(folder_id):
         raise InputError(
             f"{folder_id[:40]!r} is not a data folder id (32 hexadecimal digits).",
@@ -152,13 +156,27 @@ def remote_listing(client: LocationClient, folder_id: str | None = None) -> tupl
         if len(parts) != 3 or not key.endswith(".json"):
             continue
         fid, bid = parts[1], parts[2][:-5]
-        if not _FOLDER_ID.match(fid) or not _BACKUP_ID.match(bid) or info.size > MAX_MANIFEST_BYTES:
+        if not _FOLDER_ID.match(fid) or not _BACKUP_ID.match(bid):
+            continue
+        if info.size > MAX_MANIFEST_BYTES:
+            _unreadable(
+                client,
+                objects,
+                fid,
+                bid,
+                skipped,
+                "is far larger than any manifest JobMatcher writes (it was not read)",
+            )
             continue
         try:
             m = LocationManifest.model_validate_json(client.get_bytes(key, MAX_MANIFEST_BYTES))
-        except (FileNotFoundError, ValueError, ValidationError, RecursionError):
-            continue  # deleted meanwhile, or not ours to read
+        except FileNotFoundError:
+            continue  # deleted meanwhile
+        except (ValueError, ValidationError, RecursionError):
+            _unreadable(client, objects, fid, bid, skipped, "is unreadable (damaged, or not written by JobMatcher)")
+            continue  # not ours to read
         except LocationCopyFailedError:
+            _unreadable(client, objects, fid, bid, skipped, "is not a file JobMatcher wrote (it was not read)")
             continue  # not a regular file, or grown past the limit since listed: not a manifest, never read
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
@@ -185,6 +203,16 @@ def remote_listing(client: LocationClient, folder_id: str | None = None) -> tupl
         if len(parts) == 3 and _shows_encryption(key, parts[1]):
             encrypted.add(parts[1])
     return out, encrypted & {r.folder_id for r in out}
+
+
+def _unreadable(client: LocationClient, objects: dict, fid: str, bid: str, skipped: list[str] | None, why: str) -> None:
+    """Say in `skipped` (when given) that copy `bid` of data folder `fid` is left out because its manifest `why`
+    ("is unreadable …"), when its data is there (a manifest alone is a delete killed halfway). Never raises."""
+    if skipped is not None and any(data_key(fid, bid, e) in objects for e in (True, False)):
+        skipped.append(
+            f"{bid} at {client.describe()} is not listed: its manifest there {why}, so the copy cannot be checked "
+            "or restored."
+        )
 
 
 def newest_first(copies: list[RemoteBackup], now: datetime | None = None) -> list[RemoteBackup]:
