@@ -355,7 +355,7 @@ def test_location_retention_goes_by_sequence_not_the_clock(primed, locked_identi
     engine.delete_backup(b3)  # gone here: only the copy's own manifest says it is the newest
     [r] = engine.locations.sync()
     assert r.deleted == [] and not r.error, r
-    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [b2, b3]  # newest first by date, as listed
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [b3, b2]  # newest first in the order of making
     assert not engine.locations.wanted_pending()  # b1 is not waiting: the location would not keep it
 
 
