@@ -548,7 +548,9 @@ def test_page_api_for_locations_validates_and_never_returns_secrets(primed, usb,
         assert view["status_line"].startswith("2 copies")
         listed = call("remote_backups", {"kind": "folder", "path": str(usb)})["value"]
         assert listed["backups"] and listed["backups"][0]["encrypted"] is True
-        r = call("remote_backups", {"kind": "folder", "path": str(tmp_path)})
+        empty = tmp_path / "empty"  # not tmp_path: a folder above a location is refused as such (FINDINGS9 V4)
+        empty.mkdir()
+        r = call("remote_backups", {"kind": "folder", "path": str(empty)})
         assert r["ok"] and r["value"]["backups"] == []  # a folder only looked into: no copies there (F18)
         r = call("start_restore_from_location", {"kind": "configured", "name": "USB"}, listed["backups"][0]["id"], "")
         assert not r["ok"] and "passphrase" in r["error"]["message"]
