@@ -411,3 +411,47 @@ def test_a_program_that_opened_the_database_before_the_restore_and_never_read_is
     conn.commit()
     conn.close()
     assert _dump(engine.data.db_path) == before
+
+
+@pytest.mark.parametrize("when", ["before-putting-back", "after-putting-back", "copy-path"])
+def test_killed_while_undoing_a_swap_the_next_launch_finishes_the_undo(engine, when):
+    """SIGKILL in the middle of the undo (V16): the journal names it, and the next launch puts the old file back
+    (or finds it back) and removes the safety backup's name, so the data is as before the restore."""
+    b = engine.create_backup()
+    _rename(engine, "Kept Through The Undo")
+    before = _dump(engine.data.db_path)
+    listed = sorted(r.id for r in engine.list_backups())
+    code = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from jobmatcher import restore
+        from jobmatcher.engine import Engine
+        restore.openers_for_writing = lambda st: [1]  # as if a program had opened it meanwhile
+        restore.OpenWatch.clear = lambda self: False
+        if {when!r} == "copy-path":
+            restore._can_link = lambda data, store: False
+        live = Path({str(engine.data.db_path)!r})
+        real, real_unlink = os.replace, restore._unlink_safety
+        def replace(src, dst):
+            if {when!r} == "copy-path" and Path(dst) == live and str(src).endswith(".replaced"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if {when!r} == "before-putting-back" and Path(dst) == live and "backups" in str(src):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(src, dst)
+        def unlink(final):
+            if {when!r} == "after-putting-back":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_unlink(final)
+        restore.os.replace = replace
+        restore._unlink_safety = unlink
+        Engine({str(engine.data.root)!r}).restore({b.id!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    report = Engine(engine.data.root).launch(auto_backup=False)
+    assert report.recovered and "undone" in report.recovered
+    assert _dump(engine.data.db_path) == before
+    assert os.stat(engine.data.db_path).st_nlink == 1
+    safety = [] if when != "copy-path" else [_newest_safety(engine)]  # a checked copy: a backup as any
+    assert sorted(r.id for r in engine.list_backups()) == sorted(listed + safety)
+    assert not engine.data.journal_path.exists() and not restore_mod.replaced_path(engine.data).exists()
