@@ -465,7 +465,7 @@ def cmd_backup_verify(args) -> int:
 
         # a restore's safety backup (copied only once it passed: V7) goes to the locations now, not at the
         # next backup; never waited for
-        spawn_background_sync(engine.data.root)
+        spawn_background_sync(engine.data_dir)
     if args.json:
         _emit_json({"ok": True, **_jsonable(result)})
     else:
@@ -1312,11 +1312,11 @@ def cmd_location_sync(args) -> int:
     if args.background:
         from .locations.copier import run_background_sync
 
-        return run_background_sync(lambda: engine.locations, engine.data.root)
+        return run_background_sync(lambda: engine.locations, engine.data_dir)
     from .locations.copier import spare_encryptor
 
     # the encrypting child starts before the locations' code is loaded: its start-up is not the first copy's
-    with spare_encryptor(engine.data.root) as spare:
+    with spare_encryptor(engine.data_dir) as spare:
         if args.passphrase_file:  # the one step an older data folder takes before encrypted copies (U4)
             secret = _read_secret(args, creating=False)
             engine.locations.prove_recipient(secret or "")
