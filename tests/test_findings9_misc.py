@@ -6,6 +6,7 @@ Real parts: real data folders, real lock files held by real other processes, the
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -207,3 +208,26 @@ def test_a_copy_with_an_unreadable_manifest_at_a_location_is_said_not_hidden(tmp
     assert good.stem in r.stdout and bad.stem not in r.stdout
     assert f"{bad.stem} at {usb} is not listed: its manifest there is unreadable" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+# -- V15a: status's headline and its "Last backup" line speak of one backup under a wrong clock -----------------
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="Debian's faketime is not installed (dev.sh installs it)")
+def test_status_says_why_its_headline_goes_by_an_earlier_backups_later_date(tmp_path):
+    faketime = shutil.which("faketime")
+    data = tmp_path / "data"
+
+    def at(offset: str, *args: str) -> subprocess.CompletedProcess:
+        cmd = [faketime, "-f", offset, sys.executable, "-m", "jobmatcher", "--data-dir", str(data), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+    assert at("+0d", "db", "migrate").returncode == 0
+    assert at("+2d", "backup", "create", "--note", "clock ahead").returncode == 0  # dated two days ahead
+    assert at("+0d", "backup", "create", "--note", "right clock").returncode == 0  # made after it, dated earlier
+    r = at("+8d", "status")
+    out = r.stdout
+    assert "Last backup 6 days ago" in out, out  # the latest date among them
+    last_line = next(line for line in out.splitlines() if "Last backup:" in line)
+    assert "(Manual)" in last_line
+    assert "made after a backup dated" in out and "a clock was wrong" in out, out

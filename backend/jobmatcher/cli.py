@@ -660,6 +660,13 @@ def cmd_status(args) -> int:
         elif h.last.verified is None and h.last.verify_message == "checking":  # a restore's safety backup
             verified = "its check is running in the background"
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
+        if h.last_at is not None and h.last_at > h.last.created_at:
+            # the headline's "… ago" is bounded by the latest date among the backups (V15a): the backup made last
+            # is dated before one made earlier, so one of the two clocks was wrong; say which date it goes by
+            print(
+                f"                made after a backup dated {_local(h.last_at)} (a clock was wrong): "
+                "the time above goes by that date"
+            )
     elif not h.folder.available:  # the backups are there, on the unplugged drive: not "none" (K7)
         print("  Last backup:  not known while the backup folder is not available")
     if not h.interval_minutes:
