@@ -231,3 +231,40 @@ def test_status_says_why_its_headline_goes_by_an_earlier_backups_later_date(tmp_
     last_line = next(line for line in out.splitlines() if "Last backup:" in line)
     assert "(Manual)" in last_line
     assert "made after a backup dated" in out and "a clock was wrong" in out, out
+
+
+# -- V15d: opening the key with a passphrase needs age's scrypt memory; without it, a clear refusal ----------------
+
+_UNLOCK_UNDER_LIMIT = """
+import resource, sys
+from pathlib import Path
+from jobmatcher.errors import JobMatcherError
+from jobmatcher.locations.crypto import unlock_identity
+locked = Path(sys.argv[1]).read_bytes()
+with open("/proc/self/statm") as f:
+    mapped = int(f.read().split()[0]) * resource.getpagesize()
+limit = mapped + (160 << 20)  # far less than scrypt's 256 MiB and up
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    unlock_identity(locked, sys.argv[2])
+    print("opened")
+except JobMatcherError as e:
+    print(e.code, e.message, e.hint)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/self/statm: Linux")
+def test_unlocking_the_key_under_a_memory_limit_is_refused_in_words_not_aborted(tmp_path):
+    from jobmatcher.locations.crypto import lock_identity, scrypt_memory
+
+    passphrase = "correct horse battery staple 42"
+    locked = lock_identity("AGE-SECRET-KEY-1" + "Q" * 58, passphrase)
+    assert scrypt_memory(locked) >= 128 << 20
+    path = tmp_path / "identity.age"
+    path.write_bytes(locked)
+    r = subprocess.run(
+        [sys.executable, "-c", _UNLOCK_UNDER_LIMIT, str(path), passphrase], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])  # before: age's refused allocation aborted (-6)
+    assert r.stdout.startswith("memory-low Opening the encryption key with the passphrase needs about"), r.stdout
+    assert "recovery key" in r.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..digests import Algorithm
-from ..errors import TamperedCopyError, ValidationError, WrongIdentityError, WrongPassphraseError
+from ..errors import JobMatcherError, TamperedCopyError, ValidationError, WrongIdentityError, WrongPassphraseError
 from .client import HashingWriter
 
 if TYPE_CHECKING:
@@ -85,6 +85,64 @@ def lock_identity(identity: str, passphrase: str) -> bytes:
     return pp.encrypt((identity.strip() + "\n").encode(), passphrase)
 
 
+_SCRYPT_STANZA = re.compile(rb"^-> scrypt \S+ ([0-9]{1,2})$", re.M)
+
+
+def scrypt_memory(locked: bytes) -> int:
+    """Bytes age's scrypt takes for a moment to open `locked` with a passphrase: 128 * r * N, r = 8 and N =
+    2**log_n from the file's scrypt stanza (log_n 18: 256 MiB); 0 when the file has no such stanza. Never
+    raises."""
+    m = _SCRYPT_STANZA.search(locked[:4096])
+    return 1024 << int(m.group(1)) if m else 0
+
+
+def _memory_limits() -> tuple[int | None, int | None]:
+    """(bytes this process may still map under its address-space limit, `ulimit -v`; bytes of memory the
+    system has available, MemAvailable plus free swap), None for what is unlimited or cannot be read (not
+    Linux). Never raises."""
+    room = available = None
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                mapped = int(f.read().split()[0]) * resource.getpagesize()
+            room = max(0, limit - mapped)
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    try:
+        info = {}
+        with open("/proc/meminfo") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                info[name] = int(rest.split()[0]) * 1024
+        available = info["MemAvailable"] + info.get("SwapFree", 0)
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+    return room, available
+
+
+def check_unlock_memory(locked: bytes) -> None:
+    """JobMatcherError (code "memory-low") when opening `locked` with a passphrase cannot get the memory age's
+    scrypt needs for a moment (scrypt_memory, and a margin for age's own buffers): a refused allocation in age
+    would end the whole process without a word (Rust aborts), and an exhausted machine would kill it."""
+    need = scrypt_memory(locked)
+    if not need:
+        return
+    room, available = _memory_limits()
+    margin = need // 8 + (32 << 20)
+    for have, where in ((room, "this process may use (ulimit -v)"), (available, "the computer has free")):
+        if have is not None and have < need + margin:
+            raise JobMatcherError(
+                f"Opening the encryption key with the passphrase needs about {(need + margin) >> 20} MB of memory "
+                f"for a moment (age's scrypt), and {where} only {have >> 20} MB. Nothing was changed.",
+                "Close other programs (or raise the memory limit) and try again; or give the recovery key "
+                "instead of the passphrase: it needs no scrypt.",
+                code="memory-low",
+            )
+
+
 def unlock_identity(locked: bytes, secret: str) -> str:
     """The identity from its locked file, given the passphrase or the recovery key itself.
 
@@ -101,6 +159,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         recipient_of(identity)  # ValidationError when mangled
         return identity
     said = ""
+    check_unlock_memory(locked)
     for attempt in range(UNLOCK_TRIES):
         try:
             return pp.decrypt(locked, secret).decode().strip()
