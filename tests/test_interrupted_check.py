@@ -233,3 +233,22 @@ def test_cleanup_removes_a_killed_checks_lock_file_only_when_free_and_its_backup
     finally:
         held.release()
     assert not checklock.lock_path(folder, running).exists()  # its holder removes it as it lets go
+
+
+def test_a_handed_lock_is_adopted_only_for_its_own_backup(tmp_path, monkeypatch):
+    """The detached check is handed its backup's lock by descriptor; asking for another backup's lock first
+    must not use it up (that check would then wait for its own lock)."""
+    from jobmatcher import checklock
+
+    handed = checklock.take(tmp_path, "backup_2026-01-01_00-00-00")
+    fd = os.dup(handed.fd)  # as the child inherits it: the same open file, so the same lock
+    monkeypatch.setenv(checklock.LOCK_FD_ENV, str(fd))
+    other = checklock.take(tmp_path, "backup_2026-01-01_00-00-01")
+    assert other is not None and os.environ[checklock.LOCK_FD_ENV] == str(fd)
+    other.release()
+    handed.handed_over()  # the parent lets go of its descriptor, not of the lock
+    mine = checklock.take(tmp_path, "backup_2026-01-01_00-00-00")
+    assert mine is not None and mine.fd == fd and checklock.LOCK_FD_ENV not in os.environ
+    assert checklock.take(tmp_path, "backup_2026-01-01_00-00-00") is None  # held: by this check, once
+    mine.release()
+    assert not checklock.lock_path(tmp_path, "backup_2026-01-01_00-00-00").exists()

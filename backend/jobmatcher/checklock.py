@@ -87,7 +87,7 @@ class CheckLock:
 
 def _inherited(path: Path) -> CheckLock | None:
     """The lock handed to this process for `path` by its starter (LOCK_FD_ENV), if that is the one."""
-    raw = os.environ.pop(LOCK_FD_ENV, None)
+    raw = os.environ.get(LOCK_FD_ENV)
     if raw is None:
         return None
     try:
@@ -96,7 +96,8 @@ def _inherited(path: Path) -> CheckLock | None:
     except (ValueError, OSError):
         return None
     if (held.st_dev, held.st_ino) != (here.st_dev, here.st_ino):
-        return None
+        return None  # another backup's lock is asked for: the handed one stays for its own
+    del os.environ[LOCK_FD_ENV]  # taken once; nor passed on to a process this one starts
     lock = FileLock(path)
     lock._fd = fd
     _HELD_FDS.add(fd)  # a forked check child closes it (lock.close_inherited_locks)
