@@ -478,6 +478,47 @@ def test_app_copier_thread_copies_backups_made_elsewhere(primed, locked_identity
     assert list(usb.rglob(f"{b.id}.json"))
 
 
+def test_a_backup_made_in_the_app_is_copied_at_once_not_at_the_copiers_next_look(
+    primed, locked_identity, usb, monkeypatch
+):
+    """The page's backup and the scheduler's kick the copier: with a copier that would look again only in an
+    hour, both backups still reach the location within seconds (before: at the next look, 10 s in the app)."""
+    import jobmatcher.locations.copier as copier_module
+    from jobmatcher.api import Api
+
+    class Slow(copier_module.Copier):
+        def __init__(self, make_locations, poll: float = 3600.0) -> None:
+            super().__init__(make_locations, poll=3600.0)
+
+    monkeypatch.setattr(copier_module, "Copier", Slow)
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        deadline = time.monotonic() + 30
+        while api._copier._wake.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the launch's own kick taken (copies missed while the app was closed)
+        time.sleep(0.5)
+
+        def arrives(backup_id: str) -> bool:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not list(usb.rglob(f"{backup_id}.json")):
+                time.sleep(0.1)
+            return bool(list(usb.rglob(f"{backup_id}.json")))
+
+        r = api._dispatch("start_backup", ["from the page"])
+        assert r["ok"], r
+        made = api._tasks.wait(r["value"]["id"], 60)["result"]["backup"]["id"]
+        assert arrives(made), "the page's backup waited for the copier's next look"
+        assert api._dispatch("add_skill", ["Changed for the scheduler"])["ok"]  # so its backup is not 'unchanged'
+        auto = api._scheduled_backup(None)
+        assert auto is not None and arrives(auto), "the scheduler's backup waited for the copier's next look"
+    finally:
+        api._close()
+
+
 def test_status_line_and_health(primed, locked_identity, usb, tmp_path):
     engine = primed
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)

@@ -304,6 +304,7 @@ class Api(LocationsApi):
 
         def work(progress) -> dict:
             made = self._engine.create_backup(note=note, progress=progress)
+            self._kick_copier()  # to the backup locations now, not at the copier's next look
             # another program still writing when the wait ended: the page says what the backup holds (K3)
             return {
                 "backup": backup_row(made),
@@ -615,13 +616,21 @@ class Api(LocationsApi):
         if self._scheduler is not None:
             return
         self._scheduler = BackupScheduler(
-            backup=lambda progress: self._engine.auto_backup(progress),
+            backup=self._scheduled_backup,
             interval=lambda: interval_seconds(self._engine.settings.auto_backup_minutes),
             # never while a restore runs or after one (the data is about to be replaced or was)
             blocked=lambda: self._restore_state is not None or (self._writer is not None and self._writer.suspended),
             on_change=self._record_schedule,
         )
         self._scheduler.start()
+
+    def _scheduled_backup(self, progress):
+        """The scheduler's backup (Engine.auto_backup's result); a backup made goes to the backup locations
+        at once (the copier is kicked), not at the copier's next look."""
+        made = self._engine.auto_backup(progress)
+        if made is not None:
+            self._kick_copier()
+        return made
 
     def _record_schedule(self, state) -> None:
         """Keep the schedule's state where `jobmatcher status` (another process) can read it."""
