@@ -254,9 +254,16 @@ def test_hostile_ids_are_refused_by_the_command_line(engine, capsys):
             ["backup", "unpin", bad],
         ):
             opts = [c for c in cmd[3:]]
-            code = cli.main(["--data-dir", d, *cmd[:2], *opts, "--", bad])
+            try:
+                code = cli.main(["--data-dir", d, *cmd[:2], *opts, "--", bad])
+            except SystemExit as e:  # argparse's usage error
+                code = e.code
             out = capsys.readouterr()
-            if code != 1 or not out.err.startswith("Error: ") or "unexpected" in out.err or "Traceback" in out.err:
+            if not bad.strip():
+                # a blank id (a script's unset variable) is a usage error, exit 2 (FINDINGS9 V9)
+                if code != 2 or "is empty" not in out.err or "Traceback" in out.err:
+                    wrong.append((cmd, code, out.err[:200]))
+            elif code != 1 or not out.err.startswith("Error: ") or "unexpected" in out.err or "Traceback" in out.err:
                 wrong.append((cmd, code, out.err[:200]))
     assert wrong == [], wrong
     assert _files(engine.data.root) == before

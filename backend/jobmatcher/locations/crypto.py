@@ -88,12 +88,20 @@ def lock_identity(identity: str, passphrase: str) -> bytes:
 _SCRYPT_STANZA = re.compile(rb"^-> scrypt \S+ ([0-9]{1,2})$", re.M)
 
 
+# age (rage) does not try a work factor more than 4 above the one it can do in about a second here: it refuses
+# with "excessive work" before allocating anything (reported as too busy). No computer does 2**22 in a second,
+# so above 2**26 age never allocates the memory.
+_MAX_TRIED_LOG_N = 26
+
+
 def scrypt_memory(locked: bytes) -> int:
     """Bytes age's scrypt takes for a moment to open `locked` with a passphrase: 128 * r * N, r = 8 and N =
-    2**log_n from the file's scrypt stanza (log_n 18: 256 MiB); 0 when the file has no such stanza. Never
-    raises."""
+    2**log_n from the file's scrypt stanza (log_n 18: 256 MiB); 0 when the file has no such stanza, or asks
+    for a work factor age refuses to try on any computer (above 2**26, _MAX_TRIED_LOG_N). Never raises."""
     m = _SCRYPT_STANZA.search(locked[:4096])
-    return 1024 << int(m.group(1)) if m else 0
+    if not m or int(m.group(1)) > _MAX_TRIED_LOG_N:
+        return 0
+    return 1024 << int(m.group(1))
 
 
 def _memory_limits() -> tuple[int | None, int | None]:
