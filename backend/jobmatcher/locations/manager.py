@@ -1175,13 +1175,21 @@ class Locations:
                 f"copy again; if one does, {_step_aside(client, name, page=True)}.",
             )
         since = f" since {when:%Y-%m-%d %H:%M} UTC by its clock" if when is not None else ""
+        # what decided it, from the real order (W8): this folder was never restored; the other was restored from a
+        # later state of the copies; or both from the same copies, and the other copied there first
+        if mine is None:
+            why = "it was restored from them"
+        elif mine.generation is not None and theirs.rank() == mine.rank():
+            why = "it was restored from the same copies as this one and copied there first"
+        else:
+            why = "it was restored from them after this one was"
         gone = (
             f"If that computer is gone for good and this one should continue, delete {writer_key(fid)} at that "
             "place and copy again."
         )
         raise LocationTakenOverError(
-            f"Another computer continues this data folder's copies at {client.describe()}{since} (it was restored "
-            "from them after this one was), so this computer no longer copies to, or deletes from, that place: "
+            f"Another computer continues this data folder's copies at {client.describe()}{since} ({why}), "
+            "so this computer no longer copies to, or deletes from, that place: "
             "neither overwrites the other's copies.",
             f"If you use the other computer now, {_step_aside(client, name, page=False)}. To keep this "
             f"computer's copies too, add another folder or prefix for them. {gone}",

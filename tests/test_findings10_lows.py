@@ -1,0 +1,48 @@
+"""FINDINGS10 W1, W3, W5, W7, W8: words that say what is so, and no copies left behind by a refused restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+
+def _recover(src: Path, backup_id: str, into: Path) -> None:
+    r = run_cli("backup", "restore", backup_id, "--from-folder", str(src), "--yes", data_dir=into)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _add(src: Path, into: Path) -> None:
+    r = run_cli("location", "add", "folder", str(src), "--name", "usb", "--no-encrypt", "--yes", data_dir=into)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_w8_two_recoveries_from_the_same_copies_are_told_the_real_order(engine, usb, tmp_path):
+    """W8: A and B restored from the same copies (A first); A copied there first. B was told A "was restored
+    from them after this one was": the reverse of what happened. What decided it is who copied there first."""
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    newest = list_remote(FolderLocation(usb))[0].id
+    a, b = tmp_path / "a", tmp_path / "b"
+    _recover(usb, newest, a)
+    _recover(usb, newest, b)  # both from the same copies, A first
+    _add(usb, a)
+    assert run_cli("backup", "create", data_dir=a).returncode == 0  # copied by the sync it starts, or this one
+    r = run_cli("location", "sync", data_dir=a)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=b)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "Another computer continues" in out, out
+    assert "after this one was" not in out, out
+    assert "restored from the same copies as this one and copied there first" in " ".join(out.split()), out
+    # the original data folder was never restored: it is not told it was restored "after" anything
+    engine.create_backup()
+    [res] = engine.locations.sync()
+    assert res.error_code == "location-taken-over" and "after this one was" not in res.error, res.error
