@@ -46,3 +46,22 @@ def test_w8_two_recoveries_from_the_same_copies_are_told_the_real_order(engine, 
     engine.create_backup()
     [res] = engine.locations.sync()
     assert res.error_code == "location-taken-over" and "after this one was" not in res.error, res.error
+
+
+def test_w1_a_link_to_nothing_as_the_database_is_named_by_every_command(tmp_path):
+    """W1: jobmatcher.db a symbolic link to a file that is not there (an unplugged disk): status and backup
+    create said "no database yet … run db migrate", db status "not created yet", and db migrate told the user
+    to move a file that does not exist. Every command names the link, and nothing is changed."""
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "other" / "nothere.db"
+    (folder / "jobmatcher.db").symlink_to(target)
+    for args in (("status",), ("backup", "create"), ("db", "status"), ("db", "migrate")):
+        r = run_cli(*args, data_dir=folder)
+        out = " ".join((r.stdout + r.stderr).split())
+        assert r.returncode == 1, (args, out)
+        assert f"is a symbolic link to {target}, which does not exist" in out, (args, out)
+        assert "no JobMatcher database" not in out and "not created yet" not in out, (args, out)
+        assert "Traceback" not in out, (args, out)
+    assert {p.name for p in folder.iterdir()} <= {"jobmatcher.db", ".jobmatcher.lock"}  # the lock: its own, empty
+    assert (folder / "jobmatcher.db").is_symlink() and not target.exists()

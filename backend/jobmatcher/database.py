@@ -96,6 +96,17 @@ def refuse_linked_live(path: Path) -> None:
         target = os.readlink(path)
     except OSError:
         return
+    if not os.path.exists(path):  # W1: a link to nothing is not "no database yet": the data may be on that disk
+        raise LiveDatabaseLinkError(
+            f"Your database {path} is a symbolic link to {target}, which does not exist: the disk or folder it "
+            "points to is not there (not plugged in or mounted, moved, or renamed). JobMatcher cannot keep a "
+            "linked database safe, and it does not start over with an empty one.",
+            f"If your data is on that disk or in that folder, plug it in or put it back, then move {target} (with "
+            f"any file beside it whose name continues it, such as -wal) into a folder of its own as {path.name} "
+            "and start JobMatcher with --data-dir set to that folder. If it is gone for good, remove the link "
+            f"{path} and restore your newest backup. Nothing was changed.",
+            path=str(path),
+        )
     raise LiveDatabaseLinkError(
         f"Your database {path} is a symbolic link (to {target}), so JobMatcher cannot keep it safe: SQLite "
         "keeps its newest changes beside the linked file, where backups and restores do not look, and a "
@@ -317,6 +328,7 @@ def require_known_revision(revision: str | None, what: str = "The database") -> 
 def require_exists(path: Path) -> None:
     """Refuse when there is no live database yet (or it was lost while its -wal still holds changes)."""
     if not path.exists():
+        refuse_linked_live(path)  # W1: a link to nothing is named as such, not "no database yet"
         require_openable(path)
         raise DatabaseMissingError(
             f"There is no JobMatcher database in {path.parent} yet.",

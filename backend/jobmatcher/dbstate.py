@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import schema
-from .database import current_revision
+from .database import current_revision, refuse_linked_live
 from .datadir import open_data_folder
 from .fsutil import WAL, file_size, side_file
 
@@ -35,6 +35,8 @@ def db_state(path: Path) -> DbState:
     """The schema state of the live database at `path` (Engine.status reports it). Creates and changes nothing.
     Raises as current_revision: DatabaseDamagedError when SQLite cannot read the file, JobMatcherError naming
     another cause (a held lock, an I/O error, a refusal)."""
+    if not path.exists():
+        refuse_linked_live(path)  # W1: a link to nothing is not "not created yet"
     current = current_revision(path)
     known = schema.is_known(current)
     return DbState(
