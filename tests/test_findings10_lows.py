@@ -65,3 +65,27 @@ def test_w1_a_link_to_nothing_as_the_database_is_named_by_every_command(tmp_path
         assert "Traceback" not in out, (args, out)
     assert {p.name for p in folder.iterdir()} <= {"jobmatcher.db", ".jobmatcher.lock"}  # the lock: its own, empty
     assert (folder / "jobmatcher.db").is_symlink() and not target.exists()
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_w5_a_linked_side_file_is_named_with_what_to_do(engine, tmp_path, suffix):
+    """W5: a symbolic link at jobmatcher.db-wal: backup create named the backups folder as the file that cannot
+    be opened, restore showed "OperationalError: unable to open database file", status said nothing. The same
+    kind with -shm and -journal. Every command names the link and says to remove it; nothing is changed."""
+    b = engine.create_backup()
+    root = engine.data.root
+    live = engine.data.db_path.read_bytes()
+    victim = tmp_path / "victim"
+    victim.write_text("precious user text\n")
+    link = root / f"jobmatcher.db{suffix}"
+    assert not link.exists()
+    link.symlink_to(victim)
+    commands = [("status",), ("backup", "create"), ("backup", "restore", b.id, "--yes"), ("db", "migrate")]
+    for args in commands if suffix == "-wal" else commands[:2]:
+        r = run_cli(*args, data_dir=root)
+        out = " ".join((r.stdout + r.stderr).split())
+        assert r.returncode == 1, (args, out)
+        assert f"jobmatcher.db{suffix} beside your database" in out and f"Remove the link {link}" in out, (args, out)
+        assert "OperationalError" not in out and "Traceback" not in out, (args, out)
+    assert victim.read_text() == "precious user text\n" and link.is_symlink()
+    assert engine.data.db_path.read_bytes() == live

@@ -81,6 +81,28 @@ def hot_journal(path: Path) -> bool:
         return False
 
 
+def _refuse_linked_side_files(path: Path) -> None:
+    """W5: a -wal, -shm or -journal beside the live file that is a symbolic link (a sync tool's doing, or the
+    leftover of a linked setup). SQLite refuses to open the database then, and JobMatcher must never write
+    through such a link into the file it points to: named as such, with what to do (lstat and readlink only)."""
+    for suffix in (WAL, SHM, JOURNAL):
+        side = side_file(path, suffix)
+        try:
+            if not stat_module.S_ISLNK(os.lstat(side).st_mode):
+                continue
+            target = os.readlink(side)
+        except OSError:
+            continue
+        raise LiveDatabaseLinkError(
+            f"{side.name} beside your database {path} is a symbolic link (to {target}), so JobMatcher cannot "
+            f"open or keep the database safe: SQLite keeps the database's newest changes in {side.name}, and "
+            "it refuses to use a linked one.",
+            f"Remove the link {side} (after making sure nothing in {target} is needed: the link only, never "
+            "the file it points to), then start JobMatcher again. Nothing was changed.",
+            path=str(side),
+        )
+
+
 def refuse_linked_live(path: Path) -> None:
     """Raise LiveDatabaseLinkError when the live database `path` is a symbolic link; otherwise nothing.
 
@@ -92,6 +114,7 @@ def refuse_linked_live(path: Path) -> None:
     """
     try:
         if not stat_module.S_ISLNK(os.lstat(path).st_mode):
+            _refuse_linked_side_files(path)
             return
         target = os.readlink(path)
     except OSError:
