@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,25 @@ def test_w5_a_linked_side_file_is_named_with_what_to_do(engine, tmp_path, suffix
         assert "OperationalError" not in out and "Traceback" not in out, (args, out)
     assert victim.read_text() == "precious user text\n" and link.is_symlink()
     assert engine.data.db_path.read_bytes() == live
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="Debian's faketime is not installed (dev.sh installs it)")
+def test_w3_a_sound_backup_dated_in_the_future_is_said_as_such(engine):
+    """W3: the one backup was made while the clock was 400 days ahead; with the clock right, status said "No
+    backups yet" beside "1 backup", "No backup passed its check at all" (it passed), and "check the warnings
+    above" for a warning printed below."""
+    root = engine.data.root
+    cmd = [shutil.which("faketime"), "-f", "+400d", sys.executable, "-m", "jobmatcher", "--data-dir", str(root)]
+    r = subprocess.run([*cmd, "backup", "create"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    [b] = engine.list_backups()
+    assert b.verified is True
+    r = run_cli("status", data_dir=root)
+    out = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 1, out  # red: its age is unknown
+    assert "No backups yet" not in out and "passed its check at all" not in out and "warnings above" not in out, out
+    assert f"Only backups dated in the future (from {b.created_at:%Y-%m-%d}: a wrong clock)" in out, out
+    assert (
+        f"Your only backup that passed its check is dated in the future ({b.created_at:%Y-%m-%d}: the clock was "
+        "wrong when it was made), so its age is unknown." in out
+    ), out

@@ -348,13 +348,32 @@ def assess(
         since = now - latest_good_at if latest_good_at is not None else None
         if since is None or since > stale_after:
             what = f"in {ago(since)}" if since is not None else "at all"
+            message = f"No backup passed its check {what}."
+            sound_future = sorted(b.created_at for b in future if b.verified is True)
+            if since is None and sound_future:
+                # W3: they passed; it is their date that is wrong (a clock set right since), not their check
+                n = len(sound_future)
+                message = (
+                    (
+                        "Your only backup that passed its check is"
+                        if n == 1
+                        else f"The {n} backups that passed their check are"
+                    )
+                    + f" dated in the future ({sound_future[0]:%Y-%m-%d}: the clock was wrong when "
+                    + (
+                        "it was made), so its age is unknown."
+                        if n == 1
+                        else "they were made), so their age is unknown."
+                    )
+                )
             warnings.append(
                 HealthWarning(
                     code="stale",
                     level="error",
-                    message=f"No backup passed its check {what}.",
-                    hint="Make a backup now (`jobmatcher backup create`), and check the warnings above.",
-                    page_hint="Make a backup now with “Back up now”, and check the warnings above.",
+                    message=message,
+                    # errors are listed first: the other warnings, if any, come after this one (W3)
+                    hint="Make a backup now (`jobmatcher backup create`), and check the other warnings.",
+                    page_hint="Make a backup now with “Back up now”, and check the other warnings.",
                 )
             )
     if future:
@@ -420,6 +439,8 @@ def assess(
         parts = ["Backup folder not available"]
     elif latest_at is not None:
         parts = [f"Last backup {ago(now - latest_at)} ago"]
+    elif future:  # W3: there are backups, dated in the future by a wrong clock
+        parts = [f"Only backups dated in the future (from {min(b.created_at for b in future):%Y-%m-%d}: a wrong clock)"]
     else:
         parts = ["No backups yet"]
     if not folder_available:  # no countdown to a backup that cannot be made
