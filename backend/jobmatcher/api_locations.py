@@ -105,10 +105,11 @@ class LocationsApi:
         }
 
     def _first_run(self, rows: list) -> bool:
-        """A new machine: this launch created the data folder, and it has no locations or backups yet."""
-        launch = self._tasks.get(self._launch_task) if getattr(self, "_launch_task", None) else None  # type: ignore[attr-defined]
-        created = bool(launch and (launch.get("result") or {}).get("created"))
-        return created and not rows and not self._engine.list_backups()
+        """A new machine: the data folder holds nothing of the user's yet (locations.recovery.holds_no_user_data,
+        the CLI's rule too), however many launches ago it was made (W4)."""
+        from .locations.recovery import holds_no_user_data
+
+        return not rows and holds_no_user_data(self._engine)
 
     @validate_call
     def check_locations(self) -> dict:

@@ -1476,9 +1476,15 @@ class Locations:
         if remote.encrypted and not (cfg.recipient and self.identity_path().is_file()):
             return False
         try:
+            from .. import schema
+            from .recovery import empty_database
+
             own = self.store.own()
-            if any(r.id != safety_backup_id for r in own):
-                return False  # it has backups of its own: not a fresh data folder
+            revisions = list(schema.revisions())
+            # backups of its own holding user data: not a fresh data folder (a launch's automatic backups of
+            # the empty database it made hold nothing: they join the chain, as the safety backup does; W4)
+            if any(r.id != safety_backup_id and not empty_database(Path(r.path), revisions) for r in own):
+                return False
             # the chain's highest in-pattern sequence: a planted or damaged copy's 2**53-1 would hold every new
             # backup at the bound (U9)
             seq = in_pattern_top(r.sequence for r in list_remote(client, remote.folder_id))

@@ -10,7 +10,10 @@ before every check has passed.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
+from pathlib import Path
 
 from ..database import refuse_linked_live
 from ..errors import JobMatcherError
@@ -35,7 +38,7 @@ def restore_from_location(
 ) -> tuple[RestoreResult, RemoteBackup]:
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
 
-    On a new machine (`fresh`: the caller knows, like the page's first run; None: no database yet) the data
+    On a new machine (`fresh`: the caller knows, like the page's first run; None: holds_no_user_data) the data
     folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain).
 
     The result's `seconds` is the whole of it (unlock, download, decryption, then the local restore) and its
@@ -58,7 +61,7 @@ def restore_from_location(
     )  # before downloading: no other restore can start meanwhile
     try:
         if fresh is None:
-            fresh = not engine.data.db_path.exists()
+            fresh = holds_no_user_data(engine)
         from .remote import fetch_verified
 
         # a killed earlier restore's fetch leftovers (their pid in the name, that process gone): before the
@@ -110,6 +113,54 @@ def restore_from_location(
     finally:
         if not owned_before:
             engine.release_instance_lock()
+
+
+# The user's tables (migrations 0001, 0002): a data folder where all are empty holds nothing of theirs.
+USER_TABLES = ("user_profile", "user_preferences", "skills", "saved_jobs")
+_MOST_BACKUPS_LOOKED_INTO = 8  # a folder with more backups than a few launches make is in use: not fresh
+
+
+def holds_no_user_data(engine) -> bool:
+    """True when the data folder holds nothing of the user's yet (W4): a new computer's first run for disaster
+    recovery, however many launches (or killed recoveries) ago its empty database was made.
+
+    That is: no database file, or one at a revision this version knows whose user tables (USER_TABLES) are all
+    empty; no backup locations; and every backup listed is such an empty database too (a launch's automatic
+    or safety backups of the empty database). Anything unreadable or unknown counts as user data (False), so
+    a folder in doubt keeps the ordinary restore (a safety backup, no take-over). Never raises."""
+    try:
+        if not os.path.lexists(engine.data.db_path):
+            return True
+        if not empty_database(engine.data.db_path, engine.known_revisions()):
+            return False
+        if engine.locations.config().locations:
+            return False
+        backups = engine.list_backups()
+        if len(backups) > _MOST_BACKUPS_LOOKED_INTO:
+            return False
+        return all(empty_database(Path(b.path), engine.known_revisions()) for b in backups)
+    except Exception:  # noqa: BLE001 - in doubt, the folder holds data: today's behaviour
+        return False
+
+
+def empty_database(path: Path, revisions: list[str]) -> bool:
+    """A regular SQLite file at a known revision whose user tables are all empty (read only). Never raises."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+    except sqlite3.Error:
+        return False
+    try:
+        rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        if len(rows) != 1 or rows[0][0] not in revisions:
+            return False
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return all(con.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() is None for t in USER_TABLES if t in tables)
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
 
 
 def _fetch_temp(name: str) -> bool:
