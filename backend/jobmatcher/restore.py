@@ -286,6 +286,11 @@ def restore(
                 _undo_swap_without_safety(data, aside)
             _remove_with_sides(staged_path(data))
             _end_journal(data)
+            if not swapped and safety is not None and watch is not None:
+                # W7: the copy made for this restore of sound live data, which stays as it was (or newer, by the
+                # program that refused it): a full-size copy per retry otherwise. After the journal's end, so a
+                # kill in between keeps it, never leaves a journal naming a safety backup that is gone.
+                _drop_unused_safety(store, safety.id)
             raise _as_failure(e, recovered=True, how="Your data was not changed.") from e
         try:
             _recover_from(data, Path(safety.path), safety.id, swap_lock, say)
@@ -490,6 +495,15 @@ def _check_in_background(data: DataDir, backup_id: str, held: checklock.CheckLoc
         log.warning("could not start the check of the safety backup %s: %s", backup_id, e)
     finally:
         held.release()  # nothing when handed over
+
+
+def _drop_unused_safety(store: BackupStore, backup_id: str) -> None:
+    """Delete the safety backup a refused restore made of the live data it left as it was (W7): JobMatcher's
+    own file, its data still the live data. Best effort: one that cannot be deleted is kept (logged)."""
+    try:
+        store.delete(backup_id)
+    except Exception:
+        log.warning("could not delete the unused safety backup %s; it is kept", backup_id, exc_info=True)
 
 
 def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress):
