@@ -313,23 +313,13 @@ class EncryptingChild:
 
     def kill(self) -> None:
         """Kill the child if it still runs and reap it; again is a no-op. Never raises."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
-        proc.wait()
         self._reap()
 
     def _reap(self) -> None:
+        """Forget the child, killing it if it still runs, waiting for it and closing its pipes (_kill_and_reap)."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            for f in (proc.stdin, proc.stdout, proc.stderr):
-                if f is not None:
-                    f.close()
+            _kill_and_reap(proc)
 
     def __enter__(self) -> "EncryptingChild":
         return self
