@@ -118,7 +118,13 @@ class AppServer(ThreadingHTTPServer):
     def process_request(self, request, client_address) -> None:
         """Serve a connection on its own thread once one of `max_connections` slots is free.
 
-        A connection that finds no slot within `slot_wait` seconds is closed unserved.
+        A connection that finds no slot within `slot_wait` seconds is closed unserved. The slot is freed
+        by the thread when it ends, or here when no thread could be started. Not here on an interrupt
+        (KeyboardInterrupt, a BaseException): Thread.start waits for the new thread to run, so an interrupt
+        landing in that wait comes after the thread started, which frees the slot itself (one landing before
+        the start leaves a slot taken, of a server that is ending anyway). Freeing it twice
+        raised ValueError in place of the interrupt, which socketserver logged as a failed request and
+        served on: Ctrl+C did nothing (seen in CI under load).
         """
         if not self._slots.acquire(timeout=self.slot_wait):
             log.warning("more than %d connections at once: closing one from %s", self.max_connections, client_address)
@@ -126,7 +132,7 @@ class AppServer(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except Exception:  # no thread could be started ("can't start new thread")
             self._slots.release()
             raise
 
