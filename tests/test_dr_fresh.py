@@ -110,7 +110,82 @@ def test_the_page_after_a_second_launch_still_calls_it_a_first_run_and_continues
         final = api._tasks.wait(task["id"], 60)
         assert final["state"] == "done", final
         assert final["result"]["first_run"] is True, final
+        assert final["result"]["safety_backup_id"] is None, final  # no safety backup of the empty database
     finally:
         api._close()
     assert _folder_id(new) == fid
     assert (new / "location-identity.age").exists()
+
+
+def _types(root) -> list[str]:
+    listed = json.loads(run_cli("--json", "backup", "list", data_dir=root).stdout)
+    listed = listed["backups"] if isinstance(listed, dict) else listed
+    return [b.get("type") for b in listed]
+
+
+def _recover_words(root, usb, bid, pw) -> str:
+    r = run_cli(
+        "backup", "restore", bid, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=root
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_a_recovery_over_the_empty_database_keeps_no_safety_backup_of_it_and_says_so(engine, tmp_path, locked_identity):
+    """W4 (rest): the empty database a launch made holds nothing to keep; the recovery keeps no "Safety — Before
+    restoring" backup of it (linked path: the backup folder beside the data), and the command line says, in a
+    new user's words, that there was nothing here before and that this computer continues the copies."""
+    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    new = tmp_path / "new"
+    assert run_cli("db", "migrate", data_dir=new).returncode == 0  # the app opened once: an empty database
+    assert run_cli("backup", "create", data_dir=new).returncode == 0  # its automatic backup of it
+    out = _recover_words(new, usb, bid, pw)
+    assert _folder_id(new) == fid
+    assert "safety" not in _types(new), _types(new)  # the automatic backup stays, no safety backup of nothing
+    assert not list((new / "backups").glob(".jobmatcher-check-*"))  # no check of it started or left
+    assert "previous data was kept" not in out
+    assert "none of your data yet" in out, out
+    assert "continues the backups" in out and str(usb) in out, out
+
+
+def test_a_recovery_over_the_empty_database_on_the_copy_path_keeps_no_safety_backup(
+    engine, tmp_path, locked_identity, tmpfs
+):
+    """The same with the backup folder on another disk: the safety backup is a copy made (and checked) before
+    the swap; it is deleted once the restore succeeded and its file proved to hold nothing of the user's."""
+    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    new = tmp_path / "new"
+    assert run_cli("db", "migrate", data_dir=new).returncode == 0
+    other = tmpfs(20_000) / "b"
+    other.mkdir(mode=0o700)
+    r = run_cli("settings", "--backup-dir", str(other), data_dir=new)
+    assert r.returncode == 0, r.stderr
+    out = _recover_words(new, usb, bid, pw)
+    assert _folder_id(new) == fid
+    assert "safety" not in _types(new), _types(new)
+    assert not [p for p in other.iterdir() if p.name.endswith(".db")], list(other.iterdir())
+    assert "none of your data yet" in out, out
+
+
+def test_a_recovery_with_no_database_says_what_happened_in_a_new_users_words(engine, tmp_path, locked_identity):
+    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    new = tmp_path / "blank"
+    out = _recover_words(new, usb, bid, pw)
+    assert _folder_id(new) == fid
+    assert "none of your data yet" in out, out
+    assert "continues the backups" in out, out
+    r = run_cli(
+        "--json",
+        "backup",
+        "restore",
+        bid,
+        "--from-folder",
+        str(usb),
+        "--passphrase-file",
+        str(pw),
+        "--yes",
+        data_dir=tmp_path / "blank2",
+    )
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["first_run"] is True and answer["continues_copies"] is True, answer

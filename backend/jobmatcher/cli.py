@@ -1208,8 +1208,43 @@ def cmd_location_restore(args) -> int:
     else:
         checked = "checksums, decryption and integrity" if remote.encrypted else "checksums and integrity"
         print(f"Restored {_safe(remote.id)} from {_safe(label)} in {_seconds(result.seconds)} ({checked} verified).")
-        _print_safety_backup(result)
+        if result.first_run:
+            _print_first_run(args, result, label, remote.encrypted)
+        else:
+            _print_safety_backup(result)
     return 0
+
+
+def _print_first_run(args, result, label: str, encrypted: bool) -> None:
+    """What a new computer's first restore from a location did (W4), in its user's words: nothing of theirs was
+    here to keep, and whether it now continues the copies it came from."""
+    if result.safety_backup_id:  # kept after all (it could not be deleted): said as any restore's
+        _print_safety_backup(result)
+    else:
+        print("  This computer held none of your data yet, so there was nothing here to keep from before.")
+    if result.continues_copies:
+        import shlex
+
+        again = (
+            f"`jobmatcher location add folder {shlex.quote(args.from_folder)}`"
+            if getattr(args, "from_folder", None)
+            else "`jobmatcher location add s3 …` with the same bucket and prefix"
+        )
+        key = ", encrypted with the same key (the same passphrase opens them all)" if encrypted else ""
+        print(
+            f"  This computer now continues the backups at {_safe(label)}: add that place as a backup location "
+            f"again ({again}) and its new copies join the same list{key}."
+        )
+    else:
+        print(
+            f"  The copies at {_safe(label)} stay as they are; this computer's new copies will start a list of "
+            "their own there"
+            + (
+                " (restored with the recovery key: it cannot keep their key without the passphrase)."
+                if encrypted
+                else "."
+            )
+        )
 
 
 def cmd_location_add(args) -> int:

@@ -32,6 +32,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -98,6 +99,13 @@ class RestoreResult(BaseModel):
     # True: the safety backup is the old live file itself (hard link); its checksum and integrity check
     # run in the background after the restore, and the list shows it as "checking" until they are done.
     safety_backup_checking: bool = False
+    # True: the data replaced held nothing of the user's (a new computer's empty database), so no safety
+    # backup of it was kept (restore's `drop_safety_if`; W4)
+    replaced_no_user_data: bool = False
+    # a restore from a location into a fresh data folder (locations.recovery): a new computer's first restore,
+    # and whether it now continues that data folder's copies (same id and list; the same key when encrypted)
+    first_run: bool = False
+    continues_copies: bool = False
     schema_revision: str
     migrated_from: str | None = None
     seconds: float
@@ -154,6 +162,7 @@ def restore(
     expected_blake3: str | None = None,
     sealed: bool = False,
     take_source: bool = False,
+    drop_safety_if: Callable[[Path], bool] | None = None,
 ) -> RestoreResult:
     """Replace the live database with the backup file `source`. The caller holds the instance lock.
 
@@ -172,6 +181,12 @@ def restore(
     location and decrypted there, a page's upload): once checked it is renamed into the staged name, not
     copied, and read back for its checksums, so the data folder's disk needs room for it and once more its
     size, not twice more (T16). A restore that stops before staging leaves it for the caller to remove.
+
+    `drop_safety_if(path)`: asked of the safety backup's file once the restore has succeeded (read only); when
+    True the safety backup is deleted rather than kept, and the result says `replaced_no_user_data` (W4: a
+    disaster recovery over the empty database a new computer's launch made, proven empty by the safety file's
+    own bytes). It is made all the same, first, as the way back if the restore fails; a kill before its
+    deletion keeps it (as any restore's). Never asked about a safety backup that failed its check.
 
     Raises:
         LiveDatabaseLinkError: the live database is a symbolic link; nothing was touched.
@@ -316,7 +331,17 @@ def restore(
     # Its check lock is taken while the journal still names it: from the journal's end, a free lock on a
     # backup listed "checking" means its check is gone and may be taken over (checklock.py).
     check = _check_lock(store, safety.id) if linked and safety is not None else None
+    drop = safety is not None and _holds_nothing(safety, drop_safety_if)
     _end_journal(data)
+    if drop and safety is not None:
+        # after the journal's end (a kill in between keeps it, as any restore's), under its check lock on the
+        # linked path (no other process's check starts on it meanwhile)
+        drop = _drop_unused_safety(store, safety.id)
+        if drop:
+            if check is not None:
+                check.release()
+                check = None
+            safety = None
     if check is not None and safety is not None:
         _check_in_background(data, safety.id, check)
     log.info(
@@ -332,6 +357,7 @@ def restore(
         safety_backup_id=safety.id if safety else None,
         safety_backup_verified=safety.verified if safety else None,
         safety_backup_checking=linked and safety is not None,
+        replaced_no_user_data=drop,
         schema_revision=schema.head(),
         migrated_from=migrated_from,
         seconds=time.perf_counter() - t0,
@@ -497,13 +523,28 @@ def _check_in_background(data: DataDir, backup_id: str, held: checklock.CheckLoc
         held.release()  # nothing when handed over
 
 
-def _drop_unused_safety(store: BackupStore, backup_id: str) -> None:
-    """Delete the safety backup a refused restore made of the live data it left as it was (W7): JobMatcher's
-    own file, its data still the live data. Best effort: one that cannot be deleted is kept (logged)."""
+def _holds_nothing(safety, drop_safety_if: Callable[[Path], bool] | None) -> bool:
+    """Whether the caller's `drop_safety_if` holds of `safety`'s file (one whose check did not fail). Never
+    raises: in doubt it is kept."""
+    if drop_safety_if is None or safety.verified is False:
+        return False
+    try:
+        return bool(drop_safety_if(Path(safety.path)))
+    except Exception:  # noqa: BLE001 - in doubt, the safety backup is kept
+        log.warning("could not tell whether the safety backup %s holds data; it is kept", safety.id, exc_info=True)
+        return False
+
+
+def _drop_unused_safety(store: BackupStore, backup_id: str) -> bool:
+    """Delete the safety backup a restore made but need not keep: a refused restore's, of the live data it
+    left as it was (W7), or one of data that held nothing of the user's (W4: drop_safety_if). JobMatcher's own
+    file. Best effort: one that cannot be deleted is kept (logged). Returns whether it was deleted."""
     try:
         store.delete(backup_id)
+        return True
     except Exception:
         log.warning("could not delete the unused safety backup %s; it is kept", backup_id, exc_info=True)
+        return False
 
 
 def _safety_backup(data: DataDir, store: BackupStore, label: str, say: Progress):

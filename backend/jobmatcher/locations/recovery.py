@@ -39,7 +39,9 @@ def restore_from_location(
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
 
     On a new machine (`fresh`: the caller knows, like the page's first run; None: holds_no_user_data) the data
-    folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain).
+    folder then keeps encrypting to the copies' identity and continues their chain (Locations.adopt_chain); the
+    safety backup of the empty database it replaced is not kept (restore's `drop_safety_if`: its file proven to
+    hold nothing of the user's). The result says `first_run` and whether it `continues_copies`.
 
     The result's `seconds` is the whole of it (unlock, download, decryption, then the local restore) and its
     `phases` add "unlock", "download" and "decrypt" to the local restore's.
@@ -94,7 +96,18 @@ def restore_from_location(
 
             # the safety backup's note in the user's words, as a local restore's (L20)
             label = f"{backup_label(remote.created_at, 'copy')} at {where or client.describe()}"
-            result = restore(engine.data, engine.store, plain, remote.sha256, label, progress, take_source=True)
+            # nothing of the user's in the data replaced (W4): no safety backup of it is kept, proven by its bytes
+            revisions = engine.known_revisions() if fresh else []
+            result = restore(
+                engine.data,
+                engine.store,
+                plain,
+                remote.sha256,
+                label,
+                progress,
+                take_source=True,
+                drop_safety_if=(lambda p: empty_database(p, revisions)) if fresh else None,
+            )
         finally:
             remove_quietly(plain)
         if fresh and remote.encrypted and secret:
@@ -105,7 +118,10 @@ def restore_from_location(
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
         if fresh:  # a new machine: carry on with the same list of copies (and their retention) there
-            Locations(engine.data, engine.store).adopt_chain(client, remote, result.safety_backup_id)
+            result.continues_copies = Locations(engine.data, engine.store).adopt_chain(
+                client, remote, result.safety_backup_id
+            )
+        result.first_run = bool(fresh)
         # the whole of it, not only the local restore at its end: unlock, download and decrypt first (L8)
         result.phases = {**phases, **result.phases}
         result.seconds = time.perf_counter() - t0
