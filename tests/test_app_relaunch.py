@@ -142,6 +142,18 @@ def _restore_first_backup(app: AppProcess) -> None:
     assert app.wait_task(task["id"])["state"] == "done"
 
 
+def _signal_sets(pid: int) -> dict[str, set[int]]:
+    """The signals process `pid` ignores, blocks (in any thread) and catches, from /proc/PID/status."""
+    sets: dict[str, set[int]] = {"SigIgn": set(), "SigBlk": set(), "SigCgt": set()}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in sets:
+                bits = int(value, 16)
+                sets[key] |= {n for n in range(1, 65) if bits >> (n - 1) & 1}
+    return sets
+
+
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT are POSIX")
 def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(app_data):
     """Issue 8, kind 4: the restarted app stays in the terminal's process group; Ctrl+C there stops it."""
@@ -153,6 +165,9 @@ def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(ap
         assert app.call("restart")["value"]["restarting"] is True
         info = app.wait_opened(other_than=old)
         assert info["relaunched"] is True
+        # The restarted program takes Ctrl+C: neither ignored nor blocked (both would survive the execve), caught.
+        sig = _signal_sets(app.proc.pid)
+        assert signal.SIGINT not in sig["SigIgn"] | sig["SigBlk"] and signal.SIGINT in sig["SigCgt"], sig
         os.killpg(app.proc.pid, signal.SIGINT)
         assert app.proc.wait(30) == 0
         deadline = time.monotonic() + 10
@@ -165,6 +180,71 @@ def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(ap
         lock = InstanceLock(app_data / ".jobmatcher.lock")
         lock.take()
         lock.release()
+    finally:
+        app.stop()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signal masks and execve are POSIX")
+def test_a_ctrl_c_held_across_the_restart_in_place_stops_the_restarted_app(app_data):
+    """A Ctrl+C in the moment between the old program's last look and its execve is held (blocked) across the
+    execve: the restarted program must take it first thing and stop, not serve on with it blocked forever."""
+    code = (
+        "import os, signal, sys\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+        "os.kill(os.getpid(), signal.SIGINT)  # pressed during the restart: pending\n"
+        "cmd = [sys.executable, '-m', 'jobmatcher', '--data-dir', sys.argv[1], '--browser']\n"
+        "os.execve(cmd[0], cmd, os.environ)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(app_data)],
+        env=app_env(JOBMATCHER_RELAUNCHED="1"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.strip().endswith("Interrupted."), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_replace_self_holds_ctrl_c_and_sigterm_until_the_execve(monkeypatch, tmp_path):
+    seen: dict = {}
+
+    def fake_execve(path, cmd, env):
+        seen["blocked"] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        seen["env"] = env
+        raise OSError(8, "Exec format error")
+
+    monkeypatch.setattr(os, "execve", fake_execve)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with pytest.raises(OSError):
+        relaunch.replace_self(args(data_dir=str(tmp_path), browser=True))
+    assert {signal.SIGINT, signal.SIGTERM} <= seen["blocked"]
+    assert seen["env"][relaunch.RELAUNCHED_ENV] == "1"  # the new program knows to take them
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # a failed execve gives them back
+    # A Ctrl+C or SIGTERM during the restart (its handler said so): no restart at all.
+    seen.clear()
+    assert relaunch.replace_self(args(data_dir=str(tmp_path)), still_wanted=lambda: False) is False
+    assert seen == {} and signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM and the restart in place are POSIX")
+def test_sigterm_during_a_restart_in_browser_mode_ends_the_app_instead(app_data):
+    """A service manager (or `kill`) stopping the app while it restarts: it ends, and does not come back."""
+    app = AppProcess(app_data, ["--browser"], app_env(), start_new_session=True)
+    try:
+        _restore_first_backup(app)
+        assert app.call("restart")["value"]["restarting"] is True  # the loop ends 0.3 s after this answer
+        os.kill(app.proc.pid, signal.SIGTERM)
+        assert app.proc.wait(30) == 0
+        log = (Path(os.environ["JOBMATCHER_LOG_DIR"]) / "jobmatcher.log").read_text()
+        assert f"{app.proc.pid} INFO jobmatcher.relaunch: restarting in place" not in log
+        deadline = time.monotonic() + 10
+        while processes_using(app_data) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_using(app_data) == [], [
+            Path(f"/proc/{p}/cmdline").read_bytes() for p in processes_using(app_data)
+        ]
     finally:
         app.stop()
 

@@ -325,11 +325,22 @@ def run_browser(args, engine, relaunched: bool) -> int:
         flush=True,
     )
     api._begin_launch()
+
+    def stop(_signum=None, _frame=None) -> None:
+        # Ctrl+C and SIGTERM end the app, even during a restart. The serving loop is asked to end (from a thread:
+        # shutdown waits for the loop, which runs on this one); no KeyboardInterrupt is raised into whatever the
+        # loop is doing, where cleanup code could lose it (the server once served on after one). The data is
+        # closed after the loop, once a running task (a restore) has finished: never in the middle of a write.
+        holder["restart_in_place"] = False
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+        signal.signal(signal.SIGTERM, stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored (a shell's background job)
+            signal.signal(signal.SIGINT, stop)
     try:
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a SIGINT handler other than ours
         holder["restart_in_place"] = False
     finally:
         if not holder["restart_in_place"]:
@@ -337,10 +348,11 @@ def run_browser(args, engine, relaunched: bool) -> int:
         api._close()
     if holder["restart_in_place"]:
         try:
-            relaunch.replace_self(
+            restarted = relaunch.replace_self(
                 args,
                 (server.socket.fileno(),),
                 {relaunch.SERVE_FD_ENV: str(server.socket.fileno()), relaunch.SERVE_SECRET_ENV: secret},
+                still_wanted=lambda: holder["restart_in_place"],
             )
         except OSError as e:
             server.server_close()
@@ -351,4 +363,6 @@ def run_browser(args, engine, relaunched: bool) -> int:
                 file=sys.stderr,
             )
             return 1
+        if not restarted:  # a Ctrl+C or SIGTERM came while the data was being closed: end, as asked
+            server.server_close()
     return 0

@@ -14,6 +14,7 @@ import sys
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl+C
 # pydantic's environment variable naming the plugins not to load ("__all__": none at all).
 PLUGINS_SWITCH = "PYDANTIC_DISABLE_PLUGINS"
+RELAUNCHED_ENV = "JOBMATCHER_RELAUNCHED"  # relaunch.RELAUNCHED_ENV, without importing relaunch in every command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         if argv is None:
+            if os.environ.get(RELAUNCHED_ENV) == "1":  # restarted in place: a Ctrl+C held across the restart stops us
+                from .relaunch import release_held_signals
+
+                release_held_signals()
             os.environ.setdefault(PLUGINS_SWITCH, "__all__")
             from . import streams
 

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -128,29 +130,57 @@ def can_replace_self() -> bool:
     return os.name == "posix" and hasattr(os, "execve") and os.access(program()[0], os.X_OK)
 
 
-def replace_self(args, keep_fds: tuple[int, ...] = (), extra_env: dict[str, str] | None = None):
-    """POSIX: become a fresh JobMatcher in this same process; returns only by raising OSError.
+def _stop_signals() -> set[signal.Signals]:
+    return {signal.SIGINT, signal.SIGTERM}
+
+
+def release_held_signals() -> None:
+    """In the program `replace_self` started (main thread, first thing): take the stop signals (SIGINT,
+    SIGTERM) it held across the execve. One that came in between is delivered now: a Ctrl+C raises
+    KeyboardInterrupt here, a SIGTERM ends the process. Nothing where signal masks do not exist."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _stop_signals())
+
+
+def replace_self(
+    args,
+    keep_fds: tuple[int, ...] = (),
+    extra_env: dict[str, str] | None = None,
+    still_wanted: Callable[[], bool] = lambda: True,
+) -> bool:
+    """POSIX: become a fresh JobMatcher in this same process; returns False, or raises OSError.
 
     The caller has closed its data (and given up the data folder's lock) first.
     `keep_fds` stay open in the new program (the listening socket); everything
     else JobMatcher opened is close-on-exec. Same pid, process group and terminal:
     the user's Ctrl+C and a service manager's signals reach the restarted app.
+
+    Ctrl+C and SIGTERM are held (blocked) from the last look at `still_wanted()` to the execve: one arriving
+    in that moment would otherwise be lost with this program's handlers; held, it stays pending and reaches
+    the new program, which takes it first thing (`release_held_signals`, entry.main) and stops. Blocking them
+    runs the handlers of any that came before, so `still_wanted()` (False: a Ctrl+C or SIGTERM during the
+    restart, said by the caller's handler) then returns False here without restarting.
     """
     env = child_environment({**(extra_env or {}), RELAUNCHED_ENV: "1"})
     env.pop(WAIT_PID_ENV, None)
     cmd = program() + app_arguments(args)
-    for fd in keep_fds:
-        os.set_inheritable(fd, True)
-    log.info("restarting in place: %s", cmd)
-    for handler in logging.getLogger("jobmatcher").handlers:
-        handler.flush()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
     try:
+        if not still_wanted():
+            return False
+        for fd in keep_fds:
+            os.set_inheritable(fd, True)
+        log.info("restarting in place: %s", cmd)
+        for handler in logging.getLogger("jobmatcher").handlers:
+            handler.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
         os.execve(cmd[0], cmd, env)
-    finally:  # only reached if execve failed
+        raise OSError("execve returned")  # pragma: no cover - it either replaces us or raises
+    finally:  # only reached if we did not restart
         for fd in keep_fds:
             os.set_inheritable(fd, False)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
