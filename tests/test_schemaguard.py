@@ -547,13 +547,13 @@ def test_sql_words_tokens_unchanged_from_the_spelled_out_grammar():
     import re
 
     spelled = re.compile(
-        checkproc._TOKEN.pattern.replace(
+        checkproc.token_pattern().pattern.replace(
             f"{checkproc.WORD_START}{checkproc.WORD_PART}*",
             r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*",
         ),
         re.DOTALL,
     )
-    assert spelled.pattern != checkproc._TOKEN.pattern
+    assert spelled.pattern != checkproc.token_pattern().pattern
     texts = [
         "CREATE TABLE skills(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE ON CONFLICT REPLACE)",
         "create table t$1(a_b9 int, \"q\"\"x\" [br]ack], `b``t`, x'00ff', 'it''s', 1.5e3, -- c\n /* d */ e)",
@@ -566,8 +566,69 @@ def test_sql_words_tokens_unchanged_from_the_spelled_out_grammar():
     ]
     for text in texts:
         old = [(m.lastgroup, m.group()) for m in spelled.finditer(text)]
-        new = [(m.lastgroup, m.group()) for m in checkproc._TOKEN.finditer(text)]
+        new = [(m.lastgroup, m.group()) for m in checkproc.token_pattern().finditer(text)]
         assert new == old, text
+
+
+def test_definition_flags_skip_tokenizing_only_where_no_keyword_can_be():
+    # schema_facts tokenizes a definition only when VIRTUAL or CONFLICT appears in it in some case (issue 13: the
+    # token pattern's compiling, about 0.5 ms, is then not paid by a check of JobMatcher's own schema). The
+    # shortcut must find exactly what reading every definition's tokens finds.
+    import random
+
+    from jobmatcher import checkchild
+
+    def full(sql: str) -> tuple[int, int]:
+        words = checkchild.sql_words(sql)
+        return (1 if checkchild._virtual(words) else 0), (1 if checkchild._conflict(words) else 0)
+
+    texts = [
+        "CREATE TABLE skills(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE ON CONFLICT REPLACE)",
+        "create table t(a unique ON/**/Conflict replace)",
+        "create table t(a unique on--x\nconflict ignore)",
+        "CrEaTe /* c */ ViRtUaL\tTaBlE v USING fts5(x)",
+        "create virtual table v using rtree(id, a, b)",
+        "create table t(\"ON CONFLICT\" text, 'virtual' int, [conflict] x)",
+        "create table t(a text) -- on conflict replace",
+        "create table t(a unique on conflıct replace)",  # a dotless i: not SQLite's keyword, tokenized all the same
+        "create table t(a unique on \u212aonflict replace)",  # Kelvin sign
+        "CREATE TABLE saved_jobs(id INTEGER PRIMARY KEY, title TEXT NOT NULL)",
+        "CREATE INDEX ix ON saved_jobs(title)",
+        "",
+    ]
+    rng = random.Random(13)
+    parts = [
+        "create",
+        "virtual",
+        "table",
+        "on",
+        "conflict",
+        "ON",
+        "CONFLICT",
+        "Virtual",
+        "/**/",
+        "--\n",
+        "'",
+        '"',
+        "[",
+        "]",
+        "`",
+        " ",
+        "\t",
+        "x",
+        "ı",
+        "\u212a",
+        "(",
+        ")",
+        "replace",
+        "VİRTUAL",
+    ]
+    texts += ["".join(rng.choice(parts) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        assert checkchild.definition_flags(text) == full(text), text
+    assert checkchild.definition_flags(None) == (0, 0)
+    assert checkchild.definition_flags("CREATE TABLE t(a ON CONFLICT REPLACE)") == (0, 1)
+    assert checkchild.definition_flags("create virtual table v using fts5(x)") == (1, 0)
 
 
 def test_cli_verify_restore_and_db_check_refuse_a_disguised_conflict_clause_and_change_nothing(engine, tmp_path):

@@ -16,7 +16,6 @@ import sqlite3
 import stat as stat_module
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -170,19 +169,33 @@ class CreatedBackup(BackupRecord):
     unchanged: bool = False  # True: no new file; the snapshot was identical to this existing backup
 
 
-@dataclass
 class _Checked:
-    """The outcome of checking a new backup: passed, or (safety copies only) kept although it failed."""
+    """The outcome of checking a new backup: passed, or (safety copies only) kept although it failed. (A plain
+    class: a dataclass's generated functions would be compiled in every process that imports this module.)"""
 
-    ok: bool
-    size_bytes: int
-    sha256: str
-    schema_revision: str | None
-    seconds: float
-    message: str
-    memory: dict = field(default_factory=dict)
-    blake3: str | None = None
-    sealable: bool = False  # sha256 and blake3 are of the same bytes (VerifyReport.sealable)
+    __slots__ = ("ok", "size_bytes", "sha256", "schema_revision", "seconds", "message", "memory", "blake3", "sealable")
+
+    def __init__(
+        self,
+        ok: bool,
+        size_bytes: int,
+        sha256: str,
+        schema_revision: str | None,
+        seconds: float,
+        message: str,
+        memory: dict | None = None,
+        blake3: str | None = None,
+        sealable: bool = False,  # sha256 and blake3 are of the same bytes (VerifyReport.sealable)
+    ) -> None:
+        self.ok = ok
+        self.size_bytes = size_bytes
+        self.sha256 = sha256
+        self.schema_revision = schema_revision
+        self.seconds = seconds
+        self.message = message
+        self.memory: dict = memory if memory is not None else {}
+        self.blake3 = blake3
+        self.sealable = sealable
 
     @classmethod
     def passed(cls, r: VerifyReport) -> "_Checked":
@@ -428,14 +441,16 @@ class BackupStore(BackupFolder):
             )
             if isinstance(outcome, BackupRecord):  # identical to an existing backup: nothing to keep
                 log.info("snapshot identical to backup %s: no new %s backup", outcome.id, kind.value)
-                return CreatedBackup(
-                    **outcome.model_dump(),
-                    copy_seconds=0.0,
-                    verify_seconds=0.0,
-                    wait_seconds=round(waited.seconds, 3),
-                    wait_gave_up=waited.gave_up,
-                    method="unchanged",
-                    unchanged=True,
+                return CreatedBackup.trusted(  # the list's record and the engine's own values: not validated again
+                    {
+                        **outcome.__dict__,
+                        "copy_seconds": 0.0,
+                        "verify_seconds": 0.0,
+                        "wait_seconds": round(waited.seconds, 3),
+                        "wait_gave_up": waited.gave_up,
+                        "method": "unchanged",
+                        "unchanged": True,
+                    }
                 )
             snap, report, taken_at = outcome
             m = Manifest(
@@ -477,14 +492,19 @@ class BackupStore(BackupFolder):
             report.seconds,
         )
         rec = BackupRecord.from_manifest(final.stem, final, m, owned=True)
-        return CreatedBackup(
-            **rec.model_dump(),
-            copy_seconds=snap.seconds,
-            verify_seconds=report.seconds,
-            wait_seconds=round(snap.wait_seconds, 3),
-            wait_gave_up=waited.gave_up,
-            method=snap.method,
-            check_memory=report.memory,
+        # The record of a manifest validated when it was made, and the engine's own values: not validated again
+        # (CreatedBackup.trusted), so a fresh process (`backup create`) builds no validator nor serializer for its
+        # one answer (about 1 ms: BackupRecord's and CreatedBackup's schemas); `--json` builds the serializer.
+        return CreatedBackup.trusted(
+            {
+                **rec.__dict__,
+                "copy_seconds": snap.seconds,
+                "verify_seconds": report.seconds,
+                "wait_seconds": round(snap.wait_seconds, 3),
+                "wait_gave_up": waited.gave_up,
+                "method": snap.method,
+                "check_memory": report.memory,
+            }
         )
 
     def create_raw_copy(self, db_path: Path, kind: BackupType, note: str, reason: str) -> CreatedBackup:

@@ -36,15 +36,25 @@ PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
 # check child: the negated ASCII class compiles in well under a millisecond (test_schemaguard holds both equal).
 WORD_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"  # A-Z a-z _ and every character from \x80 on
 WORD_PART = r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"  # those, 0-9 and $
-_TOKEN = re.compile(
+_TOKEN_GRAMMAR = (
     r"""(?P<space>[ \t\n\v\f\r]+)"""
     r"""|(?P<comment>--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))"""
     r"""|(?P<string>[xX]?'(?:[^']|'')*(?:'|\Z))"""
     r"""|(?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))"""
     rf"""|(?P<word>{WORD_START}{WORD_PART}*)"""
-    r"""|(?P<other>.)""",
-    re.DOTALL,
+    r"""|(?P<other>.)"""
 )
+_token: re.Pattern[str] | None = None
+
+
+def token_pattern() -> re.Pattern[str]:
+    """SQLite's tokens as one pattern (its groups: space, comment, string, quoted, word, other), compiled at its
+    first use: about 0.5 ms that a check whose definitions name neither keyword the guard looks for never pays
+    (definition_flags). Never raises."""
+    global _token
+    if _token is None:
+        _token = re.compile(_TOKEN_GRAMMAR, re.DOTALL)
+    return _token
 
 
 def sql_words(sql: str) -> list[str]:
@@ -53,7 +63,7 @@ def sql_words(sql: str) -> list[str]:
     so that no quoted text can pass for a keyword. An unterminated comment, string or quoted name runs to
     the end, as in SQLite. Never raises for a str."""
     out: list[str] = []
-    for m in _TOKEN.finditer(sql):
+    for m in token_pattern().finditer(sql):
         kind = m.lastgroup
         if kind == "word":
             out.append(m.group().upper() if m.group().isascii() else "")
@@ -71,6 +81,22 @@ def _conflict(words: list[str]) -> bool:
     """A conflict clause (ON CONFLICT REPLACE deletes a row on a plain INSERT; IGNORE drops one): the keywords
     ON CONFLICT anywhere in a table's definition (nowhere else in CREATE TABLE can they follow each other)."""
     return any(a == "ON" and b == "CONFLICT" for a, b in zip(words, words[1:], strict=False))
+
+
+def definition_flags(sql: object) -> tuple[int, int]:
+    """(1 if `sql` defines a virtual table else 0, 1 if it holds a conflict clause else 0), read from its tokens
+    (sql_words, _virtual, _conflict); (0, 0) for no text. A definition in which neither VIRTUAL nor CONFLICT
+    appears in any case is not tokenized: neither keyword can be one of its tokens, as a word token is the
+    text's own ASCII letters upper-cased (str.upper keeps ASCII letters ASCII; a non-ASCII letter it turns into
+    one only adds a text that is then tokenized, never hides one). JobMatcher's own definitions name neither,
+    so an ordinary check compiles no token pattern. Never raises."""
+    if not isinstance(sql, str):
+        return 0, 0
+    upper = sql.upper()
+    if "VIRTUAL" not in upper and "CONFLICT" not in upper:
+        return 0, 0
+    words = sql_words(sql)
+    return (1 if _virtual(words) else 0), (1 if _conflict(words) else 0)
 
 
 # SQLite's own tables (never a table JobMatcher's schema guard asks about: see schemaguard).
@@ -182,8 +208,7 @@ def schema_facts(conn: sqlite3.Connection) -> dict:
     """
     objects = []
     for t, n, tb, sql in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"):
-        words = sql_words(sql) if isinstance(sql, str) else []
-        objects.append([t, n, tb, 1 if _virtual(words) else 0, 1 if _conflict(words) else 0])
+        objects.append([t, n, tb, *definition_flags(sql)])
     columns: dict[str, list[str]] = {}
     keys: dict[str, list[str]] = {}
     shapes: dict[str, list] = {}

@@ -25,17 +25,14 @@ import contextlib
 import gc
 import json
 import os
-import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .checkchild import (  # the child's code; re-exported: the schema guard and the engine read them here
-    _TOKEN,  # noqa: F401
     INTERNAL_TABLE,  # noqa: F401
     PAUSE_ENV,  # noqa: F401
     STDIN_ARG,
@@ -48,6 +45,7 @@ from .checkchild import (  # the child's code; re-exported: the schema guard and
     read_error,  # noqa: F401
     schema_facts,  # noqa: F401
     sql_words,  # noqa: F401
+    token_pattern,  # noqa: F401
 )
 
 if TYPE_CHECKING:  # subprocess is imported where a child is started: a small file's check in-process needs none
@@ -73,21 +71,39 @@ class ChildCheckCrashed(Exception):
         self.detail = detail
 
 
-@dataclass
 class CheckResult:
-    """What the check found. `error` is SQLite's refusal to read the file at all (problems then empty)."""
+    """What the check found. `error` is SQLite's refusal to read the file at all (problems then empty).
 
-    problems: list[str]
-    tables: list[str]
-    revision: str | None
-    error: str | None = None
-    # The schema facts of the file for the schema guard (schema_facts' shape; empty when it could not be read).
-    schema: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    in_child: bool = False
-    # The child's memory as /proc reported it at its end (MB): peak resident, of which file-backed
-    # (the mapped database, page cache shared with the kernel) and anonymous (its own heap).
-    child_memory: dict = field(default_factory=dict)
+    `schema`: the schema facts of the file for the schema guard (schema_facts' shape; empty when it could not be
+    read). `child_memory`: the child's memory as /proc reported it at its end (MB): peak resident, of which
+    file-backed (the mapped database, page cache shared with the kernel) and anonymous (its own heap).
+    (A plain class: made once per check; a dataclass's generated functions would be compiled in every process
+    that loads this module, on a backup's clock.)"""
+
+    __slots__ = ("problems", "tables", "revision", "error", "schema", "seconds", "in_child", "child_memory")
+
+    def __init__(
+        self,
+        problems: list[str],
+        tables: list[str],
+        revision: str | None,
+        error: str | None = None,
+        schema: dict | None = None,
+        seconds: float = 0.0,
+        in_child: bool = False,
+        child_memory: dict | None = None,
+    ) -> None:
+        self.problems = problems
+        self.tables = tables
+        self.revision = revision
+        self.error = error
+        self.schema: dict = schema if schema is not None else {}
+        self.seconds = seconds
+        self.in_child = in_child
+        self.child_memory: dict = child_memory if child_memory is not None else {}
+
+    def __repr__(self) -> str:
+        return f"CheckResult({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
 def check(
@@ -264,7 +280,7 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
 
     def cancel() -> None:
         os.close(r)
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _sigkill())
         os.waitpid(pid, 0)
 
     return PendingCheck(finish, cancel, in_child=True)
@@ -465,7 +481,7 @@ class _ForkedSpare:
     def kill(self) -> None:
         if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, _sigkill())
 
     def communicate(self) -> tuple[bytes, bytes]:
         if self.stdin is not None:
@@ -485,9 +501,18 @@ class _ForkedSpare:
         return out, b""
 
 
+def _sigkill() -> int:
+    """SIGKILL's number (9 on Linux and macOS), from the signal module loaded only when a child is killed."""
+    import signal
+
+    return signal.SIGKILL
+
+
 def _outcome(out: bytes, err: bytes, returncode: int, t0: float) -> CheckResult:
     """A child's answer: its result, or ChildCheckCrashed when it was killed or did not answer."""
     if returncode < 0:
+        import signal  # here: only a child killed by a signal needs its name (the module takes about 0.5 ms to load)
+
         name = signal.Signals(-returncode).name
         why = (
             "a read error, or the file was cut short while it was read"

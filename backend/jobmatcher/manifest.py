@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -197,7 +197,7 @@ class BackupRecord(BaseModel):
         return cls.trusted(record_values(backup_id, path, m.__dict__, has_manifest, **extra))
 
     @classmethod
-    def trusted(cls, values: dict) -> "BackupRecord":
+    def trusted(cls, values: dict) -> Self:
         """model_construct(**values) for values already validated, in a tenth of its time (it matters for a list
         of 1,000 backups): the same instance state (__dict__ with every field, its defaults filled in,
         model_fields_set, no extra, no private), without model_construct's per-field alias lookups

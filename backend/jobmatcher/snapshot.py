@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,13 +34,26 @@ from .progress import Count as PageProgress  # (pages done, pages total)
 _BACKUP_API_STEP = 4096  # pages per backup-API step (16 MB at 4 KB pages)
 
 
-@dataclass
 class SnapshotResult:
-    method: str  # "file-copy" or "backup-api"
-    seconds: float  # the copy itself, without any wait for another program's write transaction
-    pages: int
-    wait_seconds: float = 0.0  # how long it waited for that write transaction first (set by the caller)
-    hashed: bool = False  # True: the copy was handed to copy_snapshot's `digests` as it was written, all of it
+    """A snapshot made. `method`: "file-copy" or "backup-api"; `seconds`: the copy itself, without any wait for
+    another program's write transaction; `pages`: its pages; `wait_seconds`: how long it waited for that write
+    transaction first (set by the caller); `hashed`: True when the copy was handed to copy_snapshot's `digests`
+    as it was written, all of it. (A plain class, as LockWait: a dataclass's generated functions would be compiled
+    in every process that loads this module, on a backup's clock.)"""
+
+    __slots__ = ("method", "seconds", "pages", "wait_seconds", "hashed")
+
+    def __init__(
+        self, method: str, seconds: float, pages: int, wait_seconds: float = 0.0, hashed: bool = False
+    ) -> None:
+        self.method = method
+        self.seconds = seconds
+        self.pages = pages
+        self.wait_seconds = wait_seconds
+        self.hashed = hashed
+
+    def __repr__(self) -> str:
+        return f"SnapshotResult({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
 # SQLite's write lock is normally free within milliseconds (the app's own commits are short). After this
@@ -55,7 +67,6 @@ LOCK_WAIT_SECONDS = 30.0
 CHECKPOINT_WAIT_SECONDS = 0.1
 
 
-@dataclass
 class LockWait:
     """How long a snapshot waited for another connection's write transaction to end.
 
@@ -64,9 +75,15 @@ class LockWait:
     starts after it); `gave_up`: the other program was still writing after LOCK_WAIT_SECONDS (so a copy
     made then holds what was saved before its write, not after it: said so, never "after it finished")."""
 
-    started: Callable[[], None] | None = None
-    seconds: float = 0.0
-    gave_up: bool = False
+    __slots__ = ("started", "seconds", "gave_up")
+
+    def __init__(self, started: Callable[[], None] | None = None, seconds: float = 0.0, gave_up: bool = False) -> None:
+        self.started = started
+        self.seconds = seconds
+        self.gave_up = gave_up
+
+    def __repr__(self) -> str:
+        return f"LockWait(started={self.started!r}, seconds={self.seconds!r}, gave_up={self.gave_up!r})"
 
 
 def _busy(e: sqlite3.OperationalError) -> bool:
