@@ -78,10 +78,12 @@ def check_new_passphrase(passphrase: str) -> None:
 def lock_identity(identity: str, passphrase: str) -> bytes:
     """The identity encrypted with the passphrase (age scrypt), as an age file's bytes.
 
-    Raises ValidationError when the passphrase is too short (check_new_passphrase)."""
+    Raises ValidationError when the passphrase is too short (check_new_passphrase), JobMatcherError (code
+    "memory-low") when the memory age's scrypt may take here is not there (lock_memory, check_scrypt_memory)."""
     from pyrage import passphrase as pp
 
     check_new_passphrase(passphrase)
+    check_scrypt_memory(lock_memory(), locking=True)  # V15d: as unlock_identity does, before age's scrypt
     return pp.encrypt((identity.strip() + "\n").encode(), passphrase)
 
 
@@ -131,17 +133,56 @@ def _memory_limits() -> tuple[int | None, int | None]:
     return room, available
 
 
+def lock_memory() -> int:
+    """Bytes age's scrypt may take for a moment to lock a key with a passphrase on this computer. age picks
+    the work factor itself, as the one that takes about a second here: it times one scrypt at 2**10 and
+    doubles (rage's target_scrypt_work_factor). The same rule on the fastest of three timings with the
+    standard library's scrypt, then once more: age's single timing has come out twice as fast as that on a
+    busy machine (2**20 chosen where this said 2**19), and a refused allocation would end the process. So an
+    upper estimate: 512 MiB to 1 GiB on a computer where age usually picks 2**18 to 2**19. Never raises."""
+    import hashlib
+
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        try:
+            hashlib.scrypt(b"", salt=b"\0" * 16, n=1 << 10, r=8, p=1, maxmem=32 << 20, dklen=32)
+        except (ValueError, MemoryError):  # no scrypt in this OpenSSL: age's own guess when it cannot time
+            return 1024 << 18
+        took = time.perf_counter() - t0
+        best = took if best is None else min(best, took)
+    log_n = 10
+    while best is not None and best < 1.0 and log_n < _MAX_TRIED_LOG_N:
+        log_n += 1
+        best *= 2
+    return 1024 << min(log_n + 1, _MAX_TRIED_LOG_N)
+
+
 def check_unlock_memory(locked: bytes) -> None:
     """JobMatcherError (code "memory-low") when opening `locked` with a passphrase cannot get the memory age's
-    scrypt needs for a moment (scrypt_memory, and a margin for age's own buffers): a refused allocation in age
-    would end the whole process without a word (Rust aborts), and an exhausted machine would kill it."""
-    need = scrypt_memory(locked)
+    scrypt needs for a moment (scrypt_memory; check_scrypt_memory)."""
+    check_scrypt_memory(scrypt_memory(locked))
+
+
+def check_scrypt_memory(need: int, locking: bool = False) -> None:
+    """The one check before any scrypt of age's (opening a key with a passphrase, or `locking` a new one):
+    JobMatcherError (code "memory-low") when `need` bytes (and a margin for age's own buffers) are more than
+    this process may map (ulimit -v) or the computer has available: a refused allocation in age would end the
+    whole process without a word (Rust aborts), and an exhausted machine would kill it. `need` 0: no check."""
     if not need:
         return
     room, available = _memory_limits()
     margin = need // 8 + (32 << 20)
     for have, where in ((room, "this process may use (ulimit -v)"), (available, "the computer has free")):
         if have is not None and have < need + margin:
+            if locking:
+                raise JobMatcherError(
+                    f"Locking the new encryption key with the passphrase may need up to about "
+                    f"{(need + margin) >> 20} MB of memory for a moment (age's scrypt), and {where} only "
+                    f"{have >> 20} MB. Nothing was changed.",
+                    "Close other programs (or raise the memory limit) and try again.",
+                    code="memory-low",
+                )
             raise JobMatcherError(
                 f"Opening the encryption key with the passphrase needs about {(need + margin) >> 20} MB of memory "
                 f"for a moment (age's scrypt), and {where} only {have >> 20} MB. Nothing was changed.",
