@@ -47,3 +47,37 @@ def test_the_first_encrypted_location_under_a_memory_limit_is_refused_in_words_n
     assert "Traceback" not in r.stderr and "memory allocation" not in r.stderr
     assert os.listdir(usb) == []  # nothing written at the location
     assert not {"location-identity.age", "locations.json"} & set(os.listdir(data))  # no key, no location
+
+
+def test_the_page_says_which_copies_at_a_location_are_not_listed_in_the_command_lines_words(tmp_path):
+    """V15e (the page): a copy whose manifest at the location is refused (here size_bytes 1e308) is left out of
+    the page's list, as of `backup list --from-folder`, and both say so in the same words (the library's)."""
+    import json
+
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    data, usb = tmp_path / "data", tmp_path / "usb"
+    usb.mkdir()
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    for note in ("one", "two"):
+        assert run_cli("backup", "create", "--note", note, data_dir=data).returncode == 0
+    assert run_cli("location", "sync", data_dir=data).returncode == 0
+    bad, good = sorted(usb.glob("JobMatcher/*/backup_*.json"))
+    bad.write_text(json.dumps({**json.loads(bad.read_text()), "size_bytes": 1e308}))
+
+    cli = run_cli("backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "fresh")
+    assert cli.returncode == 0, cli.stderr
+    said = [line for line in cli.stderr.splitlines() if "is not listed" in line]
+    assert len(said) == 1 and bad.stem in said[0], cli.stderr
+    api = Api(Engine(tmp_path / "new-computer"), mode="browser")
+    try:
+        listed = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    finally:
+        api._close()
+    assert listed["ok"], listed
+    answer = listed["value"]
+    assert [b["id"] for b in answer["backups"]] == [good.stem]
+    assert answer["unlisted"] == said  # the same sentence, from the library

@@ -355,7 +355,9 @@ class LocationsApi:
         """The copies at a location, newest first in the order of making (remote.newest_first: by sequence, not
         by a clock), for restoring one: time, kind, size, revision, encrypted, `sequence`; `future`: dated more
         than an hour after now (made while a clock was ahead, V11; never pre-selected); `not_ours`: a plain copy
-        where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`)."""
+        where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`). `unlisted`: a
+        sentence for each copy left out because its manifest there cannot be read (remote_listing's, the words
+        `backup list --from-folder` prints; V15e)."""
         from datetime import datetime, timedelta, timezone
 
         from .locations.remote import check_source, remote_listing
@@ -363,7 +365,8 @@ class LocationsApi:
 
         client, label = self._source_client(source)
         found = check_source(client, source.kind == "configured")
-        items, encrypted_there = remote_listing(client) if found else ([], set())
+        unlisted: list[str] = []  # copies whose manifest there cannot be read: said, as the command line does
+        items, encrypted_there = remote_listing(client, None, unlisted) if found else ([], set())
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         encrypted = {r.folder_id for r in items} if configured else encrypted_there
         soon = datetime.now(timezone.utc) + timedelta(hours=1)  # as `backup list --location` marks them
@@ -387,6 +390,7 @@ class LocationsApi:
                 for r in items
             ],
             "several_folders": len({r.folder_id for r in items}) > 1,
+            "unlisted": unlisted,
         }
 
     @validate_call

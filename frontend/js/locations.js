@@ -472,9 +472,13 @@ async function restoreFromLocation() {
     },
   });
   if (!listed) return;
+  // copies whose manifest there cannot be read are said, never silently left out (V15e: the library's words)
+  const unlisted = found.unlisted || [];
   if (!found.backups.length) {
-    await errorDialog("No backups there", { message: `There are no JobMatcher copies at ${found.where}.`,
-                                              hint: "Check the folder or bucket and try again." });
+    await errorDialog("No backups there", {
+      message: [`There are no JobMatcher copies at ${found.where}${unlisted.length ? " that can be read" : ""}.`,
+                ...unlisted].join(" "),
+      hint: "Check the folder or bucket and try again." });
     return;
   }
   // Two copies made in the same minute read alike to the minute: those are shown to the second (T16).
@@ -494,6 +498,7 @@ async function restoreFromLocation() {
     title: "Choose a backup to restore",
     intro: [`Backups at ${found.where}, newest first (in the order they were made).`,
             h("div", { class: "form-row" }, h("label", { for: "restore-pick", text: "Backup" }), pick),
+            ...unlisted.map((why) => h("p", { class: "unlisted-copy", text: why })),
             "Your current data (if any) is saved first in a safety backup. The copy is checked end to end before anything is replaced; then JobMatcher restarts."],
     fields: needsSecret ? [{ name: "passphrase", label: "Passphrase or recovery key", type: "password",
                              autocomplete: "current-password" }] : [],
