@@ -244,7 +244,9 @@ def test_an_s3_refusal_for_a_wrong_clock_names_the_clock_not_the_keys(engine, we
     r = run_cli_at("+2d", "location", "sync", "cloud", data_dir=engine.data.root)
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
-    assert "clock is 2 days ahead of" in out and "refused the access keys" not in out, out
+    assert "clock is 2 days ahead of the storage service's (it says" in out and "refused the access keys" not in out, (
+        out
+    )
     assert "remove the location" not in out.lower() and "date and time" in out, out
     st = _state(engine, "cloud")
     assert st.last_error_code == "location-clock"
@@ -258,7 +260,12 @@ def test_an_s3_refusal_for_a_wrong_clock_names_the_clock_not_the_keys(engine, we
     args = ("backup", "list", "--from-s3", f"s3://{bucket}/jm", "--endpoint-url", weed.endpoint)
     r = run_cli_at("-3h", *args, data_dir=tmp_path / "new", env=env)
     out = r.stdout + r.stderr
-    assert r.returncode == 1 and "clock is 3 hours behind" in out and "access keys were not" in out, out
+    assert (
+        r.returncode == 1
+        and "clock is 3 hours behind the storage service's (it says" in out
+        and "of of" not in out
+        and "access keys were not" in out
+    ), out
     assert "then try again" in out, out
     # wrong keys with the right clock are still wrong keys
     r = run_cli(*args, data_dir=tmp_path / "new", env={**env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
@@ -267,3 +274,14 @@ def test_an_s3_refusal_for_a_wrong_clock_names_the_clock_not_the_keys(engine, we
     [res] = engine.locations.sync()
     assert not res.error and len(res.copied) == 1, res
     assert _state(engine, "cloud").last_error_code == ""
+
+
+def test_a_clock_offset_reads_as_english_both_ways():
+    """X6: "ahead of the storage service's", "behind the storage service's" (never "of of", "behind of")."""
+    from jobmatcher.locations.s3 import clock_offset
+
+    other = "the storage service's"
+    assert clock_offset(20 * 60, other) == "20 minutes ahead of the storage service's"
+    assert clock_offset(-3600, other) == "1 hour behind the storage service's"
+    assert clock_offset(-2 * 86400 - 5, other) == "2 days behind the storage service's"
+    assert clock_offset(30, other) == "30 seconds ahead of the storage service's"

@@ -95,11 +95,15 @@ def server_time(response: object) -> datetime | None:
         return None
 
 
-def clock_offset(seconds: float) -> str:
-    """A clock's offset in words, to the nearest minute: "2 days ahead of", "3 hours behind" (the largest
-    whole unit). Never raises."""
+SERVICE_CLOCK = "the storage service's"  # the other clock named in a clock refusal (V6)
+
+
+def clock_offset(seconds: float, other: str) -> str:
+    """A clock's offset from `other` (a clock's name, e.g. "the storage service's") in words, to the nearest
+    minute, in the largest whole unit: "2 days ahead of the storage service's", "3 hours behind the storage
+    service's" (X6: "behind", never "behind of"). Positive `seconds`: ahead. Never raises."""
     s = round(abs(seconds) / 60) * 60 if abs(seconds) >= 60 else round(abs(seconds))  # a Date has no fractions
-    way = "ahead of" if seconds > 0 else "behind"
+    way = f"ahead of {other}" if seconds > 0 else f"behind {other}"
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if s >= size:
             n = s // size
@@ -411,7 +415,7 @@ class S3Location(LocationClient):
         if skew is not None and abs(skew) <= CLOCK_TOLERANCE_SECONDS and not told:
             return None
         off = (
-            f"this computer's clock is {clock_offset(skew)} of the storage service's (it says "
+            f"this computer's clock is {clock_offset(skew, SERVICE_CLOCK)} (it says "
             f"{server:%Y-%m-%d %H:%M} UTC, this computer {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)"
             if skew is not None and server is not None
             else "this computer's clock is off from the storage service's"
