@@ -201,10 +201,11 @@ class _TakeOver:
         return cls(gen, data.sequence_floor(), token, at)
 
     @classmethod
-    def of_writer(cls, body: object) -> _TakeOver | None:
-        """The take-over a writer.json body records; None when it records none. Raises ValueError / TypeError
-        for a body that is not one (read as unreadable: claimed anew)."""
-        if not isinstance(body, dict):
+    def of_writer(cls, body: object) -> _TakeOver:
+        """The take-over a writer.json body records. Raises ValueError / TypeError for a body that is not one:
+        not a record of a format this version reads (1, 2), a value out of range, or no take-over in it (only a
+        take-over writes writer.json, so such a body is a damaged one; see read_writer)."""
+        if not isinstance(body, dict) or body.get("format") not in (1, 2):
             raise TypeError("not a writer record")
         raw, gen, seq, token = (body.get(k) for k in ("adopted_at", "generation", "sequence_after", "adoption"))
         at = datetime.fromisoformat(raw) if raw else None
@@ -215,7 +216,7 @@ class _TakeOver:
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= 2**53):
             raise ValueError("not a sequence")
         if at is None and gen is None:
-            return None
+            raise ValueError("no take-over recorded")
         return cls(gen, seq or 0, token if isinstance(token, str) else "", at)
 
     def rank(self) -> tuple[int, int]:
@@ -243,17 +244,49 @@ class _TakeOver:
         ).encode()
 
 
+class _Unreadable:
+    """A writer.json that is there but cannot be read (see read_writer); `why` in the user's words."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def read_writer(client: LocationClient, fid: str) -> _TakeOver | _Unreadable | None:
+    """The take-over recorded at `client` for data folder `fid` (its writer.json): None when there is no
+    writer.json (the original data folder writes there); _Unreadable when one is there but cannot be read
+    (damaged, cut short, a value out of range, a format this version does not read, not a file, refused by the
+    file system). Only a take-over ever writes writer.json, so an unreadable one is a take-over of unknown
+    rank, never "no record": the safe reading for every caller (finding X4). Raises what reaching the
+    location raises (LocationUnavailableError, LocationCopyFailedError for a linked folder above it…), never for
+    what is read there."""
+    try:
+        raw = client.get_bytes(writer_key(fid))
+    except FileNotFoundError:
+        return None
+    except LocationCopyFailedError as e:  # a link, a pipe, a device, larger than any record: not read
+        reason = getattr(e, "reason", "")
+        if reason not in ("not-a-file", "too-large"):
+            raise  # not about the record (a folder above it is a link…): said as it is
+        return _Unreadable("it is not a file JobMatcher wrote" if reason == "not-a-file" else "it is too large")
+    except OSError as e:  # the file system refuses it (EACCES on a shared folder, EIO)
+        return _Unreadable(e.strerror or str(e))
+    try:
+        return _TakeOver.of_writer(json.loads(raw))
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        return _Unreadable("it is damaged, or of a newer JobMatcher")
+
+
 def generation_at(client: LocationClient, fid: str) -> int:
     """The take-over generation recorded at `client` for data folder `fid` (writer.json): 0 when none (the
-    original writes there), 1 for a record of an older version. Never raises (unreadable: 1, a take-over
-    happened but its rank is unknown)."""
+    original writes there), 1 for a record of an older version. Never raises (unreadable, or the location
+    cannot be read now: 1, a take-over happened but its rank is unknown)."""
     try:
-        theirs = _TakeOver.of_writer(json.loads(client.get_bytes(writer_key(fid))))
-    except FileNotFoundError:
-        return 0
-    except (JobMatcherError, OSError, ValueError, TypeError, AttributeError):
+        theirs = read_writer(client, fid)
+    except (JobMatcherError, OSError):
         return 1
-    return 0 if theirs is None else theirs.rank()[0]
+    if theirs is None:
+        return 0
+    return 1 if isinstance(theirs, _Unreadable) else theirs.rank()[0]
 
 
 def backing_off(st: LocationState, now: datetime) -> bool:
@@ -1137,12 +1170,28 @@ class Locations:
         Only two records of older versions (dates alone) are still compared by date.
         """
         mine = _TakeOver.of_data(self.data)
-        try:
-            theirs = _TakeOver.of_writer(json.loads(client.get_bytes(writer_key(fid))))
-        except FileNotFoundError:
-            theirs = None
-        except (ValueError, TypeError, AttributeError, LocationCopyFailedError):
-            theirs = None  # unreadable (or larger than any writer.json, not read): claimed anew below
+        theirs = read_writer(client, fid)
+        gone = (
+            f"If that computer is gone for good and this one should continue, delete {writer_key(fid)} at that "
+            "place and copy again."
+        )
+        if isinstance(theirs, _Unreadable):
+            if mine is not None:  # a take-over claims an unreadable record anew (X4)
+                log.warning("location %s: %s cannot be read (%s): written anew", name, writer_key(fid), theirs.why)
+                client.put_bytes(writer_key(fid), mine.body())
+                return
+            # This data folder took over nothing, and only a take-over writes that note: another computer
+            # continues these copies, of a rank unknown, which any take-over outranks the original by (X4).
+            raise LocationTakenOverError(
+                f"Another computer probably continues this data folder's copies at {client.describe()}: the note "
+                f"there that says which computer writes them ({writer_key(fid)}) cannot be read ({theirs.why}), "
+                "and only a computer that took the copies over writes that note. So this computer no longer copies "
+                "to, or deletes from, that place: neither overwrites the other's copies.",
+                f"If you use the other computer now, {_step_aside(client, name, page=False)}. To keep this "
+                f"computer's copies too, add another folder or prefix for them. {gone}",
+                f"If you use the other computer now, {_step_aside(client, name, page=True)}. To keep this "
+                f"computer's copies too, add another folder or prefix for them. {gone}",
+            )
         if theirs is None:
             if mine is not None:
                 client.put_bytes(writer_key(fid), mine.body())
@@ -1183,10 +1232,6 @@ class Locations:
             why = "it was restored from the same copies as this one and copied there first"
         else:
             why = "it was restored from them after this one was"
-        gone = (
-            f"If that computer is gone for good and this one should continue, delete {writer_key(fid)} at that "
-            "place and copy again."
-        )
         raise LocationTakenOverError(
             f"Another computer continues this data folder's copies at {client.describe()}{since} ({why}), "
             "so this computer no longer copies to, or deletes from, that place: "

