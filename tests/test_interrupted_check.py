@@ -252,3 +252,20 @@ def test_a_handed_lock_is_adopted_only_for_its_own_backup(tmp_path, monkeypatch)
     assert checklock.take(tmp_path, "backup_2026-01-01_00-00-00") is None  # held: by this check, once
     mine.release()
     assert not checklock.lock_path(tmp_path, "backup_2026-01-01_00-00-00").exists()
+
+
+def test_a_restores_detached_check_is_not_left_a_zombie_of_the_process_that_restored(engine):
+    """X10: the safety backup's background check is not our child (the app, restarting in place by execve, forgot
+    the children it had, and each restore's ended check stayed a zombie for as long as the app ran)."""
+    b = engine.create_backup()
+    safety = engine.restore(b.id).safety_backup_id
+    assert wait_for_check(engine, safety, timeout=30).verified is True
+    ours = [p for p in psutil.Process().children() if "verify" in " ".join(_cmdline(p))]
+    assert ours == [], [(p.pid, p.status()) for p in ours]
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:  # a zombie's command line cannot be read: name it by its status
+        return ["verify"] if p.status() == psutil.STATUS_ZOMBIE else []

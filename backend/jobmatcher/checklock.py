@@ -206,9 +206,12 @@ def start_detached(data_root: Path, backup_id: str, held: CheckLock) -> None:
         quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         subprocess.Popen(cmd, env=child_environment(), **quiet)
         return
-    # It outlives us: from a one-file bundle it must unpack afresh (child_environment).
-    subprocess.Popen(
-        cmd,
+    # It outlives us: from a one-file bundle it must unpack afresh (child_environment). Started through a shell
+    # that puts it in the background and ends at once (reaped here): the check is then not our child but the
+    # init process's, which reaps it when it ends. As our own child it stayed a zombie for as long as the app
+    # ran, one per restore, since the app's restart in place (execve) forgets the children it had (X10).
+    starter = subprocess.Popen(
+        ["/bin/sh", "-c", 'exec "$@" &', "sh", *cmd],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -216,4 +219,6 @@ def start_detached(data_root: Path, backup_id: str, held: CheckLock) -> None:
         pass_fds=(held.fd,),
         env=child_environment({LOCK_FD_ENV: str(held.fd)}),
     )
+    if starter.wait() != 0:
+        raise OSError(f"the shell that starts the check ended with {starter.returncode}")
     held.handed_over()
