@@ -668,3 +668,36 @@ def test_a_sync_starts_no_child_for_a_location_it_skips(engine, locked_identity,
     engine.locations.set_enabled("USB", True)
     assert not engine.locations.sync()[0].error
     assert len(started) == 1 and _gone(started[0])
+
+
+def test_the_child_hands_the_age_file_over_in_batches_and_all_of_it(monkeypatch):
+    """The child's standard output (encproc._Pipe) gathers age's 64 KiB chunks and writes them to the pipe in
+    batches of about BATCH bytes, in order, with no byte lost: the tail is held until close(), which writes it.
+    A real pipe, drained by a thread as the parent drains it."""
+    r, w = os.pipe()
+    got = bytearray()
+    reader = threading.Thread(target=lambda: [got.extend(c) for c in iter(lambda: os.read(r, 1 << 20), b"")])
+    reader.start()
+    calls: list[int] = []
+    writev = os.writev
+
+    def counted(fd, buffers):
+        calls.append(fd)
+        return writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", counted)
+    chunks = [hashlib.sha256(bytes([i])).digest() * 2048 + b"tag-%03d" % i for i in range(43)]  # 65,543 bytes each
+    try:
+        pipe = encproc._Pipe(w)
+        for c in chunks:
+            assert pipe.write(c) == len(c)
+        before_close = len(calls)
+        pipe.close()
+    finally:
+        os.close(w)
+        reader.join()
+        os.close(r)
+    assert bytes(got) == b"".join(chunks)
+    assert encproc.BATCH == 8 * 65536
+    assert before_close == 5  # a write per 8 chunks (a batch), none per chunk; 3 chunks left
+    assert len(calls) == before_close + 1  # close() wrote the tail

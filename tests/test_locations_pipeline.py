@@ -195,3 +195,127 @@ def test_memory_stays_bounded_whatever_the_size(tmp_path):
     before, peak = (int(x) for x in r.stdout.split())
     grew_mb = (peak - before) / 1024
     assert 0 < grew_mb < 40, f"peak memory grew by {grew_mb:.0f} MB while copying 96 MB"
+
+
+@pytest.fixture
+def ext4_disk(tmp_path):
+    """A real ext4 file system on a loop device (root only; skipped otherwise): (its mount point, the device).
+    Unmounted and detached afterwards."""
+    import shutil
+
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("mkfs.ext4", "losetup", "filefrag")):
+        pytest.skip("a loop device with ext4 needs root, mkfs.ext4, losetup and filefrag")
+    img = tmp_path / "disk.img"
+    with open(img, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", str(img)], check=True, capture_output=True)
+    r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device here: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", dev, str(mnt)], capture_output=True, text=True)
+    try:
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount the loop device: {r.stderr.strip()}")
+        yield mnt, dev
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def _flip_on_the_device(dev: str, path: Path, offset: int) -> None:
+    """Change the byte at `offset` of the file `path` on the disk itself, by writing its block on the device:
+    the file system's page cache still holds the byte as it was (as a drive that lost or garbled a write)."""
+    import mmap
+
+    out = subprocess.run(["filefrag", "-v", str(path)], capture_output=True, text=True, check=True).stdout
+    block = offset // 4096  # the file system's blocks (-b 4096 above)
+    for line in out.splitlines():
+        parts = line.split(":")
+        if len(parts) > 3 and parts[0].strip().isdigit():
+            first, last = (int(x) for x in parts[1].split(".."))
+            if first <= block <= last:
+                physical = int(parts[2].split("..")[0]) + block - first
+                break
+    else:
+        raise AssertionError(f"block {block} of {path} is not on the disk yet:\n{out}")
+    fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
+    try:
+        buf = mmap.mmap(-1, 4096)
+        assert os.preadv(fd, [buf], physical * 4096) == 4096
+        buf[offset % 4096] ^= 0x01
+        assert os.pwritev(fd, [buf], physical * 4096) == 4096
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["o-direct", "through-the-page-cache"])
+def test_read_behind_compares_the_disk_not_the_page_cache(ext4_disk, monkeypatch, direct):
+    """A byte changed on the disk under the page cache (the cache still holds what was written) is caught, when
+    the read-back goes past the page cache (O_DIRECT) and when it reads through it (a file system refusing
+    O_DIRECT: its pages dropped first), with blocks that do not end on a disk block."""
+    from jobmatcher.locations import pipeline
+
+    if not direct:
+        monkeypatch.setattr(pipeline, "_O_DIRECT", 0)
+    mnt, dev = ext4_disk
+    f = mnt / "copy.age"
+    data = _source(f, 3 * 1024 * 1024 + 5).read_bytes()
+    with open(f, "rb+") as fo:
+        os.fsync(fo.fileno())
+    batches = [[data[:1_000_001]], [data[1_000_001:2_500_000], data[2_500_000:]]]
+
+    def read_back() -> bool:
+        with ReadBehind(f) as behind:
+            assert (behind._direct >= 0) is direct
+            for b in batches:
+                behind.check(b)
+            return behind.finish() == (Stored(len(data), hashlib.sha256(data).hexdigest()), True)
+
+    assert read_back()
+    for offset in (2 * 1024 * 1024 + 77, len(data) - 1):  # a whole disk block, and the file's last byte
+        with open(f, "rb") as fi:
+            fi.read()  # the file's pages in the page cache, as they were written
+        _flip_on_the_device(dev, f, offset)
+        assert f.read_bytes() == data  # the page cache still has it as written: only the disk changed
+        assert not read_back()
+        _flip_on_the_device(dev, f, offset)  # back as it was, and the page cache emptied of what was read
+        fd = os.open(f, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    assert _pipeline_threads() == []
+
+
+def test_a_copy_changed_on_the_disk_while_it_is_written_is_caught_and_not_kept(ext4_disk, ident, monkeypatch):
+    """The encrypted folder copy on a real disk: a byte of its first 4 MB changed on the disk right after it was
+    written there (the page cache holding it as written) fails the copy before the rename; nothing is listed,
+    no temp file is left, and the next copy is made."""
+    from jobmatcher.locations import folder
+
+    mnt, dev = ext4_disk
+    usb = mnt / "usb"
+    usb.mkdir()
+    loc = FolderLocation(usb)
+    loc.initialize()
+    src = _source(mnt / "src.db", 9 * 1024 * 1024 + 3)
+    settle = folder._wait_written
+    changed: list[int] = []
+
+    def settle_then_change(fd: int, offset: int, length: int) -> None:
+        settle(fd, offset, length)
+        if not changed:
+            _flip_on_the_device(dev, Path(os.readlink(f"/proc/self/fd/{fd}")), offset + 4321)
+            changed.append(offset)
+
+    monkeypatch.setattr(folder, "_wait_written", settle_then_change)
+    with pytest.raises(LocationCopyFailedError, match="did not read back identical"):
+        loc.put_stream(KEY, lambda w: encrypt_file_into(src, w, ident[1]))
+    assert changed == [0]
+    assert loc.list("") == [] and [p.name for p in usb.rglob("*") if p.is_file()] == [MARKER_KEY]
+    monkeypatch.setattr(folder, "_wait_written", settle)
+    loc.put_stream(KEY, lambda w: encrypt_file_into(src, w, ident[1]))
+    assert pyrage.decrypt((usb / KEY).read_bytes(), [x25519.Identity.from_str(ident[0])]) == src.read_bytes()
+    assert _pipeline_threads() == []

@@ -48,6 +48,12 @@ BLOCK = 1024 * 1024
 # most the parent reads at once: big reads keep the parent's per-chunk work (hash, write) cheap.
 PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = 1031
+# The child writes the age file to the pipe in batches of about this many bytes (_Pipe). Half the pipe: the
+# parent reads one while the next is gathered, and a child paused by a test after its first block (PAUSE_ENV)
+# has handed over some ciphertext already.
+BATCH = PIPE_BYTES // 2
+# The most buffers one writev takes (IOV_MAX; 1024 on Linux and macOS, POSIX's least is 16).
+_IOV_MAX = 16 if os.name != "posix" else max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
 # The peak resident memory (kB) the last child that finished reported (benchmarks/bench_locations.py).
 last_child_peak_kb = 0
 # The longest the parent waits for the child's next bytes, in seconds, before it calls the child stalled, kills
@@ -424,25 +430,64 @@ class _Plaintext:
 
 
 class _Pipe:
-    """Standard output, written in full (age writes its 64 KiB chunks here)."""
+    """Standard output, written in full, age's 64 KiB chunks gathered into batches of about BATCH bytes: a pipe
+    written 64 KiB at a time wakes the parent for each (about 1,500 selects, reads and writes per 100 MB on
+    its side, the copy's busiest; 60-80 ms of its CPU against about 20 ms in batches). Gathered without
+    copying a byte (one writev per batch). close() writes what is left: call it after age's last chunk."""
 
     error: OSError | None = None
 
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        self._pending: list[bytes] = []
+        self._pending_n = 0
+
     def write(self, data) -> int:
-        view = memoryview(data)
+        n = len(data)
+        self._pending.append(bytes(data))  # age's own bytes object: kept, not copied
+        self._pending_n += n
+        if self._pending_n >= BATCH:
+            self._write_pending()
+        return n
+
+    def _write_pending(self) -> None:
+        pending, self._pending, self._pending_n = self._pending, [], 0
         try:
-            while view:
-                view = view[os.write(1, view) :]
+            if hasattr(os, "writev"):
+                _writev_all(self._fd, pending)
+            else:  # Windows
+                for b in pending:
+                    view = memoryview(b)
+                    while view:
+                        view = view[os.write(self._fd, view) :]
         except OSError as e:
             self.error = e
             raise
-        return len(data)
 
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        """Write what is still gathered. Raises OSError (EPIPE: the parent stopped reading)."""
+        if self._pending:
+            self._write_pending()
+
     def writable(self) -> bool:
         return True
+
+
+def _writev_all(fd: int, buffers: list[bytes]) -> None:
+    """Write every byte of `buffers`, in order, to `fd` with as few writev calls as the system allows (a pipe
+    may take part of a batch at a time; IOV_MAX buffers at most per call). Raises OSError."""
+    views = [memoryview(b) for b in buffers if b]
+    first = 0
+    while first < len(views):
+        done = os.writev(fd, views[first : first + _IOV_MAX])
+        while first < len(views) and done >= len(views[first]):
+            done -= len(views[first])
+            first += 1
+        if done:
+            views[first] = views[first][done:]
 
 
 def _answer(obj: dict) -> None:
@@ -519,6 +564,7 @@ def _encrypt(src: str, recipient: str, algorithm: str) -> int:
             pipe = _Pipe()
             try:
                 pyrage.encrypt_io(plain, pipe, to)
+                pipe.close()
             except Exception:
                 if plain.error is not None:  # pyrage wraps what read() raised and drops its errno
                     raise plain.error from None
