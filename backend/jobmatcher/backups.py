@@ -59,6 +59,9 @@ from .listing import (
     _marker_tokens,
     is_own_backup,
     listable_name,
+    live_link_hint,
+    live_link_page_hint,
+    live_link_sentence,
     not_listed_because,
 )
 from .listing import (
@@ -304,7 +307,19 @@ class BackupStore(BackupFolder):
         except OSError as e:
             raise describe_os_error(e, "reading the backup folder", self.folder) from None
         why = None
-        if st is not None and (st.st_dev, st.st_ino) not in self._live_inodes():
+        live = self._live_inodes()
+        if st is not None and (st.st_dev, st.st_ino) in live and not self._restoring(st):
+            # the live file under a second name (a hand "restore" by `ln`, X1): said as it is, with the way out
+            name = live[(st.st_dev, st.st_ino)]
+            raise BackupNotFoundError(
+                live_link_sentence(path.name, name).replace(" is not listed:", " is not a backup:", 1),
+                live_link_hint(backup_id, path, name),
+                live_link_page_hint(path, name),
+                id=backup_id,
+                path=str(self.folder),
+                reason="live-linked",
+            )
+        if st is not None and (st.st_dev, st.st_ino) not in live:
             why = (
                 not_listed_because(path.name, lambda n: os.path.lexists(self.folder / n))
                 if stat_module.S_ISREG(st.st_mode)
@@ -312,12 +327,7 @@ class BackupStore(BackupFolder):
                 if stat_module.S_ISLNK(st.st_mode)
                 else None
             )
-        if (
-            st is None
-            or not stat_module.S_ISREG(st.st_mode)
-            or (st.st_dev, st.st_ino) in self._live_inodes()
-            or why is not None
-        ):
+        if st is None or not stat_module.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in live or why is not None:
             raise BackupNotFoundError(
                 why or f"There is no backup with the id '{backup_id}' in {self.folder}.",
                 "Run `jobmatcher backup list` to see the ids.",
@@ -1203,6 +1213,54 @@ class BackupStore(BackupFolder):
                 raise describe_os_error(e, "deleting the backup's manifest", manifest_path(path)) from None
         fsync_dir(self.folder)
         log.info("deleted backup %s", backup_id)
+        return rec
+
+    def remove_live_link(self, backup_id: str) -> BackupRecord:
+        """Remove the name `backup_id` in this folder that is the live database itself under a second name (a hard
+        link, finding X1: get() refuses it with reason "live-linked"), and its manifest when JobMatcher wrote it.
+        No data goes: the live file keeps its own name (the file is removed only while it has another name and is
+        the live file). Returns the record the name had (its manifest's values).
+
+        Raises:
+            ValidationError / BackupNotFoundError: as get(), for an id that is not such a name (nothing removed).
+            JobMatcherError: the name cannot be removed (named: permission, read-only disk).
+        """
+        try:
+            self.get(backup_id)
+        except BackupNotFoundError as e:
+            if getattr(e, "reason", None) != "live-linked" or self.data is None:
+                raise
+            refused = e
+        else:
+            raise BackupNotFoundError(
+                f"The backup {backup_id} is not a second name of your live database.",
+                f"To delete it as a backup: `jobmatcher backup delete {backup_id}`.",
+                id=backup_id,
+            )
+        backup_id = refused.fields["id"]  # as get() read it (an id printed with its control characters escaped)
+        path = self.folder / f"{backup_id}.db"
+        try:
+            st, live = path.lstat(), os.lstat(self.data.db_path)
+        except OSError as e:
+            raise describe_os_error(e, "removing the second name of your database", path) from None
+        if (
+            (st.st_dev, st.st_ino) != (live.st_dev, live.st_ino)
+            or st.st_nlink < 2
+            or os.path.normcase(os.path.abspath(path)) == os.path.normcase(os.path.abspath(self.data.db_path))
+        ):
+            raise refused  # changed since (a restore swapped the live file in): nothing removed
+        rec = self._record(
+            backup_id, str(path), st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)
+        )
+        ours = is_jobmatcher_manifest(path) and not is_location_manifest(manifest_path(path))
+        try:
+            os.unlink(path)
+        except OSError as e:
+            raise describe_os_error(e, "removing the second name of your database", path) from None
+        if ours:
+            remove_quietly(manifest_path(path))
+        fsync_dir(self.folder)
+        log.info("removed %s, a second name of the live database", path.name)
         return rec
 
     def prune_plan(

@@ -550,7 +550,12 @@ def _print_safety_backup(result) -> None:
 
 def cmd_backup_delete(args) -> int:
     engine = _engine(args)
-    rec = engine.get_backup(args.id)
+    try:
+        rec = engine.get_backup(args.id)
+    except JobMatcherError as e:
+        if getattr(e, "reason", None) != "live-linked":
+            raise
+        return _remove_live_link(args, engine, e)
     warnings = []
     if rec.type.value == "pre-migration":
         warnings.append("it was made before a database update: it is the way back from that update")
@@ -570,6 +575,27 @@ def cmd_backup_delete(args) -> int:
         _emit_json({"deleted": rec.id})
     else:
         print(f"Deleted {_safe(rec.id)}.")
+    return 0
+
+
+def _remove_live_link(args, engine, refused: JobMatcherError) -> int:
+    """`backup delete ID` of a backup that is the live database under a second name (X1): only that name and its
+    manifest go, after the user's yes; the data stays in the live file."""
+    backup_id = refused.fields["id"]
+    live = _safe(str(engine.database_path))
+    print(refused.message, file=sys.stderr)
+    if not _confirm(args, f"Remove the name {_safe(backup_id)} and its manifest? Your data stays in {live}."):
+        print("Nothing was removed.", file=sys.stderr)
+        return 1
+    engine.delete_backup(backup_id)
+    _change_made()
+    if args.json:
+        _emit_json({"deleted": backup_id, "live_link": True})
+    else:
+        print(
+            f"Removed {_safe(backup_id)}, a second name of your live database; your data is in {live}, unchanged. "
+            "Make a real backup with `jobmatcher backup create` if you have not yet."
+        )
     return 0
 
 
@@ -747,6 +773,8 @@ def cmd_db_migrate(args) -> int:
         )
     if r.foreign_schema:
         print(f"Warning: {r.foreign_schema}", file=sys.stderr)
+    for message in r.live_links:  # a backup that is the live file itself (X1): `jobmatcher status` says what to do
+        print(f"Warning: {message} Run `jobmatcher status` for what to do.", file=sys.stderr)
     if r.created:
         print(f"Created a new database at {_safe(r.migrated_to)}.")
     elif r.migrated_to:

@@ -64,7 +64,7 @@ from .fsutil import (
     side_file,
     user_path,
 )
-from .listing import previous_backups
+from .listing import live_link_warning, previous_backups
 from .lock import FileLock, InstanceLock
 from .manifest import NEWER_VERSION, BackupRecord, BackupType, Manifest, clean_note, read_manifest, seal_holds
 from .printable import printable
@@ -132,6 +132,8 @@ class LaunchReport(BaseModel):
     auto_backup_failure: dict | None = None
     backup_folder_error: str | None = None  # the backup folder cannot be used: no backup was made or pruned
     future_backups: list[str] = []  # dated in the future (a wrong clock): kept, never the newest
+    # backups that are the live database itself under a second name (a hard link, X1): what is wrong, in words
+    live_links: list[str] = []
     # Triggers and views JobMatcher did not make, removed from the live data after the safety backup named
     # (in the user's words: "a trigger 'wipe'"); what the schema guard found and could not remove, and why.
     removed_foreign: list[str] = []
@@ -751,9 +753,12 @@ class Engine:
                 os.sep in id_or_path or "/" in id_or_path or id_or_path.endswith(".db") or _exists(id_or_path)
             )
             if not looks_like_path and (
-                isinstance(e, BackupFolderUnavailableError) or getattr(e, "reason", None) == "not-a-backup"
+                isinstance(e, BackupFolderUnavailableError)
+                or getattr(e, "reason", None) in ("not-a-backup", "live-linked")
             ):
-                raise  # an id while the drive is unplugged (K7), a file there that is not a backup (K11): say that
+                # an id while the drive is unplugged (K7), a file there that is not a backup (K11), the live file
+                # under a second name (X1): say that
+                raise
             if not looks_like_path:
                 raise BackupNotFoundError(
                     f"There is no backup with the id '{id_or_path}'.",
@@ -1074,11 +1079,19 @@ class Engine:
         return self.store.set_pinned(backup_id, pinned)
 
     def delete_backup(self, backup_id: str) -> BackupRecord:
-        """Delete a listed backup and its manifest; the deleted record.
+        """Delete a listed backup and its manifest; the deleted record. An id that names the live database itself
+        under a second name (a hard link into the backup folder, X1) has that name and its manifest removed
+        (BackupStore.remove_live_link): the data stays in the live file.
 
         Raises JobMatcherError for the safety backup an interrupted restore still needs (or a file that
         cannot be deleted, named); BackupNotFoundError / ValidationError for an unknown id."""
-        rec = self.store.get(backup_id)
+        try:
+            rec = self.store.get(backup_id)
+        except BackupNotFoundError as e:
+            if getattr(e, "reason", None) != "live-linked":
+                raise
+            # the live file under a second name (X1): only that name goes, never data
+            return self.store.remove_live_link(backup_id)
         if self._needed_for_recovery(rec):
             raise JobMatcherError(
                 f"The backup {rec.id} is still needed: a restore was interrupted, and this safety backup is what "
@@ -1184,9 +1197,46 @@ class Engine:
             previous=previous,
             previous_folders=previous_folders,
             database_problem=self._backup_blocker(),
+            live_links=self.live_links(),
         )
         health.uncounted = len(backups) - len(own)  # listed by `backup list` and the page, never counted
         return self._with_locations(health, when, s.auto_backup_minutes)
+
+    def live_links(self) -> list[dict]:
+        """The backups that are the live database itself under a second name (a hard link made by hand, e.g. a
+        "restore" by `ln`: finding X1), in the backup folder and the previous ones, as [{"id", "path", "folder",
+        "deletable", "live"}] (`deletable`: in the current folder, where `backup delete ID` removes the name). Not
+        backups: every edit changes them. One lstat when the live file has no other name. Read-only; never
+        raises (a folder that cannot be read or is refused: nothing found there)."""
+        try:
+            if os.lstat(self.data.db_path).st_nlink < 2:
+                return []
+        except OSError:
+            return []
+        found = []
+        folders: list[tuple[BackupStore, bool]] = []
+        try:
+            folders.append((self.store, True))
+            folders += [
+                (BackupStore(Path(f), chosen=True, data=self.data), False)
+                for f in self.settings.previous_backup_dirs
+                if not self.is_current_folder(f)
+            ]
+        except (JobMatcherError, OSError):
+            pass
+        for store, current in folders:
+            for backup_id in store.live_links():
+                path = store.folder / f"{backup_id}.db"
+                found.append(
+                    {
+                        "id": backup_id,
+                        "path": str(path),
+                        "folder": str(store.folder),
+                        "deletable": current,
+                        "live": str(self.data.db_path),
+                    }
+                )
+        return found
 
     def _backup_blocker(self) -> tuple[str, str] | None:
         """(what is wrong, what to do) when the live database cannot be backed up as it is: lost (also with its
@@ -1504,6 +1554,9 @@ class Engine:
                 items = [made, *items]
         report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items, keep=self._recovery_keeper())]
         report.future_backups = [r.id for r in items if r.future and is_own_backup(r)]
+        report.live_links = [live_link_warning(link)[0] for link in self.live_links()]
+        for message in report.live_links:
+            log.warning("%s", message)
         return report
 
     def _remove_foreign_schema(

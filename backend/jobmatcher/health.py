@@ -45,7 +45,7 @@ class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
     # location-copy-failed, location-taken-over, location-unavailable, location-clock, location-stale,
-    # locations-unreadable
+    # locations-unreadable, live-is-backup
     code: str
     level: Level
     message: str
@@ -232,6 +232,7 @@ def assess(
     previous: list[BackupRecord] | None = None,
     previous_folders: list[str] | None = None,
     database_problem: tuple[str, str] | None = None,
+    live_links: list[dict] | None = None,
 ) -> Health:
     """The health of the backups at `now` (time-zone aware). `schedule`: ScheduleState.to_dict() or None.
 
@@ -239,7 +240,9 @@ def assess(
     the previous backup folders (`previous_folders`), which protect the data too until they are moved.
     Sizes in bytes. "Newest" goes by the order of making (retention.newest_order), never by a clock.
     `database_problem`: (what is wrong, what to do) when the live database cannot be backed up as it is
-    (lost, empty, damaged, or data of a newer JobMatcher).
+    (lost, empty, damaged, or data of a newer JobMatcher). `live_links`: backups that are the live database
+    itself under a second name (Engine.live_links; a hard link made by hand, X1): amber, as they were never
+    counted (the rules above judge the real backups), but the user believes them backups.
     """
     warnings: list[HealthWarning] = []
     previous = previous or []
@@ -279,6 +282,11 @@ def assess(
         warnings.append(
             HealthWarning(code="database", level="error", message=database_problem[0], hint=database_problem[1])
         )
+    for link in live_links or []:
+        from .listing import live_link_warning
+
+        message, hint, page = live_link_warning(link)
+        warnings.append(HealthWarning(code="live-is-backup", level="warn", message=message, hint=hint, page_hint=page))
     if not data_writable:
         warnings.append(
             HealthWarning(

@@ -113,6 +113,52 @@ def _marker_tokens(folder: Path) -> list[str]:
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
 
 
+def live_link_sentence(name: str, live: str | os.PathLike) -> str:
+    """Why the backup file `name` is not listed when it is the live file `live` under a second name (a hard link,
+    finding X1): in the user's words. Never raises."""
+    return (
+        f"{name} is not listed: it is your live database {live} itself under a second name (a hard link), not a "
+        "backup: it changes whenever you edit your data."
+    )
+
+
+def live_link_hint(backup_id: str, path: str | os.PathLike, live: str | os.PathLike, deletable: bool = True) -> str:
+    """What to do about the backup `backup_id` at `path` that is the live file `live` (finding X1), in the
+    command line's words: make a real backup, then remove the second name (`deletable`: `backup delete` can,
+    as it is in the current backup folder; otherwise by hand). Never raises."""
+    how = (
+        f"`jobmatcher backup delete {backup_id} --yes`"
+        if deletable
+        else f"delete the file {path} (and {os.fspath(path)[:-3]}.json beside it) yourself"
+    )
+    return (
+        f"Make a real backup of your data now: `jobmatcher backup create`. Then remove the second name: {how}; only "
+        f"that name and its manifest go, your data stays in {live}."
+    )
+
+
+def live_link_warning(link: dict) -> tuple[str, str, str]:
+    """(what is wrong, what to do, the page's words for it) for the backup `link` (Engine.live_links' row: "id",
+    "path", "folder", "deletable", "live") that is the live database "live" itself under a second name (X1).
+    Never raises."""
+    live = link["live"]
+    return (
+        f"Your database {live} is the same file as the backup {link['id']} in {link['folder']} (a second name, a "
+        "hard link): that backup changes whenever you edit your data, so it is not a backup any more, and it is "
+        "neither listed nor counted.",
+        live_link_hint(link["id"], link["path"], live, link["deletable"]),
+        live_link_page_hint(link["path"], live),
+    )
+
+
+def live_link_page_hint(path: str | os.PathLike, live: str | os.PathLike) -> str:
+    """live_link_hint in the page's words (a button; the file to remove by hand). Never raises."""
+    return (
+        "Make a real backup of your data now with “Back up now”. Then remove the second name: delete the file "
+        f"{path} (and {os.fspath(path)[:-3]}.json beside it); only that name goes, your data stays in {live}."
+    )
+
+
 def not_listed_because(name: str, exists: Callable[[str], bool]) -> str | None:
     """Why the `*.db` file `name` is not a backup (live_database_file), in the user's words, or None.
 
@@ -312,18 +358,62 @@ class BackupFolder:
         except (OSError, RuntimeError):
             return False
 
-    def _live_inodes(self) -> set[tuple[int, int]]:
-        """The live database and its side files: never listed, never pruned, whatever their names."""
+    def _live_inodes(self) -> dict[tuple[int, int], str]:
+        """The live database and its side files: never listed, never pruned, whatever their names. As
+        {(st_dev, st_ino): the live file's path}."""
         if self.data is None:
-            return set()
-        found = set()
+            return {}
+        found: dict[tuple[int, int], str] = {}
         for suffix in ("", *SIDE_SUFFIXES):
+            name = str(self.data.db_path) + suffix
             try:
-                st = os.stat(str(self.data.db_path) + suffix)
+                st = os.stat(name)
             except OSError:
                 continue
-            found.add((st.st_dev, st.st_ino))
+            found.setdefault((st.st_dev, st.st_ino), name)
         return found
+
+    def _restoring(self, st: os.stat_result) -> bool:
+        """True when the file `st` is the safety backup a restore is making right now (or a killed one left): the
+        old live file is linked into the backup folder at the swap, named in the restore journal first; that
+        second name is the restore's, settled by it or by the next launch's recovery. Never raises."""
+        if self.data is None:
+            return False
+        try:
+            import json
+
+            path = json.loads(self.data.journal_path.read_bytes()).get("safety_path")
+            there = os.stat(path)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return False
+        return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+
+    def live_links(self) -> builtins.list[str]:
+        """The ids of the `*.db` files in this folder that are the live database itself under a second name (a hard
+        link made by hand, e.g. a "restore" by `ln`: finding X1), but for a restore's own safety backup at its
+        swap. Never listed (list() says why), never pruned. Costs one lstat when the live file has no other
+        name (st_nlink 1), the usual case. Never raises (a folder that cannot be read: [])."""
+        if self.data is None:
+            return []
+        try:
+            live = os.lstat(self.data.db_path)
+            if live.st_nlink < 2 or not stat.S_ISREG(live.st_mode):
+                return []
+            with os.scandir(self.folder) as it:
+                entries = builtins.list(it)
+        except OSError:
+            return []
+        found = []
+        for e in entries:
+            if not listable_name(e.name):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (live.st_dev, live.st_ino) and not self._restoring(st):
+                found.append(e.name[:-3])
+        return sorted(found)
 
     # -- reading (never writes, never opens a database) ----------------------
 
@@ -332,8 +422,9 @@ class BackupFolder:
 
         `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
         `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
-        a live database (a -wal or -shm beside it, or named `jobmatcher.db`) or a link: the user sees why
-        a file in the folder is not in the list (K11). This data folder's own live file is never mentioned.
+        a live database (a -wal or -shm beside it, or named `jobmatcher.db`), a link, or this data folder's
+        live file itself under a second name (a hard link, X1): the user sees why a file in the folder is not in
+        the list (K11), but for a restore's own safety backup at its swap.
 
         Raises:
             BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
@@ -365,6 +456,9 @@ class BackupFolder:
             try:
                 st = e.stat(follow_symlinks=False)
                 if (st.st_dev, st.st_ino) in live:
+                    # the live file (or its -wal) under a second name: said, never listed as a backup (X1)
+                    if skipped is not None and not self._restoring(st):
+                        skipped.append(live_link_sentence(name, live[(st.st_dev, st.st_ino)]))
                     continue
                 if why is not None:
                     if skipped is not None:

@@ -1,0 +1,178 @@
+"""Finding X1: the live jobmatcher.db hard-linked to a backup (a hand "restore" by `ln`).
+
+That backup is the live data under a second name: every edit changes it. It is never listed nor counted (as
+before), but now it is named wherever the user looks: `status` (amber), the launch (`db migrate`), `backup list`
+(a line on stderr), verify/delete/restore of its id (why, instead of "There is no backup"), and the page
+(backup_overview's health and skipped). `backup delete ID` removes only that second name and its manifest; prune
+never touches it; `backup create` makes a real new copy. Real files, the real CLI in a subprocess, the real Api.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import fingerprint, run_cli
+from jobmatcher.api import Api
+from jobmatcher.engine import Engine
+
+
+def _linked(engine: Engine) -> tuple[Path, str, str]:
+    """Two backups; then the live file replaced by a hard link to the older one, as `rm` + `ln` by hand.
+    Returns (the data folder, the linked backup's id, the other backup's id)."""
+    older = engine.create_backup(note="first").id
+    newer = engine.create_backup(note="second").id
+    db = engine.data.db_path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    os.link(engine.store.folder / f"{older}.db", db)
+    return engine.data.root, older, newer
+
+
+def _edit(db: Path) -> None:
+    """An edit as the app makes one (the file changes in place)."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("INSERT INTO skills(name) VALUES ('edited-after-link')")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_status_names_the_backup_that_is_the_live_file(engine):
+    d, older, newer = _linked(engine)
+    _edit(engine.data.db_path)
+    r = run_cli("status", data_dir=d)
+    assert r.returncode == 0, r.stderr  # amber: the real backups still protect the data
+    out = r.stdout + r.stderr
+    assert f"is the same file as the backup {older}" in out
+    assert "changes whenever you edit your data" in out
+    assert "jobmatcher backup create" in out and f"jobmatcher backup delete {older} --yes" in out
+    assert "1 backup," in out  # still counted as what it is: one real backup
+    j = json.loads(run_cli("status", "--json", data_dir=d).stdout)
+    assert j["level"] == "warn"
+    (w,) = [w for w in j["warnings"] if w["code"] == "live-is-backup"]
+    assert w["level"] == "warn" and older in w["message"]
+
+
+def test_backup_list_says_on_stderr_why_the_linked_backup_is_not_listed(engine):
+    d, older, newer = _linked(engine)
+    r = run_cli("backup", "list", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert older not in r.stdout.split() and newer in r.stdout.split()
+    assert f"{older}.db is not listed: it is your live database" in r.stderr
+    assert "hard link" in r.stderr
+
+
+@pytest.mark.parametrize("command", [["backup", "verify"], ["backup", "restore"], ["backup", "delete"]])
+def test_commands_naming_its_id_say_why_not_that_it_does_not_exist(engine, command):
+    d, older, newer = _linked(engine)
+    before = fingerprint(engine.data.db_path)
+    folder = sorted(p.name for p in engine.store.folder.iterdir())
+    r = run_cli(*command, older, data_dir=d, input="")  # delete: no --yes and no terminal: refused after saying why
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "There is no backup" not in r.stderr
+    assert f"{older}.db is not a backup: it is your live database" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert fingerprint(engine.data.db_path) == before
+    assert sorted(p.name for p in engine.store.folder.iterdir()) == folder
+
+
+def test_backup_delete_removes_only_the_second_name_and_the_data_stays(engine):
+    d, older, newer = _linked(engine)
+    _edit(engine.data.db_path)
+    before = fingerprint(engine.data.db_path)
+    r = run_cli("backup", "delete", older, "--yes", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert "a second name of your live database" in r.stdout
+    assert not (engine.store.folder / f"{older}.db").exists()
+    assert not (engine.store.folder / f"{older}.json").exists()
+    assert (engine.store.folder / f"{newer}.db").exists()
+    assert fingerprint(engine.data.db_path) == before
+    assert os.stat(engine.data.db_path).st_nlink == 1
+    r = run_cli("status", "--json", data_dir=d)
+    assert not [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"]
+
+
+def test_backup_create_makes_a_real_copy_and_prune_never_takes_the_linked_name(engine):
+    d, older, newer = _linked(engine)
+    _edit(engine.data.db_path)
+    r = run_cli("backup", "create", "--note", "real", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    made = [p for p in engine.store.folder.glob("*.db") if p.stem not in (older, newer)]
+    assert len(made) == 1 and os.stat(made[0]).st_nlink == 1
+    assert not os.path.samefile(made[0], engine.data.db_path)
+    assert run_cli("backup", "verify", made[0].stem, data_dir=d).returncode == 0
+    # a simple retention of one day, run 400 days on: every real backup but the newest goes; never the live
+    # file's second name (not a backup, never a candidate: deleting it loses no data, but would look like one)
+    r = run_cli("settings", "--retention-policy", "simple", "--retention-days", "1", "--yes", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    gone = Engine(d).prune(now=datetime.now(timezone.utc) + timedelta(days=400))
+    assert [g.id for g in gone] == [newer]
+    assert os.path.samefile(engine.store.folder / f"{older}.db", engine.data.db_path)
+    assert (engine.store.folder / f"{older}.json").exists() and made[0].exists()
+
+
+def test_the_launch_says_it(engine):
+    d, older, newer = _linked(engine)
+    r = run_cli("db", "migrate", data_dir=d)
+    assert r.returncode == 0, r.stderr
+    assert f"is the same file as the backup {older}" in r.stderr
+
+
+def test_the_page_shows_it_in_the_status_and_beside_the_list(engine):
+    d, older, newer = _linked(engine)
+    api = Api(Engine(d), mode="window")
+    try:
+        api._begin_launch()
+        api._wait_launched(30)
+        r = api._dispatch("backup_overview", [])
+        assert r["ok"], r
+        v = r["value"]
+        assert [b["id"] for b in v["backups"]] == [newer]
+        assert any(f"{older}.db is not listed: it is your live database" in s for s in v["skipped"])
+        (w,) = [w for w in v["health"]["warnings"] if w["code"] == "live-is-backup"]
+        assert older in w["message"] and "Back up now" in w["hint"] and "jobmatcher " not in w["hint"]
+        assert v["health"]["level"] == "warn"
+        r = api._dispatch("start_restore", [older])
+        assert not r["ok"] and "is not a backup: it is your live database" in r["error"]["message"]
+    finally:
+        api._close()
+
+
+def test_a_second_name_outside_the_backup_folder_is_harmless(engine, tmp_path):
+    """A `cp -al` snapshot of the data folder: the live file has a second name elsewhere: nothing to say."""
+    engine.create_backup()
+    snap = tmp_path / "snapshot"
+    snap.mkdir()
+    os.link(engine.data.db_path, snap / "jobmatcher.db")
+    r = run_cli("status", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0 and json.loads(r.stdout)["level"] == "ok", r.stdout
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_a_restore_killed_at_its_swap_is_the_restores_not_a_warning(engine):
+    """Killed after the old live file was linked into the backup folder as the safety backup, before the swap:
+    the journal names that link; the next launch's recovery removes it. Not the user's link, so not warned."""
+    d, older, newer = _linked(engine)
+    link = engine.store.folder / f"{older}.db"
+    engine.data.journal_path.write_text(
+        json.dumps(
+            {
+                "phase": "staged",
+                "label": "x",
+                "safety_backup_id": older,
+                "safety_path": str(link),
+                "safety_linked": True,
+            }
+        )
+    )
+    r = run_cli("status", "--json", data_dir=d)
+    assert not [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"], r.stdout
+    r = run_cli("backup", "list", data_dir=d)
+    assert "live database" not in r.stderr
