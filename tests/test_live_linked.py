@@ -176,3 +176,20 @@ def test_a_restore_killed_at_its_swap_is_the_restores_not_a_warning(engine):
     assert not [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"], r.stdout
     r = run_cli("backup", "list", data_dir=d)
     assert "live database" not in r.stderr
+
+
+def test_a_second_name_the_user_chose_is_named_and_left_to_them(engine):
+    """`ln jobmatcher.db backups/live-link.db`: no manifest, a name JobMatcher did not make. Named the same way,
+    but `backup delete` leaves it (JobMatcher removes only names it made): the hint says to delete it by hand."""
+    engine.create_backup()
+    folder = engine.store.folder
+    os.link(engine.data.db_path, folder / "live-link.db")
+    d = engine.data.root
+    r = run_cli("status", data_dir=d)
+    assert r.returncode == 0 and "is the same file as the backup live-link" in r.stdout + r.stderr
+    assert f"delete the file {folder / 'live-link.db'}" in r.stdout + r.stderr
+    assert "backup delete live-link" not in r.stdout + r.stderr
+    r = run_cli("backup", "delete", "live-link", "--yes", data_dir=d)
+    assert r.returncode == 1 and "live-link.db is not a backup: it is your live database" in r.stderr
+    assert "Confirmation" not in r.stderr and "There is no backup" not in r.stderr
+    assert os.path.samefile(folder / "live-link.db", engine.data.db_path)

@@ -311,13 +311,15 @@ class BackupStore(BackupFolder):
         if st is not None and (st.st_dev, st.st_ino) in live and not self._restoring(st):
             # the live file under a second name (a hand "restore" by `ln`, X1): said as it is, with the way out
             name = live[(st.st_dev, st.st_ino)]
+            own = self.live_link_is_own(backup_id, str(path), st)
             raise BackupNotFoundError(
                 live_link_sentence(path.name, name).replace(" is not listed:", " is not a backup:", 1),
-                live_link_hint(backup_id, path, name),
+                live_link_hint(backup_id, path, name, own),
                 live_link_page_hint(path, name),
                 id=backup_id,
                 path=str(self.folder),
                 reason="live-linked",
+                removable=own,  # `backup delete ID` removes the name (remove_live_link): JobMatcher made it
             )
         if st is not None and (st.st_dev, st.st_ino) not in live:
             why = (
@@ -1217,7 +1219,8 @@ class BackupStore(BackupFolder):
 
     def remove_live_link(self, backup_id: str) -> BackupRecord:
         """Remove the name `backup_id` in this folder that is the live database itself under a second name (a hard
-        link, finding X1: get() refuses it with reason "live-linked"), and its manifest when JobMatcher wrote it.
+        link, finding X1: get() refuses it with reason "live-linked") and its manifest, when that name is a backup
+        JobMatcher made of this data folder (is_own_backup: its name and manifest); a name the user chose is theirs.
         No data goes: the live file keeps its own name (the file is removed only while it has another name and is
         the live file). Returns the record the name had (its manifest's values).
 
@@ -1252,6 +1255,8 @@ class BackupStore(BackupFolder):
         rec = self._record(
             backup_id, str(path), st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)
         )
+        if not is_own_backup(rec):
+            raise refused  # a name the user made: theirs to remove (the hint says how); JobMatcher removes its own
         ours = is_jobmatcher_manifest(path) and not is_location_manifest(manifest_path(path))
         try:
             os.unlink(path)

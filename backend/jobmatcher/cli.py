@@ -553,8 +553,8 @@ def cmd_backup_delete(args) -> int:
     try:
         rec = engine.get_backup(args.id)
     except JobMatcherError as e:
-        if getattr(e, "reason", None) != "live-linked":
-            raise
+        if getattr(e, "reason", None) != "live-linked" or not e.fields.get("removable"):
+            raise  # a second name the user chose is theirs to remove: the hint says how
         return _remove_live_link(args, engine, e)
     warnings = []
     if rec.type.value == "pre-migration":

@@ -1205,9 +1205,9 @@ class Engine:
     def live_links(self) -> list[dict]:
         """The backups that are the live database itself under a second name (a hard link made by hand, e.g. a
         "restore" by `ln`: finding X1), in the backup folder and the previous ones, as [{"id", "path", "folder",
-        "deletable", "live"}] (`deletable`: in the current folder, where `backup delete ID` removes the name). Not
-        backups: every edit changes them. One lstat when the live file has no other name. Read-only; never
-        raises (a folder that cannot be read or is refused: nothing found there)."""
+        "deletable", "live"}]; `deletable`: a backup JobMatcher made, in the current folder, so `backup delete
+        ID` removes the name. Not backups: every edit changes them. One lstat when the live file has no other
+        name. Read-only; never raises (a folder that cannot be read or is refused: nothing found there)."""
         try:
             if os.lstat(self.data.db_path).st_nlink < 2:
                 return []
@@ -1225,14 +1225,14 @@ class Engine:
         except (JobMatcherError, OSError):
             pass
         for store, current in folders:
-            for backup_id in store.live_links():
+            for backup_id, own in store.live_links():
                 path = store.folder / f"{backup_id}.db"
                 found.append(
                     {
                         "id": backup_id,
                         "path": str(path),
                         "folder": str(store.folder),
-                        "deletable": current,
+                        "deletable": current and own,
                         "live": str(self.data.db_path),
                     }
                 )

@@ -388,11 +388,12 @@ class BackupFolder:
             return False
         return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
 
-    def live_links(self) -> builtins.list[str]:
-        """The ids of the `*.db` files in this folder that are the live database itself under a second name (a hard
-        link made by hand, e.g. a "restore" by `ln`: finding X1), but for a restore's own safety backup at its
-        swap. Never listed (list() says why), never pruned. Costs one lstat when the live file has no other
-        name (st_nlink 1), the usual case. Never raises (a folder that cannot be read: [])."""
+    def live_links(self) -> builtins.list[tuple[str, bool]]:
+        """The `*.db` files in this folder that are the live database itself under a second name (a hard link made
+        by hand, e.g. a "restore" by `ln`: finding X1), but for a restore's own safety backup at its swap, as
+        [(id, own)], `own` when the name is one JobMatcher made (live_link_is_own). Never listed (list() says why),
+        never pruned. Costs one lstat when the live file has no other name (st_nlink 1), the usual case. Never
+        raises (a folder that cannot be read: [])."""
         if self.data is None:
             return []
         try:
@@ -412,8 +413,20 @@ class BackupFolder:
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) == (live.st_dev, live.st_ino) and not self._restoring(st):
-                found.append(e.name[:-3])
+                found.append((e.name[:-3], self.live_link_is_own(e.name[:-3], e.path, st)))
         return sorted(found)
+
+    def live_link_is_own(self, backup_id: str, path: str, st: os.stat_result) -> bool:
+        """True when the live file's second name `backup_id` at `path` (lstat `st`) is a name JobMatcher made: a
+        backup of this data folder with its manifest (is_own_backup), which `backup delete ID` may remove; any
+        other name (a link the user made under a name of their own) is theirs to remove. Never raises."""
+        try:
+            rec = self._record(
+                backup_id, path, st, self._owner_id(), self._claims_unmarked(), datetime.now(timezone.utc)
+            )
+        except (OSError, ValueError, JobMatcherError):
+            return False
+        return is_own_backup(rec)
 
     # -- reading (never writes, never opens a database) ----------------------
 
