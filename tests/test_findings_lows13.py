@@ -81,3 +81,45 @@ def test_the_page_says_which_copies_at_a_location_are_not_listed_in_the_command_
     answer = listed["value"]
     assert [b["id"] for b in answer["backups"]] == [good.stem]
     assert answer["unlisted"] == said  # the same sentence, from the library
+
+
+def test_backup_list_tells_a_running_check_from_one_whose_process_is_gone(tmp_path):
+    """V7 (the list): a restore's safety backup whose check was killed stayed "checking" in `backup list` until
+    a launch noticed. The list now tells, by the check lock and without taking it or writing anything, a check
+    that runs ("checking") from one that is gone ("check stopped", and how it runs again)."""
+    import json
+
+    from jobmatcher import checklock
+
+    data = tmp_path / "d"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    bid = json.loads(run_cli("--json", "backup", "create", data_dir=data).stdout)["id"]
+    # the restore starts no check of its safety backup: as if that check had been killed at once
+    r = run_cli("--json", "backup", "restore", bid, "--yes", data_dir=data, env={checklock.NO_BACKGROUND_ENV: "1"})
+    assert r.returncode == 0, r.stderr
+    sid = json.loads(r.stdout)["safety_backup_id"]
+    folder = data / "backups"
+
+    def listed() -> tuple[str, str, dict]:
+        text = run_cli("backup", "list", data_dir=data)
+        rows = json.loads(run_cli("--json", "backup", "list", data_dir=data).stdout)
+        line = next(line for line in text.stdout.splitlines() if line.startswith(sid))
+        return line, text.stderr, next(b for b in rows if b["id"] == sid)
+
+    held = checklock.take(folder, sid)  # a check that runs (this process holds its lock)
+    assert held is not None
+    try:
+        line, err, row = listed()
+        assert "checking" in line and "stopped" not in line, line
+        assert "stopped" not in err and "check_stopped" not in row
+    finally:
+        held.release()
+
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".json"}
+    names = sorted(p.name for p in folder.iterdir())
+    line, err, row = listed()
+    assert "check stopped" in line, line
+    assert f"The check of {sid} stopped before it finished" in err and f"jobmatcher backup verify {sid}" in err, err
+    assert row["check_stopped"] is True
+    assert sorted(p.name for p in folder.iterdir()) == names  # read-only: no lock file made, no check started
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".json"} == before

@@ -136,6 +136,41 @@ def check_is_gone(folder: Path, backup_id: str) -> bool:
     return True
 
 
+def check_running(folder: Path, backup_id: str) -> bool | None:
+    """Whether a check of `backup_id` (in the backup folder `folder`) holds its lock now, found without taking
+    it or writing anything (a list stays read-only): no lock file, none (a holder keeps the file at its name
+    until it lets go); a shared lock had on it for a moment, none either (a check holds it exclusively); one
+    refused, a check is running. None when it cannot be told (the file cannot be opened). Never raises."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_path(folder, backup_id), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # lets go of the shared lock, if it was had
+    return False
+
+
+def stopped(items: list, data: DataDir) -> set[str]:
+    """The ids of the backups among `items` listed "checking" whose check is gone: no restore's journal names
+    them (interrupted) and no check holds their lock (check_running False). Read-only; never raises. They are
+    checked by the next launch (finish_interrupted_checks) or `backup verify`."""
+    try:
+        return {r.id for r in interrupted(items, data) if check_running(Path(r.path).parent, r.id) is False}
+    except Exception:  # noqa: BLE001 - a list says "checking" rather than fail
+        log.warning("could not tell whether the checks of the backups listed as checking still run", exc_info=True)
+        return set()
+
+
 def is_checking(r: BackupRecord) -> bool:
     """Listed as "checking": its check has not recorded anything yet (a restore's linked safety backup)."""
     return r.verified is None and r.verify_message == CHECKING

@@ -317,6 +317,21 @@ def cmd_backup_create(args) -> int:
 _UNCHECKED = {"checking": "checking", "newer-version": "newer version"}
 
 
+def _stopped_checks(args, items) -> set[str]:
+    """The listed backups still "checking" whose check process is gone (V7: a killed check), told from one
+    that runs by its check lock, read-only (checklock.stopped). Empty, with nothing imported, when none is
+    listed "checking". Never raises."""
+    if not any(r.verified is None and r.verify_message == "checking" for r in items):
+        return set()
+    from . import checklock
+    from .datadir import open_data_folder
+
+    try:
+        return checklock.stopped(items, open_data_folder(args.data_dir, read_only=True))
+    except Exception:  # noqa: BLE001 - the list says "checking" rather than fail
+        return set()
+
+
 def cmd_backup_list(args) -> int:
     if _location_source(args):
         return cmd_location_backups(args)
@@ -329,12 +344,13 @@ def cmd_backup_list(args) -> int:
     items, previous = list_backups(args.data_dir, skipped)
     for why in skipped:  # files in the folder that are not backups: said, not silently hidden (K11)
         print(_safe(why), file=sys.stderr)
+    stopped = _stopped_checks(args, items)
     if args.json:
         from pydantic_core import to_json
 
         # The records as BackupRecord.model_dump(mode="json") gives them (the same fields, in its order), in one
-        # call (half the time for 1,000 rows).
-        fields = [r.__dict__ for r in items]
+        # call (half the time for 1,000 rows); a "checking" one whose check is gone says so (check_stopped)
+        fields = [{**r.__dict__, "check_stopped": True} if r.id in stopped else r.__dict__ for r in items]
         sys.stdout.write(
             to_json(fields, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
         )
@@ -370,6 +386,8 @@ def cmd_backup_list(args) -> int:
             if r.verified is True
             else "FAILED"
             if r.verified is False
+            else "check stopped"
+            if r.id in stopped
             else _UNCHECKED.get(r.verify_message, "not yet")
         )
         note = r.note if r.note and r.manifest == "ok" else ""
@@ -405,6 +423,12 @@ def cmd_backup_list(args) -> int:
             for row in rows
         )
     )
+    for bid in sorted(stopped):
+        print(
+            f"The check of {_safe(bid)} stopped before it finished (its process ended): it runs again when "
+            f"JobMatcher opens next, or now with `jobmatcher backup verify {_safe(bid)}`.",
+            file=sys.stderr,
+        )
     # the page's status-line warning, with the command instead of the button
     from .presentation import newest_backup_warning
 
