@@ -317,40 +317,31 @@ def cmd_backup_create(args) -> int:
 _UNCHECKED = {"checking": "checking", "newer-version": "newer version"}
 
 
-def _stopped_checks(args, items) -> set[str]:
-    """The listed backups still "checking" whose check process is gone (V7: a killed check), told from one
-    that runs by its check lock, read-only (checklock.stopped). Empty, with nothing imported, when none is
-    listed "checking". Never raises."""
-    if not any(r.verified is None and r.verify_message == "checking" for r in items):
-        return set()
-    from . import checklock
-    from .datadir import open_data_folder
-
-    try:
-        return checklock.stopped(items, open_data_folder(args.data_dir, read_only=True))
-    except Exception:  # noqa: BLE001 - the list says "checking" rather than fail
-        return set()
-
-
 def cmd_backup_list(args) -> int:
     if _location_source(args):
         return cmd_location_backups(args)
     _quick_exit()  # reads manifests only: no connection, no thread, nothing to close but the files it closed
     # Engine.list_backups and previous_backups as rows read with the core schemas (listing.py): no pydantic model
     # imported or built, the same rows (issue 13: 1,000 backups under 150 ms, the interpreter's start included).
-    from .listing import list_backups
+    from .listing import list_backups, stopped_checks
 
     skipped: list[str] = []
     items, previous = list_backups(args.data_dir, skipped)
     for why in skipped:  # files in the folder that are not backups: said, not silently hidden (K11)
         print(_safe(why), file=sys.stderr)
-    stopped = _stopped_checks(args, items)
+    stopped = stopped_checks(args.data_dir, items)
+    for bid in sorted(stopped):  # a check killed (V7): said, not "checking" until something else notices
+        print(
+            f"The check of {_safe(bid)} stopped before it finished (its process ended): it runs again when "
+            f"JobMatcher opens next, or now with `jobmatcher backup verify {_safe(bid)}`.",
+            file=sys.stderr,
+        )
     if args.json:
         from pydantic_core import to_json
 
         # The records as BackupRecord.model_dump(mode="json") gives them (the same fields, in its order), in one
-        # call (half the time for 1,000 rows); a "checking" one whose check is gone says so (check_stopped)
-        fields = [{**r.__dict__, "check_stopped": True} if r.id in stopped else r.__dict__ for r in items]
+        # call (half the time for 1,000 rows).
+        fields = [r.__dict__ for r in items]
         sys.stdout.write(
             to_json(fields, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
         )
@@ -423,12 +414,6 @@ def cmd_backup_list(args) -> int:
             for row in rows
         )
     )
-    for bid in sorted(stopped):
-        print(
-            f"The check of {_safe(bid)} stopped before it finished (its process ended): it runs again when "
-            f"JobMatcher opens next, or now with `jobmatcher backup verify {_safe(bid)}`.",
-            file=sys.stderr,
-        )
     # the page's status-line warning, with the command instead of the button
     from .presentation import newest_backup_warning
 

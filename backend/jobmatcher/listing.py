@@ -649,6 +649,21 @@ def list_backups(
     return items, previous_backups(names, BackupFolder, data)
 
 
+def stopped_checks(data_dir: str | os.PathLike | None, items: builtins.list) -> set[str]:
+    """The ids of the backups among `items` (list_backups') still "checking" whose check process is gone (V7: a
+    killed check), told from one that runs by its check lock, read-only (checklock.stopped): nothing taken,
+    written or started. Empty, with nothing more imported, when none is listed "checking". Never raises."""
+    if not any(r.verified is None and r.verify_message == CHECKING for r in items):
+        return set()
+    from . import checklock
+    from .datadir import open_data_folder
+
+    try:
+        return checklock.stopped(items, open_data_folder(data_dir, read_only=True))
+    except Exception:  # noqa: BLE001 - the list says "checking" rather than fail
+        return set()
+
+
 def previous_backups(folders: Iterable[str], kind: type[BackupFolder], data: DataDir) -> builtins.list[dict]:
     """The backups of the data folder `data` left in each earlier backup folder of `folders` (paths, in order), as
     [{"folder", "available", "backups": [row]}]: Engine.previous_backups (`kind` BackupStore, rows BackupRecord)
