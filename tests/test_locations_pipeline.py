@@ -319,3 +319,33 @@ def test_a_copy_changed_on_the_disk_while_it_is_written_is_caught_and_not_kept(e
     loc.put_stream(KEY, lambda w: encrypt_file_into(src, w, ident[1]))
     assert pyrage.decrypt((usb / KEY).read_bytes(), [x25519.Identity.from_str(ident[0])]) == src.read_bytes()
     assert _pipeline_threads() == []
+
+
+def test_the_encrypted_copy_reads_the_pipe_into_a_few_reused_buffers(tmp_path, ident, monkeypatch):
+    """On a disk (read back behind the writer), the age file is read from the child's pipe straight into window
+    buffers that come back once compared: a 40 MB copy goes through at most four of them, every byte is read back
+    identical and decrypts to the backup, and a buffer is never handed over again before it was compared (a
+    buffer refilled too early would not read back identical, and the copy would fail)."""
+    from jobmatcher.locations import folder
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    if os.major(os.stat(usb).st_dev) == 0 or folder._sync_file_range() is None:
+        pytest.skip("tmp_path is not on a block device here (or no sync_file_range)")
+    loc = FolderLocation(usb)
+    loc.initialize()
+    src = _source(tmp_path / "src.db", 40 * 1024 * 1024 + 11)
+    handed: list[int] = []
+    check = ReadBehind.check
+
+    def spy(self, blocks):
+        handed.extend(id(b) for b in blocks if isinstance(b, bytearray))
+        return check(self, blocks)
+
+    monkeypatch.setattr(ReadBehind, "check", spy)
+    stored = loc.put_stream(KEY, lambda w: encrypt_file_into(src, w, ident[1]))
+    copy = (usb / KEY).read_bytes()
+    assert stored == Stored(len(copy), hashlib.sha256(copy).hexdigest())
+    assert len(handed) == len(copy) // folder._WINDOW >= 9  # every full window went over as a reused buffer
+    assert len(set(handed)) <= 4
+    assert pyrage.decrypt(copy, [x25519.Identity.from_str(ident[0])]) == src.read_bytes()

@@ -294,8 +294,12 @@ def encrypt_file_into(
     except OSError:
         return _encrypt_here(src, out, recipient, algorithm)
     with child:
-        for chunk in child.chunks():
-            out.write(chunk)
+        fill = getattr(out, "fill_from", None)
+        if fill is not None:  # a folder copy's writer reads the pipe into its own buffers (folder._WritebackWriter)
+            fill(child.readinto)
+        else:
+            for chunk in child.chunks():
+                out.write(chunk)
         return child.finish()
 
 

@@ -289,6 +289,16 @@ class EncryptingChild:
                 return
             yield chunk
 
+    def readinto(self, view: memoryview) -> int:
+        """Read the age file's next bytes (as many as the pipe holds, up to len(view)) into `view`; the number
+        read, 0 at its end. Raises as chunks()."""
+        self._wait_readable(self._out)
+        if hasattr(os, "readv"):
+            return os.readv(self._out, [view])
+        chunk = os.read(self._out, len(view))  # Windows
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
     def _wait_readable(self, fd: int) -> None:
         """Wait until `fd` has bytes (or its end) for at most STALL_SECONDS; then kill the child and raise
         EncryptionStalled. Where pipes cannot be polled (Windows) it returns at once: the read then waits."""

@@ -314,14 +314,17 @@ class ReadBehind:
         self.error: OSError | None = None
         self._settle = settle
         self._handed = 0  # bytes handed over by check() (settled on the disk once the thread took them)
-        self._pending: list[tuple[bytes, int]] = []  # those not yet compared, in order: (block, from where)
+        self._pending: list[tuple[bytes | bytearray, int]] = []  # those not yet compared: (block, from where)
+        # Called on this thread with each block once it has been compared in full (a writer reusing its buffers).
+        self.release: Callable[[bytes | bytearray], object] | None = None
         self._q: queue.Queue = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="location-read-back", daemon=True)
         self._thread.start()
 
-    def check(self, blocks: list[bytes]) -> None:
+    def check(self, blocks: list[bytes | bytearray]) -> None:
         """Compare `blocks` (the next bytes of the file, on the disk now) with the disk; may wait for the thread.
-        Never raises: a read error is kept and raised by finish()."""
+        A block is kept as it is until it was compared (a bytearray must not change until `release` gives it
+        back). Never raises: a read error is kept and raised by finish()."""
         self._q.put(blocks)
 
     def _run(self) -> None:
@@ -341,7 +344,7 @@ class ReadBehind:
                     n = sum(map(len, blocks))
                     if self._settle is not None:
                         self._settle(self._fd, self._handed, n)
-                    self._pending.extend((bytes(b), 0) for b in blocks if b)
+                    self._pending.extend((b if isinstance(b, (bytes, bytearray)) else bytes(b), 0) for b in blocks if b)
                     self._handed += n
                     # a read through O_DIRECT covers whole disk blocks: the last one written waits for the next
                     end = self._handed - self._handed % _ALIGN if self._direct >= 0 else self._handed
@@ -398,6 +401,8 @@ class ReadBehind:
             at += n
             if start + n == len(block):
                 self._pending.pop(0)
+                if self.release is not None:
+                    self.release(block)
             else:
                 self._pending[0] = (block, start + n)
 
