@@ -76,7 +76,7 @@ def test_commands_naming_its_id_say_why_not_that_it_does_not_exist(engine, comma
     r = run_cli(*command, older, data_dir=d, input="")  # delete: no --yes and no terminal: refused after saying why
     assert r.returncode == 1, r.stdout + r.stderr
     assert "There is no backup" not in r.stderr
-    assert f"{older}.db is not a backup: it is your live database" in r.stderr
+    assert f"{older}.db is your live database" in r.stderr
     assert "Traceback" not in r.stderr
     assert fingerprint(engine.data.db_path) == before
     assert sorted(p.name for p in engine.store.folder.iterdir()) == folder
@@ -117,11 +117,14 @@ def test_backup_create_makes_a_real_copy_and_prune_never_takes_the_linked_name(e
     assert (engine.store.folder / f"{older}.json").exists() and made[0].exists()
 
 
-def test_the_launch_says_it(engine):
+def test_the_launch_and_db_check_say_it(engine):
     d, older, newer = _linked(engine)
     r = run_cli("db", "migrate", data_dir=d)
     assert r.returncode == 0, r.stderr
     assert f"is the same file as the backup {older}" in r.stderr
+    r = run_cli("db", "check", data_dir=d)
+    assert r.returncode == 0, r.stderr  # the data itself is sound
+    assert f"is the same file as the backup {older}" in r.stderr and "jobmatcher backup create" in r.stderr
 
 
 def test_the_page_shows_it_in_the_status_and_beside_the_list(engine):
@@ -139,7 +142,7 @@ def test_the_page_shows_it_in_the_status_and_beside_the_list(engine):
         assert older in w["message"] and "Back up now" in w["hint"] and "jobmatcher " not in w["hint"]
         assert v["health"]["level"] == "warn"
         r = api._dispatch("start_restore", [older])
-        assert not r["ok"] and "is not a backup: it is your live database" in r["error"]["message"]
+        assert not r["ok"] and "is your live database" in r["error"]["message"]
     finally:
         api._close()
 
@@ -190,6 +193,24 @@ def test_a_second_name_the_user_chose_is_named_and_left_to_them(engine):
     assert f"delete the file {folder / 'live-link.db'}" in r.stdout + r.stderr
     assert "backup delete live-link" not in r.stdout + r.stderr
     r = run_cli("backup", "delete", "live-link", "--yes", data_dir=d)
-    assert r.returncode == 1 and "live-link.db is not a backup: it is your live database" in r.stderr
+    assert r.returncode == 1 and "live-link.db is your live database" in r.stderr
     assert "Confirmation" not in r.stderr and "There is no backup" not in r.stderr
     assert os.path.samefile(folder / "live-link.db", engine.data.db_path)
+
+
+def test_a_backup_left_in_the_previous_folder_is_named_too(engine, tmp_path):
+    """The live file linked to a backup still in the previous backup folder (left there after a change of
+    folder): named by status, and the way out is by hand (`backup delete` works in the current folder)."""
+    older = engine.create_backup().id
+    new = tmp_path / "new-backups"
+    new.mkdir(mode=0o700)
+    old_folder = engine.store.folder
+    engine.update_settings({"backup_dir": str(new)}, confirmed=True)
+    db = engine.data.db_path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    os.link(old_folder / f"{older}.db", db)
+    r = run_cli("status", "--json", data_dir=engine.data.root)
+    (w,) = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"]
+    assert older in w["message"] and str(old_folder) in w["message"]
+    assert f"delete the file {old_folder / (older + '.db')}" in w["hint"]

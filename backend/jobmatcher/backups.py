@@ -313,7 +313,7 @@ class BackupStore(BackupFolder):
             name = live[(st.st_dev, st.st_ino)]
             own = self.live_link_is_own(backup_id, str(path), st)
             raise BackupNotFoundError(
-                live_link_sentence(path.name, name).replace(" is not listed:", " is not a backup:", 1),
+                live_link_sentence(path.name, name, listed=False),
                 live_link_hint(backup_id, path, name, own),
                 live_link_page_hint(path, name),
                 id=backup_id,

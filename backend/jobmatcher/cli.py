@@ -794,7 +794,14 @@ def cmd_db_migrate(args) -> int:
 
 
 def cmd_db_check(args) -> int:
-    r = _engine(args, read_only=True).check()
+    engine = _engine(args, read_only=True)
+    r = engine.check()
+    if not args.json:
+        from .listing import live_link_warning
+
+        for link in engine.live_links():  # the data is sound, but a "backup" is this very file (X1)
+            message, hint, _page = live_link_warning(link)
+            print(f"Warning: {message}\n  {hint}", file=sys.stderr)
     if args.json:
         _emit_json(r)
     elif r.ok:

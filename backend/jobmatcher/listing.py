@@ -113,12 +113,13 @@ def _marker_tokens(folder: Path) -> list[str]:
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
 
 
-def live_link_sentence(name: str, live: str | os.PathLike) -> str:
-    """Why the backup file `name` is not listed when it is the live file `live` under a second name (a hard link,
-    finding X1): in the user's words. Never raises."""
+def live_link_sentence(name: str, live: str | os.PathLike, listed: bool = True) -> str:
+    """Why the backup file `name` is not listed (`listed`; otherwise: why it is not a backup, for a command naming
+    it) when it is the live file `live` under a second name (a hard link, finding X1): in the user's words.
+    Never raises."""
     return (
-        f"{name} is not listed: it is your live database {live} itself under a second name (a hard link), not a "
-        "backup: it changes whenever you edit your data."
+        f"{name} is {'not listed: it is ' if listed else ''}your live database {live} itself under a second name "
+        "(a hard link), not a backup: it changes whenever you edit your data."
     )
 
 
