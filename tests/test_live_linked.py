@@ -214,3 +214,12 @@ def test_a_backup_left_in_the_previous_folder_is_named_too(engine, tmp_path):
     (w,) = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"]
     assert older in w["message"] and str(old_folder) in w["message"]
     assert f"delete the file {old_folder / (older + '.db')}" in w["hint"]
+    # moving the backups out of that folder leaves that name (not a backup) and says so; the folder stays listed
+    r = run_cli("settings", "--move-backups", data_dir=engine.data.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"Not moved: {older}: {older}.db is your live database" in r.stderr
+    assert (
+        str(old_folder)
+        in json.loads(run_cli("settings", "--json", data_dir=engine.data.root).stdout)["previous_backup_dirs"]
+    )
+    assert os.path.samefile(old_folder / f"{older}.db", db)

@@ -64,7 +64,7 @@ from .fsutil import (
     side_file,
     user_path,
 )
-from .listing import live_link_warning, previous_backups
+from .listing import live_link_sentence, live_link_warning, previous_backups
 from .lock import FileLock, InstanceLock
 from .manifest import NEWER_VERSION, BackupRecord, BackupType, Manifest, clean_note, read_manifest, seal_holds
 from .printable import printable
@@ -585,6 +585,17 @@ class Engine:
                     failed.append({"id": rec.id, "message": e.message})
             if progress:
                 progress("move", len(items), len(items), "backups")
+            for backup_id, _own in old.live_links():
+                # the live file under a second name there (X1): not a backup, never moved, and the folder stays
+                # listed so that status keeps naming it until the user removes that name
+                path = old.folder / f"{backup_id}.db"
+                failed.append(
+                    {
+                        "id": backup_id,
+                        "message": live_link_sentence(path.name, self.data.db_path, listed=False)
+                        + f" Delete {path} (and its .json) yourself; your data stays in {self.data.db_path}.",
+                    }
+                )
             if not failed:
                 self.forget_previous_folder(folder)
             return {"moved": moved, "failed": failed}
