@@ -223,3 +223,23 @@ def test_a_backup_left_in_the_previous_folder_is_named_too(engine, tmp_path):
         in json.loads(run_cli("settings", "--json", data_dir=engine.data.root).stdout)["previous_backup_dirs"]
     )
     assert os.path.samefile(old_folder / f"{older}.db", db)
+
+
+def test_a_plain_copy_at_a_folder_location_linked_as_the_live_file_is_named(engine, tmp_path):
+    """A "restore by hand" from an unencrypted folder location on the same disk: `ln usb/JobMatcher/<id>/X.db`."""
+    d = engine.data.root
+    usb = tmp_path / "usb"
+    usb.mkdir(mode=0o700)
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=d, input="")
+    assert r.returncode == 0, r.stderr
+    made = engine.create_backup().id
+    assert run_cli("location", "sync", data_dir=d).returncode == 0
+    (copy,) = [p for p in usb.rglob(f"{made}.db")]
+    db = engine.data.db_path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    os.link(copy, db)
+    r = run_cli("status", "--json", data_dir=d)
+    (w,) = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"]
+    assert f"the copy {made} at the backup location usb" in w["message"]
+    assert f"delete the file {copy}" in w["hint"]

@@ -1247,7 +1247,45 @@ class Engine:
                         "live": str(self.data.db_path),
                     }
                 )
+        for name, folder in self._location_copy_folders():
+            for backup_id, _own in BackupStore(folder, data=self.data).live_links():
+                found.append(
+                    {
+                        "id": backup_id,
+                        "path": str(folder / f"{backup_id}.db"),
+                        "folder": str(folder),
+                        "deletable": False,  # a location's copies are its sync's and prune's to manage
+                        "live": str(self.data.db_path),
+                        "location": name,
+                    }
+                )
         return found
+
+    def _location_copy_folders(self) -> list[tuple[str, Path]]:
+        """(name, folder) of this data folder's copies at each folder location without encryption (where a copy is
+        a plain `.db` a hand "restore" could link as the live file), on the live file's disk (a hard link cannot
+        cross disks). Only asked when the live file has a second name. Never raises (unreadable: none)."""
+        if not (self.data.root / LOCATIONS_NAME).exists():
+            return []
+        try:
+            from .locations.config import load_config
+            from .locations.remote import namespace
+
+            dev = os.lstat(self.data.db_path).st_dev
+            fid = self.data.folder_id(create=False)
+            out = []
+            for loc in load_config(self.data.root).locations:
+                if loc.kind != "folder" or loc.encrypt or not loc.path or not fid:
+                    continue
+                folder = Path(loc.path) / namespace(fid)
+                try:
+                    if os.stat(folder).st_dev == dev:
+                        out.append((loc.name, folder))
+                except OSError:
+                    continue
+            return out
+        except (JobMatcherError, OSError, ValueError):
+            return []
 
     def _backup_blocker(self) -> tuple[str, str] | None:
         """(what is wrong, what to do) when the live database cannot be backed up as it is: lost (also with its

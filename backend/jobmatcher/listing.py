@@ -140,13 +140,18 @@ def live_link_hint(backup_id: str, path: str | os.PathLike, live: str | os.PathL
 
 def live_link_warning(link: dict) -> tuple[str, str, str]:
     """(what is wrong, what to do, the page's words for it) for the backup `link` (Engine.live_links' row: "id",
-    "path", "folder", "deletable", "live") that is the live database "live" itself under a second name (X1).
+    "path", "folder", "deletable", "live", and "location": a location's name for a copy there) that is the live
+    database "live" itself under a second name (X1).
     Never raises."""
     live = link["live"]
+    if link.get("location"):  # a plain copy at a folder location without encryption
+        what = f"the copy {link['id']} at the backup location {link['location']} ({link['folder']})"
+    else:
+        what = f"the backup {link['id']} in {link['folder']}"
     return (
-        f"Your database {live} is the same file as the backup {link['id']} in {link['folder']} (a second name, a "
-        "hard link): that backup changes whenever you edit your data, so it is not a backup any more, and it is "
-        "neither listed nor counted.",
+        f"Your database {live} is the same file as {what} (a second name, a hard link): that "
+        f"{'copy' if link.get('location') else 'backup'} changes whenever you edit your data, so it is not a "
+        "backup any more, and it is neither listed nor counted.",
         live_link_hint(link["id"], link["path"], live, link["deletable"]),
         live_link_page_hint(link["path"], live),
     )
