@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -178,3 +179,93 @@ def test_an_unreadable_writer_json_in_s3_keeps_the_original_out_too(engine, weed
         assert r.error_code == "location-taken-over" and r.copied == [] and r.deleted == [], (what, r)
         _refused_unread(r.error, fid)
         assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == listed, what
+
+
+# -- X5: a marker that cannot be read is not "any marker"; a pipe there is not "missing" ------------------------
+
+
+def _sync_refused(engine: Engine, usb: Path, words: str) -> None:
+    before = _files(usb)
+    r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and words in out and "Traceback" not in out, out
+    assert _files(usb) == before  # nothing written, nothing deleted
+
+
+def test_a_marker_that_cannot_be_read_is_not_taken_for_this_locations(engine, usb, tmp_path):
+    """X5: the marker check followed a symbolic link (Path.is_file) while its id was read without following
+    one, and a marker that could not be read counted as "any marker": a damaged, linked or oversized marker
+    passed, so a second drive mounted at the same place was written to as if it were this location's (L16's
+    check bypassed); a pipe there was called "missing". Now only a readable marker without an id (older
+    versions) is any marker; one that cannot be read, or is not a file, is "not available", nothing written."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    marker = usb / ".jobmatcher-location"
+    good = marker.read_bytes()
+    assert json.loads(good)["id"]
+    engine.create_backup()  # one copy waiting: a sync that passes the check writes it
+
+    marker.unlink()
+    os.mkfifo(marker)
+    r = run_cli("location", "list", data_dir=engine.data_dir)
+    assert "is missing" not in r.stdout and "not a file JobMatcher wrote" in r.stdout, r.stdout
+    _sync_refused(engine, usb, "not a file JobMatcher wrote")
+    marker.unlink()
+    (tmp_path / "marker.bak").write_bytes(good)
+    marker.symlink_to(tmp_path / "marker.bak")  # this location's own marker, through a link
+    _sync_refused(engine, usb, "not a file JobMatcher wrote")
+    marker.unlink()
+    for damaged in (good[: len(good) // 2], b"[]", json.dumps({"id": 5}).encode(), good + b" " * (70 << 10)):
+        marker.write_bytes(damaged)
+        _sync_refused(engine, usb, "cannot be read")
+    r = run_cli("status", data_dir=engine.data_dir)
+    assert "usb ✗" in r.stdout, r.stdout
+
+    # the hint's way out: the marker deleted, the location removed and added again
+    marker.unlink()
+    r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
+    assert r.returncode == 1 and "is missing" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert run_cli("location", "remove", "usb", data_dir=engine.data_dir).returncode == 0
+    r = run_cli(
+        "location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=engine.data_dir
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_cli("location", "sync", "usb", data_dir=engine.data_dir).returncode == 0
+
+    # as before: another location's marker is refused; a readable one without an id (older versions) is any
+    body = json.loads(marker.read_bytes())
+    marker.write_text(json.dumps({**body, "id": uuid.uuid4().hex}))
+    _sync_refused(engine, usb, "another JobMatcher location's marker")
+    del body["id"]
+    marker.write_text(json.dumps(body))
+    engine.create_backup()
+    r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_adding_a_folder_whose_marker_cannot_be_read_is_refused_and_a_recovery_still_reads_it(engine, usb, tmp_path):
+    """X5's kind at the other readers of the marker: `location add` took an unreadable marker for a location's
+    (saving no id: any marker from then on) and replaced a pipe there; now it is refused, the marker left as
+    it is. A disaster recovery only reads from the folder (each copy checked by its checksum), so a damaged
+    marker does not keep the copies from being restored."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    b = engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    marker = usb / ".jobmatcher-location"
+    marker.write_bytes(b'{"format": 1, "app": "JobMa')
+    other = tmp_path / "other"
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=other)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "cannot be read" in out and "Traceback" not in out, out
+    assert marker.read_bytes() == b'{"format": 1, "app": "JobMa'
+    fifo = tmp_path / "fifo-place"
+    fifo.mkdir()
+    os.mkfifo(fifo / ".jobmatcher-location")
+    r = run_cli("location", "add", "folder", str(fifo), "--name", "f", "--no-encrypt", "--yes", data_dir=other)
+    assert r.returncode == 1 and "not a file JobMatcher wrote" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo / ".jobmatcher-location").st_mode)
+
+    fresh = tmp_path / "fresh"
+    r = run_cli("backup", "restore", b.id, "--from-folder", str(usb), "--yes", data_dir=fresh)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -106,6 +106,16 @@ _WRITE_REFUSALS = {
 }
 
 
+class _MarkerUnreadable(Exception):
+    """A location's marker is there but cannot be read; `why` in the user's words, `not_a_file` when a link, a
+    pipe, a device or a folder is at its name."""
+
+    def __init__(self, why: str, not_a_file: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.not_a_file = not_a_file
+
+
 class FolderLocation(LocationClient):
     """Copies kept in a folder at `root` (which must exist: it is never created)."""
 
@@ -138,12 +148,16 @@ class FolderLocation(LocationClient):
         )
 
     def check(self) -> None:
-        """As LocationClient.check: LocationUnavailableError when the folder or its marker is missing."""
+        """As LocationClient.check: LocationUnavailableError when the folder or its marker is missing, when the
+        marker cannot be read (reason "marker-unreadable": JobMatcher cannot tell whose drive it is), or when it
+        is another location's (reason "other-marker")."""
         if not self.root.is_dir():
             # a file or a device at that path is there: not "not there" (V4), but not a folder either
             there = os.path.lexists(self.root)
             raise self._unavailable("what is at that path is not a folder" if there else "the folder is not there")
-        if not (self.root / MARKER_KEY).is_file():
+        try:
+            theirs = self._marker_id()
+        except FileNotFoundError:
             raise LocationUnavailableError(
                 f"The backup location {self.root} is not available: the folder is there but JobMatcher's marker "
                 f"file ({MARKER_KEY}) is missing, so it may be the empty folder an unplugged drive leaves behind. "
@@ -152,8 +166,15 @@ class FolderLocation(LocationClient):
                 "remove the location and add it again.",
                 reason="no-marker",
                 path=str(self.root),
-            )
-        if self.marker_id and (theirs := self.read_marker_id()) and theirs != self.marker_id:
+            ) from None
+        except _MarkerUnreadable as e:
+            # A folder only looked into for copies (a disaster recovery) is read from, each copy checked by its
+            # checksum: a damaged marker there does not keep them from being restored. A configured location's
+            # marker is what tells its drive from another mounted at the same place (L16): not "any" (X5).
+            if self.configured or e.not_a_file:
+                raise self._marker_unreadable(e) from None
+            return
+        if self.marker_id and theirs and theirs != self.marker_id:
             raise LocationUnavailableError(
                 f"The backup location {self.root} is not available: the folder holds another JobMatcher location's "
                 f"marker ({MARKER_KEY}), not this location's, so another drive is probably mounted there. Nothing "
@@ -164,18 +185,68 @@ class FolderLocation(LocationClient):
                 path=str(self.root),
             )
 
-    def read_marker_id(self) -> str:
-        """The id in this folder's marker file; "" when it has none (written before markers had ids) or cannot
-        be read. Never raises."""
+    def _marker_id(self) -> str:
+        """The id in this folder's marker file: "" for a readable marker without one (written before markers had
+        ids: any marker is this location's). Raises FileNotFoundError when there is none, _MarkerUnreadable when
+        what is there cannot be read: not a regular file (a link is not followed, a pipe not waited on), larger
+        than any marker, refused by the file system, or not a marker's JSON."""
+        try:
+            st = os.lstat(self.root / MARKER_KEY)
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise _MarkerUnreadable(e.strerror or str(e)) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _MarkerUnreadable("a link, a pipe, a device or a folder", not_a_file=True)
         try:
             raw = json.loads(self.get_bytes(MARKER_KEY))  # bounded: a huge file there is not read (T13)
-            mid = raw.get("id", "") if isinstance(raw, dict) else ""
-            return mid if isinstance(mid, str) else ""
-        except (OSError, ValueError, JobMatcherError):
+        except FileNotFoundError:
+            raise
+        except LocationCopyFailedError as e:  # replaced since the lstat, or too large
+            not_a_file = getattr(e, "reason", "") == "not-a-file"
+            raise _MarkerUnreadable(
+                "a link, a pipe, a device or a folder" if not_a_file else "it is too large", not_a_file=not_a_file
+            ) from None
+        except OSError as e:
+            raise _MarkerUnreadable(e.strerror or str(e)) from None
+        except (ValueError, RecursionError, JobMatcherError):
+            raise _MarkerUnreadable("it is damaged") from None
+        mid = raw.get("id", "") if isinstance(raw, dict) else None
+        if not isinstance(mid, str):
+            raise _MarkerUnreadable("it is damaged")
+        return mid
+
+    def _marker_unreadable(self, e: _MarkerUnreadable) -> LocationUnavailableError:
+        """The refusal (returned, for the caller to raise) of a folder whose marker cannot be read. Never raises."""
+        what = (
+            f"what is at its marker's name ({MARKER_KEY}) is not a file JobMatcher wrote ({e.why})"
+            if e.not_a_file
+            else f"its marker ({MARKER_KEY}) cannot be read ({e.why})"
+        )
+        delete = f"delete {MARKER_KEY} there (the copies stay)"
+        return LocationUnavailableError(
+            f"The backup location {self.root} is not available: {what}, so JobMatcher cannot tell whether it is "
+            "the drive your copies are on. Nothing is written there.",
+            f"Plug in (mount) the drive that holds your copies. If this is the drive you want the copies on, "
+            f"{delete}, then remove the location and add it again."
+            if self.configured and not self.adding
+            else f"If this folder is meant for your copies, {delete}, then try again.",
+            reason="marker-unreadable",
+            path=str(self.root),
+        )
+
+    def read_marker_id(self) -> str:
+        """The id in this folder's marker file; "" when it has none (written before markers had ids) or cannot
+        be read (check and initialize refuse such a marker first). Never raises."""
+        try:
+            return self._marker_id()
+        except (OSError, _MarkerUnreadable):
             return ""
 
     def initialize(self) -> None:
-        """As LocationClient.initialize (the folder must exist: it is never created)."""
+        """As LocationClient.initialize (the folder must exist: it is never created). A marker already there is
+        kept (another data folder or machine uses the place too); one that cannot be read is refused
+        (LocationUnavailableError, reason "marker-unreadable"), never replaced nor taken for any marker."""
         if not self.root.is_absolute():
             raise LocationUnavailableError(
                 f"A backup location must be a full path, not {str(self.root)!r}.",
@@ -183,8 +254,13 @@ class FolderLocation(LocationClient):
             )
         if not self.root.is_dir():
             raise self._unavailable("the folder does not exist (create it first)")
-        if (self.root / MARKER_KEY).is_file():
+        try:
+            self._marker_id()
             return  # already a location (another data folder or machine uses it too)
+        except FileNotFoundError:
+            pass
+        except _MarkerUnreadable as e:
+            raise self._marker_unreadable(e) from None
         body = json.dumps(
             {
                 "format": 1,
