@@ -122,3 +122,30 @@ def test_backup_list_tells_a_running_check_from_one_whose_process_is_gone(tmp_pa
     assert f"The check of {sid} stopped before it finished" in json_err, json_err
     assert sorted(p.name for p in folder.iterdir()) == names  # read-only: no lock file made, no check started
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".json"} == before
+
+
+def test_an_empty_backup_dir_is_a_usage_error_and_the_default_has_its_own_option(tmp_path):
+    """`settings --backup-dir "$DIR"` with $DIR unset silently moved the backups' home back to the default;
+    now it is a usage error (exit 2, as `--data-dir ""`) that says how to go back to the default, which
+    `--default-backup-dir` does. Nothing is changed by the refused command."""
+    import json
+
+    data, chosen = tmp_path / "d", tmp_path / "chosen"
+    chosen.mkdir(mode=0o700)
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    r = run_cli("settings", "--backup-dir", str(chosen), "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    settings = (data / "settings.json").read_bytes()
+    for empty in ("", "  "):
+        r = run_cli("settings", "--backup-dir", empty, data_dir=data)
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+        assert "argument --backup-dir is empty" in r.stderr and "--default-backup-dir" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert (data / "settings.json").read_bytes() == settings  # nothing changed
+    r = run_cli("settings", "--backup-dir", str(chosen), "--default-backup-dir", data_dir=data)
+    assert r.returncode == 2 and "not both" in r.stderr, r.stderr
+    r = run_cli("--json", "settings", "--default-backup-dir", "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["backup_dir"] is None
+    r = run_cli("settings", data_dir=data)
+    assert "(default)" in r.stdout and str(data / "backups") in r.stdout, r.stdout

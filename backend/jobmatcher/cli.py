@@ -891,7 +891,10 @@ def cmd_settings(args) -> int:
     from .settings import hours_to_minutes
 
     names = _SETTING_OPTIONS + ("auto_backup_hours",)
-    engine = _engine(args, read_only=all(getattr(args, k, None) is None for k in names))  # showing only looks
+    if args.default_backup_dir and args.backup_dir is not None:
+        raise _UsageError("give either --backup-dir DIR or --default-backup-dir, not both")
+    showing = all(getattr(args, k, None) is None for k in names) and not args.default_backup_dir
+    engine = _engine(args, read_only=showing)  # showing only looks
     changes = {k: getattr(args, k) for k in _SETTING_OPTIONS if getattr(args, k) is not None}
     if args.auto_backup_hours is not None:  # the old option: still accepted, stored in minutes
         if args.auto_backup_minutes is not None:
@@ -903,8 +906,8 @@ def cmd_settings(args) -> int:
                 f"argument --auto-backup-hours: {args.auto_backup_hours:g} hours is not an interval "
                 "(give 0 for off, or a positive number of hours, at most 168)"
             ) from None
-    if args.backup_dir == "":
-        changes["backup_dir"] = None  # back to <data>/backups
+    if args.default_backup_dir:
+        changes["backup_dir"] = None  # back to <data>/backups (an empty --backup-dir is a usage error: V9's kind)
     elif args.backup_dir and not args.backup_dir.startswith("~") and not os.path.isabs(args.backup_dir):
         # As any command-line tool: a relative path is from the working folder (K8), made full before it is kept
         changes["backup_dir"] = os.path.abspath(args.backup_dir)
@@ -1676,7 +1679,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--backup-dir",
         metavar="DIR",
         default=None,
-        help="folder for backups (must exist, be writable, lie outside the data folder; '' = default)",
+        help="folder for backups (must exist, be writable, lie outside the data folder)",
+    )
+    st.add_argument(
+        "--default-backup-dir",
+        action="store_true",
+        help="go back to the default backup folder, <data folder>/backups",
     )
     st.add_argument(
         "--retention-days",
@@ -1863,9 +1871,15 @@ def cmd_completion(args) -> int:
 # Options and arguments that name a place, a file, a location, a backup or a revision, as the user says them.
 # Given empty (a script's unset variable: `--from-folder "$USB"`), each would otherwise be taken as not given
 # and the command would act on another place (the local backups for `backup restore ID`): a usage error,
-# as `--data-dir ""` is (F14, V9). `--prefix ""` (the bucket's top) and `settings --backup-dir ""` (back to
-# the default folder, as documented) are values, not absences, and are not listed.
+# as `--data-dir ""` is (F14, V9). `--prefix ""` (the bucket's top) is a value, not an absence, and is not listed;
+# `settings --backup-dir ""` once meant the default folder, silently (a script's unset $DIR moved the backups'
+# home): the default has its own option, --default-backup-dir.
 _PLACE_ARGUMENTS = {
+    "backup_dir": (
+        "--backup-dir",
+        "give the backup folder's path; to go back to the default folder (<data folder>/backups), give "
+        "--default-backup-dir instead",
+    ),
     "location": ("--location", "give the backup location's name (see `jobmatcher location list`)"),
     "from_folder": ("--from-folder", "give the folder of the backup location (the drive or folder you copied to)"),
     "from_s3": ("--from-s3", "give the storage's address as s3://BUCKET/PREFIX"),
@@ -1891,6 +1905,8 @@ def _unsaid_place(args: argparse.Namespace) -> str | None:
         if isinstance(value, str) and not value.strip():
             if dest == "name" and getattr(args, "action", None) == "add":  # `location add … --name NAME`
                 option, what = "--name", "give a short name for the location (default: the folder's or bucket's)"
+            if dest == "backup_dir":
+                return f"argument {option} is empty: {what}"
             if option.startswith("--"):
                 return f"argument {option} is empty: {what}, or leave {option} out"
             return f"argument {option} is empty: {what}"

@@ -191,7 +191,7 @@ def check_backup_folder(
     p = user_path(folder, what)
     hint = hint or (
         "Choose another backup folder with `jobmatcher settings --backup-dir FOLDER` (or "
-        '`jobmatcher settings --backup-dir ""` for the default <data folder>/backups).'
+        "`jobmatcher settings --default-backup-dir` for the default <data folder>/backups)."
     )
     page_hint = page_hint or (
         "Choose another backup folder, or leave the field empty for the default (<data folder>/backups)."
