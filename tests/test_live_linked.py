@@ -214,6 +214,8 @@ def test_a_backup_left_in_the_previous_folder_is_named_too(engine, tmp_path):
     (w,) = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "live-is-backup"]
     assert older in w["message"] and str(old_folder) in w["message"]
     assert f"delete the file {old_folder / (older + '.db')}" in w["hint"]
+    r = run_cli("backup", "list", data_dir=engine.data.root)
+    assert f"{old_folder / (older + '.db')} is not listed: it is your live database" in r.stderr
     # moving the backups out of that folder leaves that name (not a backup) and says so; the folder stays listed
     r = run_cli("settings", "--move-backups", data_dir=engine.data.root)
     assert r.returncode == 1, r.stdout + r.stderr

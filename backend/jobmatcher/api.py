@@ -243,7 +243,7 @@ class Api(LocationsApi):
                 "size": human_size(sum(r.size_bytes for r in prev["backups"])),
                 "backups": [backup_row(r) for r in prev["backups"]],
             }
-            for i, prev in enumerate(self._engine.previous_backups())
+            for i, prev in enumerate(self._engine.previous_backups(skipped))
         ]
         return {
             "status": status,

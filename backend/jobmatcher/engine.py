@@ -499,12 +499,13 @@ class Engine:
         """The backup folder `s` names, validated on every use (SettingsError when it is a forbidden one)."""
         return BackupStore(self.data.backup_dir(s), chosen=bool(s.backup_dir), token=s.backup_dir_token, data=self.data)
 
-    def previous_backups(self) -> list[dict]:
+    def previous_backups(self, skipped: list[str] | None = None) -> list[dict]:
         """Backups left in earlier backup folders: [{"folder", "available", "backups": [BackupRecord]}] (read-only).
 
-        A folder that cannot be listed is reported with available=False, never raised. Raises
+        A folder that cannot be listed is reported with available=False, never raised. `skipped`: when given, gets
+        a sentence for each file there that is the live database under a second name (X1). Raises
         SettingsError only when settings.json is damaged."""
-        return previous_backups(self.previous_folders(), BackupStore, self.data)
+        return previous_backups(self.previous_folders(), BackupStore, self.data, skipped)
 
     def previous_folders(self) -> list[str]:
         """The settings' previous backup folders, less any that is the current one under another path (U8): the

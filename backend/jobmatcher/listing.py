@@ -113,7 +113,7 @@ def _marker_tokens(folder: Path) -> list[str]:
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
 
 
-def live_link_sentence(name: str, live: str | os.PathLike, listed: bool = True) -> str:
+def live_link_sentence(name: str | os.PathLike, live: str | os.PathLike, listed: bool = True) -> str:
     """Why the backup file `name` is not listed (`listed`; otherwise: why it is not a backup, for a command naming
     it) when it is the live file `live` under a second name (a hard link, finding X1): in the user's words.
     Never raises."""
@@ -652,7 +652,7 @@ def list_backups(
     items = folder.list(skipped=skipped)
     # less the current folder under another path (U8), as Engine.previous_folders
     names = [name for name in s["previous_backup_dirs"] if not same_file(name, folder.folder)]
-    return items, previous_backups(names, BackupFolder, data)
+    return items, previous_backups(names, BackupFolder, data, skipped)
 
 
 def stopped_checks(data_dir: str | os.PathLike | None, items: builtins.list) -> set[str]:
@@ -670,16 +670,24 @@ def stopped_checks(data_dir: str | os.PathLike | None, items: builtins.list) -> 
         return set()
 
 
-def previous_backups(folders: Iterable[str], kind: type[BackupFolder], data: DataDir) -> builtins.list[dict]:
+def previous_backups(
+    folders: Iterable[str], kind: type[BackupFolder], data: DataDir, skipped: builtins.list[str] | None = None
+) -> builtins.list[dict]:
     """The backups of the data folder `data` left in each earlier backup folder of `folders` (paths, in order), as
     [{"folder", "available", "backups": [row]}]: Engine.previous_backups (`kind` BackupStore, rows BackupRecord)
     and `backup list` (`kind` BackupFolder, rows ListedBackup). Only this data folder's own backups with a manifest:
     another data folder sharing that folder keeps its backups (H17). A folder that cannot be listed is reported
-    with available=False, never raised. Read-only."""
+    with available=False, never raised. Read-only. `skipped`: when given, gets a sentence for each
+    file there that is the live database under a second name (X1; by its full path), as list() says it for the
+    current folder."""
     out = []
     for name in folders:
         try:
-            rows = [r for r in kind(Path(name), chosen=True, data=data).list() if r.has_manifest and r.owned]
+            folder = kind(Path(name), chosen=True, data=data)
+            rows = [r for r in folder.list() if r.has_manifest and r.owned]
+            if skipped is not None:
+                for backup_id, _own in folder.live_links():
+                    skipped.append(live_link_sentence(Path(name) / f"{backup_id}.db", data.db_path))
             out.append({"folder": name, "available": True, "backups": rows})
         except JobMatcherError:
             out.append({"folder": name, "available": False, "backups": []})
