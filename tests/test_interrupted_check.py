@@ -118,12 +118,32 @@ def test_a_launch_leaves_a_check_that_still_runs_to_it(engine, restored):
     _checked(engine, restored.safety)
 
 
-def test_status_starts_the_check_again_in_the_background(engine, restored):
+def test_status_says_the_check_stopped_and_starts_nothing(engine, restored):
+    """`status` only looks (README: it creates, deletes and changes nothing): a check whose process is gone is
+    said, with how it runs again, not started again in the background as it was (lows13)."""
     restored.kill_the_check()
+    manifest = Path(engine.store.get(restored.safety).path).with_suffix(".json")
+    before = manifest.read_bytes()
+    names = sorted(p.name for p in engine.store.folder.iterdir())
     r = run_cli("status", data_dir=engine.data.root)
     assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr
-    assert "(Safety), its check is running in the background" in r.stdout, r.stdout  # restarted, so it runs
+    assert "(Safety), its check stopped before it finished: it runs when JobMatcher opens next" in r.stdout, r.stdout
+    assert f"`jobmatcher backup verify {restored.safety}`" in r.stdout
+    time.sleep(1)  # a check started in the background would have taken the lock and begun by now
+    assert manifest.read_bytes() == before and _checking(engine, restored.safety)
+    assert sorted(p.name for p in engine.store.folder.iterdir()) == names
+    assert not [p for p in psutil.process_iter(["cmdline"]) if restored.safety in " ".join(p.info["cmdline"] or [])
+                and p.pid != restored.child]  # fmt: skip
+    r = run_cli("backup", "verify", restored.safety, data_dir=engine.data.root)  # the way it names
+    assert r.returncode == 0, r.stderr
+    _checked(engine, restored.safety)
+
+
+def test_the_pages_status_starts_the_check_again_in_the_background(engine, restored):
+    """The app (an engine that is not read-only) still repairs: its status starts the killed check again."""
+    restored.kill_the_check()
+    Engine(engine.data.root).health()
     rec = wait_for_check(engine, restored.safety, timeout=30)
     assert rec.verified is True
     _checked(engine, restored.safety)

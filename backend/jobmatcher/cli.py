@@ -677,6 +677,17 @@ def cmd_backup_prune(args) -> int:
     return 1 if not_deleted else 0
 
 
+def _stopped_of(args, engine, backup_id: str) -> set[str]:
+    """{backup_id} when that listed backup is "checking" and its check's process is gone (read-only: listing.
+    stopped_checks); empty otherwise, or when it cannot be told. Never raises."""
+    from .listing import stopped_checks
+
+    try:
+        return stopped_checks(args.data_dir, [engine.get_backup(backup_id)])
+    except Exception:  # noqa: BLE001 - status then says "running", as before
+        return set()
+
+
 def cmd_status(args) -> int:
     _quick_exit()
     engine = _engine(args, read_only=True)
@@ -693,7 +704,13 @@ def cmd_status(args) -> int:
         if h.last.verify_message == "newer-version":
             verified = "made by a newer JobMatcher (restorable with that version)"
         elif h.last.verified is None and h.last.verify_message == "checking":  # a restore's safety backup
-            verified = "its check is running in the background"
+            # status only looks (README): a check whose process is gone is said, not started again here
+            verified = (
+                "its check stopped before it finished: it runs when JobMatcher opens next, or now with "
+                f"`jobmatcher backup verify {_safe(h.last.id)}`"
+                if h.last.id in _stopped_of(args, engine, h.last.id)
+                else "its check is running in the background"
+            )
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
         if h.last_at is not None and h.last_at > h.last.created_at:
             # the headline's "… ago" is bounded by the latest date among the backups (V15a): the backup made last

@@ -1150,8 +1150,10 @@ class Engine:
         return None if process_gone(pid) else body
 
     def health(self, schedule: dict | None = None, now: datetime | None = None) -> Health:
-        """The health rule (health.py) on this data folder's facts; read-only, but for one repair: a backup
-        still "checking" whose check is gone gets it started again in the background (checklock.py).
+        """The health rule (health.py) on this data folder's facts; read-only, but for one repair in the app (an
+        engine not opened `read_only`): a backup still "checking" whose check is gone gets it started again in
+        the background (checklock.py). A `read_only` engine (the command line's `status`, which promises to
+        change nothing) starts nothing: its caller says the check is pending (listing.stopped_checks).
 
         `schedule`: the running app's ScheduleState.to_dict() when the caller is that app; otherwise
         it is read from the file the app keeps. `now`: UTC, default the clock. Sizes in bytes.
@@ -1167,7 +1169,8 @@ class Engine:
         schedule = schedule if schedule is not None else self.schedule_state()
         available = store.available()
         backups = store.list() if available else []
-        if checklock.interrupted(backups, self.data):  # a restore's safety backup whose check was killed (V7)
+        # a restore's safety backup whose check was killed (V7): the app starts it again; `status` only reports
+        if not self.read_only and checklock.interrupted(backups, self.data):
             checklock.finish_interrupted_checks(store, self.data, backups, detached=True)
         free = None
         if available and store.folder.is_dir():
