@@ -269,3 +269,36 @@ def test_adding_a_folder_whose_marker_cannot_be_read_is_refused_and_a_recovery_s
     fresh = tmp_path / "fresh"
     r = run_cli("backup", "restore", b.id, "--from-folder", str(usb), "--yes", data_dir=fresh)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# -- X2: a location's folder of copies is not a backup folder made a location ------------------------------------
+
+
+def test_a_locations_folder_of_copies_chosen_as_backup_folder_gets_no_advice_to_move_the_marker(engine, usb, tmp_path):
+    """X2: `settings --backup-dir` at a location's JobMatcher/<id> (a data folder's copies there) was refused with
+    L3's advice for a real backup folder made a location ("another JobMatcher data folder probably added it …
+    move .jobmatcher-location and the JobMatcher folder it made out of this folder"): followed, it makes the
+    location "not available" for every data folder copying there. It says only that the folder lies inside a
+    backup location, and to choose another; L3's cause stays for backups beside the marker itself."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    copies = usb / "JobMatcher" / folder_id_of(engine.data)
+    other = tmp_path / "other"
+    assert run_cli("db", "migrate", data_dir=other).returncode == 0
+    before = file_tree(usb)
+    for data_dir in (other, engine.data_dir):
+        for folder in (copies, copies.parent):
+            r = run_cli("settings", "--backup-dir", str(folder), "--yes", data_dir=data_dir)
+            out = r.stdout + r.stderr
+            assert r.returncode == 1 and f"is inside {usb}, which is a backup location" in out, out
+            assert "move .jobmatcher-location" not in out and "probably added it" not in out, out
+            assert "backup-dir" in out and "Traceback" not in out, out  # choose another folder
+    assert file_tree(usb) == before
+
+    # L3 as before: backups beside a marker another data folder wrote into a backup folder
+    (usb / "JobMatcher").rename(tmp_path / "moved")
+    for p in (tmp_path / "moved" / folder_id_of(engine.data)).iterdir():
+        p.rename(usb / p.name)
+    r = run_cli("settings", "--backup-dir", str(usb), "--yes", data_dir=other)
+    assert r.returncode == 1 and "probably added it" in r.stdout + r.stderr, r.stdout + r.stderr

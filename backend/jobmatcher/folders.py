@@ -63,6 +63,8 @@ DATA_FOLDER_FILES = ("jobmatcher.db", ".jobmatcher-folder-id", ".jobmatcher.lock
 # clean-up would take the other's files for its own leftovers (finding G5).
 BACKUP_FOLDER_MARKER = ".jobmatcher-backup-folder"
 LOCATION_MARKER = ".jobmatcher-location"
+# The folder beside a location's marker holding its copies, one folder per data folder (locations.remote.ROOT).
+LOCATION_COPIES = "JobMatcher"
 
 
 def _role_of(folder: Path) -> str | None:
@@ -233,7 +235,11 @@ def check_backup_folder(
     if what == "The backup folder" and (location := _location_around(p)) is not None:
         relation = "is" if location == p else f"is inside {location}, which is"
         cause = ""
-        if _holds_backups(p):  # it was a backup folder before another data folder made it a location (L3)
+        if location != p and p.relative_to(location).parts[0] == LOCATION_COPIES:
+            # the location's own folder of copies (a data folder's JobMatcher/<id>): no backup folder made a
+            # location, so nothing to move; moving the marker would strand every data folder's copies (X2)
+            cause = " That folder holds the location's copies: leave it as it is."
+        elif _holds_backups(p):  # it was a backup folder before another data folder made it a location (L3)
             cause = (
                 " It holds backups, so another JobMatcher data folder (or an older JobMatcher) probably added it "
                 f"as its backup location: remove that location there, and move {LOCATION_MARKER} and the "

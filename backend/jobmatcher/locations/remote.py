@@ -40,6 +40,7 @@ from ..errors import (
     WrongPassphraseError,
 )
 from ..errors import ValidationError as InputError
+from ..folders import LOCATION_COPIES
 from ..fsutil import remove_quietly
 from ..manifest import MAX_MANIFEST_BYTES, BackupType, ByteCount, Flag, FormatNumber, Sequence, UtcDatetime
 from ..progress import Progress, ignore
@@ -49,7 +50,7 @@ from .crypto import decrypt_file, is_recovery_key, unlock_identity
 # Checksums compare as lower-case hex whatever a manifest holds (a tool may rewrite one in capitals).
 LowerHex = Annotated[str, AfterValidator(str.lower)]
 
-ROOT = "JobMatcher"
+ROOT = LOCATION_COPIES  # the folder of copies beside the marker (folders.py knows it too: X2)
 _FOLDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _BACKUP_ID = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(_[0-9]{1,3})?\Z")
 
