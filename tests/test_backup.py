@@ -324,6 +324,21 @@ def test_trusted_records_are_what_model_construct_makes(engine):
     assert BackupRecord.from_manifest(b.id, Path(b.path), m, owned=True) == engine.list_backups()[0]
 
 
+def test_create_answers_what_validating_its_values_makes(engine):
+    """Issue 13: create makes its CreatedBackup with trusted() (no validator built in a fresh process): the answer
+    must be what validating the same values makes, typed alike, and its record the list's row of that backup."""
+    from jobmatcher.backups import CreatedBackup
+    from jobmatcher.manifest import BackupRecord, BackupType
+
+    for b in (engine.create_backup(note="a note"), engine.create_backup(kind=BackupType.auto)):
+        validated = CreatedBackup.model_validate(b.model_dump())
+        assert validated == b and list(validated.__dict__.items()) == list(b.__dict__.items())
+        assert validated.model_dump_json() == b.model_dump_json()
+        row = {k: v for k, v in b.__dict__.items() if k in BackupRecord.model_fields}
+        assert row == engine.store.get(b.id).model_dump()
+    assert b.unchanged and b.method == "unchanged"  # the automatic one: the data had not changed
+
+
 def test_concurrent_writers_never_share_or_lower_a_sequence_number(engine):
     """A backup's sequence number decides which is newest, whatever the clocks say. Four processes reserving
     backup names as fast as they can (as a restore's safety backup does; publishing takes its number the
