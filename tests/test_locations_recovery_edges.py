@@ -342,6 +342,54 @@ def test_an_endpoint_url_with_a_password_is_refused_and_never_shown_or_logged(tm
     assert "SECRETPW" not in loc.where() and "127.0.0.1" in loc.where()
 
 
+def test_an_endpoint_url_or_region_boto3_cannot_use_is_refused_at_input_in_words(tmp_path, engine):
+    """X14: a space or %-escape in the host, a port out of range, a region with a space: refused as input
+    (exit 2 on the command line, before a passphrase is asked; the page's code names it), never botocore's
+    ValueError / InvalidRegionError as "something unexpected"."""
+    from jobmatcher.api import Api
+
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "JOBMATCHER_CREDENTIALS": "file"}
+    bad_urls = ("http://a b", "http://%41bc", "http://exa mple.com:80", "http://localhost:99999", "http://under_score")
+    for url in bad_urls:
+        for args in (
+            ("backup", "list", "--from-s3", "s3://my-bucket/x", "--endpoint-url", url),
+            ("location", "add", "s3", "--bucket", "my-bucket", "--endpoint-url", url, "--access-key-id", "K"),
+        ):
+            r = run_cli(*args, data_dir=tmp_path / "fresh", env=env)
+            out = r.stdout + r.stderr
+            assert r.returncode == 2 and "is not an endpoint URL" in out, (url, out)
+            assert "unexpected" not in out and "Traceback" not in out and "need a passphrase" not in out, out
+    add = ("location", "add", "s3", "--bucket", "my-bucket", "--access-key-id", "K", "--no-encrypt", "--yes")
+    for region in ("eu west", "ü"):
+        r = run_cli(
+            *add, "--endpoint-url", "http://127.0.0.1:9", "--region", region, data_dir=engine.data.root, env=env
+        )
+        out = r.stdout + r.stderr
+        assert r.returncode == 2 and "is not a storage region" in out and "unexpected" not in out, out
+    api = Api(engine, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        r = api._dispatch("add_s3_location", ["http://a b", "my-bucket", "K", "S", "", "", False, ""])
+        assert not r["ok"] and r["error"]["code"] == "invalid-endpoint", r
+        source = {"kind": "s3", "endpoint_url": "http://a b", "bucket": "my-bucket", "prefix": "x"}
+        r = api._dispatch("remote_backups", [{**source, "access_key_id": "K", "secret_access_key": "S"}])
+        assert not r["ok"] and r["error"]["code"] == "invalid-endpoint", r
+    finally:
+        api._close()
+    from jobmatcher.locations.s3 import check_endpoint_url
+
+    for good in ("http://127.0.0.1:8333", "https://s3.eu-central-003.backblazeb2.com", "http://[::1]:8333"):
+        assert check_endpoint_url(good) == good
+    # one configured before this check (or locations.json edited by hand): the same words when it is used
+    from jobmatcher.errors import ValidationError
+    from jobmatcher.locations.s3 import S3Location
+
+    for endpoint, region in (("http://a b", None), ("http://127.0.0.1:9", "eu west")):
+        with pytest.raises(ValidationError):
+            S3Location("my-bucket", "p", endpoint, "K", "S", region=region, spool_dir=None).check()
+
+
 def test_disaster_recovery_hints_fit_a_place_only_looked_into(tmp_path):
     """L6: --from-s3 / --from-folder errors never say to remove a location (there is none) or that copies are
     caught up (none are being made)."""

@@ -1329,6 +1329,18 @@ def cmd_location_add(args) -> int:
         except SettingsError as e:  # "~nobody/…": no such user; a NUL
             raise _UsageError(f"argument PATH: {e.message} {e.hint}") from None
         args.path = os.path.abspath(folder)  # relative to where the command runs, as every other path (L15)
+    else:  # the address and region too, before a passphrase is asked for (X12, X14)
+        from .errors import ValidationError
+        from .locations.s3 import check_endpoint_url, check_region
+
+        for option, check, value in (
+            ("--endpoint-url", check_endpoint_url, args.endpoint_url),
+            ("--region", check_region, args.region),
+        ):
+            try:
+                check(value)
+            except ValidationError as e:  # never repeats a password given in the address
+                raise _UsageError(f"argument {option}: {e.message} {e.hint}") from None
     engine = _engine(args)
     locs = engine.locations
     encrypt = not args.no_encrypt

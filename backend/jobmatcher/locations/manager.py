@@ -707,9 +707,10 @@ class Locations:
             elif kind == "s3":
                 if not bucket or not (3 <= len(bucket) <= 63):
                     raise ValidationError(f"{bucket!r} is not a bucket name.", "Bucket names have 3 to 63 characters.")
-                from .s3 import check_endpoint_url
+                from .s3 import check_endpoint_url, check_region
 
-                check_endpoint_url(endpoint_url)  # ValidationError: not http(s), or a password in it
+                check_endpoint_url(endpoint_url)  # ValidationError: not http(s), a password in it, a bad host
+                check_region(region)
                 if keys is None:
                     raise ValidationError(
                         "The access keys of the storage are needed.",

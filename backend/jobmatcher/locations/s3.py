@@ -193,7 +193,55 @@ def check_endpoint_url(url: str | None) -> str | None:
             "Write the address without them; give the access key id and secret key as the storage's keys instead.",
             code="invalid-endpoint",
         )
+    from urllib.parse import urlsplit
+
+    example = (
+        "Copy the address again from your storage provider (for example https://s3.eu-central-003.backblazeb2.com)."
+    )
+    try:
+        port = urlsplit(url).port
+    except ValueError:  # "Port out of range 0-65535", or not a number
+        port = 0
+    if port == 0:
+        raise ValidationError(
+            f"{shown!r} is not an endpoint URL: the port after the host name is not a number from 1 to 65535.",
+            example,
+            code="invalid-endpoint",
+        )
+    # What boto3 itself accepts (botocore.utils, the check behind its "Invalid endpoint" ValueError), asked here
+    # so the address is refused at input in words, not as an unexpected error when the client is made (X14).
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    if not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+        raise ValidationError(
+            f"{shown!r} is not an endpoint URL: its host name has a character a host name cannot have "
+            "(a space, %, _ or another sign).",
+            example,
+            code="invalid-endpoint",
+        )
     return url
+
+
+def check_region(region: str | None) -> str | None:
+    """The region as given (None or "" → None) when it is one S3 can use: letters, digits and hyphens, as
+    botocore.utils.validate_region_name accepts (the check boto3 makes when a client is created).
+
+    Raises ValidationError (code "invalid-region") otherwise (X14: botocore's InvalidRegionError was an
+    unexpected error)."""
+    if not region:
+        return None
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    try:
+        validate_region_name(region)
+    except InvalidRegionError:
+        raise ValidationError(
+            f"{region!r} is not a storage region: a region is letters, digits and hyphens (for example eu-central-1).",
+            "Copy the region from your storage provider, or leave it out.",
+            code="invalid-region",
+        ) from None
+    return region
 
 
 class S3Location(LocationClient):
@@ -267,6 +315,10 @@ class S3Location(LocationClient):
             aws_secret_access_key=self._keys[1] or None,
             region_name=self.region,
         )
+        # A location written before these were checked at input (or locations.json edited by hand): the
+        # same words as at input, not botocore's ValueError as an unexpected error (X14).
+        check_endpoint_url(self.endpoint_url)
+        check_region(None if self.region == "us-east-1" else self.region)
         return session.client("s3", endpoint_url=self.endpoint_url, config=config)
 
     def _transfer_config(self):
