@@ -149,3 +149,58 @@ def test_an_empty_backup_dir_is_a_usage_error_and_the_default_has_its_own_option
     assert json.loads(r.stdout)["backup_dir"] is None
     r = run_cli("settings", data_dir=data)
     assert "(default)" in r.stdout and str(data / "backups") in r.stdout, r.stdout
+
+
+def _restored_unchecked(tmp_path):
+    """A data folder with some saved jobs, restored from its backup by the command line with the safety backup's
+    check never started (as if killed at once): (data folder, safety backup's file, its id)."""
+    import json
+    import sqlite3
+
+    from jobmatcher import checklock
+
+    data = tmp_path / "d"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    con = sqlite3.connect(data / "jobmatcher.db")
+    with con:
+        con.executemany(
+            "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+            [(f"Job {i}", "Co", "the job of a lifetime " * 50) for i in range(50)],
+        )
+    con.close()
+    bid = json.loads(run_cli("--json", "backup", "create", data_dir=data).stdout)["id"]
+    r = run_cli("--json", "backup", "restore", bid, "--yes", data_dir=data, env={checklock.NO_BACKGROUND_ENV: "1"})
+    assert r.returncode == 0, r.stderr
+    sid = json.loads(r.stdout)["safety_backup_id"]
+    return data, data / "backups" / f"{sid}.db", sid
+
+
+def test_a_safety_backup_changed_before_its_late_check_is_not_sealed_as_the_data_from_before(tmp_path):
+    """W6: a safety backup whose check was killed, then 4 bytes of a job's text changed in its file (the database
+    stays well-formed, so integrity_check cannot see it): the later check sealed the changed bytes as passed.
+    Now the restore records the file as the swap left it, and the late check refuses to seal another one."""
+    import json
+
+    data, safety, sid = _restored_unchecked(tmp_path)
+    b = bytearray(safety.read_bytes())
+    i = b.find(b"the job", 4096)
+    assert i > 0
+    b[i : i + 3] = b"THE"
+    with open(safety, "r+b") as f:  # in place, as another program writing it would
+        f.write(b)
+    r = run_cli("backup", "verify", sid, data_dir=data)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"The safety backup {sid} was changed after the restore that made it" in r.stderr, r.stderr
+    m = json.loads(safety.with_suffix(".json").read_text())
+    assert m["verified"] is False and m["sha256"] is None and m["seal"] is None, m
+
+
+def test_a_safety_backup_left_as_the_restore_left_it_passes_its_late_check(tmp_path):
+    import json
+
+    data, safety, sid = _restored_unchecked(tmp_path)
+    assert json.loads(safety.with_suffix(".json").read_text())["file_stamp"]
+    r = run_cli("backup", "verify", sid, data_dir=data)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(safety.with_suffix(".json").read_text())
+    assert m["verified"] is True and m["sha256"] and m["file_stamp"] is None, m

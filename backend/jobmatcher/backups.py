@@ -69,6 +69,7 @@ from .listing import (
 )
 from .lock import FileLock
 from .manifest import (
+    CHECKING,
     MANIFEST_LOCK_NAME,
     MAX_SEQUENCE,
     BackupRecord,
@@ -76,6 +77,7 @@ from .manifest import (
     Manifest,
     ManifestNotOursError,
     check_outcome,
+    file_stamp_of,
     is_jobmatcher_manifest,
     is_location_manifest,
     load_manifest_file,
@@ -1068,6 +1070,8 @@ class BackupStore(BackupFolder):
         path = Path(rec.path)
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
+        if m is not None and m.file_stamp and m.verified is None and m.verify_message == CHECKING:
+            self._refuse_changed_since_restore(rec, path, m.file_stamp, now)
         try:
             # The check starts first (in a spare child it runs from here on); the seal, the checksums and
             # what follows are worked out on this core meanwhile.
@@ -1097,6 +1101,7 @@ class BackupStore(BackupFolder):
             raise
 
         def passed(x: Manifest) -> None:
+            x.file_stamp = None  # proven by its checksums from now on
             x.sha256 = x.sha256 or report.sha256
             if x.sha256 == report.sha256:  # the BLAKE3 of the bytes this SHA-256 describes
                 x.blake3 = x.blake3 or report.blake3
@@ -1128,6 +1133,30 @@ class BackupStore(BackupFolder):
         # check does not change (whose backup it is, whether it is dated in the future) as the list had it.
         return BackupRecord.from_manifest(
             rec.id, rec.path, written, manifest="ok", owned=rec.owned, future=rec.future, size_bytes=report.size_bytes
+        )
+
+    def _refuse_changed_since_restore(self, rec: BackupRecord, path: Path, stamp: str, now: datetime) -> None:
+        """A restore's linked safety backup, never checked yet, whose file is no longer as the restore left it
+        (its manifest's file_stamp: another program wrote it, or another file was put at its name): its bytes
+        cannot be proven to be the data from before the restore, so it is recorded as failing its check instead
+        of being sealed as that (W6). Raises InvalidBackupError (reason "changed") then; nothing otherwise."""
+        try:
+            now_stamp = file_stamp_of(path)
+        except OSError:
+            return  # the check itself says what is wrong with the file
+        if now_stamp == stamp:
+            return
+        message = (
+            f"The safety backup {rec.id} was changed after the restore that made it (its file was written since): "
+            "its content cannot be proven to be your data from before that restore."
+        )
+        self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
+        raise InvalidBackupError(
+            message,
+            "It is kept, marked as failing its check: another program wrote that file, so it may or may not "
+            "hold that data. Your other backups are not affected.",
+            None,
+            reason="changed",
         )
 
     def _update(

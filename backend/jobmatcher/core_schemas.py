@@ -170,6 +170,7 @@ MANIFEST_SCHEMA = _typed_dict(
         "data_folder_id": _field(_nullable(_STR), None),
         "sequence": _field(_nullable(_int(strict=True, ge=1, le=MAX_SEQUENCE)), None),
         "added_by_hand": _field(_FLAG, False),
+        "file_stamp": _field(_nullable(_STR), None),
     },
     "Manifest",
 )

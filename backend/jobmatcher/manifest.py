@@ -123,6 +123,20 @@ class Manifest(BaseModel):
         "there): its date is the file's, and it is never deleted "
         "automatically.",
     )
+    file_stamp: str | None = Field(
+        None,
+        description="A restore's linked safety backup as the restore left it (file_stamp_of: inode, size, "
+        "modification time in ns), until its first check passes: a check that finds the file changed since "
+        "refuses to seal its bytes as the data from before the restore (W6). None otherwise.",
+    )
+
+
+def file_stamp_of(path: Path) -> str:
+    """What tells the file at `path` (not followed) from itself after a write or a swap, cheaply: its inode,
+    size and modification time (ns), as "INO:SIZE:MTIME_NS". Not the change time: a hard link made by another
+    tool (a backup of the backup folder) changes it without changing a byte. Raises OSError."""
+    st = os.lstat(path)
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def seal_of(m: Manifest) -> str | None:
