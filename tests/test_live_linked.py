@@ -68,12 +68,22 @@ def test_backup_list_says_on_stderr_why_the_linked_backup_is_not_listed(engine):
     assert "hard link" in r.stderr
 
 
-@pytest.mark.parametrize("command", [["backup", "verify"], ["backup", "restore"], ["backup", "delete"]])
-def test_commands_naming_its_id_say_why_not_that_it_does_not_exist(engine, command):
+@pytest.mark.parametrize(
+    "command, by_path",
+    [
+        (["backup", "verify"], False),
+        (["backup", "restore"], False),
+        (["backup", "delete"], False),
+        (["backup", "verify"], True),
+        (["backup", "restore"], True),
+    ],
+)
+def test_commands_naming_its_id_say_why_not_that_it_does_not_exist(engine, command, by_path):
     d, older, newer = _linked(engine)
     before = fingerprint(engine.data.db_path)
     folder = sorted(p.name for p in engine.store.folder.iterdir())
-    r = run_cli(*command, older, data_dir=d, input="")  # delete: no --yes and no terminal: refused after saying why
+    named = str(engine.store.folder / f"{older}.db") if by_path else older
+    r = run_cli(*command, named, data_dir=d, input="")  # delete: no --yes and no terminal: refused after saying why
     assert r.returncode == 1, r.stdout + r.stderr
     assert "There is no backup" not in r.stderr
     assert f"{older}.db is your live database" in r.stderr

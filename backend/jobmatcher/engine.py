@@ -795,7 +795,10 @@ class Engine:
                 if path.parent.samefile(store.folder):
                     rec = store.get(path.stem)
                     return Resolved(Path(rec.path), m.sha256, rec.id, rec, m.blake3, m)
-            except (OSError, BackupNotFoundError, ValidationError, JobMatcherError):
+            except BackupNotFoundError as e:
+                if getattr(e, "reason", None) == "live-linked":
+                    raise  # the live file under a backup's name (X1), named by its path: said as by its id
+            except (OSError, ValidationError, JobMatcherError):
                 pass  # not this folder's listed backup: held to its manifest all the same
             return Resolved(path, m.sha256, str(path), None, m.blake3, m)
         return Resolved(path, None, str(path), None)
