@@ -345,7 +345,7 @@ def test_on_a_disk_the_copy_is_read_back_behind_the_writer_elsewhere_after_the_r
     an fsync, so the copy is read back by its path after the one fsync, as a plain copy is."""
     from jobmatcher.locations import folder
     from jobmatcher.locations.folder import FolderLocation
-    from jobmatcher.locations.pipeline import ReadBehind
+    from jobmatcher.locations.pipeline import ReadBehind, Window
 
     src = _source(tmp_path / "src.db", 9 * 1024 * 1024 + 3)
     after: list[str] = []
@@ -356,8 +356,8 @@ def test_on_a_disk_the_copy_is_read_back_behind_the_writer_elsewhere_after_the_r
         after.append(final.name)
         return read_back(self, final, stored)
 
-    def spy_behind(self, blocks):
-        behind.append(sum(map(len, blocks)))
+    def spy_behind(self, blocks):  # bytes, or a Window (a part of a reused buffer)
+        behind.append(sum(b.end - b.start if isinstance(b, Window) else len(b) for b in blocks))
         return check(self, blocks)
 
     mp = pytest.MonkeyPatch()  # the spies call the real methods

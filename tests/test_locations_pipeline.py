@@ -19,7 +19,7 @@ from jobmatcher.errors import LocationCopyFailedError
 from jobmatcher.locations.client import MARKER_KEY, Stored
 from jobmatcher.locations.crypto import encrypt_file_into, new_identity
 from jobmatcher.locations.folder import FolderLocation
-from jobmatcher.locations.pipeline import PipelinedWriter, PlaintextReader, ReadBehind
+from jobmatcher.locations.pipeline import PipelinedWriter, PlaintextReader, ReadBehind, Window
 from pyrage import x25519
 
 KEY = "JobMatcher/abc/backup_x.db.age"
@@ -339,7 +339,7 @@ def test_the_encrypted_copy_reads_the_pipe_into_a_few_reused_buffers(tmp_path, i
     check = ReadBehind.check
 
     def spy(self, blocks):
-        handed.extend(id(b) for b in blocks if isinstance(b, bytearray))
+        handed.extend(id(b.buffer) for b in blocks if isinstance(b, Window))
         return check(self, blocks)
 
     monkeypatch.setattr(ReadBehind, "check", spy)
@@ -349,3 +349,40 @@ def test_the_encrypted_copy_reads_the_pipe_into_a_few_reused_buffers(tmp_path, i
     assert len(handed) == len(copy) // folder._WINDOW >= 9  # every full window went over as a reused buffer
     assert len(set(handed)) <= 4
     assert pyrage.decrypt(copy, [x25519.Identity.from_str(ident[0])]) == src.read_bytes()
+
+
+def test_a_disk_refusing_o_direct_writes_gets_the_copy_through_the_page_cache(tmp_path, ident, monkeypatch):
+    """Each full 4 MB window of an encrypted copy on a disk is written with O_DIRECT from its buffer. Where the
+    kernel refuses that write (EINVAL: here a buffer one byte off its alignment, as a file system wanting other
+    sizes would), the copy goes on through the page cache from that byte on: it is made, reads back identical
+    and decrypts to the backup; and with O_DIRECT it is the same file."""
+    from jobmatcher.locations import folder
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    if os.major(os.stat(usb).st_dev) == 0 or folder._sync_file_range() is None:
+        pytest.skip("tmp_path is not on a block device here (or no sync_file_range)")
+    loc = FolderLocation(usb)
+    loc.initialize()
+    src = _source(tmp_path / "src.db", 13 * 1024 * 1024 + 7)
+    writes: list[int] = []
+    pwrite = os.pwrite
+
+    def counted(fd, data, offset):
+        writes.append(offset)
+        return pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counted)
+    for misaligned in (False, True):
+        if misaligned:
+            align = folder._align_offset
+            monkeypatch.setattr(folder, "_align_offset", lambda buf, align=align: align(buf) + 1)
+        writes.clear()
+        key = f"JobMatcher/x/{misaligned}.db.age"
+        stored = loc.put_stream(key, lambda w: encrypt_file_into(src, w, ident[1]))
+        copy = (usb / key).read_bytes()
+        assert stored == Stored(len(copy), hashlib.sha256(copy).hexdigest())
+        assert pyrage.decrypt(copy, [x25519.Identity.from_str(ident[0])]) == src.read_bytes()
+        # O_DIRECT: one write per full window; refused: the first one tried, then the page cache
+        assert writes == ([0] if misaligned else [i * folder._WINDOW for i in range(len(copy) // folder._WINDOW)])
+    assert _pipeline_threads() == []

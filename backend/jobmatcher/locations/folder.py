@@ -8,11 +8,12 @@ under us: a file still open on a detached mount looks fine through its
 descriptor, but its path then leads to the empty mount point.
 
 A streamed copy (an encrypted one, coming from age's child process) on a local
-disk is read back while it is written instead: every few MB the disk's writeback of those bytes is
-started without waiting, and another thread, through its own descriptor opened
-by the temp file's path, waits until they are on the disk, drops those pages
-from the page cache, reads them again and compares them byte for byte with what
-was written (the rest after the one final fsync). It must all be identical
+disk is read back while it is written instead: every 4 MB is written to the disk with O_DIRECT
+(where the file system takes it; else the disk's writeback of those bytes is started without
+waiting), and another thread, through its own descriptor opened by the temp file's path, waits
+until they are on the disk, drops those pages from the page cache, reads them again from the disk
+(O_DIRECT too) and compares them byte for byte with what was written (the rest after the one final
+fsync). It must all be identical
 before the rename, and after it the published name must lead to that same file
 (device, inode, size): a vanished drive fails the rename or that check. On a
 network or FUSE file system it is read back after the rename, as a plain copy.
@@ -52,7 +53,7 @@ from .client import (
     copy_too_large,
     small_limit,
 )
-from .pipeline import ReadBehind
+from .pipeline import ReadBehind, Window
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -319,7 +320,9 @@ class FolderLocation(LocationClient):
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
         """What `produce` writes (an encrypted copy: big chunks from age's child process, see encproc.py) is
-        written in the caller's thread. Every _WINDOW bytes the disk's writeback of that range is started
+        written in the caller's thread (an encrypted copy read from the child's pipe into reused window
+        buffers, each full one written with O_DIRECT where the file system takes it: _WritebackWriter.fill_from).
+        Every _WINDOW bytes the disk's writeback of that range is started
         without waiting (sync_file_range), and a thread (ReadBehind) waits for that range to reach the disk,
         drops its pages from the page cache, reads it back, compares it byte for byte with what was written
         and hashes it (SHA-256, the copy's checksum in its manifest: of the bytes the disk gave back, which
@@ -334,8 +337,9 @@ class FolderLocation(LocationClient):
 
         def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
             behind = ReadBehind(tmp, settle=_wait_written) if _reads_back_behind(raw.fileno()) else None
+            direct = _open_direct(tmp) if behind is not None else -1
             try:
-                w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind)
+                w = _WritebackWriter(raw, (lambda n: progress(n, size_hint)) if progress else None, behind, direct)
                 if behind is not None:
                     behind.release = w.release
                 w.produce_with(produce)
@@ -349,6 +353,8 @@ class FolderLocation(LocationClient):
                     raise self._not_identical(self._path(key), read.size, w.size)
                 return read, True  # its SHA-256: of what was read back, identical to what was written
             finally:
+                if direct >= 0:
+                    os.close(direct)
                 if behind is not None:
                     behind.close()
 
@@ -632,18 +638,23 @@ class _WritebackWriter(HashingWriter):
     for every page of it: about 35 ms of CPU per 100 MB here, a fifth of the copying process's."""
 
     def __init__(
-        self, raw: BinaryIO, progress: Callable[[int], None] | None = None, behind: ReadBehind | None = None
+        self,
+        raw: BinaryIO,
+        progress: Callable[[int], None] | None = None,
+        behind: ReadBehind | None = None,
+        direct: int = -1,
     ) -> None:
         super().__init__(raw, progress=progress)
         self._behind = behind
-        self._unchecked: list[bytes | bytearray] = []
+        self._direct = direct  # the file opened with O_DIRECT (fill_from's full windows), or -1
+        self._unchecked: list[bytes | bytearray | Window] = []
         self._started = 0  # bytes whose writeback was started (and that were handed to `behind`)
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()  # window buffers compared, to reuse
 
     def release(self, block: bytes | bytearray) -> None:
         """Take back a window buffer `behind` compared (ReadBehind's `release`; other blocks are dropped).
         Called on the read-back's thread. Never raises."""
-        if isinstance(block, bytearray) and len(block) == _WINDOW:
+        if isinstance(block, bytearray) and len(block) == _WINDOW + _ALIGN:
             self._free.put(block)
 
     def write(self, data) -> int:
@@ -670,6 +681,30 @@ class _WritebackWriter(HashingWriter):
         if self._progress:
             self._progress(self.size)
 
+    def _write_direct(self, window: memoryview) -> None:
+        """Write a full window at the end of the file through the O_DIRECT descriptor (from this buffer to the
+        disk: no copy into the page cache, no writeback to start). Where the file system refuses it after all
+        (EINVAL), through the page cache from here on. Raises the OSError of the write (kept in `error`)."""
+        done = 0
+        try:
+            while done < len(window):
+                done += os.pwrite(self._direct, window[done:], self.size + done)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                self.error = e
+                raise
+            self._direct = -1  # put_stream closes the descriptor
+        self.size += done
+        if self._progress and done:
+            self._progress(self.size)
+        if done < len(window):
+            try:
+                self.raw.seek(self.size)
+            except OSError as e:
+                self.error = e
+                raise
+            self._write_raw(window[done:])
+
     def _hand_over(self) -> None:
         """Start the writeback of what was written since the last hand-over and give it to `behind`."""
         try:
@@ -684,44 +719,80 @@ class _WritebackWriter(HashingWriter):
 
     def fill_from(self, readinto: Callable[[memoryview], int]) -> None:
         """Write everything `readinto(view)` reads (the bytes read into `view`, 0 at the end), read straight into
-        window buffers; as write() otherwise (the last window's bytes stay for take_unchecked()). Raises the
-        OSError of a write (kept in `error`), or what `readinto` raises."""
+        window buffers; as write() otherwise (the last window's bytes stay for take_unchecked()). With an
+        O_DIRECT descriptor, each full window is written from its buffer to the disk in one write, and the last
+        part window through the page cache. Raises the OSError of a write (kept in `error`), or what `readinto`
+        raises."""
         buf = self._window()
-        view = memoryview(buf)
+        view = _aligned(buf)
         filled = 0
         try:
             while n := readinto(view[filled:]):
-                part = view[filled : filled + n]
-                if self._behind is None:
-                    super().write(part)
-                else:
-                    self._write_raw(part)
+                if self._direct < 0:
+                    part = view[filled : filled + n]
+                    if self._behind is None:
+                        super().write(part)
+                    else:
+                        self._write_raw(part)
                 filled += n
                 if filled == _WINDOW:
+                    if self._direct >= 0:
+                        self._write_direct(view)
                     if self._behind is not None:
-                        self._unchecked.append(buf)  # compared in place, then back in the pool
+                        start = _align_offset(buf)
+                        self._unchecked.append(Window(buf, start, start + _WINDOW))  # compared in place
                         view.release()
                         buf = self._window()
-                        view = memoryview(buf)
+                        view = _aligned(buf)
                     filled = 0
                     if self.size - self._started >= _WINDOW:
                         self._hand_over()
-            if self._behind is not None and filled:
-                self._unchecked.append(bytes(view[:filled]))  # the tail, for after the final fsync
+            if filled:
+                if self._direct >= 0:  # O_DIRECT writes whole disk blocks: the last part through the page cache
+                    try:
+                        self.raw.seek(self.size)
+                    except OSError as e:
+                        self.error = e
+                        raise
+                    self._write_raw(view[:filled])
+                if self._behind is not None:
+                    self._unchecked.append(bytes(view[:filled]))  # the tail, for after the final fsync
         finally:
             view.release()
 
     def _window(self) -> bytearray:
-        """A window buffer: one `behind` gave back, else a new one. Never raises (but MemoryError)."""
+        """A window buffer (_WINDOW bytes from _align_offset on): one `behind` gave back, else a new one. Never
+        raises (but MemoryError)."""
         try:
             return self._free.get_nowait()
         except queue.Empty:
-            return bytearray(_WINDOW)
+            return bytearray(_WINDOW + _ALIGN)
 
-    def take_unchecked(self) -> list[bytes | bytearray]:
+    def take_unchecked(self) -> list[bytes | bytearray | Window]:
         """The bytes written since the last hand-over to `behind` (emptied). Never raises."""
         out, self._unchecked = self._unchecked, []
         return out
+
+
+# O_DIRECT writes and reads: from and into buffers aligned on this many bytes (pipeline._ALIGN).
+_ALIGN = 4096
+
+
+def _align_offset(buf: bytearray) -> int:
+    """Where in `buf` its first byte aligned on _ALIGN bytes is (its memory never moves: never resized)."""
+    import ctypes
+
+    c = ctypes.c_char.from_buffer(buf)
+    try:
+        return -ctypes.addressof(c) % _ALIGN
+    finally:
+        del c
+
+
+def _aligned(buf: bytearray) -> memoryview:
+    """The window of `buf`: _WINDOW bytes from _align_offset(buf)."""
+    start = _align_offset(buf)
+    return memoryview(buf)[start : start + _WINDOW]
 
 
 def _reads_back_behind(fd: int) -> bool:
@@ -734,6 +805,18 @@ def _reads_back_behind(fd: int) -> bool:
         return _sync_file_range() is not None and os.major(os.fstat(fd).st_dev) != 0
     except (OSError, AttributeError):
         return False
+
+
+def _open_direct(path: Path) -> int:
+    """`path` opened for writing with O_DIRECT (Linux), or -1 where it cannot be (the file system refuses
+    it: the writes then go through the page cache). Never raises."""
+    flag = getattr(os, "O_DIRECT", 0) if sys.platform == "linux" else 0
+    if not flag:
+        return -1
+    try:
+        return os.open(path, os.O_WRONLY | flag)
+    except OSError:
+        return -1
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:

@@ -29,7 +29,7 @@ import queue
 import sys
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from ..digests import Algorithm, new_hash
 from .client import HashingWriter, Producer, Stored
@@ -314,17 +314,17 @@ class ReadBehind:
         self.error: OSError | None = None
         self._settle = settle
         self._handed = 0  # bytes handed over by check() (settled on the disk once the thread took them)
-        self._pending: list[tuple[bytes | bytearray, int]] = []  # those not yet compared: (block, from where)
+        self._pending: list[tuple[bytes | bytearray, int, int]] = []  # those not yet compared: (block, from, to)
         # Called on this thread with each block once it has been compared in full (a writer reusing its buffers).
         self.release: Callable[[bytes | bytearray], object] | None = None
         self._q: queue.Queue = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="location-read-back", daemon=True)
         self._thread.start()
 
-    def check(self, blocks: list[bytes | bytearray]) -> None:
+    def check(self, blocks: list[bytes | bytearray | Window]) -> None:
         """Compare `blocks` (the next bytes of the file, on the disk now) with the disk; may wait for the thread.
-        A block is kept as it is until it was compared (a bytearray must not change until `release` gives it
-        back). Never raises: a read error is kept and raised by finish()."""
+        A block is kept as it is until it was compared (a bytearray or a Window's must not change until
+        `release` gives it back). Never raises: a read error is kept and raised by finish()."""
         self._q.put(blocks)
 
     def _run(self) -> None:
@@ -341,10 +341,11 @@ class ReadBehind:
                     if blocks is _FINISH:
                         self._compare(view, self._handed, last=True)  # all of it, to the end of the file
                         continue
-                    n = sum(map(len, blocks))
+                    pending = [_part(b) for b in blocks]
+                    n = sum(end - start for _, start, end in pending)
                     if self._settle is not None:
                         self._settle(self._fd, self._handed, n)
-                    self._pending.extend((b if isinstance(b, (bytes, bytearray)) else bytes(b), 0) for b in blocks if b)
+                    self._pending.extend(p for p in pending if p[2] > p[1])
                     self._handed += n
                     # a read through O_DIRECT covers whole disk blocks: the last one written waits for the next
                     end = self._handed - self._handed % _ALIGN if self._direct >= 0 else self._handed
@@ -392,19 +393,19 @@ class ReadBehind:
         """Compare `got` (the disk's next bytes) with the pending blocks, dropping those it covered."""
         at = 0
         while at < len(got):
-            block, start = self._pending[0]
-            n = min(len(block) - start, len(got) - at)
+            block, start, stop = self._pending[0]
+            n = min(stop - start, len(got) - at)
             # bytes.startswith at an offset: a memcmp, no copy (a memoryview's == compares item by item)
             if not block.startswith(got[at : at + n], start):
                 self.identical = False
                 return
             at += n
-            if start + n == len(block):
+            if start + n == stop:
                 self._pending.pop(0)
                 if self.release is not None:
                     self.release(block)
             else:
-                self._pending[0] = (block, start + n)
+                self._pending[0] = (block, start + n, stop)
 
     def finish(self) -> tuple[Stored, bool]:
         """(what was read back, whether it was identical to everything written and nothing more).
@@ -444,6 +445,23 @@ _READ_BYTES = 4 * 1024 * 1024
 # What ReadBehind's thread is told besides batches: read the rest (finish()), and stop (finish(), close()).
 _FINISH: list[bytes] = []
 _STOP: list[bytes] = []
+
+
+class Window(NamedTuple):
+    """A part of a bytearray handed to ReadBehind.check as a block: buffer[start:end] (no copy made)."""
+
+    buffer: bytearray
+    start: int
+    end: int
+
+
+def _part(block: bytes | bytearray | Window) -> tuple[bytes | bytearray, int, int]:
+    """(object, start, end) of a block given to ReadBehind.check."""
+    if isinstance(block, Window):
+        return block.buffer, block.start, block.end
+    if not isinstance(block, (bytes, bytearray)):
+        block = bytes(block)
+    return block, 0, len(block)
 
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
