@@ -302,3 +302,50 @@ def test_a_locations_folder_of_copies_chosen_as_backup_folder_gets_no_advice_to_
         p.rename(usb / p.name)
     r = run_cli("settings", "--backup-dir", str(usb), "--yes", data_dir=other)
     assert r.returncode == 1 and "probably added it" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+# -- X3: an unreachable location's copies are not "0 bytes" ---------------------------------------------------------
+
+
+def test_an_unreachable_locations_row_gives_the_last_known_size_not_0_bytes(engine, usb, tmp_path):
+    """X3: a first sync cut short after one copy (here the second copy cannot be written: a folder is in its
+    place), then the drive unplugged: `location list` said "copies: 1 (0 bytes)", the space being recorded only
+    at the end of a whole sync. It is kept in step with the copies as they are made, and said as last seen when
+    the location cannot be reached; when no size was ever recorded, it is said to be unknown."""
+    from jobmatcher.locations.config import load_states, save_states
+    from jobmatcher.locations.remote import data_key
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    first, second = engine.create_backup(), engine.create_backup(note="second")
+    fid = folder_id_of(engine.data)
+    (usb / data_key(fid, second.id, False)).mkdir(parents=True)  # the second copy fails
+    r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    [copy] = list_remote(FolderLocation(usb))
+    assert copy.id == first.id
+
+    usb.rename(tmp_path / "unplugged")
+    r = run_cli("location", "list", data_dir=engine.data_dir)
+    [line] = [x for x in r.stdout.splitlines() if "copies:" in x]
+    assert "NOT reachable" in r.stdout and "0 bytes" not in line, r.stdout
+    from jobmatcher.fsutil import human_size
+
+    assert f"1 ({human_size(copy.stored_size)} when last reached)" in line, line
+    r = run_cli("location", "list", "--json", data_dir=engine.data_dir)
+    [row] = json.loads(r.stdout)
+    assert row["used_bytes"] == copy.stored_size and row["used_known"] is True, row
+
+    # a state of an older version: copies recorded without their size
+    states = load_states(engine.data.root)
+    [st] = states.values()
+    st.used_bytes = 0
+    save_states(engine.data.root, states)
+    r = run_cli("location", "list", data_dir=engine.data_dir)
+    [line] = [x for x in r.stdout.splitlines() if "copies:" in x]
+    assert "1 (size unknown: not reachable)" in line, line
+
+    # reached again: the size there, as it is now
+    (tmp_path / "unplugged").rename(usb)
+    r = run_cli("location", "list", "--json", data_dir=engine.data_dir)
+    [row] = json.loads(r.stdout)
+    assert row["reachable"] is True and row["used_bytes"] == copy.stored_size and row["used_known"], row

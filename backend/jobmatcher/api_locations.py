@@ -135,7 +135,8 @@ class LocationsApi:
             "pending": s.pending,
             "copies": s.copies,
             "used_bytes": s.used_bytes,
-            "used": human_size(s.used_bytes),
+            "used_known": s.used_known,
+            "used": s.used_said(),  # not "0 bytes" for copies whose size is not known (X3)
         }
 
     # -- adding ------------------------------------------------------------------------

@@ -1418,7 +1418,7 @@ def cmd_location_list(args) -> int:
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
         print(f"  where:        {_safe(r.where)}")
         print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
-        print(f"  copies:       {r.copies} ({_size(r.used_bytes)}), {r.pending} pending")
+        print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")

@@ -37,7 +37,7 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes, same_file, user_path
+from ..fsutil import atomic_write_bytes, human_size, same_file, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord, read_manifest, seal_holds
 from ..printable import printable, unprintable
@@ -122,7 +122,17 @@ class LocationStatus(BaseModel):
     last_success_at: datetime | None
     pending: int
     copies: int
-    used_bytes: int
+    used_bytes: int  # as last seen there: reached now when `reachable` is True
+    used_known: bool = True  # False: the size of `copies` is not known (0 is not it; see used_said)
+
+    def used_said(self) -> str:
+        """The space its copies take, in words for its row: "1.2 MB" (reached now, or not checked), "1.2 MB when
+        last reached" (cannot be reached now), "size unknown: not reachable" / "size not known yet" when no size
+        was recorded with the copies (a state file of an older version). Never raises."""
+        if not self.used_known:
+            return "size unknown: not reachable" if self.reachable is False else "size not known yet"
+        size = human_size(self.used_bytes)
+        return f"{size} when last reached" if self.reachable is False else size
 
 
 class SyncResult(BaseModel):
@@ -1106,6 +1116,10 @@ class Locations:
             if loc.encrypt:
                 self._ensure_remote_identity(client, fid, cfg)
             remote, todo, doomed = self._plan(loc, client, fid)
+            # the space the copies take there, kept in step with `copied` as they are made and deleted: what
+            # the location's row shows while it cannot be reached, even after a sync cut short (X3)
+            st.used_bytes = sum(r.stored_size for r in remote)
+            sizes = {r.id: r.stored_size for r in remote}
             impostors = {r.id for r in remote} & {r.id for r in todo}
             for i, rec in enumerate(todo):
                 if rec.id in impostors:
@@ -1118,7 +1132,7 @@ class Locations:
                 if progress:
                     progress("backup", i, len(todo), "backups")
                 try:
-                    self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
+                    size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                 except LocationCopyFailedError as e:
                     if getattr(e, "reason", None) != "checksum-mismatch":
                         raise
@@ -1131,11 +1145,13 @@ class Locations:
                 result.copied.append(rec.id)
                 st.last_success_at = _now()
                 st.copied = sorted(set(st.copied) | {rec.id})
+                st.used_bytes += size - sizes.pop(rec.id, 0)  # a replaced impostor's bytes are gone
                 save_states(self.data.root, states)  # a crash later keeps what is already known to be there
             for r in doomed:
                 client.delete(manifest_key(fid, r.id))  # the manifest first: a half delete is never listed
                 client.delete(data_key(fid, r.id, r.encrypted))
                 result.deleted.append(r.id)
+                st.used_bytes = max(0, st.used_bytes - sizes.pop(r.id, 0))
             if progress:
                 progress("backup", len(todo), len(todo), "backups")
             remote = list_remote(client, fid)
@@ -1312,8 +1328,9 @@ class Locations:
         rec: BackupRecord,
         progress: Progress | None,
         spare: SpareEncryptor | None = None,
-    ) -> None:
-        """Copy the backup `rec` to the location (`spare`: an encrypting child started ahead, or None)."""
+    ) -> int:
+        """Copy the backup `rec` to the location (`spare`: an encrypting child started ahead, or None); the
+        bytes it takes there."""
         src = Path(rec.path)
         # An encrypted copy is a little larger than its hint (the backup's size): the total grows to what was
         # written rather than the count passing it.
@@ -1380,6 +1397,7 @@ class Locations:
             sequence=rec.sequence,
         )
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
+        return stored.size
 
     # -- status and health ----------------------------------------------------------------
 
@@ -1434,6 +1452,7 @@ class Locations:
                     pending=len(todo) if loc.enabled else 0,
                     copies=len(copied),
                     used_bytes=st.used_bytes,
+                    used_known=reachable is True or not copied or st.used_bytes > 0,  # no copy takes 0 bytes
                 )
             )
         return rows
