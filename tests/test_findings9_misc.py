@@ -140,6 +140,31 @@ def test_the_backup_folder_in_a_virtual_folder_is_refused(tmp_path, folder):
         check_backup_folder(link, tmp_path / "data")
 
 
+def test_the_virtual_folder_test_by_parts_is_the_test_by_parents(tmp_path):
+    # Issue 13: folders._through_virtual tells "the virtual folder itself or inside it" by comparing the leading
+    # parts of each folder on the way (no Path made per parent): the same answer as `here == v or v in
+    # here.parents` for every absolute folder, near misses (/procs, /dev2, /sy) and deep ones included; and the
+    # refusals above still come through it (links followed one by one).
+    import itertools
+    import random
+
+    from jobmatcher import folders
+
+    names = ["proc", "procs", "pro", "sys", "sy", "dev", "dev2", "shm", "self", "cwd", "tmp", "a", "kernel"]
+    rng = random.Random(13)
+    heres = [Path("/")] + [Path("/", *combo) for n in (1, 2, 3) for combo in itertools.product(names[:6], repeat=n)]
+    heres += [Path("/", *rng.choices(names, k=rng.randint(1, 8))) for _ in range(2000)]
+    for here in heres:
+        for virtual in folders._VIRTUAL_FOLDERS:
+            by_parts = here.parts[: len(virtual.parts)] == virtual.parts
+            assert by_parts == (here == virtual or virtual in here.parents), (here, virtual)
+    assert folders._through_virtual(Path("/proc/self/cwd")) == (None, Path("/proc"))
+    assert folders._through_virtual(Path("/procs/x")) is None and folders._through_virtual(tmp_path) is None
+    link = tmp_path / "into-sys"
+    link.symlink_to("/sys/kernel")
+    assert folders._through_virtual(link / "deeper") == (Path("/sys/kernel"), Path("/sys"))
+
+
 # -- V15c: a restore from a configured location that cannot be reached gets restore's hint ----------------------
 
 

@@ -149,8 +149,9 @@ def _through_virtual(path: Path) -> tuple[Path | None, Path] | None:
             here = here.parent
             continue
         here = here / name
-        for virtual in _VIRTUAL_FOLDERS:
-            if here == virtual or virtual in here.parents:
+        parts = here.parts  # absolute: the virtual folder itself or a folder inside it starts with its parts
+        for virtual in _VIRTUAL_FOLDERS:  # (`here == virtual or virtual in here.parents`, without a Path per parent)
+            if parts[: len(virtual.parts)] == virtual.parts:
                 return last, virtual
         try:
             target = os.readlink(here)
