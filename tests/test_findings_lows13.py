@@ -204,3 +204,31 @@ def test_a_safety_backup_left_as_the_restore_left_it_passes_its_late_check(tmp_p
     assert r.returncode == 0, r.stderr
     m = json.loads(safety.with_suffix(".json").read_text())
     assert m["verified"] is True and m["sha256"] and m["file_stamp"] is None, m
+
+
+def test_a_safety_backup_changed_before_its_check_is_not_restored_as_the_data_from_before(tmp_path):
+    """W6's other door: restoring such a backup while it is still "checking" (its check killed) checks it in
+    full, which a well-formed change passes; it is refused instead, the live data as it was."""
+    from conftest import fingerprint
+
+    data, safety, sid = _restored_unchecked(tmp_path)
+    b = bytearray(safety.read_bytes())
+    i = b.find(b"the job", 4096)
+    b[i : i + 3] = b"THE"
+    with open(safety, "r+b") as f:
+        f.write(b)
+    live = fingerprint(data / "jobmatcher.db")
+    from jobmatcher.engine import Engine
+    from jobmatcher.errors import InvalidBackupError
+
+    engine = Engine(data)  # the engine's own door (the page's restore), which runs no launch's checks first
+    try:
+        with pytest.raises(InvalidBackupError, match="was changed after the restore that made it"):
+            engine.restore(sid)
+    finally:
+        engine.release_instance_lock()
+    assert fingerprint(data / "jobmatcher.db") == live
+    r = run_cli("backup", "restore", sid, "--yes", data_dir=data)  # the command line's, after its launch's checks
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"{sid} was changed after the restore that made it" in r.stderr, r.stderr
+    assert fingerprint(data / "jobmatcher.db") == live

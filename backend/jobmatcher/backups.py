@@ -1070,8 +1070,7 @@ class BackupStore(BackupFolder):
         path = Path(rec.path)
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
-        if m is not None and m.file_stamp and m.verified is None and m.verify_message == CHECKING:
-            self._refuse_changed_since_restore(rec, path, m.file_stamp, now)
+        self.refuse_changed_since_restore(rec, m)
         try:
             # The check starts first (in a spare child it runs from here on); the seal, the checksums and
             # what follows are worked out on this core meanwhile.
@@ -1135,11 +1134,19 @@ class BackupStore(BackupFolder):
             rec.id, rec.path, written, manifest="ok", owned=rec.owned, future=rec.future, size_bytes=report.size_bytes
         )
 
-    def _refuse_changed_since_restore(self, rec: BackupRecord, path: Path, stamp: str, now: datetime) -> None:
+    def refuse_changed_since_restore(self, rec: BackupRecord, m: Manifest | None = None) -> None:
         """A restore's linked safety backup, never checked yet, whose file is no longer as the restore left it
         (its manifest's file_stamp: another program wrote it, or another file was put at its name): its bytes
         cannot be proven to be the data from before the restore, so it is recorded as failing its check instead
-        of being sealed as that (W6). Raises InvalidBackupError (reason "changed") then; nothing otherwise."""
+        of being sealed as that, or restored as that (W6), then and at every later check or restore. Raises
+        InvalidBackupError (reason "changed") then; nothing otherwise (any other backup, one whose check passed,
+        one without a stamp). `m`: its manifest, when the caller read it."""
+        path = Path(rec.path)
+        m = m if m is not None else read_manifest(path)
+        # still "checking", or failed since (the stamp stays until a check passes): refused every time
+        if m is None or not m.file_stamp or m.verified is True or (m.verified is None and m.verify_message != CHECKING):
+            return
+        stamp, now = m.file_stamp, datetime.now(timezone.utc)
         try:
             now_stamp = file_stamp_of(path)
         except OSError:

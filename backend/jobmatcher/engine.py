@@ -1480,6 +1480,8 @@ class Engine:
             # Backups that are the live file under a second name (X1): after the swap they keep the replaced
             # data, which their manifests do not describe; checked again then, so none passes as it was.
             linked = [backup_id for backup_id, own in self.store.live_links() if own]
+            if rec is not None and rec.verified is not True:  # a safety backup written since the restore (W6)
+                self.store.refuse_changed_since_restore(rec)
             result = restore(
                 self.data,
                 self.store,
