@@ -22,7 +22,7 @@ from conftest import fill_sample_data, fingerprint, prime, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 from jobmatcher.errors import TamperedCopyError, WrongIdentityError, WrongPassphraseError
-from jobmatcher.locations.config import load_states
+from jobmatcher.locations.config import load_states, save_states
 from jobmatcher.locations.copier import Copier
 from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.manager import folder_id_of
@@ -279,6 +279,35 @@ def test_unreachable_location_backs_off_then_catches_up_in_order(primed, locked_
     assert r.copied == made  # oldest first
     st = load_states(engine.data.root)[engine.locations.get("USB").id]
     assert st.failures == 0 and st.next_try_at is None and sorted(st.copied) == sorted(made)
+
+
+def test_a_drive_plugged_back_in_is_copied_to_at_once_not_after_its_back_off(primed, locked_identity, usb, tmp_path):
+    """X24: the background copier (only_due) looks at a folder location last found not available every round
+    (one look at the folder and its marker), so a drive plugged in for an evening gets its copies even when a
+    day of failed rounds set its retry hours ahead. A place that answers but fails keeps its back-off."""
+    engine = primed
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    moved = tmp_path / "unplugged"
+    usb.rename(moved)
+    made = [engine.create_backup().id for _ in range(2)]
+    for _ in range(10):  # a day away: ten failed rounds, each doubling the back-off
+        engine.locations.sync()
+    st = load_states(engine.data.root)[engine.locations.get("USB").id]
+    assert st.failures == 10 and st.next_try_at > datetime.now(timezone.utc) + timedelta(hours=1), st
+    assert engine.locations.sync(only_due=True)[0].skipped  # still unplugged: skipped, nothing written
+    assert not engine.locations.wanted_pending()
+    moved.rename(usb)  # plugged in again, hours before the retry time
+    assert engine.locations.wanted_pending()  # the copier wakes up for it
+    [r] = engine.locations.sync(only_due=True)
+    assert not r.skipped and r.copied == made, r
+    # a failure other than "not there" keeps its back-off (the place answered and failed)
+    states = load_states(engine.data.root)
+    st = states[engine.locations.get("USB").id]
+    st.failures, st.last_error_code = 5, "location-copy-failed"
+    st.next_try_at = datetime.now(timezone.utc) + timedelta(hours=2)
+    save_states(engine.data.root, states)
+    engine.create_backup()
+    assert engine.locations.sync(only_due=True)[0].skipped
 
 
 def _age_backup(engine: Engine, backup_id: str, days: float) -> None:

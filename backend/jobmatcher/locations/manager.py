@@ -33,6 +33,7 @@ from ..errors import (
     LocationIdentityMissingError,
     LocationNotFoundError,
     LocationTakenOverError,
+    LocationUnavailableError,
     SettingsError,
     ValidationError,
     WrongPassphraseError,
@@ -1077,7 +1078,7 @@ class Locations:
                 results = []
                 for loc in targets:
                     st = states.setdefault(loc.id, LocationState())
-                    if not loc.enabled or (only_due and backing_off(st, _now())):
+                    if not loc.enabled or (only_due and not self._due(loc, st)):
                         results.append(SyncResult(name=loc.name, skipped=True))
                         continue
                     if spare is None and loc.encrypt:
@@ -1500,6 +1501,22 @@ class Locations:
             return f"{n} of {len(parts)} copies working: " + " · ".join(parts)
         return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts)
 
+    def _due(self, loc: LocationConfig, st: LocationState) -> bool:
+        """Whether the background copier tries `loc` (last seen as `st`) now: when its retry back-off is over,
+        or, for a folder location last found not available (a drive unplugged, its marker missing), as soon as
+        it is there again: one look at the folder and its marker (FolderLocation.check). The back-off spares
+        places that answer but fail (a full drive, a refusal); a drive plugged in for an evening after a day
+        away waited out up to BACKOFF_MAX and could get no copy at all (X24). Never raises."""
+        if not backing_off(st, _now()):
+            return True
+        if loc.kind != "folder" or st.last_error_code != LocationUnavailableError.code:
+            return False
+        try:
+            make_client(loc, self.data.root).check()
+        except (JobMatcherError, OSError, ValueError):
+            return False
+        return True
+
     def wanted_pending(self) -> bool:
         """True when some enabled location lacks a verified local backup (per the last seen state): cheap.
         Raises as status() does."""
@@ -1513,7 +1530,7 @@ class Locations:
         for loc in enabled:
             st = states.get(loc.id, LocationState())
             copied = set(st.copied)
-            if any(r.id not in copied for r in local) and not backing_off(st, _now()):
+            if any(r.id not in copied for r in local) and self._due(loc, st):
                 # what the location's retention lets it hold (by sequence, not only by date), as status() counts
                 todo, _ = self._wanted(loc, local, [], _now())
                 if any(r.id not in copied for r in todo):
