@@ -32,6 +32,7 @@ import queue
 import re
 import stat
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -681,29 +682,24 @@ class _WritebackWriter(HashingWriter):
         if self._progress:
             self._progress(self.size)
 
-    def _write_direct(self, window: memoryview) -> None:
-        """Write a full window at the end of the file through the O_DIRECT descriptor (from this buffer to the
-        disk: no copy into the page cache, no writeback to start). Where the file system refuses it after all
-        (EINVAL), through the page cache from here on. Raises the OSError of the write (kept in `error`)."""
+    def _write_window(self, window: memoryview, offset: int) -> None:
+        """Write a full window at `offset` through the O_DIRECT descriptor (from this buffer to the disk: no copy
+        into the page cache, no writeback to start). Where the file system refuses it after all (EINVAL), through
+        the page cache from there on. On _DirectWriter's thread. Raises the OSError of the write."""
         done = 0
-        try:
-            while done < len(window):
-                done += os.pwrite(self._direct, window[done:], self.size + done)
-        except OSError as e:
-            if e.errno != errno.EINVAL:
-                self.error = e
-                raise
-            self._direct = -1  # put_stream closes the descriptor
-        self.size += done
-        if self._progress and done:
-            self._progress(self.size)
-        if done < len(window):
+        if self._direct >= 0:
             try:
-                self.raw.seek(self.size)
+                while done < len(window):
+                    done += os.pwrite(self._direct, window[done:], offset + done)
             except OSError as e:
-                self.error = e
-                raise
-            self._write_raw(window[done:])
+                if e.errno != errno.EINVAL:
+                    raise
+                self._direct = -1  # put_stream closes the descriptor
+        if done < len(window):
+            self.raw.seek(offset + done)
+            self.raw.write(window[done:])
+            self.raw.flush()
+            start_writeback(self.raw.fileno(), offset + done, len(window) - done)
 
     def _hand_over(self) -> None:
         """Start the writeback of what was written since the last hand-over and give it to `behind`."""
@@ -720,15 +716,18 @@ class _WritebackWriter(HashingWriter):
     def fill_from(self, readinto: Callable[[memoryview], int]) -> None:
         """Write everything `readinto(view)` reads (the bytes read into `view`, 0 at the end), read straight into
         window buffers; as write() otherwise (the last window's bytes stay for take_unchecked()). With an
-        O_DIRECT descriptor, each full window is written from its buffer to the disk in one write, and the last
-        part window through the page cache. Raises the OSError of a write (kept in `error`), or what `readinto`
-        raises."""
+        O_DIRECT descriptor and `behind`, each full window is written from its buffer to the disk in one write
+        by a thread (_DirectWriter: the disk writes one window while this thread reads the next from the pipe),
+        then handed to `behind`; the last part window goes through the page cache. Raises the OSError of a
+        write (kept in `error`), or what `readinto` raises."""
+        writer = _DirectWriter(self) if self._direct >= 0 and self._behind is not None else None
+        direct = writer is not None
         buf = self._window()
         view = _aligned(buf)
         filled = 0
         try:
             while n := readinto(view[filled:]):
-                if self._direct < 0:
+                if writer is None:
                     part = view[filled : filled + n]
                     if self._behind is None:
                         super().write(part)
@@ -736,19 +735,29 @@ class _WritebackWriter(HashingWriter):
                         self._write_raw(part)
                 filled += n
                 if filled == _WINDOW:
-                    if self._direct >= 0:
-                        self._write_direct(view)
-                    if self._behind is not None:
+                    if writer is not None:
+                        view.release()
+                        writer.put(buf)  # waits while the window before is still being written
+                        self.size += _WINDOW
+                        if self._progress:
+                            self._progress(self.size)
+                        buf = self._window()
+                        view = _aligned(buf)
+                    elif self._behind is not None:
                         start = _align_offset(buf)
                         self._unchecked.append(Window(buf, start, start + _WINDOW))  # compared in place
                         view.release()
                         buf = self._window()
                         view = _aligned(buf)
                     filled = 0
-                    if self.size - self._started >= _WINDOW:
+                    if writer is None and self.size - self._started >= _WINDOW:
                         self._hand_over()
+            if writer is not None:
+                writer.finish()  # every window written and handed to `behind`
+                writer = None
+                self._started = self.size
             if filled:
-                if self._direct >= 0:  # O_DIRECT writes whole disk blocks: the last part through the page cache
+                if direct:  # O_DIRECT writes whole disk blocks: the last part through the page cache
                     try:
                         self.raw.seek(self.size)
                     except OSError as e:
@@ -758,6 +767,8 @@ class _WritebackWriter(HashingWriter):
                 if self._behind is not None:
                     self._unchecked.append(bytes(view[:filled]))  # the tail, for after the final fsync
         finally:
+            if writer is not None:
+                writer.stop()
             view.release()
 
     def _window(self) -> bytearray:
@@ -793,6 +804,60 @@ def _aligned(buf: bytearray) -> memoryview:
     """The window of `buf`: _WINDOW bytes from _align_offset(buf)."""
     start = _align_offset(buf)
     return memoryview(buf)[start : start + _WINDOW]
+
+
+class _DirectWriter:
+    """The thread writing a _WritebackWriter's full windows with O_DIRECT (_write_window), in order, then handing
+    each to its ReadBehind. At most one window waits (put() blocks until the thread takes it), so memory stays
+    bounded. An error stops the writes; put() and finish() raise it (kept in the writer's `error` too)."""
+
+    def __init__(self, w: _WritebackWriter) -> None:
+        self._w = w
+        self._offset = w.size
+        self._q: queue.Queue[bytearray | None] = queue.Queue(maxsize=1)
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="location-write-direct", daemon=True)
+        self._thread.start()
+
+    def put(self, buf: bytearray) -> None:
+        """Write the full window in `buf` next. Raises the OSError an earlier write met."""
+        self._raise()
+        self._q.put(buf)
+
+    def _run(self) -> None:
+        behind = self._w._behind
+        assert behind is not None
+        while (buf := self._q.get()) is not None:
+            if self.error is not None:
+                continue  # drained: put() or finish() raises it
+            view = _aligned(buf)
+            try:
+                self._w._write_window(view, self._offset)
+            except Exception as e:  # noqa: BLE001 - raised on the caller's thread (put, finish)
+                self.error = e
+                continue
+            finally:
+                view.release()
+            self._offset += _WINDOW
+            start = _align_offset(buf)
+            behind.check([Window(buf, start, start + _WINDOW)])
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            if isinstance(self.error, OSError):
+                self._w.error = self.error
+            raise self.error
+
+    def finish(self) -> None:
+        """Wait until every window was written and handed over. Raises the OSError a write met."""
+        self.stop()
+        self._raise()
+
+    def stop(self) -> None:
+        """Stop the thread after the windows given (waiting for it). Never raises."""
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
 
 
 def _reads_back_behind(fd: int) -> bool:
