@@ -305,6 +305,19 @@ def processes_using(data_dir: Path) -> list[int]:
 
 
 @pytest.fixture
+def ctrl_c_reaches_children():
+    """Programs started in the test get Ctrl+C as from a terminal's foreground job: not ignored. A test run
+    started in the background by a script (`pytest ... &`) ignores SIGINT, and children inherit that through
+    exec; this process catching it instead gives them the default (the interpreter then installs its own)."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.fixture
 def start_app():
     """start_app(data_dir, *args, **env) -> AppProcess; every app is stopped after the test."""
     started: list[AppProcess] = []

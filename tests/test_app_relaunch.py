@@ -155,7 +155,7 @@ def _signal_sets(pid: int) -> dict[str, set[int]]:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT are POSIX")
-def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(app_data):
+def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(app_data, ctrl_c_reaches_children):
     """Issue 8, kind 4: the restarted app stays in the terminal's process group; Ctrl+C there stops it."""
     # Its own process group, as a shell gives a foreground job; Ctrl+C sends SIGINT to that whole group.
     app = AppProcess(app_data, ["--browser"], app_env(), start_new_session=True)
@@ -185,7 +185,7 @@ def test_after_a_restore_in_browser_mode_ctrl_c_still_stops_the_restarted_app(ap
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signal masks and execve are POSIX")
-def test_a_ctrl_c_held_across_the_restart_in_place_stops_the_restarted_app(app_data):
+def test_a_ctrl_c_held_across_the_restart_in_place_stops_the_restarted_app(app_data, ctrl_c_reaches_children):
     """A Ctrl+C in the moment between the old program's last look and its execve is held (blocked) across the
     execve: the restarted program must take it first thing and stop, not serve on with it blocked forever."""
     code = (
