@@ -153,9 +153,7 @@ class Seaweed:
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """End the server at once. weed's graceful stop on SIGTERM took 25 s here (measured, 4.48); the 3 s
+        this once waited for it always ended in SIGKILL anyway. What it stored is in its files (the page
+        cache survives a killed process): a server started again on the same folder serves it (as after kill)."""
+        self.kill()
