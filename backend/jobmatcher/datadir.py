@@ -23,6 +23,8 @@ LOG_DIR_ENV = "JOBMATCHER_LOG_DIR"
 DB_NAME = "jobmatcher.db"
 SCHEDULE_NAME = ".jobmatcher-schedule.json"
 FOLDER_ID_NAME = ".jobmatcher-folder-id"
+# Where an id file that cannot be read is kept aside when its id is taken back (DataDir.folder_id, finding X11).
+DAMAGED_ID_NAME = FOLDER_ID_NAME + ".damaged"
 JOURNAL_NAME = "restore-journal.json"
 SETTINGS_NAME = "settings.json"
 # The backup locations' configuration (locations/config.py): named here so that a command can see there is none
@@ -203,8 +205,16 @@ class DataDir:
         was moved keeps its id. With `create=False` (read-only commands) nothing is written and
         None means the folder has no id yet. None also when the id cannot be written (a read-only
         folder): backups made then carry no id.
+
+        An id file that is there but cannot be read (damaged, cut short, not a file) is not "no id": the id is
+        taken back from the newest of this data folder's backups in its backup folder (every manifest records
+        it) and the damaged file kept aside as `.jobmatcher-folder-id.damaged` (not with `create=False`: then
+        the id is only read from there); a new id only when no backup names one (finding X11). `id_file_note`
+        says so for status.
         """
         current = self._read_folder_id()
+        if current is None and self._id_file_there():
+            return self._recover_folder_id(create)  # damaged is not "no id" (X11)
         if current is not None:
             fid, recorded = current
             if recorded == str(self.root) or not create:
@@ -290,28 +300,177 @@ class DataDir:
             return None
         return fid, recorded if isinstance(recorded, str) else ""
 
-    def _is_copy_of(self, original: Path, fid: str) -> bool:
-        """True when `original` still exists and holds the same id: this folder is a copy of it."""
+    @property
+    def damaged_id_path(self) -> Path:
+        return self.root / DAMAGED_ID_NAME
+
+    def _id_file_there(self) -> bool:
         try:
-            if original.resolve() == self.root.resolve():
-                return False
-        except OSError:
+            os.lstat(self.folder_id_path)
+        except FileNotFoundError:
             return False
-        other = DataDir(original)._read_folder_id()
-        return other is not None and other[0] == fid
+        except OSError:
+            return True
+        return True
 
-    def _write_folder_id(self, fid: str, replace: bool) -> str | None:
-        from .fsutil import atomic_temp_name, atomic_write_bytes, fsync_dir, remove_quietly
+    def id_from_backups(self) -> tuple[str, str] | None:
+        """(data folder id, backup id) of the newest backup JobMatcher made in this data folder's backup folder (by
+        sequence, then date) that records an id: what a damaged id file is taken back from. None when no backup
+        records one, or when the backups there name several data folders and the folder is not this data
+        folder's own <data>/backups (a shared chosen folder: whose they are is not known). Never raises."""
+        from .listing import OWN_NAME
+        from .manifest import load_manifest_file
 
-        fields: dict = {"id": fid, "path": str(self.root)}
-        current = self._read_folder_id()
-        if current is not None and current[0] == fid:  # moved: an adopted chain's numbering moves along
-            fields.update(self._chain_fields())
-        body = json.dumps(fields).encode()
+        default = self.root / "backups"
         try:
-            if replace:
-                atomic_write_bytes(self.folder_id_path, body)
-                return fid
+            folder = self.backup_dir(check=False)
+        except Exception:  # a damaged settings.json: the default folder is still worth a look
+            folder = default
+        found: list[tuple[int, datetime, str, str]] = []
+        try:
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(".json")]
+        except OSError:
+            return None
+        for name in names:
+            stem = name[: -len(".json")]
+            if not OWN_NAME.match(stem):
+                continue
+            try:
+                m, _state = load_manifest_file(folder / name)
+            except Exception:
+                continue
+            fid = m.data_folder_id if m is not None and not m.added_by_hand else None
+            if not isinstance(fid, str) or len(fid) != 32 or any(c not in "0123456789abcdef" for c in fid):
+                continue
+            found.append((m.sequence or 0, m.created_at, fid, stem))  # type: ignore[union-attr]
+        if not found:
+            return None
+        if len({f[2] for f in found}) > 1:
+            try:
+                if Path(folder).resolve() != default.resolve() or os.path.islink(default):
+                    return None
+            except OSError:
+                return None
+        # one data folder's backups go by their order of making; several folders' sequences do not compare
+        several = len({f[2] for f in found}) > 1
+        newest = max(found, key=lambda f: (f[1], f[0]) if several else (f[0], f[1]))
+        return newest[2], newest[3]
+
+    def _salvage_chain_fields(self, raw: bytes) -> dict:
+        """The take-over fields (adopt_folder_id) still legible in a damaged id file's bytes, each only when
+        whole and valid (a damaged one is left out: the location then refuses rather than trusts it)."""
+        import re
+
+        text = raw.decode("utf-8", "replace")
+        out: dict = {}
+        for key in ("generation", "sequence_after"):
+            m = re.search(rf'"{key}"\s*:\s*([0-9]{{1,15}})\s*[,}}]', text)
+            if m and int(m.group(1)) > 0:
+                out[key] = int(m.group(1))
+        m = re.search(r'"adoption"\s*:\s*"([0-9a-f]{32})"', text)
+        if m:
+            out["adoption"] = m.group(1)
+        m = re.search(r'"adopted_at"\s*:\s*"([0-9T:.+\-]{19,40})"', text)
+        if m:
+            try:
+                datetime.fromisoformat(m.group(1))
+                out["adopted_at"] = m.group(1)
+            except ValueError:
+                pass
+        return out
+
+    def _recover_folder_id(self, create: bool) -> str | None:
+        """folder_id for an id file that is there but cannot be read (finding X11)."""
+        back = self.id_from_backups()
+        if not create:
+            return back[0] if back else None
+        from .fsutil import fsync_dir
+
+        try:
+            with open(self.folder_id_path, "rb") as f:
+                raw = f.read(1 << 16)
+        except OSError:
+            raw = b""
+        aside = self.damaged_id_path
+        n = 1
+        while os.path.lexists(aside):  # an earlier damaged file stays too
+            n += 1
+            aside = self.root / f"{DAMAGED_ID_NAME}-{n}"
+        try:
+            os.rename(self.folder_id_path, aside)
+            fsync_dir(self.root)
+        except FileNotFoundError:
+            pass  # another process kept it aside first: it writes the same id back
+        except OSError as e:
+            log.warning("the data folder's id file %s cannot be read nor kept aside: %s", self.folder_id_path, e)
+            return back[0] if back else None
+        import uuid
+
+        if back is not None:
+            fid = back[0]
+            fields: dict = {"id": fid, "path": str(self.root), **self._salvage_chain_fields(raw)}
+            fields["recovered_from"] = back[1]
+            log.warning(
+                "the data folder's id file %s could not be read (kept as %s): took the id %s back from the backup %s",
+                self.folder_id_path,
+                aside.name,
+                fid,
+                back[1],
+            )
+        else:
+            fid = uuid.uuid4().hex
+            fields = {"id": fid, "path": str(self.root), "recovered_from": ""}
+            log.warning(
+                "the data folder's id file %s could not be read (kept as %s) and no backup names this data "
+                "folder's id: it gets a new one",
+                self.folder_id_path,
+                aside.name,
+            )
+        self._link_id_file(json.dumps(fields).encode())
+        current = self._read_folder_id()  # the first writer's, when another process recovered it at once
+        return current[0] if current else (back[0] if back else None)
+
+    def id_file_note(self) -> tuple[str, str] | None:
+        """(what happened, what to do) when this data folder's id file could not be read: it is damaged now (the
+        next backup takes the id back), or a damaged one was kept aside (`.jobmatcher-folder-id.damaged`) and
+        the id taken back from a backup or, when none named it, made new. None otherwise. Never raises."""
+        if self._read_folder_id() is None and self._id_file_there():
+            back = self.id_from_backups()
+            where = f"the backup {back[1]}" if back else None
+            return (
+                f"This data folder's id file {self.folder_id_path} cannot be read (damaged).",
+                f"The next backup takes the id back from {where} and keeps the damaged file aside."
+                if where
+                else "No backup here names this data folder's id: the next backup gives it a new one, and the "
+                "backups made before are then listed as another data folder's.",
+            )
+        if not os.path.lexists(self.damaged_id_path):
+            return None
+        try:
+            body = json.loads(self.folder_id_path.read_bytes())
+            source = body.get("recovered_from") if isinstance(body, dict) else None
+        except (OSError, ValueError):
+            source = None
+        if source is None:
+            return None  # the id file was put right by hand since: the damaged one is only a leftover
+        if source:
+            return (
+                f"This data folder's id file could not be read: JobMatcher took the id back from the backup "
+                f"{source}, so your backups and copies stay this data folder's.",
+                f"Nothing else to do; the damaged file is kept as {self.damaged_id_path}: delete it to stop this note.",
+            )
+        return (
+            "This data folder's id file could not be read and no backup named its id: it got a new one, so "
+            "backups made before are listed as another data folder's (kept, never cleaned up here).",
+            f"The damaged file is kept as {self.damaged_id_path}: delete it to stop this note.",
+        )
+
+    def _link_id_file(self, body: bytes) -> str | None:
+        """Write the id file `body` unless one is there (the first writer wins). Returns None, or the OSError's
+        words when it could not be written."""
+        from .fsutil import atomic_temp_name, fsync_dir, remove_quietly
+
+        try:
             tmp = atomic_temp_name(self.folder_id_path)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -329,6 +488,35 @@ class DataDir:
                 remove_quietly(tmp)
         except OSError as e:
             log.warning("could not record the data folder's id in %s: %s", self.root, e)
+            return str(e)
+        return None
+
+    def _is_copy_of(self, original: Path, fid: str) -> bool:
+        """True when `original` still exists and holds the same id: this folder is a copy of it."""
+        try:
+            if original.resolve() == self.root.resolve():
+                return False
+        except OSError:
+            return False
+        other = DataDir(original)._read_folder_id()
+        return other is not None and other[0] == fid
+
+    def _write_folder_id(self, fid: str, replace: bool) -> str | None:
+        from .fsutil import atomic_write_bytes
+
+        fields: dict = {"id": fid, "path": str(self.root)}
+        current = self._read_folder_id()
+        if current is not None and current[0] == fid:  # moved: an adopted chain's numbering moves along
+            fields.update(self._chain_fields())
+        body = json.dumps(fields).encode()
+        if replace:
+            try:
+                atomic_write_bytes(self.folder_id_path, body)
+            except OSError as e:
+                log.warning("could not record the data folder's id in %s: %s", self.root, e)
+                return None
+            return fid
+        if self._link_id_file(body) is not None:
             return None
         current = self._read_folder_id()
         return current[0] if current else None

@@ -1218,6 +1218,13 @@ class Engine:
             live_links=self.live_links(),
         )
         health.uncounted = len(backups) - len(own)  # listed by `backup list` and the page, never counted
+        note = self.data.id_file_note()
+        if note is not None:  # a damaged id file is never silent: whose backups are whose hangs on it (X11)
+            from .health import HealthWarning
+
+            health.warnings.append(HealthWarning(code="folder-id", level="warn", message=note[0], hint=note[1]))
+            if health.level == "ok":
+                health.level = "warn"
         return self._with_locations(health, when, s.auto_backup_minutes)
 
     def live_links(self) -> list[dict]:
