@@ -1,7 +1,7 @@
 """Power loss: real `jobmatcher` commands on crashfs (tests/crashfs.py), the power cut at seeded instants.
 
 tests/powerloss.py says what each round does and checks; tests/crashfs.py states
-the model (what survives a power cut) and its limits. In the normal suite 30
+the model (what survives a power cut) and its limits. In the normal suite 20
 cuts per operation on a 0.5 MB database; with JOBMATCHER_TORTURE_FULL=1, 200 on 2 MB.
 Each bug the cuts found keeps its round seed here as a regression test.
 Needs root, /dev/fuse, fusermount3 and mfusepy; skips cleanly without them.
@@ -24,7 +24,7 @@ pytestmark = [
 
 FULL = os.environ.get("JOBMATCHER_TORTURE_FULL") == "1"
 SEED = int(os.environ.get("JOBMATCHER_TORTURE_SEED", "20261130"))
-CI_CUTS, FULL_CUTS = 30, 200
+CI_CUTS, FULL_CUTS = 20, 200  # CI: the first 20 of the same seeded rounds (CI time); full: 200
 SIZE_MB = 2 if FULL else 0.5  # MB; the full run in tests/torture-results.md used 2
 
 # Round seeds that once found a bug (see the commit that fixed each), replayed on every run.
