@@ -125,6 +125,16 @@ class _TooLarge(Exception):
     """Raised from a download's progress callback past its limit: stops the transfer (get_file)."""
 
 
+def _read_timeout(default: float) -> float:
+    """Seconds a request to S3 may wait for an answer: `default`, or JOBMATCHER_S3_READ_TIMEOUT_SECONDS when
+    set to a positive number (the tests' stalled servers, so they wait seconds, not minutes). Never raises."""
+    try:
+        value = float(os.environ.get("JOBMATCHER_S3_READ_TIMEOUT_SECONDS", ""))
+    except ValueError:
+        return default
+    return value if 0 < value < 3600 else default
+
+
 _ONE_SHOT = ("checking the bucket", "listing the copies", "reading", "checking the copy", "downloading the copy")
 
 
@@ -281,7 +291,7 @@ class S3Location(LocationClient):
         """The boto3 S3 client, made on first use. Raises ImportError only if boto3 is missing."""
         if self._client is None:
             # a transfer that stalls: 20 s per read, retried twice (3 attempts) once the place has answered
-            self._client = self._make_client(read_timeout=20, attempts=3)
+            self._client = self._make_client(read_timeout=_read_timeout(20), attempts=3)
         return self._client
 
     @property
@@ -291,7 +301,7 @@ class S3Location(LocationClient):
         portal, a NAS's wrong port) is reported within 15 s, not after a minute and more of retries (T11); a
         place that answered is then used with retries (`client`). Raises ImportError only if boto3 is missing."""
         if self._probe is None:
-            self._probe = self._make_client(read_timeout=10, attempts=1)
+            self._probe = self._make_client(read_timeout=_read_timeout(10), attempts=1)
         return self._probe
 
     def _make_client(self, read_timeout: float, attempts: int):
@@ -329,6 +339,9 @@ class S3Location(LocationClient):
             multipart_chunksize=MULTIPART_CHUNKSIZE,
             max_concurrency=4,
             use_threads=True,
+            # botocore's retries (3 attempts of read_timeout) are the only ones: s3transfer's own 5 download
+            # attempts, each a get_object with botocore's 3, made a stalled download wait 261 s (X19)
+            num_download_attempts=1,
         )
 
     def _key(self, key: str) -> str:
@@ -348,6 +361,11 @@ class S3Location(LocationClient):
             ReadTimeoutError,
         )
 
+        last = getattr(e, "last_exception", None)
+        if type(e).__name__ == "RetriesExceededError" and isinstance(last, Exception):
+            # boto3's (and s3transfer's) "Max Retries Exceeded" wraps what went wrong (a read that timed out,
+            # botocore's or the socket's): name that (X19)
+            return self._error(last, action, folder)
         where = self.describe()
         if isinstance(e, (RecursionError, _NotS3)) or type(e).__name__ in _NOT_S3:
             # botocore recurses (its region-redirect handler re-sends) or cannot parse on an answer that is not
@@ -418,7 +436,9 @@ class S3Location(LocationClient):
                 service_code=code,
                 status=status,
             )
-        if isinstance(e, ReadTimeoutError):  # connected, then silence: say so, not the library's words (T11)
+        if isinstance(
+            e, (ReadTimeoutError, TimeoutError)
+        ):  # connected, then silence: say so, not the library's words (T11)
             return LocationUnavailableError(
                 f"The backup location {where} cannot be reached: {self.endpoint_url or 'the service'} accepted the "
                 f"connection but sent no answer while {action}.",
@@ -452,9 +472,16 @@ class S3Location(LocationClient):
             cause = explain(e, f"{action} for {where}", folder)  # the cause in JobMatcher's words, not errno's
             return LocationCopyFailedError(
                 cause.message if cause else f"Could not finish {action} for {where}.",
-                f"Check the disk of {folder or 'your data folder'}; the copy is retried later.",
+                f"Check the disk of {folder or 'your data folder'}"
+                + (", then try again." if action in _ONE_SHOT else "; the copy is retried later."),
             )
-        return LocationCopyFailedError(f"Could not finish {action} for {where}: {e}.", "The copy is retried later.")
+        # a one-shot action (a restore, a list) is not retried by anyone: never say it is (X19)
+        return LocationCopyFailedError(
+            f"Could not finish {action} for {where}: {e}.",
+            "Check the network connection and the service's status, then try again."
+            if action in _ONE_SHOT
+            else "The copy is retried later.",
+        )
 
     def _clock_error(self, response: dict, told: bool) -> LocationClockError | None:
         """The refusal `response` said as this computer's clock being off (V6), when the service's clock (its
