@@ -18,6 +18,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-encrypt"]:
 
     sys.exit(encrypt_main(sys.argv[2:]))
 
+if __name__ == "__main__" and sys.argv[1:2] == ["--jobmatcher-key"]:
+    # The child opening or locking the encryption key with a passphrase (jobmatcher.locations.keyproc.CHILD_FLAG).
+    from jobmatcher.locations.keyproc import child_main as key_main
+
+    sys.exit(key_main(sys.argv[2:]))
+
 from jobmatcher.entry import main  # noqa: E402
 
 if __name__ == "__main__":

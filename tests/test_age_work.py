@@ -66,20 +66,20 @@ def test_excessive_work_is_named_too_busy_not_a_wrong_passphrase(monkeypatch):
 def test_a_wrong_passphrase_is_still_wrong_and_not_tried_again(monkeypatch):
     """Once age has tried the passphrase and it failed ("Decryption failed"), it is not tried again. (A busy
     machine may make age refuse the work first, legitimately retried: so the tries are counted, not timed.)"""
-    from pyrage import passphrase as pp
+    from jobmatcher.locations import keyproc
 
     monkeypatch.setattr(crypto, "UNLOCK_RETRY_PAUSE", 0.0)
     outcomes: list[str] = []
-    real_decrypt = pp.decrypt
+    real_run = keyproc.run
 
-    def recording_decrypt(data, secret):  # the real age, its outcomes written down
+    def recording_run(op, data, secret):  # the real age in its child, its outcomes written down
         try:
-            return real_decrypt(data, secret)
+            return real_run(op, data, secret)
         except Exception as e:
             outcomes.append(str(e))
             raise
 
-    monkeypatch.setattr(pp, "decrypt", recording_decrypt)
+    monkeypatch.setattr(keyproc, "run", recording_run)
     locked = lock_identity(new_identity()[0], PASS)
     with pytest.raises(WrongPassphraseError) as e:
         unlock_identity(locked, "not the passphrase")

@@ -80,11 +80,53 @@ def lock_identity(identity: str, passphrase: str) -> bytes:
 
     Raises ValidationError when the passphrase is too short (check_new_passphrase), JobMatcherError (code
     "memory-low") when the memory age's scrypt may take here is not there (lock_memory, check_scrypt_memory)."""
-    from pyrage import passphrase as pp
-
     check_new_passphrase(passphrase)
     check_scrypt_memory(lock_memory(), locking=True)  # V15d: as unlock_identity does, before age's scrypt
-    return pp.encrypt((identity.strip() + "\n").encode(), passphrase)
+    try:
+        return _scrypt("encrypt", (identity.strip() + "\n").encode(), passphrase, locking=True)
+    except _Refused as e:
+        raise JobMatcherError(
+            f"age could not lock the new encryption key with the passphrase ({e}). Nothing was changed.",
+            "Try again; if it keeps failing, choose another passphrase.",
+            code="key-lock-failed",
+        ) from None
+
+
+class _Refused(Exception):
+    """age refused its passphrase work (pyrage's DecryptError or EncryptError): its words are str(self)."""
+
+
+def _scrypt(op: str, data: bytes, passphrase: str, locking: bool = False) -> bytes:
+    """age's passphrase work, `op` "decrypt" (data: a locked file) or "encrypt" (data: the plaintext), in a
+    child process (keyproc.py: scrypt holds the GIL for seconds, X17); here only where no process can be
+    started. Raises _Refused with age's words, JobMatcherError (code "memory-low") when the child was killed
+    (the system ran out of memory, or age aborted a refused allocation) or crashed."""
+    from pyrage import DecryptError, EncryptError
+    from pyrage import passphrase as pp
+
+    from .keyproc import AgeRefused, KeyChildFailed, run
+
+    try:
+        return run(op, data, passphrase)
+    except AgeRefused as e:
+        raise _Refused(str(e)) from None
+    except KeyChildFailed as e:
+        import logging
+
+        logging.getLogger(__name__).warning("the key's process ended without an answer: %s", e.ended)
+        what = "Locking the new encryption key with" if locking else "Opening the encryption key with"
+        raise JobMatcherError(
+            f"{what} the passphrase was stopped: its process ended without an answer (the computer may have run "
+            "short of memory for age's scrypt). Nothing was changed.",
+            "Close other programs and try again"
+            + ("." if locking else "; or give the recovery key instead of the passphrase: it needs no scrypt."),
+            code="memory-low",
+        ) from None
+    except OSError:  # no process can be started here: age runs in this process (holding the GIL meanwhile)
+        try:
+            return pp.decrypt(data, passphrase) if op == "decrypt" else pp.encrypt(data, passphrase)
+        except (DecryptError, EncryptError) as e:
+            raise _Refused(str(e)) from None
 
 
 _SCRYPT_STANZA = re.compile(rb"^-> scrypt \S+ ([0-9]{1,2})$", re.M)
@@ -197,11 +239,10 @@ def unlock_identity(locked: bytes, secret: str) -> str:
 
     Raises WrongPassphraseError when the passphrase does not open it (code "key-unlock-too-slow" when
     age refused the work of trying, three times a second apart, on a computer too busy: not a verdict on
-    the passphrase; code "key-damaged" when age cannot read the file at all, whatever the passphrase).
+    the passphrase; code "key-damaged" when age cannot read the file at all, whatever the passphrase),
+    JobMatcherError (code "memory-low") when the memory age's scrypt takes is not there (checked before) or its
+    process was killed. age's scrypt runs in a child process (keyproc.py), so this process's threads go on.
     """
-    from pyrage import DecryptError
-    from pyrage import passphrase as pp
-
     secret = secret.rstrip("\r\n")
     if is_recovery_key(secret):
         identity = as_recovery_key(secret)
@@ -211,8 +252,8 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     check_unlock_memory(locked)
     for attempt in range(UNLOCK_TRIES):
         try:
-            return pp.decrypt(locked, secret).decode().strip()
-        except DecryptError as e:
+            return _scrypt("decrypt", locked, secret).decode().strip()
+        except _Refused as e:
             said = str(e)
             if "excessive work" not in said.lower():
                 break

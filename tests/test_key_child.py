@@ -1,0 +1,108 @@
+"""X17: age's scrypt (opening the key with the passphrase, locking a new one) runs in a child process, so the
+app's other threads keep running meanwhile, and the secrets never show in the child's command line or
+environment.
+
+Real parts: real age (pyrage) in a real child process, real threads of this process. Nothing is timed against
+a fixed figure: the other thread's longest pause is compared with the unlock's own duration.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from jobmatcher.errors import JobMatcherError, WrongPassphraseError
+from jobmatcher.locations import keyproc
+from jobmatcher.locations.crypto import lock_identity, unlock_identity
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux /proc)."""
+    me = str(os.getpid())
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                kids.append(int(d.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_other_threads_run_while_the_key_opens_and_the_secret_is_not_in_proc(locked_identity):
+    locked, identity, _ = locked_identity
+    result: dict = {}
+
+    def unlock() -> None:
+        t0 = time.perf_counter()
+        result["identity"] = unlock_identity(locked, PASS)
+        result["took"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=unlock)
+    ticks: list[float] = []
+    seen: dict[int, tuple[bytes, bytes]] = {}
+    worker.start()
+    while worker.is_alive():  # this thread keeps counting while the other opens the key
+        ticks.append(time.perf_counter())
+        for pid in _children():
+            if pid not in seen:
+                try:
+                    seen[pid] = (Path(f"/proc/{pid}/cmdline").read_bytes(), Path(f"/proc/{pid}/environ").read_bytes())
+                except OSError:
+                    pass
+        time.sleep(0.002)
+    worker.join()
+    assert result["identity"] == identity
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    # before: the GIL was held by scrypt, and this thread stood still for the whole unlock
+    assert len(ticks) > 20 and max(gaps) < result["took"] / 3, (len(ticks), max(gaps, default=0), result["took"])
+    key_children = {pid: v for pid, v in seen.items() if keyproc.CHILD_FLAG.encode() in v[0] or b"keyproc" in v[0]}
+    assert key_children, seen  # the unlock ran in a child, which was seen
+    for cmdline, environ in key_children.values():
+        for secret in (PASS.encode(), identity.encode(), locked[:40]):
+            assert secret not in cmdline and secret not in environ
+    assert not [p for p in _children() if p in key_children]  # none left running
+
+
+def test_locking_runs_in_the_child_and_its_errors_keep_their_words(monkeypatch):
+    calls: list[str] = []
+    real = keyproc.run
+    monkeypatch.setattr(keyproc, "run", lambda op, data, pw: calls.append(op) or real(op, data, pw))
+    ident = "AGE-SECRET-KEY-1" + "Q" * 58  # not checked by locking: any text
+    locked = lock_identity(ident, PASS)
+    assert calls == ["encrypt"] and locked.startswith(b"age-encryption.org/v1\n-> scrypt ")
+    assert unlock_identity(locked, PASS) == ident and calls == ["encrypt", "decrypt"]
+    with pytest.raises(WrongPassphraseError) as e:
+        unlock_identity(locked, "not the passphrase")
+    assert e.value.code == "wrong-passphrase" and "does not open" in e.value.message
+    with pytest.raises(WrongPassphraseError) as e:
+        unlock_identity(locked[:60], PASS)  # cut short: the file, not the passphrase
+    assert e.value.code == "key-damaged"
+
+
+def test_a_child_killed_mid_scrypt_is_said_as_memory_and_none_is_left(monkeypatch, locked_identity):
+    """The child killed (as the kernel's out-of-memory killer would, or age aborting a refused allocation):
+    the memory words, code memory-low, nothing left running."""
+    import subprocess
+
+    real_popen = subprocess.Popen
+
+    class KilledPopen(real_popen):  # type: ignore[misc,valid-type]
+        def communicate(self, *a, **k):
+            self.stdin.write(a[0])
+            self.stdin.close()
+            self.stdin = None
+            self.kill()
+            return super().communicate()
+
+    monkeypatch.setattr(subprocess, "Popen", KilledPopen)
+    with pytest.raises(JobMatcherError) as e:
+        unlock_identity(locked_identity[0], PASS)
+    assert e.value.code == "memory-low" and "memory" in e.value.message and "recovery key" in e.value.hint
