@@ -251,10 +251,14 @@ class PowerLoss:
         return new
 
     def _prepare_prune(self) -> None:
-        """Five backups of the state before: three obsolete (40-60 days old), one pinned old, the newest kept."""
+        """Five backups of the state before, one a day (every day in use: FINDINGS10 W2's rule, days without
+        backups age nothing) and one day to keep: two obsolete (2 and 3 days old), one pinned old, one from
+        yesterday and the newest kept."""
         e = Engine(self.pristine)
+        e.update_settings({"retention_days": 1, "retention_policy": "simple"}, confirmed=True)
+        self.old_settings = load_settings(self.pristine / "settings.json").model_dump()
         now = datetime.now(timezone.utc)
-        for i, (days, pinned) in enumerate([(60, False), (50, True), (45, False), (40, False), (0, False)]):
+        for i, (days, pinned) in enumerate([(3, False), (3, True), (2, False), (1, False), (0, False)]):
             rec = e.create_backup(note=f"prune {i}")
             path = Path(rec.path)
             when = now - timedelta(days=days, seconds=i)

@@ -411,9 +411,9 @@ def test_a_hand_copied_old_backup_with_todays_date_never_pushes_out_the_real_new
     real = engine.create_backup()
     folder = engine.store.folder
     shutil.copyfile(old.path, folder / "old copy.db")  # today's mtime, no manifest
-    _redate(engine, real.id, _now() - timedelta(days=40))
-    _redate(engine, old.id, _now() - timedelta(days=50))
-    engine.update_settings({"retention_days": 30, "retention_policy": "simple"})
+    _redate(engine, real.id, _now() - timedelta(days=1))  # every day in use (W2: days without backups
+    _redate(engine, old.id, _now() - timedelta(days=2))  # do not age backups, as a clock set ahead must not)
+    engine.update_settings({"retention_days": 1, "retention_policy": "simple"}, confirmed=True)
     _change(engine, "newer still")
     report = Engine(engine.data.root).launch()
     assert report.auto_backup  # the hand-copied file is not "the newest backup"

@@ -120,12 +120,16 @@ def _age(engine, backup_id, days, kind=None):
 def test_launch_applies_retention(engine):
     old_manual = engine.create_backup().id
     old_premig = engine.create_backup().id
+    yesterday = engine.create_backup().id
     newest = engine.create_backup().id
-    _age(engine, old_manual, 45)
-    _age(engine, old_premig, 45, BackupType.pre_migration)
+    # one day to keep, every day in use (FINDINGS10 W2: days without backups age nothing)
+    _age(engine, old_manual, 2)
+    _age(engine, old_premig, 2, BackupType.pre_migration)
+    _age(engine, yesterday, 1)
+    engine.update_settings({"retention_days": 1, "retention_policy": "simple"}, confirmed=True)
     report = engine.launch(auto_backup=False)
     assert report.pruned == [old_manual]
-    assert {r.id for r in engine.list_backups()} == {old_premig, newest}
+    assert {r.id for r in engine.list_backups()} == {old_premig, yesterday, newest}
 
 
 def _rename(engine: Engine, name: str) -> None:

@@ -243,10 +243,13 @@ def test_prune_keeps_an_old_safety_backup_a_pending_recovery_needs(engine):
     from jobmatcher.retention import NEEDED_FOR_RECOVERY
 
     safety = engine.store.create(engine.data.db_path, BackupType.safety, note="Before restoring x")
+    yesterday = engine.create_backup(note="yesterday")
     engine.create_backup(note="newer")
-    m = read_manifest(Path(safety.path))
-    m.created_at = datetime.now(timezone.utc) - timedelta(days=60)
-    write_manifest(Path(safety.path), m)
+    # past the one day kept, every day in use (FINDINGS10 W2: days without backups age nothing)
+    for made, days in ((safety, 2), (yesterday, 1)):
+        m = read_manifest(Path(made.path))
+        m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
+        write_manifest(Path(made.path), m)
     engine.update_settings({"retention_days": 1, "retention_policy": "simple"}, confirmed=True)
     assert safety.id in [r.id for r in engine.prune_plan()[1]]  # old enough to go
     _interrupted_restore_needing(engine, safety)

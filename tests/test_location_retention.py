@@ -53,11 +53,36 @@ def _simulate_year(usb: Path, fid: str, real_id: str, now: datetime) -> dict[str
 
 
 def _expected(now: datetime, copies: dict[str, datetime], policy: dict) -> set[str]:
-    """What the policy keeps of `copies` (all automatic, none pinned), from the definition: under simple,
-    every copy within its days; under tiered, every copy within the last hours, and the newest copy of each
-    calendar day, ISO week and month (UTC) that lies within its window (the current one counts as 1)."""
+    """What the policy keeps of `copies` (all automatic, none pinned), from the definition: the calendar's
+    rules and the same ones counted in periods that hold copies (FINDINGS10 W2), whichever keeps more. Here
+    every day, week and month since the oldest copy holds one and copies are 23 hours apart, so no gap is
+    longer than a rule: the last N periods with copies, N+1 for the windows (hours, days)."""
+    by_use = set()
+    periods = {
+        "hour": lambda t: t.replace(minute=0, second=0, microsecond=0),
+        "day": lambda t: t.date(),
+        "week": lambda t: t.date().isocalendar()[:2],
+        "month": lambda t: (t.year, t.month),
+    }
+
+    def last(kind: str, n: int, newest_only: bool) -> set[str]:
+        chosen = sorted({periods[kind](t) for t in copies.values()}, reverse=True)[:n]
+        if not newest_only:
+            return {b for b, t in copies.items() if periods[kind](t) in chosen}
+        return {max((b for b, t in copies.items() if periods[kind](t) == p), key=copies.__getitem__) for p in chosen}
+
     if policy["retention_policy"] == "simple":
-        return {b for b, t in copies.items() if now - t <= timedelta(days=policy["retention_days"])}
+        days = policy["retention_days"]
+        return {b for b, t in copies.items() if now - t <= timedelta(days=days)} | last("day", days + 1, False)
+    hours = policy["keep_all_hours"]
+    by_use = last("hour", hours and hours + 1, False) | last("day", policy["keep_daily_days"], True)
+    by_use |= last("week", policy["keep_weekly_weeks"], True) | last("month", policy["keep_monthly_months"], True)
+    return by_use | _calendar(now, copies, policy)
+
+
+def _calendar(now: datetime, copies: dict[str, datetime], policy: dict) -> set[str]:
+    """Under tiered, every copy within the last hours, and the newest copy of each calendar day, ISO week and
+    month (UTC) that lies within its window (the current one counts as 1)."""
     today = now.date()
     keep = {b for b, t in copies.items() if now - t <= timedelta(hours=policy["keep_all_hours"])}
     buckets: dict[tuple, tuple[datetime, str]] = {}
@@ -149,8 +174,9 @@ def test_a_location_thins_a_year_of_copies_by_its_own_policy_at_sync_only(engine
         )
         assert now - oldest <= window
     else:
-        assert all(now - copies[b] <= timedelta(days=30) for b in kept if b in copies)
-        assert len(kept) == 1 + sum(now - t <= timedelta(days=30) for t in copies.values())
+        # whole days: the 31 days with copies, today's included (W2), reach into the day 30 days ago
+        assert all(now - copies[b] <= timedelta(days=31) for b in kept if b in copies)
+        assert len(kept) >= 1 + sum(now - t <= timedelta(days=30) for t in copies.values())
 
 
 def test_asking_counts_exactly_what_the_sync_deletes(engine, usb):

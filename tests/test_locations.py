@@ -324,8 +324,8 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     engine = primed
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 40)
-    _age_backup(engine, ids[1], 20)
+    _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
+    _age_backup(engine, ids[1], 1)
     # someone else's files, and another data folder's copies, in the same folder
     other = Engine(tmp_path / "other")
     other.migrate()
@@ -337,7 +337,7 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     (usb / "holiday.jpg").write_bytes(b"not ours")
     assert engine.locations.sync()[0].copied == ids
 
-    engine.locations.set_retention("USB", 30, confirmed=True)  # asked: it deletes a copy there
+    engine.locations.set_retention("USB", 1, confirmed=True)  # asked: it deletes a copy there
     [r] = engine.locations.sync()
     assert r.deleted == [ids[0]]
     fid = folder_id_of(engine.data)
@@ -346,15 +346,15 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     assert [x.id for x in list_remote(FolderLocation(usb), folder_id_of(other.data))] == [other_b.id]
 
     # retention is applied before copying: nothing is copied only to be deleted
-    engine.locations.set_retention("USB", 10, confirmed=True)
     fresh = Engine(tmp_path / "third")
     fresh.migrate()
     prime(fresh, locked_identity)
     fresh.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
-    fresh.locations.set_retention("USB", 10)
-    olds = [fresh.create_backup().id for _ in range(2)]
-    _age_backup(fresh, olds[0], 20)
-    assert fresh.locations.sync()[0].copied == [olds[1]]
+    fresh.locations.set_retention("USB", 1)
+    olds = [fresh.create_backup().id for _ in range(3)]
+    _age_backup(fresh, olds[0], 2)
+    _age_backup(fresh, olds[1], 1)
+    assert fresh.locations.sync()[0].copied == olds[1:]
 
 
 def _redate(engine: Engine, backup_id: str, days: float) -> None:
@@ -370,21 +370,22 @@ def test_location_retention_goes_by_sequence_not_the_clock(primed, locked_identi
     was behind is neither copied out of order nor pruned there, even once its local file is gone."""
     engine = primed
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
-    engine.locations.set_retention("USB", 30)
-    b1, b2, b3 = (engine.create_backup().id for _ in range(3))
-    _redate(engine, b1, 40)  # really old
+    engine.locations.set_retention("USB", 1)
+    b1, bx, b2, b3 = (engine.create_backup().id for _ in range(4))
+    _redate(engine, b1, 3)  # really old (bx from yesterday, so the days between are in use, W2)
+    _redate(engine, bx, 1)
     _redate(engine, b3, 35)  # made last, while the clock was 35 days behind
     [r] = engine.locations.sync()
-    assert r.copied == [b2, b3] and not r.deleted, r  # in the order of making; b1 is past the 30 days
+    assert r.copied == [bx, b2, b3] and not r.deleted, r  # in the order of making; b1 is past the day to keep
     fid = folder_id_of(engine.data)
     seqs = {x.id: x.sequence for x in list_remote(FolderLocation(usb), fid)}
-    assert seqs == {b2: 2, b3: 3}
-    assert json.loads((usb / manifest_key(fid, b3)).read_text())["sequence"] == 3
+    assert seqs == {bx: 2, b2: 3, b3: 4}
+    assert json.loads((usb / manifest_key(fid, b3)).read_text())["sequence"] == 4
 
     engine.delete_backup(b3)  # gone here: only the copy's own manifest says it is the newest
     [r] = engine.locations.sync()
     assert r.deleted == [] and not r.error, r
-    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [b3, b2]  # newest first in the order of making
+    assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [b3, b2, bx]  # newest first, order of making
     assert not engine.locations.wanted_pending()  # b1 is not waiting: the location would not keep it
 
 
@@ -420,12 +421,14 @@ def test_a_recovered_data_folder_continues_the_chain_and_the_found_laptop_steps_
     r = run_cli("backup", "list", "--location", "USB", data_dir=new)
     assert r.returncode == 0 and "DATA FOLDER" not in r.stdout and a1 in r.stdout, r.stdout
 
-    # its retention covers the whole list: the laptop's oldest copy ages out there
-    m = usb / manifest_key(fid, a1)
-    body = json.loads(m.read_text())
-    body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
-    m.write_text(json.dumps(body))
-    desk.locations.set_retention("USB", 30, confirmed=True)  # asked: it deletes a copy there
+    # its retention covers the whole list: the laptop's oldest copy ages out there (made 2 days ago, a2
+    # yesterday: every day in use, W2)
+    for copy, days in ((a1, 2), (a2, 1)):
+        m = usb / manifest_key(fid, copy)
+        body = json.loads(m.read_text())
+        body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+        m.write_text(json.dumps(body))
+    desk.locations.set_retention("USB", 1, confirmed=True)  # asked: it deletes a copy there
     [r] = desk.locations.sync()
     assert r.deleted == [a1] and not r.error, r
 

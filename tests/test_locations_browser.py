@@ -126,8 +126,8 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     usb.mkdir()
     e = Engine(app_data)
     ids = [e.create_backup().id for _ in range(2)]
-    _age_backup(e, ids[0], 20)
-    _age_backup(e, ids[1], 10)
+    _age_backup(e, ids[0], 2)  # every day in use (W2: days without backups age nothing)
+    _age_backup(e, ids[1], 1)
     e.locations.add("folder", path=str(usb), name="old drive", encrypt=False)
     assert len(e.locations.sync()[0].copied) == 3
     e.locations.remove("old drive")
@@ -141,7 +141,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     form = page.get_by_role("dialog", name="Add a backup folder")
     form.get_by_label("Folder").fill(str(usb))
     form.get_by_label("Name (optional)").fill("USB drive")
-    form.get_by_label("Keep manual copies for (days)").fill("15")
+    form.get_by_label("Keep manual copies for (days)").fill("1")
     form.get_by_label("Encrypt the copies").uncheck()
     form.get_by_role("button", name="Add folder").click()
     ask = page.get_by_role("dialog", name="Delete copies there?")
@@ -157,7 +157,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     ask = page.get_by_role("dialog", name="Delete copies there?")
     ask.get_by_role("button", name="Add anyway").click()
     row = page.locator("#location-list li", has_text="USB drive")
-    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"manual copies for 15 days$"), timeout=30000)
+    expect(row.locator("p.small.muted")).to_have_text(re.compile(r"manual copies for 1 day$"), timeout=30000)
     row.get_by_role("button", name="Sync now").click()
     expect(page.locator("#locations-sync")).to_contain_text("Up to date", timeout=30000)
     fid = folder_id_of(e.data)
@@ -166,7 +166,7 @@ def test_adding_a_drive_again_asks_before_deleting_the_copies_there(page: Page, 
     # Disabled, its copies age; Enable asks before its next copy deletes them, and "no" keeps it disabled.
     row.get_by_role("button", name="Disable").click()
     expect(row.get_by_role("button", name="Enable")).to_be_visible()
-    _age_copies(usb, 10)
+    _age_copies(usb, 1)  # a day on (by the copies' dates: dated in the order of making, or "the clock was behind")
     before = _tree(usb)
     row.get_by_role("button", name="Enable").click()
     ask = page.get_by_role("dialog", name="Delete copies there?")

@@ -52,12 +52,13 @@ def _utc(engine: Engine, backup_id: str) -> str:
 
 @pytest.fixture
 def earlier_copies(engine, usb) -> list[str]:
-    """A data folder with 3 backups (two of them 20 and 19 days old) whose copies are at `usb`, made by a
-    location since removed (the copies stay there): the drive of finding H22, about to be added again."""
+    """A data folder with 3 backups (made 3, 2 and 1 days ago: every day in use, so their days with backups are
+    the calendar's, FINDINGS10 W2) whose copies are at `usb`, made by a location since removed (the copies stay
+    there): the drive of finding H22, about to be added again."""
     d = engine.data.root
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 20)
-    _age_backup(engine, ids[1], 19)
+    for backup_id, days in zip(ids, (3, 2, 1), strict=True):
+        _age_backup(engine, backup_id, days)
     r = run_cli("location", "add", "folder", str(usb), "--name", "lq", "--no-encrypt", data_dir=d, input="")
     assert r.returncode == 0, r.stderr
     r = run_cli("location", "sync", data_dir=d, input="")
@@ -116,19 +117,23 @@ def test_the_library_counts_what_the_first_sync_deletes(engine, usb, earlier_cop
 def test_enabling_a_location_whose_copies_aged_meanwhile_asks_first(engine, usb, tmp_path):
     d = engine.data.root
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 20)
-    _age_backup(engine, ids[1], 19)
+    _age_backup(engine, ids[0], 2)
+    _age_backup(engine, ids[1], 1)
     assert (
         run_cli(
-            "location", "add", "folder", str(usb), "--name", "USB", "--no-encrypt", "--keep-days", "30", data_dir=d
+            "location", "add", "folder", str(usb), "--name", "USB", "--no-encrypt", "--keep-days", "2", data_dir=d
         ).returncode
         == 0
     )
     assert engine.locations.sync()[0].copied == ids
     assert run_cli("location", "disable", "USB", data_dir=d).returncode == 0
-    _age_backup(engine, ids[0], 35)  # time passes: locally, and at the location
-    _age_backup(engine, ids[1], 34)
-    _age_copies(usb, 15)
+    # two days pass, locally and at the location, with a backup made on each (W2: days without backups do not
+    # age backups, as a clock set ahead must not)
+    for backup_id, days in zip(ids, (4, 3, 2), strict=True):
+        _age_backup(engine, backup_id, days)
+    _age_copies(usb, 2)
+    _age_backup(engine, engine.create_backup().id, 1)
+    engine.create_backup()
     before = file_tree(usb)
 
     r = run_cli("location", "enable", "USB", data_dir=d, input="")
@@ -154,8 +159,8 @@ def test_an_unreachable_location_is_enabled_only_when_confirmed(engine, usb):
 def test_shortening_a_locations_days_asks_first(engine, usb):
     d = engine.data.root
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 40)
-    _age_backup(engine, ids[1], 20)
+    _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
+    _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     assert engine.locations.sync()[0].copied == ids
     before = file_tree(usb)
@@ -163,16 +168,16 @@ def test_shortening_a_locations_days_asks_first(engine, usb):
     assert r.returncode == 0 and "manual copies for 60 days (tiered)." in r.stdout, (
         r.stderr
     )  # keeps more: nothing to ask
-    r = run_cli("location", "set", "USB", "--keep-days", "30", data_dir=d, input="")
+    r = run_cli("location", "set", "USB", "--keep-days", "1", data_dir=d, input="")
     assert r.returncode == 1 and "deletes 1 of the 3 copies" in r.stderr and "--yes" in r.stderr, r.stderr
     assert _utc(engine, ids[0]) in r.stderr and "Traceback" not in r.stderr
     assert engine.locations.get("USB").retention_days == 60 and file_tree(usb) == before
     with pytest.raises(ConfirmationNeededError) as e:
-        engine.locations.set_retention("USB", 30)
+        engine.locations.set_retention("USB", 1)
     assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
     assert run_cli("location", "set", "USB", "--keep-days", "0", data_dir=d, input="").returncode == 2
-    r = run_cli("location", "set", "USB", "--keep-days", "30", "--yes", data_dir=d, input="")
-    assert r.returncode == 0 and engine.locations.get("USB").retention_days == 30, r.stderr
+    r = run_cli("location", "set", "USB", "--keep-days", "1", "--yes", data_dir=d, input="")
+    assert r.returncode == 0 and engine.locations.get("USB").retention_days == 1, r.stderr
     assert engine.locations.sync()[0].deleted == ids[:1]
 
 
@@ -210,9 +215,14 @@ def test_the_page_gets_the_question_and_confirms(engine, usb, earlier_copies):
         assert [x.id for x in list_remote(FolderLocation(usb), fid)] == [new, ids[2]]
 
         assert call("set_location_enabled", "USB", False)["ok"]
-        _age_copies(usb, 5)
+        # two days pass, here and there, with a backup made on each (W2: days without backups age nothing)
+        for backup_id, days in zip([*ids, new], (5, 4, 3, 2), strict=True):
+            _age_backup(engine, backup_id, days)
+        _age_copies(usb, 2)
+        _age_backup(engine, engine.create_backup().id, 1)
+        engine.create_backup()
         r = call("set_location_enabled", "USB", True)
-        assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["deletes"] == 1, r
+        assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["deletes"] == 2, r
         assert engine.locations.get("USB").enabled is False
         assert call("set_location_enabled", "USB", True, True)["ok"]
 
@@ -224,8 +234,8 @@ def test_the_page_changes_the_days_with_the_same_question(engine, usb):
     from jobmatcher.api import Api
 
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 40)
-    _age_backup(engine, ids[1], 20)
+    _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
+    _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
     assert engine.locations.sync()[0].copied == ids
     before = file_tree(usb)
@@ -239,11 +249,11 @@ def test_the_page_changes_the_days_with_the_same_question(engine, usb):
 
         assert call("set_location_retention", "USB", 0)["error"]["code"] == "invalid-input"
         assert call("set_location_retention", "USB", 60)["value"]["retention_days"] == 60
-        r = call("set_location_retention", "USB", 30)
+        r = call("set_location_retention", "USB", 1)
         assert not r["ok"] and r["error"]["code"] == "confirmation-needed" and r["error"]["copies"] == ids[:1], r
         assert "Confirm" in r["error"]["hint"] and "--yes" not in r["error"]["hint"]
         assert engine.locations.get("USB").retention_days == 60 and file_tree(usb) == before
-        assert call("set_location_retention", "USB", 30, True)["value"]["retention_days"] == 30
+        assert call("set_location_retention", "USB", 1, True)["value"]["retention_days"] == 1
     finally:
         api._close()
 
@@ -273,17 +283,18 @@ def test_encrypted_copies_made_there_earlier_are_counted_too(engine, usb, locked
 
     prime(engine, locked_identity)
     ids = [engine.create_backup().id for _ in range(3)]
-    _age_backup(engine, ids[0], 20)
+    _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
+    _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB")
     assert engine.locations.sync()[0].copied == ids
     engine.locations.remove("USB")
     before = file_tree(usb)
     with pytest.raises(ConfirmationNeededError) as e:
-        engine.locations.add("folder", path=str(usb), name="USB", retention_days=10)
+        engine.locations.add("folder", path=str(usb), name="USB", retention_days=1)
     assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
     assert file_tree(usb) == before
     # a plain location there prunes the encrypted copies too (as its sync does): it asks the same
     with pytest.raises(ConfirmationNeededError):
-        engine.locations.add("folder", path=str(usb), name="USB", encrypt=False, retention_days=10)
-    engine.locations.add("folder", path=str(usb), name="USB", retention_days=10, confirmed=True)
+        engine.locations.add("folder", path=str(usb), name="USB", encrypt=False, retention_days=1)
+    engine.locations.add("folder", path=str(usb), name="USB", retention_days=1, confirmed=True)
     assert engine.locations.sync()[0].deleted == ids[:1]

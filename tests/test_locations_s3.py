@@ -250,12 +250,13 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
         _add(e, weed, bucket, prefix)
         folders.append(e)
     a, g = folders
-    a_ids = [a.create_backup().id for _ in range(2)]
+    a_ids = [a.create_backup().id for _ in range(3)]
     g_id = g.create_backup().id
-    for e, bid in ((a, a_ids[0]), (g, g_id)):  # made 100 days ago
+    # made 2 days and 1 day ago (every day in use: days without backups age nothing, FINDINGS10 W2), 100 days
+    for e, bid, days in ((a, a_ids[0], 2), (a, a_ids[1], 1), (g, g_id, 100)):
         p = Path(e.store.get(bid).path)
         m = read_manifest(p)
-        m.created_at = datetime.now(timezone.utc) - timedelta(days=100)
+        m.created_at = datetime.now(timezone.utc) - timedelta(days=days)
         write_manifest(p, m)
     g.create_backup()
     for e in folders:
@@ -265,7 +266,7 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
     assert len({r.folder_id for r in list_remote(client)}) == 2
 
     # Ada's retention removes only Ada's old copy; Grace's 100-day-old copy is not Ada's to delete.
-    a.locations.set_retention("Cloud", 30, confirmed=True)  # asked: it deletes a copy there
+    a.locations.set_retention("Cloud", 1, confirmed=True)  # asked: it deletes a copy there
     [r] = a.locations.sync()
     assert r.deleted == [a_ids[0]]
     assert g_id in {x.id for x in list_remote(client, folder_id_of(g.data))}
@@ -343,8 +344,9 @@ def test_adding_a_bucket_again_asks_before_its_retention_deletes_the_copies_ther
     from test_locations_confirm import _age_backup
 
     prime(engine, locked_identity)
-    ids = [engine.create_backup().id for _ in range(2)]
-    _age_backup(engine, ids[0], 20)
+    ids = [engine.create_backup().id for _ in range(3)]
+    _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups age nothing)
+    _age_backup(engine, ids[1], 1)
 
     def add(**kw):
         return engine.locations.add(
@@ -357,12 +359,12 @@ def test_adding_a_bucket_again_asks_before_its_retention_deletes_the_copies_ther
         )
 
     add()
-    assert len(engine.locations.sync()[0].copied) == 2
+    assert len(engine.locations.sync()[0].copied) == 3
     engine.locations.remove("Cloud")
     before = listing()
     with pytest.raises(ConfirmationNeededError) as e:
         add(retention_days=1)
-    assert (e.value.deletes, e.value.total, e.value.copies) == (1, 2, ids[:1])
+    assert (e.value.deletes, e.value.total, e.value.copies) == (1, 3, ids[:1])
     assert listing() == before and engine.locations.config().locations == []
     add(retention_days=1, confirmed=True)
     assert engine.locations.sync()[0].deleted == ids[:1]

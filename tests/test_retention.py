@@ -23,6 +23,17 @@ def days_ago(n: float) -> datetime:
     return NOW - timedelta(days=n)
 
 
+def in_use(days: int = 1000, hours: int = 48, first_day: int = 1) -> list:
+    """Pinned manual backups (never doomed, never in a tier) in each of the `hours` hours before the last one
+    (at :30, from 1.5 hours ago) and on each of the `days` days from `first_day` days ago (at 00:30), without a
+    `sequence` (so below every backup with one in the order of making, never the newest): a right clock and a
+    JobMatcher in use all the time, so counting only the periods with backups counts the calendar's (W2's
+    rule then changes nothing). The tables below add them to test the calendar's rules as they were."""
+    hourly = [NOW - timedelta(hours=h + 0.5) for h in range(1, hours + 1)]
+    daily = [NOW.replace(hour=0, minute=30) - timedelta(days=d) for d in range(first_day, first_day + days)]
+    return [B(f"in-use-{i}", t, pinned=True) for i, t in enumerate(hourly + daily)]
+
+
 def test_keeps_everything_younger_than_the_policy():
     backups = [B("a", days_ago(1)), B("b", days_ago(29.9))]
     assert obsolete(NOW, RetentionPolicy(30), backups) == []
@@ -30,7 +41,9 @@ def test_keeps_everything_younger_than_the_policy():
 
 def test_deletes_older_than_30_days_oldest_first():
     backups = [B("new", days_ago(1)), B("old2", days_ago(31)), B("old1", days_ago(90))]
-    assert obsolete(NOW, RetentionPolicy(30), backups) == ["old1", "old2"]
+    assert obsolete(NOW, RetentionPolicy(30), backups + in_use()) == ["old1", "old2"]
+    # W2: without the backups in between (a pause, or a clock set ahead) only the days with backups count
+    assert obsolete(NOW, RetentionPolicy(30), backups) == []
 
 
 def test_exactly_at_the_limit_is_kept():
@@ -45,12 +58,16 @@ def test_never_pre_migration_never_pinned():
         B("safety", days_ago(400), BackupType.safety),
         B("auto", days_ago(400), BackupType.auto),
     ]
-    assert obsolete(NOW, RetentionPolicy(30), backups) == ["safety", "auto"]
+    assert obsolete(NOW, RetentionPolicy(30), backups + in_use()) == ["safety", "auto"]
 
 
 def test_never_the_newest_even_when_all_are_old():
     backups = [B("a", days_ago(100)), B("b", days_ago(60)), B("c", days_ago(45))]
-    assert obsolete(NOW, RetentionPolicy(30), backups) == ["a", "b"]
+    # W2: 45 days without a backup is a pause (or a clock set ahead): the three days with backups are young
+    assert obsolete(NOW, RetentionPolicy(30), backups) == []
+    # used every day up to 45 days ago: what 30 days of use before the pause keep, and the newest
+    assert obsolete(NOW, RetentionPolicy(30), backups + in_use(hours=0, first_day=46)) == ["a"]
+    assert obsolete(NOW, RetentionPolicy(10), backups + in_use(hours=0, first_day=46)) == ["a", "b"]
 
 
 def test_single_old_backup_is_kept():
@@ -58,7 +75,7 @@ def test_single_old_backup_is_kept():
 
 
 def test_days_is_a_setting():
-    backups = [B("a", days_ago(0)), B("b", days_ago(8)), B("c", days_ago(6))]
+    backups = [B("a", days_ago(0)), B("b", days_ago(8)), B("c", days_ago(6))] + in_use()
     assert obsolete(NOW, RetentionPolicy(7), backups) == ["b"]
     assert obsolete(NOW, RetentionPolicy(5), backups) == ["b", "c"]
 
@@ -112,7 +129,8 @@ def test_table_of_tiered_cases():
         G("by-hand", days_ago(900), BackupType.manual, has_manifest=False),
         G("future", NOW + timedelta(days=365)),
     ]
-    got = rules(plan(NOW, TIERED, backups))
+    got = rules(plan(NOW, TIERED, backups + in_use()))
+    got = {k: v for k, v in got.items() if not k.startswith("in-use-")}
     assert got == {
         "recent-1": (True, R.NEWEST_GOOD),
         "recent-23": (True, R.RECENT),
@@ -134,14 +152,17 @@ def test_table_of_tiered_cases():
 
 def test_the_newest_good_backup_is_kept_when_newer_ones_failed_their_check():
     backups = [
-        G("good-old", days_ago(500)),
-        G("failed", days_ago(400), verified=False),
-        G("unchecked", days_ago(300), verified=None),
+        S("good-old", days_ago(500), 1, BackupType.auto),
+        S("failed", days_ago(400), 2, BackupType.auto, verified=False),
+        S("unchecked", days_ago(300), 3, BackupType.auto, verified=None),
     ]
-    got = rules(plan(NOW, TIERED, backups))
+    got = rules(plan(NOW, TIERED, backups + in_use()))
     assert got["good-old"] == (True, R.NEWEST_GOOD)
     assert got["unchecked"] == (True, R.NEWEST)  # the newest backup is kept too
     assert got["failed"] == (False, R.EXPIRED)
+    # W2: under the default tiers each of the three is in one of the last 12 months with backups (a pause of
+    # 300 days, or a clock set ahead, ages nothing)
+    assert rules(plan(NOW, TIERED, backups))["failed"] == (True, R.BY_USE)
 
 
 def test_a_future_dated_backup_is_never_the_newest():
@@ -151,7 +172,7 @@ def test_a_future_dated_backup_is_never_the_newest():
 
 
 def test_the_simple_policy_is_still_there():
-    backups = [G("a", days_ago(0)), G("b", days_ago(31)), G("c", days_ago(31), BackupType.manual)]
+    backups = [G("a", days_ago(0)), G("b", days_ago(31)), G("c", days_ago(31), BackupType.manual)] + in_use()
     assert plan(NOW, RetentionPolicy(30), backups).doomed == ["b", "c"]
     assert plan(NOW, RetentionPolicy(30, tiered=True), backups).doomed == ["c"]  # b: newest of its week
 
@@ -238,7 +259,7 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
     from conftest_app import age_backup
 
     ids = {}
-    for name, days in (("old-auto", 400), ("weekly-auto", 20), ("old-manual", 40)):
+    for name, days in (("old-auto", 400), ("yesterday-auto", 1), ("old-manual", 40)):
         b = engine.store.create(
             engine.data.db_path, BackupType.manual if "manual" in name else BackupType.auto, note=name
         )
@@ -246,18 +267,32 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
         ids[name] = b.id
     newest = engine.create_backup(note="newest").id
     before = sorted(p.name for p in engine.store.folder.iterdir())
+    # W2: four days with backups across 400 days: a pause (or a clock set ahead) ages nothing by the defaults,
+    # and the dry run says so for each backup a calendar alone would delete
+    r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    out = _json.loads(r.stdout)
+    assert out["would_delete"] == []
+    kept = {x["id"]: x["rule"] for x in out["kept"]}
+    assert kept[ids["old-auto"]] == kept[ids["old-manual"]] == R.BY_USE and kept[ids["yesterday-auto"]] == R.DAILY
+    # used every day (the two made 3 and 2 days ago), one day to keep (simple): the calendar decides again
+    age_backup(engine.data.root, ids["old-auto"], 3)
+    age_backup(engine.data.root, ids["old-manual"], 2)
+    before = sorted(p.name for p in engine.store.folder.iterdir())
+    engine.update_settings({"retention_policy": "simple", "retention_days": 1}, confirmed=True)
     r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
     assert r.returncode == 0, r.stderr
     out = _json.loads(r.stdout)
     gone = {x["id"]: x["rule"] for x in out["would_delete"]}
     assert gone == {ids["old-auto"]: R.EXPIRED, ids["old-manual"]: R.EXPIRED}
     kept = {x["id"]: x["rule"] for x in out["kept"]}
-    assert kept[ids["weekly-auto"]] == R.WEEKLY and kept[newest] == R.NEWEST_GOOD
+    # yesterday's is a day and some seconds old: beyond the day's window, within yesterday (a whole day)
+    assert kept[ids["yesterday-auto"]] == R.BY_USE and kept[newest] == R.NEWEST_GOOD
     assert out["budget_bytes"] == 2 << 30 and out["over_budget"] is False
     assert sorted(p.name for p in engine.store.folder.iterdir()) == before  # a dry run changes nothing
     r = run_cli("backup", "prune", data_dir=engine.data.root)
     assert r.returncode == 0 and "Deleted" in r.stdout and "older than the policy keeps" in r.stdout
-    assert {b.id for b in engine.list_backups()} == {ids["weekly-auto"], newest}
+    assert {b.id for b in engine.list_backups()} == {ids["yesterday-auto"], newest}
     engine.update_settings({"budget_mb": 1})
     r = run_cli("backup", "prune", "--dry-run", "--json", data_dir=engine.data.root)
     assert _json.loads(r.stdout)["budget_bytes"] == 1 << 20
@@ -268,13 +303,17 @@ def test_prune_dry_run_json_names_what_would_go_and_by_which_rule(engine):
 
 def test_a_backup_dated_in_the_future_never_spares_the_real_newest():
     # one backup made with the clock a year ahead; the real ones are all past the limit
-    backups = [B("future", NOW + timedelta(days=365)), B("real-newest", days_ago(40)), B("older", days_ago(50))]
-    assert obsolete(NOW, RetentionPolicy(30), backups) == ["older"]
+    backups = [
+        S("older", days_ago(50), 1),
+        S("real-newest", days_ago(40), 2),
+        S("future", NOW + timedelta(days=365), 3),
+    ]
+    assert obsolete(NOW, RetentionPolicy(30), backups + in_use()) == ["older"]
 
 
 def test_the_newest_backup_that_passed_its_check_is_kept_even_when_a_newer_one_failed():
-    backups = [B("failed", days_ago(31), verified=False), B("passed", days_ago(35)), B("old", days_ago(40))]
-    doomed = obsolete(NOW, RetentionPolicy(30), backups)
+    backups = [S("failed", days_ago(31), 3, verified=False), S("passed", days_ago(35), 2), S("old", days_ago(40), 1)]
+    doomed = obsolete(NOW, RetentionPolicy(30), backups + in_use())
     assert "passed" not in doomed and "failed" not in doomed and doomed == ["old"]
 
 
@@ -320,7 +359,8 @@ def test_table_of_wrong_clock_cases():
         S("legacy", days_ago(1), None),  # an older version's manifest: no sequence
     ]
     for policy in (RetentionPolicy(30), TIERED):
-        got = rules(plan(NOW, policy, backups))
+        # in use all along (manifests without a sequence: never the newest, never behind): the calendar's rules
+        got = rules(plan(NOW, policy, backups + in_use()))
         assert got["behind-1"] == got["behind-2"] == got["behind-bad"] == (True, R.CLOCK_BEHIND), policy
         assert got["ahead"] == (True, R.FUTURE)
         assert got["newest"] == (True, R.NEWEST)
@@ -344,7 +384,9 @@ def test_a_wrong_date_never_takes_a_real_backups_place_in_a_tier():
 
 def test_without_sequences_the_dates_decide_as_before():
     backups = [S("a", days_ago(40), None), S("b", days_ago(35), None)]
-    assert rules(plan(NOW, RetentionPolicy(30), backups)) == {"a": (False, R.EXPIRED), "b": (True, R.NEWEST_GOOD)}
+    used = in_use(hours=0, first_day=36)  # every day before b's: b is the newest
+    got = rules(plan(NOW, RetentionPolicy(1), backups + used))
+    assert {k: got[k] for k in "ab"} == {"a": (False, R.EXPIRED), "b": (True, R.NEWEST_GOOD)}
     assert R.clock_behind(NOW, backups) == set()
 
 
@@ -490,7 +532,8 @@ def test_table_of_a_restores_safety_backup_cases():
         ),
         (  # past keep_days it is an ordinary backup again (here: not the newest of its week)
             TIERED,
-            [G("S", days_ago(31) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(31)), G("new", NOW)],
+            [G("S", days_ago(31) - timedelta(hours=1), BackupType.safety), G("auto", days_ago(31)), G("new", NOW)]
+            + in_use(),
             {"S": (False, R.EXPIRED), "auto": (True, R.WEEKLY)},
         ),
         (  # a raw copy of unreadable data is marked failed and still the only copy of it
@@ -642,3 +685,94 @@ def test_u5_prune_after_two_restores_keeps_the_first_restores_safety_backup(engi
     cli("backup", "prune")
     cli("backup", "restore", s1, "--yes")
     assert fingerprint(engine.data.db_path)[1] == work[1]
+
+
+# -- a clock that jumps ahead (FINDINGS10 W2) ---------------------------------------------------------------
+
+ALL_POLICIES = [
+    RetentionPolicy(30),
+    RetentionPolicy(1),
+    TIERED,
+    RetentionPolicy(90, tiered=True),  # a location's defaults
+    RetentionPolicy(1, tiered=True, keep_all_hours=0, keep_daily_days=1, keep_weekly_weeks=0, keep_monthly_months=0),
+    RetentionPolicy(3, tiered=True, keep_all_hours=2, keep_daily_days=3, keep_weekly_weeks=2, keep_monthly_months=2),
+]
+
+
+def _kept(now, policy, backups) -> set[str]:
+    return {d.id for d in plan(now, policy, backups).decisions if d.keep}
+
+
+def test_w2_backups_of_minutes_ago_survive_a_clock_a_year_ahead_under_every_policy():
+    """W2's shape: five backups (manual, automatic) made minutes apart, then one made with the clock 400 days
+    ahead, and the prune under that clock (and the launch's, before a new backup): nothing is deleted, as a
+    right clock minutes later would delete nothing; the dry run's reason is BY_USE."""
+    kinds = [BackupType.manual, BackupType.auto, BackupType.auto, BackupType.safety, BackupType.manual]
+    five = [S(f"m{i}", NOW - timedelta(minutes=10 * (5 - i)), i + 1, kinds[i]) for i in range(5)]
+    later = NOW + timedelta(days=400)
+    for policy in ALL_POLICIES:
+        right = plan(NOW + timedelta(minutes=1), policy, five + [S("ahead", NOW, 6, BackupType.auto)]).doomed
+        for extra in ([S("ahead", later - timedelta(minutes=1), 6, BackupType.auto)], []):
+            p = plan(later, policy, five + extra)
+            assert set(p.doomed) <= set(right), (policy, rules(p))
+    # under the defaults nothing at all, and the dry run's reason says why
+    got = rules(plan(later, TIERED, five + [S("ahead", later - timedelta(minutes=1), 6, BackupType.auto)]))
+    assert all(keep for keep, _ in got.values()) and got["m1"] == got["m2"] == got["m0"] == (True, R.BY_USE)
+
+
+def test_w2_a_jump_after_a_year_of_half_hourly_backups_keeps_all_a_right_clock_keeps():
+    """The simulated year, then one automatic backup 5 minutes later made with the clock 400 days ahead: the
+    plan under the wrong clock keeps every backup the right clock keeps (and no fewer under any policy)."""
+    backups = [S(f"b{i:05d}", NOW - timedelta(minutes=30 * i), 365 * 48 - i, BackupType.auto) for i in range(365 * 48)]
+    seq = 365 * 48 + 1
+    for policy in (TIERED, RetentionPolicy(30), RetentionPolicy(90, tiered=True)):
+        right_now = NOW + timedelta(minutes=5)
+        right = _kept(right_now, policy, backups + [S("new", right_now, seq, BackupType.auto)])
+        wrong_now = right_now + timedelta(days=400)
+        wrong = _kept(wrong_now, policy, backups + [S("new", wrong_now, seq, BackupType.auto)])
+        assert right <= wrong, (policy, sorted(right - wrong))
+        assert len(wrong) <= len(right) + 2  # and no more than a right clock: still the year's tiers
+
+
+def test_w2_random_histories_never_lose_more_to_a_long_jump_than_to_a_right_clock():
+    """Seeded histories of irregular use (sessions of 1-6 backups on 60% of the days, for 5-200 days, mixed
+    kinds), then one backup made 20 minutes after the last with the clock 400 or 1,000 days ahead: under every
+    policy the wrong clock keeps at least what a right clock keeps (a jump longer than every rule's span)."""
+    import random
+
+    runs = int(os.environ.get("JOBMATCHER_W2_RUNS", "12"))
+    for seed in range(runs):
+        rng = random.Random(seed)
+        days = rng.randint(5, 200)
+        start = NOW - timedelta(days=days + 3)
+        made = []
+        for d in range(days):
+            if rng.random() < 0.6:
+                t = start + timedelta(days=d, hours=rng.randint(7, 20), minutes=rng.randint(0, 59))
+                kinds = [BackupType.auto, BackupType.auto, BackupType.manual, BackupType.safety]
+                made += [(t + timedelta(minutes=30 * k), rng.choice(kinds)) for k in range(rng.randint(1, 6))]
+        if not made:
+            continue
+        last = made[-1][0] + timedelta(minutes=20)
+        for jump in (timedelta(days=400), timedelta(days=1000)):
+
+            def history(shift: timedelta, made=made, last=last) -> list:
+                past = [S(f"p{i}", t, i + 1, kind) for i, (t, kind) in enumerate(made)]
+                return past + [S("new", last + shift, len(made) + 1, BackupType.auto)]
+
+            for policy in ALL_POLICIES:
+                right = _kept(last + timedelta(minutes=5), policy, history(timedelta(0)))
+                wrong = _kept(last + jump + timedelta(minutes=5), policy, history(jump))
+                assert right <= wrong, (seed, jump, policy, sorted(right - wrong))
+
+
+def test_w2_a_real_pause_is_not_a_loss_either_and_use_afterwards_ages_backups_again():
+    """The same rule for a real pause (JobMatcher unused for a year): the backups of before are not all old at
+    once; as days with backups follow, they age again, and the calendar's thinning resumes."""
+    before = [S(f"old{d}", days_ago(400 + d), 100 - d, BackupType.manual) for d in range(10)]
+    one = [S("back", NOW, 101, BackupType.manual)]
+    assert plan(NOW, RetentionPolicy(30), before + one).doomed == []
+    # 40 more days of use after the pause: the days to keep are the 31 days with backups before now
+    after = [S(f"new{d}", days_ago(d), 200 - d, BackupType.manual) for d in range(40)]
+    doomed = plan(NOW, RetentionPolicy(30), before + after).doomed
+    assert set(doomed) == {b.id for b in before} | {f"new{d}" for d in range(31, 40)}

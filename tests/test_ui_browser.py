@@ -383,8 +383,17 @@ def test_a_pinned_backup_survives_pruning(page: Page, start_app, app_data):
     screenshot(page, "browser-09-pinned", full_page=True)
 
     ids = {note: backup_row(page, note).get_attribute("data-backup-id") for note in ("keep me", "let me go", "first")}
-    for backup_id in ids.values():
-        age_backup(app_data, backup_id, days=90)  # far older than the 30 days kept
+    # older than the one day kept, every day in use (FINDINGS10 W2: days without backups age nothing)
+    for note, days in (("first", 2), ("let me go", 2), ("keep me", 1)):
+        age_backup(app_data, ids[note], days=days)
+    r = subprocess.run(
+        [sys.executable, "-m", "jobmatcher", "--data-dir", str(app_data), "settings", "--retention-policy", "simple"]
+        + ["--retention-days", "1", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "jobmatcher", "--data-dir", str(app_data), "backup", "prune"],
         capture_output=True,

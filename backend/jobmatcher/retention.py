@@ -20,6 +20,24 @@ kept. The backup made last (the highest sequence) is never deleted, whatever
 its date. Days, weeks and months are calendar ones in
 `now`'s time zone.
 
+A clock that jumps ahead (a year here: a dead clock battery, a VM restored with a wrong clock, a mistyped
+year) must not age every backup at once (FINDINGS10 W2): nothing in the data tells such a jump from a real
+pause (JobMatcher not used for a year), and after either every backup looks old. So every age rule is also
+counted in periods that hold backups, as restic's `forget --keep-daily n` keeps "the last n days which have
+one or more snapshots" (restic docs, "Removing snapshots according to a policy"), and a backup stays when
+either count keeps it: the newest automatic backup of each of the last `keep_daily_days` days on which
+JobMatcher made a backup (of any kind), of the last `keep_weekly_weeks` such weeks and `keep_monthly_months`
+such months, every backup from the last `keep_all_hours` such hours, and manual backups (all under
+`simple`) and restores' safety backups from the last `keep_days` such days (the windows, hours and days to
+keep, one period more: a window from now reaches into it). A gap in the dates longer than a rule counts as
+no time under it (the period after it counts as one with the period before: in truth it may be the same),
+so a jump ahead, or a pause, longer than the rule ages nothing, and backups age again only as backups are
+made on later periods, never faster than on a right clock. A shorter jump is taken as time that passed: it
+can age backups by one period of the rule at most. On a right clock with a backup in every period nothing
+changes; with periods without backups (weekends, holidays) more is kept (rule `BY_USE`: at most the same
+numbers of periods), and the disk budget still bounds it. (restic measures `--keep-within` from the latest
+snapshot instead, which one snapshot dated a year ahead defeats; hence periods for the windows as well.)
+
 Clocks lie, so "newest" goes by the order of making, not by the date: each
 manifest records a `sequence` (1 + the highest among the data folder's backups
 when it was published); manifests of older versions have none and rank below
@@ -35,7 +53,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from .manifest import BackupType, newest_order
 
@@ -58,6 +76,11 @@ WITHIN_DAYS = "within the days to keep"
 EXPIRED = "older than the policy keeps"
 OVER_BUDGET = "over the disk budget"
 NEEDED_FOR_RECOVERY = "needed to finish an interrupted restore"
+# kept only when the hours, days, weeks and months count those with backups (W2: a clock set ahead, or a pause)
+BY_USE = (
+    "young enough when only the hours, days, weeks and months with backups count "
+    "(the dates jump: the clock may have been set ahead, or JobMatcher was not used)"
+)
 
 
 class RetainedBackup(Protocol):
@@ -175,6 +198,8 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
     good = [b for b in dated if getattr(b, "verified", None) is True]
     newest_good = good[-1] if good else None
     behind = clock_behind(now, items)
+    # the periods that hold backups: only dates the order of making does not contradict, of JobMatcher's own
+    used = _Use(now, policy, [b for b in dated if b.id not in behind and getattr(b, "has_manifest", True)])
 
     protected: dict[str, str] = {}
     for b in items:
@@ -190,7 +215,9 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
             protected[b.id] = NEWEST_GOOD
         elif b is newest:
             protected[b.id] = NEWEST
-        elif b.type == BackupType.safety and now - b.created_at <= timedelta(days=policy.keep_days):
+        elif b.type == BackupType.safety and (
+            now - b.created_at <= timedelta(days=policy.keep_days) or (b.id not in behind and used.within_days(b))
+        ):
             # Every restore's, not only the latest's (U5): after restoring twice, the first restore's safety
             # backup is the only copy of the work from before both, the second's holds restored data. Whatever
             # its check said (a raw copy of unreadable data is marked failed and is still the only copy of it).
@@ -201,7 +228,7 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
 
     # A date the clock got wrong must not take the place of a real backup in a day, week or month.
     autos = [b for b in items if b.created_at <= now and b.type in AUTOMATIC and b.id not in behind]
-    tiers = _tiers(now, policy, autos) if policy.tiered else {}
+    tiers = _tiers(now, policy, autos, used) if policy.tiered else {}
     rule: dict[str, tuple[bool, str]] = {}
     for b in items:
         if b.id in protected:
@@ -209,8 +236,10 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
         elif policy.tiered and b.type in AUTOMATIC:
             rule[b.id] = (True, tiers[b.id]) if b.id in tiers else (False, EXPIRED)
         else:
-            young = now - b.created_at <= timedelta(days=policy.keep_days)
-            rule[b.id] = (True, WITHIN_DAYS) if young else (False, EXPIRED)
+            if now - b.created_at <= timedelta(days=policy.keep_days):
+                rule[b.id] = (True, WITHIN_DAYS)
+            else:
+                rule[b.id] = (True, BY_USE) if used.within_days(b) else (False, EXPIRED)
 
     kept = sum(_size(b) for b in items if rule[b.id][0])
     over = False
@@ -227,8 +256,101 @@ def plan(now: datetime, policy: RetentionPolicy, backups: Iterable[RetainedBacku
     return Plan([Decision(b.id, *rule[b.id], size_bytes=_size(b)) for b in items], kept, policy.budget_bytes, over)
 
 
-def _tiers(now: datetime, policy: RetentionPolicy, autos: list) -> dict[str, str]:
-    """id -> tier for the automatic backups a tier keeps (`autos` oldest first, none in the future)."""
+class _Use:
+    """For each age rule, the oldest period (hour, day, ISO week, month in `now`'s time zone) it keeps when only
+    the periods that hold backups count (None: it keeps every one there is; _NEVER: a rule set to 0 keeps none).
+
+    Two details keep this from keeping less than the calendar on a right clock, and from thinning more after
+    a long jump than a right clock would: `now`'s period counts when it follows the newest period with backups
+    directly (as on the calendar, which counts today also before today's first backup), and a period after a
+    gap longer than the rule (a pause, or the clock jumped ahead and then it is in truth the period before)
+    does not take a place of its own in the count. `counted`: the backups whose dates count (dated, not
+    behind, JobMatcher's own). Never raises for aware dates."""
+
+    def __init__(self, now: datetime, policy: RetentionPolicy, counted: list) -> None:
+        self.tz = now.tzinfo
+        local_now = now.astimezone(self.tz)
+        locals_ = [b.created_at.astimezone(self.tz) for b in counted]
+
+        def cut(periods: set, current, n: int, dist: Callable[[Any, Any], int]):
+            if n <= 0:
+                return _NEVER
+            if periods and current > max(periods) and dist(max(periods), current) == 1:
+                periods = periods | {current}
+            newest_first = sorted(periods, reverse=True)
+            count = 0
+            for i, p in enumerate(newest_first):
+                older = newest_first[i + 1] if i + 1 < len(newest_first) else None
+                # A period after a gap longer than the rule itself (a gap that alone would age everything past
+                # it) may in truth be the period before it (the clock jumped ahead): it counts as one with that
+                # one. Shorter gaps are taken as real (a weekend, a holiday).
+                if older is None or dist(older, p) <= n:
+                    count += 1
+                if count >= n:
+                    return p
+            return None
+
+        def hour(t: datetime) -> datetime:
+            return t.replace(minute=0, second=0, microsecond=0)
+
+        def hours_apart(a: datetime, b: datetime) -> int:
+            return int((b - a) // _HOUR)
+
+        def days_apart(a, b) -> int:
+            return (b - a).days
+
+        def month(d) -> tuple[int, int]:
+            return (d.year, d.month)
+
+        days = {t.date() for t in locals_}
+        today = local_now.date()
+        # "the last 24 hours" and "30 days" are windows from now, which reach into one period more
+        hours_n = policy.keep_all_hours and policy.keep_all_hours + 1
+        days_n = policy.keep_days and policy.keep_days + 1
+        self.hour_cut = cut({hour(t) for t in locals_}, hour(local_now), hours_n, hours_apart)
+        self.day_cut = cut(days, today, days_n, days_apart)
+        self.daily_cut = cut(days, today, policy.keep_daily_days, days_apart)
+        weeks = {_week(d) for d in days}
+        self.weekly_cut = cut(weeks, _week(today), policy.keep_weekly_weeks, lambda a, b: (b - a).days // 7)
+        months = {month(d) for d in days}
+        self.monthly_cut = cut(
+            months, month(today), policy.keep_monthly_months, lambda a, b: b[0] * 12 + b[1] - a[0] * 12 - a[1]
+        )
+
+    def _local(self, b) -> datetime:
+        return b.created_at.astimezone(self.tz)
+
+    @staticmethod
+    def _keeps(cut, period) -> bool:
+        return cut is not _NEVER and (cut is None or period >= cut)
+
+    def within_hours(self, b) -> bool:
+        return self._keeps(self.hour_cut, self._local(b).replace(minute=0, second=0, microsecond=0))
+
+    def within_days(self, b) -> bool:
+        return self._keeps(self.day_cut, self._local(b).date())
+
+    def daily(self, day) -> bool:
+        return self._keeps(self.daily_cut, day)
+
+    def weekly(self, week) -> bool:
+        return self._keeps(self.weekly_cut, week)
+
+    def monthly(self, month) -> bool:
+        return self._keeps(self.monthly_cut, month)
+
+
+_HOUR = timedelta(hours=1)
+_NEVER = object()  # a rule set to 0 periods keeps nothing by them
+
+
+def _week(day):
+    return day - timedelta(days=day.weekday())
+
+
+def _tiers(now: datetime, policy: RetentionPolicy, autos: list, used: _Use) -> dict[str, str]:
+    """id -> tier for the automatic backups a tier keeps (`autos` oldest first, none in the future): the
+    calendar's tier first, else BY_USE when a tier keeps it counting only the periods that hold backups."""
     tz = now.tzinfo
     today = now.astimezone(tz).date()
     this_week = today - timedelta(days=today.weekday())
@@ -241,20 +363,31 @@ def _tiers(now: datetime, policy: RetentionPolicy, autos: list) -> dict[str, str
         week = day - timedelta(days=day.weekday())
         month = (day.year, day.month)
         tier = None
+        newest_of_day = newest_of_week = newest_of_month = False
         if now - b.created_at <= timedelta(hours=policy.keep_all_hours):
             tier = RECENT
         if day not in seen_day:
             seen_day.add(day)
+            newest_of_day = True
             if tier is None and (today - day).days < policy.keep_daily_days:
                 tier = DAILY
         if week not in seen_week:
             seen_week.add(week)
+            newest_of_week = True
             if tier is None and (this_week - week).days // 7 < policy.keep_weekly_weeks:
                 tier = WEEKLY
         if month not in seen_month:
             seen_month.add(month)
+            newest_of_month = True
             if tier is None and (today.year - month[0]) * 12 + today.month - month[1] < policy.keep_monthly_months:
                 tier = MONTHLY
+        if tier is None and (
+            used.within_hours(b)
+            or (newest_of_day and used.daily(day))
+            or (newest_of_week and used.weekly(week))
+            or (newest_of_month and used.monthly(month))
+        ):
+            tier = BY_USE
         if tier is not None:
             keep[b.id] = tier
     return keep
