@@ -117,11 +117,17 @@ def test_backup_create_makes_a_real_copy_and_prune_never_takes_the_linked_name(e
     assert len(made) == 1 and os.stat(made[0]).st_nlink == 1
     assert not os.path.samefile(made[0], engine.data.db_path)
     assert run_cli("backup", "verify", made[0].stem, data_dir=d).returncode == 0
-    # a simple retention of one day, run 400 days on: every real backup but the newest goes; never the live
-    # file's second name (not a backup, never a candidate: deleting it loses no data, but would look like one)
+    # a simple retention of one day, the real backups made 2 days and 1 day ago (every day in use: days without
+    # backups age nothing, FINDINGS10 W2): every real backup but the newest goes; never the live file's second
+    # name (not a backup, never a candidate: deleting it loses no data, but would look like one)
     r = run_cli("settings", "--retention-policy", "simple", "--retention-days", "1", "--yes", data_dir=d)
     assert r.returncode == 0, r.stderr
-    gone = Engine(d).prune(now=datetime.now(timezone.utc) + timedelta(days=400))
+    for backup_id, days in ((newer, 2), (made[0].stem, 1)):
+        manifest = engine.store.folder / f"{backup_id}.json"
+        body = json.loads(manifest.read_text())
+        body["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+        manifest.write_text(json.dumps(body))
+    gone = Engine(d).prune()
     assert [g.id for g in gone] == [newer]
     assert os.path.samefile(engine.store.folder / f"{older}.db", engine.data.db_path)
     assert (engine.store.folder / f"{older}.json").exists() and made[0].exists()
