@@ -55,10 +55,10 @@ def _jsonable(value: Any) -> Any:
 
 def _emit_json(value: Any) -> None:
     # pydantic_core's encoder (Rust): the standard library's pure-Python indenting encoder took
-    # about 60 ms for a list of 1,000 backups.
-    from pydantic_core import to_json
+    # about 60 ms for a list of 1,000 backups. A name that is not UTF-8 is escaped, never a failure (X27).
+    from .jsontext import json_text
 
-    sys.stdout.write(to_json(_jsonable(value), indent=2).decode() + "\n")
+    sys.stdout.write(json_text(_jsonable(value), indent=2) + "\n")
 
 
 _printable: Callable[[object, bool], str] | None = None
@@ -337,14 +337,12 @@ def cmd_backup_list(args) -> int:
             file=sys.stderr,
         )
     if args.json:
-        from pydantic_core import to_json
+        from .jsontext import json_text
 
         # The records as BackupRecord.model_dump(mode="json") gives them (the same fields, in its order), in one
         # call (half the time for 1,000 rows).
         fields = [r.__dict__ for r in items]
-        sys.stdout.write(
-            to_json(fields, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}).decode() + "\n"
-        )
+        sys.stdout.write(json_text(fields, indent=2, exclude={"__all__": {"verify_message", "has_manifest"}}) + "\n")
         return 0
     for prev in previous:  # backups left behind by a change of folder: listed as such until moved
         n = len(prev["backups"])
@@ -910,6 +908,14 @@ def cmd_settings(args) -> int:
     names = _SETTING_OPTIONS + ("auto_backup_hours",)
     if args.default_backup_dir and args.backup_dir is not None:
         raise _UsageError("give either --backup-dir DIR or --default-backup-dir, not both")
+    if args.backup_dir:  # settings.json must give it back exactly: a usage error before anything opens (X27)
+        from .errors import SettingsError
+        from .fsutil import require_utf8_path
+
+        try:
+            require_utf8_path(args.backup_dir, "The backup folder")
+        except SettingsError as e:
+            raise _UsageError(f"argument --backup-dir: {e.message} {e.hint}") from None
     showing = all(getattr(args, k, None) is None for k in names) and not args.default_backup_dir
     engine = _engine(args, read_only=showing)  # showing only looks
     changes = {k: getattr(args, k) for k in _SETTING_OPTIONS if getattr(args, k) is not None}
@@ -1322,11 +1328,12 @@ def cmd_location_add(args) -> int:
             raise _UsageError(f"argument --name: {e.message} {e.hint}") from None
     if args.kind == "folder":  # before anything is asked or made
         from .errors import SettingsError
-        from .fsutil import user_path
+        from .fsutil import require_utf8_path, user_path
 
         try:
             folder = user_path(args.path, "The folder")
-        except SettingsError as e:  # "~nobody/…": no such user; a NUL
+            require_utf8_path(folder, "The folder")  # locations.json must give it back exactly (X27)
+        except SettingsError as e:  # "~nobody/…": no such user; a NUL; a name not in UTF-8
             raise _UsageError(f"argument PATH: {e.message} {e.hint}") from None
         args.path = os.path.abspath(folder)  # relative to where the command runs, as every other path (L15)
     else:  # the address and region too, before a passphrase is asked for (X12, X14)

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from .errors import SettingsError
-from .fsutil import user_path
+from .fsutil import require_utf8_path, user_path
 
 # Folders that belong to the operating system: never a backup folder (nor anything inside them).
 _SYSTEM_FOLDERS = (
@@ -435,6 +435,7 @@ def check_data_folder(folder: Path) -> None:
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
     """Check a folder the user wants backups in: it exists, is writable, and check_backup_folder accepts it."""
     p = user_path(folder, "The backup folder")
+    require_utf8_path(p, "The backup folder")  # kept in settings.json: it must come back exactly (X27)
     if not p.is_absolute():
         raise SettingsError(
             f"The backup folder must be a full path, not {folder!r}.",

@@ -220,6 +220,40 @@ def user_path(text: str | os.PathLike, what: str) -> Path:
         ) from None
 
 
+def is_utf8(text: str) -> bool:
+    """False for text holding bytes that are not UTF-8: Python hands such file names and command-line words over
+    with each byte as a lone surrogate (surrogateescape), which no JSON file or page answer can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_bytes(text: str) -> str:
+    """`text` for a message, its bytes that are not UTF-8 written as \\xNN (a name in another encoding: b"caf\\xe9"
+    shows as "caf\\xe9"). Never raises."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte stands for (from an escape in a file)
+        return text.encode("utf-8", "backslashreplace").decode()
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def require_utf8_path(path: str | os.PathLike, what: str) -> None:
+    """SettingsError, naming `what` ("The backup folder"), when the path of a folder JobMatcher must keep in its
+    settings (and open again later) is not valid UTF-8 text: a folder or drive named in an older encoding. It
+    cannot be stored in settings.json / locations.json so that it comes back exactly, so it is refused up front."""
+    text = os.fspath(path)
+    if not is_utf8(text):
+        raise SettingsError(
+            f"{what} {shown_bytes(text)} has a name that is not valid UTF-8 text (a name in an older encoding, "
+            "as some drives and archives carry), which JobMatcher cannot keep in its settings.",
+            "Rename the folder (or mount the drive with UTF-8 names), or choose another folder.",
+            code="path-not-utf8",
+        )
+
+
 def same_file(a: Path | str, b: Path | str) -> bool:
     """True when `a` and `b` are one file or folder (same st_dev and st_ino), whatever their paths say: a bind
     mount, a drive mounted twice, a hard link, a case-insensitive name. False when either cannot be stat'ed."""

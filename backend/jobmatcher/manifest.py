@@ -355,6 +355,13 @@ def clean_note(note: str) -> str:
     from .errors import ValidationError as NoteError
 
     note = note.replace("\t", " ").strip()
+    from .fsutil import is_utf8
+
+    if not is_utf8(note):  # typed in a terminal set to another encoding: no manifest can keep it (X27)
+        raise NoteError(
+            "A note must be text: it contains bytes that are not valid UTF-8 (typed in another encoding).",
+            "Type the note again in a terminal set to UTF-8.",
+        )
     if len(note) > NOTE_MAX_CHARS:
         raise NoteError(f"A note can be at most {NOTE_MAX_CHARS} characters ({len(note)} given).", "Shorten the note.")
     if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in note):

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from .jsontext import escape_surrogates
 from .pageerror import to_page_error
 
 log = logging.getLogger(__name__)
@@ -428,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
 
     def _json(self, status: HTTPStatus, body: dict) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = escape_surrogates(json.dumps(body, ensure_ascii=False)).encode()  # a name not in UTF-8 (X27)
         self.send_response(status)
         self._common_headers()
         self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -49,6 +49,14 @@ def check_new_name(name: str) -> str:
     from ..printable import printable
 
     name = name.strip()
+    from ..fsutil import is_utf8, shown_bytes
+
+    if not is_utf8(name):  # typed in a terminal set to another encoding: locations.json cannot keep it (X27)
+        raise NameError_(
+            f"The location name '{shown_bytes(name)}' is not valid UTF-8 text (typed in another encoding).",
+            "Type the name again in a terminal set to UTF-8, or use plain letters and digits.",
+            code="invalid-location-name",
+        )
     if not NAME_SHAPE.match(name) or printable(name) != name:
         raise NameError_(
             f"'{printable(name)}' cannot be a location name.",

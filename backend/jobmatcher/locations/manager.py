@@ -38,7 +38,7 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes, human_size, same_file, user_path
+from ..fsutil import atomic_write_bytes, human_size, require_utf8_path, same_file, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord, read_manifest, seal_holds
 from ..printable import printable, unprintable
@@ -688,6 +688,7 @@ class Locations:
                 if not path:
                     raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
                 p = user_path(path, "The location's folder")  # "~nobody/…": refused with its own message
+                require_utf8_path(p, "The location's folder")  # kept in locations.json: must come back exactly
                 if not p.is_absolute():
                     raise ValidationError(
                         f"The folder must be a full path, not {path!r}.",

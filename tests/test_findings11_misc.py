@@ -1,0 +1,116 @@
+"""FINDINGS11 lows and X27 through the real command line (and the page's server): names that are not UTF-8."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from conftest import fingerprint, run_cli
+
+
+def _bad_dir(tmp_path: Path, name: bytes = b"caf\xe9") -> Path:
+    """A real folder whose name is not UTF-8 (Latin-1 "café", as an old drive label carries)."""
+    raw = os.fsencode(tmp_path) + b"/" + name
+    os.mkdir(raw)
+    return Path(os.fsdecode(raw))
+
+
+def _nothing_unexpected(r) -> None:
+    assert "unexpected" not in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+
+
+def test_x27_a_folder_name_not_in_utf8_is_refused_in_words_and_nothing_is_written(tmp_path, data_dir):
+    assert run_cli("db", "migrate", data_dir=data_dir).returncode == 0
+    bad = _bad_dir(tmp_path)
+    (bad / "bk").mkdir()
+    before = {p.name: p.read_bytes() for p in data_dir.iterdir() if p.suffix == ".json"}
+    live = fingerprint(data_dir / "jobmatcher.db")
+
+    r = run_cli("location", "add", "folder", str(bad), "--name", "n", "--no-encrypt", "--yes", data_dir=data_dir)
+    assert r.returncode == 2, r.stderr
+    _nothing_unexpected(r)
+    assert "caf\\xe9" in r.stderr and "not valid UTF-8" in r.stderr and "Rename the folder" in r.stderr
+    assert not any(bad.iterdir()) or [p.name for p in bad.iterdir()] == ["bk"]  # no marker, no copies folder
+
+    r = run_cli("settings", "--backup-dir", str(bad / "bk"), "--yes", data_dir=data_dir)
+    assert r.returncode == 2, r.stderr
+    _nothing_unexpected(r)
+    assert "argument --backup-dir" in r.stderr and "not valid UTF-8" in r.stderr
+
+    r = run_cli(
+        "location", "add", "folder", str(tmp_path / "ok"), "--name", os.fsdecode(b"n\xff"), "--no-encrypt", "--yes",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert r.returncode == 2 and "argument --name" in r.stderr and "not valid UTF-8" in r.stderr, r.stderr
+    _nothing_unexpected(r)
+
+    r = run_cli("backup", "create", "--note", os.fsdecode(b"note\xff"), data_dir=data_dir)
+    assert r.returncode == 2 and "argument --note" in r.stderr and "not valid UTF-8" in r.stderr, r.stderr
+    _nothing_unexpected(r)
+    assert not (data_dir / "backups").exists() or not any((data_dir / "backups").glob("*.db"))
+
+    after = {p.name: p.read_bytes() for p in data_dir.iterdir() if p.suffix == ".json"}
+    assert after == before and fingerprint(data_dir / "jobmatcher.db") == live
+
+
+def test_x27_the_library_refuses_them_too_for_the_page(tmp_path, engine):
+    """The page's ways in (settings, add a location) reach the engine with the same words."""
+    import pytest
+    from jobmatcher.errors import JobMatcherError
+
+    bad = _bad_dir(tmp_path)
+    with pytest.raises(JobMatcherError) as e:
+        engine.locations.add("folder", name="n", path=str(bad), encrypt=False)
+    assert "not valid UTF-8" in e.value.message and e.value.code == "path-not-utf8"
+    with pytest.raises(JobMatcherError) as e:
+        engine.update_settings({"backup_dir": str(bad)})
+    assert "not valid UTF-8" in e.value.message
+
+
+def test_x27_a_data_folder_named_not_in_utf8_shows_its_json_with_escapes_that_give_the_bytes_back(tmp_path):
+    data = _bad_dir(tmp_path, b"d\xff\xfe")
+    os.chmod(data, 0o700)
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    made = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(data), "backup", "create"])
+    assert made.returncode == 0  # its text names the folder as its bytes are: not read here as UTF-8
+    for args in (("--json", "status"), ("--json", "backup", "list"), ("--json", "location", "list")):
+        r = run_cli(*args, data_dir=data)
+        assert r.returncode == 0, r.stderr
+        _nothing_unexpected(r)
+        json.loads(r.stdout)
+    rows = json.loads(run_cli("--json", "backup", "list", data_dir=data).stdout)
+    assert os.fsencode(rows[0]["path"]).startswith(os.fsencode(data) + b"/")  # the exact bytes, \udcff escapes
+    assert "\\udcff\\udcfe" in run_cli("--json", "backup", "list", data_dir=data).stdout
+
+
+def test_x27_the_pages_answers_carry_such_a_name(tmp_path):
+    from jobmatcher.api import Api
+    from jobmatcher.app import frontend_dir
+    from jobmatcher.engine import Engine
+    from jobmatcher.server import AppServer
+    from test_server import SECRET, api_call
+
+    data = _bad_dir(tmp_path, b"d\xe9")
+    os.chmod(data, 0o700)
+    eng = Engine(data)
+    eng.migrate()
+    eng.create_backup()
+    api = Api(eng, mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    srv = AppServer(api, frontend_dir(), SECRET, 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        status, _, body = api_call(srv, "app_info")
+        listed = api_call(srv, "list_backups")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        api._close()
+    assert status == 200 and listed[0] == 200, body
+    assert os.fsencode(json.loads(body)["value"]["data_dir"]) == os.fsencode(data)  # the exact bytes come back
