@@ -84,7 +84,7 @@ def test_location_sync_and_restore_name_their_units(engine, tmp_path, monkeypatc
     rec = Recorder()
     restore_from_location(fresh, client, remote.id, PASS, progress=rec)
     units = rec.units()
-    assert units["download"] == {"bytes"} and units["decrypt"] == {"steps"} and units["copy"] == {"bytes"}, units
+    assert units["download"] == {"bytes"} and units["decrypt"] == {"bytes"} and units["copy"] == {"bytes"}, units
 
 
 def test_moving_backups_counts_backups(engine, tmp_path):

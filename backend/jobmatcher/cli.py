@@ -1244,11 +1244,7 @@ def cmd_location_restore(args) -> int:
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
         remote = find_remote(client, args.target, getattr(args, "folder_id", None))
-    if not _confirm(
-        args,
-        f"Replace your current data with {_safe(remote.id)} from {_safe(label)}? "
-        "A safety backup of it is made first (if there is any).",
-    ):
+    if not _confirm(args, _location_restore_question(args, remote.id, label)):
         print("Nothing was restored.", file=sys.stderr)
         return 1
     secret = _read_secret(args, creating=False) if remote.encrypted else None
@@ -1283,6 +1279,27 @@ def cmd_location_restore(args) -> int:
         else:
             _print_safety_backup(result)
     return 0
+
+
+def _location_restore_question(args, backup_id: str, label: str) -> str:
+    """The question before a restore from a location: on a data folder that holds nothing of the user's yet (a
+    new computer: recovery.holds_no_user_data, looked at read-only) there is no current data to replace and no
+    safety backup to make (X23), so neither is said."""
+    question = f"Restore {_safe(backup_id)} from {_safe(label)}?"
+    if args.yes:
+        return question  # not asked
+    from .locations.recovery import holds_no_user_data
+
+    try:
+        fresh = holds_no_user_data(_engine(args, read_only=True))
+    except JobMatcherError:
+        fresh = False
+    if fresh:
+        return question
+    return (
+        f"Replace your current data with {_safe(backup_id)} from {_safe(label)}? "
+        "A safety backup of it is made first (if there is any)."
+    )
 
 
 def _print_first_run(args, result, label: str, encrypted: bool) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..digests import Algorithm
 from ..errors import JobMatcherError, TamperedCopyError, ValidationError, WrongIdentityError, WrongPassphraseError
+from ..progress import Count
 from .client import HashingWriter
 
 if TYPE_CHECKING:
@@ -368,27 +369,44 @@ class _PastLimit(Exception):
     """Raised by _BoundedWriter through age's decryption: more plaintext than the copy's recorded size."""
 
 
-class _BoundedWriter:
-    """A file's `write` that refuses (raises _PastLimit) past `limit` bytes, before writing them: a copy's
-    decryption never writes more than the size recorded when the copy was written (V13)."""
+# A decryption's progress is reported at most once per this many bytes written (age writes 64 KiB at a time).
+DECRYPT_REPORT_BYTES = 4 << 20
 
-    def __init__(self, out: BinaryIO, limit: int) -> None:
+
+class _BoundedWriter:
+    """A file's `write` that refuses (raises _PastLimit) past `limit` bytes (None: no bound), before writing
+    them: a copy's decryption never writes more than the size recorded when the copy was written (V13). `count`
+    gets (bytes written, `limit`) every DECRYPT_REPORT_BYTES (finish() reports the last)."""
+
+    def __init__(self, out: BinaryIO, limit: int | None, count: Count | None = None) -> None:
         self.out = out
-        self.left = limit
+        self.limit = limit
+        self.done = 0
+        self.count = count
+        self._next = DECRYPT_REPORT_BYTES
 
     def write(self, data: bytes) -> int:
-        self.left -= len(data)
-        if self.left < 0:
+        self.done += len(data)
+        if self.limit is not None and self.done > self.limit:
             raise _PastLimit
-        return self.out.write(data)
+        n = self.out.write(data)
+        if self.count is not None and self.done >= self._next:
+            self._next = self.done + DECRYPT_REPORT_BYTES
+            self.count(self.done, max(self.limit or 0, self.done))
+        return n
+
+    def finish(self) -> None:
+        if self.count is not None:
+            self.count(self.done, max(self.limit or 0, self.done))
 
     def flush(self) -> None:
         self.out.flush()
 
 
-def decrypt_file(src: Path, dest: Path, identity: str, limit: int | None = None) -> None:
+def decrypt_file(src: Path, dest: Path, identity: str, limit: int | None = None, count: Count | None = None) -> None:
     """Decrypt the age file `src` into the new file `dest` with `identity`, writing at most `limit` bytes
-    (the database's size recorded with the copy; None: no bound).
+    (the database's size recorded with the copy; None: no bound). `count(done, total)`, when given, gets the
+    bytes written so far of `limit` (the total: known, as it bounds the decryption) every few MB and at the end.
 
     Raises WrongIdentityError (made for another key) or TamperedCopyError (changed or cut short; reason
     "too-large" when it decrypts to more than `limit` bytes: stopped there), OSError for `dest`'s disk (a
@@ -400,7 +418,10 @@ def decrypt_file(src: Path, dest: Path, identity: str, limit: int | None = None)
     ident = x25519.Identity.from_str(identity)
     try:
         with open(src, "rb") as fi, open(dest, "xb") as fo:
-            pyrage.decrypt_io(fi, fo if limit is None else _BoundedWriter(fo, limit), [ident])
+            out = _BoundedWriter(fo, limit, count) if limit is not None or count is not None else fo
+            pyrage.decrypt_io(fi, out, [ident])
+            if isinstance(out, _BoundedWriter):
+                out.finish()
     except _PastLimit:
         dest.unlink(missing_ok=True)
         raise TamperedCopyError(

@@ -608,8 +608,8 @@ def fetch_verified(
     In order: the identity unlocked with `secret` (WrongPassphraseError; skipped when the caller already
     unlocked it and passes `identity`: scrypt takes seconds by design), the stored bytes' size and SHA-256
     against the location manifest (TamperedCopyError), decryption (WrongIdentityError, TamperedCopyError), the
-    database's SHA-256. The usual checks of a restore come after. `progress` gets "unlock" and "decrypt" as
-    steps and "download" in bytes (progress.py); `phases`, when given, gets their seconds ("unlock",
+    database's SHA-256. The usual checks of a restore come after. `progress` gets "unlock"
+    as a step, "download" and "decrypt" in bytes (progress.py); `phases`, when given, gets their seconds ("unlock",
     "download" with its checksum, "decrypt" with its checksum).
 
     Raises:
@@ -661,14 +661,20 @@ def fetch_verified(
             )
         t = _lap(phases, "download", t)
         if remote.encrypted:
-            say("decrypt", 0, None, "steps")
+            # in bytes of the database's recorded size: the decryption is bounded by it, so the total is known (X23)
+            say("decrypt", 0, remote.size_bytes, "bytes")
             assert identity is not None
             try:  # never more than the database's recorded size (V13): a copy that decrypts to more is refused
-                decrypt_file(stored, plain, identity, limit=remote.size_bytes)
+                decrypt_file(
+                    stored,
+                    plain,
+                    identity,
+                    limit=remote.size_bytes,
+                    count=lambda d, t: say("decrypt", d, t, "bytes"),
+                )
             except OSError as e:
                 raise _disk_full(e, work_dir, remote, stored, plain) from None
             remove_quietly(stored)
-            say("decrypt", 1, 1, "steps")
         else:
             os.replace(stored, plain)
         if _sha256(plain) != remote.sha256:
