@@ -1327,10 +1327,17 @@ def _print_first_run(args, result, label: str, encrypted: bool) -> None:
             f"  The copies at {_safe(label)} stay as they are; this computer's new copies will start a list of "
             "their own there"
             + (
-                " (restored with the recovery key: it cannot keep their key without the passphrase)."
+                " (this data folder keeps its own encryption key: restored with the recovery key, it cannot keep "
+                "theirs without the passphrase; and a key that already encrypted copies is never replaced)."
                 if encrypted
                 else "."
             )
+        )
+    if result.key_replaced:
+        print(
+            "  The encryption key made when you added the location here had encrypted nothing yet: it was replaced "
+            "by the key of these copies (the same passphrase opens them). The recovery key shown then no longer "
+            "applies: keep the recovery key of these copies."
         )
 
 

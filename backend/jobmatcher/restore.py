@@ -107,6 +107,9 @@ class RestoreResult(BaseModel):
     # and whether it now continues that data folder's copies (same id and list; the same key when encrypted)
     first_run: bool = False
     continues_copies: bool = False
+    # True: that restore replaced the data folder's own encryption key, which had encrypted nothing yet, by the
+    # copies' key (X9): the recovery key shown when it was made no longer applies
+    key_replaced: bool = False
     schema_revision: str
     migrated_from: str | None = None
     seconds: float

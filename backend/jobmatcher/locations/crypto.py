@@ -56,15 +56,20 @@ def recipient_of(identity: str) -> str:
 
 def is_recovery_key(secret: str) -> bool:
     """Whether `secret` (a passphrase field's or file's text) is given as a recovery key: it starts with
-    `AGE-SECRET-KEY-1` in either case. A key is Bech32, which means the same in upper or lower case (V17: typed
-    back from paper or a phone's note in lower case, it is still the key, never a passphrase). Never raises."""
-    return secret.strip().upper().startswith(RECOVERY_KEY_PREFIX)
+    `AGE-SECRET-KEY-1` in either case, whitespace anywhere in it aside. A key is Bech32, which means the same in
+    upper or lower case and has no spaces (V17, X25: typed back from paper or a phone's note in lower case, or
+    in groups of a few characters, it is still the key, never a passphrase). Never raises."""
+    return as_recovery_key(secret).startswith(RECOVERY_KEY_PREFIX)
+
+
+_WHITESPACE = re.compile(r"\s+")
 
 
 def as_recovery_key(secret: str) -> str:
-    """The recovery key `secret` (is_recovery_key) as age writes it: stripped, in upper case (Bech32 refuses
-    mixed case; a person retyping it means the key whatever case each letter came out in). Never raises."""
-    return secret.strip().upper()
+    """The recovery key `secret` (is_recovery_key) as age writes it: every space, tab and line break removed
+    (copied from paper in groups: X25), in upper case (Bech32 refuses mixed case; a person retyping it means
+    the key whatever case each letter came out in). Never raises."""
+    return _WHITESPACE.sub("", secret).upper()
 
 
 def check_new_passphrase(passphrase: str) -> None:

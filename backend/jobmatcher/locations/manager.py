@@ -472,7 +472,8 @@ class Locations:
         changed and the mismatch is raised.
 
         Raises LocationIdentityMissingError-like JobMatcherError (no key file), KeyFileDamagedError,
-        WrongPassphraseError (the passphrase does not open it), LocationCopyFailedError (code
+        WrongPassphraseError (the passphrase does not open it), ValidationError (given as a recovery key that is
+        not one), LocationCopyFailedError (code
         "recipient-mismatch"), OSError."""
         if not self.identity_path().is_file():
             raise JobMatcherError(
@@ -484,7 +485,7 @@ class Locations:
         try:
             identity = self._unlock_own(secret)
         except (ValidationError, WrongPassphraseError) as e:
-            _unless_too_slow(e)
+            _unless_not_the_passphrase(e)
             raise WrongPassphraseError(
                 "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
                 "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
@@ -536,7 +537,7 @@ class Locations:
             try:
                 identity = self._unlock_own(passphrase)
             except (WrongPassphraseError, ValidationError) as e:
-                _unless_too_slow(e)
+                _unless_not_the_passphrase(e)
                 raise WrongPassphraseError(
                     "This data folder already has an encryption key for its copies, and this passphrase does not "
                     "open it. Nothing was saved.",
@@ -595,7 +596,7 @@ class Locations:
                 identity = unlock_identity(locked, passphrase)
                 recipient = recipient_of(identity)
             except (WrongPassphraseError, ValidationError) as e:
-                _unless_too_slow(e)
+                _unless_not_the_passphrase(e)
                 refused = refused or where
                 continue
             if is_recovery_key(passphrase):
@@ -645,7 +646,7 @@ class Locations:
         try:
             identity = self._unlock_own(secret)
         except (WrongPassphraseError, ValidationError) as e:
-            _unless_too_slow(e)
+            _unless_not_the_passphrase(e)
             raise refused from None
         if recipient_of(identity) != cfg.recipient:  # another data folder's recovery key
             raise refused
@@ -1113,10 +1114,13 @@ class Locations:
         try:
             client = make_client(loc, self.data.root)
             client.check()
+            # the key checked before the copies are claimed: a computer whose key cannot write there must not
+            # write writer.json first, or it would lock out the computer that can (X9)
+            put_key = self._ensure_remote_identity(client, fid, cfg) if loc.encrypt else None
             self._claim(client, fid, loc.name)
             self._housekeeping(client, fid)
-            if loc.encrypt:
-                self._ensure_remote_identity(client, fid, cfg)
+            if put_key is not None:
+                client.put_bytes(identity_key(fid), put_key)
             remote, todo, doomed = self._plan(loc, client, fid)
             # the space the copies take there, kept in step with `copied` as they are made and deleted: what
             # the location's row shows while it cannot be reached, even after a sync cut short (X3)
@@ -1267,8 +1271,12 @@ class Locations:
         elif isinstance(client, S3Location):
             client.abort_stale_uploads(namespace(fid))
 
-    def _ensure_remote_identity(self, client: LocationClient, fid: str, cfg: LocationsConfig) -> None:
-        """Every encrypted location holds the locked identity, so a new machine needs only the passphrase."""
+    def _ensure_remote_identity(self, client: LocationClient, fid: str, cfg: LocationsConfig) -> bytes | None:
+        """Every encrypted location holds the locked identity, so a new machine needs only the passphrase.
+        Checks only (writes nothing): returns the locked identity to write there when the location has none yet
+        (the caller writes it once the copies are its own: _claim), None when it holds this very file.
+        Raises LocationCopyFailedError (no key here, another key there, an unproven recipient),
+        KeyFileDamagedError."""
         if not cfg.recipient or not self.identity_path().is_file():
             raise LocationCopyFailedError(
                 "The encryption key of this data folder is missing, so encrypted copies cannot be made.",
@@ -1287,10 +1295,10 @@ class Locations:
             raise self._key_file_damaged()
         self._check_recipient(cfg, locked)  # before anything is written there
         if theirs is None:
-            client.put_bytes(identity_key(fid), locked)
-            return
+            return locked
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
             raise _identity_conflict(client.describe())
+        return None
 
     def _check_recipient(self, cfg: LocationsConfig, locked: bytes) -> None:
         """Refuse to encrypt to a recipient that is not proven to go with this data folder's key file (findings
@@ -1540,7 +1548,13 @@ class Locations:
 
     # -- identity ---------------------------------------------------------------------------
 
-    def adopt_chain(self, client: LocationClient, remote: RemoteBackup, safety_backup_id: str | None = None) -> bool:
+    def adopt_chain(
+        self,
+        client: LocationClient,
+        remote: RemoteBackup,
+        safety_backup_id: str | None = None,
+        recipient: str | None = None,
+    ) -> bool:
         """After a restore from a location into a fresh data folder: continue the restored data folder's chain.
 
         This data folder takes that one's id and numbers its backups after the highest sequence among its copies
@@ -1549,7 +1563,8 @@ class Locations:
         them instead of starting a second chain. It becomes their writer at its next contact with each location
         (DataDir.adopted_at, see _claim). Encrypted copies are continued only when this folder now holds the same
         identity (recovered with the passphrase): a new identity written there would lock the older copies' key
-        away. The safety backup this restore made (`safety_backup_id`, of the empty database a first launch creates)
+        away (`recipient`: the copies' one, when known, must be this folder's). The safety backup this restore
+        made (`safety_backup_id`, of the empty database a first launch creates)
         joins the chain. Returns whether it was adopted; never raises for what only loses continuity (a new chain
         then starts, as before).
         """
@@ -1557,6 +1572,11 @@ class Locations:
 
         cfg = self.config()
         if remote.encrypted and not (cfg.recipient and self.identity_path().is_file()):
+            return False
+        if remote.encrypted and recipient is not None and cfg.recipient != recipient:
+            # this data folder keeps another key than the copies' (it encrypted copies of its own, or the restore
+            # was made with the recovery key): continuing the chain would stop every copy there (X9)
+            log.info("the restored data folder keeps its own key: its copies start a list of their own")
             return False
         try:
             from .. import schema
@@ -1585,22 +1605,44 @@ class Locations:
         log.info("continuing the chain of copies of data folder %s (after sequence %d)", remote.folder_id, seq)
         return True
 
-    def adopt_identity(self, locked: bytes, secret: str, identity: str | None = None) -> None:
+    def adopt_identity(self, locked: bytes, secret: str, identity: str | None = None) -> bool:
         """After a restore from a location on a fresh data folder: keep that folder's identity for new copies.
         `identity`: `locked` already opened with `secret` (the restore did), so scrypt does not run again.
+
+        A key this data folder already has is kept when it encrypted anything (unused_key): copies made with it
+        must stay readable. One that never did (made by a `location add` minutes before the restore, X9) is
+        replaced by the copies' key, so the take-over can go on copying there. Returns True when the data
+        folder's key was so replaced (the recovery key shown for it no longer applies).
 
         Raises WrongPassphraseError / ValidationError when `secret` does not open `locked`, SettingsError
         (a damaged configuration), OSError when the identity or configuration cannot be written."""
         cfg = self.config()
-        if cfg.recipient:
-            return
+        if cfg.recipient and not self.unused_key():
+            return False
         if identity is None:
             identity = unlock_identity(locked, secret)
+        recipient = recipient_of(identity)
+        if cfg.recipient == recipient:
+            return False
         if is_recovery_key(secret):
-            return  # no passphrase to lock it with: the user sets one with the next encrypted location
+            return False  # no passphrase to lock it with: the user sets one with the next encrypted location
+        replaced = bool(cfg.recipient)
+        if replaced:
+            log.warning("replacing this data folder's unused encryption key by the restored copies' key")
         _write_private(self.identity_path(), locked)
-        self._bind(cfg, recipient_of(identity), locked)
+        self._bind(cfg, recipient, locked)
         save_config(self.data.root, cfg)
+        return replaced
+
+    def unused_key(self) -> bool:
+        """Whether this data folder's encryption key never encrypted a copy: no location records a copy made
+        (or space used) for this data folder, and none of its backups is marked as copied. A key in doubt (a
+        damaged state file) is in use (False). Never raises."""
+        try:
+            states = load_states(self.data.root)
+        except (JobMatcherError, OSError):
+            return False
+        return all(not st.copied and not st.used_bytes for st in states.values())
 
 
 # What each retention field is, in the user's words (for a value out of its limits, which are the model's).
@@ -1734,6 +1776,15 @@ def _unless_too_slow(e: JobMatcherError) -> None:
     """Raise `e` again when age did not try the passphrase at all (code "key-unlock-too-slow"): a refusal
     that is not a verdict on the passphrase is never reported as a wrong one, nor as another key."""
     if e.code == "key-unlock-too-slow":
+        raise e
+
+
+def _unless_not_the_passphrase(e: JobMatcherError) -> None:
+    """Raise `e` again when it is no verdict on a passphrase: age did not try it (_unless_too_slow), or the
+    secret was given as a recovery key that is not one (a ValidationError: "check it was copied whole", X25),
+    which passphrase advice would send the wrong way."""
+    _unless_too_slow(e)
+    if isinstance(e, ValidationError):
         raise e
 
 

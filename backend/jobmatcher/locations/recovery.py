@@ -21,6 +21,7 @@ from ..fsutil import remove_dead_temp_files, remove_quietly, require_free_space
 from ..progress import Progress, ignore
 from ..restore import RestoreResult, restore
 from .client import LocationClient
+from .crypto import recipient_of
 from .manager import Locations
 from .remote import RemoteBackup, expect_encrypted, find_remote, identity_key, unlock_with_progress
 
@@ -110,16 +111,18 @@ def restore_from_location(
             )
         finally:
             remove_quietly(plain)
+        recipient = None
         if fresh and remote.encrypted and secret:
             try:  # a new machine: keep encrypting new copies to the same identity
-                Locations(engine.data, engine.store).adopt_identity(
+                recipient = recipient_of(identity) if identity else None
+                result.key_replaced = Locations(engine.data, engine.store).adopt_identity(
                     client.get_bytes(identity_key(remote.folder_id)), secret, identity
                 )
             except (JobMatcherError, OSError, FileNotFoundError):
                 pass
         if fresh:  # a new machine: carry on with the same list of copies (and their retention) there
             result.continues_copies = Locations(engine.data, engine.store).adopt_chain(
-                client, remote, result.safety_backup_id
+                client, remote, result.safety_backup_id, recipient
             )
         result.first_run = bool(fresh)
         # the whole of it, not only the local restore at its end: unlock, download and decrypt first (L8)
