@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pytest
 from conftest import fingerprint, run_cli
 
 
@@ -114,3 +116,30 @@ def test_x27_the_pages_answers_carry_such_a_name(tmp_path):
         api._close()
     assert status == 200 and listed[0] == 200, body
     assert os.fsencode(json.loads(body)["value"]["data_dir"]) == os.fsencode(data)  # the exact bytes come back
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="Debian's faketime is not installed (dev.sh installs it)")
+def test_x8_a_backup_made_while_the_clock_was_behind_is_listed_first_in_the_cli_and_the_page(data_dir):
+    """The newest data (sequence 3, dated 2001) heads the local list, as status's "Last backup" says."""
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    assert run_cli("db", "migrate", data_dir=data_dir).returncode == 0
+    assert run_cli("backup", "create", data_dir=data_dir).returncode == 0
+    assert run_cli("backup", "create", data_dir=data_dir).returncode == 0
+    cmd = [shutil.which("faketime"), "2001-05-05 10:00:00", sys.executable, "-m", "jobmatcher"]
+    behind = subprocess.run([*cmd, "--data-dir", str(data_dir), "backup", "create"], capture_output=True, text=True)
+    assert behind.returncode == 0, behind.stderr
+    r = run_cli("--json", "backup", "list", data_dir=data_dir)
+    ids = [b["id"] for b in json.loads(r.stdout)]
+    assert ids[0].startswith("backup_2001-05-05") and len(ids) == 3
+    text = run_cli("backup", "list", data_dir=data_dir).stdout
+    assert text.index("2001-05-05") < min(text.index(i.removeprefix("backup_")[:10]) for i in ids[1:])
+    api = Api(Engine(data_dir), mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        rows = api.list_backups()
+    finally:
+        api._close()
+    assert [b["id"] for b in rows] == ids  # the page: the same order

@@ -437,7 +437,8 @@ class BackupFolder:
     # -- reading (never writes, never opens a database) ----------------------
 
     def list(self, now: datetime | None = None, skipped: builtins.list[str] | None = None) -> builtins.list[Any]:
-        """Every published backup, newest first (read-only). Others' backups too, with owned=False.
+        """Every published backup, newest first (read-only): this data folder's own in the order of making (their
+        sequence, whatever the clock said), others' (owned=False) by date, each in the places of their kind.
 
         `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
         `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
@@ -487,6 +488,14 @@ class BackupFolder:
             except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
                 continue
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        # This data folder's own backups in the order of making (newest_order: the manifests' sequence), in the
+        # places its rows hold: one made while the clock was behind holds the newest data and is listed first, as
+        # status's "Last backup" and the location lists say (X8, V11). Others' rows stay by date (their
+        # sequences count another folder's backups).
+        own = [i for i, r in enumerate(records) if r.owned]
+        by_making = sorted((records[i] for i in own), key=lambda r: (newest_order(r), r.id), reverse=True)
+        for i, r in zip(own, by_making, strict=True):
+            records[i] = r
         return records
 
     def _record(
