@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _private_logs(tmp_path_factory, monkeypatch):
-    """Logs of tests (and their subprocesses) go to a temp folder, never the user's."""
+    """Logs and configuration of tests (and their subprocesses) go to temp folders, never the user's."""
     monkeypatch.setenv("JOBMATCHER_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    # this "computer"'s id (computer.py) is kept there: one per test, never in the user's configuration folder
+    monkeypatch.setenv("JOBMATCHER_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("JOBMATCHER_DATA_DIR", raising=False)
 
 

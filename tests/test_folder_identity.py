@@ -88,3 +88,90 @@ def test_a_backup_folder_shared_by_several_data_folders_gives_no_id_back(engine:
     engine.data.folder_id_path.write_bytes(b"garbage")
     new = Engine(engine.data.root).data.folder_id()
     assert new and new != mine and new != json.loads((other / ".jobmatcher-folder-id").read_bytes())["id"]
+
+
+# -- X20: a data folder copied to another computer does not write the same chain silently --------------------------
+
+
+def _edit(data: Path, text: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(data / "jobmatcher.db")
+    with conn:
+        conn.execute("insert into skills(name) values (?)", (text,))
+    conn.close()
+
+
+def test_a_data_folder_copied_to_another_computer_is_refused_at_the_location(engine: Engine, usb: Path, tmp_path):
+    """The tester's case: the data folder copied to a new computer at the same path (here: moved aside and the
+    copy put in its place while the "new computer" runs, with a configuration folder of its own)."""
+    import shutil
+
+    data = engine.data.root
+    _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    fid = engine.data.folder_id(create=False)
+    ns = usb / "JobMatcher" / str(fid)
+    assert (ns / "computer.json").is_file()  # the first computer to copy records itself
+
+    laptop = tmp_path / "laptop-data"
+    shutil.copytree(data, laptop, symlinks=True)  # the old laptop keeps its data folder; the new gets a copy
+    _edit(data, "old-laptop-edit")
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    there = sorted(p.name for p in ns.iterdir())
+
+    data.rename(tmp_path / "old-aside")  # the new computer: the copy at the same path
+    laptop.rename(data)
+    new_computer = {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config")}
+    _edit(data, "new-laptop-edit")
+    _ok(run_cli("backup", "create", data_dir=data, env=new_computer))
+    r = run_cli("location", "sync", data_dir=data, env=new_computer)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Another computer copies this data folder's backups to" in r.stderr, r.stderr
+    assert "computer.json" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in ns.iterdir()) == there  # nothing written or deleted there
+    status = run_cli("status", data_dir=data, env=new_computer)
+    assert "Another computer copies" in status.stdout + status.stderr
+
+    # the way out the words give: this computer replaces the other; the other is then refused in turn
+    (ns / "computer.json").unlink()
+    _ok(run_cli("location", "sync", data_dir=data, env=new_computer))
+    data.rename(tmp_path / "new-aside")
+    (tmp_path / "old-aside").rename(data)
+    _ok(run_cli("backup", "create", data_dir=data))
+    r = run_cli("location", "sync", data_dir=data)
+    assert r.returncode == 1 and "Another computer copies" in r.stderr, r.stdout + r.stderr
+
+
+def test_the_same_computer_moving_its_data_folder_copies_on(engine: Engine, usb: Path, tmp_path):
+    data = engine.data.root
+    _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    _ok(run_cli("backup", "create", data_dir=moved))
+    _ok(run_cli("location", "sync", data_dir=moved))
+
+
+def test_a_disaster_recovery_on_another_computer_takes_the_record_over(engine: Engine, usb: Path, tmp_path):
+    """The new computer of a disaster recovery is another computer too: its take-over records it, and the lost
+    laptop is refused (by the take-over) as before."""
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    data = engine.data.root
+    _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    first = list_remote(FolderLocation(usb))[0].id
+    new, env = tmp_path / "new", {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config")}
+    _ok(run_cli("backup", "restore", first, "--from-folder", str(usb), "--yes", data_dir=new, env=env))
+    _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=new, env=env))
+    _ok(run_cli("backup", "create", data_dir=new, env=env))
+    _ok(run_cli("location", "sync", data_dir=new, env=env))
+    _ok(run_cli("backup", "create", data_dir=data))
+    r = run_cli("location", "sync", data_dir=data)
+    assert r.returncode == 1 and "Another computer continues this data folder's copies" in r.stderr, r.stderr

@@ -76,6 +76,7 @@ from .folder import FolderLocation
 from .remote import (
     LocationManifest,
     RemoteBackup,
+    computer_key,
     data_key,
     identity_key,
     list_remote,
@@ -1178,7 +1179,68 @@ class Locations:
         return result
 
     def _claim(self, client: LocationClient, fid: str, name: str) -> None:
-        """Be the one computer writing (and pruning) this data folder's copies at the location.
+        """Be the one computer writing (and pruning) this data folder's copies at the location: the take-over
+        recorded there (_claim_writer), then the computer (_claim_computer). Raises LocationTakenOverError,
+        having written nothing, when another computer writes there; what reaching the place raises."""
+        self._claim_computer(client, fid, name, self._claim_writer(client, fid, name))
+
+    def _claim_computer(self, client: LocationClient, fid: str, name: str, took_over: bool) -> None:
+        """Be the computer recorded at the location as writing this data folder's copies (computer.json).
+
+        A data folder copied to another computer (a home folder copied over: the same path, so the same data
+        folder id, and no take-over) would otherwise write the same chain from two computers, with colliding
+        sequence numbers, each pruning the other's copies as its own (finding X20). The first computer to
+        copy records its id (computer.computer_id); a take-over this data folder just recorded (`took_over`)
+        records it anew; any other computer is refused, touching nothing, until the person says which
+        computer continues (by deleting the record there). Nothing is checked when this computer has no id."""
+        from ..computer import computer_id
+
+        me = computer_id()
+        if me is None:
+            return
+        key = computer_key(fid)
+        try:
+            raw: bytes | None = client.get_bytes(key)
+        except FileNotFoundError:
+            raw = None
+        except LocationCopyFailedError as e:
+            if getattr(e, "reason", "") not in ("not-a-file", "too-large"):
+                raise
+            raw = b""
+        except OSError:
+            raw = b""
+        if raw is None or took_over:
+            client.put_bytes(key, json.dumps({"format": 1, "computer": me, "written_at": _now().isoformat()}).encode())
+            return
+        try:
+            body = json.loads(raw)
+            theirs = body.get("computer") if isinstance(body, dict) and body.get("format") == 1 else None
+        except (ValueError, RecursionError):
+            theirs = None
+        if theirs == me:
+            return
+        read = (
+            "another computer writes them"
+            if isinstance(theirs, str)
+            else "the note there that says which computer writes them cannot be read, so another computer probably does"
+        )
+        way = (
+            f"If this computer replaces the other one, delete {key} at that place and copy again (the other "
+            "computer then stops copying there). To keep both computers' copies, add another folder or prefix "
+            "for this one"
+        )
+        raise LocationTakenOverError(
+            f"Another computer copies this data folder's backups to {client.describe()}: {read}. This data folder "
+            "was probably copied from it (or it from this one), so both carry the same data folder's id while "
+            "their data differ. This computer does not copy to, or delete from, that place: neither overwrites "
+            "the other's copies.",
+            f"If you use the other computer now, {_step_aside(client, name, page=False)}. {way}.",
+            f"If you use the other computer now, {_step_aside(client, name, page=True)}. {way}.",
+        )
+
+    def _claim_writer(self, client: LocationClient, fid: str, name: str) -> bool:
+        """Be the take-over recorded as writing (and pruning) this data folder's copies at the location. Returns
+        True when it recorded this data folder's take-over there just now.
 
         After a disaster recovery two computers can hold the same data folder id: the new one, which
         continues the chain (adopt_chain), and the lost one if it is found and runs again. Their data
@@ -1202,7 +1264,7 @@ class Locations:
             if mine is not None:  # a take-over claims an unreadable record anew (X4)
                 log.warning("location %s: %s cannot be read (%s): written anew", name, writer_key(fid), theirs.why)
                 client.put_bytes(writer_key(fid), mine.body())
-                return
+                return True
             # This data folder took over nothing, and only a take-over writes that note: another computer
             # continues these copies, of a rank unknown, which any take-over outranks the original by (X4).
             raise LocationTakenOverError(
@@ -1218,21 +1280,21 @@ class Locations:
         if theirs is None:
             if mine is not None:
                 client.put_bytes(writer_key(fid), mine.body())
-            return
+            return mine is not None
         if mine is not None and mine.same(theirs):
-            return
+            return False
         when = theirs.adopted_at
         if mine is None or (mine.generation is None and theirs.generation is None):
             # the original data folder (any take-over outranks it), or two records of older versions: by date
             doubted = when is not None and when > _now() + timedelta(days=1)
             if mine is not None and (when is None or mine.adopted_at is None or when <= mine.adopted_at):
                 client.put_bytes(writer_key(fid), mine.body())
-                return
+                return True
         else:
             doubted = False
             if theirs.rank() < mine.rank():
                 client.put_bytes(writer_key(fid), mine.body())
-                return
+                return True
         if doubted:
             # A take-over dated in the future, only ever compared by date, is doubted, not believed (H24): a
             # wrong clock there, or a note that is not genuine. Nothing is written or deleted until the person
@@ -1697,7 +1759,8 @@ class _AddUndo:
 
     def __init__(self, client: LocationClient, fid: str) -> None:
         self.client = client
-        self.keys = [k for k in (MARKER_KEY, writer_key(fid), identity_key(fid)) if not self._there(k)]
+        keys = (MARKER_KEY, writer_key(fid), computer_key(fid), identity_key(fid))
+        self.keys = [k for k in keys if not self._there(k)]
         self.dirs: list[Path] = []
         if isinstance(client, FolderLocation):
             ns = client.root / namespace(fid)

@@ -73,6 +73,12 @@ def writer_key(folder_id: str) -> str:
     return f"{namespace(folder_id)}writer.json"
 
 
+def computer_key(folder_id: str) -> str:
+    """Which computer writes this data folder's copies there: {"format": 1, "computer": its id (computer.py),
+    "written_at"}, written by the first computer to copy and by each take-over (manager._claim). Never raises."""
+    return f"{namespace(folder_id)}computer.json"
+
+
 def data_key(folder_id: str, backup_id: str, encrypted: bool) -> str:
     """The key of a copy's data: `<namespace><id>.db`, with `.age` when encrypted. Never raises."""
     return f"{namespace(folder_id)}{backup_id}.db" + (".age" if encrypted else "")

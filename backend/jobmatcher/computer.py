@@ -1,0 +1,75 @@
+"""Which computer this is: the id a computer records at a backup location when it writes a data folder's copies
+there, so that a data folder copied to another computer (a home folder copied over: same path, same data folder
+id) is not a second, silent writer of one chain (finding X20; locations.manager._claim)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+COMPUTER_ID_NAME = "computer-id"
+CONFIG_DIR_ENV = "JOBMATCHER_CONFIG_DIR"  # overrides the platform's user configuration folder (tests, portable use)
+# The operating system's id of this installation (systemd, D-Bus): a copied home folder does not carry it along.
+_MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def _machine_id() -> str:
+    for name in _MACHINE_ID_FILES:
+        try:
+            text = Path(name).read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text[:128]
+    return ""
+
+
+def config_dir() -> Path:
+    """The user's JobMatcher configuration folder: $JOBMATCHER_CONFIG_DIR, else platformdirs' user_config_dir."""
+    env = os.environ.get(CONFIG_DIR_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("JobMatcher", appauthor=False))
+
+
+def _config_id() -> str:
+    """A random id kept in the user's configuration folder (made 0600 on first use); "" when it cannot be kept."""
+    from .fsutil import atomic_write_bytes
+
+    path = config_dir() / COMPUTER_ID_NAME
+    try:
+        text = path.read_text(errors="replace").strip()
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            return text
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_bytes(path, uuid.uuid4().hex.encode())
+        text = path.read_text().strip()
+    except OSError as e:
+        log.warning("could not keep this computer's id in %s: %s", path, e)
+        return ""
+    return text
+
+
+def computer_id() -> str | None:
+    """This computer's id, 32 hex digits: a hash of the system's machine id (Linux: /etc/machine-id) and a random
+    id kept in the user's configuration folder (config_dir: `computer-id`), so
+    neither a data folder nor a home folder copied to another computer brings it along. None when neither can
+    be had (then no computer is recorded). Never raises."""
+    try:
+        parts = (_machine_id(), _config_id())
+    except Exception as e:  # noqa: BLE001 - an id that cannot be had records nothing; copies go on
+        log.warning("this computer's id cannot be had: %s", e)
+        return None
+    if not any(parts):
+        return None
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
