@@ -106,3 +106,10 @@ def test_a_child_killed_mid_scrypt_is_said_as_memory_and_none_is_left(monkeypatc
     with pytest.raises(JobMatcherError) as e:
         unlock_identity(locked_identity[0], PASS)
     assert e.value.code == "memory-low" and "memory" in e.value.message and "recovery key" in e.value.hint
+
+
+def test_a_child_that_cannot_run_falls_back_to_age_here(monkeypatch, locked_identity):
+    """A child that exits with an error without answering (a broken install: its module not found) is not
+    said as memory: the key opens here, as before the child existed."""
+    monkeypatch.setattr(keyproc, "__name__", "jobmatcher.locations.no_such_module")
+    assert unlock_identity(locked_identity[0], PASS) == locked_identity[1]

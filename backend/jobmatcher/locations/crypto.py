@@ -106,10 +106,8 @@ def _scrypt(op: str, data: bytes, passphrase: str, locking: bool = False) -> byt
     """age's passphrase work, `op` "decrypt" (data: a locked file) or "encrypt" (data: the plaintext), in a
     child process (keyproc.py: scrypt holds the GIL for seconds, X17); here only where no process can be
     started. Raises _Refused with age's words, JobMatcherError (code "memory-low") when the child was killed
-    (the system ran out of memory, or age aborted a refused allocation) or crashed."""
-    from pyrage import DecryptError, EncryptError
-    from pyrage import passphrase as pp
-
+    (the system ran out of memory, or age aborted a refused allocation); age runs here when the child could
+    not run at all (exited with an error)."""
     from .keyproc import AgeRefused, KeyChildFailed, run
 
     try:
@@ -120,6 +118,8 @@ def _scrypt(op: str, data: bytes, passphrase: str, locking: bool = False) -> byt
         import logging
 
         logging.getLogger(__name__).warning("the key's process ended without an answer: %s", e.ended)
+        if not e.signalled:  # it could not run (a broken install, a bundle without it): age here, as before
+            return _scrypt_here(op, data, passphrase)
         what = "Locking the new encryption key with" if locking else "Opening the encryption key with"
         raise JobMatcherError(
             f"{what} the passphrase was stopped: its process ended without an answer (the computer may have run "
@@ -129,10 +129,18 @@ def _scrypt(op: str, data: bytes, passphrase: str, locking: bool = False) -> byt
             code="memory-low",
         ) from None
     except OSError:  # no process can be started here: age runs in this process (holding the GIL meanwhile)
-        try:
-            return pp.decrypt(data, passphrase) if op == "decrypt" else pp.encrypt(data, passphrase)
-        except (DecryptError, EncryptError) as e:
-            raise _Refused(str(e)) from None
+        return _scrypt_here(op, data, passphrase)
+
+
+def _scrypt_here(op: str, data: bytes, passphrase: str) -> bytes:
+    """_scrypt in this process (the fallback). Raises _Refused with age's words."""
+    from pyrage import DecryptError, EncryptError
+    from pyrage import passphrase as pp
+
+    try:
+        return pp.decrypt(data, passphrase) if op == "decrypt" else pp.encrypt(data, passphrase)
+    except (DecryptError, EncryptError) as e:
+        raise _Refused(str(e)) from None
 
 
 _SCRYPT_STANZA = re.compile(rb"^-> scrypt \S+ ([0-9]{1,2})$", re.M)
