@@ -113,3 +113,38 @@ def test_a_child_that_cannot_run_falls_back_to_age_here(monkeypatch, locked_iden
     said as memory: the key opens here, as before the child existed."""
     monkeypatch.setattr(keyproc, "__name__", "jobmatcher.locations.no_such_module")
     assert unlock_identity(locked_identity[0], PASS) == locked_identity[1]
+
+
+def test_the_page_is_answered_while_it_unlocks_the_key(engine, tmp_path, locked_identity, file_credentials):
+    """The finding's case: the page's Unlock and copy runs, and its other calls (app_info, as its polls) are
+    answered meanwhile, each in a fraction of the unlock's time (before: each waited for the whole scrypt)."""
+    from conftest import prime
+    from jobmatcher.api import Api
+
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
+    api = Api(engine, mode="window")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        result: dict = {}
+
+        def unlock() -> None:
+            t0 = time.perf_counter()
+            result["answer"] = api._dispatch("unlock_location_key", [PASS])
+            result["took"] = time.perf_counter() - t0
+
+        worker = threading.Thread(target=unlock)
+        worker.start()
+        waits = []
+        while worker.is_alive():
+            t0 = time.perf_counter()
+            assert api._dispatch("app_info", [])["ok"]
+            waits.append(time.perf_counter() - t0)
+        worker.join()
+        assert result["answer"]["ok"], result
+        assert len(waits) > 5 and max(waits) < result["took"] / 3, (len(waits), max(waits), result["took"])
+    finally:
+        api._close()
