@@ -143,3 +143,17 @@ def test_x8_a_backup_made_while_the_clock_was_behind_is_listed_first_in_the_cli_
     finally:
         api._close()
     assert [b["id"] for b in rows] == ids  # the page: the same order
+
+
+@pytest.mark.parametrize("where", ["missing", "proc"])
+def test_x12_the_first_encrypted_folder_location_checks_the_folder_before_asking_a_passphrase(
+    tmp_path, data_dir, where
+):
+    """No terminal, no passphrase file: before the fix the refusal was "needs a passphrase"; now the folder's."""
+    assert run_cli("db", "migrate", data_dir=data_dir).returncode == 0
+    path = str(tmp_path / "not-plugged-in") if where == "missing" else "/proc/self"
+    r = run_cli("location", "add", "folder", path, "--name", "usb", "--yes", data_dir=data_dir, input="")
+    assert r.returncode == 1, r.stderr
+    assert "passphrase" not in r.stderr.lower(), r.stderr
+    assert ("does not exist" in r.stderr) if where == "missing" else ("system" in r.stderr), r.stderr
+    assert not (data_dir / "locations.json").exists() or "usb" not in (data_dir / "locations.json").read_text()

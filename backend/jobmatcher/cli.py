@@ -1376,6 +1376,8 @@ def cmd_location_add(args) -> int:
     locs = engine.locations
     encrypt = not args.no_encrypt
     passphrase = None
+    if args.kind == "folder":  # every check that needs no secret, before a new passphrase is asked for (X12)
+        locs.check_new_folder(args.path)
     cfg = locs.config()
     if encrypt and not (cfg.recipient and locs.identity_path().is_file()):
         # with a recipient but no key file, the key is taken back from a location: the existing passphrase

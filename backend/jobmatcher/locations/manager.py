@@ -653,6 +653,43 @@ class Locations:
             raise refused
         self._record_proof(cfg.recipient, self._locked_identity())  # opened: an older folder's step (U4)
 
+    def _folder_place(self, path: str | None) -> Path:
+        """The full path of a new folder location, or the refusal (ValidationError / SettingsError) of the backup
+        folder's rules: none needs the folder to exist, nor a secret."""
+        if not path:
+            raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
+        p = user_path(path, "The location's folder")  # "~nobody/…": refused with its own message
+        require_utf8_path(p, "The location's folder")  # kept in locations.json: must come back exactly
+        if not p.is_absolute():
+            raise ValidationError(
+                f"The folder must be a full path, not {path!r}.",
+                "Choose it with the folder picker or type its full path.",
+            )
+        p = Path(os.path.abspath(p))
+        # The backup folder's rules (never the data folder, inside it or a parent of it, the top of a
+        # disk, a system folder, a file): a location is written to and pruned just the same.
+        check_backup_folder(
+            p,
+            self.data.root,
+            what="The location's folder",
+            allow_default=False,
+            hint="Choose a folder on another drive, a network share or a synced folder.",
+            page_hint="Choose a folder on another drive, a network share or a synced folder.",
+        )
+        check_location_folder(p, self.store.folder)  # never sharing a place with a backup folder (H4)
+        return p
+
+    def check_new_folder(self, path: str) -> Path:
+        """Every check of a new folder location that needs no secret, nothing written: its path is allowed
+        (_folder_place) and the folder is there (LocationUnavailableError, reason "not-there", as add says).
+        The command line runs it before asking for a new passphrase (X12). Returns the full path."""
+        p = self._folder_place(path)
+        client = FolderLocation(p)
+        client.adding = True
+        if not p.is_dir():
+            raise client._unavailable("the folder does not exist (create it first)")
+        return p
+
     def add(
         self,
         kind: str,
@@ -687,27 +724,7 @@ class Locations:
         try:
             cfg = self.config()
             if kind == "folder":
-                if not path:
-                    raise ValidationError("Name the folder to keep copies in.", "Give its full path.")
-                p = user_path(path, "The location's folder")  # "~nobody/…": refused with its own message
-                require_utf8_path(p, "The location's folder")  # kept in locations.json: must come back exactly
-                if not p.is_absolute():
-                    raise ValidationError(
-                        f"The folder must be a full path, not {path!r}.",
-                        "Choose it with the folder picker or type its full path.",
-                    )
-                p = Path(os.path.abspath(p))
-                # The backup folder's rules (never the data folder, inside it or a parent of it, the top of a
-                # disk, a system folder, a file): a location is written to and pruned just the same.
-                check_backup_folder(
-                    p,
-                    self.data.root,
-                    what="The location's folder",
-                    allow_default=False,
-                    hint="Choose a folder on another drive, a network share or a synced folder.",
-                    page_hint="Choose a folder on another drive, a network share or a synced folder.",
-                )
-                check_location_folder(p, self.store.folder)  # never sharing a place with a backup folder (H4)
+                p = self._folder_place(path)
                 loc = LocationConfig(
                     id=uuid.uuid4().hex[:12],
                     name=self._new_name(_default_name(p), name, cfg),
