@@ -37,7 +37,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, Callable, List
+from typing import BinaryIO, Callable, List, TypeVar
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, remove_quietly
@@ -54,7 +54,10 @@ from .client import (
     copy_too_large,
     small_limit,
 )
+from .deadline import NotAnswering, within
 from .pipeline import ReadBehind, Window
+
+T = TypeVar("T")
 
 _CHUNK = 4 * 1024 * 1024
 TMP_PREFIX = ".tmp-"
@@ -149,10 +152,36 @@ class FolderLocation(LocationClient):
             path=str(self.root),
         )
 
+    def bounded(self, fn: Callable[[], T]) -> T:
+        """fn()'s result (or what it raises), given deadline.folder_seconds() to end: a share whose server stopped
+        answering blocks every look at its files, with no limit (X16). Raises LocationUnavailableError (reason
+        "not-answering") when fn has not ended by then, or at once while an earlier look here is still stuck."""
+        try:
+            return within(str(self.root), fn)
+        except NotAnswering as e:
+            raise LocationUnavailableError(
+                f"The backup location {self.root} is not answering (the share or drive does not respond within "
+                f"{e.seconds:g} s). Nothing is written there.",
+                (
+                    "Check that the share's server (or the drive) is on and reachable, then try again."
+                    if self.reading
+                    else "Check that the share's server (or the drive) is on and reachable; copies are caught up "
+                    "when it answers again."
+                )
+                if self.configured and not self.adding
+                else "Check that the share's server (or the drive) is on and reachable, then try again.",
+                reason="not-answering",
+                path=str(self.root),
+            ) from None
+
     def check(self) -> None:
         """As LocationClient.check: LocationUnavailableError when the folder or its marker is missing, when the
-        marker cannot be read (reason "marker-unreadable": JobMatcher cannot tell whose drive it is), or when it
-        is another location's (reason "other-marker")."""
+        marker cannot be read (reason "marker-unreadable": JobMatcher cannot tell whose drive it is), when it
+        is another location's (reason "other-marker"), or when the folder does not answer within the deadline
+        (reason "not-answering": a hung network share, see bounded)."""
+        self.bounded(self._check)
+
+    def _check(self) -> None:
         if not self.root.is_dir():
             # a file or a device at that path is there: not "not there" (V4), but not a folder either
             there = os.path.lexists(self.root)

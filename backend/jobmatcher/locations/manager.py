@@ -1059,7 +1059,7 @@ class Locations:
         `loc` would do now: what a sync does and what is asked before a change are one computation. Raises
         LocationUnavailableError / LocationCredentialsError when the location cannot be listed."""
         # a plain file at an encrypted location was not made by its copier: neither counted nor pruned
-        remote = [r for r in list_remote(client, fid) if r.encrypted or not loc.encrypt]
+        remote = [r for r in _listed(client, fid) if r.encrypted or not loc.encrypt]
         todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
         return remote, todo, doomed
 
@@ -1507,7 +1507,7 @@ class Locations:
                 try:
                     client = make_client(loc, self.data.root)
                     client.check()
-                    remote = list_remote(client, folder_id_of(self.data))
+                    remote = _listed(client, folder_id_of(self.data))
                     by_id = {r.id: r for r in local}
                     copied = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
                     st.used_bytes = sum(r.stored_size for r in remote)
@@ -1850,6 +1850,15 @@ def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationC
     if loc.encrypt and not remote.encrypted:
         return False  # not made by this location's encrypting copier
     return local is None or (bool(local.sha256) and remote.sha256 == local.sha256)
+
+
+def _listed(client: LocationClient, fid: str) -> list[RemoteBackup]:
+    """list_remote(client, fid), given a folder location's deadline (FolderLocation.bounded: a share that stops
+    answering after its check is not waited on for ever, X16). Raises as list_remote, and
+    LocationUnavailableError (reason "not-answering")."""
+    if isinstance(client, FolderLocation):
+        return client.bounded(lambda: list_remote(client, fid))
+    return list_remote(client, fid)
 
 
 def _unless_too_slow(e: JobMatcherError) -> None:
