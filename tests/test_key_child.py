@@ -148,3 +148,24 @@ def test_the_page_is_answered_while_it_unlocks_the_key(engine, tmp_path, locked_
         assert len(waits) > 5 and max(waits) < result["took"] / 3, (len(waits), max(waits), result["took"])
     finally:
         api._close()
+
+
+def test_the_bundle_runs_the_key_child_from_its_entry_point(locked_identity):
+    """In the packaged app the child is the bundle's executable with CHILD_FLAG, dispatched by build/entry.py;
+    the request on standard input, the answer on standard output."""
+    import base64
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    request = {"op": "decrypt", "data": base64.b64encode(locked_identity[0]).decode(), "passphrase": PASS}
+    p = subprocess.run(
+        [sys.executable, str(root / "build" / "entry.py"), keyproc.CHILD_FLAG],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(root / "backend")},
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert base64.b64decode(json.loads(p.stdout)["data"]).decode().strip() == locked_identity[1]
