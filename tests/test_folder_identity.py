@@ -175,3 +175,32 @@ def test_a_disaster_recovery_on_another_computer_takes_the_record_over(engine: E
     _ok(run_cli("backup", "create", data_dir=data))
     r = run_cli("location", "sync", data_dir=data)
     assert r.returncode == 1 and "Another computer continues this data folder's copies" in r.stderr, r.stderr
+
+
+# -- X22: a folder location on the data's own disk is said so, and not counted as another copy ---------------------
+
+
+def test_a_folder_location_on_the_same_disk_is_said_and_not_counted(engine: Engine, usb: Path):
+    import os
+
+    data = engine.data.root
+    assert os.stat(usb).st_dev == os.stat(data).st_dev  # both in the test's temp folder: the tester's case
+    r = _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    assert "is on the same disk as your data" in r and "not against a failed or stolen disk" in r, r
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    out = _ok(run_cli("status", data_dir=data))
+    assert "1 copy: this disk ✓ · usb ✓ just now (same disk)" in out, out
+    assert "2 copies" not in out
+    assert "same disk as your data" in _ok(run_cli("location", "list", data_dir=data))
+
+
+def test_a_folder_location_on_another_disk_is_counted(engine: Engine, tmpfs):
+    drive = tmpfs(4096)
+    data = engine.data.root
+    r = _ok(run_cli("location", "add", "folder", str(drive), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    assert "same disk" not in r
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    out = _ok(run_cli("status", data_dir=data))
+    assert "2 copies: this disk ✓ · usb ✓" in out, out

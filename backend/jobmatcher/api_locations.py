@@ -179,7 +179,7 @@ class LocationsApi:
             confirmed=confirmed,
         )
         self._kick_copier()
-        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
+        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key, "note": r.note}
 
     @validate_call
     def add_s3_location(
@@ -216,7 +216,7 @@ class LocationsApi:
             confirmed=confirmed,
         )
         self._kick_copier()
-        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key}
+        return {"name": r.location.name, "where": r.location.where(), "recovery_key": r.recovery_key, "note": r.note}
 
     @validate_call
     def needs_passphrase(self) -> dict:

@@ -1432,6 +1432,8 @@ def cmd_location_add(args) -> int:
                 'JobMatcher (see "Your backups without JobMatcher" in the README).'
             )
         print("Copies are made in the background after each backup; `jobmatcher location sync` copies now.")
+        if r.note:
+            print(f"Note: {_safe(r.note)}")
     return 0
 
 
@@ -1449,7 +1451,10 @@ def cmd_location_list(args) -> int:
     for r in rows:
         state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
-        print(f"  where:        {_safe(r.where)}")
+        print(
+            f"  where:        {_safe(r.where)}"
+            + ("  (same disk as your data: not another copy)" if r.same_disk else "")
+        )
         print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
         print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")

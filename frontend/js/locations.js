@@ -360,14 +360,14 @@ function checkPassphrase(v) {
 
 async function showRecoveryKey(added) {
   if (!added.recovery_key) {
-    toast(`Added ${added.name}. Copies are made in the background.`);
+    toast(`Added ${added.name}. Copies are made in the background.` + (added.note ? ` ${added.note}` : ""));
     return;
   }
   const key = h("input", { type: "text", class: "path-field recovery-key", readonly: true, value: added.recovery_key,
                            "aria-label": "Recovery key", spellcheck: "false" });
   await secretDialog({
     title: "Your recovery key",
-    body: [`Added ${added.name}. Your copies are encrypted.`,
+    body: [`Added ${added.name}. Your copies are encrypted.` + (added.note ? ` ${added.note}` : ""),
            "This is your recovery key. It is shown only this once: print it or write it down and keep it safe.",
            key,
            "With it, or with your passphrase, your copies can be restored on any computer, even without JobMatcher."],

@@ -126,6 +126,7 @@ class LocationStatus(BaseModel):
     copies: int
     used_bytes: int  # as last seen there: reached now when `reachable` is True
     used_known: bool = True  # False: the size of `copies` is not known (0 is not it; see used_said)
+    same_disk: bool = False  # a folder on the disk of the data folder or the backup folder: not another copy (X22)
 
     def used_said(self) -> str:
         """The space its copies take, in words for its row: "1.2 MB" (reached now, or not checked), "1.2 MB when
@@ -149,6 +150,15 @@ class SyncResult(BaseModel):
 class AddResult(BaseModel):
     location: LocationConfig
     recovery_key: str | None = None  # shown once, when this add created the identity
+    # said beside "Added": the place is on the same disk as the data or the backups (X22), "" otherwise
+    note: str = ""
+
+
+SAME_DISK_NOTE = (
+    "{where} is on the same disk as your data (or your backups): copies there protect against mistakes, not "
+    "against a failed or stolen disk, so they are not counted as another copy. For that, choose a USB drive, "
+    "a network share or a synced folder."
+)
 
 
 def _backup_mismatch(backup_id: str) -> LocationCopyFailedError:
@@ -822,7 +832,8 @@ class Locations:
                 made.undo()
                 raise
             log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
-            return AddResult(location=loc, recovery_key=recovery)
+            note = SAME_DISK_NOTE.format(where=loc.where()) if self._same_disk(loc) else ""
+            return AddResult(location=loc, recovery_key=recovery, note=note)
         finally:
             lock.release()
 
@@ -1542,9 +1553,28 @@ class Locations:
                     copies=len(copied),
                     used_bytes=st.used_bytes,
                     used_known=reachable is True or not copied or st.used_bytes > 0,  # no copy takes 0 bytes
+                    same_disk=reachable is not False and loc.enabled and self._same_disk(loc),
                 )
             )
         return rows
+
+    def _same_disk(self, loc: LocationConfig) -> bool:
+        """Whether the folder location `loc` is on the file system (st_dev) of the data folder or of the backup
+        folder: a failed or stolen disk takes its copies with the data (X22). Only a stat of each (a folder
+        location's status looks at its marker anyway). False for other kinds. Never raises."""
+        if loc.kind != "folder" or not loc.path:
+            return False
+        try:
+            dev = os.stat(loc.path).st_dev
+        except (OSError, ValueError):
+            return False
+        for mine in (self.data.root, self.store.folder):
+            try:
+                if os.stat(mine).st_dev == dev:
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
 
     def health(self, now: datetime | None = None, interval_minutes: int = 0) -> list:
         """The health rule's warnings for the locations (health.assess_locations), from what was last seen.
@@ -1566,28 +1596,31 @@ class Locations:
             parts = ["this disk: the backup folder is not available"]
         else:
             parts = ["this disk ✓" if self.store.newest() else "this disk: no backup yet"]
+        same_disk = []  # not another copy: a failed or stolen disk takes them too (X22); said, never counted
         for s in self.status(check=False):
             if not s.enabled:
                 continue
             if s.problem_code:  # the time beside ✗ is the last copy that worked, said so (G20)
                 last = f" (last copy {_ago(now, s.last_success_at)})" if s.last_success_at else ""
-                parts.append(f"{s.name} ✗{last}")
+                part = f"{s.name} ✗{last}"
             elif (
                 s.last_success_at
                 and s.pending
                 and (last_copy_in_future(now, s.last_success_at) or now - s.last_success_at > stale_after)
             ):
-                parts.append(f"{s.name} ✗ (last copy {_ago(now, s.last_success_at)}, {s.pending} pending)")
+                part = f"{s.name} ✗ (last copy {_ago(now, s.last_success_at)}, {s.pending} pending)"
             elif s.last_success_at:
-                parts.append(
-                    f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
-                )
+                part = f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
             else:
-                parts.append(f"{s.name}: not copied yet")
+                part = f"{s.name}: not copied yet"
+            if s.same_disk and "✗" not in part:
+                same_disk.append(f"{part} (same disk)")
+            else:
+                parts.append(part)
         n = sum(1 for p in parts if "✓" in p)
         if n < len(parts):  # "2 copies" beside four places read as a miscount (L7)
-            return f"{n} of {len(parts)} copies working: " + " · ".join(parts)
-        return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts)
+            return f"{n} of {len(parts)} copies working: " + " · ".join(parts + same_disk)
+        return f"{n} {'copy' if n == 1 else 'copies'}: " + " · ".join(parts + same_disk)
 
     def _due(self, loc: LocationConfig, st: LocationState) -> bool:
         """Whether the background copier tries `loc` (last seen as `st`) now: when its retry back-off is over,
