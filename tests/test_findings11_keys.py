@@ -167,3 +167,35 @@ def test_a_recovery_key_in_groups_unlocks_copies_and_restores(engine, usb, tmp_p
     r = _cli(root, "location", "sync", "--passphrase-file", str(cut))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "not a JobMatcher recovery key" in r.stderr and "passphrase" not in r.stderr.split("\n")[0], r.stderr
+
+
+# -- X13 ------------------------------------------------------------------------------------------------------
+
+
+def test_a_key_file_locked_again_with_another_passphrase_is_said_so_with_the_step_that_works(
+    engine, usb, tmp_path, locked_identity
+):
+    from jobmatcher.locations.config import recipient_binding
+    from pyrage import passphrase as pp
+
+    bid, pw, fid = _source(engine, usb, tmp_path, locked_identity)
+    root = engine.data.root
+    cfg = json.loads((root / "locations.json").read_text())  # bound to its key file, as the first `add` binds it
+    cfg["recipient_binding"] = recipient_binding(locked_identity[2], locked_identity[0])
+    (root / "locations.json").write_text(json.dumps(cfg))
+    # what an age-savvy user does (README "Your backups without JobMatcher"): the same key, a new passphrase
+    new_pass = "a much better passphrase"
+    (root / "location-identity.age").write_bytes(pp.encrypt((locked_identity[1] + "\n").encode(), new_pass))
+    pw2 = tmp_path / "pw2"
+    pw2.write_text(new_pass + "\n")
+    engine.create_backup()
+    r = _cli(root, "location", "sync")
+    assert r.returncode == 1
+    assert "locked again" in r.stderr and "is not the key" not in r.stderr, r.stderr
+    r = _cli(root, "location", "sync", "--passphrase-file", str(pw2))
+    assert r.returncode == 1
+    assert "locked again" in r.stderr and f"JobMatcher/{fid}/identity.age" in r.stderr, r.stderr
+    # the step it gives works
+    (usb / "JobMatcher" / fid / "identity.age").write_bytes((root / "location-identity.age").read_bytes())
+    r = _cli(root, "--json", "location", "sync")
+    assert r.returncode == 0, r.stdout + r.stderr

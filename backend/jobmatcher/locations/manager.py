@@ -470,6 +470,14 @@ class Locations:
             pass
         return None
 
+    def _recorded_recipient(self) -> str | None:
+        """The recipient recorded beside the key file when it was last opened, whatever its binding. Never raises."""
+        try:
+            recipient = json.loads(self._proof_path().read_text(encoding="utf-8"))["recipient"]
+            return recipient if isinstance(recipient, str) else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _bind(self, cfg: LocationsConfig, recipient: str, locked: bytes) -> None:
         """Set the configuration's recipient from an identity just opened or made, with its binding, and record
         the proof beside the key file. Never raises (the proof's write is logged when it fails)."""
@@ -1387,8 +1395,19 @@ class Locations:
         if theirs is None:
             return locked
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
-            raise _identity_conflict(client.describe())
+            raise _identity_conflict(client.describe(), relocked=self._relocked_here(cfg, locked), fid=fid)
         return None
+
+    def _relocked_here(self, cfg: LocationsConfig, locked: bytes) -> bool:
+        """Whether this data folder's key file is a key it has opened under more than one file (X13): its
+        recipient proven now (opened since its bytes last changed) and the same as locations.json's, whose binding
+        was made for another file of it (none, an older version's: not said so).
+        Then a location's other file is, most likely, the same key under its old passphrase. Never raises."""
+        return bool(
+            cfg.recipient
+            and self._proven_recipient(locked) == cfg.recipient
+            and cfg.recipient_binding not in (None, recipient_binding(cfg.recipient, locked))
+        )
 
     def _check_recipient(self, cfg: LocationsConfig, locked: bytes) -> None:
         """Refuse to encrypt to a recipient that is not proven to go with this data folder's key file (findings
@@ -1404,6 +1423,19 @@ class Locations:
             if cfg.recipient != proven:
                 raise _recipient_mismatch()
             return
+        if cfg.recipient and self._recorded_recipient() == cfg.recipient:
+            # the key file's bytes changed since it was last opened, and both records name this very key: it was
+            # locked again (another passphrase, by age: X13), or replaced. Not "another key": one unlock tells.
+            raise LocationCopyFailedError(
+                f"This data folder's key file ({IDENTITY_NAME}) changed since JobMatcher last opened it: it was "
+                "locked again (with another passphrase?) or replaced. So no encrypted copy was made until it is "
+                "opened once.",
+                "Unlock it once with its passphrase: `jobmatcher location sync --passphrase-file FILE` (a file with "
+                "the passphrase on its first line). Copies then go on by themselves.",
+                "Type its passphrase (or the recovery key) under Backup locations and press Unlock and copy. Copies "
+                "then go on by themselves.",
+                code="recipient-unproven",
+            )
         if cfg.recipient_binding is None:
             raise LocationCopyFailedError(
                 "JobMatcher cannot tell whether the encryption key in locations.json is the key of this data "
@@ -1917,8 +1949,20 @@ def _stanza(locked: bytes) -> bytes:
     return lines[1] if len(lines) > 2 and lines[1].startswith(b"-> scrypt ") else b""
 
 
-def _identity_conflict(where: str) -> LocationCopyFailedError:
-    """The refusal to write this data folder's identity over another one already at a location."""
+def _identity_conflict(where: str, relocked: bool = False, fid: str = "") -> LocationCopyFailedError:
+    """The refusal to write this data folder's identity over another one already at a location. `relocked`: this
+    data folder's key file was locked again (X13), so the file there is probably the same key under the old
+    passphrase: said so, with the step that works (its file copied there)."""
+    if relocked:
+        return LocationCopyFailedError(
+            f"This data folder's key file ({IDENTITY_NAME}) was locked again (with another passphrase), and {where} "
+            "still holds its key file as it was before: probably the same key locked with the old passphrase. "
+            "JobMatcher does not replace it by itself. Nothing was written there.",
+            f"If you changed the passphrase, copy {IDENTITY_NAME} from the data folder over "
+            f"JobMatcher/{fid}/identity.age at that place (every location that holds it), then copy again; "
+            "until then the old passphrase still opens the key there.",
+            code="location-identity-conflict",
+        )
     return LocationCopyFailedError(
         f"{where} already holds another encryption key for this data folder's copies. JobMatcher never "
         "replaces it: the copies there would no longer open with their passphrase. Nothing was written there.",
