@@ -1592,13 +1592,16 @@ class Locations:
 
     def _same_disk(self, loc: LocationConfig) -> bool:
         """Whether the folder location `loc` is on the file system (st_dev) of the data folder or of the backup
-        folder: a failed or stolen disk takes its copies with the data (X22). Only a stat of each (a folder
-        location's status looks at its marker anyway). False for other kinds. Never raises."""
+        folder: a failed or stolen disk takes its copies with the data (X22). Only a stat of each, the location's
+        within the folder locations' time limit (deadline.within). False for other kinds. Never raises."""
         if loc.kind != "folder" or not loc.path:
             return False
+        from .deadline import within
+
         try:
-            dev = os.stat(loc.path).st_dev
-        except (OSError, ValueError):
+            path = loc.path
+            dev = within(path, lambda: os.stat(path).st_dev)  # a share that stops answering is not waited on (X16)
+        except Exception:  # noqa: BLE001 - not answering, not there: not known to be this disk
             return False
         for mine in (self.data.root, self.store.folder):
             try:
