@@ -157,3 +157,25 @@ def test_x12_the_first_encrypted_folder_location_checks_the_folder_before_asking
     assert "passphrase" not in r.stderr.lower(), r.stderr
     assert ("does not exist" in r.stderr) if where == "missing" else ("system" in r.stderr), r.stderr
     assert not (data_dir / "locations.json").exists() or "usb" not in (data_dir / "locations.json").read_text()
+
+
+def test_x21_status_warns_while_a_recovered_data_folder_has_no_location_until_it_is_added_again(
+    engine, tmp_path, locked_identity
+):
+    from test_dr_fresh import _recover, _source
+
+    usb, bid, pw, _ = _source(engine, tmp_path, locked_identity)
+    new = tmp_path / "new"
+    _recover(new, usb, bid, pw)
+    r = run_cli("--json", "status", data_dir=new)
+    warned = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "recovered-no-location"]
+    assert warned and "location add folder" in warned[0]["hint"], r.stdout
+    text = run_cli("status", data_dir=new)
+    assert "no copy off this computer" in text.stdout + text.stderr
+    r = run_cli("location", "add", "folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=new)
+    assert r.returncode == 0, r.stderr
+    after = json.loads(run_cli("--json", "status", data_dir=new).stdout)
+    assert not [w for w in after["warnings"] if w["code"] == "recovered-no-location"]
+    # a data folder that never came from a location is not warned
+    assert not [w for w in json.loads(run_cli("--json", "status", data_dir=engine.data.root).stdout)["warnings"]
+                if w["code"] == "recovered-no-location"]  # fmt: skip

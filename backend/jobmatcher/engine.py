@@ -1364,7 +1364,8 @@ class Engine:
     def _with_locations(self, health: Health, now: datetime, interval_minutes: int) -> Health:
         """The health rule's part for backup locations (as last seen: no network), when there are any."""
         if not (self.data.root / LOCATIONS_NAME).exists():
-            return health  # no locations: nothing to say, and their models, boto3 and pyrage stay unloaded
+            # no locations: their models, boto3 and pyrage stay unloaded; a recovered data folder is told (X21)
+            return self._recovered_without_location(health)
         from .health import assess_locations
 
         try:
@@ -1381,7 +1382,7 @@ class Engine:
             log.warning("backup locations not assessed: %s", e.message)
             return health
         if not rows:
-            return health
+            return self._recovered_without_location(health)
         extra = assess_locations(now, rows, interval_minutes)
         if any(r.enabled and r.encrypted for r in rows) and locs.identity_path().is_file():
             from .errors import KeyFileDamagedError
@@ -1400,6 +1401,27 @@ class Engine:
         if extra:
             level = "error" if any(w.level == "error" for w in warnings) else "warn"
         return health.model_copy(update={"warnings": warnings, "level": level, "copies": line})
+
+    def _recovered_without_location(self, health: Health) -> Health:
+        """`health`, with a warning when this data folder was restored from a backup location (a disaster
+        recovery: adopted_at) and has no backup location now: its data has no copy off this computer (X21)."""
+        when = self.data.adopted_at()
+        if when is None:
+            return health
+        from .health import HealthWarning
+
+        warning = HealthWarning(
+            code="recovered-no-location",
+            level="warn",
+            message=f"This data folder was restored from a backup location ({when.astimezone():%d %b %Y}), and "
+            "no backup location is set up here now: your data has no copy off this computer.",
+            hint="Add the same place again (`jobmatcher location add folder PATH`, or `jobmatcher location add s3 …` "
+            "with the same bucket and prefix): its new copies join the ones there.",
+            page_hint="Add the same place again under Backup & Restore → Backup locations: its new copies join the "
+            "ones there.",
+        )
+        level = health.level if health.level == "error" else "warn"
+        return health.model_copy(update={"warnings": [*health.warnings, warning], "level": level})
 
     def _locations_unreadable(self, health: Health, error: JobMatcherError | OSError) -> Health:
         """`health` with the red warning that the backup locations file cannot be read (damaged or unreadable):
