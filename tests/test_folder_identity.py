@@ -204,3 +204,29 @@ def test_a_folder_location_on_another_disk_is_counted(engine: Engine, tmpfs):
     _ok(run_cli("location", "sync", data_dir=data))
     out = _ok(run_cli("status", data_dir=data))
     assert "2 copies: this disk ✓ · usb ✓" in out, out
+
+
+# -- X26: a drive back under another mount point is not added as a second location ---------------------------------
+
+
+def test_a_drive_back_under_another_mount_point_is_not_a_second_location(engine: Engine, tmp_path: Path):
+    data = engine.data.root
+    lab1, lab2 = tmp_path / "lab1", tmp_path / "lab2"
+    lab1.mkdir()
+    _ok(run_cli("location", "add", "folder", str(lab1), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    lab1.rename(lab2)  # the same drive mounted elsewhere
+    before = {str(p.relative_to(lab2)): p.read_bytes() for p in lab2.rglob("*") if p.is_file()}
+    config = (data / "locations.json").read_bytes()
+    r = run_cli("location", "add", "folder", str(lab2), "--name", "usb2", "--no-encrypt", "--yes", data_dir=data)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"is the drive (or folder) of your location 'usb', last seen at {lab1}" in r.stderr, r.stderr
+    assert "jobmatcher location remove 'usb'" in r.stderr and "Traceback" not in r.stderr
+    assert (data / "locations.json").read_bytes() == config
+    assert {str(p.relative_to(lab2)): p.read_bytes() for p in lab2.rglob("*") if p.is_file()} == before
+    # the way the words give: remove it, add the new place; its copies there join it
+    _ok(run_cli("location", "remove", "usb", data_dir=data))
+    _ok(run_cli("location", "add", "folder", str(lab2), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    out = _ok(run_cli("location", "list", data_dir=data))
+    assert "copies:       1" in out and "0 pending" in out, out

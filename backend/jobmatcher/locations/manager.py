@@ -817,6 +817,7 @@ class Locations:
             try:
                 if isinstance(client, FolderLocation):
                     loc.marker_id = client.read_marker_id()
+                    _not_a_moved_location(loc, cfg)
                 if not confirmed:  # before anything of this data folder is written there (H22)
                     self._confirm_pruning(loc, client, fid, "add")
                 self._claim(client, fid, loc.name)  # refused when another computer continues these copies
@@ -1873,6 +1874,28 @@ class _AddUndo:
                 d.rmdir()  # only when empty: nothing else was put there meanwhile
             except OSError:
                 pass
+
+
+def _not_a_moved_location(loc: LocationConfig, cfg: LocationsConfig) -> None:
+    """Refuse adding the folder `loc` whose marker (its id, read at add) is that of a location already configured:
+    the same drive mounted elsewhere (relabelled, `/media/me/USB` -> `/media/me/USB1`) or the folder moved. A second
+    entry would count its copies twice and prune them by two rules should both paths ever answer (X26). Raises
+    ValidationError (code location-moved)."""
+    twin = next((o for o in cfg.locations if o.kind == "folder" and o.marker_id and o.marker_id == loc.marker_id), None)
+    if twin is None or not loc.marker_id:
+        return
+    shown = printable(twin.name)
+    raise ValidationError(
+        f"{loc.where()} is the drive (or folder) of your location '{shown}', last seen at {twin.where()}: it is "
+        "mounted at another place now, or was moved.",
+        f"To use it at its new place, remove '{shown}' (`jobmatcher location remove '{shown}'`: its copies there "
+        f"stay) and add {loc.where()} again; its copies there join it. If it comes back at {twin.where()}, "
+        "nothing is needed.",
+        f"To use it at its new place, remove '{shown}' (Remove in its row: its copies there stay) and add this "
+        "folder again; its copies there join it.",
+        code="location-moved",
+        name=twin.name,
+    )
 
 
 def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
