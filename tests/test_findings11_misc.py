@@ -179,3 +179,18 @@ def test_x21_status_warns_while_a_recovered_data_folder_has_no_location_until_it
     # a data folder that never came from a location is not warned
     assert not [w for w in json.loads(run_cli("--json", "status", data_dir=engine.data.root).stdout)["warnings"]
                 if w["code"] == "recovered-no-location"]  # fmt: skip
+
+
+def test_x18c_status_gives_the_step_when_the_data_folders_key_file_is_gone(engine, tmp_path, locked_identity):
+    """The key file deleted: status said only "caught up afterwards"; it now says remove and add again, which works."""
+    from conftest import LOCATION_PASSPHRASE as PASS
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="ur", passphrase=PASS)
+    engine.create_backup()
+    (engine.data.root / "location-identity.age").unlink()
+    run_cli("location", "sync", data_dir=engine.data.root)
+    r = run_cli("--json", "status", data_dir=engine.data.root)
+    hints = [w["hint"] for w in json.loads(r.stdout)["warnings"] if w["message"].startswith("ur: ")]
+    assert any("location remove ur" in h and "location add" in h for h in hints), r.stdout

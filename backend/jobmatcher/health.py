@@ -26,6 +26,7 @@ yet to a new location, backups still in the previous folder.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -167,7 +168,20 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     code=s.problem_code if s.problem_code == "location-taken-over" else "location-copy-failed",
                     level="error",
                     message=f"{s.name}: {s.problem}",
-                    hint="Copies there stop until this is fixed; they are caught up in order afterwards.",
+                    hint=(
+                        # the key comes back from the location with the passphrase (X18c): the step, not a wait
+                        f"Remove and add the location again (`jobmatcher location remove {shlex.quote(s.name)}`, then "
+                        "`jobmatcher location add …` with the same place and passphrase): the key comes back from "
+                        "there, and copies are caught up in order."
+                        if s.problem_code == "identity-missing"
+                        else "Copies there stop until this is fixed; they are caught up in order afterwards."
+                    ),
+                    page_hint=(
+                        "Remove the location and add the same place again with the same passphrase: the key comes "
+                        "back from there, and copies are caught up in order."
+                        if s.problem_code == "identity-missing"
+                        else None
+                    ),
                 )
             )
         last = s.last_success_at

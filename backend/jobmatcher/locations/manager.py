@@ -1380,6 +1380,7 @@ class Locations:
             raise LocationCopyFailedError(
                 "The encryption key of this data folder is missing, so encrypted copies cannot be made.",
                 "Remove and add the location again to set it up.",
+                code="identity-missing",
             )
         locked = self._locked_identity()
         try:
