@@ -194,3 +194,37 @@ def test_x18c_status_gives_the_step_when_the_data_folders_key_file_is_gone(engin
     r = run_cli("--json", "status", data_dir=engine.data.root)
     hints = [w["hint"] for w in json.loads(r.stdout)["warnings"] if w["message"].startswith("ur: ")]
     assert any("location remove ur" in h and "location add" in h for h in hints), r.stdout
+
+
+def _run(data: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command in `data`; its output read with the folder's bytes kept (surrogateescape), not as UTF-8."""
+    r = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(data), *args], capture_output=True)
+    out, err = (b.decode("utf-8", "surrogateescape") for b in (r.stdout, r.stderr))
+    return subprocess.CompletedProcess(r.args, r.returncode, out, err)
+
+
+def test_y3_a_data_folder_named_not_in_utf8_can_choose_another_backup_folder(tmp_path):
+    """Y3: the previous backup folder (the default `<data>/backups` of a data folder so named) is recorded in
+    settings.json with \\uDCxx escapes and read back as the same path; choosing a folder was "something unexpected
+    went wrong: PydanticSerializationError". Its backups stay listed from there, and --move-backups moves them."""
+    data = _bad_dir(tmp_path, b"d\xe9")
+    os.chmod(data, 0o700)
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    made = subprocess.run([sys.executable, "-m", "jobmatcher", "--data-dir", str(data), "backup", "create"])
+    assert made.returncode == 0  # its text names the folder as its bytes are: not read here as UTF-8
+    before = fingerprint(data / "jobmatcher.db")
+    for name in ("bk1", "bk2"):
+        (tmp_path / name).mkdir(mode=0o700)
+    r = _run(data, "settings", "--backup-dir", str(tmp_path / "bk1"), "--yes")
+    _nothing_unexpected(r)
+    assert r.returncode == 0, r.stdout + r.stderr
+    saved = json.loads((data / "settings.json").read_bytes())
+    assert [os.fsencode(d) for d in saved["previous_backup_dirs"]] == [os.fsencode(data) + b"/backups"]
+    listed = _run(data, "backup", "list")
+    assert listed.returncode == 0 and "previous backup folder" in listed.stdout + listed.stderr, listed
+    assert "1 backup" in listed.stdout + listed.stderr, listed
+    r = _run(data, "settings", "--backup-dir", str(tmp_path / "bk2"), "--move-backups", "--yes")
+    _nothing_unexpected(r)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list((tmp_path / "bk2").glob("backup_*.db"))) == 1
+    assert fingerprint(data / "jobmatcher.db") == before

@@ -4,8 +4,10 @@ that is not UTF-8.
 A data folder, backup file or location named in an older encoding reaches Python with each byte that is not
 UTF-8 as a lone surrogate (U+DC80-U+DCFF, surrogateescape). JSON text is UTF-8, so such a character is written
 as its \\uDCxx escape: valid JSON syntax, read back by Python's json.loads as the same string, and
-`os.fsencode(json.loads(text))` gives the name's exact bytes. (The files JobMatcher keeps, settings.json and
-locations.json, never hold such a name: it is refused when chosen, fsutil.require_utf8_path.)
+`os.fsencode(json.loads(text))` gives the name's exact bytes. The files JobMatcher keeps hold such a name only
+when JobMatcher recorded it without the user choosing it (settings.json's previous backup folder: the default
+folder of a data folder so named, Y3), and read it back with json.loads; a name the user chooses is refused
+(fsutil.require_utf8_path).
 """
 
 from __future__ import annotations

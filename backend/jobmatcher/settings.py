@@ -146,5 +146,10 @@ def _what_is_wrong(e: ValidationError) -> str:
 
 
 def save_settings(path: Path, settings: Settings) -> None:
-    """Write settings.json atomically."""
-    atomic_write_bytes(path, settings.model_dump_json(indent=2).encode())
+    """Write settings.json atomically. A folder JobMatcher records without the user choosing it (the previous
+    backup folder: the default `<data>/backups` of a data folder whose own path is not UTF-8) is written with
+    \\uDCxx escapes (jsontext), which load_settings' json.loads reads back as the same path (Y3: it was
+    "something unexpected went wrong: PydanticSerializationError"). Raises OSError."""
+    from .jsontext import json_text
+
+    atomic_write_bytes(path, json_text(settings, indent=2).encode())
