@@ -124,7 +124,7 @@ def test_a_data_folder_copied_to_another_computer_is_refused_at_the_location(eng
 
     data.rename(tmp_path / "old-aside")  # the new computer: the copy at the same path
     laptop.rename(data)
-    new_computer = {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config")}
+    new_computer = {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config"), "JOBMATCHER_TEST_MACHINE_ID": "new"}
     _edit(data, "new-laptop-edit")
     _ok(run_cli("backup", "create", data_dir=data, env=new_computer))
     r = run_cli("location", "sync", data_dir=data, env=new_computer)
@@ -156,6 +156,19 @@ def test_the_same_computer_moving_its_data_folder_copies_on(engine: Engine, usb:
     _ok(run_cli("location", "sync", data_dir=moved))
 
 
+def test_the_same_computer_with_a_fresh_configuration_folder_is_still_the_same_computer(
+    engine: Engine, usb: Path, tmp_path
+):
+    """Y8: a cleared ~/.config/JobMatcher (or another HOME) on the same machine is not "another computer"."""
+    data = engine.data.root
+    _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=data))
+    _ok(run_cli("backup", "create", data_dir=data))
+    _ok(run_cli("location", "sync", data_dir=data))
+    fresh = {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "fresh-config"), "HOME": str(tmp_path / "fresh-home")}
+    _ok(run_cli("backup", "create", data_dir=data, env=fresh))
+    _ok(run_cli("location", "sync", data_dir=data, env=fresh))
+
+
 def test_a_disaster_recovery_on_another_computer_takes_the_record_over(engine: Engine, usb: Path, tmp_path):
     """The new computer of a disaster recovery is another computer too: its take-over records it, and the lost
     laptop is refused (by the take-over) as before."""
@@ -167,7 +180,8 @@ def test_a_disaster_recovery_on_another_computer_takes_the_record_over(engine: E
     _ok(run_cli("backup", "create", data_dir=data))
     _ok(run_cli("location", "sync", data_dir=data))
     first = list_remote(FolderLocation(usb))[0].id
-    new, env = tmp_path / "new", {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config")}
+    new = tmp_path / "new"
+    env = {"JOBMATCHER_CONFIG_DIR": str(tmp_path / "new-computer-config"), "JOBMATCHER_TEST_MACHINE_ID": "new"}
     _ok(run_cli("backup", "restore", first, "--from-folder", str(usb), "--yes", data_dir=new, env=env))
     _ok(run_cli("location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=new, env=env))
     _ok(run_cli("backup", "create", data_dir=new, env=env))

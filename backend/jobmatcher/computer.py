@@ -16,9 +16,17 @@ COMPUTER_ID_NAME = "computer-id"
 CONFIG_DIR_ENV = "JOBMATCHER_CONFIG_DIR"  # overrides the platform's user configuration folder (tests, portable use)
 # The operating system's id of this installation (systemd, D-Bus): a copied home folder does not carry it along.
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+# Tests only: this text in place of the system's machine id (a second "computer" in one test).
+MACHINE_ID_ENV = "JOBMATCHER_TEST_MACHINE_ID"
+# The key of the keyed hash that turns the machine id into this app's id for it: machine-id(5) asks applications
+# not to show or send the machine id itself but an app-specific hash of it (as sd_id128_get_machine_app_specific).
+_APP_KEY = b"JobMatcher computer id v1"
 
 
 def _machine_id() -> str:
+    override = os.environ.get(MACHINE_ID_ENV)
+    if override:
+        return override
     for name in _MACHINE_ID_FILES:
         try:
             text = Path(name).read_text(errors="replace").strip()
@@ -61,15 +69,21 @@ def _config_id() -> str:
 
 
 def computer_id() -> str | None:
-    """This computer's id, 32 hex digits: a hash of the system's machine id (Linux: /etc/machine-id) and a random
-    id kept in the user's configuration folder (config_dir: `computer-id`), so
-    neither a data folder nor a home folder copied to another computer brings it along. None when neither can
-    be had (then no computer is recorded). Never raises."""
+    """This computer's id, 32 hex digits. Where the system has a machine id (Linux: /etc/machine-id), a keyed hash
+    of it alone: the same computer keeps its id whoever runs JobMatcher and whatever happens to the user's
+    configuration folder (a fresh HOME, a cleared ~/.config), and a data folder or home folder copied to another
+    computer does not bring it along (Y8: a random id kept in the configuration folder, hashed in, made the same
+    computer "another computer" once that folder was gone, and its copies stopped). Elsewhere (macOS, Windows)
+    a random id kept in the user's configuration folder (config_dir: `computer-id`). None when neither can be
+    had (then no computer is recorded). Never raises."""
+    import hmac
+
     try:
-        parts = (_machine_id(), _config_id())
+        machine = _machine_id()
+        if machine:
+            return hmac.new(_APP_KEY, machine.encode(), hashlib.sha256).hexdigest()[:32]
+        kept = _config_id()
     except Exception as e:  # noqa: BLE001 - an id that cannot be had records nothing; copies go on
         log.warning("this computer's id cannot be had: %s", e)
         return None
-    if not any(parts):
-        return None
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(kept.encode()).hexdigest()[:32] if kept else None
