@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -178,3 +180,13 @@ def usb(tmp_path) -> Path:
 def file_tree(root: Path) -> dict[str, bytes]:
     """Every file under `root` with its bytes: what "nothing changed" means for a folder, byte for byte."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def digest_threads_ended(timeout: float = 30) -> None:
+    """Wait for the digest threads a finished backup may leave (the idle-priority one is not waited for: it ends
+    at its next chunk, on a loaded machine a moment after create_backup returns), so a thread count taken next
+    counts only what stays."""
+    deadline = time.monotonic() + timeout
+    while any(t.name.startswith("following-digests") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
+        time.sleep(0.01)
