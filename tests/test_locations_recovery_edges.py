@@ -527,3 +527,42 @@ def test_a_web_server_answering_404_is_not_s3_rather_than_a_missing_bucket(web_s
         assert r.returncode == 1, out
         assert "did not answer as S3 storage" in out and "does not exist" not in out, out
         assert "Traceback" not in out
+
+
+def test_an_endpoint_url_with_a_query_or_fragment_and_a_broken_region_are_refused_in_their_own_words(tmp_path, engine):
+    """Y2: `?…` passed the input check and then was "did not answer properly … check the network"; `#…` was
+    dropped without a word; `http://[::1` was "the port … is not a number"; a region ending in a hyphen or
+    300 letters long was "letters, digits and hyphens", which it is."""
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "JOBMATCHER_CREDENTIALS": "file"}
+    for url, words in (
+        ("http://127.0.0.1:9/path?x=1", "no ?… or #… part"),
+        ("http://127.0.0.1:9#frag", "no ?… or #… part"),
+        ("http://[::1", "no closing ]"),
+    ):
+        for args in (
+            ("backup", "list", "--from-s3", "s3://bkt/p", "--endpoint-url", url),
+            (
+                "location",
+                "add",
+                "s3",
+                "--bucket",
+                "bkt",
+                "--prefix",
+                "p",
+                "--endpoint-url",
+                url,
+                "--no-encrypt",
+                "--yes",
+            ),
+        ):
+            r = run_cli(*args, data_dir=tmp_path / "fresh", env=env)
+            out = r.stdout + r.stderr
+            assert r.returncode == 2 and "is not an endpoint URL" in out and words in out, (url, out)
+            assert "network" not in out and "port after" not in out and "Traceback" not in out, out
+    add = ("location", "add", "s3", "--bucket", "bkt", "--access-key-id", "K", "--no-encrypt", "--yes")
+    for region, words in (("us-east-1-", "ends with a hyphen"), ("a" * 300, "300 characters long")):
+        r = run_cli(
+            *add, "--endpoint-url", "http://127.0.0.1:9", "--region", region, data_dir=engine.data.root, env=env
+        )
+        out = r.stdout + r.stderr
+        assert r.returncode == 2 and "is not a storage region" in out and words in out, out

@@ -209,7 +209,23 @@ def check_endpoint_url(url: str | None) -> str | None:
         "Copy the address again from your storage provider (for example https://s3.eu-central-003.backblazeb2.com)."
     )
     try:
-        port = urlsplit(url).port
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": a [ without its ] (Y2)
+        raise ValidationError(
+            f"{shown!r} is not an endpoint URL: its host name opens with [ but has no closing ].",
+            example,
+            code="invalid-endpoint",
+        ) from None
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        # botocore refuses a query ("was not a valid URI", which read as a network fault) and drops a
+        # fragment without a word: neither is what was typed (Y2)
+        raise ValidationError(
+            f"{shown!r} is not an endpoint URL: an endpoint URL has no ?… or #… part.",
+            "Give only https://host[:port] (for example https://s3.eu-central-003.backblazeb2.com).",
+            code="invalid-endpoint",
+        )
+    try:
+        port = parts.port
     except ValueError:  # "Port out of range 0-65535", or not a number
         port = 0
     if port == 0:
@@ -246,8 +262,20 @@ def check_region(region: str | None) -> str | None:
     try:
         validate_region_name(region)
     except InvalidRegionError:
+        # botocore's rule: a host label (at most 63 letters, digits and hyphens, not all digits, no hyphen at
+        # either end); say which part of it is broken (Y2)
+        if len(region) > 63:
+            why = f"it is {len(region)} characters long, and a region has at most 63"
+        elif region.isascii() and region.replace("-", "").isalnum() and region[:1] == "-":
+            why = "it starts with a hyphen"
+        elif region.isascii() and region.replace("-", "").isalnum() and region[-1:] == "-":
+            why = "it ends with a hyphen"
+        elif region.isascii() and region.isdigit():
+            why = "it is only digits"
+        else:
+            why = "a region is letters, digits and hyphens"
         raise ValidationError(
-            f"{region!r} is not a storage region: a region is letters, digits and hyphens (for example eu-central-1).",
+            f"{region!r} is not a storage region: {why} (for example eu-central-1).",
             "Copy the region from your storage provider, or leave it out.",
             code="invalid-region",
         ) from None
@@ -458,6 +486,12 @@ class S3Location(LocationClient):
                     "Check the network connection and the endpoint URL, then try again.",
                     "Check the network connection, then try again.",
                 ),
+            )
+        if type(e).__name__ == "EndpointResolutionError":  # "was not a valid URI": nothing was asked (Y2)
+            return ValidationError(
+                f"{without_userinfo(self.endpoint_url)!r} is not an endpoint URL S3 storage can use.",
+                "Give only https://host[:port] (for example https://s3.eu-central-003.backblazeb2.com).",
+                code="invalid-endpoint",
             )
         if isinstance(e, BotoCoreError):
             return LocationUnavailableError(
