@@ -163,14 +163,17 @@ def test_the_page_shows_it_in_the_status_and_beside_the_list(engine):
         api._close()
 
 
-def test_a_second_name_outside_the_backup_folder_is_harmless(engine, tmp_path):
-    """A `cp -al` snapshot of the data folder: the live file has a second name elsewhere: nothing to say."""
+def test_a_second_name_outside_the_backup_folder_is_not_a_backup(engine, tmp_path):
+    """A `cp -al` snapshot of the data folder: the live file has a second name elsewhere. Not a backup (no
+    live-is-backup warning), but said as what it is since Y5: edits here change that file too (amber)."""
     engine.create_backup()
     snap = tmp_path / "snapshot"
     snap.mkdir()
     os.link(engine.data.db_path, snap / "jobmatcher.db")
     r = run_cli("status", "--json", data_dir=engine.data.root)
-    assert r.returncode == 0 and json.loads(r.stdout)["level"] == "ok", r.stdout
+    j = json.loads(r.stdout)
+    assert r.returncode == 0 and j["level"] == "warn", r.stdout
+    assert [w["code"] for w in j["warnings"]] == ["live-shared"]
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 0 and r.stderr == ""
 

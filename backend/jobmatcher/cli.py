@@ -817,6 +817,8 @@ def cmd_db_check(args) -> int:
         for link in engine.live_links():  # the data is sound, but a "backup" is this very file (X1)
             message, hint, _page = live_link_warning(link)
             print(f"Warning: {message}\n  {hint}", file=sys.stderr)
+        if (other := engine.live_other_names()) is not None:  # another folder's live file shares it (Y5)
+            print(f"Warning: {other[0]}\n  {other[1]}", file=sys.stderr)
     if args.json:
         _emit_json(r)
     elif r.ok:
@@ -2080,6 +2082,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: something unexpected went wrong: {type(e).__name__}: {_safe(e)}.{where}", file=sys.stderr)
         print("Your data has not been changed. Please report this with the log file.", file=sys.stderr)
         return 1
+    finally:
+        from .datadir import DataDir
+
+        for notice in DataDir.take_id_notices():  # a copied data folder given its own id just now (Y6)
+            print(f"Note: {_safe(notice)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 # Data folders this process created (their mode is JobMatcher's to set; see DataDir.made_by_us).
 _MADE_HERE: set[Path] = set()
+_RENEWED: list[str] = []  # DataDir.take_id_notices: copies given their own id in this process
 
 
 def default_data_dir() -> Path:
@@ -225,12 +226,28 @@ class DataDir:
             log.info("data folder %s is a copy of %s: giving it its own id", self.root, recorded)
             import uuid  # here: reading the id (every list) never makes one
 
-            return self._write_folder_id(uuid.uuid4().hex, replace=True) or fid
+            made = self._write_folder_id(uuid.uuid4().hex, replace=True)
+            if made:  # said once, by the writing command that made it (Y6): whose backups are whose changed
+                _RENEWED.append(
+                    f"This data folder is a copy of {recorded} (which still exists): it now has its own id, so its "
+                    "new backups and copies are its own. The backups that came with the copy are kept, listed as "
+                    "that folder's (never cleaned up here)."
+                )
+            return made or fid
         if not create:
             return None
         import uuid
 
         return self._write_folder_id(uuid.uuid4().hex, replace=False)
+
+    @staticmethod
+    def take_id_notices() -> list[str]:
+        """The sentences, in the user's words, for each data folder taken for a copy and given its own id in this
+        process since the last call (finding Y6: the one time it happens is said, by the command that did it).
+        Clears them. Never raises."""
+        out = list(_RENEWED)
+        _RENEWED.clear()
+        return out
 
     def adopt_folder_id(self, fid: str, sequence_after: int = 0, generation: int = 1) -> None:
         """Continue another data folder's chain of backups: take its id `fid` (32 hex digits), number new

@@ -36,7 +36,7 @@ from .database import (
     settle_hot_journal,
     unfinished_write,
 )
-from .datadir import LOCATIONS_NAME, open_data_folder, own_data_folder_file
+from .datadir import DB_NAME, LOCATIONS_NAME, open_data_folder, own_data_folder_file
 from .dbstate import db_state
 from .errors import (
     BackupFolderUnavailableError,
@@ -1215,9 +1215,15 @@ class Engine:
             previous=previous,
             previous_folders=previous_folders,
             database_problem=self._backup_blocker(),
-            live_links=self.live_links(),
+            live_links=(links := self.live_links()),
         )
         health.uncounted = len(backups) - len(own)  # listed by `backup list` and the page, never counted
+        if (other := self.live_other_names(links)) is not None:  # a `cp -al` copy shares this file (Y5)
+            from .health import HealthWarning
+
+            health.warnings.append(HealthWarning(code="live-shared", level="warn", message=other[0], hint=other[1]))
+            if health.level == "ok":
+                health.level = "warn"
         note = self.data.id_file_note()
         if note is not None:  # a damaged id file is never silent: whose backups are whose hangs on it (X11)
             from .health import HealthWarning
@@ -1226,6 +1232,28 @@ class Engine:
             if health.level == "ok":
                 health.level = "warn"
         return self._with_locations(health, when, s.auto_backup_minutes)
+
+    def live_other_names(self, links: list[dict] | None = None) -> tuple[str, str] | None:
+        """(what is wrong, what to do) when the live database has more names than the backups `links`
+        (live_links' rows; asked when None) explain: another data folder's live file or any other path shares
+        it (a `cp -al` copy of the data folder, finding Y5), so every edit here also changes that file. None
+        while a restore is under way (its journal names its own brief link) or when every name is explained.
+        One lstat when the live file has one name. Read-only; never raises."""
+        try:
+            names = os.lstat(self.data.db_path).st_nlink
+        except OSError:
+            return None
+        if names < 2 or os.path.lexists(self.data.journal_path):
+            return None
+        if links is None:
+            links = self.live_links()
+        if names - 1 <= len({link["path"] for link in links}):
+            return None
+        return (
+            f"{DB_NAME} has a second name elsewhere (a hard link, e.g. from `cp -al`): edits here also change "
+            "that file.",
+            "Copy the data folder with `cp -a` to separate them (or make a backup and restore it in the copy).",
+        )
 
     def live_links(self) -> list[dict]:
         """The backups that are the live database itself under a second name (a hard link made by hand, e.g. a

@@ -1552,7 +1552,10 @@ class Locations:
                 try:
                     client = make_client(loc, self.data.root)
                     client.check()
-                    remote = _listed(client, folder_id_of(self.data))
+                    # Only looking: the id is read, never made or renewed here (Y6; a copied folder's new
+                    # id is a writing command's to make)
+                    fid = self.data.folder_id(create=False) if hasattr(self.data, "folder_id") else None
+                    remote = _listed(client, fid) if fid else []
                     by_id = {r.id: r for r in local}
                     copied = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
                     st.used_bytes = sum(r.stored_size for r in remote)
