@@ -71,6 +71,7 @@ def test_a_live_file_shared_with_a_cp_al_copy_is_said(engine: Engine):
         (w,) = [w for w in j["warnings"] if w["code"] == "live-shared"]
         assert w["level"] == "warn" and j["level"] != "ok"
         assert "second name elsewhere" in _ok(run_cli("db", "check", data_dir=folder))
+        assert "second name elsewhere" in _ok(run_cli("db", "migrate", data_dir=folder))  # the launch's step
 
 
 def test_a_restores_own_brief_link_is_not_a_second_name(engine: Engine):

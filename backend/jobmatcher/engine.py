@@ -1678,7 +1678,10 @@ class Engine:
                 items = [made, *items]
         report.pruned = [r.id for r in store.prune(self.retention_policy(), items=items, keep=self._recovery_keeper())]
         report.future_backups = [r.id for r in items if r.future and is_own_backup(r)]
-        report.live_links = [live_link_warning(link)[0] for link in self.live_links()]
+        links = self.live_links()
+        report.live_links = [live_link_warning(link)[0] for link in links]
+        if (other := self.live_other_names(links)) is not None:  # another folder's live file shares it (Y5)
+            report.live_links.append(other[0])
         for message in report.live_links:
             log.warning("%s", message)
         return report
