@@ -1300,7 +1300,21 @@ class Locations:
         if isinstance(theirs, _Unreadable):
             if mine is not None:  # a take-over claims an unreadable record anew (X4)
                 log.warning("location %s: %s cannot be read (%s): written anew", name, writer_key(fid), theirs.why)
-                client.put_bytes(writer_key(fid), mine.body())
+                try:
+                    client.put_bytes(writer_key(fid), mine.body())
+                except (OSError, LocationCopyFailedError) as e:
+                    # a folder (a sync tool's conflict folder), a pipe…: it cannot be written over, and a retry
+                    # never helps; name the note and the way out, as the original computer is told (Y1, X4)
+                    if isinstance(e, LocationUnavailableError):
+                        raise
+                    raise LocationCopyFailedError(
+                        f"The note {writer_key(fid)} at {client.describe()} (which says which computer writes "
+                        f"these copies) cannot be read ({theirs.why}), and this computer cannot write its own in "
+                        "its place. Copies there stop until it is removed.",
+                        f"Remove {writer_key(fid)} at that place (it is not a file JobMatcher wrote, for example "
+                        "a folder), then copy again.",
+                        reason="writer-not-a-file",
+                    ) from None
                 return True
             # This data folder took over nothing, and only a take-over writes that note: another computer
             # continues these copies, of a rank unknown, which any take-over outranks the original by (X4).
