@@ -26,3 +26,38 @@ def test_a_folder_at_writer_json_tells_the_computer_that_took_over_which_file_an
     st = run_cli("status", data_dir=new)
     assert "writer.json" in st.stdout + st.stderr, st.stdout + st.stderr
     assert (writer / "x").exists()  # nothing of it deleted: JobMatcher only deletes what it made
+
+
+def test_a_recovery_from_a_folder_whose_name_is_not_utf8_says_to_rename_it_before_adding_it_back(engine, tmp_path):
+    """Y4: the recovery advised `location add folder '<name>'`, which X27 refuses for a name not in UTF-8; it
+    says the rename (or UTF-8 mount) first, and the advice it gives is one `location add` accepts after it."""
+    import os
+    import shutil
+
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    plain = tmp_path / "usbn"
+    plain.mkdir()
+    engine.locations.add("folder", path=str(plain), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    first = list_remote(FolderLocation(plain))[0].id
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/usb\xe9")
+    shutil.copytree(plain, odd, symlinks=True)
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "jobmatcher", "--data-dir", str(tmp_path / "rec1"), "backup", "restore", first]
+    # the name is printed as the bytes it is (a terminal of that encoding shows it): read with errors="replace"
+    r = subprocess.run(
+        [*cmd, "--from-folder", odd, "--yes"], capture_output=True, text=True, errors="replace", timeout=120
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "rename the folder" in out and "UTF-8" in out, out
+    assert "location add folder '" not in out, out  # not the command X27 refuses
+    renamed = tmp_path / "usb-renamed"
+    os.rename(odd, renamed)
+    r = run_cli("location", "add", "folder", str(renamed), "--no-encrypt", "--yes", data_dir=tmp_path / "rec1")
+    assert r.returncode == 0, r.stdout + r.stderr

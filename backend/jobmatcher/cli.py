@@ -1320,10 +1320,21 @@ def _print_first_run(args, result, label: str, encrypted: bool) -> None:
             else "`jobmatcher location add s3 …` with the same bucket and prefix"
         )
         key = ", encrypted with the same key (the same passphrase opens them all)" if encrypted else ""
-        print(
-            f"  This computer now continues the backups at {_safe(label)}: add that place as a backup location "
-            f"again ({again}) and its new copies join the same list{key}."
-        )
+        from .fsutil import is_utf8, shown_bytes
+
+        folder = getattr(args, "from_folder", None)
+        if folder and not is_utf8(folder):  # `location add` refuses such a name (X27): say the step before it (Y4)
+            print(
+                f"  This computer now continues the backups at {shown_bytes(folder)}, but that folder's name is not "
+                "valid UTF-8 text (a name in an older encoding), so it cannot be added as a backup location as it "
+                "is: rename the folder (or mount the drive with UTF-8 names), then add it again (`jobmatcher "
+                f"location add folder` with its new name) and its new copies join the same list{key}."
+            )
+        else:
+            print(
+                f"  This computer now continues the backups at {_safe(label)}: add that place as a backup location "
+                f"again ({again}) and its new copies join the same list{key}."
+            )
     else:
         print(
             f"  The copies at {_safe(label)} stay as they are; this computer's new copies will start a list of "
