@@ -61,3 +61,21 @@ def test_a_recovery_from_a_folder_whose_name_is_not_utf8_says_to_rename_it_befor
     os.rename(odd, renamed)
     r = run_cli("location", "add", "folder", str(renamed), "--no-encrypt", "--yes", data_dir=tmp_path / "rec1")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_locations_file_with_a_wrong_type_is_said_in_the_users_words(engine, usb, tmp_path):
+    """Y9 (c): endpoint_url 12 or region ["x"] in locations.json gave pydantic's own text (field names, \\x0a
+    escapes, a link to errors.pydantic.dev) in `location list` and `status`: it says which location and setting."""
+    import json
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    cfg = engine.data.root / "locations.json"
+    data = json.loads(cfg.read_text())
+    data["locations"][0]["path"] = 12
+    cfg.write_text(json.dumps(data))
+    for args in (("location", "list"), ("status",)):
+        r = run_cli(*args, data_dir=engine.data.root)
+        out = r.stdout + r.stderr
+        if args[0] == "location":  # status points there for what is wrong
+            assert r.returncode == 1 and "the folder of the location 'usb' is not valid" in out, out
+        assert "pydantic" not in out and "string_type" not in out and "Traceback" not in out, out

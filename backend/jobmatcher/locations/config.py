@@ -163,16 +163,55 @@ class LocationState(BaseModel):
     used_bytes: int = 0
 
 
+# the settings' names as the person knows them (Y9c: pydantic's own text named fields and linked its site)
+_SETTING_WORDS = {
+    "endpoint_url": "endpoint URL",
+    "region": "region",
+    "bucket": "bucket",
+    "prefix": "prefix",
+    "path": "folder",
+    "name": "name",
+    "kind": "kind (folder or s3)",
+    "id": "id",
+    "encrypt": "encryption setting",
+    "recipient": "encryption key",
+    "added_at": "date it was added",
+}
+
+
+def _why_damaged(e: Exception, data: object) -> str:
+    """What is wrong in a damaged settings file, in its user's words: which location and which setting, never
+    pydantic's text (field names, escapes, a link to its site). Never raises."""
+    if not isinstance(e, ValidationError):
+        return "it is not readable JSON text"
+    try:
+        first = e.errors()[0]
+        loc = list(first.get("loc", ()))
+        where = ""
+        if len(loc) >= 2 and isinstance(loc[1], int):
+            entry = data.get(loc[0], [])[loc[1]] if isinstance(data, dict) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            where = f" of the location {name!r}" if isinstance(name, str) else f" of location number {loc[1] + 1}"
+            loc = loc[2:]
+        setting = _SETTING_WORDS.get(str(loc[0]), str(loc[0]).replace("_", " ")) if loc else "content"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        return f"the {setting}{where} is not valid{more}"
+    except Exception:  # noqa: BLE001 - only the wording is at stake
+        return "a setting in it is not valid"
+
+
 def _load(path: Path, model, what: str):
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return model()
+    data = None
     try:
-        return model.model_validate(json.loads(raw))
+        data = json.loads(raw)
+        return model.model_validate(data)
     except (ValueError, ValidationError) as e:
         raise SettingsError(
-            f"The {what} file {path} is damaged: {e}",
+            f"The {what} file {path} is damaged: {_why_damaged(e, data)}.",
             "Fix or delete that file (deleting it forgets the locations, not the copies).",
         ) from e
 
