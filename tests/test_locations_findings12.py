@@ -4,7 +4,7 @@ it: real folders, real data folders, the real command line."""
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from conftest import file_tree, run_cli
 from test_locations_findings11 import _taken_over
 
 pytestmark = pytest.mark.usefixtures("file_credentials")
@@ -79,3 +79,21 @@ def test_a_locations_file_with_a_wrong_type_is_said_in_the_users_words(engine, u
         if args[0] == "location":  # status points there for what is wrong
             assert r.returncode == 1 and "the folder of the location 'usb' is not valid" in out, out
         assert "pydantic" not in out and "string_type" not in out and "Traceback" not in out, out
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"format": 1}'])
+def test_a_marker_without_jobmatchers_mark_is_not_taken_for_any_marker(engine, usb, body):
+    """Y9 (a): X5's "readable marker without an id = any marker (older versions)" also took `{}` and
+    `{"format": 1}`: a damaged or hand-made marker on another drive mounted there was written to. Every marker
+    JobMatcher wrote says "app": "JobMatcher"; one without it is refused as unreadable."""
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    (usb / ".jobmatcher-location").write_bytes(body)
+    before = file_tree(usb)
+    r = run_cli("location", "list", data_dir=engine.data.root)
+    out = r.stdout + r.stderr
+    assert "NOT reachable" in out, out
+    assert "not a marker JobMatcher wrote" in out, out
+    engine.create_backup()
+    [res] = engine.locations.sync()
+    assert res.error and "not a marker JobMatcher wrote" in res.error, res
+    assert file_tree(usb) == before  # nothing written to that drive

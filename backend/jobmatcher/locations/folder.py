@@ -245,6 +245,10 @@ class FolderLocation(LocationClient):
         mid = raw.get("id", "") if isinstance(raw, dict) else None
         if not isinstance(mid, str):
             raise _MarkerUnreadable("it is damaged")
+        # every marker JobMatcher ever wrote says "app": "JobMatcher"; `{}` or `{"format": 1}` (damaged, or made
+        # by hand) is not taken for "any marker" of an older version, or another drive there is written to (Y9a)
+        if raw.get("app") != "JobMatcher":
+            raise _MarkerUnreadable("it is not a marker JobMatcher wrote")
         return mid
 
     def _marker_unreadable(self, e: _MarkerUnreadable) -> LocationUnavailableError:
