@@ -97,3 +97,24 @@ def test_a_marker_without_jobmatchers_mark_is_not_taken_for_any_marker(engine, u
     [res] = engine.locations.sync()
     assert res.error and "not a marker JobMatcher wrote" in res.error, res
     assert file_tree(usb) == before  # nothing written to that drive
+
+
+def test_location_list_marks_a_last_copy_dated_in_the_future(engine, usb):
+    """Y9 (b): after a clock set ahead then back, `location list` showed "last copy: 2028-…" with no mark while
+    status said "in the future"; the date is marked there too. (The state file is written as a sync made then
+    would write it: the copier's own record.)"""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    loc = engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not engine.locations.sync()[0].error
+    r = run_cli("location", "list", data_dir=engine.data.root)
+    assert "in the future" not in r.stdout, r.stdout
+    state = engine.data.root / "locations-state.json"
+    data = json.loads(state.read_text())
+    ahead = datetime.now(timezone.utc) + timedelta(days=401)
+    data[loc.location.id]["last_success_at"] = ahead.isoformat()
+    state.write_text(json.dumps(data))
+    r = run_cli("location", "list", data_dir=engine.data.root)
+    assert r.returncode == 0 and "in the future" in r.stdout, r.stdout + r.stderr

@@ -1468,7 +1468,13 @@ def cmd_location_list(args) -> int:
             f"  where:        {_safe(r.where)}"
             + ("  (same disk as your data: not another copy)" if r.same_disk else "")
         )
-        print(f"  last copy:    {_local(r.last_success_at) if r.last_success_at else 'never'}")
+        last = "never"
+        if r.last_success_at:  # dated by a clock set ahead then back: marked, as status marks it (Y9b)
+            from datetime import datetime, timedelta, timezone
+
+            ahead = r.last_success_at > datetime.now(timezone.utc) + timedelta(hours=1)
+            last = _local(r.last_success_at) + (" (in the future: this computer's clock was ahead)" if ahead else "")
+        print(f"  last copy:    {last}")
         print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")
         if r.problem:
