@@ -232,3 +232,31 @@ def test_a_safety_backup_changed_before_its_check_is_not_restored_as_the_data_fr
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert f"{sid} was changed after the restore that made it" in r.stderr, r.stderr
     assert fingerprint(data / "jobmatcher.db") == live
+
+
+def test_a_touched_safety_backup_names_the_way_to_its_data_and_that_way_works(tmp_path):
+    """Y7: a `touch` (its time changed, not a byte) of the safety backup before its check: the refusal said only
+    "another program wrote that file", with no way to the data from before the restore (maybe its only copy).
+    Now it says its time changed and names `backup show` and restoring a copy of the file by path, which works."""
+    import shutil
+
+    from conftest import fingerprint
+
+    data, safety, sid = _restored_unchecked(tmp_path)
+    before = fingerprint(safety)[1]  # its data (the restore may lay the pages out anew)
+    st = safety.stat()
+    os.utime(safety, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    r = run_cli("backup", "verify", sid, data_dir=data)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    err = " ".join(r.stderr.split())
+    assert "modification time changed since" in err and "was written" not in err, err
+    assert f"jobmatcher backup show {sid}" in err and "jobmatcher backup restore" in err, err
+    r = run_cli("backup", "restore", sid, "--yes", data_dir=data)  # refused still, with the same way out
+    assert r.returncode == 1 and f"jobmatcher backup show {sid}" in " ".join(r.stderr.split()), r.stderr
+    assert run_cli("backup", "show", sid, data_dir=data).returncode == 0
+    copy = tmp_path / "elsewhere"
+    copy.mkdir()
+    shutil.copy2(safety, copy / safety.name)
+    r = run_cli("backup", "restore", str(copy / safety.name), "--yes", data_dir=data)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert fingerprint(data / "jobmatcher.db")[1] == before

@@ -1153,16 +1153,29 @@ class BackupStore(BackupFolder):
             return  # the check itself says what is wrong with the file
         if now_stamp == stamp:
             return
+        # Only the time changed (same file, same size: a `touch`, a sync tool) is said so, not "written": a write
+        # of the same length also changes only these, so the bytes still cannot be proven (Y7).
+        how = (
+            "its file's modification time changed since, so it may have been written"
+            if now_stamp.split(":")[:2] == stamp.split(":")[:2]
+            else "its file was written or replaced since"
+        )
         message = (
-            f"The safety backup {rec.id} was changed after the restore that made it (its file was written since): "
+            f"The safety backup {rec.id} was changed after the restore that made it ({how}): "
             "its content cannot be proven to be your data from before that restore."
         )
         self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
+        # The way to the data it holds (it may be the only copy of the data from before the restore): the
+        # check can never pass now (nothing recorded to check it against), so the refusal names it every time.
         raise InvalidBackupError(
             message,
-            "It is kept, marked as failing its check: another program wrote that file, so it may or may not "
-            "hold that data. Your other backups are not affected.",
-            None,
+            "It is kept, marked as failing its check; your other backups are not affected. See what it holds with "
+            f"`jobmatcher backup show {rec.id}`; if it is the data you want, copy its file {path} to another "
+            "folder and restore that copy: `jobmatcher backup restore /that/folder/" + path.name + "` (its "
+            "integrity is checked then).",
+            "It is kept, marked as failing its check; your other backups are not affected. Its file may still "
+            f"hold the data from before that restore: {path} can be copied to another folder and restored from "
+            "there with the command line (`jobmatcher backup restore` and the copy's path).",
             reason="changed",
         )
 
