@@ -98,6 +98,7 @@ def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, 
         [
             f"{prefix}/.jobmatcher-location",
             f"{prefix}/JobMatcher/{fid}/identity.age",
+            f"{prefix}/JobMatcher/{fid}/computer.json",  # the computer that copies there (X20)
             f"{prefix}/JobMatcher/{fid}/{b.id}.db.age",
             f"{prefix}/JobMatcher/{fid}/{b.id}.json",
         ]

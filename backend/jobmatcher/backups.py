@@ -1174,8 +1174,8 @@ class BackupStore(BackupFolder):
             "folder and restore that copy: `jobmatcher backup restore /that/folder/" + path.name + "` (its "
             "integrity is checked then).",
             "It is kept, marked as failing its check; your other backups are not affected. Its file may still "
-            f"hold the data from before that restore: {path} can be copied to another folder and restored from "
-            "there with the command line (`jobmatcher backup restore` and the copy's path).",
+            f"hold the data from before that restore: copy {path} to another folder, then choose that copy with "
+            "Restore from file… (its integrity is checked then).",
             reason="changed",
         )
 

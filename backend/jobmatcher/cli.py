@@ -2100,9 +2100,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Your data has not been changed. Please report this with the log file.", file=sys.stderr)
         return 1
     finally:
-        from .datadir import DataDir
-
-        for notice in DataDir.take_id_notices():  # a copied data folder given its own id just now (Y6)
+        # A copied data folder given its own id just now (Y6). Only a command that opened a data folder loaded
+        # datadir (cli reaches the data through the engine's facade; `backup list` loads no more than it needs).
+        opened = sys.modules.get(f"{__package__}.datadir")
+        for notice in opened.DataDir.take_id_notices() if opened is not None else ():
             print(f"Note: {_safe(notice)}", file=sys.stderr)
 
 
