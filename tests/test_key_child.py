@@ -169,3 +169,56 @@ def test_the_bundle_runs_the_key_child_from_its_entry_point(locked_identity):
     )
     assert p.returncode == 0, p.stderr
     assert base64.b64decode(json.loads(p.stdout)["data"]).decode().strip() == locked_identity[1]
+
+
+def _proc_state(pid: int) -> str | None:
+    """A process's state letter (R, S, T, Z...), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_key_child_dies_with_a_killed_parent_even_before_it_asked_the_kernel(tmp_path, locked_identity):
+    """Y9d: a restore or recovery killed (SIGKILL) while its key child starts: the child ends with it, instead of
+    running scrypt to its end first (seconds, up to 1 GiB of memory) for a parent that is gone. The child is
+    stopped as soon as it appears, before it could ask the kernel to kill it with its parent (PR_SET_PDEATHSIG):
+    the parent is killed then, and the child let go. Not timed against a figure: against this machine's own
+    unlock, measured here first."""
+    import signal
+    import subprocess
+    import sys
+
+    locked, _, _ = locked_identity
+    (tmp_path / "locked").write_bytes(locked)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom jobmatcher.locations import keyproc\n"
+        "keyproc.run('decrypt', Path(sys.argv[1]).read_bytes(), sys.argv[2])\n"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "locked"), PASS], check=True, timeout=120)
+    unlock = time.perf_counter() - t0  # a whole unlock here: start, imports, scrypt
+
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "locked"), PASS])
+    child = None
+    while child is None and parent.poll() is None:
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if (d / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(parent.pid):
+                        child = int(d.name)
+                        os.kill(child, signal.SIGSTOP)
+                        break
+                except (OSError, IndexError):
+                    continue
+    assert child is not None, "the parent ended without a key child"
+    parent.kill()
+    parent.wait()
+    t_killed = time.perf_counter()
+    os.kill(child, signal.SIGCONT)
+    while _proc_state(child) not in (None, "Z"):
+        time.sleep(0.005)
+    lived = time.perf_counter() - t_killed
+    # before: the orphan ran its whole scrypt (most of an unlock) before its answer found no reader
+    assert lived < unlock / 3, (lived, unlock)

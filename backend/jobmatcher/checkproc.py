@@ -508,12 +508,24 @@ def _sigkill() -> int:
     return signal.SIGKILL
 
 
+def signal_name(returncode: int) -> str:
+    """The name of the signal that ended a child (a negative return code, as subprocess gives it): "SIGKILL",
+    or "signal 40" for one Python has no name for (a real-time signal). The one lookup for every child
+    (this check's, encproc's and keyproc's)."""
+    import signal  # here: only a child killed by a signal needs its name (the module takes about 0.5 ms to load)
+
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
 def _outcome(out: bytes, err: bytes, returncode: int, t0: float) -> CheckResult:
     """A child's answer: its result, or ChildCheckCrashed when it was killed or did not answer."""
     if returncode < 0:
         import signal  # here: only a child killed by a signal needs its name (the module takes about 0.5 ms to load)
 
-        name = signal.Signals(-returncode).name
+        name = signal_name(returncode)
         why = (
             "a read error, or the file was cut short while it was read"
             if -returncode == signal.SIGBUS

@@ -361,12 +361,11 @@ def _outcome(code: int, err: bytes, algorithm: str = "sha256") -> tuple[int, str
     if answer.get("recipient"):
         raise ValueError(answer["recipient"])
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
+        from ..checkproc import signal_name
+
         raise EncryptionChildFailed(
-            "its process was stopped (the system may have run short of memory, or it was ended)", ended=name
+            "its process was stopped (the system may have run short of memory, or it was ended)",
+            ended=signal_name(code),
         )
     detail = err.decode("utf-8", "replace").strip()[-300:] or "no answer"
     # its error output (a Python traceback at worst) is for the log, not the user's words (L19's kind)
@@ -376,12 +375,17 @@ def _outcome(code: int, err: bytes, algorithm: str = "sha256") -> tuple[int, str
 # -- the child ---------------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int | None = None) -> bool:
     """Linux: have the kernel kill this process when the thread that started it ends (PR_SET_PDEATHSIG; the
     thread that calls EncryptingChild waits for the child, so in practice when the parent process ends).
     A parent gone before this request is noticed at the first write: the pipe's reader is gone (EPIPE),
     and so it is everywhere else, and where the parent is not this process's direct parent (a one-file
-    bundle's bootloader in between)."""
+    bundle's bootloader in between).
+
+    `parent`: the process id of the process that started this one (a child that writes nothing for long, as
+    the key child's scrypt, passes it): returns False when this process's parent is another already, so the
+    starter ended before the request above could take effect (Y9d), and the caller ends at once, its work
+    undone. Without it, or where there is no getppid, True."""
     if sys.platform == "linux" and not os.environ.get(NO_DEATHSIG_ENV):
         try:
             import ctypes
@@ -390,6 +394,8 @@ def _die_with_parent() -> None:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    # after the request: a parent that ends from now on kills this process, one that ended before is seen here
+    return parent is None or not hasattr(os, "getppid") or os.getppid() == parent
 
 
 class _Plaintext:

@@ -11,7 +11,8 @@ on the child's standard input, and the answer (the identity, or the locked file)
 standard output, through pipes only this process holds.
 
 The child is `python -m jobmatcher.locations.keyproc` (or the bundle's executable with CHILD_FLAG, as
-encproc's child); it imports only the standard library and pyrage, dies with its parent (PR_SET_PDEATHSIG) and
+encproc's child); it imports only the standard library and pyrage, dies with its parent (PR_SET_PDEATHSIG,
+and ends at once when its parent is gone before that took effect) and
 ignores Ctrl+C (the parent, which gets it too, kills it). The memory check before scrypt (crypto.py,
 check_scrypt_memory) stays in the parent: the child inherits its limits and maps less.
 """
@@ -49,11 +50,12 @@ def run(op: str, data: bytes, passphrase: str) -> bytes:
     words (a wrong passphrase, a damaged file, "excessive work"), KeyChildFailed when the child died."""
     import subprocess
 
-    from ..checkproc import child_command
+    from ..checkproc import child_command, signal_name
     from ..relaunch import child_environment
     from .encproc import _kill_and_reap, child_path  # the same launch rules as the encrypting child
 
-    cmd = child_command(CHILD_FLAG, ["-S", "-m", __name__], [])
+    # this process's id: the child checks it is still its parent once it asked to die with it (Y9d)
+    cmd = child_command(CHILD_FLAG, ["-S", "-m", __name__], [str(os.getpid())])
     env = child_environment() if getattr(sys, "frozen", False) else child_environment({"PYTHONPATH": child_path()})
     request = json.dumps({"op": op, "data": base64.b64encode(data).decode(), "passphrase": passphrase}).encode()
     proc = subprocess.Popen(
@@ -73,22 +75,21 @@ def run(op: str, data: bytes, passphrase: str) -> bytes:
     if isinstance(answer.get("refused"), str):
         raise AgeRefused(answer["refused"])
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        raise KeyChildFailed(name, signalled=True)
+        raise KeyChildFailed(signal_name(code), signalled=True)
     detail = err.decode("utf-8", "replace").strip()[-300:] or "no answer"
     raise KeyChildFailed(f"exit {code}: {detail}", signalled=False)
 
 
 def child_main(argv: list[str]) -> int:
-    """The child: one JSON request on standard input ({"op", "data" (base64), "passphrase"}), one JSON answer
-    on standard output: {"data": base64} (exit 0) or {"refused": age's words} (exit 1); an unreadable request:
-    exit 2. Never raises (a bug's traceback goes to standard error)."""
+    """The child: argv = [the parent's process id] (absent: not checked); one JSON request on standard input
+    ({"op", "data" (base64), "passphrase"}), one JSON answer on standard output: {"data": base64} (exit 0) or
+    {"refused": age's words} (exit 1); an unreadable request: exit 2; the parent gone before this child asked
+    to die with it: exit 3 at once, no scrypt run for no one (Y9d: it outlived a killed restore by its
+    seconds of scrypt). Never raises (a bug's traceback goes to standard error)."""
     from .encproc import _die_with_parent
 
-    _die_with_parent()
+    if not _die_with_parent(int(argv[0]) if argv[:1] and argv[0].isdigit() else None):
+        return 3
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal reaches the parent, which stops us
     raw = b""
     while chunk := os.read(0, 65536):
