@@ -19,6 +19,30 @@ from jobmatcher.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _utf8_safe(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (a lone surrogate: os.fsdecode's stand-in for a name's byte that is
+    not UTF-8, such as '\\udce9') written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A report's captured output, logs and failure text made UTF-8 encodable. pytest-xdist sends each report
+    from its worker through execnet, which refuses such a str: the worker then ended with tests still
+    pending and the controller stopped the whole `-n 2` stage with INTERNALERROR (a test's log line naming a
+    folder called b"d\\xe9", test_suite_reports.py). Nothing else of the report changes."""
+    report = yield
+    report.sections = [(title, _utf8_safe(text)) for title, text in report.sections]
+    longrepr = report.longrepr
+    if longrepr is not None and not isinstance(longrepr, tuple):  # a tuple: a skip's (file, line, reason)
+        text = str(longrepr)
+        if _utf8_safe(text) != text:
+            report.longrepr = _utf8_safe(text)  # the same text, as the terminal shows it
+    elif isinstance(longrepr, tuple):
+        report.longrepr = tuple(_utf8_safe(x) if isinstance(x, str) else x for x in longrepr)
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _private_logs(tmp_path_factory, monkeypatch):
     """Logs and configuration of tests (and their subprocesses) go to temp folders, never the user's."""
