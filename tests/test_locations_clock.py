@@ -285,3 +285,53 @@ def test_a_clock_offset_reads_as_english_both_ways():
     assert clock_offset(-3600, other) == "1 hour behind the storage service's"
     assert clock_offset(-2 * 86400 - 5, other) == "2 days behind the storage service's"
     assert clock_offset(30, other) == "30 seconds ahead of the storage service's"
+
+
+# -- X15: a recovery on a computer whose clock is behind -------------------------------------------------------
+
+
+@needs_faketime
+def test_a_recovery_on_a_computer_whose_clock_is_behind_offers_every_copy_and_says_the_clock(engine, usb, tmp_path):
+    """X15: a new computer whose clock is 30 days behind (not set yet) marked every copy at the location as
+    "in the future" (a wrong clock), as if each copy were wrong. The copies are listed unmarked, the words say
+    this computer's clock may be behind with both times, and the newest copy restores."""
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import clock_check, list_remote
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    made = [engine.create_backup(), engine.create_backup()]
+    engine.locations.sync()
+
+    r = run_cli_at("-30d", "backup", "list", "--from-folder", str(usb), data_dir=tmp_path / "new-computer")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "in the future" not in r.stdout, r.stdout
+    assert [x.split()[0] for x in r.stdout.splitlines()[1:]] == [made[1].id, made[0].id]
+    assert "this computer's clock may be behind" in r.stderr, r.stderr
+    newest = max(b.created_at for b in made)
+    assert f"{newest:%Y-%m-%d %H:%M} UTC" in r.stderr  # the newest copy's time, and this clock's
+    assert f"{datetime.now(timezone.utc) - timedelta(days=30):%Y-%m-%d}" in r.stderr
+
+    # the page's list (the same rule): nothing marked, the sentence given; a copy made while a clock was ahead
+    # is still marked when it is dated after the newest copy too (V11)
+    copies = list_remote(FolderLocation(usb))
+    marked, words = clock_check(copies, now=datetime.now(timezone.utc) - timedelta(days=30))
+    assert marked == set() and words and "may be behind" in words
+    assert clock_check(copies) == (set(), None)  # the right clock: nothing said
+
+    r = run_cli_at(
+        "-30d", "backup", "restore", made[1].id, "--from-folder", str(usb), "--yes", data_dir=tmp_path / "new-computer"
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@needs_faketime
+def test_status_says_the_clock_may_be_behind_when_even_the_last_backup_is_in_the_future(engine):
+    """X15's kind at home: this computer's clock set back 30 days made status say of every backup "the clock was
+    wrong when they were made"; the last one made is dated in the future too, so the clock is more likely
+    behind now: both times said."""
+    engine.create_backup()
+    last = engine.create_backup()
+    r = run_cli_at("-30d", "status", data_dir=engine.data.root)
+    out = r.stdout + r.stderr
+    assert "dated in the future" in out and "the clock may be behind now" in out, out
+    assert f"{last.created_at:%Y-%m-%d %H:%M} UTC" in out and "the clock was wrong when" not in out, out

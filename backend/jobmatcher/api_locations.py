@@ -355,13 +355,13 @@ class LocationsApi:
     def remote_backups(self, source: LocationSource) -> dict:
         """The copies at a location, newest first in the order of making (remote.newest_first: by sequence, not
         by a clock), for restoring one: time, kind, size, revision, encrypted, `sequence`; `future`: dated more
-        than an hour after now (made while a clock was ahead, V11; never pre-selected); `not_ours`: a plain copy
+        than an hour after now and after the newest copy of its data folder (made while a clock was ahead, V11;
+        never pre-selected); `clock_behind`: a sentence when even the newest copy is dated after this computer's
+        clock (it may be behind: X15), else None; `not_ours`: a plain copy
         where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`). `unlisted`: a
         sentence for each copy left out because its manifest there cannot be read (remote_listing's, the words
         `backup list --from-folder` prints; V15e)."""
-        from datetime import datetime, timedelta, timezone
-
-        from .locations.remote import check_source, remote_listing
+        from .locations.remote import check_source, clock_check, remote_listing
         from .presentation import type_label
 
         client, label = self._source_client(source)
@@ -370,7 +370,8 @@ class LocationsApi:
         items, encrypted_there = remote_listing(client, None, unlisted) if found else ([], set())
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         encrypted = {r.folder_id for r in items} if configured else encrypted_there
-        soon = datetime.now(timezone.utc) + timedelta(hours=1)  # as `backup list --location` marks them
+        # a copy dated after this clock is still offered; when even the newest one is, this clock may be behind (X15)
+        future, clock_words = clock_check(items)
         return {
             "where": label,
             "backups": [
@@ -381,7 +382,7 @@ class LocationsApi:
                     "type": r.type.value,
                     "type_label": type_label(r.type),
                     "sequence": r.sequence,
-                    "future": r.created_at > soon,
+                    "future": r.id in future,
                     "size_bytes": r.size_bytes,
                     "size": human_size(r.size_bytes),
                     "schema_revision": r.schema_revision,
@@ -392,6 +393,7 @@ class LocationsApi:
             ],
             "several_folders": len({r.folder_id for r in items}) > 1,
             "unlisted": unlisted,
+            "clock_behind": clock_words,
         }
 
     @validate_call

@@ -1211,9 +1211,12 @@ def cmd_location_backups(args) -> int:
     # made by JobMatcher's copier: a restore refuses it (L1)
     encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
     encrypted_folders = {r.folder_id for r in items} if encrypted_location else encrypted_there
-    from datetime import datetime, timedelta, timezone
+    from .locations.remote import clock_check
 
-    soon = datetime.now(timezone.utc) + timedelta(hours=1)  # a copy cannot be from later than now (a clock aside)
+    # a copy dated after this clock is still listed; when even the newest one is, this clock may be behind (X15)
+    future, clock_words = clock_check(items)
+    if clock_words:
+        print(_safe(clock_words), file=sys.stderr)
     rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
     for r in items:
         rows.append(
@@ -1221,7 +1224,7 @@ def cmd_location_backups(args) -> int:
                 (
                     r.id,
                     type_label(r.type),
-                    _local(r.created_at) + (" (in the future!)" if r.created_at > soon else ""),
+                    _local(r.created_at) + (" (in the future!)" if r.id in future else ""),
                     _size(r.size_bytes),
                     r.schema_revision or "-",
                     "yes"
@@ -1473,7 +1476,9 @@ def cmd_location_list(args) -> int:
             from datetime import datetime, timedelta, timezone
 
             ahead = r.last_success_at > datetime.now(timezone.utc) + timedelta(hours=1)
-            last = _local(r.last_success_at) + (" (in the future: this computer's clock was ahead)" if ahead else "")
+            last = _local(r.last_success_at) + (
+                " (in the future: this computer's clock was ahead then, or is behind now)" if ahead else ""
+            )
         print(f"  last copy:    {last}")
         print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")

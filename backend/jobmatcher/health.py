@@ -264,6 +264,10 @@ def assess(
     dated = [b for b in every if b.created_at <= now]
     future = [b for b in every if b.created_at > now]
     newest = max(dated, key=newest_order) if dated else None
+    # the backup made last is dated in the future too: this clock is more likely behind now than every backup
+    # made while it was ahead (X15): the words say so with both times, not "the clock was wrong when made"
+    last_made = max(every, key=newest_order) if future else None
+    clock_behind_now = last_made is not None and last_made.created_at > now
     good = [b for b in dated if b.verified is True]
     # How long ago the newest sound backup was made: at most as long ago as the latest date among the sound
     # ones (one made later by the sequence but dated earlier had the clock behind; its real time is later).
@@ -381,12 +385,13 @@ def assess(
                         if n == 1
                         else f"The {n} backups that passed their check are"
                     )
-                    + f" dated in the future ({sound_future[0]:%Y-%m-%d}: the clock was wrong when "
+                    + f" dated in the future ({sound_future[0]:%Y-%m-%d}: "
                     + (
-                        "it was made), so its age is unknown."
-                        if n == 1
-                        else "they were made), so their age is unknown."
+                        "this computer's clock may be behind now"
+                        if clock_behind_now
+                        else "the clock was wrong when " + ("it was made" if n == 1 else "they were made")
                     )
+                    + ("), so its age is unknown." if n == 1 else "), so their age is unknown.")
                 )
             warnings.append(
                 HealthWarning(
@@ -399,12 +404,17 @@ def assess(
                 )
             )
     if future:
+        why = (
+            f"this computer's clock says {now:%Y-%m-%d %H:%M} UTC, but the last backup made is dated "
+            f"{last_made.created_at:%Y-%m-%d %H:%M} UTC: the clock may be behind now, or was ahead then"
+            if last_made is not None and clock_behind_now
+            else f"the clock was wrong when {'they were' if len(future) != 1 else 'it was'} made"
+        )
         warnings.append(
             HealthWarning(
                 code="future-dated",
                 level="warn",
-                message=f"{len(future)} backup{'s are' if len(future) != 1 else ' is'} dated in the future "
-                f"(the clock was wrong when {'they were' if len(future) != 1 else 'it was'} made).",
+                message=f"{len(future)} backup{'s are' if len(future) != 1 else ' is'} dated in the future ({why}).",
                 hint="They are kept and never count as the newest; delete them when you no longer need them "
                 "(backups made after them and dated before them are kept too, as their age is unknown).",
             )
@@ -462,7 +472,10 @@ def assess(
     elif latest_at is not None:
         parts = [f"Last backup {ago(now - latest_at)} ago"]
     elif future:  # W3: there are backups, dated in the future by a wrong clock
-        parts = [f"Only backups dated in the future (from {min(b.created_at for b in future):%Y-%m-%d}: a wrong clock)"]
+        parts = [
+            f"Only backups dated in the future (from {min(b.created_at for b in future):%Y-%m-%d}: "
+            + ("this computer's clock may be behind)" if clock_behind_now else "a wrong clock)")
+        ]
     else:
         parts = ["No backups yet"]
     if not folder_available:  # no countdown to a backup that cannot be made

@@ -499,6 +499,8 @@ async function restoreFromLocation() {
     intro: [`Backups at ${found.where}, newest first (in the order they were made).`,
             h("div", { class: "form-row" }, h("label", { for: "restore-pick", text: "Backup" }), pick),
             ...unlisted.map((why) => h("p", { class: "unlisted-copy", text: why })),
+            // even the newest copy is dated after this computer's clock: it may be behind (X15), the copies are fine
+            ...(found.clock_behind ? [h("p", { class: "clock-behind", text: found.clock_behind })] : []),
             "Your current data (if any) is saved first in a safety backup. The copy is checked end to end before anything is replaced; then JobMatcher restarts."],
     fields: needsSecret ? [{ name: "passphrase", label: "Passphrase or recovery key", type: "password",
                              autocomplete: "current-password" }] : [],

@@ -244,6 +244,39 @@ def newest_first(copies: list[RemoteBackup], now: datetime | None = None) -> lis
     return [r for fid in sorted(chains, key=latest, reverse=True) for r in chains[fid]]
 
 
+# A copy dated this far after the clock is "in the future" (as `backup list --location` and the page mark them).
+FUTURE_AFTER_SECONDS = 3600
+
+
+def clock_check(copies: list[RemoteBackup], now: datetime | None = None) -> tuple[set[str], str | None]:
+    """Which of `copies` to mark as dated in the future (ids), and a sentence when this computer's clock is the
+    likely wrong one (X15), for a recovery's list.
+
+    The newest copy of a data folder in the order of making (its highest sequence) was made last: when even it
+    is dated after this computer's clock, the clock here is most likely behind (a new computer not yet set, a
+    dead clock battery), or the computer that made it was ahead; the copies are not wrong, they are offered as
+    any, and the sentence says so with both times. A copy is marked only when it is dated after both this
+    clock and the newest copy of its data folder (made while a clock was ahead, V11). Never raises."""
+    from datetime import timedelta
+
+    now = now or datetime.now(timezone.utc)
+    slack = timedelta(seconds=FUTURE_AFTER_SECONDS)
+    newest: dict[str, RemoteBackup] = {}
+    for r in newest_first(copies, now):
+        newest.setdefault(r.folder_id, r)  # newest_first: each data folder's list starts with its last copy
+    ahead = [r.created_at for r in newest.values() if r.created_at > now + slack]
+    reference = max([now, *ahead])
+    marked = {r.id for r in copies if r.created_at > max(reference, newest[r.folder_id].created_at) + slack}
+    if not ahead:
+        return marked, None
+    return marked, (
+        f"This computer's clock says {now:%Y-%m-%d %H:%M} UTC, but the newest copy here was made "
+        f"{max(ahead):%Y-%m-%d %H:%M} UTC (by the clock of the computer that made it): this computer's clock may "
+        "be behind (or that computer's was ahead). The copies can be restored all the same; set this computer's "
+        "date and time right, so that its new backups are dated right."
+    )
+
+
 def check_source(client: LocationClient, configured: bool, backup_id: str | None = None) -> bool:
     """Check a place before listing or fetching copies there; False when it holds no JobMatcher copies at all.
 
