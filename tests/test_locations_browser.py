@@ -422,3 +422,44 @@ def test_the_recovery_list_is_in_the_order_of_making_and_never_picks_a_copy_date
     assert select.input_value() == "1"  # the newest made that is not dated in the future is the one offered
     expect(pick.get_by_text("newest first (in the order they were made)")).to_be_visible()
     app.stop()
+
+
+def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, tmp_path, locked_identity):
+    """X13 on the page: Backup locations has Change passphrase…; a wrong current passphrase is said in the form and
+    changes nothing; the right one locks the same key anew here and at the reachable location, and the location
+    that could not be reached says it still opens with the old passphrase."""
+    from conftest import prime
+    from jobmatcher.engine import Engine
+    from jobmatcher.locations.crypto import unlock_identity
+
+    new = "a brand new passphrase"
+    usb, away = tmp_path / "usb", tmp_path / "away"
+    usb.mkdir()
+    away.mkdir()
+    e = Engine(app_data)
+    prime(e, locked_identity)
+    e.locations.add("folder", path=str(usb), name="USB")
+    e.locations.add("folder", path=str(away), name="Away")
+    e.locations.sync()
+    before = (app_data / "location-identity.age").read_bytes()
+    away.rename(tmp_path / "unplugged")
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    page.get_by_role("button", name="Change passphrase…").click()
+    form = page.get_by_role("dialog", name="Change the passphrase")
+    form.get_by_label("Current passphrase or recovery key").fill("not the passphrase")
+    form.get_by_label("New passphrase", exact=True).fill(new)
+    form.get_by_label("New passphrase again").fill(new)
+    form.get_by_role("button", name="Change passphrase").click()
+    expect(form.get_by_role("alert")).to_contain_text("does not open", timeout=60000)  # scrypt: seconds
+    assert (app_data / "location-identity.age").read_bytes() == before
+    form.get_by_label("Current passphrase or recovery key").fill(PASS)
+    form.get_by_role("button", name="Change passphrase").click()
+    expect(form).to_have_count(0, timeout=60000)
+    expect(page.locator("#location-list li", has_text="Away")).to_contain_text("still opens with your old passphrase")
+    expect(page.locator("#location-list li", has_text="USB")).not_to_contain_text("old passphrase")
+    screenshot(page, "locations-07-passphrase-changed")
+    app.stop()
+    now = (app_data / "location-identity.age").read_bytes()
+    assert now != before and unlock_identity(now, new) == locked_identity[1]
+    assert (usb / "JobMatcher").rglob("identity.age").__next__().read_bytes() == now

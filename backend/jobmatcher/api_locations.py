@@ -137,6 +137,7 @@ class LocationsApi:
             "used_bytes": s.used_bytes,
             "used_known": s.used_known,
             "used": s.used_said(),  # not "0 bytes" for copies whose size is not known (X3)
+            "old_passphrase": s.old_passphrase,  # its key file still opens with the passphrase before a change (X13)
         }
 
     # -- adding ------------------------------------------------------------------------
@@ -447,6 +448,26 @@ class LocationsApi:
         self._engine.locations.prove_recipient(passphrase)
         log.info("the encryption key was unlocked from the page; its recipient is recorded")
         return self.sync_locations()
+
+    @validate_call
+    def change_location_passphrase(
+        self,
+        passphrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)],
+        new_passphrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)],
+    ) -> dict:
+        """Lock this data folder's encryption key with a new passphrase (finding X13; the command line's `location
+        passphrase`): the same key, so every copy and the recovery key stay valid. `passphrase`: the current one
+        (or the recovery key), which must open the key first. Answers the names of the locations `updated` and
+        those still `pending` (not reachable now: they still open with the old passphrase until their next copy),
+        with `problems` (by name). Neither passphrase is logged, kept nor sent back.
+
+        Raises ValidationError (the new one too short, or the same), WrongPassphraseError (nothing changed),
+        JobMatcherError (code "no-key-file")."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        r = self._engine.locations.change_passphrase(passphrase, new_passphrase)
+        log.info("the encryption key's passphrase was changed from the page")
+        self._kick_copier()  # an unreached location is updated at its next copy
+        return {"updated": r.updated, "pending": r.pending, "problems": r.problems}
 
     # -- the background copier ----------------------------------------------------------------
 

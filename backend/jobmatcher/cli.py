@@ -1482,6 +1482,8 @@ def cmd_location_list(args) -> int:
         print(f"  last copy:    {last}")
         print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")
+        if r.old_passphrase:  # a passphrase change not yet there (X13)
+            print("  key:          still opens with your old passphrase there (updated at its next copy)")
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
     return 0
@@ -1573,6 +1575,81 @@ def cmd_location_set(args) -> int:
         _emit_json(loc)
     else:
         print(f"'{loc.name}' keeps {_keeps(loc)} ({loc.retention_policy}).")
+    return 0
+
+
+def _secret_from(f: str | None, what: str, prompt: str, twice: bool) -> str | None:
+    """A secret from the file `f` (its first line; `what` names it in messages), else asked on a terminal without
+    echo (`twice`: typed again, refused when the two differ); None when neither a file nor a terminal."""
+    if f:
+        text = _read_secret_file(f, what)
+        if not text:
+            raise JobMatcherError(
+                f"The {what} {f} is empty.",
+                "Put the passphrase on its first line.",
+                code="secret-file-refused",
+                path=str(f),
+                reason="empty",
+            )
+        return text
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
+    first = getpass.getpass(f"{prompt}: ")
+    if twice and getpass.getpass(f"{prompt} again: ") != first:
+        raise JobMatcherError("The two passphrases differ.", "Run the command again.", code="passphrases-differ")
+    return first
+
+
+def cmd_location_passphrase(args) -> int:
+    import shlex
+
+    from .locations.crypto import check_new_passphrase
+
+    locs = _engine(args).locations
+    cfg = locs.config()
+    if not (cfg.recipient and locs.identity_path().is_file()):  # said before anything is asked (X12)
+        raise JobMatcherError(
+            "This data folder has no encryption key yet, so there is no passphrase to change.",
+            "Add an encrypted backup location: its passphrase is chosen then.",
+            code="no-key-file",
+        )
+    old = _secret_from(args.passphrase_file, "passphrase file", "Current passphrase (or recovery key)", twice=False)
+    if old is None:
+        raise JobMatcherError(
+            "Changing the passphrase needs the current one, and there is no terminal to ask for it.",
+            "Give it with --passphrase-file FILE (a file with the passphrase on its first line).",
+            code="passphrase-needed",
+        )
+    new = _secret_from(args.new_passphrase_file, "new passphrase file", "New passphrase", twice=True)
+    if new is None:
+        raise JobMatcherError(
+            "Changing the passphrase needs the new one, and there is no terminal to ask for it.",
+            "Give it with --new-passphrase-file FILE (a file with the new passphrase on its first line).",
+            code="passphrase-needed",
+        )
+    check_new_passphrase(new)  # before age's scrypt runs (seconds)
+    if not args.json:
+        print("Opening the encryption key and locking it with the new passphrase…", file=sys.stderr)
+    r = locs.change_passphrase(old, new)
+    _change_made()
+    if args.json:
+        _emit_json(r)
+        return 0
+    places = len(r.updated) + len(r.pending)
+    print(
+        "The passphrase was changed: the encryption key in the data folder"
+        + (f" and at {len(r.updated)} of {places} backup location{'s' if places != 1 else ''}" if places else "")
+        + " now opens with the new passphrase. It is the same key: your copies, and the recovery key, are as before."
+    )
+    for name in r.pending:
+        print(
+            f"'{_safe(name)}' still holds the key locked with the old passphrase: {_safe(r.problems.get(name, ''))} "
+            "It is updated at its next copy (or now with `jobmatcher location sync "
+            f"{shlex.quote(name)}` once it is reachable).",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -1907,6 +1984,18 @@ def build_parser() -> argparse.ArgumentParser:
                 help="do not ask: enable it even when its retention deletes copies that aged there meanwhile",
             )
         x.set_defaults(func=fn)
+    lpp = ls_.add_parser(
+        "passphrase",
+        help="change the passphrase of the encryption key (the same key: copies and the recovery key stay valid)",
+        parents=[common],
+    )
+    lpp.add_argument(
+        "--passphrase-file", metavar="F", help="the current passphrase (or the recovery key); default: asked"
+    )
+    lpp.add_argument(
+        "--new-passphrase-file", metavar="F", help="the new passphrase (at least 8 characters); default: asked twice"
+    )
+    lpp.set_defaults(func=cmd_location_passphrase)
     lse = ls_.add_parser("set", help="change a location's retention (which copies it keeps)", parents=[common])
     lse.add_argument("name", metavar="NAME")
     _location_retention_options(lse, adding=False)
@@ -1937,7 +2026,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What the shell offers for an argument, by its dest: folders, or files (anything else: nothing but options).
 _COMPLETE_DIRECTORY = {"data_dir", "backup_dir", "from_folder", "path"}  # path: `location add folder PATH`
-_COMPLETE_FILE = {"target", "passphrase_file", "secret_access_key_file"}  # target: a backup's id or file
+_COMPLETE_FILE = {
+    "target",
+    "passphrase_file",
+    "new_passphrase_file",
+    "secret_access_key_file",
+}  # target: a backup's id or file
 
 
 def cmd_completion(args) -> int:
@@ -1976,6 +2070,8 @@ _PLACE_ARGUMENTS = {
     "from_s3": ("--from-s3", "give the storage's address as s3://BUCKET/PREFIX"),
     "endpoint_url": ("--endpoint-url", "give the storage service's address (https://…)"),
     "passphrase_file": ("--passphrase-file", "give the file that holds the passphrase or the recovery key"),
+    "new_passphrase_file": ("--new-passphrase-file", "give the file that holds the new passphrase"),
+    "new_path": ("--path", "give the folder's new path (where the drive is mounted now)"),
     "secret_access_key_file": ("--secret-access-key-file", "give the file that holds the secret key"),
     "access_key_id": ("--access-key-id", "give the access key id"),
     "bucket": ("--bucket", "give the bucket's name"),

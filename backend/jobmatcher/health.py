@@ -46,7 +46,7 @@ class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
     # location-copy-failed, location-taken-over, location-unavailable, location-clock, location-stale,
-    # locations-unreadable, live-is-backup, folder-id, recovered-no-location
+    # locations-unreadable, live-is-backup, folder-id, recovered-no-location, location-old-passphrase
     code: str
     level: Level
     message: str
@@ -182,6 +182,18 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                         if s.problem_code == "identity-missing"
                         else None
                     ),
+                )
+            )
+        if getattr(s, "old_passphrase", False):  # X13: a passphrase change not yet there
+            out.append(
+                HealthWarning(
+                    code="location-old-passphrase",
+                    level="warn",
+                    message=f"{s.name}: its copy of the encryption key still opens with your old passphrase "
+                    "(it could not be reached when the passphrase was changed).",
+                    hint="It is updated at its next copy: connect it, or run "
+                    f"`jobmatcher location sync {shlex.quote(s.name)}`.",
+                    page_hint="It is updated at its next copy: connect it, or press Sync now in its row.",
                 )
             )
         last = s.last_success_at

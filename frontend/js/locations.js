@@ -26,6 +26,7 @@ function render() {
   list.replaceChildren(...overview.locations.map(item));
   $("#no-locations").hidden = overview.locations.length > 0;
   $("#sync-locations").hidden = overview.locations.length === 0;
+  $("#change-passphrase").hidden = !overview.locations.some((l) => l.encrypted);
   renderSync(overview.sync);
 }
 
@@ -48,6 +49,7 @@ function item(loc) {
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
     `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
+    loc.old_passphrase ? "its key still opens with your old passphrase (updated at its next copy)" : null,
     `keeps ${loc.keeps}`,
   ].filter(Boolean).join(" · ");
   const actions = h("div", { class: "row-actions" },
@@ -186,6 +188,34 @@ async function changeRetention(loc) {
     toast(`${loc.name} keeps ${changed.keeps}.`);
     await loadLocations();
   }
+}
+
+// The passphrase of the encryption key (X13): the same key locked anew, so copies and the recovery key stay
+// valid. Both passphrases are sent once and cleared from the form when it closes (formDialog).
+async function changePassphrase() {
+  const done = await formDialog({
+    title: "Change the passphrase",
+    intro: ["The same encryption key is locked with the new passphrase, here and at every location that can be "
+            + "reached now: your copies and your recovery key stay valid. A location that cannot be reached now "
+            + "is updated at its next copy."],
+    fields: [
+      { name: "old", label: "Current passphrase or recovery key", type: "password", autocomplete: "current-password",
+        required: true },
+      { name: "new1", label: "New passphrase", type: "password", autocomplete: "new-password", required: true,
+        help: "At least 8 characters. JobMatcher cannot recover it for you." },
+      { name: "new2", label: "New passphrase again", type: "password", autocomplete: "new-password", required: true },
+    ],
+    confirmLabel: "Change passphrase",
+    submit: async (v) => {
+      if (v.new1 !== v.new2) throw { message: "The two new passphrases differ.", hint: "Type the same passphrase twice." };
+      return call("change_location_passphrase", v.old, v.new1);
+    },
+  });
+  if (!done) return;
+  toast(done.pending.length
+    ? `Passphrase changed. ${done.pending.join(", ")}: still the old passphrase until its next copy.`
+    : "Passphrase changed everywhere.");
+  await loadLocations();
 }
 
 async function remove(button, loc) {
@@ -514,6 +544,7 @@ async function restoreFromLocation() {
 
 export function setUpLocations() {
   $("#add-folder-location").addEventListener("click", () => addFolder().catch(showError));
+  $("#change-passphrase").addEventListener("click", () => changePassphrase().catch(showError));
   $("#add-s3-location").addEventListener("click", () => addS3().catch(showError));
   $("#sync-locations").addEventListener("click", (e) => syncNow(e.currentTarget));
   $("#locations-unlock").addEventListener("submit", (e) => unlockKey(e).catch(showError));

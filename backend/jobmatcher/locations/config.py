@@ -37,6 +37,10 @@ STATE_NAME = "locations-state.json"
 IDENTITY_NAME = "location-identity.age"
 # Beside it: the recipient it opened to when last unlocked, bound to its bytes (never a secret; finding U4).
 RECIPIENT_PROOF_NAME = "location-identity.recipient"
+# While a passphrase change is not yet at every location (X13): the key files it replaced (each locked with an
+# earlier passphrase: what an unreached location still holds) and the locations still to update. Deleted once
+# every location holds the new key file.
+RELOCK_NAME = "location-identity.relock.json"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}\Z")
 
 

@@ -50,6 +50,7 @@ from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
     RECIPIENT_PROOF_NAME,
+    RELOCK_NAME,
     RETENTION_FIELDS,
     LocationConfig,
     LocationsConfig,
@@ -127,6 +128,8 @@ class LocationStatus(BaseModel):
     used_bytes: int  # as last seen there: reached now when `reachable` is True
     used_known: bool = True  # False: the size of `copies` is not known (0 is not it; see used_said)
     same_disk: bool = False  # a folder on the disk of the data folder or the backup folder: not another copy (X22)
+    # its key file there still opens with the passphrase as it was before a change (X13): updated at its next copy
+    old_passphrase: bool = False
 
     def used_said(self) -> str:
         """The space its copies take, in words for its row: "1.2 MB" (reached now, or not checked), "1.2 MB when
@@ -145,6 +148,16 @@ class SyncResult(BaseModel):
     skipped: bool = False  # not due yet (backoff) or disabled
     error: str = ""
     error_code: str = ""
+
+
+class PassphraseResult(BaseModel):
+    """What `location passphrase` did: the data folder's key file is locked with the new passphrase; `updated`:
+    the locations whose key file now is too; `pending`: those that still hold it locked with the old one (not
+    reachable now: updated at their next copy), with why in `problems` (by name)."""
+
+    updated: list[str] = []
+    pending: list[str] = []
+    problems: dict[str, str] = {}
 
 
 class AddResult(BaseModel):
@@ -640,7 +653,7 @@ class Locations:
             theirs = client.get_bytes(identity_key(fid))
         except FileNotFoundError:
             return
-        if theirs == self._locked_identity():
+        if theirs == self._locked_identity() or self._earlier_key_file(theirs):
             return
         recipient = cfg.recipient
         if passphrase and not is_recovery_key(passphrase) and recipient:
@@ -830,8 +843,10 @@ class Locations:
                             self.identity_path().unlink(missing_ok=True)
                         raise
                     try:
-                        client.get_bytes(identity_key(fid))
+                        theirs: bytes | None = client.get_bytes(identity_key(fid))
                     except FileNotFoundError:
+                        theirs = None
+                    if theirs is None or self._earlier_key_file(theirs):  # an old passphrase's: replaced (X13)
                         client.put_bytes(identity_key(fid), self._locked_identity())
                 if kind == "s3" and keys is not None:
                     loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
@@ -857,6 +872,7 @@ class Locations:
             loc = self.get(name)
             cfg.locations = [x for x in cfg.locations if x.id != loc.id]
             save_config(self.data.root, cfg)
+            self._relock_done(loc.id)  # nothing left to update there for a passphrase change
             if not forget_keys(self.data.root, loc.id, loc.credentials):
                 log.warning(
                     "the access keys of the removed location %s stay in the system keyring (locked or not "
@@ -1159,6 +1175,8 @@ class Locations:
             self._housekeeping(client, fid)
             if put_key is not None:
                 client.put_bytes(identity_key(fid), put_key)
+            if loc.encrypt:
+                self._relock_done(loc.id)  # it holds the current key file: no longer opens with an old passphrase
             remote, todo, doomed = self._plan(loc, client, fid)
             # the space the copies take there, kept in step with `copied` as they are made and deleted: what
             # the location's row shows while it cannot be reached, even after a sync cut short (X3)
@@ -1410,6 +1428,8 @@ class Locations:
         self._check_recipient(cfg, locked)  # before anything is written there
         if theirs is None:
             return locked
+        if theirs != locked and self._earlier_key_file(theirs):
+            return locked  # this key under the passphrase it had before a change (X13): replaced by the current file
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
             raise _identity_conflict(client.describe(), relocked=self._relocked_here(cfg, locked), fid=fid)
         return None
@@ -1557,6 +1577,7 @@ class Locations:
         states = load_states(self.data.root)
         # an unplugged backup folder: nothing to list. A backup still "checking" is pending: copied once checked.
         local = self._candidates(checking=True) if self.store.available() else []
+        old_passphrase = self.old_passphrase_at()
         rows = []
         for loc in cfg.locations:
             st = states.get(loc.id, LocationState())
@@ -1605,6 +1626,7 @@ class Locations:
                     used_bytes=st.used_bytes,
                     used_known=reachable is True or not copied or st.used_bytes > 0,  # no copy takes 0 bytes
                     same_disk=reachable is not False and loc.enabled and self._same_disk(loc),
+                    old_passphrase=loc.encrypt and loc.id in old_passphrase,
                 )
             )
         return rows
@@ -1711,6 +1733,192 @@ class Locations:
                 if any(r.id not in copied for r in todo):
                     return True
         return False
+
+    # -- changing the passphrase (X13) ------------------------------------------------------
+
+    def _relock_path(self) -> Path:
+        return self.data.root / RELOCK_NAME
+
+    def _relock_journal(self) -> dict | None:
+        """The record of a passphrase change not yet at every location: {"earlier": [key files it replaced, the
+        bytes], "pending": [ids of locations still holding one of them]}; None when there is none (or it cannot
+        be read: then nothing is replaced by itself, and a location holding the old file is refused as before,
+        saying how to go on). Never raises."""
+        import base64
+
+        try:
+            raw = json.loads(self._relock_path().read_bytes())
+            earlier = [base64.b64decode(x, validate=True) for x in raw["earlier"]]
+            pending = [str(x) for x in raw["pending"]]
+            if raw.get("format") != 1 or not isinstance(raw["pending"], list):
+                return None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("the record of a passphrase change (%s) cannot be read: %s", RELOCK_NAME, e)
+            return None
+        return {"earlier": earlier, "pending": pending}
+
+    def _save_relock(self, journal: dict) -> None:
+        """Write the record atomically (temp file, fsync, rename, folder fsync), or delete it when no location is
+        pending any more. Raises OSError."""
+        import base64
+
+        if not journal["pending"]:
+            path = self._relock_path()
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            from ..fsutil import fsync_dir
+
+            fsync_dir(path.parent)
+            return
+        body = {
+            "format": 1,
+            "earlier": [base64.b64encode(x).decode() for x in journal["earlier"]],
+            "pending": journal["pending"],
+        }
+        _write_private(self._relock_path(), json.dumps(body, indent=1).encode())
+
+    def _earlier_key_file(self, theirs: bytes | None) -> bool:
+        """Whether `theirs` (a location's identity.age) is a key file of this data folder's key that a passphrase
+        change replaced (the record's): the same key under an earlier passphrase, so replacing it with the current
+        one loses nothing. Never raises."""
+        journal = self._relock_journal()
+        return theirs is not None and journal is not None and theirs in journal["earlier"]
+
+    def _relock_done(self, location_id: str) -> None:
+        """The location now holds the current key file: no longer pending (the record deleted with the last one).
+        A failure to write the record is logged: the next sync finds the same file there and says so again.
+        Never raises."""
+        journal = self._relock_journal()
+        if journal is None or location_id not in journal["pending"]:
+            return
+        journal["pending"] = [x for x in journal["pending"] if x != location_id]
+        try:
+            self._save_relock(journal)
+        except OSError as e:
+            log.warning("could not record that a location holds the new key file: %s", e)
+
+    def old_passphrase_at(self) -> set[str]:
+        """Ids of the locations whose key file still opens with the passphrase as it was before a change (the
+        record's pending ones). Never raises."""
+        journal = self._relock_journal()
+        return set(journal["pending"]) if journal else set()
+
+    def change_passphrase(self, old: str, new: str) -> PassphraseResult:
+        """Lock this data folder's encryption key (the same key: the recipient, every copy and the recovery key
+        stay as they are) with the passphrase `new`, in the data folder and at every encrypted location that can be
+        reached now; those that cannot keep the old file until their next copy replaces it (recorded in
+        RELOCK_NAME, which status shows). `old`: the current passphrase or the recovery key; it must open the key
+        first, else nothing is changed.
+
+        Every write replaces one whole file (a folder's: temp file, fsync, rename, folder fsync; S3: one PUT), so
+        each place holds a key file that opens with the old or with the new passphrase at every instant. The
+        record is written before the data folder's key file changes and keeps the files it replaced: killed at
+        any point, the same command again (with the old passphrase) finishes the change.
+
+        Raises ValidationError (the new passphrase too short, or the same), JobMatcherError (code "no-key-file";
+        "sync-running": the locations' lock is held), KeyFileDamagedError, WrongPassphraseError (`old` does not
+        open the key; nothing changed), SettingsError, OSError (the data folder cannot be written: the change is
+        then as far as the record says, and the command again finishes it)."""
+        check_new_passphrase(new)
+        if old.rstrip("\r\n") == new:
+            raise ValidationError(
+                "The new passphrase is the same as the current one: nothing to change.",
+                "Choose another passphrase.",
+                code="passphrase-unchanged",
+            )
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            if not cfg.recipient or not self.identity_path().is_file():
+                raise JobMatcherError(
+                    f"This data folder has no encryption key yet ({IDENTITY_NAME}), so there is no passphrase to "
+                    "change.",
+                    "Add an encrypted backup location: its passphrase is chosen then.",
+                    code="no-key-file",
+                )
+            locked = self._locked_identity()
+            journal = self._relock_journal() or {"earlier": [], "pending": []}
+            identity = self._open_for_change(old, locked, journal["earlier"], cfg.recipient)
+            new_locked = lock_identity(identity, new)
+            # 1. the record: the file about to be replaced is kept (the old passphrase opens it, and a rerun
+            #    after a kill opens it there), every encrypted location pending until it holds the new one
+            if locked not in journal["earlier"]:
+                journal["earlier"].append(locked)
+            pending = [loc.id for loc in cfg.locations if loc.encrypt]
+            journal["pending"] = list(dict.fromkeys(journal["pending"] + pending))
+            self._save_relock(journal)
+            # 2. the data folder's key file, then its proofs (the recipient bound to the new file's bytes)
+            _write_private(self.identity_path(), new_locked)
+            self._bind(cfg, cfg.recipient, new_locked)
+            save_config(self.data.root, cfg)
+            log.info("the encryption key's passphrase was changed in the data folder")
+            # 3. every encrypted location that can be reached
+            result = PassphraseResult()
+            fid = folder_id_of(self.data)
+            for loc in cfg.locations:
+                if not loc.encrypt:
+                    continue
+                try:
+                    self._relock_at(loc, fid, new_locked)
+                except (JobMatcherError, OSError) as e:
+                    why = e.message if isinstance(e, JobMatcherError) else str(e)
+                    log.warning("location %s: its key file was not updated now: %s", loc.name, why)
+                    result.pending.append(loc.name)
+                    result.problems[loc.name] = why
+                    continue
+                self._relock_done(loc.id)
+                result.updated.append(loc.name)
+            if not result.pending:
+                self._save_relock({"earlier": [], "pending": []})  # also ids of locations removed meanwhile
+            return result
+        finally:
+            lock.release()
+
+    def _open_for_change(self, old: str, locked: bytes, earlier: list[bytes], recipient: str) -> str:
+        """The identity, opened with `old`: from the data folder's key file, else (a change killed after it
+        replaced that file) from a key file the change replaced. It must be this data folder's key (its
+        recipient). Raises WrongPassphraseError (nothing changed), KeyFileDamagedError, ValidationError (a
+        mangled recovery key)."""
+        refused = WrongPassphraseError(
+            "That passphrase (or recovery key) does not open this data folder's encryption key. Nothing was changed.",
+            "Give the current passphrase (it is case-sensitive) or the recovery key you were shown when "
+            "encryption was set up.",
+        )
+        tries = [locked] + [x for x in reversed(earlier) if x != locked]
+        for i, candidate in enumerate(tries):
+            try:
+                identity = unlock_identity(candidate, old) if i else self._unlock_own(old)
+            except WrongPassphraseError as e:
+                _unless_too_slow(e)
+                if is_recovery_key(old):
+                    raise refused from None
+                continue
+            if recipient_of(identity) != recipient:  # another data folder's recovery key
+                raise refused
+            return identity
+        raise refused
+
+    def _relock_at(self, loc: LocationConfig, fid: str, locked: bytes) -> None:
+        """Put this data folder's key file `locked` at the location `loc`, replacing the file there when it is
+        this key under an earlier passphrase (the record's); one there already is left. Raises what reaching
+        the place raises, LocationCopyFailedError (another key there: never replaced), LocationTakenOverError
+        (another computer writes there)."""
+        client = make_client(loc, self.data.root)
+        client.check()
+        try:
+            theirs: bytes | None = client.get_bytes(identity_key(fid))
+        except FileNotFoundError:
+            theirs = None
+        if theirs == locked:
+            return
+        if theirs is not None and not self._earlier_key_file(theirs):
+            raise _identity_conflict(client.describe())
+        self._claim(client, fid, loc.name)  # as a copy does: never written where another computer writes
+        client.put_bytes(identity_key(fid), locked)  # one whole file: the old one or the new one, never neither
 
     # -- identity ---------------------------------------------------------------------------
 
