@@ -463,3 +463,39 @@ def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, 
     now = (app_data / "location-identity.age").read_bytes()
     assert now != before and unlock_identity(now, new) == locked_identity[1]
     assert (usb / "JobMatcher").rglob("identity.age").__next__().read_bytes() == now
+
+
+def test_a_folder_locations_drive_mounted_elsewhere_is_pointed_at_on_the_page(
+    page: Page, start_app, app_data, tmp_path
+):
+    """X26 on the page: Change folder… in a folder location's row points it at its drive's new mount point; a folder
+    holding another data folder's copies is refused in the form, nothing changed."""
+    from jobmatcher.engine import Engine
+
+    old, new, other = tmp_path / "USB", tmp_path / "USB1", tmp_path / "other"
+    old.mkdir()
+    other.mkdir()
+    e = Engine(app_data)
+    e.locations.add("folder", path=str(old), name="USB", encrypt=False)
+    e.locations.sync()
+    stranger = Engine(tmp_path / "stranger")
+    stranger.migrate()
+    stranger.locations.add("folder", path=str(other), name="theirs", encrypt=False)
+    stranger.create_backup()
+    stranger.locations.sync()
+    old.rename(new)
+    app = start_app(app_data, "--browser")
+    open_app(page, app)
+    row = page.locator("#location-list li", has_text="USB")
+    row.get_by_role("button", name="Change folder…").click()
+    form = page.get_by_role("dialog", name="Folder of USB")
+    form.get_by_label("New folder").fill(str(other))
+    form.get_by_role("button", name="Change folder").click()
+    expect(form.get_by_role("alert")).to_contain_text("another data folder")
+    form.get_by_label("New folder").fill(str(new))
+    form.get_by_role("button", name="Change folder").click()
+    expect(form).to_have_count(0)
+    expect(row).to_contain_text(str(new))
+    app.stop()
+    [loc] = Engine(app_data).locations.config().locations
+    assert loc.path == str(new)

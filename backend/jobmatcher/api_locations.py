@@ -267,6 +267,26 @@ class LocationsApi:
         }
 
     @validate_call
+    def set_location_path(
+        self, name: Name, path: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    ) -> dict:
+        """Point a folder location at another folder (its drive mounted at another place: finding X26; the command
+        line's `location set NAME --path`). The folder must hold this data folder's copies or none; refused
+        otherwise (and for S3 storage), with nothing changed. Nothing at the old folder is touched. Answers the
+        name, the new `where`, what was `found` there ("same-drive", "copies", "new"), the `copies` there and
+        the `previous` place."""
+        self._require_opened(changing=True)  # type: ignore[attr-defined]
+        r = self._engine.locations.set_path(name, path)
+        self._kick_copier()
+        return {
+            "name": r.location.name,
+            "where": r.location.where(),
+            "found": r.found,
+            "copies": r.copies,
+            "previous": r.previous,
+        }
+
+    @validate_call
     def remove_location(self, name: Name) -> dict:
         """Forget a location; the copies there are left in place."""
         self._require_opened(changing=True)  # type: ignore[attr-defined]

@@ -1560,12 +1560,32 @@ def _keeps(loc) -> str:
 
 def cmd_location_set(args) -> int:
     changes = _location_retention(args)
-    if not changes:
+    if not changes and args.new_path is None:
         raise _UsageError(
-            "say what to change: --retention-policy, --keep-days, --keep-all-hours, --keep-daily-days, "
+            "say what to change: --path, --retention-policy, --keep-days, --keep-all-hours, --keep-daily-days, "
             "--keep-weekly-weeks or --keep-monthly-months"
         )
+    if args.new_path is not None:  # before anything is changed, as `location add` reads its PATH
+        from .errors import SettingsError
+        from .fsutil import require_utf8_path, user_path
+
+        try:
+            folder = user_path(args.new_path, "The folder")
+            require_utf8_path(folder, "The folder")
+        except SettingsError as e:
+            raise _UsageError(f"argument --path: {e.message} {e.hint}") from None
+        args.new_path = os.path.abspath(folder)  # relative to where the command runs, as every other path
     locs = _engine(args).locations
+    if args.new_path is not None:
+        moved = locs.set_path(args.name, args.new_path)
+        _change_made()
+        if not changes:
+            if args.json:
+                _emit_json(moved)
+                return 0
+            _say_moved(moved)
+            return 0
+        _say_moved(moved, to=sys.stderr if args.json else sys.stdout)
     loc = _confirmed(
         args,
         lambda yes: locs.set_retention(args.name, confirmed=yes, **changes),
@@ -1651,6 +1671,23 @@ def cmd_location_passphrase(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _say_moved(r, to=None) -> None:
+    """What `location set --path` found at the new folder, in words."""
+    loc = r.location
+    n = f"{r.copies} cop{'y' if r.copies == 1 else 'ies'} of this data folder's backups"
+    if r.found == "same-drive":
+        what = f"the same drive (or folder) as before, holding {n}: they stay with it"
+    elif r.found == "copies":
+        what = f"a folder holding {n}: they join it"
+    else:
+        what = "a folder with no copies of this data folder yet: the next sync copies your backups there"
+    print(
+        f"'{_safe(loc.name)}' now copies to {_safe(loc.where())}, {what}. Nothing was deleted or changed at "
+        f"{_safe(r.previous)}.",
+        file=to or sys.stdout,
+    )
 
 
 def cmd_app(args) -> int:
@@ -1996,8 +2033,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-passphrase-file", metavar="F", help="the new passphrase (at least 8 characters); default: asked twice"
     )
     lpp.set_defaults(func=cmd_location_passphrase)
-    lse = ls_.add_parser("set", help="change a location's retention (which copies it keeps)", parents=[common])
+    lse = ls_.add_parser(
+        "set", help="change a location's folder (a drive mounted elsewhere) or its retention", parents=[common]
+    )
     lse.add_argument("name", metavar="NAME")
+    lse.add_argument(
+        "--path",
+        dest="new_path",
+        metavar="NEWPATH",
+        default=None,
+        help="a folder location's new folder (its drive mounted at another place): it must hold this data "
+        "folder's copies or none",
+    )
     _location_retention_options(lse, adding=False)
     lse.add_argument(
         "--yes", action="store_true", help="do not ask: change it even when its next copy deletes copies there"
@@ -2025,7 +2072,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # What the shell offers for an argument, by its dest: folders, or files (anything else: nothing but options).
-_COMPLETE_DIRECTORY = {"data_dir", "backup_dir", "from_folder", "path"}  # path: `location add folder PATH`
+_COMPLETE_DIRECTORY = {"data_dir", "backup_dir", "from_folder", "path", "new_path"}  # path: `location add folder PATH`
 _COMPLETE_FILE = {
     "target",
     "passphrase_file",

@@ -59,6 +59,10 @@ function item(loc) {
                   onclick: (e) => toggle(e.currentTarget, loc) }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Copies to keep…",
                   onclick: () => changeRetention(loc).catch(showError) }),
+    loc.kind === "folder"
+      ? h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Change folder…",
+                      onclick: () => changeFolder(loc).catch(showError) })
+      : null,
     h("button", { type: "button", class: "btn btn-small btn-danger-text", text: "Remove",
                   onclick: (e) => remove(e.currentTarget, loc) }));
   return h("li", { class: "location", dataset: { name: loc.name } },
@@ -188,6 +192,24 @@ async function changeRetention(loc) {
     toast(`${loc.name} keeps ${changed.keeps}.`);
     await loadLocations();
   }
+}
+
+// A folder location's drive mounted at another place (X26): the new folder must hold this data folder's copies or
+// none; nothing at the old folder is touched.
+async function changeFolder(loc) {
+  const done = await formDialog({
+    title: `Folder of ${loc.name}`,
+    intro: [`Now: ${loc.where}. If its drive is mounted at another place, give that folder: it must hold this data `
+            + "folder's copies, or none yet. Nothing at the old folder is deleted."],
+    fields: [{ name: "path", label: "New folder", value: loc.where, required: true, button: folderPicker }],
+    confirmLabel: "Change folder",
+    submit: (v) => call("set_location_path", loc.name, v.path),
+  });
+  if (!done) return;
+  const what = done.found === "new" ? "no copies there yet: they are made at the next copy"
+    : `${done.copies} ${done.copies === 1 ? "copy" : "copies"} there join it`;
+  toast(`${done.name} now copies to ${done.where} (${what}).`);
+  await loadLocations();
 }
 
 // The passphrase of the encryption key (X13): the same key locked anew, so copies and the recovery key stay

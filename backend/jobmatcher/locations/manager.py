@@ -160,6 +160,17 @@ class PassphraseResult(BaseModel):
     problems: dict[str, str] = {}
 
 
+class PathResult(BaseModel):
+    """What `location set NAME --path` did: the changed location, what its new folder holds (`found`: "same-drive",
+    the location's own marker; "copies", this data folder's copies; "new", none of them yet), how many copies of
+    this data folder are there, and where it was before (`previous`: left as it was)."""
+
+    location: LocationConfig
+    found: str
+    copies: int = 0
+    previous: str
+
+
 class AddResult(BaseModel):
     location: LocationConfig
     recovery_key: str | None = None  # shown once, when this add created the identity
@@ -921,6 +932,136 @@ class Locations:
         if not confirmed and loc.enabled and not _keeps_at_least(new, loc):
             self._confirm_pruning_if_reachable(new, "retention", loc)
         return self._update(name, **{k: getattr(new, k) for k in RETENTION_FIELDS})
+
+    def set_path(self, name: str, path: str) -> PathResult:
+        """Point the folder location `name` at another folder `path` (its drive mounted at another place, or the
+        folder moved: finding X26); the changed location and what the new folder holds. Nothing at the old
+        folder is deleted or changed.
+
+        The new folder must hold this data folder's copies (the location's own drive: its marker; or this data
+        folder's copies, key file and take-over record, checked as a copy checks them) or none at all (a new
+        place: the next sync copies there). Refused, with nothing written: an S3 location (no folder),
+        a folder holding only other data folders' copies, another key for this data folder's copies, the
+        folder of another configured location, or copies another computer continues there.
+
+        Raises ValidationError (codes "location-not-a-folder", "location-same-path", "location-duplicate",
+        "location-nested", "location-other-copies", "location-moved"), SettingsError (the folder rules of
+        add), LocationUnavailableError (not there, marker unreadable), LocationCopyFailedError (code
+        "location-identity-conflict"), LocationTakenOverError, JobMatcherError (the lock held), OSError."""
+        loc = self.get(name)
+        if loc.kind != "folder":
+            shown = printable(loc.name)
+            raise ValidationError(
+                f"'{shown}' is S3 storage, not a folder: it has no path to change.",
+                "To copy to another bucket or prefix, add it as a new location (`jobmatcher location add s3 …`), "
+                f"then remove '{shown}' (`jobmatcher location remove '{shown}'`: its copies stay where they are).",
+                "To copy to another bucket or prefix, add it as new S3 storage, then remove this one (its copies "
+                "stay where they are).",
+                code="location-not-a-folder",
+                name=loc.name,
+            )
+        p = self._folder_place(path)
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            loc = next(x for x in cfg.locations if x.id == loc.id)
+            before = loc.where()
+            moved = loc.model_copy(update={"path": str(p)})
+            if _same_place(moved, loc):
+                raise ValidationError(
+                    f"'{printable(loc.name)}' is already at {p}: nothing to change.",
+                    "Give the folder where the drive is mounted now.",
+                    code="location-same-path",
+                    name=loc.name,
+                )
+            for other in cfg.locations:
+                if other.id == loc.id:
+                    continue
+                if _same_place(moved, other):
+                    raise ValidationError(
+                        f"{p} is already the location '{printable(other.name)}'.",
+                        "Two locations in one place would count the same copies twice. Give another folder.",
+                        code="location-duplicate",
+                        name=other.name,
+                    )
+                if (nested := _nested(moved, other)) is not None:
+                    raise ValidationError(
+                        f"{p} {nested} the location '{printable(other.name)}' ({other.where()}).",
+                        "Give a folder of its own for the copies.",
+                        code="location-nested",
+                        name=other.name,
+                    )
+            client = FolderLocation(p)
+            client.adding = True  # its refusals: nothing changed, not "caught up when it is back"
+            if not p.is_dir():
+                raise client._unavailable("the folder does not exist (create it first)")
+            marker = client.read_marker_id()
+            twin = next((o for o in cfg.locations if o.id != loc.id and o.marker_id and o.marker_id == marker), None)
+            if twin is not None:
+                raise ValidationError(
+                    f"{p} is the folder (or drive) of your location '{printable(twin.name)}', last seen at "
+                    f"{twin.where()}: not the one of '{printable(loc.name)}'.",
+                    "Give the folder where the drive of this location is mounted now.",
+                    code="location-moved",
+                    name=twin.name,
+                )
+            fid = folder_id_of(self.data)
+            ns = p / namespace(fid)
+            same_drive = bool(marker) and marker == loc.marker_id
+            mine = ns.is_dir() and any(not x.startswith(".") for x in os.listdir(ns))
+            copies = _listed(client, fid) if mine else []
+            if not mine and not same_drive:
+                others = _other_data_folders(p, fid)
+                if others:
+                    raise ValidationError(
+                        f"{p} holds the copies of another data folder ({len(others)}), none of this one's: it is not "
+                        f"the drive of '{printable(loc.name)}' (another computer's or an older setup's copies).",
+                        "Give the folder that holds this data folder's copies (where the drive is mounted now), or an "
+                        "empty folder for new copies. Nothing was changed.",
+                        code="location-other-copies",
+                        name=loc.name,
+                    )
+            if mine and loc.encrypt:  # this data folder's key there must be this key (as a copy checks it)
+                try:
+                    theirs = client.get_bytes(identity_key(fid))
+                except FileNotFoundError:
+                    theirs = None
+                if (
+                    theirs is not None
+                    and self.identity_path().is_file()
+                    and theirs != self._locked_identity()
+                    and not self._earlier_key_file(theirs)
+                ):
+                    raise _identity_conflict(str(p))
+            made = _AddUndo(client, fid)
+            client.initialize()  # a marker when there is none (a new place); an unreadable one is refused
+            try:
+                if mine:
+                    self._claim(client, fid, loc.name)  # refused, touching nothing, when another computer writes there
+                loc.path = str(p)
+                loc.marker_id = client.read_marker_id()
+                save_config(self.data.root, cfg)
+            except BaseException:
+                made.undo()
+                raise
+            found = "same-drive" if same_drive else "copies" if mine else "new"
+            states = load_states(self.data.root)
+            st = states.get(loc.id, LocationState())
+            by_id = {r.id: r for r in self._candidates()} if self.store.available() else {}
+            st.copied = [r.id for r in copies if _is_copy_of(r, by_id.get(r.id), loc)]
+            st.used_bytes = sum(r.stored_size for r in copies)
+            st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
+            if not copies:
+                st.last_success_at = None  # nothing of this data folder there yet: not "copied 2 days ago"
+            states[loc.id] = st
+            try:
+                save_states(self.data.root, states)
+            except OSError as e:  # only a cache: the next sync rebuilds it
+                log.warning("location %s: could not record its state: %s", loc.name, e)
+            log.info("location %s: its folder is now %s (%s)", loc.name, p, found)
+            return PathResult(location=loc, found=found, copies=len(copies), previous=before)
+        finally:
+            lock.release()
 
     # -- asking before a change deletes copies (finding H22) -----------------------------
 
@@ -2110,18 +2251,39 @@ def _not_a_moved_location(loc: LocationConfig, cfg: LocationsConfig) -> None:
     twin = next((o for o in cfg.locations if o.kind == "folder" and o.marker_id and o.marker_id == loc.marker_id), None)
     if twin is None or not loc.marker_id:
         return
+    import shlex
+
     shown = printable(twin.name)
     raise ValidationError(
         f"{loc.where()} is the drive (or folder) of your location '{shown}', last seen at {twin.where()}: it is "
         "mounted at another place now, or was moved.",
-        f"To use it at its new place, remove '{shown}' (`jobmatcher location remove '{shown}'`: its copies there "
-        f"stay) and add {loc.where()} again; its copies there join it. If it comes back at {twin.where()}, "
-        "nothing is needed.",
+        f"To use it at its new place: `jobmatcher location set '{shown}' --path {shlex.quote(loc.where())}` (its "
+        f"copies there stay with it). If it comes back at {twin.where()}, nothing is needed.",
         f"To use it at its new place, remove '{shown}' (Remove in its row: its copies there stay) and add this "
         "folder again; its copies there join it.",
         code="location-moved",
         name=twin.name,
     )
+
+
+def _other_data_folders(root: Path, fid: str) -> list[str]:
+    """The ids of other data folders with something in their namespace under the folder `root`. Never raises."""
+    import re
+
+    base = root / namespace(fid).split("/")[0]
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        if n != fid and re.fullmatch(r"[0-9a-f]{32}", n):
+            try:
+                if any(not x.startswith(".") for x in os.listdir(base / n)):
+                    out.append(n)
+            except OSError:
+                continue
+    return out
 
 
 def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
