@@ -439,6 +439,7 @@ def copy_range(
     length: int,
     progress: Callable[[int], None] | None = None,
     chunk: int | None = None,
+    src_name: str | os.PathLike | None = None,
 ) -> int:
     """Copy `length` bytes from fd `sfd` at `src_offset` to the open file `dst` at its position.
 
@@ -447,6 +448,11 @@ def copy_range(
     reads and writes elsewhere. Returns the bytes copied (fewer if the source
     is shorter); `progress` gets the running total after each chunk of at most
     `chunk` bytes (default CHUNK).
+
+    An error of the kernel's copy does not say which side failed (an I/O error may be the source's drive,
+    unplugged or failing, or the destination's): that chunk is copied again by a read and a write, so a read
+    error is raised by the read, with `src_name` as its filename (X7: the words then name the source's drive,
+    not the destination's folder).
     """
     copied = 0
     fast = hasattr(os, "copy_file_range")
@@ -458,16 +464,19 @@ def copy_range(
         if fast:
             try:
                 n = os.copy_file_range(sfd, dfd, want, src_offset + copied)
-            except OSError as e:
-                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                fast = False
+            except OSError:
+                fast = False  # not supported here, or a real error: the read and write below say whose
         if n < 0:
-            if hasattr(os, "pread"):
-                buf = os.pread(sfd, want, src_offset + copied)
-            else:  # Windows: the fd is private to this call there
-                os.lseek(sfd, src_offset + copied, os.SEEK_SET)
-                buf = os.read(sfd, want)
+            try:
+                if hasattr(os, "pread"):
+                    buf = os.pread(sfd, want, src_offset + copied)
+                else:  # Windows: the fd is private to this call there
+                    os.lseek(sfd, src_offset + copied, os.SEEK_SET)
+                    buf = os.read(sfd, want)
+            except OSError as e:
+                if e.filename is None and src_name is not None:
+                    e.filename = os.fspath(src_name)
+                raise
             n = len(buf)
             dst.write(buf)
         if n == 0:

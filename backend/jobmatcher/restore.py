@@ -212,26 +212,16 @@ def restore(
     refuse_linked_live(data.db_path)  # V5: before anything changes
     refuse_the_live_file(data, Path(source))
     say("check", 0, None, "steps")
-    # raises InvalidBackupError: nothing touched.
-    proven_by_checksum = source_verified and bool(expected_sha256)
-    if proven_by_checksum:
-        size, _page_size = check_file_shape(source)
-        revision = check_schema(source)
-        digest: dict[Algorithm, str] = {SHA256: str(expected_sha256)}
-        if expected_blake3:  # BLAKE3 alone only while the seal ties the recorded SHA-256 to it (T1)
-            digest = {BLAKE3: expected_blake3} if sealed else {BLAKE3: expected_blake3, **digest}
-    else:
-        # BLAKE3 computed beside the check too: the staged copy is then proven by it (faster than SHA-256).
-        report = verify_file(
-            source,
-            expected_sha256,
-            expected_blake3=expected_blake3,
-            with_blake3=True,
-            every_checksum=True,  # both recorded checksums must hold, as for verify (H6, T1) ...
-            sha256_sealed=sealed,  # ... proven by BLAKE3 alone while the seal ties them together
+    # raises InvalidBackupError: nothing touched. The backup's drive gone meanwhile is said as such (X7).
+    try:
+        size, revision, digest, proven_by_checksum = _check_source(
+            source, expected_sha256, source_verified, expected_blake3, sealed
         )
-        size, revision = report.size_bytes, report.schema_revision
-        digest = {BLAKE3: report.blake3} if report.blake3 else {SHA256: report.sha256}
+    except (JobMatcherError, OSError) as e:
+        trouble = source_trouble(e, source, store, "Your data was not changed.")
+        if trouble is not None:
+            raise trouble from e
+        raise
     say("check", 1, 1, "steps")
     mark("check")
     # The staged copy and room beside it (a safety copy, an update of an older copy); a taken source already
@@ -310,7 +300,7 @@ def restore(
                 # program that refused it): a full-size copy per retry otherwise. After the journal's end, so a
                 # kill in between keeps it, never leaves a journal naming a safety backup that is gone.
                 _drop_unused_safety(store, safety.id)
-            raise _as_failure(e, recovered=True, how="Your data was not changed.") from e
+            raise _as_failure(e, recovered=True, how="Your data was not changed.", source=source, store=store) from e
         try:
             _recover_from(data, Path(safety.path), safety.id, swap_lock, say)
         except BaseException as again:
@@ -322,7 +312,11 @@ def restore(
                 recovered=False,
             ) from e
         raise _as_failure(
-            e, recovered=True, how=f"Your data was put back from the safety backup {safety.id}; nothing was lost."
+            e,
+            recovered=True,
+            how=f"Your data was put back from the safety backup {safety.id}; nothing was lost.",
+            source=source,
+            store=store,
         ) from e
     finally:
         if opens is not None:
@@ -625,6 +619,62 @@ def _unopenable(db: Path) -> str | None:
     return None
 
 
+# Read errors that say the disk a file is on went away or fails: unplugged (ENOENT, ENODEV, ENXIO, ESTALE for a
+# share, ENOTCONN for a FUSE or network mount whose server ended, ENOMEDIUM) or unreadable (EIO).
+_GONE_OR_FAILING = {
+    getattr(errno, name)
+    for name in ("EIO", "ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTCONN", "ENOMEDIUM", "EHOSTDOWN", "ENOTDIR")
+    if hasattr(errno, name)
+}
+
+
+def source_trouble(
+    e: BaseException, source: Path, store: BackupStore, how: str, recovered: bool = True
+) -> JobMatcherError | None:
+    """The words for a restore (or the check before it) that stopped because the backup being restored could no
+    longer be read: its backup folder's drive unplugged, unmounted or failing (X7), not the data folder's fault,
+    which the default words blamed ("check free space and permissions in the data folder"). None when the error
+    is not about reading `source` (the caller's words stand). Never raises."""
+    try:
+        folder = Path(store.folder)
+        in_folder = _inside(source, folder)
+        if in_folder and store.chosen and not store.available():
+            return RestoreFailedError(
+                f"The restore stopped: your backup folder {folder} is no longer available (the drive holding "
+                f"your backups was unplugged, or stopped answering). {how}",
+                "Plug the drive back in (or check that it is mounted), then restore again.",
+                recovered=recovered,
+                cause="folder-unavailable",
+            )
+        if not isinstance(e, OSError) or e.filename is None or e.errno not in _GONE_OR_FAILING:
+            return None
+        if not _same_path(Path(e.filename), source):
+            return None
+        what = e.strerror or str(e)
+        where = f"your backup folder {folder}" if in_folder else f"{source.parent}"
+        return RestoreFailedError(
+            f"The restore stopped: the backup {source.name} could not be read from {where} ({what}): the drive "
+            f"holding it may have been unplugged, or be failing. {how}",
+            "Check that drive (plug it back in if it was unplugged), then restore again; if it keeps failing, "
+            "restore another backup.",
+            recovered=recovered,
+            cause="backup-unreadable",
+        )
+    except Exception:  # noqa: BLE001 - in doubt, the caller's words
+        return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
+    except ValueError:
+        return False
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, JobMatcherError):
         return e.message
@@ -633,7 +683,40 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _as_failure(e: BaseException, recovered: bool, how: str) -> JobMatcherError:
+def _check_source(
+    source: Path, expected_sha256: str | None, source_verified: bool, expected_blake3: str | None, sealed: bool
+) -> tuple[int, str | None, dict[Algorithm, str], bool]:
+    """The check of a restore's source (see restore()): its size, schema revision, the digests its staged copy
+    must have, and whether the recorded checksum proves it (no full check). Raises InvalidBackupError."""
+    proven_by_checksum = source_verified and bool(expected_sha256)
+    if proven_by_checksum:
+        size, _page_size = check_file_shape(source)
+        revision = check_schema(source)
+        digest: dict[Algorithm, str] = {SHA256: str(expected_sha256)}
+        if expected_blake3:  # BLAKE3 alone only while the seal ties the recorded SHA-256 to it (T1)
+            digest = {BLAKE3: expected_blake3} if sealed else {BLAKE3: expected_blake3, **digest}
+    else:
+        # BLAKE3 computed beside the check too: the staged copy is then proven by it (faster than SHA-256).
+        report = verify_file(
+            source,
+            expected_sha256,
+            expected_blake3=expected_blake3,
+            with_blake3=True,
+            every_checksum=True,  # both recorded checksums must hold, as for verify (H6, T1) ...
+            sha256_sealed=sealed,  # ... proven by BLAKE3 alone while the seal ties them together
+        )
+        size, revision = report.size_bytes, report.schema_revision
+        digest = {BLAKE3: report.blake3} if report.blake3 else {SHA256: report.sha256}
+    return size, revision, digest, proven_by_checksum
+
+
+def _as_failure(
+    e: BaseException, recovered: bool, how: str, source: Path | None = None, store: BackupStore | None = None
+) -> JobMatcherError:
+    if source is not None and store is not None:
+        trouble = source_trouble(e, source, store, how, recovered)
+        if trouble is not None:
+            return trouble
     if isinstance(e, (InvalidBackupError, DatabaseInUseError)):
         return e
     if isinstance(e, JobMatcherError) and e.hint:
@@ -770,7 +853,7 @@ def _copy_hashed(
                 digests.ready(done)
                 say("copy", done, size, "bytes")
 
-            copy_range(src.fileno(), 0, out, size, progress)
+            copy_range(src.fileno(), 0, out, size, progress, src_name=source)
             out.flush()
             os.fsync(out.fileno())
         return digests.result()
