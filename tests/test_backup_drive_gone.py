@@ -121,3 +121,56 @@ def test_a_restore_whose_backup_drive_fails_mid_copy_names_the_backup_drive(engi
     r = run_cli("backup", "restore", b.id, "--yes", "--json", data_dir=engine.data.root)
     answer = json.loads(r.stdout)
     assert r.returncode == 1 and answer["cause"] == "backup-unreadable" and answer["recovered"] is True, r.stdout
+
+
+def test_moving_backups_off_a_failing_drive_names_that_drive_not_the_new_folder(engine, failing_usb, tmp_path):
+    """X7's kind in `settings --move-backups`: a backup of the previous folder unreadable (its drive failing)
+    was said as 'Could not finish moving the backup (NEW FOLDER): Input/output error', blaming the new folder.
+    It names the previous folder's drive; the backups stay where they are."""
+    folder, fail = failing_usb
+    engine.update_settings({"backup_dir": str(folder)})
+    _ballast(engine, 3)
+    b = engine.create_backup()
+    fail()
+    new = tmp_path / "new-folder"
+    new.mkdir()
+    engine.update_settings({"backup_dir": str(new)})
+    r = run_cli("settings", "--move-backups", "--yes", data_dir=engine.data.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert f"could not be read from the previous backup folder {folder} (Input/output error)" in out, out
+    assert "drive holding it may have been unplugged, or be failing" in out and f"({new})" not in out, out
+    assert (folder / f"{b.id}.db").exists()  # left where it was
+
+
+@pytest.mark.parametrize("encrypt", [False, True])
+def test_a_copy_to_a_location_from_a_failing_backup_drive_names_that_drive_not_the_location(
+    engine, failing_usb, tmp_path, locked_identity, file_credentials, encrypt
+):
+    """X7's kind in copies to a backup location: a backup unreadable on the backup folder's drive was said as
+    'The backup location … is not available: it went away during the copy (Input/output error)', sending the
+    user to the location's drive. It names the backup folder's drive; the location is left clean."""
+    from conftest import LOCATION_PASSPHRASE, prime
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    folder, fail = failing_usb
+    engine.update_settings({"backup_dir": str(folder)})
+    place = tmp_path / "location"
+    place.mkdir()
+    if encrypt:
+        prime(engine, locked_identity)
+        engine.locations.add("folder", path=str(place), name="usb2", passphrase=LOCATION_PASSPHRASE)
+    else:
+        engine.locations.add("folder", path=str(place), name="usb2", encrypt=False)
+    _ballast(engine, 3)
+    b = engine.create_backup()
+    fail()
+    [r] = engine.locations.sync()
+    assert r.error_code != "location-unavailable" and b.id not in r.copied, r
+    assert f"could not be read from your backup folder {folder}" in r.error, r.error
+    assert "drive holding your backups" in r.error and "went away" not in r.error, r.error
+    assert list_remote(FolderLocation(place)) == []
+    # nothing of the copy there (the key file of an encrypted location is not a copy)
+    left = [p.name for p in place.rglob("*") if p.is_file() and p.name != "identity.age"]
+    assert not [n for n in left if n.endswith((".db", ".age")) or n.endswith(".part")], left

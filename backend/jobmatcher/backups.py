@@ -25,6 +25,7 @@ from .errors import (
     BackupFailedError,
     BackupNotFoundError,
     CheckInterruptedError,
+    DiskError,
     InvalidBackupError,
     JobMatcherError,
     NewerSchemaError,
@@ -44,6 +45,7 @@ from .fsutil import (
     hold_free_space,
     make_dirs,
     process_gone,
+    read_failed,
     remove_dead_temp_files,
     remove_quietly,
     require_free_space,
@@ -636,7 +638,14 @@ class BackupStore(BackupFolder):
                         return self.get(there.stem)
                 raise
             with fin, open(tmp, "wb") as fout:
-                while chunk := fin.read(1 << 20):
+                while True:
+                    try:
+                        chunk = fin.read(1 << 20)
+                    except OSError as e:  # the old folder's drive, named as such (X7)
+                        e.filename = e.filename if e.filename is not None else str(src)
+                        raise
+                    if not chunk:
+                        break
                     fout.write(chunk)
                 fout.flush()
                 os.fsync(fout.fileno())
@@ -659,6 +668,14 @@ class BackupStore(BackupFolder):
         except OSError as e:
             if final is not None and not final.exists():
                 remove_quietly(manifest_path(final))
+            if read_failed(e, src):  # the previous folder's drive unplugged or failing, not this folder (X7)
+                raise DiskError(
+                    f"Could not move {src.name}: it could not be read from the previous backup folder {src.parent} "
+                    f"({e.strerror or e}): the drive holding it may have been unplugged, or be failing.",
+                    "Check that drive (plug it back in if it was unplugged), then move the backups again. The "
+                    "backup stays where it is.",
+                    path=str(src),
+                ) from None
             raise describe_os_error(e, "moving the backup", self.folder) from None
         except BaseException:
             if final is not None and not final.exists():

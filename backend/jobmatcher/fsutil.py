@@ -487,6 +487,29 @@ def copy_range(
     return copied
 
 
+# Errors reading a file that say the disk it is on went away or fails: unplugged (ENOENT, ENODEV, ENXIO, ESTALE
+# for a share, ENOTCONN for a FUSE or network mount whose server ended, ENOMEDIUM) or unreadable (EIO).
+GONE_OR_FAILING = frozenset(
+    getattr(errno, name)
+    for name in ("EIO", "ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTCONN", "ENOMEDIUM", "EHOSTDOWN", "ENOTDIR")
+    if hasattr(errno, name)
+)
+
+
+def read_failed(e: BaseException, path: Path) -> bool:
+    """Whether `e` is an error reading `path` itself (its filename) that says its drive went away or fails (X7):
+    such an error is the source drive's, not the folder being written. Never raises."""
+    try:
+        return (
+            isinstance(e, OSError)
+            and e.filename is not None
+            and e.errno in GONE_OR_FAILING
+            and os.path.abspath(os.fsdecode(e.filename)) == os.path.abspath(path)
+        )
+    except (TypeError, ValueError):
+        return False
+
+
 def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
     """Turn an OSError into a message that says what failed and what to do."""
     if e.errno == errno.ENOSPC:

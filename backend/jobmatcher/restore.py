@@ -62,6 +62,7 @@ from .fsutil import (
     fsync_dir,
     fsync_file,
     private_opener,
+    read_failed,
     remove_quietly,
     require_free_space,
     same_file,
@@ -619,15 +620,6 @@ def _unopenable(db: Path) -> str | None:
     return None
 
 
-# Read errors that say the disk a file is on went away or fails: unplugged (ENOENT, ENODEV, ENXIO, ESTALE for a
-# share, ENOTCONN for a FUSE or network mount whose server ended, ENOMEDIUM) or unreadable (EIO).
-_GONE_OR_FAILING = {
-    getattr(errno, name)
-    for name in ("EIO", "ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTCONN", "ENOMEDIUM", "EHOSTDOWN", "ENOTDIR")
-    if hasattr(errno, name)
-}
-
-
 def source_trouble(
     e: BaseException, source: Path, store: BackupStore, how: str, recovered: bool = True
 ) -> JobMatcherError | None:
@@ -646,9 +638,7 @@ def source_trouble(
                 recovered=recovered,
                 cause="folder-unavailable",
             )
-        if not isinstance(e, OSError) or e.filename is None or e.errno not in _GONE_OR_FAILING:
-            return None
-        if not _same_path(Path(e.filename), source):
+        if not isinstance(e, OSError) or not read_failed(e, source):
             return None
         what = e.strerror or str(e)
         where = f"your backup folder {folder}" if in_folder else f"{source.parent}"
@@ -669,10 +659,6 @@ def _inside(path: Path, folder: Path) -> bool:
         return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
     except ValueError:
         return False
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _describe(e: BaseException) -> str:

@@ -56,6 +56,16 @@ def check_key(key: str) -> str:
     return key
 
 
+class SourceUnreadable(Exception):
+    """The backup being copied could not be read (`error`: the OSError, naming it): its own drive was unplugged or
+    is failing, not the location (X7). Raised by put_file instead of the location's errors, which would blame the
+    location ("went away during the copy")."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: its key (relative to the location root) and size in bytes."""

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, List, TypeVar
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
-from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, remove_quietly
+from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, read_failed, remove_quietly
 from .client import (
     MARKER_KEY,
     ByteProgress,
@@ -48,6 +48,7 @@ from .client import (
     LocationClient,
     ObjectInfo,
     Producer,
+    SourceUnreadable,
     Stored,
     check_key,
     copy_not_a_file,
@@ -469,12 +470,19 @@ class FolderLocation(LocationClient):
         Raises as LocationClient.put_file."""
 
         def write(raw: BinaryIO, tmp: Path) -> tuple[Stored, bool]:
-            fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             try:
-                total = os.fstat(fd).st_size
-                n = copy_range(fd, 0, raw, total, (lambda d: progress(d, total)) if progress else None)
-            finally:
-                os.close(fd)
+                fd = os.open(src, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                try:
+                    total = os.fstat(fd).st_size
+                    n = copy_range(
+                        fd, 0, raw, total, (lambda d: progress(d, total)) if progress else None, src_name=src
+                    )
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                if read_failed(e, src):  # the backup's drive, not this location (X7)
+                    raise SourceUnreadable(e) from None
+                raise
             return Stored(n, sha256), False
 
         return self._publish(key, write)

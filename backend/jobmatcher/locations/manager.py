@@ -38,14 +38,14 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes, human_size, require_utf8_path, same_file, user_path
+from ..fsutil import atomic_write_bytes, human_size, read_failed, require_utf8_path, same_file, user_path
 from ..lock import FileLock
 from ..manifest import BackupRecord, read_manifest, seal_holds
 from ..printable import printable, unprintable
 from ..progress import Progress
 from ..retention import RetentionPolicy, describe, newest_order, obsolete
 from ..settings import check_backup_folder, check_location_folder
-from .client import MARKER_KEY, HashingWriter, LocationClient
+from .client import MARKER_KEY, HashingWriter, LocationClient, SourceUnreadable
 from .config import (
     DEFAULT_RETENTION_DAYS,
     IDENTITY_NAME,
@@ -1337,9 +1337,10 @@ class Locations:
                 try:
                     size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                 except LocationCopyFailedError as e:
-                    if getattr(e, "reason", None) != "checksum-mismatch":
+                    if getattr(e, "reason", None) not in ("checksum-mismatch", "backup-unreadable"):
                         raise
-                    # this one backup is at fault, not the location: the others are still copied (H6)
+                    # this one backup is at fault (or its drive, X7), not the location: the others are still
+                    # copied (H6)
                     log.warning("location %s: %s", loc.name, e.message)
                     result.error, result.error_code = str(e), e.code
                     continue
@@ -1653,6 +1654,10 @@ class Locations:
                 # backup changed after its manifest leaves nothing listed at the location.
                 try:
                     _, digest = encrypt_file_into(src, w, recipient, algorithm, spare)
+                except OSError as e:
+                    if read_failed(e, src):  # the backup's drive, not this location (X7)
+                        raise SourceUnreadable(e) from None
+                    raise
                 except EncryptionStalled as e:
                     raise LocationCopyFailedError(
                         f"The encryption of the backup {rec.id} stopped responding ({e.why}), so it was ended; "
@@ -1679,6 +1684,8 @@ class Locations:
                 client.spool_dir = src.parent  # data folder's may not (L12); that folder's cleanup knows the name
             try:
                 stored = client.put_stream(data_key(fid, rec.id, True), produce, on_bytes, rec.size_bytes)
+            except SourceUnreadable as e:
+                raise self._backup_unreadable(rec.id, src, e.error) from None
             except FileNotFoundError:
                 raise LocationCopyFailedError(
                     f"The backup {rec.id} was deleted while it was copied.",
@@ -1687,6 +1694,8 @@ class Locations:
         else:
             try:
                 stored = client.put_file(data_key(fid, rec.id, False), src, rec.sha256 or "", on_bytes)
+            except SourceUnreadable as e:
+                raise self._backup_unreadable(rec.id, src, e.error) from None
             except LocationCopyFailedError:
                 # The read-back is compared with the backup's recorded SHA-256. When the backup itself does not
                 # match it (changed after its check, or its manifest edited), the fault is the backup's, not
@@ -1707,6 +1716,27 @@ class Locations:
         )
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
         return stored.size
+
+    def _backup_unreadable(self, backup_id: str, src: Path, e: OSError) -> LocationCopyFailedError:
+        """The backup `backup_id` could not be read from the backup folder (X7: its drive unplugged or failing):
+        not copied, said as the backup folder's drive, not the location's (reason backup-unreadable: the other
+        backups are still tried, as for checksum-mismatch)."""
+        gone = self.store.chosen and not self.store.available()
+        return LocationCopyFailedError(
+            (
+                f"Your backup folder {self.store.folder} is no longer available (the drive holding your backups was "
+                f"unplugged, or stopped answering), so the backup {backup_id} was not copied."
+            )
+            if gone
+            else (
+                f"The backup {backup_id} could not be read from your backup folder {src.parent} "
+                f"({e.strerror or e}): the drive holding your backups may have been unplugged, or be failing. It "
+                "was not copied; the location is not at fault."
+            ),
+            "Check the drive holding your backups (plug it back in if it was unplugged); the copy is retried later.",
+            reason="backup-unreadable",
+            id=backup_id,
+        )
 
     # -- status and health ----------------------------------------------------------------
 

@@ -29,13 +29,14 @@ from ..errors import (
     LocationUnavailableError,
     ValidationError,
 )
-from ..fsutil import free_space, remove_quietly, require_free_space, space_error
+from ..fsutil import free_space, read_failed, remove_quietly, require_free_space, space_error
 from .client import (
     MARKER_KEY,
     ByteProgress,
     LocationClient,
     ObjectInfo,
     Producer,
+    SourceUnreadable,
     Stored,
     check_key,
     copy_too_large,
@@ -659,10 +660,16 @@ class S3Location(LocationClient):
         """As LocationClient.put_file (OSError when `src` cannot be read)."""
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
-        with open(src, "rb") as f:
-            while chunk := f.read(4 * MB):
-                md5.update(chunk)
-                size += len(chunk)
+        try:
+            with open(src, "rb") as f:
+                while chunk := f.read(4 * MB):
+                    md5.update(chunk)
+                    size += len(chunk)
+        except OSError as e:
+            e.filename = e.filename if e.filename is not None else str(src)
+            if read_failed(e, src):  # the backup's drive, not the storage (X7)
+                raise SourceUnreadable(e) from None
+            raise
         stored = Stored(size, sha256)
         self._upload(key, src, stored, md5, progress)
         return stored
