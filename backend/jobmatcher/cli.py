@@ -1022,7 +1022,8 @@ SECRET_FILE_MAX = 4096  # bytes; a passphrase, recovery key or access key is far
 
 
 def _read_secret_file(f: str, what: str) -> str:
-    """The first line of a small regular file holding a secret (without its line end).
+    """The first line of a small regular file holding a secret (without its line end, and without the
+    byte-order mark a file may start with).
 
     Reads at most SECRET_FILE_MAX + 1 bytes, so `/dev/zero` or a huge file cannot exhaust memory; refuses
     (JobMatcherError) a missing, unreadable, non-regular (device, pipe, folder), too large or non-UTF-8 file.
@@ -1075,7 +1076,9 @@ def _read_secret_file(f: str, what: str) -> str:
             reason="too-large",
         )
     try:
-        text = data.decode("utf-8")
+        # utf-8-sig: without the byte-order mark a file saved as "UTF-8" by Windows Notepad starts with (Z1):
+        # it is no part of a secret anyone types
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise JobMatcherError(
             f"The {what} {f} is not UTF-8 text.",
@@ -1088,34 +1091,16 @@ def _read_secret_file(f: str, what: str) -> str:
 
 
 def _read_secret(args, creating: bool) -> str | None:
-    """The passphrase (or recovery key): from --passphrase-file, else asked on a terminal; None if neither."""
+    """The passphrase (or recovery key): from --passphrase-file, else asked on a terminal (twice when
+    `creating`); None if neither."""
     f = getattr(args, "passphrase_file", None)
-    if f:
-        text = _read_secret_file(f, "passphrase file")
-        if not text:
-            raise JobMatcherError(
-                f"The passphrase file {f} is empty.",
-                "Put the passphrase on its first line.",
-                code="secret-file-refused",
-                path=str(f),
-                reason="empty",
-            )
-        return text
-    if not sys.stdin.isatty():
-        return None
-    import getpass
-
-    if creating:
+    if creating and not f and sys.stdin.isatty():
         print(
             "Copies are encrypted. Choose a passphrase for this data folder: it unlocks your copies on a new "
             "machine. JobMatcher cannot recover it for you.",
             file=sys.stderr,
         )
-    first = getpass.getpass("Passphrase: ")
-    if creating:
-        if getpass.getpass("Passphrase again: ") != first:
-            raise JobMatcherError("The two passphrases differ.", "Run the command again.", code="passphrases-differ")
-    return first
+    return _secret_from(f, "passphrase file", "Passphrase", twice=creating)
 
 
 def _s3_keys(args):

@@ -28,6 +28,9 @@ RECOVERY_KEY_PREFIX = "AGE-SECRET-KEY-1"
 # age refuses a passphrase's work when it measures it as too slow here; measured again it may pass
 UNLOCK_TRIES = 3
 UNLOCK_RETRY_PAUSE = 1.0  # seconds between those tries
+# The byte-order mark Windows Notepad writes at the start of a text file saved as "UTF-8" (Z1): invisible, never
+# typed, so never part of a passphrase or a recovery key.
+BOM = "\ufeff"
 
 
 def new_identity() -> tuple[str, str]:
@@ -62,7 +65,7 @@ def is_recovery_key(secret: str) -> bool:
     return as_recovery_key(secret).startswith(RECOVERY_KEY_PREFIX)
 
 
-_WHITESPACE = re.compile(r"\s+")
+_WHITESPACE = re.compile(r"[\s\ufeff]+")  # with the byte-order mark (BOM), which \s does not match
 
 
 def as_recovery_key(secret: str) -> str:
@@ -73,23 +76,32 @@ def as_recovery_key(secret: str) -> str:
 
 
 def check_new_passphrase(passphrase: str) -> None:
-    """Raises ValidationError when a new passphrase is shorter than MIN_PASSPHRASE characters."""
-    if len(passphrase) < MIN_PASSPHRASE:
+    """Raises ValidationError when a new passphrase is shorter than MIN_PASSPHRASE characters (a leading
+    byte-order mark not counted: see without_bom)."""
+    if len(without_bom(passphrase)) < MIN_PASSPHRASE:
         raise ValidationError(
             f"The passphrase must be at least {MIN_PASSPHRASE} characters.",
             "Choose a longer passphrase (a few words are easy to remember).",
         )
 
 
+def without_bom(secret: str) -> str:
+    """`secret` without the byte-order marks (U+FEFF) at its start: a passphrase read from a file saved by
+    Windows Notepad as "UTF-8" starts with one, which nobody types on a new machine or gives to `age` (Z1).
+    Never raises."""
+    return secret.lstrip(BOM)
+
+
 def lock_identity(identity: str, passphrase: str) -> bytes:
-    """The identity encrypted with the passphrase (age scrypt), as an age file's bytes.
+    """The identity encrypted with the passphrase (age scrypt), as an age file's bytes. A leading byte-order
+    mark is not part of the passphrase locked (without_bom), so the passphrase opens it as typed.
 
     Raises ValidationError when the passphrase is too short (check_new_passphrase), JobMatcherError (code
     "memory-low") when the memory age's scrypt may take here is not there (lock_memory, check_scrypt_memory)."""
     check_new_passphrase(passphrase)
     check_scrypt_memory(lock_memory(), locking=True)  # V15d: as unlock_identity does, before age's scrypt
     try:
-        return _scrypt("encrypt", (identity.strip() + "\n").encode(), passphrase, locking=True)
+        return _scrypt("encrypt", (identity.strip() + "\n").encode(), without_bom(passphrase), locking=True)
     except _Refused as e:
         raise JobMatcherError(
             f"age could not lock the new encryption key with the passphrase ({e}). Nothing was changed.",
@@ -257,28 +269,20 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     JobMatcherError (code "memory-low") when the memory age's scrypt takes is not there (checked before) or its
     process was killed. age's scrypt runs in a child process (keyproc.py), so this process's threads go on.
     """
-    secret = secret.rstrip("\r\n")
+    secret = without_bom(secret.rstrip("\r\n"))
     if is_recovery_key(secret):
         identity = as_recovery_key(secret)
         recipient_of(identity)  # ValidationError when mangled
         return identity
-    said = ""
     check_unlock_memory(locked)
-    for attempt in range(UNLOCK_TRIES):
-        try:
-            return _scrypt("decrypt", locked, secret).decode().strip()
-        except _Refused as e:
-            said = str(e)
-            if "excessive work" not in said.lower():
-                break
-            # age refuses a scrypt work factor far above what it measures this computer can do in about a
-            # second (rage: target work factor + 4). On a busy machine that measurement comes out low, and a
-            # correct passphrase was then refused as wrong. Measured again after a pause, it usually passes;
-            # if not, say what happened instead of blaming the passphrase.
-            if attempt == UNLOCK_TRIES - 1:
-                raise _too_slow(str(e)) from None
-            time.sleep(UNLOCK_RETRY_PAUSE)
-    if said.strip().lower() not in ("decryption failed", ""):
+    opened, said = _try_passphrase(locked, secret)
+    if opened is None and _is_wrong_passphrase(said):
+        # Z1: a key locked before this version from a passphrase file that began with a byte-order mark was
+        # locked with the mark in front; the passphrase as typed (or that same file) still opens it.
+        opened, said = _try_passphrase(locked, BOM + secret)
+    if opened is not None:
+        return opened
+    if not _is_wrong_passphrase(said):
         # age read the file's header and the passphrase did not open it: "Decryption failed". Anything else
         # (a header cut short, a payload that does not decrypt, not an age file) is the file, not the
         # passphrase (L24): code "key-damaged", so callers can say which file is damaged.
@@ -292,6 +296,32 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         "Check the passphrase (it is case-sensitive), or use the recovery key you "
         "were shown when encryption was set up. Nothing was changed.",
     )
+
+
+def _is_wrong_passphrase(said: str) -> bool:
+    """Whether age's refusal `said` means the passphrase did not open a readable key file ("Decryption failed")."""
+    return said.strip().lower() in ("decryption failed", "")
+
+
+def _try_passphrase(locked: bytes, passphrase: str) -> tuple[str | None, str]:
+    """(the identity, "") when `passphrase` opens `locked`, else (None, age's refusal). age's "excessive work"
+    refusal is tried again, UNLOCK_TRIES times UNLOCK_RETRY_PAUSE seconds apart, then raised as _too_slow."""
+    said = ""
+    for attempt in range(UNLOCK_TRIES):
+        try:
+            return _scrypt("decrypt", locked, passphrase).decode().strip(), ""
+        except _Refused as e:
+            said = str(e)
+            if "excessive work" not in said.lower():
+                break
+            # age refuses a scrypt work factor far above what it measures this computer can do in about a
+            # second (rage: target work factor + 4). On a busy machine that measurement comes out low, and a
+            # correct passphrase was then refused as wrong. Measured again after a pause, it usually passes;
+            # if not, say what happened instead of blaming the passphrase.
+            if attempt == UNLOCK_TRIES - 1:
+                raise _too_slow(str(e)) from None
+            time.sleep(UNLOCK_RETRY_PAUSE)
+    return None, said
 
 
 def _too_slow(said: str) -> WrongPassphraseError:
