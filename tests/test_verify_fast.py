@@ -5,8 +5,9 @@
 - The check starts before the manifest is read and the seal worked out: a backup changed after its check is
   still refused, and the check's seconds count from its start.
 - A check that only refreshes the time of the verdict already recorded (verified before, verified now) does not
-  make the rename of its manifest durable: a power cut leaves the old manifest or the new one, both whole and
-  verified (real power cuts on crashfs). A new verdict (failed, a first check, a checksum added) is durable.
+  rewrite its manifest at all: the time goes to the check-time file beside it (`ID.verified`, no fsync), which
+  every reader of the manifest and the list takes; a power cut leaves the manifest as it was, whole and verified
+  (real power cuts on crashfs). A new verdict (failed, a first check, a checksum added) is durable.
 - A verify killed at any instant leaves a whole manifest with the verdict it had or the new one.
 - The record verify returns is the one the list reads back.
 """
@@ -30,7 +31,7 @@ import pytest
 from conftest import run_cli
 from jobmatcher import checkproc, fsutil
 from jobmatcher.errors import InvalidBackupError
-from jobmatcher.manifest import Manifest, manifest_path, update_manifest
+from jobmatcher.manifest import Manifest, manifest_path, read_manifest, update_manifest
 
 
 def _ready(spare: checkproc.SpareChild) -> checkproc.SpareChild:
@@ -42,7 +43,15 @@ def _ready(spare: checkproc.SpareChild) -> checkproc.SpareChild:
 
 
 def _manifest(path: str | Path) -> Manifest:
+    """The manifest file itself, as it is on the disk."""
     return Manifest.model_validate_json(manifest_path(Path(path)).read_bytes())
+
+
+def _read(path: str | Path) -> Manifest:
+    """The manifest as JobMatcher reads it: with the newest check time (the check-time file beside it)."""
+    m = read_manifest(Path(path))
+    assert m is not None
+    return m
 
 
 def _answering(code: str) -> subprocess.Popen[bytes]:
@@ -167,7 +176,7 @@ def test_the_checks_seconds_count_from_its_start(engine, monkeypatch):
 
     monkeypatch.setattr("jobmatcher.backups.seal_holds", slow)
     engine.verify(b.id)
-    seconds = _manifest(b.path).verify_seconds
+    seconds = _read(b.path).verify_seconds
     assert seconds is not None and seconds >= 0.2
 
 
@@ -195,13 +204,16 @@ def test_only_a_refreshed_time_skips_the_folders_fsync(engine, folder_fsyncs):
     assert first.verified is True  # its create checked it
 
     folder_fsyncs.clear()
+    as_made = manifest_path(Path(b.path)).read_bytes()
     engine.verify(b.id)  # verified before, verified now: only the time changes
     assert folder not in folder_fsyncs
-    second = _manifest(b.path)
+    assert manifest_path(Path(b.path)).read_bytes() == as_made  # not rewritten: the time is beside it
+    second = _read(b.path)
     assert second.verified is True and second.verified_at > first.verified_at
     assert second.model_dump(exclude={"verified_at", "verify_seconds"}) == first.model_dump(
         exclude={"verified_at", "verify_seconds"}
     )
+    assert engine.store.get(b.id).verified_at == second.verified_at
 
     # A first verdict (never checked, e.g. a manifest of a backup whose check was interrupted): durable.
     def never_checked(x: Manifest) -> None:
@@ -255,6 +267,10 @@ def test_a_killed_verify_leaves_a_whole_manifest(engine):
         assert m.model_dump(exclude={"verified_at", "verify_seconds"}) == before.model_dump(
             exclude={"verified_at", "verify_seconds"}
         )
+        seen = _read(b.path)  # with whatever the check-time file holds (killed while writing it: ignored)
+        assert seen.verified is True and seen.verified_at >= m.verified_at
+        listed = run_cli("backup", "list", "--json", data_dir=engine.data.root)
+        assert listed.returncode == 0 and b.id in listed.stdout
         leftovers = [n for n in os.listdir(Path(b.path).parent) if n.endswith(".tmp")]
         if leftovers:  # killed between the temp file and its rename: the next command's cleanup removes it
             assert run_cli("backup", "list", data_dir=engine.data.root).returncode == 0
@@ -265,7 +281,8 @@ def test_a_killed_verify_leaves_a_whole_manifest(engine):
 
 def _cut_rounds(tmp_path: Path, pristine: Path, backup_id: str, check) -> int:
     """Run `backup verify ID` on crashfs once per cut point (each mutating operation, and after it finished) and
-    each loss mode; call check(manifest after the cut, finished) for each. Returns the number of cuts."""
+    each loss mode; call check(manifest file after the cut, manifest as read with its check-time file, finished,
+    where) for each. Returns the number of cuts."""
     fs = powerloss.CrashMount(tmp_path / "crash")
 
     def reset() -> None:
@@ -286,11 +303,13 @@ def _cut_rounds(tmp_path: Path, pristine: Path, backup_id: str, check) -> int:
     finally:
         trace = fs.stop()["trace"]
     cuts = 0
-    renamed = trace.find("n") + 1  # the manifest's rename: torn states after it get several seeds
-    assert renamed > 0, f"no rename among the command's operations: {trace}"
+    # the result's record: the manifest's rename (a new verdict), or the check-time file's write (a refreshed time,
+    # the command's last write): torn states after it get several seeds
+    recorded = trace.find("n") + 1 or trace.rfind("w") + 1
+    assert recorded > 0, f"no rename nor write among the command's operations: {trace}"
     points: list[int | None] = [*range(len(trace) + 1), None]
     for cut in points:
-        torn = 4 if cut is None or cut >= renamed else 1
+        torn = 4 if cut is None or cut >= recorded else 1
         for mode in [m for m in crashfs.MODES if m != "torn"] + ["torn"] * torn:
             reset()
             fs.start(cut, seed=cuts, mode=mode)
@@ -309,7 +328,7 @@ def _cut_rounds(tmp_path: Path, pristine: Path, backup_id: str, check) -> int:
                 m = Manifest.model_validate_json(manifest.read_bytes())
             except (OSError, ValueError) as e:
                 raise AssertionError(f"{where}: the manifest is not whole: {e}") from None
-            check(m, finished, where)
+            check(m, _read(manifest.with_suffix(".db")), finished, where)
             cuts += 1
     return cuts
 
@@ -325,10 +344,12 @@ def test_power_cuts_during_a_refreshing_verify_keep_a_whole_verified_manifest(tm
     before = _manifest(pristine / "backups" / f"{b.id}.db")
     assert before.verified is True
 
-    def check(m: Manifest, finished: bool, where: str) -> None:
+    def check(m: Manifest, seen: Manifest, finished: bool, where: str) -> None:
         assert m.verified is True, f"{where}: the verdict was lost"
-        assert m.verified_at >= before.verified_at, where  # the old time or the new one
-        assert m.model_dump(exclude={"verified_at", "verify_seconds"}) == before.model_dump(
+        assert m == before, f"{where}: the manifest changed"  # a refreshed time is never written into it
+        # read with the check-time file as the cut left it (torn, empty, lost: ignored): the old time or the new
+        assert seen.verified is True and seen.verified_at >= before.verified_at, where
+        assert seen.model_dump(exclude={"verified_at", "verify_seconds"}) == before.model_dump(
             exclude={"verified_at", "verify_seconds"}
         ), f"{where}: more than the time changed"
 
@@ -348,7 +369,7 @@ def test_power_cuts_keep_a_failed_verdict_once_the_command_reported_it(tmp_path,
         f.seek(damaged.stat().st_size // 2)
         f.write(b"\xde\xad\xbe\xef")
 
-    def check(m: Manifest, finished: bool, where: str) -> None:
+    def check(m: Manifest, seen: Manifest, finished: bool, where: str) -> None:
         if finished:  # the command reported the failure: its record survives the power cut
             assert m.verified is False, f"{where}: the failed verdict was lost"
         else:

@@ -71,6 +71,7 @@ from .listing import (
 )
 from .lock import FileLock
 from .manifest import (
+    CHECK_TIME,
     CHECKING,
     MANIFEST_LOCK_NAME,
     MAX_SEQUENCE,
@@ -86,6 +87,7 @@ from .manifest import (
     manifest_path,
     newest_order,
     read_manifest,
+    remove_check_time,
     seal_holds,
     seal_of,
     update_manifest,
@@ -130,13 +132,15 @@ TMP_PREFIX = ".tmp-"
 # opened now). The manifest keeps its earlier result for these (T8).
 _NOT_A_VERDICT = ("read-error", "unreadable")
 # A check's fields that alone need not survive a power cut: its time, when the verdict recorded stays the same
-# (verified before, verified now). A new verdict (failed, a first check, another message) is always durable.
-_REFRESH = frozenset({"verified_at", "verify_seconds"})
+# (verified before, verified now). A new verdict (failed, a first check, another message) is always durable. Such
+# a time goes to the check-time file beside the manifest (`<id>.verified`, manifest.write_check_time), not into it.
+_REFRESH = CHECK_TIME
 _OWN_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?\.json\Z")
 _TEMP = re.compile(r"^\.tmp-(?P<token>[0-9]+-[0-9]+)(?:\.lock|\.db(?:-wal|-shm|-journal)?)\Z")
 # a check's lock (checklock.lock_path), left by a killed check: removed once free and its backup is gone
 _CHECK_LOCK = re.compile(r"^\.jobmatcher-check-(?P<id>backup_[0-9A-Za-z_-]+)\.lock\Z")
 _LINK_PROBE = re.compile(r"^\.tmp-link-probe-(?P<pid>[0-9]+)\Z")  # restore's hard-link probe (restore._can_link)
+_CHECK_TIME = re.compile(r"^(?P<id>[^.].*)\.verified\Z", re.DOTALL)  # a check's time (listing.VERIFIED_SUFFIX)
 _STALE_ORPHAN_SECONDS = 3600
 
 
@@ -706,6 +710,8 @@ class BackupStore(BackupFolder):
         old_manifest, new_manifest = manifest_path(src), manifest_path(dest)
         if not same_file(old_manifest, new_manifest) and new_manifest.is_file():
             remove_quietly(old_manifest)
+            # its last check's time went into the moved manifest (read_manifest holds the newest)
+            remove_check_time(src)
         fsync_dir(src.parent)
 
     def _reserve_temp(self) -> tuple[Path, FileLock]:
@@ -1279,6 +1285,7 @@ class BackupStore(BackupFolder):
                 pass
             except OSError as e:
                 raise describe_os_error(e, "deleting the backup's manifest", manifest_path(path)) from None
+        remove_check_time(path)  # its last check's time, when JobMatcher wrote it (a killed delete: cleanup())
         fsync_dir(self.folder)
         log.info("deleted backup %s", backup_id)
         return rec
@@ -1330,6 +1337,7 @@ class BackupStore(BackupFolder):
             raise describe_os_error(e, "removing the second name of your database", path) from None
         if ours:
             remove_quietly(manifest_path(path))
+            remove_check_time(path)
         fsync_dir(self.folder)
         log.info("removed %s, a second name of the live database", path.name)
         return rec
@@ -1403,7 +1411,8 @@ class BackupStore(BackupFolder):
 
         Temp files `.tmp-PID-NS.db[-wal|-shm|-journal]` whose writer's `.tmp-PID-NS.lock` is free (or
         absent), reserved manifests `backup_….json` with no backup that are empty or JobMatcher
-        manifests, and killed manifest writes `.backup_….json.PID-THREAD-N.tmp`. Returns the names removed.
+        manifests, check-time files `ID.verified` with no backup that JobMatcher wrote (manifest.remove_check_time),
+        and killed manifest writes `.backup_….json.PID-THREAD-N.tmp`. Returns the names removed.
         Never raises: an unreadable folder or a file that cannot be removed is left as it is.
         """
         removed: list[str] = []
@@ -1435,6 +1444,11 @@ class BackupStore(BackupFolder):
                 removed.append(name)
             elif _OWN_MANIFEST.match(name) and name[:-5] + ".db" not in names:
                 orphans.append(name)
+            elif (ct := _CHECK_TIME.match(name)) and ct.group("id") + ".db" not in names:
+                # a check's time left without its backup (a delete killed before it went, or a check that ended
+                # as its backup was deleted): JobMatcher's own only (remove_check_time reads it first)
+                if remove_check_time(self.folder / f"{ct.group('id')}.db"):
+                    removed.append(name)
             elif (probe := _LINK_PROBE.match(name)) and process_gone(int(probe.group("pid"))):
                 remove_quietly(self.folder / name)
                 removed.append(name)

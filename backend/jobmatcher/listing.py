@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .core_schemas import BackupType, manifest_values, manifest_values_of
+from .core_schemas import MAX_SECONDS, BackupType, manifest_values, manifest_values_of
 from .datadir import DB_NAME
 from .errors import BackupFolderUnavailableError, JobMatcherError
 from .folders import BACKUP_FOLDER_MARKER
@@ -255,6 +255,130 @@ def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest
     return values
 
 
+# -- a check's refreshed time, beside its manifest (issue 13) ------------------------------------------------------
+
+# `<id>.verified` beside a backup: the time of its last check when that check only confirmed the verdict its
+# manifest records (passed before, passed now). Written in place without an fsync (manifest.update_manifest): the
+# manifest, which holds the checksums, the seal and the verdict, is not rewritten for a time that need not survive a
+# power cut. It is named for its backup, so it goes wherever its backup goes (delete, prune, move: there its time is
+# written into the moved manifest). Readers take its time only while the manifest still records the same verdict of
+# the same bytes and the time is later than the manifest's; anything else there (torn by a power cut, empty, stale,
+# another program's file) is ignored, never an error.
+VERIFIED_SUFFIX = ".verified"
+# How every such file JobMatcher writes begins (compact JSON, keys in this order): what tells it from another
+# program's file of that name, which is never overwritten nor deleted.
+VERIFIED_MARK = b'{"app":"JobMatcher","kind":"check-time"'
+MAX_VERIFIED_BYTES = 4096  # JobMatcher writes about 250 bytes
+
+
+def verified_path(db_path: str | os.PathLike) -> str:
+    """The check-time file of the backup file `db_path` (`….db`): the same name with VERIFIED_SUFFIX. Never
+    raises."""
+    name = os.fspath(db_path)
+    return (name[:-3] if name.endswith(".db") else name) + VERIFIED_SUFFIX
+
+
+def verified_is_ours(raw: bytes) -> bool:
+    """Is `raw`, the bytes of a file at a check-time file's name, one JobMatcher wrote: its mark, or nothing but
+    what a power cut leaves of a file being written (empty, or zeros)? Only such a file is overwritten or deleted.
+    Never raises."""
+    return raw.startswith(VERIFIED_MARK) or not raw.strip(b"\0")
+
+
+def read_verified(path: str) -> tuple[bytes | None, bool]:
+    """(its bytes, whether JobMatcher wrote it: verified_is_ours) for the check-time file `path`; (None, False)
+    when there is none or it is not a small regular file (a link is not followed, a FIFO never waited on). Never
+    raises."""
+    try:
+        fd = os.open(path, READ_FLAGS | getattr(os, "O_NOFOLLOW", 0))
+    except (OSError, ValueError):
+        return None, False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_VERIFIED_BYTES:
+            return None, False
+        raw = read_all(fd, st.st_size, path)
+    except OSError:
+        return None, False
+    finally:
+        os.close(fd)
+    return raw, verified_is_ours(raw)
+
+
+def verified_bytes(
+    verified_at: datetime, seconds: float | None, sha256: str, verified: bool | None, message: str
+) -> bytes:
+    """The content of a check-time file: the check's time (aware) and seconds, and the verdict and SHA-256 of the
+    manifest it refreshes (what makes it apply only to that manifest). Never raises for a manifest's values."""
+    import json
+
+    return (
+        json.dumps(
+            {
+                "app": "JobMatcher",
+                "kind": "check-time",
+                "format": 1,
+                "verified_at": verified_at.isoformat(),
+                "verify_seconds": seconds,
+                "sha256": sha256,
+                "verified": verified,
+                "verify_message": message,
+            },
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
+        + "\n"
+    ).encode()
+
+
+def parse_verified(raw: bytes | None) -> tuple[datetime, float | None, str, bool | None, str] | None:
+    """(verified_at in UTC, verify_seconds, sha256, verified, verify_message) from a check-time file's bytes;
+    None for anything JobMatcher did not write whole (torn, empty, another format). Never raises."""
+    if not raw or not raw.startswith(VERIFIED_MARK):
+        return None
+    import json
+
+    try:
+        body = json.loads(raw)
+        at = datetime.fromisoformat(body["verified_at"])
+        seconds, sha, verified, message = (
+            body["verify_seconds"],
+            body["sha256"],
+            body["verified"],
+            body["verify_message"],
+        )
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if (
+        body.get("format") != 1
+        or at.tzinfo is None
+        or not (seconds is None or (type(seconds) in (int, float) and 0 <= seconds <= MAX_SECONDS))
+        or not (isinstance(sha, str) and len(sha) == 64)
+        or verified not in (True, False, None)
+        or not isinstance(message, str)
+    ):
+        return None
+    return at.astimezone(timezone.utc), (None if seconds is None else float(seconds)), sha.lower(), verified, message
+
+
+def refreshed_check(m: dict, raw: bytes | None) -> tuple[datetime, float | None] | None:
+    """(verified_at, verify_seconds) of the check-time file's bytes `raw` when they refresh the manifest's fields
+    `m` (a dict as manifest_values or Manifest.__dict__): the same verdict and message of the same SHA-256, at a
+    later time. None otherwise (no file, a torn or stale one, another manifest now at that name). Never raises."""
+    side = parse_verified(raw)
+    if side is None:
+        return None
+    at, seconds, sha, verified, message = side
+    if (
+        sha != (m["sha256"] or "").lower()
+        or verified is not m["verified"]
+        or message != m["verify_message"]
+        or (m["verified_at"] is not None and at <= m["verified_at"])
+    ):
+        return None
+    return at, seconds
+
+
 def newest_order(b) -> tuple:
     """Sort key, oldest first, by the order of making: the manifest's `sequence` (int, optional; None for
     manifests of older versions, which rank below every sequenced backup), then `created_at`.
@@ -484,7 +608,10 @@ class BackupFolder:
                     if skipped is not None:
                         skipped.append(why)
                     continue
-                records.append(self._record(name[:-3], e.path, st, owner, claims, now))
+                # its check-time file beside it: known from the same reading of the folder (no lookup per backup)
+                records.append(
+                    self._record(name[:-3], e.path, st, owner, claims, now, name[:-3] + VERIFIED_SUFFIX in names)
+                )
             except FileNotFoundError:  # deleted since the folder was read (a prune elsewhere): not listed
                 continue
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
@@ -506,10 +633,17 @@ class BackupFolder:
         owner: str | None,
         claims: bool,
         now: datetime,
+        verified: bool | None = None,
     ) -> Any:
         """The row for the backup file at `path` whose lstat is `st` (its size and time date a file without
-        a readable manifest)."""
+        a readable manifest). `verified`: whether a check-time file is beside it (VERIFIED_SUFFIX), when the
+        caller knows; None: looked for."""
         m, state = self._manifest(f"{path[:-3]}.json")
+        if m is not None and verified is not False:
+            # the time of its last check, when that check only confirmed the verdict recorded (refreshed_check)
+            fresh = refreshed_check(m, read_verified(verified_path(path))[0])
+            if fresh is not None:
+                m = {**m, "verified_at": fresh[0], "verify_seconds": fresh[1]}
         if m is not None:
             owned = (m["data_folder_id"] == owner) if m["data_folder_id"] else claims
             return self._row(

@@ -26,13 +26,22 @@ from .core_schemas import as_utc as as_utc
 from .fsutil import atomic_write_bytes
 from .listing import CHECKING as CHECKING  # the list's constants and reading, shared with the model-free list
 from .listing import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from .listing import (
+    MAX_VERIFIED_BYTES,
+    read_verified,
+    record_values,
+    refreshed_check,
+    verified_bytes,
+    verified_is_ours,
+    verified_path,
+)
 from .listing import NEWER_VERSION as NEWER_VERSION
 from .listing import NOTE_MAX_CHARS as NOTE_MAX_CHARS
 from .listing import READ_FLAGS as _READ_FLAGS
+from .listing import VERIFIED_SUFFIX as VERIFIED_SUFFIX
 from .listing import check_outcome as check_outcome
 from .listing import newest_order as newest_order
 from .listing import read_all as _read_all
-from .listing import record_values
 
 # A date field of a file JobMatcher reads (manifests, a location's records): always time-zone aware, in UTC
 # (core_schemas.as_utc: the same rule for the schemas of the backup list).
@@ -293,8 +302,72 @@ def _read_regular(name: str) -> bytes:
 
 def load_manifest(db_file: Path) -> tuple[Manifest | None, ManifestState]:
     """(manifest, state) for `db_file`: state 'missing' when there is none, 'unreadable' when damaged
-    (or not a manifest: a folder, a FIFO, a file over MAX_MANIFEST_BYTES). Never raises for its file."""
-    return load_manifest_file(manifest_path(Path(db_file)))
+    (or not a manifest: a folder, a FIFO, a file over MAX_MANIFEST_BYTES). Its check's time is the newest
+    recorded: the check-time file's beside it when that refreshes it (listing.refreshed_check). Never raises for
+    its files."""
+    return _load_with_check_time(Path(db_file))[:2]
+
+
+def _load_with_check_time(db_file: Path) -> tuple[Manifest | None, ManifestState, bool]:
+    """load_manifest, and whether a check-time file JobMatcher wrote (listing.verified_is_ours: also a torn or
+    stale one) is beside it. Never raises."""
+    m, state = load_manifest_file(manifest_path(db_file))
+    raw, ours = read_verified(verified_path(db_file))
+    if m is not None and raw is not None:
+        fresh = refreshed_check(m.__dict__, raw)
+        if fresh is not None:
+            m.verified_at, m.verify_seconds = fresh
+    return m, state, ours
+
+
+# The fields a check-time file holds (listing.VERIFIED_SUFFIX): what update_manifest may write there.
+CHECK_TIME = frozenset({"verified_at", "verify_seconds"})
+
+
+def write_check_time(db_file: Path, m: Manifest) -> bool:
+    """Record `m`'s check time (verified_at, verify_seconds) in the check-time file beside `db_file`, tied to
+    `m`'s verdict and SHA-256 (listing.verified_bytes), written in place and not made durable: a power cut may
+    leave it as it was, empty or torn, and readers then take the manifest's time. A file there that JobMatcher
+    did not write (listing.verified_is_ours), a link or anything but a regular file is left alone. Returns
+    whether it was written; False (nothing changed, or a torn file left for readers to ignore) when it could not
+    be. Never raises."""
+    if not m.sha256 or m.verified_at is None:
+        return False
+    data = verified_bytes(m.verified_at, m.verify_seconds, m.sha256, m.verified, m.verify_message)
+    path = verified_path(db_file)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0), 0o600)
+    except (OSError, ValueError):
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_VERIFIED_BYTES:
+            return False
+        if st.st_size and not verified_is_ours(_read_all(fd, st.st_size, path)):
+            return False
+        if os.pwrite(fd, data, 0) != len(data):
+            return False
+        if st.st_size > len(data):
+            os.ftruncate(fd, len(data))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_check_time(db_file: Path) -> bool:
+    """Remove the check-time file beside `db_file` when JobMatcher wrote it (listing.verified_is_ours: also a torn
+    one); another program's file of that name is left. Returns whether one was removed. Never raises."""
+    path = verified_path(db_file)
+    if not read_verified(path)[1]:
+        return False
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def load_manifest_file(path: str | os.PathLike, shared: bool = False) -> tuple[Manifest | None, ManifestState]:
@@ -452,10 +525,14 @@ def update_manifest(
     overwritten. OSError from the file system propagates. Returns the manifest written.
 
     `refresh`: fields whose new values alone need not survive a power cut (a check's time when its verdict
-    is the one recorded already). When `change` changed only those, the new manifest is written whole and
-    fsynced before it replaces the old one, but the rename is not made durable (no fsync of the folder,
-    atomic_write_bytes): a power cut then leaves the old manifest or the new one, both whole and with the
-    same verdict. Any other change (a verdict, a checksum, a size, a manifest made) is made durable.
+    is the one recorded already). When `change` changed only those and they are a check's time (CHECK_TIME),
+    the manifest is not rewritten at all: the time goes to the check-time file beside it (write_check_time: no
+    fsync; readers take it while the manifest records the same verdict of the same bytes). Otherwise, or when
+    that file cannot be written, the new manifest is written whole and fsynced before it replaces the old one,
+    but the rename is not made durable (no fsync of the folder, atomic_write_bytes): a power cut then leaves
+    the old manifest or the new one, both whole and with the same verdict. Any other change (a verdict, a
+    checksum, a size, a manifest made) is made durable. The manifest read holds the newest check time
+    (load_manifest), so a rewrite keeps it, and a check-time file JobMatcher wrote is removed after one.
     """
     from .lock import FileLock  # local: keep this module's imports light
 
@@ -466,7 +543,7 @@ def update_manifest(
         guard = FileLock(db_file.parent / MANIFEST_LOCK_NAME)
         guard.acquire(timeout=30)
         try:
-            m, state = load_manifest(db_file)
+            m, state, aside = _load_with_check_time(db_file)
             if state == "unreadable":
                 raise ManifestNotOursError(str(manifest_path(db_file)))
             # the fields' values are immutable (text, numbers, dates, enums): a shallow copy is a snapshot
@@ -476,7 +553,12 @@ def update_manifest(
                     raise FileNotFoundError(str(manifest_path(db_file)))
                 m = default()
             change(m)
-            write_manifest(db_file, m, rename_durable=before is None or _fields_but(m, refresh) != before)
+            only_refreshed = before is not None and _fields_but(m, refresh) == before
+            if only_refreshed and refresh <= CHECK_TIME and write_check_time(db_file, m):
+                return m  # the manifest stays as it is, byte for byte
+            write_manifest(db_file, m, rename_durable=not only_refreshed)
+            if aside:  # its time is in the manifest now (read with it): the file beside it has served
+                remove_check_time(db_file)
             return m
         finally:
             guard.release()

@@ -78,6 +78,7 @@ from .manifest import (
     file_stamp_of,
     manifest_path,
     read_manifest,
+    remove_check_time,
     update_manifest,
 )
 from .openwatch import OpenWatch, openers_for_writing
@@ -509,6 +510,7 @@ def _unlink_safety(final: Path) -> None:
     """Remove a linked safety backup that never became one (the swap did not happen): its name only."""
     remove_quietly(final)
     remove_quietly(manifest_path(final))
+    remove_check_time(final)
     with contextlib.suppress(OSError):
         fsync_dir(final.parent)
 
