@@ -75,6 +75,15 @@ def test_the_format_spelled_out_here_is_the_one_written():
         "verify_message": "ok",
     }
     assert made.startswith(listing.VERIFIED_MARK) and listing.parse_verified(made) == (at, 0.01, "a" * 64, True, "ok")
+    assert len(made) == listing.VERIFIED_BYTES  # always one length: rewritten in place, no old tail left behind
+
+
+def test_a_rewrite_in_place_leaves_no_tail_of_a_longer_file(engine):
+    b = engine.create_backup()
+    _side(b.path).write_bytes(listing.VERIFIED_MARK + b" " * 900 + b"\n")  # ours (its mark), torn, longer
+    checked = engine.verify(b.id).backup.verified_at
+    assert len(_side(b.path).read_bytes()) == listing.VERIFIED_BYTES
+    assert read_manifest(Path(b.path)).verified_at == checked == engine.store.get(b.id).verified_at
 
 
 def test_a_refreshing_verify_leaves_the_manifest_and_every_reader_sees_its_time(engine):

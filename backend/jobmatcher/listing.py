@@ -268,7 +268,10 @@ VERIFIED_SUFFIX = ".verified"
 # How every such file JobMatcher writes begins (compact JSON, keys in this order): what tells it from another
 # program's file of that name, which is never overwritten nor deleted.
 VERIFIED_MARK = b'{"app":"JobMatcher","kind":"check-time"'
-MAX_VERIFIED_BYTES = 4096  # JobMatcher writes about 250 bytes
+MAX_VERIFIED_BYTES = 4096
+# Every such file JobMatcher writes has this length (its JSON padded with spaces): one is rewritten in place over the
+# last, never leaving a longer tail behind it, and fits one disk sector.
+VERIFIED_BYTES = 512
 
 
 def verified_path(db_path: str | os.PathLike) -> str:
@@ -309,26 +312,25 @@ def verified_bytes(
     verified_at: datetime, seconds: float | None, sha256: str, verified: bool | None, message: str
 ) -> bytes:
     """The content of a check-time file: the check's time (aware) and seconds, and the verdict and SHA-256 of the
-    manifest it refreshes (what makes it apply only to that manifest). Never raises for a manifest's values."""
+    manifest it refreshes (what makes it apply only to that manifest), as JSON padded with spaces to VERIFIED_BYTES
+    (longer only for a message far longer than JobMatcher's). Never raises for a manifest's values."""
     import json
 
-    return (
-        json.dumps(
-            {
-                "app": "JobMatcher",
-                "kind": "check-time",
-                "format": 1,
-                "verified_at": verified_at.isoformat(),
-                "verify_seconds": seconds,
-                "sha256": sha256,
-                "verified": verified,
-                "verify_message": message,
-            },
-            separators=(",", ":"),
-            ensure_ascii=True,
-        )
-        + "\n"
-    ).encode()
+    text = json.dumps(
+        {
+            "app": "JobMatcher",
+            "kind": "check-time",
+            "format": 1,
+            "verified_at": verified_at.isoformat(),
+            "verify_seconds": seconds,
+            "sha256": sha256,
+            "verified": verified,
+            "verify_message": message,
+        },
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return text.ljust(VERIFIED_BYTES - 1).encode() + b"\n"
 
 
 def parse_verified(raw: bytes | None) -> tuple[datetime, float | None, str, bool | None, str] | None:

@@ -346,6 +346,8 @@ def write_check_time(db_file: Path, m: Manifest) -> bool:
             return False
         if st.st_size and not verified_is_ours(_read_all(fd, st.st_size, path)):
             return False
+        # over the last one, of the same length (listing.VERIFIED_BYTES): killed or cut off at any instant, the file
+        # holds the old text, the new one or a torn one, never the new one with an old tail
         if os.pwrite(fd, data, 0) != len(data):
             return False
         if st.st_size > len(data):
