@@ -217,8 +217,13 @@ def test_delete_and_prune_remove_it_with_its_backup_but_never_a_file_jobmatcher_
     # cleanup, another program's stays
     orphan = Path(newest.path).with_name("backup_2020-01-01_00-00-00.db")
     _write_side(orphan, _raw(newest.path), datetime.now(timezone.utc))
+    empty_orphan = Path(newest.path).with_name("backup_2020-01-02_00-00-00.db")
+    _side(empty_orphan).write_bytes(b"")  # created, never written, and its backup gone since
+    _side(Path(newest.path).with_name("notes.db")).write_bytes(b"")  # an empty file of the user's: not ours
     removed = engine.store.cleanup()
     assert _side(orphan).name in removed and not _side(orphan).exists()
+    assert _side(empty_orphan).name in removed and not _side(empty_orphan).exists()
+    assert (engine.store.folder / "notes.verified").exists()
     assert _side(kept.path).exists() and _side(kept.path).name not in removed and _side(newest.path).exists()
 
 

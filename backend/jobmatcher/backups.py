@@ -57,6 +57,8 @@ from .listing import (  # the read side, without pydantic (`backup list`)
 )
 from .listing import (
     LINK_NOT_LISTED,
+    OWN_NAME,
+    VERIFIED_MARK,
     BackupFolder,
     _marker_tokens,
     is_own_backup,
@@ -65,6 +67,7 @@ from .listing import (
     live_link_page_hint,
     live_link_sentence,
     not_listed_because,
+    read_verified,
 )
 from .listing import (
     unavailable_error as unavailable_error,
@@ -1446,8 +1449,11 @@ class BackupStore(BackupFolder):
                 orphans.append(name)
             elif (ct := _CHECK_TIME.match(name)) and ct.group("id") + ".db" not in names:
                 # a check's time left without its backup (a delete killed before it went, or a check that ended
-                # as its backup was deleted): JobMatcher's own only (remove_check_time reads it first)
-                if remove_check_time(self.folder / f"{ct.group('id')}.db"):
+                # as its backup was deleted): one with JobMatcher's mark, or empty (or zeros: a power cut) under
+                # the name of a backup JobMatcher names; anything else is another program's
+                raw, ours = read_verified(os.path.join(self.folder, name))
+                if ours and raw is not None and (raw.startswith(VERIFIED_MARK) or OWN_NAME.match(ct.group("id"))):
+                    remove_quietly(self.folder / name)
                     removed.append(name)
             elif (probe := _LINK_PROBE.match(name)) and process_gone(int(probe.group("pid"))):
                 remove_quietly(self.folder / name)
