@@ -497,3 +497,60 @@ def test_file_uri_is_pathlibs(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     for path in (str(tmp_path / name), name):
         assert file_uri(path) == Path(path).absolute().as_uri(), path
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("route", ["forked child", "started child"])
+def test_a_check_child_ends_with_the_killed_process_that_asked_for_it(tmp_path, route):
+    """Y9d's kind: a restore or verify killed (SIGKILL) while its check child reads a large backup left the child
+    reading the whole file on, for no one. It ends at its next steps. Not timed against a figure: against this
+    machine's own check of the same file, measured here first."""
+    import signal
+    import sqlite3
+    import subprocess
+
+    db = tmp_path / "big.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c BLOB)")
+    conn.execute("CREATE INDEX i ON t(b)")
+    conn.executemany("INSERT INTO t(b, c) VALUES (hex(randomblob(16)), randomblob(200))", ([] for _ in range(600_000)))
+    conn.commit()
+    conn.close()
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom jobmatcher import checkproc\n"
+        "if sys.argv[2] == 'started child':\n    checkproc._can_fork = lambda: False\n"
+        "print(checkproc.check(Path(sys.argv[1]), in_child=True).problems == [])\n"
+    )
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", script, str(db), route], capture_output=True, text=True, timeout=300)
+    whole = time.perf_counter() - t0  # a whole check here: start, read, answer
+    assert done.returncode == 0 and "True" in done.stdout, done.stdout + done.stderr
+
+    parent = subprocess.Popen([sys.executable, "-c", script, str(db), route])
+    child = None
+    while child is None and parent.poll() is None:
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if (d / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(parent.pid):
+                        child = int(d.name)
+                        break
+                except (OSError, IndexError):
+                    continue
+    assert child is not None, "the check ended without a child"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    t_killed = time.perf_counter()
+
+    def state() -> str | None:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return None
+
+    while state() not in (None, "Z"):
+        time.sleep(0.005)
+    lived = time.perf_counter() - t_killed
+    # before: the orphan read and checked the whole file (most of a check) before it found no one to answer
+    assert lived < whole / 3, (lived, whole)

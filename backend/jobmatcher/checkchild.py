@@ -31,6 +31,26 @@ _UNMAPPED_CACHE_KIB = 512
 STDIN_ARG = "-"
 # Tests only: the child stops in the middle of its check until this folder holds a file named "go".
 PAUSE_ENV = "JOBMATCHER_TEST_CHECK_PAUSE"
+# A check in a child process ends when the process that wanted it is gone (a restore or verify killed): the
+# parent's id is compared with the present one every this many SQLite steps (a few milliseconds of a check; a
+# getppid per call costs nothing measurable). Without it the orphan read the whole file on (Y9d's kind: a
+# 1 GB check is seconds of a disk's reads for no one).
+_PARENT_STEPS = 200_000
+# The started child's parent, from the process that starts it: one gone before the child's check starts is seen.
+PARENT_ENV = "JOBMATCHER_CHECK_PARENT"
+_parent: list[int] = []  # the process whose check this one runs (watch_parent); empty: this is not a child
+
+
+def watch_parent(pid: int) -> None:
+    """This process is a check child of `pid`: its check stops (the process ends) once `pid` is no longer its
+    parent. Called in the child before the check. Never raises."""
+    _parent[:] = [pid]
+
+
+def _end_if_orphaned() -> int:
+    if _parent and os.getppid() != _parent[0]:
+        os._exit(71)  # the parent is gone: nothing to answer, nothing of its to finalize (a forked copy)
+    return 0
 
 
 # SQLite's tokens (tokenize.c), for the schema guard's reading of a definition: a keyword is found among
@@ -179,6 +199,8 @@ def _check_once(path: str, max_errors: int, mmap: bool, integrity: bool = True) 
             conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         else:
             conn.execute(f"PRAGMA cache_size=-{_UNMAPPED_CACHE_KIB}")
+        if _parent:  # a child: ends with the process that asked for the check (_end_if_orphaned)
+            conn.set_progress_handler(_end_if_orphaned, _PARENT_STEPS)
         _pause_if_asked(conn)
         rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(max_errors)})")] if integrity else ["ok"]
         conn.set_progress_handler(None, 0)
@@ -300,6 +322,10 @@ def child_main(argv: list[str]) -> int:
     """The child: check argv[0] (at most argv[1] problems), print the result as JSON. With the single
     argument STDIN_ARG, the file and the number come as JSON [path, max_errors] on standard input
     (a SpareChild; EOF without them: nothing to do)."""
+    try:  # the process that started this one (gone already: the check stops at its first steps)
+        watch_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
+    except ValueError:
+        watch_parent(os.getppid())
     if argv == [STDIN_ARG]:
         sys.stdout.write("\n")  # ready (SpareChild.ready); JSON allows the blank line before the result
         sys.stdout.flush()

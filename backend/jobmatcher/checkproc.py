@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .checkchild import (  # the child's code; re-exported: the schema guard and the engine read them here
     INTERNAL_TABLE,  # noqa: F401
+    PARENT_ENV,
     PAUSE_ENV,  # noqa: F401
     STDIN_ARG,
     WORD_PART,  # noqa: F401
@@ -46,6 +47,7 @@ from .checkchild import (  # the child's code; re-exported: the schema guard and
     schema_facts,  # noqa: F401
     sql_words,  # noqa: F401
     token_pattern,  # noqa: F401
+    watch_parent,
 )
 
 if TYPE_CHECKING:  # subprocess is imported where a child is started: a small file's check in-process needs none
@@ -237,6 +239,7 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
     from .lock import close_inherited_locks  # here, not at the top: run as a script, this file imports no package
 
     r, w = os.pipe()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -246,6 +249,7 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
     if pid == 0:  # the child: never returns into the caller's code
         code = 70
         try:
+            watch_parent(parent)  # a killed restore or verify does not leave this copy reading the file on
             # No garbage collection here: finalizing one of the parent's objects (a connection whose
             # close checkpoints its database) in this copy would act on the parent's files.
             gc.disable()
@@ -432,6 +436,7 @@ class _ForkedSpare:
 
         into_r, into_w = os.pipe()
         out_r, out_w = os.pipe()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -441,6 +446,7 @@ class _ForkedSpare:
         if pid == 0:  # the child: never returns into the caller's code
             code = 70
             try:
+                watch_parent(parent)  # its check ends with this process (a killed restore, verify or app)
                 gc.disable()  # never a parent's object finalized here (a connection would checkpoint its file)
                 handler = sys.modules.get("faulthandler")
                 if handler is not None:
@@ -573,4 +579,5 @@ def child_command(flag: str, run: list[str], args: list[str]) -> list[str]:
 def _child_env() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    env[PARENT_ENV] = str(os.getpid())  # the child's check ends if this process is gone (watch_parent)
     return env
