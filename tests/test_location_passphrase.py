@@ -345,3 +345,47 @@ def test_an_s3_location_gets_the_relocked_key_in_one_put_and_restores_with_the_n
             restore_from_location(Engine(tmp_path / "other-machine"), client, b.id, PASS)
     finally:
         server.stop()
+
+
+def _on_a_terminal(root: Path, answers: list[str]) -> tuple[int, bytes]:
+    """`jobmatcher location passphrase` on a pseudo-terminal, each answer typed after its prompt; (exit code,
+    everything the terminal showed)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(
+            sys.executable, [sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "location", "passphrase"]
+        )
+    shown = b""
+    deadline = time.monotonic() + 120
+    for i, answer in enumerate(answers):  # typed once its prompt is there (getpass flushes what came before)
+        while shown.count(b": ") < i + 1 and time.monotonic() < deadline:
+            shown += os.read(fd, 1024)
+        os.write(fd, (answer + "\n").encode())
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown
+
+
+def test_asked_on_a_terminal_without_echo_the_new_one_twice(primed, usb, locked_identity):
+    engine = primed
+    key = locked_identity[1]
+    engine.locations.add("folder", path=str(usb), name="USB")
+    before = (engine.data.root / "location-identity.age").read_bytes()
+    code, shown = _on_a_terminal(engine.data.root, [key, NEW, "another new passphrase"])
+    assert code == 1 and b"The two passphrases differ" in shown, shown
+    assert (engine.data.root / "location-identity.age").read_bytes() == before
+    code, shown = _on_a_terminal(engine.data.root, [key, NEW, NEW])
+    assert code == 0, shown
+    assert b"Current passphrase (or recovery key): " in shown and b"New passphrase again: " in shown
+    assert key.encode() not in shown and NEW.encode() not in shown  # never echoed
+    now = (engine.data.root / "location-identity.age").read_bytes()
+    assert unlock_identity(now, NEW) == key and _key_at(usb, engine).read_bytes() == now
