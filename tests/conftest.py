@@ -171,6 +171,20 @@ def locked_identity() -> tuple[bytes, str, str]:
     return lock_identity(identity, LOCATION_PASSPHRASE), identity, recipient
 
 
+@pytest.fixture(scope="session")
+def quick_identity() -> tuple[bytes, str, str]:
+    """As locked_identity, locked by the test itself at scrypt work factor 2**10 (tests/agefile.py): opened in
+    milliseconds, for tests not about scrypt's cost. Checked to open with the app's own age (pyrage)."""
+    from agefile import scrypt_encrypt
+    from jobmatcher.locations.crypto import new_identity
+    from pyrage import passphrase
+
+    identity, recipient = new_identity()
+    locked = scrypt_encrypt((identity.strip() + "\n").encode(), LOCATION_PASSPHRASE)
+    assert passphrase.decrypt(locked, LOCATION_PASSPHRASE).decode().strip() == identity.strip()
+    return locked, identity, recipient
+
+
 def prime(engine: Engine, locked_identity) -> str:
     """Give a data folder the session's identity, as a first encrypted location would; returns the recovery key."""
     import json

@@ -1,6 +1,9 @@
 """W4: a data folder that holds nothing of the user's yet (an empty database a launch made, its automatic
 backups of that) is a first run for disaster recovery, however it got there: the restore continues the old
-computer's copies. A folder with any user data keeps the ordinary restore (its own id, a safety backup)."""
+computer's copies. A folder with any user data keeps the ordinary restore (its own id, a safety backup).
+
+The key is the test's own, locked at a low scrypt work factor (conftest.quick_identity): these tests are about
+which folder a recovery takes over and what it says, not about what unlocking costs."""
 
 from __future__ import annotations
 
@@ -11,11 +14,11 @@ from conftest import LOCATION_PASSPHRASE as PASS
 from conftest import prime, run_cli
 
 
-def _source(engine, tmp_path, locked_identity):
+def _source(engine, tmp_path, quick_identity):
     """The engine's data (some saved jobs) copied encrypted to a folder location: (usb, backup id, pw, folder id)."""
     from jobmatcher import profile
 
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     conn = engine.connect()
     try:
         with profile.transaction(conn):
@@ -57,8 +60,8 @@ def _recover(root, usb, bid, pw):
     return json.loads(r.stdout)
 
 
-def test_recovery_after_the_app_was_opened_once_continues_the_copies(engine, tmp_path, locked_identity):
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+def test_recovery_after_the_app_was_opened_once_continues_the_copies(engine, tmp_path, quick_identity):
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
 
     new = tmp_path / "new"
     assert run_cli("db", "migrate", data_dir=new).returncode == 0  # the app opened once: an empty database
@@ -73,8 +76,8 @@ def test_recovery_after_the_app_was_opened_once_continues_the_copies(engine, tmp
     assert "recovery key" not in (r.stdout + r.stderr).lower()  # the same identity, no new key
 
 
-def test_recovery_over_a_folder_holding_one_saved_job_keeps_the_ordinary_restore(engine, tmp_path, locked_identity):
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+def test_recovery_over_a_folder_holding_one_saved_job_keeps_the_ordinary_restore(engine, tmp_path, quick_identity):
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
 
     kept = tmp_path / "kept"
     assert run_cli("db", "migrate", data_dir=kept).returncode == 0
@@ -90,14 +93,14 @@ def test_recovery_over_a_folder_holding_one_saved_job_keeps_the_ordinary_restore
 
 
 def test_the_page_after_a_second_launch_still_calls_it_a_first_run_and_continues_the_copies(
-    engine, tmp_path, locked_identity
+    engine, tmp_path, quick_identity
 ):
     """The page's rule is the CLI's: two launches (an empty database and its automatic backup) later, the
     overview still says first run and the restore takes the copies over."""
     from jobmatcher.api import Api
     from jobmatcher.engine import Engine
 
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
     new = tmp_path / "page"
     assert run_cli("db", "migrate", data_dir=new).returncode == 0  # an earlier launch
     assert run_cli("backup", "create", data_dir=new).returncode == 0  # and its automatic backup
@@ -131,11 +134,11 @@ def _recover_words(root, usb, bid, pw) -> str:
     return r.stdout
 
 
-def test_a_recovery_over_the_empty_database_keeps_no_safety_backup_of_it_and_says_so(engine, tmp_path, locked_identity):
+def test_a_recovery_over_the_empty_database_keeps_no_safety_backup_of_it_and_says_so(engine, tmp_path, quick_identity):
     """W4 (rest): the empty database a launch made holds nothing to keep; the recovery keeps no "Safety — Before
     restoring" backup of it (linked path: the backup folder beside the data), and the command line says, in a
     new user's words, that there was nothing here before and that this computer continues the copies."""
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
     new = tmp_path / "new"
     assert run_cli("db", "migrate", data_dir=new).returncode == 0  # the app opened once: an empty database
     assert run_cli("backup", "create", data_dir=new).returncode == 0  # its automatic backup of it
@@ -149,11 +152,11 @@ def test_a_recovery_over_the_empty_database_keeps_no_safety_backup_of_it_and_say
 
 
 def test_a_recovery_over_the_empty_database_on_the_copy_path_keeps_no_safety_backup(
-    engine, tmp_path, locked_identity, tmpfs
+    engine, tmp_path, quick_identity, tmpfs
 ):
     """The same with the backup folder on another disk: the safety backup is a copy made (and checked) before
     the swap; it is deleted once the restore succeeded and its file proved to hold nothing of the user's."""
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
     new = tmp_path / "new"
     assert run_cli("db", "migrate", data_dir=new).returncode == 0
     other = tmpfs(20_000) / "b"
@@ -167,8 +170,8 @@ def test_a_recovery_over_the_empty_database_on_the_copy_path_keeps_no_safety_bac
     assert "none of your data yet" in out, out
 
 
-def test_a_recovery_with_no_database_says_what_happened_in_a_new_users_words(engine, tmp_path, locked_identity):
-    usb, bid, pw, fid = _source(engine, tmp_path, locked_identity)
+def test_a_recovery_with_no_database_says_what_happened_in_a_new_users_words(engine, tmp_path, quick_identity):
+    usb, bid, pw, fid = _source(engine, tmp_path, quick_identity)
     new = tmp_path / "blank"
     out = _recover_words(new, usb, bid, pw)
     assert _folder_id(new) == fid
