@@ -54,10 +54,13 @@ def _check(result: powerloss.Result) -> None:
 
 
 def _power_cuts(op: str, tmp_path) -> None:
+    """The seeded rounds, then the regressions' round seeds, in one run: every round starts from the same pristine
+    copy (PowerLoss.reset) and the same counted trace, so the replays need no second preparation."""
     cuts = FULL_CUTS if FULL else CI_CUTS
-    _check(powerloss.run(op, cuts, SEED, SIZE_MB, tmp_path, log=lambda *_: None))
-    if REGRESSIONS.get(op):
-        _check(powerloss.run(op, 0, SEED, SIZE_MB, tmp_path, log=lambda *_: None, only=REGRESSIONS[op]))
+    seeds = powerloss.round_seeds(op, SEED, cuts) + REGRESSIONS.get(op, [])
+    result = powerloss.run(op, 0, SEED, SIZE_MB, tmp_path, log=lambda *_: None, only=seeds)
+    assert result.cuts == len(seeds)
+    _check(result)
 
 
 @pytest.mark.timeout(3600 if FULL else 600)
