@@ -76,11 +76,21 @@ def as_recovery_key(secret: str) -> str:
 
 
 def check_new_passphrase(passphrase: str) -> None:
-    """Raises ValidationError when a new passphrase is shorter than MIN_PASSPHRASE characters (a leading
-    byte-order mark not counted: see without_bom)."""
-    if len(without_bom(passphrase)) < MIN_PASSPHRASE:
+    """Raises ValidationError when a new passphrase is only
+    blank characters, or shorter than MIN_PASSPHRASE characters not counting the blanks at its start and end (nor
+    a leading byte-order mark: see without_bom). The one rule for a passphrase chosen (location add, location
+    passphrase, the page): blanks are invisible, so eight spaces are no secret (Z7). Only a new passphrase is
+    checked so: one already locking a key opens exactly as it was typed, its blanks included."""
+    seen = without_bom(passphrase).strip()
+    if not seen:
         raise ValidationError(
-            f"The passphrase must be at least {MIN_PASSPHRASE} characters.",
+            "The passphrase is only blank space (spaces or tabs): that is no secret, and nobody can see what "
+            "was typed.",
+            "Choose a passphrase of words or letters (a few words are easy to remember).",
+        )
+    if len(seen) < MIN_PASSPHRASE:
+        raise ValidationError(
+            f"The passphrase must be at least {MIN_PASSPHRASE} characters (blanks at its start or end not counted).",
             "Choose a longer passphrase (a few words are easy to remember).",
         )
 
