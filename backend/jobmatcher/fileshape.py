@@ -10,6 +10,7 @@ the check starts is on the check's clock).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import struct
 import time
@@ -53,6 +54,12 @@ def check_file_shape(path: Path) -> tuple[int, int]:
             "unreadable", f"The file {path} cannot be read: {e.strerror}.", "Check its permissions and try again."
         ) from None
     if stat.S_ISDIR(st.st_mode):
+        if (root := location_root(path)) is not None:  # a backup location's folder: its copies restore by id (Z6)
+            raise _location_refusal(
+                f"{path} is {'a backup location' if root == path else f'a folder of the backup location {root}'}"
+                ", not a backup file: its copies are restored from the location, by their id.",
+                root,
+            )
         raise refusal("not-a-file", f"{path} is a folder, not a backup file.", "Choose a backup file (.db) inside it.")
     if not stat.S_ISREG(st.st_mode):
         raise refusal(
@@ -84,6 +91,17 @@ def check_file_shape(path: Path) -> tuple[int, int]:
     if not header.startswith(SQLITE_MAGIC):
         if header[:6] == SQLITE_MAGIC[:6] or header[:15].lower().startswith(b"sqlite"):
             raise refusal("damaged-header", f"The header of {path} is damaged: it is not a readable SQLite database.")
+        if header.startswith(AGE_MAGIC) and header[len(AGE_MAGIC) :].startswith(AGE_SCRYPT):
+            raise _key_refusal(path)  # a key locked with the passphrase (identity.age): no data in it (Z6)
+        if header.startswith(AGE_MAGIC) and (root := location_root(path)) is not None:
+            name = path.name.removesuffix(".db.age")  # the copy in its place at a location: its id and where
+            raise _location_refusal(
+                f"{path} is an encrypted copy at the backup location {root}, not a backup file: it must be "
+                "decrypted first, which restoring it from the location does.",
+                root,
+                name if name != path.name and _COPY_ID.match(name) else "ID",
+                encrypted_copy=True,
+            )
         if header.startswith(AGE_MAGIC):  # a location's encrypted copy (backup_….db.age), e.g. downloaded
             raise InvalidBackupError(
                 f"{path} is an encrypted copy from a backup location, not a backup file: it must be decrypted "
@@ -95,6 +113,8 @@ def check_file_shape(path: Path) -> tuple[int, int]:
                 reason="not-sqlite",
                 encrypted_copy=True,
             )
+        if (root := location_root(path)) is not None:  # a copy's record, the location's marker or notes (Z6)
+            raise _location_refusal(f"{path} is a file of the backup location {root}, not a backup file.", root)
         raise refusal(
             "not-sqlite",
             f"{path} is not a JobMatcher backup: it is not a SQLite database at all.",
@@ -142,6 +162,73 @@ def check_file_shape(path: Path) -> tuple[int, int]:
             f"The file {path} is cut short: {size:,} bytes is not a whole number of {page_size}-byte pages.",
         )
     return size, page_size
+
+
+# The first stanza of an age file locked with a passphrase (age's scrypt mode): a location's identity.age, a data
+# folder's location-identity.age. A copy is encrypted to a key instead ("-> X25519 …").
+AGE_SCRYPT = b"-> scrypt "
+_COPY_ID = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(_[0-9]{1,3})?\Z")
+
+
+def location_root(path: Path) -> Path | None:
+    """The backup location `path` is in or is (the folder holding the location's marker: `path` itself, or up to
+    three folders above it: JobMatcher/<data folder id>/<file>), else None. Only asked for a file or folder that
+    is no backup (a refusal's words). Never raises."""
+    from .folders import LOCATION_MARKER
+
+    try:
+        here = Path(os.path.abspath(path))
+        for folder in [here, *here.parents][:4]:
+            if os.path.isfile(folder / LOCATION_MARKER):
+                return folder
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _location_refusal(message: str, root: Path, backup_id: str = "ID", **fields: object) -> InvalidBackupError:
+    """The refusal of a file or folder of the backup location `root` given as a backup file: `message` says what it
+    is; the hint names the commands that list and restore that location's copies (`backup_id`: the copy's, when
+    known). Nothing was changed."""
+    listing = f"`jobmatcher backup list --from-folder {root}`"
+    return InvalidBackupError(
+        f"{message} Nothing was changed.",
+        f"See its copies with {listing}, then restore one with `jobmatcher backup restore ID --from-folder {root}` "
+        "(with your passphrase when they are encrypted)."
+        if backup_id == "ID"
+        else f"Restore it from there with `jobmatcher backup restore {backup_id} --from-folder {root}` and your "
+        f"passphrase ({listing} shows the other copies).",
+        f"Use Restore from a backup location, choose the folder {root}, then the copy (with your passphrase when "
+        "they are encrypted).",
+        reason="not-sqlite",
+        location=str(root),
+        **fields,
+    )
+
+
+def _key_refusal(path: Path) -> InvalidBackupError:
+    """The refusal of an age file locked with a passphrase: an encryption key, never a backup (decrypting it
+    gives the key, not data). Said as the key of the location it is in, when it is in one (Z6)."""
+    root = location_root(path)
+    what = (
+        f"the encryption key of the copies at the backup location {root}"
+        if root is not None
+        else "an encryption key (a backup location's identity.age, or a data folder's location-identity.age)"
+    )
+    message = (
+        f"{path} is {what}, locked with your passphrase: it is not a backup and holds none of your data (opening "
+        "it gives the key, not a database)."
+    )
+    if root is not None:
+        return _location_refusal(message, root)
+    return InvalidBackupError(
+        f"{message} Nothing was changed.",
+        "Restore from the backup location it belongs to: `jobmatcher backup list --from-folder FOLDER` (or "
+        "--location NAME, --from-s3 s3://BUCKET/PREFIX) shows its copies, and `jobmatcher backup restore ID "
+        "--from-folder FOLDER` restores one with your passphrase (JobMatcher opens this key with it).",
+        "Use Restore from a backup location with your passphrase: the copies are beside this key, at the location.",
+        reason="not-sqlite",
+    )
 
 
 class StartedCheck:
