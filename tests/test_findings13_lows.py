@@ -1,0 +1,184 @@
+"""FINDINGS13 (trial15), the low ones: Z4 (a copy at a location whose name and record disagree), Z5 (a copy that
+can never fit the location's drive), Z6 (a location's key file or folder given as a backup file), Z7 (a blank
+passphrase).
+
+Real data folders, the real command line in subprocesses, real age files, a real tmpfs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import file_tree, prime, run_cli
+from jobmatcher.engine import Engine
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+
+def _secret_file(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text + "\n")
+    p.chmod(0o600)
+    return p
+
+
+class _Dialogs:
+    """The window's native open dialog, answered by the test."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+
+    def open_file(self, directory=""):
+        return self.answers.pop(0)
+
+
+@pytest.fixture
+def page():
+    """page(engine, mode, dialogs) -> the page's API over that engine (launched), closed afterwards."""
+    from jobmatcher.api import Api
+
+    made = []
+
+    def make(engine: Engine, mode: str = "browser", dialogs=None) -> Api:
+        api = Api(engine, mode=mode, dialogs=dialogs)
+        api._begin_launch()
+        api._wait_launched(30)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api._close()
+
+
+# -- Z7: a passphrase only of blanks is no passphrase --------------------------------------------------------------
+
+
+def test_a_new_passphrase_of_blanks_is_refused_on_the_command_line_and_the_page(engine, usb, tmp_path, page):
+    root = engine.data.root
+    for text in (" " * 8, "\t" * 12, "   short    "):  # blanks are not counted (the last: 5 characters seen)
+        before = (file_tree(root), file_tree(usb))
+        pw = _secret_file(tmp_path, "pw", text)
+        r = run_cli(
+            "location", "add", "folder", str(usb), "--name", "u", "--passphrase-file", str(pw), "--yes", data_dir=root
+        )
+        assert r.returncode == 1, r.stdout + r.stderr
+        words = "only blank space" if not text.strip() else "at least 8 characters (blanks at its start or end"
+        assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (root / "location-identity.age").exists() and file_tree(usb) == before[1]
+        # the page's Add folder location: the same words, nothing added
+        r2 = page(engine)._dispatch("add_folder_location", [str(usb), "u", True, text])
+        assert not r2["ok"] and words in r2["error"]["message"], r2
+        assert not (root / "location-identity.age").exists() and file_tree(usb) == before[1]
+    # words with spaces between them, and blanks around, are a passphrase (the blanks kept, as before)
+    pw = _secret_file(tmp_path, "pw", "  " + PASS + " ")
+    r = run_cli(
+        "location", "add", "folder", str(usb), "--name", "u", "--passphrase-file", str(pw), "--yes", data_dir=root
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_new_passphrase_of_blanks_is_refused_by_location_passphrase(engine, usb, tmp_path, locked_identity, page):
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="USB")
+    key = engine.data.root / "location-identity.age"
+    before = (key.read_bytes(), file_tree(usb))
+    old = _secret_file(tmp_path, "old", PASS)
+    new = _secret_file(tmp_path, "new", " " * 10)
+    r = run_cli(
+        "location",
+        "passphrase",
+        "--passphrase-file",
+        str(old),
+        "--new-passphrase-file",
+        str(new),
+        data_dir=engine.data.root,
+    )
+    assert r.returncode == 1 and "only blank space" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r2 = page(Engine(engine.data.root))._dispatch("change_location_passphrase", [PASS, "\t " * 6])
+    assert not r2["ok"] and "only blank space" in r2["error"]["message"], r2
+    assert (key.read_bytes(), file_tree(usb)) == before  # the key locked as it was, here and there
+    assert not list(engine.data.root.glob("location-identity.relock*"))
+
+
+def test_a_key_locked_with_blanks_around_its_passphrase_opens_exactly_as_before(locked_identity):
+    """Only a new passphrase is checked: the blanks of one that locks a key are part of it, as they always were."""
+    from jobmatcher.errors import WrongPassphraseError
+    from jobmatcher.locations.crypto import _scrypt, unlock_identity
+
+    identity = locked_identity[1]
+    spaced = "  " + PASS + "\t"
+    locked = _scrypt("encrypt", (identity + "\n").encode(), spaced, locking=True)
+    assert unlock_identity(locked, spaced) == identity
+    with pytest.raises(WrongPassphraseError):
+        unlock_identity(locked, PASS)
+    # an old key locked with blanks only (before Z7) still opens with them
+    blank = _scrypt("encrypt", (identity + "\n").encode(), " " * 8, locking=True)
+    assert unlock_identity(blank, " " * 8) == identity
+
+
+# -- Z6: a location's key file, or its folder, given as a backup file ------------------------------------------------
+
+
+@pytest.fixture
+def location_with_copy(engine, usb, locked_identity):
+    """(engine, the location's folder, the data folder's folder there, the copy's id): one encrypted copy."""
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="USB")
+    bid = engine.create_backup().id
+    assert not any(r.error for r in engine.locations.sync())
+    ns = next((usb / "JobMatcher").iterdir())
+    return engine, usb, ns, bid
+
+
+@pytest.mark.parametrize("command", ["verify", "restore"])
+def test_a_locations_key_file_is_said_to_be_the_key_not_a_copy(location_with_copy, tmp_path, command):
+    engine, usb, ns, bid = location_with_copy
+    fresh = tmp_path / "new"
+    yes = ("--yes",) if command == "restore" else ()
+    listing = f"jobmatcher backup list --from-folder {usb}"
+    for path in (ns / "identity.age", engine.data.root / "location-identity.age"):
+        r = run_cli("backup", command, str(path), *yes, data_dir=fresh)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "encrypted copy" not in r.stderr and "restore the .db" not in r.stderr, r.stderr
+        assert "locked with your passphrase: it is not a backup and holds none of your data" in r.stderr, r.stderr
+        if path.name == "identity.age":  # in its place: that location's commands
+            assert f"the encryption key of the copies at the backup location {usb}" in r.stderr
+            assert listing in r.stderr and f"restore ID --from-folder {usb}" in r.stderr
+        else:
+            assert "backup list --from-folder FOLDER" in r.stderr
+    # the location's folder, and the folders in it: its copies, by id, from the location
+    for folder in (usb, usb / "JobMatcher", ns):
+        r = run_cli("backup", command, str(folder), *yes, data_dir=fresh)
+        assert r.returncode == 1 and "inside it" not in r.stderr, r.stderr
+        assert listing in r.stderr and f"restore ID --from-folder {usb}" in r.stderr, r.stderr
+    # a copy in its place: restored by its own id from there
+    r = run_cli("backup", command, str(ns / f"{bid}.db.age"), *yes, data_dir=fresh)
+    assert r.returncode == 1 and f"jobmatcher backup restore {bid} --from-folder {usb}" in r.stderr, r.stderr
+    # a copy's record at the location
+    r = run_cli("backup", command, str(ns / f"{bid}.json"), *yes, data_dir=fresh)
+    assert r.returncode == 1 and f"a file of the backup location {usb}" in r.stderr and listing in r.stderr
+
+
+def test_the_pages_restore_from_file_says_the_same_of_the_key(location_with_copy, tmp_path, page):
+    import io
+
+    engine, usb, ns, bid = location_with_copy
+    before = engine.data.db_path.read_bytes()
+    # the window: the file chosen in its place
+    api = page(engine, mode="window", dialogs=_Dialogs(str(ns / "identity.age")))
+    r = api._dispatch("choose_restore_file", [])
+    assert r["ok"], r
+    e = api._dispatch("check_restore_file", [r["value"]["token"]])["error"]
+    assert "is the encryption key of the copies at the backup location" in e["message"], e
+    assert "not a backup and holds none of your data" in e["message"] and "encrypted copy" not in e["message"]
+    assert "Restore from a backup location" in e["hint"] and f"folder {usb}" in e["hint"], e
+    # the browser: the file uploaded (its place unknown)
+    api = page(engine)
+    data = (ns / "identity.age").read_bytes()
+    up = api._receive_upload("identity.age", io.BytesIO(data), len(data))
+    e = api._dispatch("check_restore_file", [up["token"]])["error"]
+    assert e["message"].startswith("identity.age is an encryption key"), e
+    assert "holds none of your data" in e["message"] and "Restore from a backup location" in e["hint"], e
+    assert engine.data.db_path.read_bytes() == before
