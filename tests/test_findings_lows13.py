@@ -178,8 +178,11 @@ def _restored_unchecked(tmp_path):
 def test_a_safety_backup_changed_before_its_late_check_is_not_sealed_as_the_data_from_before(tmp_path):
     """W6: a safety backup whose check was killed, then 4 bytes of a job's text changed in its file (the database
     stays well-formed, so integrity_check cannot see it): the later check sealed the changed bytes as passed.
-    Now the restore records the file as the swap left it, and the late check refuses to seal another one."""
+    Now the restore records the file as the swap left it, and the late check marks it changed after its restore
+    for good (Y7): its checksums are of the file as it is now, never recorded as passed."""
     import json
+
+    from jobmatcher.verify import sha256_file
 
     data, safety, sid = _restored_unchecked(tmp_path)
     b = bytearray(safety.read_bytes())
@@ -192,7 +195,8 @@ def test_a_safety_backup_changed_before_its_late_check_is_not_sealed_as_the_data
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert f"The safety backup {sid} was changed after the restore that made it" in r.stderr, r.stderr
     m = json.loads(safety.with_suffix(".json").read_text())
-    assert m["verified"] is False and m["sha256"] is None and m["seal"] is None, m
+    assert m["verified"] is None and m["verify_message"] == "changed-after-restore", m
+    assert m["changed_after_restore"] and m["file_stamp"] is None and m["sha256"] == sha256_file(safety), m
 
 
 def test_a_safety_backup_left_as_the_restore_left_it_passes_its_late_check(tmp_path):
@@ -207,39 +211,34 @@ def test_a_safety_backup_left_as_the_restore_left_it_passes_its_late_check(tmp_p
 
 
 def test_a_safety_backup_changed_before_its_check_is_not_restored_as_the_data_from_before(tmp_path):
-    """W6's other door: restoring such a backup while it is still "checking" (its check killed) checks it in
-    full, which a well-formed change passes; it is refused instead, the live data as it was."""
-    from conftest import fingerprint
-
+    """W6's other door: restoring such a backup while it is still "checking" (its check killed) checked it in
+    full, which a well-formed change passes, and restored it as the data from before the restore. It was then
+    refused for ever (Y7's dead end); now it is restored as the file it is, and said so by every door."""
     data, safety, sid = _restored_unchecked(tmp_path)
     b = bytearray(safety.read_bytes())
     i = b.find(b"the job", 4096)
     b[i : i + 3] = b"THE"
     with open(safety, "r+b") as f:
         f.write(b)
-    live = fingerprint(data / "jobmatcher.db")
     from jobmatcher.engine import Engine
-    from jobmatcher.errors import InvalidBackupError
 
     engine = Engine(data)  # the engine's own door (the page's restore), which runs no launch's checks first
     try:
-        with pytest.raises(InvalidBackupError, match="was changed after the restore that made it"):
-            engine.restore(sid)
+        result = engine.restore(sid)
     finally:
         engine.release_instance_lock()
-    assert fingerprint(data / "jobmatcher.db") == live
+    assert result.source_changed_after_restore is True
+    assert b"THE job" in (data / "jobmatcher.db").read_bytes()  # the file as it is, told so
     r = run_cli("backup", "restore", sid, "--yes", data_dir=data)  # the command line's, after its launch's checks
-    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.returncode == 0, (r.stdout, r.stderr)
     assert f"{sid} was changed after the restore that made it" in r.stderr, r.stderr
-    assert fingerprint(data / "jobmatcher.db") == live
+    assert "may not be your data from before that restore" in " ".join(r.stdout.split()), r.stdout
 
 
-def test_a_touched_safety_backup_names_the_way_to_its_data_and_that_way_works(tmp_path):
-    """Y7: a `touch` (its time changed, not a byte) of the safety backup before its check: the refusal said only
-    "another program wrote that file", with no way to the data from before the restore (maybe its only copy).
-    Now it says its time changed and names `backup show` and restoring a copy of the file by path, which works."""
-    import shutil
-
+def test_a_touched_safety_backup_says_so_and_is_restored_in_place_by_its_id(tmp_path):
+    """Y7: a `touch` (its time changed, not a byte) of the safety backup before its check: refused for ever, the
+    way out a copy of its file restored by path. Now its check says only its time changed (not "written"), and
+    it is restored in place by its id as it is, with the words; `backup show` says what it holds."""
     from conftest import fingerprint
 
     data, safety, sid = _restored_unchecked(tmp_path)
@@ -249,14 +248,10 @@ def test_a_touched_safety_backup_names_the_way_to_its_data_and_that_way_works(tm
     r = run_cli("backup", "verify", sid, data_dir=data)
     assert r.returncode == 1, (r.stdout, r.stderr)
     err = " ".join(r.stderr.split())
-    assert "modification time changed since" in err and "was written" not in err, err
-    assert f"jobmatcher backup show {sid}" in err and "jobmatcher backup restore" in err, err
-    r = run_cli("backup", "restore", sid, "--yes", data_dir=data)  # refused still, with the same way out
-    assert r.returncode == 1 and f"jobmatcher backup show {sid}" in " ".join(r.stderr.split()), r.stderr
-    assert run_cli("backup", "show", sid, data_dir=data).returncode == 0
-    copy = tmp_path / "elsewhere"
-    copy.mkdir()
-    shutil.copy2(safety, copy / safety.name)
-    r = run_cli("backup", "restore", str(copy / safety.name), "--yes", data_dir=data)
+    assert "modification time changed" in err and "was written or replaced" not in err, err
+    assert f"jobmatcher backup show {sid}" in err and f"jobmatcher backup restore {sid}" in err, err
+    r = run_cli("backup", "show", sid, data_dir=data)
+    assert r.returncode == 0 and "CHANGED after the restore that made it" in r.stdout, r.stdout
+    r = run_cli("backup", "restore", sid, "--yes", data_dir=data)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert fingerprint(data / "jobmatcher.db")[1] == before

@@ -289,3 +289,38 @@ def _cmdline(p: psutil.Process) -> list[str]:
         return p.cmdline()
     except psutil.Error:  # a zombie's command line cannot be read: name it by its status
         return ["verify"] if p.status() == psutil.STATUS_ZOMBIE else []
+
+
+def test_a_safety_backup_touched_after_its_check_was_killed_is_marked_changed_not_refused_for_ever(engine, restored):
+    """Y7: the check killed (SIGKILL), then the file touched (its time only: a touch cannot be told from a write of
+    the same length). The launch that takes the check over marks it changed after its restore for good, checks it
+    as it is and records its checksums; the list, status and the page say so; it is restorable in place by id."""
+    restored.kill_the_check()
+    path = Path(engine.store.get(restored.safety).path)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    r = run_cli("backup", "list", data_dir=engine.data.root)  # only looks: said at once, nothing written
+    assert r.returncode == 0 and "changed after the restore that made it" in r.stderr, r.stderr
+    assert _checking(engine, restored.safety)
+    r = run_cli("db", "migrate", data_dir=engine.data.root)  # the launch takes the killed check over
+    assert r.returncode == 0, r.stderr
+    rec = engine.store.get(restored.safety)
+    assert (rec.verified, rec.verify_message) == (None, "changed-after-restore"), rec.verify_message
+    m = read_manifest(path)
+    assert m.changed_after_restore is not None and m.file_stamp is None and m.sha256 == sha256_file(path)
+    r = run_cli("status", data_dir=engine.data.root)
+    assert "changed after the restore that made it" in r.stdout, r.stdout
+    health = Engine(engine.data.root).health()
+    assert health.last is not None and health.last.verify_message == "changed-after-restore"
+    r = run_cli("backup", "verify", restored.safety, data_dir=engine.data.root)  # works again, says the same
+    assert r.returncode == 1 and "cannot be proven to be your data from before that restore" in " ".join(
+        r.stderr.split()
+    ), r.stderr
+    r = run_cli("backup", "restore", restored.safety, "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stderr
+    assert "may not be your data from before that restore" in " ".join(r.stdout.split()), r.stdout
+    conn = engine.connect()
+    try:  # the data the safety backup held (the name before the restore), as its file is
+        assert conn.execute("SELECT full_name FROM user_profile").fetchone()[0] == "Changed Later"
+    finally:
+        conn.close()

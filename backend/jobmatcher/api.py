@@ -815,6 +815,8 @@ class Api(LocationsApi):
                 "safety_backup_id": result.safety_backup_id,
                 "safety_backup_verified": result.safety_backup_verified,
                 "migrated_from": result.migrated_from,
+                # a safety backup changed after its restore, restored as it is (Y7): the page says so
+                "source_changed_after_restore": bool(getattr(result, "source_changed_after_restore", False)),
                 "seconds": round(result.seconds, 2),
                 "reopen": reopen,
                 "first_run": first_run,

@@ -74,8 +74,8 @@ from .listing import (
 )
 from .lock import FileLock
 from .manifest import (
+    CHANGED_AFTER_RESTORE,
     CHECK_TIME,
-    CHECKING,
     MANIFEST_LOCK_NAME,
     MAX_SEQUENCE,
     BackupRecord,
@@ -1096,7 +1096,12 @@ class BackupStore(BackupFolder):
         path = Path(rec.path)
         m = read_manifest(path)
         now = datetime.now(timezone.utc)
-        self.refuse_changed_since_restore(rec, m)
+        m, found_now = self.note_changed_since_restore(rec, m)
+        # A safety backup changed after its restore (Y7) is checked as the file it is now, as a file from outside:
+        # the checksums recorded at its last check prove nothing about the data from before the restore, and one
+        # that no longer matches (written again since) must not make it a dead end. They are recorded anew.
+        changed = m is not None and m.changed_after_restore is not None
+        expected = None if changed or m is None else m
         try:
             # The check starts first (in a spare child it runs from here on); the seal, the checksums and
             # what follows are worked out on this core meanwhile.
@@ -1107,17 +1112,22 @@ class BackupStore(BackupFolder):
                 # soundness, then recorded as made by a newer JobMatcher, not as passed (G7), below.
                 report = verify_file(
                     path,
-                    expected_sha256=m.sha256 if m else None,
+                    expected_sha256=expected.sha256 if expected else None,
                     allow_unknown_revision=True,
-                    expected_blake3=m.blake3 if m else None,
+                    expected_blake3=expected.blake3 if expected else None,
                     with_blake3=True,  # an older manifest without it gets it: later checks and restores are faster
                     every_checksum=True,  # both recorded checksums must hold (H6) ...
-                    sha256_sealed=seal_holds(m),  # ... proven by BLAKE3 alone when the seal ties them together
+                    sha256_sealed=seal_holds(expected),  # ... proven by BLAKE3 alone when the seal ties them together
                     started=started,
                 )
         except InvalidBackupError as e:
             # a listed backup is named by its id, as in the list and every other line (K4), not by its file name
             e.message = message = e.message.replace(path.name, rec.id)
+            if changed:
+                e.message = message = (
+                    f"The safety backup {rec.id} was changed after the restore that made it, and as it is now it "
+                    f"does not pass its check either: {message}"
+                )
             e.args = (message,)
             # A file that could not be read says nothing about the backup (the disk may answer the next time):
             # its earlier verdict stays, never "failed" as a damaged backup is, nor counted so by retention (T8).
@@ -1125,8 +1135,13 @@ class BackupStore(BackupFolder):
                 self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
             raise
 
+        previous = m.sha256 if changed and m is not None else None
+
         def passed(x: Manifest) -> None:
             x.file_stamp = None  # proven by its checksums from now on
+            if x.changed_after_restore is not None:
+                # the file as it is now (Y7): its checksums are recorded from it, never as the data from before
+                x.sha256, x.blake3, x.seal = report.sha256, None, None
             x.sha256 = x.sha256 or report.sha256
             if x.sha256 == report.sha256:  # the BLAKE3 of the bytes this SHA-256 describes
                 x.blake3 = x.blake3 or report.blake3
@@ -1137,11 +1152,17 @@ class BackupStore(BackupFolder):
                 # older manifest gets its seal, one whose seal was damaged gets it again; the next check is faster.
                 x.seal = seal_of(x)
             verified, message = check_outcome(True, report.schema_revision, "ok")
+            if x.changed_after_restore is not None:
+                verified, message = None, CHANGED_AFTER_RESTORE  # sound as it is now; never "passed" (Y7)
             _set_check(x, verified, now, message, report.seconds)
 
         # A check that leaves everything but its time as it was (passed before, passes now) need not make the
         # new time survive a power cut: the manifest is replaced whole, the old one stays as good (_REFRESH).
         written = self._update(path, rec, passed, create=True, refresh=_REFRESH)
+        if changed:
+            raise changed_after_restore_error(
+                rec.id, path, found_now, report.sha256 != previous and previous is not None, report.schema_revision
+            )
         if not is_known(report.schema_revision):
             raise InvalidBackupError(
                 f"The backup {backup_id} is sound, but it was made of data a newer version of JobMatcher had "
@@ -1160,50 +1181,44 @@ class BackupStore(BackupFolder):
             rec.id, rec.path, written, manifest="ok", owned=rec.owned, future=rec.future, size_bytes=report.size_bytes
         )
 
-    def refuse_changed_since_restore(self, rec: BackupRecord, m: Manifest | None = None) -> None:
-        """A restore's linked safety backup, never checked yet, whose file is no longer as the restore left it
-        (its manifest's file_stamp: another program wrote it, or another file was put at its name): its bytes
-        cannot be proven to be the data from before the restore, so it is recorded as failing its check instead
-        of being sealed as that, or restored as that (W6), then and at every later check or restore. Raises
-        InvalidBackupError (reason "changed") then; nothing otherwise (any other backup, one whose check passed,
-        one without a stamp). `m`: its manifest, when the caller read it."""
+    def note_changed_since_restore(self, rec: BackupRecord, m: Manifest | None = None) -> tuple[Manifest | None, str]:
+        """A restore's linked safety backup not proven yet (its manifest's file_stamp: "checking", a check killed,
+        or refused by an older version) whose file is no longer as the restore left it: a `touch`, an editor, a
+        tool restoring times, a rewrite of the same length, another file put at its name; they cannot be told
+        apart. Its bytes cannot be proven to be the data from before the restore (W6), so it is marked so for good
+        (changed_after_restore, CHANGED_AFTER_RESTORE; the stamp, which can never match again, dropped) rather than
+        refused for ever (Y7): it stays listed, is checked as the file it is now and restorable as it is, with
+        these words. Returns (its manifest as it now is, how it changed when it was marked just now: "time" when
+        only its modification time did (same file, same size), "written" otherwise; "" when not now). `m`: its manifest,
+        when the caller read it. Never raises (a manifest that cannot be written: logged, and the caller's
+        check says what it finds; the mark is made at the next one)."""
         path = Path(rec.path)
         m = m if m is not None else read_manifest(path)
-        # still "checking", or failed since (the stamp stays until a check passes): refused every time
-        if m is None or not m.file_stamp or m.verified is True or (m.verified is None and m.verify_message != CHECKING):
-            return
+        if m is None or not m.file_stamp or m.verified is True or m.changed_after_restore is not None:
+            return m, ""
         stamp, now = m.file_stamp, datetime.now(timezone.utc)
         try:
             now_stamp = file_stamp_of(path)
         except OSError:
-            return  # the check itself says what is wrong with the file
+            return m, ""  # the check itself says what is wrong with the file
         if now_stamp == stamp:
-            return
-        # Only the time changed (same file, same size: a `touch`, a sync tool) is said so, not "written": a write
-        # of the same length also changes only these, so the bytes still cannot be proven (Y7).
-        how = (
-            "its file's modification time changed since, so it may have been written"
-            if now_stamp.split(":")[:2] == stamp.split(":")[:2]
-            else "its file was written or replaced since"
-        )
-        message = (
-            f"The safety backup {rec.id} was changed after the restore that made it ({how}): "
-            "its content cannot be proven to be your data from before that restore."
-        )
-        self._update(path, rec, lambda x: _set_check(x, False, now, message), create=False)
-        # The way to the data it holds (it may be the only copy of the data from before the restore): the
-        # check can never pass now (nothing recorded to check it against), so the refusal names it every time.
-        raise InvalidBackupError(
-            message,
-            "It is kept, marked as failing its check; your other backups are not affected. See what it holds with "
-            f"`jobmatcher backup show {rec.id}`; if it is the data you want, copy its file {path} to another "
-            "folder and restore that copy: `jobmatcher backup restore /that/folder/" + path.name + "` (its "
-            "integrity is checked then).",
-            "It is kept, marked as failing its check; your other backups are not affected. Its file may still "
-            f"hold the data from before that restore: copy {path} to another folder, then choose that copy with "
-            "Restore from file… (its integrity is checked then).",
-            reason="changed",
-        )
+            return m, ""
+        how = "time" if now_stamp.split(":")[:2] == stamp.split(":")[:2] else "written"
+
+        def mark(x: Manifest) -> None:
+            if x.file_stamp != stamp or x.changed_after_restore is not None:
+                return  # marked meanwhile (never by two: under the check lock or the instance lock)
+            x.file_stamp = None
+            x.changed_after_restore = now
+            x.sha256 = x.blake3 = x.seal = None  # nothing recorded is a proof of these bytes
+            _set_check(x, None, now, CHANGED_AFTER_RESTORE)
+
+        written = self._update(path, rec, mark, create=False)
+        if written is None:  # not recorded: the caller still treats it as changed, as the list shows it
+            m = m.model_copy()
+            mark(m)
+            return m, how
+        return written, how
 
     def _update(
         self,
@@ -1498,6 +1513,42 @@ class BackupStore(BackupFolder):
         if removed:
             log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
         return removed
+
+
+def changed_after_restore_error(
+    backup_id: str, path: Path, found_now: str, again: bool, revision: str | None
+) -> InvalidBackupError:
+    """What a check of a safety backup changed after its restore (Y7) says, in every door (verify, the restore's
+    check, the page): what is known (sound as it is now), what is not (whether it is the data from before the
+    restore), and what can be done. reason "changed-after-restore": it is not a failed check; a restore of it
+    goes on (the file as it is, checked in full)."""
+    how = {
+        # a touch, a sync tool: said so, not "written"; a write of the same length changes no more (Y7)
+        "time": "Only its file's modification time changed after that restore, before its first check (a touch, "
+        "a sync tool), so it may have been written: a write of the same length changes no more.",
+        "written": "Its file was written or replaced after that restore, before its first check.",
+    }.get(found_now, "Its file was found changed after that restore, before its first check.")
+    if again:
+        how += " Its file changed again since its last check."
+    sound = (
+        "As it is now, it is a sound JobMatcher database (integrity, schema and tables checked), made of data a "
+        "newer version of JobMatcher had updated."
+        if not is_known(revision)
+        else "As it is now, it is a sound JobMatcher database (integrity, schema and tables checked)."
+    )
+    message = (
+        f"The safety backup {backup_id} was changed after the restore that made it: it cannot be proven to be your "
+        f"data from before that restore. {how} {sound}"
+    )
+    return InvalidBackupError(
+        message,
+        "It is kept and listed as changed after its restore; it is deleted only by the usual rules for safety "
+        f"backups. See what it holds with `jobmatcher backup show {backup_id}`; if it is the data you want, "
+        f"restore it as it is with `jobmatcher backup restore {backup_id}` (checked in full again first).",
+        "It is kept and listed as changed after its restore. If it holds the data you want (Restore… shows what "
+        "it holds), it can be restored as it is; it is checked in full again first.",
+        reason="changed-after-restore",
+    )
 
 
 def _set_check(m: Manifest, ok: bool | None, when: datetime, message: str, seconds: float | None = None) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .fsutil import remove_quietly
-from .listing import CHECKING, is_own_backup
+from .listing import CHANGED_AFTER_RESTORE, CHECKING, is_own_backup
 from .lock import _HELD_FDS, FileLock
 
 if TYPE_CHECKING:
@@ -176,10 +176,25 @@ def is_checking(r: BackupRecord) -> bool:
     return r.verified is None and r.verify_message == CHECKING
 
 
+def _changed_unrecorded(r: BackupRecord) -> bool:
+    """Listed as changed after its restore (listing.changed_since_restore: its file no longer as the restore left
+    it) while its manifest still says "checking": its check has not run since (Y7), so it is taken over as one
+    "checking" is, and marks it. Reads its manifest (only such rows: one or two). Never raises."""
+    if r.verified is not None or r.verify_message != CHANGED_AFTER_RESTORE:
+        return False
+    from .manifest import read_manifest
+
+    try:
+        m = read_manifest(Path(r.path))
+    except Exception:  # noqa: BLE001 - not taken over; `backup verify` still checks it
+        return False
+    return m is not None and bool(m.file_stamp) and m.verified is None and m.verify_message == CHECKING
+
+
 def interrupted(items: list[BackupRecord], data: DataDir) -> list[BackupRecord]:
     """This data folder's own backups listed "checking" that no restore's journal names (read-only; whether
     their check still runs is known only by trying its lock)."""
-    found = [r for r in items if is_own_backup(r) and is_checking(r)]
+    found = [r for r in items if is_own_backup(r) and (is_checking(r) or _changed_unrecorded(r))]
     if not found:
         return found
     from .restore import pending_recovery_backup

@@ -314,7 +314,11 @@ def cmd_backup_create(args) -> int:
 
 
 # The VERIFIED column of a backup not checked (verified None), by its verify_message.
-_UNCHECKED = {"checking": "checking", "newer-version": "newer version"}
+_UNCHECKED = {
+    "checking": "checking",
+    "newer-version": "newer version",
+    "changed-after-restore": "CHANGED after restore",
+}
 
 
 def cmd_backup_list(args) -> int:
@@ -336,6 +340,14 @@ def cmd_backup_list(args) -> int:
             f"JobMatcher opens next, or now with `jobmatcher backup verify {_safe(bid)}`.",
             file=sys.stderr,
         )
+    for r in items:  # a safety backup changed after its restore (Y7): said, as the check stopped is
+        if r.verified is None and r.verify_message == "changed-after-restore":
+            print(
+                f"The safety backup {_safe(r.id)} was changed after the restore that made it: it may not be your "
+                f"data from before that restore (`jobmatcher backup show {_safe(r.id)}` shows what it holds; it can "
+                "be restored as it is).",
+                file=sys.stderr,
+            )
     if args.json:
         from .jsontext import json_text
 
@@ -376,7 +388,7 @@ def cmd_backup_list(args) -> int:
             else "FAILED"
             if r.verified is False
             else "check stopped"
-            if r.id in stopped
+            if r.id in stopped and r.verify_message == "checking"
             else _UNCHECKED.get(r.verify_message, "not yet")
         )
         note = r.note if r.note and r.manifest == "ok" else ""
@@ -431,6 +443,10 @@ def cmd_backup_show(args) -> int:
     checked = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[p.verified]
     if p.newer_version:
         checked = "made by a newer JobMatcher (restorable with that version)"
+    if p.changed_after_restore:  # Y7: what it holds is shown, never as the data from before the restore
+        checked = "CHANGED after the restore that made it: it may not be your data from before that restore" + (
+            "; FAILED its check as it is now" if p.verified is False else ""
+        )
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
         print(f"  Note: {_safe(p.note)}")
@@ -516,10 +532,24 @@ def _restore_listed(args, engine) -> int:
     # Check first, ask second (as the page does): a file that cannot be restored is
     # refused before the user is asked to confirm anything. A listed backup that
     # passed its check is checked again by its checksum during the restore.
+    question = f"Replace your current data with {label}? A safety backup of it is made first."
     if rec is None or rec.verified is not True:
-        with _Spinner(not args.json, f"Checking {label}"):
-            engine.verify(args.target)
-    if not _confirm(args, f"Replace your current data with {label}? A safety backup of it is made first."):
+        from .errors import InvalidBackupError
+
+        try:
+            with _Spinner(not args.json, f"Checking {label}"):
+                engine.verify(args.target)
+        except InvalidBackupError as e:
+            if e.reason != "changed-after-restore":
+                raise
+            # a safety backup changed after its restore (Y7): sound as it is now, restorable as it is, never
+            # as the data from before that restore; said before the question, and in it
+            print(_safe(e.message), file=sys.stderr)
+            question = (
+                f"Replace your current data with {label} as its file is now (it may not be your data from before "
+                "the restore that made it)? A safety backup of your current data is made first."
+            )
+    if not _confirm(args, question):
         print("Nothing was restored.", file=sys.stderr)
         return 1
     bar = _ProgressBar(not args.json)
@@ -533,6 +563,11 @@ def _restore_listed(args, engine) -> int:
         _emit_json(result)
     else:
         print(f"Restored {label} in {_seconds(result.seconds)}.")
+        if result.source_changed_after_restore:
+            print(
+                "  It was changed after the restore that made it: what was restored is its file as it is now, "
+                "which may not be your data from before that restore."
+            )
         if result.migrated_from:
             print(f"  Its data was updated from schema {_safe(result.migrated_from)} to {result.schema_revision}.")
         _print_safety_backup(result)
@@ -701,6 +736,8 @@ def cmd_status(args) -> int:
         verified = {True: "passed its check", False: "FAILED its check", None: "not checked yet"}[h.last.verified]
         if h.last.verify_message == "newer-version":
             verified = "made by a newer JobMatcher (restorable with that version)"
+        elif h.last.verify_message == "changed-after-restore":
+            verified = "changed after the restore that made it (it may not be your data from before that restore)"
         elif h.last.verified is None and h.last.verify_message == "checking":  # a restore's safety backup
             # status only looks (README): a check whose process is gone is said, not started again here
             verified = (

@@ -171,6 +171,7 @@ MANIFEST_SCHEMA = _typed_dict(
         "sequence": _field(_nullable(_int(strict=True, ge=1, le=MAX_SEQUENCE)), None),
         "added_by_hand": _field(_FLAG, False),
         "file_stamp": _field(_nullable(_STR), None),
+        "changed_after_restore": _field(_nullable(_UTC), None),
     },
     "Manifest",
 )

@@ -66,7 +66,16 @@ from .fsutil import (
 )
 from .listing import live_link_sentence, live_link_warning, previous_backups
 from .lock import FileLock, InstanceLock
-from .manifest import NEWER_VERSION, BackupRecord, BackupType, Manifest, clean_note, read_manifest, seal_holds
+from .manifest import (
+    CHANGED_AFTER_RESTORE,
+    NEWER_VERSION,
+    BackupRecord,
+    BackupType,
+    Manifest,
+    clean_note,
+    read_manifest,
+    seal_holds,
+)
 from .printable import printable
 from .progress import Progress, step
 from .settings import Settings, save_settings, validate_backup_dir
@@ -852,6 +861,13 @@ class Engine:
             size_bytes=size,
             verified=rec.verified if rec else None,
             newer_version=bool(rec and rec.verify_message == NEWER_VERSION),
+            changed_after_restore=bool(
+                rec
+                and (
+                    rec.verify_message == CHANGED_AFTER_RESTORE
+                    or (r.manifest is not None and r.manifest.changed_after_restore is not None)
+                )
+            ),
             backup=backup,
             current=current,
             tables=compare(backup, current),
@@ -1537,20 +1553,25 @@ class Engine:
             # Backups that are the live file under a second name (X1): after the swap they keep the replaced
             # data, which their manifests do not describe; checked again then, so none passes as it was.
             linked = [backup_id for backup_id, own in self.store.live_links() if own]
+            changed = False
             if rec is not None and rec.verified is not True:  # a safety backup written since the restore (W6)
-                self.store.refuse_changed_since_restore(rec)
+                m, _ = self.store.note_changed_since_restore(rec, r.manifest)
+                changed = m is not None and m.changed_after_restore is not None
+            # One changed after its restore (Y7) is restored as the file it is now, checked in full as a file from
+            # outside (its recorded checksums prove nothing about the data from before), and said so in the result.
             result = restore(
                 self.data,
                 self.store,
                 path,
-                sha,
+                None if changed else sha,
                 label,
                 progress,
                 source_verified=rec is not None and rec.verified is True,
-                expected_blake3=r.blake3,
-                sealed=r.sealed,
+                expected_blake3=None if changed else r.blake3,
+                sealed=r.sealed and not changed,
                 take_source=take_file and rec is None,
             )
+            result.source_changed_after_restore = changed
             for backup_id in linked:
                 try:
                     self.store.verify(backup_id)

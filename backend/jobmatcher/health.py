@@ -34,7 +34,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .fsutil import human_size
-from .manifest import CHECKING, NEWER_VERSION, BackupRecord
+from .manifest import CHANGED_AFTER_RESTORE, CHECKING, NEWER_VERSION, BackupRecord
 from .retention import clock_behind, newest_order
 
 STALE_DAYS = 7
@@ -60,7 +60,8 @@ class LastBackup(BaseModel):
     type: str
     verified: bool | None
     # "newer-version": made of a newer JobMatcher's data (manifest.NEWER_VERSION); "checking": a restore's safety
-    # backup whose check runs in the background (manifest.CHECKING)
+    # backup whose check runs in the background (manifest.CHECKING); "changed-after-restore": one whose file was
+    # changed after that restore (manifest.CHANGED_AFTER_RESTORE, Y7)
     verify_message: str = ""
 
 
@@ -512,7 +513,9 @@ def assess(
             created_at=newest.created_at,
             type=newest.type.value,
             verified=newest.verified,
-            verify_message=newest.verify_message if newest.verify_message in (NEWER_VERSION, CHECKING) else "",
+            verify_message=newest.verify_message
+            if newest.verify_message in (NEWER_VERSION, CHECKING, CHANGED_AFTER_RESTORE)
+            else "",
         )
         if newest
         else None

@@ -193,6 +193,26 @@ CHECKING = "checking"
 # here): kept, restorable with that version, never "passed its check" here (verified None; finding G7). It
 # never counts as the newest checked backup for retention, health or the window's way out.
 NEWER_VERSION = "newer-version"
+# verify_message of a restore's linked safety backup whose file was no longer as the restore left it (its manifest's
+# file_stamp) before its first check passed (W6, Y7): a `touch`, an editor, a tool restoring times, or a rewrite of
+# the same length; they cannot be told apart. Its bytes cannot be proven to be the data from before the restore,
+# for good (manifest.changed_after_restore); it is checked as it is now, as a file from outside, and restorable as
+# it is with these words, never "passed its check" (verified None): retention, health and the window's way out
+# never count it as the newest checked backup, and it is not copied to backup locations.
+CHANGED_AFTER_RESTORE = "changed-after-restore"
+
+
+def stamp_of(st: os.stat_result) -> str:
+    """manifest.file_stamp_of's text for the lstat `st`: "INO:SIZE:MTIME_NS". Never raises."""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def changed_since_restore(m: dict, st: os.stat_result) -> bool:
+    """Is the backup described by the manifest fields `m`, whose file's lstat is `st`, a restore's linked safety
+    backup not proven yet whose file is no longer as the restore left it (its file_stamp)? Read-only (the list,
+    `backup show`); the check records it (backups.BackupStore.note_changed_since_restore). Never raises."""
+    stamp = m.get("file_stamp")
+    return bool(stamp) and m.get("verified") is not True and stamp != stamp_of(st)
 
 
 def check_outcome(ok: bool, revision: str | None, message: str) -> tuple[bool | None, str]:
@@ -648,6 +668,11 @@ class BackupFolder:
                 m = {**m, "verified_at": fresh[0], "verify_seconds": fresh[1]}
         if m is not None:
             owned = (m["data_folder_id"] == owner) if m["data_folder_id"] else claims
+            # A safety backup whose file changed before its check (Y7) is listed as such at once, before a check
+            # records it: never as "checking" the data from before the restore
+            changed: dict[str, Any] = (
+                {"verified": None, "verify_message": CHANGED_AFTER_RESTORE} if changed_since_restore(m, st) else {}
+            )
             return self._row(
                 record_values(
                     backup_id,
@@ -659,6 +684,7 @@ class BackupFolder:
                     # the file's size, not the manifest's claim: the list, the disk budget, pruning and health
                     # count what is on the disk (a manifest saying 1000 TB changes none of them; T3)
                     size_bytes=st.st_size,
+                    **changed,
                 )
             )
         # Copied in by hand, or its manifest is damaged: dated by the file system (its age is unknown,

@@ -24,6 +24,7 @@ from .core_schemas import MAX_SEQUENCE as MAX_SEQUENCE
 from .core_schemas import BackupType as BackupType  # the models and the core schemas share these
 from .core_schemas import as_utc as as_utc
 from .fsutil import atomic_write_bytes
+from .listing import CHANGED_AFTER_RESTORE as CHANGED_AFTER_RESTORE
 from .listing import CHECKING as CHECKING  # the list's constants and reading, shared with the model-free list
 from .listing import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
 from .listing import (
@@ -42,6 +43,7 @@ from .listing import VERIFIED_SUFFIX as VERIFIED_SUFFIX
 from .listing import check_outcome as check_outcome
 from .listing import newest_order as newest_order
 from .listing import read_all as _read_all
+from .listing import stamp_of as _stamp_of
 
 # A date field of a file JobMatcher reads (manifests, a location's records): always time-zone aware, in UTC
 # (core_schemas.as_utc: the same rule for the schemas of the backup list).
@@ -138,14 +140,20 @@ class Manifest(BaseModel):
         "modification time in ns), until its first check passes: a check that finds the file changed since "
         "refuses to seal its bytes as the data from before the restore (W6). None otherwise.",
     )
+    changed_after_restore: UtcDatetime | None = Field(
+        None,
+        description="When a check or a restore found this restore's linked safety backup no longer as the "
+        "restore left it (file_stamp) before its first check passed (Y7): for good, its bytes cannot be proven "
+        "to be the data from before that restore. It is checked as it is now (checksums of the file as it is), "
+        "recorded as CHANGED_AFTER_RESTORE, never as passed. None otherwise.",
+    )
 
 
 def file_stamp_of(path: Path) -> str:
     """What tells the file at `path` (not followed) from itself after a write or a swap, cheaply: its inode,
     size and modification time (ns), as "INO:SIZE:MTIME_NS". Not the change time: a hard link made by another
     tool (a backup of the backup folder) changes it without changing a byte. Raises OSError."""
-    st = os.lstat(path)
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    return _stamp_of(os.lstat(path))
 
 
 def seal_of(m: Manifest) -> str | None:

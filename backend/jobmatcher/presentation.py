@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Sequence, TypeVar
 
 from .fsutil import human_size
-from .listing import CHECKING, NEWER_VERSION, is_own_backup, newest_order
+from .listing import CHANGED_AFTER_RESTORE, CHECKING, NEWER_VERSION, is_own_backup, newest_order
 
 if TYPE_CHECKING:  # rows are BackupRecord models, or `backup list`'s listing.ListedBackup (no pydantic there)
     from .listing import ListedBackup
@@ -88,7 +88,7 @@ def backup_row(r: BackupRecord) -> dict:
         "verified": r.verified,
         "verified_at": iso(r.verified_at),
         "verify_message": r.verify_message
-        if r.verified is False or r.verify_message in (CHECKING, NEWER_VERSION)
+        if r.verified is False or r.verify_message in (CHECKING, NEWER_VERSION, CHANGED_AFTER_RESTORE)
         else "",
         "pinned": r.pinned,
         "schema_revision": r.schema_revision,

@@ -43,6 +43,9 @@ class BackupPreview(BaseModel):
     size_bytes: int
     verified: bool | None
     newer_version: bool = False  # made of a newer JobMatcher's data: kept, restorable with that version (G7)
+    # a restore's safety backup whose file was changed after that restore (Y7): what it holds is shown, but it
+    # may not be the data from before that restore
+    changed_after_restore: bool = False
     backup: DataSummary
     current: DataSummary | None  # None when the current data cannot be read
     tables: list[TableRow]

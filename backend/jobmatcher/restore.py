@@ -112,6 +112,9 @@ class RestoreResult(BaseModel):
     # True: that restore replaced the data folder's own encryption key, which had encrypted nothing yet, by the
     # copies' key (X9): the recovery key shown when it was made no longer applies
     key_replaced: bool = False
+    # True: the restored backup was a safety backup changed after the restore that made it (Y7): what was
+    # restored is its file as it was checked now, which cannot be proven to be the data from before that restore
+    source_changed_after_restore: bool = False
     schema_revision: str
     migrated_from: str | None = None
     seconds: float

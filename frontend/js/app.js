@@ -81,7 +81,8 @@ async function showWayOut() {
   const list = $("#way-out-list");
   list.replaceChildren(...backups.map((b) => h("li", {},
     h("span", { text: `${describe(b, when)}${b.note ? ` – ${b.note}` : ""}${b.verified === false ? " – failed its check" : ""}${
-      b.verify_message === "newer-version" ? " – made by a newer JobMatcher (restore it with that version)" : ""}` }),
+      b.verify_message === "newer-version" ? " – made by a newer JobMatcher (restore it with that version)" : ""}${
+      b.verify_message === "changed-after-restore" ? " – changed after its restore (may not be the data from before it)" : ""}` }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Restore…",
                   "aria-label": `Restore ${describe(b, when)}`, disabled: b.verified === false || b.verify_message === "newer-version",
                   onclick: (e) => restoreBackup(e.currentTarget, b) }))));

@@ -178,6 +178,8 @@ function renderStatus(hl, status) {
     if (hl.last) {
       const [label, cls] = hl.last.verify_message === "newer-version"
         ? ["made by a newer JobMatcher", "is-unknown"]
+        : hl.last.verify_message === "changed-after-restore"
+          ? ["changed after its restore", "is-unknown"]
         : hl.last.verified === null && hl.last.verify_message === "checking"
           ? ["checking in the background", "is-unknown"] : VERIFIED[String(hl.last.verified)];
       main.append(" · ", h("span", { class: `verified ${cls}`, text: label }));
@@ -263,7 +265,10 @@ function row(b, name) {
   const [verifiedLabel, verifiedClass] = b.verified === null && b.verify_message === "checking"
     ? ["Checking…", "is-unknown"]
     : b.verified === null && b.verify_message === "newer-version"
-      ? ["Newer version", "is-unknown"] : VERIFIED[String(b.verified)];
+      ? ["Newer version", "is-unknown"]
+      // a safety backup changed after its restore (Y7): sound as it is now, not proven to be the data from before
+      : b.verified === null && b.verify_message === "changed-after-restore"
+        ? ["Changed after restore", "is-unknown"] : VERIFIED[String(b.verified)];
   const when = timeOf(b);
   // Each button's accessible name says which backup it acts on ("Restore the backup from …"):
   // a screen reader moving from button to button hears more than "Delete, Delete, Delete".
@@ -293,7 +298,8 @@ function row(b, name) {
     cell({ class: "col-note", text: b.note }),
     cell({ class: "col-verified" },
       h("span", { class: `verified ${verifiedClass}`, title: b.verify_message === "newer-version"
-        ? "Made by a newer JobMatcher: kept, restorable with that version" : b.verify_message || undefined,
+        ? "Made by a newer JobMatcher: kept, restorable with that version"
+        : b.verify_message === "changed-after-restore" ? CHANGED_AFTER_RESTORE : b.verify_message || undefined,
       text: verifiedLabel })),
     cell({ class: "col-actions" },
       h("div", { class: "row-actions" },
@@ -458,11 +464,19 @@ async function preview(name, arg) {
   }
 }
 
+// What the page says of a safety backup whose file was changed after its restore (Y7), as the command line does.
+const CHANGED_AFTER_RESTORE = "Changed after the restore that made it: it may not be your data from before "
+  + "that restore. It is sound as it is now, kept, and can be restored as it is (checked in full first).";
+
 export async function restoreBackup(button, b) {
   const table = await preview("preview_backup", b.id);
+  const changed = b.verify_message === "changed-after-restore";
   const ok = await confirmDialog({
     title: "Restore this backup?",
-    body: [`Your current data will be replaced by ${describe(b)}${b.note ? ` (“${b.note}”)` : ""}.`,
+    body: [`Your current data will be replaced by ${describe(b)}${b.note ? ` (“${b.note}”)` : ""}${
+             changed ? " as its file is now" : ""}.`,
+           ...(changed ? ["This safety backup was changed after the restore that made it (its file was written, "
+             + "replaced or touched): it may not be your data from before that restore."] : []),
            table,
            "First, JobMatcher makes a safety backup of your current data, so you can go back to it.",
            "When the restore is done, JobMatcher restarts."],
@@ -549,10 +563,15 @@ export async function runRestore(start) {
   }
   // a new computer's first restore replaced only the empty database its first launch made: nothing to keep (T16)
   const safety = final.result.safety_backup_id && !final.result.first_run;
+  // a safety backup changed after its restore was restored as its file is (Y7): said, as the command line does
+  const changed = final.result.source_changed_after_restore
+    ? "What was restored is that safety backup's file as it is now, which may not be your data from before "
+      + "the restore that made it." : "";
   if (final.result.reopen) {
     // The data could not be opened before: nothing holds it, so opening it again is enough.
     dialog.finish("Your data was restored", [
       "Restore complete. JobMatcher is opening your data…",
+      changed,
       safety ? "The data you had before is kept in a safety backup." : "",
     ].filter(Boolean), { busy: true });
     try {
@@ -565,6 +584,7 @@ export async function runRestore(start) {
   }
   dialog.finish("Your data was restored", [
     "Restore complete. JobMatcher will restart…",
+    changed,
     safety ? "The data you had before is kept in a safety backup, in case you want it back." : "",
   ].filter(Boolean), { busy: true });
   await sleep(1200);
