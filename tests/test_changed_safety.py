@@ -195,3 +195,40 @@ def test_retention_treats_a_changed_safety_backup_as_its_own_by_the_usual_rules(
         write_manifest(path, m)
     rules = {d.id: d.rule for d in engine.prune_plan()[0].decisions}
     assert sid in [r.id for r in engine.prune()] and not safety.exists(), rules
+
+
+def test_a_backup_that_no_longer_matches_its_checksum_names_the_way_to_what_it_holds(tmp_path):
+    """The same kind (a recorded proof that no longer holds) for any listed backup: 3 bytes of a job's text
+    changed in its file (still a sound database). Refused as that backup, every time (its checksum says these
+    are not the bytes checked), but no longer a dead end: verify and restore name `backup show` and restoring a
+    copy of its file by path (checked in full then), and that way works."""
+    import shutil
+
+    data = tmp_path / "d"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    con = sqlite3.connect(data / "jobmatcher.db")
+    with con:
+        con.executemany(
+            "INSERT INTO saved_jobs (title, company, description) VALUES (?, ?, ?)",
+            [(f"Job {i:02d}", "Co", "the job of a lifetime " * 50) for i in range(50)],
+        )
+    con.close()
+    bid = json.loads(run_cli("--json", "backup", "create", data_dir=data).stdout)["id"]
+    path = data / "backups" / f"{bid}.db"
+    b = bytearray(path.read_bytes())
+    i = b.find(b"the job", 4096)
+    b[i : i + 3] = b"THE"
+    with open(path, "r+b") as f:
+        f.write(b)
+    for args in (("backup", "verify", bid), ("backup", "restore", bid, "--yes")):
+        r = run_cli(*args, data_dir=data)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        err = _one_line(r.stderr)
+        assert "checksum does not match" in err and f"jobmatcher backup show {bid}" in err, err
+        assert f"/that/folder/{path.name}" in err and "may hold damaged data" in err, err
+    copy = tmp_path / "elsewhere"
+    copy.mkdir()
+    shutil.copy2(path, copy / path.name)
+    r = run_cli("backup", "restore", str(copy / path.name), "--yes", data_dir=data)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"THE job" in (data / "jobmatcher.db").read_bytes()

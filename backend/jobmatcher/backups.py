@@ -1128,6 +1128,8 @@ class BackupStore(BackupFolder):
                     f"The safety backup {rec.id} was changed after the restore that made it, and as it is now it "
                     f"does not pass its check either: {message}"
                 )
+            elif e.reason == "checksum-mismatch":
+                add_checksum_way_out(e, rec.id, path)
             e.args = (message,)
             # A file that could not be read says nothing about the backup (the disk may answer the next time):
             # its earlier verdict stays, never "failed" as a damaged backup is, nor counted so by retention (T8).
@@ -1513,6 +1515,23 @@ class BackupStore(BackupFolder):
         if removed:
             log.info("cleaned up leftovers of interrupted backups: %s", ", ".join(sorted(removed)))
         return removed
+
+
+def add_checksum_way_out(e: InvalidBackupError, backup_id: str, path: Path) -> None:
+    """A listed backup whose file no longer matches its recorded checksum (damaged, or written since) stays
+    refused as that backup, every time: its proof says these are not the bytes that were checked. But it may be
+    the only copy of its data, so the refusal names the way to what it holds now, as a file from outside (checked
+    in full then; it may hold damaged data), not only "use another backup" (Y7: no permanent dead end)."""
+    e.hint = (
+        f"{e.hint} If no other backup holds this data: `jobmatcher backup show {backup_id}` shows what it holds "
+        f"now; to restore it anyway, copy its file {path} to another folder and restore that copy "
+        f"(`jobmatcher backup restore /that/folder/{path.name}`): it is checked in full then, and may hold "
+        "damaged data."
+    ).strip()
+    e.page_hint = (
+        f"{e.page_hint or ''} If no other backup holds this data: copy {path} to another folder, then choose that "
+        "copy with Restore from file… (it is checked in full then, and may hold damaged data)."
+    ).strip()
 
 
 def changed_after_restore_error(

@@ -1542,9 +1542,8 @@ class Engine:
             RestoreFailedError with `recovered`); the data is as before unless the restore succeeded.
         """
         from .preview import backup_label
-        from .restore import restore
 
-        path, sha, rec = (r := self.resolve(id_or_path)).path, r.sha256, r.record
+        path, rec = (r := self.resolve(id_or_path)).path, r.record
         if label is None:
             label = backup_label(rec.created_at) if rec is not None else f"the file {printable(path.name)}"
         owned_before = self._instance.held
@@ -1559,18 +1558,15 @@ class Engine:
                 changed = m is not None and m.changed_after_restore is not None
             # One changed after its restore (Y7) is restored as the file it is now, checked in full as a file from
             # outside (its recorded checksums prove nothing about the data from before), and said so in the result.
-            result = restore(
-                self.data,
-                self.store,
-                path,
-                None if changed else sha,
-                label,
-                progress,
-                source_verified=rec is not None and rec.verified is True,
-                expected_blake3=None if changed else r.blake3,
-                sealed=r.sealed and not changed,
-                take_source=take_file and rec is None,
-            )
+            try:
+                result = self._restore_checked(r, changed, label, progress, take_file)
+            except InvalidBackupError as e:
+                if rec is not None and e.reason == "checksum-mismatch" and not changed:
+                    from .backups import add_checksum_way_out
+
+                    e.message = e.message.replace(path.name, rec.id)
+                    add_checksum_way_out(e, rec.id, path)
+                raise
             result.source_changed_after_restore = changed
             for backup_id in linked:
                 try:
@@ -1581,6 +1577,27 @@ class Engine:
         finally:
             if not owned_before:
                 self.release_instance_lock()
+
+    def _restore_checked(
+        self, r: Resolved, changed: bool, label: str, progress: Progress | None, take_file: bool
+    ) -> RestoreResult:
+        """restore.restore of the resolved `r` (see restore()): `changed`, a safety backup changed after its
+        restore, is checked in full as the file it is now."""
+        from .restore import restore
+
+        path, sha, rec = r.path, r.sha256, r.record
+        return restore(
+            self.data,
+            self.store,
+            path,
+            None if changed else sha,
+            label,
+            progress,
+            source_verified=rec is not None and rec.verified is True,
+            expected_blake3=None if changed else r.blake3,
+            sealed=r.sealed and not changed,
+            take_source=take_file and rec is None,
+        )
 
     def migrate(self, target: str | None = None, progress: Progress | None = None) -> LaunchReport:
         """The launch sequence without the automatic backup: lock, recover, pre-migration backup, upgrade, prune.
