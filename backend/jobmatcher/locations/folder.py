@@ -337,8 +337,51 @@ class FolderLocation(LocationClient):
                     "are made again there.",
                 )
 
-    def _write_error(self, e: OSError, key: str) -> JobMatcherError:
+    def _no_room(self, key: str, needed: int) -> LocationCopyFailedError:
+        """The refusal of a copy of about `needed` bytes (the backup's size: an encrypted copy is a little larger)
+        that does not fit the location's drive, said by why (Z5): larger than the whole drive (no clean-up can
+        make room: a larger drive), larger than the free space and this data folder's copies there together
+        (other files fill it: keeping fewer copies cannot help), else full now (free up space, keep fewer).
+        "N needed, M free" as a restore says it. Never raises."""
+        free, total = _free(self.root), _capacity(self.root)
+        sizes = f"{human_size(needed)} needed, {human_size(free)} free"
+        if total and needed > total:
+            return LocationCopyFailedError(
+                f"The backup location {self.root} is too small for this copy: {sizes} ({human_size(total)} in "
+                "all on that drive); the copy was not made.",
+                "Choose a larger drive: add it as a backup location (then remove this one). Freeing space or "
+                "keeping fewer copies there cannot make room for it.",
+                reason="location-too-small",
+            )
+        try:  # the most JobMatcher could ever free there: every copy of this data folder (key: <ns>/<copy>)
+            ns = key.rsplit("/", 1)[0] + "/"
+            ours = sum(o.size for o in self.list(ns) if o.key[len(ns) :].startswith("backup_")) if "/" in key else 0
+        except OSError:
+            ours = 0
+        if needed > free + ours:
+            taken = (
+                f"this data folder's copies there take only {human_size(ours)}"
+                if ours
+                else "none of it holds this data folder's copies"
+            )
+            return LocationCopyFailedError(
+                f"The backup location {self.root} is full: {sizes} ({human_size(total)} in all), and {taken}; "
+                "the copy was not made.",
+                "Other files fill that drive: free up space there (keeping fewer copies cannot make room enough), "
+                "or choose a larger drive; the copy is retried later.",
+                reason="location-full",
+            )
+        return LocationCopyFailedError(
+            f"The backup location {self.root} is full: {sizes}; the copy was not made.",
+            "Free up space there (or lower how long that location keeps copies); the copy is retried later.",
+            reason="location-full",
+        )
+
+    def _write_error(self, e: OSError, key: str, needed: int = 0) -> JobMatcherError:
+        """What a failed write of `key` (`needed`: the size it was to take, when known) says. Never raises."""
         refusal = _WRITE_REFUSALS.get(e.errno or 0)
+        if e.errno == errno.ENOSPC and needed and not self.adding:  # (a quota's room is not the drive's)
+            return self._no_room(key, needed)  # with the sizes, and whether any clean-up can help (Z5)
         if refusal is not None:
             # adding the folder: nothing added, so no copy to retry and no retention to lower (L15)
             message, hint = refusal[0] if self.adding else refusal[1]
@@ -393,10 +436,12 @@ class FolderLocation(LocationClient):
                 if behind is not None:
                     behind.close()
 
-        return self._publish(key, write)
+        return self._publish(key, write, size_hint)
 
-    def _publish(self, key: str, write: Callable[[BinaryIO, Path], tuple[Stored, bool]]) -> Stored:
-        """Temp file, `write` into it, fsync, rename, fsync the folder, and check what was published.
+    def _publish(self, key: str, write: Callable[[BinaryIO, Path], tuple[Stored, bool]], needed: int = 0) -> Stored:
+        """Temp file, `write` into it, fsync, rename, fsync the folder, and check what was published. `needed`:
+        about the size it takes (0: not known); a copy larger than the whole drive is refused before anything
+        is written (it can never fit: Z5), and a full drive is said with the sizes.
 
         `write(raw, tmp)` returns what it wrote (size and SHA-256) and whether it already read the temp file
         back from the disk identical (put_stream): then the published name must lead to that same file
@@ -404,6 +449,8 @@ class FolderLocation(LocationClient):
         after the rename and its SHA-256 compared (_read_back).
         """
         self.check()
+        if needed and needed > _capacity(self.root) > 0:
+            raise self._no_room(key, needed)
         final = self._path(key)
         tmp = final.parent / _temp_name()
         try:
@@ -423,7 +470,7 @@ class FolderLocation(LocationClient):
             return stored
         except OSError as e:
             remove_quietly_safe(tmp)
-            raise self._write_error(e, key) from None
+            raise self._write_error(e, key, needed) from None
         except BaseException:
             remove_quietly_safe(tmp)
             raise
@@ -485,7 +532,11 @@ class FolderLocation(LocationClient):
                 raise
             return Stored(n, sha256), False
 
-        return self._publish(key, write)
+        try:
+            needed = os.stat(src).st_size
+        except OSError:
+            needed = 0  # the copy itself says why it cannot be read
+        return self._publish(key, write, needed)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """As LocationClient.put_bytes."""
@@ -987,6 +1038,15 @@ def _free(path: Path) -> int:
     try:
         st = os.statvfs(path)
         return st.f_bavail * st.f_frsize
+    except (OSError, AttributeError):
+        return 0
+
+
+def _capacity(path: Path) -> int:
+    """The size of the whole drive holding `path` in bytes (0: not known). Never raises."""
+    try:
+        st = os.statvfs(path)
+        return st.f_blocks * st.f_frsize
     except (OSError, AttributeError):
         return 0
 
