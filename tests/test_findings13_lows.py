@@ -182,3 +182,83 @@ def test_the_pages_restore_from_file_says_the_same_of_the_key(location_with_copy
     assert e["message"].startswith("identity.age is an encryption key"), e
     assert "holds none of your data" in e["message"] and "Restore from a backup location" in e["hint"], e
     assert engine.data.db_path.read_bytes() == before
+
+
+# -- Z5: a copy that can never fit the location's drive ------------------------------------------------------------
+
+
+def _ballast(engine: Engine, mb: int) -> None:
+    import os
+    import sqlite3
+
+    conn = sqlite3.connect(engine.data.db_path)
+    with conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
+        conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(mb)])
+    conn.close()
+
+
+def test_a_copy_larger_than_the_whole_drive_says_choose_a_larger_drive(engine, tmpfs, locked_identity):
+    """An empty 2 MB drive and a 3 MB backup: not "full … free up space (or keep fewer copies) … retried later"
+    (no clean-up can ever make room) but the sizes and a larger drive; refused before anything is written."""
+    from jobmatcher.locations.folder import FolderLocation
+    from jobmatcher.locations.remote import list_remote
+
+    drive = tmpfs(2048)
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive), name="small", passphrase=PASS)
+    before = file_tree(drive)
+    engine.create_backup()
+    r = run_cli("location", "sync", "small", data_dir=engine.data.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    said = r.stdout + r.stderr
+    assert f"The backup location {drive} is too small for this copy: 3." in said, said
+    assert "MB needed, 2." in said and "MB free (2.1 MB in all on that drive)" in said, said
+    assert "Choose a larger drive" in said and "cannot make room" in said, said
+    assert "retried later" not in said and "lower how long" not in said, said
+    assert file_tree(drive) == before and list_remote(FolderLocation(drive)) == []  # nothing written there
+    [s] = engine.locations.status()
+    assert s.pending == 1 and "too small for this copy" in engine.locations.health()[0].message
+
+
+def test_a_drive_filled_by_other_files_says_keeping_fewer_copies_cannot_help(engine, tmpfs, locked_identity):
+    """The copy needs more than the free space and every copy of this data folder there together: the user's
+    own files fill the drive, so "lower how long that location keeps copies" would not help."""
+    import os
+
+    drive = tmpfs(8192)
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive), name="usb", passphrase=PASS)
+    (drive / "holiday.mov").write_bytes(os.urandom(6 << 20))
+    engine.create_backup()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and f"The backup location {drive} is full: 3." in r.error, r
+    assert (
+        "MB needed" in r.error
+        and "(8.4 MB in all)" in r.error
+        and "none of it holds this data folder's copies" in r.error
+    )
+    assert "Other files fill that drive" in r.error and "lower how long" not in r.error, r.error
+    assert not [p for p in drive.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_drive_full_of_this_data_folders_copies_still_says_keep_fewer(engine, tmpfs, locked_identity):
+    """Where the copies JobMatcher keeps there take the room, keeping fewer does help: said with the sizes."""
+    import sqlite3
+
+    drive = tmpfs(8192)
+    _ballast(engine, 3)
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(drive), name="usb", passphrase=PASS)
+    for n in range(3):  # two copies fit (6.4 of 8.4 MB), the third does not: 2 MB free
+        conn = sqlite3.connect(engine.data.db_path)
+        with conn:
+            conn.execute("INSERT INTO ballast VALUES (?)", (b"change %d" % n,))
+        conn.close()
+        engine.create_backup()
+        [r] = engine.locations.sync()
+    [r] = engine.locations.sync()
+    assert r.error_code == "location-copy-failed" and f"The backup location {drive} is full: 3." in r.error, r
+    assert "MB needed" in r.error and "MB free;" in r.error and "lower how long" in r.error, r.error
