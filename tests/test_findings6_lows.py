@@ -59,9 +59,9 @@ def _mallory(tmp_path: Path) -> Path:
 
 
 def test_a_planted_plain_copy_is_refused_beside_encrypted_copies_without_the_key_file(
-    engine, usb, tmp_path, locked_identity
+    engine, usb, tmp_path, quick_identity
 ):
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
     engine.create_backup()
     [r] = engine.locations.sync()
@@ -86,7 +86,7 @@ def test_a_planted_plain_copy_is_refused_beside_encrypted_copies_without_the_key
         assert not (fresh / "jobmatcher.db").exists()
 
 
-def test_one_listing_says_whose_copies_are_encrypted_for_the_page_and_the_list(engine, usb, tmp_path, locked_identity):
+def test_one_listing_says_whose_copies_are_encrypted_for_the_page_and_the_list(engine, usb, tmp_path, quick_identity):
     """remote_listing answers from its one listing what encrypted_there answers for each data folder with a
     listing of its own: the page's list (Restore from a backup location) and `backup list --from-folder` mark the
     plain copy planted beside encrypted copies, and nothing of another data folder whose copies are all plain."""
@@ -94,7 +94,7 @@ def test_one_listing_says_whose_copies_are_encrypted_for_the_page_and_the_list(e
     from jobmatcher.locations.folder import FolderLocation
     from jobmatcher.locations.remote import encrypted_there, remote_listing
 
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
     real = engine.create_backup()
     [r] = engine.locations.sync()

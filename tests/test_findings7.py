@@ -433,14 +433,14 @@ def test_restore_relies_on_blake3_alone_only_while_the_seal_holds(data_dir):
 # -- T5: an encrypted copy cut at an age chunk boundary is a cut-short copy, not a disk problem ---------------
 
 
-def test_an_encrypted_copy_cut_at_a_chunk_boundary_is_refused_as_cut_short(engine, usb, tmp_path, locked_identity):
+def test_an_encrypted_copy_cut_at_a_chunk_boundary_is_refused_as_cut_short(engine, usb, tmp_path, quick_identity):
     """T5: cut after its last full 64 KiB chunk, with the location manifest's size and checksum made to match, an
     encrypted copy was blamed on the disk ('age file is truncated … is it still connected?')."""
     import hashlib
 
     from conftest import LOCATION_PASSPHRASE, prime
 
-    key = prime(engine, locked_identity)
+    key = prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
     conn = engine.connect()  # a database of a few chunks
     conn.execute("create table padding(x)")
@@ -474,7 +474,7 @@ def test_an_encrypted_copy_cut_at_a_chunk_boundary_is_refused_as_cut_short(engin
 # -- T9: copies are never encrypted to a recipient that does not go with this data folder's key file ----------
 
 
-def test_a_recipient_changed_in_locations_json_is_refused_before_any_copy(data_dir, usb, tmp_path, locked_identity):
+def test_a_recipient_changed_in_locations_json_is_refused_before_any_copy(data_dir, usb, tmp_path, quick_identity):
     """T9, the tester's reproduction: a recipient changed in locations.json (another data folder's) made every new
     copy unrecoverable with this data folder's passphrase while status said 'enc ✓'. Also a locations.json carried
     over whole from another data folder (its recipient with its own binding)."""
@@ -498,7 +498,7 @@ def test_a_recipient_changed_in_locations_json_is_refused_before_any_copy(data_d
     assert good["recipient_binding"]  # written when the key was made
     ns = next((usb / "JobMatcher").iterdir())
     copies = sorted(p.name for p in ns.glob("*.db.age"))
-    other_locked, _other_key, other_recipient = locked_identity
+    other_locked, _other_key, other_recipient = quick_identity
     for changed in (
         {"recipient": new_identity()[1]},  # the recipient alone, by hand
         {"recipient": other_recipient, "recipient_binding": recipient_binding(other_recipient, other_locked)},

@@ -25,11 +25,11 @@ def weed(tmp_path_factory):
 
 
 @needs_weed
-def test_an_identity_larger_than_any_key_is_not_read_at_a_folder_or_in_s3(engine, usb, tmp_path, locked_identity, weed):
+def test_an_identity_larger_than_any_key_is_not_read_at_a_folder_or_in_s3(engine, usb, tmp_path, quick_identity, weed):
     """T13: identity.age (and writer.json, the marker) were read whole (S3: into memory) up to 16 MiB whatever
     their kind. An identity.age of 200 KiB (a locked key is ~400 bytes) is now refused unread on both kinds of
     location, saying to use the recovery key, which still restores; nothing is written to the new data folder."""
-    key = prime(engine, locked_identity)
+    key = prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), name="usb", passphrase=LOCATION_PASSPHRASE)
     b = engine.create_backup()
     [r] = engine.locations.sync()
@@ -118,11 +118,11 @@ def test_look_alike_copy_names_at_a_location_are_not_listed(engine, usb, tmp_pat
 # -- T14: a refused `location add` leaves the chosen place as it was -------------------------------------------
 
 
-def test_a_refused_add_leaves_no_marker_in_the_users_folder(engine, tmp_path, locked_identity):
+def test_a_refused_add_leaves_no_marker_in_the_users_folder(engine, tmp_path, quick_identity):
     """T14, the tester's case: the data folder's key file is missing and the passphrase does not open its copy
     at the existing location: 'Nothing was saved', yet the chosen folder held `.jobmatcher-location`. Now the
     folder is left as it was (also a folder that held the user's own files), and it can be added later."""
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     d = engine.data.root
     first = tmp_path / "tty"
     first.mkdir()

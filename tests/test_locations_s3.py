@@ -82,8 +82,8 @@ def _add(engine, weed, bucket, prefix="backups/laptop", **kw):
     )
 
 
-def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, prefix, tmp_path, locked_identity):
-    prime(engine, locked_identity)
+def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, prefix, tmp_path, quick_identity):
+    prime(engine, quick_identity)
     _add(engine, weed, bucket, prefix)
     b = engine.create_backup()
     [r] = engine.locations.sync()
@@ -127,7 +127,7 @@ def test_round_trip_and_disaster_recovery_through_the_cli(engine, weed, bucket, 
 
 
 @pytest.mark.slow  # 12-17 s on a shared 2-core machine (load 4-7): CI's third stage
-def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_path, locked_identity):
+def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_path, quick_identity):
     """The issue's "multipart upload of a 200 MB backup": sent in several parts, read back byte for byte."""
     size = 200 * 1024 * 1024
     conn = sqlite3.connect(engine.data.db_path)
@@ -135,7 +135,7 @@ def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_p
         conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
         conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(size >> 20)])
     conn.close()
-    prime(engine, locked_identity)  # the identity is there: no passphrase (and no scrypt) needed to add
+    prime(engine, quick_identity)  # the identity is there: no passphrase (and no scrypt) needed to add
     engine.locations.add("s3", endpoint_url=weed.endpoint, bucket=bucket, prefix=prefix, keys=KEYS, name="Cloud")
     b = engine.create_backup()
     assert b.size_bytes >= size
@@ -154,14 +154,14 @@ def test_multipart_upload_of_a_200_mb_backup(engine, weed, bucket, prefix, tmp_p
     # read back and decrypted (the restore's first step, its checksums checked), it is the backup byte for byte;
     # the rest of a restore from S3 is test_round_trip_and_disaster_recovery_through_the_cli's
     client = engine.locations.client("Cloud")
-    plain = fetch_verified(client, find_remote(client, b.id), locked_identity[1], tmp_path)
+    plain = fetch_verified(client, find_remote(client, b.id), quick_identity[1], tmp_path)
     assert plain.stat().st_size == b.size_bytes and filecmp.cmp(plain, b.path, shallow=False)
 
 
 def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message(
-    engine, weed, bucket, prefix, locked_identity
+    engine, weed, bucket, prefix, quick_identity
 ):
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     with pytest.raises(LocationCredentialsError, match="refused the access keys"):
         _add(engine, weed, bucket, prefix, keys=S3Keys(ACCESS_KEY, "not-the-secret"))
     with pytest.raises(LocationUnavailableError, match="does not exist"):
@@ -196,7 +196,7 @@ def test_wrong_credentials_and_missing_bucket_are_refused_with_their_own_message
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine, tmp_path, locked_identity):
+def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine, tmp_path, quick_identity):
     server = Seaweed(tmp_path / "weed").start()
     try:
         bucket = server.make_bucket("jm-killed")
@@ -205,7 +205,7 @@ def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine,
             conn.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
             conn.executemany("INSERT INTO ballast VALUES (?)", [(os.urandom(1 << 20),) for _ in range(40)])
         conn.close()
-        prime(engine, locked_identity)
+        prime(engine, quick_identity)
         _add(engine, server, bucket)
         b = engine.create_backup()
         killed = []
@@ -236,7 +236,7 @@ def test_server_killed_mid_upload_leaves_nothing_listed_and_is_caught_up(engine,
         server.stop()
 
 
-def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_identity):
+def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, quick_identity):
     from datetime import datetime, timedelta, timezone
 
     from conftest import fill_sample_data
@@ -247,7 +247,7 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
         e = Engine(tmp_path / who.split()[0])
         e.migrate()
         fill_sample_data(e, name=who)
-        prime(e, locked_identity)
+        prime(e, quick_identity)
         _add(e, weed, bucket, prefix)
         folders.append(e)
     a, g = folders
@@ -273,14 +273,12 @@ def test_two_data_folders_share_a_bucket(weed, bucket, prefix, tmp_path, locked_
     assert g_id in {x.id for x in list_remote(client, folder_id_of(g.data))}
     # each restores its own data
     target = Engine(tmp_path / "target")
-    restore_from_location(target, client, g_id, locked_identity[1], folder_id=folder_id_of(g.data))
+    restore_from_location(target, client, g_id, quick_identity[1], folder_id=folder_id_of(g.data))
     assert _name(target) == "Grace Hopper"
 
 
-def test_bucket_deleted_later_waits_and_a_recreated_empty_bucket_is_never_written(
-    engine, weed, prefix, locked_identity
-):
-    prime(engine, locked_identity)
+def test_bucket_deleted_later_waits_and_a_recreated_empty_bucket_is_never_written(engine, weed, prefix, quick_identity):
+    prime(engine, quick_identity)
     bucket = weed.make_bucket(f"jm-gone-{uuid.uuid4().hex[:8]}")
     _add(engine, weed, bucket, prefix)
     first = engine.create_backup()
@@ -338,13 +336,13 @@ def test_a_lost_identity_is_taken_back_from_an_s3_location(engine, weed, bucket,
 
 
 def test_adding_a_bucket_again_asks_before_its_retention_deletes_the_copies_there(
-    engine, weed, bucket, prefix, locked_identity
+    engine, weed, bucket, prefix, quick_identity
 ):
     """Finding H22 at S3: the copies this data folder made under the prefix earlier are counted as at a folder."""
     from jobmatcher.errors import ConfirmationNeededError
     from test_locations_confirm import _age_backup
 
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     ids = [engine.create_backup().id for _ in range(3)]
     _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups age nothing)
     _age_backup(engine, ids[1], 1)

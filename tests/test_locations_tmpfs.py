@@ -79,9 +79,9 @@ def _visible(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, locked_identity):
+def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, quick_identity):
     _ballast(engine, 3)
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
     b = engine.create_backup()
     pulled = []
@@ -108,9 +108,9 @@ def test_unplugged_mid_copy_lists_nothing_and_is_caught_up_after(engine, drive, 
     assert [x.id for x in list_remote(FolderLocation(drive.folder))] == [b.id]
 
 
-def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, locked_identity):
+def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, quick_identity):
     _ballast(engine, 3)
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(small_drive.folder), name="USB", passphrase=PASS)
     before = set(os.listdir(small_drive.device))
     engine.create_backup()
@@ -125,11 +125,11 @@ def test_full_drive_refuses_the_copy_cleanly(engine, small_drive, locked_identit
     assert s.reachable is True and s.pending == 1 and "too small" in engine.locations.health()[0].message
 
 
-def test_drive_filling_up_mid_copy_says_full_and_is_caught_up_once_space_is_freed(engine, drive, locked_identity):
+def test_drive_filling_up_mid_copy_says_full_and_is_caught_up_once_space_is_freed(engine, drive, quick_identity):
     """The drive has room for the start of the copy, not all of it: nothing partial is listed, the temp file
     is gone, `location list` and health say "full", and freeing space there lets the copy through."""
     _ballast(engine, 3)
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
     holiday = drive.folder / "holiday.mov"  # the user's own file: 6 of the drive's 8 MB
     holiday.write_bytes(os.urandom(6 << 20))
@@ -160,8 +160,8 @@ def test_drive_filling_up_mid_copy_says_full_and_is_caught_up_once_space_is_free
     assert engine.locations.health() == []
 
 
-def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, locked_identity):
-    prime(engine, locked_identity)
+def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, quick_identity):
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
     engine.create_backup()
     drive.read_only()
@@ -171,8 +171,8 @@ def test_read_only_drive_refuses_writes_and_nothing_changes(engine, drive, locke
     assert _visible(drive.device) == before
 
 
-def test_unplugged_drive_leaves_an_empty_folder_that_is_never_written(engine, drive, locked_identity):
-    prime(engine, locked_identity)
+def test_unplugged_drive_leaves_an_empty_folder_that_is_never_written(engine, drive, quick_identity):
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
     first = engine.create_backup()
     assert engine.locations.sync()[0].copied == [first.id]
@@ -185,10 +185,10 @@ def test_unplugged_drive_leaves_an_empty_folder_that_is_never_written(engine, dr
     assert engine.locations.sync()[0].copied == [second.id]
 
 
-def test_status_sees_an_unplugged_drive_before_any_copy_fails(engine, drive, locked_identity):
+def test_status_sees_an_unplugged_drive_before_any_copy_fails(engine, drive, quick_identity):
     """Finding H11: status said "usb ✓ 5 min ago" (green) for an unplugged drive until the next copy failed;
     a folder location's marker is looked at every time, without contacting anything else."""
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(drive.folder), name="USB", passphrase=PASS)
     engine.create_backup()
     assert not engine.locations.sync()[0].error

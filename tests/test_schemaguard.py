@@ -238,12 +238,12 @@ def test_restore_of_a_listed_backup_checked_before_the_guard_existed_is_refused(
 
 
 def test_a_copy_planted_at_an_encrypted_location_with_the_public_recipient_is_refused(
-    engine, usb, tmp_path, locked_identity, file_credentials
+    engine, usb, tmp_path, quick_identity, file_credentials
 ):
     age = shutil.which("age")
     if age is None:
         pytest.skip("Debian's age is not installed (dev.sh installs it)")
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), passphrase=PASS)
     engine.create_backup()
     engine.locations.sync()
@@ -379,7 +379,7 @@ def test_status_says_what_the_live_data_holds_and_what_to_do(engine):
     assert "JobMatcher did not make" not in out.stdout + out.stderr
 
 
-def test_a_copy_planted_in_an_encrypted_s3_location_is_refused(engine, tmp_path, locked_identity, monkeypatch):
+def test_a_copy_planted_in_an_encrypted_s3_location_is_refused(engine, tmp_path, quick_identity, monkeypatch):
     """The same plant as at the folder location, in a real S3-compatible server (SeaweedFS), restored on a new
     machine with --from-s3 through the real command line."""
     import uuid
@@ -394,7 +394,7 @@ def test_a_copy_planted_in_an_encrypted_s3_location_is_refused(engine, tmp_path,
     server = Seaweed(tmp_path / "seaweed").start()
     try:
         bucket = server.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
-        prime(engine, locked_identity)
+        prime(engine, quick_identity)
         engine.locations.add(
             "s3", endpoint_url=server.endpoint, bucket=bucket, prefix="jm", keys=S3Keys(ACCESS_KEY, SECRET_KEY),
             name="Cloud", passphrase=PASS,
