@@ -78,6 +78,7 @@ def test_encrypted_round_trip_reveals_nothing_and_restores_on_a_fresh_folder(eng
         "encrypted",
         "schema_revision",
         "sequence",
+        "pinned",  # whether the backup is pinned: travels with the copy (FINDINGS13 Z2)
     }
     assert "secret note" not in json.dumps(manifest)
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600

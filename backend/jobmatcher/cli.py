@@ -1239,7 +1239,9 @@ def cmd_location_backups(args) -> int:
     future, clock_words = clock_check(items)
     if clock_words:
         print(_safe(clock_words), file=sys.stderr)
-    rows = [("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED") + (("DATA FOLDER",) if several else ())]
+    rows = [
+        ("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED", "PINNED") + (("DATA FOLDER",) if several else ())
+    ]
     for r in items:
         rows.append(
             _cells(
@@ -1252,6 +1254,8 @@ def cmd_location_backups(args) -> int:
                     "yes"
                     if r.encrypted
                     else ("NO: not made by JobMatcher" if r.folder_id in encrypted_folders else "no"),
+                    # the pin recorded with the copy (Z2); an older version's copy has none recorded
+                    {True: "pinned", False: "", None: "not recorded"}[r.pin_recorded],
                 )
                 + ((r.folder_id,) if several else ())
             )

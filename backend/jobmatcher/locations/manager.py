@@ -80,9 +80,11 @@ from .remote import (
     computer_key,
     data_key,
     identity_key,
+    leftovers,
     list_remote,
     manifest_key,
     namespace,
+    remote_listing,
     writer_key,
 )
 from .s3 import S3Location
@@ -1128,6 +1130,16 @@ class Locations:
         else:
             shown = ", ".join(dates[:-1]) + " and " + dates[-1] if n > 1 else dates[0]
         made = f"those made {shown} (UTC)"
+        # a pinned copy is never among them (the pin recorded with it counts, Z2): said, so the person knows
+        # which of the copies there are kept whatever the rule
+        kept = sorted((r for r in remote if r.pinned), key=lambda r: (r.created_at, r.id))
+        if kept:
+            when = ", ".join(f"{r.created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}" for r in kept[:5])
+            more = f" and {len(kept) - 5} more" if len(kept) > 5 else ""
+            made += (
+                f"; the pinned cop{'y' if len(kept) == 1 else 'ies'} there (made {when}{more}, UTC) "
+                f"{'is' if len(kept) == 1 else 'are'} kept"
+            )
         rule = describe(RetentionPolicy.from_settings(loc), "copy")
         copies = f"{total} cop{'y' if total == 1 else 'ies'} of this data folder's backups"
         if change == "add":
@@ -1216,9 +1228,12 @@ class Locations:
         """
         by_id = {r.id: r for r in local}
         merged: dict[str, RemoteBackup | BackupRecord] = {r.id: r for r in remote}
+        unknown = self._pin_unknown()
         for r in remote:
             mine = by_id.get(r.id)
-            r.pinned = mine is not None and mine.pinned
+            # the local backup's pin when there is one; else the pin recorded with the copy (Z2), and a copy of
+            # an adopted chain whose pin was never recorded counts as pinned: its pin cannot be known here
+            r.pinned = mine.pinned if mine is not None else (r.pin_recorded is True or unknown(r))
             if r.sequence is None and mine is not None:  # a copy made by an older version: its local manifest
                 r.sequence = mine.sequence
         for rec in local:
@@ -1228,6 +1243,87 @@ class Locations:
         # (planted, stale, or plain at an encrypted location) is replaced by the real copy, atomically.
         have = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
         return ([r for r in local if r.id not in have and r.id not in doomed], [r for r in remote if r.id in doomed])
+
+    def _pin_unknown(self) -> Any:
+        """A test: whether a copy with no local backup of its id has a pin this data folder cannot know (Z2).
+        That is a copy of the chain this data folder adopted by a disaster recovery (its sequence up to the one
+        the take-over continued after, or none) whose pin was never recorded there (an older version made it, or
+        the lost computer never synced after it was updated). The original data folder knows its copies: a copy
+        whose backup it no longer has was not pinned (a pinned backup is kept), as before. Never raises."""
+        if _TakeOver.of_data(self.data) is None:
+            return lambda r: False
+        floor = self.data.sequence_floor()
+        return lambda r: r.pin_recorded is None and (r.sequence is None or r.sequence <= floor)
+
+    def _record_pins(self, loc: LocationConfig, client: LocationClient, fid: str, remote: list[RemoteBackup]) -> int:
+        """Record at the location the pin of each copy whose recorded pin differs from what this data folder
+        knows (Z2): its local backup's after a `backup pin`/`unpin`, or not pinned for a copy whose local backup
+        is gone and whose pin was not recorded (the original data folder's rule, so a recovered computer can
+        prune it as this one would). A copy whose pin cannot be known here (_pin_unknown) is left as it is, and
+        a copy that is not proven to be of the local backup of its id is not touched (it is replaced).
+
+        Each record is the copy's manifest as it is there with its pin changed, written in one atomic step
+        (a folder: temp file, fsync, rename, folder fsync; S3: one PUT), read from the location first so a
+        field of another version is kept. Returns how many were written. Raises the location's errors."""
+        by_id = {r.id: r for r in self._candidates()}
+        for b in self.store.own():  # a pin is known for every own backup, checked or not
+            by_id.setdefault(b.id, b)
+        unknown = self._pin_unknown()
+        n = 0
+        for r in remote:
+            mine = by_id.get(r.id)
+            if mine is not None:
+                if not _is_copy_of(r, mine, loc):
+                    continue
+                want = mine.pinned
+            elif r.pin_recorded is None and not unknown(r):
+                want = False
+            else:
+                continue
+            if r.pin_recorded is want:
+                continue
+            key = manifest_key(fid, r.id)
+            try:
+                body = json.loads(client.get_bytes(key))
+                if not isinstance(body, dict):
+                    continue
+                LocationManifest.model_validate(body)
+            except (FileNotFoundError, ValueError, pydantic.ValidationError, RecursionError, LocationCopyFailedError):
+                continue  # gone meanwhile, or not a manifest this version reads: not rewritten
+            body["pinned"] = want
+            client.put_bytes(key, json.dumps(body, indent=2).encode())
+            r.pin_recorded = want
+            n += 1
+        if n:
+            log.info("location %s: recorded the pin of %d cop%s", loc.name, n, "y" if n == 1 else "ies")
+        return n
+
+    def _finish_deletes(self, client: LocationClient, fid: str) -> list[str]:
+        """Finish the deletes a killed or failed prune left half done in this data folder's namespace (Z3): a
+        copy's data whose manifest is gone (the order of older versions) and a manifest whose data is gone (this
+        version's order: data first, manifest last) are removed (remote.leftovers: only names JobMatcher gives,
+        only in this data folder's own namespace, never a copy being written). Called once this data folder is
+        the writer there (_claim). Returns the keys removed; one that cannot be removed is left for the next
+        sync (and its bytes still count as space used). Raises the location's errors when it cannot be listed."""
+        keys = client.bounded(lambda: leftovers(client, fid)) if isinstance(client, FolderLocation) else None
+        if keys is None:
+            keys = leftovers(client, fid)
+        removed = []
+        for key in keys:
+            try:
+                client.delete(key)
+            except (JobMatcherError, OSError) as e:
+                log.warning("could not remove %s, left by a delete cut short, at %s: %s", key, client.describe(), e)
+                continue
+            removed.append(key)
+        if removed:
+            log.info(
+                "removed %d file(s) a delete cut short had left at %s: %s",
+                len(removed),
+                client.describe(),
+                ", ".join(k.rsplit("/", 1)[-1] for k in removed),
+            )
+        return removed
 
     def _plan(
         self, loc: LocationConfig, client: LocationClient, fid: str
@@ -1318,7 +1414,11 @@ class Locations:
                 client.put_bytes(identity_key(fid), put_key)
             if loc.encrypt:
                 self._relock_done(loc.id)  # it holds the current key file: no longer opens with an old passphrase
+            self._finish_deletes(client, fid)
             remote, todo, doomed = self._plan(loc, client, fid)
+            # pins changed since the last sync (or never recorded) written there before anything is copied or
+            # deleted: a sync cut short later still leaves them recorded (Z2)
+            self._record_pins(loc, client, fid, [r for r in remote if r.id not in {d.id for d in doomed}])
             # the space the copies take there, kept in step with `copied` as they are made and deleted: what
             # the location's row shows while it cannot be reached, even after a sync cut short (X3)
             st.used_bytes = sum(r.stored_size for r in remote)
@@ -1352,16 +1452,19 @@ class Locations:
                 st.used_bytes += size - sizes.pop(rec.id, 0)  # a replaced impostor's bytes are gone
                 save_states(self.data.root, states)  # a crash later keeps what is already known to be there
             for r in doomed:
-                client.delete(manifest_key(fid, r.id))  # the manifest first: a half delete is never listed
+                # the data first, the manifest last (as the backup folder deletes, Z3): a delete cut short
+                # leaves a manifest alone, never listed, which the next sync removes (_finish_deletes)
                 client.delete(data_key(fid, r.id, r.encrypted))
+                client.delete(manifest_key(fid, r.id))
                 result.deleted.append(r.id)
                 st.used_bytes = max(0, st.used_bytes - sizes.pop(r.id, 0))
             if progress:
                 progress("backup", len(todo), len(todo), "backups")
-            remote = list_remote(client, fid)
+            space: list[int] = []
+            remote = _listed(client, fid, space)
             by_id = {r.id: r for r in self._candidates()}
             st.copied = [r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)]
-            st.used_bytes = sum(r.stored_size for r in remote)
+            st.used_bytes = space[0]  # every copy's data there, a leftover not yet removed included (Z3)
             st.last_success_at = _now()
             st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
             log.info("location %s: copied %d, deleted %d", loc.name, len(result.copied), len(result.deleted))
@@ -1713,6 +1816,7 @@ class Locations:
             encrypted=loc.encrypt,
             schema_revision=rec.schema_revision,
             sequence=rec.sequence,
+            pinned=rec.pinned,  # travels with the copy (Z2); updated by a later sync after a pin or unpin
         )
         client.put_bytes(manifest_key(fid, rec.id), m.model_dump_json(indent=2).encode())
         return stored.size
@@ -1761,10 +1865,12 @@ class Locations:
                     # Only looking: the id is read, never made or renewed here (Y6; a copied folder's new
                     # id is a writing command's to make)
                     fid = self.data.folder_id(create=False) if hasattr(self.data, "folder_id") else None
-                    remote = _listed(client, fid) if fid else []
+                    space: list[int] = []
+                    remote = _listed(client, fid, space) if fid else []
                     by_id = {r.id: r for r in local}
                     copied = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
-                    st.used_bytes = sum(r.stored_size for r in remote)
+                    # what is really there: a leftover of a delete cut short takes room until removed (Z3)
+                    st.used_bytes = space[0] if space else 0
                     reachable = True
                     if code not in _STICKY:  # reached now; a failed copy (full, read-only…) stays until one works
                         problem, code = "", ""
@@ -2361,13 +2467,13 @@ def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationC
     return local is None or (bool(local.sha256) and remote.sha256 == local.sha256)
 
 
-def _listed(client: LocationClient, fid: str) -> list[RemoteBackup]:
+def _listed(client: LocationClient, fid: str, space: list[int] | None = None) -> list[RemoteBackup]:
     """list_remote(client, fid), given a folder location's deadline (FolderLocation.bounded: a share that stops
-    answering after its check is not waited on for ever, X16). Raises as list_remote, and
-    LocationUnavailableError (reason "not-answering")."""
+    answering after its check is not waited on for ever, X16); `space` as remote_listing's. Raises as
+    list_remote, and LocationUnavailableError (reason "not-answering")."""
     if isinstance(client, FolderLocation):
-        return client.bounded(lambda: list_remote(client, fid))
-    return list_remote(client, fid)
+        return client.bounded(lambda: remote_listing(client, fid, space=space)[0])
+    return remote_listing(client, fid, space=space)[0]
 
 
 def _unless_too_slow(e: JobMatcherError) -> None:

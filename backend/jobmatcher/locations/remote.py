@@ -12,8 +12,12 @@ Each data folder writes and deletes only under its own id, so a location shared
 by two machines or two data folders keeps them apart. A location manifest
 holds only what a restore needs before decrypting and what retention needs:
 time, kind, sizes, the checksums of the stored bytes and of the database, the
-schema revision. No note, no name. A copy is listed only when its manifest and
-its data are both there (the manifest is written after the data is checked).
+schema revision, and whether the backup is pinned (so a pin travels with the copy to a
+computer that recovers from it). No note, no name. A copy is listed only when its manifest and
+its data are both there: the manifest is written after the data is checked, and a copy is deleted
+data first, manifest last, so a delete cut short leaves a manifest alone (never listed), which the
+next sync removes; a copy's data without its manifest (left by older versions, which deleted the
+manifest first) is removed by the next sync as well (manager: Locations._finish_deletes).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from ..errors import (
     BackupNotFoundError,
@@ -53,6 +57,19 @@ LowerHex = Annotated[str, AfterValidator(str.lower)]
 ROOT = LOCATION_COPIES  # the folder of copies beside the marker (folders.py knows it too: X2)
 _FOLDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _BACKUP_ID = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(_[0-9]{1,3})?\Z")
+
+
+def _pin_read(value: object) -> object:
+    """A copy's recorded pin as read: true, false, or None (not recorded: a copy made by an older version). Any
+    other value is a damaged record, and a damaged pin counts as pinned (never delete on doubt). Never raises."""
+    return value if value is None or isinstance(value, bool) else True
+
+
+# A copy's pin as its manifest records it (LocationManifest.pinned).
+PinRecord = Annotated[bool | None, BeforeValidator(_pin_read)]
+
+# The name of a copy's data in a data folder's namespace: `backup_<time>.db`, or `.db.age` when encrypted.
+DATA_NAME = re.compile(r"^(backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?)\.db(\.age)?\Z")
 
 
 def namespace(folder_id: str) -> str:
@@ -108,6 +125,10 @@ class LocationManifest(BaseModel):
     # The local manifest's order of making (retention.newest_order: "newest" by it, not by a clock that may
     # have been behind); None in copies made by older versions.
     sequence: Sequence | None = None
+    # Whether the backup was pinned (recorded when the copy is made, updated by the next sync after a pin or
+    # unpin): a computer that recovers from the copies keeps the pinned ones as the lost one did (Z2). None: not
+    # recorded (a copy made by an older version, which ignores this field); a damaged value reads as pinned.
+    pinned: PinRecord = None
 
 
 class RemoteBackup(BaseModel):
@@ -127,7 +148,10 @@ class RemoteBackup(BaseModel):
     # Only backups that passed their check are copied, and each copy was proven identical there: for
     # retention, every copy counts as checked (else the oldest uncopied backup would pass for the newest good).
     verified: bool = True
-    pinned: bool = False  # for retention: pinned here when the local backup of that id is pinned
+    # For retention: pinned here (manager._wanted: the local backup of that id's pin when there is one, else the
+    # pin recorded at the location). As listed: the pin recorded there (`pin_recorded` True).
+    pinned: bool = False
+    pin_recorded: bool | None = None  # as the manifest records it (None: not recorded, an older version's copy)
 
 
 def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
@@ -141,12 +165,16 @@ def list_remote(client: LocationClient, folder_id: str | None = None) -> list[Re
 
 
 def remote_listing(
-    client: LocationClient, folder_id: str | None = None, skipped: list[str] | None = None
+    client: LocationClient,
+    folder_id: str | None = None,
+    skipped: list[str] | None = None,
+    space: list[int] | None = None,
 ) -> tuple[list[RemoteBackup], set[str]]:
     """(list_remote's copies, the data folders among theirs whose copies there are known to be encrypted:
     encrypted_there's answer for each), from one listing of the location (`backup list --location` and the
     page's list need both). `skipped`, when given, gets a sentence for each copy left out because its manifest
-    there cannot be read (its data is there: not silently hidden, as the local list says, V15e). Raises as
+    there cannot be read (its data is there: not silently hidden, as the local list says, V15e). `space`, when
+    given, gets the bytes of every copy's data file there, listed or not (a leftover takes room too). Raises as
     list_remote."""
     if folder_id and not _FOLDER_ID.match(folder_id):
         raise InputError(
@@ -201,8 +229,12 @@ def remote_listing(
                 sha256=m.sha256,
                 stored_sha256=m.stored_sha256,
                 sequence=m.sequence,
+                pinned=m.pinned is True,
+                pin_recorded=m.pinned,
             )
         )
+    if space is not None:  # what the copies' data really take there, leftovers included (Z3)
+        space.append(sum(o.size for k, o in objects.items() if DATA_NAME.match(k.rsplit("/", 1)[-1])))
     out = newest_first(out)
     encrypted: set[str] = set()
     for key in objects:
@@ -210,6 +242,29 @@ def remote_listing(
         if len(parts) == 3 and _shows_encryption(key, parts[1]):
             encrypted.add(parts[1])
     return out, encrypted & {r.folder_id for r in out}
+
+
+def leftovers(client: LocationClient, folder_id: str) -> list[str]:
+    """The keys in `folder_id`'s namespace that a delete cut short left (Z3): a copy's data
+    (`backup_<time>.db`/`.db.age`, the names JobMatcher gives) whose manifest is gone (an older version deleted
+    the manifest first), or a manifest whose data is gone (this version deletes the data first). Copies being
+    written are never among them: a folder's are written under `.tmp-…` names, an S3 object appears whole, and
+    a copy's data is published before its manifest only within a sync, which holds the data folder's lock.
+    One listing. Raises the location's errors."""
+    objects = {o.key for o in client.list(namespace(folder_id))}
+    out = []
+    for key in sorted(objects):
+        name = key[len(namespace(folder_id)) :]
+        if "/" in name:
+            continue
+        data = DATA_NAME.match(name)
+        if data is not None:
+            if manifest_key(folder_id, data.group(1)) not in objects:
+                out.append(key)
+        elif name.endswith(".json") and _BACKUP_ID.match(name[:-5]):
+            if not any(data_key(folder_id, name[:-5], e) in objects for e in (True, False)):
+                out.append(key)
+    return out
 
 
 def _unreadable(client: LocationClient, objects: dict, fid: str, bid: str, skipped: list[str] | None, why: str) -> None:
