@@ -108,6 +108,15 @@ def test_a_recovered_computer_keeps_the_copies_the_lost_one_had_pinned(engine, u
     assert "pinned" in rows[b6], listing  # a damaged record counts as pinned
     assert "not recorded" in rows[b8], listing
     assert "pinned" not in rows[b1] and "not recorded" not in rows[b1], listing
+    from jobmatcher.api import Api  # the page's list of copies says the same
+
+    api = Api(Engine(tmp_path / "look"), mode="browser")
+    try:
+        r = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    finally:
+        api._close()
+    assert r["ok"], r
+    assert {b["id"] for b in r["value"]["backups"] if b["pinned"]} == {b10, b6, b5}
     # the old laptop's own retention is no longer the question: with a shorter one, the pinned copies (and those
     # whose pin cannot be known) are not among the copies the first copy deletes
     add = ["location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--retention-policy", "simple"]

@@ -409,6 +409,7 @@ class LocationsApi:
                     "schema_revision": r.schema_revision,
                     "encrypted": r.encrypted,
                     "not_ours": not r.encrypted and r.folder_id in encrypted,
+                    "pinned": r.pin_recorded is True,  # the pin recorded with the copy (FINDINGS13 Z2)
                 }
                 for r in items
             ],

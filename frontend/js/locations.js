@@ -541,6 +541,7 @@ async function restoreFromLocation() {
     text: `${when(b)}${b.future ? " (dated in the future: a wrong clock)" : ""} · ${b.type_label || b.type} · ` +
           `${b.size} · ${b.schema_revision || "?"}` +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
+          (b.pinned ? " · pinned" : "") +
           (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
   const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
   const first = found.backups.findIndex((b) => !b.future && !b.not_ours);
