@@ -52,6 +52,23 @@ def _private_logs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("JOBMATCHER_DATA_DIR", raising=False)
 
 
+def exec_on_pty(argv: list[str], umask: int | None = None) -> tuple[int, int]:
+    """Start `argv` on a new pseudo-terminal: (pid, the terminal's fd). The forked child never returns into
+    pytest's code, whatever happens before or in its exec (a failed exec ends it with 127): a forked copy of an
+    xdist worker that went on would run tests and write to the worker's channel (test_suite_reports.py)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        try:
+            if umask is not None:
+                os.umask(umask)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid, fd
+
+
 def fill_sample_data(engine: Engine, name: str = "Ada Lovelace", jobs: int = 50) -> None:
     conn = engine.connect()
     try:

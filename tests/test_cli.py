@@ -3,7 +3,6 @@
 import fcntl
 import json
 import os
-import pty
 import select
 import struct
 import sys
@@ -11,7 +10,7 @@ import termios
 import time
 
 import pytest
-from conftest import fingerprint, run_cli
+from conftest import exec_on_pty, fingerprint, run_cli
 from jobmatcher import schema
 
 
@@ -131,12 +130,7 @@ def test_check_reports_a_damaged_live_database(engine):
 
 def test_a_progress_bar_is_shown_on_a_terminal(engine):
     """Run the CLI on a real pseudo-terminal and read what it draws."""
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.execv(
-            sys.executable,
-            [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "create"],
-        )
+    pid, fd = exec_on_pty([sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data.root), "backup", "create"])
     # a terminal has a size (tqdm draws nothing on a pty with 0 rows)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     out = b""

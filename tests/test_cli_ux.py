@@ -6,7 +6,6 @@ import argparse
 import fcntl
 import json
 import os
-import pty
 import re
 import select
 import shutil
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, fingerprint, run_cli
+from conftest import ROOT, exec_on_pty, fingerprint, run_cli
 from jobmatcher import __version__
 from jobmatcher.cli import build_parser
 
@@ -479,9 +478,7 @@ class Terminal:
     """The real command line on a pseudo-terminal: what it prints, what we type, how it exits."""
 
     def __init__(self, *args: str, data_dir: Path) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # child
-            os.execv(sys.executable, [sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args])
+        self.pid, self.fd = exec_on_pty([sys.executable, "-m", "jobmatcher", "--data-dir", str(data_dir), *args])
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
         self.out = b""
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
-from conftest import file_tree, prime, run_cli
+from conftest import exec_on_pty, file_tree, prime, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.errors import ValidationError, WrongPassphraseError
 from jobmatcher.locations.crypto import unlock_identity
@@ -56,12 +56,7 @@ def _secret_file(tmp_path: Path, name: str, text: str) -> Path:
 def _age_opens(age: str, locked: Path, passphrase: str, out: Path) -> str:
     """The key file opened by Debian's `age --decrypt` with `passphrase` typed on a pseudo-terminal (age reads a
     passphrase only from a terminal); returns the identity it wrote."""
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.umask(0o077)
-        os.execv(age, [age, "--decrypt", "-o", str(out), str(locked)])
+    pid, fd = exec_on_pty([age, "--decrypt", "-o", str(out), str(locked)], umask=0o077)
     deadline = time.monotonic() + 60
     buf = b""
     while b"passphrase" not in buf.lower() and time.monotonic() < deadline:
@@ -350,13 +345,7 @@ def test_an_s3_location_gets_the_relocked_key_in_one_put_and_restores_with_the_n
 def _on_a_terminal(root: Path, answers: list[str]) -> tuple[int, bytes]:
     """`jobmatcher location passphrase` on a pseudo-terminal, each answer typed after its prompt; (exit code,
     everything the terminal showed)."""
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(
-            sys.executable, [sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "location", "passphrase"]
-        )
+    pid, fd = exec_on_pty([sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "location", "passphrase"])
     shown = b""
     deadline = time.monotonic() + 120
     for i, answer in enumerate(answers):  # typed once its prompt is there (getpass flushes what came before)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
-from conftest import fill_sample_data, fingerprint, prime, run_cli
+from conftest import exec_on_pty, fill_sample_data, fingerprint, prime, run_cli
 from jobmatcher import profile
 from jobmatcher.engine import Engine
 from jobmatcher.errors import TamperedCopyError, WrongIdentityError, WrongPassphraseError
@@ -114,13 +114,10 @@ def test_age_cli_decrypts_a_copy_without_jobmatcher(primed, usb, tmp_path, locke
     assert out.read_bytes() == Path(b.path).read_bytes()
 
     # The locked identity at the location opens with the passphrase (age asks on the terminal: a pty).
-    import pty
 
     ident_out = tmp_path / "identity.txt"
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.umask(0o077)  # as the README's recipe starts: the unlocked key is for its owner's eyes only (V15b)
-        os.execv(age, [age, "--decrypt", "-o", str(ident_out), str(copy.parent / "identity.age")])
+    # umask as the README's recipe starts: the unlocked key is for its owner's eyes only (V15b)
+    pid, fd = exec_on_pty([age, "--decrypt", "-o", str(ident_out), str(copy.parent / "identity.age")], umask=0o077)
     deadline = time.monotonic() + 30
     buf = b""
     while b"passphrase" not in buf.lower() and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ finish with tests still pending and stopped the whole stage with INTERNALERROR
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import subprocess
@@ -48,3 +49,67 @@ def test_a_name_not_in_utf8_in_a_report_does_not_stop_xdist():
     assert "INTERNALERROR" not in out, out[-3000:]
     assert r.returncode == 1 and "1 failed, 1 passed" in out, out[-3000:]
     assert "the folder d\\udce9" in out, out[-3000:]  # the failure's own message, escaped
+
+
+# -- forked copies of the worker ------------------------------------------------------------------------------
+
+
+def _fork_calls(tree: ast.AST) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in ("fork", "forkpty")
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id in ("os", "pty")
+    ]
+
+
+def _ends_in_exit(block: list[ast.stmt]) -> bool:
+    """A child's branch whose last statement is a try whose finally calls os._exit."""
+    last = block[-1] if block else None
+    return isinstance(last, ast.Try) and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "_exit"
+        for stmt in last.finalbody
+        for n in ast.walk(stmt)
+    )
+
+
+def test_every_fork_in_the_code_and_the_tests_ends_its_child_in_os_exit():
+    """A forked copy of a pytest-xdist worker (or of the app) that returned into the caller's code (an exec that
+    failed, an exception before it) would go on running the caller: tests twice, reports on the worker's channel.
+    Every os.fork / pty.fork has its child's branch (`if pid == 0:`) end in a try whose finally is os._exit."""
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in sorted([*(root / "backend").rglob("*.py"), *(root / "tests").glob("*.py")]):
+        tree = ast.parse(path.read_text(), str(path))
+        calls = _fork_calls(tree)
+        if not calls:
+            continue
+        children = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.If)
+            and isinstance(n.test, ast.Compare)
+            and isinstance(n.test.ops[0], ast.Eq)
+            and isinstance(n.test.comparators[0], ast.Constant)
+            and n.test.comparators[0].value == 0
+            and "pid" in ast.unparse(n.test.left)
+        ]
+        for call in calls:
+            branch = min((c for c in children if c.lineno > call.lineno), key=lambda c: c.lineno, default=None)
+            if branch is None or not _ends_in_exit(branch.body):
+                bad.append(f"{path.relative_to(root)}:{call.lineno}")
+    assert not bad, bad
+
+
+def test_a_pty_child_whose_exec_fails_ends_with_127():
+    from conftest import exec_on_pty
+
+    pid, fd = exec_on_pty(["/nonexistent/program"])
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 127  # the copy ended there: it did not run on in pytest
