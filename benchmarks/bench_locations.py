@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,11 @@ def measure(size: int, reps: int, work: Path, server, recipient, folder_only: bo
     for name in copies:
         r[f"folder_{name}"] = min(x[name][0] for x in rounds)
         r[f"folder_{name}_cpu"] = min(x[name][1] for x in rounds)
+        r[f"folder_{name}_median"] = statistics.median(x[name][0] for x in rounds)
+        r[f"folder_{name}_cpu_median"] = statistics.median(x[name][1] for x in rounds)
+    # the figure for the 1.3x target: the median of the paired ratios (each round's encrypted copy against that
+    # round's plain one, the order turning), so one noisy round (or one noisy best-of) does not decide it
+    r["folder_ratio_median"] = statistics.median(x["encrypted"][0] / x["plain"][0] for x in rounds)
     r["folder_ratio_pairs"] = [round(x["encrypted"][0] / x["plain"][0], 2) for x in rounds]
     r["folder_ratio_sha256_pairs"] = [round(x["encrypted_sha256"][0] / x["plain"][0], 2) for x in rounds]
     r["folder_ratio_cold_pairs"] = [round(x["encrypted_cold"][0] / x["plain"][0], 2) for x in rounds]
@@ -389,12 +395,27 @@ def render(rows: list[dict], reps: int = 3) -> str:
         )
     out += [
         "",
-        "Folder copies measured in rounds (plain, encrypted, encrypted with the SHA-256 proof of a backup",
+        f"Folder copies measured in {reps} rounds (plain, encrypted, encrypted with the SHA-256 proof of a backup",
         "without a seal, encrypted by a child started with the copy; the order turns each round; each copy",
         "into a new file after os.sync() and a quiet moment); CPU: user + system of the copying process and",
         "its age child (with its start-up, also where it was started ahead), best of; the machine's load",
         "average (1 min) when each size started and ended; the peak memory of a process making one",
         "encrypted copy:",
+        "",
+        "| Backup | encrypted / plain: median of the rounds (best of / best of) | encrypted, plain: median wall "
+        "| CPU encrypted, plain: median |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        if "folder_ratio_median" not in r:
+            continue
+        out.append(
+            f"| {r['size']} | **{r['folder_ratio_median']:.2f}×** "
+            f"({ratio(r['folder_encrypted'], r['folder_plain'])}) "
+            f"| {s(r['folder_encrypted_median'])}, {s(r['folder_plain_median'])} "
+            f"| {s(r['folder_encrypted_cpu_median'])}, {s(r['folder_plain_cpu_median'])} |"
+        )
+    out += [
         "",
         "| Backup | encrypted / plain, each round | SHA-256 proof: its copy, / plain each round "
         "| child started with the copy: its copy, / plain each round | CPU plain "
@@ -447,9 +468,11 @@ def render(rows: list[dict], reps: int = 3) -> str:
         "- **encrypted**: age (pyrage) runs in a child process (it holds Python's GIL while it encrypts, so not",
         "  in the app's), which reads the backup once and hashes it (BLAKE3 when the backup's manifest is",
         "  sealed, as every new one is: the seal ties its BLAKE3 to its SHA-256; SHA-256 otherwise; checked",
-        "  against the manifest before the rename) and writes the age file into a 1 MiB pipe in 512 KiB",
-        "  batches; the parent reads the pipe straight into reused 4 MB buffers and a thread writes each full",
-        "  one with O_DIRECT while the next is read (the last part through the page cache); a thread reads",
+        "  against the manifest before the rename) and writes the age file into a ring of six 4 MB windows",
+        "  in memory shared with the parent (Linux: a memfd; the pipe carries only each window's length, and",
+        "  the parent gives windows back on the child's standard input): a pipe cost about 0.7 s of CPU per GB",
+        "  on each side here. A thread of the parent writes each full window from the ring with O_DIRECT",
+        "  (the last part through the page cache); a thread reads",
         "  each 4 MB back from the disk with O_DIRECT (its pages dropped first), compares it byte for byte",
         "  and hashes it (SHA-256, the copy's checksum in its manifest); one fsync at the end, all read back",
         "  identical before the rename. Two cores work (the child on age and its hash, the parent on",

@@ -113,10 +113,15 @@ def test_a_missing_or_unreadable_backup_is_the_child_s_oserror(tmp_path, ident):
         encrypt_file_into(tmp_path, io.BytesIO(), ident[1])
 
 
-def test_a_killed_child_is_a_failure_never_a_short_copy(tmp_path, ident, monkeypatch):
+@pytest.mark.parametrize("ring", [True, False], ids=["shared-ring", "pipe"])
+def test_a_killed_child_is_a_failure_never_a_short_copy(tmp_path, ident, monkeypatch, ring):
+    """Through the pipe a part of the age file comes through before the child is killed; through the shared ring
+    only whole windows do (none here); either way only finish() tells it is not whole, and it says so."""
     pause = tmp_path / "pause"
     pause.mkdir()
     monkeypatch.setenv(PAUSE_ENV, str(pause))
+    if not ring:
+        monkeypatch.setenv(encproc.NO_RING_ENV, "1")
     src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
     got = bytearray()
     with EncryptingChild(src, ident[1]) as child:
@@ -126,15 +131,23 @@ def test_a_killed_child_is_a_failure_never_a_short_copy(tmp_path, ident, monkeyp
         with pytest.raises(EncryptionChildFailed, match="its process was stopped") as e:
             child.finish()
         assert e.value.ended == "SIGKILL"  # for the log; the words name no signal (L19)
-    assert 0 < len(got) < src.stat().st_size  # a part came through: only finish() tells it is not whole
+    assert child.shares_windows is ring
+    # through the pipe a part came through: only finish() tells it is not whole
+    assert (0 if ring else 1) <= len(got) < src.stat().st_size
 
 
-def test_leaving_early_kills_and_reaps_the_child(tmp_path, ident, monkeypatch):
-    """The consumer failing (a full drive) leaves no child encrypting on."""
-    pause = tmp_path / "pause"
-    pause.mkdir()
-    monkeypatch.setenv(PAUSE_ENV, str(pause))
-    src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
+@pytest.mark.parametrize("ring", [True, False], ids=["shared-ring", "pipe"])
+def test_leaving_early_kills_and_reaps_the_child(tmp_path, ident, monkeypatch, ring):
+    """The consumer failing (a full drive) leaves no child encrypting on (through the pipe: paused after its
+    first block, whose bytes came; through the shared ring, after its first whole window)."""
+    if ring:
+        src = _source(tmp_path / "src.db", 3 * encproc.RING_SLOT)
+    else:
+        monkeypatch.setenv(encproc.NO_RING_ENV, "1")
+        pause = tmp_path / "pause"
+        pause.mkdir()
+        monkeypatch.setenv(PAUSE_ENV, str(pause))
+        src = _source(tmp_path / "src.db", 3 * 1024 * 1024)
 
     def full(_chunk):
         raise OSError(28, "No space left on device")
@@ -701,3 +714,54 @@ def test_the_child_hands_the_age_file_over_in_batches_and_all_of_it(monkeypatch)
     assert encproc.BATCH == 8 * 65536
     assert before_close == 5  # a write per 8 chunks (a batch), none per chunk; 3 chunks left
     assert len(calls) == before_close + 1  # close() wrote the tail
+
+
+def test_on_linux_the_age_file_comes_through_shared_memory_not_the_pipe(tmp_path, ident, monkeypatch):
+    """The child writes the age file into the shared ring; its pipe carries only each window's length (4 bytes),
+    and a folder copy on a disk writes the ring's windows as they are (fill_from_windows: no copy through the
+    pipe, which cost about as much CPU as age itself per GB). The copy decrypts to the source, and both
+    checksums are right."""
+    from jobmatcher.locations import folder
+    from jobmatcher.locations.folder import FolderLocation
+
+    if encproc._Ring.make() is None:
+        pytest.skip("no memfd here")
+    src = _source(tmp_path / "src.db", 3 * encproc.RING_SLOT + 12345)
+    read = os.read
+    piped: list[int] = []
+    with EncryptingChild(src, ident[1], "blake3") as child:
+        assert child.shares_windows
+
+        def counted(fd, n):
+            got = read(fd, n)
+            if fd == child._out:
+                piped.append(len(got))
+            return got
+
+        monkeypatch.setattr(os, "read", counted)
+        out = bytearray()
+        for seq, window in child.windows():
+            out += window
+            child.give_back(seq)
+        monkeypatch.setattr(os, "read", read)
+        assert child.finish() == (src.stat().st_size, blake3.blake3(src.read_bytes()).hexdigest())
+    assert sum(piped) == 4 * 4  # three full windows and the last one's length, nothing else
+    assert pyrage.decrypt(bytes(out), [x25519.Identity.from_str(ident[0])]) == src.read_bytes()
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    if os.major(os.stat(usb).st_dev) == 0 or folder._sync_file_range() is None:
+        return  # not on a block device here: the windows are copied into the writer (readinto)
+    used: list[int] = []
+    real = folder._WritebackWriter.fill_from_windows
+
+    def spy(self, windows, give_back):
+        used.append(1)
+        return real(self, windows, give_back)
+
+    monkeypatch.setattr(folder._WritebackWriter, "fill_from_windows", spy)
+    loc = FolderLocation(usb)
+    loc.initialize()
+    stored = loc.put_stream("JobMatcher/x/a.db.age", lambda w: encrypt_file_into(src, w, ident[1]))
+    copy = (usb / "JobMatcher/x/a.db.age").read_bytes()
+    assert used == [1] and stored.sha256 == hashlib.sha256(copy).hexdigest()
+    assert pyrage.decrypt(copy, [x25519.Identity.from_str(ident[0])]) == src.read_bytes()

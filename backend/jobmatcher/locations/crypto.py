@@ -390,7 +390,10 @@ def encrypt_file_into(
         return _encrypt_here(src, out, recipient, algorithm)
     with child:
         fill = getattr(out, "fill_from", None)
-        if fill is not None:  # a folder copy's writer reads the pipe into its own buffers (folder._WritebackWriter)
+        if child.shares_windows and getattr(out, "takes_windows", False):
+            # a folder copy on a disk writes the child's shared windows as they are (folder._WritebackWriter)
+            out.fill_from_windows(child.windows, child.give_back)  # type: ignore[union-attr]
+        elif fill is not None:  # a folder copy's writer reads the pipe into its own buffers (folder._WritebackWriter)
             fill(child.readinto)
         else:
             for chunk in child.chunks():

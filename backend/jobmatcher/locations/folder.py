@@ -37,7 +37,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, Callable, List, TypeVar
+from typing import BinaryIO, Callable, Iterator, List, TypeVar
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
 from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, read_failed, remove_quietly
@@ -398,8 +398,9 @@ class FolderLocation(LocationClient):
         self, key: str, produce: Producer, progress: ByteProgress | None = None, size_hint: int = 0
     ) -> Stored:
         """What `produce` writes (an encrypted copy: big chunks from age's child process, see encproc.py) is
-        written in the caller's thread (an encrypted copy read from the child's pipe into reused window
-        buffers, each full one written with O_DIRECT where the file system takes it: _WritebackWriter.fill_from).
+        written in the caller's thread (an encrypted copy: the child's shared windows written as they are with
+        O_DIRECT, _WritebackWriter.fill_from_windows; or its pipe read into reused window buffers, each full one
+        written with O_DIRECT where the file system takes it: _WritebackWriter.fill_from).
         Every _WINDOW bytes the disk's writeback of that range is started
         without waiting (sync_file_range), and a thread (ReadBehind) waits for that range to reach the disk,
         drops its pages from the page cache, reads it back, compares it byte for byte with what was written
@@ -743,12 +744,26 @@ class _WritebackWriter(HashingWriter):
         self._unchecked: list[bytes | bytearray | Window] = []
         self._started = 0  # bytes whose writeback was started (and that were handed to `behind`)
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()  # window buffers compared, to reuse
+        # fill_from_windows: the ring's windows out (id of the window's view: its sequence) and how to give one back
+        self._ring_seqs: dict[int, int] = {}
+        self._give_back: Callable[[int], object] | None = None
 
-    def release(self, block: bytes | bytearray) -> None:
-        """Take back a window buffer `behind` compared (ReadBehind's `release`; other blocks are dropped).
-        Called on the read-back's thread. Never raises."""
+    @property
+    def takes_windows(self) -> bool:
+        """Whether fill_from_windows can write the ring's windows as they are (O_DIRECT and a read-back behind the
+        writer). Never raises."""
+        return self._direct >= 0 and self._behind is not None
+
+    def release(self, block: bytes | bytearray | memoryview) -> None:
+        """Take back a window buffer `behind` compared (ReadBehind's `release`; other blocks are dropped), or give
+        a window of the encrypting child's ring back to it (fill_from_windows). Called on the read-back's thread
+        (or the direct writer's, after a failure). Never raises."""
         if isinstance(block, bytearray) and len(block) == _WINDOW + _ALIGN:
             self._free.put(block)
+        elif isinstance(block, memoryview) and self._give_back is not None:
+            seq = self._ring_seqs.pop(id(block), None)
+            if seq is not None:
+                self._give_back(seq)
 
     def write(self, data) -> int:
         """As HashingWriter.write (without hashing when `behind` hashes); then starts the writeback of what
@@ -863,6 +878,50 @@ class _WritebackWriter(HashingWriter):
                 writer.stop()
             view.release()
 
+    def fill_from_windows(
+        self, windows: Callable[[], Iterator[tuple[int, memoryview]]], give_back: Callable[[int], object]
+    ) -> None:
+        """Write the windows `windows()` yields ((sequence, bytes): the encrypting child's shared ring,
+        encproc.EncryptingChild.windows) as fill_from writes its own buffers, without copying a byte: each full
+        window from the ring to the disk with O_DIRECT (_DirectWriter) and compared there by `behind`, then given
+        back to the child (`give_back(sequence)`, from release); the last, shorter one copied, given back at once
+        and written through the page cache, for after the final fsync. Only where takes_windows. Raises as
+        fill_from."""
+        assert self.takes_windows
+        self._give_back = give_back
+        writer: _DirectWriter | None = _DirectWriter(self)
+        try:
+            for seq, view in windows():
+                if len(view) == _WINDOW:
+                    assert writer is not None
+                    self._ring_seqs[id(view)] = seq
+                    writer.put(view)  # waits while the window before is still being written
+                    self.size += _WINDOW
+                    if self._progress:
+                        self._progress(self.size)
+                    continue
+                tail = bytes(view)  # the last window
+                give_back(seq)
+                if writer is not None:
+                    writer.finish()
+                    writer = None
+                self._started = self.size
+                if tail:
+                    try:
+                        self.raw.seek(self.size)
+                    except OSError as e:
+                        self.error = e
+                        raise
+                    self._write_raw(tail)
+                    self._unchecked.append(tail)
+            if writer is not None:  # the child stopped before its last window: finish() says why
+                writer.finish()
+                writer = None
+                self._started = self.size
+        finally:
+            if writer is not None:
+                writer.stop()
+
     def _window(self) -> bytearray:
         """A window buffer (_WINDOW bytes from _align_offset on): one `behind` gave back, else a new one. Never
         raises (but MemoryError)."""
@@ -906,13 +965,14 @@ class _DirectWriter:
     def __init__(self, w: _WritebackWriter) -> None:
         self._w = w
         self._offset = w.size
-        self._q: queue.Queue[bytearray | None] = queue.Queue(maxsize=1)
+        self._q: queue.Queue[bytearray | memoryview | None] = queue.Queue(maxsize=1)
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="location-write-direct", daemon=True)
         self._thread.start()
 
-    def put(self, buf: bytearray) -> None:
-        """Write the full window in `buf` next. Raises the OSError an earlier write met."""
+    def put(self, buf: bytearray | memoryview) -> None:
+        """Write the full window in `buf` (a window buffer, or a window of the encrypting child's ring: a
+        memoryview of _WINDOW bytes, aligned) next. Raises the OSError an earlier write met."""
         self._raise()
         self._q.put(buf)
 
@@ -921,17 +981,22 @@ class _DirectWriter:
         assert behind is not None
         while (buf := self._q.get()) is not None:
             if self.error is not None:
-                continue  # drained: put() or finish() raises it
-            view = _aligned(buf)
+                self._w.release(buf)  # drained: put() or finish() raises it; a ring's window goes back
+                continue
+            if isinstance(buf, memoryview):  # a window of the ring: aligned (the ring is mapped memory)
+                view, start = buf, 0
+            else:
+                view, start = _aligned(buf), _align_offset(buf)
             try:
                 self._w._write_window(view, self._offset)
             except Exception as e:  # noqa: BLE001 - raised on the caller's thread (put, finish)
                 self.error = e
+                self._w.release(buf)
                 continue
             finally:
-                view.release()
+                if view is not buf:
+                    view.release()
             self._offset += _WINDOW
-            start = _align_offset(buf)
             behind.check([Window(buf, start, start + _WINDOW)])
 
     def _raise(self) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import mmap
 import os
 import queue
 import sys
@@ -314,9 +313,10 @@ class ReadBehind:
         self.error: OSError | None = None
         self._settle = settle
         self._handed = 0  # bytes handed over by check() (settled on the disk once the thread took them)
-        self._pending: list[tuple[bytes | bytearray, int, int]] = []  # those not yet compared: (block, from, to)
+        # those not yet compared: (block, from, to)
+        self._pending: list[tuple[bytes | bytearray | memoryview, int, int]] = []
         # Called on this thread with each block once it has been compared in full (a writer reusing its buffers).
-        self.release: Callable[[bytes | bytearray], object] | None = None
+        self.release: Callable[[bytes | bytearray | memoryview], object] | None = None
         self._q: queue.Queue = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="location-read-back", daemon=True)
         self._thread.start()
@@ -329,17 +329,20 @@ class ReadBehind:
 
     def _run(self) -> None:
         # One buffer, read into again for every batch: a fresh one per read cost page faults and zeroing for
-        # every page (about a tenth of the copy's CPU per GB here). Anonymous memory: page-aligned, as O_DIRECT
-        # wants it.
-        buffer = mmap.mmap(-1, _READ_BYTES)
-        view = memoryview(buffer)
+        # every page (about a tenth of the copy's CPU per GB here). A bytearray (its window aligned on _ALIGN
+        # bytes, as O_DIRECT wants it), so a block in shared memory (a memoryview: the encrypting child's ring)
+        # is compared with it by bytearray.startswith, a memcmp.
+        buffer = bytearray(_READ_BYTES + _ALIGN)
+        base = _align_offset(buffer)
+        view = memoryview(buffer)[base : base + _READ_BYTES]
         try:
             while (blocks := self._q.get()) is not _STOP:
                 if self.error is not None or not self.identical:
-                    continue  # drained: the writer is told by finish()
+                    self._drop(blocks)  # drained: the writer is told by finish(); its buffers given back
+                    continue
                 try:
                     if blocks is _FINISH:
-                        self._compare(view, self._handed, last=True)  # all of it, to the end of the file
+                        self._compare(buffer, base, view, self._handed, last=True)  # all of it, to the end
                         continue
                     pending = [_part(b) for b in blocks]
                     n = sum(end - start for _, start, end in pending)
@@ -349,16 +352,26 @@ class ReadBehind:
                     self._handed += n
                     # a read through O_DIRECT covers whole disk blocks: the last one written waits for the next
                     end = self._handed - self._handed % _ALIGN if self._direct >= 0 else self._handed
-                    self._compare(view, end, last=False)
+                    self._compare(buffer, base, view, end, last=False)
                 except OSError as e:
                     self.error = e
+                if self.error is not None or not self.identical:
+                    self._drop([b for b, _, _ in self._pending])  # never compared now
+                    self._pending = []
         finally:
             view.release()
-            buffer.close()
 
-    def _compare(self, view: memoryview, end: int, last: bool) -> None:
-        """Read the file's bytes [self.size, end) back from the disk, compare them with the pending blocks and hash
-        them; with `last`, the file must end there. Raises OSError for a read the disk refused."""
+    def _drop(self, blocks: list[bytes | bytearray | memoryview | Window]) -> None:
+        """Give back (`release`) the buffers of `blocks` that will not be compared (after a failure), so a writer
+        waiting for its buffers (the encrypting child's ring) is never left waiting. Never raises."""
+        if self.release is not None:
+            for b in blocks:
+                self.release(b.buffer if isinstance(b, Window) else b)
+
+    def _compare(self, buffer: bytearray, base: int, view: memoryview, end: int, last: bool) -> None:
+        """Read the file's bytes [self.size, end) back from the disk into `view` (buffer[base:]), compare them with
+        the pending blocks and hash them; with `last`, the file must end there. Raises OSError for a read the disk
+        refused."""
         if end > self.size and hasattr(os, "posix_fadvise"):
             # clean pages (written, settled) are dropped, so even a read the file system serves through its
             # cache (O_DIRECT refused, or quietly done through the cache) comes from the disk
@@ -370,7 +383,7 @@ class ReadBehind:
                 self.identical = False
                 return
             self.sha256.update(view[:want])
-            self._match(view[:want])
+            self._match(buffer, base, want)
             self.size += want
         if last and self.identical and os.pread(self._fd, 1, self.size):
             self.identical = False  # longer on the disk than what was written
@@ -389,23 +402,33 @@ class ReadBehind:
                 self._direct = -1
         return _pread_into(self._fd, view[:want], self.size)
 
-    def _match(self, got: memoryview) -> None:
-        """Compare `got` (the disk's next bytes) with the pending blocks, dropping those it covered."""
-        at = 0
-        while at < len(got):
-            block, start, stop = self._pending[0]
-            n = min(stop - start, len(got) - at)
-            # bytes.startswith at an offset: a memcmp, no copy (a memoryview's == compares item by item)
-            if not block.startswith(got[at : at + n], start):
-                self.identical = False
-                return
-            at += n
-            if start + n == stop:
-                self._pending.pop(0)
-                if self.release is not None:
-                    self.release(block)
-            else:
-                self._pending[0] = (block, start + n, stop)
+    def _match(self, buffer: bytearray, base: int, length: int) -> None:
+        """Compare buffer[base : base + length] (the disk's next bytes) with the pending blocks, dropping those it
+        covered."""
+        got = memoryview(buffer)[base : base + length]
+        try:
+            at = 0
+            while at < length:
+                block, start, stop = self._pending[0]
+                n = min(stop - start, length - at)
+                # bytes.startswith at an offset: a memcmp, no copy (a memoryview's == compares item by item); a
+                # block in shared memory (a memoryview) the other way round, as the prefix of the buffer read
+                if isinstance(block, (bytes, bytearray)):
+                    same = block.startswith(got[at : at + n], start)
+                else:
+                    same = buffer.startswith(block[start : start + n], base + at)
+                if not same:
+                    self.identical = False
+                    return
+                at += n
+                if start + n == stop:
+                    self._pending.pop(0)
+                    if self.release is not None:
+                        self.release(block)
+                else:
+                    self._pending[0] = (block, start + n, stop)
+        finally:
+            got.release()
 
     def finish(self) -> tuple[Stored, bool]:
         """(what was read back, whether it was identical to everything written and nothing more).
@@ -448,14 +471,26 @@ _STOP: list[bytes] = []
 
 
 class Window(NamedTuple):
-    """A part of a bytearray handed to ReadBehind.check as a block: buffer[start:end] (no copy made)."""
+    """A part of a buffer handed to ReadBehind.check as a block: buffer[start:end] (no copy made). The buffer is a
+    bytearray, or a memoryview of shared memory (the encrypting child's ring: encproc.EncryptingChild.windows)."""
 
-    buffer: bytearray
+    buffer: bytearray | memoryview
     start: int
     end: int
 
 
-def _part(block: bytes | bytearray | Window) -> tuple[bytes | bytearray, int, int]:
+def _align_offset(buf: bytearray) -> int:
+    """Where in `buf` its first byte aligned on _ALIGN bytes is (its memory never moves: never resized)."""
+    import ctypes
+
+    c = ctypes.c_char.from_buffer(buf)
+    try:
+        return -ctypes.addressof(c) % _ALIGN
+    finally:
+        del c
+
+
+def _part(block: bytes | bytearray | Window) -> tuple[bytes | bytearray | memoryview, int, int]:
     """(object, start, end) of a block given to ReadBehind.check."""
     if isinstance(block, Window):
         return block.buffer, block.start, block.end
