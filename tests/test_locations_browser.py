@@ -275,7 +275,7 @@ def test_add_s3_storage_from_the_page_in_browser_mode(page: Page, start_app, app
 
 
 def test_a_planted_plain_copy_is_marked_and_refused_on_the_page(
-    page: Page, start_app, tmp_path, engine, locked_identity
+    page: Page, start_app, tmp_path, engine, quick_identity
 ):
     """L1 on the page: a plain copy beside this data folder's encrypted copies (its identity.age taken away too)
     is listed as not made by JobMatcher, and restoring it is refused with nothing changed."""
@@ -285,7 +285,7 @@ def test_a_planted_plain_copy_is_marked_and_refused_on_the_page(
 
     usb = tmp_path / "usb"
     usb.mkdir()
-    prime(engine, locked_identity)
+    prime(engine, quick_identity)
     engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
     engine.create_backup()
     assert not engine.locations.sync()[0].error
@@ -442,7 +442,7 @@ def test_the_recovery_list_is_in_the_order_of_making_and_never_picks_a_copy_date
     app.stop()
 
 
-def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, tmp_path, locked_identity):
+def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, tmp_path, quick_identity):
     """X13 on the page: Backup locations has Change passphrase…; a wrong current passphrase is said in the form and
     changes nothing; the right one locks the same key anew here and at the reachable location, and the location
     that could not be reached says it still opens with the old passphrase."""
@@ -455,7 +455,7 @@ def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, 
     usb.mkdir()
     away.mkdir()
     e = Engine(app_data)
-    prime(e, locked_identity)
+    prime(e, quick_identity)
     e.locations.add("folder", path=str(usb), name="USB")
     e.locations.add("folder", path=str(away), name="Away")
     e.locations.sync()
@@ -479,7 +479,7 @@ def test_the_passphrase_is_changed_on_the_page(page: Page, start_app, app_data, 
     screenshot(page, "locations-07-passphrase-changed")
     app.stop()
     now = (app_data / "location-identity.age").read_bytes()
-    assert now != before and unlock_identity(now, new) == locked_identity[1]
+    assert now != before and unlock_identity(now, new) == quick_identity[1]
     assert (usb / "JobMatcher").rglob("identity.age").__next__().read_bytes() == now
 
 
