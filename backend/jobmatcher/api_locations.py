@@ -379,7 +379,8 @@ class LocationsApi:
         than an hour after now and after the newest copy of its data folder (made while a clock was ahead, V11;
         never pre-selected); `clock_behind`: a sentence when even the newest copy is dated after this computer's
         clock (it may be behind: X15), else None; `not_ours`: a plain copy
-        where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`). `unlisted`: a
+        where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`); `doubt`: why a
+        copy is not what its name says (remote.RENAMED, SAME_PLACE: a restore refuses it, Z4), else None. `unlisted`: a
         sentence for each copy left out because its manifest there cannot be read (remote_listing's, the words
         `backup list --from-folder` prints; V15e)."""
         from .locations.remote import check_source, clock_check, remote_listing
@@ -410,6 +411,7 @@ class LocationsApi:
                     "encrypted": r.encrypted,
                     "not_ours": not r.encrypted and r.folder_id in encrypted,
                     "pinned": r.pin_recorded is True,  # the pin recorded with the copy (FINDINGS13 Z2)
+                    "doubt": r.doubt,  # not what its name says (Z4): marked, refused by a restore
                 }
                 for r in items
             ],

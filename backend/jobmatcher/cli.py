@@ -1248,7 +1248,9 @@ def cmd_location_backups(args) -> int:
                 (
                     r.id,
                     type_label(r.type),
-                    _local(r.created_at) + (" (in the future!)" if r.id in future else ""),
+                    _local(r.created_at)
+                    + (" (in the future!)" if r.id in future else "")
+                    + (f" (NO: {r.doubt})" if r.doubt else ""),  # not restorable: not what its name says (Z4)
                     _size(r.size_bytes),
                     r.schema_revision or "-",
                     "yes"

@@ -542,9 +542,10 @@ async function restoreFromLocation() {
           `${b.size} · ${b.schema_revision || "?"}` +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
           (b.pinned ? " · pinned" : "") +
+          (b.doubt ? ` · NOT restorable: ${b.doubt}` : "") +
           (found.several_folders ? ` · data folder ${b.folder_id.slice(0, 8)}` : "") }));
   const pick = h("select", { id: "restore-pick", class: "restore-pick" }, ...options);
-  const first = found.backups.findIndex((b) => !b.future && !b.not_ours);
+  const first = found.backups.findIndex((b) => !b.future && !b.not_ours && !b.doubt);
   pick.value = String(first >= 0 ? first : 0);
   const needsSecret = found.backups.some((b) => b.encrypted);
   const chosen = await formDialog({

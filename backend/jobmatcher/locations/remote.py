@@ -152,6 +152,16 @@ class RemoteBackup(BaseModel):
     # pin recorded at the location). As listed: the pin recorded there (`pin_recorded` True).
     pinned: bool = False
     pin_recorded: bool | None = None  # as the manifest records it (None: not recorded, an older version's copy)
+    # Why this copy contradicts itself or another (RENAMED, SAME_PLACE; remote_listing), else None: listed so
+    # marked, refused by a restore (find_remote).
+    doubt: str | None = None
+
+
+# A copy's name carries the time it was made (backups.backup_name: UTC, to the second) and its manifest that time
+# and its place in the order of making: a copy whose manifest names another time, or two copies with one place,
+# were renamed or copied there by something else (a sync tool's conflict copy, a folder put back by hand): Z4.
+RENAMED = "its own record names another time: renamed or copied there"
+SAME_PLACE = "another copy there has the same place in the order of making: copied there"
 
 
 def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
@@ -235,6 +245,7 @@ def remote_listing(
         )
     if space is not None:  # what the copies' data really take there, leftovers included (Z3)
         space.append(sum(o.size for k, o in objects.items() if DATA_NAME.match(k.rsplit("/", 1)[-1])))
+    _mark_doubts(out)
     out = newest_first(out)
     encrypted: set[str] = set()
     for key in objects:
@@ -265,6 +276,56 @@ def leftovers(client: LocationClient, folder_id: str) -> list[str]:
             if not any(data_key(folder_id, name[:-5], e) in objects for e in (True, False)):
                 out.append(key)
     return out
+
+
+def _mark_doubts(copies: list[RemoteBackup]) -> None:
+    """Set `doubt` on each copy whose name's time is not its manifest's created_at (RENAMED), then on the copies
+    of one data folder that share a sequence, among the others (SAME_PLACE: which is the genuine one cannot be
+    told). One comparison of two strings a copy (no reading). Never raises."""
+    places: dict[tuple[str, int], list[RemoteBackup]] = {}
+    for r in copies:
+        if r.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S") != r.id[7:26]:
+            r.doubt = RENAMED
+        elif r.sequence is not None:
+            places.setdefault((r.folder_id, r.sequence), []).append(r)
+    for same in places.values():
+        if len(same) > 1:
+            for r in same:
+                r.doubt = SAME_PLACE
+
+
+def refuse_doubtful(client: LocationClient, remote: RemoteBackup) -> None:
+    """Refuse restoring a copy listed with a doubt (RENAMED, SAME_PLACE: _mark_doubts): it is not what its name
+    says, so restoring it could bring back other data than the user chose. Raises TamperedCopyError (reason
+    "renamed" or "same-place"); never for a copy without a doubt."""
+    if remote.doubt is None:
+        return
+    made = remote.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    day, clock = remote.id[7:26].split("_")
+    named = f"{day} {clock.replace('-', ':')}"
+    if remote.doubt == RENAMED:
+        why = (
+            f"its name says it was made at {named} UTC, but its own record says {made}: it was renamed or copied "
+            "there by something other than JobMatcher (a sync tool's conflict copy, a folder put back by hand), "
+            "and may hold other data than its name says"
+        )
+    else:
+        why = (
+            "another copy there has the same place in the order of making: one of them was copied there by "
+            "something other than JobMatcher (a sync tool's conflict copy, a folder put back by hand), and which "
+            "one is yours cannot be told"
+        )
+    raise TamperedCopyError(
+        f"The copy {remote.id} at {client.describe()} is not restored: {why}. Nothing was changed.",
+        "Choose another copy: the list marks such copies (the copy its record describes may be there under its "
+        "own name)."
+        if remote.doubt == RENAMED
+        else "Choose another copy: the list marks such copies. If you know which of the two is yours, remove the "
+        "other's two files there (ID.db.age or ID.db, and ID.json), then list the copies again.",
+        "Choose another copy: the list marks such copies.",
+        reason="renamed" if remote.doubt == RENAMED else "same-place",
+        id=remote.id,
+    )
 
 
 def _unreadable(client: LocationClient, objects: dict, fid: str, bid: str, skipped: list[str] | None, why: str) -> None:
@@ -520,12 +581,14 @@ def no_copies(where: str) -> BackupNotFoundError:
 
 
 def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
-    """The copy with that id; refused when unknown or when two data folders there both have one.
+    """The copy with that id; refused when unknown, when two data folders there both have one, or when it is
+    listed with a doubt (refuse_doubtful: its name and its own record disagree, or another copy has its place).
 
     Raises:
         ValidationError: `backup_id` is not shaped like a backup id, or two data folders have it there
             (then `folder_id` tells them apart).
         BackupNotFoundError: no copy of that id.
+        TamperedCopyError: the copy is listed with a doubt (refuse_doubtful).
         LocationUnavailableError / LocationCredentialsError: as list_remote.
     """
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
@@ -550,6 +613,7 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
             code="ambiguous-copy",
             id=backup_id,
         )
+    refuse_doubtful(client, matches[0])  # its name and its record disagree, or another has its place (Z4)
     return matches[0]
 
 
