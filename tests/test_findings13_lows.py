@@ -262,3 +262,96 @@ def test_a_drive_full_of_this_data_folders_copies_still_says_keep_fewer(engine, 
     [r] = engine.locations.sync()
     assert r.error_code == "location-copy-failed" and f"The backup location {drive} is full: 3." in r.error, r
     assert "MB needed" in r.error and "MB free;" in r.error and "lower how long" in r.error, r.error
+
+
+# -- Z4: a copy whose name and own record disagree, or two copies with one place in the order of making ------------
+
+
+@pytest.fixture
+def two_copies(engine, usb, locked_identity):
+    """(engine, usb, the data folder's folder there, [older id, newer id]): two encrypted copies of other data."""
+    import sqlite3
+    import time
+
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="USB")
+    ids = []
+    for name in ("Ada", "Grace"):
+        conn = sqlite3.connect(engine.data.db_path)
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO user_profile (id, full_name) VALUES (1, ?)", (name,))
+        conn.close()
+        ids.append(engine.create_backup().id)
+        time.sleep(1.1)  # their names a second apart at least
+    assert not any(r.error for r in engine.locations.sync())
+    return engine, usb, next((usb / "JobMatcher").iterdir()), ids
+
+
+def _swap(ns: Path, source: str, target: str) -> None:
+    """What a sync tool's conflict handling (or a hand-made restore of the folder) can leave: one copy's files
+    under another copy's name."""
+    for ext in (".db.age", ".json"):
+        (ns / f"{target}{ext}").write_bytes((ns / f"{source}{ext}").read_bytes())
+
+
+def test_a_copy_under_another_name_is_marked_and_refused(two_copies, tmp_path, page):
+    import json
+
+    engine, usb, ns, (older, newer) = two_copies
+    _swap(ns, older, newer)  # the newer name now holds the older data
+    fresh = tmp_path / "new"
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=fresh)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    assert "(NO: its own record names another time: renamed or copied there)" in rows[newer], r.stdout
+    assert "NO:" not in rows[older], r.stdout
+    r = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=fresh)
+    listed = {c["id"]: c for c in json.loads(r.stdout)}
+    assert listed[newer]["doubt"].startswith("its own record names another time") and listed[older]["doubt"] is None
+    pw = _secret_file(tmp_path, "pw", PASS)
+    r = run_cli(
+        "backup", "restore", newer, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=fresh
+    )
+    assert r.returncode == 1 and f"The copy {newer} at" in r.stderr and "is not restored: its name says" in r.stderr
+    assert "but its own record says" in r.stderr and "Nothing was changed" in r.stderr and "Traceback" not in r.stderr
+    assert not (fresh / "jobmatcher.db").exists()
+    # the page: marked in the list, refused before anything starts
+    api = page(Engine(tmp_path / "page"))
+    found = api._dispatch("remote_backups", [{"kind": "folder", "path": str(usb)}])
+    assert found["ok"], found
+    doubts = {b["id"]: b["doubt"] for b in found["value"]["backups"]}
+    assert doubts[newer] == listed[newer]["doubt"] and doubts[older] is None
+    e = api._dispatch("start_restore_from_location", [{"kind": "folder", "path": str(usb)}, newer, PASS])
+    assert not e["ok"] and "is not restored: its name says" in e["error"]["message"], e
+    # the copy of the name it has is still restored
+    r = run_cli(
+        "backup", "restore", older, "--from-folder", str(usb), "--passphrase-file", str(pw), "--yes", data_dir=fresh
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_two_copies_with_one_place_in_the_order_are_both_marked_and_refused(two_copies, tmp_path):
+    import json
+
+    engine, usb, ns, (older, newer) = two_copies
+    twin = f"{older}_2"  # the same second: its name agrees with its record, its place is the other's
+    _swap(ns, older, twin)
+    r = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=tmp_path / "new")
+    listed = {c["id"]: c for c in json.loads(r.stdout)}
+    assert listed[older]["doubt"] == listed[twin]["doubt"] and "same place in the order" in listed[twin]["doubt"]
+    assert listed[newer]["doubt"] is None
+    pw = _secret_file(tmp_path, "pw", PASS)
+    for bid in (older, twin):
+        r = run_cli(
+            "backup",
+            "restore",
+            bid,
+            "--from-folder",
+            str(usb),
+            "--passphrase-file",
+            str(pw),
+            "--yes",
+            data_dir=tmp_path / "new",
+        )
+        assert r.returncode == 1 and "another copy there has the same place" in r.stderr, r.stderr
+        assert "which of the two is yours" in r.stderr
