@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
@@ -15,6 +16,22 @@ from playwright.sync_api import Locator, Page, expect
 from test_ui_browser import open_app
 
 pytestmark = pytest.mark.browser
+
+
+def _redate(ns: Path, bid: str, when: str) -> str:
+    """Make the copy `bid` in the location folder `ns` one made at `when` (ISO, UTC), as a copy made then is: its
+    record's time and its files' names (which carry that time, Z4). Returns its new id."""
+    from datetime import datetime, timezone
+
+    new = "backup_" + datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(timezone.utc).strftime(
+        "%Y-%m-%d_%H-%M-%S"
+    )
+    m = json.loads((ns / f"{bid}.json").read_text())
+    (ns / f"{new}.json").write_text(json.dumps({**m, "created_at": when}))
+    (ns / f"{bid}.json").unlink()
+    for data in ns.glob(f"{bid}.db*"):
+        data.rename(ns / (new + data.name[len(bid) :]))
+    return new
 
 
 def test_add_a_folder_location_then_recover_on_a_new_computer(page: Page, start_app, app_data, tmp_path):
@@ -334,8 +351,7 @@ def test_two_copies_made_in_one_minute_are_told_apart_on_the_page(page: Page, st
     ns = usb / "JobMatcher" / folder_id_of(engine.data)
     dates = ("2026-11-30T20:05:00Z", "2026-11-30T23:21:10Z", "2026-11-30T23:21:40Z")
     for bid, when in zip(ids, dates, strict=True):
-        m = json.loads((ns / f"{bid}.json").read_text())
-        (ns / f"{bid}.json").write_text(json.dumps({**m, "created_at": when}))
+        _redate(ns, bid, when)
     app = start_app(tmp_path / "new-computer", "--browser")
     open_app(page, app)
     page.get_by_role("button", name="Restore from a backup location…").click()
@@ -404,8 +420,7 @@ def test_the_recovery_list_is_in_the_order_of_making_and_never_picks_a_copy_date
     ns = usb / "JobMatcher" / folder_id_of(engine.data)
 
     def date(i: int, when: str) -> None:
-        m = json.loads((ns / f"{made[i]}.json").read_text())
-        (ns / f"{made[i]}.json").write_text(json.dumps({**m, "created_at": when}))
+        made[i] = _redate(ns, made[i], when)
 
     for i in (0, 1):  # the first two made, as if the clock was ahead then (and set right before the last)
         date(i, f"2099-01-0{i + 1}T00:00:00+00:00")
@@ -427,6 +442,7 @@ def test_the_recovery_list_is_in_the_order_of_making_and_never_picks_a_copy_date
     options, chosen, pick = listed()
     # in the order of making: the last made (dated now), the second (2 Jan 2099), the first (1 Jan 2099)
     assert ["dated in the future" in o for o in options] == [False, True, True], options
+    assert not any("NOT restorable" in o for o in options), options  # copies made then, named then (Z4)
     assert "2 Jan 2099" in options[1] and "1 Jan 2099" in options[2], options
     assert chosen == "0"  # the newest made, not dated in the future
     expect(pick.get_by_text("newest first (in the order they were made)")).to_be_visible()

@@ -1521,7 +1521,8 @@ def add_checksum_way_out(e: InvalidBackupError, backup_id: str, path: Path) -> N
     """A listed backup whose file no longer matches its recorded checksum (damaged, or written since) stays
     refused as that backup, every time: its proof says these are not the bytes that were checked. But it may be
     the only copy of its data, so the refusal names the way to what it holds now, as a file from outside (checked
-    in full then; it may hold damaged data), not only "use another backup" (Y7: no permanent dead end)."""
+    in full then; it may hold damaged data), not only "use another backup" (Y7: no permanent dead end).
+    Changes `e`'s hints in place. Never raises."""
     e.hint = (
         f"{e.hint} If no other backup holds this data: `jobmatcher backup show {backup_id}` shows what it holds "
         f"now; to restore it anyway, copy its file {path} to another folder and restore that copy "
@@ -1540,7 +1541,7 @@ def changed_after_restore_error(
     """What a check of a safety backup changed after its restore (Y7) says, in every door (verify, the restore's
     check, the page): what is known (sound as it is now), what is not (whether it is the data from before the
     restore), and what can be done. reason "changed-after-restore": it is not a failed check; a restore of it
-    goes on (the file as it is, checked in full)."""
+    goes on (the file as it is, checked in full). Returns the error (the caller raises it); never raises itself."""
     how = {
         # a touch, a sync tool: said so, not "written"; a write of the same length changes no more (Y7)
         "time": "Only its file's modification time changed after that restore, before its first check (a touch, "
