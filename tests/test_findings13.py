@@ -110,3 +110,31 @@ def test_every_secret_file_is_read_without_the_mark(tmp_path):
     f.write_bytes(BOM + b"\r\n")
     with pytest.raises(JobMatcherError, match="is empty"):
         cli._secret_from(str(f), "passphrase file", "Passphrase", twice=False)
+
+
+# -- FINDINGS14 A1: a check that ends between the list's read and its look at the lock is not "stopped" -----------
+
+
+def test_a_check_that_ended_as_the_list_looked_is_not_said_stopped(tmp_path):
+    """A1: `backup list` read a restore's safety backup as "checking", then its check recorded its verdict and let
+    go of its lock, then the list found the lock free and said "stopped before it finished" of a check that had
+    passed. The manifest is read again before a free lock is taken for a stopped check."""
+    import json
+
+    from jobmatcher import checklock
+    from jobmatcher.engine import Engine
+    from jobmatcher.listing import list_backups, stopped_checks
+
+    data = tmp_path / "d"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    bid = json.loads(run_cli("--json", "backup", "create", data_dir=data).stdout)["id"]
+    r = run_cli("--json", "backup", "restore", bid, "--yes", data_dir=data, env={checklock.NO_BACKGROUND_ENV: "1"})
+    assert r.returncode == 0, r.stderr
+    sid = json.loads(r.stdout)["safety_backup_id"]
+    read_before, _ = list_backups(data)  # the list's read: "checking"
+    assert next(x for x in read_before if x.id == sid).verify_message == "checking"
+    assert stopped_checks(data, read_before) == {sid}  # no check ran: stopped, as it is
+    e = Engine(data)
+    e.verify(sid)  # the check runs and records its verdict, its lock let go
+    e.release_instance_lock()
+    assert stopped_checks(data, read_before) == set()  # the same stale read: not a stopped check

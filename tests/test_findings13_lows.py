@@ -57,14 +57,18 @@ def page():
 
 def test_a_new_passphrase_of_blanks_is_refused_on_the_command_line_and_the_page(engine, usb, tmp_path, page):
     root = engine.data.root
-    for text in (" " * 8, "\t" * 12, "   short    "):  # blanks are not counted (the last: 5 characters seen)
+    # blanks are not counted (the third: 5 characters seen), nor invisible characters (FINDINGS14 A3: zero-width
+    # spaces, a word joiner, a soft hyphen, a byte-order mark within)
+    blank = {" " * 8: True, "\t" * 12: True, "   short    ": False, "\u200b" * 8: True}
+    blank["abc" + "\u200b\u2060\u00ad\ufeff\u200c"] = False
+    for text, only_blank in blank.items():
         before = (file_tree(root), file_tree(usb))
         pw = _secret_file(tmp_path, "pw", text)
         r = run_cli(
             "location", "add", "folder", str(usb), "--name", "u", "--passphrase-file", str(pw), "--yes", data_dir=root
         )
         assert r.returncode == 1, r.stdout + r.stderr
-        words = "only blank space" if not text.strip() else "at least 8 characters (blanks at its start or end"
+        words = "only blank space" if only_blank else "at least 8 characters (blanks at its start or end"
         assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert not (root / "location-identity.age").exists() and file_tree(usb) == before[1]
         # the page's Add folder location: the same words, nothing added

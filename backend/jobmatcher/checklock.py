@@ -165,10 +165,28 @@ def stopped(items: list, data: DataDir) -> set[str]:
     them (interrupted) and no check holds their lock (check_running False). Read-only; never raises. They are
     checked by the next launch (finish_interrupted_checks) or `backup verify`."""
     try:
-        return {r.id for r in interrupted(items, data) if check_running(Path(r.path).parent, r.id) is False}
+        return {
+            r.id
+            for r in interrupted(items, data)
+            if check_running(Path(r.path).parent, r.id) is False and _unrecorded(r)
+        }
     except Exception:  # noqa: BLE001 - a list says "checking" rather than fail
         log.warning("could not tell whether the checks of the backups listed as checking still run", exc_info=True)
         return set()
+
+
+def _unrecorded(r: BackupRecord) -> bool:
+    """Whether the manifest of `r`, read again now, still records no verdict of its check. A check records its
+    verdict and then lets go of its lock: a list that read "checking" just before and finds the lock free just
+    after saw a check that ended normally (A1), not one that stopped. Reads one manifest; True when it cannot be
+    read (said as stopped: `backup verify` then tells), False when it is gone. Never raises."""
+    from .manifest import read_manifest
+
+    try:
+        m = read_manifest(Path(r.path))
+    except Exception:  # noqa: BLE001 - see above
+        return True
+    return m is not None and m.verified is None and m.verify_message == CHECKING
 
 
 def is_checking(r: BackupRecord) -> bool:

@@ -75,22 +75,38 @@ def as_recovery_key(secret: str) -> str:
     return _WHITESPACE.sub("", secret).upper()
 
 
+# Characters that show as nothing (A3): Unicode's format characters (zero-width space and joiners, soft hyphen,
+# word joiner, byte-order mark: category Cf) and control characters (Cc). Pasted from a web page or a chat they
+# ride along unseen; they never count toward a new passphrase's length.
+_INVISIBLE_CATEGORIES = ("Cf", "Cc")
+
+
+def _seen(passphrase: str) -> str:
+    """What a person sees of `passphrase`: without invisible characters (_INVISIBLE_CATEGORIES) and without the
+    blanks at its start and end. Never raises."""
+    import unicodedata
+
+    return "".join(c for c in passphrase if unicodedata.category(c) not in _INVISIBLE_CATEGORIES).strip()
+
+
 def check_new_passphrase(passphrase: str) -> None:
-    """Raises ValidationError when a new passphrase is only
-    blank characters, or shorter than MIN_PASSPHRASE characters not counting the blanks at its start and end (nor
-    a leading byte-order mark: see without_bom). The one rule for a passphrase chosen (location add, location
-    passphrase, the page): blanks are invisible, so eight spaces are no secret (Z7). Only a new passphrase is
-    checked so: one already locking a key opens exactly as it was typed, its blanks included."""
-    seen = without_bom(passphrase).strip()
+    """Raises ValidationError when a new passphrase is only blank or invisible characters, or shorter than
+    MIN_PASSPHRASE characters not counting the blanks at its start and end nor any invisible character
+    (zero-width spaces, soft hyphens, a byte-order mark...: _seen). The one rule for a passphrase chosen
+    (location add, location passphrase, the page): what cannot be seen is no secret and cannot be typed again,
+    so eight spaces (Z7) or eight zero-width spaces (A3) are refused. Only a new passphrase is checked so: one
+    already locking a key opens exactly as it was typed, its blanks included."""
+    seen = _seen(passphrase)
     if not seen:
         raise ValidationError(
-            "The passphrase is only blank space (spaces or tabs): that is no secret, and nobody can see what "
-            "was typed.",
+            "The passphrase is only blank space (spaces, tabs or invisible characters such as zero-width "
+            "spaces): that is no secret, and nobody can see what was typed.",
             "Choose a passphrase of words or letters (a few words are easy to remember).",
         )
     if len(seen) < MIN_PASSPHRASE:
         raise ValidationError(
-            f"The passphrase must be at least {MIN_PASSPHRASE} characters (blanks at its start or end not counted).",
+            f"The passphrase must be at least {MIN_PASSPHRASE} characters (blanks at its start or end and invisible "
+            "characters such as zero-width spaces not counted).",
             "Choose a longer passphrase (a few words are easy to remember).",
         )
 
