@@ -29,7 +29,7 @@ from conftest import run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.manager import folder_id_of
-from jobmatcher.locations.remote import data_key, list_remote, manifest_key, namespace
+from jobmatcher.locations.remote import data_key, intent_key, list_remote, manifest_key, namespace
 
 pytestmark = pytest.mark.usefixtures("file_credentials")
 
@@ -193,50 +193,68 @@ def test_a_prune_killed_between_its_two_deletes_is_finished_by_the_next_sync(eng
     assert r.returncode != 0, r.stdout + r.stderr
     assert data.exists() != man.exists(), (data.exists(), man.exists())  # half deleted
     assert first not in _there(usb, fid)  # whichever half is left, it is not listed as a copy
+    assert (usb / intent_key(fid, first)).exists()  # the prune's intent, written before its first delete (A2)
 
     ok(run_cli("location", "sync", data_dir=root))
     assert not data.exists() and not man.exists()
+    assert not (usb / intent_key(fid, first)).exists()
     really = sum(p.stat().st_size for p in (usb / namespace(fid)).glob("backup_*.db"))
     [st] = Engine(root).locations.status()
     assert st.used_bytes == really
 
 
-def test_leftovers_of_older_versions_are_removed_and_nothing_else(engine, usb, tmp_path):
-    """Z3: a copy's data without its manifest (what an older version's killed delete left) is removed by the next
-    sync; a manifest alone too. Not removed: another data folder's files, names JobMatcher does not give, a copy
-    being written (a temp file of a running process), a copy whose manifest cannot be read."""
+def test_only_deletes_of_ours_are_finished_and_lone_halves_are_kept(engine, usb, tmp_path):
+    """A2: every sync deleted any lone half of a copy in its namespace (a manifest without data, data without a
+    manifest): a synced folder still downloading after a disaster recovery (manifests first, data later, in any
+    order) lost its copies. Now only a copy whose intent marker the prune wrote is finished; a lone half without
+    one is kept and counted as space used, and becomes a listed copy once its other half arrives. A copy found
+    whole with a marker loses only the marker. Never touched: another data folder's files, names JobMatcher does
+    not give, a copy being written, a copy whose manifest cannot be read."""
     engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
     b = engine.create_backup()
     assert not engine.locations.sync()[0].error
     fid = folder_id_of(engine.data)
     ns = usb / namespace(fid)
     real = (ns / f"{b.id}.db").read_bytes()
-    orphan = ns / "backup_2020-01-01_00-00-00.db"
-    orphan.write_bytes(real)
-    orphan_age = ns / "backup_2020-01-02_00-00-00_2.db.age"
-    orphan_age.write_bytes(b"age ciphertext")
-    lone = ns / "backup_2020-01-03_00-00-00.json"
-    lone.write_text((ns / f"{b.id}.json").read_text())
+    manifest = json.loads((ns / f"{b.id}.json").read_text())
+
+    def arriving(bid: str) -> tuple[Path, Path]:
+        return ns / f"{bid}.db", ns / f"{bid}.json"
+
+    # halves still arriving: a manifest first for one copy, the data first for another
+    d1, m1 = arriving("backup_2020-01-01_00-00-00")
+    d2, m2 = arriving("backup_2020-01-02_00-00-00")
+    m1.write_text(json.dumps(dict(manifest, created_at="2020-01-01T00:00:00+00:00", sequence=None)))
+    d2.write_bytes(real)
+    # a delete of ours cut short: its marker and its manifest left
+    done_m = ns / "backup_2020-01-03_00-00-00.json"
+    done_m.write_text(json.dumps(dict(manifest, created_at="2020-01-03T00:00:00+00:00", sequence=None)))
+    (usb / intent_key(fid, "backup_2020-01-03_00-00-00")).write_bytes(b"")
+    # a marker beside a whole copy (killed before its first delete): only the marker goes
+    (usb / intent_key(fid, b.id)).write_bytes(b"")
     keep = [
         ns / "backup_2020-01-04_00-00-00.db.bak",  # not a name JobMatcher gives
         ns / "notes.db",
         ns / f".tmp-{os.getpid()}-0123456789ab.part",  # a copy being written by a live process
         usb / namespace("f" * 32) / "backup_2020-01-01_00-00-00.db",  # another data folder's
     ]
-    unreadable = ns / "backup_2020-01-05_00-00-00.db"  # its manifest is damaged: not a leftover
-    unreadable.write_bytes(real)
-    (ns / "backup_2020-01-05_00-00-00.json").write_text("{damaged")
     for p in keep:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
-    st_before = engine.locations.status()[0]
-    assert st_before.used_bytes >= len(real) * 3  # the leftovers take room, and are counted until removed
     [res] = engine.locations.sync()
     assert not res.error, res
-    assert not orphan.exists() and not orphan_age.exists() and not lone.exists()
+    assert m1.exists() and d2.exists(), "a lone half without a marker was deleted"
+    assert not done_m.exists() and not (usb / intent_key(fid, "backup_2020-01-03_00-00-00")).exists()
+    assert not (usb / intent_key(fid, b.id)).exists() and (ns / f"{b.id}.db").exists()
     assert all(p.exists() for p in keep), [p for p in keep if not p.exists()]
-    assert unreadable.exists()
-    assert (ns / f"{b.id}.db").exists() and _there(usb, fid) == {b.id}
+    [st] = engine.locations.status()
+    assert st.used_bytes >= 2 * len(real)  # the lone data is really there: counted
+    # the other halves arrive, in the other order: both become copies, nothing deleted by the next syncs
+    d1.write_bytes(real)
+    m2.write_text(json.dumps(dict(manifest, created_at="2020-01-02T00:00:00+00:00", sequence=None)))
+    assert {"backup_2020-01-01_00-00-00", "backup_2020-01-02_00-00-00", b.id} <= _there(usb, fid)
+    assert not engine.locations.sync()[0].error
+    assert d1.exists() and m1.exists() and d2.exists() and m2.exists()
 
 
 def test_s3_leftovers_are_removed_only_in_this_data_folders_namespace(engine, tmp_path):
@@ -265,13 +283,17 @@ def test_s3_leftovers_are_removed_only_in_this_data_folders_namespace(engine, tm
         fid = folder_id_of(engine.data)
         mine = f"jm/{data_key(fid, 'backup_2020-01-01_00-00-00', False)}"
         theirs = f"jm/{data_key('e' * 32, 'backup_2020-01-01_00-00-00', False)}"
-        for key in (mine, theirs):
+        arriving = f"jm/{data_key(fid, 'backup_2020-01-02_00-00-00', False)}"  # no marker: not a delete of ours
+        for key in (mine, theirs, arriving):
             s3.put_object(Bucket=bucket, Key=key, Body=b"left behind")
+        s3.put_object(Bucket=bucket, Key=f"jm/{intent_key(fid, 'backup_2020-01-01_00-00-00')}", Body=b"")
+        s3.put_object(Bucket=bucket, Key=f"jm/{intent_key('e' * 32, 'backup_2020-01-01_00-00-00')}", Body=b"")
         engine.set_pinned(b.id, True)
         [res] = engine.locations.sync()
         assert not res.error, res
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
-        assert mine not in keys and theirs in keys
+        assert mine not in keys and theirs in keys and arriving in keys
+        assert f"jm/{intent_key(fid, 'backup_2020-01-01_00-00-00')}" not in keys
         body = json.loads(s3.get_object(Bucket=bucket, Key=f"jm/{manifest_key(fid, b.id)}")["Body"].read())
         assert body["pinned"] is True
     finally:

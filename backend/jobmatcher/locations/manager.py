@@ -80,6 +80,7 @@ from .remote import (
     computer_key,
     data_key,
     identity_key,
+    intent_key,
     leftovers,
     list_remote,
     manifest_key,
@@ -1299,10 +1300,10 @@ class Locations:
         return n
 
     def _finish_deletes(self, client: LocationClient, fid: str) -> list[str]:
-        """Finish the deletes a killed or failed prune left half done in this data folder's namespace (Z3): a
-        copy's data whose manifest is gone (the order of older versions) and a manifest whose data is gone (this
-        version's order: data first, manifest last) are removed (remote.leftovers: only names JobMatcher gives,
-        only in this data folder's own namespace, never a copy being written). Called once this data folder is
+        """Finish the deletes a killed or failed prune left half done in this data folder's namespace (Z3): only
+        copies whose intent marker the prune wrote before its first delete (remote.leftovers, A2: a lone half
+        without one, e.g. a copy a synced folder is still downloading, is never touched); a copy found whole with
+        a marker loses only the marker. The marker is removed last. Called once this data folder is
         the writer there (_claim). Returns the keys removed; one that cannot be removed is left for the next
         sync (and its bytes still count as space used). Raises the location's errors when it cannot be listed."""
         keys = client.bounded(lambda: leftovers(client, fid)) if isinstance(client, FolderLocation) else None
@@ -1452,10 +1453,13 @@ class Locations:
                 st.used_bytes += size - sizes.pop(rec.id, 0)  # a replaced impostor's bytes are gone
                 save_states(self.data.root, states)  # a crash later keeps what is already known to be there
             for r in doomed:
-                # the data first, the manifest last (as the backup folder deletes, Z3): a delete cut short
-                # leaves a manifest alone, never listed, which the next sync removes (_finish_deletes)
+                # the intent recorded there first (A2: the next sync finishes only deletes of ours), then the
+                # data, the manifest (as the backup folder deletes, Z3), the marker last: a delete cut short
+                # leaves a manifest alone, never listed, with its marker, which the next sync removes
+                client.put_bytes(intent_key(fid, r.id), b"")
                 client.delete(data_key(fid, r.id, r.encrypted))
                 client.delete(manifest_key(fid, r.id))
+                client.delete(intent_key(fid, r.id))
                 result.deleted.append(r.id)
                 st.used_bytes = max(0, st.used_bytes - sizes.pop(r.id, 0))
             if progress:

@@ -15,9 +15,10 @@ time, kind, sizes, the checksums of the stored bytes and of the database, the
 schema revision, and whether the backup is pinned (so a pin travels with the copy to a
 computer that recovers from it). No note, no name. A copy is listed only when its manifest and
 its data are both there: the manifest is written after the data is checked, and a copy is deleted
-data first, manifest last, so a delete cut short leaves a manifest alone (never listed), which the
-next sync removes; a copy's data without its manifest (left by older versions, which deleted the
-manifest first) is removed by the next sync as well (manager: Locations._finish_deletes).
+after a marker `<id>.deleting` is written, data first, manifest last, marker after: a delete cut short
+leaves a manifest alone (never listed) with its marker, which the next sync removes (manager:
+Locations._finish_deletes). A lone half without a marker (a copy still arriving in a synced folder, or
+left by an older version) is never deleted: only counted as space used.
 """
 
 from __future__ import annotations
@@ -255,26 +256,35 @@ def remote_listing(
     return out, encrypted & {r.folder_id for r in out}
 
 
+INTENT_NAME = re.compile(r"^(backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(?:_[0-9]{1,3})?)\.deleting\Z")
+
+
+def intent_key(folder_id: str, backup_id: str) -> str:
+    """The key of the marker a prune writes before deleting a copy (`<namespace><id>.deleting`): proof that a
+    lone half of that copy was left by a delete of ours (A2). Never raises."""
+    return f"{namespace(folder_id)}{backup_id}.deleting"
+
+
 def leftovers(client: LocationClient, folder_id: str) -> list[str]:
-    """The keys in `folder_id`'s namespace that a delete cut short left (Z3): a copy's data
-    (`backup_<time>.db`/`.db.age`, the names JobMatcher gives) whose manifest is gone (an older version deleted
-    the manifest first), or a manifest whose data is gone (this version deletes the data first). Copies being
-    written are never among them: a folder's are written under `.tmp-…` names, an S3 object appears whole, and
-    a copy's data is published before its manifest only within a sync, which holds the data folder's lock.
-    One listing. Raises the location's errors."""
-    objects = {o.key for o in client.list(namespace(folder_id))}
+    """The keys in `folder_id`'s namespace that a delete of ours cut short left (Z3, A2), in the order to delete
+    them: only copies whose intent marker (`<id>.deleting`, written by the prune before its first delete) is
+    there. For such a copy: its data, then its manifest, then the marker; for one found whole (both halves: the
+    marker written, nothing deleted yet) only the marker (the next plan decides anew). A lone half without a
+    marker is never among them: it may be a copy still arriving (a synced folder downloading after a disaster
+    recovery, a bucket being replicated), not a delete of ours. One listing. Raises the location's errors."""
+    ns = namespace(folder_id)
+    objects = {o.key for o in client.list(ns)}
     out = []
     for key in sorted(objects):
-        name = key[len(namespace(folder_id)) :]
-        if "/" in name:
+        m = INTENT_NAME.match(key[len(ns) :])
+        if m is None:
             continue
-        data = DATA_NAME.match(name)
-        if data is not None:
-            if manifest_key(folder_id, data.group(1)) not in objects:
-                out.append(key)
-        elif name.endswith(".json") and _BACKUP_ID.match(name[:-5]):
-            if not any(data_key(folder_id, name[:-5], e) in objects for e in (True, False)):
-                out.append(key)
+        bid = m.group(1)
+        data = [k for k in (data_key(folder_id, bid, True), data_key(folder_id, bid, False)) if k in objects]
+        man = manifest_key(folder_id, bid)
+        if not (data and man in objects):
+            out += data + ([man] if man in objects else [])
+        out.append(key)
     return out
 
 
