@@ -334,7 +334,10 @@ def test_a_copy_under_another_name_is_marked_and_refused(two_copies, tmp_path, p
     assert r.returncode == 0, r.stderr
 
 
-def test_two_copies_with_one_place_in_the_order_are_both_marked_and_refused(two_copies, tmp_path):
+def test_two_copies_with_one_place_in_the_order_are_both_restorable(two_copies, tmp_path):
+    """A5: two copies sharing a sequence (a take-over numbering its copies into places the lost computer's newer
+    copies hold at another location) were both refused, and the hint said to delete one of the user's own copies.
+    A copy whose name agrees with its own record is what it says: listed without a doubt and restored."""
     import json
 
     engine, usb, ns, (older, newer) = two_copies
@@ -342,10 +345,9 @@ def test_two_copies_with_one_place_in_the_order_are_both_marked_and_refused(two_
     _swap(ns, older, twin)
     r = run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=tmp_path / "new")
     listed = {c["id"]: c for c in json.loads(r.stdout)}
-    assert listed[older]["doubt"] == listed[twin]["doubt"] and "same place in the order" in listed[twin]["doubt"]
-    assert listed[newer]["doubt"] is None
+    assert listed[older]["doubt"] is None and listed[twin]["doubt"] is None and listed[newer]["doubt"] is None
     pw = _secret_file(tmp_path, "pw", PASS)
-    for bid in (older, twin):
+    for i, bid in enumerate((older, twin)):
         r = run_cli(
             "backup",
             "restore",
@@ -355,7 +357,6 @@ def test_two_copies_with_one_place_in_the_order_are_both_marked_and_refused(two_
             "--passphrase-file",
             str(pw),
             "--yes",
-            data_dir=tmp_path / "new",
+            data_dir=tmp_path / f"new{i}",
         )
-        assert r.returncode == 1 and "another copy there has the same place" in r.stderr, r.stderr
-        assert "which of the two is yours" in r.stderr
+        assert r.returncode == 0, r.stderr

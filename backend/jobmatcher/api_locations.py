@@ -380,7 +380,7 @@ class LocationsApi:
         never pre-selected); `clock_behind`: a sentence when even the newest copy is dated after this computer's
         clock (it may be behind: X15), else None; `not_ours`: a plain copy
         where this data folder's copies are encrypted (a restore refuses it: L1, as `backup list`); `doubt`: why a
-        copy is not what its name says (remote.RENAMED, SAME_PLACE: a restore refuses it, Z4), else None. `unlisted`: a
+        copy is not what its name says (remote.RENAMED: a restore refuses it, Z4), else None. `unlisted`: a
         sentence for each copy left out because its manifest there cannot be read (remote_listing's, the words
         `backup list --from-folder` prints; V15e)."""
         from .locations.remote import check_source, clock_check, remote_listing

@@ -153,16 +153,15 @@ class RemoteBackup(BaseModel):
     # pin recorded at the location). As listed: the pin recorded there (`pin_recorded` True).
     pinned: bool = False
     pin_recorded: bool | None = None  # as the manifest records it (None: not recorded, an older version's copy)
-    # Why this copy contradicts itself or another (RENAMED, SAME_PLACE; remote_listing), else None: listed so
+    # Why this copy contradicts itself or another (RENAMED; remote_listing), else None: listed so
     # marked, refused by a restore (find_remote).
     doubt: str | None = None
 
 
 # A copy's name carries the time it was made (backups.backup_name: UTC, to the second) and its manifest that time
-# and its place in the order of making: a copy whose manifest names another time, or two copies with one place,
-# were renamed or copied there by something else (a sync tool's conflict copy, a folder put back by hand): Z4.
+# and its place in the order of making: a copy whose manifest names another time was renamed or copied there by
+# something else (a sync tool's conflict copy, a folder put back by hand): Z4.
 RENAMED = "its own record names another time: renamed or copied there"
-SAME_PLACE = "another copy there has the same place in the order of making: copied there"
 
 
 def list_remote(client: LocationClient, folder_id: str | None = None) -> list[RemoteBackup]:
@@ -289,51 +288,36 @@ def leftovers(client: LocationClient, folder_id: str) -> list[str]:
 
 
 def _mark_doubts(copies: list[RemoteBackup]) -> None:
-    """Set `doubt` on each copy whose name's time is not its manifest's created_at (RENAMED), then on the copies
-    of one data folder that share a sequence, among the others (SAME_PLACE: which is the genuine one cannot be
-    told). One comparison of two strings a copy (no reading). Never raises."""
-    places: dict[tuple[str, int], list[RemoteBackup]] = {}
+    """Set `doubt` on each copy whose name's time is not its manifest's created_at (RENAMED). Two copies of one
+    data folder that share a sequence are not doubted (A5): a take-over can number its copies into places the
+    lost computer's newer copies already hold at a location it did not restore from, and a copy whose name agrees
+    with its own record is what it says (its checksums are still checked by a restore). One comparison of two
+    strings a copy (no reading). Never raises."""
     for r in copies:
         if r.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S") != r.id[7:26]:
             r.doubt = RENAMED
-        elif r.sequence is not None:
-            places.setdefault((r.folder_id, r.sequence), []).append(r)
-    for same in places.values():
-        if len(same) > 1:
-            for r in same:
-                r.doubt = SAME_PLACE
 
 
 def refuse_doubtful(client: LocationClient, remote: RemoteBackup) -> None:
-    """Refuse restoring a copy listed with a doubt (RENAMED, SAME_PLACE: _mark_doubts): it is not what its name
-    says, so restoring it could bring back other data than the user chose. Raises TamperedCopyError (reason
-    "renamed" or "same-place"); never for a copy without a doubt."""
+    """Refuse restoring a copy listed with a doubt (RENAMED: _mark_doubts): it is not what its name says, so
+    restoring it could bring back other data than the user chose. Raises TamperedCopyError (reason "renamed");
+    never for a copy without a doubt."""
     if remote.doubt is None:
         return
     made = remote.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     day, clock = remote.id[7:26].split("_")
     named = f"{day} {clock.replace('-', ':')}"
-    if remote.doubt == RENAMED:
-        why = (
-            f"its name says it was made at {named} UTC, but its own record says {made}: it was renamed or copied "
-            "there by something other than JobMatcher (a sync tool's conflict copy, a folder put back by hand), "
-            "and may hold other data than its name says"
-        )
-    else:
-        why = (
-            "another copy there has the same place in the order of making: one of them was copied there by "
-            "something other than JobMatcher (a sync tool's conflict copy, a folder put back by hand), and which "
-            "one is yours cannot be told"
-        )
+    why = (
+        f"its name says it was made at {named} UTC, but its own record says {made}: it was renamed or copied "
+        "there by something other than JobMatcher (a sync tool's conflict copy, a folder put back by hand), "
+        "and may hold other data than its name says"
+    )
     raise TamperedCopyError(
         f"The copy {remote.id} at {client.describe()} is not restored: {why}. Nothing was changed.",
         "Choose another copy: the list marks such copies (the copy its record describes may be there under its "
-        "own name)."
-        if remote.doubt == RENAMED
-        else "Choose another copy: the list marks such copies. If you know which of the two is yours, remove the "
-        "other's two files there (ID.db.age or ID.db, and ID.json), then list the copies again.",
+        "own name).",
         "Choose another copy: the list marks such copies.",
-        reason="renamed" if remote.doubt == RENAMED else "same-place",
+        reason="renamed",
         id=remote.id,
     )
 
