@@ -343,7 +343,15 @@ def test_a_copy_error_midway_leaves_nothing_listed(engine, small_chunks, monkeyp
             raise OSError(errno.EIO, "Input/output error")
         return real(*args, **kwargs)
 
+    real_pread = os.pread
+
+    def failing_read(*args, **kwargs):  # the chunk read again after the kernel's copy failed (X7): the disk fails
+        if calls["n"] >= 3:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pread(*args, **kwargs)
+
     monkeypatch.setattr(os, "copy_file_range", failing)
+    monkeypatch.setattr(os, "pread", failing_read)
     with pytest.raises(JobMatcherError):
         engine.create_backup()
     assert calls["n"] == 3

@@ -138,3 +138,32 @@ def test_a_check_that_ended_as_the_list_looked_is_not_said_stopped(tmp_path):
     e.verify(sid)  # the check runs and records its verdict, its lock let go
     e.release_instance_lock()
     assert stopped_checks(data, read_before) == set()  # the same stale read: not a stopped check
+
+
+# -- FINDINGS14 A6: a FIFO at the name of one of the data folder's own files never hangs a command -----------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "settings.json",
+        "locations.json",
+        "locations-state.json",
+        "location-identity.relock.json",
+        ".jobmatcher-folder-id",
+    ],
+)
+def test_a_fifo_at_a_data_folder_files_name_hangs_no_command(engine, usb, tmp_path, name):
+    """A FIFO put where the data folder keeps a small file of its own (a sync tool, a mistake) hung `status`,
+    `location list` and `backup list` for ever: every such file is read without waiting (fsutil.read_small_file)."""
+    import os
+
+    root = engine.data.root
+    engine.create_backup()
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=root).returncode == 0
+    engine.release_instance_lock()
+    (root / name).unlink(missing_ok=True)
+    os.mkfifo(root / name)
+    for command in (["status"], ["location", "list"], ["backup", "list"]):
+        r = run_cli(*command, data_dir=root, timeout=60)  # subprocess.TimeoutExpired: it hung
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, (command, r.stdout, r.stderr)

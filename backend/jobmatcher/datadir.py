@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SettingsError
 from .folders import check_backup_folder, check_data_folder, data_folder_is_ours
-from .fsutil import PRIVATE_DIR, data_folder_refused, make_dirs, user_path
+from .fsutil import PRIVATE_DIR, data_folder_refused, make_dirs, read_small_file, user_path
 
 if TYPE_CHECKING:  # the model is imported where the settings are read: `backup list` reads them without it
     from .settings import Settings
@@ -279,7 +279,7 @@ class DataDir:
     def _chain_fields(self) -> dict:
         """What adopt_folder_id recorded beside the id (kept when the folder moves)."""
         try:
-            body = json.loads(self.folder_id_path.read_bytes())
+            body = json.loads(read_small_file(self.folder_id_path))
         except (OSError, ValueError):
             return {}
         keys = ("sequence_after", "adopted_at", "generation", "adoption")
@@ -309,7 +309,7 @@ class DataDir:
 
     def _read_folder_id(self) -> tuple[str, str] | None:
         try:
-            body = json.loads(self.folder_id_path.read_bytes())
+            body = json.loads(read_small_file(self.folder_id_path))
             fid, recorded = body["id"], body.get("path", "")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -464,7 +464,7 @@ class DataDir:
         if not os.path.lexists(self.damaged_id_path):
             return None
         try:
-            body = json.loads(self.folder_id_path.read_bytes())
+            body = json.loads(read_small_file(self.folder_id_path))
             source = body.get("recovered_from") if isinstance(body, dict) else None
         except (OSError, ValueError):
             source = None

@@ -59,6 +59,7 @@ from .fsutil import (
     data_folder_refused,
     file_size,
     make_private,
+    read_small_file,
     remove_dead_temp_files,
     same_file,
     side_file,
@@ -1160,7 +1161,7 @@ class Engine:
         import json
 
         try:
-            body = json.loads(self.data.schedule_path.read_bytes())
+            body = json.loads(read_small_file(self.data.schedule_path))
             pid = int(body["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -264,6 +264,38 @@ def same_file(a: Path | str, b: Path | str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+SMALL_FILE_MAX = 16 * 1024 * 1024  # bytes; JobMatcher's own settings, records and journals are a few KB
+
+
+def read_small_file(path: Path, limit: int = SMALL_FILE_MAX) -> bytes:
+    """The whole of one of JobMatcher's own small files (settings, records, journals, key files), read without
+    ever waiting: a FIFO, a device or a folder at its name is refused, never opened for a read that blocks for
+    ever (FINDINGS14 A6: a FIFO at settings.json hung every command). Links are followed, as a plain read does.
+
+    Raises FileNotFoundError when there is none; OSError (EINVAL) when it is not a regular file, (EFBIG) when it
+    is larger than `limit` bytes; OSError as reading reports it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe, a device or a folder is never read)", str(path))
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path))
+        parts = []
+        total = 0
+        while True:
+            chunk = os.read(fd, max(65536, st.st_size + 1 - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise OSError(errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path))
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def remove_quietly(path: Path) -> None:
     """Delete a file if it is there; never raise for a file that is already gone."""
     try:

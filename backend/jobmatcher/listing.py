@@ -23,7 +23,7 @@ from .core_schemas import MAX_SECONDS, BackupType, manifest_values, manifest_val
 from .datadir import DB_NAME
 from .errors import BackupFolderUnavailableError, JobMatcherError
 from .folders import BACKUP_FOLDER_MARKER
-from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, same_file
+from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, read_small_file, same_file
 
 if TYPE_CHECKING:
     from .datadir import DataDir
@@ -534,7 +534,7 @@ class BackupFolder:
         try:
             import json
 
-            path = json.loads(self.data.journal_path.read_bytes()).get("safety_path")
+            path = json.loads(read_small_file(self.data.journal_path)).get("safety_path")
             there = os.stat(path)
         except (OSError, ValueError, TypeError, AttributeError):
             return False
@@ -791,7 +791,7 @@ def read_settings(path: Path) -> dict[str, Any]:
     from .core_schemas import settings_values
 
     try:
-        raw = path.read_bytes()
+        raw = read_small_file(path)
     except FileNotFoundError:
         return settings_values({})
     try:

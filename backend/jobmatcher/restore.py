@@ -63,6 +63,7 @@ from .fsutil import (
     fsync_file,
     private_opener,
     read_failed,
+    read_small_file,
     remove_quietly,
     require_free_space,
     same_file,
@@ -980,7 +981,7 @@ def _set_aside(data: DataDir, paths: list[Path]) -> Path | None:
 
 def _note_in_journal(data: DataDir, key: str, value: str) -> None:
     try:
-        body = json.loads(data.journal_path.read_bytes())
+        body = json.loads(read_small_file(data.journal_path))
     except (OSError, ValueError):
         return
     body[key] = value
@@ -1174,7 +1175,7 @@ def pending_recovery_backup(data: DataDir) -> Path | None:
     """The safety backup an interrupted restore still needs to finish or undo, if any (read-only).
     Never raises (an unreadable journal: None)."""
     try:
-        journal = json.loads(data.journal_path.read_bytes())
+        journal = json.loads(read_small_file(data.journal_path))
     except (OSError, ValueError):
         return None
     path = journal.get("safety_path") if isinstance(journal, dict) else None
@@ -1209,7 +1210,7 @@ def recover(data: DataDir) -> str | None:
             stays, so the next launch tries again.
     """
     try:
-        journal = json.loads(data.journal_path.read_bytes())
+        journal = json.loads(read_small_file(data.journal_path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

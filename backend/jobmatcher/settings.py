@@ -42,7 +42,7 @@ from .folders import (
 from .folders import (
     validate_backup_dir as validate_backup_dir,
 )
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, read_small_file
 
 # A retention policy's numbers with their limits, defined once: the backup folder's settings, each backup
 # location's (locations/config.py), the page's forms and the command line's options all use these.
@@ -116,7 +116,7 @@ class Settings(BaseModel):
 def load_settings(path: Path) -> Settings:
     """Read settings.json; a missing file means the defaults, a damaged one is an error."""
     try:
-        raw = path.read_bytes()
+        raw = read_small_file(path)
     except FileNotFoundError:
         return Settings()
     try:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..datadir import LOCATIONS_NAME
 from ..errors import SettingsError
-from ..fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes, read_small_file
 from ..settings import (
     KEEP_ALL_HOURS,
     KEEP_DAILY_DAYS,
@@ -206,7 +206,7 @@ def _why_damaged(e: Exception, data: object) -> str:
 
 def _load(path: Path, model, what: str):
     try:
-        raw = path.read_bytes()
+        raw = read_small_file(path)
     except FileNotFoundError:
         return model()
     data = None
@@ -250,7 +250,7 @@ def load_states(root: Path) -> dict[str, LocationState]:
     """What the copier last saw of each location, by location id. Never raises: a missing or damaged file
     (only a cache) reads as empty."""
     try:
-        raw = json.loads((root / STATE_NAME).read_bytes())
+        raw = json.loads(read_small_file(root / STATE_NAME))
         return {k: LocationState.model_validate(v) for k, v in raw.items()}
     except (OSError, ValueError, ValidationError, AttributeError):
         return {}  # only a cache of what was seen: rebuilt by the next sync

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KeyringLockedError, LocationCredentialsError
-from ..fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes, read_small_file
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _file(data_root: Path) -> Path:
 
 def _read_file(data_root: Path) -> dict:
     try:
-        body = json.loads(_file(data_root).read_bytes())
+        body = json.loads(read_small_file(_file(data_root)))
         return body if isinstance(body, dict) else {}
     except (OSError, ValueError):
         return {}

@@ -38,7 +38,15 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
-from ..fsutil import atomic_write_bytes, human_size, read_failed, require_utf8_path, same_file, user_path
+from ..fsutil import (
+    atomic_write_bytes,
+    human_size,
+    read_failed,
+    read_small_file,
+    require_utf8_path,
+    same_file,
+    user_path,
+)
 from ..lock import FileLock
 from ..manifest import BackupRecord, read_manifest, seal_holds
 from ..printable import printable, unprintable
@@ -362,7 +370,7 @@ def folder_id_of(data: DataDir) -> str:
     # Before DataDir.folder_id existed: the same file, the same format.
     path = data.root / ".jobmatcher-folder-id"
     try:
-        fid = json.loads(path.read_bytes())["id"]
+        fid = json.loads(read_small_file(path))["id"]
         if isinstance(fid, str) and len(fid) == 32:
             return fid
     except (OSError, ValueError, KeyError, TypeError):
@@ -451,7 +459,7 @@ class Locations:
         location's good copy, nor be taken for a wrong passphrase (H21).
 
         Raises KeyFileDamagedError (damaged), OSError (cannot be read)."""
-        locked = self.identity_path().read_bytes()
+        locked = read_small_file(self.identity_path())
         if not locked.startswith(b"age-encryption.org/v1\n-> scrypt "):
             raise self._key_file_damaged()
         return locked
@@ -2028,7 +2036,7 @@ class Locations:
         import base64
 
         try:
-            raw = json.loads(self._relock_path().read_bytes())
+            raw = json.loads(read_small_file(self._relock_path()))
             earlier = [base64.b64decode(x, validate=True) for x in raw["earlier"]]
             pending = [str(x) for x in raw["pending"]]
             if raw.get("format") != 1 or not isinstance(raw["pending"], list):
