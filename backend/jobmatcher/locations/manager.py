@@ -540,6 +540,8 @@ class Locations:
             identity = self._unlock_own(secret)
         except (ValidationError, WrongPassphraseError) as e:
             _unless_not_the_passphrase(e)
+            if self._keep_location_key_file(secret):  # this key under that passphrase at a location (A9)
+                return self.config().recipient or ""
             raise WrongPassphraseError(
                 "This passphrase (or recovery key) does not open this data folder's key file. Nothing was changed.",
                 "Give the passphrase chosen when encryption was set up (or the recovery key you were shown).",
@@ -680,11 +682,87 @@ class Locations:
         recipient = cfg.recipient
         if passphrase and not is_recovery_key(passphrase) and recipient:
             try:
-                if recipient_of(unlock_identity(theirs, passphrase)) == recipient:
-                    return
+                opened = recipient_of(unlock_identity(theirs, passphrase))
             except (WrongPassphraseError, ValidationError) as e:
                 _unless_too_slow(e)
-        raise _identity_conflict(client.describe())
+            else:
+                if opened == recipient:
+                    return
+                raise _identity_conflict(client.describe())  # it opens, to another key: truly another
+        raise _identity_conflict(client.describe(), unknown=True, adding=True)
+
+    def _same_key_there(self, client: LocationClient, fid: str, secret: str, cfg: LocationsConfig) -> bytes | None:
+        """The key file at the place when `secret` (a passphrase, not the recovery key: that opens any key file of
+        this key and so proves nothing about which file is the user's) opens it to this data folder's recipient:
+        the same key locked with another passphrase (a change that left one place with the other file, A9).
+        None when there is none there, or it does not open with `secret`. Raises LocationCopyFailedError when it
+        opens to another key (never taken), what age raises when it did not try."""
+        if not secret or is_recovery_key(secret) or not cfg.recipient:
+            return None
+        try:
+            theirs = client.get_bytes(identity_key(fid))
+        except FileNotFoundError:
+            return None
+        try:
+            recipient = recipient_of(unlock_identity(theirs, secret))
+        except (WrongPassphraseError, ValidationError) as e:
+            _unless_too_slow(e)
+            return None
+        if recipient != cfg.recipient:
+            raise _identity_conflict(client.describe())
+        return theirs
+
+    def _keep_location_key_file(self, secret: str) -> bool:
+        """When `secret` does not open the data folder's key file but opens an encrypted location's to this data
+        folder's recipient (this key locked with another passphrase there, A9), keep that file as the data
+        folder's (_keep_key_file). Returns whether one was kept. Raises LocationCopyFailedError (a location's
+        key file opens to another key), JobMatcherError (the locations' lock is held), OSError."""
+        lock = self._lock(wait=30)
+        try:
+            cfg = self.config()
+            fid = folder_id_of(self.data)
+            for loc in cfg.locations:
+                if not loc.encrypt:
+                    continue
+                try:
+                    client = make_client(loc, self.data.root)
+                    theirs = self._same_key_there(client, fid, secret, cfg)
+                except LocationCopyFailedError:
+                    raise
+                except (JobMatcherError, OSError):  # cannot be reached now
+                    continue
+                if theirs is not None:
+                    self._keep_key_file(cfg, theirs)
+                    save_config(self.data.root, cfg)
+                    self._relock_done(loc.id)
+                    log.warning(
+                        "%s",
+                        _kept_note(loc.where(), [x.name for x in cfg.locations if x.encrypt and x.id != loc.id]),
+                    )
+                    return True
+            return False
+        finally:
+            lock.release()
+
+    def _keep_key_file(self, cfg: LocationsConfig, theirs: bytes) -> None:
+        """Make `theirs` (this very key, locked with the passphrase the user just gave) the data folder's key
+        file. The file it replaces is recorded as an earlier one (X13), so every encrypted location holding it
+        gets the kept file at its next copy, and the earlier passphrase opens the key there until then. The
+        caller saves `cfg` (its binding). Raises OSError."""
+        try:
+            mine: bytes | None = self._locked_identity()
+        except (KeyFileDamagedError, OSError):
+            mine = None
+        journal = self._relock_journal() or {"earlier": [], "pending": []}
+        if mine is not None and mine not in journal["earlier"]:
+            journal["earlier"].append(mine)
+        journal["earlier"] = [x for x in journal["earlier"] if x != theirs]
+        pending = [x.id for x in cfg.locations if x.encrypt]
+        journal["pending"] = list(dict.fromkeys(journal["pending"] + pending))
+        self._save_relock(journal)
+        _write_private(self.identity_path(), theirs)
+        self._bind(cfg, cfg.recipient or "", theirs)
+        log.warning("kept a location's key file (this key under the passphrase given) as the data folder's")
 
     def _check_existing_passphrase(self, cfg: LocationsConfig, secret: str) -> None:
         """A passphrase (or recovery key) given while the data folder already has an identity must open it:
@@ -836,9 +914,13 @@ class Locations:
                         code="location-nested",
                         name=other.name,
                     )
+            not_ours: WrongPassphraseError | None = None  # the passphrase does not open the data folder's key file
             if encrypt and passphrase:  # checked before anything is written at the location
                 if cfg.recipient and self.identity_path().is_file():
-                    self._check_existing_passphrase(cfg, passphrase)
+                    try:
+                        self._check_existing_passphrase(cfg, passphrase)
+                    except WrongPassphraseError as e:
+                        not_ours = e  # unless the place's key file is this key under that passphrase (A9)
                 else:
                     check_new_passphrase(passphrase)
             client = make_client(loc, self.data.root, keys)
@@ -857,7 +939,12 @@ class Locations:
                     self._confirm_pruning(loc, client, fid, "add")
                 self._claim(client, fid, loc.name)  # refused when another computer continues these copies
                 recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
-                if encrypt:
+                take: bytes | None = None  # the place's key file, kept instead of the data folder's (A9)
+                if not_ours is not None:
+                    take = self._same_key_there(client, fid, passphrase or "", cfg)
+                    if take is None:
+                        raise not_ours
+                if encrypt and take is None:
                     try:
                         self._check_location_identity(client, fid, passphrase, cfg)
                     except BaseException:
@@ -870,6 +957,8 @@ class Locations:
                         theirs = None
                     if theirs is None or self._earlier_key_file(theirs):  # an old passphrase's: replaced (X13)
                         client.put_bytes(identity_key(fid), self._locked_identity())
+                if take is not None:
+                    self._keep_key_file(cfg, take)
                 if kind == "s3" and keys is not None:
                     loc.credentials = "keyring" if save_keys(self.data.root, loc.id, keys) == "keyring" else "file"
                 cfg.locations.append(loc)
@@ -879,6 +968,15 @@ class Locations:
                 raise
             log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
             note = SAME_DISK_NOTE.format(where=loc.where()) if self._same_disk(loc) else ""
+            if take is not None:
+                note = " ".join(
+                    x
+                    for x in (
+                        _kept_note(loc.where(), [x.name for x in cfg.locations if x.encrypt and x.id != loc.id]),
+                        note,
+                    )
+                    if x
+                )
             return AddResult(location=loc, recovery_key=recovery, note=note)
         finally:
             lock.release()
@@ -1688,7 +1786,9 @@ class Locations:
         if theirs != locked and self._earlier_key_file(theirs):
             return locked  # this key under the passphrase it had before a change (X13): replaced by the current file
         if theirs != locked:  # never replaced: the copies there were encrypted to the key it holds
-            raise _identity_conflict(client.describe(), relocked=self._relocked_here(cfg, locked), fid=fid)
+            raise _identity_conflict(
+                client.describe(), relocked=self._relocked_here(cfg, locked), fid=fid, unknown=True
+            )
         return None
 
     def _relocked_here(self, cfg: LocationsConfig, locked: bytes) -> bool:
@@ -2511,8 +2611,13 @@ def _stanza(locked: bytes) -> bytes:
     return lines[1] if len(lines) > 2 and lines[1].startswith(b"-> scrypt ") else b""
 
 
-def _identity_conflict(where: str, relocked: bool = False, fid: str = "") -> LocationCopyFailedError:
-    """The refusal to write this data folder's identity over another one already at a location. `relocked`: this
+def _identity_conflict(
+    where: str, relocked: bool = False, fid: str = "", unknown: bool = False, adding: bool = False
+) -> LocationCopyFailedError:
+    """The refusal to write this data folder's identity over another one already at a location. `unknown`: no
+    passphrase given opened the file there, so it may be this very key under another passphrase of the user's
+    (A9): said so, with the step that tells (its passphrase given; `adding`: to `location add`, else to
+    `location sync`). `relocked`: this
     data folder's key file was locked again (X13), so the file there is probably the same key under the old
     passphrase: said so, with the step that works (its file copied there)."""
     if relocked:
@@ -2525,6 +2630,23 @@ def _identity_conflict(where: str, relocked: bool = False, fid: str = "") -> Loc
             "until then the old passphrase still opens the key there.",
             code="location-identity-conflict",
         )
+    if unknown:
+        step = (
+            "the same `jobmatcher location add` command with --passphrase-file FILE"
+            if adding
+            else "`jobmatcher location sync --passphrase-file FILE`"
+        )
+        return LocationCopyFailedError(
+            f"{where} holds a key file for this data folder's copies that this data folder's passphrase does not "
+            "open: the same key locked with another passphrase of yours (an earlier or a later one), or another "
+            "encryption key. JobMatcher does not replace it. Nothing was written there.",
+            f"Give the passphrase that opens the key file there: {step} (a file with that passphrase on its first "
+            "line). If it is this data folder's key, JobMatcher keeps that file and that passphrase opens the key "
+            "from then on; if none of your passphrases opens it, choose another folder or prefix.",
+            "Type the passphrase that opens the key file there (if it is this data folder's key, that file is "
+            "kept), or choose another folder for the copies.",
+            code="location-identity-conflict",
+        )
     return LocationCopyFailedError(
         f"{where} already holds another encryption key for this data folder's copies. JobMatcher never "
         "replaces it: the copies there would no longer open with their passphrase. Nothing was written there.",
@@ -2533,6 +2655,22 @@ def _identity_conflict(where: str, relocked: bool = False, fid: str = "") -> Loc
         "Choose another folder for the copies, or restore from the copies there with their passphrase.",
         code="location-identity-conflict",
     )
+
+
+def _kept_note(where: str, others: list[str]) -> str:
+    """Said after a location's key file (this key under the passphrase given) was kept as the data folder's:
+    which passphrase now opens what (A9). Never raises."""
+    said = (
+        f"The key file at {where} is this data folder's key locked with the passphrase you gave, not with the one "
+        "of the data folder's key file: the data folder now keeps that file, so the passphrase you gave opens the "
+        "key from now on."
+    )
+    if others:
+        said += (
+            f" {', '.join(repr(x) for x in others)} get that file at their next copy; until then the earlier "
+            "passphrase still opens the key there."
+        )
+    return said
 
 
 def _ago(now: datetime, when: datetime | None) -> str:
