@@ -18,7 +18,7 @@ from agefile import scrypt_encrypt
 from conftest import LOCATION_PASSPHRASE as PASS
 from conftest import prime, run_cli
 from jobmatcher.engine import Engine
-from jobmatcher.errors import LocationCopyFailedError, WrongPassphraseError
+from jobmatcher.errors import LocationCopyFailedError, ValidationError, WrongPassphraseError
 from jobmatcher.locations.crypto import new_identity, unlock_identity
 from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.locations.remote import identity_key
@@ -121,4 +121,36 @@ def test_a9_a_configured_location_holding_the_key_under_another_passphrase_is_ta
     assert kept == theirs
     # the other location now holds the kept file too (the earlier one replaced at its copy)
     assert (other / identity_key(folder_id_of(engine.data))).read_bytes() == theirs
+    assert not (root / "location-identity.relock.json").exists()
+
+
+def test_a4_a_wrong_passphrase_twice_is_wrong_and_new_twice_finishes_a_change_left_half_done(
+    engine, quick_identity, tmp_path
+):
+    prime(engine, quick_identity)
+    root = engine.data.root
+    usb = _place(tmp_path, "usb", engine, None)
+    engine.locations.add("folder", path=str(usb), name="usb")
+    engine.create_backup()
+    engine.locations.sync()
+    with pytest.raises(WrongPassphraseError):  # never "the same as the current one": it is not the current one
+        engine.locations.change_passphrase("not the passphrase", "not the passphrase")
+    with pytest.raises(ValidationError) as e:  # the current one given twice: nothing to change
+        engine.locations.change_passphrase(PASS, PASS)
+    assert "the same" in e.value.message
+    # a change that did not reach the location (the state a kill after the data folder's file leaves)
+    usb.rename(tmp_path / "away")
+    r = engine.locations.change_passphrase(PASS, NEW)
+    assert r.pending == ["usb"]
+    (tmp_path / "away").rename(usb)
+    assert (root / "location-identity.relock.json").exists()
+    # README: "the same command again (with the old or the new passphrase)": the new one as both finishes it
+    new = _secret_file(tmp_path, "new.txt", NEW)
+    p = run_cli(
+        "location", "passphrase", "--passphrase-file", str(new), "--new-passphrase-file", str(new), data_dir=root
+    )
+    assert p.returncode == 0, p.stderr
+    now = (root / "location-identity.age").read_bytes()
+    assert (usb / identity_key(folder_id_of(engine.data))).read_bytes() == now
+    assert unlock_identity(now, NEW).strip() == quick_identity[1].strip()
     assert not (root / "location-identity.relock.json").exists()

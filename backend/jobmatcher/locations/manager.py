@@ -2213,12 +2213,6 @@ class Locations:
         open the key; nothing changed), SettingsError, OSError (the data folder cannot be written: the change is
         then as far as the record says, and the command again finishes it)."""
         check_new_passphrase(new)
-        if old.rstrip("\r\n") == new:
-            raise ValidationError(
-                "The new passphrase is the same as the current one: nothing to change.",
-                "Choose another passphrase.",
-                code="passphrase-unchanged",
-            )
         lock = self._lock(wait=30)
         try:
             cfg = self.config()
@@ -2231,8 +2225,20 @@ class Locations:
                 )
             locked = self._locked_identity()
             journal = self._relock_journal() or {"earlier": [], "pending": []}
-            identity = self._open_for_change(old, locked, journal["earlier"], cfg.recipient)
-            new_locked = lock_identity(identity, new)
+            # the old passphrase proven first: "the same" is said only of the passphrase that opens the key (A4)
+            identity, current = self._open_for_change(old, locked, journal["earlier"], cfg.recipient)
+            if current and old.rstrip("\r\n") == new:
+                if not journal["pending"]:
+                    raise ValidationError(
+                        "The new passphrase is the same as the current one: nothing to change.",
+                        "Choose another passphrase.",
+                        code="passphrase-unchanged",
+                    )
+                # a change killed after the data folder's key file was locked with it, given again as both:
+                # the change is finished (the current file put where the record says), not locked anew
+                new_locked = locked
+            else:
+                new_locked = lock_identity(identity, new)
             # 1. the record: the file about to be replaced is kept (the old passphrase opens it, and a rerun
             #    after a kill opens it there), every encrypted location pending until it holds the new one
             if locked not in journal["earlier"]:
@@ -2241,9 +2247,10 @@ class Locations:
             journal["pending"] = list(dict.fromkeys(journal["pending"] + pending))
             self._save_relock(journal)
             # 2. the data folder's key file, then its proofs (the recipient bound to the new file's bytes)
-            _write_private(self.identity_path(), new_locked)
-            self._bind(cfg, cfg.recipient, new_locked)
-            save_config(self.data.root, cfg)
+            if new_locked != locked:
+                _write_private(self.identity_path(), new_locked)
+                self._bind(cfg, cfg.recipient, new_locked)
+                save_config(self.data.root, cfg)
             log.info("the encryption key's passphrase was changed in the data folder")
             # 3. every encrypted location that can be reached
             result = PassphraseResult()
@@ -2267,9 +2274,10 @@ class Locations:
         finally:
             lock.release()
 
-    def _open_for_change(self, old: str, locked: bytes, earlier: list[bytes], recipient: str) -> str:
-        """The identity, opened with `old`: from the data folder's key file, else (a change killed after it
-        replaced that file) from a key file the change replaced. It must be this data folder's key (its
+    def _open_for_change(self, old: str, locked: bytes, earlier: list[bytes], recipient: str) -> tuple[str, bool]:
+        """The identity, opened with `old`, and whether it opened the data folder's key file itself: from that
+        file, else (a change killed after it replaced that file) from a key file the change replaced. It must be
+        this data folder's key (its
         recipient). Raises WrongPassphraseError (nothing changed), KeyFileDamagedError, ValidationError (a
         mangled recovery key)."""
         refused = WrongPassphraseError(
@@ -2288,7 +2296,7 @@ class Locations:
                 continue
             if recipient_of(identity) != recipient:  # another data folder's recovery key
                 raise refused
-            return identity
+            return identity, i == 0
         raise refused
 
     def _relock_at(self, loc: LocationConfig, fid: str, locked: bytes) -> None:
