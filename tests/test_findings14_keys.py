@@ -154,3 +154,22 @@ def test_a4_a_wrong_passphrase_twice_is_wrong_and_new_twice_finishes_a_change_le
     assert (usb / identity_key(folder_id_of(engine.data))).read_bytes() == now
     assert unlock_identity(now, NEW).strip() == quick_identity[1].strip()
     assert not (root / "location-identity.relock.json").exists()
+
+
+def test_a7_a_killed_write_s_temp_files_in_the_data_folder_go_at_the_next_sync_and_others_stay(
+    engine, quick_identity, tmp_path
+):
+    prime(engine, quick_identity)
+    root = engine.data.root
+    usb = _place(tmp_path, "usb", engine, None)
+    engine.locations.add("folder", path=str(usb), name="usb")
+    dead = 2**22 + 7  # no such process (above Linux's default pid_max)
+    left = [f".location-identity.recipient.{dead}-{dead}-3.tmp", f".location-identity.relock.json.{dead}-{dead}-1.tmp"]
+    for name in left:
+        (root / name).write_bytes(b"x")
+    theirs = root / f".notes.txt.{dead}.tmp"  # not a name JobMatcher makes: never touched
+    theirs.write_bytes(b"mine")
+    engine.create_backup()
+    assert not any(x.error for x in Engine(root).locations.sync())
+    assert not any((root / n).exists() for n in left)
+    assert theirs.read_bytes() == b"mine"

@@ -45,6 +45,7 @@ OWN_ATOMIC_FILES = frozenset(
         "location-credentials.json",
         "location-identity.age",
         "location-identity.recipient",
+        "location-identity.relock.json",
     }
 )
 _OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-", "location-plain-")

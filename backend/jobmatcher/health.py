@@ -190,11 +190,12 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                 HealthWarning(
                     code="location-old-passphrase",
                     level="warn",
-                    message=f"{s.name}: its copy of the encryption key still opens with your old passphrase "
-                    "(it could not be reached when the passphrase was changed).",
-                    hint="It is updated at its next copy: connect it, or run "
+                    message=f"{s.name}: it still holds the encryption key's file locked with your old passphrase "
+                    "(the passphrase change has not updated it there yet).",
+                    hint="It is updated at its next sync: connect it if it is a drive, or run "
                     f"`jobmatcher location sync {shlex.quote(s.name)}`.",
-                    page_hint="It is updated at its next copy: connect it, or press Sync now in its row.",
+                    page_hint="It is updated at its next sync: connect it if it is a drive, or press Sync now in its "
+                    "row.",
                 )
             )
         last = s.last_success_at

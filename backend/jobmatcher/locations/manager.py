@@ -712,6 +712,21 @@ class Locations:
             raise _identity_conflict(client.describe())
         return theirs
 
+    def _remove_dead_temps(self) -> None:
+        """Remove the temp files of the data folder's own files (the key file, its proof, the passphrase change's
+        record, the locations' files) that a killed write left (A7): the commands that write them (location
+        sync, location passphrase) need not go through a launch, which removes them too. Only names JobMatcher
+        makes, of processes gone. Never raises."""
+        from ..datadir import own_data_folder_file
+        from ..fsutil import remove_dead_temp_files
+
+        try:
+            removed = remove_dead_temp_files(self.data.root, own_data_folder_file)
+        except OSError:
+            return
+        if removed:
+            log.info("removed temp files a killed write left in the data folder: %s", ", ".join(removed))
+
     def _keep_location_key_file(self, secret: str) -> bool:
         """When `secret` does not open the data folder's key file but opens an encrypted location's to this data
         folder's recipient (this key locked with another passphrase there, A9), keep that file as the data
@@ -1472,6 +1487,7 @@ class Locations:
         try:
             lock = self._lock(wait=wait)
             try:
+                self._remove_dead_temps()
                 if any(loc.enabled for loc in targets):
                     self._finish_interrupted_checks()
                 states = load_states(self.data.root)
@@ -2223,6 +2239,7 @@ class Locations:
                     "Add an encrypted backup location: its passphrase is chosen then.",
                     code="no-key-file",
                 )
+            self._remove_dead_temps()
             locked = self._locked_identity()
             journal = self._relock_journal() or {"earlier": [], "pending": []}
             # the old passphrase proven first: "the same" is said only of the passphrase that opens the key (A4)
