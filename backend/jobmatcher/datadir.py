@@ -299,6 +299,26 @@ class DataDir:
         n = self._chain_fields().get("sequence_after", 0)
         return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
 
+    def raise_sequence_floor(self, top: int) -> bool:
+        """Number new backups above `top` too: a chain this data folder took over (adopt_folder_id) has copies up
+        to `top` at a location it copies to, newer than the ones it restored (A5: made by the lost computer at a
+        location the recovery did not come from). Only for a data folder that took over a chain; the take-over's
+        other fields are kept. Returns whether the floor was raised. Raises OSError when the file cannot be
+        written."""
+        if top <= self.sequence_floor() or self.adopted_at() is None and self.adoption()[0] is None:
+            return False
+        from .fsutil import atomic_write_bytes
+
+        try:
+            body = json.loads(self.folder_id_path.read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(body, dict):
+            return False
+        body["sequence_after"] = int(top)
+        atomic_write_bytes(self.folder_id_path, json.dumps(body).encode())
+        return True
+
     def adopted_at(self) -> datetime | None:
         """When this data folder took over another's chain by a disaster recovery (aware datetime), or None."""
         raw = self._chain_fields().get("adopted_at")

@@ -1539,6 +1539,13 @@ class Locations:
                 self._relock_done(loc.id)  # it holds the current key file: no longer opens with an old passphrase
             self._finish_deletes(client, fid)
             remote, todo, doomed = self._plan(loc, client, fid)
+            # a chain taken over: its copies here may go further than the ones restored (the lost computer's
+            # newest, at a location the recovery did not come from): new backups are numbered above them (A5)
+            top = in_pattern_top(r.sequence for r in remote if r.folder_id == fid)
+            if self.data.raise_sequence_floor(top):
+                log.info(
+                    "location %s holds copies of this chain up to sequence %d: new backups follow them", loc.name, top
+                )
             # pins changed since the last sync (or never recorded) written there before anything is copied or
             # deleted: a sync cut short later still leaves them recorded (Z2)
             self._record_pins(loc, client, fid, [r for r in remote if r.id not in {d.id for d in doomed}])
@@ -2381,10 +2388,14 @@ class Locations:
             seq = in_pattern_top(r.sequence for r in list_remote(client, remote.folder_id))
             # the take-over after the one recorded there: ranks above the lost computer's whatever the clocks
             self.data.adopt_folder_id(remote.folder_id, seq, generation_at(client, remote.folder_id) + 1)
-            for r in own:  # still this data folder's, so it is listed, offered and pruned as before
+            # still this data folder's, so it is listed, offered and pruned as before; numbered after the chain's
+            # top (A8: a launch's automatic backups of the empty database had 1, 2…, the places of the chain's
+            # oldest copies), in the order they had
+            for i, r in enumerate(sorted(own, key=lambda r: (r.sequence or 0, r.created_at, r.id))):
 
-                def stamp(m, fid=remote.folder_id) -> None:
+                def stamp(m, fid=remote.folder_id, n=seq + 1 + i) -> None:
                     m.data_folder_id = fid
+                    m.sequence = n
 
                 update_manifest(Path(r.path), stamp)
         except (JobMatcherError, OSError, ValueError) as e:
