@@ -310,7 +310,7 @@ class DataDir:
         from .fsutil import atomic_write_bytes
 
         try:
-            body = json.loads(self.folder_id_path.read_bytes())
+            body = json.loads(read_small_file(self.folder_id_path))
         except (OSError, ValueError):
             return False
         if not isinstance(body, dict):
