@@ -2675,7 +2675,7 @@ def _identity_conflict(
         return LocationCopyFailedError(
             f"{where} holds a key file for this data folder's copies that this data folder's passphrase does not "
             "open: the same key locked with another passphrase of yours (an earlier or a later one), or another "
-            "encryption key. JobMatcher does not replace it. Nothing was written there.",
+            "encryption key. JobMatcher never replaces it by itself. Nothing was written there.",
             f"Give the passphrase that opens the key file there: {step} (a file with that passphrase on its first "
             "line). If it is this data folder's key, JobMatcher keeps that file and that passphrase opens the key "
             "from then on; if none of your passphrases opens it, choose another folder or prefix.",
