@@ -40,8 +40,9 @@ QT_PACKAGES=(
 # cannot download here), Xvfb + xauth for windows without a display, binutils for PyInstaller,
 # fuse3 (fusermount3 + libfuse3) for the power-loss file system in tests/crashfs.py,
 # age (the reference age CLI) to prove an encrypted location copy decrypts without JobMatcher,
-# gnome-keyring (a real Secret Service, on a private dbus-daemon bus) for S3 keys in the OS keyring.
-TEST_PACKAGES=(chromium xvfb xauth binutils fuse3 age gnome-keyring)
+# gnome-keyring (a real Secret Service, on a private dbus-daemon bus) for S3 keys in the OS keyring,
+# faketime (libfaketime) for a wrong clock under a real process, strace to kill a process at a chosen system call.
+TEST_PACKAGES=(chromium xvfb xauth binutils fuse3 age gnome-keyring faketime strace)
 
 say()  { printf 'dev.sh: %s\n' "$*" >&2; }
 warn() { printf 'dev.sh: warning: %s\n' "$*" >&2; }

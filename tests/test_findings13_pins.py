@@ -164,7 +164,8 @@ def test_the_add_question_says_which_copies_are_kept_pinned(engine, usb, tmp_pat
 # -- Z3 ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+@pytest.mark.skipif(STRACE is None, reason="Debian's strace is not installed (dev.sh installs it)")
+@needs_faketime
 def test_a_prune_killed_between_its_two_deletes_is_finished_by_the_next_sync(engine, usb, tmp_path):
     """Z3: the sync killed (SIGKILL, by strace at the delete) between deleting a copy's two files left the
     copy's data for ever, unlisted, uncounted and never pruned. Now the next sync removes what is left, and
