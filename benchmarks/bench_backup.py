@@ -173,7 +173,7 @@ def delete_backups(data_dir: Path, keep: set[str] = frozenset()) -> None:
         return
     for p in folder.iterdir():
         if p.stem not in keep:
-            p.unlink()
+            p.unlink(missing_ok=True)  # a background check's lock file goes by itself when the check ends
 
 
 def generated(size: int, revision: str | None = None, shape: str = "postings") -> tuple[Path, dict]:

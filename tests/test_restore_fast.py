@@ -459,3 +459,38 @@ def test_killed_while_undoing_a_swap_the_next_launch_finishes_the_undo(engine, w
     safety = [] if when != "copy-path" else [_newest_safety(engine)]  # a checked copy: a backup as any
     assert sorted(r.id for r in engine.list_backups()) == sorted(listed + safety)
     assert not engine.data.journal_path.exists() and not restore_mod.replaced_path(engine.data).exists()
+
+
+def test_the_open_watch_is_closed_without_waiting_and_finds_libc_without_a_subprocess(tmp_path, monkeypatch):
+    """The inotify watch is closed on a thread of its own (the kernel's close waits 7-15 ms for a grace period,
+    which the restore's result waited for), and libc is found without `ldconfig -p` in a subprocess: the watch
+    still works (an open seen), and its descriptor is closed soon after close() returns."""
+    import time
+
+    from jobmatcher import openwatch
+
+    def no_subprocess(*a, **k):
+        raise AssertionError("a subprocess was started to find libc")
+
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    live = tmp_path / "live.db"
+    live.write_bytes(b"x" * 4096)
+    w = openwatch.OpenWatch(live)
+    assert w.fd >= 0, "the inotify watch could not be set up"
+    fd = w.fd
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+    open(live, "rb").close()  # noqa: SIM115 - an open the watch must see
+    assert w.clear() is False
+    w.close()
+    assert w.fd == -1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                break  # the number was closed and taken by another file meanwhile
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the inotify descriptor was never closed")
+    w.close()  # a second close does nothing
