@@ -151,6 +151,47 @@ def test_the_command_relocks_the_same_key_everywhere_reached_and_the_next_sync_t
             assert PASS.encode() not in log.read_bytes() and NEW.encode() not in log.read_bytes()
 
 
+def test_a_disabled_location_is_left_alone_by_a_change_and_updated_once_enabled(primed, locked_identity, tmp_path):
+    """FINDINGS15 B3: `location passphrase` replaced the key file at a disabled location ("2 of 2"), which the README
+    and `location disable` promise to leave alone entirely: a drive kept as it was then no longer opened with the
+    passphrase of its time. Now it is not written to, said as disabled, and updated at its first copy once
+    enabled."""
+    engine = primed
+    usb, kept = tmp_path / "usb", tmp_path / "kept"
+    usb.mkdir()
+    kept.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB")
+    engine.locations.add("folder", path=str(kept), name="Kept")
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.locations.set_enabled("Kept", False)
+    before = file_tree(kept)
+    old_file = _key_at(kept, engine).read_bytes()
+
+    r = run_cli(
+        "location",
+        "passphrase",
+        "--passphrase-file",
+        str(_secret_file(tmp_path, "old.txt", PASS)),
+        "--new-passphrase-file",
+        str(_secret_file(tmp_path, "new.txt", NEW)),
+        data_dir=engine.data.root,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "1 of 2" in r.stdout, r.stdout
+    assert "'Kept' is disabled, so it was left alone" in r.stderr and "location enable Kept" in r.stderr, r.stderr
+    assert file_tree(kept) == before  # not a byte written there
+    assert unlock_identity(old_file, PASS) == locked_identity[1]
+    now = (engine.data.root / "location-identity.age").read_bytes()
+    assert _key_at(usb, engine).read_bytes() == now != old_file
+    assert "still opens with your old passphrase" in run_cli("location", "list", data_dir=engine.data.root).stdout
+
+    engine.locations.set_enabled("Kept", True)
+    assert not any(x.error for x in engine.locations.sync())
+    assert _key_at(kept, engine).read_bytes() == now
+    assert not (engine.data.root / "location-identity.relock.json").exists()
+
+
 def test_a_wrong_old_passphrase_or_a_bad_new_one_changes_nothing(primed, usb, tmp_path, locked_identity):
     engine = primed
     engine.locations.add("folder", path=str(usb), name="USB")
@@ -294,7 +335,7 @@ def test_the_page_changes_the_passphrase_once_never_keeping_or_answering_it(prim
         assert not wrong["ok"] and "does not open" in wrong["error"]["message"]
         r = api._dispatch("change_location_passphrase", [locked_identity[1], NEW])
         assert r["ok"], r
-        assert r["value"] == {"updated": ["USB"], "pending": [], "problems": {}}
+        assert r["value"] == {"updated": ["USB"], "pending": [], "problems": {}, "disabled": []}
         assert PASS not in str(r) and NEW not in str(r)
     finally:
         api._close()

@@ -490,7 +490,7 @@ class LocationsApi:
         r = self._engine.locations.change_passphrase(passphrase, new_passphrase)
         log.info("the encryption key's passphrase was changed from the page")
         self._kick_copier()  # an unreached location is updated at its next copy
-        return {"updated": r.updated, "pending": r.pending, "problems": r.problems}
+        return {"updated": r.updated, "pending": r.pending, "problems": r.problems, "disabled": r.disabled}
 
     # -- the background copier ----------------------------------------------------------------
 

@@ -1511,7 +1511,10 @@ def cmd_location_list(args) -> int:
         print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")
         if r.old_passphrase:  # a passphrase change not yet there (X13)
-            print("  key:          still opens with your old passphrase there (updated at its next copy)")
+            print(
+                "  key:          still opens with your old passphrase there (or with the new one, if a change "
+                "stopped part way reached it); updated at its next copy"
+            )
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
     return 0
@@ -1685,7 +1688,7 @@ def cmd_location_passphrase(args) -> int:
     if args.json:
         _emit_json(r)
         return 0
-    places = len(r.updated) + len(r.pending)
+    places = len(r.updated) + len(r.pending) + len(r.disabled)
     print(
         "The passphrase was changed: the encryption key in the data folder"
         + (f" and at {len(r.updated)} of {places} backup location{'s' if places != 1 else ''}" if places else "")
@@ -1696,6 +1699,13 @@ def cmd_location_passphrase(args) -> int:
             f"'{_safe(name)}' still holds the key locked with the old passphrase: {_safe(r.problems.get(name, ''))} "
             "It is updated at its next copy (or now with `jobmatcher location sync "
             f"{shlex.quote(name)}` once it is reachable).",
+            file=sys.stderr,
+        )
+    for name in r.disabled:
+        print(
+            f"'{_safe(name)}' is disabled, so it was left alone: it still holds the key locked with the old "
+            "passphrase. It is updated at its next copy once you enable it (`jobmatcher location enable "
+            f"{shlex.quote(name)}`).",
             file=sys.stderr,
         )
     return 0

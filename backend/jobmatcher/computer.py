@@ -10,6 +10,8 @@ import os
 import uuid
 from pathlib import Path
 
+from .fsutil import read_small_file
+
 log = logging.getLogger(__name__)
 
 COMPUTER_ID_NAME = "computer-id"
@@ -29,7 +31,7 @@ def _machine_id() -> str:
         return override
     for name in _MACHINE_ID_FILES:
         try:
-            text = Path(name).read_text(errors="replace").strip()
+            text = read_small_file(Path(name), 4096).decode("utf-8", "replace").strip()
         except OSError:
             continue
         if text:
@@ -53,7 +55,7 @@ def _config_id() -> str:
 
     path = config_dir() / COMPUTER_ID_NAME
     try:
-        text = path.read_text(errors="replace").strip()
+        text = read_small_file(path, 4096).decode("utf-8", "replace").strip()
         if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
             return text
     except OSError:
@@ -61,7 +63,7 @@ def _config_id() -> str:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_bytes(path, uuid.uuid4().hex.encode())
-        text = path.read_text().strip()
+        text = read_small_file(path, 4096).decode("utf-8", "replace").strip()
     except OSError as e:
         log.warning("could not keep this computer's id in %s: %s", path, e)
         return ""

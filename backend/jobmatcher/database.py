@@ -75,8 +75,14 @@ def hot_journal(path: Path) -> bool:
     or immutable open instead reads the half-written pages as if they were committed.
     """
     try:
-        with open(side_file(path, JOURNAL), "rb") as f:
-            return f.read(8) == JOURNAL_MAGIC
+        # opened without waiting and refused unless a regular file: a FIFO at the -journal's name never hangs
+        fd = os.open(side_file(path, JOURNAL), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            return os.pread(fd, 8, 0) == JOURNAL_MAGIC
+        finally:
+            os.close(fd)
     except OSError:
         return False
 

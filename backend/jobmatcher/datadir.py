@@ -422,13 +422,12 @@ class DataDir:
         back = self.id_from_backups()
         if not create:
             return back[0] if back else None
-        from .fsutil import fsync_dir
+        from .fsutil import fsync_dir, read_small_file
 
-        try:
-            with open(self.folder_id_path, "rb") as f:
-                raw = f.read(1 << 16)
+        try:  # B13: never a plain open (a FIFO there blocked every writing command for ever)
+            raw = read_small_file(self.folder_id_path, 1 << 16)
         except OSError:
-            raw = b""
+            raw = b""  # not a regular file, larger than any id file, or unreadable: kept aside all the same
         aside = self.damaged_id_path
         n = 1
         while os.path.lexists(aside):  # an earlier damaged file stays too

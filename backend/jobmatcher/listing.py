@@ -104,7 +104,8 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
 
 def _marker_tokens(folder: Path) -> list[str]:
     try:
-        lines = (Path(folder) / FOLDER_MARKER).read_text(errors="replace").splitlines()
+        # read_small_file: a FIFO at the marker's name never waited on (B13's kind)
+        lines = read_small_file(Path(folder) / FOLDER_MARKER).decode("utf-8", "replace").splitlines()
     except OSError:
         return []
     return [t.strip() for t in lines[1:] if t.strip()]

@@ -49,7 +49,7 @@ function item(loc) {
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
     `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
-    loc.old_passphrase ? "its key still opens with your old passphrase (updated at its next copy)" : null,
+    loc.old_passphrase ? "its key still opens with your old passphrase (or with the new one, if a change stopped part way reached it); updated at its next copy" : null,
     `keeps ${loc.keeps}`,
   ].filter(Boolean).join(" · ");
   const actions = h("div", { class: "row-actions" },
@@ -234,8 +234,10 @@ async function changePassphrase() {
     },
   });
   if (!done) return;
-  toast(done.pending.length
-    ? `Passphrase changed. ${done.pending.join(", ")}: still the old passphrase until its next copy.`
+  const later = [...done.pending, ...(done.disabled || [])];
+  toast(later.length
+    ? `Passphrase changed. ${later.join(", ")}: still the old passphrase until its next copy`
+      + (done.disabled && done.disabled.length ? ` (a disabled location is left alone until you enable it).` : ".")
     : "Passphrase changed everywhere.");
   await loadLocations();
 }

@@ -94,8 +94,18 @@ def check_new_passphrase(passphrase: str) -> None:
     MIN_PASSPHRASE characters not counting the blanks at its start and end nor any invisible character
     (zero-width spaces, soft hyphens, a byte-order mark...: _seen). The one rule for a passphrase chosen
     (location add, location passphrase, the page): what cannot be seen is no secret and cannot be typed again,
-    so eight spaces (Z7) or eight zero-width spaces (A3) are refused. Only a new passphrase is checked so: one
+    so eight spaces (Z7) or eight zero-width spaces (A3) are refused; so is a text that is_recovery_key reads as a
+    recovery key (B9: it would never be tried as a passphrase). Only a new passphrase is checked so: one
     already locking a key opens exactly as it was typed, its blanks included."""
+    if is_recovery_key(passphrase):
+        # B9: every reader takes such a text as a recovery key (is_recovery_key) and never tries it as a
+        # passphrase, so a key file locked with it would open nowhere in JobMatcher, disaster recovery included
+        raise ValidationError(
+            f"That is an encryption key (it starts with {RECOVERY_KEY_PREFIX}), not a passphrase: JobMatcher reads "
+            "such a text as a recovery key wherever it is given, so it could never open the key with it.",
+            "Choose a passphrase of words or letters (a few words are easy to remember); keep keys apart.",
+            code="passphrase-is-a-key",
+        )
     seen = _seen(passphrase)
     if not seen:
         raise ValidationError(

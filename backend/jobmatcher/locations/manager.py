@@ -164,11 +164,14 @@ class SyncResult(BaseModel):
 class PassphraseResult(BaseModel):
     """What `location passphrase` did: the data folder's key file is locked with the new passphrase; `updated`:
     the locations whose key file now is too; `pending`: those that still hold it locked with the old one (not
-    reachable now: updated at their next copy), with why in `problems` (by name)."""
+    reachable now: updated at their next copy), with why in `problems` (by name); `disabled`: disabled locations,
+    left alone (README: a disabled location is left alone entirely), which keep the old file until they are
+    enabled again and their next copy replaces it (B3)."""
 
     updated: list[str] = []
     pending: list[str] = []
     problems: dict[str, str] = {}
+    disabled: list[str] = []
 
 
 class PathResult(BaseModel):
@@ -497,7 +500,7 @@ class Locations:
         """The recipient recorded beside the locked identity when it was last opened, if that record goes with
         these bytes (not another data folder's, not one from before the key file changed). Never raises."""
         try:
-            rec = json.loads(self._proof_path().read_text(encoding="utf-8"))
+            rec = json.loads(read_small_file(self._proof_path()).decode("utf-8"))  # B14: a FIFO never waited on
             recipient = rec["recipient"]
             if isinstance(recipient, str) and rec.get("binding") == recipient_binding(recipient, locked):
                 return recipient
@@ -508,7 +511,7 @@ class Locations:
     def _recorded_recipient(self) -> str | None:
         """The recipient recorded beside the key file when it was last opened, whatever its binding. Never raises."""
         try:
-            recipient = json.loads(self._proof_path().read_text(encoding="utf-8"))["recipient"]
+            recipient = json.loads(read_small_file(self._proof_path()).decode("utf-8"))["recipient"]
             return recipient if isinstance(recipient, str) else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -2222,9 +2225,9 @@ class Locations:
     def change_passphrase(self, old: str, new: str) -> PassphraseResult:
         """Lock this data folder's encryption key (the same key: the recipient, every copy and the recovery key
         stay as they are) with the passphrase `new`, in the data folder and at every encrypted location that can be
-        reached now; those that cannot keep the old file until their next copy replaces it (recorded in
-        RELOCK_NAME, which status shows). `old`: the current passphrase or the recovery key; it must open the key
-        first, else nothing is changed.
+        reached now; those that cannot, and disabled ones (never written to), keep the old file until their next
+        copy replaces it (recorded in RELOCK_NAME, which status shows). `old`: the current passphrase or the
+        recovery key; it must open the key first, else nothing is changed.
 
         Every write replaces one whole file (a folder's: temp file, fsync, rename, folder fsync; S3: one PUT), so
         each place holds a key file that opens with the old or with the new passphrase at every instant. The
@@ -2282,6 +2285,9 @@ class Locations:
             for loc in cfg.locations:
                 if not loc.encrypt:
                     continue
+                if not loc.enabled:  # left alone entirely (B3): pending in the record until its next copy
+                    result.disabled.append(loc.name)
+                    continue
                 try:
                     self._relock_at(loc, fid, new_locked)
                 except (JobMatcherError, OSError) as e:
@@ -2292,7 +2298,7 @@ class Locations:
                     continue
                 self._relock_done(loc.id)
                 result.updated.append(loc.name)
-            if not result.pending:
+            if not result.pending and not result.disabled:
                 self._save_relock({"earlier": [], "pending": []})  # also ids of locations removed meanwhile
             return result
         finally:

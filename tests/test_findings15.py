@@ -1,0 +1,130 @@
+"""FINDINGS15 (a fresh tester's report on the work of sessions 13-14): each finding fixed, as a test that fails
+before its fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import file_tree, prime, run_cli
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+NEW = "a brand new passphrase"
+
+
+def _secret(tmp_path, name: str, text: str):
+    p = tmp_path / name
+    p.write_text(text + "\n")
+    p.chmod(0o600)
+    return p
+
+
+def _processes_naming(text: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", text], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+# -- B13, B14: a FIFO at the name of one of JobMatcher's own files hangs no command (A6's kind, every reader) -------
+
+
+@pytest.mark.parametrize(
+    "name", [".jobmatcher-folder-id", "location-identity.recipient", "backups/.jobmatcher-backup-folder"]
+)
+def test_a_fifo_at_an_own_files_name_hangs_no_writing_command(engine, usb, tmp_path, name, locked_identity):
+    """B13: a FIFO at .jobmatcher-folder-id hung `backup create`, `location sync`, `location passphrase` (the id
+    file's recovery opened it plainly); B14: one at location-identity.recipient hung `location sync` and the
+    background copy `backup create` starts, which then held the locations' lock for ever. The backup folder's
+    marker was read the same way. Each command ends (subprocess.TimeoutExpired: it hung), and no background copy
+    is left waiting."""
+    prime(engine, locked_identity)
+    root = engine.data.root
+    engine.create_backup()
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", data_dir=root).returncode == 0
+    engine.release_instance_lock()
+    (root / name).unlink(missing_ok=True)
+    os.mkfifo(root / name)
+    pw, new = _secret(tmp_path, "pw", PASS), _secret(tmp_path, "new", NEW)
+    for command in (
+        ["backup", "create"],
+        ["location", "sync"],
+        ["status"],
+        ["backup", "list"],
+        ["location", "passphrase", "--passphrase-file", str(pw), "--new-passphrase-file", str(new)],
+    ):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        assert r.returncode in (0, 1, 2) and "Traceback" not in r.stderr, (command, r.stdout, r.stderr)
+    deadline = time.monotonic() + 60
+    while _processes_naming(str(root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_naming(str(root)), "a background copy is still waiting"
+
+
+def test_a_fifo_at_the_computers_id_or_the_journal_hangs_nothing(engine, tmp_path):
+    """The same kind outside the data folder's own names: this computer's id in the configuration folder, and the
+    live database's -journal, which the launch looks into for a write to undo."""
+    from jobmatcher.computer import COMPUTER_ID_NAME
+    from jobmatcher.database import hot_journal
+
+    config = tmp_path / "config"
+    config.mkdir()
+    os.mkfifo(config / COMPUTER_ID_NAME)
+    engine.create_backup()
+    engine.release_instance_lock()
+    r = run_cli("backup", "create", data_dir=engine.data.root, env={"JOBMATCHER_CONFIG_DIR": str(config)}, timeout=60)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+
+    live = engine.data.db_path
+    os.mkfifo(live.with_name(live.name + "-journal"))
+    assert hot_journal(live) is False  # answered at once (it waited for a writer before)
+
+
+# -- B9: a passphrase that reads as a recovery key ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["as printed", "lower case in groups"])
+def test_a_new_passphrase_that_is_an_age_key_is_refused_and_changes_nothing(
+    engine, usb, tmp_path, locked_identity, shape
+):
+    """B9: a new passphrase such as AGE-SECRET-KEY-1... was accepted and the key file locked with it; every reader
+    then took it as a recovery key and never as a passphrase, so nothing opened the key with it (disaster recovery
+    included). Now refused as a passphrase, at `location passphrase` and at the first encrypted location."""
+    from jobmatcher.locations.crypto import new_identity
+
+    key = new_identity()[0]
+    text = key if shape == "as printed" else " ".join(key.lower()[i : i + 8] for i in range(0, len(key), 8))
+    keyfile = _secret(tmp_path, "key.txt", text)
+
+    # the first encrypted location: nothing set up
+    fresh_root = engine.data.root
+    engine.create_backup()
+    engine.release_instance_lock()
+    before = file_tree(fresh_root)
+    r = run_cli(
+        "location", "add", "folder", str(usb), "--name", "u", "--passphrase-file", str(keyfile), data_dir=fresh_root
+    )
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "is an encryption key" in r.stderr and "not a passphrase" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (fresh_root / "location-identity.age").exists()
+    assert not list(usb.rglob("identity.age"))
+    kept = lambda tree: {k: v for k, v in tree.items() if not k.startswith("logs") and not k.endswith(".lock")}  # noqa: E731
+    assert kept(file_tree(fresh_root)) == kept(before)
+
+    # a change of passphrase: nothing changed
+    prime(engine, locked_identity)
+    locked = (fresh_root / "location-identity.age").read_bytes()
+    r = run_cli(
+        "location",
+        "passphrase",
+        "--passphrase-file",
+        str(_secret(tmp_path, "pw", PASS)),
+        "--new-passphrase-file",
+        str(keyfile),
+        data_dir=fresh_root,
+    )
+    assert r.returncode == 1 and "is an encryption key" in r.stderr, (r.stdout, r.stderr)
+    assert (fresh_root / "location-identity.age").read_bytes() == locked
+    assert not (fresh_root / "location-identity.relock.json").exists()
