@@ -94,10 +94,15 @@ def test_a_launchs_empty_backup_joins_an_adopted_chain_after_its_copies(tmp_path
     # the new computer's first launch: the empty database and its automatic backup (sequence 1)
     ok("db", "migrate", data_dir=new)
     backup(new)
+    launched = {p.stem for p in (new / "backups").glob("backup_*.db")}
     ok("backup", "restore", newest(a, tmp_path), "--from-folder", str(a), "--yes", data_dir=new)
+    # FINDINGS15 B12: that backup of the empty database, from before the restore, is deleted, not the chain's newest
+    assert not any((new / "backups" / f"{i}.db").exists() for i in launched)
+    backup(new)  # the restored data's first backup
     add(new, a, "A")
     ok("location", "sync", data_dir=new)
     there = {r.id: r.sequence for r in copies(a)}
+    assert not launched & set(there), there
     joined = {i: s for i, s in there.items() if i not in lost}
     assert joined, there
     assert all(s > max(lost.values()) for s in joined.values()), there

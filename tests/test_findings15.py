@@ -128,3 +128,41 @@ def test_a_new_passphrase_that_is_an_age_key_is_refused_and_changes_nothing(
     assert r.returncode == 1 and "is an encryption key" in r.stderr, (r.stdout, r.stderr)
     assert (fresh_root / "location-identity.age").read_bytes() == locked
     assert not (fresh_root / "location-identity.relock.json").exists()
+
+
+# -- B12: the empty database's backups from before a recovery are not the chain's newest ---------------------------
+
+
+def test_backups_of_the_empty_database_from_before_a_recovery_do_not_become_the_newest(engine, usb, tmp_path):
+    """B12: on a new computer, the backups a first launch made of its empty database were renumbered after the
+    restored chain's top: `status` said the last backup (0 saved jobs) passed its check, and the next sync put that
+    empty copy at the location as the newest, the first a later recovery offers. Now they are deleted at the
+    recovery (JobMatcher's files, proven empty); the restored data's own backups come after the restored copy."""
+    import json
+
+    real = engine.create_backup()  # the engine fixture's data folder holds sample data
+    root = engine.data.root
+    engine.release_instance_lock()
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=root).returncode == 0
+    assert run_cli("location", "sync", data_dir=root).returncode == 0
+
+    new = tmp_path / "new-computer"
+    assert run_cli("db", "migrate", data_dir=new).returncode == 0
+    empty = json.loads(run_cli("backup", "create", "--json", data_dir=new).stdout)["id"]
+    r = run_cli("backup", "restore", real.id, "--from-folder", str(usb), "--yes", data_dir=new)
+    assert r.returncode == 0, r.stderr
+
+    listed = json.loads(run_cli("backup", "list", "--json", data_dir=new).stdout)
+    ids = [b["id"] for b in (listed["backups"] if isinstance(listed, dict) else listed)]
+    assert empty not in ids, ids
+    assert not (new / "backups" / f"{empty}.db").exists()
+    status = run_cli("status", data_dir=new)
+    assert empty.replace("backup_", "") not in status.stdout + status.stderr
+
+    # the restored data's next backup is the chain's newest at the location, above the restored copy
+    after = json.loads(run_cli("backup", "create", "--json", data_dir=new).stdout)["id"]
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=new).returncode == 0
+    assert run_cli("location", "sync", data_dir=new).returncode == 0
+    there = json.loads(run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=new).stdout)
+    there_ids = [b["id"] for b in (there["backups"] if isinstance(there, dict) else there)]
+    assert empty not in there_ids and there_ids[0] == after, there_ids

@@ -2366,7 +2366,8 @@ class Locations:
         identity (recovered with the passphrase): a new identity written there would lock the older copies' key
         away (`recipient`: the copies' one, when known, must be this folder's). The safety backup this restore
         made (`safety_backup_id`, of the empty database a first launch creates)
-        joins the chain. Returns whether it was adopted; never raises for what only loses continuity (a new chain
+        joins the chain; other backups of the empty database made before the restore are deleted (B12), unless
+        pinned. Returns whether it was adopted; never raises for what only loses continuity (a new chain
         then starts, as before).
         """
         from ..manifest import update_manifest
@@ -2389,6 +2390,19 @@ class Locations:
             # the empty database it made hold nothing: they join the chain, as the safety backup does; W4)
             if any(r.id != safety_backup_id and not empty_database(Path(r.path), revisions) for r in own):
                 return False
+            # B12: those backups of the empty database, made before the restore, hold nothing of the user's (as the
+            # safety backup W4 drops): numbered after the chain's top they became its newest copies, above the
+            # restored data ("last backup passed its check" of 0 saved jobs, copied to the locations on top, the
+            # first a later recovery offers). JobMatcher's own files, proven empty by their bytes just now: deleted
+            # (a pinned one is the user's choice: kept, and joins the chain as before).
+            for r in own:
+                if r.id != safety_backup_id and not r.pinned:
+                    try:
+                        self.store.delete(r.id)
+                        log.info("deleted %s, a backup of the empty database made before the restore", r.id)
+                    except (JobMatcherError, OSError) as e:
+                        log.warning("could not delete %s, a backup of the empty database: %s", r.id, e)
+            own = self.store.own()
             # the chain's highest in-pattern sequence: a planted or damaged copy's 2**53-1 would hold every new
             # backup at the bound (U9)
             seq = in_pattern_top(r.sequence for r in list_remote(client, remote.folder_id))
