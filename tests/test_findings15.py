@@ -166,3 +166,56 @@ def test_backups_of_the_empty_database_from_before_a_recovery_do_not_become_the_
     there = json.loads(run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=new).stdout)
     there_ids = [b["id"] for b in (there["backups"] if isinstance(there, dict) else there)]
     assert empty not in there_ids and there_ids[0] == after, there_ids
+
+
+# -- B17: a full location lets go of the copies its rule condemned before it gives up ------------------------------
+
+
+def test_a_full_location_removes_the_copies_its_rule_let_go_and_takes_the_new_one(tmp_path, tmpfs):
+    """B17: the copies a location's retention condemned were deleted only after every new copy was made, so a full
+    location stayed full for ever: no newer copy reached it, however its retention was lowered (what its hint
+    advises). Now, when a copy does not fit, those copies go first and the copy is tried again. A user's own file
+    there is never touched."""
+    import shutil
+
+    faketime = shutil.which("faketime")
+    if faketime is None:
+        pytest.skip("Debian's faketime is not installed (dev.sh installs it)")
+    import sys
+
+    data = tmp_path / "data"
+    place = tmpfs(400)
+
+    def at(offset: str, *args: str) -> subprocess.CompletedProcess:
+        cmd = [faketime, "-f", offset, sys.executable, "-m", "jobmatcher", "--data-dir", str(data), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    for offset in ("-3d", "-2d", "-1d"):
+        assert at(offset, "backup", "create").returncode == 0
+    r = run_cli(
+        "location", "add", "folder", str(place), "--name", "t", "--no-encrypt",
+        "--retention-policy", "simple", "--keep-days", "30", data_dir=data,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert run_cli("location", "sync", data_dir=data).returncode == 0
+    ns = next((place / "JobMatcher").iterdir())
+    old = sorted(p.name for p in ns.glob("backup_*.db"))
+    assert len(old) == 3
+    fd = os.open(place / "userfill", os.O_WRONLY | os.O_CREAT, 0o600)  # the user's own file takes the rest
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    mine = (place / "userfill").read_bytes()
+    r = run_cli("location", "set", "t", "--keep-days", "1", "--yes", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert run_cli("backup", "create", data_dir=data).returncode == 0
+    r = run_cli("location", "sync", data_dir=data)
+    assert r.returncode == 0, (r.stdout, r.stderr)  # it was "full" for ever before
+    now = sorted(p.name for p in ns.glob("backup_*.db"))
+    assert len(now) == 2 and old[-1] in now and not set(old[:2]) & set(now), now
+    assert (place / "userfill").read_bytes() == mine

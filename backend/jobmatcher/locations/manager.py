@@ -1568,7 +1568,25 @@ class Locations:
                 if progress:
                     progress("backup", i, len(todo), "backups")
                 try:
-                    size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
+                    try:
+                        size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
+                    except LocationCopyFailedError as e:
+                        if getattr(e, "reason", None) != "location-full" or not doomed:
+                            raise
+                        # B17: the copies this location's rule condemned went only after every copy was made, so
+                        # a full location never got room: no newer copy ever reached it, whatever its retention
+                        # was lowered to (as the hint says). They go first now (they would go at the end of this
+                        # very sync), then this copy is tried once more.
+                        log.info(
+                            "location %s is full: removing the %d old copies its rule lets go first",
+                            loc.name,
+                            len(doomed),
+                        )
+                        while doomed:
+                            self._delete_copy(client, fid, doomed.pop(0), result, st, sizes)
+                        if spare is not None and loc.encrypt:
+                            spare.refill()
+                        size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                 except LocationCopyFailedError as e:
                     if getattr(e, "reason", None) not in ("checksum-mismatch", "backup-unreadable"):
                         raise
@@ -1585,15 +1603,7 @@ class Locations:
                 st.used_bytes += size - sizes.pop(rec.id, 0)  # a replaced impostor's bytes are gone
                 save_states(self.data.root, states)  # a crash later keeps what is already known to be there
             for r in doomed:
-                # the intent recorded there first (A2: the next sync finishes only deletes of ours), then the
-                # data, the manifest (as the backup folder deletes, Z3), the marker last: a delete cut short
-                # leaves a manifest alone, never listed, with its marker, which the next sync removes
-                client.put_bytes(intent_key(fid, r.id), b"")
-                client.delete(data_key(fid, r.id, r.encrypted))
-                client.delete(manifest_key(fid, r.id))
-                client.delete(intent_key(fid, r.id))
-                result.deleted.append(r.id)
-                st.used_bytes = max(0, st.used_bytes - sizes.pop(r.id, 0))
+                self._delete_copy(client, fid, r, result, st, sizes)
             if progress:
                 progress("backup", len(todo), len(todo), "backups")
             space: list[int] = []
@@ -1613,6 +1623,21 @@ class Locations:
             log.warning("location %s: %s (retry in %.0f s)", loc.name, e.message, delay)
         save_states(self.data.root, states)
         return result
+
+    @staticmethod
+    def _delete_copy(
+        client: LocationClient, fid: str, r: RemoteBackup, result: SyncResult, st: LocationState, sizes: dict
+    ) -> None:
+        """Delete the copy `r` there that the location's retention let go. The intent is recorded there first (A2:
+        the next sync finishes only deletes of ours), then the data, the manifest (as the backup folder deletes,
+        Z3), the marker last: a delete cut short leaves a manifest alone, never listed, with its marker, which the
+        next sync removes. Raises what the location's client raises."""
+        client.put_bytes(intent_key(fid, r.id), b"")
+        client.delete(data_key(fid, r.id, r.encrypted))
+        client.delete(manifest_key(fid, r.id))
+        client.delete(intent_key(fid, r.id))
+        result.deleted.append(r.id)
+        st.used_bytes = max(0, st.used_bytes - sizes.pop(r.id, 0))
 
     def _claim(self, client: LocationClient, fid: str, name: str) -> None:
         """Be the one computer writing (and pruning) this data folder's copies at the location: the take-over
