@@ -219,3 +219,59 @@ def test_a_full_location_removes_the_copies_its_rule_let_go_and_takes_the_new_on
     now = sorted(p.name for p in ns.glob("backup_*.db"))
     assert len(now) == 2 and old[-1] in now and not set(old[:2]) & set(now), now
     assert (place / "userfill").read_bytes() == mine
+
+
+# -- B16: a passphrase nobody can type; B18: a location holding another key's file -------------------------------
+
+
+@pytest.mark.parametrize("text", ["abc\0defghijk", "esc\x1b[31m passphrase", "bell\x07 passphrase"])
+def test_a_new_passphrase_with_control_characters_is_refused(text):
+    """B16: a passphrase holding a NUL or an escape sequence was accepted; it could only ever be given from that
+    file (no prompt, page or `age` types it). A tab, which a keyboard types, stays allowed."""
+    from jobmatcher.errors import ValidationError
+    from jobmatcher.locations.crypto import check_new_passphrase
+
+    with pytest.raises(ValidationError, match="control characters"):
+        check_new_passphrase(text)
+    check_new_passphrase("tab\tin a passphrase")
+
+
+def test_a_location_holding_another_keys_file_is_said_so_by_a_change_not_old_passphrase(
+    engine, tmp_path, locked_identity
+):
+    """B18: a location whose key file is another key's (never replaced) was said by `location passphrase` to
+    'still hold the key locked with the old passphrase ... updated at its next copy', and `location list` that the
+    old passphrase opens it: no passphrase of this data folder does, and no copy updates it."""
+    from agefile import scrypt_encrypt
+    from jobmatcher.locations.crypto import new_identity
+    from jobmatcher.locations.manager import folder_id_of
+
+    prime(engine, locked_identity)
+    root = engine.data.root
+    usb, other = tmp_path / "usb", tmp_path / "other"
+    usb.mkdir()
+    other.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB")
+    engine.locations.add("folder", path=str(other), name="Other")
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    theirs = other / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
+    foreign = scrypt_encrypt(new_identity()[0].encode(), "someone else's passphrase")
+    theirs.write_bytes(foreign)
+
+    r = run_cli(
+        "location",
+        "passphrase",
+        "--passphrase-file",
+        str(_secret(tmp_path, "pw", PASS)),
+        "--new-passphrase-file",
+        str(_secret(tmp_path, "new", NEW)),
+        data_dir=root,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "'Other' holds another encryption key's file" in r.stderr, r.stderr
+    assert "old passphrase" not in r.stderr, r.stderr
+    assert theirs.read_bytes() == foreign  # never replaced
+    listed = run_cli("location", "list", data_dir=root).stdout
+    assert "still opens with your old passphrase" not in listed, listed

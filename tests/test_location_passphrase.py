@@ -335,7 +335,7 @@ def test_the_page_changes_the_passphrase_once_never_keeping_or_answering_it(prim
         assert not wrong["ok"] and "does not open" in wrong["error"]["message"]
         r = api._dispatch("change_location_passphrase", [locked_identity[1], NEW])
         assert r["ok"], r
-        assert r["value"] == {"updated": ["USB"], "pending": [], "problems": {}, "disabled": []}
+        assert r["value"] == {"updated": ["USB"], "pending": [], "problems": {}, "disabled": [], "other_key": []}
         assert PASS not in str(r) and NEW not in str(r)
     finally:
         api._close()

@@ -490,7 +490,13 @@ class LocationsApi:
         r = self._engine.locations.change_passphrase(passphrase, new_passphrase)
         log.info("the encryption key's passphrase was changed from the page")
         self._kick_copier()  # an unreached location is updated at its next copy
-        return {"updated": r.updated, "pending": r.pending, "problems": r.problems, "disabled": r.disabled}
+        return {
+            "updated": r.updated,
+            "pending": r.pending,
+            "problems": r.problems,
+            "disabled": r.disabled,
+            "other_key": r.other_key,
+        }
 
     # -- the background copier ----------------------------------------------------------------
 

@@ -1688,7 +1688,7 @@ def cmd_location_passphrase(args) -> int:
     if args.json:
         _emit_json(r)
         return 0
-    places = len(r.updated) + len(r.pending) + len(r.disabled)
+    places = len(r.updated) + len(r.pending) + len(r.disabled) + len(r.other_key)
     print(
         "The passphrase was changed: the encryption key in the data folder"
         + (f" and at {len(r.updated)} of {places} backup location{'s' if places != 1 else ''}" if places else "")
@@ -1699,6 +1699,12 @@ def cmd_location_passphrase(args) -> int:
             f"'{_safe(name)}' still holds the key locked with the old passphrase: {_safe(r.problems.get(name, ''))} "
             "It is updated at its next copy (or now with `jobmatcher location sync "
             f"{shlex.quote(name)}` once it is reachable).",
+            file=sys.stderr,
+        )
+    for name in r.other_key:
+        print(
+            f"'{_safe(name)}' holds another encryption key's file, which no passphrase of yours opens, so it was "
+            f"left as it is: {_safe(r.problems.get(name, ''))}",
             file=sys.stderr,
         )
     for name in r.disabled:

@@ -235,6 +235,8 @@ async function changePassphrase() {
   });
   if (!done) return;
   const later = [...done.pending, ...(done.disabled || [])];
+  const other = done.other_key || [];
+  if (other.length) toast(`${other.join(", ")}: another encryption key's file is there, which no passphrase of yours opens; left as it is.`);
   toast(later.length
     ? `Passphrase changed. ${later.join(", ")}: still the old passphrase until its next copy`
       + (done.disabled && done.disabled.length ? ` (a disabled location is left alone until you enable it).` : ".")

@@ -89,13 +89,21 @@ def _seen(passphrase: str) -> str:
     return "".join(c for c in passphrase if unicodedata.category(c) not in _INVISIBLE_CATEGORIES).strip()
 
 
+def unicodedata_category(c: str) -> str:
+    """Unicode's general category of the character `c` ("Cc": a control character). Never raises."""
+    import unicodedata
+
+    return unicodedata.category(c)
+
+
 def check_new_passphrase(passphrase: str) -> None:
     """Raises ValidationError when a new passphrase is only blank or invisible characters, or shorter than
     MIN_PASSPHRASE characters not counting the blanks at its start and end nor any invisible character
     (zero-width spaces, soft hyphens, a byte-order mark...: _seen). The one rule for a passphrase chosen
     (location add, location passphrase, the page): what cannot be seen is no secret and cannot be typed again,
     so eight spaces (Z7) or eight zero-width spaces (A3) are refused; so is a text that is_recovery_key reads as a
-    recovery key (B9: it would never be tried as a passphrase). Only a new passphrase is checked so: one
+    recovery key (B9: it would never be tried as a passphrase), and one holding a control character other than a
+    tab (B16: a NUL or an escape cannot be typed). Only a new passphrase is checked so: one
     already locking a key opens exactly as it was typed, its blanks included."""
     if is_recovery_key(passphrase):
         # B9: every reader takes such a text as a recovery key (is_recovery_key) and never tries it as a
@@ -112,6 +120,15 @@ def check_new_passphrase(passphrase: str) -> None:
             "The passphrase is only blank space (spaces, tabs or invisible characters such as zero-width "
             "spaces): that is no secret, and nobody can see what was typed.",
             "Choose a passphrase of words or letters (a few words are easy to remember).",
+        )
+    if any(unicodedata_category(c) == "Cc" and c != "\t" for c in passphrase.rstrip("\r\n")):
+        # B16: a NUL or an escape sequence cannot be typed at a prompt, in the page or to `age`: only ever given
+        # from a file, and lost with it
+        raise ValidationError(
+            "The passphrase holds control characters (such as a NUL or an escape sequence) that cannot be typed, so "
+            "it could only ever be given from that file.",
+            "Choose a passphrase of words or letters you can type (a few words are easy to remember).",
+            code="passphrase-untypable",
         )
     if len(seen) < MIN_PASSPHRASE:
         raise ValidationError(

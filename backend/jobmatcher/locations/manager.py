@@ -172,6 +172,9 @@ class PassphraseResult(BaseModel):
     pending: list[str] = []
     problems: dict[str, str] = {}
     disabled: list[str] = []
+    # B18: locations holding another key's file (no passphrase of this data folder opens it; never replaced),
+    # with why in `problems`: not pending, as no copy of this data folder updates them
+    other_key: list[str] = []
 
 
 class PathResult(BaseModel):
@@ -2317,13 +2320,19 @@ class Locations:
                     self._relock_at(loc, fid, new_locked)
                 except (JobMatcherError, OSError) as e:
                     why = e.message if isinstance(e, JobMatcherError) else str(e)
+                    if isinstance(e, JobMatcherError) and e.code == "location-identity-conflict":
+                        log.warning("location %s holds another key's file: not updated", loc.name)
+                        result.other_key.append(loc.name)
+                        result.problems[loc.name] = why
+                        self._relock_done(loc.id)  # it holds no file of this key: no passphrase of ours opens it
+                        continue
                     log.warning("location %s: its key file was not updated now: %s", loc.name, why)
                     result.pending.append(loc.name)
                     result.problems[loc.name] = why
                     continue
                 self._relock_done(loc.id)
                 result.updated.append(loc.name)
-            if not result.pending and not result.disabled:
+            if not result.pending and not result.disabled:  # (other_key: never pending)
                 self._save_relock({"earlier": [], "pending": []})  # also ids of locations removed meanwhile
             return result
         finally:
