@@ -275,3 +275,69 @@ def test_a_location_holding_another_keys_file_is_said_so_by_a_change_not_old_pas
     assert theirs.read_bytes() == foreign  # never replaced
     listed = run_cli("location", "list", data_dir=root).stdout
     assert "still opens with your old passphrase" not in listed, listed
+
+
+# -- B11: a drive that is behind never takes the passphrase back -------------------------------------------------
+
+
+def _change(root, tmp_path, old: str, new: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "location",
+        "passphrase",
+        "--passphrase-file",
+        str(_secret(tmp_path, f"o{abs(hash(old))}", old)),
+        "--new-passphrase-file",
+        str(_secret(tmp_path, f"n{abs(hash(new))}", new)),
+        data_dir=root,
+    )
+
+
+def test_a_drive_back_with_the_earlier_key_file_gets_the_current_one_and_the_passphrase_stays(
+    engine, tmp_path, locked_identity
+):
+    """B11: a drive unplugged during a passphrase change, removed and added again with the old passphrase, made the
+    data folder take its earlier key file back (A9's rule, meant for the other way round): the change was undone
+    everywhere at the next sync. The same through `location sync` after a drive was put back from an older image.
+    Now a key file the data folder itself replaced is known as behind (location-identity.earlier.json, kept for
+    good): the drive gets the current file, and the current passphrase stays the one that opens the key."""
+    from jobmatcher.locations.crypto import unlock_identity
+    from jobmatcher.locations.manager import folder_id_of
+
+    prime(engine, locked_identity)
+    root = engine.data.root
+    usb, drive = tmp_path / "usb", tmp_path / "drive"
+    usb.mkdir()
+    drive.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB")
+    engine.locations.add("folder", path=str(drive), name="Drive")
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    key_there = drive / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
+    old_file = key_there.read_bytes()
+
+    drive.rename(tmp_path / "away")  # unplugged during the change
+    r = _change(root, tmp_path, PASS, NEW)
+    assert r.returncode == 0 and "1 of 2" in r.stdout, (r.stdout, r.stderr)
+    current = (root / "location-identity.age").read_bytes()
+    assert run_cli("location", "remove", "Drive", data_dir=root).returncode == 0
+    (tmp_path / "away").rename(drive)
+    r = run_cli(
+        "location", "add", "folder", str(drive), "--name", "Drive",
+        "--passphrase-file", str(_secret(tmp_path, "oldpw", PASS)), data_dir=root,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "earlier passphrase" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert (root / "location-identity.age").read_bytes() == current  # not taken back
+    assert key_there.read_bytes() == current
+    assert run_cli("location", "sync", data_dir=root).returncode == 0
+    assert (usb / "JobMatcher" / folder_id_of(engine.data) / "identity.age").read_bytes() == current
+    assert unlock_identity(current, NEW) == locked_identity[1]
+
+    # the drive put back from an image made before the change: the next sync gives it the current file, unasked
+    key_there.write_bytes(old_file)
+    r = run_cli("location", "sync", "Drive", data_dir=root)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert key_there.read_bytes() == current and (root / "location-identity.age").read_bytes() == current
+    # and the current passphrase still changes it
+    assert _change(root, tmp_path, NEW, "yet another passphrase").returncode == 0

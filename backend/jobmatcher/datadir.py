@@ -46,6 +46,7 @@ OWN_ATOMIC_FILES = frozenset(
         "location-identity.age",
         "location-identity.recipient",
         "location-identity.relock.json",
+        "location-identity.earlier.json",
     }
 )
 _OWN_SPOOL_PREFIXES = ("location-upload-", "location-fetch-", "location-plain-")

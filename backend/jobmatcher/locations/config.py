@@ -41,6 +41,10 @@ RECIPIENT_PROOF_NAME = "location-identity.recipient"
 # earlier passphrase: what an unreached location still holds) and the locations still to update. Deleted once
 # every location holds the new key file.
 RELOCK_NAME = "location-identity.relock.json"
+# The SHA-256 of every key file this data folder's key file replaced (a passphrase change, a location's file
+# kept: B11), kept for good: a location found holding one of them is behind, and gets the current file; its
+# passphrase (an earlier one) never makes the data folder take it back.
+EARLIER_KEYS_NAME = "location-identity.earlier.json"
 NAME_SHAPE = re.compile(r"^[^\x00-\x1f/\\]{1,60}\Z")
 
 

@@ -9,6 +9,7 @@ lock, reads published backup files, and writes its own two JSON files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -56,6 +57,7 @@ from ..settings import check_backup_folder, check_location_folder
 from .client import MARKER_KEY, HashingWriter, LocationClient, SourceUnreadable
 from .config import (
     DEFAULT_RETENTION_DAYS,
+    EARLIER_KEYS_NAME,
     IDENTITY_NAME,
     RECIPIENT_PROOF_NAME,
     RELOCK_NAME,
@@ -752,6 +754,8 @@ class Locations:
                     raise
                 except (JobMatcherError, OSError):  # cannot be reached now
                     continue
+                if theirs is not None and self._earlier_key_file(theirs):
+                    continue  # B11: that place is behind (its next copy gets the current file), not this folder
                 if theirs is not None:
                     self._keep_key_file(cfg, theirs)
                     save_config(self.data.root, cfg)
@@ -781,6 +785,8 @@ class Locations:
         pending = [x.id for x in cfg.locations if x.encrypt]
         journal["pending"] = list(dict.fromkeys(journal["pending"] + pending))
         self._save_relock(journal)
+        if mine is not None:
+            self._remember_replaced(mine)
         _write_private(self.identity_path(), theirs)
         self._bind(cfg, cfg.recipient or "", theirs)
         log.warning("kept a location's key file (this key under the passphrase given) as the data folder's")
@@ -961,11 +967,17 @@ class Locations:
                 self._claim(client, fid, loc.name)  # refused when another computer continues these copies
                 recovery = self._ensure_identity(cfg, passphrase, client, fid) if encrypt else None
                 take: bytes | None = None  # the place's key file, kept instead of the data folder's (A9)
+                behind = False  # the place holds a key file this data folder replaced: it gets the current one
                 if not_ours is not None:
                     take = self._same_key_there(client, fid, passphrase or "", cfg)
                     if take is None:
                         raise not_ours
-                if encrypt and take is None:
+                    if self._earlier_key_file(take):
+                        # B11: the drive is behind, not the data folder (an earlier passphrase of yours, given):
+                        # the data folder's current key file goes there, never the other way round
+                        take, behind = None, True
+                        client.put_bytes(identity_key(fid), self._locked_identity())
+                if encrypt and take is None and not behind:
                     try:
                         self._check_location_identity(client, fid, passphrase, cfg)
                     except BaseException:
@@ -989,6 +1001,17 @@ class Locations:
                 raise
             log.info("added backup location %s (%s, %s)", loc.name, loc.kind, "encrypted" if encrypt else "plain")
             note = SAME_DISK_NOTE.format(where=loc.where()) if self._same_disk(loc) else ""
+            if behind:
+                note = " ".join(
+                    x
+                    for x in (
+                        f"The key file at {loc.where()} was locked with an earlier passphrase of yours (the one you "
+                        "gave): it now holds the key locked with your current passphrase, as the data folder does. "
+                        "Your current passphrase stays the one that opens the key.",
+                        note,
+                    )
+                    if x
+                )
             if take is not None:
                 note = " ".join(
                     x
@@ -2225,11 +2248,38 @@ class Locations:
         _write_private(self._relock_path(), json.dumps(body, indent=1).encode())
 
     def _earlier_key_file(self, theirs: bytes | None) -> bool:
-        """Whether `theirs` (a location's identity.age) is a key file of this data folder's key that a passphrase
-        change replaced (the record's): the same key under an earlier passphrase, so replacing it with the current
-        one loses nothing. Never raises."""
+        """Whether `theirs` (a location's identity.age) is a key file of this data folder's key that it replaced
+        (a passphrase change: the record's, or any ever replaced: EARLIER_KEYS_NAME, B11): the same key under an
+        earlier passphrase, so replacing it with the current one loses nothing. Never raises."""
+        if theirs is None:
+            return False
         journal = self._relock_journal()
-        return theirs is not None and journal is not None and theirs in journal["earlier"]
+        if journal is not None and theirs in journal["earlier"]:
+            return True
+        return hashlib.sha256(theirs).hexdigest() in self._earlier_key_digests()
+
+    def _earlier_key_digests(self) -> set[str]:
+        """The SHA-256 (hex) of every key file this data folder's replaced (EARLIER_KEYS_NAME); empty when there is
+        none or it cannot be read (logged: then only the record's files are known). Never raises."""
+        try:
+            raw = json.loads(read_small_file(self.data.root / EARLIER_KEYS_NAME))
+            if raw.get("format") == 1 and isinstance(raw.get("sha256"), list):
+                return {str(x) for x in raw["sha256"]}
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError, AttributeError) as e:
+            log.warning("the list of earlier key files (%s) cannot be read: %s", EARLIER_KEYS_NAME, e)
+        return set()
+
+    def _remember_replaced(self, locked: bytes) -> None:
+        """Add the key file `locked`, about to be replaced in the data folder, to EARLIER_KEYS_NAME (atomically:
+        temp file, fsync, rename, folder fsync), before it is replaced. Raises OSError."""
+        digests = self._earlier_key_digests()
+        digest = hashlib.sha256(locked).hexdigest()
+        if digest in digests:
+            return
+        body = {"format": 1, "sha256": sorted(digests | {digest})}
+        _write_private(self.data.root / EARLIER_KEYS_NAME, json.dumps(body, indent=1).encode())
 
     def _relock_done(self, location_id: str) -> None:
         """The location now holds the current key file: no longer pending (the record deleted with the last one).
@@ -2303,6 +2353,7 @@ class Locations:
             self._save_relock(journal)
             # 2. the data folder's key file, then its proofs (the recipient bound to the new file's bytes)
             if new_locked != locked:
+                self._remember_replaced(locked)  # B11: a location found holding it later is behind
                 _write_private(self.identity_path(), new_locked)
                 self._bind(cfg, cfg.recipient, new_locked)
                 save_config(self.data.root, cfg)
