@@ -341,3 +341,29 @@ def test_a_drive_back_with_the_earlier_key_file_gets_the_current_one_and_the_pas
     assert key_there.read_bytes() == current and (root / "location-identity.age").read_bytes() == current
     # and the current passphrase still changes it
     assert _change(root, tmp_path, NEW, "yet another passphrase").returncode == 0
+
+
+def test_moving_a_location_to_its_drive_from_before_a_passphrase_change_is_allowed(engine, tmp_path, locked_identity):
+    """B8: `location set --path` to the location's own drive as it was before a passphrase change (its key file the
+    earlier one) was refused as 'another encryption key', with advice to restore from those copies (which would
+    replace the live data). The data folder knows that file as one it replaced: the move is made, and the drive
+    gets the current key file at its next copy."""
+    import shutil
+
+    from jobmatcher.locations.manager import folder_id_of
+
+    prime(engine, locked_identity)
+    root = engine.data.root
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="USB")
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    shutil.copytree(usb, tmp_path / "image")  # the drive as it was then
+    assert _change(root, tmp_path, PASS, NEW).returncode == 0
+    r = run_cli("location", "set", "USB", "--path", str(tmp_path / "image"), data_dir=root)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert run_cli("location", "sync", data_dir=root).returncode == 0
+    there = tmp_path / "image" / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
+    assert there.read_bytes() == (root / "location-identity.age").read_bytes()
