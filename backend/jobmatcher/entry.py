@@ -81,6 +81,8 @@ def _end_now(code: int) -> None:
     import os
     import threading
 
+    if "jobmatcher.fsutil" in sys.modules:  # a close handed to a thread (close_later) ends first
+        sys.modules["jobmatcher.fsutil"].finish_closes()
     if threading.active_count() != 1:
         return
     try:

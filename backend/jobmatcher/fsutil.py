@@ -669,3 +669,31 @@ def _open_elsewhere(fd: int, st: os.stat_result) -> bool:
                 return True
         return False
     return True
+
+
+_CLOSING: list = []  # close_later's threads not yet joined
+
+
+def close_later(fd: int) -> None:
+    """Close the descriptor `fd` on a daemon thread of its own, for a close that waits in the kernel (an inotify
+    instance's waits for an SRCU grace period: 7-15 ms measured, openwatch.py) while nothing needs it done now.
+    finish_closes() waits for every one. Never raises."""
+    import threading
+
+    def close() -> None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=close, name="close-later", daemon=True)
+    _CLOSING.append(t)
+    t.start()
+
+
+def finish_closes(timeout: float = 5.0) -> None:
+    """Wait (at most `timeout` seconds in all) for the closes close_later started: before a process ends at once
+    (entry._end_now), which it may do only with no other thread and no descriptor left. Never raises."""
+    deadline = time.monotonic() + timeout
+    while _CLOSING:
+        _CLOSING.pop().join(max(0.0, deadline - time.monotonic()))

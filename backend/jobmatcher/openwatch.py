@@ -147,11 +147,6 @@ class OpenWatch:
         O_CLOEXEC: no child started meanwhile inherits it."""
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
-            threading.Thread(target=_close_quietly, args=(fd,), name="openwatch-close", daemon=True).start()
+            from .fsutil import close_later
 
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
+            close_later(fd)
