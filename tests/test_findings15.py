@@ -28,6 +28,23 @@ def _processes_naming(text: str) -> list[str]:
     return [line for line in out.splitlines() if "pgrep" not in line]
 
 
+def _encrypted_folders(engine, tmp_path, locked_identity, *names: str) -> list:
+    """The data folder given the session's key and one encrypted folder location per name (folders tmp_path/<name
+    in lower case>), a backup copied to each; the instance lock let go for the commands run next. Returns the
+    folders, in order."""
+    prime(engine, locked_identity)
+    places = []
+    for name in names:
+        place = tmp_path / name.lower()
+        place.mkdir()
+        engine.locations.add("folder", path=str(place), name=name)
+        places.append(place)
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    return places
+
+
 # -- B13, B14: a FIFO at the name of one of JobMatcher's own files hangs no command (A6's kind, every reader) -------
 
 
@@ -246,16 +263,8 @@ def test_a_location_holding_another_keys_file_is_said_so_by_a_change_not_old_pas
     from jobmatcher.locations.crypto import new_identity
     from jobmatcher.locations.manager import folder_id_of
 
-    prime(engine, locked_identity)
     root = engine.data.root
-    usb, other = tmp_path / "usb", tmp_path / "other"
-    usb.mkdir()
-    other.mkdir()
-    engine.locations.add("folder", path=str(usb), name="USB")
-    engine.locations.add("folder", path=str(other), name="Other")
-    engine.create_backup()
-    assert not any(r.error for r in engine.locations.sync())
-    engine.release_instance_lock()
+    _usb, other = _encrypted_folders(engine, tmp_path, locked_identity, "USB", "Other")
     theirs = other / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
     foreign = scrypt_encrypt(new_identity()[0].encode(), "someone else's passphrase")
     theirs.write_bytes(foreign)
@@ -303,16 +312,8 @@ def test_a_drive_back_with_the_earlier_key_file_gets_the_current_one_and_the_pas
     from jobmatcher.locations.crypto import unlock_identity
     from jobmatcher.locations.manager import folder_id_of
 
-    prime(engine, locked_identity)
     root = engine.data.root
-    usb, drive = tmp_path / "usb", tmp_path / "drive"
-    usb.mkdir()
-    drive.mkdir()
-    engine.locations.add("folder", path=str(usb), name="USB")
-    engine.locations.add("folder", path=str(drive), name="Drive")
-    engine.create_backup()
-    assert not any(r.error for r in engine.locations.sync())
-    engine.release_instance_lock()
+    usb, drive = _encrypted_folders(engine, tmp_path, locked_identity, "USB", "Drive")
     key_there = drive / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
     old_file = key_there.read_bytes()
 
@@ -352,14 +353,8 @@ def test_moving_a_location_to_its_drive_from_before_a_passphrase_change_is_allow
 
     from jobmatcher.locations.manager import folder_id_of
 
-    prime(engine, locked_identity)
     root = engine.data.root
-    usb = tmp_path / "usb"
-    usb.mkdir()
-    engine.locations.add("folder", path=str(usb), name="USB")
-    engine.create_backup()
-    assert not any(r.error for r in engine.locations.sync())
-    engine.release_instance_lock()
+    (usb,) = _encrypted_folders(engine, tmp_path, locked_identity, "USB")
     shutil.copytree(usb, tmp_path / "image")  # the drive as it was then
     assert _change(root, tmp_path, PASS, NEW).returncode == 0
     r = run_cli("location", "set", "USB", "--path", str(tmp_path / "image"), data_dir=root)
