@@ -362,3 +362,14 @@ def test_moving_a_location_to_its_drive_from_before_a_passphrase_change_is_allow
     assert run_cli("location", "sync", data_dir=root).returncode == 0
     there = tmp_path / "image" / "JobMatcher" / folder_id_of(engine.data) / "identity.age"
     assert there.read_bytes() == (root / "location-identity.age").read_bytes()
+
+
+def test_the_note_of_a_kept_key_file_agrees_with_how_many_locations_it_names():
+    """B4: "'l2' get that file at their next copy" for one location."""
+    from jobmatcher.locations.manager import _kept_note
+
+    one = _kept_note("/media/usb", ["l2"])
+    assert "'l2' gets that file at its next copy" in one
+    two = _kept_note("/media/usb", ["l2", "cloud"])
+    assert "'l2', 'cloud' get that file at their next copy" in two
+    assert "next copy" not in _kept_note("/media/usb", [])

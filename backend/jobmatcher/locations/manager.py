@@ -2806,7 +2806,12 @@ def _kept_note(where: str, others: list[str]) -> str:
         "of the data folder's key file: the data folder now keeps that file, so the passphrase you gave opens the "
         "key from now on."
     )
-    if others:
+    if len(others) == 1:  # B4: one location is "it", several "they"
+        said += (
+            f" {others[0]!r} gets that file at its next copy; until then the earlier passphrase still opens the key "
+            "there."
+        )
+    elif others:
         said += (
             f" {', '.join(repr(x) for x in others)} get that file at their next copy; until then the earlier "
             "passphrase still opens the key there."
