@@ -373,3 +373,19 @@ def test_the_note_of_a_kept_key_file_agrees_with_how_many_locations_it_names():
     two = _kept_note("/media/usb", ["l2", "cloud"])
     assert "'l2', 'cloud' get that file at their next copy" in two
     assert "next copy" not in _kept_note("/media/usb", [])
+
+
+def test_a_folder_at_the_name_of_a_file_jobmatcher_writes_is_named_not_its_temp_file(engine, tmp_path, locked_identity):
+    """B7: a folder at location-identity.relock.json made `location passphrase` fail naming JobMatcher's temp file
+    ('Is a directory (.location-identity.relock.json.5640-5640-1.tmp)') and sending the user to check the disk.
+    Now the file's own name, what is there, and what to do; nothing changed."""
+    root = engine.data.root
+    _encrypted_folders(engine, tmp_path, locked_identity, "USB")
+    (root / "location-identity.relock.json").mkdir()
+    locked = (root / "location-identity.age").read_bytes()
+    r = _change(root, tmp_path, PASS, NEW)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "a folder is at the name of a file JobMatcher writes" in r.stderr, r.stderr
+    assert "location-identity.relock.json)" in r.stderr and ".tmp" not in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and (root / "location-identity.age").read_bytes() == locked
+    assert (root / "location-identity.relock.json").is_dir()  # the user's folder is left where it is

@@ -173,7 +173,9 @@ def _sqlite(e: sqlite3.Error, action: str, path, where: str) -> JobMatcherError 
     return None
 
 
-_ATOMIC_TEMP = re.compile(r"^\.(.+?)(?:\.[0-9]+)+\.tmp\Z")  # fsutil.atomic_write_bytes's temp file: name the real one
+# fsutil.atomic_write_bytes's temp file (.NAME.PID-THREAD-N.tmp; .NAME.PID.tmp of older versions): name the real one.
+# B7: the thread and counter parts were not matched, so a refusal named JobMatcher's temp file instead of NAME.
+_ATOMIC_TEMP = re.compile(r"^\.(.+?)\.[0-9]+(?:-[0-9]+-[0-9]+)?\.tmp\Z")
 
 
 def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
@@ -201,6 +203,15 @@ def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
             f"Could not finish {action}: a file or folder it needs is missing{where}.",
             "Check that the folder still exists (is the disk connected?), then try again.",
             code="cannot-open",
+        )
+    if e.errno == errno.EISDIR and name:
+        # B7: a folder made (by hand, by a sync tool) at the name of a file JobMatcher writes: replacing it with
+        # the file fails for good, whatever the disk
+        return JobMatcherError(
+            f"Could not finish {action}: a folder is at the name of a file JobMatcher writes there{where}.",
+            "Move or remove that folder (JobMatcher never deletes a folder it did not make), then try again. "
+            + _AS_BEFORE,
+            code="folder-at-file-name",
         )
     if e.errno == errno.ENAMETOOLONG:
         return ValidationError(
