@@ -389,3 +389,20 @@ def test_a_folder_at_the_name_of_a_file_jobmatcher_writes_is_named_not_its_temp_
     assert "location-identity.relock.json)" in r.stderr and ".tmp" not in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and (root / "location-identity.age").read_bytes() == locked
     assert (root / "location-identity.relock.json").is_dir()  # the user's folder is left where it is
+
+
+def test_a_fifo_at_the_key_files_name_is_said_as_such_not_as_no_key_yet(engine, tmp_path, locked_identity):
+    """B6: a FIFO at location-identity.age was 'no encryption key yet ... its passphrase is chosen then' (location
+    passphrase) and 'missing ... remove and add the location again' (location sync), which send the user to a new
+    key. Now what is there and the way out; `location add` with the passphrase still takes the key back."""
+    root = engine.data.root
+    (usb,) = _encrypted_folders(engine, tmp_path, locked_identity, "USB")
+    key = root / "location-identity.age"
+    key.unlink()
+    os.mkfifo(key)
+    r = _change(root, tmp_path, PASS, NEW)
+    assert r.returncode == 1 and "is not the encryption key's file" in r.stderr, (r.stdout, r.stderr)
+    assert "no encryption key yet" not in r.stderr
+    r = run_cli("location", "sync", data_dir=root, timeout=60)
+    assert r.returncode == 1 and "is not the encryption key's file" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr

@@ -1660,6 +1660,7 @@ def cmd_location_passphrase(args) -> int:
 
     locs = _engine(args).locations
     cfg = locs.config()
+    locs.refuse_odd_key_file()  # B6: a pipe or folder there is not "no key yet"
     if not (cfg.recipient and locs.identity_path().is_file()):  # said before anything is asked (X12)
         raise JobMatcherError(
             "This data folder has no encryption key yet, so there is no passphrase to change.",

@@ -1840,6 +1840,7 @@ class Locations:
         (the caller writes it once the copies are its own: _claim), None when it holds this very file.
         Raises LocationCopyFailedError (no key here, another key there, an unproven recipient),
         KeyFileDamagedError."""
+        self.refuse_odd_key_file()
         if not cfg.recipient or not self.identity_path().is_file():
             raise LocationCopyFailedError(
                 "The encryption key of this data folder is missing, so encrypted copies cannot be made.",
@@ -2202,6 +2203,20 @@ class Locations:
 
     # -- changing the passphrase (X13) ------------------------------------------------------
 
+    def refuse_odd_key_file(self) -> None:
+        """Raises JobMatcherError (code "key-file-not-a-file") when something other than a regular file (a pipe, a
+        device, a folder) is at the key file's name: B6, such a key file was said to be missing or not made yet,
+        which sends the user to set up a new key. Never reads it (A6: a FIFO would hang the read)."""
+        path = self.identity_path()
+        if os.path.lexists(path) and not path.is_symlink() and not path.is_file():
+            raise JobMatcherError(
+                f"{path} is not the encryption key's file (a pipe, a device or a folder is there), so the key cannot "
+                "be read. Nothing was changed.",
+                "Move that away. Then `jobmatcher location add` with your passphrase, for a location holding your "
+                "copies, takes the key back from it (your copies and your recovery key stay valid).",
+                code="key-file-not-a-file",
+            )
+
     def _relock_path(self) -> Path:
         return self.data.root / RELOCK_NAME
 
@@ -2320,6 +2335,7 @@ class Locations:
         lock = self._lock(wait=30)
         try:
             cfg = self.config()
+            self.refuse_odd_key_file()
             if not cfg.recipient or not self.identity_path().is_file():
                 raise JobMatcherError(
                     f"This data folder has no encryption key yet ({IDENTITY_NAME}), so there is no passphrase to "
