@@ -3,6 +3,7 @@ before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -406,3 +407,57 @@ def test_a_fifo_at_the_key_files_name_is_said_as_such_not_as_no_key_yet(engine, 
     r = run_cli("location", "sync", data_dir=root, timeout=60)
     assert r.returncode == 1 and "is not the encryption key's file" in r.stdout + r.stderr, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
+
+
+# -- B5: a copy cut short or grown at a location is known as such by every listing, and copied again --------------
+
+
+@pytest.mark.parametrize("encrypt,damage", [(True, "cut"), (False, "grown")])
+def test_a_copy_whose_size_changed_there_is_marked_refused_and_copied_again(
+    engine, tmp_path, locked_identity, encrypt, damage
+):
+    """B5: a truncated (or grown) copy at a location counted as good until a restore downloaded it: `location
+    list` said nothing was pending, `location sync` copied nothing, the list offered it for a restore. Its data's
+    size, which every listing already has, is now compared with the size its manifest says was written."""
+    root = engine.data.root
+    if encrypt:
+        (place,) = _encrypted_folders(engine, tmp_path, locked_identity, "Usb")
+    else:
+        place = tmp_path / "usb"
+        place.mkdir()
+        engine.locations.add("folder", path=str(place), name="Usb", encrypt=False)
+        engine.create_backup()
+        assert not any(r.error for r in engine.locations.sync())
+        engine.release_instance_lock()
+    (data,) = [p for p in place.rglob("backup_*") if p.suffix != ".json"]
+    whole = data.read_bytes()
+    bid = data.name.split(".")[0]
+    if damage == "cut":
+        data.write_bytes(whole[: len(whole) // 2])
+    else:
+        data.write_bytes(whole + b"\0" * 4096)
+    r = run_cli("backup", "list", "--location", "Usb", "--json", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    (row,) = [b for b in json.loads(r.stdout) if b["id"] == bid]
+    assert row["doubt"] and "bytes there where" in row["doubt"] and "were written" in row["doubt"], row
+    r = run_cli("backup", "list", "--location", "Usb", data_dir=root)
+    assert "(NO: it has" in r.stdout, r.stdout
+    rows = json.loads(run_cli("location", "list", "--json", data_dir=root).stdout)
+    assert rows[0]["pending"] == 1, rows  # not counted as there
+    # a restore refuses it before downloading, in its own words, and changes nothing
+    live = (root / "jobmatcher.db").read_bytes()
+    pw = _secret(tmp_path, "pw", PASS)
+    r = run_cli("backup", "restore", bid, "--location", "Usb", "--passphrase-file", str(pw), "--yes", data_dir=root)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "is not restored: it has" in r.stderr and "location sync" in r.stderr and "Traceback" not in r.stderr
+    assert (root / "jobmatcher.db").read_bytes() == live
+    # the next sync copies it again, whole
+    r = run_cli("location", "sync", "--json", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    assert bid in json.loads(r.stdout)[0]["copied"]
+    written = json.loads(data.with_name(f"{bid}.json").read_text())["stored_size"]
+    assert data.stat().st_size == written and (encrypt or data.read_bytes() == whole)
+    rows = json.loads(run_cli("location", "list", "--json", data_dir=root).stdout)
+    assert rows[0]["pending"] == 0, rows
+    r = run_cli("backup", "list", "--location", "Usb", "--json", data_dir=root)
+    assert not any(b["doubt"] for b in json.loads(r.stdout))

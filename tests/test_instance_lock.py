@@ -48,6 +48,8 @@ def test_a_killed_restores_forked_check_does_not_keep_the_folder(engine, tmp_pat
     assert big.stat().st_size >= checkproc.FORK_MIN_BYTES
     pause = tmp_path / "pause"
     pause.mkdir()
+    # the paused check outlives the killed command, as a check stuck in a slow read of a big file would
+    (pause / "outlive").write_text("1")
     env = {**os.environ, checkproc.PAUSE_ENV: str(pause)}
     # --json: no spinner thread, so the checks are forked copies of the command's process
     cmd = [sys.executable, "-m", "jobmatcher", "--data-dir", str(engine.data_dir), "backup", "restore", str(big)]

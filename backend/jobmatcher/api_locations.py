@@ -411,7 +411,7 @@ class LocationsApi:
                     "encrypted": r.encrypted,
                     "not_ours": not r.encrypted and r.folder_id in encrypted,
                     "pinned": r.pin_recorded is True,  # the pin recorded with the copy (FINDINGS13 Z2)
-                    "doubt": r.doubt,  # not what its name says (Z4): marked, refused by a restore
+                    "doubt": r.doubt,  # renamed (Z4) or damaged there (B5): marked, refused by a restore
                 }
                 for r in items
             ],

@@ -1250,7 +1250,7 @@ def cmd_location_backups(args) -> int:
                     type_label(r.type),
                     _local(r.created_at)
                     + (" (in the future!)" if r.id in future else "")
-                    + (f" (NO: {r.doubt})" if r.doubt else ""),  # not restorable: not what its name says (Z4)
+                    + (f" (NO: {r.doubt})" if r.doubt else ""),  # not restorable: renamed (Z4) or damaged (B5)
                     _size(r.size_bytes),
                     r.schema_revision or "-",
                     "yes"

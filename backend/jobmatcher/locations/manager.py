@@ -1582,14 +1582,15 @@ class Locations:
             # the location's row shows while it cannot be reached, even after a sync cut short (X3)
             st.used_bytes = sum(r.stored_size for r in remote)
             sizes = {r.id: r.stored_size for r in remote}
-            impostors = {r.id for r in remote} & {r.id for r in todo}
+            impostors = {r.id: r for r in remote if r.id in {t.id for t in todo}}
             for i, rec in enumerate(todo):
                 if rec.id in impostors:
+                    there = impostors[rec.id]
                     log.warning(
-                        "location %s: the file there named %s is not that backup (another checksum, or not "
-                        "encrypted): replacing it with the real copy",
+                        "location %s: the file there named %s is not that backup (%s): replacing it with the real copy",
                         loc.name,
                         rec.id,
+                        there.doubt if there.damaged else "another checksum, or not encrypted",
                     )
                 if progress:
                     progress("backup", i, len(todo), "backups")
@@ -2729,10 +2730,12 @@ def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
 def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationConfig) -> bool:
     """Whether a copy at a location stands for the local backup of its id: the same database checksum (its
     manifest's, which the restore checks the decrypted bytes against), and encrypted when the location is.
-    A copy whose local backup is gone cannot be compared: it counts (retention prunes it as before).
-    Never raises."""
+    A copy whose local backup is gone cannot be compared: it counts (retention prunes it as before), unless
+    its data there is not the size written (damaged). Never raises."""
     if loc.encrypt and not remote.encrypted:
         return False  # not made by this location's encrypting copier
+    if remote.damaged:
+        return False  # its data there is not the size written (B5): replaced while the backup is here
     return local is None or (bool(local.sha256) and remote.sha256 == local.sha256)
 
 

@@ -153,9 +153,12 @@ class RemoteBackup(BaseModel):
     # pin recorded at the location). As listed: the pin recorded there (`pin_recorded` True).
     pinned: bool = False
     pin_recorded: bool | None = None  # as the manifest records it (None: not recorded, an older version's copy)
-    # Why this copy contradicts itself or another (RENAMED; remote_listing), else None: listed so
+    # Why this copy contradicts itself or another (RENAMED, damaged(); remote_listing), else None: listed so
     # marked, refused by a restore (find_remote).
     doubt: str | None = None
+    # Its data there has another size than its manifest says was written (B5): cut short, changed, or still
+    # arriving. Never counted as a copy of its backup (a sync replaces it) nor, for retention, as a good one.
+    damaged: bool = False
 
 
 # A copy's name carries the time it was made (backups.backup_name: UTC, to the second) and its manifest that time
@@ -226,6 +229,9 @@ def remote_listing(
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
             continue  # manifest without data: a delete killed halfway; not a copy
+        # the size the listing gives costs nothing to compare: a copy cut short or grown there is known as such
+        # at every listing, not only when a restore downloads it (B5)
+        damaged = data.size != m.stored_size
         out.append(
             RemoteBackup(
                 id=bid,
@@ -241,6 +247,9 @@ def remote_listing(
                 sequence=m.sequence,
                 pinned=m.pinned is True,
                 pin_recorded=m.pinned,
+                verified=not damaged,
+                doubt=damaged_doubt(data.size, m.stored_size) if damaged else None,
+                damaged=damaged,
             )
         )
     if space is not None:  # what the copies' data really take there, leftovers included (Z3)
@@ -287,6 +296,15 @@ def leftovers(client: LocationClient, folder_id: str) -> list[str]:
     return out
 
 
+def damaged_doubt(found: int, written: int) -> str:
+    """The doubt of a copy whose data there has `found` bytes where its manifest says `written` were written
+    (sizes in bytes): what the list shows and a restore refuses it with. Never raises."""
+    return (
+        f"it has {found:,} bytes there where {written:,} were written: damaged, cut short, or still arriving "
+        "(a synced folder downloading it)"
+    )
+
+
 def _mark_doubts(copies: list[RemoteBackup]) -> None:
     """Set `doubt` on each copy whose name's time is not its manifest's created_at (RENAMED). Two copies of one
     data folder that share a sequence are not doubted (A5): a take-over can number its copies into places the
@@ -299,11 +317,22 @@ def _mark_doubts(copies: list[RemoteBackup]) -> None:
 
 
 def refuse_doubtful(client: LocationClient, remote: RemoteBackup) -> None:
-    """Refuse restoring a copy listed with a doubt (RENAMED: _mark_doubts): it is not what its name says, so
-    restoring it could bring back other data than the user chose. Raises TamperedCopyError (reason "renamed");
-    never for a copy without a doubt."""
+    """Refuse restoring a copy listed with a doubt: RENAMED (_mark_doubts: it is not what its name says, so
+    restoring it could bring back other data than the user chose; TamperedCopyError, reason "renamed") or
+    damaged (its data's size is not the size written, B5: reason "damaged", before anything is downloaded).
+    Never raises for a copy without a doubt."""
     if remote.doubt is None:
         return
+    if remote.damaged and remote.doubt != RENAMED:  # a renamed copy is said as such first
+        raise TamperedCopyError(
+            f"The copy {remote.id} at {client.describe()} is not restored: {remote.doubt}. Nothing was changed.",
+            "Choose another copy, or run `jobmatcher location sync` to copy this backup there again while this "
+            "computer still has it.",
+            "Choose another copy, or use Sync now under Backup & Restore → Locations to copy this backup there "
+            "again while this computer still has it.",
+            reason="damaged",
+            id=remote.id,
+        )
     made = remote.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     day, clock = remote.id[7:26].split("_")
     named = f"{day} {clock.replace('-', ':')}"
