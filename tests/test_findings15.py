@@ -461,3 +461,41 @@ def test_a_copy_whose_size_changed_there_is_marked_refused_and_copied_again(
     assert rows[0]["pending"] == 0, rows
     r = run_cli("backup", "list", "--location", "Usb", "--json", data_dir=root)
     assert not any(b["doubt"] for b in json.loads(r.stdout))
+
+
+# -- B16: a passphrase typed in another Unicode form opens the key --------------------------------------------------
+
+
+def test_a_passphrase_in_another_unicode_form_still_opens_the_key():
+    """B16: age compares a passphrase's bytes; "é" typed as one character on one computer and as "e" with a
+    combining accent on another (macOS's tools, a file saved by another editor) is the same passphrase to its
+    owner. A disaster recovery failed on that as "does not open"; a wrong passphrase is still refused."""
+    import unicodedata
+
+    from jobmatcher.errors import WrongPassphraseError
+    from jobmatcher.locations.crypto import lock_identity, new_identity, unlock_identity
+
+    identity, _ = new_identity()
+    text = "Café crème brûlée, s'il vous plaît"
+    typed = {form: unicodedata.normalize(form, text) for form in ("NFC", "NFD")}
+    assert typed["NFC"] != typed["NFD"]
+    # each scrypt takes about a second by design: one key, locked as decomposed, opened as composed (a lock and an
+    # opening of the other way round run the same code: other_forms holds both)
+    locked = lock_identity(identity, typed["NFD"])
+    assert unlock_identity(locked, typed["NFC"]) == identity
+    with pytest.raises(WrongPassphraseError) as e:
+        unlock_identity(locked, "Cafe creme brulee, s'il vous plait")
+    assert e.value.code != "key-damaged"
+
+
+def test_the_other_forms_of_a_passphrase_are_both_ways_and_none_for_ascii():
+    import unicodedata
+
+    from jobmatcher.locations.crypto import other_forms
+
+    nfc = "Café"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert other_forms(nfc) == [nfd] and other_forms(nfd) == [nfc]
+    assert other_forms("plain ascii passphrase") == []
+    mixed = "Cafe\u0301 and Café"  # neither form: both others are tried
+    assert other_forms(mixed) == [unicodedata.normalize("NFC", mixed), unicodedata.normalize("NFD", mixed)]

@@ -321,6 +321,7 @@ def unlock_identity(locked: bytes, secret: str) -> str:
     the passphrase; code "key-damaged" when age cannot read the file at all, whatever the passphrase),
     JobMatcherError (code "memory-low") when the memory age's scrypt takes is not there (checked before) or its
     process was killed. age's scrypt runs in a child process (keyproc.py), so this process's threads go on.
+    A passphrase that does not open it as given is tried in its other Unicode normal forms too (other_forms).
     """
     secret = without_bom(secret.rstrip("\r\n"))
     if is_recovery_key(secret):
@@ -333,6 +334,13 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         # Z1: a key locked before this version from a passphrase file that began with a byte-order mark was
         # locked with the mark in front; the passphrase as typed (or that same file) still opens it.
         opened, said = _try_passphrase(locked, BOM + secret)
+    for other in other_forms(secret):
+        if opened is not None or not _is_wrong_passphrase(said):
+            break
+        # B16: age compares the passphrase's bytes, and the same passphrase typed on another computer can arrive
+        # in another Unicode form ("é" as one character, or as "e" and a combining accent: macOS's tools, some
+        # input methods, a file saved by another editor): a disaster recovery must not fail on that
+        opened, said = _try_passphrase(locked, other)
     if opened is not None:
         return opened
     if not _is_wrong_passphrase(said):
@@ -349,6 +357,22 @@ def unlock_identity(locked: bytes, secret: str) -> str:
         "Check the passphrase (it is case-sensitive), or use the recovery key you "
         "were shown when encryption was set up. Nothing was changed.",
     )
+
+
+def other_forms(passphrase: str) -> list[str]:
+    """The passphrase's other Unicode normal forms (NFC: composed, NFD: decomposed; UAX #15), those that differ
+    from it, in that order: empty for a passphrase of ASCII only. A key is locked with the passphrase as typed (so
+    the `age` command opens it with the same keystrokes); unlocking tries these too. Never raises."""
+    if passphrase.isascii():
+        return []
+    import unicodedata
+
+    out: list[str] = []
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, passphrase)
+        if other != passphrase and other not in out:
+            out.append(other)
+    return out
 
 
 def _is_wrong_passphrase(said: str) -> bool:
