@@ -499,3 +499,25 @@ def test_the_other_forms_of_a_passphrase_are_both_ways_and_none_for_ascii():
     assert other_forms("plain ascii passphrase") == []
     mixed = "Cafe\u0301 and Café"  # neither form: both others are tried
     assert other_forms(mixed) == [unicodedata.normalize("NFC", mixed), unicodedata.normalize("NFD", mixed)]
+
+
+# -- B10: a pipe, device or folder at a backup's name is said, not silently left out ----------------------------
+
+
+def test_a_pipe_or_folder_at_a_backups_name_is_said_by_the_list_and_hangs_nothing(engine):
+    """B10: a backup whose file was replaced by a pipe (or a folder) vanished from `backup list` and `status`
+    without a word, as a link is not. The list now says what is there; nothing is opened (a pipe would hang)."""
+    root = engine.data.root
+    first, second = engine.create_backup(), engine.create_backup()
+    engine.release_instance_lock()
+    folder = root / "backups"
+    (folder / f"{first.id}.db").unlink()
+    os.mkfifo(folder / f"{first.id}.db")
+    (folder / f"{second.id}.db").unlink()
+    (folder / f"{second.id}.db").mkdir()
+    r = run_cli("backup", "list", data_dir=root, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"{first.id}.db is not listed: a pipe or a device is there, not a backup file." in r.stderr
+    assert f"{second.id}.db is not listed: a folder is there, not a backup file." in r.stderr
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr

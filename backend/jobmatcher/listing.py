@@ -112,6 +112,8 @@ def _marker_tokens(folder: Path) -> list[str]:
 
 
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
+# B10: a folder, a pipe or a device at a backup's name (never opened: a pipe would hang the read)
+ODD_NOT_LISTED = "{name} is not listed: {what} is there, not a backup file."
 
 
 def live_link_sentence(name: str | os.PathLike, live: str | os.PathLike, listed: bool = True) -> str:
@@ -589,9 +591,9 @@ class BackupFolder:
 
         `now` (UTC; default: the clock) decides which are dated in the future (`future`). Sizes in bytes.
         `skipped`: when given, a sentence is appended to it for each `*.db` file not listed because it is
-        a live database (a -wal or -shm beside it, or named `jobmatcher.db`), a link, or this data folder's
-        live file itself under a second name (a hard link, X1): the user sees why a file in the folder is not in
-        the list (K11), but for a restore's own safety backup at its swap.
+        a live database (a -wal or -shm beside it, or named `jobmatcher.db`), a link, a folder, pipe or device
+        (B10), or this data folder's live file itself under a second name (a hard link, X1): the user sees why a
+        file in the folder is not in the list (K11), but for a restore's own safety backup at its swap.
 
         Raises:
             BackupFolderUnavailableError: a chosen folder that is not there (or lacks its marker).
@@ -618,6 +620,9 @@ class BackupFolder:
             if not e.is_file(follow_symlinks=False):
                 if skipped is not None and e.is_symlink():
                     skipped.append(LINK_NOT_LISTED.format(name=name))
+                elif skipped is not None:
+                    what = "a folder" if e.is_dir(follow_symlinks=False) else "a pipe or a device"
+                    skipped.append(ODD_NOT_LISTED.format(name=name, what=what))
                 continue
             why = not_listed_because(name, names.__contains__)  # a live database, never a backup
             try:
