@@ -36,6 +36,7 @@ from .errors import (
     ReadOnlyError,
     ValidationError,
 )
+from .fsutil import NotOwnFileError, not_own_file_error  # noqa: E402 - fsutil imports this module lazily
 
 _AS_BEFORE = "Your data is as it was before."
 _NEARLY_FULL = 1 << 20  # bytes free under which an I/O error is taken to be a full disk
@@ -182,6 +183,8 @@ def _os(e: OSError, action: str, path, where: str) -> JobMatcherError:
     name = e.filename or path
     if name and (m := _ATOMIC_TEMP.match(Path(name).name)):
         name = Path(name).with_name(m.group(1))
+    if isinstance(e, NotOwnFileError):
+        return not_own_file_error(e, action, name)
     where = f" ({name})" if name else where
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         what = "your disk quota is used up" if e.errno != errno.ENOSPC else "the disk is full"

@@ -309,7 +309,17 @@ def cmd_backup_create(args) -> int:
             )
     from .locations.copier import spawn_background_sync
 
-    spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
+    try:
+        spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
+    except OSError as e:  # C4: the backup is made (said above); only its copies off this disk are stopped
+        from .causes import explain
+
+        named = explain(e, "reading the backup locations file")
+        print(
+            "Warning: the backup is made, but copies off this disk have stopped: "
+            f"{named.message if named else e} Run `jobmatcher status` to see what to do.",
+            file=sys.stderr,
+        )
     return 0  # no quick exit: the copy keeps a descriptor of the live database to the end (snapshot.py)
 
 

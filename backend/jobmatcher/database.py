@@ -11,7 +11,13 @@ from typing import Callable, TypeVar
 
 from . import schema
 from .causes import explain, sqlite_cause
-from .errors import DatabaseDamagedError, DatabaseMissingError, LiveDatabaseLinkError, NewerSchemaError
+from .errors import (
+    DatabaseDamagedError,
+    DatabaseMissingError,
+    LiveDatabaseLinkError,
+    LiveSideFileError,
+    NewerSchemaError,
+)
 from .fsutil import (
     JOURNAL,
     PRIVATE_FILE,
@@ -87,15 +93,29 @@ def hot_journal(path: Path) -> bool:
         return False
 
 
-def _refuse_linked_side_files(path: Path) -> None:
+def _refuse_odd_side_files(path: Path) -> None:
     """W5: a -wal, -shm or -journal beside the live file that is a symbolic link (a sync tool's doing, or the
     leftover of a linked setup). SQLite refuses to open the database then, and JobMatcher must never write
-    through such a link into the file it points to: named as such, with what to do (lstat and readlink only)."""
+    through such a link into the file it points to: named as such, with what to do (lstat and readlink only).
+    C1: a folder, pipe or device there (LiveSideFileError): SQLite's open of the database waits for ever on a
+    pipe at -journal's name (its hot-journal check reads it) and fails as a "disk I/O error" on a folder."""
     for suffix in (WAL, SHM, JOURNAL):
         side = side_file(path, suffix)
         try:
-            if not stat_module.S_ISLNK(os.lstat(side).st_mode):
+            mode = os.lstat(side).st_mode
+            if stat_module.S_ISREG(mode):
                 continue
+            if not stat_module.S_ISLNK(mode):
+                what = "a folder" if stat_module.S_ISDIR(mode) else "a pipe or a device"
+                raise LiveSideFileError(
+                    f"{side.name} beside your database {path} is {what}, not a file SQLite made, so the database "
+                    "cannot be opened (SQLite keeps its unfinished writes under that name).",
+                    f"Move {side} out of the data folder (JobMatcher does not delete it), then try again. "
+                    "Nothing was changed.",
+                    "Move that out of the data folder (JobMatcher does not delete it), then try again. Nothing was "
+                    "changed.",
+                    path=str(side),
+                )
             target = os.readlink(side)
         except OSError:
             continue
@@ -110,7 +130,8 @@ def _refuse_linked_side_files(path: Path) -> None:
 
 
 def refuse_linked_live(path: Path) -> None:
-    """Raise LiveDatabaseLinkError when the live database `path` is a symbolic link; otherwise nothing.
+    """Raise LiveDatabaseLinkError when the live database `path` or one of its side files is a symbolic link, and
+    LiveSideFileError when a side file is a folder, pipe or device (_refuse_odd_side_files); otherwise nothing.
 
     SQLite follows the link and keeps the -wal, -shm and -journal beside the file it points to, while every
     check, copy and swap of JobMatcher looks beside `path`: a backup then missed changes still in that -wal
@@ -120,7 +141,7 @@ def refuse_linked_live(path: Path) -> None:
     """
     try:
         if not stat_module.S_ISLNK(os.lstat(path).st_mode):
-            _refuse_linked_side_files(path)
+            _refuse_odd_side_files(path)
             return
         target = os.readlink(path)
     except OSError:

@@ -56,6 +56,7 @@ from .fsutil import (
     SHM,
     SIDE_SUFFIXES,
     WAL,
+    NotOwnFileError,
     data_folder_refused,
     file_size,
     make_private,
@@ -1475,15 +1476,33 @@ class Engine:
         from .locations.config import CONFIG_NAME
 
         path = self.data.root / CONFIG_NAME
-        cause = "is damaged" if isinstance(error, JobMatcherError) else f"cannot be read ({error.strerror or error})"
+        if isinstance(error, NotOwnFileError):  # C4: what is there, not a read error to look into
+            there = (
+                "a folder, a pipe or a device" if error.errno == errno.EINVAL else "a file far larger than JobMatcher's"
+            )
+            cause = f"is not a file JobMatcher wrote ({there} is at its name)"
+        elif isinstance(error, JobMatcherError):
+            cause = "is damaged"
+        else:
+            cause = f"cannot be read ({error.strerror or error})"
+        hint = (
+            "Run `jobmatcher location list` to see what is wrong with it, then fix or delete that file "
+            "(deleting it forgets the locations, not the copies; add them again afterwards)."
+        )
+        page_hint = (
+            f"Fix or delete {path} (deleting it forgets the locations, not the copies; add them again afterwards)."
+        )
+        if isinstance(error, NotOwnFileError):
+            page_hint = hint = (
+                f"Move what is at {path} out of the data folder (JobMatcher does not delete what it did not make), "
+                "then add your locations again: their copies are still there."
+            )
         warning = HealthWarning(
             code="locations-unreadable",
             level="error",
             message=f"The backup locations file {path} {cause}, so copies off this disk have stopped.",
-            hint="Run `jobmatcher location list` to see what is wrong with it, then fix or delete that file "
-            "(deleting it forgets the locations, not the copies; add them again afterwards).",
-            page_hint=f"Fix or delete {path} (deleting it forgets the locations, not the copies; add them "
-            "again afterwards).",
+            hint=hint,
+            page_hint=page_hint,
         )
         return health.model_copy(
             update={

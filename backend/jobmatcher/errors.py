@@ -65,6 +65,14 @@ class LiveDatabaseLinkError(JobMatcherError):
     code = "live-is-link"
 
 
+class LiveSideFileError(LiveDatabaseLinkError):
+    """A folder, pipe or device at the name of one of the live database's side files (-journal, -wal, -shm):
+    SQLite cannot open the database (it would wait for ever on a pipe at -journal's name); refused before
+    anything changes, as a linked one is (C1)."""
+
+    code = "side-file-not-a-file"
+
+
 class DatabaseDamagedError(JobMatcherError):
     """The live database cannot be read: it is damaged."""
 

@@ -267,20 +267,41 @@ def same_file(a: Path | str, b: Path | str) -> bool:
 SMALL_FILE_MAX = 16 * 1024 * 1024  # bytes; JobMatcher's own settings, records and journals are a few KB
 
 
+class NotOwnFileError(OSError):
+    """read_small_file's refusal of what is at the name of one of JobMatcher's own files: not a regular file (errno
+    EINVAL: a pipe, a device or a folder) or far larger than any it writes (EFBIG). Its own class, so every edge
+    words it as what it is (not_own_file_error), never as a disk to check (C4)."""
+
+
+def not_own_file_error(e: OSError, action: str, name: object) -> JobMatcherError:
+    """The error for NotOwnFileError `e` raised while `action` ("reading the settings") on the file `name`: what is
+    there and what to do; the file is never deleted (JobMatcher deletes only what it made). Never raises."""
+    what = "a folder, a pipe or a device" if e.errno == errno.EINVAL else "a file far larger than any JobMatcher writes"
+    return JobMatcherError(
+        f"Could not finish {action}: {what} is at the name of a file JobMatcher keeps there ({name}).",
+        "Move it out of that folder (JobMatcher does not delete what it did not make), then try again. Nothing was "
+        "changed.",
+        code="not-own-file",
+        path=str(name),
+    )
+
+
 def read_small_file(path: Path, limit: int = SMALL_FILE_MAX) -> bytes:
     """The whole of one of JobMatcher's own small files (settings, records, journals, key files), read without
     ever waiting: a FIFO, a device or a folder at its name is refused, never opened for a read that blocks for
     ever (FINDINGS14 A6: a FIFO at settings.json hung every command). Links are followed, as a plain read does.
 
-    Raises FileNotFoundError when there is none; OSError (EINVAL) when it is not a regular file, (EFBIG) when it
-    is larger than `limit` bytes; OSError as reading reports it."""
+    Raises FileNotFoundError when there is none; NotOwnFileError (an OSError: EINVAL) when it is not a regular
+    file, (EFBIG) when it is larger than `limit` bytes; OSError as reading reports it."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a pipe, a device or a folder is never read)", str(path))
+            raise NotOwnFileError(
+                errno.EINVAL, "not a regular file (a pipe, a device or a folder is never read)", str(path)
+            )
         if st.st_size > limit:
-            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path))
+            raise NotOwnFileError(errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path))
         parts = []
         total = 0
         while True:
@@ -289,7 +310,9 @@ def read_small_file(path: Path, limit: int = SMALL_FILE_MAX) -> bytes:
                 break
             total += len(chunk)
             if total > limit:
-                raise OSError(errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path))
+                raise NotOwnFileError(
+                    errno.EFBIG, f"larger than {limit:,} bytes: not a file JobMatcher wrote", str(path)
+                )
             parts.append(chunk)
         return b"".join(parts)
     finally:
@@ -544,6 +567,8 @@ def read_failed(e: BaseException, path: Path) -> bool:
 
 def describe_os_error(e: OSError, action: str, path: Path) -> JobMatcherError:
     """Turn an OSError into a message that says what failed and what to do."""
+    if isinstance(e, NotOwnFileError):
+        return not_own_file_error(e, action, e.filename or path)
     if e.errno == errno.ENOSPC:
         return InsufficientSpaceError(
             f"The disk became full while {action} ({path}).",

@@ -175,12 +175,21 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                         "`jobmatcher location add …` with the same place and passphrase): the key comes back from "
                         "there, and copies are caught up in order."
                         if s.problem_code == "identity-missing"
+                        # C3: a pipe or folder at the key file's name is moved away first (never deleted by us)
+                        else "Move that out of the data folder, then remove and add the location again "
+                        f"(`jobmatcher location remove {shlex.quote(s.name)}`, then `jobmatcher location add …` with "
+                        "the same place and passphrase): the key comes back from there, and copies are caught up in "
+                        "order."
+                        if s.problem_code == "key-file-not-a-file"
                         else "Copies there stop until this is fixed; they are caught up in order afterwards."
                     ),
                     page_hint=(
                         "Remove the location and add the same place again with the same passphrase: the key comes "
                         "back from there, and copies are caught up in order."
                         if s.problem_code == "identity-missing"
+                        else "Move that out of the data folder, then remove the location and add the same place "
+                        "again with the same passphrase: the key comes back from there."
+                        if s.problem_code == "key-file-not-a-file"
                         else None
                     ),
                 )

@@ -672,6 +672,8 @@ def _describe(e: BaseException) -> str:
         return e.message
     if isinstance(e, OSError):
         return describe_os_error(e, "restoring", Path(e.filename or "")).message
+    if isinstance(e, sqlite3.Error):  # SQLite's own words, not the name of a Python class (C2)
+        return f"SQLite reported “{e}”"
     return f"{type(e).__name__}: {e}"
 
 

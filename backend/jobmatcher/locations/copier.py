@@ -61,7 +61,8 @@ def spare_encryptor(data_root: Path) -> Any:
 
 def spawn_background_sync(data_root: Path) -> int | None:
     """Start `jobmatcher location sync --background` detached from this process; its pid, or None (no
-    enabled location, or it could not start: logged). Never raises for a failed start."""
+    enabled location, or it could not start: logged). Never raises for a failed start; OSError when the
+    locations file is there but cannot be read (has_enabled_locations), for the caller to say."""
     if not has_enabled_locations(data_root):
         return None
     import subprocess  # here: a backup with no location set up (the common case) starts no process

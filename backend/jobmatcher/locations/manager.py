@@ -2044,6 +2044,7 @@ class Locations:
         # an unplugged backup folder: nothing to list. A backup still "checking" is pending: copied once checked.
         local = self._candidates(checking=True) if self.store.available() else []
         old_passphrase = self.old_passphrase_at()
+        odd_key = self.odd_key_file()  # one lstat: said on every encrypted row from the start, not after a sync (C3)
         rows = []
         for loc in cfg.locations:
             st = states.get(loc.id, LocationState())
@@ -2074,6 +2075,8 @@ class Locations:
                     make_client(loc, self.data.root).check()
                 except JobMatcherError as e:
                     reachable, problem, code = False, e.message, e.code
+            if odd_key is not None and loc.enabled and loc.encrypt:
+                problem, code = odd_key.message, odd_key.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
             todo = [r for r in todo if r.id not in copied]
             rows.append(
@@ -2205,18 +2208,31 @@ class Locations:
     # -- changing the passphrase (X13) ------------------------------------------------------
 
     def refuse_odd_key_file(self) -> None:
-        """Raises JobMatcherError (code "key-file-not-a-file") when something other than a regular file (a pipe, a
-        device, a folder) is at the key file's name: B6, such a key file was said to be missing or not made yet,
-        which sends the user to set up a new key. Never reads it (A6: a FIFO would hang the read)."""
+        """Raises odd_key_file()'s error when there is one. Never reads the key file."""
+        odd = self.odd_key_file()
+        if odd is not None:
+            raise odd
+
+    def odd_key_file(self) -> JobMatcherError | None:
+        """The error (code "key-file-not-a-file") when something other than a regular file (a pipe, a device, a
+        folder) is at the key file's name, else None: B6, such a key file was said to be missing or not made yet,
+        which sends the user to set up a new key. Never reads it (A6: a FIFO would hang the read). The way out it
+        gives works for a location already added (C3: `location add` of the same name is refused). Never raises."""
         path = self.identity_path()
-        if os.path.lexists(path) and not path.is_symlink() and not path.is_file():
-            raise JobMatcherError(
-                f"{path} is not the encryption key's file (a pipe, a device or a folder is there), so the key cannot "
-                "be read. Nothing was changed.",
-                "Move that away. Then `jobmatcher location add` with your passphrase, for a location holding your "
-                "copies, takes the key back from it (your copies and your recovery key stay valid).",
-                code="key-file-not-a-file",
-            )
+        if not (os.path.lexists(path) and not path.is_symlink() and not path.is_file()):
+            return None
+        return JobMatcherError(
+            f"{path} is not the encryption key's file (a pipe, a device or a folder is there), so the key cannot "
+            "be read and encrypted copies stop. Nothing was changed.",
+            "Move that out of the data folder (JobMatcher does not delete what it did not make). Then remove an "
+            "encrypted location and add the same place again with your passphrase (`jobmatcher location remove "
+            "NAME`, then `jobmatcher location add …`): the key comes back from there (your copies there and your "
+            "recovery key stay valid).",
+            "Move that out of the data folder (JobMatcher does not delete what it did not make). Then remove an "
+            "encrypted location and add the same place again with your passphrase: the key comes back from there "
+            "(your copies there and your recovery key stay valid).",
+            code="key-file-not-a-file",
+        )
 
     def _relock_path(self) -> Path:
         return self.data.root / RELOCK_NAME

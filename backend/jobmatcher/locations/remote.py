@@ -317,22 +317,17 @@ def _mark_doubts(copies: list[RemoteBackup]) -> None:
 
 
 def refuse_doubtful(client: LocationClient, remote: RemoteBackup) -> None:
-    """Refuse restoring a copy listed with a doubt: RENAMED (_mark_doubts: it is not what its name says, so
-    restoring it could bring back other data than the user chose; TamperedCopyError, reason "renamed") or
-    damaged (its data's size is not the size written, B5: reason "damaged", before anything is downloaded).
-    Never raises for a copy without a doubt."""
+    """Refuse restoring a copy listed with the doubt RENAMED (_mark_doubts: it is not what its name says, so
+    restoring it could bring back other data than the user chose): TamperedCopyError, reason "renamed". A copy
+    doubted as damaged (its size there is not the size written, B5) is left to fetch_verified's refusal, which names
+    what is there. Never raises for a copy without a doubt."""
     if remote.doubt is None:
         return
-    if remote.damaged and remote.doubt != RENAMED:  # a renamed copy is said as such first
-        raise TamperedCopyError(
-            f"The copy {remote.id} at {client.describe()} is not restored: {remote.doubt}. Nothing was changed.",
-            "Choose another copy, or run `jobmatcher location sync` to copy this backup there again while this "
-            "computer still has it.",
-            "Choose another copy, or use Sync now under Backup & Restore → Locations to copy this backup there "
-            "again while this computer still has it.",
-            reason="damaged",
-            id=remote.id,
-        )
+    if remote.doubt != RENAMED:
+        # a copy whose size there is not the size written (B5) goes on to the download, whose refusal says what
+        # is there precisely (a pipe or a link: not a file JobMatcher wrote; larger: not read past the size written;
+        # shorter: the two sizes), before anything is decrypted or replaced
+        return
     made = remote.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     day, clock = remote.id[7:26].split("_")
     named = f"{day} {clock.replace('-', ':')}"

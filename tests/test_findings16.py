@@ -1,0 +1,152 @@
+"""FINDINGS16 (a fresh tester's report on the work of session 15): each finding fixed, as a test that fails
+before its fix."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import LOCATION_PASSPHRASE as PASS
+from conftest import prime, run_cli
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+
+# -- C1, C2: a pipe or folder at the name of a side file of the live database hangs nothing, and is named -------
+
+
+@pytest.mark.parametrize("suffix", ["-journal", "-wal", "-shm"])
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_beside_the_live_database_is_named_and_hangs_no_command(
+    engine, tmp_path, locked_identity, suffix, kind
+):
+    """C1: a pipe at jobmatcher.db-journal hung `backup create`, `backup restore` and `backup restore --location`
+    for ever (SQLite's hot-journal check opened it and waited for a writer); C2: a folder there was blamed on the
+    disk ("the disk reported a read or write error", "OperationalError: disk I/O error"). Each is refused at once,
+    naming the file and what to do; the live database is as it was."""
+    root = engine.data.root
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb")
+    b = engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    side = root / f"jobmatcher.db{suffix}"
+    side.unlink(missing_ok=True)
+    if kind == "pipe":
+        os.mkfifo(side)
+    else:
+        side.mkdir()
+    live = (root / "jobmatcher.db").read_bytes()
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    pw.chmod(0o600)
+    what = "a pipe or a device" if kind == "pipe" else "a folder"
+    for command in (
+        ["backup", "create"],
+        ["backup", "restore", b.id, "--yes"],
+        ["backup", "restore", b.id, "--location", "usb", "--passphrase-file", str(pw), "--yes"],
+        ["db", "migrate"],
+    ):
+        r = run_cli(*command, data_dir=root, timeout=60)  # subprocess.TimeoutExpired: it hung
+        assert r.returncode == 1, (command, r.stdout, r.stderr)
+        assert f"jobmatcher.db{suffix} beside your database" in r.stderr and f"is {what}" in r.stderr, (
+            command,
+            r.stderr,
+        )
+        assert "Move " in r.stderr and "Traceback" not in r.stderr and "disk" not in r.stderr.split("Move")[0]
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert (root / "jobmatcher.db").read_bytes() == live
+    assert side.exists() and (side.is_dir() or kind == "pipe")  # left where it was: not JobMatcher's to delete
+
+
+def test_describe_of_a_sqlite_error_in_a_restore_names_no_python_class():
+    """C2: "The restore failed: OperationalError: disk I/O error" showed a Python class name."""
+    import sqlite3
+
+    from jobmatcher.restore import _describe
+
+    said = _describe(sqlite3.OperationalError("disk I/O error"))
+    assert "OperationalError" not in said and "disk I/O error" in said
+
+
+# -- C3: a pipe or folder at the key file's name is said from the start, everywhere, with a way out that works --
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_at_the_key_file_is_said_by_status_and_list_and_its_way_out_works(
+    engine, usb, tmp_path, locked_identity, kind
+):
+    """C3: status stayed green (a pipe) or said "missing" (a folder) until a sync failed, `location list` never
+    showed it, and the way out it gave (`location add` with the passphrase) was refused for the location already
+    added. Now both say it from the start, and the way out they give works as written."""
+    import json
+
+    root = engine.data.root
+    prime(engine, locked_identity)
+    engine.locations.add("folder", path=str(usb), name="usb")
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    key = root / "location-identity.age"
+    key.unlink()
+    os.mkfifo(key) if kind == "pipe" else key.mkdir()
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert "is not the encryption key's file" in r.stdout + r.stderr and "usb ✓" not in r.stdout, r.stdout
+    assert "location remove usb" in r.stdout + r.stderr
+    rows = json.loads(run_cli("location", "list", "--json", data_dir=root, timeout=60).stdout)
+    assert rows[0]["problem_code"] == "key-file-not-a-file", rows
+    # the way out, as written
+    moved = tmp_path / "moved-away"
+    key.rename(moved)
+    pw = tmp_path / "pw"
+    pw.write_text(PASS + "\n")
+    pw.chmod(0o600)
+    assert run_cli("location", "remove", "usb", data_dir=root).returncode == 0
+    r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--passphrase-file", str(pw), data_dir=root)
+    assert r.returncode == 0, r.stderr
+    assert key.is_file() and key.read_bytes() == locked_identity[0]
+    r = run_cli("location", "sync", "--json", data_dir=root)
+    assert r.returncode == 0 and not json.loads(r.stdout)[0]["error"], r.stdout
+
+
+# -- C4: a pipe or folder at the name of a file JobMatcher keeps is named as such, never as a disk to check -------
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_at_the_locations_or_settings_file_is_named_and_a_made_backup_is_a_success(
+    engine, usb, tmp_path, kind
+):
+    """C4: with a pipe or folder at locations.json, `backup create` made the backup, then ended 1 with "Could not
+    finish the command: not a regular file … Check the disk (is it still connected?) … Your data is as it was
+    before"; `location list` and every other locations command said the same. At settings.json every command did."""
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.release_instance_lock()
+
+    def put(name: str) -> None:
+        (root / name).unlink(missing_ok=True)
+        os.mkfifo(root / name) if kind == "pipe" else (root / name).mkdir()
+
+    put("locations.json")
+    before = len(list((root / "backups").glob("backup_*.db")))
+    r = run_cli("backup", "create", data_dir=root, timeout=60)
+    assert r.returncode == 0, r.stderr  # the backup is made: said, and a success
+    assert len(list((root / "backups").glob("backup_*.db"))) == before + 1
+    assert "Warning: the backup is made, but copies off this disk have stopped" in r.stderr, r.stderr
+    for command in (["location", "list"], ["location", "sync"], ["backup", "list", "--location", "usb"]):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        assert r.returncode == 1, (command, r.stderr)
+        assert "a folder, a pipe or a device is at the name of a file JobMatcher keeps there" in r.stderr, r.stderr
+        assert "locations.json" in r.stderr and "Check the disk" not in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert "is not a file JobMatcher wrote (a folder, a pipe or a device is at its name)" in r.stdout + r.stderr
+    assert "Move what is at" in r.stdout + r.stderr
+    put("settings.json")
+    for command in (["backup", "list"], ["status"], ["backup", "create"]):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        assert r.returncode == 1, (command, r.stderr)
+        assert "settings.json" in r.stderr and "Check the disk" not in r.stderr and "Traceback" not in r.stderr
+        assert "a folder, a pipe or a device is at the name of a file JobMatcher keeps there" in r.stderr, r.stderr
