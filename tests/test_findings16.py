@@ -150,3 +150,39 @@ def test_a_pipe_or_folder_at_the_locations_or_settings_file_is_named_and_a_made_
         assert r.returncode == 1, (command, r.stderr)
         assert "settings.json" in r.stderr and "Check the disk" not in r.stderr and "Traceback" not in r.stderr
         assert "a folder, a pipe or a device is at the name of a file JobMatcher keeps there" in r.stderr, r.stderr
+
+
+# -- C7: an S3 location inside (or above) another's prefix in the same bucket is refused, as for folders ----------
+
+
+def _s3(prefix: str, bucket: str = "jobm", url: str = "http://127.0.0.1:18333"):
+    from datetime import datetime, timezone
+
+    from jobmatcher.locations.config import LocationConfig
+
+    return LocationConfig(
+        id=prefix or "root", name=prefix or "root", kind="s3", endpoint_url=url, bucket=bucket, prefix=prefix,
+        added_at=datetime.now(timezone.utc),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "a,b,said",
+    [
+        ("p1/JobMatcher/0123", "p1", "is inside"),
+        ("p1/JobMatcher", "p1/", "is inside"),
+        ("", "p1", "contains"),  # the whole bucket holds every prefix in it
+        ("p1", "p1/JobMatcher", "contains"),
+        ("p10", "p1", None),  # a prefix of the text, not of the parts
+        ("p1", "p2", None),
+        ("a/b", "a//b", None),  # other keys: "a//b/…" is not "a/b/…"
+    ],
+)
+def test_s3_prefixes_inside_or_above_one_another_are_nested(a, b, said):
+    from jobmatcher.locations.manager import _nested, _same_place
+
+    assert _nested(_s3(a), _s3(b)) == said
+    assert _nested(_s3(a, bucket="other"), _s3(b)) is None
+    assert _nested(_s3(a, url="http://127.0.0.1:9"), _s3(b)) is None
+    assert not _same_place(_s3(a), _s3(b))
+    assert _same_place(_s3(a), _s3(a + "/")) and _nested(_s3(a), _s3(a)) is None

@@ -368,3 +368,28 @@ def test_adding_a_bucket_again_asks_before_its_retention_deletes_the_copies_ther
     assert listing() == before and engine.locations.config().locations == []
     add(retention_days=1, confirmed=True)
     assert engine.locations.sync()[0].deleted == ids[:1]
+
+
+def test_a_prefix_inside_or_above_another_locations_is_refused_and_nothing_is_written(
+    engine, weed, bucket, prefix, quick_identity
+):
+    """C7 (FINDINGS16): an S3 location whose prefix lay inside another's namespace (or above it, the bucket's root)
+    was accepted: its marker, key file and copies went into the other's, whose space used then counted them."""
+    from jobmatcher.errors import ValidationError
+
+    prime(engine, quick_identity)
+    _add(engine, weed, bucket, prefix=prefix, name="Cloud")
+    s3 = weed.client()
+
+    def keys() -> list[str]:
+        return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+    before = keys()
+    for other, said in ((f"{prefix}/JobMatcher", "is inside"), (prefix.split("/")[0], "contains"), ("", "contains")):
+        with pytest.raises(ValidationError) as e:
+            _add(engine, weed, bucket, prefix=other, name="Deep")
+        assert e.value.code == "location-nested" and said in e.value.message and "'Cloud'" in e.value.message
+        assert "prefix of its own" in e.value.hint
+    assert keys() == before
+    assert [loc.name for loc in load_config(engine.data.root).locations] == ["Cloud"]
+    _add(engine, weed, bucket, prefix=f"{prefix}2", name="Beside")  # a prefix that only starts with the text: apart

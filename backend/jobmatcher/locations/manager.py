@@ -937,7 +937,9 @@ class Locations:
                     raise ValidationError(
                         f"{loc.where()} {nested} the location '{other.name}' ({other.where()}).",
                         "Choose a folder of its own for the copies: on another drive, a network share or a synced "
-                        "folder.",
+                        "folder."
+                        if loc.kind == "folder"
+                        else "Choose a prefix of its own (not inside or above another location's), or another bucket.",
                         code="location-nested",
                         name=other.name,
                     )
@@ -2715,24 +2717,35 @@ def _same_place(a: LocationConfig, b: LocationConfig) -> bool:
     if a.kind != b.kind:
         return False
     if a.kind == "s3":
-
-        def norm(url: str | None) -> str:
-            return (url or "").strip().rstrip("/").lower()
-
-        return (norm(a.endpoint_url), a.bucket, a.prefix.strip("/")) == (
-            norm(b.endpoint_url),
-            b.bucket,
-            b.prefix.strip("/"),
-        )
+        return _s3_place(a) == _s3_place(b)
     pa, pb = a.path or "", b.path or ""
     if os.path.realpath(pa) == os.path.realpath(pb):
         return True
     return same_file(pa, pb)
 
 
+def _s3_place(loc: LocationConfig) -> tuple[str, str, tuple[str, ...]]:
+    """(endpoint URL as compared: no trailing slash, lower case; bucket; the prefix's parts as the client makes
+    keys of them: slashes at its ends dropped, an empty part inside kept, "a//b" is not "a/b") of an S3 location.
+    Never raises."""
+    url = (loc.endpoint_url or "").strip().rstrip("/").lower()
+    prefix = (loc.prefix or "").strip("/")
+    return url, loc.bucket or "", tuple(prefix.split("/")) if prefix else ()
+
+
 def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
-    """How folder location `a` lies in folder location `b`: "is inside" or "contains", or None (not folders,
-    or apart). Compared after `..` and symbolic links. Never raises."""
+    """How location `a` lies in location `b`: "is inside" or "contains", or None (other kinds, or apart). Folders
+    are compared after `..` and symbolic links; S3 locations by endpoint and bucket, then their prefixes' parts
+    (C7: "p1/JobMatcher" is inside "p1", "p10" is not; no prefix holds the whole bucket). Never raises."""
+    if a.kind == "s3" and b.kind == "s3":
+        if _s3_place(a)[:2] != _s3_place(b)[:2]:
+            return None
+        ka, kb = _s3_place(a)[2], _s3_place(b)[2]
+        if len(ka) > len(kb) and ka[: len(kb)] == kb:
+            return "is inside"
+        if len(kb) > len(ka) and kb[: len(ka)] == ka:
+            return "contains"
+        return None
     if a.kind != "folder" or b.kind != "folder":
         return None
     pa, pb = Path(os.path.realpath(a.path or "")), Path(os.path.realpath(b.path or ""))
