@@ -186,3 +186,80 @@ def test_s3_prefixes_inside_or_above_one_another_are_nested(a, b, said):
     assert _nested(_s3(a, url="http://127.0.0.1:9"), _s3(b)) is None
     assert not _same_place(_s3(a), _s3(b))
     assert _same_place(_s3(a), _s3(a + "/")) and _nested(_s3(a), _s3(a)) is None
+
+
+# -- C5: a folder at a copy's name at a folder location is said for that copy; the others are still made -----------
+
+
+@pytest.mark.parametrize("which", ["data", "manifest"])
+def test_a_folder_at_a_copys_name_at_a_location_is_named_and_the_other_copies_are_made(engine, usb, which):
+    """C5: "Could not copy to the backup location …: Is a directory. Check the drive; the copy is retried later."
+    (no name, a drive blamed, retried for ever) and no copy after it was made."""
+    import json
+
+    from jobmatcher.locations.manager import folder_id_of
+
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    first, second = engine.create_backup(), engine.create_backup()
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    blocked = ns / (f"{first.id}.db" if which == "data" else f"{first.id}.json")
+    blocked.mkdir(parents=True)
+    engine.release_instance_lock()
+    r = run_cli("location", "sync", "--json", data_dir=root)
+    out = json.loads(r.stdout)[0]
+    assert r.returncode == 1 and out["copied"] == [second.id], (r.stdout, r.stderr)
+    assert f"A folder is at the name of JobMatcher/{folder_id_of(engine.data)}/{blocked.name}" in out["error"]
+    assert "retried later" not in out["error"] and "Move or remove that folder" in out["error"]
+    assert blocked.is_dir() and not any(blocked.iterdir())  # left as it was
+    blocked.rmdir()
+    r = run_cli("location", "sync", "--json", data_dir=root)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["copied"] == [first.id], r.stdout
+
+
+# -- C6: the app's copier looks at each location every few hours, so a copy damaged there is copied again ---------
+
+
+def test_the_apps_copier_copies_again_a_copy_damaged_there_at_its_check_up(engine, usb):
+    """C6: with nothing new to copy, the copier never looked again (its check is the last seen state): a copy cut
+    short there stayed, and the status line counted it as good, until the next backup's sync. A location not
+    synced for manager.CHECKUP_SECONDS is now synced though nothing waits, which replaces the damaged copy."""
+    import json
+    import time
+    from datetime import timedelta
+
+    from jobmatcher.locations.config import load_states, save_states
+    from jobmatcher.locations.copier import Copier
+    from jobmatcher.locations.manager import CHECKUP_SECONDS, _now
+
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    b = engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    (data,) = usb.rglob(f"{b.id}.db")
+    written = json.loads(data.with_name(f"{b.id}.json").read_text())["stored_size"]
+    data.write_bytes(data.read_bytes()[:1000])
+
+    def synced(ago: float) -> None:
+        states = load_states(engine.data.root)
+        (st,) = states.values()
+        st.last_success_at = _now() - timedelta(seconds=ago)
+        save_states(engine.data.root, states)
+
+    def run_copier(seconds: float) -> None:
+        copier = Copier(lambda: engine.locations, poll=0.05)
+        copier.start()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and data.stat().st_size != written:
+            time.sleep(0.05)
+        copier.stop()
+        copier.join(30)
+
+    synced(CHECKUP_SECONDS / 2)  # looked at lately: nothing waits, so nothing is done
+    assert not engine.locations.checkup_due()
+    run_copier(2)
+    assert data.stat().st_size == 1000
+    synced(CHECKUP_SECONDS + 60)  # not for longer than the check-up's interval: looked at, and put right
+    assert engine.locations.checkup_due()
+    run_copier(30)
+    assert data.stat().st_size == written
+    assert not engine.locations.checkup_due()  # the sync's success starts the interval again

@@ -107,8 +107,9 @@ class Copier(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        """The thread's loop: sync what is due every `poll` seconds or when kicked. Never raises: failures
-        are recorded per location (or logged), so a copier problem never takes the app down."""
+        """The thread's loop: sync what is due every `poll` seconds or when kicked, and each location at least
+        every manager.CHECKUP_SECONDS (Locations.checkup_due: copies gone or damaged there are copied again). Never
+        raises: failures are recorded per location (or logged), so a copier problem never takes the app down."""
         skipped: str | None = None  # why the last round was skipped: logged when it changes, not every round (K9)
         while not self._stopping.is_set():
             kicked = self._wake.wait(self.poll)
@@ -120,7 +121,7 @@ class Copier(threading.Thread):
                 # kicked (after a backup: a copy is likely due), the encrypting child starts before the look
                 # for what to copy; on a poll, only once there is something (the sync starts it then)
                 with spare_encryptor(locs.data.root) if kicked else contextlib.nullcontext() as spare:
-                    if locs.wanted_pending():
+                    if locs.wanted_pending() or locs.checkup_due():
                         self.busy = True
                         locs.sync(only_due=True, wait=0, spare=spare)
                 if skipped is not None:

@@ -377,6 +377,13 @@ class FolderLocation(LocationClient):
             reason="location-full",
         )
 
+    def _folder_at(self, key: str) -> bool:
+        """Whether a folder (not a link to one) is at `key`'s name in this location. Never raises."""
+        try:
+            return stat.S_ISDIR(os.lstat(self.root.joinpath(*key.split("/"))).st_mode)
+        except (OSError, ValueError):
+            return False
+
     def _write_error(self, e: OSError, key: str, needed: int = 0) -> JobMatcherError:
         """What a failed write of `key` (`needed`: the size it was to take, when known) says. Never raises."""
         refusal = _WRITE_REFUSALS.get(e.errno or 0)
@@ -387,6 +394,16 @@ class FolderLocation(LocationClient):
             message, hint = refusal[0] if self.adding else refusal[1]
             free = human_size(_free(self.root)) if refusal is _FULL else ""
             return LocationCopyFailedError(message.format(root=self.root, free=free, why=e.strerror), hint)
+        if e.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST) and self._folder_at(key):
+            # C5: renaming the copy over a folder of that name fails for good, whatever the drive: said, for this
+            # one copy (the others are still made), never "retried later" as if the drive were at fault
+            return LocationCopyFailedError(
+                f"A folder is at the name of {key} at the backup location {self.root}, so that copy cannot be "
+                "made there.",
+                "Move or remove that folder there (JobMatcher does not delete what it did not make); the copy is "
+                "made at the next sync.",
+                reason="folder-at-copy-name",
+            )
         if e.errno in _GONE or not self.root.is_dir() or not (self.root / MARKER_KEY).is_file():
             return self._unavailable(f"it went away during the copy ({e.strerror or e})")
         return LocationCopyFailedError(

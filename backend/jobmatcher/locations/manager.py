@@ -106,6 +106,10 @@ log = logging.getLogger(__name__)
 LOCK_NAME = ".jobmatcher.locations.lock"
 BACKOFF_FIRST = 30.0  # seconds before the first retry
 BACKOFF_MAX = 6 * 3600.0  # never wait longer than this between tries
+# The app's copier looks at each enabled location at least this often (seconds since its last successful sync),
+# even with nothing new to copy: a copy deleted, cut short or changed there (B5, C6) is then copied again within
+# hours while the app is open, not only after the next backup. A folder's look is a listing; S3's one LIST.
+CHECKUP_SECONDS = 6 * 3600.0
 STALE_DAYS = 7  # health warns when a location has had no successful copy for longer
 # Problems a reachability check cannot see: shown until a copy works again (the location full, read-only…).
 _STICKY = (
@@ -1617,7 +1621,11 @@ class Locations:
                             spare.refill()
                         size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                 except LocationCopyFailedError as e:
-                    if getattr(e, "reason", None) not in ("checksum-mismatch", "backup-unreadable"):
+                    if getattr(e, "reason", None) not in (
+                        "checksum-mismatch",
+                        "backup-unreadable",
+                        "folder-at-copy-name",
+                    ):
                         raise
                     # this one backup is at fault (or its drive, X7), not the location: the others are still
                     # copied (H6)
@@ -2186,6 +2194,22 @@ class Locations:
         except (JobMatcherError, OSError, ValueError):
             return False
         return True
+
+    def checkup_due(self, now: datetime | None = None) -> bool:
+        """True when an enabled location has had no successful sync for CHECKUP_SECONDS (or never had one) and is
+        due to be tried (its retry back-off over): the app's copier then syncs it though nothing new waits, which
+        finds and replaces copies gone or damaged there. From the last seen state only: cheap. Raises as
+        status() does."""
+        now = now or _now()
+        states = load_states(self.data.root)
+        for loc in self.config().locations:
+            if not loc.enabled:
+                continue
+            st = states.get(loc.id, LocationState())
+            last = st.last_success_at
+            if (last is None or (now - last).total_seconds() > CHECKUP_SECONDS) and self._due(loc, st):
+                return True
+        return False
 
     def wanted_pending(self) -> bool:
         """True when some enabled location lacks a verified local backup (per the last seen state): cheap.
