@@ -248,7 +248,7 @@ def remote_listing(
                 pinned=m.pinned is True,
                 pin_recorded=m.pinned,
                 verified=not damaged,
-                doubt=damaged_doubt(data.size, m.stored_size) if damaged else None,
+                doubt=damaged_doubt(data.size, m.stored_size, client.kind == "folder") if damaged else None,
                 damaged=damaged,
             )
         )
@@ -296,13 +296,12 @@ def leftovers(client: LocationClient, folder_id: str) -> list[str]:
     return out
 
 
-def damaged_doubt(found: int, written: int) -> str:
+def damaged_doubt(found: int, written: int, folder: bool = True) -> str:
     """The doubt of a copy whose data there has `found` bytes where its manifest says `written` were written
-    (sizes in bytes): what the list shows and a restore refuses it with. Never raises."""
-    return (
-        f"it has {found:,} bytes there where {written:,} were written: damaged, cut short, or still arriving "
-        "(a synced folder downloading it)"
-    )
+    (sizes in bytes), at a folder location (`folder`: it may still be arriving in a synced folder) or not: what
+    the list shows. Never raises."""
+    why = "damaged, cut short, or still arriving (a synced folder downloading it)" if folder else "damaged or changed"
+    return f"it has {found:,} bytes there where {written:,} were written: {why}"
 
 
 def _mark_doubts(copies: list[RemoteBackup]) -> None:
