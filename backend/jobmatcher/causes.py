@@ -36,7 +36,7 @@ from .errors import (
     ReadOnlyError,
     ValidationError,
 )
-from .fsutil import NotOwnFileError, not_own_file_error  # noqa: E402 - fsutil imports this module lazily
+from .fsutil import NotOwnFileError, not_own_file_error  # fsutil imports this module lazily: no cycle
 
 _AS_BEFORE = "Your data is as it was before."
 _NEARLY_FULL = 1 << 20  # bytes free under which an I/O error is taken to be a full disk
