@@ -440,8 +440,11 @@ def test_a_copy_whose_size_changed_there_is_marked_refused_and_copied_again(
     assert r.returncode == 0, r.stderr
     (row,) = [b for b in json.loads(r.stdout) if b["id"] == bid]
     assert row["doubt"] and "bytes there where" in row["doubt"] and "were written" in row["doubt"], row
+    assert row["verified"] is False
     r = run_cli("backup", "list", "--location", "Usb", data_dir=root)
     assert "(NO: it has" in r.stdout, r.stdout
+    header, line = r.stdout.splitlines()[:2]
+    assert line[header.index("VERIFIED") :].startswith("NO "), r.stdout
     rows = json.loads(run_cli("location", "list", "--json", data_dir=root).stdout)
     assert rows[0]["pending"] == 1, rows  # not counted as there
     # a restore refuses it (the download's check says the two sizes) and changes nothing
@@ -461,7 +464,10 @@ def test_a_copy_whose_size_changed_there_is_marked_refused_and_copied_again(
     rows = json.loads(run_cli("location", "list", "--json", data_dir=root).stdout)
     assert rows[0]["pending"] == 0, rows
     r = run_cli("backup", "list", "--location", "Usb", "--json", data_dir=root)
-    assert not any(b["doubt"] for b in json.loads(r.stdout))
+    assert not any(b["doubt"] for b in json.loads(r.stdout)) and all(b["verified"] for b in json.loads(r.stdout))
+    r = run_cli("backup", "list", "--location", "Usb", data_dir=root)
+    header, line = r.stdout.splitlines()[:2]
+    assert line[header.index("VERIFIED") :].startswith("yes "), r.stdout
 
 
 # -- B16: a passphrase typed in another Unicode form opens the key --------------------------------------------------

@@ -412,6 +412,8 @@ class LocationsApi:
                     "not_ours": not r.encrypted and r.folder_id in encrypted,
                     "pinned": r.pin_recorded is True,  # the pin recorded with the copy (FINDINGS13 Z2)
                     "doubt": r.doubt,  # renamed (Z4) or damaged there (B5): marked, refused by a restore
+                    # checked before it was copied, read back when written, its size there still the size written
+                    "verified": r.verified and not r.doubt,
                 }
                 for r in items
             ],

@@ -1250,7 +1250,8 @@ def cmd_location_backups(args) -> int:
     if clock_words:
         print(_safe(clock_words), file=sys.stderr)
     rows = [
-        ("ID", "TYPE", "CREATED", "SIZE", "REVISION", "ENCRYPTED", "PINNED") + (("DATA FOLDER",) if several else ())
+        ("ID", "TYPE", "CREATED", "SIZE", "REVISION", "VERIFIED", "ENCRYPTED", "PINNED")
+        + (("DATA FOLDER",) if several else ())
     ]
     for r in items:
         rows.append(
@@ -1263,6 +1264,8 @@ def cmd_location_backups(args) -> int:
                     + (f" (NO: {r.doubt})" if r.doubt else ""),  # not restorable: renamed (Z4) or damaged (B5)
                     _size(r.size_bytes),
                     r.schema_revision or "-",
+                    # checked before it was copied, read back when written, its size there still the size written
+                    "yes" if r.verified and not r.doubt else "NO",
                     "yes"
                     if r.encrypted
                     else ("NO: not made by JobMatcher" if r.folder_id in encrypted_folders else "no"),

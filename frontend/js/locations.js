@@ -543,7 +543,7 @@ async function restoreFromLocation() {
   // clock was ahead; it says so and is never the one chosen for the user.
   const options = found.backups.map((b, i) => h("option", { value: String(i),
     text: `${when(b)}${b.future ? " (dated in the future: a wrong clock)" : ""} · ${b.type_label || b.type} · ` +
-          `${b.size} · ${b.schema_revision || "?"}` +
+          `${b.size} · ${b.schema_revision || "?"}` + (b.verified ? " · verified" : "") +
           (b.encrypted ? " · encrypted" : b.not_ours ? " · NOT encrypted: not made by JobMatcher" : "") +
           (b.pinned ? " · pinned" : "") +
           (b.doubt ? ` · NOT restorable: ${b.doubt}` : "") +
