@@ -4,6 +4,7 @@ before its fix."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from conftest import LOCATION_PASSPHRASE as PASS
@@ -48,6 +49,7 @@ def test_a_pipe_or_folder_beside_the_live_database_is_named_and_hangs_no_command
         ["backup", "restore", b.id, "--yes"],
         ["backup", "restore", b.id, "--location", "usb", "--passphrase-file", str(pw), "--yes"],
         ["db", "migrate"],
+        ["db", "check"],  # C11: a pipe at -shm was "the database FAILED its integrity check: restore a backup"
     ):
         r = run_cli(*command, data_dir=root, timeout=60)  # subprocess.TimeoutExpired: it hung
         assert r.returncode == 1, (command, r.stdout, r.stderr)
@@ -263,3 +265,62 @@ def test_the_apps_copier_copies_again_a_copy_damaged_there_at_its_check_up(engin
     run_copier(30)
     assert data.stat().st_size == written
     assert not engine.locations.checkup_due()  # the sync's success starts the interval again
+
+
+# -- C9: another data folder's copy at a location of this one is not restored by its id alone --------------------
+
+
+def test_another_data_folders_copy_is_not_restored_by_its_id_alone(engine, usb, tmp_path):
+    """C9: two data folders share one folder location; `backup restore ID --location L` of the other's copy
+    replaced this data folder's data with the other's, without a word. It is refused, naming the other data
+    folder and the way (--folder-id) to do it on purpose; with it, the restore runs."""
+    from jobmatcher.engine import Engine
+    from jobmatcher.locations.manager import folder_id_of
+
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    other = Engine(tmp_path / "other")
+    other.migrate()
+    other.locations.add("folder", path=str(usb), name="shared", encrypt=False)
+    time.sleep(1.1)  # ids are times to the second: not the same name as this data folder's copy
+    theirs = other.create_backup()
+    assert not any(r.error for r in other.locations.sync())
+    other.release_instance_lock()
+    fid = folder_id_of(other.data)
+    live = (root / "jobmatcher.db").read_bytes()
+    r = run_cli("backup", "restore", theirs.id, "--location", "usb", "--yes", data_dir=root)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"was made by another data folder (id {fid})" in r.stderr and f"--folder-id {fid}" in r.stderr
+    assert (root / "jobmatcher.db").read_bytes() == live
+    r = run_cli("backup", "restore", theirs.id, "--location", "usb", "--folder-id", fid, "--yes", data_dir=root)
+    assert r.returncode == 0, r.stderr
+
+
+# -- C10: a pipe or folder at the backup folder's marker is named, not "connect the drive" -------------------------
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_at_the_backup_folders_marker_is_named(engine, tmp_path, kind):
+    root = engine.data.root
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    engine.release_instance_lock()
+    r = run_cli("settings", "--backup-dir", str(chosen), "--yes", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    assert run_cli("backup", "create", data_dir=root).returncode == 0
+    marker = chosen / ".jobmatcher-backup-folder"
+    marker.unlink()
+    os.mkfifo(marker) if kind == "pipe" else marker.mkdir()
+    what = "a pipe or a device" if kind == "pipe" else "a folder"
+    for command in (["backup", "list"], ["backup", "create"], ["status"]):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and f".jobmatcher-backup-folder in it is {what}" in out, (command, out)
+        assert "connect the drive" not in out and "Traceback" not in out
+    marker.rmdir() if kind == "folder" else marker.unlink()  # the way out, as said
+    r = run_cli("settings", "--backup-dir", str(chosen), "--yes", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    assert run_cli("backup", "list", data_dir=root).returncode == 0

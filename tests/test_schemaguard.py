@@ -280,6 +280,8 @@ def test_a_copy_planted_at_an_encrypted_location_with_the_public_recipient_is_re
     )  # fmt: skip
     assert out.returncode == 1, out.stdout + out.stderr
     assert "trigger 'wipe'" in out.stderr and "JobMatcher did not make" in out.stderr
+    # C13 (FINDINGS16): named as the copy the user chose, not as the decrypted copy's temp file (gone by now)
+    assert f"The copy {planted_id} at {usb}" in out.stderr and ".location-plain-" not in out.stderr, out.stderr
     assert not (fresh / "jobmatcher.db").exists()
 
 

@@ -1290,6 +1290,8 @@ def cmd_location_restore(args) -> int:
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
         remote = find_remote(client, args.target, getattr(args, "folder_id", None))
+    if args.location and not getattr(args, "folder_id", None):
+        _refuse_another_folders_copy(args, remote.id, remote.folder_id, label)
     if not _confirm(args, _location_restore_question(args, remote.id, label)):
         print("Nothing was restored.", file=sys.stderr)
         return 1
@@ -1325,6 +1327,26 @@ def cmd_location_restore(args) -> int:
         else:
             _print_safety_backup(result)
     return 0
+
+
+def _refuse_another_folders_copy(args, backup_id: str, folder_id: str, label: str) -> None:
+    """C9: a location of this data folder may hold another data folder's copies (two computers, or this one's list
+    before a recovery that started a new one): restoring one of them by its id alone replaced the data with
+    another's without a word. Raises JobMatcherError (code "another-folders-copy") unless `folder_id` is this
+    data folder's (or it has none yet: a new one, where every copy is another's). Read-only."""
+    own = _engine(args, read_only=True).data.folder_id(create=False)
+    if own is None or own == folder_id:
+        return
+    import shlex
+
+    raise JobMatcherError(
+        f"The copy {backup_id} at {label} was made by another data folder (id {folder_id}), not by this one: "
+        "restoring it would replace your data with that data folder's. Nothing was changed.",
+        f"If that is what you want, run the command again with --folder-id {folder_id}. To restore a copy of this "
+        f"data folder's, choose one in `jobmatcher backup list --location {shlex.quote(args.location)}` (its DATA "
+        "FOLDER column shows whose each copy is).",
+        code="another-folders-copy",
+    )
 
 
 def _location_restore_question(args, backup_id: str, label: str) -> str:

@@ -93,12 +93,13 @@ def hot_journal(path: Path) -> bool:
         return False
 
 
-def _refuse_odd_side_files(path: Path) -> None:
+def refuse_odd_side_files(path: Path, links: bool = True) -> None:
     """W5: a -wal, -shm or -journal beside the live file that is a symbolic link (a sync tool's doing, or the
     leftover of a linked setup). SQLite refuses to open the database then, and JobMatcher must never write
     through such a link into the file it points to: named as such, with what to do (lstat and readlink only).
     C1: a folder, pipe or device there (LiveSideFileError): SQLite's open of the database waits for ever on a
-    pipe at -journal's name (its hot-journal check reads it) and fails as a "disk I/O error" on a folder."""
+    pipe at -journal's name (its hot-journal check reads it) and fails as a "disk I/O error" on a folder.
+    `links`: False leaves links to refuse_linked_live's callers (C11: `db check` names only what is not a file)."""
     for suffix in (WAL, SHM, JOURNAL):
         side = side_file(path, suffix)
         try:
@@ -116,6 +117,8 @@ def _refuse_odd_side_files(path: Path) -> None:
                     "changed.",
                     path=str(side),
                 )
+            if not links:
+                continue
             target = os.readlink(side)
         except OSError:
             continue
@@ -131,7 +134,7 @@ def _refuse_odd_side_files(path: Path) -> None:
 
 def refuse_linked_live(path: Path) -> None:
     """Raise LiveDatabaseLinkError when the live database `path` or one of its side files is a symbolic link, and
-    LiveSideFileError when a side file is a folder, pipe or device (_refuse_odd_side_files); otherwise nothing.
+    LiveSideFileError when a side file is a folder, pipe or device (refuse_odd_side_files); otherwise nothing.
 
     SQLite follows the link and keeps the -wal, -shm and -journal beside the file it points to, while every
     check, copy and swap of JobMatcher looks beside `path`: a backup then missed changes still in that -wal
@@ -141,7 +144,7 @@ def refuse_linked_live(path: Path) -> None:
     """
     try:
         if not stat_module.S_ISLNK(os.lstat(path).st_mode):
-            _refuse_odd_side_files(path)
+            refuse_odd_side_files(path)
             return
         target = os.readlink(path)
     except OSError:

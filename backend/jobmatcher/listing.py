@@ -84,8 +84,20 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
     there = False
     try:
         there = Path(folder).is_dir()
+        marker = os.lstat(Path(folder) / FOLDER_MARKER).st_mode
     except OSError:
-        pass
+        marker = None
+    if there and marker is not None and not stat.S_ISREG(marker) and not stat.S_ISLNK(marker):
+        # C10: the drive is there and writable; what is at the marker's name is not the marker JobMatcher wrote
+        what = "a folder" if stat.S_ISDIR(marker) else "a pipe or a device"
+        return BackupFolderUnavailableError(
+            f"Your backup folder {folder} is there, but {FOLDER_MARKER} in it is {what}, not the marker file "
+            "JobMatcher wrote, so JobMatcher cannot tell it is your backup folder.",
+            f"Move {Path(folder) / FOLDER_MARKER} out of that folder (JobMatcher does not delete what it did not "
+            f"make), then run `jobmatcher settings --backup-dir {folder} --yes` to use the folder again.",
+            f"Move {Path(folder) / FOLDER_MARKER} out of that folder (JobMatcher does not delete what it did not "
+            "make), then choose the same folder again in Settings, save and confirm.",
+        )
     hint = (
         "JobMatcher does not create it again, so backups never land on the wrong disk. "
         "Backups resume by themselves once it is back."

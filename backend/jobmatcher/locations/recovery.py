@@ -96,19 +96,27 @@ def restore_from_location(
             from ..preview import backup_label
 
             # the safety backup's note in the user's words, as a local restore's (L20)
-            label = f"{backup_label(remote.created_at, 'copy')} at {where or client.describe()}"
+            label_of = where or client.describe()
+            label = f"{backup_label(remote.created_at, 'copy')} at {label_of}"
             # nothing of the user's in the data replaced (W4): no safety backup of it is kept, proven by its bytes
             revisions = engine.known_revisions() if fresh else []
-            result = restore(
-                engine.data,
-                engine.store,
-                plain,
-                remote.sha256,
-                label,
-                progress,
-                take_source=True,
-                drop_safety_if=(lambda p: empty_database(p, revisions)) if fresh else None,
-            )
+            try:
+                result = restore(
+                    engine.data,
+                    engine.store,
+                    plain,
+                    remote.sha256,
+                    label,
+                    progress,
+                    take_source=True,
+                    drop_safety_if=(lambda p: empty_database(p, revisions)) if fresh else None,
+                )
+            except JobMatcherError as e:
+                # C13: the decrypted copy's temp file exists nowhere after the command: the copy is named instead
+                e.message = e.message.replace(f"The backup {plain.name}", f"The copy {remote.id} at {label_of}")
+                e.message = e.message.replace(plain.name, f"the copy {remote.id}")
+                e.args = (e.message,)
+                raise
         finally:
             remove_quietly(plain)
         recipient = None
