@@ -324,3 +324,30 @@ def test_a_pipe_or_folder_at_the_backup_folders_marker_is_named(engine, tmp_path
     r = run_cli("settings", "--backup-dir", str(chosen), "--yes", data_dir=root)
     assert r.returncode == 0, r.stderr
     assert run_cli("backup", "list", data_dir=root).returncode == 0
+
+
+# -- C14: a sync that finds a backup changed after its check has it checked, and the failure recorded -------------
+
+
+def test_a_sync_finding_a_backup_changed_after_its_check_records_its_failed_check(engine, usb):
+    """C14: the sync left such a backup out of its copies and said so only on its own output (unread in the
+    background): the backup stayed "passed its check", status green, retention's newest good."""
+    import json
+
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    b = engine.create_backup()
+    engine.release_instance_lock()
+    path = root / "backups" / f"{b.id}.db"
+    with open(path, "r+b") as f:  # bit rot, or another program's write: one byte in the middle
+        f.seek(path.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    r = run_cli("location", "sync", "--json", data_dir=root)
+    assert r.returncode == 1 and b.id not in json.loads(r.stdout)[0]["copied"], r.stdout
+    rows = json.loads(run_cli("backup", "list", "--json", data_dir=root).stdout)
+    (row,) = [x for x in rows if x["id"] == b.id]
+    assert row["verified"] is False, row  # recorded: status and retention no longer count it as good
+    r = run_cli("status", data_dir=root)
+    assert "FAILED" in r.stdout + r.stderr, r.stdout
