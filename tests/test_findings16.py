@@ -351,3 +351,41 @@ def test_a_sync_finding_a_backup_changed_after_its_check_records_its_failed_chec
     assert row["verified"] is False, row  # recorded: status and retention no longer count it as good
     r = run_cli("status", data_dir=root)
     assert "FAILED" in r.stdout + r.stderr, r.stdout
+
+
+# -- C8: a restore killed part way is said by `status` until the next launch finishes or undoes it -----------------
+
+
+def test_status_says_a_restore_was_stopped_before_it_finished(engine, tmp_path):
+    """C8: a `backup restore` killed mid-swap (its terminal closed) left its journal; `status` said all was well and
+    nothing told the user to open the app, which finishes or undoes it. Killed for real at its journal's write."""
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is missing: dev.sh installs it")
+    root = engine.data.root
+    b = engine.create_backup()
+    conn = sqlite3.connect(root / "jobmatcher.db")
+    with conn:
+        conn.execute("UPDATE user_profile SET full_name = 'Changed Later'")
+    conn.close()
+    engine.release_instance_lock()
+    journal = root / "restore-journal.json"
+    r = subprocess.run(
+        [strace, "-f", "-qq", "-o", str(tmp_path / "strace.out"), "-e", "trace=rename,renameat,renameat2",
+         "-e", "inject=rename,renameat,renameat2:signal=SIGKILL:when=2",
+         sys.executable, "-m", "jobmatcher", "--data-dir", str(root), "backup", "restore", b.id, "--yes"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert r.returncode != 0 and journal.exists(), (r.returncode, r.stdout, r.stderr)
+    r = run_cli("status", data_dir=root)
+    assert "A restore was stopped before it finished" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "jobmatcher db migrate" in r.stdout + r.stderr
+    assert run_cli("db", "migrate", data_dir=root).returncode == 0  # as said: the launch finishes or undoes it
+    assert not journal.exists()
+    r = run_cli("status", data_dir=root)
+    assert "A restore was stopped" not in r.stdout + r.stderr

@@ -1244,6 +1244,25 @@ class Engine:
             health.warnings.append(HealthWarning(code="live-shared", level="warn", message=other[0], hint=other[1]))
             if health.level == "ok":
                 health.level = "warn"
+        from .restore import interrupted_restore
+
+        if interrupted_restore(self.data):  # C8: the launch finishes or undoes it; until then, said
+            from .health import HealthWarning
+
+            health.warnings.insert(
+                0,
+                HealthWarning(
+                    code="restore-interrupted",
+                    level="warn",
+                    message="A restore was stopped before it finished (its process ended): your data is either as "
+                    "it was before it or already restored, and JobMatcher finishes or undoes it when it next opens.",
+                    hint="Open JobMatcher, or run `jobmatcher db migrate`: it finishes or undoes the restore and "
+                    "says which.",
+                    page_hint="Close JobMatcher and open it again: it finishes or undoes the restore and says which.",
+                ),
+            )
+            if health.level == "ok":
+                health.level = "warn"
         note = self.data.id_file_note()
         if note is not None:  # a damaged id file is never silent: whose backups are whose hangs on it (X11)
             from .health import HealthWarning

@@ -46,7 +46,8 @@ class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
     # location-copy-failed, location-taken-over, location-unavailable, location-clock, location-stale,
-    # locations-unreadable, live-is-backup, folder-id, recovered-no-location, location-old-passphrase
+    # locations-unreadable, live-is-backup, folder-id, recovered-no-location, location-old-passphrase,
+    # restore-interrupted
     code: str
     level: Level
     message: str

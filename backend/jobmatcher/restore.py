@@ -1184,6 +1184,24 @@ def pending_recovery_backup(data: DataDir) -> Path | None:
     return Path(path) if isinstance(path, str) and path else None
 
 
+def interrupted_restore(data: DataDir) -> bool:
+    """Whether a restore's journal is there while the process that wrote it is gone: a restore stopped before it
+    finished (killed, a power cut), which the next launch finishes or undoes (C8: `status` said nothing of it).
+    A journal without a readable pid counts as interrupted. Read-only; never raises."""
+    try:
+        journal = json.loads(read_small_file(data.journal_path))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    pid = journal.get("pid") if isinstance(journal, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True
+    from .fsutil import process_gone
+
+    return process_gone(pid)
+
+
 def _live_fails_its_check(db: Path) -> list[str]:
     """The problems of the live database (empty when it is sound), never an exception for damage."""
     problem = live_problem(db)
