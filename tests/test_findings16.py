@@ -389,3 +389,23 @@ def test_status_says_a_restore_was_stopped_before_it_finished(engine, tmp_path):
     assert not journal.exists()
     r = run_cli("status", data_dir=root)
     assert "A restore was stopped" not in r.stdout + r.stderr
+
+
+# -- C12: a pipe or folder at a lock file's name is named, not "Illegal seek" ---------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_at_the_data_folders_lock_file_is_named(engine, kind):
+    root = engine.data.root
+    b = engine.create_backup()
+    engine.release_instance_lock()
+    lock = root / ".jobmatcher.lock"
+    lock.unlink(missing_ok=True)
+    os.mkfifo(lock) if kind == "pipe" else lock.mkdir()
+    live = (root / "jobmatcher.db").read_bytes()
+    for command in (["backup", "restore", b.id, "--yes"], ["db", "migrate"]):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        assert r.returncode == 1, (command, r.stderr)
+        assert "a folder, a pipe or a device is at the name of a file JobMatcher keeps there" in r.stderr, r.stderr
+        assert ".jobmatcher.lock" in r.stderr and "Illegal seek" not in r.stderr and "Traceback" not in r.stderr
+    assert (root / "jobmatcher.db").read_bytes() == live

@@ -54,6 +54,28 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _open_lock_file(path: Path) -> int:
+    """A descriptor of the lock file `path`, made if missing (0600). Raises fsutil.NotOwnFileError when something
+    other than a regular file is at its name (C12: a pipe there was "Illegal seek", a folder "Is a directory";
+    never waited on: O_NONBLOCK), OSError as opening does."""
+    import errno
+    import stat
+
+    from .fsutil import NotOwnFileError
+
+    refused = NotOwnFileError(
+        errno.EINVAL, "not a regular file (a pipe, a device or a folder is never used)", str(path)
+    )
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+    except IsADirectoryError:
+        raise refused from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise refused
+    return fd
+
+
 def _same_file(fd: int, path: Path) -> bool:
     """Whether the open file `fd` is still the file at `path` (POSIX; always True elsewhere, where an open
     file cannot be deleted)."""
@@ -93,7 +115,7 @@ class FileLock:
         """Take the lock, waiting up to `timeout` seconds; True when held."""
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        fd = _open_lock_file(self.path)
         deadline = time.monotonic() + timeout
         while True:
             if _lock(fd, self.shared, blocking=False):
@@ -102,7 +124,7 @@ class FileLock:
                     # away, V3): a lock on a deleted file locks nothing, so take the file now at the path
                     _unlock(fd)
                     os.close(fd)
-                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+                    fd = _open_lock_file(self.path)
                     continue
                 self._fd = fd
                 _HELD_FDS.add(fd)
