@@ -171,10 +171,12 @@ def _s3(prefix: str, bucket: str = "jobm", url: str = "http://127.0.0.1:18333"):
 @pytest.mark.parametrize(
     "a,b,said",
     [
-        ("p1/JobMatcher/0123", "p1", "is inside"),
+        ("p1/JobMatcher/0123", "p1", "is inside"),  # in p1's own namespace, p1/JobMatcher/
         ("p1/JobMatcher", "p1/", "is inside"),
-        ("", "p1", "contains"),  # the whole bucket holds every prefix in it
+        ("JobMatcher/x", "", "is inside"),  # the bucket's root keeps its copies under JobMatcher/
         ("p1", "p1/JobMatcher", "contains"),
+        ("", "p1", None),  # p1/JobMatcher/… is not the root's JobMatcher/…
+        ("p1/other", "p1", None),  # beside p1's namespace: keys of its own
         ("p10", "p1", None),  # a prefix of the text, not of the parts
         ("p1", "p2", None),
         ("a/b", "a//b", None),  # other keys: "a//b/…" is not "a/b/…"

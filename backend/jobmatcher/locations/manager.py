@@ -86,6 +86,7 @@ from .crypto import (
 from .encproc import EncryptionChildFailed, EncryptionStalled, SpareEncryptor
 from .folder import FolderLocation
 from .remote import (
+    ROOT,
     LocationManifest,
     RemoteBackup,
     computer_key,
@@ -2774,15 +2775,17 @@ def _s3_place(loc: LocationConfig) -> tuple[str, str, tuple[str, ...]]:
 
 def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
     """How location `a` lies in location `b`: "is inside" or "contains", or None (other kinds, or apart). Folders
-    are compared after `..` and symbolic links; S3 locations by endpoint and bucket, then their prefixes' parts
-    (C7: "p1/JobMatcher" is inside "p1", "p10" is not; no prefix holds the whole bucket). Never raises."""
+    are compared after `..` and symbolic links. S3 locations (same endpoint and bucket) are nested when one's prefix
+    lies in the other's own namespace, `<prefix>/JobMatcher/` (C7: its marker, key file and copies then sit among
+    the other's, whose space used counts them); "p1/other" beside "p1/JobMatcher" is apart, as are "p10" and "p1"
+    (parts, not text). Never raises."""
     if a.kind == "s3" and b.kind == "s3":
         if _s3_place(a)[:2] != _s3_place(b)[:2]:
             return None
         ka, kb = _s3_place(a)[2], _s3_place(b)[2]
-        if len(ka) > len(kb) and ka[: len(kb)] == kb:
+        if ka[: len(kb) + 1] == (*kb, ROOT):
             return "is inside"
-        if len(kb) > len(ka) and kb[: len(ka)] == ka:
+        if kb[: len(ka) + 1] == (*ka, ROOT):
             return "contains"
         return None
     if a.kind != "folder" or b.kind != "folder":
