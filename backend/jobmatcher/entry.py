@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         if argv is None:
+            import signal
+
+            if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # __init__'s quiet window ends: ours from here
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             if os.environ.get(RELAUNCHED_ENV) == "1":  # restarted in place: a Ctrl+C held across the restart stops us
                 from .relaunch import release_held_signals
 
