@@ -183,6 +183,11 @@ class LocationClient(ABC):
             LocationCredentialsError: the keys are refused.
         """
 
+    def reachable(self) -> None:  # noqa: B027 - a default that asks nothing, on purpose (a folder)
+        """Raise as check() does when the place cannot be reached at all (its marker not asked for); nothing is
+        written. A quick first question before any other (C15: an add noted what was there with the retrying
+        client first, 4 minutes against a server that never answers). Default: nothing to ask (a folder)."""
+
     @abstractmethod
     def initialize(self) -> None:
         """Make a new location usable: check it is reachable and writable, write the marker if missing.

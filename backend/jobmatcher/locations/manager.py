@@ -964,6 +964,7 @@ class Locations:
             # What this add writes at the place, removed again when it is refused after writing (T14): a
             # refused add leaves the user's folder or bucket as it was, not holding a marker that makes it
             # look like a location.
+            client.reachable()  # the quick probe first: a place that never answers is said within seconds (C15)
             made = _AddUndo(client, fid)
             client.initialize()  # raises with nothing saved when it cannot be reached or written
             try:

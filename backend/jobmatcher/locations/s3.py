@@ -584,6 +584,11 @@ class S3Location(LocationClient):
                 pass
             raise self._error(_NotS3(), "checking the bucket") from None
 
+    def reachable(self) -> None:
+        """As LocationClient.reachable: the bucket answers the one-attempt probe (HEAD), within its time limit."""
+        check_address(self.bucket, self.prefix)
+        self._head_bucket()
+
     def check(self) -> None:
         """As LocationClient.check: the bucket answers and holds the marker under the prefix."""
         check_address(self.bucket, self.prefix)
