@@ -453,3 +453,31 @@ def test_adding_an_s3_location_that_never_answers_asks_once_and_writes_nothing(e
     assert r.returncode == 1 and "accepted the connection but sent no answer" in r.stderr, r.stderr
     assert len(accepted) == 1, len(accepted)
     assert "hang" not in (root / "locations.json").read_text() if (root / "locations.json").exists() else True
+
+
+# -- C17: a local backup whose file is not the size its check measured is not listed as passed -------------------
+
+
+@pytest.mark.parametrize("change", ["cut", "grown"])
+def test_a_backup_file_not_the_size_its_check_measured_is_not_listed_as_passed(engine, change):
+    """C17: a backup cut short stayed "passed its check" (list, status, retention's newest good) until someone
+    ran `backup verify`, though every list stats its file. The list now compares that size with the size the
+    check measured, as B5 does for copies at a location; `backup verify` then records the verdict."""
+    import json
+
+    root = engine.data.root
+    good, newest = engine.create_backup(), engine.create_backup()
+    engine.release_instance_lock()
+    path = root / "backups" / f"{newest.id}.db"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:20000] if change == "cut" else whole + b"\0" * 4096)
+    rows = {x["id"]: x for x in json.loads(run_cli("backup", "list", "--json", data_dir=root).stdout)}
+    assert rows[newest.id]["verified"] is False
+    assert rows[good.id]["verified"] is True
+    r = run_cli("status", data_dir=root)
+    assert "FAILED its check" in r.stdout, r.stdout
+    r = run_cli("backup", "verify", newest.id, data_dir=root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    path.write_bytes(whole)  # put back as it was: the same bytes that passed, so passed again
+    r = run_cli("backup", "verify", newest.id, data_dir=root)
+    assert r.returncode == 0, r.stderr

@@ -251,6 +251,15 @@ def _is_known(revision: str | None) -> bool:
 NOTE_MAX_CHARS = 500
 
 
+def size_changed(found: int, checked: int) -> str:
+    """The failed check's words for a backup file of `found` bytes whose check measured `checked` (C17). Never
+    raises."""
+    return (
+        f"its file has {found:,} bytes where its check measured {checked:,}: it was cut short or changed since "
+        "its check"
+    )
+
+
 def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
     """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
     manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
@@ -263,6 +272,12 @@ def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest
     if verified is True:
         # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
         verified, message = check_outcome(True, m["schema_revision"], message)
+        size = extra.get("size_bytes")
+        if isinstance(size, int) and isinstance(m["size_bytes"], int) and size != m["size_bytes"]:
+            # C17: the file is not the size its check measured (cut short, grown): not the file that passed, seen
+            # from the lstat every list makes anyway; never "passed" in the list, health or retention (the
+            # manifest is left as it is: `backup verify` records the verdict)
+            verified, message = False, size_changed(size, m["size_bytes"])
     values = {  # one literal, in RECORD_FIELDS' order (a thousand rows per list)
         "id": backup_id,
         "path": os.fspath(path),
