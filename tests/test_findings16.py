@@ -481,3 +481,56 @@ def test_a_backup_file_not_the_size_its_check_measured_is_not_listed_as_passed(e
     path.write_bytes(whole)  # put back as it was: the same bytes that passed, so passed again
     r = run_cli("backup", "verify", newest.id, data_dir=root)
     assert r.returncode == 0, r.stderr
+
+
+# -- C16: `location sync --verify` reads every copy back; a changed one is copied again -----------------------------
+
+
+@pytest.mark.parametrize("encrypt", [True, False])
+def test_sync_verify_finds_a_copy_changed_in_place_and_copies_it_again(engine, usb, tmp_path, locked_identity, encrypt):
+    """C16: a copy changed in place at a location (the same size: bit rot, a sync tool, tampering) counted as good
+    for ever; only a restore found it, typically in a disaster. `location sync --verify` reads each copy back and
+    compares the SHA-256 recorded when it was written: a changed one is said and copied again while its backup is
+    here; one whose backup is gone is said, and the command ends 1."""
+    import hashlib
+    import json
+
+    from jobmatcher.locations.manager import folder_id_of
+
+    root = engine.data.root
+    if encrypt:
+        prime(engine, locked_identity)
+        engine.locations.add("folder", path=str(usb), name="usb")
+    else:
+        engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    kept, gone = engine.create_backup(), engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    ns = usb / "JobMatcher" / folder_id_of(engine.data)
+    suffix = ".db.age" if encrypt else ".db"
+
+    def flip(bid: str) -> None:
+        p = ns / f"{bid}{suffix}"
+        data = bytearray(p.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        p.write_bytes(bytes(data))
+
+    flip(kept.id)
+    r = run_cli("location", "sync", "--json", data_dir=root)  # without --verify: the same size passes for good
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["damaged"] == [] and json.loads(r.stdout)[0]["copied"] == []
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "read back 2 copies: 1 as written" in r.stdout and f"{kept.id}: its bytes there no longer match" in r.stderr
+    assert "copied again" in r.stderr
+    written = json.loads((ns / f"{kept.id}.json").read_text())["stored_sha256"]
+    assert hashlib.sha256((ns / f"{kept.id}{suffix}").read_bytes()).hexdigest() == written
+    # a changed copy whose backup is no longer here: said, and the command ends 1
+    (root / "backups" / f"{gone.id}.db").unlink()
+    (root / "backups" / f"{gone.id}.json").unlink()
+    flip(gone.id)
+    r = run_cli("location", "sync", "--verify", "--json", data_dir=root)
+    out = json.loads(r.stdout)[0]
+    assert r.returncode == 1 and out["damaged"] == [gone.id] and out["verified"] == 2, r.stdout
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert "this computer no longer has that backup to copy again" in r.stderr, r.stderr
+    assert not list(root.glob(".location-fetch-*"))  # the read-back files are gone

@@ -1570,13 +1570,24 @@ def cmd_location_sync(args) -> int:
             engine.locations.prove_recipient(secret or "")
         bar = _ProgressBar(not args.json)
         try:
-            results = engine.locations.sync(args.name, progress=bar, spare=spare)
+            results = engine.locations.sync(args.name, progress=bar, spare=spare, verify=args.verify)
         finally:
             bar.close()
+    # C16: a damaged copy whose backup is no longer here cannot be made again: said, and the command ends 1
+    lost = {r.name: [d for d in r.damaged if d not in r.copied] for r in results}
     if args.json:
         _emit_json(results)
     else:
         for r in results:
+            if args.verify and not r.skipped and (r.verified or r.damaged):
+                sound = r.verified - len(r.damaged)
+                print(
+                    f"{_safe(r.name)}: read back {r.verified} {'copy' if r.verified == 1 else 'copies'}: "
+                    f"{sound} as written"
+                )
+                for d in r.damaged:
+                    again = "copied again" if d in r.copied else "this computer no longer has that backup to copy again"
+                    print(f"  {_safe(d)}: its bytes there no longer match their checksum ({again})", file=sys.stderr)
             if r.skipped:
                 print(f"{r.name}: disabled, left alone.")
             elif r.error:
@@ -1586,7 +1597,7 @@ def cmd_location_sync(args) -> int:
                 print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
         if not results:
             print("No backup locations yet.")
-    return 1 if any(r.error for r in results) else 0
+    return 1 if any(r.error for r in results) or any(lost.values()) else 0
 
 
 def cmd_location_remove(args) -> int:
@@ -2085,6 +2096,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--passphrase-file",
         metavar="F",
         help="unlock the encryption key once (a data folder set up by an older version asks for it)",
+    )
+    lsy.add_argument(
+        "--verify",
+        action="store_true",
+        help="first read every copy there back and compare its checksum; copy again those that changed",
     )
     lsy.set_defaults(func=cmd_location_sync)
     for action, fn, text in (

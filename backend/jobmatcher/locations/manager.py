@@ -37,6 +37,7 @@ from ..errors import (
     LocationTakenOverError,
     LocationUnavailableError,
     SettingsError,
+    TamperedCopyError,
     ValidationError,
     WrongPassphraseError,
 )
@@ -55,7 +56,7 @@ from ..printable import printable, unprintable
 from ..progress import Progress
 from ..retention import RetentionPolicy, describe, newest_order, obsolete
 from ..settings import check_backup_folder, check_location_folder
-from .client import MARKER_KEY, HashingWriter, LocationClient, SourceUnreadable
+from .client import MARKER_KEY, ByteProgress, HashingWriter, LocationClient, SourceUnreadable
 from .config import (
     DEFAULT_RETENTION_DAYS,
     EARLIER_KEYS_NAME,
@@ -167,6 +168,10 @@ class SyncResult(BaseModel):
     skipped: bool = False  # not due yet (backoff) or disabled
     error: str = ""
     error_code: str = ""
+    # `location sync --verify` (C16): how many of this data folder's copies there were read back, and the ids of
+    # those whose bytes no longer matched their checksum (copied again where this computer still has the backup)
+    verified: int = 0
+    damaged: list[str] = []
 
 
 class PassphraseResult(BaseModel):
@@ -1505,8 +1510,14 @@ class Locations:
         only_due: bool = False,
         wait: float = 60,
         spare: SpareEncryptor | None = None,
+        verify: bool = False,
     ) -> list[SyncResult]:
         """Copy what is missing to each enabled location (or the one named), then apply its retention.
+
+        With `verify` (C16), every copy of this data folder there is first read back whole and its SHA-256
+        compared with the one its manifest recorded when it was written (no passphrase needed: an encrypted
+        copy's stored bytes are compared); one that differs is reported in the result's `damaged` and, while its
+        backup is still here, replaced by a new copy (atomically, as any copy); progress counts "verify" in bytes.
 
         With `only_due` (the background copier), a location in its retry backoff is skipped. Errors are
         recorded per location (and returned), never raised, except for an unknown name or a held lock.
@@ -1539,7 +1550,7 @@ class Locations:
                         # started before the source is known: its start-up overlaps the location's checks
                         # and the listing of what to copy, instead of coming first in the first copy
                         spare = own = SpareEncryptor.start()
-                    results.append(self._sync_one(loc, cfg, st, states, progress, spare))
+                    results.append(self._sync_one(loc, cfg, st, states, progress, spare, verify))
                 return results
             finally:
                 lock.release()
@@ -1555,9 +1566,10 @@ class Locations:
         states: dict[str, LocationState],
         progress: Progress | None,
         spare: SpareEncryptor | None = None,
+        verify: bool = False,
     ) -> SyncResult:
         """Sync one location (see sync). `spare`: an encrypting child started ahead, for its first encrypted
-        copy (refilled after each copy while more are to come)."""
+        copy (refilled after each copy while more are to come). `verify`: read every copy back first (sync)."""
         result = SyncResult(name=loc.name)
         st.last_attempt_at = _now()
         fid = folder_id_of(self.data)
@@ -1577,6 +1589,8 @@ class Locations:
                 self._relock_done(loc.id)  # it holds the current key file: no longer opens with an old passphrase
             self._finish_deletes(client, fid)
             remote, todo, doomed = self._plan(loc, client, fid)
+            if verify and self._read_back(client, fid, remote, progress, result):
+                todo, doomed = self._wanted(loc, self._candidates(), remote, _now())  # the damaged ones again
             # a chain taken over: its copies here may go further than the ones restored (the lost computer's
             # newest, at a location the recovery did not come from): new backups are numbered above them (A5)
             top = in_pattern_top(r.sequence for r in remote if r.folder_id == fid)
@@ -1665,6 +1679,58 @@ class Locations:
             log.warning("location %s: %s (retry in %.0f s)", loc.name, e.message, delay)
         save_states(self.data.root, states)
         return result
+
+    def _read_back(
+        self,
+        client: LocationClient,
+        fid: str,
+        remote: list[RemoteBackup],
+        progress: Progress | None,
+        result: SyncResult,
+    ) -> bool:
+        """Read each of this data folder's copies in `remote` back whole (into a temp file in the data folder, as a
+        restore downloads it: `.location-fetch-…`, removed after) and compare its SHA-256 with the one recorded when
+        it was written; mark each that differs (or is not a file JobMatcher wrote) as damaged, in `remote` and in
+        `result`. Returns whether any was. Raises the location's errors, InsufficientSpaceError when the data
+        folder's disk has no room for the largest copy."""
+        import uuid
+
+        from ..fsutil import require_free_space
+
+        ours = [r for r in remote if r.folder_id == fid and not r.damaged]
+        if ours:
+            require_free_space(
+                self.data.root, max(r.stored_size for r in ours), "a copy read back", place="data-folder"
+            )
+        total, done = sum(r.stored_size for r in ours), 0
+
+        def counted(base: int) -> ByteProgress | None:
+            if progress is None:
+                return None
+            say = progress
+            return lambda d, _t: say("verify", base + d, total, "bytes")
+
+        for r in ours:
+            tmp = self.data.root / f".location-fetch-{uuid.uuid4().hex[:12]}.{os.getpid()}.tmp"
+            try:
+                client.get_file(data_key(fid, r.id, r.encrypted), tmp, counted(done), limit=r.stored_size)
+                same = tmp.stat().st_size == r.stored_size and _sha256(tmp) == r.stored_sha256
+            except FileNotFoundError:
+                continue  # deleted meanwhile: the listing after the copies says what is there
+            except TamperedCopyError:
+                same = False  # larger than written, or not a file JobMatcher wrote
+            finally:
+                tmp.unlink(missing_ok=True)
+            done += r.stored_size
+            result.verified += 1
+            if not same:
+                log.warning("%s: the copy %s there no longer matches its checksum", client.describe(), r.id)
+                r.damaged, r.verified = True, False
+                r.doubt = (
+                    "its bytes there no longer match the checksum recorded when it was written: damaged or changed"
+                )
+                result.damaged.append(r.id)
+        return bool(result.damaged)
 
     def _check_changed_backup(self, backup_id: str) -> None:
         """C14: a backup whose bytes no longer match its manifest's checksum was only left out of the copies; in a
