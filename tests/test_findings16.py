@@ -534,3 +534,36 @@ def test_sync_verify_finds_a_copy_changed_in_place_and_copies_it_again(engine, u
     r = run_cli("location", "sync", "--verify", data_dir=root)
     assert "this computer no longer has that backup to copy again" in r.stderr, r.stderr
     assert not list(root.glob(".location-fetch-*"))  # the read-back files are gone
+
+
+# -- C18: a pinned backup of the empty database is kept at a recovery, below the restored chain ---------------------
+
+
+def test_a_pinned_backup_of_the_empty_database_is_kept_below_the_restored_chain(engine, usb, tmp_path):
+    """C18: after a disaster recovery, a pinned backup of the new computer's empty database (kept: the user's
+    choice) was numbered after the restored chain: the newest backup, health's "last backup", the locations'
+    newest copy. It is kept, ranked below the chain."""
+    import json
+
+    real = engine.create_backup()
+    root = engine.data.root
+    engine.release_instance_lock()
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=root).returncode == 0
+    assert run_cli("location", "sync", data_dir=root).returncode == 0
+    new = tmp_path / "new-computer"
+    assert run_cli("db", "migrate", data_dir=new).returncode == 0
+    empty = json.loads(run_cli("backup", "create", "--json", data_dir=new).stdout)["id"]
+    assert run_cli("backup", "pin", empty, data_dir=new).returncode == 0
+    r = run_cli("backup", "restore", real.id, "--from-folder", str(usb), "--yes", data_dir=new)
+    assert r.returncode == 0, r.stderr
+    assert empty in [b["id"] for b in json.loads(run_cli("backup", "list", "--json", data_dir=new).stdout)]
+    after = json.loads(run_cli("backup", "create", "--json", data_dir=new).stdout)["id"]
+    # kept (pinned), below the restored data's backups in the order of making, which health's "last backup" follows
+    ids = [b["id"] for b in json.loads(run_cli("backup", "list", "--json", data_dir=new).stdout)]
+    assert ids == [after, empty], ids
+    assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=new).returncode == 0
+    assert run_cli("location", "sync", data_dir=new).returncode == 0
+    there = [
+        b["id"] for b in json.loads(run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=new).stdout)
+    ]
+    assert there[0] == after and (empty not in there or there.index(empty) > there.index(real.id)), there

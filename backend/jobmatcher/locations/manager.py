@@ -2637,10 +2637,17 @@ class Locations:
             self.data.adopt_folder_id(remote.folder_id, seq, generation_at(client, remote.folder_id) + 1)
             # still this data folder's, so it is listed, offered and pruned as before; numbered after the chain's
             # top (A8: a launch's automatic backups of the empty database had 1, 2…, the places of the chain's
-            # oldest copies), in the order they had
-            for i, r in enumerate(sorted(own, key=lambda r: (r.sequence or 0, r.created_at, r.id))):
+            # oldest copies), in the order they had. A pinned backup of the empty database (kept: the user's
+            # choice) gets no number (C18): it ranks below the whole chain, as an older version's backup does,
+            # never the newest backup of the restored data (health's last backup, the locations' newest copy).
+            numbered = sorted(
+                (r for r in own if r.id == safety_backup_id or not r.pinned),
+                key=lambda r: (r.sequence or 0, r.created_at, r.id),
+            )
+            for r in own:
+                n = seq + 1 + numbered.index(r) if r in numbered else None
 
-                def stamp(m, fid=remote.folder_id, n=seq + 1 + i) -> None:
+                def stamp(m, fid=remote.folder_id, n=n) -> None:
                     m.data_folder_id = fid
                     m.sequence = n
 
