@@ -330,11 +330,14 @@ def test_a_sealed_backup_is_proven_by_blake3_and_an_unsealed_one_by_sha256(engin
     assert r.error_code == "location-copy-failed" and f"The backup {b.id} does not match" in r.error, r.error
     fid = folder_id_of(engine.data)
     assert list_remote(FolderLocation(usb), fid) == [] and _temps(usb) == []
-    _edit_manifest(b.path, seal=None)
+    # (that sync had the backup checked, which recorded it failed: C14) — the same edit on another backup, unsealed
+    other = engine.create_backup()
+    m = json.loads(Path(other.path).with_suffix(".json").read_text())
+    _edit_manifest(other.path, blake3=wrong, seal=None)
     [r] = engine.locations.sync()
-    assert not r.error and r.copied == [b.id], r.error
+    assert r.copied == [other.id], r.error
     [copy] = list_remote(FolderLocation(usb), fid)
-    assert copy.sha256 == m["sha256"] == hashlib.sha256(Path(b.path).read_bytes()).hexdigest()
+    assert copy.sha256 == m["sha256"] == hashlib.sha256(Path(other.path).read_bytes()).hexdigest()
 
 
 def test_a_manifest_whose_sha256_was_edited_is_not_copied_on_its_blake3(engine, locked_identity, tmp_path):

@@ -260,6 +260,21 @@ def size_changed(found: int, checked: int) -> str:
     )
 
 
+def _sealed(m: dict) -> bool:
+    """Whether the manifest fields `m` carry a seal that holds (manifest.seal_holds, on the fields): their size is
+    then the size the check measured. Only asked when a file's size differs (rare): the seal's module is loaded
+    then. Never raises."""
+    seal, sha256, blake3 = m.get("seal"), m.get("sha256"), m.get("blake3")
+    if not (seal and sha256 and blake3):
+        return False
+    from .manifest import compute_seal
+
+    try:
+        return compute_seal(m["size_bytes"], sha256, blake3) == seal
+    except ValueError:
+        return False
+
+
 def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest: bool = True, **extra) -> dict:
     """The list's record for the backup `backup_id` at `path` described by the manifest's fields `m` (validated:
     manifest.Manifest's __dict__ or core_schemas.manifest_values), as {field: value} in the record's field order
@@ -273,10 +288,11 @@ def record_values(backup_id: str, path: str | os.PathLike, m: dict, has_manifest
         # a manifest written before G7's fix (or by a newer JobMatcher) may say "passed" for such a backup
         verified, message = check_outcome(True, m["schema_revision"], message)
         size = extra.get("size_bytes")
-        if isinstance(size, int) and isinstance(m["size_bytes"], int) and size != m["size_bytes"]:
+        if isinstance(size, int) and isinstance(m["size_bytes"], int) and size != m["size_bytes"] and _sealed(m):
             # C17: the file is not the size its check measured (cut short, grown): not the file that passed, seen
             # from the lstat every list makes anyway; never "passed" in the list, health or retention (the
-            # manifest is left as it is: `backup verify` records the verdict)
+            # manifest is left as it is: `backup verify` records the verdict). Only while the manifest's seal holds:
+            # then the size is the one its check measured, not a claim edited in (T3: that counts for nothing)
             verified, message = False, size_changed(size, m["size_bytes"])
     values = {  # one literal, in RECORD_FIELDS' order (a thousand rows per list)
         "id": backup_id,
