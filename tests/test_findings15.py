@@ -177,8 +177,11 @@ def test_backups_of_the_empty_database_from_before_a_recovery_do_not_become_the_
     status = run_cli("status", data_dir=new)
     assert empty.replace("backup_", "") not in status.stdout + status.stderr
 
-    # the restored data's next backup is the chain's newest at the location, above the restored copy
+    # the restored data's next backup is the chain's newest at the location, above the restored copy (a second
+    # later: ids are times to the second, and the deleted empty backup's name is free again)
+    time.sleep(1.1)
     after = json.loads(run_cli("backup", "create", "--json", data_dir=new).stdout)["id"]
+    assert after != empty
     assert run_cli("location", "add", "folder", str(usb), "--name", "u", "--no-encrypt", data_dir=new).returncode == 0
     assert run_cli("location", "sync", data_dir=new).returncode == 0
     there = json.loads(run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=new).stdout)
