@@ -83,8 +83,9 @@ def test_w5_a_linked_side_file_is_named_with_what_to_do(engine, tmp_path, suffix
     link = root / f"jobmatcher.db{suffix}"
     assert not link.exists()
     link.symlink_to(victim)
-    commands = [("status",), ("backup", "create"), ("backup", "restore", b.id, "--yes"), ("db", "migrate")]
-    for args in commands if suffix == "-wal" else commands[:2]:
+    commands = [("status",), ("backup", "create"), ("db", "check"), ("db", "status")]  # D1-D3 (FINDINGS17): db too
+    commands += [("backup", "restore", b.id, "--yes"), ("db", "migrate")]
+    for args in commands if suffix == "-wal" else commands[:4]:
         r = run_cli(*args, data_dir=root)
         out = " ".join((r.stdout + r.stderr).split())
         assert r.returncode == 1, (args, out)

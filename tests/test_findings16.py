@@ -396,14 +396,23 @@ def test_status_says_a_restore_was_stopped_before_it_finished(engine, tmp_path):
 # -- C12: a pipe or folder at a lock file's name is named, not "Illegal seek" ---------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["pipe", "folder"])
-def test_a_pipe_or_folder_at_the_data_folders_lock_file_is_named(engine, kind):
+@pytest.mark.parametrize("kind", ["pipe", "folder", "link"])
+def test_a_pipe_or_folder_at_the_data_folders_lock_file_is_named(engine, tmp_path, kind):
+    """C12, and D11 (FINDINGS17, high): a link at .jobmatcher.lock was followed, and the holder's pid and activity
+    overwrote the file it points to."""
     root = engine.data.root
     b = engine.create_backup()
     engine.release_instance_lock()
     lock = root / ".jobmatcher.lock"
     lock.unlink(missing_ok=True)
-    os.mkfifo(lock) if kind == "pipe" else lock.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    if kind == "pipe":
+        os.mkfifo(lock)
+    elif kind == "folder":
+        lock.mkdir()
+    else:
+        lock.symlink_to(victim)
     live = (root / "jobmatcher.db").read_bytes()
     for command in (["backup", "restore", b.id, "--yes"], ["db", "migrate"]):
         r = run_cli(*command, data_dir=root, timeout=60)
@@ -411,6 +420,7 @@ def test_a_pipe_or_folder_at_the_data_folders_lock_file_is_named(engine, kind):
         assert "a folder, a pipe or a device is at the name of a file JobMatcher keeps there" in r.stderr, r.stderr
         assert ".jobmatcher.lock" in r.stderr and "Illegal seek" not in r.stderr and "Traceback" not in r.stderr
     assert (root / "jobmatcher.db").read_bytes() == live
+    assert victim.read_text() == "precious\n"
 
 
 # -- C15: `location add s3` against a server that never answers asks once, quickly -------------------------------
@@ -567,3 +577,53 @@ def test_a_pinned_backup_of_the_empty_database_is_kept_below_the_restored_chain(
         b["id"] for b in json.loads(run_cli("backup", "list", "--from-folder", str(usb), "--json", data_dir=new).stdout)
     ]
     assert there[0] == after and (empty not in there or there.index(empty) > there.index(real.id)), there
+
+
+# -- D4 (FINDINGS17): a refusal that says "nothing was changed" leaves a user's pipe or device at our names alone ---
+
+
+@pytest.mark.parametrize("name", ["jobmatcher.db-wal", "jobmatcher.db-shm", "settings.json"])
+def test_a_refused_command_leaves_the_mode_of_a_pipe_at_one_of_our_names_alone(engine, name):
+    """D4: `db migrate` and `db status` refused a pipe at -wal, -shm or settings.json ("Nothing was changed") and had
+    meanwhile taken its group and other users' access away (make_private): a file JobMatcher did not make."""
+    import stat
+
+    root = engine.data.root
+    engine.release_instance_lock()
+    (root / name).unlink(missing_ok=True)
+    os.mkfifo(root / name)
+    os.chmod(root / name, 0o644)
+    for command in (["db", "migrate"], ["db", "status"], ["status"]):
+        r = run_cli(*command, data_dir=root, timeout=60)
+        assert "Traceback" not in r.stderr, r.stderr
+        assert stat.S_IMODE(os.lstat(root / name).st_mode) == 0o644, command
+
+
+# -- D12 (FINDINGS17): a pipe at the restore journal's name is no interrupted restore, and is not deleted ----------
+
+
+def test_a_pipe_at_the_restore_journals_name_is_named_not_taken_for_a_restore_nor_deleted(engine):
+    root = engine.data.root
+    engine.create_backup()
+    engine.release_instance_lock()
+    journal = root / "restore-journal.json"
+    os.mkfifo(journal)
+    live = (root / "jobmatcher.db").read_bytes()
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert "A restore was stopped" not in r.stdout + r.stderr, r.stdout
+    r = run_cli("db", "migrate", data_dir=root, timeout=60)
+    assert r.returncode == 1 and "restore-journal.json" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "interrupted restore" not in r.stdout + r.stderr
+    assert journal.exists() and (root / "jobmatcher.db").read_bytes() == live
+
+
+def test_a_made_backup_with_a_damaged_locations_file_warns_that_copies_stopped(engine, usb):
+    """D7 (FINDINGS17): with a damaged locations.json (not JSON), `backup create` ended 0 without a word, so copies
+    off this disk stopped silently for a user who only runs it (from cron)."""
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.release_instance_lock()
+    (root / "locations.json").write_text('{"format": 2, "locations": [')
+    r = run_cli("backup", "create", data_dir=root, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Warning: the backup is made, but copies off this disk have stopped" in r.stderr, r.stderr

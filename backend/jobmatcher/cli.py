@@ -309,15 +309,28 @@ def cmd_backup_create(args) -> int:
             )
     from .locations.copier import spawn_background_sync
 
+    root = _engine(args).data.root
+    why = None
     try:
-        spawn_background_sync(_engine(args).data.root)  # copies to locations after the check; never waited for
+        spawn_background_sync(root)  # copies to locations after the check; never waited for
     except OSError as e:  # C4: the backup is made (said above); only its copies off this disk are stopped
         from .causes import explain
 
         named = explain(e, "reading the backup locations file")
+        why = named.message if named else str(e)
+    from .datadir import LOCATIONS_NAME
+
+    if why is None and (root / LOCATIONS_NAME).exists():  # D7: a damaged file stops them as silently
+        from .locations.config import load_config
+
+        try:
+            load_config(root)
+        except JobMatcherError as e:
+            why = e.message
+    if why is not None:
         print(
-            "Warning: the backup is made, but copies off this disk have stopped: "
-            f"{named.message if named else e} Run `jobmatcher status` to see what to do.",
+            f"Warning: the backup is made, but copies off this disk have stopped: {why} Run `jobmatcher status` "
+            "to see what to do.",
             file=sys.stderr,
         )
     return 0  # no quick exit: the copy keeps a descriptor of the live database to the end (snapshot.py)

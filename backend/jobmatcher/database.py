@@ -93,13 +93,12 @@ def hot_journal(path: Path) -> bool:
         return False
 
 
-def refuse_odd_side_files(path: Path, links: bool = True) -> None:
+def refuse_odd_side_files(path: Path) -> None:
     """W5: a -wal, -shm or -journal beside the live file that is a symbolic link (a sync tool's doing, or the
     leftover of a linked setup). SQLite refuses to open the database then, and JobMatcher must never write
     through such a link into the file it points to: named as such, with what to do (lstat and readlink only).
     C1: a folder, pipe or device there (LiveSideFileError): SQLite's open of the database waits for ever on a
-    pipe at -journal's name (its hot-journal check reads it) and fails as a "disk I/O error" on a folder.
-    `links`: False leaves links to refuse_linked_live's callers (C11: `db check` names only what is not a file)."""
+    pipe at -journal's name (its hot-journal check reads it) and fails as a "disk I/O error" on a folder."""
     for suffix in (WAL, SHM, JOURNAL):
         side = side_file(path, suffix)
         try:
@@ -117,8 +116,6 @@ def refuse_odd_side_files(path: Path, links: bool = True) -> None:
                     "changed.",
                     path=str(side),
                 )
-            if not links:
-                continue
             target = os.readlink(side)
         except OSError:
             continue
@@ -287,8 +284,10 @@ def read_live(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
     read as immutable, and the read counts only if the file was not written meanwhile and no -wal
     appeared; otherwise it is read again the ordinary way (the side files then exist already).
     Raises DatabaseDamagedError for a file that cannot be opened as it is or has a hot journal,
+    LiveDatabaseLinkError / LiveSideFileError for a link, folder, pipe or device at a side file's name,
     sqlite3.DatabaseError for damage SQLite finds.
     """
+    refuse_odd_side_files(path)  # D1-D4: named, and never opened (SQLite chmods an empty one it opens)
     require_openable(path)
     if hot_journal(path):
         raise unfinished_write(path)

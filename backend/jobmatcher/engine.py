@@ -708,7 +708,7 @@ class Engine:
         Damage is reported in the CheckReport (ok=False, problems), not raised. Raises DatabaseMissingError
         when there is no database yet; JobMatcherError when a restore holds the file for over 60 s."""
         db = self.data.db_path
-        refuse_odd_side_files(db, links=False)  # C11: a pipe at -shm is not a failed integrity check
+        refuse_odd_side_files(db)  # C11, D1, D2: a pipe or a link at -shm is not a failed integrity check
         problem = live_problem(db)  # before "no database yet": a lost main file with its -wal is a problem
         if problem is None:
             require_exists(db)

@@ -98,12 +98,14 @@ def private_opener(path: str, flags: int) -> int:
 
 
 def make_private(path: Path) -> None:
-    """Take group and other users' access away from a file or folder of ours; one we do not own is left alone."""
+    """Take group and other users' access away from a file or folder of ours; one we do not own is left alone, and
+    so is anything but a regular file or a folder (D4: a pipe or device a user put at one of our names is theirs,
+    and a refusal that says "nothing was changed" must not change its mode). Never raises."""
     if os.name != "posix":
         return
     try:
         st = os.lstat(path)
-        if st.st_uid != os.geteuid() or stat.S_ISLNK(st.st_mode):
+        if st.st_uid != os.geteuid() or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             return
         if stat.S_IMODE(st.st_mode) & 0o077:
             # the owner's own bits stay as they are, and so do sticky/setgid bits (never ours to drop)
@@ -277,6 +279,8 @@ def not_own_file_error(e: OSError, action: str, name: object) -> JobMatcherError
     """The error for NotOwnFileError `e` raised while `action` ("reading the settings") on the file `name`: what is
     there and what to do; the file is never deleted (JobMatcher deletes only what it made). Never raises."""
     what = "a folder, a pipe or a device" if e.errno == errno.EINVAL else "a file far larger than any JobMatcher writes"
+    if e.errno == errno.EINVAL and "link" in (e.strerror or ""):  # a lock file, never followed (D11)
+        what = "a link, a folder, a pipe or a device"
     return JobMatcherError(
         f"Could not finish {action}: {what} is at the name of a file JobMatcher keeps there ({name}).",
         "Move it out of that folder (JobMatcher does not delete what it did not make), then try again. Nothing was "

@@ -57,19 +57,26 @@ else:
 def _open_lock_file(path: Path) -> int:
     """A descriptor of the lock file `path`, made if missing (0600). Raises fsutil.NotOwnFileError when something
     other than a regular file is at its name (C12: a pipe there was "Illegal seek", a folder "Is a directory";
-    never waited on: O_NONBLOCK), OSError as opening does."""
+    never waited on: O_NONBLOCK; D11: a link is never followed), OSError as opening does."""
     import errno
     import stat
 
     from .fsutil import NotOwnFileError
 
     refused = NotOwnFileError(
-        errno.EINVAL, "not a regular file (a pipe, a device or a folder is never used)", str(path)
+        errno.EINVAL, "not a regular file (a link, a pipe, a device or a folder is never used)", str(path)
     )
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+        # O_NOFOLLOW (D11): the holder's pid and activity are written into the lock file; through a link at its
+        # name they overwrote whatever file it points to
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except IsADirectoryError:
         raise refused from None
+    except OSError as e:
+        if e.errno == errno.ELOOP or os.path.islink(path):
+            raise refused from None
+        raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise refused

@@ -55,12 +55,14 @@ from .fsutil import (
     PRIVATE_FILE,
     SIDE_SUFFIXES,
     WAL,
+    NotOwnFileError,
     atomic_write_bytes,
     copy_range,
     describe_os_error,
     file_size,
     fsync_dir,
     fsync_file,
+    not_own_file_error,
     private_opener,
     read_failed,
     read_small_file,
@@ -1192,6 +1194,8 @@ def interrupted_restore(data: DataDir) -> bool:
         journal = json.loads(read_small_file(data.journal_path))
     except FileNotFoundError:
         return False
+    except NotOwnFileError:
+        return False  # D12: a pipe or folder at its name is no journal (the launch names it)
     except (OSError, ValueError):
         return True
     pid = journal.get("pid") if isinstance(journal, dict) else None
@@ -1233,6 +1237,10 @@ def recover(data: DataDir) -> str | None:
         journal = json.loads(read_small_file(data.journal_path))
     except FileNotFoundError:
         return None
+    except NotOwnFileError as e:
+        # D12: a pipe, device or folder at the journal's name is no journal a restore wrote: never taken for an
+        # interrupted restore, never deleted (JobMatcher deletes only what it made); named, with what to do
+        raise not_own_file_error(e, "opening the data folder", data.journal_path) from None
     except (OSError, ValueError):
         journal = {"phase": "staged"}  # unreadable: decide by the staged file alone
     staged = staged_path(data)
