@@ -318,15 +318,10 @@ def cmd_backup_create(args) -> int:
 
         named = explain(e, "reading the backup locations file")
         why = named.message if named else str(e)
-    from .datadir import LOCATIONS_NAME
+    if why is None:  # D7: a damaged locations file stops them as silently
+        from .locations.copier import damaged_locations_file
 
-    if why is None and (root / LOCATIONS_NAME).exists():  # D7: a damaged file stops them as silently
-        from .locations.config import load_config
-
-        try:
-            load_config(root)
-        except JobMatcherError as e:
-            why = e.message
+        why = damaged_locations_file(root)
     if why is not None:
         print(
             f"Warning: the backup is made, but copies off this disk have stopped: {why} Run `jobmatcher status` "

@@ -37,6 +37,23 @@ def has_enabled_locations(data_root: Path) -> bool:
         return False
 
 
+def damaged_locations_file(data_root: Path) -> str | None:
+    """Why the data folder's locations file, which is there, cannot be used (damaged: load_config's refusal in
+    words), or None when it is fine or not there (D7: `backup create` then says copies off this disk stopped).
+    Never raises (an unreadable one is OSError's: has_enabled_locations raises that)."""
+    if not (data_root / LOCATIONS_NAME).exists():
+        return None
+    from .config import load_config
+
+    try:
+        load_config(data_root)
+    except JobMatcherError as e:
+        return e.message
+    except OSError:
+        return None
+    return None
+
+
 def spare_encryptor(data_root: Path) -> Any:
     """A context manager holding an encrypting child started now (encproc.SpareEncryptor), when an enabled
     location of the data folder encrypts; else holding None. A sync given it skips the child's start-up
