@@ -232,6 +232,33 @@ def file_credentials(monkeypatch):
 
 
 @pytest.fixture
+def silent_server():
+    """(port, accepted) of a server on 127.0.0.1 that accepts connections, holds them open and never answers (an
+    S3 endpoint that hangs); `accepted` lists the connections made to it. Closed with them at the end."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list = []
+
+    def accept() -> None:
+        try:
+            while True:
+                accepted.append(server.accept()[0])  # held open, never answered
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        server.close()
+        for c in accepted:
+            c.close()
+
+
+@pytest.fixture
 def usb(tmp_path) -> Path:
     """An empty folder standing for a USB drive (a folder location's place)."""
     d = tmp_path / "usb"

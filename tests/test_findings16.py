@@ -426,40 +426,19 @@ def test_a_pipe_or_folder_at_the_data_folders_lock_file_is_named(engine, tmp_pat
 # -- C15: `location add s3` against a server that never answers asks once, quickly -------------------------------
 
 
-def test_adding_an_s3_location_that_never_answers_asks_once_and_writes_nothing(engine):
+def test_adding_an_s3_location_that_never_answers_asks_once_and_writes_nothing(engine, silent_server):
     """C15: `location add s3` noted what was at the place (four objects, each with the retrying client: 3
     attempts of 20 s) before the quick one-attempt probe, so a server that accepts connections and never answers
     kept the command (and the page's dialog) silent for over 4 minutes. The probe now comes first: one connection,
     then the refusal in words; nothing saved. Counted as connections, not timed."""
-    import socket
-    import threading
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    port = server.getsockname()[1]
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        try:
-            while True:
-                accepted.append(server.accept()[0])  # held open, never answered
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
+    port, accepted = silent_server
     root = engine.data.root
     engine.release_instance_lock()
-    try:
-        r = run_cli(
-            "location", "add", "s3", "--endpoint-url", f"http://127.0.0.1:{port}", "--bucket", "jobm",
-            "--no-encrypt", "--name", "hang", data_dir=root, timeout=120,
-            env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
-        )  # fmt: skip
-    finally:
-        server.close()
-        for c in accepted:
-            c.close()
+    r = run_cli(
+        "location", "add", "s3", "--endpoint-url", f"http://127.0.0.1:{port}", "--bucket", "jobm",
+        "--no-encrypt", "--name", "hang", data_dir=root, timeout=120,
+        env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )  # fmt: skip
     assert r.returncode == 1 and "accepted the connection but sent no answer" in r.stderr, r.stderr
     assert len(accepted) == 1, len(accepted)
     assert "hang" not in (root / "locations.json").read_text() if (root / "locations.json").exists() else True

@@ -157,7 +157,7 @@ def test_a_refused_add_leaves_no_marker_in_the_users_folder(engine, tmp_path, qu
 # -- T11: an S3 endpoint that accepts connections and never answers --------------------------------------------
 
 
-def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path):
+def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path, silent_server):
     """T11: `backup list --from-s3` against a server that accepts connections and never answers was silent for
     82 s: botocore's `max_attempts` counts retries, so 3 meant 4 attempts of 20 s each. Now the first request to
     a place is made once (5 s to connect, 10 s to answer: counted here as connections, not timed), a terminal
@@ -165,25 +165,10 @@ def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path):
     import os
     import pty
     import select
-    import socket
     import subprocess
     import sys
-    import threading
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    port = server.getsockname()[1]
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        try:
-            while True:
-                accepted.append(server.accept()[0])  # held open, never answered
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
+    port, accepted = silent_server
     master, slave = pty.openpty()
     try:
         p = subprocess.Popen(
@@ -215,9 +200,6 @@ def test_a_silent_s3_endpoint_is_asked_once_and_the_wait_is_shown(tmp_path):
         p.wait(timeout=120)
     finally:
         os.close(master)
-        server.close()
-        for c in accepted:
-            c.close()
     text = seen.decode(errors="replace")
     assert p.returncode == 1, text
     assert "Looking into s3://bucket7/jm" in text, text
