@@ -130,9 +130,44 @@ def run_cli(
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     cmd += list(args)
-    return subprocess.run(
+    done = subprocess.run(
         cmd, capture_output=True, text=True, input=input, timeout=timeout, env={**os.environ, **(env or {})}
     )
+    if data_dir is not None:
+        wait_for_background_syncs(data_dir, timeout)
+    return done
+
+
+def _background_syncs(data_dir: Path) -> list[int]:
+    """Pids of the detached `location sync --background` processes (copier.spawn_background_sync) working on
+    the data folder `data_dir`, read from /proc."""
+    want = data_dir.resolve()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        if b"--background" not in argv or b"--data-dir" not in argv:
+            continue
+        at = argv.index(b"--data-dir") + 1
+        if at < len(argv) and Path(os.fsdecode(argv[at])).resolve() == want:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for_background_syncs(data_dir: Path, timeout: float = 120) -> None:
+    """Wait until no background copy started by a command (after `backup create`, a safety backup's check)
+    is still working on `data_dir`. Such a copy outlives the command by design; a test that changes a
+    location after the command must not race it: under load it started after the test's own `location sync`
+    and repaired the copy the test had just damaged (CI, stop 21)."""
+    deadline = time.monotonic() + timeout
+    while _background_syncs(data_dir):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"a background copy of {data_dir} still runs after {timeout} s")
+        time.sleep(0.05)
 
 
 @pytest.fixture
