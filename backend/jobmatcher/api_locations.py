@@ -138,6 +138,8 @@ class LocationsApi:
             "used_known": s.used_known,
             "used": s.used_said(),  # not "0 bytes" for copies whose size is not known (X3)
             "old_passphrase": s.old_passphrase,  # its key file still opens with the passphrase before a change (X13)
+            "damaged": len(s.damaged),  # copies there last seen damaged (D5, D15; the pending ones are made again)
+            "lost": len(s.lost),  # of those, the ones whose backup is no longer here: cannot be restored
         }
 
     # -- adding ------------------------------------------------------------------------
@@ -390,6 +392,8 @@ class LocationsApi:
         found = check_source(client, source.kind == "configured")
         unlisted: list[str] = []  # copies whose manifest there cannot be read: said, as the command line does
         items, encrypted_there = remote_listing(client, None, unlisted) if found else ([], set())
+        if source.kind == "configured":  # copies a read-back found damaged stay marked (D5), as on the command line
+            self._engine.locations.mark_known_damage(source.name, items)
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         encrypted = {r.folder_id for r in items} if configured else encrypted_there
         # a copy dated after this clock is still offered; when even the newest one is, this clock may be behind (X15)

@@ -47,8 +47,11 @@ function item(loc) {
     loc.kind === "s3" ? "S3 storage" : "Folder",
     loc.encrypted ? "encrypted" : "not encrypted",
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
-    `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
+    loc.damaged
+      ? `${loc.copies} good ${loc.copies === 1 ? "copy" : "copies"}, ${loc.damaged} damaged, ${loc.used} there`
+      : `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
+    loc.lost ? `${loc.lost} damaged ${loc.lost === 1 ? "copy" : "copies"} cannot be restored (${loc.lost === 1 ? "its backup is" : "their backups are"} no longer on this computer)` : null,
     loc.old_passphrase ? "its key still opens with your old passphrase (or with the new one, if a change stopped part way reached it); updated at its next copy" : null,
     `keeps ${loc.keeps}`,
   ].filter(Boolean).join(" · ");
