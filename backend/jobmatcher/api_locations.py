@@ -296,8 +296,11 @@ class LocationsApi:
         return {"name": loc.name, "where": loc.where()}
 
     @validate_call
-    def sync_locations(self, name: Annotated[str, StringConstraints(max_length=60)] = "") -> dict:
-        """Copy what is missing now (all enabled locations, or the one named); progress in locations_overview."""
+    def sync_locations(self, name: Annotated[str, StringConstraints(max_length=60)] = "", verify: bool = False) -> dict:
+        """Copy what is missing now (all enabled locations, or the one named); progress in locations_overview.
+        `verify`: first read every copy of this data folder there back and compare its checksum (the page's
+        Check copies, `location sync --verify`): each result's `verified` and `damaged` (ids) with `damaged_why`
+        (by id); progress `phase` "verify" in bytes while reading back, "copy" while copying."""
         self._require_opened()  # type: ignore[attr-defined]
         if name:
             self._engine.locations.get(name)  # unknown: refused now
@@ -306,6 +309,8 @@ class LocationsApi:
         state: dict = {
             "state": "running",
             "name": name or None,
+            "verify": verify,
+            "phase": "verify" if verify else "copy",
             "done": 0,
             "total": 0,
             "unit": "bytes",  # what done/total count (progress.UNITS)
@@ -320,11 +325,11 @@ class LocationsApi:
             if phase == "backup":  # the outer count: which backup of how many
                 state["backup"], state["backups"] = done, total or 0
             else:
-                state["done"], state["total"], state["unit"] = done, total, unit
+                state["phase"], state["done"], state["total"], state["unit"] = phase, done, total, unit
 
         def run() -> None:
             try:
-                results = self._engine.locations.sync(name or None, progress=progress, wait=600)
+                results = self._engine.locations.sync(name or None, progress=progress, wait=600, verify=verify)
                 state["results"] = [r.model_dump() for r in results]
             except JobMatcherError as e:
                 state["error"] = e.to_dict()
