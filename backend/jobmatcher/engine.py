@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1277,11 +1278,13 @@ class Engine:
         (live_links' rows; asked when None) explain: another data folder's live file or any other path shares
         it (a `cp -al` copy of the data folder, finding Y5), so every edit here also changes that file. None
         while a restore is under way (its journal names its own brief link) or when every name is explained.
-        One lstat when the live file has one name. Read-only; never raises."""
+        One lstat when the live file has one name. Only a regular file has hard links: a folder's link count is
+        its subfolders plus two (D8), so a folder at the name is never "a second name". Read-only; never raises."""
         try:
-            names = os.lstat(self.data.db_path).st_nlink
+            st = os.lstat(self.data.db_path)
         except OSError:
             return None
+        names = st.st_nlink if stat.S_ISREG(st.st_mode) else 1
         if names < 2 or os.path.lexists(self.data.journal_path):
             return None
         if links is None:
@@ -1299,9 +1302,11 @@ class Engine:
         "restore" by `ln`: finding X1), in the backup folder and the previous ones, as [{"id", "path", "folder",
         "deletable", "live"}]; `deletable`: a backup JobMatcher made, in the current folder, so `backup delete
         ID` removes the name. Not backups: every edit changes them. One lstat when the live file has no other
-        name. Read-only; never raises (a folder that cannot be read or is refused: nothing found there)."""
+        name (or is not a regular file: a folder's link count is no hard link, D8). Read-only; never raises (a folder
+        that cannot be read or is refused: nothing found there)."""
         try:
-            if os.lstat(self.data.db_path).st_nlink < 2:
+            live = os.lstat(self.data.db_path)
+            if live.st_nlink < 2 or not stat.S_ISREG(live.st_mode):
                 return []
         except OSError:
             return []
