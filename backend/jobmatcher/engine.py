@@ -62,7 +62,9 @@ from .fsutil import (
     data_folder_refused,
     file_size,
     make_private,
+    not_own_file_error,
     read_small_file,
+    refuse_replacing,
     remove_dead_temp_files,
     same_file,
     side_file,
@@ -392,10 +394,18 @@ class Engine:
             self._check_budget(new.budget_mb)
         if not confirmed:
             self._confirm_cleanup(old, new)
+        try:  # a link or pipe at settings.json: refused before a marker is written for settings never saved
+            refuse_replacing(self.data.settings_path)
+        except NotOwnFileError as e:
+            raise not_own_file_error(e, "saving the settings", self.data.settings_path) from None
         if new.backup_dir and (new.backup_dir != old.backup_dir or adopt):  # chosen before markers: as they are
             token = secrets.token_hex(16)
             try:
                 write_folder_marker(Path(new.backup_dir), token)
+            except NotOwnFileError as e:  # put there since it was checked: still the user's (D14)
+                from .folders import odd_marker_error
+
+                raise odd_marker_error(Path(new.backup_dir), e.kind or "not a file") from None
             except OSError as e:
                 raise SettingsError(
                     f"Cannot write to the backup folder {new.backup_dir}: {e.strerror or e}.",
