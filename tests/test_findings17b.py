@@ -190,3 +190,52 @@ def test_a_pipe_at_a_copys_name_at_a_folder_location_is_named_and_left_there(eng
     assert f"A pipe is at the name of JobMatcher/{folder_id_of(engine.data)}/{blocked.name}" in out["error"], out
     assert "Move or remove that pipe there" in out["error"] and "retried later" not in out["error"]
     assert stat.S_ISFIFO(os.lstat(blocked).st_mode)
+
+
+# -- C12 remnants: a folder at a manifest's name, a pipe at the id file's name: said as what they are -----------------
+
+
+def test_a_folder_or_pipe_at_a_manifests_name_is_named_by_backup_list(engine):
+    """C12: a folder at backup_<id>.json in the backup folder left `backup list` saying only "No backups yet", as if
+    nothing were there (a pipe or folder at a backup's .db name is named). The name and what is there are said, and
+    it is left where it is; a pipe at a real backup's manifest is named too (never opened: it would hang)."""
+    root = engine.data.root
+    b = engine.create_backup()
+    engine.release_instance_lock()
+    folder = root / "backups"
+    (folder / "backup_2026-01-01_00-00-00.json").mkdir()
+    (folder / f"{b.id}.json").unlink()
+    os.mkfifo(folder / f"{b.id}.json")
+    r = run_cli("backup", "list", data_dir=root, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "backup_2026-01-01_00-00-00.json is a folder, not the manifest JobMatcher writes" in r.stderr, r.stderr
+    assert f"{b.id}.json is a pipe, not the manifest JobMatcher writes" in r.stderr, r.stderr
+    assert (folder / "backup_2026-01-01_00-00-00.json").is_dir() and stat.S_ISFIFO(
+        os.lstat(folder / f"{b.id}.json").st_mode
+    )
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_pipe_or_folder_at_the_id_files_name_is_named_and_left_where_it_is(engine, kind):
+    """C12: a pipe at .jobmatcher-folder-id was "cannot be read (damaged)", and the next backup moved it aside as
+    .jobmatcher-folder-id.damaged (then "the damaged file is kept ...: delete it"). It is named as what it is, and
+    left where it is; the backup is still made, with the data folder's id taken from its backups."""
+    root = engine.data.root
+    first = engine.create_backup()
+    engine.release_instance_lock()
+    path = root / ".jobmatcher-folder-id"
+    path.unlink()
+    _pipe_or_device(path, kind)
+    r = run_cli("status", data_dir=root, timeout=60)
+    out = r.stdout + r.stderr
+    assert "Traceback" not in out and "damaged" not in out, out
+    assert f"id file {path} is a {kind}, not the id file JobMatcher writes" in out, out
+    assert "Move it out of the data folder" in out and first.id in out, out
+    r = run_cli("backup", "create", data_dir=root, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert _kind_of(path) == kind and not (root / ".jobmatcher-folder-id.damaged").exists()
+    r = run_cli("backup", "list", "--json", data_dir=root, timeout=60)
+    import json
+
+    rows = json.loads(r.stdout)
+    assert len(rows) == 2 and all(row["owned"] for row in rows), rows  # the new one is this data folder's too
