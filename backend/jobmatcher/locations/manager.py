@@ -553,7 +553,8 @@ class Locations:
         Raises LocationIdentityMissingError-like JobMatcherError (no key file), KeyFileDamagedError,
         WrongPassphraseError (the passphrase does not open it), ValidationError (given as a recovery key that is
         not one), LocationCopyFailedError (code
-        "recipient-mismatch"), OSError."""
+        "recipient-mismatch"), OSError; odd_key_file()'s error (a pipe, device or folder at the key file's name)."""
+        self.refuse_odd_key_file()  # not "no key file": something the user put there (B6's kind)
         if not self.identity_path().is_file():
             raise JobMatcherError(
                 f"This data folder has no encryption key file ({IDENTITY_NAME}), so there is nothing to unlock.",
@@ -893,7 +894,9 @@ class Locations:
         retention; without `confirmed`, an add whose first sync would delete some of them is refused.
 
         Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then), ValidationError,
-        or ConfirmationNeededError (action "delete-location-copies": how many copies, which; nothing saved).
+        or ConfirmationNeededError (action "delete-location-copies": how many copies, which; nothing saved);
+        for an encrypted one, odd_key_file()'s error when a pipe, a device or a folder is at the key file's name
+        (D13: nothing written, nothing replaced).
         """
         lock = self._lock(wait=30)
         try:
@@ -960,6 +963,8 @@ class Locations:
                         code="location-nested",
                         name=other.name,
                     )
+            if encrypt:  # D13: a pipe, device or folder there is the user's, never replaced by a key taken back
+                self.refuse_odd_key_file()
             not_ours: WrongPassphraseError | None = None  # the passphrase does not open the data folder's key file
             if encrypt and passphrase:  # checked before anything is written at the location
                 if cfg.recipient and self.identity_path().is_file():
