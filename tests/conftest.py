@@ -306,6 +306,22 @@ def file_tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def unplug(mount: Path, timeout: float = 30) -> None:
+    """Unmount the test's tmpfs `mount` as a drive is unplugged once nothing of this process reads it: after
+    digest_threads_ended, retried while the kernel says it is busy (exit 32: an idle-priority digest thread or a
+    check's child still closing the backup it read, on a loaded machine). Raises CalledProcessError after
+    `timeout` seconds."""
+    digest_threads_ended()
+    deadline = time.monotonic() + timeout
+    while True:
+        r = subprocess.run(["umount", str(mount)], capture_output=True, text=True)
+        if r.returncode == 0:
+            return
+        if r.returncode != 32 or time.monotonic() > deadline:
+            raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr)
+        time.sleep(0.1)
+
+
 def digest_threads_ended(timeout: float = 30) -> None:
     """Wait for the digest threads a finished backup may leave (the idle-priority one is not waited for: it ends
     at its next chunk, on a loaded machine a moment after create_backup returns), so a thread count taken next

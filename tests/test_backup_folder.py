@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import digest_threads_ended, fingerprint, run_cli
+from conftest import fingerprint, run_cli, unplug
 from jobmatcher.engine import Engine
 from jobmatcher.errors import BackupFolderUnavailableError
 from jobmatcher.scheduler import BackupScheduler
@@ -145,8 +145,7 @@ def test_the_mount_point_itself_is_unavailable_when_the_drive_is_gone(engine, tm
     mount = tmpfs(20_000)
     engine.update_settings({"backup_dir": str(mount)})
     made = engine.create_backup().id
-    digest_threads_ended()  # the idle digest thread reads the backup until its next chunk: "target busy"
-    subprocess.run(["umount", str(mount)], check=True)
+    unplug(mount)  # once the idle digest thread, reading the backup until its next chunk, let it go
     try:
         assert mount.is_dir() and not any(mount.iterdir())  # the empty folder underneath
         _assert_refused_everywhere(engine, mount, made)
@@ -165,8 +164,7 @@ def test_an_unplugged_backup_folder_is_logged_once_not_every_round(engine, tmpfs
     mount = tmpfs(20_000)
     engine.update_settings({"backup_dir": str(mount)})
     engine.create_backup()
-    digest_threads_ended()
-    subprocess.run(["umount", str(mount)], check=True)
+    unplug(mount)
     try:
 
         def rounds(seconds: float) -> list[str]:

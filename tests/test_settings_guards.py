@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import fingerprint, run_cli
+from conftest import fingerprint, run_cli, unplug
 from jobmatcher.engine import Engine
 
 
@@ -125,7 +125,7 @@ def test_a_replaced_drive_at_the_same_place_is_adopted_by_choosing_it_again(engi
     mount = tmpfs(20_000)
     assert run_cli("settings", "--backup-dir", str(mount), data_dir=data_dir).returncode == 0
     assert run_cli("backup", "create", data_dir=data_dir).returncode == 0
-    subprocess.run(["umount", str(mount)], check=True)
+    unplug(mount)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k,mode=0700", "tmpfs", str(mount)], check=True)
     r = run_cli("backup", "create", data_dir=data_dir)
     assert r.returncode == 1 and "not available" in r.stderr
@@ -153,7 +153,7 @@ def test_the_page_adopts_a_replaced_drive_after_its_confirm(engine, data_dir, tm
     mount = tmpfs(20_000)
     engine.update_settings({"backup_dir": str(mount)})
     engine.create_backup()
-    subprocess.run(["umount", str(mount)], check=True)
+    unplug(mount)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20000k,mode=0700", "tmpfs", str(mount)], check=True)
     api = Api(engine, mode="browser")
     api._begin_launch()
