@@ -1298,8 +1298,9 @@ def cmd_location_restore(args) -> int:
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
         remote = find_remote(client, args.target, getattr(args, "folder_id", None))
-    if args.location and not getattr(args, "folder_id", None):
-        _refuse_another_folders_copy(args, remote.id, remote.folder_id, label)
+    chosen = bool(getattr(args, "folder_id", None))  # the other data folder named on purpose
+    if not chosen:  # the same rule for --location, --from-folder and --from-s3 (C9, D9)
+        _refuse_another_folders_copy(args, remote, label)
     if not _confirm(args, _location_restore_question(args, remote.id, label)):
         print("Nothing was restored.", file=sys.stderr)
         return 1
@@ -1320,6 +1321,7 @@ def cmd_location_restore(args) -> int:
                 bar,
                 label,
                 encrypted_location=encrypted_location,
+                another_folders=chosen,
             )
         _change_made()
     finally:
@@ -1337,24 +1339,23 @@ def cmd_location_restore(args) -> int:
     return 0
 
 
-def _refuse_another_folders_copy(args, backup_id: str, folder_id: str, label: str) -> None:
-    """C9: a location of this data folder may hold another data folder's copies (two computers, or this one's list
-    before a recovery that started a new one): restoring one of them by its id alone replaced the data with
-    another's without a word. Raises JobMatcherError (code "another-folders-copy") unless `folder_id` is this
-    data folder's (or it has none yet: a new one, where every copy is another's). Read-only."""
-    own = _engine(args, read_only=True).data.folder_id(create=False)
-    if own is None or own == folder_id:
-        return
+def _refuse_another_folders_copy(args, remote, label: str) -> None:
+    """C9, D9: another data folder's copy is not restored over this data folder's data by its id alone, whatever
+    the place (--location, --from-folder, --from-s3): locations.recovery.refuse_another_folders_copy's rule, with
+    the command that lists that place's copies in its hint. Raises AnotherFoldersCopyError. Read-only."""
     import shlex
 
-    raise JobMatcherError(
-        f"The copy {backup_id} at {label} was made by another data folder (id {folder_id}), not by this one: "
-        "restoring it would replace your data with that data folder's. Nothing was changed.",
-        f"If that is what you want, run the command again with --folder-id {folder_id}. To restore a copy of this "
-        f"data folder's, choose one in `jobmatcher backup list --location {shlex.quote(args.location)}` (its DATA "
-        "FOLDER column shows whose each copy is).",
-        code="another-folders-copy",
-    )
+    from .locations.recovery import refuse_another_folders_copy
+
+    if args.location:
+        where = f"--location {shlex.quote(args.location)}"
+    elif args.from_folder:
+        where = f"--from-folder {shlex.quote(args.from_folder)}"
+    else:
+        where = f"--from-s3 {shlex.quote(args.from_s3)}" + (
+            f" --endpoint-url {shlex.quote(args.endpoint_url)}" if getattr(args, "endpoint_url", None) else ""
+        )
+    refuse_another_folders_copy(_engine(args, read_only=True), remote, label, f"`jobmatcher backup list {where}`")
 
 
 def _location_restore_question(args, backup_id: str, label: str) -> str:
