@@ -49,7 +49,8 @@ def _share(engine: Engine, tmp_path: Path, add) -> tuple[str, str]:
 def _refused(r, backup_id: str, fid: str, root: Path, live: bytes, listing: str) -> None:
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert f"The copy {backup_id} at" in r.stderr and f"was made by another data folder (id {fid})" in r.stderr
-    assert f"--folder-id {fid}" in r.stderr and f"`jobmatcher backup list {listing}`" in r.stderr, r.stderr
+    assert f"--folder-id {fid}" in r.stderr, r.stderr
+    assert f"`jobmatcher --data-dir {root} backup list {listing}`" in r.stderr, r.stderr  # D6: on this data folder
     assert "Traceback" not in r.stderr and "Nothing was changed" in r.stderr
     assert (root / "jobmatcher.db").read_bytes() == live  # the live database as it was
     assert _name(root) == "Ada Lovelace"
@@ -165,3 +166,133 @@ def test_the_page_asks_before_restoring_another_data_folders_copy(engine, usb, t
     finally:
         api._close()
     assert _name(new) == "Grace Hopper"
+
+
+# -- D6: the ways out a message names act on the data folder the command ran on -----------------------------------
+
+
+@pytest.fixture
+def default_home(tmp_path, monkeypatch) -> Path:
+    """The default data folder's parent for every command here ($XDG_DATA_HOME, not made): a way out that acts on
+    the default data folder instead of the one given shows up there. $JOBMATCHER_DATA_DIR is not set."""
+    monkeypatch.delenv("JOBMATCHER_DATA_DIR", raising=False)
+    home = tmp_path / "xdg-data-home"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+def _way_out(text: str, first: str) -> list[str]:
+    """The command a message names that starts `jobmatcher FIRST…`, split as a shell would (shlex)."""
+    import re
+    import shlex
+
+    commands = [shlex.split(c) for c in re.findall(r"`(jobmatcher [^`]*)`", text)]
+    found = [c for c in commands if c[1:2] == ["--data-dir"] and c[3:4] == [first]]
+    assert found, (first, text)  # `jobmatcher --data-dir FOLDER FIRST …`
+    return found[0]
+
+
+def _follow(argv: list[str], cwd: Path, env: dict | None = None):
+    """Run a printed `jobmatcher …` command as written (from another folder, with only the given environment)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import wait_for_background_syncs
+
+    assert argv[0] == "jobmatcher"
+    cwd.mkdir(exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", *argv], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}
+    )
+    wait_for_background_syncs(Path(argv[2]))
+    return done
+
+
+def test_the_way_out_of_a_refusal_acts_on_the_data_folder_given(tmp_path, default_home):
+    """D6: with `--data-dir D` and a pipe at the backup folder's marker, the hint said `jobmatcher settings
+    --backup-dir FOLDER --yes`: run as written, that pointed the *default* data folder at the backup folder.
+    The command now names D (shell-quoted: its name has a space), in the text and in --json's hint; followed as
+    written, from another folder, it acts on D, and the default data folder is never made."""
+    data = tmp_path / "my data"
+    chosen = tmp_path / "backups here"
+    chosen.mkdir()
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    assert run_cli("settings", "--backup-dir", str(chosen), "--yes", data_dir=data).returncode == 0
+    assert run_cli("backup", "create", data_dir=data).returncode == 0
+    marker = chosen / ".jobmatcher-backup-folder"
+    marker.unlink()
+    import os
+
+    os.mkfifo(marker)
+    r = run_cli("backup", "list", data_dir=data, timeout=60)
+    assert r.returncode == 1, r.stderr
+    command = _way_out(r.stderr, "settings")
+    assert command[2] == str(data) and command[3:] == ["settings", "--backup-dir", str(chosen), "--yes"], command
+    r = run_cli("status", "--json", data_dir=data, timeout=60)
+    import json
+
+    [warning] = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "folder-unavailable"]
+    assert _way_out(warning["hint"], "settings") == command
+    assert "--data-dir" not in (warning["page_hint"] or "")  # the page's words name no command
+    marker.unlink()  # the first step of the way out, as said
+    done = _follow(command, tmp_path / "elsewhere")
+    assert done.returncode == 0, done.stderr
+    r = run_cli("backup", "list", data_dir=data)
+    assert r.returncode == 0 and "Backup folder:" not in r.stderr, r.stderr
+    assert not default_home.exists()  # the default data folder was not touched
+
+
+def test_the_ways_out_of_status_backup_create_and_a_json_error_act_on_the_data_folder_given(tmp_path, default_home):
+    """D6, more ways out, each followed as written: status's "Make one now: `jobmatcher backup create`" (given
+    the folder by $JOBMATCHER_DATA_DIR, then run without it), backup create's warning "Run `jobmatcher status`",
+    and an error's hint in --json ("Run `jobmatcher backup list` to see the ids")."""
+    import json
+
+    data = tmp_path / "env data"
+    assert run_cli("db", "migrate", data_dir=data).returncode == 0
+    env = {"JOBMATCHER_DATA_DIR": str(data)}
+    r = run_cli("status", env=env)
+    assert r.returncode == 1 and "You have no backups yet." in r.stderr, r.stderr
+    done = _follow(_way_out(r.stderr, "backup"), tmp_path / "elsewhere")  # without $JOBMATCHER_DATA_DIR now
+    assert done.returncode == 0, done.stderr
+    made = json.loads(run_cli("backup", "list", "--json", data_dir=data).stdout)
+    assert len(made) == 1, made
+    assert not default_home.exists()
+
+    (data / "locations.json").write_text("{ not json")  # copies off this disk stop: backup create says so
+    r = run_cli("backup", "create", data_dir=data)
+    assert r.returncode == 0 and "copies off this disk have stopped" in r.stderr, r.stderr
+    done = _follow(_way_out(r.stderr, "status"), tmp_path / "elsewhere")
+    assert str(data / "backups") in done.stdout, done.stdout  # this data folder's status, not the default's
+
+    r = run_cli("backup", "restore", "backup_2001-01-01_00-00-00", "--yes", "--json", data_dir=data)
+    assert r.returncode == 1, r.stderr
+    error = json.loads(r.stdout)
+    done = _follow(_way_out(error["hint"], "backup"), tmp_path / "elsewhere")
+    assert done.returncode == 0 and made[0]["id"] in done.stdout, (error, done.stdout)
+    assert not default_home.exists()
+
+
+def test_a_command_that_names_its_data_folder_already_is_left_as_it_is():
+    """D6's one place of rewriting: a command naming --data-dir already is not given a second one; `completion`
+    (which takes none) is left alone; every command of a sentence is given it; the folder is shell-quoted."""
+    import argparse
+
+    from jobmatcher import cli
+
+    args = argparse.Namespace(data_dir="/tmp/a b")
+    saved = cli._GIVEN_DATA_DIR
+    try:
+        cli._GIVEN_DATA_DIR = cli._given_data_dir(args)
+        said = cli._for_this_folder(
+            "Run `jobmatcher backup list`, then `jobmatcher backup restore ID`; or `jobmatcher --data-dir /x status`,"
+            " `jobmatcher backup list --data-dir /y` or `jobmatcher completion bash`."
+        )
+    finally:
+        cli._GIVEN_DATA_DIR = saved
+    assert said == (
+        "Run `jobmatcher --data-dir '/tmp/a b' backup list`, then `jobmatcher --data-dir '/tmp/a b' backup restore "
+        "ID`; or `jobmatcher --data-dir /x status`, `jobmatcher backup list --data-dir /y` or `jobmatcher "
+        "completion bash`."
+    )

@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -58,7 +59,54 @@ def _emit_json(value: Any) -> None:
     # about 60 ms for a list of 1,000 backups. A name that is not UTF-8 is escaped, never a failure (X27).
     from .jsontext import json_text
 
-    sys.stdout.write(json_text(_jsonable(value), indent=2) + "\n")
+    sys.stdout.write(json_text(_sentences_for_this_folder(_jsonable(value)), indent=2) + "\n")
+
+
+# -- the commands a message names, for the data folder this command ran on (D6) --------------------------------
+
+# The data folder this command was given (--data-dir, else $JOBMATCHER_DATA_DIR), shell-quoted and absolute, for
+# the commands its messages name; None for the default data folder (main sets it).
+_GIVEN_DATA_DIR: str | None = None
+# "`jobmatcher " opening a command in a message, unless that command names its data folder already (or is
+# `completion`, which takes none). The library's messages name bare commands; the words are chosen here.
+_BARE_COMMAND = re.compile(r"`jobmatcher (?!completion\b)(?![^`]*--data-dir)")
+# The keys of --json output whose strings are the library's sentences (an error's message and hint, a warning's,
+# a location's problem, a sync's error; `problems` by name): never the user's own text (a note, a name, a path).
+_SENTENCE_KEYS = frozenset({"message", "hint", "problem", "error", "problems"})
+
+
+def _given_data_dir(args: argparse.Namespace) -> str | None:
+    """The data folder `args` name other than the default one (--data-dir, else a non-blank $JOBMATCHER_DATA_DIR,
+    the rule of the engine's default_data_dir), absolute and shell-quoted; None for the default data folder."""
+    import shlex
+
+    given = args.data_dir if args.data_dir is not None else os.environ.get("JOBMATCHER_DATA_DIR", "")
+    if not str(given).strip():
+        return None
+    return shlex.quote(os.path.abspath(os.path.expanduser(os.fspath(given))))
+
+
+def _for_this_folder(text: str) -> str:
+    """D6: `text` with every command it names (`jobmatcher …` in backquotes) given this command's data folder
+    (`jobmatcher --data-dir FOLDER …`) when the command ran on one other than the default, so a way out followed
+    as written acts on that folder, not on the default one. A command naming --data-dir already is left as it is.
+    Every line the command line prints passes here (print, _emit_json's sentences, the usage errors)."""
+    if _GIVEN_DATA_DIR is None or "`jobmatcher " not in text:
+        return text
+    return _BARE_COMMAND.sub(lambda _: f"`jobmatcher --data-dir {_GIVEN_DATA_DIR} ", text)
+
+
+def _sentences_for_this_folder(value: Any, sentence: bool = False) -> Any:
+    """`value` (JSON-ready) with _for_this_folder applied to the strings under _SENTENCE_KEYS, however deep."""
+    if _GIVEN_DATA_DIR is None:
+        return value
+    if isinstance(value, str):
+        return _for_this_folder(value) if sentence else value
+    if isinstance(value, dict):
+        return {k: _sentences_for_this_folder(v, sentence or k in _SENTENCE_KEYS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sentences_for_this_folder(v, sentence) for v in value]
+    return value
 
 
 _printable: Callable[[object, bool], str] | None = None
@@ -74,11 +122,16 @@ def _safe(text: object, keep_newlines: bool = False) -> str:
     return _printable(text, keep_newlines)
 
 
-def print(*parts: object, **kwargs: Any) -> None:  # noqa: A001 - every line this module prints goes through here
+def print(*parts: object, verbatim: bool = False, **kwargs: Any) -> None:  # noqa: A001 - every line printed
     """builtins.print with every part passed through _safe (line breaks kept: a part's own line breaks are
     ours; a name that may hold one is escaped where it is put into the line, with _safe). So no escape
-    sequence from a file name, note or location name reaches the terminal, whatever line shows it (G10)."""
-    builtins.print(*(_safe(p, keep_newlines=True) for p in parts), **kwargs)
+    sequence from a file name, note or location name reaches the terminal, whatever line shows it (G10).
+    The commands a part names are given this command's data folder (_for_this_folder, D6), except in a
+    `verbatim` line: one showing the user's own text (a backup's note, a profile's name) as it is."""
+    if verbatim:
+        builtins.print(*(_safe(p, keep_newlines=True) for p in parts), **kwargs)
+    else:
+        builtins.print(*(_safe(_for_this_folder(str(p)), keep_newlines=True) for p in parts), **kwargs)
 
 
 def _cells(row: tuple) -> tuple[str, ...]:
@@ -440,7 +493,8 @@ def cmd_backup_list(args) -> int:
             if row[1]
             else row[0]
             for row in rows
-        )
+        ),
+        verbatim=True,  # the notes are the user's words
     )
     # the page's status-line warning, with the command instead of the button
     from .presentation import newest_backup_warning
@@ -467,7 +521,7 @@ def cmd_backup_show(args) -> int:
         )
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
-        print(f"  Note: {_safe(p.note)}")
+        print(f"  Note: {_safe(p.note)}", verbatim=True)  # the user's words
     cur = p.current
     rows = [
         ("", "IN THE BACKUP", "NOW"),
@@ -480,7 +534,7 @@ def cmd_backup_show(args) -> int:
     cells = [_cells(r) for r in rows]
     w = [max(len(r[i]) for r in cells) for i in range(2)]
     for r in cells:
-        print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}")
+        print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}", verbatim=True)  # the profile's own words
     return 0
 
 
@@ -2303,6 +2357,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--data-dir is empty: give the data folder's path, or leave --data-dir out for the default data folder"
         )
+    global _GIVEN_DATA_DIR
+    _GIVEN_DATA_DIR = _given_data_dir(args)  # the commands its messages name act on this data folder (D6)
     problem = _unsaid_place(args)
     if problem:
         _innermost(parser, sys.argv[1:] if argv is None else argv).error(problem)  # exits 2
@@ -2316,7 +2372,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _UsageError as e:  # the command's own usage line, not the top level's (L15, as K7)
-        _innermost(parser, sys.argv[1:] if argv is None else argv).error(str(e))  # exits 2
+        _innermost(parser, sys.argv[1:] if argv is None else argv).error(_for_this_folder(str(e)))  # exits 2
     except JobMatcherError as e:
         log.info("refused: %s", e.message)
         if args.json:
