@@ -509,7 +509,8 @@ def test_sync_verify_finds_a_copy_changed_in_place_and_copies_it_again(engine, u
     assert r.returncode == 0 and json.loads(r.stdout)[0]["damaged"] == [] and json.loads(r.stdout)[0]["copied"] == []
     r = run_cli("location", "sync", "--verify", data_dir=root)
     assert r.returncode == 0, (r.stdout, r.stderr)
-    assert "read back 2 copies: 1 as written" in r.stdout and f"{kept.id}: its bytes there no longer match" in r.stderr
+    assert "checked 2 copies there: 1 as written" in r.stdout
+    assert f"{kept.id}: its bytes there no longer match" in r.stderr
     assert "copied again" in r.stderr
     written = json.loads((ns / f"{kept.id}.json").read_text())["stored_sha256"]
     assert hashlib.sha256((ns / f"{kept.id}{suffix}").read_bytes()).hexdigest() == written

@@ -46,9 +46,16 @@ def test_a_locations_folder_is_refused_as_the_backup_folder(located, which):
     assert "backup location" in r.stderr and "Traceback" not in r.stderr
     assert file_tree(usb) == before
     assert fingerprint(engine.data.db_path) == live
-    # and the backups still go where they went
-    assert run_cli("backup", "create", data_dir=engine.data.root).returncode == 0
-    assert file_tree(usb) == before
+    # and the backups still go where they went: the backup folder, and the location only as its copy (made by
+    # the background copy `backup create` starts; run_cli waits for it)
+    made = run_cli("--json", "backup", "create", data_dir=engine.data.root)
+    assert made.returncode == 0, made.stderr
+    new_id = json.loads(made.stdout)["id"]
+    assert (engine.store.folder / f"{new_id}.db").is_file()
+    after = file_tree(usb)
+    rel = copies.relative_to(usb)
+    assert {k for k in after if k not in before} == {f"{rel}/{new_id}.db", f"{rel}/{new_id}.json"}
+    assert all(after[k] == v for k, v in before.items() if k.endswith(".db"))
 
 
 def test_the_local_clean_up_never_deletes_a_locations_manifest(located):

@@ -533,3 +533,45 @@ def test_a_folder_locations_drive_mounted_elsewhere_is_pointed_at_on_the_page(
     app.stop()
     [loc] = Engine(app_data).locations.config().locations
     assert loc.path == str(new)
+
+
+def test_check_copies_on_the_page_names_a_damaged_copy_and_the_row_keeps_saying_it(
+    page: Page, start_app, tmp_path, engine, quick_identity
+):
+    """FINDINGS17 D5 on the page: `location sync --verify` had no button, and a copy found damaged was forgotten.
+    Check copies reads every copy back: the copy changed in place (same size) whose backup is gone is named with
+    why; the row then counts it apart and says it cannot be restored, and the list of copies marks it."""
+    from conftest import prime
+    from jobmatcher.locations.manager import folder_id_of
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    prime(engine, quick_identity)
+    engine.locations.add("folder", path=str(usb), name="usb", passphrase=PASS)
+    older = engine.create_backup(note="older")
+    engine.create_backup(note="newer")
+    assert not engine.locations.sync()[0].error
+    copy = usb / "JobMatcher" / folder_id_of(engine.data) / f"{older.id}.db.age"
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte changed in place: only reading it back tells
+    copy.write_bytes(bytes(data))
+    for p in (engine.data.root / "backups").glob(f"{older.id}.*"):
+        p.unlink()
+    root = engine.data.root
+    engine.release_instance_lock()
+
+    app = start_app(root, "--browser")
+    open_app(page, app)
+    row = page.locator("#location-list li", has_text="usb")
+    expect(row).to_be_visible(timeout=30000)
+    row.get_by_role("button", name="Check copies").click()
+    line = page.locator("#locations-sync")
+    expect(line).to_contain_text("usb: checked 2 copies there, 1 as written.", timeout=60000)
+    expect(line).to_contain_text(f"{older.id}: its bytes there no longer match")
+    expect(line).to_contain_text("no longer has that backup to copy again")
+    expect(row).to_contain_text("1 good copy, 1 damaged", timeout=15000)
+    expect(row).to_contain_text("1 damaged copy cannot be restored")
+    expect(row.locator(".verified")).to_have_text("Damaged copies")
+    expect(line).not_to_contain_text("Up to date")
+    screenshot(page, "locations-check-copies-damaged")
+    app.stop()

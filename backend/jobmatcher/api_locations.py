@@ -138,6 +138,8 @@ class LocationsApi:
             "used_known": s.used_known,
             "used": s.used_said(),  # not "0 bytes" for copies whose size is not known (X3)
             "old_passphrase": s.old_passphrase,  # its key file still opens with the passphrase before a change (X13)
+            "damaged": len(s.damaged),  # copies there last seen damaged (D5, D15; the pending ones are made again)
+            "lost": len(s.lost),  # of those, the ones whose backup is no longer here: cannot be restored
         }
 
     # -- adding ------------------------------------------------------------------------
@@ -294,8 +296,11 @@ class LocationsApi:
         return {"name": loc.name, "where": loc.where()}
 
     @validate_call
-    def sync_locations(self, name: Annotated[str, StringConstraints(max_length=60)] = "") -> dict:
-        """Copy what is missing now (all enabled locations, or the one named); progress in locations_overview."""
+    def sync_locations(self, name: Annotated[str, StringConstraints(max_length=60)] = "", verify: bool = False) -> dict:
+        """Copy what is missing now (all enabled locations, or the one named); progress in locations_overview.
+        `verify`: first read every copy of this data folder there back and compare its checksum (the page's
+        Check copies, `location sync --verify`): each result's `verified` and `damaged` (ids) with `damaged_why`
+        (by id); progress `phase` "verify" in bytes while reading back, "copy" while copying."""
         self._require_opened()  # type: ignore[attr-defined]
         if name:
             self._engine.locations.get(name)  # unknown: refused now
@@ -304,6 +309,8 @@ class LocationsApi:
         state: dict = {
             "state": "running",
             "name": name or None,
+            "verify": verify,
+            "phase": "verify" if verify else "copy",
             "done": 0,
             "total": 0,
             "unit": "bytes",  # what done/total count (progress.UNITS)
@@ -318,11 +325,11 @@ class LocationsApi:
             if phase == "backup":  # the outer count: which backup of how many
                 state["backup"], state["backups"] = done, total or 0
             else:
-                state["done"], state["total"], state["unit"] = done, total, unit
+                state["phase"], state["done"], state["total"], state["unit"] = phase, done, total, unit
 
         def run() -> None:
             try:
-                results = self._engine.locations.sync(name or None, progress=progress, wait=600)
+                results = self._engine.locations.sync(name or None, progress=progress, wait=600, verify=verify)
                 state["results"] = [r.model_dump() for r in results]
             except JobMatcherError as e:
                 state["error"] = e.to_dict()
@@ -390,6 +397,8 @@ class LocationsApi:
         found = check_source(client, source.kind == "configured")
         unlisted: list[str] = []  # copies whose manifest there cannot be read: said, as the command line does
         items, encrypted_there = remote_listing(client, None, unlisted) if found else ([], set())
+        if source.kind == "configured":  # copies a read-back found damaged stay marked (D5), as on the command line
+            self._engine.locations.mark_known_damage(source.name, items)
         configured = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         encrypted = {r.folder_id for r in items} if configured else encrypted_there
         # a copy dated after this clock is still offered; when even the newest one is, this clock may be behind (X15)

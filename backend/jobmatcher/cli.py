@@ -344,8 +344,10 @@ def cmd_backup_create(args) -> int:
         _change_made()
     finally:
         bar.close()
-    if args.json:
-        _emit_json(b)
+    stopped = _start_copies(args)
+    if args.json:  # D17: a script reading the JSON learns that copies stopped, as a person reading the terminal
+        warnings = [{"code": "copies-stopped", "message": stopped[:1].upper() + stopped[1:]}] if stopped else []
+        _emit_json({**_jsonable(b), "warnings": warnings})
     else:
         waited = f", after waiting {_seconds(b.wait_seconds)} for another program to finish writing"
         if b.wait_gave_up:  # it had not finished: say what the backup holds (K3)
@@ -360,13 +362,22 @@ def cmd_backup_create(args) -> int:
                 "  That program was still writing, so JobMatcher stopped waiting: the backup holds everything "
                 "saved before then, not the changes it had not saved yet."
             )
+        if stopped:
+            print(f"Warning: {stopped}", file=sys.stderr)
+    return 0  # no quick exit: the copy keeps a descriptor of the live database to the end (snapshot.py)
+
+
+def _start_copies(args) -> str | None:
+    """Start the copies of a backup just made to the backup locations (in the background, never waited for);
+    None, or the sentence saying that copies off this disk have stopped and why (C4: the locations file cannot
+    be read; D7: it is damaged): the backup itself is made. Never raises for those."""
     from .locations.copier import spawn_background_sync
 
     root = _engine(args).data.root
     why = None
     try:
         spawn_background_sync(root)  # copies to locations after the check; never waited for
-    except OSError as e:  # C4: the backup is made (said above); only its copies off this disk are stopped
+    except OSError as e:
         from .causes import explain
 
         named = explain(e, "reading the backup locations file")
@@ -375,13 +386,11 @@ def cmd_backup_create(args) -> int:
         from .locations.copier import damaged_locations_file
 
         why = damaged_locations_file(root)
-    if why is not None:
-        print(
-            f"Warning: the backup is made, but copies off this disk have stopped: {why} Run `jobmatcher status` "
-            "to see what to do.",
-            file=sys.stderr,
-        )
-    return 0  # no quick exit: the copy keeps a descriptor of the live database to the end (snapshot.py)
+    if why is None:
+        return None
+    return (
+        f"the backup is made, but copies off this disk have stopped: {why} Run `jobmatcher status` to see what to do."
+    )
 
 
 # The VERIFIED column of a backup not checked (verified None), by its verify_message.
@@ -920,17 +929,20 @@ def cmd_db_migrate(args) -> int:
 def cmd_db_check(args) -> int:
     engine = _engine(args, read_only=True)
     r = engine.check()
-    if not args.json:
-        from .listing import live_link_warning
+    from .listing import live_link_warning
 
-        for link in engine.live_links():  # the data is sound, but a "backup" is this very file (X1)
-            message, hint, _page = live_link_warning(link)
-            print(f"Warning: {message}\n  {hint}", file=sys.stderr)
-        if (other := engine.live_other_names()) is not None:  # another folder's live file shares it (Y5)
-            print(f"Warning: {other[0]}\n  {other[1]}", file=sys.stderr)
-    if args.json:
-        _emit_json(r)
-    elif r.ok:
+    warnings = []  # (code, message, hint)
+    for link in engine.live_links():  # the data is sound, but a "backup" is this very file (X1)
+        message, hint, _page = live_link_warning(link)
+        warnings.append(("backup-is-live-file", message, hint))
+    if (other := engine.live_other_names()) is not None:  # another folder's live file shares it (Y5)
+        warnings.append(("live-file-has-other-names", other[0], other[1]))
+    if args.json:  # D17's kind: what the terminal is warned of, the JSON carries too
+        _emit_json({**_jsonable(r), "warnings": [{"code": c, "message": m, "hint": h} for c, m, h in warnings]})
+        return 0 if r.ok else 1
+    for _code, message, hint in warnings:
+        print(f"Warning: {message}\n  {hint}", file=sys.stderr)
+    if r.ok:
         print("OK: the database passed its integrity check.")
     elif not r.problems:  # sound, but it holds triggers or the like that JobMatcher did not make
         print(
@@ -1294,6 +1306,8 @@ def cmd_location_backups(args) -> int:
         )
     for why in unlisted:  # copies whose manifest cannot be read: said, not silently hidden (V15e, as K11 locally)
         print(_safe(why), file=sys.stderr)
+    if args.location:  # copies a read-back found damaged are "NO" in every listing after it, not only then (D5)
+        _engine(args, read_only=True).locations.mark_known_damage(args.location, items)
     if args.json:
         _emit_json(items)
         return 0
@@ -1606,7 +1620,13 @@ def cmd_location_list(args) -> int:
                 " (in the future: this computer's clock was ahead then, or is behind now)" if ahead else ""
             )
         print(f"  last copy:    {last}")
-        print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
+        if r.damaged:  # D10: the space is every file there, damaged ones too; "0 (90.6 KB)" read as a miscount
+            print(
+                f"  copies:       {r.copies} good, {len(r.damaged)} damaged, {r.pending} pending "
+                f"({r.used_said()} there)"
+            )
+        else:
+            print(f"  copies:       {r.copies} ({r.used_said()}), {r.pending} pending")
         print(f"  keeps:        {r.keeps} ({r.retention_policy})")
         if r.old_passphrase:  # a passphrase change not yet there (X13)
             print(
@@ -1645,19 +1665,28 @@ def cmd_location_sync(args) -> int:
             if args.verify and not r.skipped and (r.verified or r.damaged):
                 sound = r.verified - len(r.damaged)
                 print(
-                    f"{_safe(r.name)}: read back {r.verified} {'copy' if r.verified == 1 else 'copies'}: "
+                    f"{_safe(r.name)}: checked {r.verified} {'copy' if r.verified == 1 else 'copies'} there: "
                     f"{sound} as written"
                 )
                 for d in r.damaged:
                     again = "copied again" if d in r.copied else "this computer no longer has that backup to copy again"
-                    print(f"  {_safe(d)}: its bytes there no longer match their checksum ({again})", file=sys.stderr)
+                    why = r.damaged_why.get(d, "damaged")
+                    print(f"  {_safe(d)}: {_safe(why)} ({again})", file=sys.stderr)
             if r.skipped:
                 print(f"{r.name}: disabled, left alone.")
             elif r.error:
                 print(f"{_safe(r.name)}: {r.error}", file=sys.stderr)
             else:
                 extra = f", removed {len(r.deleted)} old" if r.deleted else ""
-                print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
+                if r.failed_backups:  # D16: not "up to date" over a backup that could not be copied
+                    n = len(r.failed_backups)
+                    print(
+                        f"{r.name}: copied {len(r.copied)}{extra}; {n} backup{'s' if n != 1 else ''} not copied: "
+                        f"{', '.join(r.failed_backups)} failed {'its' if n == 1 else 'their'} check "
+                        "(`jobmatcher backup list` says why)."
+                    )
+                else:
+                    print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
         if not results:
             print("No backup locations yet.")
     return 1 if any(r.error for r in results) or any(lost.values()) else 0

@@ -209,11 +209,13 @@ class DataDir:
         None means the folder has no id yet. None also when the id cannot be written (a read-only
         folder): backups made then carry no id.
 
-        An id file that is there but cannot be read (damaged, cut short, not a file) is not "no id": the id is
+        An id file that is there but cannot be read (damaged, cut short) is not "no id": the id is
         taken back from the newest of this data folder's backups in its backup folder (every manifest records
         it) and the damaged file kept aside as `.jobmatcher-folder-id.damaged` (not with `create=False`: then
-        the id is only read from there); a new id only when no backup names one (finding X11). `id_file_note`
-        says so for status.
+        the id is only read from there); a new id only when no backup names one (finding X11). A pipe, a
+        device, a folder or a link at the name is the user's: never moved aside nor replaced, the id only read
+        from the backups (None when none names one) until it is moved out (C12). `id_file_note` says so for
+        status.
         """
         current = self._read_folder_id()
         if current is None and self._id_file_there():
@@ -343,6 +345,17 @@ class DataDir:
     def damaged_id_path(self) -> Path:
         return self.root / DAMAGED_ID_NAME
 
+    def _odd_id_file(self) -> str | None:
+        """What is at the id file's name when it is not a regular file ("a pipe", "a folder", "a device", "a link":
+        fsutil.other_kind), else None (a file, or nothing). Such a thing is the user's: named, never moved aside or
+        replaced (C12). lstat only; never raises."""
+        from .fsutil import other_kind
+
+        try:
+            return other_kind(os.lstat(self.folder_id_path).st_mode)
+        except OSError:
+            return None
+
     def _id_file_there(self) -> bool:
         try:
             os.lstat(self.folder_id_path)
@@ -425,6 +438,14 @@ class DataDir:
             return back[0] if back else None
         from .fsutil import fsync_dir, read_small_file
 
+        if (odd := self._odd_id_file()) is not None:  # the user's pipe, folder, device or link: left where it is
+            log.warning(
+                "%s is at the name of the data folder's id file %s: left alone, the id read from %s",
+                odd,
+                self.folder_id_path,
+                back[1] if back else "no backup",
+            )
+            return back[0] if back else None
         try:  # B13: never a plain open (a FIFO there blocked every writing command for ever)
             raw = read_small_file(self.folder_id_path, 1 << 16)
         except OSError:
@@ -475,6 +496,17 @@ class DataDir:
         if self._read_folder_id() is None and self._id_file_there():
             back = self.id_from_backups()
             where = f"the backup {back[1]}" if back else None
+            if (odd := self._odd_id_file()) is not None:  # C12: what is there, not "damaged"
+                return (
+                    f"This data folder's id file {self.folder_id_path} is {odd}, not the id file JobMatcher writes, "
+                    "so the data folder's id cannot be kept there.",
+                    "Move it out of the data folder (JobMatcher does not delete or move what it did not make): "
+                    + (
+                        f"the next backup then takes the id back from {where}."
+                        if where
+                        else "the next backup then gives the data folder an id."
+                    ),
+                )
             return (
                 f"This data folder's id file {self.folder_id_path} cannot be read (damaged).",
                 f"The next backup takes the id back from {where} and keeps the damaged file aside."

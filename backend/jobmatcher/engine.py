@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -61,7 +62,9 @@ from .fsutil import (
     data_folder_refused,
     file_size,
     make_private,
+    not_own_file_error,
     read_small_file,
+    refuse_replacing,
     remove_dead_temp_files,
     same_file,
     side_file,
@@ -391,10 +394,18 @@ class Engine:
             self._check_budget(new.budget_mb)
         if not confirmed:
             self._confirm_cleanup(old, new)
+        try:  # a link or pipe at settings.json: refused before a marker is written for settings never saved
+            refuse_replacing(self.data.settings_path)
+        except NotOwnFileError as e:
+            raise not_own_file_error(e, "saving the settings", self.data.settings_path) from None
         if new.backup_dir and (new.backup_dir != old.backup_dir or adopt):  # chosen before markers: as they are
             token = secrets.token_hex(16)
             try:
                 write_folder_marker(Path(new.backup_dir), token)
+            except NotOwnFileError as e:  # put there since it was checked: still the user's (D14)
+                from .folders import odd_marker_error
+
+                raise odd_marker_error(Path(new.backup_dir), e.kind or "not a file") from None
             except OSError as e:
                 raise SettingsError(
                     f"Cannot write to the backup folder {new.backup_dir}: {e.strerror or e}.",
@@ -1277,11 +1288,13 @@ class Engine:
         (live_links' rows; asked when None) explain: another data folder's live file or any other path shares
         it (a `cp -al` copy of the data folder, finding Y5), so every edit here also changes that file. None
         while a restore is under way (its journal names its own brief link) or when every name is explained.
-        One lstat when the live file has one name. Read-only; never raises."""
+        One lstat when the live file has one name. Only a regular file has hard links: a folder's link count is
+        its subfolders plus two (D8), so a folder at the name is never "a second name". Read-only; never raises."""
         try:
-            names = os.lstat(self.data.db_path).st_nlink
+            st = os.lstat(self.data.db_path)
         except OSError:
             return None
+        names = st.st_nlink if stat.S_ISREG(st.st_mode) else 1
         if names < 2 or os.path.lexists(self.data.journal_path):
             return None
         if links is None:
@@ -1299,9 +1312,11 @@ class Engine:
         "restore" by `ln`: finding X1), in the backup folder and the previous ones, as [{"id", "path", "folder",
         "deletable", "live"}]; `deletable`: a backup JobMatcher made, in the current folder, so `backup delete
         ID` removes the name. Not backups: every edit changes them. One lstat when the live file has no other
-        name. Read-only; never raises (a folder that cannot be read or is refused: nothing found there)."""
+        name (or is not a regular file: a folder's link count is no hard link, D8). Read-only; never raises (a folder
+        that cannot be read or is refused: nothing found there)."""
         try:
-            if os.lstat(self.data.db_path).st_nlink < 2:
+            live = os.lstat(self.data.db_path)
+            if live.st_nlink < 2 or not stat.S_ISREG(live.st_mode):
                 return []
         except OSError:
             return []

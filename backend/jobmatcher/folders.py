@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from .errors import SettingsError
-from .fsutil import require_utf8_path, user_path
+from .fsutil import other_kind, require_utf8_path, user_path
 
 # Folders that belong to the operating system: never a backup folder (nor anything inside them).
 _SYSTEM_FOLDERS = (
@@ -432,8 +432,24 @@ def check_data_folder(folder: Path) -> None:
         )
 
 
+def odd_marker_error(folder: Path, kind: str) -> SettingsError:
+    """The refusal (returned) to choose `folder` as the backup folder when `kind` ("a pipe", "a folder": what
+    fsutil.other_kind says) is at its marker's name (D14): the user's, never replaced by the marker. Never raises."""
+    marker = Path(folder) / BACKUP_FOLDER_MARKER
+    return SettingsError(
+        f"The backup folder {folder} cannot be marked as yours: {BACKUP_FOLDER_MARKER} in it is {kind}, not the "
+        "marker file JobMatcher writes there. Nothing was changed.",
+        f"Move {marker} out of that folder (JobMatcher does not delete or replace what it did not make), then "
+        "choose the folder again.",
+        code="backup-marker-not-a-file",
+        path=str(marker),
+    )
+
+
 def validate_backup_dir(folder: str, data_dir: Path) -> Path:
-    """Check a folder the user wants backups in: it exists, is writable, and check_backup_folder accepts it."""
+    """Check a folder the user wants backups in: it exists, is writable, check_backup_folder accepts it, and
+    nothing but a regular file (or nothing) is at its marker's name (odd_marker_error: a pipe, a device, a folder
+    or a link there is the user's, D14). Returns it as a Path; raises SettingsError saying which is not so."""
     p = user_path(folder, "The backup folder")
     require_utf8_path(p, "The backup folder")  # kept in settings.json: it must come back exactly (X27)
     if not p.is_absolute():
@@ -446,4 +462,10 @@ def validate_backup_dir(folder: str, data_dir: Path) -> Path:
         raise SettingsError(f"The backup folder {p} does not exist.", "Create it first, or choose another folder.")
     if not os.access(p, os.W_OK | os.X_OK):
         raise SettingsError(f"The backup folder {p} is not writable.", "Choose a folder your user can write to.")
+    try:
+        kind = other_kind(os.lstat(p / BACKUP_FOLDER_MARKER).st_mode)
+    except OSError:
+        kind = None  # none yet (or it cannot be looked at: writing the marker says why)
+    if kind is not None:
+        raise odd_marker_error(p, kind)
     return p

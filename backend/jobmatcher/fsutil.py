@@ -133,9 +133,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE, rename
     rename, so after a power cut the name holds the old file or the new one, each whole. The rename itself
     is made durable (the folder fsynced) unless `rename_durable` is False: for a rewrite where the old file
     is as good an answer as the new one (a manifest whose check only refreshed its time), the new one may
-    then be lost to a power cut, never damaged. Raises OSError as the file system reports it; the temp file
-    is gone then.
+    then be lost to a power cut, never damaged. Only a regular file at `path` (or none) is replaced: a link, a
+    folder, a pipe or a device there is the user's, refused with NotOwnFileError (refuse_replacing) and left as
+    it is (D13, D14). Raises OSError as the file system reports it; the temp file is gone then.
     """
+    refuse_replacing(path)
     tmp = atomic_temp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
@@ -143,6 +145,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE, rename
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        refuse_replacing(path)  # again just before the rename: one put there meanwhile is not replaced either
         os.replace(tmp, path)
     except BaseException:
         remove_quietly(tmp)
@@ -272,7 +275,44 @@ SMALL_FILE_MAX = 16 * 1024 * 1024  # bytes; JobMatcher's own settings, records a
 class NotOwnFileError(OSError):
     """read_small_file's refusal of what is at the name of one of JobMatcher's own files: not a regular file (errno
     EINVAL: a pipe, a device or a folder) or far larger than any it writes (EFBIG). Its own class, so every edge
-    words it as what it is (not_own_file_error), never as a disk to check (C4)."""
+    words it as what it is (not_own_file_error), never as a disk to check (C4). `kind` (refuse_replacing's) names
+    what is there when it is known: "a pipe", "a folder", ... (other_kind); None otherwise."""
+
+    kind: str | None = None
+
+
+def other_kind(mode: int) -> str | None:
+    """What the file of st_mode `mode` is, in the user's words, when it is not a regular file: "a folder", "a
+    link", "a pipe", "a device", "a socket"; None for a regular file. Never raises."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISLNK(mode):
+        return "a link"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "something other than a file"
+
+
+def refuse_replacing(path: Path) -> None:
+    """Before one of JobMatcher's own files is written at `path` by replacing what is there (a rename onto it, an
+    open that truncates it): NotOwnFileError (EINVAL, its `kind` set) when what is there is not a regular file: a
+    link, a folder, a pipe, a device or a socket the user put at the name is theirs, never replaced or deleted
+    (D13, D14). Nothing there, or a name that cannot be looked at (the write then says why): nothing. lstat only."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return
+    kind = other_kind(mode)
+    if kind is not None:
+        e = NotOwnFileError(errno.EINVAL, f"{kind} is there, not a file JobMatcher wrote (never replaced)", str(path))
+        e.kind = kind
+        raise e
 
 
 def not_own_file_error(e: OSError, action: str, name: object) -> JobMatcherError:
@@ -281,6 +321,15 @@ def not_own_file_error(e: OSError, action: str, name: object) -> JobMatcherError
     what = "a folder, a pipe or a device" if e.errno == errno.EINVAL else "a file far larger than any JobMatcher writes"
     if e.errno == errno.EINVAL and "link" in (e.strerror or ""):  # a lock file, never followed (D11)
         what = "a link, a folder, a pipe or a device"
+    kind = getattr(e, "kind", None)
+    if kind:  # refuse_replacing looked, before a write: what is there, said as it is
+        return JobMatcherError(
+            f"Could not finish {action}: {kind} is at the name of a file JobMatcher writes there ({name}).",
+            "Move it out of that folder (JobMatcher does not delete or replace what it did not make), then try "
+            "again. Nothing was changed.",
+            code="not-own-file",
+            path=str(name),
+        )
     return JobMatcherError(
         f"Could not finish {action}: {what} is at the name of a file JobMatcher keeps there ({name}).",
         "Move it out of that folder (JobMatcher does not delete what it did not make), then try again. Nothing was "

@@ -208,6 +208,24 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     "row.",
                 )
             )
+        lost = getattr(s, "lost", [])
+        if lost:  # D5, D15: known damaged there, and their backups are no longer here to copy again
+            n = len(lost)
+            out.append(
+                HealthWarning(
+                    code="location-copies-damaged",
+                    level="warn",
+                    message=f"{s.name}: {n} cop{'y' if n == 1 else 'ies'} there {'is' if n == 1 else 'are'} "
+                    f"damaged ({', '.join(lost[:3])}{', …' if n > 3 else ''}), and this computer no longer has "
+                    f"{'its backup' if n == 1 else 'their backups'} to copy again: "
+                    f"{'it' if n == 1 else 'they'} cannot be restored.",
+                    hint="Your other copies and backups are not affected; a damaged copy is removed when the "
+                    "location's retention lets it go. A drive that damages files may be failing: check it, and read "
+                    f"every copy there back with `jobmatcher location sync --verify {shlex.quote(s.name)}`.",
+                    page_hint="Your other copies and backups are not affected; a damaged copy is removed when the "
+                    "location's retention lets it go. A drive that damages files may be failing: check it.",
+                )
+            )
         last = s.last_success_at
         # a last copy dated in the future was recorded by a clock that was wrong (ahead then, or behind now): its
         # age is unknown, so it never holds back the warning for as long as the clock was off (V10)

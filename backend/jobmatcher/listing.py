@@ -24,7 +24,7 @@ from .core_schemas import MAX_SECONDS, BackupType, manifest_values, manifest_val
 from .datadir import DB_NAME
 from .errors import BackupFolderUnavailableError, JobMatcherError
 from .folders import BACKUP_FOLDER_MARKER
-from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, read_small_file, same_file
+from .fsutil import OPEN_SUFFIXES, SIDE_SUFFIXES, other_kind, read_small_file, same_file
 
 if TYPE_CHECKING:
     from .datadir import DataDir
@@ -128,6 +128,11 @@ def _marker_tokens(folder: Path) -> list[str]:
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
 # B10: a folder, a pipe or a device at a backup's name (never opened: a pipe would hang the read)
 ODD_NOT_LISTED = "{name} is not listed: {what} is there, not a backup file."
+# C12: a folder, a pipe or a device at a backup's manifest name (`ID.json`): said, never opened, moved or replaced
+ODD_MANIFEST = (
+    "{name} is {what}, not the manifest JobMatcher writes beside a backup: it is left as it is (move it out of the "
+    "backup folder)."
+)
 
 
 def live_link_sentence(name: str | os.PathLike, live: str | os.PathLike, listed: bool = True) -> str:
@@ -661,6 +666,17 @@ class BackupFolder:
             name = e.name
             # not a symlink: get() refuses those, so listing one would offer what cannot be used
             if not listable_name(name):
+                if skipped is not None and name.endswith(".json") and listable_name(name[:-5] + ".db"):
+                    try:
+                        odd = (
+                            None
+                            if e.is_file(follow_symlinks=False)
+                            else other_kind(e.stat(follow_symlinks=False).st_mode)
+                        )
+                    except OSError:
+                        odd = None
+                    if odd is not None and odd != "a link":  # a link is read as the manifest it leads to
+                        skipped.append(ODD_MANIFEST.format(name=name, what=odd))
                 continue
             if not e.is_file(follow_symlinks=False):
                 if skipped is not None and e.is_symlink():

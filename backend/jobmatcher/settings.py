@@ -149,7 +149,12 @@ def save_settings(path: Path, settings: Settings) -> None:
     """Write settings.json atomically. A folder JobMatcher records without the user choosing it (the previous
     backup folder: the default `<data>/backups` of a data folder whose own path is not UTF-8) is written with
     \\uDCxx escapes (jsontext), which load_settings' json.loads reads back as the same path (Y3: it was
-    "something unexpected went wrong: PydanticSerializationError"). Raises OSError."""
+    "something unexpected went wrong: PydanticSerializationError"). Raises OSError; JobMatcherError (code
+    "not-own-file") when a link, a folder, a pipe or a device is at the name: the user's, never replaced."""
+    from .fsutil import NotOwnFileError, not_own_file_error
     from .jsontext import json_text
 
-    atomic_write_bytes(path, json_text(settings, indent=2).encode())
+    try:
+        atomic_write_bytes(path, json_text(settings, indent=2).encode())
+    except NotOwnFileError as e:
+        raise not_own_file_error(e, "saving the settings", path) from None

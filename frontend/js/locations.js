@@ -42,19 +42,27 @@ const PROBLEM_LABELS = {
 function item(loc) {
   const state = !loc.enabled ? ["Disabled", "is-unknown"]
     : loc.problem ? [PROBLEM_LABELS[loc.problem_code] || "Not available", "is-bad"]
-      : loc.last_success_at ? ["Up to date", "is-ok"] : ["Not copied yet", "is-unknown"];
+      : loc.lost ? ["Damaged copies", "is-warn"]  // working, but holding copies that cannot be restored (D5)
+        : loc.last_success_at ? ["Up to date", "is-ok"] : ["Not copied yet", "is-unknown"];
   const facts = [
     loc.kind === "s3" ? "S3 storage" : "Folder",
     loc.encrypted ? "encrypted" : "not encrypted",
     loc.last_success_at ? `last copy ${ago(loc.last_success_at)} (${localDateTime(loc.last_success_at)})` : "no copy yet",
-    `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
+    loc.damaged
+      ? `${loc.copies} good ${loc.copies === 1 ? "copy" : "copies"}, ${loc.damaged} damaged, ${loc.used} there`
+      : `${loc.copies} ${loc.copies === 1 ? "copy" : "copies"}, ${loc.used}`,
     loc.pending ? `${loc.pending} waiting` : null,
+    loc.lost ? `${loc.lost} damaged ${loc.lost === 1 ? "copy" : "copies"} cannot be restored (${loc.lost === 1 ? "its backup is" : "their backups are"} no longer on this computer)` : null,
     loc.old_passphrase ? "its key still opens with your old passphrase (or with the new one, if a change stopped part way reached it); updated at its next copy" : null,
     `keeps ${loc.keeps}`,
   ].filter(Boolean).join(" · ");
   const actions = h("div", { class: "row-actions" },
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Sync now",
                   disabled: !loc.enabled, onclick: (e) => syncNow(e.currentTarget, loc.name) }),
+    // reads every copy there back and compares its checksum (`location sync --verify`): bit rot, a sync tool
+    h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Check copies",
+                  title: "Read every copy there back and compare it with what was written (downloads them all)",
+                  disabled: !loc.enabled, onclick: (e) => syncNow(e.currentTarget, loc.name, true) }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: loc.enabled ? "Disable" : "Enable",
                   onclick: (e) => toggle(e.currentTarget, loc) }),
     h("button", { type: "button", class: "btn btn-small btn-secondary", text: "Copies to keep…",
@@ -81,24 +89,42 @@ function renderSync(sync) {
   const line = $("#locations-sync");
   if (!sync) { line.hidden = true; return; }
   line.hidden = false;
-  if (sync.state === "running") {
-    const mb = (n) => (n / 1e6).toFixed(1);
+  const mb = (n) => (n / 1e6).toFixed(1);
+  if (sync.state === "running" && sync.phase === "verify") {
+    line.textContent = shown("Reading the copies back…" + (sync.total ? ` ${mb(sync.done)} of ${mb(sync.total)} MB` : ""));
+  } else if (sync.state === "running") {
     const which = sync.backups ? `backup ${Math.min(sync.backup + 1, sync.backups)} of ${sync.backups}` : "checking";
     line.textContent = shown(`Copying… ${which}` + (sync.total ? `: ${mb(sync.done)} of ${mb(sync.total)} MB` : ""));
   } else if (sync.error) {
     line.textContent = shown(`${sync.error.message} ${sync.error.hint || ""}`);
   } else {
-    const failed = (sync.results || []).filter((r) => r.error);
-    const copied = (sync.results || []).reduce((n, r) => n + r.copied.length, 0);
-    line.textContent = failed.length ? shown(failed.map((r) => r.error).join(" "))
-      : `Up to date (${copied} ${copied === 1 ? "copy" : "copies"} made).`;
+    const results = sync.results || [];
+    const failed = results.filter((r) => r.error);
+    const copied = results.reduce((n, r) => n + r.copied.length, 0);
+    // what a read-back found, as `location sync --verify` says it: each damaged copy with why, and whether
+    // it was copied again or cannot be (its backup is no longer on this computer)
+    const checked = sync.verify ? results.filter((r) => r.verified || r.damaged.length).map((r) => {
+      const bad = r.damaged.map((id) => `${id}: ${r.damaged_why[id] || "damaged"} (${r.copied.includes(id)
+        ? "copied again" : "this computer no longer has that backup to copy again"}).`);
+      return [`${r.name}: checked ${r.verified} ${r.verified === 1 ? "copy" : "copies"} there, `
+        + `${r.verified - r.damaged.length} as written.`, ...bad].join(" ");
+    }) : [];
+    const notCopied = results.filter((r) => (r.failed_backups || []).length).map((r) =>
+      `${r.name}: ${r.failed_backups.join(", ")} not copied: ${r.failed_backups.length === 1 ? "it" : "they"} failed `
+      + `${r.failed_backups.length === 1 ? "its" : "their"} check.`);
+    const made = `${copied} ${copied === 1 ? "copy" : "copies"} made`;
+    const damaged = results.some((r) => r.damaged.length);
+    const done = failed.length ? failed.map((r) => r.error).join(" ")
+      : notCopied.length ? notCopied.join(" ")
+        : damaged ? `${made[0].toUpperCase()}${made.slice(1)}.` : `Up to date (${made}).`;
+    line.textContent = shown([...checked, done].join(" "));
   }
 }
 
-async function syncNow(button, name = "") {
+async function syncNow(button, name = "", verify = false) {
   await busy(button, async () => {
     try {
-      const state = await call("sync_locations", name);
+      const state = await call("sync_locations", name, verify);
       renderSync(state);
       pollSync();
     } catch (e) {

@@ -169,6 +169,13 @@ class LocationState(BaseModel):
     next_try_at: datetime | None = None
     copied: list[str] = Field(default_factory=list, description="Ids of this data folder's copies there.")
     used_bytes: int = 0
+    # D5: the copies `location sync --verify` read back damaged, by id, each with the SHA-256 of the stored bytes
+    # its manifest there records: the verdict holds while that copy is there (a new copy has another manifest),
+    # and is shown by every later listing, not only by the read-back that found it
+    read_back_damaged: dict[str, str] = Field(default_factory=dict)
+    # D5, D15: this data folder's copies there last seen damaged (read back so, or not the size written), by id:
+    # what status says without contacting the location
+    damaged: list[str] = Field(default_factory=list)
 
 
 # the settings' names as the person knows them (Y9c: pydantic's own text named fields and linked its site)

@@ -40,7 +40,17 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, List, TypeVar
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
-from ..fsutil import copy_range, fsync_dir, human_size, make_dirs, process_gone, read_failed, remove_quietly
+from ..fsutil import (
+    NotOwnFileError,
+    copy_range,
+    fsync_dir,
+    human_size,
+    make_dirs,
+    process_gone,
+    read_failed,
+    refuse_replacing,
+    remove_quietly,
+)
 from .client import (
     MARKER_KEY,
     ByteProgress,
@@ -387,6 +397,15 @@ class FolderLocation(LocationClient):
     def _write_error(self, e: OSError, key: str, needed: int = 0) -> JobMatcherError:
         """What a failed write of `key` (`needed`: the size it was to take, when known) says. Never raises."""
         refusal = _WRITE_REFUSALS.get(e.errno or 0)
+        if isinstance(e, NotOwnFileError) and e.kind:  # refuse_replacing: what is there is the user's (D14)
+            noun = e.kind.split(" ", 1)[-1]  # "a pipe" -> "pipe"
+            return LocationCopyFailedError(
+                f"{e.kind[0].upper()}{e.kind[1:]} is at the name of {key} at the backup location {self.root}, so "
+                "that copy cannot be made there.",
+                f"Move or remove that {noun} there (JobMatcher does not delete or replace what it did not make); "
+                "the copy is made at the next sync.",
+                reason="folder-at-copy-name",  # this one copy, not the location: the others are still made
+            )
         if e.errno == errno.ENOSPC and needed and not self.adding:  # (a quota's room is not the drive's)
             return self._no_room(key, needed)  # with the sizes, and whether any clean-up can help (Z5)
         if refusal is not None:
@@ -479,6 +498,7 @@ class FolderLocation(LocationClient):
                 raw.flush()
                 os.fsync(raw.fileno())
                 written = os.fstat(raw.fileno())
+            refuse_replacing(final)  # a pipe, device, folder or link put there is never replaced (D14's kind)
             os.replace(tmp, final)
             fsync_dir(final.parent)
             if checked:
@@ -569,6 +589,7 @@ class FolderLocation(LocationClient):
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            refuse_replacing(final)
             os.replace(tmp, final)
             fsync_dir(self.root)
         except OSError as e:

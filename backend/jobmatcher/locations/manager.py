@@ -150,6 +150,8 @@ class LocationStatus(BaseModel):
     same_disk: bool = False  # a folder on the disk of the data folder or the backup folder: not another copy (X22)
     # its key file there still opens with the passphrase as it was before a change (X13): updated at its next copy
     old_passphrase: bool = False
+    damaged: list[str] = []  # ids of this data folder's copies there last seen damaged (D5, D15)
+    lost: list[str] = []  # those of `damaged` whose backup is no longer here: they cannot be copied again
 
     def used_said(self) -> str:
         """The space its copies take, in words for its row: "1.2 MB" (reached now, or not checked), "1.2 MB when
@@ -172,6 +174,10 @@ class SyncResult(BaseModel):
     # those whose bytes no longer matched their checksum (copied again where this computer still has the backup)
     verified: int = 0
     damaged: list[str] = []
+    # why each of `damaged` is (by id), in the words the list of copies uses (D15: cut short, grown, changed)
+    damaged_why: dict[str, str] = {}
+    # D16: backups of this data folder the location's retention would hold but that failed their check: not copied
+    failed_backups: list[str] = []
 
 
 class PassphraseResult(BaseModel):
@@ -547,7 +553,8 @@ class Locations:
         Raises LocationIdentityMissingError-like JobMatcherError (no key file), KeyFileDamagedError,
         WrongPassphraseError (the passphrase does not open it), ValidationError (given as a recovery key that is
         not one), LocationCopyFailedError (code
-        "recipient-mismatch"), OSError."""
+        "recipient-mismatch"), OSError; odd_key_file()'s error (a pipe, device or folder at the key file's name)."""
+        self.refuse_odd_key_file()  # not "no key file": something the user put there (B6's kind)
         if not self.identity_path().is_file():
             raise JobMatcherError(
                 f"This data folder has no encryption key file ({IDENTITY_NAME}), so there is nothing to unlock.",
@@ -887,7 +894,9 @@ class Locations:
         retention; without `confirmed`, an add whose first sync would delete some of them is refused.
 
         Raises LocationUnavailableError / LocationCredentialsError (nothing is saved then), ValidationError,
-        or ConfirmationNeededError (action "delete-location-copies": how many copies, which; nothing saved).
+        or ConfirmationNeededError (action "delete-location-copies": how many copies, which; nothing saved);
+        for an encrypted one, odd_key_file()'s error when a pipe, a device or a folder is at the key file's name
+        (D13: nothing written, nothing replaced).
         """
         lock = self._lock(wait=30)
         try:
@@ -954,6 +963,8 @@ class Locations:
                         code="location-nested",
                         name=other.name,
                     )
+            if encrypt:  # D13: a pipe, device or folder there is the user's, never replaced by a key taken back
+                self.refuse_odd_key_file()
             not_ours: WrongPassphraseError | None = None  # the passphrase does not open the data folder's key file
             if encrypt and passphrase:  # checked before anything is written at the location
                 if cfg.recipient and self.identity_path().is_file():
@@ -1491,13 +1502,15 @@ class Locations:
         return removed
 
     def _plan(
-        self, loc: LocationConfig, client: LocationClient, fid: str
+        self, loc: LocationConfig, client: LocationClient, fid: str, st: LocationState | None = None
     ) -> tuple[list[RemoteBackup], list[BackupRecord], list[RemoteBackup]]:
         """(this data folder's copies at the location, local backups to copy, copies to delete) as a sync of
-        `loc` would do now: what a sync does and what is asked before a change are one computation. Raises
+        `loc` would do now: what a sync does and what is asked before a change are one computation. The copies
+        an earlier read-back found damaged are marked so (`st`: the location's state; default: as saved). Raises
         LocationUnavailableError / LocationCredentialsError when the location cannot be listed."""
         # a plain file at an encrypted location was not made by its copier: neither counted nor pruned
         remote = [r for r in _listed(client, fid) if r.encrypted or not loc.encrypt]
+        _mark_read_back(remote, fid, st or load_states(self.data.root).get(loc.id, LocationState()))
         todo, doomed = self._wanted(loc, self._candidates(), remote, _now())
         return remote, todo, doomed
 
@@ -1588,8 +1601,8 @@ class Locations:
             if loc.encrypt:
                 self._relock_done(loc.id)  # it holds the current key file: no longer opens with an old passphrase
             self._finish_deletes(client, fid)
-            remote, todo, doomed = self._plan(loc, client, fid)
-            if verify and self._read_back(client, fid, remote, progress, result):
+            remote, todo, doomed = self._plan(loc, client, fid, st)
+            if verify and self._read_back(client, fid, remote, progress, result, st):
                 todo, doomed = self._wanted(loc, self._candidates(), remote, _now())  # the damaged ones again
             # a chain taken over: its copies here may go further than the ones restored (the lost computer's
             # newest, at a location the recovery did not come from): new backups are numbered above them (A5)
@@ -1664,8 +1677,10 @@ class Locations:
                 progress("backup", len(todo), len(todo), "backups")
             space: list[int] = []
             remote = _listed(client, fid, space)
+            _seen_damage(remote, fid, st)
             by_id = {r.id: r for r in self._candidates()}
             st.copied = [r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)]
+            result.failed_backups = self._failed_wanted(loc, remote)
             st.used_bytes = space[0]  # every copy's data there, a leftover not yet removed included (Z3)
             st.last_success_at = _now()
             st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
@@ -1687,17 +1702,27 @@ class Locations:
         remote: list[RemoteBackup],
         progress: Progress | None,
         result: SyncResult,
+        st: LocationState,
     ) -> bool:
         """Read each of this data folder's copies in `remote` back whole (into a temp file in the data folder, as a
         restore downloads it: `.location-fetch-…`, removed after) and compare its SHA-256 with the one recorded when
-        it was written; mark each that differs (or is not a file JobMatcher wrote) as damaged, in `remote` and in
-        `result`. Returns whether any was. Raises the location's errors, InsufficientSpaceError when the data
+        it was written; mark each that differs (or is not a file JobMatcher wrote) as damaged, in `remote`, in
+        `result` (with why, by id) and in the location's state `st` (the verdict every later listing shows, D5).
+        A copy already known damaged by its size there is not read: it is reported as damaged with that reason
+        (D15); one an earlier read-back found damaged is read again (a copy put back whole is known again).
+        Returns whether any is damaged. Raises the location's errors, InsufficientSpaceError when the data
         folder's disk has no room for the largest copy."""
         import uuid
 
         from ..fsutil import require_free_space
 
-        ours = [r for r in remote if r.folder_id == fid and not r.damaged]
+        mine = [r for r in remote if r.folder_id == fid]
+        for r in mine:
+            if r.damaged and r.doubt != READ_BACK_DOUBT:  # its size there already says so (D15): nothing to read
+                result.verified += 1
+                result.damaged.append(r.id)
+                result.damaged_why[r.id] = r.doubt or "damaged"
+        ours = [r for r in mine if not r.damaged or r.doubt == READ_BACK_DOUBT]
         if ours:
             require_free_space(
                 self.data.root, max(r.stored_size for r in ours), "a copy read back", place="data-folder"
@@ -1723,14 +1748,31 @@ class Locations:
                 tmp.unlink(missing_ok=True)
             done += r.stored_size
             result.verified += 1
-            if not same:
-                log.warning("%s: the copy %s there no longer matches its checksum", client.describe(), r.id)
-                r.damaged, r.verified = True, False
-                r.doubt = (
-                    "its bytes there no longer match the checksum recorded when it was written: damaged or changed"
-                )
-                result.damaged.append(r.id)
+            if same:
+                r.damaged, r.verified, r.doubt = False, True, None
+                st.read_back_damaged.pop(r.id, None)
+                continue
+            log.warning("%s: the copy %s there no longer matches its checksum", client.describe(), r.id)
+            r.damaged, r.verified, r.doubt = True, False, READ_BACK_DOUBT
+            st.read_back_damaged[r.id] = r.stored_sha256
+            result.damaged.append(r.id)
+            result.damaged_why[r.id] = READ_BACK_DOUBT
         return bool(result.damaged)
+
+    def _failed_wanted(self, loc: LocationConfig, remote: list[RemoteBackup]) -> list[str]:
+        """D16: the ids of this data folder's backups that failed their check and that the location's retention
+        would have it hold were they sound: never copied (a damaged backup is not a copy worth having), and
+        said, so "up to date" is not claimed over them. Oldest first. Never raises (none when the backups
+        cannot be listed)."""
+        try:
+            failed = [r for r in self.store.own() if r.verified is False]
+        except (JobMatcherError, OSError):
+            return []
+        if not failed:
+            return []
+        todo, _ = self._wanted(loc, self._candidates() + failed, remote, _now())
+        ids = {r.id for r in failed}
+        return [r.id for r in todo if r.id in ids]
 
     def _check_changed_backup(self, backup_id: str) -> None:
         """C14: a backup whose bytes no longer match its manifest's checksum was only left out of the copies; in a
@@ -2152,6 +2194,8 @@ class Locations:
                     fid = self.data.folder_id(create=False) if hasattr(self.data, "folder_id") else None
                     space: list[int] = []
                     remote = _listed(client, fid, space) if fid else []
+                    if fid:
+                        _seen_damage(remote, fid, st)
                     by_id = {r.id: r for r in local}
                     copied = {r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)}
                     # what is really there: a leftover of a delete cut short takes room until removed (Z3)
@@ -2172,6 +2216,7 @@ class Locations:
                 problem, code = odd_key.message, odd_key.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
             todo = [r for r in todo if r.id not in copied]
+            have = {r.id for r in local}
             rows.append(
                 LocationStatus(
                     name=loc.name,
@@ -2191,9 +2236,22 @@ class Locations:
                     used_known=reachable is True or not copied or st.used_bytes > 0,  # no copy takes 0 bytes
                     same_disk=reachable is not False and loc.enabled and self._same_disk(loc),
                     old_passphrase=loc.encrypt and loc.id in old_passphrase,
+                    damaged=list(st.damaged),
+                    # a damaged copy whose backup is here is pending (copied again); one whose backup is gone
+                    # cannot be made again (D5, D15)
+                    lost=[i for i in st.damaged if i not in have] if self.store.available() else [],
                 )
             )
         return rows
+
+    def mark_known_damage(self, name: str, copies: list[RemoteBackup]) -> None:
+        """Mark in `copies` (a listing of the configured location `name`) the copies of this data folder that
+        an earlier `location sync --verify` read back damaged and that are still the copies it read, as every
+        listing of them shows (D5: VERIFIED "NO", refused by a restore in any case). Raises
+        LocationNotFoundError (an unknown name) or SettingsError (a damaged configuration)."""
+        loc = self.get(name)
+        fid = self.data.folder_id(create=False) if hasattr(self.data, "folder_id") else None
+        _mark_read_back(copies, fid, load_states(self.data.root).get(loc.id, LocationState()))
 
     def _same_disk(self, loc: LocationConfig) -> bool:
         """Whether the folder location `loc` is on the file system (st_dev) of the data folder or of the backup
@@ -2251,6 +2309,8 @@ class Locations:
                 part = f"{s.name} ✗ (last copy {_ago(now, s.last_success_at)}, {s.pending} pending)"
             elif s.last_success_at:
                 part = f"{s.name} ✓ {_ago(now, s.last_success_at)}" + (f" ({s.pending} pending)" if s.pending else "")
+                if s.lost:  # D5: working, but holding copies that cannot be restored (status's warning says which)
+                    part += f" ({len(s.lost)} damaged)"
             else:
                 part = f"{s.name}: not copied yet"
             if s.same_disk and "✗" not in part:
@@ -2870,6 +2930,29 @@ def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
     if pa in pb.parents:
         return "contains"
     return None
+
+
+READ_BACK_DOUBT = "its bytes there no longer match the checksum recorded when it was written: damaged or changed"
+
+
+def _mark_read_back(remote: list[RemoteBackup], fid: str | None, st: LocationState) -> None:
+    """Mark damaged in `remote` (a listing of a configured location) each copy of data folder `fid` that an
+    earlier `location sync --verify` read back damaged and that is still that copy (its manifest records the
+    stored SHA-256 that was read: a copy made since has another), with READ_BACK_DOUBT (D5). Never raises."""
+    for r in remote:
+        if r.folder_id == fid and not r.damaged and st.read_back_damaged.get(r.id) == r.stored_sha256:
+            r.damaged, r.verified, r.doubt = True, False, READ_BACK_DOUBT
+
+
+def _seen_damage(remote: list[RemoteBackup], fid: str, st: LocationState) -> None:
+    """Record in `st` what a whole listing of data folder `fid`'s copies at its location (`remote`) shows:
+    read-back verdicts of copies no longer there, or replaced, are forgotten, and `st.damaged` is every copy
+    of `fid` known damaged there now (D5, D15: what status says without contacting the location). Marks
+    `remote` as _mark_read_back. Never raises."""
+    _mark_read_back(remote, fid, st)
+    ours = [r for r in remote if r.folder_id == fid]
+    st.read_back_damaged = {r.id: r.stored_sha256 for r in ours if r.doubt == READ_BACK_DOUBT}
+    st.damaged = sorted(r.id for r in ours if r.damaged)
 
 
 def _is_copy_of(remote: RemoteBackup, local: BackupRecord | None, loc: LocationConfig) -> bool:

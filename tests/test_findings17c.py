@@ -1,0 +1,201 @@
+"""FINDINGS17 D5, D10, D15, D16, D17 (a fresh tester's report on session 15's work): each finding fixed, as a
+test that fails before its fix. The copies are real files at a real folder location, changed as a failing
+drive or a person would change them; every command is the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import prime, run_cli
+
+pytestmark = pytest.mark.usefixtures("file_credentials")
+
+
+def _two_copies(engine, tmp_path, locked_identity):
+    """A data folder with an encrypted folder location "usb" holding copies of two backups (older, newer);
+    the engine's lock released for the command line. Returns (root, copies' folder, older, newer)."""
+    root = engine.data.root
+    prime(engine, locked_identity)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb")
+    older = engine.create_backup(note="older")
+    newer = engine.create_backup(note="newer")
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    (there,) = (usb / "JobMatcher").iterdir()
+    assert (there / f"{older.id}.db.age").is_file()
+    return root, there, older, newer
+
+
+def _lose_backup(root, backup_id: str) -> None:
+    """The local backup gone (deleted by hand, its disk failed): its copy cannot be made again."""
+    for p in (root / "backups").glob(f"{backup_id}.*"):
+        p.unlink()
+
+
+def _row(listing: str, backup_id: str) -> str:
+    return next(line for line in listing.splitlines() if line.startswith(backup_id + " "))
+
+
+def test_a_copy_read_back_damaged_stays_marked_in_every_list_and_status_until_it_is_whole_again(
+    engine, tmp_path, locked_identity
+):
+    """D5: `location sync --verify` found a copy changed in place (same size) whose backup is gone, said so
+    and ended 1; but the verdict was kept nowhere: `backup list --location` still said VERIFIED "yes",
+    `location list` counted it, and status said "L1 ✓". Now the verdict is kept with the location's state:
+    the copy is "NO" in the list (and on the page), not counted, and status warns that it cannot be restored,
+    until a read-back finds it whole again (a person putting the good file back)."""
+    root, there, older, _newer = _two_copies(engine, tmp_path, locked_identity)
+    copy = there / f"{older.id}.db.age"
+    good = copy.read_bytes()
+    with open(copy, "r+b") as f:  # same size, changed in place: only reading it back tells
+        f.seek(len(good) // 2)
+        f.write(bytes(b ^ 0xFF for b in good[len(good) // 2 : len(good) // 2 + 4]))
+    _lose_backup(root, older.id)
+
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{older.id}: its bytes there no longer match" in r.stderr and "no longer has that backup" in r.stderr
+
+    listed = run_cli("backup", "list", "--location", "usb", data_dir=root)
+    assert listed.returncode == 0, listed.stderr
+    row = _row(listed.stdout, older.id)
+    assert "NO: its bytes there no longer match" in row and " yes " not in row.split("NO:")[1], row
+    as_json = json.loads(run_cli("--json", "backup", "list", "--location", "usb", data_dir=root).stdout)
+    mine = next(c for c in as_json if c["id"] == older.id)
+    assert mine["damaged"] is True and mine["verified"] is False
+
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    page = Api(Engine(root, read_only=True)).remote_backups({"kind": "configured", "name": "usb"})
+    on_page = next(b for b in page["backups"] if b["id"] == older.id)
+    assert on_page["verified"] is False and "no longer match" in on_page["doubt"]
+
+    rows = run_cli("location", "list", data_dir=root)
+    assert "1 good, 1 damaged, 0 pending" in rows.stdout, rows.stdout
+    status = run_cli("status", data_dir=root)
+    assert "usb ✓" in status.stdout and "(1 damaged)" in status.stdout, status.stdout
+    assert f"usb: 1 copy there is damaged ({older.id})" in status.stderr, status.stderr
+    assert "cannot be restored" in status.stderr
+    # nothing of it was deleted: the damaged copy is the user's until retention lets it go
+    assert copy.read_bytes() != good and copy.stat().st_size == len(good)
+
+    copy.write_bytes(good)  # put back whole: the next read-back knows it again
+    again = run_cli("location", "sync", "--verify", data_dir=root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "checked 2 copies there: 2 as written" in again.stdout, again.stdout
+    row = _row(run_cli("backup", "list", "--location", "usb", data_dir=root).stdout, older.id)
+    assert "NO" not in row, row
+    status = run_cli("status", data_dir=root)
+    assert "(1 damaged)" not in status.stdout and "cannot be restored" not in status.stderr, status.stdout
+
+
+@pytest.mark.parametrize("change", ["cut short", "grown"])
+def test_a_copy_cut_short_whose_backup_is_gone_is_named_by_the_read_back_and_by_status(
+    engine, tmp_path, locked_identity, change
+):
+    """D15: a copy cut short (or grown) at the location, its backup gone: `location sync --verify` skipped it
+    without a word ("read back 1 copy: 1 as written", exit 0) and status said "usb ✓". Now it is named with why,
+    the command ends 1, status warns; D10: `location list` no longer reads "copies: 0 (90.6 KB)"."""
+    root, there, older, newer = _two_copies(engine, tmp_path, locked_identity)
+    copy = there / f"{older.id}.db.age"
+    size = copy.stat().st_size
+    if change == "cut short":
+        os.truncate(copy, size - 100)
+    else:
+        with open(copy, "ab") as f:
+            f.write(os.urandom(50))
+    _lose_backup(root, older.id)
+
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "checked 2 copies there: 1 as written" in r.stdout, r.stdout
+    said = next(line for line in r.stderr.splitlines() if older.id in line)
+    assert f"bytes there where {size:,} were written" in said and "no longer has that backup" in said, said
+
+    rows = run_cli("location", "list", data_dir=root)
+    assert "1 good, 1 damaged, 0 pending" in rows.stdout and "there)" in rows.stdout, rows.stdout
+    status = run_cli("status", data_dir=root)
+    assert "(1 damaged)" in status.stdout and f"usb: 1 copy there is damaged ({older.id})" in status.stderr
+    as_json = json.loads(run_cli("--json", "location", "list", data_dir=root).stdout)
+    assert as_json[0]["damaged"] == [older.id] and as_json[0]["lost"] == [older.id]
+    from jobmatcher.api import Api
+    from jobmatcher.engine import Engine
+
+    api = Api(Engine(root, read_only=True))
+    api._require_opened = lambda *a, **k: None  # the page's row as it is built, without launching the window
+    (row,) = api.check_locations()["locations"]
+    assert row["damaged"] == 1 and row["lost"] == 1 and row["copies"] == 1
+    assert copy.exists()  # never deleted for being damaged
+
+
+def test_copies_cut_short_whose_backups_are_here_are_pending_not_lost(engine, tmp_path, locked_identity):
+    """D10: two copies cut short, their backups still here: "copies: 0 (90.6 KB), 2 pending" read as a
+    miscount. The row says the copies are damaged and pending (the next sync copies them again); status gives
+    no "cannot be restored" warning for copies this computer can make again."""
+    root, there, older, newer = _two_copies(engine, tmp_path, locked_identity)
+    for b in (older, newer):
+        copy = there / f"{b.id}.db.age"
+        os.truncate(copy, copy.stat().st_size - 100)
+    rows = run_cli("location", "list", data_dir=root)
+    assert "copies:       0 good, 2 damaged, 2 pending (" in rows.stdout and "there)" in rows.stdout, rows.stdout
+    status = run_cli("status", data_dir=root)
+    assert "cannot be restored" not in status.stderr, status.stderr
+    assert run_cli("location", "sync", data_dir=root).returncode == 0
+    rows = run_cli("location", "list", data_dir=root)
+    assert "copies:       2 (" in rows.stdout and "damaged" not in rows.stdout, rows.stdout
+
+
+def test_sync_does_not_say_up_to_date_over_a_backup_that_failed_its_check(engine, tmp_path, locked_identity):
+    """D16: the newest backup damaged before its copy was made: rightly not copied, but `location sync` said
+    "usb: copied 0; up to date." Now it names the backup that was not copied and why."""
+    root, there, _older, _newer = _two_copies(engine, tmp_path, locked_identity)
+    assert run_cli("location", "disable", "usb", data_dir=root).returncode == 0
+    made = run_cli("--json", "backup", "create", data_dir=root)
+    assert made.returncode == 0, made.stderr
+    damaged = json.loads(made.stdout)["id"]
+    path = root / "backups" / f"{damaged}.db"
+    os.truncate(path, path.stat().st_size - 4096)
+    assert run_cli("location", "enable", "usb", "--yes", data_dir=root).returncode == 0
+    r = run_cli("location", "sync", data_dir=root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "up to date" not in r.stdout, r.stdout
+    assert f"usb: copied 0; 1 backup not copied: {damaged} failed its check" in r.stdout, r.stdout
+    assert not (there / f"{damaged}.db.age").exists()
+
+
+def test_backup_create_json_carries_the_warning_that_copies_stopped(engine, tmp_path, locked_identity):
+    """D17: with the locations file unreadable (a pipe there), `--json backup create` ended 0 with the warning
+    only on standard error: a script reading the JSON never learned that copies off this disk had stopped."""
+    root, _there, _older, _newer = _two_copies(engine, tmp_path, locked_identity)
+    (root / "locations.json").unlink()
+    os.mkfifo(root / "locations.json")
+    r = run_cli("--json", "backup", "create", data_dir=root, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["id"].startswith("backup_")
+    (w,) = out["warnings"]
+    assert w["code"] == "copies-stopped" and w["message"].startswith("The backup is made, but copies off this disk")
+    (root / "locations.json").unlink()  # and without a problem, the field is there and empty
+    r = run_cli("--json", "backup", "create", data_dir=root)
+    assert r.returncode == 0 and json.loads(r.stdout)["warnings"] == [], r.stdout + r.stderr
+
+
+def test_db_check_json_carries_its_warnings(engine, tmp_path):
+    """D17's kind in `db check`: the warning that the live database has a second name elsewhere (a hard link)
+    was printed on standard error only; the JSON said nothing of it."""
+    root = engine.data.root
+    engine.release_instance_lock()
+    os.link(root / "jobmatcher.db", tmp_path / "elsewhere.db")
+    r = run_cli("--json", "db", "check", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ok"] is True
+    (w,) = out["warnings"]
+    assert w["code"] == "live-file-has-other-names" and "hard link" in w["message"] and w["hint"]
+    text = run_cli("db", "check", data_dir=root)
+    assert "Warning:" in text.stderr and "hard link" in text.stderr
