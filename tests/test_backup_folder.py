@@ -28,7 +28,7 @@ def _assert_refused_everywhere(engine: Engine, folder, backup_id: str) -> None:
     r = run_cli("backup", "create", data_dir=engine.data.root)
     assert r.returncode == 1 and f"Your backup folder {folder} {MESSAGE}" in r.stderr, r.stderr
     if not folder.is_dir():  # not there at all (not a new drive at the place): the way to another folder
-        assert "`jobmatcher settings --backup-dir FOLDER`" in r.stderr, r.stderr
+        assert f"`jobmatcher --data-dir {engine.data.root} settings --backup-dir FOLDER`" in r.stderr, r.stderr
     # Every command naming a backup by its id says the folder is not there, not "no such backup" (K7)
     for cmd in (
         ["restore", backup_id, "--yes"],

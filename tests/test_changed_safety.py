@@ -88,7 +88,7 @@ def test_a_touched_safety_backup_is_listed_changed_checked_as_it_is_and_restorab
     assert r.returncode == 1, (r.stdout, r.stderr)
     err = _one_line(r.stderr)
     assert NOT_PROVEN in err and "modification time changed" in err and "sound JobMatcher database" in err, err
-    assert f"jobmatcher backup restore {sid}" in err and "OK" not in r.stdout, err
+    assert f"jobmatcher --data-dir {data} backup restore {sid}" in err and "OK" not in r.stdout, err
     m = read_manifest(safety)
     assert m is not None and m.changed_after_restore is not None and m.file_stamp is None
     assert (m.verified, m.verify_message) == (None, "changed-after-restore")
@@ -224,7 +224,7 @@ def test_a_backup_that_no_longer_matches_its_checksum_names_the_way_to_what_it_h
         r = run_cli(*args, data_dir=data)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         err = _one_line(r.stderr)
-        assert "checksum does not match" in err and f"jobmatcher backup show {bid}" in err, err
+        assert "checksum does not match" in err and f"jobmatcher --data-dir {data} backup show {bid}" in err, err
         assert f"/that/folder/{path.name}" in err and "may hold damaged data" in err, err
     copy = tmp_path / "elsewhere"
     copy.mkdir()

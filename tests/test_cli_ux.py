@@ -650,7 +650,8 @@ def test_backup_list_warns_as_the_page_does_when_the_newest_backup_is_old(engine
     age_backup(engine.data.root, made.id, days=10)
     r = run_cli("backup", "list", data_dir=engine.data.root)
     assert r.returncode == 0 and made.id in r.stdout
-    assert "Your newest backup is 10 days old. Make one with `jobmatcher backup create`." in r.stderr
+    made_one = f"Make one with `jobmatcher --data-dir {engine.data.root} backup create`."  # D6: this data folder
+    assert f"Your newest backup is 10 days old. {made_one}" in r.stderr
     page = backup_status(engine.list_backups())["warning"]
     assert page.startswith("Your newest backup is 10 days old.")  # one rule, worded for each edge
 

@@ -141,7 +141,7 @@ def test_a_locations_key_file_is_said_to_be_the_key_not_a_copy(location_with_cop
     engine, usb, ns, bid = location_with_copy
     fresh = tmp_path / "new"
     yes = ("--yes",) if command == "restore" else ()
-    listing = f"jobmatcher backup list --from-folder {usb}"
+    listing = f"jobmatcher --data-dir {fresh} backup list --from-folder {usb}"
     for path in (ns / "identity.age", engine.data.root / "location-identity.age"):
         r = run_cli("backup", command, str(path), *yes, data_dir=fresh)
         assert r.returncode == 1, r.stdout + r.stderr
@@ -159,7 +159,8 @@ def test_a_locations_key_file_is_said_to_be_the_key_not_a_copy(location_with_cop
         assert listing in r.stderr and f"restore ID --from-folder {usb}" in r.stderr, r.stderr
     # a copy in its place: restored by its own id from there
     r = run_cli("backup", command, str(ns / f"{bid}.db.age"), *yes, data_dir=fresh)
-    assert r.returncode == 1 and f"jobmatcher backup restore {bid} --from-folder {usb}" in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert f"jobmatcher --data-dir {fresh} backup restore {bid} --from-folder {usb}" in r.stderr, r.stderr
     # a copy's record at the location
     r = run_cli("backup", command, str(ns / f"{bid}.json"), *yes, data_dir=fresh)
     assert r.returncode == 1 and f"a file of the backup location {usb}" in r.stderr and listing in r.stderr

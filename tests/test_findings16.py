@@ -386,7 +386,7 @@ def test_status_says_a_restore_was_stopped_before_it_finished(engine, tmp_path):
     assert r.returncode != 0 and journal.exists(), (r.returncode, r.stdout, r.stderr)
     r = run_cli("status", data_dir=root)
     assert "A restore was stopped before it finished" in r.stdout + r.stderr, r.stdout + r.stderr
-    assert "jobmatcher db migrate" in r.stdout + r.stderr
+    assert f"jobmatcher --data-dir {root} db migrate" in r.stdout + r.stderr
     assert run_cli("db", "migrate", data_dir=root).returncode == 0  # as said: the launch finishes or undoes it
     assert not journal.exists()
     r = run_cli("status", data_dir=root)

@@ -157,9 +157,9 @@ def test_a_backup_folder_given_as_a_location_says_how_to_restore_from_it(engine,
     r = run_cli("backup", "list", "--from-folder", str(folder), data_dir=fresh)
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"{folder} is a JobMatcher backup folder, not a backup location" in r.stderr
-    assert f"jobmatcher backup restore {newest.path}" in r.stderr and "No copies" not in r.stdout
+    assert f"jobmatcher --data-dir {fresh} backup restore {newest.path}" in r.stderr and "No copies" not in r.stdout
     r = run_cli("backup", "restore", older.id, "--from-folder", str(folder), "--yes", data_dir=fresh)
-    assert r.returncode == 1 and f"jobmatcher backup restore {older.path}`" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"jobmatcher --data-dir {fresh} backup restore {older.path}`" in r.stderr, r.stderr
     assert "There are no JobMatcher copies" not in r.stderr and "Traceback" not in r.stderr
     assert not fresh.exists()
     r = run_cli("backup", "list", "--from-folder", str(folder), "--json", data_dir=fresh)
@@ -330,7 +330,8 @@ def test_the_taken_over_hint_names_the_location_and_the_line_counts_places(engin
     r = run_cli("location", "sync", "trial-usb", data_dir=engine.data_dir)
     assert r.returncode == 1, r.stdout + r.stderr
     out = r.stdout + r.stderr
-    assert "`jobmatcher location remove 'trial-usb'`" in out and "remove NAME" not in out, out
+    assert f"`jobmatcher --data-dir {engine.data_dir} location remove 'trial-usb'`" in out, out
+    assert "remove NAME" not in out, out
     r = run_cli("status", data_dir=engine.data_dir)
     [line] = [x for x in r.stdout.splitlines() if "this disk" in x]
     # "second" shares the temp folder's disk with the data: shown, not counted as another copy (X22)

@@ -118,7 +118,8 @@ def test_backup_list_tells_a_running_check_from_one_whose_process_is_gone(tmp_pa
     names = sorted(p.name for p in folder.iterdir())
     line, err, json_err = listed()
     assert "check stopped" in line, line
-    assert f"The check of {sid} stopped before it finished" in err and f"jobmatcher backup verify {sid}" in err, err
+    assert f"The check of {sid} stopped before it finished" in err, err
+    assert f"jobmatcher --data-dir {data} backup verify {sid}" in err, err
     assert f"The check of {sid} stopped before it finished" in json_err, json_err
     assert sorted(p.name for p in folder.iterdir()) == names  # read-only: no lock file made, no check started
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".json"} == before
@@ -249,7 +250,8 @@ def test_a_touched_safety_backup_says_so_and_is_restored_in_place_by_its_id(tmp_
     assert r.returncode == 1, (r.stdout, r.stderr)
     err = " ".join(r.stderr.split())
     assert "modification time changed" in err and "was written or replaced" not in err, err
-    assert f"jobmatcher backup show {sid}" in err and f"jobmatcher backup restore {sid}" in err, err
+    jm = f"jobmatcher --data-dir {data}"  # D6: the commands act on this data folder
+    assert f"{jm} backup show {sid}" in err and f"{jm} backup restore {sid}" in err, err
     r = run_cli("backup", "show", sid, data_dir=data)
     assert r.returncode == 0 and "CHANGED after the restore that made it" in r.stdout, r.stdout
     r = run_cli("backup", "restore", sid, "--yes", data_dir=data)

@@ -236,7 +236,7 @@ def test_a_drive_back_under_another_mount_point_is_not_a_second_location(engine:
     r = run_cli("location", "add", "folder", str(lab2), "--name", "usb2", "--no-encrypt", "--yes", data_dir=data)
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"is the drive (or folder) of your location 'usb', last seen at {lab1}" in r.stderr, r.stderr
-    assert f"jobmatcher location set 'usb' --path {lab2}" in r.stderr and "Traceback" not in r.stderr
+    assert f"jobmatcher --data-dir {data} location set 'usb' --path {lab2}" in r.stderr and "Traceback" not in r.stderr
     assert (data / "locations.json").read_bytes() == config
     assert {str(p.relative_to(lab2)): p.read_bytes() for p in lab2.rglob("*") if p.is_file()} == before
     # the way the words give (X26: before, remove it and add it again): point the location at its new place

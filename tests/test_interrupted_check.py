@@ -129,7 +129,7 @@ def test_status_says_the_check_stopped_and_starts_nothing(engine, restored):
     assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr
     assert "(Safety), its check stopped before it finished: it runs when JobMatcher opens next" in r.stdout, r.stdout
-    assert f"`jobmatcher backup verify {restored.safety}`" in r.stdout
+    assert f"`jobmatcher --data-dir {engine.data.root} backup verify {restored.safety}`" in r.stdout
     time.sleep(1)  # a check started in the background would have taken the lock and begun by now
     assert manifest.read_bytes() == before and _checking(engine, restored.safety)
     assert sorted(p.name for p in engine.store.folder.iterdir()) == names

@@ -316,7 +316,7 @@ def test_live_data_with_a_trigger_is_reported_by_db_check_and_the_launch_removes
     out = run_cli("db", "check", data_dir=engine.data.root)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Your data holds a trigger 'wipe' that JobMatcher did not make" in out.stderr
-    assert "jobmatcher db migrate" in out.stderr
+    assert f"jobmatcher --data-dir {engine.data.root} db migrate" in out.stderr
     out = run_cli("db", "check", "--json", data_dir=engine.data.root)
     assert json.loads(out.stdout)["foreign"] == ["a trigger 'wipe'"]
     out = run_cli("backup", "create", data_dir=engine.data.root)  # no backup of it: it could not be restored

@@ -210,7 +210,8 @@ def test_status_hints_name_commands_on_the_command_line(engine):
     engine.release_instance_lock()
     r = run_cli("status", data_dir=engine.data.root)
     assert "Traceback" not in r.stderr
-    assert "You have no backups yet." in r.stderr and "`jobmatcher backup create`" in r.stderr
+    made = f"`jobmatcher --data-dir {engine.data.root} backup create`"  # D6: on this data folder
+    assert "You have no backups yet." in r.stderr and made in r.stderr
     assert "Back up now" not in r.stderr + r.stdout
 
 

@@ -438,9 +438,15 @@ class LocationsApi:
         backup_id: Annotated[str, StringConstraints(min_length=1, max_length=200)],
         passphrase: Secret = "",
         folder_id: Annotated[str, StringConstraints(max_length=32)] = "",
+        another_folders: bool = False,
     ) -> dict:
-        """Restore a copy from a location (verified end to end, then the normal restore); poll task_status."""
-        from .locations.recovery import restore_from_location
+        """Restore a copy from a location (verified end to end, then the normal restore); poll task_status.
+
+        `folder_id` picks the copy of that data folder where two share an id (the list's row: not a yes). Another
+        data folder's copy over this data folder's own data is refused now, before the task (AnotherFoldersCopyError,
+        code "another-folders-copy": the command line's rule, locations.recovery.refuse_another_folders_copy)
+        unless `another_folders` (the user's yes to that question)."""
+        from .locations.recovery import refuse_another_folders_copy, restore_from_location
         from .locations.remote import expect_encrypted, find_remote
 
         client, label = self._source_client(source)
@@ -450,6 +456,8 @@ class LocationsApi:
         if remote.encrypted and not passphrase:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
         fresh = self._first_run(self._engine.locations.config().locations)  # decided before anything changes
+        if not another_folders:
+            refuse_another_folders_copy(self._engine, remote, label, fresh=fresh)
 
         def run(progress):
             result, _ = restore_from_location(
@@ -462,6 +470,7 @@ class LocationsApi:
                 label,
                 fresh,
                 encrypted_location=encrypted_location,
+                another_folders=another_folders,
             )
             return result
 

@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -58,7 +59,54 @@ def _emit_json(value: Any) -> None:
     # about 60 ms for a list of 1,000 backups. A name that is not UTF-8 is escaped, never a failure (X27).
     from .jsontext import json_text
 
-    sys.stdout.write(json_text(_jsonable(value), indent=2) + "\n")
+    sys.stdout.write(json_text(_sentences_for_this_folder(_jsonable(value)), indent=2) + "\n")
+
+
+# -- the commands a message names, for the data folder this command ran on (D6) --------------------------------
+
+# The data folder this command was given (--data-dir, else $JOBMATCHER_DATA_DIR), shell-quoted and absolute, for
+# the commands its messages name; None for the default data folder (main sets it).
+_GIVEN_DATA_DIR: str | None = None
+# "`jobmatcher " opening a command in a message, unless that command names its data folder already (or is
+# `completion`, which takes none). The library's messages name bare commands; the words are chosen here.
+_BARE_COMMAND = re.compile(r"`jobmatcher (?!completion\b)(?![^`]*--data-dir)")
+# The keys of --json output whose strings are the library's sentences (an error's message and hint, a warning's,
+# a location's problem, a sync's error; `problems` by name): never the user's own text (a note, a name, a path).
+_SENTENCE_KEYS = frozenset({"message", "hint", "problem", "error", "problems"})
+
+
+def _given_data_dir(args: argparse.Namespace) -> str | None:
+    """The data folder `args` name other than the default one (--data-dir, else a non-blank $JOBMATCHER_DATA_DIR,
+    the rule of the engine's default_data_dir), absolute and shell-quoted; None for the default data folder."""
+    import shlex
+
+    given = args.data_dir if args.data_dir is not None else os.environ.get("JOBMATCHER_DATA_DIR", "")
+    if not str(given).strip():
+        return None
+    return shlex.quote(os.path.abspath(os.path.expanduser(os.fspath(given))))
+
+
+def _for_this_folder(text: str) -> str:
+    """D6: `text` with every command it names (`jobmatcher …` in backquotes) given this command's data folder
+    (`jobmatcher --data-dir FOLDER …`) when the command ran on one other than the default, so a way out followed
+    as written acts on that folder, not on the default one. A command naming --data-dir already is left as it is.
+    Every line the command line prints passes here (print, _emit_json's sentences, the usage errors)."""
+    if _GIVEN_DATA_DIR is None or "`jobmatcher " not in text:
+        return text
+    return _BARE_COMMAND.sub(lambda _: f"`jobmatcher --data-dir {_GIVEN_DATA_DIR} ", text)
+
+
+def _sentences_for_this_folder(value: Any, sentence: bool = False) -> Any:
+    """`value` (JSON-ready) with _for_this_folder applied to the strings under _SENTENCE_KEYS, however deep."""
+    if _GIVEN_DATA_DIR is None:
+        return value
+    if isinstance(value, str):
+        return _for_this_folder(value) if sentence else value
+    if isinstance(value, dict):
+        return {k: _sentences_for_this_folder(v, sentence or k in _SENTENCE_KEYS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sentences_for_this_folder(v, sentence) for v in value]
+    return value
 
 
 _printable: Callable[[object, bool], str] | None = None
@@ -74,11 +122,16 @@ def _safe(text: object, keep_newlines: bool = False) -> str:
     return _printable(text, keep_newlines)
 
 
-def print(*parts: object, **kwargs: Any) -> None:  # noqa: A001 - every line this module prints goes through here
+def print(*parts: object, verbatim: bool = False, **kwargs: Any) -> None:  # noqa: A001 - every line printed
     """builtins.print with every part passed through _safe (line breaks kept: a part's own line breaks are
     ours; a name that may hold one is escaped where it is put into the line, with _safe). So no escape
-    sequence from a file name, note or location name reaches the terminal, whatever line shows it (G10)."""
-    builtins.print(*(_safe(p, keep_newlines=True) for p in parts), **kwargs)
+    sequence from a file name, note or location name reaches the terminal, whatever line shows it (G10).
+    The commands a part names are given this command's data folder (_for_this_folder, D6), except in a
+    `verbatim` line: one showing the user's own text (a backup's note, a profile's name) as it is."""
+    if verbatim:
+        builtins.print(*(_safe(p, keep_newlines=True) for p in parts), **kwargs)
+    else:
+        builtins.print(*(_safe(_for_this_folder(str(p)), keep_newlines=True) for p in parts), **kwargs)
 
 
 def _cells(row: tuple) -> tuple[str, ...]:
@@ -449,7 +502,8 @@ def cmd_backup_list(args) -> int:
             if row[1]
             else row[0]
             for row in rows
-        )
+        ),
+        verbatim=True,  # the notes are the user's words
     )
     # the page's status-line warning, with the command instead of the button
     from .presentation import newest_backup_warning
@@ -476,7 +530,7 @@ def cmd_backup_show(args) -> int:
         )
     print(f"{label}{kind}, {_size(p.size_bytes)}" + (f", {checked}" if p.id else ""))
     if p.note:
-        print(f"  Note: {_safe(p.note)}")
+        print(f"  Note: {_safe(p.note)}", verbatim=True)  # the user's words
     cur = p.current
     rows = [
         ("", "IN THE BACKUP", "NOW"),
@@ -489,7 +543,7 @@ def cmd_backup_show(args) -> int:
     cells = [_cells(r) for r in rows]
     w = [max(len(r[i]) for r in cells) for i in range(2)]
     for r in cells:
-        print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}")
+        print(f"  {r[0].ljust(w[0])}  {r[1].ljust(w[1])}  {r[2]}", verbatim=True)  # the profile's own words
     return 0
 
 
@@ -1312,8 +1366,9 @@ def cmd_location_restore(args) -> int:
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
         remote = find_remote(client, args.target, getattr(args, "folder_id", None))
-    if args.location and not getattr(args, "folder_id", None):
-        _refuse_another_folders_copy(args, remote.id, remote.folder_id, label)
+    chosen = bool(getattr(args, "folder_id", None))  # the other data folder named on purpose
+    if not chosen:  # the same rule for --location, --from-folder and --from-s3 (C9, D9)
+        _refuse_another_folders_copy(args, remote, label)
     if not _confirm(args, _location_restore_question(args, remote.id, label)):
         print("Nothing was restored.", file=sys.stderr)
         return 1
@@ -1334,6 +1389,7 @@ def cmd_location_restore(args) -> int:
                 bar,
                 label,
                 encrypted_location=encrypted_location,
+                another_folders=chosen,
             )
         _change_made()
     finally:
@@ -1351,24 +1407,23 @@ def cmd_location_restore(args) -> int:
     return 0
 
 
-def _refuse_another_folders_copy(args, backup_id: str, folder_id: str, label: str) -> None:
-    """C9: a location of this data folder may hold another data folder's copies (two computers, or this one's list
-    before a recovery that started a new one): restoring one of them by its id alone replaced the data with
-    another's without a word. Raises JobMatcherError (code "another-folders-copy") unless `folder_id` is this
-    data folder's (or it has none yet: a new one, where every copy is another's). Read-only."""
-    own = _engine(args, read_only=True).data.folder_id(create=False)
-    if own is None or own == folder_id:
-        return
+def _refuse_another_folders_copy(args, remote, label: str) -> None:
+    """C9, D9: another data folder's copy is not restored over this data folder's data by its id alone, whatever
+    the place (--location, --from-folder, --from-s3): locations.recovery.refuse_another_folders_copy's rule, with
+    the command that lists that place's copies in its hint. Raises AnotherFoldersCopyError. Read-only."""
     import shlex
 
-    raise JobMatcherError(
-        f"The copy {backup_id} at {label} was made by another data folder (id {folder_id}), not by this one: "
-        "restoring it would replace your data with that data folder's. Nothing was changed.",
-        f"If that is what you want, run the command again with --folder-id {folder_id}. To restore a copy of this "
-        f"data folder's, choose one in `jobmatcher backup list --location {shlex.quote(args.location)}` (its DATA "
-        "FOLDER column shows whose each copy is).",
-        code="another-folders-copy",
-    )
+    from .locations.recovery import refuse_another_folders_copy
+
+    if args.location:
+        where = f"--location {shlex.quote(args.location)}"
+    elif args.from_folder:
+        where = f"--from-folder {shlex.quote(args.from_folder)}"
+    else:
+        where = f"--from-s3 {shlex.quote(args.from_s3)}" + (
+            f" --endpoint-url {shlex.quote(args.endpoint_url)}" if getattr(args, "endpoint_url", None) else ""
+        )
+    refuse_another_folders_copy(_engine(args, read_only=True), remote, label, f"`jobmatcher backup list {where}`")
 
 
 def _location_restore_question(args, backup_id: str, label: str) -> str:
@@ -2331,6 +2386,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--data-dir is empty: give the data folder's path, or leave --data-dir out for the default data folder"
         )
+    global _GIVEN_DATA_DIR
+    _GIVEN_DATA_DIR = _given_data_dir(args)  # the commands its messages name act on this data folder (D6)
     problem = _unsaid_place(args)
     if problem:
         _innermost(parser, sys.argv[1:] if argv is None else argv).error(problem)  # exits 2
@@ -2344,7 +2401,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _UsageError as e:  # the command's own usage line, not the top level's (L15, as K7)
-        _innermost(parser, sys.argv[1:] if argv is None else argv).error(str(e))  # exits 2
+        _innermost(parser, sys.argv[1:] if argv is None else argv).error(_for_this_folder(str(e)))  # exits 2
     except JobMatcherError as e:
         log.info("refused: %s", e.message)
         if args.json:

@@ -278,6 +278,14 @@ class WrongIdentityError(JobMatcherError):
     code = "wrong-identity"
 
 
+class AnotherFoldersCopyError(JobMatcherError):
+    """A restore of a copy another data folder made (`folder_id`, its id; `backup_id`) into this data folder, which
+    holds data of its own: refused unless the user named that data folder on purpose (locations.recovery's
+    refuse_another_folders_copy, the one rule of every way to restore a copy)."""
+
+    code = "another-folders-copy"
+
+
 class TamperedCopyError(JobMatcherError):
     """An encrypted or plain copy at a location was changed or cut short since it was written."""
 

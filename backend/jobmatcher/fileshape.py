@@ -190,13 +190,16 @@ def _location_refusal(message: str, root: Path, backup_id: str = "ID", **fields:
     """The refusal of a file or folder of the backup location `root` given as a backup file: `message` says what it
     is; the hint names the commands that list and restore that location's copies (`backup_id`: the copy's, when
     known). Nothing was changed."""
-    listing = f"`jobmatcher backup list --from-folder {root}`"
+    import shlex
+
+    at = shlex.quote(str(root))  # the commands run as written, whatever the folder's name
+    listing = f"`jobmatcher backup list --from-folder {at}`"
     return InvalidBackupError(
         f"{message} Nothing was changed.",
-        f"See its copies with {listing}, then restore one with `jobmatcher backup restore ID --from-folder {root}` "
+        f"See its copies with {listing}, then restore one with `jobmatcher backup restore ID --from-folder {at}` "
         "(with your passphrase when they are encrypted)."
         if backup_id == "ID"
-        else f"Restore it from there with `jobmatcher backup restore {backup_id} --from-folder {root}` and your "
+        else f"Restore it from there with `jobmatcher backup restore {backup_id} --from-folder {at}` and your "
         f"passphrase ({listing} shows the other copies).",
         f"Use Restore from a backup location, choose the folder {root}, then the copy (with your passphrase when "
         "they are encrypted).",

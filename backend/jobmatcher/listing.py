@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins  # `list` is also a method name in BackupFolder
 import os
 import re
+import shlex
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -94,7 +95,8 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
             f"Your backup folder {folder} is there, but {FOLDER_MARKER} in it is {what}, not the marker file "
             "JobMatcher wrote, so JobMatcher cannot tell it is your backup folder.",
             f"Move {Path(folder) / FOLDER_MARKER} out of that folder (JobMatcher does not delete what it did not "
-            f"make), then run `jobmatcher settings --backup-dir {folder} --yes` to use the folder again.",
+            f"make), then run `jobmatcher settings --backup-dir {shlex.quote(str(folder))} --yes` to use the folder "
+            "again.",
             f"Move {Path(folder) / FOLDER_MARKER} out of that folder (JobMatcher does not delete what it did not "
             "make), then choose the same folder again in Settings, save and confirm.",
         )
@@ -106,7 +108,7 @@ def unavailable_error(folder: Path) -> BackupFolderUnavailableError:
         f"Your backup folder {folder} is not available — connect the drive or choose another folder.",
         hint
         + (
-            " " + ADOPT_HINT.format(folder=folder)
+            " " + ADOPT_HINT.format(folder=shlex.quote(str(folder)))  # the command runs as written
             if there
             else " To use another folder: `jobmatcher settings --backup-dir FOLDER`."
         ),

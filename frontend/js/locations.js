@@ -592,8 +592,20 @@ async function restoreFromLocation() {
     submit: async (v) => ({ backup: found.backups[Number(pick.value)], passphrase: v.passphrase || "" }),
   });
   if (!chosen) return;
-  await runRestore(() => call("start_restore_from_location", source, chosen.backup.id, chosen.passphrase,
-                              chosen.backup.folder_id));
+  const start = (another) => call("start_restore_from_location", source, chosen.backup.id, chosen.passphrase,
+                                  chosen.backup.folder_id, another);
+  // Another data folder's copy over this one's data is refused until the user says yes to it (D9: the command
+  // line's --folder-id); any other refusal is shown by runRestore, as before.
+  let attempt = start(false);
+  const refusal = await attempt.then(() => null, (e) => (e.code === "another-folders-copy" ? e : null));
+  if (refusal) {
+    const yes = await confirmDialog({ title: "This backup is another data folder's",
+                                      body: `${refusal.message} ${refusal.hint || ""}`.trim(),
+                                      confirmLabel: "Restore it anyway", danger: true });
+    if (!yes) return;
+    attempt = null;
+  }
+  await runRestore(() => attempt || start(true));
 }
 
 export function setUpLocations() {

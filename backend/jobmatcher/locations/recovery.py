@@ -36,6 +36,7 @@ def restore_from_location(
     where: str = "",
     fresh: bool | None = None,
     encrypted_location: bool = False,
+    another_folders: bool = False,
 ) -> tuple[RestoreResult, RemoteBackup]:
     """Replace the live data with the copy `backup_id` at `client` (the instance lock is taken for the swap).
 
@@ -51,7 +52,9 @@ def restore_from_location(
     InvalidBackupError, LocationUnavailableError…: in every case nothing was replaced. An unencrypted copy is
     refused (UnencryptedCopyError) where copies are encrypted: at an `encrypted_location` (configured so), or
     beside the data folder's locked identity or an encrypted copy of it (remote.expect_encrypted); a `secret`
-    given for plain copies is not needed and not used.
+    given for plain copies is not needed and not used. Another data folder's copy is refused
+    (AnotherFoldersCopyError: refuse_another_folders_copy's rule) unless `another_folders` (the user chose it on
+    purpose: --folder-id, the page's confirmation).
     """
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
@@ -65,6 +68,8 @@ def restore_from_location(
     try:
         if fresh is None:
             fresh = holds_no_user_data(engine)
+        if not another_folders:  # the callers said it before asking; checked again under the lock
+            refuse_another_folders_copy(engine, remote, where or client.describe(), fresh=fresh)
         from .remote import fetch_verified
 
         # a killed earlier restore's fetch leftovers (their pid in the name, that process gone): before the
@@ -140,6 +145,43 @@ def restore_from_location(
     finally:
         if not owned_before:
             engine.release_instance_lock()
+
+
+def refuse_another_folders_copy(
+    engine, remote: RemoteBackup, where: str, listing: str = "", fresh: bool | None = None
+) -> None:
+    """The one rule of every way to restore a copy from a backup location (a configured one, a folder or S3
+    storage given only to restore from; the command line and the page alike: C9, D9): a copy another data folder
+    made is not restored over this data folder's own data by its id alone. Two data folders may keep copies in one
+    place (two computers, or this one's list before a recovery that started a new one), and restoring the other's
+    would replace the data with another's without a word.
+
+    Returns when `remote` is this data folder's (its folder id), when this data folder has no id yet (it made no
+    backup: every copy is another's) or holds nothing of the user's (`fresh`, as restore_from_location's; None:
+    holds_no_user_data): a new computer recovering from its copies (disaster recovery) is not asked whose they
+    are. The caller skips the rule when the user named the other data folder on purpose (--folder-id, the page's
+    confirmation). `where` names the place in the message; `listing` is the command that lists its copies (the
+    command line's words for the hint; said in general without it). Read-only.
+
+    Raises AnotherFoldersCopyError (fields backup_id, folder_id: the other data folder's id); nothing changed."""
+    own = engine.data.folder_id(create=False)
+    if own is None or own == remote.folder_id:
+        return
+    if fresh if fresh is not None else holds_no_user_data(engine):
+        return
+    from ..errors import AnotherFoldersCopyError
+
+    listing = listing or "`jobmatcher backup list` with the same --location, --from-folder or --from-s3"
+    raise AnotherFoldersCopyError(
+        f"The copy {remote.id} at {where} was made by another data folder (id {remote.folder_id}), not by this "
+        "one: restoring it would replace your data with that data folder's. Nothing was changed.",
+        f"If that is what you want, run the command again with --folder-id {remote.folder_id}. To restore a copy "
+        f"of this data folder's, choose one in {listing} (its DATA FOLDER column shows whose each copy is).",
+        "Restore it only if you mean to replace your data with that data folder's; otherwise choose a copy of "
+        "this data folder's (the list shows each copy's data folder).",
+        backup_id=remote.id,
+        folder_id=remote.folder_id,
+    )
 
 
 # The user's tables (migrations 0001, 0002): a data folder where all are empty holds nothing of theirs.

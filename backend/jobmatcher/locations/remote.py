@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import re
+import shlex
 import time
 import uuid
 from datetime import datetime, timezone
@@ -578,8 +579,8 @@ def _backup_folder_not_location(root: Path, backup_id: str | None) -> InputError
     return InputError(
         f"{root} is a JobMatcher backup folder, not a backup location: its backups are restored from their files, "
         "with all of a restore's checks.",
-        f"Restore one with `jobmatcher backup restore {named}`. `--from-folder` is for the folder of a backup "
-        "location (it holds a JobMatcher folder of copies).",
+        f"Restore one with `jobmatcher backup restore {shlex.quote(str(named))}`. `--from-folder` is for the "
+        "folder of a backup location (it holds a JobMatcher folder of copies).",
         "Use “Restore from file…” and choose one of its backup_….db files.",
         code="backup-folder-not-location",
         path=str(root),
