@@ -157,17 +157,21 @@ def refuse_another_folders_copy(
     would replace the data with another's without a word.
 
     Returns when `remote` is this data folder's (its folder id), when this data folder has no id yet (it made no
-    backup: every copy is another's) or holds nothing of the user's (`fresh`, as restore_from_location's; None:
-    holds_no_user_data): a new computer recovering from its copies (disaster recovery) is not asked whose they
-    are. The caller skips the rule when the user named the other data folder on purpose (--folder-id, the page's
-    confirmation). `where` names the place in the message; `listing` is the command that lists its copies (the
-    command line's words for the hint; said in general without it). Read-only.
+    backup: every copy is another's), or holds nothing of the user's (`fresh`, as restore_from_location's) or at
+    least nothing in its live database (live_holds_user_data: what the restore would replace): a new computer
+    recovering from its copies (disaster recovery) is not asked whose they are. The caller skips the rule when the
+    user named the other data folder on purpose (--folder-id, the page's confirmation). `where` names the place in
+    the message; `listing` is the command that lists its copies (the command line's words for the hint; said in
+    general without it). Read-only.
 
     Raises AnotherFoldersCopyError (fields backup_id, folder_id: the other data folder's id); nothing changed."""
     own = engine.data.folder_id(create=False)
     if own is None or own == remote.folder_id:
         return
-    if fresh if fresh is not None else holds_no_user_data(engine):
+    # what a restore replaces is the live database: one with nothing of the user's in it (a new computer's, or one
+    # whose empty database already has a location set up or backups made) loses nothing (CI of stop 22:
+    # test_findings11_keys restores another folder's chain into such a folder on purpose)
+    if fresh or not live_holds_user_data(engine):
         return
     from ..errors import AnotherFoldersCopyError
 
@@ -210,6 +214,17 @@ def holds_no_user_data(engine) -> bool:
         return all(empty_database(Path(b.path), engine.known_revisions()) for b in backups)
     except Exception:  # noqa: BLE001 - in doubt, the folder holds data: today's behaviour
         return False
+
+
+def live_holds_user_data(engine) -> bool:
+    """Whether the data folder's live database holds anything of the user's: it is there, and it is not a regular
+    SQLite file at a known revision whose user tables (USER_TABLES) are all empty (empty_database). Unreadable,
+    linked or of an unknown revision counts as holding data. Read-only; never raises."""
+    try:
+        db = engine.data.db_path
+        return os.path.lexists(db) and not empty_database(db, engine.known_revisions())
+    except Exception:  # noqa: BLE001 - in doubt, the folder holds data
+        return True
 
 
 def empty_database(path: Path, revisions: list[str]) -> bool:
