@@ -199,3 +199,61 @@ def test_db_check_json_carries_its_warnings(engine, tmp_path):
     assert w["code"] == "live-file-has-other-names" and "hard link" in w["message"] and w["hint"]
     text = run_cli("db", "check", data_dir=root)
     assert "Warning:" in text.stderr and "hard link" in text.stderr
+
+
+def test_a_plain_copy_made_again_after_a_read_back_is_not_called_damaged(engine, tmp_path):
+    """FINDINGS18 1: at a location without encryption, `location sync --verify` copied a damaged copy again, but
+    the new copy has the stored SHA-256 the verdict was kept by (a plain copy's checksum is the backup's), so it
+    stayed "damaged": VERIFIED "NO", "0 good, 1 damaged", and every later sync copied it once more."""
+    root = engine.data.root
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    b = engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    (there,) = (usb / "JobMatcher").iterdir()
+    copy = there / f"{b.id}.db"
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 0 and "(copied again)" in r.stderr and "usb: copied 1; up to date." in r.stdout, r
+    assert copy.read_bytes() == (root / "backups" / f"{b.id}.db").read_bytes()
+    row = _row(run_cli("backup", "list", "--location", "usb", data_dir=root).stdout, b.id)
+    assert "NO" not in row, row
+    rows = run_cli("location", "list", data_dir=root).stdout
+    assert "copies:       1 (" in rows and "damaged" not in rows, rows
+    again = run_cli("location", "sync", data_dir=root)
+    assert "usb: copied 0; up to date." in again.stdout, again.stdout
+
+
+def test_a_read_back_that_finds_a_copy_it_cannot_make_again_does_not_say_up_to_date(engine, tmp_path, locked_identity):
+    """FINDINGS18 3: with a damaged copy whose backup is gone, `location sync --verify` ended 1 but its last
+    line still said "usb: copied 0; up to date."."""
+    root, there, older, _newer = _two_copies(engine, tmp_path, locked_identity)
+    copy = there / f"{older.id}.db.age"
+    os.truncate(copy, copy.stat().st_size - 10)
+    _lose_backup(root, older.id)
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 1
+    assert "up to date" not in r.stdout and "usb: copied 0; 1 damaged copy there cannot be copied again" in r.stdout
+
+
+def test_db_check_refuses_a_linked_live_database_as_every_other_command(engine, tmp_path):
+    """FINDINGS18 5: with jobmatcher.db a symbolic link, `backup create` and `db migrate` refuse it (its -wal is
+    beside the file it points to), but `db check` said "OK: the database passed its integrity check.", exit 0."""
+    engine.release_instance_lock()
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (engine.data.root / "jobmatcher.db").rename(real / "jobmatcher.db")
+    linked = tmp_path / "linked"
+    linked.mkdir(mode=0o700)
+    (linked / "jobmatcher.db").symlink_to(real / "jobmatcher.db")
+    before = (real / "jobmatcher.db").read_bytes()
+    for command in (["db", "check"], ["backup", "create"]):
+        r = run_cli(*command, data_dir=linked)
+        assert r.returncode == 1, (command, r.stdout, r.stderr)
+        assert "is a symbolic link" in r.stderr and "OK" not in r.stdout, (command, r.stdout, r.stderr)
+    assert (real / "jobmatcher.db").read_bytes() == before and (linked / "jobmatcher.db").is_symlink()

@@ -1685,6 +1685,12 @@ def cmd_location_sync(args) -> int:
                         f"{', '.join(r.failed_backups)} failed {'its' if n == 1 else 'their'} check "
                         "(`jobmatcher backup list` says why)."
                     )
+                elif lost.get(r.name):  # not "up to date" over copies that can no longer be made (FINDINGS18 3)
+                    n = len(lost[r.name])
+                    print(
+                        f"{r.name}: copied {len(r.copied)}{extra}; {n} damaged cop{'y' if n == 1 else 'ies'} there "
+                        "cannot be copied again (named above)."
+                    )
                 else:
                     print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
         if not results:

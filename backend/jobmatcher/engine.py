@@ -32,7 +32,6 @@ from .database import (
     live_schema,
     read_live,
     refuse_linked_live,
-    refuse_odd_side_files,
     require_exists,
     require_known_revision,
     settle_hot_journal,
@@ -719,7 +718,10 @@ class Engine:
         Damage is reported in the CheckReport (ok=False, problems), not raised. Raises DatabaseMissingError
         when there is no database yet; JobMatcherError when a restore holds the file for over 60 s."""
         db = self.data.db_path
-        refuse_odd_side_files(db)  # C11, D1, D2: a pipe or a link at -shm is not a failed integrity check
+        # C11, D1, D2: a pipe or a link at -shm is not a failed integrity check; a linked live database is refused
+        # as every other command refuses it (FINDINGS18 5), not checked and called "OK" where the file it
+        # points to may not be all of the data (its -wal is beside that file)
+        refuse_linked_live(db)
         problem = live_problem(db)  # before "no database yet": a lost main file with its -wal is a problem
         if problem is None:
             require_exists(db)

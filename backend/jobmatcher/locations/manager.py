@@ -1667,6 +1667,9 @@ class Locations:
                 if spare is not None and loc.encrypt and i + 1 < len(todo):
                     spare.refill()  # for the next copy: its start-up overlaps this one's bookkeeping
                 result.copied.append(rec.id)
+                # a read-back's verdict was of the copy just replaced: a plain copy made again has the same stored
+                # SHA-256 as the damaged one its manifest described, so the id is the verdict's only key left
+                st.read_back_damaged.pop(rec.id, None)
                 st.last_success_at = _now()
                 st.copied = sorted(set(st.copied) | {rec.id})
                 st.used_bytes += size - sizes.pop(rec.id, 0)  # a replaced impostor's bytes are gone
