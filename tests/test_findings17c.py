@@ -257,3 +257,29 @@ def test_db_check_refuses_a_linked_live_database_as_every_other_command(engine, 
         assert r.returncode == 1, (command, r.stdout, r.stderr)
         assert "is a symbolic link" in r.stderr and "OK" not in r.stdout, (command, r.stdout, r.stderr)
     assert (real / "jobmatcher.db").read_bytes() == before and (linked / "jobmatcher.db").is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["pipe", "link", "folder"])
+def test_status_names_what_is_at_the_state_files_name_when_copies_stop_for_it(engine, tmp_path, kind):
+    """FINDINGS18 7: with a pipe (or a link, a folder) at locations-state.json, every sync stops before it records
+    anything (the file is never replaced), and `status` said only "1 backup waiting to be copied; the last
+    successful copy: never", exit 0. It now names the file and what to do, red (exit 1), and leaves it there."""
+    root = engine.data.root
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.create_backup()
+    engine.release_instance_lock()
+    state = root / "locations-state.json"
+    state.unlink(missing_ok=True)
+    if kind == "pipe":
+        os.mkfifo(state)
+    elif kind == "link":
+        state.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        state.mkdir()
+    r = run_cli("status", data_dir=root, timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"is at {state}, where JobMatcher keeps what it last saw" in r.stderr and "Move it out" in r.stderr
+    assert "usb ✗" in r.stdout, r.stdout
+    assert os.path.lexists(state) and not state.is_file() or kind == "link" and state.is_symlink()

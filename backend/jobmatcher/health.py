@@ -182,6 +182,10 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                         "the same place and passphrase): the key comes back from there, and copies are caught up in "
                         "order."
                         if s.problem_code == "key-file-not-a-file"
+                        # FINDINGS18 7: the state file is only a record, written anew by the next copy
+                        else "Move it out of the data folder (JobMatcher does not delete or replace what it did not "
+                        "make): the next copy writes that file anew, and copies are caught up in order."
+                        if s.problem_code == "state-file-not-a-file"
                         else "Copies there stop until this is fixed; they are caught up in order afterwards."
                     ),
                     page_hint=(

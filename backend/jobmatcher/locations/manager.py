@@ -44,6 +44,7 @@ from ..errors import (
 from ..fsutil import (
     atomic_write_bytes,
     human_size,
+    other_kind,
     read_failed,
     read_small_file,
     require_utf8_path,
@@ -64,6 +65,7 @@ from .config import (
     RECIPIENT_PROOF_NAME,
     RELOCK_NAME,
     RETENTION_FIELDS,
+    STATE_NAME,
     LocationConfig,
     LocationsConfig,
     LocationState,
@@ -2183,6 +2185,7 @@ class Locations:
         local = self._candidates(checking=True) if self.store.available() else []
         old_passphrase = self.old_passphrase_at()
         odd_key = self.odd_key_file()  # one lstat: said on every encrypted row from the start, not after a sync (C3)
+        odd_state = self.odd_state_file()  # one lstat: a sync cannot record anything, so status must say it
         rows = []
         for loc in cfg.locations:
             st = states.get(loc.id, LocationState())
@@ -2217,6 +2220,8 @@ class Locations:
                     reachable, problem, code = False, e.message, e.code
             if odd_key is not None and loc.enabled and loc.encrypt:
                 problem, code = odd_key.message, odd_key.code
+            if odd_state is not None and loc.enabled:
+                problem, code = odd_state.message, odd_state.code
             todo, _ = self._wanted(loc, local, [], _now())  # what retention lets it hold
             todo = [r for r in todo if r.id not in copied]
             have = {r.id for r in local}
@@ -2384,6 +2389,26 @@ class Locations:
         odd = self.odd_key_file()
         if odd is not None:
             raise odd
+
+    def odd_state_file(self) -> JobMatcherError | None:
+        """The error (code "state-file-not-a-file") when a link, a folder, a pipe or a device is at the name of the
+        locations' state file (locations-state.json): every sync then stops before it records anything (the file
+        is never replaced: D14's rule), so status said only "waiting to be copied; last copy: never" (FINDINGS18
+        7). Never reads it; one lstat. Never raises."""
+        path = self.data.root / STATE_NAME
+        try:
+            kind = other_kind(os.lstat(path).st_mode)
+        except (OSError, ValueError):
+            return None
+        if kind is None:
+            return None
+        return JobMatcherError(
+            f"{kind[0].upper()}{kind[1:]} is at {path}, where JobMatcher keeps what it last saw of each backup "
+            "location, so no copy can be recorded and copies off this disk stop.",
+            "Move it out of the data folder (JobMatcher does not delete or replace what it did not make); the next "
+            "copy then writes that file anew.",
+            code="state-file-not-a-file",
+        )
 
     def odd_key_file(self) -> JobMatcherError | None:
         """The error (code "key-file-not-a-file") when something other than a regular file (a pipe, a device, a
