@@ -283,3 +283,44 @@ def test_status_names_what_is_at_the_state_files_name_when_copies_stop_for_it(en
     assert f"is at {state}, where JobMatcher keeps what it last saw" in r.stderr and "Move it out" in r.stderr
     assert "usb ✗" in r.stdout, r.stdout
     assert os.path.lexists(state) and not state.is_file() or kind == "link" and state.is_symlink()
+
+
+def test_a_copy_name_two_data_folders_share_restores_this_ones_own_and_names_both_ids_otherwise(engine, tmp_path):
+    """FINDINGS18 8: two data folders made a backup in the same second and copy to one folder: `backup restore ID
+    --from-folder` was refused ("Two data folders have a copy named …", add --folder-id) even in the data folder
+    whose own copy that id names, and the refusal gave neither id. Now this data folder's own copy is restored;
+    from a third data folder the refusal names both ids."""
+    from conftest import fill_sample_data
+    from conftest_app import profile_name
+    from jobmatcher.engine import Engine
+
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    mine = engine.create_backup()
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    other = Engine(tmp_path / "other")
+    other.migrate()
+    fill_sample_data(other, name="Grace Hopper")
+    other.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    theirs = other.create_backup()
+    assert not any(r.error for r in other.locations.sync())
+    other.release_instance_lock()
+    # their copy renamed as made in the same second as mine (its record says that time too, as a real one would)
+    my_ns = next(p.parent for p in usb.rglob(f"{mine.id}.json"))
+    their_ns = next(p.parent for p in usb.rglob(f"{theirs.id}.json"))
+    if theirs.id != mine.id:  # (made in the same second already: nothing to rename)
+        record = json.loads((their_ns / f"{theirs.id}.json").read_text())
+        record["created_at"] = json.loads((my_ns / f"{mine.id}.json").read_text())["created_at"]
+        (their_ns / f"{mine.id}.json").write_text(json.dumps(record))
+        (their_ns / f"{theirs.id}.json").unlink()
+        (their_ns / f"{theirs.id}.db").rename(their_ns / f"{mine.id}.db")
+
+    r = run_cli("backup", "restore", mine.id, "--from-folder", str(usb), "--yes", data_dir=engine.data.root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert profile_name(engine.data.root) == "Ada Lovelace"  # its own copy, not the other data folder's
+
+    fresh = run_cli("backup", "restore", mine.id, "--from-folder", str(usb), "--yes", data_dir=tmp_path / "third")
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
+    assert my_ns.name in fresh.stderr and their_ns.name in fresh.stderr and "--folder-id" in fresh.stderr

@@ -1365,7 +1365,9 @@ def cmd_location_restore(args) -> int:
     with _Spinner(not getattr(args, "json", False), f"Looking into {_safe(label)}"):  # as the list (T11)
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
-        remote = find_remote(client, args.target, getattr(args, "folder_id", None))
+        # this data folder's own copy is the one its id names, when another data folder has one of that name too
+        own = _engine(args, read_only=True).data.folder_id(create=False)
+        remote = find_remote(client, args.target, getattr(args, "folder_id", None), prefer=own)
     chosen = bool(getattr(args, "folder_id", None))  # the other data folder named on purpose
     if not chosen:  # the same rule for --location, --from-folder and --from-s3 (C9, D9)
         _refuse_another_folders_copy(args, remote, label)

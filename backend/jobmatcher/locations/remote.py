@@ -598,13 +598,17 @@ def no_copies(where: str) -> BackupNotFoundError:
     )
 
 
-def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = None) -> RemoteBackup:
-    """The copy with that id; refused when unknown, when two data folders there both have one, or when it is
-    listed with a doubt (refuse_doubtful: its name and its own record disagree, or another copy has its place).
+def find_remote(
+    client: LocationClient, backup_id: str, folder_id: str | None = None, prefer: str | None = None
+) -> RemoteBackup:
+    """The copy with that id (of data folder `folder_id` when given); refused when unknown, when two data folders
+    there both have one and none is `prefer`'s (this data folder's id: its own copy is the one its id names,
+    FINDINGS18 8), or when it is listed with a doubt (refuse_doubtful: its name and its own record disagree, or
+    another copy has its place).
 
     Raises:
-        ValidationError: `backup_id` is not shaped like a backup id, or two data folders have it there
-            (then `folder_id` tells them apart).
+        ValidationError: `backup_id` is not shaped like a backup id, or two other data folders have it there
+            (then `folder_id` tells them apart; the message names their ids).
         BackupNotFoundError: no copy of that id.
         TamperedCopyError: the copy is listed with a doubt (refuse_doubtful).
         LocationUnavailableError / LocationCredentialsError: as list_remote.
@@ -624,13 +628,19 @@ def find_remote(client: LocationClient, backup_id: str, folder_id: str | None = 
             id=backup_id,
         )
     if len({r.folder_id for r in matches}) > 1:
-        raise InputError(
-            f"Two data folders have a copy named {backup_id} at {client.describe()}.",
-            "Add --folder-id with the data folder's id shown by `backup list` with the same location.",
-            "Choose the backup again: the list names each one's data folder.",
-            code="ambiguous-copy",
-            id=backup_id,
-        )
+        own = [r for r in matches if prefer and r.folder_id == prefer]
+        if not own:
+            ids = sorted({r.folder_id for r in matches})
+            raise InputError(
+                f"{len(ids)} data folders have a copy named {backup_id} at {client.describe()} (their ids: "
+                f"{', '.join(ids)}).",
+                "Add --folder-id with the id of the data folder whose copy you want (`backup list` with the same "
+                "location shows whose each copy is).",
+                "Choose the backup again: the list names each one's data folder.",
+                code="ambiguous-copy",
+                id=backup_id,
+            )
+        matches = own
     refuse_doubtful(client, matches[0])  # its name and its record disagree, or another has its place (Z4)
     return matches[0]
 
