@@ -156,18 +156,20 @@ def refuse_another_folders_copy(
     place (two computers, or this one's list before a recovery that started a new one), and restoring the other's
     would replace the data with another's without a word.
 
-    Returns when `remote` is this data folder's (its folder id), when this data folder has no id yet (it made no
-    backup: every copy is another's), or holds nothing of the user's (`fresh`, as restore_from_location's) or at
-    least nothing in its live database (live_holds_user_data: what the restore would replace): a new computer
-    recovering from its copies (disaster recovery) is not asked whose they are. The caller skips the rule when the
-    user named the other data folder on purpose (--folder-id, the page's confirmation). `where` names the place in
-    the message; `listing` is the command that lists its copies (the command line's words for the hint; said in
-    general without it). Read-only.
+    Returns when `remote` is this data folder's (its folder id), or this data folder holds nothing of the user's
+    (`fresh`, as restore_from_location's) or at least nothing in its live database (live_holds_user_data: what the
+    restore would replace): a new computer recovering from its copies (disaster recovery) is not asked whose they
+    are. A data folder with no id yet (no backup made) holds no copy of its own there: any is another's. The
+    caller skips the rule when the user named the other data folder on purpose (--folder-id, the page's
+    confirmation). `where` names the place in the message; `listing` is the command that lists its copies (the
+    command line's words for the hint; said in general without it). Read-only.
 
     Raises AnotherFoldersCopyError (fields backup_id, folder_id: the other data folder's id); nothing changed."""
     own = engine.data.folder_id(create=False)
-    if own is None or own == remote.folder_id:
+    if own is not None and own == remote.folder_id:
         return
+    # no id yet (no backup made here): every copy is another's, and the data here (typed in, or a database copied
+    # in by hand) is no less the user's (FINDINGS19 1)
     # what a restore replaces is the live database: one with nothing of the user's in it (a new computer's, or one
     # whose empty database already has a location set up or backups made) loses nothing (CI of stop 22:
     # test_findings11_keys restores another folder's chain into such a folder on purpose)
