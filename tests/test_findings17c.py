@@ -357,3 +357,66 @@ def test_another_data_folders_copy_is_refused_over_data_in_a_folder_that_never_m
     r = run_cli("backup", "restore", theirs.id, "--from-folder", str(usb), "--folder-id", fid, "--yes", data_dir=root)
     assert r.returncode == 0, r.stdout + r.stderr
     assert profile_name(root) == "Ada Lovelace"  # named on purpose: restored (the data before kept as a safety backup)
+
+
+def _plain_location(engine, tmp_path, backups: int = 1):
+    """A data folder with a plain (unencrypted) folder location "usb" holding copies of `backups` backups; the
+    engine's lock released. Returns (root, copies' folder, the backups oldest first)."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    made = [engine.create_backup(note=f"n{i}") for i in range(backups)]
+    assert not any(r.error for r in engine.locations.sync())
+    engine.release_instance_lock()
+    (there,) = (usb / "JobMatcher").iterdir()
+    return engine.data.root, there, made
+
+
+def _flip(path, at_fraction: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at_fraction)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_copy_is_not_replaced_by_a_backup_damaged_too(engine, tmp_path):
+    """FINDINGS19 2: the backup here and its plain copy there both changed in place. `location sync --verify`
+    copied the damaged backup over the damaged copy, found the new copy wrong when it read it back, and removed
+    it: the copy's data was gone (a lone manifest left), the copy forgotten, status green, and the message said
+    this computer no longer had the backup. The backup is now proven before it replaces a file there: the copy
+    stays as it was, named, and status warns that nothing sound can make it again."""
+    root, there, (b,) = _plain_location(engine, tmp_path)
+    _flip(root / "backups" / f"{b.id}.db")
+    copy = there / f"{b.id}.db"
+    _flip(copy, 0.25)
+    damaged_copy = copy.read_bytes()
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    said = next(line for line in r.stderr.splitlines() if line.startswith(f"  {b.id}:"))
+    assert "its backup here failed its check too" in said, r.stderr
+    assert copy.read_bytes() == damaged_copy and (there / f"{b.id}.json").is_file()
+    status = run_cli("status", data_dir=root)
+    assert f"usb: 1 copy there is damaged ({b.id})" in status.stderr and "no sound backup" in status.stderr
+    plain = run_cli("location", "sync", data_dir=root)  # FINDINGS19 6: every sync says it, not "up to date"
+    assert plain.returncode == 0 and "up to date" not in plain.stdout, plain.stdout + plain.stderr
+    assert f"1 damaged copy there cannot be copied again ({b.id})" in plain.stdout, plain.stdout
+    assert copy.read_bytes() == damaged_copy
+
+
+@pytest.mark.parametrize("gone", ["data file", "record"])
+def test_a_read_back_names_a_copy_that_is_gone_since_the_last_sync(engine, tmp_path, gone):
+    """FINDINGS19 3: a copy whose data file was removed (or whose record there became unreadable) since the last
+    sync was left out of the listing, so `location sync --verify` said "2 as written … up to date", exit 0. It is
+    now named as no longer there whole: copied again when its backup is here, else the command ends 1."""
+    root, there, (older, newer) = _plain_location(engine, tmp_path, backups=2)
+    for b in (older, newer):
+        if gone == "data file":
+            (there / f"{b.id}.db").unlink()
+        else:
+            (there / f"{b.id}.json").write_text("{not json")
+    _lose_backup(root, older.id)
+    r = run_cli("location", "sync", "--verify", data_dir=root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = {b.id: next(x for x in r.stderr.splitlines() if x.startswith(f"  {b.id}:")) for b in (older, newer)}
+    assert all("no longer there whole" in x for x in lines.values()), r.stderr
+    assert "no longer has that backup" in lines[older.id] and "copied again" in lines[newer.id]
+    assert "up to date" not in r.stdout

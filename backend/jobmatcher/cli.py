@@ -1658,8 +1658,10 @@ def cmd_location_sync(args) -> int:
             results = engine.locations.sync(args.name, progress=bar, spare=spare, verify=args.verify)
         finally:
             bar.close()
-    # C16: a damaged copy whose backup is no longer here cannot be made again: said, and the command ends 1
+    # C16: a damaged copy whose backup is no longer here cannot be made again: said, and the command ends 1 when
+    # this read-back found it (a plain sync says the ones known from before, and ends 0: nothing failed now)
     lost = {r.name: [d for d in r.damaged if d not in r.copied] for r in results}
+    known_lost = {r.name: sorted(set(r.lost) | set(lost[r.name])) for r in results}
     if args.json:
         _emit_json(results)
     else:
@@ -1671,7 +1673,13 @@ def cmd_location_sync(args) -> int:
                     f"{sound} as written"
                 )
                 for d in r.damaged:
-                    again = "copied again" if d in r.copied else "this computer no longer has that backup to copy again"
+                    again = (
+                        "copied again"
+                        if d in r.copied
+                        else "its backup here failed its check too, so it was not copied again"
+                        if d in r.failed_backups
+                        else "this computer no longer has that backup to copy again"
+                    )
                     why = r.damaged_why.get(d, "damaged")
                     print(f"  {_safe(d)}: {_safe(why)} ({again})", file=sys.stderr)
             if r.skipped:
@@ -1680,21 +1688,18 @@ def cmd_location_sync(args) -> int:
                 print(f"{_safe(r.name)}: {r.error}", file=sys.stderr)
             else:
                 extra = f", removed {len(r.deleted)} old" if r.deleted else ""
+                said = []  # what keeps the location from being up to date, when anything does
                 if r.failed_backups:  # D16: not "up to date" over a backup that could not be copied
                     n = len(r.failed_backups)
-                    print(
-                        f"{r.name}: copied {len(r.copied)}{extra}; {n} backup{'s' if n != 1 else ''} not copied: "
-                        f"{', '.join(r.failed_backups)} failed {'its' if n == 1 else 'their'} check "
-                        "(`jobmatcher backup list` says why)."
+                    said.append(
+                        f"{n} backup{'s' if n != 1 else ''} not copied: {', '.join(r.failed_backups)} failed "
+                        f"{'its' if n == 1 else 'their'} check (`jobmatcher backup list` says why)"
                     )
-                elif lost.get(r.name):  # not "up to date" over copies that can no longer be made (FINDINGS18 3)
-                    n = len(lost[r.name])
-                    print(
-                        f"{r.name}: copied {len(r.copied)}{extra}; {n} damaged cop{'y' if n == 1 else 'ies'} there "
-                        "cannot be copied again (named above)."
-                    )
-                else:
-                    print(f"{r.name}: copied {len(r.copied)}{extra}; up to date.")
+                if known_lost.get(r.name):  # nor over copies that can no longer be made (FINDINGS18 3, 19 6)
+                    n = len(known_lost[r.name])
+                    named = "named above" if lost.get(r.name) else ", ".join(known_lost[r.name])
+                    said.append(f"{n} damaged cop{'y' if n == 1 else 'ies'} there cannot be copied again ({named})")
+                print(f"{r.name}: copied {len(r.copied)}{extra}; {'; '.join(said) or 'up to date'}.")
         if not results:
             print("No backup locations yet.")
     return 1 if any(r.error for r in results) or any(lost.values()) else 0

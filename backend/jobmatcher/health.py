@@ -220,8 +220,8 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     code="location-copies-damaged",
                     level="warn",
                     message=f"{s.name}: {n} cop{'y' if n == 1 else 'ies'} there {'is' if n == 1 else 'are'} "
-                    f"damaged ({', '.join(lost[:3])}{', …' if n > 3 else ''}), and this computer no longer has "
-                    f"{'its backup' if n == 1 else 'their backups'} to copy again: "
+                    f"damaged ({', '.join(lost[:3])}{', …' if n > 3 else ''}), and this computer has no sound "
+                    f"backup to make {'it' if n == 1 else 'them'} again from (gone, or failed its check): "
                     f"{'it' if n == 1 else 'they'} cannot be restored.",
                     hint="Your other copies and backups are not affected; a damaged copy is removed when the "
                     "location's retention lets it go. A drive that damages files may be failing: check it, and read "

@@ -105,7 +105,9 @@ function renderSync(sync) {
     // it was copied again or cannot be (its backup is no longer on this computer)
     const checked = sync.verify ? results.filter((r) => r.verified || r.damaged.length).map((r) => {
       const bad = r.damaged.map((id) => `${id}: ${r.damaged_why[id] || "damaged"} (${r.copied.includes(id)
-        ? "copied again" : "this computer no longer has that backup to copy again"}).`);
+        ? "copied again" : (r.failed_backups || []).includes(id)
+          ? "its backup here failed its check too, so it was not copied again"
+          : "this computer no longer has that backup to copy again"}).`);
       return [`${r.name}: checked ${r.verified} ${r.verified === 1 ? "copy" : "copies"} there, `
         + `${r.verified - r.damaged.length} as written.`, ...bad].join(" ");
     }) : [];
@@ -113,7 +115,7 @@ function renderSync(sync) {
       `${r.name}: ${r.failed_backups.join(", ")} not copied: ${r.failed_backups.length === 1 ? "it" : "they"} failed `
       + `${r.failed_backups.length === 1 ? "its" : "their"} check.`);
     const made = `${copied} ${copied === 1 ? "copy" : "copies"} made`;
-    const damaged = results.some((r) => r.damaged.length);
+    const damaged = results.some((r) => r.damaged.length || (r.lost || []).length);
     const done = failed.length ? failed.map((r) => r.error).join(" ")
       : notCopied.length ? notCopied.join(" ")
         : damaged ? `${made[0].toUpperCase()}${made.slice(1)}.` : `Up to date (${made}).`;

@@ -180,6 +180,9 @@ class SyncResult(BaseModel):
     damaged_why: dict[str, str] = {}
     # D16: backups of this data folder the location's retention would hold but that failed their check: not copied
     failed_backups: list[str] = []
+    # copies there known damaged (this sync's read-back, or an earlier one's, or their size) whose backup is not
+    # here as a sound one: they cannot be made again (status warns of them too)
+    lost: list[str] = []
 
 
 class PassphraseResult(BaseModel):
@@ -1633,6 +1636,12 @@ class Locations:
                 if progress:
                     progress("backup", i, len(todo), "backups")
                 try:
+                    if rec.id in impostors and not loc.encrypt:
+                        # a plain copy is published, then read back: a backup changed since its check would
+                        # replace the file there (a damaged copy: perhaps the only other bytes of it) and then be
+                        # removed. Proven first, so the file there stays (FINDINGS19 2); an encrypted copy's bytes
+                        # are proven before anything is published
+                        self._prove_source(rec)
                     try:
                         size = self._copy_one(client, loc, cfg, fid, rec, progress, spare if loc.encrypt else None)
                     except LocationCopyFailedError as e:
@@ -1686,6 +1695,7 @@ class Locations:
             by_id = {r.id: r for r in self._candidates()}
             st.copied = [r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)]
             result.failed_backups = self._failed_wanted(loc, remote)
+            result.lost = [i for i in st.damaged if i not in by_id]  # FINDINGS19 6: said by every sync, not once
             st.used_bytes = space[0]  # every copy's data there, a leftover not yet removed included (Z3)
             st.last_success_at = _now()
             st.failures, st.next_try_at, st.last_error, st.last_error_code = 0, None, "", ""
@@ -1714,7 +1724,8 @@ class Locations:
         it was written; mark each that differs (or is not a file JobMatcher wrote) as damaged, in `remote`, in
         `result` (with why, by id) and in the location's state `st` (the verdict every later listing shows, D5).
         A copy already known damaged by its size there is not read: it is reported as damaged with that reason
-        (D15); one an earlier read-back found damaged is read again (a copy put back whole is known again).
+        (D15); one an earlier read-back found damaged is read again (a copy put back whole is known again); one
+        there at the last sync (`st.copied`) and not listed now is reported as gone (GONE_DOUBT).
         Returns whether any is damaged. Raises the location's errors, InsufficientSpaceError when the data
         folder's disk has no room for the largest copy."""
         import uuid
@@ -1722,6 +1733,11 @@ class Locations:
         from ..fsutil import require_free_space
 
         mine = [r for r in remote if r.folder_id == fid]
+        listed = {r.id for r in mine}
+        for gone in (i for i in st.copied if i not in listed):  # there at the last sync, not listed now (FINDINGS19 3)
+            result.verified += 1
+            result.damaged.append(gone)
+            result.damaged_why[gone] = GONE_DOUBT
         for r in mine:
             if r.damaged and r.doubt != READ_BACK_DOUBT:  # its size there already says so (D15): nothing to read
                 result.verified += 1
@@ -1763,6 +1779,21 @@ class Locations:
             result.damaged.append(r.id)
             result.damaged_why[r.id] = READ_BACK_DOUBT
         return bool(result.damaged)
+
+    def _prove_source(self, rec: BackupRecord) -> None:
+        """That the backup `rec` still has the checksum its check recorded (_plaintext_proof: BLAKE3 under a
+        holding seal, else SHA-256), read whole. Raises the copy's checksum-mismatch refusal (_backup_mismatch)
+        when it does not, or LocationCopyFailedError (backup-unreadable) when it cannot be read."""
+        src = Path(rec.path)
+        algorithm, expected = _plaintext_proof(src, rec)
+        from ..digests import file_digest
+
+        try:
+            digest = file_digest(src, algorithm)
+        except OSError as e:
+            raise self._backup_unreadable(rec.id, src, e) from None
+        if digest != expected:
+            raise _backup_mismatch(rec.id)
 
     def _failed_wanted(self, loc: LocationConfig, remote: list[RemoteBackup]) -> list[str]:
         """D16: the ids of this data folder's backups that failed their check and that the location's retention
@@ -2404,7 +2435,8 @@ class Locations:
             return None
         return JobMatcherError(
             f"{kind[0].upper()}{kind[1:]} is at {path}, where JobMatcher keeps what it last saw of each backup "
-            "location, so no copy can be recorded and copies off this disk stop.",
+            "location, so what is copied cannot be recorded: every sync ends in an error, and what is at the "
+            "locations cannot be told here.",
             "Move it out of the data folder (JobMatcher does not delete or replace what it did not make); the next "
             "copy then writes that file anew.",
             code="state-file-not-a-file",
@@ -2961,6 +2993,8 @@ def _nested(a: LocationConfig, b: LocationConfig) -> str | None:
 
 
 READ_BACK_DOUBT = "its bytes there no longer match the checksum recorded when it was written: damaged or changed"
+# a copy there at the last sync that is not listed now: its data file gone, or its record gone or unreadable
+GONE_DOUBT = "it is no longer there whole (its data file, or its record, is missing or cannot be read)"
 
 
 def _mark_read_back(remote: list[RemoteBackup], fid: str | None, st: LocationState) -> None:
