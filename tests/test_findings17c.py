@@ -257,6 +257,10 @@ def test_db_check_refuses_a_linked_live_database_as_every_other_command(engine, 
         assert r.returncode == 1, (command, r.stdout, r.stderr)
         assert "is a symbolic link" in r.stderr and "OK" not in r.stdout, (command, r.stdout, r.stderr)
     assert (real / "jobmatcher.db").read_bytes() == before and (linked / "jobmatcher.db").is_symlink()
+    # FINDINGS19 7: status does not send the user to a backup that would only be refused
+    status = run_cli("status", data_dir=linked)
+    assert status.returncode == 1 and "is a symbolic link" in status.stderr
+    assert "Make one now" not in status.stderr and "Make one once that is fixed" in status.stderr, status.stderr
 
 
 @pytest.mark.parametrize("kind", ["pipe", "link", "folder"])
@@ -324,6 +328,22 @@ def test_a_copy_name_two_data_folders_share_restores_this_ones_own_and_names_bot
     fresh = run_cli("backup", "restore", mine.id, "--from-folder", str(usb), "--yes", data_dir=tmp_path / "third")
     assert fresh.returncode == 1, fresh.stdout + fresh.stderr
     assert my_ns.name in fresh.stderr and their_ns.name in fresh.stderr and "--folder-id" in fresh.stderr
+    # FINDINGS19 7: the hint's command lists that very place, as it was given
+    assert f"backup list --from-folder {usb}`" in fresh.stderr, fresh.stderr
+    unknown = run_cli(
+        "backup",
+        "restore",
+        mine.id,
+        "--from-folder",
+        str(usb),
+        "--folder-id",
+        "0" * 32,
+        "--yes",
+        data_dir=tmp_path / "t",
+    )
+    assert unknown.returncode == 1
+    assert f"There is no copy '{mine.id}' of the data folder {'0' * 32} at" in unknown.stderr, unknown.stderr
+    assert f"backup list --from-folder {usb}`" in unknown.stderr
 
 
 def test_another_data_folders_copy_is_refused_over_data_in_a_folder_that_never_made_a_backup(engine, tmp_path):

@@ -1367,7 +1367,9 @@ def cmd_location_restore(args) -> int:
             raise no_copies(label)
         # this data folder's own copy is the one its id names, when another data folder has one of that name too
         own = _engine(args, read_only=True).data.folder_id(create=False)
-        remote = find_remote(client, args.target, getattr(args, "folder_id", None), prefer=own)
+        remote = find_remote(
+            client, args.target, getattr(args, "folder_id", None), prefer=own, listing=_listing_command(args)
+        )
     chosen = bool(getattr(args, "folder_id", None))  # the other data folder named on purpose
     if not chosen:  # the same rule for --location, --from-folder and --from-s3 (C9, D9)
         _refuse_another_folders_copy(args, remote, label)
@@ -1413,9 +1415,15 @@ def _refuse_another_folders_copy(args, remote, label: str) -> None:
     """C9, D9: another data folder's copy is not restored over this data folder's data by its id alone, whatever
     the place (--location, --from-folder, --from-s3): locations.recovery.refuse_another_folders_copy's rule, with
     the command that lists that place's copies in its hint. Raises AnotherFoldersCopyError. Read-only."""
-    import shlex
-
     from .locations.recovery import refuse_another_folders_copy
+
+    refuse_another_folders_copy(_engine(args, read_only=True), remote, label, _listing_command(args))
+
+
+def _listing_command(args) -> str:
+    """The command that lists the copies of the place a restore names (--location, --from-folder, --from-s3),
+    in backquotes, for the hints of a refusal: "`jobmatcher backup list --from-folder /media/usb`"."""
+    import shlex
 
     if args.location:
         where = f"--location {shlex.quote(args.location)}"
@@ -1425,7 +1433,7 @@ def _refuse_another_folders_copy(args, remote, label: str) -> None:
         where = f"--from-s3 {shlex.quote(args.from_s3)}" + (
             f" --endpoint-url {shlex.quote(args.endpoint_url)}" if getattr(args, "endpoint_url", None) else ""
         )
-    refuse_another_folders_copy(_engine(args, read_only=True), remote, label, f"`jobmatcher backup list {where}`")
+    return f"`jobmatcher backup list {where}`"
 
 
 def _location_restore_question(args, backup_id: str, label: str) -> str:

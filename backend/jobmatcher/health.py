@@ -396,8 +396,13 @@ def assess(
                 code="no-backups",
                 level="error",
                 message="You have no backups yet.",
-                hint="Make one now: `jobmatcher backup create`.",
-                page_hint="Make one now with “Back up now”.",
+                # FINDINGS19 7: beside a database no backup can be made of, "make one now" would only be refused
+                hint="Make one once that is fixed: `jobmatcher backup create`."
+                if database_problem is not None
+                else "Make one now: `jobmatcher backup create`.",
+                page_hint="Make one with “Back up now” once that is fixed."
+                if database_problem is not None
+                else "Make one now with “Back up now”.",
             )
         )
     elif newest is not None and newest.verified is False:

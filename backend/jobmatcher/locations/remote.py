@@ -599,12 +599,17 @@ def no_copies(where: str) -> BackupNotFoundError:
 
 
 def find_remote(
-    client: LocationClient, backup_id: str, folder_id: str | None = None, prefer: str | None = None
+    client: LocationClient,
+    backup_id: str,
+    folder_id: str | None = None,
+    prefer: str | None = None,
+    listing: str = "",
 ) -> RemoteBackup:
     """The copy with that id (of data folder `folder_id` when given); refused when unknown, when two data folders
     there both have one and none is `prefer`'s (this data folder's id: its own copy is the one its id names,
     FINDINGS18 8), or when it is listed with a doubt (refuse_doubtful: its name and its own record disagree, or
-    another copy has its place).
+    another copy has its place). `listing`: the command that lists the copies there, for the hints (the command
+    line's, with its --location, --from-folder or --from-s3; said in general without it).
 
     Raises:
         ValidationError: `backup_id` is not shaped like a backup id, or two other data folders have it there
@@ -613,17 +618,19 @@ def find_remote(
         TamperedCopyError: the copy is listed with a doubt (refuse_doubtful).
         LocationUnavailableError / LocationCredentialsError: as list_remote.
     """
+    listing = listing or "the list of the copies there (`backup list` with the same location)"
     if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
         raise InputError(
             f"{backup_id!r} is not a backup id.",
-            "Use an id exactly as `jobmatcher backup list` with the same location shows it.",
+            f"Use an id exactly as {listing} shows it.",
             "Choose the backup from the list again.",
         )
     matches = [r for r in list_remote(client, folder_id) if r.id == backup_id]
     if not matches:
+        of = f" of the data folder {folder_id}" if folder_id else ""  # FINDINGS19 7: others may have that name
         raise BackupNotFoundError(
-            f"There is no copy {backup_id!r} at {client.describe()}.",
-            "Run `jobmatcher backup list` with the same location to see the ids.",
+            f"There is no copy {backup_id!r}{of} at {client.describe()}.",
+            f"See the ids (and each copy's data folder) in {listing}.",
             "Show the backups there again, then choose one from the list.",
             id=backup_id,
         )
@@ -634,8 +641,8 @@ def find_remote(
             raise InputError(
                 f"{len(ids)} data folders have a copy named {backup_id} at {client.describe()} (their ids: "
                 f"{', '.join(ids)}).",
-                "Add --folder-id with the id of the data folder whose copy you want (`backup list` with the same "
-                "location shows whose each copy is).",
+                f"Add --folder-id with the id of the data folder whose copy you want ({listing} shows whose each "
+                "copy is).",
                 "Choose the backup again: the list names each one's data folder.",
                 code="ambiguous-copy",
                 id=backup_id,
