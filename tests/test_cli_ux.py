@@ -661,7 +661,7 @@ def test_the_page_api_and_the_command_line_use_only_the_engine_facade():
     data folder object, the verifier or the schema directly (one door, so every rule is applied once)."""
     backend = ROOT / "backend" / "jobmatcher"
     forbidden = re.compile(
-        r"engine\.store\b|engine\.data\b|\bverify_file\b|\bschema\.(head|revisions)\b|"
+        r"engine\.store\b|engine\.data\b|\)\.(data|store)\.|\bverify_file\b|\bschema\.(head|revisions)\b|"
         r"from \.(backups|datadir|verify|restore|database|schema) import|from \. import schema"
     )
     found = []

@@ -450,7 +450,7 @@ class LocationsApi:
         from .locations.remote import expect_encrypted, find_remote
 
         client, label = self._source_client(source)
-        own = self._engine.data.folder_id(create=False)  # its own copy, where another data folder has that name too
+        own = self._engine.folder_id()  # its own copy, where another data folder has that name too
         remote = find_remote(client, backup_id, folder_id or None, prefer=own)  # refused now, not in the task
         encrypted_location = source.kind == "configured" and self._engine.locations.get(source.name).encrypt
         expect_encrypted(client, remote, encrypted_location)

@@ -373,7 +373,7 @@ def _start_copies(args) -> str | None:
     be read; D7: it is damaged): the backup itself is made. Never raises for those."""
     from .locations.copier import spawn_background_sync
 
-    root = _engine(args).data.root
+    root = _engine(args).data_dir
     why = None
     try:
         spawn_background_sync(root)  # copies to locations after the check; never waited for
@@ -1366,7 +1366,7 @@ def cmd_location_restore(args) -> int:
         if not check_source(client, configured=bool(args.location), backup_id=args.target):
             raise no_copies(label)
         # this data folder's own copy is the one its id names, when another data folder has one of that name too
-        own = _engine(args, read_only=True).data.folder_id(create=False)
+        own = _engine(args, read_only=True).folder_id()
         remote = find_remote(
             client, args.target, getattr(args, "folder_id", None), prefer=own, listing=_listing_command(args)
         )

@@ -958,6 +958,12 @@ class Engine:
         """The data folder (an absolute path). Never raises."""
         return self.data.root
 
+    def folder_id(self) -> str | None:
+        """This data folder's id (32 hexadecimal digits) as recorded in its backups and copies, or None when it
+        has none yet (no backup made). Only looked at: never made here (datadir.DataDir.folder_id with
+        create=False). Never raises."""
+        return self.data.folder_id(create=False)
+
     def check_write_target(self, target: str | os.PathLike) -> Path:
         """`target` as an absolute path, when a user-chosen file may be written there (Export…), else
         ValidationError: never inside the data folder or the backup folder (nor either folder itself),
