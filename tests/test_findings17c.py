@@ -298,12 +298,8 @@ def test_a_copy_name_two_data_folders_share_restores_this_ones_own_and_names_bot
     from conftest_app import profile_name
     from jobmatcher.engine import Engine
 
+    _root, my_ns, (mine,) = _plain_location(engine, tmp_path)
     usb = tmp_path / "usb"
-    usb.mkdir()
-    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
-    mine = engine.create_backup()
-    assert not any(r.error for r in engine.locations.sync())
-    engine.release_instance_lock()
     other = Engine(tmp_path / "other")
     other.migrate()
     fill_sample_data(other, name="Grace Hopper")
@@ -312,8 +308,7 @@ def test_a_copy_name_two_data_folders_share_restores_this_ones_own_and_names_bot
     assert not any(r.error for r in other.locations.sync())
     other.release_instance_lock()
     # their copy renamed as made in the same second as mine (its record says that time too, as a real one would)
-    my_ns = next(p.parent for p in usb.rglob(f"{mine.id}.json"))
-    their_ns = next(p.parent for p in usb.rglob(f"{theirs.id}.json"))
+    their_ns = next(p.parent for p in usb.rglob(f"{theirs.id}.json") if p.parent != my_ns)
     if theirs.id != mine.id:  # (made in the same second already: nothing to rename)
         record = json.loads((their_ns / f"{theirs.id}.json").read_text())
         record["created_at"] = json.loads((my_ns / f"{mine.id}.json").read_text())["created_at"]
@@ -355,12 +350,8 @@ def test_another_data_folders_copy_is_refused_over_data_in_a_folder_that_never_m
     from conftest_app import profile_name
     from jobmatcher.engine import Engine
 
+    _theirs_root, there, (theirs,) = _plain_location(engine, tmp_path)
     usb = tmp_path / "usb"
-    usb.mkdir()
-    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
-    theirs = engine.create_backup()
-    assert not any(r.error for r in engine.locations.sync())
-    engine.release_instance_lock()
     mine = Engine(tmp_path / "mine")
     mine.migrate()
     fill_sample_data(mine, name="Grace Hopper")
@@ -373,7 +364,7 @@ def test_another_data_folders_copy_is_refused_over_data_in_a_folder_that_never_m
     assert r.returncode == 1, r.stdout + r.stderr
     assert "was made by another data folder" in r.stderr and "--folder-id" in r.stderr
     assert fingerprint(root / "jobmatcher.db") == before and profile_name(root) == "Grace Hopper"
-    fid = next((usb / "JobMatcher").iterdir()).name
+    fid = there.name
     r = run_cli("backup", "restore", theirs.id, "--from-folder", str(usb), "--folder-id", fid, "--yes", data_dir=root)
     assert r.returncode == 0, r.stdout + r.stderr
     assert profile_name(root) == "Ada Lovelace"  # named on purpose: restored (the data before kept as a safety backup)
