@@ -2423,9 +2423,9 @@ class Locations:
 
     def odd_state_file(self) -> JobMatcherError | None:
         """The error (code "state-file-not-a-file") when a link, a folder, a pipe or a device is at the name of the
-        locations' state file (locations-state.json): every sync then stops before it records anything (the file
-        is never replaced: D14's rule), so status said only "waiting to be copied; last copy: never" (FINDINGS18
-        7). Never reads it; one lstat. Never raises."""
+        locations' state file (locations-state.json): every sync then ends in an error when it records what it
+        copied (the file is never replaced: D14's rule), so status said only "waiting to be copied; last copy:
+        never" (FINDINGS18 7, FINDINGS19 5). Never reads it; one lstat. Never raises."""
         path = self.data.root / STATE_NAME
         try:
             kind = other_kind(os.lstat(path).st_mode)
