@@ -341,35 +341,6 @@ def test_a_copy_name_two_data_folders_share_restores_this_ones_own_and_names_bot
     assert f"backup list --from-folder {usb}`" in unknown.stderr
 
 
-def test_another_data_folders_copy_is_refused_over_data_in_a_folder_that_never_made_a_backup(engine, tmp_path):
-    """FINDINGS19 1: a data folder whose database holds the user's data but that never made a backup (no id yet:
-    typed in since the first start, or a database copied in by hand) let `backup restore ID --from-folder`
-    replace its data with another data folder's copy without the question: the rule returned early for a
-    folder with no id. Now it asks for --folder-id as for any folder with data; the data stays byte for byte."""
-    from conftest import fill_sample_data, fingerprint
-    from conftest_app import profile_name
-    from jobmatcher.engine import Engine
-
-    _theirs_root, there, (theirs,) = _plain_location(engine, tmp_path)
-    usb = tmp_path / "usb"
-    mine = Engine(tmp_path / "mine")
-    mine.migrate()
-    fill_sample_data(mine, name="Grace Hopper")
-    mine.release_instance_lock()
-    root = mine.data.root
-    assert not (root / ".jobmatcher-folder-id").exists()  # no backup made here: no id
-    before = fingerprint(root / "jobmatcher.db")
-
-    r = run_cli("backup", "restore", theirs.id, "--from-folder", str(usb), "--yes", data_dir=root)
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "was made by another data folder" in r.stderr and "--folder-id" in r.stderr
-    assert fingerprint(root / "jobmatcher.db") == before and profile_name(root) == "Grace Hopper"
-    fid = there.name
-    r = run_cli("backup", "restore", theirs.id, "--from-folder", str(usb), "--folder-id", fid, "--yes", data_dir=root)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert profile_name(root) == "Ada Lovelace"  # named on purpose: restored (the data before kept as a safety backup)
-
-
 def _plain_location(engine, tmp_path, backups: int = 1):
     """A data folder with a plain (unencrypted) folder location "usb" holding copies of `backups` backups; the
     engine's lock released. Returns (root, copies' folder, the backups oldest first)."""
