@@ -458,7 +458,7 @@ class LocationsApi:
             raise ValidationError("These copies are encrypted: type the passphrase (or the recovery key).", "")
         fresh = self._first_run(self._engine.locations.config().locations)  # decided before anything changes
         if not another_folders:
-            refuse_another_folders_copy(self._engine, remote, label, fresh=fresh)
+            refuse_another_folders_copy(self._engine, remote, label)
 
         def run(progress):
             result, _ = restore_from_location(

@@ -1306,8 +1306,9 @@ def cmd_location_backups(args) -> int:
         )
     for why in unlisted:  # copies whose manifest cannot be read: said, not silently hidden (V15e, as K11 locally)
         print(_safe(why), file=sys.stderr)
-    if args.location:  # copies a read-back found damaged are "NO" in every listing after it, not only then (D5)
-        _engine(args, read_only=True).locations.mark_known_damage(args.location, items)
+    engine = _engine(args, read_only=True) if args.location else None
+    if engine is not None:  # copies a read-back found damaged are "NO" in every listing after it, not only then (D5)
+        engine.locations.mark_known_damage(args.location, items)
     if args.json:
         _emit_json(items)
         return 0
@@ -1317,7 +1318,7 @@ def cmd_location_backups(args) -> int:
     several = len({r.folder_id for r in items}) > 1
     # a plain copy at an encrypted location, or beside the data folder's encrypted copies or its key, was not
     # made by JobMatcher's copier: a restore refuses it (L1)
-    encrypted_location = bool(args.location) and _engine(args, read_only=True).locations.get(args.location).encrypt
+    encrypted_location = engine is not None and engine.locations.get(args.location).encrypt
     encrypted_folders = {r.folder_id for r in items} if encrypted_location else encrypted_there
     from .locations.remote import clock_check
 

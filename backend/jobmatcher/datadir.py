@@ -349,12 +349,9 @@ class DataDir:
         """What is at the id file's name when it is not a regular file ("a pipe", "a folder", "a device", "a link":
         fsutil.other_kind), else None (a file, or nothing). Such a thing is the user's: named, never moved aside or
         replaced (C12). lstat only; never raises."""
-        from .fsutil import other_kind
+        from .fsutil import odd_kind_at
 
-        try:
-            return other_kind(os.lstat(self.folder_id_path).st_mode)
-        except OSError:
-            return None
+        return odd_kind_at(self.folder_id_path)
 
     def _id_file_there(self) -> bool:
         try:

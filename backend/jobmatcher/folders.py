@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from .errors import SettingsError
-from .fsutil import other_kind, require_utf8_path, user_path
+from .fsutil import odd_kind_at, require_utf8_path, user_path
 
 # Folders that belong to the operating system: never a backup folder (nor anything inside them).
 _SYSTEM_FOLDERS = (
@@ -462,10 +462,7 @@ def validate_backup_dir(folder: str, data_dir: Path) -> Path:
         raise SettingsError(f"The backup folder {p} does not exist.", "Create it first, or choose another folder.")
     if not os.access(p, os.W_OK | os.X_OK):
         raise SettingsError(f"The backup folder {p} is not writable.", "Choose a folder your user can write to.")
-    try:
-        kind = other_kind(os.lstat(p / BACKUP_FOLDER_MARKER).st_mode)
-    except OSError:
-        kind = None  # none yet (or it cannot be looked at: writing the marker says why)
+    kind = odd_kind_at(p / BACKUP_FOLDER_MARKER)  # None: a file, none yet, or not looked at (writing it says why)
     if kind is not None:
         raise odd_marker_error(p, kind)
     return p

@@ -299,16 +299,22 @@ def other_kind(mode: int) -> str | None:
     return "something other than a file"
 
 
+def odd_kind_at(path: Path) -> str | None:
+    """What is at `path` when it is not a regular file, in the user's words (other_kind: "a link", "a pipe"...,
+    the name itself looked at: lstat); None for a regular file, for nothing there, or for a name that cannot be
+    looked at. Never raises."""
+    try:
+        return other_kind(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return None
+
+
 def refuse_replacing(path: Path) -> None:
     """Before one of JobMatcher's own files is written at `path` by replacing what is there (a rename onto it, an
     open that truncates it): NotOwnFileError (EINVAL, its `kind` set) when what is there is not a regular file: a
     link, a folder, a pipe, a device or a socket the user put at the name is theirs, never replaced or deleted
     (D13, D14). Nothing there, or a name that cannot be looked at (the write then says why): nothing. lstat only."""
-    try:
-        mode = os.lstat(path).st_mode
-    except (OSError, ValueError):
-        return
-    kind = other_kind(mode)
+    kind = odd_kind_at(path)
     if kind is not None:
         e = NotOwnFileError(errno.EINVAL, f"{kind} is there, not a file JobMatcher wrote (never replaced)", str(path))
         e.kind = kind

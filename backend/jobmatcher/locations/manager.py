@@ -44,7 +44,7 @@ from ..errors import (
 from ..fsutil import (
     atomic_write_bytes,
     human_size,
-    other_kind,
+    odd_kind_at,
     read_failed,
     read_small_file,
     require_utf8_path,
@@ -1378,12 +1378,14 @@ class Locations:
 
     # -- what should be where ---------------------------------------------------------
 
-    def _candidates(self, checking: bool = False) -> list[BackupRecord]:
+    def _candidates(self, checking: bool = False, own: list[BackupRecord] | None = None) -> list[BackupRecord]:
         """Local backups worth copying: this data folder's own that passed their check, oldest first in the
         order of making (retention.newest_order: the manifests' sequence, then the date). With `checking`,
-        also those still listed "checking" (a restore's safety backup: copied once checked, pending until)."""
+        also those still listed "checking" (a restore's safety backup: copied once checked, pending until).
+        `own`: store.own() as the caller just read it (not listed again)."""
+        own = self.store.own() if own is None else own
         return sorted(
-            (r for r in self.store.own() if (r.verified is True and r.sha256) or (checking and is_checking(r))),
+            (r for r in own if (r.verified is True and r.sha256) or (checking and is_checking(r))),
             key=lambda r: (newest_order(r), r.id),
         )
 
@@ -1692,9 +1694,11 @@ class Locations:
             space: list[int] = []
             remote = _listed(client, fid, space)
             _seen_damage(remote, fid, st)
-            by_id = {r.id: r for r in self._candidates()}
+            own = self.store.own()  # one listing of the backup folder for what follows
+            candidates = self._candidates(own=own)
+            by_id = {r.id: r for r in candidates}
             st.copied = [r.id for r in remote if _is_copy_of(r, by_id.get(r.id), loc)]
-            result.failed_backups = self._failed_wanted(loc, remote)
+            result.failed_backups = self._failed_wanted(loc, remote, own, candidates)
             result.lost = [i for i in st.damaged if i not in by_id]  # FINDINGS19 6: said by every sync, not once
             st.used_bytes = space[0]  # every copy's data there, a leftover not yet removed included (Z3)
             st.last_success_at = _now()
@@ -1795,18 +1799,17 @@ class Locations:
         if digest != expected:
             raise _backup_mismatch(rec.id)
 
-    def _failed_wanted(self, loc: LocationConfig, remote: list[RemoteBackup]) -> list[str]:
-        """D16: the ids of this data folder's backups that failed their check and that the location's retention
-        would have it hold were they sound: never copied (a damaged backup is not a copy worth having), and
-        said, so "up to date" is not claimed over them. Oldest first. Never raises (none when the backups
-        cannot be listed)."""
-        try:
-            failed = [r for r in self.store.own() if r.verified is False]
-        except (JobMatcherError, OSError):
-            return []
+    def _failed_wanted(
+        self, loc: LocationConfig, remote: list[RemoteBackup], own: list[BackupRecord], candidates: list[BackupRecord]
+    ) -> list[str]:
+        """D16: the ids of this data folder's backups (`own`: store.own(); `candidates`: _candidates of it) that
+        failed their check and that the location's retention would have it hold were they sound: never copied (a
+        damaged backup is not a copy worth having), and said, so "up to date" is not claimed over them. Oldest
+        first. Never raises."""
+        failed = [r for r in own if r.verified is False]
         if not failed:
             return []
-        todo, _ = self._wanted(loc, self._candidates() + failed, remote, _now())
+        todo, _ = self._wanted(loc, candidates + failed, remote, _now())
         ids = {r.id for r in failed}
         return [r.id for r in todo if r.id in ids]
 
@@ -2427,10 +2430,7 @@ class Locations:
         copied (the file is never replaced: D14's rule), so status said only "waiting to be copied; last copy:
         never" (FINDINGS18 7, FINDINGS19 5). Never reads it; one lstat. Never raises."""
         path = self.data.root / STATE_NAME
-        try:
-            kind = other_kind(os.lstat(path).st_mode)
-        except (OSError, ValueError):
-            return None
+        kind = odd_kind_at(path)
         if kind is None:
             return None
         return JobMatcherError(

@@ -69,7 +69,7 @@ def restore_from_location(
         if fresh is None:
             fresh = holds_no_user_data(engine)
         if not another_folders:  # the callers said it before asking; checked again under the lock
-            refuse_another_folders_copy(engine, remote, where or client.describe(), fresh=fresh)
+            refuse_another_folders_copy(engine, remote, where or client.describe())
         from .remote import fetch_verified
 
         # a killed earlier restore's fetch leftovers (their pid in the name, that process gone): before the
@@ -147,20 +147,18 @@ def restore_from_location(
             engine.release_instance_lock()
 
 
-def refuse_another_folders_copy(
-    engine, remote: RemoteBackup, where: str, listing: str = "", fresh: bool | None = None
-) -> None:
+def refuse_another_folders_copy(engine, remote: RemoteBackup, where: str, listing: str = "") -> None:
     """The one rule of every way to restore a copy from a backup location (a configured one, a folder or S3
     storage given only to restore from; the command line and the page alike: C9, D9): a copy another data folder
     made is not restored over this data folder's own data by its id alone. Two data folders may keep copies in one
     place (two computers, or this one's list before a recovery that started a new one), and restoring the other's
     would replace the data with another's without a word.
 
-    Returns when `remote` is this data folder's (its folder id), or this data folder holds nothing of the user's
-    (`fresh`, as restore_from_location's) or at least nothing in its live database (live_holds_user_data: what the
-    restore would replace): a new computer recovering from its copies (disaster recovery) is not asked whose they
-    are; nor is a data folder with no id yet (no backup made: no copy is its own, so none is to be told apart).
-    The caller skips the rule when the user named the other data folder on purpose (--folder-id, the page's
+    Returns when `remote` is this data folder's (its folder id), or this data folder's live database holds
+    nothing of the user's (live_holds_user_data: what the restore would replace; a "fresh" data folder,
+    holds_no_user_data, is one such): a new computer recovering from its copies (disaster recovery) is not asked
+    whose they are; nor is a data folder with no id yet (no backup made: no copy is its own, so none is to be told
+    apart). The caller skips the rule when the user named the other data folder on purpose (--folder-id, the page's
     confirmation). `where` names the place in the message; `listing` is the command that lists its copies (the
     command line's words for the hint; said in general without it). Read-only.
 
@@ -175,7 +173,7 @@ def refuse_another_folders_copy(
     # what a restore replaces is the live database: one with nothing of the user's in it (a new computer's, or one
     # whose empty database already has a location set up or backups made) loses nothing (CI of stop 22:
     # test_findings11_keys restores another folder's chain into such a folder on purpose)
-    if fresh or not live_holds_user_data(engine):
+    if not live_holds_user_data(engine):
         return
     from ..errors import AnotherFoldersCopyError
 
