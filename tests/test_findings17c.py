@@ -402,3 +402,23 @@ def test_a_read_back_names_a_copy_that_is_gone_since_the_last_sync(engine, tmp_p
     assert all("no longer there whole" in x for x in lines.values()), r.stderr
     assert "no longer has that backup" in lines[older.id] and "copied again" in lines[newer.id]
     assert "up to date" not in r.stdout
+
+
+def test_a_damaged_key_file_at_the_location_is_written_again_not_blamed_on_the_good_one_here(
+    engine, tmp_path, locked_identity
+):
+    """FINDINGS20 2: the location's copy of the encryption key's file cut short (a failing drive): `location sync`
+    and status said the key file *in the data folder* was damaged and told the user to move it out, their only
+    good one. The file here is proven whole by the recipient recorded beside it, bound to its bytes: the
+    location's copy is the damaged one, and the sync writes it there again; the file here is untouched."""
+    root, there, _older, _newer = _two_copies(engine, tmp_path, locked_identity)
+    key_here = (root / "location-identity.age").read_bytes()
+    key_there = there / "identity.age"
+    assert key_there.read_bytes() == key_here
+    os.truncate(key_there, 100)
+    r = run_cli("location", "sync", data_dir=root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "in the data folder is damaged" not in r.stderr
+    assert key_there.read_bytes() == key_here and (root / "location-identity.age").read_bytes() == key_here
+    status = run_cli("status", data_dir=root)
+    assert status.returncode == 0 and "damaged" not in status.stderr, status.stderr

@@ -2028,10 +2028,18 @@ class Locations:
         except FileNotFoundError:
             theirs = None
         if theirs is not None and theirs != locked and _stanza(theirs) and _stanza(theirs) == _stanza(locked):
-            # The same age file once (its scrypt salt is random per file) yet different bytes now: the file
-            # here is damaged, not the location's (L24); its copy there is what takes the key back. Said before
-            # the recipient's binding is checked: a damaged key file also breaks that binding (T9), and
-            # "the recipient is not this data folder's" would send the user after the wrong file.
+            # The same age file once (its scrypt salt is random per file) yet different bytes now: one of the two
+            # is damaged. The file here is whole when the recipient recorded beside it is bound to these very
+            # bytes (_proven_recipient): then the copy there is the damaged one, and it is written there again
+            # (FINDINGS20 2: the user was sent to move away the only good key). Otherwise the file here is the
+            # damaged one (L24); its copy there is what takes the key back. Said before the recipient's binding is
+            # checked: a damaged key file also breaks that binding (T9), and "the recipient is not this data
+            # folder's" would send the user after the wrong file.
+            if cfg.recipient and self._proven_recipient(locked) == cfg.recipient:
+                log.warning(
+                    "%s: its copy of the encryption key's file is damaged: written there again", client.describe()
+                )
+                return locked
             raise self._key_file_damaged()
         self._check_recipient(cfg, locked)  # before anything is written there
         if theirs is None:
