@@ -71,6 +71,22 @@ def test_file_and_buffer_digests_are_the_reference_ones(tmp_path):
         digests.new_hash("md5")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "size", [0, 1, digests.SOLO_CHUNK_BYTES - 1, digests.SOLO_CHUNK_BYTES, 3 * digests.SOLO_CHUNK_BYTES + 7]
+)
+def test_one_checksum_read_alone_in_cache_sized_chunks_is_the_reference_one(tmp_path, size):
+    """file_digest reads SOLO_CHUNK_BYTES at a time (smaller than file_digests' chunks): each digest is the
+    reference one of the whole file, at every chunk boundary."""
+    assert digests.SOLO_CHUNK_BYTES < digests.CHUNK_BYTES
+    f = tmp_path / "f.bin"
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    f.write_bytes(data)
+    assert digests.file_digest(f, digests.SHA256) == hashlib.sha256(data).hexdigest()
+    assert digests.file_digest(f, digests.BLAKE3) == blake3.blake3(data).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        digests.file_digest(tmp_path / "missing.bin", digests.BLAKE3)
+
+
 @pytest.mark.parametrize("size", [0, 1, digests.CHUNK_BYTES - 1, digests.CHUNK_BYTES, 3 * digests.CHUNK_BYTES + 7])
 def test_one_read_gives_every_digest_of_the_same_bytes(tmp_path, size):
     """file_digests reads the file once for both checksums (two buffers, two threads): each digest is the
