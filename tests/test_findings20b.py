@@ -98,3 +98,86 @@ def test_an_s3_location_gets_the_missing_copies_newest_first(engine, weed):
     assert r.returncode == 0, r.stderr
     [result] = json.loads(r.stdout)
     assert result["copied"] == ids[::-1], result
+
+
+# -- 6: a damaged settings.json is said in words, with a safe way out, by every reader ------------------------------
+
+DAMAGED_SETTINGS = {
+    "garbage": b"\x00\x17garbage, not settings at all",
+    "cut-short": b'{\n  "backup_dir": null,\n  "retention_days": 365,\n  "auto_backup_min',
+    "empty": b"",
+    "not-text": b"\xff\xfe\x00{\x00}",
+    "nested": b"[" * 100_000,
+}
+PARSER_WORDS = ("Expecting", "char ", "column 1 (", "Unterminated", "delimiter", "JSONDecode", "codec", "Traceback")
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGED_SETTINGS))
+def test_a_damaged_settings_file_is_said_in_words_and_nothing_is_made_or_deleted(engine, kind):
+    """FINDINGS20 6: garbage or a cut-short settings.json stopped backups with the JSON parser's own text ("Expecting
+    value: line 1 column 16 (char 15)"), and a file nested deeply was not even named ("something it read was nested
+    too deeply"). Every command names the file, says what is wrong and that no backup is made or deleted until it is
+    fixed, and how to get out safely (fix it, or move it away and set the settings again before the next clean-up);
+    exit 1, no traceback; the live database and the backups stay as they were."""
+    from conftest import fingerprint
+
+    root = engine.data.root
+    engine.create_backup()
+    engine.release_instance_lock()
+    settings = root / "settings.json"
+    settings.write_bytes(DAMAGED_SETTINGS[kind])
+    before = fingerprint(engine.data.db_path)
+    backups = sorted(p.name for p in (root / "backups").iterdir())
+    for command in (
+        ["backup", "create"],
+        ["status"],
+        ["backup", "list"],
+        ["backup", "prune"],
+        ["settings"],
+        ["location", "list"],
+        ["status", "--json"],
+    ):
+        r = run_cli(*command, data_dir=root)
+        said = r.stdout + r.stderr
+        assert r.returncode == 1, (command, said)
+        assert f"The settings file {settings} is damaged: " in said, (command, said)
+        assert "makes no backup and deletes none" in said, (command, said)
+        assert f"mv {settings} {settings}.damaged" in said and "settings` before JobMatcher opens next" in said, said
+        for word in PARSER_WORDS:
+            assert word not in said, (command, word, said)
+    assert fingerprint(engine.data.db_path) == before
+    assert sorted(p.name for p in (root / "backups").iterdir()) == backups
+    # `db migrate` (the launch) opens the data without a backup or a clean-up, and says so instead of "all is well"
+    r = run_cli("db", "migrate", data_dir=root)
+    assert r.returncode == 0 and "Warning: The settings file" in r.stderr, (r.stdout, r.stderr)
+    assert "makes no backup and deletes none" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in (root / "backups").iterdir()) == backups
+    # the way out, as said: moved away, the settings set again, then backups run
+    os.rename(settings, f"{settings}.damaged")
+    assert run_cli("settings", "--retention-days", "365", data_dir=root).returncode == 0
+    r = run_cli("backup", "create", data_dir=root)
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_page_says_a_damaged_settings_file_with_its_own_way_out(engine):
+    """FINDINGS20 6 on the page (the API the window calls): the backup section's answer names the file and what
+    is wrong, in words, with a hint for the window (no command), and the launch still opened the data."""
+    from jobmatcher.api import Api
+
+    settings = engine.data.root / "settings.json"
+    settings.write_bytes(DAMAGED_SETTINGS["cut-short"])
+    engine.release_instance_lock()
+    api = Api(Engine(engine.data.root), mode="browser")
+    api._begin_launch()
+    api._wait_launched(30)
+    try:
+        answer = api._dispatch("backup_overview", [])
+    finally:
+        api._close()
+    assert not answer["ok"], answer
+    e = answer["error"]
+    assert e["code"] == "settings-damaged", e
+    assert f"The settings file {settings} is damaged: its text stops" in e["message"], e
+    assert "jobmatcher" not in e["hint"] and "text editor" in e["hint"], e
+    for word in PARSER_WORDS:
+        assert word not in e["message"] + e["hint"], e

@@ -917,6 +917,9 @@ def cmd_db_migrate(args) -> int:
         print(f"Warning: {r.foreign_schema}", file=sys.stderr)
     for message in r.live_links:  # a backup that is the live file itself (X1): `jobmatcher status` says what to do
         print(f"Warning: {message} Run `jobmatcher status` for what to do.", file=sys.stderr)
+    if r.backup_folder_error:  # FINDINGS20 6: no backup was made or cleaned up (damaged settings): said, not hidden
+        said, _, hint = r.backup_folder_error.partition("\n")  # str(JobMatcherError): message, then its hint
+        print(f"Warning: {_safe(said)}" + (f"\n  {_safe(hint)}" if hint else ""), file=sys.stderr)
     if r.created:
         print(f"Created a new database at {_safe(r.migrated_to)}.")
     elif r.migrated_to:
