@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -181,3 +186,76 @@ def test_the_page_says_a_damaged_settings_file_with_its_own_way_out(engine):
     assert "jobmatcher" not in e["hint"] and "text editor" in e["hint"], e
     for word in PARSER_WORDS:
         assert word not in e["message"] + e["hint"], e
+
+
+# -- 7: after a restore killed mid-way, status says what happened to its safety backup's check ---------------------
+
+
+def _checks_running(root: Path) -> list[str]:
+    """The command lines of processes at work on the data folder `root` other than this test (a detached `backup
+    verify`, a check child), read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(os.fsencode(root) in a for a in argv) and b"verify" in argv:
+            found.append(" ".join(os.fsdecode(a) for a in argv))
+    return found
+
+
+def test_status_after_a_restore_killed_mid_way_says_no_check_runs_and_what_comes_next(engine, tmp_path):
+    """FINDINGS20 7: a `backup restore` killed (SIGKILL) after its swap, before it started the check of its safety
+    backup: `status` said that check was "running in the background" though no process ran it, and `backup list`
+    said "checking". Both now say it has not started, why, and what finishes it; `db migrate` does, as said."""
+    root = engine.data.root
+    b = engine.create_backup()
+    conn = sqlite3.connect(engine.data.db_path)
+    with conn:
+        conn.execute("UPDATE user_profile SET full_name = 'Changed Later'")
+    conn.close()
+    engine.release_instance_lock()
+    # the real command line, SIGKILLed by itself at its first rename after the swap put the backup in place
+    code = textwrap.dedent(f"""
+        import os, runpy, signal, sys
+        swapped = []
+        def killing(real):
+            def rename(src, dst, *a, **kw):
+                if swapped:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                out = real(src, dst, *a, **kw)
+                if os.fspath(dst).endswith("jobmatcher.db") and os.fspath(src).endswith(".restoring"):
+                    swapped.append(dst)
+                return out
+            return rename
+        os.replace, os.rename = killing(os.replace), killing(os.rename)
+        sys.argv = ["jobmatcher", "--data-dir", {str(root)!r}, "backup", "restore", {b.id!r}, "--yes"]
+        runpy.run_module("jobmatcher", run_name="__main__")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout, r.stderr)
+    assert (root / "restore-journal.json").exists()
+    safety = [x for x in engine.list_backups() if x.type == "safety"]
+    assert len(safety) == 1 and safety[0].verify_message == "checking", safety
+    sid = safety[0].id
+    assert _checks_running(root) == []  # no process checks it: "running in the background" would be untrue
+
+    r = run_cli("status", data_dir=root)
+    said = r.stdout + r.stderr
+    assert "running in the background" not in said, said
+    assert "its check has not started: the restore that made this safety backup was stopped" in said, said
+    assert f"`jobmatcher --data-dir {root} db migrate` now, finishes or undoes that restore" in said, said
+    r = run_cli("backup", "list", data_dir=root)
+    row = next(line for line in r.stdout.splitlines() if line.startswith(sid))
+    assert "not started" in row and "checking" not in row, r.stdout
+    assert f"The check of {sid} has not started" in r.stderr, r.stderr
+
+    # as said: `db migrate` finishes the restore, then checks the safety backup
+    r = run_cli("db", "migrate", data_dir=root)
+    assert r.returncode == 0, r.stderr
+    assert not (root / "restore-journal.json").exists()
+    r = run_cli("status", data_dir=root)
+    assert "passed its check" in r.stdout and "not started" not in r.stdout + r.stderr, (r.stdout, r.stderr)
