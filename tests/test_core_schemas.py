@@ -127,7 +127,7 @@ def test_a_damaged_settings_file_is_reported_in_the_models_words(tmp_path, monke
     assert _same(listing.read_settings(path), Settings().model_dump()) and asked == []
     kinds = {"ok": 0, "refused": 0}
     damaged = f"The settings file {path} is damaged: "
-    hint = "Fix or delete that file; JobMatcher then uses its defaults."
+    hint = settings_mod.damaged_settings_error(path, "").hint  # FINDINGS20 6: how to fix it, moving it away safely
     for name, data in settings_cases().items():
         text = json.dumps(data)
         path.write_text(text)

@@ -274,7 +274,7 @@ def test_unreachable_location_backs_off_then_catches_up_in_order(primed, locked_
     assert not engine.locations.wanted_pending()  # the background copier waits too
     moved.rename(usb)  # plugged in again
     [r] = engine.locations.sync()  # asked by the user: no waiting
-    assert r.copied == made  # oldest first
+    assert r.copied == made[::-1]  # newest first (FINDINGS20 4)
     st = load_states(engine.data.root)[engine.locations.get("USB").id]
     assert st.failures == 0 and st.next_try_at is None and sorted(st.copied) == sorted(made)
 
@@ -297,7 +297,7 @@ def test_a_drive_plugged_back_in_is_copied_to_at_once_not_after_its_back_off(pri
     moved.rename(usb)  # plugged in again, hours before the retry time
     assert engine.locations.wanted_pending()  # the copier wakes up for it
     [r] = engine.locations.sync(only_due=True)
-    assert not r.skipped and r.copied == made, r
+    assert not r.skipped and r.copied == made[::-1], r  # newest first (FINDINGS20 4)
     # a failure other than "not there" keeps its back-off (the place answered and failed)
     states = load_states(engine.data.root)
     st = states[engine.locations.get("USB").id]
@@ -333,7 +333,7 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     _age_backup(other, other_b.id, 400)
     other.locations.sync()
     (usb / "holiday.jpg").write_bytes(b"not ours")
-    assert engine.locations.sync()[0].copied == ids
+    assert engine.locations.sync()[0].copied == ids[::-1]  # newest first (FINDINGS20 4)
 
     engine.locations.set_retention("USB", 1, confirmed=True)  # asked: it deletes a copy there
     [r] = engine.locations.sync()
@@ -352,7 +352,7 @@ def test_location_retention_deletes_only_what_this_data_folder_wrote(primed, loc
     olds = [fresh.create_backup().id for _ in range(3)]
     _age_backup(fresh, olds[0], 2)
     _age_backup(fresh, olds[1], 1)
-    assert fresh.locations.sync()[0].copied == olds[1:]
+    assert fresh.locations.sync()[0].copied == olds[:0:-1]  # newest first (FINDINGS20 4)
 
 
 def _redate(engine: Engine, backup_id: str, days: float) -> None:
@@ -374,7 +374,7 @@ def test_location_retention_goes_by_sequence_not_the_clock(primed, locked_identi
     _redate(engine, bx, 1)
     _redate(engine, b3, 35)  # made last, while the clock was 35 days behind
     [r] = engine.locations.sync()
-    assert r.copied == [bx, b2, b3] and not r.deleted, r  # in the order of making; b1 is past the day to keep
+    assert r.copied == [b3, b2, bx] and not r.deleted, r  # newest first by making; b1 is past the day to keep
     fid = folder_id_of(engine.data)
     seqs = {x.id: x.sequence for x in list_remote(FolderLocation(usb), fid)}
     assert seqs == {bx: 2, b2: 3, b3: 4}
@@ -396,7 +396,7 @@ def test_a_recovered_data_folder_continues_the_chain_and_the_found_laptop_steps_
     laptop = primed
     laptop.locations.add("folder", path=str(usb), name="USB", passphrase=PASS)
     a1, a2 = (laptop.create_backup().id for _ in range(2))
-    assert laptop.locations.sync()[0].copied == [a1, a2]
+    assert laptop.locations.sync()[0].copied == [a2, a1]  # newest first (FINDINGS20 4)
     fid = folder_id_of(laptop.data)
 
     # the laptop is lost: a new computer restores from the drive with the passphrase

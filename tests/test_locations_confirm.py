@@ -125,7 +125,7 @@ def test_enabling_a_location_whose_copies_aged_meanwhile_asks_first(engine, usb,
         ).returncode
         == 0
     )
-    assert engine.locations.sync()[0].copied == ids
+    assert engine.locations.sync()[0].copied == ids[::-1]  # newest first (FINDINGS20 4)
     assert run_cli("location", "disable", "USB", data_dir=d).returncode == 0
     # two days pass, locally and at the location, with a backup made on each (W2: days without backups do not
     # age backups, as a clock set ahead must not)
@@ -162,7 +162,7 @@ def test_shortening_a_locations_days_asks_first(engine, usb):
     _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
     _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
-    assert engine.locations.sync()[0].copied == ids
+    assert engine.locations.sync()[0].copied == ids[::-1]  # newest first (FINDINGS20 4)
     before = file_tree(usb)
     r = run_cli("location", "set", "USB", "--keep-days", "60", data_dir=d, input="")
     assert r.returncode == 0 and "manual copies for 60 days (tiered)." in r.stdout, (
@@ -237,7 +237,7 @@ def test_the_page_changes_the_days_with_the_same_question(engine, usb):
     _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
     _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB", encrypt=False)
-    assert engine.locations.sync()[0].copied == ids
+    assert engine.locations.sync()[0].copied == ids[::-1]  # newest first (FINDINGS20 4)
     before = file_tree(usb)
     api = Api(engine, mode="browser")
     api._begin_launch()
@@ -286,7 +286,7 @@ def test_encrypted_copies_made_there_earlier_are_counted_too(engine, usb, locked
     _age_backup(engine, ids[0], 2)  # every day in use (W2: days without backups do not age backups)
     _age_backup(engine, ids[1], 1)
     engine.locations.add("folder", path=str(usb), name="USB")
-    assert engine.locations.sync()[0].copied == ids
+    assert engine.locations.sync()[0].copied == ids[::-1]  # newest first (FINDINGS20 4)
     engine.locations.remove("USB")
     before = file_tree(usb)
     with pytest.raises(ConfirmationNeededError) as e:

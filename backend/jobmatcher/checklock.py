@@ -175,6 +175,28 @@ def stopped(items: list, data: DataDir) -> set[str]:
         return set()
 
 
+def held_by_restore(items: list, data: DataDir) -> tuple[set[str], bool]:
+    """(the ids of this data folder's backups among `items` listed "checking" that a restore's journal names,
+    whether that restore's process is gone). Such a backup is that restore's safety backup: its check starts only
+    once the restore ends, so while the journal is there no check runs, and when the restore was killed (FINDINGS20
+    7) none will until the next launch (the app, `db migrate`) finishes that restore. Read-only; never raises
+    (nothing found: (set(), False))."""
+    try:
+        found = [r for r in items if is_own_backup(r) and (is_checking(r) or _changed_unrecorded(r))]
+        if not found:
+            return set(), False
+        from .restore import interrupted_restore, pending_recovery_backup
+
+        pending = pending_recovery_backup(data)
+        if pending is None:
+            return set(), False
+        held = {r.id for r in found if Path(r.path) == pending}
+        return held, bool(held) and interrupted_restore(data)
+    except Exception:  # noqa: BLE001 - a status says "checking" rather than fail
+        log.warning("could not tell whether a restore holds the check of a backup", exc_info=True)
+        return set(), False
+
+
 def _unrecorded(r: BackupRecord) -> bool:
     """Whether the manifest of `r`, read again now, still records no verdict of its check. A check records its
     verdict and then lets go of its lock: a list that read "checking" just before and finds the lock free just

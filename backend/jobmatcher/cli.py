@@ -407,7 +407,7 @@ def cmd_backup_list(args) -> int:
     _quick_exit()  # reads manifests only: no connection, no thread, nothing to close but the files it closed
     # Engine.list_backups and previous_backups as rows read with the core schemas (listing.py): no pydantic model
     # imported or built, the same rows (issue 13: 1,000 backups under 150 ms, the interpreter's start included).
-    from .listing import list_backups, stopped_checks
+    from .listing import list_backups, restore_held_checks, stopped_checks
 
     skipped: list[str] = []
     items, previous = list_backups(args.data_dir, skipped)
@@ -420,6 +420,11 @@ def cmd_backup_list(args) -> int:
             f"JobMatcher opens next, or now with `jobmatcher backup verify {_safe(bid)}`.",
             file=sys.stderr,
         )
+    waiting, restore_gone = restore_held_checks(args.data_dir, items)
+    if not restore_gone:
+        waiting = set()  # a restore still at work: its safety backup is checked as soon as it ends
+    for bid in sorted(waiting):  # FINDINGS20 7: a restore killed before its safety backup's check began
+        print(f"The check of {_safe(bid)} {_RESTORE_STOPPED}", file=sys.stderr)
     for r in items:  # a safety backup changed after its restore (Y7): said, as the check stopped is
         if r.verified is None and r.verify_message == "changed-after-restore":
             print(
@@ -469,6 +474,8 @@ def cmd_backup_list(args) -> int:
             if r.verified is False
             else "check stopped"
             if r.id in stopped and r.verify_message == "checking"
+            else "not started"
+            if r.id in waiting and r.verify_message == "checking"
             else _UNCHECKED.get(r.verify_message, "not yet")
         )
         note = r.note if r.note and r.manifest == "ok" else ""
@@ -802,6 +809,27 @@ def _stopped_of(args, engine, backup_id: str) -> set[str]:
         return set()
 
 
+# The check of a restore's safety backup whose restore was killed before it began it (FINDINGS20 7).
+_RESTORE_STOPPED = (
+    "has not started: the restore that made this safety backup was stopped before it finished (its process "
+    "ended), so no check runs. Opening JobMatcher, or `jobmatcher db migrate` now, finishes or undoes that restore, "
+    "then checks this backup"
+)
+
+
+def _restore_held_of(args, engine, backup_id: str) -> tuple[bool, bool]:
+    """(whether the listed backup `backup_id` is "checking" and waits for the restore whose journal names it,
+    whether that restore's process is gone): listing.restore_held_checks, read-only. Never raises ((False,
+    False))."""
+    from .listing import restore_held_checks
+
+    try:
+        held, gone = restore_held_checks(args.data_dir, [engine.get_backup(backup_id)])
+    except Exception:  # noqa: BLE001 - status then says "running", as before
+        return False, False
+    return backup_id in held, gone
+
+
 def cmd_status(args) -> int:
     _quick_exit()
     engine = _engine(args, read_only=True)
@@ -821,10 +849,17 @@ def cmd_status(args) -> int:
             verified = "changed after the restore that made it (it may not be your data from before that restore)"
         elif h.last.verified is None and h.last.verify_message == "checking":  # a restore's safety backup
             # status only looks (README): a check whose process is gone is said, not started again here
+            held, restore_gone = _restore_held_of(args, engine, h.last.id)
             verified = (
                 "its check stopped before it finished: it runs when JobMatcher opens next, or now with "
                 f"`jobmatcher backup verify {_safe(h.last.id)}`"
                 if h.last.id in _stopped_of(args, engine, h.last.id)
+                # FINDINGS20 7: a restore killed before it started this check: no process runs it (it said
+                # "running in the background"), and the next launch finishes the restore, then checks it
+                else f"its check {_RESTORE_STOPPED}"
+                if held and restore_gone
+                else "its check starts when the restore that made it finishes"
+                if held
                 else "its check is running in the background"
             )
         print(f"  Last backup:  {_local(h.last.created_at)} ({type_label(h.last.type)}), {verified}")
@@ -917,6 +952,9 @@ def cmd_db_migrate(args) -> int:
         print(f"Warning: {r.foreign_schema}", file=sys.stderr)
     for message in r.live_links:  # a backup that is the live file itself (X1): `jobmatcher status` says what to do
         print(f"Warning: {message} Run `jobmatcher status` for what to do.", file=sys.stderr)
+    if r.backup_folder_error:  # FINDINGS20 6: no backup was made or cleaned up (damaged settings): said, not hidden
+        said, _, hint = r.backup_folder_error.partition("\n")  # str(JobMatcherError): message, then its hint
+        print(f"Warning: {_safe(said)}" + (f"\n  {_safe(hint)}" if hint else ""), file=sys.stderr)
     if r.created:
         print(f"Created a new database at {_safe(r.migrated_to)}.")
     elif r.migrated_to:

@@ -598,7 +598,9 @@ class Engine:
             items = [r for r in old.list() if r.has_manifest and r.owned]
             target = self.store
             moved, failed = [], []
-            for n, rec in enumerate(reversed(items)):  # oldest first
+            # newest first (as listed): a new folder too small for them all then holds the newest, which the
+            # backup locations are copied from, and the oldest wait in the old folder (FINDINGS20 4's kind)
+            for n, rec in enumerate(items):
                 if progress:
                     progress("move", n, len(items), "backups")
                 try:

@@ -908,6 +908,21 @@ def stopped_checks(data_dir: str | os.PathLike | None, items: builtins.list) -> 
         return set()
 
 
+def restore_held_checks(data_dir: str | os.PathLike | None, items: builtins.list) -> tuple[set[str], bool]:
+    """checklock.held_by_restore of `items` (list_backups'): the ids of the backups still "checking" whose check
+    waits for the restore that made them (its journal names them), and whether that restore's process is gone (it
+    was killed: the next launch finishes it, then checks them). Read-only. Never raises ((set(), False))."""
+    if not any(r.verified is None and r.verify_message == CHECKING for r in items):
+        return set(), False
+    from . import checklock
+    from .datadir import open_data_folder
+
+    try:
+        return checklock.held_by_restore(items, open_data_folder(data_dir, read_only=True))
+    except Exception:  # noqa: BLE001 - the list says "checking" rather than fail
+        return set(), False
+
+
 def previous_backups(
     folders: Iterable[str], kind: type[BackupFolder], data: DataDir, skipped: builtins.list[str] | None = None
 ) -> builtins.list[dict]:

@@ -114,7 +114,9 @@ class Settings(BaseModel):
 
 
 def load_settings(path: Path) -> Settings:
-    """Read settings.json; a missing file means the defaults, a damaged one is an error."""
+    """Read settings.json; a missing file means the defaults. Raises SettingsError (damaged_settings_error) for a
+    damaged one, saying what is wrong in words (never the JSON parser's own text: FINDINGS20 6); OSError as
+    read_small_file raises it."""
     try:
         raw = read_small_file(path)
     except FileNotFoundError:
@@ -122,14 +124,47 @@ def load_settings(path: Path) -> Settings:
     try:
         return Settings.model_validate(json.loads(raw))
     except ValidationError as e:
-        raise SettingsError(
-            f"The settings file {path} is damaged: {_what_is_wrong(e)}.",
-            "Fix or delete that file; JobMatcher then uses its defaults.",
-        ) from e
-    except ValueError as e:  # not JSON, or not UTF-8
-        raise SettingsError(
-            f"The settings file {path} is damaged: {e}", "Fix or delete that file; JobMatcher then uses its defaults."
-        ) from e
+        raise damaged_settings_error(path, _what_is_wrong(e)) from e
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, or nested past the parser's depth
+        raise damaged_settings_error(path, _not_json(raw, e)) from e
+
+
+def damaged_settings_error(path: Path, what: str) -> SettingsError:
+    """The refusal for the damaged settings file `path` (`what`: what is wrong with it, in words), with what to do.
+
+    Until it is fixed no backup is made and none deleted (the launch skips both, `backup create` and `backup prune`
+    refuse): its defaults could delete backups the person's own settings keep, or write them to another folder.
+    So the way out is to fix it, or to move it away and choose the settings again before JobMatcher opens next
+    (only a launch or `backup prune` cleans up). Never raises."""
+    import shlex
+
+    q = shlex.quote(str(path))
+    return SettingsError(
+        f"The settings file {path} is damaged: {what}. Until it is fixed, JobMatcher makes no backup and deletes none.",
+        f"Fix it in a text editor, or move it away (`mv {q} {q}.damaged`) and set your backup settings again with "
+        "`jobmatcher settings` before JobMatcher opens next (its defaults apply until then; `jobmatcher backup "
+        "prune --dry-run` shows what they would clean up).",
+        "Fix it in a text editor, or move it out of the data folder and set your backup settings again here before "
+        "you restart JobMatcher (its defaults apply until then).",
+        code="settings-damaged",
+        path=str(path),
+    )
+
+
+def _not_json(raw: bytes, e: Exception) -> str:
+    """What is wrong with settings text that could not be read as JSON, in words: where, never the parser's
+    message ("Expecting value: line 1 column 16 (char 15)"). Never raises."""
+    if not raw.strip():
+        return "it is empty"
+    if isinstance(e, RecursionError):
+        return "its text is nested too deeply to be settings"
+    if isinstance(e, UnicodeDecodeError):
+        return "it holds bytes that are not text"
+    if isinstance(e, json.JSONDecodeError):
+        if e.pos >= len(e.doc.rstrip()) or e.msg.startswith("Unterminated"):  # a string that never ends: cut too
+            return f"its text stops part way, at line {e.lineno} (cut short, or not all of it was written)"
+        return f"its text is not valid JSON from line {e.lineno}, column {e.colno} on"
+    return "its text is not valid JSON"
 
 
 def _what_is_wrong(e: ValidationError) -> str:

@@ -224,7 +224,7 @@ def _load(path: Path, model, what: str):
     try:
         data = json.loads(raw)
         return model.model_validate(data)
-    except (ValueError, ValidationError) as e:
+    except (ValueError, ValidationError, RecursionError) as e:  # RecursionError: nested past the parser's depth
         raise SettingsError(
             f"The {what} file {path} is damaged: {_why_damaged(e, data)}.",
             "Fix or delete that file (deleting it forgets the locations, not the copies).",

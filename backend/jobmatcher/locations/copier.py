@@ -3,7 +3,7 @@
 - In the app, `Copier` is a daemon thread. It looks every `poll` seconds (and at
   once when kicked after a backup) for verified local backups that an enabled
   location lacks, whoever made them (the app, the scheduler, `backup create`
-  in a terminal), and copies them oldest first. A location that failed is
+  in a terminal), and copies them newest first. A location that failed is
   retried with exponential backoff (Locations.sync with only_due).
 - After `jobmatcher backup create`, `spawn_background_sync` starts a detached
   `jobmatcher location sync --background` and returns at once; if the app is

@@ -1,7 +1,7 @@
 """Backup locations of one data folder: adding them, copying to them, their retention, their health.
 
 The engine's backups stay the source of truth; a location receives copies of
-the backups that passed their check, oldest missing first, each one atomic and
+the backups that passed their check, newest missing first, each one atomic and
 checked there (see client.py). Copying runs in the background (copier.py) and
 never holds anything the local backup or the page needs: it takes only its own
 lock, reads published backup files, and writes its own two JSON files.
@@ -1532,7 +1532,7 @@ class Locations:
         spare: SpareEncryptor | None = None,
         verify: bool = False,
     ) -> list[SyncResult]:
-        """Copy what is missing to each enabled location (or the one named), then apply its retention.
+        """Copy what is missing to each enabled location (or the one named), newest first, then apply its retention.
 
         With `verify` (C16), every copy of this data folder there is first read back whole and its SHA-256
         compared with the one its manifest recorded when it was written (no passphrase needed: an encrypted
@@ -1611,6 +1611,9 @@ class Locations:
             remote, todo, doomed = self._plan(loc, client, fid, st)
             if verify and self._read_back(client, fid, remote, progress, result, st):
                 todo, doomed = self._wanted(loc, self._candidates(), remote, _now())  # the damaged ones again
+            # newest first: a location that fills up (or a sync cut short) then lacks the oldest copies, never the
+            # newest, which is the one wanted after losing this computer (FINDINGS20 4: it was the other way)
+            todo = todo[::-1]
             # a chain taken over: its copies here may go further than the ones restored (the lost computer's
             # newest, at a location the recovery did not come from): new backups are numbered above them (A5)
             top = in_pattern_top(r.sequence for r in remote if r.folder_id == fid)
