@@ -1615,6 +1615,18 @@ def cmd_location_list(args) -> int:
             "`jobmatcher location add s3 --endpoint-url URL --bucket B`."
         )
         return 0
+    from datetime import datetime as _datetime
+    from datetime import timezone as _timezone
+
+    from .health import assess_locations
+
+    # each row's problem with health's hint for it (the same words `status` prints), by the warning's message
+    hints = {
+        r.name: w.hint
+        for w in assess_locations(_datetime.now(_timezone.utc), rows, 0)
+        for r in rows
+        if r.problem and w.message == f"{r.name}: {r.problem}"
+    }
     for r in rows:
         state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
@@ -1646,6 +1658,8 @@ def cmd_location_list(args) -> int:
             )
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
+            if hints.get(r.name):  # what to do, in health's words (as `status` says it): FINDINGS20 1
+                print(f"  to fix:       {_safe(hints[r.name], keep_newlines=True)}")
     return 0
 
 
@@ -1882,6 +1896,13 @@ def _say_moved(r, to=None) -> None:
     """What `location set --path` found at the new folder, in words."""
     loc = r.location
     n = f"{r.copies} cop{'y' if r.copies == 1 else 'ies'} of this data folder's backups"
+    if r.found == "marker":  # its own folder again, its marker lost (FINDINGS20 1)
+        print(
+            f"'{_safe(loc.name)}' copies to {_safe(loc.where())} again: its marker (.jobmatcher-location) is "
+            f"written there anew, beside {n}. Copies are caught up at the next sync; nothing there was deleted.",
+            file=to or sys.stdout,
+        )
+        return
     if r.found == "same-drive":
         what = f"the same drive (or folder) as before, holding {n}: they stay with it"
     elif r.found == "copies":
