@@ -187,3 +187,27 @@ def test_s3_storage_whose_marker_is_lost_lists_its_copies_and_says_so(engine, we
     out = _clean(r)
     assert r.returncode == 1 and "holds JobMatcher copies" in out and "add the same bucket and prefix" in out, out
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == keys  # nothing written
+
+
+# -- 8: a folder at a copy's file name; `location remove` confirms as the other commands do ------------------------
+
+
+def test_a_folder_at_a_copys_file_name_is_said_as_a_pipe_there_is(engine, usb):
+    """FINDINGS20 8: a pipe or a link at a copy's manifest name is said ("is not listed: its manifest there is not
+    a file JobMatcher wrote"), a folder there was left out without a word, and so was a copy whose data file's name
+    holds a folder. Now both are said."""
+    copy_id = _copied(engine, usb)
+    (space,) = (usb / "JobMatcher").iterdir()
+    manifest, data = space / f"{copy_id}.json", space / f"{copy_id}.db"
+    kept = manifest.read_bytes()
+    manifest.unlink()
+    manifest.mkdir()
+    r = run_cli("backup", "list", "--from-folder", str(usb), data_dir=engine.data.root)
+    assert f"{copy_id} at {usb} is not listed: its manifest there is a folder" in r.stderr, _clean(r)
+    manifest.rmdir()
+    manifest.write_bytes(kept)
+    data.unlink()
+    data.mkdir()
+    for source in (["--from-folder", str(usb)], ["--location", "usb"]):
+        r = run_cli("backup", "list", *source, data_dir=engine.data.root)
+        assert f"{copy_id} at {usb} is not listed: a folder is at its data file's name" in r.stderr, _clean(r)

@@ -755,6 +755,27 @@ class FolderLocation(LocationClient):
                         pass
         return sorted(out, key=lambda o: o.key)
 
+    def folders_among(self, prefix: str) -> set[str]:
+        """As LocationClient.folders_among: the folders (not hidden, not links) directly in each data folder's
+        folder of copies (`JobMatcher/<id>/`), whose keys start with `prefix`. Never raises (what cannot be
+        read is left out)."""
+        out: set[str] = set()
+        top = self.root / "JobMatcher"
+        try:
+            spaces = [e.name for e in os.scandir(top) if e.is_dir(follow_symlinks=False) and e.name[:1] != "."]
+        except OSError:
+            return out
+        for space in spaces:
+            try:
+                with os.scandir(top / space) as entries:
+                    for e in entries:
+                        key = f"JobMatcher/{space}/{e.name}"
+                        if e.name[:1] != "." and key.startswith(prefix) and e.is_dir(follow_symlinks=False):
+                            out.add(key)
+            except OSError:
+                continue
+        return out
+
     def delete(self, key: str) -> None:
         """As LocationClient.delete (a write error is named: LocationCopyFailedError / LocationUnavailableError)."""
         p = self._path(key)

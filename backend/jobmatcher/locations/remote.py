@@ -199,6 +199,13 @@ def remote_listing(
         )
     prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
     objects = {o.key: o for o in client.list(prefix)}
+    # a folder at a copy's file name is no object: said as a pipe or a link there is (FINDINGS20 8)
+    folders = client.folders_among(prefix) if skipped is not None else set()
+    for key in sorted(folders):
+        parts = key.split("/")
+        if len(parts) == 3 and key.endswith(".json") and _FOLDER_ID.match(parts[1]) and _BACKUP_ID.match(parts[2][:-5]):
+            why = "is a folder, not a file JobMatcher wrote (it was not read)"
+            _unreadable(client, objects, parts[1], parts[2][:-5], skipped, why)
     out = []
     for key, info in objects.items():
         parts = key.split("/")
@@ -229,6 +236,12 @@ def remote_listing(
             continue  # not a regular file, or grown past the limit since listed: not a manifest, never read
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
+            if skipped is not None and data_key(fid, bid, m.encrypted) in folders:  # FINDINGS20 8: said, as a pipe
+                skipped.append(
+                    f"{bid} at {client.describe()} is not listed: a folder is at its data file's name there "
+                    f"({data_key(fid, bid, m.encrypted).rsplit('/', 1)[-1]}), not a file JobMatcher wrote, so the "
+                    "copy cannot be checked or restored."
+                )
             continue  # manifest without data: a delete killed halfway; not a copy
         # the size the listing gives costs nothing to compare: a copy cut short or grown there is known as such
         # at every listing, not only when a restore downloads it (B5)
