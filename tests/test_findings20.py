@@ -211,3 +211,19 @@ def test_a_folder_at_a_copys_file_name_is_said_as_a_pipe_there_is(engine, usb):
     for source in (["--from-folder", str(usb)], ["--location", "usb"]):
         r = run_cli("backup", "list", *source, data_dir=engine.data.root)
         assert f"{copy_id} at {usb} is not listed: a folder is at its data file's name" in r.stderr, _clean(r)
+
+
+def test_location_remove_asks_as_other_commands_do_and_takes_yes(engine, usb):
+    """FINDINGS20 8: `location remove` took no --yes while other confirming commands do (and the page asks before
+    it removes). Now it asks on a terminal; a script without --yes is refused with nothing changed."""
+    root = engine.data.root
+    engine.locations.add("folder", path=str(usb), name="usb", encrypt=False)
+    engine.release_instance_lock()
+    cfg = (root / "locations.json").read_bytes()
+    r = run_cli("location", "remove", "usb", data_dir=root, input="")
+    out = _clean(r)
+    assert r.returncode == 1 and "--yes" in out, out
+    assert (root / "locations.json").read_bytes() == cfg
+    r = run_cli("location", "remove", "usb", "--yes", data_dir=root)
+    assert r.returncode == 0 and "Removed the location 'usb'" in r.stdout, _clean(r)
+    assert json.loads((root / "locations.json").read_text())["locations"] == []

@@ -1729,7 +1729,18 @@ def cmd_location_sync(args) -> int:
 
 
 def cmd_location_remove(args) -> int:
-    loc = _engine(args).locations.remove(args.name)
+    locs = _engine(args).locations
+    known = locs.get(args.name)  # an unknown name is refused before anything is asked
+    keys = " Its access keys are deleted from this computer." if known.kind == "s3" else ""
+    # asked as the page asks, and as other commands that change what JobMatcher keeps (FINDINGS20 8)
+    question = (
+        f"Remove the location '{_safe(known.name)}' ({_safe(known.where())})? JobMatcher stops copying there; the "
+        f"copies already there are left in place.{keys}"
+    )
+    if not _confirm(args, question):
+        print("Nothing was changed.", file=sys.stderr)
+        return 1
+    loc = locs.remove(args.name)
     _change_made()
     if args.json:
         _emit_json(loc)
@@ -2245,6 +2256,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         x = ls_.add_parser(action, help=text, parents=[common])
         x.add_argument("name", metavar="NAME")
+        if action == "remove":
+            x.add_argument("--yes", action="store_true", help="do not ask: remove it (its copies stay there)")
         if action == "enable":
             x.add_argument(
                 "--yes",
