@@ -325,7 +325,7 @@ def test_a_drive_back_with_the_earlier_key_file_gets_the_current_one_and_the_pas
     r = _change(root, tmp_path, PASS, NEW)
     assert r.returncode == 0 and "1 of 2" in r.stdout, (r.stdout, r.stderr)
     current = (root / "location-identity.age").read_bytes()
-    assert run_cli("location", "remove", "Drive", data_dir=root).returncode == 0
+    assert run_cli("location", "remove", "Drive", "--yes", data_dir=root).returncode == 0
     (tmp_path / "away").rename(drive)
     r = run_cli(
         "location", "add", "folder", str(drive), "--name", "Drive",

@@ -106,7 +106,7 @@ def test_a_pipe_or_folder_at_the_key_file_is_said_by_status_and_list_and_its_way
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
     pw.chmod(0o600)
-    assert run_cli("location", "remove", "usb", data_dir=root).returncode == 0
+    assert run_cli("location", "remove", "usb", "--yes", data_dir=root).returncode == 0
     r = run_cli("location", "add", "folder", str(usb), "--name", "usb", "--passphrase-file", str(pw), data_dir=root)
     assert r.returncode == 0, r.stderr
     assert key.is_file() and key.read_bytes() == locked_identity[0]

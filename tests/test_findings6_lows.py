@@ -193,7 +193,7 @@ def test_location_names_are_typed_back_as_printed_and_new_ones_have_no_direction
     r = run_cli("location", "remove", "nosuch\\u202e", data_dir=engine.data_dir)
     assert r.returncode == 1 and "There is no backup location named 'nosuch\\u202e'." in r.stderr, r.stderr
     assert "(configured: usb\\u202eevil)" in r.stderr
-    r = run_cli("location", "remove", "usb\\u202eevil", data_dir=engine.data_dir)
+    r = run_cli("location", "remove", "usb\\u202eevil", "--yes", data_dir=engine.data_dir)
     assert r.returncode == 0, r.stderr
     assert "Removed the location 'usb\\u202eevil'" in r.stdout and "\u202e" not in r.stdout
     assert json.loads(cfg.read_text())["locations"] == []

@@ -333,7 +333,7 @@ def test_cli_add_with_tiered_flags(engine, usb):
 def test_cli_add_that_would_delete_copies_there_asks_first(engine, usb, tmp_path):
     d = engine.data.root
     real, copies = _with_old_copies(engine, usb)
-    assert run_cli("location", "remove", "USB", data_dir=d).returncode == 0
+    assert run_cli("location", "remove", "USB", "--yes", data_dir=d).returncode == 0
     before, config = file_tree(usb), (d / "locations.json").read_bytes()
     add = ("location", "add", "folder", str(usb), "--no-encrypt", "--keep-monthly-months", "2")
     r = run_cli(*add, data_dir=d, input="")

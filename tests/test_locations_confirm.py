@@ -63,7 +63,7 @@ def earlier_copies(engine, usb) -> list[str]:
     assert r.returncode == 0, r.stderr
     r = run_cli("location", "sync", data_dir=d, input="")
     assert r.returncode == 0 and "copied 3" in r.stdout, r.stdout + r.stderr
-    assert run_cli("location", "remove", "lq", data_dir=d, input="").returncode == 0
+    assert run_cli("location", "remove", "lq", "--yes", data_dir=d, input="").returncode == 0
     return ids
 
 

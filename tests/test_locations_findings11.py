@@ -217,7 +217,7 @@ def test_a_marker_that_cannot_be_read_is_not_taken_for_this_locations(engine, us
     marker.unlink()
     r = run_cli("location", "sync", "usb", data_dir=engine.data_dir)
     assert r.returncode == 1 and "is missing" in r.stdout + r.stderr, r.stdout + r.stderr
-    assert run_cli("location", "remove", "usb", data_dir=engine.data_dir).returncode == 0
+    assert run_cli("location", "remove", "usb", "--yes", data_dir=engine.data_dir).returncode == 0
     r = run_cli(
         "location", "add", "folder", str(usb), "--name", "usb", "--no-encrypt", "--yes", data_dir=engine.data_dir
     )

@@ -110,7 +110,7 @@ def test_s3_keys_live_in_the_os_keyring_and_a_locked_keyring_keeps_the_copy_wait
     assert any(o["Key"].endswith(f"{second.id}.db") for o in listed)
 
     # removing the location deletes its keys from the keyring
-    r = cli("location", "remove", "Cloud")
+    r = cli("location", "remove", "Cloud", "--yes")
     assert r.returncode == 0, r.stderr
     assert secrets.probe("get", entry) == ""
 

@@ -1653,6 +1653,18 @@ def cmd_location_list(args) -> int:
             "`jobmatcher location add s3 --endpoint-url URL --bucket B`."
         )
         return 0
+    from datetime import datetime as _datetime
+    from datetime import timezone as _timezone
+
+    from .health import assess_locations
+
+    # each row's problem with health's hint for it (the same words `status` prints), by the warning's message
+    hints = {
+        r.name: w.hint
+        for w in assess_locations(_datetime.now(_timezone.utc), rows, 0)
+        for r in rows
+        if r.problem and w.message == f"{r.name}: {r.problem}"
+    }
     for r in rows:
         state = "disabled" if not r.enabled else ("reachable" if r.reachable else "NOT reachable")
         print(f"{_safe(r.name)}  ({r.kind}, {'encrypted' if r.encrypted else 'not encrypted'}, {state})")
@@ -1684,6 +1696,8 @@ def cmd_location_list(args) -> int:
             )
         if r.problem:
             print(f"  problem:      {_safe(r.problem, keep_newlines=True)}")
+            if hints.get(r.name):  # what to do, in health's words (as `status` says it): FINDINGS20 1
+                print(f"  to fix:       {_safe(hints[r.name], keep_newlines=True)}")
     return 0
 
 
@@ -1753,7 +1767,18 @@ def cmd_location_sync(args) -> int:
 
 
 def cmd_location_remove(args) -> int:
-    loc = _engine(args).locations.remove(args.name)
+    locs = _engine(args).locations
+    known = locs.get(args.name)  # an unknown name is refused before anything is asked
+    keys = " Its access keys are deleted from this computer." if known.kind == "s3" else ""
+    # asked as the page asks, and as other commands that change what JobMatcher keeps (FINDINGS20 8)
+    question = (
+        f"Remove the location '{_safe(known.name)}' ({_safe(known.where())})? JobMatcher stops copying there; the "
+        f"copies already there are left in place.{keys}"
+    )
+    if not _confirm(args, question):
+        print("Nothing was changed.", file=sys.stderr)
+        return 1
+    loc = locs.remove(args.name)
     _change_made()
     if args.json:
         _emit_json(loc)
@@ -1920,6 +1945,13 @@ def _say_moved(r, to=None) -> None:
     """What `location set --path` found at the new folder, in words."""
     loc = r.location
     n = f"{r.copies} cop{'y' if r.copies == 1 else 'ies'} of this data folder's backups"
+    if r.found == "marker":  # its own folder again, its marker lost (FINDINGS20 1)
+        print(
+            f"'{_safe(loc.name)}' copies to {_safe(loc.where())} again: its marker (.jobmatcher-location) is "
+            f"written there anew, beside {n}. Copies are caught up at the next sync; nothing there was deleted.",
+            file=to or sys.stdout,
+        )
+        return
     if r.found == "same-drive":
         what = f"the same drive (or folder) as before, holding {n}: they stay with it"
     elif r.found == "copies":
@@ -2262,6 +2294,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         x = ls_.add_parser(action, help=text, parents=[common])
         x.add_argument("name", metavar="NAME")
+        if action == "remove":
+            x.add_argument("--yes", action="store_true", help="do not ask: remove it (its copies stay there)")
         if action == "enable":
             x.add_argument(
                 "--yes",

@@ -345,6 +345,30 @@ def _holds_backups(folder: Path) -> bool:
     )
 
 
+# How many data folders' folders of copies holds_location_copies looks into at most (a location shared by a few).
+_MOST_COPY_FOLDERS = 16
+
+
+def holds_location_copies(folder: Path) -> bool:
+    """True when `folder` holds a backup location's copies, its marker there or not: a LOCATION_COPIES folder
+    with a data folder's folder (32 hexadecimal digits) that holds a copy (its manifest beside its data,
+    _holds_backups). The copies' manifests identify a location's folder whose marker was lost (copied without
+    its hidden files, or by a sync tool that skips them). Looks into at most _MOST_COPY_FOLDERS folders; links
+    are not followed. Never raises (an unreadable folder: False)."""
+    try:
+        with os.scandir(Path(folder) / LOCATION_COPIES) as entries:
+            subs = [
+                Path(e.path)
+                for e in entries
+                if len(e.name) == 32
+                and all(c in "0123456789abcdef" for c in e.name)
+                and e.is_dir(follow_symlinks=False)
+            ]
+    except OSError:
+        return False
+    return any(_holds_backups(sub) for sub in sorted(subs)[:_MOST_COPY_FOLDERS])
+
+
 def is_backup_folder(folder: Path) -> bool:
     """True when `folder` is a JobMatcher backup folder (its marker) or directly holds backups with their
     manifests (one made before markers, or another data folder's default `backups`). Never raises."""

@@ -45,8 +45,8 @@ Level = Literal["ok", "warn", "error"]
 class HealthWarning(BaseModel):
     # database, folder-unavailable, folder-read-only, data-read-only, scheduled-failed, stale, future-dated,
     # clock-behind, over-budget, low-space, last-failed-check, no-backups, previous-folder, location-credentials,
-    # location-copy-failed, location-taken-over, location-unavailable, location-clock, location-stale,
-    # locations-unreadable, live-is-backup, folder-id, recovered-no-location, location-old-passphrase,
+    # location-copy-failed, location-taken-over, location-unavailable, location-marker-missing, location-clock,
+    # location-stale, locations-unreadable, live-is-backup, folder-id, recovered-no-location, location-old-passphrase,
     # restore-interrupted
     code: str
     level: Level
@@ -140,6 +140,35 @@ def assess_locations(now: datetime, locations: list, interval_minutes: int) -> l
                     message=f"{s.name}: {s.problem}",
                     hint="Set this computer's date and time right (turn on setting the time automatically); "
                     "copies are then caught up in order by themselves.",
+                )
+            )
+        elif s.problem_code == "location-marker-missing" and s.kind != "folder":  # S3: no path to set again
+            out.append(
+                HealthWarning(
+                    code="location-marker-missing",
+                    level="error",
+                    message=f"{s.name}: {s.problem}",
+                    hint="If that is the place of your copies, remove the location and add the same bucket and prefix "
+                    f"again (`jobmatcher location remove {shlex.quote(s.name)}`, then `jobmatcher location add s3 …` "
+                    "with the same passphrase): the marker is written again and the copies there join it.",
+                    page_hint="If that is the place of your copies, remove the location and add the same bucket and "
+                    "prefix again with the same passphrase: the marker is written again and the copies there join it.",
+                )
+            )
+        elif s.problem_code == "location-marker-missing":  # FINDINGS20 1: copies there, its marker lost; not passing
+            out.append(
+                HealthWarning(
+                    code="location-marker-missing",
+                    level="error",
+                    message=f"{s.name}: {s.problem}",
+                    hint=f"If {s.where} is the folder of your copies, run `jobmatcher location set "
+                    f"{shlex.quote(s.name)} --path {shlex.quote(s.where)}`: it checks that the copies there are "
+                    "this data folder's and writes the marker again, and copies are then caught up. If it is not, "
+                    "plug in (mount) the drive that holds your copies.",
+                    page_hint="If it is the folder of your copies, press Change folder… in its row (Backup & Restore "
+                    "→ Backup locations) and give the same folder: JobMatcher checks that the copies there are this "
+                    "data folder's and writes the marker again. If it is not, plug in (mount) the drive that holds "
+                    "your copies.",
                 )
             )
         elif s.problem_code in _PASSING_PROBLEMS:

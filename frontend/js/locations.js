@@ -37,6 +37,7 @@ const PROBLEM_LABELS = {
   "keyring-locked": "Keyring locked",
   "location-copy-failed": "Copy failed",
   "location-taken-over": "Used by another computer",
+  "location-marker-missing": "Marker missing",
 };
 
 function item(loc) {
@@ -234,8 +235,10 @@ async function changeFolder(loc) {
     submit: (v) => call("set_location_path", loc.name, v.path),
   });
   if (!done) return;
+  const n = `${done.copies} ${done.copies === 1 ? "copy" : "copies"}`;
   const what = done.found === "new" ? "no copies there yet: they are made at the next copy"
-    : `${done.copies} ${done.copies === 1 ? "copy" : "copies"} there join it`;
+    : done.found === "marker" ? `its marker was written there again, beside ${n} of yours`
+      : `${n} there join it`;
   toast(`${done.name} now copies to ${done.where} (${what}).`);
   await loadLocations();
 }

@@ -255,6 +255,12 @@ class LocationClient(ABC):
         Raises LocationUnavailableError / LocationCredentialsError (S3) when it cannot be listed;
         ValueError for a prefix with `..` (a programming error)."""
 
+    def folders_among(self, prefix: str) -> set[str]:
+        """The keys starting with `prefix` at which a folder stands where a file of a copy would be (a folder
+        location's `JobMatcher/<id>/<name>`): `list` leaves them out, as they are no objects. Empty for storage
+        without folders (S3). Never raises."""
+        return set()
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Delete one object (gone already is fine).

@@ -30,6 +30,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import stat
 import sys
 import threading
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, List, TypeVar
 
 from ..errors import InvalidBackupError, JobMatcherError, LocationCopyFailedError, LocationUnavailableError
+from ..folders import holds_location_copies
 from ..fsutil import (
     NotOwnFileError,
     copy_range,
@@ -137,11 +139,13 @@ class FolderLocation(LocationClient):
 
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike, marker_id: str = "") -> None:
+    def __init__(self, root: str | os.PathLike, marker_id: str = "", name: str = "") -> None:
         self.root = Path(root)
         # The id its marker must hold (LocationConfig.marker_id): another drive mounted at the same place, with
         # another JobMatcher location's marker, is then not taken for this one (L16). "": any marker.
         self.marker_id = marker_id
+        # The configured location's name, for the commands its hints give ("": not known, or not configured).
+        self.name = name
 
     def describe(self) -> str:
         """The folder's path. Never raises."""
@@ -200,6 +204,10 @@ class FolderLocation(LocationClient):
         try:
             theirs = self._marker_id()
         except FileNotFoundError:
+            if holds_location_copies(
+                self.root
+            ):  # copies there, the marker lost: not an empty mount point (FINDINGS20 1)
+                raise self._marker_missing() from None
             raise LocationUnavailableError(
                 f"The backup location {self.root} is not available: the folder is there but JobMatcher's marker "
                 f"file ({MARKER_KEY}) is missing, so it may be the empty folder an unplugged drive leaves behind. "
@@ -226,6 +234,35 @@ class FolderLocation(LocationClient):
                 reason="other-marker",
                 path=str(self.root),
             )
+
+    def _marker_missing(self) -> LocationUnavailableError:
+        """The refusal (returned, for the caller to raise) of a folder that holds copies (their manifests say so:
+        folders.holds_location_copies) but not the marker (copied without its hidden files, or by a sync tool that
+        skips them): code "location-marker-missing", reason "marker-missing". Nothing is written or deleted there
+        (the marker is what proves the folder is this location's); the hint is the one step that writes it again
+        after checking the copies are this data folder's (Locations.set_path at the same path). A folder only looked
+        into for copies (a disaster recovery) is still read (remote.check_source). Never raises."""
+        name = shlex.quote(self.name) if self.name else "NAME"
+        where = shlex.quote(str(self.root))
+        return LocationUnavailableError(
+            f"The backup location {self.root} holds JobMatcher copies, but JobMatcher's marker file ({MARKER_KEY}) "
+            "is missing there (left out when the folder was copied without its hidden files, or by a sync tool "
+            "that skips them), so JobMatcher cannot be sure it is this location's folder. Nothing is written or "
+            "deleted there; the copies stay and can still be restored.",
+            f"If this is the folder of your copies, run `jobmatcher location set {name} --path {where}`: it checks "
+            "that the copies there are this data folder's and writes the marker again, and copies are then caught "
+            "up. If it is not, plug in (mount) the drive that holds your copies."
+            if self.configured
+            else f"To restore from it, list its copies with `jobmatcher backup list --from-folder {where}`.",
+            "If this is the folder of your copies, press Change folder… in its row and give the same folder: "
+            "JobMatcher checks that the copies there are this data folder's and writes the marker again. If it is "
+            "not, plug in (mount) the drive that holds your copies."
+            if self.configured
+            else None,
+            code="location-marker-missing",
+            reason="marker-missing",
+            path=str(self.root),
+        )
 
     def _marker_id(self) -> str:
         """The id in this folder's marker file: "" for a readable marker without one (written before markers had
@@ -717,6 +754,27 @@ class FolderLocation(LocationClient):
                     except FileNotFoundError:
                         pass
         return sorted(out, key=lambda o: o.key)
+
+    def folders_among(self, prefix: str) -> set[str]:
+        """As LocationClient.folders_among: the folders (not hidden, not links) directly in each data folder's
+        folder of copies (`JobMatcher/<id>/`), whose keys start with `prefix`. Never raises (what cannot be
+        read is left out)."""
+        out: set[str] = set()
+        top = self.root / "JobMatcher"
+        try:
+            spaces = [e.name for e in os.scandir(top) if e.is_dir(follow_symlinks=False) and e.name[:1] != "."]
+        except OSError:
+            return out
+        for space in spaces:
+            try:
+                with os.scandir(top / space) as entries:
+                    for e in entries:
+                        key = f"JobMatcher/{space}/{e.name}"
+                        if e.name[:1] != "." and key.startswith(prefix) and e.is_dir(follow_symlinks=False):
+                            out.add(key)
+            except OSError:
+                continue
+        return out
 
     def delete(self, key: str) -> None:
         """As LocationClient.delete (a write error is named: LocationCopyFailedError / LocationUnavailableError)."""

@@ -41,6 +41,7 @@ from ..errors import (
     ValidationError,
     WrongPassphraseError,
 )
+from ..folders import holds_location_copies
 from ..fsutil import (
     atomic_write_bytes,
     human_size,
@@ -203,7 +204,8 @@ class PassphraseResult(BaseModel):
 
 class PathResult(BaseModel):
     """What `location set NAME --path` did: the changed location, what its new folder holds (`found`: "same-drive",
-    the location's own marker; "copies", this data folder's copies; "new", none of them yet), how many copies of
+    the location's own marker; "copies", this data folder's copies; "new", none of them yet; "marker", its own
+    folder again, whose lost marker was written anew beside this data folder's copies), how many copies of
     this data folder are there, and where it was before (`previous`: left as it was)."""
 
     location: LocationConfig
@@ -414,7 +416,7 @@ def make_client(cfg: LocationConfig, data_root: Path | None, keys: S3Keys | None
     """The client for a configured location (nothing is contacted yet); S3 keys from `keys`, else from
     where they were stored. Raises LocationCredentialsError when stored keys are gone."""
     if cfg.kind == "folder":
-        return FolderLocation(cfg.path or "", cfg.marker_id)
+        return FolderLocation(cfg.path or "", cfg.marker_id, cfg.name)
     if keys is None and data_root is not None and cfg.credentials != "none":
         keys = load_keys(data_root, cfg.id, cfg.credentials)
     return S3Location(
@@ -1150,7 +1152,11 @@ class Locations:
             loc = next(x for x in cfg.locations if x.id == loc.id)
             before = loc.where()
             moved = loc.model_copy(update={"path": str(p)})
-            if _same_place(moved, loc):
+            # The same folder again is a change only when its marker is lost and copies are there (copied without
+            # its hidden files, or by a sync tool that skips them: FINDINGS20 1): it is written again once the
+            # checks below prove the copies are this data folder's (as for a folder the drive moved to).
+            remark = _same_place(moved, loc)
+            if remark and (os.path.lexists(p / MARKER_KEY) or not holds_location_copies(p)):
                 raise ValidationError(
                     f"'{printable(loc.name)}' is already at {p}: nothing to change.",
                     "Give the folder where the drive is mounted now.",
@@ -1193,6 +1199,15 @@ class Locations:
             same_drive = bool(marker) and marker == loc.marker_id
             mine = ns.is_dir() and any(not x.startswith(".") for x in os.listdir(ns))
             copies = _listed(client, fid) if mine else []
+            if remark and not copies:  # copies there, none of this data folder's: not proven to be its folder
+                raise ValidationError(
+                    f"{p} holds JobMatcher copies, but none of this data folder's, and its marker is missing: "
+                    f"JobMatcher cannot tell it is the folder of '{printable(loc.name)}'. Nothing was changed.",
+                    "Plug in (mount) the drive that holds this data folder's copies, or give another folder for "
+                    "new copies.",
+                    code="location-other-copies",
+                    name=loc.name,
+                )
             if not mine and not same_drive:
                 others = _other_data_folders(p, fid)
                 if others:
@@ -1227,7 +1242,7 @@ class Locations:
             except BaseException:
                 made.undo()
                 raise
-            found = "same-drive" if same_drive else "copies" if mine else "new"
+            found = "marker" if remark else "same-drive" if same_drive else "copies" if mine else "new"
             states = load_states(self.data.root)
             st = states.get(loc.id, LocationState())
             by_id = {r.id: r for r in self._candidates()} if self.store.available() else {}
@@ -2383,7 +2398,7 @@ class Locations:
         away waited out up to BACKOFF_MAX and could get no copy at all (X24). Never raises."""
         if not backing_off(st, _now()):
             return True
-        if loc.kind != "folder" or st.last_error_code != LocationUnavailableError.code:
+        if loc.kind != "folder" or st.last_error_code not in (LocationUnavailableError.code, "location-marker-missing"):
             return False
         try:
             make_client(loc, self.data.root).check()

@@ -46,7 +46,7 @@ from ..errors import (
     WrongPassphraseError,
 )
 from ..errors import ValidationError as InputError
-from ..folders import LOCATION_COPIES
+from ..folders import LOCATION_COPIES, holds_location_copies
 from ..fsutil import remove_quietly
 from ..manifest import MAX_MANIFEST_BYTES, BackupType, ByteCount, Flag, FormatNumber, Sequence, UtcDatetime
 from ..progress import Progress, ignore
@@ -199,6 +199,13 @@ def remote_listing(
         )
     prefix = namespace(folder_id) if folder_id else f"{ROOT}/"
     objects = {o.key: o for o in client.list(prefix)}
+    # a folder at a copy's file name is no object: said as a pipe or a link there is (FINDINGS20 8)
+    folders = client.folders_among(prefix) if skipped is not None else set()
+    for key in sorted(folders):
+        parts = key.split("/")
+        if len(parts) == 3 and key.endswith(".json") and _FOLDER_ID.match(parts[1]) and _BACKUP_ID.match(parts[2][:-5]):
+            why = "is a folder, not a file JobMatcher wrote (it was not read)"
+            _unreadable(client, objects, parts[1], parts[2][:-5], skipped, why)
     out = []
     for key, info in objects.items():
         parts = key.split("/")
@@ -229,6 +236,12 @@ def remote_listing(
             continue  # not a regular file, or grown past the limit since listed: not a manifest, never read
         data = objects.get(data_key(fid, bid, m.encrypted))
         if data is None:
+            if skipped is not None and data_key(fid, bid, m.encrypted) in folders:  # FINDINGS20 8: said, as a pipe
+                skipped.append(
+                    f"{bid} at {client.describe()} is not listed: a folder is at its data file's name there "
+                    f"({data_key(fid, bid, m.encrypted).rsplit('/', 1)[-1]}), not a file JobMatcher wrote, so the "
+                    "copy cannot be checked or restored."
+                )
             continue  # manifest without data: a delete killed halfway; not a copy
         # the size the listing gives costs nothing to compare: a copy cut short or grown there is known as such
         # at every listing, not only when a restore downloads it (B5)
@@ -424,7 +437,14 @@ def check_source(client: LocationClient, configured: bool, backup_id: str | None
     try:
         client.check()
     except LocationUnavailableError as e:
-        if configured or getattr(e, "reason", "") != "no-marker":
+        reason = getattr(e, "reason", "")
+        if reason == "marker-missing":
+            # copies there (their manifests say so), the marker lost: a folder copied without its hidden files, or
+            # by a sync tool that skips them (FINDINGS20 1). Only read here, each copy proven by its checksums when
+            # restored: listed and restored as with the marker, a configured location's as well; nothing is
+            # written there (a sync still refuses it, and says how to write the marker again).
+            return True
+        if configured or reason != "no-marker":
             raise
         elsewhere = copies_elsewhere(client)
         if elsewhere is not None:  # JobMatcher's layout above or below the place given (V4)
@@ -435,8 +455,21 @@ def check_source(client: LocationClient, configured: bool, backup_id: str | None
 
             if is_backup_folder(root):
                 raise _backup_folder_not_location(Path(root), backup_id) from None
-        return False
+        # S3 storage (or a folder whose copies are only manifests yet): its copies are read by their manifests,
+        # the marker there or not (FINDINGS20 1): listed, and each proven by its checksums when restored
+        return _copies_listed(client)
     return True
+
+
+def _copies_listed(client: LocationClient) -> bool:
+    """Whether a listing of `client` shows a copy's manifest in JobMatcher's layout (`JobMatcher/<data folder
+    id>/backup_<time>.json`). Raises the location's errors."""
+    for o in client.list(f"{ROOT}/"):
+        parts = o.key.split("/")
+        if len(parts) == 3 and _FOLDER_ID.match(parts[1]) and parts[2].endswith(".json"):
+            if _BACKUP_ID.match(parts[2][:-5]):
+                return True
+    return False
 
 
 # How far below a folder given for disaster recovery its location is looked for: folders two levels down (a
@@ -493,7 +526,8 @@ def _layout_around(client: LocationClient) -> tuple[bool, list[str], str | None]
         here = Path(root)
         parts = here.parts
         up, fid = _above(list(parts))
-        if up is not None and (Path(*up) / MARKER_KEY).is_file():
+        # the marker above, or the copies a location's folder holds (its marker lost: FINDINGS20 1)
+        if up is not None and ((Path(*up) / MARKER_KEY).is_file() or holds_location_copies(Path(*up))):
             return True, [str(Path(*up))], fid
         below = _folders_below(here, MARKER_KEY)
         return (False, below, None) if below else None
@@ -507,14 +541,28 @@ def _layout_around(client: LocationClient) -> tuple[bool, list[str], str | None]
             there.get_bytes(MARKER_KEY)
             return True, [there.describe()], fid
         except FileNotFoundError:
-            pass
+            if _copies_listed(there):  # its copies, the marker lost (FINDINGS20 1)
+                return True, [there.describe()], fid
     start = f"{prefix}/" if prefix else ""
     answer = client.client.list_objects_v2(Bucket=bucket, Prefix=start, MaxKeys=_BELOW_KEYS)  # type: ignore[attr-defined]
     places: list[str] = []
     for item in answer.get("Contents") or []:
         key = item.get("Key", "")
+        top = None
         if key.endswith("/" + MARKER_KEY) and key != start + MARKER_KEY:
-            named = _with_prefix(client, key[: -len(MARKER_KEY) - 1]).describe()
+            top = key[: -len(MARKER_KEY) - 1]
+        elif key.endswith(".json") and f"/{ROOT}/" in key:  # a copy's manifest, its marker lost (FINDINGS20 1)
+            head, _, tail = key.rpartition(f"/{ROOT}/")
+            fid_bid = tail.split("/")
+            if (
+                head.startswith(start)
+                and len(fid_bid) == 2
+                and _FOLDER_ID.match(fid_bid[0])
+                and _BACKUP_ID.match(fid_bid[1][:-5])
+            ):
+                top = head
+        if top is not None:
+            named = _with_prefix(client, top).describe()
             if named not in places:
                 places.append(named)
     return (False, places, None) if places else None
@@ -558,7 +606,8 @@ def _folders_below(here: Path, marker: str) -> list[str]:
                 if looked > _BELOW_FOLDERS:
                     return found
                 path = Path(entry.path)
-                if (path / marker).is_file() and (path / ROOT).is_dir():
+                # its marker, or the copies a location's folder holds (its marker lost: FINDINGS20 1)
+                if ((path / marker).is_file() and (path / ROOT).is_dir()) or holds_location_copies(path):
                     found.append(str(path))
                 else:
                     nxt.append(path)

@@ -29,6 +29,7 @@ from ..errors import (
     LocationUnavailableError,
     ValidationError,
 )
+from ..folders import LOCATION_COPIES
 from ..fsutil import free_space, read_failed, remove_quietly, require_free_space, space_error
 from .client import (
     MARKER_KEY,
@@ -115,6 +116,10 @@ def clock_offset(seconds: float, other: str) -> str:
 # S3's bucket names (3 to 63 characters; the letters, digits, dots, hyphens and underscores botocore accepts,
 # beginning and ending with a letter or digit). Checked before any request: a malformed name otherwise comes
 # back as botocore's parameter-validation text or a service's "Invalid Request".
+# A copy's place under a location (remote.py's shapes: `JobMatcher/<data folder id>/backup_<time>.json`).
+ROOT = LOCATION_COPIES
+_COPY_FOLDER = re.compile(r"^[0-9a-f]{32}\Z")
+_COPY_MANIFEST = re.compile(r"^backup_[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}(_[0-9]{1,3})?\.json\Z")
 _BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]\Z")
 # botocore's names for an answer it could not read as S3's (XML it cannot parse, a redirect loop)
 _NOT_S3 = {"ResponseParserError", "ResponseStreamingError", "RecursionError"}
@@ -596,12 +601,42 @@ class S3Location(LocationClient):
         try:
             self.get_bytes(MARKER_KEY)
         except FileNotFoundError:
+            if self._copies_there():  # copies there, the marker lost (FINDINGS20 1): not "not the place"
+                raise LocationUnavailableError(
+                    f"The backup location {self.describe()} holds JobMatcher copies, but JobMatcher's marker "
+                    f"({MARKER_KEY}) is missing there (left out when the copies were copied or replicated, or "
+                    "deleted), so JobMatcher cannot be sure it is this location's place. Nothing is written or "
+                    "deleted there; the copies stay and can still be restored.",
+                    "If this is the place of your copies, remove the location and add the same bucket and prefix "
+                    "again (with the same passphrase): the marker is written again and the copies there join it."
+                    if self.configured
+                    else "Its copies can still be listed and restored.",
+                    code="location-marker-missing",
+                    reason="marker-missing",
+                ) from None
             raise LocationUnavailableError(
                 f"The backup location {self.describe()} is reachable but JobMatcher's marker ({MARKER_KEY}) is "
                 "missing there, so it is not the place the copies were written to. Nothing is written there.",
                 "Check the bucket and prefix. If it was emptied on purpose, remove the location and add it again.",
                 reason="no-marker",
             ) from None
+
+    def _copies_there(self) -> bool:
+        """Whether the first keys of JobMatcher's folder of copies under the prefix (one listing request) include
+        a copy's manifest (`JobMatcher/<data folder id>/backup_<time>.json`). Never raises (False when it cannot
+        be listed: the marker's own refusal then stands)."""
+        try:
+            answer = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=f"{self.prefix}/{ROOT}/" if self.prefix else f"{ROOT}/", MaxKeys=100
+            )
+        except Exception:  # noqa: BLE001 - advice only
+            return False
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for item in answer.get("Contents") or []:
+            parts = str(item.get("Key", ""))[strip:].split("/")
+            if len(parts) == 3 and _COPY_FOLDER.match(parts[1]) and _COPY_MANIFEST.match(parts[2]):
+                return True
+        return False
 
     def initialize(self) -> None:
         """As LocationClient.initialize (the bucket must exist: it is never created)."""
