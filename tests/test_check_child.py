@@ -554,3 +554,26 @@ def test_a_check_child_ends_with_the_killed_process_that_asked_for_it(tmp_path, 
     lived = time.perf_counter() - t_killed
     # before: the orphan read and checked the whole file (most of a check) before it found no one to answer
     assert lived < whole / 3, (lived, whole)
+
+
+def test_a_child_that_leaves_its_connection_open_answers_the_same(engine, tmp_path):
+    """A check's child answers before closing its connection (the process ends right after, issue 13): the answer
+    is the same, for a sound file and for every damaged one, and the connection is kept until the process ends."""
+    from jobmatcher import checkchild
+
+    good = Path(engine.create_backup().path)
+    cases = broken_files(good, tmp_path / "corpus")
+    # the regular files among them (a pipe would wait for a writer; the shape check refuses the rest first)
+    files = [p for p, _ in cases.values() if len(p.name) < 255 and p.is_file() and not p.is_symlink()]
+    assert len(files) > 5
+    for path in [good, *files]:
+        kept = len(checkchild._LEFT_OPEN)
+        closed = checkchild._run_check(str(path), 20, mmap=True)
+        assert len(checkchild._LEFT_OPEN) == kept
+        left = checkchild._run_check(str(path), 20, mmap=True, exiting=True)
+        closed.pop("memory", None), left.pop("memory", None)
+        assert left == closed, path
+    assert checkchild._LEFT_OPEN
+    for conn in checkchild._LEFT_OPEN:
+        conn.close()
+    checkchild._LEFT_OPEN.clear()

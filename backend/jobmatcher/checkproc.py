@@ -262,7 +262,7 @@ def _fork(path: Path, max_errors: int, t0: float) -> PendingCheck:
             # the parent's locks (the data folder's instance lock, the swap lock...) stay the parent's: if it is
             # killed, this copy must not keep its data folder "already running" until the check ends
             close_inherited_locks()
-            result = _run_check(str(path), max_errors, mmap=True)
+            result = _run_check(str(path), max_errors, mmap=True, exiting=True)
             if "memory" not in result:  # measured while the file was still mapped
                 result["memory"] = _memory()
             out = memoryview(json.dumps(result).encode())
@@ -461,7 +461,7 @@ class _ForkedSpare:
                 code = 0
                 if chunks:
                     path, max_errors = json.loads(b"".join(chunks))
-                    result = _run_check(str(path), int(max_errors), mmap=True)
+                    result = _run_check(str(path), int(max_errors), mmap=True, exiting=True)
                     result.setdefault("memory", _memory())
                     answer = memoryview(json.dumps(result).encode())
                     while answer:
