@@ -35,10 +35,10 @@ def checks_here(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = checkproc._run_check
 
-    def spy(path, max_errors, mmap, integrity=True):
-        if integrity:
+    def spy(path, max_errors, mmap, integrity=True, exiting=False):
+        if integrity and not exiting:  # `exiting`: a forked child's check
             seen.append(path)
-        return real(path, max_errors, mmap, integrity)
+        return real(path, max_errors, mmap, integrity, exiting)
 
     monkeypatch.setattr(checkproc, "_run_check", spy)
     return seen
@@ -212,3 +212,66 @@ def test_a_read_error_under_the_spare_is_a_read_error_whichever_fails_first(engi
         assert e.value.reason == "read-error" and "could not be read" in e.value.message
     finally:
         disk.stop()
+
+
+def test_a_listed_backups_check_starts_before_its_lookups_and_is_the_one_used(engine, monkeypatch):
+    """Engine.verify starts the check of a listed backup's file first (BackupStore.start_check_of, in the spare),
+    and the lookups (the record, the check lock, the manifest) run beside it: one check, of that file, whose
+    verdict is recorded."""
+    from jobmatcher import backups, fileshape
+
+    b = engine.create_backup()
+    order: list[str] = []
+    real_start, real_get = fileshape.start_check, backups.BackupStore.get
+    monkeypatch.setattr(
+        fileshape,
+        "start_check",
+        lambda path, spare=None: order.append(f"check {Path(path).name}") or real_start(path, spare),
+    )
+    monkeypatch.setattr(backups.BackupStore, "get", lambda self, i: order.append("get") or real_get(self, i))
+    with _ready(checkproc.SpareChild()) as spare:
+        result = engine.verify(b.id, spare=spare)
+    assert result.backup is not None and result.backup.verified is True
+    assert order[0] == f"check {Path(b.path).name}" and order.count(order[0]) == 1 and "get" in order
+
+
+@pytest.mark.parametrize("kind", ["pipe", "link", "not-sqlite", "missing", "path-like"])
+def test_an_early_check_is_only_of_a_regular_file_named_by_an_id_and_verify_still_says_why(engine, tmp_path, kind):
+    """start_check_of starts nothing for a pipe (which would wait for a writer), a link, a file that is not SQLite,
+    a missing file or a name that is not an id; verify then refuses as it always did, and no child is left."""
+    b = engine.create_backup()
+    path = Path(b.path)
+    name = b.id
+    if kind == "pipe":
+        path.unlink()
+        os.mkfifo(path)
+    elif kind == "link":
+        target = tmp_path / "elsewhere.db"
+        target.write_bytes(path.read_bytes())
+        path.unlink()
+        path.symlink_to(target)
+    elif kind == "not-sqlite":
+        path.write_bytes(b"not a database" * 1000)
+    elif kind == "missing":
+        name = "backup_2001-01-01_00-00-00"
+    else:
+        name = f"../{path.parent.name}/{b.id}"
+    assert engine.store.start_check_of(name) is None
+    with _ready(checkproc.SpareChild()) as spare:
+        with pytest.raises(Exception) as e:
+            engine.verify(name, spare=spare)
+        assert "Traceback" not in str(e.value)
+    assert psutil.Process().children(recursive=True) == []
+
+
+def test_an_early_check_whose_verify_fails_before_it_is_used_leaves_no_child(engine, monkeypatch):
+    """The check started before the lookups is ended when they fail (here: another process holds the backup's
+    check lock past the wait): no child checks on for no one."""
+    from jobmatcher import checklock
+
+    b = engine.create_backup()
+    monkeypatch.setattr(checklock, "take", lambda *a, **k: None)  # "being checked by another process"
+    with _ready(checkproc.SpareChild()) as spare:
+        with pytest.raises(Exception, match="being checked by another JobMatcher process"):
+            engine.verify(b.id, spare=spare)
+    assert psutil.Process().children(recursive=True) == []

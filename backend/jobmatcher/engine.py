@@ -6,6 +6,7 @@ every rule (locks, the pre-migration backup, refusals) lives here once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -87,6 +88,7 @@ from .settings import Settings, save_settings, validate_backup_dir
 
 if TYPE_CHECKING:
     from . import checkproc
+    from .fileshape import StartedCheck
     from .health import Health
     from .preview import BackupPreview
     from .restore import RestoreResult
@@ -900,11 +902,18 @@ class Engine:
         Raises InvalidBackupError (with its `reason`) when it fails, BackupNotFoundError for an unknown id.
         """
         store = self.store  # once: finding it validates the backup folder
-        r = self.resolve(id_or_path, store)
+        # A listed backup's check starts first, in `spare` when it is ready: the lookups below run beside it.
+        with store.start_check_of(id_or_path, spare) or contextlib.nullcontext() as early:
+            return self._verify_resolved(store, self.resolve(id_or_path, store), spare, early)
+
+    def _verify_resolved(
+        self, store: BackupStore, r: Resolved, spare: checkproc.SpareChild | None, early: StartedCheck | None
+    ) -> VerifyResult:
+        """verify() of what resolve() found: `early` is the check store.start_check_of began, or None."""
         if r.record is not None:
             started = time.monotonic()
             before = r.manifest  # its size as claimed (the record has the file's)
-            rec = store.verify(r.record.id, r.record, spare=spare)
+            rec = store.verify(r.record.id, r.record, spare=spare, started=early)
             # Values of the engine's own, typed already: not validated again (model_construct), so a fresh
             # process builds no validator for its one answer (about 0.7 ms, BackupRecord's schema inside it).
             # Its serializer is built where it is written out (`--json`, the page), not for the plain command.

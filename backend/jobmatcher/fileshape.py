@@ -240,10 +240,10 @@ class StartedCheck:
     the shape's check began (the report's seconds count from it). verify_file(started=...) goes on with it.
     As a context manager it ends a check whose result was never asked for (see checkproc.PendingCheck)."""
 
-    __slots__ = ("size", "page_size", "check", "t0")
+    __slots__ = ("path", "size", "page_size", "check", "t0")
 
-    def __init__(self, size: int, page_size: int, check: checkproc.PendingCheck, t0: float) -> None:
-        self.size, self.page_size, self.check, self.t0 = size, page_size, check, t0
+    def __init__(self, path: Path, size: int, page_size: int, check: checkproc.PendingCheck, t0: float) -> None:
+        self.path, self.size, self.page_size, self.check, self.t0 = path, size, page_size, check, t0
 
     def __enter__(self) -> StartedCheck:
         return self
@@ -259,4 +259,4 @@ def start_check(path: Path, spare: checkproc.SpareChild | None = None) -> Starte
     t0 = time.perf_counter()
     path = Path(path)
     size, page_size = check_file_shape(path)
-    return StartedCheck(size, page_size, checkproc.start(path, spare=spare), t0)
+    return StartedCheck(path, size, page_size, checkproc.start(path, spare=spare), t0)
