@@ -76,6 +76,15 @@ def exec_on_pty(argv: list[str], umask: int | None = None) -> tuple[int, int]:
     return pid, fd
 
 
+def profile_name(root: Path) -> str:
+    """The profile's name in the live database of the data folder `root` (read-only)."""
+    con = sqlite3.connect(f"{(root / 'jobmatcher.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT full_name FROM user_profile").fetchone()[0]
+    finally:
+        con.close()
+
+
 def fill_sample_data(engine: Engine, name: str = "Ada Lovelace", jobs: int = 50) -> None:
     conn = engine.connect()
     try:

@@ -3,13 +3,12 @@ command-line processes, a real S3 server; no mocks)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import fill_sample_data, run_cli
+from conftest import fill_sample_data, profile_name, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.manager import folder_id_of
 from seaweed import ACCESS_KEY, SECRET_KEY
@@ -17,15 +16,6 @@ from seaweed import ACCESS_KEY, SECRET_KEY
 pytestmark = pytest.mark.usefixtures("file_credentials")
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-
-
-def _name(root: Path) -> str:
-    """The profile's name in the live database of the data folder `root` (read-only)."""
-    con = sqlite3.connect(f"{(root / 'jobmatcher.db').as_uri()}?mode=ro", uri=True)
-    try:
-        return con.execute("SELECT full_name FROM user_profile").fetchone()[0]
-    finally:
-        con.close()
 
 
 def _share(engine: Engine, tmp_path: Path, add) -> tuple[str, str]:
@@ -53,7 +43,7 @@ def _refused(r, backup_id: str, fid: str, root: Path, live: bytes, listing: str)
     assert f"`jobmatcher --data-dir {root} backup list {listing}`" in r.stderr, r.stderr  # D6: on this data folder
     assert "Traceback" not in r.stderr and "Nothing was changed" in r.stderr
     assert (root / "jobmatcher.db").read_bytes() == live  # the live database as it was
-    assert _name(root) == "Ada Lovelace"
+    assert profile_name(root) == "Ada Lovelace"
 
 
 # -- D9: another data folder's copy is refused the same way from a folder or S3 given inline, and by the page ------
@@ -81,10 +71,10 @@ def test_another_data_folders_copy_from_a_folder_given_inline_is_refused_unless_
             assert run_cli(*command, data_dir=new).returncode == 0
         r = run_cli("backup", "restore", theirs, "--from-folder", str(usb), "--yes", data_dir=new)
         assert r.returncode == 0, r.stderr
-        assert _name(new) == "Grace Hopper"
+        assert profile_name(new) == "Grace Hopper"
     r = run_cli("backup", "restore", theirs, "--from-folder", str(usb), "--folder-id", fid, "--yes", data_dir=root)
     assert r.returncode == 0, r.stderr
-    assert _name(root) == "Grace Hopper"
+    assert profile_name(root) == "Grace Hopper"
 
 
 def test_another_data_folders_copy_from_s3_given_inline_is_refused_unless_named(engine, weed, tmp_path):
@@ -113,7 +103,7 @@ def test_another_data_folders_copy_from_s3_given_inline_is_refused_unless_named(
     _refused(r, theirs, fid, root, live, " ".join(src))
     r = run_cli("backup", "restore", theirs, *src, "--folder-id", fid, "--yes", data_dir=root, env=S3_ENV)
     assert r.returncode == 0, r.stderr
-    assert _name(root) == "Grace Hopper"
+    assert profile_name(root) == "Grace Hopper"
 
 
 def test_the_page_asks_before_restoring_another_data_folders_copy(engine, usb, tmp_path):
@@ -150,7 +140,7 @@ def test_the_page_asks_before_restoring_another_data_folders_copy(engine, usb, t
         assert api._tasks.wait(task["id"], 60)["state"] == "done"
     finally:
         api._close()
-    assert _name(root) == "Grace Hopper"
+    assert profile_name(root) == "Grace Hopper"
     new = tmp_path / "new"
     api = launched(new)
     try:
@@ -158,7 +148,7 @@ def test_the_page_asks_before_restoring_another_data_folders_copy(engine, usb, t
         assert api._tasks.wait(task["id"], 60)["state"] == "done"
     finally:
         api._close()
-    assert _name(new) == "Grace Hopper"
+    assert profile_name(new) == "Grace Hopper"
 
 
 # -- D6: the ways out a message names act on the data folder the command ran on -----------------------------------

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import file_tree, run_cli
+from conftest import file_tree, profile_name, run_cli
 from jobmatcher.engine import Engine
 from jobmatcher.locations.credentials import S3Keys
 from seaweed import ACCESS_KEY, SECRET_KEY
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.usefixtures("file_credentials")
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 MARKER = ".jobmatcher-location"
-
-
-def _name(root: Path) -> str:
-    """The profile's name in the live database of the data folder `root` (read-only)."""
-    con = sqlite3.connect(f"{(root / 'jobmatcher.db').as_uri()}?mode=ro", uri=True)
-    try:
-        return con.execute("SELECT full_name FROM user_profile").fetchone()[0]
-    finally:
-        con.close()
 
 
 def _copied(engine: Engine, usb: Path) -> str:
@@ -76,7 +66,7 @@ def test_a_folder_whose_marker_is_lost_still_lists_and_restores_its_copies(engin
 
     r = run_cli("backup", "restore", copy_id, "--from-folder", str(place), "--yes", data_dir=new)
     assert r.returncode == 0, _clean(r)
-    assert _name(new) == "Ada Lovelace"
+    assert profile_name(new) == "Ada Lovelace"
     assert file_tree(place) == before and not (place / MARKER).exists()  # only read there
 
     # a folder with neither marker nor copies still has none (and says so, as before)
