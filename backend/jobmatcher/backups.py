@@ -1458,7 +1458,8 @@ class BackupStore(BackupFolder):
 
         Temp files `.tmp-PID-NS.db[-wal|-shm|-journal]` whose writer's `.tmp-PID-NS.lock` is free (or
         absent), reserved manifests `backup_….json` with no backup that are empty or JobMatcher
-        manifests, check-time files `ID.verified` with no backup that JobMatcher wrote (manifest.remove_check_time),
+        manifests (never one that records a pin: that backup was listed, its file is missing), check-time
+        files `ID.verified` with no backup that JobMatcher wrote (manifest.remove_check_time),
         and killed manifest writes `.backup_….json.PID-THREAD-N.tmp`. Returns the names removed.
         Never raises: an unreadable folder or a file that cannot be removed is left as it is.
         """
@@ -1525,6 +1526,8 @@ class BackupStore(BackupFolder):
                     continue  # not a manifest of ours (another program's file of that name): leave it
                 if st.st_size and is_location_manifest(p):
                     continue  # a location's copy is described here, its data beside it under another name (G5)
+                if st.st_size and self.pinned_orphan(str(p)):
+                    continue  # a pinned backup whose file is gone, not a name reserved: kept (the list says so)
                 if not writing or time.time() - st.st_mtime > _STALE_ORPHAN_SECONDS:
                     remove_quietly(p)
                     removed.append(name)

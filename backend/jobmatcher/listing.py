@@ -128,6 +128,12 @@ def _marker_tokens(folder: Path) -> list[str]:
 LINK_NOT_LISTED = "{name} is not listed: it is a link to another file, not a backup file."
 # B10: a folder, a pipe or a device at a backup's name (never opened: a pipe would hang the read)
 ODD_NOT_LISTED = "{name} is not listed: {what} is there, not a backup file."
+# A pinned backup's manifest whose file is gone (moved away, a drive's folder emptied by hand): pins are set only on
+# a listed backup, so the backup was published; its manifest is kept (BackupStore.cleanup) and the list says so.
+PINNED_FILE_MISSING = (
+    "The pinned backup {id} is missing its file ({id}.db is not in the backup folder): it cannot be restored until "
+    "that file is put back. Its manifest (pin, note, checksums) is kept for it."
+)
 # C12: a folder, a pipe or a device at a backup's manifest name (`ID.json`): said, never opened, moved or replaced
 ODD_MANIFEST = (
     "{name} is {what}, not the manifest JobMatcher writes beside a backup: it is left as it is (move it out of the "
@@ -666,6 +672,15 @@ class BackupFolder:
             name = e.name
             # not a symlink: get() refuses those, so listing one would offer what cannot be used
             if not listable_name(name):
+                if (
+                    skipped is not None
+                    and name.endswith(".json")
+                    and name[:-5] + ".db" not in names
+                    and listable_name(name[:-5] + ".db")
+                    and self.pinned_orphan(e.path)
+                ):
+                    skipped.append(PINNED_FILE_MISSING.format(id=name[:-5]))
+                    continue
                 if skipped is not None and name.endswith(".json") and listable_name(name[:-5] + ".db"):
                     try:
                         odd = (
@@ -774,6 +789,13 @@ class BackupFolder:
         )
 
     # -- how rows are read and made (BackupStore: as models) ----------------------
+
+    def pinned_orphan(self, manifest: str) -> bool:
+        """Whether the manifest file `manifest` (`ID.json`, its `ID.db` gone) records a pin: the manifest of a
+        backup that was listed once (a pin is set only on one), never a name a killed backup reserved. Read-only;
+        never raises (False when it cannot be read)."""
+        fields, state = self._manifest(manifest)
+        return state == "ok" and fields is not None and fields.get("pinned") is True
 
     def _manifest(self, path: str) -> tuple[dict | None, str]:
         """(the manifest's fields, "ok") for the manifest file `path`; (None, "missing" or "unreadable") when
